@@ -1,0 +1,65 @@
+/** Enumerations named by CONTRACT.md. Each is a const tuple (for zod) plus its union type. */
+
+export const MODES = ['normal', 'controlled', 'lockdown', 'emergency-open'] as const;
+export type Mode = (typeof MODES)[number];
+
+export const DIRECTIONS = ['in', 'out'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
+export const METHODS = ['qr', 'idcard', 'card', 'manual', 'free'] as const;
+export type Method = (typeof METHODS)[number];
+
+export const RESULTS = ['granted', 'denied'] as const;
+export type Result = (typeof RESULTS)[number];
+
+export const HEALTH_COLOURS = ['green', 'yellow', 'red', 'unknown'] as const;
+export type HealthColour = (typeof HEALTH_COLOURS)[number];
+
+/** Reason codes of a decision. CONTRACT.md lists the minimum; the last ones cover what the edge also decides. */
+export const REASONS = [
+  'ok',
+  'unknown-person',
+  'wrong-compound',
+  'bad-signature',
+  'pass-expired',
+  'pass-not-yet-valid',
+  'pass-revoked',
+  'id-invalid',
+  'id-card-expired',
+  'health-red',
+  'health-yellow',
+  'health-unknown',
+  'no-exit-quota',
+  'anti-passback',
+  'gate-locked',
+  'manual',
+  'free-passage',
+  'malformed',
+  'unknown-key',
+  'person-inactive',
+  'visitor-not-approved',
+  'pass-used-up',
+  'unsupported-card',
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+export const DEVICE_STATES = ['ok', 'fault', 'absent'] as const;
+export type DeviceState = (typeof DEVICE_STATES)[number];
+
+export const ALARM_KINDS = ['forced', 'tailgate', 'device-fault', 'tamper', 'fire', 'journal-full'] as const;
+export type AlarmKind = (typeof ALARM_KINDS)[number];
+
+export const COMMAND_KINDS = ['open', 'resync', 'reboot-devices'] as const;
+export type CommandKind = (typeof COMMAND_KINDS)[number];
+
+/** Token roles: the first three speak MQTT, the last three HTTP. */
+export const ROLES = ['gate', 'cloud', 'observer', 'admin', 'manager', 'guard'] as const;
+export type Role = (typeof ROLES)[number];
+export const HTTP_ROLES = ['admin', 'manager', 'guard'] as const;
+export type HttpRole = (typeof HTTP_ROLES)[number];
+
+export const PASS_KINDS = ['resident', 'visitor', 'exit-permit'] as const;
+export type PassKind = (typeof PASS_KINDS)[number];
+
+export const PERSON_KINDS = ['resident', 'staff', 'visitor'] as const;
+export type PersonKind = (typeof PERSON_KINDS)[number];

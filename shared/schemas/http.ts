@@ -1,0 +1,183 @@
+/** zod schemas of the cloud's HTTP bodies and query strings (CONTRACT.md, "HTTP"). */
+import { z } from 'zod';
+import { DIRECTIONS, HEALTH_COLOURS, HTTP_ROLES, MODES, PASS_KINDS, PERSON_KINDS, RESULTS } from '../enums.ts';
+import { idSchema } from '../ids.ts';
+import { cardNumberSchema, epochMs } from './common.ts';
+
+/** The contract's error body. */
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+/**
+ * A point in time in a query string or body: ISO 8601 with an offset (or `Z`), or epoch ms.
+ * Becomes epoch ms. A local time without offset is refused: its meaning depends on the server.
+ */
+export const instantSchema = z.union([
+  epochMs,
+  z
+    .string()
+    .max(40)
+    .transform((s, ctx) => {
+      if (/^\d{1,16}$/.test(s)) return Number(s);
+      if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})$/.test(s)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'expected ISO 8601 with an offset (e.g. 2026-03-01T08:00:00+08:00) or epoch ms',
+        });
+        return z.NEVER;
+      }
+      const ms = Date.parse(s);
+      if (Number.isNaN(ms)) {
+        ctx.addIssue({ code: 'custom', message: 'not a real date and time' });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+]);
+
+export const loginBodySchema = z.object({
+  username: z.string().min(1).max(64),
+  password: z.string().min(1).max(256),
+});
+export const loginResponseSchema = z.object({
+  token: z.string(),
+  role: z.enum(HTTP_ROLES),
+  expiresAt: epochMs,
+});
+
+export const compoundCreateSchema = z.object({
+  id: idSchema,
+  name: z.string().min(1).max(100),
+  /** IANA time zone for hourly statistics. */
+  timeZone: z.string().min(1).max(64).default('Asia/Shanghai'),
+});
+export type CompoundCreate = z.infer<typeof compoundCreateSchema>;
+
+export const modeChangeSchema = z.object({
+  mode: z.enum(MODES),
+  reason: z.string().min(1).max(200),
+});
+export type ModeChange = z.infer<typeof modeChangeSchema>;
+
+export const gateCreateSchema = z.object({
+  id: idSchema,
+  compoundId: idSchema,
+  name: z.string().min(1).max(100),
+  antiPassback: z.boolean().default(false),
+});
+export type GateCreate = z.infer<typeof gateCreateSchema>;
+
+export const remoteOpenSchema = z.object({
+  direction: z.enum(DIRECTIONS),
+  reason: z.string().min(1).max(200),
+});
+export type RemoteOpen = z.infer<typeof remoteOpenSchema>;
+
+export const residentCreateSchema = z.object({
+  personId: idSchema.optional(),
+  compoundId: idSchema,
+  householdId: idSchema.nullable().default(null),
+  kind: z.enum(PERSON_KINDS).default('resident'),
+  name: z.string().min(1).max(64),
+  /** GB 11643 number; validated (check character) by the route, stored only as pseudonym + masked form + sealed copy. */
+  idNumber: z.string().length(18).optional(),
+  phone: z
+    .string()
+    .regex(/^\+?\d{6,15}$/)
+    .optional(),
+  cards: z.array(cardNumberSchema).max(16).default([]),
+  elderly: z.boolean().default(false),
+  validFrom: epochMs.nullable().default(null),
+  validTo: epochMs.nullable().default(null),
+});
+export type ResidentCreate = z.infer<typeof residentCreateSchema>;
+
+export const residentPatchSchema = residentCreateSchema
+  .omit({ personId: true, compoundId: true })
+  .partial()
+  .extend({ active: z.boolean().optional() })
+  .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });
+export type ResidentPatch = z.infer<typeof residentPatchSchema>;
+
+export const healthUpdateSchema = z
+  .array(
+    z
+      .object({
+        idNumber: z.string().length(18).optional(),
+        personId: idSchema.optional(),
+        colour: z.enum(HEALTH_COLOURS),
+        ts: epochMs,
+      })
+      .refine((h) => (h.idNumber === undefined) !== (h.personId === undefined), {
+        message: 'give exactly one of idNumber and personId',
+      }),
+  )
+  .min(1)
+  .max(100_000);
+export type HealthUpdate = z.infer<typeof healthUpdateSchema>;
+
+export const passIssueSchema = z.object({
+  personId: idSchema,
+  kind: z.enum(PASS_KINDS).default('resident'),
+  validFrom: instantSchema.optional(),
+  validTo: instantSchema,
+  useLimit: z.number().int().min(1).max(255).optional(),
+});
+export type PassIssue = z.infer<typeof passIssueSchema>;
+
+/** Integer query parameters arrive as strings. */
+const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const eventsQuerySchema = z.object({
+  compound: idSchema.optional(),
+  gate: idSchema.optional(),
+  person: idSchema.optional(),
+  result: z.enum(RESULTS).optional(),
+  from: instantSchema.optional(),
+  to: instantSchema.optional(),
+  limit: queryInt(1, 1000).default(100),
+  cursor: z
+    .string()
+    .max(100)
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .optional(),
+});
+export type EventsQuery = z.infer<typeof eventsQuerySchema>;
+
+export const statsQuerySchema = z.object({
+  compound: idSchema,
+  from: instantSchema,
+  to: instantSchema,
+});
+export type StatsQuery = z.infer<typeof statsQuerySchema>;
+
+export const traceWindowQuerySchema = z.object({
+  from: instantSchema,
+  to: instantSchema,
+  reason: z.string().min(1).max(200),
+});
+
+export const contactsQuerySchema = traceWindowQuerySchema.extend({
+  windowMin: queryInt(0, 24 * 60).default(15),
+  depth: queryInt(1, 2).default(1),
+  includeDenied: z.enum(['true', 'false']).default('false'),
+  format: z.enum(['json', 'csv']).default('json'),
+});
+export type ContactsQuery = z.infer<typeof contactsQuerySchema>;
+
+export const userCreateSchema = z.object({
+  username: z
+    .string()
+    .regex(/^[a-z0-9._-]{1,64}$/)
+    .min(1),
+  password: z.string().min(8).max(256),
+  role: z.enum(HTTP_ROLES),
+  compoundId: idSchema.optional(),
+});
+export type UserCreate = z.infer<typeof userCreateSchema>;

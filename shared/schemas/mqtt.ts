@@ -1,0 +1,160 @@
+/**
+ * zod schemas of every MQTT payload in CONTRACT.md. Producers build these types, consumers parse
+ * with these schemas: one contract, one place (ARCHITECTURE.md, rule 3).
+ */
+import { z } from 'zod';
+import {
+  ALARM_KINDS,
+  COMMAND_KINDS,
+  DEVICE_STATES,
+  DIRECTIONS,
+  HEALTH_COLOURS,
+  METHODS,
+  MODES,
+  PERSON_KINDS,
+  REASONS,
+  RESULTS,
+} from '../enums.ts';
+import { idSchema } from '../ids.ts';
+import { cardNumberSchema, epochMs, idHashSchema, seqSchema } from './common.ts';
+
+/** The most events one `events` message may carry (journal drain batches). */
+export const MAX_EVENTS_PER_MESSAGE = 500;
+
+export const entryEventSchema = z.object({
+  gateId: idSchema,
+  seq: seqSchema.min(1),
+  ts: epochMs,
+  direction: z.enum(DIRECTIONS),
+  method: z.enum(METHODS),
+  result: z.enum(RESULTS),
+  reason: z.enum(REASONS),
+  personId: idSchema.optional(),
+  idHash: idHashSchema.optional(),
+  passId: idSchema.optional(),
+  health: z.enum(HEALTH_COLOURS),
+  mode: z.enum(MODES),
+  /** true: the turnstile confirmed the passage; false: it timed out; null: not applicable (denied). */
+  passed: z.boolean().nullable(),
+  /** Who opened by hand (manual opens only). */
+  guard: z.string().min(1).max(64).optional(),
+  decisionMs: z.number().min(0).max(60_000),
+});
+export type EntryEvent = z.infer<typeof entryEventSchema>;
+
+export const eventsMessageSchema = z.object({
+  events: z.array(entryEventSchema).min(1).max(MAX_EVENTS_PER_MESSAGE),
+});
+export type EventsMessage = z.infer<typeof eventsMessageSchema>;
+
+export const ackMessageSchema = z.object({ upTo: seqSchema });
+export type AckMessage = z.infer<typeof ackMessageSchema>;
+
+const deviceState = z.enum(DEVICE_STATES);
+export const gateStatusSchema = z.object({
+  online: z.boolean(),
+  mode: z.enum(MODES),
+  rev: seqSchema,
+  journalDepth: z.number().int().min(0),
+  devices: z.object({ idreader: deviceState, qr: deviceState, turnstile: deviceState }),
+  version: z.string().max(64),
+  ts: epochMs,
+  /** The gate has not heard from the cloud for longer than its staleness limit. */
+  stale: z.boolean().optional(),
+  /** Gate clock minus the cloud's clock as last observed, in ms (positive: the gate is ahead). */
+  clockSkewMs: z.number().int().optional(),
+  /** Fire-alarm loop open: turnstile free. */
+  fire: z.boolean().optional(),
+});
+export type GateStatus = z.infer<typeof gateStatusSchema>;
+
+export const alarmMessageSchema = z.object({
+  kind: z.enum(ALARM_KINDS),
+  ts: epochMs,
+  detail: z.string().max(500),
+});
+export type AlarmMessage = z.infer<typeof alarmMessageSchema>;
+
+export const commandSchema = z.object({
+  cmdId: idSchema,
+  kind: z.enum(COMMAND_KINDS),
+  direction: z.enum(DIRECTIONS).optional(),
+  reason: z.string().min(1).max(200).optional(),
+  /** Who asked (user name), for the passage's `guard` field. */
+  by: z.string().min(1).max(64).optional(),
+});
+export type Command = z.infer<typeof commandSchema>;
+
+export const commandResultSchema = z.object({
+  cmdId: idSchema,
+  ok: z.boolean(),
+  error: z.string().max(500).optional(),
+});
+export type CommandResult = z.infer<typeof commandResultSchema>;
+
+export const syncRequestSchema = z.object({ fromRev: seqSchema });
+export type SyncRequest = z.infer<typeof syncRequestSchema>;
+
+/** What a gate knows of a person: never a name or ID number in clear (ARCHITECTURE.md, rule 5). */
+export const personRecordSchema = z.object({
+  personId: idSchema,
+  compoundId: idSchema,
+  householdId: idSchema.nullable(),
+  kind: z.enum(PERSON_KINDS),
+  idHash: idHashSchema.nullable(),
+  maskedName: z.string().max(64),
+  cards: z.array(cardNumberSchema).max(16),
+  validFrom: epochMs.nullable(),
+  validTo: epochMs.nullable(),
+  active: z.boolean(),
+  /** Elderly residents who pass by ID card rather than by phone. */
+  elderly: z.boolean().optional(),
+});
+export type PersonRecord = z.infer<typeof personRecordSchema>;
+
+export const changeSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('person.upsert'), person: personRecordSchema }),
+  z.object({ op: z.literal('person.delete'), personId: idSchema }),
+  z.object({ op: z.literal('health'), personId: idSchema, colour: z.enum(HEALTH_COLOURS), ts: epochMs }),
+  z.object({ op: z.literal('pass.revoke'), passId: idSchema, ts: epochMs }),
+  z.object({ op: z.literal('mode'), mode: z.enum(MODES), ts: epochMs, reason: z.string().max(200).optional() }),
+  /** Lockdown exit quota: at most `exits` exits per household per `periodHours`. */
+  z.object({
+    op: z.literal('quota.policy'),
+    exits: z.number().int().min(0).max(1000),
+    periodHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 30),
+  }),
+]);
+export type Change = z.infer<typeof changeSchema>;
+
+/** Live and requested deltas: applying `changes` to a replica at `fromRev` brings it to `toRev`. */
+export const syncDeltaSchema = z
+  .object({
+    fromRev: seqSchema,
+    toRev: seqSchema,
+    changes: z.array(changeSchema),
+  })
+  .refine((d) => d.toRev >= d.fromRev, { message: 'toRev must not be below fromRev', path: ['toRev'] });
+export type SyncDelta = z.infer<typeof syncDeltaSchema>;
+
+/** One chunk of a full snapshot; parts are numbered 1 … parts. The replica switches only when all are in. */
+export const snapshotChunkSchema = z
+  .object({
+    snapshotRev: seqSchema,
+    part: z.number().int().min(1),
+    parts: z.number().int().min(1).max(100_000),
+    records: z.array(changeSchema),
+  })
+  .refine((c) => c.part <= c.parts, { message: 'part must not exceed parts', path: ['part'] });
+export type SnapshotChunk = z.infer<typeof snapshotChunkSchema>;
+
+export const syncMessageSchema = z.union([syncDeltaSchema, snapshotChunkSchema]);
+export type SyncMessage = z.infer<typeof syncMessageSchema>;
+
+export function isSnapshotChunk(m: SyncMessage): m is SnapshotChunk {
+  return 'snapshotRev' in m;
+}
