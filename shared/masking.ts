@@ -1,0 +1,55 @@
+/**
+ * Masked names for guards' screens (ARCHITECTURE.md rule 5): enough to recognise a resident one
+ * already knows, not enough to identify a stranger.
+ */
+
+/** Two-character surnames; for these the whole surname stays and the given name is hidden. */
+export const COMPOUND_SURNAMES: ReadonlySet<string> = new Set(
+  `欧阳 司马 诸葛 上官 东方 皇甫 慕容 司徒 令狐 夏侯 尉迟 公孙 长孙 宇文 轩辕 澹台 端木 独孤 南宫 西门 万俟 闻人
+   赫连 呼延 申屠 太史 钟离 宗政 濮阳 淳于 单于 公冶 羊舌 微生 梁丘 左丘 东郭 百里 拓跋 司空 乐正 第五 歐陽 司馬 諸葛 東方 長孫 軒轅 獨孤 鍾離`.split(
+    /\s+/,
+  ),
+);
+
+const HAN = /^\p{Script=Han}+$/u;
+const LETTER = /\p{L}/u;
+/** Separators in transliterated minority names (买买提·艾力); the interpunct variants all occur. */
+const NAME_DOTS = /([·•・.])/u;
+
+function maskHan(name: string): string {
+  const chars = Array.from(name);
+  if (chars.length <= 1) return '*'.repeat(chars.length);
+  const surname = chars.slice(0, 2).join('');
+  if (chars.length > 2 && COMPOUND_SURNAMES.has(surname)) return surname + '*'.repeat(chars.length - 2);
+  if (chars.length === 2) return `${chars[0]}*`;
+  return chars[0] + '*'.repeat(chars.length - 2) + chars[chars.length - 1];
+}
+
+/** Each word keeps its first letter: 'John Smith' → 'J*** S****', "O'Neil-Ray" → "O**** R**". */
+function maskWords(name: string): string {
+  let out = '';
+  let inWord = false;
+  for (const char of name) {
+    if (LETTER.test(char) || (inWord && /[\p{M}']/u.test(char))) {
+      out += inWord ? '*' : char;
+      inWord = true;
+    } else {
+      out += char;
+      inWord = false;
+    }
+  }
+  return out;
+}
+
+/** 张三明 → 张*明, 张三 → 张*, 欧阳娜娜 → 欧阳**, 'John Smith' → 'J*** S****'. */
+export function maskName(name: string): string {
+  const trimmed = name.trim().replace(/\s+/g, ' ');
+  if (trimmed === '') return '';
+  if (HAN.test(trimmed)) return maskHan(trimmed);
+  const parts = trimmed.split(NAME_DOTS);
+  if (parts.length > 1 && parts.every((part, i) => (i % 2 === 1 ? true : HAN.test(part)))) {
+    // Transliterated names: given name · family name; keep the first character of each part.
+    return parts.map((part, i) => (i % 2 === 1 ? part : maskWords(part))).join('');
+  }
+  return maskWords(trimmed);
+}
