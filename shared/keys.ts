@@ -186,13 +186,13 @@ export function readKeysFile(path: string): ParsedKeys {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new KeysError([`${path}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`]);
+    throw new KeysError([`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})`]);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new KeysError([`${path}: not JSON`]);
+    throw new KeysError([`${path}: not valid JSON`]);
   }
   return parseKeysFile(json);
 }
