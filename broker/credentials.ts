@@ -1,0 +1,84 @@
+/**
+ * CONNECT authentication as a pure function: username = client id, password = a device/user token
+ * signed by the deployment key (CONTRACT.md, "Broker authentication").
+ *
+ * CONNACK return codes (MQTT 3.1.1 §3.2.2.3) — the split we document in docs/deploy.md:
+ * - 4 "bad user name or password": the password is not a usable token — missing, malformed,
+ *   signed by an unknown key, badly signed, expired or revoked. The client needs new credentials.
+ * - 5 "not authorized": the token is genuine but does not allow this connection — a role that does
+ *   not speak MQTT, a client id or username other than the token's `sub`, or a last will on a
+ *   topic the identity may not publish. The credentials are fine; the request is not.
+ */
+import type { KeyRing } from '../shared/keys.ts';
+import { type TokenClaims, verifyToken } from '../shared/token.ts';
+import { type BrokerIdentity, canPublish, isMqttRole } from './acl.ts';
+
+export const CONNACK_BAD_USERNAME_OR_PASSWORD = 4;
+export const CONNACK_NOT_AUTHORIZED = 5;
+
+export type ConnectRefusal =
+  | 'no-credentials'
+  | 'malformed'
+  | 'unknown-key'
+  | 'bad-signature'
+  | 'expired'
+  | 'revoked'
+  | 'role-not-allowed'
+  | 'client-id-mismatch'
+  | 'will-not-allowed';
+
+const RETURN_CODES: Record<ConnectRefusal, 4 | 5> = {
+  'no-credentials': CONNACK_BAD_USERNAME_OR_PASSWORD,
+  malformed: CONNACK_BAD_USERNAME_OR_PASSWORD,
+  'unknown-key': CONNACK_BAD_USERNAME_OR_PASSWORD,
+  'bad-signature': CONNACK_BAD_USERNAME_OR_PASSWORD,
+  expired: CONNACK_BAD_USERNAME_OR_PASSWORD,
+  revoked: CONNACK_BAD_USERNAME_OR_PASSWORD,
+  'role-not-allowed': CONNACK_NOT_AUTHORIZED,
+  'client-id-mismatch': CONNACK_NOT_AUTHORIZED,
+  'will-not-allowed': CONNACK_NOT_AUTHORIZED,
+};
+
+export interface ConnectAttempt {
+  clientId: string;
+  username: string | undefined;
+  password: Buffer | string | undefined;
+  /** The last will of the CONNECT, checked now so a will can never be published where its owner could not. */
+  will?: { topic: string; retain?: boolean };
+}
+
+export type ConnectCheck =
+  | { ok: true; identity: BrokerIdentity; claims: TokenClaims }
+  | { ok: false; reason: ConnectRefusal; returnCode: 4 | 5; claims?: TokenClaims };
+
+export interface CredentialContext {
+  ring: KeyRing;
+  isRevoked: (jti: string) => boolean;
+  nowMs: number;
+}
+
+function refuse(reason: ConnectRefusal, claims?: TokenClaims): ConnectCheck {
+  return { ok: false, reason, returnCode: RETURN_CODES[reason], ...(claims ? { claims } : {}) };
+}
+
+export function checkConnect(attempt: ConnectAttempt, context: CredentialContext): ConnectCheck {
+  if (attempt.username === undefined || attempt.password === undefined || attempt.password.length === 0) {
+    return refuse('no-credentials');
+  }
+  const token = typeof attempt.password === 'string' ? attempt.password : attempt.password.toString('utf8');
+  const check = verifyToken(token, context.ring, context.nowMs);
+  if (!check.ok) return refuse(check.reason);
+  const { claims } = check;
+  if (context.isRevoked(claims.jti)) return refuse('revoked', claims);
+  if (!isMqttRole(claims.role)) return refuse('role-not-allowed', claims);
+  if (attempt.clientId !== claims.sub || attempt.username !== claims.sub) return refuse('client-id-mismatch', claims);
+  const identity: BrokerIdentity = {
+    clientId: claims.sub,
+    role: claims.role,
+    ...(claims.compound === undefined ? {} : { compound: claims.compound }),
+  };
+  if (attempt.will && !canPublish(identity, attempt.will.topic, { retain: attempt.will.retain ?? false }).allowed) {
+    return refuse('will-not-allowed', claims);
+  }
+  return { ok: true, identity, claims };
+}

@@ -1,0 +1,134 @@
+/**
+ * The set of revoked token ids (`jti`). Two sources, unioned: ids pushed at run time
+ * (`revoke()`, e.g. by an embedding cloud) and a file the cloud or an operator writes, re-read
+ * whenever it changes. The file is watched two ways because neither is enough alone: `fs.watch`
+ * on the directory reacts at once and survives the write-to-temp-then-rename pattern, and a slow
+ * poll catches what inotify misses (network and overlay file systems).
+ *
+ * File format: one jti per line; blank lines and `#` comments ignored. A JSON array of strings
+ * (`["jti1","jti2"]`) is accepted too.
+ */
+import { type FSWatcher, readFileSync, type StatsListener, unwatchFile, watch, watchFile } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { Logger } from '../shared/log.ts';
+import { silentLogger } from '../shared/log.ts';
+
+export const DEFAULT_REVOCATION_POLL_MS = 2_000;
+
+export interface RevocationListOptions {
+  /** Revocation file to load and watch. */
+  file?: string;
+  /** Ids revoked from the start. */
+  jtis?: Iterable<string>;
+  /** Poll interval of the file, ms (default 2000). */
+  pollMs?: number;
+  logger?: Logger;
+  /** Called with the ids that became revoked by `revoke()` or a file reload. */
+  onRevoked?: (jtis: string[]) => void;
+}
+
+export function parseRevocationFile(text: string): string[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[')) {
+    const parsed: unknown = JSON.parse(trimmed);
+    if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string')) {
+      throw new TypeError('a JSON revocation file must be an array of strings');
+    }
+    return parsed.map((v) => v.trim()).filter((v) => v.length > 0);
+  }
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line.length > 0);
+}
+
+export class RevocationList {
+  readonly #pushed = new Set<string>();
+  #fromFile = new Set<string>();
+  readonly #options: RevocationListOptions;
+  readonly #log: Logger;
+  #watcher?: FSWatcher;
+  #polling?: StatsListener;
+  #reloads = 0;
+  #reloadErrors = 0;
+
+  constructor(options: RevocationListOptions = {}) {
+    this.#options = options;
+    this.#log = (options.logger ?? silentLogger).child({ component: 'broker.revocations' });
+    for (const jti of options.jtis ?? []) this.#pushed.add(jti);
+  }
+
+  has(jti: string): boolean {
+    return this.#pushed.has(jti) || this.#fromFile.has(jti);
+  }
+
+  get size(): number {
+    return new Set([...this.#pushed, ...this.#fromFile]).size;
+  }
+
+  get stats(): { size: number; reloads: number; reloadErrors: number } {
+    return { size: this.size, reloads: this.#reloads, reloadErrors: this.#reloadErrors };
+  }
+
+  revoke(jti: string): void {
+    if (this.has(jti)) {
+      this.#pushed.add(jti);
+      return;
+    }
+    this.#pushed.add(jti);
+    this.#options.onRevoked?.([jti]);
+  }
+
+  /** Loads the file once (a missing or bad file at start-up is an error) and starts watching it. */
+  start(): void {
+    const file = this.#options.file;
+    if (!file) return;
+    this.#fromFile = new Set(parseRevocationFile(readFileSync(file, 'utf8')));
+    this.#reloads++;
+    this.#log.info({ file, size: this.#fromFile.size }, 'revocation list loaded');
+    const name = basename(file);
+    try {
+      this.#watcher = watch(dirname(file), (_event, changed) => {
+        if (changed === null || changed === name) this.reload();
+      });
+      this.#watcher.on('error', (error) =>
+        this.#log.warn({ err: error }, 'revocation file watch failed; polling only'),
+      );
+    } catch (error) {
+      this.#log.warn({ err: error }, 'cannot watch the revocation file; polling only');
+    }
+    this.#polling = () => this.reload();
+    watchFile(file, { interval: this.#options.pollMs ?? DEFAULT_REVOCATION_POLL_MS, persistent: false }, this.#polling);
+  }
+
+  /**
+   * Re-reads the file. A file that vanished or does not parse keeps the previous list: during an
+   * outage of whoever writes it, forgetting revocations would re-admit revoked devices.
+   */
+  reload(): void {
+    const file = this.#options.file;
+    if (!file) return;
+    let next: Set<string>;
+    try {
+      next = new Set(parseRevocationFile(readFileSync(file, 'utf8')));
+    } catch (error) {
+      this.#reloadErrors++;
+      this.#log.warn({ file, err: error }, 'revocation file unreadable; keeping the previous list');
+      return;
+    }
+    const added = [...next].filter((jti) => !this.has(jti));
+    this.#fromFile = next;
+    this.#reloads++;
+    if (added.length > 0) {
+      this.#log.info({ file, added: added.length, size: this.size }, 'revocation list reloaded');
+      this.#options.onRevoked?.(added);
+    }
+  }
+
+  stop(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    if (this.#polling && this.#options.file) unwatchFile(this.#options.file, this.#polling);
+    this.#polling = undefined;
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The embedded MQTT broker: aedes behind a TCP (or TLS) listener and an optional WebSocket
+ * listener, with the device-token authentication and topic ACL of `aedes-hooks.ts`. Live sessions
+ * end when their token is revoked or expires, so a stolen or retired token stops working at once
+ * rather than at the next reconnect.
+ */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { Aedes, type Client } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import { AnxinError } from '../shared/errors.ts';
+import type { KeyRing } from '../shared/keys.ts';
+import { type Logger, silentLogger } from '../shared/log.ts';
+import { type AedesHooks, createAedesHooks } from './aedes-hooks.ts';
+import { RevocationList } from './revocations.ts';
+import { BrokerCounters, type BrokerStats } from './stats.ts';
+
+export interface BrokerTlsOptions {
+  /** PEM certificate chain. */
+  cert: string | Buffer;
+  /** PEM private key. */
+  key: string | Buffer;
+}
+
+export interface BrokerServerOptions {
+  /** MQTT port (0 picks a free one). With `tls` this port speaks MQTT over TLS only. */
+  port: number;
+  /** Interface to bind (default 127.0.0.1; the CLI binds 0.0.0.0). */
+  host?: string;
+  /** MQTT over WebSocket port (0 picks a free one); wss when `tls` is given. Off when absent. */
+  wsPort?: number;
+  tls?: BrokerTlsOptions;
+  /** Public keys that verify device and service tokens. */
+  keys: KeyRing;
+  /** Revoked token ids: a file (hot-reloaded) and/or an initial list. */
+  revocations?: { file?: string; jtis?: Iterable<string>; pollMs?: number };
+  /** Largest accepted PUBLISH payload in bytes (default 1 MiB). */
+  maxPayload?: number;
+  logger?: Logger;
+  /** Clock for token expiry (tests). */
+  now?: () => number;
+}
+
+export interface BrokerAddress {
+  port: number;
+  wsPort?: number;
+}
+
+export interface BrokerServer {
+  start(): Promise<BrokerAddress>;
+  stop(): Promise<void>;
+  /** Refuses the token from now on and disconnects every session that uses it. */
+  revoke(jti: string): void;
+  stats(): BrokerStats;
+}
+
+export class BrokerStartError extends AnxinError {
+  constructor(what: string, cause: unknown) {
+    super('broker-start-failed', `${what}: ${(cause as Error).message ?? String(cause)}`, { cause });
+  }
+}
+
+/** setTimeout's limit; a token expiring later is re-checked when this much time has passed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function listen(server: NetServer | HttpServer, port: number, host: string, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(new BrokerStartError(`${what} on ${host}:${port}`, error));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function close(server: NetServer | HttpServer | undefined): Promise<void> {
+  if (!server?.listening) return Promise.resolve();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
+  const log = (options.logger ?? silentLogger).child({ component: 'broker' });
+  const now = options.now ?? Date.now;
+  const host = options.host ?? '127.0.0.1';
+  const counters = new BrokerCounters();
+  const clients = new Set<Client>();
+  const expiryTimers = new Map<Client, NodeJS.Timeout>();
+  let aedes: Aedes | undefined;
+  let tcp: NetServer | undefined;
+  let web: HttpServer | undefined;
+  let wss: WebSocketServer | undefined;
+
+  const revocations = new RevocationList({
+    ...options.revocations,
+    logger: log,
+    onRevoked: (jtis) => kick(new Set(jtis)),
+  });
+  const hooks: AedesHooks = createAedesHooks({
+    ring: options.keys,
+    revocations,
+    counters,
+    logger: log,
+    now,
+    ...(options.maxPayload === undefined ? {} : { maxPayload: options.maxPayload }),
+  });
+
+  function kick(jtis: Set<string>): void {
+    for (const client of clients) {
+      const session = hooks.sessionOf(client);
+      if (!session || !jtis.has(session.claims.jti)) continue;
+      counters.kick('revoked');
+      log.warn({ clientId: client.id, jti: session.claims.jti }, 'token revoked; disconnecting');
+      client.close();
+    }
+  }
+
+  function watchExpiry(client: Client): void {
+    const session = hooks.sessionOf(client);
+    if (!session) return;
+    const remaining = session.claims.exp - now();
+    const timer = setTimeout(
+      () => {
+        if (session.claims.exp > now()) return watchExpiry(client);
+        counters.kick('token-expired');
+        log.info({ clientId: client.id, jti: session.claims.jti }, 'token expired; disconnecting');
+        client.close();
+      },
+      Math.max(0, Math.min(remaining, MAX_TIMER_MS)),
+    );
+    timer.unref();
+    expiryTimers.set(client, timer);
+  }
+
+  function forget(client: Client): void {
+    clients.delete(client);
+    clearTimeout(expiryTimers.get(client));
+    expiryTimers.delete(client);
+  }
+
+  async function start(): Promise<BrokerAddress> {
+    revocations.start();
+    const broker = await Aedes.createBroker({ ...hooks });
+    aedes = broker;
+    broker.on('clientReady', (client) => {
+      clients.add(client);
+      watchExpiry(client);
+    });
+    broker.on('clientDisconnect', forget);
+    broker.on('clientError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'client error'));
+    broker.on('connectionError', (_client, error) => log.debug({ err: error.message }, 'connection error'));
+
+    const handle = (stream: Parameters<Aedes['handle']>[0]) => broker.handle(stream);
+    tcp = options.tls
+      ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle)
+      : createNetServer(handle);
+    const port = await listen(tcp, options.port, host, options.tls ? 'MQTT over TLS' : 'MQTT');
+    const address: BrokerAddress = { port };
+
+    if (options.wsPort !== undefined) {
+      web = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }) : createHttpServer();
+      wss = new WebSocketServer({ server: web });
+      wss.on('connection', (socket, request) => {
+        const stream = createWebSocketStream(socket);
+        // A socket reset surfaces on both the ws and the stream; aedes handles the stream's.
+        socket.on('error', (error) => log.debug({ err: error.message }, 'websocket error'));
+        broker.handle(stream, request);
+      });
+      address.wsPort = await listen(web, options.wsPort, host, 'MQTT over WebSocket');
+    }
+    log.info({ host, ...address, tls: Boolean(options.tls) }, 'broker listening');
+    return address;
+  }
+
+  async function stop(): Promise<void> {
+    revocations.stop();
+    for (const timer of expiryTimers.values()) clearTimeout(timer);
+    expiryTimers.clear();
+    const broker = aedes;
+    aedes = undefined;
+    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    for (const socket of wss?.clients ?? []) socket.terminate();
+    wss?.close();
+    web?.closeAllConnections();
+    await Promise.all([close(tcp), close(web)]);
+    clients.clear();
+    log.info('broker stopped');
+  }
+
+  return {
+    start,
+    stop,
+    revoke: (jti) => revocations.revoke(jti),
+    stats: () => counters.snapshot({ clientsConnected: clients.size, revokedTokens: revocations.size }),
+  };
+}

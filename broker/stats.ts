@@ -1,0 +1,71 @@
+/**
+ * The broker's counters: every refusal by kind and reason, plus a few totals. Plain numbers so the
+ * cloud can scrape them (`BrokerServer.stats()`) and render Prometheus text without a client library.
+ */
+import type { AclRefusal } from './acl.ts';
+import type { ConnectRefusal } from './credentials.ts';
+
+/** A publish can also be refused for its size, which is the adapter's concern, not the topic table's. */
+export type PublishRefusal = AclRefusal | 'payload-too-large' | 'no-identity';
+/** Why a live session was ended by the broker. */
+export type KickReason = 'revoked' | 'token-expired';
+
+export interface BrokerStats {
+  clientsConnected: number;
+  connectsAccepted: number;
+  publishesAccepted: number;
+  subscriptionsGranted: number;
+  refused: {
+    connect: Partial<Record<ConnectRefusal, number>>;
+    publish: Partial<Record<PublishRefusal, number>>;
+    subscribe: Partial<Record<AclRefusal, number>>;
+  };
+  /** Sum of every refusal above. */
+  refusedTotal: number;
+  kicked: Partial<Record<KickReason, number>>;
+  revokedTokens: number;
+}
+
+export class BrokerCounters {
+  connectsAccepted = 0;
+  publishesAccepted = 0;
+  subscriptionsGranted = 0;
+  readonly #connect = new Map<ConnectRefusal, number>();
+  readonly #publish = new Map<PublishRefusal, number>();
+  readonly #subscribe = new Map<AclRefusal, number>();
+  readonly #kicked = new Map<KickReason, number>();
+
+  refuseConnect(reason: ConnectRefusal): void {
+    this.#connect.set(reason, (this.#connect.get(reason) ?? 0) + 1);
+  }
+
+  refusePublish(reason: PublishRefusal): void {
+    this.#publish.set(reason, (this.#publish.get(reason) ?? 0) + 1);
+  }
+
+  refuseSubscribe(reason: AclRefusal): void {
+    this.#subscribe.set(reason, (this.#subscribe.get(reason) ?? 0) + 1);
+  }
+
+  kick(reason: KickReason): void {
+    this.#kicked.set(reason, (this.#kicked.get(reason) ?? 0) + 1);
+  }
+
+  snapshot(extra: { clientsConnected: number; revokedTokens: number }): BrokerStats {
+    const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+    return {
+      clientsConnected: extra.clientsConnected,
+      connectsAccepted: this.connectsAccepted,
+      publishesAccepted: this.publishesAccepted,
+      subscriptionsGranted: this.subscriptionsGranted,
+      refused: {
+        connect: Object.fromEntries(this.#connect),
+        publish: Object.fromEntries(this.#publish),
+        subscribe: Object.fromEntries(this.#subscribe),
+      },
+      refusedTotal: sum(this.#connect) + sum(this.#publish) + sum(this.#subscribe),
+      kicked: Object.fromEntries(this.#kicked),
+      revokedTokens: extra.revokedTokens,
+    };
+  }
+}
