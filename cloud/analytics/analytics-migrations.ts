@@ -1,0 +1,70 @@
+/**
+ * The statistics rollup tables of the SQLite store (docs/tracing.md, "Statistics rollups").
+ *
+ * They have their own version table, `analytics_migrations`, so that the store's own numbering in
+ * `schema_migrations` (cloud/store/sqlite-migrations.ts) stays the store's alone. The trace
+ * queries need no table of their own: they use the store's `events_by_gate_ts` and
+ * `events_by_person_ts` indexes.
+ */
+import type { Database } from 'better-sqlite3';
+import type { Migration } from '../store/sqlite-migrations.ts';
+
+export const ANALYTICS_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'hourly rollup counters, per-day distinct persons and flows',
+    sql: `
+-- One counter per compound x local hour x gate x direction x method x result x reason x crossed x elderly.
+-- The key starts with (compound_id, bucket_start): a statistics window is one range scan.
+CREATE TABLE stats_hourly (
+  compound_id TEXT NOT NULL,
+  bucket_start INTEGER NOT NULL,
+  gate_id TEXT NOT NULL,
+  direction TEXT NOT NULL,
+  method TEXT NOT NULL,
+  result TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  crossed INTEGER NOT NULL,
+  elderly INTEGER NOT NULL,
+  label TEXT NOT NULL,
+  day TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (compound_id, bucket_start, gate_id, direction, method, result, reason, crossed, elderly)
+) WITHOUT ROWID;
+
+-- Who crossed a gate of the compound on a local day; only there to count each person once.
+CREATE TABLE stats_daily_persons (
+  compound_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  person_id TEXT NOT NULL,
+  PRIMARY KEY (compound_id, day, person_id)
+) WITHOUT ROWID;
+
+-- Per compound and local day: distinct persons, crossings in and out (occupancy estimate).
+CREATE TABLE stats_daily (
+  compound_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  persons INTEGER NOT NULL DEFAULT 0,
+  crossed_in INTEGER NOT NULL DEFAULT 0,
+  crossed_out INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (compound_id, day)
+) WITHOUT ROWID;
+`,
+  },
+];
+
+/** Applies the analytics migrations the database has not seen yet; returns the resulting version. */
+export function migrateAnalytics(db: Database, migrations: readonly Migration[] = ANALYTICS_MIGRATIONS): number {
+  db.exec('CREATE TABLE IF NOT EXISTS analytics_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  const row = db.prepare('SELECT MAX(version) AS v FROM analytics_migrations').get() as { v: number | null };
+  const current = row.v ?? 0;
+  const record = db.prepare('INSERT INTO analytics_migrations (version, applied_at) VALUES (?, ?)');
+  for (const migration of migrations) {
+    if (migration.version <= current) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      record.run(migration.version, Date.now());
+    })();
+  }
+  return Math.max(current, ...migrations.map((m) => m.version));
+}

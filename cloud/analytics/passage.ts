@@ -1,0 +1,37 @@
+/**
+ * What tracing and statistics read of a stored entry event, and the one rule that decides whether
+ * an event is a physical crossing of the gate (docs/tracing.md, "What counts as a passage").
+ */
+import type { Direction, HealthColour, Method, Reason, Result } from '../../shared/enums.ts';
+
+export interface Passage {
+  gateId: string;
+  seq: number;
+  ts: number;
+  personId: string | null;
+  direction: Direction;
+  method: Method;
+  result: Result;
+  reason: Reason;
+  /** true: the turnstile confirmed; false: it timed out; null: not applicable. */
+  passed: boolean | null;
+  health: HealthColour;
+}
+
+/**
+ * A granted event is a crossing when the turnstile confirmed it (`passed: true`), or when no
+ * turnstile confirmation exists for its method: free passage (turnstiles held open in
+ * `emergency-open`) and manual opens by a guard report `passed: null`, and the person did walk
+ * through. A granted event that timed out (`passed: false`) is not a crossing; a denied one never is.
+ */
+export function isCrossing(p: Pick<Passage, 'result' | 'passed' | 'method'>): boolean {
+  if (p.result !== 'granted') return false;
+  if (p.passed === true) return true;
+  return p.passed === null && (p.method === 'free' || p.method === 'manual');
+}
+
+/** Which events tracing looks at: crossings by default, every attempt of a known person with `includeDenied`. */
+export function isTraceable(p: Passage, includeDenied: boolean): boolean {
+  if (p.personId === null) return false;
+  return includeDenied || isCrossing(p);
+}

@@ -1,0 +1,121 @@
+/**
+ * The statistics rollup writer: the cloud's `IngestHook` (cloud/ingest/ingest-hook.ts). It runs
+ * inside the ingest transaction with only the newly inserted events, so a replayed batch adds
+ * nothing and a failed batch adds nothing either (it rolls back with the events).
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import type { Logger } from '../../shared/log.ts';
+import { silentLogger } from '../../shared/log.ts';
+import type { IngestHook } from '../ingest/ingest-hook.ts';
+import type { StoredEvent } from '../store/store.ts';
+import { migrateAnalytics } from './analytics-migrations.ts';
+import { type RollupDelta, rollupDelta } from './rollup.ts';
+import { DEFAULT_TIME_ZONE, isValidTimeZone } from './time-zone.ts';
+
+export interface RollupWriterOptions {
+  /** The store's connection (`SqliteCloudStore.db`): the hook's statements join the ingest transaction. */
+  db: Database;
+  logger?: Logger;
+}
+
+interface Statements {
+  timeZone: Statement;
+  elderly: Statement;
+  addHourly: Statement;
+  addPerson: Statement;
+  addDaily: Statement;
+}
+
+export class RollupWriter implements IngestHook {
+  private readonly db: Database;
+  private readonly log: Logger;
+  private statements: Statements | undefined;
+  private readonly badZones = new Set<string>();
+
+  constructor(options: RollupWriterOptions) {
+    this.db = options.db;
+    this.log = (options.logger ?? silentLogger).child({ component: 'cloud.analytics.rollup' });
+  }
+
+  /** Creates the rollup tables if needed. Call once before the first ingest. */
+  start(): void {
+    migrateAnalytics(this.db);
+    this.prepare();
+  }
+
+  private prepare(): Statements {
+    if (this.statements) return this.statements;
+    const p = (sql: string) => this.db.prepare(sql);
+    this.statements = {
+      timeZone: p('SELECT time_zone FROM compounds WHERE id = ?'),
+      elderly: p('SELECT elderly FROM residents WHERE person_id = ?'),
+      addHourly: p(`INSERT INTO stats_hourly (compound_id, bucket_start, gate_id, direction, method, result, reason,
+        crossed, elderly, label, day, count)
+        VALUES (@compoundId, @bucketStart, @gateId, @direction, @method, @result, @reason, @crossed, @elderly, @label,
+        @day, @count)
+        ON CONFLICT (compound_id, bucket_start, gate_id, direction, method, result, reason, crossed, elderly)
+        DO UPDATE SET count = count + excluded.count`),
+      addPerson: p(
+        'INSERT INTO stats_daily_persons (compound_id, day, person_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      addDaily: p(`INSERT INTO stats_daily (compound_id, day, persons, crossed_in, crossed_out) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (compound_id, day) DO UPDATE SET persons = persons + excluded.persons,
+        crossed_in = crossed_in + excluded.crossed_in, crossed_out = crossed_out + excluded.crossed_out`),
+    };
+    return this.statements;
+  }
+
+  onStored(events: readonly StoredEvent[], compoundOf: (gateId: string) => string): void {
+    const s = this.prepare();
+    const zones = new Map<string, string>();
+    const elderly = new Map<string, boolean>();
+    const delta = rollupDelta(events, {
+      compoundOf,
+      timeZoneOf: (compoundId) => {
+        let zone = zones.get(compoundId);
+        if (zone === undefined) {
+          zone = this.zoneOf(compoundId, s);
+          zones.set(compoundId, zone);
+        }
+        return zone;
+      },
+      isElderly: (personId) => {
+        let flag = elderly.get(personId);
+        if (flag === undefined) {
+          flag = (s.elderly.get(personId) as { elderly: number } | undefined)?.elderly === 1;
+          elderly.set(personId, flag);
+        }
+        return flag;
+      },
+    });
+    this.apply(delta, s);
+  }
+
+  /** The compound's zone; an unknown or invalid one falls back to the default rather than blocking ingest. */
+  private zoneOf(compoundId: string, s: Statements): string {
+    const zone = (s.timeZone.get(compoundId) as { time_zone: string } | undefined)?.time_zone;
+    if (zone !== undefined && isValidTimeZone(zone)) return zone;
+    if (!this.badZones.has(compoundId)) {
+      this.badZones.add(compoundId);
+      this.log.warn({ compoundId, zone }, 'compound has no valid time zone; hourly statistics use the default');
+    }
+    return DEFAULT_TIME_ZONE;
+  }
+
+  private apply(delta: RollupDelta, s: Statements): void {
+    for (const row of delta.hourly) {
+      s.addHourly.run({ ...row, crossed: row.crossed ? 1 : 0, elderly: row.elderly ? 1 : 0 });
+    }
+    const newPersons = new Map<string, number>();
+    for (const p of delta.persons) {
+      if (s.addPerson.run(p.compoundId, p.day, p.personId).changes === 1) {
+        const key = `${p.compoundId}\u0000${p.day}`;
+        newPersons.set(key, (newPersons.get(key) ?? 0) + 1);
+      }
+    }
+    for (const f of delta.flows) {
+      const persons = newPersons.get(`${f.compoundId}\u0000${f.day}`) ?? 0;
+      s.addDaily.run(f.compoundId, f.day, persons, f.crossedIn, f.crossedOut);
+    }
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Statistics rollups, pure: what a batch of newly stored events adds to the hourly counters and
+ * the per-day tables (docs/tracing.md, "Statistics rollups"). The writer (rollup-writer.ts) adds
+ * these deltas to SQLite inside the ingest transaction, so a statistics query reads counters
+ * whose number grows with hours and gates, never with passages.
+ */
+import type { Direction, Method, Reason, Result } from '../../shared/enums.ts';
+import { isCrossing } from './passage.ts';
+import { localHourOf } from './time-zone.ts';
+
+/** One hourly counter: the key is every field but `count`. */
+export interface HourlyCount {
+  compoundId: string;
+  /** UTC epoch ms of the local hour's start (time-zone.ts). */
+  bucketStart: number;
+  label: string;
+  day: string;
+  gateId: string;
+  direction: Direction;
+  method: Method;
+  result: Result;
+  reason: Reason;
+  /** The event is a physical crossing (passage.ts, `isCrossing`). */
+  crossed: boolean;
+  /** The person was flagged elderly when the event was stored. */
+  elderly: boolean;
+  count: number;
+}
+
+/** A person who crossed a gate of the compound on that local day. */
+export interface DailyPerson {
+  compoundId: string;
+  day: string;
+  personId: string;
+}
+
+/** Crossings in and out per compound and local day (for the occupancy estimate). */
+export interface DailyFlow {
+  compoundId: string;
+  day: string;
+  crossedIn: number;
+  crossedOut: number;
+}
+
+export interface RollupDelta {
+  hourly: HourlyCount[];
+  persons: DailyPerson[];
+  flows: DailyFlow[];
+}
+
+export interface RollupEvent {
+  gateId: string;
+  ts: number;
+  direction: Direction;
+  method: Method;
+  result: Result;
+  reason: Reason;
+  passed: boolean | null;
+  personId?: string | undefined;
+}
+
+export interface RollupContext {
+  compoundOf: (gateId: string) => string;
+  timeZoneOf: (compoundId: string) => string;
+  isElderly: (personId: string) => boolean;
+}
+
+/** Folds a batch into counter deltas; one row per distinct key. */
+export function rollupDelta(events: readonly RollupEvent[], context: RollupContext): RollupDelta {
+  const hourly = new Map<string, HourlyCount>();
+  const persons = new Map<string, DailyPerson>();
+  const flows = new Map<string, DailyFlow>();
+  for (const e of events) {
+    const compoundId = context.compoundOf(e.gateId);
+    const hour = localHourOf(e.ts, context.timeZoneOf(compoundId));
+    const crossed = isCrossing(e);
+    const elderly = e.personId !== undefined && context.isElderly(e.personId);
+    const key = [compoundId, hour.start, e.gateId, e.direction, e.method, e.result, e.reason, crossed, elderly].join(
+      '\u0000',
+    );
+    const row = hourly.get(key);
+    if (row) {
+      row.count += 1;
+    } else {
+      hourly.set(key, {
+        compoundId,
+        bucketStart: hour.start,
+        label: hour.label,
+        day: hour.day,
+        gateId: e.gateId,
+        direction: e.direction,
+        method: e.method,
+        result: e.result,
+        reason: e.reason,
+        crossed,
+        elderly,
+        count: 1,
+      });
+    }
+    if (!crossed) continue;
+    const dayKey = `${compoundId}\u0000${hour.day}`;
+    const flow = flows.get(dayKey) ?? { compoundId, day: hour.day, crossedIn: 0, crossedOut: 0 };
+    if (e.direction === 'in') flow.crossedIn += 1;
+    else flow.crossedOut += 1;
+    flows.set(dayKey, flow);
+    if (e.personId !== undefined) {
+      persons.set(`${dayKey}\u0000${e.personId}`, { compoundId, day: hour.day, personId: e.personId });
+    }
+  }
+  return { hourly: [...hourly.values()], persons: [...persons.values()], flows: [...flows.values()] };
+}
