@@ -5,15 +5,19 @@
  * on the directory reacts at once and survives the write-to-temp-then-rename pattern, and a slow
  * poll catches what inotify misses (network and overlay file systems).
  *
- * File format: one jti per line; blank lines and `#` comments ignored. A JSON array of strings
- * (`["jti1","jti2"]`) is accepted too.
+ * File format: one jti per line, each ended by a newline; blank lines and `#` comments ignored.
+ * A JSON array of strings (`["jti1","jti2"]`) is accepted too. A file caught half-written (a line
+ * file without its final newline, JSON that does not parse) is ignored until it is whole, and
+ * change events are debounced, so a writer that truncates then writes never briefly empties the list.
  */
 import { type FSWatcher, readFileSync, type StatsListener, unwatchFile, watch, watchFile } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { Logger } from '../shared/log.ts';
-import { silentLogger } from '../shared/log.ts';
+import { AnxinError } from '../shared/errors.ts';
+import { type Logger, silentLogger } from '../shared/log.ts';
 
 export const DEFAULT_REVOCATION_POLL_MS = 2_000;
+/** Quiet time after the last change event before the file is read. */
+export const REVOCATION_DEBOUNCE_MS = 100;
 
 export interface RevocationListOptions {
   /** Revocation file to load and watch. */
@@ -27,6 +31,13 @@ export interface RevocationListOptions {
   onRevoked?: (jtis: string[]) => void;
 }
 
+/** The revocation file could not be read or parsed at start-up. */
+export class RevocationFileError extends AnxinError {
+  constructor(file: string, cause: unknown) {
+    super('invalid-revocations', `${file}: ${(cause as Error).message ?? String(cause)}`);
+  }
+}
+
 export function parseRevocationFile(text: string): string[] {
   const trimmed = text.trim();
   if (trimmed.startsWith('[')) {
@@ -36,6 +47,7 @@ export function parseRevocationFile(text: string): string[] {
     }
     return parsed.map((v) => v.trim()).filter((v) => v.length > 0);
   }
+  if (text.length > 0 && !text.endsWith('\n')) throw new TypeError('the last line has no newline (half-written?)');
   return text
     .split(/\r?\n/)
     .map((line) => line.replace(/#.*/, '').trim())
@@ -49,6 +61,7 @@ export class RevocationList {
   readonly #log: Logger;
   #watcher?: FSWatcher;
   #polling?: StatsListener;
+  #debounce?: NodeJS.Timeout;
   #reloads = 0;
   #reloadErrors = 0;
 
@@ -83,13 +96,17 @@ export class RevocationList {
   start(): void {
     const file = this.#options.file;
     if (!file) return;
-    this.#fromFile = new Set(parseRevocationFile(readFileSync(file, 'utf8')));
+    try {
+      this.#fromFile = new Set(parseRevocationFile(readFileSync(file, 'utf8')));
+    } catch (error) {
+      throw new RevocationFileError(file, error);
+    }
     this.#reloads++;
     this.#log.info({ file, size: this.#fromFile.size }, 'revocation list loaded');
     const name = basename(file);
     try {
       this.#watcher = watch(dirname(file), (_event, changed) => {
-        if (changed === null || changed === name) this.reload();
+        if (changed === null || changed === name) this.#scheduleReload();
       });
       this.#watcher.on('error', (error) =>
         this.#log.warn({ err: error }, 'revocation file watch failed; polling only'),
@@ -97,8 +114,14 @@ export class RevocationList {
     } catch (error) {
       this.#log.warn({ err: error }, 'cannot watch the revocation file; polling only');
     }
-    this.#polling = () => this.reload();
+    this.#polling = () => this.#scheduleReload();
     watchFile(file, { interval: this.#options.pollMs ?? DEFAULT_REVOCATION_POLL_MS, persistent: false }, this.#polling);
+  }
+
+  #scheduleReload(): void {
+    clearTimeout(this.#debounce);
+    this.#debounce = setTimeout(() => this.reload(), REVOCATION_DEBOUNCE_MS);
+    this.#debounce.unref();
   }
 
   /**
@@ -126,6 +149,7 @@ export class RevocationList {
   }
 
   stop(): void {
+    clearTimeout(this.#debounce);
     this.#watcher?.close();
     this.#watcher = undefined;
     if (this.#polling && this.#options.file) unwatchFile(this.#options.file, this.#polling);

@@ -193,6 +193,11 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
     start,
     stop,
     revoke: (jti) => revocations.revoke(jti),
-    stats: () => counters.snapshot({ clientsConnected: clients.size, revokedTokens: revocations.size }),
+    stats: () =>
+      counters.snapshot({
+        clientsConnected: clients.size,
+        revokedTokens: revocations.size,
+        revocationReloadErrors: revocations.stats.reloadErrors,
+      }),
   };
 }

@@ -24,6 +24,8 @@ export interface BrokerStats {
   refusedTotal: number;
   kicked: Partial<Record<KickReason, number>>;
   revokedTokens: number;
+  /** Re-reads of the revocation file that failed (the previous list was kept). */
+  revocationReloadErrors: number;
 }
 
 export class BrokerCounters {
@@ -51,7 +53,7 @@ export class BrokerCounters {
     this.#kicked.set(reason, (this.#kicked.get(reason) ?? 0) + 1);
   }
 
-  snapshot(extra: { clientsConnected: number; revokedTokens: number }): BrokerStats {
+  snapshot(extra: { clientsConnected: number; revokedTokens: number; revocationReloadErrors: number }): BrokerStats {
     const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     return {
       clientsConnected: extra.clientsConnected,
@@ -66,6 +68,7 @@ export class BrokerCounters {
       refusedTotal: sum(this.#connect) + sum(this.#publish) + sum(this.#subscribe),
       kicked: Object.fromEntries(this.#kicked),
       revokedTokens: extra.revokedTokens,
+      revocationReloadErrors: extra.revocationReloadErrors,
     };
   }
 }
