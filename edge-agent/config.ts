@@ -1,0 +1,146 @@
+/**
+ * The gate's configuration (CONTRACT.md "Command line": flags > ANXIN_* env > JSON file, one zod
+ * schema, `path: message` lines on error). Times are milliseconds unless the name says otherwise.
+ */
+import { z } from 'zod';
+import { type ConfigSources, formatIssues, loadConfig } from '../shared/config.ts';
+import { DIRECTIONS } from '../shared/enums.ts';
+import { ConfigError } from '../shared/errors.ts';
+import { idSchema } from '../shared/ids.ts';
+
+const direction = z.enum(DIRECTIONS);
+const baudRate = z.number().int().min(1200).max(4_000_000);
+const serialPath = z.string().min(1, 'expected a serial port path');
+
+export const idReaderConfigSchema = z.object({
+  path: serialPath,
+  baudRate: baudRate.default(115200),
+  /** Which way a person who swipes at this reader wants to go. */
+  direction: direction.default('in'),
+  pollIntervalMs: z.number().int().min(300).max(10_000).optional(),
+});
+
+export const qrScannerConfigSchema = z.object({
+  path: serialPath,
+  baudRate: baudRate.default(9600),
+  direction: direction.default('in'),
+  terminator: z.enum(['auto', 'cr', 'lf', 'crlf', 'tab', 'none']).optional(),
+  interByteTimeoutMs: z.number().int().min(1).max(10_000).optional(),
+  maxLength: z.number().int().min(16).max(10_000).optional(),
+  stripAim: z.boolean().optional(),
+  trigger: z.enum(['none', 'gm65', 'honeywell']).optional(),
+});
+
+const turnstileInput = z.enum(['passed-in', 'passed-out', 'forced', 'fire', 'tamper']);
+
+export const turnstileConfigSchema = z.object({
+  path: serialPath,
+  baudRate: baudRate.default(115200),
+  /** OSDP address of the I/O board (DEVICES.md §5). */
+  address: z.number().int().min(0).max(0x7e).default(0),
+  pollIntervalMs: z.number().int().min(1).max(5_000).optional(),
+  replyTimeoutMs: z.number().int().min(10).max(5_000).optional(),
+  /** How long one unlock output stays on (osdp_OUT temporary-on). */
+  pulseMs: z.number().int().min(100).max(60_000).default(3_000),
+  /** Direction of cards read by an OSDP reader on the same bus (`facility:number` credentials). */
+  cardDirection: direction.default('in'),
+  inputMap: z.record(z.string().regex(/^\d{1,3}$/, 'expected an input number'), turnstileInput).optional(),
+  outputMap: z.object({ unlockIn: z.number().int().min(0), unlockOut: z.number().int().min(0) }).optional(),
+});
+
+const keysFileJsonSchema = z.object({
+  version: z.literal(1),
+  current: z.number().int(),
+  keys: z.array(z.object({ kid: z.number().int(), publicKey: z.string(), privateKey: z.string().optional() })).min(1),
+  pepper: z.string(),
+});
+
+export const edgeConfigSchema = z
+  .object({
+    gateId: idSchema,
+    compoundId: idSchema,
+    mqtt: z.object({
+      url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/.+/, 'expected mqtt://, mqtts://, ws:// or wss:// URL'),
+      /** The gate's device token (MQTT password); the username is the gate id. */
+      token: z.string().min(1).optional(),
+      keepaliveSec: z.number().int().min(5).max(600).default(30),
+      reconnectMs: z.number().int().min(100).max(60_000).default(1_000),
+    }),
+    /** Path of the deployment's keys file (public ring + pepper; private keys are ignored). */
+    keysFile: z.string().min(1).optional(),
+    /** The keys file inline, same shape as `keysFile` holds. */
+    keys: keysFileJsonSchema.optional(),
+    /** Directory of the gate's SQLite file (replica + journal). */
+    dataDir: z.string().min(1).default('./data/gate'),
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        port: z.number().int().min(0).max(65535).default(8090),
+        host: z.string().min(1).default('127.0.0.1'),
+      })
+      .prefault({}),
+    devices: z
+      .object({
+        idreader: idReaderConfigSchema.optional(),
+        qr: qrScannerConfigSchema.optional(),
+        turnstile: turnstileConfigSchema.optional(),
+      })
+      .prefault({}),
+    /** `virtual`: ports are in-process pairs (`virtual:<name>:a`) for the demo; `os`: real serial ports. */
+    binding: z.enum(['os', 'virtual']).default('os'),
+    timeouts: z
+      .object({
+        /** Granted but no "passed" input within this time: the turnstile relocks, event `passed: false`. */
+        passageMs: z.number().int().min(100).max(120_000).default(10_000),
+        /** A passed input this soon after a confirmed passage in the same direction is tailgating, not forcing. */
+        tailgateWindowMs: z.number().int().min(0).max(60_000).default(3_000),
+        /** Published events not acked within this time are sent again (the cloud dedupes by seq). */
+        ackMs: z.number().int().min(500).max(600_000).default(30_000),
+        /** A sync request not answered within this time is sent again. */
+        syncRetryMs: z.number().int().min(500).max(600_000).default(15_000),
+      })
+      .prefault({}),
+    /** No word from the cloud for longer than this: the terminal and status say "stale" (the gate keeps deciding). */
+    stalenessLimitMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .default(15 * 60_000),
+    statusIntervalMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
+    antiPassback: z.boolean().default(false),
+    /** Normal mode: yellow is referred to the guard (`deny`, reason health-yellow) or let through (`grant`). */
+    yellowPolicy: z.enum(['deny', 'grant']).default('deny'),
+    journal: z
+      .object({
+        /** Unacked events beyond this depth raise a `journal-full` alarm (events are never dropped). */
+        alarmDepth: z.number().int().min(1).default(200_000),
+        /** Unacked `events` messages in flight while draining. */
+        maxInFlight: z.number().int().min(1).max(64).default(4),
+        /** Events per message while draining (≤ MAX_EVENTS_PER_MESSAGE). */
+        batchSize: z.number().int().min(1).max(500).default(500),
+        /** SQLite `synchronous`: `full` survives power loss, `normal` only process crashes. */
+        synchronous: z.enum(['full', 'normal']).default('full'),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    if ((cfg.keysFile === undefined) === (cfg.keys === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['keysFile'], message: 'give exactly one of keysFile or keys' });
+    }
+  });
+
+export type EdgeConfig = z.infer<typeof edgeConfigSchema>;
+/** What a caller writes (defaults may be left out). */
+export type EdgeConfigInput = z.input<typeof edgeConfigSchema>;
+
+/** Merges and validates; throws `ConfigError` (problems are `path: message` lines). */
+export function loadEdgeConfig(sources: ConfigSources): EdgeConfig {
+  return loadConfig(edgeConfigSchema, sources);
+}
+
+/** Validates an in-memory config (the demo builds these). */
+export function parseEdgeConfig(input: EdgeConfigInput): EdgeConfig {
+  const result = edgeConfigSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(formatIssues(result.error));
+  return result.data;
+}

@@ -1,0 +1,80 @@
+/**
+ * The gate's one SQLite file (WAL): the replica, the gate's own counters and the event journal
+ * live together so that "journal this passage and count it against the quota" is one transaction.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+export type GateDatabase = Database.Database;
+
+export const GATE_DB_FILE = 'gate.db';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS persons (person_id TEXT PRIMARY KEY, id_hash TEXT, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS persons_by_id_hash ON persons (id_hash);
+CREATE TABLE IF NOT EXISTS person_cards (card TEXT PRIMARY KEY, person_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS person_cards_by_person ON person_cards (person_id);
+CREATE TABLE IF NOT EXISTS health (person_id TEXT PRIMARY KEY, colour TEXT NOT NULL, ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked_passes (pass_id TEXT PRIMARY KEY, ts INTEGER NOT NULL);
+
+CREATE TABLE IF NOT EXISTS pass_uses (pass_id TEXT PRIMARY KEY, uses INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS household_exits (id INTEGER PRIMARY KEY, household_id TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS household_exits_by_household ON household_exits (household_id, at);
+CREATE TABLE IF NOT EXISTS last_direction (person_id TEXT PRIMARY KEY, direction TEXT NOT NULL, at INTEGER NOT NULL);
+
+CREATE TABLE IF NOT EXISTS snapshot_parts (
+  snapshot_rev INTEGER NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL, records TEXT NOT NULL,
+  PRIMARY KEY (snapshot_rev, part));
+
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, event TEXT NOT NULL, final INTEGER NOT NULL);
+`;
+
+/** Opens (creating if needed) `<dataDir>/gate.db`, or an in-memory database for `':memory:'`. */
+export function openGateDatabase(dataDir: string, options: { synchronous?: 'full' | 'normal' } = {}): GateDatabase {
+  let file = ':memory:';
+  if (dataDir !== ':memory:') {
+    mkdirSync(dataDir, { recursive: true });
+    file = join(dataDir, GATE_DB_FILE);
+  }
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+  db.pragma('foreign_keys = OFF');
+  db.exec(SCHEMA);
+  return db;
+}
+
+/** Typed access to the `meta` key/value table. */
+export class MetaTable {
+  private readonly getStmt: Database.Statement<[string], { value: string }>;
+  private readonly setStmt: Database.Statement<[string, string]>;
+  private readonly deleteStmt: Database.Statement<[string]>;
+
+  constructor(db: GateDatabase) {
+    this.getStmt = db.prepare('SELECT value FROM meta WHERE key = ?');
+    this.setStmt = db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    );
+    this.deleteStmt = db.prepare('DELETE FROM meta WHERE key = ?');
+  }
+
+  get(key: string): string | undefined {
+    return this.getStmt.get(key)?.value;
+  }
+
+  getNumber(key: string): number | undefined {
+    const value = this.get(key);
+    return value === undefined ? undefined : Number(value);
+  }
+
+  set(key: string, value: string | number): void {
+    this.setStmt.run(key, String(value));
+  }
+
+  delete(key: string): void {
+    this.deleteStmt.run(key);
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * The gate's local replica (ARCHITECTURE.md rule 1) in SQLite: persons, health colours, revoked
+ * passes, mode, exit-quota policy and `rev`, fed by the sync protocol (CONTRACT.md "sync",
+ * "changes"), plus the gate's own counters (pass uses, household exits, last direction per person).
+ *
+ * Reads go through prepared statements on primary keys or indexes; mode, rev and the quota policy
+ * are cached in memory because this class is their only writer.
+ */
+import type { Direction, HealthColour, Mode } from '../shared/enums.ts';
+import { type Change, type PersonRecord, personRecordSchema } from '../shared/schemas/mqtt.ts';
+import { type GateDatabase, MetaTable } from './gate-database.ts';
+import type { ExitQuotaPolicy, ReplicaView } from './replica-view.ts';
+
+const META = {
+  rev: 'replica.rev',
+  mode: 'replica.mode',
+  modeTs: 'replica.modeTs',
+  quota: 'replica.quotaPolicy',
+  lastContact: 'replica.lastCloudContactAt',
+} as const;
+
+/** Household exits older than this are deleted (the longest quota period the schema allows is 30 days). */
+const EXIT_HISTORY_MS = 31 * 24 * 3_600_000;
+/** How often the last-contact time is written through to disk (it is cached in memory in between). */
+const CONTACT_PERSIST_MS = 5_000;
+
+export interface PassageEffects {
+  passUse?: string;
+  householdExit?: string;
+  passageOf?: string;
+}
+
+export interface StagedSnapshot {
+  snapshotRev: number;
+  parts: number;
+  received: number;
+}
+
+export class ReplicaStore implements ReplicaView {
+  private readonly meta: MetaTable;
+  private cachedRev: number;
+  private cachedMode: Mode;
+  private cachedQuota: ExitQuotaPolicy | null;
+  private cachedContact: number | null;
+  private contactPersistedAt = 0;
+
+  private readonly stmt;
+  private readonly applyDeltaTx: (changes: readonly Change[], toRev: number) => void;
+  private readonly swapSnapshotTx: (snapshotRev: number) => void;
+
+  constructor(private readonly db: GateDatabase) {
+    this.meta = new MetaTable(db);
+    this.cachedRev = 0;
+    this.cachedMode = 'normal';
+    this.cachedQuota = null;
+    this.reloadCache();
+    this.cachedContact = this.meta.getNumber(META.lastContact) ?? null;
+
+    this.stmt = {
+      personById: db.prepare<[string], { record: string }>('SELECT record FROM persons WHERE person_id = ?'),
+      personByIdHash: db.prepare<[string], { record: string }>('SELECT record FROM persons WHERE id_hash = ? LIMIT 1'),
+      personByCard: db.prepare<[string], { record: string }>(
+        'SELECT p.record FROM person_cards c JOIN persons p ON p.person_id = c.person_id WHERE c.card = ?',
+      ),
+      health: db.prepare<[string], { colour: HealthColour }>('SELECT colour FROM health WHERE person_id = ?'),
+      revoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revoked_passes WHERE pass_id = ?'),
+      passUses: db.prepare<[string], { uses: number }>('SELECT uses FROM pass_uses WHERE pass_id = ?'),
+      lastDirection: db.prepare<[string], { direction: Direction }>(
+        'SELECT direction FROM last_direction WHERE person_id = ?',
+      ),
+      householdExits: db.prepare<[string, number], { n: number }>(
+        'SELECT COUNT(*) AS n FROM household_exits WHERE household_id = ? AND at >= ?',
+      ),
+      upsertPerson: db.prepare<[string, string | null, string]>(
+        'INSERT INTO persons (person_id, id_hash, record) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (person_id) DO UPDATE SET id_hash = excluded.id_hash, record = excluded.record',
+      ),
+      deletePerson: db.prepare<[string]>('DELETE FROM persons WHERE person_id = ?'),
+      deleteCardsOf: db.prepare<[string]>('DELETE FROM person_cards WHERE person_id = ?'),
+      upsertCard: db.prepare<[string, string]>(
+        'INSERT INTO person_cards (card, person_id) VALUES (?, ?) ON CONFLICT (card) DO UPDATE SET person_id = excluded.person_id',
+      ),
+      setHealth: db.prepare<[string, string, number]>(
+        'INSERT INTO health (person_id, colour, ts) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (person_id) DO UPDATE SET colour = excluded.colour, ts = excluded.ts',
+      ),
+      deleteHealth: db.prepare<[string]>('DELETE FROM health WHERE person_id = ?'),
+      revoke: db.prepare<[string, number]>('INSERT OR IGNORE INTO revoked_passes (pass_id, ts) VALUES (?, ?)'),
+      countPass: db.prepare<[string]>(
+        'INSERT INTO pass_uses (pass_id, uses) VALUES (?, 1) ON CONFLICT (pass_id) DO UPDATE SET uses = uses + 1',
+      ),
+      countExit: db.prepare<[string, number]>('INSERT INTO household_exits (household_id, at) VALUES (?, ?)'),
+      pruneExits: db.prepare<[number]>('DELETE FROM household_exits WHERE at < ?'),
+      setDirection: db.prepare<[string, string, number]>(
+        'INSERT INTO last_direction (person_id, direction, at) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (person_id) DO UPDATE SET direction = excluded.direction, at = excluded.at',
+      ),
+      stagePart: db.prepare<[number, number, number, string]>(
+        'INSERT OR REPLACE INTO snapshot_parts (snapshot_rev, part, parts, records) VALUES (?, ?, ?, ?)',
+      ),
+      dropOtherSnapshots: db.prepare<[number]>('DELETE FROM snapshot_parts WHERE snapshot_rev <> ?'),
+      dropSnapshots: db.prepare('DELETE FROM snapshot_parts'),
+      stagedInfo: db.prepare<[], { snapshot_rev: number; parts: number; received: number }>(
+        'SELECT snapshot_rev, MAX(parts) AS parts, COUNT(*) AS received FROM snapshot_parts GROUP BY snapshot_rev',
+      ),
+      stagedParts: db.prepare<[number], { records: string }>(
+        'SELECT records FROM snapshot_parts WHERE snapshot_rev = ? ORDER BY part',
+      ),
+      countPersons: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM persons'),
+    };
+
+    this.applyDeltaTx = db.transaction((changes: readonly Change[], toRev: number) => {
+      for (const change of changes) this.applyChange(change);
+      this.setRev(toRev);
+    });
+
+    this.swapSnapshotTx = db.transaction((snapshotRev: number) => {
+      // The cloud's data is replaced wholesale; the gate's own counters stay (they are not the cloud's).
+      db.exec('DELETE FROM persons; DELETE FROM person_cards; DELETE FROM health; DELETE FROM revoked_passes;');
+      this.meta.delete(META.quota);
+      this.cachedQuota = null;
+      for (const row of this.stmt.stagedParts.all(snapshotRev)) {
+        for (const change of JSON.parse(row.records) as Change[]) this.applyChange(change);
+      }
+      this.stmt.dropSnapshots.run();
+      this.setRev(snapshotRev);
+    });
+  }
+
+  /** Applies a delta's changes and moves to `toRev`, all or nothing. */
+  applyDelta(changes: readonly Change[], toRev: number): void {
+    this.guarded(() => this.applyDeltaTx(changes, toRev));
+  }
+
+  /** A rolled-back transaction must not leave the in-memory cache ahead of the file. */
+  private guarded<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      this.reloadCache();
+      throw error;
+    }
+  }
+
+  private reloadCache(): void {
+    this.cachedRev = this.meta.getNumber(META.rev) ?? 0;
+    this.cachedMode = (this.meta.get(META.mode) as Mode | undefined) ?? 'normal';
+    const quota = this.meta.get(META.quota);
+    this.cachedQuota = quota ? (JSON.parse(quota) as ExitQuotaPolicy) : null;
+  }
+
+  // ---- ReplicaView ----
+
+  mode(): Mode {
+    return this.cachedMode;
+  }
+
+  rev(): number {
+    return this.cachedRev;
+  }
+
+  lastCloudContactAt(): number | null {
+    return this.cachedContact;
+  }
+
+  personById(personId: string): PersonRecord | undefined {
+    const row = this.stmt.personById.get(personId);
+    return row ? (JSON.parse(row.record) as PersonRecord) : undefined;
+  }
+
+  personByIdHash(idHash: string): PersonRecord | undefined {
+    const row = this.stmt.personByIdHash.get(idHash);
+    return row ? (JSON.parse(row.record) as PersonRecord) : undefined;
+  }
+
+  personByCard(card: string): PersonRecord | undefined {
+    const row = this.stmt.personByCard.get(card);
+    return row ? (JSON.parse(row.record) as PersonRecord) : undefined;
+  }
+
+  health(personId: string): HealthColour {
+    return this.stmt.health.get(personId)?.colour ?? 'unknown';
+  }
+
+  isPassRevoked(passId: string): boolean {
+    return this.stmt.revoked.get(passId) !== undefined;
+  }
+
+  passUses(passId: string): number {
+    return this.stmt.passUses.get(passId)?.uses ?? 0;
+  }
+
+  lastDirection(personId: string): Direction | undefined {
+    return this.stmt.lastDirection.get(personId)?.direction;
+  }
+
+  exitQuota(): ExitQuotaPolicy | null {
+    return this.cachedQuota;
+  }
+
+  householdExitsSince(householdId: string, sinceMs: number): number {
+    return this.stmt.householdExits.get(householdId, sinceMs)?.n ?? 0;
+  }
+
+  // ---- writes ----
+
+  personCount(): number {
+    return this.stmt.countPersons.get()?.n ?? 0;
+  }
+
+  /** Remembers that the cloud was heard from (staleness); written through at most every few seconds. */
+  touchCloudContact(now: number): void {
+    this.cachedContact = now;
+    if (now - this.contactPersistedAt >= CONTACT_PERSIST_MS || now < this.contactPersistedAt) {
+      this.meta.set(META.lastContact, now);
+      this.contactPersistedAt = now;
+    }
+  }
+
+  /** Records a confirmed passage's effects. Call inside the journal's transaction. */
+  recordPassage(effects: PassageEffects, direction: Direction, at: number): void {
+    if (effects.passUse) this.stmt.countPass.run(effects.passUse);
+    if (effects.householdExit) {
+      this.stmt.countExit.run(effects.householdExit, at);
+      this.stmt.pruneExits.run(at - EXIT_HISTORY_MS);
+    }
+    if (effects.passageOf) this.stmt.setDirection.run(effects.passageOf, direction, at);
+  }
+
+  /**
+   * Stages one snapshot chunk; when every part 1..parts of that snapshot is in, swaps the replica
+   * in one transaction and returns true. Chunks of an older snapshot are discarded when a newer
+   * one starts arriving, so a half-applied snapshot is never visible.
+   */
+  stageSnapshotChunk(snapshotRev: number, part: number, parts: number, records: readonly Change[]): boolean {
+    const complete = this.db.transaction(() => {
+      this.stmt.dropOtherSnapshots.run(snapshotRev);
+      this.stmt.stagePart.run(snapshotRev, part, parts, JSON.stringify(records));
+      const staged = this.stmt.stagedInfo.get();
+      return staged !== undefined && staged.received >= parts && staged.parts === parts;
+    })();
+    if (complete) this.guarded(() => this.swapSnapshotTx(snapshotRev));
+    return complete;
+  }
+
+  stagedSnapshot(): StagedSnapshot | undefined {
+    const row = this.stmt.stagedInfo.get();
+    return row ? { snapshotRev: row.snapshot_rev, parts: row.parts, received: row.received } : undefined;
+  }
+
+  private setRev(rev: number): void {
+    this.meta.set(META.rev, rev);
+    this.cachedRev = rev;
+  }
+
+  private applyChange(change: Change): void {
+    switch (change.op) {
+      case 'person.upsert': {
+        // Re-validated here too: a snapshot part read back from the staging table is trusted only as far as this.
+        const person = personRecordSchema.parse(change.person);
+        this.stmt.upsertPerson.run(person.personId, person.idHash, JSON.stringify(person));
+        this.stmt.deleteCardsOf.run(person.personId);
+        for (const card of person.cards) this.stmt.upsertCard.run(card, person.personId);
+        return;
+      }
+      case 'person.delete':
+        this.stmt.deletePerson.run(change.personId);
+        this.stmt.deleteCardsOf.run(change.personId);
+        this.stmt.deleteHealth.run(change.personId);
+        return;
+      case 'health':
+        this.stmt.setHealth.run(change.personId, change.colour, change.ts);
+        return;
+      case 'pass.revoke':
+        this.stmt.revoke.run(change.passId, change.ts);
+        return;
+      case 'mode':
+        this.meta.set(META.mode, change.mode);
+        this.meta.set(META.modeTs, change.ts);
+        this.cachedMode = change.mode;
+        return;
+      case 'quota.policy': {
+        const policy = { exits: change.exits, periodHours: change.periodHours };
+        this.meta.set(META.quota, JSON.stringify(policy));
+        this.cachedQuota = policy;
+        return;
+      }
+    }
+  }
+}
