@@ -1,0 +1,27 @@
+/** Typed failures of the cloud's services; the HTTP boundary maps each `code` to a status. */
+import { AnxinError } from '../shared/errors.ts';
+
+export class NotFoundError extends AnxinError {
+  constructor(kind: string, id: string) {
+    super('not-found', `${kind} ${JSON.stringify(id)} not found`);
+  }
+}
+
+export class ConflictError extends AnxinError {
+  constructor(kind: string, id: string) {
+    super('conflict', `${kind} ${JSON.stringify(id)} already exists`);
+  }
+}
+
+export class InvalidCursorError extends AnxinError {
+  constructor() {
+    super('invalid-cursor', 'the cursor is not one this server issued');
+  }
+}
+
+/** A request that is well-formed but cannot be done (an unknown compound named in a body, …). */
+export class UnprocessableError extends AnxinError {
+  constructor(message: string, details?: unknown) {
+    super('unprocessable', message, details);
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Event ingest (ARCHITECTURE.md, rule 2): parse `gates/{gateId}/events` payloads, reject what is
+ * invalid or not the publishing gate's (counted by reason), queue the rest, insert in batches —
+ * one transaction every `flushIntervalMs` or `maxBatch` events — and only after the commit
+ * publish each gate's cumulative ack `{upTo}`.
+ *
+ * Backpressure: `accept()` resolves once the queue is below `maxQueued`. The MQTT adapter calls
+ * the next packet's handler only after that, so MQTT.js withholds the PUBACK and stops reading
+ * the socket; TCP pushes back on the broker. The queue thus holds at most `maxQueued` plus one
+ * message (≤ 500 events).
+ */
+import type { Logger } from '../../shared/log.ts';
+import { eventsMessageSchema } from '../../shared/schemas/mqtt.ts';
+import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
+import type { EventStore, StoredEvent } from '../store/store.ts';
+import type { IngestHook } from './ingest-hook.ts';
+
+export const DEFAULT_FLUSH_INTERVAL_MS = 5;
+export const DEFAULT_MAX_BATCH = 2000;
+export const DEFAULT_MAX_QUEUED = 10_000;
+/** Lag above which ingest warns (at most once per `LAG_WARN_EVERY_MS`). */
+export const LAG_WARN_MS = 2000;
+const LAG_WARN_EVERY_MS = 10_000;
+
+export interface EventIngestOptions {
+  store: Pick<EventStore, 'insertEvents'>;
+  /** The compound of a registered gate, or undefined for a gate the cloud does not know. */
+  compoundOf(gateId: string): Promise<string | undefined>;
+  /** Publishes `{upTo}` on the gate's ack topic; called only after the batch committed. */
+  publishAck(gateId: string, upTo: number): Promise<void> | void;
+  /** Told about newly stored events after the commit (the live feed). */
+  onStored?(events: readonly StoredEvent[]): void;
+  hook?: IngestHook;
+  metrics: CloudMetrics;
+  logger: Logger;
+  now?: () => number;
+  /** Longest wait before a batch is written (default 5 ms). */
+  flushIntervalMs?: number;
+  /** Most events per transaction (default 2000). */
+  maxBatch?: number;
+  /** Queue length at which ingest stops taking messages (default 10 000). */
+  maxQueued?: number;
+}
+
+export class EventIngest {
+  private readonly queue: StoredEvent[] = [];
+  private readonly drainWaiters: (() => void)[] = [];
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly flushIntervalMs: number;
+  private readonly maxBatch: number;
+  private readonly maxQueued: number;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private lastLagWarning = 0;
+
+  constructor(private readonly options: EventIngestOptions) {
+    this.logger = options.logger.child({ component: 'cloud.ingest' });
+    this.now = options.now ?? Date.now;
+    this.flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
+    options.metrics.registry.onCollect(() => this.updateGauges());
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Takes one `events` message published on `gates/{topicGateId}/events`. Never throws: bad input
+   * is counted and logged. Resolves when ingest is ready for the next message.
+   */
+  async accept(topicGateId: string, payload: Buffer | string): Promise<void> {
+    const { metrics } = this.options;
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString());
+    } catch {
+      metrics.ingestRejects.inc({ reason: 'invalid-payload' });
+      this.logger.warn({ gateId: topicGateId }, 'events payload is not JSON');
+      return;
+    }
+    const parsed = eventsMessageSchema.safeParse(json);
+    if (!parsed.success) {
+      metrics.ingestRejects.inc({ reason: 'invalid-payload' });
+      this.logger.warn(
+        {
+          gateId: topicGateId,
+          issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`),
+        },
+        'events payload rejected',
+      );
+      return;
+    }
+    const compoundId = await this.options.compoundOf(topicGateId);
+    if (compoundId === undefined) {
+      metrics.ingestRejects.inc({ reason: 'unknown-gate' }, parsed.data.events.length);
+      this.logger.warn({ gateId: topicGateId }, 'events from a gate that is not registered');
+      return;
+    }
+    const receivedAt = this.now();
+    let mismatched = 0;
+    for (const event of parsed.data.events) {
+      if (event.gateId !== topicGateId) {
+        mismatched += 1;
+        continue;
+      }
+      this.queue.push({ ...event, compoundId, receivedAt });
+    }
+    if (mismatched > 0) {
+      metrics.ingestRejects.inc({ reason: 'gate-mismatch' }, mismatched);
+      this.logger.warn({ gateId: topicGateId, mismatched }, 'events naming another gate than their topic');
+    }
+    this.schedule();
+    if (this.queue.length >= this.maxQueued) {
+      metrics.ingestBackpressure.inc();
+      await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    }
+  }
+
+  /** Writes everything queued now; resolves when it is committed and acknowledged. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.flushing) await this.flushing;
+    if (this.queue.length === 0) return;
+    this.flushing = this.drain().finally(() => {
+      this.flushing = undefined;
+    });
+    await this.flushing;
+  }
+
+  start(): void {}
+
+  /** Stores what is queued, then releases anyone still waiting. */
+  async stop(): Promise<void> {
+    await this.flush();
+    this.releaseWaiters(true);
+  }
+
+  private schedule(): void {
+    if (this.queue.length >= this.maxBatch) {
+      void this.flush();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.flushIntervalMs);
+  }
+
+  private async drain(): Promise<void> {
+    const { metrics } = this.options;
+    while (this.queue.length > 0) {
+      this.updateGauges();
+      const batch = this.queue.splice(0, this.maxBatch);
+      const started = performance.now();
+      let result: Awaited<ReturnType<EventIngestOptions['store']['insertEvents']>>;
+      try {
+        result = await this.options.store.insertEvents(batch, this.options.hook);
+      } catch (err) {
+        // Not acknowledged, so the gates keep the events in their journals and send them again.
+        metrics.ingestRejects.inc({ reason: 'store-failed' }, batch.length);
+        this.logger.error({ err, events: batch.length }, 'batch insert failed; events will be resent by the gates');
+        this.releaseWaiters(false);
+        continue;
+      }
+      metrics.ingestBatchSeconds.observe((performance.now() - started) / 1000);
+      metrics.ingestBatchSize.observe(batch.length);
+      metrics.ingestEvents.inc({ outcome: 'stored' }, result.inserted.length);
+      metrics.ingestEvents.inc({ outcome: 'duplicate' }, batch.length - result.inserted.length);
+      for (const [gateId, upTo] of result.acks) this.sendAck(gateId, upTo);
+      if (result.inserted.length > 0) this.options.onStored?.(result.inserted);
+      this.releaseWaiters(false);
+    }
+    this.updateGauges();
+  }
+
+  private sendAck(gateId: string, upTo: number): void {
+    this.options.metrics.acksPublished.inc();
+    Promise.resolve()
+      .then(() => this.options.publishAck(gateId, upTo))
+      .catch((err: unknown) => this.logger.warn({ err, gateId, upTo }, 'ack publish failed'));
+  }
+
+  private releaseWaiters(all: boolean): void {
+    if (!all && this.queue.length >= this.maxQueued) return;
+    for (const resolve of this.drainWaiters.splice(0)) resolve();
+  }
+
+  private updateGauges(): void {
+    const { metrics } = this.options;
+    metrics.ingestQueueDepth.set(this.queue.length);
+    const oldest = this.queue[0];
+    const lagMs = oldest ? Math.max(0, this.now() - oldest.receivedAt) : 0;
+    metrics.ingestLagSeconds.set(lagMs / 1000);
+    if (lagMs > LAG_WARN_MS && this.now() - this.lastLagWarning > LAG_WARN_EVERY_MS) {
+      this.lastLagWarning = this.now();
+      this.logger.warn({ lagMs, queued: this.queue.length }, 'ingest is lagging');
+    }
+  }
+}

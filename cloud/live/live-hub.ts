@@ -1,0 +1,66 @@
+/**
+ * In-process fan-out of what `/live` streams: entries, alarms and gate status changes. Ingest
+ * publishes here; so may any other component (analytics, web). Listeners filter by compound.
+ * Entries carry the resident's masked name, never the idHash (ARCHITECTURE.md, rule 5).
+ */
+import type { AlarmKind, Direction, HealthColour, Method, Mode, Reason, Result } from '../../shared/enums.ts';
+import type { GateStatus } from '../../shared/schemas/mqtt.ts';
+
+export interface LiveEntry {
+  gateId: string;
+  compoundId: string;
+  seq: number;
+  ts: number;
+  direction: Direction;
+  method: Method;
+  result: Result;
+  reason: Reason;
+  personId: string | null;
+  maskedName: string | null;
+  health: HealthColour;
+  mode: Mode;
+  passed: boolean | null;
+}
+
+export interface LiveAlarm {
+  gateId: string;
+  compoundId: string;
+  kind: AlarmKind;
+  ts: number;
+  detail: string;
+}
+
+export interface LiveStatus extends GateStatus {
+  gateId: string;
+  compoundId: string;
+}
+
+export type LiveMessage =
+  | { type: 'entry'; data: LiveEntry }
+  | { type: 'alarm'; data: LiveAlarm }
+  | { type: 'status'; data: LiveStatus };
+
+export type LiveListener = (message: LiveMessage) => void;
+
+export class LiveHub {
+  private readonly listeners = new Map<LiveListener, string | undefined>();
+
+  /** Listens to every compound (`compoundId` undefined) or one; returns the unsubscribe function. */
+  subscribe(listener: LiveListener, compoundId?: string): () => void {
+    this.listeners.set(listener, compoundId);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  publish(message: LiveMessage): void {
+    for (const [listener, compoundId] of this.listeners) {
+      if (compoundId !== undefined && compoundId !== message.data.compoundId) continue;
+      listener(message);
+    }
+  }
+}

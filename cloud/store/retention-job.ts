@@ -1,0 +1,81 @@
+/**
+ * Retention: deletes events (and alarms, status history, commands) older than the horizon in
+ * bounded chunks, yielding between chunks so ingest is never blocked for long, and compacts the
+ * per-compound change logs. Runs hourly; `runOnce()` is for tests and operators.
+ */
+import type { Logger } from '../../shared/log.ts';
+import type { CloudStore } from './store.ts';
+
+export const DEFAULT_RETENTION_DAYS = 28;
+export const DEFAULT_PURGE_INTERVAL_MS = 60 * 60 * 1000;
+export const DEFAULT_PURGE_CHUNK = 5000;
+export const DEFAULT_CHANGE_LOG_KEEP_REVS = 50_000;
+
+export interface RetentionOptions {
+  store: Pick<CloudStore, 'purgeBefore' | 'compactChangeLog'>;
+  logger: Logger;
+  /** How long passages are kept (default 28 days). */
+  horizonMs?: number;
+  /** Rows deleted per table per transaction (default 5000). */
+  chunk?: number;
+  /** How often the job runs (default hourly). */
+  intervalMs?: number;
+  /** Change-log revisions kept per compound (default 50 000); older gates get a snapshot. */
+  keepRevs?: number;
+  now?: () => number;
+}
+
+export class RetentionJob {
+  private readonly horizonMs: number;
+  private readonly chunk: number;
+  private readonly intervalMs: number;
+  private readonly keepRevs: number;
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<number> | undefined;
+
+  constructor(private readonly options: RetentionOptions) {
+    this.horizonMs = options.horizonMs ?? DEFAULT_RETENTION_DAYS * 24 * 60 * 60 * 1000;
+    this.chunk = options.chunk ?? DEFAULT_PURGE_CHUNK;
+    this.intervalMs = options.intervalMs ?? DEFAULT_PURGE_INTERVAL_MS;
+    this.keepRevs = options.keepRevs ?? DEFAULT_CHANGE_LOG_KEEP_REVS;
+    this.now = options.now ?? Date.now;
+    this.logger = options.logger.child({ component: 'cloud.retention' });
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.runOnce().catch((err: unknown) => this.logger.error({ err }, 'retention run failed'));
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One pass: purges until a chunk comes back short; returns the rows deleted. */
+  runOnce(): Promise<number> {
+    this.running ??= this.purge().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async purge(): Promise<number> {
+    const before = this.now() - this.horizonMs;
+    let total = 0;
+    for (;;) {
+      const deleted = await this.options.store.purgeBefore(before, this.chunk);
+      total += deleted;
+      if (deleted < this.chunk) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const compacted = await this.options.store.compactChangeLog(this.keepRevs);
+    if (total > 0 || compacted > 0) this.logger.info({ purged: total, compacted, before }, 'retention pass');
+    return total;
+  }
+}

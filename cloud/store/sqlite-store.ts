@@ -1,0 +1,783 @@
+/**
+ * The embedded `CloudStore` on better-sqlite3: WAL journal, `synchronous=NORMAL` (a commit is
+ * durable across a process crash; an OS crash may lose the last few ms, which the gates' journals
+ * cover because they resend anything not acknowledged), prepared statements, migrations.
+ * better-sqlite3 is synchronous; the methods are `async` only to keep the contract engine-neutral.
+ */
+import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
+import type { HealthColour, HttpRole, Mode } from '../../shared/enums.ts';
+import type { Change, GateStatus } from '../../shared/schemas/mqtt.ts';
+import { ConflictError, InvalidCursorError, NotFoundError } from '../cloud-errors.ts';
+import type { IngestHook } from '../ingest/ingest-hook.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import { migrate } from './sqlite-migrations.ts';
+import {
+  type AuditEntry,
+  type AuditQuery,
+  type ChangeBatch,
+  type ChangeLogRead,
+  type CloudStore,
+  type CommandRecord,
+  type Compound,
+  type EventPage,
+  type EventQuery,
+  type Gate,
+  type GateStatusRecord,
+  type HealthUpdateRow,
+  type InsertEventsResult,
+  type Pass,
+  personRecordOf,
+  type Resident,
+  type ResidentQuery,
+  type Snapshot,
+  type StoredAlarm,
+  type StoredEvent,
+  type User,
+} from './store.ts';
+
+type Row = Record<string, unknown>;
+
+const bool = (v: unknown) => v === 1 || v === true;
+const numOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+const strOrNull = (v: unknown) => (v === null || v === undefined ? null : String(v));
+
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT') === true;
+}
+
+function compoundOfRow(r: Row): Compound {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    timeZone: String(r.time_zone),
+    mode: r.mode as Mode,
+    modeReason: strOrNull(r.mode_reason),
+    modeChangedAt: numOrNull(r.mode_changed_at),
+    quotaExits: Number(r.quota_exits),
+    quotaPeriodHours: Number(r.quota_period_hours),
+    rev: Number(r.rev),
+    createdAt: Number(r.created_at),
+  };
+}
+
+function gateOfRow(r: Row): Gate {
+  return {
+    id: String(r.id),
+    compoundId: String(r.compound_id),
+    name: String(r.name),
+    antiPassback: bool(r.anti_passback),
+    createdAt: Number(r.created_at),
+  };
+}
+
+function residentOfRow(r: Row): Resident {
+  return {
+    personId: String(r.person_id),
+    compoundId: String(r.compound_id),
+    householdId: strOrNull(r.household_id),
+    kind: r.kind as Resident['kind'],
+    name: String(r.name),
+    maskedName: String(r.masked_name),
+    idSealed: strOrNull(r.id_sealed),
+    idHash: strOrNull(r.id_hash),
+    maskedIdNumber: strOrNull(r.masked_id_number),
+    phone: strOrNull(r.phone),
+    cards: JSON.parse(String(r.cards)) as string[],
+    elderly: bool(r.elderly),
+    validFrom: numOrNull(r.valid_from),
+    validTo: numOrNull(r.valid_to),
+    active: bool(r.active),
+    health: r.health as HealthColour,
+    healthTs: numOrNull(r.health_ts),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+function eventOfRow(r: Row): StoredEvent {
+  const event: StoredEvent = {
+    gateId: String(r.gate_id),
+    seq: Number(r.seq),
+    ts: Number(r.ts),
+    direction: r.direction as StoredEvent['direction'],
+    method: r.method as StoredEvent['method'],
+    result: r.result as StoredEvent['result'],
+    reason: r.reason as StoredEvent['reason'],
+    health: r.health as StoredEvent['health'],
+    mode: r.mode as StoredEvent['mode'],
+    passed: r.passed === null ? null : bool(r.passed),
+    decisionMs: Number(r.decision_ms),
+    compoundId: String(r.compound_id),
+    receivedAt: Number(r.received_at),
+  };
+  if (r.person_id !== null) event.personId = String(r.person_id);
+  if (r.id_hash !== null) event.idHash = String(r.id_hash);
+  if (r.pass_id !== null) event.passId = String(r.pass_id);
+  if (r.guard !== null) event.guard = String(r.guard);
+  return event;
+}
+
+function passOfRow(r: Row): Pass {
+  return {
+    passId: String(r.pass_id),
+    personId: String(r.person_id),
+    compoundId: String(r.compound_id),
+    kind: r.kind as Pass['kind'],
+    notBefore: Number(r.not_before),
+    expiresAt: Number(r.expires_at),
+    useLimit: numOrNull(r.use_limit),
+    text: String(r.text),
+    issuedBy: String(r.issued_by),
+    issuedAt: Number(r.issued_at),
+    revokedAt: numOrNull(r.revoked_at),
+  };
+}
+
+function commandOfRow(r: Row): CommandRecord {
+  return {
+    cmdId: String(r.cmd_id),
+    gateId: String(r.gate_id),
+    kind: r.kind as CommandRecord['kind'],
+    direction: strOrNull(r.direction) as CommandRecord['direction'],
+    reason: strOrNull(r.reason),
+    by: String(r.issued_by),
+    issuedAt: Number(r.issued_at),
+    result:
+      r.result_at === null
+        ? null
+        : { ok: bool(r.result_ok), error: strOrNull(r.result_error), at: Number(r.result_at) },
+  };
+}
+
+function cursorTuple(cursor: string | undefined, shape: ('number' | 'string')[]): (string | number)[] | undefined {
+  if (cursor === undefined) return undefined;
+  const parts = decodeCursor(cursor);
+  if (!parts || parts.length !== shape.length || parts.some((p, i) => typeof p !== shape[i])) {
+    throw new InvalidCursorError();
+  }
+  return parts;
+}
+
+/** AND-ed conditions with their parameters, built up filter by filter. SQL stays parameterised. */
+class WhereClause {
+  private readonly parts: string[] = [];
+  readonly args: unknown[] = [];
+  add(condition: string, ...args: unknown[]): void {
+    this.parts.push(condition);
+    this.args.push(...args);
+  }
+  sql(): string {
+    return this.parts.length ? `WHERE ${this.parts.join(' AND ')}` : '';
+  }
+}
+
+export interface SqliteStoreOptions {
+  /** File path, or `:memory:` for tests. */
+  path: string;
+}
+
+export class SqliteCloudStore implements CloudStore {
+  /** The connection; an `IngestHook` may run its own statements on it inside the ingest transaction. */
+  readonly db: Database;
+  private readonly stmt: Record<string, Statement>;
+
+  constructor(options: SqliteStoreOptions) {
+    this.db = new BetterSqlite3(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    const p = (sql: string) => this.db.prepare(sql);
+    this.stmt = {
+      insertEvent: p(`INSERT INTO events (gate_id, seq, compound_id, ts, direction, method, result, reason, person_id,
+        id_hash, pass_id, health, mode, passed, guard, decision_ms, received_at)
+        VALUES (@gateId, @seq, @compoundId, @ts, @direction, @method, @result, @reason, @personId, @idHash, @passId,
+        @health, @mode, @passed, @guard, @decisionMs, @receivedAt) ON CONFLICT (gate_id, seq) DO NOTHING`),
+      getAck: p('SELECT up_to FROM gate_acks WHERE gate_id = ?'),
+      setAck: p(
+        'INSERT INTO gate_acks (gate_id, up_to) VALUES (?, ?) ON CONFLICT (gate_id) DO UPDATE SET up_to = excluded.up_to',
+      ),
+      seqsAfter: p('SELECT seq FROM events WHERE gate_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      insertCompound: p(`INSERT INTO compounds (id, name, time_zone, created_at) VALUES (?, ?, ?, ?)`),
+      getCompound: p('SELECT * FROM compounds WHERE id = ?'),
+      listCompounds: p('SELECT * FROM compounds ORDER BY id'),
+      setMode: p('UPDATE compounds SET mode = ?, mode_reason = ?, mode_changed_at = ? WHERE id = ?'),
+      setQuota: p('UPDATE compounds SET quota_exits = ?, quota_period_hours = ? WHERE id = ?'),
+      bumpRev: p('UPDATE compounds SET rev = rev + ? WHERE id = ? RETURNING rev'),
+      appendChange: p('INSERT INTO change_log (compound_id, rev, change) VALUES (?, ?, ?)'),
+      changesAfter: p('SELECT rev, change FROM change_log WHERE compound_id = ? AND rev > ? ORDER BY rev LIMIT ?'),
+      oldestRev: p('SELECT MIN(rev) AS rev FROM change_log WHERE compound_id = ?'),
+      insertGate: p('INSERT INTO gates (id, compound_id, name, anti_passback, created_at) VALUES (?, ?, ?, ?, ?)'),
+      getGate: p('SELECT * FROM gates WHERE id = ?'),
+      listGates: p('SELECT * FROM gates ORDER BY id'),
+      listGatesOf: p('SELECT * FROM gates WHERE compound_id = ? ORDER BY id'),
+      upsertResident:
+        p(`INSERT INTO residents (person_id, compound_id, household_id, kind, name, masked_name, id_sealed,
+        id_hash, masked_id_number, phone, cards, elderly, valid_from, valid_to, active, health, health_ts, created_at,
+        updated_at) VALUES (@personId, @compoundId, @householdId, @kind, @name, @maskedName, @idSealed, @idHash,
+        @maskedIdNumber, @phone, @cards, @elderly, @validFrom, @validTo, @active, @health, @healthTs, @createdAt,
+        @updatedAt)
+        ON CONFLICT (person_id) DO UPDATE SET compound_id = excluded.compound_id, household_id = excluded.household_id,
+        kind = excluded.kind, name = excluded.name, masked_name = excluded.masked_name, id_sealed = excluded.id_sealed,
+        id_hash = excluded.id_hash, masked_id_number = excluded.masked_id_number, phone = excluded.phone,
+        cards = excluded.cards, elderly = excluded.elderly, valid_from = excluded.valid_from,
+        valid_to = excluded.valid_to, active = excluded.active, updated_at = excluded.updated_at`),
+      getResident: p('SELECT * FROM residents WHERE person_id = ?'),
+      residentsByIdHash: p('SELECT * FROM residents WHERE id_hash = ?'),
+      maskedName: p('SELECT masked_name FROM residents WHERE person_id = ?'),
+      deleteResident: p('DELETE FROM residents WHERE person_id = ? RETURNING compound_id'),
+      getHealth: p('SELECT compound_id, health_ts FROM residents WHERE person_id = ?'),
+      setHealth: p('UPDATE residents SET health = ?, health_ts = ?, updated_at = ? WHERE person_id = ?'),
+      insertPass: p(`INSERT INTO passes (pass_id, person_id, compound_id, kind, not_before, expires_at, use_limit, text,
+        issued_by, issued_at, revoked_at) VALUES (@passId, @personId, @compoundId, @kind, @notBefore, @expiresAt,
+        @useLimit, @text, @issuedBy, @issuedAt, @revokedAt)`),
+      getPass: p('SELECT * FROM passes WHERE pass_id = ?'),
+      revokePass: p('UPDATE passes SET revoked_at = ? WHERE pass_id = ? AND revoked_at IS NULL'),
+      residentsOf: p('SELECT * FROM residents WHERE compound_id = ? ORDER BY person_id'),
+      revokedPassesOf: p(
+        'SELECT pass_id, revoked_at FROM passes WHERE compound_id = ? AND revoked_at IS NOT NULL AND expires_at > ?',
+      ),
+      getStatus: p('SELECT * FROM gate_status WHERE gate_id = ?'),
+      upsertStatus: p(`INSERT INTO gate_status (gate_id, compound_id, status, online, mode, received_at)
+        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (gate_id) DO UPDATE SET compound_id = excluded.compound_id,
+        status = excluded.status, online = excluded.online, mode = excluded.mode, received_at = excluded.received_at`),
+      insertStatusHistory: p(
+        'INSERT INTO gate_status_history (gate_id, compound_id, ts, online, mode) VALUES (?, ?, ?, ?, ?)',
+      ),
+      statusHistory: p(
+        'SELECT ts, online, mode FROM gate_status_history WHERE gate_id = ? AND ts >= ? AND ts < ? ORDER BY ts',
+      ),
+      listStatuses: p('SELECT * FROM gate_status ORDER BY gate_id'),
+      listStatusesOf: p('SELECT * FROM gate_status WHERE compound_id = ? ORDER BY gate_id'),
+      insertAlarm: p(
+        'INSERT INTO alarms (gate_id, compound_id, kind, ts, detail, received_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      recentAlarms: p('SELECT * FROM alarms WHERE gate_id = ? ORDER BY ts DESC, id DESC LIMIT ?'),
+      insertCommand: p(`INSERT INTO commands (cmd_id, gate_id, kind, direction, reason, issued_by, issued_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      commandResult: p(`UPDATE commands SET result_ok = ?, result_error = ?, result_at = ?
+        WHERE cmd_id = ? AND gate_id = ?`),
+      recentCommands: p('SELECT * FROM commands WHERE gate_id = ? ORDER BY issued_at DESC, cmd_id LIMIT ?'),
+      insertAudit: p(`INSERT INTO audit_log (at, actor, role, action, compound_id, target, detail)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      insertUser: p(
+        'INSERT INTO users (username, password_hash, role, compound_id, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      getUser: p('SELECT * FROM users WHERE username = ?'),
+      listUsers: p('SELECT * FROM users ORDER BY username'),
+      purgeEvents: p('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? ORDER BY ts LIMIT ?)'),
+      purgeAlarms: p('DELETE FROM alarms WHERE id IN (SELECT id FROM alarms WHERE ts < ? ORDER BY ts LIMIT ?)'),
+      purgeStatusHistory: p(
+        'DELETE FROM gate_status_history WHERE id IN (SELECT id FROM gate_status_history WHERE ts < ? ORDER BY ts LIMIT ?)',
+      ),
+      purgeCommands: p(
+        'DELETE FROM commands WHERE cmd_id IN (SELECT cmd_id FROM commands WHERE issued_at < ? ORDER BY issued_at LIMIT ?)',
+      ),
+      compactLog: p(`DELETE FROM change_log WHERE compound_id = ? AND rev <= ?`),
+      compoundRevs: p('SELECT id, rev FROM compounds'),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- events -------------------------------------------------------------------------------
+
+  private readonly insertEventsTx = (events: readonly StoredEvent[], hook: IngestHook | undefined) =>
+    this.db.transaction((): InsertEventsResult => {
+      const inserted: StoredEvent[] = [];
+      const compoundOfGate = new Map<string, string>();
+      for (const e of events) {
+        compoundOfGate.set(e.gateId, e.compoundId);
+        const info = this.stmt.insertEvent!.run({
+          gateId: e.gateId,
+          seq: e.seq,
+          compoundId: e.compoundId,
+          ts: e.ts,
+          direction: e.direction,
+          method: e.method,
+          result: e.result,
+          reason: e.reason,
+          personId: e.personId ?? null,
+          idHash: e.idHash ?? null,
+          passId: e.passId ?? null,
+          health: e.health,
+          mode: e.mode,
+          passed: e.passed === null ? null : e.passed ? 1 : 0,
+          guard: e.guard ?? null,
+          decisionMs: e.decisionMs,
+          receivedAt: e.receivedAt,
+        });
+        if (info.changes === 1) inserted.push(e);
+      }
+      if (hook && inserted.length > 0) {
+        hook.onStored(inserted, (gateId) => compoundOfGate.get(gateId) ?? '');
+      }
+      const acks = new Map<string, number>();
+      for (const gateId of compoundOfGate.keys()) acks.set(gateId, this.advanceAck(gateId));
+      return { inserted, acks };
+    })();
+
+  /** Walks forward from the persisted mark over contiguous stored seqs (rule 2: cumulative ack). */
+  private advanceAck(gateId: string): number {
+    const before = (this.stmt.getAck!.get(gateId) as { up_to: number } | undefined)?.up_to ?? 0;
+    let mark = before;
+    const page = 1000;
+    for (;;) {
+      const rows = this.stmt.seqsAfter!.all(gateId, mark, page) as { seq: number }[];
+      let contiguous = true;
+      for (const { seq } of rows) {
+        if (seq !== mark + 1) {
+          contiguous = false;
+          break;
+        }
+        mark = seq;
+      }
+      if (!contiguous || rows.length < page) break;
+    }
+    if (mark !== before) this.stmt.setAck!.run(gateId, mark);
+    return mark;
+  }
+
+  async insertEvents(events: readonly StoredEvent[], hook?: IngestHook): Promise<InsertEventsResult> {
+    return this.insertEventsTx(events, hook);
+  }
+
+  async ackedUpTo(gateId: string): Promise<number> {
+    return (this.stmt.getAck!.get(gateId) as { up_to: number } | undefined)?.up_to ?? 0;
+  }
+
+  async queryEvents(query: EventQuery): Promise<EventPage> {
+    const where = new WhereClause();
+    if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
+    if (query.gateId !== undefined) where.add('gate_id = ?', query.gateId);
+    if (query.personId !== undefined) where.add('person_id = ?', query.personId);
+    if (query.result !== undefined) where.add('result = ?', query.result);
+    if (query.from !== undefined) where.add('ts >= ?', query.from);
+    if (query.to !== undefined) where.add('ts < ?', query.to);
+    const after = cursorTuple(query.cursor, ['number', 'number']);
+    if (after) where.add('(ts < ? OR (ts = ? AND id < ?))', after[0], after[0], after[1]);
+    const sql = `SELECT * FROM events ${where.sql()}
+      ORDER BY ts DESC, id DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...where.args, query.limit + 1) as Row[];
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      events: page.map(eventOfRow),
+      nextCursor: rows.length > query.limit && last ? encodeCursor([Number(last.ts), Number(last.id)]) : null,
+    };
+  }
+
+  // ---- change log ---------------------------------------------------------------------------
+
+  /** Appends changes to a compound's log; call inside a transaction. */
+  private appendChanges(compoundId: string, changes: Change[]): ChangeBatch {
+    const row = this.stmt.bumpRev!.get(changes.length, compoundId) as { rev: number } | undefined;
+    if (!row) throw new NotFoundError('compound', compoundId);
+    const toRev = row.rev;
+    const fromRev = toRev - changes.length;
+    changes.forEach((change, i) => {
+      this.stmt.appendChange!.run(compoundId, fromRev + i + 1, JSON.stringify(change));
+    });
+    return { compoundId, fromRev, toRev, changes };
+  }
+
+  async readChanges(compoundId: string, fromRev: number, limit: number): Promise<ChangeLogRead> {
+    return this.db.transaction((): ChangeLogRead => {
+      const compound = this.stmt.getCompound!.get(compoundId) as Row | undefined;
+      if (!compound) throw new NotFoundError('compound', compoundId);
+      const currentRev = Number(compound.rev);
+      if (fromRev === 0 || fromRev > currentRev) return { kind: 'snapshot-needed', currentRev };
+      if (fromRev === currentRev) return { kind: 'delta', changes: [], currentRev };
+      const oldest = (this.stmt.oldestRev!.get(compoundId) as { rev: number | null }).rev;
+      if (oldest === null || oldest > fromRev + 1) return { kind: 'snapshot-needed', currentRev };
+      const rows = this.stmt.changesAfter!.all(compoundId, fromRev, limit) as { rev: number; change: string }[];
+      return {
+        kind: 'delta',
+        changes: rows.map((r) => ({ rev: r.rev, change: JSON.parse(r.change) as Change })),
+        currentRev,
+      };
+    })();
+  }
+
+  async snapshot(compoundId: string): Promise<Snapshot> {
+    return this.db.transaction((): Snapshot => {
+      const row = this.stmt.getCompound!.get(compoundId) as Row | undefined;
+      if (!row) throw new NotFoundError('compound', compoundId);
+      const compound = compoundOfRow(row);
+      const records: Change[] = [
+        { op: 'quota.policy', exits: compound.quotaExits, periodHours: compound.quotaPeriodHours },
+        {
+          op: 'mode',
+          mode: compound.mode,
+          ts: compound.modeChangedAt ?? compound.createdAt,
+          ...(compound.modeReason ? { reason: compound.modeReason } : {}),
+        },
+      ];
+      const residents = (this.stmt.residentsOf!.all(compoundId) as Row[]).map(residentOfRow);
+      for (const r of residents) records.push({ op: 'person.upsert', person: personRecordOf(r) });
+      for (const r of residents) {
+        if (r.healthTs !== null) records.push({ op: 'health', personId: r.personId, colour: r.health, ts: r.healthTs });
+      }
+      const revoked = this.stmt.revokedPassesOf!.all(compoundId, Date.now()) as {
+        pass_id: string;
+        revoked_at: number;
+      }[];
+      for (const p of revoked) records.push({ op: 'pass.revoke', passId: p.pass_id, ts: p.revoked_at });
+      return { rev: compound.rev, records };
+    })();
+  }
+
+  async compactChangeLog(keepRevs: number): Promise<number> {
+    return this.db.transaction(() => {
+      let deleted = 0;
+      for (const { id, rev } of this.stmt.compoundRevs!.all() as { id: string; rev: number }[]) {
+        deleted += this.stmt.compactLog!.run(id, rev - keepRevs).changes;
+      }
+      return deleted;
+    })();
+  }
+
+  // ---- registry -----------------------------------------------------------------------------
+
+  async createCompound(c: Pick<Compound, 'id' | 'name' | 'timeZone'>, now: number): Promise<Compound> {
+    try {
+      this.stmt.insertCompound!.run(c.id, c.name, c.timeZone, now);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError('compound', c.id);
+      throw err;
+    }
+    return compoundOfRow(this.stmt.getCompound!.get(c.id) as Row);
+  }
+
+  async getCompound(id: string): Promise<Compound | undefined> {
+    const row = this.stmt.getCompound!.get(id) as Row | undefined;
+    return row ? compoundOfRow(row) : undefined;
+  }
+
+  async listCompounds(): Promise<Compound[]> {
+    return (this.stmt.listCompounds!.all() as Row[]).map(compoundOfRow);
+  }
+
+  async setMode(compoundId: string, mode: Mode, reason: string, ts: number): Promise<ChangeBatch> {
+    return this.db.transaction(() => {
+      if (this.stmt.setMode!.run(mode, reason, ts, compoundId).changes === 0) {
+        throw new NotFoundError('compound', compoundId);
+      }
+      return this.appendChanges(compoundId, [{ op: 'mode', mode, ts, reason }]);
+    })();
+  }
+
+  async setQuotaPolicy(compoundId: string, exits: number, periodHours: number): Promise<ChangeBatch> {
+    return this.db.transaction(() => {
+      if (this.stmt.setQuota!.run(exits, periodHours, compoundId).changes === 0) {
+        throw new NotFoundError('compound', compoundId);
+      }
+      return this.appendChanges(compoundId, [{ op: 'quota.policy', exits, periodHours }]);
+    })();
+  }
+
+  async createGate(gate: Omit<Gate, 'createdAt'>, now: number): Promise<Gate> {
+    if (!this.stmt.getCompound!.get(gate.compoundId)) throw new NotFoundError('compound', gate.compoundId);
+    try {
+      this.stmt.insertGate!.run(gate.id, gate.compoundId, gate.name, gate.antiPassback ? 1 : 0, now);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError('gate', gate.id);
+      throw err;
+    }
+    return { ...gate, createdAt: now };
+  }
+
+  async getGate(id: string): Promise<Gate | undefined> {
+    const row = this.stmt.getGate!.get(id) as Row | undefined;
+    return row ? gateOfRow(row) : undefined;
+  }
+
+  async listGates(compoundId?: string): Promise<Gate[]> {
+    const rows = compoundId === undefined ? this.stmt.listGates!.all() : this.stmt.listGatesOf!.all(compoundId);
+    return (rows as Row[]).map(gateOfRow);
+  }
+
+  async upsertResidents(residents: readonly Resident[]): Promise<ChangeBatch[]> {
+    return this.db.transaction(() => {
+      const byCompound = new Map<string, Change[]>();
+      for (const r of residents) {
+        const previous = this.stmt.getResident!.get(r.personId) as Row | undefined;
+        if (previous && previous.compound_id !== r.compoundId) {
+          // Moving a person between compounds: the old compound's gates must forget them.
+          const changes = byCompound.get(String(previous.compound_id)) ?? [];
+          changes.push({ op: 'person.delete', personId: r.personId });
+          byCompound.set(String(previous.compound_id), changes);
+        }
+        try {
+          this.stmt.upsertResident!.run({
+            ...r,
+            cards: JSON.stringify(r.cards),
+            elderly: r.elderly ? 1 : 0,
+            active: r.active ? 1 : 0,
+          });
+        } catch (err) {
+          if (isUniqueViolation(err))
+            throw new ConflictError('resident with ID number', r.maskedIdNumber ?? r.personId);
+          throw err;
+        }
+        const changes = byCompound.get(r.compoundId) ?? [];
+        changes.push({ op: 'person.upsert', person: personRecordOf(r) });
+        byCompound.set(r.compoundId, changes);
+      }
+      return [...byCompound].map(([compoundId, changes]) => this.appendChanges(compoundId, changes));
+    })();
+  }
+
+  async getResident(personId: string): Promise<Resident | undefined> {
+    const row = this.stmt.getResident!.get(personId) as Row | undefined;
+    return row ? residentOfRow(row) : undefined;
+  }
+
+  async findResidentsByIdHash(idHashes: readonly string[]): Promise<Resident[]> {
+    const out: Resident[] = [];
+    for (const h of new Set(idHashes)) {
+      for (const row of this.stmt.residentsByIdHash!.all(h) as Row[]) out.push(residentOfRow(row));
+    }
+    return out;
+  }
+
+  async listResidents(query: ResidentQuery): Promise<{ residents: Resident[]; nextCursor: string | null }> {
+    const where = new WhereClause();
+    if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
+    if (query.householdId !== undefined) where.add('household_id = ?', query.householdId);
+    const after = cursorTuple(query.cursor, ['string']);
+    if (after) where.add('person_id > ?', after[0]);
+    const sql = `SELECT * FROM residents ${where.sql()}
+      ORDER BY person_id LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...where.args, query.limit + 1) as Row[];
+    const page = rows.slice(0, query.limit).map(residentOfRow);
+    const last = page[page.length - 1];
+    return { residents: page, nextCursor: rows.length > query.limit && last ? encodeCursor([last.personId]) : null };
+  }
+
+  async maskedNames(personIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const id of new Set(personIds)) {
+      const row = this.stmt.maskedName!.get(id) as { masked_name: string } | undefined;
+      if (row) out.set(id, row.masked_name);
+    }
+    return out;
+  }
+
+  async deleteResident(personId: string): Promise<ChangeBatch | undefined> {
+    return this.db.transaction(() => {
+      const row = this.stmt.deleteResident!.get(personId) as { compound_id: string } | undefined;
+      if (!row) return undefined;
+      return this.appendChanges(row.compound_id, [{ op: 'person.delete', personId }]);
+    })();
+  }
+
+  async setHealth(updates: readonly HealthUpdateRow[]): Promise<ChangeBatch[]> {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      const byCompound = new Map<string, Change[]>();
+      for (const u of updates) {
+        const row = this.stmt.getHealth!.get(u.personId) as
+          | { compound_id: string; health_ts: number | null }
+          | undefined;
+        if (!row || (row.health_ts !== null && row.health_ts > u.ts)) continue;
+        this.stmt.setHealth!.run(u.colour, u.ts, now, u.personId);
+        const changes = byCompound.get(row.compound_id) ?? [];
+        changes.push({ op: 'health', personId: u.personId, colour: u.colour, ts: u.ts });
+        byCompound.set(row.compound_id, changes);
+      }
+      return [...byCompound].map(([compoundId, changes]) => this.appendChanges(compoundId, changes));
+    })();
+  }
+
+  async createPass(pass: Pass): Promise<void> {
+    try {
+      this.stmt.insertPass!.run({ ...pass });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError('pass', pass.passId);
+      throw err;
+    }
+  }
+
+  async getPass(passId: string): Promise<Pass | undefined> {
+    const row = this.stmt.getPass!.get(passId) as Row | undefined;
+    return row ? passOfRow(row) : undefined;
+  }
+
+  async revokePass(passId: string, ts: number): Promise<ChangeBatch | undefined> {
+    return this.db.transaction(() => {
+      const row = this.stmt.getPass!.get(passId) as Row | undefined;
+      if (!row) throw new NotFoundError('pass', passId);
+      if (this.stmt.revokePass!.run(ts, passId).changes === 0) return undefined;
+      return this.appendChanges(String(row.compound_id), [{ op: 'pass.revoke', passId, ts }]);
+    })();
+  }
+
+  // ---- gate activity ------------------------------------------------------------------------
+
+  async recordStatus(gateId: string, compoundId: string, status: GateStatus, receivedAt: number): Promise<void> {
+    this.db.transaction(() => {
+      const previous = this.stmt.getStatus!.get(gateId) as Row | undefined;
+      if (!previous || bool(previous.online) !== status.online || previous.mode !== status.mode) {
+        this.stmt.insertStatusHistory!.run(gateId, compoundId, status.ts, status.online ? 1 : 0, status.mode);
+      }
+      this.stmt.upsertStatus!.run(
+        gateId,
+        compoundId,
+        JSON.stringify(status),
+        status.online ? 1 : 0,
+        status.mode,
+        receivedAt,
+      );
+    })();
+  }
+
+  private statusOfRow(r: Row): GateStatusRecord {
+    return {
+      gateId: String(r.gate_id),
+      compoundId: String(r.compound_id),
+      status: JSON.parse(String(r.status)) as GateStatus,
+      receivedAt: Number(r.received_at),
+    };
+  }
+
+  async latestStatus(gateId: string): Promise<GateStatusRecord | undefined> {
+    const row = this.stmt.getStatus!.get(gateId) as Row | undefined;
+    return row ? this.statusOfRow(row) : undefined;
+  }
+
+  async latestStatuses(compoundId?: string): Promise<GateStatusRecord[]> {
+    const rows = compoundId === undefined ? this.stmt.listStatuses!.all() : this.stmt.listStatusesOf!.all(compoundId);
+    return (rows as Row[]).map((r) => this.statusOfRow(r));
+  }
+
+  async statusHistory(
+    gateId: string,
+    from: number,
+    to: number,
+  ): Promise<{ ts: number; online: boolean; mode: Mode }[]> {
+    return (this.stmt.statusHistory!.all(gateId, from, to) as Row[]).map((r) => ({
+      ts: Number(r.ts),
+      online: bool(r.online),
+      mode: r.mode as Mode,
+    }));
+  }
+
+  async recordAlarm(a: StoredAlarm): Promise<void> {
+    this.stmt.insertAlarm!.run(a.gateId, a.compoundId, a.kind, a.ts, a.detail, a.receivedAt);
+  }
+
+  async recentAlarms(gateId: string, limit: number): Promise<StoredAlarm[]> {
+    return (this.stmt.recentAlarms!.all(gateId, limit) as Row[]).map((r) => ({
+      gateId: String(r.gate_id),
+      compoundId: String(r.compound_id),
+      kind: r.kind as StoredAlarm['kind'],
+      ts: Number(r.ts),
+      detail: String(r.detail),
+      receivedAt: Number(r.received_at),
+    }));
+  }
+
+  async recordCommand(c: CommandRecord): Promise<void> {
+    this.stmt.insertCommand!.run(c.cmdId, c.gateId, c.kind, c.direction, c.reason, c.by, c.issuedAt);
+  }
+
+  async recordCommandResult(
+    gateId: string,
+    cmdId: string,
+    ok: boolean,
+    error: string | null,
+    at: number,
+  ): Promise<boolean> {
+    return this.stmt.commandResult!.run(ok ? 1 : 0, error, at, cmdId, gateId).changes === 1;
+  }
+
+  async recentCommands(gateId: string, limit: number): Promise<CommandRecord[]> {
+    return (this.stmt.recentCommands!.all(gateId, limit) as Row[]).map(commandOfRow);
+  }
+
+  // ---- audit and users ----------------------------------------------------------------------
+
+  async recordAudit(e: AuditEntry): Promise<void> {
+    this.stmt.insertAudit!.run(
+      e.at,
+      e.actor,
+      e.role,
+      e.action,
+      e.compoundId,
+      e.target,
+      e.detail === null ? null : JSON.stringify(e.detail),
+    );
+  }
+
+  async listAudit(query: AuditQuery): Promise<{ entries: (AuditEntry & { id: number })[]; nextCursor: string | null }> {
+    const where = new WhereClause();
+    if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
+    if (query.actor !== undefined) where.add('actor = ?', query.actor);
+    if (query.action !== undefined) where.add('action = ?', query.action);
+    if (query.from !== undefined) where.add('at >= ?', query.from);
+    if (query.to !== undefined) where.add('at < ?', query.to);
+    const after = cursorTuple(query.cursor, ['number']);
+    if (after) where.add('id < ?', after[0]);
+    const sql = `SELECT * FROM audit_log ${where.sql()} ORDER BY id DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...where.args, query.limit + 1) as Row[];
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      entries: page.map((r) => ({
+        id: Number(r.id),
+        at: Number(r.at),
+        actor: String(r.actor),
+        role: String(r.role),
+        action: String(r.action),
+        compoundId: strOrNull(r.compound_id),
+        target: strOrNull(r.target),
+        detail: r.detail === null ? null : (JSON.parse(String(r.detail)) as Record<string, unknown>),
+      })),
+      nextCursor: rows.length > query.limit && last ? encodeCursor([Number(last.id)]) : null,
+    };
+  }
+
+  async createUser(u: User): Promise<void> {
+    try {
+      this.stmt.insertUser!.run(u.username, u.passwordHash, u.role, u.compoundId, u.createdAt);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError('user', u.username);
+      throw err;
+    }
+  }
+
+  private userOfRow(r: Row): User {
+    return {
+      username: String(r.username),
+      passwordHash: String(r.password_hash),
+      role: r.role as HttpRole,
+      compoundId: strOrNull(r.compound_id),
+      createdAt: Number(r.created_at),
+    };
+  }
+
+  async getUser(username: string): Promise<User | undefined> {
+    const row = this.stmt.getUser!.get(username) as Row | undefined;
+    return row ? this.userOfRow(row) : undefined;
+  }
+
+  async listUsers(): Promise<User[]> {
+    return (this.stmt.listUsers!.all() as Row[]).map((r) => this.userOfRow(r));
+  }
+
+  // ---- retention ----------------------------------------------------------------------------
+
+  async purgeBefore(before: number, limit: number): Promise<number> {
+    return this.db.transaction(() => {
+      let deleted = this.stmt.purgeEvents!.run(before, limit).changes;
+      deleted += this.stmt.purgeAlarms!.run(before, limit).changes;
+      deleted += this.stmt.purgeStatusHistory!.run(before, limit).changes;
+      deleted += this.stmt.purgeCommands!.run(before, limit).changes;
+      return deleted;
+    })();
+  }
+}

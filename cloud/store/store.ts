@@ -1,0 +1,306 @@
+/**
+ * The cloud's storage contract. Every method is asynchronous and speaks in plain records (epoch-ms
+ * numbers, arrays, `null` for absent values) so that a PostgreSQL implementation can sit behind the
+ * same interface as the embedded SQLite one (ARCHITECTURE.md, "Scaling out"; docs/cloud.md).
+ *
+ * Mutations of the registry that gates must learn about append to the compound's change log in
+ * the same transaction and return the resulting `ChangeBatch`es (an outbox): the caller publishes
+ * them after the commit, and a gate that misses one sees a rev gap and asks for a resync.
+ */
+import type {
+  AlarmKind,
+  CommandKind,
+  Direction,
+  HealthColour,
+  HttpRole,
+  Mode,
+  PassKind,
+  PersonKind,
+  Result,
+} from '../../shared/enums.ts';
+import type { Change, EntryEvent, GateStatus, PersonRecord } from '../../shared/schemas/mqtt.ts';
+import type { IngestHook } from '../ingest/ingest-hook.ts';
+
+/** An entry event as stored: every `EntryEvent` field plus where it belongs and when the cloud got it. */
+export interface StoredEvent extends EntryEvent {
+  compoundId: string;
+  receivedAt: number;
+}
+
+export interface EventQuery {
+  compoundId?: string;
+  gateId?: string;
+  personId?: string;
+  result?: Result;
+  from?: number;
+  to?: number;
+  limit: number;
+  /** Opaque cursor from a previous page (newest first). */
+  cursor?: string;
+}
+
+export interface EventPage {
+  events: StoredEvent[];
+  nextCursor: string | null;
+}
+
+export interface InsertEventsResult {
+  /** The events that were new (duplicates of `(gateId, seq)` are left out). */
+  inserted: StoredEvent[];
+  /** Every gate of the batch → the highest n such that all of its seq ≤ n are stored. */
+  acks: Map<string, number>;
+}
+
+export interface EventStore {
+  /**
+   * Stores the events in one transaction, ignoring `(gateId, seq)` duplicates, advances each
+   * gate's cumulative ack mark, and runs `hook.onStored` with the new events inside the same
+   * transaction. Resolves only after the commit.
+   */
+  insertEvents(events: readonly StoredEvent[], hook?: IngestHook): Promise<InsertEventsResult>;
+  /** Newest first; cursor pagination over `(ts, id)`. */
+  queryEvents(query: EventQuery): Promise<EventPage>;
+  /** The persisted cumulative ack mark of a gate (0 when nothing is stored). */
+  ackedUpTo(gateId: string): Promise<number>;
+}
+
+export interface Compound {
+  id: string;
+  name: string;
+  timeZone: string;
+  mode: Mode;
+  modeReason: string | null;
+  modeChangedAt: number | null;
+  /** Lockdown exit quota: at most `exits` exits per household per `periodHours`. */
+  quotaExits: number;
+  quotaPeriodHours: number;
+  /** The compound's change-log revision (0: nothing yet). */
+  rev: number;
+  createdAt: number;
+}
+
+export interface Gate {
+  id: string;
+  compoundId: string;
+  name: string;
+  antiPassback: boolean;
+  createdAt: number;
+}
+
+export interface GateStatusRecord {
+  gateId: string;
+  compoundId: string;
+  status: GateStatus;
+  receivedAt: number;
+}
+
+export interface Resident {
+  personId: string;
+  compoundId: string;
+  householdId: string | null;
+  kind: PersonKind;
+  /** Full name: the cloud only, revealed to managers with an audit record. */
+  name: string;
+  maskedName: string;
+  /** AES-256-GCM sealed ID number (see cloud/identity-seal.ts), or null when none was given. */
+  idSealed: string | null;
+  idHash: string | null;
+  maskedIdNumber: string | null;
+  phone: string | null;
+  cards: string[];
+  elderly: boolean;
+  validFrom: number | null;
+  validTo: number | null;
+  active: boolean;
+  health: HealthColour;
+  healthTs: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ResidentQuery {
+  compoundId?: string;
+  householdId?: string;
+  /** Matches the start of the masked name or the person id. */
+  limit: number;
+  cursor?: string;
+}
+
+export interface Pass {
+  passId: string;
+  personId: string;
+  compoundId: string;
+  kind: PassKind;
+  notBefore: number;
+  expiresAt: number;
+  useLimit: number | null;
+  /** The signed `AX1:` text (needed to render the QR code again). */
+  text: string;
+  issuedBy: string;
+  issuedAt: number;
+  revokedAt: number | null;
+}
+
+/** What a mutation appended to a compound's change log: publish it on `compounds/{id}/changes`. */
+export interface ChangeBatch {
+  compoundId: string;
+  fromRev: number;
+  toRev: number;
+  changes: Change[];
+}
+
+export type ChangeLogRead =
+  | { kind: 'delta'; changes: { rev: number; change: Change }[]; currentRev: number }
+  /** The log no longer holds `fromRev + 1` (or the gate is ahead of the cloud): send a snapshot. */
+  | { kind: 'snapshot-needed'; currentRev: number };
+
+export interface Snapshot {
+  rev: number;
+  records: Change[];
+}
+
+export interface HealthUpdateRow {
+  personId: string;
+  colour: HealthColour;
+  ts: number;
+}
+
+export interface RegistryStore {
+  createCompound(compound: Pick<Compound, 'id' | 'name' | 'timeZone'>, now: number): Promise<Compound>;
+  getCompound(id: string): Promise<Compound | undefined>;
+  listCompounds(): Promise<Compound[]>;
+  setMode(compoundId: string, mode: Mode, reason: string, ts: number): Promise<ChangeBatch>;
+  setQuotaPolicy(compoundId: string, exits: number, periodHours: number): Promise<ChangeBatch>;
+
+  createGate(gate: Omit<Gate, 'createdAt'>, now: number): Promise<Gate>;
+  getGate(id: string): Promise<Gate | undefined>;
+  listGates(compoundId?: string): Promise<Gate[]>;
+
+  /** Inserts or replaces residents (by personId) and logs `person.upsert` for each. */
+  upsertResidents(residents: readonly Resident[]): Promise<ChangeBatch[]>;
+  getResident(personId: string): Promise<Resident | undefined>;
+  findResidentsByIdHash(idHashes: readonly string[]): Promise<Resident[]>;
+  listResidents(query: ResidentQuery): Promise<{ residents: Resident[]; nextCursor: string | null }>;
+  /** personId → masked name, for the live feed. */
+  maskedNames(personIds: readonly string[]): Promise<Map<string, string>>;
+  deleteResident(personId: string): Promise<ChangeBatch | undefined>;
+  /** Applies each update whose `ts` is not older than the stored one; logs `health` changes. */
+  setHealth(updates: readonly HealthUpdateRow[]): Promise<ChangeBatch[]>;
+
+  createPass(pass: Pass): Promise<void>;
+  getPass(passId: string): Promise<Pass | undefined>;
+  revokePass(passId: string, ts: number): Promise<ChangeBatch | undefined>;
+
+  /** Changes with rev > fromRev, at most `limit`, or the verdict that a snapshot is needed. */
+  readChanges(compoundId: string, fromRev: number, limit: number): Promise<ChangeLogRead>;
+  /** Everything a replica needs, consistent at `rev`. */
+  snapshot(compoundId: string): Promise<Snapshot>;
+  /** Keeps the last `keepRevs` revisions of every compound's change log; returns rows deleted. */
+  compactChangeLog(keepRevs: number): Promise<number>;
+}
+
+export interface GateActivityStore {
+  /** Latest status per gate, plus a history row whenever `online` or `mode` changes (for uptime). */
+  recordStatus(gateId: string, compoundId: string, status: GateStatus, receivedAt: number): Promise<void>;
+  latestStatus(gateId: string): Promise<GateStatusRecord | undefined>;
+  latestStatuses(compoundId?: string): Promise<GateStatusRecord[]>;
+  statusHistory(gateId: string, from: number, to: number): Promise<{ ts: number; online: boolean; mode: Mode }[]>;
+  recordAlarm(alarm: StoredAlarm): Promise<void>;
+  recentAlarms(gateId: string, limit: number): Promise<StoredAlarm[]>;
+  recordCommand(command: CommandRecord): Promise<void>;
+  recordCommandResult(gateId: string, cmdId: string, ok: boolean, error: string | null, at: number): Promise<boolean>;
+  recentCommands(gateId: string, limit: number): Promise<CommandRecord[]>;
+}
+
+export interface StoredAlarm {
+  gateId: string;
+  compoundId: string;
+  kind: AlarmKind;
+  ts: number;
+  detail: string;
+  receivedAt: number;
+}
+
+export interface CommandRecord {
+  cmdId: string;
+  gateId: string;
+  kind: CommandKind;
+  direction: Direction | null;
+  reason: string | null;
+  by: string;
+  issuedAt: number;
+  result: { ok: boolean; error: string | null; at: number } | null;
+}
+
+export interface AuditEntry {
+  at: number;
+  actor: string;
+  role: string;
+  /** e.g. `mode.change`, `gate.open`, `identity.reveal`, `trace.contacts`. */
+  action: string;
+  compoundId: string | null;
+  target: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+export interface AuditQuery {
+  compoundId?: string;
+  actor?: string;
+  action?: string;
+  from?: number;
+  to?: number;
+  limit: number;
+  cursor?: string;
+}
+
+export interface AuditStore {
+  recordAudit(entry: AuditEntry): Promise<void>;
+  listAudit(query: AuditQuery): Promise<{ entries: (AuditEntry & { id: number })[]; nextCursor: string | null }>;
+}
+
+export interface User {
+  username: string;
+  passwordHash: string;
+  role: HttpRole;
+  compoundId: string | null;
+  createdAt: number;
+}
+
+export interface UserStore {
+  createUser(user: User): Promise<void>;
+  getUser(username: string): Promise<User | undefined>;
+  listUsers(): Promise<User[]>;
+}
+
+export interface RetentionStore {
+  /** Deletes at most `limit` events (and alarms, status history) older than `before`; returns rows deleted. */
+  purgeBefore(before: number, limit: number): Promise<number>;
+}
+
+/** The whole store a cloud runs on. */
+export interface CloudStore
+  extends EventStore,
+    RegistryStore,
+    GateActivityStore,
+    AuditStore,
+    UserStore,
+    RetentionStore {
+  close(): Promise<void>;
+}
+
+/** What a gate's replica holds about a person (the cloud's `Resident` without name and ID number). */
+export function personRecordOf(resident: Resident): PersonRecord {
+  return {
+    personId: resident.personId,
+    compoundId: resident.compoundId,
+    householdId: resident.householdId,
+    kind: resident.kind,
+    idHash: resident.idHash,
+    maskedName: resident.maskedName,
+    cards: resident.cards,
+    validFrom: resident.validFrom,
+    validTo: resident.validTo,
+    active: resident.active,
+    elderly: resident.elderly,
+  };
+}
