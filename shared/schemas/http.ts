@@ -181,3 +181,47 @@ export const userCreateSchema = z.object({
   compoundId: idSchema.optional(),
 });
 export type UserCreate = z.infer<typeof userCreateSchema>;
+
+/** Cursor of a paginated list: opaque, URL-safe. */
+const cursorSchema = z
+  .string()
+  .max(200)
+  .regex(/^[A-Za-z0-9_-]+$/);
+
+/** `PUT /compounds/:id/quota`: the lockdown exit quota (the `quota.policy` change). */
+export const quotaPolicySchema = z.object({
+  exits: z.number().int().min(0).max(1000),
+  periodHours: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 30),
+});
+export type QuotaPolicy = z.infer<typeof quotaPolicySchema>;
+
+export const gatesQuerySchema = z.object({ compound: idSchema.optional() });
+
+export const residentsQuerySchema = z.object({
+  compound: idSchema.optional(),
+  household: idSchema.optional(),
+  limit: queryInt(1, 1000).default(100),
+  cursor: cursorSchema.optional(),
+});
+export type ResidentsQuery = z.infer<typeof residentsQuerySchema>;
+
+/** `GET /residents/:id?reveal=true`: full name and ID number, manager only, audit-logged. */
+export const residentRevealQuerySchema = z.object({
+  reveal: z.enum(['true', 'false']).default('false'),
+  reason: z.string().min(1).max(200).optional(),
+});
+
+export const auditQuerySchema = z.object({
+  compound: idSchema.optional(),
+  actor: z.string().min(1).max(64).optional(),
+  action: z.string().min(1).max(64).optional(),
+  from: instantSchema.optional(),
+  to: instantSchema.optional(),
+  limit: queryInt(1, 1000).default(100),
+  cursor: cursorSchema.optional(),
+});
+export type AuditQuery = z.infer<typeof auditQuerySchema>;
