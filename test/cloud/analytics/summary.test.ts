@@ -1,0 +1,216 @@
+import { describe, expect, it } from 'vitest';
+import { type RollupEvent, rollupDelta } from '../../../cloud/analytics/rollup.ts';
+import { gateTable, type HourlyRow, hourlySeries, summarize } from '../../../cloud/analytics/summary.ts';
+import { localHoursBetween } from '../../../cloud/analytics/time-zone.ts';
+import { uptimeOf } from '../../../cloud/analytics/uptime.ts';
+
+const at = (iso: string) => Date.parse(iso);
+const H = 3_600_000;
+
+function event(ts: string, over: Partial<RollupEvent> = {}): RollupEvent {
+  return {
+    gateId: 'g1',
+    ts: at(ts),
+    direction: 'in',
+    method: 'qr',
+    result: 'granted',
+    reason: 'ok',
+    passed: true,
+    personId: 'p1',
+    ...over,
+  };
+}
+
+const context = {
+  compoundOf: (gateId: string) => (gateId === 'ny-gate' ? 'ny' : 'sh'),
+  timeZoneOf: (compoundId: string) => (compoundId === 'ny' ? 'America/New_York' : 'Asia/Shanghai'),
+  isElderly: (personId: string) => personId === 'grandma',
+};
+
+describe('rollupDelta', () => {
+  it('folds events into one counter per key, in the compound time zone', () => {
+    const delta = rollupDelta(
+      [
+        event('2026-03-01T08:05:00+08:00'),
+        event('2026-03-01T08:55:00+08:00', { personId: 'p2' }),
+        event('2026-03-01T08:56:00+08:00', { result: 'denied', reason: 'health-red', passed: null }),
+        event('2026-03-01T09:00:00+08:00', { direction: 'out', method: 'idcard', personId: 'grandma' }),
+        event('2026-03-01T09:01:00+08:00', { passed: false, personId: 'p3' }),
+      ],
+      context,
+    );
+    expect(
+      delta.hourly.map((r) => [r.label, r.direction, r.method, r.result, r.reason, r.crossed, r.elderly, r.count]),
+    ).toEqual([
+      ['2026-03-01T08:00+08:00', 'in', 'qr', 'granted', 'ok', true, false, 2],
+      ['2026-03-01T08:00+08:00', 'in', 'qr', 'denied', 'health-red', false, false, 1],
+      ['2026-03-01T09:00+08:00', 'out', 'idcard', 'granted', 'ok', true, true, 1],
+      ['2026-03-01T09:00+08:00', 'in', 'qr', 'granted', 'ok', false, false, 1],
+    ]);
+    expect(delta.hourly[0]!.bucketStart).toBe(at('2026-03-01T00:00:00Z'));
+    expect(delta.flows).toEqual([{ compoundId: 'sh', day: '2026-03-01', crossedIn: 2, crossedOut: 1 }]);
+    // Only crossings make a person count for the day.
+    expect(delta.persons.map((p) => p.personId)).toEqual(['p1', 'p2', 'grandma']);
+  });
+
+  it('a New York event on the repeated 01:00 hour goes to the right one of the two buckets', () => {
+    const delta = rollupDelta(
+      [event('2026-11-01T05:30:00Z', { gateId: 'ny-gate' }), event('2026-11-01T06:30:00Z', { gateId: 'ny-gate' })],
+      context,
+    );
+    expect(delta.hourly.map((r) => [r.label, r.bucketStart])).toEqual([
+      ['2026-11-01T01:00-04:00', at('2026-11-01T05:00:00Z')],
+      ['2026-11-01T01:00-05:00', at('2026-11-01T06:00:00Z')],
+    ]);
+  });
+});
+
+const row = (over: Partial<HourlyRow>): HourlyRow => ({
+  bucketStart: at('2026-03-01T08:00:00+08:00'),
+  label: '2026-03-01T08:00+08:00',
+  day: '2026-03-01',
+  gateId: 'g1',
+  direction: 'in',
+  method: 'qr',
+  result: 'granted',
+  reason: 'ok',
+  crossed: true,
+  elderly: false,
+  count: 1,
+  ...over,
+});
+
+describe('summarize', () => {
+  it('counts attempts, crossings, reasons, methods, peak hour, occupancy and the elderly ID-card share', () => {
+    const nine = { bucketStart: at('2026-03-01T09:00:00+08:00'), label: '2026-03-01T09:00+08:00' };
+    const s = summarize({
+      rows: [
+        row({ count: 5 }),
+        row({ direction: 'out', count: 2 }),
+        row({ method: 'idcard', elderly: true, count: 3, ...nine }),
+        row({ method: 'idcard', count: 2, ...nine }),
+        row({ method: 'idcard', direction: 'out', count: 3, ...nine }),
+        row({ result: 'denied', reason: 'health-red', crossed: false, count: 4 }),
+        row({ result: 'denied', reason: 'bad-signature', crossed: false, count: 1, ...nine }),
+        row({ crossed: false, count: 2 }),
+      ],
+      uniquePersonsPerDay: [
+        { day: '2026-03-02', persons: 4 },
+        { day: '2026-03-01', persons: 9 },
+      ],
+      netBefore: 10,
+    });
+    expect(s.passages).toEqual({ total: 22, in: 17, out: 5 });
+    expect(s.crossings).toEqual({ in: 10, out: 5 });
+    expect(s.granted.total).toBe(17);
+    expect(s.granted.byReason).toEqual({ ok: 17 });
+    expect(s.granted.byMethod).toEqual({ qr: 9, idcard: 8, card: 0, manual: 0, free: 0 });
+    expect(s.denied.total).toBe(5);
+    expect(Object.keys(s.denied.byReason)).toEqual(['bad-signature', 'health-red']);
+    expect(s.uniquePersonsPerDay.map((d) => d.day)).toEqual(['2026-03-01', '2026-03-02']);
+    expect(s.peakHour).toEqual({ start: nine.bucketStart, label: nine.label, crossings: 8 });
+    expect(s.occupancy).toEqual({ netChange: 5, estimate: 15 });
+    expect(s.elderlyIdCard).toEqual({
+      elderlyIdcardCrossings: 3,
+      idcardCrossings: 8,
+      allCrossings: 15,
+      shareOfIdcard: 3 / 8,
+      shareOfAll: 3 / 15,
+    });
+  });
+
+  it('empty input: zeros, no peak hour, null shares', () => {
+    const s = summarize({ rows: [], uniquePersonsPerDay: [], netBefore: 3 });
+    expect(s.peakHour).toBeNull();
+    expect(s.occupancy).toEqual({ netChange: 0, estimate: 3 });
+    expect(s.elderlyIdCard.shareOfIdcard).toBeNull();
+    expect(s.elderlyIdCard.shareOfAll).toBeNull();
+    expect(s.granted.byMethod).toEqual({ qr: 0, idcard: 0, card: 0, manual: 0, free: 0 });
+  });
+
+  it('a tie for the peak goes to the earlier hour', () => {
+    const s = summarize({
+      rows: [row({ bucketStart: 2 * H, label: 'b' }), row({ bucketStart: H, label: 'a' })],
+      uniquePersonsPerDay: [],
+      netBefore: 0,
+    });
+    expect(s.peakHour?.label).toBe('a');
+  });
+});
+
+describe('hourlySeries', () => {
+  it('one point per local hour, zeros included', () => {
+    const hours = localHoursBetween(at('2026-03-01T08:00:00+08:00'), at('2026-03-01T11:00:00+08:00'), 'Asia/Shanghai');
+    const points = hourlySeries(hours, [
+      row({ count: 2 }),
+      row({ direction: 'out', count: 1 }),
+      row({ result: 'denied', reason: 'health-red', crossed: false, count: 1 }),
+      row({ bucketStart: at('2026-03-01T10:00:00+08:00'), label: '2026-03-01T10:00+08:00', count: 4 }),
+    ]);
+    expect(points.map((p) => [p.label, p.crossingsIn, p.crossingsOut, p.granted, p.denied])).toEqual([
+      ['2026-03-01T08:00+08:00', 2, 1, 3, 1],
+      ['2026-03-01T09:00+08:00', 0, 0, 0, 0],
+      ['2026-03-01T10:00+08:00', 4, 0, 4, 0],
+    ]);
+  });
+});
+
+describe('gateTable', () => {
+  it('lists every gate given, in order, with its own counters and uptime', () => {
+    const table = gateTable(
+      [
+        { id: 'g2', name: 'North' },
+        { id: 'g1', name: 'South' },
+      ],
+      [
+        row({ count: 3 }),
+        row({ gateId: 'g1', method: 'card', result: 'denied', reason: 'unknown-person', crossed: false }),
+      ],
+      () => uptimeOf([], 0, 10, 10),
+    );
+    expect(table.map((g) => [g.gateId, g.crossings.in, g.granted.total, g.denied.byMethod.card])).toEqual([
+      ['g2', 0, 0, 0],
+      ['g1', 3, 3, 1],
+    ]);
+  });
+});
+
+describe('uptimeOf', () => {
+  it('splits the window by the state changes, with the state before the window carried in', () => {
+    const history = [
+      { ts: 0, online: true },
+      { ts: 150, online: false },
+      { ts: 180, online: true },
+    ];
+    expect(uptimeOf(history, 100, 200, 1_000)).toEqual({ onlineMs: 70, offlineMs: 30, unknownMs: 0, ratio: 0.7 });
+  });
+
+  it('before the first status and after now the state is unknown', () => {
+    expect(uptimeOf([{ ts: 150, online: true }], 100, 200, 180)).toEqual({
+      onlineMs: 30,
+      offlineMs: 0,
+      unknownMs: 70,
+      ratio: 1,
+    });
+    expect(uptimeOf([], 0, 100, 1_000)).toEqual({ onlineMs: 0, offlineMs: 0, unknownMs: 100, ratio: null });
+  });
+
+  it('changes after the window do not count', () => {
+    expect(
+      uptimeOf(
+        [
+          { ts: 0, online: false },
+          { ts: 500, online: true },
+        ],
+        100,
+        200,
+        1_000,
+      ),
+    ).toEqual({
+      onlineMs: 0,
+      offlineMs: 100,
+      unknownMs: 0,
+      ratio: 0,
+    });
+  });
+});
