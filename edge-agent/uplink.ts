@@ -1,0 +1,186 @@
+/**
+ * Store-and-forward of the journal to the cloud (CONTRACT.md `events` / `ack`, ARCHITECTURE.md
+ * rule 2). Publishing is fire-and-forget and never on the path from scan to open (rule 1).
+ *
+ * - Events go out in seq order on `gates/{gateId}/events` (QoS 1): one per message when live,
+ *   up to `batchSize` (≤ MAX_EVENTS_PER_MESSAGE) per message while draining a backlog.
+ * - At most `maxInFlight` messages wait for the cloud's ack at a time; a PUBACK is not proof of
+ *   storage, only the cloud's cumulative `{upTo}` is, and only it prunes the journal.
+ * - Acks that are malformed, old, duplicated, reordered or past what we ever sent are ignored with
+ *   a log line and a counter.
+ * - On (re)connect, or when no ack comes within `ackTimeoutMs`, everything unacked is sent again:
+ *   the cloud dedupes on (gateId, seq), so a replay is harmless.
+ */
+import type { Logger } from '../shared/log.ts';
+import { ackMessageSchema, MAX_EVENTS_PER_MESSAGE } from '../shared/schemas/mqtt.ts';
+import { topics } from '../shared/topics.ts';
+import type { JournalStore } from './journal-store.ts';
+
+/** The one thing the uplink needs from the MQTT connection. */
+export interface EventPublisher {
+  /** Queues a QoS 1 publish if connected; false (nothing queued) when offline. */
+  publish(topic: string, payload: string, options: { qos: 0 | 1; retain?: boolean }): boolean;
+}
+
+export interface UplinkOptions {
+  gateId: string;
+  journal: JournalStore;
+  publisher: EventPublisher;
+  logger: Logger;
+  now?: () => number;
+  batchSize?: number;
+  maxInFlight?: number;
+  ackTimeoutMs?: number;
+}
+
+export interface UplinkCounters {
+  messagesPublished: number;
+  eventsPublished: number;
+  acksApplied: number;
+  acksMalformed: number;
+  acksStale: number;
+  acksBogus: number;
+  resends: number;
+}
+
+export class Uplink {
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly batchSize: number;
+  private readonly maxInFlight: number;
+  private readonly ackTimeoutMs: number;
+  private readonly topic: string;
+  private connected = false;
+  /** Highest seq handed to the publisher in this connection. */
+  private publishedUpTo: number;
+  /** Last seq of each message awaiting the cloud's ack, oldest first, with when it was sent. */
+  private inFlight: { upTo: number; sentAt: number }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  readonly counters: UplinkCounters = {
+    messagesPublished: 0,
+    eventsPublished: 0,
+    acksApplied: 0,
+    acksMalformed: 0,
+    acksStale: 0,
+    acksBogus: 0,
+    resends: 0,
+  };
+  /** Called after an ack pruned the journal (status and terminal show the depth). */
+  onPruned: (depth: number) => void = () => {};
+
+  constructor(private readonly options: UplinkOptions) {
+    this.log = options.logger.child({ component: 'edge.uplink' });
+    this.now = options.now ?? Date.now;
+    this.batchSize = Math.min(options.batchSize ?? MAX_EVENTS_PER_MESSAGE, MAX_EVENTS_PER_MESSAGE);
+    this.maxInFlight = options.maxInFlight ?? 4;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+    this.topic = topics.gateEvents(options.gateId);
+    this.publishedUpTo = options.journal.ackedUpTo();
+  }
+
+  start(): void {
+    const every = Math.max(100, Math.min(1_000, Math.floor(this.ackTimeoutMs / 4)));
+    this.timer = setInterval(() => this.checkAckTimeout(), every);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.connected = false;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Messages published and not yet covered by an ack. */
+  get messagesInFlight(): number {
+    return this.inFlight.length;
+  }
+
+  /** The connection is up: resend everything unacked from the start. */
+  connectionUp(): void {
+    this.connected = true;
+    this.rewind();
+    this.pump();
+  }
+
+  connectionDown(): void {
+    this.connected = false;
+    this.inFlight = [];
+  }
+
+  /** Something was journaled or finalised: send what can be sent. */
+  pump(): void {
+    const { journal, publisher } = this.options;
+    while (this.connected && this.inFlight.length < this.maxInFlight) {
+      const events = journal.readFinal(this.publishedUpTo, this.batchSize);
+      const last = events[events.length - 1];
+      if (!last) return;
+      if (!publisher.publish(this.topic, JSON.stringify({ events }), { qos: 1 })) {
+        this.connected = false;
+        return;
+      }
+      this.publishedUpTo = last.seq;
+      this.inFlight.push({ upTo: last.seq, sentAt: this.now() });
+      this.counters.messagesPublished += 1;
+      this.counters.eventsPublished += events.length;
+    }
+  }
+
+  /** The cloud's cumulative ack on `gates/{gateId}/ack`. */
+  handleAck(payload: Buffer | string): void {
+    const { journal } = this.options;
+    let upTo: number;
+    try {
+      const parsed = ackMessageSchema.safeParse(JSON.parse(payload.toString()));
+      if (!parsed.success) throw new Error(parsed.error.issues.map((i) => i.message).join('; '));
+      upTo = parsed.data.upTo;
+    } catch (error) {
+      this.counters.acksMalformed += 1;
+      this.log.warn({ err: (error as Error).message, counter: this.counters.acksMalformed }, 'ack ignored: malformed');
+      return;
+    }
+    const acked = journal.ackedUpTo();
+    if (upTo <= acked) {
+      this.counters.acksStale += 1;
+      this.log.info({ upTo, ackedUpTo: acked, counter: this.counters.acksStale }, 'ack ignored: old or duplicate');
+      return;
+    }
+    const ackable = journal.maxAckable();
+    if (upTo > ackable) {
+      this.counters.acksBogus += 1;
+      this.log.warn(
+        { upTo, maxAckable: ackable, counter: this.counters.acksBogus },
+        'ack ignored: beyond what was sent',
+      );
+      return;
+    }
+    const pruned = journal.prune(upTo);
+    this.counters.acksApplied += 1;
+    this.inFlight = this.inFlight.filter((m) => m.upTo > upTo);
+    // Acks can cover events sent before a restart or reconnect; never resend what is stored.
+    if (this.publishedUpTo < upTo) this.publishedUpTo = upTo;
+    this.log.debug({ upTo, pruned, depth: journal.depth() }, 'ack applied');
+    this.onPruned(journal.depth());
+    this.pump();
+  }
+
+  private rewind(): void {
+    this.publishedUpTo = this.options.journal.ackedUpTo();
+    this.inFlight = [];
+  }
+
+  private checkAckTimeout(): void {
+    const oldest = this.inFlight[0];
+    if (!this.connected || !oldest || this.now() - oldest.sentAt < this.ackTimeoutMs) return;
+    this.counters.resends += 1;
+    this.log.warn(
+      { waitingSinceMs: this.now() - oldest.sentAt, from: this.options.journal.ackedUpTo() + 1 },
+      'no ack from the cloud in time: sending the unacked events again',
+    );
+    this.rewind();
+    this.pump();
+  }
+}
