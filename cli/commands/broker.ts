@@ -1,0 +1,233 @@
+/**
+ * `anxin broker`: the MQTT broker alone (CONTRACT.md, "Command line"), and
+ * `anxin broker mosquitto-config`: the files for running an external Mosquitto instead.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { DEFAULT_MAX_PAYLOAD } from '../../broker/aedes-hooks.ts';
+import { generateMosquittoConfig, mosquittoAccounts } from '../../broker/mosquitto-config.ts';
+import { createBrokerServer } from '../../broker/server.ts';
+import { loadConfig } from '../../shared/config.ts';
+import { AnxinError, ConfigError } from '../../shared/errors.ts';
+import { isValidId } from '../../shared/ids.ts';
+import { KeysError, readKeysFile } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/log.ts';
+import { signToken } from '../../shared/token.ts';
+
+const DEFAULT_KEYS = 'data/keys.json';
+const DAY_MS = 86_400_000;
+
+export const help = `Usage: anxin broker [flags]
+       anxin broker mosquitto-config --out DIR --gate ID:COMPOUND ... [flags]
+
+Runs the MQTT broker (aedes): device-token authentication and the topic ACL of CONTRACT.md.
+  --port N            MQTT port (default 1883, or 8883 with TLS; 0 picks a free port)
+  --host ADDR         interface to bind (default 0.0.0.0)
+  --ws-port N         also serve MQTT over WebSocket on this port (wss with TLS)
+  --tls-cert FILE     PEM certificate; with --tls-key, --port speaks MQTT over TLS only
+  --tls-key FILE      PEM private key
+  --keys FILE         keys file; only public keys are needed (default ${DEFAULT_KEYS})
+  --revocations FILE  revoked token ids (jti), one per line; re-read when it changes
+  --max-payload N     largest accepted PUBLISH payload in bytes (default ${DEFAULT_MAX_PAYLOAD})
+Environment: ANXIN_PORT, ANXIN_WS_PORT, ANXIN_KEYS, … (flags win); ANXIN_LOG_LEVEL.
+
+mosquitto-config writes mosquitto.conf, passwd (mosquitto 2.x $7$ hashes) and acl into DIR, and
+prints "username token" for every account: the tokens are the MQTT passwords, signed now.
+  --out DIR             where to write (created if missing)
+  --keys FILE           keys file with the current private key (default ${DEFAULT_KEYS})
+  --gate ID:COMPOUND    a gate account (repeatable)
+  --cloud NAME          a cloud account (repeatable; default "cloud")
+  --observer NAME       an observer account (repeatable)
+  --port N, --host ADDR the listener (default 1883 on all interfaces)
+  --ttl-days N          token lifetime (default 365); Mosquitto cannot check expiry, regenerate before it
+  --max-payload N       message_size_limit (default ${DEFAULT_MAX_PAYLOAD})
+  --tls-cert/--tls-key  add certfile/keyfile to the listener
+`;
+
+const port = z.coerce.number().int().min(0).max(65_535);
+
+const brokerConfigSchema = z
+  .object({
+    port: port.optional(),
+    host: z.string().min(1).default('0.0.0.0'),
+    wsPort: port.optional(),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    keys: z.string().min(1).default(DEFAULT_KEYS),
+    revocations: z.string().min(1).optional(),
+    maxPayload: z.coerce.number().int().min(1).max(268_435_455).default(DEFAULT_MAX_PAYLOAD),
+  })
+  .superRefine((config, ctx) => {
+    if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['tlsKey'], message: '--tls-cert and --tls-key go together' });
+    }
+  });
+
+function fail(message: string): number {
+  process.stderr.write(`anxin broker: ${message}\n`);
+  return 2;
+}
+
+function readOrProblem(path: string, flag: string, problems: string[]): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    problems.push(`${flag}: ${path}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    return undefined;
+  }
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'ws-port': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      keys: { type: 'string' },
+      revocations: { type: 'string' },
+      'max-payload': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const config = loadConfig(brokerConfigSchema, { flags: values, env: process.env });
+  const problems: string[] = [];
+  const cert = config.tlsCert ? readOrProblem(config.tlsCert, 'tlsCert', problems) : undefined;
+  const key = config.tlsKey ? readOrProblem(config.tlsKey, 'tlsKey', problems) : undefined;
+  let ring: ReturnType<typeof readKeysFile>['ring'] | undefined;
+  try {
+    ring = readKeysFile(config.keys).ring;
+  } catch (error) {
+    if (!(error instanceof KeysError)) throw error;
+    problems.push(...error.problems.map((p) => `keys: ${p}`));
+  }
+  if (problems.length > 0 || !ring) throw new ConfigError(problems);
+
+  const logger = createLogger();
+  const server = createBrokerServer({
+    port: config.port ?? (cert ? 8883 : 1883),
+    host: config.host,
+    ...(config.wsPort === undefined ? {} : { wsPort: config.wsPort }),
+    ...(cert && key ? { tls: { cert, key } } : {}),
+    keys: ring,
+    ...(config.revocations ? { revocations: { file: config.revocations } } : {}),
+    maxPayload: config.maxPayload,
+    logger,
+  });
+  await server.start();
+  await new Promise<void>((resolveSignal) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolveSignal();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  await server.stop();
+  return 0;
+}
+
+function mosquittoConfig(argv: string[]): number {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      out: { type: 'string' },
+      keys: { type: 'string', default: DEFAULT_KEYS },
+      gate: { type: 'string', multiple: true, default: [] },
+      cloud: { type: 'string', multiple: true },
+      observer: { type: 'string', multiple: true, default: [] },
+      port: { type: 'string', default: '1883' },
+      host: { type: 'string' },
+      'ttl-days': { type: 'string', default: '365' },
+      'max-payload': { type: 'string', default: String(DEFAULT_MAX_PAYLOAD) },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const problems: string[] = [];
+  if (!values.out) problems.push('out: required (--out DIR)');
+  const gates = values.gate.flatMap((text) => {
+    const [id, compound, ...rest] = text.split(':');
+    if (rest.length > 0 || !isValidId(id) || !isValidId(compound)) {
+      problems.push(`gate: ${JSON.stringify(text)} is not ID:COMPOUND with ids in [a-z0-9-]{1,64}`);
+      return [];
+    }
+    return [{ id, compound }];
+  });
+  const clouds = values.cloud ?? ['cloud'];
+  const listenPort = port.safeParse(values.port);
+  if (!listenPort.success) problems.push(`port: ${JSON.stringify(values.port)} is not a port number`);
+  const ttlDays = Number(values['ttl-days']);
+  if (!Number.isFinite(ttlDays) || ttlDays <= 0)
+    problems.push(`ttlDays: ${JSON.stringify(values['ttl-days'])} is not a positive number`);
+  const maxPayload = Number(values['max-payload']);
+  if (!Number.isInteger(maxPayload) || maxPayload < 1)
+    problems.push(`maxPayload: ${values['max-payload']} is not a positive integer`);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+    problems.push('tlsKey: --tls-cert and --tls-key go together');
+  }
+  if (gates.length + clouds.length + values.observer.length === 0) problems.push('gate: no accounts to generate');
+  let signing: ReturnType<typeof readKeysFile>['signing'];
+  try {
+    signing = readKeysFile(values.keys).signing;
+    if (!signing) problems.push(`keys: ${values.keys} holds no private key for its current kid; use the cloud's file`);
+  } catch (error) {
+    if (!(error instanceof KeysError)) throw error;
+    problems.push(...error.problems.map((p) => `keys: ${p}`));
+  }
+  if (problems.length > 0 || !signing || !values.out || !listenPort.success) throw new ConfigError(problems);
+
+  const key = signing;
+  const exp = Date.now() + ttlDays * DAY_MS;
+  const accounts = mosquittoAccounts({ gates, clouds, observers: values.observer }, (claims) =>
+    signToken({ ...claims, exp }, key),
+  );
+  const dir = resolve(values.out);
+  const files = generateMosquittoConfig({
+    dir,
+    port: listenPort.data,
+    ...(values.host ? { host: values.host } : {}),
+    accounts,
+    maxPayload,
+    ...(values['tls-cert'] && values['tls-key']
+      ? { tls: { certFile: resolve(values['tls-cert']), keyFile: resolve(values['tls-key']) } }
+      : {}),
+  });
+  mkdirSync(dir, { recursive: true });
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o600 });
+  process.stderr.write(
+    `wrote ${Object.keys(files)
+      .map((name) => join(dir, name))
+      .join(', ')}\n` +
+      `start it with: mosquitto -c ${join(dir, 'mosquitto.conf')}\n` +
+      `tokens below expire ${new Date(exp).toISOString()}; username = client id, password = token:\n`,
+  );
+  for (const account of accounts) process.stdout.write(`${account.username} ${account.password}\n`);
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    if (argv[0] === 'mosquitto-config') return mosquittoConfig(argv.slice(1));
+    return await serve(argv);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) process.stderr.write(`${problem}\n`);
+      return 2;
+    }
+    // parseArgs throws a TypeError with code ERR_PARSE_ARGS_* for unknown flags and bad values.
+    if (error instanceof TypeError && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
+      return fail(error.message);
+    }
+    if (error instanceof AnxinError) return fail(error.message);
+    throw error;
+  }
+}
