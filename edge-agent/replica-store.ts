@@ -229,18 +229,27 @@ export class ReplicaStore implements ReplicaView {
 
   /**
    * Stages one snapshot chunk; when every part 1..parts of that snapshot is in, swaps the replica
-   * in one transaction and returns true. Chunks of an older snapshot are discarded when a newer
-   * one starts arriving, so a half-applied snapshot is never visible.
+   * in one transaction ('applied'). A newer snapshot discards the parts of an older one; a chunk of
+   * a snapshot older than the one being staged is refused ('stale'). A half-applied snapshot is
+   * never visible.
    */
-  stageSnapshotChunk(snapshotRev: number, part: number, parts: number, records: readonly Change[]): boolean {
-    const complete = this.db.transaction(() => {
+  stageSnapshotChunk(
+    snapshotRev: number,
+    part: number,
+    parts: number,
+    records: readonly Change[],
+  ): 'staged' | 'applied' | 'stale' {
+    const outcome = this.db.transaction((): 'staged' | 'complete' | 'stale' => {
+      const current = this.stmt.stagedInfo.get();
+      if (current && current.snapshot_rev > snapshotRev) return 'stale';
       this.stmt.dropOtherSnapshots.run(snapshotRev);
       this.stmt.stagePart.run(snapshotRev, part, parts, JSON.stringify(records));
       const staged = this.stmt.stagedInfo.get();
-      return staged !== undefined && staged.received >= parts && staged.parts === parts;
+      return staged !== undefined && staged.received >= parts && staged.parts === parts ? 'complete' : 'staged';
     })();
-    if (complete) this.guarded(() => this.swapSnapshotTx(snapshotRev));
-    return complete;
+    if (outcome !== 'complete') return outcome;
+    this.guarded(() => this.swapSnapshotTx(snapshotRev));
+    return 'applied';
   }
 
   stagedSnapshot(): StagedSnapshot | undefined {

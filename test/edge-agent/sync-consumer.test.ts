@@ -1,0 +1,261 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
+import { ReplicaStore } from '../../edge-agent/replica-store.ts';
+import { SyncConsumer } from '../../edge-agent/sync-consumer.ts';
+import type { EventPublisher } from '../../edge-agent/uplink.ts';
+import { silentLogger } from '../../shared/log.ts';
+import type { Change, SnapshotChunk, SyncDelta } from '../../shared/schemas/mqtt.ts';
+import { topics } from '../../shared/topics.ts';
+import { COMPOUND, GATE, NOW, person } from './fixtures.ts';
+
+class RecordingPublisher implements EventPublisher {
+  online = true;
+  readonly sent: { topic: string; payload: unknown }[] = [];
+  publish(topic: string, payload: string): boolean {
+    if (!this.online) return false;
+    this.sent.push({ topic, payload: JSON.parse(payload) });
+    return true;
+  }
+  requests(): number[] {
+    return this.sent
+      .filter((m) => m.topic === topics.gateSyncRequest(GATE))
+      .map((m) => (m.payload as { fromRev: number }).fromRev);
+  }
+}
+
+let dir: string;
+let db: GateDatabase;
+
+function open(retryMs = 5_000) {
+  db = openGateDatabase(dir, { synchronous: 'normal' });
+  const replica = new ReplicaStore(db);
+  const publisher = new RecordingPublisher();
+  const sync = new SyncConsumer({
+    gateId: GATE,
+    compoundId: COMPOUND,
+    replica,
+    publisher,
+    logger: silentLogger,
+    retryMs,
+  });
+  return { replica, publisher, sync };
+}
+
+const upsert = (id: string): Change => ({ op: 'person.upsert', person: person(id) });
+const delta = (fromRev: number, toRev: number, changes: Change[]): string =>
+  JSON.stringify({ fromRev, toRev, changes } satisfies SyncDelta);
+const chunk = (snapshotRev: number, part: number, parts: number, records: Change[]): string =>
+  JSON.stringify({ snapshotRev, part, parts, records } satisfies SnapshotChunk);
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'anxin-sync-'));
+});
+afterEach(() => {
+  vi.useRealTimers();
+  if (db.open) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SyncConsumer', () => {
+  it('asks for what it missed on connect and applies a delta that starts at its rev', () => {
+    const { replica, publisher, sync } = open();
+    sync.connectionUp();
+    expect(publisher.requests()).toEqual([0]);
+    sync.handleChanges(delta(0, 2, [upsert('alice'), { op: 'health', personId: 'alice', colour: 'green', ts: NOW }]));
+    expect(replica.rev()).toBe(2);
+    expect(replica.health('alice')).toBe('green');
+    expect(sync.counters.deltasApplied).toBe(1);
+  });
+
+  it('answers a gap with one sync request from its own rev and applies the answer', () => {
+    const { replica, publisher, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 1, [upsert('alice')]));
+    sync.handleChanges(delta(3, 4, [upsert('carol')]));
+    sync.handleChanges(delta(4, 5, [upsert('dave')]));
+    expect(replica.rev()).toBe(1);
+    expect(replica.personById('carol')).toBeUndefined();
+    expect(publisher.requests()).toEqual([0, 1]);
+    expect(sync.counters.gaps).toBe(2);
+    sync.handleSync(delta(1, 5, [upsert('bob'), upsert('carol'), upsert('dave')]));
+    expect(replica.rev()).toBe(5);
+    expect(replica.personById('dave')?.personId).toBe('dave');
+  });
+
+  it('ignores old and duplicate deltas', () => {
+    const { replica, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 2, [upsert('alice')]));
+    sync.handleChanges(delta(0, 2, [upsert('alice'), { op: 'person.delete', personId: 'alice' }]));
+    sync.handleChanges(delta(1, 2, [{ op: 'person.delete', personId: 'alice' }]));
+    expect(replica.personById('alice')).toBeDefined();
+    expect(sync.counters.deltasStale).toBe(2);
+  });
+
+  it('resends an unanswered sync request after the retry time', () => {
+    vi.useFakeTimers({ now: NOW });
+    const { publisher, sync } = open(2_000);
+    sync.start();
+    sync.connectionUp();
+    vi.advanceTimersByTime(1_500);
+    expect(publisher.requests()).toEqual([0]);
+    vi.advanceTimersByTime(1_500);
+    expect(publisher.requests()).toEqual([0, 0]);
+    sync.handleSync(delta(0, 1, [upsert('alice')]));
+    vi.advanceTimersByTime(10_000);
+    expect(publisher.requests()).toEqual([0, 0]);
+    sync.stop();
+  });
+
+  it('swaps a snapshot in only when every part is in, and never shows half of it', () => {
+    const { replica, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(
+      delta(0, 3, [
+        upsert('old'),
+        { op: 'mode', mode: 'lockdown', ts: NOW },
+        { op: 'quota.policy', exits: 1, periodHours: 48 },
+      ]),
+    );
+    sync.handleSync(chunk(10, 3, 3, [upsert('p3')]));
+    sync.handleSync(chunk(10, 1, 3, [upsert('p1'), { op: 'health', personId: 'p1', colour: 'red', ts: NOW }]));
+    expect(replica.rev()).toBe(3);
+    expect(replica.personById('old')).toBeDefined();
+    expect(replica.personById('p1')).toBeUndefined();
+    sync.handleSync(chunk(10, 2, 3, [upsert('p2')]));
+    expect(replica.rev()).toBe(10);
+    expect(replica.personById('old')).toBeUndefined();
+    expect(['p1', 'p2', 'p3'].map((id) => replica.personById(id)?.personId)).toEqual(['p1', 'p2', 'p3']);
+    expect(replica.health('p1')).toBe('red');
+    expect(replica.mode()).toBe('lockdown');
+    expect(replica.exitQuota()).toBeNull();
+    expect(replica.stagedSnapshot()).toBeUndefined();
+  });
+
+  it('keeps staged snapshot parts across a restart', () => {
+    let { replica, sync } = open();
+    sync.connectionUp();
+    sync.handleSync(chunk(5, 1, 2, [upsert('p1')]));
+    db.close();
+    ({ replica, sync } = open());
+    expect(replica.stagedSnapshot()).toEqual({ snapshotRev: 5, parts: 2, received: 1 });
+    sync.handleSync(chunk(5, 2, 2, [upsert('p2')]));
+    expect(replica.rev()).toBe(5);
+    expect(replica.personCount()).toBe(2);
+  });
+
+  it('drops the parts of an older snapshot when a newer one starts', () => {
+    const { replica, sync } = open();
+    sync.handleSync(chunk(5, 1, 2, [upsert('p1')]));
+    sync.handleSync(chunk(6, 1, 2, [upsert('q1')]));
+    sync.handleSync(chunk(5, 2, 2, [upsert('p2')]));
+    expect(replica.rev()).toBe(0);
+    sync.handleSync(chunk(6, 2, 2, [upsert('q2')]));
+    expect(replica.rev()).toBe(6);
+    expect(replica.personById('p1')).toBeUndefined();
+    expect(replica.personById('q1')).toBeDefined();
+  });
+
+  it('ignores a snapshot older than the replica unless a full resync was asked for', () => {
+    const { replica, publisher, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 8, [upsert('alice')]));
+    sync.handleSync(chunk(4, 1, 1, [upsert('bob')]));
+    expect(replica.rev()).toBe(8);
+    expect(sync.counters.chunksStale).toBe(1);
+    sync.requestFullResync();
+    expect(publisher.requests().at(-1)).toBe(0);
+    sync.handleSync(chunk(4, 1, 1, [upsert('bob')]));
+    expect(replica.rev()).toBe(4);
+    expect(replica.personById('alice')).toBeUndefined();
+  });
+
+  it('treats a requested full delta from rev 0 as a replacement', () => {
+    const { replica, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 2, [upsert('alice'), upsert('gone')]));
+    sync.requestFullResync();
+    sync.handleSync(delta(0, 3, [upsert('alice')]));
+    expect(replica.rev()).toBe(3);
+    expect(replica.personById('gone')).toBeUndefined();
+  });
+
+  it.each([
+    ['not JSON', '{'],
+    ['a bad schema', JSON.stringify({ fromRev: 0, toRev: 1, changes: [{ op: 'explode' }] })],
+    ['toRev below fromRev', delta(3, 1, [])],
+    [
+      'a person with a clear ID number',
+      JSON.stringify({
+        fromRev: 0,
+        toRev: 1,
+        changes: [{ op: 'person.upsert', person: { ...person('x'), idHash: '11010519491231002X' } }],
+      }),
+    ],
+    ['a chunk past its parts', chunk(3, 4, 3, [])],
+  ])('ignores a message with %s, counting it and leaving the replica alone', (_name, payload) => {
+    const { replica, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 1, [upsert('alice')]));
+    sync.handleSync(payload);
+    sync.handleChanges(payload);
+    expect(sync.counters.rejected).toBe(2);
+    expect(replica.rev()).toBe(1);
+    expect(replica.personCount()).toBe(1);
+  });
+
+  it('keeps the mode and rev across a restart', () => {
+    let { replica, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 1, [{ op: 'mode', mode: 'controlled', ts: NOW }]));
+    db.close();
+    ({ replica, sync } = open());
+    expect(replica.mode()).toBe('controlled');
+    expect(replica.rev()).toBe(1);
+  });
+
+  it('converges to the cloud’s state whatever deltas are lost, repeated or reordered', () => {
+    const ids = ['a', 'b', 'c', 'd'];
+    const changeArb: fc.Arbitrary<Change> = fc.oneof(
+      fc.constantFrom(...ids).map((id) => upsert(id)),
+      fc.constantFrom(...ids).map((id): Change => ({ op: 'person.delete', personId: id })),
+      fc
+        .record({
+          id: fc.constantFrom(...ids),
+          colour: fc.constantFrom('green', 'yellow', 'red') as fc.Arbitrary<'green' | 'yellow' | 'red'>,
+        })
+        .map(({ id, colour }): Change => ({ op: 'health', personId: id, colour, ts: NOW })),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(changeArb, { minLength: 1, maxLength: 12 }),
+        fc.array(fc.nat(), { maxLength: 30 }),
+        (log, deliveries) => {
+          if (db?.open) db.close();
+          rmSync(dir, { recursive: true, force: true });
+          dir = mkdtempSync(join(tmpdir(), 'anxin-sync-'));
+          const { replica, publisher, sync } = open();
+          sync.connectionUp();
+          const live = log.map((c, i) => delta(i, i + 1, [c]));
+          for (const pick of deliveries) sync.handleChanges(live[pick % live.length]!);
+          // The cloud answers the last request with everything from that rev.
+          const fromRev = replica.rev();
+          sync.handleSync(delta(fromRev, log.length, log.slice(fromRev)));
+          expect(replica.rev()).toBe(log.length);
+          const expected = new ReplicaStore(openGateDatabase(':memory:'));
+          expected.applyDelta(log, log.length);
+          for (const id of ids) {
+            expect(replica.personById(id)).toEqual(expected.personById(id));
+            expect(replica.health(id)).toBe(expected.health(id));
+          }
+          expect(publisher.requests()[0]).toBe(0);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
