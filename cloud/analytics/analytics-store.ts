@@ -49,8 +49,8 @@ const LONGEST_DAY_MS = 27 * 3_600_000;
 
 /** The SQL of the trace queries, exported for docs/tracing.md's `EXPLAIN QUERY PLAN` and the tests. */
 export const TRACE_SQL = {
-  personPassages: `SELECT ${PASSAGE_COLUMNS} FROM events WHERE person_id = ? AND ts BETWEEN ? AND ? ORDER BY ts, gate_id, seq`,
-  gatePassages: `SELECT ${PASSAGE_COLUMNS} FROM events WHERE gate_id = ? AND ts BETWEEN ? AND ? ORDER BY ts, seq`,
+  personPassages: `SELECT ${PASSAGE_COLUMNS} FROM events WHERE person_id = ? AND ts BETWEEN ? AND ? ORDER BY ts`,
+  gatePassages: `SELECT ${PASSAGE_COLUMNS} FROM events WHERE gate_id = ? AND ts BETWEEN ? AND ? ORDER BY ts`,
 } as const;
 
 export class SqliteAnalyticsStore implements AnalyticsStore {
