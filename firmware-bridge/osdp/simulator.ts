@@ -1,0 +1,405 @@
+/**
+ * An OSDP peripheral (PD), plain mode, with a turnstile behind it (DEVICES.md §4, §5): what
+ * `anxin sim turnstile` runs and what the control-panel tests talk to over a real serial line.
+ *
+ * Wiring follows the default map: output 0 unlocks "in", output 1 "out"; inputs 0 passed in,
+ * 1 passed out, 2 intrusion/forced, 3 fire-alarm loop (normally closed, so 1 = no fire), 4 tamper.
+ * After an unlock the turnstile acts out its `behaviour` after `passDelayMs`.
+ *
+ * As a PD it answers ID/CAP/ISTAT/OSTAT/OUT/LED/BUZ, reports in its reply to POLL (osdp_ISTATR
+ * while input changes are waiting to be reported — every change, in order, so no short pulse is
+ * lost between polls — then osdp_RAW for a presented card, else osdp_ACK), NAKs unknown commands
+ * (3), bad check characters (1), bad lengths (2), security blocks (5) and out-of-order sequence
+ * numbers (4), and answers a repeated sequence number with its last reply, unchanged.
+ */
+import { EventEmitter } from 'node:events';
+import { silentLogger, type Logger } from '../../shared/log.ts';
+import { ManagedSerialPort } from '../serial/managed-port.ts';
+import type { DeviceStatus, SerialPortOptions } from '../serial/port-options.ts';
+import { systemTimers, type Timers } from '../serial/timers.ts';
+import { OsdpCommand, OsdpNakReason, OsdpReply } from './codes.ts';
+import {
+  type BuzzerCommand,
+  decodeBuz,
+  decodeLed,
+  decodeOut,
+  type LedCommand,
+  type OutputCommand,
+  OutputControl,
+} from './commands.ts';
+import { OsdpPayloadError } from './errors.ts';
+import { nextOsdpSequence, OSDP_BROADCAST, OsdpFrame, type OsdpSequence } from './frame.ts';
+import { type OsdpDrop, OsdpParser } from './parser.ts';
+import {
+  encodeInputStates,
+  encodeNak,
+  encodeOutputStates,
+  encodePdCap,
+  encodePdId,
+  encodeRaw,
+  PdCapabilityFunction,
+  RawCardFormat,
+} from './replies.ts';
+import { encodeWiegand26 } from './wiegand.ts';
+
+export type TurnstileBehaviour = 'pass' | 'timeout' | 'forced' | 'tailgate';
+export const TURNSTILE_BEHAVIOURS: readonly TurnstileBehaviour[] = ['pass', 'timeout', 'forced', 'tailgate'];
+
+export const SIMULATOR_PASS_DELAY_MS = 800;
+/** How long a "passed" or "forced" contact stays closed. */
+export const SIMULATOR_PULSE_MS = 150;
+/** Between the two passes of a tailgate. */
+export const SIMULATOR_TAILGATE_GAP_MS = 300;
+
+const INPUT = { passedIn: 0, passedOut: 1, forced: 2, fireLoop: 3, tamper: 4 } as const;
+const INPUT_COUNT = 5;
+const OUTPUT_COUNT = 2;
+const OUTPUT_DIRECTION: Record<number, 'in' | 'out'> = { 0: 'in', 1: 'out' };
+
+export interface OsdpTurnstileSimulatorOptions extends SerialPortOptions {
+  address?: number;
+  passDelayMs?: number;
+  behaviour?: TurnstileBehaviour;
+  logger?: Logger;
+  timers?: Timers;
+}
+
+export interface OsdpTurnstileSimulatorEvents {
+  /** Test hook: an OUT pulsed an unlock output; `atHr` is `process.hrtime.bigint()` when the frame was parsed. */
+  unlock: [direction: 'in' | 'out', atHr: bigint];
+  led: [led: LedCommand];
+  buzz: [buzzer: BuzzerCommand];
+  /** Every command addressed to this PD, after it was parsed. */
+  command: [frame: OsdpFrame];
+  status: [status: DeviceStatus];
+}
+
+export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorEvents> {
+  readonly address: number;
+  readonly stats = { commands: 0, repeats: 0, naks: 0, unlocks: 0, passes: 0 };
+
+  readonly #options: OsdpTurnstileSimulatorOptions;
+  readonly #passDelayMs: number;
+  readonly #log: Logger;
+  readonly #timers: Timers;
+  readonly #pending = new Set<unknown>();
+  #behaviour: TurnstileBehaviour;
+  #port: ManagedSerialPort | undefined;
+  #parser: OsdpParser | undefined;
+
+  /** Raw contact states, as the PD reports them. The fire loop starts closed (no fire). */
+  #inputs: boolean[] = [false, false, false, true, false];
+  #outputs: boolean[] = Array.from({ length: OUTPUT_COUNT }, () => false);
+  /** Input snapshots not yet reported to the CP, oldest first. */
+  #inputReports: boolean[][] = [];
+  #cardReports: Buffer[] = [];
+  #lastSequence: OsdpSequence | undefined;
+  #lastReply: Buffer | undefined;
+
+  constructor(options: OsdpTurnstileSimulatorOptions) {
+    super();
+    const address = options.address ?? 0;
+    if (!Number.isInteger(address) || address < 0 || address >= OSDP_BROADCAST) {
+      throw new TypeError(`address must be 0–126, got ${options.address}`);
+    }
+    const passDelayMs = options.passDelayMs ?? SIMULATOR_PASS_DELAY_MS;
+    if (!Number.isFinite(passDelayMs) || passDelayMs < 0) {
+      throw new TypeError(`passDelayMs must be ≥ 0, got ${options.passDelayMs}`);
+    }
+    const behaviour = options.behaviour ?? 'pass';
+    if (!TURNSTILE_BEHAVIOURS.includes(behaviour)) {
+      throw new TypeError(`behaviour must be one of ${TURNSTILE_BEHAVIOURS.join(', ')}, got ${behaviour}`);
+    }
+    this.address = address;
+    this.#options = options;
+    this.#passDelayMs = passDelayMs;
+    this.#behaviour = behaviour;
+    this.#log = (options.logger ?? silentLogger).child({ component: 'osdp.sim', path: options.path, address });
+    this.#timers = options.timers ?? systemTimers;
+  }
+
+  get behaviour(): TurnstileBehaviour {
+    return this.#behaviour;
+  }
+
+  get status(): DeviceStatus {
+    return this.#port?.status ?? 'absent';
+  }
+
+  /** Raw input contact states (index = input number). */
+  get inputs(): readonly boolean[] {
+    return this.#inputs;
+  }
+
+  get outputs(): readonly boolean[] {
+    return this.#outputs;
+  }
+
+  async start(): Promise<void> {
+    if (this.#port) return;
+    this.#parser = new OsdpParser({ timers: this.#timers, onDrop: (drop) => this.#onDrop(drop) });
+    this.#parser.on('data', (frame: OsdpFrame) => this.#onFrame(frame, process.hrtime.bigint()));
+    this.#port = new ManagedSerialPort({
+      path: this.#options.path,
+      baudRate: this.#options.baudRate,
+      binding: this.#options.binding,
+      parser: this.#parser,
+      logger: this.#options.logger,
+      timers: this.#timers,
+    });
+    this.#port.on('status', (status) => this.emit('status', status));
+    this.#port.on('error', (err) => this.#log.warn({ err: err.message }, 'simulator serial error'));
+    await this.#port.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.#pending) this.#timers.clearTimeout(timer);
+    this.#pending.clear();
+    await this.#port?.stop();
+    this.#parser?.destroy();
+    this.#port = undefined;
+    this.#parser = undefined;
+    // A restarted PD has forgotten the conversation: the CP will get NAK sequence until it restarts at 0.
+    this.#lastSequence = undefined;
+    this.#lastReply = undefined;
+  }
+
+  setBehaviour(behaviour: TurnstileBehaviour): void {
+    if (!TURNSTILE_BEHAVIOURS.includes(behaviour)) {
+      throw new TypeError(`behaviour must be one of ${TURNSTILE_BEHAVIOURS.join(', ')}, got ${behaviour}`);
+    }
+    this.#behaviour = behaviour;
+  }
+
+  /** Opens (true) or closes the normally-closed fire-alarm loop. */
+  setFireAlarm(open: boolean): void {
+    this.#setInputs({ [INPUT.fireLoop]: !open });
+  }
+
+  setTamper(on: boolean): void {
+    this.#setInputs({ [INPUT.tamper]: on });
+  }
+
+  /** Someone pushes through without an unlock: the intrusion detector and the direction's pass contact close together. */
+  forcePassage(direction: 'in' | 'out'): void {
+    const passed = direction === 'in' ? INPUT.passedIn : INPUT.passedOut;
+    this.#pulse([INPUT.forced, passed]);
+  }
+
+  /** A Wiegand-26 card on the reader on this bus: reported once, as osdp_RAW, in a reply to POLL. */
+  presentCard(facility: number, number: number): void {
+    const { bitCount, data } = encodeWiegand26({ facility, number });
+    this.#cardReports.push(encodeRaw({ reader: 0, format: RawCardFormat.WIEGAND, bitCount, data }));
+  }
+
+  /** Raw card bits of any format (e.g. a deliberately corrupted read). */
+  presentRawCard(bitCount: number, data: Buffer, format: number = RawCardFormat.WIEGAND): void {
+    this.#cardReports.push(encodeRaw({ reader: 0, format, bitCount, data }));
+  }
+
+  #after(ms: number, action: () => void): void {
+    const timer = this.#timers.setTimeout(() => {
+      this.#pending.delete(timer);
+      action();
+    }, ms);
+    this.#pending.add(timer);
+  }
+
+  #setInputs(changes: Record<number, boolean>): void {
+    const next = [...this.#inputs];
+    for (const [input, state] of Object.entries(changes)) next[Number(input)] = state;
+    if (next.every((state, i) => state === this.#inputs[i])) return;
+    this.#inputs = next;
+    this.#inputReports.push(next);
+  }
+
+  #pulse(inputs: number[]): void {
+    this.#setInputs(Object.fromEntries(inputs.map((i) => [i, true])));
+    this.#after(SIMULATOR_PULSE_MS, () => this.#setInputs(Object.fromEntries(inputs.map((i) => [i, false]))));
+  }
+
+  #pass(direction: 'in' | 'out'): void {
+    this.stats.passes++;
+    this.#pulse([direction === 'in' ? INPUT.passedIn : INPUT.passedOut]);
+  }
+
+  #onUnlock(direction: 'in' | 'out'): void {
+    switch (this.#behaviour) {
+      case 'pass':
+        this.#after(this.#passDelayMs, () => this.#pass(direction));
+        break;
+      case 'tailgate':
+        this.#after(this.#passDelayMs, () => this.#pass(direction));
+        this.#after(this.#passDelayMs + SIMULATOR_PULSE_MS + SIMULATOR_TAILGATE_GAP_MS, () => this.#pass(direction));
+        break;
+      case 'forced':
+        this.#after(this.#passDelayMs, () => this.forcePassage(direction));
+        break;
+      case 'timeout':
+        break;
+    }
+  }
+
+  #onDrop(drop: OsdpDrop): void {
+    const header = drop.header;
+    if (!header || header.isReply || !this.#isForMe(header.address)) return;
+    const reason =
+      drop.reason === 'integrity'
+        ? OsdpNakReason.CHECK_CHARACTER
+        : drop.reason === 'security-block'
+          ? OsdpNakReason.SECURE_CHANNEL_UNSUPPORTED
+          : drop.reason === 'length'
+            ? OsdpNakReason.COMMAND_LENGTH
+            : undefined;
+    if (reason === undefined) return;
+    // The damaged frame's sequence number cannot be trusted: answer it, but do not remember it.
+    this.#send(this.#nak(header.sequence as OsdpSequence, reason), false);
+  }
+
+  #isForMe(address: number): boolean {
+    return address === this.address || address === OSDP_BROADCAST;
+  }
+
+  #onFrame(frame: OsdpFrame, atHr: bigint): void {
+    if (frame.isReply || !this.#isForMe(frame.address)) return;
+    this.stats.commands++;
+    this.emit('command', frame);
+    const sequence = frame.sequence;
+    if (sequence !== 0 && sequence === this.#lastSequence && this.#lastReply) {
+      this.stats.repeats++;
+      this.#log.debug({ sequence }, 'repeated sequence number: sending the last reply again');
+      this.#write(this.#lastReply);
+      return;
+    }
+    const expected = this.#lastSequence === undefined ? undefined : nextOsdpSequence(this.#lastSequence);
+    if (sequence !== 0 && sequence !== expected) {
+      this.#send(this.#nak(sequence, OsdpNakReason.SEQUENCE), false);
+      return;
+    }
+    let reply: OsdpFrame;
+    try {
+      reply = this.#answer(frame, atHr);
+    } catch (err) {
+      if (!(err instanceof OsdpPayloadError)) throw err;
+      reply = this.#nak(sequence, OsdpNakReason.COMMAND_LENGTH);
+    }
+    this.#send(reply, true);
+  }
+
+  #answer(command: OsdpFrame, atHr: bigint): OsdpFrame {
+    const reply = (code: number, data: Buffer = Buffer.alloc(0)) =>
+      new OsdpFrame({
+        address: this.address,
+        isReply: true,
+        sequence: command.sequence,
+        code,
+        data,
+        integrity: command.integrity,
+      });
+    switch (command.code) {
+      case OsdpCommand.POLL:
+        return this.#pollReply(reply);
+      case OsdpCommand.ID:
+        return reply(
+          OsdpReply.PDID,
+          encodePdId({
+            vendorCode: Buffer.from([0x41, 0x58, 0x47]),
+            model: 1,
+            version: 1,
+            serialNumber: 0x00010000 + this.address,
+            firmware: { major: 1, minor: 0, build: 0 },
+          }),
+        );
+      case OsdpCommand.CAP:
+        return reply(
+          OsdpReply.PDCAP,
+          encodePdCap([
+            { function: PdCapabilityFunction.CONTACT_STATUS_MONITORING, compliance: 1, count: INPUT_COUNT },
+            { function: PdCapabilityFunction.OUTPUT_CONTROL, compliance: 2, count: OUTPUT_COUNT },
+            { function: PdCapabilityFunction.CARD_DATA_FORMAT, compliance: 1, count: 0 },
+            { function: PdCapabilityFunction.READER_LED_CONTROL, compliance: 2, count: 1 },
+            { function: PdCapabilityFunction.READER_AUDIBLE_OUTPUT, compliance: 2, count: 1 },
+            { function: PdCapabilityFunction.CHECK_CHARACTER_SUPPORT, compliance: 1, count: 0 },
+            { function: PdCapabilityFunction.COMMUNICATION_SECURITY, compliance: 0, count: 0 },
+          ]),
+        );
+      case OsdpCommand.ISTAT:
+        // The current state supersedes every change not yet reported.
+        this.#inputReports = [];
+        return reply(OsdpReply.ISTATR, encodeInputStates(this.#inputs));
+      case OsdpCommand.OSTAT:
+        return reply(OsdpReply.OSTATR, encodeOutputStates(this.#outputs));
+      case OsdpCommand.OUT:
+        for (const out of decodeOut(command.data)) this.#applyOutput(out, atHr);
+        return reply(OsdpReply.ACK);
+      case OsdpCommand.LED:
+        for (const led of decodeLed(command.data)) this.emit('led', led);
+        return reply(OsdpReply.ACK);
+      case OsdpCommand.BUZ:
+        this.emit('buzz', decodeBuz(command.data));
+        return reply(OsdpReply.ACK);
+      default:
+        return this.#nak(command.sequence, OsdpNakReason.UNKNOWN_COMMAND);
+    }
+  }
+
+  #pollReply(reply: (code: number, data?: Buffer) => OsdpFrame): OsdpFrame {
+    const inputs = this.#inputReports.shift();
+    if (inputs) return reply(OsdpReply.ISTATR, encodeInputStates(inputs));
+    const card = this.#cardReports.shift();
+    if (card) return reply(OsdpReply.RAW, card);
+    return reply(OsdpReply.ACK);
+  }
+
+  #applyOutput(out: OutputCommand, atHr: bigint): void {
+    if (out.output >= OUTPUT_COUNT) throw new OsdpPayloadError('osdp_OUT', `no output ${out.output}`);
+    switch (out.control) {
+      case OutputControl.TEMPORARY_ON: {
+        this.#outputs[out.output] = true;
+        this.#after(out.timer * 100, () => {
+          this.#outputs[out.output] = false;
+        });
+        const direction = OUTPUT_DIRECTION[out.output]!;
+        this.stats.unlocks++;
+        this.emit('unlock', direction, atHr);
+        this.#onUnlock(direction);
+        break;
+      }
+      case OutputControl.PERMANENT_ON_ABORT_TIMER:
+      case OutputControl.PERMANENT_ON_AFTER_TIMER:
+        this.#outputs[out.output] = true;
+        break;
+      case OutputControl.PERMANENT_OFF_ABORT_TIMER:
+      case OutputControl.PERMANENT_OFF_AFTER_TIMER:
+      case OutputControl.TEMPORARY_OFF:
+        this.#outputs[out.output] = false;
+        break;
+      default:
+        break;
+    }
+  }
+
+  #nak(sequence: OsdpSequence, reason: number): OsdpFrame {
+    this.stats.naks++;
+    return new OsdpFrame({
+      address: this.address,
+      isReply: true,
+      sequence,
+      code: OsdpReply.NAK,
+      data: encodeNak(reason),
+    });
+  }
+
+  #send(reply: OsdpFrame, remember: boolean): void {
+    const bytes = reply.toBuffer();
+    if (remember) {
+      this.#lastSequence = reply.sequence;
+      this.#lastReply = bytes;
+    }
+    this.#write(bytes);
+  }
+
+  #write(bytes: Buffer): void {
+    this.#port?.write(bytes).catch((err: Error) => this.#log.warn({ err: err.message }, 'simulator write failed'));
+  }
+}
