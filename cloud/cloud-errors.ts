@@ -25,3 +25,18 @@ export class UnprocessableError extends AnxinError {
     super('unprocessable', message, details);
   }
 }
+
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+/** Input that passed its schema but fails a deeper check (an ID number's check character, a CSV row). */
+export class RequestValidationError extends AnxinError {
+  readonly issues: Issue[];
+
+  constructor(message: string, issues: Issue[], details?: unknown) {
+    super('invalid-request', message, details);
+    this.issues = issues;
+  }
+}

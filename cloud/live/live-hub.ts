@@ -44,6 +44,7 @@ export type LiveListener = (message: LiveMessage) => void;
 
 export class LiveHub {
   private readonly listeners = new Map<LiveListener, string | undefined>();
+  private readonly closers = new Set<() => void>();
 
   /** Listens to every compound (`compoundId` undefined) or one; returns the unsubscribe function. */
   subscribe(listener: LiveListener, compoundId?: string): () => void {
@@ -55,6 +56,20 @@ export class LiveHub {
 
   get listenerCount(): number {
     return this.listeners.size;
+  }
+
+  /** Registers what ends a long-lived consumer (an SSE stream) when the cloud stops. */
+  onShutdown(close: () => void): () => void {
+    this.closers.add(close);
+    return () => {
+      this.closers.delete(close);
+    };
+  }
+
+  /** Ends every registered consumer (called by the cloud's `stop()`). */
+  shutdown(): void {
+    for (const close of [...this.closers]) close();
+    this.closers.clear();
   }
 
   publish(message: LiveMessage): void {

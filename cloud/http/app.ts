@@ -1,0 +1,67 @@
+/**
+ * The cloud's HTTP app (CONTRACT.md, "HTTP"): one sub-app per resource under `/api/v1`, plus
+ * `/healthz` and `/metrics`. Built without ports so tests drive it with `app.request()`.
+ */
+import { Hono } from 'hono';
+import { routePath } from 'hono/route';
+import type { AppDeps, RouteDeps } from './app-deps.ts';
+import type { AppEnv } from './app-env.ts';
+import { createAuth } from './auth-middleware.ts';
+import { createErrorHandler } from './error-handler.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { authRoutes } from './routes/auth.ts';
+import { compoundRoutes } from './routes/compounds.ts';
+import { eventRoutes } from './routes/events.ts';
+import { gateRoutes } from './routes/gates.ts';
+import { healthRoutes } from './routes/health.ts';
+import { liveRoutes } from './routes/live.ts';
+import { passRoutes } from './routes/passes.ts';
+import { residentRoutes } from './routes/residents.ts';
+import { userRoutes } from './routes/users.ts';
+
+export const API_BASE = '/api/v1';
+
+/**
+ * Mounts further routes (statistics, tracing, web pages) on the root app after the core API.
+ * Use full paths (`app.route('/api/v1/trace', …)`); `deps.auth.requireRole` guards them.
+ */
+export type ExtraRoutes = (app: Hono<AppEnv>, deps: RouteDeps) => void;
+
+export function createApp(deps: AppDeps, extraRoutes: readonly ExtraRoutes[] = []): Hono<AppEnv> {
+  const routeDeps: RouteDeps = { ...deps, auth: createAuth({ ring: deps.ring, now: deps.now }) };
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    const path = routePath(c, -1);
+    deps.metrics.httpDuration.observe((performance.now() - started) / 1000, {
+      method: c.req.method,
+      route: path === '' || path.endsWith('*') ? 'unmatched' : path,
+      status: String(c.res.status),
+    });
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok', ...deps.health?.() }));
+  app.get('/metrics', (c) =>
+    c.body(deps.metrics.registry.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+  );
+
+  const api = new Hono<AppEnv>()
+    .route('/auth', authRoutes(routeDeps))
+    .route('/compounds', compoundRoutes(routeDeps))
+    .route('/gates', gateRoutes(routeDeps))
+    .route('/residents', residentRoutes(routeDeps))
+    .route('/health', healthRoutes(routeDeps))
+    .route('/passes', passRoutes(routeDeps))
+    .route('/events', eventRoutes(routeDeps))
+    .route('/live', liveRoutes(routeDeps))
+    .route('/audit', auditRoutes(routeDeps))
+    .route('/users', userRoutes(routeDeps));
+  app.route(API_BASE, api);
+  for (const mount of extraRoutes) mount(app, routeDeps);
+
+  app.notFound((c) => c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
+  app.onError(createErrorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,9 @@
+import type { HttpRole } from '../../shared/enums.ts';
+
+/** Who is asking: the claims of a verified bearer token. */
+export interface Actor {
+  username: string;
+  role: HttpRole;
+  /** Set for users bound to one compound (every guard); they see only that compound. */
+  compound?: string;
+}

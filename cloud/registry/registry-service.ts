@@ -1,0 +1,423 @@
+/**
+ * The registry's business rules between the HTTP routes and the store: identity handling (the
+ * cloud keeps the full name and a sealed ID number; gates get only masked name + pseudonym),
+ * change publication after each commit, audit records, passes and gate commands.
+ */
+import { randomBytes } from 'node:crypto';
+import type { CommandKind, Direction, HealthColour, Mode } from '../../shared/enums.ts';
+import { maskIdNumber, validateIdNumber } from '../../shared/id-number.ts';
+import type { SigningKey } from '../../shared/keys.ts';
+import type { Logger } from '../../shared/log.ts';
+import { maskName } from '../../shared/masking.ts';
+import { newPassId, signPass } from '../../shared/pass.ts';
+import { pseudonymizeIdNumber } from '../../shared/pseudonym.ts';
+import type {
+  CompoundCreate,
+  GateCreate,
+  HealthUpdate,
+  PassIssue,
+  ResidentCreate,
+  ResidentPatch,
+} from '../../shared/schemas/http.ts';
+import type { Command } from '../../shared/schemas/mqtt.ts';
+import { signToken } from '../../shared/token.ts';
+import { topics } from '../../shared/topics.ts';
+import { ConflictError, NotFoundError, RequestValidationError } from '../cloud-errors.ts';
+import type { GateDirectory } from '../ingest/gate-directory.ts';
+import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
+import type { ChangeBatch, CloudStore, Compound, Gate, Pass, Resident } from '../store/store.ts';
+import { type Publish, chunkDeltas } from '../sync/change-publisher.ts';
+import type { Actor } from './actor.ts';
+import type { IdentitySeal } from './identity-seal.ts';
+import type { CsvRowError } from './resident-csv.ts';
+
+/** Device tokens outlive user tokens by far: a gate is provisioned once (CONTRACT.md, broker auth). */
+export const DEFAULT_DEVICE_TOKEN_TTL_MS = 5 * 365 * 24 * 60 * 60 * 1000;
+
+export interface RegistryServiceOptions {
+  store: CloudStore;
+  signingKey: SigningKey;
+  pepper: Buffer;
+  seal: IdentitySeal;
+  gates: GateDirectory;
+  publish: Publish;
+  metrics: CloudMetrics;
+  logger: Logger;
+  now?: () => number;
+  deviceTokenTtlMs?: number;
+}
+
+export interface HealthResult {
+  updated: number;
+  /** Indexes of entries that matched no resident (visible to this user). */
+  notFound: number[];
+}
+
+export class RegistryService {
+  private readonly now: () => number;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: RegistryServiceOptions) {
+    this.now = options.now ?? Date.now;
+    this.logger = options.logger.child({ component: 'cloud.registry' });
+  }
+
+  private get store(): CloudStore {
+    return this.options.store;
+  }
+
+  /** Publishes after commit; a failure is logged, not thrown: the gates recover through a resync. */
+  async publishChanges(batches: readonly (ChangeBatch | undefined)[]): Promise<void> {
+    for (const batch of batches) {
+      if (!batch) continue;
+      for (const delta of chunkDeltas(batch)) {
+        try {
+          await this.options.publish(topics.compoundChanges(batch.compoundId), delta);
+          this.options.metrics.changesPublished.inc({}, delta.changes.length);
+        } catch (err) {
+          this.logger.warn({ err, compoundId: batch.compoundId, toRev: delta.toRev }, 'change publish failed');
+        }
+      }
+    }
+  }
+
+  private async audit(
+    actor: Actor,
+    action: string,
+    compoundId: string | null,
+    target: string | null,
+    detail: Record<string, unknown> | null,
+  ): Promise<void> {
+    await this.store.recordAudit({
+      at: this.now(),
+      actor: actor.username,
+      role: actor.role,
+      action,
+      compoundId,
+      target,
+      detail,
+    });
+  }
+
+  // ---- compounds ----------------------------------------------------------------------------
+
+  async createCompound(input: CompoundCreate, actor: Actor): Promise<Compound> {
+    if (!isTimeZone(input.timeZone)) {
+      throw new RequestValidationError('unknown time zone', [{ path: 'timeZone', message: 'not an IANA time zone' }]);
+    }
+    const compound = await this.store.createCompound(input, this.now());
+    await this.audit(actor, 'compound.create', compound.id, compound.id, { name: compound.name });
+    return compound;
+  }
+
+  async setMode(compoundId: string, mode: Mode, reason: string, actor: Actor): Promise<Compound> {
+    const batch = await this.store.setMode(compoundId, mode, reason, this.now());
+    await this.audit(actor, 'mode.change', compoundId, compoundId, { mode, reason });
+    await this.publishChanges([batch]);
+    return (await this.store.getCompound(compoundId))!;
+  }
+
+  async setQuotaPolicy(compoundId: string, exits: number, periodHours: number, actor: Actor): Promise<Compound> {
+    const batch = await this.store.setQuotaPolicy(compoundId, exits, periodHours);
+    await this.audit(actor, 'quota.change', compoundId, compoundId, { exits, periodHours });
+    await this.publishChanges([batch]);
+    return (await this.store.getCompound(compoundId))!;
+  }
+
+  // ---- gates --------------------------------------------------------------------------------
+
+  /** Registers a gate and signs its device token (returned once; only its claims are kept). */
+  async registerGate(input: GateCreate, actor: Actor): Promise<{ gate: Gate; token: string; expiresAt: number }> {
+    if (!(await this.store.getCompound(input.compoundId))) {
+      throw new RequestValidationError('unknown compound', [{ path: 'compoundId', message: 'no such compound' }]);
+    }
+    const gate = await this.store.createGate(input, this.now());
+    this.options.gates.remember(gate);
+    const expiresAt = this.now() + (this.options.deviceTokenTtlMs ?? DEFAULT_DEVICE_TOKEN_TTL_MS);
+    const token = signToken(
+      { sub: gate.id, role: 'gate', compound: gate.compoundId, exp: expiresAt },
+      this.options.signingKey,
+    );
+    await this.audit(actor, 'gate.register', gate.compoundId, gate.id, { name: gate.name });
+    return { gate, token, expiresAt };
+  }
+
+  /** Publishes a command to a gate and records it; the result arrives on `cmd/result`. */
+  async sendCommand(
+    gateId: string,
+    kind: CommandKind,
+    args: { direction?: Direction; reason?: string },
+    actor: Actor,
+  ): Promise<Command> {
+    const gate = await this.store.getGate(gateId);
+    if (!gate) throw new NotFoundError('gate', gateId);
+    const command: Command = {
+      cmdId: randomBytes(8).toString('hex'),
+      kind,
+      ...(args.direction ? { direction: args.direction } : {}),
+      ...(args.reason ? { reason: args.reason } : {}),
+      by: actor.username,
+    };
+    await this.store.recordCommand({
+      cmdId: command.cmdId,
+      gateId,
+      kind,
+      direction: args.direction ?? null,
+      reason: args.reason ?? null,
+      by: actor.username,
+      issuedAt: this.now(),
+      result: null,
+    });
+    await this.audit(actor, `gate.${kind}`, gate.compoundId, gateId, { cmdId: command.cmdId, ...args });
+    await this.options.publish(topics.gateCmd(gateId), command);
+    return command;
+  }
+
+  // ---- residents ----------------------------------------------------------------------------
+
+  private identityOf(idNumber: string | undefined, path: string) {
+    if (idNumber === undefined) return { idSealed: null, idHash: null, maskedIdNumber: null };
+    const check = validateIdNumber(idNumber, new Date(this.now()));
+    if (!check.ok) {
+      throw new RequestValidationError('invalid ID number', [
+        { path, message: `not a valid ID number (${check.reason})` },
+      ]);
+    }
+    return {
+      idSealed: this.options.seal.seal(check.idNumber),
+      idHash: pseudonymizeIdNumber(check.idNumber, this.options.pepper),
+      maskedIdNumber: maskIdNumber(check.idNumber),
+    };
+  }
+
+  private buildResident(input: ResidentCreate, existing: Resident | undefined, path = 'idNumber'): Resident {
+    const now = this.now();
+    return {
+      personId: existing?.personId ?? input.personId ?? newPersonId(),
+      compoundId: input.compoundId,
+      householdId: input.householdId,
+      kind: input.kind,
+      name: input.name,
+      maskedName: maskName(input.name),
+      ...this.identityOf(input.idNumber, path),
+      phone: input.phone ?? null,
+      cards: input.cards,
+      elderly: input.elderly,
+      validFrom: input.validFrom,
+      validTo: input.validTo,
+      active: existing?.active ?? true,
+      health: existing?.health ?? 'unknown',
+      healthTs: existing?.healthTs ?? null,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    };
+  }
+
+  private async requireCompound(compoundId: string, actor: Actor, path: string): Promise<void> {
+    if (actor.compound !== undefined && actor.role !== 'admin' && actor.compound !== compoundId) {
+      throw new RequestValidationError('not your compound', [{ path, message: 'you may only manage your compound' }]);
+    }
+    if (!(await this.store.getCompound(compoundId))) {
+      throw new RequestValidationError('unknown compound', [{ path, message: 'no such compound' }]);
+    }
+  }
+
+  async createResident(input: ResidentCreate, actor: Actor): Promise<Resident> {
+    await this.requireCompound(input.compoundId, actor, 'compoundId');
+    if (input.personId !== undefined && (await this.store.getResident(input.personId))) {
+      throw new ConflictError('resident', input.personId);
+    }
+    const resident = this.buildResident(input, undefined);
+    const batches = await this.store.upsertResidents([resident]);
+    await this.audit(actor, 'resident.create', resident.compoundId, resident.personId, null);
+    await this.publishChanges(batches);
+    return resident;
+  }
+
+  /**
+   * Imports validated CSV rows in one transaction: a row with a personId, or an ID number already
+   * known in its compound, updates that resident; the others are created. Any problem → nothing.
+   */
+  async importResidents(
+    rows: readonly (ResidentCreate & { row: number })[],
+    actor: Actor,
+  ): Promise<{ created: number; updated: number } | { errors: CsvRowError[] }> {
+    const errors: CsvRowError[] = [];
+    const compounds = new Map<string, boolean>();
+    const residents: Resident[] = [];
+    let updated = 0;
+    for (const row of rows) {
+      if (!compounds.has(row.compoundId)) {
+        const allowed =
+          actor.compound === undefined || actor.role === 'admin' || actor.compound === row.compoundId
+            ? (await this.store.getCompound(row.compoundId)) !== undefined
+            : false;
+        compounds.set(row.compoundId, allowed);
+      }
+      if (!compounds.get(row.compoundId)) {
+        errors.push({ row: row.row, column: 'compoundId', message: 'no such compound (or not yours)' });
+        continue;
+      }
+      let existing = row.personId === undefined ? undefined : await this.store.getResident(row.personId);
+      try {
+        if (!existing && row.idNumber !== undefined) {
+          const idHash = pseudonymizeIdNumber(row.idNumber, this.options.pepper);
+          existing = (await this.store.findResidentsByIdHash([idHash])).find((r) => r.compoundId === row.compoundId);
+        }
+        if (existing) updated += 1;
+        residents.push(this.buildResident(row, existing));
+      } catch (err) {
+        if (!(err instanceof RequestValidationError)) throw err;
+        errors.push({ row: row.row, column: 'idNumber', message: err.issues[0]?.message ?? err.message });
+      }
+    }
+    if (errors.length > 0) return { errors };
+    const batches = await this.store.upsertResidents(residents);
+    await this.audit(actor, 'resident.import', null, null, { rows: rows.length, updated });
+    await this.publishChanges(batches);
+    return { created: residents.length - updated, updated };
+  }
+
+  async patchResident(personId: string, patch: ResidentPatch, actor: Actor): Promise<Resident> {
+    const existing = await this.store.getResident(personId);
+    if (!existing) throw new NotFoundError('resident', personId);
+    const identity = patch.idNumber === undefined ? undefined : this.identityOf(patch.idNumber, 'idNumber');
+    const next: Resident = {
+      ...existing,
+      ...(patch.householdId !== undefined ? { householdId: patch.householdId } : {}),
+      ...(patch.kind !== undefined ? { kind: patch.kind } : {}),
+      ...(patch.name !== undefined ? { name: patch.name, maskedName: maskName(patch.name) } : {}),
+      ...(identity ?? {}),
+      ...(patch.phone !== undefined ? { phone: patch.phone } : {}),
+      ...(patch.cards !== undefined ? { cards: patch.cards } : {}),
+      ...(patch.elderly !== undefined ? { elderly: patch.elderly } : {}),
+      ...(patch.validFrom !== undefined ? { validFrom: patch.validFrom } : {}),
+      ...(patch.validTo !== undefined ? { validTo: patch.validTo } : {}),
+      ...(patch.active !== undefined ? { active: patch.active } : {}),
+      updatedAt: this.now(),
+    };
+    const batches = await this.store.upsertResidents([next]);
+    await this.audit(actor, 'resident.update', next.compoundId, personId, { fields: Object.keys(patch) });
+    await this.publishChanges(batches);
+    return next;
+  }
+
+  async deleteResident(personId: string, actor: Actor): Promise<void> {
+    const existing = await this.store.getResident(personId);
+    if (!existing) throw new NotFoundError('resident', personId);
+    const batch = await this.store.deleteResident(personId);
+    await this.audit(actor, 'resident.delete', existing.compoundId, personId, null);
+    await this.publishChanges([batch]);
+  }
+
+  /** The full name and ID number: managers only, and every look-up is audit-logged (rule 5). */
+  async revealIdentity(
+    resident: Resident,
+    actor: Actor,
+    reason: string | undefined,
+  ): Promise<{ name: string; idNumber: string | null; phone: string | null }> {
+    await this.audit(actor, 'identity.reveal', resident.compoundId, resident.personId, reason ? { reason } : null);
+    return {
+      name: resident.name,
+      idNumber: resident.idSealed === null ? null : this.options.seal.open(resident.idSealed),
+      phone: resident.phone,
+    };
+  }
+
+  // ---- health -------------------------------------------------------------------------------
+
+  async updateHealth(updates: HealthUpdate, actor: Actor): Promise<HealthResult> {
+    const notFound: number[] = [];
+    const rows: { personId: string; colour: HealthColour; ts: number }[] = [];
+    const visible = (r: Resident) =>
+      actor.compound === undefined || actor.role === 'admin' || r.compoundId === actor.compound;
+    const byHash = new Map<string, number[]>();
+    updates.forEach((u, index) => {
+      if (u.idNumber === undefined) return;
+      const hash = pseudonymizeIdNumber(u.idNumber, this.options.pepper);
+      byHash.set(hash, [...(byHash.get(hash) ?? []), index]);
+    });
+    const matches = await this.store.findResidentsByIdHash([...byHash.keys()]);
+    const residentsByHash = new Map<string, Resident[]>();
+    for (const r of matches) {
+      if (r.idHash !== null && visible(r)) residentsByHash.set(r.idHash, [...(residentsByHash.get(r.idHash) ?? []), r]);
+    }
+    for (const [index, u] of updates.entries()) {
+      if (u.personId !== undefined) {
+        const r = await this.store.getResident(u.personId);
+        if (!r || !visible(r)) notFound.push(index);
+        else rows.push({ personId: r.personId, colour: u.colour, ts: u.ts });
+        continue;
+      }
+      const found = residentsByHash.get(pseudonymizeIdNumber(u.idNumber!, this.options.pepper)) ?? [];
+      if (found.length === 0) notFound.push(index);
+      for (const r of found) rows.push({ personId: r.personId, colour: u.colour, ts: u.ts });
+    }
+    const batches = await this.store.setHealth(rows);
+    const updated = batches.reduce((n, b) => n + b.changes.length, 0);
+    await this.audit(actor, 'health.update', actor.compound ?? null, null, { entries: updates.length, updated });
+    await this.publishChanges(batches);
+    return { updated, notFound };
+  }
+
+  // ---- passes -------------------------------------------------------------------------------
+
+  async issuePass(input: PassIssue, actor: Actor): Promise<Pass> {
+    const resident = await this.store.getResident(input.personId);
+    if (
+      !resident ||
+      (actor.compound !== undefined && actor.role !== 'admin' && resident.compoundId !== actor.compound)
+    ) {
+      throw new RequestValidationError('unknown person', [{ path: 'personId', message: 'no such resident' }]);
+    }
+    const now = this.now();
+    // Passes carry second precision (shared/pass.ts); round so the stored record equals the signed one.
+    const notBefore = Math.floor((input.validFrom ?? now) / 1000) * 1000;
+    const expiresAt = Math.floor(input.validTo / 1000) * 1000;
+    if (expiresAt <= notBefore) {
+      throw new RequestValidationError('empty validity', [{ path: 'validTo', message: 'must be after validFrom' }]);
+    }
+    const payload = {
+      passId: newPassId(),
+      personId: resident.personId,
+      compoundId: resident.compoundId,
+      kind: input.kind,
+      notBefore,
+      expiresAt,
+      ...(input.useLimit !== undefined ? { useLimit: input.useLimit } : {}),
+    };
+    const text = signPass(payload, this.options.signingKey);
+    const pass: Pass = {
+      ...payload,
+      useLimit: input.useLimit ?? null,
+      text,
+      issuedBy: actor.username,
+      issuedAt: now,
+      revokedAt: null,
+    };
+    await this.store.createPass(pass);
+    await this.audit(actor, 'pass.issue', pass.compoundId, pass.passId, { personId: pass.personId, kind: pass.kind });
+    return pass;
+  }
+
+  async revokePass(passId: string, actor: Actor): Promise<void> {
+    const pass = await this.store.getPass(passId);
+    if (!pass) throw new NotFoundError('pass', passId);
+    const batch = await this.store.revokePass(passId, this.now());
+    await this.audit(actor, 'pass.revoke', pass.compoundId, passId, null);
+    await this.publishChanges([batch]);
+  }
+}
+
+function newPersonId(): string {
+  return `p-${randomBytes(6).toString('hex')}`;
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
