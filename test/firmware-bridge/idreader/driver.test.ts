@@ -45,7 +45,11 @@ function scriptedReader(path: string, script: Script) {
         commands.push(command.body.toString('hex'));
         const answer = script(command);
         // A reply racing stop() would hit a closed port: a real reader's late bytes are lost the same way.
-        if (answer) setTimeout(() => port.isOpen && [answer].flat().forEach((chunk) => port.emitData(chunk)), 1);
+        if (!answer) return;
+        setTimeout(() => {
+          if (!port.isOpen) return;
+          for (const chunk of [answer].flat()) port.emitData(chunk);
+        }, 1);
       };
       opened.push(port);
       return port;
@@ -227,8 +231,8 @@ describe('IdCardReaderDriver on MockBinding', () => {
   it('copes with replies split into single bytes with line noise in between', async () => {
     const text = encodeTextBlock(CARD);
     const { binding } = scriptedReader('/dev/ttyID0', (command) => {
-      const answer = fieldReader({ text })(command)!;
-      const noisy = Buffer.concat([Buffer.from([0x00, 0xaa, 0xaa, 0x13]), answer]);
+      const answer = [fieldReader({ text })(command) ?? []].flat();
+      const noisy = Buffer.concat([Buffer.from([0x00, 0xaa, 0xaa, 0x13]), ...answer]);
       return command.isCommand('readTextPhoto')
         ? [noisy.subarray(0, 100), noisy.subarray(100)]
         : [...noisy].map((b) => Buffer.from([b]));
