@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { MockBinding, type MockPortBinding } from '@serialport/binding-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -11,6 +11,11 @@ import {
 import type { BindingInterface } from '../../../firmware-bridge/serial/port-options.ts';
 import type { Timers } from '../../../firmware-bridge/serial/timers.ts';
 import { openPtyPair, type PtyPair } from '../../helpers/socat.ts';
+
+/** Like `events.once`, but not rejected by 'error' events: failed reopen attempts are expected here. */
+function nextEvent(emitter: EventEmitter, name: string): Promise<unknown[]> {
+  return new Promise((resolve) => emitter.once(name, (...args: unknown[]) => resolve(args)));
+}
 
 /** A parser stand-in that records what it got and whether it was reset. */
 function recordingParser() {
@@ -151,7 +156,7 @@ describe('ManagedSerialPort on MockBinding', () => {
     expect(errors).toHaveLength(1);
 
     MockBinding.createPort('/dev/ttyGONE');
-    const opened = once(port, 'open');
+    const opened = nextEvent(port, 'open');
     fireNext();
     await opened;
     expect(port.status).toBe('ok');
@@ -193,9 +198,9 @@ describe('ManagedSerialPort on a socat pty pair', () => {
     await port.write(Buffer.from([0x16, 0x54, 0x0d]));
     await until(() => there.received().equals(Buffer.from([0x16, 0x54, 0x0d])), 'trigger at the peer');
 
-    const fault = once(port, 'status');
-    const peerFault = once(peer, 'status');
-    const closed = once(port, 'close');
+    const fault = nextEvent(port, 'status');
+    const peerFault = nextEvent(peer, 'status');
+    const closed = nextEvent(port, 'close');
     await pty.kill();
     expect(await fault).toEqual(['fault']);
     expect(await peerFault).toEqual(['fault']);
@@ -203,8 +208,8 @@ describe('ManagedSerialPort on a socat pty pair', () => {
     expect(why).toBeInstanceOf(Error);
     await expect(port.write(Buffer.from('x'))).rejects.toBeInstanceOf(PortNotOpenError);
 
-    const back = once(port, 'open');
-    const peerBack = once(peer, 'open');
+    const back = nextEvent(port, 'open');
+    const peerBack = nextEvent(peer, 'open');
     await pty.restart();
     await back;
     await peerBack;
