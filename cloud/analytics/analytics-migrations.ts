@@ -53,8 +53,11 @@ CREATE TABLE stats_daily (
   },
 ];
 
-/** Applies the analytics migrations the database has not seen yet; returns the resulting version. */
-export function migrateAnalytics(db: Database, migrations: readonly Migration[] = ANALYTICS_MIGRATIONS): number {
+/** Applies the analytics migrations the database has not seen yet; returns the versions before and after. */
+export function migrateAnalytics(
+  db: Database,
+  migrations: readonly Migration[] = ANALYTICS_MIGRATIONS,
+): { before: number; after: number } {
   db.exec('CREATE TABLE IF NOT EXISTS analytics_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
   const row = db.prepare('SELECT MAX(version) AS v FROM analytics_migrations').get() as { v: number | null };
   const current = row.v ?? 0;
@@ -66,5 +69,5 @@ export function migrateAnalytics(db: Database, migrations: readonly Migration[] 
       record.run(migration.version, Date.now());
     })();
   }
-  return Math.max(current, ...migrations.map((m) => m.version));
+  return { before: current, after: Math.max(current, ...migrations.map((m) => m.version)) };
 }

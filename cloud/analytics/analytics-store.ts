@@ -5,8 +5,8 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { Direction, HealthColour, Method, Reason, Result } from '../../shared/enums.ts';
-import { migrateAnalytics } from './analytics-migrations.ts';
 import type { Passage } from './passage.ts';
+import { installAnalytics } from './rollup-writer.ts';
 import type { HourlyRow } from './summary.ts';
 
 export interface AnalyticsStore {
@@ -62,9 +62,9 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
     this.db = db;
   }
 
-  /** Creates the rollup tables if needed and prepares the statements. */
+  /** Creates (and on old data fills) the rollup tables if needed, and prepares the statements. */
   start(): void {
-    migrateAnalytics(this.db);
+    installAnalytics(this.db);
     this.statements();
   }
 

@@ -9,7 +9,7 @@ import { silentLogger } from '../../shared/log.ts';
 import type { IngestHook } from '../ingest/ingest-hook.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { migrateAnalytics } from './analytics-migrations.ts';
-import { type RollupDelta, rollupDelta } from './rollup.ts';
+import { type RollupDelta, type RollupEvent, rollupDelta } from './rollup.ts';
 import { DEFAULT_TIME_ZONE, isValidTimeZone } from './time-zone.ts';
 
 export interface RollupWriterOptions {
@@ -37,10 +37,51 @@ export class RollupWriter implements IngestHook {
     this.log = (options.logger ?? silentLogger).child({ component: 'cloud.analytics.rollup' });
   }
 
-  /** Creates the rollup tables if needed. Call once before the first ingest. */
+  /**
+   * Creates the rollup tables if needed. Call once before the first ingest. When the tables are
+   * new on a database that already holds events, they are filled from those events first.
+   */
   start(): void {
-    migrateAnalytics(this.db);
+    installAnalytics(this.db, this.log);
     this.prepare();
+  }
+
+  /**
+   * Recomputes every rollup from the `events` table in one transaction (pages of 5,000 rows).
+   * Returns the number of events read. For a new installation on old data, or after a repair;
+   * `elderly` then is the resident's flag of today, not of the day of the passage.
+   */
+  rebuild(): number {
+    const s = this.prepare();
+    const page = this.db.prepare(`SELECT id, gate_id, compound_id, ts, direction, method, result, reason, passed,
+      person_id FROM events WHERE id > ? ORDER BY id LIMIT 5000`);
+    return this.db.transaction(() => {
+      this.db.exec('DELETE FROM stats_hourly; DELETE FROM stats_daily_persons; DELETE FROM stats_daily;');
+      let read = 0;
+      let after = 0;
+      for (;;) {
+        const rows = page.all(after) as Record<string, unknown>[];
+        if (rows.length === 0) break;
+        const compounds = new Map<string, string>();
+        const events = rows.map((r) => {
+          compounds.set(String(r.gate_id), String(r.compound_id));
+          return {
+            gateId: String(r.gate_id),
+            ts: Number(r.ts),
+            direction: r.direction,
+            method: r.method,
+            result: r.result,
+            reason: r.reason,
+            passed: r.passed === null ? null : r.passed === 1,
+            ...(r.person_id === null ? {} : { personId: String(r.person_id) }),
+          } as RollupEvent;
+        });
+        this.add(events, (gateId) => compounds.get(gateId) ?? '', s);
+        read += rows.length;
+        after = Number(rows[rows.length - 1]!.id);
+      }
+      return read;
+    })();
   }
 
   private prepare(): Statements {
@@ -66,7 +107,10 @@ export class RollupWriter implements IngestHook {
   }
 
   onStored(events: readonly StoredEvent[], compoundOf: (gateId: string) => string): void {
-    const s = this.prepare();
+    this.add(events, compoundOf, this.prepare());
+  }
+
+  private add(events: readonly RollupEvent[], compoundOf: (gateId: string) => string, s: Statements): void {
     const zones = new Map<string, string>();
     const elderly = new Map<string, boolean>();
     const delta = rollupDelta(events, {
@@ -118,4 +162,16 @@ export class RollupWriter implements IngestHook {
       s.addDaily.run(f.compoundId, f.day, persons, f.crossedIn, f.crossedOut);
     }
   }
+}
+
+/**
+ * Creates the rollup tables if needed; when they are new on a database that already holds events,
+ * fills them from those events, so statistics never silently miss the past. Idempotent; both the
+ * writer and the read side call it, whichever starts first does the work.
+ */
+export function installAnalytics(db: Database, logger: Logger = silentLogger): void {
+  const { before } = migrateAnalytics(db);
+  if (before !== 0) return;
+  const events = new RollupWriter({ db, logger }).rebuild();
+  if (events > 0) logger.info({ events }, 'statistics rollups filled from the stored events');
 }

@@ -222,6 +222,31 @@ describe('statistics from the rollups', () => {
     expect(await statsSummary(statsDeps(), 'sunny', SH_DAY_FROM, SH_DAY_TO)).toEqual(before);
   });
 
+  it('rollups rebuilt from the stored events equal the ones kept at ingest', async () => {
+    const sunny = await statsSummary(statsDeps(), 'sunny', SH_DAY_FROM, SH_DAY_TO);
+    const liberty = await statsGates(statsDeps(), 'liberty', Date.parse('2026-11-01T00:00:00-04:00'), NOW + 300 * H);
+    expect(writer.rebuild()).toBe(18);
+    expect(await statsSummary(statsDeps(), 'sunny', SH_DAY_FROM, SH_DAY_TO)).toEqual(sunny);
+    expect(await statsGates(statsDeps(), 'liberty', Date.parse('2026-11-01T00:00:00-04:00'), NOW + 300 * H)).toEqual(
+      liberty,
+    );
+  });
+
+  it('a database that holds events but no rollup tables yet is filled when analytics start', async () => {
+    const old = new SqliteCloudStore({ path: ':memory:' });
+    try {
+      await seedScenario(old, { onStored: () => {} });
+      const oldAnalytics = new SqliteAnalyticsStore(old.db);
+      oldAnalytics.start();
+      const deps = { analytics: oldAnalytics, registry: old, now: () => NOW };
+      expect(await statsSummary(deps, 'sunny', SH_DAY_FROM, SH_DAY_TO)).toEqual(
+        await statsSummary(statsDeps(), 'sunny', SH_DAY_FROM, SH_DAY_TO),
+      );
+    } finally {
+      await old.close();
+    }
+  });
+
   it('a failing hook rolls the events back with it', async () => {
     const late = { ...shanghaiEvents()[0]!, seq: 1000 };
     await expect(
