@@ -65,6 +65,8 @@ export const gateStatusSchema = z.object({
   clockSkewMs: z.number().int().optional(),
   /** Fire-alarm loop open: turnstile free. */
   fire: z.boolean().optional(),
+  /** The journal holds more unacknowledged events than the gate's alarm depth (nothing is dropped). */
+  journalFull: z.boolean().optional(),
 });
 export type GateStatus = z.infer<typeof gateStatusSchema>;
 
