@@ -1,0 +1,183 @@
+/**
+ * `anxin sim idreader|qr|turnstile --port PATH …` (CONTRACT.md, "Simulators"): a device simulator
+ * on a real serial port, e.g. one end of a socat pty pair, for testing an edge agent without
+ * hardware. The QR scanner lives here; the ID-card reader and the turnstile are dispatched to the
+ * `sim-cli.ts` of their firmware-bridge folders. Runs until SIGINT/SIGTERM, then exits 0.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { QR_SUFFIXES, type QrSuffix, QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
+import type { BindingInterface } from '../../firmware-bridge/serial/port-options.ts';
+import { createLogger, type Logger } from '../../shared/log.ts';
+
+/** Any fixed text will do for a bare scanner; the demo wiring replaces it with a valid signed pass. */
+export const DEFAULT_QR_SIM_TEXT = 'ANXIN-DEMO-QR';
+export const DEFAULT_QR_SIM_BAUD = 9600;
+export const DEFAULT_QR_SIM_INTERVAL_MS = 3000;
+
+export const help = `Usage: anxin sim idreader|qr|turnstile --port PATH [flags]
+
+A device simulator on a real serial port (e.g. one end of a socat pty pair:
+  socat -d -d pty,raw,echo=0,link=/tmp/qr-gate pty,raw,echo=0,link=/tmp/qr-sim
+then the gate opens /tmp/qr-gate and the simulator /tmp/qr-sim).
+
+  anxin sim qr --port PATH [--baud ${DEFAULT_QR_SIM_BAUD}] [--text TEXT] [--suffix cr|lf|crlf|tab|none] [--interval ${DEFAULT_QR_SIM_INTERVAL_MS}]
+      a serial QR scanner: writes TEXT and the suffix (default cr) every interval ms
+  anxin sim idreader --port PATH [--baud 115200] [--id NUMBER] [--name NAME] [--interval 3000]
+      a SAM_V national ID-card reader that lays a card on the reader every interval ms for one second
+  anxin sim turnstile --port PATH [--baud 115200] [--address 0] [--pass-delay 800] [--behaviour pass|timeout|forced|tailgate]
+      an OSDP peripheral (plain mode) with a turnstile behind it
+
+Stops on SIGINT/SIGTERM (exit 0). Bad flags exit 2 with one "flag: problem" line each.
+`;
+
+export interface SimIo {
+  stderr?: NodeJS.WritableStream;
+  logger?: Logger;
+  /** For tests: a serial binding other than the OS one. */
+  binding?: BindingInterface;
+  /** For tests: resolves to stop the simulator instead of waiting for SIGINT/SIGTERM. */
+  until?: Promise<void>;
+}
+
+interface SimulatorCliModule {
+  runSimulatorCli(argv: string[], io?: SimIo): Promise<number>;
+}
+
+/** The other two simulators, written beside their drivers. */
+const DELEGATED: Record<string, string> = {
+  idreader: '../../firmware-bridge/idreader/sim-cli.ts',
+  turnstile: '../../firmware-bridge/osdp/sim-cli.ts',
+};
+
+export async function run(argv: string[], io: SimIo = {}): Promise<number> {
+  const stderr = io.stderr ?? process.stderr;
+  const [kind, ...rest] = argv;
+  if (kind === 'qr') return runQr(rest, io);
+  if (kind !== undefined && kind in DELEGATED) {
+    const file = fileURLToPath(new URL(DELEGATED[kind]!, import.meta.url));
+    const module = existsSync(file) ? ((await import(file)) as Partial<SimulatorCliModule>) : undefined;
+    if (typeof module?.runSimulatorCli !== 'function') {
+      stderr.write(`anxin sim ${kind}: not available yet\n`);
+      return 2;
+    }
+    return module.runSimulatorCli(rest, io);
+  }
+  stderr.write(
+    `anxin sim: ${kind === undefined ? 'missing device' : `unknown device ${JSON.stringify(kind)}`}; expected idreader, qr or turnstile\n`,
+  );
+  return 2;
+}
+
+interface QrSimFlags {
+  path: string;
+  baudRate: number;
+  text: string;
+  suffix: QrSuffix;
+  intervalMs: number;
+}
+
+function positiveInteger(flag: string, value: string | undefined, fallback: number, problems: string[]): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    problems.push(`${flag}: must be a positive integer, got ${JSON.stringify(value)}`);
+    return fallback;
+  }
+  return n;
+}
+
+/** Returns the flags, or the problems as `flag: message` lines. */
+export function parseQrSimFlags(argv: string[]): { flags: QrSimFlags } | { problems: string[] } {
+  let values: Record<string, string | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        baud: { type: 'string' },
+        text: { type: 'string' },
+        suffix: { type: 'string' },
+        interval: { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    // parseArgs' own errors (unknown flag, missing value) are one line already.
+    return { problems: [(err as Error).message.split('\n')[0]!] };
+  }
+  const problems: string[] = [];
+  if (!values.port) problems.push('port: required (--port PATH)');
+  const baudRate = positiveInteger('baud', values.baud, DEFAULT_QR_SIM_BAUD, problems);
+  const intervalMs = positiveInteger('interval', values.interval, DEFAULT_QR_SIM_INTERVAL_MS, problems);
+  const suffix = (values.suffix ?? 'cr') as QrSuffix;
+  if (!QR_SUFFIXES.includes(suffix)) {
+    problems.push(`suffix: must be one of ${QR_SUFFIXES.join(', ')}, got ${JSON.stringify(values.suffix)}`);
+  }
+  const text = values.text ?? DEFAULT_QR_SIM_TEXT;
+  if (text === '') problems.push('text: must not be empty');
+  if (problems.length > 0) return { problems };
+  return { flags: { path: values.port!, baudRate, text, suffix, intervalMs } };
+}
+
+async function runQr(argv: string[], io: SimIo): Promise<number> {
+  const stderr = io.stderr ?? process.stderr;
+  const parsed = parseQrSimFlags(argv);
+  if ('problems' in parsed) {
+    for (const problem of parsed.problems) stderr.write(`anxin sim qr: ${problem}\n`);
+    return 2;
+  }
+  const { flags } = parsed;
+  const logger = (io.logger ?? createLogger()).child({ component: 'sim.qr' });
+  const simulator = new QrScannerSimulator({
+    path: flags.path,
+    baudRate: flags.baudRate,
+    suffix: flags.suffix,
+    binding: io.binding,
+    logger: io.logger,
+  });
+  const stopped = io.until ?? untilSignal();
+  await simulator.start();
+  logger.info(
+    { port: flags.path, baudRate: flags.baudRate, suffix: flags.suffix, intervalMs: flags.intervalMs },
+    'QR scanner simulator ready',
+  );
+  let sent = 0;
+  let inFlight = false;
+  const timer = setInterval(() => {
+    // A scan at 9600 baud takes ~200 ms on the wire; never start one before the last has gone.
+    if (inFlight) return;
+    inFlight = true;
+    simulator
+      .scan(flags.text)
+      .then(
+        () => {
+          sent++;
+          logger.debug({ sent }, 'scan sent');
+        },
+        (err: Error) => logger.warn({ err: err.message }, 'scan not sent; port down'),
+      )
+      .finally(() => {
+        inFlight = false;
+      });
+  }, flags.intervalMs);
+  await stopped;
+  clearInterval(timer);
+  await simulator.stop();
+  logger.info({ sent }, 'QR scanner simulator stopped');
+  return 0;
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
