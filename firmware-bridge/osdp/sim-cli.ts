@@ -36,49 +36,70 @@ export interface SimulatorCliIo {
   until?: Promise<void>;
 }
 
-class UsageError extends Error {}
+interface TurnstileSimFlags {
+  path: string;
+  baudRate: number;
+  address: number;
+  passDelayMs: number;
+  behaviour: TurnstileBehaviour;
+}
 
-function integer(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {
+function integer(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  range: [number, number],
+  problems: string[],
+) {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${flag}: expected an integer, got ${JSON.stringify(value)}`);
   const n = Number(value);
-  if (n < min || n > max) throw new UsageError(`--${flag}: must be ${min}–${max}, got ${n}`);
+  if (!/^\d+$/.test(value) || n < range[0] || n > range[1]) {
+    problems.push(`${flag}: must be an integer ${range[0]}–${range[1]}, got ${JSON.stringify(value)}`);
+    return fallback;
+  }
   return n;
 }
 
-function parseFlags(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      port: { type: 'string' },
-      baud: { type: 'string' },
-      address: { type: 'string' },
-      'pass-delay': { type: 'string' },
-      behaviour: { type: 'string' },
-    },
-  });
-  // `anxin sim turnstile …` may hand over the device name too.
-  const extra = positionals.filter((p) => p !== 'turnstile');
-  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
-  if (!values.port) throw new UsageError('--port: required');
-  const baudRate = integer('baud', values.baud, 115_200, 1, 4_000_000);
-  if (!BAUD_RATES.includes(baudRate))
-    throw new UsageError(`--baud: must be one of ${BAUD_RATES.join(', ')}, got ${baudRate}`);
+/** Returns the flags, or the problems as `flag: message` lines. */
+export function parseTurnstileSimFlags(argv: string[]): { flags: TurnstileSimFlags } | { problems: string[] } {
+  let values: Record<string, string | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        port: { type: 'string' },
+        baud: { type: 'string' },
+        address: { type: 'string' },
+        'pass-delay': { type: 'string' },
+        behaviour: { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    // parseArgs' own errors (unknown flag, missing value) are one line already.
+    return { problems: [(err as Error).message.split('\n')[0]!] };
+  }
+  const problems: string[] = [];
+  // Called as `anxin sim turnstile …`, the device name may still be in front.
+  const extra = positionals.filter((p, i) => !(i === 0 && p === 'turnstile'));
+  if (extra.length > 0) problems.push(`unexpected argument ${JSON.stringify(extra[0])}`);
+  if (!values.port) problems.push('port: required (--port PATH)');
+  const baudRate = integer('baud', values.baud, 115_200, [1, 4_000_000], problems);
+  if (values.baud !== undefined && !BAUD_RATES.includes(baudRate)) {
+    problems.push(`baud: must be one of ${BAUD_RATES.join(', ')}, got ${JSON.stringify(values.baud)}`);
+  }
+  const address = integer('address', values.address, 0, [0, OSDP_BROADCAST - 1], problems);
+  const passDelayMs = integer('pass-delay', values['pass-delay'], SIMULATOR_PASS_DELAY_MS, [0, 600_000], problems);
   const behaviour = (values.behaviour ?? 'pass') as TurnstileBehaviour;
   if (!TURNSTILE_BEHAVIOURS.includes(behaviour)) {
-    throw new UsageError(
-      `--behaviour: must be one of ${TURNSTILE_BEHAVIOURS.join(', ')}, got ${JSON.stringify(behaviour)}`,
+    problems.push(
+      `behaviour: must be one of ${TURNSTILE_BEHAVIOURS.join(', ')}, got ${JSON.stringify(values.behaviour)}`,
     );
   }
-  return {
-    path: values.port,
-    baudRate,
-    address: integer('address', values.address, 0, 0, OSDP_BROADCAST - 1),
-    passDelayMs: integer('pass-delay', values['pass-delay'], SIMULATOR_PASS_DELAY_MS, 0, 600_000),
-    behaviour,
-  };
+  if (problems.length > 0) return { problems };
+  return { flags: { path: values.port!, baudRate, address, passDelayMs, behaviour } };
 }
 
 function untilSignal(): Promise<void> {
@@ -95,24 +116,24 @@ function untilSignal(): Promise<void> {
 
 export async function runSimulatorCli(argv: string[], io: SimulatorCliIo = {}): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
-  let flags: ReturnType<typeof parseFlags>;
-  try {
-    flags = parseFlags(argv);
-  } catch (err) {
-    // parseArgs' own errors (unknown flag, missing value) are one line already.
-    const message = (err as Error).message.split('\n')[0];
-    stderr.write(`anxin sim turnstile: ${message}\n`);
+  const parsed = parseTurnstileSimFlags(argv);
+  if ('problems' in parsed) {
+    for (const problem of parsed.problems) stderr.write(`anxin sim turnstile: ${problem}\n`);
     return 2;
   }
+  const { flags } = parsed;
   const logger = io.logger ?? createLogger();
+  const log = logger.child({ component: 'sim.turnstile' });
   const simulator = new OsdpTurnstileSimulator({ ...flags, binding: io.binding, logger });
+  simulator.on('unlock', (direction) => log.info({ direction, behaviour: simulator.behaviour }, 'unlock'));
   const stopped = io.until ?? untilSignal();
   await simulator.start();
-  logger.info(
-    { component: 'osdp.sim', port: flags.path, address: flags.address, behaviour: flags.behaviour },
+  log.info(
+    { port: flags.path, baudRate: flags.baudRate, address: flags.address, behaviour: flags.behaviour },
     'turnstile simulator ready',
   );
   await stopped;
   await simulator.stop();
+  log.info({ ...simulator.stats }, 'turnstile simulator stopped');
   return 0;
 }

@@ -148,7 +148,8 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
       timers: this.#timers,
     });
     this.#port.on('status', (status) => this.emit('status', status));
-    this.#port.on('error', (err) => this.#log.warn({ err: err.message }, 'simulator serial error'));
+    // ManagedSerialPort already logs port errors; listening keeps them from being thrown.
+    this.#port.on('error', (err) => this.#log.debug({ err: err.message }, 'simulator serial error'));
     await this.#port.start();
   }
 
