@@ -9,7 +9,7 @@ import { idSchema } from '../../../shared/ids.ts';
 import { contactsQuerySchema, traceWindowQuerySchema } from '../../../shared/schemas/http.ts';
 import type { AnalyticsStore } from '../../analytics/analytics-store.ts';
 import { attachmentDisposition, type CsvCell, toCsv } from '../../analytics/csv.ts';
-import { formatLocalIso } from '../../analytics/time-zone.ts';
+import { formatLocalIso, localDayOf } from '../../analytics/time-zone.ts';
 import {
   type ContactsReport,
   type GateExposure,
@@ -59,8 +59,6 @@ function csvResponse(fileName: string, header: readonly string[], rows: CsvCell[
     headers: { ...CSV_HEADERS, 'content-disposition': attachmentDisposition(fileName) },
   });
 }
-
-const day = (ts: number) => new Date(ts).toISOString().slice(0, 10);
 
 export function timelineCsv(t: PersonTimeline): CsvCell[][] {
   return t.passages.map((p) => [
@@ -149,7 +147,7 @@ export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
     });
     if (q.format === 'csv') {
       return csvResponse(
-        `trace-${personId}-${day(q.from)}.csv`,
+        `trace-${personId}-${localDayOf(q.from, timeline.timeZone)}.csv`,
         ['time', 'gate_id', 'gate_name', 'direction', 'method', 'result', 'reason', 'passed', 'health', 'crossing'],
         timelineCsv(timeline),
       );
@@ -197,7 +195,7 @@ export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
       });
       if (q.format === 'csv') {
         return csvResponse(
-          `contacts-${personId}-${day(q.from)}.csv`,
+          `contacts-${personId}-${localDayOf(q.from, report.timeZone)}.csv`,
           [
             'degree',
             'rank',
@@ -236,7 +234,7 @@ export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
     });
     if (q.format === 'csv') {
       return csvResponse(
-        `exposure-${gateId}-${day(q.from)}.csv`,
+        `exposure-${gateId}-${localDayOf(q.from, exposure.timeZone)}.csv`,
         ['person_id', 'masked_name', 'crossings', 'in', 'out', 'first', 'last'],
         exposureCsv(exposure),
       );
