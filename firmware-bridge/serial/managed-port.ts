@@ -125,7 +125,7 @@ export class ManagedSerialPort extends EventEmitter<ManagedSerialPortEvents> {
     this.#status = 'absent';
   }
 
-  /** Writes and resolves once the binding took the bytes (and the stream drained, if it was full). */
+  /** Writes; resolves once the binding took the bytes and, if this write filled the stream's buffer, it drained. */
   write(data: Buffer): Promise<void> {
     const stream = this.#stream;
     if (!stream?.isOpen) return Promise.reject(new PortNotOpenError(this.path));
@@ -139,10 +139,24 @@ export class ManagedSerialPort extends EventEmitter<ManagedSerialPortEvents> {
         else resolve();
       };
       this.#pendingWrites.add(finish);
+      let written = false;
+      let drained = true;
+      const finishWhenFlushed = () => {
+        if (written && drained) finish();
+      };
       const flowing = stream.write(data, (err) => {
-        if (err || flowing) finish(err);
-        else stream.once('drain', () => finish());
+        if (err) return finish(err);
+        written = true;
+        finishWhenFlushed();
       });
+      // Listen now: a stream emits 'drain' before it calls the write callback that emptied it.
+      if (!flowing) {
+        drained = false;
+        stream.once('drain', () => {
+          drained = true;
+          finishWhenFlushed();
+        });
+      }
     });
   }
 

@@ -109,6 +109,11 @@ describe('ManagedSerialPort on MockBinding', () => {
 
     await port.write(Buffer.from([0x16, 0x54, 0x0d]));
     expect(opened[0]!.recording).toEqual(Buffer.from([0x16, 0x54, 0x0d]));
+
+    // Larger than the stream's 64 KiB buffer: resolves only after the stream drained.
+    const big = Buffer.alloc(200_000, 0x55);
+    await port.write(big);
+    expect(opened[0]!.recording.length).toBe(3 + big.length);
   });
 
   it('rejects writes with PortNotOpenError before start and after stop, and never ends the parser', async () => {
