@@ -32,8 +32,8 @@ export interface IdCardCredential {
 export type Credential =
   | { method: 'qr'; direction: Direction; text: string }
   | { method: 'idcard'; direction: Direction; card: IdCardCredential }
-  /** An OSDP/Wiegand card, `facility:number`. */
-  | { method: 'card'; direction: Direction; card: string }
+  /** An OSDP/Wiegand card, `facility:number`; null for a format we cannot read (not Wiegand 26). */
+  | { method: 'card'; direction: Direction; card: string | null }
   /** A guard's manual open (terminal button or remote `open` command). */
   | { method: 'manual'; direction: Direction; guard: string };
 
@@ -133,6 +133,7 @@ function identify(
       return { identity };
     }
     case 'card': {
+      if (credential.card === null) return { identity: {}, fault: 'unsupported-card' };
       const person = view.personByCard(credential.card);
       return person ? { identity: { person } } : { identity: {}, fault: 'unknown-person' };
     }

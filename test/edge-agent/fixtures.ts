@@ -1,8 +1,9 @@
 /** A small compound for edge-agent tests: keys, persons, passes and ID numbers. */
-import { generateSigningKey, type KeyRing } from '../../shared/keys.ts';
+import { generateSigningKey, type KeyRing, type KeysFile } from '../../shared/keys.ts';
 import { type PassPayload, signPass } from '../../shared/pass.ts';
 import { pseudonymizeIdNumber } from '../../shared/pseudonym.ts';
 import type { Change, PersonRecord } from '../../shared/schemas/mqtt.ts';
+import { signToken } from '../../shared/token.ts';
 import type { GateContext } from '../../edge-agent/decision.ts';
 
 export const NOW = Date.UTC(2024, 5, 1, 4, 0, 0);
@@ -96,4 +97,18 @@ export function gateContext(over: Partial<GateContext> = {}): GateContext {
     fireAlarm: false,
     ...over,
   };
+}
+
+/** The public keys file a gate gets: the fixture ring and pepper, no private key. */
+export function gateKeysFile(): KeysFile {
+  return {
+    version: 1,
+    current: 1,
+    keys: [{ kid: 1, publicKey: signingKey.publicKey.export({ format: 'jwk' }).x! }],
+    pepper: pepper.toString('hex'),
+  };
+}
+
+export function gateToken(gateId = GATE, compound = COMPOUND): string {
+  return signToken({ sub: gateId, role: 'gate', compound, exp: Date.now() + 3_600_000 }, signingKey);
 }

@@ -1,0 +1,66 @@
+/** Builds the real firmware-bridge drivers a gate config names, on the OS or the in-process virtual binding. */
+import type { BindingInterface } from '@serialport/bindings-interface';
+import { IdCardReaderDriver } from '../firmware-bridge/idreader/driver.ts';
+import { OsdpControlPanel } from '../firmware-bridge/osdp/control-panel.ts';
+import { QrScannerDriver } from '../firmware-bridge/qr/driver.ts';
+import { VirtualBinding } from '../firmware-bridge/serial/virtual-binding.ts';
+import type { Logger } from '../shared/log.ts';
+import type { EdgeConfig } from './config.ts';
+import type { EdgeDevices } from './devices.ts';
+
+/** Drops undefined members so optional driver options keep their own defaults. */
+function defined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+export function createDevices(config: EdgeConfig, logger: Logger, bindingOverride?: BindingInterface): EdgeDevices {
+  const binding = bindingOverride ?? (config.binding === 'virtual' ? VirtualBinding : undefined);
+  const common = binding ? { binding } : {};
+  const { idreader, qr, turnstile } = config.devices;
+  const devices: EdgeDevices = {};
+  if (idreader) {
+    devices.idreader = new IdCardReaderDriver(
+      defined({
+        ...common,
+        path: idreader.path,
+        baudRate: idreader.baudRate,
+        pollIntervalMs: idreader.pollIntervalMs,
+        logger: logger.child({ component: 'device.idreader' }),
+      }),
+    );
+  }
+  if (qr) {
+    devices.qr = new QrScannerDriver(
+      defined({
+        ...common,
+        path: qr.path,
+        baudRate: qr.baudRate,
+        terminator: qr.terminator,
+        interByteTimeoutMs: qr.interByteTimeoutMs,
+        maxLength: qr.maxLength,
+        stripAim: qr.stripAim,
+        trigger: qr.trigger,
+        logger: logger.child({ component: 'device.qr' }),
+      }),
+    );
+  }
+  if (turnstile) {
+    const inputMap = turnstile.inputMap
+      ? Object.fromEntries(Object.entries(turnstile.inputMap).map(([k, v]) => [Number(k), v]))
+      : undefined;
+    devices.turnstile = new OsdpControlPanel(
+      defined({
+        ...common,
+        path: turnstile.path,
+        baudRate: turnstile.baudRate,
+        address: turnstile.address,
+        pollIntervalMs: turnstile.pollIntervalMs,
+        replyTimeoutMs: turnstile.replyTimeoutMs,
+        inputMap,
+        outputMap: turnstile.outputMap,
+        logger: logger.child({ component: 'device.turnstile' }),
+      }),
+    );
+  }
+  return devices;
+}

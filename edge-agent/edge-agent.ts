@@ -1,0 +1,777 @@
+/**
+ * The gate process (ARCHITECTURE.md "edge-agent"): devices in, `decideEntry`, journal, turnstile,
+ * uplink, sync, status, remote commands and the guard terminal, wired together.
+ *
+ * The path from a read to the unlock is synchronous and local (rule 1): decide over the SQLite
+ * replica, append to the SQLite journal, command the turnstile. Everything on the network —
+ * events, alarms, status, sync — happens beside it, fire-and-forget.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { BindingInterface } from '@serialport/bindings-interface';
+import { type ServerType, serve } from '@hono/node-server';
+import type { IdCard } from '../firmware-bridge/idreader/driver.ts';
+import type { OsdpCard } from '../firmware-bridge/osdp/control-panel.ts';
+import type { AlarmKind, DeviceState, Direction } from '../shared/enums.ts';
+import { type ParsedKeys, parseKeysFile, readKeysFile } from '../shared/keys.ts';
+import { type Logger, silentLogger } from '../shared/log.ts';
+import { maskName } from '../shared/masking.ts';
+import {
+  type AlarmMessage,
+  type CommandResult,
+  commandSchema,
+  type EntryEvent,
+  type GateStatus,
+} from '../shared/schemas/mqtt.ts';
+import { topics } from '../shared/topics.ts';
+import type { EdgeConfig } from './config.ts';
+import { type Credential, type Decision, decideEntry, type GateContext } from './decision.ts';
+import { createDevices } from './device-factory.ts';
+import type { DeviceEmitter, EdgeDevices } from './devices.ts';
+import { type GateDatabase, openGateDatabase } from './gate-database.ts';
+import { type JournalEntry, JournalStore } from './journal-store.ts';
+import { MqttLink } from './mqtt-link.ts';
+import { REASON_TEXT } from './reason-text.ts';
+import { ReplicaStore } from './replica-store.ts';
+import { SyncConsumer } from './sync-consumer.ts';
+import { createTerminalApp } from './terminal/terminal-app.ts';
+import type {
+  ManualOpenRequest,
+  TerminalAlarm,
+  TerminalBackend,
+  TerminalScan,
+  TerminalState,
+  TerminalUpdate,
+} from './terminal/terminal-state.ts';
+import { TurnstileControl } from './turnstile-control.ts';
+import { Uplink } from './uplink.ts';
+
+export interface EdgeAgentOptions {
+  logger?: Logger;
+  /** Wall clock for decisions and timestamps (tests pin it). Default `Date.now`. */
+  clock?: { now(): number };
+  /** Devices to use instead of building drivers from `config.devices` (tests, embedding). */
+  devices?: EdgeDevices;
+  /** Serial binding for every driver built from the config (overrides `config.binding`). */
+  binding?: BindingInterface;
+  /** Reported in the status message. Default: package.json's version. */
+  version?: string;
+}
+
+export interface PresentResult {
+  decision: Decision;
+  /** The journaled event (undefined only if the journal could not be written). */
+  event: EntryEvent | undefined;
+  /** Resolves with the final event once the turnstile confirmed or timed out (at once when not applicable). */
+  passage: Promise<EntryEvent | undefined>;
+}
+
+export interface EdgeAgentEvents {
+  decision: [event: EntryEvent | undefined, decision: Decision];
+  alarm: [alarm: AlarmMessage];
+  status: [status: GateStatus];
+}
+
+const RECENT_SCANS = 20;
+const RECENT_ALARMS = 20;
+/** Alarms raised while offline are kept (newest) and sent on reconnect. */
+const QUEUED_ALARMS = 100;
+const SEEN_COMMANDS = 200;
+/** The journal-full alarm clears only once the depth is well below the limit again. */
+const JOURNAL_ALARM_HYSTERESIS = 0.9;
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements TerminalBackend {
+  readonly config: EdgeConfig;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly options: EdgeAgentOptions;
+  private devices: EdgeDevices = {};
+  private keys: ParsedKeys | undefined;
+  private db: GateDatabase | undefined;
+  private replica!: ReplicaStore;
+  private journal!: JournalStore;
+  private uplink!: Uplink;
+  private sync!: SyncConsumer;
+  private link!: MqttLink;
+  private turnstile!: TurnstileControl;
+  private gate!: GateContext;
+  private http: ServerType | undefined;
+  private httpAddress: AddressInfo | undefined;
+  private running = false;
+  private version = '0.0.0';
+  private journalFull = false;
+  private lastStatusKey = '';
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly passages = new Set<Promise<unknown>>();
+  private readonly recentScans: TerminalScan[] = [];
+  private readonly recentAlarms: TerminalAlarm[] = [];
+  private readonly queuedAlarms: AlarmMessage[] = [];
+  private readonly seenCommands = new Map<string, CommandResult>();
+  private readonly terminalListeners = new Set<(update: TerminalUpdate) => void>();
+  private readonly deviceCleanups: (() => void)[] = [];
+  readonly counters = { decisions: 0, journalErrors: 0, commandsRejected: 0, alarms: 0 };
+
+  constructor(config: EdgeConfig, options: EdgeAgentOptions = {}) {
+    super();
+    this.config = config;
+    this.options = options;
+    this.log = (options.logger ?? silentLogger).child({ component: 'edge.agent', gateId: config.gateId });
+    const clock = options.clock;
+    this.now = clock ? () => clock.now() : Date.now;
+  }
+
+  /** `http://host:port` of the guard terminal once started. */
+  get terminalUrl(): string | undefined {
+    if (!this.httpAddress) return undefined;
+    return `http://${this.config.http.host}:${this.httpAddress.port}`;
+  }
+
+  get journalDepth(): number {
+    return this.journal.depth();
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const { config } = this;
+    const logger = this.options.logger ?? silentLogger;
+    // Only the public ring and the pepper are used; a gate never needs a private key.
+    this.keys = config.keysFile ? readKeysFile(config.keysFile) : parseKeysFile(config.keys);
+    this.version = this.options.version ?? packageVersion();
+
+    this.db = openGateDatabase(config.dataDir, { synchronous: config.journal.synchronous });
+    this.replica = new ReplicaStore(this.db);
+    this.journal = new JournalStore(this.db, this.replica);
+    const interrupted = this.journal.finalizeInterrupted();
+    if (interrupted.length > 0)
+      this.log.warn({ seqs: interrupted }, 'passages interrupted by a restart recorded as not passed');
+
+    const statusTopic = topics.gateStatus(config.gateId);
+    this.link = new MqttLink({
+      url: config.mqtt.url,
+      gateId: config.gateId,
+      ...(config.mqtt.token === undefined ? {} : { token: config.mqtt.token }),
+      subscriptions: [
+        topics.gateAck(config.gateId),
+        topics.gateCmd(config.gateId),
+        topics.gateSync(config.gateId),
+        topics.compoundChanges(config.compoundId),
+      ],
+      will: { topic: statusTopic, payload: () => JSON.stringify({ ...this.status(), online: false }) },
+      keepaliveSec: config.mqtt.keepaliveSec,
+      reconnectMs: config.mqtt.reconnectMs,
+      logger,
+    });
+    this.uplink = new Uplink({
+      gateId: config.gateId,
+      journal: this.journal,
+      publisher: this.link,
+      logger,
+      now: this.now,
+      batchSize: config.journal.batchSize,
+      maxInFlight: config.journal.maxInFlight,
+      ackTimeoutMs: config.timeouts.ackMs,
+    });
+    this.uplink.onPruned = () => this.checkJournalDepth();
+    this.sync = new SyncConsumer({
+      gateId: config.gateId,
+      compoundId: config.compoundId,
+      replica: this.replica,
+      publisher: this.link,
+      logger,
+      now: this.now,
+      retryMs: config.timeouts.syncRetryMs,
+    });
+    this.sync.onReplicaChanged = () => this.replicaChanged();
+
+    this.devices = this.options.devices ?? createDevices(config, logger, this.options.binding);
+    this.turnstile = new TurnstileControl({
+      ...(this.devices.turnstile ? { device: this.devices.turnstile } : {}),
+      logger,
+      now: this.now,
+      pulseMs: config.devices.turnstile?.pulseMs ?? 3_000,
+      passageTimeoutMs: config.timeouts.passageMs,
+      tailgateWindowMs: config.timeouts.tailgateWindowMs,
+    });
+    this.turnstile.on('alarm', (kind, detail) => this.raiseAlarm(kind, detail));
+    this.turnstile.on('fire', (active) => {
+      this.gate.fireAlarm = active;
+      this.statusMaybeChanged();
+    });
+    this.turnstile.on('freePassage', (direction) => this.recordFreePassage(direction));
+    this.gate = {
+      gateId: config.gateId,
+      compoundId: config.compoundId,
+      ring: this.keys.ring,
+      pepper: this.keys.pepper,
+      antiPassback: config.antiPassback,
+      yellowPolicy: config.yellowPolicy,
+      stalenessLimitMs: config.stalenessLimitMs,
+      fireAlarm: false,
+    };
+
+    this.link.on('up', () => {
+      this.uplink.connectionUp();
+      this.sync.connectionUp();
+      this.publishStatus();
+      this.flushAlarms();
+      this.statusMaybeChanged();
+    });
+    this.link.on('down', () => {
+      this.uplink.connectionDown();
+      this.sync.connectionDown();
+      this.statusMaybeChanged();
+    });
+    this.link.on('message', (topic, payload) => this.route(topic, payload));
+
+    this.running = true;
+    this.turnstile.start();
+    this.turnstile.setFreeByMode(this.replica.mode() === 'emergency-open');
+    this.uplink.start();
+    this.sync.start();
+    await this.startDevices();
+    if (config.http.enabled) await this.startHttp();
+    this.link.start();
+
+    const tick = Math.min(config.statusIntervalMs, 5_000);
+    const statusTimer = setInterval(() => this.statusMaybeChanged(), tick);
+    const heartbeat = setInterval(() => this.publishStatus(), config.statusIntervalMs);
+    for (const t of [statusTimer, heartbeat]) t.unref();
+    this.timers.push(statusTimer, heartbeat);
+    this.log.info(
+      {
+        version: this.version,
+        rev: this.replica.rev(),
+        mode: this.replica.mode(),
+        journalDepth: this.journal.depth(),
+        terminal: this.terminalUrl,
+      },
+      'edge agent started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    this.turnstile.stop();
+    await Promise.allSettled([...this.passages]);
+    await this.stopDevices();
+    this.uplink.stop();
+    this.sync.stop();
+    if (this.link.connected) {
+      this.link.publish(topics.gateStatus(this.config.gateId), JSON.stringify({ ...this.status(), online: false }), {
+        qos: 1,
+        retain: true,
+      });
+    }
+    await this.link.stop();
+    await this.stopHttp();
+    this.terminalListeners.clear();
+    this.db?.close();
+    this.db = undefined;
+    this.log.info('edge agent stopped');
+  }
+
+  // ---- decisions ----
+
+  /** Decides a credential as if a device had read it (the devices call this too). */
+  present(credential: Credential, readAt?: bigint): PresentResult {
+    const startedAt = readAt ?? process.hrtime.bigint();
+    const now = this.now();
+    const decision = decideEntry(credential, this.gate, this.replica, now);
+    const decisionMs = Math.min(60_000, Math.max(0, Number(process.hrtime.bigint() - startedAt) / 1e6));
+    this.counters.decisions += 1;
+    const granted = decision.result === 'granted';
+    const awaitTurnstile = granted && this.turnstile.hasDevice;
+    const entry: JournalEntry = {
+      gateId: this.config.gateId,
+      ts: now,
+      direction: decision.direction,
+      method: decision.method,
+      result: decision.result,
+      reason: decision.reason,
+      health: decision.health,
+      mode: decision.mode,
+      passed: null,
+      decisionMs: Math.round(decisionMs * 1000) / 1000,
+      ...(decision.personId ? { personId: decision.personId } : {}),
+      ...(decision.idHash ? { idHash: decision.idHash } : {}),
+      ...(decision.passId ? { passId: decision.passId } : {}),
+      ...(decision.guard ? { guard: decision.guard } : {}),
+    };
+    const event = this.appendToJournal(entry, !awaitTurnstile, granted ? decision.effects : undefined);
+
+    let passage: Promise<EntryEvent | undefined>;
+    if (granted) {
+      passage = this.turnstile.authorise(decision.direction).then((passed) => {
+        if (!awaitTurnstile || !event || !this.db) return event;
+        const final = this.journal.finalize(event.seq, passed, decision.effects);
+        this.uplink.pump();
+        if (final) this.pushScan(this.scanOf(decision, final, false));
+        return final ?? event;
+      });
+      this.track(passage);
+    } else {
+      this.turnstile.deny();
+      passage = Promise.resolve(event);
+    }
+    this.uplink.pump();
+    this.pushScan(this.scanOf(decision, event, awaitTurnstile));
+    this.emit('decision', event, decision);
+    this.log.debug({ seq: event?.seq, reason: decision.reason, method: decision.method }, 'decided');
+    return { decision, event, passage };
+  }
+
+  /** The terminal's and the `open` command's manual passage. */
+  manualOpen(request: ManualOpenRequest): { seq: number | null } {
+    const { event } = this.present({ method: 'manual', direction: request.direction, guard: request.guard });
+    this.log.info(
+      { seq: event?.seq, guard: request.guard, reason: request.reason, direction: request.direction },
+      'manual open',
+    );
+    return { seq: event?.seq ?? null };
+  }
+
+  private appendToJournal(
+    entry: JournalEntry,
+    final: boolean,
+    effects: Decision['effects'] | undefined,
+  ): EntryEvent | undefined {
+    try {
+      const event = this.journal.append(entry, { final, ...(effects ? { effects } : {}) });
+      this.checkJournalDepth();
+      return event;
+    } catch (error) {
+      // The gate still acts on its decision (people must not be locked in), but loudly.
+      this.counters.journalErrors += 1;
+      this.log.error({ err: (error as Error).message }, 'journal write failed');
+      this.raiseAlarm('journal-full', `journal write failed: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private recordFreePassage(direction: Direction): void {
+    const event = this.appendToJournal(
+      {
+        gateId: this.config.gateId,
+        ts: this.now(),
+        direction,
+        method: 'free',
+        result: 'granted',
+        reason: 'free-passage',
+        health: 'unknown',
+        mode: this.replica.mode(),
+        passed: true,
+        decisionMs: 0,
+      },
+      true,
+      undefined,
+    );
+    this.uplink.pump();
+    if (event) {
+      const text = REASON_TEXT['free-passage'];
+      this.pushScan({ ...this.baseScan(event), colour: 'grey', maskedName: null, ...text, waiting: false });
+    }
+  }
+
+  private track(promise: Promise<unknown>): void {
+    this.passages.add(promise);
+    void promise.finally(() => this.passages.delete(promise));
+  }
+
+  // ---- devices ----
+
+  private async startDevices(): Promise<void> {
+    const { idreader, qr, turnstile } = this.devices;
+    const direction = this.config.devices;
+    if (idreader) {
+      const onCard = (card: IdCard, at: { frameEndAt: bigint }) =>
+        this.present(
+          {
+            method: 'idcard',
+            direction: direction.idreader?.direction ?? 'in',
+            card: {
+              idNumber: card.idNumber,
+              idNumberValid: card.idNumberValid,
+              validTo: card.validTo,
+              maskedName: maskName(card.name),
+            },
+          },
+          at.frameEndAt,
+        );
+      const onRejected = (reason: string) => {
+        this.log.info({ reason }, 'card not supported');
+        this.present({
+          method: 'idcard',
+          direction: direction.idreader?.direction ?? 'in',
+          card: { idNumber: '', idNumberValid: false, validTo: null, unsupported: true },
+        });
+      };
+      idreader.on('card', onCard);
+      idreader.on('rejected', onRejected);
+      this.deviceCleanups.push(() => {
+        idreader.off('card', onCard);
+        idreader.off('rejected', onRejected);
+      });
+    }
+    if (qr) {
+      const onScan = (text: string, at: { lastByteAt: bigint }) =>
+        this.present({ method: 'qr', direction: direction.qr?.direction ?? 'in', text }, at.lastByteAt);
+      qr.on('scan', onScan);
+      this.deviceCleanups.push(() => qr.off('scan', onScan));
+    }
+    if (turnstile) {
+      const onCard = (card: OsdpCard) => {
+        const number = card.format === 'wiegand26' && card.facility !== undefined && card.number !== undefined;
+        this.present({
+          method: 'card',
+          direction: direction.turnstile?.cardDirection ?? 'in',
+          card: number ? `${card.facility}:${card.number}` : null,
+        });
+      };
+      turnstile.on('card', onCard);
+      this.deviceCleanups.push(() => turnstile.off('card', onCard));
+    }
+    if (idreader) this.watchDevice('idreader', idreader);
+    if (qr) this.watchDevice('qr', qr);
+    if (turnstile) this.watchDevice('turnstile', turnstile);
+    await this.startEachDevice();
+  }
+
+  /** Device health: a fault raises an alarm; every change goes into the status. */
+  private watchDevice<T extends { status: [DeviceState]; error: [Error] } & { [K in keyof T]: unknown[] }>(
+    name: keyof EdgeDevices,
+    device: DeviceEmitter<T>,
+  ): void {
+    const onStatus = (status: DeviceState) => {
+      if (status === 'fault') this.raiseAlarm('device-fault', `${name} not responding`);
+      this.statusMaybeChanged();
+    };
+    const onError = (error: Error) => this.log.warn({ device: name, err: error.message }, 'device error');
+    device.on('status', onStatus as (...args: T['status']) => void);
+    device.on('error', onError as (...args: T['error']) => void);
+    this.deviceCleanups.push(() => {
+      device.off('status', onStatus as (...args: T['status']) => void);
+      device.off('error', onError as (...args: T['error']) => void);
+    });
+  }
+
+  private async startEachDevice(): Promise<void> {
+    await Promise.all(
+      Object.entries(this.devices).map(async ([name, device]) => {
+        try {
+          await device.start();
+        } catch (error) {
+          // A missing device must not stop the gate: it keeps deciding with the others.
+          this.log.error({ device: name, err: (error as Error).message }, 'device failed to start');
+          this.raiseAlarm('device-fault', `${name} failed to start: ${(error as Error).message}`);
+        }
+      }),
+    );
+  }
+
+  private async stopEachDevice(): Promise<void> {
+    await Promise.all(
+      Object.entries(this.devices).map(async ([name, device]) => {
+        try {
+          await device.stop();
+        } catch (error) {
+          this.log.warn({ device: name, err: (error as Error).message }, 'device failed to stop');
+        }
+      }),
+    );
+  }
+
+  private async stopDevices(): Promise<void> {
+    for (const cleanup of this.deviceCleanups.splice(0)) cleanup();
+    await this.stopEachDevice();
+  }
+
+  private deviceStates(): GateStatus['devices'] {
+    const { idreader, qr, turnstile } = this.devices;
+    return {
+      idreader: idreader?.status ?? 'absent',
+      qr: qr?.status ?? 'absent',
+      turnstile: turnstile?.status ?? 'absent',
+    };
+  }
+
+  // ---- MQTT messages ----
+
+  private route(topic: string, payload: Buffer): void {
+    const { gateId, compoundId } = this.config;
+    if (topic === topics.gateAck(gateId)) {
+      this.replica.touchCloudContact(this.now());
+      this.uplink.handleAck(payload);
+    } else if (topic === topics.gateSync(gateId)) this.sync.handleSync(payload);
+    else if (topic === topics.compoundChanges(compoundId)) this.sync.handleChanges(payload);
+    else if (topic === topics.gateCmd(gateId)) void this.handleCommand(payload);
+    else this.log.warn({ topic }, 'message on an unexpected topic ignored');
+  }
+
+  private async handleCommand(payload: Buffer): Promise<void> {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString());
+    } catch {
+      json = undefined;
+    }
+    const parsed = commandSchema.safeParse(json);
+    if (!parsed.success) {
+      this.counters.commandsRejected += 1;
+      const cmdId = (json as { cmdId?: unknown } | undefined)?.cmdId;
+      this.log.warn(
+        { cmdId, issues: parsed.error.issues.length, counter: this.counters.commandsRejected },
+        'command rejected',
+      );
+      if (typeof cmdId === 'string' && /^[a-z0-9-]{1,64}$/.test(cmdId)) {
+        this.answer({ cmdId, ok: false, error: 'invalid command' });
+      }
+      return;
+    }
+    const cmd = parsed.data;
+    const seen = this.seenCommands.get(cmd.cmdId);
+    if (seen) {
+      // QoS 1 may deliver a command twice; a repeated open must not open twice.
+      this.answer(seen);
+      return;
+    }
+    let result: CommandResult;
+    try {
+      switch (cmd.kind) {
+        case 'open': {
+          const { seq } = this.manualOpen({
+            direction: cmd.direction ?? 'in',
+            reason: cmd.reason ?? 'remote open',
+            guard: cmd.by ?? 'cloud',
+          });
+          result =
+            seq === null
+              ? { cmdId: cmd.cmdId, ok: false, error: 'journal write failed' }
+              : { cmdId: cmd.cmdId, ok: true };
+          break;
+        }
+        case 'resync':
+          result = this.sync.requestFullResync()
+            ? { cmdId: cmd.cmdId, ok: true }
+            : { cmdId: cmd.cmdId, ok: false, error: 'offline' };
+          break;
+        case 'reboot-devices':
+          await this.stopEachDevice();
+          await this.startEachDevice();
+          result = { cmdId: cmd.cmdId, ok: true };
+          this.statusMaybeChanged();
+          break;
+      }
+    } catch (error) {
+      result = { cmdId: cmd.cmdId, ok: false, error: (error as Error).message.slice(0, 500) };
+    }
+    this.seenCommands.set(cmd.cmdId, result);
+    if (this.seenCommands.size > SEEN_COMMANDS) this.seenCommands.delete(this.seenCommands.keys().next().value!);
+    this.answer(result);
+  }
+
+  private answer(result: CommandResult): void {
+    this.link.publish(topics.gateCmdResult(this.config.gateId), JSON.stringify(result), { qos: 1 });
+  }
+
+  // ---- alarms, status, terminal ----
+
+  private raiseAlarm(kind: AlarmKind, detail: string): void {
+    const alarm: AlarmMessage = { kind, ts: this.now(), detail: detail.slice(0, 500) };
+    this.counters.alarms += 1;
+    this.log.warn({ kind, detail }, 'alarm');
+    this.recentAlarms.unshift(alarm);
+    this.recentAlarms.length = Math.min(this.recentAlarms.length, RECENT_ALARMS);
+    this.notify({ type: 'alarm', alarm });
+    if (!this.running || !this.link.publish(topics.gateAlarms(this.config.gateId), JSON.stringify(alarm), { qos: 1 })) {
+      this.queuedAlarms.push(alarm);
+      if (this.queuedAlarms.length > QUEUED_ALARMS) this.queuedAlarms.shift();
+    }
+    this.emit('alarm', alarm);
+  }
+
+  private flushAlarms(): void {
+    while (this.queuedAlarms.length > 0) {
+      const alarm = this.queuedAlarms[0]!;
+      if (!this.link.publish(topics.gateAlarms(this.config.gateId), JSON.stringify(alarm), { qos: 1 })) return;
+      this.queuedAlarms.shift();
+    }
+  }
+
+  private checkJournalDepth(): void {
+    const depth = this.journal.depth();
+    const limit = this.config.journal.alarmDepth;
+    if (!this.journalFull && depth >= limit) {
+      this.journalFull = true;
+      this.raiseAlarm(
+        'journal-full',
+        `journal holds ${depth} unacknowledged events (alarm depth ${limit}); nothing is dropped`,
+      );
+      this.statusMaybeChanged();
+    } else if (this.journalFull && depth < limit * JOURNAL_ALARM_HYSTERESIS) {
+      this.journalFull = false;
+      this.statusMaybeChanged();
+    }
+  }
+
+  private replicaChanged(): void {
+    this.turnstile.setFreeByMode(this.replica.mode() === 'emergency-open');
+    this.statusMaybeChanged();
+  }
+
+  private isStale(): boolean {
+    const last = this.replica.lastCloudContactAt();
+    return last === null || this.now() - last > this.config.stalenessLimitMs;
+  }
+
+  /** The `status` message (CONTRACT.md), as it would be published now. */
+  status(): GateStatus {
+    return {
+      online: this.link?.connected ?? false,
+      mode: this.replica.mode(),
+      rev: this.replica.rev(),
+      journalDepth: this.journal.depth(),
+      devices: this.deviceStates(),
+      version: this.version,
+      ts: this.now(),
+      stale: this.isStale(),
+      fire: this.turnstile.fireAlarm,
+      journalFull: this.journalFull,
+    };
+  }
+
+  private publishStatus(): void {
+    if (!this.running) return;
+    const status = this.status();
+    this.link.publish(topics.gateStatus(this.config.gateId), JSON.stringify(status), { qos: 1, retain: true });
+    this.emit('status', status);
+  }
+
+  /** Publishes status and updates the terminal when something a person would care about changed. */
+  private statusMaybeChanged(): void {
+    if (!this.running) return;
+    const { online, mode, rev, devices, stale, fire, journalFull } = this.status();
+    const key = JSON.stringify({ online, mode, rev, devices, stale, fire, journalFull });
+    if (key === this.lastStatusKey) return;
+    this.lastStatusKey = key;
+    this.publishStatus();
+    const { lastScans: _s, alarms: _a, ...state } = this.state();
+    this.notify({ type: 'state', state });
+  }
+
+  state(): TerminalState {
+    const status = this.status();
+    return {
+      gateId: this.config.gateId,
+      compoundId: this.config.compoundId,
+      mode: status.mode,
+      rev: status.rev,
+      online: status.online,
+      stale: status.stale ?? false,
+      fire: status.fire ?? false,
+      journalDepth: status.journalDepth,
+      journalFull: this.journalFull,
+      devices: status.devices,
+      lastScans: [...this.recentScans],
+      alarms: [...this.recentAlarms],
+    };
+  }
+
+  subscribe(listener: (update: TerminalUpdate) => void): () => void {
+    this.terminalListeners.add(listener);
+    return () => this.terminalListeners.delete(listener);
+  }
+
+  private notify(update: TerminalUpdate): void {
+    for (const listener of this.terminalListeners) {
+      try {
+        listener(update);
+      } catch (error) {
+        this.log.warn({ err: (error as Error).message }, 'terminal listener failed');
+      }
+    }
+  }
+
+  private baseScan(event: EntryEvent): Omit<TerminalScan, 'colour' | 'maskedName' | 'zh' | 'en' | 'waiting'> {
+    return {
+      seq: event.seq,
+      ts: event.ts,
+      direction: event.direction,
+      method: event.method,
+      result: event.result,
+      reason: event.reason,
+      health: event.health,
+      passed: event.passed,
+      ...(event.guard ? { guard: event.guard } : {}),
+    };
+  }
+
+  private scanOf(decision: Decision, event: EntryEvent | undefined, waiting: boolean): TerminalScan {
+    return {
+      seq: event?.seq ?? null,
+      ts: event?.ts ?? this.now(),
+      direction: decision.direction,
+      method: decision.method,
+      result: decision.result,
+      reason: decision.reason,
+      health: decision.health,
+      colour: decision.display.colour,
+      maskedName: decision.display.maskedName,
+      zh: decision.display.zh,
+      en: decision.display.en,
+      passed: event?.passed ?? null,
+      waiting,
+      ...(decision.guard ? { guard: decision.guard } : {}),
+    };
+  }
+
+  private pushScan(scan: TerminalScan): void {
+    const index = scan.seq === null ? -1 : this.recentScans.findIndex((s) => s.seq === scan.seq);
+    if (index >= 0) this.recentScans[index] = scan;
+    else {
+      this.recentScans.unshift(scan);
+      this.recentScans.length = Math.min(this.recentScans.length, RECENT_SCANS);
+    }
+    this.notify({ type: 'scan', scan });
+    this.statusMaybeChanged();
+  }
+
+  private async startHttp(): Promise<void> {
+    const app = createTerminalApp(this);
+    const { port, host } = this.config.http;
+    await new Promise<void>((resolve, reject) => {
+      const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
+        this.httpAddress = info;
+        resolve();
+      });
+      server.once('error', reject);
+      this.http = server;
+    });
+  }
+
+  private async stopHttp(): Promise<void> {
+    const server = this.http;
+    this.http = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // SSE streams never end by themselves.
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    });
+  }
+}
+
+export function createEdgeAgent(config: EdgeConfig, options: EdgeAgentOptions = {}): EdgeAgent {
+  return new EdgeAgent(config, options);
+}

@@ -1,0 +1,110 @@
+/**
+ * The gate's MQTT connection (CONTRACT.md "MQTT"): username = gate id, password = device token,
+ * the retained last will `online: false` on `gates/{gateId}/status`, automatic reconnects, and the
+ * gate's subscriptions (`ack`, `cmd`, `sync`, its compound's `changes`).
+ *
+ * Publishing is fire-and-forget and refuses while offline: the journal, not MQTT.js's offline
+ * queue, is the gate's store-and-forward (ARCHITECTURE.md rule 2).
+ */
+import { EventEmitter } from 'node:events';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from '../shared/log.ts';
+import type { EventPublisher } from './uplink.ts';
+
+export interface MqttLinkOptions {
+  url: string;
+  gateId: string;
+  token?: string;
+  subscriptions: string[];
+  will: { topic: string; payload: () => string };
+  keepaliveSec: number;
+  reconnectMs: number;
+  logger: Logger;
+}
+
+export interface MqttLinkEvents {
+  up: [];
+  down: [];
+  message: [topic: string, payload: Buffer];
+}
+
+export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPublisher {
+  private client: MqttClient | undefined;
+  private readonly log: Logger;
+  private online = false;
+  readonly counters = { connects: 0, disconnects: 0, publishRefused: 0, publishErrors: 0 };
+
+  constructor(private readonly options: MqttLinkOptions) {
+    super();
+    this.log = options.logger.child({ component: 'edge.mqtt' });
+  }
+
+  get connected(): boolean {
+    return this.online;
+  }
+
+  start(): void {
+    const { url, gateId, token, keepaliveSec, reconnectMs, will } = this.options;
+    const client = mqtt.connect(url, {
+      clientId: gateId,
+      username: gateId,
+      ...(token === undefined ? {} : { password: token }),
+      protocolVersion: 4,
+      clean: true,
+      keepalive: keepaliveSec,
+      reconnectPeriod: reconnectMs,
+      connectTimeout: 10_000,
+      queueQoSZero: false,
+      will: { topic: will.topic, payload: Buffer.from(will.payload()), qos: 1, retain: true },
+    });
+    this.client = client;
+    client.on('connect', () => {
+      this.counters.connects += 1;
+      client.subscribe(this.options.subscriptions, { qos: 1 }, (error, granted) => {
+        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+        if (error || refused.length > 0) {
+          this.log.error({ err: error?.message, refused }, 'subscription refused by the broker');
+        }
+      });
+      this.online = true;
+      this.log.info({ url }, 'connected');
+      this.emit('up');
+    });
+    client.on('close', () => {
+      if (!this.online) return;
+      this.online = false;
+      this.counters.disconnects += 1;
+      this.log.warn('disconnected; reconnecting');
+      this.emit('down');
+    });
+    client.on('reconnect', () => {
+      // The will is sent with each CONNECT: refresh it so it carries the current mode and rev.
+      if (client.options.will) client.options.will.payload = Buffer.from(will.payload());
+    });
+    client.on('error', (error) => this.log.warn({ err: error.message }, 'mqtt error'));
+    client.on('message', (topic, payload) => this.emit('message', topic, payload));
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.online = false;
+    if (!client) return;
+    await client.endAsync(false).catch(() => client.end(true));
+  }
+
+  publish(topic: string, payload: string, options: { qos: 0 | 1; retain?: boolean }): boolean {
+    const client = this.client;
+    if (!client || !this.online || !client.connected) {
+      this.counters.publishRefused += 1;
+      return false;
+    }
+    client.publish(topic, payload, { qos: options.qos, retain: options.retain ?? false }, (error) => {
+      if (error) {
+        this.counters.publishErrors += 1;
+        this.log.debug({ err: error.message, topic }, 'publish not completed');
+      }
+    });
+    return true;
+  }
+}
