@@ -5,7 +5,7 @@
  */
 import { maskName } from '../../../shared/masking.ts';
 import type { Direction, Method, Reason, Result } from '../../../shared/enums.ts';
-import type { GateStatus } from '../../../shared/schemas/mqtt.ts';
+import type { EntryEvent, GateStatus } from '../../../shared/schemas/mqtt.ts';
 import type { IngestHook } from '../../../cloud/ingest/ingest-hook.ts';
 import type { CloudStore, Resident, StoredEvent } from '../../../cloud/store/store.ts';
 
@@ -128,8 +128,8 @@ function status(online: boolean, ts: number): GateStatus {
   };
 }
 
-/** Registry, statuses and every passage, the passages stored through `hook` like the MQTT ingest does. */
-export async function seedScenario(store: CloudStore, hook: IngestHook): Promise<void> {
+/** Compounds, gates, residents and gate status history; no passages. */
+export async function seedRegistry(store: CloudStore): Promise<void> {
   await store.createCompound({ id: 'sunny', name: '阳光小区', timeZone: 'Asia/Shanghai' }, 0);
   await store.createCompound({ id: 'liberty', name: 'Liberty Court', timeZone: 'America/New_York' }, 0);
   await store.createGate({ id: 'sunny-east', compoundId: 'sunny', name: '东门', antiPassback: false }, 0);
@@ -152,6 +152,20 @@ export async function seedScenario(store: CloudStore, hook: IngestHook): Promise
   await store.recordStatus('sunny-east', 'sunny', status(true, T - 120 * MIN), T - 120 * MIN);
   await store.recordStatus('sunny-east', 'sunny', status(false, T + 120 * MIN), T + 120 * MIN);
   await store.recordStatus('sunny-east', 'sunny', status(true, T + 180 * MIN), T + 180 * MIN);
+}
+
+/** Registry, statuses and every passage, the passages stored through `hook` like the MQTT ingest does. */
+export async function seedScenario(store: CloudStore, hook: IngestHook): Promise<void> {
+  await seedRegistry(store);
   await store.insertEvents(shanghaiEvents(), hook);
   await store.insertEvents(newYorkEvents(), hook);
+}
+
+/** The passages as the gates publish them (`EntryEvent`, without the cloud's fields), per gate. */
+export function gateMessages(): Map<string, EntryEvent[]> {
+  const byGate = new Map<string, EntryEvent[]>();
+  for (const { compoundId: _c, receivedAt: _r, ...event } of [...shanghaiEvents(), ...newYorkEvents()]) {
+    byGate.set(event.gateId, [...(byGate.get(event.gateId) ?? []), event]);
+  }
+  return byGate;
 }
