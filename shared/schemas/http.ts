@@ -98,10 +98,26 @@ export const residentCreateSchema = z.object({
 });
 export type ResidentCreate = z.infer<typeof residentCreateSchema>;
 
-export const residentPatchSchema = residentCreateSchema
-  .omit({ personId: true, compoundId: true })
-  .partial()
-  .extend({ active: z.boolean().optional() })
+/**
+ * Only the fields given change. Spelled out rather than `residentCreateSchema.partial()`: zod keeps
+ * `.default()`s under `.partial()`, which would reset every omitted field to its default.
+ */
+export const residentPatchSchema = z
+  .object({
+    householdId: idSchema.nullable().optional(),
+    kind: z.enum(PERSON_KINDS).optional(),
+    name: residentCreateSchema.shape.name.optional(),
+    idNumber: z.string().length(18).optional(),
+    phone: z
+      .string()
+      .regex(/^\+?\d{6,15}$/)
+      .optional(),
+    cards: z.array(cardNumberSchema).max(16).optional(),
+    elderly: z.boolean().optional(),
+    validFrom: epochMs.nullable().optional(),
+    validTo: epochMs.nullable().optional(),
+    active: z.boolean().optional(),
+  })
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });
 export type ResidentPatch = z.infer<typeof residentPatchSchema>;
 
