@@ -142,6 +142,17 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
 
   async start(): Promise<void> {
     if (this.running) return;
+    try {
+      await this.startComponents();
+    } catch (error) {
+      // Leave nothing half-open (ports, the SQLite file, timers) behind a failed start.
+      this.running = true;
+      await this.stop().catch(() => {});
+      throw error;
+    }
+  }
+
+  private async startComponents(): Promise<void> {
     const { config } = this;
     const logger = this.options.logger ?? silentLogger;
     // Only the public ring and the pepper are used; a gate never needs a private key.
@@ -263,18 +274,19 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     if (!this.running) return;
     this.running = false;
     for (const t of this.timers.splice(0)) clearInterval(t);
-    this.turnstile.stop();
+    // Members are absent when stop() cleans up after a failed start.
+    this.turnstile?.stop();
     await Promise.allSettled([...this.passages]);
     await this.stopDevices();
-    this.uplink.stop();
-    this.sync.stop();
-    if (this.link.connected) {
+    this.uplink?.stop();
+    this.sync?.stop();
+    if (this.link?.connected) {
       this.link.publish(topics.gateStatus(this.config.gateId), JSON.stringify({ ...this.status(), online: false }), {
         qos: 1,
         retain: true,
       });
     }
-    await this.link.stop();
+    await this.link?.stop();
     await this.stopHttp();
     this.terminalListeners.clear();
     this.db?.close();

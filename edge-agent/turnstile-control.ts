@@ -42,8 +42,12 @@ interface Waiting {
   timer: NodeJS.Timeout;
 }
 
-/** Feedback lengths for the reader LED (ms) and the buzzer (beeps). */
-const FEEDBACK = { ledMs: 1_500, grantedBeeps: 1, deniedBeeps: 3 } as const;
+/**
+ * Reader LED length (ms) and buzzer beeps. The same feedback again within `coalesceMs` is not
+ * re-sent: a burst of scans would otherwise queue LED/buzzer commands on the RS-485 bus ahead of
+ * the polls that report passages.
+ */
+const FEEDBACK = { ledMs: 1_500, grantedBeeps: 1, deniedBeeps: 3, coalesceMs: 250 } as const;
 
 export class TurnstileControl extends EventEmitter<TurnstileControlEvents> {
   private readonly log: Logger;
@@ -54,6 +58,7 @@ export class TurnstileControl extends EventEmitter<TurnstileControlEvents> {
   private readonly waiting: Record<Direction, Waiting[]> = { in: [], out: [] };
   private readonly lastConfirmedAt: Record<Direction, number> = { in: -Infinity, out: -Infinity };
   private fire = false;
+  private lastFeedback = { granted: false, at: -Infinity };
   private freeByMode = false;
   private holdTimer: NodeJS.Timeout | undefined;
   private readonly onInput = (name: TurnstileInput, active: boolean) => this.handleInput(name, active);
@@ -203,6 +208,9 @@ export class TurnstileControl extends EventEmitter<TurnstileControlEvents> {
   private feedback(granted: boolean): void {
     const { device } = this.options;
     if (!device) return;
+    const now = this.now();
+    if (this.lastFeedback.granted === granted && now - this.lastFeedback.at < FEEDBACK.coalesceMs) return;
+    this.lastFeedback = { granted, at: now };
     this.call('led', () => device.led(granted ? 'green' : 'red', FEEDBACK.ledMs));
     this.call('buzz', () => device.buzz(granted ? FEEDBACK.grantedBeeps : FEEDBACK.deniedBeeps));
   }
