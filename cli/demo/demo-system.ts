@@ -1,0 +1,351 @@
+/**
+ * `anxin demo`: the whole system on one machine — broker, cloud, and simulated gates whose
+ * device simulators sit at the far end of their serial ports (in-process virtual ports by
+ * default, real socat ptys with `--pty`), plus a seeded compound and a traffic generator.
+ * Everything goes through the real code paths: bytes on serial lines, MQTT on 127.0.0.1, the
+ * cloud's registry for seeding. A second start reuses the data directory.
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { BindingInterface } from '@serialport/bindings-interface';
+import { createBrokerServer } from '../../broker/server.ts';
+import { hashPassword } from '../../cloud/auth/password-hash.ts';
+import { createCloud, type Cloud } from '../../cloud/cloud-service.ts';
+import type { Actor } from '../../cloud/registry/actor.ts';
+import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
+import { parseEdgeConfig } from '../../edge-agent/config.ts';
+import { IdCardReaderSimulator } from '../../firmware-bridge/idreader/simulator.ts';
+import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
+import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
+import { openPtyPair, type PtyPair } from '../../firmware-bridge/serial/socat-pty.ts';
+import {
+  createVirtualSerialPair,
+  replugVirtualPort,
+  unplugVirtualPort,
+  VirtualBinding,
+} from '../../firmware-bridge/serial/virtual-binding.ts';
+import type { Direction, HttpRole } from '../../shared/enums.ts';
+import { createKeysFile, type KeysFile, parseKeysFile } from '../../shared/keys.ts';
+import type { Logger } from '../../shared/log.ts';
+import { signToken } from '../../shared/token.ts';
+import { type DemoPerson, generatePopulation } from './population.ts';
+import { type DemoGateRig, TrafficGenerator } from './traffic.ts';
+
+export interface DemoOptions {
+  gates: number;
+  residents: number;
+  port: number;
+  mqttPort: number;
+  dataDir: string;
+  /** Scans per second across all gates. */
+  rate: number;
+  password: string;
+  /** Real socat ptys instead of in-process virtual serial ports. */
+  pty: boolean;
+  host: string;
+  logger: Logger;
+  /** One line of progress for the person watching. */
+  progress: (line: string) => void;
+}
+
+export interface DemoUrls {
+  console: string;
+  dashboard: string;
+  signIn: string;
+  mqtt: string;
+  terminals: { gateId: string; url: string }[];
+}
+
+export interface RunningDemo {
+  urls: DemoUrls;
+  stop(): Promise<void>;
+}
+
+export const DEMO_COMPOUND = { id: 'sunny-garden', name: '阳光花园 Sunny Garden', timeZone: 'Asia/Shanghai' };
+const DEMO_USERS: { username: string; role: HttpRole; compound?: string }[] = [
+  { username: 'admin', role: 'admin' },
+  { username: 'manager', role: 'manager' },
+  { username: 'guard', role: 'guard', compound: DEMO_COMPOUND.id },
+];
+const SEED_ACTOR: Actor = { username: 'demo-seed', role: 'admin' };
+const ENTRANCES = ['north', 'south', 'east', 'west', 'garage'];
+const PASS_DAYS = 365;
+const POPULATION_SEED = 20260401;
+
+interface DemoState {
+  version: 1;
+  residents: number;
+  gates: string[];
+  passes: Record<string, string>;
+}
+
+/** Lanes come in pairs: north-in, north-out, south-in, … (each lane is one gate device). */
+export function demoGateIds(count: number): { gateId: string; direction: Direction; name: string }[] {
+  return Array.from({ length: count }, (_, i) => {
+    const direction: Direction = i % 2 === 0 ? 'in' : 'out';
+    const entrance = ENTRANCES[Math.floor(i / 2)];
+    const gateId = entrance ? `${entrance}-${direction}` : `lane-${i + 1}`;
+    const zh = direction === 'in' ? '进' : '出';
+    return { gateId, direction, name: `${gateId} (${zh})` };
+  });
+}
+
+function loadOrCreateKeys(dataDir: string): KeysFile {
+  const path = join(dataDir, 'keys.json');
+  if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8')) as KeysFile;
+  const file = createKeysFile();
+  writeFileSync(path, JSON.stringify(file, null, 2), { mode: 0o600 });
+  return file;
+}
+
+function readState(path: string): DemoState | undefined {
+  if (!existsSync(path)) return undefined;
+  const state = JSON.parse(readFileSync(path, 'utf8')) as DemoState;
+  return state.version === 1 ? state : undefined;
+}
+
+async function seed(cloud: Cloud, options: DemoOptions, gates: ReturnType<typeof demoGateIds>, persons: DemoPerson[]) {
+  const { registry, store } = cloud.core;
+  const progress = options.progress;
+  for (const user of DEMO_USERS) {
+    if (await store.getUser(user.username)) continue;
+    await store.createUser({
+      username: user.username,
+      passwordHash: await hashPassword(options.password),
+      role: user.role,
+      compoundId: user.compound ?? null,
+      createdAt: Date.now(),
+    });
+  }
+  if (!(await store.getCompound(DEMO_COMPOUND.id))) {
+    await registry.createCompound(DEMO_COMPOUND, SEED_ACTOR);
+    await registry.setQuotaPolicy(DEMO_COMPOUND.id, 1, 48, SEED_ACTOR);
+  }
+  const known = new Set((await store.listGates(DEMO_COMPOUND.id)).map((g) => g.id));
+  for (const gate of gates) {
+    if (known.has(gate.gateId)) continue;
+    await registry.registerGate(
+      { id: gate.gateId, compoundId: DEMO_COMPOUND.id, name: gate.name, antiPassback: false },
+      SEED_ACTOR,
+    );
+  }
+
+  progress(`seeding ${persons.length} residents …`);
+  const rows = persons.map((p, i) => ({
+    row: i + 2,
+    personId: p.personId,
+    compoundId: DEMO_COMPOUND.id,
+    householdId: p.householdId,
+    kind: p.kind,
+    name: p.name,
+    idNumber: p.idNumber,
+    cards: [],
+    elderly: p.elderly,
+    validFrom: null,
+    validTo: null,
+  }));
+  const imported = await registry.importResidents(rows, SEED_ACTOR);
+  if ('errors' in imported) throw new Error(`demo residents did not import: ${JSON.stringify(imported.errors[0])}`);
+  await registry.updateHealth(
+    persons.map((p) => ({ personId: p.personId, colour: p.health, ts: Date.now() })),
+    SEED_ACTOR,
+  );
+
+  const passes: Record<string, string> = {};
+  const withPhone = persons.filter((p) => p.hasPhone);
+  for (const [i, person] of withPhone.entries()) {
+    const pass = await registry.issuePass(
+      { personId: person.personId, kind: 'resident', validTo: Date.now() + PASS_DAYS * 86_400_000 },
+      SEED_ACTOR,
+    );
+    passes[person.personId] = pass.text;
+    if ((i + 1) % 500 === 0) progress(`issued ${i + 1}/${withPhone.length} QR passes …`);
+  }
+  return passes;
+}
+
+interface GateRuntime {
+  agent: EdgeAgent;
+  rig: DemoGateRig;
+  stop(): Promise<void>;
+}
+
+async function startGate(
+  gate: { gateId: string; direction: Direction },
+  index: number,
+  options: DemoOptions,
+  keys: KeysFile,
+  mqttUrl: string,
+): Promise<GateRuntime> {
+  const { gateId, direction } = gate;
+  const ptys: PtyPair[] = [];
+  const portPair = async (device: string): Promise<{ a: string; b: string }> => {
+    if (!options.pty) return createVirtualSerialPair(`${gateId}-${device}`);
+    const pair = await openPtyPair();
+    ptys.push(pair);
+    return pair;
+  };
+  const idPorts = await portPair('idreader');
+  const qrPorts = await portPair('qr');
+  const turnstilePorts = await portPair('turnstile');
+  const binding: BindingInterface | undefined = options.pty ? undefined : VirtualBinding;
+  const bindingOption = binding ? { binding } : {};
+  const logger = options.logger.child({ gateId });
+
+  const idSim = new IdCardReaderSimulator({ path: idPorts.b, baudRate: 115200, ...bindingOption, logger });
+  const qrSim = new QrScannerSimulator({ path: qrPorts.b, baudRate: 9600, suffix: 'cr', ...bindingOption });
+  const turnstileSim = new OsdpTurnstileSimulator({ path: turnstilePorts.b, baudRate: 115200, ...bindingOption });
+  await Promise.all([idSim.start(), qrSim.start(), turnstileSim.start()]);
+
+  const token = signToken(
+    { sub: gateId, role: 'gate', compound: DEMO_COMPOUND.id, exp: Date.now() + 365 * 86_400_000 },
+    parseKeysFile(keys).signing!,
+  );
+  const config = parseEdgeConfig({
+    gateId,
+    compoundId: DEMO_COMPOUND.id,
+    mqtt: { url: mqttUrl, token },
+    keys: { ...keys, keys: keys.keys.map(({ kid, publicKey }) => ({ kid, publicKey })) },
+    dataDir: join(options.dataDir, 'gates', gateId),
+    http: { port: options.port + 1 + index, host: options.host },
+    binding: options.pty ? 'os' : 'virtual',
+    devices: {
+      idreader: { path: idPorts.a, baudRate: 115200, direction },
+      qr: { path: qrPorts.a, baudRate: 9600, direction },
+      turnstile: { path: turnstilePorts.a, baudRate: 115200, cardDirection: direction },
+    },
+    journal: { synchronous: 'normal' },
+  });
+  const agent = createEdgeAgent(config, { logger, ...bindingOption });
+  await agent.start();
+
+  const rig: DemoGateRig = {
+    gateId,
+    direction,
+    scanQr: (text) => qrSim.scan(text),
+    async swipeIdCard(person, opts = {}) {
+      const born = person.idNumber.slice(6, 14);
+      idSim.presentCard({
+        name: person.name,
+        sex: Number(person.idNumber[16]) % 2 === 1 ? 'male' : 'female',
+        nationCode: '01',
+        birthDate: `${born.slice(0, 4)}-${born.slice(4, 6)}-${born.slice(6, 8)}`,
+        address: '上海市徐汇区阳光花园',
+        idNumber: person.idNumber,
+        authority: '上海市公安局徐汇分局',
+        validFrom: opts.expired ? '2004-05-01' : '2016-05-01',
+        validTo: opts.expired ? '2024-05-01' : person.elderly ? null : '2036-05-01',
+      });
+      await new Promise((r) => setTimeout(r, 1_200));
+      idSim.removeCard();
+    },
+    forcePassage: () => turnstileSim.forcePassage(direction),
+    faultQrScanner(ms) {
+      if (options.pty) {
+        const pair = ptys[1];
+        if (!pair) return;
+        pair
+          .kill()
+          .then(() => new Promise((r) => setTimeout(r, ms)))
+          .then(() => pair.restart())
+          .catch((err: unknown) => logger.warn({ err }, 'demo: replugging the QR pty failed'));
+        return;
+      }
+      unplugVirtualPort(qrPorts.a);
+      setTimeout(() => replugVirtualPort(qrPorts.a), ms).unref();
+    },
+  };
+
+  return {
+    agent,
+    rig,
+    async stop() {
+      await agent.stop();
+      await Promise.allSettled([idSim.stop(), qrSim.stop(), turnstileSim.stop()]);
+      await Promise.allSettled(ptys.map((p) => p.close()));
+    },
+  };
+}
+
+export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(join(dataDir, 'gates'), { recursive: true });
+  const keys = loadOrCreateKeys(dataDir);
+  const parsedKeys = parseKeysFile(keys);
+  const statePath = join(dataDir, 'demo-state.json');
+  const previous = readState(statePath);
+  const residents = previous?.residents ?? options.residents;
+  const gates = demoGateIds(previous ? Math.max(previous.gates.length, options.gates) : options.gates);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+
+  try {
+    options.progress(`data in ${dataDir}${previous ? ' (reusing the previous run)' : ''}`);
+    const broker = createBrokerServer({
+      port: options.mqttPort,
+      host: options.host,
+      keys: parsedKeys.ring,
+      logger: options.logger.child({ component: 'broker' }),
+    });
+    const { port: mqttPort } = await broker.start();
+    stops.push(() => broker.stop());
+    const mqttUrl = `mqtt://${options.host}:${mqttPort}`;
+    options.progress(`broker listening on ${mqttUrl}`);
+
+    const cloud = createCloud({
+      dbPath: join(dataDir, 'cloud.db'),
+      mqttUrl,
+      keysFile: keys,
+      port: options.port,
+      host: options.host,
+      logger: options.logger,
+    });
+    const { httpPort } = await cloud.start();
+    stops.push(() => cloud.stop());
+    options.progress(`cloud on http://${options.host}:${httpPort}`);
+
+    const persons = generatePopulation(residents, POPULATION_SEED).persons;
+    let passes = previous?.passes;
+    if (!passes) {
+      passes = await seed(cloud, options, gates, persons);
+      writeFileSync(statePath, JSON.stringify({ version: 1, residents, gates: gates.map((g) => g.gateId), passes }));
+    } else {
+      await seed(cloud, { ...options, progress: () => undefined }, gates, []);
+    }
+
+    const runtimes: GateRuntime[] = [];
+    for (const [i, gate] of gates.entries()) {
+      const runtime = await startGate(gate, i, options, keys, mqttUrl);
+      runtimes.push(runtime);
+      stops.push(() => runtime.stop());
+      options.progress(`gate ${gate.gateId} up (${options.pty ? 'socat ptys' : 'virtual serial ports'})`);
+    }
+
+    const traffic = new TrafficGenerator({
+      rate: options.rate,
+      persons,
+      passes: new Map(Object.entries(passes)),
+      gates: runtimes.map((r) => r.rig),
+      logger: options.logger.child({ component: 'demo.traffic' }),
+    });
+    traffic.start();
+    stops.push(async () => traffic.stop());
+
+    const base = `http://${options.host}:${httpPort}`;
+    return {
+      urls: {
+        signIn: `${base}/`,
+        console: `${base}/console`,
+        dashboard: `${base}/dashboard`,
+        mqtt: mqttUrl,
+        terminals: runtimes.map((r) => ({ gateId: r.rig.gateId, url: r.agent.terminalUrl ?? '' })),
+      },
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
