@@ -1,0 +1,227 @@
+/**
+ * Edge decision: `decideEntry` alone over the gate's real SQLite replica holding N persons
+ * (default 100 k), per credential kind, beside the floors it cannot beat — the Ed25519 verify of
+ * a QR pass, the HMAC of an ID number, one indexed SQLite read — and beside the same decisions over
+ * an in-memory Map replica (the peer: what the SQLite adapter costs).
+ *
+ *   node --import tsx bench/decision.ts [--quick] [--persons 100k] [--decisions 20000]
+ */
+import { join } from 'node:path';
+import { type Credential, decideEntry, type GateContext } from '../edge-agent/decision.ts';
+import { openGateDatabase } from '../edge-agent/gate-database.ts';
+import { ReplicaStore } from '../edge-agent/replica-store.ts';
+import type { ExitQuotaPolicy, ReplicaView } from '../edge-agent/replica-view.ts';
+import type { Direction, HealthColour, Mode } from '../shared/enums.ts';
+import { createKeysFile, parseKeysFile } from '../shared/keys.ts';
+import { newPassId, signPass, verifyPass } from '../shared/pass.ts';
+import { pseudonymizeIdNumber } from '../shared/pseudonym.ts';
+import type { PersonRecord } from '../shared/schemas/mqtt.ts';
+import { intFlag, runBench } from './lib/cli.ts';
+import { generatePopulation, replicaChanges, type SyntheticPerson } from './lib/population.ts';
+import { randomInt, seededRandom } from './lib/prng.ts';
+import { latencyFigures } from './lib/report.ts';
+import { Samples } from './lib/samples.ts';
+
+const USAGE = `bench decision [--quick] [--persons N] [--decisions N] [--json FILE]
+  decideEntry over a SQLite replica of N persons (default 100k; --quick 10k), per credential kind.`;
+
+const TARGET_P99_MS = 0.2;
+const DAY_MS = 86_400_000;
+
+/** The peer: the same replica as plain Maps (what the decision would cost with no storage engine). */
+class MapReplica implements ReplicaView {
+  private readonly byId = new Map<string, PersonRecord>();
+  private readonly byHash = new Map<string, PersonRecord>();
+  private readonly byCard = new Map<string, PersonRecord>();
+  private readonly healthOf = new Map<string, HealthColour>();
+  constructor(
+    persons: readonly SyntheticPerson[],
+    private readonly contactAt: number,
+  ) {
+    for (const p of persons) {
+      this.byId.set(p.record.personId, p.record);
+      if (p.record.idHash) this.byHash.set(p.record.idHash, p.record);
+      for (const c of p.record.cards) this.byCard.set(c, p.record);
+      this.healthOf.set(p.record.personId, p.health);
+    }
+  }
+  mode(): Mode {
+    return 'normal';
+  }
+  rev(): number {
+    return 1;
+  }
+  lastCloudContactAt(): number | null {
+    return this.contactAt;
+  }
+  personById(id: string) {
+    return this.byId.get(id);
+  }
+  personByIdHash(h: string) {
+    return this.byHash.get(h);
+  }
+  personByCard(c: string) {
+    return this.byCard.get(c);
+  }
+  health(id: string): HealthColour {
+    return this.healthOf.get(id) ?? 'unknown';
+  }
+  isPassRevoked(): boolean {
+    return false;
+  }
+  passUses(): number {
+    return 0;
+  }
+  lastDirection(): Direction | undefined {
+    return undefined;
+  }
+  exitQuota(): ExitQuotaPolicy | null {
+    return null;
+  }
+  householdExitsSince(): number {
+    return 0;
+  }
+}
+
+await runBench(
+  'decision',
+  USAGE,
+  { persons: { type: 'string' }, decisions: { type: 'string' } },
+  async ({ report, quick, values, tempDir }) => {
+    const personCount = intFlag(values, 'persons', quick ? 10_000 : 100_000);
+    const perKind = intFlag(values, 'decisions', quick ? 2_000 : 20_000);
+    const keys = parseKeysFile(createKeysFile());
+    const signing = keys.signing!;
+    const now = Date.UTC(2026, 0, 15, 8, 0, 0);
+    const compoundId = 'c-0';
+
+    report.progress(`generating ${personCount} persons`);
+    const population = generatePopulation({ count: personCount, pepper: keys.pepper });
+    const persons = population.persons;
+
+    const dir = await tempDir('decision');
+    const db = openGateDatabase(join(dir, 'gate'), { synchronous: 'full' });
+    const replica = new ReplicaStore(db);
+    const loadStart = process.hrtime.bigint();
+    const changes = replicaChanges(persons, now - DAY_MS);
+    const chunk = 5_000;
+    for (let i = 0; i < changes.length; i += chunk) replica.applyDelta(changes.slice(i, i + chunk), i + chunk);
+    replica.touchCloudContact(now - 60_000);
+    const loadS = Number(process.hrtime.bigint() - loadStart) / 1e9;
+    report.progress(`replica loaded: ${replica.personCount()} persons in ${loadS.toFixed(1)} s`);
+    const rssWithReplica = process.memoryUsage().rss / 2 ** 20;
+
+    const gate: GateContext = {
+      gateId: 'g-0',
+      compoundId,
+      ring: keys.ring,
+      pepper: keys.pepper,
+      antiPassback: true,
+      yellowPolicy: 'deny',
+      stalenessLimitMs: 15 * 60_000,
+      fireAlarm: false,
+    };
+
+    const random = seededRandom(7);
+    const somePerson = () => persons[randomInt(random, persons.length)]!;
+    // Passes signed up front: signing is the cloud's cost, not the gate's.
+    const passes = Array.from({ length: Math.min(perKind, 5_000) }, () =>
+      signPass(
+        {
+          passId: newPassId(),
+          personId: somePerson().record.personId,
+          compoundId,
+          kind: 'resident',
+          notBefore: now - DAY_MS,
+          expiresAt: now + 30 * DAY_MS,
+        },
+        signing,
+      ),
+    );
+    const carded = persons.filter((p) => p.record.cards.length > 0);
+    const direction = (): Direction => (random() < 0.5 ? 'in' : 'out');
+    const kinds: Record<string, () => Credential> = {
+      qr: () => ({ method: 'qr', direction: direction(), text: passes[randomInt(random, passes.length)]! }),
+      idcard: () => {
+        const p = somePerson();
+        return {
+          method: 'idcard',
+          direction: direction(),
+          card: { idNumber: p.idNumber, idNumberValid: true, validTo: null, maskedName: p.record.maskedName },
+        };
+      },
+      card: () => ({
+        method: 'card',
+        direction: direction(),
+        card: carded.length > 0 ? carded[randomInt(random, carded.length)]!.record.cards[0]! : '1:1',
+      }),
+      'idcard-unknown': () => ({
+        method: 'idcard',
+        direction: direction(),
+        card: { idNumber: '11010119900307803X', idNumberValid: true, validTo: null },
+      }),
+    };
+
+    const views: [string, ReplicaView][] = [
+      ['sqlite', replica],
+      ['map (peer)', new MapReplica(persons, now - 60_000)],
+    ];
+    for (const [viewName, view] of views) {
+      for (const [kind, make] of Object.entries(kinds)) {
+        const credentials = Array.from({ length: perKind }, make);
+        // Warm-up: JIT, statement cache, SQLite page cache.
+        for (let i = 0; i < Math.min(1_000, perKind); i++) decideEntry(credentials[i]!, gate, view, now);
+        const samples = new Samples();
+        const reasons = new Map<string, number>();
+        for (const credential of credentials) {
+          const start = process.hrtime.bigint();
+          const decision = decideEntry(credential, gate, view, now);
+          samples.addNs(process.hrtime.bigint() - start);
+          reasons.set(decision.reason, (reasons.get(decision.reason) ?? 0) + 1);
+        }
+        const d = samples.distribution();
+        const mix = [...reasons].map(([r, n]) => `${r} ${((100 * n) / perKind).toFixed(0)}%`).join(', ');
+        const isTarget = viewName === 'sqlite';
+        report.add(
+          ...latencyFigures(
+            `decideEntry ${kind} [${viewName}]`,
+            d,
+            isTarget ? { p99: TARGET_P99_MS } : undefined,
+            isTarget ? mix : undefined,
+          ),
+        );
+        report.add({ name: `decideEntry ${kind} [${viewName}] throughput`, value: 1000 / d.mean, unit: '/s' });
+      }
+    }
+
+    // Floors: what a decision of that kind cannot avoid.
+    const floor = (name: string, fn: (i: number) => void) => {
+      for (let i = 0; i < 500; i++) fn(i);
+      const samples = new Samples();
+      for (let i = 0; i < perKind; i++) {
+        const start = process.hrtime.bigint();
+        fn(i);
+        samples.addNs(process.hrtime.bigint() - start);
+      }
+      const d = samples.distribution();
+      report.add(
+        { name: `floor: ${name} p50`, value: d.p50, unit: 'ms' },
+        { name: `floor: ${name} p99`, value: d.p99, unit: 'ms' },
+      );
+    };
+    floor('Ed25519 verifyPass', (i) => verifyPass(passes[i % passes.length]!, keys.ring, now));
+    floor('HMAC-SHA-256 pseudonym', (i) => pseudonymizeIdNumber(persons[i % persons.length]!.idNumber, keys.pepper));
+    floor('SQLite personById (indexed get + JSON.parse)', (i) =>
+      replica.personById(persons[(i * 7919) % persons.length]!.record.personId),
+    );
+
+    report.add({
+      name: `RSS of this process with the ${personCount} person replica open`,
+      value: rssWithReplica,
+      unit: 'MB',
+      note: 'reference; the edge agent process itself is measured in bench/sync.ts',
+    });
+    report.add({ name: 'replica load (applyDelta, 5k per tx)', value: persons.length / loadS, unit: 'persons/s' });
+    db.close();
+  },
+);

@@ -1,0 +1,54 @@
+/** The facts about the machine a reader needs to judge a figure (BENCHMARKS.md header). */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+
+export interface MachineInfo {
+  nproc: number;
+  cpuModel: string;
+  ramGiB: number;
+  node: string;
+  loadavg: [number, number, number];
+  date: string;
+}
+
+function cpuModel(): string {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('model name'));
+    if (line) return line.split(':')[1]!.trim();
+  } catch {}
+  return os.cpus()[0]?.model ?? 'unknown';
+}
+
+export function machineInfo(): MachineInfo {
+  const [l1, l5, l15] = os.loadavg();
+  return {
+    nproc: os.availableParallelism(),
+    cpuModel: cpuModel(),
+    ramGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    loadavg: [round2(l1 ?? 0), round2(l5 ?? 0), round2(l15 ?? 0)],
+    date: new Date().toISOString(),
+  };
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+export function describeMachine(m: MachineInfo): string {
+  return `${m.nproc} × ${m.cpuModel}, ${m.ramGiB} GiB RAM, Node ${m.node}, load ${m.loadavg.join(' / ')}`;
+}
+
+/** Resident set size of another process from /proc (kB → MB), or undefined when it is gone. */
+export function rssOfPid(pid: number): number | undefined {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmRSS:'));
+    return line ? Number(line.replace(/\D+/g, '')) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
