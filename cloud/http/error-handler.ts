@@ -15,6 +15,7 @@ const STATUS_OF_CODE: Record<string, ContentfulStatusCode> = {
   conflict: 409,
   unprocessable: 422,
   'invalid-request': 400,
+  'mqtt-unavailable': 503,
 };
 
 function statusOfCode(code: string): ContentfulStatusCode | undefined {

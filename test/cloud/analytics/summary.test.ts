@@ -53,6 +53,20 @@ describe('rollupDelta', () => {
     expect(delta.persons.map((p) => p.personId)).toEqual(['p1', 'p2', 'grandma']);
   });
 
+  it('compound-wide counters sum the gates', () => {
+    const delta = rollupDelta(
+      [event('2026-03-01T08:05:00+08:00'), event('2026-03-01T08:06:00+08:00', { gateId: 'g2' })],
+      context,
+    );
+    expect(delta.hourly.map((r) => [r.gateId, r.count])).toEqual([
+      ['g1', 1],
+      ['g2', 1],
+    ]);
+    expect(delta.compoundHourly).toHaveLength(1);
+    expect(delta.compoundHourly[0]).toMatchObject({ compoundId: 'sh', label: '2026-03-01T08:00+08:00', count: 2 });
+    expect(delta.compoundHourly[0]).not.toHaveProperty('gateId');
+  });
+
   it('a New York event on the repeated 01:00 hour goes to the right one of the two buckets', () => {
     const delta = rollupDelta(
       [event('2026-11-01T05:30:00Z', { gateId: 'ny-gate' }), event('2026-11-01T06:30:00Z', { gateId: 'ny-gate' })],
@@ -69,7 +83,6 @@ const row = (over: Partial<HourlyRow>): HourlyRow => ({
   bucketStart: at('2026-03-01T08:00:00+08:00'),
   label: '2026-03-01T08:00+08:00',
   day: '2026-03-01',
-  gateId: 'g1',
   direction: 'in',
   method: 'qr',
   result: 'granted',
@@ -163,8 +176,17 @@ describe('gateTable', () => {
         { id: 'g1', name: 'South' },
       ],
       [
-        row({ count: 3 }),
-        row({ gateId: 'g1', method: 'card', result: 'denied', reason: 'unknown-person', crossed: false }),
+        { gateId: 'g1', direction: 'in', method: 'qr', result: 'granted', reason: 'ok', crossed: true, count: 3 },
+        {
+          gateId: 'g1',
+          direction: 'in',
+          method: 'card',
+          result: 'denied',
+          reason: 'unknown-person',
+          crossed: false,
+          count: 1,
+        },
+        { gateId: 'gone', direction: 'in', method: 'qr', result: 'granted', reason: 'ok', crossed: true, count: 9 },
       ],
       () => uptimeOf([], 0, 10, 10),
     );

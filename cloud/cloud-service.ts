@@ -1,0 +1,295 @@
+/**
+ * The cloud process: store, ingest, registry, sync, live feed, HTTP API and the MQTT connection,
+ * wired together. `createCloudCore` builds everything but the ports (tests drive its `app` with
+ * `app.request()`); `createCloud` adds the HTTP server, the MQTT client and the retention job.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { AnxinError } from '../shared/errors.ts';
+import { type KeysFile, type ParsedKeys, parseKeysFile } from '../shared/keys.ts';
+import { type Logger, silentLogger } from '../shared/log.ts';
+import { topics } from '../shared/topics.ts';
+import { signToken } from '../shared/token.ts';
+import { createApp } from './http/app.ts';
+import type { RouteDeps } from './http/app-deps.ts';
+import type { AppEnv } from './http/app-env.ts';
+import { EventIngest } from './ingest/event-ingest.ts';
+import { GateDirectory } from './ingest/gate-directory.ts';
+import type { IngestHook } from './ingest/ingest-hook.ts';
+import { LiveHub } from './live/live-hub.ts';
+import { type CloudMetrics, createCloudMetrics } from './metrics/cloud-metrics.ts';
+import { CloudMqttClient, MqttUnavailableError } from './mqtt/cloud-mqtt-client.ts';
+import { GateMessageRouter } from './mqtt/gate-message-router.ts';
+import { IdentitySeal } from './registry/identity-seal.ts';
+import { RegistryService } from './registry/registry-service.ts';
+import { DEFAULT_RETENTION_DAYS, RetentionJob } from './store/retention-job.ts';
+import { SqliteCloudStore } from './store/sqlite-store.ts';
+import type { StoredEvent } from './store/store.ts';
+import type { Publish } from './sync/change-publisher.ts';
+import { SyncResponder } from './sync/sync-responder.ts';
+
+/** The cloud's own MQTT identity (CONTRACT.md, broker authentication). */
+export const CLOUD_MQTT_CLIENT_ID = 'cloud';
+const CLOUD_TOKEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** What extensions (statistics, tracing, web pages) receive: the route deps with the SQLite store. */
+export interface CloudExtensionContext extends RouteDeps {
+  store: SqliteCloudStore;
+}
+export type CloudRoutes = (app: Hono<AppEnv>, ctx: CloudExtensionContext) => void;
+
+export interface CloudCoreOptions {
+  store: SqliteCloudStore;
+  keys: ParsedKeys;
+  publish: Publish;
+  logger?: Logger;
+  now?: () => number;
+  ingest?: { flushIntervalMs?: number; maxBatch?: number; maxQueued?: number };
+  /** Run inside every ingest transaction (statistics rollups); built from the store when a function. */
+  ingestHook?: IngestHook | ((store: SqliteCloudStore) => IngestHook);
+  extraRoutes?: readonly CloudRoutes[];
+  liveHeartbeatMs?: number;
+  health?: () => Record<string, unknown>;
+}
+
+export interface CloudCore {
+  app: Hono<AppEnv>;
+  store: SqliteCloudStore;
+  registry: RegistryService;
+  ingest: EventIngest;
+  router: GateMessageRouter;
+  sync: SyncResponder;
+  live: LiveHub;
+  metrics: CloudMetrics;
+  gates: GateDirectory;
+}
+
+export class CloudConfigError extends AnxinError {
+  constructor(message: string) {
+    super('invalid-config', message);
+  }
+}
+
+export function createCloudCore(options: CloudCoreOptions): CloudCore {
+  const { store, keys, publish } = options;
+  if (!keys.signing) throw new CloudConfigError('keysFile: the cloud needs the private half of the current key');
+  const logger = options.logger ?? silentLogger;
+  const now = options.now ?? Date.now;
+  const metrics = createCloudMetrics();
+  const live = new LiveHub();
+  const gates = new GateDirectory(store);
+  const hook = typeof options.ingestHook === 'function' ? options.ingestHook(store) : options.ingestHook;
+
+  const publishEntries = async (events: readonly StoredEvent[]) => {
+    const names = await store.maskedNames(events.flatMap((e) => (e.personId ? [e.personId] : [])));
+    for (const e of events) {
+      live.publish({
+        type: 'entry',
+        data: {
+          gateId: e.gateId,
+          compoundId: e.compoundId,
+          seq: e.seq,
+          ts: e.ts,
+          direction: e.direction,
+          method: e.method,
+          result: e.result,
+          reason: e.reason,
+          personId: e.personId ?? null,
+          maskedName: e.personId ? (names.get(e.personId) ?? null) : null,
+          health: e.health,
+          mode: e.mode,
+          passed: e.passed,
+        },
+      });
+    }
+  };
+
+  const ingest = new EventIngest({
+    store,
+    compoundOf: (gateId) => gates.compoundOf(gateId),
+    publishAck: (gateId, upTo) => publish(topics.gateAck(gateId), { upTo }),
+    onStored: (events) => {
+      if (live.listenerCount === 0) return;
+      publishEntries(events).catch((err: unknown) => logger.warn({ err }, 'live entries failed'));
+    },
+    ...(hook ? { hook } : {}),
+    metrics,
+    logger,
+    now,
+    ...options.ingest,
+  });
+  const registry = new RegistryService({
+    store,
+    signingKey: keys.signing,
+    pepper: keys.pepper,
+    seal: new IdentitySeal(keys.pepper),
+    gates,
+    publish,
+    metrics,
+    logger,
+    now,
+  });
+  const sync = new SyncResponder({ store, publish, metrics, logger });
+  const router = new GateMessageRouter({
+    ingest,
+    store,
+    compoundOf: (gateId) => gates.compoundOf(gateId),
+    sync,
+    live,
+    metrics,
+    logger,
+    now,
+  });
+  const app = createApp(
+    {
+      store,
+      registry,
+      signingKey: keys.signing,
+      ring: keys.ring,
+      live,
+      metrics,
+      logger,
+      now,
+      ...(options.liveHeartbeatMs !== undefined ? { liveHeartbeatMs: options.liveHeartbeatMs } : {}),
+      health: () => ({ ingestQueued: ingest.queued, ...options.health?.() }),
+    },
+    (options.extraRoutes ?? []).map((mount) => (app, deps) => mount(app, { ...deps, store })),
+  );
+  return { app, store, registry, ingest, router, sync, live, metrics, gates };
+}
+
+export interface CloudOptions {
+  /** SQLite file (created with its directory's permission), or `:memory:`. */
+  dbPath: string;
+  /** The broker; without it the cloud serves HTTP only (changes and commands fail with 503). */
+  mqttUrl?: string;
+  /** The deployment's keys file (with the current private key): the cloud signs tokens and passes. */
+  keysFile: KeysFile;
+  /** HTTP port (0: a free one). Default 8080. */
+  port?: number;
+  /** HTTP bind address. Default 127.0.0.1. */
+  host?: string;
+  logger?: Logger;
+  /** How long passages are kept (default 28 days). */
+  retentionDays?: number;
+  purgeIntervalMs?: number;
+  /** Change-log revisions kept per compound; older gates get a snapshot. */
+  changeLogKeepRevs?: number;
+  ingest?: CloudCoreOptions['ingest'];
+  ingestHook?: CloudCoreOptions['ingestHook'];
+  extraRoutes?: readonly CloudRoutes[];
+  liveHeartbeatMs?: number;
+  mqttClientId?: string;
+  /** How long `start()` waits for the broker before serving without it (default 10 s). */
+  mqttConnectWaitMs?: number;
+  now?: () => number;
+}
+
+export interface Cloud {
+  start(): Promise<{ httpPort: number }>;
+  stop(): Promise<void>;
+  /** Available after `start()`. */
+  readonly core: CloudCore;
+}
+
+export function createCloud(options: CloudOptions): Cloud {
+  const logger = (options.logger ?? silentLogger).child({ component: 'cloud' });
+  const keys = parseKeysFile(options.keysFile);
+  if (!keys.signing) throw new CloudConfigError('keysFile: the cloud needs the private half of the current key');
+  const signing = keys.signing;
+  const now = options.now ?? Date.now;
+  let core: CloudCore | undefined;
+  let server: Server | undefined;
+  let mqttClient: CloudMqttClient | undefined;
+  let retention: RetentionJob | undefined;
+
+  const publish: Publish = (topic, payload) =>
+    mqttClient ? mqttClient.publish(topic, payload) : Promise.reject(new MqttUnavailableError('no broker configured'));
+
+  return {
+    get core(): CloudCore {
+      if (!core) throw new Error('the cloud is not started');
+      return core;
+    },
+
+    async start() {
+      const store = new SqliteCloudStore({ path: options.dbPath });
+      const clientId = options.mqttClientId ?? CLOUD_MQTT_CLIENT_ID;
+      core = createCloudCore({
+        store,
+        keys,
+        publish,
+        logger: options.logger ?? silentLogger,
+        now,
+        ...(options.ingest ? { ingest: options.ingest } : {}),
+        ...(options.ingestHook ? { ingestHook: options.ingestHook } : {}),
+        ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
+        ...(options.liveHeartbeatMs !== undefined ? { liveHeartbeatMs: options.liveHeartbeatMs } : {}),
+        health: () => ({ mqtt: mqttClient?.connected === true ? 'connected' : 'disconnected' }),
+      });
+      const started = core;
+      retention = new RetentionJob({
+        store,
+        logger: options.logger ?? silentLogger,
+        horizonMs: (options.retentionDays ?? DEFAULT_RETENTION_DAYS) * 24 * 60 * 60 * 1000,
+        ...(options.purgeIntervalMs !== undefined ? { intervalMs: options.purgeIntervalMs } : {}),
+        ...(options.changeLogKeepRevs !== undefined ? { keepRevs: options.changeLogKeepRevs } : {}),
+        now,
+      });
+      retention.start();
+
+      const httpServer = serve({
+        fetch: started.app.fetch,
+        port: options.port ?? 8080,
+        hostname: options.host ?? '127.0.0.1',
+      }) as Server;
+      server = httpServer;
+      await new Promise<void>((resolve, reject) => {
+        if (httpServer.listening) resolve();
+        httpServer.once('listening', () => resolve());
+        httpServer.once('error', reject);
+      });
+      const httpPort = (httpServer.address() as AddressInfo).port;
+
+      if (options.mqttUrl) {
+        mqttClient = new CloudMqttClient({
+          url: options.mqttUrl,
+          clientId,
+          token: () => signToken({ sub: clientId, role: 'cloud', exp: now() + CLOUD_TOKEN_TTL_MS }, signing),
+          onMessage: (topic, payload) => started.router.route(topic, payload),
+          logger: options.logger ?? silentLogger,
+          ...(options.mqttConnectWaitMs !== undefined ? { connectWaitMs: options.mqttConnectWaitMs } : {}),
+        });
+        await mqttClient.start();
+      }
+      logger.info({ httpPort, mqtt: options.mqttUrl ?? null, db: options.dbPath }, 'cloud started');
+      return { httpPort };
+    },
+
+    async stop() {
+      const stopping = core;
+      if (!stopping) return;
+      stopping.live.shutdown();
+      if (server) {
+        const s = server;
+        server = undefined;
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeAllConnections();
+        });
+      }
+      // Store what is queued and ack it while the broker is still there.
+      await stopping.ingest.flush();
+      await stopping.router.idle();
+      await mqttClient?.stop();
+      mqttClient = undefined;
+      await stopping.ingest.stop();
+      await retention?.stop();
+      await stopping.store.close();
+      core = undefined;
+      logger.info('cloud stopped');
+    },
+  };
+}

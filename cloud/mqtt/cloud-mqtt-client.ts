@@ -1,0 +1,128 @@
+/**
+ * The cloud's MQTT connection (MQTT.js). It subscribes to every gate's events, status, alarms,
+ * command results and sync requests, and takes messages one at a time: `handleMessage` is
+ * overridden so MQTT.js waits for our `done` before the next packet and sends the QoS 1 PUBACK
+ * only then — a full ingest queue thus pushes back on the broker over TCP (docs/cloud.md).
+ */
+import { randomBytes } from 'node:crypto';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { AnxinError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/log.ts';
+import { filters } from '../../shared/topics.ts';
+
+export const SUBSCRIBED_KINDS = ['events', 'status', 'alarms', 'cmd/result', 'sync/request'] as const;
+export const PUBLISH_TIMEOUT_MS = 10_000;
+export const CONNECT_WAIT_MS = 10_000;
+
+export class MqttUnavailableError extends AnxinError {
+  constructor(message = 'the MQTT broker is not connected') {
+    super('mqtt-unavailable', message);
+  }
+}
+
+export interface CloudMqttClientOptions {
+  url: string;
+  /** Username and client id; the broker requires both to equal the token's `sub`. */
+  clientId: string;
+  /** A fresh `cloud` token for each (re)connect. */
+  token: () => string;
+  onMessage(topic: string, payload: Buffer): Promise<void>;
+  logger: Logger;
+  /** How long `start()` waits for the first connection before going on without it (default 10 s). */
+  connectWaitMs?: number;
+  /** `$share/<group>/` prefix for several cloud instances splitting the ingest (broker permitting). */
+  sharedGroup?: string;
+}
+
+export class CloudMqttClient {
+  private client: MqttClient | undefined;
+  private readonly logger: Logger;
+  /** Resolves `start()`'s wait once the first subscription is granted. */
+  private subscribed: (() => void) | undefined;
+
+  constructor(private readonly options: CloudMqttClientOptions) {
+    this.logger = options.logger.child({ component: 'cloud.mqtt' });
+  }
+
+  get connected(): boolean {
+    return this.client?.connected === true;
+  }
+
+  async start(): Promise<void> {
+    const opts: IClientOptions = {
+      clientId: this.options.clientId,
+      username: this.options.clientId,
+      password: this.options.token(),
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: 5000,
+      resubscribe: false,
+    };
+    const client = mqtt.connect(this.options.url, opts);
+    this.client = client;
+    client.handleMessage = (packet, done) => {
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      this.options
+        .onMessage(packet.topic, payload)
+        .catch((err: unknown) => this.logger.error({ err, topic: packet.topic }, 'message handler failed'))
+        .finally(() => done());
+    };
+    client.on('connect', () => {
+      const prefix = this.options.sharedGroup ? `$share/${this.options.sharedGroup}/` : '';
+      const subscriptions = Object.fromEntries(
+        SUBSCRIBED_KINDS.map((kind) => [`${prefix}${filters.allGates(kind)}`, { qos: 1 as const }]),
+      );
+      client.subscribe(subscriptions, (err, granted) => {
+        const refused = granted?.filter((g) => g.qos === 128) ?? [];
+        if (err || refused.length > 0) this.logger.error({ err, refused }, 'subscription refused');
+        else this.logger.info({ url: this.options.url }, 'connected and subscribed');
+        this.subscribed?.();
+      });
+    });
+    client.on('close', () => {
+      // Reconnect with a fresh token so a long-running cloud never presents an expired one.
+      client.options.password = this.options.token();
+    });
+    client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
+    client.on('offline', () => this.logger.warn('mqtt offline; reconnecting'));
+
+    const waitMs = this.options.connectWaitMs ?? CONNECT_WAIT_MS;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.logger.warn({ url: this.options.url, waitMs }, 'broker not reachable yet; continuing and retrying');
+        resolve();
+      }, waitMs);
+      this.subscribed = () => {
+        this.subscribed = undefined;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Publishes JSON at QoS 1; resolves on PUBACK. Fails at once when disconnected. */
+  publish(topic: string, payload: unknown, options: { retain?: boolean } = {}): Promise<void> {
+    const client = this.client;
+    if (!client?.connected) return Promise.reject(new MqttUnavailableError());
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new MqttUnavailableError('no PUBACK in time')), PUBLISH_TIMEOUT_MS);
+      client.publish(topic, JSON.stringify(payload), { qos: 1, retain: options.retain === true }, (err) => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client) await client.endAsync(false);
+  }
+}
+
+/** A client id for a second cloud instance (`cloud-<hex>`), when the broker allows several. */
+export function randomCloudClientId(): string {
+  return `cloud-${randomBytes(4).toString('hex')}`;
+}

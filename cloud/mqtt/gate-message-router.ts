@@ -1,0 +1,161 @@
+/**
+ * Routes what the cloud receives from gates by topic kind: events to ingest; statuses (latest +
+ * history, journal-depth gauge, live feed), alarms (stored, live feed), command results and sync
+ * requests. Every payload is parsed with its shared schema; bad or foreign input is counted and
+ * logged, never thrown (ARCHITECTURE.md, rule 3).
+ */
+import type { z } from 'zod';
+import type { Logger } from '../../shared/log.ts';
+import {
+  alarmMessageSchema,
+  commandResultSchema,
+  gateStatusSchema,
+  syncRequestSchema,
+} from '../../shared/schemas/mqtt.ts';
+import { type GateTopicKind, tryParseTopic } from '../../shared/topics.ts';
+import type { EventIngest } from '../ingest/event-ingest.ts';
+import type { LiveHub } from '../live/live-hub.ts';
+import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
+import type { GateActivityStore } from '../store/store.ts';
+import type { SyncResponder } from '../sync/sync-responder.ts';
+
+export const MAX_PENDING_SYNC = 200;
+
+export interface GateMessageRouterOptions {
+  ingest: Pick<EventIngest, 'accept'>;
+  store: GateActivityStore;
+  compoundOf(gateId: string): Promise<string | undefined>;
+  sync: Pick<SyncResponder, 'answer'>;
+  live: LiveHub;
+  metrics: CloudMetrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+export class GateMessageRouter {
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private syncChain: Promise<unknown> = Promise.resolve();
+  private pendingSync = 0;
+
+  constructor(private readonly options: GateMessageRouterOptions) {
+    this.logger = options.logger.child({ component: 'cloud.mqtt' });
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Handles one message; resolves when the next may be taken (ingest backpressure). */
+  async route(topic: string, payload: Buffer): Promise<void> {
+    const parsed = tryParseTopic(topic);
+    if (parsed?.scope !== 'gate') {
+      this.options.metrics.ingestRejects.inc({ reason: 'invalid-topic' });
+      this.logger.warn({ topic }, 'message on an unexpected topic');
+      return;
+    }
+    const { gateId, kind } = parsed;
+    this.options.metrics.ingestMessages.inc({ kind });
+    try {
+      switch (kind) {
+        case 'events':
+          return await this.options.ingest.accept(gateId, payload);
+        case 'status':
+          return await this.onStatus(gateId, payload);
+        case 'alarms':
+          return await this.onAlarm(gateId, payload);
+        case 'cmd/result':
+          return await this.onCommandResult(gateId, payload);
+        case 'sync/request':
+          return await this.onSyncRequest(gateId, payload);
+        default:
+          // The cloud's own outputs (ack, cmd, sync) are not subscribed; nothing else exists.
+          this.options.metrics.mqttRejects.inc({ kind, reason: 'unexpected-kind' });
+      }
+    } catch (err) {
+      this.options.metrics.mqttRejects.inc({ kind, reason: 'handler-failed' });
+      this.logger.error({ err, gateId, kind }, 'message handling failed');
+    }
+  }
+
+  private async parse<S extends z.ZodType>(
+    gateId: string,
+    kind: GateTopicKind,
+    schema: S,
+    payload: Buffer,
+  ): Promise<{ data: z.infer<S>; compoundId: string } | undefined> {
+    const reject = (reason: string, extra: Record<string, unknown> = {}) => {
+      this.options.metrics.mqttRejects.inc({ kind, reason });
+      this.logger.warn({ gateId, kind, reason, ...extra }, 'gate message rejected');
+      return undefined;
+    };
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString());
+    } catch {
+      return reject('invalid-payload');
+    }
+    const result = schema.safeParse(json);
+    if (!result.success) {
+      return reject('invalid-payload', {
+        issues: result.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`),
+      });
+    }
+    const compoundId = await this.options.compoundOf(gateId);
+    if (compoundId === undefined) return reject('unknown-gate');
+    return { data: result.data, compoundId };
+  }
+
+  private async onStatus(gateId: string, payload: Buffer): Promise<void> {
+    if (payload.length === 0) return; // a cleared retained status
+    const parsed = await this.parse(gateId, 'status', gateStatusSchema, payload);
+    if (!parsed) return;
+    const { data: status, compoundId } = parsed;
+    await this.options.store.recordStatus(gateId, compoundId, status, this.now());
+    this.options.metrics.gateJournalDepth.set(status.journalDepth, { gate: gateId });
+    this.options.metrics.gateOnline.set(status.online ? 1 : 0, { gate: gateId });
+    this.options.live.publish({ type: 'status', data: { ...status, gateId, compoundId } });
+  }
+
+  private async onAlarm(gateId: string, payload: Buffer): Promise<void> {
+    const parsed = await this.parse(gateId, 'alarms', alarmMessageSchema, payload);
+    if (!parsed) return;
+    const { data: alarm, compoundId } = parsed;
+    await this.options.store.recordAlarm({ ...alarm, gateId, compoundId, receivedAt: this.now() });
+    this.options.metrics.alarms.inc({ kind: alarm.kind });
+    this.options.live.publish({ type: 'alarm', data: { ...alarm, gateId, compoundId } });
+  }
+
+  private async onCommandResult(gateId: string, payload: Buffer): Promise<void> {
+    const parsed = await this.parse(gateId, 'cmd/result', commandResultSchema, payload);
+    if (!parsed) return;
+    const { cmdId, ok, error } = parsed.data;
+    const known = await this.options.store.recordCommandResult(gateId, cmdId, ok, error ?? null, this.now());
+    if (!known) {
+      this.options.metrics.mqttRejects.inc({ kind: 'cmd/result', reason: 'unknown-command' });
+      this.logger.warn({ gateId, cmdId }, 'result of a command this gate was not sent');
+    }
+  }
+
+  /**
+   * Sync answers run one after another off the message path: a snapshot of many parts must not
+   * hold up ingest. Past `MAX_PENDING_SYNC` waiting requests, new ones are dropped (the gate asks again).
+   */
+  private async onSyncRequest(gateId: string, payload: Buffer): Promise<void> {
+    const parsed = await this.parse(gateId, 'sync/request', syncRequestSchema, payload);
+    if (!parsed) return;
+    if (this.pendingSync >= MAX_PENDING_SYNC) {
+      this.options.metrics.mqttRejects.inc({ kind: 'sync/request', reason: 'too-many-pending' });
+      return;
+    }
+    this.pendingSync += 1;
+    this.syncChain = this.syncChain
+      .then(() => this.options.sync.answer(gateId, parsed.compoundId, parsed.data.fromRev))
+      .catch((err: unknown) => this.logger.warn({ err, gateId }, 'sync answer failed'))
+      .finally(() => {
+        this.pendingSync -= 1;
+      });
+  }
+
+  /** Resolves when every accepted sync request has been answered. */
+  async idle(): Promise<void> {
+    await this.syncChain;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The analytics extension wired into the cloud core: passages go through the real MQTT ingest
+ * path (`EventIngest.accept`, batching, the store transaction with the rollup hook) and the
+ * statistics and traces come back over the core's HTTP app.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sqliteAnalyticsExtension } from '../../../cloud/analytics/analytics-extension.ts';
+import { type CloudCore, createCloudCore } from '../../../cloud/cloud-service.ts';
+import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
+import { createKeysFile, parseKeysFile } from '../../../shared/keys.ts';
+import { signToken } from '../../../shared/token.ts';
+import { gateMessages, NOW, SH_DAY_FROM, SH_DAY_TO, seedRegistry } from './scenario.ts';
+
+let core: CloudCore;
+let manager: string;
+
+beforeEach(async () => {
+  const keys = parseKeysFile(createKeysFile());
+  const extension = sqliteAnalyticsExtension();
+  core = createCloudCore({
+    store: new SqliteCloudStore({ path: ':memory:' }),
+    keys,
+    publish: async () => {},
+    now: () => NOW,
+    ingestHook: extension.ingestHook,
+    extraRoutes: [extension.routes],
+  });
+  await seedRegistry(core.store);
+  manager = `Bearer ${signToken({ sub: 'tracer', role: 'manager', exp: NOW + 3_600_000 }, keys.signing!)}`;
+});
+
+afterEach(async () => {
+  await core.ingest.stop();
+  await core.store.close();
+});
+
+async function publishAll(): Promise<void> {
+  for (const [gateId, events] of gateMessages()) await core.ingest.accept(gateId, JSON.stringify({ events }));
+  await core.ingest.flush();
+}
+
+async function summary(): Promise<Record<string, unknown>> {
+  const res = await core.app.request(`/api/v1/stats/summary?compound=sunny&from=${SH_DAY_FROM}&to=${SH_DAY_TO}`, {
+    headers: { authorization: manager },
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+describe('analytics in the cloud core', () => {
+  it('counts what the ingest stores, once, even when the gates resend', async () => {
+    await publishAll();
+    const first = await summary();
+    expect(first).toMatchObject({ passages: { total: 15 }, crossings: { in: 8, out: 4 } });
+    await publishAll();
+    expect(await summary()).toEqual(first);
+  });
+
+  it('serves the traces on the same store', async () => {
+    await publishAll();
+    const res = await core.app.request(
+      `/api/v1/trace/contacts/idx?from=${SH_DAY_FROM}&to=${SH_DAY_TO}&reason=ingest-path`,
+      { headers: { authorization: manager } },
+    );
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { contacts: { personId: string }[] };
+    expect(body.contacts.map((c) => c.personId)).toEqual(['a', 'b', 'spouse', 'f', 'e', 'child']);
+  });
+});

@@ -1,0 +1,58 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHarness, type Harness } from '../http/app-harness.ts';
+
+const status = (extra: Record<string, unknown> = {}) =>
+  Buffer.from(
+    JSON.stringify({
+      online: true,
+      mode: 'normal',
+      rev: 0,
+      journalDepth: 0,
+      devices: { idreader: 'ok', qr: 'ok', turnstile: 'absent' },
+      version: '0.1.0',
+      ts: 1000,
+      ...extra,
+    }),
+  );
+
+describe('GateMessageRouter', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await createHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('keeps the latest status and a history row per online/mode change', async () => {
+    await h.core.router.route('anxin/v1/gates/g-1/status', status({ ts: 1000 }));
+    await h.core.router.route('anxin/v1/gates/g-1/status', status({ ts: 2000, journalDepth: 3 }));
+    await h.core.router.route('anxin/v1/gates/g-1/status', status({ ts: 3000, online: false }));
+    await h.core.router.route('anxin/v1/gates/g-1/status', Buffer.alloc(0));
+    expect((await h.core.store.latestStatus('g-1'))?.status).toMatchObject({ online: false, ts: 3000 });
+    expect(await h.core.store.statusHistory('g-1', 0, 10_000)).toEqual([
+      { ts: 1000, online: true, mode: 'normal' },
+      { ts: 3000, online: false, mode: 'normal' },
+    ]);
+  });
+
+  it('counts invalid payloads, unknown gates and foreign topics without throwing', async () => {
+    await h.core.router.route('anxin/v1/gates/g-1/status', Buffer.from('{"online":"yes"}'));
+    await h.core.router.route('anxin/v1/gates/g-9/alarms', Buffer.from('{"kind":"fire","ts":1,"detail":""}'));
+    await h.core.router.route('anxin/v1/gates/g-1/cmd/result', Buffer.from('{"cmdId":"nope","ok":true}'));
+    await h.core.router.route('somewhere/else', Buffer.from('{}'));
+    const m = h.core.metrics;
+    expect(m.mqttRejects.get({ kind: 'status', reason: 'invalid-payload' })).toBe(1);
+    expect(m.mqttRejects.get({ kind: 'alarms', reason: 'unknown-gate' })).toBe(1);
+    expect(m.mqttRejects.get({ kind: 'cmd/result', reason: 'unknown-command' })).toBe(1);
+    expect(m.ingestRejects.get({ reason: 'invalid-topic' })).toBe(1);
+  });
+
+  it('stores alarms and answers sync requests on the gate sync topic', async () => {
+    await h.core.router.route('anxin/v1/gates/g-1/alarms', Buffer.from('{"kind":"tamper","ts":5,"detail":"lid"}'));
+    expect(await h.core.store.recentAlarms('g-1', 5)).toMatchObject([{ kind: 'tamper', compoundId: 'c-1' }]);
+    await h.core.router.route('anxin/v1/gates/g-1/sync/request', Buffer.from('{"fromRev":0}'));
+    await h.core.router.idle();
+    expect(h.published.at(-1)).toMatchObject({ topic: 'anxin/v1/gates/g-1/sync', payload: { part: 1, parts: 1 } });
+  });
+});

@@ -1,0 +1,105 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createCloudMetrics } from '../../../cloud/metrics/cloud-metrics.ts';
+import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
+import { chunkDeltas } from '../../../cloud/sync/change-publisher.ts';
+import { SyncResponder } from '../../../cloud/sync/sync-responder.ts';
+import { silentLogger } from '../../../shared/log.ts';
+import { type SyncMessage, isSnapshotChunk, syncMessageSchema } from '../../../shared/schemas/mqtt.ts';
+import { resident } from '../fixtures.ts';
+
+describe('SyncResponder', () => {
+  let store: SqliteCloudStore;
+  let sent: { topic: string; message: SyncMessage }[];
+  let responder: SyncResponder;
+  const make = (opts: { maxChangesPerMessage?: number; maxRecordsPerPart?: number } = {}) =>
+    new SyncResponder({
+      store,
+      publish: async (topic, payload) => {
+        sent.push({ topic, message: syncMessageSchema.parse(payload) });
+      },
+      metrics: createCloudMetrics(),
+      logger: silentLogger,
+      ...opts,
+    });
+
+  beforeEach(async () => {
+    store = new SqliteCloudStore({ path: ':memory:' });
+    await store.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
+    sent = [];
+    responder = make();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  const people = (n: number, prefix = 'p') =>
+    Array.from({ length: n }, (_, i) => resident(`${prefix}-${String(i).padStart(5, '0')}`, 'c-1'));
+
+  it('answers a gate behind the log with chained deltas up to the current rev', async () => {
+    await store.upsertResidents(people(3));
+    await store.setMode('c-1', 'controlled', 'drill', 10);
+    expect(await responder.answer('g-1', 'c-1', 2)).toBe('delta');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.topic).toBe('anxin/v1/gates/g-1/sync');
+    expect(sent[0]?.message).toMatchObject({ fromRev: 2, toRev: 4 });
+    const delta = sent[0]!.message as { changes: { op: string }[] };
+    expect(delta.changes.map((c) => c.op)).toEqual(['person.upsert', 'mode']);
+  });
+
+  it('chunks a long delta at the message limit', async () => {
+    responder = make({ maxChangesPerMessage: 2 });
+    await store.upsertResidents(people(5));
+    await responder.answer('g-1', 'c-1', 1);
+    expect(sent.map((s) => s.message)).toMatchObject([
+      { fromRev: 1, toRev: 3 },
+      { fromRev: 3, toRev: 5 },
+    ]);
+  });
+
+  it('confirms an up-to-date gate with an empty delta', async () => {
+    await store.upsertResidents(people(2));
+    await responder.answer('g-1', 'c-1', 2);
+    expect(sent.map((s) => s.message)).toEqual([{ fromRev: 2, toRev: 2, changes: [] }]);
+  });
+
+  it('sends a snapshot in 1-based parts for fromRev 0', async () => {
+    await store.upsertResidents(people(2500));
+    expect(await responder.answer('g-1', 'c-1', 0)).toBe('snapshot');
+    const chunks = sent.map((s) => s.message).filter(isSnapshotChunk);
+    expect(chunks).toHaveLength(3);
+    expect(chunks.map((c) => [c.part, c.parts, c.snapshotRev, c.records.length])).toEqual([
+      [1, 3, 2500, 1000],
+      [2, 3, 2500, 1000],
+      [3, 3, 2500, 502],
+    ]);
+    expect(chunks[0]?.records.slice(0, 2).map((r) => r.op)).toEqual(['quota.policy', 'mode']);
+  });
+
+  it('sends a snapshot when the gap reaches below the compacted log, or the gate is ahead', async () => {
+    await store.upsertResidents(people(10));
+    await store.compactChangeLog(3);
+    await responder.answer('g-1', 'c-1', 5);
+    expect(isSnapshotChunk(sent[0]!.message)).toBe(true);
+    sent = [];
+    await responder.answer('g-1', 'c-1', 7);
+    expect(sent[0]?.message).toMatchObject({ fromRev: 7, toRev: 10 });
+    sent = [];
+    await responder.answer('g-1', 'c-1', 99);
+    expect(isSnapshotChunk(sent[0]!.message)).toBe(true);
+  });
+
+  it('snapshots an empty compound as one part with its mode and quota', async () => {
+    await responder.answer('g-1', 'c-1', 0);
+    expect(sent.map((s) => s.message)).toMatchObject([{ snapshotRev: 0, part: 1, parts: 1 }]);
+  });
+
+  it('splits live change batches into chained deltas of at most 1000', () => {
+    const changes = Array.from({ length: 2001 }, (_, i) => ({ op: 'person.delete' as const, personId: `p-${i}` }));
+    const deltas = chunkDeltas({ compoundId: 'c-1', fromRev: 10, toRev: 2011, changes });
+    expect(deltas.map((d) => [d.fromRev, d.toRev, d.changes.length])).toEqual([
+      [10, 1010, 1000],
+      [1010, 2010, 1000],
+      [2010, 2011, 1],
+    ]);
+  });
+});
