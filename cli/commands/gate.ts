@@ -1,0 +1,120 @@
+/**
+ * `anxin gate add`: provision one gate without the demo — register it in the cloud's database
+ * (when `--db` is given), sign its device token with the deployment key, and print a ready
+ * `gate.json` for `anxin edge --config gate.json`. The token is printed once; keep it secret.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
+import type { EdgeConfigInput } from '../../edge-agent/config.ts';
+import { parseEdgeConfig } from '../../edge-agent/config.ts';
+import { AnxinError, ConfigError } from '../../shared/errors.ts';
+import { isValidId } from '../../shared/ids.ts';
+import { readKeysFile } from '../../shared/keys.ts';
+import { signToken } from '../../shared/token.ts';
+import { DEFAULT_KEYS_PATH } from './keys.ts';
+
+export const help = `Usage: anxin gate add --compound ID --id ID [flags]
+
+Provisions a gate: signs its device token (MQTT password, role gate) with the deployment key,
+registers it in the cloud database when --db is given, and prints a ready gate.json.
+
+  --compound ID      the gate's compound (must exist in --db when --db is given)
+  --id ID            the gate id ([a-z0-9-]{1,64}), e.g. north-in
+  --name TEXT        display name (default: the id)
+  --keys FILE        deployment keys file (default ${DEFAULT_KEYS_PATH})
+  --db FILE          the cloud's SQLite database to register the gate in (optional)
+  --mqtt URL         the broker URL written into gate.json (default mqtt://127.0.0.1:1883)
+  --days N           token lifetime in days (default 365)
+  --out FILE         write gate.json there instead of stdout (refuses to overwrite)
+`;
+
+const DAY_MS = 86_400_000;
+
+function fail(message: string): number {
+  process.stderr.write(`anxin gate: ${message}\n`);
+  return 2;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb !== 'add')
+    return fail(verb ? `unknown sub-command "${verb}" (expected: add)` : 'expected: anxin gate add …');
+  let values: Record<string, string | undefined>;
+  try {
+    values = parseArgs({
+      args: rest,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        compound: { type: 'string' },
+        id: { type: 'string' },
+        name: { type: 'string' },
+        keys: { type: 'string', default: DEFAULT_KEYS_PATH },
+        db: { type: 'string' },
+        mqtt: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+        days: { type: 'string', default: '365' },
+        out: { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const { compound, id } = values;
+  if (!isValidId(compound)) return fail('--compound: expected [a-z0-9-]{1,64}');
+  if (!isValidId(id)) return fail('--id: expected [a-z0-9-]{1,64}');
+  const days = Number(values.days);
+  if (!Number.isInteger(days) || days < 1 || days > 3650) return fail('--days: expected a whole number from 1 to 3650');
+  if (values.out && existsSync(values.out)) return fail(`${values.out} exists; not overwriting it`);
+
+  try {
+    const keys = readKeysFile(values.keys!);
+    if (!keys.signing) return fail(`${values.keys}: no private key to sign with (this is a public-only keys file)`);
+    const exp = Date.now() + days * DAY_MS;
+    const token = signToken({ sub: id, role: 'gate', compound, exp }, keys.signing);
+
+    if (values.db) {
+      const store = new SqliteCloudStore({ path: values.db });
+      try {
+        if (!(await store.getCompound(compound))) return fail(`--compound: no compound "${compound}" in ${values.db}`);
+        if ((await store.listGates(compound)).some((g) => g.id === id)) {
+          process.stderr.write(`anxin gate: ${id} is already registered; issuing a new token only\n`);
+        } else {
+          await store.createGate(
+            { id, compoundId: compound, name: values.name ?? id, antiPassback: false },
+            Date.now(),
+          );
+        }
+      } finally {
+        await store.close();
+      }
+    }
+
+    const gateJson: EdgeConfigInput = {
+      gateId: id,
+      compoundId: compound,
+      mqtt: { url: values.mqtt!, token },
+      keys: { ...keys.file, keys: keys.file.keys.map(({ kid, publicKey }) => ({ kid, publicKey })) },
+      dataDir: `/var/lib/anxin/${id}`,
+      http: { port: 8090, host: '0.0.0.0' },
+      devices: {
+        idreader: { path: '/dev/serial/by-id/REPLACE-idreader', baudRate: 115200, direction: 'in' },
+        qr: { path: '/dev/serial/by-id/REPLACE-qr', baudRate: 9600, direction: 'in' },
+        turnstile: { path: '/dev/serial/by-id/REPLACE-rs485', baudRate: 115200, address: 0 },
+      },
+    };
+    parseEdgeConfig(gateJson);
+    const text = `${JSON.stringify(gateJson, null, 2)}\n`;
+    if (values.out) {
+      writeFileSync(values.out, text, { mode: 0o600, flag: 'wx' });
+      process.stderr.write(`wrote ${values.out} (token expires ${new Date(exp).toISOString()})\n`);
+    } else {
+      process.stdout.write(text);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.problems.join('; '));
+    if (err instanceof AnxinError) return fail(err.message);
+    throw err;
+  }
+}
