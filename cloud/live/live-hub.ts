@@ -35,9 +35,19 @@ export interface LiveStatus extends GateStatus {
   compoundId: string;
 }
 
+/** An alarm acknowledged by someone (cloud/alarms/alarm-book.ts): every console of the compound clears it. */
+export interface LiveAlarmAck {
+  alarmId: number;
+  gateId: string;
+  compoundId: string;
+  by: string;
+  at: number;
+}
+
 export type LiveMessage =
   | { type: 'entry'; data: LiveEntry }
   | { type: 'alarm'; data: LiveAlarm }
+  | { type: 'alarm-ack'; data: LiveAlarmAck }
   | { type: 'status'; data: LiveStatus };
 
 export type LiveListener = (message: LiveMessage) => void;

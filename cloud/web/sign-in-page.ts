@@ -1,0 +1,22 @@
+/** `/`: username and password → bearer token, then on to the page of the user's role. */
+import { html } from 'hono/html';
+import { renderPage } from './page-layout.ts';
+
+export function signInPage() {
+  return renderPage({
+    titleZh: '登录',
+    titleEn: 'Sign in',
+    script: 'sign-in.js',
+    page: 'sign-in',
+    signedIn: false,
+    body: html`<main class="sign-in">
+  <form id="sign-in-form" class="card" autocomplete="on">
+    <h2>登录 <small>Sign in</small></h2>
+    <label>用户名 <small>Username</small><input name="username" id="username" required autocomplete="username" maxlength="64"></label>
+    <label>密码 <small>Password</small><input name="password" id="password" type="password" required autocomplete="current-password" maxlength="256"></label>
+    <button type="submit" class="primary">登录 <small>Sign in</small></button>
+    <p id="sign-in-error" class="error" role="alert"></p>
+  </form>
+</main>`,
+  });
+}

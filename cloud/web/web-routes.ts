@@ -1,0 +1,98 @@
+/**
+ * The cloud's web pages (issue #8), mounted on the cloud's app through its `ExtraRoutes` hook
+ * (cloud/http/app.ts): `/` sign-in, `/console` guard console, `/dashboard` manager dashboard and
+ * their assets under `/assets/`, plus the three API routes the pages need that the core API lacks:
+ *
+ * - `GET /api/v1/alarms`, `POST /api/v1/alarms/:id/ack` — alarms stay until acknowledged;
+ * - `POST /api/v1/auth/live-ticket` — a one-minute token for EventSource's `?token=`;
+ * - `GET /api/v1/trace/search` — find a person by name or ID number (manager, audit-logged).
+ *
+ * Every asset is a file of this folder served by the cloud itself: the pages work without any
+ * outside network (no CDN, no web fonts, no build step).
+ */
+import { readFile } from 'node:fs/promises';
+import { Hono } from 'hono';
+import { type AlarmBook, SqliteAlarmBook } from '../alarms/alarm-book.ts';
+import { API_BASE } from '../http/app.ts';
+import type { RouteDeps } from '../http/app-deps.ts';
+import type { AppEnv } from '../http/app-env.ts';
+import type { SqliteCloudStore } from '../store/sqlite-store.ts';
+import { alarmRoutes } from '../http/routes/alarms.ts';
+import { liveTicketRoutes } from '../http/routes/live-ticket.ts';
+import { personSearchRoutes } from '../http/routes/person-search.ts';
+import { consolePage } from './console-page.ts';
+import { dashboardPage } from './dashboard-page.ts';
+import { signInPage } from './sign-in-page.ts';
+
+export interface WebRoutesOptions {
+  /** The deployment's pepper (`parseKeysFile(…).pepper`): an ID number is searched through its pseudonym. */
+  pepper: Buffer;
+  /** Default: a `SqliteAlarmBook` on the store's connection, created when mounted. */
+  alarms?: AlarmBook;
+}
+
+/** What the cloud hands an extension (cloud-service.ts `CloudExtensionContext`). */
+export type WebMountContext = RouteDeps & { store: SqliteCloudStore };
+
+const CONTENT_TYPES: Record<string, string> = {
+  css: 'text/css; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  svg: 'image/svg+xml',
+};
+
+/** The only files `/assets/` serves: a fixed list, so no request path ever reaches the file system. */
+export const WEB_ASSETS = [
+  'style.css',
+  'favicon.svg',
+  'session.js',
+  'labels.js',
+  'format.js',
+  'hourly-chart.js',
+  'live-stream.js',
+  'sign-in.js',
+  'console.js',
+  'dashboard.js',
+] as const;
+
+const ASSET_DIR = new URL('./assets/', import.meta.url);
+
+/** The pages and assets alone, as a hono app (mounted at `/`). */
+export function webPages(): Hono<AppEnv> {
+  const cache = new Map<string, Promise<Buffer>>();
+  const asset = (name: string) => {
+    let body = cache.get(name);
+    if (!body) {
+      body = readFile(new URL(name, ASSET_DIR));
+      cache.set(name, body);
+    }
+    return body;
+  };
+  const noStore = { 'cache-control': 'no-cache' };
+  return new Hono<AppEnv>()
+    .get('/', async (c) => c.html(await signInPage(), 200, noStore))
+    .get('/console', async (c) => c.html(await consolePage(), 200, noStore))
+    .get('/dashboard', async (c) => c.html(await dashboardPage(), 200, noStore))
+    .get('/assets/:name', async (c) => {
+      const name = c.req.param('name');
+      if (!(WEB_ASSETS as readonly string[]).includes(name)) return c.notFound();
+      const type = CONTENT_TYPES[name.slice(name.lastIndexOf('.') + 1)] ?? 'application/octet-stream';
+      return c.body(new Uint8Array(await asset(name)), 200, { 'content-type': type, 'cache-control': 'no-cache' });
+    });
+}
+
+function startedAlarmBook(store: SqliteCloudStore): AlarmBook {
+  const book = new SqliteAlarmBook(store.db);
+  book.start();
+  return book;
+}
+
+/** Mount with `createCloud({ extraRoutes: [webRoutes({ pepper })] })`. */
+export function webRoutes(options: WebRoutesOptions): (app: Hono<AppEnv>, deps: WebMountContext) => void {
+  return (app, deps) => {
+    const alarms = options.alarms ?? startedAlarmBook(deps.store);
+    app.route(`${API_BASE}/alarms`, alarmRoutes({ ...deps, alarms }));
+    app.route(`${API_BASE}/auth/live-ticket`, liveTicketRoutes(deps));
+    app.route(`${API_BASE}/trace/search`, personSearchRoutes({ ...deps, pepper: options.pepper }));
+    app.route('/', webPages());
+  };
+}
