@@ -36,6 +36,10 @@ export function createCloudMetrics(registry = new MetricsRegistry()) {
       'Events per batch insert.',
       [1, 5, 10, 50, 100, 500, 1000, 2000],
     ),
+    mqttRejects: registry.counter(
+      'anxin_mqtt_rejects_total',
+      'Non-event MQTT messages rejected (status, alarms, cmd results, sync requests), by kind and reason.',
+    ),
     acksPublished: registry.counter('anxin_ingest_acks_total', 'Cumulative acks published to gates.'),
     gateJournalDepth: registry.gauge('anxin_gate_journal_depth', 'Events in a gate journal not yet acknowledged.'),
     gateOnline: registry.gauge('anxin_gate_online', '1 when the gate last reported online.'),
