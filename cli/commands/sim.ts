@@ -9,10 +9,34 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { QR_SUFFIXES, type QrSuffix, QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
 import type { BindingInterface } from '../../firmware-bridge/serial/port-options.ts';
+import { readKeysFile } from '../../shared/keys.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
+import { newPassId, signPass } from '../../shared/pass.ts';
 
-/** Any fixed text will do for a bare scanner; the demo wiring replaces it with a valid signed pass. */
+/** Used only when no keys file is at hand to sign a demo pass with (a bare scanner test). */
 export const DEFAULT_QR_SIM_TEXT = 'ANXIN-DEMO-QR';
+/** The demo's first resident (see `anxin demo`); a pass for them opens the demo's gates. */
+export const DEMO_PASS_PERSON = { personId: 'p-000001', compoundId: 'sunny-garden' };
+
+/**
+ * The default `--text`: a valid resident pass for the demo's first resident, signed with the
+ * deployment key in `keysPath` (what `anxin demo` and `anxin keys init` write), valid for a day.
+ */
+export function demoPassText(keysPath: string, now = Date.now()): string | undefined {
+  if (!existsSync(keysPath)) return undefined;
+  const signing = readKeysFile(keysPath).signing;
+  if (!signing) return undefined;
+  return signPass(
+    {
+      passId: newPassId(),
+      ...DEMO_PASS_PERSON,
+      kind: 'resident',
+      notBefore: now - 60_000,
+      expiresAt: now + 86_400_000,
+    },
+    signing,
+  );
+}
 export const DEFAULT_QR_SIM_BAUD = 9600;
 export const DEFAULT_QR_SIM_INTERVAL_MS = 3000;
 
@@ -22,8 +46,9 @@ A device simulator on a real serial port (e.g. one end of a socat pty pair:
   socat -d -d pty,raw,echo=0,link=/tmp/qr-gate pty,raw,echo=0,link=/tmp/qr-sim
 then the gate opens /tmp/qr-gate and the simulator /tmp/qr-sim).
 
-  anxin sim qr --port PATH [--baud ${DEFAULT_QR_SIM_BAUD}] [--text TEXT] [--suffix cr|lf|crlf|tab|none] [--interval ${DEFAULT_QR_SIM_INTERVAL_MS}]
-      a serial QR scanner: writes TEXT and the suffix (default cr) every interval ms
+  anxin sim qr --port PATH [--baud ${DEFAULT_QR_SIM_BAUD}] [--text TEXT] [--suffix cr|lf|crlf|tab|none] [--interval ${DEFAULT_QR_SIM_INTERVAL_MS}] [--keys data/keys.json]
+      a serial QR scanner: writes TEXT and the suffix (default cr) every interval ms; without --text,
+      a valid pass of the demo's first resident signed with the keys file (if there is one)
   anxin sim idreader --port PATH [--baud 115200] [--id NUMBER] [--name NAME] [--interval 3000]
       a SAM_V national ID-card reader that lays a card on the reader every interval ms for one second
   anxin sim turnstile --port PATH [--baud 115200] [--address 0] [--pass-delay 800] [--behaviour pass|timeout|forced|tailgate]
@@ -102,6 +127,7 @@ export function parseQrSimFlags(argv: string[]): { flags: QrSimFlags } | { probl
         text: { type: 'string' },
         suffix: { type: 'string' },
         interval: { type: 'string' },
+        keys: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -116,7 +142,15 @@ export function parseQrSimFlags(argv: string[]): { flags: QrSimFlags } | { probl
   if (!QR_SUFFIXES.includes(suffix)) {
     problems.push(`suffix: must be one of ${QR_SUFFIXES.join(', ')}, got ${JSON.stringify(values.suffix)}`);
   }
-  const text = values.text ?? DEFAULT_QR_SIM_TEXT;
+  let text = values.text;
+  if (text === undefined) {
+    try {
+      text = demoPassText(values.keys ?? 'data/keys.json') ?? DEFAULT_QR_SIM_TEXT;
+    } catch (err) {
+      problems.push(`keys: ${(err as Error).message.split('\n')[0]}`);
+      text = DEFAULT_QR_SIM_TEXT;
+    }
+  }
   if (text === '') problems.push('text: must not be empty');
   if (problems.length > 0) return { problems };
   return { flags: { path: values.port!, baudRate, text, suffix, intervalMs } };

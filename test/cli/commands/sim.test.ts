@@ -127,3 +127,29 @@ describe('anxin sim qr', () => {
     });
   });
 });
+
+describe('anxin sim qr default text', () => {
+  it('is a valid pass of the demo resident, signed with the keys file', async () => {
+    const { demoPassText } = await import('../../../cli/commands/sim.ts');
+    const { createKeysFile, parseKeysFile } = await import('../../../shared/keys.ts');
+    const { verifyPass } = await import('../../../shared/pass.ts');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'anxin-simkeys-'));
+    try {
+      const keys = createKeysFile();
+      writeFileSync(join(dir, 'keys.json'), JSON.stringify(keys));
+      const text = demoPassText(join(dir, 'keys.json'));
+      const check = verifyPass(text!, parseKeysFile(keys).ring, Date.now());
+      expect(check.ok && check.pass).toMatchObject({
+        personId: 'p-000001',
+        compoundId: 'sunny-garden',
+        kind: 'resident',
+      });
+      expect(demoPassText(join(dir, 'missing.json'))).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
