@@ -51,6 +51,29 @@ CREATE TABLE stats_daily (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 2,
+    description: 'compound-wide hourly counters (the summary and hourly series read no per-gate rows)',
+    sql: `
+CREATE TABLE stats_hourly_compound (
+  compound_id TEXT NOT NULL,
+  bucket_start INTEGER NOT NULL,
+  direction TEXT NOT NULL,
+  method TEXT NOT NULL,
+  result TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  crossed INTEGER NOT NULL,
+  elderly INTEGER NOT NULL,
+  label TEXT NOT NULL,
+  day TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (compound_id, bucket_start, direction, method, result, reason, crossed, elderly)
+) WITHOUT ROWID;
+INSERT INTO stats_hourly_compound
+  SELECT compound_id, bucket_start, direction, method, result, reason, crossed, elderly, MIN(label), MIN(day), SUM(count)
+  FROM stats_hourly GROUP BY compound_id, bucket_start, direction, method, result, reason, crossed, elderly;
+`,
+  },
 ];
 
 /** Applies the analytics migrations the database has not seen yet; returns the versions before and after. */

@@ -7,15 +7,17 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Direction, HealthColour, Method, Reason, Result } from '../../shared/enums.ts';
 import type { Passage } from './passage.ts';
 import { installAnalytics } from './rollup-writer.ts';
-import type { HourlyRow } from './summary.ts';
+import type { GateRow, HourlyRow } from './summary.ts';
 
 export interface AnalyticsStore {
   /** The person's events with `from ≤ ts ≤ to`, oldest first. Index: events(person_id, ts). */
   personPassages(personId: string, from: number, to: number): Promise<Passage[]>;
   /** Every event at the gate with `from ≤ ts ≤ to`, oldest first. Index: events(gate_id, ts). */
   gatePassages(gateId: string, from: number, to: number): Promise<Passage[]>;
-  /** Rollup counters of the compound's hours starting in `[from, to)`. */
+  /** Compound-wide counters of the hours starting in `[from, to)`. */
   hourlyRows(compoundId: string, from: number, to: number): Promise<HourlyRow[]>;
+  /** Per-gate counters summed over the hours starting in `[from, to)`. */
+  gateRows(compoundId: string, from: number, to: number): Promise<GateRow[]>;
   /** Distinct persons who crossed per local day, for the days `fromDay … toDay` that have any. */
   personsPerDay(compoundId: string, fromDay: string, toDay: string): Promise<{ day: string; persons: number }[]>;
   /**
@@ -74,15 +76,18 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
     this.stmt = {
       personPassages: p(TRACE_SQL.personPassages),
       gatePassages: p(TRACE_SQL.gatePassages),
-      hourlyRows:
-        p(`SELECT bucket_start, label, day, gate_id, direction, method, result, reason, crossed, elderly, count
-        FROM stats_hourly WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ?`),
+      hourlyRows: p(`SELECT bucket_start, label, day, direction, method, result, reason, crossed, elderly, count
+        FROM stats_hourly_compound WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ?`),
+      gateRows: p(`SELECT gate_id, direction, method, result, reason, crossed, SUM(count) AS count
+        FROM stats_hourly WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ?
+        GROUP BY gate_id, direction, method, result, reason, crossed`),
       personsPerDay: p(`SELECT day, persons FROM stats_daily
         WHERE compound_id = ? AND day >= ? AND day <= ? AND persons > 0 ORDER BY day`),
       netDaysBefore: p(`SELECT COALESCE(SUM(crossed_in - crossed_out), 0) AS net FROM stats_daily
         WHERE compound_id = ? AND day < ?`),
       netHoursOfDayBefore: p(`SELECT COALESCE(SUM(CASE direction WHEN 'in' THEN count ELSE -count END), 0) AS net
-        FROM stats_hourly WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ? AND day = ? AND crossed = 1`),
+        FROM stats_hourly_compound
+        WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ? AND day = ? AND crossed = 1`),
     };
     return this.stmt;
   }
@@ -100,13 +105,24 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
       bucketStart: Number(r.bucket_start),
       label: String(r.label),
       day: String(r.day),
-      gateId: String(r.gate_id),
       direction: r.direction as Direction,
       method: r.method as Method,
       result: r.result as Result,
       reason: r.reason as Reason,
       crossed: r.crossed === 1,
       elderly: r.elderly === 1,
+      count: Number(r.count),
+    }));
+  }
+
+  async gateRows(compoundId: string, from: number, to: number): Promise<GateRow[]> {
+    return (this.statements().gateRows!.all(compoundId, from, to) as Row[]).map((r) => ({
+      gateId: String(r.gate_id),
+      direction: r.direction as Direction,
+      method: r.method as Method,
+      result: r.result as Result,
+      reason: r.reason as Reason,
+      crossed: r.crossed === 1,
       count: Number(r.count),
     }));
   }

@@ -22,6 +22,7 @@ interface Statements {
   timeZone: Statement;
   elderly: Statement;
   addHourly: Statement;
+  addCompoundHourly: Statement;
   addPerson: Statement;
   addDaily: Statement;
 }
@@ -56,7 +57,9 @@ export class RollupWriter implements IngestHook {
     const page = this.db.prepare(`SELECT id, gate_id, compound_id, ts, direction, method, result, reason, passed,
       person_id FROM events WHERE id > ? ORDER BY id LIMIT 5000`);
     return this.db.transaction(() => {
-      this.db.exec('DELETE FROM stats_hourly; DELETE FROM stats_daily_persons; DELETE FROM stats_daily;');
+      this.db.exec(
+        'DELETE FROM stats_hourly; DELETE FROM stats_hourly_compound; DELETE FROM stats_daily_persons; DELETE FROM stats_daily;',
+      );
       let read = 0;
       let after = 0;
       for (;;) {
@@ -95,6 +98,11 @@ export class RollupWriter implements IngestHook {
         VALUES (@compoundId, @bucketStart, @gateId, @direction, @method, @result, @reason, @crossed, @elderly, @label,
         @day, @count)
         ON CONFLICT (compound_id, bucket_start, gate_id, direction, method, result, reason, crossed, elderly)
+        DO UPDATE SET count = count + excluded.count`),
+      addCompoundHourly: p(`INSERT INTO stats_hourly_compound (compound_id, bucket_start, direction, method, result,
+        reason, crossed, elderly, label, day, count)
+        VALUES (@compoundId, @bucketStart, @direction, @method, @result, @reason, @crossed, @elderly, @label, @day, @count)
+        ON CONFLICT (compound_id, bucket_start, direction, method, result, reason, crossed, elderly)
         DO UPDATE SET count = count + excluded.count`),
       addPerson: p(
         'INSERT INTO stats_daily_persons (compound_id, day, person_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
@@ -149,6 +157,9 @@ export class RollupWriter implements IngestHook {
   private apply(delta: RollupDelta, s: Statements): void {
     for (const row of delta.hourly) {
       s.addHourly.run({ ...row, crossed: row.crossed ? 1 : 0, elderly: row.elderly ? 1 : 0 });
+    }
+    for (const row of delta.compoundHourly) {
+      s.addCompoundHourly.run({ ...row, crossed: row.crossed ? 1 : 0, elderly: row.elderly ? 1 : 0 });
     }
     const newPersons = new Map<string, number>();
     for (const p of delta.persons) {

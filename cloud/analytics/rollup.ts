@@ -27,6 +27,9 @@ export interface HourlyCount {
   count: number;
 }
 
+/** The same counter without the gate: what the compound-wide summary and hourly series read. */
+export type CompoundHourlyCount = Omit<HourlyCount, 'gateId'>;
+
 /** A person who crossed a gate of the compound on that local day. */
 export interface DailyPerson {
   compoundId: string;
@@ -44,6 +47,7 @@ export interface DailyFlow {
 
 export interface RollupDelta {
   hourly: HourlyCount[];
+  compoundHourly: CompoundHourlyCount[];
   persons: DailyPerson[];
   flows: DailyFlow[];
 }
@@ -107,5 +111,26 @@ export function rollupDelta(events: readonly RollupEvent[], context: RollupConte
       persons.set(`${dayKey}\u0000${e.personId}`, { compoundId, day: hour.day, personId: e.personId });
     }
   }
-  return { hourly: [...hourly.values()], persons: [...persons.values()], flows: [...flows.values()] };
+  const compoundHourly = new Map<string, CompoundHourlyCount>();
+  for (const { gateId: _gate, ...row } of hourly.values()) {
+    const key = [
+      row.compoundId,
+      row.bucketStart,
+      row.direction,
+      row.method,
+      row.result,
+      row.reason,
+      row.crossed,
+      row.elderly,
+    ].join('\u0000');
+    const existing = compoundHourly.get(key);
+    if (existing) existing.count += row.count;
+    else compoundHourly.set(key, { ...row });
+  }
+  return {
+    hourly: [...hourly.values()],
+    compoundHourly: [...compoundHourly.values()],
+    persons: [...persons.values()],
+    flows: [...flows.values()],
+  };
 }

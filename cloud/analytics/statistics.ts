@@ -97,7 +97,7 @@ export async function statsGates(
   to: number,
 ): Promise<StatsWindow & { gates: GateStatsView[] }> {
   const { window } = await resolveWindow(deps, compoundId, from, to);
-  const rows = await deps.analytics.hourlyRows(compoundId, window.from, window.to);
+  const rows = await deps.analytics.gateRows(compoundId, window.from, window.to);
   const gates = await deps.registry.listGates(compoundId);
   const now = deps.now();
   const uptimes = new Map<string, ReturnType<typeof uptimeOf>>();

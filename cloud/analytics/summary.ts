@@ -3,12 +3,15 @@
  * hourly rollup counters (rollup.ts). Definitions are in docs/tracing.md, "Statistics".
  */
 import { METHODS, type Method, type Reason } from '../../shared/enums.ts';
-import type { HourlyCount } from './rollup.ts';
+import type { CompoundHourlyCount, HourlyCount } from './rollup.ts';
 import type { LocalHour } from './time-zone.ts';
 import type { Uptime } from './uptime.ts';
 
-/** A rollup counter as read back for a compound (the compound is implied). */
-export type HourlyRow = Omit<HourlyCount, 'compoundId'>;
+/** A compound-wide hourly counter as read back (the compound is implied). */
+export type HourlyRow = Omit<CompoundHourlyCount, 'compoundId'>;
+
+/** A gate's counters summed over a window. */
+export type GateRow = Pick<HourlyCount, 'gateId' | 'direction' | 'method' | 'result' | 'reason' | 'crossed' | 'count'>;
 
 export interface DecisionCounts {
   total: number;
@@ -176,7 +179,7 @@ export interface GateStats {
 /** Per gate of the compound (gates without traffic included), in the order given. */
 export function gateTable(
   gates: readonly { id: string; name: string }[],
-  rows: readonly HourlyRow[],
+  rows: readonly GateRow[],
   uptimeOfGate: (gateId: string) => Uptime,
 ): GateStats[] {
   const stats = new Map<string, GateStats>();

@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import BetterSqlite3 from 'better-sqlite3';
+import { ANALYTICS_MIGRATIONS, migrateAnalytics } from '../../../cloud/analytics/analytics-migrations.ts';
 import { SqliteAnalyticsStore, TRACE_SQL } from '../../../cloud/analytics/analytics-store.ts';
 import { RollupWriter } from '../../../cloud/analytics/rollup-writer.ts';
 import { statsGates, statsHourly, statsSummary } from '../../../cloud/analytics/statistics.ts';
@@ -259,6 +261,27 @@ describe('statistics from the rollups', () => {
     expect((await store.queryEvents({ gateId: 'sunny-east', limit: 100 })).events.some((e) => e.seq === 1000)).toBe(
       false,
     );
+  });
+});
+
+describe('analytics migrations', () => {
+  it('version 2 fills the compound-wide counters from the per-gate ones', () => {
+    const db = new BetterSqlite3(':memory:');
+    try {
+      migrateAnalytics(db, ANALYTICS_MIGRATIONS.slice(0, 1));
+      const add = db.prepare(
+        `INSERT INTO stats_hourly VALUES ('c', 0, ?, 'in', 'qr', 'granted', 'ok', 1, 0, 'l', 'd', ?)`,
+      );
+      add.run('g1', 2);
+      add.run('g2', 3);
+      expect(migrateAnalytics(db)).toEqual({ before: 1, after: 2 });
+      expect(db.prepare('SELECT compound_id, count FROM stats_hourly_compound').all()).toEqual([
+        { compound_id: 'c', count: 5 },
+      ]);
+      expect(migrateAnalytics(db)).toEqual({ before: 2, after: 2 });
+    } finally {
+      db.close();
+    }
   });
 });
 

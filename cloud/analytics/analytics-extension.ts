@@ -1,0 +1,33 @@
+/**
+ * Tracing and statistics as one extension of the cloud (cloud/cloud-service.ts): the rollup writer
+ * as the ingest hook, and the `/api/v1/trace` and `/api/v1/stats` routes on the same SQLite store.
+ */
+import { type Logger, silentLogger } from '../../shared/log.ts';
+import type { CloudRoutes } from '../cloud-service.ts';
+import type { IngestHook } from '../ingest/ingest-hook.ts';
+import type { SqliteCloudStore } from '../store/sqlite-store.ts';
+import { analyticsRoutes } from './analytics-routes.ts';
+import { SqliteAnalyticsStore } from './analytics-store.ts';
+import { RollupWriter } from './rollup-writer.ts';
+
+export interface AnalyticsExtension {
+  /** For `CloudCoreOptions.ingestHook`: creates (and on old data fills) the rollup tables, then writes them at ingest. */
+  ingestHook: (store: SqliteCloudStore) => IngestHook;
+  /** For `CloudCoreOptions.extraRoutes`. */
+  routes: CloudRoutes;
+}
+
+export function sqliteAnalyticsExtension(logger: Logger = silentLogger): AnalyticsExtension {
+  return {
+    ingestHook: (store) => {
+      const writer = new RollupWriter({ db: store.db, logger });
+      writer.start();
+      return writer;
+    },
+    routes: (app, ctx) => {
+      const analytics = new SqliteAnalyticsStore(ctx.store.db);
+      analytics.start();
+      analyticsRoutes(analytics)(app, ctx);
+    },
+  };
+}
