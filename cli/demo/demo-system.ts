@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BindingInterface } from '@serialport/bindings-interface';
 import { createBrokerServer } from '../../broker/server.ts';
+import { sqliteAnalyticsExtension } from '../../cloud/analytics/analytics-extension.ts';
 import { hashPassword } from '../../cloud/auth/password-hash.ts';
 import { createCloud, type Cloud } from '../../cloud/cloud-service.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
@@ -294,6 +295,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     const mqttUrl = `mqtt://${options.host}:${mqttPort}`;
     options.progress(`broker listening on ${mqttUrl}`);
 
+    const analytics = sqliteAnalyticsExtension(options.logger);
     const cloud = createCloud({
       dbPath: join(dataDir, 'cloud.db'),
       mqttUrl,
@@ -301,6 +303,9 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       port: options.port,
       host: options.host,
       logger: options.logger,
+      // Statistics rollups at ingest and the /api/v1/trace and /api/v1/stats routes (docs/tracing.md).
+      ingestHook: analytics.ingestHook,
+      extraRoutes: [analytics.routes],
     });
     const { httpPort } = await cloud.start();
     stops.push(() => cloud.stop());
