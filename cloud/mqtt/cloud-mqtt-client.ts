@@ -84,8 +84,19 @@ export class CloudMqttClient {
       // Reconnect with a fresh token so a long-running cloud never presents an expired one.
       client.options.password = this.options.token();
     });
-    client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
-    client.on('offline', () => this.logger.warn('mqtt offline; reconnecting'));
+    // One warning per outage, not one per reconnect attempt.
+    let outage = false;
+    client.on('error', (err) => {
+      if (outage) this.logger.debug({ err: err.message }, 'mqtt error');
+      else this.logger.warn({ err: err.message }, 'mqtt error');
+    });
+    client.on('offline', () => {
+      if (!outage) this.logger.warn('mqtt offline; reconnecting every second');
+      outage = true;
+    });
+    client.on('connect', () => {
+      outage = false;
+    });
 
     const waitMs = this.options.connectWaitMs ?? CONNECT_WAIT_MS;
     await new Promise<void>((resolve) => {

@@ -1,0 +1,120 @@
+/**
+ * `anxin cloud`: the cloud alone — MQTT ingest, the store, the HTTP API with statistics, tracing
+ * and the web pages. Flags, then `ANXIN_*` variables (CONTRACT.md, configuration); exit 2 with
+ * `path: message` lines on a bad value.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { sqliteAnalyticsExtension } from '../../cloud/analytics/analytics-extension.ts';
+import { createCloud } from '../../cloud/cloud-service.ts';
+import { DEFAULT_CHANGE_LOG_KEEP_REVS, DEFAULT_RETENTION_DAYS } from '../../cloud/store/retention-job.ts';
+import { webRoutes } from '../../cloud/web/web-routes.ts';
+import { loadConfig } from '../../shared/config.ts';
+import { AnxinError, ConfigError } from '../../shared/errors.ts';
+import { KeysError, readKeysFile } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/log.ts';
+
+export const help = `Usage: anxin cloud [flags]
+
+  --port N               HTTP port (default 8080)
+  --host ADDR            HTTP bind address (default 0.0.0.0)
+  --mqtt URL             the broker (default mqtt://127.0.0.1:1883)
+  --db PATH              SQLite file (default data/cloud.db); a postgres:// URL is reserved for the
+                         PostgreSQL store, which is not part of this build
+  --keys PATH            the keys file with the current private key (default data/keys.json)
+  --retention-days N     how long passages are kept (default ${DEFAULT_RETENTION_DAYS})
+  --change-log-keep N    change-log revisions kept per compound (default ${DEFAULT_CHANGE_LOG_KEEP_REVS})
+
+Environment: ANXIN_PORT, ANXIN_HOST, ANXIN_MQTT, ANXIN_DB, ANXIN_KEYS, ANXIN_RETENTION_DAYS, …
+`;
+
+export const cloudConfigSchema = z.object({
+  port: z.coerce.number().int().min(0).max(65_535).default(8080),
+  host: z.string().min(1).default('0.0.0.0'),
+  mqtt: z
+    .string()
+    .regex(/^(mqtts?|wss?|tcp):\/\/\S+$/, 'expected an mqtt://, mqtts://, ws:// or wss:// URL')
+    .default('mqtt://127.0.0.1:1883'),
+  db: z
+    .string()
+    .min(1)
+    .default('data/cloud.db')
+    .refine((db) => !/^postgres(ql)?:\/\//.test(db), 'the PostgreSQL store is not part of this build; use a file path'),
+  keys: z.string().min(1).default('data/keys.json'),
+  retentionDays: z.coerce.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
+  changeLogKeep: z.coerce.number().int().min(100).max(10_000_000).default(DEFAULT_CHANGE_LOG_KEEP_REVS),
+});
+
+function fail(message: string): number {
+  process.stderr.write(`anxin cloud: ${message}\n`);
+  return 2;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        mqtt: { type: 'string' },
+        db: { type: 'string' },
+        keys: { type: 'string' },
+        'retention-days': { type: 'string' },
+        'change-log-keep': { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    const config = loadConfig(cloudConfigSchema, { flags: values, env: process.env });
+    let keys: ReturnType<typeof readKeysFile>;
+    try {
+      keys = readKeysFile(config.keys);
+    } catch (error) {
+      if (error instanceof KeysError) throw new ConfigError(error.problems.map((p) => `keys: ${p}`));
+      throw error;
+    }
+    if (!keys.signing) throw new ConfigError([`keys: ${config.keys} has no private key; the cloud signs tokens`]);
+    if (config.db !== ':memory:') mkdirSync(dirname(config.db), { recursive: true });
+
+    const logger = createLogger();
+    const analytics = sqliteAnalyticsExtension(logger);
+    const cloud = createCloud({
+      dbPath: config.db,
+      mqttUrl: config.mqtt,
+      keysFile: keys.file,
+      port: config.port,
+      host: config.host,
+      logger,
+      retentionDays: config.retentionDays,
+      changeLogKeepRevs: config.changeLogKeep,
+      ingestHook: analytics.ingestHook,
+      extraRoutes: [analytics.routes, webRoutes({ pepper: keys.pepper })],
+    });
+    const { httpPort } = await cloud.start();
+    process.stdout.write(`cloud on http://${config.host}:${httpPort} (mqtt ${config.mqtt}, db ${config.db})\n`);
+    await new Promise<void>((resolveSignal) => {
+      const onSignal = () => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        resolveSignal();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+    await cloud.stop();
+    return 0;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) process.stderr.write(`${problem}\n`);
+      return 2;
+    }
+    if (error instanceof TypeError && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
+      return fail(error.message);
+    }
+    if (error instanceof AnxinError) return fail(error.message);
+    throw error;
+  }
+}

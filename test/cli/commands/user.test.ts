@@ -1,0 +1,69 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { run as runCloud } from '../../../cli/commands/cloud.ts';
+import { run } from '../../../cli/commands/user.ts';
+import { verifyPassword } from '../../../cloud/auth/password-hash.ts';
+import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
+
+describe('anxin user add', () => {
+  let dir: string;
+  let db: string;
+  let out: string;
+  let err: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'anxin-user-'));
+    db = join(dir, 'data', 'cloud.db');
+    out = '';
+    err = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      out += String(chunk);
+      return true;
+    });
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      err += String(chunk);
+      return true;
+    });
+  });
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('adds a user with a scrypt-hashed password', async () => {
+    expect(await run(['add', '--db', db, '--username', 'li', '--role', 'manager', '--password', 'pass-word-1'])).toBe(
+      0,
+    );
+    const store = new SqliteCloudStore({ path: db });
+    const user = await store.getUser('li');
+    await store.close();
+    expect(user?.role).toBe('manager');
+    expect(user?.passwordHash).toMatch(/^scrypt\$/);
+    expect(await verifyPassword('pass-word-1', user!.passwordHash)).toBe(true);
+  });
+
+  it('generates and prints a password when none is given and stdin is not a terminal', async () => {
+    expect(await run(['add', '--db', db, '--username', 'wang', '--role', 'admin'])).toBe(0);
+    const password = /password: (\S+)/.exec(out)?.[1];
+    expect(password).toBeDefined();
+    const store = new SqliteCloudStore({ path: db });
+    expect(await verifyPassword(password!, (await store.getUser('wang'))!.passwordHash)).toBe(true);
+    await store.close();
+  });
+
+  it('exits 2 with one line per problem', async () => {
+    expect(await run(['add', '--db', db, '--username', 'Bad Name', '--role', 'boss', '--password', 'x'])).toBe(2);
+    expect(err.trim().split('\n')).toHaveLength(3);
+    expect(await run(['add', '--db', db, '--username', 'g', '--role', 'guard', '--password', 'long-enough'])).toBe(2);
+    expect(await run(['add', '--nope'])).toBe(2);
+    expect(await run(['remove'])).toBe(2);
+  });
+
+  it('anxin cloud refuses bad configuration with exit 2', async () => {
+    expect(await runCloud(['--port', 'eighty', '--keys', join(dir, 'missing.json')])).toBe(2);
+    expect(err).toMatch(/^port: /m);
+    expect(await runCloud(['--db', 'postgres://db/anxin', '--keys', join(dir, 'missing.json')])).toBe(2);
+    expect(await runCloud(['--unknown'])).toBe(2);
+  });
+});
