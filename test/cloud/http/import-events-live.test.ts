@@ -73,7 +73,9 @@ describe('POST /residents/import', () => {
     // Rows valid on their own but naming an unknown compound fail in the second pass — still nothing imported.
     const compound = await upload(`${HEADER}\n吴九,,h-1,resident,,false,c-9\n王五,,h-1,resident,,false,c-1\n`);
     expect(compound.status).toBe(400);
-    expect(((await compound.json()) as CsvErrorBody).error.rows).toEqual([{ row: 2, column: 'compoundId', message: expect.any(String) }]);
+    expect(((await compound.json()) as CsvErrorBody).error.rows).toEqual([
+      { row: 2, column: 'compoundId', message: expect.any(String) },
+    ]);
     expect((await h.core.store.listResidents({ limit: 10 })).residents).toEqual([]);
     expect(h.published).toEqual([]);
   });
