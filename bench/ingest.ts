@@ -1,0 +1,282 @@
+/**
+ * Ingest: 200 simulated gates publish passages through a broker to `anxin cloud` (a separate
+ * process, as deployed), which validates, stores (with the statistics rollups) and acks. Done =
+ * the cloud's cumulative ack covers every seq; then the stored rows are counted (0 lost, 0
+ * duplicated). Two phases: live (one passage per message) and drain (journal batches of 500).
+ * Side by side: the embedded broker (`anxin broker`, aedes) and Mosquitto; and the raw transport
+ * ceiling — the same messages through the same broker to `mosquitto_sub > /dev/null`.
+ *
+ *   node --import tsx bench/ingest.ts [--quick] [--gates 200] [--live 250] [--batches 5]
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { SqliteCloudStore } from '../cloud/store/sqlite-store.ts';
+import { createKeysFile, parseKeysFile, type SigningKey } from '../shared/keys.ts';
+import type { EntryEvent } from '../shared/schemas/mqtt.ts';
+import { filters } from '../shared/topics.ts';
+import { signToken } from '../shared/token.ts';
+import { type BenchContext, intFlag, runBench } from './lib/cli.ts';
+import { eventsPayload, GateSwarm, type PreparedMessage } from './lib/gate-swarm.ts';
+import { rssOfPid } from './lib/machine.ts';
+import {
+  type RunningProcess,
+  startAnxinBroker,
+  startAnxinCloud,
+  startOpenMosquitto,
+  writeKeys,
+} from './lib/processes.ts';
+import { randomInt, seededRandom } from './lib/prng.ts';
+import { type Figure, formatNumber } from './lib/report.ts';
+import { sleep } from './lib/samples.ts';
+
+const USAGE = `bench ingest [--quick] [--gates N] [--live N] [--batches N] [--brokers aedes,mosquitto] [--json FILE]
+  N gates (default 200) publish --live one-passage messages each, then --batches batches of 500.`;
+
+const TARGET_LIVE = 10_000;
+const TARGET_DRAIN = 50_000;
+const TARGET_CLOUD_RSS_MB = 400;
+const BATCH = 500;
+const GATES_PER_COMPOUND = 10;
+const DAY_MS = 86_400_000;
+const PHASE_TIMEOUT_MS = 240_000;
+
+type Ctx = BenchContext<Record<string, string | boolean | undefined>>;
+
+function plan(gateIds: string[], messagesPerGate: number, eventsPerMessage: number, seqs: Map<string, number>) {
+  const random = seededRandom(4242);
+  const now = Date.now();
+  return gateIds.map((gateId) =>
+    Array.from({ length: messagesPerGate }, (): PreparedMessage => {
+      const events: EntryEvent[] = [];
+      for (let e = 0; e < eventsPerMessage; e++) {
+        const seq = (seqs.get(gateId) ?? 0) + 1;
+        seqs.set(gateId, seq);
+        events.push({
+          gateId,
+          seq,
+          ts: now - randomInt(random, 60_000),
+          direction: random() < 0.5 ? 'in' : 'out',
+          method: 'qr',
+          result: 'granted',
+          reason: 'ok',
+          personId: `p-${randomInt(random, 100_000)}`,
+          health: 'green',
+          mode: 'normal',
+          passed: true,
+          decisionMs: 0.12,
+        });
+      }
+      return { payload: eventsPayload(events), endSeq: seqs.get(gateId)!, events: eventsPerMessage };
+    }),
+  );
+}
+
+/** Max RSS of a process, sampled every 200 ms while `work` runs. */
+async function withRss<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; maxRssMb: number }> {
+  let max = 0;
+  const timer = setInterval(() => {
+    max = Math.max(max, rssOfPid(pid) ?? 0);
+  }, 200);
+  try {
+    const result = await work();
+    max = Math.max(max, rssOfPid(pid) ?? 0);
+    return { result, maxRssMb: max };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function rawCeiling(
+  ctx: Ctx,
+  broker: RunningProcess,
+  swarm: GateSwarm,
+  messages: PreparedMessage[][],
+  subscriberToken: string,
+): Promise<{ seconds: number; events: number }> {
+  const total = messages.flat().length;
+  const sub = spawn(
+    'mosquitto_sub',
+    [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(broker.port),
+      '-i',
+      'raw-sub',
+      '-u',
+      'raw-sub',
+      '-P',
+      subscriberToken,
+      '-V',
+      'mqttv311',
+      '-q',
+      '1',
+      '-C',
+      String(total),
+      '-t',
+      filters.allGates('events'),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  ctx.onCleanup(() => {
+    if (sub.exitCode === null) sub.kill('SIGKILL');
+  });
+  const exited = once(sub, 'exit');
+  await sleep(1_000); // mosquitto_sub has no "subscribed" signal
+  const started = process.hrtime.bigint();
+  const run = await swarm.send(messages, { window: 64, until: 'puback', timeoutMs: PHASE_TIMEOUT_MS });
+  const timeout = setTimeout(() => sub.kill('SIGKILL'), PHASE_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timeout);
+  if (sub.exitCode !== 0)
+    throw new Error(`mosquitto_sub ended with ${sub.exitCode ?? sub.signalCode} before ${total} messages`);
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, events: run.events };
+}
+
+await runBench(
+  'ingest',
+  USAGE,
+  { gates: { type: 'string' }, live: { type: 'string' }, batches: { type: 'string' }, brokers: { type: 'string' } },
+  async (ctx) => {
+    const { report, quick, values } = ctx;
+    const gateCount = intFlag(values, 'gates', quick ? 40 : 200);
+    const livePerGate = intFlag(values, 'live', quick ? 10 : 250);
+    const batchesPerGate = intFlag(values, 'batches', quick ? 1 : 5);
+    const brokers = String(values.brokers ?? 'aedes,mosquitto').split(',');
+    const keysFile = createKeysFile();
+    const keys = parseKeysFile(keysFile);
+    const signing = keys.signing as SigningKey;
+    const exp = Date.now() + DAY_MS;
+    const gateIds = Array.from(
+      { length: gateCount },
+      (_, i) => `g-${Math.floor(i / GATES_PER_COMPOUND)}-${i % GATES_PER_COMPOUND}`,
+    );
+    const compoundOf = (gateId: string) => `c-${gateId.split('-')[1]}`;
+    const accounts = gateIds.map((gateId) => ({
+      gateId,
+      token: signToken({ sub: gateId, role: 'gate', compound: compoundOf(gateId), exp }, signing),
+    }));
+    const rawToken = signToken({ sub: 'raw-sub', role: 'cloud', exp }, signing);
+
+    for (const brokerName of brokers) {
+      const dir = await ctx.tempDir(`ingest-${brokerName}`);
+      const keyPaths = writeKeys(dir, keysFile);
+      const dbPath = join(dir, 'cloud.db');
+      const store = new SqliteCloudStore({ path: dbPath });
+      for (const compoundId of new Set(gateIds.map(compoundOf))) {
+        await store.createCompound({ id: compoundId, name: compoundId, timeZone: 'Asia/Shanghai' }, Date.now());
+      }
+      for (const gateId of gateIds) {
+        await store.createGate(
+          { id: gateId, compoundId: compoundOf(gateId), name: gateId, antiPassback: false },
+          Date.now(),
+        );
+      }
+      await store.close();
+
+      const broker =
+        brokerName === 'mosquitto'
+          ? await startOpenMosquitto(ctx, dir)
+          : await startAnxinBroker(ctx, keyPaths.publicPath);
+      const cloud = await startAnxinCloud(ctx, { db: dbPath, mqttUrl: broker.url, keysPath: keyPaths.privatePath });
+      const swarm = await GateSwarm.connect(broker.url, accounts);
+      report.progress(`${brokerName}: ${swarm.size} gates connected; cloud pid ${cloud.pid}`);
+      const seqs = new Map<string, number>();
+      const live = plan(gateIds, livePerGate, 1, seqs);
+      const drain = plan(gateIds, batchesPerGate, BATCH, seqs);
+      const figures: Figure[] = [];
+
+      const liveRun = await withRss(cloud.pid, () =>
+        swarm.send(live, { window: 16, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
+      );
+      const liveRate = liveRun.result.events / liveRun.result.seconds;
+      report.progress(`${brokerName} live: ${formatNumber(liveRate)}/s`);
+      const drainRun = await withRss(cloud.pid, () =>
+        swarm.send(drain, { window: 4, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
+      );
+      const drainRate = drainRun.result.events / drainRun.result.seconds;
+      report.progress(`${brokerName} drain: ${formatNumber(drainRate)}/s`);
+      await cloud.stop();
+
+      const db = new BetterSqlite3(dbPath, { readonly: true });
+      const stored = (db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+      const perGate = db
+        .prepare('SELECT gate_id, COUNT(*) AS n, MAX(seq) AS top FROM events GROUP BY gate_id')
+        .all() as {
+        gate_id: string;
+        n: number;
+        top: number;
+      }[];
+      db.close();
+      const sent = liveRun.result.events + drainRun.result.events;
+      const lost =
+        perGate.reduce((n, g) => n + Math.max(0, seqs.get(g.gate_id)! - g.n), 0) + Math.max(0, sent - stored);
+      const duplicated = Math.max(0, stored - sent);
+      const tag = brokerName === 'mosquitto' ? 'mosquitto (auth off)' : 'aedes (anxin broker)';
+
+      figures.push(
+        {
+          name: `[${tag}] live, 1 passage/msg`,
+          value: liveRate,
+          unit: 'events/s',
+          ...(brokerName === 'aedes' ? { target: TARGET_LIVE, goal: 'min' as const } : {}),
+          note: `${liveRun.result.events} events in ${liveRun.result.seconds.toFixed(1)} s, window 16/gate`,
+        },
+        {
+          name: `[${tag}] live publish → cloud ack p99 (at saturation)`,
+          value: liveRun.result.latency.distribution().p99,
+          unit: 'ms',
+          note: `p50 ${formatNumber(liveRun.result.latency.distribution().p50)} ms`,
+        },
+        {
+          name: `[${tag}] drain, 500 passages/msg`,
+          value: drainRate,
+          unit: 'events/s',
+          ...(brokerName === 'aedes' ? { target: TARGET_DRAIN, goal: 'min' as const } : {}),
+          note: `${drainRun.result.events} events in ${drainRun.result.seconds.toFixed(1)} s, window 4/gate`,
+        },
+        {
+          name: `[${tag}] lost / duplicated`,
+          value: lost + duplicated,
+          unit: 'events',
+          target: 0,
+          goal: 'max',
+          note: `stored ${stored} of ${sent} sent; lost ${lost}, duplicated ${duplicated}; unfinished gates ${liveRun.result.unfinished + drainRun.result.unfinished}`,
+        },
+        {
+          name: `[${tag}] cloud RSS while ingesting (max)`,
+          value: Math.max(liveRun.maxRssMb, drainRun.maxRssMb),
+          unit: 'MB',
+          ...(brokerName === 'aedes' ? { target: TARGET_CLOUD_RSS_MB, goal: 'max' as const } : {}),
+        },
+      );
+
+      // The physical reference: the same payloads through the same broker to mosquitto_sub > /dev/null.
+      const rawLive = await rawCeiling(ctx, broker, swarm, live, rawToken);
+      const rawDrain = await rawCeiling(ctx, broker, swarm, drain, rawToken);
+      figures.push(
+        {
+          name: `[${tag}] raw ceiling live → mosquitto_sub`,
+          value: rawLive.events / rawLive.seconds,
+          unit: 'events/s',
+          note: `cloud reaches ${((100 * liveRate) / (rawLive.events / rawLive.seconds)).toFixed(0)} % of it`,
+        },
+        {
+          name: `[${tag}] raw ceiling drain → mosquitto_sub`,
+          value: rawDrain.events / rawDrain.seconds,
+          unit: 'events/s',
+          note: `cloud reaches ${((100 * drainRate) / (rawDrain.events / rawDrain.seconds)).toFixed(0)} % of it`,
+        },
+      );
+      report.add(...figures);
+      await swarm.close();
+      await broker.stop();
+    }
+    report.note("events are prepared before the clock starts: the gates' JSON encoding is not in the figures");
+    report.note(
+      'mosquitto runs with authentication off: anxin cloud signs a fresh token per connect, which a Mosquitto password file cannot hold',
+    );
+  },
+);

@@ -1,0 +1,152 @@
+/**
+ * The components as separate processes on 127.0.0.1, started through the real CLI
+ * (`node bin/anxin.mjs broker|cloud|edge`), plus Mosquitto through the test helper. Every child
+ * is registered for cleanup with the benchmark's context.
+ */
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { MosquittoAccount } from '../../broker/mosquitto-config.ts';
+import { type KeysFile, publicOnly } from '../../shared/keys.ts';
+import { findMosquitto, freePort, startMosquitto } from '../../test/helpers/mosquitto.ts';
+import type { BenchContext } from './cli.ts';
+import { sleep } from './samples.ts';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+export const ANXIN = join(REPO, 'bin', 'anxin.mjs');
+
+export interface RunningProcess {
+  pid: number;
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+type Ctx = Pick<BenchContext<unknown>, 'spawnChild' | 'onCleanup'>;
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+function stopper(child: import('node:child_process').ChildProcess): () => Promise<void> {
+  return async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await once(child, 'exit');
+    clearTimeout(timer);
+  };
+}
+
+/** Writes the keys file (private: for the cloud) and its public half (for broker and gates). */
+export function writeKeys(dir: string, keys: KeysFile): { privatePath: string; publicPath: string } {
+  const privatePath = join(dir, 'keys.json');
+  const publicPath = join(dir, 'keys.public.json');
+  writeFileSync(privatePath, JSON.stringify(keys), { mode: 0o600 });
+  writeFileSync(publicPath, JSON.stringify(publicOnly(keys)), { mode: 0o600 });
+  return { privatePath, publicPath };
+}
+
+const childEnv = { ...process.env, ANXIN_LOG_LEVEL: 'warn' };
+
+export async function startAnxinBroker(ctx: Ctx, publicKeysPath: string): Promise<RunningProcess> {
+  const port = await freePort();
+  const child = ctx.spawnChild(
+    process.execPath,
+    [ANXIN, 'broker', '--port', String(port), '--host', '127.0.0.1', '--keys', publicKeysPath],
+    { env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  await waitForPort(port, 30_000);
+  return { pid: child.pid!, url: `mqtt://127.0.0.1:${port}`, port, stop: stopper(child) };
+}
+
+export async function startAnxinCloud(
+  ctx: Ctx,
+  options: { db: string; mqttUrl: string; keysPath: string },
+): Promise<RunningProcess> {
+  const port = await freePort();
+  const child = ctx.spawnChild(
+    process.execPath,
+    [
+      ANXIN,
+      'cloud',
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--mqtt',
+      options.mqttUrl,
+      '--db',
+      options.db,
+      '--keys',
+      options.keysPath,
+    ],
+    { env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout?.setEncoding('utf8');
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`anxin cloud did not start in 60 s:\n${out}`)), 60_000);
+    child.stdout?.on('data', (chunk: string) => {
+      out += chunk;
+      if (out.includes('cloud on http://')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`anxin cloud exited with ${code}:\n${out}`));
+    });
+  });
+  child.stdout?.resume();
+  return { pid: child.pid!, url: `http://127.0.0.1:${port}`, port, stop: stopper(child) };
+}
+
+export async function startBenchMosquitto(ctx: Ctx, accounts: MosquittoAccount[]): Promise<RunningProcess> {
+  const mosquitto = await startMosquitto({ accounts, maxPayload: 1_048_576 });
+  ctx.onCleanup(() => mosquitto.stop());
+  return { pid: 0, url: mosquitto.url, port: mosquitto.port, stop: () => mosquitto.stop() };
+}
+
+/**
+ * Mosquitto with authentication off (`allow_anonymous true`, no password file, no ACL). Needed
+ * because `anxin cloud` signs a fresh token at every connect, which a Mosquitto password file
+ * (compared byte for byte) cannot know; see BENCHMARKS.md. Queues are unbounded so a slow
+ * subscriber is measured as slow, not as lossy (Mosquitto drops QoS 1 beyond max_queued_messages).
+ */
+export async function startOpenMosquitto(ctx: Ctx, dir: string): Promise<RunningProcess> {
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto-open.conf');
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'max_queued_messages 0',
+      'max_inflight_messages 0',
+      'message_size_limit 1048576',
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
+      '',
+    ].join('\n'),
+  );
+  const child = ctx.spawnChild(findMosquitto(), ['-c', conf], { stdio: ['ignore', 'ignore', 'ignore'] });
+  await waitForPort(port, 10_000);
+  return { pid: child.pid!, url: `mqtt://127.0.0.1:${port}`, port, stop: stopper(child) };
+}
