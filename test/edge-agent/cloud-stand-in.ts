@@ -31,6 +31,12 @@ export class CloudStandIn {
   ackedUpTo = 0;
   /** When false, events are stored but no ack is sent (a cloud that lags). */
   acking = true;
+  /** Delay before each ack (a slow store). */
+  ackDelayMs = 0;
+  /** Every seq in the order it first arrived (to check that the gate sends in seq order). */
+  readonly firstArrival: number[] = [];
+  /** How many times each seq arrived (replays after reconnects and restarts are allowed, and deduped). */
+  readonly arrivals = new Map<number, number>();
   /** What a sync request is answered with: a one-part snapshot at `rev`. */
   snapshot: { rev: number; records: Change[] } | undefined;
 
@@ -85,10 +91,17 @@ export class CloudStandIn {
     if (kind === 'events') {
       const { events } = eventsMessageSchema.parse(json);
       this.messages.push(events);
-      for (const event of events) if (!this.stored.has(event.seq)) this.stored.set(event.seq, event);
+      for (const event of events) {
+        this.arrivals.set(event.seq, (this.arrivals.get(event.seq) ?? 0) + 1);
+        if (this.stored.has(event.seq)) continue;
+        this.stored.set(event.seq, event);
+        this.firstArrival.push(event.seq);
+      }
       while (this.stored.has(this.ackedUpTo + 1)) this.ackedUpTo += 1;
-      if (this.acking)
-        this.client?.publish(topics.gateAck(gateId), JSON.stringify({ upTo: this.ackedUpTo }), { qos: 1 });
+      const upTo = this.ackedUpTo;
+      const ack = () => this.client?.publish(topics.gateAck(gateId), JSON.stringify({ upTo }), { qos: 1 });
+      if (this.acking && this.ackDelayMs > 0) setTimeout(ack, this.ackDelayMs);
+      else if (this.acking) ack();
     } else if (kind === 'status') this.statuses.push(gateStatusSchema.parse(json));
     else if (kind === 'alarms') this.alarms.push(alarmMessageSchema.parse(json));
     else if (kind === 'cmd/result') this.results.push(commandResultSchema.parse(json));
