@@ -13,6 +13,7 @@ import { sqliteAnalyticsExtension } from '../../cloud/analytics/analytics-extens
 import { hashPassword } from '../../cloud/auth/password-hash.ts';
 import { createCloud, type Cloud } from '../../cloud/cloud-service.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
+import { webRoutes } from '../../cloud/web/web-routes.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { IdCardReaderSimulator } from '../../firmware-bridge/idreader/simulator.ts';
@@ -305,7 +306,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       logger: options.logger,
       // Statistics rollups at ingest and the /api/v1/trace and /api/v1/stats routes (docs/tracing.md).
       ingestHook: analytics.ingestHook,
-      extraRoutes: [analytics.routes],
+      extraRoutes: [analytics.routes, webRoutes({ pepper: parsedKeys.pepper })],
     });
     const { httpPort } = await cloud.start();
     stops.push(() => cloud.stop());
