@@ -1,0 +1,120 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadEdgeConfig, parseEdgeConfig } from '../../edge-agent/config.ts';
+import { ConfigError } from '../../shared/errors.ts';
+import { gateKeysFile } from './fixtures.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'anxin-edge-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const minimal = {
+  gateId: 'g1',
+  compoundId: 'c1',
+  mqtt: { url: 'mqtt://127.0.0.1:1883' },
+  keysFile: '/etc/anxin/keys.json',
+};
+
+describe('edge config', () => {
+  it('fills every default from a minimal config', () => {
+    const config = parseEdgeConfig(minimal);
+    expect(config).toMatchObject({
+      dataDir: './data/gate',
+      binding: 'os',
+      http: { enabled: true, port: 8090, host: '127.0.0.1' },
+      devices: {},
+      timeouts: { passageMs: 10_000, tailgateWindowMs: 3_000, ackMs: 30_000, syncRetryMs: 15_000 },
+      stalenessLimitMs: 900_000,
+      antiPassback: false,
+      yellowPolicy: 'deny',
+      journal: { alarmDepth: 200_000, maxInFlight: 4, batchSize: 500, synchronous: 'full' },
+    });
+  });
+
+  it('takes flags over ANXIN_* env over the file', () => {
+    const config = loadEdgeConfig({
+      file: { name: 'gate.json', text: JSON.stringify({ ...minimal, devices: { qr: { path: '/dev/ttyS1' } } }) },
+      env: { ANXIN_GATE_ID: 'from-env', ANXIN_HTTP__PORT: '9001', ANXIN_DEVICES__QR__BAUD_RATE: '115200' },
+      flags: { 'http.port': '9002' },
+    });
+    expect(config.gateId).toBe('from-env');
+    expect(config.http.port).toBe(9002);
+    expect(config.devices.qr).toEqual({ path: '/dev/ttyS1', baudRate: 115200, direction: 'in' });
+  });
+
+  it('accepts the keys inline instead of a file, but not both or neither', () => {
+    const { keysFile: _k, ...withoutKeys } = minimal;
+    expect(parseEdgeConfig({ ...withoutKeys, keys: gateKeysFile() }).keys?.version).toBe(1);
+    expect(() => parseEdgeConfig(withoutKeys)).toThrow(/keysFile: give exactly one of keysFile or keys/);
+    expect(() => parseEdgeConfig({ ...minimal, keys: gateKeysFile() })).toThrow(ConfigError);
+  });
+
+  it('reports every problem as a path: message line', () => {
+    try {
+      parseEdgeConfig({
+        gateId: 'Gate 1',
+        compoundId: 'c1',
+        mqtt: { url: 'http://x' },
+        keysFile: 'k.json',
+        devices: { turnstile: { path: '', address: 200 } },
+        yellowPolicy: 'maybe',
+      } as never);
+      expect.unreachable();
+    } catch (error) {
+      const problems = (error as ConfigError).problems;
+      expect(problems).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^gateId: /),
+          expect.stringMatching(/^mqtt\.url: /),
+          expect.stringMatching(/^devices\.turnstile\.path: /),
+          expect.stringMatching(/^devices\.turnstile\.address: /),
+          expect.stringMatching(/^yellowPolicy: /),
+        ]),
+      );
+    }
+  });
+});
+
+describe('anxin edge (command line)', () => {
+  const anxin = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/anxin.mjs', 'edge', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+
+  it('exits 2 with one path: message line per problem for a bad config', () => {
+    const file = join(dir, 'bad.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ gateId: 'g1', mqtt: { url: 'nope' }, keysFile: 'k.json', http: { port: -1 } }),
+    );
+    const result = anxin('--config', file);
+    expect(result.status).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toEqual(expect.arrayContaining(['compoundId: Invalid input: expected string, received undefined']));
+    expect(lines.some((l) => l.startsWith('mqtt.url: '))).toBe(true);
+    expect(lines.some((l) => l.startsWith('http.port: '))).toBe(true);
+  });
+
+  it('exits 2 for an unknown flag, a missing file and an unreadable keys file', () => {
+    expect(anxin('--bogus').status).toBe(2);
+    const missing = anxin('--config', join(dir, 'nope.json'));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/^config: cannot read .*ENOENT/);
+    const file = join(dir, 'nokeys.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ ...minimal, keysFile: join(dir, 'missing-keys.json'), http: { enabled: false } }),
+    );
+    const noKeys = anxin('--config', file);
+    expect(noKeys.status).toBe(2);
+    expect(noKeys.stderr).toMatch(/missing-keys\.json: .*ENOENT/);
+  });
+
+  it('prints its help', () => {
+    const result = anxin('--help');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('anxin edge --config FILE');
+  });
+});
