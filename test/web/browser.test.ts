@@ -30,7 +30,7 @@ import { signToken } from '../../shared/token.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
 
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+const CHROMIUM_PATH = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
