@@ -1,0 +1,83 @@
+/**
+ * A small deployment for the end-to-end benchmarks: keys, a cloud database with compounds, gates
+ * and residents, `anxin broker` and `anxin cloud` as child processes, and in-process edge agents.
+ */
+import { join } from 'node:path';
+import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
+import { parseEdgeConfig } from '../../edge-agent/config.ts';
+import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
+import { createKeysFile, type KeysFile, type ParsedKeys, parseKeysFile } from '../../shared/keys.ts';
+import type { Role } from '../../shared/enums.ts';
+import { signToken } from '../../shared/token.ts';
+import type { BenchContext } from './cli.ts';
+import { type SyntheticPerson, residentOf } from './population.ts';
+import { type RunningProcess, startAnxinBroker, startAnxinCloud, writeKeys } from './processes.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface Deployment {
+  dir: string;
+  keysFile: KeysFile;
+  keys: ParsedKeys;
+  keyPaths: { privatePath: string; publicPath: string };
+  broker: RunningProcess;
+  cloud: RunningProcess;
+  token(sub: string, role: Role, compound?: string): string;
+  /** An in-process edge agent (no devices, no terminal) for `gateId`, started. */
+  startAgent(gateId: string, compoundId: string): Promise<EdgeAgent>;
+}
+
+type Ctx = Pick<BenchContext<unknown>, 'spawnChild' | 'onCleanup' | 'tempDir'>;
+
+export async function startDeployment(
+  ctx: Ctx,
+  options: { gates: { gateId: string; compoundId: string }[]; residents: SyntheticPerson[]; keysFile?: KeysFile },
+): Promise<Deployment> {
+  const dir = await ctx.tempDir('deploy');
+  const keysFile = options.keysFile ?? createKeysFile();
+  const keys = parseKeysFile(keysFile);
+  const keyPaths = writeKeys(dir, keysFile);
+  const dbPath = join(dir, 'cloud.db');
+  const store = new SqliteCloudStore({ path: dbPath });
+  const now = Date.now();
+  const compounds = new Set([
+    ...options.gates.map((g) => g.compoundId),
+    ...options.residents.map((r) => r.record.compoundId),
+  ]);
+  for (const id of compounds) await store.createCompound({ id, name: id, timeZone: 'Asia/Shanghai' }, now);
+  for (const g of options.gates) {
+    await store.createGate({ id: g.gateId, compoundId: g.compoundId, name: g.gateId, antiPassback: false }, now);
+  }
+  const residents = options.residents.map((p) => residentOf(p, now));
+  for (let i = 0; i < residents.length; i += 10_000) await store.upsertResidents(residents.slice(i, i + 10_000));
+  await store.close();
+
+  const broker = await startAnxinBroker(ctx, keyPaths.publicPath);
+  const cloud = await startAnxinCloud(ctx, { db: dbPath, mqttUrl: broker.url, keysPath: keyPaths.privatePath });
+  const token = (sub: string, role: Role, compound?: string) =>
+    signToken({ sub, role, ...(compound ? { compound } : {}), exp: Date.now() + DAY_MS }, keys.signing!);
+  return {
+    dir,
+    keysFile,
+    keys,
+    keyPaths,
+    broker,
+    cloud,
+    token,
+    async startAgent(gateId, compoundId) {
+      const config = parseEdgeConfig({
+        gateId,
+        compoundId,
+        mqtt: { url: broker.url, token: token(gateId, 'gate', compoundId), reconnectMs: 1_000 },
+        keysFile: keyPaths.publicPath,
+        dataDir: join(dir, 'gates', gateId),
+        http: { enabled: false },
+        journal: { synchronous: 'normal' },
+      });
+      const agent = createEdgeAgent(config);
+      ctx.onCleanup(() => agent.stop());
+      await agent.start();
+      return agent;
+    },
+  };
+}
