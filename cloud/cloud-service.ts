@@ -182,6 +182,12 @@ export interface CloudOptions {
   extraRoutes?: readonly CloudRoutes[];
   liveHeartbeatMs?: number;
   mqttClientId?: string;
+  /**
+   * A fixed MQTT password. External brokers (Mosquitto, EMQX) check a password file generated once
+   * (`anxin broker mosquitto-config`), so the cloud must present that token; by default it signs a
+   * fresh `cloud` token on every (re)connect, which only the embedded broker can verify.
+   */
+  mqttToken?: string;
   /** How long `start()` waits for the broker before serving without it (default 10 s). */
   mqttConnectWaitMs?: number;
   now?: () => number;
@@ -257,7 +263,8 @@ export function createCloud(options: CloudOptions): Cloud {
         mqttClient = new CloudMqttClient({
           url: options.mqttUrl,
           clientId,
-          token: () => signToken({ sub: clientId, role: 'cloud', exp: now() + CLOUD_TOKEN_TTL_MS }, signing),
+          token: () =>
+            options.mqttToken ?? signToken({ sub: clientId, role: 'cloud', exp: now() + CLOUD_TOKEN_TTL_MS }, signing),
           onMessage: (topic, payload) => started.router.route(topic, payload),
           logger: options.logger ?? silentLogger,
           ...(options.mqttConnectWaitMs !== undefined ? { connectWaitMs: options.mqttConnectWaitMs } : {}),

@@ -24,6 +24,9 @@ export const help = `Usage: anxin cloud [flags]
   --db PATH              SQLite file (default data/cloud.db); a postgres:// URL is reserved for the
                          PostgreSQL store, which is not part of this build
   --keys PATH            the keys file with the current private key (default data/keys.json)
+  --mqtt-token TOKEN     a fixed MQTT password, for an external broker whose password file was generated
+                         by \`anxin broker mosquitto-config\` (default: sign a fresh token per connect)
+  --mqtt-client-id ID    MQTT client id and username (default cloud)
   --retention-days N     how long passages are kept (default ${DEFAULT_RETENTION_DAYS})
   --change-log-keep N    change-log revisions kept per compound (default ${DEFAULT_CHANGE_LOG_KEEP_REVS})
 
@@ -43,6 +46,9 @@ export const cloudConfigSchema = z.object({
     .default('data/cloud.db')
     .refine((db) => !/^postgres(ql)?:\/\//.test(db), 'the PostgreSQL store is not part of this build; use a file path'),
   keys: z.string().min(1).default('data/keys.json'),
+  /** A fixed MQTT password for an external broker's generated password file (client id `mqttClientId`). */
+  mqttToken: z.string().min(1).optional(),
+  mqttClientId: z.string().min(1).max(64).default('cloud'),
   retentionDays: z.coerce.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   changeLogKeep: z.coerce.number().int().min(100).max(10_000_000).default(DEFAULT_CHANGE_LOG_KEEP_REVS),
 });
@@ -62,6 +68,8 @@ export async function run(argv: string[]): Promise<number> {
         mqtt: { type: 'string' },
         db: { type: 'string' },
         keys: { type: 'string' },
+        'mqtt-token': { type: 'string' },
+        'mqtt-client-id': { type: 'string' },
         'retention-days': { type: 'string' },
         'change-log-keep': { type: 'string' },
       },
@@ -88,6 +96,8 @@ export async function run(argv: string[]): Promise<number> {
       port: config.port,
       host: config.host,
       logger,
+      mqttClientId: config.mqttClientId,
+      ...(config.mqttToken ? { mqttToken: config.mqttToken } : {}),
       retentionDays: config.retentionDays,
       changeLogKeepRevs: config.changeLogKeep,
       ingestHook: analytics.ingestHook,
