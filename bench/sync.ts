@@ -1,0 +1,187 @@
+/**
+ * Sync: (a) a new gate — `node bin/anxin.mjs edge` as its own process, empty data dir — gets the
+ * full snapshot of a compound of N persons (default 100 k) from `anxin cloud` through
+ * `anxin broker`: time from its first "online" status to the status carrying the compound's rev,
+ * and its RSS once it holds the replica; (b) one health change (`PUT /api/v1/health`) reaching G
+ * gates (default 200, in-process edge agents of one compound): request sent → each gate's status
+ * showing the new rev (applied to its SQLite replica).
+ *
+ *   node --import tsx bench/sync.ts [--quick] [--persons 100k] [--gates 200] [--changes 5]
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import mqtt from 'mqtt';
+import type { EdgeAgent } from '../edge-agent/edge-agent.ts';
+import type { GateStatus } from '../shared/schemas/mqtt.ts';
+import { topics } from '../shared/topics.ts';
+import { intFlag, runBench } from './lib/cli.ts';
+import { startDeployment } from './lib/deployment.ts';
+import { rssOfPid } from './lib/machine.ts';
+import { generatePopulation, type SyntheticPerson } from './lib/population.ts';
+import { ANXIN } from './lib/processes.ts';
+import { latencyFigures } from './lib/report.ts';
+import { Samples, sleep, waitFor } from './lib/samples.ts';
+
+const USAGE = `bench sync [--quick] [--persons N] [--gates N] [--changes N] [--json FILE]
+  full snapshot of N persons to a new gate process; one health change to G gates.`;
+
+const TARGET_SNAPSHOT_S = 3;
+const TARGET_FANOUT_P99_MS = 1_000;
+const TARGET_EDGE_RSS_MB = 100;
+const FANOUT_COMPOUND = 'c-1';
+
+await runBench(
+  'sync',
+  USAGE,
+  { persons: { type: 'string' }, gates: { type: 'string' }, changes: { type: 'string' } },
+  async (ctx) => {
+    const { report, quick, values } = ctx;
+    const personCount = intFlag(values, 'persons', quick ? 5_000 : 100_000);
+    const gateCount = intFlag(values, 'gates', quick ? 20 : 200);
+    const changes = intFlag(values, 'changes', quick ? 2 : 5);
+    const { createKeysFile } = await import('../shared/keys.ts');
+    const keysFile = createKeysFile();
+    const { parseKeysFile } = await import('../shared/keys.ts');
+    const pepper = parseKeysFile(keysFile).pepper;
+    const big = generatePopulation({ count: personCount, pepper, compounds: ['c-0'] }).persons;
+    const small: SyntheticPerson[] = generatePopulation({ count: 200, pepper, seed: 5 }).persons.map((p, i) => ({
+      ...p,
+      record: { ...p.record, personId: `q-${i}`, compoundId: FANOUT_COMPOUND, householdId: null, idHash: null },
+    }));
+    const fanoutGates = Array.from({ length: gateCount }, (_, i) => ({
+      gateId: `g-1-${i}`,
+      compoundId: FANOUT_COMPOUND,
+    }));
+    report.progress(`registering ${personCount + small.length} residents`);
+    const deployment = await startDeployment(ctx, {
+      keysFile,
+      gates: [{ gateId: 'g-new', compoundId: 'c-0' }, ...fanoutGates],
+      residents: [...big, ...small],
+    });
+    const revOf = (compoundId: string) => {
+      const db = new BetterSqlite3(join(deployment.dir, 'cloud.db'), { readonly: true });
+      const rev = (db.prepare('SELECT rev FROM compounds WHERE id = ?').get(compoundId) as { rev: number }).rev;
+      db.close();
+      return rev;
+    };
+    const targetRev = revOf('c-0');
+
+    // (a) Snapshot to a new gate process.
+    const observer = await mqtt.connectAsync(deployment.broker.url, {
+      clientId: 'bench-observer',
+      username: 'bench-observer',
+      password: deployment.token('bench-observer', 'observer'),
+      protocolVersion: 4,
+    });
+    ctx.onCleanup(() => observer.endAsync(true));
+    let onlineAt: bigint | undefined;
+    let appliedAt: bigint | undefined;
+    let rssAtOnline: number | undefined;
+    let edgePid = 0;
+    observer.on('message', (_topic, payload) => {
+      const status = JSON.parse(payload.toString()) as GateStatus;
+      if (status.online && onlineAt === undefined) {
+        onlineAt = process.hrtime.bigint();
+        rssAtOnline = rssOfPid(edgePid);
+      }
+      if (status.rev >= targetRev && appliedAt === undefined) appliedAt = process.hrtime.bigint();
+    });
+    await observer.subscribeAsync(topics.gateStatus('g-new'), { qos: 1 });
+    const configPath = join(deployment.dir, 'g-new.json');
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        gateId: 'g-new',
+        compoundId: 'c-0',
+        mqtt: { url: deployment.broker.url, token: deployment.token('g-new', 'gate', 'c-0') },
+        keysFile: deployment.keyPaths.publicPath,
+        dataDir: join(deployment.dir, 'g-new'),
+        http: { enabled: false },
+      }),
+    );
+    const spawnedAt = process.hrtime.bigint();
+    const edge = ctx.spawnChild(process.execPath, [ANXIN, 'edge', '--config', configPath], {
+      env: { ...process.env, ANXIN_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    edgePid = edge.pid!;
+    await waitFor(`g-new at rev ${targetRev}`, () => appliedAt !== undefined, 180_000, 20);
+    const snapshotS = Number(appliedAt! - onlineAt!) / 1e9;
+    report.add(
+      {
+        name: `snapshot of ${personCount} persons: gate online → replica at rev`,
+        value: snapshotS,
+        unit: 's',
+        target: TARGET_SNAPSHOT_S,
+        goal: 'max',
+      },
+      {
+        name: 'same, from process spawn (Node + tsx start-up included)',
+        value: Number(appliedAt! - spawnedAt) / 1e9,
+        unit: 's',
+      },
+    );
+    await sleep(2_000);
+    report.add({
+      name: `edge agent RSS holding ${personCount} persons (anxin edge process)`,
+      value: rssOfPid(edge.pid!) ?? Number.NaN,
+      unit: 'MB',
+      target: TARGET_EDGE_RSS_MB,
+      goal: 'max',
+      note: `${rssAtOnline?.toFixed(0) ?? '?'} MB of it at start-up, before the snapshot (Node, tsx, libraries)`,
+    });
+    edge.kill('SIGTERM');
+
+    // (b) One health change to G gates.
+    report.progress(`starting ${gateCount} edge agents`);
+    const agents: EdgeAgent[] = [];
+    for (const g of fanoutGates) agents.push(await deployment.startAgent(g.gateId, g.compoundId));
+    let rev = revOf(FANOUT_COMPOUND);
+    await waitFor(`${gateCount} gates at rev ${rev}`, () => agents.every((a) => a.state().rev >= rev), 180_000, 50);
+    const samples = new Samples();
+    let missing = 0;
+    for (let k = 0; k < changes; k++) {
+      const want = rev + 1;
+      const arrived = new Map<string, bigint>();
+      const listeners = agents.map((agent) => {
+        const listener = (status: GateStatus) => {
+          if (status.rev >= want && !arrived.has(agent.config.gateId)) {
+            arrived.set(agent.config.gateId, process.hrtime.bigint());
+          }
+        };
+        agent.on('status', listener);
+        return () => agent.off('status', listener);
+      });
+      const person = small[k % small.length]!.record.personId;
+      const sentAt = process.hrtime.bigint();
+      const response = await fetch(`${deployment.cloud.url}/api/v1/health`, {
+        method: 'PUT',
+        headers: {
+          authorization: `Bearer ${deployment.token('bench', 'manager', FANOUT_COMPOUND)}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify([{ personId: person, colour: k % 2 === 0 ? 'yellow' : 'green', ts: Date.now() }]),
+      });
+      if (!response.ok) throw new Error(`PUT /health answered ${response.status}: ${await response.text()}`);
+      await waitFor('every gate applied the change', () => arrived.size >= agents.length, 30_000, 5).catch(
+        () => undefined,
+      );
+      for (const at of arrived.values()) samples.addNs(at - sentAt);
+      missing += agents.length - arrived.size;
+      for (const off of listeners) off();
+      rev = want;
+      await sleep(300);
+    }
+    report.add(
+      ...latencyFigures(`health change → applied on ${gateCount} gates`, samples.distribution(), {
+        p99: TARGET_FANOUT_P99_MS,
+      }),
+      { name: 'gate×change pairs not applied within 30 s', value: missing, unit: 'pairs', target: 0, goal: 'max' },
+    );
+    report.note(
+      `the ${gateCount} gates of (b) share this one process and its event loop; separate gate machines would each apply in parallel`,
+    );
+    for (const agent of agents) await agent.stop();
+  },
+);
