@@ -145,7 +145,13 @@ describe('edge → mosquitto → cloud round trip', () => {
       const events = await storedEvents();
       return events.find((e) => e.seq === event.seq);
     });
-    expect(stored).toMatchObject({ gateId: GATE, seq: event.seq, result: 'granted', passed: true });
+    expect(stored).toMatchObject({
+      gateId: GATE,
+      seq: event.seq,
+      result: 'granted',
+      passed: true,
+      maskedName: '张*明',
+    });
     expect(stored.receivedAt).toBeGreaterThanOrEqual(stored.ts);
     await until('the journal to be pruned by the cloud ack', () => (agent.journalDepth === 0 ? true : undefined));
   });

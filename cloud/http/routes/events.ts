@@ -1,6 +1,7 @@
 /**
  * `GET /events` (manager, guard): passages filtered by compound, gate, person, time and result,
- * newest first with cursor pagination. Guards get no idHash (ARCHITECTURE.md, rule 5).
+ * newest first with cursor pagination. Each passage carries the person's masked name (what the
+ * guard console shows); guards get no idHash (ARCHITECTURE.md, rule 5).
  */
 import { Hono } from 'hono';
 import { eventsQuerySchema } from '../../../shared/schemas/http.ts';
@@ -27,8 +28,13 @@ export function eventRoutes(deps: RouteDeps) {
         limit: q.limit,
         ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
       });
+      const names = await deps.store.maskedNames([...new Set(page.events.flatMap((e) => e.personId ?? []))]);
       const guard = c.var.actor.role === 'guard';
-      const events = guard ? page.events.map(({ idHash: _idHash, ...rest }) => rest) : page.events;
+      const events = page.events.map(({ idHash, ...rest }) => ({
+        ...rest,
+        ...(idHash !== undefined && !guard ? { idHash } : {}),
+        maskedName: rest.personId ? (names.get(rest.personId) ?? null) : null,
+      }));
       return c.json({ events, nextCursor: page.nextCursor });
     },
   );

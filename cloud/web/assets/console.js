@@ -198,8 +198,8 @@ function addEntry(entry) {
 
 async function loadRecentPassages() {
   const { events } = await api(`/events?limit=30${inCompound ? `&${inCompound}` : ''}`);
-  // The stored events carry no names; the live feed does (masked). History shows "—".
-  feed.replaceChildren(...events.map((e) => feedRow({ ...e, maskedName: null }, false)));
+  // Stored passages carry the masked name, like the live feed.
+  feed.replaceChildren(...events.map((e) => feedRow(e, false)));
 }
 
 // ---- remote open ----------------------------------------------------------------------------
