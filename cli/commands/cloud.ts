@@ -7,10 +7,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { sqliteAnalyticsExtension } from '../../cloud/analytics/analytics-extension.ts';
-import { createCloud } from '../../cloud/cloud-service.ts';
+import { createFullCloud } from '../../cloud/full-cloud.ts';
 import { DEFAULT_CHANGE_LOG_KEEP_REVS, DEFAULT_RETENTION_DAYS } from '../../cloud/store/retention-job.ts';
-import { webRoutes } from '../../cloud/web/web-routes.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { AnxinError, ConfigError } from '../../shared/errors.ts';
 import { KeysError, readKeysFile } from '../../shared/keys.ts';
@@ -88,8 +86,7 @@ export async function run(argv: string[]): Promise<number> {
     if (config.db !== ':memory:') mkdirSync(dirname(config.db), { recursive: true });
 
     const logger = createLogger();
-    const analytics = sqliteAnalyticsExtension(logger);
-    const cloud = createCloud({
+    const cloud = createFullCloud({
       dbPath: config.db,
       mqttUrl: config.mqtt,
       keysFile: keys.file,
@@ -100,8 +97,6 @@ export async function run(argv: string[]): Promise<number> {
       ...(config.mqttToken ? { mqttToken: config.mqttToken } : {}),
       retentionDays: config.retentionDays,
       changeLogKeepRevs: config.changeLogKeep,
-      ingestHook: analytics.ingestHook,
-      extraRoutes: [analytics.routes, webRoutes({ pepper: keys.pepper })],
     });
     const { httpPort } = await cloud.start();
     process.stdout.write(`cloud on http://${config.host}:${httpPort} (mqtt ${config.mqtt}, db ${config.db})\n`);

@@ -9,11 +9,10 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BindingInterface } from '@serialport/bindings-interface';
 import { createBrokerServer } from '../../broker/server.ts';
-import { sqliteAnalyticsExtension } from '../../cloud/analytics/analytics-extension.ts';
 import { hashPassword } from '../../cloud/auth/password-hash.ts';
-import { createCloud, type Cloud } from '../../cloud/cloud-service.ts';
+import type { Cloud } from '../../cloud/cloud-service.ts';
+import { createFullCloud } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
-import { webRoutes } from '../../cloud/web/web-routes.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { IdCardReaderSimulator } from '../../firmware-bridge/idreader/simulator.ts';
@@ -296,17 +295,13 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     const mqttUrl = `mqtt://${options.host}:${mqttPort}`;
     options.progress(`broker listening on ${mqttUrl}`);
 
-    const analytics = sqliteAnalyticsExtension(options.logger);
-    const cloud = createCloud({
+    const cloud = createFullCloud({
       dbPath: join(dataDir, 'cloud.db'),
       mqttUrl,
       keysFile: keys,
       port: options.port,
       host: options.host,
       logger: options.logger,
-      // Statistics rollups at ingest and the /api/v1/trace and /api/v1/stats routes (docs/tracing.md).
-      ingestHook: analytics.ingestHook,
-      extraRoutes: [analytics.routes, webRoutes({ pepper: parsedKeys.pepper })],
     });
     const { httpPort } = await cloud.start();
     stops.push(() => cloud.stop());

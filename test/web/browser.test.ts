@@ -13,9 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { sqliteAnalyticsExtension } from '../../cloud/analytics/analytics-extension.ts';
+import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
-import { webRoutes } from '../../cloud/web/web-routes.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { IdCardReaderSimulator } from '../../firmware-bridge/idreader/simulator.ts';
@@ -136,13 +135,7 @@ beforeAll(async () => {
   const keys = parseKeysFile(keysFile);
 
   broker = await startTestBroker({ ring: keys.ring });
-  const analytics = sqliteAnalyticsExtension();
-  testCloud = await startTestCloud({
-    keysFile,
-    mqttUrl: broker.url,
-    ingestHook: analytics.ingestHook,
-    extraRoutes: [analytics.routes, webRoutes({ pepper: keys.pepper })],
-  });
+  testCloud = await startTestCloud({ keysFile, mqttUrl: broker.url, ...fullCloudExtensions({ keysFile }) });
   base = testCloud.baseUrl;
 
   const { registry, store } = testCloud.cloud.core;
