@@ -109,7 +109,8 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
   const ingest = new EventIngest({
     store,
     compoundOf: (gateId) => gates.compoundOf(gateId),
-    publishAck: (gateId, upTo) => publish(topics.gateAck(gateId), { upTo }),
+    // `ts`: the cloud's clock, from which gates estimate their skew (edge-agent/gate-clock.ts).
+    publishAck: (gateId, upTo) => publish(topics.gateAck(gateId), { upTo, ts: now() }),
     onStored: (events) => {
       if (live.listenerCount === 0) return;
       publishEntries(events).catch((err: unknown) => logger.warn({ err }, 'live entries failed'));

@@ -19,6 +19,7 @@ import { type Logger, silentLogger } from '../shared/log.ts';
 import { maskName } from '../shared/masking.ts';
 import {
   type AlarmMessage,
+  ackMessageSchema,
   type CommandResult,
   commandSchema,
   type EntryEvent,
@@ -30,6 +31,7 @@ import { type Credential, type Decision, decideEntry, type GateContext } from '.
 import { createDevices } from './device-factory.ts';
 import type { DeviceEmitter, EdgeDevices } from './devices.ts';
 import { type GateDatabase, openGateDatabase } from './gate-database.ts';
+import { GateClock } from './gate-clock.ts';
 import { type JournalEntry, JournalStore } from './journal-store.ts';
 import { MqttLink } from './mqtt-link.ts';
 import { REASON_TEXT } from './reason-text.ts';
@@ -94,6 +96,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   readonly config: EdgeConfig;
   private readonly log: Logger;
   private readonly now: () => number;
+  /** The wall clock checked against the cloud's (acks carry its time): skew and decision time. */
+  private readonly clock: GateClock;
   private readonly options: EdgeAgentOptions;
   private devices: EdgeDevices = {};
   private keys: ParsedKeys | undefined;
@@ -128,6 +132,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.log = (options.logger ?? silentLogger).child({ component: 'edge.agent', gateId: config.gateId });
     const clock = options.clock;
     this.now = clock ? () => clock.now() : Date.now;
+    this.clock = new GateClock({ wall: this.now });
   }
 
   /** `http://host:port` of the guard terminal once started. */
@@ -300,7 +305,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   present(credential: Credential, readAt?: bigint): PresentResult {
     const startedAt = readAt ?? process.hrtime.bigint();
     const now = this.now();
-    const decision = decideEntry(credential, this.gate, this.replica, now);
+    // Pass validity is judged at the cloud-checked time when the wall clock has jumped (gate-clock.ts).
+    const decision = decideEntry(credential, this.gate, this.replica, this.clock.decisionNow());
     const decisionMs = Math.min(60_000, Math.max(0, Number(process.hrtime.bigint() - startedAt) / 1e6));
     this.counters.decisions += 1;
     const granted = decision.result === 'granted';
@@ -524,11 +530,29 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     const { gateId, compoundId } = this.config;
     if (topic === topics.gateAck(gateId)) {
       this.replica.touchCloudContact(this.now());
+      this.observeCloudTime(payload);
       this.uplink.handleAck(payload);
     } else if (topic === topics.gateSync(gateId)) this.sync.handleSync(payload);
     else if (topic === topics.compoundChanges(compoundId)) this.sync.handleChanges(payload);
     else if (topic === topics.gateCmd(gateId)) void this.handleCommand(payload);
     else this.log.warn({ topic }, 'message on an unexpected topic ignored');
+  }
+
+  /** Acks carry the cloud's time (`ts`); the uplink validates and counts the ack itself. */
+  private observeCloudTime(payload: Buffer): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString());
+    } catch {
+      return;
+    }
+    const ts = ackMessageSchema.safeParse(json).data?.ts;
+    if (ts !== undefined) this.clock.observeCloudTime(ts);
+  }
+
+  /** Bad input counters of the uplink (acks) and the sync consumer (sync, changes), for monitoring and tests. */
+  get inputCounters(): { acks: Readonly<Uplink['counters']>; sync: Readonly<SyncConsumer['counters']> } {
+    return { acks: this.uplink.counters, sync: this.sync.counters };
   }
 
   private async handleCommand(payload: Buffer): Promise<void> {
@@ -660,7 +684,13 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       stale: this.isStale(),
       fire: this.turnstile.fireAlarm,
       journalFull: this.journalFull,
+      ...this.skewField(),
     };
+  }
+
+  private skewField(): { clockSkewMs?: number } {
+    const skew = this.clock.skewMs();
+    return skew === undefined ? {} : { clockSkewMs: skew };
   }
 
   private publishStatus(): void {

@@ -47,7 +47,11 @@ export const eventsMessageSchema = z.object({
 });
 export type EventsMessage = z.infer<typeof eventsMessageSchema>;
 
-export const ackMessageSchema = z.object({ upTo: seqSchema });
+export const ackMessageSchema = z.object({
+  upTo: seqSchema,
+  /** The cloud's clock when it sent the ack (additive): gates estimate their clock skew from it. */
+  ts: epochMs.optional(),
+});
 export type AckMessage = z.infer<typeof ackMessageSchema>;
 
 const deviceState = z.enum(DEVICE_STATES);
