@@ -106,7 +106,7 @@ await runBench(
         { name: `${label} floor: index range scans only p50`, value: fl.p50, unit: 'ms' },
         { name: `${label} floor: index range scans only p99`, value: fl.p99, unit: 'ms' },
         {
-          name: `${label} per query: index passages / neighbour rows scanned / contacts`,
+          name: `${label} contacts found per query`,
           value: contacts / queries,
           unit: 'contacts',
           note: `${(indexPassages / queries).toFixed(1)} index passages, ${Math.round(scanned / queries)} rows scanned`,

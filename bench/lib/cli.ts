@@ -5,7 +5,7 @@
  * processes and servers registered here are cleaned up on every exit path, including Ctrl-C.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -87,7 +87,10 @@ export async function runBench<O extends Options>(
     values,
     tempDir,
     async cacheDir() {
-      if (typeof values['cache-dir'] === 'string') return values['cache-dir'];
+      if (typeof values['cache-dir'] === 'string') {
+        await mkdir(values['cache-dir'], { recursive: true });
+        return values['cache-dir'];
+      }
       ownCache ??= await tempDir('cache');
       return ownCache;
     },
