@@ -104,7 +104,9 @@ for (const r of results) {
   for (const f of r.figures) {
     const ratio = f.target ? (f.value / f.target).toFixed(2) : '';
     const target = f.target === undefined ? '' : `${f.goal === 'min' ? '≥' : '≤'} ${fmt(f.target)} ${f.unit}`;
-    lines.push(`| ${cell(f.name)} | ${fmt(f.value)} ${f.unit} | ${target} | ${ratio} | ${verdict(f)} | ${cell(f.note ?? '')} |`);
+    lines.push(
+      `| ${cell(f.name)} | ${fmt(f.value)} ${f.unit} | ${target} | ${ratio} | ${verdict(f)} | ${cell(f.note ?? '')} |`,
+    );
   }
   for (const n of r.notes) lines.push('', `- ${n}`);
   lines.push('');
