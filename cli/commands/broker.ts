@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD } from '../../broker/aedes-hooks.ts';
 import { generateMosquittoConfig, mosquittoAccounts } from '../../broker/mosquitto-config.ts';
@@ -120,15 +121,7 @@ async function serve(argv: string[]): Promise<number> {
     logger,
   });
   await server.start();
-  await new Promise<void>((resolveSignal) => {
-    const onSignal = () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolveSignal();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await untilStopSignal();
   await server.stop();
   return 0;
 }

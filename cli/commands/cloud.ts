@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { createFullCloud } from '../../cloud/full-cloud.ts';
 import { DEFAULT_CHANGE_LOG_KEEP_REVS, DEFAULT_RETENTION_DAYS } from '../../cloud/store/retention-job.ts';
@@ -100,15 +101,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     const { httpPort } = await cloud.start();
     process.stdout.write(`cloud on http://${config.host}:${httpPort} (mqtt ${config.mqtt}, db ${config.db})\n`);
-    await new Promise<void>((resolveSignal) => {
-      const onSignal = () => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        resolveSignal();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    });
+    await untilStopSignal();
     await cloud.stop();
     return 0;
   } catch (error) {

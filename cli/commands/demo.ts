@@ -11,6 +11,7 @@ import { loadConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
 import { startDemo } from '../demo/demo-system.ts';
+import { untilStopSignal } from '../stop-signal.ts';
 
 export const help = `Usage: anxin demo [flags]
 
@@ -107,15 +108,7 @@ export async function run(argv: string[]): Promise<number> {
   say(`  logs              ${logFile}`);
   say('Press Ctrl-C to stop.');
 
-  await new Promise<void>((done) => {
-    const onSignal = () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      done();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await untilStopSignal();
   say('stopping …');
   await demo.stop();
   logger.flush();

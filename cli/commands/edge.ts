@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { untilStopSignal } from '../stop-signal.ts';
 import { loadEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { AnxinError } from '../../shared/errors.ts';
@@ -92,10 +93,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const signal = await untilStopSignal();
   logger.info({ signal }, 'stopping');
   try {
     await agent.stop();

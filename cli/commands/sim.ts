@@ -12,6 +12,7 @@ import type { BindingInterface } from '../../firmware-bridge/serial/port-options
 import { readKeysFile } from '../../shared/keys.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { newPassId, signPass } from '../../shared/pass.ts';
+import { untilStopSignal } from '../stop-signal.ts';
 
 /** Used only when no keys file is at hand to sign a demo pass with (a bare scanner test). */
 export const DEFAULT_QR_SIM_TEXT = 'ANXIN-DEMO-QR';
@@ -172,7 +173,7 @@ async function runQr(argv: string[], io: SimIo): Promise<number> {
     binding: io.binding,
     logger: io.logger,
   });
-  const stopped = io.until ?? untilSignal();
+  const stopped = io.until ?? untilStopSignal();
   await simulator.start();
   logger.info(
     { port: flags.path, baudRate: flags.baudRate, suffix: flags.suffix, intervalMs: flags.intervalMs },
@@ -202,16 +203,4 @@ async function runQr(argv: string[], io: SimIo): Promise<number> {
   await simulator.stop();
   logger.info({ sent }, 'QR scanner simulator stopped');
   return 0;
-}
-
-function untilSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
 }

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../../shared/log.ts';
 import type { BindingInterface } from '../serial/port-options.ts';
 import { SAMV_BAUD_RATES } from './frame.ts';
 import { IdCardReaderSimulator, type SimulatedCard } from './simulator.ts';
+import { untilStopSignal } from '../../cli/stop-signal.ts';
 
 export const DEFAULT_IDREADER_SIM_BAUD = 115_200;
 export const DEFAULT_IDREADER_SIM_INTERVAL_MS = 3_000;
@@ -141,18 +142,6 @@ export function simulatedCard(random: () => number, idNumber?: string, name?: st
   };
 }
 
-function untilSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
-}
-
 export async function runSimulatorCli(argv: string[], io: SimulatorCliIo = {}): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
   const parsed = parseIdReaderSimFlags(argv);
@@ -170,7 +159,7 @@ export async function runSimulatorCli(argv: string[], io: SimulatorCliIo = {}): 
     binding: io.binding,
     logger,
   });
-  const stopped = io.until ?? untilSignal();
+  const stopped = io.until ?? untilStopSignal();
   await simulator.start();
   log.info(
     { port: flags.path, baudRate: flags.baudRate, intervalMs: flags.intervalMs },

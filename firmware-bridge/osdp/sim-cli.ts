@@ -13,6 +13,7 @@ import {
   TURNSTILE_BEHAVIOURS,
   type TurnstileBehaviour,
 } from './simulator.ts';
+import { untilStopSignal } from '../../cli/stop-signal.ts';
 
 export const SIM_TURNSTILE_HELP = `Usage: anxin sim turnstile --port PATH [flags]
 
@@ -102,18 +103,6 @@ export function parseTurnstileSimFlags(argv: string[]): { flags: TurnstileSimFla
   return { flags: { path: values.port!, baudRate, address, passDelayMs, behaviour } };
 }
 
-function untilSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
-}
-
 export async function runSimulatorCli(argv: string[], io: SimulatorCliIo = {}): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
   const parsed = parseTurnstileSimFlags(argv);
@@ -126,7 +115,7 @@ export async function runSimulatorCli(argv: string[], io: SimulatorCliIo = {}): 
   const log = logger.child({ component: 'sim.turnstile' });
   const simulator = new OsdpTurnstileSimulator({ ...flags, binding: io.binding, logger });
   simulator.on('unlock', (direction) => log.info({ direction, behaviour: simulator.behaviour }, 'unlock'));
-  const stopped = io.until ?? untilSignal();
+  const stopped = io.until ?? untilStopSignal();
   await simulator.start();
   log.info(
     { port: flags.path, baudRate: flags.baudRate, address: flags.address, behaviour: flags.behaviour },
