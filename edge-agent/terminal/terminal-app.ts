@@ -5,6 +5,7 @@
  */
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { formatIssues } from '../../shared/config.ts';
@@ -77,6 +78,12 @@ export function createTerminalApp(backend: TerminalBackend): Hono {
   );
 
   app.notFound((c) => c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
-  app.onError((error, c) => c.json({ error: { code: 'internal', message: error.message } }, 500));
+  app.onError((error, c) => {
+    // The JSON validator throws HTTPException(400) for a body that is not JSON: the client's fault, not ours.
+    if (error instanceof HTTPException && error.status < 500) {
+      return c.json({ error: { code: 'invalid-request', message: error.message } }, error.status);
+    }
+    return c.json({ error: { code: 'internal', message: error.message } }, 500);
+  });
   return app;
 }
