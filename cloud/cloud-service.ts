@@ -181,6 +181,8 @@ export interface CloudOptions {
   ingest?: CloudCoreOptions['ingest'];
   ingestHook?: CloudCoreOptions['ingestHook'];
   extraRoutes?: readonly CloudRoutes[];
+  /** Extensions' purges, run by the retention job with the same horizon as the passages. */
+  retentionPurges?: readonly ((store: SqliteCloudStore) => (beforeMs: number) => number)[];
   liveHeartbeatMs?: number;
   mqttClientId?: string;
   /**
@@ -243,6 +245,7 @@ export function createCloud(options: CloudOptions): Cloud {
         horizonMs: (options.retentionDays ?? DEFAULT_RETENTION_DAYS) * 24 * 60 * 60 * 1000,
         ...(options.purgeIntervalMs !== undefined ? { intervalMs: options.purgeIntervalMs } : {}),
         ...(options.changeLogKeepRevs !== undefined ? { keepRevs: options.changeLogKeepRevs } : {}),
+        extraPurges: (options.retentionPurges ?? []).map((purge) => purge(store)),
         now,
       });
       retention.start();

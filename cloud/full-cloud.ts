@@ -9,7 +9,7 @@ import { sqliteAnalyticsExtension } from './analytics/analytics-extension.ts';
 import { type Cloud, type CloudOptions, createCloud } from './cloud-service.ts';
 import { webRoutes } from './web/web-routes.ts';
 
-export type FullCloudOptions = Omit<CloudOptions, 'ingestHook' | 'extraRoutes'>;
+export type FullCloudOptions = Omit<CloudOptions, 'ingestHook' | 'extraRoutes' | 'retentionPurges'>;
 
 /** The extension options for `createCloud` (also for `startTestCloud` in suites that need the pages). */
 export function fullCloudExtensions(options: Pick<CloudOptions, 'keysFile' | 'logger'>) {
@@ -17,7 +17,8 @@ export function fullCloudExtensions(options: Pick<CloudOptions, 'keysFile' | 'lo
   return {
     ingestHook: analytics.ingestHook,
     extraRoutes: [analytics.routes, webRoutes({ pepper: parseKeysFile(options.keysFile).pepper })],
-  } satisfies Pick<CloudOptions, 'ingestHook' | 'extraRoutes'>;
+    retentionPurges: [analytics.purge],
+  } satisfies Pick<CloudOptions, 'ingestHook' | 'extraRoutes' | 'retentionPurges'>;
 }
 
 export function createFullCloud(options: FullCloudOptions): Cloud {

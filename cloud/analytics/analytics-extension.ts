@@ -15,15 +15,24 @@ export interface AnalyticsExtension {
   ingestHook: (store: SqliteCloudStore) => IngestHook;
   /** For `CloudCoreOptions.extraRoutes`. */
   routes: CloudRoutes;
+  /** For `CloudOptions.retentionPurges`: who crossed on which day is kept no longer than the passages. */
+  purge: (store: SqliteCloudStore) => (beforeMs: number) => number;
 }
 
 export function sqliteAnalyticsExtension(logger: Logger = silentLogger): AnalyticsExtension {
-  return {
-    ingestHook: (store) => {
-      const writer = new RollupWriter({ db: store.db, logger });
+  const writers = new WeakMap<SqliteCloudStore, RollupWriter>();
+  const writerFor = (store: SqliteCloudStore) => {
+    let writer = writers.get(store);
+    if (!writer) {
+      writer = new RollupWriter({ db: store.db, logger });
       writer.start();
-      return writer;
-    },
+      writers.set(store, writer);
+    }
+    return writer;
+  };
+  return {
+    ingestHook: writerFor,
+    purge: (store) => (beforeMs) => writerFor(store).purgePersonsBefore(beforeMs),
     routes: (app, ctx) => {
       const analytics = new SqliteAnalyticsStore(ctx.store.db);
       analytics.start();

@@ -48,6 +48,16 @@ export class RollupWriter implements IngestHook {
   }
 
   /**
+   * Retention (privacy): forgets who crossed on local days wholly before `beforeMs`. The counts in
+   * the other rollups stay — they hold numbers, not people. A day is dropped only once it ended
+   * before the horizon in every time zone (UTC+14 at the latest), so no kept passage loses its row.
+   */
+  purgePersonsBefore(beforeMs: number): number {
+    const lastDroppedDay = new Date(beforeMs - 2 * 86_400_000).toISOString().slice(0, 10);
+    return this.db.prepare('DELETE FROM stats_daily_persons WHERE day <= ?').run(lastDroppedDay).changes;
+  }
+
+  /**
    * Recomputes every rollup from the `events` table in one transaction (pages of 5,000 rows).
    * Returns the number of events read. For a new installation on old data, or after a repair;
    * `elderly` then is the resident's flag of today, not of the day of the passage.

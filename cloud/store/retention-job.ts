@@ -23,6 +23,8 @@ export interface RetentionOptions {
   /** Change-log revisions kept per compound (default 50 000); older gates get a snapshot. */
   keepRevs?: number;
   now?: () => number;
+  /** Extensions' own purges (e.g. the per-day person sets of the statistics), given the same horizon. */
+  extraPurges?: readonly ((beforeMs: number) => number)[];
 }
 
 export class RetentionJob {
@@ -74,6 +76,7 @@ export class RetentionJob {
       if (deleted < this.chunk) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
+    for (const purge of this.options.extraPurges ?? []) total += purge(before);
     const compacted = await this.options.store.compactChangeLog(this.keepRevs);
     if (total > 0 || compacted > 0) this.logger.info({ purged: total, compacted, before }, 'retention pass');
     return total;

@@ -13,10 +13,11 @@ import { gateMessages, NOW, SH_DAY_FROM, SH_DAY_TO, seedRegistry } from './scena
 
 let core: CloudCore;
 let manager: string;
+let extension: ReturnType<typeof sqliteAnalyticsExtension>;
 
 beforeEach(async () => {
   const keys = parseKeysFile(createKeysFile());
-  const extension = sqliteAnalyticsExtension();
+  extension = sqliteAnalyticsExtension();
   core = createCloudCore({
     store: new SqliteCloudStore({ path: ':memory:' }),
     keys,
@@ -65,5 +66,31 @@ describe('analytics in the cloud core', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { contacts: { personId: string }[] };
     expect(body.contacts.map((c) => c.personId)).toEqual(['a', 'b', 'spouse', 'f', 'e', 'child']);
+  });
+
+  it('forgets who crossed on a day once the day is past the retention horizon, keeping the counts', async () => {
+    await publishAll();
+    const personRows = () =>
+      (core.store.db.prepare('SELECT count(*) AS n FROM stats_daily_persons').get() as { n: number }).n;
+    const before = await summary();
+    expect(personRows()).toBeGreaterThan(0);
+
+    const dayRows = () =>
+      (
+        core.store.db.prepare("SELECT count(*) AS n FROM stats_daily_persons WHERE day = '2026-03-02'").get() as {
+          n: number;
+        }
+      ).n;
+    const scenarioDay = dayRows();
+    expect(scenarioDay).toBeGreaterThan(0);
+
+    const purge = extension.purge(core.store);
+    // A horizon at the start of the scenario's day keeps that day: a kept passage never loses its row.
+    purge(SH_DAY_FROM);
+    expect(dayRows()).toBe(scenarioDay);
+    // Three days later the scenario's day is wholly behind the horizon in every time zone.
+    expect(purge(NOW + 3 * 86_400_000)).toBeGreaterThanOrEqual(scenarioDay);
+    expect(dayRows()).toBe(0);
+    expect((await summary()).passages).toEqual(before.passages);
   });
 });
