@@ -9,6 +9,7 @@
  * (pass uses, exit quota) — so a denial never burns a use.
  */
 import type { Direction, HealthColour, Method, Mode, Reason, Result } from '../shared/enums.ts';
+import { validateIdNumber } from '../shared/id-number.ts';
 import type { KeyRing } from '../shared/keys.ts';
 import { type PassPayload, verifyPass } from '../shared/pass.ts';
 import { pseudonymizeIdNumber } from '../shared/pseudonym.ts';
@@ -124,7 +125,11 @@ function identify(
       const { card } = credential;
       const base: Identity = card.maskedName ? { maskedName: card.maskedName } : {};
       if (card.unsupported) return { identity: base, fault: 'unsupported-card' };
-      if (!card.idNumberValid) return { identity: base, fault: 'id-invalid' };
+      // The driver checks the number too; checking again here means a faulty or forged reader
+      // cannot turn an invalid number into a lookup (GB 11643: length, date, check character).
+      if (!card.idNumberValid || !validateIdNumber(card.idNumber, new Date(now)).ok) {
+        return { identity: base, fault: 'id-invalid' };
+      }
       const idHash = pseudonymizeIdNumber(card.idNumber, gate.pepper);
       const person = view.personByIdHash(idHash);
       const identity: Identity = person ? { ...base, idHash, person } : { ...base, idHash };

@@ -46,6 +46,13 @@ export function trafficShape(localHour: number): { multiplier: number; outShare:
   return { multiplier: 1, outShare: 0.5 };
 }
 
+/**
+ * A lane holds one person at a time: scan, the turnstile opens, they walk through (the
+ * simulator reports "passed" after its pass delay). Without this, scans would queue up behind
+ * passages still in the turnstile, which no real lane can do.
+ */
+export const LANE_WALK_MS = 1_500;
+
 export function localHour(now: number, timeZone: string): number {
   const hour = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', hourCycle: 'h23', timeZone }).format(now);
   return Number(hour);
@@ -118,6 +125,7 @@ export class TrafficGenerator {
     try {
       await this.walkThrough(gate);
       this.scans++;
+      await new Promise((resolve) => setTimeout(resolve, LANE_WALK_MS));
     } finally {
       this.busy.delete(gate.gateId);
     }

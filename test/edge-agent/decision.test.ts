@@ -133,6 +133,11 @@ const rows: Row[] = [
     expect: { result: 'denied', reason: 'id-invalid' },
   },
   {
+    name: 'normal: invalid ID number from a reader that claims it is valid',
+    credential: idcard(ID_NUMBERS.invalid, { idNumberValid: true }),
+    expect: { result: 'denied', reason: 'id-invalid' },
+  },
+  {
     name: 'normal: expired ID card',
     credential: idcard(ID_NUMBERS.alice, { validTo: '2020-01-01' }),
     expect: { result: 'denied', reason: 'id-card-expired' },
