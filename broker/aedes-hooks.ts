@@ -62,7 +62,7 @@ export function createAedesHooks(options: AedesHooksOptions): AedesHooks {
       const will = (client as ClientWithWill)._will ?? undefined;
       const check = checkConnect(
         { clientId: client.id, username, password, ...(will ? { will } : {}) },
-        { ring, isRevoked: (jti) => revocations.has(jti), nowMs: now() },
+        { ring, isRevoked: (claims) => revocations.isRevoked(claims), nowMs: now() },
       );
       if (!check.ok) {
         counters.refuseConnect(check.reason);

@@ -53,7 +53,8 @@ export type ConnectCheck =
 
 export interface CredentialContext {
   ring: KeyRing;
-  isRevoked: (jti: string) => boolean;
+  /** By the token's id, or by a cut-off for its subject (broker/revocations.ts). */
+  isRevoked: (claims: TokenClaims) => boolean;
   nowMs: number;
 }
 
@@ -69,7 +70,7 @@ export function checkConnect(attempt: ConnectAttempt, context: CredentialContext
   const check = verifyToken(token, context.ring, context.nowMs);
   if (!check.ok) return refuse(check.reason);
   const { claims } = check;
-  if (context.isRevoked(claims.jti)) return refuse('revoked', claims);
+  if (context.isRevoked(claims)) return refuse('revoked', claims);
   if (!isMqttRole(claims.role)) return refuse('role-not-allowed', claims);
   if (attempt.clientId !== claims.sub || attempt.username !== claims.sub) return refuse('client-id-mismatch', claims);
   const identity: BrokerIdentity = {

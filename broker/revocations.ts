@@ -1,11 +1,14 @@
 /**
- * The set of revoked token ids (`jti`). Two sources, unioned: ids pushed at run time
+ * The set of revoked tokens. An entry is either a token id (`jti`), revoking that one token, or
+ * `sub:<subject>@<epoch ms>`, revoking every token of that subject issued before that instant —
+ * what the cloud writes when a gate is stolen: whatever tokens it held stop working, while a token
+ * issued afterwards for the replacement works. Two sources, unioned: entries pushed at run time
  * (`revoke()`, e.g. by an embedding cloud) and a file the cloud or an operator writes, re-read
  * whenever it changes. The file is watched two ways because neither is enough alone: `fs.watch`
  * on the directory reacts at once and survives the write-to-temp-then-rename pattern, and a slow
  * poll catches what inotify misses (network and overlay file systems).
  *
- * File format: one jti per line, each ended by a newline; blank lines and `#` comments ignored.
+ * File format: one entry per line, each ended by a newline; blank lines and `#` comments ignored.
  * A JSON array of strings (`["jti1","jti2"]`) is accepted too. A file caught half-written (a line
  * file without its final newline, JSON that does not parse) is ignored until it is whole, and
  * change events are debounced, so a writer that truncates then writes never briefly empties the list.
@@ -54,9 +57,37 @@ export function parseRevocationFile(text: string): string[] {
     .filter((line) => line.length > 0);
 }
 
+/** `sub:<subject>@<epoch ms>`: every token of the subject with `iat` before that instant. */
+const SUBJECT_ENTRY = /^sub:([^@\s]{1,64})@(\d{1,16})$/;
+
+/** What a revocation entry is checked against: the claims of a verified token. */
+export interface RevocableToken {
+  jti: string;
+  sub: string;
+  iat: number;
+}
+
+/** `sub:<subject>@<issuedBeforeMs>`, the entry that retires every earlier token of a subject. */
+export function subjectRevocation(subject: string, issuedBeforeMs: number): string {
+  return `sub:${subject}@${Math.floor(issuedBeforeMs)}`;
+}
+
+export function isRevokedBy(entries: Iterable<string>, token: RevocableToken): boolean {
+  for (const entry of entries) if (entryMatches(entry, token)) return true;
+  return false;
+}
+
+function entryMatches(entry: string, token: RevocableToken): boolean {
+  const subject = SUBJECT_ENTRY.exec(entry);
+  if (!subject) return entry === token.jti;
+  return subject[1] === token.sub && token.iat < Number(subject[2]);
+}
+
 export class RevocationList {
   readonly #pushed = new Set<string>();
   #fromFile = new Set<string>();
+  /** subject → the latest "issued before" cut-off among both sources (derived, for O(1) checks). */
+  #subjects = new Map<string, number>();
   readonly #options: RevocationListOptions;
   readonly #log: Logger;
   #watcher?: FSWatcher;
@@ -69,10 +100,29 @@ export class RevocationList {
     this.#options = options;
     this.#log = (options.logger ?? silentLogger).child({ component: 'broker.revocations' });
     for (const jti of options.jtis ?? []) this.#pushed.add(jti);
+    this.#indexSubjects();
   }
 
-  has(jti: string): boolean {
-    return this.#pushed.has(jti) || this.#fromFile.has(jti);
+  has(entry: string): boolean {
+    return this.#pushed.has(entry) || this.#fromFile.has(entry);
+  }
+
+  /** Is this verified token revoked, by its id or by a cut-off for its subject? */
+  isRevoked(token: RevocableToken): boolean {
+    if (this.has(token.jti)) return true;
+    const cutoff = this.#subjects.get(token.sub);
+    return cutoff !== undefined && token.iat < cutoff;
+  }
+
+  #indexSubjects(): void {
+    const subjects = new Map<string, number>();
+    for (const entry of [...this.#pushed, ...this.#fromFile]) {
+      const match = SUBJECT_ENTRY.exec(entry);
+      if (!match) continue;
+      const cutoff = Number(match[2]);
+      subjects.set(match[1]!, Math.max(cutoff, subjects.get(match[1]!) ?? 0));
+    }
+    this.#subjects = subjects;
   }
 
   get size(): number {
@@ -83,13 +133,15 @@ export class RevocationList {
     return { size: this.size, reloads: this.#reloads, reloadErrors: this.#reloadErrors };
   }
 
-  revoke(jti: string): void {
-    if (this.has(jti)) {
-      this.#pushed.add(jti);
+  /** Adds an entry: a `jti`, or `subjectRevocation(sub, before)`. */
+  revoke(entry: string): void {
+    if (this.has(entry)) {
+      this.#pushed.add(entry);
       return;
     }
-    this.#pushed.add(jti);
-    this.#options.onRevoked?.([jti]);
+    this.#pushed.add(entry);
+    this.#indexSubjects();
+    this.#options.onRevoked?.([entry]);
   }
 
   /** Loads the file once (a missing or bad file at start-up is an error) and starts watching it. */
@@ -101,6 +153,7 @@ export class RevocationList {
     } catch (error) {
       throw new RevocationFileError(file, error);
     }
+    this.#indexSubjects();
     this.#reloads++;
     this.#log.info({ file, size: this.#fromFile.size }, 'revocation list loaded');
     const name = basename(file);
@@ -141,6 +194,7 @@ export class RevocationList {
     }
     const added = [...next].filter((jti) => !this.has(jti));
     this.#fromFile = next;
+    this.#indexSubjects();
     this.#reloads++;
     if (added.length > 0) {
       this.#log.info({ file, added: added.length, size: this.size }, 'revocation list reloaded');

@@ -51,8 +51,11 @@ export interface BrokerAddress {
 export interface BrokerServer {
   start(): Promise<BrokerAddress>;
   stop(): Promise<void>;
-  /** Refuses the token from now on and disconnects every session that uses it. */
-  revoke(jti: string): void;
+  /**
+   * Refuses from now on what the entry covers — a `jti`, or `subjectRevocation(sub, issuedBefore)`
+   * for every earlier token of a subject (broker/revocations.ts) — and disconnects those sessions.
+   */
+  revoke(entry: string): void;
   stats(): BrokerStats;
 }
 
@@ -96,7 +99,7 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
   const revocations = new RevocationList({
     ...options.revocations,
     logger: log,
-    onRevoked: (jtis) => kick(new Set(jtis)),
+    onRevoked: () => kickRevoked(),
   });
   const hooks: AedesHooks = createAedesHooks({
     ring: options.keys,
@@ -107,10 +110,10 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
     ...(options.maxPayload === undefined ? {} : { maxPayload: options.maxPayload }),
   });
 
-  function kick(jtis: Set<string>): void {
+  function kickRevoked(): void {
     for (const client of clients) {
       const session = hooks.sessionOf(client);
-      if (!session || !jtis.has(session.claims.jti)) continue;
+      if (!session || !revocations.isRevoked(session.claims)) continue;
       counters.kick('revoked');
       log.warn({ clientId: client.id, jti: session.claims.jti }, 'token revoked; disconnecting');
       client.close();
@@ -192,7 +195,7 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
   return {
     start,
     stop,
-    revoke: (jti) => revocations.revoke(jti),
+    revoke: (entry) => revocations.revoke(entry),
     stats: () =>
       counters.snapshot({
         clientsConnected: clients.size,

@@ -12,7 +12,7 @@ const HOUR = 3_600_000;
 export function tokenFor(
   sub: string,
   role: Role,
-  extra: { compound?: string; exp?: number; jti?: string; key?: SigningKey } = {},
+  extra: { compound?: string; exp?: number; jti?: string; iat?: number; key?: SigningKey } = {},
 ): string {
   return signToken(
     {
@@ -21,6 +21,7 @@ export function tokenFor(
       exp: extra.exp ?? Date.now() + HOUR,
       ...(extra.compound ? { compound: extra.compound } : {}),
       ...(extra.jti ? { jti: extra.jti } : {}),
+      ...(extra.iat !== undefined ? { iat: extra.iat } : {}),
     },
     extra.key ?? signingKey,
   );

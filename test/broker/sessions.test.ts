@@ -6,7 +6,7 @@ import { appendFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { parseRevocationFile } from '../../broker/revocations.ts';
+import { isRevokedBy, parseRevocationFile, subjectRevocation } from '../../broker/revocations.ts';
 import { topics } from '../../shared/topics.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { closeAll, closed, connect, connectAs, nextMessage, refusedCode, ring, tokenFor } from './fixtures.ts';
@@ -101,6 +101,43 @@ describe('revocation', () => {
     });
     const options = { clientId: 'g1', username: 'g1', password: tokenFor('g1', 'gate', { jti: 'bad-1' }) };
     expect(await refusedCode(broker.url, options)).toBe(4);
+  });
+
+  it('a subject cut-off retires every earlier token of that gate, live or not, and admits a newer one', async () => {
+    broker = await startTestBroker({ ring });
+    const t0 = Date.now();
+    const stolen = { clientId: 'g1', username: 'g1', password: tokenFor('g1', 'gate', { iat: t0 - 60_000 }) };
+    const spare = {
+      clientId: 'g1',
+      username: 'g1',
+      password: tokenFor('g1', 'gate', { iat: t0 - 30_000, jti: 'spare' }),
+    };
+    const gate = await connect(broker.url, stolen);
+    const neighbour = await connectAs(broker.url, 'g2', 'gate');
+    const gone = closed(gate);
+    broker.server.revoke(subjectRevocation('g1', t0));
+    await gone;
+    expect(neighbour.connected).toBe(true);
+    expect(await refusedCode(broker.url, stolen)).toBe(4);
+    expect(await refusedCode(broker.url, spare)).toBe(4);
+    const replacement = await connect(broker.url, {
+      clientId: 'g1',
+      username: 'g1',
+      password: tokenFor('g1', 'gate', { iat: t0 + 1 }),
+    });
+    expect(replacement.connected).toBe(true);
+  });
+
+  it('matches entries by token id or by subject and issue time', () => {
+    const token = { jti: 'j1', sub: 'g1', iat: 1_000 };
+    expect(isRevokedBy(['j1'], token)).toBe(true);
+    expect(isRevokedBy([subjectRevocation('g1', 1_001)], token)).toBe(true);
+    expect(isRevokedBy([subjectRevocation('g1', 1_000)], token)).toBe(false);
+    expect(isRevokedBy([subjectRevocation('g2', 5_000), 'j2'], token)).toBe(false);
+    expect(
+      parseRevocationFile(`${subjectRevocation('g1', 1_001)}
+`),
+    ).toEqual(['sub:g1@1001']);
   });
 
   it('parses line and JSON revocation files', () => {
