@@ -1,8 +1,7 @@
 /**
- * The set of revoked tokens. An entry is either a token id (`jti`), revoking that one token, or
- * `sub:<subject>@<epoch ms>`, revoking every token of that subject issued before that instant —
- * what the cloud writes when a gate is stolen: whatever tokens it held stop working, while a token
- * issued afterwards for the replacement works. Two sources, unioned: entries pushed at run time
+ * The set of revoked tokens, as entries of `shared/revocation-entry.ts`: a token id (`jti`), or
+ * `sub:<subject>@<epoch ms>` for every token of that subject issued before that instant — what
+ * the cloud writes when a gate is stolen. Two sources, unioned: entries pushed at run time
  * (`revoke()`, e.g. by an embedding cloud) and a file the cloud or an operator writes, re-read
  * whenever it changes. The file is watched two ways because neither is enough alone: `fs.watch`
  * on the directory reacts at once and survives the write-to-temp-then-rename pattern, and a slow
@@ -17,6 +16,7 @@ import { type FSWatcher, readFileSync, type StatsListener, unwatchFile, watch, w
 import { basename, dirname } from 'node:path';
 import { AnxinError } from '../shared/errors.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
+import { parseSubjectRevocation, type RevocableToken } from '../shared/revocation-entry.ts';
 
 export const DEFAULT_REVOCATION_POLL_MS = 2_000;
 /** Quiet time after the last change event before the file is read. */
@@ -57,32 +57,6 @@ export function parseRevocationFile(text: string): string[] {
     .filter((line) => line.length > 0);
 }
 
-/** `sub:<subject>@<epoch ms>`: every token of the subject with `iat` before that instant. */
-const SUBJECT_ENTRY = /^sub:([^@\s]{1,64})@(\d{1,16})$/;
-
-/** What a revocation entry is checked against: the claims of a verified token. */
-export interface RevocableToken {
-  jti: string;
-  sub: string;
-  iat: number;
-}
-
-/** `sub:<subject>@<issuedBeforeMs>`, the entry that retires every earlier token of a subject. */
-export function subjectRevocation(subject: string, issuedBeforeMs: number): string {
-  return `sub:${subject}@${Math.floor(issuedBeforeMs)}`;
-}
-
-export function isRevokedBy(entries: Iterable<string>, token: RevocableToken): boolean {
-  for (const entry of entries) if (entryMatches(entry, token)) return true;
-  return false;
-}
-
-function entryMatches(entry: string, token: RevocableToken): boolean {
-  const subject = SUBJECT_ENTRY.exec(entry);
-  if (!subject) return entry === token.jti;
-  return subject[1] === token.sub && token.iat < Number(subject[2]);
-}
-
 export class RevocationList {
   readonly #pushed = new Set<string>();
   #fromFile = new Set<string>();
@@ -117,10 +91,8 @@ export class RevocationList {
   #indexSubjects(): void {
     const subjects = new Map<string, number>();
     for (const entry of [...this.#pushed, ...this.#fromFile]) {
-      const match = SUBJECT_ENTRY.exec(entry);
-      if (!match) continue;
-      const cutoff = Number(match[2]);
-      subjects.set(match[1]!, Math.max(cutoff, subjects.get(match[1]!) ?? 0));
+      const parsed = parseSubjectRevocation(entry);
+      if (parsed) subjects.set(parsed.subject, Math.max(parsed.before, subjects.get(parsed.subject) ?? 0));
     }
     this.#subjects = subjects;
   }
