@@ -26,6 +26,8 @@ export const help = `Usage: anxin cloud [flags]
   --mqtt-token TOKEN     a fixed MQTT password, for an external broker whose password file was generated
                          by \`anxin broker mosquitto-config\` (default: sign a fresh token per connect)
   --mqtt-client-id ID    MQTT client id and username (default cloud)
+  --revocations-file F   keep the broker's revocations file here (give the same path to
+                         \`anxin broker --revocations\`); gates revoked through the API land in it
   --retention-days N     how long passages are kept (default ${DEFAULT_RETENTION_DAYS})
   --change-log-keep N    change-log revisions kept per compound (default ${DEFAULT_CHANGE_LOG_KEEP_REVS})
 
@@ -48,6 +50,7 @@ export const cloudConfigSchema = z.object({
   /** A fixed MQTT password for an external broker's generated password file (client id `mqttClientId`). */
   mqttToken: z.string().min(1).optional(),
   mqttClientId: z.string().min(1).max(64).default('cloud'),
+  revocationsFile: z.string().min(1).optional(),
   retentionDays: z.coerce.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   changeLogKeep: z.coerce.number().int().min(100).max(10_000_000).default(DEFAULT_CHANGE_LOG_KEEP_REVS),
 });
@@ -69,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
         keys: { type: 'string' },
         'mqtt-token': { type: 'string' },
         'mqtt-client-id': { type: 'string' },
+        'revocations-file': { type: 'string' },
         'retention-days': { type: 'string' },
         'change-log-keep': { type: 'string' },
       },
@@ -95,6 +99,7 @@ export async function run(argv: string[]): Promise<number> {
       host: config.host,
       logger,
       mqttClientId: config.mqttClientId,
+      ...(config.revocationsFile ? { revocations: { file: config.revocationsFile } } : {}),
       ...(config.mqttToken ? { mqttToken: config.mqttToken } : {}),
       retentionDays: config.retentionDays,
       changeLogKeepRevs: config.changeLogKeep,

@@ -302,6 +302,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       port: options.port,
       host: options.host,
       logger: options.logger,
+      // A gate revoked through the API is cut off by the embedded broker at once.
+      revocations: { onRevocation: (entry) => broker.revoke(entry) },
     });
     const { httpPort } = await cloud.start();
     stops.push(() => cloud.stop());

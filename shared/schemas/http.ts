@@ -241,3 +241,7 @@ export const auditQuerySchema = z.object({
   cursor: cursorSchema.optional(),
 });
 export type AuditQuery = z.infer<typeof auditQuerySchema>;
+
+/** `POST /gates/:id/revoke` (admin): retire every device token the gate holds, e.g. when it is stolen. */
+export const gateRevokeSchema = z.object({ reason: z.string().min(1).max(200) });
+export type GateRevoke = z.infer<typeof gateRevokeSchema>;

@@ -11,7 +11,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { hashPassword } from '../../cloud/auth/password-hash.ts';
 import { type Cloud, type CloudOptions, createCloud } from '../../cloud/cloud-service.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
@@ -29,25 +29,34 @@ export interface TestCloud {
   addUser(username: string, role: HttpRole, compoundId?: string): Promise<void>;
   cloud: Cloud;
   dbPath: string;
-  stop(): Promise<void>;
+  /** Stops the cloud; `keepDb` leaves the database for a restart with `reuseDbPath`. */
+  stop(options?: { keepDb?: boolean }): Promise<void>;
 }
 
 export async function startTestCloud(
-  options: { keysFile: KeysFile; mqttUrl?: string } & Partial<Omit<CloudOptions, 'keysFile' | 'dbPath' | 'port'>>,
+  options: {
+    keysFile: KeysFile;
+    mqttUrl?: string;
+    /** Restart on the database a previous test cloud left with `stop({ keepDb: true })`. */
+    reuseDbPath?: string;
+  } & Partial<Omit<CloudOptions, 'keysFile' | 'dbPath' | 'port'>>,
 ): Promise<TestCloud> {
-  const dir = await mkdtemp(join(tmpdir(), 'anxin-cloud-'));
-  const dbPath = join(dir, 'cloud.db');
+  const { reuseDbPath, ...cloudOptions } = options;
+  const dir = reuseDbPath ? dirname(reuseDbPath) : await mkdtemp(join(tmpdir(), 'anxin-cloud-'));
+  const dbPath = reuseDbPath ?? join(dir, 'cloud.db');
   const passwordHash = await hashPassword(TEST_PASSWORD);
-  const seed = new SqliteCloudStore({ path: dbPath });
-  for (const [username, role] of [
-    ['admin', 'admin'],
-    ['manager', 'manager'],
-  ] as const) {
-    await seed.createUser({ username, passwordHash, role, compoundId: null, createdAt: Date.now() });
+  if (!reuseDbPath) {
+    const seed = new SqliteCloudStore({ path: dbPath });
+    for (const [username, role] of [
+      ['admin', 'admin'],
+      ['manager', 'manager'],
+    ] as const) {
+      await seed.createUser({ username, passwordHash, role, compoundId: null, createdAt: Date.now() });
+    }
+    await seed.close();
   }
-  await seed.close();
 
-  const cloud = createCloud({ host: '127.0.0.1', mqttConnectWaitMs: 5000, ...options, dbPath, port: 0 });
+  const cloud = createCloud({ host: '127.0.0.1', mqttConnectWaitMs: 5000, ...cloudOptions, dbPath, port: 0 });
   const { httpPort } = await cloud.start();
   const baseUrl = `http://127.0.0.1:${httpPort}`;
   return {
@@ -72,9 +81,9 @@ export async function startTestCloud(
         createdAt: Date.now(),
       });
     },
-    async stop() {
+    async stop(stopOptions = {}) {
       await cloud.stop();
-      await rm(dir, { recursive: true, force: true });
+      if (!stopOptions.keepDb) await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,107 @@
+/**
+ * Retiring a gate's credentials (docs/security.md, "A stolen gate"), admin only, audit-logged:
+ *
+ * - `POST /api/v1/gates/:id/revoke {reason}` — every device token of the gate issued until now
+ *   stops working at the broker (entry `sub:<gateId>@<now>`); live sessions end at once.
+ * - `POST /api/v1/gates/:id/token` — a fresh device token for the (replacement) gate, shown once.
+ * - `GET /api/v1/revocations[?format=file]` — the entries, as JSON or in the broker's file format.
+ *
+ * Brokers learn of entries through sinks: the revocations file an `anxin broker --revocations`
+ * watches, and/or an embedded broker's `revoke()`. Both get every entry again at start-up, so a
+ * restarted broker or a lost file never re-admits a revoked gate.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import { Hono } from 'hono';
+import { subjectRevocation } from '../../shared/revocation-entry.ts';
+import { gateRevokeSchema } from '../../shared/schemas/http.ts';
+import { signToken } from '../../shared/token.ts';
+import type { CloudRoutes } from '../cloud-service.ts';
+import { notFound } from '../http/api-error.ts';
+import { API_BASE } from '../http/app.ts';
+import type { AppEnv } from '../http/app-env.ts';
+import { idParamSchema, validate } from '../http/validation.ts';
+import { revocationFileText, SqliteRevocationBook } from './revocation-book.ts';
+
+export const GATE_TOKEN_TTL_MS = 365 * 86_400_000;
+
+export interface RevocationSinks {
+  /** Rewritten (write to a temporary name, then rename) whenever an entry is added, and at start. */
+  file?: string;
+  /** Told of every entry: all of them at start, then each new one (an embedded broker's `revoke`). */
+  onRevocation?: (entry: string) => void;
+}
+
+export function revocationRoutes(sinks: RevocationSinks = {}): CloudRoutes {
+  return (app, ctx) => {
+    const book = new SqliteRevocationBook(ctx.store.db).start();
+    const log = ctx.logger.child({ component: 'cloud.revocations' });
+    const publish = async (added: string[]) => {
+      if (sinks.file) {
+        const temporary = `${sinks.file}.${process.pid}.tmp`;
+        writeFileSync(temporary, revocationFileText(await book.list()), { mode: 0o644 });
+        renameSync(temporary, sinks.file);
+      }
+      for (const entry of added) sinks.onRevocation?.(entry);
+    };
+    book
+      .list()
+      .then((all) => publish(all.map((r) => r.entry)))
+      .catch((err: unknown) => log.error({ err }, 'could not hand the revocations to the brokers'));
+
+    const admin = ctx.auth.requireRole([]);
+    const gateOf = async (id: string) => {
+      const gate = await ctx.store.getGate(id);
+      if (!gate) throw notFound('gate', id);
+      return gate;
+    };
+    const audit = (
+      actor: AppEnv['Variables']['actor'],
+      action: string,
+      gate: { id: string; compoundId: string },
+      detail: Record<string, unknown>,
+    ) =>
+      ctx.store.recordAudit({
+        at: ctx.now(),
+        actor: actor.username,
+        role: actor.role,
+        action,
+        compoundId: gate.compoundId,
+        target: gate.id,
+        detail,
+      });
+
+    const gates = new Hono<AppEnv>()
+      .post('/:id/revoke', admin, validate('param', idParamSchema), validate('json', gateRevokeSchema), async (c) => {
+        const gate = await gateOf(c.req.valid('param').id);
+        const { reason } = c.req.valid('json');
+        const at = ctx.now();
+        const entry = subjectRevocation(gate.id, at);
+        await book.add({ entry, subject: gate.id, reason, by: c.var.actor.username, at });
+        await audit(c.var.actor, 'gate.revoke', gate, { reason, entry });
+        await publish([entry]);
+        log.warn({ gateId: gate.id, entry, by: c.var.actor.username }, 'gate tokens revoked');
+        return c.json({ gateId: gate.id, entry, revokedBefore: at });
+      })
+      .post('/:id/token', admin, validate('param', idParamSchema), async (c) => {
+        const gate = await gateOf(c.req.valid('param').id);
+        // One millisecond past any revocation made in this same instant, which covers `iat < at` only.
+        const iat = ctx.now() + 1;
+        const expiresAt = iat + GATE_TOKEN_TTL_MS;
+        const token = signToken(
+          { sub: gate.id, role: 'gate', compound: gate.compoundId, exp: expiresAt, iat },
+          ctx.signingKey,
+        );
+        await audit(c.var.actor, 'gate.token', gate, { expiresAt });
+        return c.json({ gateId: gate.id, token, expiresAt }, 201);
+      });
+    app.route(`${API_BASE}/gates`, gates);
+
+    app.get(`${API_BASE}/revocations`, admin, async (c) => {
+      const all = await book.list();
+      if (c.req.query('format') === 'file') {
+        return c.text(revocationFileText(all), 200, { 'content-type': 'text/plain; charset=utf-8' });
+      }
+      return c.json({ revocations: all });
+    });
+  };
+}
