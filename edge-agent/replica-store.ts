@@ -7,7 +7,7 @@
  * are cached in memory because this class is their only writer.
  */
 import type { Direction, HealthColour, Mode } from '../shared/enums.ts';
-import { type Change, type PersonRecord, personRecordSchema } from '../shared/schemas/mqtt.ts';
+import { type Change, changeSchema, type PersonRecord } from '../shared/schemas/mqtt.ts';
 import { type GateDatabase, MetaTable } from './gate-database.ts';
 import type { ExitQuotaPolicy, ReplicaView } from './replica-view.ts';
 
@@ -36,6 +36,8 @@ export interface StagedSnapshot {
   received: number;
 }
 
+type StageOutcome = 'staged' | 'complete' | 'stale';
+
 export class ReplicaStore implements ReplicaView {
   private readonly meta: MetaTable;
   private cachedRev: number;
@@ -46,6 +48,12 @@ export class ReplicaStore implements ReplicaView {
 
   private readonly stmt;
   private readonly applyDeltaTx: (changes: readonly Change[], toRev: number) => void;
+  private readonly stageChunkTx: (
+    snapshotRev: number,
+    part: number,
+    parts: number,
+    records: readonly Change[],
+  ) => StageOutcome;
   private readonly swapSnapshotTx: (snapshotRev: number) => void;
 
   constructor(private readonly db: GateDatabase) {
@@ -95,17 +103,50 @@ export class ReplicaStore implements ReplicaView {
         'INSERT INTO last_direction (person_id, direction, at) VALUES (?, ?, ?) ' +
           'ON CONFLICT (person_id) DO UPDATE SET direction = excluded.direction, at = excluded.at',
       ),
-      stagePart: db.prepare<[number, number, number, string]>(
-        'INSERT OR REPLACE INTO snapshot_parts (snapshot_rev, part, parts, records) VALUES (?, ?, ?, ?)',
-      ),
-      dropOtherSnapshots: db.prepare<[number]>('DELETE FROM snapshot_parts WHERE snapshot_rev <> ?'),
-      dropSnapshots: db.prepare('DELETE FROM snapshot_parts'),
       stagedInfo: db.prepare<[], { snapshot_rev: number; parts: number; received: number }>(
-        'SELECT snapshot_rev, MAX(parts) AS parts, COUNT(*) AS received FROM snapshot_parts GROUP BY snapshot_rev',
+        'SELECT snapshot_rev, MAX(parts) AS parts, COUNT(*) AS received FROM staged_parts GROUP BY snapshot_rev',
       ),
-      stagedParts: db.prepare<[number], { records: string }>(
-        'SELECT records FROM snapshot_parts WHERE snapshot_rev = ? ORDER BY part',
+      stagedPart: db.prepare<[number, number], { one: number }>(
+        'SELECT 1 AS one FROM staged_parts WHERE snapshot_rev = ? AND part = ?',
       ),
+      stagePart: db.prepare<[number, number, number]>(
+        'INSERT INTO staged_parts (snapshot_rev, part, parts) VALUES (?, ?, ?)',
+      ),
+      stagePerson: db.prepare<[string, string | null, string]>(
+        'INSERT OR REPLACE INTO staged_persons (person_id, id_hash, record) VALUES (?, ?, ?)',
+      ),
+      unstagePerson: db.prepare<[string]>('DELETE FROM staged_persons WHERE person_id = ?'),
+      stageHealth: db.prepare<[string, string, number]>(
+        'INSERT OR REPLACE INTO staged_health (person_id, colour, ts) VALUES (?, ?, ?)',
+      ),
+      unstageHealth: db.prepare<[string]>('DELETE FROM staged_health WHERE person_id = ?'),
+      stageRevoke: db.prepare<[string, number]>(
+        'INSERT OR IGNORE INTO staged_revoked_passes (pass_id, ts) VALUES (?, ?)',
+      ),
+      stageSetting: db.prepare<[number, number, string]>(
+        'INSERT OR REPLACE INTO staged_settings (part, idx, change) VALUES (?, ?, ?)',
+      ),
+      stagedSettings: db.prepare<[], { change: string }>('SELECT change FROM staged_settings ORDER BY part, idx'),
+      clearStaging: [
+        'DELETE FROM staged_parts',
+        'DELETE FROM staged_persons',
+        'DELETE FROM staged_health',
+        'DELETE FROM staged_revoked_passes',
+        'DELETE FROM staged_settings',
+      ].map((sql) => db.prepare(sql)),
+      clearReplica: [
+        'DELETE FROM persons',
+        'DELETE FROM person_cards',
+        'DELETE FROM health',
+        'DELETE FROM revoked_passes',
+      ].map((sql) => db.prepare(sql)),
+      swapIn: [
+        'INSERT INTO persons (person_id, id_hash, record) SELECT person_id, id_hash, record FROM staged_persons',
+        // A card named by two records goes to the later one, as with upserts (ON CONFLICT (card)).
+        "INSERT OR REPLACE INTO person_cards (card, person_id) SELECT c.value, p.person_id FROM staged_persons p, json_each(p.record, '$.cards') c",
+        'INSERT INTO health (person_id, colour, ts) SELECT person_id, colour, ts FROM staged_health',
+        'INSERT INTO revoked_passes (pass_id, ts) SELECT pass_id, ts FROM staged_revoked_passes',
+      ].map((sql) => db.prepare(sql)),
       countPersons: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM persons'),
     };
 
@@ -114,15 +155,30 @@ export class ReplicaStore implements ReplicaView {
       this.setRev(toRev);
     });
 
+    this.stageChunkTx = db.transaction(
+      (snapshotRev: number, part: number, parts: number, records: readonly Change[]): StageOutcome => {
+        const current = this.stmt.stagedInfo.get();
+        if (current && current.snapshot_rev > snapshotRev) return 'stale';
+        if (current && current.snapshot_rev !== snapshotRev) for (const clear of this.stmt.clearStaging) clear.run();
+        // A part delivered twice (QoS 1) is the same part of the same snapshot: staged once.
+        if (!this.stmt.stagedPart.get(snapshotRev, part)) {
+          for (const [index, change] of records.entries()) this.stageChange(change, part, index);
+          this.stmt.stagePart.run(snapshotRev, part, parts);
+        }
+        const staged = this.stmt.stagedInfo.get();
+        return staged !== undefined && staged.received >= parts && staged.parts === parts ? 'complete' : 'staged';
+      },
+    );
+
     this.swapSnapshotTx = db.transaction((snapshotRev: number) => {
       // The cloud's data is replaced wholesale; the gate's own counters stay (they are not the cloud's).
-      db.exec('DELETE FROM persons; DELETE FROM person_cards; DELETE FROM health; DELETE FROM revoked_passes;');
+      for (const clear of this.stmt.clearReplica) clear.run();
       this.meta.delete(META.quota);
       this.cachedQuota = null;
-      for (const row of this.stmt.stagedParts.all(snapshotRev)) {
-        for (const change of JSON.parse(row.records) as Change[]) this.applyChange(change);
-      }
-      this.stmt.dropSnapshots.run();
+      for (const copy of this.stmt.swapIn) copy.run();
+      // Mode and quota policy: a handful of rows, each checked again since it is read back as text.
+      for (const row of this.stmt.stagedSettings.all()) this.applyChange(changeSchema.parse(JSON.parse(row.change)));
+      for (const clear of this.stmt.clearStaging) clear.run();
       this.setRev(snapshotRev);
     });
   }
@@ -228,10 +284,16 @@ export class ReplicaStore implements ReplicaView {
   }
 
   /**
-   * Stages one snapshot chunk; when every part 1..parts of that snapshot is in, swaps the replica
-   * in one transaction ('applied'). A newer snapshot discards the parts of an older one; a chunk of
-   * a snapshot older than the one being staged is refused ('stale'). A half-applied snapshot is
-   * never visible.
+   * Stages one snapshot chunk (already validated by the caller, CONTRACT.md `sync`) into the
+   * `staged_*` tables, in the replica's own row shape; when every part 1..parts of that snapshot is
+   * in, swaps the replica in one transaction ('applied') by copying those rows. A newer snapshot
+   * discards the parts of an older one; a chunk of a snapshot older than the one being staged is
+   * refused ('stale'). A half-applied snapshot is never visible: the replica's tables change only
+   * in the swap.
+   *
+   * Staging commits with `synchronous = NORMAL` (no fsync per part): a part lost to a power cut is
+   * only missing, never half there, and the cloud sends the snapshot again on the next request.
+   * Person deletes inside a snapshot act on what is staged so far (the cloud never sends any).
    */
   stageSnapshotChunk(
     snapshotRev: number,
@@ -239,17 +301,45 @@ export class ReplicaStore implements ReplicaView {
     parts: number,
     records: readonly Change[],
   ): 'staged' | 'applied' | 'stale' {
-    const outcome = this.db.transaction((): 'staged' | 'complete' | 'stale' => {
-      const current = this.stmt.stagedInfo.get();
-      if (current && current.snapshot_rev > snapshotRev) return 'stale';
-      this.stmt.dropOtherSnapshots.run(snapshotRev);
-      this.stmt.stagePart.run(snapshotRev, part, parts, JSON.stringify(records));
-      const staged = this.stmt.stagedInfo.get();
-      return staged !== undefined && staged.received >= parts && staged.parts === parts ? 'complete' : 'staged';
-    })();
+    const outcome = this.withoutFsync(() => this.stageChunkTx(snapshotRev, part, parts, records));
     if (outcome !== 'complete') return outcome;
     this.guarded(() => this.swapSnapshotTx(snapshotRev));
     return 'applied';
+  }
+
+  private withoutFsync<T>(work: () => T): T {
+    const level = this.db.pragma('synchronous', { simple: true }) as number;
+    if (level <= 1) return work();
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return work();
+    } finally {
+      this.db.pragma(`synchronous = ${level}`);
+    }
+  }
+
+  private stageChange(change: Change, part: number, index: number): void {
+    switch (change.op) {
+      case 'person.upsert': {
+        const { person } = change;
+        this.stmt.stagePerson.run(person.personId, person.idHash, JSON.stringify(person));
+        return;
+      }
+      case 'person.delete':
+        this.stmt.unstagePerson.run(change.personId);
+        this.stmt.unstageHealth.run(change.personId);
+        return;
+      case 'health':
+        this.stmt.stageHealth.run(change.personId, change.colour, change.ts);
+        return;
+      case 'pass.revoke':
+        this.stmt.stageRevoke.run(change.passId, change.ts);
+        return;
+      case 'mode':
+      case 'quota.policy':
+        this.stmt.stageSetting.run(part, index, JSON.stringify(change));
+        return;
+    }
   }
 
   stagedSnapshot(): StagedSnapshot | undefined {
@@ -265,8 +355,8 @@ export class ReplicaStore implements ReplicaView {
   private applyChange(change: Change): void {
     switch (change.op) {
       case 'person.upsert': {
-        // Re-validated here too: a snapshot part read back from the staging table is trusted only as far as this.
-        const person = personRecordSchema.parse(change.person);
+        // Validated once, at the boundary (sync-consumer.ts parses every message with its zod schema).
+        const { person } = change;
         this.stmt.upsertPerson.run(person.personId, person.idHash, JSON.stringify(person));
         this.stmt.deleteCardsOf.run(person.personId);
         for (const card of person.cards) this.stmt.upsertCard.run(card, person.personId);

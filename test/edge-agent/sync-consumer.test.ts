@@ -136,6 +136,39 @@ describe('SyncConsumer', () => {
     expect(replica.stagedSnapshot()).toBeUndefined();
   });
 
+  it('swaps in cards, health, revocations and settings from staged rows, a repeated part counted once', () => {
+    const { replica, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 2, [{ op: 'person.upsert', person: person('old', { cards: ['1:1'] }) }]));
+    const part1: Change[] = [
+      { op: 'quota.policy', exits: 2, periodHours: 24 },
+      { op: 'mode', mode: 'controlled', ts: NOW },
+      { op: 'person.upsert', person: person('p1', { cards: ['1:1', '1:2'] }) },
+      { op: 'person.upsert', person: person('gone', { cards: ['1:3'] }) },
+    ];
+    sync.handleSync(chunk(9, 1, 2, part1));
+    sync.handleSync(chunk(9, 1, 2, part1));
+    expect(replica.stagedSnapshot()).toEqual({ snapshotRev: 9, parts: 2, received: 1 });
+    sync.handleSync(
+      chunk(9, 2, 2, [
+        { op: 'health', personId: 'p1', colour: 'yellow', ts: NOW },
+        { op: 'pass.revoke', passId: 'pass-1', ts: NOW },
+        { op: 'person.delete', personId: 'gone' },
+      ]),
+    );
+    expect(replica.rev()).toBe(9);
+    expect(replica.personByCard('1:1')?.personId).toBe('p1');
+    expect(replica.personByCard('1:2')?.personId).toBe('p1');
+    expect(replica.personByCard('1:3')).toBeUndefined();
+    expect(replica.personById('gone')).toBeUndefined();
+    expect(replica.personById('p1')).toEqual(person('p1', { cards: ['1:1', '1:2'] }));
+    expect(replica.health('p1')).toBe('yellow');
+    expect(replica.isPassRevoked('pass-1')).toBe(true);
+    expect(replica.mode()).toBe('controlled');
+    expect(replica.exitQuota()).toEqual({ exits: 2, periodHours: 24 });
+    expect(replica.personCount()).toBe(1);
+  });
+
   it('keeps staged snapshot parts across a restart', () => {
     let { replica, sync } = open();
     sync.connectionUp();
