@@ -74,6 +74,41 @@ INSERT INTO stats_hourly_compound
   FROM stats_hourly GROUP BY compound_id, bucket_start, direction, method, result, reason, crossed, elderly;
 `,
   },
+  {
+    version: 3,
+    description: 'compound-wide daily counters and the hour span of each local day (long windows read days)',
+    sql: `
+-- The compound-wide counters summed over a local day (the day column of their hours). A 30-day
+-- summary reads ~30 rows per outcome instead of ~720.
+CREATE TABLE stats_daily_compound (
+  compound_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  direction TEXT NOT NULL,
+  method TEXT NOT NULL,
+  result TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  crossed INTEGER NOT NULL,
+  elderly INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (compound_id, day, direction, method, result, reason, crossed, elderly)
+) WITHOUT ROWID;
+-- The first and last hour bucket counted under each local day: a day's counters may stand in for
+-- its hours only when the whole span lies inside the window (the bucket of a day depends on the
+-- time zone at ingest, which an operator may have changed).
+CREATE TABLE stats_day_span (
+  compound_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  first_bucket INTEGER NOT NULL,
+  last_bucket INTEGER NOT NULL,
+  PRIMARY KEY (compound_id, day)
+) WITHOUT ROWID;
+INSERT INTO stats_daily_compound
+  SELECT compound_id, day, direction, method, result, reason, crossed, elderly, SUM(count)
+  FROM stats_hourly_compound GROUP BY compound_id, day, direction, method, result, reason, crossed, elderly;
+INSERT INTO stats_day_span
+  SELECT compound_id, day, MIN(bucket_start), MAX(bucket_start) FROM stats_hourly_compound GROUP BY compound_id, day;
+`,
+  },
 ];
 
 /** Applies the analytics migrations the database has not seen yet; returns the versions before and after. */

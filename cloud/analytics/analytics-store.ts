@@ -7,15 +7,21 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Direction, HealthColour, Method, Reason, Result } from '../../shared/enums.ts';
 import type { Passage } from './passage.ts';
 import { installAnalytics } from './rollup-writer.ts';
-import type { GateRow, HourlyRow } from './summary.ts';
+import type { GateRow, HourlyPoint, HourlyRow, OutcomeTotal, PeakHour } from './summary.ts';
 
 export interface AnalyticsStore {
   /** The person's events with `from ≤ ts ≤ to`, oldest first. Index: events(person_id, ts). */
   personPassages(personId: string, from: number, to: number): Promise<Passage[]>;
   /** Every event at the gate with `from ≤ ts ≤ to`, oldest first. Index: events(gate_id, ts). */
   gatePassages(gateId: string, from: number, to: number): Promise<Passage[]>;
-  /** Compound-wide counters of the hours starting in `[from, to)`. */
+  /** Compound-wide counters of the hours starting in `[from, to)`, one row per hour and outcome. */
   hourlyRows(compoundId: string, from: number, to: number): Promise<HourlyRow[]>;
+  /** The same counters summed over the hours: one total per outcome (summary.ts `outcomeTotalsOf`). */
+  outcomeTotals(compoundId: string, from: number, to: number): Promise<OutcomeTotal[]>;
+  /** The same counters summed per hour that has any, oldest first (summary.ts `hourTotalsOf`). */
+  hourTotals(compoundId: string, from: number, to: number): Promise<HourlyPoint[]>;
+  /** The hour starting in `[from, to)` with the most crossings, the earliest on a tie (summary.ts `peakHourOf`). */
+  peakHour(compoundId: string, from: number, to: number): Promise<PeakHour | null>;
   /** Per-gate counters summed over the hours starting in `[from, to)`. */
   gateRows(compoundId: string, from: number, to: number): Promise<GateRow[]>;
   /** Distinct persons who crossed per local day, for the days `fromDay … toDay` that have any. */
@@ -44,6 +50,9 @@ function passageOf(r: Row): Passage {
   };
 }
 
+/** The key of a compound-wide counter without its hour or day. */
+const OUTCOME = 'direction, method, result, reason, crossed, elderly';
+
 const PASSAGE_COLUMNS = 'gate_id, seq, ts, person_id, direction, method, result, reason, passed, health';
 
 /** The longest local day (a DST fall-back day has 25 hours) plus margin, to bound a scan by bucket start. */
@@ -54,6 +63,59 @@ export const TRACE_SQL = {
   personPassages: `SELECT ${PASSAGE_COLUMNS} FROM events WHERE person_id = ? AND ts BETWEEN ? AND ? ORDER BY ts`,
   gatePassages: `SELECT ${PASSAGE_COLUMNS} FROM events WHERE gate_id = ? AND ts BETWEEN ? AND ? ORDER BY ts`,
 } as const;
+
+interface SpanRow {
+  day: string;
+  first_bucket: number;
+  last_bucket: number;
+}
+
+/** The local days whose daily counters replace their hours in `[from, to)`, and the hours they cover. */
+export interface DaysInside {
+  firstDay: string;
+  lastDay: string;
+  /** The first bucket of `firstDay` … one past the last bucket of `lastDay`. */
+  daysFrom: number;
+  daysTo: number;
+}
+
+/**
+ * The days `firstDay … lastDay` (by label, `spans` sorted by day) whose counters equal the hourly
+ * counters in `[daysFrom, daysTo)`, with `from ≤ daysFrom ≤ daysTo ≤ to`; null when there is none
+ * or when a day's span (a time-zone change) would make the split inexact. Every hourly counter of
+ * a day lies in its span, so the conditions are: each day labelled in the run lies inside the
+ * window, and no day outside the run has a bucket in `[daysFrom, daysTo)`.
+ */
+export function daysInside(
+  spans: readonly { day: string; first_bucket: number; last_bucket: number }[],
+  from: number,
+  to: number,
+): DaysInside | null {
+  let first = -1;
+  let last = -1;
+  for (let i = 0; i < spans.length; i++) {
+    const span = spans[i]!;
+    if (span.first_bucket >= from && span.last_bucket < to) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  }
+  if (first < 0) return null;
+  let daysFrom = Number.POSITIVE_INFINITY;
+  let daysTo = Number.NEGATIVE_INFINITY;
+  for (let i = first; i <= last; i++) {
+    const span = spans[i]!;
+    if (span.first_bucket < from || span.last_bucket >= to) return null;
+    daysFrom = Math.min(daysFrom, span.first_bucket);
+    daysTo = Math.max(daysTo, span.last_bucket + 1);
+  }
+  for (let i = 0; i < spans.length; i++) {
+    if (i >= first && i <= last) continue;
+    const span = spans[i]!;
+    if (span.last_bucket >= daysFrom && span.first_bucket < daysTo) return null;
+  }
+  return { firstDay: spans[first]!.day, lastDay: spans[last]!.day, daysFrom, daysTo };
+}
 
 export class SqliteAnalyticsStore implements AnalyticsStore {
   private readonly db: Database;
@@ -78,6 +140,35 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
       gatePassages: p(TRACE_SQL.gatePassages),
       hourlyRows: p(`SELECT bucket_start, label, day, direction, method, result, reason, crossed, elderly, count
         FROM stats_hourly_compound WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ?`),
+      // The next four sum in SQL what summary.ts would otherwise sum in JS over one object per
+      // hourly row (≈ 12 k rows for a compound's 30 days): only the aggregates cross into JS.
+      outcomeTotals: p(`SELECT ${OUTCOME}, SUM(count) AS count
+        FROM stats_hourly_compound WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ?
+        GROUP BY ${OUTCOME}`),
+      daySpans: p('SELECT day, first_bucket, last_bucket FROM stats_day_span WHERE compound_id = ? ORDER BY day'),
+      outcomeTotalsByDays: p(`SELECT ${OUTCOME}, SUM(count) AS count FROM (
+          SELECT ${OUTCOME}, count FROM stats_daily_compound WHERE compound_id = @compoundId AND day BETWEEN @firstDay AND @lastDay
+          UNION ALL
+          SELECT ${OUTCOME}, count FROM stats_hourly_compound
+           WHERE compound_id = @compoundId AND bucket_start >= @from AND bucket_start < @daysFrom
+          UNION ALL
+          SELECT ${OUTCOME}, count FROM stats_hourly_compound
+           WHERE compound_id = @compoundId AND bucket_start >= @daysTo AND bucket_start < @to)
+        GROUP BY ${OUTCOME}`),
+      hourTotals: p(`SELECT bucket_start, MIN(label) AS label, MAX(label) AS other_label,
+        SUM(CASE WHEN crossed = 1 AND direction = 'in' THEN count ELSE 0 END) AS crossings_in,
+        SUM(CASE WHEN crossed = 1 AND direction <> 'in' THEN count ELSE 0 END) AS crossings_out,
+        SUM(CASE WHEN result = 'granted' THEN count ELSE 0 END) AS granted,
+        SUM(CASE WHEN result = 'granted' THEN 0 ELSE count END) AS denied
+        FROM stats_hourly_compound WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ?
+        GROUP BY bucket_start ORDER BY bucket_start`),
+      peakHour: p(`SELECT bucket_start, SUM(count) AS crossings
+        FROM stats_hourly_compound WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ? AND crossed = 1
+        GROUP BY bucket_start ORDER BY crossings DESC, bucket_start LIMIT 1`),
+      // The label of an hour's first row in key order, as the JS fold takes it. An hour's rows
+      // carry one label unless the compound's time zone changed while it was being counted.
+      firstLabel: p(`SELECT label FROM stats_hourly_compound WHERE compound_id = ? AND bucket_start = ? AND crossed >= ?
+        ORDER BY direction, method, result, reason, crossed, elderly LIMIT 1`),
       gateRows: p(`SELECT gate_id, direction, method, result, reason, crossed, SUM(count) AS count
         FROM stats_hourly WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ?
         GROUP BY gate_id, direction, method, result, reason, crossed`),
@@ -113,6 +204,56 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
       elderly: r.elderly === 1,
       count: Number(r.count),
     }));
+  }
+
+  /**
+   * Whole local days inside the window are read from the daily counters, the hours around them
+   * from the hourly ones: ≈ 30 rows per outcome for 30 days instead of ≈ 720. Exact: a day stands
+   * in for its hours only when every bucket counted under it lies inside the window and no other
+   * day's buckets fall between its days' (`daysInside`); otherwise every hour is read.
+   */
+  async outcomeTotals(compoundId: string, from: number, to: number): Promise<OutcomeTotal[]> {
+    const s = this.statements();
+    const days = daysInside(s.daySpans!.all(compoundId) as SpanRow[], from, to);
+    const rows = (
+      days ? s.outcomeTotalsByDays!.all({ compoundId, from, to, ...days }) : s.outcomeTotals!.all(compoundId, from, to)
+    ) as Row[];
+    return rows.map((r) => ({
+      direction: r.direction as Direction,
+      method: r.method as Method,
+      result: r.result as Result,
+      reason: r.reason as Reason,
+      crossed: r.crossed === 1,
+      elderly: r.elderly === 1,
+      count: Number(r.count),
+    }));
+  }
+
+  async hourTotals(compoundId: string, from: number, to: number): Promise<HourlyPoint[]> {
+    const s = this.statements();
+    return (s.hourTotals!.all(compoundId, from, to) as Row[]).map((r) => {
+      const start = Number(r.bucket_start);
+      return {
+        start,
+        label: r.label === r.other_label ? String(r.label) : this.firstLabel(compoundId, start, false),
+        crossingsIn: Number(r.crossings_in),
+        crossingsOut: Number(r.crossings_out),
+        granted: Number(r.granted),
+        denied: Number(r.denied),
+      };
+    });
+  }
+
+  async peakHour(compoundId: string, from: number, to: number): Promise<PeakHour | null> {
+    const row = this.statements().peakHour!.get(compoundId, from, to) as Row | undefined;
+    if (!row) return null;
+    const start = Number(row.bucket_start);
+    return { start, label: this.firstLabel(compoundId, start, true), crossings: Number(row.crossings) };
+  }
+
+  private firstLabel(compoundId: string, bucketStart: number, crossedOnly: boolean): string {
+    const row = this.statements().firstLabel!.get(compoundId, bucketStart, crossedOnly ? 1 : 0) as Row;
+    return String(row.label);
   }
 
   async gateRows(compoundId: string, from: number, to: number): Promise<GateRow[]> {

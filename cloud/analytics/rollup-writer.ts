@@ -23,6 +23,8 @@ interface Statements {
   elderly: Statement;
   addHourly: Statement;
   addCompoundHourly: Statement;
+  addCompoundDaily: Statement;
+  addSpan: Statement;
   addPerson: Statement;
   addDaily: Statement;
 }
@@ -68,7 +70,8 @@ export class RollupWriter implements IngestHook {
       person_id FROM events WHERE id > ? ORDER BY id LIMIT 5000`);
     return this.db.transaction(() => {
       this.db.exec(
-        'DELETE FROM stats_hourly; DELETE FROM stats_hourly_compound; DELETE FROM stats_daily_persons; DELETE FROM stats_daily;',
+        `DELETE FROM stats_hourly; DELETE FROM stats_hourly_compound; DELETE FROM stats_daily_compound;
+        DELETE FROM stats_day_span; DELETE FROM stats_daily_persons; DELETE FROM stats_daily;`,
       );
       let read = 0;
       let after = 0;
@@ -114,6 +117,15 @@ export class RollupWriter implements IngestHook {
         VALUES (@compoundId, @bucketStart, @direction, @method, @result, @reason, @crossed, @elderly, @label, @day, @count)
         ON CONFLICT (compound_id, bucket_start, direction, method, result, reason, crossed, elderly)
         DO UPDATE SET count = count + excluded.count`),
+      addCompoundDaily: p(`INSERT INTO stats_daily_compound (compound_id, day, direction, method, result, reason,
+        crossed, elderly, count)
+        VALUES (@compoundId, @day, @direction, @method, @result, @reason, @crossed, @elderly, @count)
+        ON CONFLICT (compound_id, day, direction, method, result, reason, crossed, elderly)
+        DO UPDATE SET count = count + excluded.count`),
+      addSpan: p(`INSERT INTO stats_day_span (compound_id, day, first_bucket, last_bucket)
+        VALUES (@compoundId, @day, @firstBucket, @lastBucket)
+        ON CONFLICT (compound_id, day) DO UPDATE SET first_bucket = MIN(first_bucket, excluded.first_bucket),
+        last_bucket = MAX(last_bucket, excluded.last_bucket)`),
       addPerson: p(
         'INSERT INTO stats_daily_persons (compound_id, day, person_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
       ),
@@ -171,6 +183,10 @@ export class RollupWriter implements IngestHook {
     for (const row of delta.compoundHourly) {
       s.addCompoundHourly.run({ ...row, crossed: row.crossed ? 1 : 0, elderly: row.elderly ? 1 : 0 });
     }
+    for (const row of delta.compoundDaily) {
+      s.addCompoundDaily.run({ ...row, crossed: row.crossed ? 1 : 0, elderly: row.elderly ? 1 : 0 });
+    }
+    for (const span of delta.spans) s.addSpan.run(span);
     const newPersons = new Map<string, number>();
     for (const p of delta.persons) {
       if (s.addPerson.run(p.compoundId, p.day, p.personId).changes === 1) {

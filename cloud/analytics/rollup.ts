@@ -30,6 +30,20 @@ export interface HourlyCount {
 /** The same counter without the gate: what the compound-wide summary and hourly series read. */
 export type CompoundHourlyCount = Omit<HourlyCount, 'gateId'>;
 
+/** The compound-wide counter of a whole local day (the `day` of its hours): long windows read these. */
+export type CompoundDailyCount = Omit<CompoundHourlyCount, 'bucketStart' | 'label'>;
+
+/**
+ * The first and last hour bucket counted under a compound's local day. A statistics window uses a
+ * day's daily counters only when the whole span lies inside it (analytics-store.ts `outcomeTotals`).
+ */
+export interface DaySpan {
+  compoundId: string;
+  day: string;
+  firstBucket: number;
+  lastBucket: number;
+}
+
 /** A person who crossed a gate of the compound on that local day. */
 export interface DailyPerson {
   compoundId: string;
@@ -48,6 +62,8 @@ export interface DailyFlow {
 export interface RollupDelta {
   hourly: HourlyCount[];
   compoundHourly: CompoundHourlyCount[];
+  compoundDaily: CompoundDailyCount[];
+  spans: DaySpan[];
   persons: DailyPerson[];
   flows: DailyFlow[];
 }
@@ -127,9 +143,32 @@ export function rollupDelta(events: readonly RollupEvent[], context: RollupConte
     if (existing) existing.count += row.count;
     else compoundHourly.set(key, { ...row });
   }
+  const compoundDaily = new Map<string, CompoundDailyCount>();
+  const spans = new Map<string, DaySpan>();
+  for (const { bucketStart, label: _label, ...row } of compoundHourly.values()) {
+    const dayKey = `${row.compoundId}\u0000${row.day}`;
+    const key = [dayKey, row.direction, row.method, row.result, row.reason, row.crossed, row.elderly].join('\u0000');
+    const existing = compoundDaily.get(key);
+    if (existing) existing.count += row.count;
+    else compoundDaily.set(key, { ...row });
+    const span = spans.get(dayKey);
+    if (!span) {
+      spans.set(dayKey, {
+        compoundId: row.compoundId,
+        day: row.day,
+        firstBucket: bucketStart,
+        lastBucket: bucketStart,
+      });
+    } else {
+      span.firstBucket = Math.min(span.firstBucket, bucketStart);
+      span.lastBucket = Math.max(span.lastBucket, bucketStart);
+    }
+  }
   return {
     hourly: [...hourly.values()],
     compoundHourly: [...compoundHourly.values()],
+    compoundDaily: [...compoundDaily.values()],
+    spans: [...spans.values()],
     persons: [...persons.values()],
     flows: [...flows.values()],
   };

@@ -6,7 +6,14 @@
 import { NotFoundError } from '../cloud-errors.ts';
 import type { CloudStore } from '../store/store.ts';
 import type { AnalyticsStore } from './analytics-store.ts';
-import { type GateStats, gateTable, type HourlyPoint, hourlySeries, type StatsSummary, summarize } from './summary.ts';
+import {
+  type GateStats,
+  gateTable,
+  type HourlyPoint,
+  hourlySeriesOfTotals,
+  type StatsSummary,
+  summarizeTotals,
+} from './summary.ts';
 import {
   DEFAULT_TIME_ZONE,
   isValidTimeZone,
@@ -62,7 +69,8 @@ export async function statsSummary(
   to: number,
 ): Promise<StatsWindow & StatsSummary> {
   const { window } = await resolveWindow(deps, compoundId, from, to);
-  const rows = await deps.analytics.hourlyRows(compoundId, window.from, window.to);
+  const totals = await deps.analytics.outcomeTotals(compoundId, window.from, window.to);
+  const peakHour = await deps.analytics.peakHour(compoundId, window.from, window.to);
   const days = localDaysBetween(window.from, window.to, window.timeZone);
   const persons =
     days.length === 0 ? [] : await deps.analytics.personsPerDay(compoundId, days[0]!, days[days.length - 1]!);
@@ -71,7 +79,7 @@ export async function statsSummary(
     localHourOf(window.from, window.timeZone).day,
     window.from,
   );
-  return { ...window, ...summarize({ rows, uniquePersonsPerDay: persons, netBefore }) };
+  return { ...window, ...summarizeTotals({ totals, peakHour, uniquePersonsPerDay: persons, netBefore }) };
 }
 
 export async function statsHourly(
@@ -81,8 +89,8 @@ export async function statsHourly(
   to: number,
 ): Promise<StatsWindow & { hours: HourlyPoint[] }> {
   const { window, hours } = await resolveWindow(deps, compoundId, from, to);
-  const rows = await deps.analytics.hourlyRows(compoundId, window.from, window.to);
-  return { ...window, hours: hourlySeries(hours, rows) };
+  const totals = await deps.analytics.hourTotals(compoundId, window.from, window.to);
+  return { ...window, hours: hourlySeriesOfTotals(hours, totals) };
 }
 
 export interface GateStatsView extends GateStats {

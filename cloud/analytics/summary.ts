@@ -73,6 +73,21 @@ function ratio(part: number, whole: number): number | null {
   return whole === 0 ? null : part / whole;
 }
 
+/** A compound-wide counter summed over the hours of a window: one per outcome. */
+export type OutcomeTotal = Omit<HourlyRow, 'bucketStart' | 'label' | 'day'>;
+
+/**
+ * What the summary needs of the window's counters, aggregated (by the store in SQL, or by
+ * `outcomeTotalsOf`/`peakHourOf` from the hourly rows).
+ */
+export interface SummaryTotals {
+  totals: readonly OutcomeTotal[];
+  peakHour: PeakHour | null;
+  uniquePersonsPerDay: readonly { day: string; persons: number }[];
+  /** crossings in − out stored before the window. */
+  netBefore: number;
+}
+
 export interface SummaryInput {
   rows: readonly HourlyRow[];
   uniquePersonsPerDay: readonly { day: string; persons: number }[];
@@ -80,27 +95,30 @@ export interface SummaryInput {
   netBefore: number;
 }
 
-export function summarize(input: SummaryInput): StatsSummary {
-  const passages = { total: 0, in: 0, out: 0 };
-  const crossings = { in: 0, out: 0 };
-  const granted = emptyCounts();
-  const denied = emptyCounts();
-  const perHour = new Map<number, PeakHour>();
-  let elderlyIdcard = 0;
-  let idcard = 0;
-  for (const row of input.rows) {
-    passages.total += row.count;
-    passages[row.direction] += row.count;
-    const counts = row.result === 'granted' ? granted : denied;
-    counts.total += row.count;
-    counts.byReason[row.reason] = (counts.byReason[row.reason] ?? 0) + row.count;
-    counts.byMethod[row.method] += row.count;
-    if (!row.crossed) continue;
-    crossings[row.direction] += row.count;
-    if (row.method === 'idcard') {
-      idcard += row.count;
-      if (row.elderly) elderlyIdcard += row.count;
+const outcomeKey = (r: OutcomeTotal) =>
+  `${r.direction}\u0000${r.method}\u0000${r.result}\u0000${r.reason}\u0000${r.crossed}\u0000${r.elderly}`;
+
+/** The hourly rows summed over their hours, one total per outcome (what the SQL `GROUP BY` answers). */
+export function outcomeTotalsOf(rows: readonly HourlyRow[]): OutcomeTotal[] {
+  const totals = new Map<string, OutcomeTotal>();
+  for (const row of rows) {
+    const key = outcomeKey(row);
+    const total = totals.get(key);
+    if (total) {
+      total.count += row.count;
+    } else {
+      const { direction, method, result, reason, crossed, elderly, count } = row;
+      totals.set(key, { direction, method, result, reason, crossed, elderly, count });
     }
+  }
+  return [...totals.values()];
+}
+
+/** The hour with the most crossings, the earliest on a tie; its label is the one of its first crossed row. */
+export function peakHourOf(rows: readonly HourlyRow[]): PeakHour | null {
+  const perHour = new Map<number, PeakHour>();
+  for (const row of rows) {
+    if (!row.crossed) continue;
     const hour = perHour.get(row.bucketStart) ?? { start: row.bucketStart, label: row.label, crossings: 0 };
     hour.crossings += row.count;
     perHour.set(row.bucketStart, hour);
@@ -115,6 +133,40 @@ export function summarize(input: SummaryInput): StatsSummary {
       peakHour = hour;
     }
   }
+  return peakHour;
+}
+
+/** The summary from the hourly rows (folded here); `summarizeTotals` is the same from aggregated totals. */
+export function summarize(input: SummaryInput): StatsSummary {
+  return summarizeTotals({
+    totals: outcomeTotalsOf(input.rows),
+    peakHour: peakHourOf(input.rows),
+    uniquePersonsPerDay: input.uniquePersonsPerDay,
+    netBefore: input.netBefore,
+  });
+}
+
+export function summarizeTotals(input: SummaryTotals): StatsSummary {
+  const passages = { total: 0, in: 0, out: 0 };
+  const crossings = { in: 0, out: 0 };
+  const granted = emptyCounts();
+  const denied = emptyCounts();
+  let elderlyIdcard = 0;
+  let idcard = 0;
+  for (const row of input.totals) {
+    passages.total += row.count;
+    passages[row.direction] += row.count;
+    const counts = row.result === 'granted' ? granted : denied;
+    counts.total += row.count;
+    counts.byReason[row.reason] = (counts.byReason[row.reason] ?? 0) + row.count;
+    counts.byMethod[row.method] += row.count;
+    if (!row.crossed) continue;
+    crossings[row.direction] += row.count;
+    if (row.method === 'idcard') {
+      idcard += row.count;
+      if (row.elderly) elderlyIdcard += row.count;
+    }
+  }
   const all = crossings.in + crossings.out;
   const netChange = crossings.in - crossings.out;
   return {
@@ -123,7 +175,7 @@ export function summarize(input: SummaryInput): StatsSummary {
     granted: sortedReasons(granted),
     denied: sortedReasons(denied),
     uniquePersonsPerDay: [...input.uniquePersonsPerDay].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0)),
-    peakHour,
+    peakHour: input.peakHour,
     occupancy: { netChange, estimate: input.netBefore + netChange },
     elderlyIdCard: {
       elderlyIdcardCrossings: elderlyIdcard,
@@ -144,25 +196,48 @@ export interface HourlyPoint {
   denied: number;
 }
 
-/** One point per local hour of the window (zeros included), plus any counted hour outside the list. */
-export function hourlySeries(hours: readonly LocalHour[], rows: readonly HourlyRow[]): HourlyPoint[] {
+/**
+ * The hourly rows summed per hour that has any (what the SQL `GROUP BY bucket_start` answers); an
+ * hour's label is the one of its first row.
+ */
+export function hourTotalsOf(rows: readonly HourlyRow[]): HourlyPoint[] {
   const points = new Map<number, HourlyPoint>();
-  const pointOf = (start: number, label: string) => {
-    let p = points.get(start);
-    if (!p) {
-      p = { start, label, crossingsIn: 0, crossingsOut: 0, granted: 0, denied: 0 };
-      points.set(start, p);
-    }
-    return p;
-  };
-  for (const h of hours) pointOf(h.start, h.label);
   for (const row of rows) {
-    const p = pointOf(row.bucketStart, row.label);
+    let p = points.get(row.bucketStart);
+    if (!p) {
+      p = { start: row.bucketStart, label: row.label, crossingsIn: 0, crossingsOut: 0, granted: 0, denied: 0 };
+      points.set(row.bucketStart, p);
+    }
     p[row.result] += row.count;
     if (row.crossed) {
       if (row.direction === 'in') p.crossingsIn += row.count;
       else p.crossingsOut += row.count;
     }
+  }
+  return [...points.values()].sort((a, b) => a.start - b.start);
+}
+
+/** One point per local hour of the window (zeros included), plus any counted hour outside the list. */
+export function hourlySeries(hours: readonly LocalHour[], rows: readonly HourlyRow[]): HourlyPoint[] {
+  return hourlySeriesOfTotals(hours, hourTotalsOf(rows));
+}
+
+/** `hourlySeries` from the per-hour totals: the window's labels win, the totals' only for hours outside it. */
+export function hourlySeriesOfTotals(hours: readonly LocalHour[], totals: readonly HourlyPoint[]): HourlyPoint[] {
+  const points = new Map<number, HourlyPoint>();
+  for (const h of hours) {
+    points.set(h.start, { start: h.start, label: h.label, crossingsIn: 0, crossingsOut: 0, granted: 0, denied: 0 });
+  }
+  for (const t of totals) {
+    const p = points.get(t.start);
+    if (!p) {
+      points.set(t.start, { ...t });
+      continue;
+    }
+    p.crossingsIn += t.crossingsIn;
+    p.crossingsOut += t.crossingsOut;
+    p.granted += t.granted;
+    p.denied += t.denied;
   }
   return [...points.values()].sort((a, b) => a.start - b.start);
 }

@@ -274,11 +274,35 @@ describe('analytics migrations', () => {
       );
       add.run('g1', 2);
       add.run('g2', 3);
-      expect(migrateAnalytics(db)).toEqual({ before: 1, after: 2 });
+      expect(migrateAnalytics(db, ANALYTICS_MIGRATIONS.slice(0, 2))).toEqual({ before: 1, after: 2 });
       expect(db.prepare('SELECT compound_id, count FROM stats_hourly_compound').all()).toEqual([
         { compound_id: 'c', count: 5 },
       ]);
-      expect(migrateAnalytics(db)).toEqual({ before: 2, after: 2 });
+      expect(migrateAnalytics(db, ANALYTICS_MIGRATIONS.slice(0, 2))).toEqual({ before: 2, after: 2 });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('version 3 fills the daily counters and the day spans from the compound-wide hours', () => {
+    const db = new BetterSqlite3(':memory:');
+    try {
+      migrateAnalytics(db, ANALYTICS_MIGRATIONS.slice(0, 2));
+      const add = db.prepare(
+        `INSERT INTO stats_hourly_compound VALUES ('c', ?, 'in', 'qr', 'granted', 'ok', 1, 0, 'l', ?, ?)`,
+      );
+      add.run(16 * H, '2026-03-02', 2);
+      add.run(20 * H, '2026-03-02', 3);
+      add.run(40 * H, '2026-03-03', 4);
+      expect(migrateAnalytics(db)).toEqual({ before: 2, after: 3 });
+      expect(db.prepare('SELECT day, count FROM stats_daily_compound ORDER BY day').all()).toEqual([
+        { day: '2026-03-02', count: 5 },
+        { day: '2026-03-03', count: 4 },
+      ]);
+      expect(db.prepare('SELECT day, first_bucket, last_bucket FROM stats_day_span ORDER BY day').all()).toEqual([
+        { day: '2026-03-02', first_bucket: 16 * H, last_bucket: 20 * H },
+        { day: '2026-03-03', first_bucket: 40 * H, last_bucket: 40 * H },
+      ]);
     } finally {
       db.close();
     }
