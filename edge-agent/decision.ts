@@ -14,6 +14,7 @@ import type { KeyRing } from '../shared/keys.ts';
 import { type PassPayload, verifyPass } from '../shared/pass.ts';
 import { pseudonymizeIdNumber } from '../shared/pseudonym.ts';
 import type { PersonRecord } from '../shared/schemas/mqtt.ts';
+import type { VerifiedPassCache } from './pass-cache.ts';
 import { REASON_TEXT } from './reason-text.ts';
 import type { ReplicaView } from './replica-view.ts';
 
@@ -48,6 +49,11 @@ export interface GateContext {
   stalenessLimitMs: number;
   /** The turnstile's fire-alarm loop is open: free passage until it closes. */
   fireAlarm: boolean;
+  /**
+   * Passes already verified (pass-cache.ts): a repeat scan skips the Ed25519 check and nothing
+   * else. It answers exactly as `verifyPass` does, so decisions are the same with or without it.
+   */
+  passCache?: VerifiedPassCache;
 }
 
 export type DisplayColour = 'green' | 'yellow' | 'red' | 'grey';
@@ -110,7 +116,9 @@ function identify(
 ): { identity: Identity; fault?: Reason } {
   switch (credential.method) {
     case 'qr': {
-      const check = verifyPass(credential.text, gate.ring, now);
+      const check = gate.passCache
+        ? gate.passCache.verify(credential.text, gate.ring, now)
+        : verifyPass(credential.text, gate.ring, now);
       if (!check.ok) return { identity: check.pass ? { pass: check.pass } : {}, fault: check.reason };
       const pass = check.pass;
       const person = view.personById(pass.personId);

@@ -34,6 +34,7 @@ import { type GateDatabase, openGateDatabase } from './gate-database.ts';
 import { GateClock } from './gate-clock.ts';
 import { type JournalEntry, JournalStore } from './journal-store.ts';
 import { MqttLink } from './mqtt-link.ts';
+import { VerifiedPassCache } from './pass-cache.ts';
 import { REASON_TEXT } from './reason-text.ts';
 import { ReplicaStore } from './replica-store.ts';
 import { SyncConsumer } from './sync-consumer.ts';
@@ -233,6 +234,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       yellowPolicy: config.yellowPolicy,
       stalenessLimitMs: config.stalenessLimitMs,
       fireAlarm: false,
+      passCache: new VerifiedPassCache(),
     };
 
     this.link.on('up', () => {

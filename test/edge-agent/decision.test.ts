@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Decision, type Credential, decideEntry, type GateContext } from '../../edge-agent/decision.ts';
 import { openGateDatabase } from '../../edge-agent/gate-database.ts';
+import { VerifiedPassCache } from '../../edge-agent/pass-cache.ts';
 import { type PassageEffects, ReplicaStore } from '../../edge-agent/replica-store.ts';
 import type { ReplicaView } from '../../edge-agent/replica-view.ts';
 import { type Direction, MODES, type Mode, REASONS, type Reason } from '../../shared/enums.ts';
@@ -429,6 +430,26 @@ describe.each(views)('decideEntry over $name', ({ build }) => {
     if (decision.result === 'denied') expect(decision.effects).toEqual({});
     expect(decision.display.zh.length).toBeGreaterThan(0);
     expect(decision.display.en.length).toBeGreaterThan(0);
+  });
+});
+
+describe('decideEntry with a VerifiedPassCache in the gate context', () => {
+  it('decides every row of the table, first scan and repeat scan, exactly as without the cache', () => {
+    const cache = new VerifiedPassCache(4);
+    for (const row of rows) {
+      const plain = decideEntry(row.credential, gateContext(row.gate), views[1]!.build(row), NOW);
+      for (let scan = 0; scan < 2; scan++) {
+        const cached = decideEntry(
+          row.credential,
+          gateContext({ ...row.gate, passCache: cache }),
+          views[1]!.build(row),
+          NOW,
+        );
+        expect(cached).toEqual(plain);
+      }
+    }
+    expect(cache.stats.hits).toBeGreaterThan(0);
+    expect(cache.size).toBeLessThanOrEqual(4);
   });
 });
 
