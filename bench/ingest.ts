@@ -6,12 +6,17 @@
  * Side by side: the embedded broker (`anxin broker`, aedes) and Mosquitto; and the raw transport
  * ceiling — the same messages through the same broker to `mosquitto_sub > /dev/null`.
  *
+ * First, the per-event cost inside the cloud without MQTT (bench/lib/store-insert.ts):
+ * parsing, `insertEvents` with and without the rollup hook, optionally on a pre-filled table.
+ *
  *   node --import tsx bench/ingest.ts [--quick] [--gates 200] [--live 250] [--batches 5]
+ *   node --import tsx bench/ingest.ts --store-only [--store-events 200k] [--prefill 1m]
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { mosquittoAccounts } from '../broker/mosquitto-config.ts';
 import { SqliteCloudStore } from '../cloud/store/sqlite-store.ts';
 import { createKeysFile, parseKeysFile, type SigningKey } from '../shared/keys.ts';
 import type { EntryEvent } from '../shared/schemas/mqtt.ts';
@@ -24,15 +29,19 @@ import {
   type RunningProcess,
   startAnxinBroker,
   startAnxinCloud,
-  startOpenMosquitto,
+  startAuthMosquitto,
   writeKeys,
 } from './lib/processes.ts';
 import { randomInt, seededRandom } from './lib/prng.ts';
 import { type Figure, formatNumber } from './lib/report.ts';
 import { sleep } from './lib/samples.ts';
+import { measureStoreInsert } from './lib/store-insert.ts';
 
 const USAGE = `bench ingest [--quick] [--gates N] [--live N] [--batches N] [--brokers aedes,mosquitto] [--json FILE]
-  N gates (default 200) publish --live one-passage messages each, then --batches batches of 500.`;
+             [--store-only] [--store-events N] [--prefill N]
+  N gates (default 200) publish --live one-passage messages each, then --batches batches of 500.
+  Before that, insertEvents alone: --store-events passages (default 200k) on a table pre-filled
+  with --prefill rows (default 0); --store-only stops after it.`;
 
 const TARGET_LIVE = 10_000;
 const TARGET_DRAIN = 50_000;
@@ -41,6 +50,8 @@ const BATCH = 500;
 const GATES_PER_COMPOUND = 10;
 const DAY_MS = 86_400_000;
 const PHASE_TIMEOUT_MS = 240_000;
+const CLOUD_CLIENT_ID = 'cloud';
+const RAW_SUB_ID = 'raw-sub';
 
 type Ctx = BenchContext<Record<string, string | boolean | undefined>>;
 
@@ -104,9 +115,9 @@ async function rawCeiling(
       '-p',
       String(broker.port),
       '-i',
-      'raw-sub',
+      RAW_SUB_ID,
       '-u',
-      'raw-sub',
+      RAW_SUB_ID,
       '-P',
       subscriberToken,
       '-V',
@@ -138,9 +149,26 @@ async function rawCeiling(
 await runBench(
   'ingest',
   USAGE,
-  { gates: { type: 'string' }, live: { type: 'string' }, batches: { type: 'string' }, brokers: { type: 'string' } },
+  {
+    gates: { type: 'string' },
+    live: { type: 'string' },
+    batches: { type: 'string' },
+    brokers: { type: 'string' },
+    'store-only': { type: 'boolean', default: false },
+    'store-events': { type: 'string' },
+    prefill: { type: 'string' },
+  },
   async (ctx) => {
     const { report, quick, values } = ctx;
+    report.add(
+      ...(await measureStoreInsert({
+        dir: await ctx.tempDir('ingest-store'),
+        events: intFlag(values, 'store-events', quick ? 20_000 : 200_000),
+        prefill: intFlag(values, 'prefill', 0),
+        progress: (text) => report.progress(text),
+      })),
+    );
+    if (values['store-only'] === true) return;
     const gateCount = intFlag(values, 'gates', quick ? 40 : 200);
     const livePerGate = intFlag(values, 'live', quick ? 10 : 250);
     const batchesPerGate = intFlag(values, 'batches', quick ? 1 : 5);
@@ -154,11 +182,15 @@ await runBench(
       (_, i) => `g-${Math.floor(i / GATES_PER_COMPOUND)}-${i % GATES_PER_COMPOUND}`,
     );
     const compoundOf = (gateId: string) => `c-${gateId.split('-')[1]}`;
-    const accounts = gateIds.map((gateId) => ({
-      gateId,
-      token: signToken({ sub: gateId, role: 'gate', compound: compoundOf(gateId), exp }, signing),
-    }));
-    const rawToken = signToken({ sub: 'raw-sub', role: 'cloud', exp }, signing);
+    // One set of accounts for both brokers: aedes verifies the signed tokens, Mosquitto compares
+    // them with its generated password file and confines each account by the generated ACL.
+    const mqttAccounts = mosquittoAccounts(
+      { gates: gateIds.map((id) => ({ id, compound: compoundOf(id) })), clouds: [CLOUD_CLIENT_ID, RAW_SUB_ID] },
+      (claims) => signToken({ ...claims, exp }, signing),
+    );
+    const tokenOf = (username: string) => mqttAccounts.find((a) => a.username === username)!.password;
+    const accounts = gateIds.map((gateId) => ({ gateId, token: tokenOf(gateId) }));
+    const rawToken = tokenOf(RAW_SUB_ID);
 
     for (const brokerName of brokers) {
       const dir = await ctx.tempDir(`ingest-${brokerName}`);
@@ -176,11 +208,17 @@ await runBench(
       }
       await store.close();
 
-      const broker =
-        brokerName === 'mosquitto'
-          ? await startOpenMosquitto(ctx, dir)
-          : await startAnxinBroker(ctx, keyPaths.publicPath);
-      const cloud = await startAnxinCloud(ctx, { db: dbPath, mqttUrl: broker.url, keysPath: keyPaths.privatePath });
+      const mosquitto = brokerName === 'mosquitto';
+      const broker = mosquitto
+        ? await startAuthMosquitto(ctx, dir, mqttAccounts)
+        : await startAnxinBroker(ctx, keyPaths.publicPath);
+      const cloud = await startAnxinCloud(ctx, {
+        db: dbPath,
+        mqttUrl: broker.url,
+        keysPath: keyPaths.privatePath,
+        // Mosquitto knows only the passwords of its file; aedes lets the cloud sign its own.
+        ...(mosquitto ? { mqttLogin: { clientId: CLOUD_CLIENT_ID, token: tokenOf(CLOUD_CLIENT_ID) } } : {}),
+      });
       const swarm = await GateSwarm.connect(broker.url, accounts);
       report.progress(`${brokerName}: ${swarm.size} gates connected; cloud pid ${cloud.pid}`);
       const seqs = new Map<string, number>();
@@ -214,14 +252,14 @@ await runBench(
       const lost =
         perGate.reduce((n, g) => n + Math.max(0, seqs.get(g.gate_id)! - g.n), 0) + Math.max(0, sent - stored);
       const duplicated = Math.max(0, stored - sent);
-      const tag = brokerName === 'mosquitto' ? 'mosquitto (auth off)' : 'aedes (anxin broker)';
+      const tag = mosquitto ? 'mosquitto (password file + ACL)' : 'aedes (anxin broker)';
 
       figures.push(
         {
           name: `[${tag}] live, 1 passage/msg`,
           value: liveRate,
           unit: 'events/s',
-          ...(brokerName === 'aedes' ? { target: TARGET_LIVE, goal: 'min' as const } : {}),
+          ...(!mosquitto ? { target: TARGET_LIVE, goal: 'min' as const } : {}),
           note: `${liveRun.result.events} events in ${liveRun.result.seconds.toFixed(1)} s, window 16/gate`,
         },
         {
@@ -234,7 +272,7 @@ await runBench(
           name: `[${tag}] drain, 500 passages/msg`,
           value: drainRate,
           unit: 'events/s',
-          ...(brokerName === 'aedes' ? { target: TARGET_DRAIN, goal: 'min' as const } : {}),
+          ...(!mosquitto ? { target: TARGET_DRAIN, goal: 'min' as const } : {}),
           note: `${drainRun.result.events} events in ${drainRun.result.seconds.toFixed(1)} s, window 4/gate`,
         },
         {
@@ -249,7 +287,7 @@ await runBench(
           name: `[${tag}] cloud RSS while ingesting (max)`,
           value: Math.max(liveRun.maxRssMb, drainRun.maxRssMb),
           unit: 'MB',
-          ...(brokerName === 'aedes' ? { target: TARGET_CLOUD_RSS_MB, goal: 'max' as const } : {}),
+          ...(!mosquitto ? { target: TARGET_CLOUD_RSS_MB, goal: 'max' as const } : {}),
         },
       );
 
@@ -276,7 +314,7 @@ await runBench(
     }
     report.note("events are prepared before the clock starts: the gates' JSON encoding is not in the figures");
     report.note(
-      'mosquitto runs with authentication off: anxin cloud signs a fresh token per connect, which a Mosquitto password file cannot hold',
+      'mosquitto runs as docs/deploy.md sets it up (generated password file and ACL; anxin cloud logs in with --mqtt-token), with unbounded queues',
     );
   },
 );

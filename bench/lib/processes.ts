@@ -8,9 +8,13 @@ import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { MosquittoAccount } from '../../broker/mosquitto-config.ts';
+import {
+  generateMosquittoConfig,
+  MOSQUITTO_DEFAULT_MAX_PAYLOAD,
+  type MosquittoAccount,
+} from '../../broker/mosquitto-config.ts';
 import { type KeysFile, publicOnly } from '../../shared/keys.ts';
-import { findMosquitto, freePort, startMosquitto } from '../../test/helpers/mosquitto.ts';
+import { findMosquitto, freePort } from '../../test/helpers/mosquitto.ts';
 import type { BenchContext } from './cli.ts';
 import { sleep } from './samples.ts';
 
@@ -77,7 +81,13 @@ export async function startAnxinBroker(ctx: Ctx, publicKeysPath: string): Promis
 
 export async function startAnxinCloud(
   ctx: Ctx,
-  options: { db: string; mqttUrl: string; keysPath: string },
+  options: {
+    db: string;
+    mqttUrl: string;
+    keysPath: string;
+    /** A fixed MQTT login (`--mqtt-token`, `--mqtt-client-id`) for a broker with a generated password file. */
+    mqttLogin?: { clientId: string; token: string };
+  },
 ): Promise<RunningProcess> {
   const port = await freePort();
   const child = ctx.spawnChild(
@@ -95,6 +105,9 @@ export async function startAnxinCloud(
       options.db,
       '--keys',
       options.keysPath,
+      ...(options.mqttLogin
+        ? ['--mqtt-client-id', options.mqttLogin.clientId, '--mqtt-token', options.mqttLogin.token]
+        : []),
     ],
     { env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -118,35 +131,33 @@ export async function startAnxinCloud(
   return { pid: child.pid!, url: `http://127.0.0.1:${port}`, port, stop: stopper(child) };
 }
 
-export async function startBenchMosquitto(ctx: Ctx, accounts: MosquittoAccount[]): Promise<RunningProcess> {
-  const mosquitto = await startMosquitto({ accounts, maxPayload: 1_048_576 });
-  ctx.onCleanup(() => mosquitto.stop());
-  return { pid: 0, url: mosquitto.url, port: mosquitto.port, stop: () => mosquitto.stop() };
-}
-
 /**
- * Mosquitto with authentication off (`allow_anonymous true`, no password file, no ACL). Needed
- * because `anxin cloud` signs a fresh token at every connect, which a Mosquitto password file
- * (compared byte for byte) cannot know; see BENCHMARKS.md. Queues are unbounded so a slow
- * subscriber is measured as slow, not as lossy (Mosquitto drops QoS 1 beyond max_queued_messages).
+ * Mosquitto as docs/deploy.md sets it up: the generated `mosquitto.conf`, password file and ACL
+ * (`generateMosquittoConfig`, authentication on, every account confined by the ACL), plus
+ * unbounded queues so a slow subscriber is measured as slow, not as lossy (Mosquitto drops QoS 1
+ * beyond `max_queued_messages`, default 1000, which 200 gates × a window of 16 exceed).
  */
-export async function startOpenMosquitto(ctx: Ctx, dir: string): Promise<RunningProcess> {
+export async function startAuthMosquitto(
+  ctx: Ctx,
+  dir: string,
+  accounts: readonly MosquittoAccount[],
+): Promise<RunningProcess> {
   const port = await freePort();
-  const conf = join(dir, 'mosquitto-open.conf');
-  writeFileSync(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
-      'persistence false',
-      'max_queued_messages 0',
-      'max_inflight_messages 0',
-      'message_size_limit 1048576',
-      ...(process.getuid?.() === 0 ? ['user root'] : []),
-      '',
-    ].join('\n'),
-  );
-  const child = ctx.spawnChild(findMosquitto(), ['-c', conf], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const files = generateMosquittoConfig({
+    dir,
+    port,
+    host: '127.0.0.1',
+    accounts,
+    maxPayload: MOSQUITTO_DEFAULT_MAX_PAYLOAD,
+    ...(process.getuid?.() === 0 ? { runAsUser: 'root' } : {}),
+  });
+  const unbounded = ['max_queued_messages 0', 'max_inflight_messages 0', ''].join('\n');
+  writeFileSync(join(dir, 'mosquitto.conf'), `${files['mosquitto.conf']}${unbounded}`, { mode: 0o600 });
+  writeFileSync(join(dir, 'passwd'), files.passwd, { mode: 0o600 });
+  writeFileSync(join(dir, 'acl'), files.acl, { mode: 0o600 });
+  const child = ctx.spawnChild(findMosquitto(), ['-c', join(dir, 'mosquitto.conf')], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
   await waitForPort(port, 10_000);
   return { pid: child.pid!, url: `mqtt://127.0.0.1:${port}`, port, stop: stopper(child) };
 }

@@ -1,0 +1,147 @@
+/**
+ * The cloud's per-event ingest cost without MQTT: `JSON.parse` and `eventsMessageSchema` of
+ * 500-event messages, then `SqliteCloudStore.insertEvents` in batches of the ingest's size (2000),
+ * alone and with the statistics `RollupWriter` hook, and a replay of already stored batches (all
+ * duplicates). One file-backed store per variant (WAL, as deployed), optionally pre-filled so the
+ * index updates are measured on a table of realistic size rather than an empty one.
+ */
+import { join } from 'node:path';
+import { RollupWriter } from '../../cloud/analytics/rollup-writer.ts';
+import { DEFAULT_MAX_BATCH } from '../../cloud/ingest/event-ingest.ts';
+import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
+import type { StoredEvent } from '../../cloud/store/store.ts';
+import { eventsMessageSchema } from '../../shared/schemas/mqtt.ts';
+import { randomInt, seededRandom } from './prng.ts';
+import type { Figure } from './report.ts';
+
+const COMPOUNDS = 20;
+const GATES_PER_COMPOUND = 10;
+const PERSONS = 100_000;
+const MESSAGE_EVENTS = 500;
+const PREFILL_BATCH = 50_000;
+
+/** Passages in arrival order: 200 gates, each with its own increasing seq; ts about now. */
+function makeEvents(count: number, seqs: Map<string, number>, startTs: number, seed: number): StoredEvent[] {
+  const random = seededRandom(seed);
+  const events: StoredEvent[] = [];
+  for (let i = 0; i < count; i++) {
+    const c = randomInt(random, COMPOUNDS);
+    const gateId = `g-${c}-${randomInt(random, GATES_PER_COMPOUND)}`;
+    const seq = (seqs.get(gateId) ?? 0) + 1;
+    seqs.set(gateId, seq);
+    const ts = startTs + i * 10 + randomInt(random, 2_000);
+    events.push({
+      gateId,
+      seq,
+      ts,
+      direction: random() < 0.5 ? 'in' : 'out',
+      method: 'qr',
+      result: 'granted',
+      reason: 'ok',
+      personId: `p-${randomInt(random, PERSONS)}`,
+      health: 'green',
+      mode: 'normal',
+      passed: true,
+      decisionMs: 0.12,
+      compoundId: `c-${c}`,
+      receivedAt: ts + 50,
+    });
+  }
+  return events;
+}
+
+async function openStore(path: string): Promise<SqliteCloudStore> {
+  const store = new SqliteCloudStore({ path });
+  for (let c = 0; c < COMPOUNDS; c++) {
+    await store.createCompound({ id: `c-${c}`, name: `c-${c}`, timeZone: 'Asia/Shanghai' }, 1);
+    for (let g = 0; g < GATES_PER_COMPOUND; g++) {
+      await store.createGate({ id: `g-${c}-${g}`, compoundId: `c-${c}`, name: `g${g}`, antiPassback: false }, 1);
+    }
+  }
+  return store;
+}
+
+function usPerEvent(ns: bigint, events: number): number {
+  return Number(ns) / 1000 / events;
+}
+
+/** Inserts `events` in ingest-sized batches; returns the elapsed nanoseconds. */
+async function insertAll(store: SqliteCloudStore, events: StoredEvent[], hook?: RollupWriter): Promise<bigint> {
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < events.length; i += DEFAULT_MAX_BATCH) {
+    await store.insertEvents(events.slice(i, i + DEFAULT_MAX_BATCH), hook);
+  }
+  return process.hrtime.bigint() - started;
+}
+
+export async function measureStoreInsert(options: {
+  dir: string;
+  events: number;
+  prefill: number;
+  progress(text: string): void;
+}): Promise<Figure[]> {
+  const { dir, events: count, prefill } = options;
+  const figures: Figure[] = [];
+  const seqs = new Map<string, number>();
+  const now = Date.now();
+  const prefillEvents = prefill > 0 ? makeEvents(prefill, seqs, now - prefill * 10 - 60_000, 7) : [];
+  const measured = makeEvents(count, seqs, now, 11);
+
+  // Parsing, as EventIngest.accept does per message.
+  const payloads: string[] = [];
+  for (let i = 0; i < measured.length; i += MESSAGE_EVENTS) {
+    const events = measured.slice(i, i + MESSAGE_EVENTS).map(({ compoundId: _c, receivedAt: _r, ...e }) => e);
+    payloads.push(JSON.stringify({ events }));
+  }
+  let parsed: unknown[] = [];
+  const parseStarted = process.hrtime.bigint();
+  for (const p of payloads) parsed.push(JSON.parse(p));
+  const parseNs = process.hrtime.bigint() - parseStarted;
+  const schemaStarted = process.hrtime.bigint();
+  for (const json of parsed) {
+    if (!eventsMessageSchema.safeParse(json).success) throw new Error('bench events do not match the schema');
+  }
+  const schemaNs = process.hrtime.bigint() - schemaStarted;
+  parsed = [];
+  figures.push(
+    { name: 'JSON.parse per event (500/msg)', value: usPerEvent(parseNs, count), unit: 'µs' },
+    { name: 'eventsMessageSchema.safeParse per event', value: usPerEvent(schemaNs, count), unit: 'µs' },
+  );
+
+  for (const withHook of [false, true]) {
+    const label = withHook ? 'insertEvents + rollup hook' : 'insertEvents';
+    const store = await openStore(join(dir, `store-${withHook ? 'hook' : 'plain'}.db`));
+    const hook = withHook ? new RollupWriter({ db: store.db }) : undefined;
+    hook?.start();
+    try {
+      if (prefillEvents.length > 0) {
+        options.progress(`${label}: pre-filling ${prefillEvents.length.toLocaleString('en-US')} rows`);
+        store.db.pragma('synchronous = OFF');
+        for (let i = 0; i < prefillEvents.length; i += PREFILL_BATCH) {
+          await store.insertEvents(prefillEvents.slice(i, i + PREFILL_BATCH), hook);
+        }
+        store.db.pragma('synchronous = NORMAL');
+        store.db.pragma('wal_checkpoint(TRUNCATE)');
+      }
+      const ns = await insertAll(store, measured, hook);
+      figures.push({
+        name: `${label} per event (batches of ${DEFAULT_MAX_BATCH})`,
+        value: usPerEvent(ns, count),
+        unit: 'µs',
+        note: `${Math.round((count * 1e9) / Number(ns)).toLocaleString('en-US')} events/s; table had ${prefill.toLocaleString('en-US')} rows before`,
+      });
+      options.progress(`${label}: ${usPerEvent(ns, count).toFixed(2)} µs/event`);
+      if (!withHook) {
+        const replayNs = await insertAll(store, measured.slice(0, Math.min(count, 100_000)));
+        figures.push({
+          name: 'insertEvents replay (all duplicates) per event',
+          value: usPerEvent(replayNs, Math.min(count, 100_000)),
+          unit: 'µs',
+        });
+      }
+    } finally {
+      await store.close();
+    }
+  }
+  return figures;
+}
