@@ -36,6 +36,7 @@ import { type JournalEntry, JournalStore } from './journal-store.ts';
 import { MqttLink } from './mqtt-link.ts';
 import { VerifiedPassCache } from './pass-cache.ts';
 import { REASON_TEXT } from './reason-text.ts';
+import { WalSync } from './wal-sync.ts';
 import { ReplicaStore } from './replica-store.ts';
 import { SyncConsumer } from './sync-consumer.ts';
 import { createTerminalApp } from './terminal/terminal-app.ts';
@@ -115,6 +116,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private running = false;
   private version = '0.0.0';
   private journalFull = false;
+  private journalSyncFailing = false;
   private lastStatusKey = '';
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly passages = new Set<Promise<unknown>>();
@@ -165,10 +167,25 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.keys = config.keysFile ? readKeysFile(config.keysFile) : parseKeysFile(config.keys);
     this.version = this.options.version ?? packageVersion();
 
-    this.db = openGateDatabase(config.dataDir, { synchronous: config.journal.synchronous });
+    // `full`: commits go to the WAL without waiting for the disk and a WalSync fsyncs it off the
+    // event loop before anything is published (journal-store.ts), so the unlock never waits for an
+    // fsync (measured p50 4 ms, p99 40–65 ms on the shared VM's disk).
+    const syncOffLoop = config.journal.synchronous === 'full' && config.dataDir !== ':memory:';
+    this.db = openGateDatabase(config.dataDir, { synchronous: syncOffLoop ? 'normal' : config.journal.synchronous });
     this.replica = new ReplicaStore(this.db);
-    this.journal = new JournalStore(this.db, this.replica);
+    this.journal = new JournalStore(
+      this.db,
+      this.replica,
+      syncOffLoop
+        ? {
+            wal: new WalSync(`${this.db.name}-wal`),
+            onDurable: () => this.journalDurable(),
+            onError: (error) => this.journalSyncFailed(error),
+          }
+        : undefined,
+    );
     const interrupted = this.journal.finalizeInterrupted();
+    this.journal.sync();
     if (interrupted.length > 0)
       this.log.warn({ seqs: interrupted }, 'passages interrupted by a restart recorded as not passed');
 
@@ -296,6 +313,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     await this.link?.stop();
     await this.stopHttp();
     this.terminalListeners.clear();
+    this.journal?.close();
     this.db?.close();
     this.db = undefined;
     this.log.info('edge agent stopped');
@@ -378,6 +396,18 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       this.raiseAlarm('journal-full', `journal write failed: ${(error as Error).message}`);
       return undefined;
     }
+  }
+
+  private journalDurable(): void {
+    this.journalSyncFailing = false;
+    if (this.running) this.uplink.pump();
+  }
+
+  private journalSyncFailed(error: Error): void {
+    this.log.error({ err: error.message }, 'journal fsync failed; events are held back until it succeeds');
+    if (this.journalSyncFailing || !this.running) return;
+    this.journalSyncFailing = true;
+    this.raiseAlarm('journal-full', `journal fsync failed: ${error.message}`);
   }
 
   private recordFreePassage(direction: Direction): void {

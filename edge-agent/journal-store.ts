@@ -8,14 +8,32 @@
  * A granted passage is appended at once as *pending* (`final = 0`) and finalised when the
  * turnstile confirms it or times out; only final rows are published, in seq order. A pending row
  * found at start-up belongs to a process that died mid-passage: it is finalised as `passed: false`.
+ *
+ * Durability (with a `WalSync`, i.e. `journal.synchronous: "full"`): a write commits to the WAL
+ * without waiting for the disk — it already survives a crash of the process — and an fsync on the
+ * thread pool follows at once (one for all writes made meanwhile: group commit). Rows are handed
+ * to the uplink only once that fsync covered their latest write, so nothing is published that a
+ * power cut could take back (rule 2), and the unlock never waits for the disk (rule 1). The price:
+ * a power cut within the few milliseconds between a write and its fsync can lose that row — one
+ * nobody outside the gate has seen yet.
  */
 import type { EntryEvent } from '../shared/schemas/mqtt.ts';
 import { type GateDatabase, MetaTable } from './gate-database.ts';
 import type { PassageEffects, ReplicaStore } from './replica-store.ts';
+import type { WalSync } from './wal-sync.ts';
 
 const META = { lastSeq: 'journal.lastSeq', ackedUpTo: 'journal.ackedUpTo' } as const;
 
 export type JournalEntry = Omit<EntryEvent, 'seq'>;
+
+export interface JournalDurability {
+  wal: Pick<WalSync, 'sync' | 'close'>;
+  /** Rows became durable (the uplink may publish them). */
+  onDurable: () => void;
+  /** An fsync failed; it is retried after `retryMs`, and nothing newer is published meanwhile. */
+  onError: (error: Error) => void;
+  retryMs?: number;
+}
 
 export class JournalStore {
   private readonly meta: MetaTable;
@@ -29,14 +47,26 @@ export class JournalStore {
     effects: PassageEffects | undefined,
   ) => EntryEvent | undefined;
   private readonly pruneTx: (upTo: number) => number;
+  /** Every row with seq ≤ this is durable as it now reads (or pending, which is never published). */
+  private durable: number;
+  private syncing = false;
+  private dirty = false;
+  /** Lowest seq written while the current fsync runs (not covered by it). */
+  private writtenDuringSync = Number.POSITIVE_INFINITY;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     db: GateDatabase,
     private readonly replica: ReplicaStore,
+    private readonly durability?: JournalDurability,
   ) {
     this.meta = new MetaTable(db);
     this.last = this.meta.getNumber(META.lastSeq) ?? 0;
     this.acked = this.meta.getNumber(META.ackedUpTo) ?? 0;
+    // Rows left by an earlier process may still be in the page cache only: synced before they go out.
+    this.durable = durability ? this.acked : Number.POSITIVE_INFINITY;
+    this.dirty = durability !== undefined;
     this.stmt = {
       insert: db.prepare<[number, string, number]>('INSERT INTO journal (seq, event, final) VALUES (?, ?, ?)'),
       get: db.prepare<[number], { event: string; final: number }>('SELECT event, final FROM journal WHERE seq = ?'),
@@ -98,19 +128,67 @@ export class JournalStore {
    * effects (pass use, exit quota, anti-passback) are recorded in the same transaction.
    */
   append(entry: JournalEntry, options: { final: boolean; effects?: PassageEffects }): EntryEvent {
-    return this.rollbackSafe(() => this.appendTx(entry, options.final, options.effects));
+    const event = this.rollbackSafe(() => this.appendTx(entry, options.final, options.effects));
+    this.written(event.seq);
+    return event;
   }
 
   /** Completes a pending entry with the turnstile's outcome; undefined if it is unknown or already final. */
   finalize(seq: number, passed: boolean | null, effects?: PassageEffects): EntryEvent | undefined {
-    return this.finalizeTx(seq, passed, effects);
+    const event = this.finalizeTx(seq, passed, effects);
+    if (event) this.written(seq);
+    return event;
   }
 
-  /** Final events after `afterSeq`, in order, stopping at the first pending one (publishing never skips a seq). */
+  /** Starts an fsync of everything written so far if one is due (at start-up: rows of an earlier process). */
+  sync(): void {
+    const { durability } = this;
+    if (!durability || this.syncing || !this.dirty || this.closed) return;
+    this.syncing = true;
+    this.dirty = false;
+    this.writtenDuringSync = Number.POSITIVE_INFINITY;
+    const target = this.last;
+    durability.wal.sync((error) => {
+      this.syncing = false;
+      if (this.closed) return;
+      if (error) {
+        this.dirty = true;
+        durability.onError(error);
+        this.retryTimer = setTimeout(() => this.sync(), durability.retryMs ?? 1_000);
+        this.retryTimer.unref();
+        return;
+      }
+      this.durable = Math.min(target, this.writtenDuringSync - 1);
+      this.sync();
+      durability.onDurable();
+    });
+  }
+
+  /** Stops syncing (before the database closes); SQLite syncs what is left when it closes. */
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.durability?.wal.close();
+  }
+
+  private written(seq: number): void {
+    if (!this.durability) return;
+    // A finalised row reads differently from what was synced: hold it (and what follows) back.
+    if (seq <= this.durable) this.durable = seq - 1;
+    if (this.syncing) this.writtenDuringSync = Math.min(this.writtenDuringSync, seq);
+    this.dirty = true;
+    this.sync();
+  }
+
+  /**
+   * Final events after `afterSeq`, in order, stopping at the first pending one (publishing never
+   * skips a seq) and at the first one not yet durable.
+   */
   readFinal(afterSeq: number, limit: number): EntryEvent[] {
     const out: EntryEvent[] = [];
+    if (afterSeq >= this.durable) return out;
     for (const row of this.stmt.range.all(afterSeq, limit)) {
-      if (row.final !== 1) break;
+      if (row.final !== 1 || row.seq > this.durable) break;
       out.push(JSON.parse(row.event) as EntryEvent);
     }
     return out;

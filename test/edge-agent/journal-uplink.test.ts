@@ -59,6 +59,92 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A WAL fsync the test completes by hand. */
+class ManualWalSync {
+  readonly waiting: ((error: Error | null) => void)[] = [];
+  closed = false;
+  sync(done: (error: Error | null) => void): void {
+    this.waiting.push(done);
+  }
+  close(): void {
+    this.closed = true;
+  }
+  finish(error: Error | null = null): void {
+    const done = this.waiting.shift();
+    if (!done) throw new Error('no fsync running');
+    done(error);
+  }
+}
+
+describe('JournalStore durability (fsync off the event loop)', () => {
+  const openDurable = () => {
+    db = openGateDatabase(dir, { synchronous: 'normal' });
+    const replica = new ReplicaStore(db);
+    const wal = new ManualWalSync();
+    const calls = { durable: 0, errors: 0 };
+    const journal = new JournalStore(db, replica, {
+      wal,
+      onDurable: () => calls.durable++,
+      onError: () => calls.errors++,
+      retryMs: 10,
+    });
+    return { journal, wal, calls };
+  };
+
+  it('hands rows to the uplink only once an fsync issued after their last write completed (group commit)', () => {
+    const { journal, wal, calls } = openDurable();
+    journal.sync();
+    wal.finish();
+    journal.append(entry(), { final: true });
+    expect(journal.readFinal(0, 10)).toEqual([]);
+    journal.append(entry(), { final: true });
+    expect(wal.waiting).toHaveLength(1);
+    wal.finish();
+    // The fsync covered seq 1 only; seq 2 was written while it ran, so another one follows.
+    expect(journal.readFinal(0, 10).map((e) => e.seq)).toEqual([1]);
+    expect(wal.waiting).toHaveLength(1);
+    wal.finish();
+    expect(journal.readFinal(0, 10).map((e) => e.seq)).toEqual([1, 2]);
+    expect(calls.durable).toBe(3);
+    expect(wal.waiting).toHaveLength(0);
+  });
+
+  it('holds back a finalised passage until its new state is synced', () => {
+    const { journal, wal } = openDurable();
+    const pending = journal.append(entry({ result: 'granted', reason: 'ok' }), { final: false });
+    journal.append(entry(), { final: true });
+    wal.finish();
+    expect(journal.readFinal(0, 10)).toEqual([]);
+    // Seq 2 was written during the first fsync: a second one runs while the passage is confirmed.
+    journal.finalize(pending.seq, true);
+    expect(journal.readFinal(0, 10)).toEqual([]);
+    wal.finish();
+    expect(journal.readFinal(0, 10)).toEqual([]);
+    wal.finish();
+    expect(journal.readFinal(0, 10).map((e) => [e.seq, e.passed])).toEqual([
+      [1, true],
+      [2, null],
+    ]);
+  });
+
+  it('syncs rows left by an earlier process before they go out, and retries a failed fsync', async () => {
+    let { journal, wal, calls } = openDurable();
+    journal.append(entry(), { final: true });
+    db.close();
+    ({ journal, wal, calls } = openDurable());
+    expect(journal.readFinal(0, 10)).toEqual([]);
+    journal.sync();
+    wal.finish(new Error('EIO'));
+    expect(calls.errors).toBe(1);
+    expect(journal.readFinal(0, 10)).toEqual([]);
+    await vi.waitFor(() => expect(wal.waiting).toHaveLength(1));
+    wal.finish();
+    expect(journal.readFinal(0, 10).map((e) => e.seq)).toEqual([1]);
+    journal.close();
+    expect(wal.closed).toBe(true);
+  });
+});
+
 describe('JournalStore', () => {
   it('numbers events 1, 2, 3 … and never reuses a seq, even after pruning everything and restarting', () => {
     let { journal } = open();
