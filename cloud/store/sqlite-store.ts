@@ -310,14 +310,22 @@ export class SqliteCloudStore implements CloudStore {
   /** The 17 parameters of `insertEvent`, overwritten for each row (better-sqlite3 copies them on bind). */
   private readonly eventRow: unknown[] = new Array(17).fill(null);
 
-  private readonly insertEventsTx = (events: readonly StoredEvent[], hook: IngestHook | undefined) =>
-    this.db.transaction((): InsertEventsResult => {
+  /** Committed ack marks, so a batch need not read them back (the store is their only writer). */
+  private readonly ackMarks = new Map<string, number>();
+
+  private readonly insertEventsTx = (events: readonly StoredEvent[], hook: IngestHook | undefined) => {
+    const result = this.db.transaction((): InsertEventsResult => {
       const inserted: StoredEvent[] = [];
       const compoundOfGate = new Map<string, string>();
+      /** Every seq of the batch per gate, new or duplicate: either way it is stored now. */
+      const seqsOfGate = new Map<string, number[]>();
       const insert = this.stmt.insertEvent!;
       const row = this.eventRow;
       for (const e of events) {
         compoundOfGate.set(e.gateId, e.compoundId);
+        const seqs = seqsOfGate.get(e.gateId);
+        if (seqs) seqs.push(e.seq);
+        else seqsOfGate.set(e.gateId, [e.seq]);
         row[0] = e.gateId;
         row[1] = e.seq;
         row[2] = e.compoundId;
@@ -341,30 +349,42 @@ export class SqliteCloudStore implements CloudStore {
         hook.onStored(inserted, (gateId) => compoundOfGate.get(gateId) ?? '');
       }
       const acks = new Map<string, number>();
-      for (const gateId of compoundOfGate.keys()) acks.set(gateId, this.advanceAck(gateId));
+      for (const [gateId, seqs] of seqsOfGate) acks.set(gateId, this.advanceAck(gateId, seqs));
       return { inserted, acks };
     })();
+    // Only once committed: a rolled-back batch leaves the cached marks as they were.
+    for (const [gateId, mark] of result.acks) this.ackMarks.set(gateId, mark);
+    return result;
+  };
 
-  /** Walks forward from the persisted mark over contiguous stored seqs (rule 2: cumulative ack). */
-  private advanceAck(gateId: string): number {
-    const before = (this.stmt.getAck!.get(gateId) as { up_to: number } | undefined)?.up_to ?? 0;
-    // Behind a gap the mark cannot move: one indexed probe instead of reading a page of the seqs
-    // stored beyond the gap for every batch. Otherwise the walk reads only what this batch made
-    // contiguous (O(batch), not O(stored)).
-    if (this.stmt.hasSeq!.get(gateId, before + 1) === undefined) return before;
+  /**
+   * Moves the gate's cumulative mark (rule 2) over contiguous stored seqs: first over this batch's
+   * own seqs (no query), then, if the next seq was already stored (a gap just filled), over the
+   * table page by page. O(batch) in the usual case: one probe and one write per gate and batch.
+   */
+  private advanceAck(gateId: string, batchSeqs: number[]): number {
+    const before =
+      this.ackMarks.get(gateId) ?? (this.stmt.getAck!.get(gateId) as { up_to: number } | undefined)?.up_to ?? 0;
     let mark = before;
-    const page = 1000;
-    for (;;) {
-      const rows = this.stmt.seqsAfter!.all(gateId, mark, page) as { seq: number }[];
-      let contiguous = true;
-      for (const { seq } of rows) {
-        if (seq !== mark + 1) {
-          contiguous = false;
-          break;
+    batchSeqs.sort((a, b) => a - b);
+    for (const seq of batchSeqs) {
+      if (seq === mark + 1) mark = seq;
+      else if (seq > mark + 1) break;
+    }
+    if (this.stmt.hasSeq!.get(gateId, mark + 1) !== undefined) {
+      const page = 1000;
+      for (;;) {
+        const rows = this.stmt.seqsAfter!.all(gateId, mark, page) as { seq: number }[];
+        let contiguous = true;
+        for (const { seq } of rows) {
+          if (seq !== mark + 1) {
+            contiguous = false;
+            break;
+          }
+          mark = seq;
         }
-        mark = seq;
+        if (!contiguous || rows.length < page) break;
       }
-      if (!contiguous || rows.length < page) break;
     }
     if (mark !== before) this.stmt.setAck!.run(gateId, mark);
     return mark;

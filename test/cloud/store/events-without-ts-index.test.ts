@@ -2,7 +2,7 @@
  * Migration 2 dropped the index on `events(ts)` (it cost every insert). What used it now runs on
  * the per-gate and per-compound indexes: retention gate by gate, the all-compound events list as a
  * merge of per-compound pages. These tests hold both to the old results, check that a version-1
- * database upgrades in place, and that the ack walk stops at a gap.
+ * database upgrades in place, and pin the ack walk (batch seqs first, cached marks, gaps).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -136,6 +136,33 @@ describe('events without an index on ts alone', () => {
     expect(left.map((e) => e.ts).sort()).toEqual([
       900_000, 900_000, 900_000, 900_001, 900_001, 900_001, 900_002, 900_002, 900_002, 900_003, 900_003, 900_003,
     ]);
+  });
+
+  it('keeps the ack of a rolled-back batch out of the next one', async () => {
+    const gate = GATES[0]!;
+    expect((await store.insertEvents([event(gate, 1, 1)])).acks.get(gate.id)).toBe(1);
+    const throwing = {
+      onStored: () => {
+        throw new Error('boom');
+      },
+    };
+    await expect(store.insertEvents([event(gate, 2, 2), event(gate, 3, 3)], throwing)).rejects.toThrow('boom');
+    expect((await store.insertEvents([event(gate, 3, 3)])).acks.get(gate.id)).toBe(1);
+    expect((await store.insertEvents([event(gate, 2, 2)])).acks.get(gate.id)).toBe(3);
+    expect(await store.ackedUpTo(gate.id)).toBe(3);
+  });
+
+  it('acks over seqs of the batch given out of order and over duplicates already stored', async () => {
+    const gate = GATES[1]!;
+    await store.insertEvents([event(gate, 4, 4), event(gate, 5, 5)]);
+    const result = await store.insertEvents([
+      event(gate, 3, 3),
+      event(gate, 1, 1),
+      event(gate, 2, 2),
+      event(gate, 4, 4),
+    ]);
+    expect(result.inserted.map((e) => e.seq)).toEqual([3, 1, 2]);
+    expect(result.acks.get(gate.id)).toBe(5);
   });
 
   it('acks up to a gap, then over everything stored beyond it once the gap is filled', async () => {
