@@ -9,6 +9,8 @@ import Database from 'better-sqlite3';
 export type GateDatabase = Database.Database;
 
 export const GATE_DB_FILE = 'gate.db';
+/** SQLite page cache of the gate database, KiB. */
+export const PAGE_CACHE_KIB = 4_000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,6 +58,10 @@ export function openGateDatabase(dataDir: string, options: { synchronous?: 'full
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
   db.pragma('foreign_keys = OFF');
+  // better-sqlite3 builds SQLite with a 16 MB page cache; every lookup of a decision is an indexed
+  // get a few pages deep, and the OS page cache holds the file anyway. 4 MB keeps the interior
+  // pages of the replica's indexes (what every lookup walks) and leaves 12 MB off the gate's RSS.
+  db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
   db.exec(SCHEMA);
   return db;
 }

@@ -304,6 +304,8 @@ export class ReplicaStore implements ReplicaView {
     const outcome = this.withoutFsync(() => this.stageChunkTx(snapshotRev, part, parts, records));
     if (outcome !== 'complete') return outcome;
     this.guarded(() => this.swapSnapshotTx(snapshotRev));
+    // The swap went through every page of the replica: hand the page cache back (it refills on demand).
+    this.db.pragma('shrink_memory');
     return 'applied';
   }
 
