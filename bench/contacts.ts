@@ -1,7 +1,8 @@
 /**
  * Contacts query: `traceContacts` (what `GET /trace/contacts/:personId` runs) over N stored
  * passages (default 3 M, `--rows 10m` for the issue's size; 30 days, 200 gates, 100 k persons), for a 14-day window and ±15 min,
- * beside its floor — the same index range scans with no ranking, names or household lookup.
+ * beside its floor — the same index range scans (`gateScan`, what the service reads) with no
+ * ranking, names or household lookup.
  * With `--scaling 1m,3m` it first runs the same queries on smaller data sets.
  *
  *   node --import tsx bench/contacts.ts [--quick] [--rows 3m] [--queries 300] [--scaling 1m]
@@ -90,7 +91,7 @@ await runBench(
         start = process.hrtime.bigint();
         const index = (await analytics.personPassages(personId, from, to)).filter((p) => isTraceable(p, false));
         for (const range of scanRangesOf(index, windowMs)) {
-          scanned += (await analytics.gatePassages(range.gateId, range.from, range.to)).length;
+          scanned += (await analytics.gateScan(range.gateId, range.from, range.to)).length;
         }
         floor.addNs(process.hrtime.bigint() - start);
       }

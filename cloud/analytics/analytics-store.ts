@@ -5,7 +5,7 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { Direction, HealthColour, Method, Reason, Result } from '../../shared/enums.ts';
-import type { Passage } from './passage.ts';
+import type { GatePassage, Passage } from './passage.ts';
 import { installAnalytics } from './rollup-writer.ts';
 import type { GateRow, HourlyPoint, HourlyRow, OutcomeTotal, PeakHour } from './summary.ts';
 
@@ -14,6 +14,14 @@ export interface AnalyticsStore {
   personPassages(personId: string, from: number, to: number): Promise<Passage[]>;
   /** Every event at the gate with `from ≤ ts ≤ to`, oldest first. Index: events(gate_id, ts). */
   gatePassages(gateId: string, from: number, to: number): Promise<Passage[]>;
+  /**
+   * The same as `gatePassages` without reason and health, which contacts and gate exposure do not
+   * need, as few objects as possible. Index: events(gate_id, ts); a covering index of these
+   * columns, where the store has one, answers it without reading the events rows.
+   */
+  gateScan(gateId: string, from: number, to: number): Promise<GatePassage[]>;
+  /** Masked names of the residents among `personIds` (unknown ids are left out), in one query. */
+  maskedNames(personIds: readonly string[]): Promise<Map<string, string>>;
   /** Compound-wide counters of the hours starting in `[from, to)`, one row per hour and outcome. */
   hourlyRows(compoundId: string, from: number, to: number): Promise<HourlyRow[]>;
   /** The same counters summed over the hours: one total per outcome (summary.ts `outcomeTotalsOf`). */
@@ -62,6 +70,11 @@ const LONGEST_DAY_MS = 27 * 3_600_000;
 export const TRACE_SQL = {
   personPassages: `SELECT ${PASSAGE_COLUMNS} FROM events WHERE person_id = ? AND ts BETWEEN ? AND ? ORDER BY ts`,
   gatePassages: `SELECT ${PASSAGE_COLUMNS} FROM events WHERE gate_id = ? AND ts BETWEEN ? AND ? ORDER BY ts`,
+  gateScan:
+    'SELECT seq, ts, person_id, direction, method, result, passed FROM events WHERE gate_id = ? AND ts BETWEEN ? AND ? ORDER BY ts',
+  // INDEXED BY: the planner, without ANALYZE statistics, would read every wide residents row instead.
+  maskedNames: `SELECT person_id, masked_name FROM residents INDEXED BY residents_masked_names
+    WHERE person_id IN (SELECT value FROM json_each(?))`,
 } as const;
 
 interface SpanRow {
@@ -138,6 +151,8 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
     this.stmt = {
       personPassages: p(TRACE_SQL.personPassages),
       gatePassages: p(TRACE_SQL.gatePassages),
+      gateScan: p(TRACE_SQL.gateScan).raw(true),
+      maskedNames: p(TRACE_SQL.maskedNames).raw(true),
       hourlyRows: p(`SELECT bucket_start, label, day, direction, method, result, reason, crossed, elderly, count
         FROM stats_hourly_compound WHERE compound_id = ? AND bucket_start >= ? AND bucket_start < ?`),
       // The next four sum in SQL what summary.ts would otherwise sum in JS over one object per
@@ -204,6 +219,45 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
       elderly: r.elderly === 1,
       count: Number(r.count),
     }));
+  }
+
+  async gateScan(gateId: string, from: number, to: number): Promise<GatePassage[]> {
+    const rows = this.statements().gateScan!.all(gateId, from, to) as [
+      number,
+      number,
+      string | null,
+      Direction,
+      Method,
+      Result,
+      number | null,
+    ][];
+    const out = new Array<GatePassage>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      out[i] = {
+        gateId,
+        seq: r[0],
+        ts: r[1],
+        personId: r[2],
+        direction: r[3],
+        method: r[4],
+        result: r[5],
+        passed: r[6] === null ? null : r[6] === 1,
+      };
+    }
+    return out;
+  }
+
+  async maskedNames(personIds: readonly string[]): Promise<Map<string, string>> {
+    const names = new Map<string, string>();
+    if (personIds.length === 0) return names;
+    for (const [personId, name] of this.statements().maskedNames!.all(JSON.stringify(personIds)) as [
+      string,
+      string,
+    ][]) {
+      names.set(personId, name);
+    }
+    return names;
   }
 
   /**

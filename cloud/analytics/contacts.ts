@@ -15,7 +15,7 @@
  *   (they then rank after every contact with one).
  */
 import type { Direction, Method } from '../../shared/enums.ts';
-import { isTraceable, type Passage } from './passage.ts';
+import { type GatePassage, isTraceable } from './passage.ts';
 
 export interface ScanRange {
   gateId: string;
@@ -24,7 +24,7 @@ export interface ScanRange {
 }
 
 /** Per gate, the windows `[t − w, t + w]` around the index passages, overlapping ones merged; sorted by gate then time. */
-export function scanRangesOf(index: readonly Pick<Passage, 'gateId' | 'ts'>[], windowMs: number): ScanRange[] {
+export function scanRangesOf(index: readonly Pick<GatePassage, 'gateId' | 'ts'>[], windowMs: number): ScanRange[] {
   const byGate = new Map<string, number[]>();
   for (const p of index) {
     const times = byGate.get(p.gateId) ?? [];
@@ -122,12 +122,12 @@ function assignRanks<T extends { personId: string; rank: number; closestGapMs: n
  * scans); a passage is identified by `(gateId, seq)`.
  */
 export function rankContacts(
-  index: readonly Passage[],
-  neighbours: readonly Passage[],
+  index: readonly GatePassage[],
+  neighbours: readonly GatePassage[],
   options: RankOptions,
 ): Contact[] {
   const includeDenied = options.includeDenied ?? false;
-  const indexByGate = new Map<string, Passage[]>();
+  const indexByGate = new Map<string, GatePassage[]>();
   for (const p of index) {
     if (!isTraceable(p, includeDenied)) continue;
     const list = indexByGate.get(p.gateId) ?? [];
@@ -153,27 +153,36 @@ export function rankContacts(
     return c;
   };
 
-  const seen = new Set<string>();
+  // Neighbours arrive grouped by gate (one scan per gate window): the per-gate state is looked up
+  // once per run of the same gate, and passages are told apart by their seq alone within it.
+  const seenByGate = new Map<string, Set<number>>();
+  let gateId: string | undefined;
+  let times: number[] | undefined;
+  let list: GatePassage[] | undefined;
+  let seen: Set<number> | undefined;
   for (const n of neighbours) {
     if (n.personId === null || n.personId === options.indexPersonId || !isTraceable(n, includeDenied)) continue;
-    const key = `${n.gateId}\u0000${n.seq}`;
-    if (seen.has(key)) continue;
-    const times = timesByGate.get(n.gateId);
-    const list = indexByGate.get(n.gateId);
-    if (!times || !list) continue;
-    const before = lastAtOrBefore(times, n.ts);
-    let best = -1;
-    let bestGap = Number.POSITIVE_INFINITY;
-    for (const i of [before, before + 1]) {
-      if (i < 0 || i >= times.length) continue;
-      const gap = Math.abs(times[i]! - n.ts);
-      if (gap < bestGap) {
-        best = i;
-        bestGap = gap;
+    if (n.gateId !== gateId) {
+      gateId = n.gateId;
+      times = timesByGate.get(gateId);
+      list = indexByGate.get(gateId);
+      seen = seenByGate.get(gateId);
+      if (!seen) {
+        seen = new Set();
+        seenByGate.set(gateId, seen);
       }
     }
+    if (!times || !list || seen!.has(n.seq)) continue;
+    const before = lastAtOrBefore(times, n.ts);
+    // The closest index passage is the last at or before n.ts or the first after it (the earlier on a tie).
+    let best = before;
+    let bestGap = before >= 0 ? n.ts - times[before]! : Number.POSITIVE_INFINITY;
+    if (before + 1 < times.length && times[before + 1]! - n.ts < bestGap) {
+      best = before + 1;
+      bestGap = times[before + 1]! - n.ts;
+    }
     if (best < 0 || bestGap > options.windowMs) continue;
-    seen.add(key);
+    seen!.add(n.seq);
     const indexPassage = list[best]!;
     const c = contactOf(n.personId);
     c.sharedPassages.push({
@@ -193,7 +202,9 @@ export function rankContacts(
     if (personId !== options.indexPersonId) contactOf(personId).household = true;
   }
   for (const c of contacts.values()) {
-    c.sharedPassages.sort((a, b) => a.ts - b.ts || (a.gateId < b.gateId ? -1 : a.gateId > b.gateId ? 1 : 0));
+    if (c.sharedPassages.length > 1) {
+      c.sharedPassages.sort((a, b) => a.ts - b.ts || (a.gateId < b.gateId ? -1 : a.gateId > b.gateId ? 1 : 0));
+    }
   }
   return assignRanks([...contacts.values()], (c) => c.sharedPassages.length);
 }

@@ -19,6 +19,16 @@ export interface Passage {
 }
 
 /**
+ * What a contact or exposure scan of a gate reads of a passage: no reason, no health colour
+ * (docs/tracing.md, "Index and query design": a covering index of these columns would answer the
+ * scan without a look-up of each events row).
+ */
+export type GatePassage = Pick<
+  Passage,
+  'gateId' | 'seq' | 'ts' | 'personId' | 'direction' | 'method' | 'result' | 'passed'
+>;
+
+/**
  * A granted event is a crossing when the turnstile confirmed it (`passed: true`), or when no
  * turnstile confirmation exists for its method: free passage (turnstiles held open in
  * `emergency-open`) and manual opens by a guard report `passed: null`, and the person did walk
@@ -31,7 +41,10 @@ export function isCrossing(p: Pick<Passage, 'result' | 'passed' | 'method'>): bo
 }
 
 /** Which events tracing looks at: crossings by default, every attempt of a known person with `includeDenied`. */
-export function isTraceable(p: Passage, includeDenied: boolean): boolean {
+export function isTraceable(
+  p: Pick<Passage, 'personId' | 'result' | 'passed' | 'method'>,
+  includeDenied: boolean,
+): boolean {
   if (p.personId === null) return false;
   return includeDenied || isCrossing(p);
 }

@@ -14,13 +14,10 @@ import {
   scanRangesOf,
 } from './contacts.ts';
 import { NotFoundError } from '../cloud-errors.ts';
-import { isCrossing, isTraceable, type Passage } from './passage.ts';
+import { type GatePassage, isCrossing, isTraceable, type Passage } from './passage.ts';
 import { DEFAULT_TIME_ZONE, isValidTimeZone } from './time-zone.ts';
 
-export type TraceRegistry = Pick<
-  CloudStore,
-  'getResident' | 'listResidents' | 'maskedNames' | 'getGate' | 'listGates' | 'getCompound'
->;
+export type TraceRegistry = Pick<CloudStore, 'getResident' | 'listResidents' | 'getGate' | 'listGates' | 'getCompound'>;
 
 export interface TraceDeps {
   analytics: AnalyticsStore;
@@ -174,9 +171,9 @@ async function contactsAround(
   household: readonly string[],
 ): Promise<Contact[]> {
   const traceable = index.filter((p) => isTraceable(p, includeDenied));
-  const neighbours: Passage[] = [];
+  const neighbours: GatePassage[] = [];
   for (const range of scanRangesOf(traceable, windowMs)) {
-    neighbours.push(...(await analytics.gatePassages(range.gateId, range.from, range.to)));
+    for (const p of await analytics.gateScan(range.gateId, range.from, range.to)) neighbours.push(p);
   }
   return rankContacts(traceable, neighbours, { indexPersonId: personId, windowMs, household, includeDenied });
 }
@@ -209,7 +206,7 @@ export async function traceContacts(
     secondDegree = { expanded: expanded.length, truncated: contacts.length > expanded.length, contacts: [] };
   }
 
-  const names = await deps.registry.maskedNames([
+  const names = await deps.analytics.maskedNames([
     ...contacts.map((c) => c.personId),
     ...secondContacts.map((c) => c.personId),
   ]);
@@ -236,7 +233,7 @@ export async function traceGate(deps: TraceDeps, gateId: string, from: number, t
   const persons = new Map<string, GateExposurePerson>();
   let crossings = 0;
   let anonymous = 0;
-  for (const p of await deps.analytics.gatePassages(gateId, from, to)) {
+  for (const p of await deps.analytics.gateScan(gateId, from, to)) {
     if (!isCrossing(p)) continue;
     crossings += 1;
     if (p.personId === null) {
@@ -253,7 +250,7 @@ export async function traceGate(deps: TraceDeps, gateId: string, from: number, t
     entry.firstTs = Math.min(entry.firstTs, p.ts);
     entry.lastTs = Math.max(entry.lastTs, p.ts);
   }
-  const names = await deps.registry.maskedNames([...persons.keys()]);
+  const names = await deps.analytics.maskedNames([...persons.keys()]);
   const list = [...persons.values()]
     .map((p) => ({ ...p, maskedName: names.get(p.personId) ?? null }))
     .sort((a, b) => a.firstTs - b.firstTs || (a.personId < b.personId ? -1 : a.personId > b.personId ? 1 : 0));
