@@ -36,7 +36,7 @@ import { type JournalEntry, JournalStore } from './journal-store.ts';
 import { MqttLink } from './mqtt-link.ts';
 import { VerifiedPassCache } from './pass-cache.ts';
 import { REASON_TEXT } from './reason-text.ts';
-import { WalSync } from './wal-sync.ts';
+import { WalSync } from '../shared/wal-sync.ts';
 import { ReplicaStore } from './replica-store.ts';
 import { SyncConsumer } from './sync-consumer.ts';
 import { createTerminalApp } from './terminal/terminal-app.ts';

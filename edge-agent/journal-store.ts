@@ -20,7 +20,7 @@
 import type { EntryEvent } from '../shared/schemas/mqtt.ts';
 import { type GateDatabase, MetaTable } from './gate-database.ts';
 import type { PassageEffects, ReplicaStore } from './replica-store.ts';
-import type { WalSync } from './wal-sync.ts';
+import type { WalSync } from '../shared/wal-sync.ts';
 
 const META = { lastSeq: 'journal.lastSeq', ackedUpTo: 'journal.ackedUpTo' } as const;
 

@@ -1,11 +1,14 @@
 /**
- * Makes the gate database's write-ahead log durable with `fsync` on the libuv thread pool, so the
- * event loop (and with it the unlock of the turnstile) never waits for the disk.
+ * Makes a SQLite database's write-ahead log durable with `fsync` on the libuv thread pool, so the
+ * event loop never waits for the disk: the gate's journal (the unlock of the turnstile must not
+ * wait) and the cloud's store (ingest goes on while a batch's acks wait for the disk) both use it,
+ * so "durable" means the same on both ends of rule 2. (The one file of `shared/` that touches the
+ * file system: a primitive both SQLite owners must share, not a contract.)
  *
  * The database runs with `synchronous = NORMAL`: a commit is written to the WAL (the OS page
  * cache) at once and survives a crash of the process; only a power cut can lose it until the WAL
  * is fsynced. `fsync` flushes the file whatever descriptor it is called on, so syncing our own
- * read-only descriptor of `gate.db-wal` makes every frame SQLite wrote before the call durable —
+ * read-only descriptor of `<db>-wal` makes every frame SQLite wrote before the call durable —
  * which is exactly what `synchronous = FULL` does at each commit, minus the wait. SQLite keeps one
  * WAL file (same inode) for as long as the database is open; it only rewinds it after a
  * checkpoint, which it syncs itself.

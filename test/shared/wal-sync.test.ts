@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GATE_DB_FILE, openGateDatabase } from '../../edge-agent/gate-database.ts';
-import { WalSync } from '../../edge-agent/wal-sync.ts';
+import { WalSync } from '../../shared/wal-sync.ts';
 
 let dir: string;
 beforeEach(() => {
