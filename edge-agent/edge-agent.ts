@@ -82,8 +82,6 @@ const RECENT_ALARMS = 20;
 /** Alarms raised while offline are kept (newest) and sent on reconnect. */
 const QUEUED_ALARMS = 100;
 const SEEN_COMMANDS = 200;
-/** How often the gate database's WAL is checkpointed when SQLite's automatic checkpoint is off. */
-const WAL_CHECKPOINT_MS = 5_000;
 /** The journal-full alarm clears only once the depth is well below the limit again. */
 const JOURNAL_ALARM_HYSTERESIS = 0.9;
 
@@ -186,15 +184,6 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
           }
         : undefined,
     );
-    if (syncOffLoop) {
-      // SQLite's automatic checkpoint runs inside whichever commit crosses 1000 WAL pages — every
-      // few hundred scans one journal append would fsync the WAL and the database file on the
-      // unlock path (measured 30 ms). Checkpoint from a timer instead, between scans.
-      this.db.pragma('wal_autocheckpoint = 0');
-      const checkpoint = setInterval(() => this.checkpoint(), WAL_CHECKPOINT_MS);
-      checkpoint.unref();
-      this.timers.push(checkpoint);
-    }
     const interrupted = this.journal.finalizeInterrupted();
     this.journal.sync();
     if (interrupted.length > 0)
@@ -406,14 +395,6 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       this.log.error({ err: (error as Error).message }, 'journal write failed');
       this.raiseAlarm('journal-full', `journal write failed: ${(error as Error).message}`);
       return undefined;
-    }
-  }
-
-  private checkpoint(): void {
-    try {
-      this.db?.pragma('wal_checkpoint(PASSIVE)');
-    } catch (error) {
-      this.log.warn({ err: (error as Error).message }, 'WAL checkpoint failed');
     }
   }
 

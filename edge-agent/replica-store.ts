@@ -291,8 +291,9 @@ export class ReplicaStore implements ReplicaView {
    * refused ('stale'). A half-applied snapshot is never visible: the replica's tables change only
    * in the swap.
    *
-   * Staging commits with `synchronous = NORMAL` (no fsync per part): a part lost to a power cut is
-   * only missing, never half there, and the cloud sends the snapshot again on the next request.
+   * Staging commits with `synchronous = NORMAL` (no fsync per part) and without automatic WAL
+   * checkpoints: a part lost to a power cut is only missing, never half there, and the cloud sends
+   * the snapshot again on the next request. The WAL is checkpointed once, after the swap.
    * Person deletes inside a snapshot act on what is staged so far (the cloud never sends any).
    */
   stageSnapshotChunk(
@@ -304,19 +305,25 @@ export class ReplicaStore implements ReplicaView {
     const outcome = this.withoutFsync(() => this.stageChunkTx(snapshotRev, part, parts, records));
     if (outcome !== 'complete') return outcome;
     this.guarded(() => this.swapSnapshotTx(snapshotRev));
+    // One checkpoint for the whole snapshot (staging commits do not checkpoint, see withoutFsync),
+    // here rather than inside whichever later commit — perhaps a scan's — crosses the threshold.
+    this.db.pragma('wal_checkpoint(PASSIVE)');
     // The swap went through every page of the replica: hand the page cache back (it refills on demand).
     this.db.pragma('shrink_memory');
     return 'applied';
   }
 
+  /** Staging commits: no fsync, and no automatic checkpoint (each would fsync twice). */
   private withoutFsync<T>(work: () => T): T {
     const level = this.db.pragma('synchronous', { simple: true }) as number;
-    if (level <= 1) return work();
-    this.db.pragma('synchronous = NORMAL');
+    const checkpointPages = this.db.pragma('wal_autocheckpoint', { simple: true }) as number;
+    if (level > 1) this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('wal_autocheckpoint = 0');
     try {
       return work();
     } finally {
-      this.db.pragma(`synchronous = ${level}`);
+      this.db.pragma(`wal_autocheckpoint = ${checkpointPages}`);
+      if (level > 1) this.db.pragma(`synchronous = ${level}`);
     }
   }
 
