@@ -23,7 +23,7 @@ export const LAG_WARN_MS = 2000;
 const LAG_WARN_EVERY_MS = 10_000;
 
 export interface EventIngestOptions {
-  store: Pick<EventStore, 'insertEvents'>;
+  store: Pick<EventStore, 'insertEvents' | 'durable'>;
   /** The compound of a registered gate, or undefined for a gate the cloud does not know. */
   compoundOf(gateId: string): Promise<string | undefined>;
   /** Publishes `{upTo}` on the gate's ack topic; called only after the batch committed. */
@@ -52,6 +52,8 @@ export class EventIngest {
   private readonly maxQueued: number;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  /** The acks of stored batches, each released once its batch is durable, in batch order. */
+  private acking: Promise<void> = Promise.resolve();
   private lastLagWarning = 0;
 
   constructor(private readonly options: EventIngestOptions) {
@@ -124,11 +126,13 @@ export class EventIngest {
     clearTimeout(this.timer);
     this.timer = undefined;
     while (this.flushing) await this.flushing;
-    if (this.queue.length === 0) return;
-    this.flushing = this.drain().finally(() => {
-      this.flushing = undefined;
-    });
-    await this.flushing;
+    if (this.queue.length > 0) {
+      this.flushing = this.drain().finally(() => {
+        this.flushing = undefined;
+      });
+      await this.flushing;
+    }
+    await this.acking;
   }
 
   start(): void {}
@@ -170,11 +174,33 @@ export class EventIngest {
       metrics.ingestBatchSize.observe(batch.length);
       metrics.ingestEvents.inc({ outcome: 'stored' }, result.inserted.length);
       metrics.ingestEvents.inc({ outcome: 'duplicate' }, batch.length - result.inserted.length);
-      for (const [gateId, upTo] of result.acks) this.sendAck(gateId, upTo);
+      this.ackWhenDurable(result.acks);
       if (result.inserted.length > 0) this.options.onStored?.(result.inserted);
       this.releaseWaiters(false);
     }
     this.updateGauges();
+  }
+
+  /**
+   * An ack lets the gate prune its journal, so it waits until the batch is on stable storage
+   * (`store.durable()`, an fsync off the event loop) — while the next batch is already written.
+   * Acks leave in batch order. If the fsync fails nothing is acked: the gates resend, and the
+   * (gateId, seq) key makes the resend harmless.
+   */
+  private ackWhenDurable(acks: ReadonlyMap<string, number>): void {
+    if (acks.size === 0) return;
+    const durable = this.options.store.durable();
+    this.acking = this.acking
+      .then(() => durable)
+      .then(
+        () => {
+          for (const [gateId, upTo] of acks) this.sendAck(gateId, upTo);
+        },
+        (err: unknown) => {
+          this.options.metrics.ingestRejects.inc({ reason: 'fsync-failed' }, acks.size);
+          this.logger.error({ err }, 'fsync of the stored batch failed; not acknowledging it');
+        },
+      );
   }
 
   private sendAck(gateId: string, upTo: number): void {

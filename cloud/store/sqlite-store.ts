@@ -1,8 +1,8 @@
 /**
  * The embedded `CloudStore` on better-sqlite3: WAL journal, `synchronous=NORMAL` (a commit is
- * durable across a process crash; the WAL is fsynced at each checkpoint, so an OS crash or power
- * loss may lose the commits since the last one — at most `WAL_AUTOCHECKPOINT_PAGES` of WAL —
- * including acknowledged ones), prepared statements, migrations.
+ * durable across a process crash at once), with `durable()` fsyncing the WAL off the event loop
+ * (shared/wal-sync.ts) so that what ingest acknowledges also survives a power cut, while the
+ * next batch is already being written (group commit). Prepared statements, migrations.
  * better-sqlite3 is synchronous; the methods are `async` only to keep the contract engine-neutral.
  */
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
@@ -12,6 +12,7 @@ import { ConflictError, InvalidCursorError, NotFoundError } from '../cloud-error
 import type { IngestHook } from '../ingest/ingest-hook.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { migrate } from './sqlite-migrations.ts';
+import { WalSync } from '../../shared/wal-sync.ts';
 import {
   type AuditEntry,
   type AuditQuery,
@@ -192,9 +193,15 @@ export class SqliteCloudStore implements CloudStore {
   /** The connection; an `IngestHook` may run its own statements on it inside the ingest transaction. */
   readonly db: Database;
   private readonly stmt: Record<string, Statement>;
+  /** Undefined for `:memory:`, which has no file to make durable. */
+  private readonly walSync: WalSync | undefined;
+  /** The fsync running now, and the callers that arrived while it ran (they need the next one). */
+  private syncing: Promise<void> | undefined;
+  private nextSync: Promise<void> | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.db = new BetterSqlite3(options.path);
+    this.walSync = options.path === ':memory:' || options.path === '' ? undefined : new WalSync(`${options.path}-wal`);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     // Checkpoint every ~40 MB of WAL instead of ~4 MB. An ingest batch dirties a page of the
@@ -302,7 +309,36 @@ export class SqliteCloudStore implements CloudStore {
   }
 
   async close(): Promise<void> {
+    await this.syncing?.catch(() => undefined);
+    await this.nextSync?.catch(() => undefined);
+    this.walSync?.close();
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Group commit: one fsync covers every commit made before it started, so callers arriving while
+   * an fsync runs share the next one instead of each paying their own.
+   */
+  durable(): Promise<void> {
+    const walSync = this.walSync;
+    if (!walSync) return Promise.resolve();
+    if (!this.syncing) {
+      this.syncing = this.fsync(walSync).finally(() => {
+        this.syncing = undefined;
+      });
+      return this.syncing;
+    }
+    this.nextSync ??= this.syncing
+      .catch(() => undefined)
+      .then(() => {
+        this.nextSync = undefined;
+        return this.durable();
+      });
+    return this.nextSync;
+  }
+
+  private fsync(walSync: WalSync): Promise<void> {
+    return new Promise((resolve, reject) => walSync.sync((error) => (error ? reject(error) : resolve())));
   }
 
   // ---- events -------------------------------------------------------------------------------

@@ -62,6 +62,13 @@ export interface EventStore {
   queryEvents(query: EventQuery): Promise<EventPage>;
   /** The persisted cumulative ack mark of a gate (0 when nothing is stored). */
   ackedUpTo(gateId: string): Promise<number>;
+  /**
+   * Resolves once everything committed before the call is on stable storage (survives a power
+   * cut, not only a crash of the process). Ingest acknowledges a batch only after this: a gate
+   * prunes its journal on the ack (ARCHITECTURE.md, rule 2). An engine whose commits are durable
+   * by themselves resolves at once.
+   */
+  durable(): Promise<void>;
 }
 
 export interface Compound {

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventIngest } from '../../../cloud/ingest/event-ingest.ts';
 import { GateDirectory } from '../../../cloud/ingest/gate-directory.ts';
 import { createCloudMetrics } from '../../../cloud/metrics/cloud-metrics.ts';
@@ -139,6 +139,7 @@ describe('EventIngest', () => {
         await gate;
         return store.insertEvents(...args);
       },
+      durable: () => store.durable(),
     };
     ingest = make({ store: slowStore, maxQueued: 3, maxBatch: 10, flushIntervalMs: 50 });
     await ingest.accept('g-1', message(entryEvent('g-1', 1), entryEvent('g-1', 2)));
@@ -165,5 +166,43 @@ describe('EventIngest', () => {
     await settle();
     expect(metrics.ingestBatchSize.count()).toBeLessThan(20);
     expect(acks.at(-1)).toMatchObject({ gateId: 'g-2', upTo: 20 });
+  });
+
+  it('acknowledges a batch only once the store says it is durable, in batch order', async () => {
+    await ingest.stop();
+    const syncs: (() => void)[] = [];
+    const heldStore = {
+      insertEvents: (...args: Parameters<SqliteCloudStore['insertEvents']>) => store.insertEvents(...args),
+      durable: () => new Promise<void>((resolve) => syncs.push(resolve)),
+    };
+    ingest = make({ store: heldStore, flushIntervalMs: 1 });
+    await ingest.accept('g-1', message(entryEvent('g-1', 1)));
+    await vi.waitFor(() => expect(syncs).toHaveLength(1));
+    await ingest.accept('g-1', message(entryEvent('g-1', 2)));
+    await vi.waitFor(() => expect(syncs).toHaveLength(2));
+    // Both batches are committed (visible), neither is acknowledged while the disk has not confirmed.
+    expect((await store.queryEvents({ limit: 10 })).events).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(acks).toEqual([]);
+    syncs[1]!();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(acks).toEqual([]);
+    syncs[0]!();
+    await vi.waitFor(() => expect(acks.map((a) => a.upTo)).toEqual([1, 2]));
+  });
+
+  it('withholds the ack when the fsync fails, and counts it', async () => {
+    await ingest.stop();
+    ingest = make({
+      store: {
+        insertEvents: (...args: Parameters<SqliteCloudStore['insertEvents']>) => store.insertEvents(...args),
+        durable: () => Promise.reject(new Error('EIO')),
+      },
+      flushIntervalMs: 1,
+    });
+    await ingest.accept('g-1', message(entryEvent('g-1', 1)));
+    await ingest.flush();
+    expect(acks).toEqual([]);
+    expect(metrics.registry.render()).toMatch(/reason="fsync-failed"} 1/);
   });
 });

@@ -120,3 +120,25 @@ describe('SqliteCloudStore', () => {
     }
   });
 });
+
+describe('durable()', () => {
+  it('fsyncs the WAL of a file database, sharing one fsync among callers that arrive meanwhile', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'anxin-durable-'));
+    const fileStore = new SqliteCloudStore({ path: join(dir, 'cloud.db') });
+    try {
+      await fileStore.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
+      const first = fileStore.durable();
+      const second = fileStore.durable();
+      const third = fileStore.durable();
+      expect(third).toBe(second);
+      await Promise.all([first, second, third]);
+      await fileStore.durable();
+    } finally {
+      await fileStore.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
