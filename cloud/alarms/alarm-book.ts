@@ -10,7 +10,7 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { AlarmKind } from '../../shared/enums.ts';
-import type { Migration } from '../store/sqlite-migrations.ts';
+import { type Migration, runMigrations } from '../store/migration-runner.ts';
 
 export interface BookedAlarm {
   id: number;
@@ -61,20 +61,6 @@ END;
   },
 ];
 
-function migrateAlarmAcks(db: Database): void {
-  db.exec('CREATE TABLE IF NOT EXISTS alarm_ack_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-  const row = db.prepare('SELECT MAX(version) AS v FROM alarm_ack_migrations').get() as { v: number | null };
-  const current = row.v ?? 0;
-  const record = db.prepare('INSERT INTO alarm_ack_migrations (version, applied_at) VALUES (?, ?)');
-  for (const migration of ALARM_ACK_MIGRATIONS) {
-    if (migration.version <= current) continue;
-    db.transaction(() => {
-      db.exec(migration.sql);
-      record.run(migration.version, Date.now());
-    })();
-  }
-}
-
 type Row = Record<string, unknown>;
 
 const SELECT_ALARM = `SELECT a.id, a.gate_id, a.compound_id, a.kind, a.ts, a.detail, a.received_at,
@@ -104,7 +90,7 @@ export class SqliteAlarmBook implements AlarmBook {
 
   /** Creates the acknowledgement table if needed and prepares the statements. */
   start(): void {
-    migrateAlarmAcks(this.db);
+    runMigrations(this.db, 'alarm_ack_migrations', ALARM_ACK_MIGRATIONS);
     const p = (sql: string) => this.db.prepare(sql);
     // Newest first over alarms_by_ts; open alarms are few, so the anti-join filter stays cheap.
     this.stmt = {

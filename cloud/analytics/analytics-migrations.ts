@@ -7,7 +7,7 @@
  * `events_by_person_ts` indexes.
  */
 import type { Database } from 'better-sqlite3';
-import type { Migration } from '../store/sqlite-migrations.ts';
+import { type Migration, runMigrations } from '../store/migration-runner.ts';
 
 export const ANALYTICS_MIGRATIONS: readonly Migration[] = [
   {
@@ -125,16 +125,5 @@ export function migrateAnalytics(
   db: Database,
   migrations: readonly Migration[] = ANALYTICS_MIGRATIONS,
 ): { before: number; after: number } {
-  db.exec('CREATE TABLE IF NOT EXISTS analytics_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-  const row = db.prepare('SELECT MAX(version) AS v FROM analytics_migrations').get() as { v: number | null };
-  const current = row.v ?? 0;
-  const record = db.prepare('INSERT INTO analytics_migrations (version, applied_at) VALUES (?, ?)');
-  for (const migration of migrations) {
-    if (migration.version <= current) continue;
-    db.transaction(() => {
-      db.exec(migration.sql);
-      record.run(migration.version, Date.now());
-    })();
-  }
-  return { before: current, after: Math.max(current, ...migrations.map((m) => m.version)) };
+  return runMigrations(db, 'analytics_migrations', migrations);
 }

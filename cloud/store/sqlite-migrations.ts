@@ -5,12 +5,9 @@
  * PostgreSQL (docs/cloud.md, "Store").
  */
 import type { Database } from 'better-sqlite3';
+import { type Migration, runMigrations } from './migration-runner.ts';
 
-export interface Migration {
-  version: number;
-  description: string;
-  sql: string;
-}
+export type { Migration };
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -218,16 +215,5 @@ CREATE INDEX events_by_gate_ts ON events(gate_id, ts, person_id, result, passed,
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */
 export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
-  const current = row.v ?? 0;
-  const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
-  for (const migration of migrations) {
-    if (migration.version <= current) continue;
-    db.transaction(() => {
-      db.exec(migration.sql);
-      record.run(migration.version, Date.now());
-    })();
-  }
-  return Math.max(current, ...migrations.map((m) => m.version));
+  return runMigrations(db, 'schema_migrations', migrations).after;
 }
