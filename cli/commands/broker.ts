@@ -5,13 +5,14 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { exitCodeFor } from '../command-errors.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD } from '../../broker/aedes-hooks.ts';
 import { generateMosquittoConfig, mosquittoAccounts } from '../../broker/mosquitto-config.ts';
 import { createBrokerServer } from '../../broker/server.ts';
 import { loadConfig } from '../../shared/config.ts';
-import { AnxinError, ConfigError } from '../../shared/errors.ts';
+import { ConfigError } from '../../shared/errors.ts';
 import { isValidId } from '../../shared/ids.ts';
 import { KeysError, readKeysFile } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/log.ts';
@@ -65,11 +66,6 @@ const brokerConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['tlsKey'], message: '--tls-cert and --tls-key go together' });
     }
   });
-
-function fail(message: string): number {
-  process.stderr.write(`anxin broker: ${message}\n`);
-  return 2;
-}
 
 function readOrProblem(path: string, flag: string, problems: string[]): Buffer | undefined {
   try {
@@ -212,15 +208,6 @@ export async function run(argv: string[]): Promise<number> {
     if (argv[0] === 'mosquitto-config') return mosquittoConfig(argv.slice(1));
     return await serve(argv);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      for (const problem of error.problems) process.stderr.write(`${problem}\n`);
-      return 2;
-    }
-    // parseArgs throws a TypeError with code ERR_PARSE_ARGS_* for unknown flags and bad values.
-    if (error instanceof TypeError && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
-      return fail(error.message);
-    }
-    if (error instanceof AnxinError) return fail(error.message);
-    throw error;
+    return exitCodeFor('broker', error);
   }
 }

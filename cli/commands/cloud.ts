@@ -6,12 +6,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { exitCodeFor } from '../command-errors.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { createFullCloud } from '../../cloud/full-cloud.ts';
 import { DEFAULT_CHANGE_LOG_KEEP_REVS, DEFAULT_RETENTION_DAYS } from '../../cloud/store/retention-job.ts';
 import { loadConfig } from '../../shared/config.ts';
-import { AnxinError, ConfigError } from '../../shared/errors.ts';
+import { ConfigError } from '../../shared/errors.ts';
 import { KeysError, readKeysFile } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/log.ts';
 
@@ -54,11 +55,6 @@ export const cloudConfigSchema = z.object({
   retentionDays: z.coerce.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   changeLogKeep: z.coerce.number().int().min(100).max(10_000_000).default(DEFAULT_CHANGE_LOG_KEEP_REVS),
 });
-
-function fail(message: string): number {
-  process.stderr.write(`anxin cloud: ${message}\n`);
-  return 2;
-}
 
 export async function run(argv: string[]): Promise<number> {
   try {
@@ -110,14 +106,6 @@ export async function run(argv: string[]): Promise<number> {
     await cloud.stop();
     return 0;
   } catch (error) {
-    if (error instanceof ConfigError) {
-      for (const problem of error.problems) process.stderr.write(`${problem}\n`);
-      return 2;
-    }
-    if (error instanceof TypeError && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
-      return fail(error.message);
-    }
-    if (error instanceof AnxinError) return fail(error.message);
-    throw error;
+    return exitCodeFor('cloud', error);
   }
 }

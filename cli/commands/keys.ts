@@ -6,8 +6,9 @@
 import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { exitCodeFor } from '../command-errors.ts';
 import { AnxinError } from '../../shared/errors.ts';
-import { createKeysFile, KeysError, type KeysFile, publicOnly, readKeysFile, rotateKeys } from '../../shared/keys.ts';
+import { createKeysFile, type KeysFile, publicOnly, readKeysFile, rotateKeys } from '../../shared/keys.ts';
 
 export const DEFAULT_KEYS_PATH = 'data/keys.json';
 
@@ -101,18 +102,11 @@ export async function run(argv: string[]): Promise<number> {
   try {
     return subcommand(rest);
   } catch (error) {
-    // Keys problems are `path: message` lines, one per problem (CONTRACT.md, configuration).
-    if (error instanceof KeysError) {
-      for (const problem of error.problems) process.stderr.write(`${problem}\n`);
-      return 2;
-    }
-    if (error instanceof AnxinError) return fail(error.message);
-    // parseArgs throws a TypeError with code ERR_PARSE_ARGS_* for unknown flags and bad values.
-    if (error instanceof TypeError && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
-      return fail(error.message);
-    }
+    // A file system error (EACCES, ENOENT …) is the operator's to fix, not a bug.
     const code = (error as NodeJS.ErrnoException).code;
-    if (code) return fail(`${code}: ${(error as Error).message}`);
-    throw error;
+    if (!(error instanceof AnxinError) && code && !code.startsWith('ERR_PARSE_ARGS')) {
+      return fail(`${code}: ${(error as Error).message}`);
+    }
+    return exitCodeFor('keys', error);
   }
 }

@@ -7,9 +7,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
+import { exitCodeFor } from '../command-errors.ts';
 import { generatePassword, hashPassword } from '../../cloud/auth/password-hash.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
-import { AnxinError } from '../../shared/errors.ts';
 import { formatIssues } from '../../shared/config.ts';
 import { userCreateSchema } from '../../shared/schemas/http.ts';
 
@@ -105,10 +105,6 @@ export async function run(argv: string[]): Promise<number> {
   try {
     return await add(rest);
   } catch (error) {
-    if (error instanceof TypeError && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
-      return fail(error.message);
-    }
-    if (error instanceof AnxinError) return fail(error.message);
-    throw error;
+    return exitCodeFor('user', error);
   }
 }
