@@ -6,12 +6,11 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { QR_SUFFIXES, type QrSuffix, QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
-import type { BindingInterface } from '../../firmware-bridge/serial/port-options.ts';
 import { readKeysFile } from '../../shared/keys.ts';
-import { createLogger, type Logger } from '../../shared/log.ts';
+import { createLogger } from '../../shared/log.ts';
 import { newPassId, signPass } from '../../shared/pass.ts';
+import { integerFlag, parseSimArgs, reportProblems, type SimulatorCliIo } from '../sim-flags.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 
 /** Used only when no keys file is at hand to sign a demo pass with (a bare scanner test). */
@@ -58,14 +57,7 @@ then the gate opens /tmp/qr-gate and the simulator /tmp/qr-sim).
 Stops on SIGINT/SIGTERM (exit 0). Bad flags exit 2 with one "flag: problem" line each.
 `;
 
-export interface SimIo {
-  stderr?: NodeJS.WritableStream;
-  logger?: Logger;
-  /** For tests: a serial binding other than the OS one. */
-  binding?: BindingInterface;
-  /** For tests: resolves to stop the simulator instead of waiting for SIGINT/SIGTERM. */
-  until?: Promise<void>;
-}
+export type SimIo = SimulatorCliIo;
 
 interface SimulatorCliModule {
   runSimulatorCli(argv: string[], io?: SimIo): Promise<number>;
@@ -104,41 +96,13 @@ interface QrSimFlags {
   intervalMs: number;
 }
 
-function positiveInteger(flag: string, value: string | undefined, fallback: number, problems: string[]): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
-    problems.push(`${flag}: must be a positive integer, got ${JSON.stringify(value)}`);
-    return fallback;
-  }
-  return n;
-}
-
 /** Returns the flags, or the problems as `flag: message` lines. */
 export function parseQrSimFlags(argv: string[]): { flags: QrSimFlags } | { problems: string[] } {
-  let values: Record<string, string | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: 'string' },
-        baud: { type: 'string' },
-        text: { type: 'string' },
-        suffix: { type: 'string' },
-        interval: { type: 'string' },
-        keys: { type: 'string' },
-      },
-    }));
-  } catch (err) {
-    // parseArgs' own errors (unknown flag, missing value) are one line already.
-    return { problems: [(err as Error).message.split('\n')[0]!] };
-  }
-  const problems: string[] = [];
-  if (!values.port) problems.push('port: required (--port PATH)');
-  const baudRate = positiveInteger('baud', values.baud, DEFAULT_QR_SIM_BAUD, problems);
-  const intervalMs = positiveInteger('interval', values.interval, DEFAULT_QR_SIM_INTERVAL_MS, problems);
+  const parsed = parseSimArgs('qr', argv, ['baud', 'text', 'suffix', 'interval', 'keys']);
+  if (!parsed.values) return parsed;
+  const { values, problems } = parsed;
+  const baudRate = integerFlag('baud', values.baud, DEFAULT_QR_SIM_BAUD, [1, 4_000_000], problems);
+  const intervalMs = integerFlag('interval', values.interval, DEFAULT_QR_SIM_INTERVAL_MS, [1, 86_400_000], problems);
   const suffix = (values.suffix ?? 'cr') as QrSuffix;
   if (!QR_SUFFIXES.includes(suffix)) {
     problems.push(`suffix: must be one of ${QR_SUFFIXES.join(', ')}, got ${JSON.stringify(values.suffix)}`);
@@ -161,8 +125,7 @@ async function runQr(argv: string[], io: SimIo): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
   const parsed = parseQrSimFlags(argv);
   if ('problems' in parsed) {
-    for (const problem of parsed.problems) stderr.write(`anxin sim qr: ${problem}\n`);
-    return 2;
+    return reportProblems('qr', parsed.problems, stderr);
   }
   const { flags } = parsed;
   const logger = (io.logger ?? createLogger()).child({ component: 'sim.qr' });

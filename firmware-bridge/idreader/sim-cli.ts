@@ -5,12 +5,11 @@
  * second, then lifts it: the given ID number, or a freshly generated valid one each time. Runs until
  * SIGINT/SIGTERM (exit 0); bad flags exit 2 with one `flag: problem` line each.
  */
-import { parseArgs } from 'node:util';
 import { generateIdNumber, maskIdNumber, validateIdNumber } from '../../shared/id-number.ts';
-import { createLogger, type Logger } from '../../shared/log.ts';
-import type { BindingInterface } from '../serial/port-options.ts';
+import { createLogger } from '../../shared/log.ts';
 import { SAMV_BAUD_RATES } from './frame.ts';
 import { IdCardReaderSimulator, type SimulatedCard } from './simulator.ts';
+import { parseSimArgs, reportProblems, type SimulatorCliIo } from '../../cli/sim-flags.ts';
 import { untilStopSignal } from '../../cli/stop-signal.ts';
 
 export const DEFAULT_IDREADER_SIM_BAUD = 115_200;
@@ -31,17 +30,6 @@ reader for one second, then lifts it.
   --interval MS      more than ${CARD_HOLD_MS} (the card lies there one second)       [${DEFAULT_IDREADER_SIM_INTERVAL_MS}]
 `;
 
-export interface SimulatorCliIo {
-  stderr?: NodeJS.WritableStream;
-  logger?: Logger;
-  /** For tests: a serial binding other than the OS one. */
-  binding?: BindingInterface;
-  /** For tests: resolves to stop the simulator instead of waiting for SIGINT/SIGTERM. */
-  until?: Promise<void>;
-  /** For tests: the random source of generated cards (default Math.random). */
-  random?: () => number;
-}
-
 export interface IdReaderSimFlags {
   path: string;
   baudRate: number;
@@ -52,30 +40,9 @@ export interface IdReaderSimFlags {
 
 /** Returns the flags, or the problems as `flag: message` lines. */
 export function parseIdReaderSimFlags(argv: string[]): { flags: IdReaderSimFlags } | { problems: string[] } {
-  let values: Record<string, string | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        port: { type: 'string' },
-        baud: { type: 'string' },
-        id: { type: 'string' },
-        name: { type: 'string' },
-        interval: { type: 'string' },
-      },
-    }));
-  } catch (err) {
-    // parseArgs' own errors (unknown flag, missing value) are one line already.
-    return { problems: [(err as Error).message.split('\n')[0]!] };
-  }
-  const problems: string[] = [];
-  // Called as `anxin sim idreader …` the device name may still be in front.
-  const extra = positionals.filter((p, i) => !(i === 0 && p === 'idreader'));
-  if (extra.length > 0) problems.push(`unexpected argument ${JSON.stringify(extra[0])}`);
-  if (!values.port) problems.push('port: required (--port PATH)');
+  const parsed = parseSimArgs('idreader', argv, ['baud', 'id', 'name', 'interval']);
+  if (!parsed.values) return parsed;
+  const { values, problems } = parsed;
   let baudRate = DEFAULT_IDREADER_SIM_BAUD;
   if (values.baud !== undefined) {
     baudRate = Number(values.baud);
@@ -146,8 +113,7 @@ export async function runSimulatorCli(argv: string[], io: SimulatorCliIo = {}): 
   const stderr = io.stderr ?? process.stderr;
   const parsed = parseIdReaderSimFlags(argv);
   if ('problems' in parsed) {
-    for (const problem of parsed.problems) stderr.write(`anxin sim idreader: ${problem}\n`);
-    return 2;
+    return reportProblems('idreader', parsed.problems, stderr);
   }
   const { flags } = parsed;
   const random = io.random ?? Math.random;

@@ -3,9 +3,7 @@
  * [--behaviour pass|timeout|forced|tailgate]` (CONTRACT.md, "Command line"): runs the OSDP
  * turnstile simulator on a real serial port until SIGINT/SIGTERM. Exit 0 on a signal, 2 on bad flags.
  */
-import { parseArgs } from 'node:util';
-import { createLogger, type Logger } from '../../shared/log.ts';
-import type { BindingInterface } from '../serial/port-options.ts';
+import { createLogger } from '../../shared/log.ts';
 import { OSDP_BROADCAST } from './frame.ts';
 import {
   OsdpTurnstileSimulator,
@@ -13,6 +11,7 @@ import {
   TURNSTILE_BEHAVIOURS,
   type TurnstileBehaviour,
 } from './simulator.ts';
+import { integerFlag, parseSimArgs, reportProblems, type SimulatorCliIo } from '../../cli/sim-flags.ts';
 import { untilStopSignal } from '../../cli/stop-signal.ts';
 
 export const SIM_TURNSTILE_HELP = `Usage: anxin sim turnstile --port PATH [flags]
@@ -28,15 +27,6 @@ An OSDP peripheral (plain mode) with a turnstile behind it, on a real serial por
 
 const BAUD_RATES = [9600, 38400, 115200];
 
-export interface SimulatorCliIo {
-  stderr?: NodeJS.WritableStream;
-  logger?: Logger;
-  /** For tests: a serial binding other than the OS one. */
-  binding?: BindingInterface;
-  /** For tests: resolves to stop the simulator instead of waiting for SIGINT/SIGTERM. */
-  until?: Promise<void>;
-}
-
 interface TurnstileSimFlags {
   path: string;
   baudRate: number;
@@ -45,54 +35,17 @@ interface TurnstileSimFlags {
   behaviour: TurnstileBehaviour;
 }
 
-function integer(
-  flag: string,
-  value: string | undefined,
-  fallback: number,
-  range: [number, number],
-  problems: string[],
-) {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < range[0] || n > range[1]) {
-    problems.push(`${flag}: must be an integer ${range[0]}–${range[1]}, got ${JSON.stringify(value)}`);
-    return fallback;
-  }
-  return n;
-}
-
 /** Returns the flags, or the problems as `flag: message` lines. */
 export function parseTurnstileSimFlags(argv: string[]): { flags: TurnstileSimFlags } | { problems: string[] } {
-  let values: Record<string, string | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        port: { type: 'string' },
-        baud: { type: 'string' },
-        address: { type: 'string' },
-        'pass-delay': { type: 'string' },
-        behaviour: { type: 'string' },
-      },
-    }));
-  } catch (err) {
-    // parseArgs' own errors (unknown flag, missing value) are one line already.
-    return { problems: [(err as Error).message.split('\n')[0]!] };
-  }
-  const problems: string[] = [];
-  // Called as `anxin sim turnstile …`, the device name may still be in front.
-  const extra = positionals.filter((p, i) => !(i === 0 && p === 'turnstile'));
-  if (extra.length > 0) problems.push(`unexpected argument ${JSON.stringify(extra[0])}`);
-  if (!values.port) problems.push('port: required (--port PATH)');
-  const baudRate = integer('baud', values.baud, 115_200, [1, 4_000_000], problems);
+  const parsed = parseSimArgs('turnstile', argv, ['baud', 'address', 'pass-delay', 'behaviour']);
+  if (!parsed.values) return parsed;
+  const { values, problems } = parsed;
+  const baudRate = integerFlag('baud', values.baud, 115_200, [1, 4_000_000], problems);
   if (values.baud !== undefined && !BAUD_RATES.includes(baudRate)) {
     problems.push(`baud: must be one of ${BAUD_RATES.join(', ')}, got ${JSON.stringify(values.baud)}`);
   }
-  const address = integer('address', values.address, 0, [0, OSDP_BROADCAST - 1], problems);
-  const passDelayMs = integer('pass-delay', values['pass-delay'], SIMULATOR_PASS_DELAY_MS, [0, 600_000], problems);
+  const address = integerFlag('address', values.address, 0, [0, OSDP_BROADCAST - 1], problems);
+  const passDelayMs = integerFlag('pass-delay', values['pass-delay'], SIMULATOR_PASS_DELAY_MS, [0, 600_000], problems);
   const behaviour = (values.behaviour ?? 'pass') as TurnstileBehaviour;
   if (!TURNSTILE_BEHAVIOURS.includes(behaviour)) {
     problems.push(
@@ -107,8 +60,7 @@ export async function runSimulatorCli(argv: string[], io: SimulatorCliIo = {}): 
   const stderr = io.stderr ?? process.stderr;
   const parsed = parseTurnstileSimFlags(argv);
   if ('problems' in parsed) {
-    for (const problem of parsed.problems) stderr.write(`anxin sim turnstile: ${problem}\n`);
-    return 2;
+    return reportProblems('turnstile', parsed.problems, stderr);
   }
   const { flags } = parsed;
   const logger = io.logger ?? createLogger();

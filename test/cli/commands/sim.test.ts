@@ -52,9 +52,9 @@ describe('anxin sim: flags', () => {
     const lines = err.text().trim().split('\n');
     expect(lines).toHaveLength(4);
     expect(lines[0]).toMatch(/^anxin sim qr: port: required/);
-    expect(err.text()).toMatch(/baud: must be a positive integer, got "fast"/);
+    expect(err.text()).toMatch(/baud: must be an integer 1–4000000, got "fast"/);
     expect(err.text()).toMatch(/suffix: must be one of cr, lf, crlf, tab, none/);
-    expect(err.text()).toMatch(/interval: must be a positive integer/);
+    expect(err.text()).toMatch(/interval: must be an integer 1–86400000, got "0"/);
   });
 
   it('refuses unknown flags and unknown devices with exit 2', async () => {
