@@ -61,6 +61,19 @@ function passageOf(r: Row): Passage {
 /** The key of a compound-wide counter without its hour or day. */
 const OUTCOME = 'direction, method, result, reason, crossed, elderly';
 
+/** The `OUTCOME` columns of a rollup row, with its count. */
+function outcomeOf(r: Row) {
+  return {
+    direction: r.direction as Direction,
+    method: r.method as Method,
+    result: r.result as Result,
+    reason: r.reason as Reason,
+    crossed: r.crossed === 1,
+    elderly: r.elderly === 1,
+    count: Number(r.count),
+  };
+}
+
 const PASSAGE_COLUMNS = 'gate_id, seq, ts, person_id, direction, method, result, reason, passed, health';
 
 /** The longest local day (a DST fall-back day has 25 hours) plus margin, to bound a scan by bucket start. */
@@ -211,13 +224,7 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
       bucketStart: Number(r.bucket_start),
       label: String(r.label),
       day: String(r.day),
-      direction: r.direction as Direction,
-      method: r.method as Method,
-      result: r.result as Result,
-      reason: r.reason as Reason,
-      crossed: r.crossed === 1,
-      elderly: r.elderly === 1,
-      count: Number(r.count),
+      ...outcomeOf(r),
     }));
   }
 
@@ -272,15 +279,7 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
     const rows = (
       days ? s.outcomeTotalsByDays!.all({ compoundId, from, to, ...days }) : s.outcomeTotals!.all(compoundId, from, to)
     ) as Row[];
-    return rows.map((r) => ({
-      direction: r.direction as Direction,
-      method: r.method as Method,
-      result: r.result as Result,
-      reason: r.reason as Reason,
-      crossed: r.crossed === 1,
-      elderly: r.elderly === 1,
-      count: Number(r.count),
-    }));
+    return rows.map(outcomeOf);
   }
 
   async hourTotals(compoundId: string, from: number, to: number): Promise<HourlyPoint[]> {
