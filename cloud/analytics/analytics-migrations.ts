@@ -118,6 +118,22 @@ INSERT INTO stats_day_span
 CREATE INDEX IF NOT EXISTS residents_masked_names ON residents(person_id, masked_name);
 `,
   },
+  {
+    version: 5,
+    description: 'daily counters re-derived from the hours (an hour counted under two zones drifted them)',
+    sql: `
+-- Before this version the writer added a passage to the daily counter of the day the current zone
+-- gives, while an hour already counted under an earlier zone keeps its first day: after a zone
+-- change the days no longer summed their hours. Re-derive both tables as version 3 did.
+DELETE FROM stats_daily_compound;
+DELETE FROM stats_day_span;
+INSERT INTO stats_daily_compound
+  SELECT compound_id, day, direction, method, result, reason, crossed, elderly, SUM(count)
+  FROM stats_hourly_compound GROUP BY compound_id, day, direction, method, result, reason, crossed, elderly;
+INSERT INTO stats_day_span
+  SELECT compound_id, day, MIN(bucket_start), MAX(bucket_start) FROM stats_hourly_compound GROUP BY compound_id, day;
+`,
+  },
 ];
 
 /** Applies the analytics migrations the database has not seen yet; returns the versions before and after. */

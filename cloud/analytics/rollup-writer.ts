@@ -9,7 +9,7 @@ import { silentLogger } from '../../shared/log.ts';
 import type { IngestHook } from '../ingest/ingest-hook.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { migrateAnalytics } from './analytics-migrations.ts';
-import { type RollupDelta, type RollupEvent, rollupDelta } from './rollup.ts';
+import { dailyCountersOf, type RollupDelta, type RollupEvent, rollupDelta } from './rollup.ts';
 import { DEFAULT_TIME_ZONE, isValidTimeZone } from './time-zone.ts';
 
 export interface RollupWriterOptions {
@@ -116,7 +116,8 @@ export class RollupWriter implements IngestHook {
         reason, crossed, elderly, label, day, count)
         VALUES (@compoundId, @bucketStart, @direction, @method, @result, @reason, @crossed, @elderly, @label, @day, @count)
         ON CONFLICT (compound_id, bucket_start, direction, method, result, reason, crossed, elderly)
-        DO UPDATE SET count = count + excluded.count`),
+        DO UPDATE SET count = count + excluded.count
+        RETURNING day`),
       addCompoundDaily: p(`INSERT INTO stats_daily_compound (compound_id, day, direction, method, result, reason,
         crossed, elderly, count)
         VALUES (@compoundId, @day, @direction, @method, @result, @reason, @crossed, @elderly, @count)
@@ -180,13 +181,23 @@ export class RollupWriter implements IngestHook {
     for (const row of delta.hourly) {
       s.addHourly.run({ ...row, crossed: row.crossed ? 1 : 0, elderly: row.elderly ? 1 : 0 });
     }
-    for (const row of delta.compoundHourly) {
-      s.addCompoundHourly.run({ ...row, crossed: row.crossed ? 1 : 0, elderly: row.elderly ? 1 : 0 });
-    }
-    for (const row of delta.compoundDaily) {
+    // An hour's row keeps the day it was first counted under (the compound's zone may have changed
+    // since); its daily counter and span follow the stored day, so the days sum their hours exactly.
+    const stored = delta.compoundHourly.map((row) => {
+      const { day } = s.addCompoundHourly.get({
+        ...row,
+        crossed: row.crossed ? 1 : 0,
+        elderly: row.elderly ? 1 : 0,
+      }) as {
+        day: string;
+      };
+      return day === row.day ? row : { ...row, day };
+    });
+    const daily = dailyCountersOf(stored);
+    for (const row of daily.compoundDaily) {
       s.addCompoundDaily.run({ ...row, crossed: row.crossed ? 1 : 0, elderly: row.elderly ? 1 : 0 });
     }
-    for (const span of delta.spans) s.addSpan.run(span);
+    for (const span of daily.spans) s.addSpan.run(span);
     const newPersons = new Map<string, number>();
     for (const p of delta.persons) {
       if (s.addPerson.run(p.compoundId, p.day, p.personId).changes === 1) {

@@ -62,8 +62,6 @@ export interface DailyFlow {
 export interface RollupDelta {
   hourly: HourlyCount[];
   compoundHourly: CompoundHourlyCount[];
-  compoundDaily: CompoundDailyCount[];
-  spans: DaySpan[];
   persons: DailyPerson[];
   flows: DailyFlow[];
 }
@@ -143,9 +141,27 @@ export function rollupDelta(events: readonly RollupEvent[], context: RollupConte
     if (existing) existing.count += row.count;
     else compoundHourly.set(key, { ...row });
   }
+  return {
+    hourly: [...hourly.values()],
+    compoundHourly: [...compoundHourly.values()],
+    persons: [...persons.values()],
+    flows: [...flows.values()],
+  };
+}
+
+/**
+ * The compound's daily counters and day spans that a set of compound-hourly counters adds. The
+ * writer passes each hour with the `day` its stored row carries: an hour first counted under
+ * another time zone keeps that day, and its daily counter must follow it, so the days always sum
+ * their hours exactly (analytics migration 3 derives them the same way).
+ */
+export function dailyCountersOf(rows: readonly CompoundHourlyCount[]): {
+  compoundDaily: CompoundDailyCount[];
+  spans: DaySpan[];
+} {
   const compoundDaily = new Map<string, CompoundDailyCount>();
   const spans = new Map<string, DaySpan>();
-  for (const { bucketStart, label: _label, ...row } of compoundHourly.values()) {
+  for (const { bucketStart, label: _label, ...row } of rows) {
     const dayKey = `${row.compoundId}\u0000${row.day}`;
     const key = [dayKey, row.direction, row.method, row.result, row.reason, row.crossed, row.elderly].join('\u0000');
     const existing = compoundDaily.get(key);
@@ -164,12 +180,5 @@ export function rollupDelta(events: readonly RollupEvent[], context: RollupConte
       span.lastBucket = Math.max(span.lastBucket, bucketStart);
     }
   }
-  return {
-    hourly: [...hourly.values()],
-    compoundHourly: [...compoundHourly.values()],
-    compoundDaily: [...compoundDaily.values()],
-    spans: [...spans.values()],
-    persons: [...persons.values()],
-    flows: [...flows.values()],
-  };
+  return { compoundDaily: [...compoundDaily.values()], spans: [...spans.values()] };
 }

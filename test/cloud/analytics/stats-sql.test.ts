@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateAnalytics } from '../../../cloud/analytics/analytics-migrations.ts';
 import { daysInside, SqliteAnalyticsStore } from '../../../cloud/analytics/analytics-store.ts';
 import { RollupWriter } from '../../../cloud/analytics/rollup-writer.ts';
 import { statsSummary } from '../../../cloud/analytics/statistics.ts';
@@ -263,6 +264,57 @@ describe('statistics over the daily counters kept at ingest', () => {
     );
     // The property must have exercised the daily path, not only the all-hours fallback.
     expect(daysUsed).toBeGreaterThan(20);
+  });
+
+  it("a passage in an hour first counted under another zone adds to that hour's day, not the new zone's", async () => {
+    // Found by the property above: 15:00 UTC is 23:00 on the 30th in Shanghai, 05:00 on the 31st
+    // in Kiritimati. The hour's row keeps the 30th; its daily counter must too.
+    const db = new SqliteCloudStore({ path: ':memory:' });
+    try {
+      const writer = new RollupWriter({ db: db.db });
+      writer.start();
+      await seedRegistry(db);
+      const ts = Date.parse('2026-10-30T15:00:00Z');
+      const event = (seq: number): StoredEvent => ({
+        gateId: 'sunny-east',
+        seq,
+        compoundId: 'sunny',
+        ts,
+        direction: 'in',
+        method: 'card',
+        result: 'denied',
+        reason: 'health-red',
+        health: 'green',
+        mode: 'normal',
+        passed: true,
+        decisionMs: 1,
+        receivedAt: ts,
+      });
+      const zone = (z: string) => db.db.prepare('UPDATE compounds SET time_zone = ? WHERE id = ?').run(z, 'sunny');
+      zone('Asia/Shanghai');
+      await db.insertEvents([event(1)], writer);
+      zone('Pacific/Kiritimati');
+      await db.insertEvents([event(2)], writer);
+      const days = () =>
+        db.db.prepare("SELECT day, count FROM stats_daily_compound WHERE compound_id = 'sunny'").all() as unknown[];
+      const spans = () =>
+        db.db.prepare("SELECT day, first_bucket, last_bucket FROM stats_day_span WHERE compound_id = 'sunny'").all();
+      expect(days()).toEqual([{ day: '2026-10-30', count: 2 }]);
+      const hour = db.db.prepare('SELECT bucket_start FROM stats_hourly_compound').get() as { bucket_start: number };
+      expect(spans()).toEqual([{ day: '2026-10-30', first_bucket: hour.bucket_start, last_bucket: hour.bucket_start }]);
+
+      // A database the old writer drifted is repaired by analytics migration 5.
+      db.db.exec(`UPDATE stats_daily_compound SET count = 1;
+        INSERT INTO stats_daily_compound SELECT compound_id, '2026-10-31', direction, method, result, reason,
+          crossed, elderly, 1 FROM stats_daily_compound;
+        INSERT INTO stats_day_span SELECT compound_id, '2026-10-31', first_bucket, last_bucket FROM stats_day_span;
+        DELETE FROM analytics_migrations WHERE version = 5;`);
+      migrateAnalytics(db.db);
+      expect(days()).toEqual([{ day: '2026-10-30', count: 2 }]);
+      expect(spans()).toHaveLength(1);
+    } finally {
+      await db.close();
+    }
   });
 
   it('an hour counted under two labels keeps the label of its first row in key order', async () => {
