@@ -8,6 +8,13 @@ export class PortNotOpenError extends AnxinError {
   }
 }
 
+/** The path of an open port no longer names the device node it opened: unplugged, or replugged as another. */
+export class DeviceNodeGoneError extends AnxinError {
+  constructor(path: string, how: 'vanished' | 'replaced') {
+    super('device-node-gone', `the device node behind ${path} ${how}`);
+  }
+}
+
 /** No reply matching a request arrived in time. `what` names what was awaited. */
 export class ReplyTimeoutError extends AnxinError {
   readonly what: string;

@@ -5,13 +5,20 @@
  *
  * The parser outlives reconnects: bytes are written into it rather than piped, so closing a port
  * never ends the parser, and its optional `reset()` drops half-received frames after a reconnect.
+ *
+ * A port that only listens (a QR scanner, a device simulator) learns of a loss only if the kernel
+ * wakes its pending read, and now and then it does not: the hang-up of a pty whose master went away
+ * is missed, and the port would stay open on a dead descriptor, deaf for good. So an OS port also
+ * watches its device node: when the path vanishes, or now names another node (the udev link or the
+ * socat link re-created for a replugged device), the port counts as lost and is reopened.
  */
 import { EventEmitter } from 'node:events';
+import { lstat, stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { autoDetect } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
 import { silentLogger, type Logger } from '../../shared/log.ts';
-import { PortNotOpenError } from './errors.ts';
+import { DeviceNodeGoneError, PortNotOpenError } from './errors.ts';
 import type { BindingInterface, DeviceStatus, SerialPortOptions } from './port-options.ts';
 import { systemTimers, type Timers } from './timers.ts';
 
@@ -19,6 +26,8 @@ import { systemTimers, type Timers } from './timers.ts';
 export const RECONNECT_INITIAL_MS = 200;
 /** Ceiling of the reopen backoff: a replugged device is back within this. */
 export const RECONNECT_MAX_MS = 5_000;
+/** How often an open OS port checks that its path still names the device it opened. */
+export const NODE_WATCH_MS = 500;
 
 /** A parser the port writes into; `reset()` (optional) forgets partial input after a reconnect. */
 export type PortParser = Writable & { reset?(): void };
@@ -32,7 +41,32 @@ export interface ManagedSerialPortOptions extends SerialPortOptions {
   reconnectInitialMs?: number;
   /** Default `RECONNECT_MAX_MS`. */
   reconnectMaxMs?: number;
+  /**
+   * Period of the device-node watch, ms; default `NODE_WATCH_MS`, 0 turns it off. It runs only on
+   * the OS binding: a virtual or mock port has no node to watch.
+   */
+  nodeWatchMs?: number;
 }
+
+/** What identifies the device node behind a path: the link itself and the node it resolves to. */
+interface NodeIdentity {
+  linkIno: number;
+  linkCtimeMs: number;
+  rdev: number;
+  ino: number;
+}
+
+async function nodeIdentity(path: string): Promise<NodeIdentity | undefined> {
+  try {
+    const [link, node] = await Promise.all([lstat(path), stat(path)]);
+    return { linkIno: link.ino, linkCtimeMs: link.ctimeMs, rdev: node.rdev, ino: node.ino };
+  } catch {
+    return undefined;
+  }
+}
+
+const sameNode = (a: NodeIdentity, b: NodeIdentity) =>
+  a.linkIno === b.linkIno && a.linkCtimeMs === b.linkCtimeMs && a.rdev === b.rdev && a.ino === b.ino;
 
 export interface ManagedSerialPortEvents {
   open: [];
@@ -58,12 +92,14 @@ export class ManagedSerialPort extends EventEmitter<ManagedSerialPortEvents> {
   readonly #timers: Timers;
   readonly #initialBackoffMs: number;
   readonly #maxBackoffMs: number;
+  readonly #nodeWatchMs: number;
 
   #running = false;
   #status: DeviceStatus = 'absent';
   #stream: SerialPortStream | undefined;
   #detach: (() => void) | undefined;
   #retryTimer: unknown;
+  #watchTimer: unknown;
   #backoffMs: number;
   /** Bumped by every open attempt and by stop(), so a stale attempt knows to discard its result. */
   #generation = 0;
@@ -86,6 +122,7 @@ export class ManagedSerialPort extends EventEmitter<ManagedSerialPortEvents> {
     this.#timers = options.timers ?? systemTimers;
     this.#initialBackoffMs = options.reconnectInitialMs ?? RECONNECT_INITIAL_MS;
     this.#maxBackoffMs = options.reconnectMaxMs ?? RECONNECT_MAX_MS;
+    this.#nodeWatchMs = options.binding === undefined ? (options.nodeWatchMs ?? NODE_WATCH_MS) : 0;
     this.#backoffMs = this.#initialBackoffMs;
   }
 
@@ -163,6 +200,8 @@ export class ManagedSerialPort extends EventEmitter<ManagedSerialPortEvents> {
   async #tryOpen(): Promise<void> {
     const generation = ++this.#generation;
     let stream: SerialPortStream;
+    // Taken before the open, so a node replaced while opening is noticed at the first check.
+    const node = this.#nodeWatchMs > 0 ? await nodeIdentity(this.path) : undefined;
     try {
       stream = new SerialPortStream({
         binding: this.#binding ?? osBinding(),
@@ -188,6 +227,22 @@ export class ManagedSerialPort extends EventEmitter<ManagedSerialPortEvents> {
     this.#log.info({ baudRate: this.baudRate }, 'serial port open');
     this.#setStatus('ok');
     this.emit('open');
+    if (node) this.#watchNode(stream, node);
+  }
+
+  /** Checks now and then that the path still names the node `stream` opened (see the file comment). */
+  #watchNode(stream: SerialPortStream, opened: NodeIdentity): void {
+    this.#watchTimer = this.#timers.setTimeout(async () => {
+      this.#watchTimer = undefined;
+      const now = await nodeIdentity(this.path);
+      if (this.#stream !== stream) return;
+      if (now && sameNode(now, opened)) {
+        this.#watchNode(stream, opened);
+        return;
+      }
+      this.#onLost(new DeviceNodeGoneError(this.path, now ? 'replaced' : 'vanished'));
+      if (stream.isOpen) stream.close(() => {});
+    }, this.#nodeWatchMs);
   }
 
   #attach(stream: SerialPortStream): void {
@@ -212,6 +267,8 @@ export class ManagedSerialPort extends EventEmitter<ManagedSerialPortEvents> {
   }
 
   #dropStream(): void {
+    this.#timers.clearTimeout(this.#watchTimer);
+    this.#watchTimer = undefined;
     this.#detach?.();
     this.#detach = undefined;
     this.#stream = undefined;

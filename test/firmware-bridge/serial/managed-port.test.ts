@@ -1,8 +1,11 @@
 import type { EventEmitter } from 'node:events';
+import { mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { MockBinding, type MockPortBinding } from '@serialport/binding-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PortNotOpenError } from '../../../firmware-bridge/serial/errors.ts';
+import { DeviceNodeGoneError, PortNotOpenError } from '../../../firmware-bridge/serial/errors.ts';
 import {
   ManagedSerialPort,
   RECONNECT_INITIAL_MS,
@@ -224,5 +227,73 @@ describe('ManagedSerialPort on a socat pty pair', () => {
 
     await peer.write(Buffer.from('scan-2\r'));
     await until(() => here.received().toString() === 'scan-1\rscan-2\r', 'second scan after replug');
+  });
+
+  it('notices its path re-pointed at another device though the kernel never hung the old one up', async () => {
+    // A listening port learns of a loss only when the kernel wakes its read; a missed hang-up would
+    // leave it deaf on a dead descriptor. Here the old pty stays alive and only the link moves.
+    pty = await openPtyPair();
+    const second = await openPtyPair();
+    const dir = mkdtempSync(join(tmpdir(), 'anxin-node-'));
+    try {
+      const link = join(dir, 'scanner');
+      symlinkSync(realpathSync(pty.a), link);
+      const here = recordingParser();
+      const port = new ManagedSerialPort({
+        path: link,
+        baudRate: 9600,
+        parser: here.parser,
+        nodeWatchMs: 20,
+        reconnectInitialMs: 20,
+      });
+      const peer = new ManagedSerialPort({ path: second.b, baudRate: 9600, parser: recordingParser().parser });
+      started.push(port, peer);
+      await port.start();
+      await peer.start();
+      const closed = nextEvent(port, 'close');
+      const reopened = nextEvent(port, 'open');
+      // Re-point the link atomically, as udev does for a replugged adapter.
+      symlinkSync(realpathSync(second.a), `${link}.new`);
+      renameSync(`${link}.new`, link);
+      const [why] = (await closed) as [Error];
+      expect(why).toBeInstanceOf(DeviceNodeGoneError);
+      expect(why.message).toContain('replaced');
+      await reopened;
+      await peer.write(Buffer.from('scan-on-the-new-node\r'));
+      await until(() => here.received().toString() === 'scan-on-the-new-node\r', 'a scan from the new node');
+
+      // The link removed: fault ('vanished'); put back: open again, by itself.
+      const gone = nextEvent(port, 'close');
+      unlinkSync(link);
+      const [vanished] = (await gone) as [Error];
+      expect(vanished.message).toContain('vanished');
+      expect(port.status).toBe('fault');
+      const back = nextEvent(port, 'open');
+      symlinkSync(realpathSync(second.a), link);
+      await back;
+      expect(port.status).toBe('ok');
+    } finally {
+      await second.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('watches no node on a virtual or mock binding, even where its path names a real file', async () => {
+    // /dev/null exists: an OS port on that path would schedule a watch.
+    const { binding } = trackedMockBinding();
+    MockBinding.createPort('/dev/null', { echo: false });
+    const { timers, scheduled } = manualTimers();
+    const port = new ManagedSerialPort({
+      path: '/dev/null',
+      baudRate: 9600,
+      binding,
+      timers,
+      parser: recordingParser().parser,
+      nodeWatchMs: 10,
+    });
+    started.push(port);
+    await port.start();
+    expect(port.status).toBe('ok');
+    expect(scheduled).toEqual([]);
   });
 });
