@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { WalCheckpointer } from '../../edge-agent/wal-checkpointer.ts';
+import { checkpointThreadRunning, WalCheckpointer } from '../../edge-agent/wal-checkpointer.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -87,6 +87,26 @@ describe('WalCheckpointer', () => {
     expect(checkpointer.stats.lastCheckpointed).toBe(checkpointer.stats.lastLogFrames);
     await checkpointer.stop();
     db.close();
+  });
+
+  it('serves every gate database of the process from one thread, which ends with the last', async () => {
+    const first = walDatabase();
+    const second = walDatabase();
+    const a = new WalCheckpointer(first.db, { intervalMs: 20 });
+    const b = new WalCheckpointer(second.db, { intervalMs: 20 });
+    expect(checkpointThreadRunning()).toBe(true);
+    commit(first.db, 40);
+    commit(second.db, 80);
+    await until(() => a.stats.lastLogFrames > 0 && b.stats.lastLogFrames > 0, 'both checkpointed');
+    expect(b.stats.lastLogFrames).toBeGreaterThan(a.stats.lastLogFrames);
+    await a.stop();
+    expect(checkpointThreadRunning()).toBe(true);
+    const runs = b.stats.runs;
+    await until(() => b.stats.runs > runs + 2, 'the second goes on alone');
+    await b.stop();
+    expect(checkpointThreadRunning()).toBe(false);
+    first.db.close();
+    second.db.close();
   });
 
   it('gives the checkpoints back to the commits when its worker cannot run', async () => {
