@@ -17,12 +17,67 @@ export interface ConfigSources {
 
 const camel = (s: string) => s.toLowerCase().replace(/[-_]([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
-/** Strings from env and flags: numbers and booleans are read as such; everything else stays a string. */
-function scalar(value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  if (value === 'true') return true;
-  if (value === 'false') return false;
-  if (/^-?\d+(\.\d+)?$/.test(value) && !/^-?0\d/.test(value)) return Number(value);
+/** A literal's entry in the set `typesAt` returns: the exact string for strings, else its type. */
+const literal = (value: unknown) => (typeof value === 'string' ? `=${value}` : typeof value);
+
+/**
+ * The scalar types a schema accepts at `path`: what a string from the environment or a flag may be
+ * read as (`=value` for a string literal or enum member). Walks zod's definitions through wrappers
+ * (optional, default, pipe, …), unions and objects; an empty set means the schema does not know
+ * the path (it will say so itself).
+ */
+function typesAt(schema: z.core.$ZodType, path: readonly string[], out = new Set<string>()): Set<string> {
+  const def = schema._zod.def as z.core.$ZodTypeDef & Record<string, unknown>;
+  const inner = (key: string) => def[key] as z.core.$ZodType;
+  switch (def.type) {
+    case 'optional':
+    case 'nullable':
+    case 'nonoptional':
+    case 'default':
+    case 'prefault':
+    case 'readonly':
+    case 'catch':
+      return typesAt(inner('innerType'), path, out);
+    case 'pipe':
+      return typesAt(inner('in'), path, out);
+    case 'lazy':
+      return typesAt((def.getter as () => z.core.$ZodType)(), path, out);
+    case 'union':
+      for (const option of def.options as z.core.$ZodType[]) typesAt(option, path, out);
+      return out;
+    case 'intersection':
+      typesAt(inner('left'), path, out);
+      return typesAt(inner('right'), path, out);
+    case 'object': {
+      if (path.length === 0) return out.add('object');
+      const child =
+        (def.shape as Record<string, z.core.$ZodType>)[path[0]!] ?? (def.catchall as z.core.$ZodType | undefined);
+      return child ? typesAt(child, path.slice(1), out) : out;
+    }
+    case 'record':
+      return path.length === 0 ? out.add('object') : typesAt(inner('valueType'), path.slice(1), out);
+    case 'literal':
+      for (const value of def.values as unknown[]) out.add(literal(value));
+      return out;
+    case 'enum':
+      for (const value of Object.values(def.entries as Record<string, unknown>)) out.add(literal(value));
+      return out;
+    default:
+      return path.length === 0 ? out.add(def.type) : out;
+  }
+}
+
+/**
+ * A string from env or flags, read as the schema expects at its path: a number or a boolean only
+ * where the schema takes one and no string (`--password 12345678` stays a string, `--port 8080`
+ * becomes a number). Anything else stays as given, for the schema to judge.
+ */
+function scalarFor(schema: z.core.$ZodType | undefined, path: readonly string[], value: unknown): unknown {
+  if (typeof value !== 'string' || schema === undefined) return value;
+  const types = typesAt(schema, path);
+  if (types.has('string') || types.has(`=${value}`)) return value;
+  if (types.has('boolean') && (value === 'true' || value === 'false')) return value === 'true';
+  if (types.has('number') && /^-?\d+(\.\d+)?$/.test(value) && !/^-?0\d/.test(value)) return Number(value);
   return value;
 }
 
@@ -50,20 +105,27 @@ export function mergeConfig(base: Record<string, unknown>, over: Record<string, 
   return out;
 }
 
-export function envToConfig(env: Record<string, string | undefined>): Record<string, unknown> {
+/** `ANXIN_*` variables as a config object; with `schema`, numbers and booleans are read where it takes them. */
+export function envToConfig(
+  env: Record<string, string | undefined>,
+  schema?: z.core.$ZodType,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith('ANXIN_') || value === undefined) continue;
-    setPath(out, key.slice('ANXIN_'.length).split('__').map(camel), scalar(value));
+    const path = key.slice('ANXIN_'.length).split('__').map(camel);
+    setPath(out, path, scalarFor(schema, path, value));
   }
   return out;
 }
 
-export function flagsToConfig(flags: Record<string, unknown>): Record<string, unknown> {
+/** Flags (`mqtt-port`, `serial.qr.baud`) as a config object, read like `envToConfig`. */
+export function flagsToConfig(flags: Record<string, unknown>, schema?: z.core.$ZodType): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(flags)) {
     if (value === undefined) continue;
-    setPath(out, key.split('.').map(camel), scalar(value));
+    const path = key.split('.').map(camel);
+    setPath(out, path, scalarFor(schema, path, value));
   }
   return out;
 }
@@ -85,7 +147,10 @@ export function loadConfig<S extends z.ZodType>(schema: S, sources: ConfigSource
       throw new ConfigError([`${sources.file.name}: not valid JSON config: ${(err as Error).message}`]);
     }
   }
-  const merged = mergeConfig(mergeConfig(fromFile, envToConfig(sources.env ?? {})), flagsToConfig(sources.flags ?? {}));
+  const merged = mergeConfig(
+    mergeConfig(fromFile, envToConfig(sources.env ?? {}, schema)),
+    flagsToConfig(sources.flags ?? {}, schema),
+  );
   const result = schema.safeParse(merged);
   if (!result.success) throw new ConfigError(formatIssues(result.error));
   return result.data;

@@ -43,6 +43,37 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads a string from env or flags as the schema expects it at that path', () => {
+    const typed = z.object({
+      password: z.string().min(8),
+      gateId: z.string().regex(/^[a-z0-9-]{1,64}$/),
+      port: z.coerce.number().int().default(8080),
+      pty: z.boolean().default(false),
+      mode: z.enum(['normal', 'lockdown']).optional(),
+      limit: z.union([z.number(), z.literal('auto')]).optional(),
+      nested: z.object({ retries: z.number().optional(), label: z.string().optional() }).optional(),
+    });
+    const cfg = loadConfig(typed, {
+      env: { ANXIN_PASSWORD: '12345678', ANXIN_NESTED__LABEL: '007', ANXIN_NESTED__RETRIES: '3' },
+      flags: { 'gate-id': '101', port: '9090', pty: 'true', limit: '5' },
+    });
+    expect(cfg).toEqual({
+      password: '12345678',
+      gateId: '101',
+      port: 9090,
+      pty: true,
+      limit: 5,
+      nested: { label: '007', retries: 3 },
+    });
+    expect(
+      loadConfig(typed, { flags: { password: 'password', 'gate-id': 'a', limit: 'auto', 'nested.label': 'true' } }),
+    ).toMatchObject({ limit: 'auto', nested: { label: 'true' } });
+    // Not a number where one is wanted: the schema says so, by path.
+    expect(() => loadConfig(typed, { flags: { password: '12345678', 'gate-id': 'a', port: 'eighty' } })).toThrow(
+      ConfigError,
+    );
+  });
+
   it('reports a broken file by name', () => {
     expect(() => loadConfig(schema, { file: { name: 'gate.json', text: '{nope' } })).toThrow(
       /gate\.json: not valid JSON/,
