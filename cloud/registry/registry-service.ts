@@ -31,6 +31,10 @@ import type { Actor } from './actor.ts';
 import type { IdentitySeal } from './identity-seal.ts';
 import type { CsvRowError } from './resident-csv.ts';
 
+/** Whether the actor may manage records of the compound: admins and unbound actors all, others their own. */
+const manages = (actor: Actor, compoundId: string) =>
+  actor.compound === undefined || actor.role === 'admin' || actor.compound === compoundId;
+
 /** Device tokens outlive user tokens by far: a gate is provisioned once (CONTRACT.md, broker auth). */
 export const DEFAULT_DEVICE_TOKEN_TTL_MS = 5 * 365 * 24 * 60 * 60 * 1000;
 
@@ -214,7 +218,7 @@ export class RegistryService {
   }
 
   private async requireCompound(compoundId: string, actor: Actor, path: string): Promise<void> {
-    if (actor.compound !== undefined && actor.role !== 'admin' && actor.compound !== compoundId) {
+    if (!manages(actor, compoundId)) {
       throw new RequestValidationError('not your compound', [{ path, message: 'you may only manage your compound' }]);
     }
     if (!(await this.store.getCompound(compoundId))) {
@@ -248,10 +252,7 @@ export class RegistryService {
     let updated = 0;
     for (const row of rows) {
       if (!compounds.has(row.compoundId)) {
-        const allowed =
-          actor.compound === undefined || actor.role === 'admin' || actor.compound === row.compoundId
-            ? (await this.store.getCompound(row.compoundId)) !== undefined
-            : false;
+        const allowed = manages(actor, row.compoundId) && (await this.store.getCompound(row.compoundId)) !== undefined;
         compounds.set(row.compoundId, allowed);
       }
       if (!compounds.get(row.compoundId)) {
@@ -259,6 +260,11 @@ export class RegistryService {
         continue;
       }
       let existing = row.personId === undefined ? undefined : await this.store.getResident(row.personId);
+      // A personId of another compound is not the importer's to update (nor to move into theirs).
+      if (existing && !manages(actor, existing.compoundId)) {
+        errors.push({ row: row.row, column: 'personId', message: 'no such resident (or not yours)' });
+        continue;
+      }
       try {
         if (!existing && row.idNumber !== undefined) {
           const idHash = pseudonymizeIdNumber(row.idNumber, this.options.pepper);
@@ -329,8 +335,7 @@ export class RegistryService {
   async updateHealth(updates: HealthUpdate, actor: Actor): Promise<HealthResult> {
     const notFound: number[] = [];
     const rows: { personId: string; colour: HealthColour; ts: number }[] = [];
-    const visible = (r: Resident) =>
-      actor.compound === undefined || actor.role === 'admin' || r.compoundId === actor.compound;
+    const visible = (r: Resident) => manages(actor, r.compoundId);
     const byHash = new Map<string, number[]>();
     updates.forEach((u, index) => {
       if (u.idNumber === undefined) return;
@@ -364,10 +369,7 @@ export class RegistryService {
 
   async issuePass(input: PassIssue, actor: Actor): Promise<Pass> {
     const resident = await this.store.getResident(input.personId);
-    if (
-      !resident ||
-      (actor.compound !== undefined && actor.role !== 'admin' && resident.compoundId !== actor.compound)
-    ) {
+    if (!resident || !manages(actor, resident.compoundId)) {
       throw new RequestValidationError('unknown person', [{ path: 'personId', message: 'no such resident' }]);
     }
     const now = this.now();

@@ -93,6 +93,29 @@ describe('POST /residents/import', () => {
     const scoped = await upload(`${HEADER}\n张三,,h-1,resident,,false,c-2\n`, h.token('manager', 'c-1'));
     expect(scoped.status).toBe(400);
   });
+
+  it("refuses a compound-bound manager's row naming another compound's resident: no takeover, nothing changed", async () => {
+    const created = await upload(
+      `personId,${HEADER}\np-victim,李四,${generateIdNumber(rand)},h-1,resident,,false,c-1\n`,
+    );
+    expect(await created.json()).toMatchObject({ created: 1 });
+    const before = await h.core.store.getResident('p-victim');
+    const published = h.published.length;
+
+    const other = h.token('manager', 'c-2');
+    const res = await upload(`personId,name,compoundId\np-victim,王五,c-2\n`, other);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as CsvErrorBody).error.rows).toEqual([
+      { row: 2, column: 'personId', message: 'no such resident (or not yours)' },
+    ]);
+    // Not even into c-1 itself: the row is refused the same way.
+    expect((await upload(`personId,name,compoundId\np-victim,王五,c-1\n`, other)).status).toBe(400);
+    expect(await h.core.store.getResident('p-victim')).toEqual(before);
+    expect(h.published.length).toBe(published);
+    // Its own manager still updates it.
+    const own = await upload(`personId,name,compoundId\np-victim,李四四,c-1\n`, h.token('manager', 'c-1'));
+    expect(await own.json()).toMatchObject({ updated: 1 });
+  });
 });
 
 describe('GET /events and /live', () => {
