@@ -123,6 +123,10 @@ export function generateMosquittoConfig(input: MosquittoConfigInput): MosquittoF
     '',
     `listener ${input.port}${input.host ? ` ${input.host}` : ''}`,
     'protocol mqtt',
+    // The client id is the account's name (= the token's sub), whatever the client sends: a stolen
+    // gate token cannot take over the cloud's or another gate's session by naming its client id.
+    // Mosquitto reads it per listener, so it must follow the listener line.
+    'use_username_as_clientid true',
     ...(input.tls ? [`certfile ${input.tls.certFile}`, `keyfile ${input.tls.keyFile}`] : []),
     '',
   ].join('\n');

@@ -74,6 +74,21 @@ describe('generated config on a real mosquitto', () => {
     expect(seen.every((m) => m.topic !== topics.gateCmd('g2'))).toBe(true);
   });
 
+  it('keeps a gate token from taking over the cloud’s session by naming its client id', async () => {
+    const cloud = await connect(mosquitto.url, login('cloud'));
+    let cloudDropped = false;
+    cloud.on('close', () => {
+      cloudDropped = true;
+    });
+    // g1's own credentials, the cloud's client id: mosquitto uses the username as the id instead.
+    const intruder = await connect(mosquitto.url, { ...login('g1'), clientId: 'cloud' });
+    await cloud.subscribeAsync(topics.gateEvents('g1'), { qos: 1 });
+    const delivered = nextMessage(cloud, topics.gateEvents('g1'));
+    await intruder.publishAsync(topics.gateEvents('g1'), 'still-there', { qos: 1 });
+    expect((await delivered).payload).toBe('still-there');
+    expect(cloudDropped).toBe(false);
+  });
+
   it('refuses a wrong token and an anonymous client', async () => {
     const code = await refusedCode(mosquitto.url, { ...login('g1'), password: `${login('g2').password}` });
     expect(code).toBe(5);
