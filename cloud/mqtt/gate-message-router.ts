@@ -44,7 +44,7 @@ export class GateMessageRouter {
   }
 
   /** Handles one message; resolves when the next may be taken (ingest backpressure). */
-  async route(topic: string, payload: Buffer): Promise<void> {
+  async route(topic: string, payload: Buffer, delivery: { retained?: boolean } = {}): Promise<void> {
     const parsed = tryParseTopic(topic);
     if (parsed?.scope !== 'gate') {
       this.options.metrics.ingestRejects.inc({ reason: 'invalid-topic' });
@@ -58,7 +58,7 @@ export class GateMessageRouter {
         case 'events':
           return await this.options.ingest.accept(gateId, payload);
         case 'status':
-          return await this.onStatus(gateId, payload);
+          return await this.onStatus(gateId, payload, delivery.retained === true);
         case 'alarms':
           return await this.onAlarm(gateId, payload);
         case 'cmd/result':
@@ -103,12 +103,12 @@ export class GateMessageRouter {
     return { data: result.data, compoundId };
   }
 
-  private async onStatus(gateId: string, payload: Buffer): Promise<void> {
+  private async onStatus(gateId: string, payload: Buffer, retained: boolean): Promise<void> {
     if (payload.length === 0) return; // a cleared retained status
     const parsed = await this.parse(gateId, 'status', gateStatusSchema, payload);
     if (!parsed) return;
     const { data: status, compoundId } = parsed;
-    await this.options.store.recordStatus(gateId, compoundId, status, this.now());
+    await this.options.store.recordStatus(gateId, compoundId, status, this.now(), { retained });
     this.options.metrics.gateJournalDepth.set(status.journalDepth, { gate: gateId });
     this.options.metrics.gateOnline.set(status.online ? 1 : 0, { gate: gateId });
     this.options.live.publish({ type: 'status', data: { ...status, gateId, compoundId } });

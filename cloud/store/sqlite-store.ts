@@ -266,6 +266,7 @@ export class SqliteCloudStore implements CloudStore {
       upsertStatus: p(`INSERT INTO gate_status (gate_id, compound_id, status, online, mode, received_at)
         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (gate_id) DO UPDATE SET compound_id = excluded.compound_id,
         status = excluded.status, online = excluded.online, mode = excluded.mode, received_at = excluded.received_at`),
+      lastStatusHistoryTs: p('SELECT MAX(ts) AS ts FROM gate_status_history WHERE gate_id = ?'),
       insertStatusHistory: p(
         'INSERT INTO gate_status_history (gate_id, compound_id, ts, online, mode) VALUES (?, ?, ?, ?, ?)',
       ),
@@ -724,11 +725,21 @@ export class SqliteCloudStore implements CloudStore {
 
   // ---- gate activity ------------------------------------------------------------------------
 
-  async recordStatus(gateId: string, compoundId: string, status: GateStatus, receivedAt: number): Promise<void> {
+  async recordStatus(
+    gateId: string,
+    compoundId: string,
+    status: GateStatus,
+    receivedAt: number,
+    options: { retained?: boolean } = {},
+  ): Promise<void> {
     this.db.transaction(() => {
       const previous = this.stmt.getStatus!.get(gateId) as Row | undefined;
       if (!previous || bool(previous.online) !== status.online || previous.mode !== status.mode) {
-        this.stmt.insertStatusHistory!.run(gateId, compoundId, status.ts, status.online ? 1 : 0, status.mode);
+        const last = (this.stmt.lastStatusHistoryTs!.get(gateId) as { ts: number | null }).ts ?? -Infinity;
+        let ts = status.ts;
+        if (!status.online) ts = Math.max(ts, options.retained ? last : receivedAt);
+        ts = Math.max(ts, last);
+        this.stmt.insertStatusHistory!.run(gateId, compoundId, ts, status.online ? 1 : 0, status.mode);
       }
       this.stmt.upsertStatus!.run(
         gateId,

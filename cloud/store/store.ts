@@ -207,8 +207,20 @@ export interface RegistryStore {
 }
 
 export interface GateActivityStore {
-  /** Latest status per gate, plus a history row whenever `online` or `mode` changes (for uptime). */
-  recordStatus(gateId: string, compoundId: string, status: GateStatus, receivedAt: number): Promise<void>;
+  /**
+   * Latest status per gate, plus a history row whenever `online` or `mode` changes (for uptime).
+   * The row's time is the status's `ts`, except for an offline status: a last will carries the
+   * time its gate connected, so a live one counts from when it arrived (`receivedAt`), and a
+   * retained one (delivered when the cloud subscribes; when it happened is unknown) from no
+   * earlier than the gate's previous row. History times never go backwards.
+   */
+  recordStatus(
+    gateId: string,
+    compoundId: string,
+    status: GateStatus,
+    receivedAt: number,
+    options?: { retained?: boolean },
+  ): Promise<void>;
   latestStatus(gateId: string): Promise<GateStatusRecord | undefined>;
   latestStatuses(compoundId?: string): Promise<GateStatusRecord[]>;
   statusHistory(gateId: string, from: number, to: number): Promise<{ ts: number; online: boolean; mode: Mode }[]>;

@@ -27,12 +27,25 @@ describe('GateMessageRouter', () => {
   it('keeps the latest status and a history row per online/mode change', async () => {
     await h.core.router.route('anxin/v1/gates/g-1/status', status({ ts: 1000 }));
     await h.core.router.route('anxin/v1/gates/g-1/status', status({ ts: 2000, journalDepth: 3 }));
+    // An offline status (a last will: its ts is when the gate connected) counts from its arrival.
+    const before = Date.now();
     await h.core.router.route('anxin/v1/gates/g-1/status', status({ ts: 3000, online: false }));
     await h.core.router.route('anxin/v1/gates/g-1/status', Buffer.alloc(0));
     expect((await h.core.store.latestStatus('g-1'))?.status).toMatchObject({ online: false, ts: 3000 });
-    expect(await h.core.store.statusHistory('g-1', 0, 10_000)).toEqual([
+    const history = await h.core.store.statusHistory('g-1', 0, Date.now() + 1);
+    expect(history).toEqual([
       { ts: 1000, online: true, mode: 'normal' },
-      { ts: 3000, online: false, mode: 'normal' },
+      { ts: expect.any(Number), online: false, mode: 'normal' },
+    ]);
+    expect(history[1]!.ts).toBeGreaterThanOrEqual(before);
+  });
+
+  it('dates a retained offline status (delivered on subscribe) no earlier than the last known change', async () => {
+    await h.core.router.route('anxin/v1/gates/g-1/status', status({ ts: 5000 }));
+    await h.core.router.route('anxin/v1/gates/g-1/status', status({ ts: 3000, online: false }), { retained: true });
+    expect(await h.core.store.statusHistory('g-1', 0, 10_000)).toEqual([
+      { ts: 5000, online: true, mode: 'normal' },
+      { ts: 5000, online: false, mode: 'normal' },
     ]);
   });
 

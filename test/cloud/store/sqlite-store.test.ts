@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { uptimeOf } from '../../../cloud/analytics/uptime.ts';
 import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
 import { RetentionJob } from '../../../cloud/store/retention-job.ts';
 import { silentLogger } from '../../../shared/log.ts';
@@ -94,6 +95,36 @@ describe('SqliteCloudStore', () => {
     const snap = await store.snapshot('c-1');
     expect(snap.rev).toBe(3);
     expect(snap.records.map((r) => r.op)).toEqual(['quota.policy', 'mode', 'person.upsert', 'person.upsert', 'health']);
+  });
+
+  it('dates a gate going offline by when a live last will arrived, not by the connect time it carries', async () => {
+    const H = 3_600_000;
+    const T0 = Date.parse('2026-11-01T00:00:00Z');
+    const status = (online: boolean, ts: number) => ({
+      online,
+      mode: 'normal' as const,
+      rev: 0,
+      journalDepth: 0,
+      devices: { idreader: 'ok' as const, qr: 'ok' as const, turnstile: 'ok' as const },
+      version: 'test',
+      ts,
+    });
+    await store.createCompound({ id: 'c1', name: 'C1', timeZone: 'Asia/Shanghai' }, 0);
+    // The will is built when the gate connects (ts T0); its online status follows a second later.
+    await store.recordStatus('g1', 'c1', status(true, T0 + 1_000), T0 + 1_000);
+    await store.recordStatus('g1', 'c1', status(false, T0), T0 + H);
+    expect(await store.statusHistory('g1', T0 - H, T0 + 10 * H)).toEqual([
+      { ts: T0 + 1_000, online: true, mode: 'normal' },
+      { ts: T0 + H, online: false, mode: 'normal' },
+    ]);
+    const uptime = uptimeOf(await store.statusHistory('g1', T0, T0 + 10 * H), T0, T0 + 10 * H, T0 + 10 * H);
+    expect(uptime.onlineMs).toBe(H - 1_000);
+
+    // The same will retained, delivered when the cloud subscribes hours later: when it happened is
+    // unknown, so it is dated no earlier than the gate's last known change (never before it).
+    await store.recordStatus('g2', 'c1', status(true, T0 + 1_000), T0 + 1_000);
+    await store.recordStatus('g2', 'c1', status(false, T0), T0 + 5 * H, { retained: true });
+    expect((await store.statusHistory('g2', T0 - H, T0 + 10 * H)).map((r) => r.ts)).toEqual([T0 + 1_000, T0 + 1_000]);
   });
 
   it('purges old events in chunks', async () => {
