@@ -16,6 +16,18 @@ function withCheck(first17: string): string {
   return first17 + idNumberCheckCharacter(first17);
 }
 
+const DIGITS = '0123456789';
+/** The eleven values a check character can take (DEVICES.md §2: "10X98765432"). */
+const CHECK_ALPHABET = '0123456789X';
+
+/** Replaces the character at `index` by the one `shift` places further on in its alphabet (never itself). */
+function mutateAt(idNumber: string, index: number, shift: number): string {
+  const alphabet = index === 17 ? CHECK_ALPHABET : DIGITS;
+  const from = alphabet.indexOf(idNumber[index]!);
+  if (from < 0 || shift < 1 || shift >= alphabet.length) throw new RangeError(`cannot mutate ${index} by ${shift}`);
+  return idNumber.slice(0, index) + alphabet[(from + shift) % alphabet.length] + idNumber.slice(index + 1);
+}
+
 describe('GB 11643-1999 ID numbers', () => {
   it('accepts the DEVICES.md §2 examples and rejects the bad one', () => {
     expect(validateIdNumber('11010519491231002X', TODAY)).toEqual({
@@ -116,17 +128,34 @@ describe('GB 11643-1999 ID numbers', () => {
     );
   });
 
-  it('every single-digit change of the first 17 digits is caught by the check character (property)', () => {
+  it('every single-character change, the check character included, is refused (property)', () => {
+    // Positions 0–16 take a digit; position 17, the check character, takes a digit or X (§2).
+    const position = fc.nat({ max: 17 }).chain((index) => {
+      const alphabet = index === 17 ? CHECK_ALPHABET : DIGITS;
+      return fc.record({ index: fc.constant(index), shift: fc.integer({ min: 1, max: alphabet.length - 1 }) });
+    });
     fc.assert(
-      fc.property(randArb, fc.nat({ max: 16 }), fc.integer({ min: 1, max: 9 }), (rand, index, delta) => {
+      fc.property(randArb, position, (rand, { index, shift }) => {
         const valid = generateIdNumber(rand);
-        const digit = (Number(valid[index]) + delta) % 10;
-        const mutated = valid.slice(0, index) + digit + valid.slice(index + 1);
-        expect(idNumberCheckCharacter(mutated.slice(0, 17))).not.toBe(valid[17]);
-        expect(validateIdNumber(mutated, TODAY).ok).toBe(false);
+        const mutated = mutateAt(valid, index, shift);
+        expect(mutated).not.toBe(valid);
+        expect(idNumberCheckCharacter(mutated.slice(0, 17))).not.toBe(mutated[17]);
+        const check = validateIdNumber(mutated, TODAY);
+        expect(check.ok, mutated).toBe(false);
+        // Only the check character changed: nothing but the check may be what refuses it.
+        if (index === 17) expect(check).toEqual({ ok: false, reason: 'check-character' });
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it('every other check character is refused for the standard examples', () => {
+    for (const valid of ['11010519491231002X', '440524188001015368']) {
+      for (let shift = 1; shift < CHECK_ALPHABET.length; shift++) {
+        const mutated = mutateAt(valid, 17, shift);
+        expect(validateIdNumber(mutated, TODAY), mutated).toEqual({ ok: false, reason: 'check-character' });
+      }
+    }
   });
 
   it('refuses generator options it cannot honour', () => {
