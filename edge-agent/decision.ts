@@ -1,8 +1,9 @@
 /**
  * `decideEntry`: the one pure function that decides a scan at the gate (ARCHITECTURE.md rules 1
  * and 4, "Modes"). It reads only its arguments — the credential, the gate's settings, a read view
- * of the replica and the time — and returns the decision plus the local state to record once the
- * passage is confirmed. No I/O, no clock, no randomness: the same inputs give the same answer.
+ * of the replica and the time — and returns the decision plus the local state the passage
+ * consumes (the journal reserves it at once and keeps it if the passage is confirmed). No I/O, no
+ * clock, no randomness: the same inputs give the same answer.
  *
  * Order of checks: identify (credential faults first), then who the person is (active, compound,
  * kind), then the mode's health rules, then anti-passback, then limits that consume something
@@ -72,7 +73,10 @@ export interface Decision {
   /** The gate has not heard from the cloud for longer than its staleness limit. */
   stale: boolean;
   display: { colour: DisplayColour; maskedName: string | null; zh: string; en: string };
-  /** Local state to record when the passage is confirmed (never for a denial or a timed-out grant). */
+  /**
+   * Local state the passage consumes: reserved while it is pending, kept once confirmed, given back
+   * on a timeout (journal-store.ts); empty for a denial.
+   */
   effects: { passUse?: string; householdExit?: string; passageOf?: string };
 }
 

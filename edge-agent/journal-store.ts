@@ -9,6 +9,13 @@
  * turnstile confirms it or times out; only final rows are published, in seq order. A pending row
  * found at start-up belongs to a process that died mid-passage: it is finalised as `passed: false`.
  *
+ * A grant's effects (pass use, exit quota, anti-passback) count from the moment it is journaled:
+ * the append reserves them for the pending row (`ReplicaStore.reservePassage`), in the same
+ * transaction, so the next scan is decided against them even while the person is still in the
+ * turnstile. Finalising releases the reservation and, unless the passage timed out, records the
+ * effects as confirmed — again in one transaction, so a use or an exit is never counted twice and
+ * never lost in between. A timeout, and a passage interrupted by a restart, give them back.
+ *
  * Durability (with a `WalSync`, i.e. `journal.synchronous: "full"`): a write commits to the WAL
  * without waiting for the disk — it already survives a crash of the process — and an fsync on the
  * thread pool follows at once (one for all writes made meanwhile: group commit). Rows are handed
@@ -84,7 +91,8 @@ export class JournalStore {
       const event = { ...entry, seq } as EntryEvent;
       this.stmt.insert.run(seq, JSON.stringify(event), final ? 1 : 0);
       this.meta.set(META.lastSeq, seq);
-      if (final && effects && event.passed !== false) this.replica.recordPassage(effects, event.direction, event.ts);
+      if (effects && !final) this.replica.reservePassage(seq, effects, event.direction, event.ts);
+      else if (effects && event.passed !== false) this.replica.recordPassage(effects, event.direction, event.ts);
       this.last = seq;
       return event;
     });
@@ -95,7 +103,10 @@ export class JournalStore {
         if (!row || row.final === 1) return undefined;
         const event = { ...(JSON.parse(row.event) as EntryEvent), passed };
         this.stmt.update.run(JSON.stringify(event), seq);
-        if (effects && passed !== false) this.replica.recordPassage(effects, event.direction, event.ts);
+        // The reservation made at append is what the passage counts as; `effects` only stands in
+        // for a pending row journaled without any.
+        const counted = this.replica.releasePassage(seq) ?? effects;
+        if (counted && passed !== false) this.replica.recordPassage(counted, event.direction, event.ts);
         return event;
       },
     );
@@ -124,8 +135,9 @@ export class JournalStore {
   }
 
   /**
-   * Appends with the next seq, synchronously (rule 1: no network on this path). A final entry's
-   * effects (pass use, exit quota, anti-passback) are recorded in the same transaction.
+   * Appends with the next seq, synchronously (rule 1: no network on this path). The entry's effects
+   * (pass use, exit quota, anti-passback) count in the same transaction: recorded for a final
+   * entry, reserved until `finalize` for a pending one.
    */
   append(entry: JournalEntry, options: { final: boolean; effects?: PassageEffects }): EntryEvent {
     const event = this.rollbackSafe(() => this.appendTx(entry, options.final, options.effects));
@@ -133,7 +145,11 @@ export class JournalStore {
     return event;
   }
 
-  /** Completes a pending entry with the turnstile's outcome; undefined if it is unknown or already final. */
+  /**
+   * Completes a pending entry with the turnstile's outcome: its reserved effects are released and,
+   * unless `passed` is false, recorded. `effects` count only for a row that reserved none. Returns
+   * undefined if the row is unknown or already final.
+   */
   finalize(seq: number, passed: boolean | null, effects?: PassageEffects): EntryEvent | undefined {
     const event = this.finalizeTx(seq, passed, effects);
     if (event) this.written(seq);
@@ -205,7 +221,10 @@ export class JournalStore {
     return this.pruneTx(upTo);
   }
 
-  /** At start-up: passages interrupted by a crash are finalised as not confirmed. Returns their seqs. */
+  /**
+   * At start-up: passages interrupted by a crash are finalised as not confirmed, which gives back
+   * what they reserved (a use, an exit, a direction). Returns their seqs.
+   */
   finalizeInterrupted(): number[] {
     const seqs = this.stmt.pending.all().map((r) => r.seq);
     for (const seq of seqs) this.finalize(seq, false);

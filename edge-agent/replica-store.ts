@@ -3,6 +3,13 @@
  * passes, mode, exit-quota policy and `rev`, fed by the sync protocol (CONTRACT.md "sync",
  * "changes"), plus the gate's own counters (pass uses, household exits, last direction per person).
  *
+ * A grant still waiting for the turnstile holds a *reservation* of its effects (one row per
+ * pending journal seq in `passage_reservations`), and every counter the decision reads counts
+ * confirmed passages plus reservations: two exits of one household within the passage window
+ * cannot both pass a quota of one, nor a single-use pass be used twice. The journal makes the
+ * reservation in the transaction that appends the pending row and releases it in the one that
+ * finalises it (recording the effects unless it was a timeout), so the two never disagree.
+ *
  * Reads go through prepared statements on primary keys or indexes; mode, rev and the quota policy
  * are cached in memory because this class is their only writer.
  */
@@ -18,6 +25,23 @@ const META = {
   quota: 'replica.quotaPolicy',
   lastContact: 'replica.lastCloudContactAt',
 } as const;
+
+/**
+ * The gate's own table of reservations. Created here rather than in gate-database.ts's schema
+ * because this class is its only reader and writer; it lives in the same file as the journal so
+ * that reserving is part of the append's transaction. Indexed on every column a decision looks up.
+ */
+const RESERVATIONS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS passage_reservations (
+  seq INTEGER PRIMARY KEY, direction TEXT NOT NULL, at INTEGER NOT NULL,
+  pass_use TEXT, household_exit TEXT, passage_of TEXT);
+CREATE INDEX IF NOT EXISTS passage_reservations_by_pass ON passage_reservations (pass_use)
+  WHERE pass_use IS NOT NULL;
+CREATE INDEX IF NOT EXISTS passage_reservations_by_household ON passage_reservations (household_exit, at)
+  WHERE household_exit IS NOT NULL;
+CREATE INDEX IF NOT EXISTS passage_reservations_by_person ON passage_reservations (passage_of, seq)
+  WHERE passage_of IS NOT NULL;
+`;
 
 /** Household exits older than this are deleted (the longest quota period the schema allows is 30 days). */
 const EXIT_HISTORY_MS = 31 * 24 * 3_600_000;
@@ -58,6 +82,7 @@ export class ReplicaStore implements ReplicaView {
 
   constructor(private readonly db: GateDatabase) {
     this.meta = new MetaTable(db);
+    db.exec(RESERVATIONS_SCHEMA);
     this.cachedRev = 0;
     this.cachedMode = 'normal';
     this.cachedQuota = null;
@@ -72,13 +97,27 @@ export class ReplicaStore implements ReplicaView {
       ),
       health: db.prepare<[string], { colour: HealthColour }>('SELECT colour FROM health WHERE person_id = ?'),
       revoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revoked_passes WHERE pass_id = ?'),
-      passUses: db.prepare<[string], { uses: number }>('SELECT uses FROM pass_uses WHERE pass_id = ?'),
-      lastDirection: db.prepare<[string], { direction: Direction }>(
-        'SELECT direction FROM last_direction WHERE person_id = ?',
+      // Confirmed plus reserved, each one statement of two indexed lookups (the decision path).
+      passUses: db.prepare<[string, string], { n: number }>(
+        'SELECT IFNULL((SELECT uses FROM pass_uses WHERE pass_id = ?), 0) + ' +
+          '(SELECT COUNT(*) FROM passage_reservations WHERE pass_use = ?) AS n',
       ),
-      householdExits: db.prepare<[string, number], { n: number }>(
-        'SELECT COUNT(*) AS n FROM household_exits WHERE household_id = ? AND at >= ?',
+      // A pending passage is the person's latest; without one, the last confirmed.
+      lastDirection: db.prepare<[string, string], { direction: Direction | null }>(
+        'SELECT IFNULL((SELECT direction FROM passage_reservations WHERE passage_of = ? ORDER BY seq DESC LIMIT 1), ' +
+          '(SELECT direction FROM last_direction WHERE person_id = ?)) AS direction',
       ),
+      householdExits: db.prepare<[string, number, string, number], { n: number }>(
+        'SELECT (SELECT COUNT(*) FROM household_exits WHERE household_id = ? AND at >= ?) + ' +
+          '(SELECT COUNT(*) FROM passage_reservations WHERE household_exit = ? AND at >= ?) AS n',
+      ),
+      reserve: db.prepare<[number, string, number, string | null, string | null, string | null]>(
+        'INSERT INTO passage_reservations (seq, direction, at, pass_use, household_exit, passage_of) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      release: db.prepare<
+        [number],
+        { pass_use: string | null; household_exit: string | null; passage_of: string | null }
+      >('DELETE FROM passage_reservations WHERE seq = ? RETURNING pass_use, household_exit, passage_of'),
       upsertPerson: db.prepare<[string, string | null, string]>(
         'INSERT INTO persons (person_id, id_hash, record) VALUES (?, ?, ?) ' +
           'ON CONFLICT (person_id) DO UPDATE SET id_hash = excluded.id_hash, record = excluded.record',
@@ -243,11 +282,11 @@ export class ReplicaStore implements ReplicaView {
   }
 
   passUses(passId: string): number {
-    return this.stmt.passUses.get(passId)?.uses ?? 0;
+    return this.stmt.passUses.get(passId, passId)?.n ?? 0;
   }
 
   lastDirection(personId: string): Direction | undefined {
-    return this.stmt.lastDirection.get(personId)?.direction;
+    return this.stmt.lastDirection.get(personId, personId)?.direction ?? undefined;
   }
 
   exitQuota(): ExitQuotaPolicy | null {
@@ -255,7 +294,7 @@ export class ReplicaStore implements ReplicaView {
   }
 
   householdExitsSince(householdId: string, sinceMs: number): number {
-    return this.stmt.householdExits.get(householdId, sinceMs)?.n ?? 0;
+    return this.stmt.householdExits.get(householdId, sinceMs, householdId, sinceMs)?.n ?? 0;
   }
 
   // ---- writes ----
@@ -271,6 +310,30 @@ export class ReplicaStore implements ReplicaView {
       this.meta.set(META.lastContact, now);
       this.contactPersistedAt = now;
     }
+  }
+
+  /**
+   * Reserves the effects of a grant journaled as pending (`seq`) until it is finalised; the
+   * decision counts them from now on. Call inside the journal's transaction.
+   */
+  reservePassage(seq: number, effects: PassageEffects, direction: Direction, at: number): void {
+    const { passUse, householdExit, passageOf } = effects;
+    if (!passUse && !householdExit && !passageOf) return;
+    this.stmt.reserve.run(seq, direction, at, passUse ?? null, householdExit ?? null, passageOf ?? null);
+  }
+
+  /**
+   * Drops the reservation of a passage being finalised and returns its effects (undefined when it
+   * held none), for the journal to record if the person passed. Call inside the journal's transaction.
+   */
+  releasePassage(seq: number): PassageEffects | undefined {
+    const row = this.stmt.release.get(seq);
+    if (!row) return undefined;
+    const effects: PassageEffects = {};
+    if (row.pass_use !== null) effects.passUse = row.pass_use;
+    if (row.household_exit !== null) effects.householdExit = row.household_exit;
+    if (row.passage_of !== null) effects.passageOf = row.passage_of;
+    return effects;
   }
 
   /** Records a confirmed passage's effects. Call inside the journal's transaction. */

@@ -2,6 +2,10 @@
  * The read side of the gate's replica that the decision function needs. Every method is one O(1)
  * lookup (a prepared statement on an indexed column in `ReplicaStore`, a Map in tests), so
  * `decideEntry` stays pure over plain data and fast (ARCHITECTURE.md rule 4).
+ *
+ * The gate's own counters (pass uses, household exits, last direction) count a grant from the
+ * moment it is journaled: confirmed passages plus those still waiting for the turnstile
+ * (reserved, see journal-store.ts). A grant that times out no longer counts.
  */
 import type { Direction, HealthColour, Mode } from '../shared/enums.ts';
 import type { PersonRecord } from '../shared/schemas/mqtt.ts';
@@ -23,12 +27,15 @@ export interface ReplicaView {
   /** 'unknown' when the cloud never sent a colour for the person. */
   health(personId: string): HealthColour;
   isPassRevoked(passId: string): boolean;
-  /** Confirmed passages already made on the pass (for `useLimit`). */
+  /** Passages made on the pass, confirmed or still pending (for `useLimit`). */
   passUses(passId: string): number;
-  /** Direction of the person's last confirmed passage at this gate (anti-passback). */
+  /**
+   * Direction of the person's passage still pending at this gate (the latest, if several), else of
+   * their last confirmed one (anti-passback).
+   */
   lastDirection(personId: string): Direction | undefined;
   /** The lockdown exit quota, or null when the cloud never sent one (then no quota exits). */
   exitQuota(): ExitQuotaPolicy | null;
-  /** Exits counted against the household's quota at or after `sinceMs`. */
+  /** Exits counted against the household's quota at or after `sinceMs`, confirmed or still pending. */
   householdExitsSince(householdId: string, sinceMs: number): number;
 }
