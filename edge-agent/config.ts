@@ -29,6 +29,8 @@ export const qrScannerConfigSchema = z.object({
   maxLength: z.number().int().min(16).max(10_000).optional(),
   stripAim: z.boolean().optional(),
   trigger: z.enum(['none', 'gm65', 'honeywell']).optional(),
+  /** Trigger mode: re-arm after this long without a read (the driver keeps the scanner armed). */
+  retriggerMs: z.number().int().min(100).max(60_000).optional(),
 });
 
 const turnstileInput = z.enum(['passed-in', 'passed-out', 'forced', 'fire', 'tamper']);

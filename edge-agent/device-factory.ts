@@ -40,6 +40,7 @@ export function createDevices(config: EdgeConfig, logger: Logger, bindingOverrid
         maxLength: qr.maxLength,
         stripAim: qr.stripAim,
         trigger: qr.trigger,
+        retriggerMs: qr.retriggerMs,
         logger: logger.child({ component: 'device.qr' }),
       }),
     );

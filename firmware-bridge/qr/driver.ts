@@ -2,13 +2,18 @@
  * Serial QR / barcode scanner (DEVICES.md §3): emits one `scan` per code read, with the
  * high-resolution time its last byte arrived (decision latency is measured from there).
  * The port is kept open across unplug/replug by `ManagedSerialPort`; status follows it.
+ *
+ * A command-triggered scanner (`trigger: 'gm65' | 'honeywell'`) reads only after a trigger
+ * command, for as long as its own read timeout. At a gate it must always be ready, so the driver
+ * keeps it armed: it triggers when the port opens, again right after every scan, and again every
+ * `retriggerMs` while nothing was read (the scanner's read window having lapsed).
  */
 import { EventEmitter } from 'node:events';
 import { AnxinError } from '../../shared/errors.ts';
 import { silentLogger, type Logger } from '../../shared/log.ts';
 import { ManagedSerialPort } from '../serial/managed-port.ts';
 import type { DeviceStatus, SerialPortOptions } from '../serial/port-options.ts';
-import type { Timers } from '../serial/timers.ts';
+import { systemTimers, type Timers } from '../serial/timers.ts';
 import { TRIGGER_MODELS, type TriggerModel, triggerOffCommand, triggerOnCommand } from './commands.ts';
 import { type QrLineCounters, QrLineParser, type QrScan, type QrTerminator } from './line-parser.ts';
 
@@ -23,6 +28,11 @@ export interface QrScannerOptions extends SerialPortOptions {
   stripAim?: boolean;
   /** Default 'none' (continuous / auto-sense scanners). */
   trigger?: TriggerModel;
+  /**
+   * Trigger mode only: re-arm the scanner after this long without a read. Default
+   * `RETRIGGER_MS`; keep it at or below the read timeout configured in the scanner.
+   */
+  retriggerMs?: number;
   logger?: Logger;
   /** For tests: timers of the inter-byte timeout and of the reconnect backoff. */
   timers?: Timers;
@@ -50,8 +60,15 @@ export class TriggerNotConfiguredError extends AnxinError {
   }
 }
 
+/** Default re-arm period of a command-triggered scanner (GM65's default read window is 5 s). */
+export const RETRIGGER_MS = 3_000;
+
 export class QrScannerDriver extends EventEmitter<QrScannerEvents> {
   readonly #port: ManagedSerialPort;
+  readonly #timers: Timers;
+  readonly #retriggerMs: number;
+  #rearmTimer: unknown;
+  #running = false;
   readonly #parser: QrLineParser;
   readonly #trigger: TriggerModel;
   readonly #log: Logger;
@@ -65,6 +82,11 @@ export class QrScannerDriver extends EventEmitter<QrScannerEvents> {
         `trigger must be one of ${TRIGGER_MODELS.join(', ')}, got ${JSON.stringify(options.trigger)}`,
       );
     }
+    this.#retriggerMs = options.retriggerMs ?? RETRIGGER_MS;
+    if (!Number.isInteger(this.#retriggerMs) || this.#retriggerMs < 100) {
+      throw new TypeError(`retriggerMs must be an integer ≥ 100, got ${JSON.stringify(options.retriggerMs)}`);
+    }
+    this.#timers = options.timers ?? systemTimers;
     this.#path = options.path;
     this.#log = (options.logger ?? silentLogger).child({ component: 'firmware.qr', path: options.path });
     this.#parser = new QrLineParser({
@@ -88,7 +110,9 @@ export class QrScannerDriver extends EventEmitter<QrScannerEvents> {
       if (scan.symbology !== undefined) info.symbology = scan.symbology;
       this.#log.debug({ length: scan.text.length, endedBy: scan.endedBy }, 'scan');
       this.emit('scan', scan.text, info);
+      this.#rearm(0);
     });
+    this.#port.on('open', () => this.#rearm(0));
     this.#port.on('status', (status) => this.emit('status', status));
     this.#port.on('error', (err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
@@ -106,12 +130,28 @@ export class QrScannerDriver extends EventEmitter<QrScannerEvents> {
 
   /** Opens the port; a missing scanner leaves status 'fault' and is retried, it does not reject. */
   start(): Promise<void> {
+    this.#running = true;
     return this.#port.start();
   }
 
   async stop(): Promise<void> {
+    this.#running = false;
+    this.#timers.clearTimeout(this.#rearmTimer);
+    this.#rearmTimer = undefined;
     await this.#port.stop();
     this.#parser.reset();
+  }
+
+  /** Trigger mode: arm the scanner after `delayMs`, and again every `retriggerMs` until a read. */
+  #rearm(delayMs: number): void {
+    if (this.#trigger === 'none' || !this.#running) return;
+    this.#timers.clearTimeout(this.#rearmTimer);
+    this.#rearmTimer = this.#timers.setTimeout(() => {
+      this.#rearmTimer = undefined;
+      if (!this.#running || !this.#port.isOpen) return;
+      this.trigger().catch((err: Error) => this.#log.warn({ err: err.message }, 'cannot trigger the scanner'));
+      this.#rearm(this.#retriggerMs);
+    }, delayMs);
   }
 
   /** Starts a scan on a command-triggered scanner. Rejects with `PortNotOpenError` when the port is down. */

@@ -34,9 +34,9 @@ afterEach(async () => {
   pty = undefined;
 });
 
-async function rig(baudRate: number, suffix: QrSuffix = 'cr') {
+async function rig(baudRate: number, suffix: QrSuffix = 'cr', retriggerMs = 60_000) {
   pty = await openPtyPair();
-  const qr = new QrScannerDriver({ path: pty.a, baudRate, reconnectInitialMs: 20, trigger: 'honeywell' });
+  const qr = new QrScannerDriver({ path: pty.a, baudRate, reconnectInitialMs: 20, trigger: 'honeywell', retriggerMs });
   const sim = new QrScannerSimulator({ path: pty.b, baudRate, suffix, reconnectInitialMs: 20 });
   stoppers.push(
     () => qr.stop(),
@@ -87,6 +87,32 @@ describe('QR scanner driver ↔ simulator over socat: options', () => {
     await sim.scan('two');
     await until(() => texts.length === 2, 'second scan');
     expect(texts).toEqual(['one', 'two']);
+  });
+
+  it('keeps a command-triggered scanner armed while nothing is read', async () => {
+    let commands = 0;
+    const { sim } = await rig(115200, 'cr', 200);
+    sim.on('command', () => {
+      commands += 1;
+    });
+    // Armed once the port is open, then re-armed every 200 ms without a read.
+    await until(() => commands >= 3, 'three triggers without a read');
+  });
+
+  it('re-arms a command-triggered scanner right after each read', async () => {
+    const commands: string[] = [];
+    // A re-arm period far beyond the test: every trigger seen comes from the open or a read.
+    const { sim, qr, texts } = await rig(115200, 'cr', 60_000);
+    sim.on('command', (name) => commands.push(name));
+    await until(() => commands.length === 1 || qr.status === 'ok', 'the port open');
+    await sim.scan('read-1');
+    await until(() => texts.length === 1, 'the read');
+    await until(() => commands.length >= 1, 'a trigger after the read');
+    const afterFirst = commands.length;
+    await sim.scan('read-2');
+    await until(() => texts.length === 2, 'the second read');
+    await until(() => commands.length > afterFirst, 'a trigger after the second read');
+    expect(new Set(commands)).toEqual(new Set(['honeywell-on']));
   });
 
   it('sends the trigger command to the scanner', async () => {
