@@ -39,7 +39,7 @@ import { VerifiedPassCache } from './pass-cache.ts';
 import { REASON_TEXT } from './reason-text.ts';
 import { WalSync } from '../shared/wal-sync.ts';
 import { ReplicaStore } from './replica-store.ts';
-import { SyncConsumer } from './sync-consumer.ts';
+import { SyncConsumer, syncProbeMs } from './sync-consumer.ts';
 import { createTerminalApp } from './terminal/terminal-app.ts';
 import type {
   ManualOpenRequest,
@@ -228,6 +228,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       logger,
       now: this.now,
       retryMs: config.timeouts.syncRetryMs,
+      // An idle gate asks now and then, so that a connected gate never looks stale (ARCHITECTURE.md).
+      probeMs: syncProbeMs(config.stalenessLimitMs),
     });
     this.sync.onReplicaChanged = () => this.replicaChanged();
 
@@ -567,8 +569,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private route(topic: string, payload: Buffer): void {
     const { gateId, compoundId } = this.config;
     if (topic === topics.gateAck(gateId)) {
-      this.replica.touchCloudContact(this.now());
-      this.observeCloudTime(payload);
+      this.observeAck(payload);
       this.uplink.handleAck(payload);
     } else if (topic === topics.gateSync(gateId)) this.sync.handleSync(payload);
     else if (topic === topics.compoundChanges(compoundId)) this.sync.handleChanges(payload);
@@ -576,16 +577,21 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     else this.log.warn({ topic }, 'message on an unexpected topic ignored');
   }
 
-  /** Acks carry the cloud's time (`ts`); the uplink validates and counts the ack itself. */
-  private observeCloudTime(payload: Buffer): void {
+  /**
+   * A valid ack is cloud contact (staleness) and carries the cloud's time (`ts`); a malformed one
+   * is neither. The uplink validates and counts the ack itself.
+   */
+  private observeAck(payload: Buffer): void {
     let json: unknown;
     try {
       json = JSON.parse(payload.toString());
     } catch {
       return;
     }
-    const ts = ackMessageSchema.safeParse(json).data?.ts;
-    if (ts !== undefined) this.clock.observeCloudTime(ts);
+    const ack = ackMessageSchema.safeParse(json);
+    if (!ack.success) return;
+    this.replica.touchCloudContact(this.now());
+    if (ack.data.ts !== undefined) this.clock.observeCloudTime(ack.data.ts);
   }
 
   /** Bad input counters of the uplink (acks) and the sync consumer (sync, changes), for monitoring and tests. */

@@ -8,8 +8,15 @@
  * - On every (re)connect the gate asks for what it missed; a request unanswered for `retryMs` is
  *   sent again. A `resync` command asks from rev 0 and then accepts a full replacement even if it
  *   is not newer than what we have (the cloud may have been restored from a backup).
- * - Anything that fails its schema is ignored with a log line and a counter; the replica is only
- *   ever changed inside one transaction per message.
+ * - A gap seen while a request is already pending (a live delta during a snapshot, say) is not
+ *   asked for twice, but its `toRev` is remembered: once a swap or a delta has moved the replica
+ *   and it is still below that rev, the gate asks again from its new rev.
+ * - While connected and nothing has come from the cloud for `probeMs` (a third of the staleness
+ *   limit, `syncProbeMs`), the gate asks `{fromRev: rev}`; an up-to-date gate gets an empty delta
+ *   back, which is cloud contact, so an idle but connected gate never turns stale.
+ * - Only messages that pass their schema count as cloud contact. Anything that fails its schema is
+ *   ignored with a log line and a counter; the replica is only ever changed inside one
+ *   transaction per message.
  */
 import type { z } from 'zod';
 import { formatIssues } from '../shared/config.ts';
@@ -33,6 +40,16 @@ export interface SyncConsumerOptions {
   logger: Logger;
   now?: () => number;
   retryMs?: number;
+  /**
+   * With no cloud contact for this long while connected, ask `{fromRev: rev}` (a probe the cloud
+   * answers, even when there is nothing new). Absent: no probe. See `syncProbeMs`.
+   */
+  probeMs?: number;
+}
+
+/** The probe period for a staleness limit: a third of it, but not more often than once a second. */
+export function syncProbeMs(stalenessLimitMs: number): number {
+  return Math.max(1_000, Math.floor(stalenessLimitMs / 3));
 }
 
 export interface SyncCounters {
@@ -44,13 +61,17 @@ export interface SyncCounters {
   chunksStale: number;
   rejected: number;
   requests: number;
+  probes: number;
 }
 
 export class SyncConsumer {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly retryMs: number;
+  private readonly probeMs: number | undefined;
   private pending: { fromRev: number; at: number } | null = null;
+  /** The highest `toRev` seen in a gap: the cloud has at least this, so the replica must catch up to it. */
+  private gapToRev = 0;
   private fullResync = false;
   private connected = false;
   private timer: NodeJS.Timeout | undefined;
@@ -63,6 +84,7 @@ export class SyncConsumer {
     chunksStale: 0,
     rejected: 0,
     requests: 0,
+    probes: 0,
   };
   /** Called after the replica changed (mode, rev …) so status and terminal can follow. */
   onReplicaChanged: () => void = () => {};
@@ -71,10 +93,12 @@ export class SyncConsumer {
     this.log = options.logger.child({ component: 'edge.sync' });
     this.now = options.now ?? Date.now;
     this.retryMs = options.retryMs ?? 15_000;
+    this.probeMs = options.probeMs;
   }
 
   start(): void {
-    this.timer = setInterval(() => this.retryIfUnanswered(), Math.max(100, Math.floor(this.retryMs / 2)));
+    const period = Math.min(this.retryMs, this.probeMs ?? Number.POSITIVE_INFINITY);
+    this.timer = setInterval(() => this.tick(), Math.max(100, Math.floor(period / 2)));
     this.timer.unref();
   }
 
@@ -103,6 +127,7 @@ export class SyncConsumer {
   requestFullResync(): boolean {
     this.fullResync = true;
     this.pending = null;
+    this.gapToRev = 0;
     return this.request(0);
   }
 
@@ -121,7 +146,6 @@ export class SyncConsumer {
   }
 
   private parse<T>(payload: Buffer | string, schema: z.ZodType<T>, topic: string): T | undefined {
-    this.options.replica.touchCloudContact(this.now());
     let json: unknown;
     try {
       json = JSON.parse(payload.toString());
@@ -134,6 +158,8 @@ export class SyncConsumer {
       this.reject(topic, formatIssues(result.error).slice(0, 5).join('; '));
       return undefined;
     }
+    // Only a message that validates is word from the cloud (staleness).
+    this.options.replica.touchCloudContact(this.now());
     return result.data;
   }
 
@@ -157,6 +183,7 @@ export class SyncConsumer {
     }
     if (delta.fromRev !== rev) {
       this.counters.gaps += 1;
+      this.gapToRev = Math.max(this.gapToRev, delta.toRev);
       this.log.info({ fromRev: delta.fromRev, toRev: delta.toRev, rev, source }, 'gap in deltas: asking for a resync');
       this.request(rev);
       return;
@@ -171,6 +198,8 @@ export class SyncConsumer {
     if (source === 'requested') this.pending = null;
     this.log.debug({ fromRev: delta.fromRev, toRev: delta.toRev, changes: delta.changes.length }, 'delta applied');
     this.onReplicaChanged();
+    // An empty answer only confirms the rev: asking again on it could ping-pong with the cloud.
+    if (delta.toRev > delta.fromRev) this.catchUpWithGap();
   }
 
   private stageChunk(chunk: SnapshotChunk): void {
@@ -199,6 +228,18 @@ export class SyncConsumer {
     this.pending = null;
     this.log.info({ rev: chunk.snapshotRev, persons: replica.personCount() }, 'snapshot applied');
     this.onReplicaChanged();
+    this.catchUpWithGap();
+  }
+
+  /**
+   * A gap seen while a request was pending was not asked for (same `fromRev`); the answer to that
+   * request may end below it (a live change during a snapshot). Ask again from where we are now.
+   */
+  private catchUpWithGap(): void {
+    const rev = this.options.replica.rev();
+    if (this.gapToRev <= rev) return;
+    this.log.info({ rev, gapToRev: this.gapToRev }, 'replica still behind a gap seen meanwhile: asking again');
+    this.request(rev);
   }
 
   private request(fromRev: number): boolean {
@@ -218,9 +259,23 @@ export class SyncConsumer {
     return sent;
   }
 
+  private tick(): void {
+    this.retryIfUnanswered();
+    this.probeIfQuiet();
+  }
+
   private retryIfUnanswered(): void {
     if (!this.pending || this.now() - this.pending.at < this.retryMs) return;
     this.pending = null;
     this.request(this.fullResync ? 0 : this.options.replica.rev());
+  }
+
+  /** Connected, nothing pending, and no word from the cloud for `probeMs`: ask, so that it answers. */
+  private probeIfQuiet(): void {
+    if (this.probeMs === undefined || !this.connected || this.pending) return;
+    const last = this.options.replica.lastCloudContactAt();
+    if (last !== null && this.now() - last < this.probeMs) return;
+    this.log.debug({ lastContact: last }, 'no word from the cloud for a while: probing with a sync request');
+    if (this.request(this.fullResync ? 0 : this.options.replica.rev())) this.counters.probes += 1;
   }
 }

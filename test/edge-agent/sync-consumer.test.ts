@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
-import { SyncConsumer } from '../../edge-agent/sync-consumer.ts';
+import { SyncConsumer, syncProbeMs } from '../../edge-agent/sync-consumer.ts';
 import type { EventPublisher } from '../../edge-agent/uplink.ts';
 import { silentLogger } from '../../shared/log.ts';
 import type { Change, SnapshotChunk, SyncDelta } from '../../shared/schemas/mqtt.ts';
@@ -30,7 +30,7 @@ class RecordingPublisher implements EventPublisher {
 let dir: string;
 let db: GateDatabase;
 
-function open(retryMs = 5_000) {
+function open(retryMs = 5_000, probeMs?: number) {
   db = openGateDatabase(dir, { synchronous: 'normal' });
   const replica = new ReplicaStore(db);
   const publisher = new RecordingPublisher();
@@ -41,6 +41,7 @@ function open(retryMs = 5_000) {
     publisher,
     logger: silentLogger,
     retryMs,
+    ...(probeMs === undefined ? {} : { probeMs }),
   });
   return { replica, publisher, sync };
 }
@@ -290,5 +291,157 @@ describe('SyncConsumer', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('SyncConsumer: changes that arrive while a request is pending', () => {
+  it('asks again after a snapshot swap when a live change arrived between its parts', () => {
+    const { replica, publisher, sync } = open();
+    sync.connectionUp();
+    expect(publisher.requests()).toEqual([0]);
+    // The cloud answers with a rev-10 snapshot in two parts; `mode → lockdown` (10→11) goes live in between.
+    sync.handleSync(chunk(10, 1, 2, [{ op: 'mode', mode: 'normal', ts: NOW }, upsert('p1')]));
+    sync.handleChanges(delta(10, 11, [{ op: 'mode', mode: 'lockdown', ts: NOW }]));
+    expect(sync.counters.gaps).toBe(1);
+    expect(publisher.requests()).toEqual([0]); // the request from 0 is still pending
+    sync.handleSync(chunk(10, 2, 2, [upsert('p2')]));
+    expect(replica.rev()).toBe(10);
+    expect(replica.mode()).toBe('normal');
+    // Without asking again from 10 the replica would stay at normal/rev 10 until the next change.
+    expect(publisher.requests()).toEqual([0, 10]);
+    sync.handleSync(delta(10, 11, [{ op: 'mode', mode: 'lockdown', ts: NOW }]));
+    expect(replica.rev()).toBe(11);
+    expect(replica.mode()).toBe('lockdown');
+    expect(publisher.requests()).toEqual([0, 10]);
+  });
+
+  it('asks again after a requested delta that ends below a gap seen meanwhile', () => {
+    const { replica, publisher, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(3, 4, [upsert('dave')]));
+    expect(publisher.requests()).toEqual([0]);
+    sync.handleSync(delta(0, 3, [upsert('alice'), upsert('bob'), upsert('carol')]));
+    expect(replica.rev()).toBe(3);
+    expect(publisher.requests()).toEqual([0, 3]);
+    sync.handleSync(delta(3, 4, [upsert('dave')]));
+    expect(replica.rev()).toBe(4);
+    expect(replica.personById('dave')?.personId).toBe('dave');
+    expect(publisher.requests()).toEqual([0, 3]);
+  });
+
+  it('does not ask again on an empty answer, so that it cannot ping-pong with the cloud', () => {
+    const { publisher, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 2, [upsert('alice')]));
+    sync.handleChanges(delta(5, 6, [upsert('bob')]));
+    expect(publisher.requests()).toEqual([0, 2]);
+    sync.handleSync(delta(2, 2, []));
+    expect(publisher.requests()).toEqual([0, 2]);
+  });
+
+  it('forgets a gap seen before a resync command', () => {
+    const { replica, publisher, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 2, [upsert('alice')]));
+    sync.handleChanges(delta(8, 9, [upsert('bob')]));
+    sync.requestFullResync();
+    // The cloud was restored from a backup at rev 4: rev 9 no longer exists there.
+    sync.handleSync(chunk(4, 1, 1, [upsert('carol')]));
+    expect(replica.rev()).toBe(4);
+    expect(publisher.requests()).toEqual([0, 2, 0]);
+  });
+});
+
+describe('SyncConsumer: cloud contact and the idle probe', () => {
+  const LIMIT = 90_000;
+  const PROBE = LIMIT / 3;
+  /** The agent's rule (edge-agent.ts `isStale`, decision.ts). */
+  const stale = (replica: ReplicaStore) => {
+    const last = replica.lastCloudContactAt();
+    return last === null || Date.now() - last > LIMIT;
+  };
+
+  it('derives the probe period from the staleness limit, never below a second', () => {
+    expect(syncProbeMs(15 * 60_000)).toBe(5 * 60_000);
+    expect(syncProbeMs(LIMIT)).toBe(PROBE);
+    expect(syncProbeMs(1_000)).toBe(1_000);
+  });
+
+  it('probes a quiet but connected gate, and the empty answer keeps it from turning stale', () => {
+    vi.useFakeTimers({ now: NOW });
+    const { replica, publisher, sync } = open(5_000, PROBE);
+    sync.start();
+    sync.connectionUp();
+    // The cloud stand-in: an up-to-date gate gets an empty delta (cloud/sync/sync-responder.ts).
+    let answered = 0;
+    const answerAll = () => {
+      for (const fromRev of publisher.requests().slice(answered)) sync.handleSync(delta(fromRev, fromRev, []));
+      answered = publisher.requests().length;
+    };
+    answerAll();
+    expect(replica.lastCloudContactAt()).toBe(NOW);
+    vi.advanceTimersByTime(PROBE - 5_000);
+    expect(publisher.requests()).toEqual([0]);
+    for (let t = 0; t < 4 * LIMIT; t += 1_000) {
+      vi.advanceTimersByTime(1_000);
+      answerAll();
+      expect(stale(replica)).toBe(false);
+    }
+    // About one probe per period, each answered: no more requests than that.
+    expect(sync.counters.probes).toBeGreaterThanOrEqual(4 * 2);
+    expect(sync.counters.probes).toBeLessThanOrEqual(4 * 3 + 1);
+    expect(publisher.requests().every((r) => r === 0)).toBe(true);
+    sync.stop();
+  });
+
+  it('turns stale when the cloud never answers the probes', () => {
+    vi.useFakeTimers({ now: NOW });
+    const { replica, publisher, sync } = open(5_000, PROBE);
+    sync.start();
+    sync.connectionUp();
+    sync.handleSync(delta(0, 0, []));
+    vi.advanceTimersByTime(PROBE + 5_000);
+    expect(publisher.requests().length).toBeGreaterThan(1);
+    expect(stale(replica)).toBe(false);
+    vi.advanceTimersByTime(LIMIT);
+    expect(stale(replica)).toBe(true);
+    // Still asking (the unanswered request is resent every retryMs).
+    const asked = publisher.requests().length;
+    vi.advanceTimersByTime(10_000);
+    expect(publisher.requests().length).toBeGreaterThan(asked);
+    sync.stop();
+  });
+
+  it('does not probe while disconnected or while other cloud traffic (acks) keeps coming', () => {
+    vi.useFakeTimers({ now: NOW });
+    const { replica, publisher, sync } = open(5_000, PROBE);
+    sync.start();
+    sync.connectionUp();
+    sync.handleSync(delta(0, 0, []));
+    for (let t = 0; t < 2 * LIMIT; t += 10_000) {
+      vi.advanceTimersByTime(10_000);
+      replica.touchCloudContact(Date.now()); // what a valid ack does (edge-agent.ts)
+    }
+    expect(publisher.requests()).toEqual([0]);
+    sync.connectionDown();
+    vi.advanceTimersByTime(2 * LIMIT);
+    expect(publisher.requests()).toEqual([0]);
+    expect(sync.counters.probes).toBe(0);
+    sync.stop();
+  });
+
+  it.each([
+    ['not JSON', '{'],
+    ['a bad schema', JSON.stringify({ fromRev: 0, toRev: 1, changes: [{ op: 'explode' }] })],
+    ['a chunk past its parts', chunk(3, 4, 3, [])],
+  ])('does not count %s as cloud contact', (_name, payload) => {
+    const { replica, sync } = open();
+    sync.connectionUp();
+    sync.handleSync(payload);
+    sync.handleChanges(payload);
+    expect(sync.counters.rejected).toBe(2);
+    expect(replica.lastCloudContactAt()).toBeNull();
+    sync.handleChanges(delta(0, 1, [upsert('alice')]));
+    expect(replica.lastCloudContactAt()).not.toBeNull();
   });
 });
