@@ -18,6 +18,20 @@ export type ErrorBody = z.infer<typeof errorBodySchema>;
  * A point in time in a query string or body: ISO 8601 with an offset (or `Z`), or epoch ms.
  * Becomes epoch ms. A local time without offset is refused: its meaning depends on the server.
  */
+/** Why a guard or manager did something (audited): blank or whitespace-only is no reason. */
+const reasonSchema = z.string().trim().min(1).max(200);
+
+/** Whether the date and time fields exist (`Date.parse` rolls 2026-02-30 over into March). */
+function isCalendarTime(s: string): boolean {
+  const fields = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(s);
+  if (!fields) return false;
+  const [year, month, day, hour, minute, second = 0] = fields.slice(1).map((f) => Number(f ?? 0));
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  return (
+    month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth && hour! <= 23 && minute! <= 59 && second <= 59
+  );
+}
+
 export const instantSchema = z.union([
   epochMs,
   z
@@ -33,7 +47,7 @@ export const instantSchema = z.union([
         return z.NEVER;
       }
       const ms = Date.parse(s);
-      if (Number.isNaN(ms)) {
+      if (Number.isNaN(ms) || !isCalendarTime(s)) {
         ctx.addIssue({ code: 'custom', message: 'not a real date and time' });
         return z.NEVER;
       }
@@ -61,7 +75,7 @@ export type CompoundCreate = z.infer<typeof compoundCreateSchema>;
 
 export const modeChangeSchema = z.object({
   mode: z.enum(MODES),
-  reason: z.string().min(1).max(200),
+  reason: reasonSchema,
 });
 export type ModeChange = z.infer<typeof modeChangeSchema>;
 
@@ -75,7 +89,7 @@ export type GateCreate = z.infer<typeof gateCreateSchema>;
 
 export const remoteOpenSchema = z.object({
   direction: z.enum(DIRECTIONS),
-  reason: z.string().min(1).max(200),
+  reason: reasonSchema,
 });
 export type RemoteOpen = z.infer<typeof remoteOpenSchema>;
 
@@ -176,7 +190,7 @@ export type StatsQuery = z.infer<typeof statsQuerySchema>;
 export const traceWindowQuerySchema = z.object({
   from: instantSchema,
   to: instantSchema,
-  reason: z.string().min(1).max(200),
+  reason: reasonSchema,
 });
 
 export const contactsQuerySchema = traceWindowQuerySchema.extend({
@@ -228,7 +242,7 @@ export type ResidentsQuery = z.infer<typeof residentsQuerySchema>;
 /** `GET /residents/:id?reveal=true`: full name and ID number, manager only, audit-logged. */
 export const residentRevealQuerySchema = z.object({
   reveal: z.enum(['true', 'false']).default('false'),
-  reason: z.string().min(1).max(200).optional(),
+  reason: reasonSchema.optional(),
 });
 
 export const auditQuerySchema = z.object({
@@ -243,5 +257,5 @@ export const auditQuerySchema = z.object({
 export type AuditQuery = z.infer<typeof auditQuerySchema>;
 
 /** `POST /gates/:id/revoke` (admin): retire every device token the gate holds, e.g. when it is stolen. */
-export const gateRevokeSchema = z.object({ reason: z.string().min(1).max(200) });
+export const gateRevokeSchema = z.object({ reason: reasonSchema });
 export type GateRevoke = z.infer<typeof gateRevokeSchema>;

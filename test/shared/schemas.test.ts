@@ -328,6 +328,23 @@ describe('instants in HTTP queries and bodies', () => {
     expect(instantSchema.safeParse(-1).success).toBe(false);
   });
 
+  it('refuses a date or time that does not exist instead of rolling it over', () => {
+    for (const value of [
+      '2026-02-30T08:00:00+08:00',
+      '2026-02-29T00:00:00Z',
+      '2026-04-31T00:00:00Z',
+      '2026-03-01T24:00:00Z',
+      '2026-03-01T08:60:00Z',
+      '2026-03-01T08:00:60Z',
+      '2026-00-10T08:00:00Z',
+    ]) {
+      const result = instantSchema.safeParse(value);
+      expect(result.success, value).toBe(false);
+      expect(JSON.stringify(result.error?.issues), value).toContain('not a real date and time');
+    }
+    expect(instantSchema.parse('2028-02-29T00:00:00Z')).toBe(Date.UTC(2028, 1, 29));
+  });
+
   it('refuses it at the path of the query field', () => {
     const query = { compound: 'sunny-garden', from: '2026-03-01T00:00:00+08:00', to: '2026-03-02T00:00:00+08:00' };
     expect(statsQuerySchema.parse(query)).toEqual({
@@ -354,6 +371,14 @@ describe('HTTP bodies named by CONTRACT.md', () => {
     expect(Object.keys(remoteOpenSchema.shape)).toEqual(['direction', 'reason']);
     expect(refusedAt(loginBodySchema, { username: 'manager', password: '' })).toEqual([['password']]);
     expect(refusedAt(remoteOpenSchema, { direction: 'in' })).toEqual([['reason']]);
+  });
+
+  it('a reason (remote open, mode switch, trace) must say something: blank is refused, spaces trimmed', () => {
+    for (const reason of ['', ' ', '\t\n  ']) {
+      expect(refusedAt(remoteOpenSchema, { direction: 'in', reason }), JSON.stringify(reason)).toEqual([['reason']]);
+      expect(refusedAt(modeChangeSchema, { mode: 'lockdown', reason }), JSON.stringify(reason)).toEqual([['reason']]);
+    }
+    expect(remoteOpenSchema.parse({ direction: 'in', reason: '  送货  ' }).reason).toBe('送货');
   });
 
   it('a health update names a person by exactly one of idNumber and personId', () => {
