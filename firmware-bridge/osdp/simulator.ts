@@ -206,6 +206,9 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
     this.#pending.add(timer);
   }
 
+  /** The pulse that last closed each contact: only its own end opens it again. */
+  readonly #pulseOf = new Map<number, symbol>();
+
   #setInputs(changes: Record<number, boolean>): void {
     const next = [...this.#inputs];
     for (const [input, state] of Object.entries(changes)) next[Number(input)] = state;
@@ -214,9 +217,22 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
     this.#inputReports.push(next);
   }
 
+  /**
+   * Closes the contacts for `SIMULATOR_PULSE_MS`. A pulse due while the same contact is still
+   * closed from the last one (two passages close together) first ends that one, so the control
+   * panel sees two edges rather than none, and the earlier pulse's end no longer cuts this one short.
+   */
   #pulse(inputs: number[]): void {
+    const restart = inputs.filter((i) => this.#inputs[i] === true);
+    if (restart.length > 0) this.#setInputs(Object.fromEntries(restart.map((i) => [i, false])));
     this.#setInputs(Object.fromEntries(inputs.map((i) => [i, true])));
-    this.#after(SIMULATOR_PULSE_MS, () => this.#setInputs(Object.fromEntries(inputs.map((i) => [i, false]))));
+    const pulse = Symbol('pulse');
+    for (const i of inputs) this.#pulseOf.set(i, pulse);
+    this.#after(SIMULATOR_PULSE_MS, () => {
+      const ending = inputs.filter((i) => this.#pulseOf.get(i) === pulse);
+      for (const i of ending) this.#pulseOf.delete(i);
+      this.#setInputs(Object.fromEntries(ending.map((i) => [i, false])));
+    });
   }
 
   #pass(direction: 'in' | 'out'): void {

@@ -100,6 +100,26 @@ describe('OsdpTurnstileSimulator', () => {
     expect((await send(OsdpCommand.POLL)).code).toBe(OsdpReply.ACK);
   });
 
+  it('reports two passages whose pulses overlap as two, not one', async () => {
+    const { sim, send } = await simulator({ passDelayMs: 20 });
+    await send(OsdpCommand.ID, Buffer.from([0]));
+    const unlock = () =>
+      send(OsdpCommand.OUT, encodeOut([{ output: 1, control: OutputControl.TEMPORARY_ON, timer: 10 }]));
+    await unlock();
+    await until(() => sim.stats.passes === 1, 'the first pass');
+    // The first pulse is still on when the second passage comes due.
+    await unlock();
+    await until(() => sim.stats.passes === 2, 'the second pass');
+    await new Promise((r) => setTimeout(r, SIMULATOR_PULSE_MS + 40));
+    const passedOut: boolean[] = [];
+    for (;;) {
+      const reply = await send(OsdpCommand.POLL);
+      if (reply.code === OsdpReply.ACK) break;
+      passedOut.push(inputsOf(reply)[1]!);
+    }
+    expect(passedOut).toEqual([true, false, true, false]);
+  });
+
   it('reports the fire loop opening and tamper, and a presented card as osdp_RAW', async () => {
     const { sim, send } = await simulator();
     await send(OsdpCommand.ID, Buffer.from([0]));
