@@ -20,7 +20,7 @@ import { GateDirectory } from './ingest/gate-directory.ts';
 import type { IngestHook } from './ingest/ingest-hook.ts';
 import { LiveHub } from './live/live-hub.ts';
 import { type CloudMetrics, createCloudMetrics } from './metrics/cloud-metrics.ts';
-import { CloudMqttClient, MqttUnavailableError } from './mqtt/cloud-mqtt-client.ts';
+import { CloudMqttClient, MqttUnavailableError, SHARE_GROUP_PATTERN } from './mqtt/cloud-mqtt-client.ts';
 import { GateMessageRouter } from './mqtt/gate-message-router.ts';
 import { IdentitySeal } from './registry/identity-seal.ts';
 import { RegistryService } from './registry/registry-service.ts';
@@ -193,6 +193,13 @@ export interface CloudOptions {
   mqttToken?: string;
   /** How long `start()` waits for the broker before serving without it (default 10 s). */
   mqttConnectWaitMs?: number;
+  /** PEM CA bundle (contents) that signed the broker's TLS certificate, for `mqtts://`/`wss://` with a private CA. */
+  mqttCa?: string | Buffer;
+  /**
+   * Shared-subscription group (`$share/<group>/…`): cloud instances in one group split the gates'
+   * messages on brokers that support it (docs/deploy.md "Scaling out").
+   */
+  mqttSharedGroup?: string;
   now?: () => number;
 }
 
@@ -207,6 +214,9 @@ export function createCloud(options: CloudOptions): Cloud {
   const logger = (options.logger ?? silentLogger).child({ component: 'cloud' });
   const keys = parseKeysFile(options.keysFile);
   if (!keys.signing) throw new CloudConfigError('keysFile: the cloud needs the private half of the current key');
+  if (options.mqttSharedGroup !== undefined && !SHARE_GROUP_PATTERN.test(options.mqttSharedGroup)) {
+    throw new CloudConfigError(`mqttSharedGroup: expected 1-64 of a-z, 0-9 and -`);
+  }
   const signing = keys.signing;
   const now = options.now ?? Date.now;
   let core: CloudCore | undefined;
@@ -269,9 +279,11 @@ export function createCloud(options: CloudOptions): Cloud {
           clientId,
           token: () =>
             options.mqttToken ?? signToken({ sub: clientId, role: 'cloud', exp: now() + CLOUD_TOKEN_TTL_MS }, signing),
-          onMessage: (topic, payload) => started.router.route(topic, payload),
+          onMessage: (topic, payload, delivery) => started.router.route(topic, payload, delivery),
           logger: options.logger ?? silentLogger,
           ...(options.mqttConnectWaitMs !== undefined ? { connectWaitMs: options.mqttConnectWaitMs } : {}),
+          ...(options.mqttCa !== undefined ? { ca: options.mqttCa } : {}),
+          ...(options.mqttSharedGroup !== undefined ? { sharedGroup: options.mqttSharedGroup } : {}),
         });
         await mqttClient.start();
       }

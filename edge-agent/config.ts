@@ -65,6 +65,11 @@ export const edgeConfigSchema = z
       url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/.+/, 'expected mqtt://, mqtts://, ws:// or wss:// URL'),
       /** The gate's device token (MQTT password); the username is the gate id. */
       token: z.string().min(1).optional(),
+      /**
+       * PEM bundle of the CA that signed the broker's certificate (a private CA), read when the
+       * gate starts; with it only these CAs are trusted. Verification is never turned off.
+       */
+      caFile: z.string().min(1, 'expected a path to a PEM CA bundle').optional(),
       keepaliveSec: z.number().int().min(5).max(600).default(30),
       reconnectMs: z.number().int().min(100).max(60_000).default(1_000),
     }),

@@ -198,6 +198,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       url: config.mqtt.url,
       gateId: config.gateId,
       ...(config.mqtt.token === undefined ? {} : { token: config.mqtt.token }),
+      caFile: config.mqtt.caFile,
       subscriptions: [
         topics.gateAck(config.gateId),
         topics.gateCmd(config.gateId),

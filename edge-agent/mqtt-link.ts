@@ -5,9 +5,15 @@
  *
  * Publishing is fire-and-forget and refuses while offline: the journal, not MQTT.js's offline
  * queue, is the gate's store-and-forward (ARCHITECTURE.md rule 2).
+ *
+ * Over `mqtts://`/`wss://` the broker's certificate is always verified: against Node's built-in CA
+ * list, or, with `caFile` (a PEM bundle, for a deployment's private CA; docs/deploy.md "TLS"),
+ * against the bundle's CAs only.
  */
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
+import { ConfigError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { EventPublisher } from './uplink.ts';
 
@@ -15,6 +21,8 @@ export interface MqttLinkOptions {
   url: string;
   gateId: string;
   token?: string;
+  /** PEM bundle of the CA(s) that sign the broker's certificate (config `mqtt.caFile`); read at construction. */
+  caFile?: string;
   subscriptions: string[];
   will: { topic: string; payload: () => string };
   keepaliveSec: number;
@@ -28,15 +36,36 @@ export interface MqttLinkEvents {
   message: [topic: string, payload: Buffer];
 }
 
+/**
+ * Reads a PEM CA bundle for MQTT.js's `ca`. A missing, unreadable or non-PEM file is a
+ * `ConfigError` with one `<configPath>: message` line (the command exits 2).
+ */
+export function readCaFile(file: string, configPath = 'mqtt.caFile'): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError([`${configPath}: cannot read ${file}: ${code}`]);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError([`${configPath}: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
+  }
+  return pem;
+}
+
 export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPublisher {
   private client: MqttClient | undefined;
   private readonly log: Logger;
+  private readonly ca: Buffer | undefined;
   private online = false;
   readonly counters = { connects: 0, disconnects: 0, publishRefused: 0, publishErrors: 0 };
 
   constructor(private readonly options: MqttLinkOptions) {
     super();
     this.log = options.logger.child({ component: 'edge.mqtt' });
+    // Read now, so a bad path fails the gate's start instead of every connect attempt.
+    this.ca = options.caFile === undefined ? undefined : readCaFile(options.caFile);
   }
 
   get connected(): boolean {
@@ -49,6 +78,9 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
       clientId: gateId,
       username: gateId,
       ...(token === undefined ? {} : { password: token }),
+      // Verification stays on; `ca` replaces Node's built-in CA list (only the bundle's CAs are trusted).
+      ...(this.ca === undefined ? {} : { ca: this.ca }),
+      rejectUnauthorized: true,
       protocolVersion: 4,
       clean: true,
       keepalive: keepaliveSec,

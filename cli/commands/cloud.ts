@@ -3,13 +3,14 @@
  * and the web pages. Flags, then `ANXIN_*` variables (CONTRACT.md, configuration); exit 2 with
  * `path: message` lines on a bad value.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exitCodeFor } from '../command-errors.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { createFullCloud } from '../../cloud/full-cloud.ts';
+import { SHARE_GROUP_PATTERN } from '../../cloud/mqtt/cloud-mqtt-client.ts';
 import { DEFAULT_CHANGE_LOG_KEEP_REVS, DEFAULT_RETENTION_DAYS } from '../../cloud/store/retention-job.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
@@ -27,12 +28,18 @@ export const help = `Usage: anxin cloud [flags]
   --mqtt-token TOKEN     a fixed MQTT password, for an external broker whose password file was generated
                          by \`anxin broker mosquitto-config\` (default: sign a fresh token per connect)
   --mqtt-client-id ID    MQTT client id and username (default cloud)
+  --mqtt-ca FILE         PEM bundle of the private CA that signed the broker's certificate, for
+                         mqtts:// and wss:// (then only these CAs are trusted; verification stays on)
+  --mqtt-share-group G   shared-subscription group (a-z, 0-9, -; at most 64): cloud instances with the
+                         same group split the gates' messages on Mosquitto, EMQX, HiveMQ; the embedded
+                         broker has no shared subscriptions and gives each instance everything
   --revocations-file F   keep the broker's revocations file here (give the same path to
                          \`anxin broker --revocations\`); gates revoked through the API land in it
   --retention-days N     how long passages are kept (default ${DEFAULT_RETENTION_DAYS})
   --change-log-keep N    change-log revisions kept per compound (default ${DEFAULT_CHANGE_LOG_KEEP_REVS})
 
-Environment: ANXIN_PORT, ANXIN_HOST, ANXIN_MQTT, ANXIN_DB, ANXIN_KEYS, ANXIN_RETENTION_DAYS, …
+Environment: ANXIN_PORT, ANXIN_HOST, ANXIN_MQTT, ANXIN_DB, ANXIN_KEYS, ANXIN_MQTT_CA,
+ANXIN_MQTT_SHARE_GROUP, ANXIN_RETENTION_DAYS, …
 `;
 
 export const cloudConfigSchema = z.object({
@@ -51,6 +58,9 @@ export const cloudConfigSchema = z.object({
   /** A fixed MQTT password for an external broker's generated password file (client id `mqttClientId`). */
   mqttToken: z.string().min(1).optional(),
   mqttClientId: z.string().min(1).max(64).default('cloud'),
+  /** Path of a PEM CA bundle for a broker certificate from a private CA; read at start. */
+  mqttCa: z.string().min(1).optional(),
+  mqttShareGroup: z.string().regex(SHARE_GROUP_PATTERN, 'expected 1-64 characters of a-z, 0-9 and -').optional(),
   revocationsFile: z.string().min(1).optional(),
   retentionDays: z.coerce.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   changeLogKeep: z.coerce.number().int().min(100).max(10_000_000).default(DEFAULT_CHANGE_LOG_KEEP_REVS),
@@ -68,6 +78,8 @@ export async function run(argv: string[]): Promise<number> {
         keys: { type: 'string' },
         'mqtt-token': { type: 'string' },
         'mqtt-client-id': { type: 'string' },
+        'mqtt-ca': { type: 'string' },
+        'mqtt-share-group': { type: 'string' },
         'revocations-file': { type: 'string' },
         'retention-days': { type: 'string' },
         'change-log-keep': { type: 'string' },
@@ -84,6 +96,7 @@ export async function run(argv: string[]): Promise<number> {
       throw error;
     }
     if (!keys.signing) throw new ConfigError([`keys: ${config.keys} has no private key; the cloud signs tokens`]);
+    const mqttCa = config.mqttCa === undefined ? undefined : readCaBundle(config.mqttCa);
     if (config.db !== ':memory:') mkdirSync(dirname(config.db), { recursive: true });
 
     const logger = createLogger();
@@ -97,6 +110,8 @@ export async function run(argv: string[]): Promise<number> {
       mqttClientId: config.mqttClientId,
       ...(config.revocationsFile ? { revocations: { file: config.revocationsFile } } : {}),
       ...(config.mqttToken ? { mqttToken: config.mqttToken } : {}),
+      ...(mqttCa ? { mqttCa } : {}),
+      ...(config.mqttShareGroup ? { mqttSharedGroup: config.mqttShareGroup } : {}),
       retentionDays: config.retentionDays,
       changeLogKeepRevs: config.changeLogKeep,
     });
@@ -108,4 +123,18 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     return exitCodeFor('cloud', error);
   }
+}
+
+/** The `--mqtt-ca` file's PEM text; a missing, unreadable or non-PEM file is an `mqttCa: …` config error. */
+function readCaBundle(file: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (error) {
+    throw new ConfigError([`mqttCa: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`]);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError([`mqttCa: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
+  }
+  return pem;
 }

@@ -3,6 +3,15 @@
  * command results and sync requests, and takes messages one at a time: `handleMessage` is
  * overridden so MQTT.js waits for our `done` before the next packet and sends the QoS 1 PUBACK
  * only then — a full ingest queue thus pushes back on the broker over TCP (docs/cloud.md).
+ *
+ * With `sharedGroup`, several cloud instances split the gates' messages: every kind but `status`
+ * is subscribed as `$share/<group>/…`, so a broker with shared subscriptions (Mosquitto ≥ 1.6,
+ * EMQX, HiveMQ) hands each message to one instance of the group. `status` stays a plain
+ * subscription: every instance serves live status, and brokers send no retained messages to
+ * shared subscriptions. The embedded broker (aedes) has no shared subscriptions and subscribes
+ * the plain filter instead (broker/aedes-hooks.ts): every instance gets everything (docs/deploy.md).
+ *
+ * Over `mqtts://`/`wss://` the broker's certificate is always verified, against `ca` when given.
  */
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -11,6 +20,12 @@ import type { Logger } from '../../shared/log.ts';
 import { filters } from '../../shared/topics.ts';
 
 export const SUBSCRIBED_KINDS = ['events', 'status', 'alarms', 'cmd/result', 'sync/request'] as const;
+/** The kinds subscribed through `$share/<group>/` when a shared group is set (all but `status`). */
+export const SHARED_KINDS: readonly (typeof SUBSCRIBED_KINDS)[number][] = SUBSCRIBED_KINDS.filter(
+  (kind) => kind !== 'status',
+);
+/** A shared-subscription group name: one topic level, no wildcards (`anxin cloud --mqtt-share-group`). */
+export const SHARE_GROUP_PATTERN = /^[a-z0-9-]{1,64}$/;
 export const PUBLISH_TIMEOUT_MS = 10_000;
 export const CONNECT_WAIT_MS = 10_000;
 
@@ -26,12 +41,25 @@ export interface CloudMqttClientOptions {
   clientId: string;
   /** A fresh `cloud` token for each (re)connect. */
   token: () => string;
-  onMessage(topic: string, payload: Buffer): Promise<void>;
+  /** `retained`: a stored retained message the broker delivered because the cloud subscribed. */
+  onMessage(topic: string, payload: Buffer, delivery: { retained: boolean }): Promise<void>;
   logger: Logger;
   /** How long `start()` waits for the first connection before going on without it (default 10 s). */
   connectWaitMs?: number;
   /** `$share/<group>/` prefix for several cloud instances splitting the ingest (broker permitting). */
   sharedGroup?: string;
+  /** PEM CA bundle that signed the broker's certificate (a private CA); replaces Node's built-in CAs. */
+  ca?: string | Buffer;
+}
+
+/** The subscription filters (QoS 1), with the `$share/<group>/` prefix where it applies. */
+export function cloudSubscriptions(sharedGroup?: string): Record<string, { qos: 1 }> {
+  return Object.fromEntries(
+    SUBSCRIBED_KINDS.map((kind) => {
+      const prefix = sharedGroup && SHARED_KINDS.includes(kind) ? `$share/${sharedGroup}/` : '';
+      return [`${prefix}${filters.allGates(kind)}`, { qos: 1 as const }];
+    }),
+  );
 }
 
 export class CloudMqttClient {
@@ -41,6 +69,9 @@ export class CloudMqttClient {
   private subscribed: (() => void) | undefined;
 
   constructor(private readonly options: CloudMqttClientOptions) {
+    if (options.sharedGroup !== undefined && !SHARE_GROUP_PATTERN.test(options.sharedGroup)) {
+      throw new TypeError(`sharedGroup: expected ${SHARE_GROUP_PATTERN}, got ${JSON.stringify(options.sharedGroup)}`);
+    }
     this.logger = options.logger.child({ component: 'cloud.mqtt' });
   }
 
@@ -58,25 +89,28 @@ export class CloudMqttClient {
       reconnectPeriod: 1000,
       connectTimeout: 5000,
       resubscribe: false,
+      ...(this.options.ca === undefined ? {} : { ca: this.options.ca }),
+      // Never relaxed: a broker whose certificate does not verify is not connected to.
+      rejectUnauthorized: true,
     };
     const client = mqtt.connect(this.options.url, opts);
     this.client = client;
     client.handleMessage = (packet, done) => {
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
       this.options
-        .onMessage(packet.topic, payload)
+        .onMessage(packet.topic, payload, { retained: packet.retain === true })
         .catch((err: unknown) => this.logger.error({ err, topic: packet.topic }, 'message handler failed'))
         .finally(() => done());
     };
     client.on('connect', () => {
-      const prefix = this.options.sharedGroup ? `$share/${this.options.sharedGroup}/` : '';
-      const subscriptions = Object.fromEntries(
-        SUBSCRIBED_KINDS.map((kind) => [`${prefix}${filters.allGates(kind)}`, { qos: 1 as const }]),
-      );
-      client.subscribe(subscriptions, (err, granted) => {
+      client.subscribe(cloudSubscriptions(this.options.sharedGroup), (err, granted) => {
         const refused = granted?.filter((g) => g.qos === 128) ?? [];
         if (err || refused.length > 0) this.logger.error({ err, refused }, 'subscription refused');
-        else this.logger.info({ url: this.options.url }, 'connected and subscribed');
+        else
+          this.logger.info(
+            { url: this.options.url, sharedGroup: this.options.sharedGroup },
+            'connected and subscribed',
+          );
         this.subscribed?.();
       });
     });

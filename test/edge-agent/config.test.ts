@@ -46,6 +46,20 @@ describe('edge config', () => {
     expect(config.devices.qr).toEqual({ path: '/dev/ttyS1', baudRate: 115200, direction: 'in' });
   });
 
+  it('takes mqtt.caFile from the file or as ANXIN_MQTT__CA_FILE, and no empty path', () => {
+    expect(parseEdgeConfig(minimal).mqtt.caFile).toBeUndefined();
+    const fromFile = loadEdgeConfig({
+      file: { name: 'gate.json', text: JSON.stringify({ ...minimal, mqtt: { ...minimal.mqtt, caFile: '/a.pem' } }) },
+    });
+    expect(fromFile.mqtt.caFile).toBe('/a.pem');
+    const fromEnv = loadEdgeConfig({
+      file: { name: 'gate.json', text: JSON.stringify(minimal) },
+      env: { ANXIN_MQTT__CA_FILE: '/etc/anxin/ca.pem' },
+    });
+    expect(fromEnv.mqtt).toMatchObject({ url: 'mqtt://127.0.0.1:1883', caFile: '/etc/anxin/ca.pem' });
+    expect(() => parseEdgeConfig({ ...minimal, mqtt: { ...minimal.mqtt, caFile: '' } })).toThrow(/^mqtt\.caFile: /);
+  });
+
   it('accepts the keys inline instead of a file, but not both or neither', () => {
     const { keysFile: _k, ...withoutKeys } = minimal;
     expect(parseEdgeConfig({ ...withoutKeys, keys: gateKeysFile() }).keys?.version).toBe(1);
@@ -110,6 +124,31 @@ describe('anxin edge (command line)', () => {
     const noKeys = anxin('--config', file);
     expect(noKeys.status).toBe(2);
     expect(noKeys.stderr).toMatch(/missing-keys\.json: .*ENOENT/);
+  });
+
+  it('exits 2 with an mqtt.caFile: line when the CA file cannot be read', () => {
+    const keysFile = join(dir, 'gate-keys.json');
+    writeFileSync(keysFile, JSON.stringify(gateKeysFile()));
+    const file = join(dir, 'ca-missing.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...minimal,
+        mqtt: { url: 'mqtts://127.0.0.1:1' },
+        keysFile,
+        dataDir: join(dir, 'gate-data'),
+        http: { enabled: false },
+      }),
+    );
+    const missing = join(dir, 'no-ca.pem');
+    const result = spawnSync(process.execPath, ['bin/anxin.mjs', 'edge', '--config', file], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, ANXIN_MQTT__CA_FILE: missing, ANXIN_LOG_LEVEL: 'silent' },
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual([`mqtt.caFile: cannot read ${missing}: ENOENT`]);
   });
 
   it('prints its help', () => {
