@@ -89,7 +89,17 @@ let turnstileSim: OsdpTurnstileSimulator;
 let browser: BrowserContext;
 
 /** Lays the person's ID card on the gate's reader; resolves with the gate's journaled decision. */
+/** Find-card commands the reader simulator had answered when the last card was lifted. */
+let findsAtLift: number | undefined;
+const finds = () => idSim.counters['2001'] ?? 0;
+
 async function swipe(p: Person): Promise<EntryEvent> {
+  // The driver reports one card per presentation: it must have seen the reader empty since the
+  // last card (a few find cycles) before the same card laid again counts as a new swipe.
+  if (findsAtLift !== undefined) {
+    const lifted = findsAtLift;
+    await vi.waitFor(() => expect(finds()).toBeGreaterThanOrEqual(lifted + 3), { timeout: WAIT_MS, interval: 20 });
+  }
   const decided = new Promise<EntryEvent>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no decision for ${p.personId}`)), WAIT_MS);
     agent.on('decision', function onDecision(event) {
@@ -115,6 +125,7 @@ async function swipe(p: Person): Promise<EntryEvent> {
     return await decided;
   } finally {
     idSim.removeCard();
+    findsAtLift = finds();
   }
 }
 
@@ -260,6 +271,28 @@ describe('web pages against a running system', () => {
     expect(await row.getAttribute('class')).toContain('granted');
     expect(await row.locator('.health').getAttribute('class')).toContain('green');
   });
+
+  it('reconnects its live stream by itself and shows the passages made while it was down', async () => {
+    const rows = consolePage.locator('#feed tr', { hasText: GREEN.masked });
+    const before = await rows.count();
+    // The stream is cut (the cloud ends it) and every reconnect fails until the route is lifted.
+    await consolePage.route('**/api/v1/live**', (route) => route.abort());
+    testCloud.cloud.core.live.shutdown();
+    await consolePage.locator('#live-state:not([data-state="open"])').waitFor({ timeout: WAIT_MS });
+    const event = await swipe(GREEN);
+    await vi.waitFor(
+      async () => {
+        const { events } = await testCloud.cloud.core.store.queryEvents({ gateId: GATE, limit: 10 });
+        expect(events.some((e) => e.seq === event.seq)).toBe(true);
+      },
+      { timeout: WAIT_MS, interval: 50 },
+    );
+    expect(await rows.count()).toBe(before);
+    await consolePage.unroute('**/api/v1/live**');
+    await consolePage.locator('#live-state[data-state="open"]').waitFor({ timeout: 30_000 });
+    await expect.poll(() => rows.count(), { timeout: WAIT_MS }).toBe(before + 1);
+    expect(await rows.first().getAttribute('data-seq')).toBe(String(event.seq));
+  }, 60_000);
 
   it('keeps an alarm until a guard acknowledges it, persisted across a reload', async () => {
     turnstileSim.forcePassage('in');

@@ -178,7 +178,12 @@ function feedRow(entry, fresh) {
   const [reasonZh, reasonEn] = labelOf(REASON_LABELS, entry.reason);
   return el(
     'tr',
-    { class: `${entry.result}${fresh ? ' fresh' : ''}`, 'data-gate': entry.gateId, 'data-seq': entry.seq },
+    {
+      class: `${entry.result}${fresh ? ' fresh' : ''}`,
+      'data-gate': entry.gateId,
+      'data-seq': entry.seq,
+      'data-ts': entry.ts,
+    },
     el('td', {}, clock(entry.ts)),
     el('td', {}, gateName(entry.gateId)),
     el('td', {}, bilingual(labelOf(DIRECTION_LABELS, entry.direction))),
@@ -190,8 +195,11 @@ function feedRow(entry, fresh) {
   );
 }
 
+const shown = (entry) =>
+  feed.querySelector(`tr[data-gate="${CSS.escape(entry.gateId)}"][data-seq="${Number(entry.seq)}"]`) !== null;
+
 function addEntry(entry) {
-  if (feed.querySelector(`tr[data-gate="${CSS.escape(entry.gateId)}"][data-seq="${Number(entry.seq)}"]`)) return;
+  if (shown(entry)) return;
   feed.prepend(feedRow(entry, true));
   while (feed.children.length > FEED_LIMIT) feed.lastElementChild.remove();
 }
@@ -200,6 +208,16 @@ async function loadRecentPassages() {
   const { events } = await api(`/events?limit=30${inCompound ? `&${inCompound}` : ''}`);
   // Stored passages carry the masked name, like the live feed.
   feed.replaceChildren(...events.map((e) => feedRow(e, false)));
+}
+
+/** After the live stream was down: the stored passages it missed join the feed, in time order. */
+async function mergeRecentPassages() {
+  const { events } = await api(`/events?limit=${FEED_LIMIT}${inCompound ? `&${inCompound}` : ''}`);
+  const missed = events.filter((e) => !shown(e));
+  if (missed.length === 0) return;
+  const rows = [...feed.children, ...missed.map((e) => feedRow(e, false))];
+  rows.sort((a, b) => Number(b.dataset.ts) - Number(a.dataset.ts) || Number(b.dataset.seq) - Number(a.dataset.seq));
+  feed.replaceChildren(...rows.slice(0, FEED_LIMIT));
 }
 
 // ---- remote open ----------------------------------------------------------------------------
@@ -259,7 +277,8 @@ openLiveStream({
     liveState.dataset.state = state;
     liveState.textContent = STATE_TEXT[state];
   },
+  // Every (re)open: what changed while the stream was down is read back, passages included.
   onOpen: () => {
-    Promise.all([loadGates(), loadAlarms()]).catch(console.error);
+    Promise.all([loadGates(), loadAlarms(), mergeRecentPassages()]).catch(console.error);
   },
 });
