@@ -30,14 +30,13 @@ export type GatePassage = Pick<
 
 /**
  * A granted event is a crossing when the turnstile confirmed it (`passed: true`), or when no
- * turnstile confirmation exists for its method: free passage (turnstiles held open in
- * `emergency-open`) and manual opens by a guard report `passed: null`, and the person did walk
- * through. A granted event that timed out (`passed: false`) is not a crossing; a denied one never is.
+ * turnstile confirmation exists for it (`passed: null`, CONTRACT.md "not applicable"): free
+ * passage (turnstiles held open in `emergency-open`), manual opens by a guard, and every grant at a
+ * gate without a turnstile (a door or a barrier with no pass sensor) — the person walked through.
+ * A granted event that timed out (`passed: false`) is not a crossing; a denied one never is.
  */
 export function isCrossing(p: Pick<Passage, 'result' | 'passed' | 'method'>): boolean {
-  if (p.result !== 'granted') return false;
-  if (p.passed === true) return true;
-  return p.passed === null && (p.method === 'free' || p.method === 'manual');
+  return p.result === 'granted' && p.passed !== false;
 }
 
 /** Which events tracing looks at: crossings by default, every attempt of a known person with `includeDenied`. */

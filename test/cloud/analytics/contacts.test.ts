@@ -23,10 +23,12 @@ function passage(personId: string | null, gateId: string, ts: number, over: Part
 }
 
 describe('isCrossing / isTraceable', () => {
-  it('granted and passed, or granted free/manual without confirmation', () => {
+  it('granted and passed, or granted where no confirmation exists (free, manual, a gate without turnstile)', () => {
     expect(isCrossing({ result: 'granted', passed: true, method: 'qr' })).toBe(true);
     expect(isCrossing({ result: 'granted', passed: false, method: 'qr' })).toBe(false);
-    expect(isCrossing({ result: 'granted', passed: null, method: 'qr' })).toBe(false);
+    // A gate without a turnstile journals its grants with passed: null; the person walked through.
+    expect(isCrossing({ result: 'granted', passed: null, method: 'qr' })).toBe(true);
+    expect(isCrossing({ result: 'granted', passed: null, method: 'idcard' })).toBe(true);
     expect(isCrossing({ result: 'granted', passed: null, method: 'free' })).toBe(true);
     expect(isCrossing({ result: 'granted', passed: null, method: 'manual' })).toBe(true);
     expect(isCrossing({ result: 'denied', passed: null, method: 'idcard' })).toBe(false);
