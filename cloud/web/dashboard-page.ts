@@ -13,7 +13,7 @@ const statsSection = html`<section id="stats" class="panel">
     <div class="kpi"><span>通行次数 <small>Passages</small></span><b id="kpi-passages">–</b></div>
     <div class="kpi"><span>进 / 出 <small>Crossings in / out</small></span><b id="kpi-crossings">–</b></div>
     <div class="kpi"><span>允许 / 拒绝 <small>Granted / denied</small></span><b id="kpi-decisions">–</b></div>
-    <div class="kpi"><span>独立人数 <small>Unique persons</small></span><b id="kpi-persons">–</b></div>
+    <div class="kpi"><span title="按整个自然日统计 · counted over whole local days">独立人数/日 <small>Unique persons per day (whole days)</small></span><b id="kpi-persons">–</b></div>
     <div class="kpi"><span>高峰时段 <small>Peak hour</small></span><b id="kpi-peak">–</b></div>
     <div class="kpi"><span>在内人数估计 <small>Occupancy (est.)</small></span><b id="kpi-occupancy">–</b></div>
   </div>
