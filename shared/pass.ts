@@ -19,6 +19,11 @@ import { ID_PATTERN } from './ids.ts';
 import type { KeyRing, SigningKey } from './keys.ts';
 
 export const PASS_PREFIX = 'AX1:';
+/**
+ * The longest pass text: it stays a QR code of version ≤ 10 at level Q that cheap gate scanners read
+ * at arm's length (docs/passes.md). Person and compound ids of 43 characters together fit.
+ */
+export const MAX_PASS_CHARS = 200;
 export const PASS_VERSION = 1;
 export const PASS_SIGNATURE_BYTES = 64;
 /** Bytes of the payload before the two length-prefixed strings. */
@@ -120,7 +125,14 @@ export function encodePassPayload(payload: PassPayload, kid: number): Buffer {
 export function signPass(payload: PassPayload, key: SigningKey): string {
   const body = encodePassPayload(payload, key.kid);
   const signature = sign(null, body, key.privateKey);
-  return PASS_PREFIX + encodeBase45(Buffer.concat([body, signature]));
+  const text = PASS_PREFIX + encodeBase45(Buffer.concat([body, signature]));
+  if (text.length > MAX_PASS_CHARS) {
+    throw new PassError(
+      `the pass would be ${text.length} characters (at most ${MAX_PASS_CHARS}): person and compound ids of ` +
+        `${payload.personId.length + payload.compoundId.length} characters together are too long (at most 43)`,
+    );
+  }
+  return text;
 }
 
 /** Reads a length-prefixed id at `offset`; undefined if it runs past `end` or is not an id. */
@@ -167,7 +179,9 @@ export function decodePassBinary(bytes: Buffer): { pass: VerifiedPass; body: Buf
  * window returns the reason and the decoded pass, so the gate can show whose pass it was.
  */
 export function verifyPass(text: string, ring: KeyRing, nowMs: number): PassCheck {
-  if (typeof text !== 'string' || !text.startsWith(PASS_PREFIX)) return { ok: false, reason: 'malformed' };
+  if (typeof text !== 'string' || text.length > MAX_PASS_CHARS || !text.startsWith(PASS_PREFIX)) {
+    return { ok: false, reason: 'malformed' };
+  }
   const bytes = tryDecodeBase45(text.slice(PASS_PREFIX.length));
   const decoded = bytes && decodePassBinary(bytes);
   if (!decoded) return { ok: false, reason: 'malformed' };

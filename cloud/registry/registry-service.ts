@@ -9,7 +9,7 @@ import { maskIdNumber, validateIdNumber } from '../../shared/id-number.ts';
 import type { SigningKey } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/log.ts';
 import { maskName } from '../../shared/masking.ts';
-import { newPassId, signPass } from '../../shared/pass.ts';
+import { newPassId, PassError, signPass } from '../../shared/pass.ts';
 import { pseudonymizeIdNumber } from '../../shared/pseudonym.ts';
 import type {
   CompoundCreate,
@@ -388,7 +388,13 @@ export class RegistryService {
       expiresAt,
       ...(input.useLimit !== undefined ? { useLimit: input.useLimit } : {}),
     };
-    const text = signPass(payload, this.options.signingKey);
+    let text: string;
+    try {
+      text = signPass(payload, this.options.signingKey);
+    } catch (err) {
+      if (!(err instanceof PassError)) throw err;
+      throw new RequestValidationError('cannot issue this pass', [{ path: 'personId', message: err.message }]);
+    }
     const pass: Pass = {
       ...payload,
       useLimit: input.useLimit ?? null,

@@ -8,6 +8,7 @@ import {
   createPassQr,
   encodePassPayload,
   newPassId,
+  MAX_PASS_CHARS,
   PASS_PREFIX,
   PASS_QR_ERROR_CORRECTION,
   PassError,
@@ -56,6 +57,8 @@ const payloadArb: fc.Arbitrary<PassPayload> = fc
     },
     { requiredKeys: ['passId', 'personId', 'compoundId', 'kind', 'notBefore', 'expiresAt'] },
   )
+  // Longer ids together do not fit in MAX_PASS_CHARS (tested below).
+  .filter((p) => p.personId.length + p.compoundId.length <= 43)
   .filter((p) => p.expiresAt > p.notBefore);
 
 function binaryOf(text: string): Buffer {
@@ -192,6 +195,20 @@ describe('QR pass', () => {
       { expiresAt: typical.notBefore },
     ];
     for (const change of bad) expect(() => signPass({ ...typical, ...change }, key1)).toThrow(PassError);
+  });
+
+  it('refuses to sign a pass over 200 characters, and calls a longer text malformed', () => {
+    const fits = signPass({ ...typical, personId: 'p'.repeat(31), compoundId: 'c'.repeat(12), useLimit: 9 }, key1);
+    expect(fits.length).toBeLessThanOrEqual(MAX_PASS_CHARS);
+    for (const [personId, compoundId] of [
+      ['p'.repeat(32), 'c'.repeat(12)],
+      ['p'.repeat(64), 'c'.repeat(64)],
+    ] as const) {
+      expect(() => signPass({ ...typical, personId, compoundId }, key1)).toThrow(/too long \(at most 43\)/);
+    }
+    const long = `${PASS_PREFIX}${encodeBase45(Buffer.alloc(140, 7))}`;
+    expect(long.length).toBeGreaterThan(MAX_PASS_CHARS);
+    expect(verifyPass(long, ring, NOW)).toEqual({ ok: false, reason: 'malformed' });
   });
 
   it('new pass ids are 16 lower-case hex digits', () => {

@@ -312,6 +312,15 @@ describe('residents, health and passes', () => {
     expect((await h.request('GET', '/api/v1/passes/0000000000000000/qr.svg', { token: manager })).status).toBe(404);
     expect((await h.request('DELETE', '/api/v1/passes/0000000000000000', { token: manager })).status).toBe(404);
     expect((await h.request('POST', '/api/v1/passes', { token: manager, body: { personId: 'p-1' } })).status).toBe(400);
+    // Ids too long together for a 200-character pass: refused with the reason, nothing stored.
+    const longId = `p-${'x'.repeat(60)}`;
+    await create({ personId: longId, name: '孙长' });
+    const tooLong = await h.request('POST', '/api/v1/passes', {
+      token: manager,
+      body: { personId: longId, validTo: Date.now() + 1e6 },
+    });
+    expect(tooLong.status).toBe(400);
+    expect(JSON.stringify(await tooLong.json())).toContain('at most 43');
     expect(
       (
         await h.request('POST', '/api/v1/passes', {
