@@ -121,6 +121,15 @@ export const edgeConfigSchema = z
       .object({
         /** Unacked events beyond this depth raise a `journal-full` alarm (events are never dropped). */
         alarmDepth: z.number().int().min(1).default(200_000),
+        /**
+         * Free space on the data directory's file system below this raises the same alarm, well
+         * before SQLite would fail a write (then the gate still acts, but cannot record).
+         */
+        minFreeBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(64 * 1024 * 1024),
         /** Unacked `events` messages in flight while draining. */
         maxInFlight: z.number().int().min(1).max(64).default(4),
         /** Events per message while draining (≤ MAX_EVENTS_PER_MESSAGE). */

@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { BindingInterface } from '@serialport/bindings-interface';
 import { type ServerType, serve } from '@hono/node-server';
@@ -62,6 +63,16 @@ export interface EdgeAgentOptions {
   binding?: BindingInterface;
   /** Reported in the status message. Default: package.json's version. */
   version?: string;
+  /** Free bytes on the file system of a directory (tests). Default: `statfs`. */
+  freeSpace?: (dir: string) => Promise<number>;
+}
+
+/** How often the gate checks the free space left for its journal. */
+const FREE_SPACE_CHECK_MS = 10_000;
+
+async function statfsFreeBytes(dir: string): Promise<number> {
+  const stats = await statfs(dir);
+  return stats.bavail * stats.bsize;
 }
 
 export interface PresentResult {
@@ -117,7 +128,9 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private httpAddress: AddressInfo | undefined;
   private running = false;
   private version = '0.0.0';
-  private journalFull = false;
+  private journalDeep = false;
+  private diskLow = false;
+  private journalWriteFailing = false;
   private journalSyncFailing = false;
   private lastStatusKey = '';
   private readonly timers: NodeJS.Timeout[] = [];
@@ -287,8 +300,10 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     const tick = Math.min(config.statusIntervalMs, 5_000);
     const statusTimer = setInterval(() => this.statusMaybeChanged(), tick);
     const heartbeat = setInterval(() => this.publishStatus(), config.statusIntervalMs);
-    for (const t of [statusTimer, heartbeat]) t.unref();
-    this.timers.push(statusTimer, heartbeat);
+    const diskTimer = setInterval(() => void this.checkFreeSpace(), FREE_SPACE_CHECK_MS);
+    for (const t of [statusTimer, heartbeat, diskTimer]) t.unref();
+    this.timers.push(statusTimer, heartbeat, diskTimer);
+    await this.checkFreeSpace();
     this.log.info(
       {
         version: this.version,
@@ -396,13 +411,18 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   ): EntryEvent | undefined {
     try {
       const event = this.journal.append(entry, { final, ...(effects ? { effects } : {}) });
+      this.journalWriteFailing = false;
       this.checkJournalDepth();
       return event;
     } catch (error) {
-      // The gate still acts on its decision (people must not be locked in), but loudly.
+      // The gate still acts on its decision (people must not be locked in), but loudly: every
+      // unrecorded passage is counted and logged, the alarm is raised once per failing streak.
       this.counters.journalErrors += 1;
-      this.log.error({ err: (error as Error).message }, 'journal write failed');
-      this.raiseAlarm('journal-full', `journal write failed: ${(error as Error).message}`);
+      this.log.error({ err: (error as Error).message }, 'journal write failed; this passage is not recorded');
+      if (!this.journalWriteFailing) {
+        this.journalWriteFailing = true;
+        this.raiseAlarm('journal-full', `journal write failed: ${(error as Error).message}`);
+      }
       return undefined;
     }
   }
@@ -693,17 +713,47 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private checkJournalDepth(): void {
     const depth = this.journal.depth();
     const limit = this.config.journal.alarmDepth;
-    if (!this.journalFull && depth >= limit) {
-      this.journalFull = true;
+    if (!this.journalDeep && depth >= limit) {
+      this.journalDeep = true;
       this.raiseAlarm(
         'journal-full',
         `journal holds ${depth} unacknowledged events (alarm depth ${limit}); nothing is dropped`,
       );
       this.statusMaybeChanged();
-    } else if (this.journalFull && depth < limit * JOURNAL_ALARM_HYSTERESIS) {
-      this.journalFull = false;
+    } else if (this.journalDeep && depth < limit * JOURNAL_ALARM_HYSTERESIS) {
+      this.journalDeep = false;
       this.statusMaybeChanged();
     }
+  }
+
+  /** Low disk for the journal raises `journal-full` before SQLite would fail a write; clears at twice the reserve. */
+  private async checkFreeSpace(): Promise<void> {
+    const reserve = this.config.journal.minFreeBytes;
+    if (reserve === 0 || this.config.dataDir === ':memory:') return;
+    let free: number;
+    try {
+      free = await (this.options.freeSpace ?? statfsFreeBytes)(this.config.dataDir);
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message }, 'cannot read the free disk space');
+      return;
+    }
+    if (!this.running) return;
+    if (!this.diskLow && free < reserve) {
+      this.diskLow = true;
+      this.raiseAlarm(
+        'journal-full',
+        `${Math.floor(free / 1048576)} MiB free for the journal (reserve ${Math.floor(reserve / 1048576)} MiB); nothing is dropped yet`,
+      );
+      this.statusMaybeChanged();
+    } else if (this.diskLow && free >= 2 * reserve) {
+      this.diskLow = false;
+      this.statusMaybeChanged();
+    }
+  }
+
+  /** The status flag: the journal is deep, or the disk under it is nearly full. */
+  private get journalFull(): boolean {
+    return this.journalDeep || this.diskLow;
   }
 
   private replicaChanged(): void {
