@@ -10,6 +10,8 @@ export interface Harness {
   core: CloudCore;
   ring: KeyRing;
   published: { topic: string; payload: unknown }[];
+  /** Set `error` to make every publish fail with it (a broker that is down). */
+  publishing: { error?: Error };
   token(role: HttpRole, compound?: string, username?: string): string;
   request(
     method: string,
@@ -23,10 +25,12 @@ export async function createHarness(): Promise<Harness> {
   const keys = parseKeysFile(createKeysFile());
   const store = new SqliteCloudStore({ path: ':memory:' });
   const published: { topic: string; payload: unknown }[] = [];
+  const publishing: { error?: Error } = {};
   const core = createCloudCore({
     store,
     keys,
     publish: async (topic, payload) => {
+      if (publishing.error) throw publishing.error;
       published.push({ topic, payload });
     },
     ingest: { flushIntervalMs: 1 },
@@ -48,6 +52,7 @@ export async function createHarness(): Promise<Harness> {
     core,
     ring: keys.ring,
     published,
+    publishing,
     token,
     request: (method, path, options = {}) => {
       const headers: Record<string, string> = {};

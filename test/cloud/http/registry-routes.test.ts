@@ -1,3 +1,4 @@
+import { MqttUnavailableError } from '../../../cloud/mqtt/cloud-mqtt-client.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateIdNumber } from '../../../shared/id-number.ts';
 import { errorBodySchema } from '../../../shared/schemas/http.ts';
@@ -287,6 +288,17 @@ describe('residents, health and passes', () => {
     });
     expect(bad.status).toBe(400);
     expect((await h.request('PUT', '/api/v1/health', { token: manager, body: [] })).status).toBe(400);
+  });
+
+  it('records a remote open the broker never took as failed, not pending for ever', async () => {
+    h.publishing.error = new MqttUnavailableError();
+    const res = await h.request('POST', '/api/v1/gates/g-1/open', {
+      token: manager,
+      body: { direction: 'in', reason: '送货 delivery' },
+    });
+    expect(res.status).toBe(503);
+    const [command] = await h.core.store.recentCommands('g-1', 5);
+    expect(command).toMatchObject({ kind: 'open', result: { ok: false, error: expect.stringContaining('not sent') } });
   });
 
   it('issues a pass, renders it as SVG and PNG, revokes it (pass.revoke pushed)', async () => {
