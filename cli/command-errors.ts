@@ -11,8 +11,20 @@ function isParseArgsError(error: unknown): error is TypeError {
   return error instanceof TypeError && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS');
 }
 
+/**
+ * A message as one line: Node's parseArgs explains some refusals over three lines (a value that
+ * starts with a dash); the contract's "one-line reason" keeps all of it, joined.
+ */
+export function oneLine(message: string): string {
+  return message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ');
+}
+
 export function usageError(command: string, message: string): number {
-  process.stderr.write(`anxin ${command}: ${message}\n`);
+  process.stderr.write(`anxin ${command}: ${oneLine(message)}\n`);
   return 2;
 }
 

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { BindingInterface } from '../firmware-bridge/serial/port-options.ts';
 import type { Logger } from '../shared/log.ts';
+import { oneLine } from './command-errors.ts';
 
 export interface SimulatorCliIo {
   stderr?: NodeJS.WritableStream;
@@ -40,7 +41,7 @@ export function parseSimArgs(
     }) as { values: Record<string, string | undefined>; positionals: string[] });
   } catch (err) {
     // parseArgs' own errors (unknown flag, missing value) are one line already.
-    return { problems: [(err as Error).message.split('\n')[0]!] };
+    return { problems: [oneLine((err as Error).message)] };
   }
   const problems: string[] = [];
   const extra = positionals.filter((p, i) => !(i === 0 && p === device));

@@ -12,6 +12,7 @@ import { ConfigError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
 import { startDemo } from '../demo/demo-system.ts';
 import { untilStopSignal } from '../stop-signal.ts';
+import { oneLine } from '../command-errors.ts';
 
 export const help = `Usage: anxin demo [flags]
 
@@ -68,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     const env = Object.fromEntries(DEMO_ENV_KEYS.map((k) => [`ANXIN_${k}`, process.env[`ANXIN_${k}`]]));
     config = loadConfig(demoConfigSchema, { flags: values, env });
   } catch (err) {
-    const lines = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    const lines = err instanceof ConfigError ? err.problems : [oneLine((err as Error).message)];
     for (const line of lines) process.stderr.write(`anxin demo: ${line}\n`);
     return 2;
   }

@@ -10,6 +10,7 @@ import { loadEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { AnxinError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
+import { usageError } from '../command-errors.ts';
 
 export const help = `Usage: anxin edge --config FILE [flags]
 
@@ -59,8 +60,7 @@ export async function run(argv: string[]): Promise<number> {
       },
     }).values as Record<string, string | undefined>;
   } catch (error) {
-    process.stderr.write(`anxin edge: ${(error as Error).message}\n`);
-    return 2;
+    return usageError('edge', (error as Error).message);
   }
 
   let file: { name: string; text: string } | undefined;

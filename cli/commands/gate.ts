@@ -13,6 +13,7 @@ import { isValidId } from '../../shared/ids.ts';
 import { readKeysFile } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
 import { DEFAULT_KEYS_PATH } from './keys.ts';
+import { usageError } from '../command-errors.ts';
 
 export const help = `Usage: anxin gate add --compound ID --id ID [flags]
 
@@ -31,10 +32,7 @@ registers it in the cloud database when --db is given, and prints a ready gate.j
 
 const DAY_MS = 86_400_000;
 
-function fail(message: string): number {
-  process.stderr.write(`anxin gate: ${message}\n`);
-  return 2;
-}
+const fail = (message: string): number => usageError('gate', message);
 
 export async function run(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;

@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { exitCodeFor } from '../command-errors.ts';
+import { exitCodeFor, usageError } from '../command-errors.ts';
 import { AnxinError } from '../../shared/errors.ts';
 import { createKeysFile, type KeysFile, publicOnly, readKeysFile, rotateKeys } from '../../shared/keys.ts';
 
@@ -25,10 +25,7 @@ export const help = `Usage: anxin keys <init|rotate|public> [flags]
       print the file without private keys (for gates and the broker) on stdout
 `;
 
-function fail(message: string): number {
-  process.stderr.write(`anxin keys: ${message}\n`);
-  return 2;
-}
+const fail = (message: string): number => usageError('keys', message);
 
 function serialise(file: KeysFile): string {
   return `${JSON.stringify(file, null, 2)}\n`;

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { exitCodeFor } from '../command-errors.ts';
+import { exitCodeFor, usageError } from '../command-errors.ts';
 import { generatePassword, hashPassword } from '../../cloud/auth/password-hash.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { formatIssues } from '../../shared/config.ts';
@@ -22,10 +22,7 @@ export const help = `Usage: anxin user add --username NAME --role admin|manager|
   --password P       at least 8 characters; without it: asked on a terminal, else generated and printed
 `;
 
-function fail(message: string): number {
-  process.stderr.write(`anxin user: ${message}\n`);
-  return 2;
-}
+const fail = (message: string): number => usageError('user', message);
 
 async function askPassword(): Promise<string | undefined> {
   if (!process.stdin.isTTY) return undefined;

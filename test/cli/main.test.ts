@@ -30,6 +30,23 @@ describe('anxin', () => {
     expect(err.trim().split('\n')[0]).toMatch(new RegExp(`^anxin ${name}: .+`));
   });
 
+  // A value that starts with a dash: Node's parser explains it over three lines; one line it is.
+  it.each([
+    ['demo', '--rate'],
+    ['broker', '--port'],
+    ['cloud', '--retention-days'],
+    ['edge', '--config'],
+    ['gate', 'add', '--days'],
+    ['user', 'add', '--password'],
+    ['keys', 'init', '--out'],
+    ['sim', 'qr', '--baud'],
+  ])('%s … %s -1 exits 2 with exactly one line', async (...args) => {
+    expect(await main([...args, '-1'])).toBe(2);
+    const lines = err.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^anxin [a-z]+( [a-z]+)?: .*ambiguous.*=-XYZ/);
+  });
+
   it('lists the commands and exits 2 without one, and refuses an unknown command', async () => {
     expect(await main([])).toBe(2);
     for (const name of Object.keys(COMMANDS)) expect(out).toContain(name);
