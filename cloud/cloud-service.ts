@@ -26,7 +26,7 @@ import { IdentitySeal } from './registry/identity-seal.ts';
 import { RegistryService } from './registry/registry-service.ts';
 import { DEFAULT_RETENTION_DAYS, RetentionJob } from './store/retention-job.ts';
 import { SqliteCloudStore } from './store/sqlite-store.ts';
-import type { StoredEvent } from './store/store.ts';
+import type { CloudStore, StoredEvent } from './store/store.ts';
 import type { Publish } from './sync/change-publisher.ts';
 import { SyncResponder } from './sync/sync-responder.ts';
 
@@ -210,6 +210,22 @@ export interface Cloud {
   readonly core: CloudCore;
 }
 
+/**
+ * At start, every registered gate hears how far this cloud has stored its passages. A gate that
+ * was acknowledged further — by this cloud before it was restored from a backup — sends the rest
+ * again from the acknowledged events it keeps (edge-agent/uplink.ts), without waiting for its
+ * next passage. For every other gate it is a duplicate ack, ignored.
+ */
+async function announceAcks(store: CloudStore, send: Publish, clock: () => number, log: Logger): Promise<void> {
+  const gates = await store.listGates();
+  for (const gate of gates) {
+    const upTo = await store.ackedUpTo(gate.id);
+    await send(topics.gateAck(gate.id), { upTo, ts: clock() }).catch((err: unknown) =>
+      log.warn({ err, gateId: gate.id }, 'could not announce the ack mark'),
+    );
+  }
+}
+
 export function createCloud(options: CloudOptions): Cloud {
   const logger = (options.logger ?? silentLogger).child({ component: 'cloud' });
   const keys = parseKeysFile(options.keysFile);
@@ -286,6 +302,7 @@ export function createCloud(options: CloudOptions): Cloud {
           ...(options.mqttSharedGroup !== undefined ? { sharedGroup: options.mqttSharedGroup } : {}),
         });
         await mqttClient.start();
+        await announceAcks(store, publish, now, logger);
       }
       logger.info({ httpPort, mqtt: options.mqttUrl ?? null, db: options.dbPath }, 'cloud started');
       return { httpPort };

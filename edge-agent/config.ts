@@ -130,6 +130,12 @@ export const edgeConfigSchema = z
           .int()
           .min(0)
           .default(64 * 1024 * 1024),
+        /** Acknowledged events are kept this long (a cloud restored from a backup gets them again). */
+        keepAckedMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(7 * 86_400_000),
         /** Unacked `events` messages in flight while draining. */
         maxInFlight: z.number().int().min(1).max(64).default(4),
         /** Events per message while draining (≤ MAX_EVENTS_PER_MESSAGE). */

@@ -200,6 +200,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
             onError: (error) => this.journalSyncFailed(error),
           }
         : undefined,
+      { keepAckedMs: config.journal.keepAckedMs, now: this.now },
     );
     const interrupted = this.journal.finalizeInterrupted();
     this.journal.sync();

@@ -3,7 +3,12 @@
  * `seq`, before anything is published; rows leave only when the cloud's cumulative ack covers them.
  *
  * `seq` is persisted in `meta` (not derived from the table) so it is never reused, even when every
- * row has been pruned. The journal is always the contiguous range (ackedUpTo, lastSeq].
+ * row has been pruned. The unacknowledged journal is always the contiguous range (ackedUpTo, lastSeq].
+ *
+ * Acknowledged rows stay for `keepAckedMs` (default 7 days) after the ack that covered them, then
+ * go. That is what makes restoring the cloud from a backup safe: a restored cloud acknowledges
+ * less than the gate already had, and `rewindAck` turns the rows since back into unacknowledged
+ * ones, which the uplink sends again (docs/operations.md).
  *
  * A granted passage is appended at once as *pending* (`final = 0`) and finalised when the
  * turnstile confirms it or times out; only final rows are published, in seq order. A pending row
@@ -33,6 +38,15 @@ const META = { lastSeq: 'journal.lastSeq', ackedUpTo: 'journal.ackedUpTo' } as c
 
 export type JournalEntry = Omit<EntryEvent, 'seq'>;
 
+/** How long acknowledged rows are kept, in case the cloud is restored from a backup. */
+export const KEEP_ACKED_MS = 7 * 86_400_000;
+
+export interface JournalOptions {
+  /** Default `KEEP_ACKED_MS`; 0 prunes at the ack. */
+  keepAckedMs?: number;
+  now?: () => number;
+}
+
 export interface JournalDurability {
   wal: Pick<WalSync, 'sync' | 'close'>;
   /** Rows became durable (the uplink may publish them). */
@@ -54,6 +68,9 @@ export class JournalStore {
     effects: PassageEffects | undefined,
   ) => EntryEvent | undefined;
   private readonly pruneTx: (upTo: number) => number;
+  private readonly rewindTx: (upTo: number) => boolean;
+  private readonly keepAckedMs: number;
+  private readonly now: () => number;
   /** Every row with seq ≤ this is durable as it now reads (or pending, which is never published). */
   private durable: number;
   private syncing = false;
@@ -67,7 +84,12 @@ export class JournalStore {
     db: GateDatabase,
     private readonly replica: ReplicaStore,
     private readonly durability?: JournalDurability,
+    options: JournalOptions = {},
   ) {
+    this.keepAckedMs = options.keepAckedMs ?? KEEP_ACKED_MS;
+    this.now = options.now ?? Date.now;
+    // When each ack arrived: acknowledged rows go `keepAckedMs` after the ack that covered them.
+    db.exec('CREATE TABLE IF NOT EXISTS journal_acks (up_to INTEGER PRIMARY KEY, at INTEGER NOT NULL)');
     this.meta = new MetaTable(db);
     this.last = this.meta.getNumber(META.lastSeq) ?? 0;
     this.acked = this.meta.getNumber(META.ackedUpTo) ?? 0;
@@ -84,6 +106,15 @@ export class JournalStore {
       firstPending: db.prepare<[], { seq: number }>('SELECT MIN(seq) AS seq FROM journal WHERE final = 0'),
       pending: db.prepare<[], { seq: number }>('SELECT seq FROM journal WHERE final = 0 ORDER BY seq'),
       prune: db.prepare<[number]>('DELETE FROM journal WHERE seq <= ?'),
+      recordAck: db.prepare<[number, number]>(
+        'INSERT INTO journal_acks (up_to, at) VALUES (?, ?) ON CONFLICT (up_to) DO UPDATE SET at = excluded.at',
+      ),
+      expiredAck: db.prepare<[number], { upTo: number | null }>(
+        'SELECT MAX(up_to) AS upTo FROM journal_acks WHERE at <= ?',
+      ),
+      forgetAcksBelow: db.prepare<[number]>('DELETE FROM journal_acks WHERE up_to < ?'),
+      forgetAcksAbove: db.prepare<[number]>('DELETE FROM journal_acks WHERE up_to > ?'),
+      firstKept: db.prepare<[], { seq: number | null }>('SELECT MIN(seq) AS seq FROM journal'),
     };
 
     this.appendTx = db.transaction((entry: JournalEntry, final: boolean, effects: PassageEffects | undefined) => {
@@ -112,10 +143,24 @@ export class JournalStore {
     );
 
     this.pruneTx = db.transaction((upTo: number) => {
-      const deleted = this.stmt.prune.run(upTo).changes;
+      const now = this.now();
+      this.stmt.recordAck.run(upTo, now);
+      const expired = this.stmt.expiredAck.get(now - this.keepAckedMs)?.upTo ?? 0;
+      const deleted = expired > 0 ? this.stmt.prune.run(expired).changes : 0;
+      if (expired > 0) this.stmt.forgetAcksBelow.run(expired);
       this.meta.set(META.ackedUpTo, upTo);
       this.acked = upTo;
       return deleted;
+    });
+
+    this.rewindTx = db.transaction((upTo: number) => {
+      const first = this.stmt.firstKept.get()?.seq ?? null;
+      // Every row after `upTo` must still be here to be sent again.
+      if (first === null ? upTo < this.last : first > upTo + 1) return false;
+      this.stmt.forgetAcksAbove.run(upTo);
+      this.meta.set(META.ackedUpTo, upTo);
+      this.acked = upTo;
+      return true;
     });
   }
 
@@ -216,9 +261,21 @@ export class JournalStore {
     return pending === undefined || pending === null ? this.last : pending - 1;
   }
 
-  /** Drops every event with seq ≤ upTo (the cloud stored them). Returns the number of rows deleted. */
+  /**
+   * The cloud stored every event with seq ≤ upTo: they are acknowledged now, and the rows of acks
+   * older than `keepAckedMs` are deleted. Returns the number of rows deleted.
+   */
   prune(upTo: number): number {
     return this.pruneTx(upTo);
+  }
+
+  /**
+   * The cloud acknowledges less than before (restored from a backup): the events after `upTo`
+   * become unacknowledged again, to be sent again. False, changing nothing, when some of them are
+   * no longer kept (the backup is older than `keepAckedMs`).
+   */
+  rewindAck(upTo: number): boolean {
+    return upTo < this.acked && this.rewindTx(upTo);
   }
 
   /**

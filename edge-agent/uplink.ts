@@ -39,6 +39,8 @@ export interface UplinkCounters {
   acksApplied: number;
   acksMalformed: number;
   acksStale: number;
+  /** Acks below the mark whose events were still kept: the journal rewound and sent them again. */
+  acksRewound: number;
   acksBogus: number;
   resends: number;
 }
@@ -55,6 +57,8 @@ export class Uplink {
   private publishedUpTo: number;
   /** Last seq of each message awaiting the cloud's ack, oldest first, with when it was sent. */
   private inFlight: { upTo: number; sentAt: number }[] = [];
+  /** The cloud's `ts` of the newest ack that set or confirmed the mark (0: none yet, or unknown). */
+  private lastAckTs = 0;
   private timer: NodeJS.Timeout | undefined;
   readonly counters: UplinkCounters = {
     messagesPublished: 0,
@@ -62,6 +66,7 @@ export class Uplink {
     acksApplied: 0,
     acksMalformed: 0,
     acksStale: 0,
+    acksRewound: 0,
     acksBogus: 0,
     resends: 0,
   };
@@ -133,17 +138,35 @@ export class Uplink {
   handleAck(payload: Buffer | string): void {
     const { journal } = this.options;
     let upTo: number;
+    let ackTs: number | undefined;
     try {
       const parsed = ackMessageSchema.safeParse(JSON.parse(payload.toString()));
       if (!parsed.success) throw new Error(parsed.error.issues.map((i) => i.message).join('; '));
       upTo = parsed.data.upTo;
+      ackTs = parsed.data.ts;
     } catch (error) {
       this.counters.acksMalformed += 1;
       this.log.warn({ err: (error as Error).message, counter: this.counters.acksMalformed }, 'ack ignored: malformed');
       return;
     }
     const acked = journal.ackedUpTo();
+    // The cloud stamps its acks (`ts`). A lower ack stamped after the one that set the mark is no
+    // late duplicate: the cloud lost what it had acknowledged (restored from a backup), so the
+    // events after it are sent again, from the acknowledged rows the journal still keeps.
+    const newer = ackTs !== undefined && ackTs > this.lastAckTs;
+    if (upTo < acked && newer && journal.rewindAck(upTo)) {
+      this.lastAckTs = ackTs as number;
+      this.counters.acksRewound += 1;
+      this.log.warn(
+        { upTo, ackedUpTo: acked, counter: this.counters.acksRewound },
+        'the cloud acknowledges less than before; sending the events after its ack again',
+      );
+      this.rewind();
+      this.pump();
+      return;
+    }
     if (upTo <= acked) {
+      if (upTo === acked && newer) this.lastAckTs = ackTs as number;
       this.counters.acksStale += 1;
       this.log.info({ upTo, ackedUpTo: acked, counter: this.counters.acksStale }, 'ack ignored: old or duplicate');
       return;
@@ -158,6 +181,7 @@ export class Uplink {
       return;
     }
     const pruned = journal.prune(upTo);
+    if (newer) this.lastAckTs = ackTs as number;
     this.counters.acksApplied += 1;
     this.inFlight = this.inFlight.filter((m) => m.upTo > upTo);
     // Acks can cover events sent before a restart or reconnect; never resend what is stored.

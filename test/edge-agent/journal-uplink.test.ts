@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
-import { type JournalEntry, JournalStore } from '../../edge-agent/journal-store.ts';
+import { type JournalEntry, type JournalOptions, JournalStore } from '../../edge-agent/journal-store.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
 import { type EventPublisher, Uplink } from '../../edge-agent/uplink.ts';
 import { silentLogger } from '../../shared/log.ts';
@@ -44,10 +44,10 @@ class RecordingPublisher implements EventPublisher {
 
 let dir: string;
 let db: GateDatabase;
-const open = () => {
+const open = (options: JournalOptions = {}) => {
   db = openGateDatabase(dir, { synchronous: 'normal' });
   const replica = new ReplicaStore(db);
-  return { replica, journal: new JournalStore(db, replica) };
+  return { replica, journal: new JournalStore(db, replica, undefined, options) };
 };
 
 beforeEach(() => {
@@ -147,7 +147,7 @@ describe('JournalStore durability (fsync off the event loop)', () => {
 
 describe('JournalStore', () => {
   it('numbers events 1, 2, 3 … and never reuses a seq, even after pruning everything and restarting', () => {
-    let { journal } = open();
+    let { journal } = open({ keepAckedMs: 0 });
     expect([1, 2, 3].map(() => journal.append(entry(), { final: true }).seq)).toEqual([1, 2, 3]);
     expect(journal.prune(3)).toBe(3);
     expect(journal.depth()).toBe(0);
@@ -201,8 +201,11 @@ describe('JournalStore', () => {
 });
 
 describe('Uplink', () => {
-  const setup = (options: { maxInFlight?: number; batchSize?: number; ackTimeoutMs?: number } = {}) => {
-    const { journal } = open();
+  const setup = (
+    options: { maxInFlight?: number; batchSize?: number; ackTimeoutMs?: number } = {},
+    journalOptions: JournalOptions = {},
+  ) => {
+    const { journal } = open(journalOptions);
     const publisher = new RecordingPublisher();
     const uplink = new Uplink({ gateId: GATE, journal, publisher, logger: silentLogger, ...options });
     return { journal, publisher, uplink };
@@ -257,6 +260,55 @@ describe('Uplink', () => {
     expect(uplink.counters.acksApplied).toBe(1);
     expect(journal.ackedUpTo()).toBe(6);
     expect(journal.depth()).toBe(4);
+  });
+
+  it('keeps acknowledged events for keepAckedMs, then deletes them at a later ack', () => {
+    let now = 1_000_000;
+    const { journal, uplink } = setup({}, { keepAckedMs: 60_000, now: () => now });
+    const rows = () => (db.prepare('SELECT COUNT(*) AS n FROM journal').get() as { n: number }).n;
+    for (let i = 0; i < 5; i++) journal.append(entry(), { final: true });
+    uplink.handleAck(JSON.stringify({ upTo: 3, ts: 1 }));
+    expect(journal.depth()).toBe(2);
+    expect(rows()).toBe(5);
+    now += 60_000;
+    uplink.handleAck(JSON.stringify({ upTo: 5, ts: 2 }));
+    // The ack of 3 is a minute old: its rows go; those of the ack just received stay.
+    expect(rows()).toBe(2);
+    expect(journal.depth()).toBe(0);
+  });
+
+  it('sends again what a cloud restored from a backup no longer has, when its ack is newer', () => {
+    const { journal, publisher, uplink } = setup();
+    uplink.connectionUp();
+    for (let i = 0; i < 6; i++) {
+      journal.append(entry(), { final: true });
+      uplink.pump();
+    }
+    uplink.handleAck(JSON.stringify({ upTo: 6, ts: 1_000 }));
+    expect(journal.depth()).toBe(0);
+    // A late duplicate of an older ack (stamped earlier): ignored, nothing resent.
+    const sent = publisher.seqs().length;
+    uplink.handleAck(JSON.stringify({ upTo: 2, ts: 900 }));
+    expect(uplink.counters.acksStale).toBe(1);
+    expect(publisher.seqs().length).toBe(sent);
+    // The restored cloud acknowledges 2, later: 3…6 are unacknowledged again and sent again.
+    uplink.handleAck(JSON.stringify({ upTo: 2, ts: 2_000 }));
+    expect(uplink.counters.acksRewound).toBe(1);
+    expect(journal.ackedUpTo()).toBe(2);
+    expect(journal.depth()).toBe(4);
+    expect(publisher.seqs().slice(sent)).toEqual([3, 4, 5, 6]);
+    uplink.handleAck(JSON.stringify({ upTo: 6, ts: 3_000 }));
+    expect(journal.depth()).toBe(0);
+  });
+
+  it('cannot send again what it no longer keeps: the lower ack is ignored and nothing changes', () => {
+    const { journal, uplink } = setup({}, { keepAckedMs: 0 });
+    for (let i = 0; i < 4; i++) journal.append(entry(), { final: true });
+    uplink.handleAck(JSON.stringify({ upTo: 4, ts: 1 }));
+    uplink.handleAck(JSON.stringify({ upTo: 1, ts: 2 }));
+    expect(uplink.counters.acksRewound).toBe(0);
+    expect(uplink.counters.acksStale).toBe(1);
+    expect(journal.ackedUpTo()).toBe(4);
   });
 
   it('refuses an ack covering a passage that is still pending', () => {
