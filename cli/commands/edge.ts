@@ -3,7 +3,7 @@
  * `ANXIN_*` environment variables, which override the file. A bad config exits 2 with one
  * `path: message` line per problem; SIGINT/SIGTERM stop the gate cleanly and exit 0.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { untilStopSignal } from '../stop-signal.ts';
 import { loadEdgeConfig } from '../../edge-agent/config.ts';
@@ -39,6 +39,26 @@ const FLAG_PATHS: Record<string, string> = {
   'http-port': 'http.port',
   'http-host': 'http.host',
 };
+
+/**
+ * The data directory must exist and be writable before the gate opens its database: a gate.json
+ * with the production `dataDir` (/var/lib/anxin/…) run as an ordinary user is a config problem
+ * (exit 2, one `dataDir: …` line), not a crash.
+ */
+function dataDirProblem(dataDir: string): string | undefined {
+  if (dataDir === ':memory:') return undefined;
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (error) {
+    return `dataDir: cannot create ${dataDir}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+  }
+  try {
+    accessSync(dataDir, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    return `dataDir: cannot write to ${dataDir}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+  }
+  return undefined;
+}
 
 function problemsOf(error: unknown): string[] | undefined {
   if (error instanceof AnxinError && (error.code === 'invalid-config' || error.code === 'invalid-keys')) {
@@ -81,6 +101,11 @@ export async function run(argv: string[]): Promise<number> {
   let agent: ReturnType<typeof createEdgeAgent>;
   try {
     const config = loadEdgeConfig({ flags, env: process.env, ...(file ? { file } : {}) });
+    const dataDirLine = dataDirProblem(config.dataDir);
+    if (dataDirLine !== undefined) {
+      process.stderr.write(`${dataDirLine}\n`);
+      return 2;
+    }
     agent = createEdgeAgent(config, { logger });
     await agent.start();
   } catch (error) {

@@ -27,12 +27,43 @@ registers it in the cloud database when --db is given, and prints a ready gate.j
   --db FILE          the cloud's SQLite database to register the gate in (optional)
   --mqtt URL         the broker URL written into gate.json (default mqtt://127.0.0.1:1883)
   --days N           token lifetime in days (default 365)
+  --data-dir DIR     dataDir written into gate.json: where the gate keeps gate.db
+                     (default /var/lib/anxin/ID, the production layout of docs/hardware.md;
+                     give a directory you can write to when you run the gate as yourself)
+  --qr PATH          the QR scanner's serial port
+  --idreader PATH    the ID-card reader's serial port
+  --turnstile PATH   the turnstile's RS-485 (OSDP) port
+                     With any of these three, gate.json lists only the devices given; without
+                     any, all three with placeholder paths to fill in.
   --out FILE         write gate.json there instead of stdout (refuses to overwrite)
+
+The guard terminal is written bound to 127.0.0.1:8090 (it has no login and accepts remote
+opens): a kiosk on the gate's own screen needs nothing more. To reach it from the guard
+booth's LAN, set http.host in gate.json (or run anxin edge --http-host ADDR) deliberately.
 `;
 
 const DAY_MS = 86_400_000;
 
 const fail = (message: string): number => usageError('gate', message);
+
+type Devices = NonNullable<EdgeConfigInput['devices']>;
+
+/** The devices given by flag; without any device flag, all three with placeholder paths. */
+function devicesOf(values: Record<string, string | undefined>): Devices {
+  const { qr, idreader, turnstile } = values;
+  if (qr === undefined && idreader === undefined && turnstile === undefined) {
+    return {
+      idreader: { path: '/dev/serial/by-id/REPLACE-idreader', baudRate: 115200, direction: 'in' },
+      qr: { path: '/dev/serial/by-id/REPLACE-qr', baudRate: 9600, direction: 'in' },
+      turnstile: { path: '/dev/serial/by-id/REPLACE-rs485', baudRate: 115200, address: 0 },
+    };
+  }
+  const devices: Devices = {};
+  if (idreader !== undefined) devices.idreader = { path: idreader, baudRate: 115200, direction: 'in' };
+  if (qr !== undefined) devices.qr = { path: qr, baudRate: 9600, direction: 'in' };
+  if (turnstile !== undefined) devices.turnstile = { path: turnstile, baudRate: 115200, address: 0 };
+  return devices;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
@@ -52,6 +83,10 @@ export async function run(argv: string[]): Promise<number> {
         db: { type: 'string' },
         mqtt: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
         days: { type: 'string', default: '365' },
+        'data-dir': { type: 'string' },
+        qr: { type: 'string' },
+        idreader: { type: 'string' },
+        turnstile: { type: 'string' },
         out: { type: 'string' },
       },
     }).values;
@@ -75,13 +110,24 @@ export async function run(argv: string[]): Promise<number> {
       const store = new SqliteCloudStore({ path: values.db });
       try {
         if (!(await store.getCompound(compound))) return fail(`--compound: no compound "${compound}" in ${values.db}`);
-        if ((await store.listGates(compound)).some((g) => g.id === id)) {
+        const now = Date.now();
+        // Audited as the cloud audits the same acts over HTTP (POST /gates → gate.register,
+        // POST /gates/:id/token → gate.token), with the command line as the actor, as `user add` does.
+        const audit = (action: string, detail: Record<string, unknown>) =>
+          store.recordAudit({ at: now, actor: 'cli', role: 'admin', action, compoundId: compound, target: id, detail });
+        const existing = await store.getGate(id);
+        if (existing) {
+          if (existing.compoundId !== compound) {
+            return fail(`--id: gate ${id} is registered in compound "${existing.compoundId}", not "${compound}"`);
+          }
           process.stderr.write(`anxin gate: ${id} is already registered; issuing a new token only\n`);
+          await audit('gate.token', { expiresAt: exp });
         } else {
-          await store.createGate(
+          const gate = await store.createGate(
             { id, compoundId: compound, name: values.name ?? id, antiPassback: false },
-            Date.now(),
+            now,
           );
+          await audit('gate.register', { name: gate.name });
         }
       } finally {
         await store.close();
@@ -93,13 +139,10 @@ export async function run(argv: string[]): Promise<number> {
       compoundId: compound,
       mqtt: { url: values.mqtt!, token },
       keys: { ...keys.file, keys: keys.file.keys.map(({ kid, publicKey }) => ({ kid, publicKey })) },
-      dataDir: `/var/lib/anxin/${id}`,
-      http: { port: 8090, host: '0.0.0.0' },
-      devices: {
-        idreader: { path: '/dev/serial/by-id/REPLACE-idreader', baudRate: 115200, direction: 'in' },
-        qr: { path: '/dev/serial/by-id/REPLACE-qr', baudRate: 9600, direction: 'in' },
-        turnstile: { path: '/dev/serial/by-id/REPLACE-rs485', baudRate: 115200, address: 0 },
-      },
+      dataDir: values['data-dir'] ?? `/var/lib/anxin/${id}`,
+      // The terminal has no login and accepts POST /api/open: loopback only unless exposed on purpose.
+      http: { port: 8090, host: '127.0.0.1' },
+      devices: devicesOf(values),
     };
     parseEdgeConfig(gateJson);
     const text = `${JSON.stringify(gateJson, null, 2)}\n`;

@@ -39,8 +39,16 @@ afterEach(() => {
 describe('anxin gate add', () => {
   it('prints a gate.json the edge agent accepts, with a gate token for exactly that gate', async () => {
     expect(await run(['add', '--compound', 'sunny-garden', '--id', 'north-in', '--keys', keysPath])).toBe(0);
-    const config = parseEdgeConfig(JSON.parse(out.join('')));
+    const raw = JSON.parse(out.join(''));
+    const config = parseEdgeConfig(raw);
     expect(config.gateId).toBe('north-in');
+    // The terminal has no login and accepts remote opens: loopback unless exposed on purpose.
+    expect(raw.http).toEqual({ port: 8090, host: '127.0.0.1' });
+    expect(config.http.host).toBe('127.0.0.1');
+    // The production layout of docs/hardware.md, and placeholders for every device.
+    expect(config.dataDir).toBe('/var/lib/anxin/north-in');
+    expect(Object.keys(config.devices).sort()).toEqual(['idreader', 'qr', 'turnstile']);
+    expect(config.devices.qr?.path).toMatch(/REPLACE/);
     expect(config.keys?.keys.every((k) => k.privateKey === undefined)).toBe(true);
     const check = verifyToken(config.mqtt.token!, readKeysFile(keysPath).ring, Date.now());
     expect(check.ok && check.claims).toMatchObject({ sub: 'north-in', role: 'gate', compound: 'sunny-garden' });
@@ -75,6 +83,81 @@ describe('anxin gate add', () => {
     const reopened = new SqliteCloudStore({ path: db });
     expect((await reopened.listGates('sunny-garden')).map((g) => g.id)).toEqual(['south-out']);
     await reopened.close();
+  });
+
+  it('audits the registration as gate.register, and a re-issued token as gate.token, like the cloud does', async () => {
+    const db = join(dir, 'cloud.db');
+    const store = new SqliteCloudStore({ path: db });
+    await store.createCompound({ id: 'sunny-garden', name: 'Sunny Garden', timeZone: 'Asia/Shanghai' }, Date.now());
+    await store.createCompound({ id: 'other', name: 'Other', timeZone: 'Asia/Shanghai' }, Date.now());
+    await store.close();
+    const add = (...more: string[]) =>
+      run(['add', '--compound', 'sunny-garden', '--id', 'north-in', '--keys', keysPath, '--db', db, ...more]);
+
+    const before = Date.now();
+    expect(await add('--name', 'North gate, entry')).toBe(0);
+    expect(await add('--days', '30')).toBe(0);
+    expect(err.join('')).toContain('north-in is already registered; issuing a new token only');
+    // The same id in another compound is a different gate: refused, nothing written.
+    expect(await run(['add', '--compound', 'other', '--id', 'north-in', '--keys', keysPath, '--db', db])).toBe(2);
+    expect(err.at(-1)).toBe('anxin gate: --id: gate north-in is registered in compound "sunny-garden", not "other"\n');
+
+    const reopened = new SqliteCloudStore({ path: db });
+    try {
+      const { entries } = await reopened.listAudit({ limit: 100 });
+      const gateEntries = entries.filter((e) => e.action.startsWith('gate.')).sort((a, b) => a.id - b.id);
+      expect(gateEntries).toHaveLength(2);
+      expect(gateEntries[0]).toMatchObject({
+        actor: 'cli',
+        role: 'admin',
+        action: 'gate.register',
+        compoundId: 'sunny-garden',
+        target: 'north-in',
+        detail: { name: 'North gate, entry' },
+      });
+      expect(gateEntries[1]).toMatchObject({
+        actor: 'cli',
+        role: 'admin',
+        action: 'gate.token',
+        compoundId: 'sunny-garden',
+        target: 'north-in',
+      });
+      const expiresAt = (gateEntries[1]!.detail as { expiresAt: number }).expiresAt;
+      expect(expiresAt).toBeGreaterThanOrEqual(before + 30 * 86_400_000);
+      expect(expiresAt).toBeLessThanOrEqual(Date.now() + 30 * 86_400_000);
+      for (const e of gateEntries) expect(e.at).toBeGreaterThanOrEqual(before);
+      expect((await reopened.listAudit({ limit: 10, action: 'gate.register' })).entries).toHaveLength(1);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('--data-dir and the device flags: a gate.json that runs as is, with only the devices given', async () => {
+    const dataDir = join(dir, 'gates', 'north-in');
+    expect(
+      await run([
+        'add',
+        '--compound',
+        'sunny-garden',
+        '--id',
+        'north-in',
+        '--keys',
+        keysPath,
+        '--data-dir',
+        dataDir,
+        '--qr',
+        '/tmp/qr-gate',
+        '--turnstile',
+        '/tmp/rs485-gate',
+      ]),
+    ).toBe(0);
+    const config = parseEdgeConfig(JSON.parse(out.join('')));
+    expect(config.dataDir).toBe(dataDir);
+    expect(config.http.host).toBe('127.0.0.1');
+    expect(config.devices).toEqual({
+      qr: { path: '/tmp/qr-gate', baudRate: 9600, direction: 'in' },
+      turnstile: expect.objectContaining({ path: '/tmp/rs485-gate', baudRate: 115200, address: 0 }),
+    });
   });
 
   it('exits 2 with one line for bad ids, unknown flags and a missing keys file', async () => {
