@@ -17,6 +17,9 @@ import { ConfigError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { EventPublisher } from './uplink.ts';
 
+/** How long `stop()` waits for the broker to take what is in flight before closing anyway. */
+const STOP_GRACE_MS = 2_000;
+
 export interface MqttLinkOptions {
   url: string;
   gateId: string;
@@ -122,7 +125,17 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
     this.client = undefined;
     this.online = false;
     if (!client) return;
-    await client.endAsync(false).catch(() => client.end(true));
+    // A graceful end waits for the broker to take what is in flight (the offline status); a broker
+    // that vanished meanwhile would keep the gate from ever stopping, so give up after a while.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS);
+    });
+    const ended = await Promise.race([client.endAsync(false).then(() => 'ended' as const), gaveUp]).catch(
+      () => 'failed' as const,
+    );
+    clearTimeout(timer);
+    if (ended !== 'ended') await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
   }
 
   publish(topic: string, payload: string, options: { qos: 0 | 1; retain?: boolean }): boolean {
