@@ -8,14 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseEdgeConfig } from '../../edge-agent/config.ts';
-import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
-import { openGateDatabase } from '../../edge-agent/gate-database.ts';
-import { ReplicaStore } from '../../edge-agent/replica-store.ts';
-import { silentLogger } from '../../shared/log.ts';
+import type { EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import type { AlarmMessage } from '../../shared/schemas/mqtt.ts';
-import { FakeIdReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
-import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, NOW } from './fixtures.ts';
+import { BASE_CHANGES } from './fixtures.ts';
+import { startOfflineGate } from './offline-gate.ts';
 
 const MiB = 1024 * 1024;
 
@@ -32,34 +28,17 @@ afterEach(async () => {
 });
 
 async function startAgent(journal: { alarmDepth?: number; minFreeBytes?: number }, freeSpace?: () => Promise<number>) {
-  const provisioned = openGateDatabase(dir);
-  new ReplicaStore(provisioned).applyDelta(BASE_CHANGES, 5);
-  provisioned.close();
-  const startedAt = Date.now();
-  const a = createEdgeAgent(
-    parseEdgeConfig({
-      gateId: GATE,
-      compoundId: COMPOUND,
-      // No broker: nothing is acknowledged, so the journal only grows.
-      mqtt: { url: 'mqtt://127.0.0.1:1', reconnectMs: 60_000 },
-      keys: gateKeysFile(),
-      dataDir: dir,
-      http: { enabled: false },
-      journal: { synchronous: 'normal', ...journal },
-    }),
-    {
-      logger: silentLogger,
-      clock: { now: () => NOW + (Date.now() - startedAt) },
-      devices: { qr: new FakeQrScanner(), idreader: new FakeIdReader(), turnstile: new FakeTurnstile() },
-      version: 'test',
-      ...(freeSpace ? { freeSpace } : {}),
-    },
-  );
+  // No broker (nothing listens on port 1): nothing is acknowledged, so the journal only grows.
   const alarms: AlarmMessage[] = [];
-  a.on('alarm', (alarm) => alarms.push(alarm));
-  agent = a;
-  await a.start();
-  return { agent: a, alarms };
+  const gate = await startOfflineGate({
+    dir,
+    changes: BASE_CHANGES,
+    config: { journal },
+    ...(freeSpace ? { agent: { freeSpace } } : {}),
+    beforeStart: (a) => a.on('alarm', (alarm) => alarms.push(alarm)),
+  });
+  agent = gate.agent;
+  return { agent: gate.agent, alarms };
 }
 
 const manual = (a: EdgeAgent) => a.manualOpen({ direction: 'in', guard: 'test', reason: 'journal depth' });

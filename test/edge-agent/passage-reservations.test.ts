@@ -9,16 +9,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { type Credential, type Decision, decideEntry, type GateContext } from '../../edge-agent/decision.ts';
-import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
+import type { EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { JournalStore } from '../../edge-agent/journal-store.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
-import { silentLogger } from '../../shared/log.ts';
 import type { Change, EntryEvent } from '../../shared/schemas/mqtt.ts';
-import { FakeIdReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
-import { BASE_CHANGES, COMPOUND, GATE, gateContext, gateKeysFile, HOUR, NOW, pass, person } from './fixtures.ts';
+import type { FakeTurnstile } from './fake-devices.ts';
+import { BASE_CHANGES, GATE, gateContext, HOUR, NOW, pass, person } from './fixtures.ts';
+import { startOfflineGate } from './offline-gate.ts';
 
 /** Carl lives with alice (household h1); the compound is in lockdown with one exit per household. */
 const LOCKDOWN: Change[] = [
@@ -159,9 +158,6 @@ describe('reservations over the stores (decideEntry → pending journal row → 
 describe('reservations through the agent (turnstile not yet passed)', () => {
   let agent: EdgeAgent | undefined;
   let turnstile: FakeTurnstile;
-  const startedAt = Date.now();
-  /** The fixtures' passes are valid around NOW; the agent's clock runs from there in real time. */
-  const clock = { now: () => NOW + (Date.now() - startedAt) };
 
   afterEach(async () => {
     await agent?.stop();
@@ -170,31 +166,13 @@ describe('reservations through the agent (turnstile not yet passed)', () => {
 
   /** A gate provisioned earlier, offline (nothing listens on port 1): decisions are local anyway. */
   const startAgent = async (changes: readonly Change[], over: { antiPassback?: boolean; passageMs?: number } = {}) => {
-    const provisioned = openGateDatabase(dir);
-    new ReplicaStore(provisioned).applyDelta(changes, 5);
-    provisioned.close();
-    turnstile = new FakeTurnstile();
-    agent = createEdgeAgent(
-      parseEdgeConfig({
-        gateId: GATE,
-        compoundId: COMPOUND,
-        mqtt: { url: 'mqtt://127.0.0.1:1', reconnectMs: 60_000 },
-        keys: gateKeysFile(),
-        dataDir: dir,
-        http: { enabled: false },
-        antiPassback: over.antiPassback ?? false,
-        timeouts: { passageMs: over.passageMs ?? 10_000 },
-        journal: { synchronous: 'normal' },
-      }),
-      {
-        logger: silentLogger,
-        clock,
-        devices: { qr: new FakeQrScanner(), idreader: new FakeIdReader(), turnstile },
-        version: 'test',
-      },
-    );
-    await agent.start();
-    return agent;
+    const gate = await startOfflineGate({
+      dir,
+      changes,
+      config: { antiPassback: over.antiPassback ?? false, timeouts: { passageMs: over.passageMs ?? 10_000 } },
+    });
+    ({ agent, turnstile } = gate);
+    return gate.agent;
   };
 
   it('lockdown, quota 1: two overlapping exits of one household — the second is denied with no-exit-quota', async () => {
@@ -273,7 +251,7 @@ describe('reservations through the agent (turnstile not yet passed)', () => {
     new JournalStore(crashed, replica).append(
       {
         gateId: GATE,
-        ts: clock.now(),
+        ts: NOW,
         direction: 'out',
         method: 'qr',
         result: 'granted',
