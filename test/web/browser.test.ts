@@ -404,4 +404,19 @@ describe('web pages against a running system', () => {
     await terminal.screenshot({ path: join(RESULTS_DIR, 'terminal.png'), animations: 'disabled' });
     await terminal.close();
   });
+
+  // Last: it takes the broker away from everything above.
+  it('shows the offline banner on the gate terminal when the gate loses its broker, and still decides', async () => {
+    const terminal = await browser.newPage();
+    await terminal.goto(agent.terminalUrl!);
+    await terminal.locator('#offline:not(.on)').waitFor({ state: 'attached', timeout: WAIT_MS });
+    await broker.stop();
+    await terminal.locator('#offline.on').waitFor({ timeout: WAIT_MS });
+    expect(await terminal.locator('#offline').isVisible()).toBe(true);
+    expect(await terminal.textContent('#offline')).toContain('Offline');
+    // The gate still decides on its own while offline (rule 1).
+    const red = await swipe(RED);
+    expect(red).toMatchObject({ result: 'denied', reason: 'health-red' });
+    await terminal.close();
+  });
 });
