@@ -35,11 +35,38 @@ function periodWindow() {
     case '30d':
       return { from: now - 30 * DAY_MS, to: now };
     default: {
-      const midnight = new Date();
-      midnight.setHours(0, 0, 0, 0);
-      return { from: midnight.getTime(), to: Math.max(now, midnight.getTime() + 1) };
+      // "Today" is the compound's day (its statistics are bucketed in its zone), not the browser's.
+      const midnight = midnightIn(now, currentCompound()?.timeZone);
+      return { from: midnight, to: Math.max(now, midnight + 1) };
     }
   }
+}
+
+/** Hours, minutes and seconds of the wall clock in `timeZone` at `t`. */
+function wallClock(t, timeZone) {
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    hourCycle: 'h23',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  }).formatToParts(t);
+  const part = (type) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  return { hour: part('hour'), minute: part('minute'), second: part('second') };
+}
+
+/** The last local midnight in `timeZone` (the browser's zone when unknown), as epoch ms. */
+function midnightIn(now, timeZone) {
+  const zone = timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const since = (t) => {
+    const { hour, minute, second } = wallClock(t, zone);
+    return ((hour * 60 + minute) * 60 + second) * 1000 + (t % 1000);
+  };
+  let t = now - since(now);
+  // A DST change earlier today shifts the wall clock by an hour: correct once.
+  const off = since(t);
+  if (off !== 0) t -= off > DAY_MS / 2 ? off - DAY_MS : off;
+  return t;
 }
 
 /** Saves a blob under a name through a temporary link (the CSV exports). */
