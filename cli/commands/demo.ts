@@ -1,7 +1,8 @@
 /**
  * `anxin demo`: broker + cloud + simulated gates with residents and traffic on this machine
- * (CONTRACT.md, "Command line"). Prints `ready` and the URLs once everything is up; Ctrl-C
- * stops everything cleanly; a second start reuses the data directory.
+ * (CONTRACT.md, "Command line"). Prints `ready` and the URLs once everything is up, then a line of
+ * traffic figures every minute; Ctrl-C (or SIGTERM) stops everything cleanly and exits 0, also
+ * while it is still starting (seeding); a second start reuses the data directory.
  */
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -10,8 +11,8 @@ import { z } from 'zod';
 import { loadConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
-import { startDemo } from '../demo/demo-system.ts';
-import { untilStopSignal } from '../stop-signal.ts';
+import { type RunningDemo, startDemo } from '../demo/demo-system.ts';
+import { formatTrafficProgress } from '../demo/traffic.ts';
 import { oneLine } from '../command-errors.ts';
 
 export const help = `Usage: anxin demo [flags]
@@ -21,16 +22,19 @@ ID-card reader, QR scanner and OSDP turnstile simulators on virtual serial ports
 generated residents, and traffic. Logs go to DIR/demo.log.
 
   --gates N        gate lanes (default 4: north-in, north-out, south-in, south-out)
-  --residents N    generated residents (default 2000)
+  --residents N    generated residents (default 2000; a second start keeps the compound it finds in DIR)
   --port P         cloud HTTP port (default 8080); gate terminals use P+1 … P+N
   --mqtt-port P    MQTT port (default 1883)
   --data DIR       data directory (default ./data)
-  --rate R         scans per second across all gates (default 2)
-  --password PW    password of the demo sign-ins admin, manager, guard (default anxin-demo)
+  --rate R         people arriving per second across all gates (default 2; three times as many in the
+                   7–9 h and 17–19 h peaks, a third at night); they line up at busy lanes
+  --password PW    password of the demo sign-ins admin, manager, guard (default anxin-demo), set
+                   on every start
   --pty            connect simulators over real socat pty pairs instead of virtual ports
   --host H         bind address (default 127.0.0.1)
 
 Every flag may also be given as ANXIN_<NAME> (e.g. ANXIN_MQTT_PORT=1884).
+Ctrl-C stops it cleanly with exit code 0, at any time, also during start-up.
 `;
 
 const demoConfigSchema = z.object({
@@ -46,6 +50,47 @@ const demoConfigSchema = z.object({
 });
 
 const DEMO_ENV_KEYS = ['GATES', 'RESIDENTS', 'PORT', 'MQTT_PORT', 'DATA', 'RATE', 'PASSWORD', 'PTY', 'HOST'];
+/** How often the traffic figures are printed. */
+const TRAFFIC_REPORT_MS = 60_000;
+
+/**
+ * SIGINT/SIGTERM from before start-up until the end: the first one aborts `signal` (and resolves
+ * `stopped`); then both listeners are removed, so a second Ctrl-C during a slow stop falls back to
+ * Node's default (exit at once), as with `untilStopSignal`. `dispose` removes them without a signal.
+ */
+function stopSignals() {
+  const controller = new AbortController();
+  let dispose: () => void = () => {};
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    const done = (signal: NodeJS.Signals) => {
+      dispose();
+      controller.abort();
+      resolve(signal);
+    };
+    dispose = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+  return { signal: controller.signal, stopped, dispose: () => dispose() };
+}
+
+/** Prints the traffic figures of the last interval every `TRAFFIC_REPORT_MS`; returns the canceller. */
+function reportTraffic(demo: RunningDemo, say: (line: string) => void): () => void {
+  let before = demo.traffic();
+  let at = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const after = demo.traffic();
+    say(`  … ${formatTrafficProgress(before, after, now - at, after.offeredRate)}`);
+    before = after;
+    at = now;
+  }, TRAFFIC_REPORT_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 export async function run(argv: string[]): Promise<number> {
   let config: z.infer<typeof demoConfigSchema>;
@@ -80,7 +125,10 @@ export async function run(argv: string[]): Promise<number> {
   const logger = createLogger({ destination: createWriteStream(logFile, { flags: 'a' }), pretty: false });
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
-  let demo: Awaited<ReturnType<typeof startDemo>>;
+  // Listening from the start: Ctrl-C while seeding stops what has started (the next start seeds again).
+  const stop = stopSignals();
+  void stop.stopped.then(() => say('stopping …'));
+  let demo: RunningDemo;
   try {
     demo = await startDemo({
       gates: config.gates,
@@ -94,8 +142,17 @@ export async function run(argv: string[]): Promise<number> {
       host: config.host,
       logger,
       progress: (line) => say(`  … ${line}`),
+      signal: stop.signal,
     });
   } catch (err) {
+    if (stop.signal.aborted) {
+      // startDemo has stopped whatever it had started.
+      logger.flush();
+      say('stopped during start-up; the next start seeds again');
+      say('stopped');
+      return 0;
+    }
+    stop.dispose();
     process.stderr.write(`anxin demo: could not start: ${(err as Error).message}\n(see ${logFile})\n`);
     return 1;
   }
@@ -107,11 +164,17 @@ export async function run(argv: string[]): Promise<number> {
   for (const t of urls.terminals) say(`  gate terminal     ${t.url}   ${t.gateId}`);
   say(`  MQTT broker       ${urls.mqtt}`);
   say(`  logs              ${logFile}`);
+  say(`  traffic           ${config.rate} arrivals/s (×3 at 7–9 h and 17–19 h); figures every minute`);
   say('Press Ctrl-C to stop.');
+  const stopReports = reportTraffic(demo, say);
 
-  await untilStopSignal();
-  say('stopping …');
+  await stop.stopped;
+  stopReports();
   await demo.stop();
+  const t = demo.traffic();
+  say(
+    `  traffic: ${t.arrivals} arrivals, ${t.scans} scans, ${t.dropped} turned away (lines full), ${t.waiting} still in line`,
+  );
   logger.flush();
   say('stopped');
   return 0;

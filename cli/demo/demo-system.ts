@@ -4,13 +4,19 @@
  * default, real socat ptys with `--pty`), plus a seeded compound and a traffic generator.
  * Everything goes through the real code paths: bytes on serial lines, MQTT on 127.0.0.1, the
  * cloud's registry for seeding. A second start reuses the data directory.
+ *
+ * Start-up can be interrupted (`options.signal`, aborted on Ctrl-C): whatever has started is
+ * stopped again and `startDemo` rejects with `DemoStartInterrupted`. Seeding is idempotent (users,
+ * compound and gates are created if missing, residents upserted by person id) and the state file
+ * is written only once it is complete, so the next start simply seeds again.
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BindingInterface } from '@serialport/bindings-interface';
 import { createBrokerServer } from '../../broker/server.ts';
 import { hashPassword } from '../../cloud/auth/password-hash.ts';
 import type { Cloud } from '../../cloud/cloud-service.ts';
+import type { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { createFullCloud } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
@@ -30,7 +36,7 @@ import { createKeysFile, type KeysFile, parseKeysFile } from '../../shared/keys.
 import type { Logger } from '../../shared/log.ts';
 import { signToken } from '../../shared/token.ts';
 import { type DemoPerson, generatePopulation } from './population.ts';
-import { type DemoGateRig, TrafficGenerator } from './traffic.ts';
+import { type DemoGateRig, TrafficGenerator, type TrafficStats } from './traffic.ts';
 
 export interface DemoOptions {
   gates: number;
@@ -47,6 +53,16 @@ export interface DemoOptions {
   logger: Logger;
   /** One line of progress for the person watching. */
   progress: (line: string) => void;
+  /** Aborted (Ctrl-C) during start-up: stop what has started, reject with `DemoStartInterrupted`. */
+  signal?: AbortSignal;
+}
+
+/** Start-up was interrupted through `DemoOptions.signal`; everything started so far is stopped again. */
+export class DemoStartInterrupted extends Error {
+  constructor() {
+    super('start-up interrupted');
+    this.name = 'DemoStartInterrupted';
+  }
 }
 
 export interface DemoUrls {
@@ -59,6 +75,8 @@ export interface DemoUrls {
 
 export interface RunningDemo {
   urls: DemoUrls;
+  /** The traffic generator's counters since the start, and the arrival rate it offers right now. */
+  traffic(): TrafficStats & { offeredRate: number };
   stop(): Promise<void>;
 }
 
@@ -72,6 +90,8 @@ const SEED_ACTOR: Actor = { username: 'demo-seed', role: 'admin' };
 const ENTRANCES = ['north', 'south', 'east', 'west', 'garage'];
 const PASS_DAYS = 365;
 const POPULATION_SEED = 20260401;
+/** Residents per import call: the registry checks a batch at a time, and Ctrl-C is noticed in between. */
+const IMPORT_BATCH = 5_000;
 
 interface DemoState {
   version: 1;
@@ -105,19 +125,44 @@ function readState(path: string): DemoState | undefined {
   return state.version === 1 ? state : undefined;
 }
 
-async function seed(cloud: Cloud, options: DemoOptions, gates: ReturnType<typeof demoGateIds>, persons: DemoPerson[]) {
-  const { registry, store } = cloud.core;
-  const progress = options.progress;
+/** Written whole or not at all (a temporary file renamed over the old one). */
+function writeState(path: string, state: DemoState): void {
+  writeFileSync(`${path}.tmp`, JSON.stringify(state));
+  renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * Throws `DemoStartInterrupted` once the signal is aborted. It first yields to the event loop:
+ * seeding runs on synchronous SQLite calls, so without a yield a Ctrl-C would not even be seen.
+ */
+async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return;
+  await new Promise((resolve) => setImmediate(resolve));
+  if (signal.aborted) throw new DemoStartInterrupted();
+}
+
+/**
+ * The demo sign-ins, with the password of this start: created if missing, otherwise their password
+ * is set again, so what the demo prints is true.
+ */
+export async function ensureDemoUsers(store: SqliteCloudStore, password: string): Promise<void> {
+  const passwordHash = await hashPassword(password);
   for (const user of DEMO_USERS) {
-    if (await store.getUser(user.username)) continue;
+    if (await store.setPasswordHash(user.username, passwordHash)) continue;
     await store.createUser({
       username: user.username,
-      passwordHash: await hashPassword(options.password),
+      passwordHash,
       role: user.role,
       compoundId: user.compound ?? null,
       createdAt: Date.now(),
     });
   }
+}
+
+async function seed(cloud: Cloud, options: DemoOptions, gates: ReturnType<typeof demoGateIds>, persons: DemoPerson[]) {
+  const { registry, store } = cloud.core;
+  const progress = options.progress;
+  await ensureDemoUsers(store, options.password);
   if (!(await store.getCompound(DEMO_COMPOUND.id))) {
     await registry.createCompound(DEMO_COMPOUND, SEED_ACTOR);
     await registry.setQuotaPolicy(DEMO_COMPOUND.id, 1, 48, SEED_ACTOR);
@@ -130,6 +175,8 @@ async function seed(cloud: Cloud, options: DemoOptions, gates: ReturnType<typeof
       SEED_ACTOR,
     );
   }
+
+  if (persons.length === 0) return {};
 
   progress(`seeding ${persons.length} residents …`);
   const rows = persons.map((p, i) => ({
@@ -145,22 +192,30 @@ async function seed(cloud: Cloud, options: DemoOptions, gates: ReturnType<typeof
     validFrom: null,
     validTo: null,
   }));
-  const imported = await registry.importResidents(rows, SEED_ACTOR);
-  if ('errors' in imported) throw new Error(`demo residents did not import: ${JSON.stringify(imported.errors[0])}`);
-  await registry.updateHealth(
-    persons.map((p) => ({ personId: p.personId, colour: p.health, ts: Date.now() })),
-    SEED_ACTOR,
-  );
+  for (let from = 0; from < rows.length; from += IMPORT_BATCH) {
+    await checkpoint(options.signal);
+    const batch = rows.slice(from, from + IMPORT_BATCH);
+    const imported = await registry.importResidents(batch, SEED_ACTOR);
+    if ('errors' in imported) throw new Error(`demo residents did not import: ${JSON.stringify(imported.errors[0])}`);
+    await registry.updateHealth(
+      persons.slice(from, from + IMPORT_BATCH).map((p) => ({ personId: p.personId, colour: p.health, ts: Date.now() })),
+      SEED_ACTOR,
+    );
+    if (rows.length > IMPORT_BATCH) progress(`imported ${from + batch.length}/${rows.length} residents …`);
+  }
 
   const passes: Record<string, string> = {};
   const withPhone = persons.filter((p) => p.hasPhone);
+  // About twenty progress lines at most, one per 500 passes for a small compound.
+  const every = Math.max(500, Math.round(withPhone.length / 20 / 500) * 500);
   for (const [i, person] of withPhone.entries()) {
+    if (i % 100 === 0) await checkpoint(options.signal);
     const pass = await registry.issuePass(
       { personId: person.personId, kind: 'resident', validTo: Date.now() + PASS_DAYS * 86_400_000 },
       SEED_ACTOR,
     );
     passes[person.personId] = pass.text;
-    if ((i + 1) % 500 === 0) progress(`issued ${i + 1}/${withPhone.length} QR passes …`);
+    if ((i + 1) % every === 0) progress(`issued ${i + 1}/${withPhone.length} QR passes …`);
   }
   return passes;
 }
@@ -279,11 +334,19 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const gates = demoGateIds(previous ? Math.max(previous.gates.length, options.gates) : options.gates);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
   };
+  const signal = options.signal;
 
   try {
+    await checkpoint(signal);
     options.progress(`data in ${dataDir}${previous ? ' (reusing the previous run)' : ''}`);
+    if (previous && previous.residents !== options.residents) {
+      options.progress(
+        `the compound in ${dataDir} already exists and is reused with its ${previous.residents} residents ` +
+          `(--residents ${options.residents} applies to a new compound only: give another --data DIR, or delete ${dataDir})`,
+      );
+    }
     const broker = createBrokerServer({
       port: options.mqttPort,
       host: options.host,
@@ -292,6 +355,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     });
     const { port: mqttPort } = await broker.start();
     stops.push(() => broker.stop());
+    await checkpoint(signal);
     const mqttUrl = `mqtt://${options.host}:${mqttPort}`;
     options.progress(`broker listening on ${mqttUrl}`);
 
@@ -308,23 +372,30 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     const { httpPort } = await cloud.start();
     stops.push(() => cloud.stop());
     options.progress(`cloud on http://${options.host}:${httpPort}`);
+    await checkpoint(signal);
 
     const persons = generatePopulation(residents, POPULATION_SEED).persons;
     let passes = previous?.passes;
     if (!passes) {
       passes = await seed(cloud, options, gates, persons);
-      writeFileSync(statePath, JSON.stringify({ version: 1, residents, gates: gates.map((g) => g.gateId), passes }));
     } else {
       await seed(cloud, { ...options, progress: () => undefined }, gates, []);
+    }
+    // Written once seeding is complete (an interrupted seeding leaves none: the next start seeds again);
+    // rewritten when a bigger --gates added lanes, so that the next start starts them too.
+    if (!previous || previous.gates.length !== gates.length) {
+      writeState(statePath, { version: 1, residents, gates: gates.map((g) => g.gateId), passes });
     }
 
     const runtimes: GateRuntime[] = [];
     for (const [i, gate] of gates.entries()) {
+      await checkpoint(signal);
       const runtime = await startGate(gate, i, options, keys, mqttUrl);
       runtimes.push(runtime);
       stops.push(() => runtime.stop());
       options.progress(`gate ${gate.gateId} up (${options.pty ? 'socat ptys' : 'virtual serial ports'})`);
     }
+    await checkpoint(signal);
 
     const traffic = new TrafficGenerator({
       rate: options.rate,
@@ -345,6 +416,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         mqtt: mqttUrl,
         terminals: runtimes.map((r) => ({ gateId: r.rig.gateId, url: r.agent.terminalUrl ?? '' })),
       },
+      traffic: () => ({ ...traffic.stats(), offeredRate: traffic.offeredRate() }),
       stop: stopAll,
     };
   } catch (err) {

@@ -1,7 +1,8 @@
 /**
- * A seeded synthetic compound for the demo and the benchmarks: households of 1–5 people with
- * realistic Chinese names, valid GB 11643 ID numbers, some elderly residents without phones
- * (they pass by ID card), a few staff, and health colours mostly green with some yellow/red.
+ * A seeded synthetic compound for the demo: households of 1–5 people with realistic Chinese
+ * names, valid GB 11643 ID numbers (unique: the registry refuses a second resident with the same
+ * number), some elderly residents without phones (they pass by ID card), a few staff, and health
+ * colours mostly green with some yellow/red. The same count and seed give the same compound.
  */
 import type { HealthColour, PersonKind } from '../../shared/enums.ts';
 import { generateIdNumber } from '../../shared/id-number.ts';
@@ -82,10 +83,26 @@ function birthDate(rand: () => number, year: number): string {
   return `${year}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
 }
 
-/** Generates about `count` persons (whole households), ids `p-000001…`, households `h-0001…`. */
+/**
+ * Generates exactly `count` persons (households, then 2 % staff), ids `p-000001…`, households
+ * `h-0001…`. ID numbers are unique: a number already given out is drawn again (same birth year and
+ * sex), so a collision changes nothing for the persons before it and the result stays reproducible.
+ */
 export function generatePopulation(count: number, seed = 20260401, thisYear = 2026): Population {
   const rand = seededRandom(seed);
   const persons: DemoPerson[] = [];
+  const taken = new Set<string>();
+  const makePerson = (
+    householdId: string | null,
+    kind: PersonKind,
+    surname: string | undefined,
+    birthYear: number,
+    elderly: boolean,
+  ) => {
+    const person = createPerson(rand, taken, persons.length + 1, householdId, kind, surname, birthYear, elderly);
+    taken.add(person.idNumber);
+    return person;
+  };
   const households: string[] = [];
   const staffCount = Math.max(1, Math.round(count * 0.02));
   while (persons.length < count - staffCount) {
@@ -101,19 +118,36 @@ export function generatePopulation(count: number, seed = 20260401, thisYear = 20
         : i < 2
           ? 25 + Math.floor(rand() * 40)
           : 3 + Math.floor(rand() * 20);
-      persons.push(makePerson(rand, persons.length + 1, householdId, 'resident', surname, thisYear - age, elderly));
+      persons.push(makePerson(householdId, 'resident', surname, thisYear - age, elderly));
     }
   }
   for (let i = 0; i < staffCount; i++) {
-    persons.push(
-      makePerson(rand, persons.length + 1, null, 'staff', undefined, thisYear - 20 - Math.floor(rand() * 40), false),
-    );
+    persons.push(makePerson(null, 'staff', undefined, thisYear - 20 - Math.floor(rand() * 40), false));
   }
   return { persons, households };
 }
 
-function makePerson(
+/**
+ * Draws that may find a number already taken before giving up; never reached in practice: each birth
+ * year and sex has 10 districts × 336 days × 500 sequence numbers, about 1.7 million numbers.
+ */
+const MAX_ID_DRAWS = 1000;
+
+function uniqueIdNumber(rand: () => number, taken: ReadonlySet<string>, birthYear: number, sex: 'male' | 'female') {
+  for (let draw = 0; draw < MAX_ID_DRAWS; draw++) {
+    const idNumber = generateIdNumber(rand, {
+      birthDate: birthDate(rand, birthYear),
+      sex,
+      region: pick(rand, SHANGHAI_DISTRICTS),
+    });
+    if (!taken.has(idNumber)) return idNumber;
+  }
+  throw new Error(`no unused ID number for a person born in ${birthYear} after ${MAX_ID_DRAWS} draws`);
+}
+
+function createPerson(
   rand: () => number,
+  taken: ReadonlySet<string>,
   n: number,
   householdId: string | null,
   kind: PersonKind,
@@ -127,11 +161,7 @@ function makePerson(
     householdId,
     kind,
     name: chineseName(rand, surname),
-    idNumber: generateIdNumber(rand, {
-      birthDate: birthDate(rand, birthYear),
-      sex,
-      region: pick(rand, SHANGHAI_DISTRICTS),
-    }),
+    idNumber: uniqueIdNumber(rand, taken, birthYear, sex),
     birthYear,
     elderly,
     hasPhone: !elderly || rand() < 0.4,

@@ -290,6 +290,7 @@ export class SqliteCloudStore implements CloudStore {
         'INSERT INTO users (username, password_hash, role, compound_id, created_at) VALUES (?, ?, ?, ?, ?)',
       ),
       getUser: p('SELECT * FROM users WHERE username = ?'),
+      setPasswordHash: p('UPDATE users SET password_hash = ? WHERE username = ?'),
       listUsers: p('SELECT * FROM users ORDER BY username'),
       // A loose index scan: the next gate id (or compound id) present in events, one index seek each.
       nextEventGate: p('SELECT gate_id FROM events WHERE gate_id > ? ORDER BY gate_id LIMIT 1').pluck(),
@@ -875,6 +876,10 @@ export class SqliteCloudStore implements CloudStore {
       compoundId: strOrNull(r.compound_id),
       createdAt: Number(r.created_at),
     };
+  }
+
+  async setPasswordHash(username: string, passwordHash: string): Promise<boolean> {
+    return this.stmt.setPasswordHash!.run(passwordHash, username).changes === 1;
   }
 
   async getUser(username: string): Promise<User | undefined> {

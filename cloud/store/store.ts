@@ -289,6 +289,8 @@ export interface UserStore {
   createUser(user: User): Promise<void>;
   getUser(username: string): Promise<User | undefined>;
   listUsers(): Promise<User[]>;
+  /** Replaces a user's password hash; false when there is no such user. */
+  setPasswordHash(username: string, passwordHash: string): Promise<boolean>;
 }
 
 export interface RetentionStore {

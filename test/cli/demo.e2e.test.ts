@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/mosquitto.ts';
+import { freePortRange } from './demo/free-ports.ts';
 
 const READY_TIMEOUT_MS = 60_000;
 
@@ -35,8 +35,9 @@ describe('anxin demo (child process)', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'anxin-demo-'));
-    const port = await freePort();
-    const mqttPort = await freePort();
+    // The cloud on `port`, the two gate terminals on port+1 and port+2, the broker elsewhere.
+    const port = await freePortRange(3);
+    const mqttPort = await freePortRange(1, [port, port + 1, port + 2]);
     base = `http://127.0.0.1:${port}`;
     child = spawn(
       process.execPath,
@@ -119,4 +120,90 @@ describe('anxin demo (child process)', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(stdout).toMatch(/stopped\s*$/);
   }, 15_000);
+});
+
+describe('anxin demo interrupted while seeding (child process)', () => {
+  let dataDir: string;
+  let port: number;
+  let mqttPort: number;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'anxin-demo-'));
+    port = await freePortRange(2);
+    mqttPort = await freePortRange(1, [port, port + 1]);
+  });
+
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  function startChild(residents: number) {
+    const child = spawn(
+      process.execPath,
+      [
+        'bin/anxin.mjs',
+        'demo',
+        '--data',
+        dataDir,
+        '--port',
+        String(port),
+        '--mqtt-port',
+        String(mqttPort),
+        '--gates',
+        '1',
+        '--residents',
+        String(residents),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const out = { stdout: '', stderr: '' };
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out.stdout += chunk.toString();
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      out.stderr += chunk.toString();
+    });
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    return { child, out, exit };
+  }
+
+  async function stopWithin(run: ReturnType<typeof startChild>, ms: number) {
+    run.child.kill('SIGINT');
+    return Promise.race([
+      run.exit,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => {
+          run.child.kill('SIGKILL');
+          reject(new Error(`demo did not exit within ${ms} ms:\n${run.out.stdout}\n${run.out.stderr}`));
+        }, ms),
+      ),
+    ]);
+  }
+
+  it(
+    'stops cleanly (exit 0) on SIGINT during seeding, and the next start gets ready',
+    async () => {
+      const first = startChild(5000);
+      await waitFor('seeding to begin', READY_TIMEOUT_MS, async () => {
+        if (first.child.exitCode !== null) throw new Error(`demo exited early: ${first.out.stderr}`);
+        return /seeding 5000 residents/.test(first.out.stdout) ? true : undefined;
+      });
+      expect(await stopWithin(first, 10_000)).toEqual({ code: 0, signal: null });
+      expect(first.out.stdout).not.toMatch(/^ready$/m);
+      expect(first.out.stdout).toMatch(/stopping …\n[\s\S]*stopped\s*$/);
+      expect(first.out.stderr).toBe('');
+
+      const second = startChild(5000);
+      try {
+        await waitFor('"ready" after the interrupted start', READY_TIMEOUT_MS, async () => {
+          if (second.child.exitCode !== null) throw new Error(`demo exited early: ${second.out.stderr}`);
+          return /^ready$/m.test(second.out.stdout) ? true : undefined;
+        });
+        expect(second.out.stdout).toContain('seeding 5000 residents');
+      } finally {
+        expect(await stopWithin(second, 10_000)).toEqual({ code: 0, signal: null });
+      }
+    },
+    2 * READY_TIMEOUT_MS + 30_000,
+  );
 });
