@@ -3,6 +3,7 @@
  * schema, `path: message` lines on error). Times are milliseconds unless the name says otherwise.
  */
 import { z } from 'zod';
+import { cardTypeFlagsProblem } from '../firmware-bridge/idreader/text-block.ts';
 import { type ConfigSources, formatIssues, loadConfig } from '../shared/config.ts';
 import { DIRECTIONS } from '../shared/enums.ts';
 import { ConfigError } from '../shared/errors.ts';
@@ -18,6 +19,14 @@ export const idReaderConfigSchema = z.object({
   /** Which way a person who swipes at this reader wants to go. */
   direction: direction.default('in'),
   pollIntervalMs: z.number().int().min(300).max(10_000).optional(),
+  /** Type flags (text offset 248) of the permit layouts: unconfirmed (DEVICES.md §1), default J / I. */
+  cardTypeFlags: z
+    .object({ permit: z.string().optional(), foreign: z.string().optional() })
+    .superRefine((flags, ctx) => {
+      const problem = cardTypeFlagsProblem(flags);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
 });
 
 export const qrScannerConfigSchema = z.object({

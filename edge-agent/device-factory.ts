@@ -25,6 +25,7 @@ export function createDevices(config: EdgeConfig, logger: Logger, bindingOverrid
         path: idreader.path,
         baudRate: idreader.baudRate,
         pollIntervalMs: idreader.pollIntervalMs,
+        cardTypeFlags: idreader.cardTypeFlags,
         logger: logger.child({ component: 'device.idreader' }),
       }),
     );

@@ -31,9 +31,9 @@ import {
   type Sw3Status,
 } from './frame.ts';
 import { SamvParser, type SamvParserStats } from './parser.ts';
-import { decodeTextBlock, type IdCardText } from './text-block.ts';
+import { type CardTypeFlags, decodeTextBlock, type IdCardText, resolveCardTypeFlags } from './text-block.ts';
 
-export type { CardKind, Sex } from './text-block.ts';
+export type { CardKind, CardTypeFlags, Sex } from './text-block.ts';
 
 /** A card as read: the decoded text block plus the photo (WLT, vendor-compressed, kept opaque). */
 export interface IdCard extends IdCardText {
@@ -75,6 +75,12 @@ export interface IdCardReaderOptions extends SerialPortOptions {
   checkSamOnOpen?: boolean;
   /** "No card" answers in a row after which the same card counts as a new presentation (default 2). */
   absentAfterMisses?: number;
+  /**
+   * Type flags at text offset 248 of the permit layouts (DEVICES.md §1: unconfirmed guesses).
+   * Default `{ permit: 'J', foreign: 'I' }`; each a single printable character, not space, the two
+   * distinct. A card with any other non-blank flag is `rejected`.
+   */
+  cardTypeFlags?: Partial<CardTypeFlags>;
   /** Overrides of `IDREADER_TIMEOUTS` (slow line speeds, slow readers; short ones in tests). */
   timeouts?: Partial<IdReaderTimeouts>;
   /** For tests: timers of the poll loop, reply timeouts and reconnect backoff. */
@@ -141,6 +147,7 @@ export class IdCardReaderDriver extends EventEmitter<IdCardReaderEvents> {
   readonly #checkSamOnOpen: boolean;
   readonly #absentAfterMisses: number;
   readonly #timeouts: IdReaderTimeouts;
+  readonly #cardTypeFlags: Readonly<CardTypeFlags>;
 
   #running = false;
   #status: DeviceStatus = 'absent';
@@ -176,6 +183,7 @@ export class IdCardReaderDriver extends EventEmitter<IdCardReaderEvents> {
     for (const [name, ms] of Object.entries(this.#timeouts)) {
       if (!Number.isFinite(ms) || ms <= 0) throw new TypeError(`timeouts.${name} must be a positive number, got ${ms}`);
     }
+    this.#cardTypeFlags = resolveCardTypeFlags(options.cardTypeFlags);
     this.#pollIntervalMs = interval;
     this.#readLayout = layout;
     this.#checkSamOnOpen = options.checkSamOnOpen ?? true;
@@ -318,7 +326,7 @@ export class IdCardReaderDriver extends EventEmitter<IdCardReaderEvents> {
     }
     const key = blocks.text.toString('hex');
     if (key === this.#presentKey) return; // the same card, still (or again) in the field
-    const decoded = decodeTextBlock(blocks.text);
+    const decoded = decodeTextBlock(blocks.text, { cardTypeFlags: this.#cardTypeFlags });
     if (!decoded.ok) {
       this.#reject(key, decoded.reason);
       return;

@@ -6,15 +6,16 @@
  *   ID number 122/36, authority 158/30, valid from 188/16, valid to 204/16 (YYYYMMDD or 长期),
  *   reserved 220/36 (blank);
  * - Hong Kong/Macao/Taiwan residence permit: the first 220 bytes as above, then pass number
- *   220/18, issue count 238/4, reserved 242/6, flag 248/2 = 'J';
+ *   220/18, issue count 238/4, reserved 242/6, flag 248/2 = 'J' (configurable);
  * - foreign permanent-resident card (2017 layout, as published by reader vendors): English name
  *   0/120, sex 120/2, permit number 122/30, nationality 152/6, Chinese name 158/30, valid from
  *   188/16, valid to 204/16, birth date 220/16, card version 236/4, authority code 240/8,
- *   flag 248/2 = 'I'.
+ *   flag 248/2 = 'I' (configurable).
  *
- * The flag values are unconfirmed (DEVICES.md says so), so decoding is defensive: every field is
- * checked for shape, and anything that does not fit its layout is rejected with a reason rather
- * than misread. Pure functions; no I/O.
+ * The flag values are unconfirmed (DEVICES.md says so), so they are configuration
+ * (`CardTypeFlags`, default 'J' and 'I') and decoding is defensive: every field is checked for
+ * shape, and anything that does not fit its layout — a flag that is not configured included — is
+ * rejected with a reason rather than misread. Pure functions; no I/O.
  */
 import { idNumberCheckCharacter, validateIdNumber } from '../../shared/id-number.ts';
 
@@ -94,9 +95,52 @@ const FOREIGN = {
 const FLAG: Field = { offset: 248, bytes: 2 };
 const TAIL: Field = { offset: 250, bytes: 6 };
 
-/** Type flags at offset 248 (DEVICES.md §1: unconfirmed guesses, hence the defensive checks). */
-const FLAG_PERMIT = 'J';
-const FLAG_FOREIGN = 'I';
+/**
+ * The type flags at offset 248 that mark the two permit layouts (one UCS-2 character each). A
+ * blank flag (space or NUL) always means the resident card. DEVICES.md §1 calls 'J' and 'I'
+ * unconfirmed guesses, hence configurable, and the defensive checks.
+ */
+export interface CardTypeFlags {
+  /** Hong Kong/Macao/Taiwan residence permit. Default 'J'. */
+  permit: string;
+  /** Foreign permanent-resident card. Default 'I'. */
+  foreign: string;
+}
+
+export const DEFAULT_CARD_TYPE_FLAGS: Readonly<CardTypeFlags> = Object.freeze({ permit: 'J', foreign: 'I' });
+
+/** Options of `detectCardKind`, `decodeTextBlock` and `encodeTextBlock`. */
+export interface TextBlockOptions {
+  /** Overrides of `DEFAULT_CARD_TYPE_FLAGS`; what is left out keeps its default. */
+  cardTypeFlags?: Partial<CardTypeFlags>;
+}
+
+/** Why `flags` cannot be used, or undefined when they can (shared with the gate's config schema). */
+export function cardTypeFlagsProblem(flags: Partial<CardTypeFlags>): string | undefined {
+  for (const name of ['permit', 'foreign'] as const) {
+    const flag = flags[name];
+    if (flag === undefined) continue;
+    if (typeof flag !== 'string' || flag.length !== 1 || /[\ud800-\udfff]/u.test(flag)) {
+      return `cardTypeFlags.${name} must be a single character (one UCS-2 code unit), got ${JSON.stringify(flag)}`;
+    }
+    if (flag === ' ' || /[\u0000-\u001f\u007f-\u009f]/u.test(flag)) {
+      return `cardTypeFlags.${name} must be a printable character; space and NUL mean the resident card, got ${JSON.stringify(flag)}`;
+    }
+  }
+  const { permit, foreign } = { ...DEFAULT_CARD_TYPE_FLAGS, ...flags };
+  if (permit === foreign) {
+    return `cardTypeFlags.permit and cardTypeFlags.foreign must differ, both are ${JSON.stringify(permit)}`;
+  }
+  return undefined;
+}
+
+/** The flags to use: defaults merged with `overrides`. Throws `TypeError` when they are not usable. */
+export function resolveCardTypeFlags(overrides: Partial<CardTypeFlags> = {}): Readonly<CardTypeFlags> {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const problem = cardTypeFlagsProblem(defined);
+  if (problem) throw new TypeError(problem);
+  return Object.freeze({ ...DEFAULT_CARD_TYPE_FLAGS, ...defined });
+}
 
 const SEX_BY_CODE: Record<string, Sex> = { '0': 'unknown', '1': 'male', '2': 'female', '9': 'unspecified' };
 const CODE_BY_SEX: Record<Sex, string> = { unknown: '0', male: '1', female: '2', unspecified: '9' };
@@ -125,14 +169,28 @@ function toIsoDate(value: string): string | undefined {
   return `${match[1]}-${match[2]}-${match[3]}`;
 }
 
-/** Which layout the block claims to be, or why it fits none. */
-export function detectCardKind(block: Buffer): { kind: CardKind } | { kind: null; reason: string } {
+/** A flag for a reason text: the code unit, and the character when it is printable. */
+function describeFlag(code: number): string {
+  const hex = `0x${code.toString(16).padStart(4, '0')}`;
+  const char = String.fromCharCode(code);
+  return /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/u.test(char) ? hex : `${hex} (${JSON.stringify(char)})`;
+}
+
+/**
+ * Which layout the block claims to be, or why it fits none. Throws `TypeError` only for unusable
+ * `options.cardTypeFlags` (a configuration error), never because of the block.
+ */
+export function detectCardKind(
+  block: Buffer,
+  options: TextBlockOptions = {},
+): { kind: CardKind } | { kind: null; reason: string } {
+  const flags = resolveCardTypeFlags(options.cardTypeFlags);
   if (block.length !== TEXT_BLOCK_LENGTH) {
     return { kind: null, reason: `text block of ${block.length} bytes, expected ${TEXT_BLOCK_LENGTH}` };
   }
   const flag = raw(block, FLAG);
-  if (flag === FLAG_PERMIT) return { kind: 'hmt-permit' };
-  if (flag === FLAG_FOREIGN) return { kind: 'foreign-permanent' };
+  if (flag === flags.permit) return { kind: 'hmt-permit' };
+  if (flag === flags.foreign) return { kind: 'foreign-permanent' };
   if (flag === ' ' || flag === '\u0000') {
     // A resident card leaves 220..256 blank; anything written there is a layout we do not know.
     if (!isBlank(block, RESIDENT.reserved) || !isBlank(block, TAIL)) {
@@ -144,7 +202,12 @@ export function detectCardKind(block: Buffer): { kind: CardKind } | { kind: null
     return { kind: 'resident-id' };
   }
   const code = block.readUInt16LE(FLAG.offset);
-  return { kind: null, reason: `unknown card type flag 0x${code.toString(16).padStart(4, '0')} at offset 248` };
+  return {
+    kind: null,
+    reason:
+      `unknown card type flag ${describeFlag(code)} at offset 248 (configured: permit ` +
+      `${JSON.stringify(flags.permit)}, foreign ${JSON.stringify(flags.foreign)}, blank = resident card)`,
+  };
 }
 
 /** The residence permit's ID number: 810000 / 820000 / 830000, birth date, sequence, GB 11643 check. */
@@ -303,9 +366,13 @@ function decodeForeign(block: Buffer): TextBlockResult {
   };
 }
 
-/** Decodes a text block; never throws. A block that fits no known layout is `{ ok: false, reason }`. */
-export function decodeTextBlock(block: Buffer): TextBlockResult {
-  const detected = detectCardKind(block);
+/**
+ * Decodes a text block. A block that fits no known layout — or carries a type flag other than
+ * blank and the configured ones — is `{ ok: false, reason }`. Never throws because of the block;
+ * throws `TypeError` only for unusable `options.cardTypeFlags`.
+ */
+export function decodeTextBlock(block: Buffer, options: TextBlockOptions = {}): TextBlockResult {
+  const detected = detectCardKind(block, options);
   if (detected.kind === null) return { ok: false, reason: detected.reason };
   if (detected.kind === 'foreign-permanent') return decodeForeign(block);
   return decodeResidentOrPermit(block, detected.kind);
@@ -329,10 +396,12 @@ function fromIsoDate(value: string, name: string): string {
 }
 
 /**
- * Builds a text block (for the simulator and tests). Throws `TypeError` naming the field when a
- * value does not fit. Every field is written as given, so invalid ID numbers can be encoded on purpose.
+ * Builds a text block (for the simulator and tests), with the type flag from
+ * `options.cardTypeFlags` (default 'J' / 'I'). Throws `TypeError` naming the field when a value
+ * does not fit. Every field is written as given, so invalid ID numbers can be encoded on purpose.
  */
-export function encodeTextBlock(card: TextBlockInput): Buffer {
+export function encodeTextBlock(card: TextBlockInput, options: TextBlockOptions = {}): Buffer {
+  const flags = resolveCardTypeFlags(options.cardTypeFlags);
   const block = Buffer.alloc(TEXT_BLOCK_LENGTH);
   block.write(' '.repeat(TEXT_BLOCK_LENGTH / 2), 0, 'utf16le');
   const kind = card.kind ?? 'resident-id';
@@ -348,7 +417,7 @@ export function encodeTextBlock(card: TextBlockInput): Buffer {
     write(block, FOREIGN.birthDate, fromIsoDate(card.birthDate, 'birthDate'), 'birthDate');
     write(block, FOREIGN.cardVersion, card.foreign?.cardVersion ?? '01', 'foreign.cardVersion');
     write(block, FOREIGN.authorityCode, card.authority, 'authority');
-    write(block, FLAG, FLAG_FOREIGN, 'kind');
+    write(block, FLAG, flags.foreign, 'kind');
     return block;
   }
   write(block, RESIDENT.name, card.name, 'name');
@@ -363,7 +432,7 @@ export function encodeTextBlock(card: TextBlockInput): Buffer {
   if (kind === 'hmt-permit') {
     write(block, PERMIT.passNumber, card.permit?.passNumber ?? '', 'permit.passNumber');
     write(block, PERMIT.issueCount, card.permit?.issueCount ?? '01', 'permit.issueCount');
-    write(block, FLAG, FLAG_PERMIT, 'kind');
+    write(block, FLAG, flags.permit, 'kind');
   }
   return block;
 }

@@ -4,6 +4,7 @@ import { type IdCard, IdCardReaderDriver, type IdCardReaderOptions } from '../..
 import { encodeReadReplyData, SamvFrame, SamvStatusError } from '../../../firmware-bridge/idreader/frame.ts';
 import { samplePhoto } from '../../../firmware-bridge/idreader/simulator.ts';
 import { encodeTextBlock, type TextBlockInput } from '../../../firmware-bridge/idreader/text-block.ts';
+import { idNumberCheckCharacter } from '../../../shared/id-number.ts';
 import { ReplyTimeoutError } from '../../../firmware-bridge/serial/errors.ts';
 import type { BindingInterface, DeviceStatus } from '../../../firmware-bridge/serial/port-options.ts';
 
@@ -123,6 +124,14 @@ describe('IdCardReaderDriver options', () => {
     expect(() => new IdCardReaderDriver({ ...opts, readLayout: 'photo' as never })).toThrow(/readLayout/);
     expect(() => new IdCardReaderDriver({ ...opts, absentAfterMisses: 0 })).toThrow(/absentAfterMisses/);
     expect(() => new IdCardReaderDriver({ ...opts, timeouts: { readMs: 0 } })).toThrow(/timeouts.readMs/);
+    expect(() => new IdCardReaderDriver({ ...opts, cardTypeFlags: { permit: 'PP' } })).toThrow(
+      /cardTypeFlags.permit must be a single character/,
+    );
+    expect(() => new IdCardReaderDriver({ ...opts, cardTypeFlags: { foreign: ' ' } })).toThrow(
+      /cardTypeFlags.foreign must be a printable character/,
+    );
+    expect(() => new IdCardReaderDriver({ ...opts, cardTypeFlags: { permit: 'I' } })).toThrow(/must differ/);
+    expect(() => new IdCardReaderDriver({ ...opts, cardTypeFlags: { permit: 'P', foreign: 'F' } })).not.toThrow();
     expect(new IdCardReaderDriver(opts).status).toBe('absent');
   });
 });
@@ -199,8 +208,92 @@ describe('IdCardReaderDriver on MockBinding', () => {
     await driver.start();
     await until(() => rejected.length === 1, 'a rejection');
     await until(() => commands.filter((c) => c === '3001').length >= 3, 'more reads');
-    expect(rejected).toEqual(['unknown card type flag 0x005a at offset 248']);
+    expect(rejected).toEqual([
+      'unknown card type flag 0x005a ("Z") at offset 248 (configured: permit "J", foreign "I", blank = resident card)',
+    ]);
     expect(cards).toEqual([]);
+  });
+
+  describe('cardTypeFlags (the unconfirmed flags at text offset 248, DEVICES.md §1)', () => {
+    const first17 = '81000019900101123';
+    const PERMIT: TextBlockInput = {
+      ...CARD,
+      kind: 'hmt-permit',
+      name: '陈大文',
+      nationCode: '',
+      birthDate: '1990-01-01',
+      idNumber: first17 + idNumberCheckCharacter(first17),
+      permit: { passNumber: 'H12345678', issueCount: '01' },
+    };
+    const FOREIGN: TextBlockInput = {
+      kind: 'foreign-permanent',
+      name: 'SMITH, JOHN ALEXANDER',
+      sex: 'male',
+      nationCode: 'CAN',
+      birthDate: '1980-05-17',
+      address: '',
+      idNumber: 'CAN110080051701',
+      authority: '1500',
+      validFrom: '2019-03-01',
+      validTo: '2029-03-01',
+      foreign: { chineseName: '史密斯', cardVersion: '01' },
+    };
+    const flags = { permit: 'P', foreign: 'F' };
+
+    it('decodes a permit and a foreign card by the configured flags', async () => {
+      const state = { text: encodeTextBlock(PERMIT, { cardTypeFlags: flags }) as Buffer | undefined };
+      const { binding } = scriptedReader('/dev/ttyID0', fieldReader(state));
+      const { driver, cards, rejected } = driverFor(binding, { cardTypeFlags: flags });
+      await driver.start();
+      await until(() => cards.length === 1, 'the permit');
+      expect(cards[0]!.card).toMatchObject({
+        kind: 'hmt-permit',
+        idNumber: PERMIT.idNumber,
+        idNumberValid: true,
+        permit: { passNumber: 'H12345678', issueCount: '01' },
+      });
+      state.text = encodeTextBlock(FOREIGN, { cardTypeFlags: flags });
+      await until(() => cards.length === 2, 'the foreign card');
+      expect(cards[1]!.card).toMatchObject({ kind: 'foreign-permanent', idNumber: 'CAN110080051701' });
+      expect(rejected).toEqual([]);
+      expect(driver.counters).toMatchObject({ cards: 2, rejected: 0 });
+    });
+
+    it('treats the default J / I flags as unknown once others are configured: rejected with the reason, never misread', async () => {
+      const state = { text: encodeTextBlock(PERMIT) as Buffer | undefined };
+      const { binding, commands } = scriptedReader('/dev/ttyID0', fieldReader(state));
+      const { driver, cards, rejected } = driverFor(binding, { cardTypeFlags: flags });
+      await driver.start();
+      await until(() => rejected.length === 1, 'the J card rejected');
+      state.text = encodeTextBlock(FOREIGN);
+      await until(() => rejected.length === 2, 'the I card rejected');
+      await until(() => commands.filter((c) => c === '3001').length >= 4, 'more reads');
+      expect(rejected).toEqual([
+        'unknown card type flag 0x004a ("J") at offset 248 (configured: permit "P", foreign "F", blank = resident card)',
+        'unknown card type flag 0x0049 ("I") at offset 248 (configured: permit "P", foreign "F", blank = resident card)',
+      ]);
+      expect(cards).toEqual([]);
+      expect(driver.counters).toMatchObject({ cards: 0, rejected: 2 });
+    });
+
+    it('still reads a resident card (blank flag) with other flags configured', async () => {
+      const state = { text: encodeTextBlock(CARD) as Buffer | undefined };
+      const { binding } = scriptedReader('/dev/ttyID0', fieldReader(state));
+      const { driver, cards } = driverFor(binding, { cardTypeFlags: { permit: 'P' } });
+      await driver.start();
+      await until(() => cards.length === 1, 'a card');
+      expect(cards[0]!.card).toMatchObject({ kind: 'resident-id', idNumber: CARD.idNumber });
+    });
+
+    it('swapped flags never read one layout as the other', async () => {
+      const state = { text: encodeTextBlock(PERMIT) as Buffer | undefined };
+      const { binding } = scriptedReader('/dev/ttyID0', fieldReader(state));
+      const { driver, cards, rejected } = driverFor(binding, { cardTypeFlags: { permit: 'I', foreign: 'J' } });
+      await driver.start();
+      await until(() => rejected.length === 1, 'a rejection');
+      expect(rejected[0]).toMatch(/^foreign-permanent: /);
+      expect(cards).toEqual([]);
+    });
   });
 
   it('reports SW3 40 (unknown card type) as rejected, once', async () => {

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
+  cardTypeFlagsProblem,
+  DEFAULT_CARD_TYPE_FLAGS,
   decodeTextBlock,
   detectCardKind,
   encodeTextBlock,
   type IdCardText,
   NO_EXPIRY,
+  resolveCardTypeFlags,
   TEXT_BLOCK_LENGTH,
   type TextBlockInput,
 } from '../../../firmware-bridge/idreader/text-block.ts';
@@ -105,7 +108,8 @@ describe('rejects what it cannot read instead of misreading it', () => {
     ['a nation code that is not two digits', 32, 'AB', /nation code "AB"/],
     ['an ID number of the wrong shape', 122, 'ABCDEFGHIJKLMNOPQR', /ID number "ABCDEFGHIJKLMNOPQR"/],
     ['control characters in a field', 52, '\u0001', /field address holds control characters/],
-    ['an unknown type flag', 248, 'Z', /unknown card type flag 0x005a at offset 248/],
+    ['an unknown type flag', 248, 'Z', /unknown card type flag 0x005a \("Z"\) at offset 248/],
+    ['an unknown, unprintable type flag', 248, '\u0001', /unknown card type flag 0x0001 at offset 248 \(configured/],
     ['a blank flag with data in the reserved area', 222, 'X', /reserved area/],
   ])('%s', (_what, offset, value, reason) => {
     const result = decodeTextBlock(patch(block, offset as number, value as string));
@@ -200,6 +204,142 @@ describe('foreign permanent-resident layout', () => {
 
   it('rejects a nationality that is not three letters', () => {
     expect(decodeTextBlock(encodeTextBlock({ ...foreign, nationCode: '12' })).ok).toBe(false);
+  });
+});
+
+describe('configurable type flags (DEVICES.md §1: J and I are unconfirmed)', () => {
+  const first17 = '81000019900101123';
+  const permit: TextBlockInput = {
+    ...RESIDENT,
+    kind: 'hmt-permit',
+    nationCode: '',
+    birthDate: '1990-01-01',
+    idNumber: first17 + idNumberCheckCharacter(first17),
+    permit: { passNumber: 'H12345678', issueCount: '01' },
+  };
+  const foreign: TextBlockInput = {
+    kind: 'foreign-permanent',
+    name: 'SMITH, JOHN ALEXANDER',
+    sex: 'male',
+    nationCode: 'CAN',
+    birthDate: '1980-05-17',
+    address: '',
+    idNumber: 'CAN110080051701',
+    authority: '1500',
+    validFrom: '2019-03-01',
+    validTo: '2029-03-01',
+    foreign: { chineseName: '史密斯', cardVersion: '01' },
+  };
+  const cardTypeFlags = { permit: 'P', foreign: 'F' };
+
+  it('defaults to J and I', () => {
+    expect(DEFAULT_CARD_TYPE_FLAGS).toEqual({ permit: 'J', foreign: 'I' });
+    expect(resolveCardTypeFlags()).toEqual({ permit: 'J', foreign: 'I' });
+    expect(resolveCardTypeFlags({ foreign: 'F', permit: undefined })).toEqual({ permit: 'J', foreign: 'F' });
+  });
+
+  it('encodes and decodes each layout by the configured flag', () => {
+    const permitBlock = encodeTextBlock(permit, { cardTypeFlags });
+    const foreignBlock = encodeTextBlock(foreign, { cardTypeFlags });
+    expect(permitBlock.toString('utf16le', 248, 250)).toBe('P');
+    expect(foreignBlock.toString('utf16le', 248, 250)).toBe('F');
+    expect(detectCardKind(permitBlock, { cardTypeFlags })).toEqual({ kind: 'hmt-permit' });
+    expect(decodeTextBlock(permitBlock, { cardTypeFlags })).toEqual({
+      ok: true,
+      card: { ...permit, kind: 'hmt-permit', idNumberValid: true },
+    });
+    expect(decodeTextBlock(foreignBlock, { cardTypeFlags })).toEqual({
+      ok: true,
+      card: { ...foreign, kind: 'foreign-permanent', idNumberValid: true },
+    });
+    expect(decodeTextBlock(encodeTextBlock(RESIDENT), { cardTypeFlags })).toMatchObject({
+      ok: true,
+      card: { kind: 'resident-id' },
+    });
+  });
+
+  it('treats the default flags as unknown once others are configured, and the other way round', () => {
+    const configured = '(configured: permit "P", foreign "F", blank = resident card)';
+    expect(decodeTextBlock(encodeTextBlock(permit), { cardTypeFlags })).toEqual({
+      ok: false,
+      reason: `unknown card type flag 0x004a ("J") at offset 248 ${configured}`,
+    });
+    expect(decodeTextBlock(encodeTextBlock(foreign), { cardTypeFlags })).toEqual({
+      ok: false,
+      reason: `unknown card type flag 0x0049 ("I") at offset 248 ${configured}`,
+    });
+    expect(decodeTextBlock(encodeTextBlock(permit, { cardTypeFlags }))).toEqual({
+      ok: false,
+      reason:
+        'unknown card type flag 0x0050 ("P") at offset 248 (configured: permit "J", foreign "I", blank = resident card)',
+    });
+  });
+
+  it('swapped flags reject both layouts instead of reading one as the other', () => {
+    const swapped = { permit: 'I', foreign: 'J' };
+    expect(decodeTextBlock(encodeTextBlock(permit), { cardTypeFlags: swapped })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^foreign-permanent: /),
+    });
+    expect(decodeTextBlock(encodeTextBlock(foreign), { cardTypeFlags: swapped })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^hmt-permit: /),
+    });
+  });
+
+  it.each([
+    [{ permit: '' }, /cardTypeFlags.permit must be a single character/],
+    [{ permit: 'JJ' }, /cardTypeFlags.permit must be a single character/],
+    [{ foreign: '\ud83d' }, /cardTypeFlags.foreign must be a single character/],
+    [{ foreign: '😀' }, /cardTypeFlags.foreign must be a single character/],
+    [{ permit: ' ' }, /cardTypeFlags.permit must be a printable character; space and NUL mean the resident card/],
+    [{ permit: '\u0000' }, /cardTypeFlags.permit must be a printable character/],
+    [{ foreign: '\n' }, /cardTypeFlags.foreign must be a printable character/],
+    [{ permit: 'X', foreign: 'X' }, /must differ, both are "X"/],
+    [{ permit: 'I' }, /must differ, both are "I"/],
+  ])('refuses unusable flags %j', (flags, message) => {
+    expect(cardTypeFlagsProblem(flags)).toMatch(message);
+    expect(() => resolveCardTypeFlags(flags)).toThrow(TypeError);
+    expect(() => decodeTextBlock(encodeTextBlock(RESIDENT), { cardTypeFlags: flags })).toThrow(message);
+    expect(() => encodeTextBlock(RESIDENT, { cardTypeFlags: flags })).toThrow(message);
+  });
+
+  it('any configured flags: each card decodes by its own flag; a rewritten flag is never read under another kind', () => {
+    const flagChar = fc.integer({ min: 0x21, max: 0xffef }).map((c) => String.fromCharCode(c));
+    const kindOf = (flag: string, flags: { permit: string; foreign: string }) =>
+      flag === flags.permit
+        ? 'hmt-permit'
+        : flag === flags.foreign
+          ? 'foreign-permanent'
+          : flag === ' ' || flag === '\u0000'
+            ? 'resident-id'
+            : undefined;
+    fc.assert(
+      fc.property(
+        fc
+          .tuple(flagChar, flagChar)
+          .filter(([a, b]) => a !== b && cardTypeFlagsProblem({ permit: a, foreign: b }) === undefined),
+        flagChar,
+        ([p, f], other) => {
+          const flags = { permit: p, foreign: f };
+          for (const card of [RESIDENT, permit, foreign]) {
+            const block = encodeTextBlock(card, { cardTypeFlags: flags });
+            expect(decodeTextBlock(block, { cardTypeFlags: flags })).toMatchObject({
+              ok: true,
+              card: { kind: card.kind ?? 'resident-id' },
+            });
+            for (const written of [p, f, ' ', '\u0000', other, 'J', 'I']) {
+              const rewritten = Buffer.from(block);
+              rewritten.write(written, 248, 'utf16le');
+              const result = decodeTextBlock(rewritten, { cardTypeFlags: flags });
+              const kind = kindOf(written, flags);
+              if (result.ok) expect(result.card.kind).toBe(kind);
+              else if (kind === undefined) expect(result.reason).toMatch(/^unknown card type flag /);
+            }
+          }
+        },
+      ),
+    );
   });
 });
 
