@@ -216,22 +216,22 @@ export class OsdpParser extends Transform {
     if (available >= 4) {
       const length = buf[at + 2]! | (buf[at + 3]! << 8);
       if (length < minimumOsdpFrameLength('checksum') || length > this.#maxFrameLength) {
-        return this.#refuseStart(at, { reason: 'length', bytes: 1 });
+        return this.#refuseStart(at, marked, { reason: 'length', bytes: 1 });
       }
       if (available >= 5) {
         const ctrl = buf[at + 4]!;
         const crc = (ctrl & CTRL_CRC16) !== 0;
         if (ctrl & CTRL_RESERVED_MASK || (crc && !this.#acceptCrc16) || (!crc && !this.#acceptChecksum)) {
-          return this.#refuseStart(at, { reason: 'ctrl', bytes: 1, header: header() });
+          return this.#refuseStart(at, marked, { reason: 'ctrl', bytes: 1, header: header() });
         }
         if (length < minimumOsdpFrameLength(crc ? 'crc16' : 'checksum')) {
-          return this.#refuseStart(at, { reason: 'length', bytes: 1, header: header() });
+          return this.#refuseStart(at, marked, { reason: 'length', bytes: 1, header: header() });
         }
       }
       if (available >= length) return this.#takeFrame(at, length, marked);
     }
     if (!final) return 'wait';
-    return this.#refuseStart(at, { reason: 'truncated', bytes: 1 });
+    return this.#refuseStart(at, marked, { reason: 'truncated', bytes: 1 });
   }
 
   #takeFrame(at: number, length: number, marked: boolean): 'next' {
@@ -242,13 +242,13 @@ export class OsdpParser extends Transform {
     } catch (err) {
       if (err instanceof OsdpSecureChannelUnsupportedError) {
         // A whole, valid frame we cannot read: skip it entirely rather than hunting inside it.
-        this.#drop({ reason: 'security-block', bytes: length, header: err.header, error: err });
+        this.#drop({ reason: 'security-block', bytes: length + (marked ? 1 : 0), header: err.header, error: err });
         this.#start = at + length;
         return 'next';
       }
       const header = err instanceof OsdpFrameError ? err.header : undefined;
       const reason: OsdpDropReason = err instanceof OsdpFrameError && err.problem !== 'start' ? err.problem : 'garbage';
-      return this.#refuseStart(at, { reason, bytes: 1, header, error: err as Error });
+      return this.#refuseStart(at, marked, { reason, bytes: 1, header, error: err as Error });
     }
     this.#start = at + length;
     this.stats.frames++;
@@ -256,10 +256,10 @@ export class OsdpParser extends Transform {
     return 'next';
   }
 
-  /** Refuses the 0x53 at `at` (and its mark byte) and resumes the hunt right after it. */
-  #refuseStart(at: number, drop: OsdpDrop): 'next' {
+  /** Refuses the 0x53 at `at` (and its mark byte, counted with it) and resumes the hunt right after it. */
+  #refuseStart(at: number, marked: boolean, drop: OsdpDrop): 'next' {
     this.#start = at + 1;
-    this.#drop(drop);
+    this.#drop(marked ? { ...drop, bytes: drop.bytes + 1 } : drop);
     return 'next';
   }
 
