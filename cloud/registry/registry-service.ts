@@ -177,7 +177,13 @@ export class RegistryService {
       await this.options.publish(topics.gateCmd(gateId), command);
     } catch (err) {
       // Never sent: say so in the command's record rather than leave it pending for ever.
-      await this.store.recordCommandResult(gateId, command.cmdId, false, `not sent: ${(err as Error).message}`, this.now());
+      await this.store.recordCommandResult(
+        gateId,
+        command.cmdId,
+        false,
+        `not sent: ${(err as Error).message}`,
+        this.now(),
+      );
       throw err;
     }
     return command;
