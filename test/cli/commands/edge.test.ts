@@ -14,9 +14,13 @@ import type { EdgeConfigInput } from '../../../edge-agent/config.ts';
 import { createKeysFile, publicOnly } from '../../../shared/keys.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-/** nobody:nogroup on Debian; used to run the gate as an ordinary user when the tests run as root. */
-const NOBODY = 65_534;
 const isRoot = process.getuid?.() === 0;
+/**
+ * Root passes every permission check (CAP_DAC_OVERRIDE). Run as root, the child gets those
+ * capabilities dropped with util-linux's setpriv, so file modes bind it like an ordinary user —
+ * while it can still read the checkout wherever it lies (a `mktemp -d` clone is 0700).
+ */
+const WITHOUT_DAC = ['--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-dac_override,-dac_read_search'];
 
 let dir: string;
 
@@ -34,14 +38,15 @@ function gateJson(dataDir: string): string {
   return path;
 }
 
-/** `anxin edge --config FILE` as a child process, as an ordinary user (nobody when we are root). */
+/** `anxin edge --config FILE` as a child process bound by file modes (root: without its DAC capabilities). */
 function runEdgeAsUser(configPath: string): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/anxin.mjs', 'edge', '--config', configPath], {
+    const argv = [process.execPath, 'bin/anxin.mjs', 'edge', '--config', configPath];
+    const [command, ...args] = isRoot ? ['setpriv', ...WITHOUT_DAC, ...argv] : argv;
+    const child = spawn(command!, args, {
       cwd: ROOT,
       env: { ...process.env, ANXIN_LOG_LEVEL: 'warn', NODE_ENV: 'test', HOME: tmpdir() },
       stdio: ['ignore', 'pipe', 'pipe'],
-      ...(isRoot ? { uid: NOBODY, gid: NOBODY } : {}),
     });
     let stdout = '';
     let stderr = '';
@@ -93,7 +98,7 @@ describe('anxin edge: a data directory it cannot use', () => {
     // A directory like /var/lib: the user may read it but not create anything in it.
     const varLib = join(dir, 'var-lib');
     mkdirSync(varLib, { mode: 0o755 });
-    if (!isRoot) chmodSync(varLib, 0o555);
+    chmodSync(varLib, 0o555);
 
     const missing = join(varLib, 'anxin', 'north-in');
     const created = await runEdgeAsUser(gateJson(missing));
