@@ -4,8 +4,8 @@ import { type IdCard, IdCardReaderDriver, type IdCardReaderOptions } from '../..
 import { encodeReadReplyData, SamvFrame, SamvStatusError } from '../../../firmware-bridge/idreader/frame.ts';
 import { samplePhoto } from '../../../firmware-bridge/idreader/simulator.ts';
 import { encodeTextBlock, type TextBlockInput } from '../../../firmware-bridge/idreader/text-block.ts';
-import { idNumberCheckCharacter } from '../../../shared/id-number.ts';
 import { ReplyTimeoutError } from '../../../firmware-bridge/serial/errors.ts';
+import { FOREIGN_CARD, PERMIT_CARD } from './cards.ts';
 import type { BindingInterface, DeviceStatus } from '../../../firmware-bridge/serial/port-options.ts';
 
 const CARD: TextBlockInput = {
@@ -215,29 +215,8 @@ describe('IdCardReaderDriver on MockBinding', () => {
   });
 
   describe('cardTypeFlags (the unconfirmed flags at text offset 248, DEVICES.md §1)', () => {
-    const first17 = '81000019900101123';
-    const PERMIT: TextBlockInput = {
-      ...CARD,
-      kind: 'hmt-permit',
-      name: '陈大文',
-      nationCode: '',
-      birthDate: '1990-01-01',
-      idNumber: first17 + idNumberCheckCharacter(first17),
-      permit: { passNumber: 'H12345678', issueCount: '01' },
-    };
-    const FOREIGN: TextBlockInput = {
-      kind: 'foreign-permanent',
-      name: 'SMITH, JOHN ALEXANDER',
-      sex: 'male',
-      nationCode: 'CAN',
-      birthDate: '1980-05-17',
-      address: '',
-      idNumber: 'CAN110080051701',
-      authority: '1500',
-      validFrom: '2019-03-01',
-      validTo: '2029-03-01',
-      foreign: { chineseName: '史密斯', cardVersion: '01' },
-    };
+    const PERMIT = PERMIT_CARD;
+    const FOREIGN = FOREIGN_CARD;
     const flags = { permit: 'P', foreign: 'F' };
 
     it('decodes a permit and a foreign card by the configured flags', async () => {

@@ -9,10 +9,10 @@ import { createDevices } from '../../../edge-agent/device-factory.ts';
 import type { IdCard } from '../../../firmware-bridge/idreader/driver.ts';
 import { encodeReadReplyData, SamvFrame } from '../../../firmware-bridge/idreader/frame.ts';
 import { samplePhoto } from '../../../firmware-bridge/idreader/simulator.ts';
-import { encodeTextBlock, type TextBlockInput } from '../../../firmware-bridge/idreader/text-block.ts';
+import { encodeTextBlock } from '../../../firmware-bridge/idreader/text-block.ts';
 import type { BindingInterface } from '../../../firmware-bridge/serial/port-options.ts';
-import { idNumberCheckCharacter } from '../../../shared/id-number.ts';
 import { silentLogger } from '../../../shared/log.ts';
+import { PERMIT_CARD } from './cards.ts';
 
 const minimal = {
   gateId: 'g1',
@@ -21,20 +21,7 @@ const minimal = {
   keysFile: '/etc/anxin/keys.json',
 };
 
-const first17 = '81000019900101123';
-const PERMIT: TextBlockInput = {
-  kind: 'hmt-permit',
-  name: '陈大文',
-  sex: 'male',
-  nationCode: '',
-  birthDate: '1990-01-01',
-  address: '广东省深圳市福田区福华路1号',
-  idNumber: first17 + idNumberCheckCharacter(first17),
-  authority: '深圳市公安局',
-  validFrom: '2020-01-01',
-  validTo: '2030-01-01',
-  permit: { passNumber: 'H12345678', issueCount: '01' },
-};
+const PERMIT = PERMIT_CARD;
 
 describe('devices.idreader.cardTypeFlags', () => {
   it('is absent by default (the driver keeps J / I) and accepts one or both flags', () => {

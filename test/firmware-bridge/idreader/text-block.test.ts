@@ -13,6 +13,7 @@ import {
   type TextBlockInput,
 } from '../../../firmware-bridge/idreader/text-block.ts';
 import { generateIdNumber, idNumberCheckCharacter } from '../../../shared/id-number.ts';
+import { FOREIGN_CARD, PERMIT_CARD } from './cards.ts';
 
 const RESIDENT: TextBlockInput = {
   name: '张三明',
@@ -136,18 +137,7 @@ describe('rejects what it cannot read instead of misreading it', () => {
 });
 
 describe('residence permit (Hong Kong/Macao/Taiwan) layout', () => {
-  const first17 = '81000019900101123';
-  const permit: TextBlockInput = {
-    ...RESIDENT,
-    kind: 'hmt-permit',
-    name: '陈大文',
-    nationCode: '',
-    birthDate: '1990-01-01',
-    address: '广东省深圳市福田区福华路1号',
-    idNumber: first17 + idNumberCheckCharacter(first17),
-    authority: '深圳市公安局',
-    permit: { passNumber: 'H12345678', issueCount: '01' },
-  };
+  const permit = PERMIT_CARD;
 
   it('is detected by the J flag and decoded with its pass number and issue count', () => {
     const block = encodeTextBlock(permit);
@@ -157,7 +147,7 @@ describe('residence permit (Hong Kong/Macao/Taiwan) layout', () => {
   });
 
   it('checks the permit number prefix (81/82/83) and check character', () => {
-    const wrong = first17 + (permit.idNumber.endsWith('0') ? '1' : '0');
+    const wrong = permit.idNumber.slice(0, 17) + (permit.idNumber.endsWith('0') ? '1' : '0');
     expect(decoded({ ...permit, idNumber: wrong }).idNumberValid).toBe(false);
     const taiwan = '83000019900101123';
     expect(decoded({ ...permit, idNumber: taiwan + idNumberCheckCharacter(taiwan) }).idNumberValid).toBe(true);
@@ -170,19 +160,7 @@ describe('residence permit (Hong Kong/Macao/Taiwan) layout', () => {
 });
 
 describe('foreign permanent-resident layout', () => {
-  const foreign: TextBlockInput = {
-    kind: 'foreign-permanent',
-    name: 'SMITH, JOHN ALEXANDER',
-    sex: 'male',
-    nationCode: 'CAN',
-    birthDate: '1980-05-17',
-    address: '',
-    idNumber: 'CAN110080051701',
-    authority: '1500',
-    validFrom: '2019-03-01',
-    validTo: '2029-03-01',
-    foreign: { chineseName: '史密斯', cardVersion: '01' },
-  };
+  const foreign = FOREIGN_CARD;
 
   it('is detected by the I flag and decoded from its own offsets', () => {
     const block = encodeTextBlock(foreign);
@@ -208,28 +186,8 @@ describe('foreign permanent-resident layout', () => {
 });
 
 describe('configurable type flags (DEVICES.md §1: J and I are unconfirmed)', () => {
-  const first17 = '81000019900101123';
-  const permit: TextBlockInput = {
-    ...RESIDENT,
-    kind: 'hmt-permit',
-    nationCode: '',
-    birthDate: '1990-01-01',
-    idNumber: first17 + idNumberCheckCharacter(first17),
-    permit: { passNumber: 'H12345678', issueCount: '01' },
-  };
-  const foreign: TextBlockInput = {
-    kind: 'foreign-permanent',
-    name: 'SMITH, JOHN ALEXANDER',
-    sex: 'male',
-    nationCode: 'CAN',
-    birthDate: '1980-05-17',
-    address: '',
-    idNumber: 'CAN110080051701',
-    authority: '1500',
-    validFrom: '2019-03-01',
-    validTo: '2029-03-01',
-    foreign: { chineseName: '史密斯', cardVersion: '01' },
-  };
+  const permit = PERMIT_CARD;
+  const foreign = FOREIGN_CARD;
   const cardTypeFlags = { permit: 'P', foreign: 'F' };
 
   it('defaults to J and I', () => {
