@@ -9,6 +9,14 @@
 import type { Database } from 'better-sqlite3';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
 
+/** The daily counters and day spans as the hours they sum (migrations 3 and 5). */
+const DERIVE_DAILY_FROM_HOURS = `INSERT INTO stats_daily_compound
+  SELECT compound_id, day, direction, method, result, reason, crossed, elderly, SUM(count)
+  FROM stats_hourly_compound GROUP BY compound_id, day, direction, method, result, reason, crossed, elderly;
+INSERT INTO stats_day_span
+  SELECT compound_id, day, MIN(bucket_start), MAX(bucket_start) FROM stats_hourly_compound GROUP BY compound_id, day;
+`;
+
 export const ANALYTICS_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -102,12 +110,7 @@ CREATE TABLE stats_day_span (
   last_bucket INTEGER NOT NULL,
   PRIMARY KEY (compound_id, day)
 ) WITHOUT ROWID;
-INSERT INTO stats_daily_compound
-  SELECT compound_id, day, direction, method, result, reason, crossed, elderly, SUM(count)
-  FROM stats_hourly_compound GROUP BY compound_id, day, direction, method, result, reason, crossed, elderly;
-INSERT INTO stats_day_span
-  SELECT compound_id, day, MIN(bucket_start), MAX(bucket_start) FROM stats_hourly_compound GROUP BY compound_id, day;
-`,
+${DERIVE_DAILY_FROM_HOURS}`,
   },
   {
     version: 4,
@@ -127,12 +130,7 @@ CREATE INDEX IF NOT EXISTS residents_masked_names ON residents(person_id, masked
 -- change the days no longer summed their hours. Re-derive both tables as version 3 did.
 DELETE FROM stats_daily_compound;
 DELETE FROM stats_day_span;
-INSERT INTO stats_daily_compound
-  SELECT compound_id, day, direction, method, result, reason, crossed, elderly, SUM(count)
-  FROM stats_hourly_compound GROUP BY compound_id, day, direction, method, result, reason, crossed, elderly;
-INSERT INTO stats_day_span
-  SELECT compound_id, day, MIN(bucket_start), MAX(bucket_start) FROM stats_hourly_compound GROUP BY compound_id, day;
-`,
+${DERIVE_DAILY_FROM_HOURS}`,
   },
 ];
 
