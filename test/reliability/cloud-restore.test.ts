@@ -9,18 +9,14 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Deployment, eventually } from './deployment.ts';
+import { Deployment } from './deployment.ts';
 
 const GATE = 'g-restore';
 
 let d: Deployment;
 
 beforeAll(async () => {
-  d = await Deployment.create({ gates: [GATE] });
-  await d.startBroker();
-  await d.startCloud();
-  await d.startEdge(GATE);
-  await eventually(async () => (await d.gateState(GATE))?.online, 'the gate online');
+  d = await Deployment.running({ gates: [GATE] });
 }, 60_000);
 
 afterAll(async () => {

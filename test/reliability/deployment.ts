@@ -150,6 +150,18 @@ export class Deployment {
     return deployment;
   }
 
+  /** Broker, cloud and an edge agent per gate, each gate online: where most fault scenarios start. */
+  static async running(options: DeploymentOptions): Promise<Deployment> {
+    const d = await Deployment.create(options);
+    await d.startBroker();
+    await d.startCloud();
+    for (const gateId of options.gates) {
+      await d.startEdge(gateId);
+      await eventually(async () => (await d.gateState(gateId))?.online, `gate ${gateId} online`);
+    }
+    return d;
+  }
+
   get mqttUrl(): string {
     return `mqtt://127.0.0.1:${this.brokerPort}`;
   }

@@ -19,11 +19,7 @@ let d: Deployment;
 const confirmed: number[] = [];
 
 beforeAll(async () => {
-  d = await Deployment.create({ gates: [GATE] });
-  await d.startBroker();
-  await d.startCloud();
-  await d.startEdge(GATE);
-  await eventually(async () => (await d.gateState(GATE))?.online, 'the gate online');
+  d = await Deployment.running({ gates: [GATE] });
 }, 60_000);
 
 afterAll(async () => {
