@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Deployment } from './deployment.ts';
+import { Deployment, eventually } from './deployment.ts';
 
 const GATE = 'g-restore';
 
@@ -56,6 +56,8 @@ describe('the cloud restored from a backup', () => {
 
     await d.startCloud();
     // No new passage needed: the restarted cloud's ack announcement makes the gate send 41…100.
+    // (The gate stays online with an empty unacknowledged journal meanwhile, so wait for the rows.)
+    await eventually(() => d.storedSeqs(GATE).length >= 100 || undefined, 'the gate sending 41…100 again');
     const result = await d.expectEveryPassageStoredOnce(GATE, [...before.seqs, ...after.seqs]);
     expect(result.lastSeq).toBe(100);
   });
