@@ -7,6 +7,14 @@
  *
  * Bytes in, `QrScan` objects out (readable side in object mode). Never errors, O(n) per chunk,
  * memory bounded by `maxLength` (one preallocated buffer and an offset; no concat per byte).
+ *
+ * The silence is judged by when bytes arrived, not by when the timer happened to run. A timer that
+ * fires late means the event loop was frozen at the deadline (a GC pause, a busy neighbour): bytes
+ * the scanner sent meanwhile may sit unread in the kernel, and the timers phase runs before the
+ * poll phase that would read them. So a late timer does not end the read: it looks again after
+ * another full `interByteTimeoutMs` of a live loop (at most `MAX_STALL_RECHECKS` times), and the
+ * read ends only once the silence was observed on time. Without this, a ~50 ms stall cut one pass
+ * into two `malformed` refusals (issue #14; test/firmware-bridge/qr/stall.test.ts).
  */
 import { Transform, type TransformCallback, type TransformOptions } from 'node:stream';
 import { systemTimers, type Timers } from '../serial/timers.ts';
@@ -16,6 +24,10 @@ export type QrTerminator = (typeof QR_TERMINATORS)[number];
 
 /** A read that has not seen its terminator ends after this much silence (a typical scanner sends a code in one burst). */
 export const DEFAULT_INTER_BYTE_TIMEOUT_MS = 50;
+/** A timer this much later than its deadline means the loop was stalled; the silence is looked at again. */
+export const STALL_SLACK_MS = 2;
+/** Rechecks after late timers before the silence is believed anyway (bounds the delay under constant load). */
+export const MAX_STALL_RECHECKS = 3;
 /** Longer than any pass we issue (≈ 200 characters) with room to spare; longer input is noise or a wrong device. */
 export const DEFAULT_MAX_LENGTH = 512;
 
@@ -64,6 +76,8 @@ export interface QrLineCounters {
   controlCharacters: number;
   /** Empty reads (two terminators in a row, or only an AIM prefix). */
   empty: number;
+  /** Silence timers that fired late (a stalled event loop) and were looked at again instead of ending the read. */
+  stalls: number;
 }
 
 export class QrLineParser extends Transform {
@@ -74,6 +88,7 @@ export class QrLineParser extends Transform {
     invalidUtf8: 0,
     controlCharacters: 0,
     empty: 0,
+    stalls: 0,
   };
 
   readonly #terminator: QrTerminator;
@@ -94,6 +109,8 @@ export class QrLineParser extends Transform {
   #pendingCr = false;
   #lastByteAt = 0n;
   #timer: unknown;
+  /** Late timers seen since the last byte. */
+  #rechecks = 0;
 
   constructor(options: QrLineParserOptions = {}) {
     const { terminator, interByteTimeoutMs, maxLength, stripAim, timers, now, ...streamOptions } = options;
@@ -134,6 +151,7 @@ export class QrLineParser extends Transform {
       return;
     }
     this.#lastByteAt = this.#now();
+    this.#rechecks = 0;
     this.#cancelTimer();
     let segmentStart = 0;
     for (let i = 0; i < chunk.length; i++) {
@@ -146,7 +164,7 @@ export class QrLineParser extends Transform {
     }
     this.#append(chunk, segmentStart, chunk.length);
     if (this.#timeoutMs > 0 && (this.#length > 0 || this.#discarding || this.#pendingCr)) {
-      this.#timer = this.#timers.setTimeout(() => this.#onSilence(), this.#timeoutMs);
+      this.#armSilenceTimer();
     }
     callback();
   }
@@ -221,6 +239,23 @@ export class QrLineParser extends Transform {
     this.counters.overLong++;
     this.#discarding = true;
     this.#length = 0;
+  }
+
+  #armSilenceTimer(): void {
+    this.#timer = this.#timers.setTimeout(() => this.#onTimer(), this.#timeoutMs);
+  }
+
+  /** The silence timer ran: believe it only if it ran on time (see the file comment). */
+  #onTimer(): void {
+    this.#timer = undefined;
+    const lateMs = Number(this.#now() - this.#lastByteAt) / 1e6 - this.#timeoutMs;
+    if (lateMs > STALL_SLACK_MS && this.#rechecks < MAX_STALL_RECHECKS) {
+      this.#rechecks++;
+      this.counters.stalls++;
+      this.#armSilenceTimer();
+      return;
+    }
+    this.#onSilence();
   }
 
   #onSilence(): void {

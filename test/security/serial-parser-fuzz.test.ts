@@ -473,7 +473,7 @@ describe('serial parser fuzzing (fixed seed)', () => {
           const counters = expectQrAccounting(parser, bytes, scans);
           const expected = { scans: 0, empty: 0, overLong: 0, invalidUtf8: 0, controlCharacters: 0 };
           for (const [{ reason }] of lines) expected[reason]++;
-          expect(counters).toEqual({ ...expected, timeouts: 0 });
+          expect(counters).toEqual({ ...expected, timeouts: 0, stalls: 0 });
           expect(scans.map((s) => s.text)).toEqual(
             lines.filter(([l]) => l.reason === 'scans').map(([{ line }]) => line.toString()),
           );
