@@ -5,7 +5,9 @@
  *
  * - `GET /api/v1/alarms`, `POST /api/v1/alarms/:id/ack` — alarms stay until acknowledged;
  * - `POST /api/v1/auth/live-ticket` — a one-minute token for EventSource's `?token=`;
- * - `GET /api/v1/trace/search` — find a person by name or ID number (manager, audit-logged).
+ * - `GET /api/v1/trace/search` — find a person by name or ID number (manager, audit-logged);
+ * - `GET /api/v1/web/compound|residents|passes` — the compound's time zone for the console, a
+ *   page of residents searched without full names, a person's passes (cloud/http/routes/web-support.ts).
  *
  * Every asset is a file of this folder served by the cloud itself: the pages work without any
  * outside network (no CDN, no web fonts, no build step).
@@ -20,8 +22,10 @@ import type { SqliteCloudStore } from '../store/sqlite-store.ts';
 import { alarmRoutes } from '../http/routes/alarms.ts';
 import { liveTicketRoutes } from '../http/routes/live-ticket.ts';
 import { personSearchRoutes } from '../http/routes/person-search.ts';
+import { webSupportRoutes } from '../http/routes/web-support.ts';
 import { consolePage } from './console-page.ts';
 import { dashboardPage } from './dashboard-page.ts';
+import { SqliteResidentDirectory } from './resident-directory.ts';
 import { signInPage } from './sign-in-page.ts';
 
 export interface WebRoutesOptions {
@@ -38,6 +42,7 @@ const CONTENT_TYPES: Record<string, string> = {
   css: 'text/css; charset=utf-8',
   js: 'text/javascript; charset=utf-8',
   svg: 'image/svg+xml',
+  csv: 'text/csv; charset=utf-8',
 };
 
 /** The only files `/assets/` serves: a fixed list, so no request path ever reaches the file system. */
@@ -52,6 +57,7 @@ export const WEB_ASSETS = [
   'sign-in.js',
   'console.js',
   'dashboard.js',
+  'residents-template.csv',
 ] as const;
 
 const ASSET_DIR = new URL('./assets/', import.meta.url);
@@ -76,7 +82,9 @@ export function webPages(): Hono<AppEnv> {
       const name = c.req.param('name');
       if (!(WEB_ASSETS as readonly string[]).includes(name)) return c.notFound();
       const type = CONTENT_TYPES[name.slice(name.lastIndexOf('.') + 1)] ?? 'application/octet-stream';
-      return c.body(new Uint8Array(await asset(name)), 200, { 'content-type': type, 'cache-control': 'no-cache' });
+      const headers: Record<string, string> = { 'content-type': type, 'cache-control': 'no-cache' };
+      if (name.endsWith('.csv')) headers['content-disposition'] = `attachment; filename="${name}"`;
+      return c.body(new Uint8Array(await asset(name)), 200, headers);
     });
 }
 
@@ -93,6 +101,7 @@ export function webRoutes(options: WebRoutesOptions): (app: Hono<AppEnv>, deps: 
     app.route(`${API_BASE}/alarms`, alarmRoutes({ ...deps, alarms }));
     app.route(`${API_BASE}/auth/live-ticket`, liveTicketRoutes(deps));
     app.route(`${API_BASE}/trace/search`, personSearchRoutes({ ...deps, pepper: options.pepper }));
+    app.route(`${API_BASE}/web`, webSupportRoutes({ ...deps, directory: new SqliteResidentDirectory(deps.store.db) }));
     app.route('/', webPages());
   };
 }

@@ -76,7 +76,8 @@ describe('pages and assets', () => {
       const res = await call(`/assets/${name}`, null);
       expect(res.status, name).toBe(200);
       const type = res.headers.get('content-type') ?? '';
-      expect(type, name).toMatch(name.endsWith('.js') ? /javascript/ : name.endsWith('.css') ? /text\/css/ : /svg/);
+      const expected = { js: /javascript/, css: /text\/css/, svg: /svg/, csv: /^text\/csv/ }[name.split('.').pop()!];
+      expect(type, name).toMatch(expected!);
       const text = await res.text();
       // Works without outside network: no URL other than the SVG namespace.
       const outside = [...text.matchAll(/https?:\/\/[^\s"')]+/g)].map((m) => m[0]);

@@ -1,8 +1,11 @@
 /**
  * `GET /live` (guard, manager): Server-Sent Events of entries, alarms and gate status changes of
- * the caller's compound (or, for unbound users, all or `?compound=`). A comment line every 15 s
- * keeps proxies from closing an idle stream. A client that falls too far behind is disconnected
- * rather than buffered without bound; EventSource reconnects by itself.
+ * the caller's compound (or, for unbound users, all or `?compound=`). A `heartbeat` event
+ * `{ts, intervalMs}` right after the stream opens and then every 15 s keeps proxies from closing an
+ * idle stream and lets a page tell a live stream from a stalled one: EventSource hides comment
+ * lines from scripts, so the heartbeat is a real event (docs/web.md, "Honest states"). A client
+ * that falls too far behind is disconnected rather than buffered without bound; EventSource
+ * reconnects by itself.
  */
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -48,11 +51,15 @@ export function liveRoutes(deps: RouteDeps) {
         const removeCloser = deps.live.onShutdown(end);
         stream.onAbort(end);
         deps.metrics.liveClients.set(deps.live.listenerCount);
-        const heartbeat = setInterval(() => {
-          stream.write(': heartbeat\n\n').catch(() => end());
-        }, deps.liveHeartbeatMs ?? LIVE_HEARTBEAT_MS);
+        const intervalMs = deps.liveHeartbeatMs ?? LIVE_HEARTBEAT_MS;
+        const beat = () =>
+          stream
+            .writeSSE({ event: 'heartbeat', data: JSON.stringify({ ts: deps.now(), intervalMs }) })
+            .catch(() => end());
+        const heartbeat = setInterval(beat, intervalMs);
         try {
           await stream.write(': connected\n\n');
+          await beat();
           await ended;
         } finally {
           clearInterval(heartbeat);
