@@ -39,7 +39,7 @@ const TARGET_P99_MS = 5;
 const DAY_MS = 86_400_000;
 /** osdp_OUT with one 4-byte output record, CRC mode: SOM ADDR LEN(2) CTRL CMD 4×data CRC(2) (OSDP 2.2 §5.1, §6.8). */
 const OSDP_OUT_FRAME_BYTES = 12;
-/** SAM_V read reply with text and photo (DEVICES.md §1). */
+/** SAM_V read reply with text and photo (docs/devices.md §1). */
 const IDREADER_READ_REPLY_BYTES = 1295;
 /** 8N1: ten bits on the wire per byte. */
 const wireMs = (bytes: number, baud: number) => (bytes * 10 * 1000) / baud;

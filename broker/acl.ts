@@ -1,5 +1,5 @@
 /**
- * The broker's topic policy as pure functions (ARCHITECTURE.md rule 4): who may publish on a topic
+ * The broker's topic policy as pure functions (docs/architecture.md rule 4): who may publish on a topic
  * and who may subscribe to a filter. Built on the topic parsers of `shared/topics.ts`; the aedes
  * adapter (`aedes-hooks.ts`) and the mosquitto ACL generator (`mosquitto-config.ts`) both read
  * the tables below, so the embedded broker and an external one enforce the same rules.
@@ -33,7 +33,7 @@ export interface BrokerIdentity {
 export type AclRefusal =
   /** `$SYS/…` and any other `$` topic: broker-internal (MQTT 3.1.1 §4.7.2). */
   | 'reserved-topic'
-  /** Not one of CONTRACT.md's topics, or a malformed filter. */
+  /** Not one of docs/contract.md's topics, or a malformed filter. */
   | 'not-a-contract-topic'
   /** The role may not use this kind of topic in this direction. */
   | 'role-not-allowed'
@@ -41,7 +41,7 @@ export type AclRefusal =
   | 'not-own-topic'
   /** A wildcard filter that would reach topics this identity may not read. */
   | 'filter-too-broad'
-  /** Only a gate's status is retained (CONTRACT.md); anything else would linger in the broker. */
+  /** Only a gate's status is retained (docs/contract.md); anything else would linger in the broker. */
   | 'retain-not-allowed'
   /** `$share/<group>/…` is for cloud instances splitting the ingest. */
   | 'shared-subscription-not-allowed';

@@ -19,7 +19,7 @@ import { checkConnect } from './credentials.ts';
 import type { RevocationList } from './revocations.ts';
 import type { BrokerCounters } from './stats.ts';
 
-/** CONTRACT.md payloads are small JSON; the largest is a 500-event journal batch (well under 1 MiB). */
+/** docs/contract.md payloads are small JSON; the largest is a 500-event journal batch (well under 1 MiB). */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 export interface AedesHooksOptions {

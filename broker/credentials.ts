@@ -1,6 +1,6 @@
 /**
  * CONNECT authentication as a pure function: username = client id, password = a device/user token
- * signed by the deployment key (CONTRACT.md, "Broker authentication").
+ * signed by the deployment key (docs/contract.md §2, "Broker authentication").
  *
  * CONNACK return codes (MQTT 3.1.1 §3.2.2.3) — the split we document in docs/deploy.md:
  * - 4 "bad user name or password": the password is not a usable token — missing, malformed,

@@ -111,7 +111,7 @@ export function generateMosquittoConfig(input: MosquittoConfigInput): MosquittoF
     'allow_anonymous false',
     `password_file ${join(input.dir, 'passwd')}`,
     `acl_file ${join(input.dir, 'acl')}`,
-    // Only the CONTRACT.md payload limit matters; max_packet_size would also count the topic and headers.
+    // Only the docs/contract.md payload limit matters; max_packet_size would also count the topic and headers.
     `message_size_limit ${input.maxPayload ?? MOSQUITTO_DEFAULT_MAX_PAYLOAD}`,
     'persistence false',
     'log_dest stderr',

@@ -1,5 +1,5 @@
 /**
- * How a command turns an expected failure into its exit code (CONTRACT.md, "Command line"): bad
+ * How a command turns an expected failure into its exit code (docs/contract.md, "Command line"): bad
  * configuration prints one `path: message` line per problem, an unknown flag or bad value and any
  * other typed error one `anxin <command>: reason` line; all exit 2. Anything else is a bug and is
  * rethrown (Node prints it and exits 1).

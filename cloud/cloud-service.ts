@@ -30,7 +30,7 @@ import type { CloudStore, StoredEvent } from './store/store.ts';
 import type { Publish } from './sync/change-publisher.ts';
 import { SyncResponder } from './sync/sync-responder.ts';
 
-/** The cloud's own MQTT identity (CONTRACT.md, broker authentication). */
+/** The cloud's own MQTT identity (docs/contract.md, broker authentication). */
 export const CLOUD_MQTT_CLIENT_ID = 'cloud';
 const CLOUD_TOKEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 

@@ -1,5 +1,5 @@
 /**
- * The gate's configuration (CONTRACT.md "Command line": flags > ANXIN_* env > JSON file, one zod
+ * The gate's configuration (docs/contract.md "Command line": flags > ANXIN_* env > JSON file, one zod
  * schema, `path: message` lines on error). Times are milliseconds unless the name says otherwise.
  */
 import { z } from 'zod';
@@ -19,7 +19,7 @@ export const idReaderConfigSchema = z.object({
   /** Which way a person who swipes at this reader wants to go. */
   direction: direction.default('in'),
   pollIntervalMs: z.number().int().min(300).max(10_000).optional(),
-  /** Type flags (text offset 248) of the permit layouts: unconfirmed (DEVICES.md §1), default J / I. */
+  /** Type flags (text offset 248) of the permit layouts: unconfirmed (docs/devices.md §1), default J / I. */
   cardTypeFlags: z
     .object({ permit: z.string().optional(), foreign: z.string().optional() })
     .superRefine((flags, ctx) => {
@@ -47,7 +47,7 @@ const turnstileInput = z.enum(['passed-in', 'passed-out', 'forced', 'fire', 'tam
 export const turnstileConfigSchema = z.object({
   path: serialPath,
   baudRate: baudRate.default(115200),
-  /** OSDP address of the I/O board (DEVICES.md §5). */
+  /** OSDP address of the I/O board (docs/devices.md §5). */
   address: z.number().int().min(0).max(0x7e).default(0),
   pollIntervalMs: z.number().int().min(1).max(5_000).optional(),
   replyTimeoutMs: z.number().int().min(10).max(5_000).optional(),

@@ -1,5 +1,5 @@
 /**
- * `decideEntry`: the one pure function that decides a scan at the gate (ARCHITECTURE.md rules 1
+ * `decideEntry`: the one pure function that decides a scan at the gate (docs/architecture.md rules 1
  * and 4, "Modes"). It reads only its arguments — the credential, the gate's settings, a read view
  * of the replica and the time — and returns the decision plus the local state the passage
  * consumes (the journal reserves it at once and keeps it if the passage is confirmed). No I/O, no
@@ -22,7 +22,7 @@ import type { ReplicaView } from './replica-view.ts';
 /** What the ID-card reader read, reduced to what the decision needs. */
 export interface IdCardCredential {
   idNumber: string;
-  /** The driver's GB 11643 check (DEVICES.md §2). */
+  /** The driver's GB 11643 check (docs/devices.md §2). */
   idNumberValid: boolean;
   /** YYYY-MM-DD, or null for 长期 (no expiry). */
   validTo: string | null;

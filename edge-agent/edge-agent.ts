@@ -1,8 +1,8 @@
 /**
- * The gate process (ARCHITECTURE.md "edge-agent"): devices in, `decideEntry`, journal, turnstile,
+ * The gate process (docs/architecture.md "edge-agent"): devices in, `decideEntry`, journal, turnstile,
  * uplink, sync, status, remote commands and the guard terminal, wired together.
  *
- * The path from a read to the unlock is synchronous and local (rule 1): decide over the SQLite
+ * The path from a read to the unlock is synchronous and local (docs/architecture.md rule 1): decide over the SQLite
  * replica, append to the SQLite journal, command the turnstile. Everything on the network —
  * events, alarms, status, sync — happens beside it, fire-and-forget.
  */
@@ -243,7 +243,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       logger,
       now: this.now,
       retryMs: config.timeouts.syncRetryMs,
-      // An idle gate asks now and then, so that a connected gate never looks stale (ARCHITECTURE.md).
+      // An idle gate asks now and then, so that a connected gate never looks stale (docs/architecture.md).
       probeMs: syncProbeMs(config.stalenessLimitMs),
     });
     this.sync.onReplicaChanged = () => this.replicaChanged();
@@ -767,7 +767,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     return last === null || this.now() - last > this.config.stalenessLimitMs;
   }
 
-  /** The `status` message (CONTRACT.md), as it would be published now. */
+  /** The `status` message (docs/contract.md), as it would be published now. */
   status(): GateStatus {
     return {
       online: this.link?.connected ?? false,

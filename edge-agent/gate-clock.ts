@@ -1,7 +1,7 @@
 /**
- * The gate's clock against the cloud's (issue #11, "Clock"). A gate's wall clock can jump — an
+ * The gate's clock against the cloud's (docs/security.md, "Clock"). A gate's wall clock can jump — an
  * RTC battery dies, NTP steps it, someone sets it by hand — and pass validity (`notBefore`,
- * `expiresAt`) is decided by time. The cloud stamps every ack with its own time (`ts`, CONTRACT.md
+ * `expiresAt`) is decided by time. The cloud stamps every ack with its own time (`ts`, docs/contract.md
  * `ack`, additive); the gate anchors that on its *monotonic* clock, which never jumps, so at any
  * later moment "cloud time now" ≈ anchor.cloudTs + monotonic time elapsed since.
  *

@@ -1,5 +1,5 @@
 /**
- * The gate's event journal (ARCHITECTURE.md rule 2): every decision is written here, with the next
+ * The gate's event journal (docs/architecture.md rule 2): every decision is written here, with the next
  * `seq`, before anything is published; rows leave only when the cloud's cumulative ack covers them.
  *
  * `seq` is persisted in `meta` (not derived from the table) so it is never reused, even when every
@@ -25,7 +25,7 @@
  * without waiting for the disk — it already survives a crash of the process — and an fsync on the
  * thread pool follows at once (one for all writes made meanwhile: group commit). Rows are handed
  * to the uplink only once that fsync covered their latest write, so nothing is published that a
- * power cut could take back (rule 2), and the unlock never waits for the disk (rule 1). The price:
+ * power cut could take back (docs/architecture.md rule 2), and the unlock never waits for the disk (docs/architecture.md rule 1). The price:
  * a power cut within the few milliseconds between a write and its fsync can lose that row — one
  * nobody outside the gate has seen yet.
  */
@@ -180,7 +180,7 @@ export class JournalStore {
   }
 
   /**
-   * Appends with the next seq, synchronously (rule 1: no network on this path). The entry's effects
+   * Appends with the next seq, synchronously (docs/architecture.md rule 1: no network on this path). The entry's effects
    * (pass use, exit quota, anti-passback) count in the same transaction: recorded for a final
    * entry, reserved until `finalize` for a pending one.
    */

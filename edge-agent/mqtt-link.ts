@@ -1,10 +1,10 @@
 /**
- * The gate's MQTT connection (CONTRACT.md "MQTT"): username = gate id, password = device token,
+ * The gate's MQTT connection (docs/contract.md "MQTT"): username = gate id, password = device token,
  * the retained last will `online: false` on `gates/{gateId}/status`, automatic reconnects, and the
  * gate's subscriptions (`ack`, `cmd`, `sync`, its compound's `changes`).
  *
  * Publishing is fire-and-forget and refuses while offline: the journal, not MQTT.js's offline
- * queue, is the gate's store-and-forward (ARCHITECTURE.md rule 2).
+ * queue, is the gate's store-and-forward (docs/architecture.md rule 2).
  *
  * Over `mqtts://`/`wss://` the broker's certificate is always verified: against Node's built-in CA
  * list, or, with `caFile` (a PEM bundle, for a deployment's private CA; docs/deploy.md "TLS"),

@@ -1,6 +1,6 @@
 /**
- * The gate's local replica (ARCHITECTURE.md rule 1) in SQLite: persons, health colours, revoked
- * passes, mode, exit-quota policy and `rev`, fed by the sync protocol (CONTRACT.md "sync",
+ * The gate's local replica (docs/architecture.md rule 1) in SQLite: persons, health colours, revoked
+ * passes, mode, exit-quota policy and `rev`, fed by the sync protocol (docs/contract.md "sync",
  * "changes"), plus the gate's own counters (pass uses, household exits, last direction per person).
  *
  * A grant still waiting for the turnstile holds a *reservation* of its effects (one row per
@@ -347,7 +347,7 @@ export class ReplicaStore implements ReplicaView {
   }
 
   /**
-   * Stages one snapshot chunk (already validated by the caller, CONTRACT.md `sync`) into the
+   * Stages one snapshot chunk (already validated by the caller, docs/contract.md `sync`) into the
    * `staged_*` tables, in the replica's own row shape; when every part 1..parts of that snapshot is
    * in, swaps the replica in one transaction ('applied') by copying those rows. A newer snapshot
    * discards the parts of an older one; a chunk of a snapshot older than the one being staged is

@@ -1,7 +1,7 @@
 /**
  * The read side of the gate's replica that the decision function needs. Every method is one O(1)
  * lookup (a prepared statement on an indexed column in `ReplicaStore`, a Map in tests), so
- * `decideEntry` stays pure over plain data and fast (ARCHITECTURE.md rule 4).
+ * `decideEntry` stays pure over plain data and fast (docs/architecture.md rule 4).
  *
  * The gate's own counters (pass uses, household exits, last direction) count a grant from the
  * moment it is journaled: confirmed passages plus those still waiting for the turnstile

@@ -1,5 +1,5 @@
 /**
- * Keeps the replica in step with the cloud (CONTRACT.md `changes`, `sync`, `sync/request`).
+ * Keeps the replica in step with the cloud (docs/contract.md `changes`, `sync`, `sync/request`).
  *
  * - A live delta applies only when its `fromRev` is our `rev`; one that ends at or below our rev is
  *   old and ignored; anything else is a gap, answered with `{fromRev: rev}` on `sync/request`.

@@ -1,5 +1,5 @@
 /**
- * Drives the turnstile behind an OSDP I/O board (DEVICES.md §4) and reads its inputs.
+ * Drives the turnstile behind an OSDP I/O board (docs/devices.md §4) and reads its inputs.
  *
  * - A grant unlocks the turnstile in the person's direction and waits for the matching "passed"
  *   input: true when it comes, false when `passageTimeoutMs` passes first (the turnstile relocks).
@@ -12,7 +12,7 @@
  *   closes; so does the emergency-open mode. In free passage both directions are held unlocked.
  * - Without a turnstile configured, a grant resolves at once with `null` (not applicable).
  *
- * Device calls are fire-and-forget: a slow or faulty bus never blocks a decision (rule 1).
+ * Device calls are fire-and-forget: a slow or faulty bus never blocks a decision (docs/architecture.md rule 1).
  */
 import { EventEmitter } from 'node:events';
 import type { TurnstileInput } from '../firmware-bridge/osdp/control-panel.ts';

@@ -1,6 +1,6 @@
 /**
- * Store-and-forward of the journal to the cloud (CONTRACT.md `events` / `ack`, ARCHITECTURE.md
- * rule 2). Publishing is fire-and-forget and never on the path from scan to open (rule 1).
+ * Store-and-forward of the journal to the cloud (docs/contract.md `events` / `ack`, docs/architecture.md
+ * docs/architecture.md rule 2). Publishing is fire-and-forget and never on the path from scan to open (docs/architecture.md rule 1).
  *
  * - Events go out in seq order on `gates/{gateId}/events` (QoS 1): one per message when live,
  *   up to `batchSize` (≤ MAX_EVENTS_PER_MESSAGE) per message while draining a backlog.

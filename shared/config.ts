@@ -1,6 +1,6 @@
 /**
  * Configuration: flags, then `ANXIN_*` environment variables, then a JSON file, merged in that
- * order of precedence and validated once by one zod schema (CONTRACT.md, "Command line").
+ * order of precedence and validated once by one zod schema (docs/contract.md, "Command line").
  * This module does no I/O: the caller reads the file and passes its text.
  */
 import type { z } from 'zod';

@@ -1,4 +1,4 @@
-/** Enumerations named by CONTRACT.md. Each is a const tuple (for zod) plus its union type. */
+/** Enumerations named by docs/contract.md. Each is a const tuple (for zod) plus its union type. */
 
 export const MODES = ['normal', 'controlled', 'lockdown', 'emergency-open'] as const;
 export type Mode = (typeof MODES)[number];
@@ -15,7 +15,7 @@ export type Result = (typeof RESULTS)[number];
 export const HEALTH_COLOURS = ['green', 'yellow', 'red', 'unknown'] as const;
 export type HealthColour = (typeof HEALTH_COLOURS)[number];
 
-/** Reason codes of a decision. CONTRACT.md lists the minimum; the last ones cover what the edge also decides. */
+/** Reason codes of a decision. docs/contract.md lists the minimum; the last ones cover what the edge also decides. */
 export const REASONS = [
   'ok',
   'unknown-person',

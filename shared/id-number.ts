@@ -1,5 +1,5 @@
 /**
- * Citizen ID numbers, GB 11643-1999 (DEVICES.md §2): 6-digit region, 8-digit birth date
+ * Citizen ID numbers, GB 11643-1999 (docs/devices.md §2): 6-digit region, 8-digit birth date
  * YYYYMMDD, 3-digit sequence (odd = male), check character over ISO 7064 MOD 11-2.
  */
 
@@ -7,7 +7,7 @@ export type IdNumberCheck =
   | { ok: true; idNumber: string; region: string; birthDate: string; sex: 'male' | 'female' }
   | { ok: false; reason: 'length' | 'format' | 'region' | 'birth-date' | 'check-character' };
 
-/** DEVICES.md §2: W = 2^(17-i) mod 11 for positions 1..17. */
+/** docs/devices.md §2: W = 2^(17-i) mod 11 for positions 1..17. */
 const WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2] as const;
 const CHECK_CHARACTERS = '10X98765432';
 
@@ -27,7 +27,7 @@ const FORMAT = /^\d{17}[\dX]$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 /**
  * Earliest birth year accepted. The issue asked for 1900, but GB 11643-1999's own second example
- * (DEVICES.md §2 ✓ `440524188001015368`) is born in 1880, and a validator that rejects the
+ * (docs/devices.md §2 ✓ `440524188001015368`) is born in 1880, and a validator that rejects the
  * standard's example is wrong about the format; 1800 still rejects 00xx/17xx garbage.
  */
 export const ID_NUMBER_FIRST_YEAR = 1800;

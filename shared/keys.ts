@@ -1,7 +1,7 @@
 /**
  * Ed25519 signing keys with small integer key ids (1..255, one byte inside a QR pass) so keys can
  * be rotated: the newest key signs, every key still in the ring verifies. The keys file also holds
- * the deployment's pepper for ID-number pseudonyms (ARCHITECTURE.md rule 5).
+ * the deployment's pepper for ID-number pseudonyms (docs/architecture.md rule 5).
  *
  * Keys are stored as their raw 32 bytes in base64url (the JWK `x` and `d` members), which is the
  * shortest exact form and imports through `createPublicKey({ format: 'jwk' })` without ASN.1.

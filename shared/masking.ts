@@ -1,5 +1,5 @@
 /**
- * Masked names for guards' screens (ARCHITECTURE.md rule 5): enough to recognise a resident one
+ * Masked names for guards' screens (docs/architecture.md rule 5): enough to recognise a resident one
  * already knows, not enough to identify a stranger.
  */
 

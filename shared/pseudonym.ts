@@ -1,5 +1,5 @@
 /**
- * The keyed pseudonym of a national ID number (ARCHITECTURE.md rule 5): the only form of an ID
+ * The keyed pseudonym of a national ID number (docs/architecture.md rule 5): the only form of an ID
  * number that leaves a gate. HMAC, not a plain hash: with ~10^10 plausible numbers a bare SHA-256
  * is reversed by enumeration in minutes, while the HMAC needs the deployment's pepper.
  */

@@ -1,5 +1,5 @@
 /**
- * Device and user tokens: the MQTT password of a gate or service (CONTRACT.md "Broker
+ * Device and user tokens: the MQTT password of a gate or service (docs/contract.md "Broker
  * authentication") and the HTTP bearer token of a login.
  *
  * Format: `<base64url(JSON claims with kid)>.<base64url(Ed25519 signature of the first part)>`.

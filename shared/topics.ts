@@ -1,7 +1,7 @@
 import { TopicError } from './errors.ts';
 import { assertId, isValidId } from './ids.ts';
 
-/** Every MQTT topic of CONTRACT.md, built from validated ids only. */
+/** Every MQTT topic of docs/contract.md, built from validated ids only. */
 export const TOPIC_PREFIX = 'anxin/v1';
 
 /** What follows `anxin/v1/gates/{gateId}/` in a gate topic. */

@@ -1,5 +1,5 @@
 /**
- * `anxin broker`: the MQTT broker alone (CONTRACT.md, "Command line"), and
+ * `anxin broker`: the MQTT broker alone (docs/contract.md, "Command line"), and
  * `anxin broker mosquitto-config`: the files for running an external Mosquitto instead.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ const DAY_MS = 86_400_000;
 export const help = `Usage: anxin broker [flags]
        anxin broker mosquitto-config --out DIR --gate ID:COMPOUND ... [flags]
 
-Runs the MQTT broker (aedes): device-token authentication and the topic ACL of CONTRACT.md.
+Runs the MQTT broker (aedes): device-token authentication and the topic ACL of docs/contract.md.
   --port N            MQTT port (default 1883, or 8883 with TLS; 0 picks a free port)
   --host ADDR         interface to bind (default 0.0.0.0)
   --ws-port N         also serve MQTT over WebSocket on this port (wss with TLS)

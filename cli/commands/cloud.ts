@@ -1,6 +1,6 @@
 /**
  * `anxin cloud`: the cloud alone — MQTT ingest, the store, the HTTP API with statistics, tracing
- * and the web pages. Flags, then `ANXIN_*` variables (CONTRACT.md, configuration); exit 2 with
+ * and the web pages. Flags, then `ANXIN_*` variables (docs/contract.md, configuration); exit 2 with
  * `path: message` lines on a bad value.
  */
 import { mkdirSync, readFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * `anxin demo`: broker + cloud + simulated gates with residents and traffic on this machine
- * (CONTRACT.md, "Command line"). Prints `ready` and the URLs once everything is up, then a line of
+ * (docs/contract.md, "Command line"). Prints `ready` and the URLs once everything is up, then a line of
  * traffic figures every minute; Ctrl-C (or SIGTERM) stops everything cleanly and exits 0, also
  * while it is still starting (seeding); a second start reuses the data directory.
  */

@@ -1,5 +1,5 @@
 /**
- * `anxin edge --config gate.json`: one gate (CONTRACT.md "Command line"). Flags override
+ * `anxin edge --config gate.json`: one gate (docs/contract.md "Command line"). Flags override
  * `ANXIN_*` environment variables, which override the file. A bad config exits 2 with one
  * `path: message` line per problem; SIGINT/SIGTERM stop the gate cleanly and exit 0.
  */

@@ -1,5 +1,5 @@
 /**
- * `anxin sim idreader|qr|turnstile --port PATH …` (CONTRACT.md, "Simulators"): a device simulator
+ * `anxin sim idreader|qr|turnstile --port PATH …` (docs/contract.md §1, simulators): a device simulator
  * on a real serial port, e.g. one end of a socat pty pair, for testing an edge agent without
  * hardware. The QR scanner lives here; the ID-card reader and the turnstile are dispatched to the
  * `sim-cli.ts` of their firmware-bridge folders. Runs until SIGINT/SIGTERM, then exits 0.

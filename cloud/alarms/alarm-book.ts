@@ -1,5 +1,5 @@
 /**
- * Alarm acknowledgements (issue #8, guard console): an alarm stays on every console of its
+ * Alarm acknowledgements (docs/web.md): an alarm stays on every console of its
  * compound until a guard or manager acknowledges it, and the acknowledgement is persisted so a
  * reload or a second console sees the same state.
  *

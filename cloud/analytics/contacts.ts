@@ -1,5 +1,5 @@
 /**
- * Contact ranking, pure (ARCHITECTURE.md rule 4; docs/tracing.md, "Contacts").
+ * Contact ranking, pure (docs/architecture.md rule 4; docs/tracing.md, "Contacts").
  *
  * A store scans, per gate, the merged ranges `[t − w, t + w]` around the index person's passages
  * (`scanRangesOf`), and hands back the neighbours it found; `rankContacts` pairs every neighbour

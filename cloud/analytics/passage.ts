@@ -30,7 +30,7 @@ export type GatePassage = Pick<
 
 /**
  * A granted event is a crossing when the turnstile confirmed it (`passed: true`), or when no
- * turnstile confirmation exists for it (`passed: null`, CONTRACT.md "not applicable"): free
+ * turnstile confirmation exists for it (`passed: null`, docs/contract.md "not applicable"): free
  * passage (turnstiles held open in `emergency-open`), manual opens by a guard, and every grant at a
  * gate without a turnstile (a door or a barrier with no pass sensor) — the person walked through.
  * A granted event that timed out (`passed: false`) is not a crossing; a denied one never is.

@@ -1,5 +1,5 @@
 /**
- * The manager's statistics (CONTRACT.md, `GET /stats/*`), read from the rollups only: the cost of a
+ * The manager's statistics (docs/contract.md, `GET /stats/*`), read from the rollups only: the cost of a
  * query grows with the hours, days and gates of its window, never with the passages stored.
  * A window is widened to whole local hours of the compound's time zone (docs/tracing.md).
  */

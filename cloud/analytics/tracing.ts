@@ -1,6 +1,6 @@
 /**
  * Contact tracing: a person's timeline, their contacts (first and, bounded, second degree) and a
- * gate's exposure list (CONTRACT.md, "HTTP"; docs/tracing.md). A thin shell: the store answers
+ * gate's exposure list (docs/contract.md, "HTTP"; docs/tracing.md). A thin shell: the store answers
  * index range scans, contacts.ts does the pairing and ranking.
  */
 import type { CloudStore } from '../store/store.ts';

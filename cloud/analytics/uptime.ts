@@ -1,5 +1,5 @@
 /**
- * Gate uptime from its status history, pure (docs/tracing.md, "Gate uptime"). The cloud keeps a
+ * Gate uptime from its status history, pure (docs/tracing.md, "Statistics"). The cloud keeps a
  * history row whenever a gate's `online` flag (or mode) changes, including the broker's last will
  * (`online: false`) when the gate drops off; between rows the state holds.
  */

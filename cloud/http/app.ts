@@ -1,5 +1,5 @@
 /**
- * The cloud's HTTP app (CONTRACT.md, "HTTP"): one sub-app per resource under `/api/v1`, plus
+ * The cloud's HTTP app (docs/contract.md, "HTTP"): one sub-app per resource under `/api/v1`, plus
  * `/healthz` and `/metrics`. Built without ports so tests drive it with `app.request()`.
  */
 import { Hono } from 'hono';

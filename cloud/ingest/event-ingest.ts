@@ -1,5 +1,5 @@
 /**
- * Event ingest (ARCHITECTURE.md, rule 2): parse `gates/{gateId}/events` payloads, reject what is
+ * Event ingest (docs/architecture.md rule 2): parse `gates/{gateId}/events` payloads, reject what is
  * invalid or not the publishing gate's (counted by reason), queue the rest, insert in batches —
  * one transaction every `flushIntervalMs` or `maxBatch` events — and only after the commit
  * publish each gate's cumulative ack `{upTo}`.

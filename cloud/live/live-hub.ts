@@ -1,7 +1,7 @@
 /**
  * In-process fan-out of what `/live` streams: entries, alarms and gate status changes. Ingest
  * publishes here; so may any other component (analytics, web). Listeners filter by compound.
- * Entries carry the resident's masked name, never the idHash (ARCHITECTURE.md, rule 5).
+ * Entries carry the resident's masked name, never the idHash (docs/architecture.md rule 5).
  */
 import type { AlarmKind, Direction, HealthColour, Method, Mode, Reason, Result } from '../../shared/enums.ts';
 import type { GateStatus } from '../../shared/schemas/mqtt.ts';

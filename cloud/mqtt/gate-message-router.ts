@@ -2,7 +2,7 @@
  * Routes what the cloud receives from gates by topic kind: events to ingest; statuses (latest +
  * history, journal-depth gauge, live feed), alarms (stored, live feed), command results and sync
  * requests. Every payload is parsed with its shared schema; bad or foreign input is counted and
- * logged, never thrown (ARCHITECTURE.md, rule 3).
+ * logged, never thrown (docs/architecture.md rule 3).
  */
 import type { z } from 'zod';
 import type { Logger } from '../../shared/log.ts';

@@ -35,7 +35,7 @@ import type { CsvRowError } from './resident-csv.ts';
 const manages = (actor: Actor, compoundId: string) =>
   actor.compound === undefined || actor.role === 'admin' || actor.compound === compoundId;
 
-/** Device tokens outlive user tokens by far: a gate is provisioned once (CONTRACT.md, broker auth). */
+/** Device tokens outlive user tokens by far: a gate is provisioned once (docs/contract.md, broker auth). */
 export const DEFAULT_DEVICE_TOKEN_TTL_MS = 5 * 365 * 24 * 60 * 60 * 1000;
 
 export interface RegistryServiceOptions {
@@ -328,7 +328,7 @@ export class RegistryService {
     await this.publishChanges([batch]);
   }
 
-  /** The full name and ID number: managers only, and every look-up is audit-logged (rule 5). */
+  /** The full name and ID number: managers only, and every look-up is audit-logged (docs/architecture.md rule 5). */
   async revealIdentity(
     resident: Resident,
     actor: Actor,

@@ -204,7 +204,7 @@ DROP INDEX IF EXISTS events_by_ts;
     description: 'events: the per-gate index also carries what a contact trace reads, so its scans are index-only',
     // Same prefix (gate_id, ts): every per-gate query and the retention purge keep their plan. The
     // extra columns are what `gateScan` (cloud/analytics) reads, so a contact trace never touches
-    // the table: at 10 M rows its scans halve (docs/tracing.md, "Covering index"), while an insert
+    // the table: at 10 M rows its scans halve (docs/tracing.md, "Index and query design"), while an insert
     // costs the same as with the narrow index it replaces (one index either way).
     sql: `
 DROP INDEX IF EXISTS events_by_gate_ts;

@@ -396,7 +396,7 @@ export class SqliteCloudStore implements CloudStore {
   };
 
   /**
-   * Moves the gate's cumulative mark (rule 2) over contiguous stored seqs: first over this batch's
+   * Moves the gate's cumulative mark (docs/architecture.md rule 2) over contiguous stored seqs: first over this batch's
    * own seqs (no query), then, if the next seq was already stored (a gap just filled), over the
    * table page by page. O(batch) in the usual case: one probe and one write per gate and batch.
    */

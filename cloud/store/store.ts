@@ -1,7 +1,7 @@
 /**
  * The cloud's storage contract. Every method is asynchronous and speaks in plain records (epoch-ms
  * numbers, arrays, `null` for absent values) so that a PostgreSQL implementation can sit behind the
- * same interface as the embedded SQLite one (ARCHITECTURE.md, "Scaling out"; docs/cloud.md).
+ * same interface as the embedded SQLite one (docs/architecture.md, "Scaling out"; docs/cloud.md).
  *
  * Mutations of the registry that gates must learn about append to the compound's change log in
  * the same transaction and return the resulting `ChangeBatch`es (an outbox): the caller publishes
@@ -65,7 +65,7 @@ export interface EventStore {
   /**
    * Resolves once everything committed before the call is on stable storage (survives a power
    * cut, not only a crash of the process). Ingest acknowledges a batch only after this: a gate
-   * prunes its journal on the ack (ARCHITECTURE.md, rule 2). An engine whose commits are durable
+   * prunes its journal on the ack (docs/architecture.md rule 2). An engine whose commits are durable
    * by themselves resolves at once.
    */
   durable(): Promise<void>;

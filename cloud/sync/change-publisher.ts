@@ -1,6 +1,6 @@
 /**
  * Pushes what the change log gained to the compound's gates on `compounds/{id}/changes`, in
- * deltas of at most `MAX_CHANGES_PER_MESSAGE` (CONTRACT.md, MQTT). Called after the commit; if a
+ * deltas of at most `MAX_CHANGES_PER_MESSAGE` (docs/contract.md, MQTT). Called after the commit; if a
  * publish is lost the gates see a rev gap on the next one and ask for a resync.
  */
 import { topics } from '../../shared/topics.ts';

@@ -1,5 +1,5 @@
 /**
- * Answers `gates/{gateId}/sync/request {fromRev}` on `gates/{gateId}/sync` (CONTRACT.md, MQTT):
+ * Answers `gates/{gateId}/sync/request {fromRev}` on `gates/{gateId}/sync` (docs/contract.md, MQTT):
  * - deltas `{fromRev, toRev, changes}` of ≤ 1000 changes, chained, up to the current rev (an
  *   empty delta `{fromRev: n, toRev: n}` tells an up-to-date gate so);
  * - a snapshot in parts `{snapshotRev, part, parts, records}` (1-based, ≤ 1000 records each) when

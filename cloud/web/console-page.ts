@@ -1,5 +1,5 @@
 /**
- * `/console`: the guard console (issue #8). Every gate of the compound with its live state, the
+ * `/console`: the guard console. Every gate of the compound with its live state, the
  * alarms that wait for an acknowledgement, the live feed of passages, and remote open with a
  * required reason. Filled and kept current by /assets/console.js over `/api/v1/live`.
  */

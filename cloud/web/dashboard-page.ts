@@ -1,5 +1,5 @@
 /**
- * `/dashboard`: the manager dashboard (issue #8). Statistics of a compound and period with an
+ * `/dashboard`: the manager dashboard. Statistics of a compound and period with an
  * hourly chart, contact tracing (search → timeline → ranked contacts → CSV), the compound's mode
  * switch (confirmation + reason), residents (list, search, CSV import with its error report) and
  * QR passes (issue, show, print). Filled by /assets/dashboard.js through the API.

@@ -1,5 +1,5 @@
 /**
- * The cloud's web pages (issue #8), mounted on the cloud's app through its `ExtraRoutes` hook
+ * The cloud's web pages, mounted on the cloud's app through its `ExtraRoutes` hook
  * (cloud/http/app.ts): `/` sign-in, `/console` guard console, `/dashboard` manager dashboard and
  * their assets under `/assets/`, plus the three API routes the pages need that the core API lacks:
  *

@@ -1,8 +1,8 @@
 /**
- * National ID-card reader (SAM_V, DEVICES.md §1). Polls find → select → read and emits one `card`
+ * National ID-card reader (SAM_V, docs/devices.md §1). Polls find → select → read and emits one `card`
  * per presentation, with the high-resolution time the read reply's last byte arrived.
  *
- * "Once per presentation": a reader following DEVICES.md refuses to find a card again after a
+ * "Once per presentation": a reader following docs/devices.md refuses to find a card again after a
  * successful read until it has been lifted; some readers re-read a card that stays in the field.
  * Either way the driver remembers the last card it reported and reports the same card again only
  * after `absentAfterMisses` consecutive "no card" answers to find (SW3 80) — i.e. after it has
@@ -42,7 +42,7 @@ export interface IdCard extends IdCardText {
   fingerprint?: Buffer;
 }
 
-/** DEVICES.md §1: poll no faster than every ~300 ms. */
+/** docs/devices.md §1: poll no faster than every ~300 ms. */
 export const MIN_POLL_INTERVAL_MS = 300;
 export const DEFAULT_POLL_INTERVAL_MS = 500;
 /** Floor with `unsafeFastPollingForTests`, so tests run in milliseconds, not seconds. */
@@ -67,7 +67,7 @@ export interface IdCardReaderOptions extends SerialPortOptions {
   /** Pause between two poll cycles (≥ 300 ms; default 500). */
   pollIntervalMs?: number;
   logger?: Logger;
-  /** Test-only: allows `pollIntervalMs` down to 5 ms. Never set in production (DEVICES.md §1). */
+  /** Test-only: allows `pollIntervalMs` down to 5 ms. Never set in production (docs/devices.md §1). */
   unsafeFastPollingForTests?: boolean;
   /** '30 01' text + photo (default) or '30 10' text + photo + fingerprint. */
   readLayout?: ReadLayout;
@@ -76,7 +76,7 @@ export interface IdCardReaderOptions extends SerialPortOptions {
   /** "No card" answers in a row after which the same card counts as a new presentation (default 2). */
   absentAfterMisses?: number;
   /**
-   * Type flags at text offset 248 of the permit layouts (DEVICES.md §1: unconfirmed guesses).
+   * Type flags at text offset 248 of the permit layouts (docs/devices.md §1: unconfirmed guesses).
    * Default `{ permit: 'J', foreign: 'I' }`; each a single printable character, not space, the two
    * distinct. A card with any other non-blank flag is `rejected`.
    */
@@ -115,7 +115,7 @@ const READ_COMMAND: Record<ReadLayout, SamvCommandName> = {
   'text-photo-fingerprint': 'readTextPhotoFingerprint',
 };
 
-/** A failure reply carries no data; success replies have a fixed shape per command (DEVICES.md §1). */
+/** A failure reply carries no data; success replies have a fixed shape per command (docs/devices.md §1). */
 const isFailure = (frame: SamvFrame): boolean =>
   frame.body.length === 3 && frame.sw3 !== Sw3Code.success && frame.sw3 !== Sw3Code.findSuccess;
 const REPLY_SHAPES: Record<'samStatus' | 'find' | 'select' | 'read', (frame: SamvFrame) => boolean> = {
@@ -168,7 +168,7 @@ export class IdCardReaderDriver extends EventEmitter<IdCardReaderEvents> {
     const interval = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     if (!Number.isFinite(interval) || interval < floor) {
       throw new TypeError(
-        `pollIntervalMs must be a number ≥ ${floor}${fast ? '' : ' (DEVICES.md §1)'}, got ${options.pollIntervalMs}`,
+        `pollIntervalMs must be a number ≥ ${floor}${fast ? '' : ' (docs/devices.md §1)'}, got ${options.pollIntervalMs}`,
       );
     }
     const layout = options.readLayout ?? 'text-photo';
@@ -353,7 +353,7 @@ export class IdCardReaderDriver extends EventEmitter<IdCardReaderEvents> {
       this.#reject('sw3-40', `the reader reports an unknown card type (${step}: SW3 0x40)`);
       return;
     }
-    // Select/read failing now and then is a card moved mid-read (DEVICES.md §1: 81, 41): retried quietly.
+    // Select/read failing now and then is a card moved mid-read (docs/devices.md §1: 81, 41): retried quietly.
     const routine = status.code === Sw3Code.selectFailed || status.code === Sw3Code.readFailed;
     this.#noteFailure(step, status, !routine);
   }

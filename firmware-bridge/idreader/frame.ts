@@ -1,5 +1,5 @@
 /**
- * SAM_V frames of the national ID-card reader (DEVICES.md §1):
+ * SAM_V frames of the national ID-card reader (docs/devices.md §1):
  *
  *   host → reader : AA AA AA 96 69 | LEN_HI LEN_LO | CMD PARA [data]     | CHK
  *   reader → host : AA AA AA 96 69 | LEN_HI LEN_LO | SW1 SW2 SW3 [data]  | CHK
@@ -22,7 +22,7 @@ export const SAMV_MAX_LENGTH = 4096;
 /** The smallest meaningful body: CMD PARA (a command). Replies have at least SW1 SW2 SW3. */
 export const SAMV_MIN_BODY_LENGTH = 2;
 
-/** CMD PARA pairs (DEVICES.md §1). */
+/** CMD PARA pairs (docs/devices.md §1). */
 export const SamvCommand = {
   resetSam: [0x10, 0xff],
   samStatus: [0x11, 0xff],
@@ -34,11 +34,11 @@ export const SamvCommand = {
 } as const satisfies Record<string, readonly [number, number]>;
 export type SamvCommandName = keyof typeof SamvCommand;
 
-/** `60 nn` sets the line speed; nn indexes this list (DEVICES.md §1). */
+/** `60 nn` sets the line speed; nn indexes this list (docs/devices.md §1). */
 export const SAMV_BAUD_RATES = [115200, 57600, 38400, 19200, 9600] as const;
 export const SAMV_SET_BAUD_COMMAND = 0x60;
 
-/** SW3 status codes (DEVICES.md §1), each with a stable name. */
+/** SW3 status codes (docs/devices.md §1), each with a stable name. */
 export const SW3 = {
   144: 'success',
   145: 'no-content',
@@ -171,7 +171,7 @@ export class SamvFrame {
     return new SamvFrame(Buffer.concat([Buffer.from([cmd, para]), data]));
   }
 
-  /** One of the named commands of DEVICES.md §1. */
+  /** One of the named commands of docs/devices.md §1. */
   static namedCommand(name: SamvCommandName): SamvFrame {
     const [cmd, para] = SamvCommand[name];
     return SamvFrame.command(cmd, para);
@@ -294,7 +294,7 @@ export type ReadLayout = 'text-photo' | 'text-photo-fingerprint';
 
 /**
  * Reply data of a read: 2-byte big-endian lengths (text, photo[, fingerprint]), then the blocks
- * (DEVICES.md §1: `01 00` = 256 text bytes, `04 00` = 1024 photo bytes).
+ * (docs/devices.md §1: `01 00` = 256 text bytes, `04 00` = 1024 photo bytes).
  */
 export function encodeReadReplyData(blocks: ReadReplyBlocks): Buffer {
   const withFingerprint = blocks.fingerprint !== undefined;

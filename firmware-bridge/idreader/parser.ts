@@ -1,5 +1,5 @@
 /**
- * Cuts SAM_V frames (DEVICES.md §1) out of a byte stream: bytes in, `SamvFrame` objects out.
+ * Cuts SAM_V frames (docs/devices.md §1) out of a byte stream: bytes in, `SamvFrame` objects out.
  *
  * Finds the `AA AA AA 96 69` preamble, reads LEN, waits for 7 + LEN bytes and verifies CHK.
  * Garbage before a preamble, a LEN outside 3..maxLength and a wrong CHK are dropped and counted;

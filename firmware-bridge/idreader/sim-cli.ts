@@ -1,6 +1,6 @@
 /**
  * `anxin sim idreader --port PATH [--baud 115200] [--id NUMBER] [--name NAME] [--interval 3000]`
- * (CONTRACT.md, "Simulators"): a SAM_V reader on a real serial port. It answers every command as a
+ * (docs/contract.md §1, simulators): a SAM_V reader on a real serial port. It answers every command as a
  * reader does and, every `interval` ms (the first time at once), lays a card on the reader for one
  * second, then lifts it: the given ID number, or a freshly generated valid one each time. Runs until
  * SIGINT/SIGTERM (exit 0); bad flags exit 2 with one `flag: problem` line each.
@@ -14,7 +14,7 @@ import { untilStopSignal } from '../../cli/stop-signal.ts';
 
 export const DEFAULT_IDREADER_SIM_BAUD = 115_200;
 export const DEFAULT_IDREADER_SIM_INTERVAL_MS = 3_000;
-/** How long each card lies on the reader (CONTRACT.md: one second). */
+/** How long each card lies on the reader (docs/contract.md: one second). */
 export const CARD_HOLD_MS = 1_000;
 
 export const SIM_IDREADER_HELP = `Usage: anxin sim idreader --port PATH [flags]

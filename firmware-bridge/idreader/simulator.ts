@@ -1,5 +1,5 @@
 /**
- * The reader's side of the SAM_V wire (DEVICES.md §1), for tests, the demo and `anxin sim idreader`.
+ * The reader's side of the SAM_V wire (docs/devices.md §1), for tests, the demo and `anxin sim idreader`.
  * Answers every command as a reader does:
  *
  * - 10 FF reset SAM, 11 FF SAM status → 90; 12 FF read SAM id → 90 + 16 bytes;
@@ -146,7 +146,7 @@ export class IdCardReaderSimulator extends EventEmitter<IdCardReaderSimulatorEve
     this.#answer(frame.body.subarray(0, 2).toString('hex'), this.#replyTo(frame));
   }
 
-  /** The reader's state machine (DEVICES.md §1, read cycle). */
+  /** The reader's state machine (docs/devices.md §1, read cycle). */
   #replyTo(frame: SamvFrame): SamvFrame {
     const card = this.#card;
     if (frame.isCommand('resetSam') || frame.isCommand('samStatus')) {

@@ -1,5 +1,5 @@
 /**
- * The 256-byte text block of a read reply (DEVICES.md §1): UCS-2 little-endian, fields padded
+ * The 256-byte text block of a read reply (docs/devices.md §1): UCS-2 little-endian, fields padded
  * with spaces. Three layouts share the reader, told apart by the type flag at offset 248:
  *
  * - resident ID card: name 0/30, sex 30/2, nation 32/4, birth 36/16, address 52/70,
@@ -12,7 +12,7 @@
  *   188/16, valid to 204/16, birth date 220/16, card version 236/4, authority code 240/8,
  *   flag 248/2 = 'I' (configurable).
  *
- * The flag values are unconfirmed (DEVICES.md says so), so they are configuration
+ * The flag values are unconfirmed (docs/devices.md says so), so they are configuration
  * (`CardTypeFlags`, default 'J' and 'I') and decoding is defensive: every field is checked for
  * shape, and anything that does not fit its layout — a flag that is not configured included — is
  * rejected with a reason rather than misread. Pure functions; no I/O.
@@ -97,7 +97,7 @@ const TAIL: Field = { offset: 250, bytes: 6 };
 
 /**
  * The type flags at offset 248 that mark the two permit layouts (one UCS-2 character each). A
- * blank flag (space or NUL) always means the resident card. DEVICES.md §1 calls 'J' and 'I'
+ * blank flag (space or NUL) always means the resident card. docs/devices.md §1 calls 'J' and 'I'
  * unconfirmed guesses, hence configurable, and the defensive checks.
  */
 export interface CardTypeFlags {
@@ -217,7 +217,7 @@ function permitIdNumberValid(idNumber: string): boolean {
 
 /**
  * The 2017 foreign permanent-resident number: 3-letter nationality + 12 digits (15 characters, the
- * whole 30-byte field). Its check digit's algorithm is not in DEVICES.md, so only the shape is
+ * whole 30-byte field). Its check digit's algorithm is not in docs/devices.md, so only the shape is
  * checked. (The 2023 card carries an 18-character number in a different layout, which is rejected
  * as unknown.)
  */

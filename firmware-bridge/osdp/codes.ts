@@ -1,4 +1,4 @@
-/** OSDP command, reply and NAK reason codes (DEVICES.md §5, IEC 60839-11-5 / OSDP v2.2 §6–7). */
+/** OSDP command, reply and NAK reason codes (docs/devices.md §5, IEC 60839-11-5 / OSDP v2.2 §6–7). */
 
 export const OsdpCommand = {
   POLL: 0x60,
@@ -65,7 +65,7 @@ export function osdpCodeName(code: number, isReply: boolean): string {
   return (isReply ? REPLY_NAMES : NAMES).get(code) ?? hex(code);
 }
 
-/** `sequence`, `unknown-command`, … or `reason-0x..` for a code outside DEVICES.md §5. */
+/** `sequence`, `unknown-command`, … or `reason-0x..` for a code outside docs/devices.md §5. */
 export function osdpNakReasonName(reason: number): string {
   return NAK_NAMES.get(reason) ?? `reason-${hex(reason)}`;
 }

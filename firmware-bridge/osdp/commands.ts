@@ -1,5 +1,5 @@
 /**
- * Payload builders and decoders for the commands a control panel sends (DEVICES.md §5). Builders
+ * Payload builders and decoders for the commands a control panel sends (docs/devices.md §5). Builders
  * return the DATA bytes only; `OsdpFrame` adds the header and check characters. Decoders are what a
  * PD (the simulator) uses and throw `OsdpPayloadError` on a length that does not fit.
  */

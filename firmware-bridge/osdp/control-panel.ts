@@ -1,5 +1,5 @@
 /**
- * The control-panel (CP) side of OSDP, plain mode (DEVICES.md §4, §5), for a turnstile I/O board
+ * The control-panel (CP) side of OSDP, plain mode (docs/devices.md §4, §5), for a turnstile I/O board
  * and an optional card reader at one address on the bus.
  *
  * One command is on the wire at a time (RS-485 is half duplex). A single loop owns the bus: it
@@ -61,7 +61,7 @@ export const OSDP_BUSY_RETRY_MS = 20;
 export type TurnstileInput = 'passed-in' | 'passed-out' | 'forced' | 'fire' | 'tamper';
 export const TURNSTILE_INPUTS: readonly TurnstileInput[] = ['passed-in', 'passed-out', 'forced', 'fire', 'tamper'];
 
-/** DEVICES.md §4: input 0 passed in, 1 passed out, 2 intrusion/forced, 3 fire-alarm loop, 4 tamper. */
+/** docs/devices.md §4: input 0 passed in, 1 passed out, 2 intrusion/forced, 3 fire-alarm loop, 4 tamper. */
 export const DEFAULT_INPUT_MAP: Readonly<Record<number, TurnstileInput>> = {
   0: 'passed-in',
   1: 'passed-out',
@@ -69,7 +69,7 @@ export const DEFAULT_INPUT_MAP: Readonly<Record<number, TurnstileInput>> = {
   3: 'fire',
   4: 'tamper',
 };
-/** DEVICES.md §4: output 0 unlock in, output 1 unlock out. */
+/** docs/devices.md §4: output 0 unlock in, output 1 unlock out. */
 export const DEFAULT_OUTPUT_MAP = { unlockIn: 0, unlockOut: 1 } as const;
 /** The fire-alarm loop is normally closed: an open loop (input inactive) means fire. */
 export const DEFAULT_NORMALLY_CLOSED: readonly TurnstileInput[] = ['fire'];
@@ -440,7 +440,7 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
   }
 
   /**
-   * Sends one command and returns its reply, handling retries, NAK and BUSY (DEVICES.md §5).
+   * Sends one command and returns its reply, handling retries, NAK and BUSY (docs/devices.md §5).
    * Replies to polls (and any other command) are also dispatched to `#onPdReport`.
    */
   async #transact(code: number, data: Buffer): Promise<OsdpFrame> {

@@ -1,5 +1,5 @@
 /**
- * OSDP check characters (DEVICES.md §5): CRC-16/AUG-CCITT when CTRL bit 2 is set, otherwise an
+ * OSDP check characters (docs/devices.md §5): CRC-16/AUG-CCITT when CTRL bit 2 is set, otherwise an
  * 8-bit checksum. Both cover every byte from the 0x53 start of message through the last data byte.
  */
 

@@ -27,7 +27,7 @@ export class OsdpFrameError extends AnxinError {
 
 /**
  * A frame with the security-block bit (CTRL bit 3) set. The secure channel (AES-128, SCBK) is not
- * implemented yet: such frames are refused loudly, never read as plain ones (DEVICES.md §5).
+ * implemented yet: such frames are refused loudly, never read as plain ones (docs/devices.md §5).
  */
 export class OsdpSecureChannelUnsupportedError extends AnxinError {
   readonly header: OsdpFrameHeader;

@@ -1,5 +1,5 @@
 /**
- * One OSDP message (DEVICES.md §5), plain mode:
+ * One OSDP message (docs/devices.md §5), plain mode:
  *
  *   [FF]? 53 ADDR LEN_LO LEN_HI CTRL CMD|REPLY DATA… CHECK
  *

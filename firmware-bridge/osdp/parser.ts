@@ -1,5 +1,5 @@
 /**
- * Cuts OSDP frames out of a byte stream (DEVICES.md §5): a `Transform` with bytes in and
+ * Cuts OSDP frames out of a byte stream (docs/devices.md §5): a `Transform` with bytes in and
  * `OsdpFrame` objects out. It hunts for 0x53, reads LEN (little-endian, counted from 0x53 through
  * the check characters), waits for that many bytes and checks the CRC-16 or checksum.
  *

@@ -1,5 +1,5 @@
 /**
- * Payload builders and decoders for the replies a PD sends (DEVICES.md §5). The control panel
+ * Payload builders and decoders for the replies a PD sends (docs/devices.md §5). The control panel
  * decodes, the simulator builds. Decoders throw `OsdpPayloadError` on a length that does not fit.
  */
 import { OsdpPayloadError } from './errors.ts';

@@ -1,6 +1,6 @@
 /**
  * `anxin sim turnstile --port PATH [--baud 115200] [--address 0] [--pass-delay 800]
- * [--behaviour pass|timeout|forced|tailgate]` (CONTRACT.md, "Command line"): runs the OSDP
+ * [--behaviour pass|timeout|forced|tailgate]` (docs/contract.md, "Command line"): runs the OSDP
  * turnstile simulator on a real serial port until SIGINT/SIGTERM. Exit 0 on a signal, 2 on bad flags.
  */
 import { createLogger } from '../../shared/log.ts';

@@ -1,5 +1,5 @@
 /**
- * An OSDP peripheral (PD), plain mode, with a turnstile behind it (DEVICES.md §4, §5): what
+ * An OSDP peripheral (PD), plain mode, with a turnstile behind it (docs/devices.md §4, §5): what
  * `anxin sim turnstile` runs and what the control-panel tests talk to over a real serial line.
  *
  * Wiring follows the default map: output 0 unlocks "in", output 1 "out"; inputs 0 passed in,

@@ -1,5 +1,5 @@
 /**
- * Wiegand 26, H10301 (DEVICES.md §6), numbering bits 1–26 in the order they arrive:
+ * Wiegand 26, H10301 (docs/devices.md §6), numbering bits 1–26 in the order they arrive:
  * bit 1 even parity over bits 2–13, bits 2–9 facility code, bits 10–25 card number,
  * bit 26 odd parity over bits 14–25. osdp_RAW packs the bits MSB first, padded with zeros.
  */
@@ -34,7 +34,7 @@ export function wiegand26Bits(card: Wiegand26Card): number[] {
   return [even, ...payload, odd];
 }
 
-/** `0 01011010 0000000101000100 0` — the notation of DEVICES.md §6. */
+/** `0 01011010 0000000101000100 0` — the notation of docs/devices.md §6. */
 export function wiegand26BitString(card: Wiegand26Card): string {
   const bits = wiegand26Bits(card).join('');
   return `${bits[0]} ${bits.slice(1, 9)} ${bits.slice(9, 25)} ${bits[25]}`;

@@ -1,5 +1,5 @@
 /**
- * Command-triggered scanning (DEVICES.md §3). Vendors differ, so the model is configuration.
+ * Command-triggered scanning (docs/devices.md §3). Vendors differ, so the model is configuration.
  * Most gates run scanners in continuous/auto-sense mode and need none of this ('none').
  */
 export const TRIGGER_MODELS = ['none', 'gm65', 'honeywell'] as const;

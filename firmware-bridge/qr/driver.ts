@@ -1,5 +1,5 @@
 /**
- * Serial QR / barcode scanner (DEVICES.md §3): emits one `scan` per code read, with the
+ * Serial QR / barcode scanner (docs/devices.md §3): emits one `scan` per code read, with the
  * high-resolution time its last byte arrived (decision latency is measured from there).
  * The port is kept open across unplug/replug by `ManagedSerialPort`; status follows it.
  *

@@ -1,5 +1,5 @@
 /**
- * Cuts scans out of a serial QR/barcode scanner's byte stream (DEVICES.md §3): the decoded text
+ * Cuts scans out of a serial QR/barcode scanner's byte stream (docs/devices.md §3): the decoded text
  * followed by a terminator (CR, LF, CRLF or TAB), or nothing at all, in which case a silence of
  * `interByteTimeoutMs` ends the read. An optional AIM symbology identifier (`]Q1` …) is stripped.
  * Lines longer than `maxLength` are dropped and the parser resyncs at the next terminator; lines

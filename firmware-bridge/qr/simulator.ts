@@ -1,6 +1,6 @@
 /**
  * A serial QR scanner on the far end of a port (socat pty, virtual pair): `scan(text)` sends the
- * text and the configured suffix exactly as a scanner in continuous mode would (DEVICES.md §3).
+ * text and the configured suffix exactly as a scanner in continuous mode would (docs/devices.md §3).
  * It also recognises the trigger commands of `commands.ts` and reports them, so trigger wiring
  * can be tested end to end.
  */

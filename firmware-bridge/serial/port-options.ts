@@ -11,7 +11,7 @@ export type { BindingInterface, DeviceState };
 export interface SerialPortOptions {
   /** The port's path: `/dev/ttyUSB0`, a socat pty link, or a `virtual:<name>:a|b` path. */
   path: string;
-  /** Line speed; 8N1 is assumed everywhere (DEVICES.md §1, §3, §5). */
+  /** Line speed; 8N1 is assumed everywhere (docs/devices.md §1, §3, §5). */
   baudRate: number;
   /** Default: the real OS binding (`autoDetect()` from `@serialport/bindings-cpp`). */
   binding?: BindingInterface;

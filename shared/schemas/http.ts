@@ -1,4 +1,4 @@
-/** zod schemas of the cloud's HTTP bodies and query strings (CONTRACT.md, "HTTP"). */
+/** zod schemas of the cloud's HTTP bodies and query strings (docs/contract.md, "HTTP"). */
 import { z } from 'zod';
 import { DIRECTIONS, HEALTH_COLOURS, HTTP_ROLES, MODES, PASS_KINDS, PERSON_KINDS, RESULTS } from '../enums.ts';
 import { idSchema } from '../ids.ts';

@@ -1,6 +1,6 @@
 /**
- * zod schemas of every MQTT payload in CONTRACT.md. Producers build these types, consumers parse
- * with these schemas: one contract, one place (ARCHITECTURE.md, rule 3).
+ * zod schemas of every MQTT payload in docs/contract.md. Producers build these types, consumers parse
+ * with these schemas: one contract, one place (docs/architecture.md rule 3).
  */
 import { z } from 'zod';
 import {
@@ -101,7 +101,7 @@ export type CommandResult = z.infer<typeof commandResultSchema>;
 export const syncRequestSchema = z.object({ fromRev: seqSchema });
 export type SyncRequest = z.infer<typeof syncRequestSchema>;
 
-/** What a gate knows of a person: never a name or ID number in clear (ARCHITECTURE.md, rule 5). */
+/** What a gate knows of a person: never a name or ID number in clear (docs/architecture.md rule 5). */
 export const personRecordSchema = z.object({
   personId: idSchema,
   compoundId: idSchema,

@@ -1,5 +1,5 @@
 /**
- * The newcomer's path (issue #9): `anxin demo` as a child process on free ports, ready, passages
+ * The newcomer's path (README.md, docs/quickstart.md): `anxin demo` as a child process on free ports, ready, passages
  * accumulating through the HTTP API, every gate online, and a clean exit on SIGINT.
  */
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -19,7 +19,7 @@ export const unknownKidKey = generateSigningKey(7);
 export const ring: KeyRing = new Map([[1, signingKey.publicKey]]);
 export const pepper = Buffer.alloc(32, 7);
 
-/** Valid GB 11643 numbers (DEVICES.md §2) and one with a wrong check character. */
+/** Valid GB 11643 numbers (docs/devices.md §2) and one with a wrong check character. */
 export const ID_NUMBERS = {
   alice: '11010519491231002X',
   bob: '440524188001015368',

@@ -1,6 +1,6 @@
 /**
  * The demo's wiring (`binding: 'virtual'`, real drivers and simulators over in-process serial
- * pairs) with no broker at all: the gate still decides, opens and journals (ARCHITECTURE.md rule 1).
+ * pairs) with no broker at all: the gate still decides, opens and journals (docs/architecture.md rule 1).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,5 @@
 /**
- * Staleness of a connected gate (ARCHITECTURE.md: stale = cannot reach the cloud for longer than
+ * Staleness of a connected gate (docs/architecture.md: stale = cannot reach the cloud for longer than
  * the limit): an idle gate probes with a sync request, the cloud's empty delta is contact, and a
  * cloud that never answers still makes it stale. Real broker and cloud stand-in; the agent's clock
  * is pushed forward by hand, its timers run in real time.

@@ -23,7 +23,7 @@ import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
 
 /** Generous bound for one read → decision → turnstile round on virtual ports. */
 const DECISION_TIMEOUT_MS = 10_000;
-/** Reader poll interval: the smallest DEVICES.md allows, so presentations are read quickly. */
+/** Reader poll interval: the smallest docs/devices.md allows, so presentations are read quickly. */
 const ID_READER_POLL_MS = 300;
 /**
  * The driver reports the same card again only after 2 "no card" answers in a row

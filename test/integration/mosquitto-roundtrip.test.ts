@@ -1,5 +1,5 @@
 /**
- * The whole system through an external broker (issue #5, interop): Debian's mosquitto started
+ * The whole system through an external broker (interoperability with a broker other than aedes): Debian's mosquitto started
  * with the config, password and ACL files `anxin broker mosquitto-config` generates, a real cloud,
  * and a real edge agent whose QR scanner simulator sits on a virtual serial port. A scanned pass
  * travels gate → mosquitto → cloud (stored, acked), and a health change made through the API

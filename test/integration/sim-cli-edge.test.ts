@@ -1,5 +1,5 @@
 /**
- * "Driving one gate by hand over socat" (docs/quickstart.md, issue #9): real processes only —
+ * "Driving one gate by hand over socat" (docs/quickstart.md): real processes only —
  * `anxin broker`, `anxin cloud`, `anxin edge --config gate.json`, and the device simulators
  * `anxin sim qr` and `anxin sim turnstile` on the far ends of socat pty pairs. A resident's pass,
  * scanned by the simulator every few hundred ms, opens the turnstile and is stored in the cloud.

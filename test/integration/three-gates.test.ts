@@ -469,7 +469,7 @@ describe('broker + full cloud + three simulated gates', () => {
     ]);
     await expectStoredAndLive([...north!, ...south!, ...east!]);
 
-    // A guard reads the same passages without the pseudonyms (ARCHITECTURE.md rule 5).
+    // A guard reads the same passages without the pseudonyms (docs/architecture.md rule 5).
     const asGuard = await apiOk<{ events: StoredEvent[] }>('GET', '/events?limit=1000', guard, undefined, 200);
     expect(asGuard.events.length).toBeGreaterThanOrEqual(6);
     expect(asGuard.events.every((e) => e.compoundId === COMPOUND && e.idHash === undefined)).toBe(true);

@@ -1,5 +1,5 @@
 /**
- * Issue #11, clock: a gate whose wall clock jumps forward or back still judges pass validity by
+ * Clock (docs/security.md, "Clock"): a gate whose wall clock jumps forward or back still judges pass validity by
  * the right time, reports the skew (`clockSkewMs` in its status), and its passages carry both the
  * gate's time (`ts`) and the cloud's receive time (`receivedAt`, stored and returned by GET /events).
  * The cloud's time reaches the gate in every ack (`ts`); edge-agent/gate-clock.ts anchors it on

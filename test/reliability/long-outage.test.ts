@@ -1,5 +1,5 @@
 /**
- * Issue #11, faults: a gate cut off from the network for a long stretch — 10,000 passages
+ * Faults survived (docs/security.md, "Faults survived"): a gate cut off from the network for a long stretch — 10,000 passages
  * journaled offline — then reconnecting while live passages keep coming. The gate's network is a
  * relay the test cuts (broker and cloud stay up); the gate runs in-process through its own API
  * (`present`) so that 10,000 decisions take seconds, not minutes. Ends with the common assertion:

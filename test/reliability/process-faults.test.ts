@@ -1,5 +1,5 @@
 /**
- * Issue #11, faults: broker, cloud and edge agent as real child processes, killed with real
+ * Faults survived (docs/security.md, "Faults survived"): broker, cloud and edge agent as real child processes, killed with real
  * signals in the middle of their work and restarted. Passages come from the gate terminal's
  * manual open (journaled before its HTTP answer), many at a time. Each scenario ends with the same
  * assertion (`expectEveryPassageStoredOnce`): seq 1 … lastSeq stored exactly once, every confirmed

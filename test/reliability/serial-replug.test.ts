@@ -1,5 +1,5 @@
 /**
- * Issue #11, faults: a serial device unplugged and replugged under a running gate. The QR scanner
+ * Faults survived (docs/security.md, "Faults survived"): a serial device unplugged and replugged under a running gate. The QR scanner
  * is a simulator on the far end of a real socat pty pair; `kill()` makes both ends vanish (the
  * cable is pulled), `restart()` brings them back at the same paths. The gate (`anxin edge`, a
  * child process on the OS serial binding) reports the fault, keeps deciding (manual opens), and

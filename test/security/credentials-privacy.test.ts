@@ -1,5 +1,5 @@
 /**
- * Issue #11: forged, replayed, expired, revoked, malformed and other-compound passes and invalid ID
+ * Credentials and privacy (docs/security.md): forged, replayed, expired, revoked, malformed and other-compound passes and invalid ID
  * numbers are refused at the gate with their reason (journaled, so they reach the cloud as denied
  * passages); and the privacy claims of docs/security.md hold: no clear ID number or full name in
  * any MQTT payload or in the gate's SQLite file (its bytes are grepped), and a guard's API answers

@@ -1,5 +1,5 @@
 /**
- * Issue #11, bad input and tokens, against real processes (`anxin broker|cloud|edge`): malformed,
+ * Bad input (docs/security.md, "Bad input") and tokens, against real processes (`anxin broker|cloud|edge`): malformed,
  * oversized, wrong-schema and wrong-topic MQTT payloads to the cloud's ingest and to a gate's
  * ack/cmd/sync topics; hostile HTTP bodies, ids and query strings to the cloud API and the gate
  * terminal; expired, wrongly-signed, revoked and stolen tokens over MQTT and HTTP.

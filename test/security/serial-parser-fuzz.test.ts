@@ -1,5 +1,5 @@
 /**
- * Issue #11, bad input: the three serial parsers fed random bytes and mutated valid frames (bit
+ * Bad input (docs/security.md, "Bad input"): the three serial parsers fed random bytes and mutated valid frames (bit
  * flips, truncations, duplications, splices), cut into random chunks. Whatever arrives, a parser
  * never throws out of the stream, never emits a frame that would not re-validate on its own, keeps
  * its buffer bounded, and finds a clean frame sent after the noise (resync). And each bad input is

@@ -17,7 +17,7 @@ function withCheck(first17: string): string {
 }
 
 const DIGITS = '0123456789';
-/** The eleven values a check character can take (DEVICES.md §2: "10X98765432"). */
+/** The eleven values a check character can take (docs/devices.md §2: "10X98765432"). */
 const CHECK_ALPHABET = '0123456789X';
 
 /** Replaces the character at `index` by the one `shift` places further on in its alphabet (never itself). */
@@ -29,7 +29,7 @@ function mutateAt(idNumber: string, index: number, shift: number): string {
 }
 
 describe('GB 11643-1999 ID numbers', () => {
-  it('accepts the DEVICES.md §2 examples and rejects the bad one', () => {
+  it('accepts the docs/devices.md §2 examples and rejects the bad one', () => {
     expect(validateIdNumber('11010519491231002X', TODAY)).toEqual({
       ok: true,
       idNumber: '11010519491231002X',

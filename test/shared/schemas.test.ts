@@ -1,5 +1,5 @@
 /**
- * The zod schemas of shared/schemas/ against CONTRACT.md: the literal lists, the payload shapes and
+ * The zod schemas of shared/schemas/ against docs/contract.md: the literal lists, the payload shapes and
  * their field names, and the rules the schemas add (revisions, snapshot parts, instants with an offset).
  */
 import { describe, expect, it } from 'vitest';
@@ -29,7 +29,7 @@ import {
   syncRequestSchema,
 } from '../../shared/schemas/index.ts';
 
-// Lists copied from CONTRACT.md, verbatim and in its order.
+// Lists copied from docs/contract.md, verbatim and in its order.
 
 /** "Reason codes (at least): …" — a minimum, so the code may add more. */
 const CONTRACT_REASONS = [
@@ -62,11 +62,11 @@ const CONTRACT_DEVICE_STATES = ['ok', 'fault', 'absent'];
 const CONTRACT_COMMAND_KINDS = ['open', 'resync', 'reboot-devices'];
 const CONTRACT_MQTT_ROLES = ['gate', 'cloud', 'observer'];
 const CONTRACT_HTTP_ROLES = ['admin', 'manager', 'guard'];
-/** CONTRACT.md carries `mode` but does not list its values; README.md and docs/edge-agent.md ("Per mode") do. */
+/** docs/contract.md carries `mode` but does not list its values; README.md and docs/edge-agent.md ("Per mode") do. */
 const DOCUMENTED_MODES = ['normal', 'controlled', 'lockdown', 'emergency-open'];
 
 /**
- * CONTRACT.md "MQTT" gives EntryEvent as a field list, not as an example payload: this fixture
+ * docs/contract.md "MQTT" gives EntryEvent as a field list, not as an example payload: this fixture
  * fills in every field of that list, optional ones included.
  */
 const ENTRY_EVENT = {
@@ -87,7 +87,7 @@ const ENTRY_EVENT = {
   decisionMs: 3.4,
 } as const;
 const CONTRACT_ENTRY_EVENT_FIELDS = Object.keys(ENTRY_EVENT);
-/** The fields CONTRACT.md marks with `?`. */
+/** The fields docs/contract.md marks with `?`. */
 const CONTRACT_ENTRY_EVENT_OPTIONAL = ['personId', 'idHash', 'passId', 'guard'];
 
 const STATUS = {
@@ -121,7 +121,7 @@ function without<T extends object>(value: T, key: keyof T): Partial<T> {
 }
 
 describe('literal lists', () => {
-  it('closed unions match CONTRACT.md exactly, in EntryEvent and everywhere else they appear', () => {
+  it('closed unions match docs/contract.md exactly, in EntryEvent and everywhere else they appear', () => {
     const { direction, method, result, health } = entryEventSchema.shape;
     expect(direction.options).toEqual(CONTRACT_DIRECTIONS);
     expect(method.options).toEqual(CONTRACT_METHODS);
@@ -136,7 +136,7 @@ describe('literal lists', () => {
     expect(ROLES).toEqual([...CONTRACT_MQTT_ROLES, ...CONTRACT_HTTP_ROLES]);
   });
 
-  it('reason codes: every one CONTRACT.md lists is accepted (the list is a minimum)', () => {
+  it('reason codes: every one docs/contract.md lists is accepted (the list is a minimum)', () => {
     const reasons: readonly string[] = entryEventSchema.shape.reason.options;
     expect(reasons).toEqual(REASONS);
     expect(reasons).toEqual(expect.arrayContaining(CONTRACT_REASONS));
@@ -167,7 +167,7 @@ describe('literal lists', () => {
 });
 
 describe('EntryEvent', () => {
-  it('has exactly the fields CONTRACT.md names, optional where it writes `?`', () => {
+  it('has exactly the fields docs/contract.md names, optional where it writes `?`', () => {
     const fields = optionality(entryEventSchema);
     expect(Object.keys(fields).sort()).toEqual([...CONTRACT_ENTRY_EVENT_FIELDS].sort());
     const optional = Object.keys(fields).filter((key) => fields[key]);
@@ -357,7 +357,7 @@ describe('instants in HTTP queries and bodies', () => {
   });
 });
 
-describe('HTTP bodies named by CONTRACT.md', () => {
+describe('HTTP bodies named by docs/contract.md', () => {
   it('the error body is { error: { code, message, issues? } }', () => {
     const body = { error: { code: 'validation', message: 'bad request', issues: [{ path: 'from', message: 'x' }] } };
     expect(errorBodySchema.parse(body)).toEqual(body);

@@ -414,7 +414,7 @@ describe('web pages against a running system', () => {
     await terminal.locator('#offline.on').waitFor({ timeout: WAIT_MS });
     expect(await terminal.locator('#offline').isVisible()).toBe(true);
     expect(await terminal.textContent('#offline')).toContain('Offline');
-    // The gate still decides on its own while offline (rule 1).
+    // The gate still decides on its own while offline (docs/architecture.md rule 1).
     const red = await swipe(RED);
     expect(red).toMatchObject({ result: 'denied', reason: 'health-red' });
     await terminal.close();

@@ -1,6 +1,6 @@
 /**
  * `GET /api/v1/alarms` and `POST /api/v1/alarms/:id/ack` (guard, manager): the alarms of the
- * caller's compound and their acknowledgement (issue #8). An alarm stays on the consoles until it
+ * caller's compound and their acknowledgement. An alarm stays on the consoles until it
  * is acknowledged; the acknowledgement is persisted, audit-logged and pushed on `/live` as
  * `alarm-ack` so every open console clears it.
  */

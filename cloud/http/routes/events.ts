@@ -1,7 +1,7 @@
 /**
  * `GET /events` (manager, guard): passages filtered by compound, gate, person, time and result,
  * newest first with cursor pagination. Each passage carries the person's masked name (what the
- * guard console shows); guards get no idHash (ARCHITECTURE.md, rule 5).
+ * guard console shows); guards get no idHash (docs/architecture.md rule 5).
  */
 import { Hono } from 'hono';
 import { eventsQuerySchema } from '../../../shared/schemas/http.ts';

@@ -1,8 +1,8 @@
 /**
  * `GET /api/v1/trace/search?q&reason[&compound]` (manager): finds the person a contact tracer
- * starts from, by full name or by national ID number (issue #8, trace page). The full name and ID
+ * starts from, by full name or by national ID number (docs/web.md). The full name and ID
  * number live only in the cloud, so this look-up is manager-only, needs a reason and is written to
- * the audit log (ARCHITECTURE.md, rule 5). An ID number is matched through its pseudonym
+ * the audit log (docs/architecture.md rule 5). An ID number is matched through its pseudonym
  * (`idHash`), never by decrypting every sealed number; the audit record keeps only its masked form.
  * A name is matched against the residents of one compound: a few thousand rows, scanned in pages.
  */

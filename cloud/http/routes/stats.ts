@@ -1,5 +1,5 @@
 /**
- * `GET /api/v1/stats/summary|hourly|gates?compound&from&to` (CONTRACT.md, "HTTP"): the manager's
+ * `GET /api/v1/stats/summary|hourly|gates?compound&from&to` (docs/contract.md, "HTTP"): the manager's
  * statistics, answered from the rollups (cloud/analytics/statistics.ts; docs/tracing.md).
  */
 import { Hono } from 'hono';

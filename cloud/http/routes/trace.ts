@@ -1,5 +1,5 @@
 /**
- * `GET /api/v1/trace/*` (CONTRACT.md, "HTTP"; docs/tracing.md): a person's timeline, their
+ * `GET /api/v1/trace/*` (docs/contract.md, "HTTP"; docs/tracing.md): a person's timeline, their
  * contacts and a gate's exposure list. Manager only; every trace needs a `reason` and is written
  * to the audit log with who ran it. `?format=csv` returns a spreadsheet export.
  */

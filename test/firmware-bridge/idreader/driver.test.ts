@@ -214,7 +214,7 @@ describe('IdCardReaderDriver on MockBinding', () => {
     expect(cards).toEqual([]);
   });
 
-  describe('cardTypeFlags (the unconfirmed flags at text offset 248, DEVICES.md §1)', () => {
+  describe('cardTypeFlags (the unconfirmed flags at text offset 248, docs/devices.md §1)', () => {
     const PERMIT = PERMIT_CARD;
     const FOREIGN = FOREIGN_CARD;
     const flags = { permit: 'P', foreign: 'F' };

@@ -16,7 +16,7 @@ import {
 
 const hex = (text: string): Buffer => Buffer.from(text.replaceAll(' ', ''), 'hex');
 
-// Every frame marked ✓ in DEVICES.md §1.
+// Every frame marked ✓ in docs/devices.md §1.
 const COMMANDS: [SamvCommandName, string][] = [
   ['resetSam', 'AA AA AA 96 69 00 03 10 FF EC'],
   ['samStatus', 'AA AA AA 96 69 00 03 11 FF ED'],
@@ -35,7 +35,7 @@ const REPLIES: [string, number, string, number][] = [
   ['read failed', 0x41, 'AA AA AA 96 69 00 04 00 00 41 45', 0],
 ];
 
-describe('SamvFrame against DEVICES.md §1', () => {
+describe('SamvFrame against docs/devices.md §1', () => {
   it.each(COMMANDS)('builds the %s command byte for byte', (name, wire) => {
     expect(SamvFrame.namedCommand(name).toBuffer()).toEqual(hex(wire));
   });

@@ -1,6 +1,6 @@
 /**
  * `devices.idreader.cardTypeFlags` in the gate's config (edge-agent/config.ts) reaches the driver
- * built by edge-agent/device-factory.ts: DEVICES.md §1's unconfirmed card-type flags are configuration.
+ * built by edge-agent/device-factory.ts: docs/devices.md §1's unconfirmed card-type flags are configuration.
  */
 import { MockBinding } from '@serialport/binding-mock';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -49,7 +49,7 @@ function patch(block: Buffer, offset: number, value: string): Buffer {
   return copy;
 }
 
-describe('text block layout (DEVICES.md §1)', () => {
+describe('text block layout (docs/devices.md §1)', () => {
   it('is 256 bytes of UCS-2 LE with each field at its documented offset, padded with spaces', () => {
     const block = encodeTextBlock(RESIDENT);
     expect(block.length).toBe(TEXT_BLOCK_LENGTH);
@@ -185,7 +185,7 @@ describe('foreign permanent-resident layout', () => {
   });
 });
 
-describe('configurable type flags (DEVICES.md §1: J and I are unconfirmed)', () => {
+describe('configurable type flags (docs/devices.md §1: J and I are unconfirmed)', () => {
   const permit = PERMIT_CARD;
   const foreign = FOREIGN_CARD;
   const cardTypeFlags = { permit: 'P', foreign: 'F' };

@@ -31,7 +31,7 @@ import {
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
-describe('OSDP check characters (DEVICES.md §5)', () => {
+describe('OSDP check characters (docs/devices.md §5)', () => {
   it('CRC-16/AUG-CCITT of "123456789" is the ✓ check value 0xE5CC', () => {
     expect(crc16(Buffer.from('123456789', 'ascii'))).toBe(0xe5cc);
   });

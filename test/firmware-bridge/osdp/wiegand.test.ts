@@ -8,7 +8,7 @@ import {
   wiegand26BitString,
 } from '../../../firmware-bridge/osdp/wiegand.ts';
 
-describe('Wiegand 26 / H10301 (DEVICES.md §6)', () => {
+describe('Wiegand 26 / H10301 (docs/devices.md §6)', () => {
   it('encodes the ✓ example: facility 90, card 324 → 0 01011010 0000000101000100 0', () => {
     expect(wiegand26BitString({ facility: 90, number: 324 })).toBe('0 01011010 0000000101000100 0');
   });

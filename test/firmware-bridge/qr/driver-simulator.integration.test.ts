@@ -21,7 +21,7 @@ async function until(condition: () => boolean, what: string, timeoutMs = 5_000):
   }
 }
 
-/** About the size of a signed pass (DEVICES.md §3: ~180 characters). */
+/** About the size of a signed pass (docs/devices.md §3: ~180 characters). */
 const PASS = `ANXIN1:${'A1b2C3d4E5'.repeat(17)}`;
 
 let pty: PtyPair | undefined;
