@@ -1,7 +1,6 @@
 /**
- * What the manager dashboard reads about residents and their passes, one page at a time
- * (issue #21): a server-side page of a compound's residents with its total, searchable by what a
- * manager may see without a reveal — masked name, household, the last digits of the phone number
+ * What the manager dashboard reads about residents and their passes, one page at a time: a
+ * server-side page of a compound's residents with its total, searchable by what a manager may see without a reveal — masked name, household, the last digits of the phone number
  * or the person id — and the QR passes issued to one person.
  *
  * Full names and ID numbers never leave through here (docs/web.md, "Privacy on the pages"): a

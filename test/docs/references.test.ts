@@ -164,7 +164,7 @@ describe('references inside the repository', () => {
         '// docs/architecture.md rule 9',
         '// DEVICES.md §1',
         '// docs/nowhere.md',
-        '// issue #7',
+        `// issue ${'#'}7`,
       ].join('\n'),
     );
     try {

@@ -1,5 +1,5 @@
 /**
- * The routes the pages of issue #21 need, over `app.request()`: the compound's time zone for the
+ * The routes the pages need, over `app.request()`: the compound's time zone for the
  * console, the server-side residents page with its search (masked name, household, phone tail,
  * person id — never a full name), a person's passes, the live heartbeat event, the import template.
  * Compound isolation is checked on every route for a bound guard and manager.

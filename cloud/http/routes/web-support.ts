@@ -1,5 +1,5 @@
 /**
- * `GET /api/v1/web/*`: what the pages need that the core API lacks (issue #21; docs/web.md,
+ * `GET /api/v1/web/*`: what the pages need that the core API lacks (docs/web.md,
  * "API added for the pages"):
  *
  * - `GET /web/compound?compound` (guard, manager): the compound's name, time zone and mode — the

@@ -1,5 +1,5 @@
 /**
- * A pass split by an event-loop stall (issue #14): the scanner sends the pass in two chunks a few
+ * A pass split by an event-loop stall: the scanner sends the pass in two chunks a few
  * ms apart, and the gate's loop freezes (a busy neighbour, a GC pause) just after reading the first.
  * The second chunk arrives during the freeze. When the loop runs again, the timers phase comes
  * before the poll phase that reads the port, so a silence timer judged "when it fires" would end
