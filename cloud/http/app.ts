@@ -7,7 +7,9 @@ import { routePath } from 'hono/route';
 import type { AppDeps, RouteDeps } from './app-deps.ts';
 import type { AppEnv } from './app-env.ts';
 import { createAuth } from './auth-middleware.ts';
+import { bodyLimits } from './body-limits.ts';
 import { createErrorHandler } from './error-handler.ts';
+import { securityHeaders } from './security-headers.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { compoundRoutes } from './routes/compounds.ts';
@@ -41,6 +43,9 @@ export function createApp(deps: AppDeps, extraRoutes: readonly ExtraRoutes[] = [
       status: String(c.res.status),
     });
   });
+
+  app.use('*', securityHeaders());
+  app.use('*', bodyLimits());
 
   app.get('/healthz', (c) => c.json({ status: 'ok', ...deps.health?.() }));
   app.get('/metrics', (c) =>

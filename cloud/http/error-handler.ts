@@ -33,6 +33,8 @@ const CODE_OF_STATUS: Record<number, string> = {
 export function createErrorHandler(logger: Logger) {
   return (err: Error, c: Context): Response => {
     if (err instanceof ApiError) {
+      // The rest of an oversized body is not drained: the connection ends with the answer.
+      if (err.status === 413) c.header('connection', 'close');
       return c.json(
         {
           error: {
