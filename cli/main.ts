@@ -24,6 +24,9 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 `;
 
+/** `.ts` when run from the sources (tsx), `.js` when run from the build in dist/. */
+const MODULE_EXT = import.meta.url.endsWith('.js') ? '.js' : '.ts';
+
 interface CommandModule {
   run(argv: string[]): Promise<number>;
   help: string;
@@ -39,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`anxin: unknown command "${name}"\n${USAGE}`);
     return 2;
   }
-  const file = fileURLToPath(new URL(`./commands/${name}.ts`, import.meta.url));
+  const file = fileURLToPath(new URL(`./commands/${name}${MODULE_EXT}`, import.meta.url));
   if (!existsSync(file)) {
     process.stderr.write(`anxin ${name}: not implemented yet\n`);
     return 2;

@@ -65,16 +65,18 @@ interface SimulatorCliModule {
 
 /** The other two simulators, written beside their drivers. */
 const DELEGATED: Record<string, string> = {
-  idreader: '../../firmware-bridge/idreader/sim-cli.ts',
-  turnstile: '../../firmware-bridge/osdp/sim-cli.ts',
+  idreader: '../../firmware-bridge/idreader/sim-cli',
+  turnstile: '../../firmware-bridge/osdp/sim-cli',
 };
+/** `.ts` when run from the sources (tsx), `.js` when run from the build in dist/. */
+const MODULE_EXT = import.meta.url.endsWith('.js') ? '.js' : '.ts';
 
 export async function run(argv: string[], io: SimIo = {}): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
   const [kind, ...rest] = argv;
   if (kind === 'qr') return runQr(rest, io);
   if (kind !== undefined && kind in DELEGATED) {
-    const file = fileURLToPath(new URL(DELEGATED[kind]!, import.meta.url));
+    const file = fileURLToPath(new URL(`${DELEGATED[kind]!}${MODULE_EXT}`, import.meta.url));
     const module = existsSync(file) ? ((await import(file)) as Partial<SimulatorCliModule>) : undefined;
     if (typeof module?.runSimulatorCli !== 'function') {
       stderr.write(`anxin sim ${kind}: not available yet\n`);
