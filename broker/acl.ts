@@ -57,6 +57,8 @@ export interface RolePolicy {
   gateWrites: readonly GateTopicKind[];
   gateReads: readonly GateTopicKind[];
   compoundChanges: 'none' | 'write-any' | 'read-own';
+  /** The cloud's retained readiness (`anxin/v1/cloud/status`): the cloud writes it, the others read it. */
+  cloudStatus: 'write' | 'read';
   ownGateOnly: boolean;
 }
 
@@ -65,18 +67,21 @@ export const ROLE_POLICIES: Readonly<Record<MqttRole, RolePolicy>> = {
     gateWrites: ['events', 'status', 'alarms', 'cmd/result', 'sync/request'],
     gateReads: ['ack', 'cmd', 'sync'],
     compoundChanges: 'read-own',
+    cloudStatus: 'read',
     ownGateOnly: true,
   },
   cloud: {
     gateWrites: ['ack', 'cmd', 'sync'],
     gateReads: ['events', 'status', 'alarms', 'cmd/result', 'sync/request'],
     compoundChanges: 'write-any',
+    cloudStatus: 'write',
     ownGateOnly: false,
   },
   observer: {
     gateWrites: [],
     gateReads: ['status', 'alarms'],
     compoundChanges: 'none',
+    cloudStatus: 'read',
     ownGateOnly: false,
   },
 };
@@ -92,6 +97,11 @@ function decide(identity: BrokerIdentity, topic: ParsedTopic, direction: Directi
     if (policy.ownGateOnly && topic.gateId !== identity.clientId) return refuse('not-own-topic');
     return ALLOW;
   }
+  if (topic.scope === 'cloud') {
+    // The cloud reads its own status too (a retained copy is harmless); only the cloud writes it.
+    if (direction === 'write') return policy.cloudStatus === 'write' ? ALLOW : refuse('role-not-allowed');
+    return ALLOW;
+  }
   const mode = policy.compoundChanges;
   if (direction === 'write') return mode === 'write-any' ? ALLOW : refuse('role-not-allowed');
   if (mode !== 'read-own') return refuse('role-not-allowed');
@@ -105,7 +115,8 @@ export function canPublish(identity: BrokerIdentity, topic: string, options: { r
   if (!parsed) return refuse('not-a-contract-topic');
   const decision = decide(identity, parsed, 'write');
   if (!decision.allowed) return decision;
-  if (options.retain && !(parsed.scope === 'gate' && parsed.kind === 'status')) return refuse('retain-not-allowed');
+  const retainable = parsed.kind === 'status' && (parsed.scope === 'gate' || parsed.scope === 'cloud');
+  if (options.retain && !retainable) return refuse('retain-not-allowed');
   return ALLOW;
 }
 
@@ -134,7 +145,11 @@ export function isValidFilter(filter: string): boolean {
 /** A level of a contract topic template: a fixed word, or the gate/compound id. */
 type TemplateLevel = string | { id: 'gate' | 'compound' };
 
-const TEMPLATES: { scope: 'gate' | 'compound'; kind: GateTopicKind | 'changes'; levels: TemplateLevel[] }[] = [
+const TEMPLATES: {
+  scope: 'gate' | 'compound' | 'cloud';
+  kind: GateTopicKind | 'changes' | 'status';
+  levels: TemplateLevel[];
+}[] = [
   ...GATE_TOPIC_KINDS.map((kind) => ({
     scope: 'gate' as const,
     kind,
@@ -145,6 +160,7 @@ const TEMPLATES: { scope: 'gate' | 'compound'; kind: GateTopicKind | 'changes'; 
     kind: 'changes',
     levels: [...TOPIC_PREFIX.split('/'), 'compounds', { id: 'compound' }, 'changes'],
   },
+  { scope: 'cloud', kind: 'status', levels: [...TOPIC_PREFIX.split('/'), 'cloud', 'status'] },
 ];
 
 /**
@@ -195,6 +211,13 @@ export function canSubscribe(identity: BrokerIdentity, filter: string): AclDecis
   for (const template of TEMPLATES) {
     const match = matchTemplate(filterLevels, template.levels);
     if (match === undefined) continue;
+    if (template.scope === 'cloud') {
+      // No id level: one topic, decided once.
+      const decision = decide(identity, { scope: 'cloud', kind: 'status' }, 'read');
+      if (decision.allowed) reachesReadable = true;
+      else firstRefusal ??= decision;
+      continue;
+    }
     const own = template.scope === 'gate' ? identity.clientId : identity.compound;
     const ids = match === 'free' ? [own, otherId(own)].filter((v): v is string => isValidId(v)) : [match.id];
     for (const id of ids) {

@@ -12,7 +12,7 @@
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { assertId } from '../shared/ids.ts';
-import { GATE_TOPIC_KINDS, TOPIC_PREFIX } from '../shared/topics.ts';
+import { CLOUD_STATUS_TOPIC, GATE_TOPIC_KINDS, TOPIC_PREFIX } from '../shared/topics.ts';
 import { type MqttRole, ROLE_POLICIES } from './acl.ts';
 
 /** Mosquitto 2.x `$7$` hashes (src/password_mosq.c): PBKDF2-HMAC-SHA512, 101 rounds, 12-byte salt, 64-byte hash. */
@@ -58,6 +58,7 @@ export function mosquittoAcl(accounts: readonly MosquittoAccount[]): string {
       if (policy.gateWrites.includes(kind)) lines.push(`topic write ${TOPIC_PREFIX}/gates/${gate}/${kind}`);
       if (policy.gateReads.includes(kind)) lines.push(`topic read ${TOPIC_PREFIX}/gates/${gate}/${kind}`);
     }
+    lines.push(`topic ${policy.cloudStatus} ${CLOUD_STATUS_TOPIC}`);
     if (policy.compoundChanges === 'write-any') lines.push(`topic write ${TOPIC_PREFIX}/compounds/+/changes`);
     if (policy.compoundChanges === 'read-own' && account.compound) {
       lines.push(`topic read ${TOPIC_PREFIX}/compounds/${assertId('compound', account.compound)}/changes`);

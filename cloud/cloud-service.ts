@@ -297,6 +297,7 @@ export function createCloud(options: CloudOptions): Cloud {
             options.mqttToken ?? signToken({ sub: clientId, role: 'cloud', exp: now() + CLOUD_TOKEN_TTL_MS }, signing),
           onMessage: (topic, payload, delivery) => started.router.route(topic, payload, delivery),
           logger: options.logger ?? silentLogger,
+          now,
           ...(options.mqttConnectWaitMs !== undefined ? { connectWaitMs: options.mqttConnectWaitMs } : {}),
           ...(options.mqttCa !== undefined ? { ca: options.mqttCa } : {}),
           ...(options.mqttSharedGroup !== undefined ? { sharedGroup: options.mqttSharedGroup } : {}),

@@ -114,6 +114,11 @@ export const edgeConfigSchema = z
         ackMs: z.number().int().min(500).max(600_000).default(30_000),
         /** A sync request not answered within this time is sent again. */
         syncRetryMs: z.number().int().min(500).max(600_000).default(15_000),
+        /**
+         * Connected, but no word on `anxin/v1/cloud/status` for this long: send the backlog and the
+         * sync request anyway (a cloud or broker ACL from before the readiness message).
+         */
+        cloudReadyMs: z.number().int().min(100).max(600_000).default(1_000),
       })
       .prefault({}),
     /** No word from the cloud for longer than this: the terminal and status say "stale" (the gate keeps deciding). */

@@ -32,6 +32,7 @@ import { type Credential, type Decision, decideEntry, type GateContext } from '.
 import { createDevices } from './device-factory.ts';
 import type { DeviceEmitter, EdgeDevices } from './devices.ts';
 import { type GateDatabase, openGateDatabase } from './gate-database.ts';
+import { CloudReadiness } from './cloud-readiness.ts';
 import { GateClock } from './gate-clock.ts';
 import { type JournalEntry, JournalStore } from './journal-store.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
@@ -122,6 +123,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private uplink!: Uplink;
   private sync!: SyncConsumer;
   private link!: MqttLink;
+  /** Link up and the cloud subscribed: only then are events and sync requests sent (cloud-readiness.ts). */
+  private readiness!: CloudReadiness;
   private turnstile!: TurnstileControl;
   private gate!: GateContext;
   private http: ServerType | undefined;
@@ -218,6 +221,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
         topics.gateCmd(config.gateId),
         topics.gateSync(config.gateId),
         topics.compoundChanges(config.compoundId),
+        topics.cloudStatus(),
       ],
       will: { topic: statusTopic, payload: () => JSON.stringify({ ...this.status(), online: false }) },
       keepaliveSec: config.mqtt.keepaliveSec,
@@ -275,14 +279,29 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       passCache: new VerifiedPassCache(),
     };
 
-    this.link.on('up', () => {
+    this.readiness = new CloudReadiness({ logger, fallbackMs: config.timeouts.cloudReadyMs });
+    // The backlog and the sync request go out when the cloud can hear them, not merely when the
+    // broker is back (docs/edge-agent.md "Cloud readiness").
+    this.readiness.on('ready', (why) => {
+      this.log.info(
+        { why, journalDepth: this.journal.depth() },
+        'cloud ready: resending the unacked and asking for sync',
+      );
       this.uplink.connectionUp();
       this.sync.connectionUp();
+    });
+    this.readiness.on('unready', () => {
+      this.uplink.connectionDown();
+      this.sync.connectionDown();
+    });
+    this.link.on('up', () => {
+      this.readiness.connectionUp();
       this.publishStatus();
       this.flushAlarms();
       this.statusMaybeChanged();
     });
     this.link.on('down', () => {
+      this.readiness.connectionDown();
       this.uplink.connectionDown();
       this.sync.connectionDown();
       this.statusMaybeChanged();
@@ -325,6 +344,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.turnstile?.stop();
     await Promise.allSettled([...this.passages]);
     await this.stopDevices();
+    this.readiness?.stop();
     this.uplink?.stop();
     this.sync?.stop();
     if (this.link?.connected) {
@@ -596,6 +616,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     } else if (topic === topics.gateSync(gateId)) this.sync.handleSync(payload);
     else if (topic === topics.compoundChanges(compoundId)) this.sync.handleChanges(payload);
     else if (topic === topics.gateCmd(gateId)) void this.handleCommand(payload);
+    else if (topic === topics.cloudStatus()) this.readiness.handleStatus(payload);
     else this.log.warn({ topic }, 'message on an unexpected topic ignored');
   }
 
@@ -617,8 +638,12 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   }
 
   /** Bad input counters of the uplink (acks) and the sync consumer (sync, changes), for monitoring and tests. */
-  get inputCounters(): { acks: Readonly<Uplink['counters']>; sync: Readonly<SyncConsumer['counters']> } {
-    return { acks: this.uplink.counters, sync: this.sync.counters };
+  get inputCounters(): {
+    acks: Readonly<Uplink['counters']>;
+    sync: Readonly<SyncConsumer['counters']>;
+    readiness: Readonly<CloudReadiness['counters']>;
+  } {
+    return { acks: this.uplink.counters, sync: this.sync.counters, readiness: this.readiness.counters };
   }
 
   private async handleCommand(payload: Buffer): Promise<void> {

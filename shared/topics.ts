@@ -4,6 +4,9 @@ import { assertId, isValidId } from './ids.ts';
 /** Every MQTT topic of docs/contract.md, built from validated ids only. */
 export const TOPIC_PREFIX = 'anxin/v1';
 
+/** The one topic outside a gate or compound: the cloud's retained readiness (`topics.cloudStatus`). */
+export const CLOUD_STATUS_TOPIC = `${TOPIC_PREFIX}/cloud/status`;
+
 /** What follows `anxin/v1/gates/{gateId}/` in a gate topic. */
 export const GATE_TOPIC_KINDS = [
   'events',
@@ -29,6 +32,12 @@ export const topics = {
   gateSyncRequest: (gateId: string) => gateTopic(gateId, 'sync/request'),
   gateSync: (gateId: string) => gateTopic(gateId, 'sync'),
   compoundChanges: (compoundId: string) => `${TOPIC_PREFIX}/compounds/${assertId('compound', compoundId)}/changes`,
+  /**
+   * The cloud's birth and last will, retained: `{online: true}` once it has (re)subscribed, `{online:
+   * false}` when it stops or drops. Gates resend their backlog and ask for sync on `online: true`
+   * (docs/edge-agent.md "Cloud readiness").
+   */
+  cloudStatus: () => CLOUD_STATUS_TOPIC,
 } as const;
 
 /** Subscription filters the cloud uses (one `+` level for the gate id). */
@@ -38,12 +47,14 @@ export const filters = {
 
 export type ParsedTopic =
   | { scope: 'gate'; gateId: string; kind: GateTopicKind }
-  | { scope: 'compound'; compoundId: string; kind: 'changes' };
+  | { scope: 'compound'; compoundId: string; kind: 'changes' }
+  | { scope: 'cloud'; kind: 'status' };
 
 /** Parses a concrete topic (no wildcards) into its scope, id and kind, or throws `TopicError`. */
 export function parseTopic(topic: string): ParsedTopic {
   const parts = topic.split('/');
   if (parts[0] !== 'anxin' || parts[1] !== 'v1') throw new TopicError(topic, `not under ${TOPIC_PREFIX}/`);
+  if (topic === CLOUD_STATUS_TOPIC) return { scope: 'cloud', kind: 'status' };
   const [, , scope, id, ...rest] = parts;
   if (!isValidId(id)) throw new TopicError(topic, 'the id segment is not a valid id');
   const kind = rest.join('/');

@@ -12,12 +12,20 @@
  * the plain filter instead (broker/aedes-hooks.ts): every instance gets everything (docs/deploy.md).
  *
  * Over `mqtts://`/`wss://` the broker's certificate is always verified, against `ca` when given.
+ *
+ * Readiness (docs/edge-agent.md "Cloud readiness"): gates and cloud use clean sessions, so what a
+ * gate publishes before the cloud has re-subscribed (after a broker restart) is dropped by the
+ * broker. Once its subscriptions are granted the cloud publishes `{online: true}` retained on
+ * `anxin/v1/cloud/status`; its last will (and a clean stop) sets `{online: false}`. Gates resend
+ * their backlog and ask for sync on `online: true`. With a shared group, an instance neither
+ * leaves a will nor says `online: false` when it stops: the others are still there.
  */
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { AnxinError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
-import { filters } from '../../shared/topics.ts';
+import type { CloudStatus } from '../../shared/schemas/mqtt.ts';
+import { filters, topics } from '../../shared/topics.ts';
 
 export const SUBSCRIBED_KINDS = ['events', 'status', 'alarms', 'cmd/result', 'sync/request'] as const;
 /** The kinds subscribed through `$share/<group>/` when a shared group is set (all but `status`). */
@@ -50,6 +58,8 @@ export interface CloudMqttClientOptions {
   sharedGroup?: string;
   /** PEM CA bundle that signed the broker's certificate (a private CA); replaces Node's built-in CAs. */
   ca?: string | Buffer;
+  /** The cloud's clock, stamped on its readiness messages (default `Date.now`). */
+  now?: () => number;
 }
 
 /** The subscription filters (QoS 1), with the `$share/<group>/` prefix where it applies. */
@@ -79,7 +89,15 @@ export class CloudMqttClient {
     return this.client?.connected === true;
   }
 
+  private readonly now = (): number => (this.options.now ?? Date.now)();
+
+  private statusPayload(online: boolean): string {
+    const status: CloudStatus = { online, ts: this.now() };
+    return JSON.stringify(status);
+  }
+
   async start(): Promise<void> {
+    const alone = this.options.sharedGroup === undefined;
     const opts: IClientOptions = {
       clientId: this.options.clientId,
       username: this.options.clientId,
@@ -89,6 +107,16 @@ export class CloudMqttClient {
       reconnectPeriod: 1000,
       connectTimeout: 5000,
       resubscribe: false,
+      ...(alone
+        ? {
+            will: {
+              topic: topics.cloudStatus(),
+              payload: Buffer.from(this.statusPayload(false)),
+              qos: 1,
+              retain: true,
+            },
+          }
+        : {}),
       ...(this.options.ca === undefined ? {} : { ca: this.options.ca }),
       // Never relaxed: a broker whose certificate does not verify is not connected to.
       rejectUnauthorized: true,
@@ -106,17 +134,23 @@ export class CloudMqttClient {
       client.subscribe(cloudSubscriptions(this.options.sharedGroup), (err, granted) => {
         const refused = granted?.filter((g) => g.qos === 128) ?? [];
         if (err || refused.length > 0) this.logger.error({ err, refused }, 'subscription refused');
-        else
+        else {
           this.logger.info(
             { url: this.options.url, sharedGroup: this.options.sharedGroup },
             'connected and subscribed',
           );
+          // Only now can a gate's resend reach us: tell the gates (retained, for those connecting later).
+          client.publish(topics.cloudStatus(), this.statusPayload(true), { qos: 1, retain: true }, (error) => {
+            if (error) this.logger.warn({ err: error.message }, 'readiness not published');
+          });
+        }
         this.subscribed?.();
       });
     });
     client.on('close', () => {
       // Reconnect with a fresh token so a long-running cloud never presents an expired one.
       client.options.password = this.options.token();
+      if (alone && client.options.will) client.options.will.payload = Buffer.from(this.statusPayload(false));
     });
     // One warning per outage, not one per reconnect attempt.
     let outage = false;
@@ -163,7 +197,18 @@ export class CloudMqttClient {
   async stop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (client) await client.endAsync(false);
+    if (!client) return;
+    if (client.connected && this.options.sharedGroup === undefined) {
+      // Gates stop sending into a cloud that is gone; the journal keeps everything until it is back.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, PUBLISH_TIMEOUT_MS);
+        client.publish(topics.cloudStatus(), this.statusPayload(false), { qos: 1, retain: true }, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await client.endAsync(false);
   }
 }
 

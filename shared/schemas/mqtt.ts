@@ -98,6 +98,17 @@ export const commandResultSchema = z.object({
 });
 export type CommandResult = z.infer<typeof commandResultSchema>;
 
+/**
+ * The cloud's retained readiness on `anxin/v1/cloud/status` (topics.cloudStatus): `online: true` is
+ * published once the cloud has (re)subscribed to the gates' topics, `online: false` when it stops
+ * and as its last will. `ts` is the cloud's clock when it was sent.
+ */
+export const cloudStatusSchema = z.object({
+  online: z.boolean(),
+  ts: epochMs,
+});
+export type CloudStatus = z.infer<typeof cloudStatusSchema>;
+
 export const syncRequestSchema = z.object({ fromRev: seqSchema });
 export type SyncRequest = z.infer<typeof syncRequestSchema>;
 

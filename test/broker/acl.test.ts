@@ -277,3 +277,18 @@ describe('ACL: properties', () => {
     );
   });
 });
+
+describe('the cloud readiness topic (anxin/v1/cloud/status)', () => {
+  const topic = topics.cloudStatus();
+  it('only the cloud publishes it, retained; every role may read it', () => {
+    expect(reason(canPublish(cloud, topic, { retain: true }))).toBe('allowed');
+    expect(reason(canPublish(gate, topic))).toBe('role-not-allowed');
+    expect(reason(canPublish(observer, topic, { retain: true }))).toBe('role-not-allowed');
+    for (const identity of Object.values(identities)) expect(reason(canSubscribe(identity, topic))).toBe('allowed');
+  });
+  it('a gate wildcard over it still reaches nothing it may not read', () => {
+    expect(reason(canSubscribe(gate, 'anxin/v1/cloud/+'))).toBe('allowed');
+    expect(reason(canSubscribe(gate, 'anxin/v1/#'))).toBe('filter-too-broad');
+    expect(reason(canSubscribe(gate, 'anxin/v1/cloud/other'))).toBe('not-a-contract-topic');
+  });
+});
