@@ -554,7 +554,11 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     device: DeviceEmitter<T>,
   ): void {
     const onStatus = (status: DeviceState) => {
-      if (status === 'fault') this.raiseAlarm('device-fault', `${name} not responding`);
+      if (status === 'fault') {
+        // A driver that knows why (an OSDP PD that cannot be brought up, a failed secure channel) says so.
+        const reason = (device as { faultReason?: string }).faultReason;
+        this.raiseAlarm('device-fault', reason ? `${name}: ${reason}` : `${name} not responding`);
+      }
       this.statusMaybeChanged();
     };
     const onError = (error: Error) => this.log.warn({ device: name, err: error.message }, 'device error');

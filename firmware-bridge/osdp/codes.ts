@@ -19,6 +19,8 @@ export const OsdpCommand = {
   MFG: 0x80,
 } as const;
 export type OsdpCommandCode = (typeof OsdpCommand)[keyof typeof OsdpCommand];
+export type OsdpCommandName = keyof typeof OsdpCommand;
+export const OSDP_COMMAND_NAMES = Object.keys(OsdpCommand) as OsdpCommandName[];
 
 export const OsdpReply = {
   ACK: 0x40,

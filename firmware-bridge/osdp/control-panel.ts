@@ -18,7 +18,6 @@ import { silentLogger, type Logger } from '../../shared/log.ts';
 import { PortNotOpenError, ReplyCancelledError, ReplyTimeoutError } from '../serial/errors.ts';
 import { ManagedSerialPort } from '../serial/managed-port.ts';
 import type { DeviceStatus, SerialPortOptions } from '../serial/port-options.ts';
-import { ReplyWaiter } from '../serial/reply-waiter.ts';
 import { systemTimers, type Timers } from '../serial/timers.ts';
 import { OsdpCommand, OsdpNakReason, OsdpReply, osdpCodeName } from './codes.ts';
 import {
@@ -53,8 +52,17 @@ export const OSDP_REPLY_TIMEOUT_MS = 200;
 export const OSDP_POLL_INTERVAL_MS = 50;
 /** Sends of one command before the PD is declared offline (the first try plus two retries). */
 export const OSDP_MAX_ATTEMPTS = 3;
-/** How often an offline PD is asked for its ID again. */
+/** How soon an offline PD is first asked for its ID again; doubles per failed bring-up. */
 export const OSDP_OFFLINE_RETRY_MS = 500;
+/** Ceiling of that backoff: a PD that cannot be brought up is still tried this often. */
+export const OSDP_OFFLINE_RETRY_MAX_MS = 8_000;
+/**
+ * A reply timer that fires this much later than asked was held up by a stalled event loop, not by
+ * the PD: bytes that arrived meanwhile are still waiting to be read (timers run before I/O in a
+ * loop turn). Such a wait is extended by `OSDP_STALL_GRACE_MS` of running time before it counts.
+ */
+export const OSDP_STALL_SLACK_MS = 10;
+export const OSDP_STALL_GRACE_MS = 20;
 /** A PD that answered osdp_BUSY is asked again after this. */
 export const OSDP_BUSY_RETRY_MS = 20;
 
@@ -90,6 +98,8 @@ export interface OsdpControlPanelOptions extends SerialPortOptions {
   maxAttempts?: number;
   logger?: Logger;
   timers?: Timers;
+  /** Monotonic clock in ms, for judging reply timeouts by elapsed time. Default `performance.now`. */
+  now?: () => number;
 }
 
 export interface OsdpCard {
@@ -158,7 +168,7 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
   readonly #normallyClosed: ReadonlySet<TurnstileInput>;
   readonly #log: Logger;
   readonly #timers: Timers;
-  readonly #waiter: ReplyWaiter<OsdpFrame>;
+  readonly #now: () => number;
   readonly #inputs = new Map<TurnstileInput, boolean>();
 
   #parser: OsdpParser | undefined;
@@ -173,6 +183,12 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
   #identity: PdIdentity | undefined;
   #capabilities: PdCapability[] = [];
   #outputs: boolean[] = [];
+  /** The one exchange on the wire (RS-485 is half duplex): what it waits for and how it ends. */
+  #pending: PendingReply | undefined;
+  /** Input states reported while bringing the PD up: applied once it is online. */
+  #bringUpInputs: boolean[] | undefined;
+  #offlineRetryMs = OSDP_OFFLINE_RETRY_MS;
+  #faultReason: string | undefined;
 
   constructor(options: OsdpControlPanelOptions) {
     super();
@@ -219,7 +235,7 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
     this.#normallyClosed = new Set(options.normallyClosed ?? DEFAULT_NORMALLY_CLOSED);
     this.#log = (options.logger ?? silentLogger).child({ component: 'osdp.cp', path: options.path, address });
     this.#timers = options.timers ?? systemTimers;
-    this.#waiter = new ReplyWaiter<OsdpFrame>(this.#timers);
+    this.#now = options.now ?? (() => performance.now());
     for (const name of inputMap.values()) this.#inputs.set(name, false);
   }
 
@@ -231,6 +247,11 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
   /** Current state of every mapped input (normally-closed inputs already inverted). */
   get inputs(): ReadonlyMap<TurnstileInput, boolean> {
     return this.#inputs;
+  }
+
+  /** Why the status is 'fault' (the last bring-up or link failure); undefined while 'ok'. Never holds key material. */
+  get faultReason(): string | undefined {
+    return this.#status === 'fault' ? this.#faultReason : undefined;
   }
 
   /** What the PD said about itself in osdp_PDID, once online. */
@@ -251,6 +272,7 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
     if (this.#running) return;
     this.#running = true;
     this.#online = false;
+    this.#offlineRetryMs = OSDP_OFFLINE_RETRY_MS;
     this.#parser = new OsdpParser({ integrity: ['crc16'], timers: this.#timers });
     this.#parser.on('data', (frame: OsdpFrame) => this.#onFrame(frame));
     this.#port = new ManagedSerialPort({
@@ -264,7 +286,7 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
     this.#port.on('open', () => this.#kick());
     this.#port.on('close', () => this.#onPortLost());
     this.#port.on('status', (status) => {
-      if (status === 'fault') this.#setStatus('fault');
+      if (status === 'fault') this.#setFault(`serial port ${this.#options.path} unavailable`);
     });
     this.#port.on('error', (err) => this.#emitError(err));
     this.#loop = this.#runLoop();
@@ -275,8 +297,7 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
     if (!this.#running) return;
     this.#running = false;
     this.#online = false;
-    const stopped = new OsdpOfflineError(OsdpCommand.POLL, 'control panel stopped');
-    this.#waiter.cancelAll(stopped);
+    this.#cancelPending(new OsdpOfflineError(OsdpCommand.POLL, 'control panel stopped'));
     for (const queued of this.#queue.splice(0))
       queued.reject(new OsdpOfflineError(queued.code, 'control panel stopped'));
     this.#kick();
@@ -354,7 +375,7 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
     while (this.#running) {
       try {
         if (!this.#port?.isOpen) {
-          await this.#idle(OSDP_OFFLINE_RETRY_MS);
+          await this.#idle(this.#offlineRetryMs);
           continue;
         }
         if (!this.#online) {
@@ -385,44 +406,76 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
     }
   }
 
-  /** osdp_ID, osdp_CAP and osdp_ISTAT from sequence 0: what a CP does whenever a PD (re)appears. */
+  /**
+   * osdp_ID, osdp_CAP and osdp_ISTAT from sequence 0: what a CP does whenever a PD (re)appears.
+   * Only osdp_ID is required: a PD that refuses CAP or ISTAT (NAK) is still brought online, with
+   * no capabilities known, or with its inputs learnt from its first report instead.
+   * Inputs reported meanwhile (the fire loop open at power-up) are applied once the PD is online,
+   * so a listener that reacts with `unlock()` finds it ready.
+   */
   async #bringOnline(): Promise<void> {
     this.#sequence = 0;
+    this.#bringUpInputs = undefined;
     const id = await this.#transact(OsdpCommand.ID, encodeIdRequest());
     expectReply(id, [OsdpReply.PDID], 'osdp_ID');
     this.#identity = decodePdId(id.data);
-    const cap = await this.#transact(OsdpCommand.CAP, encodeCapRequest());
-    expectReply(cap, [OsdpReply.PDCAP], 'osdp_CAP');
-    this.#capabilities = decodePdCap(cap.data);
-    const istat = await this.#transact(OsdpCommand.ISTAT, Buffer.alloc(0));
-    expectReply(istat, [OsdpReply.ISTATR], 'osdp_ISTAT');
+    const cap = await this.#optional(OsdpCommand.CAP, encodeCapRequest());
+    if (cap) {
+      expectReply(cap, [OsdpReply.PDCAP], 'osdp_CAP');
+      this.#capabilities = decodePdCap(cap.data);
+    } else {
+      this.#capabilities = [];
+    }
+    const istat = await this.#optional(OsdpCommand.ISTAT, Buffer.alloc(0));
+    if (istat) expectReply(istat, [OsdpReply.ISTATR], 'osdp_ISTAT');
     this.#online = true;
+    this.#offlineRetryMs = OSDP_OFFLINE_RETRY_MS;
     this.#log.info(
-      { serialNumber: this.#identity.serialNumber, capabilities: this.#capabilities.length },
+      { serialNumber: this.#identity.serialNumber, capabilities: this.#capabilities.length, inputsKnown: !!istat },
       'OSDP PD online',
     );
     this.#setStatus('ok');
+    const inputs = this.#bringUpInputs;
+    this.#bringUpInputs = undefined;
+    if (inputs) this.#applyInputs(inputs);
+  }
+
+  /** An optional command: a NAK means "not supported here" and yields undefined instead of failing bring-up. */
+  async #optional(code: number, data: Buffer): Promise<OsdpFrame | undefined> {
+    try {
+      return await this.#transact(code, data);
+    } catch (err) {
+      if (!(err instanceof OsdpNakError) || err.reason === OsdpNakReason.SEQUENCE) throw err;
+      this.#log.warn({ command: osdpCodeName(code, false), reason: err.reason }, 'PD refuses an optional command');
+      return undefined;
+    }
   }
 
   async #onLoopError(err: Error): Promise<void> {
     if (!this.#running) return;
-    if (err instanceof OsdpNakError || err instanceof OsdpPayloadError) {
-      // A NAK to a POLL, or nonsense during bring-up: log, count, keep the line going.
+    if (this.#online && (err instanceof OsdpNakError || err instanceof OsdpPayloadError)) {
+      // A NAK to a POLL: log, count, keep the line going.
       this.#log.warn({ err: err.message }, 'OSDP command refused');
       this.#emitError(err);
-      await this.#idle(this.#online ? this.#pollIntervalMs : OSDP_OFFLINE_RETRY_MS);
+      await this.#idle(this.#pollIntervalMs);
       return;
     }
     const portGone = err instanceof PortNotOpenError || err instanceof ReplyCancelledError;
     if (this.#online) {
       this.#log.warn({ err: err.message }, 'OSDP PD offline');
       if (!portGone) this.#emitError(err);
+    } else if (this.#status !== 'fault') {
+      // The first failed bring-up of a streak: say why; the retries that follow only repeat it.
+      this.#log.warn({ err: err.message }, 'OSDP PD cannot be brought online');
+      if (!portGone) this.#emitError(err);
     } else {
-      this.#log.debug({ err: err.message }, 'OSDP PD still not answering');
+      this.#log.debug({ err: err.message }, 'OSDP PD still cannot be brought online');
     }
     this.#goOffline();
-    this.#setStatus('fault');
-    await this.#idle(OSDP_OFFLINE_RETRY_MS);
+    this.#setFault(portGone ? `serial port ${this.#options.path} unavailable` : describeFault(err));
+    const wait = this.#offlineRetryMs;
+    this.#offlineRetryMs = Math.min(this.#offlineRetryMs * 2, OSDP_OFFLINE_RETRY_MAX_MS);
+    await this.#idle(wait);
   }
 
   #goOffline(): void {
@@ -434,9 +487,9 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
   }
 
   #onPortLost(): void {
-    this.#waiter.cancelAll(new ReplyCancelledError('serial port closed'));
+    this.#cancelPending(new ReplyCancelledError('serial port closed'));
     this.#goOffline();
-    this.#setStatus('fault');
+    this.#setFault(`serial port ${this.#options.path} lost`);
   }
 
   /**
@@ -502,37 +555,87 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
   async #sendAndWait(code: number, bytes: Buffer, sequence: OsdpSequence): Promise<OsdpFrame> {
     const port = this.#port;
     if (!port) throw new OsdpOfflineError(code, 'control panel stopped');
-    const reply = this.#waiter.waitFor(
+    const reply = this.#awaitReply(
       (frame) => frame.address === this.address && frame.sequence === sequence,
-      this.#replyTimeoutMs,
       `OSDP reply to ${osdpCodeName(code, false)}`,
     );
-    // The wait is settled by cancelAll if the write fails; never leave that rejection unobserved.
+    // The wait is settled by #cancelPending if the write fails; never leave that rejection unobserved.
     reply.catch(() => {});
     try {
       await port.write(bytes);
     } catch (err) {
-      this.#waiter.cancelAll(err as Error);
+      this.#cancelPending(err as Error);
       throw err;
     }
     return reply;
   }
 
+  /**
+   * Waits `replyTimeoutMs` for a matching reply, judged by elapsed time rather than by when the
+   * timer callback happens to run: after an event-loop stall the timer fires in the same loop turn
+   * as the reply bytes that arrived meanwhile, but before they are read. A late timer therefore
+   * re-arms for `OSDP_STALL_GRACE_MS`, and the wait ends only once the loop ran on time past the
+   * deadline — no spurious re-send of a command the PD answered (docs/devices.md, "OSDP turnstile").
+   */
+  #awaitReply(matches: (frame: OsdpFrame) => boolean, what: string): Promise<OsdpFrame> {
+    this.#cancelPending(new ReplyCancelledError('superseded'));
+    return new Promise<OsdpFrame>((resolve, reject) => {
+      const pending: PendingReply = { matches, resolve, reject, timer: undefined };
+      const deadline = this.#now() + this.#replyTimeoutMs;
+      const hardDeadline = deadline + 10 * this.#replyTimeoutMs;
+      const arm = (ms: number) => {
+        const due = this.#now() + ms;
+        pending.timer = this.#timers.setTimeout(() => {
+          const now = this.#now();
+          const stalled = now - due > OSDP_STALL_SLACK_MS;
+          if (stalled && now < hardDeadline) {
+            arm(OSDP_STALL_GRACE_MS);
+            return;
+          }
+          if (now < deadline) {
+            arm(deadline - now);
+            return;
+          }
+          if (this.#pending === pending) this.#pending = undefined;
+          reject(new ReplyTimeoutError(what, this.#replyTimeoutMs));
+        }, ms);
+      };
+      this.#pending = pending;
+      arm(this.#replyTimeoutMs);
+    });
+  }
+
+  #cancelPending(err: Error): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    this.#pending = undefined;
+    this.#timers.clearTimeout(pending.timer);
+    pending.reject(err);
+  }
+
   #onFrame(frame: OsdpFrame): void {
     if (!frame.isReply) return; // our own commands echoed on a two-wire bus
-    if (!this.#waiter.offer(frame)) {
-      this.stats.unexpectedReplies++;
-      this.#log.debug({ frame: frame.toString() }, 'OSDP reply nobody waited for');
+    const pending = this.#pending;
+    if (pending?.matches(frame)) {
+      this.#pending = undefined;
+      this.#timers.clearTimeout(pending.timer);
+      pending.resolve(frame);
+      return;
     }
+    this.stats.unexpectedReplies++;
+    this.#log.debug({ frame: frame.toString() }, 'OSDP reply nobody waited for');
   }
 
   /** What a PD reports on its own initiative: inputs, card reads, keys, outputs. */
   #onPdReport(reply: OsdpFrame): void {
     try {
       switch (reply.code) {
-        case OsdpReply.ISTATR:
-          this.#applyInputs(decodeInputStates(reply.data));
+        case OsdpReply.ISTATR: {
+          const states = decodeInputStates(reply.data);
+          if (this.#online) this.#applyInputs(states);
+          else this.#bringUpInputs = states;
           break;
+        }
         case OsdpReply.OSTATR:
           this.#outputs = decodeOutputStates(reply.data);
           break;
@@ -586,6 +689,11 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
     this.emit('card', { format: 'raw', bits: raw.bitCount, raw: raw.data });
   }
 
+  #setFault(reason: string): void {
+    this.#faultReason = reason;
+    this.#setStatus('fault');
+  }
+
   #setStatus(status: DeviceStatus): void {
     if (this.#status === status || !this.#running) return;
     this.#status = status;
@@ -595,6 +703,21 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
   #emitError(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
+}
+
+interface PendingReply {
+  matches: (frame: OsdpFrame) => boolean;
+  resolve: (frame: OsdpFrame) => void;
+  reject: (err: Error) => void;
+  timer: unknown;
+}
+
+/** One line for an operator: what failed, without frame bytes (a secure-channel frame's bytes are not for logs). */
+function describeFault(err: Error): string {
+  if (err instanceof OsdpTimeoutError) return `PD not answering: ${err.message}`;
+  if (err instanceof OsdpNakError) return `PD refused bring-up: ${err.message}`;
+  if (err instanceof OsdpPayloadError) return `PD answered nonsense during bring-up: ${err.message}`;
+  return err.message;
 }
 
 function toTenthsOfSecond(what: string, ms: number, min: number): number {

@@ -4,6 +4,7 @@
  * turnstile simulator on a real serial port until SIGINT/SIGTERM. Exit 0 on a signal, 2 on bad flags.
  */
 import { createLogger } from '../../shared/log.ts';
+import { OSDP_COMMAND_NAMES, type OsdpCommandName } from './codes.ts';
 import { OSDP_BROADCAST } from './frame.ts';
 import {
   OsdpTurnstileSimulator,
@@ -23,6 +24,7 @@ An OSDP peripheral (plain mode) with a turnstile behind it, on a real serial por
   --address N         OSDP address 0-126                               [0]
   --pass-delay MS     after an unlock, report the pass after MS ms     [${SIMULATOR_PASS_DELAY_MS}]
   --behaviour B       pass | timeout | forced | tailgate               [pass]
+  --nak CMD[,CMD…]    refuse these commands with NAK 3, e.g. ISTAT,CAP  [none]
 `;
 
 const BAUD_RATES = [9600, 38400, 115200];
@@ -33,11 +35,12 @@ interface TurnstileSimFlags {
   address: number;
   passDelayMs: number;
   behaviour: TurnstileBehaviour;
+  nakCommands?: OsdpCommandName[];
 }
 
 /** Returns the flags, or the problems as `flag: message` lines. */
 export function parseTurnstileSimFlags(argv: string[]): { flags: TurnstileSimFlags } | { problems: string[] } {
-  const parsed = parseSimArgs('turnstile', argv, ['baud', 'address', 'pass-delay', 'behaviour']);
+  const parsed = parseSimArgs('turnstile', argv, ['baud', 'address', 'pass-delay', 'behaviour', 'nak']);
   if (!parsed.values) return parsed;
   const { values, problems } = parsed;
   const baudRate = integerFlag('baud', values.baud, 115_200, [1, 4_000_000], problems);
@@ -52,8 +55,25 @@ export function parseTurnstileSimFlags(argv: string[]): { flags: TurnstileSimFla
       `behaviour: must be one of ${TURNSTILE_BEHAVIOURS.join(', ')}, got ${JSON.stringify(values.behaviour)}`,
     );
   }
+  const nakCommands = values.nak === undefined ? undefined : parseCommandList(values.nak, problems);
   if (problems.length > 0) return { problems };
-  return { flags: { path: values.port!, baudRate, address, passDelayMs, behaviour } };
+  return {
+    flags: { path: values.port!, baudRate, address, passDelayMs, behaviour, ...(nakCommands ? { nakCommands } : {}) },
+  };
+}
+
+function parseCommandList(text: string, problems: string[]): OsdpCommandName[] {
+  const names = text.split(',').map((name) =>
+    name
+      .trim()
+      .toUpperCase()
+      .replace(/^OSDP_/, ''),
+  );
+  const unknown = names.filter((name) => !OSDP_COMMAND_NAMES.includes(name as OsdpCommandName));
+  if (unknown.length > 0 || names.length === 0) {
+    problems.push(`nak: must list commands among ${OSDP_COMMAND_NAMES.join(', ')}, got ${JSON.stringify(text)}`);
+  }
+  return names as OsdpCommandName[];
 }
 
 export async function runSimulatorCli(argv: string[], io: SimulatorCliIo = {}): Promise<number> {

@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from '../../shared/log.ts';
 import { ManagedSerialPort } from '../serial/managed-port.ts';
 import type { DeviceStatus, SerialPortOptions } from '../serial/port-options.ts';
 import { systemTimers, type Timers } from '../serial/timers.ts';
-import { OsdpCommand, OsdpNakReason, OsdpReply } from './codes.ts';
+import { OsdpCommand, type OsdpCommandName, OsdpNakReason, OsdpReply } from './codes.ts';
 import {
   type BuzzerCommand,
   decodeBuz,
@@ -60,6 +60,11 @@ export interface OsdpTurnstileSimulatorOptions extends SerialPortOptions {
   address?: number;
   passDelayMs?: number;
   behaviour?: TurnstileBehaviour;
+  /**
+   * Commands this PD refuses with osdp_NAK 3 (unknown command), as some boards do with the
+   * optional ones (osdp_ISTAT, osdp_CAP, osdp_BUZ …): for testing that a control panel copes.
+   */
+  nakCommands?: readonly OsdpCommandName[];
   logger?: Logger;
   timers?: Timers;
 }
@@ -83,6 +88,7 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
   readonly #log: Logger;
   readonly #timers: Timers;
   readonly #pending = new Set<unknown>();
+  readonly #nakCommands: ReadonlySet<number>;
   #behaviour: TurnstileBehaviour;
   #port: ManagedSerialPort | undefined;
   #parser: OsdpParser | undefined;
@@ -114,6 +120,13 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
     this.#options = options;
     this.#passDelayMs = passDelayMs;
     this.#behaviour = behaviour;
+    this.#nakCommands = new Set(
+      (options.nakCommands ?? []).map((name) => {
+        const code = OsdpCommand[name];
+        if (code === undefined) throw new TypeError(`nakCommands: no OSDP command ${JSON.stringify(name)}`);
+        return code;
+      }),
+    );
     this.#log = (options.logger ?? silentLogger).child({ component: 'osdp.sim', path: options.path, address });
     this.#timers = options.timers ?? systemTimers;
   }
@@ -313,6 +326,7 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
         data,
         integrity: command.integrity,
       });
+    if (this.#nakCommands.has(command.code)) return this.#nak(command.sequence, OsdpNakReason.UNKNOWN_COMMAND);
     switch (command.code) {
       case OsdpCommand.POLL:
         return this.#pollReply(reply);

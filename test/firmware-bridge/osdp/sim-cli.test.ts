@@ -40,6 +40,9 @@ describe('anxin sim turnstile (runSimulatorCli)', () => {
         'tailgate',
       ]),
     ).toEqual({ flags: { path: '/tmp/y', baudRate: 9600, address: 3, passDelayMs: 50, behaviour: 'tailgate' } });
+    expect(parseTurnstileSimFlags(['--port', '/tmp/z', '--nak', 'ISTAT,osdp_cap'])).toMatchObject({
+      flags: { nakCommands: ['ISTAT', 'CAP'] },
+    });
   });
 
   it.each([
@@ -49,6 +52,7 @@ describe('anxin sim turnstile (runSimulatorCli)', () => {
     [['--port', 'p', '--address', '127'], /^anxin sim turnstile: address: must be an integer 0–126/],
     [['--port', 'p', '--pass-delay=-5'], /^anxin sim turnstile: pass-delay: must be an integer/],
     [['--port', 'p', '--behaviour', 'dance'], /^anxin sim turnstile: behaviour: must be one of pass, timeout/],
+    [['--port', 'p', '--nak', 'ISTAT,DANCE'], /^anxin sim turnstile: nak: must list commands among POLL, ID/],
   ])('exits 2 with one line for %j', async (argv, message) => {
     const stderr = captured();
     await expect(runSimulatorCli(argv, { stderr: stderr.stream })).resolves.toBe(2);

@@ -1,0 +1,93 @@
+/**
+ * At the gate: a turnstile PD that NAKs osdp_ISTAT used to stay `absent`, raise no alarm,
+ * and end every grant `passed: false`. Now it is brought online and passages are confirmed; a PD
+ * that cannot be brought up at all is `fault` with a `device-fault` alarm that says why. Real
+ * control panel and turnstile simulator over in-process virtual serial pairs, no broker.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseEdgeConfig } from '../../edge-agent/config.ts';
+import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
+import { openGateDatabase } from '../../edge-agent/gate-database.ts';
+import { ReplicaStore } from '../../edge-agent/replica-store.ts';
+import type { OsdpCommandName } from '../../firmware-bridge/osdp/codes.ts';
+import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
+import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
+import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/serial/virtual-binding.ts';
+import { silentLogger } from '../../shared/log.ts';
+import type { AlarmMessage } from '../../shared/schemas/mqtt.ts';
+import { waitFor } from './cloud-stand-in.ts';
+import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, HOUR, pass } from './fixtures.ts';
+
+let agent: EdgeAgent | undefined;
+let dir: string | undefined;
+const sims: { stop(): Promise<void> }[] = [];
+let pairs = 0;
+
+afterEach(async () => {
+  await agent?.stop();
+  agent = undefined;
+  await Promise.all(sims.splice(0).map((s) => s.stop()));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function gateWithPd(nakCommands: OsdpCommandName[]) {
+  dir = mkdtempSync(join(tmpdir(), 'anxin-edge-bringup-'));
+  const db = openGateDatabase(join(dir, 'gate'));
+  new ReplicaStore(db).applyDelta(BASE_CHANGES, 5);
+  db.close();
+  pairs++;
+  const qrPair = createVirtualSerialPair(`bringup-qr-${pairs}`);
+  const turnstilePair = createVirtualSerialPair(`bringup-turnstile-${pairs}`);
+  const qrSim = new QrScannerSimulator({ path: qrPair.b, baudRate: 115200, binding: VirtualBinding });
+  const turnstileSim = new OsdpTurnstileSimulator({
+    path: turnstilePair.b,
+    baudRate: 115200,
+    binding: VirtualBinding,
+    passDelayMs: 20,
+    nakCommands,
+  });
+  sims.push(qrSim, turnstileSim);
+  await Promise.all([qrSim.start(), turnstileSim.start()]);
+  const alarms: AlarmMessage[] = [];
+  agent = createEdgeAgent(
+    parseEdgeConfig({
+      gateId: GATE,
+      compoundId: COMPOUND,
+      mqtt: { url: 'mqtt://127.0.0.1:1', reconnectMs: 100 },
+      keys: gateKeysFile(),
+      dataDir: join(dir, 'gate'),
+      http: { enabled: false },
+      binding: 'virtual',
+      devices: {
+        qr: { path: qrPair.a, baudRate: 115200 },
+        turnstile: { path: turnstilePair.a, baudRate: 115200, pollIntervalMs: 5 },
+      },
+      journal: { synchronous: 'normal' },
+    }),
+    { logger: silentLogger },
+  );
+  agent.on('alarm', (alarm) => alarms.push(alarm));
+  await agent.start();
+  return { qrSim, turnstileSim, alarms, agent };
+}
+
+describe('the gate with a turnstile PD that refuses commands', () => {
+  it('brings up a PD that NAKs osdp_ISTAT and confirms the passage', async () => {
+    const { qrSim, agent } = await gateWithPd(['ISTAT']);
+    await waitFor(() => agent.status().devices.turnstile === 'ok', 'the turnstile ok');
+    const now = Date.now();
+    await qrSim.scan(pass('alice', { notBefore: now - HOUR, expiresAt: now + HOUR }));
+    await waitFor(() => agent.state().lastScans[0]?.passed === true, 'the confirmed passage');
+  });
+
+  it('reports a PD that refuses osdp_ID as a fault with a device-fault alarm naming the NAK', async () => {
+    const { alarms, agent } = await gateWithPd(['ID']);
+    await waitFor(() => agent.status().devices.turnstile === 'fault', 'the turnstile fault');
+    await waitFor(() => alarms.some((a) => a.kind === 'device-fault'), 'the alarm');
+    const alarm = alarms.find((a) => a.kind === 'device-fault')!;
+    expect(alarm.detail).toMatch(/^turnstile: PD refused bring-up: .*ID.*NAK 3/);
+  });
+});

@@ -1,0 +1,239 @@
+/**
+ * Bringing a PD online, and keeping it there: a PD that refuses an optional command is
+ * still brought online; a PD that cannot be brought up is `fault` with a reason (the edge agent's
+ * `device-fault` alarm); inputs reported during bring-up (the fire loop) are applied once the PD
+ * is online; reply timeouts are judged by elapsed time, so an event-loop stall while a reply is
+ * in flight does not re-send the command. Over MockBinding and over a real socat pty, where the
+ * PD is a separate process (`anxin sim turnstile --nak …`) that keeps answering while we stall.
+ */
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs';
+import { MockBinding } from '@serialport/binding-mock';
+import { autoDetect } from '@serialport/bindings-cpp';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { OsdpCommand, OsdpReply } from '../../../firmware-bridge/osdp/codes.ts';
+import { OsdpControlPanel, type TurnstileInput } from '../../../firmware-bridge/osdp/control-panel.ts';
+import { OsdpFrame } from '../../../firmware-bridge/osdp/frame.ts';
+import { encodeInputStates, encodeNak } from '../../../firmware-bridge/osdp/replies.ts';
+import { OsdpTurnstileSimulator } from '../../../firmware-bridge/osdp/simulator.ts';
+import type { BindingInterface } from '../../../firmware-bridge/serial/port-options.ts';
+import { openPtyPair, type PtyPair } from '../../helpers/socat.ts';
+import { createMockPd, until } from './mock-pd.ts';
+
+const PATH = '/dev/ttyOSDP-bringup';
+const cleanups: Array<() => Promise<void> | void> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  MockBinding.reset();
+});
+
+/** Holds the event loop for `ms` (what a long GC pause or a CPU-bound neighbour does). */
+function stall(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // spin
+  }
+}
+
+function panel(
+  binding: BindingInterface | undefined,
+  path: string,
+  extra: Partial<ConstructorParameters<typeof OsdpControlPanel>[0]> = {},
+) {
+  const cp = new OsdpControlPanel({
+    path,
+    baudRate: 115_200,
+    binding,
+    pollIntervalMs: 5,
+    replyTimeoutMs: 40,
+    ...extra,
+  });
+  const statuses: string[] = [];
+  const inputs: Array<[TurnstileInput, boolean]> = [];
+  cp.on('status', (s) => statuses.push(s));
+  cp.on('input', (name, active) => inputs.push([name, active]));
+  cp.on('error', () => {});
+  cleanups.push(() => cp.stop());
+  return { cp, statuses, inputs };
+}
+
+describe('bringing a PD online (MockBinding)', () => {
+  it('brings a PD online that NAKs osdp_ISTAT and osdp_CAP, learns its inputs from polls, and unlocks', async () => {
+    const pd = createMockPd(PATH);
+    let polls = 0;
+    pd.script((command, reply) => {
+      if (command.code === OsdpCommand.ISTAT || command.code === OsdpCommand.CAP)
+        return reply(OsdpReply.NAK, encodeNak(3));
+      if (command.code === OsdpCommand.POLL && polls++ === 0) {
+        return reply(OsdpReply.ISTATR, encodeInputStates([false, false, false, true, false]));
+      }
+      return undefined;
+    });
+    const { cp, statuses } = panel(pd.binding, PATH);
+    await cp.start();
+    await until(() => cp.status === 'ok', 'the PD online');
+    expect(cp.capabilities).toEqual([]);
+    await cp.unlock('in', 500);
+    expect(pd.received.filter((f) => f.code === OsdpCommand.OUT)).toHaveLength(1);
+    await until(() => polls > 1, 'polling');
+    expect(statuses).toEqual(['ok']);
+    expect(cp.inputs.get('fire')).toBe(false);
+  });
+
+  it('is a fault with the reason when the PD refuses osdp_ID, backs off, and comes online once it answers', async () => {
+    const pd = createMockPd(PATH);
+    let refuse = true;
+    pd.script((command, reply) =>
+      command.code === OsdpCommand.ID && refuse ? reply(OsdpReply.NAK, encodeNak(3)) : undefined,
+    );
+    const { cp, statuses } = panel(pd.binding, PATH);
+    const errors: Error[] = [];
+    cp.on('error', (err) => errors.push(err));
+    await cp.start();
+    await until(() => cp.status === 'fault', 'the fault');
+    expect(cp.faultReason).toMatch(/refused bring-up.*ID.*NAK 3 \(unknown-command\)/);
+    // Backoff: the next tries come 500 ms, then 1 s … apart, not in a tight loop.
+    await until(() => pd.received.filter((f) => f.code === OsdpCommand.ID).length >= 3, 'two retries');
+    const ids = pd.received.filter((f) => f.code === OsdpCommand.ID).length;
+    expect(ids).toBeLessThan(6);
+    expect(errors).toHaveLength(1); // once per streak, not per retry
+    refuse = false;
+    await until(() => cp.status === 'ok', 'online after the PD answers', 10_000);
+    expect(cp.faultReason).toBeUndefined();
+    expect(statuses).toEqual(['fault', 'ok']);
+  });
+
+  it('applies the fire loop reported during bring-up once the PD is online, so the hold-open unlock goes out', async () => {
+    const pd = createMockPd(PATH);
+    // The fire-alarm loop is open (input 3 inactive) when the PD is first asked.
+    pd.script((command, reply) =>
+      command.code === OsdpCommand.ISTAT
+        ? reply(OsdpReply.ISTATR, encodeInputStates([false, false, false, false, false]))
+        : undefined,
+    );
+    const { cp, inputs } = panel(pd.binding, PATH);
+    const unlocks: Array<Promise<void>> = [];
+    cp.on('input', (name, active) => {
+      // What TurnstileControl does on fire: hold both directions open, at once.
+      if (name === 'fire' && active) unlocks.push(cp.unlock('in', 3_000), cp.unlock('out', 3_000));
+    });
+    await cp.start();
+    await until(() => unlocks.length === 2, 'the fire edge');
+    expect(cp.status).toBe('ok');
+    await Promise.all(unlocks);
+    expect(inputs).toEqual([['fire', true]]);
+    expect(pd.received.filter((f) => f.code === OsdpCommand.OUT)).toHaveLength(2);
+  });
+
+  it('does not re-send a command whose reply arrived while the event loop stalled past the timeout', async () => {
+    const pd = createMockPd(PATH);
+    const { cp } = panel(pd.binding, PATH);
+    await cp.start();
+    await until(() => cp.status === 'ok', 'the PD online');
+    pd.script((command, reply) => {
+      if (command.code !== OsdpCommand.OUT) return undefined;
+      // The PD's ACK arrives as I/O while we hog the loop for 5× the reply timeout. Serial bytes
+      // take two loop turns to be read (the poller says readable, then a read completes), so the
+      // timers of the next turn run before them: two chained stat() calls do the same here.
+      const ack = reply(OsdpReply.ACK).toBuffer();
+      stat('/', () => stat('/', () => cp.status === 'ok' && pd.emit(ack)));
+      queueMicrotask(() => stall(200));
+      return null;
+    });
+    await cp.unlock('in', 500);
+    expect(pd.received.filter((f) => f.code === OsdpCommand.OUT)).toHaveLength(1);
+    expect(cp.stats.retries).toBe(0);
+    expect(cp.status).toBe('ok');
+  });
+
+  it('still times out a PD that really does not answer, stall or no stall', async () => {
+    const pd = createMockPd(PATH);
+    const { cp } = panel(pd.binding, PATH, { maxAttempts: 2 });
+    await cp.start();
+    await until(() => cp.status === 'ok', 'the PD online');
+    pd.script((command) => {
+      if (command.code !== OsdpCommand.OUT) return undefined;
+      queueMicrotask(() => stall(100));
+      return null;
+    });
+    await expect(cp.unlock('in', 500)).rejects.toMatchObject({ code: 'osdp-timeout' });
+    expect(pd.received.filter((f) => f.code === OsdpCommand.OUT)).toHaveLength(2);
+  });
+});
+
+/** The OS serial binding, with a hook that runs right after a write was handed to the OS. */
+function osBindingWithWriteHook(afterWrite: (bytes: Buffer) => void): BindingInterface {
+  const os = autoDetect() as unknown as BindingInterface;
+  return {
+    list: () => os.list(),
+    open: async (options) => {
+      const port = await os.open(options);
+      const write = port.write.bind(port);
+      port.write = async (buffer: Buffer) => {
+        await write(buffer);
+        afterWrite(buffer);
+      };
+      return port;
+    },
+  } as BindingInterface;
+}
+
+describe('bringing a PD online over a socat pty', () => {
+  let pty: PtyPair;
+
+  it('the simulator NAKs osdp_ISTAT (--nak): the control panel still comes online and the pass is reported', async () => {
+    pty = await openPtyPair();
+    cleanups.push(() => pty.close());
+    const sim = new OsdpTurnstileSimulator({ path: pty.a, baudRate: 115_200, passDelayMs: 20, nakCommands: ['ISTAT'] });
+    cleanups.push(() => sim.stop());
+    await sim.start();
+    const { cp, inputs } = panel(undefined, pty.b, { replyTimeoutMs: 200 });
+    await cp.start();
+    await until(() => cp.status === 'ok', 'the PD online');
+    expect(sim.stats.naks).toBeGreaterThanOrEqual(1);
+    await cp.unlock('in', 500);
+    await until(() => inputs.some(([name, active]) => name === 'passed-in' && active), 'the pass');
+  });
+
+  it('a separate PD process keeps answering while the gate stalls: no spurious re-send', {
+    timeout: 30_000,
+  }, async () => {
+    pty = await openPtyPair();
+    cleanups.push(() => pty.close());
+    const root = fileURLToPath(new URL('../../../', import.meta.url));
+    const child = spawn(process.execPath, ['bin/anxin.mjs', 'sim', 'turnstile', '--port', pty.a], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ANXIN_LOG_LEVEL: 'info' },
+    });
+    cleanups.push(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    await until(() => out.includes('turnstile simulator ready'), 'the simulator ready', 20_000);
+    let stallNext = false;
+    const binding = osBindingWithWriteHook((bytes) => {
+      if (!stallNext) return;
+      const frame = OsdpFrame.fromBuffer(bytes);
+      if (frame.code !== OsdpCommand.OUT) return;
+      stallNext = false;
+      stall(600); // 3× the 200 ms reply timeout; the PD's ACK lands in the pty meanwhile
+    });
+    const { cp } = panel(binding, pty.b, { replyTimeoutMs: 200, pollIntervalMs: 50 });
+    await cp.start();
+    await until(() => cp.status === 'ok', 'the PD online', 10_000);
+    stallNext = true;
+    await cp.unlock('in', 500);
+    expect(stallNext).toBe(false);
+    expect(cp.stats.retries).toBe(0);
+    child.kill('SIGTERM');
+    await until(() => out.includes('turnstile simulator stopped'), 'the simulator stopped', 10_000);
+    const stopped = JSON.parse(out.split('\n').find((line) => line.includes('turnstile simulator stopped'))!);
+    expect(stopped).toMatchObject({ unlocks: 1, repeats: 0 });
+  });
+});
