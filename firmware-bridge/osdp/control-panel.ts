@@ -575,7 +575,7 @@ export class OsdpControlPanel extends EventEmitter<OsdpControlPanelEvents> {
    * timer callback happens to run: after an event-loop stall the timer fires in the same loop turn
    * as the reply bytes that arrived meanwhile, but before they are read. A late timer therefore
    * re-arms for `OSDP_STALL_GRACE_MS`, and the wait ends only once the loop ran on time past the
-   * deadline — no spurious re-send of a command the PD answered (docs/devices.md, "OSDP turnstile").
+   * deadline — no spurious re-send of a command the PD answered (docs/devices.md §5.2).
    */
   #awaitReply(matches: (frame: OsdpFrame) => boolean, what: string): Promise<OsdpFrame> {
     this.#cancelPending(new ReplyCancelledError('superseded'));
