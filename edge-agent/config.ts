@@ -12,6 +12,7 @@ import { idSchema } from '../shared/ids.ts';
 const direction = z.enum(DIRECTIONS);
 const baudRate = z.number().int().min(1200).max(4_000_000);
 const serialPath = z.string().min(1, 'expected a serial port path');
+const READER_NAME = /^[a-z0-9-]{1,32}$/;
 
 export const idReaderConfigSchema = z.object({
   path: serialPath,
@@ -59,6 +60,16 @@ export const turnstileConfigSchema = z.object({
   outputMap: z.object({ unlockIn: z.number().int().min(0), unlockOut: z.number().int().min(0) }).optional(),
 });
 
+/**
+ * One credential device of a lane (docs/lanes.md): an ID-card reader or a QR scanner, with the
+ * direction of the people who present at it. A two-way lane has one or more on each side.
+ */
+export const laneReaderConfigSchema = z.discriminatedUnion('kind', [
+  idReaderConfigSchema.extend({ kind: z.literal('idreader'), name: z.string().regex(READER_NAME).optional() }),
+  qrScannerConfigSchema.extend({ kind: z.literal('qr'), name: z.string().regex(READER_NAME).optional() }),
+]);
+export type LaneReaderConfig = z.infer<typeof laneReaderConfigSchema> & { name: string };
+
 const keysFileJsonSchema = z.object({
   version: z.literal(1),
   current: z.number().int(),
@@ -97,11 +108,16 @@ export const edgeConfigSchema = z
       .prefault({}),
     devices: z
       .object({
+        /** The single-reader form of the first gate.json files; read as `readers: [{ kind: 'idreader', name: 'idreader', … }]`. */
         idreader: idReaderConfigSchema.optional(),
+        /** The single-scanner form; read as `readers: [{ kind: 'qr', name: 'qr', … }]`. */
         qr: qrScannerConfigSchema.optional(),
+        /** Any number of credential devices, each with its direction (docs/lanes.md). */
+        readers: z.array(laneReaderConfigSchema).max(16).optional(),
         turnstile: turnstileConfigSchema.optional(),
       })
-      .prefault({}),
+      .prefault({})
+      .transform(migrateDevices),
     /** `virtual`: ports are in-process pairs (`virtual:<name>:a`) for the demo; `os`: real serial ports. */
     binding: z.enum(['os', 'virtual']).default('os'),
     timeouts: z
@@ -164,6 +180,52 @@ export const edgeConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['keysFile'], message: 'give exactly one of keysFile or keys' });
     }
   });
+
+/**
+ * The devices as the gate uses them: `devices.idreader` and `devices.qr` (one each, the first
+ * schema) become the first entries of `readers`, named after their kind, so a gate.json written
+ * before lanes keeps its meaning. Entries without a name are named `kind-direction`.
+ */
+function migrateDevices(
+  devices: {
+    idreader?: z.infer<typeof idReaderConfigSchema> | undefined;
+    qr?: z.infer<typeof qrScannerConfigSchema> | undefined;
+    readers?: z.infer<typeof laneReaderConfigSchema>[] | undefined;
+    turnstile?: z.infer<typeof turnstileConfigSchema> | undefined;
+  },
+  ctx: z.RefinementCtx,
+): { readers: LaneReaderConfig[]; turnstile?: z.infer<typeof turnstileConfigSchema> } {
+  const { idreader, qr, readers = [], turnstile } = devices;
+  const all: LaneReaderConfig[] = [
+    ...(idreader ? [{ kind: 'idreader' as const, name: 'idreader', ...idreader }] : []),
+    ...(qr ? [{ kind: 'qr' as const, name: 'qr', ...qr }] : []),
+    ...readers.map((reader) => ({ ...reader, name: reader.name ?? `${reader.kind}-${reader.direction}` })),
+  ];
+  const seen = new Set<string>();
+  for (const reader of all) {
+    if (seen.has(reader.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readers'],
+        message: `two devices named "${reader.name}": give each reader its own name`,
+      });
+    }
+    seen.add(reader.name);
+  }
+  const paths = new Map<string, string>();
+  for (const device of [...all, ...(turnstile ? [{ name: 'turnstile', path: turnstile.path }] : [])]) {
+    const other = paths.get(device.path);
+    if (other !== undefined && !device.path.startsWith('virtual:')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readers'],
+        message: `"${other}" and "${device.name}" both use ${device.path}: one serial port per device`,
+      });
+    }
+    paths.set(device.path, device.name);
+  }
+  return { readers: all, ...(turnstile ? { turnstile } : {}) };
+}
 
 export type EdgeConfig = z.infer<typeof edgeConfigSchema>;
 /** What a caller writes (defaults may be left out). */

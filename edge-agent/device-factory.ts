@@ -16,35 +16,39 @@ function defined<T extends object>(value: T): T {
 export function createDevices(config: EdgeConfig, logger: Logger, bindingOverride?: BindingInterface): EdgeDevices {
   const binding = bindingOverride ?? (config.binding === 'virtual' ? VirtualBinding : undefined);
   const common = binding ? { binding } : {};
-  const { idreader, qr, turnstile } = config.devices;
-  const devices: EdgeDevices = {};
-  if (idreader) {
-    devices.idreader = new IdCardReaderDriver(
-      defined({
-        ...common,
-        path: idreader.path,
-        baudRate: idreader.baudRate,
-        pollIntervalMs: idreader.pollIntervalMs,
-        cardTypeFlags: idreader.cardTypeFlags,
-        logger: logger.child({ component: 'device.idreader' }),
-      }),
-    );
-  }
-  if (qr) {
-    devices.qr = new QrScannerDriver(
-      defined({
-        ...common,
-        path: qr.path,
-        baudRate: qr.baudRate,
-        terminator: qr.terminator,
-        interByteTimeoutMs: qr.interByteTimeoutMs,
-        maxLength: qr.maxLength,
-        stripAim: qr.stripAim,
-        trigger: qr.trigger,
-        retriggerMs: qr.retriggerMs,
-        logger: logger.child({ component: 'device.qr' }),
-      }),
-    );
+  const { readers, turnstile } = config.devices;
+  const devices: EdgeDevices = { readers: [] };
+  for (const reader of readers) {
+    const readerLogger = logger.child({ component: `device.${reader.name}` });
+    if (reader.kind === 'idreader') {
+      const device = new IdCardReaderDriver(
+        defined({
+          ...common,
+          path: reader.path,
+          baudRate: reader.baudRate,
+          pollIntervalMs: reader.pollIntervalMs,
+          cardTypeFlags: reader.cardTypeFlags,
+          logger: readerLogger,
+        }),
+      );
+      devices.readers!.push({ kind: 'idreader', name: reader.name, direction: reader.direction, device });
+    } else {
+      const device = new QrScannerDriver(
+        defined({
+          ...common,
+          path: reader.path,
+          baudRate: reader.baudRate,
+          terminator: reader.terminator,
+          interByteTimeoutMs: reader.interByteTimeoutMs,
+          maxLength: reader.maxLength,
+          stripAim: reader.stripAim,
+          trigger: reader.trigger,
+          retriggerMs: reader.retriggerMs,
+          logger: readerLogger,
+        }),
+      );
+      devices.readers!.push({ kind: 'qr', name: reader.name, direction: reader.direction, device });
+    }
   }
   if (turnstile) {
     const inputMap = turnstile.inputMap

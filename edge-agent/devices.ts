@@ -5,7 +5,7 @@
 import type { IdCardReaderEvents } from '../firmware-bridge/idreader/driver.ts';
 import type { OsdpControlPanel, OsdpControlPanelEvents } from '../firmware-bridge/osdp/control-panel.ts';
 import type { QrScannerEvents } from '../firmware-bridge/qr/driver.ts';
-import type { DeviceState } from '../shared/enums.ts';
+import type { DeviceState, Direction } from '../shared/enums.ts';
 
 /** A typed emitter that is started and stopped, whatever its concrete class. */
 export interface DeviceEmitter<T extends { [K in keyof T]: unknown[] }> {
@@ -22,8 +22,37 @@ export interface TurnstileDevice
   extends DeviceEmitter<OsdpControlPanelEvents>,
     Pick<OsdpControlPanel, 'unlock' | 'led' | 'buzz'> {}
 
+/** A credential device of the lane (docs/lanes.md) with its name and the direction of who presents at it. */
+export type LaneReader =
+  | { kind: 'idreader'; name: string; direction: Direction; device: IdReaderDevice }
+  | { kind: 'qr'; name: string; direction: Direction; device: QrScannerDevice };
+
 export interface EdgeDevices {
+  /** A single ID-card reader, named `idreader` (its direction from the config's reader of that name). */
   idreader?: IdReaderDevice;
+  /** A single QR scanner, named `qr`. */
   qr?: QrScannerDevice;
+  /** Any number of readers and scanners, each with its name and direction. */
+  readers?: LaneReader[];
   turnstile?: TurnstileDevice;
+}
+
+/**
+ * Every reader of the gate as one list: `readers`, then the single `idreader` and `qr` (tests and
+ * the benchmarks hand those in), whose direction is the config's for the reader of that name.
+ */
+export function laneReaders(devices: EdgeDevices, directionOf: (name: string) => Direction | undefined): LaneReader[] {
+  const list = [...(devices.readers ?? [])];
+  if (devices.idreader && !list.some((r) => r.name === 'idreader')) {
+    list.push({
+      kind: 'idreader',
+      name: 'idreader',
+      direction: directionOf('idreader') ?? 'in',
+      device: devices.idreader,
+    });
+  }
+  if (devices.qr && !list.some((r) => r.name === 'qr')) {
+    list.push({ kind: 'qr', name: 'qr', direction: directionOf('qr') ?? 'in', device: devices.qr });
+  }
+  return list;
 }

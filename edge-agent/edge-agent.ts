@@ -30,7 +30,7 @@ import { topics } from '../shared/topics.ts';
 import type { EdgeConfig } from './config.ts';
 import { type Credential, type Decision, decideEntry, type GateContext } from './decision.ts';
 import { createDevices } from './device-factory.ts';
-import type { DeviceEmitter, EdgeDevices } from './devices.ts';
+import { type DeviceEmitter, type EdgeDevices, type LaneReader, laneReaders } from './devices.ts';
 import { type GateDatabase, openGateDatabase } from './gate-database.ts';
 import { CloudReadiness } from './cloud-readiness.ts';
 import { GateClock } from './gate-clock.ts';
@@ -115,6 +115,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private readonly clock: GateClock;
   private readonly options: EdgeAgentOptions;
   private devices: EdgeDevices = {};
+  /** Every credential device of the lane with its name and direction (docs/lanes.md). */
+  private readers: LaneReader[] = [];
   private keys: ParsedKeys | undefined;
   private db: GateDatabase | undefined;
   private replica!: ReplicaStore;
@@ -253,6 +255,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.sync.onReplicaChanged = () => this.replicaChanged();
 
     this.devices = this.options.devices ?? createDevices(config, logger, this.options.binding);
+    this.readers = laneReaders(this.devices, (name) => config.devices.readers.find((r) => r.name === name)?.direction);
     this.turnstile = new TurnstileControl({
       ...(this.devices.turnstile ? { device: this.devices.turnstile } : {}),
       logger,
@@ -492,65 +495,78 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   // ---- devices ----
 
   private async startDevices(): Promise<void> {
-    const { idreader, qr, turnstile } = this.devices;
-    const direction = this.config.devices;
-    if (idreader) {
-      const onCard = (card: IdCard, at: { frameEndAt: bigint }) =>
-        this.present(
-          {
-            method: 'idcard',
-            direction: direction.idreader?.direction ?? 'in',
-            card: {
-              idNumber: card.idNumber,
-              idNumberValid: card.idNumberValid,
-              validTo: card.validTo,
-              maskedName: maskName(card.name),
+    const { turnstile } = this.devices;
+    for (const reader of this.readers) {
+      const { direction } = reader;
+      if (reader.kind === 'idreader') {
+        const idreader = reader.device;
+        const onCard = (card: IdCard, at: { frameEndAt: bigint }) =>
+          this.present(
+            {
+              method: 'idcard',
+              direction,
+              card: {
+                idNumber: card.idNumber,
+                idNumberValid: card.idNumberValid,
+                validTo: card.validTo,
+                maskedName: maskName(card.name),
+              },
             },
-          },
-          at.frameEndAt,
-        );
-      const onRejected = (reason: string) => {
-        this.log.info({ reason }, 'card not supported');
-        this.present({
-          method: 'idcard',
-          direction: direction.idreader?.direction ?? 'in',
-          card: { idNumber: '', idNumberValid: false, validTo: null, unsupported: true },
+            at.frameEndAt,
+          );
+        const onRejected = (why: string) => {
+          this.log.info({ reason: why, device: reader.name }, 'card not supported');
+          this.present({
+            method: 'idcard',
+            direction,
+            card: { idNumber: '', idNumberValid: false, validTo: null, unsupported: true },
+          });
+        };
+        idreader.on('card', onCard);
+        idreader.on('rejected', onRejected);
+        this.deviceCleanups.push(() => {
+          idreader.off('card', onCard);
+          idreader.off('rejected', onRejected);
         });
-      };
-      idreader.on('card', onCard);
-      idreader.on('rejected', onRejected);
-      this.deviceCleanups.push(() => {
-        idreader.off('card', onCard);
-        idreader.off('rejected', onRejected);
-      });
-    }
-    if (qr) {
-      const onScan = (text: string, at: { lastByteAt: bigint }) =>
-        this.present({ method: 'qr', direction: direction.qr?.direction ?? 'in', text }, at.lastByteAt);
-      qr.on('scan', onScan);
-      this.deviceCleanups.push(() => qr.off('scan', onScan));
+        this.watchDevice(reader.name, idreader);
+      } else {
+        const qr = reader.device;
+        const onScan = (text: string, at: { lastByteAt: bigint }) =>
+          this.present({ method: 'qr', direction, text }, at.lastByteAt);
+        qr.on('scan', onScan);
+        this.deviceCleanups.push(() => qr.off('scan', onScan));
+        this.watchDevice(reader.name, qr);
+      }
     }
     if (turnstile) {
       const onCard = (card: OsdpCard) => {
         const number = card.format === 'wiegand26' && card.facility !== undefined && card.number !== undefined;
         this.present({
           method: 'card',
-          direction: direction.turnstile?.cardDirection ?? 'in',
+          direction: this.config.devices.turnstile?.cardDirection ?? 'in',
           card: number ? `${card.facility}:${card.number}` : null,
         });
       };
       turnstile.on('card', onCard);
       this.deviceCleanups.push(() => turnstile.off('card', onCard));
+      this.watchDevice('turnstile', turnstile);
     }
-    if (idreader) this.watchDevice('idreader', idreader);
-    if (qr) this.watchDevice('qr', qr);
-    if (turnstile) this.watchDevice('turnstile', turnstile);
     await this.startEachDevice();
+  }
+
+  /** Every device with its name: the lane's readers and the turnstile. */
+  private namedDevices(): [string, { start(): Promise<void>; stop(): Promise<void> }][] {
+    const list: [string, { start(): Promise<void>; stop(): Promise<void> }][] = this.readers.map((r) => [
+      r.name,
+      r.device,
+    ]);
+    if (this.devices.turnstile) list.push(['turnstile', this.devices.turnstile]);
+    return list;
   }
 
   /** Device health: a fault raises an alarm; every change goes into the status. */
   private watchDevice<T extends { status: [DeviceState]; error: [Error] } & { [K in keyof T]: unknown[] }>(
-    name: keyof EdgeDevices,
+    name: string,
     device: DeviceEmitter<T>,
   ): void {
     const onStatus = (status: DeviceState) => {
@@ -572,7 +588,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
 
   private async startEachDevice(): Promise<void> {
     await Promise.all(
-      Object.entries(this.devices).map(async ([name, device]) => {
+      this.namedDevices().map(async ([name, device]) => {
         try {
           await device.start();
         } catch (error) {
@@ -586,7 +602,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
 
   private async stopEachDevice(): Promise<void> {
     await Promise.all(
-      Object.entries(this.devices).map(async ([name, device]) => {
+      this.namedDevices().map(async ([name, device]) => {
         try {
           await device.stop();
         } catch (error) {
@@ -602,11 +618,16 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   }
 
   private deviceStates(): GateStatus['devices'] {
-    const { idreader, qr, turnstile } = this.devices;
+    // The contract's status has one state per kind: `fault` if any device of that kind is faulty.
+    const kindState = (kind: LaneReader['kind']): DeviceState => {
+      const states = this.readers.filter((r) => r.kind === kind).map((r) => r.device.status);
+      if (states.length === 0) return 'absent';
+      return states.find((state) => state !== 'ok') ?? 'ok';
+    };
     return {
-      idreader: idreader?.status ?? 'absent',
-      qr: qr?.status ?? 'absent',
-      turnstile: turnstile?.status ?? 'absent',
+      idreader: kindState('idreader'),
+      qr: kindState('qr'),
+      turnstile: this.devices.turnstile?.status ?? 'absent',
     };
   }
 

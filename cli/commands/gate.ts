@@ -33,8 +33,11 @@ registers it in the cloud database when --db is given, and prints a ready gate.j
   --qr PATH          the QR scanner's serial port
   --idreader PATH    the ID-card reader's serial port
   --turnstile PATH   the turnstile's RS-485 (OSDP) port
-                     With any of these three, gate.json lists only the devices given; without
-                     any, all three with placeholder paths to fill in.
+  --qr-out PATH      a QR scanner on the exit side of a two-way lane (docs/lanes.md)
+  --idreader-out PATH an ID-card reader on the exit side
+                     With any device flag, gate.json lists only the devices given; without
+                     any, all three with placeholder paths to fill in. --qr and --idreader
+                     face in.
   --out FILE         write gate.json there instead of stdout (refuses to overwrite)
 
 The guard terminal is written bound to 127.0.0.1:8090 (it has no login and accepts remote
@@ -51,7 +54,9 @@ type Devices = NonNullable<EdgeConfigInput['devices']>;
 /** The devices given by flag; without any device flag, all three with placeholder paths. */
 function devicesOf(values: Record<string, string | undefined>): Devices {
   const { qr, idreader, turnstile } = values;
-  if (qr === undefined && idreader === undefined && turnstile === undefined) {
+  const qrOut = values['qr-out'];
+  const idreaderOut = values['idreader-out'];
+  if ([qr, idreader, turnstile, qrOut, idreaderOut].every((path) => path === undefined)) {
     return {
       idreader: { path: '/dev/serial/by-id/REPLACE-idreader', baudRate: 115200, direction: 'in' },
       qr: { path: '/dev/serial/by-id/REPLACE-qr', baudRate: 9600, direction: 'in' },
@@ -59,8 +64,24 @@ function devicesOf(values: Record<string, string | undefined>): Devices {
     };
   }
   const devices: Devices = {};
-  if (idreader !== undefined) devices.idreader = { path: idreader, baudRate: 115200, direction: 'in' };
-  if (qr !== undefined) devices.qr = { path: qr, baudRate: 9600, direction: 'in' };
+  if (qrOut !== undefined || idreaderOut !== undefined) {
+    // A two-way lane: every reader in the list form, named after its kind and side.
+    const readers: NonNullable<Devices['readers']> = [];
+    const add = (kind: 'qr' | 'idreader', path: string | undefined, direction: 'in' | 'out') => {
+      if (path === undefined) return;
+      const side = direction === 'in' ? 'entry' : 'exit';
+      const baudRate = kind === 'qr' ? 9600 : 115200;
+      readers.push({ kind, name: `${kind === 'qr' ? 'qr' : 'id'}-${side}`, path, baudRate, direction });
+    };
+    add('qr', qr, 'in');
+    add('idreader', idreader, 'in');
+    add('qr', qrOut, 'out');
+    add('idreader', idreaderOut, 'out');
+    devices.readers = readers;
+  } else {
+    if (idreader !== undefined) devices.idreader = { path: idreader, baudRate: 115200, direction: 'in' };
+    if (qr !== undefined) devices.qr = { path: qr, baudRate: 9600, direction: 'in' };
+  }
   if (turnstile !== undefined) devices.turnstile = { path: turnstile, baudRate: 115200, address: 0 };
   return devices;
 }
@@ -87,6 +108,8 @@ export async function run(argv: string[]): Promise<number> {
         qr: { type: 'string' },
         idreader: { type: 'string' },
         turnstile: { type: 'string' },
+        'qr-out': { type: 'string' },
+        'idreader-out': { type: 'string' },
         out: { type: 'string' },
       },
     }).values;

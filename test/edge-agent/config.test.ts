@@ -26,7 +26,7 @@ describe('edge config', () => {
       dataDir: './data/gate',
       binding: 'os',
       http: { enabled: true, port: 8090, host: '127.0.0.1' },
-      devices: {},
+      devices: { readers: [] },
       timeouts: { passageMs: 10_000, tailgateWindowMs: 3_000, ackMs: 30_000, syncRetryMs: 15_000 },
       stalenessLimitMs: 900_000,
       antiPassback: false,
@@ -43,7 +43,9 @@ describe('edge config', () => {
     });
     expect(config.gateId).toBe('from-env');
     expect(config.http.port).toBe(9002);
-    expect(config.devices.qr).toEqual({ path: '/dev/ttyS1', baudRate: 115200, direction: 'in' });
+    expect(config.devices.readers).toEqual([
+      { kind: 'qr', name: 'qr', path: '/dev/ttyS1', baudRate: 115200, direction: 'in' },
+    ]);
   });
 
   it('takes mqtt.caFile from the file or as ANXIN_MQTT__CA_FILE, and no empty path', () => {
@@ -155,5 +157,89 @@ describe('anxin edge (command line)', () => {
     const result = anxin('--help');
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('anxin edge --config FILE');
+  });
+});
+
+describe('edge config: the lane readers (docs/lanes.md)', () => {
+  const reader = (kind: 'qr' | 'idreader', path: string, extra: Record<string, unknown> = {}) => ({
+    kind,
+    path,
+    ...extra,
+  });
+
+  it('reads the single-device form of the first gate.json files as named readers, unchanged in meaning', () => {
+    const config = parseEdgeConfig({
+      ...minimal,
+      devices: {
+        idreader: { path: '/dev/anxin/idreader', direction: 'out', pollIntervalMs: 500 },
+        qr: { path: '/dev/anxin/qr', terminator: 'cr' },
+        turnstile: { path: '/dev/anxin/rs485' },
+      },
+    });
+    expect(config.devices.readers).toEqual([
+      {
+        kind: 'idreader',
+        name: 'idreader',
+        path: '/dev/anxin/idreader',
+        baudRate: 115200,
+        direction: 'out',
+        pollIntervalMs: 500,
+      },
+      { kind: 'qr', name: 'qr', path: '/dev/anxin/qr', baudRate: 9600, direction: 'in', terminator: 'cr' },
+    ]);
+    expect(config.devices.turnstile?.path).toBe('/dev/anxin/rs485');
+    expect(config.devices).not.toHaveProperty('qr');
+  });
+
+  it('takes any number of readers with their directions, named kind-direction by default, mixed with the old form', () => {
+    const config = parseEdgeConfig({
+      ...minimal,
+      devices: {
+        qr: { path: '/dev/a' },
+        readers: [
+          reader('idreader', '/dev/b'),
+          reader('qr', '/dev/c', { direction: 'out' }),
+          reader('idreader', '/dev/d', { direction: 'out', name: 'id-exit' }),
+        ],
+      },
+    });
+    expect(config.devices.readers.map((r) => [r.name, r.kind, r.direction, r.path])).toEqual([
+      ['qr', 'qr', 'in', '/dev/a'],
+      ['idreader-in', 'idreader', 'in', '/dev/b'],
+      ['qr-out', 'qr', 'out', '/dev/c'],
+      ['id-exit', 'idreader', 'out', '/dev/d'],
+    ]);
+  });
+
+  it('refuses two readers of one name, two devices on one port, an unknown kind and a bad name', () => {
+    expect(() =>
+      parseEdgeConfig({ ...minimal, devices: { readers: [reader('qr', '/dev/a'), reader('qr', '/dev/b')] } }),
+    ).toThrow(/^devices\.readers: two devices named "qr-in": give each reader its own name$/m);
+    expect(() =>
+      parseEdgeConfig({
+        ...minimal,
+        devices: { readers: [reader('qr', '/dev/a')], turnstile: { path: '/dev/a' } },
+      }),
+    ).toThrow(/^devices\.readers: "qr-in" and "turnstile" both use \/dev\/a: one serial port per device$/m);
+    expect(() => parseEdgeConfig({ ...minimal, devices: { readers: [reader('nfc' as never, '/dev/a')] } })).toThrow(
+      /^devices\.readers\.0\.kind: /m,
+    );
+    expect(() =>
+      parseEdgeConfig({ ...minimal, devices: { readers: [reader('qr', '/dev/a', { name: 'QR Exit' })] } }),
+    ).toThrow(/^devices\.readers\.0\.name: /m);
+  });
+
+  it('loads the readers from a gate.json file through the same migration', () => {
+    const config = loadEdgeConfig({
+      file: {
+        name: 'gate.json',
+        text: JSON.stringify({
+          ...minimal,
+          devices: { idreader: { path: '/dev/x' }, readers: [reader('qr', '/dev/y')] },
+        }),
+      },
+      env: { ANXIN_DEVICES__IDREADER__DIRECTION: 'out' },
+    });
+    expect(config.devices.readers.map((r) => `${r.name}:${r.direction}`)).toEqual(['idreader:out', 'qr-in:in']);
   });
 });

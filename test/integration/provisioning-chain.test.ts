@@ -190,7 +190,8 @@ describe('provisioning a gate by hand, as docs/quickstart.md says, then a pass t
     expect(statSync(gateJson).mode & 0o777).toBe(0o600);
     const config = parseEdgeConfig(JSON.parse(readFileSync(gateJson, 'utf8')));
     expect(config.http.host).toBe('127.0.0.1');
-    expect(Object.keys(config.devices)).toEqual(['qr']);
+    expect(config.devices.readers.map((r) => r.name)).toEqual(['qr']);
+    expect(config.devices.turnstile).toBeUndefined();
 
     // The terminal's port is the only thing overridden (8090 may be taken on a test machine).
     start(GATE, ['edge', '--config', gateJson, '--http-port', String(terminalPort)]);

@@ -47,11 +47,26 @@ describe('anxin gate add', () => {
     expect(config.http.host).toBe('127.0.0.1');
     // The production layout of docs/hardware.md, and placeholders for every device.
     expect(config.dataDir).toBe('/var/lib/anxin/north-in');
-    expect(Object.keys(config.devices).sort()).toEqual(['idreader', 'qr', 'turnstile']);
-    expect(config.devices.qr?.path).toMatch(/REPLACE/);
+    expect(Object.keys(raw.devices).sort()).toEqual(['idreader', 'qr', 'turnstile']);
+    expect(config.devices.readers.find((r) => r.kind === 'qr')?.path).toMatch(/REPLACE/);
     expect(config.keys?.keys.every((k) => k.privateKey === undefined)).toBe(true);
     const check = verifyToken(config.mqtt.token!, readKeysFile(keysPath).ring, Date.now());
     expect(check.ok && check.claims).toMatchObject({ sub: 'north-in', role: 'gate', compound: 'sunny-garden' });
+  });
+
+  it('writes a two-way lane as readers with their directions when given the exit side (docs/lanes.md)', async () => {
+    const args = ['add', '--compound', 'c1', '--id', 'east-1', '--keys', keysPath, '--data-dir', dir];
+    const devices = ['--qr', '/dev/anxin/qr-entry', '--qr-out', '/dev/anxin/qr-exit'];
+    expect(
+      await run([...args, ...devices, '--idreader-out', '/dev/anxin/id-exit', '--turnstile', '/dev/anxin/rs485']),
+    ).toBe(0);
+    const config = parseEdgeConfig(JSON.parse(out.join('')));
+    expect(config.devices.readers.map((r) => [r.name, r.kind, r.direction, r.path, r.baudRate])).toEqual([
+      ['qr-entry', 'qr', 'in', '/dev/anxin/qr-entry', 9600],
+      ['qr-exit', 'qr', 'out', '/dev/anxin/qr-exit', 9600],
+      ['id-exit', 'idreader', 'out', '/dev/anxin/id-exit', 115200],
+    ]);
+    expect(config.devices.turnstile?.path).toBe('/dev/anxin/rs485');
   });
 
   it('registers the gate in the cloud database when --db is given, and refuses an unknown compound', async () => {
@@ -155,7 +170,7 @@ describe('anxin gate add', () => {
     expect(config.dataDir).toBe(dataDir);
     expect(config.http.host).toBe('127.0.0.1');
     expect(config.devices).toEqual({
-      qr: { path: '/tmp/qr-gate', baudRate: 9600, direction: 'in' },
+      readers: [{ kind: 'qr', name: 'qr', path: '/tmp/qr-gate', baudRate: 9600, direction: 'in' }],
       turnstile: expect.objectContaining({ path: '/tmp/rs485-gate', baudRate: 115200, address: 0 }),
     });
   });

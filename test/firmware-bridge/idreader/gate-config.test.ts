@@ -4,7 +4,7 @@
  */
 import { MockBinding } from '@serialport/binding-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadEdgeConfig, parseEdgeConfig } from '../../../edge-agent/config.ts';
+import { type LaneReaderConfig, loadEdgeConfig, parseEdgeConfig } from '../../../edge-agent/config.ts';
 import { createDevices } from '../../../edge-agent/device-factory.ts';
 import type { IdCard } from '../../../firmware-bridge/idreader/driver.ts';
 import { encodeReadReplyData, SamvFrame } from '../../../firmware-bridge/idreader/frame.ts';
@@ -23,9 +23,17 @@ const minimal = {
 
 const PERMIT = PERMIT_CARD;
 
+/** The single-reader form of gate.json becomes the lane reader named `idreader` (edge-agent/config.ts). */
+const idreaderOf = (config: ReturnType<typeof parseEdgeConfig>) =>
+  config.devices.readers.find(
+    (reader): reader is Extract<LaneReaderConfig, { kind: 'idreader' }> => reader.name === 'idreader',
+  );
+
 describe('devices.idreader.cardTypeFlags', () => {
   it('is absent by default (the driver keeps J / I) and accepts one or both flags', () => {
-    expect(parseEdgeConfig({ ...minimal, devices: { idreader: { path: '/dev/ttyID0' } } }).devices.idreader).toEqual({
+    expect(idreaderOf(parseEdgeConfig({ ...minimal, devices: { idreader: { path: '/dev/ttyID0' } } }))).toEqual({
+      kind: 'idreader',
+      name: 'idreader',
       path: '/dev/ttyID0',
       baudRate: 115200,
       direction: 'in',
@@ -34,12 +42,12 @@ describe('devices.idreader.cardTypeFlags', () => {
       ...minimal,
       devices: { idreader: { path: '/dev/ttyID0', cardTypeFlags: { permit: 'P', foreign: 'F' } } },
     });
-    expect(both.devices.idreader?.cardTypeFlags).toEqual({ permit: 'P', foreign: 'F' });
+    expect(idreaderOf(both)?.cardTypeFlags).toEqual({ permit: 'P', foreign: 'F' });
     const one = parseEdgeConfig({
       ...minimal,
       devices: { idreader: { path: '/dev/ttyID0', cardTypeFlags: { permit: 'P' } } },
     });
-    expect(one.devices.idreader?.cardTypeFlags).toEqual({ permit: 'P' });
+    expect(idreaderOf(one)?.cardTypeFlags).toEqual({ permit: 'P' });
   });
 
   it.each([
@@ -65,7 +73,7 @@ describe('devices.idreader.cardTypeFlags', () => {
         ANXIN_DEVICES__IDREADER__CARD_TYPE_FLAGS__FOREIGN: 'F',
       },
     });
-    expect(config.devices.idreader?.cardTypeFlags).toEqual({ permit: '8', foreign: 'F' });
+    expect(idreaderOf(config)?.cardTypeFlags).toEqual({ permit: '8', foreign: 'F' });
   });
 });
 
@@ -103,7 +111,9 @@ describe('createDevices passes cardTypeFlags to the ID-card reader', () => {
       ...minimal,
       devices: { idreader: { path: '/dev/ttyID0', ...(cardTypeFlags ? { cardTypeFlags } : {}) } },
     });
-    const { idreader } = createDevices(config, silentLogger, readerWith(text));
+    const idreader = createDevices(config, silentLogger, readerWith(text)).readers?.find(
+      (reader) => reader.kind === 'idreader',
+    )?.device;
     if (!idreader) throw new Error('no ID-card reader built');
     const outcome = new Promise<{ card: IdCard } | { rejected: string }>((resolve) => {
       idreader.on('card', (card) => resolve({ card }));
