@@ -5,6 +5,8 @@
  *
  * How aedes turns our answers into MQTT 3.1.1:
  * - authenticate: an error carrying `returnCode` becomes that CONNACK code (§3.2.2.3), then close.
+ *   aedes replaces a zero-length client id by `aedes_<uuid>` before `authenticate`, so `preConnect`
+ *   notes which CONNECTs came without one (they get 0x02, credentials.ts).
  * - authorizePublish: 3.1.1 has no negative PUBACK, so an error closes the connection (§3.3.5:
  *   "either make a positive acknowledgement … or close the Network Connection"); the message is
  *   never delivered. A refused last will is dropped silently.
@@ -37,7 +39,9 @@ export interface Session {
   claims: TokenClaims;
 }
 
-export type AedesHooks = Required<Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>> & {
+export type AedesHooks = Required<
+  Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>
+> & {
   /** The verified identity of a connected client (undefined before a successful CONNECT). */
   sessionOf(client: Client): Session | undefined;
 };
@@ -54,14 +58,20 @@ export function createAedesHooks(options: AedesHooksOptions): AedesHooks {
   const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
   const now = options.now ?? Date.now;
   const sessions = new WeakMap<Client, Session>();
+  const withoutClientId = new WeakSet<Client>();
 
   return {
     sessionOf: (client) => sessions.get(client),
 
+    preConnect(client, packet, done) {
+      if (!packet.clientId) withoutClientId.add(client);
+      done(null, true);
+    },
+
     authenticate(client, username, password, done) {
       const will = (client as ClientWithWill)._will ?? undefined;
       const check = checkConnect(
-        { clientId: client.id, username, password, ...(will ? { will } : {}) },
+        { clientId: withoutClientId.has(client) ? '' : client.id, username, password, ...(will ? { will } : {}) },
         { ring, isRevoked: (claims) => revocations.isRevoked(claims), nowMs: now() },
       );
       if (!check.ok) {

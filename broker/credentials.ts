@@ -3,6 +3,8 @@
  * signed by the deployment key (docs/contract.md §2, "Broker authentication").
  *
  * CONNACK return codes (MQTT 3.1.1 §3.2.2.3) — the split we document in docs/deploy.md:
+ * - 2 "identifier rejected": a zero-length client id. §3.1.3.1 lets a server assign one to a
+ *   clean session, but here the client id is the identity (= the token's `sub`), so none is assigned.
  * - 4 "bad user name or password": the password is not a usable token — missing, malformed,
  *   signed by an unknown key, badly signed, expired or revoked. The client needs new credentials.
  * - 5 "not authorized": the token is genuine but does not allow this connection — a role that does
@@ -13,10 +15,12 @@ import type { KeyRing } from '../shared/keys.ts';
 import { type TokenClaims, verifyToken } from '../shared/token.ts';
 import { type BrokerIdentity, canPublish, isMqttRole } from './acl.ts';
 
+export const CONNACK_IDENTIFIER_REJECTED = 2;
 export const CONNACK_BAD_USERNAME_OR_PASSWORD = 4;
 export const CONNACK_NOT_AUTHORIZED = 5;
 
 export type ConnectRefusal =
+  | 'empty-client-id'
   | 'no-credentials'
   | 'malformed'
   | 'unknown-key'
@@ -27,7 +31,10 @@ export type ConnectRefusal =
   | 'client-id-mismatch'
   | 'will-not-allowed';
 
-const RETURN_CODES: Record<ConnectRefusal, 4 | 5> = {
+type ReturnCode = 2 | 4 | 5;
+
+const RETURN_CODES: Record<ConnectRefusal, ReturnCode> = {
+  'empty-client-id': CONNACK_IDENTIFIER_REJECTED,
   'no-credentials': CONNACK_BAD_USERNAME_OR_PASSWORD,
   malformed: CONNACK_BAD_USERNAME_OR_PASSWORD,
   'unknown-key': CONNACK_BAD_USERNAME_OR_PASSWORD,
@@ -40,6 +47,7 @@ const RETURN_CODES: Record<ConnectRefusal, 4 | 5> = {
 };
 
 export interface ConnectAttempt {
+  /** As sent in the CONNECT: empty when the client sent none (the broker's own stand-in id is not it). */
   clientId: string;
   username: string | undefined;
   password: Buffer | string | undefined;
@@ -49,7 +57,7 @@ export interface ConnectAttempt {
 
 export type ConnectCheck =
   | { ok: true; identity: BrokerIdentity; claims: TokenClaims }
-  | { ok: false; reason: ConnectRefusal; returnCode: 4 | 5; claims?: TokenClaims };
+  | { ok: false; reason: ConnectRefusal; returnCode: ReturnCode; claims?: TokenClaims };
 
 export interface CredentialContext {
   ring: KeyRing;
@@ -63,6 +71,7 @@ function refuse(reason: ConnectRefusal, claims?: TokenClaims): ConnectCheck {
 }
 
 export function checkConnect(attempt: ConnectAttempt, context: CredentialContext): ConnectCheck {
+  if (attempt.clientId.length === 0) return refuse('empty-client-id');
   if (attempt.username === undefined || attempt.password === undefined || attempt.password.length === 0) {
     return refuse('no-credentials');
   }

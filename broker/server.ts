@@ -9,11 +9,18 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
+import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { AnxinError } from '../shared/errors.ts';
 import type { KeyRing } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
 import { type AedesHooks, createAedesHooks } from './aedes-hooks.ts';
+import {
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+  GuardedConnection,
+  PendingConnections,
+} from './connection-guard.ts';
 import { RevocationList } from './revocations.ts';
 import { BrokerCounters, type BrokerStats } from './stats.ts';
 
@@ -38,6 +45,12 @@ export interface BrokerServerOptions {
   revocations?: { file?: string; jtis?: Iterable<string>; pollMs?: number };
   /** Largest accepted PUBLISH payload in bytes (default 1 MiB). */
   maxPayload?: number;
+  /** Per-connection limits before and after CONNACK (broker/connection-guard.ts). */
+  limits?: Partial<ConnectionLimits>;
+  /** Sockets of one remote address that may wait for their CONNACK at once (default 64). */
+  maxPendingPerAddress?: number;
+  /** A socket that has not sent its CONNECT by then is closed (default 10 s). */
+  connectTimeoutMs?: number;
   logger?: Logger;
   /** Clock for token expiry (tests). */
   now?: () => number;
@@ -65,6 +78,9 @@ export class BrokerStartError extends AnxinError {
   }
 }
 
+export const DEFAULT_MAX_PENDING_PER_ADDRESS = 64;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
 /** setTimeout's limit; a token expiring later is re-checked when this much time has passed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -91,6 +107,8 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
   const counters = new BrokerCounters();
   const clients = new Set<Client>();
   const expiryTimers = new Map<Client, NodeJS.Timeout>();
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+  const pending = new PendingConnections(options.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS);
   let aedes: Aedes | undefined;
   let tcp: NetServer | undefined;
   let web: HttpServer | undefined;
@@ -143,11 +161,41 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
     expiryTimers.delete(client);
   }
 
+  /** Hands a new socket to aedes behind the connection limits, or closes it when its address has no place left. */
+  function admitSocket(broker: Aedes, socket: Duplex, address: string, request?: Parameters<Aedes['handle']>[1]): void {
+    if (!pending.tryEnter(address)) {
+      counters.refuseSocket('too-many-pending');
+      log.warn({ address, pending: pending.maxPerAddress }, 'too many connections waiting for CONNACK; closing');
+      socket.destroy();
+      return;
+    }
+    const connection = new GuardedConnection(socket, limits, {
+      onRefused(reason) {
+        if (reason === 'slow-reader') {
+          counters.kick('slow-reader');
+          log.warn(
+            { address, maxQueuedBytes: limits.maxQueuedBytes },
+            'client does not read its messages; disconnecting',
+          );
+        } else {
+          counters.refuseSocket(reason);
+          log.warn({ address, reason }, 'connection refused before CONNACK');
+        }
+      },
+      onSettled: () => pending.leave(address),
+    });
+    broker.handle(connection as unknown as Parameters<Aedes['handle']>[0], request);
+  }
+
   async function start(): Promise<BrokerAddress> {
     revocations.start();
-    const broker = await Aedes.createBroker({ ...hooks });
+    const broker = await Aedes.createBroker({
+      ...hooks,
+      connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    });
     aedes = broker;
     broker.on('clientReady', (client) => {
+      (client.conn as unknown as GuardedConnection).admit();
       clients.add(client);
       watchExpiry(client);
     });
@@ -155,7 +203,8 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
     broker.on('clientError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'client error'));
     broker.on('connectionError', (_client, error) => log.debug({ err: error.message }, 'connection error'));
 
-    const handle = (stream: Parameters<Aedes['handle']>[0]) => broker.handle(stream);
+    const handle = (socket: Duplex & { remoteAddress?: string | undefined }) =>
+      admitSocket(broker, socket, socket.remoteAddress ?? 'unknown');
     tcp = options.tls
       ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle)
       : createNetServer(handle);
@@ -169,7 +218,7 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
         const stream = createWebSocketStream(socket);
         // A socket reset surfaces on both the ws and the stream; aedes handles the stream's.
         socket.on('error', (error) => log.debug({ err: error.message }, 'websocket error'));
-        broker.handle(stream, request);
+        admitSocket(broker, stream, request.socket.remoteAddress ?? 'unknown', request);
       });
       address.wsPort = await listen(web, options.wsPort, host, 'MQTT over WebSocket');
     }

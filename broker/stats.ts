@@ -3,12 +3,15 @@
  * cloud can scrape them (`BrokerServer.stats()`) and render Prometheus text without a client library.
  */
 import type { AclRefusal } from './acl.ts';
+import type { GuardRefusal } from './connection-guard.ts';
 import type { ConnectRefusal } from './credentials.ts';
 
 /** A publish can also be refused for its size, which is the adapter's concern, not the topic table's. */
 export type PublishRefusal = AclRefusal | 'payload-too-large' | 'no-identity';
 /** Why a live session was ended by the broker. */
-export type KickReason = 'revoked' | 'token-expired';
+export type KickReason = 'revoked' | 'token-expired' | 'slow-reader';
+/** Why a socket was closed before its CONNACK (broker/connection-guard.ts). */
+export type SocketRefusal = Exclude<GuardRefusal, 'slow-reader'> | 'too-many-pending';
 
 export interface BrokerStats {
   clientsConnected: number;
@@ -19,6 +22,8 @@ export interface BrokerStats {
     connect: Partial<Record<ConnectRefusal, number>>;
     publish: Partial<Record<PublishRefusal, number>>;
     subscribe: Partial<Record<AclRefusal, number>>;
+    /** Sockets closed before CONNACK by the connection limits. */
+    socket: Partial<Record<SocketRefusal, number>>;
   };
   /** Sum of every refusal above. */
   refusedTotal: number;
@@ -35,6 +40,7 @@ export class BrokerCounters {
   readonly #connect = new Map<ConnectRefusal, number>();
   readonly #publish = new Map<PublishRefusal, number>();
   readonly #subscribe = new Map<AclRefusal, number>();
+  readonly #socket = new Map<SocketRefusal, number>();
   readonly #kicked = new Map<KickReason, number>();
 
   refuseConnect(reason: ConnectRefusal): void {
@@ -47,6 +53,10 @@ export class BrokerCounters {
 
   refuseSubscribe(reason: AclRefusal): void {
     this.#subscribe.set(reason, (this.#subscribe.get(reason) ?? 0) + 1);
+  }
+
+  refuseSocket(reason: SocketRefusal): void {
+    this.#socket.set(reason, (this.#socket.get(reason) ?? 0) + 1);
   }
 
   kick(reason: KickReason): void {
@@ -64,8 +74,9 @@ export class BrokerCounters {
         connect: Object.fromEntries(this.#connect),
         publish: Object.fromEntries(this.#publish),
         subscribe: Object.fromEntries(this.#subscribe),
+        socket: Object.fromEntries(this.#socket),
       },
-      refusedTotal: sum(this.#connect) + sum(this.#publish) + sum(this.#subscribe),
+      refusedTotal: sum(this.#connect) + sum(this.#publish) + sum(this.#subscribe) + sum(this.#socket),
       kicked: Object.fromEntries(this.#kicked),
       revokedTokens: extra.revokedTokens,
       revocationReloadErrors: extra.revocationReloadErrors,

@@ -10,7 +10,7 @@ import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD } from '../../broker/aedes-hooks.ts';
 import { generateMosquittoConfig, mosquittoAccounts } from '../../broker/mosquitto-config.ts';
-import { createBrokerServer } from '../../broker/server.ts';
+import { createBrokerServer, DEFAULT_MAX_PENDING_PER_ADDRESS } from '../../broker/server.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { isValidId } from '../../shared/ids.ts';
@@ -33,6 +33,9 @@ Runs the MQTT broker (aedes): device-token authentication and the topic ACL of d
   --keys FILE         keys file; only public keys are needed (default ${DEFAULT_KEYS})
   --revocations FILE  revoked token ids (jti), one per line; re-read when it changes
   --max-payload N     largest accepted PUBLISH payload in bytes (default ${DEFAULT_MAX_PAYLOAD})
+  --max-pending-per-address N
+                      sockets of one address that may wait for their CONNACK at once
+                      (default ${DEFAULT_MAX_PENDING_PER_ADDRESS}; raise it for many gates behind one NAT)
 Environment: ANXIN_PORT, ANXIN_WS_PORT, ANXIN_KEYS, … (flags win); ANXIN_LOG_LEVEL.
 
 mosquitto-config writes mosquitto.conf, passwd (mosquitto 2.x $7$ hashes) and acl into DIR, and
@@ -60,6 +63,7 @@ const brokerConfigSchema = z
     keys: z.string().min(1).default(DEFAULT_KEYS),
     revocations: z.string().min(1).optional(),
     maxPayload: z.coerce.number().int().min(1).max(268_435_455).default(DEFAULT_MAX_PAYLOAD),
+    maxPendingPerAddress: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_MAX_PENDING_PER_ADDRESS),
   })
   .superRefine((config, ctx) => {
     if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
@@ -88,6 +92,7 @@ async function serve(argv: string[]): Promise<number> {
       keys: { type: 'string' },
       revocations: { type: 'string' },
       'max-payload': { type: 'string' },
+      'max-pending-per-address': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -114,6 +119,7 @@ async function serve(argv: string[]): Promise<number> {
     keys: ring,
     ...(config.revocations ? { revocations: { file: config.revocations } } : {}),
     maxPayload: config.maxPayload,
+    maxPendingPerAddress: config.maxPendingPerAddress,
     logger,
   });
   await server.start();

@@ -37,6 +37,8 @@ export class GateMessageRouter {
   private readonly now: () => number;
   private syncChain: Promise<unknown> = Promise.resolve();
   private pendingSync = 0;
+  /** Gates with an answer waiting or under way: one at a time per gate. */
+  private readonly syncingGates = new Set<string>();
 
   constructor(private readonly options: GateMessageRouterOptions) {
     this.logger = options.logger.child({ component: 'cloud.mqtt' });
@@ -136,21 +138,31 @@ export class GateMessageRouter {
 
   /**
    * Sync answers run one after another off the message path: a snapshot of many parts must not
-   * hold up ingest. Past `MAX_PENDING_SYNC` waiting requests, new ones are dropped (the gate asks again).
+   * hold up ingest. Each gate has at most one answer waiting or under way: a request from a gate
+   * that already has one is dropped (that answer brings it to the current rev anyway), so a gate
+   * that floods requests — a stolen one, say — takes one place in the line, not all of them and
+   * not the other gates' turn. Past `MAX_PENDING_SYNC` waiting gates, new requests are dropped
+   * too (the gate asks again).
    */
   private async onSyncRequest(gateId: string, payload: Buffer): Promise<void> {
     const parsed = await this.parse(gateId, 'sync/request', syncRequestSchema, payload);
     if (!parsed) return;
+    if (this.syncingGates.has(gateId)) {
+      this.options.metrics.mqttRejects.inc({ kind: 'sync/request', reason: 'already-pending' });
+      return;
+    }
     if (this.pendingSync >= MAX_PENDING_SYNC) {
       this.options.metrics.mqttRejects.inc({ kind: 'sync/request', reason: 'too-many-pending' });
       return;
     }
     this.pendingSync += 1;
+    this.syncingGates.add(gateId);
     this.syncChain = this.syncChain
       .then(() => this.options.sync.answer(gateId, parsed.compoundId, parsed.data.fromRev))
       .catch((err: unknown) => this.logger.warn({ err, gateId }, 'sync answer failed'))
       .finally(() => {
         this.pendingSync -= 1;
+        this.syncingGates.delete(gateId);
       });
   }
 

@@ -1,0 +1,218 @@
+/**
+ * What stands between a raw socket and aedes: the limits a connection lives under before and after
+ * it has signed in (docs/deploy.md, "Limits per connection").
+ *
+ * Before CONNACK, a socket is anonymous, so it may cost the broker almost nothing:
+ * - its first packet must be a CONNECT (MQTT 3.1.1 §3.1, [MQTT-3.1.0-1]) whose announced size is
+ *   at most `maxConnectBytes` — read from the fixed header, so a CONNECT announcing 200 MB is
+ *   refused on its first bytes, never buffered;
+ * - it may send at most `maxBytesBeforeConnack` in all until its CONNACK (aedes queues any packet
+ *   pipelined behind the CONNECT until then);
+ * - aedes' connect timeout still closes a socket that sends nothing; the per-address cap on such
+ *   sockets lives in `PendingConnections` below.
+ *
+ * After CONNACK, writes never make aedes wait: aedes waits for `drain` on a full socket before it
+ * finishes delivering a message, and a publisher's next packet is read only once its publish has
+ * been delivered to every subscriber — so one client that stops reading would stall everyone who
+ * publishes to it (for aedes' 60 s drain timeout). Here each write is handed to the socket at
+ * once, and a client whose unsent backlog exceeds `maxQueuedBytes` is disconnected: the slow one
+ * pays, nobody else waits.
+ */
+import { Duplex } from 'node:stream';
+
+export interface ConnectionLimits {
+  /** Largest CONNECT packet (fixed header included), checked against the announced length. */
+  maxConnectBytes: number;
+  /** Everything a socket may send before its CONNACK. */
+  maxBytesBeforeConnack: number;
+  /** Unsent bytes towards one client beyond which it is disconnected as a slow reader. */
+  maxQueuedBytes: number;
+}
+
+/** A CONNECT carries a client id, a token of a few hundred bytes and maybe a small will. */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnectBytes: 8 * 1024,
+  maxBytesBeforeConnack: 16 * 1024,
+  maxQueuedBytes: 4 * 1024 * 1024,
+};
+
+export type GuardRefusal =
+  /** The first byte is not a CONNECT's (type 1, flags 0). */
+  | 'not-connect'
+  /** The CONNECT announces more than `maxConnectBytes`, or its length field is malformed. */
+  | 'connect-too-large'
+  /** More than `maxBytesBeforeConnack` arrived before the CONNACK. */
+  | 'too-much-before-connack'
+  /** The client's unsent backlog exceeded `maxQueuedBytes`. */
+  | 'slow-reader';
+
+export interface GuardEvents {
+  /** The connection is being closed for this reason (called once). */
+  onRefused(reason: GuardRefusal): void;
+  /** The socket is no longer anonymous: admitted, or gone (called once). */
+  onSettled(): void;
+}
+
+const CONNECT_BYTE = 0x10;
+
+/**
+ * Decodes the fixed header's remaining length (§2.2.3) from the first bytes of a packet:
+ * `{ total }` (fixed header + remaining length), `'more'` when the bytes so far are not enough,
+ * or `'malformed'` after four continuation bytes.
+ */
+export function announcedPacketSize(head: Buffer): { total: number } | 'more' | 'malformed' {
+  let value = 0;
+  let multiplier = 1;
+  for (let i = 1; i <= 4; i++) {
+    if (i >= head.length) return 'more';
+    const byte = head[i]!;
+    value += (byte & 0x7f) * multiplier;
+    if ((byte & 0x80) === 0) return { total: 1 + i + value };
+    multiplier *= 128;
+  }
+  return 'malformed';
+}
+
+export class GuardedConnection extends Duplex {
+  readonly #inner: Duplex;
+  readonly #limits: ConnectionLimits;
+  readonly #events: GuardEvents;
+  #admitted = false;
+  #settled = false;
+  #refused = false;
+  #head: Buffer | undefined = Buffer.alloc(0);
+  #bytesBeforeConnack = 0;
+
+  constructor(inner: Duplex, limits: ConnectionLimits, events: GuardEvents) {
+    // aedes reads in paused mode and writes packet by packet; a write is "accepted" as soon as the
+    // socket has it, so the high-water mark only has to exceed the largest single write.
+    super({ allowHalfOpen: false, writableHighWaterMark: limits.maxQueuedBytes });
+    this.#inner = inner;
+    this.#limits = limits;
+    this.#events = events;
+    inner.on('data', (chunk: Buffer) => this.#onData(chunk));
+    inner.on('end', () => this.push(null));
+    inner.on('error', (error) => this.destroy(error));
+    inner.on('close', () => this.destroy());
+  }
+
+  /** The client has its CONNACK: the pre-sign-in limits no longer apply. */
+  admit(): void {
+    this.#admitted = true;
+    this.#head = undefined;
+    this.#settle();
+  }
+
+  #settle(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#events.onSettled();
+  }
+
+  #refuse(reason: GuardRefusal): void {
+    if (this.#refused) return;
+    this.#refused = true;
+    this.#events.onRefused(reason);
+    this.#inner.destroy();
+    this.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#refused) return;
+    if (!this.#admitted) {
+      const refusal = this.#screen(chunk);
+      if (refusal) {
+        this.#refuse(refusal);
+        return;
+      }
+    }
+    if (!this.push(chunk)) this.#inner.pause();
+  }
+
+  /** The pre-CONNACK checks on one more chunk; a refusal, or undefined to pass it on. */
+  #screen(chunk: Buffer): GuardRefusal | undefined {
+    this.#bytesBeforeConnack += chunk.length;
+    if (this.#head) {
+      const head = Buffer.concat([this.#head, chunk.subarray(0, 5)]).subarray(0, 5);
+      if (head[0] !== CONNECT_BYTE) return 'not-connect';
+      const size = announcedPacketSize(head);
+      if (size === 'malformed') return 'connect-too-large';
+      if (size === 'more') {
+        this.#head = head;
+      } else {
+        if (size.total > this.#limits.maxConnectBytes) return 'connect-too-large';
+        this.#head = undefined;
+      }
+    }
+    if (this.#bytesBeforeConnack > this.#limits.maxBytesBeforeConnack) return 'too-much-before-connack';
+    return undefined;
+  }
+
+  override _read(): void {
+    this.#inner.resume();
+  }
+
+  override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#send([{ chunk, encoding }]);
+    callback();
+  }
+
+  /** aedes (mqtt-packet) corks while it writes a packet's parts; they leave as one segment, not one each. */
+  override _writev(
+    chunks: { chunk: Buffer; encoding: BufferEncoding }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    this.#send(chunks);
+    callback();
+  }
+
+  /** Hands the chunks to the socket at once; a backlog past `maxQueuedBytes` ends the connection. */
+  #send(chunks: readonly { chunk: Buffer; encoding: BufferEncoding }[]): void {
+    if (this.#refused || this.#inner.destroyed) return;
+    this.#inner.cork();
+    for (const { chunk, encoding } of chunks) this.#inner.write(chunk, encoding);
+    this.#inner.uncork();
+    if (this.#inner.writableLength > this.#limits.maxQueuedBytes) this.#refuse('slow-reader');
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#inner.end();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#settle();
+    this.#inner.destroy();
+    callback(error);
+  }
+}
+
+/**
+ * Counts the anonymous (not yet admitted) sockets of each remote address, so one host cannot hold
+ * more than `maxPerAddress` of them open at once while aedes' connect timeout runs.
+ */
+export class PendingConnections {
+  readonly #counts = new Map<string, number>();
+
+  constructor(readonly maxPerAddress: number) {}
+
+  /** Takes a place for `address`; false when it has none left. */
+  tryEnter(address: string): boolean {
+    const count = this.#counts.get(address) ?? 0;
+    if (count >= this.maxPerAddress) return false;
+    this.#counts.set(address, count + 1);
+    return true;
+  }
+
+  leave(address: string): void {
+    const count = (this.#counts.get(address) ?? 1) - 1;
+    if (count <= 0) this.#counts.delete(address);
+    else this.#counts.set(address, count);
+  }
+
+  get size(): number {
+    let total = 0;
+    for (const count of this.#counts.values()) total += count;
+    return total;
+  }
+}
