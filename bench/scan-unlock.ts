@@ -25,7 +25,7 @@ import { QrScannerDriver } from '../firmware-bridge/qr/driver.ts';
 import { QrScannerSimulator } from '../firmware-bridge/qr/simulator.ts';
 import { createKeysFile, parseKeysFile } from '../shared/keys.ts';
 import { newPassId, signPass } from '../shared/pass.ts';
-import { openPtyPair } from '../test/helpers/socat.ts';
+import { openPtyPair } from '../testkit/socat.ts';
 import { type BenchContext, intFlag, runBench } from './lib/cli.ts';
 import { generatePopulation, replicaChanges, type SyntheticPerson } from './lib/population.ts';
 import { randomInt, seededRandom } from './lib/prng.ts';

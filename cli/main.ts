@@ -1,36 +1,55 @@
 /**
  * The `anxin` command. Each sub-command lives in `cli/commands/<name>.ts` and exports
- * `run(argv): Promise<number>` (the exit code) and `help` (its usage text).
+ * `run(argv): Promise<number>` (the exit code) and `help` (its usage text). The table below names
+ * each one with a loader, so a command's modules (the cloud's, the broker's) load only when it runs.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-
-export const COMMANDS: Record<string, string> = {
-  demo: 'broker + cloud + simulated gates with residents and traffic, all on this machine',
-  broker: 'the MQTT broker alone',
-  cloud: 'the cloud alone (ingest, store, HTTP API, web pages)',
-  edge: 'one gate (edge agent): anxin edge --config gate.json',
-  sim: 'a device simulator on a serial port: anxin sim idreader|qr|turnstile --port PATH',
-  keys: 'signing keys: anxin keys init',
-  gate: 'provision a gate: anxin gate add --compound ID --id ID (prints its token and gate.json)',
-  user: 'provision a login: anxin user add --username NAME --role admin|manager|guard',
-};
-
-const USAGE = `Usage: anxin <command> [flags]   (anxin <command> --help for its flags)
-
-Commands:
-${Object.entries(COMMANDS)
-  .map(([name, text]) => `  ${name.padEnd(8)} ${text}`)
-  .join('\n')}
-`;
-
-/** `.ts` when run from the sources (tsx), `.js` when run from the build in dist/. */
-const MODULE_EXT = import.meta.url.endsWith('.js') ? '.js' : '.ts';
 
 interface CommandModule {
   run(argv: string[]): Promise<number>;
   help: string;
 }
+
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<CommandModule>;
+}
+
+export const COMMANDS = {
+  demo: {
+    summary: 'broker + cloud + simulated gates with residents and traffic, all on this machine',
+    load: () => import('./commands/demo.ts'),
+  },
+  broker: { summary: 'the MQTT broker alone', load: () => import('./commands/broker.ts') },
+  cloud: { summary: 'the cloud alone (ingest, store, HTTP API, web pages)', load: () => import('./commands/cloud.ts') },
+  edge: { summary: 'one gate (edge agent): anxin edge --config gate.json', load: () => import('./commands/edge.ts') },
+  sim: {
+    summary: 'a device simulator on a serial port: anxin sim idreader|qr|turnstile --port PATH',
+    load: () => import('./commands/sim.ts'),
+  },
+  keys: { summary: 'signing keys: anxin keys init', load: () => import('./commands/keys.ts') },
+  gate: {
+    summary: 'provision a gate: anxin gate add --compound ID --id ID (prints its token and gate.json)',
+    load: () => import('./commands/gate.ts'),
+  },
+  user: {
+    summary: 'provision a login: anxin user add --username NAME --role admin|manager|guard',
+    load: () => import('./commands/user.ts'),
+  },
+} satisfies Record<string, CommandEntry>;
+
+type CommandName = keyof typeof COMMANDS;
+
+function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+const USAGE = `Usage: anxin <command> [flags]   (anxin <command> --help for its flags)
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, entry]) => `  ${name.padEnd(8)} ${entry.summary}`)
+  .join('\n')}
+`;
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -38,16 +57,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return name ? 0 : 2;
   }
-  if (!(name in COMMANDS)) {
+  if (!isCommand(name)) {
     process.stderr.write(`anxin: unknown command "${name}"\n${USAGE}`);
     return 2;
   }
-  const file = fileURLToPath(new URL(`./commands/${name}${MODULE_EXT}`, import.meta.url));
-  if (!existsSync(file)) {
-    process.stderr.write(`anxin ${name}: not implemented yet\n`);
-    return 2;
-  }
-  const command = (await import(file)) as CommandModule;
+  const command: CommandModule = await COMMANDS[name].load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${command.help.trim()}\n`);
     return 0;

@@ -1,6 +1,6 @@
 /**
- * What the three `anxin sim …` simulators share (cli/commands/sim.ts for the QR scanner, the
- * `sim-cli.ts` beside the ID-card reader and OSDP drivers): the test hooks they accept, and flag
+ * What the three `anxin sim …` simulators share (cli/commands/sim.ts for the QR scanner,
+ * cli/sim/ for the ID-card reader and the OSDP turnstile): the test hooks they accept, and flag
  * parsing that reports problems as `flag: message` lines instead of throwing.
  */
 import { parseArgs } from 'node:util';

@@ -17,7 +17,7 @@ import type { RouteDeps } from './http/app-deps.ts';
 import type { AppEnv } from './http/app-env.ts';
 import { EventIngest } from './ingest/event-ingest.ts';
 import { GateDirectory } from './ingest/gate-directory.ts';
-import type { IngestHook } from './ingest/ingest-hook.ts';
+import type { IngestHook } from './store/store.ts';
 import { LiveHub } from './live/live-hub.ts';
 import { type CloudMetrics, createCloudMetrics } from './metrics/cloud-metrics.ts';
 import { CloudMqttClient, MqttUnavailableError, SHARE_GROUP_PATTERN } from './mqtt/cloud-mqtt-client.ts';

@@ -13,7 +13,7 @@ import {
   generateMosquittoConfig,
   type MosquittoAccount,
   type MosquittoConfigInput,
-} from '../../broker/mosquitto-config.ts';
+} from '../broker/mosquitto-config.ts';
 
 export interface RunningMosquitto {
   /** `mqtt://127.0.0.1:<port>` */

@@ -14,7 +14,7 @@ import {
   type MosquittoAccount,
 } from '../../broker/mosquitto-config.ts';
 import { type KeysFile, publicOnly } from '../../shared/keys.ts';
-import { findMosquitto, freePort } from '../../test/helpers/mosquitto.ts';
+import { findMosquitto, freePort } from '../../testkit/mosquitto.ts';
 import type { BenchContext } from './cli.ts';
 import { sleep } from './samples.ts';
 

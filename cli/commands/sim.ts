@@ -1,16 +1,17 @@
 /**
  * `anxin sim idreader|qr|turnstile --port PATH …` (docs/contract.md §1, simulators): a device simulator
  * on a real serial port, e.g. one end of a socat pty pair, for testing an edge agent without
- * hardware. The QR scanner lives here; the ID-card reader and the turnstile are dispatched to the
- * `sim-cli.ts` of their firmware-bridge folders. Runs until SIGINT/SIGTERM, then exits 0.
+ * hardware. The QR scanner lives here; the ID-card reader and the turnstile in `cli/sim/`.
+ * Runs until SIGINT/SIGTERM, then exits 0.
  */
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { QR_SUFFIXES, type QrSuffix, QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
 import { readKeysFile } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/log.ts';
 import { newPassId, signPass } from '../../shared/pass.ts';
 import { integerFlag, parseSimArgs, reportProblems, type SimulatorCliIo } from '../sim-flags.ts';
+import { runSimulatorCli as runIdReaderSim } from '../sim/idreader-sim.ts';
+import { runSimulatorCli as runTurnstileSim } from '../sim/turnstile-sim.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 
 /** Used only when no keys file is at hand to sign a demo pass with (a bare scanner test). */
@@ -59,30 +60,18 @@ Stops on SIGINT/SIGTERM (exit 0). Bad flags exit 2 with one "flag: problem" line
 
 export type SimIo = SimulatorCliIo;
 
-interface SimulatorCliModule {
-  runSimulatorCli(argv: string[], io?: SimIo): Promise<number>;
-}
-
-/** The other two simulators, written beside their drivers. */
-const DELEGATED: Record<string, string> = {
-  idreader: '../../firmware-bridge/idreader/sim-cli',
-  turnstile: '../../firmware-bridge/osdp/sim-cli',
-};
-/** `.ts` when run from the sources (tsx), `.js` when run from the build in dist/. */
-const MODULE_EXT = import.meta.url.endsWith('.js') ? '.js' : '.ts';
+/** The simulators of `cli/sim/`, each `(argv, io) → exit code`. */
+const SIMULATORS = {
+  idreader: (argv: string[], io: SimIo) => runIdReaderSim(argv, io),
+  turnstile: (argv: string[], io: SimIo) => runTurnstileSim(argv, io),
+  qr: (argv: string[], io: SimIo) => runQr(argv, io),
+} satisfies Record<string, (argv: string[], io: SimIo) => Promise<number>>;
 
 export async function run(argv: string[], io: SimIo = {}): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
   const [kind, ...rest] = argv;
-  if (kind === 'qr') return runQr(rest, io);
-  if (kind !== undefined && kind in DELEGATED) {
-    const file = fileURLToPath(new URL(`${DELEGATED[kind]!}${MODULE_EXT}`, import.meta.url));
-    const module = existsSync(file) ? ((await import(file)) as Partial<SimulatorCliModule>) : undefined;
-    if (typeof module?.runSimulatorCli !== 'function') {
-      stderr.write(`anxin sim ${kind}: not available yet\n`);
-      return 2;
-    }
-    return module.runSimulatorCli(rest, io);
+  if (kind !== undefined && Object.hasOwn(SIMULATORS, kind)) {
+    return SIMULATORS[kind as keyof typeof SIMULATORS](rest, io);
   }
   stderr.write(
     `anxin sim: ${kind === undefined ? 'missing device' : `unknown device ${JSON.stringify(kind)}`}; expected idreader, qr or turnstile\n`,

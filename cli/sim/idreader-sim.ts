@@ -7,10 +7,10 @@
  */
 import { generateIdNumber, maskIdNumber, validateIdNumber } from '../../shared/id-number.ts';
 import { createLogger } from '../../shared/log.ts';
-import { SAMV_BAUD_RATES } from './frame.ts';
-import { IdCardReaderSimulator, type SimulatedCard } from './simulator.ts';
-import { parseSimArgs, reportProblems, type SimulatorCliIo } from '../../cli/sim-flags.ts';
-import { untilStopSignal } from '../../cli/stop-signal.ts';
+import { SAMV_BAUD_RATES } from '../../firmware-bridge/idreader/frame.ts';
+import { IdCardReaderSimulator, type SimulatedCard } from '../../firmware-bridge/idreader/simulator.ts';
+import { parseSimArgs, reportProblems, type SimulatorCliIo } from '../sim-flags.ts';
+import { untilStopSignal } from '../stop-signal.ts';
 
 export const DEFAULT_IDREADER_SIM_BAUD = 115_200;
 export const DEFAULT_IDREADER_SIM_INTERVAL_MS = 3_000;

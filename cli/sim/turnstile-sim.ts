@@ -4,16 +4,16 @@
  * turnstile simulator on a real serial port until SIGINT/SIGTERM. Exit 0 on a signal, 2 on bad flags.
  */
 import { createLogger } from '../../shared/log.ts';
-import { OSDP_COMMAND_NAMES, type OsdpCommandName } from './codes.ts';
-import { OSDP_BROADCAST } from './frame.ts';
+import { OSDP_COMMAND_NAMES, type OsdpCommandName } from '../../firmware-bridge/osdp/codes.ts';
+import { OSDP_BROADCAST } from '../../firmware-bridge/osdp/frame.ts';
 import {
   OsdpTurnstileSimulator,
   SIMULATOR_PASS_DELAY_MS,
   TURNSTILE_BEHAVIOURS,
   type TurnstileBehaviour,
-} from './simulator.ts';
-import { integerFlag, parseSimArgs, reportProblems, type SimulatorCliIo } from '../../cli/sim-flags.ts';
-import { untilStopSignal } from '../../cli/stop-signal.ts';
+} from '../../firmware-bridge/osdp/simulator.ts';
+import { integerFlag, parseSimArgs, reportProblems, type SimulatorCliIo } from '../sim-flags.ts';
+import { untilStopSignal } from '../stop-signal.ts';
 
 export const SIM_TURNSTILE_HELP = `Usage: anxin sim turnstile --port PATH [flags]
 

@@ -4,7 +4,7 @@
  */
 import { type Logger, silentLogger } from '../../shared/log.ts';
 import type { CloudRoutes } from '../cloud-service.ts';
-import type { IngestHook } from '../ingest/ingest-hook.ts';
+import type { IngestHook } from '../store/store.ts';
 import type { SqliteCloudStore } from '../store/sqlite-store.ts';
 import { analyticsRoutes } from './analytics-routes.ts';
 import { SqliteAnalyticsStore } from './analytics-store.ts';

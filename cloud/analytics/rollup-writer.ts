@@ -6,7 +6,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Logger } from '../../shared/log.ts';
 import { silentLogger } from '../../shared/log.ts';
-import type { IngestHook } from '../ingest/ingest-hook.ts';
+import type { IngestHook } from '../store/store.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { migrateAnalytics } from './analytics-migrations.ts';
 import { dailyCountersOf, type RollupDelta, type RollupEvent, rollupDelta } from './rollup.ts';

@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/log.ts';
 import { eventsMessageSchema } from '../../shared/schemas/mqtt.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
 import type { EventStore, StoredEvent } from '../store/store.ts';
-import type { IngestHook } from './ingest-hook.ts';
+import type { IngestHook } from '../store/store.ts';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5;
 export const DEFAULT_MAX_BATCH = 2000;

@@ -9,7 +9,7 @@ import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { HealthColour, HttpRole, Mode } from '../../shared/enums.ts';
 import type { Change, GateStatus } from '../../shared/schemas/mqtt.ts';
 import { ConflictError, InvalidCursorError, NotFoundError } from '../cloud-errors.ts';
-import type { IngestHook } from '../ingest/ingest-hook.ts';
+import type { IngestHook } from './store.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { migrate } from './sqlite-migrations.ts';
 import { WalSync } from '../../shared/wal-sync.ts';

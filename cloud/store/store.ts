@@ -19,7 +19,6 @@ import type {
   Result,
 } from '../../shared/enums.ts';
 import type { Change, EntryEvent, GateStatus, PersonRecord } from '../../shared/schemas/mqtt.ts';
-import type { IngestHook } from '../ingest/ingest-hook.ts';
 
 /** An entry event as stored: every `EntryEvent` field plus where it belongs and when the cloud got it. */
 export interface StoredEvent extends EntryEvent {
@@ -324,4 +323,19 @@ export function personRecordOf(resident: Resident): PersonRecord {
     active: resident.active,
     elderly: resident.elderly,
   };
+}
+
+/**
+ * An extension point of the store's ingest transaction (used by the statistics rollups).
+ *
+ * `onStored` runs synchronously inside the transaction that inserted the events, after the
+ * insert and before the commit, with only the events that were new (replayed duplicates are
+ * left out, so a hook never counts a passage twice). If it throws, the whole batch rolls back
+ * and is not acknowledged; the gates send it again.
+ *
+ * With the SQLite store, statements the hook runs on `SqliteCloudStore.db` take part in that
+ * transaction. A PostgreSQL store would hand its hooks the transaction's client instead.
+ */
+export interface IngestHook {
+  onStored(events: readonly StoredEvent[], compoundOf: (gateId: string) => string): void;
 }

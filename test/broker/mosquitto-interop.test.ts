@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mosquittoAccounts } from '../../broker/mosquitto-config.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
-import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.ts';
+import { type RunningMosquitto, startMosquitto } from '../../testkit/mosquitto.ts';
 import { closeAll, collect, connect, grantedQos, nextMessage, refusedCode, signingKey } from './fixtures.ts';
 
 const accounts = mosquittoAccounts(

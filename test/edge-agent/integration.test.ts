@@ -19,7 +19,7 @@ import type { TerminalState } from '../../edge-agent/terminal/terminal-state.ts'
 import { IdCardReaderSimulator } from '../../firmware-bridge/idreader/simulator.ts';
 import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
 import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
-import { openPtyPair, type PtyPair } from '../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../testkit/socat.ts';
 import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
 import {
   BASE_CHANGES,

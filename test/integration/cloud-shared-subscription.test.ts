@@ -15,7 +15,7 @@ import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
 import { closeAll, connect, connectAs, ring, signingKey, tokenFor } from '../broker/fixtures.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.ts';
+import { type RunningMosquitto, startMosquitto } from '../../testkit/mosquitto.ts';
 
 const GROUP = 'ingest';
 const PASSAGES = 20;

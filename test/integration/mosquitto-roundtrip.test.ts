@@ -19,7 +19,7 @@ import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
 import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.ts';
+import { type RunningMosquitto, startMosquitto } from '../../testkit/mosquitto.ts';
 
 const COMPOUND = 'sunny-garden';
 const GATE = 'north-in';

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import type { TerminalState } from '../../edge-agent/terminal/terminal-state.ts';
-import { freePort } from '../helpers/mosquitto.ts';
-import { openPtyPair, type PtyPair } from '../helpers/socat.ts';
+import { freePort } from '../../testkit/mosquitto.ts';
+import { openPtyPair, type PtyPair } from '../../testkit/socat.ts';
 import { AnxinProcess, eventually, ROOT, tcpOpen } from '../reliability/deployment.ts';
 
 const COMPOUND = 'sunny-garden';

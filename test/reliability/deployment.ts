@@ -26,7 +26,7 @@ import type { TerminalState } from '../../edge-agent/terminal/terminal-state.ts'
 import type { HttpRole, Role } from '../../shared/enums.ts';
 import { createKeysFile, type KeysFile, type ParsedKeys, parseKeysFile, publicOnly } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
-import { freePort } from '../helpers/mosquitto.ts';
+import { freePort } from '../../testkit/mosquitto.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const COMPOUND = 'c-rel';

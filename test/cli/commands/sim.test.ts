@@ -10,7 +10,7 @@ import {
   VirtualBinding,
 } from '../../../firmware-bridge/serial/virtual-binding.ts';
 import { silentLogger } from '../../../shared/log.ts';
-import { openPtyPair, type PtyPair } from '../../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../../testkit/socat.ts';
 
 function capture() {
   const stream = new PassThrough();

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type IdCard, IdCardReaderDriver } from '../../../firmware-bridge/idreader/driver.ts';
-import { parseIdReaderSimFlags, runSimulatorCli, simulatedCard } from '../../../firmware-bridge/idreader/sim-cli.ts';
+import { parseIdReaderSimFlags, runSimulatorCli, simulatedCard } from '../../../cli/sim/idreader-sim.ts';
 import {
   createVirtualSerialPair,
   resetVirtualPorts,
@@ -12,7 +12,7 @@ import {
 } from '../../../firmware-bridge/serial/virtual-binding.ts';
 import { validateIdNumber } from '../../../shared/id-number.ts';
 import { silentLogger } from '../../../shared/log.ts';
-import { openPtyPair, type PtyPair } from '../../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../../testkit/socat.ts';
 
 async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

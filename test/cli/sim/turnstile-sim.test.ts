@@ -7,10 +7,10 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { OsdpControlPanel } from '../../../firmware-bridge/osdp/control-panel.ts';
-import { parseTurnstileSimFlags, runSimulatorCli } from '../../../firmware-bridge/osdp/sim-cli.ts';
+import { parseTurnstileSimFlags, runSimulatorCli } from '../../../cli/sim/turnstile-sim.ts';
 import { silentLogger } from '../../../shared/log.ts';
-import { openPtyPair } from '../../helpers/socat.ts';
-import { until } from './mock-pd.ts';
+import { openPtyPair } from '../../../testkit/socat.ts';
+import { until } from '../../firmware-bridge/osdp/mock-pd.ts';
 
 function captured() {
   const stream = new PassThrough();
@@ -86,7 +86,7 @@ describe('anxin sim turnstile (runSimulatorCli)', () => {
   it('stops on SIGTERM with exit code 0 as a real process', async () => {
     const pty = await openPtyPair();
     const dir = await mkdtemp(join(tmpdir(), 'anxin-osdp-cli-'));
-    const cli = fileURLToPath(new URL('../../../firmware-bridge/osdp/sim-cli.ts', import.meta.url));
+    const cli = fileURLToPath(new URL('../../../cli/sim/turnstile-sim.ts', import.meta.url));
     // .mts: the temp dir has no package.json saying "type": "module".
     const script = join(dir, 'run.mts');
     await writeFile(

@@ -6,7 +6,7 @@
 import { maskName } from '../../../shared/masking.ts';
 import type { Direction, Method, Reason, Result } from '../../../shared/enums.ts';
 import type { EntryEvent, GateStatus } from '../../../shared/schemas/mqtt.ts';
-import type { IngestHook } from '../../../cloud/ingest/ingest-hook.ts';
+import type { IngestHook } from '../../../cloud/store/store.ts';
 import type { CloudStore, Resident, StoredEvent } from '../../../cloud/store/store.ts';
 
 export const MIN = 60_000;

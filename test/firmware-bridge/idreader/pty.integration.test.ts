@@ -8,7 +8,7 @@ import { IdCardReaderSimulator, samplePhoto } from '../../../firmware-bridge/idr
 import { encodeTextBlock, type TextBlockInput } from '../../../firmware-bridge/idreader/text-block.ts';
 import type { DeviceStatus } from '../../../firmware-bridge/serial/port-options.ts';
 import { idNumberCheckCharacter } from '../../../shared/id-number.ts';
-import { openPtyPair, type PtyPair } from '../../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../../testkit/socat.ts';
 
 const RESIDENT: TextBlockInput = {
   name: '张三明',

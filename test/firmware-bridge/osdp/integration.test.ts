@@ -7,7 +7,7 @@ import { OsdpCommand } from '../../../firmware-bridge/osdp/codes.ts';
 import { type OsdpCard, OsdpControlPanel, type TurnstileInput } from '../../../firmware-bridge/osdp/control-panel.ts';
 import type { OsdpFrame } from '../../../firmware-bridge/osdp/frame.ts';
 import { OsdpTurnstileSimulator, type TurnstileBehaviour } from '../../../firmware-bridge/osdp/simulator.ts';
-import { openPtyPair, type PtyPair } from '../../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../../testkit/socat.ts';
 import { until } from './mock-pd.ts';
 
 const PASS_DELAY_MS = 150;

@@ -6,7 +6,7 @@ import type { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { QrScannerDriver } from '../../../firmware-bridge/qr/driver.ts';
 import { type QrSuffix, QrScannerSimulator } from '../../../firmware-bridge/qr/simulator.ts';
-import { openPtyPair, type PtyPair } from '../../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../../testkit/socat.ts';
 
 /** Like `events.once`, but not rejected by 'error' events: failed reopen attempts are expected here. */
 function nextEvent(emitter: EventEmitter, name: string): Promise<unknown[]> {

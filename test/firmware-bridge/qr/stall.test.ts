@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { QrScannerDriver } from '../../../firmware-bridge/qr/driver.ts';
 import { QrLineParser } from '../../../firmware-bridge/qr/line-parser.ts';
 import type { BindingInterface } from '../../../firmware-bridge/serial/port-options.ts';
-import { openPtyPair, type PtyPair } from '../../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../../testkit/socat.ts';
 
 const PASS = `ANXIN1:${'A1b2C3d4E5'.repeat(17)}`;
 const HALF = PASS.length >> 1;

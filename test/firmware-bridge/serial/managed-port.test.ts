@@ -13,7 +13,7 @@ import {
 } from '../../../firmware-bridge/serial/managed-port.ts';
 import type { BindingInterface } from '../../../firmware-bridge/serial/port-options.ts';
 import type { Timers } from '../../../firmware-bridge/serial/timers.ts';
-import { openPtyPair, type PtyPair } from '../../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../../testkit/socat.ts';
 
 /** Like `events.once`, but not rejected by 'error' events: failed reopen attempts are expected here. */
 function nextEvent(emitter: EventEmitter, name: string): Promise<unknown[]> {
