@@ -116,14 +116,20 @@ export class RevocationList {
     this.#options.onRevoked?.([entry]);
   }
 
-  /** Loads the file once (a missing or bad file at start-up is an error) and starts watching it. */
+  /**
+   * Loads the file once and starts watching it. A file that does not exist yet is an empty list
+   * (the cloud creates it on the first revocation; a fresh deployment has none) and is picked up
+   * when it appears; a file that exists but cannot be read or parsed is an error.
+   */
   start(): void {
     const file = this.#options.file;
     if (!file) return;
     try {
       this.#fromFile = new Set(parseRevocationFile(readFileSync(file, 'utf8')));
     } catch (error) {
-      throw new RevocationFileError(file, error);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new RevocationFileError(file, error);
+      this.#fromFile = new Set();
+      this.#log.info({ file }, 'revocation file does not exist yet: nothing revoked; watching for it');
     }
     this.#indexSubjects();
     this.#reloads++;

@@ -103,38 +103,58 @@ export function rotateKeys(file: KeysFile): KeysFile {
   };
 }
 
-/** The same file without private keys: what gates and the broker need to verify. */
+/**
+ * The same file without private keys, but with the pepper: what a gate needs (it verifies passes
+ * and pseudonymises ID numbers). The pepper is secret, so this file is too (mode 0600).
+ */
 export function publicOnly(file: KeysFile): KeysFile {
   return { ...file, keys: file.keys.map(({ kid, publicKey }) => ({ kid, publicKey })) };
 }
 
+/** The public keys alone (no private key, no pepper): all the broker needs, safe to hand out. */
+export interface PublicKeysFile {
+  version: 1;
+  current: number;
+  keys: { kid: number; publicKey: string }[];
+}
+
+export function publicKeysOnly(file: KeysFile | PublicKeysFile): PublicKeysFile {
+  return { version: 1, current: file.current, keys: file.keys.map(({ kid, publicKey }) => ({ kid, publicKey })) };
+}
+
 const rawKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected 32 bytes in base64url (43 characters)');
 
-const keysFileSchema = z
-  .object({
-    version: z.literal(1),
-    current: z.number().int().min(MIN_KID).max(MAX_KID),
-    keys: z
-      .array(
-        z.object({
-          kid: z.number().int().min(MIN_KID).max(MAX_KID),
-          publicKey: rawKey,
-          privateKey: rawKey.optional(),
-        }),
-      )
-      .min(1),
-    pepper: z.string().regex(/^([0-9a-f]{2}){16,}$/, 'expected at least 16 bytes as lower-case hex'),
-  })
-  .superRefine((file, ctx) => {
-    const seen = new Set<number>();
-    file.keys.forEach((key, index) => {
-      if (seen.has(key.kid)) ctx.addIssue({ code: 'custom', path: ['keys', index, 'kid'], message: 'duplicate kid' });
-      seen.add(key.kid);
-    });
-    if (!seen.has(file.current)) {
-      ctx.addIssue({ code: 'custom', path: ['current'], message: `no key with kid ${file.current}` });
-    }
+const keysFileObject = z.object({
+  version: z.literal(1),
+  current: z.number().int().min(MIN_KID).max(MAX_KID),
+  keys: z
+    .array(
+      z.object({
+        kid: z.number().int().min(MIN_KID).max(MAX_KID),
+        publicKey: rawKey,
+        privateKey: rawKey.optional(),
+      }),
+    )
+    .min(1),
+  pepper: z.string().regex(/^([0-9a-f]{2}){16,}$/, 'expected at least 16 bytes as lower-case hex'),
+});
+
+function checkKids(file: { current: number; keys: { kid: number }[] }, ctx: z.RefinementCtx): void {
+  const seen = new Set<number>();
+  file.keys.forEach((key, index) => {
+    if (seen.has(key.kid)) ctx.addIssue({ code: 'custom', path: ['keys', index, 'kid'], message: 'duplicate kid' });
+    seen.add(key.kid);
   });
+  if (!seen.has(file.current)) {
+    ctx.addIssue({ code: 'custom', path: ['current'], message: `no key with kid ${file.current}` });
+  }
+}
+
+const keysFileSchema = keysFileObject.superRefine(checkKids);
+/** A file for verifying only: the pepper may be absent (`anxin keys public`), private keys are ignored. */
+const verifyingKeysFileSchema = keysFileObject
+  .extend({ pepper: keysFileObject.shape.pepper.optional() })
+  .superRefine(checkKids);
 
 export interface ParsedKeys {
   /** The current key, if this file holds its private half (the cloud's file does, a gate's does not). */
@@ -180,19 +200,47 @@ export function parseKeysFile(json: unknown): ParsedKeys {
   return { ...(signing ? { signing } : {}), ring, pepper: Buffer.from(file.pepper, 'hex'), file };
 }
 
-/** Reads and parses a keys file from disk; a missing or non-JSON file is a `KeysError` too. */
-export function readKeysFile(path: string): ParsedKeys {
+/**
+ * The public key ring of a keys file with or without the pepper and the private keys (the
+ * broker's `--keys`): `KeysError` with `path: message` lines when it cannot be used.
+ */
+export function readKeyRing(path: string): KeyRing {
+  const parsed = verifyingKeysFileSchema.safeParse(readJson(path));
+  if (!parsed.success) throw new KeysError(formatIssues(parsed.error));
+  const ring = new Map<number, KeyObject>();
+  const problems: string[] = [];
+  parsed.data.keys.forEach((entry, index) => {
+    try {
+      ring.set(entry.kid, importPublic(entry.publicKey));
+    } catch {
+      problems.push(`keys.${index}.publicKey: not an Ed25519 public key`);
+    }
+  });
+  if (problems.length > 0) throw new KeysError(problems);
+  return ring;
+}
+
+function readJson(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new KeysError([`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})`]);
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw new KeysError([`${path}: not valid JSON`]);
+  }
+}
+
+/** Reads and parses a keys file from disk; a missing or non-JSON file is a `KeysError` too. */
+export function readKeysFile(path: string): ParsedKeys {
+  const json = readJson(path);
+  if (typeof json === 'object' && json !== null && !('pepper' in json)) {
+    throw new KeysError([
+      `${path}: holds public keys only (anxin keys public, for the broker); this needs the deployment's pepper too — for a gate: anxin keys gate`,
+    ]);
   }
   return parseKeysFile(json);
 }

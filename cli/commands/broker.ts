@@ -14,7 +14,7 @@ import { createBrokerServer, DEFAULT_MAX_PENDING_PER_ADDRESS } from '../../broke
 import { loadConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { isValidId } from '../../shared/ids.ts';
-import { KeysError, readKeysFile } from '../../shared/keys.ts';
+import { KeysError, readKeyRing, readKeysFile } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/log.ts';
 import { signToken } from '../../shared/token.ts';
 
@@ -103,7 +103,7 @@ async function serve(argv: string[]): Promise<number> {
   const key = config.tlsKey ? readOrProblem(config.tlsKey, 'tlsKey', problems) : undefined;
   let ring: ReturnType<typeof readKeysFile>['ring'] | undefined;
   try {
-    ring = readKeysFile(config.keys).ring;
+    ring = readKeyRing(config.keys);
   } catch (error) {
     if (!(error instanceof KeysError)) throw error;
     problems.push(...error.problems.map((p) => `keys: ${p}`));

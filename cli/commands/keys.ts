@@ -8,21 +8,33 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exitCodeFor, usageError } from '../command-errors.ts';
 import { AnxinError } from '../../shared/errors.ts';
-import { createKeysFile, type KeysFile, publicOnly, readKeysFile, rotateKeys } from '../../shared/keys.ts';
+import {
+  createKeysFile,
+  type KeysFile,
+  publicKeysOnly,
+  publicOnly,
+  readKeysFile,
+  rotateKeys,
+} from '../../shared/keys.ts';
 
 export const DEFAULT_KEYS_PATH = 'data/keys.json';
 
-export const help = `Usage: anxin keys <init|rotate|public> [flags]
+export const help = `Usage: anxin keys <init|rotate|public|gate> [flags]
 
-  anxin keys init [--out ${DEFAULT_KEYS_PATH}] [--force]
+  anxin keys init [--keys ${DEFAULT_KEYS_PATH}] [--force]
       write a new keys file: one Ed25519 signing key (kid 1) and a random pepper, mode 0600;
       refuses to overwrite an existing file unless --force (which also replaces the pepper,
-      so every stored idHash stops matching)
-  anxin keys rotate [--file ${DEFAULT_KEYS_PATH}]
+      so every stored idHash stops matching: see docs/operations.md, "Rotating the pepper")
+  anxin keys rotate [--keys ${DEFAULT_KEYS_PATH}]
       add a new signing key (kid = highest + 1) and make it current; old keys stay as public keys
       so passes and tokens they signed keep verifying until they expire
-  anxin keys public [--file ${DEFAULT_KEYS_PATH}]
-      print the file without private keys (for gates and the broker) on stdout
+  anxin keys public [--keys ${DEFAULT_KEYS_PATH}] [--out FILE]
+      the public keys only (no private key, no pepper): for the broker; safe to hand out
+  anxin keys gate [--keys ${DEFAULT_KEYS_PATH}] [--out FILE]
+      the public keys and the pepper: a gate's keysFile (secret; --out writes it with mode 0600)
+
+--keys is the deployment's keys file in every command (--out for init and --file for rotate and
+public are its old names, still accepted); --out is where a command writes what it produces.
 `;
 
 const fail = (message: string): number => usageError('keys', message);
@@ -40,43 +52,55 @@ function writeSecretFile(path: string, text: string): void {
   renameSync(temporary, path);
 }
 
+/** `--keys`, or its deprecated name (`--out` for init, `--file` for the others) with a warning. */
+function keysPath(values: { keys?: string | undefined } & Record<string, unknown>, oldName: 'out' | 'file'): string {
+  const old = values[oldName];
+  if (typeof old === 'string') {
+    process.stderr.write(`anxin keys: --${oldName} is deprecated here; use --keys ${old}\n`);
+    if (values.keys === undefined) return old;
+  }
+  return values.keys ?? DEFAULT_KEYS_PATH;
+}
+
 function init(argv: string[]): number {
   const { values } = parseArgs({
     args: argv,
-    options: { out: { type: 'string', default: DEFAULT_KEYS_PATH }, force: { type: 'boolean', default: false } },
+    options: { keys: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean', default: false } },
     strict: true,
     allowPositionals: false,
   });
+  const path = keysPath(values, 'out');
   const file = createKeysFile();
   if (values.force) {
-    writeSecretFile(values.out, serialise(file));
+    writeSecretFile(path, serialise(file));
   } else {
-    mkdirSync(dirname(values.out), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true });
     try {
-      writeFileSync(values.out, serialise(file), { mode: 0o600, flag: 'wx' });
+      writeFileSync(path, serialise(file), { mode: 0o600, flag: 'wx' });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        return fail(`${values.out} exists; use --force to replace it (this also replaces the pepper)`);
+        return fail(`${path} exists; use --force to replace it (this also replaces the pepper)`);
       }
       throw error;
     }
   }
-  process.stdout.write(`wrote ${values.out} (kid ${file.current})\n`);
+  process.stdout.write(`wrote ${path} (kid ${file.current})\n`);
   return 0;
 }
 
-function fileFlag(argv: string[]): string {
+function fileFlags(argv: string[]): { path: string; out?: string } {
   const { values } = parseArgs({
     args: argv,
-    options: { file: { type: 'string', default: DEFAULT_KEYS_PATH } },
+    options: { keys: { type: 'string' }, file: { type: 'string' }, out: { type: 'string' } },
     strict: true,
     allowPositionals: false,
   });
-  return values.file;
+  return { path: keysPath(values, 'file'), ...(values.out === undefined ? {} : { out: values.out }) };
 }
 
 function rotate(argv: string[]): number {
-  const path = fileFlag(argv);
+  const { path, out } = fileFlags(argv);
+  if (out !== undefined) return fail('rotate changes the keys file in place; give it with --keys, not --out');
   const { file } = readKeysFile(path);
   const rotated = rotateKeys(file);
   writeSecretFile(path, serialise(rotated));
@@ -84,18 +108,38 @@ function rotate(argv: string[]): number {
   return 0;
 }
 
-function printPublic(argv: string[]): number {
-  const { file } = readKeysFile(fileFlag(argv));
-  process.stdout.write(serialise(publicOnly(file)));
+/** Writes to `--out` (mode 0600, never over an existing file) or stdout. */
+function emit(text: string, out: string | undefined): number {
+  if (out === undefined) {
+    process.stdout.write(text);
+    return 0;
+  }
+  try {
+    writeFileSync(out, text, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return fail(`${out} exists; not overwriting it`);
+    throw error;
+  }
+  process.stderr.write(`wrote ${out}\n`);
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => number> = { init, rotate, public: printPublic };
+function printPublic(argv: string[]): number {
+  const { path, out } = fileFlags(argv);
+  return emit(`${JSON.stringify(publicKeysOnly(readKeysFile(path).file), null, 2)}\n`, out);
+}
+
+function printGate(argv: string[]): number {
+  const { path, out } = fileFlags(argv);
+  return emit(serialise(publicOnly(readKeysFile(path).file)), out);
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => number> = { init, rotate, public: printPublic, gate: printGate };
 
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const subcommand = name === undefined ? undefined : SUBCOMMANDS[name];
-  if (!subcommand) return fail(`expected init, rotate or public${name === undefined ? '' : `, got "${name}"`}`);
+  if (!subcommand) return fail(`expected init, rotate, public or gate${name === undefined ? '' : `, got "${name}"`}`);
   try {
     return subcommand(rest);
   } catch (error) {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { run } from '../../cli/commands/broker.ts';
 import { verifyMosquittoPassword } from '../../broker/mosquitto-config.ts';
-import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';
+import { createKeysFile, parseKeysFile, publicKeysOnly, publicOnly } from '../../shared/keys.ts';
 import { signToken, verifyToken } from '../../shared/token.ts';
 import { closeAll, connect } from './fixtures.ts';
 
@@ -96,6 +96,35 @@ describe('anxin broker', () => {
     const missing = await runCaptured(['--keys', join(dir, 'none.json'), '--port', '0']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^keys: .*none\.json.*ENOENT/);
+  });
+
+  it('starts with --revocations naming a file that does not exist yet, and with a public-only keys file', async () => {
+    const publicKeys = join(dir, 'keys.public.json');
+    await writeFile(publicKeys, JSON.stringify(publicKeysOnly(keysFile)));
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'broker',
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--keys',
+        publicKeys,
+        '--revocations',
+        join(dir, 'none-yet.txt'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += String(chunk)));
+    child.stderr.on('data', (chunk) => (out += String(chunk)));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await vi.waitFor(() => expect(out).toContain('"broker listening"'), { timeout: 20_000 });
+    expect(out).toContain('revocation file does not exist yet');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 
   it('serves authenticated MQTT until SIGTERM, then exits 0', async () => {

@@ -91,6 +91,21 @@ describe('revocation', () => {
     expect(broker.server.stats().revokedTokens).toBe(3);
   });
 
+  it('starts with a revocation file that does not exist yet, and revokes from it once it appears', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'anxin-revocations-'));
+    const file = join(dir, 'revoked.txt');
+    broker = await startTestBroker({ ring, revocations: { file, pollMs: 50 } });
+    expect(broker.server.stats().revokedTokens).toBe(0);
+    const options = { clientId: 'g1', username: 'g1', password: tokenFor('g1', 'gate', { jti: 'late-1' }) };
+    const gate = await connect(broker.url, options);
+    const gone = closed(gate);
+    // The cloud's first revocation creates the file (write beside it, rename over it).
+    await writeFile(join(dir, 'next.txt'), 'late-1\n');
+    await rename(join(dir, 'next.txt'), file);
+    await gone;
+    expect(await refusedCode(broker.url, options)).toBe(4);
+  });
+
   it('keeps the previous list when the file turns unreadable', async () => {
     dir = await mkdtemp(join(tmpdir(), 'anxin-revocations-'));
     const file = join(dir, 'revoked.json');

@@ -117,7 +117,7 @@ describe('npm run build → dist/, run by bin/anxin.mjs', () => {
 
   it('anxin keys init does its work from dist/', () => {
     const out = join(root, 'keys.json');
-    const run = anxin(root, ['keys', 'init', '--out', out]);
+    const run = anxin(root, ['keys', 'init', '--keys', out]);
     expect(run.status, run.stderr).toBe(0);
     const keys = parseKeysFile(JSON.parse(readFileSync(out, 'utf8')));
     expect(keys.signing).toBeDefined();

@@ -108,7 +108,7 @@ describe('provisioning a gate by hand, as docs/quickstart.md says, then a pass t
     api = `http://127.0.0.1:${cloudPort}/api/v1`;
 
     // 1. keys and an admin login, then the broker and the cloud.
-    await expectOk(['keys', 'init', '--out', keys]);
+    await expectOk(['keys', 'init', '--keys', keys]);
     await expectOk(['user', 'add', '--db', db, '--username', 'admin', '--role', 'admin', '--password', PASSWORD]);
     start('broker', ['broker', '--host', '127.0.0.1', '--port', String(brokerPort), '--keys', keys]);
     await eventually(() => tcpOpen(brokerPort), 'the broker to listen', 20_000, logs);

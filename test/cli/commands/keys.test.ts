@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { help, run } from '../../../cli/commands/keys.ts';
-import { type KeysFile, parseKeysFile } from '../../../shared/keys.ts';
+import { type KeysFile, parseKeysFile, readKeyRing, readKeysFile } from '../../../shared/keys.ts';
 
 let dir: string;
 let out: string[];
@@ -30,12 +30,19 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Writes what a command printed to a file of its own, to read it back as a consumer would. */
+function writePrinted(json: unknown): string {
+  const path = join(dir, `printed-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(path, JSON.stringify(json));
+  return path;
+}
+
 const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as KeysFile;
 
 describe('anxin keys', () => {
   it('init writes a parseable keys file with mode 0600, creating the folder', async () => {
     const path = join(dir, 'data', 'keys.json');
-    expect(await run(['init', '--out', path])).toBe(0);
+    expect(await run(['init', '--keys', path])).toBe(0);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const parsed = parseKeysFile(read(path));
     expect(parsed.signing?.kid).toBe(1);
@@ -44,22 +51,22 @@ describe('anxin keys', () => {
 
   it('init refuses to overwrite without --force: exit 2, one line, file untouched', async () => {
     const path = join(dir, 'keys.json');
-    await run(['init', '--out', path]);
+    await run(['init', '--keys', path]);
     const before = readFileSync(path, 'utf8');
-    expect(await run(['init', '--out', path])).toBe(2);
+    expect(await run(['init', '--keys', path])).toBe(2);
     expect(readFileSync(path, 'utf8')).toBe(before);
     expect(err.join('').trim().split('\n')).toHaveLength(1);
     expect(err.join('')).toMatch(/exists; use --force/);
-    expect(await run(['init', '--out', path, '--force'])).toBe(0);
+    expect(await run(['init', '--keys', path, '--force'])).toBe(0);
     expect(read(path).pepper).not.toBe(JSON.parse(before).pepper);
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
   it('rotate adds kid 2 as current and keeps kid 1 public; public prints no private key', async () => {
     const path = join(dir, 'keys.json');
-    await run(['init', '--out', path]);
+    await run(['init', '--keys', path]);
     const first = read(path);
-    expect(await run(['rotate', '--file', path])).toBe(0);
+    expect(await run(['rotate', '--keys', path])).toBe(0);
     const rotated = read(path);
     expect(rotated.current).toBe(2);
     expect(rotated.keys.map((k) => k.kid)).toEqual([1, 2]);
@@ -67,23 +74,63 @@ describe('anxin keys', () => {
     expect(rotated.pepper).toBe(first.pepper);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     out.length = 0;
-    expect(await run(['public', '--file', path])).toBe(0);
+    expect(await run(['public', '--keys', path])).toBe(0);
     const printed = JSON.parse(out.join('')) as KeysFile;
     expect(printed.keys.every((k) => k.privateKey === undefined)).toBe(true);
-    expect(parseKeysFile(printed).ring.size).toBe(2);
+    expect(readKeyRing(writePrinted(printed)).size).toBe(2);
+  });
+
+  it('public holds public keys only — no private key, no pepper; gate adds the pepper a gate needs, 0600 with --out', async () => {
+    const path = join(dir, 'keys.json');
+    await run(['init', '--keys', path]);
+    const secret = read(path);
+    out.length = 0;
+    expect(await run(['public', '--keys', path])).toBe(0);
+    const text = out.join('');
+    expect(JSON.parse(text)).toEqual({
+      version: 1,
+      current: 1,
+      keys: [{ kid: 1, publicKey: secret.keys[0]!.publicKey }],
+    });
+    expect(text).not.toContain(secret.pepper);
+    expect(text).not.toContain(secret.keys[0]!.privateKey);
+    // A gate cannot run on it (it needs the pepper), and says what to use instead.
+    expect(() => readKeysFile(writePrinted(JSON.parse(text)))).toThrow(/public keys only .* anxin keys gate/);
+
+    const gateKeys = join(dir, 'gate-keys.json');
+    expect(await run(['gate', '--keys', path, '--out', gateKeys])).toBe(0);
+    expect(statSync(gateKeys).mode & 0o777).toBe(0o600);
+    const forGate = readKeysFile(gateKeys);
+    expect(forGate.signing).toBeUndefined();
+    expect(forGate.file.pepper).toBe(secret.pepper);
+    expect(await run(['gate', '--keys', path, '--out', gateKeys])).toBe(2);
+    expect(err.join('')).toMatch(/gate-keys\.json exists; not overwriting it/);
+  });
+
+  it('takes the old flag names (--out for init, --file for rotate and public) with a deprecation line', async () => {
+    const path = join(dir, 'keys.json');
+    expect(await run(['init', '--out', path])).toBe(0);
+    expect(await run(['rotate', '--file', path])).toBe(0);
+    expect(await run(['public', '--file', path])).toBe(0);
+    expect(read(path).current).toBe(2);
+    expect(err).toEqual([
+      `anxin keys: --out is deprecated here; use --keys ${path}\n`,
+      `anxin keys: --file is deprecated here; use --keys ${path}\n`,
+      `anxin keys: --file is deprecated here; use --keys ${path}\n`,
+    ]);
   });
 
   it('exits 2 with one line for unknown sub-commands and flags, and path: message lines for a bad file', async () => {
     expect(await run([])).toBe(2);
     expect(await run(['destroy'])).toBe(2);
     expect(await run(['init', '--bogus'])).toBe(2);
-    expect(await run(['rotate', '--file', join(dir, 'missing.json')])).toBe(2);
+    expect(await run(['rotate', '--keys', join(dir, 'missing.json')])).toBe(2);
     expect(err).toHaveLength(4);
     expect(err[3]).toMatch(/missing\.json: cannot read \(ENOENT\)/);
     err.length = 0;
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ version: 1, current: 3, keys: [], pepper: 'xy' }));
-    expect(await run(['public', '--file', bad])).toBe(2);
+    expect(await run(['public', '--keys', bad])).toBe(2);
     expect(err.join('')).toMatch(/^keys: .*\npepper: .*\ncurrent: /m);
     expect(help).toContain('anxin keys init');
   });
@@ -91,10 +138,10 @@ describe('anxin keys', () => {
   it('is reachable through the anxin command', () => {
     const bin = fileURLToPath(new URL('../../../bin/anxin.mjs', import.meta.url));
     const path = join(dir, 'keys.json');
-    const result = spawnSync(process.execPath, [bin, 'keys', 'init', '--out', path], { encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [bin, 'keys', 'init', '--keys', path], { encoding: 'utf8' });
     expect(result.status, result.stderr).toBe(0);
     expect(existsSync(path)).toBe(true);
-    const again = spawnSync(process.execPath, [bin, 'keys', 'init', '--out', path], { encoding: 'utf8' });
+    const again = spawnSync(process.execPath, [bin, 'keys', 'init', '--keys', path], { encoding: 'utf8' });
     expect(again.status).toBe(2);
     expect(again.stderr.trim().split('\n')).toHaveLength(1);
   });
