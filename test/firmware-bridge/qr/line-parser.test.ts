@@ -252,14 +252,20 @@ describe('QrLineParser: properties', () => {
   });
 });
 
+/**
+ * The parser judges silence by when bytes arrived (its `now`), so the fake clock drives both its
+ * timer and its arrival stamps; with the real clock a loaded machine made an on-time timer look late.
+ */
+const fakeNow = () => BigInt(Math.round(performance.now() * 1e6));
+
 describe('QrLineParser: inter-byte timeout', () => {
   afterEach(() => {
     vi.useRealTimers();
   });
 
   it('ends a read without terminator after exactly interByteTimeoutMs of silence', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const parser = new QrLineParser({ terminator: 'none', interByteTimeoutMs: 50 });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const parser = new QrLineParser({ terminator: 'none', interByteTimeoutMs: 50, now: fakeNow });
     const scans: QrScan[] = [];
     parser.on('data', (scan: QrScan) => scans.push(scan));
     parser.write(bytes('AB'));
@@ -277,8 +283,8 @@ describe('QrLineParser: inter-byte timeout', () => {
   });
 
   it("falls back to the timeout in 'auto' mode and sets no timer after a complete line", async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const parser = new QrLineParser();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const parser = new QrLineParser({ now: fakeNow });
     const scans: QrScan[] = [];
     parser.on('data', (scan: QrScan) => scans.push(scan));
     parser.write(bytes('done\r'));
@@ -294,8 +300,8 @@ describe('QrLineParser: inter-byte timeout', () => {
   });
 
   it('resyncs after an over-long read that ends in silence', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const parser = new QrLineParser({ maxLength: 4 });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const parser = new QrLineParser({ maxLength: 4, now: fakeNow });
     const scans: QrScan[] = [];
     parser.on('data', (scan: QrScan) => scans.push(scan));
     parser.write(bytes('123456'));
@@ -308,8 +314,8 @@ describe('QrLineParser: inter-byte timeout', () => {
   });
 
   it('reset() forgets a partial read and its timer', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const parser = new QrLineParser();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const parser = new QrLineParser({ now: fakeNow });
     const scans: QrScan[] = [];
     parser.on('data', (scan: QrScan) => scans.push(scan));
     parser.write(bytes('half-'));
