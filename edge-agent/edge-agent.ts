@@ -34,6 +34,7 @@ import { type DeviceEmitter, type EdgeDevices, type LaneReader, laneReaders } fr
 import { type GateDatabase, openGateDatabase } from './gate-database.ts';
 import { CloudReadiness } from './cloud-readiness.ts';
 import { GateClock } from './gate-clock.ts';
+import { type EffectiveGateSettings, effectiveGateSettings } from './gate-settings.ts';
 import { type JournalEntry, JournalStore } from './journal-store.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 import { MqttLink } from './mqtt-link.ts';
@@ -129,6 +130,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private readiness!: CloudReadiness;
   private turnstile!: TurnstileControl;
   private gate!: GateContext;
+  /** gate.json's defaults overlaid with the cloud's `gate.settings` (gate-settings.ts). */
+  private settings!: EffectiveGateSettings;
   private http: ServerType | undefined;
   private httpAddress: AddressInfo | undefined;
   private running = false;
@@ -281,6 +284,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       fireAlarm: false,
       passCache: new VerifiedPassCache(),
     };
+    this.applySettings();
 
     this.readiness = new CloudReadiness({ logger, fallbackMs: config.timeouts.cloudReadyMs });
     // The backlog and the sync request go out when the cloud can hear them, not merely when the
@@ -809,12 +813,34 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
 
   private replicaChanged(): void {
     this.turnstile.setFreeByMode(this.replica.mode() === 'emergency-open');
+    this.applySettings();
     this.statusMaybeChanged();
+  }
+
+  /** The cloud's settings for this gate, as the replica holds them (they hold offline and across restarts). */
+  private applySettings(): void {
+    const settings = effectiveGateSettings(this.config, this.replica.gateSettings(this.config.gateId));
+    const before = this.settings;
+    this.settings = settings;
+    this.gate.antiPassback = settings.antiPassback;
+    this.gate.yellowPolicy = settings.yellowPolicy;
+    this.gate.stalenessLimitMs = settings.stalenessLimitMs;
+    this.turnstile.configure({ pulseMs: settings.unlockMs, passageTimeoutMs: settings.passageMs });
+    if (before && JSON.stringify(before) !== JSON.stringify(settings)) {
+      this.log.info({ settings }, 'gate settings changed by the cloud');
+      const { lastScans: _s, alarms: _a, ...state } = this.state();
+      this.notify({ type: 'state', state });
+    }
+  }
+
+  /** The settings in force and where they come from (terminal, tests). */
+  get gateSettings(): Readonly<EffectiveGateSettings> {
+    return this.settings;
   }
 
   private isStale(): boolean {
     const last = this.replica.lastCloudContactAt();
-    return last === null || this.now() - last > this.config.stalenessLimitMs;
+    return last === null || this.now() - last > this.settings.stalenessLimitMs;
   }
 
   /** The `status` message (docs/contract.md), as it would be published now. */

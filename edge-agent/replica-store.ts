@@ -14,7 +14,7 @@
  * are cached in memory because this class is their only writer.
  */
 import type { Direction, HealthColour, Mode } from '../shared/enums.ts';
-import { type Change, changeSchema, type PersonRecord } from '../shared/schemas/mqtt.ts';
+import { type Change, changeSchema, type GateSettings, type PersonRecord } from '../shared/schemas/mqtt.ts';
 import { type GateDatabase, MetaTable } from './gate-database.ts';
 import type { ExitQuotaPolicy, ReplicaView } from './replica-view.ts';
 
@@ -24,6 +24,8 @@ const META = {
   modeTs: 'replica.modeTs',
   quota: 'replica.quotaPolicy',
   lastContact: 'replica.lastCloudContactAt',
+  /** `replica.gateSettings.<gateId>`: a gate's manager-set settings (`gate.settings` changes). */
+  gateSettingsPrefix: 'replica.gateSettings.',
 } as const;
 
 /**
@@ -68,6 +70,7 @@ export class ReplicaStore implements ReplicaView {
   private cachedMode: Mode;
   private cachedQuota: ExitQuotaPolicy | null;
   private cachedContact: number | null;
+  private readonly cachedGateSettings = new Map<string, GateSettings>();
   private contactPersistedAt = 0;
 
   private readonly stmt;
@@ -187,6 +190,7 @@ export class ReplicaStore implements ReplicaView {
         'INSERT INTO revoked_passes (pass_id, ts) SELECT pass_id, ts FROM staged_revoked_passes',
       ].map((sql) => db.prepare(sql)),
       countPersons: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM persons'),
+      clearGateSettings: db.prepare<[string]>('DELETE FROM meta WHERE key LIKE ?'),
     };
 
     this.applyDeltaTx = db.transaction((changes: readonly Change[], toRev: number) => {
@@ -214,6 +218,8 @@ export class ReplicaStore implements ReplicaView {
       for (const clear of this.stmt.clearReplica) clear.run();
       this.meta.delete(META.quota);
       this.cachedQuota = null;
+      this.stmt.clearGateSettings.run(`${META.gateSettingsPrefix}%`);
+      this.cachedGateSettings.clear();
       for (const copy of this.stmt.swapIn) copy.run();
       // Mode and quota policy: a handful of rows, each checked again since it is read back as text.
       for (const row of this.stmt.stagedSettings.all()) this.applyChange(changeSchema.parse(JSON.parse(row.change)));
@@ -242,6 +248,18 @@ export class ReplicaStore implements ReplicaView {
     this.cachedMode = (this.meta.get(META.mode) as Mode | undefined) ?? 'normal';
     const quota = this.meta.get(META.quota);
     this.cachedQuota = quota ? (JSON.parse(quota) as ExitQuotaPolicy) : null;
+    this.cachedGateSettings.clear();
+  }
+
+  /** The cloud's settings for a gate (`gate.settings`), or undefined when the cloud has sent none. */
+  gateSettings(gateId: string): GateSettings | undefined {
+    const cached = this.cachedGateSettings.get(gateId);
+    if (cached) return cached;
+    const text = this.meta.get(`${META.gateSettingsPrefix}${gateId}`);
+    if (text === undefined) return undefined;
+    const settings = JSON.parse(text) as GateSettings;
+    this.cachedGateSettings.set(gateId, settings);
+    return settings;
   }
 
   // ---- ReplicaView ----
@@ -409,6 +427,7 @@ export class ReplicaStore implements ReplicaView {
         return;
       case 'mode':
       case 'quota.policy':
+      case 'gate.settings':
         this.stmt.stageSetting.run(part, index, JSON.stringify(change));
         return;
     }
@@ -456,6 +475,11 @@ export class ReplicaStore implements ReplicaView {
         this.cachedQuota = policy;
         return;
       }
+      case 'gate.settings':
+        // Every gate's settings are kept (a handful of rows); each gate reads its own.
+        this.meta.set(`${META.gateSettingsPrefix}${change.gateId}`, JSON.stringify(change.settings));
+        this.cachedGateSettings.set(change.gateId, change.settings);
+        return;
     }
   }
 }

@@ -52,8 +52,8 @@ const FEEDBACK = { ledMs: 1_500, grantedBeeps: 1, deniedBeeps: 3, coalesceMs: 25
 export class TurnstileControl extends EventEmitter<TurnstileControlEvents> {
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly pulseMs: number;
-  private readonly passageTimeoutMs: number;
+  private pulseMs: number;
+  private passageTimeoutMs: number;
   private readonly tailgateWindowMs: number;
   private readonly waiting: Record<Direction, Waiting[]> = { in: [], out: [] };
   private readonly lastConfirmedAt: Record<Direction, number> = { in: -Infinity, out: -Infinity };
@@ -62,6 +62,12 @@ export class TurnstileControl extends EventEmitter<TurnstileControlEvents> {
   private freeByMode = false;
   private holdTimer: NodeJS.Timeout | undefined;
   private readonly onInput = (name: TurnstileInput, active: boolean) => this.handleInput(name, active);
+
+  /** New hold times from the cloud's gate settings; they apply from the next grant on. */
+  configure(times: { pulseMs: number; passageTimeoutMs: number }): void {
+    this.pulseMs = times.pulseMs;
+    this.passageTimeoutMs = times.passageTimeoutMs;
+  }
 
   constructor(private readonly options: TurnstileControlOptions) {
     super();

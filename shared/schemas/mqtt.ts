@@ -129,6 +129,28 @@ export const personRecordSchema = z.object({
 });
 export type PersonRecord = z.infer<typeof personRecordSchema>;
 
+/**
+ * What a manager may change about a gate, from the cloud (docs/edge-agent.md "Settings from the
+ * cloud"). Each field absent falls back to the gate's own config (gate.json), then to the default.
+ */
+export const gateSettingsSchema = z.object({
+  /** Refuse a second passage in the same direction (`anti-passback`). */
+  antiPassback: z.boolean().optional(),
+  /** Normal mode, yellow health: `deny` (refer to the guard) or `grant`. */
+  yellowPolicy: z.enum(['deny', 'grant']).optional(),
+  /** No word from the cloud for longer than this: decisions, terminal and status say stale. */
+  stalenessLimitMs: z.number().int().min(10_000).max(30 * 24 * 3_600_000).optional(),
+  /** How long a grant holds the turnstile unlocked (the OSDP output pulse). */
+  unlockMs: z.number().int().min(200).max(60_000).optional(),
+  /** How long a grant waits for the passed input before it is recorded `passed: false`. */
+  passageMs: z.number().int().min(100).max(120_000).optional(),
+  /** What the terminal calls each direction of this gate (e.g. "北门 进" / "North gate out"). */
+  labels: z
+    .object({ in: z.string().min(1).max(40), out: z.string().min(1).max(40) })
+    .optional(),
+});
+export type GateSettings = z.infer<typeof gateSettingsSchema>;
+
 export const changeSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('person.upsert'), person: personRecordSchema }),
   z.object({ op: z.literal('person.delete'), personId: idSchema }),
@@ -145,6 +167,8 @@ export const changeSchema = z.discriminatedUnion('op', [
       .min(1)
       .max(24 * 30),
   }),
+  /** A gate's manager-set settings (the whole set: fields absent fall back to gate.json). */
+  z.object({ op: z.literal('gate.settings'), gateId: idSchema, settings: gateSettingsSchema }),
 ]);
 export type Change = z.infer<typeof changeSchema>;
 

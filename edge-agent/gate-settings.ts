@@ -1,0 +1,36 @@
+/**
+ * Which of a gate's settings come from where (docs/edge-agent.md "Settings from the cloud").
+ *
+ * gate.json holds what the device needs to boot: its identity, the broker and its token, the keys,
+ * the data directory, the serial ports and the terminal's port. What a manager may change —
+ * anti-passback, the yellow policy, the staleness limit, the unlock and passage times, the
+ * direction labels — comes from the cloud as a `gate.settings` change through the gate's sync, is
+ * kept in the replica (so it holds offline and across restarts), and wins over gate.json. The
+ * gate.json values of those keys are only the defaults until the cloud has said otherwise (a gate
+ * installed before the cloud knew it, or a cloud from before these settings).
+ */
+import type { GateSettings } from '../shared/schemas/mqtt.ts';
+import type { EdgeConfig } from './config.ts';
+
+export interface EffectiveGateSettings {
+  antiPassback: boolean;
+  yellowPolicy: 'deny' | 'grant';
+  stalenessLimitMs: number;
+  unlockMs: number;
+  passageMs: number;
+  labels: { in: string; out: string } | null;
+  /** `cloud` once the cloud has sent this gate's settings; `config` before. */
+  source: 'cloud' | 'config';
+}
+
+export function effectiveGateSettings(config: EdgeConfig, cloud: GateSettings | undefined): EffectiveGateSettings {
+  return {
+    antiPassback: cloud?.antiPassback ?? config.antiPassback,
+    yellowPolicy: cloud?.yellowPolicy ?? config.yellowPolicy,
+    stalenessLimitMs: cloud?.stalenessLimitMs ?? config.stalenessLimitMs,
+    unlockMs: cloud?.unlockMs ?? config.devices.turnstile?.pulseMs ?? 3_000,
+    passageMs: cloud?.passageMs ?? config.timeouts.passageMs,
+    labels: cloud?.labels ?? null,
+    source: cloud ? 'cloud' : 'config',
+  };
+}
