@@ -897,6 +897,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       journalDepth: status.journalDepth,
       journalFull: this.journalFull,
       devices: status.devices,
+      labels: this.settings.labels,
       lastScans: [...this.recentScans],
       alarms: [...this.recentAlarms],
     };

@@ -19,7 +19,7 @@ import type {
   ResidentCreate,
   ResidentPatch,
 } from '../../shared/schemas/http.ts';
-import type { Command } from '../../shared/schemas/mqtt.ts';
+import type { Command, GateSettings } from '../../shared/schemas/mqtt.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
 import { ConflictError, NotFoundError, RequestValidationError } from '../cloud-errors.ts';
@@ -135,7 +135,11 @@ export class RegistryService {
     if (!(await this.store.getCompound(input.compoundId))) {
       throw new RequestValidationError('unknown compound', [{ path: 'compoundId', message: 'no such compound' }]);
     }
-    const gate = await this.store.createGate(input, this.now());
+    const { settings: extra, ...fields } = input;
+    await this.store.createGate(fields, this.now());
+    // The settings go to the gate through its sync like any change (docs/edge-agent.md "Settings from the cloud").
+    const batch = await this.store.setGateSettings(input.id, { ...extra, antiPassback: input.antiPassback });
+    const gate = (await this.store.getGate(input.id))!;
     this.options.gates.remember(gate);
     const expiresAt = this.now() + (this.options.deviceTokenTtlMs ?? DEFAULT_DEVICE_TOKEN_TTL_MS);
     const token = signToken(
@@ -143,7 +147,18 @@ export class RegistryService {
       this.options.signingKey,
     );
     await this.audit(actor, 'gate.register', gate.compoundId, gate.id, { name: gate.name });
+    await this.publishChanges([batch]);
     return { gate, token, expiresAt };
+  }
+
+  /** Changes some of a gate's settings; the gate gets the whole set through its sync. */
+  async updateGateSettings(gateId: string, patch: GateSettings, actor: Actor): Promise<Gate> {
+    const gate = await this.store.getGate(gateId);
+    if (!gate) throw new NotFoundError('gate', gateId);
+    const batch = await this.store.setGateSettings(gateId, { ...gate.settings, ...patch });
+    await this.audit(actor, 'gate.settings', gate.compoundId, gateId, patch);
+    await this.publishChanges([batch]);
+    return (await this.store.getGate(gateId))!;
   }
 
   /** Publishes a command to a gate and records it; the result arrives on `cmd/result`. */

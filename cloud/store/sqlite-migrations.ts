@@ -211,6 +211,15 @@ DROP INDEX IF EXISTS events_by_gate_ts;
 CREATE INDEX events_by_gate_ts ON events(gate_id, ts, person_id, result, passed, method, direction, seq);
 `,
   },
+  {
+    version: 4,
+    description: 'gates: the manager-set settings pushed to the gate through its sync (JSON, null until set)',
+    // anti_passback stays the column it was (GET /gates shows it); `settings` holds the whole set
+    // (docs/edge-agent.md, "Settings from the cloud") and its antiPassback mirrors the column.
+    sql: `
+ALTER TABLE gates ADD COLUMN settings TEXT;
+`,
+  },
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */

@@ -7,7 +7,7 @@
  */
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { HealthColour, HttpRole, Mode } from '../../shared/enums.ts';
-import type { Change, GateStatus } from '../../shared/schemas/mqtt.ts';
+import type { Change, GateSettings, GateStatus } from '../../shared/schemas/mqtt.ts';
 import { ConflictError, InvalidCursorError, NotFoundError } from '../cloud-errors.ts';
 import type { IngestHook } from './store.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
@@ -71,6 +71,11 @@ function gateOfRow(r: Row): Gate {
     compoundId: String(r.compound_id),
     name: String(r.name),
     antiPassback: bool(r.anti_passback),
+    // The column is the truth for anti-passback (it predates the settings).
+    settings: {
+      ...(r.settings ? (JSON.parse(String(r.settings)) as GateSettings) : {}),
+      antiPassback: bool(r.anti_passback),
+    },
     createdAt: Number(r.created_at),
   };
 }
@@ -232,7 +237,10 @@ export class SqliteCloudStore implements CloudStore {
       appendChange: p('INSERT INTO change_log (compound_id, rev, change) VALUES (?, ?, ?)'),
       changesAfter: p('SELECT rev, change FROM change_log WHERE compound_id = ? AND rev > ? ORDER BY rev LIMIT ?'),
       oldestRev: p('SELECT MIN(rev) AS rev FROM change_log WHERE compound_id = ?'),
-      insertGate: p('INSERT INTO gates (id, compound_id, name, anti_passback, created_at) VALUES (?, ?, ?, ?, ?)'),
+      insertGate: p(
+        'INSERT INTO gates (id, compound_id, name, anti_passback, settings, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      setGateSettings: p('UPDATE gates SET anti_passback = ?, settings = ? WHERE id = ? RETURNING compound_id'),
       getGate: p('SELECT * FROM gates WHERE id = ?'),
       listGates: p('SELECT * FROM gates ORDER BY id'),
       listGatesOf: p('SELECT * FROM gates WHERE compound_id = ? ORDER BY id'),
@@ -524,6 +532,12 @@ export class SqliteCloudStore implements CloudStore {
           ...(compound.modeReason ? { reason: compound.modeReason } : {}),
         },
       ];
+      for (const row of this.stmt.listGatesOf!.all(compoundId) as Row[]) {
+        // Only gates whose settings were ever set: the others keep their gate.json values.
+        if (row.settings === null) continue;
+        const gate = gateOfRow(row);
+        records.push({ op: 'gate.settings', gateId: gate.id, settings: gate.settings });
+      }
       const residents = (this.stmt.residentsOf!.all(compoundId) as Row[]).map(residentOfRow);
       for (const r of residents) records.push({ op: 'person.upsert', person: personRecordOf(r) });
       for (const r of residents) {
@@ -587,15 +601,39 @@ export class SqliteCloudStore implements CloudStore {
     })();
   }
 
-  async createGate(gate: Omit<Gate, 'createdAt'>, now: number): Promise<Gate> {
+  async createGate(
+    gate: Omit<Gate, 'createdAt' | 'settings'> & { settings?: GateSettings },
+    now: number,
+  ): Promise<Gate> {
     if (!this.stmt.getCompound!.get(gate.compoundId)) throw new NotFoundError('compound', gate.compoundId);
+    const settings = { ...gate.settings, antiPassback: gate.antiPassback };
     try {
-      this.stmt.insertGate!.run(gate.id, gate.compoundId, gate.name, gate.antiPassback ? 1 : 0, now);
+      // Without settings the cloud has no say yet: the gate keeps its gate.json values.
+      this.stmt.insertGate!.run(
+        gate.id,
+        gate.compoundId,
+        gate.name,
+        gate.antiPassback ? 1 : 0,
+        gate.settings ? JSON.stringify(settings) : null,
+        now,
+      );
     } catch (err) {
       if (isUniqueViolation(err)) throw new ConflictError('gate', gate.id);
       throw err;
     }
-    return { ...gate, createdAt: now };
+    return { ...gate, settings, createdAt: now };
+  }
+
+  async setGateSettings(gateId: string, settings: GateSettings): Promise<ChangeBatch> {
+    return this.db.transaction(() => {
+      const antiPassback = settings.antiPassback ?? false;
+      const full = { ...settings, antiPassback };
+      const row = this.stmt.setGateSettings!.get(antiPassback ? 1 : 0, JSON.stringify(full), gateId) as
+        | { compound_id: string }
+        | undefined;
+      if (!row) throw new NotFoundError('gate', gateId);
+      return this.appendChanges(row.compound_id, [{ op: 'gate.settings', gateId, settings: full }]);
+    })();
   }
 
   async getGate(id: string): Promise<Gate | undefined> {

@@ -18,7 +18,7 @@ import type {
   PersonKind,
   Result,
 } from '../../shared/enums.ts';
-import type { Change, EntryEvent, GateStatus, PersonRecord } from '../../shared/schemas/mqtt.ts';
+import type { Change, EntryEvent, GateSettings, GateStatus, PersonRecord } from '../../shared/schemas/mqtt.ts';
 
 /** An entry event as stored: every `EntryEvent` field plus where it belongs and when the cloud got it. */
 export interface StoredEvent extends EntryEvent {
@@ -90,6 +90,8 @@ export interface Gate {
   compoundId: string;
   name: string;
   antiPassback: boolean;
+  /** What a manager set for this gate, pushed to it as a `gate.settings` change (docs/edge-agent.md). */
+  settings: GateSettings;
   createdAt: number;
 }
 
@@ -178,7 +180,9 @@ export interface RegistryStore {
   setMode(compoundId: string, mode: Mode, reason: string, ts: number): Promise<ChangeBatch>;
   setQuotaPolicy(compoundId: string, exits: number, periodHours: number): Promise<ChangeBatch>;
 
-  createGate(gate: Omit<Gate, 'createdAt'>, now: number): Promise<Gate>;
+  createGate(gate: Omit<Gate, 'createdAt' | 'settings'> & { settings?: GateSettings }, now: number): Promise<Gate>;
+  /** Replaces a gate's settings and logs a `gate.settings` change for its compound's gates. */
+  setGateSettings(gateId: string, settings: GateSettings): Promise<ChangeBatch>;
   getGate(id: string): Promise<Gate | undefined>;
   listGates(compoundId?: string): Promise<Gate[]>;
 

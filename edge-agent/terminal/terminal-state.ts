@@ -48,6 +48,8 @@ export interface TerminalState {
   journalDepth: number;
   journalFull: boolean;
   devices: { idreader: DeviceState; qr: DeviceState; turnstile: DeviceState };
+  /** What this gate calls each direction, from the cloud's gate settings (null: the plain 进 / 出). */
+  labels?: { in: string; out: string } | null;
   lastScans: TerminalScan[];
   alarms: TerminalAlarm[];
 }

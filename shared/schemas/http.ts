@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DIRECTIONS, HEALTH_COLOURS, HTTP_ROLES, MODES, PASS_KINDS, PERSON_KINDS, RESULTS } from '../enums.ts';
 import { idSchema } from '../ids.ts';
 import { cardNumberSchema, epochMs } from './common.ts';
+import { gateSettingsSchema } from './mqtt.ts';
 
 /** The contract's error body. */
 export const errorBodySchema = z.object({
@@ -84,8 +85,16 @@ export const gateCreateSchema = z.object({
   compoundId: idSchema,
   name: z.string().min(1).max(100),
   antiPassback: z.boolean().default(false),
+  /** The rest of the manager-set settings (docs/edge-agent.md "Settings from the cloud"); `antiPassback` above wins. */
+  settings: gateSettingsSchema.strict().optional(),
 });
 export type GateCreate = z.infer<typeof gateCreateSchema>;
+
+/** `PATCH /gates/:id`: the settings to change; the others keep their values. */
+export const gateSettingsPatchSchema = gateSettingsSchema
+  .strict()
+  .refine((s) => Object.keys(s).length > 0, { message: 'name at least one setting' });
+export type GateSettingsPatch = z.infer<typeof gateSettingsPatchSchema>;
 
 export const remoteOpenSchema = z.object({
   direction: z.enum(DIRECTIONS),

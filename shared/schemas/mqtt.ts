@@ -139,15 +139,18 @@ export const gateSettingsSchema = z.object({
   /** Normal mode, yellow health: `deny` (refer to the guard) or `grant`. */
   yellowPolicy: z.enum(['deny', 'grant']).optional(),
   /** No word from the cloud for longer than this: decisions, terminal and status say stale. */
-  stalenessLimitMs: z.number().int().min(10_000).max(30 * 24 * 3_600_000).optional(),
+  stalenessLimitMs: z
+    .number()
+    .int()
+    .min(10_000)
+    .max(30 * 24 * 3_600_000)
+    .optional(),
   /** How long a grant holds the turnstile unlocked (the OSDP output pulse). */
   unlockMs: z.number().int().min(200).max(60_000).optional(),
   /** How long a grant waits for the passed input before it is recorded `passed: false`. */
   passageMs: z.number().int().min(100).max(120_000).optional(),
   /** What the terminal calls each direction of this gate (e.g. "北门 进" / "North gate out"). */
-  labels: z
-    .object({ in: z.string().min(1).max(40), out: z.string().min(1).max(40) })
-    .optional(),
+  labels: z.object({ in: z.string().min(1).max(40), out: z.string().min(1).max(40) }).optional(),
 });
 export type GateSettings = z.infer<typeof gateSettingsSchema>;
 
