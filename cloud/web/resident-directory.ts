@@ -1,7 +1,8 @@
 /**
- * What the manager dashboard reads about residents and their passes, one page at a time: a
- * server-side page of a compound's residents with its total, searchable by what a manager may see without a reveal — masked name, household, the last digits of the phone number
- * or the person id — and the QR passes issued to one person.
+ * What the manager dashboard reads about residents and their passes, one page at a time
+ * (docs/web.md, "API added for the pages"): a server-side page of a compound's residents with
+ * its total, searchable by what a manager may see without a reveal — masked name, household,
+ * the last digits of the phone number or the person id — and the QR passes issued to one person.
  *
  * Full names and ID numbers never leave through here (docs/web.md, "Privacy on the pages"): a
  * row carries the masked name, the masked ID number and the phone's last four digits only.

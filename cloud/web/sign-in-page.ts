@@ -12,6 +12,8 @@ export function signInPage() {
     body: html`<main class="sign-in">
   <form id="sign-in-form" class="card" autocomplete="on">
     <h2>登录 <small>Sign in</small></h2>
+    <p id="expired-note" class="notice" role="status" hidden>登录已过期，请重新登录。 <small>Your session has ended — sign in again to continue where you were.</small></p>
+    <p id="kept-note" class="muted" hidden>您输入的内容已保留，登录后恢复。 <small>What you typed is kept and comes back after signing in.</small></p>
     <label>用户名 <small>Username</small><input name="username" id="username" required autocomplete="username" maxlength="64"></label>
     <label>密码 <small>Password</small><input name="password" id="password" type="password" required autocomplete="current-password" maxlength="256"></label>
     <button type="submit" class="primary">登录 <small>Sign in</small></button>

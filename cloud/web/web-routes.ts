@@ -57,6 +57,7 @@ export const WEB_ASSETS = [
   'sign-in.js',
   'console.js',
   'dashboard.js',
+  'import-errors.js',
   'residents-template.csv',
 ] as const;
 

@@ -234,7 +234,7 @@ beforeAll(async () => {
     args: CHROMIUM_ARGS,
     headless: true,
     acceptDownloads: true,
-    viewport: { width: 1360, height: 900 },
+    viewport: { width: 1440, height: 900 },
     locale: 'zh-CN',
     timezoneId: 'Asia/Shanghai',
   });
@@ -306,6 +306,8 @@ describe('web pages against a running system', () => {
 
     const alarmId = Number(await alarm.getAttribute('data-alarm-id'));
     await alarm.locator('button.ack').click();
+    await consolePage.fill('#ack-note', '已查看 checked');
+    await consolePage.click('#ack-submit');
     await consolePage.locator(`[data-alarm-id="${alarmId}"]`).waitFor({ state: 'detached', timeout: WAIT_MS });
     await consolePage.reload();
     await consolePage.locator('#live-state[data-state="open"]').waitFor({ timeout: WAIT_MS });
@@ -350,13 +352,14 @@ describe('web pages against a running system', () => {
     expect(await row.textContent()).toContain('无健康码信息');
   });
 
-  it('traces a person found by name and downloads the contacts as CSV', async () => {
-    await dashboardPage.fill('#trace-q', GREEN.name);
-    await dashboardPage.fill('#trace-reason', '流调 2026-001 contact tracing');
-    await dashboardPage.click('#trace-form button[type=submit]');
-    const match = dashboardPage.locator(`#trace-matches tr[data-person-id="${GREEN.personId}"]`);
+  it('traces a person found by masked name and downloads the contacts as CSV', async () => {
+    await dashboardPage.fill('#find-q', GREEN.masked);
+    await dashboardPage.click('#find-form button[type=submit]');
+    const match = dashboardPage.locator(`#find-rows tr[data-person-id="${GREEN.personId}"]`);
     await match.waitFor({ timeout: WAIT_MS });
     await match.locator('button.trace-person').click();
+    await dashboardPage.fill('#trace-reason', '流调 2026-001 contact tracing');
+    await dashboardPage.click('#trace-submit');
     await dashboardPage.locator('#trace-result:not([hidden])').waitFor({ timeout: WAIT_MS });
     expect(await dashboardPage.locator('#trace-timeline tr').count()).toBeGreaterThanOrEqual(1);
     await dashboardPage
@@ -386,8 +389,12 @@ describe('web pages against a running system', () => {
     expect(csv.split(/\r?\n/)[0]).toContain('person_id');
     expect(csv).toContain(UNKNOWN_BEFORE.personId);
 
-    const audit = await testCloud.cloud.core.store.listAudit({ action: 'trace.search', limit: 5 });
-    expect(audit.entries[0]).toMatchObject({ actor: 'manager', detail: { by: 'name', query: GREEN.name } });
+    const audit = await testCloud.cloud.core.store.listAudit({ action: 'trace.contacts', limit: 5 });
+    expect(audit.entries[0]).toMatchObject({
+      actor: 'manager',
+      target: GREEN.personId,
+      detail: { reason: '流调 2026-001 contact tracing' },
+    });
   });
 
   it('shows green on the gate terminal for a green resident and red for a red one', async () => {

@@ -1,11 +1,18 @@
-// `/`: sign in, keep the token for this tab, go to the page of the role.
-import { homeOf, loadSession, saveSession } from './session.js';
+// `/`: sign in, keep the token for this tab, go to the page of the role — or back to where an
+// expired session left off (session.js keeps the place and what was typed).
+import { landingAfterSignIn, loadSession, pendingResume, saveSession } from './session.js';
 
 const existing = loadSession();
-if (existing) location.replace(homeOf(existing.role));
+if (existing) location.replace(landingAfterSignIn(existing.role, existing.username));
 
 const form = document.getElementById('sign-in-form');
 const error = document.getElementById('sign-in-error');
+const resume = pendingResume();
+if (new URLSearchParams(location.search).has('expired') || resume) {
+  document.getElementById('expired-note').hidden = false;
+  if (resume?.username) form.username.value = resume.username;
+  if (resume?.drafts && Object.keys(resume.drafts).length > 0) document.getElementById('kept-note').hidden = false;
+}
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -23,11 +30,13 @@ form.addEventListener('submit', async (event) => {
       error.textContent =
         response.status === 401
           ? '用户名或密码错误 · Wrong username or password'
-          : (body?.error?.message ?? `HTTP ${response.status}`);
+          : response.status === 429
+            ? `尝试次数过多，请稍后再试 · Too many attempts, try again later (${response.headers.get('retry-after') ?? '?'} s)`
+            : (body?.error?.message ?? `HTTP ${response.status}`);
       return;
     }
     saveSession({ ...body, username });
-    location.replace(homeOf(body.role));
+    location.replace(landingAfterSignIn(body.role, username));
   } catch (err) {
     error.textContent = `无法连接服务器 · Cannot reach the server (${err.message})`;
   }
