@@ -369,7 +369,7 @@ describe('web pages against a running system', () => {
     // Issue a QR pass for the traced person and show it (the SVG from /passes/:id/qr.svg).
     await dashboardPage.fill('#pass-person', GREEN.personId);
     await dashboardPage.click('#pass-form button[type=submit]');
-    const qr = dashboardPage.locator('#pass-card:not([hidden]) img#pass-qr[src^="blob:"]');
+    const qr = dashboardPage.locator('#pass-card:not([hidden]) img#pass-qr[src^="data:image/svg+xml"]');
     await qr.waitFor({ timeout: WAIT_MS });
     await expect
       .poll(() => qr.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth))

@@ -5,8 +5,8 @@
  * agent does; the browser reaches the cloud through a TCP proxy that can stall the live stream
  * (connection open, no bytes), and failing routes are made with request interception.
  *
- * Every page runs under a strict Content-Security-Policy (no inline script or style) added to
- * its HTML by interception; a violation fails the suite.
+ * Every page runs under the cloud's strict Content-Security-Policy (no inline script or style,
+ * cloud/http/security-headers.ts); a violation fails the suite.
  *
  * Screenshots go to `test-results/web/` (copies in docs/screenshots/, see docs/web.md).
  */
@@ -75,9 +75,6 @@ const HEARTBEAT_MS = 400;
 const DESKTOP = { width: 1440, height: 900 };
 const PHONE = { width: 390, height: 844 };
 const SMALL_PHONE = { width: 360, height: 740 };
-/** A strict policy: scripts and styles only from the cloud's own files, no inline anything. */
-const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 let broker: TestBroker;
 let testCloud: TestCloud;
@@ -153,7 +150,7 @@ async function storedEvent(gateId: string, seq: number): Promise<void> {
 
 // ---- the browser --------------------------------------------------------------------------------
 
-/** A fresh context (own storage) at a viewport, with the strict CSP on every page and violations recorded. */
+/** A fresh context (own storage) at a viewport; every Content-Security-Policy violation is recorded. */
 async function newContext(viewport: { width: number; height: number }, extra: { timezoneId?: string } = {}) {
   const context = await browser.newContext({
     viewport,
@@ -163,11 +160,6 @@ async function newContext(viewport: { width: number; height: number }, extra: { 
     acceptDownloads: true,
   });
   contexts.push(context);
-  await context.route(/\/(console|dashboard)?(\?[^/]*)?(#.*)?$/, async (route) => {
-    if (route.request().resourceType() !== 'document') return route.continue();
-    const response = await route.fetch();
-    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
-  });
   await context.addInitScript(() => {
     const w = window as unknown as { __csp: string[] };
     w.__csp = [];
@@ -321,6 +313,14 @@ describe('guard console', () => {
     page = await context.newPage();
     await signIn(page, 'guard', '/console');
     await page.locator('#live-state[data-state="open"]').waitFor({ timeout: WAIT_MS });
+  });
+
+  it('is served under a strict Content-Security-Policy', async () => {
+    const response = await page.request.get(`${base}/console`);
+    const csp = response.headers()['content-security-policy'] ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("style-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
   });
 
   it('shows times in the compound zone and says so, whatever the browser zone', async () => {
@@ -757,7 +757,11 @@ describe('manager dashboard', () => {
       });
     await page.fill('#pass-person', 'p-zhang');
     await page.click('#pass-form button[type=submit]');
-    await page.locator('#pass-card:not([hidden]) img#pass-qr[src^="blob:"]').waitFor({ timeout: WAIT_MS });
+    const qr = page.locator('#pass-card:not([hidden]) img#pass-qr[src^="data:image/svg+xml"]');
+    await qr.waitFor({ timeout: WAIT_MS });
+    await expect
+      .poll(() => qr.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth))
+      .toBeGreaterThan(0);
     await page.selectOption('#pass-kind', 'visitor');
     await page.click('#pass-form button[type=submit]');
     await page.click('#pass-list-button');

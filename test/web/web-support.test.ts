@@ -1,7 +1,8 @@
 /**
  * The routes the pages need (docs/web.md, "API added for the pages"), over `app.request()`: the
- * compound's time zone for the console, the server-side residents page with its search (masked name, household, phone tail,
- * person id — never a full name), a person's passes, the live heartbeat event, the import template.
+ * compound's time zone for the console, the server-side residents page with its search (masked
+ * name, household, phone tail, person id — never a full name), a person's passes, the live
+ * heartbeat event, the import template.
  * Compound isolation is checked on every route for a bound guard and manager.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

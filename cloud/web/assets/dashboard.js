@@ -701,10 +701,9 @@ $('pass-form').addEventListener('submit', async (event) => {
       },
     });
     const svg = await api(`/passes/${pass.passId}/qr.svg`, { as: 'text' });
-    const img = $('pass-qr');
-    if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
-    // As an image, never as inline markup: an SVG shown through <img> cannot run script.
-    img.src = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
+    // As an image, never as inline markup: an SVG shown through <img> cannot run script. A data:
+    // URL, which the cloud's Content-Security-Policy allows for images (blob: it does not).
+    $('pass-qr').src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
     const resident = residentsView.rows.find((r) => r.personId === pass.personId);
     $('pass-card-person').textContent = resident ? `${resident.maskedName} (${pass.personId})` : pass.personId;
     $('pass-card-kind').replaceChildren(bilingual(labelOf(PASS_KIND_LABELS, pass.kind)));
