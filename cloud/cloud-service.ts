@@ -12,6 +12,7 @@ import { type KeysFile, type ParsedKeys, parseKeysFile } from '../shared/keys.ts
 import { type Logger, silentLogger } from '../shared/log.ts';
 import { topics } from '../shared/topics.ts';
 import { signToken } from '../shared/token.ts';
+import { SessionBook } from './auth/session-book.ts';
 import { createApp } from './http/app.ts';
 import type { RouteDeps } from './http/app-deps.ts';
 import type { AppEnv } from './http/app-env.ts';
@@ -52,6 +53,8 @@ export interface CloudCoreOptions {
   extraRoutes?: readonly CloudRoutes[];
   liveHeartbeatMs?: number;
   health?: () => Record<string, unknown>;
+  /** A session unused this long ends (default 30 min; cloud/auth/session-book.ts). */
+  sessionIdleMs?: number;
 }
 
 export interface CloudCore {
@@ -64,6 +67,7 @@ export interface CloudCore {
   live: LiveHub;
   metrics: CloudMetrics;
   gates: GateDirectory;
+  sessions: SessionBook;
 }
 
 export class CloudConfigError extends AnxinError {
@@ -80,6 +84,12 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
   const metrics = createCloudMetrics();
   const live = new LiveHub();
   const gates = new GateDirectory(store);
+  const sessions = new SessionBook({
+    db: store.db,
+    signingKey: keys.signing,
+    now,
+    ...(options.sessionIdleMs !== undefined ? { idleMs: options.sessionIdleMs } : {}),
+  }).start();
   const hook = typeof options.ingestHook === 'function' ? options.ingestHook(store) : options.ingestHook;
 
   const publishEntries = async (events: readonly StoredEvent[]) => {
@@ -153,12 +163,13 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
       metrics,
       logger,
       now,
+      sessions,
       ...(options.liveHeartbeatMs !== undefined ? { liveHeartbeatMs: options.liveHeartbeatMs } : {}),
       health: () => ({ ingestQueued: ingest.queued, ...options.health?.() }),
     },
     (options.extraRoutes ?? []).map((mount) => (app, deps) => mount(app, { ...deps, store })),
   );
-  return { app, store, registry, ingest, router, sync, live, metrics, gates };
+  return { app, store, registry, ingest, router, sync, live, metrics, gates, sessions };
 }
 
 export interface CloudOptions {
@@ -185,6 +196,8 @@ export interface CloudOptions {
   retentionPurges?: readonly ((store: SqliteCloudStore) => (beforeMs: number) => number)[];
   liveHeartbeatMs?: number;
   mqttClientId?: string;
+  /** A session unused this long ends (default 30 min). */
+  sessionIdleMs?: number;
   /**
    * A fixed MQTT password. External brokers (Mosquitto, EMQX) check a password file generated once
    * (`anxin broker mosquitto-config`), so the cloud must present that token; by default it signs a
@@ -262,6 +275,7 @@ export function createCloud(options: CloudOptions): Cloud {
         ...(options.ingestHook ? { ingestHook: options.ingestHook } : {}),
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
         ...(options.liveHeartbeatMs !== undefined ? { liveHeartbeatMs: options.liveHeartbeatMs } : {}),
+        ...(options.sessionIdleMs !== undefined ? { sessionIdleMs: options.sessionIdleMs } : {}),
         health: () => ({ mqtt: mqttClient?.connected === true ? 'connected' : 'disconnected' }),
       });
       const started = core;

@@ -21,6 +21,10 @@ export interface TokenClaims {
   /** Epoch ms. */
   iat: number;
   jti: string;
+  /** `live`: a live-stream ticket, accepted only to open `GET /api/v1/live` (cloud/http/routes/live-ticket.ts). */
+  use?: 'live';
+  /** A ticket's session (the `jti` of the sign-in token it was minted from). */
+  sid?: string;
 }
 
 export type TokenCheck =
@@ -37,6 +41,11 @@ const signedClaimsSchema = z.strictObject({
   exp: epochMs,
   iat: epochMs,
   jti: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  use: z.literal('live').optional(),
+  sid: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .optional(),
 });
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -64,6 +73,8 @@ export function signToken(
     exp: claims.exp,
     iat: claims.iat ?? Date.now(),
     jti: claims.jti ?? newTokenId(),
+    ...(claims.use === undefined ? {} : { use: claims.use }),
+    ...(claims.sid === undefined ? {} : { sid: claims.sid }),
   });
   const body = Buffer.from(JSON.stringify(full)).toString('base64url');
   const signature = sign(null, Buffer.from(body, 'ascii'), key.privateKey);

@@ -2,6 +2,8 @@
  * A small deployment for the end-to-end benchmarks: keys, a cloud database with compounds, gates
  * and residents, `anxin broker` and `anxin cloud` as child processes, and in-process edge agents.
  */
+import Database from 'better-sqlite3';
+import { issueSessionInFile } from '../../cloud/auth/session-book.ts';
 import { join } from 'node:path';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
@@ -54,8 +56,16 @@ export async function startDeployment(
 
   const broker = await startAnxinBroker(ctx, keyPaths.publicPath);
   const cloud = await startAnxinCloud(ctx, { db: dbPath, mqttUrl: broker.url, keysPath: keyPaths.privatePath });
+  // HTTP roles need a session row in the cloud's database (cloud/auth/session-book.ts); MQTT roles a signature.
   const token = (sub: string, role: Role, compound?: string) =>
-    signToken({ sub, role, ...(compound ? { compound } : {}), exp: Date.now() + DAY_MS }, keys.signing!);
+    role === 'admin' || role === 'manager' || role === 'guard'
+      ? issueSessionInFile(
+          dbPath,
+          keys.signing!,
+          { username: sub, role, ...(compound ? { compound } : {}) },
+          (path) => new Database(path),
+        ).token
+      : signToken({ sub, role, ...(compound ? { compound } : {}), exp: Date.now() + DAY_MS }, keys.signing!);
   return {
     dir,
     keysFile,

@@ -1,7 +1,9 @@
 /**
- * `anxin user add`: a login for the cloud's HTTP API and web pages, written straight into the
- * cloud's database (scrypt-hashed password). Without `--password` it asks on a terminal, or
- * generates one and prints it once.
+ * `anxin user add|passwd|disable|enable`: logins for the cloud's HTTP API and web pages, written
+ * straight into the cloud's database (scrypt-hashed password). Without `--password` it asks on a
+ * terminal, or generates one and prints it once (`--password-file F` reads it from a file instead,
+ * so it never shows in `ps`). `passwd` and `disable` end every session of the user — a running
+ * cloud refuses their tokens from its next request (cloud/auth/session-book.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -11,15 +13,23 @@ import { exitCodeFor, usageError } from '../command-errors.ts';
 import { generatePassword, hashPassword } from '../../cloud/auth/password-hash.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { formatIssues } from '../../shared/config.ts';
+import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { SessionBook } from '../../cloud/auth/session-book.ts';
 import { userCreateSchema } from '../../shared/schemas/http.ts';
 
 export const help = `Usage: anxin user add --username NAME --role admin|manager|guard [flags]
+       anxin user passwd --username NAME [--password P | --password-file F] [--db PATH]
+       anxin user disable|enable --username NAME [--db PATH]
 
-  --db PATH          the cloud's database (default data/cloud.db)
-  --username NAME    [a-z0-9._-], 1..64 characters
-  --role ROLE        admin, manager or guard
-  --compound ID      bind the user to one compound (required for guards)
-  --password P       at least 8 characters; without it: asked on a terminal, else generated and printed
+  --db PATH            the cloud's database (default data/cloud.db)
+  --username NAME      [a-z0-9._-], 1..64 characters
+  --role ROLE          admin, manager or guard
+  --compound ID        bind the user to one compound (required for guards)
+  --password P         at least 8 characters; without it: asked on a terminal, else generated and printed
+  --password-file F    the password is the first line of F (not visible in the process list)
+
+passwd, disable: every session of the user ends at once (a running cloud sees it at the next request).
 `;
 
 const fail = (message: string): number => usageError('user', message);
@@ -44,11 +54,12 @@ async function add(argv: string[]): Promise<number> {
       role: { type: 'string' },
       compound: { type: 'string' },
       password: { type: 'string' },
+      'password-file': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
   });
-  let password = values.password ?? (await askPassword());
+  let password = passwordOf(values) ?? (await askPassword());
   const generated = password === undefined;
   password ??= generatePassword();
   const parsed = userCreateSchema.safeParse({
@@ -96,11 +107,90 @@ async function add(argv: string[]): Promise<number> {
   return 0;
 }
 
+function passwordOf(values: { password?: string | undefined; 'password-file'?: string | undefined }) {
+  if (values['password-file'] !== undefined) {
+    return readFileSync(values['password-file'], 'utf8').split(/\r?\n/)[0];
+  }
+  return values.password;
+}
+
+/** Ends every session of `username` in the database file; returns how many were open. */
+function endSessions(dbPath: string, username: string, action: (book: SessionBook) => number | undefined): number {
+  const db = new Database(dbPath);
+  try {
+    db.pragma('busy_timeout = 5000');
+    // Sessions are signed by the cloud; this tool only ends them, so no key is needed.
+    const book = new SessionBook({ db, now: Date.now }).start();
+    return action(book) ?? 0;
+  } finally {
+    db.close();
+  }
+}
+
+async function change(verb: 'passwd' | 'disable' | 'enable', argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      db: { type: 'string', default: 'data/cloud.db' },
+      username: { type: 'string' },
+      password: { type: 'string' },
+      'password-file': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.username === undefined) return fail('username: required');
+  if (verb !== 'passwd' && (values.password !== undefined || values['password-file'] !== undefined)) {
+    return fail(`${verb} takes no password`);
+  }
+  const store = new SqliteCloudStore({ path: values.db });
+  let generated: string | undefined;
+  let ended: number;
+  try {
+    const user = await store.getUser(values.username);
+    if (!user) return fail(`username: no user "${values.username}" in ${values.db}`);
+    if (verb === 'passwd') {
+      let password = passwordOf(values) ?? (await askPassword());
+      if (password === undefined) {
+        password = generatePassword();
+        generated = password;
+      }
+      if (password.length < 8 || password.length > 256) return fail('password: 8 to 256 characters');
+      await store.setPasswordHash(user.username, await hashPassword(password));
+      ended = endSessions(values.db, user.username, (book) => book.endAllOf(user.username, 'password'));
+    } else {
+      ended = endSessions(values.db, user.username, (book) => {
+        book.setDisabled(user.username, verb === 'disable', 'cli');
+        return undefined;
+      });
+    }
+    await store.recordAudit({
+      at: Date.now(),
+      actor: 'cli',
+      role: 'admin',
+      action: verb === 'passwd' ? 'user.password-reset' : 'user.update',
+      compoundId: user.compoundId,
+      target: user.username,
+      detail: verb === 'passwd' ? { endedSessions: ended } : { disabled: verb === 'disable' },
+    });
+  } finally {
+    await store.close();
+  }
+  const what = verb === 'passwd' ? 'password changed' : verb === 'disable' ? 'disabled' : 'enabled';
+  process.stdout.write(`${values.username}: ${what}${verb === 'enable' ? '' : '; every session ended'}\n`);
+  if (generated) process.stdout.write(`password: ${generated}\n`);
+  return 0;
+}
+
+const VERBS = ['add', 'passwd', 'disable', 'enable'] as const;
+
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name !== 'add') return fail(`expected "add"${name === undefined ? '' : `, got "${name}"`}`);
+  if (!(VERBS as readonly (string | undefined)[]).includes(name)) {
+    return fail(`expected one of ${VERBS.join(', ')}${name === undefined ? '' : `, got "${name}"`}`);
+  }
   try {
-    return await add(rest);
+    return name === 'add' ? await add(rest) : await change(name as 'passwd' | 'disable' | 'enable', rest);
   } catch (error) {
     return exitCodeFor('user', error);
   }

@@ -1,4 +1,5 @@
 import type { KeyRing, SigningKey } from '../../shared/keys.ts';
+import type { SessionBook } from '../auth/session-book.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LiveHub } from '../live/live-hub.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
@@ -16,6 +17,8 @@ export interface AppDeps {
   metrics: CloudMetrics;
   logger: Logger;
   now: () => number;
+  /** Server-side sessions: every bearer token names one (cloud/auth/session-book.ts). */
+  sessions: SessionBook;
   /** Comment line interval on `/live` (default 15 s). */
   liveHeartbeatMs?: number;
   /** Extra facts for `/healthz` (MQTT connection, ingest queue). */

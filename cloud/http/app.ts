@@ -30,7 +30,10 @@ export const API_BASE = '/api/v1';
 export type ExtraRoutes = (app: Hono<AppEnv>, deps: RouteDeps) => void;
 
 export function createApp(deps: AppDeps, extraRoutes: readonly ExtraRoutes[] = []): Hono<AppEnv> {
-  const routeDeps: RouteDeps = { ...deps, auth: createAuth({ ring: deps.ring, now: deps.now }) };
+  const routeDeps: RouteDeps = {
+    ...deps,
+    auth: createAuth({ ring: deps.ring, now: deps.now, sessions: deps.sessions }),
+  };
   const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {

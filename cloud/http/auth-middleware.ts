@@ -2,11 +2,17 @@
  * Bearer-token authentication and role checks. Tokens are the shared signed tokens
  * (shared/token.ts); only the HTTP roles are accepted here. `admin` may do everything.
  * A token with a `compound` binds its holder to that compound (every guard has one).
+ *
+ * A signature is not enough: the token must name a live server-side session
+ * (cloud/auth/session-book.ts), so logout, password change and disabling end it at once.
+ * A live-stream ticket (`use: 'live'`) is accepted only where a route asks for it (`GET /live`),
+ * only in the query string, and never as a bearer header — it cannot mint or change anything.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { HTTP_ROLES, type HttpRole } from '../../shared/enums.ts';
 import type { KeyRing } from '../../shared/keys.ts';
 import { verifyToken } from '../../shared/token.ts';
+import type { SessionBook } from '../auth/session-book.ts';
 import type { Actor } from '../registry/actor.ts';
 import { forbidden, unauthorized } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
@@ -14,28 +20,45 @@ import type { AppEnv } from './app-env.ts';
 export interface AuthOptions {
   ring: KeyRing;
   now: () => number;
+  sessions: SessionBook;
 }
 
-function bearerOf(c: Context, allowQueryToken: boolean): string | undefined {
+function credentialOf(c: Context, allowTicket: boolean): { token: string; inQuery: boolean } | undefined {
   const header = c.req.header('authorization');
   const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-  if (match) return match[1];
-  // EventSource cannot set headers: the live stream also takes `?token=`.
-  return allowQueryToken ? c.req.query('token') : undefined;
+  if (match) return { token: match[1]!, inQuery: false };
+  // EventSource cannot set headers: the live stream takes a short-lived ticket as `?token=`.
+  const query = allowTicket ? c.req.query('token') : undefined;
+  return query ? { token: query, inQuery: true } : undefined;
 }
 
 export function createAuth(options: AuthOptions) {
-  const authenticate = (c: Context, allowQueryToken: boolean): Actor => {
-    const token = bearerOf(c, allowQueryToken);
-    if (!token) throw unauthorized();
-    const check = verifyToken(token, options.ring, options.now());
+  const authenticate = (c: Context, allowTicket: boolean): Actor => {
+    const credential = credentialOf(c, allowTicket);
+    if (!credential) throw unauthorized();
+    const check = verifyToken(credential.token, options.ring, options.now());
     if (!check.ok) throw unauthorized(`token rejected: ${check.reason}`);
-    const { sub, role, compound } = check.claims;
+    const { sub, role, compound, jti, use } = check.claims;
     if (!(HTTP_ROLES as readonly string[]).includes(role)) throw forbidden(`a ${role} token cannot use the HTTP API`);
-    return { username: sub, role: role as HttpRole, ...(compound !== undefined ? { compound } : {}) };
+    const isTicket = use === 'live';
+    if (isTicket !== credential.inQuery) {
+      // A ticket as a bearer header, or a sign-in token in a URL (where logs would keep it).
+      throw unauthorized(isTicket ? 'a live ticket only opens the live stream' : 'send the token as a bearer header');
+    }
+    const session = options.sessions.check(check.claims);
+    if (session !== 'ok') throw unauthorized(`session ${session}`);
+    return {
+      username: sub,
+      role: role as HttpRole,
+      ...(compound !== undefined ? { compound } : {}),
+      sessionId: check.claims.sid ?? jti,
+    };
   };
 
-  /** Lets through callers with one of `roles` (or admin); sets `c.var.actor`. */
+  /**
+   * Lets through callers with one of `roles` (or admin); sets `c.var.actor`. `allowQueryToken`:
+   * the route also takes a live ticket as `?token=` (the live stream alone).
+   */
   const requireRole =
     (roles: readonly HttpRole[], opts: { allowQueryToken?: boolean } = {}): MiddlewareHandler<AppEnv> =>
     async (c, next) => {

@@ -6,4 +6,6 @@ export interface Actor {
   role: HttpRole;
   /** Set for users bound to one compound (every guard); they see only that compound. */
   compound?: string;
+  /** The caller's session (its sign-in token's `jti`; cloud/auth/session-book.ts). */
+  sessionId?: string;
 }

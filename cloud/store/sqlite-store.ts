@@ -300,6 +300,8 @@ export class SqliteCloudStore implements CloudStore {
       getUser: p('SELECT * FROM users WHERE username = ?'),
       setPasswordHash: p('UPDATE users SET password_hash = ? WHERE username = ?'),
       listUsers: p('SELECT * FROM users ORDER BY username'),
+      updateUser: p('UPDATE users SET role = ?, compound_id = ? WHERE username = ?'),
+      deleteUser: p('DELETE FROM users WHERE username = ?'),
       // A loose index scan: the next gate id (or compound id) present in events, one index seek each.
       nextEventGate: p('SELECT gate_id FROM events WHERE gate_id > ? ORDER BY gate_id LIMIT 1').pluck(),
       nextEventCompound: p('SELECT compound_id FROM events WHERE compound_id > ? ORDER BY compound_id LIMIT 1').pluck(),
@@ -918,6 +920,14 @@ export class SqliteCloudStore implements CloudStore {
 
   async setPasswordHash(username: string, passwordHash: string): Promise<boolean> {
     return this.stmt.setPasswordHash!.run(passwordHash, username).changes === 1;
+  }
+
+  async updateUser(username: string, change: { role: HttpRole; compoundId: string | null }): Promise<boolean> {
+    return this.stmt.updateUser!.run(change.role, change.compoundId, username).changes === 1;
+  }
+
+  async deleteUser(username: string): Promise<boolean> {
+    return this.stmt.deleteUser!.run(username).changes === 1;
   }
 
   async getUser(username: string): Promise<User | undefined> {

@@ -294,6 +294,10 @@ export interface UserStore {
   listUsers(): Promise<User[]>;
   /** Replaces a user's password hash; false when there is no such user. */
   setPasswordHash(username: string, passwordHash: string): Promise<boolean>;
+  /** Changes a user's role and compound binding; false when there is no such user. */
+  updateUser(username: string, change: { role: HttpRole; compoundId: string | null }): Promise<boolean>;
+  /** Deletes a login; false when there is no such user. */
+  deleteUser(username: string): Promise<boolean>;
 }
 
 export interface RetentionStore {

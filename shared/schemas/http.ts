@@ -221,6 +221,23 @@ export const userCreateSchema = z.object({
 });
 export type UserCreate = z.infer<typeof userCreateSchema>;
 
+/** `PUT /users/:username/password`: own change with the old password; an admin resets without it. */
+export const passwordChangeSchema = z.strictObject({
+  oldPassword: z.string().min(1).max(256).optional(),
+  newPassword: z.string().min(8).max(256),
+});
+
+/** `PATCH /users/:username` (admin): disable / enable, role, compound binding (null: unbound). */
+export const userPatchSchema = z
+  .strictObject({
+    disabled: z.boolean().optional(),
+    role: z.enum(HTTP_ROLES).optional(),
+    compoundId: idSchema.nullable().optional(),
+  })
+  .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });
+
+export const usernameParamSchema = z.object({ username: z.string().regex(/^[a-z0-9._-]{1,64}$/) });
+
 /** Cursor of a paginated list: opaque, URL-safe. */
 const cursorSchema = z
   .string()

@@ -10,6 +10,7 @@
  *   await d.expectEveryPassageStoredOnce('g1');
  *   await d.close();
  */
+import { issueSessionInFile } from '../../cloud/auth/session-book.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -214,8 +215,17 @@ export class Deployment {
     );
   }
 
+  /** A bearer token of a session opened in the cloud's database (cloud/auth/session-book.ts). */
   httpToken(role: HttpRole): string {
-    return this.token(role, role);
+    const signing = this.keys.signing;
+    if (!signing) throw new Error('no signing key');
+    const compound = role === 'guard' ? COMPOUND : undefined;
+    return issueSessionInFile(
+      this.cloudDb,
+      signing,
+      { username: role, role, ...(compound ? { compound } : {}) },
+      (path) => new Database(path),
+    ).token;
   }
 
   private process(name: string, args: string[]): AnxinProcess {

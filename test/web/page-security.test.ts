@@ -124,3 +124,44 @@ describe('security headers', () => {
     await page.close();
   });
 });
+
+describe('sessions in the pages', () => {
+  it('the sign-out button ends the session on the server, not only in the tab', async () => {
+    const page = await browser.newPage();
+    await signIn(page, 'boss', '/dashboard');
+    const token = (await page.evaluate("JSON.parse(sessionStorage.getItem('anxin.session')).token")) as string;
+    const headers = { authorization: `Bearer ${token}` };
+    expect((await fetch(`${base}/api/v1/gates`, { headers })).status).toBe(200);
+    await Promise.all([page.waitForURL(`${base}/`), page.click('#sign-out')]);
+    expect((await fetch(`${base}/api/v1/gates`, { headers })).status).toBe(401);
+    await page.close();
+  });
+
+  it('a page left without input for the idle timeout ends its session on the server and says so', async () => {
+    const keysFile = createKeysFile();
+    const idleCloud = await startTestCloud({ keysFile, sessionIdleMs: 1500, ...fullCloudExtensions({ keysFile }) });
+    try {
+      await idleCloud.cloud.core.registry.createCompound(
+        { id: COMPOUND, name: '安全花园', timeZone: 'Asia/Shanghai' },
+        ADMIN,
+      );
+      await idleCloud.addUser('boss', 'manager', COMPOUND);
+      const page = await browser.newPage();
+      await page.goto(`${idleCloud.baseUrl}/`);
+      await page.fill('#username', 'boss');
+      await page.fill('#password', TEST_PASSWORD);
+      await Promise.all([
+        page.waitForURL(`${idleCloud.baseUrl}/dashboard`),
+        page.click('#sign-in-form button[type=submit]'),
+      ]);
+      const token = (await page.evaluate("JSON.parse(sessionStorage.getItem('anxin.session')).token")) as string;
+      await page.waitForURL(`${idleCloud.baseUrl}/?expired=1`, { timeout: WAIT_MS });
+      await page.locator('#expired-note:not([hidden])').waitFor({ timeout: WAIT_MS });
+      const res = await fetch(`${idleCloud.baseUrl}/api/v1/gates`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(401);
+      await page.close();
+    } finally {
+      await idleCloud.stop();
+    }
+  });
+});

@@ -11,7 +11,7 @@ import { WEB_ASSETS, webRoutes } from '../../cloud/web/web-routes.ts';
 import type { HttpRole } from '../../shared/enums.ts';
 import { generateIdNumber, maskIdNumber } from '../../shared/id-number.ts';
 import { createKeysFile, type ParsedKeys, parseKeysFile } from '../../shared/keys.ts';
-import { signToken, verifyToken } from '../../shared/token.ts';
+import { verifyToken } from '../../shared/token.ts';
 
 const NOW = Date.UTC(2026, 0, 5, 2, 0, 0);
 
@@ -19,10 +19,8 @@ let keys: ParsedKeys;
 let core: CloudCore;
 
 function tokenOf(role: HttpRole, compound?: string): string {
-  return signToken(
-    { sub: `${role}-${compound ?? 'all'}`, role, ...(compound ? { compound } : {}), exp: NOW + 3_600_000 },
-    keys.signing!,
-  );
+  return core.sessions.issue({ username: `${role}-${compound ?? 'all'}`, role, ...(compound ? { compound } : {}) })
+    .token;
 }
 
 function call(path: string, token: string | null, init: RequestInit = {}): Promise<Response> {

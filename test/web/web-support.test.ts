@@ -22,10 +22,15 @@ let keys: ParsedKeys;
 let core: CloudCore;
 
 function tokenOf(role: HttpRole, compound?: string): string {
-  return signToken(
-    { sub: `${role}-${compound ?? 'all'}`, role, ...(compound ? { compound } : {}), exp: NOW + 3_600_000 },
-    keys.signing!,
-  );
+  return core.sessions.issue({ username: `${role}-${compound ?? 'all'}`, role, ...(compound ? { compound } : {}) })
+    .token;
+}
+
+/** A live-stream ticket of a new session (what POST /auth/live-ticket hands a page). */
+function ticketOf(role: HttpRole, compound: string): string {
+  const username = `${role}-${compound}`;
+  const { jti } = core.sessions.issue({ username, role, compound });
+  return signToken({ sub: username, role, compound, exp: NOW + 60_000, use: 'live', sid: jti }, keys.signing!);
 }
 
 async function get<T>(path: string, token: string | null): Promise<{ status: number; body: T }> {
@@ -229,7 +234,7 @@ describe('live heartbeat and the import template', () => {
     const http = server.serve({ fetch: core.app.fetch, port: 0, hostname: '127.0.0.1' });
     await new Promise((resolve) => http.once('listening', resolve));
     const { port } = http.address() as { port: number };
-    const live = await openSseStream(`http://127.0.0.1:${port}/api/v1/live?token=${tokenOf('guard', 'north')}`);
+    const live = await openSseStream(`http://127.0.0.1:${port}/api/v1/live?token=${ticketOf('guard', 'north')}`);
     try {
       await live.waitForComment('connected');
       await expect.poll(() => live.messages.find((m) => m.event === 'heartbeat')).toBeDefined();

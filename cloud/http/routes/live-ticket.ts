@@ -7,6 +7,11 @@
  * page instead trades its bearer token for a ticket that expires after `LIVE_TICKET_TTL_MS`. The
  * ticket is checked when the stream opens; an open stream outlives it. When the stream drops and
  * EventSource's own retry is refused (expired ticket → 401), the page fetches a new ticket.
+ *
+ * A ticket is marked `use: 'live'` and names its session (`sid`): the authentication accepts it
+ * only in the query string of `GET /live` — never as a bearer header, so it cannot mint another
+ * ticket or call any other route — and only while the sign-in session it came from lives; the
+ * open stream ends within a second of that session's end.
  */
 import { Hono } from 'hono';
 import type { SigningKey } from '../../../shared/keys.ts';
@@ -24,11 +29,19 @@ export interface LiveTicketDeps {
 
 export function liveTicketRoutes(deps: LiveTicketDeps): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/', deps.auth.requireRole(['guard', 'manager']), (c) => {
-    const { username, role, compound } = c.var.actor;
+    const { username, role, compound, sessionId } = c.var.actor;
     const now = deps.now();
     const expiresAt = now + LIVE_TICKET_TTL_MS;
     const ticket = signToken(
-      { sub: username, role, ...(compound !== undefined ? { compound } : {}), exp: expiresAt, iat: now },
+      {
+        sub: username,
+        role,
+        ...(compound !== undefined ? { compound } : {}),
+        exp: expiresAt,
+        iat: now,
+        use: 'live',
+        ...(sessionId !== undefined ? { sid: sessionId } : {}),
+      },
       deps.signingKey,
     );
     return c.json({ ticket, expiresAt });

@@ -17,6 +17,8 @@ import { compoundFilter } from '../auth-middleware.ts';
 import { validate } from '../validation.ts';
 
 export const LIVE_HEARTBEAT_MS = 15_000;
+/** How often an open stream checks that its session still lives (a logout ends the stream within this). */
+export const LIVE_SESSION_CHECK_MS = 1000;
 /** Writes queued for one client before it is dropped as too slow. */
 export const LIVE_MAX_PENDING = 1000;
 
@@ -57,12 +59,17 @@ export function liveRoutes(deps: RouteDeps) {
             .writeSSE({ event: 'heartbeat', data: JSON.stringify({ ts: deps.now(), intervalMs }) })
             .catch(() => end());
         const heartbeat = setInterval(beat, intervalMs);
+        const sessionId = c.var.actor.sessionId;
+        const sessionCheck = setInterval(() => {
+          if (sessionId === undefined || !deps.sessions.alive(sessionId)) end();
+        }, LIVE_SESSION_CHECK_MS);
         try {
           await stream.write(': connected\n\n');
           await beat();
           await ended;
         } finally {
           clearInterval(heartbeat);
+          clearInterval(sessionCheck);
           unsubscribe();
           removeCloser();
           deps.metrics.liveClients.set(deps.live.listenerCount);

@@ -164,7 +164,37 @@ export function requireSession(roles) {
   // The token's own end: say so then, not at the next click.
   const left = session.expiresAt - Date.now();
   if (left < 2 ** 31 - 1) setTimeout(() => endSession('expired'), Math.max(0, left));
+  watchIdle(session, session.idleTimeoutMs ?? DEFAULT_IDLE_MS);
   return session;
+}
+
+const DEFAULT_IDLE_MS = 30 * 60 * 1000;
+
+/**
+ * A page left without keyboard, pointer or touch input for the session's idle timeout (the login
+ * answer's `idleTimeoutMs`) ends its session on the server and goes to the sign-in page, keeping
+ * what was typed. Background polling and the live stream do not count as input.
+ */
+function watchIdle(session, idleMs) {
+  let lastInput = Date.now();
+  const touch = () => {
+    lastInput = Date.now();
+  };
+  for (const type of ['pointerdown', 'keydown', 'wheel', 'touchstart']) {
+    window.addEventListener(type, touch, { passive: true, capture: true });
+  }
+  const check = setInterval(
+    async () => {
+      if (Date.now() - lastInput < idleMs) return;
+      clearInterval(check);
+      await fetch('/api/v1/auth/logout', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${session.token}` },
+      }).catch(() => undefined);
+      endSession('expired');
+    },
+    Math.min(30_000, Math.max(250, idleMs / 4)),
+  );
 }
 
 export class ApiError extends Error {

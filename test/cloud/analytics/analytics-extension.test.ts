@@ -8,7 +8,6 @@ import { sqliteAnalyticsExtension } from '../../../cloud/analytics/analytics-ext
 import { type CloudCore, createCloudCore } from '../../../cloud/cloud-service.ts';
 import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
 import { createKeysFile, parseKeysFile } from '../../../shared/keys.ts';
-import { signToken } from '../../../shared/token.ts';
 import { gateMessages, NOW, SH_DAY_FROM, SH_DAY_TO, seedRegistry } from './scenario.ts';
 
 let core: CloudCore;
@@ -27,7 +26,7 @@ beforeEach(async () => {
     extraRoutes: [extension.routes],
   });
   await seedRegistry(core.store);
-  manager = `Bearer ${signToken({ sub: 'tracer', role: 'manager', exp: NOW + 3_600_000 }, keys.signing!)}`;
+  manager = `Bearer ${core.sessions.issue({ username: 'tracer', role: 'manager' }).token}`;
 });
 
 afterEach(async () => {

@@ -2,6 +2,7 @@
  * Every trace and statistics endpoint on the cloud's real `createApp`, with the rollup writer as
  * the ingest hook, answering the known scenario (scenario.ts) exactly.
  */
+import { SessionBook } from '../../../cloud/auth/session-book.ts';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyticsRoutes } from '../../../cloud/analytics/analytics-routes.ts';
@@ -17,13 +18,13 @@ import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
 import type { HttpRole } from '../../../shared/enums.ts';
 import { generateSigningKey } from '../../../shared/keys.ts';
 import { silentLogger } from '../../../shared/log.ts';
-import { signToken } from '../../../shared/token.ts';
 import { MIN, NOW, SH_DAY_FROM, SH_DAY_TO, seedScenario, T } from './scenario.ts';
 
 const H = 60 * MIN;
 const key = generateSigningKey(1);
 let store: SqliteCloudStore;
 let app: ReturnType<typeof createApp>;
+let sessions: SessionBook;
 
 beforeAll(async () => {
   store = new SqliteCloudStore({ path: ':memory:' });
@@ -45,8 +46,10 @@ beforeAll(async () => {
     logger: silentLogger,
     now: () => NOW,
   });
+  sessions = new SessionBook({ db: store.db, signingKey: key, now: () => NOW }).start();
   app = createApp(
     {
+      sessions,
       store,
       registry,
       signingKey: key,
@@ -65,7 +68,7 @@ afterAll(async () => {
 });
 
 function bearer(role: HttpRole, compound?: string): Record<string, string> {
-  const token = signToken({ sub: `${role}-user`, role, ...(compound ? { compound } : {}), exp: NOW + H }, key);
+  const token = sessions.issue({ username: `${role}-user`, role, ...(compound ? { compound } : {}) }).token;
   return { authorization: `Bearer ${token}` };
 }
 

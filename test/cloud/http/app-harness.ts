@@ -1,14 +1,14 @@
 /** A cloud app without ports for `app.request()` tests: in-memory store, fresh keys, recorded publishes. */
-import { type CloudCore, createCloudCore } from '../../../cloud/cloud-service.ts';
+import { type CloudCore, type CloudCoreOptions, createCloudCore } from '../../../cloud/cloud-service.ts';
 import { hashPassword } from '../../../cloud/auth/password-hash.ts';
 import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
 import type { HttpRole } from '../../../shared/enums.ts';
-import { createKeysFile, type KeyRing, parseKeysFile } from '../../../shared/keys.ts';
-import { signToken } from '../../../shared/token.ts';
+import { createKeysFile, type KeyRing, parseKeysFile, type SigningKey } from '../../../shared/keys.ts';
 
 export interface Harness {
   core: CloudCore;
   ring: KeyRing;
+  signingKey: SigningKey;
   published: { topic: string; payload: unknown }[];
   /** Set `error` to make every publish fail with it (a broker that is down). */
   publishing: { error?: Error };
@@ -21,7 +21,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(): Promise<Harness> {
+export async function createHarness(
+  options: {
+    now?: () => number;
+    extraRoutes?: CloudCoreOptions['extraRoutes'];
+    ingestHook?: CloudCoreOptions['ingestHook'];
+  } = {},
+): Promise<Harness> {
   const keys = parseKeysFile(createKeysFile());
   const store = new SqliteCloudStore({ path: ':memory:' });
   const published: { topic: string; payload: unknown }[] = [];
@@ -34,6 +40,9 @@ export async function createHarness(): Promise<Harness> {
       published.push({ topic, payload });
     },
     ingest: { flushIntervalMs: 1 },
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
+    ...(options.ingestHook ? { ingestHook: options.ingestHook } : {}),
   });
   await store.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
   await store.createCompound({ id: 'c-2', name: 'Two', timeZone: 'Asia/Shanghai' }, 1);
@@ -46,23 +55,25 @@ export async function createHarness(): Promise<Harness> {
     compoundId: null,
     createdAt: 1,
   });
+  // A signed token alone is refused: each one names a session (cloud/auth/session-book.ts).
   const token = (role: HttpRole, compound?: string, username = `${role}-user`) =>
-    signToken({ sub: username, role, ...(compound ? { compound } : {}), exp: Date.now() + 3_600_000 }, keys.signing!);
+    core.sessions.issue({ username, role, ...(compound ? { compound } : {}) }).token;
   return {
     core,
     ring: keys.ring,
+    signingKey: keys.signing!,
     published,
     publishing,
     token,
-    request: (method, path, options = {}) => {
+    request: (method, path, opts = {}) => {
       const headers: Record<string, string> = {};
-      if (options.token) headers.authorization = `Bearer ${options.token}`;
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
       let body: string | undefined;
-      if (options.raw !== undefined) {
-        body = options.raw;
-        headers['content-type'] = options.contentType ?? 'text/csv';
-      } else if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
+      if (opts.raw !== undefined) {
+        body = opts.raw;
+        headers['content-type'] = opts.contentType ?? 'text/csv';
+      } else if (opts.body !== undefined) {
+        body = JSON.stringify(opts.body);
         headers['content-type'] = 'application/json';
       }
       return Promise.resolve(core.app.request(path, { method, headers, ...(body !== undefined ? { body } : {}) }));

@@ -193,7 +193,7 @@ describe('GET /events and /live', () => {
         updatedAt: 1,
       },
     ]);
-    const res = await h.request('GET', `/api/v1/live?token=${h.token('guard', 'c-1')}`);
+    const res = await h.request('GET', '/api/v1/live', { token: h.token('guard', 'c-1') });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const reader = res.body!.getReader();
