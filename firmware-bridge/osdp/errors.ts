@@ -11,7 +11,7 @@ export interface OsdpFrameHeader {
   code?: number;
 }
 
-export type OsdpFrameProblem = 'start' | 'length' | 'ctrl' | 'integrity';
+export type OsdpFrameProblem = 'start' | 'length' | 'ctrl' | 'integrity' | 'security-block';
 
 /** Bytes that are not one well-formed plain-mode OSDP frame. */
 export class OsdpFrameError extends AnxinError {
@@ -21,23 +21,6 @@ export class OsdpFrameError extends AnxinError {
   constructor(problem: OsdpFrameProblem, message: string, header?: OsdpFrameHeader) {
     super('osdp-bad-frame', message, header);
     this.problem = problem;
-    this.header = header;
-  }
-}
-
-/**
- * A frame with the security-block bit (CTRL bit 3) set. The secure channel (AES-128, SCBK) is not
- * implemented yet: such frames are refused loudly, never read as plain ones (docs/devices.md §5).
- */
-export class OsdpSecureChannelUnsupportedError extends AnxinError {
-  readonly header: OsdpFrameHeader;
-
-  constructor(header: OsdpFrameHeader) {
-    super(
-      'osdp-secure-unsupported',
-      `OSDP frame from/to address ${header.address} has a security block; only plain mode is supported`,
-      header,
-    );
     this.header = header;
   }
 }

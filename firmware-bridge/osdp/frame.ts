@@ -1,15 +1,18 @@
 /**
- * One OSDP message (docs/devices.md §5), plain mode:
+ * One OSDP message (docs/devices.md §5.1, §8):
  *
- *   [FF]? 53 ADDR LEN_LO LEN_HI CTRL CMD|REPLY DATA… CHECK
+ *   [FF]? 53 ADDR LEN_LO LEN_HI CTRL [SB_LEN SB_TYPE SB_DATA…] CMD|REPLY DATA… [MAC×4] CHECK
  *
  * LEN counts from 0x53 through the check character(s); the optional 0xFF mark byte is not counted.
  * CTRL bits 0–1 carry the sequence number, bit 2 selects CRC-16 (set) or the 8-bit checksum (clear),
- * bit 3 announces a security block — refused here with a typed error until the secure channel exists.
+ * bit 3 announces a security block. Frames of the secure channel's session (block types SCS_15–18)
+ * end in a 4-byte MAC before the check characters. This class only frames: whether a security
+ * block is expected, and the MAC and encryption, are the secure channel's business
+ * (`secure-channel.ts`); a frame's DATA is whatever is on the wire (ciphertext for SCS_17/18).
  */
 import { checksum8, crc16 } from './crc.ts';
 import { osdpCodeName } from './codes.ts';
-import { OsdpFrameError, type OsdpFrameHeader, OsdpSecureChannelUnsupportedError } from './errors.ts';
+import { OsdpFrameError, type OsdpFrameHeader } from './errors.ts';
 
 export const OSDP_START = 0x53;
 export const OSDP_MARK = 0xff;
@@ -19,6 +22,11 @@ export const OSDP_REPLY_BIT = 0x80;
 export const CTRL_SEQUENCE_MASK = 0x03;
 export const CTRL_CRC16 = 0x04;
 export const CTRL_SECURITY_BLOCK = 0x08;
+/** Security block types that are followed by a 4-byte MAC (the secure channel's session messages). */
+export const SCS_WITH_MAC_FIRST = 0x15;
+export const SCS_WITH_MAC_LAST = 0x18;
+export const OSDP_MAC_LENGTH = 4;
+
 /** Bits 4–6 are reserved and bit 7 (MULTI) is deprecated: a CTRL byte with any of them set is not a frame. */
 export const CTRL_RESERVED_MASK = 0xf0;
 /** 53 ADDR LEN_LO LEN_HI CTRL. */
@@ -41,6 +49,20 @@ export interface OsdpFrameInit {
   integrity?: OsdpIntegrity;
   /** Precede the frame with the 0xFF mark byte. */
   mark?: boolean;
+  /** The security block after CTRL: its type (SCS_11 … SCS_18) and data bytes. */
+  securityBlock?: OsdpSecurityBlock;
+  /** The 4 MAC bytes before the check characters; required (and only allowed) with SCS_15–18. */
+  mac?: Uint8Array;
+}
+
+export interface OsdpSecurityBlock {
+  type: number;
+  data: Buffer;
+}
+
+/** Whether a security block of this type is followed by a MAC. */
+export function securityBlockHasMac(type: number): boolean {
+  return type >= SCS_WITH_MAC_FIRST && type <= SCS_WITH_MAC_LAST;
 }
 
 const checkLength = (integrity: OsdpIntegrity) => (integrity === 'crc16' ? 2 : 1);
@@ -58,6 +80,8 @@ export class OsdpFrame {
   readonly data: Buffer;
   readonly integrity: OsdpIntegrity;
   readonly mark: boolean;
+  readonly securityBlock: OsdpSecurityBlock | undefined;
+  readonly mac: Buffer | undefined;
 
   constructor(init: OsdpFrameInit) {
     if (!Number.isInteger(init.address) || init.address < 0 || init.address > OSDP_BROADCAST) {
@@ -76,18 +100,39 @@ export class OsdpFrame {
     this.data = Buffer.from(init.data ?? []);
     this.integrity = init.integrity ?? 'crc16';
     this.mark = init.mark ?? false;
+    if (init.securityBlock) {
+      const { type, data } = init.securityBlock;
+      if (!Number.isInteger(type) || type < 0 || type > 0xff)
+        throw new RangeError(`security block type must be one byte`);
+      if (data.length > 0xfd) throw new RangeError(`security block data of ${data.length} bytes is too long`);
+      this.securityBlock = { type, data: Buffer.from(data) };
+      const wantsMac = securityBlockHasMac(type);
+      if (wantsMac !== (init.mac !== undefined)) {
+        throw new RangeError(`a MAC goes with security block types 0x15–0x18 only (type 0x${type.toString(16)})`);
+      }
+      if (init.mac && init.mac.length !== OSDP_MAC_LENGTH) throw new RangeError(`the MAC is ${OSDP_MAC_LENGTH} bytes`);
+      this.mac = init.mac ? Buffer.from(init.mac) : undefined;
+    } else {
+      if (init.mac) throw new RangeError('a MAC needs a security block');
+      this.securityBlock = undefined;
+      this.mac = undefined;
+    }
     if (this.length > 0xffff) throw new RangeError(`OSDP frame of ${this.length} bytes exceeds LEN's 16 bits`);
   }
 
   /** LEN: 0x53 through the check character(s), the mark byte excluded. */
   get length(): number {
-    return minimumOsdpFrameLength(this.integrity) + this.data.length;
+    return (
+      minimumOsdpFrameLength(this.integrity) +
+      this.data.length +
+      (this.securityBlock ? 2 + this.securityBlock.data.length : 0) +
+      (this.mac ? OSDP_MAC_LENGTH : 0)
+    );
   }
 
   /**
    * Reads exactly one frame (an optional leading 0xFF mark, then LEN bytes). Throws
-   * `OsdpFrameError` for anything malformed and `OsdpSecureChannelUnsupportedError` for a
-   * well-formed frame that carries a security block.
+   * `OsdpFrameError` for anything malformed, a security block that does not fit included.
    */
   static fromBuffer(bytes: Uint8Array): OsdpFrame {
     const mark = bytes[0] === OSDP_MARK;
@@ -118,7 +163,8 @@ export class OsdpFrame {
       throw new OsdpFrameError('length', `OSDP LEN ${length} is below the minimum for ${integrity}`, header);
     }
     const checkAt = length - checkLength(integrity);
-    header.code = body[OSDP_HEADER_LENGTH];
+    header.code =
+      body[ctrl & CTRL_SECURITY_BLOCK ? OSDP_HEADER_LENGTH + body[OSDP_HEADER_LENGTH]! : OSDP_HEADER_LENGTH];
     if (integrity === 'crc16') {
       const expected = crc16(body, 0, checkAt);
       const got = body[checkAt]! | (body[checkAt + 1]! << 8);
@@ -140,15 +186,33 @@ export class OsdpFrame {
         );
       }
     }
-    if (ctrl & CTRL_SECURITY_BLOCK) throw new OsdpSecureChannelUnsupportedError(header);
+    let codeAt = OSDP_HEADER_LENGTH;
+    let securityBlock: OsdpSecurityBlock | undefined;
+    let macAt = checkAt;
+    if (ctrl & CTRL_SECURITY_BLOCK) {
+      const blockLength = body[OSDP_HEADER_LENGTH]!;
+      const type = body[OSDP_HEADER_LENGTH + 1]!;
+      const hasMac = securityBlockHasMac(type);
+      if (blockLength < 2 || OSDP_HEADER_LENGTH + blockLength + 1 + (hasMac ? OSDP_MAC_LENGTH : 0) > checkAt) {
+        throw new OsdpFrameError('security-block', `OSDP security block of length ${blockLength} does not fit`, header);
+      }
+      securityBlock = {
+        type,
+        data: Buffer.from(body.subarray(OSDP_HEADER_LENGTH + 2, OSDP_HEADER_LENGTH + blockLength)),
+      };
+      codeAt = OSDP_HEADER_LENGTH + blockLength;
+      if (hasMac) macAt = checkAt - OSDP_MAC_LENGTH;
+    }
     return new OsdpFrame({
       address: header.address,
       isReply: header.isReply,
       sequence: header.sequence as OsdpSequence,
-      code: body[OSDP_HEADER_LENGTH]!,
-      data: body.subarray(OSDP_HEADER_LENGTH + 1, checkAt),
+      code: body[codeAt]!,
+      data: body.subarray(codeAt + 1, macAt),
       integrity,
       mark,
+      securityBlock,
+      ...(macAt !== checkAt ? { mac: body.subarray(macAt, checkAt) } : {}),
     });
   }
 
@@ -160,19 +224,36 @@ export class OsdpFrame {
     out[at] = OSDP_START;
     out[at + 1] = this.address | (this.isReply ? OSDP_REPLY_BIT : 0);
     out.writeUInt16LE(length, at + 2);
-    out[at + 4] = this.sequence | (this.integrity === 'crc16' ? CTRL_CRC16 : 0);
-    out[at + OSDP_HEADER_LENGTH] = this.code;
-    this.data.copy(out, at + OSDP_HEADER_LENGTH + 1);
+    out[at + 4] =
+      this.sequence | (this.integrity === 'crc16' ? CTRL_CRC16 : 0) | (this.securityBlock ? CTRL_SECURITY_BLOCK : 0);
+    let codeAt = at + OSDP_HEADER_LENGTH;
+    if (this.securityBlock) {
+      out[codeAt] = 2 + this.securityBlock.data.length;
+      out[codeAt + 1] = this.securityBlock.type;
+      this.securityBlock.data.copy(out, codeAt + 2);
+      codeAt += 2 + this.securityBlock.data.length;
+    }
+    out[codeAt] = this.code;
+    this.data.copy(out, codeAt + 1);
     const checkAt = at + length - checkLength(this.integrity);
+    this.mac?.copy(out, checkAt - OSDP_MAC_LENGTH);
     if (this.integrity === 'crc16') out.writeUInt16LE(crc16(out, at, checkAt), checkAt);
     else out[checkAt] = checksum8(out, at, checkAt);
     return out;
   }
 
-  /** e.g. `OSDP cmd addr=0 seq=1 OUT 00 05 0a 00` */
+  /**
+   * e.g. `OSDP cmd addr=0 seq=1 OUT 00 05 0a 00`. A frame with a security block shows its type and
+   * the length of its data only: key material (osdp_KEYSET) and cryptograms never reach a log.
+   */
   toString(): string {
+    const head = `OSDP ${this.isReply ? 'reply' : 'cmd'} addr=${this.address} seq=${this.sequence}`;
+    const name = osdpCodeName(this.code, this.isReply);
+    if (this.securityBlock) {
+      return `${head} SCS_${this.securityBlock.type.toString(16)} ${name} (${this.data.length} data bytes)`;
+    }
     const data = this.data.length ? ` ${this.data.toString('hex').replace(/(..)(?!$)/g, '$1 ')}` : '';
-    return `OSDP ${this.isReply ? 'reply' : 'cmd'} addr=${this.address} seq=${this.sequence} ${osdpCodeName(this.code, this.isReply)}${data}`;
+    return `${head} ${name}${data}`;
   }
 }
 

@@ -26,7 +26,7 @@ import {
   OsdpFrame,
   type OsdpIntegrity,
 } from './frame.ts';
-import { OsdpFrameError, type OsdpFrameHeader, OsdpSecureChannelUnsupportedError } from './errors.ts';
+import { OsdpFrameError, type OsdpFrameHeader } from './errors.ts';
 
 /** A 8-byte frame takes 0.7 ms at 115200 and 8.3 ms at 9600: a 100 ms hole inside a frame means it was cut. */
 export const OSDP_INTER_BYTE_TIMEOUT_MS = 100;
@@ -42,7 +42,7 @@ export type OsdpDropReason =
   | 'integrity'
   /** Incomplete when the line went quiet or the stream ended. */
   | 'truncated'
-  /** Well-formed but carries a security block (secure channel not implemented). */
+  /** Intact (check characters good) but its security block does not fit the frame. */
   | 'security-block';
 
 export interface OsdpDrop {
@@ -240,8 +240,8 @@ export class OsdpParser extends Transform {
     try {
       frame = OsdpFrame.fromBuffer(bytes);
     } catch (err) {
-      if (err instanceof OsdpSecureChannelUnsupportedError) {
-        // A whole, valid frame we cannot read: skip it entirely rather than hunting inside it.
+      if (err instanceof OsdpFrameError && err.problem === 'security-block') {
+        // An intact frame (its CRC is good) with a nonsensical security block: skip it whole.
         this.#drop({ reason: 'security-block', bytes: length + (marked ? 1 : 0), header: err.header, error: err });
         this.#start = at + length;
         return 'next';

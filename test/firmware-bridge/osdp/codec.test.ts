@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { checksum8, crc16 } from '../../../firmware-bridge/osdp/crc.ts';
 import { OsdpCommand, OsdpReply, osdpCodeName, osdpNakReasonName } from '../../../firmware-bridge/osdp/codes.ts';
 import { nextOsdpSequence, OsdpFrame, type OsdpSequence } from '../../../firmware-bridge/osdp/frame.ts';
-import { OsdpFrameError, OsdpSecureChannelUnsupportedError } from '../../../firmware-bridge/osdp/errors.ts';
+import { OsdpFrameError } from '../../../firmware-bridge/osdp/errors.ts';
 import {
   decodeBuz,
   decodeLed,
@@ -135,9 +135,19 @@ describe('OsdpFrame', () => {
     expect(() => OsdpFrame.fromBuffer(reserved)).toThrow(OsdpFrameError);
   });
 
-  it('refuses a frame with the security-block bit with OsdpSecureChannelUnsupportedError, not as plain data', () => {
-    // 53 ADDR LEN CTRL(seq 0, CRC, SCB) | SCB: length 2, type 0x11 | POLL | CRC
-    const frame = Buffer.concat([hex('53 02 0A 00 0C 02 11 60'), Buffer.alloc(2)]);
+  it('reads a security block (and a session MAC) instead of taking it for data', () => {
+    // 53 ADDR LEN CTRL(seq 0, CRC, SCB) | SCB: length 2, type 0x15 | POLL | MAC ×4 | CRC
+    const frame = Buffer.concat([hex('53 02 0E 00 0C 02 15 60 01 02 03 04'), Buffer.alloc(2)]);
+    frame.writeUInt16LE(crc16(frame, 0, 12), 12);
+    const parsed = OsdpFrame.fromBuffer(frame);
+    expect(parsed).toMatchObject({ address: 2, code: 0x60, securityBlock: { type: 0x15 }, mac: hex('01 02 03 04') });
+    expect(parsed.data).toHaveLength(0);
+    expect(parsed.toBuffer()).toEqual(frame);
+  });
+
+  it('refuses a security block that does not fit its frame', () => {
+    // SCB length 9 in a frame with room for 2.
+    const frame = Buffer.concat([hex('53 02 0A 00 0C 09 11 60'), Buffer.alloc(2)]);
     frame.writeUInt16LE(crc16(frame, 0, 8), 8);
     let caught: unknown;
     try {
@@ -145,8 +155,8 @@ describe('OsdpFrame', () => {
     } catch (err) {
       caught = err;
     }
-    expect(caught).toBeInstanceOf(OsdpSecureChannelUnsupportedError);
-    expect(caught).toMatchObject({ code: 'osdp-secure-unsupported', header: { address: 2, sequence: 0 } });
+    expect(caught).toBeInstanceOf(OsdpFrameError);
+    expect(caught).toMatchObject({ problem: 'security-block', header: { address: 2, sequence: 0 } });
   });
 
   it('refuses out-of-range fields when building', () => {

@@ -126,8 +126,8 @@ describe('OsdpParser', () => {
     expect(parser.stats.dropped.ctrl).toBe(1);
   });
 
-  it('refuses a frame with a security block loudly and skips it whole', async () => {
-    const secure = Buffer.concat([hex('53 02 0A 00 0C 02 11 60'), Buffer.alloc(2)]);
+  it('refuses an intact frame whose security block does not fit, and skips it whole', async () => {
+    const secure = Buffer.concat([hex('53 02 0A 00 0C 09 11 60'), Buffer.alloc(2)]);
     secure.writeUInt16LE(crc16(secure, 0, 8), 8);
     const drops: OsdpDrop[] = [];
     const { frames, parser } = await parseAll([secure, POLL], { onDrop: (d) => drops.push(d) });
@@ -136,7 +136,7 @@ describe('OsdpParser', () => {
     expect(drops.find((d) => d.reason === 'security-block')).toMatchObject({
       bytes: 10,
       header: { address: 2, sequence: 0 },
-      error: expect.objectContaining({ code: 'osdp-secure-unsupported' }),
+      error: expect.objectContaining({ code: 'osdp-bad-frame', problem: 'security-block' }),
     });
   });
 

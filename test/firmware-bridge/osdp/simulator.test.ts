@@ -160,7 +160,7 @@ describe('OsdpTurnstileSimulator', () => {
       OsdpReply.NAK,
       OsdpNakReason.COMMAND_LENGTH,
     ]);
-    const secure = Buffer.from('53000a000e02116000' + '00', 'hex');
+    const secure = Buffer.from('53000a000f02116000' + '00', 'hex');
     secure.writeUInt16LE(crc16(secure, 0, 8), 8);
     expect(nak(await sendBytes(secure))).toEqual([OsdpReply.NAK, OsdpNakReason.SECURE_CHANNEL_UNSUPPORTED]);
     expect(nak(await send(OsdpCommand.POLL, Buffer.alloc(0), 1))).toEqual([OsdpReply.NAK, OsdpNakReason.SEQUENCE]);
