@@ -1,38 +1,65 @@
 /**
  * Interop: the files that let an external Mosquitto 2.x broker stand in for the embedded one —
- * `mosquitto.conf`, a password file and an ACL file equivalent to `acl.ts`. Pure: the caller
- * signs the tokens, picks the directory and writes the files.
+ * `mosquitto.conf` loading Mosquitto's dynamic-security plugin, and that plugin's
+ * `dynamic-security.json` with one account and one role per gate, built from the same policy
+ * table as `acl.ts`. Pure: the caller signs the tokens, picks the directory and writes the files
+ * (`mosquitto-files.ts`); `mosquitto-dynsec.ts` changes the accounts of a running Mosquitto.
  *
- * What Mosquitto cannot do that aedes does (docs/deploy.md): it compares the password byte for
- * byte, so a token's expiry and revocation are enforced only by regenerating the password file
- * and reloading (SIGHUP); it cannot refuse a retained publish on a writable topic; and it
- * grants a SUBSCRIBE it could refuse, then filters each message by the read ACL, so a `#` from a
- * gate gets a granted SUBACK but still never sees another gate's data.
+ * Why the plugin rather than `password_file` + `acl_file` (docs/deploy.md, "Using Mosquitto"):
+ * - it refuses a SUBSCRIBE outside the role's patterns with SUBACK 0x80 (the ACL file grants every
+ *   subscription and filters deliveries afterwards, so a gate's `#` looked granted);
+ * - accounts change at run time over `$CONTROL/dynamic-security/v1`, one at a time: a gate added
+ *   by `anxin gate add` keeps the token that command wrote, revoking one gate disables that one
+ *   account and disconnects it at once, and nobody else is re-signed or logged out.
+ * What it cannot do: verify our signed tokens (it compares each password with its stored hash, so
+ * expiry is not checked), or refuse a retained publish on a topic the role may write.
  */
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertId } from '../shared/ids.ts';
 import { CLOUD_STATUS_TOPIC, GATE_TOPIC_KINDS, TOPIC_PREFIX } from '../shared/topics.ts';
 import { type MqttRole, ROLE_POLICIES } from './acl.ts';
 
-/** Mosquitto 2.x `$7$` hashes (src/password_mosq.c): PBKDF2-HMAC-SHA512, 101 rounds, 12-byte salt, 64-byte hash. */
+/** The dynamic-security plugin's hashes (plugins/dynamic-security): PBKDF2-HMAC-SHA512, 101 rounds, 12-byte salt, 64 bytes. */
 export const MOSQUITTO_PBKDF2_ITERATIONS = 101;
 const SALT_BYTES = 12;
 const HASH_BYTES = 64;
 
-export function hashMosquittoPassword(
+/** Where Debian, Ubuntu and upstream builds install the plugin; the first that exists is used. */
+export const DYNSEC_PLUGIN_PATHS = [
+  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/arm-linux-gnueabihf/mosquitto_dynamic_security.so',
+  '/usr/lib/mosquitto_dynamic_security.so',
+  '/usr/local/lib/mosquitto_dynamic_security.so',
+];
+
+export function findDynsecPlugin(exists: (path: string) => boolean = existsSync): string | undefined {
+  return DYNSEC_PLUGIN_PATHS.find((path) => exists(path));
+}
+
+export interface DynsecPassword {
+  /** base64 of the PBKDF2 hash */
+  password: string;
+  /** base64 of the salt */
+  salt: string;
+  iterations: number;
+}
+
+export function hashDynsecPassword(
   password: string,
   salt: Buffer = randomBytes(SALT_BYTES),
   iterations = MOSQUITTO_PBKDF2_ITERATIONS,
-): string {
+): DynsecPassword {
   const hash = pbkdf2Sync(password, salt, iterations, HASH_BYTES, 'sha512');
-  return `$7$${iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
+  return { password: hash.toString('base64'), salt: salt.toString('base64'), iterations };
 }
 
-export function verifyMosquittoPassword(password: string, encoded: string): boolean {
-  const [, seven, iterations, salt, hash] = encoded.split('$');
-  if (seven !== '7' || !iterations || !salt || !hash) return false;
-  return hashMosquittoPassword(password, Buffer.from(salt, 'base64'), Number(iterations)) === encoded;
+export function verifyDynsecPassword(password: string, stored: DynsecPassword): boolean {
+  return (
+    hashDynsecPassword(password, Buffer.from(stored.salt, 'base64'), stored.iterations).password === stored.password
+  );
 }
 
 export interface MosquittoAccount {
@@ -44,83 +71,154 @@ export interface MosquittoAccount {
   password: string;
 }
 
-/** `user`/`topic` lines equivalent to `ROLE_POLICIES` (mosquitto.conf(5), "acl_file"). */
-export function mosquittoAcl(accounts: readonly MosquittoAccount[]): string {
-  const blocks = accounts.map((account) => {
-    const policy = ROLE_POLICIES[account.role];
-    // Gate ids are validated so a `+`, `#` or `/` can never widen a rule (shared/ids.ts).
-    const gate = policy.ownGateOnly ? assertId('gate', account.username) : '+';
-    const lines = [
-      `# ${account.role}${account.compound ? ` of compound ${account.compound}` : ''}`,
-      `user ${account.username}`,
-    ];
-    for (const kind of GATE_TOPIC_KINDS) {
-      if (policy.gateWrites.includes(kind)) lines.push(`topic write ${TOPIC_PREFIX}/gates/${gate}/${kind}`);
-      if (policy.gateReads.includes(kind)) lines.push(`topic read ${TOPIC_PREFIX}/gates/${gate}/${kind}`);
-    }
-    lines.push(`topic ${policy.cloudStatus} ${CLOUD_STATUS_TOPIC}`);
-    if (policy.compoundChanges === 'write-any') lines.push(`topic write ${TOPIC_PREFIX}/compounds/+/changes`);
-    if (policy.compoundChanges === 'read-own' && account.compound) {
-      lines.push(`topic read ${TOPIC_PREFIX}/compounds/${assertId('compound', account.compound)}/changes`);
-    }
-    return lines.join('\n');
-  });
-  return `# Generated by \`anxin broker mosquitto-config\`; mirrors broker/acl.ts.\n\n${blocks.join('\n\n')}\n`;
+export type DynsecAclType = 'publishClientSend' | 'publishClientReceive' | 'subscribePattern' | 'unsubscribePattern';
+
+export interface DynsecAcl {
+  acltype: DynsecAclType;
+  topic: string;
+  allow: boolean;
 }
 
-export function mosquittoPasswordFile(accounts: readonly MosquittoAccount[], salt?: () => Buffer): string {
-  return accounts.map((a) => `${a.username}:${hashMosquittoPassword(a.password, salt?.())}\n`).join('');
+export interface DynsecRole {
+  rolename: string;
+  textname?: string;
+  acls: DynsecAcl[];
+}
+
+/** The role of an account: shared by every cloud (or observer), one of its own for each gate. */
+export function roleNameOf(account: Pick<MosquittoAccount, 'username' | 'role'>): string {
+  return account.role === 'gate' ? `anxin-gate-${assertId('gate', account.username)}` : `anxin-${account.role}`;
+}
+
+/**
+ * The ACLs equivalent to `ROLE_POLICIES` for one account. Subscriptions are checked as patterns:
+ * the plugin grants a filter only when the role's pattern matches it, so a gate's `#` or another
+ * gate's topic gets 0x80; deliveries are checked again against the receive list.
+ */
+export function roleAcls(account: Pick<MosquittoAccount, 'username' | 'role' | 'compound'>): DynsecAcl[] {
+  const policy = ROLE_POLICIES[account.role];
+  // Gate ids are validated so a `+`, `#` or `/` can never widen a rule (shared/ids.ts).
+  const gate = policy.ownGateOnly ? assertId('gate', account.username) : '+';
+  const acls: DynsecAcl[] = [];
+  const write = (topic: string) => acls.push({ acltype: 'publishClientSend', topic, allow: true });
+  const read = (topic: string) => {
+    acls.push({ acltype: 'subscribePattern', topic, allow: true });
+    // Shared subscriptions are for cloud instances splitting the ingest (acl.ts).
+    if (account.role === 'cloud') acls.push({ acltype: 'subscribePattern', topic: `$share/+/${topic}`, allow: true });
+    acls.push({ acltype: 'publishClientReceive', topic, allow: true });
+  };
+  for (const kind of GATE_TOPIC_KINDS) {
+    if (policy.gateWrites.includes(kind)) write(`${TOPIC_PREFIX}/gates/${gate}/${kind}`);
+    if (policy.gateReads.includes(kind)) read(`${TOPIC_PREFIX}/gates/${gate}/${kind}`);
+  }
+  if (policy.cloudStatus === 'write') write(CLOUD_STATUS_TOPIC);
+  // Everyone reads the cloud's readiness, the cloud its own too (acl.ts).
+  read(CLOUD_STATUS_TOPIC);
+  if (policy.compoundChanges === 'write-any') write(`${TOPIC_PREFIX}/compounds/+/changes`);
+  if (policy.compoundChanges === 'read-own' && account.compound) {
+    read(`${TOPIC_PREFIX}/compounds/${assertId('compound', account.compound)}/changes`);
+  }
+  return acls;
+}
+
+/** The administrator's role: the plugin's control topic and nothing else. */
+export const ADMIN_ROLE: DynsecRole = {
+  rolename: 'anxin-admin',
+  textname: 'changes accounts over $CONTROL/dynamic-security/v1',
+  acls: [
+    { acltype: 'publishClientSend', topic: '$CONTROL/dynamic-security/#', allow: true },
+    { acltype: 'publishClientReceive', topic: '$CONTROL/dynamic-security/#', allow: true },
+    { acltype: 'subscribePattern', topic: '$CONTROL/dynamic-security/#', allow: true },
+  ],
+};
+
+export function roleOf(account: Pick<MosquittoAccount, 'username' | 'role' | 'compound'>): DynsecRole {
+  return {
+    rolename: roleNameOf(account),
+    textname: account.role === 'gate' ? `gate of compound ${account.compound ?? '(none)'}` : account.role,
+    acls: roleAcls(account),
+  };
+}
+
+export interface MosquittoAdmin {
+  /** The broker as the administrator reaches it, e.g. mqtt://127.0.0.1:1883. */
+  url: string;
+  username: string;
+  password: string;
 }
 
 export interface MosquittoConfigInput {
-  /** Where the three files will live; mosquitto.conf names the others by absolute path. */
+  /** Where the files will live; mosquitto.conf names the plugin's file by absolute path. */
   dir: string;
   port: number;
   /** Interface to bind (default: all). */
   host?: string;
   accounts: readonly MosquittoAccount[];
+  /** The administrator account (`admin.json`), which `anxin gate add` and the cloud use. */
+  admin: { username?: string; password: string };
   /** Largest accepted payload in bytes (default 1 MiB, as the embedded broker). */
   maxPayload?: number;
-  /** Mosquitto started as root drops to user `mosquitto`; tests running as root set `root` to keep access to their temp dir. */
+  /** Mosquitto started as root drops to this user (default: Mosquitto's own, `mosquitto`). */
   runAsUser?: string;
   /** TLS listener files (PEM). */
   tls?: { certFile: string; keyFile: string };
+  /** The plugin; default: the first of `DYNSEC_PLUGIN_PATHS` that exists. */
+  pluginPath?: string;
   /** Salt source (tests); default random. */
   salt?: () => Buffer;
 }
 
 export interface MosquittoFiles {
   'mosquitto.conf': string;
-  passwd: string;
-  acl: string;
+  'dynamic-security.json': string;
+  /** The administrator's URL and credentials: for the cloud and `anxin gate add`, not for Mosquitto. */
+  'admin.json': string;
 }
 
 export const MOSQUITTO_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** What a PUBLISH carries besides its payload: fixed header (≤ 5), topic (2 + ≤ ~200), packet id (2). */
+export const MOSQUITTO_PACKET_OVERHEAD = 1024;
+export const DEFAULT_ADMIN_USERNAME = 'anxin-admin';
+
+export class DynsecPluginMissingError extends Error {
+  constructor() {
+    super(`Mosquitto's dynamic-security plugin was not found (looked for ${DYNSEC_PLUGIN_PATHS.join(', ')})`);
+  }
+}
+
+function dynsecClient(username: string, password: string, rolename: string, salt?: () => Buffer) {
+  return { username, ...hashDynsecPassword(password, salt?.()), roles: [{ rolename }] };
+}
 
 export function generateMosquittoConfig(input: MosquittoConfigInput): MosquittoFiles {
-  const usernames = new Set<string>();
+  const adminUsername = input.admin.username ?? DEFAULT_ADMIN_USERNAME;
+  const usernames = new Set<string>([adminUsername]);
   for (const account of input.accounts) {
     if (usernames.has(account.username)) throw new TypeError(`accounts: duplicate username "${account.username}"`);
     if (!/^[A-Za-z0-9_.-]{1,128}$/.test(account.username)) {
-      throw new TypeError(`accounts: username ${JSON.stringify(account.username)} is not safe in a password file`);
+      throw new TypeError(`accounts: username ${JSON.stringify(account.username)} is not a safe account name`);
     }
     usernames.add(account.username);
   }
+  const pluginPath = input.pluginPath ?? findDynsecPlugin();
+  if (!pluginPath) throw new DynsecPluginMissingError();
+  const maxPayload = input.maxPayload ?? MOSQUITTO_DEFAULT_MAX_PAYLOAD;
   const conf = [
     '# Generated by `anxin broker mosquitto-config` (docs/deploy.md).',
     'per_listener_settings false',
     'allow_anonymous false',
-    `password_file ${join(input.dir, 'passwd')}`,
-    `acl_file ${join(input.dir, 'acl')}`,
-    // Only the docs/contract.md payload limit matters; max_packet_size would also count the topic and headers.
-    `message_size_limit ${input.maxPayload ?? MOSQUITTO_DEFAULT_MAX_PAYLOAD}`,
+    `plugin ${pluginPath}`,
+    `plugin_opt_config_file ${join(input.dir, 'dynamic-security.json')}`,
+    // The whole packet: the largest docs/contract.md payload plus its topic and headers. A larger
+    // packet disconnects its sender when its header arrives, before Mosquitto buffers it.
+    `max_packet_size ${maxPayload + MOSQUITTO_PACKET_OVERHEAD}`,
     'persistence false',
     'log_dest stderr',
     'log_type error',
     'log_type warning',
     'log_type notice',
     'log_type information',
-    ...(input.runAsUser ? [`user ${input.runAsUser}`] : []),
+    `user ${input.runAsUser ?? 'mosquitto'}`,
     '',
     `listener ${input.port}${input.host ? ` ${input.host}` : ''}`,
     'protocol mqtt',
@@ -131,10 +229,31 @@ export function generateMosquittoConfig(input: MosquittoConfigInput): MosquittoF
     ...(input.tls ? [`certfile ${input.tls.certFile}`, `keyfile ${input.tls.keyFile}`] : []),
     '',
   ].join('\n');
+
+  const roles = new Map<string, DynsecRole>([[ADMIN_ROLE.rolename, ADMIN_ROLE]]);
+  for (const account of input.accounts) {
+    const role = roleOf(account);
+    roles.set(role.rolename, role);
+  }
+  const dynsec = {
+    defaultACLAccess: { publishClientSend: false, publishClientReceive: false, subscribe: false, unsubscribe: true },
+    clients: [
+      dynsecClient(adminUsername, input.admin.password, ADMIN_ROLE.rolename, input.salt),
+      ...input.accounts.map((a) => dynsecClient(a.username, a.password, roleNameOf(a), input.salt)),
+    ],
+    groups: [],
+    roles: [...roles.values()],
+  };
+  const host = !input.host || input.host === '0.0.0.0' || input.host === '::' ? '127.0.0.1' : input.host;
+  const admin: MosquittoAdmin = {
+    url: `${input.tls ? 'mqtts' : 'mqtt'}://${host}:${input.port}`,
+    username: adminUsername,
+    password: input.admin.password,
+  };
   return {
     'mosquitto.conf': conf,
-    passwd: mosquittoPasswordFile(input.accounts, input.salt),
-    acl: mosquittoAcl(input.accounts),
+    'dynamic-security.json': `${JSON.stringify(dynsec, null, 2)}\n`,
+    'admin.json': `${JSON.stringify(admin, null, 2)}\n`,
   };
 }
 
@@ -145,8 +264,8 @@ export interface AccountRequest {
 }
 
 /**
- * Accounts with freshly signed tokens as passwords, for the generated password file. `sign` is
- * `signToken` bound to the deployment key (kept as a parameter so this module stays free of keys).
+ * Accounts with freshly signed tokens as passwords. `sign` is `signToken` bound to the deployment
+ * key (kept as a parameter so this module stays free of keys).
  */
 export function mosquittoAccounts(
   request: AccountRequest,
@@ -164,4 +283,9 @@ export function mosquittoAccounts(
   for (const name of request.clouds ?? []) add(name, 'cloud');
   for (const name of request.observers ?? []) add(name, 'observer');
   return accounts;
+}
+
+/** A random administrator password (URL-safe, 32 bytes of entropy). */
+export function newAdminPassword(): string {
+  return randomBytes(32).toString('base64url');
 }

@@ -1,26 +1,34 @@
 /**
  * A real Debian `mosquitto` on 127.0.0.1 and a free port, configured by the files our generator
- * writes (`broker/mosquitto-config.ts`), for interop suites. A missing mosquitto throws: suites
- * that need it fail loudly rather than skip (install: `apt-get install -y mosquitto`).
+ * writes (`broker/mosquitto-config.ts`, written by `broker/mosquitto-files.ts` with the owners
+ * and modes docs/deploy.md gives), for interop suites. Started as root, it drops to user
+ * `mosquitto` as in production. A missing mosquitto throws: suites that need it fail loudly
+ * rather than skip (install: `apt-get install -y mosquitto`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import {
   generateMosquittoConfig,
   type MosquittoAccount,
+  type MosquittoAdmin,
   type MosquittoConfigInput,
+  newAdminPassword,
 } from '../broker/mosquitto-config.ts';
+import { writeMosquittoFiles } from '../broker/mosquitto-files.ts';
 
 export interface RunningMosquitto {
   /** `mqtt://127.0.0.1:<port>` */
   url: string;
   port: number;
-  /** The directory holding mosquitto.conf, passwd and acl. */
+  /** The directory holding mosquitto.conf, dynamic-security.json and admin.json. */
   dir: string;
+  /** The administrator (admin.json), for `broker/mosquitto-dynsec.ts`. */
+  admin: MosquittoAdmin;
+  pid: number;
   /** Everything mosquitto wrote to stderr so far (its log). */
   log(): string;
   stop(): Promise<void>;
@@ -96,15 +104,12 @@ export async function startMosquitto(options: {
       port,
       host: '127.0.0.1',
       accounts: options.accounts,
+      admin: { password: newAdminPassword() },
       ...(options.maxPayload === undefined ? {} : { maxPayload: options.maxPayload }),
-      // As root, mosquitto would drop to user `mosquitto`, who cannot read our 0700 temp dir.
-      ...(process.getuid?.() === 0 ? { runAsUser: 'root' } : {}),
     };
     const files = generateMosquittoConfig(input);
-    for (const [name, text] of Object.entries(files)) {
-      await writeFile(join(dir, name), text, { mode: 0o600 });
-      await chmod(join(dir, name), 0o600);
-    }
+    // mkdtemp made `dir` 0700 for root; this hands it to user mosquitto (its parent, /tmp, is open).
+    writeMosquittoFiles(dir, files);
     const child = spawn(binary, ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8');
@@ -128,6 +133,8 @@ export async function startMosquitto(options: {
       url: `mqtt://127.0.0.1:${port}`,
       port,
       dir,
+      admin: JSON.parse(files['admin.json']) as MosquittoAdmin,
+      pid: child.pid!,
       log,
       async stop() {
         child.kill('SIGTERM');

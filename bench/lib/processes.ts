@@ -12,7 +12,9 @@ import {
   generateMosquittoConfig,
   MOSQUITTO_DEFAULT_MAX_PAYLOAD,
   type MosquittoAccount,
+  newAdminPassword,
 } from '../../broker/mosquitto-config.ts';
+import { writeMosquittoFiles } from '../../broker/mosquitto-files.ts';
 import { type KeysFile, publicOnly } from '../../shared/keys.ts';
 import { findMosquitto, freePort } from '../../testkit/mosquitto.ts';
 import type { BenchContext } from './cli.ts';
@@ -132,8 +134,8 @@ export async function startAnxinCloud(
 }
 
 /**
- * Mosquitto as docs/deploy.md sets it up: the generated `mosquitto.conf`, password file and ACL
- * (`generateMosquittoConfig`, authentication on, every account confined by the ACL), plus
+ * Mosquitto as docs/deploy.md sets it up: the generated `mosquitto.conf` and dynamic-security
+ * accounts (`generateMosquittoConfig`, authentication on, every account confined to its role), plus
  * unbounded queues so a slow subscriber is measured as slow, not as lossy (Mosquitto drops QoS 1
  * beyond `max_queued_messages`, default 1000, which 200 gates × a window of 16 exceed).
  */
@@ -143,18 +145,18 @@ export async function startAuthMosquitto(
   accounts: readonly MosquittoAccount[],
 ): Promise<RunningProcess> {
   const port = await freePort();
+  // Its own directory: when run as root it is handed to the user Mosquitto drops to.
+  dir = join(dir, 'mosquitto');
   const files = generateMosquittoConfig({
     dir,
     port,
     host: '127.0.0.1',
     accounts,
     maxPayload: MOSQUITTO_DEFAULT_MAX_PAYLOAD,
-    ...(process.getuid?.() === 0 ? { runAsUser: 'root' } : {}),
+    admin: { password: newAdminPassword() },
   });
   const unbounded = ['max_queued_messages 0', 'max_inflight_messages 0', ''].join('\n');
-  writeFileSync(join(dir, 'mosquitto.conf'), `${files['mosquitto.conf']}${unbounded}`, { mode: 0o600 });
-  writeFileSync(join(dir, 'passwd'), files.passwd, { mode: 0o600 });
-  writeFileSync(join(dir, 'acl'), files.acl, { mode: 0o600 });
+  writeMosquittoFiles(dir, { ...files, 'mosquitto.conf': `${files['mosquitto.conf']}${unbounded}` });
   const child = ctx.spawnChild(findMosquitto(), ['-c', join(dir, 'mosquitto.conf')], {
     stdio: ['ignore', 'ignore', 'ignore'],
   });

@@ -2,14 +2,22 @@
  * `anxin broker`: the MQTT broker alone (docs/contract.md, "Command line"), and
  * `anxin broker mosquitto-config`: the files for running an external Mosquitto instead.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exitCodeFor } from '../command-errors.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD } from '../../broker/aedes-hooks.ts';
-import { generateMosquittoConfig, mosquittoAccounts } from '../../broker/mosquitto-config.ts';
+import {
+  DynsecPluginMissingError,
+  findDynsecPlugin,
+  generateMosquittoConfig,
+  type MosquittoAccount,
+  mosquittoAccounts,
+  newAdminPassword,
+} from '../../broker/mosquitto-config.ts';
+import { writeMosquittoFiles } from '../../broker/mosquitto-files.ts';
 import { createBrokerServer, DEFAULT_MAX_PENDING_PER_ADDRESS } from '../../broker/server.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
@@ -22,7 +30,7 @@ const DEFAULT_KEYS = 'data/keys.json';
 const DAY_MS = 86_400_000;
 
 export const help = `Usage: anxin broker [flags]
-       anxin broker mosquitto-config --out DIR --gate ID:COMPOUND ... [flags]
+       anxin broker mosquitto-config --out DIR [--gate-config gate.json ...] [flags]
 
 Runs the MQTT broker (aedes): device-token authentication and the topic ACL of docs/contract.md.
   --port N            MQTT port (default 1883, or 8883 with TLS; 0 picks a free port)
@@ -38,17 +46,24 @@ Runs the MQTT broker (aedes): device-token authentication and the topic ACL of d
                       (default ${DEFAULT_MAX_PENDING_PER_ADDRESS}; raise it for many gates behind one NAT)
 Environment: ANXIN_PORT, ANXIN_WS_PORT, ANXIN_KEYS, … (flags win); ANXIN_LOG_LEVEL.
 
-mosquitto-config writes mosquitto.conf, passwd (mosquitto 2.x $7$ hashes) and acl into DIR, and
-prints "username token" for every account: the tokens are the MQTT passwords, signed now.
-  --out DIR             where to write (created if missing)
+mosquitto-config writes what Mosquitto 2.x needs into DIR (docs/deploy.md): mosquitto.conf
+loading the dynamic-security plugin, dynamic-security.json with one account and one role per
+gate, and admin.json (the administrator's URL and password, for the cloud's --mosquitto-admin and
+anxin gate add --mosquitto-admin). It prints "username token" for every cloud and observer
+account: their tokens, signed now, are their MQTT passwords. Gates keep the token of their gate.json.
+  --out DIR             where to write (created if missing; as root, handed to --user)
   --keys FILE           keys file with the current private key (default ${DEFAULT_KEYS})
-  --gate ID:COMPOUND    a gate account (repeatable)
+  --gate-config FILE    a gate.json written by anxin gate add (repeatable): that gate's account,
+                        with that token as its password
   --cloud NAME          a cloud account (repeatable; default "cloud")
   --observer NAME       an observer account (repeatable)
   --port N, --host ADDR the listener (default 1883 on all interfaces)
-  --ttl-days N          token lifetime (default 365); Mosquitto cannot check expiry, regenerate before it
-  --max-payload N       message_size_limit (default ${DEFAULT_MAX_PAYLOAD})
+  --ttl-days N          cloud and observer token lifetime (default 365); Mosquitto cannot check
+                        expiry, so issue new ones before then
+  --max-payload N       largest payload; max_packet_size is this plus 1024 (default ${DEFAULT_MAX_PAYLOAD})
   --tls-cert/--tls-key  add certfile/keyfile to the listener
+  --user NAME           the user Mosquitto drops to (default mosquitto)
+  --plugin PATH         mosquitto_dynamic_security.so (default: found in the usual places)
 `;
 
 const port = z.coerce.number().int().min(0).max(65_535);
@@ -128,13 +143,34 @@ async function serve(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** A gate's id, compound and token, from the gate.json `anxin gate add` wrote. */
+function gateFromConfig(path: string, problems: string[]): MosquittoAccount | undefined {
+  try {
+    const config = JSON.parse(readFileSync(path, 'utf8')) as {
+      gateId?: unknown;
+      compoundId?: unknown;
+      mqtt?: { token?: unknown };
+    };
+    const { gateId, compoundId } = config;
+    const token = config.mqtt?.token;
+    if (!isValidId(gateId) || !isValidId(compoundId) || typeof token !== 'string' || token.length === 0) {
+      problems.push(`gateConfig: ${path} has no gateId, compoundId and mqtt.token`);
+      return undefined;
+    }
+    return { username: gateId, role: 'gate', compound: compoundId, password: token };
+  } catch (error) {
+    problems.push(`gateConfig: ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    return undefined;
+  }
+}
+
 function mosquittoConfig(argv: string[]): number {
   const { values } = parseArgs({
     args: argv,
     options: {
       out: { type: 'string' },
       keys: { type: 'string', default: DEFAULT_KEYS },
-      gate: { type: 'string', multiple: true, default: [] },
+      'gate-config': { type: 'string', multiple: true, default: [] },
       cloud: { type: 'string', multiple: true },
       observer: { type: 'string', multiple: true, default: [] },
       port: { type: 'string', default: '1883' },
@@ -143,20 +179,15 @@ function mosquittoConfig(argv: string[]): number {
       'max-payload': { type: 'string', default: String(DEFAULT_MAX_PAYLOAD) },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      user: { type: 'string', default: 'mosquitto' },
+      plugin: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
   });
   const problems: string[] = [];
   if (!values.out) problems.push('out: required (--out DIR)');
-  const gates = values.gate.flatMap((text) => {
-    const [id, compound, ...rest] = text.split(':');
-    if (rest.length > 0 || !isValidId(id) || !isValidId(compound)) {
-      problems.push(`gate: ${JSON.stringify(text)} is not ID:COMPOUND with ids in [a-z0-9-]{1,64}`);
-      return [];
-    }
-    return [{ id, compound }];
-  });
+  const gates = values['gate-config'].flatMap((path) => gateFromConfig(path, problems) ?? []);
   const clouds = values.cloud ?? ['cloud'];
   const listenPort = port.safeParse(values.port);
   if (!listenPort.success) problems.push(`port: ${JSON.stringify(values.port)} is not a port number`);
@@ -169,7 +200,8 @@ function mosquittoConfig(argv: string[]): number {
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
     problems.push('tlsKey: --tls-cert and --tls-key go together');
   }
-  if (gates.length + clouds.length + values.observer.length === 0) problems.push('gate: no accounts to generate');
+  const pluginPath = values.plugin ?? findDynsecPlugin();
+  if (!pluginPath) problems.push(`plugin: ${new DynsecPluginMissingError().message}; give --plugin PATH`);
   let signing: ReturnType<typeof readKeysFile>['signing'];
   try {
     signing = readKeysFile(values.keys).signing;
@@ -178,11 +210,13 @@ function mosquittoConfig(argv: string[]): number {
     if (!(error instanceof KeysError)) throw error;
     problems.push(...error.problems.map((p) => `keys: ${p}`));
   }
-  if (problems.length > 0 || !signing || !values.out || !listenPort.success) throw new ConfigError(problems);
+  if (problems.length > 0 || !signing || !values.out || !listenPort.success || !pluginPath) {
+    throw new ConfigError(problems);
+  }
 
   const key = signing;
   const exp = Date.now() + ttlDays * DAY_MS;
-  const accounts = mosquittoAccounts({ gates, clouds, observers: values.observer }, (claims) =>
+  const services = mosquittoAccounts({ clouds, observers: values.observer }, (claims) =>
     signToken({ ...claims, exp }, key),
   );
   const dir = resolve(values.out);
@@ -190,22 +224,24 @@ function mosquittoConfig(argv: string[]): number {
     dir,
     port: listenPort.data,
     ...(values.host ? { host: values.host } : {}),
-    accounts,
+    accounts: [...gates, ...services],
+    admin: { password: newAdminPassword() },
     maxPayload,
+    runAsUser: values.user,
+    pluginPath,
     ...(values['tls-cert'] && values['tls-key']
       ? { tls: { certFile: resolve(values['tls-cert']), keyFile: resolve(values['tls-key']) } }
       : {}),
   });
-  mkdirSync(dir, { recursive: true });
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o600 });
+  const written = writeMosquittoFiles(dir, files, { user: values.user });
   process.stderr.write(
-    `wrote ${Object.keys(files)
-      .map((name) => join(dir, name))
-      .join(', ')}\n` +
+    `wrote ${written.join(', ')}\n` +
       `start it with: mosquitto -c ${join(dir, 'mosquitto.conf')}\n` +
+      `gates: ${gates.map((g) => g.username).join(', ') || '(none yet)'}, each with the token of its gate.json; ` +
+      `add more with: anxin gate add … --mosquitto-admin ${join(dir, 'admin.json')}\n` +
       `tokens below expire ${new Date(exp).toISOString()}; username = client id, password = token:\n`,
   );
-  for (const account of accounts) process.stdout.write(`${account.username} ${account.password}\n`);
+  for (const account of services) process.stdout.write(`${account.username} ${account.password}\n`);
   return 0;
 }
 

@@ -3,6 +3,7 @@
  * and the web pages. Flags, then `ANXIN_*` variables (docs/contract.md, configuration); exit 2 with
  * `path: message` lines on a bad value.
  */
+import { type BrokerAccounts, dynsecBrokerAccounts, readMosquittoAdmin } from '../../broker/mosquitto-dynsec.ts';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,6 +36,9 @@ export const help = `Usage: anxin cloud [flags]
                          broker has no shared subscriptions and gives each instance everything
   --revocations-file F   keep the broker's revocations file here (give the same path to
                          \`anxin broker --revocations\`); gates revoked through the API land in it
+  --mosquitto-admin F    the admin.json of \`anxin broker mosquitto-config\`: revoking a gate through the
+                         API disables its account on that Mosquitto (and disconnects it), issuing a gate
+                         token sets it as the account's password
   --retention-days N     how long passages are kept (default ${DEFAULT_RETENTION_DAYS})
   --change-log-keep N    change-log revisions kept per compound (default ${DEFAULT_CHANGE_LOG_KEEP_REVS})
 
@@ -62,6 +66,7 @@ export const cloudConfigSchema = z.object({
   mqttCa: z.string().min(1).optional(),
   mqttShareGroup: z.string().regex(SHARE_GROUP_PATTERN, 'expected 1-64 characters of a-z, 0-9 and -').optional(),
   revocationsFile: z.string().min(1).optional(),
+  mosquittoAdmin: z.string().min(1).optional(),
   retentionDays: z.coerce.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   changeLogKeep: z.coerce.number().int().min(100).max(10_000_000).default(DEFAULT_CHANGE_LOG_KEEP_REVS),
 });
@@ -81,6 +86,7 @@ export async function run(argv: string[]): Promise<number> {
         'mqtt-ca': { type: 'string' },
         'mqtt-share-group': { type: 'string' },
         'revocations-file': { type: 'string' },
+        'mosquitto-admin': { type: 'string' },
         'retention-days': { type: 'string' },
         'change-log-keep': { type: 'string' },
       },
@@ -97,6 +103,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (!keys.signing) throw new ConfigError([`keys: ${config.keys} has no private key; the cloud signs tokens`]);
     const mqttCa = config.mqttCa === undefined ? undefined : readCaBundle(config.mqttCa);
+    const brokerAccounts =
+      config.mosquittoAdmin === undefined ? undefined : mosquittoAdminAccounts(config.mosquittoAdmin);
     if (config.db !== ':memory:') mkdirSync(dirname(config.db), { recursive: true });
 
     const logger = createLogger();
@@ -108,7 +116,14 @@ export async function run(argv: string[]): Promise<number> {
       host: config.host,
       logger,
       mqttClientId: config.mqttClientId,
-      ...(config.revocationsFile ? { revocations: { file: config.revocationsFile } } : {}),
+      ...(config.revocationsFile || brokerAccounts
+        ? {
+            revocations: {
+              ...(config.revocationsFile ? { file: config.revocationsFile } : {}),
+              ...(brokerAccounts ? { accounts: brokerAccounts } : {}),
+            },
+          }
+        : {}),
       ...(config.mqttToken ? { mqttToken: config.mqttToken } : {}),
       ...(mqttCa ? { mqttCa } : {}),
       ...(config.mqttShareGroup ? { mqttSharedGroup: config.mqttShareGroup } : {}),
@@ -122,6 +137,15 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     return exitCodeFor('cloud', error);
+  }
+}
+
+/** The accounts of the Mosquitto whose `admin.json` is given; an unreadable file is a `mosquittoAdmin: …` config error. */
+function mosquittoAdminAccounts(file: string): BrokerAccounts {
+  try {
+    return dynsecBrokerAccounts(readMosquittoAdmin(file));
+  } catch (error) {
+    throw new ConfigError([`mosquittoAdmin: ${(error as Error).message}`]);
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { dynsecBrokerAccounts, readMosquittoAdmin } from '../../broker/mosquitto-dynsec.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import type { EdgeConfigInput } from '../../edge-agent/config.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
@@ -26,6 +27,9 @@ registers it in the cloud database when --db is given, and prints a ready gate.j
   --keys FILE        deployment keys file (default ${DEFAULT_KEYS_PATH})
   --db FILE          the cloud's SQLite database to register the gate in (optional)
   --mqtt URL         the broker URL written into gate.json (default mqtt://127.0.0.1:1883)
+  --mosquitto-admin FILE
+                     the admin.json of \`anxin broker mosquitto-config\`: also create the gate's
+                     account on that running Mosquitto, with this token as its password
   --days N           token lifetime in days (default 365)
   --data-dir DIR     dataDir written into gate.json: where the gate keeps gate.db
                      (default /var/lib/anxin/ID, the production layout of docs/hardware.md;
@@ -111,6 +115,7 @@ export async function run(argv: string[]): Promise<number> {
         'qr-out': { type: 'string' },
         'idreader-out': { type: 'string' },
         out: { type: 'string' },
+        'mosquitto-admin': { type: 'string' },
       },
     }).values;
   } catch (err) {
@@ -168,6 +173,12 @@ export async function run(argv: string[]): Promise<number> {
       devices: devicesOf(values),
     };
     parseEdgeConfig(gateJson);
+    if (values['mosquitto-admin']) {
+      // Before gate.json is written: a gate whose account could not be made is not half-provisioned.
+      const admin = readMosquittoAdmin(values['mosquitto-admin']);
+      await dynsecBrokerAccounts(admin).putGate({ id, compoundId: compound }, token);
+      process.stderr.write(`anxin gate: account ${id} created on ${admin.url}\n`);
+    }
     const text = `${JSON.stringify(gateJson, null, 2)}\n`;
     if (values.out) {
       writeFileSync(values.out, text, { mode: 0o600, flag: 'wx' });

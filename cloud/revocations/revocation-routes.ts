@@ -9,6 +9,13 @@
  * Brokers learn of entries through sinks: the revocations file an `anxin broker --revocations`
  * watches, and/or an embedded broker's `revoke()`. Both get every entry again at start-up, so a
  * restarted broker or a lost file never re-admits a revoked gate.
+ *
+ * A broker that cannot check our tokens (Mosquitto, which compares each password with a stored
+ * hash) keeps one account per gate instead: with `accounts`, a revoke disables the gate's account
+ * (and so disconnects it) and a new token becomes its password — one account at a time, nobody
+ * else touched. Those calls are awaited and their outcome is in the answer (`brokerAccount`); the
+ * broker keeps its own state, so nothing is replayed at start-up, and a failed call is made again
+ * by repeating the request.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { Hono } from 'hono';
@@ -20,6 +27,7 @@ import { notFound } from '../http/api-error.ts';
 import { API_BASE } from '../http/app.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
+import type { BrokerAccounts } from '../../broker/mosquitto-dynsec.ts';
 import { revocationFileText, SqliteRevocationBook } from './revocation-book.ts';
 
 export const GATE_TOKEN_TTL_MS = 365 * 86_400_000;
@@ -29,6 +37,8 @@ export interface RevocationSinks {
   file?: string;
   /** Told of every entry: all of them at start, then each new one (an embedded broker's `revoke`). */
   onRevocation?: (entry: string) => void;
+  /** A broker with an account per gate (Mosquitto's dynamic security, broker/mosquitto-dynsec.ts). */
+  accounts?: BrokerAccounts;
 }
 
 export function revocationRoutes(sinks: RevocationSinks = {}): CloudRoutes {
@@ -47,6 +57,23 @@ export function revocationRoutes(sinks: RevocationSinks = {}): CloudRoutes {
       .list()
       .then((all) => publish(all.map((r) => r.entry)))
       .catch((err: unknown) => log.error({ err }, 'could not hand the revocations to the brokers'));
+
+    /** Applies one account change on the broker; 'applied', 'failed' (logged), or absent without such a broker. */
+    const onBrokerAccount = async (
+      gateId: string,
+      what: string,
+      change: (accounts: BrokerAccounts) => Promise<void>,
+    ): Promise<{ brokerAccount?: 'applied' | 'failed' }> => {
+      if (!sinks.accounts) return {};
+      try {
+        await change(sinks.accounts);
+        log.info({ gateId }, `${what} on the broker`);
+        return { brokerAccount: 'applied' };
+      } catch (err) {
+        log.error({ err, gateId }, `could not ${what} on the broker; repeat the request`);
+        return { brokerAccount: 'failed' };
+      }
+    };
 
     const admin = ctx.auth.requireRole([]);
     const gateOf = async (id: string) => {
@@ -80,7 +107,8 @@ export function revocationRoutes(sinks: RevocationSinks = {}): CloudRoutes {
         await audit(c.var.actor, 'gate.revoke', gate, { reason, entry });
         await publish([entry]);
         log.warn({ gateId: gate.id, entry, by: c.var.actor.username }, 'gate tokens revoked');
-        return c.json({ gateId: gate.id, entry, revokedBefore: at });
+        const broker = await onBrokerAccount(gate.id, 'disable the gate account', (a) => a.disableGate(gate.id));
+        return c.json({ gateId: gate.id, entry, revokedBefore: at, ...broker });
       })
       .post('/:id/token', admin, validate('param', idParamSchema), async (c) => {
         const gate = await gateOf(c.req.valid('param').id);
@@ -92,7 +120,8 @@ export function revocationRoutes(sinks: RevocationSinks = {}): CloudRoutes {
           ctx.signingKey,
         );
         await audit(c.var.actor, 'gate.token', gate, { expiresAt });
-        return c.json({ gateId: gate.id, token, expiresAt }, 201);
+        const broker = await onBrokerAccount(gate.id, 'set the gate account', (a) => a.putGate(gate, token));
+        return c.json({ gateId: gate.id, token, expiresAt, ...broker }, 201);
       });
     app.route(`${API_BASE}/gates`, gates);
 

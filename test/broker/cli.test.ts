@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { run } from '../../cli/commands/broker.ts';
-import { verifyMosquittoPassword } from '../../broker/mosquitto-config.ts';
+import { verifyDynsecPassword } from '../../broker/mosquitto-config.ts';
 import { createKeysFile, parseKeysFile, publicKeysOnly, publicOnly } from '../../shared/keys.ts';
 import { signToken, verifyToken } from '../../shared/token.ts';
 import { closeAll, connect } from './fixtures.ts';
@@ -48,24 +48,48 @@ afterEach(async () => {
 });
 
 describe('anxin broker mosquitto-config', () => {
-  it('writes the three files and prints one fresh token per account', async () => {
+  it('writes the three files, keeps each gate’s own token, and prints a fresh token per service account', async () => {
     const out = join(dir, 'mosquitto');
-    const argv = ['mosquitto-config', '--out', out, '--keys', keysPath, '--gate', 'g1:c1', '--gate', 'g2:c2'];
-    const result = await runCaptured([...argv, '--cloud', 'cloud-a', '--port', '18830', '--ttl-days', '30']);
+    const gateToken = signToken({ sub: 'g1', role: 'gate', compound: 'c1', exp: Date.now() + 60_000 }, keys.signing!);
+    const gateJson = join(dir, 'g1.json');
+    await writeFile(
+      gateJson,
+      JSON.stringify({ gateId: 'g1', compoundId: 'c1', mqtt: { url: 'mqtt://x', token: gateToken } }),
+    );
+    const argv = ['mosquitto-config', '--out', out, '--keys', keysPath, '--gate-config', gateJson];
+    const result = await runCaptured([
+      ...argv,
+      '--cloud',
+      'cloud-a',
+      '--observer',
+      'wall',
+      '--port',
+      '18830',
+      '--ttl-days',
+      '30',
+    ]);
     expect(result.code).toBe(0);
     const lines = result.stdout.trim().split('\n');
-    expect(lines.map((l) => l.split(' ')[0])).toEqual(['g1', 'g2', 'cloud-a']);
-    const passwd = await readFile(join(out, 'passwd'), 'utf8');
+    expect(lines.map((l) => l.split(' ')[0])).toEqual(['cloud-a', 'wall']);
+    const state = JSON.parse(await readFile(join(out, 'dynamic-security.json'), 'utf8')) as {
+      clients: { username: string; password: string; salt: string; iterations: number }[];
+    };
+    const stored = (username: string) => state.clients.find((c) => c.username === username)!;
     for (const line of lines) {
       const [username, token] = line.split(' ') as [string, string];
       const check = verifyToken(token, keys.ring, Date.now());
       expect(check.ok && check.claims.sub).toBe(username);
       expect(check.ok && check.claims.exp).toBeLessThanOrEqual(Date.now() + 30 * 86_400_000);
-      const entry = passwd.split('\n').find((l) => l.startsWith(`${username}:`))!;
-      expect(verifyMosquittoPassword(token, entry.slice(username.length + 1))).toBe(true);
+      expect(verifyDynsecPassword(token, stored(username))).toBe(true);
     }
-    expect(await readFile(join(out, 'acl'), 'utf8')).toContain('topic read anxin/v1/compounds/c2/changes');
-    expect(await readFile(join(out, 'mosquitto.conf'), 'utf8')).toContain(`acl_file ${join(out, 'acl')}`);
+    // The gate's account takes the token its gate.json already holds: one token per gate.
+    expect(verifyDynsecPassword(gateToken, stored('g1'))).toBe(true);
+    const admin = JSON.parse(await readFile(join(out, 'admin.json'), 'utf8')) as { url: string; password: string };
+    expect(admin.url).toBe('mqtt://127.0.0.1:18830');
+    expect(verifyDynsecPassword(admin.password, stored('anxin-admin'))).toBe(true);
+    expect(await readFile(join(out, 'mosquitto.conf'), 'utf8')).toContain(
+      `plugin_opt_config_file ${join(out, 'dynamic-security.json')}`,
+    );
   });
 
   it('exits 2 with one path: message line per problem', async () => {
@@ -74,15 +98,15 @@ describe('anxin broker mosquitto-config', () => {
       'mosquitto-config',
       '--keys',
       join(dir, 'public.json'),
-      '--gate',
-      'G1:c1',
+      '--gate-config',
+      join(dir, 'missing.json'),
       '--port',
       '99999',
     ]);
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')).toEqual([
       'out: required (--out DIR)',
-      'gate: "G1:c1" is not ID:COMPOUND with ids in [a-z0-9-]{1,64}',
+      `gateConfig: ${join(dir, 'missing.json')}: ENOENT`,
       'port: "99999" is not a port number',
       `keys: ${join(dir, 'public.json')} holds no private key for its current kid; use the cloud's file`,
     ]);

@@ -1,23 +1,27 @@
 /**
- * The mosquitto generator: `$7$` hashes that real `mosquitto_passwd` agrees with, and an ACL file
- * that grants exactly what `broker/acl.ts` grants (checked with a small evaluator of Mosquitto's
- * `user`/`topic` rules over every contract topic).
+ * The mosquitto generator: dynamic-security password hashes that the real plugin agrees with
+ * (`mosquitto_ctrl dynsec init` writes one we check), roles that grant exactly what
+ * `broker/acl.ts` grants (checked with a small evaluator of the plugin's pattern rules over every
+ * contract topic), and a mosquitto.conf that loads the plugin with `max_packet_size`.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { type BrokerIdentity, canPublish, canSubscribe } from '../../broker/acl.ts';
 import {
+  type DynsecRole,
+  DYNSEC_PLUGIN_PATHS,
+  findDynsecPlugin,
   generateMosquittoConfig,
-  hashMosquittoPassword,
+  hashDynsecPassword,
   type MosquittoAccount,
   mosquittoAccounts,
-  verifyMosquittoPassword,
+  verifyDynsecPassword,
 } from '../../broker/mosquitto-config.ts';
-import { GATE_TOPIC_KINDS, topics } from '../../shared/topics.ts';
+import { CLOUD_STATUS_TOPIC, GATE_TOPIC_KINDS, topics } from '../../shared/topics.ts';
 
 const run = promisify(execFile);
 
@@ -32,88 +36,131 @@ const accounts: MosquittoAccount[] = mosquittoAccounts(
   },
   (claims) => `token-of-${claims.sub}`,
 );
+const admin = { password: 'admin-secret' };
 
-/** Mosquitto's rule evaluation for one user (mosquitto.conf(5), acl_file): any matching rule with the access. */
-function mosquittoAllows(acl: string, user: string, topic: string, access: 'read' | 'write'): boolean {
-  let current: string | undefined;
-  for (const line of acl.split('\n')) {
-    const [word, ...rest] = line.trim().split(/\s+/);
-    if (word === 'user') current = rest[0];
-    if (word !== 'topic' || current !== user) continue;
-    const [mode, pattern] = rest.length === 2 ? rest : ['readwrite', rest[0]];
-    if (mode !== access && mode !== 'readwrite') continue;
-    const p = pattern!.split('/');
-    const t = topic.split('/');
-    if (p.length === t.length && p.every((level, i) => level === '+' || level === t[i])) return true;
-  }
-  return false;
+interface DynsecFile {
+  clients: { username: string; password: string; salt: string; iterations: number; roles: { rolename: string }[] }[];
+  roles: DynsecRole[];
+  defaultACLAccess: Record<string, boolean>;
 }
 
-describe('mosquitto password file', () => {
-  it('writes PBKDF2-SHA512 `$7$` hashes with 101 rounds and a 12-byte salt', () => {
-    const encoded = hashMosquittoPassword('secret', Buffer.alloc(12, 7));
-    expect(encoded).toMatch(/^\$7\$101\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==$/);
-    expect(verifyMosquittoPassword('secret', encoded)).toBe(true);
-    expect(verifyMosquittoPassword('Secret', encoded)).toBe(false);
+/** mosquitto_topic_matches_sub for one concrete topic (or a filter checked as a topic, as the plugin does). */
+function matches(pattern: string, topic: string): boolean {
+  const p = pattern.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (p[i] !== '+' && p[i] !== t[i]) return false;
+  }
+  return p.length === t.length;
+}
+
+function allows(file: DynsecFile, user: string, acltype: string, topic: string): boolean {
+  const client = file.clients.find((c) => c.username === user)!;
+  const acls = client.roles.flatMap((r) => file.roles.find((role) => role.rolename === r.rolename)!.acls);
+  const rule = acls.find((acl) => acl.acltype === acltype && matches(acl.topic, topic));
+  return rule ? rule.allow : false;
+}
+
+describe('dynamic-security passwords', () => {
+  it('are PBKDF2-SHA512 with 101 rounds and a 12-byte salt', () => {
+    const stored = hashDynsecPassword('secret', Buffer.alloc(12, 7));
+    expect(stored.iterations).toBe(101);
+    expect(Buffer.from(stored.salt, 'base64')).toHaveLength(12);
+    expect(Buffer.from(stored.password, 'base64')).toHaveLength(64);
+    expect(verifyDynsecPassword('secret', stored)).toBe(true);
+    expect(verifyDynsecPassword('Secret', stored)).toBe(false);
   });
 
-  it('agrees with the real mosquitto_passwd', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'anxin-passwd-'));
+  it('agree with the real mosquitto_ctrl dynsec init', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'anxin-dynsec-'));
     try {
-      const file = join(dir, 'passwd');
-      await writeFile(file, '');
-      await run('mosquitto_passwd', ['-b', file, 'g1', 'token-with.dots_and-dashes']);
-      const line = (await readFile(file, 'utf8')).trim();
-      const encoded = line.slice('g1:'.length);
-      expect(verifyMosquittoPassword('token-with.dots_and-dashes', encoded)).toBe(true);
+      const file = join(dir, 'dynsec.json');
+      await run('mosquitto_ctrl', ['dynsec', 'init', file, 'someone', 'token-with.dots_and-dashes']);
+      const written = JSON.parse(await readFile(file, 'utf8')) as DynsecFile;
+      const client = written.clients.find((c) => c.username === 'someone')!;
+      expect(verifyDynsecPassword('token-with.dots_and-dashes', client)).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
 
-  it('holds one line per account, never the token itself', () => {
-    const files = generateMosquittoConfig({ dir: '/etc/anxin', port: 1883, accounts });
-    const lines = files.passwd.trim().split('\n');
-    expect(lines.map((l) => l.split(':')[0])).toEqual(['g1', 'g2', 'cloud', 'watcher']);
-    expect(files.passwd).not.toContain('token-of');
-    expect(verifyMosquittoPassword('token-of-g1', lines[0]!.slice(3))).toBe(true);
+  it('hold one client per account plus the administrator, never a token itself', () => {
+    const text = generateMosquittoConfig({ dir: '/etc/anxin', port: 1883, accounts, admin, pluginPath: '/p.so' })[
+      'dynamic-security.json'
+    ];
+    const file = JSON.parse(text) as DynsecFile;
+    expect(file.clients.map((c) => c.username)).toEqual(['anxin-admin', 'g1', 'g2', 'cloud', 'watcher']);
+    expect(text).not.toContain('token-of');
+    expect(text).not.toContain('admin-secret');
+    expect(verifyDynsecPassword('token-of-g1', file.clients[1]!)).toBe(true);
+    expect(verifyDynsecPassword('admin-secret', file.clients[0]!)).toBe(true);
+    expect(file.defaultACLAccess).toEqual({
+      publishClientSend: false,
+      publishClientReceive: false,
+      subscribe: false,
+      unsubscribe: true,
+    });
   });
 });
 
 describe('mosquitto.conf', () => {
-  it('turns anonymous access off and names the generated files', () => {
-    const conf = generateMosquittoConfig({
+  it('turns anonymous access off, loads the plugin, and bounds packets with max_packet_size', () => {
+    const files = generateMosquittoConfig({
       dir: '/etc/anxin',
       port: 18830,
       host: '127.0.0.1',
       accounts,
+      admin,
       maxPayload: 2048,
+      pluginPath: '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
       tls: { certFile: '/etc/anxin/cert.pem', keyFile: '/etc/anxin/key.pem' },
-    })['mosquitto.conf'];
+    });
+    const lines = files['mosquitto.conf'].split('\n');
     for (const line of [
       'allow_anonymous false',
-      'password_file /etc/anxin/passwd',
-      'acl_file /etc/anxin/acl',
-      'message_size_limit 2048',
+      'plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
+      'plugin_opt_config_file /etc/anxin/dynamic-security.json',
+      'max_packet_size 3072',
+      'user mosquitto',
       'listener 18830 127.0.0.1',
+      'use_username_as_clientid true',
       'certfile /etc/anxin/cert.pem',
       'keyfile /etc/anxin/key.pem',
     ]) {
-      expect(conf.split('\n')).toContain(line);
+      expect(lines).toContain(line);
     }
+    expect(files['mosquitto.conf']).not.toMatch(/message_size_limit|password_file|acl_file/);
+    expect(JSON.parse(files['admin.json'])).toEqual({
+      url: 'mqtts://127.0.0.1:18830',
+      username: 'anxin-admin',
+      password: 'admin-secret',
+    });
+  });
+
+  it('finds the plugin where Debian installs it', () => {
+    expect(findDynsecPlugin((p) => p === DYNSEC_PLUGIN_PATHS[1])).toBe(DYNSEC_PLUGIN_PATHS[1]);
+    expect(findDynsecPlugin(() => false)).toBeUndefined();
+    expect(findDynsecPlugin()).toBeDefined();
   });
 
   it('refuses duplicate or unsafe usernames and wildcard gate ids', () => {
+    const base = { dir: '/d', port: 1, admin, pluginPath: '/p.so' };
     const dup = [...accounts, accounts[0]!];
-    expect(() => generateMosquittoConfig({ dir: '/d', port: 1, accounts: dup })).toThrow(/duplicate/);
+    expect(() => generateMosquittoConfig({ ...base, accounts: dup })).toThrow(/duplicate/);
+    const clash: MosquittoAccount = { username: 'anxin-admin', role: 'cloud', password: 'x' };
+    expect(() => generateMosquittoConfig({ ...base, accounts: [clash] })).toThrow(/duplicate/);
     const colon: MosquittoAccount = { username: 'a:b', role: 'cloud', password: 'x' };
-    expect(() => generateMosquittoConfig({ dir: '/d', port: 1, accounts: [colon] })).toThrow(/not safe/);
+    expect(() => generateMosquittoConfig({ ...base, accounts: [colon] })).toThrow(/not a safe/);
     expect(() => mosquittoAccounts({ gates: [{ id: '+', compound: 'c1' }] }, () => 't')).toThrow();
   });
 });
 
-describe('mosquitto ACL file', () => {
-  const { acl } = generateMosquittoConfig({ dir: '/d', port: 1883, accounts });
+describe('dynamic-security roles', () => {
+  const file = JSON.parse(
+    generateMosquittoConfig({ dir: '/d', port: 1883, accounts, admin, pluginPath: '/p.so' })['dynamic-security.json'],
+  ) as DynsecFile;
   const identities: BrokerIdentity[] = [
     { clientId: 'g1', role: 'gate', compound: 'c1' },
     { clientId: 'g2', role: 'gate', compound: 'c2' },
@@ -123,23 +170,30 @@ describe('mosquitto ACL file', () => {
   const concrete = [
     ...GATE_TOPIC_KINDS.flatMap((kind) => ['g1', 'g2', 'g3'].map((g) => `anxin/v1/gates/${g}/${kind}`)),
     ...['c1', 'c2', 'c3'].map((c) => topics.compoundChanges(c)),
+    CLOUD_STATUS_TOPIC,
   ];
 
-  it('grants exactly what broker/acl.ts grants, for every account and contract topic', () => {
+  it('grant exactly what broker/acl.ts grants, for every account and contract topic', () => {
     for (const identity of identities) {
       for (const topic of concrete) {
         const where = `${identity.clientId} ${topic}`;
-        expect(mosquittoAllows(acl, identity.clientId, topic, 'write'), `write ${where}`).toBe(
+        expect(allows(file, identity.clientId, 'publishClientSend', topic), `write ${where}`).toBe(
           canPublish(identity, topic).allowed,
         );
-        expect(mosquittoAllows(acl, identity.clientId, topic, 'read'), `read ${where}`).toBe(
-          canSubscribe(identity, topic).allowed,
-        );
+        const readable = canSubscribe(identity, topic).allowed;
+        expect(allows(file, identity.clientId, 'subscribePattern', topic), `subscribe ${where}`).toBe(readable);
+        expect(allows(file, identity.clientId, 'publishClientReceive', topic), `receive ${where}`).toBe(readable);
       }
     }
   });
 
-  it('is made of user and topic lines only', () => {
-    for (const line of acl.split('\n')) expect(line).toMatch(/^(#.*|user [\w.-]+|topic (read|write) [\w/+-]+|)$/);
+  it('give one role to each gate, and $share patterns to the cloud only', () => {
+    const names = file.roles.map((r) => r.rolename);
+    expect(names).toEqual(['anxin-admin', 'anxin-gate-g1', 'anxin-gate-g2', 'anxin-cloud', 'anxin-observer']);
+    const shared = (rolename: string) =>
+      file.roles.find((r) => r.rolename === rolename)!.acls.filter((a) => a.topic.startsWith('$share/'));
+    expect(shared('anxin-cloud').map((a) => a.topic)).toContain('$share/+/anxin/v1/gates/+/events');
+    expect(shared('anxin-gate-g1')).toEqual([]);
+    expect(shared('anxin-observer')).toEqual([]);
   });
 });

@@ -60,10 +60,22 @@ describe('generated config on a real mosquitto', () => {
     expect(seen.map((m) => `${m.topic} ${m.payload}`)).toEqual([`${topics.gateEvents('g1')} sentinel`]);
   });
 
-  it('keeps another gate’s commands from a gate that subscribes with #', async () => {
+  it('refuses a gate’s subscription to # and to another gate’s topics with SUBACK 0x80', async () => {
     const spy = await connect(mosquitto.url, login('g1'));
-    // Mosquitto 2 grants the filter and filters each delivery by the read ACL instead.
-    expect(await grantedQos(spy, ['#'])).toEqual([1]);
+    // The dynamic-security plugin checks each filter against the role's patterns (the ACL file did not).
+    expect(
+      await grantedQos(spy, [
+        '#',
+        'anxin/v1/#',
+        'anxin/v1/gates/+/cmd',
+        topics.gateCmd('g2'),
+        topics.gateAck('g2'),
+        'anxin/v1/compounds/c2/changes',
+        '$SYS/#',
+        topics.gateCmd('g1'),
+        'anxin/v1/compounds/c1/changes',
+      ]),
+    ).toEqual([128, 128, 128, 128, 128, 128, 128, 1, 1]);
     const seen = collect(spy);
     const cloud = await connect(mosquitto.url, login('cloud'));
     await spy.subscribeAsync(topics.gateCmd('g1'), { qos: 1 });

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BrokerServer } from '../../broker/server.ts';
 import { createBrokerServer } from '../../broker/server.ts';
-import { generateMosquittoConfig } from '../../broker/mosquitto-config.ts';
+import { generateMosquittoConfig, newAdminPassword } from '../../broker/mosquitto-config.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
@@ -83,6 +83,7 @@ async function mosquittoBroker(gateIds: readonly string[]): Promise<RestartableB
       { username: 'cloud', role: 'cloud', password: cloudToken },
       ...gateIds.map((id) => ({ username: id, role: 'gate' as const, compound: COMPOUND, password: gateToken(id) })),
     ],
+    admin: { password: newAdminPassword() },
     ...(process.getuid?.() === 0 ? { runAsUser: 'root' } : {}),
   });
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o600 });
