@@ -27,10 +27,20 @@ import { notFound } from '../http/api-error.ts';
 import { API_BASE } from '../http/app.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
-import type { BrokerAccounts } from '../../broker/mosquitto-dynsec.ts';
 import { revocationFileText, SqliteRevocationBook } from './revocation-book.ts';
 
 export const GATE_TOKEN_TTL_MS = 365 * 86_400_000;
+
+/**
+ * A broker that keeps one account per gate (Mosquitto's dynamic security; the implementation is
+ * `broker/mosquitto-dynsec.ts`, wired in by `anxin cloud --mosquitto-admin`).
+ */
+export interface BrokerAccounts {
+  /** Creates or replaces the gate's account, with this token as its password. */
+  putGate(gate: { id: string; compoundId: string }, token: string): Promise<void>;
+  /** Refuses the gate's account from now on and disconnects its session. */
+  disableGate(gateId: string): Promise<void>;
+}
 
 export interface RevocationSinks {
   /** Rewritten (write to a temporary name, then rename) whenever an entry is added, and at start. */
