@@ -784,8 +784,11 @@ describe('manager dashboard', () => {
     expect(await page.textContent('#audit-rows')).toContain('pass.revoke');
     await page.selectOption('#audit-action', 'alarm.ack');
     await page.click('#audit-form button[type=submit]');
+    // The filtered answer replaces the whole list (the unfiltered one had alarm.ack rows too).
+    await expect
+      .poll(() => page.locator('#audit-rows tr:not([data-action="alarm.ack"])').count(), { timeout: WAIT_MS })
+      .toBe(0);
     await page.locator('#audit-rows tr[data-action="alarm.ack"]').first().waitFor({ timeout: WAIT_MS });
-    expect(await page.locator('#audit-rows tr:not([data-action="alarm.ack"])').count()).toBe(0);
     expect(await page.textContent('#audit-rows')).toContain('checked, false alarm');
     expect(await cspViolations(page)).toEqual([]);
   });

@@ -894,6 +894,11 @@ function auditDetail(entry) {
   if (d.note) parts.push(`说明 note: ${d.note}`);
   for (const [k, v] of Object.entries(d)) {
     if (k === 'reason' || k === 'note') continue;
+    // A name typed into the old name search is a full name: the log view shows it masked.
+    if (entry.action === 'trace.search' && k === 'query' && d.by === 'name') {
+      parts.push(`query: ${String(v).slice(0, 1)}*`);
+      continue;
+    }
     parts.push(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   }
   return parts.join(' · ');
