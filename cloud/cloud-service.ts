@@ -22,6 +22,8 @@ import type { IngestHook } from './store/store.ts';
 import { LiveHub } from './live/live-hub.ts';
 import { type CloudMetrics, createCloudMetrics } from './metrics/cloud-metrics.ts';
 import { CloudMqttClient, MqttUnavailableError, SHARE_GROUP_PATTERN } from './mqtt/cloud-mqtt-client.ts';
+import { ExitQuotaLedger } from './lockdown/exit-quota-ledger.ts';
+import { mountExitQuotaRoutes } from './lockdown/exit-quota-routes.ts';
 import { GateMessageRouter } from './mqtt/gate-message-router.ts';
 import { IdentitySeal } from './registry/identity-seal.ts';
 import { RegistryService } from './registry/registry-service.ts';
@@ -68,6 +70,8 @@ export interface CloudCore {
   metrics: CloudMetrics;
   gates: GateDirectory;
   sessions: SessionBook;
+  /** Lockdown exit quota across the compound: uses relayed to every gate, over-uses found. */
+  exitQuota: ExitQuotaLedger;
 }
 
 export class CloudConfigError extends AnxinError {
@@ -90,7 +94,22 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     now,
     ...(options.sessionIdleMs !== undefined ? { idleMs: options.sessionIdleMs } : {}),
   }).start();
-  const hook = typeof options.ingestHook === 'function' ? options.ingestHook(store) : options.ingestHook;
+  const extraHook = typeof options.ingestHook === 'function' ? options.ingestHook(store) : options.ingestHook;
+  const exitQuota = new ExitQuotaLedger({
+    store,
+    // Bound late: the registry is built below.
+    publishChanges: (batches) => registry.publishChanges(batches),
+    live,
+    logger,
+    now,
+  });
+  // Both run inside the ingest transaction; the quota uses are stored with their passages.
+  const hook: IngestHook = {
+    onStored(events, compoundOf) {
+      extraHook?.onStored(events, compoundOf);
+      exitQuota.hook.onStored(events, compoundOf);
+    },
+  };
 
   const publishEntries = async (events: readonly StoredEvent[]) => {
     const names = await store.maskedNames(events.flatMap((e) => (e.personId ? [e.personId] : [])));
@@ -122,10 +141,11 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     // `ts`: the cloud's clock, from which gates estimate their skew (edge-agent/gate-clock.ts).
     publishAck: (gateId, upTo) => publish(topics.gateAck(gateId), { upTo, ts: now() }),
     onStored: (events) => {
+      exitQuota.afterStored(events);
       if (live.listenerCount === 0) return;
       publishEntries(events).catch((err: unknown) => logger.warn({ err }, 'live entries failed'));
     },
-    ...(hook ? { hook } : {}),
+    hook,
     metrics,
     logger,
     now,
@@ -142,7 +162,16 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     logger,
     now,
   });
-  const sync = new SyncResponder({ store, publish, metrics, logger });
+  const sync = new SyncResponder({
+    store: {
+      readChanges: (compoundId, fromRev, limit) => store.readChanges(compoundId, fromRev, limit),
+      // A gate that takes a snapshot must also count the other gates' recent quota uses.
+      snapshot: async (compoundId) => exitQuota.withRecentUses(await store.snapshot(compoundId), compoundId),
+    },
+    publish,
+    metrics,
+    logger,
+  });
   const router = new GateMessageRouter({
     ingest,
     store,
@@ -167,9 +196,14 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
       ...(options.liveHeartbeatMs !== undefined ? { liveHeartbeatMs: options.liveHeartbeatMs } : {}),
       health: () => ({ ingestQueued: ingest.queued, ...options.health?.() }),
     },
-    (options.extraRoutes ?? []).map((mount) => (app, deps) => mount(app, { ...deps, store })),
+    [
+      (app, deps) => mountExitQuotaRoutes(app, deps, exitQuota),
+      ...(options.extraRoutes ?? []).map(
+        (mount) => (app: Hono<AppEnv>, deps: RouteDeps) => mount(app, { ...deps, store }),
+      ),
+    ],
   );
-  return { app, store, registry, ingest, router, sync, live, metrics, gates, sessions };
+  return { app, store, registry, ingest, router, sync, live, metrics, gates, sessions, exitQuota };
 }
 
 export interface CloudOptions {
@@ -318,6 +352,8 @@ export function createCloud(options: CloudOptions): Cloud {
         });
         await mqttClient.start();
         await announceAcks(store, publish, now, logger);
+        // Quota uses a crash left stored but not relayed go out now.
+        await started.exitQuota.relayPending();
       }
       logger.info({ httpPort, mqtt: options.mqttUrl ?? null, db: options.dbPath }, 'cloud started');
       return { httpPort };
@@ -338,6 +374,7 @@ export function createCloud(options: CloudOptions): Cloud {
       // Store what is queued and ack it while the broker is still there.
       await stopping.ingest.flush();
       await stopping.router.idle();
+      await stopping.exitQuota.idle();
       await mqttClient?.stop();
       mqttClient = undefined;
       await stopping.ingest.stop();

@@ -197,7 +197,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.db = openGateDatabase(config.dataDir, { synchronous: syncOffLoop ? 'normal' : config.journal.synchronous });
     // Nor for a WAL checkpoint: a worker thread runs them (wal-checkpointer.ts).
     if (config.dataDir !== ':memory:') this.checkpointer = new WalCheckpointer(this.db, { logger });
-    this.replica = new ReplicaStore(this.db);
+    this.replica = new ReplicaStore(this.db, { gateId: config.gateId });
     this.journal = new JournalStore(
       this.db,
       this.replica,
@@ -398,6 +398,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       ...(decision.idHash ? { idHash: decision.idHash } : {}),
       ...(decision.passId ? { passId: decision.passId } : {}),
       ...(decision.guard ? { guard: decision.guard } : {}),
+      ...(granted && decision.effects.householdExit ? { quotaHousehold: decision.effects.householdExit } : {}),
     };
     const event = this.appendToJournal(entry, !awaitTurnstile, granted ? decision.effects : undefined);
 

@@ -45,6 +45,18 @@ CREATE INDEX IF NOT EXISTS passage_reservations_by_person ON passage_reservation
   WHERE passage_of IS NOT NULL;
 `;
 
+/**
+ * Other gates' uses of household exit quotas, relayed by the cloud (`exit.use` changes, docs/edge-agent.md
+ * "Exit quota across the compound"). Keyed by (gate, seq): a use delivered twice (a live delta and
+ * a snapshot) counts once. This gate's own uses are in `household_exits` and are not stored here.
+ */
+const RELAYED_EXITS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS relayed_exits (
+  gate_id TEXT NOT NULL, seq INTEGER NOT NULL, household_id TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (gate_id, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS relayed_exits_by_household ON relayed_exits (household_id, at);
+`;
+
 /** Household exits older than this are deleted (the longest quota period the schema allows is 30 days). */
 const EXIT_HISTORY_MS = 31 * 24 * 3_600_000;
 /** How often the last-contact time is written through to disk (it is cached in memory in between). */
@@ -83,9 +95,17 @@ export class ReplicaStore implements ReplicaView {
   ) => StageOutcome;
   private readonly swapSnapshotTx: (snapshotRev: number) => void;
 
-  constructor(private readonly db: GateDatabase) {
+  /** This gate's id: its own relayed uses are already counted (`household_exits`). Absent: none are skipped. */
+  private readonly ownGateId: string | undefined;
+
+  constructor(
+    private readonly db: GateDatabase,
+    options: { gateId?: string } = {},
+  ) {
+    this.ownGateId = options.gateId;
     this.meta = new MetaTable(db);
     db.exec(RESERVATIONS_SCHEMA);
+    db.exec(RELAYED_EXITS_SCHEMA);
     this.cachedRev = 0;
     this.cachedMode = 'normal';
     this.cachedQuota = null;
@@ -110,10 +130,16 @@ export class ReplicaStore implements ReplicaView {
         'SELECT IFNULL((SELECT direction FROM passage_reservations WHERE passage_of = ? ORDER BY seq DESC LIMIT 1), ' +
           '(SELECT direction FROM last_direction WHERE person_id = ?)) AS direction',
       ),
-      householdExits: db.prepare<[string, number, string, number], { n: number }>(
+      // This gate's confirmed exits, its reservations, and the other gates' relayed uses: three indexed counts.
+      householdExits: db.prepare<[string, number, string, number, string, number], { n: number }>(
         'SELECT (SELECT COUNT(*) FROM household_exits WHERE household_id = ? AND at >= ?) + ' +
-          '(SELECT COUNT(*) FROM passage_reservations WHERE household_exit = ? AND at >= ?) AS n',
+          '(SELECT COUNT(*) FROM passage_reservations WHERE household_exit = ? AND at >= ?) + ' +
+          '(SELECT COUNT(*) FROM relayed_exits WHERE household_id = ? AND at >= ?) AS n',
       ),
+      relayExit: db.prepare<[string, number, string, number]>(
+        'INSERT OR IGNORE INTO relayed_exits (gate_id, seq, household_id, at) VALUES (?, ?, ?, ?)',
+      ),
+      pruneRelayedExits: db.prepare<[number]>('DELETE FROM relayed_exits WHERE at < ?'),
       reserve: db.prepare<[number, string, number, string | null, string | null, string | null]>(
         'INSERT INTO passage_reservations (seq, direction, at, pass_use, household_exit, passage_of) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -312,7 +338,7 @@ export class ReplicaStore implements ReplicaView {
   }
 
   householdExitsSince(householdId: string, sinceMs: number): number {
-    return this.stmt.householdExits.get(householdId, sinceMs, householdId, sinceMs)?.n ?? 0;
+    return this.stmt.householdExits.get(householdId, sinceMs, householdId, sinceMs, householdId, sinceMs)?.n ?? 0;
   }
 
   // ---- writes ----
@@ -428,6 +454,7 @@ export class ReplicaStore implements ReplicaView {
       case 'mode':
       case 'quota.policy':
       case 'gate.settings':
+      case 'exit.use':
         this.stmt.stageSetting.run(part, index, JSON.stringify(change));
         return;
     }
@@ -475,6 +502,11 @@ export class ReplicaStore implements ReplicaView {
         this.cachedQuota = policy;
         return;
       }
+      case 'exit.use':
+        if (change.gateId === this.ownGateId) return;
+        this.stmt.relayExit.run(change.gateId, change.seq, change.householdId, change.ts);
+        this.stmt.pruneRelayedExits.run(change.ts - EXIT_HISTORY_MS);
+        return;
       case 'gate.settings':
         // Every gate's settings are kept (a handful of rows); each gate reads its own.
         this.meta.set(`${META.gateSettingsPrefix}${change.gateId}`, JSON.stringify(change.settings));

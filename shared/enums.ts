@@ -46,7 +46,18 @@ export type Reason = (typeof REASONS)[number];
 export const DEVICE_STATES = ['ok', 'fault', 'absent'] as const;
 export type DeviceState = (typeof DEVICE_STATES)[number];
 
-export const ALARM_KINDS = ['forced', 'tailgate', 'device-fault', 'tamper', 'fire', 'journal-full'] as const;
+export const ALARM_KINDS = [
+  'forced',
+  'tailgate',
+  'device-fault',
+  'tamper',
+  'fire',
+  'journal-full',
+  /** Raised by the cloud: a household's lockdown exits across the compound exceeded its quota. */
+  'exit-quota-exceeded',
+  /** The gate's clock disagrees with the cloud's beyond the tolerance (edge-agent/gate-clock.ts). */
+  'clock-skew',
+] as const;
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 
 export const COMMAND_KINDS = ['open', 'resync', 'reboot-devices'] as const;

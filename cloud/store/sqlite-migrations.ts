@@ -220,6 +220,38 @@ CREATE INDEX events_by_gate_ts ON events(gate_id, ts, person_id, result, passed,
 ALTER TABLE gates ADD COLUMN settings TEXT;
 `,
   },
+  {
+    version: 5,
+    description: 'lockdown exit quota across the compound: every use of a household quota, and the over-uses found',
+    // Written by cloud/lockdown/exit-quota-ledger.ts (docs/edge-agent.md, "Exit quota across the compound").
+    sql: `
+CREATE TABLE exit_uses (
+  gate_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  compound_id TEXT NOT NULL,
+  household_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  relayed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (gate_id, seq)
+);
+CREATE INDEX exit_uses_by_household ON exit_uses(compound_id, household_id, ts);
+CREATE INDEX exit_uses_unrelayed ON exit_uses(relayed) WHERE relayed = 0;
+CREATE TABLE exit_overuse (
+  gate_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  compound_id TEXT NOT NULL,
+  household_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  uses INTEGER NOT NULL,
+  quota INTEGER NOT NULL,
+  period_hours INTEGER NOT NULL,
+  gates TEXT NOT NULL,
+  detected_at INTEGER NOT NULL,
+  PRIMARY KEY (gate_id, seq)
+);
+CREATE INDEX exit_overuse_by_compound ON exit_overuse(compound_id, detected_at);
+`,
+  },
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */

@@ -502,6 +502,14 @@ export class SqliteCloudStore implements CloudStore {
     return { compoundId, fromRev, toRev, changes };
   }
 
+  /**
+   * Appends changes to a compound's log in a transaction of its own, or as part of the caller's
+   * (a savepoint) when called inside one — for extensions that log changes with their own rows.
+   */
+  logChanges(compoundId: string, changes: Change[]): ChangeBatch {
+    return this.db.transaction(() => this.appendChanges(compoundId, changes))();
+  }
+
   async readChanges(compoundId: string, fromRev: number, limit: number): Promise<ChangeLogRead> {
     return this.db.transaction((): ChangeLogRead => {
       const compound = this.stmt.getCompound!.get(compoundId) as Row | undefined;

@@ -38,6 +38,11 @@ export const entryEventSchema = z.object({
   passed: z.boolean().nullable(),
   /** Who opened by hand (manual opens only). */
   guard: z.string().min(1).max(64).optional(),
+  /**
+   * The household whose lockdown exit quota this grant used (absent for exit permits and outside
+   * lockdown). The cloud relays such uses to the compound's other gates (`exit.use`).
+   */
+  quotaHousehold: idSchema.optional(),
   decisionMs: z.number().min(0).max(60_000),
 });
 export type EntryEvent = z.infer<typeof entryEventSchema>;
@@ -169,6 +174,18 @@ export const changeSchema = z.discriminatedUnion('op', [
       .int()
       .min(1)
       .max(24 * 30),
+  }),
+  /**
+   * One use of a household's lockdown exit quota at some gate of the compound (`seq` of that gate's
+   * passage, `ts` its time), relayed by the cloud so every gate counts every gate's uses
+   * (docs/edge-agent.md "Exit quota across the compound").
+   */
+  z.object({
+    op: z.literal('exit.use'),
+    householdId: idSchema,
+    gateId: idSchema,
+    seq: seqSchema.min(1),
+    ts: epochMs,
   }),
   /** A gate's manager-set settings (the whole set: fields absent fall back to gate.json). */
   z.object({ op: z.literal('gate.settings'), gateId: idSchema, settings: gateSettingsSchema }),
