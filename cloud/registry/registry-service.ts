@@ -31,6 +31,9 @@ import type { Actor } from './actor.ts';
 import type { IdentitySeal } from './identity-seal.ts';
 import type { CsvRowError } from './resident-csv.ts';
 
+/** How far ahead of the cloud's clock a health colour's `ts` may be (feeds' clocks drift a little). */
+export const HEALTH_CLOCK_TOLERANCE_MS = 5 * 60 * 1000;
+
 /** Whether the actor may manage records of the compound: admins and unbound actors all, others their own. */
 const manages = (actor: Actor, compoundId: string) =>
   actor.compound === undefined || actor.role === 'admin' || actor.compound === compoundId;
@@ -359,7 +362,25 @@ export class RegistryService {
 
   // ---- health -------------------------------------------------------------------------------
 
+  /**
+   * Ordering rule: per person the colour with the latest `ts` wins; an update whose `ts` is not
+   * newer than the stored one changes nothing. So a `ts` from the future would freeze the colour
+   * against every honest update after it: a `ts` more than `HEALTH_CLOCK_TOLERANCE_MS` ahead of
+   * the cloud's clock refuses the whole request (400, nothing applied), naming each bad entry.
+   */
   async updateHealth(updates: HealthUpdate, actor: Actor): Promise<HealthResult> {
+    const latest = this.now() + HEALTH_CLOCK_TOLERANCE_MS;
+    const future = updates.flatMap((u, index) =>
+      u.ts > latest
+        ? [{ path: `${index}.ts`, message: `more than ${HEALTH_CLOCK_TOLERANCE_MS / 1000} s ahead of the cloud's clock` }]
+        : [],
+    );
+    if (future.length > 0) {
+      throw new RequestValidationError(
+        `${future.length} update(s) dated in the future; nothing was applied`,
+        future.slice(0, 100),
+      );
+    }
     const notFound: number[] = [];
     const rows: { personId: string; colour: HealthColour; ts: number }[] = [];
     const visible = (r: Resident) => manages(actor, r.compoundId);

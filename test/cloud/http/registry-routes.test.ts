@@ -1,3 +1,4 @@
+import { HEALTH_CLOCK_TOLERANCE_MS } from '../../../cloud/registry/registry-service.ts';
 import { MqttUnavailableError } from '../../../cloud/mqtt/cloud-mqtt-client.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateIdNumber } from '../../../shared/id-number.ts';
@@ -288,6 +289,38 @@ describe('residents, health and passes', () => {
     });
     expect(bad.status).toBe(400);
     expect((await h.request('PUT', '/api/v1/health', { token: manager, body: [] })).status).toBe(400);
+  });
+
+  it('refuses a health ts beyond the clock tolerance, so one bad feed value cannot freeze a colour', async () => {
+    await create({ personId: 'p-1', name: '赵一' });
+    const now = Date.now();
+    const frozen = await h.request('PUT', '/api/v1/health', {
+      token: manager,
+      body: [
+        { personId: 'p-1', colour: 'green', ts: now },
+        { personId: 'p-1', colour: 'red', ts: Date.UTC(2100, 0, 1) },
+      ],
+    });
+    expect(frozen.status).toBe(400);
+    expect(await frozen.json()).toMatchObject({ error: { issues: [{ path: '1.ts' }] } });
+    expect((await h.core.store.getResident('p-1'))?.health).not.toBe('red');
+    // Within the tolerance is accepted; a later honest update still wins over it.
+    const ahead = now + HEALTH_CLOCK_TOLERANCE_MS - 60_000;
+    const ok = await h.request('PUT', '/api/v1/health', {
+      token: manager,
+      body: [{ personId: 'p-1', colour: 'yellow', ts: ahead }],
+    });
+    expect(await ok.json()).toEqual({ updated: 1, notFound: [] });
+    const older = await h.request('PUT', '/api/v1/health', {
+      token: manager,
+      body: [{ personId: 'p-1', colour: 'red', ts: now }],
+    });
+    expect(await older.json()).toEqual({ updated: 0, notFound: [] });
+    const newer = await h.request('PUT', '/api/v1/health', {
+      token: manager,
+      body: [{ personId: 'p-1', colour: 'red', ts: ahead + 1 }],
+    });
+    expect(await newer.json()).toEqual({ updated: 1, notFound: [] });
   });
 
   it('records a remote open the broker never took as failed, not pending for ever', async () => {
