@@ -129,7 +129,7 @@ const residentsSection = html`<section id="residents" class="panel">
         <tr><td>phone</td><td></td><td>手机号，6–15 位数字 <small>phone, 6–15 digits, optional +</small></td></tr>
         <tr><td>elderly</td><td></td><td>true/false：老人刷身份证通行 <small>elderly residents pass by ID card</small></td></tr>
         <tr><td>personId</td><td></td><td>人员编号；留空自动生成，填写则更新该人 <small>empty: a new id; given: that person is updated</small></td></tr>
-        <tr><td>cards</td><td></td><td>门禁卡号，多个用 ; 分隔 <small>card numbers separated by ;</small></td></tr>
+        <tr><td>cards</td><td></td><td>门禁卡，写成 设施码:卡号，如 90:324，多张用 ; 分隔 <small>cards as facility:number, e.g. 90:324, separated by ;</small></td></tr>
         <tr><td>validFrom / validTo</td><td></td><td>有效期，如 2026-01-31T00:00:00+08:00 <small>validity, ISO time with offset or epoch ms</small></td></tr>
       </tbody></table></div>
     <div class="inline-form">

@@ -32,13 +32,15 @@ const RULES = [
   [/^no such resident/, () => '没有这个人员编号，或不归您管理'],
   [/already (exists|registered|used)/i, () => '已存在（重复登记）'],
   [/^Required$|expected .*, received undefined/i, (_m, c) => `「${c}」必填`],
+  [/expected boolean/i, (_m, c) => `「${c}」应为 true 或 false`],
+  [/expected number/i, (_m, c) => `「${c}」应为时间（带时区的 ISO 时间，如 2026-01-31T00:00:00+08:00，或毫秒数）`],
+  [/exactly (\d+) characters/, (m, c) => `「${c}」应为 ${m[1]} 位`],
+  [/^expected facility:number/, (_m, c) => `「${c}」每张卡应写成 设施码:卡号（数字），多张用 ; 分隔`],
   [/^expected \[a-z0-9-\]/, () => '只能用小写字母、数字和 -，最长 64 个'],
   [/^Invalid (enum value|option)|^Invalid input: expected one of/i, (_m, c) => `「${c}」的取值不在允许范围内`],
   [/^Invalid$|^Invalid string|^Invalid input/i, (_m, c) => `「${c}」格式不对`],
   [/at most (\d+)|<=(\d+)|too big|Too big/i, (_m, c) => `「${c}」太长或太大`],
   [/too small|Too small|>=1/i, (_m, c) => `「${c}」不能为空或太短`],
-  [/expected boolean|Expected boolean/i, (_m, c) => `「${c}」应为 true 或 false`],
-  [/expected number|Expected number/i, (_m, c) => `「${c}」应为时间（带时区的 ISO 时间或毫秒数）`],
 ];
 
 const ID_REASONS = {
