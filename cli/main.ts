@@ -3,6 +3,7 @@
  * `run(argv): Promise<number>` (the exit code) and `help` (its usage text). The table below names
  * each one with a loader, so a command's modules (the cloud's, the broker's) load only when it runs.
  */
+import { keepYoungGenerationSmall } from '../shared/small-heap.ts';
 
 interface CommandModule {
   run(argv: string[]): Promise<number>;
@@ -61,6 +62,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`anxin: unknown command "${name}"\n${USAGE}`);
     return 2;
   }
+  // The gate runs on a small board: its heap stays small from the first module it loads.
+  if (name === 'edge') keepYoungGenerationSmall();
   const command: CommandModule = await COMMANDS[name].load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${command.help.trim()}\n`);

@@ -15,6 +15,7 @@
  */
 import type { Direction, HealthColour, Mode } from '../shared/enums.ts';
 import { type Change, changeSchema, type GateSettings, type PersonRecord } from '../shared/schemas/mqtt.ts';
+import { collectAfterBulkWork } from '../shared/small-heap.ts';
 import { type GateDatabase, MetaTable } from './gate-database.ts';
 import type { ExitQuotaPolicy, ReplicaView } from './replica-view.ts';
 
@@ -417,6 +418,8 @@ export class ReplicaStore implements ReplicaView {
     this.db.pragma('wal_checkpoint(PASSIVE)');
     // The swap went through every page of the replica: hand the page cache back (it refills on demand).
     this.db.pragma('shrink_memory');
+    // And the parsed parts in the heap back to the system (shared/small-heap.ts; gate process only).
+    collectAfterBulkWork();
     return 'applied';
   }
 

@@ -19,15 +19,23 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
 import { type Logger, silentLogger } from '../shared/log.ts';
+import { reassertYoungGenerationSetting, youngGenerationKeptSmall } from '../shared/small-heap.ts';
 
 /** How often the worker checkpoints; at most a few hundred passages' pages accumulate meanwhile. */
 export const CHECKPOINT_INTERVAL_MS = 1_000;
+/** The longest the gate process waits at start-up for the worker to run (shared/small-heap.ts). */
+const WORKER_START_WAIT_MS = 2_000;
 /** SQLite's default, restored if the worker fails. */
 const AUTOCHECKPOINT_PAGES = 1_000;
 
 /** The worker: plain CommonJS, so it runs the same under tsx and in a build. */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+if (workerData.started) {
+  const started = new Int32Array(workerData.started);
+  Atomics.store(started, 0, 1);
+  Atomics.notify(started, 0);
+}
 const Database = require(workerData.betterSqlite3);
 const open = new Map();
 const checkpoint = (id, db) => {
@@ -86,13 +94,21 @@ class CheckpointThread {
   #dead = false;
 
   constructor() {
+    // In the gate process, the worker's start resets the main heap's young-generation setting
+    // (shared/small-heap.ts): wait — once, at start-up, a few ms — until the worker runs, then set
+    // it again, before the main thread can allocate enough for V8 to grow its semi-spaces.
+    const started = youngGenerationKeptSmall() ? new SharedArrayBuffer(4) : undefined;
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { betterSqlite3: createRequire(import.meta.url).resolve('better-sqlite3') },
+      workerData: { betterSqlite3: createRequire(import.meta.url).resolve('better-sqlite3'), started },
       // A checkpoint needs little: keep the isolate small on a gate.
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
     });
     this.#worker.unref();
+    if (started) {
+      Atomics.wait(new Int32Array(started), 0, 0, WORKER_START_WAIT_MS);
+      reassertYoungGenerationSetting();
+    }
     this.#worker.on('message', (message: FromWorker) => this.#onMessage(message));
     this.#worker.on('error', (error) => this.#die(error.message));
     this.#worker.on('exit', (code) => this.#die(`checkpoint worker exited with code ${code}`));
