@@ -58,6 +58,12 @@ export const turnstileConfigSchema = z.object({
   cardDirection: direction.default('in'),
   inputMap: z.record(z.string().regex(/^\d{1,3}$/, 'expected an input number'), turnstileInput).optional(),
   outputMap: z.object({ unlockIn: z.number().int().min(0), unlockOut: z.number().int().min(0) }).optional(),
+  /**
+   * The PD's secure channel key file (32 hex digits, mode 0600; a relative path is inside `dataDir`),
+   * written by `anxin gate osdp-pair`. With it the turnstile is driven only through the OSDP secure
+   * channel (docs/devices.md §8); without it, in plain mode.
+   */
+  scbkFile: z.string().min(1, 'expected a path to the key file').optional(),
 });
 
 /**

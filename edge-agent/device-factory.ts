@@ -1,12 +1,24 @@
 /** Builds the real firmware-bridge drivers a gate config names, on the OS or the in-process virtual binding. */
 import type { BindingInterface } from '@serialport/bindings-interface';
 import { IdCardReaderDriver } from '../firmware-bridge/idreader/driver.ts';
+import { resolve } from 'node:path';
 import { OsdpControlPanel } from '../firmware-bridge/osdp/control-panel.ts';
+import { readScbkFile } from '../firmware-bridge/osdp/key-file.ts';
 import { QrScannerDriver } from '../firmware-bridge/qr/driver.ts';
 import { VirtualBinding } from '../firmware-bridge/serial/virtual-binding.ts';
+import { ConfigError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { EdgeConfig } from './config.ts';
 import type { EdgeDevices } from './devices.ts';
+
+/** The turnstile's key: a bad key file stops the gate with a config error rather than running it in plaintext. */
+function turnstileKey(dataDir: string, file: string): Buffer {
+  try {
+    return readScbkFile(resolve(dataDir, file));
+  } catch (err) {
+    throw new ConfigError([`devices.turnstile.scbkFile: ${(err as Error).message}`]);
+  }
+}
 
 /** Drops undefined members so optional driver options keep their own defaults. */
 function defined<T extends object>(value: T): T {
@@ -51,6 +63,7 @@ export function createDevices(config: EdgeConfig, logger: Logger, bindingOverrid
     }
   }
   if (turnstile) {
+    const scbk = turnstile.scbkFile ? turnstileKey(config.dataDir, turnstile.scbkFile) : undefined;
     const inputMap = turnstile.inputMap
       ? Object.fromEntries(Object.entries(turnstile.inputMap).map(([k, v]) => [Number(k), v]))
       : undefined;
@@ -64,6 +77,7 @@ export function createDevices(config: EdgeConfig, logger: Logger, bindingOverrid
         replyTimeoutMs: turnstile.replyTimeoutMs,
         inputMap,
         outputMap: turnstile.outputMap,
+        scbk,
         logger: logger.child({ component: 'device.turnstile' }),
       }),
     );

@@ -13,6 +13,7 @@ import { AnxinError, ConfigError } from '../../shared/errors.ts';
 import { isValidId } from '../../shared/ids.ts';
 import { readKeysFile } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
+import { OSDP_PAIR_HELP } from './gate-osdp-pair.ts';
 import { DEFAULT_KEYS_PATH } from './keys.ts';
 import { usageError } from '../command-errors.ts';
 
@@ -47,7 +48,8 @@ registers it in the cloud database when --db is given, and prints a ready gate.j
 The guard terminal is written bound to 127.0.0.1:8090 (it has no login and accepts remote
 opens): a kiosk on the gate's own screen needs nothing more. To reach it from the guard
 booth's LAN, set http.host in gate.json (or run anxin edge --http-host ADDR) deliberately.
-`;
+
+${OSDP_PAIR_HELP}`;
 
 const DAY_MS = 86_400_000;
 
@@ -92,8 +94,15 @@ function devicesOf(values: Record<string, string | undefined>): Devices {
 
 export async function run(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
+  if (verb === 'osdp-pair') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(OSDP_PAIR_HELP);
+      return 0;
+    }
+    return (await import('./gate-osdp-pair.ts')).runOsdpPair(rest);
+  }
   if (verb !== 'add')
-    return fail(verb ? `unknown sub-command "${verb}" (expected: add)` : 'expected: anxin gate add …');
+    return fail(verb ? `unknown sub-command "${verb}" (expected: add, osdp-pair)` : 'expected: anxin gate add …');
   let values: Record<string, string | undefined>;
   try {
     values = parseArgs({

@@ -1,12 +1,18 @@
 /**
- * `anxin sim turnstile --port PATH [--baud 115200] [--address 0] [--pass-delay 800]
- * [--behaviour pass|timeout|forced|tailgate]` (docs/contract.md, "Command line"): runs the OSDP
- * turnstile simulator on a real serial port until SIGINT/SIGTERM. Exit 0 on a signal, 2 on bad flags.
+ * `anxin sim turnstile --port PATH [--baud 115200] [--address 0[,1…]] [--pass-delay 800]
+ * [--behaviour pass|timeout|forced|tailgate] [--nak CMD,…] [--scbk HEX | --scbk-file PATH]
+ * [--install-mode]` (docs/contract.md, "Command line"): runs the OSDP turnstile simulator — one PD
+ * per address, all on one port — on a real serial port until SIGINT/SIGTERM. Exit 0 on a signal,
+ * 2 on bad flags. Keys are never printed.
  */
+import { existsSync } from 'node:fs';
+import { readScbkFile, writeScbkFile } from '../../firmware-bridge/osdp/key-file.ts';
+import { parseScbk } from '../../firmware-bridge/osdp/secure-channel.ts';
 import { createLogger } from '../../shared/log.ts';
 import { OSDP_COMMAND_NAMES, type OsdpCommandName } from '../../firmware-bridge/osdp/codes.ts';
 import { OSDP_BROADCAST } from '../../firmware-bridge/osdp/frame.ts';
 import {
+  OsdpSimulatorLine,
   OsdpTurnstileSimulator,
   SIMULATOR_PASS_DELAY_MS,
   TURNSTILE_BEHAVIOURS,
@@ -17,14 +23,21 @@ import { untilStopSignal } from '../stop-signal.ts';
 
 export const SIM_TURNSTILE_HELP = `Usage: anxin sim turnstile --port PATH [flags]
 
-An OSDP peripheral (plain mode) with a turnstile behind it, on a real serial port.
+An OSDP peripheral with a turnstile behind it, on a real serial port.
 
   --port PATH         serial port (e.g. one end of a socat pty pair)   required
   --baud N            9600, 38400 or 115200                            [115200]
-  --address N         OSDP address 0-126                               [0]
+  --address N[,N…]    OSDP address(es) 0-126; several = several PDs on the one port  [0]
   --pass-delay MS     after an unlock, report the pass after MS ms     [${SIMULATOR_PASS_DELAY_MS}]
   --behaviour B       pass | timeout | forced | tailgate               [pass]
   --nak CMD[,CMD…]    refuse these commands with NAK 3, e.g. ISTAT,CAP  [none]
+  --scbk HEX          keyed: the secure channel base key (32 hex digits); the PD then
+                      refuses plaintext and the install key (note: visible in ps)
+  --scbk-file PATH    keyed from a key file (32 hex digits, mode 0600); an osdp_KEYSET
+                      received later is written back to it
+  --install-mode      without a key: accept the install key SCBK-D and osdp_KEYSET
+                      (a factory-fresh PD, for anxin gate osdp-pair)
+                      Without --scbk, --scbk-file or --install-mode: plain mode only.
 `;
 
 const BAUD_RATES = [9600, 38400, 115200];
@@ -36,18 +49,48 @@ interface TurnstileSimFlags {
   passDelayMs: number;
   behaviour: TurnstileBehaviour;
   nakCommands?: OsdpCommandName[];
+  /** Present when more than one address was given. */
+  addresses?: number[];
+  scbk?: Buffer;
+  scbkFile?: string;
+  installMode?: boolean;
 }
 
 /** Returns the flags, or the problems as `flag: message` lines. */
 export function parseTurnstileSimFlags(argv: string[]): { flags: TurnstileSimFlags } | { problems: string[] } {
-  const parsed = parseSimArgs('turnstile', argv, ['baud', 'address', 'pass-delay', 'behaviour', 'nak']);
+  const installMode = argv.includes('--install-mode');
+  const parsed = parseSimArgs(
+    'turnstile',
+    argv.filter((arg) => arg !== '--install-mode'),
+    ['baud', 'address', 'pass-delay', 'behaviour', 'nak', 'scbk', 'scbk-file'],
+  );
   if (!parsed.values) return parsed;
   const { values, problems } = parsed;
   const baudRate = integerFlag('baud', values.baud, 115_200, [1, 4_000_000], problems);
   if (values.baud !== undefined && !BAUD_RATES.includes(baudRate)) {
     problems.push(`baud: must be one of ${BAUD_RATES.join(', ')}, got ${JSON.stringify(values.baud)}`);
   }
-  const address = integerFlag('address', values.address, 0, [0, OSDP_BROADCAST - 1], problems);
+  const addressTexts = (values.address ?? '0').split(',');
+  const addresses = addressTexts.map((text) => integerFlag('address', text, 0, [0, OSDP_BROADCAST - 1], problems));
+  if (new Set(addresses).size !== addresses.length) problems.push('address: each address once');
+  const address = addresses[0]!;
+  let scbk: Buffer | undefined;
+  if (values.scbk !== undefined) {
+    try {
+      scbk = parseScbk(values.scbk);
+    } catch {
+      problems.push('scbk: must be 32 hex digits (16 bytes)');
+    }
+  }
+  if (values.scbk !== undefined && values['scbk-file'] !== undefined)
+    problems.push('scbk: give --scbk or --scbk-file, not both');
+  if (
+    (values.scbk !== undefined || values['scbk-file'] !== undefined) &&
+    installMode &&
+    values['scbk-file'] === undefined
+  ) {
+    problems.push('install-mode: a keyed PD (--scbk) does not accept the install key');
+  }
   const passDelayMs = integerFlag('pass-delay', values['pass-delay'], SIMULATOR_PASS_DELAY_MS, [0, 600_000], problems);
   const behaviour = (values.behaviour ?? 'pass') as TurnstileBehaviour;
   if (!TURNSTILE_BEHAVIOURS.includes(behaviour)) {
@@ -58,7 +101,18 @@ export function parseTurnstileSimFlags(argv: string[]): { flags: TurnstileSimFla
   const nakCommands = values.nak === undefined ? undefined : parseCommandList(values.nak, problems);
   if (problems.length > 0) return { problems };
   return {
-    flags: { path: values.port!, baudRate, address, passDelayMs, behaviour, ...(nakCommands ? { nakCommands } : {}) },
+    flags: {
+      path: values.port!,
+      baudRate,
+      address,
+      passDelayMs,
+      behaviour,
+      ...(nakCommands ? { nakCommands } : {}),
+      ...(addresses.length > 1 ? { addresses } : {}),
+      ...(scbk ? { scbk } : {}),
+      ...(values['scbk-file'] !== undefined ? { scbkFile: values['scbk-file'] } : {}),
+      ...(installMode ? { installMode } : {}),
+    },
   };
 }
 
@@ -85,16 +139,71 @@ export async function runSimulatorCli(argv: string[], io: SimulatorCliIo = {}): 
   const { flags } = parsed;
   const logger = io.logger ?? createLogger();
   const log = logger.child({ component: 'sim.turnstile' });
-  const simulator = new OsdpTurnstileSimulator({ ...flags, binding: io.binding, logger });
-  simulator.on('unlock', (direction) => log.info({ direction, behaviour: simulator.behaviour }, 'unlock'));
+  let scbk = flags.scbk;
+  if (flags.scbkFile && existsSync(flags.scbkFile)) {
+    try {
+      scbk = readScbkFile(flags.scbkFile);
+    } catch (err) {
+      return reportProblems('turnstile', [`scbk-file: ${(err as Error).message}`], stderr);
+    }
+  }
+  const { addresses = [flags.address], scbkFile, ...common } = flags;
+  const line = new OsdpSimulatorLine({ path: flags.path, baudRate: flags.baudRate, binding: io.binding, logger });
+  const simulators = addresses.map(
+    (address) =>
+      new OsdpTurnstileSimulator({
+        ...common,
+        address,
+        line,
+        binding: io.binding,
+        logger,
+        ...(scbk ? { scbk } : {}),
+        installMode: flags.installMode ?? (scbkFile !== undefined && !scbk),
+      }),
+  );
+  for (const simulator of simulators) {
+    const address = simulator.address;
+    simulator.on('unlock', (direction) => log.info({ address, direction, behaviour: simulator.behaviour }, 'unlock'));
+    simulator.on('handshake', (key) => log.info({ address, key }, 'secure channel established'));
+    simulator.on('secure-failure', (reason) => log.warn({ address, reason }, 'secure channel refused'));
+    simulator.on('keyset', (key) => {
+      if (!scbkFile) {
+        log.info({ address }, 'new key installed (kept in memory only: no --scbk-file)');
+        return;
+      }
+      try {
+        writeScbkFile(scbkFile, key);
+        log.info({ address, file: scbkFile }, 'new key installed and saved');
+      } catch (err) {
+        log.error({ address, err: (err as Error).message }, 'new key installed but not saved');
+      }
+    });
+  }
   const stopped = io.until ?? untilStopSignal();
-  await simulator.start();
+  for (const simulator of simulators) await simulator.start();
   log.info(
-    { port: flags.path, baudRate: flags.baudRate, address: flags.address, behaviour: flags.behaviour },
+    {
+      port: flags.path,
+      baudRate: flags.baudRate,
+      address: flags.address,
+      addresses,
+      behaviour: flags.behaviour,
+      secure: scbk
+        ? 'keyed'
+        : simulators[0]!.keyed
+          ? 'keyed'
+          : common.installMode || scbkFile
+            ? 'install-mode'
+            : 'plain',
+    },
     'turnstile simulator ready',
   );
   await stopped;
-  await simulator.stop();
-  log.info({ ...simulator.stats }, 'turnstile simulator stopped');
+  for (const simulator of simulators) await simulator.stop();
+  const stats = simulators.map((s) => s.stats);
+  const total = Object.fromEntries(
+    Object.keys(stats[0]!).map((k) => [k, stats.reduce((sum, s) => sum + s[k as keyof typeof s], 0)]),
+  );
+  log.info({ ...total }, 'turnstile simulator stopped');
   return 0;
 }

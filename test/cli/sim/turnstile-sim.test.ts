@@ -40,6 +40,14 @@ describe('anxin sim turnstile (runSimulatorCli)', () => {
         'tailgate',
       ]),
     ).toEqual({ flags: { path: '/tmp/y', baudRate: 9600, address: 3, passDelayMs: 50, behaviour: 'tailgate' } });
+    expect(
+      parseTurnstileSimFlags(['--port', '/tmp/k', '--scbk', '00112233445566778899AABBCCDDEEFF', '--address', '0,1,5']),
+    ).toMatchObject({
+      flags: { scbk: Buffer.from('00112233445566778899aabbccddeeff', 'hex'), address: 0, addresses: [0, 1, 5] },
+    });
+    expect(parseTurnstileSimFlags(['--port', '/tmp/i', '--install-mode'])).toMatchObject({
+      flags: { installMode: true },
+    });
     expect(parseTurnstileSimFlags(['--port', '/tmp/z', '--nak', 'ISTAT,osdp_cap'])).toMatchObject({
       flags: { nakCommands: ['ISTAT', 'CAP'] },
     });
@@ -53,6 +61,9 @@ describe('anxin sim turnstile (runSimulatorCli)', () => {
     [['--port', 'p', '--pass-delay=-5'], /^anxin sim turnstile: pass-delay: must be an integer/],
     [['--port', 'p', '--behaviour', 'dance'], /^anxin sim turnstile: behaviour: must be one of pass, timeout/],
     [['--port', 'p', '--nak', 'ISTAT,DANCE'], /^anxin sim turnstile: nak: must list commands among POLL, ID/],
+    [['--port', 'p', '--scbk', 'not-a-key'], /^anxin sim turnstile: scbk: must be 32 hex digits \(16 bytes\)/],
+    [['--port', 'p', '--address', '1,1'], /^anxin sim turnstile: address: each address once/],
+    [['--port', 'p', '--scbk', '00'.repeat(16), '--install-mode'], /^anxin sim turnstile: install-mode: a keyed PD/],
   ])('exits 2 with one line for %j', async (argv, message) => {
     const stderr = captured();
     await expect(runSimulatorCli(argv, { stderr: stderr.stream })).resolves.toBe(2);
