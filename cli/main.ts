@@ -5,6 +5,8 @@
  */
 import { keepYoungGenerationSmall } from '../shared/small-heap.ts';
 
+import { CONTRACT_VERSION, packageVersion } from '../shared/version.ts';
+
 interface CommandModule {
   run(argv: string[]): Promise<number>;
   help: string;
@@ -27,13 +29,16 @@ export const COMMANDS = {
     summary: 'a device simulator on a serial port: anxin sim idreader|qr|turnstile --port PATH',
     load: () => import('./commands/sim.ts'),
   },
-  keys: { summary: 'signing keys: anxin keys init', load: () => import('./commands/keys.ts') },
+  keys: {
+    summary: 'signing keys and pepper: anxin keys init|rotate|public|gate',
+    load: () => import('./commands/keys.ts'),
+  },
   gate: {
-    summary: 'provision a gate: anxin gate add --compound ID --id ID (prints its token and gate.json)',
+    summary: 'provision a gate: anxin gate add --compound ID --id ID (prints its gate.json); anxin gate list',
     load: () => import('./commands/gate.ts'),
   },
   user: {
-    summary: 'provision a login: anxin user add --username NAME --role admin|manager|guard',
+    summary: 'logins: anxin user add --username NAME --role admin|manager|guard; anxin user list',
     load: () => import('./commands/user.ts'),
   },
 } satisfies Record<string, CommandEntry>;
@@ -44,7 +49,7 @@ function isCommand(name: string): name is CommandName {
   return Object.hasOwn(COMMANDS, name);
 }
 
-const USAGE = `Usage: anxin <command> [flags]   (anxin <command> --help for its flags)
+const USAGE = `Usage: anxin <command> [flags]   (anxin <command> --help for its flags; anxin --version)
 
 Commands:
 ${Object.entries(COMMANDS)
@@ -54,6 +59,10 @@ ${Object.entries(COMMANDS)
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`anxin ${packageVersion()} (contract v${CONTRACT_VERSION}, node ${process.versions.node})\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(USAGE);
     return name ? 0 : 2;

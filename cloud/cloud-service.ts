@@ -4,6 +4,7 @@
  * `app.request()`); `createCloud` adds the HTTP server, the MQTT client and the retention job.
  */
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -217,6 +218,8 @@ export interface CloudOptions {
   port?: number;
   /** HTTP bind address. Default 127.0.0.1. */
   host?: string;
+  /** PEM certificate (chain) and key: serve HTTPS instead of HTTP (docs/install.md, "HTTPS"). */
+  tls?: { cert: Buffer; key: Buffer };
   logger?: Logger;
   /** How long passages are kept (default 28 days). */
   retentionDays?: number;
@@ -253,6 +256,8 @@ export interface CloudOptions {
 export interface Cloud {
   start(): Promise<{ httpPort: number }>;
   stop(): Promise<void>;
+  /** Swaps the HTTPS certificate and key for new connections (SIGHUP after a renewal); open ones keep theirs. */
+  reloadTls(tls: { cert: Buffer; key: Buffer }): void;
   /** Available after `start()`. */
   readonly core: CloudCore;
 }
@@ -328,6 +333,9 @@ export function createCloud(options: CloudOptions): Cloud {
         fetch: started.app.fetch,
         port: options.port ?? 8080,
         hostname: options.host ?? '127.0.0.1',
+        ...(options.tls
+          ? { createServer: createHttpsServer, serverOptions: { ...options.tls, minVersion: 'TLSv1.2' } }
+          : {}),
       }) as Server;
       server = httpServer;
       await new Promise<void>((resolve, reject) => {
@@ -357,6 +365,13 @@ export function createCloud(options: CloudOptions): Cloud {
       }
       logger.info({ httpPort, mqtt: options.mqttUrl ?? null, db: options.dbPath }, 'cloud started');
       return { httpPort };
+    },
+
+    reloadTls(tls) {
+      if (!options.tls)
+        throw new AnxinError('no-tls', 'the cloud serves plain HTTP; start it with --tls-cert and --tls-key');
+      // Throws on a certificate and key that do not belong together: the old pair stays in use.
+      (server as unknown as HttpsServer | undefined)?.setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
     },
 
     async stop() {

@@ -4,7 +4,13 @@
  */
 import { z } from 'zod';
 import { cardTypeFlagsProblem } from '../firmware-bridge/idreader/text-block.ts';
-import { type ConfigSources, formatIssues, loadConfig } from '../shared/config.ts';
+import {
+  type ConfigExplanation,
+  type ConfigSources,
+  explainConfig,
+  formatIssues,
+  loadConfig,
+} from '../shared/config.ts';
 import { DIRECTIONS } from '../shared/enums.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { idSchema } from '../shared/ids.ts';
@@ -240,6 +246,13 @@ export type EdgeConfigInput = z.input<typeof edgeConfigSchema>;
 /** Merges and validates; throws `ConfigError` (problems are `path: message` lines). */
 export function loadEdgeConfig(sources: ConfigSources): EdgeConfig {
   return loadConfig(edgeConfigSchema, sources);
+}
+
+/** `loadEdgeConfig`, and where each value came from (`anxin edge --print-config`). */
+export function explainEdgeConfig(
+  sources: ConfigSources & { flagNames?: Record<string, string> },
+): ConfigExplanation<EdgeConfig> {
+  return explainConfig(edgeConfigSchema, sources);
 }
 
 /** Validates an in-memory config (the demo builds these). */

@@ -7,7 +7,6 @@
  * events, alarms, status, sync — happens beside it, fire-and-forget.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { BindingInterface } from '@serialport/bindings-interface';
@@ -27,6 +26,7 @@ import {
   type GateStatus,
 } from '../shared/schemas/mqtt.ts';
 import { topics } from '../shared/topics.ts';
+import { packageVersion } from '../shared/version.ts';
 import type { EdgeConfig } from './config.ts';
 import { type Credential, type Decision, decideEntry, type GateContext } from './decision.ts';
 import { createDevices } from './device-factory.ts';
@@ -98,15 +98,6 @@ const QUEUED_ALARMS = 100;
 const SEEN_COMMANDS = 200;
 /** The journal-full alarm clears only once the depth is well below the limit again. */
 const JOURNAL_ALARM_HYSTERESIS = 0.9;
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements TerminalBackend {
   readonly config: EdgeConfig;

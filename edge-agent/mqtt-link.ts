@@ -16,6 +16,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { ConfigError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { EventPublisher } from './uplink.ts';
+import { tlsHint } from '../shared/tls-hint.ts';
 
 /** How long `stop()` waits for the broker to take what is in flight before closing anyway. */
 const STOP_GRACE_MS = 2_000;
@@ -116,7 +117,10 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
       // The will is sent with each CONNECT: refresh it so it carries the current mode and rev.
       if (client.options.will) client.options.will.payload = Buffer.from(will.payload());
     });
-    client.on('error', (error) => this.log.warn({ err: error.message }, 'mqtt error'));
+    client.on('error', (error) => {
+      const hint = tlsHint(error, 'mqtt.caFile in gate.json (anxin gate add --mqtt-ca FILE)');
+      this.log.warn({ err: error.message, ...(hint ? { hint } : {}) }, 'mqtt error');
+    });
     client.on('message', (topic, payload) => this.emit('message', topic, payload));
   }
 

@@ -135,6 +135,76 @@ export function formatIssues(error: z.ZodError): string[] {
   return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
 }
 
+/** The one precedence rule of every command (docs/configuration.md). */
+export const PRECEDENCE = 'flag > env (ANXIN_*) > file > default';
+
+/** Where each value came from: `flag --x`, `env ANXIN_X`, `file NAME` or `default`. */
+export interface ConfigExplanation<T> {
+  config: T;
+  /** dotted path → source, for every value given by a flag, the environment or the file. */
+  sources: Record<string, string>;
+  /** Values of the file that a flag or the environment replaced: say so, never silently. */
+  overrides: { path: string; by: string; fileValue: unknown; value: unknown }[];
+}
+
+function leaves(value: unknown, prefix: string[] = [], out = new Map<string, unknown>()): Map<string, unknown> {
+  if (isPlainObject(value)) {
+    for (const [k, v] of Object.entries(value)) leaves(v, [...prefix, k], out);
+  } else if (prefix.length > 0) out.set(prefix.join('.'), value);
+  return out;
+}
+
+/** `loadConfig`, and where every value came from (for `--print-config` and the start-up log). */
+export function explainConfig<S extends z.ZodType>(
+  schema: S,
+  sources: ConfigSources & { flagNames?: Record<string, string> },
+): ConfigExplanation<z.infer<S>> {
+  const config = loadConfig(schema, sources);
+  const fromFile = sources.file ? (JSON.parse(sources.file.text) as Record<string, unknown>) : {};
+  const envNames = new Map<string, string>();
+  for (const [key, value] of Object.entries(sources.env ?? {})) {
+    if (!key.startsWith('ANXIN_') || value === undefined) continue;
+    envNames.set(key.slice('ANXIN_'.length).split('__').map(camel).join('.'), key);
+  }
+  const flagPaths = new Map<string, string>();
+  for (const [key, value] of Object.entries(sources.flags ?? {})) {
+    if (value === undefined) continue;
+    flagPaths.set(key.split('.').map(camel).join('.'), sources.flagNames?.[key] ?? `--${key}`);
+  }
+  const fileLeaves = leaves(fromFile);
+  const result: ConfigExplanation<z.infer<S>> = { config, sources: {}, overrides: [] };
+  for (const path of fileLeaves.keys()) result.sources[path] = `file ${sources.file?.name ?? ''}`.trim();
+  for (const [path, name] of envNames) result.sources[path] = `env ${name}`;
+  for (const [path, name] of flagPaths) result.sources[path] = `flag ${name}`;
+  const effective = leaves(config);
+  for (const path of new Set([...envNames.keys(), ...flagPaths.keys()])) {
+    if (!fileLeaves.has(path)) continue;
+    const value = effective.get(path);
+    const fileValue = fileLeaves.get(path);
+    if (value !== fileValue) result.overrides.push({ path, by: result.sources[path] ?? '', fileValue, value });
+  }
+  return result;
+}
+
+const SECRET_KEY = /token|pepper|privatekey|password|secret/i;
+
+/** The config with every secret replaced by `(secret)`: safe to print and to paste into a ticket. */
+export function redactSecrets(value: unknown, key = ''): unknown {
+  if (SECRET_KEY.test(key) && value !== undefined && value !== null) return '(secret)';
+  if (Array.isArray(value)) return value.map((v) => redactSecrets(v));
+  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactSecrets(v, k)]));
+  return value;
+}
+
+/** The text `--print-config` prints: the rule, the effective values (secrets redacted) and their sources. */
+export function printableConfig(explained: ConfigExplanation<unknown>): string {
+  return `${JSON.stringify(
+    { precedence: PRECEDENCE, config: redactSecrets(explained.config), sources: explained.sources },
+    null,
+    2,
+  )}\n`;
+}
+
 /** Merges and validates; throws `ConfigError` whose `problems` are `path: message` lines. */
 export function loadConfig<S extends z.ZodType>(schema: S, sources: ConfigSources): z.infer<S> {
   let fromFile: Record<string, unknown> = {};

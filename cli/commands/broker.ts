@@ -19,7 +19,7 @@ import {
 } from '../../broker/mosquitto-config.ts';
 import { writeMosquittoFiles } from '../../broker/mosquitto-files.ts';
 import { createBrokerServer, DEFAULT_MAX_PENDING_PER_ADDRESS } from '../../broker/server.ts';
-import { loadConfig } from '../../shared/config.ts';
+import { explainConfig, printableConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { isValidId } from '../../shared/ids.ts';
 import { KeysError, readKeyRing, readKeysFile } from '../../shared/keys.ts';
@@ -39,7 +39,10 @@ Runs the MQTT broker (aedes): device-token authentication and the topic ACL of d
   --tls-cert FILE     PEM certificate; with --tls-key, --port speaks MQTT over TLS only
   --tls-key FILE      PEM private key
   --keys FILE         keys file; only public keys are needed (default ${DEFAULT_KEYS})
-  --revocations FILE  revoked token ids (jti), one per line; re-read when it changes
+  --revocations FILE  revoked token ids (jti), one per line; re-read when it changes; a file that
+                      does not exist yet is an empty list (the cloud creates it)
+  --print-config      print the effective configuration and where each value came from, then exit
+One rule: flag > ANXIN_* environment variable > default (docs/configuration.md).
   --max-payload N     largest accepted PUBLISH payload in bytes (default ${DEFAULT_MAX_PAYLOAD})
   --max-pending-per-address N
                       sockets of one address that may wait for their CONNACK at once
@@ -108,11 +111,18 @@ async function serve(argv: string[]): Promise<number> {
       revocations: { type: 'string' },
       'max-payload': { type: 'string' },
       'max-pending-per-address': { type: 'string' },
+      'print-config': { type: 'boolean' },
     },
     strict: true,
     allowPositionals: false,
   });
-  const config = loadConfig(brokerConfigSchema, { flags: values, env: process.env });
+  const { 'print-config': printConfig, ...flags } = values;
+  const explained = explainConfig(brokerConfigSchema, { flags, env: process.env });
+  if (printConfig) {
+    process.stdout.write(printableConfig(explained));
+    return 0;
+  }
+  const config = explained.config;
   const problems: string[] = [];
   const cert = config.tlsCert ? readOrProblem(config.tlsCert, 'tlsCert', problems) : undefined;
   const key = config.tlsKey ? readOrProblem(config.tlsKey, 'tlsKey', problems) : undefined;

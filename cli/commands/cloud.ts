@@ -6,6 +6,7 @@
 import { type BrokerAccounts, dynsecBrokerAccounts, readMosquittoAdmin } from '../../broker/mosquitto-dynsec.ts';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { exitCodeFor } from '../command-errors.ts';
 import { untilStopSignal } from '../stop-signal.ts';
@@ -13,15 +14,18 @@ import { z } from 'zod';
 import { createFullCloud } from '../../cloud/full-cloud.ts';
 import { SHARE_GROUP_PATTERN } from '../../cloud/mqtt/cloud-mqtt-client.ts';
 import { DEFAULT_CHANGE_LOG_KEEP_REVS, DEFAULT_RETENTION_DAYS } from '../../cloud/store/retention-job.ts';
-import { loadConfig } from '../../shared/config.ts';
+import { explainConfig, printableConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { KeysError, readKeysFile } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/log.ts';
 
 export const help = `Usage: anxin cloud [flags]
 
-  --port N               HTTP port (default 8080)
-  --host ADDR            HTTP bind address (default 0.0.0.0)
+  --port N               HTTP(S) port (default 8080)
+  --host ADDR            bind address (default 127.0.0.1: behind a reverse proxy on the same machine;
+                         0.0.0.0 with --tls-cert/--tls-key to serve browsers directly)
+  --tls-cert FILE        PEM certificate (chain): serve HTTPS; with --tls-key. SIGHUP re-reads both
+  --tls-key FILE         PEM private key
   --mqtt URL             the broker (default mqtt://127.0.0.1:1883)
   --db PATH              SQLite file (default data/cloud.db); a postgres:// URL is reserved for the
                          PostgreSQL store, which is not part of this build
@@ -34,21 +38,27 @@ export const help = `Usage: anxin cloud [flags]
   --mqtt-share-group G   shared-subscription group (a-z, 0-9, -; at most 64): cloud instances with the
                          same group split the gates' messages on Mosquitto, EMQX, HiveMQ; the embedded
                          broker has no shared subscriptions and gives each instance everything
-  --revocations-file F   keep the broker's revocations file here (give the same path to
+  --revocations FILE     keep the broker's revocations file here (give the same path to
                          \`anxin broker --revocations\`); gates revoked through the API land in it
+                         (old name: --revocations-file)
   --mosquitto-admin F    the admin.json of \`anxin broker mosquitto-config\`: revoking a gate through the
                          API disables its account on that Mosquitto (and disconnects it), issuing a gate
                          token sets it as the account's password
   --retention-days N     how long passages are kept (default ${DEFAULT_RETENTION_DAYS})
   --change-log-keep N    change-log revisions kept per compound (default ${DEFAULT_CHANGE_LOG_KEEP_REVS})
 
+  --print-config         print the effective configuration and where each value came from, then exit
+
+One rule: flag > ANXIN_* environment variable > default (docs/configuration.md).
 Environment: ANXIN_PORT, ANXIN_HOST, ANXIN_MQTT, ANXIN_DB, ANXIN_KEYS, ANXIN_MQTT_CA,
 ANXIN_MQTT_SHARE_GROUP, ANXIN_RETENTION_DAYS, …
 `;
 
 export const cloudConfigSchema = z.object({
   port: z.coerce.number().int().min(0).max(65_535).default(8080),
-  host: z.string().min(1).default('0.0.0.0'),
+  host: z.string().min(1).default('127.0.0.1'),
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
   mqtt: z
     .string()
     .regex(/^(mqtts?|wss?|tcp):\/\/\S+$/, 'expected an mqtt://, mqtts://, ws:// or wss:// URL')
@@ -65,7 +75,7 @@ export const cloudConfigSchema = z.object({
   /** Path of a PEM CA bundle for a broker certificate from a private CA; read at start. */
   mqttCa: z.string().min(1).optional(),
   mqttShareGroup: z.string().regex(SHARE_GROUP_PATTERN, 'expected 1-64 characters of a-z, 0-9 and -').optional(),
-  revocationsFile: z.string().min(1).optional(),
+  revocations: z.string().min(1).optional(),
   mosquittoAdmin: z.string().min(1).optional(),
   retentionDays: z.coerce.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   changeLogKeep: z.coerce.number().int().min(100).max(10_000_000).default(DEFAULT_CHANGE_LOG_KEEP_REVS),
@@ -85,15 +95,30 @@ export async function run(argv: string[]): Promise<number> {
         'mqtt-client-id': { type: 'string' },
         'mqtt-ca': { type: 'string' },
         'mqtt-share-group': { type: 'string' },
+        revocations: { type: 'string' },
         'revocations-file': { type: 'string' },
         'mosquitto-admin': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'print-config': { type: 'boolean' },
         'retention-days': { type: 'string' },
         'change-log-keep': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
     });
-    const config = loadConfig(cloudConfigSchema, { flags: values, env: process.env });
+    const { 'print-config': printConfig, 'revocations-file': oldRevocations, ...flags } = values;
+    if (oldRevocations !== undefined) {
+      process.stderr.write('anxin cloud: --revocations-file is deprecated; use --revocations\n');
+      flags.revocations ??= oldRevocations;
+    }
+    const explained = explainConfig(cloudConfigSchema, { flags, env: process.env });
+    if (printConfig) {
+      process.stdout.write(printableConfig(explained));
+      return 0;
+    }
+    const config = explained.config;
+    const tls = readTlsPair(config.tlsCert, config.tlsKey);
     let keys: ReturnType<typeof readKeysFile>;
     try {
       keys = readKeysFile(config.keys);
@@ -116,14 +141,15 @@ export async function run(argv: string[]): Promise<number> {
       host: config.host,
       logger,
       mqttClientId: config.mqttClientId,
-      ...(config.revocationsFile || brokerAccounts
+      ...(config.revocations || brokerAccounts
         ? {
             revocations: {
-              ...(config.revocationsFile ? { file: config.revocationsFile } : {}),
+              ...(config.revocations ? { file: config.revocations } : {}),
               ...(brokerAccounts ? { accounts: brokerAccounts } : {}),
             },
           }
         : {}),
+      ...(tls ? { tls } : {}),
       ...(config.mqttToken ? { mqttToken: config.mqttToken } : {}),
       ...(mqttCa ? { mqttCa } : {}),
       ...(config.mqttShareGroup ? { mqttSharedGroup: config.mqttShareGroup } : {}),
@@ -131,8 +157,24 @@ export async function run(argv: string[]): Promise<number> {
       changeLogKeepRevs: config.changeLogKeep,
     });
     const { httpPort } = await cloud.start();
-    process.stdout.write(`cloud on http://${config.host}:${httpPort} (mqtt ${config.mqtt}, db ${config.db})\n`);
+    process.stdout.write(
+      `cloud on ${tls ? 'https' : 'http'}://${config.host}:${httpPort} (mqtt ${config.mqtt}, db ${config.db})\n`,
+    );
+    // SIGHUP: re-read the certificate and key (after certbot or the CA renewed them); a pair that
+    // cannot be read or does not match is logged and the running one kept.
+    const reload = () => {
+      try {
+        const next = readTlsPair(config.tlsCert, config.tlsKey);
+        if (!next) return logger.warn('SIGHUP: no --tls-cert/--tls-key to reload');
+        cloud.reloadTls(next);
+        logger.info({ cert: config.tlsCert }, 'TLS certificate reloaded');
+      } catch (error) {
+        logger.error({ err: (error as Error).message }, 'TLS reload failed; keeping the current certificate');
+      }
+    };
+    process.on('SIGHUP', reload);
     await untilStopSignal();
+    process.off('SIGHUP', reload);
     await cloud.stop();
     return 0;
   } catch (error) {
@@ -147,6 +189,33 @@ function mosquittoAdminAccounts(file: string): BrokerAccounts {
   } catch (error) {
     throw new ConfigError([`mosquittoAdmin: ${(error as Error).message}`]);
   }
+}
+
+/** The `--tls-cert`/`--tls-key` pair as read now; `tlsCert: …` config errors when it cannot be used. */
+export function readTlsPair(certFile?: string, keyFile?: string): { cert: Buffer; key: Buffer } | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    throw new ConfigError(['tlsKey: --tls-cert and --tls-key go together']);
+  }
+  const read = (file: string, path: string, marker: RegExp) => {
+    let pem: Buffer;
+    try {
+      pem = readFileSync(file);
+    } catch (error) {
+      throw new ConfigError([`${path}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`]);
+    }
+    if (!marker.test(pem.toString('latin1')))
+      throw new ConfigError([`${path}: ${file} is not a PEM ${path === 'tlsCert' ? 'certificate' : 'private key'}`]);
+    return pem;
+  };
+  const cert = read(certFile, 'tlsCert', /-----BEGIN CERTIFICATE-----/);
+  const key = read(keyFile, 'tlsKey', /-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/);
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    throw new ConfigError([`tlsKey: ${keyFile} does not fit ${certFile}: ${(error as Error).message}`]);
+  }
+  return { cert, key };
 }
 
 /** The `--mqtt-ca` file's PEM text; a missing, unreadable or non-PEM file is an `mqttCa: …` config error. */

@@ -6,7 +6,8 @@
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { untilStopSignal } from '../stop-signal.ts';
-import { loadEdgeConfig } from '../../edge-agent/config.ts';
+import { explainEdgeConfig } from '../../edge-agent/config.ts';
+import { printableConfig, redactSecrets } from '../../shared/config.ts';
 import { createEdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { AnxinError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
@@ -14,31 +15,40 @@ import { usageError } from '../command-errors.ts';
 
 export const help = `Usage: anxin edge --config FILE [flags]
 
-Runs one gate: reads its ID-card reader, QR scanner and OSDP turnstile, decides locally,
+Runs one gate: reads its ID-card readers, QR scanners and OSDP turnstile, decides locally,
 journals every passage and publishes it to the cloud over MQTT; serves the guard terminal.
 
-Flags (override ANXIN_* environment variables, which override the file):
-  --config FILE        gate config (JSON); see docs/edge-agent.md
+One rule for every value: flag > ANXIN_* environment variable > the file > the default
+(docs/configuration.md); a flag or variable that replaces a value of the file is logged at start.
+  --config FILE        gate config (JSON), required; \`anxin gate add\` writes one
+  --print-config       print the effective configuration (secrets redacted) and where each
+                       value came from, then exit
   --gate-id ID         gateId
   --compound-id ID     compoundId
-  --mqtt-url URL       mqtt.url (e.g. mqtt://127.0.0.1:1883)
+  --mqtt URL           mqtt.url (e.g. mqtts://broker.example.org:8883)
   --mqtt-token TOKEN   mqtt.token (the gate's device token)
-  --keys-file FILE     keysFile (public keys + pepper)
+  --mqtt-ca FILE       mqtt.caFile: the private CA that signed the broker's certificate
+  --keys FILE          keysFile (public keys + pepper: \`anxin keys gate\`)
   --data-dir DIR       dataDir (the gate's SQLite file lives here)
   --http-port PORT     http.port of the guard terminal (0 = any free port)
   --http-host HOST     http.host
+Old names still accepted: --mqtt-url (now --mqtt), --keys-file (now --keys).
 `;
 
 const FLAG_PATHS: Record<string, string> = {
   'gate-id': 'gateId',
   'compound-id': 'compoundId',
-  'mqtt-url': 'mqtt.url',
+  mqtt: 'mqtt.url',
   'mqtt-token': 'mqtt.token',
-  'keys-file': 'keysFile',
+  'mqtt-ca': 'mqtt.caFile',
+  keys: 'keysFile',
   'data-dir': 'dataDir',
   'http-port': 'http.port',
   'http-host': 'http.host',
 };
+
+/** Old flag names, still accepted with a deprecation line: old → new. */
+const DEPRECATED_FLAGS: Record<string, string> = { 'mqtt-url': 'mqtt', 'keys-file': 'keys' };
 
 /**
  * The data directory must exist and be writable before the gate opens its database: a gate.json
@@ -68,7 +78,7 @@ function problemsOf(error: unknown): string[] | undefined {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: Record<string, string | undefined>;
+  let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({
       args: argv,
@@ -76,31 +86,59 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: false,
       options: {
         config: { type: 'string' },
-        ...Object.fromEntries(Object.keys(FLAG_PATHS).map((flag) => [flag, { type: 'string' as const }])),
+        'print-config': { type: 'boolean' },
+        ...Object.fromEntries(
+          [...Object.keys(FLAG_PATHS), ...Object.keys(DEPRECATED_FLAGS)].map((flag) => [
+            flag,
+            { type: 'string' as const },
+          ]),
+        ),
       },
-    }).values as Record<string, string | undefined>;
+    }).values as Record<string, string | boolean | undefined>;
   } catch (error) {
     return usageError('edge', (error as Error).message);
   }
+  for (const [old, now] of Object.entries(DEPRECATED_FLAGS)) {
+    if (values[old] === undefined) continue;
+    process.stderr.write(`anxin edge: --${old} is deprecated; use --${now}\n`);
+    values[now] ??= values[old];
+  }
 
-  let file: { name: string; text: string } | undefined;
-  if (values.config !== undefined) {
-    try {
-      file = { name: values.config, text: readFileSync(values.config, 'utf8') };
-    } catch (error) {
-      process.stderr.write(
-        `config: cannot read ${values.config}: ${(error as NodeJS.ErrnoException).code ?? 'error'}\n`,
-      );
-      return 2;
-    }
+  const configPath = values.config;
+  if (typeof configPath !== 'string') {
+    return usageError('edge', "--config FILE is required: the gate's gate.json (anxin gate add writes one)");
+  }
+  let file: { name: string; text: string };
+  try {
+    file = { name: configPath, text: readFileSync(configPath, 'utf8') };
+  } catch (error) {
+    process.stderr.write(`config: cannot read ${configPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}\n`);
+    return 2;
   }
   const flags: Record<string, unknown> = {};
-  for (const [flag, path] of Object.entries(FLAG_PATHS)) if (values[flag] !== undefined) flags[path] = values[flag];
+  const flagNames: Record<string, string> = {};
+  for (const [flag, path] of Object.entries(FLAG_PATHS)) {
+    if (values[flag] === undefined) continue;
+    flags[path] = values[flag];
+    flagNames[path] = `--${flag}`;
+  }
 
   const logger = createLogger();
   let agent: ReturnType<typeof createEdgeAgent>;
   try {
-    const config = loadEdgeConfig({ flags, env: process.env, ...(file ? { file } : {}) });
+    const explained = explainEdgeConfig({ flags, flagNames, env: process.env, file });
+    if (values['print-config']) {
+      process.stdout.write(printableConfig(explained));
+      return 0;
+    }
+    const config = explained.config;
+    // Never silently: a variable in the unit or a flag that replaces what gate.json says.
+    for (const o of explained.overrides) {
+      logger.warn(
+        { path: o.path, by: o.by, file: redactSecrets(o.fileValue, o.path) },
+        `${o.by} overrides ${o.path} of ${configPath}`,
+      );
+    }
     const dataDirLine = dataDirProblem(config.dataDir);
     if (dataDirLine !== undefined) {
       process.stderr.write(`${dataDirLine}\n`);

@@ -3,7 +3,7 @@
  * (when `--db` is given), sign its device token with the deployment key, and print a ready
  * `gate.json` for `anxin edge --config gate.json`. The token is printed once; keep it secret.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { dynsecBrokerAccounts, readMosquittoAdmin } from '../../broker/mosquitto-dynsec.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
@@ -18,6 +18,10 @@ import { DEFAULT_KEYS_PATH } from './keys.ts';
 import { usageError } from '../command-errors.ts';
 
 export const help = `Usage: anxin gate add --compound ID --id ID [flags]
+       anxin gate list [--db FILE] [--compound ID]
+
+list prints the gates registered in the cloud's database (default data/cloud.db), one per line:
+id, compound, name, and the last status heard (online/offline, version, how long ago).
 
 Provisions a gate: signs its device token (MQTT password, role gate) with the deployment key,
 registers it in the cloud database when --db is given, and prints a ready gate.json.
@@ -28,6 +32,8 @@ registers it in the cloud database when --db is given, and prints a ready gate.j
   --keys FILE        deployment keys file (default ${DEFAULT_KEYS_PATH})
   --db FILE          the cloud's SQLite database to register the gate in (optional)
   --mqtt URL         the broker URL written into gate.json (default mqtt://127.0.0.1:1883)
+  --mqtt-ca FILE     mqtt.caFile written into gate.json: the PEM CA that signed the broker's
+                     certificate (a private CA), as the gate will find it (copy it there too)
   --mosquitto-admin FILE
                      the admin.json of \`anxin broker mosquitto-config\`: also create the gate's
                      account on that running Mosquitto, with this token as its password
@@ -101,8 +107,13 @@ export async function run(argv: string[]): Promise<number> {
     }
     return (await import('./gate-osdp-pair.ts')).runOsdpPair(rest);
   }
+  if (verb === 'list') return list(rest);
   if (verb !== 'add')
-    return fail(verb ? `unknown sub-command "${verb}" (expected: add, osdp-pair)` : 'expected: anxin gate add …');
+    return fail(
+      verb
+        ? `unknown sub-command "${verb}" (expected: add, list, osdp-pair)`
+        : 'expected: anxin gate add … or anxin gate list',
+    );
   let values: Record<string, string | undefined>;
   try {
     values = parseArgs({
@@ -116,6 +127,7 @@ export async function run(argv: string[]): Promise<number> {
         keys: { type: 'string', default: DEFAULT_KEYS_PATH },
         db: { type: 'string' },
         mqtt: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+        'mqtt-ca': { type: 'string' },
         days: { type: 'string', default: '365' },
         'data-dir': { type: 'string' },
         qr: { type: 'string' },
@@ -136,6 +148,19 @@ export async function run(argv: string[]): Promise<number> {
   const days = Number(values.days);
   if (!Number.isInteger(days) || days < 1 || days > 3650) return fail('--days: expected a whole number from 1 to 3650');
   if (values.out && existsSync(values.out)) return fail(`${values.out} exists; not overwriting it`);
+  const caFile = values['mqtt-ca'];
+  if (
+    caFile !== undefined &&
+    existsSync(caFile) &&
+    !readFileSync(caFile, 'latin1').includes('-----BEGIN CERTIFICATE-----')
+  ) {
+    return fail(`--mqtt-ca: ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  if (caFile === undefined && /^(mqtts|wss|ssl):/.test(values.mqtt!)) {
+    process.stderr.write(
+      `anxin gate: ${values.mqtt} is verified against the system's CAs; a broker certificate from a private CA needs --mqtt-ca FILE\n`,
+    );
+  }
 
   try {
     const keys = readKeysFile(values.keys!);
@@ -174,7 +199,7 @@ export async function run(argv: string[]): Promise<number> {
     const gateJson: EdgeConfigInput = {
       gateId: id,
       compoundId: compound,
-      mqtt: { url: values.mqtt!, token },
+      mqtt: { url: values.mqtt!, token, ...(caFile === undefined ? {} : { caFile }) },
       keys: { ...keys.file, keys: keys.file.keys.map(({ kid, publicKey }) => ({ kid, publicKey })) },
       dataDir: values['data-dir'] ?? `/var/lib/anxin/${id}`,
       // The terminal has no login and accepts POST /api/open: loopback only unless exposed on purpose.
@@ -201,4 +226,50 @@ export async function run(argv: string[]): Promise<number> {
     if (err instanceof AnxinError) return fail(err.message);
     throw err;
   }
+}
+
+/** `anxin gate list`: the registered gates and what each last said about itself. */
+async function list(argv: string[]): Promise<number> {
+  let values: { db: string; compound?: string | undefined };
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: { db: { type: 'string', default: 'data/cloud.db' }, compound: { type: 'string' } },
+    }).values;
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  if (!existsSync(values.db)) return fail(`--db: ${values.db} does not exist (the cloud's database; give its path)`);
+  const store = new SqliteCloudStore({ path: values.db });
+  try {
+    const gates = await store.listGates(values.compound);
+    const statuses = new Map((await store.latestStatuses(values.compound)).map((s) => [s.gateId, s]));
+    const now = Date.now();
+    const rows = gates.map((gate) => {
+      const status = statuses.get(gate.id);
+      const heard = status
+        ? `${status.status.online ? 'online' : 'offline'} v${status.status.version} ${ago(now - status.receivedAt)} ago`
+        : 'never heard';
+      return [gate.id, gate.compoundId, gate.name, heard];
+    });
+    const widths = [0, 1, 2].map((i) =>
+      Math.max(...rows.map((r) => r[i]!.length), ['id', 'compound', 'name'][i]!.length),
+    );
+    const line = (r: string[]) => `${r.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ')}\n`;
+    process.stdout.write(line(['id', 'compound', 'name', 'status']));
+    for (const row of rows) process.stdout.write(line(row));
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86_400)} d`;
 }

@@ -5,7 +5,7 @@
  * so it never shows in `ps`). `passwd` and `disable` end every session of the user — a running
  * cloud refuses their tokens from its next request (cloud/auth/session-book.ts).
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,9 @@ import { userCreateSchema } from '../../shared/schemas/http.ts';
 export const help = `Usage: anxin user add --username NAME --role admin|manager|guard [flags]
        anxin user passwd --username NAME [--password P | --password-file F] [--db PATH]
        anxin user disable|enable --username NAME [--db PATH]
+       anxin user list [--db PATH]
+
+list prints every login: username, role, compound (never a password hash).
 
   --db PATH            the cloud's database (default data/cloud.db)
   --username NAME      [a-z0-9._-], 1..64 characters
@@ -186,6 +189,13 @@ const VERBS = ['add', 'passwd', 'disable', 'enable'] as const;
 
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'list') {
+    try {
+      return await list(rest);
+    } catch (error) {
+      return exitCodeFor('user', error);
+    }
+  }
   if (!(VERBS as readonly (string | undefined)[]).includes(name)) {
     return fail(`expected one of ${VERBS.join(', ')}${name === undefined ? '' : `, got "${name}"`}`);
   }
@@ -193,5 +203,27 @@ export async function run(argv: string[]): Promise<number> {
     return name === 'add' ? await add(rest) : await change(name as 'passwd' | 'disable' | 'enable', rest);
   } catch (error) {
     return exitCodeFor('user', error);
+  }
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { db: { type: 'string', default: 'data/cloud.db' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (!existsSync(values.db)) return fail(`--db: ${values.db} does not exist (the cloud's database; give its path)`);
+  const store = new SqliteCloudStore({ path: values.db });
+  try {
+    const users = await store.listUsers();
+    const width = Math.max(8, ...users.map((u) => u.username.length));
+    process.stdout.write(`${'username'.padEnd(width)}  ${'role'.padEnd(8)}  compound\n`);
+    for (const user of users) {
+      process.stdout.write(`${user.username.padEnd(width)}  ${user.role.padEnd(8)}  ${user.compoundId ?? '(all)'}\n`);
+    }
+    return 0;
+  } finally {
+    await store.close();
   }
 }

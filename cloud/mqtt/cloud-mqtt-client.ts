@@ -26,6 +26,7 @@ import { AnxinError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { CloudStatus } from '../../shared/schemas/mqtt.ts';
 import { filters, topics } from '../../shared/topics.ts';
+import { tlsHint } from '../../shared/tls-hint.ts';
 
 export const SUBSCRIBED_KINDS = ['events', 'status', 'alarms', 'cmd/result', 'sync/request'] as const;
 /** The kinds subscribed through `$share/<group>/` when a shared group is set (all but `status`). */
@@ -155,8 +156,9 @@ export class CloudMqttClient {
     // One warning per outage, not one per reconnect attempt.
     let outage = false;
     client.on('error', (err) => {
+      const hint = tlsHint(err, '--mqtt-ca FILE (ANXIN_MQTT_CA)');
       if (outage) this.logger.debug({ err: err.message }, 'mqtt error');
-      else this.logger.warn({ err: err.message }, 'mqtt error');
+      else this.logger.warn({ err: err.message, ...(hint ? { hint } : {}) }, 'mqtt error');
     });
     client.on('offline', () => {
       if (!outage) this.logger.warn('mqtt offline; reconnecting every second');

@@ -122,6 +122,21 @@ describe('anxin broker', () => {
     expect(missing.stderr).toMatch(/^keys: .*none\.json.*ENOENT/);
   });
 
+  it('--print-config: flag > env > default, with the source of each value', async () => {
+    vi.stubEnv('ANXIN_HOST', '10.1.2.3');
+    vi.stubEnv('ANXIN_PORT', '1999');
+    try {
+      const result = await runCaptured(['--port', '18830', '--print-config']);
+      expect(result.code).toBe(0);
+      const printed = JSON.parse(result.stdout);
+      expect(printed.precedence).toBe('flag > env (ANXIN_*) > file > default');
+      expect(printed.config).toMatchObject({ port: 18830, host: '10.1.2.3', keys: 'data/keys.json' });
+      expect(printed.sources).toEqual({ port: 'flag --port', host: 'env ANXIN_HOST' });
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it('starts with --revocations naming a file that does not exist yet, and with a public-only keys file', async () => {
     const publicKeys = join(dir, 'keys.public.json');
     await writeFile(publicKeys, JSON.stringify(publicKeysOnly(keysFile)));

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { COMMANDS, main } from '../../cli/main.ts';
 
@@ -38,13 +39,21 @@ describe('anxin', () => {
     ['edge', '--config'],
     ['gate', 'add', '--days'],
     ['user', 'add', '--password'],
-    ['keys', 'init', '--out'],
+    ['keys', 'init', '--keys'],
     ['sim', 'qr', '--baud'],
   ])('%s … %s -1 exits 2 with exactly one line', async (...args) => {
     expect(await main([...args, '-1'])).toBe(2);
     const lines = err.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^anxin [a-z]+( [a-z]+)?: .*ambiguous.*=-XYZ/);
+  });
+
+  it('--version prints the package and contract versions', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(await main(['--version'])).toBe(0);
+    expect(out).toBe(`anxin ${version} (contract v1, node ${process.versions.node})\n`);
   });
 
   it('lists the commands and exits 2 without one, and refuses an unknown command', async () => {

@@ -194,6 +194,10 @@ describe('mqtts:// with a private CA', () => {
     link.start();
     await until(() => lines.some((l) => l.msg === 'mqtt error'), 'a connection error');
     expect(lines.find((l) => l.msg === 'mqtt error')?.err).toMatch(UNTRUSTED);
+    // The error says what to do next: the CA option, in the gate's own words.
+    expect((lines.find((l) => l.msg === 'mqtt error') as { hint?: string } | undefined)?.hint).toMatch(
+      /give the CA that signed it with mqtt\.caFile in gate\.json \(anxin gate add --mqtt-ca FILE\)/,
+    );
     expect(link.connected).toBe(false);
     expect(ups).toBe(0);
   });
@@ -212,6 +216,9 @@ describe('mqtts:// with a private CA', () => {
     await cloud.start(); // gives up waiting after connectWaitMs, as it does for an unreachable broker
     expect(cloud.connected).toBe(false);
     expect(lines.find((l) => l.msg === 'mqtt error')?.err).toMatch(UNTRUSTED);
+    expect((lines.find((l) => l.msg === 'mqtt error') as { hint?: string } | undefined)?.hint).toMatch(
+      /give the CA that signed it with --mqtt-ca FILE/,
+    );
     expect(lines.some((l) => l.msg === 'connected and subscribed')).toBe(false);
   });
 

@@ -3,8 +3,8 @@
  * the production layout (/var/lib/anxin/<id>), which an ordinary user cannot create. That is a
  * configuration problem — exit 2 with one `dataDir: …` line — not a crash with a stack trace.
  */
-import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,4 +110,88 @@ describe('anxin edge: a data directory it cannot use', () => {
     expect(unwritable.stderr).toBe(`dataDir: cannot write to ${varLib}: EACCES\n`);
     expect(unwritable.code).toBe(2);
   }, 60_000);
+});
+
+describe('anxin edge: one configuration rule, said out loud', () => {
+  /** Runs the command in-process, capturing what it writes. */
+  async function runCaptured(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      stdout += String(chunk);
+      return true;
+    });
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      stderr += String(chunk);
+      return true;
+    });
+    try {
+      return { code: await run(argv), stdout, stderr };
+    } finally {
+      vi.restoreAllMocks();
+    }
+  }
+
+  it('without --config says so in one line and exits 2', async () => {
+    const result = await runCaptured([]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      "anxin edge: --config FILE is required: the gate's gate.json (anxin gate add writes one)\n",
+    );
+  });
+
+  it('--print-config: flag > env > file > default, each value with its source, secrets redacted', async () => {
+    const path = gateJson(join(dir, 'from-file'));
+    vi.stubEnv('ANXIN_DATA_DIR', join(dir, 'from-env'));
+    vi.stubEnv('ANXIN_HTTP__PORT', '9100');
+    vi.stubEnv('ANXIN_MQTT__TOKEN', 'a-secret-token');
+    try {
+      const result = await runCaptured(['--config', path, '--http-port', '9200', '--print-config']);
+      expect(result.code).toBe(0);
+      const printed = JSON.parse(result.stdout) as {
+        precedence: string;
+        config: Record<string, unknown> & { http: { port: number }; mqtt: { token: string } };
+        sources: Record<string, string>;
+      };
+      expect(printed.precedence).toBe('flag > env (ANXIN_*) > file > default');
+      expect(printed.config.dataDir).toBe(join(dir, 'from-env'));
+      expect(printed.config.http.port).toBe(9200);
+      expect(printed.config.mqtt.token).toBe('(secret)');
+      expect(result.stdout).not.toContain('a-secret-token');
+      expect(printed.config.keys).toMatchObject({ pepper: '(secret)' });
+      expect(printed.sources).toMatchObject({
+        dataDir: 'env ANXIN_DATA_DIR',
+        'http.port': 'flag --http-port',
+        'http.host': `file ${path}`,
+        gateId: `file ${path}`,
+      });
+      // Nothing was started or created.
+      expect(existsSync(join(dir, 'from-env'))).toBe(false);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('an ANXIN_DATA_DIR that replaces gate.json’s dataDir is logged, not silent', () => {
+    const path = gateJson(join(dir, 'from-file'));
+    const blocker = join(dir, 'a-file');
+    writeFileSync(blocker, '');
+    const result = spawnSync(process.execPath, ['bin/anxin.mjs', 'edge', '--config', path], {
+      cwd: ROOT,
+      env: { ...process.env, ANXIN_DATA_DIR: join(blocker, 'gate'), ANXIN_LOG_LEVEL: 'info' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(2);
+    expect(`${result.stdout}${result.stderr}`).toContain(`env ANXIN_DATA_DIR overrides dataDir of ${path}`);
+    expect(result.stderr).toContain(`dataDir: cannot create ${join(blocker, 'gate')}: ENOTDIR`);
+  });
+
+  it('takes the old flag names --mqtt-url and --keys-file with a deprecation line', async () => {
+    const path = gateJson(join(dir, 'd'));
+    const result = await runCaptured(['--config', path, '--mqtt-url', 'mqtt://10.0.0.9:1883', '--print-config']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('anxin edge: --mqtt-url is deprecated; use --mqtt\n');
+    expect(JSON.parse(result.stdout).sources['mqtt.url']).toBe('flag --mqtt');
+  });
 });

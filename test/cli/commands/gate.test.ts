@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -27,7 +27,7 @@ beforeEach(async () => {
     err.push(String(chunk));
     return true;
   });
-  expect(await runKeys(['init', '--out', keysPath])).toBe(0);
+  expect(await runKeys(['init', '--keys', keysPath])).toBe(0);
   out = [];
 });
 
@@ -67,6 +67,49 @@ describe('anxin gate add', () => {
       ['id-exit', 'idreader', 'out', '/dev/anxin/id-exit', 115200],
     ]);
     expect(config.devices.turnstile?.path).toBe('/dev/anxin/rs485');
+  });
+
+  it('--mqtt-ca writes mqtt.caFile; an mqtts:// broker without it gets a line naming the option', async () => {
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const args = ['add', '--compound', 'c1', '--id', 'g1', '--keys', keysPath, '--mqtt', 'mqtts://broker.example:8883'];
+    expect(await run([...args, '--mqtt-ca', ca])).toBe(0);
+    expect(parseEdgeConfig(JSON.parse(out.join(''))).mqtt).toMatchObject({
+      url: 'mqtts://broker.example:8883',
+      caFile: ca,
+    });
+    expect(err.join('')).toBe('');
+    out = [];
+    expect(await run(args)).toBe(0);
+    expect(err.join('')).toMatch(/from a private CA needs --mqtt-ca FILE/);
+    const notPem = join(dir, 'not.pem');
+    writeFileSync(notPem, 'hello');
+    err = [];
+    expect(await run([...args, '--mqtt-ca', notPem])).toBe(2);
+    expect(err.join('')).toMatch(/^anxin gate: --mqtt-ca: .*not\.pem holds no PEM certificate/);
+  });
+
+  it('list shows the registered gates and what each last said', async () => {
+    const db = join(dir, 'cloud.db');
+    const store = new SqliteCloudStore({ path: db });
+    await store.createCompound({ id: 'sunny-garden', name: 'Sunny Garden', timeZone: 'Asia/Shanghai' }, Date.now());
+    await store.close();
+    const add = (id: string) => run(['add', '--compound', 'sunny-garden', '--id', id, '--keys', keysPath, '--db', db]);
+    expect(await add('north-1')).toBe(0);
+    expect(await add('south-1')).toBe(0);
+    out = [];
+    expect(await run(['list', '--db', db])).toBe(0);
+    const rows = out
+      .join('')
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s{2,}/));
+    expect(rows).toEqual([
+      ['id', 'compound', 'name', 'status'],
+      ['north-1', 'sunny-garden', 'north-1', 'never heard'],
+      ['south-1', 'sunny-garden', 'south-1', 'never heard'],
+    ]);
+    expect(await run(['list', '--db', join(dir, 'missing.db')])).toBe(2);
   });
 
   it('registers the gate in the cloud database when --db is given, and refuses an unknown compound', async () => {

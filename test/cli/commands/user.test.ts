@@ -56,6 +56,27 @@ describe('anxin user add', () => {
     await store.close();
   });
 
+  it('list prints every login with its role and compound, never a password hash', async () => {
+    expect(await run(['add', '--db', db, '--username', 'li', '--role', 'manager', '--password', 'pass-word-1'])).toBe(
+      0,
+    );
+    expect(await run(['add', '--db', db, '--username', 'root', '--role', 'admin', '--password', 'pass-word-2'])).toBe(
+      0,
+    );
+    out = '';
+    expect(await run(['list', '--db', db])).toBe(0);
+    expect(out.split('\n').map((line) => line.trim().split(/\s+/))).toEqual(
+      expect.arrayContaining([
+        ['username', 'role', 'compound'],
+        ['li', 'manager', '(all)'],
+        ['root', 'admin', '(all)'],
+      ]),
+    );
+    expect(out).not.toMatch(/scrypt/);
+    expect(await run(['list', '--db', join(dir, 'nowhere.db')])).toBe(2);
+    expect(err).toMatch(/^anxin user: --db: .*nowhere\.db does not exist/m);
+  });
+
   it('exits 2 with one line per problem', async () => {
     expect(await run(['add', '--db', db, '--username', 'Bad Name', '--role', 'boss', '--password', 'x'])).toBe(2);
     expect(err.trim().split('\n')).toHaveLength(3);
