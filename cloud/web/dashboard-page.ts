@@ -158,6 +158,23 @@ const residentsSection = html`<section id="residents" class="panel">
     </div>
   </form>
 </dialog>
+<dialog id="reveal-dialog" class="dialog">
+  <form id="reveal-form" method="dialog">
+    <h2>查看身份 <small>Reveal identity</small> — <span id="reveal-who"></span></h2>
+    <p class="muted">完整姓名、身份证号和手机号仅在此显示，关闭即清除；每次查看都记入审计日志。 <small>The full name, ID number and phone are shown here only and cleared on closing; every reveal is written to the audit log with its reason.</small></p>
+    <label>原因（必填） <small>Reason (required)</small><input id="reveal-reason" required maxlength="200" data-no-draft></label>
+    <dl id="reveal-result" class="reveal-result" hidden>
+      <dt>姓名 <small>Name</small></dt><dd id="reveal-name"></dd>
+      <dt>身份证号 <small>ID number</small></dt><dd id="reveal-id"></dd>
+      <dt>手机 <small>Phone</small></dt><dd id="reveal-phone"></dd>
+    </dl>
+    <p id="reveal-error" class="error" role="alert"></p>
+    <div class="actions">
+      <button type="button" id="reveal-close">关闭 <small>Close</small></button>
+      <button type="submit" class="danger" id="reveal-submit">查看 <small>Reveal</small></button>
+    </div>
+  </form>
+</dialog>
 <dialog id="confirm-dialog" class="dialog">
   <form method="dialog">
     <h2 id="confirm-title"></h2>

@@ -40,6 +40,7 @@ interface BrowserNode {
 declare const document: {
   scrollingElement: { scrollWidth: number; clientWidth: number } | null;
   querySelectorAll(selector: string): Iterable<BrowserNode>;
+  querySelector(selector: string): { textContent: string | null } | null;
   activeElement: (BrowserNode & { marked?: boolean }) | null;
   addEventListener(
     type: string,
@@ -674,6 +675,32 @@ describe('manager dashboard', () => {
     await page.locator('#residents-page', { hasText: '1–1 / 1' }).waitFor({ timeout: WAIT_MS });
     await page.locator('#resident-rows tr[data-person-id="p-li"] button.trace-resident').click();
     expect(await page.inputValue('#trace-person-id')).toBe('p-li');
+    await page.fill('#resident-search', '');
+    await page.locator('#residents-page', { hasText: '1–50 / 130' }).waitFor({ timeout: WAIT_MS });
+  });
+
+  it('reveals a full identity only with a reason, audited, and clears it when the dialog closes', async () => {
+    await page.fill('#resident-search', 'p-li');
+    const row = page.locator('#resident-rows tr[data-person-id="p-li"]');
+    await row.waitFor({ timeout: WAIT_MS });
+    expect(await page.textContent('#residents')).not.toContain('李四');
+    await row.locator('button.reveal-resident').click();
+    await page.locator('#reveal-dialog[open]').waitFor();
+    await page.click('#reveal-submit');
+    expect(await page.locator('#reveal-result').isVisible()).toBe(false);
+    await page.fill('#reveal-reason', '联系家属 call the family');
+    await page.click('#reveal-submit');
+    await page.locator('#reveal-result:not([hidden])').waitFor({ timeout: WAIT_MS });
+    expect(await page.textContent('#reveal-name')).toBe('李四');
+    expect(await page.textContent('#reveal-phone')).toBe('13900005678');
+    const audit = await testCloud.cloud.core.store.listAudit({ action: 'identity.reveal', limit: 5 });
+    expect(audit.entries[0]).toMatchObject({
+      actor: 'manager',
+      target: 'p-li',
+      detail: { reason: '联系家属 call the family' },
+    });
+    await page.click('#reveal-close');
+    expect(await page.evaluate(() => document.querySelector('body')?.textContent ?? '')).not.toContain('李四');
     await page.fill('#resident-search', '');
     await page.locator('#residents-page', { hasText: '1–50 / 130' }).waitFor({ timeout: WAIT_MS });
   });

@@ -4,7 +4,7 @@
 // Honest states (docs/web.md): a load that failed says so with a retry — never "no alarms"; a
 // stream without heartbeats is shown stale, a lost network offline, on the header, in a banner and
 // on every gate card. Gate cards are built once and updated in place (focus stays where it is).
-import { bilingual, clock, el, setTimeZone, zoneLabel } from './format.js';
+import { bilingual, clock, dateTime, el, setTimeZone, zoneLabel } from './format.js';
 import {
   ALARM_LABELS,
   DEVICE_LABELS,
@@ -240,7 +240,7 @@ function renderAlarms(alarms) {
         el(
           'span',
           { class: 'meta' },
-          `${clock(alarm.ts)} · ${gateName(alarm.gateId)}${alarm.detail ? ` · ${alarm.detail}` : ''}`,
+          `${whenOf(alarm.ts)} · ${gateName(alarm.gateId)}${alarm.detail ? ` · ${alarm.detail}` : ''}`,
         ),
         el(
           'button',
@@ -252,6 +252,11 @@ function renderAlarms(alarms) {
     ),
   );
   updateAlarmCount();
+}
+
+/** The time of day for today's alarms, the date too for older ones (in the compound's zone). */
+function whenOf(ts) {
+  return dateTime(ts).slice(0, 10) === dateTime(Date.now()).slice(0, 10) ? clock(ts) : dateTime(ts);
 }
 
 function updateAlarmCount() {

@@ -427,6 +427,7 @@ function residentRow(r) {
       actionButton(['追踪', 'Trace'], () => pickForTrace(r), 'primary trace-resident'),
       actionButton(['通行证', 'Passes'], () => showPassesOf(r.personId), 'passes-resident'),
       actionButton(['编辑', 'Edit'], () => openResidentForm(r), 'edit-resident'),
+      actionButton(['查看身份', 'Reveal'], () => askReveal(r), 'reveal-resident'),
       actionButton(
         r.active ? ['停用', 'Deactivate'] : ['启用', 'Activate'],
         () => setActive(r, !r.active),
@@ -500,6 +501,49 @@ $('residents-next').addEventListener('click', () => {
   residentsView.offset += PAGE_SIZE;
   loadResidents();
 });
+
+// ---- reveal: the full identity, only with a reason, audited, never left on the page ----------
+
+let revealing = null;
+
+function clearReveal() {
+  for (const id of ['reveal-name', 'reveal-id', 'reveal-phone']) $(id).textContent = '';
+  $('reveal-result').hidden = true;
+}
+
+function askReveal(resident) {
+  revealing = resident;
+  clearReveal();
+  $('reveal-form').reset();
+  $('reveal-error').textContent = '';
+  $('reveal-who').textContent = `${resident.maskedName} (${resident.personId})`;
+  $('reveal-submit').hidden = false;
+  $('reveal-dialog').showModal();
+  $('reveal-reason').focus();
+}
+
+$('reveal-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const reason = $('reveal-reason').value.trim();
+  if (!reason) {
+    $('reveal-error').textContent = '请填写原因 · A reason is required';
+    return;
+  }
+  try {
+    const params = new URLSearchParams({ reveal: 'true', reason });
+    const identity = await api(`/residents/${encodeURIComponent(revealing.personId)}?${params}`);
+    $('reveal-name').textContent = identity.name ?? '—';
+    $('reveal-id').textContent = identity.idNumber ?? '—';
+    $('reveal-phone').textContent = identity.phone ?? '—';
+    $('reveal-result').hidden = false;
+    $('reveal-submit').hidden = true;
+  } catch (err) {
+    $('reveal-error').textContent = describeError(err);
+  }
+});
+$('reveal-close').addEventListener('click', () => $('reveal-dialog').close());
+// However the dialog closes (button, Esc), the identity leaves the page with it.
+$('reveal-dialog').addEventListener('close', clearReveal);
 
 // ---- add / edit ------------------------------------------------------------------------------
 
