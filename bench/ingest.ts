@@ -45,6 +45,8 @@ const USAGE = `bench ingest [--quick] [--gates N] [--live N] [--batches N] [--br
 
 const TARGET_LIVE = 10_000;
 const TARGET_DRAIN = 50_000;
+/** Live ingest (one passage per message) against the raw transport through the same broker. */
+const TARGET_LIVE_OF_RAW = 0.8;
 const TARGET_CLOUD_RSS_MB = 400;
 const BATCH = 500;
 const GATES_PER_COMPOUND = 10;
@@ -192,6 +194,7 @@ await runBench(
     const accounts = gateIds.map((gateId) => ({ gateId, token: tokenOf(gateId) }));
     const rawToken = tokenOf(RAW_SUB_ID);
 
+    const sideBySide: { tag: string; live: number; rawLive: number; drain: number; rawDrain: number }[] = [];
     for (const brokerName of brokers) {
       const dir = await ctx.tempDir(`ingest-${brokerName}`);
       const keyPaths = writeKeys(dir, keysFile);
@@ -294,23 +297,40 @@ await runBench(
       // The physical reference: the same payloads through the same broker to mosquitto_sub > /dev/null.
       const rawLive = await rawCeiling(ctx, broker, swarm, live, rawToken);
       const rawDrain = await rawCeiling(ctx, broker, swarm, drain, rawToken);
+      const rawLiveRate = rawLive.events / rawLive.seconds;
+      const rawDrainRate = rawDrain.events / rawDrain.seconds;
       figures.push(
         {
           name: `[${tag}] raw ceiling live → mosquitto_sub`,
-          value: rawLive.events / rawLive.seconds,
+          value: rawLiveRate,
           unit: 'events/s',
-          note: `cloud reaches ${((100 * liveRate) / (rawLive.events / rawLive.seconds)).toFixed(0)} % of it`,
+          note: `cloud reaches ${((100 * liveRate) / rawLiveRate).toFixed(0)} % of it`,
         },
         {
           name: `[${tag}] raw ceiling drain → mosquitto_sub`,
-          value: rawDrain.events / rawDrain.seconds,
+          value: rawDrainRate,
           unit: 'events/s',
-          note: `cloud reaches ${((100 * drainRate) / (rawDrain.events / rawDrain.seconds)).toFixed(0)} % of it`,
+          note: `cloud reaches ${((100 * drainRate) / rawDrainRate).toFixed(0)} % of it`,
         },
+        {
+          name: `[${tag}] live ÷ raw ceiling`,
+          value: liveRate / rawLiveRate,
+          unit: '×',
+          target: TARGET_LIVE_OF_RAW,
+          goal: 'min',
+        },
+        { name: `[${tag}] drain ÷ raw ceiling`, value: drainRate / rawDrainRate, unit: '×' },
       );
+      sideBySide.push({ tag, live: liveRate, rawLive: rawLiveRate, drain: drainRate, rawDrain: rawDrainRate });
       report.add(...figures);
       await swarm.close();
       await broker.stop();
+    }
+    const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)} %`;
+    for (const r of sideBySide) {
+      report.note(
+        `side by side — ${r.tag}: live ${formatNumber(r.live)}/s of a raw ${formatNumber(r.rawLive)}/s (${pct(r.live, r.rawLive)}); drain ${formatNumber(r.drain)}/s of a raw ${formatNumber(r.rawDrain)}/s (${pct(r.drain, r.rawDrain)})`,
+      );
     }
     report.note("events are prepared before the clock starts: the gates' JSON encoding is not in the figures");
     report.note(

@@ -22,6 +22,7 @@ try {
       only: { type: 'string' },
       rows: { type: 'string' },
       'write-md': { type: 'boolean', default: false },
+      'no-build': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -31,7 +32,7 @@ try {
   process.exit(2);
 }
 if (values.help) {
-  console.log(`usage: npm run bench -- [--quick] [--only ${BENCHES.join(',')}] [--rows N] [--write-md]`);
+  console.log(`usage: npm run bench -- [--quick] [--only ${BENCHES.join(',')}] [--rows N] [--write-md] [--no-build]`);
   process.exit(0);
 }
 const selected = values.only ? values.only.split(',') : BENCHES;
@@ -39,6 +40,16 @@ const unknown = selected.filter((b) => !BENCHES.includes(b));
 if (unknown.length > 0) {
   console.error(`run-bench: --only: unknown benchmark ${unknown.join(', ')} (known: ${BENCHES.join(', ')})`);
   process.exit(2);
+}
+
+// The processes the benchmarks start (anxin broker, cloud, edge) run what a deployment runs: the
+// build in dist/ (bin/anxin.mjs), made fresh here unless --no-build.
+if (!values['no-build']) {
+  const build = spawnSync(process.execPath, [join(repo, 'bin', 'build.mjs')], { cwd: repo, stdio: 'inherit' });
+  if (build.status !== 0) {
+    console.error('run-bench: npm run build failed');
+    process.exit(1);
+  }
 }
 
 const work = mkdtempSync(join(os.tmpdir(), 'anxin-bench-run-'));

@@ -4,7 +4,7 @@
  * is registered for cleanup with the benchmark's context.
  */
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,10 @@ import { sleep } from './samples.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const ANXIN = join(REPO, 'bin', 'anxin.mjs');
+/** What `ANXIN` runs (bin/anxin.mjs): the build in dist/ when it is there and current, else the sources through tsx. */
+export const ANXIN_RUNS = existsSync(join(REPO, 'dist', 'cli', 'main.js'))
+  ? 'anxin runs dist/ if current (npm run build)'
+  : 'anxin runs the sources through tsx (no dist/: npm run build)';
 
 export interface RunningProcess {
   pid: number;

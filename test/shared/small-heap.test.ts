@@ -9,6 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
+/** The modules under test, handed to the child by URL. */
+const MODULES = {
+  ANXIN_SMALL_HEAP_MODULE: new URL('../../shared/small-heap.ts', import.meta.url).href,
+  ANXIN_CHECKPOINTER_MODULE: new URL('../../edge-agent/wal-checkpointer.ts', import.meta.url).href,
+};
 
 /** Runs `body` (an ES module body, top-level await allowed) under tsx; returns its JSON output. */
 function inChild(body: string, execArgv: string[] = []): Record<string, number | boolean> {
@@ -18,8 +23,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-const small = await import('./shared/small-heap.ts');
-const { WalCheckpointer } = await import('./edge-agent/wal-checkpointer.ts');
+const small = await import(process.env.ANXIN_SMALL_HEAP_MODULE);
+const { WalCheckpointer } = await import(process.env.ANXIN_CHECKPOINTER_MODULE);
 const newSpaceMb = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576;
 const largeObjectsMb = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'large_object_space').space_size / 1048576;
 /** Allocation with many survivors: what makes V8 grow the semi-spaces. */
@@ -36,6 +41,7 @@ process.exit(0);
 `;
   const run = spawnSync(process.execPath, [...execArgv, '--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: REPO,
+    env: { ...process.env, ...MODULES },
     encoding: 'utf8',
     timeout: 60_000,
   });
