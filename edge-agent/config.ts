@@ -156,6 +156,20 @@ export const edgeConfigSchema = z
       .min(1_000)
       .default(15 * 60_000),
     statusIntervalMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
+    /** The clock checked against the cloud's (docs/security.md "Clock"). */
+    clock: z
+      .object({
+        /** Wall clock this far from the cloud's: decisions use the cloud-checked time, `clock-skew` alarm. */
+        toleranceMs: z.number().int().min(1_000).max(86_400_000).default(60_000),
+        /** A remembered cloud time (across restarts) is trusted this long without a new ack. */
+        maxAgeMs: z
+          .number()
+          .int()
+          .min(60_000)
+          .max(90 * 86_400_000)
+          .default(7 * 86_400_000),
+      })
+      .prefault({}),
     antiPassback: z.boolean().default(false),
     /** Normal mode: yellow is referred to the guard (`deny`, reason health-yellow) or let through (`grant`). */
     yellowPolicy: z.enum(['deny', 'grant']).default('deny'),

@@ -33,7 +33,8 @@ import { createDevices } from './device-factory.ts';
 import { type DeviceEmitter, type EdgeDevices, type LaneReader, laneReaders } from './devices.ts';
 import { type GateDatabase, openGateDatabase } from './gate-database.ts';
 import { CloudReadiness } from './cloud-readiness.ts';
-import { GateClock } from './gate-clock.ts';
+import { GateClock, metaClockMemory } from './gate-clock.ts';
+import { MetaTable } from './gate-database.ts';
 import { type EffectiveGateSettings, effectiveGateSettings } from './gate-settings.ts';
 import { type JournalEntry, JournalStore } from './journal-store.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
@@ -67,6 +68,9 @@ export interface EdgeAgentOptions {
   version?: string;
   /** Free bytes on the file system of a directory (tests). Default: `statfs`. */
   freeSpace?: (dir: string) => Promise<number>;
+  /** The clock that never jumps and this boot's id (tests simulate restarts and reboots; gate-clock.ts). */
+  monotonic?: () => number;
+  bootId?: string | null;
 }
 
 /** How often the gate checks the free space left for its journal. */
@@ -104,7 +108,9 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private readonly log: Logger;
   private readonly now: () => number;
   /** The wall clock checked against the cloud's (acks carry its time): skew and decision time. */
-  private readonly clock: GateClock;
+  private clock: GateClock;
+  /** A `clock-skew` alarm is up (raised once per episode). */
+  private clockAlarmed = false;
   private readonly options: EdgeAgentOptions;
   private devices: EdgeDevices = {};
   /** Every credential device of the lane with its name and direction (docs/lanes.md). */
@@ -189,6 +195,15 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     // Nor for a WAL checkpoint: a worker thread runs them (wal-checkpointer.ts).
     if (config.dataDir !== ':memory:') this.checkpointer = new WalCheckpointer(this.db, { logger });
     this.replica = new ReplicaStore(this.db, { gateId: config.gateId });
+    // The offset learned from the cloud is kept with the replica, so a restart keeps it (gate-clock.ts).
+    this.clock = new GateClock({
+      wall: this.now,
+      memory: metaClockMemory(new MetaTable(this.db)),
+      toleranceMs: config.clock.toleranceMs,
+      maxAgeMs: config.clock.maxAgeMs,
+      ...(this.options.monotonic ? { monotonic: this.options.monotonic } : {}),
+      ...(this.options.bootId !== undefined ? { bootId: this.options.bootId } : {}),
+    });
     this.journal = new JournalStore(
       this.db,
       this.replica,
@@ -655,7 +670,29 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     const ack = ackMessageSchema.safeParse(json);
     if (!ack.success) return;
     this.replica.touchCloudContact(this.now());
-    if (ack.data.ts !== undefined) this.clock.observeCloudTime(ack.data.ts);
+    if (ack.data.ts !== undefined) {
+      this.clock.observeCloudTime(ack.data.ts);
+      this.checkClock();
+    }
+  }
+
+  /** One `clock-skew` alarm per episode; it clears once the wall clock is back within half the tolerance. */
+  private checkClock(): void {
+    const info = this.clock.info();
+    if (info.skewed && !this.clockAlarmed) {
+      this.clockAlarmed = true;
+      const days = (info.skewMs! / 86_400_000).toFixed(2);
+      this.raiseAlarm(
+        'clock-skew',
+        `wall clock ${info.skewMs! > 0 ? 'ahead of' : 'behind'} the cloud by ${Math.abs(info.skewMs!)} ms (${days} d); ` +
+          `passes are judged by the cloud-checked time (${info.source})`,
+      );
+    } else if (
+      this.clockAlarmed &&
+      (info.skewMs === undefined || Math.abs(info.skewMs) <= this.config.clock.toleranceMs / 2)
+    ) {
+      this.clockAlarmed = false;
+    }
   }
 
   /** Bad input counters of the uplink (acks) and the sync consumer (sync, changes), for monitoring and tests. */
@@ -848,13 +885,17 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       stale: this.isStale(),
       fire: this.turnstile.fireAlarm,
       journalFull: this.journalFull,
-      ...this.skewField(),
+      ...this.clockFields(),
     };
   }
 
-  private skewField(): { clockSkewMs?: number } {
-    const skew = this.clock.skewMs();
-    return skew === undefined ? {} : { clockSkewMs: skew };
+  private clockFields(): Pick<GateStatus, 'clockSkewMs' | 'clockSource' | 'clockAgeMs'> {
+    const info = this.clock.info();
+    return {
+      clockSource: info.source,
+      ...(info.skewMs === undefined ? {} : { clockSkewMs: info.skewMs }),
+      ...(info.ageMs === undefined ? {} : { clockAgeMs: info.ageMs }),
+    };
   }
 
   private publishStatus(): void {
@@ -867,8 +908,10 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   /** Publishes status and updates the terminal when something a person would care about changed. */
   private statusMaybeChanged(): void {
     if (!this.running) return;
-    const { online, mode, rev, devices, stale, fire, journalFull } = this.status();
-    const key = JSON.stringify({ online, mode, rev, devices, stale, fire, journalFull });
+    this.checkClock();
+    const { online, mode, rev, devices, stale, fire, journalFull, clockSource } = this.status();
+    const clockSkewed = this.clock.info().skewed;
+    const key = JSON.stringify({ online, mode, rev, devices, stale, fire, journalFull, clockSource, clockSkewed });
     if (key === this.lastStatusKey) return;
     this.lastStatusKey = key;
     this.publishStatus();
@@ -890,6 +933,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       journalFull: this.journalFull,
       devices: status.devices,
       labels: this.settings.labels,
+      clock: this.clock.info(),
       lastScans: [...this.recentScans],
       alarms: [...this.recentAlarms],
     };

@@ -24,6 +24,7 @@ export const TERMINAL_PAGE = `<!doctype html>
   #when { margin-top:1rem; font-size:1.2rem; opacity:.8; }
   .banner { display:none; width:100%; padding:.8rem; font-size:1.6rem; font-weight:700; text-align:center; }
   .banner.on { display:block; }
+  .kv b.warn { color:#ffb74d; }
   #offline { background:#000; color:#ffd54f; } #fire { background:#ff6f00; color:#fff; } #full { background:#b71c1c; }
   aside { background:#1e1e1e; padding:1rem; overflow:auto; font-size:.95rem; }
   aside h2 { font-size:1rem; margin:1rem 0 .4rem; color:#bbb; }
@@ -57,6 +58,7 @@ export const TERMINAL_PAGE = `<!doctype html>
     <span>待上传 Journal</span><b id="depth">…</b>
     <span>数据版本 Rev</span><b id="rev">…</b>
     <span>设备 Devices</span><b id="devices">…</b>
+    <span>时钟 Clock</span><b id="clock">…</b>
   </div>
   <h2>最近通行 Last scans</h2>
   <table><tbody id="scans"></tbody></table>
@@ -79,6 +81,14 @@ export const TERMINAL_PAGE = `<!doctype html>
   var alarms = [];
   function text(el, value) { el.textContent = value; }
   function time(ts) { return new Date(ts).toLocaleTimeString(); }
+  var CLOCK_SOURCES = { cloud: '云端校时 cloud', remembered: '记忆校时 remembered', 'remembered-offset': '重启前校时 before reboot', wall: '本机时钟 own clock' };
+  function clockText(c) {
+    if (!c) return '—';
+    if (c.source === 'wall') return CLOCK_SOURCES.wall;
+    var skew = c.skewMs / 1000;
+    var off = Math.abs(skew) >= 86400 ? (skew / 86400).toFixed(1) + ' d' : Math.abs(skew) >= 60 ? (skew / 60).toFixed(1) + ' min' : skew.toFixed(1) + ' s';
+    return (c.skewed ? '⚠ 偏差 skew ' : '偏差 skew ') + (skew > 0 ? '+' : '') + off + ' · ' + (CLOCK_SOURCES[c.source] || c.source);
+  }
   function showState(s) {
     text($('gate'), s.gateId + ' (' + s.compoundId + ')');
     text($('mode'), MODES[s.mode] || s.mode);
@@ -86,6 +96,8 @@ export const TERMINAL_PAGE = `<!doctype html>
     text($('depth'), String(s.journalDepth));
     text($('rev'), String(s.rev));
     text($('devices'), 'ID ' + s.devices.idreader + ' · QR ' + s.devices.qr + ' · 闸 ' + s.devices.turnstile);
+    text($('clock'), clockText(s.clock));
+    $('clock').classList.toggle('warn', !!(s.clock && s.clock.skewed));
     $('offline').classList.toggle('on', !s.online || s.stale);
     $('fire').classList.toggle('on', !!s.fire);
     $('full').classList.toggle('on', !!s.journalFull);

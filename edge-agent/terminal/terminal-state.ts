@@ -10,6 +10,7 @@ import type {
   Result,
 } from '../../shared/enums.ts';
 import type { DisplayColour } from '../decision.ts';
+import type { ClockInfo } from '../gate-clock.ts';
 
 export interface TerminalScan {
   /** Journal seq, null when the event could not be journaled. */
@@ -50,6 +51,8 @@ export interface TerminalState {
   devices: { idreader: DeviceState; qr: DeviceState; turnstile: DeviceState };
   /** What this gate calls each direction, from the cloud's gate settings (null: the plain 进 / 出). */
   labels?: { in: string; out: string } | null;
+  /** The gate's clock against the cloud's (edge-agent/gate-clock.ts): source, skew, age, skewed. */
+  clock?: ClockInfo;
   lastScans: TerminalScan[];
   alarms: TerminalAlarm[];
 }

@@ -72,6 +72,13 @@ export const gateStatusSchema = z.object({
   stale: z.boolean().optional(),
   /** Gate clock minus the cloud's clock as last observed, in ms (positive: the gate is ahead). */
   clockSkewMs: z.number().int().optional(),
+  /**
+   * Where the gate's cloud-checked time comes from: `cloud` (an ack of this run), `remembered` (an
+   * ack before a restart, same boot), `remembered-offset` (before a reboot), `wall` (none trusted).
+   */
+  clockSource: z.enum(['cloud', 'remembered', 'remembered-offset', 'wall']).optional(),
+  /** Cloud time elapsed since the ack the estimate rests on, ms. */
+  clockAgeMs: z.number().int().min(0).optional(),
   /** Fire-alarm loop open: turnstile free. */
   fire: z.boolean().optional(),
   /** The journal holds more unacknowledged events than the gate's alarm depth (nothing is dropped). */

@@ -404,6 +404,8 @@ describe('web pages against a running system', () => {
     await swipe(GREEN_TERMINAL);
     await terminal.locator('#hero.green').waitFor({ timeout: WAIT_MS });
     expect(await terminal.textContent('#name')).toContain(GREEN_TERMINAL.masked);
+    // The guard panel's clock line (docs/security.md "Clock"): the source, and the skew once an ack came.
+    expect(await terminal.textContent('#clock')).toMatch(/本机时钟 own clock|偏差 skew/);
     const red = await swipe(RED);
     expect(red).toMatchObject({ result: 'denied', reason: 'health-red' });
     await terminal.locator('#hero.red').waitFor({ timeout: WAIT_MS });
