@@ -12,9 +12,6 @@ export const COMPOUND_SURNAMES: ReadonlySet<string> = new Set(
 );
 
 const HAN = /^\p{Script=Han}+$/u;
-const LETTER = /\p{L}/u;
-/** Separators in transliterated minority names (买买提·艾力); the interpunct variants all occur. */
-const NAME_DOTS = /([·•・.])/u;
 
 function maskHan(name: string): string {
   const chars = Array.from(name);
@@ -25,31 +22,27 @@ function maskHan(name: string): string {
   return chars[0] + '*'.repeat(chars.length - 2) + chars[chars.length - 1];
 }
 
-/** Each word keeps its first letter: 'John Smith' → 'J*** S****', "O'Neil-Ray" → "O**** R**". */
-function maskWords(name: string): string {
-  let out = '';
-  let inWord = false;
-  for (const char of name) {
-    if (LETTER.test(char) || (inWord && /[\p{M}']/u.test(char))) {
-      out += inWord ? '*' : char;
-      inWord = true;
-    } else {
-      out += char;
-      inWord = false;
-    }
-  }
-  return out;
+/** Characters that take no room on screen: they are dropped before masking (shared/text.ts). */
+const INVISIBLE = /\p{Cf}/gu;
+
+/**
+ * Every character after the first visible one becomes `*`, whatever it is — spaces, dots,
+ * hyphens and zero-width characters included: 'John Smith' → 'J*********', '王 芳' → '王**'.
+ */
+function maskAfterFirst(name: string): string {
+  const chars = Array.from(name.replace(INVISIBLE, ''));
+  if (chars.length === 0) return '';
+  return chars[0] + '*'.repeat(chars.length - 1);
 }
 
-/** 张三明 → 张*明, 张三 → 张*, 欧阳娜娜 → 欧阳**, 'John Smith' → 'J*** S****'. */
+/**
+ * 张三明 → 张*明, 张三 → 张*, 欧阳娜娜 → 欧阳**; any other name keeps its first character only:
+ * 'John Smith' → 'J*********', '王 芳' → '王**', '买买提·艾力' → '买*****'. The Han rule applies only
+ * to a name of Han characters alone (nothing else between them), so no separator escapes it.
+ */
 export function maskName(name: string): string {
-  const trimmed = name.trim().replace(/\s+/g, ' ');
+  const trimmed = name.normalize('NFC').replace(INVISIBLE, '').trim();
   if (trimmed === '') return '';
   if (HAN.test(trimmed)) return maskHan(trimmed);
-  const parts = trimmed.split(NAME_DOTS);
-  if (parts.length > 1 && parts.every((part, i) => (i % 2 === 1 ? true : HAN.test(part)))) {
-    // Transliterated names: given name · family name; keep the first character of each part.
-    return parts.map((part, i) => (i % 2 === 1 ? part : maskWords(part))).join('');
-  }
-  return maskWords(trimmed);
+  return maskAfterFirst(trimmed);
 }

@@ -10,6 +10,7 @@ import { createAuth } from './auth-middleware.ts';
 import { bodyLimits } from './body-limits.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { securityHeaders } from './security-headers.ts';
+import { textBodies } from './text-bodies.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { compoundRoutes } from './routes/compounds.ts';
@@ -49,6 +50,7 @@ export function createApp(deps: AppDeps, extraRoutes: readonly ExtraRoutes[] = [
 
   app.use('*', securityHeaders());
   app.use('*', bodyLimits());
+  app.use('*', textBodies());
 
   app.get('/healthz', (c) => c.json({ status: 'ok', ...deps.health?.() }));
   app.get('/metrics', (c) =>

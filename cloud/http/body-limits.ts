@@ -15,8 +15,11 @@ import { ApiError } from './api-error.ts';
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
 /** Routes that take bulk data, by method and exact path. */
+/** The resident CSV import. */
+export const MAX_IMPORT_BYTES = 20 * 1024 * 1024;
+
 export const LARGE_BODY_LIMITS: readonly { method: string; path: string; maxBytes: number }[] = [
-  { method: 'POST', path: '/api/v1/residents/import', maxBytes: 20 * 1024 * 1024 },
+  { method: 'POST', path: '/api/v1/residents/import', maxBytes: MAX_IMPORT_BYTES },
   { method: 'PUT', path: '/api/v1/health', maxBytes: 20 * 1024 * 1024 },
 ];
 

@@ -372,7 +372,12 @@ export class RegistryService {
     const latest = this.now() + HEALTH_CLOCK_TOLERANCE_MS;
     const future = updates.flatMap((u, index) =>
       u.ts > latest
-        ? [{ path: `${index}.ts`, message: `more than ${HEALTH_CLOCK_TOLERANCE_MS / 1000} s ahead of the cloud's clock` }]
+        ? [
+            {
+              path: `${index}.ts`,
+              message: `more than ${HEALTH_CLOCK_TOLERANCE_MS / 1000} s ahead of the cloud's clock`,
+            },
+          ]
         : [],
     );
     if (future.length > 0) {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { DIRECTIONS, HEALTH_COLOURS, HTTP_ROLES, MODES, PASS_KINDS, PERSON_KINDS, RESULTS } from '../enums.ts';
 import { idSchema } from '../ids.ts';
+import { cleanName, cleanText } from '../text.ts';
 import { cardNumberSchema, epochMs } from './common.ts';
 import { gateSettingsSchema } from './mqtt.ts';
 
@@ -20,7 +21,39 @@ export type ErrorBody = z.infer<typeof errorBodySchema>;
  * Becomes epoch ms. A local time without offset is refused: its meaning depends on the server.
  */
 /** Why a guard or manager did something (audited): blank or whitespace-only is no reason. */
-const reasonSchema = z.string().trim().min(1).max(200);
+/** Free text a person types (reasons, notes): well-formed Unicode, NFC, no control characters but line breaks. */
+export function humanTextSchema(max: number) {
+  return z
+    .string()
+    .max(max)
+    .transform((raw, ctx) => {
+      const clean = cleanText(raw);
+      if (!clean.ok) {
+        ctx.addIssue({ code: 'custom', message: clean.reason });
+        return z.NEVER;
+      }
+      return clean.value.trim();
+    })
+    .pipe(z.string().min(1));
+}
+
+/** A person's, compound's or gate's name: shared/text.ts `cleanName` (NFC, no controls, a visible letter). */
+export function nameSchema(max: number) {
+  return z
+    .string()
+    .max(max * 4)
+    .transform((raw, ctx) => {
+      const clean = cleanName(raw);
+      if (!clean.ok) {
+        ctx.addIssue({ code: 'custom', message: clean.reason });
+        return z.NEVER;
+      }
+      return clean.value;
+    })
+    .pipe(z.string().min(1).max(max));
+}
+
+const reasonSchema = humanTextSchema(200);
 
 /** Whether the date and time fields exist (`Date.parse` rolls 2026-02-30 over into March). */
 function isCalendarTime(s: string): boolean {
@@ -68,7 +101,7 @@ export const loginResponseSchema = z.object({
 
 export const compoundCreateSchema = z.object({
   id: idSchema,
-  name: z.string().min(1).max(100),
+  name: nameSchema(100),
   /** IANA time zone for hourly statistics. */
   timeZone: z.string().min(1).max(64).default('Asia/Shanghai'),
 });
@@ -83,7 +116,7 @@ export type ModeChange = z.infer<typeof modeChangeSchema>;
 export const gateCreateSchema = z.object({
   id: idSchema,
   compoundId: idSchema,
-  name: z.string().min(1).max(100),
+  name: nameSchema(100),
   antiPassback: z.boolean().default(false),
   /** The rest of the manager-set settings (docs/edge-agent.md "Settings from the cloud"); `antiPassback` above wins. */
   settings: gateSettingsSchema.strict().optional(),
@@ -107,7 +140,7 @@ export const residentCreateSchema = z.object({
   compoundId: idSchema,
   householdId: idSchema.nullable().default(null),
   kind: z.enum(PERSON_KINDS).default('resident'),
-  name: z.string().min(1).max(64),
+  name: nameSchema(64),
   /** GB 11643 number; validated (check character) by the route, stored only as pseudonym + masked form + sealed copy. */
   idNumber: z.string().length(18).optional(),
   phone: z

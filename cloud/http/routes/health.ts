@@ -1,8 +1,6 @@
 /** `PUT /health` (manager): bulk health colours by ID number (matched via its pseudonym) or personId. */
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { healthUpdateSchema } from '../../../shared/schemas/http.ts';
-import { ApiError } from '../api-error.ts';
 import type { AppEnv } from '../app-env.ts';
 import type { RouteDeps } from '../app-deps.ts';
 import { validate } from '../validation.ts';
@@ -11,12 +9,6 @@ export function healthRoutes(deps: RouteDeps) {
   return new Hono<AppEnv>().put(
     '/',
     deps.auth.requireRole(['manager']),
-    bodyLimit({
-      maxSize: 20 * 1024 * 1024,
-      onError: () => {
-        throw new ApiError(413, 'too-large', 'at most 20 MB of health updates per request');
-      },
-    }),
     validate('json', healthUpdateSchema),
     async (c) => c.json(await deps.registry.updateHealth(c.req.valid('json'), c.var.actor)),
   );

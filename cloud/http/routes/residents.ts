@@ -3,7 +3,6 @@
  * patch, delete. `?reveal=true` returns the full name and ID number and is audit-logged.
  */
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import {
   residentCreateSchema,
   residentPatchSchema,
@@ -17,8 +16,6 @@ import type { AppEnv } from '../app-env.ts';
 import type { RouteDeps } from '../app-deps.ts';
 import { canSee, compoundFilter } from '../auth-middleware.ts';
 import { idParamSchema, validate } from '../validation.ts';
-
-export const MAX_IMPORT_BYTES = 20 * 1024 * 1024;
 
 /** What the API shows of a resident by default: no full name, no ID number, no idHash. */
 export function residentView(r: Resident) {
@@ -68,12 +65,7 @@ export function residentRoutes(deps: RouteDeps) {
     .post(
       '/import',
       manager,
-      bodyLimit({
-        maxSize: MAX_IMPORT_BYTES,
-        onError: () => {
-          throw new ApiError(413, 'too-large', `the CSV may be at most ${MAX_IMPORT_BYTES} bytes`);
-        },
-      }),
+      // The size limit (MAX_IMPORT_BYTES) and strict UTF-8 are applied app-wide, before this route (cloud/http/body-limits.ts).
       async (c) => {
         const type = c.req.header('content-type') ?? '';
         if (!/^text\/csv\b/i.test(type)) {

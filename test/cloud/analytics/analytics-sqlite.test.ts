@@ -69,7 +69,7 @@ describe('traceContacts', () => {
       [1, 'a', false, 2, 1 * MIN, '王*'],
       [2, 'b', false, 1, 2 * MIN, '欧阳**'],
       [3, 'spouse', true, 1, 3 * MIN, '李*红'],
-      [4, 'f', false, 1, 5 * MIN, 'J*** S****'],
+      [4, 'f', false, 1, 5 * MIN, 'J*********'],
       [5, 'e', false, 1, 10 * MIN, '孙*奶'],
       [6, 'child', true, 0, null, '张*明'],
     ]);
