@@ -22,7 +22,8 @@ const statsSection = html`<section id="stats" class="panel" data-state="loading"
     <div class="kpi"><span>在内人数估计 <small>Occupancy (est.)</small></span><b id="kpi-occupancy">–</b></div>
   </div>
   <figure class="chart-box">
-    <figcaption>每小时通行 <small>Crossings per hour</small></figcaption>
+    <figcaption>每小时通行 <small>Crossings per hour</small>
+      <button type="button" id="export-hourly" class="small">导出 CSV <small>Export CSV</small></button></figcaption>
     <div id="hourly-chart" class="chart"></div>
   </figure>
   <div class="columns">

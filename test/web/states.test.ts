@@ -625,6 +625,12 @@ describe('manager dashboard', () => {
     expect(csv.split(/\r\n/)[0]).toBe('\uFEFFfrom,to,gate_id,gate_name,in,out,granted,denied,uptime');
     expect(csv).toContain('sunny-north');
     expect(csv).toContain('sunny-south');
+    const [hourly] = await Promise.all([page.waitForEvent('download'), page.click('#export-hourly')]);
+    expect(hourly.suggestedFilename()).toMatch(/^hourly-sunny-garden-.*\.csv$/);
+    const hours = (await readFile((await hourly.path())!, 'utf8')).split(/\r\n/);
+    expect(hours[0]).toBe('\uFEFFhour,in,out,granted,denied');
+    // Hours are labelled in the compound's zone.
+    expect(hours[1]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:00(:00)?\+08:00,/);
     await page.selectOption('#period', 'today');
     await page.locator('#stats[data-state="ok"]').waitFor({ timeout: WAIT_MS });
   });

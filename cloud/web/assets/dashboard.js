@@ -133,6 +133,7 @@ const KPI_IDS = ['kpi-passages', 'kpi-crossings', 'kpi-decisions', 'kpi-persons'
 /** The window shown now (`compound|period|from|to` minus the moving end), and when it loaded. */
 let statsShown = null;
 let gateStatsRows = [];
+let hourlyRows = null;
 let statsSeq = 0;
 
 function clearStats() {
@@ -144,6 +145,7 @@ function clearStats() {
   $('gate-stats').replaceChildren();
   $('stats-window').textContent = '';
   gateStatsRows = [];
+  hourlyRows = null;
   statsShown = null;
 }
 
@@ -227,6 +229,7 @@ function renderStats(summary, hourly, perGate) {
   $('kpi-occupancy').textContent =
     `${summary.occupancy.estimate} (${summary.occupancy.netChange >= 0 ? '+' : ''}${summary.occupancy.netChange})`;
   $('hourly-chart').innerHTML = renderHourlyChart(hourly.hours); // our own SVG text, labels escaped
+  hourlyRows = { window: summary, hours: hourly.hours };
   $('method-split').replaceChildren(...methodBars(summary.granted, summary.denied));
   $('granted-reasons').replaceChildren(...reasonRows(summary.granted.byReason));
   $('denied-reasons').replaceChildren(...reasonRows(summary.denied.byReason));
@@ -271,6 +274,16 @@ $('export-stats').addEventListener('click', () => {
   saveBlob(
     new Blob([csvText(header, rows)], { type: 'text/csv;charset=utf-8' }),
     `gate-stats-${compoundId}-${w.fromLabel.slice(0, 10)}-${w.toLabel.slice(0, 10)}.csv`,
+  );
+});
+
+$('export-hourly').addEventListener('click', () => {
+  if (!hourlyRows) return;
+  const { window: w, hours } = hourlyRows;
+  const rows = hours.map((h) => [h.label, h.crossingsIn, h.crossingsOut, h.granted, h.denied]);
+  saveBlob(
+    new Blob([csvText(['hour', 'in', 'out', 'granted', 'denied'], rows)], { type: 'text/csv;charset=utf-8' }),
+    `hourly-${compoundId}-${w.fromLabel.slice(0, 10)}-${w.toLabel.slice(0, 10)}.csv`,
   );
 });
 
