@@ -147,8 +147,11 @@ async function serve(argv: string[]): Promise<number> {
     maxPendingPerAddress: config.maxPendingPerAddress,
     logger,
   });
+  // Listening for the stop signal before "broker listening" is logged: a supervisor (or a test)
+  // that stops the broker as soon as it reads that line must get a clean stop, not a kill.
+  const stopped = untilStopSignal();
   await server.start();
-  await untilStopSignal();
+  await stopped;
   await server.stop();
   return 0;
 }
