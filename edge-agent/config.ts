@@ -14,6 +14,7 @@ import {
 import { DIRECTIONS } from '../shared/enums.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { idSchema } from '../shared/ids.ts';
+import { pinHashSchema } from './terminal/guard-pin.ts';
 
 const direction = z.enum(DIRECTIONS);
 const baudRate = z.number().int().min(1200).max(4_000_000);
@@ -82,6 +83,53 @@ export const laneReaderConfigSchema = z.discriminatedUnion('kind', [
 ]);
 export type LaneReaderConfig = z.infer<typeof laneReaderConfigSchema> & { name: string };
 
+/**
+ * The terminal (docs/edge-agent.md "The terminal"): how long results stay, which lanes the screen
+ * has, which host names it answers to, and the guards who may sign in to its panel.
+ */
+export const terminalConfigSchema = z
+  .object({
+    /** A result stays at least this long; later ones wait in the lane's queue. */
+    holdMs: z.number().int().min(500).max(30_000).default(3_000),
+    /** The screen returns to idle this long after a result was shown. */
+    clearMs: z.number().int().min(1_000).max(60_000).default(8_000),
+    /** The screen's lanes (one result area each); default: the directions of the configured readers. */
+    lanes: z.array(direction).min(1).max(2).optional(),
+    /** Host names (besides loopback and the listen address) the terminal answers to, e.g. the kiosk's `gate-1.local`. */
+    allowedHosts: z
+      .array(z.string().regex(/^[a-z0-9.:-]{1,253}$/i, 'expected a host name or address'))
+      .max(32)
+      .default([]),
+    /** Guards who may sign in to `/guard`: id, display name (written into manual opens), scrypt PIN hash. */
+    guards: z
+      .array(z.object({ id: idSchema, name: z.string().trim().min(1).max(64), pin: pinHashSchema }))
+      .max(200)
+      .default([]),
+    /** A guard session ends after this long without use, and after `sessionMaxMs` in any case. */
+    sessionIdleMs: z
+      .number()
+      .int()
+      .min(60_000)
+      .max(24 * 3_600_000)
+      .default(15 * 60_000),
+    sessionMaxMs: z
+      .number()
+      .int()
+      .min(60_000)
+      .max(7 * 86_400_000)
+      .default(12 * 3_600_000),
+    /** Mark the session cookie `Secure` (the terminal is served over HTTPS by a proxy). */
+    secureCookie: z.boolean().default(false),
+  })
+  .superRefine((t, ctx) => {
+    if (t.holdMs > t.clearMs) ctx.addIssue({ code: 'custom', path: ['holdMs'], message: 'must not exceed clearMs' });
+    const ids = new Set<string>();
+    t.guards.forEach((g, i) => {
+      if (ids.has(g.id)) ctx.addIssue({ code: 'custom', path: ['guards', i, 'id'], message: 'duplicate guard id' });
+      ids.add(g.id);
+    });
+  });
+
 const keysFileJsonSchema = z.object({
   version: z.literal(1),
   current: z.number().int(),
@@ -97,6 +145,11 @@ export const edgeConfigSchema = z
       url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/.+/, 'expected mqtt://, mqtts://, ws:// or wss:// URL'),
       /** The gate's device token (MQTT password); the username is the gate id. */
       token: z.string().min(1).optional(),
+      /**
+       * A file holding the device token, read again before every connect attempt: a rotated token
+       * (written by provisioning into this file) takes effect without a restart. Wins over `token`.
+       */
+      tokenFile: z.string().min(1).optional(),
       /**
        * PEM bundle of the CA that signed the broker's certificate (a private CA), read when the
        * gate starts; with it only these CAs are trusted. Verification is never turned off.
@@ -118,6 +171,7 @@ export const edgeConfigSchema = z
         host: z.string().min(1).default('127.0.0.1'),
       })
       .prefault({}),
+    terminal: terminalConfigSchema.prefault({}),
     devices: z
       .object({
         /** The single-reader form of the first gate.json files; read as `readers: [{ kind: 'idreader', name: 'idreader', … }]`. */

@@ -16,7 +16,14 @@ import { type PassPayload, verifyPass } from '../shared/pass.ts';
 import { pseudonymizeIdNumber } from '../shared/pseudonym.ts';
 import type { PersonRecord } from '../shared/schemas/mqtt.ts';
 import type { VerifiedPassCache } from './pass-cache.ts';
-import { REASON_TEXT } from './reason-text.ts';
+import {
+  REASON_TEXT,
+  type ScreenColour,
+  type ScreenIcon,
+  type ScreenTone,
+  TONE_COLOUR,
+  TONE_ICON,
+} from './reason-text.ts';
 import type { ReplicaView } from './replica-view.ts';
 
 /** What the ID-card reader read, reduced to what the decision needs. */
@@ -37,8 +44,8 @@ export type Credential =
   | { method: 'idcard'; direction: Direction; card: IdCardCredential }
   /** An OSDP/Wiegand card, `facility:number`; null for a format we cannot read (not Wiegand 26). */
   | { method: 'card'; direction: Direction; card: string | null }
-  /** A guard's manual open (terminal button or remote `open` command). */
-  | { method: 'manual'; direction: Direction; guard: string };
+  /** A guard's manual open (terminal button or remote `open` command), with the guard's reason. */
+  | { method: 'manual'; direction: Direction; guard: string; reason?: string };
 
 export interface GateContext {
   gateId: string;
@@ -57,7 +64,8 @@ export interface GateContext {
   passCache?: VerifiedPassCache;
 }
 
-export type DisplayColour = 'green' | 'yellow' | 'red' | 'grey';
+/** The screen's colour: it follows the decision (green only for a grant), never the health code. */
+export type DisplayColour = ScreenColour;
 
 export interface Decision {
   result: Result;
@@ -68,11 +76,23 @@ export interface Decision {
   idHash?: string;
   passId?: string;
   guard?: string;
+  /** Why the guard opened by hand (manual opens only). */
+  openReason?: string;
   health: HealthColour;
   mode: Mode;
   /** The gate has not heard from the cloud for longer than its staleness limit. */
   stale: boolean;
-  display: { colour: DisplayColour; maskedName: string | null; zh: string; en: string };
+  /** What the screen shows (edge-agent/reason-text.ts); the health code is only its secondary line. */
+  display: {
+    tone: ScreenTone;
+    colour: DisplayColour;
+    icon: ScreenIcon;
+    maskedName: string | null;
+    zh: string;
+    en: string;
+    nextZh: string;
+    nextEn: string;
+  };
   /**
    * Local state the passage consumes: reserved while it is pending, kept once confirmed, given back
    * on a timeout (journal-store.ts); empty for a denial.
@@ -199,10 +219,6 @@ function modeRule(
   return { householdExit: household };
 }
 
-function displayColour(health: HealthColour): DisplayColour {
-  return health === 'unknown' ? 'grey' : health;
-}
-
 export function decideEntry(credential: Credential, gate: GateContext, view: ReplicaView, now: number): Decision {
   const mode = view.mode();
   const stale = isStale(view, gate, now);
@@ -223,9 +239,10 @@ export function decideEntry(credential: Credential, gate: GateContext, view: Rep
       mode,
       stale,
       display: {
-        colour: displayColour(health),
-        maskedName: person?.maskedName ?? identity.maskedName ?? null,
         ...REASON_TEXT[reason],
+        colour: TONE_COLOUR[REASON_TEXT[reason].tone],
+        icon: TONE_ICON[REASON_TEXT[reason].tone],
+        maskedName: person?.maskedName ?? identity.maskedName ?? null,
       },
       effects,
     };
@@ -233,7 +250,10 @@ export function decideEntry(credential: Credential, gate: GateContext, view: Rep
     else if (pass && trusted) decision.personId = pass.personId;
     if (pass && trusted) decision.passId = pass.passId;
     if (idHash) decision.idHash = idHash;
-    if (credential.method === 'manual') decision.guard = credential.guard;
+    if (credential.method === 'manual') {
+      decision.guard = credential.guard;
+      if (credential.reason) decision.openReason = credential.reason;
+    }
     return decision;
   };
 

@@ -40,7 +40,10 @@ import { type JournalEntry, JournalStore } from './journal-store.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 import { MqttLink } from './mqtt-link.ts';
 import { VerifiedPassCache } from './pass-cache.ts';
-import { REASON_TEXT } from './reason-text.ts';
+import { EventLoopHealth } from './event-loop-health.ts';
+import { REASON_TEXT, TONE_COLOUR, TONE_ICON, TURNSTILE_FAULT_TEXT } from './reason-text.ts';
+import { gateMetrics } from './terminal/gate-metrics.ts';
+import { GuardSessions } from './terminal/guard-session.ts';
 import { WalSync } from '../shared/wal-sync.ts';
 import { ReplicaStore } from './replica-store.ts';
 import { SyncConsumer, syncProbeMs } from './sync-consumer.ts';
@@ -146,7 +149,12 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private readonly seenCommands = new Map<string, CommandResult>();
   private readonly terminalListeners = new Set<(update: TerminalUpdate) => void>();
   private readonly deviceCleanups: (() => void)[] = [];
+  private readonly eventLoop = new EventLoopHealth();
+  private guardSessions: GuardSessions | undefined;
+  private scanKey = 0;
   readonly counters = { decisions: 0, journalErrors: 0, commandsRejected: 0, alarms: 0 };
+  /** Terminal requests refused for a foreign Host or Origin (terminal/request-guard.ts). */
+  readonly terminalRefusals = { foreignHost: 0, foreignOrigin: 0 };
 
   constructor(config: EdgeConfig, options: EdgeAgentOptions = {}) {
     super();
@@ -226,6 +234,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       url: config.mqtt.url,
       gateId: config.gateId,
       ...(config.mqtt.token === undefined ? {} : { token: config.mqtt.token }),
+      ...(config.mqtt.tokenFile === undefined ? {} : { tokenFile: config.mqtt.tokenFile }),
       caFile: config.mqtt.caFile,
       subscriptions: [
         topics.gateAck(config.gateId),
@@ -320,8 +329,10 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       this.statusMaybeChanged();
     });
     this.link.on('message', (topic, payload) => this.route(topic, payload));
+    this.link.on('state', () => this.statusMaybeChanged());
 
     this.running = true;
+    this.eventLoop.start();
     this.turnstile.start();
     this.turnstile.setFreeByMode(this.replica.mode() === 'emergency-open');
     this.uplink.start();
@@ -353,6 +364,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     if (!this.running) return;
     this.running = false;
     for (const t of this.timers.splice(0)) clearInterval(t);
+    this.eventLoop.stop();
     // Members are absent when stop() cleans up after a failed start.
     this.turnstile?.stop();
     await Promise.allSettled([...this.passages]);
@@ -405,7 +417,9 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       ...(decision.passId ? { passId: decision.passId } : {}),
       ...(decision.guard ? { guard: decision.guard } : {}),
       ...(granted && decision.effects.householdExit ? { quotaHousehold: decision.effects.householdExit } : {}),
+      ...(decision.openReason ? { openReason: decision.openReason } : {}),
     };
+    const key = ++this.scanKey;
     const event = this.appendToJournal(entry, !awaitTurnstile, granted ? decision.effects : undefined);
 
     let passage: Promise<EntryEvent | undefined>;
@@ -414,7 +428,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
         if (!awaitTurnstile || !event || !this.db) return event;
         const final = this.journal.finalize(event.seq, passed, decision.effects);
         this.uplink.pump();
-        if (final) this.pushScan(this.scanOf(decision, final, false));
+        if (final) this.pushScan(this.scanOf(key, decision, final, false));
         return final ?? event;
       });
       this.track(passage);
@@ -423,7 +437,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       passage = Promise.resolve(event);
     }
     this.uplink.pump();
-    this.pushScan(this.scanOf(decision, event, awaitTurnstile));
+    this.pushScan(this.scanOf(key, decision, event, awaitTurnstile));
     this.emit('decision', event, decision);
     this.log.debug({ seq: event?.seq, reason: decision.reason, method: decision.method }, 'decided');
     return { decision, event, passage };
@@ -431,7 +445,12 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
 
   /** The terminal's and the `open` command's manual passage. */
   manualOpen(request: ManualOpenRequest): { seq: number | null } {
-    const { event } = this.present({ method: 'manual', direction: request.direction, guard: request.guard });
+    const { event } = this.present({
+      method: 'manual',
+      direction: request.direction,
+      guard: request.guard,
+      reason: request.reason,
+    });
     this.log.info(
       { seq: event?.seq, guard: request.guard, reason: request.reason, direction: request.direction },
       'manual open',
@@ -494,7 +513,15 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.uplink.pump();
     if (event) {
       const text = REASON_TEXT['free-passage'];
-      this.pushScan({ ...this.baseScan(event), colour: 'grey', maskedName: null, ...text, waiting: false });
+      this.pushScan({
+        ...this.baseScan(event),
+        key: ++this.scanKey,
+        ...text,
+        colour: TONE_COLOUR[text.tone],
+        icon: TONE_ICON[text.tone],
+        maskedName: null,
+        waiting: false,
+      });
     }
   }
 
@@ -885,6 +912,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       stale: this.isStale(),
       fire: this.turnstile.fireAlarm,
       journalFull: this.journalFull,
+      ...this.healthFields(),
       ...this.clockFields(),
     };
   }
@@ -898,6 +926,62 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     };
   }
 
+  /**
+   * `degraded` and why: the MQTT link is down (refused or unreachable), a configured device is
+   * faulty, the data is stale, the journal is full, or the event loop is too slow. The gate keeps
+   * deciding through all of these; the guard, `/healthz` and the cloud are told.
+   */
+  private healthFields(): Pick<GateStatus, 'health' | 'problems' | 'eventLoopP99Ms'> {
+    const problems: string[] = [];
+    const link = this.link?.linkState ?? 'stopped';
+    if (link !== 'connected') problems.push(`mqtt-${link}`);
+    const devices = this.deviceStates();
+    for (const [name, state] of Object.entries(devices)) if (state === 'fault') problems.push(`${name}-fault`);
+    if (this.replica && this.isStale()) problems.push('stale');
+    if (this.journalFull) problems.push('journal-full');
+    if (this.eventLoop.degraded) problems.push('event-loop-slow');
+    return {
+      health: problems.length === 0 ? 'ok' : 'degraded',
+      problems,
+      eventLoopP99Ms: this.eventLoop.snapshot().p99Ms,
+    };
+  }
+
+  /** `GET /healthz` of the terminal's port. */
+  health(): { status: 'ok' | 'degraded' } & Record<string, unknown> {
+    const status = this.status();
+    const failure = this.link?.lastFailure;
+    return {
+      status: status.health ?? 'ok',
+      problems: status.problems ?? [],
+      mqtt: {
+        state: this.link?.linkState ?? 'stopped',
+        ...(failure?.error ? { lastError: failure.error } : {}),
+        failedAttempts: failure?.attempts ?? 0,
+      },
+      online: status.online,
+      stale: status.stale ?? false,
+      rev: status.rev,
+      journalDepth: status.journalDepth,
+      devices: status.devices,
+      eventLoop: this.eventLoop.snapshot(),
+      version: status.version,
+    };
+  }
+
+  /** `GET /metrics` of the terminal's port (Prometheus text). */
+  metrics(): string {
+    return gateMetrics({
+      gateId: this.config.gateId,
+      status: this.status(),
+      linkState: this.link?.linkState ?? 'stopped',
+      eventLoop: this.eventLoop.snapshot(),
+      counters: this.counters,
+      terminal: this.terminalRefusals,
+      guards: this.guardSessions?.counters ?? { signIns: 0, failures: 0, lockouts: 0 },
+    });
+  }
+
   private publishStatus(): void {
     if (!this.running) return;
     const status = this.status();
@@ -909,9 +993,21 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private statusMaybeChanged(): void {
     if (!this.running) return;
     this.checkClock();
-    const { online, mode, rev, devices, stale, fire, journalFull, clockSource } = this.status();
+    const { online, mode, rev, devices, stale, fire, journalFull, clockSource, health, problems } = this.status();
     const clockSkewed = this.clock.info().skewed;
-    const key = JSON.stringify({ online, mode, rev, devices, stale, fire, journalFull, clockSource, clockSkewed });
+    const key = JSON.stringify({
+      online,
+      mode,
+      rev,
+      devices,
+      stale,
+      fire,
+      journalFull,
+      clockSource,
+      clockSkewed,
+      health,
+      problems,
+    });
     if (key === this.lastStatusKey) return;
     this.lastStatusKey = key;
     this.publishStatus();
@@ -934,6 +1030,9 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       devices: status.devices,
       labels: this.settings.labels,
       clock: this.clock.info(),
+      health: status.health ?? 'ok',
+      problems: status.problems ?? [],
+      eventLoopP99Ms: status.eventLoopP99Ms ?? 0,
       lastScans: [...this.recentScans],
       alarms: [...this.recentAlarms],
     };
@@ -954,7 +1053,12 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     }
   }
 
-  private baseScan(event: EntryEvent): Omit<TerminalScan, 'colour' | 'maskedName' | 'zh' | 'en' | 'waiting'> {
+  private baseScan(
+    event: EntryEvent,
+  ): Omit<
+    TerminalScan,
+    'key' | 'tone' | 'colour' | 'icon' | 'maskedName' | 'zh' | 'en' | 'nextZh' | 'nextEn' | 'waiting'
+  > {
     return {
       seq: event.seq,
       ts: event.ts,
@@ -968,8 +1072,15 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     };
   }
 
-  private scanOf(decision: Decision, event: EntryEvent | undefined, waiting: boolean): TerminalScan {
+  private scanOf(key: number, decision: Decision, event: EntryEvent | undefined, waiting: boolean): TerminalScan {
+    // A grant with a configured turnstile that is not working must not read as "go".
+    const turnstileDown = decision.result === 'granted' && this.devices.turnstile?.status === 'fault';
+    const fault = TURNSTILE_FAULT_TEXT;
+    const display = turnstileDown
+      ? { ...fault, colour: TONE_COLOUR[fault.tone], icon: TONE_ICON[fault.tone] }
+      : decision.display;
     return {
+      key,
       seq: event?.seq ?? null,
       ts: event?.ts ?? this.now(),
       direction: decision.direction,
@@ -977,18 +1088,23 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       result: decision.result,
       reason: decision.reason,
       health: decision.health,
-      colour: decision.display.colour,
+      tone: display.tone,
+      colour: display.colour,
+      icon: display.icon,
       maskedName: decision.display.maskedName,
-      zh: decision.display.zh,
-      en: decision.display.en,
+      zh: display.zh,
+      en: display.en,
+      nextZh: display.nextZh,
+      nextEn: display.nextEn,
       passed: event?.passed ?? null,
       waiting,
       ...(decision.guard ? { guard: decision.guard } : {}),
+      ...(decision.openReason ? { openReason: decision.openReason } : {}),
     };
   }
 
   private pushScan(scan: TerminalScan): void {
-    const index = scan.seq === null ? -1 : this.recentScans.findIndex((s) => s.seq === scan.seq);
+    const index = this.recentScans.findIndex((s) => s.key === scan.key);
     if (index >= 0) this.recentScans[index] = scan;
     else {
       this.recentScans.unshift(scan);
@@ -998,8 +1114,37 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.statusMaybeChanged();
   }
 
+  /** The lanes of the result screen: configured, or the directions the gate's readers face. */
+  private screenLanes(): Direction[] {
+    const configured = this.config.terminal.lanes;
+    if (configured) return [...new Set(configured)];
+    const lanes = new Set<Direction>(this.config.devices.readers.map((r) => r.direction));
+    if (lanes.size === 0) lanes.add('in');
+    return (['in', 'out'] as const).filter((d) => lanes.has(d));
+  }
+
   private async startHttp(): Promise<void> {
-    const app = createTerminalApp(this);
+    const terminal = this.config.terminal;
+    this.guardSessions = new GuardSessions({
+      guards: terminal.guards,
+      idleMs: terminal.sessionIdleMs,
+      maxMs: terminal.sessionMaxMs,
+      now: this.now,
+      logger: this.log,
+      onLockout: (detail) => this.raiseAlarm('tamper', detail),
+    });
+    const app = createTerminalApp({
+      backend: this,
+      sessions: this.guardSessions,
+      screen: { lanes: this.screenLanes(), holdMs: terminal.holdMs, clearMs: terminal.clearMs },
+      listenHost: this.config.http.host,
+      allowedHosts: terminal.allowedHosts,
+      secureCookie: terminal.secureCookie,
+      now: this.now,
+      health: () => this.health(),
+      metrics: () => this.metrics(),
+      counters: this.terminalRefusals,
+    });
     const { port, host } = this.config.http;
     await new Promise<void>((resolve, reject) => {
       const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {

@@ -6,6 +6,12 @@
  * Publishing is fire-and-forget and refuses while offline: the journal, not MQTT.js's offline
  * queue, is the gate's store-and-forward (docs/architecture.md rule 2).
  *
+ * The link never gives up: every attempt after a close — a refused CONNACK included, after which
+ * MQTT.js alone would stop for good — is scheduled with backoff by `ReconnectSupervisor`
+ * (shared/mqtt-reconnect.ts), and the token is read again from `tokenFile` before each one, so a
+ * rotated token takes effect without a restart. `linkState` says `refused`/`unreachable` while
+ * the link is down; the gate reports itself `degraded` meanwhile (edge-agent.ts `health()`).
+ *
  * Over `mqtts://`/`wss://` the broker's certificate is always verified: against Node's built-in CA
  * list, or, with `caFile` (a PEM bundle, for a deployment's private CA; docs/deploy.md "TLS"),
  * against the bundle's CAs only.
@@ -15,16 +21,21 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { ConfigError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
+import { type LinkState, ReconnectSupervisor } from '../shared/mqtt-reconnect.ts';
 import type { EventPublisher } from './uplink.ts';
 import { tlsHint } from '../shared/tls-hint.ts';
 
 /** How long `stop()` waits for the broker to take what is in flight before closing anyway. */
 const STOP_GRACE_MS = 2_000;
+/** The longest wait between two connect attempts (the first waits `reconnectMs`, then doubling). */
+export const RECONNECT_MAX_MS = 30_000;
 
 export interface MqttLinkOptions {
   url: string;
   gateId: string;
   token?: string;
+  /** File holding the token, read before every attempt (wins over `token`); config `mqtt.tokenFile`. */
+  tokenFile?: string;
   /** PEM bundle of the CA(s) that sign the broker's certificate (config `mqtt.caFile`); read at construction. */
   caFile?: string;
   subscriptions: string[];
@@ -37,7 +48,22 @@ export interface MqttLinkOptions {
 export interface MqttLinkEvents {
   up: [];
   down: [];
+  /** The link's state changed (connecting, connected, refused, unreachable). */
+  state: [state: LinkState];
   message: [topic: string, payload: Buffer];
+}
+
+/** Reads a token file (trimmed); a `ConfigError` naming `mqtt.tokenFile` when it cannot. */
+export function readTokenFile(file: string): string {
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError([`mqtt.tokenFile: cannot read ${file}: ${code}`]);
+  }
+  if (token.length === 0 || token.length > 4096) throw new ConfigError([`mqtt.tokenFile: ${file} holds no token`]);
+  return token;
 }
 
 /**
@@ -60,6 +86,7 @@ export function readCaFile(file: string, configPath = 'mqtt.caFile'): Buffer {
 
 export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPublisher {
   private client: MqttClient | undefined;
+  private supervisor: ReconnectSupervisor | undefined;
   private readonly log: Logger;
   private readonly ca: Buffer | undefined;
   private online = false;
@@ -76,8 +103,23 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
     return this.online;
   }
 
+  /** What the link is doing (`connected`, `connecting`, `refused`, `unreachable`, `stopped`). */
+  get linkState(): LinkState {
+    return this.supervisor?.state ?? 'stopped';
+  }
+
+  /** Why the last attempt failed, and how many failed since the link was last up. */
+  get lastFailure(): { error: string | undefined; attempts: number } {
+    return { error: this.supervisor?.lastError, attempts: this.supervisor?.failedAttempts ?? 0 };
+  }
+
+  private currentToken(): string | undefined {
+    return this.options.tokenFile === undefined ? this.options.token : readTokenFile(this.options.tokenFile);
+  }
+
   start(): void {
-    const { url, gateId, token, keepaliveSec, reconnectMs, will } = this.options;
+    const { url, gateId, keepaliveSec, reconnectMs, will } = this.options;
+    const token = this.currentToken();
     const client = mqtt.connect(url, {
       clientId: gateId,
       username: gateId,
@@ -88,12 +130,31 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
       protocolVersion: 4,
       clean: true,
       keepalive: keepaliveSec,
-      reconnectPeriod: reconnectMs,
+      // The supervisor schedules every reconnect (with backoff, also after a refused CONNACK).
+      reconnectPeriod: 0,
       connectTimeout: 10_000,
       queueQoSZero: false,
       will: { topic: will.topic, payload: Buffer.from(will.payload()), qos: 1, retain: true },
     });
     this.client = client;
+    this.supervisor = new ReconnectSupervisor(client, {
+      backoff: { initialMs: reconnectMs, maxMs: Math.max(reconnectMs, RECONNECT_MAX_MS) },
+      beforeAttempt: () => {
+        // A rotated token is picked up here; a file that cannot be read now is retried at the next attempt.
+        const fresh = this.currentToken();
+        if (fresh !== undefined) client.options.password = fresh;
+      },
+      logger: this.log,
+      onState: (state) => {
+        if (state === 'refused') {
+          this.log.error(
+            { err: this.supervisor?.lastError },
+            'the broker refused the connection; retrying with backoff',
+          );
+        }
+        this.emit('state', state);
+      },
+    });
     client.on('connect', () => {
       this.counters.connects += 1;
       client.subscribe(this.options.subscriptions, { qos: 1 }, (error, granted) => {
@@ -128,6 +189,7 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
     const client = this.client;
     this.client = undefined;
     this.online = false;
+    this.supervisor?.stop();
     if (!client) return;
     // A graceful end waits for the broker to take what is in flight (the offline status); a broker
     // that vanished meanwhile would keep the gate from ever stopping, so give up after a while.

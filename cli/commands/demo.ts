@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
-import { type RunningDemo, startDemo } from '../demo/demo-system.ts';
+import { DEMO_GUARD, type RunningDemo, startDemo } from '../demo/demo-system.ts';
 import { formatTrafficProgress } from '../demo/traffic.ts';
 import { oneLine } from '../command-errors.ts';
 
@@ -161,7 +161,8 @@ export async function run(argv: string[]): Promise<number> {
   say('ready');
   say(`  guard console     ${urls.console}      (sign in: guard / ${config.password})`);
   say(`  manager dashboard ${urls.dashboard}    (sign in: manager / ${config.password}; admin / ${config.password})`);
-  for (const t of urls.terminals) say(`  gate terminal     ${t.url}   ${t.gateId}`);
+  for (const t of urls.terminals) say(`  gate terminal     ${t.url}   ${t.gateId}   (guard panel ${t.url}/guard)`);
+  say(`  guard panel sign-in: ${DEMO_GUARD.id} / PIN ${DEMO_GUARD.pinText}`);
   say(`  MQTT broker       ${urls.mqtt}`);
   say(`  logs              ${logFile}`);
   say(`  traffic           ${config.rate} arrivals/s (×3 at 7–9 h and 17–19 h); figures every minute`);

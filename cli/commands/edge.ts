@@ -27,8 +27,9 @@ One rule for every value: flag > ANXIN_* environment variable > the file > the d
   --compound-id ID     compoundId
   --mqtt URL           mqtt.url (e.g. mqtts://broker.example.org:8883)
   --mqtt-token TOKEN   mqtt.token (the gate's device token)
-  --mqtt-ca FILE       mqtt.caFile: the private CA that signed the broker's certificate
-  --keys FILE          keysFile (public keys + pepper: \`anxin keys gate\`)
+  'mqtt-ca': 'mqtt.caFile',
+  'mqtt-token-file': 'mqtt.tokenFile',
+  keys: 'keysFile',
   --data-dir DIR       dataDir (the gate's SQLite file lives here)
   --http-port PORT     http.port of the guard terminal (0 = any free port)
   --http-host HOST     http.host
@@ -41,6 +42,7 @@ const FLAG_PATHS: Record<string, string> = {
   mqtt: 'mqtt.url',
   'mqtt-token': 'mqtt.token',
   'mqtt-ca': 'mqtt.caFile',
+  'mqtt-token-file': 'mqtt.tokenFile',
   keys: 'keysFile',
   'data-dir': 'dataDir',
   'http-port': 'http.port',

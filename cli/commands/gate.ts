@@ -16,6 +16,7 @@ import { signToken } from '../../shared/token.ts';
 import { OSDP_PAIR_HELP } from './gate-osdp-pair.ts';
 import { DEFAULT_KEYS_PATH } from './keys.ts';
 import { usageError } from '../command-errors.ts';
+import { guardPinHelp, runGuardPin } from './guard-pin.ts';
 
 export const help = `Usage: anxin gate add --compound ID --id ID [flags]
        anxin gate list [--db FILE] [--compound ID]
@@ -51,11 +52,12 @@ registers it in the cloud database when --db is given, and prints a ready gate.j
                      face in.
   --out FILE         write gate.json there instead of stdout (refuses to overwrite)
 
-The guard terminal is written bound to 127.0.0.1:8090 (it has no login and accepts remote
-opens): a kiosk on the gate's own screen needs nothing more. To reach it from the guard
+The guard terminal is written bound to 127.0.0.1:8090: a kiosk on the gate's own screen needs
+nothing more. Its guard panel (/guard) needs a guard sign-in (add guards with guard-pin below). To reach it from the guard
 booth's LAN, set http.host in gate.json (or run anxin edge --http-host ADDR) deliberately.
 
-${OSDP_PAIR_HELP}`;
+${OSDP_PAIR_HELP}
+${guardPinHelp}`;
 
 const DAY_MS = 86_400_000;
 
@@ -108,10 +110,11 @@ export async function run(argv: string[]): Promise<number> {
     return (await import('./gate-osdp-pair.ts')).runOsdpPair(rest);
   }
   if (verb === 'list') return list(rest);
+  if (verb === 'guard-pin') return runGuardPin(rest);
   if (verb !== 'add')
     return fail(
       verb
-        ? `unknown sub-command "${verb}" (expected: add, list, osdp-pair)`
+        ? `unknown sub-command "${verb}" (expected: add, list, osdp-pair, guard-pin)`
         : 'expected: anxin gate add … or anxin gate list',
     );
   let values: Record<string, string | undefined>;
@@ -202,7 +205,7 @@ export async function run(argv: string[]): Promise<number> {
       mqtt: { url: values.mqtt!, token, ...(caFile === undefined ? {} : { caFile }) },
       keys: { ...keys.file, keys: keys.file.keys.map(({ kid, publicKey }) => ({ kid, publicKey })) },
       dataDir: values['data-dir'] ?? `/var/lib/anxin/${id}`,
-      // The terminal has no login and accepts POST /api/open: loopback only unless exposed on purpose.
+      // Loopback unless exposed on purpose: the public screen is for the gate's own kiosk.
       http: { port: 8090, host: '127.0.0.1' },
       devices: devicesOf(values),
     };

@@ -21,6 +21,7 @@ import { createFullCloud } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
+import { hashGuardPin } from '../../edge-agent/terminal/guard-pin.ts';
 import { IdCardReaderSimulator } from '../../firmware-bridge/idreader/simulator.ts';
 import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
 import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
@@ -78,6 +79,15 @@ export interface RunningDemo {
   /** The traffic generator's counters since the start, and the arrival rate it offers right now. */
   traffic(): TrafficStats & { offeredRate: number };
   stop(): Promise<void>;
+}
+
+/** The demo gates' guard: signs in to each terminal's `/guard` panel with this id and PIN (printed at `ready`). */
+export const DEMO_GUARD = { id: 'guard', name: '值班门卫 Duty guard', pinText: '2468' } as const;
+let demoGuardPinHash: string | undefined;
+/** Hashed once per process (scrypt takes a moment), shared by every demo gate. */
+function demoGuardPin(): string {
+  demoGuardPinHash ??= hashGuardPin(DEMO_GUARD.pinText);
+  return demoGuardPinHash;
 }
 
 export const DEMO_COMPOUND = { id: 'sunny-garden', name: '阳光花园 Sunny Garden', timeZone: 'Asia/Shanghai' };
@@ -271,6 +281,9 @@ async function startGate(
       turnstile: { path: turnstilePorts.a, baudRate: 115200, cardDirection: direction },
     },
     journal: { synchronous: 'normal' },
+    terminal: {
+      guards: [{ id: DEMO_GUARD.id, name: DEMO_GUARD.name, pin: demoGuardPin() }],
+    },
   });
   const agent = createEdgeAgent(config, { logger, ...bindingOption });
   await agent.start();

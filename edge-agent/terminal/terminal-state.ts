@@ -1,4 +1,8 @@
-/** What the guard terminal shows (`GET /api/state`, the SSE stream), and what it can ask for. */
+/**
+ * What the terminal shows. The guard panel (`GET /api/state`, `GET /api/guard/events`, sign-in
+ * required) gets `TerminalState`; the public result screen gets only `ScreenState` and
+ * `ScreenResult` (screen.ts), never the list of scans, alarms or devices.
+ */
 import type {
   AlarmKind,
   DeviceState,
@@ -11,8 +15,11 @@ import type {
 } from '../../shared/enums.ts';
 import type { DisplayColour } from '../decision.ts';
 import type { ClockInfo } from '../gate-clock.ts';
+import type { ScreenIcon, ScreenTone } from '../reason-text.ts';
 
 export interface TerminalScan {
+  /** This process's number for the scan: an update (waiting → passed) carries the same key. */
+  key: number;
   /** Journal seq, null when the event could not be journaled. */
   seq: number | null;
   ts: number;
@@ -21,15 +28,22 @@ export interface TerminalScan {
   result: Result;
   reason: Reason;
   health: HealthColour;
+  /** Follows the decision (reason-text.ts): green only for a grant. */
+  tone: ScreenTone;
   colour: DisplayColour;
+  icon: ScreenIcon;
   maskedName: string | null;
   zh: string;
   en: string;
+  nextZh: string;
+  nextEn: string;
   /** true passed, false timed out, null not applicable or still waiting. */
   passed: boolean | null;
   /** A granted passage still waiting for the turnstile. */
   waiting: boolean;
   guard?: string;
+  /** Why the guard opened (manual opens; guard panel only). */
+  openReason?: string;
 }
 
 export interface TerminalAlarm {
@@ -53,6 +67,12 @@ export interface TerminalState {
   labels?: { in: string; out: string } | null;
   /** The gate's clock against the cloud's (edge-agent/gate-clock.ts): source, skew, age, skewed. */
   clock?: ClockInfo;
+  /** `degraded` while the MQTT link is down, a device is faulty, the data is stale or the journal is full. */
+  health: 'ok' | 'degraded';
+  /** Why `health` is degraded (e.g. `mqtt-refused`, `turnstile-fault`). */
+  problems: string[];
+  /** Event-loop delay, 99th percentile over the last window, in ms. */
+  eventLoopP99Ms: number;
   lastScans: TerminalScan[];
   alarms: TerminalAlarm[];
 }
@@ -65,6 +85,7 @@ export type TerminalUpdate =
 export interface ManualOpenRequest {
   direction: Direction;
   reason: string;
+  /** The signed-in guard's name (terminal) or the cloud user (remote `open`); never free text from a request. */
   guard: string;
 }
 

@@ -36,13 +36,15 @@ export const entryEventSchema = z.object({
   mode: z.enum(MODES),
   /** true: the turnstile confirmed the passage; false: it timed out; null: not applicable (denied). */
   passed: z.boolean().nullable(),
-  /** Who opened by hand (manual opens only). */
+  /** Who opened by hand (manual opens only): the guard's name from the terminal sign-in, or the cloud user. */
   guard: z.string().min(1).max(64).optional(),
   /**
    * The household whose lockdown exit quota this grant used (absent for exit permits and outside
    * lockdown). The cloud relays such uses to the compound's other gates (`exit.use`).
    */
   quotaHousehold: idSchema.optional(),
+  /** Why the guard opened by hand (manual opens only; additive, docs/edge-agent.md "Manual open"). */
+  openReason: z.string().min(1).max(200).optional(),
   decisionMs: z.number().min(0).max(60_000),
 });
 export type EntryEvent = z.infer<typeof entryEventSchema>;
@@ -83,6 +85,12 @@ export const gateStatusSchema = z.object({
   fire: z.boolean().optional(),
   /** The journal holds more unacknowledged events than the gate's alarm depth (nothing is dropped). */
   journalFull: z.boolean().optional(),
+  /** `degraded` while something in `problems` is wrong; the gate keeps deciding (additive). */
+  health: z.enum(['ok', 'degraded']).optional(),
+  /** Why the gate is degraded, e.g. `mqtt-refused`, `turnstile-fault`, `stale`, `event-loop-slow` (additive). */
+  problems: z.array(z.string().max(64)).max(16).optional(),
+  /** The event loop's delay, 99th percentile over the last minute, in ms (additive). */
+  eventLoopP99Ms: z.number().min(0).max(3_600_000).optional(),
 });
 export type GateStatus = z.infer<typeof gateStatusSchema>;
 

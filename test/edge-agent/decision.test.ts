@@ -430,6 +430,11 @@ describe.each(views)('decideEntry over $name', ({ build }) => {
     if (decision.result === 'denied') expect(decision.effects).toEqual({});
     expect(decision.display.zh.length).toBeGreaterThan(0);
     expect(decision.display.en.length).toBeGreaterThan(0);
+    // A refusal is never green, a grant always is; every refusal says what to do next.
+    expect(decision.display.colour === 'green').toBe(decision.result === 'granted');
+    expect(decision.display.icon === '✓').toBe(decision.result === 'granted');
+    expect(decision.display.nextZh.length).toBeGreaterThan(0);
+    expect(decision.display.nextEn.length).toBeGreaterThan(0);
   });
 });
 
@@ -469,16 +474,27 @@ describe('decideEntry coverage and invariants', () => {
     expect(decideEntry(qr(pass('alice')), gateContext(), view, NOW).stale).toBe(false);
   });
 
-  it('shows the health colour, grey when unknown, and the masked name', () => {
+  it('colours the screen by the decision, not the health code, and shows the masked name', () => {
     const view = new FakeReplicaView().apply(BASE_CHANGES);
     expect(decideEntry(qr(pass('bob')), gateContext(), view, NOW).display).toMatchObject({
       colour: 'red',
+      icon: '✗',
       maskedName: '张*明',
       zh: '红码，禁止通行',
     });
+    // A green resident refused (an expired ID card) is red, never green.
+    const expired = decideEntry(idcard(ID_NUMBERS.alice, { validTo: '2020-01-01' }), gateContext(), view, NOW);
+    expect(expired).toMatchObject({ result: 'denied', reason: 'id-card-expired', health: 'green' });
+    expect(expired.display).toMatchObject({ colour: 'red', icon: '✗' });
     expect(decideEntry(idcard(ID_NUMBERS.stranger), gateContext(), view, NOW).display).toMatchObject({
-      colour: 'grey',
+      colour: 'amber',
+      icon: '!',
       maskedName: '李*',
+      nextZh: '请找门卫登记',
+    });
+    expect(decideEntry(qr(pass('alice')), gateContext(), view, NOW).display).toMatchObject({
+      colour: 'green',
+      icon: '✓',
     });
   });
 

@@ -8,6 +8,7 @@ import { silentLogger } from '../../shared/log.ts';
 import { entryEventSchema } from '../../shared/schemas/mqtt.ts';
 import { topics } from '../../shared/topics.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
+import { guardCookie, TEST_GUARD } from '../helpers/terminal-guard.ts';
 import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
 import { FakeIdReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
 import {
@@ -127,7 +128,12 @@ describe('EdgeAgent (fake devices, real broker, cloud stand-in)', () => {
     expect(JSON.stringify(cloud.messages)).not.toContain(ID_NUMBERS.bob);
     expect(turnstile.unlocks).toEqual([]);
     expect(turnstile.leds).toEqual(['red']);
-    expect(a.state().lastScans[0]).toMatchObject({ colour: 'red', zh: '红码，禁止通行', maskedName: '张*明' });
+    expect(a.state().lastScans[0]).toMatchObject({
+      colour: 'red',
+      icon: '✗',
+      zh: '红码，禁止通行',
+      maskedName: '张*明',
+    });
   });
 
   it('records a grant nobody used as passed:false after the timeout', async () => {
@@ -269,14 +275,15 @@ describe('EdgeAgent (fake devices, real broker, cloud stand-in)', () => {
   });
 
   it('serves the guard terminal: page, state, live stream and manual open with a reason', async () => {
-    const a = await startSynced();
+    const a = await startSynced({ terminal: { guards: [TEST_GUARD] } });
     const base = a.terminalUrl!;
     const page = await (await fetch(`${base}/`)).text();
     expect(page).toContain('<title>安心门 Anxin Gate</title>');
-    expect(page).not.toMatch(/<script[^>]+src=|<link[^>]+href=/);
+    expect(page).not.toMatch(/<script[^>]+src="http|<link[^>]+href="http|<script>/);
+    const cookie = await guardCookie(base);
 
     const controller = new AbortController();
-    const stream = await fetch(`${base}/api/events`, { signal: controller.signal });
+    const stream = await fetch(`${base}/api/guard/events`, { signal: controller.signal, headers: { cookie } });
     const reader = stream.body!.getReader();
     let received = '';
     const readUntil = async (needle: string) => {
@@ -290,7 +297,7 @@ describe('EdgeAgent (fake devices, real broker, cloud stand-in)', () => {
 
     const missing = await fetch(`${base}/api/open`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', cookie },
       body: JSON.stringify({ direction: 'in', reason: '  ' }),
     });
     expect(missing.status).toBe(400);
@@ -298,16 +305,23 @@ describe('EdgeAgent (fake devices, real broker, cloud stand-in)', () => {
 
     const opened = await fetch(`${base}/api/open`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ direction: 'in', reason: 'delivery', guard: 'li' }),
+      headers: { 'content-type': 'application/json', cookie },
+      body: JSON.stringify({ direction: 'in', reason: 'delivery' }),
     });
     expect(await opened.json()).toEqual({ seq: 1 });
     await readUntil('event: scan');
     expect(received).toContain('"reason":"manual"');
     controller.abort();
 
-    const state = (await (await fetch(`${base}/api/state`)).json()) as ReturnType<EdgeAgent['state']>;
+    const state = (await (await fetch(`${base}/api/state`, { headers: { cookie } })).json()) as ReturnType<
+      EdgeAgent['state']
+    >;
     expect(state).toMatchObject({ gateId: GATE, mode: 'normal', rev: SNAPSHOT_REV, online: true, stale: false });
-    expect(state.lastScans[0]).toMatchObject({ method: 'manual', guard: 'li', waiting: true });
+    expect(state.lastScans[0]).toMatchObject({
+      method: 'manual',
+      guard: TEST_GUARD.name,
+      openReason: 'delivery',
+      waiting: true,
+    });
   });
 });

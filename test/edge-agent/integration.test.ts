@@ -33,6 +33,7 @@ import {
   ring,
   signingKey,
 } from './fixtures.ts';
+import { guardCookie, TEST_GUARD } from '../helpers/terminal-guard.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CARDS_OFFLINE = 1_000;
@@ -104,11 +105,20 @@ function exitOf(proc: ChildProcess): Promise<{ code: number | null; signal: Node
   return new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
+let cookie: string | undefined;
+/** The guard panel's state (signing in again after the agent restarted: sessions live in its memory). */
 async function terminalState(): Promise<TerminalState | undefined> {
   try {
-    const response = await fetch(`http://127.0.0.1:${httpPort}/api/state`);
+    const base = `http://127.0.0.1:${httpPort}`;
+    cookie ??= await guardCookie(base);
+    const response = await fetch(`${base}/api/state`, { headers: { cookie } });
+    if (response.status === 401) {
+      cookie = undefined;
+      return undefined;
+    }
     return (await response.json()) as TerminalState;
   } catch {
+    cookie = undefined;
     return undefined;
   }
 }
@@ -163,6 +173,7 @@ beforeAll(async () => {
     keysFile,
     dataDir: join(dir, 'gate'),
     http: { port: httpPort, host: '127.0.0.1' },
+    terminal: { guards: [TEST_GUARD] },
     devices: {
       qr: { path: qrPair!.a, baudRate: 115200, direction: 'in' },
       idreader: { path: idPair!.a, baudRate: 115200, direction: 'in', pollIntervalMs: 300 },

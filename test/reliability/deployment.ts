@@ -28,6 +28,7 @@ import type { HttpRole, Role } from '../../shared/enums.ts';
 import { createKeysFile, type KeysFile, type ParsedKeys, parseKeysFile, publicOnly } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
 import { freePort } from '../../testkit/mosquitto.ts';
+import { guardCookie, TEST_GUARD } from '../helpers/terminal-guard.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const COMPOUND = 'c-rel';
@@ -310,6 +311,7 @@ export class Deployment {
         keysFile: this.publicKeysPath,
         dataDir: this.gateDataDir(gateId),
         http: { port, host: '127.0.0.1' },
+        terminal: { guards: [TEST_GUARD] },
         timeouts: { ackMs: 2_000, syncRetryMs: 2_000 },
         statusIntervalMs: 2_000,
         ...options.config,
@@ -326,9 +328,29 @@ export class Deployment {
     );
   }
 
+  /** One sign-in per gate at a time (concurrent bursts share it; the gate checks one PIN at a time). */
+  private readonly guardCookies = new Map<string, Promise<string>>();
+
+  /** A request to the gate terminal's guard API, signing in as the test guard when needed (again after a restart). */
+  private async guardFetch(gateId: string, path: string, init: RequestInit = {}): Promise<Response> {
+    const base = `http://127.0.0.1:${this.terminalPorts.get(gateId)}`;
+    for (let attempt = 0; ; attempt++) {
+      let pending = this.guardCookies.get(gateId);
+      if (!pending) {
+        pending = guardCookie(base);
+        this.guardCookies.set(gateId, pending);
+        pending.catch(() => this.guardCookies.delete(gateId));
+      }
+      const cookie = await pending;
+      const res = await fetch(`${base}${path}`, { ...init, headers: { ...(init.headers ?? {}), cookie } });
+      if (res.status !== 401 || attempt > 0) return res;
+      if (this.guardCookies.get(gateId) === pending) this.guardCookies.delete(gateId);
+    }
+  }
+
   async gateState(gateId: string): Promise<TerminalState | undefined> {
     try {
-      const res = await fetch(`http://127.0.0.1:${this.terminalPorts.get(gateId)}/api/state`);
+      const res = await this.guardFetch(gateId, '/api/state');
       return res.ok ? ((await res.json()) as TerminalState) : undefined;
     } catch {
       return undefined;
@@ -337,10 +359,10 @@ export class Deployment {
 
   /** One passage through the gate terminal's manual open: journaled before the answer comes back. */
   async manualOpen(gateId: string, reason = 'reliability'): Promise<number | null> {
-    const res = await fetch(`http://127.0.0.1:${this.terminalPorts.get(gateId)}/api/open`, {
+    const res = await this.guardFetch(gateId, '/api/open', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ reason, direction: 'in', guard: 'tester' }),
+      body: JSON.stringify({ reason, direction: 'in' }),
     });
     if (!res.ok) throw new Error(`manual open: HTTP ${res.status}`);
     return ((await res.json()) as { seq: number | null }).seq;

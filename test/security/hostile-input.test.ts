@@ -14,6 +14,7 @@ import { generateSigningKey } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
 import { COMPOUND, Deployment, eventually } from '../reliability/deployment.ts';
+import { guardCookie } from '../helpers/terminal-guard.ts';
 
 const GATE_A = 'g-sec-a';
 const GATE_B = 'g-sec-b';
@@ -353,23 +354,32 @@ describe('hostile HTTP', () => {
     const lastSeq = d.gateLastSeq(GATE_A);
     let deep = '0';
     for (let i = 0; i < 10_000; i++) deep = `[${deep}]`;
-    const bodies: (string | Buffer)[] = [
-      '',
-      'not json',
-      Buffer.from([0x7b, 0xff, 0xfe, 0x7d]),
-      deep,
-      JSON.stringify({ reason: '' }),
-      JSON.stringify({ reason: 'x'.repeat(10_000) }),
-      JSON.stringify({ reason: 'ok', direction: 'sideways' }),
-      JSON.stringify({ reason: 'ok', guard: { $gt: '' } }),
+    const bodies: [string | Buffer, number][] = [
+      ['', 400],
+      ['not json', 400],
+      [Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), 400],
+      // Over the terminal's body limit: refused before it is read.
+      [deep, 413],
+      [JSON.stringify({ reason: '' }), 400],
+      [JSON.stringify({ reason: 'x'.repeat(10_000) }), 413],
+      [JSON.stringify({ reason: 'ok', direction: 'sideways' }), 400],
+      [JSON.stringify({ reason: 'ok', guard: { $gt: '' } }), 400],
     ];
-    for (const body of bodies) {
+    // Without a guard session nothing is even parsed.
+    const anonymous = await fetch(`http://127.0.0.1:${port}/api/open`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'ok' }),
+    });
+    await expectContractError(anonymous, 401);
+    const cookie = await guardCookie(`http://127.0.0.1:${port}`);
+    for (const [body, status] of bodies) {
       const res = await fetch(`http://127.0.0.1:${port}/api/open`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', cookie },
         body,
       });
-      await expectContractError(res, 400);
+      await expectContractError(res, status);
     }
     await expectContractError(await fetch(`http://127.0.0.1:${port}/api/../../etc/passwd`), 404);
     expect(d.gateLastSeq(GATE_A)).toBe(lastSeq);

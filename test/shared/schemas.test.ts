@@ -167,11 +167,21 @@ describe('literal lists', () => {
 });
 
 describe('EntryEvent', () => {
-  it('has exactly the fields docs/contract.md names, optional where it writes `?`', () => {
+  it('has exactly the contract fields (docs/contract.md), optional where it writes `?`, plus optional additions', () => {
     const fields = optionality(entryEventSchema);
-    expect(Object.keys(fields).sort()).toEqual([...CONTRACT_ENTRY_EVENT_FIELDS].sort());
-    const optional = Object.keys(fields).filter((key) => fields[key]);
+    const additions = Object.keys(fields).filter((key) => !CONTRACT_ENTRY_EVENT_FIELDS.includes(key));
+    // `openReason`: why a guard opened by hand, docs/edge-agent.md "Manual open".
+    // `quotaHousehold`: the household whose lockdown exit quota a grant used (docs/edge-agent.md).
+    expect(additions.sort()).toEqual(['openReason', 'quotaHousehold']);
+    for (const field of additions) expect(fields[field], field).toBe(true);
+    const contract = Object.keys(fields).filter((key) => !additions.includes(key));
+    expect(contract.sort()).toEqual([...CONTRACT_ENTRY_EVENT_FIELDS].sort());
+    const optional = contract.filter((key) => fields[key]);
     expect(optional.sort()).toEqual([...CONTRACT_ENTRY_EVENT_OPTIONAL].sort());
+    expect(entryEventSchema.parse({ ...ENTRY_EVENT, method: 'manual', openReason: '送货 delivery' }).openReason).toBe(
+      '送货 delivery',
+    );
+    expect(entryEventSchema.safeParse({ ...ENTRY_EVENT, openReason: 'x'.repeat(201) }).success).toBe(false);
   });
 
   it('the full fixture parses unchanged, field for field', () => {
@@ -242,7 +252,15 @@ describe('the other MQTT payloads', () => {
     const fields = optionality(gateStatusSchema);
     for (const field of Object.keys(STATUS)) expect(fields[field], field).toBe(false);
     const additions = Object.keys(fields).filter((key) => !(key in STATUS));
-    expect(additions.sort()).toEqual(['clockSkewMs', 'fire', 'journalFull', 'stale']);
+    expect(additions.sort()).toEqual([
+      'clockSkewMs',
+      'eventLoopP99Ms',
+      'fire',
+      'health',
+      'journalFull',
+      'problems',
+      'stale',
+    ]);
     for (const field of additions) expect(fields[field], field).toBe(true);
     const broken = { ...STATUS, devices: { ...STATUS.devices, qr: 'broken' } };
     expect(refusedAt(gateStatusSchema, broken)).toEqual([['devices', 'qr']]);

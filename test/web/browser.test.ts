@@ -28,6 +28,7 @@ import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
 import { signToken } from '../../shared/token.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
+import { TEST_GUARD, TEST_GUARD_PIN } from '../helpers/terminal-guard.ts';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -207,6 +208,7 @@ beforeAll(async () => {
       keys: publicOnly(keysFile),
       dataDir: join(workDir, 'gate'),
       http: { port: 0, host: '127.0.0.1' },
+      terminal: { guards: [TEST_GUARD] },
       binding: 'virtual',
       devices: {
         idreader: { path: idPorts.a, baudRate: 115200, direction: 'in', pollIntervalMs: 300 },
@@ -400,18 +402,30 @@ describe('web pages against a running system', () => {
   it('shows green on the gate terminal for a green resident and red for a red one', async () => {
     const terminal = await browser.newPage();
     await terminal.goto(agent.terminalUrl!);
-    const hero = terminal.locator('#hero');
+    const lane = terminal.locator('.lane[data-lane="in"]');
     await swipe(GREEN_TERMINAL);
-    await terminal.locator('#hero.green').waitFor({ timeout: WAIT_MS });
-    expect(await terminal.textContent('#name')).toContain(GREEN_TERMINAL.masked);
-    // The guard panel's clock line (docs/security.md "Clock"): the source, and the skew once an ack came.
-    expect(await terminal.textContent('#clock')).toMatch(/本机时钟 own clock|偏差 skew/);
+    await terminal.locator('.lane[data-lane="in"].green').waitFor({ timeout: WAIT_MS });
+    expect(await lane.locator('.name').textContent()).toContain(GREEN_TERMINAL.masked);
     const red = await swipe(RED);
     expect(red).toMatchObject({ result: 'denied', reason: 'health-red' });
-    await terminal.locator('#hero.red').waitFor({ timeout: WAIT_MS });
-    expect(await hero.textContent()).toContain('红码');
+    // Shown once the green result has been held for its minimum time.
+    await terminal.locator('.lane[data-lane="in"].red').waitFor({ timeout: WAIT_MS });
+    expect(await lane.textContent()).toContain('红码');
+    expect(await lane.locator('.next-zh').textContent()).toContain('居委会');
     await terminal.screenshot({ path: join(RESULTS_DIR, 'terminal.png'), animations: 'disabled' });
     await terminal.close();
+
+    // The guard panel (signed in with the gate's guard PIN): its clock line (docs/security.md
+    // "Clock") gives the source, and the skew once an ack came.
+    const panel = await browser.newPage();
+    await panel.goto(`${agent.terminalUrl!}/guard`);
+    await panel.fill('#sign-in input[name=guardId]', TEST_GUARD.id);
+    await panel.fill('#sign-in input[name=pin]', TEST_GUARD_PIN);
+    await panel.click('#sign-in button[type=submit]');
+    await panel.locator('#panel-view:not([hidden])').waitFor({ timeout: WAIT_MS });
+    await panel.locator('#clock:not(:has-text("…"))').waitFor({ timeout: WAIT_MS });
+    expect(await panel.textContent('#clock')).toMatch(/本机时钟 own clock|偏差 skew/);
+    await panel.close();
   });
 
   // Last: it takes the broker away from everything above.
