@@ -1,7 +1,7 @@
 /**
  * The gate's `GET /metrics` (Prometheus text format 0.0.4) on the terminal's port: event-loop
  * delay, MQTT link, journal depth, devices, decisions and the terminal's refusals
- * (docs/operations.md "Monitoring", docs/edge-agent.md "Health").
+ * (docs/edge-agent.md "Health").
  */
 import type { GateStatus } from '../../shared/schemas/mqtt.ts';
 import type { EventLoopWindow } from '../event-loop-health.ts';

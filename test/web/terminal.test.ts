@@ -139,9 +139,10 @@ async function stopApp(): Promise<void> {
 async function openScreen(viewport = { width: 1280, height: 800 }): Promise<Page> {
   const page = await browser.newPage();
   await page.setViewportSize(viewport);
+  // Paused before the page loads: on a loaded machine the page may take longer than any offset.
   await page.clock.install({ time: T0 });
-  await page.goto(`${base}/`);
   await page.clock.pauseAt(T0 + 1_000);
+  await page.goto(`${base}/`);
   // The page script marks the body once the stream's snapshot arrived: from then on it gets every result.
   await page.locator('body[data-stream="open"]').waitFor({ state: 'attached', timeout: WAIT_MS });
   return page;
