@@ -27,9 +27,9 @@ One rule for every value: flag > ANXIN_* environment variable > the file > the d
   --compound-id ID     compoundId
   --mqtt URL           mqtt.url (e.g. mqtts://broker.example.org:8883)
   --mqtt-token TOKEN   mqtt.token (the gate's device token)
-  'mqtt-ca': 'mqtt.caFile',
-  'mqtt-token-file': 'mqtt.tokenFile',
-  keys: 'keysFile',
+  --mqtt-token-file F  mqtt.tokenFile (read before every connect: a rotated token needs no restart)
+  --mqtt-ca FILE       mqtt.caFile: the private CA that signed the broker's certificate
+  --keys FILE          keysFile (public keys + pepper: \`anxin keys gate\`)
   --data-dir DIR       dataDir (the gate's SQLite file lives here)
   --http-port PORT     http.port of the guard terminal (0 = any free port)
   --http-host HOST     http.host
