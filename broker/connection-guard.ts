@@ -15,8 +15,8 @@
  * finishes delivering a message, and a publisher's next packet is read only once its publish has
  * been delivered to every subscriber — so one client that stops reading would stall everyone who
  * publishes to it (for aedes' 60 s drain timeout). Here each write is handed to the socket at
- * once, and a client whose unsent backlog exceeds `maxQueuedBytes` is disconnected: the slow one
- * pays, nobody else waits.
+ * once, and a client whose unsent backlog exceeds `maxQueuedBytes` (`maxQueuedBytesCloud` for a
+ * cloud) is disconnected: the slow one pays, nobody else waits.
  */
 import { Duplex } from 'node:stream';
 
@@ -27,6 +27,12 @@ export interface ConnectionLimits {
   maxBytesBeforeConnack: number;
   /** Unsent bytes towards one client beyond which it is disconnected as a slow reader. */
   maxQueuedBytes: number;
+  /**
+   * The same for a cloud: the one reader of every gate's traffic, which also stops reading on
+   * purpose while its ingest queue is full (docs/cloud.md, "Backpressure") — a burst after an
+   * outage must not cost it its session.
+   */
+  maxQueuedBytesCloud: number;
 }
 
 /** A CONNECT carries a client id, a token of a few hundred bytes and maybe a small will. */
@@ -34,6 +40,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnectBytes: 8 * 1024,
   maxBytesBeforeConnack: 16 * 1024,
   maxQueuedBytes: 4 * 1024 * 1024,
+  maxQueuedBytesCloud: 64 * 1024 * 1024,
 };
 
 export type GuardRefusal =
@@ -81,14 +88,16 @@ export class GuardedConnection extends Duplex {
   #settled = false;
   #refused = false;
   #head: Buffer | undefined = Buffer.alloc(0);
+  #maxQueuedBytes: number;
   #bytesBeforeConnack = 0;
 
   constructor(inner: Duplex, limits: ConnectionLimits, events: GuardEvents) {
     // aedes reads in paused mode and writes packet by packet; a write is "accepted" as soon as the
     // socket has it, so the high-water mark only has to exceed the largest single write.
-    super({ allowHalfOpen: false, writableHighWaterMark: limits.maxQueuedBytes });
+    super({ allowHalfOpen: false, writableHighWaterMark: limits.maxQueuedBytesCloud });
     this.#inner = inner;
     this.#limits = limits;
+    this.#maxQueuedBytes = limits.maxQueuedBytes;
     this.#events = events;
     inner.on('data', (chunk: Buffer) => this.#onData(chunk));
     inner.on('end', () => this.push(null));
@@ -96,9 +105,10 @@ export class GuardedConnection extends Duplex {
     inner.on('close', () => this.destroy());
   }
 
-  /** The client has its CONNACK: the pre-sign-in limits no longer apply. */
-  admit(): void {
+  /** The client has its CONNACK: the pre-sign-in limits no longer apply; a cloud gets the larger backlog. */
+  admit(options: { cloud?: boolean } = {}): void {
     this.#admitted = true;
+    if (options.cloud) this.#maxQueuedBytes = this.#limits.maxQueuedBytesCloud;
     this.#head = undefined;
     this.#settle();
   }
@@ -172,7 +182,7 @@ export class GuardedConnection extends Duplex {
     this.#inner.cork();
     for (const { chunk, encoding } of chunks) this.#inner.write(chunk, encoding);
     this.#inner.uncork();
-    if (this.#inner.writableLength > this.#limits.maxQueuedBytes) this.#refuse('slow-reader');
+    if (this.#inner.writableLength > this.#maxQueuedBytes) this.#refuse('slow-reader');
   }
 
   override _final(callback: (error?: Error | null) => void): void {

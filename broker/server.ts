@@ -195,7 +195,9 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
     });
     aedes = broker;
     broker.on('clientReady', (client) => {
-      (client.conn as unknown as GuardedConnection).admit();
+      (client.conn as unknown as GuardedConnection).admit({
+        cloud: hooks.sessionOf(client)?.identity.role === 'cloud',
+      });
       clients.add(client);
       watchExpiry(client);
     });

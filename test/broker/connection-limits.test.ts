@@ -12,12 +12,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect as connectTcp, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqttPacket from 'mqtt-packet';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { announcedPacketSize } from '../../broker/connection-guard.ts';
+import { announcedPacketSize, type GuardRefusal, GuardedConnection } from '../../broker/connection-guard.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
@@ -77,6 +78,37 @@ describe('announcedPacketSize', () => {
     expect(announcedPacketSize(Buffer.from([0x10, 0x80]))).toBe('more');
     expect(announcedPacketSize(Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f]))).toEqual({ total: 5 + 268_435_455 });
     expect(announcedPacketSize(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff]))).toBe('malformed');
+  });
+});
+
+describe('GuardedConnection backlog', () => {
+  /** A socket that never sends anything: every write stays in its buffer. */
+  const stuckSocket = () =>
+    new Duplex({
+      read() {},
+      write(_chunk, _encoding, _callback) {},
+      writableHighWaterMark: 1,
+    });
+  const limits = {
+    maxConnectBytes: 8192,
+    maxBytesBeforeConnack: 16384,
+    maxQueuedBytes: 1000,
+    maxQueuedBytesCloud: 5000,
+  };
+
+  it.each([
+    ['a gate', {}, 1000],
+    ['a cloud', { cloud: true }, 5000],
+  ] as const)('disconnects %s once more than its budget waits unsent', (_who, admission, budget) => {
+    const refusals: GuardRefusal[] = [];
+    const inner = stuckSocket();
+    const guarded = new GuardedConnection(inner, limits, { onRefused: (r) => refusals.push(r), onSettled() {} });
+    guarded.admit(admission);
+    guarded.write(Buffer.alloc(budget));
+    expect(refusals).toEqual([]);
+    guarded.write(Buffer.alloc(1));
+    expect(refusals).toEqual(['slow-reader']);
+    expect(inner.destroyed).toBe(true);
   });
 });
 
@@ -227,7 +259,7 @@ describe('limits before CONNACK (embedded broker)', () => {
 describe('a subscriber that stops reading (embedded broker)', () => {
   let broker: TestBroker;
   beforeAll(async () => {
-    broker = await startTestBroker({ ring, limits: { maxQueuedBytes: 256 * 1024 } });
+    broker = await startTestBroker({ ring, limits: { maxQueuedBytes: 256 * 1024, maxQueuedBytesCloud: 256 * 1024 } });
   });
   afterEach(closeAll);
   afterAll(() => broker.stop());
