@@ -48,7 +48,7 @@ declare const document: {
   ): void;
 };
 declare const window: Record<string, unknown>;
-declare const sessionStorage: { setItem(key: string, value: string): void };
+declare const sessionStorage: { setItem(key: string, value: string): void; getItem(key: string): string | null };
 declare function getComputedStyle(node: unknown): { overflowX: string; fontSize: string };
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -854,6 +854,25 @@ describe('manager dashboard', () => {
     expect(await page.inputValue('#audit-action')).toBe('mode.change');
     expect(await page.locator('#restored-note').isVisible()).toBe(true);
     expect(await cspViolations(page)).toEqual([]);
+  });
+
+  it('counts the idle timeout down on the page, stays on a touch, and signs out when it runs out', async () => {
+    const idle = await context.newPage();
+    await signIn(idle, 'guard', '/console');
+    // A short idle timeout in this tab's session (the server's is 30 min).
+    await idle.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem('anxin.session') ?? '{}');
+      sessionStorage.setItem('anxin.session', JSON.stringify({ ...s, idleTimeoutMs: 4000 }));
+    });
+    await idle.reload();
+    await idle.locator('body[data-ready="true"]').waitFor({ timeout: WAIT_MS });
+    await idle.locator('#idle-warning').waitFor({ timeout: WAIT_MS });
+    expect(await idle.textContent('#idle-warning')).toContain('Signing out in');
+    await idle.keyboard.press('Shift');
+    expect(await idle.locator('#idle-warning').count()).toBe(0);
+    await idle.waitForURL(`${base}/?expired=1`, { timeout: WAIT_MS });
+    expect(await idle.textContent('#expired-note')).toContain('without use');
+    await idle.close();
   });
 
   it('sends a user whose token has expired in the tab to the sign-in page that says so', async () => {

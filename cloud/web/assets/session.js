@@ -4,7 +4,7 @@
 // what the user typed and where they were, and brings both back after the next sign-in.
 
 const KEY = 'anxin.session';
-/** `{ returnTo, username, drafts: {id: value}, at }`: what the next sign-in restores. */
+/** `{ returnTo, username, drafts: {id: value}, why: 'ended'|'idle', at }`: what the next sign-in restores. */
 const RESUME_KEY = 'anxin.resume';
 /** Pages a sign-in may return to (never an outside URL). */
 const RETURN_PATHS = ['/console', '/dashboard'];
@@ -68,7 +68,7 @@ let ending = false;
  * The session is over: remember where the user was and what they typed, then go to the sign-in
  * page, which says why. `reason` is `expired` (default) or `signed-out`.
  */
-export function endSession(reason = 'expired') {
+export function endSession(reason = 'expired', why = 'ended') {
   if (ending) return;
   ending = true;
   if (reason === 'expired') {
@@ -79,6 +79,7 @@ export function endSession(reason = 'expired') {
         returnTo: `${location.pathname}${location.search}${location.hash}`,
         username: previous?.username ?? null,
         drafts: collectDrafts(),
+        why,
         at: Date.now(),
       }),
     );
@@ -173,27 +174,48 @@ const DEFAULT_IDLE_MS = 30 * 60 * 1000;
 /**
  * A page left without keyboard, pointer or touch input for the session's idle timeout (the login
  * answer's `idleTimeoutMs`) ends its session on the server and goes to the sign-in page, keeping
- * what was typed. Background polling and the live stream do not count as input.
+ * what was typed. Background polling and the live stream do not count as input. A banner counts
+ * the last minute down (a quarter of the timeout when that is shorter), so a guard at a wall
+ * screen can stay signed in with one touch.
  */
 function watchIdle(session, idleMs) {
   let lastInput = Date.now();
+  const warnMs = Math.min(60_000, idleMs / 4);
+  let banner = null;
   const touch = () => {
     lastInput = Date.now();
+    if (banner) {
+      banner.remove();
+      banner = null;
+    }
   };
   for (const type of ['pointerdown', 'keydown', 'wheel', 'touchstart']) {
     window.addEventListener(type, touch, { passive: true, capture: true });
   }
   const check = setInterval(
     async () => {
-      if (Date.now() - lastInput < idleMs) return;
+      const left = idleMs - (Date.now() - lastInput);
+      if (left > warnMs) return;
+      if (left > 0) {
+        if (!banner) {
+          banner = document.createElement('p');
+          banner.id = 'idle-warning';
+          banner.className = 'banner idle-warning';
+          banner.setAttribute('role', 'alert');
+          document.body.prepend(banner);
+        }
+        const seconds = Math.ceil(left / 1000);
+        banner.textContent = `长时间未操作，${seconds} 秒后将退出登录；点击或按任意键继续。 Signing out in ${seconds} s for inactivity — touch, click or press a key to stay.`;
+        return;
+      }
       clearInterval(check);
       await fetch('/api/v1/auth/logout', {
         method: 'POST',
         headers: { authorization: `Bearer ${session.token}` },
       }).catch(() => undefined);
-      endSession('expired');
+      endSession('expired', 'idle');
     },
-    Math.min(30_000, Math.max(250, idleMs / 4)),
+    Math.max(250, Math.min(1000, idleMs / 8)),
   );
 }
 

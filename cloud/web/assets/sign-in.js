@@ -9,7 +9,16 @@ const form = document.getElementById('sign-in-form');
 const error = document.getElementById('sign-in-error');
 const resume = pendingResume();
 if (new URLSearchParams(location.search).has('expired') || resume) {
-  document.getElementById('expired-note').hidden = false;
+  const note = document.getElementById('expired-note');
+  note.hidden = false;
+  if (resume?.why === 'idle') {
+    note.replaceChildren(
+      '因长时间未操作已退出登录，请重新登录。 ',
+      Object.assign(document.createElement('small'), {
+        textContent: 'You were signed out after a while without use — sign in again to continue where you were.',
+      }),
+    );
+  }
   if (resume?.username) form.username.value = resume.username;
   if (resume?.drafts && Object.keys(resume.drafts).length > 0) document.getElementById('kept-note').hidden = false;
 }
