@@ -110,6 +110,9 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
       extraHook?.onStored(events, compoundOf);
       exitQuota.hook.onStored(events, compoundOf);
     },
+    committed() {
+      extraHook?.committed?.();
+    },
   };
 
   const publishEntries = async (events: readonly StoredEvent[]) => {

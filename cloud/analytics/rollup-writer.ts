@@ -29,11 +29,31 @@ interface Statements {
   addDaily: Statement;
 }
 
+/**
+ * Persons kept in the day sets, all sets together (≈ 80 bytes each: ≈ 40 MB at most); beyond it
+ * the oldest days are forgotten first. A busy day of a 100 k-resident compound is far below it.
+ */
+const COUNTED_PERSONS_MAX = 500_000;
+
+/** The day of a `compound\0day` key. */
+const dayOfKey = (key: string): string => key.slice(key.indexOf('\u0000') + 1);
+
 export class RollupWriter implements IngestHook {
   private readonly db: Database;
   private readonly log: Logger;
   private statements: Statements | undefined;
   private readonly badZones = new Set<string>();
+  /**
+   * The day's person sets in memory: `compound\0day` → persons known to be in
+   * `stats_daily_persons` (committed). A person's second passage of the day then costs no
+   * statement. Filled only from committed batches (`committed`), so a rolled-back batch never
+   * makes a person look counted; a set not in memory (a restart, an older day) falls back to the
+   * table's `ON CONFLICT DO NOTHING`, which is always right.
+   */
+  private readonly counted = new Map<string, Set<string>>();
+  /** What the transaction running now added, merged into `counted` once it commits. */
+  private pending: [key: string, personId: string][] = [];
+  private countedPersons = 0;
 
   constructor(options: RollupWriterOptions) {
     this.db = options.db;
@@ -56,6 +76,9 @@ export class RollupWriter implements IngestHook {
    */
   purgePersonsBefore(beforeMs: number): number {
     const lastDroppedDay = new Date(beforeMs - 2 * 86_400_000).toISOString().slice(0, 10);
+    for (const [key, persons] of this.counted) {
+      if (dayOfKey(key) <= lastDroppedDay) this.forget(key, persons);
+    }
     return this.db.prepare('DELETE FROM stats_daily_persons WHERE day <= ?').run(lastDroppedDay).changes;
   }
 
@@ -68,7 +91,10 @@ export class RollupWriter implements IngestHook {
     const s = this.prepare();
     const page = this.db.prepare(`SELECT id, gate_id, compound_id, ts, direction, method, result, reason, passed,
       person_id FROM events WHERE id > ? ORDER BY id LIMIT 5000`);
-    return this.db.transaction(() => {
+    this.counted.clear();
+    this.countedPersons = 0;
+    this.pending = [];
+    const read = this.db.transaction(() => {
       this.db.exec(
         `DELETE FROM stats_hourly; DELETE FROM stats_hourly_compound; DELETE FROM stats_daily_compound;
         DELETE FROM stats_day_span; DELETE FROM stats_daily_persons; DELETE FROM stats_daily;`,
@@ -98,6 +124,8 @@ export class RollupWriter implements IngestHook {
       }
       return read;
     })();
+    this.committed();
+    return read;
   }
 
   private prepare(): Statements {
@@ -138,7 +166,40 @@ export class RollupWriter implements IngestHook {
   }
 
   onStored(events: readonly StoredEvent[], compoundOf: (gateId: string) => string): void {
+    // Anything still pending belongs to a transaction that did not commit.
+    this.pending = [];
     this.add(events, compoundOf, this.prepare());
+  }
+
+  /** The batch committed: what it counted is now known to be in the table. */
+  committed(): void {
+    for (const [key, personId] of this.pending) {
+      let persons = this.counted.get(key);
+      if (!persons) {
+        persons = new Set();
+        this.counted.set(key, persons);
+      }
+      if (!persons.has(personId)) {
+        persons.add(personId);
+        this.countedPersons += 1;
+      }
+    }
+    this.pending = [];
+    if (this.countedPersons > COUNTED_PERSONS_MAX) this.forgetOldestDays();
+  }
+
+  /** Over the bound: drops whole day sets, oldest day first, until it is met again. */
+  private forgetOldestDays(): void {
+    const byDay = [...this.counted].sort(([a], [b]) => (dayOfKey(a) < dayOfKey(b) ? -1 : 1));
+    for (const [key, persons] of byDay) {
+      if (this.countedPersons <= COUNTED_PERSONS_MAX) break;
+      this.forget(key, persons);
+    }
+  }
+
+  private forget(key: string, persons: Set<string>): void {
+    this.counted.delete(key);
+    this.countedPersons -= persons.size;
   }
 
   private add(events: readonly RollupEvent[], compoundOf: (gateId: string) => string, s: Statements): void {
@@ -200,10 +261,12 @@ export class RollupWriter implements IngestHook {
     for (const span of daily.spans) s.addSpan.run(span);
     const newPersons = new Map<string, number>();
     for (const p of delta.persons) {
+      const key = `${p.compoundId}\u0000${p.day}`;
+      if (this.counted.get(key)?.has(p.personId)) continue;
       if (s.addPerson.run(p.compoundId, p.day, p.personId).changes === 1) {
-        const key = `${p.compoundId}\u0000${p.day}`;
         newPersons.set(key, (newPersons.get(key) ?? 0) + 1);
       }
+      this.pending.push([key, p.personId]);
     }
     for (const f of delta.flows) {
       const persons = newPersons.get(`${f.compoundId}\u0000${f.day}`) ?? 0;

@@ -16,8 +16,15 @@ import type { EventStore, StoredEvent } from '../store/store.ts';
 import type { IngestHook } from '../store/store.ts';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5;
-export const DEFAULT_MAX_BATCH = 2000;
-export const DEFAULT_MAX_QUEUED = 10_000;
+/**
+ * 8000, not 2000: each passage dirties a page of the per-person index (random keys), and a
+ * commit writes each dirty page to the WAL once, so a bigger batch shares those page writes among
+ * more passages — ≈ 4 µs of CPU less per passage (bench/ingest.ts). Only a drain fills a batch;
+ * live traffic still commits every `flushIntervalMs`.
+ */
+export const DEFAULT_MAX_BATCH = 8000;
+/** Two batches: one being written, the next filling. */
+export const DEFAULT_MAX_QUEUED = 16_000;
 /** Lag above which ingest warns (at most once per `LAG_WARN_EVERY_MS`). */
 export const LAG_WARN_MS = 2000;
 const LAG_WARN_EVERY_MS = 10_000;
@@ -36,9 +43,9 @@ export interface EventIngestOptions {
   now?: () => number;
   /** Longest wait before a batch is written (default 5 ms). */
   flushIntervalMs?: number;
-  /** Most events per transaction (default 2000). */
+  /** Most events per transaction (default 8000). */
   maxBatch?: number;
-  /** Queue length at which ingest stops taking messages (default 10 000). */
+  /** Queue length at which ingest stops taking messages (default 16 000). */
   maxQueued?: number;
 }
 

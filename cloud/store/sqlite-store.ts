@@ -402,6 +402,7 @@ export class SqliteCloudStore implements CloudStore {
     })();
     // Only once committed: a rolled-back batch leaves the cached marks as they were.
     for (const [gateId, mark] of result.acks) this.ackMarks.set(gateId, mark);
+    hook?.committed?.();
     return result;
   };
 

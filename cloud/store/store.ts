@@ -346,4 +346,9 @@ export function personRecordOf(resident: Resident): PersonRecord {
  */
 export interface IngestHook {
   onStored(events: readonly StoredEvent[], compoundOf: (gateId: string) => string): void;
+  /**
+   * Called once the transaction that ran `onStored` committed — never after a rollback. A hook that
+   * remembers what it wrote (to skip writing it again) may trust it only from here.
+   */
+  committed?(): void;
 }
