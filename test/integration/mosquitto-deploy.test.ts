@@ -93,7 +93,7 @@ describe('Mosquitto deployed as docs/deploy.md says', () => {
     api = `http://127.0.0.1:${cloudPort}/api/v1`;
 
     // 1. keys; 2. the broker's files with the cloud's account, whose token is printed.
-    await expectOk(['keys', 'init', '--out', keys]);
+    await expectOk(['keys', 'init', '--keys', keys]);
     const printed = await expectOk([
       'broker',
       'mosquitto-config',
