@@ -11,6 +11,7 @@
  *
  *   node --import tsx bench/scan-unlock.ts [--quick] [--persons 100k] [--scans 200]
  */
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createEdgeAgent } from '../edge-agent/edge-agent.ts';
@@ -36,9 +37,13 @@ const USAGE = `bench scan-unlock [--quick] [--persons N] [--scans N] [--json FIL
   QR at 9600 and 115200 baud and ID card at 115200 → OSDP unlock, through the edge agent on socat ptys.`;
 
 const TARGET_P99_MS = 5;
+/** QR runs below: 9600, 115200, 115200 with the OSDP secure channel. */
+const QR_RUNS = 3;
 const DAY_MS = 86_400_000;
 /** osdp_OUT with one 4-byte output record, CRC mode: SOM ADDR LEN(2) CTRL CMD 4×data CRC(2) (OSDP 2.2 §5.1, §6.8). */
 const OSDP_OUT_FRAME_BYTES = 12;
+/** The same under the secure channel: + security block (2), data padded to one AES block (16), MAC (4). */
+const OSDP_SECURE_OUT_FRAME_BYTES = 30;
 /** SAM_V read reply with text and photo (docs/devices.md §1). */
 const IDREADER_READ_REPLY_BYTES = 1295;
 /** 8N1: ten bits on the wire per byte. */
@@ -77,7 +82,7 @@ await runBench('scan-unlock', USAGE, { persons: { type: 'string' }, scans: { typ
       (p) => p.health === 'green' && p.record.kind === 'resident',
     ) as SyntheticPerson[];
     const random = seededRandom(11);
-    for (let i = 0; i < 2 * scansPerRun(true) + scansPerRun(false); i++) {
+    for (let i = 0; i < QR_RUNS * scansPerRun(true) + scansPerRun(false); i++) {
       const { record, name, idNumber } = greens[randomInt(random, greens.length)]!;
       scanners.push({ personId: record.personId, name, idNumber });
     }
@@ -92,9 +97,11 @@ await runBench('scan-unlock', USAGE, { persons: { type: 'string' }, scans: { typ
   let nextScanner = 0;
   report.progress(`replica of ${personCount} persons ready`);
 
-  const runs: { name: string; qrBaud?: number }[] = [
+  const runs: { name: string; qrBaud?: number; secure?: boolean }[] = [
     { name: 'QR @9600', qrBaud: 9600 },
     { name: 'QR @115200', qrBaud: 115_200 },
+    // The OSDP secure channel on (docs/devices.md §8): every poll and the OUT MACed, the OUT encrypted.
+    { name: 'QR @115200, OSDP secure channel', qrBaud: 115_200, secure: true },
     { name: 'ID card @115200' },
   ];
   for (const run of runs) {
@@ -102,12 +109,18 @@ await runBench('scan-unlock', USAGE, { persons: { type: 'string' }, scans: { typ
     const qrPair = await pty(ctx);
     const idPair = await pty(ctx);
     const qrBaud = run.qrBaud ?? 9600;
-    const turnstileSim = new OsdpTurnstileSimulator({ path: osdp.b, baudRate: 115_200, passDelayMs: 30 });
+    const scbk = run.secure ? randomBytes(16) : undefined;
+    const turnstileSim = new OsdpTurnstileSimulator({
+      path: osdp.b,
+      baudRate: 115_200,
+      passDelayMs: 30,
+      ...(scbk ? { scbk } : {}),
+    });
     const qrSim = new QrScannerSimulator({ path: qrPair.b, baudRate: qrBaud, suffix: 'cr' });
     const idSim = new IdCardReaderSimulator({ path: idPair.b, baudRate: 115_200 });
     const qr = new QrScannerDriver({ path: qrPair.a, baudRate: qrBaud });
     const idreader = new IdCardReaderDriver({ path: idPair.a, baudRate: 115_200, pollIntervalMs: 300 });
-    const turnstile = new OsdpControlPanel({ path: osdp.a, baudRate: 115_200 });
+    const turnstile = new OsdpControlPanel({ path: osdp.a, baudRate: 115_200, ...(scbk ? { scbk } : {}) });
     for (const sim of [turnstileSim, qrSim, idSim]) await sim.start();
     const config = parseEdgeConfig({
       gateId: 'g-bench',
@@ -126,6 +139,7 @@ await runBench('scan-unlock', USAGE, { persons: { type: 'string' }, scans: { typ
     const agent = createEdgeAgent(config, { devices: { qr, idreader, turnstile } });
     await agent.start();
     await sleep(500); // first OSDP polls, reader handshake
+    if (scbk && !turnstile.secure) throw new Error('the secure channel did not come up');
 
     let readAt = 0n;
     qr.on('scan', (_text, at) => {
@@ -212,6 +226,12 @@ await runBench('scan-unlock', USAGE, { persons: { type: 'string' }, scans: { typ
     for (const sim of [turnstileSim, qrSim, idSim]) await sim.stop();
   }
   for (const baud of [9600, 115_200]) {
+    report.add({
+      name: `wire time of the ${OSDP_SECURE_OUT_FRAME_BYTES}-byte osdp_OUT in the secure channel at ${baud}`,
+      value: wireMs(OSDP_SECURE_OUT_FRAME_BYTES, baud),
+      unit: 'ms',
+      note: 'security block, one encrypted AES block, 4-byte MAC',
+    });
     report.add({
       name: `wire time of the ${OSDP_OUT_FRAME_BYTES}-byte osdp_OUT at ${baud}`,
       value: wireMs(OSDP_OUT_FRAME_BYTES, baud),

@@ -74,12 +74,30 @@ export const turnstileConfigSchema = z.object({
 });
 
 /**
- * One credential device of a lane (docs/lanes.md): an ID-card reader or a QR scanner, with the
- * direction of the people who present at it. A two-way lane has one or more on each side.
+ * A card reader that is an OSDP PD of its own on the turnstile's RS-485 line, at another address
+ * (docs/devices.md §5.3): it shares `devices.turnstile.path`, so it names no port.
+ */
+export const osdpReaderConfigSchema = z.object({
+  /** None: it is on the turnstile's line (`devices.turnstile.path` / `baudRate`). */
+  path: z.never({ message: "an OSDP reader shares devices.turnstile's line: give it no path" }).optional(),
+  baudRate: z.never({ message: "an OSDP reader shares devices.turnstile's line: give it no baudRate" }).optional(),
+  address: z.number().int().min(0).max(0x7e),
+  direction: direction.default('in'),
+  pollIntervalMs: z.number().int().min(1).max(5_000).optional(),
+  replyTimeoutMs: z.number().int().min(10).max(5_000).optional(),
+  /** The PD's secure channel key file, as `devices.turnstile.scbkFile`. */
+  scbkFile: z.string().min(1, 'expected a path to the key file').optional(),
+});
+
+/**
+ * One credential device of a lane (docs/lanes.md): an ID-card reader, a QR scanner or an OSDP card
+ * reader on the turnstile's line, with the direction of the people who present at it. A two-way
+ * lane has one or more on each side.
  */
 export const laneReaderConfigSchema = z.discriminatedUnion('kind', [
   idReaderConfigSchema.extend({ kind: z.literal('idreader'), name: z.string().regex(READER_NAME).optional() }),
   qrScannerConfigSchema.extend({ kind: z.literal('qr'), name: z.string().regex(READER_NAME).optional() }),
+  osdpReaderConfigSchema.extend({ kind: z.literal('osdp'), name: z.string().regex(READER_NAME).optional() }),
 ]);
 export type LaneReaderConfig = z.infer<typeof laneReaderConfigSchema> & { name: string };
 
@@ -292,8 +310,29 @@ function migrateDevices(
     }
     seen.add(reader.name);
   }
+  const addresses = new Map<number, string>(turnstile ? [[turnstile.address, 'turnstile']] : []);
+  for (const reader of all) {
+    if (reader.kind !== 'osdp') continue;
+    if (!turnstile) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readers'],
+        message: `"${reader.name}" is an OSDP reader on the turnstile's line: devices.turnstile is needed`,
+      });
+    }
+    const other = addresses.get(reader.address);
+    if (other !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readers'],
+        message: `"${other}" and "${reader.name}" both use OSDP address ${reader.address}: one address per PD`,
+      });
+    }
+    addresses.set(reader.address, reader.name);
+  }
   const paths = new Map<string, string>();
-  for (const device of [...all, ...(turnstile ? [{ name: 'turnstile', path: turnstile.path }] : [])]) {
+  const withPorts = all.filter((reader) => reader.kind !== 'osdp') as Array<LaneReaderConfig & { path: string }>;
+  for (const device of [...withPorts, ...(turnstile ? [{ name: 'turnstile', path: turnstile.path }] : [])]) {
     const other = paths.get(device.path);
     if (other !== undefined && !device.path.startsWith('virtual:')) {
       ctx.addIssue({

@@ -2,6 +2,7 @@
 import type { BindingInterface } from '@serialport/bindings-interface';
 import { IdCardReaderDriver } from '../firmware-bridge/idreader/driver.ts';
 import { resolve } from 'node:path';
+import { OsdpBus } from '../firmware-bridge/osdp/bus.ts';
 import { OsdpControlPanel } from '../firmware-bridge/osdp/control-panel.ts';
 import { readScbkFile } from '../firmware-bridge/osdp/key-file.ts';
 import { QrScannerDriver } from '../firmware-bridge/qr/driver.ts';
@@ -12,11 +13,12 @@ import type { EdgeConfig } from './config.ts';
 import type { EdgeDevices } from './devices.ts';
 
 /** The turnstile's key: a bad key file stops the gate with a config error rather than running it in plaintext. */
-function turnstileKey(dataDir: string, file: string): Buffer {
+function turnstileKey(dataDir: string, file: string, reader?: string): Buffer {
   try {
     return readScbkFile(resolve(dataDir, file));
   } catch (err) {
-    throw new ConfigError([`devices.turnstile.scbkFile: ${(err as Error).message}`]);
+    const where = reader ? `devices.readers (${reader}).scbkFile` : 'devices.turnstile.scbkFile';
+    throw new ConfigError([`${where}: ${(err as Error).message}`]);
   }
 }
 
@@ -44,6 +46,8 @@ export function createDevices(config: EdgeConfig, logger: Logger, bindingOverrid
         }),
       );
       devices.readers!.push({ kind: 'idreader', name: reader.name, direction: reader.direction, device });
+    } else if (reader.kind === 'osdp') {
+      // Built below, once the turnstile's line exists.
     } else {
       const device = new QrScannerDriver(
         defined({
@@ -64,14 +68,38 @@ export function createDevices(config: EdgeConfig, logger: Logger, bindingOverrid
   }
   if (turnstile) {
     const scbk = turnstile.scbkFile ? turnstileKey(config.dataDir, turnstile.scbkFile) : undefined;
+    // One line for the turnstile and every OSDP reader at other addresses on it (docs/devices.md §5.3).
+    const bus = new OsdpBus(
+      defined({
+        ...common,
+        path: turnstile.path,
+        baudRate: turnstile.baudRate,
+        logger: logger.child({ component: 'device.osdp-line' }),
+      }),
+    );
+    for (const reader of readers) {
+      if (reader.kind !== 'osdp') continue;
+      const key = reader.scbkFile ? turnstileKey(config.dataDir, reader.scbkFile, reader.name) : undefined;
+      const device = new OsdpControlPanel(
+        defined({
+          bus,
+          address: reader.address,
+          pollIntervalMs: reader.pollIntervalMs,
+          replyTimeoutMs: reader.replyTimeoutMs,
+          scbk: key,
+          // A reader has no turnstile contacts: no inputs to map.
+          inputMap: {},
+          logger: logger.child({ component: `device.${reader.name}` }),
+        }),
+      );
+      devices.readers!.push({ kind: 'osdp', name: reader.name, direction: reader.direction, device });
+    }
     const inputMap = turnstile.inputMap
       ? Object.fromEntries(Object.entries(turnstile.inputMap).map(([k, v]) => [Number(k), v]))
       : undefined;
     devices.turnstile = new OsdpControlPanel(
       defined({
-        ...common,
-        path: turnstile.path,
-        baudRate: turnstile.baudRate,
+        bus,
         address: turnstile.address,
         pollIntervalMs: turnstile.pollIntervalMs,
         replyTimeoutMs: turnstile.replyTimeoutMs,

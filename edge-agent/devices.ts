@@ -25,7 +25,11 @@ export interface TurnstileDevice
 /** A credential device of the lane (docs/lanes.md) with its name and the direction of who presents at it. */
 export type LaneReader =
   | { kind: 'idreader'; name: string; direction: Direction; device: IdReaderDevice }
-  | { kind: 'qr'; name: string; direction: Direction; device: QrScannerDevice };
+  | { kind: 'qr'; name: string; direction: Direction; device: QrScannerDevice }
+  | { kind: 'osdp'; name: string; direction: Direction; device: OsdpReaderDevice };
+
+/** An OSDP card reader PD (its own address on the turnstile's line): cards, keys, status. */
+export type OsdpReaderDevice = DeviceEmitter<OsdpControlPanelEvents>;
 
 export interface EdgeDevices {
   /** A single ID-card reader, named `idreader` (its direction from the config's reader of that name). */

@@ -567,6 +567,12 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
           idreader.off('rejected', onRejected);
         });
         this.watchDevice(reader.name, idreader);
+      } else if (reader.kind === 'osdp') {
+        const osdp = reader.device;
+        const onCard = (card: OsdpCard) => this.present({ method: 'card', direction, card: osdpCardNumber(card) });
+        osdp.on('card', onCard);
+        this.deviceCleanups.push(() => osdp.off('card', onCard));
+        this.watchDevice(reader.name, osdp);
       } else {
         const qr = reader.device;
         const onScan = (text: string, at: { lastByteAt: bigint }) =>
@@ -577,14 +583,12 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       }
     }
     if (turnstile) {
-      const onCard = (card: OsdpCard) => {
-        const number = card.format === 'wiegand26' && card.facility !== undefined && card.number !== undefined;
+      const onCard = (card: OsdpCard) =>
         this.present({
           method: 'card',
           direction: this.config.devices.turnstile?.cardDirection ?? 'in',
-          card: number ? `${card.facility}:${card.number}` : null,
+          card: osdpCardNumber(card),
         });
-      };
       turnstile.on('card', onCard);
       this.deviceCleanups.push(() => turnstile.off('card', onCard));
       this.watchDevice('turnstile', turnstile);
@@ -1170,4 +1174,11 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
 
 export function createEdgeAgent(config: EdgeConfig, options: EdgeAgentOptions = {}): EdgeAgent {
   return new EdgeAgent(config, options);
+}
+
+/** `facility:number` of a Wiegand-26 read; null for anything else (a misread never matches a card). */
+function osdpCardNumber(card: OsdpCard): string | null {
+  return card.format === 'wiegand26' && card.facility !== undefined && card.number !== undefined
+    ? `${card.facility}:${card.number}`
+    : null;
 }

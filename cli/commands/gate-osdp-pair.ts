@@ -23,7 +23,7 @@ import { VirtualBinding } from '../../firmware-bridge/serial/virtual-binding.ts'
 import { AnxinError } from '../../shared/errors.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 
-export const OSDP_PAIR_HELP = `Usage: anxin gate osdp-pair --config gate.json [--timeout MS]
+export const OSDP_PAIR_HELP = `Usage: anxin gate osdp-pair --config gate.json [--address N] [--timeout MS]
 
 Installs a new OSDP secure channel key in the gate's turnstile PD and saves it, mode 0600, in
 devices.turnstile.scbkFile (default: turnstile.scbk in the gate's dataDir). Without a key file
@@ -31,6 +31,8 @@ the PD must be in install mode (factory-fresh: it accepts the default key SCBK-D
 key is rotated. Stop the gate first: it owns the serial port.
 
   --config FILE   the gate's config (JSON)                               required
+  --address N     another PD on the turnstile's line: the OSDP reader of devices.readers
+                  at that address (its scbkFile, default osdp-N.scbk)     [the turnstile]
   --timeout MS    how long to wait for the PD at each step                [10000]
 `;
 
@@ -49,13 +51,17 @@ export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<
     stderr.write(`anxin gate osdp-pair: ${message}\n`);
     return 2;
   };
-  let values: { config?: string; timeout?: string };
+  let values: { config?: string; timeout?: string; address?: string };
   try {
     values = parseArgs({
       args: argv,
       strict: true,
       allowPositionals: false,
-      options: { config: { type: 'string' }, timeout: { type: 'string', default: '10000' } },
+      options: {
+        config: { type: 'string' },
+        timeout: { type: 'string', default: '10000' },
+        address: { type: 'string' },
+      },
     }).values;
   } catch (err) {
     return fail((err as Error).message);
@@ -73,7 +79,25 @@ export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<
   }
   const turnstile = config.devices.turnstile;
   if (!turnstile) return fail(`${values.config}: no devices.turnstile to pair`);
-  const keyFile = resolve(config.dataDir, turnstile.scbkFile ?? 'turnstile.scbk');
+  let target = {
+    address: turnstile.address,
+    scbkFile: turnstile.scbkFile,
+    defaultFile: 'turnstile.scbk',
+    key: 'turnstile',
+  };
+  if (values.address !== undefined && Number(values.address) !== turnstile.address) {
+    const reader = config.devices.readers.find((r) => r.kind === 'osdp' && r.address === Number(values.address));
+    if (reader?.kind !== 'osdp') {
+      return fail(`address: no OSDP reader at address ${values.address} in devices.readers (nor the turnstile)`);
+    }
+    target = {
+      address: reader.address,
+      scbkFile: reader.scbkFile,
+      defaultFile: `osdp-${reader.address}.scbk`,
+      key: `readers (${reader.name})`,
+    };
+  }
+  const keyFile = resolve(config.dataDir, target.scbkFile ?? target.defaultFile);
   const pendingFile = `${keyFile}.pending`;
   const logger = io.logger ?? createLogger();
   const binding = io.binding ?? (config.binding === 'virtual' ? VirtualBinding : undefined);
@@ -99,7 +123,7 @@ export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<
     const cp = new OsdpControlPanel({
       path: turnstile.path,
       baudRate: turnstile.baudRate,
-      address: turnstile.address,
+      address: target.address,
       ...(binding ? { binding } : {}),
       ...(attempt.scbk ? { scbk: attempt.scbk } : {}),
       ...(attempt.installMode ? { installMode: true } : {}),
@@ -114,10 +138,10 @@ export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<
       writeScbkFile(keyFile, newKey);
       unlinkSync(pendingFile);
       stdout.write(
-        `${current ? 'rotated' : 'paired'}: the PD at address ${turnstile.address} on ${turnstile.path} holds a new key, saved in ${keyFile} (mode 0600)\n`,
+        `${current ? 'rotated' : 'paired'}: the PD at address ${target.address} on ${turnstile.path} holds a new key, saved in ${keyFile} (mode 0600)\n`,
       );
-      if (!turnstile.scbkFile) {
-        stdout.write(`add to ${values.config}: "devices": { "turnstile": { "scbkFile": "${keyFile}" } }\n`);
+      if (!target.scbkFile) {
+        stdout.write(`add to ${values.config}: "scbkFile": "${keyFile}" in devices.${target.key}\n`);
       }
       return 0;
     } catch (err) {
@@ -126,7 +150,7 @@ export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<
       await cp.stop();
     }
   }
-  stderr.write(`anxin gate osdp-pair: could not pair the PD at address ${turnstile.address} on ${turnstile.path}\n`);
+  stderr.write(`anxin gate osdp-pair: could not pair the PD at address ${target.address} on ${turnstile.path}\n`);
   for (const problem of problems) stderr.write(`  ${problem}\n`);
   return 1;
 }

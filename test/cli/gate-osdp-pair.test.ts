@@ -15,7 +15,7 @@ import { runOsdpPair } from '../../cli/commands/gate-osdp-pair.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createDevices } from '../../edge-agent/device-factory.ts';
 import type { OsdpControlPanel } from '../../firmware-bridge/osdp/control-panel.ts';
-import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
+import { OsdpSimulatorLine, OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { gateKeysFile } from '../edge-agent/fixtures.ts';
 import { openPtyPair, type PtyPair } from '../helpers/socat.ts';
@@ -114,6 +114,43 @@ describe('anxin gate osdp-pair', () => {
     expect(turnstile.secure).toBe(true);
     await turnstile.unlock('in', 300);
     expect(pd.stats.unlocks).toBe(1);
+  });
+
+  it('pairs the OSDP reader at another address on the turnstile line (--address)', async () => {
+    const { pty, dir, gate } = await setup();
+    const line = new OsdpSimulatorLine({ path: pty.a, baudRate: 115_200 });
+    const turnstilePd = new OsdpTurnstileSimulator({ path: pty.a, baudRate: 115_200, line, address: 0 });
+    const readerPd = new OsdpTurnstileSimulator({
+      path: pty.a,
+      baudRate: 115_200,
+      line,
+      address: 3,
+      installMode: true,
+    });
+    cleanups.push(
+      () => turnstilePd.stop(),
+      () => readerPd.stop(),
+    );
+    await turnstilePd.start();
+    await readerPd.start();
+    const configFile = join(dir, 'gate-with-reader.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({ ...gate, devices: { ...gate.devices, readers: [{ kind: 'osdp', name: 'exit', address: 3 }] } }),
+    );
+    const stdout = captured();
+    const stderr = captured();
+    const code = await runOsdpPair(['--config', configFile, '--address', '3'], {
+      stdout: stdout.stream,
+      stderr: stderr.stream,
+      logger: silentLogger,
+    });
+    expect(stderr.text()).toBe('');
+    expect(code).toBe(0);
+    expect(stdout.text()).toMatch(/^paired: the PD at address 3 .* saved in .*osdp-3\.scbk/);
+    expect(readerPd.keyed).toBe(true);
+    expect(turnstilePd.keyed).toBe(false);
+    expect(statSync(join(dir, 'osdp-3.scbk')).mode & 0o777).toBe(0o600);
   });
 
   it('refuses a key file others can read, at pairing and at gate start', async () => {

@@ -4,6 +4,7 @@
  * that cannot be brought up at all is `fault` with a `device-fault` alarm that says why. Real
  * control panel and turnstile simulator over in-process virtual serial pairs, no broker.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,8 @@ import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts'
 import { openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
 import type { OsdpCommandName } from '../../firmware-bridge/osdp/codes.ts';
-import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
+import { writeScbkFile } from '../../firmware-bridge/osdp/key-file.ts';
+import { OsdpSimulatorLine, OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
 import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
 import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/serial/virtual-binding.ts';
 import { silentLogger } from '../../shared/log.ts';
@@ -89,5 +91,77 @@ describe('the gate with a turnstile PD that refuses commands', () => {
     await waitFor(() => alarms.some((a) => a.kind === 'device-fault'), 'the alarm');
     const alarm = alarms.find((a) => a.kind === 'device-fault')!;
     expect(alarm.detail).toMatch(/^turnstile: PD refused bring-up: .*ID.*NAK 3/);
+  });
+});
+
+describe('an OSDP card reader at another address on the turnstile line (devices.readers kind osdp)', () => {
+  it('shares the line: the turnstile and a keyed exit reader, a card at the reader opens out', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'anxin-edge-osdp-reader-'));
+    const db = openGateDatabase(join(dir, 'gate'));
+    new ReplicaStore(db).applyDelta(BASE_CHANGES, 5);
+    db.close();
+    pairs++;
+    const line = createVirtualSerialPair(`bringup-line-${pairs}`);
+    const readerKey = randomBytes(16);
+    writeScbkFile(join(dir, 'gate', 'exit-reader.scbk'), readerKey);
+    const simLine = new OsdpSimulatorLine({ path: line.b, baudRate: 115200, binding: VirtualBinding });
+    const turnstileSim = new OsdpTurnstileSimulator({
+      path: line.b,
+      baudRate: 115200,
+      line: simLine,
+      address: 0,
+      passDelayMs: 20,
+    });
+    const readerSim = new OsdpTurnstileSimulator({
+      path: line.b,
+      baudRate: 115200,
+      line: simLine,
+      address: 3,
+      scbk: readerKey,
+    });
+    sims.push(readerSim, turnstileSim);
+    await turnstileSim.start();
+    await readerSim.start();
+    const unlocks: string[] = [];
+    turnstileSim.on('unlock', (direction) => unlocks.push(direction));
+    agent = createEdgeAgent(
+      parseEdgeConfig({
+        gateId: GATE,
+        compoundId: COMPOUND,
+        mqtt: { url: 'mqtt://127.0.0.1:1', reconnectMs: 100 },
+        keys: gateKeysFile(),
+        dataDir: join(dir, 'gate'),
+        http: { enabled: false },
+        binding: 'virtual',
+        devices: {
+          turnstile: { path: line.a, baudRate: 115200, pollIntervalMs: 5 },
+          readers: [{ kind: 'osdp', name: 'exit-reader', address: 3, direction: 'out', scbkFile: 'exit-reader.scbk' }],
+        },
+        journal: { synchronous: 'normal' },
+      }),
+      { logger: silentLogger },
+    );
+    await agent.start();
+    await waitFor(
+      () => agent!.status().devices.turnstile === 'ok' && readerSim.secure,
+      'both PDs up, the reader keyed',
+    );
+    readerSim.presentCard(90, 324); // alice's card
+    await waitFor(() => agent!.state().lastScans[0]?.passed === true, 'the passage out');
+    expect(agent.state().lastScans[0]).toMatchObject({ direction: 'out', method: 'card' });
+    expect(unlocks).toEqual(['out']);
+  });
+
+  it('refuses a reader without the turnstile, and two PDs at one address', () => {
+    const base = { gateId: GATE, compoundId: COMPOUND, mqtt: { url: 'mqtt://127.0.0.1:1' }, keys: gateKeysFile() };
+    expect(() => parseEdgeConfig({ ...base, devices: { readers: [{ kind: 'osdp', address: 3 }] } })).toThrow(
+      /OSDP reader on the turnstile's line: devices.turnstile is needed/,
+    );
+    expect(() =>
+      parseEdgeConfig({
+        ...base,
+        devices: { turnstile: { path: '/dev/x', address: 3 }, readers: [{ kind: 'osdp', address: 3 }] },
+      }),
+    ).toThrow(/both use OSDP address 3/);
   });
 });
