@@ -3,6 +3,7 @@
  * wired together. `createCloudCore` builds everything but the ports (tests drive its `app` with
  * `app.request()`); `createCloud` adds the HTTP server, the MQTT client and the retention job.
  */
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -244,6 +245,13 @@ export interface CloudOptions {
    * fresh `cloud` token on every (re)connect, which only the embedded broker can verify.
    */
   mqttToken?: string;
+  /**
+   * A file holding that password, read again before every connect attempt: a token rotated into
+   * the file is presented at the next attempt, without a restart. Wins over `mqttToken`.
+   */
+  mqttTokenFile?: string;
+  /** First wait after a lost or refused broker connection (doubling up to 30 s; default 1 s). */
+  mqttReconnectMs?: number;
   /** How long `start()` waits for the broker before serving without it (default 10 s). */
   mqttConnectWaitMs?: number;
   /** PEM CA bundle (contents) that signed the broker's TLS certificate, for `mqtts://`/`wss://` with a private CA. */
@@ -318,7 +326,20 @@ export function createCloud(options: CloudOptions): Cloud {
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
         ...(options.liveHeartbeatMs !== undefined ? { liveHeartbeatMs: options.liveHeartbeatMs } : {}),
         ...(options.sessionIdleMs !== undefined ? { sessionIdleMs: options.sessionIdleMs } : {}),
-        health: () => ({ mqtt: mqttClient?.connected === true ? 'connected' : 'disconnected' }),
+        // `degraded` while a configured broker link is down (refused or unreachable): the cloud still
+        // serves HTTP, but nothing reaches the gates and no passage comes in.
+        health: () => {
+          if (!options.mqttUrl) return { mqtt: 'none' };
+          const connected = mqttClient?.connected === true;
+          const failure = mqttClient?.lastFailure;
+          return {
+            ...(connected ? {} : { status: 'degraded' }),
+            mqtt: connected ? 'connected' : 'disconnected',
+            mqttLink: mqttClient?.linkState ?? 'connecting',
+            ...(!connected && failure?.error ? { mqttLastError: failure.error } : {}),
+            ...(!connected ? { mqttFailedAttempts: failure?.attempts ?? 0 } : {}),
+          };
+        },
       });
       const started = core;
       retention = new RetentionJob({
@@ -352,8 +373,17 @@ export function createCloud(options: CloudOptions): Cloud {
         mqttClient = new CloudMqttClient({
           url: options.mqttUrl,
           clientId,
-          token: () =>
-            options.mqttToken ?? signToken({ sub: clientId, role: 'cloud', exp: now() + CLOUD_TOKEN_TTL_MS }, signing),
+          token: () => {
+            if (options.mqttTokenFile !== undefined) {
+              const token = readFileSync(options.mqttTokenFile, 'utf8').trim();
+              if (token === '') throw new Error(`${options.mqttTokenFile} holds no token`);
+              return token;
+            }
+            return (
+              options.mqttToken ?? signToken({ sub: clientId, role: 'cloud', exp: now() + CLOUD_TOKEN_TTL_MS }, signing)
+            );
+          },
+          ...(options.mqttReconnectMs !== undefined ? { reconnectMs: options.mqttReconnectMs } : {}),
           onMessage: (topic, payload, delivery) => started.router.route(topic, payload, delivery),
           logger: options.logger ?? silentLogger,
           now,

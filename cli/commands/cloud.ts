@@ -32,6 +32,8 @@ export const help = `Usage: anxin cloud [flags]
   --keys PATH            the keys file with the current private key (default data/keys.json)
   --mqtt-token TOKEN     a fixed MQTT password, for an external broker whose password file was generated
                          by \`anxin broker mosquitto-config\` (default: sign a fresh token per connect)
+  --mqtt-token-file F    the same, read from a file before every connect attempt: a rotated token needs
+                         no restart (wins over --mqtt-token)
   --mqtt-client-id ID    MQTT client id and username (default cloud)
   --mqtt-ca FILE         PEM bundle of the private CA that signed the broker's certificate, for
                          mqtts:// and wss:// (then only these CAs are trusted; verification stays on)
@@ -71,6 +73,8 @@ export const cloudConfigSchema = z.object({
   keys: z.string().min(1).default('data/keys.json'),
   /** A fixed MQTT password for an external broker's generated password file (client id `mqttClientId`). */
   mqttToken: z.string().min(1).optional(),
+  /** The same, read from this file before every connect attempt (a rotated token needs no restart). */
+  mqttTokenFile: z.string().min(1).optional(),
   mqttClientId: z.string().min(1).max(64).default('cloud'),
   /** Path of a PEM CA bundle for a broker certificate from a private CA; read at start. */
   mqttCa: z.string().min(1).optional(),
@@ -92,6 +96,7 @@ export async function run(argv: string[]): Promise<number> {
         db: { type: 'string' },
         keys: { type: 'string' },
         'mqtt-token': { type: 'string' },
+        'mqtt-token-file': { type: 'string' },
         'mqtt-client-id': { type: 'string' },
         'mqtt-ca': { type: 'string' },
         'mqtt-share-group': { type: 'string' },
@@ -151,6 +156,7 @@ export async function run(argv: string[]): Promise<number> {
         : {}),
       ...(tls ? { tls } : {}),
       ...(config.mqttToken ? { mqttToken: config.mqttToken } : {}),
+      ...(config.mqttTokenFile ? { mqttTokenFile: config.mqttTokenFile } : {}),
       ...(mqttCa ? { mqttCa } : {}),
       ...(config.mqttShareGroup ? { mqttSharedGroup: config.mqttShareGroup } : {}),
       retentionDays: config.retentionDays,

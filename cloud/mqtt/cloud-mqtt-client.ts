@@ -13,6 +13,12 @@
  *
  * Over `mqtts://`/`wss://` the broker's certificate is always verified, against `ca` when given.
  *
+ * The client never gives up: every reconnect — also after a refused CONNACK (a rotated key or
+ * password), after which MQTT.js alone would stop for good — is scheduled with backoff by
+ * `ReconnectSupervisor` (shared/mqtt-reconnect.ts), and `token()` is asked again before each
+ * attempt (a fresh signed token, or the token file read again: a rotated token needs no restart).
+ * `linkState` feeds `/healthz`, which says `degraded` while the link is down (cloud-service.ts).
+ *
  * Readiness (docs/edge-agent.md "Cloud readiness"): gates and cloud use clean sessions, so what a
  * gate publishes before the cloud has re-subscribed (after a broker restart) is dropped by the
  * broker. Once its subscriptions are granted the cloud publishes `{online: true}` retained on
@@ -24,6 +30,7 @@ import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { AnxinError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
+import { type LinkState, ReconnectSupervisor } from '../../shared/mqtt-reconnect.ts';
 import type { CloudStatus } from '../../shared/schemas/mqtt.ts';
 import { filters, topics } from '../../shared/topics.ts';
 import { tlsHint } from '../../shared/tls-hint.ts';
@@ -61,6 +68,9 @@ export interface CloudMqttClientOptions {
   ca?: string | Buffer;
   /** The cloud's clock, stamped on its readiness messages (default `Date.now`). */
   now?: () => number;
+  /** First wait after a lost or refused connection, doubling up to `reconnectMaxMs` (default 1 s, 30 s). */
+  reconnectMs?: number;
+  reconnectMaxMs?: number;
 }
 
 /** The subscription filters (QoS 1), with the `$share/<group>/` prefix where it applies. */
@@ -75,6 +85,7 @@ export function cloudSubscriptions(sharedGroup?: string): Record<string, { qos: 
 
 export class CloudMqttClient {
   private client: MqttClient | undefined;
+  private supervisor: ReconnectSupervisor | undefined;
   private readonly logger: Logger;
   /** Resolves `start()`'s wait once the first subscription is granted. */
   private subscribed: (() => void) | undefined;
@@ -88,6 +99,16 @@ export class CloudMqttClient {
 
   get connected(): boolean {
     return this.client?.connected === true;
+  }
+
+  /** `connected`, `connecting`, `refused` (the broker refused the CONNACK), `unreachable`, `stopped`. */
+  get linkState(): LinkState {
+    return this.supervisor?.state ?? 'stopped';
+  }
+
+  /** Why the last attempt failed, and how many failed since the link was last up. */
+  get lastFailure(): { error: string | undefined; attempts: number } {
+    return { error: this.supervisor?.lastError, attempts: this.supervisor?.failedAttempts ?? 0 };
   }
 
   private readonly now = (): number => (this.options.now ?? Date.now)();
@@ -105,7 +126,8 @@ export class CloudMqttClient {
       password: this.options.token(),
       protocolVersion: 4,
       clean: true,
-      reconnectPeriod: 1000,
+      // The supervisor schedules every reconnect (with backoff, also after a refused CONNACK).
+      reconnectPeriod: 0,
       connectTimeout: 5000,
       resubscribe: false,
       ...(alone
@@ -124,6 +146,30 @@ export class CloudMqttClient {
     };
     const client = mqtt.connect(this.options.url, opts);
     this.client = client;
+    // One warning per outage, not one per reconnect attempt.
+    let outage = false;
+    const initialMs = this.options.reconnectMs ?? 1000;
+    this.supervisor = new ReconnectSupervisor(client, {
+      backoff: { initialMs, maxMs: Math.max(initialMs, this.options.reconnectMaxMs ?? 30_000) },
+      // A fresh token for every attempt, so a long-running cloud never presents an expired or rotated-out one.
+      beforeAttempt: () => {
+        client.options.password = this.options.token();
+      },
+      logger: this.logger,
+      onState: (state) => {
+        if (state === 'connected') outage = false;
+        else if (state === 'refused') {
+          this.logger.error(
+            { err: this.supervisor?.lastError },
+            'the broker refused the connection; retrying with backoff',
+          );
+          outage = true;
+        } else if (!outage && state !== 'stopped') {
+          this.logger.warn({ state }, 'mqtt offline; reconnecting with backoff');
+          outage = true;
+        }
+      },
+    });
     client.handleMessage = (packet, done) => {
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
       this.options
@@ -149,23 +195,12 @@ export class CloudMqttClient {
       });
     });
     client.on('close', () => {
-      // Reconnect with a fresh token so a long-running cloud never presents an expired one.
-      client.options.password = this.options.token();
       if (alone && client.options.will) client.options.will.payload = Buffer.from(this.statusPayload(false));
     });
-    // One warning per outage, not one per reconnect attempt.
-    let outage = false;
     client.on('error', (err) => {
       const hint = tlsHint(err, '--mqtt-ca FILE (ANXIN_MQTT_CA)');
       if (outage) this.logger.debug({ err: err.message }, 'mqtt error');
       else this.logger.warn({ err: err.message, ...(hint ? { hint } : {}) }, 'mqtt error');
-    });
-    client.on('offline', () => {
-      if (!outage) this.logger.warn('mqtt offline; reconnecting every second');
-      outage = true;
-    });
-    client.on('connect', () => {
-      outage = false;
     });
 
     const waitMs = this.options.connectWaitMs ?? CONNECT_WAIT_MS;
@@ -199,6 +234,7 @@ export class CloudMqttClient {
   async stop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
+    this.supervisor?.stop();
     if (!client) return;
     if (client.connected && this.options.sharedGroup === undefined) {
       // Gates stop sending into a cloud that is gone; the journal keeps everything until it is back.
