@@ -131,6 +131,7 @@ export function restoreDrafts() {
     if (typeof value === 'boolean') field.checked = value;
     else field.value = String(value);
     field.dispatchEvent(new Event('input', { bubbles: true }));
+    field.dispatchEvent(new Event('change', { bubbles: true }));
     restored += 1;
   }
   if (restored > 0) {
