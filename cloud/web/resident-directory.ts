@@ -137,38 +137,48 @@ export class SqliteResidentDirectory {
     }
     const like = `%${likeEscaped(q)}%`;
     const phoneTail = PHONE_TAIL.test(q) ? `%${q}` : null;
-    // One rank per row: the strongest way it matched. Household members of a direct match come last.
-    const ranked = `
-      WITH direct AS (
-        SELECT person_id, household_id,
-          CASE WHEN person_id = @q THEN 0
-               WHEN masked_name LIKE @like ESCAPE '\\' THEN 1
-               WHEN household_id = @q THEN 2
-               ELSE 3 END AS match_rank
-        FROM residents
-        WHERE compound_id = @compound${status}
-          AND (person_id = @q OR masked_name LIKE @like ESCAPE '\\' OR household_id = @q
-               OR (@phoneTail IS NOT NULL AND phone LIKE @phoneTail))
-      ),
-      members AS (
-        SELECT r.person_id, r.household_id, 4 AS match_rank
-        FROM residents r
-        WHERE r.compound_id = @compound${status.replaceAll('active', 'r.active')}
-          AND r.household_id IN (SELECT household_id FROM direct WHERE household_id IS NOT NULL AND match_rank <> 2)
-          AND r.person_id NOT IN (SELECT person_id FROM direct)
-        LIMIT ${MAX_HOUSEHOLD_MEMBERS}
-      ),
-      hits AS (SELECT person_id, match_rank FROM direct UNION ALL SELECT person_id, match_rank FROM members)`;
-    const args = { q, like, phoneTail, compound: query.compoundId };
-    const total = this.db.prepare(`${ranked} SELECT COUNT(*) AS n FROM hits`).get(args) as { n: number };
-    const rows = this.db
+    // One rank per row: the strongest way it matched. Household members of a direct match come
+    // last. `direct` is one scan of the compound (a contains-match cannot use an index),
+    // materialized once; the ranked ids are read once and the total and the page cut from them.
+    const hits = this.db
       .prepare(
-        `${ranked} SELECT ${COLUMNS.replaceAll(/(\w+)/g, 'r.$1')}, h.match_rank
-         FROM hits h JOIN residents r ON r.person_id = h.person_id
-         ORDER BY h.match_rank, r.household_id, r.person_id LIMIT @limit OFFSET @offset`,
+        `WITH direct AS MATERIALIZED (
+          SELECT person_id, household_id,
+            CASE WHEN person_id = @q THEN 0
+                 WHEN masked_name LIKE @like ESCAPE '\\' THEN 1
+                 WHEN household_id = @q THEN 2
+                 ELSE 3 END AS match_rank
+          FROM residents
+          WHERE compound_id = @compound${status}
+            AND (person_id = @q OR masked_name LIKE @like ESCAPE '\\' OR household_id = @q
+                 OR (@phoneTail IS NOT NULL AND phone LIKE @phoneTail))
+        ),
+        members AS (
+          SELECT r.person_id, r.household_id, 4 AS match_rank
+          FROM residents r
+          WHERE r.compound_id = @compound${status.replaceAll('active', 'r.active')}
+            AND r.household_id IN (SELECT household_id FROM direct WHERE household_id IS NOT NULL AND match_rank <> 2)
+            AND r.person_id NOT IN (SELECT person_id FROM direct)
+          LIMIT ${MAX_HOUSEHOLD_MEMBERS}
+        )
+        SELECT person_id, match_rank FROM (
+          SELECT person_id, household_id, match_rank FROM direct
+          UNION ALL SELECT person_id, household_id, match_rank FROM members
+        ) ORDER BY match_rank, household_id, person_id`,
       )
-      .all({ ...args, limit, offset: query.offset }) as Row[];
-    return { residents: rows.map(entryOf), total: total.n, offset: query.offset, limit };
+      .all({ q, like, phoneTail, compound: query.compoundId }) as { person_id: string; match_rank: number }[];
+    const page = hits.slice(query.offset, query.offset + limit);
+    if (page.length === 0) return { residents: [], total: hits.length, offset: query.offset, limit };
+    const rank = new Map(page.map((h) => [h.person_id, h.match_rank]));
+    const rows = this.db
+      .prepare(`SELECT ${COLUMNS} FROM residents WHERE person_id IN (${page.map(() => '?').join(',')})`)
+      .all(...page.map((h) => h.person_id)) as Row[];
+    const byId = new Map(rows.map((r) => [String(r.person_id), r]));
+    const residents = page.flatMap((h) => {
+      const row = byId.get(h.person_id);
+      return row ? [entryOf({ ...row, match_rank: rank.get(h.person_id) })] : [];
+    });
+    return { residents, total: hits.length, offset: query.offset, limit };
   }
 
   /** The passes issued to `personId` in `compoundId`, newest first (the signed text left out). */
