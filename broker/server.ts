@@ -22,6 +22,7 @@ import {
   PendingConnections,
 } from './connection-guard.ts';
 import { RevocationList } from './revocations.ts';
+import { markRedeliveries, type OutgoingStore } from './session-store.ts';
 import { BrokerCounters, type BrokerStats } from './stats.ts';
 
 export interface BrokerTlsOptions {
@@ -194,6 +195,8 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
       connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     });
     aedes = broker;
+    // Set by aedes once it listens; its typings omit it.
+    markRedeliveries((broker as unknown as { persistence: OutgoingStore }).persistence);
     broker.on('clientReady', (client) => {
       (client.conn as unknown as GuardedConnection).admit({
         cloud: hooks.sessionOf(client)?.identity.role === 'cloud',
