@@ -886,6 +886,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.gate.yellowPolicy = settings.yellowPolicy;
     this.gate.stalenessLimitMs = settings.stalenessLimitMs;
     this.turnstile.configure({ pulseMs: settings.unlockMs, passageTimeoutMs: settings.passageMs });
+    // The idle probe keeps a connected gate from looking stale under the limit in force.
+    this.sync?.setProbeMs(syncProbeMs(settings.stalenessLimitMs));
     if (before && JSON.stringify(before) !== JSON.stringify(settings)) {
       this.log.info({ settings }, 'gate settings changed by the cloud');
       const { lastScans: _s, alarms: _a, ...state } = this.state();

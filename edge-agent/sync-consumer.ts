@@ -68,7 +68,7 @@ export class SyncConsumer {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly retryMs: number;
-  private readonly probeMs: number | undefined;
+  private probeMs: number | undefined;
   private pending: { fromRev: number; at: number } | null = null;
   /** The highest `toRev` seen in a gap: the cloud has at least this, so the replica must catch up to it. */
   private gapToRev = 0;
@@ -100,6 +100,15 @@ export class SyncConsumer {
     const period = Math.min(this.retryMs, this.probeMs ?? Number.POSITIVE_INFINITY);
     this.timer = setInterval(() => this.tick(), Math.max(100, Math.floor(period / 2)));
     this.timer.unref();
+  }
+
+  /** A new probe interval (the cloud changed the gate's staleness limit); the timer follows. */
+  setProbeMs(probeMs: number | undefined): void {
+    if (probeMs === this.probeMs) return;
+    this.probeMs = probeMs;
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.start();
   }
 
   stop(): void {

@@ -44,6 +44,8 @@ export const SHARED_KINDS: readonly (typeof SUBSCRIBED_KINDS)[number][] = SUBSCR
 export const SHARE_GROUP_PATTERN = /^[a-z0-9-]{1,64}$/;
 export const PUBLISH_TIMEOUT_MS = 10_000;
 export const CONNECT_WAIT_MS = 10_000;
+/** How long `stop()` waits for a graceful end before closing the connection anyway. */
+const STOP_GRACE_MS = 2_000;
 
 export class MqttUnavailableError extends AnxinError {
   constructor(message = 'the MQTT broker is not connected') {
@@ -239,14 +241,24 @@ export class CloudMqttClient {
     if (client.connected && this.options.sharedGroup === undefined) {
       // Gates stop sending into a cloud that is gone; the journal keeps everything until it is back.
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, PUBLISH_TIMEOUT_MS);
+        const timer = setTimeout(resolve, STOP_GRACE_MS);
         client.publish(topics.cloudStatus(), this.statusPayload(false), { qos: 1, retain: true }, () => {
           clearTimeout(timer);
           resolve();
         });
       });
     }
-    await client.endAsync(false);
+    // A graceful end waits for the broker to take what is in flight; a broker that is gone (or a
+    // connect attempt under way to it) would keep the cloud from ever stopping: force it after a while.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS);
+    });
+    const ended = await Promise.race([client.endAsync(false).then(() => 'ended' as const), gaveUp]).catch(
+      () => 'failed' as const,
+    );
+    clearTimeout(timer);
+    if (ended !== 'ended') await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
   }
 }
 

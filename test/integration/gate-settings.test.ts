@@ -27,6 +27,7 @@ describe('gate settings come from the cloud', () => {
   let agent: EdgeAgent | undefined;
   let token: string;
   let gateToken: string;
+  let personId: string;
   const dir = mkdtempSync(join(tmpdir(), 'anxin-settings-'));
 
   const api = async (method: string, path: string, body?: unknown) => {
@@ -73,6 +74,7 @@ describe('gate settings come from the cloud', () => {
       cards: [CARD],
     });
     expect(resident.status).toBe(201);
+    personId = resident.body.personId as string;
     await startAgent();
   }, 60_000);
 
@@ -98,10 +100,15 @@ describe('gate settings come from the cloud', () => {
   it('PATCH /gates/:id changes decisions, hold times and labels live, and the gate shows them', {
     timeout: 60_000,
   }, async () => {
+    // Yellow, and gate.json's policy (deny): referred to the guard.
+    expect((await api('PUT', '/health', [{ personId, colour: 'yellow', ts: Date.now() }])).status).toBe(200);
+    await eventually(() => card('out') === 'health-yellow', 'the yellow colour at the gate');
     const patched = await api('PATCH', `/gates/${GATE}`, {
       antiPassback: false,
       passageMs: 4_000,
       unlockMs: 1_500,
+      yellowPolicy: 'grant',
+      stalenessLimitMs: 600_000,
       labels: { in: '北门 进', out: '北门 出' },
     });
     expect(patched.status).toBe(200);
@@ -112,6 +119,8 @@ describe('gate settings come from the cloud', () => {
     expect((await api('GET', `/gates/${GATE}`)).body.gate).toMatchObject({ antiPassback: false });
     await eventually(() => agent!.gateSettings.antiPassback === false, 'anti-passback off at the gate');
     expect(agent!.gateSettings).toMatchObject({
+      yellowPolicy: 'grant',
+      stalenessLimitMs: 600_000,
       passageMs: 4_000,
       unlockMs: 1_500,
       labels: { in: '北门 进', out: '北门 出' },
