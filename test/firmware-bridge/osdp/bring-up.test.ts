@@ -7,7 +7,9 @@
  * PD is a separate process (`anxin sim turnstile --nak …`) that keeps answering while we stall.
  */
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, stat } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MockBinding } from '@serialport/binding-mock';
 import { autoDetect } from '@serialport/bindings-cpp';
 import { fileURLToPath } from 'node:url';
@@ -203,26 +205,35 @@ describe('bringing a PD online over a socat pty', () => {
     pty = await openPtyPair();
     cleanups.push(() => pty.close());
     const root = fileURLToPath(new URL('../../../', import.meta.url));
+    // The simulator's log goes to a file, so that the stalled loop below can watch it synchronously.
+    const logDir = mkdtempSync(join(tmpdir(), 'anxin-osdp-stall-'));
+    cleanups.push(() => rmSync(logDir, { recursive: true, force: true }));
+    const logFile = join(logDir, 'sim.log');
+    const logFd = openSync(logFile, 'w');
     const child = spawn(process.execPath, ['bin/anxin.mjs', 'sim', 'turnstile', '--port', pty.a], {
       cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', logFd, 'pipe'],
       env: { ...process.env, ANXIN_LOG_LEVEL: 'info' },
     });
+    closeSync(logFd);
     cleanups.push(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    await until(() => out.includes('turnstile simulator ready'), 'the simulator ready', 20_000);
+    const out = () => readFileSync(logFile, 'utf8');
+    await until(() => out().includes('turnstile simulator ready'), 'the simulator ready', 20_000);
     let stallNext = false;
+    let outs = 0;
     const binding = osBindingWithWriteHook((bytes) => {
-      if (!stallNext) return;
       const frame = OsdpFrame.fromBuffer(bytes);
       if (frame.code !== OsdpCommand.OUT) return;
+      outs++;
+      if (!stallNext) return;
       stallNext = false;
-      stall(600); // 3× the 200 ms reply timeout; the PD's ACK lands in the pty meanwhile
+      // Hold the loop until the PD (its own process) has logged the unlock — its ACK follows at
+      // once — and at least 3× the 200 ms reply timeout, however slow a busy machine makes it.
+      const started = performance.now();
+      while (performance.now() - started < 10_000 && !out().includes('"msg":"unlock"')) stall(5);
+      stall(Math.max(100, 600 - (performance.now() - started)));
     });
     const { cp } = panel(binding, pty.b, { replyTimeoutMs: 200, pollIntervalMs: 50 });
     await cp.start();
@@ -230,10 +241,15 @@ describe('bringing a PD online over a socat pty', () => {
     stallNext = true;
     await cp.unlock('in', 500);
     expect(stallNext).toBe(false);
-    expect(cp.stats.retries).toBe(0);
+    // The OUT went out once: the stall did not make its ACK look lost.
+    expect(outs).toBe(1);
     child.kill('SIGTERM');
-    await until(() => out.includes('turnstile simulator stopped'), 'the simulator stopped', 10_000);
-    const stopped = JSON.parse(out.split('\n').find((line) => line.includes('turnstile simulator stopped'))!);
+    await until(() => out().includes('turnstile simulator stopped'), 'the simulator stopped', 10_000);
+    const stopped = JSON.parse(
+      out()
+        .split('\n')
+        .find((line) => line.includes('turnstile simulator stopped'))!,
+    );
     expect(stopped).toMatchObject({ unlocks: 1, repeats: 0 });
   });
 });
