@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { AnxinError } from '../shared/errors.ts';
+import { GateTokenRenewal } from './tokens/gate-token-renewal.ts';
 import { type KeysFile, type ParsedKeys, parseKeysFile } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
 import { topics } from '../shared/topics.ts';
@@ -177,6 +178,7 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     metrics,
     logger,
   });
+  const tokenRenewal = new GateTokenRenewal({ store, signingKey: keys.signing, publish, live, logger, now });
   const router = new GateMessageRouter({
     ingest,
     store,
@@ -186,6 +188,7 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     metrics,
     logger,
     now,
+    onStatus: (gateId, compoundId, status) => tokenRenewal.onStatus(gateId, compoundId, status),
   });
   const app = createApp(
     {

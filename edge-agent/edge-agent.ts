@@ -26,7 +26,8 @@ import {
   type GateStatus,
 } from '../shared/schemas/mqtt.ts';
 import { topics } from '../shared/topics.ts';
-import { packageVersion } from '../shared/version.ts';
+import { CONTRACT_VERSION, packageVersion } from '../shared/version.ts';
+import { GateTokenStore } from './token-store.ts';
 import type { EdgeConfig } from './config.ts';
 import { type Credential, type Decision, decideEntry, type GateContext } from './decision.ts';
 import { createDevices } from './device-factory.ts';
@@ -38,7 +39,7 @@ import { MetaTable } from './gate-database.ts';
 import { type EffectiveGateSettings, effectiveGateSettings } from './gate-settings.ts';
 import { type JournalEntry, JournalStore } from './journal-store.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
-import { MqttLink } from './mqtt-link.ts';
+import { MqttLink, readTokenFile } from './mqtt-link.ts';
 import { VerifiedPassCache } from './pass-cache.ts';
 import { EventLoopHealth } from './event-loop-health.ts';
 import { REASON_TEXT, TONE_COLOUR, TONE_ICON, TURNSTILE_FAULT_TEXT } from './reason-text.ts';
@@ -126,6 +127,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private uplink!: Uplink;
   private sync!: SyncConsumer;
   private link!: MqttLink;
+  private tokens!: GateTokenStore;
   /** Link up and the cloud subscribed: only then are events and sync requests sent (cloud-readiness.ts). */
   private readiness!: CloudReadiness;
   private turnstile!: TurnstileControl;
@@ -230,11 +232,30 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       this.log.warn({ seqs: interrupted }, 'passages interrupted by a restart recorded as not passed');
 
     const statusTopic = topics.gateStatus(config.gateId);
+    const configured = config.mqtt.tokenFile === undefined ? config.mqtt.token : readTokenFile(config.mqtt.tokenFile);
+    this.tokens = new GateTokenStore(
+      {
+        dataDir: config.dataDir,
+        gateId: config.gateId,
+        compoundId: config.compoundId,
+        ring: this.keys.ring,
+        logger: this.log,
+        now: this.now,
+      },
+      configured,
+    );
+    const token = this.tokens.current;
+    const storedWins = token !== configured;
     this.link = new MqttLink({
       url: config.mqtt.url,
       gateId: config.gateId,
-      ...(config.mqtt.token === undefined ? {} : { token: config.mqtt.token }),
-      ...(config.mqtt.tokenFile === undefined ? {} : { tokenFile: config.mqtt.tokenFile }),
+      // A renewed token stored beside the database wins when it expires later (token-store.ts).
+      ...(storedWins
+        ? { token: token! }
+        : {
+            ...(config.mqtt.token === undefined ? {} : { token: config.mqtt.token }),
+            ...(config.mqtt.tokenFile === undefined ? {} : { tokenFile: config.mqtt.tokenFile }),
+          }),
       caFile: config.mqtt.caFile,
       subscriptions: [
         topics.gateAck(config.gateId),
@@ -782,6 +803,17 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
             ? { cmdId: cmd.cmdId, ok: true }
             : { cmdId: cmd.cmdId, ok: false, error: 'offline' };
           break;
+        case 'renew-token': {
+          if (cmd.token === undefined) {
+            result = { cmdId: cmd.cmdId, ok: false, error: 'no token' };
+            break;
+          }
+          this.tokens.accept(cmd.token);
+          this.link.setToken(cmd.token);
+          result = { cmdId: cmd.cmdId, ok: true };
+          this.publishStatus();
+          break;
+        }
         case 'reboot-devices':
           await this.stopEachDevice();
           await this.startEachDevice();
@@ -920,6 +952,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       journalFull: this.journalFull,
       ...this.healthFields(),
       ...this.clockFields(),
+      contract: CONTRACT_VERSION,
+      ...(this.tokens?.expiresAt === undefined ? {} : { tokenExpiresAt: this.tokens.expiresAt }),
     };
   }
 

@@ -90,6 +90,8 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
   private readonly log: Logger;
   private readonly ca: Buffer | undefined;
   private online = false;
+  /** A token the cloud renewed during this run (edge-agent/token-store.ts): wins over `token` and `tokenFile`. */
+  private renewedToken: string | undefined;
   readonly counters = { connects: 0, disconnects: 0, publishRefused: 0, publishErrors: 0 };
 
   constructor(private readonly options: MqttLinkOptions) {
@@ -97,6 +99,12 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
     this.log = options.logger.child({ component: 'edge.mqtt' });
     // Read now, so a bad path fails the gate's start instead of every connect attempt.
     this.ca = options.caFile === undefined ? undefined : readCaFile(options.caFile);
+  }
+
+  /** A renewed device token: sent from the next (re)connect on; the open session keeps its own. */
+  setToken(token: string): void {
+    this.renewedToken = token;
+    if (this.client) this.client.options.password = token;
   }
 
   get connected(): boolean {
@@ -114,6 +122,7 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
   }
 
   private currentToken(): string | undefined {
+    if (this.renewedToken !== undefined) return this.renewedToken;
     return this.options.tokenFile === undefined ? this.options.token : readTokenFile(this.options.tokenFile);
   }
 

@@ -57,10 +57,14 @@ export const ALARM_KINDS = [
   'exit-quota-exceeded',
   /** The gate's clock disagrees with the cloud's beyond the tolerance (edge-agent/gate-clock.ts). */
   'clock-skew',
+  /** Raised by the cloud: a gate's device token expires within 30 days (cloud/tokens/gate-token-renewal.ts). */
+  'token-expiring',
+  /** Raised by the cloud: a gate announces a contract version the cloud does not speak (docs/install.md). */
+  'contract-mismatch',
 ] as const;
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 
-export const COMMAND_KINDS = ['open', 'resync', 'reboot-devices'] as const;
+export const COMMAND_KINDS = ['open', 'resync', 'reboot-devices', 'renew-token'] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
 
 /** Token roles: the first three speak MQTT, the last three HTTP. */

@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/log.ts';
 import {
   alarmMessageSchema,
   commandResultSchema,
+  type GateStatus,
   gateStatusSchema,
   syncRequestSchema,
 } from '../../shared/schemas/mqtt.ts';
@@ -30,6 +31,8 @@ export interface GateMessageRouterOptions {
   metrics: CloudMetrics;
   logger: Logger;
   now?: () => number;
+  /** After each stored status, not awaited (token renewal, contract check: cloud/tokens/gate-token-renewal.ts); must not throw. */
+  onStatus?: (gateId: string, compoundId: string, status: GateStatus) => Promise<void>;
 }
 
 export class GateMessageRouter {
@@ -114,6 +117,9 @@ export class GateMessageRouter {
     this.options.metrics.gateJournalDepth.set(status.journalDepth, { gate: gateId });
     this.options.metrics.gateOnline.set(status.online ? 1 : 0, { gate: gateId });
     this.options.live.publish({ type: 'status', data: { ...status, gateId, compoundId } });
+    // Not awaited: it may publish (a renewal), and a publish awaited inside the message path
+    // waits for a PUBACK that the paused client would only read after this handler returns.
+    void this.options.onStatus?.(gateId, compoundId, status);
   }
 
   private async onAlarm(gateId: string, payload: Buffer): Promise<void> {

@@ -91,6 +91,10 @@ export const gateStatusSchema = z.object({
   problems: z.array(z.string().max(64)).max(16).optional(),
   /** The event loop's delay, 99th percentile over the last minute, in ms (additive). */
   eventLoopP99Ms: z.number().min(0).max(3_600_000).optional(),
+  /** The contract version the gate speaks (shared/version.ts); absent from gates older than it: read as 1. */
+  contract: z.number().int().min(1).max(1000).optional(),
+  /** When the gate's device token expires: the cloud renews it well before (docs/edge-agent.md). */
+  tokenExpiresAt: epochMs.optional(),
 });
 export type GateStatus = z.infer<typeof gateStatusSchema>;
 
@@ -108,6 +112,8 @@ export const commandSchema = z.object({
   reason: z.string().min(1).max(200).optional(),
   /** Who asked (user name), for the passage's `guard` field. */
   by: z.string().min(1).max(64).optional(),
+  /** `renew-token`: the gate's new device token (it checks and stores it, and uses it on its next connect). */
+  token: z.string().min(1).max(4096).optional(),
 });
 export type Command = z.infer<typeof commandSchema>;
 

@@ -307,7 +307,11 @@ export class Deployment {
       const config: EdgeConfigInput = {
         gateId,
         compoundId: COMPOUND,
-        mqtt: { url: this.mqttUrl, token: options.token ?? this.token(gateId, 'gate'), reconnectMs: 200 },
+        mqtt: {
+          url: this.mqttUrl,
+          token: options.token ?? this.token(gateId, 'gate', { exp: Date.now() + 365 * 24 * HOUR }),
+          reconnectMs: 200,
+        },
         keysFile: this.publicKeysPath,
         dataDir: this.gateDataDir(gateId),
         http: { port, host: '127.0.0.1' },

@@ -56,10 +56,21 @@ const CONTRACT_DIRECTIONS = ['in', 'out'];
 const CONTRACT_RESULTS = ['granted', 'denied'];
 const CONTRACT_HEALTH = ['green', 'yellow', 'red', 'unknown'];
 const CONTRACT_ALARM_KINDS = ['forced', 'tailgate', 'device-fault', 'tamper', 'fire'];
-/** The one alarm kind the code adds, documented in docs/edge-agent.md (alarms table, `journal.alarmDepth`). */
-const ALARM_KIND_EXTENSIONS = ['journal-full'];
+/**
+ * The alarm kinds added since v1, each in docs/contract.md §5: `journal-full` (docs/edge-agent.md),
+ * `exit-quota-exceeded` and `clock-skew`, and the cloud's `token-expiring` and `contract-mismatch`
+ * (docs/edge-agent.md, "Token renewal"; docs/install.md, "Versions").
+ */
+const ALARM_KIND_EXTENSIONS = [
+  'journal-full',
+  'exit-quota-exceeded',
+  'clock-skew',
+  'token-expiring',
+  'contract-mismatch',
+];
 const CONTRACT_DEVICE_STATES = ['ok', 'fault', 'absent'];
-const CONTRACT_COMMAND_KINDS = ['open', 'resync', 'reboot-devices'];
+/** The contract's three, and `renew-token` (docs/contract.md §5, docs/edge-agent.md "Token renewal"). */
+const CONTRACT_COMMAND_KINDS = ['open', 'resync', 'reboot-devices', 'renew-token'];
 const CONTRACT_MQTT_ROLES = ['gate', 'cloud', 'observer'];
 const CONTRACT_HTTP_ROLES = ['admin', 'manager', 'guard'];
 /** docs/contract.md carries `mode` but does not list its values; README.md and docs/edge-agent.md ("Per mode") do. */
@@ -146,7 +157,7 @@ describe('literal lists', () => {
     expect(refusedAt(entryEventSchema, { ...ENTRY_EVENT, reason: 'because' })).toEqual([['reason']]);
   });
 
-  it('alarm kinds: the contract list plus exactly one documented extension, journal-full', () => {
+  it('alarm kinds: the contract list plus exactly the documented extensions', () => {
     const kinds: readonly string[] = alarmMessageSchema.shape.kind.options;
     expect(kinds).toEqual(ALARM_KINDS);
     expect(kinds).toEqual(expect.arrayContaining(CONTRACT_ALARM_KINDS));
@@ -253,13 +264,17 @@ describe('the other MQTT payloads', () => {
     for (const field of Object.keys(STATUS)) expect(fields[field], field).toBe(false);
     const additions = Object.keys(fields).filter((key) => !(key in STATUS));
     expect(additions.sort()).toEqual([
+      'clockAgeMs',
       'clockSkewMs',
+      'clockSource',
+      'contract',
       'eventLoopP99Ms',
       'fire',
       'health',
       'journalFull',
       'problems',
       'stale',
+      'tokenExpiresAt',
     ]);
     for (const field of additions) expect(fields[field], field).toBe(true);
     const broken = { ...STATUS, devices: { ...STATUS.devices, qr: 'broken' } };

@@ -1,0 +1,140 @@
+/**
+ * Gate tokens do not expire silently (docs/edge-agent.md, "Token renewal"). Every gate announces
+ * when its device token expires (`tokenExpiresAt` in its status) and which contract it speaks
+ * (`contract`). On each status of an online gate:
+ * - a token expiring within `renewBeforeMs` (default 60 days) is renewed: the cloud signs a new
+ *   one (role gate, same gate and compound, `lifetimeMs`, default 365 days) and sends it over the
+ *   gate's own `cmd` topic as `renew-token`, recorded and audited like every command, at most
+ *   once per `retryMs` (default 1 hour) while the gate still reports the old expiry;
+ * - a token expiring within `alarmBeforeMs` (default 30 days) raises a `token-expiring` alarm,
+ *   shown on the console, at most once a day per gate: renewal failed (the gate was offline for
+ *   months, refused the token, or its key was retired) and somebody must look;
+ * - a gate announcing a contract newer than this cloud's raises `contract-mismatch` once per
+ *   start. A gate that announces none is older than the announcement and speaks v1.
+ * A gate the broker refuses (revoked) sends no status, so it is never renewed.
+ */
+import { randomBytes } from 'node:crypto';
+import type { GateStatus } from '../../shared/schemas/mqtt.ts';
+import type { SigningKey } from '../../shared/keys.ts';
+import type { Logger } from '../../shared/log.ts';
+import { signToken } from '../../shared/token.ts';
+import { topics } from '../../shared/topics.ts';
+import { CONTRACT_VERSION } from '../../shared/version.ts';
+import type { LiveHub } from '../live/live-hub.ts';
+import type { SqliteCloudStore } from '../store/sqlite-store.ts';
+
+const DAY_MS = 86_400_000;
+export const TOKEN_RENEW_BEFORE_MS = 60 * DAY_MS;
+export const TOKEN_ALARM_BEFORE_MS = 30 * DAY_MS;
+export const TOKEN_LIFETIME_MS = 365 * DAY_MS;
+
+export interface GateTokenRenewalOptions {
+  store: Pick<SqliteCloudStore, 'recordCommand' | 'recordAudit' | 'recordAlarm'>;
+  signingKey: SigningKey;
+  publish: (topic: string, message: unknown) => Promise<void>;
+  live: LiveHub;
+  logger: Logger;
+  now: () => number;
+  renewBeforeMs?: number;
+  alarmBeforeMs?: number;
+  lifetimeMs?: number;
+  retryMs?: number;
+}
+
+export class GateTokenRenewal {
+  private readonly sentAt = new Map<string, { at: number; forExp: number }>();
+  private readonly alarmedAt = new Map<string, number>();
+  private readonly contractAlarmed = new Set<string>();
+  readonly counters = { renewed: 0, alarms: 0 };
+
+  constructor(private readonly options: GateTokenRenewalOptions) {}
+
+  /** Called with every stored status of a gate. Never throws (logs instead): status handling goes on. */
+  async onStatus(gateId: string, compoundId: string, status: GateStatus): Promise<void> {
+    try {
+      await this.checkContract(gateId, compoundId, status);
+      await this.checkToken(gateId, compoundId, status);
+    } catch (error) {
+      this.options.logger.error({ err: (error as Error).message, gateId }, 'token renewal check failed');
+    }
+  }
+
+  private async checkContract(gateId: string, compoundId: string, status: GateStatus): Promise<void> {
+    const contract = status.contract ?? 1;
+    if (contract <= CONTRACT_VERSION || this.contractAlarmed.has(gateId)) return;
+    this.contractAlarmed.add(gateId);
+    await this.alarm(
+      gateId,
+      compoundId,
+      'contract-mismatch',
+      `gate speaks contract v${contract}, this cloud v${CONTRACT_VERSION}: upgrade the cloud first (docs/install.md)`,
+    );
+  }
+
+  private async checkToken(gateId: string, compoundId: string, status: GateStatus): Promise<void> {
+    const exp = status.tokenExpiresAt;
+    if (exp === undefined) return;
+    const now = this.options.now();
+    const left = exp - now;
+    if (left < (this.options.alarmBeforeMs ?? TOKEN_ALARM_BEFORE_MS)) {
+      const last = this.alarmedAt.get(gateId);
+      if (last === undefined || now - last >= DAY_MS) {
+        this.alarmedAt.set(gateId, now);
+        const days = Math.max(0, Math.floor(left / DAY_MS));
+        await this.alarm(
+          gateId,
+          compoundId,
+          'token-expiring',
+          `device token expires ${new Date(exp).toISOString()} (${days} days): renewal has not reached the gate; anxin gate add re-issues one by hand`,
+        );
+      }
+    }
+    if (!status.online || left >= (this.options.renewBeforeMs ?? TOKEN_RENEW_BEFORE_MS)) return;
+    const sent = this.sentAt.get(gateId);
+    if (sent && sent.forExp === exp && now - sent.at < (this.options.retryMs ?? 3_600_000)) return;
+    this.sentAt.set(gateId, { at: now, forExp: exp });
+    await this.renew(gateId, compoundId, now);
+  }
+
+  private async renew(gateId: string, compoundId: string, now: number): Promise<void> {
+    const exp = now + (this.options.lifetimeMs ?? TOKEN_LIFETIME_MS);
+    const token = signToken({ sub: gateId, role: 'gate', compound: compoundId, exp }, this.options.signingKey);
+    const cmdId = randomBytes(8).toString('hex');
+    const { store } = this.options;
+    await store.recordCommand({
+      cmdId,
+      gateId,
+      kind: 'renew-token',
+      direction: null,
+      reason: 'token renewal',
+      by: 'cloud',
+      issuedAt: now,
+      result: null,
+    });
+    await store.recordAudit({
+      at: now,
+      actor: 'cloud',
+      role: 'admin',
+      action: 'gate.token',
+      compoundId,
+      target: gateId,
+      detail: { renewal: true, expiresAt: exp },
+    });
+    await this.options.publish(topics.gateCmd(gateId), { cmdId, kind: 'renew-token', token, by: 'cloud' });
+    this.counters.renewed += 1;
+    this.options.logger.info({ gateId, expiresAt: new Date(exp).toISOString() }, 'gate token renewal sent');
+  }
+
+  private async alarm(
+    gateId: string,
+    compoundId: string,
+    kind: 'token-expiring' | 'contract-mismatch',
+    detail: string,
+  ): Promise<void> {
+    const ts = this.options.now();
+    await this.options.store.recordAlarm({ kind, ts, detail, gateId, compoundId, receivedAt: ts });
+    this.options.live.publish({ type: 'alarm', data: { kind, ts, detail, gateId, compoundId } });
+    this.counters.alarms += 1;
+    this.options.logger.warn({ gateId, kind, detail }, 'gate alarm raised by the cloud');
+  }
+}

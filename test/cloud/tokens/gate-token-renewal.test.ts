@@ -1,0 +1,149 @@
+/**
+ * The cloud's side of token renewal and the contract check (cloud/tokens/gate-token-renewal.ts),
+ * and the gate's checks on what it is sent (edge-agent/token-store.ts), with recording fakes.
+ * The whole path over real processes: test/integration/token-renewal.test.ts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GateTokenRenewal } from '../../../cloud/tokens/gate-token-renewal.ts';
+import { LiveHub } from '../../../cloud/live/live-hub.ts';
+import { GateTokenStore } from '../../../edge-agent/token-store.ts';
+import { createKeysFile, parseKeysFile } from '../../../shared/keys.ts';
+import { silentLogger } from '../../../shared/log.ts';
+import type { GateStatus } from '../../../shared/schemas/mqtt.ts';
+import { signToken } from '../../../shared/token.ts';
+
+const DAY = 86_400_000;
+const NOW = Date.UTC(2026, 11, 1);
+const keys = parseKeysFile(createKeysFile());
+const signing = keys.signing!;
+
+function status(over: Partial<GateStatus> = {}): GateStatus {
+  return {
+    online: true,
+    mode: 'normal',
+    rev: 1,
+    journalDepth: 0,
+    devices: { idreader: 'absent', qr: 'ok', turnstile: 'ok' },
+    version: '0.1.0',
+    ts: NOW,
+    ...over,
+  };
+}
+
+function renewal(now = () => NOW) {
+  const sent: { topic: string; message: { kind: string; token: string } }[] = [];
+  const alarms: { kind: string; detail: string }[] = [];
+  const commands: { kind: string }[] = [];
+  const audits: { action: string }[] = [];
+  const r = new GateTokenRenewal({
+    store: {
+      recordCommand: async (c) => void commands.push(c),
+      recordAudit: async (a) => void audits.push(a),
+      recordAlarm: async (a) => void alarms.push(a),
+    },
+    signingKey: signing,
+    publish: async (topic, message) => void sent.push({ topic, message: message as { kind: string; token: string } }),
+    live: new LiveHub(),
+    logger: silentLogger,
+    now,
+  });
+  return { r, sent, alarms, commands, audits };
+}
+
+describe('GateTokenRenewal', () => {
+  it('leaves a token with more than 60 days alone; renews one with less, once per hour while unchanged', async () => {
+    const { r, sent, alarms, commands, audits } = renewal();
+    await r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 61 * DAY }));
+    expect(sent).toEqual([]);
+    await r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 59 * DAY }));
+    await r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 59 * DAY }));
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.topic).toBe('anxin/v1/gates/g1/cmd');
+    expect(sent[0]!.message.kind).toBe('renew-token');
+    expect(commands).toMatchObject([{ kind: 'renew-token', gateId: 'g1', by: 'cloud' }]);
+    expect(audits).toMatchObject([{ action: 'gate.token', target: 'g1', actor: 'cloud' }]);
+    expect(alarms).toEqual([]);
+    // The new token is for exactly that gate, a year long.
+    const store = new GateTokenStore(
+      { dataDir: ':memory:', gateId: 'g1', compoundId: 'c1', ring: keys.ring, logger: silentLogger, now: () => NOW },
+      undefined,
+    );
+    expect(store.accept(sent[0]!.message.token).exp).toBe(NOW + 365 * DAY);
+  });
+
+  it('raises token-expiring within 30 days (once a day), and renews only an online gate', async () => {
+    let now = NOW;
+    const { r, sent, alarms } = renewal(() => now);
+    await r.onStatus('g1', 'c1', status({ online: false, tokenExpiresAt: NOW + 10 * DAY }));
+    expect(alarms).toMatchObject([{ kind: 'token-expiring', gateId: 'g1' }]);
+    expect(alarms[0]!.detail).toMatch(/\(10 days\)/);
+    expect(sent).toEqual([]);
+    now += 3_600_000;
+    await r.onStatus('g1', 'c1', status({ online: false, tokenExpiresAt: NOW + 10 * DAY }));
+    expect(alarms).toHaveLength(1);
+    now += DAY;
+    await r.onStatus('g1', 'c1', status({ online: true, tokenExpiresAt: NOW + 10 * DAY }));
+    expect(alarms).toHaveLength(2);
+    expect(sent).toHaveLength(1);
+  });
+
+  it('checks the contract: none announced (an older gate) or v1 is fine; a newer one raises contract-mismatch once', async () => {
+    const { r, alarms } = renewal();
+    await r.onStatus('old', 'c1', status());
+    await r.onStatus('same', 'c1', status({ contract: 1 }));
+    expect(alarms).toEqual([]);
+    await r.onStatus('newer', 'c1', status({ contract: 2 }));
+    await r.onStatus('newer', 'c1', status({ contract: 2 }));
+    expect(alarms).toMatchObject([{ kind: 'contract-mismatch', gateId: 'newer' }]);
+    expect(alarms[0]!.detail).toMatch(/contract v2, this cloud v1/);
+  });
+});
+
+describe('GateTokenStore (the gate)', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+  const token = (over: { sub?: string; compound?: string; exp?: number; role?: 'gate' | 'cloud' } = {}) =>
+    signToken(
+      {
+        sub: over.sub ?? 'g1',
+        role: over.role ?? 'gate',
+        compound: over.compound ?? 'c1',
+        exp: over.exp ?? NOW + 100 * DAY,
+      },
+      signing,
+    );
+  const open = (configured: string | undefined) =>
+    new GateTokenStore(
+      { dataDir: dir!, gateId: 'g1', compoundId: 'c1', ring: keys.ring, logger: silentLogger, now: () => NOW },
+      configured,
+    );
+
+  it('refuses another gate’s, another compound’s, a non-gate, a foreign-key and an older token; keeps a stored one across restarts', () => {
+    dir = mkdtempSync(join(tmpdir(), 'anxin-token-store-'));
+    const configured = token({ exp: NOW + 20 * DAY });
+    const store = open(configured);
+    expect(store.current).toBe(configured);
+    expect(() => store.accept(token({ sub: 'g2' }))).toThrow(/not a valid gate token for this gate/);
+    expect(() => store.accept(token({ compound: 'c2' }))).toThrow(/not a valid gate token/);
+    expect(() => store.accept(token({ role: 'cloud' }))).toThrow(/not a valid gate token/);
+    const foreign = signToken(
+      { sub: 'g1', role: 'gate', compound: 'c1', exp: NOW + 300 * DAY },
+      parseKeysFile(createKeysFile()).signing!,
+    );
+    expect(() => store.accept(foreign)).toThrow(/not a valid gate token/);
+    expect(() => store.accept(token({ exp: NOW + 10 * DAY }))).toThrow(/expires no later/);
+    const renewed = token({ exp: NOW + 365 * DAY });
+    store.accept(renewed);
+    expect(store.current).toBe(renewed);
+    // A restart with the old gate.json: the stored renewal wins; a newer hand-issued one wins over it.
+    expect(open(configured).current).toBe(renewed);
+    const byHand = token({ exp: NOW + 400 * DAY });
+    expect(open(byHand).current).toBe(byHand);
+  });
+});
