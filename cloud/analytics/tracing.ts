@@ -143,18 +143,22 @@ export async function tracePerson(
   };
 }
 
+/** The index person's household: the same household id *in the same compound* (ids repeat across compounds). */
 async function householdOf(registry: TraceRegistry, person: PersonRef): Promise<string[]> {
-  if (person.householdId === null) return [];
+  if (person.householdId === null || person.compoundId === null) return [];
   const members: string[] = [];
   let cursor: string | undefined;
   do {
     const page = await registry.listResidents({
+      compoundId: person.compoundId,
       householdId: person.householdId,
       limit: 500,
       ...(cursor ? { cursor } : {}),
     });
     for (const r of page.residents) {
-      if (r.personId !== person.personId && r.householdId === person.householdId) members.push(r.personId);
+      if (r.personId !== person.personId && r.householdId === person.householdId && r.compoundId === person.compoundId) {
+        members.push(r.personId);
+      }
     }
     cursor = page.nextCursor ?? undefined;
   } while (cursor);

@@ -6,6 +6,7 @@ import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import type { CloudStore } from '../store/store.ts';
 import type { Auth } from './auth-middleware.ts';
+import type { RateLimiter } from './rate-limit.ts';
 
 /** Everything the HTTP app needs; no ports, no MQTT connection (tests use `app.request()`). */
 export interface AppDeps {
@@ -28,4 +29,6 @@ export interface AppDeps {
 /** What a route module receives. */
 export interface RouteDeps extends AppDeps {
   auth: Auth;
+  /** Per-user limits on search, reveal, traces and exports (cloud/http/rate-limit.ts). */
+  limits: RateLimiter;
 }

@@ -9,6 +9,7 @@ import type { AppEnv } from './app-env.ts';
 import { createAuth } from './auth-middleware.ts';
 import { bodyLimits } from './body-limits.ts';
 import { createErrorHandler } from './error-handler.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { securityHeaders } from './security-headers.ts';
 import { textBodies } from './text-bodies.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -34,6 +35,7 @@ export function createApp(deps: AppDeps, extraRoutes: readonly ExtraRoutes[] = [
   const routeDeps: RouteDeps = {
     ...deps,
     auth: createAuth({ ring: deps.ring, now: deps.now, sessions: deps.sessions }),
+    limits: new RateLimiter(deps.now),
   };
   const app = new Hono<AppEnv>();
 

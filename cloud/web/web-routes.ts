@@ -5,7 +5,7 @@
  *
  * - `GET /api/v1/alarms`, `POST /api/v1/alarms/:id/ack` — alarms stay until acknowledged;
  * - `POST /api/v1/auth/live-ticket` — a one-minute token for EventSource's `?token=`;
- * - `GET /api/v1/trace/search` — find a person by name or ID number (manager, audit-logged);
+ * - `POST|GET /api/v1/trace/search` — find a person by name or (POST only) ID number: masked answers (manager, audit-logged);
  * - `GET /api/v1/web/compound|residents|passes` — the compound's time zone for the console, a
  *   page of residents searched without full names, a person's passes (cloud/http/routes/web-support.ts).
  *
@@ -21,7 +21,7 @@ import type { AppEnv } from '../http/app-env.ts';
 import type { SqliteCloudStore } from '../store/sqlite-store.ts';
 import { alarmRoutes } from '../http/routes/alarms.ts';
 import { liveTicketRoutes } from '../http/routes/live-ticket.ts';
-import { personSearchRoutes } from '../http/routes/person-search.ts';
+import { personSearchRoutes, sqliteNameSearch } from '../http/routes/person-search.ts';
 import { webSupportRoutes } from '../http/routes/web-support.ts';
 import { consolePage } from './console-page.ts';
 import { dashboardPage } from './dashboard-page.ts';
@@ -101,7 +101,14 @@ export function webRoutes(options: WebRoutesOptions): (app: Hono<AppEnv>, deps: 
     const alarms = options.alarms ?? startedAlarmBook(deps.store);
     app.route(`${API_BASE}/alarms`, alarmRoutes({ ...deps, alarms }));
     app.route(`${API_BASE}/auth/live-ticket`, liveTicketRoutes(deps));
-    app.route(`${API_BASE}/trace/search`, personSearchRoutes({ ...deps, pepper: options.pepper }));
+    app.route(
+      `${API_BASE}/trace/search`,
+      personSearchRoutes({
+        ...deps,
+        pepper: options.pepper,
+        byName: sqliteNameSearch(deps.store.db, (id) => deps.store.getResident(id)),
+      }),
+    );
     app.route(`${API_BASE}/web`, webSupportRoutes({ ...deps, directory: new SqliteResidentDirectory(deps.store.db) }));
     app.route('/', webPages());
   };

@@ -2,6 +2,7 @@
  * The web sub-app over `app.request()`: the pages and their assets (all served by the cloud, no
  * outside URL), alarm acknowledgement, the live-stream ticket and the audit-logged person search.
  */
+import { RATE_LIMITS } from '../../cloud/http/rate-limit.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CloudCore, createCloudCore } from '../../cloud/cloud-service.ts';
 import type { LiveMessage } from '../../cloud/live/live-hub.ts';
@@ -219,12 +220,16 @@ describe('person search', () => {
 
   const search = (q: string, token: string, reason = 'case 2026-001') =>
     call(`/api/v1/trace/search?${new URLSearchParams({ q, reason })}`, token);
+  const searchByBody = (q: string, token: string, reason = 'case 2026-001') =>
+    call('/api/v1/trace/search', token, { method: 'POST', body: JSON.stringify({ q, reason }) });
 
   it('finds a person by name within the manager compound and audit-logs the look-up', async () => {
     const res = await search('张', tokenOf('manager', 'north'));
     expect(res.status).toBe(200);
-    const { persons } = (await res.json()) as { persons: { personId: string; name: string }[] };
-    expect(persons).toEqual([expect.objectContaining({ personId: 'p-zhang', name: '张三明', maskedName: '张*明' })]);
+    const { persons } = (await res.json()) as { persons: { personId: string; name?: string }[] };
+    expect(persons).toEqual([expect.objectContaining({ personId: 'p-zhang', maskedName: '张*明' })]);
+    // The answer never carries the full name: that takes a reveal with a reason.
+    expect(JSON.stringify(persons)).not.toContain('张三明');
     const audit = await core.store.listAudit({ action: 'trace.search', limit: 10 });
     expect(audit.entries[0]).toMatchObject({
       actor: 'manager-north',
@@ -232,8 +237,10 @@ describe('person search', () => {
     });
   });
 
-  it('finds a person by ID number through the pseudonym and keeps only the masked number in the audit log', async () => {
-    const res = await search(idNumber, tokenOf('manager'));
+  it('finds a person by ID number (POST body only) through the pseudonym and keeps only the masked number in the audit log', async () => {
+    const inUrl = await search(idNumber, tokenOf('manager'));
+    expect(inUrl.status).toBe(400);
+    const res = await searchByBody(idNumber, tokenOf('manager'));
     const { persons } = (await res.json()) as { persons: { personId: string }[] };
     expect(persons.map((p) => p.personId)).toEqual(['p-zhang']);
     const audit = await core.store.listAudit({ action: 'trace.search', limit: 10 });
@@ -245,8 +252,20 @@ describe('person search', () => {
     expect((await search('张', tokenOf('guard', 'north'))).status).toBe(403);
     expect((await call('/api/v1/trace/search?q=%E5%BC%A0', tokenOf('manager', 'north'))).status).toBe(400);
     const wrongCheck = `${idNumber.slice(0, 17)}${idNumber.endsWith('0') ? '1' : '0'}`;
-    const bad = await search(wrongCheck, tokenOf('manager', 'north'));
+    const bad = await searchByBody(wrongCheck, tokenOf('manager', 'north'));
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('invalid-request');
+  });
+
+  it('is rate-limited per user: a burst, then 429 with Retry-After, another user unaffected', async () => {
+    const greedy = tokenOf('manager', 'north');
+    const statuses: number[] = [];
+    for (let i = 0; i < RATE_LIMITS.search.burst + 1; i++) statuses.push((await search('张', greedy)).status);
+    expect(statuses.slice(0, -1).every((s) => s === 200)).toBe(true);
+    const limited = await search('张', greedy);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    const other = core.sessions.issue({ username: 'other-manager', role: 'manager', compound: 'north' }).token;
+    expect((await search('张', other)).status).toBe(200);
   });
 });

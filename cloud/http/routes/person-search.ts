@@ -1,12 +1,15 @@
 /**
- * `GET /api/v1/trace/search?q&reason[&compound]` (manager): finds the person a contact tracer
- * starts from, by full name or by national ID number (docs/web.md). The full name and ID
- * number live only in the cloud, so this look-up is manager-only, needs a reason and is written to
- * the audit log (docs/architecture.md rule 5). An ID number is matched through its pseudonym
- * (`idHash`), never by decrypting every sealed number; the audit record keeps only its masked form.
- * A name is matched against the residents of one compound: a few thousand rows, scanned in pages.
+ * `POST /api/v1/trace/search {q, reason[, compound]}` and `GET /api/v1/trace/search?q&reason`
+ * (manager): finds the person a contact tracer starts from, by name or by national ID number.
+ * Answers carry masked names and masked ID numbers only: a full name or number comes only from a
+ * reveal with a reason (`GET /residents/:id?reveal=true&reason=…`), audited one by one. An ID
+ * number is searched only through a POST body (never a URL, which logs and proxies keep) and is
+ * matched through its pseudonym (`idHash`); the audit record keeps its masked form. A name is
+ * matched by one SQL scan per compound (`instr` over the residents of that compound, stopped at
+ * the first 50) — no row leaves SQLite unless it matches. Each search is audited and counts
+ * against the caller's per-user search limit (cloud/http/rate-limit.ts).
  */
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { maskIdNumber, validateIdNumber } from '../../../shared/id-number.ts';
 import { idSchema } from '../../../shared/ids.ts';
@@ -15,16 +18,20 @@ import type { AuditStore, CloudStore, Resident } from '../../store/store.ts';
 import { ApiError } from '../api-error.ts';
 import type { AppEnv } from '../app-env.ts';
 import { type Auth, canSee, compoundFilter } from '../auth-middleware.ts';
+import type { RateLimiter } from '../rate-limit.ts';
 import { validate } from '../validation.ts';
 
 /** At most this many matches are returned; a tracer narrows the query instead of paging. */
 export const MAX_SEARCH_RESULTS = 50;
-const SCAN_PAGE = 1000;
+
+/** Residents of `compoundId` whose name contains `needle` (or whose personId is it), at most `limit`. */
+export type NameSearch = (compoundId: string, needle: string, limit: number) => Promise<Resident[]>;
 
 export interface PersonSearchDeps {
   auth: Auth;
-  store: Pick<CloudStore, 'listResidents' | 'findResidentsByIdHash' | 'listCompounds'> &
-    Pick<AuditStore, 'recordAudit'>;
+  limits: RateLimiter;
+  store: Pick<CloudStore, 'findResidentsByIdHash' | 'listCompounds'> & Pick<AuditStore, 'recordAudit'>;
+  byName: NameSearch;
   pepper: Buffer;
   now: () => number;
 }
@@ -40,7 +47,6 @@ export interface PersonMatch {
   compoundId: string;
   householdId: string | null;
   kind: Resident['kind'];
-  name: string;
   maskedName: string;
   maskedIdNumber: string | null;
   health: Resident['health'];
@@ -53,7 +59,6 @@ function matchOf(r: Resident): PersonMatch {
     compoundId: r.compoundId,
     householdId: r.householdId,
     kind: r.kind,
-    name: r.name,
     maskedName: r.maskedName,
     maskedIdNumber: r.maskedIdNumber,
     health: r.health,
@@ -63,65 +68,82 @@ function matchOf(r: Resident): PersonMatch {
 
 const ID_NUMBER_SHAPE = /^\d{17}[\dXx]$/;
 
-async function byName(store: PersonSearchDeps['store'], compoundIds: readonly string[], q: string) {
-  const needle = q.toLowerCase();
-  const found: Resident[] = [];
-  for (const compoundId of compoundIds) {
-    let cursor: string | undefined;
-    do {
-      const page = await store.listResidents({ compoundId, limit: SCAN_PAGE, ...(cursor ? { cursor } : {}) });
-      for (const r of page.residents) {
-        if (r.personId === q || r.name.toLowerCase().includes(needle)) found.push(r);
-        if (found.length >= MAX_SEARCH_RESULTS) return found;
-      }
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor);
-  }
-  return found;
-}
+type Query = z.infer<typeof personSearchQuerySchema>;
 
 export function personSearchRoutes(deps: PersonSearchDeps): Hono<AppEnv> {
-  return new Hono<AppEnv>().get(
-    '/',
-    deps.auth.requireRole(['manager']),
-    validate('query', personSearchQuerySchema),
-    async (c) => {
-      const { q, reason, compound } = c.req.valid('query');
-      const actor = c.var.actor;
-      const compoundId = compoundFilter(actor, compound);
-      const isIdNumber = ID_NUMBER_SHAPE.test(q);
-      let matches: Resident[];
-      if (isIdNumber) {
-        const check = validateIdNumber(q, new Date(deps.now()));
-        if (!check.ok) {
-          throw new ApiError(400, 'invalid-request', 'not a valid ID number', [
-            { path: 'q', message: `ID number: ${check.reason}` },
-          ]);
-        }
-        const hits = await deps.store.findResidentsByIdHash([pseudonymizeIdNumber(check.idNumber, deps.pepper)]);
-        matches = hits.filter(
-          (r) => canSee(actor, r.compoundId) && (compoundId === undefined || r.compoundId === compoundId),
-        );
-      } else {
-        const compounds = compoundId !== undefined ? [compoundId] : (await deps.store.listCompounds()).map((x) => x.id);
-        matches = await byName(deps.store, compounds, q);
+  const search = async (c: Context<AppEnv>, { q, reason, compound }: Query, viaBody: boolean) => {
+    const actor = c.var.actor;
+    const compoundId = compoundFilter(actor, compound);
+    const isIdNumber = ID_NUMBER_SHAPE.test(q);
+    if (isIdNumber && !viaBody) {
+      throw new ApiError(400, 'invalid-request', 'send an ID number in a POST body, never in a URL', [
+        { path: 'q', message: 'use POST /api/v1/trace/search' },
+      ]);
+    }
+    deps.limits.take(c, 'search');
+    let matches: Resident[];
+    if (isIdNumber) {
+      const check = validateIdNumber(q, new Date(deps.now()));
+      if (!check.ok) {
+        throw new ApiError(400, 'invalid-request', 'not a valid ID number', [
+          { path: 'q', message: `ID number: ${check.reason}` },
+        ]);
       }
-      await deps.store.recordAudit({
-        at: deps.now(),
-        actor: actor.username,
-        role: actor.role,
-        action: 'trace.search',
-        compoundId: compoundId ?? null,
-        target: null,
-        detail: {
-          reason,
-          by: isIdNumber ? 'id-number' : 'name',
-          // The clear ID number never reaches the audit log; a name query is kept as typed.
-          query: isIdNumber ? maskIdNumber(q.toUpperCase()) : q,
-          results: matches.length,
-        },
-      });
-      return c.json({ persons: matches.slice(0, MAX_SEARCH_RESULTS).map(matchOf) });
-    },
+      const hits = await deps.store.findResidentsByIdHash([pseudonymizeIdNumber(check.idNumber, deps.pepper)]);
+      matches = hits.filter(
+        (r) => canSee(actor, r.compoundId) && (compoundId === undefined || r.compoundId === compoundId),
+      );
+    } else {
+      const compounds = compoundId !== undefined ? [compoundId] : (await deps.store.listCompounds()).map((x) => x.id);
+      matches = [];
+      for (const id of compounds) {
+        if (matches.length >= MAX_SEARCH_RESULTS) break;
+        matches.push(...(await deps.byName(id, q, MAX_SEARCH_RESULTS - matches.length)));
+      }
+    }
+    await deps.store.recordAudit({
+      at: deps.now(),
+      actor: actor.username,
+      role: actor.role,
+      action: 'trace.search',
+      compoundId:
+        compoundId ??
+        (matches.length > 0 && matches.every((m) => m.compoundId === matches[0]!.compoundId)
+          ? matches[0]!.compoundId
+          : null),
+      target: null,
+      detail: {
+        reason,
+        by: isIdNumber ? 'id-number' : 'name',
+        // The clear ID number never reaches the audit log; a name query is kept as typed.
+        query: isIdNumber ? maskIdNumber(q.toUpperCase()) : q,
+        results: matches.length,
+      },
+    });
+    return c.json({ persons: matches.slice(0, MAX_SEARCH_RESULTS).map(matchOf) });
+  };
+  const managers = deps.auth.requireRole(['manager']);
+  return new Hono<AppEnv>()
+    .get('/', managers, validate('query', personSearchQuerySchema), (c) => search(c, c.req.valid('query'), false))
+    .post('/', managers, validate('json', personSearchQuerySchema), (c) => search(c, c.req.valid('json'), true));
+}
+
+/** The SQLite name search: one `instr` scan over one compound's residents (residents_by_compound). */
+export function sqliteNameSearch(
+  db: import('better-sqlite3').Database,
+  getResident: (personId: string) => Promise<Resident | undefined>,
+): NameSearch {
+  const statement = db.prepare(
+    `SELECT person_id FROM residents WHERE compound_id = ? AND (person_id = ? OR instr(lower(name), ?) > 0)
+     ORDER BY person_id LIMIT ?`,
   );
+  return async (compoundId, needle, limit) => {
+    const ids = statement.all(compoundId, needle, needle.toLowerCase(), limit) as { person_id: string }[];
+    const found: Resident[] = [];
+    for (const { person_id } of ids) {
+      const r = await getResident(person_id);
+      if (r) found.push(r);
+    }
+    return found;
+  };
 }

@@ -89,6 +89,7 @@ export function residentRoutes(deps: RouteDeps) {
       const resident = await residentOf(c.var.actor, c.req.valid('param').id);
       const { reveal, reason } = c.req.valid('query');
       if (reveal !== 'true') return c.json(residentView(resident));
+      deps.limits.take(c, 'reveal');
       const identity = await deps.registry.revealIdentity(resident, c.var.actor, reason);
       return c.json({ ...residentView(resident), ...identity });
     })

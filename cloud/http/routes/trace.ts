@@ -23,6 +23,7 @@ import type { AuditStore } from '../../store/store.ts';
 import { notFound } from '../api-error.ts';
 import type { AppEnv } from '../app-env.ts';
 import { type Auth, canSee } from '../auth-middleware.ts';
+import type { RateLimiter } from '../rate-limit.ts';
 import { validate } from '../validation.ts';
 
 /** The longest window one trace may cover; a 14-day trace is the design target (docs/tracing.md). */
@@ -46,6 +47,7 @@ const gateParam = z.object({ gateId: idSchema });
 
 export interface TraceRouteDeps {
   auth: Auth;
+  limits: RateLimiter;
   analytics: AnalyticsStore;
   store: TraceRegistry & Pick<AuditStore, 'recordAudit'>;
   now: () => number;
@@ -132,6 +134,7 @@ export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
     const { personId } = c.req.valid('param');
     const q = c.req.valid('query');
     const actor = c.var.actor;
+    deps.limits.take(c, q.format === 'csv' ? 'export' : 'trace');
     const timeline = await tracePerson(services, personId, q.from, q.to);
     if (timeline.person.compoundId !== null && !canSee(actor, timeline.person.compoundId)) {
       throw notFound('person', personId);
@@ -164,6 +167,7 @@ export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
       const { personId } = c.req.valid('param');
       const q = c.req.valid('query');
       const actor = c.var.actor;
+      deps.limits.take(c, q.format === 'csv' ? 'export' : 'trace');
       const report = await traceContacts(services, personId, {
         from: q.from,
         to: q.to,
@@ -220,6 +224,7 @@ export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
     const { gateId } = c.req.valid('param');
     const q = c.req.valid('query');
     const actor = c.var.actor;
+    deps.limits.take(c, q.format === 'csv' ? 'export' : 'trace');
     const gate = await deps.store.getGate(gateId);
     if (!gate || !canSee(actor, gate.compoundId)) throw notFound('gate', gateId);
     const exposure = await traceGate(services, gateId, q.from, q.to);
