@@ -156,7 +156,11 @@ async function householdOf(registry: TraceRegistry, person: PersonRef): Promise<
       ...(cursor ? { cursor } : {}),
     });
     for (const r of page.residents) {
-      if (r.personId !== person.personId && r.householdId === person.householdId && r.compoundId === person.compoundId) {
+      if (
+        r.personId !== person.personId &&
+        r.householdId === person.householdId &&
+        r.compoundId === person.compoundId
+      ) {
         members.push(r.personId);
       }
     }
