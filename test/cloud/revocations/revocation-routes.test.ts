@@ -107,3 +107,41 @@ describe('revoking a gate', () => {
     await expect.poll(() => refusedCode(broker.url, stolen).catch(() => 0), { timeout: 5_000 }).toBe(4);
   });
 });
+
+describe('a broker that keeps one account per gate (Mosquitto, --mosquitto-admin)', () => {
+  it('is told of each revoke and token, and a failed call still records the revocation and says so', async () => {
+    const calls: string[] = [];
+    let reachable = false;
+    const accounts = {
+      async putGate(gate: { id: string; compoundId: string }, token: string) {
+        if (!reachable) throw new Error('ECONNREFUSED');
+        calls.push(`put ${gate.id}@${gate.compoundId} ${token.length > 0}`);
+      },
+      async disableGate(gateId: string) {
+        if (!reachable) throw new Error('ECONNREFUSED');
+        calls.push(`disable ${gateId}`);
+      },
+    };
+    await cloud?.stop();
+    cloud = await startTestCloud({
+      keysFile,
+      mqttUrl: broker.url,
+      ...fullCloudExtensions({ keysFile, revocations: { file, accounts } }),
+    });
+    const admin = await cloud.login('admin');
+    await api('/compounds', admin, { id: 'c1', name: 'C1' });
+    await api('/gates', admin, { id: 'g1', compoundId: 'c1', name: 'north' });
+
+    const failed = await api('/gates/g1/revoke', admin, { reason: 'stolen' });
+    expect(failed.status).toBe(200);
+    expect(failed.body.brokerAccount).toBe('failed');
+    expect(await readFile(file, 'utf8')).toContain(`${failed.body.entry as string}  #`);
+
+    reachable = true;
+    const again = await api('/gates/g1/revoke', admin, { reason: 'stolen, again' });
+    expect(again.body.brokerAccount).toBe('applied');
+    const token = await api('/gates/g1/token', admin, {});
+    expect(token.body.brokerAccount).toBe('applied');
+    expect(calls).toEqual(['disable g1', 'put g1@c1 true']);
+  });
+});
