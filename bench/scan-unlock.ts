@@ -9,9 +9,15 @@
  * processing time (plus pty hops); the wire times at 9600/115200 baud are computed from the frame
  * lengths and reported beside it — on real RS-232/RS-485 they add to it.
  *
- *   node --import tsx bench/scan-unlock.ts [--quick] [--persons 100k] [--scans 200]
+ * One more run puts a CPU-burning neighbour beside the gate: one busy process per core of the
+ * machine (`node -e 'for(;;){}'`), as a co-located service gone wrong would; n ≥ 800 scans there
+ * (`--neighbour-scans`), and the gate's own event-loop delay p99 (docs/edge-agent.md "Health").
+ *
+ *   node --import tsx bench/scan-unlock.ts [--quick] [--persons 100k] [--scans 200] [--neighbour-scans 800]
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism, getPriority, setPriority } from 'node:os';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createEdgeAgent } from '../edge-agent/edge-agent.ts';
@@ -33,8 +39,9 @@ import { randomInt, seededRandom } from './lib/prng.ts';
 import { latencyFigures } from './lib/report.ts';
 import { Samples, sleep } from './lib/samples.ts';
 
-const USAGE = `bench scan-unlock [--quick] [--persons N] [--scans N] [--json FILE]
-  QR at 9600 and 115200 baud and ID card at 115200 → OSDP unlock, through the edge agent on socat ptys.`;
+const USAGE = `bench scan-unlock [--quick] [--persons N] [--scans N] [--neighbour-scans N] [--json FILE]
+  QR at 9600 and 115200 baud and ID card at 115200 → OSDP unlock, through the edge agent on socat ptys;
+  then QR at 115200 beside a CPU-burning neighbour (one busy process per core).`;
 
 const TARGET_P99_MS = 5;
 /** QR runs below: 9600, 115200, 115200 with the OSDP secure channel. */
@@ -63,183 +70,236 @@ async function pty(ctx: Ctx) {
   return pair;
 }
 
-await runBench('scan-unlock', USAGE, { persons: { type: 'string' }, scans: { type: 'string' } }, async (ctx) => {
-  const { report, quick, values } = ctx;
-  const personCount = intFlag(values, 'persons', quick ? 2_000 : 100_000);
-  const scans = intFlag(values, 'scans', quick ? 25 : 200);
-  const keysFile = createKeysFile();
-  const keys = parseKeysFile(keysFile);
-  const now = Date.now();
-  const scansPerRun = (qr: boolean) => (qr ? scans : Math.max(5, Math.floor(scans / 4)));
-  const dataDir = join(await ctx.tempDir('scan-unlock'), 'gate');
-  // Only the persons who will scan are kept: the generated population (and its garbage) would
-  // otherwise stay in this process's heap, and its major GCs (measured up to 96 ms) would land in
-  // the figures although the agent itself holds its replica in SQLite, not in the heap.
-  const scanners: Scanner[] = [];
-  {
-    const population = generatePopulation({ count: personCount, pepper: keys.pepper });
-    const greens = population.persons.filter(
-      (p) => p.health === 'green' && p.record.kind === 'resident',
-    ) as SyntheticPerson[];
-    const random = seededRandom(11);
-    for (let i = 0; i < QR_RUNS * scansPerRun(true) + scansPerRun(false); i++) {
-      const { record, name, idNumber } = greens[randomInt(random, greens.length)]!;
-      scanners.push({ personId: record.personId, name, idNumber });
+/** One busy process per core: the neighbour that takes the CPU from the gate. */
+function burnCpu(ctx: Ctx): ChildProcess[] {
+  const burners = Array.from({ length: availableParallelism() }, () =>
+    spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+  );
+  ctx.onCleanup(() => {
+    for (const b of burners) b.kill('SIGKILL');
+  });
+  return burners;
+}
+
+await runBench(
+  'scan-unlock',
+  USAGE,
+  { persons: { type: 'string' }, scans: { type: 'string' }, 'neighbour-scans': { type: 'string' } },
+  async (ctx) => {
+    const { report, quick, values } = ctx;
+    const personCount = intFlag(values, 'persons', quick ? 2_000 : 100_000);
+    const scans = intFlag(values, 'scans', quick ? 25 : 200);
+    const neighbourScans = intFlag(values, 'neighbour-scans', quick ? 100 : 800);
+    const keysFile = createKeysFile();
+    const keys = parseKeysFile(keysFile);
+    const now = Date.now();
+    const scansPerRun = (qr: boolean) => (qr ? scans : Math.max(5, Math.floor(scans / 4)));
+    const scansOf = (run: { qrBaud?: number; neighbour?: boolean }) =>
+      run.neighbour ? neighbourScans : scansPerRun(run.qrBaud !== undefined);
+    const dataDir = join(await ctx.tempDir('scan-unlock'), 'gate');
+    // Only the persons who will scan are kept: the generated population (and its garbage) would
+    // otherwise stay in this process's heap, and its major GCs (measured up to 96 ms) would land in
+    // the figures although the agent itself holds its replica in SQLite, not in the heap.
+    const scanners: Scanner[] = [];
+    {
+      const population = generatePopulation({ count: personCount, pepper: keys.pepper });
+      const greens = population.persons.filter(
+        (p) => p.health === 'green' && p.record.kind === 'resident',
+      ) as SyntheticPerson[];
+      const random = seededRandom(11);
+      for (let i = 0; i < QR_RUNS * scansPerRun(true) + scansPerRun(false) + neighbourScans; i++) {
+        const { record, name, idNumber } = greens[randomInt(random, greens.length)]!;
+        scanners.push({ personId: record.personId, name, idNumber });
+      }
+      const db = openGateDatabase(dataDir);
+      const replica = new ReplicaStore(db);
+      const changes = replicaChanges(population.persons, now - DAY_MS);
+      for (let i = 0; i < changes.length; i += 5_000) replica.applyDelta(changes.slice(i, i + 5_000), i + 5_000);
+      replica.touchCloudContact(now);
+      db.close();
     }
-    const db = openGateDatabase(dataDir);
-    const replica = new ReplicaStore(db);
-    const changes = replicaChanges(population.persons, now - DAY_MS);
-    for (let i = 0; i < changes.length; i += 5_000) replica.applyDelta(changes.slice(i, i + 5_000), i + 5_000);
-    replica.touchCloudContact(now);
-    db.close();
-  }
-  (globalThis as { gc?: () => void }).gc?.();
-  let nextScanner = 0;
-  report.progress(`replica of ${personCount} persons ready`);
+    (globalThis as { gc?: () => void }).gc?.();
+    let nextScanner = 0;
+    report.progress(`replica of ${personCount} persons ready`);
 
-  const runs: { name: string; qrBaud?: number; secure?: boolean }[] = [
-    { name: 'QR @9600', qrBaud: 9600 },
-    { name: 'QR @115200', qrBaud: 115_200 },
-    // The OSDP secure channel on (docs/devices.md §8): every poll and the OUT MACed, the OUT encrypted.
-    { name: 'QR @115200, OSDP secure channel', qrBaud: 115_200, secure: true },
-    { name: 'ID card @115200' },
-  ];
-  for (const run of runs) {
-    const osdp = await pty(ctx);
-    const qrPair = await pty(ctx);
-    const idPair = await pty(ctx);
-    const qrBaud = run.qrBaud ?? 9600;
-    const scbk = run.secure ? randomBytes(16) : undefined;
-    const turnstileSim = new OsdpTurnstileSimulator({
-      path: osdp.b,
-      baudRate: 115_200,
-      passDelayMs: 30,
-      ...(scbk ? { scbk } : {}),
-    });
-    const qrSim = new QrScannerSimulator({ path: qrPair.b, baudRate: qrBaud, suffix: 'cr' });
-    const idSim = new IdCardReaderSimulator({ path: idPair.b, baudRate: 115_200 });
-    const qr = new QrScannerDriver({ path: qrPair.a, baudRate: qrBaud });
-    const idreader = new IdCardReaderDriver({ path: idPair.a, baudRate: 115_200, pollIntervalMs: 300 });
-    const turnstile = new OsdpControlPanel({ path: osdp.a, baudRate: 115_200, ...(scbk ? { scbk } : {}) });
-    for (const sim of [turnstileSim, qrSim, idSim]) await sim.start();
-    const config = parseEdgeConfig({
-      gateId: 'g-bench',
-      compoundId: 'c-0',
-      mqtt: { url: 'mqtt://127.0.0.1:1', reconnectMs: 60_000 },
-      keys: keysFile,
-      dataDir,
-      http: { enabled: false },
-      devices: {
-        qr: { path: qrPair.a, baudRate: qrBaud },
-        idreader: { path: idPair.a, baudRate: 115_200 },
-        turnstile: { path: osdp.a, baudRate: 115_200, pulseMs: 500 },
+    const runs: { name: string; qrBaud?: number; secure?: boolean; neighbour?: boolean; nice?: number }[] = [
+      { name: 'QR @9600', qrBaud: 9600 },
+      { name: 'QR @115200', qrBaud: 115_200 },
+      // The OSDP secure channel on (docs/devices.md §8): every poll and the OUT MACed, the OUT encrypted.
+      { name: 'QR @115200, OSDP secure channel', qrBaud: 115_200, secure: true },
+      { name: 'ID card @115200' },
+      // The machine shared with a process that burns every core (scheduler contention, not our code).
+      { name: 'QR @115200 beside a CPU-burning neighbour', qrBaud: 115_200, neighbour: true },
+      // The same with the gate at the priority its systemd unit gives it (deploy/systemd/anxin-edge@.service).
+      {
+        name: 'QR @115200 beside a CPU-burning neighbour, gate at Nice=-10',
+        qrBaud: 115_200,
+        neighbour: true,
+        nice: -10,
       },
-      timeouts: { passageMs: 2_000 },
-    });
-    const agent = createEdgeAgent(config, { devices: { qr, idreader, turnstile } });
-    await agent.start();
-    await sleep(500); // first OSDP polls, reader handshake
-    if (scbk && !turnstile.secure) throw new Error('the secure channel did not come up');
+    ];
+    for (const run of runs) {
+      const osdp = await pty(ctx);
+      const qrPair = await pty(ctx);
+      const idPair = await pty(ctx);
+      const qrBaud = run.qrBaud ?? 9600;
+      const scbk = run.secure ? randomBytes(16) : undefined;
+      const turnstileSim = new OsdpTurnstileSimulator({
+        path: osdp.b,
+        baudRate: 115_200,
+        passDelayMs: 30,
+        ...(scbk ? { scbk } : {}),
+      });
+      const qrSim = new QrScannerSimulator({ path: qrPair.b, baudRate: qrBaud, suffix: 'cr' });
+      const idSim = new IdCardReaderSimulator({ path: idPair.b, baudRate: 115_200 });
+      const qr = new QrScannerDriver({ path: qrPair.a, baudRate: qrBaud });
+      const idreader = new IdCardReaderDriver({ path: idPair.a, baudRate: 115_200, pollIntervalMs: 300 });
+      const turnstile = new OsdpControlPanel({ path: osdp.a, baudRate: 115_200, ...(scbk ? { scbk } : {}) });
+      for (const sim of [turnstileSim, qrSim, idSim]) await sim.start();
+      const config = parseEdgeConfig({
+        gateId: 'g-bench',
+        compoundId: 'c-0',
+        mqtt: { url: 'mqtt://127.0.0.1:1', reconnectMs: 60_000 },
+        keys: keysFile,
+        dataDir,
+        http: { enabled: false },
+        devices: {
+          qr: { path: qrPair.a, baudRate: qrBaud },
+          idreader: { path: idPair.a, baudRate: 115_200 },
+          turnstile: { path: osdp.a, baudRate: 115_200, pulseMs: 500 },
+        },
+        timeouts: { passageMs: 2_000 },
+      });
+      const agent = createEdgeAgent(config, { devices: { qr, idreader, turnstile } });
+      await agent.start();
+      await sleep(500); // first OSDP polls, reader handshake
+      if (scbk && !turnstile.secure) throw new Error('the secure channel did not come up');
 
-    let readAt = 0n;
-    qr.on('scan', (_text, at) => {
-      readAt = at.lastByteAt;
-    });
-    idreader.on('card', (_card, at) => {
-      readAt = at.frameEndAt;
-    });
-    const samples = new Samples();
-    const decisionMs = new Samples();
-    agent.on('decision', (event) => {
-      if (event) decisionMs.addMs(event.decisionMs);
-    });
-    let misses = 0;
-    let lineBytes = 0;
-    const count = scansPerRun(run.qrBaud !== undefined);
-    for (let i = 0; i < count; i++) {
-      const person = scanners[nextScanner++]!;
-      const unlocked = once(turnstileSim, 'unlock', { signal: AbortSignal.timeout(3_000) }) as Promise<
-        [string, bigint]
-      >;
-      if (run.qrBaud) {
-        const text = signPass(
-          {
-            passId: newPassId(),
-            personId: person.personId,
-            compoundId: 'c-0',
-            kind: 'resident',
-            notBefore: now - DAY_MS,
-            expiresAt: now + DAY_MS,
-          },
-          keys.signing!,
-        );
-        lineBytes = text.length + 1;
-        await qrSim.scan(text);
-      } else {
-        idSim.presentCard({
-          name: person.name,
-          sex: 'male',
-          nationCode: '01',
-          birthDate: '1980-01-01',
-          address: '上海市黄浦区某路1号',
-          idNumber: person.idNumber,
-          authority: '上海市公安局黄浦分局',
-          validFrom: '2020-01-01',
-          validTo: null,
+      let readAt = 0n;
+      qr.on('scan', (_text, at) => {
+        readAt = at.lastByteAt;
+      });
+      idreader.on('card', (_card, at) => {
+        readAt = at.frameEndAt;
+      });
+      const samples = new Samples();
+      const decisionMs = new Samples();
+      agent.on('decision', (event) => {
+        if (event) decisionMs.addMs(event.decisionMs);
+      });
+      let misses = 0;
+      let lineBytes = 0;
+      const count = scansOf(run);
+      const burners = run.neighbour ? burnCpu(ctx) : [];
+      const niceBefore = getPriority();
+      if (run.nice !== undefined) {
+        try {
+          setPriority(run.nice);
+        } catch (error) {
+          report.note(
+            `${run.name}: cannot set nice ${run.nice} (${(error as Error).message}); measured at ${niceBefore}`,
+          );
+        }
+      }
+      if (run.neighbour) {
+        await sleep(500);
+        report.progress(`${burners.length} CPU burners running beside the gate`);
+      }
+      for (let i = 0; i < count; i++) {
+        const person = scanners[nextScanner++]!;
+        const unlocked = once(turnstileSim, 'unlock', { signal: AbortSignal.timeout(3_000) }) as Promise<
+          [string, bigint]
+        >;
+        if (run.qrBaud) {
+          const text = signPass(
+            {
+              passId: newPassId(),
+              personId: person.personId,
+              compoundId: 'c-0',
+              kind: 'resident',
+              notBefore: now - DAY_MS,
+              expiresAt: now + DAY_MS,
+            },
+            keys.signing!,
+          );
+          lineBytes = text.length + 1;
+          await qrSim.scan(text);
+        } else {
+          idSim.presentCard({
+            name: person.name,
+            sex: 'male',
+            nationCode: '01',
+            birthDate: '1980-01-01',
+            address: '上海市黄浦区某路1号',
+            idNumber: person.idNumber,
+            authority: '上海市公安局黄浦分局',
+            validFrom: '2020-01-01',
+            validTo: null,
+          });
+        }
+        try {
+          const [, atHr] = await unlocked;
+          samples.addNs(atHr - readAt);
+        } catch {
+          misses += 1;
+        }
+        if (!run.qrBaud) idSim.removeCard();
+        await sleep(run.qrBaud ? 60 : 400); // the turnstile reports "passed"; the reader sees the card gone
+      }
+      for (const b of burners) b.kill('SIGKILL');
+      if (run.nice !== undefined) setPriority(niceBefore);
+      const d = samples.distribution();
+      if (run.neighbour) {
+        report.add({
+          name: `${run.name}: the gate's event-loop delay p99 (its own monitor, last window)`,
+          value: agent.status().eventLoopP99Ms ?? Number.NaN,
+          unit: 'ms',
+          note: `${burners.length} busy processes, n = ${d.count}`,
         });
       }
-      try {
-        const [, atHr] = await unlocked;
-        samples.addNs(atHr - readAt);
-      } catch {
-        misses += 1;
-      }
-      if (!run.qrBaud) idSim.removeCard();
-      await sleep(run.qrBaud ? 60 : 400); // the turnstile reports "passed"; the reader sees the card gone
-    }
-    const d = samples.distribution();
-    report.add(
-      ...latencyFigures(
-        `${run.name}: last byte in → OSDP unlock parsed`,
-        d,
-        { p99: TARGET_P99_MS },
-        misses > 0 ? `${misses} scans without unlock` : undefined,
-      ),
-    );
-    const dd = decisionMs.distribution();
-    report.add({
-      name: `${run.name}: agent's own decisionMs (read → decided) p99`,
-      value: dd.p99,
-      unit: 'ms',
-      note: `p50 ${dd.p50.toFixed(3)} ms`,
-    });
-    const inBytes = run.qrBaud ? lineBytes : IDREADER_READ_REPLY_BYTES;
-    for (const baud of [run.qrBaud ?? 115_200]) {
+      report.add(
+        ...latencyFigures(
+          `${run.name}: last byte in → OSDP unlock parsed`,
+          d,
+          { p99: TARGET_P99_MS },
+          misses > 0 ? `${misses} scans without unlock` : undefined,
+        ),
+      );
+      const dd = decisionMs.distribution();
       report.add({
-        name: `${run.name}: wire time of the ${inBytes}-byte ${run.qrBaud ? 'QR line' : 'read reply'} at ${baud}`,
-        value: wireMs(inBytes, baud),
+        name: `${run.name}: agent's own decisionMs (read → decided) p99`,
+        value: dd.p99,
         unit: 'ms',
-        note: 'before lastByteAt; not in the figure above',
+        note: `p50 ${dd.p50.toFixed(3)} ms`,
+      });
+      const inBytes = run.qrBaud ? lineBytes : IDREADER_READ_REPLY_BYTES;
+      for (const baud of [run.qrBaud ?? 115_200]) {
+        report.add({
+          name: `${run.name}: wire time of the ${inBytes}-byte ${run.qrBaud ? 'QR line' : 'read reply'} at ${baud}`,
+          value: wireMs(inBytes, baud),
+          unit: 'ms',
+          note: 'before lastByteAt; not in the figure above',
+        });
+      }
+      await agent.stop();
+      for (const sim of [turnstileSim, qrSim, idSim]) await sim.stop();
+    }
+    for (const baud of [9600, 115_200]) {
+      report.add({
+        name: `wire time of the ${OSDP_SECURE_OUT_FRAME_BYTES}-byte osdp_OUT in the secure channel at ${baud}`,
+        value: wireMs(OSDP_SECURE_OUT_FRAME_BYTES, baud),
+        unit: 'ms',
+        note: 'security block, one encrypted AES block, 4-byte MAC',
+      });
+      report.add({
+        name: `wire time of the ${OSDP_OUT_FRAME_BYTES}-byte osdp_OUT at ${baud}`,
+        value: wireMs(OSDP_OUT_FRAME_BYTES, baud),
+        unit: 'ms',
+        note: 'after the figure: on a real bus the unlock lands this much later',
       });
     }
-    await agent.stop();
-    for (const sim of [turnstileSim, qrSim, idSim]) await sim.stop();
-  }
-  for (const baud of [9600, 115_200]) {
-    report.add({
-      name: `wire time of the ${OSDP_SECURE_OUT_FRAME_BYTES}-byte osdp_OUT in the secure channel at ${baud}`,
-      value: wireMs(OSDP_SECURE_OUT_FRAME_BYTES, baud),
-      unit: 'ms',
-      note: 'security block, one encrypted AES block, 4-byte MAC',
-    });
-    report.add({
-      name: `wire time of the ${OSDP_OUT_FRAME_BYTES}-byte osdp_OUT at ${baud}`,
-      value: wireMs(OSDP_OUT_FRAME_BYTES, baud),
-      unit: 'ms',
-      note: 'after the figure: on a real bus the unlock lands this much later',
-    });
-  }
-  report.note(
-    'OSDP is half-duplex: an unlock waits for the reply to the poll in flight (poll every 50 ms), which is inside the figure',
-  );
-});
+    report.note(
+      'OSDP is half-duplex: an unlock waits for the reply to the poll in flight (poll every 50 ms), which is inside the figure',
+    );
+  },
+);

@@ -252,6 +252,14 @@ CREATE TABLE exit_overuse (
 CREATE INDEX exit_overuse_by_compound ON exit_overuse(compound_id, detected_at);
 `,
   },
+  {
+    version: 6,
+    description: "events: why a guard opened by hand (EntryEvent.openReason), kept beside the guard's name",
+    // docs/edge-agent.md "Manual open"; null for every other passage.
+    sql: `
+ALTER TABLE events ADD COLUMN open_reason TEXT;
+`,
+  },
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */

@@ -124,6 +124,7 @@ function eventOfRow(r: Row): StoredEvent {
   if (r.id_hash !== null) event.idHash = String(r.id_hash);
   if (r.pass_id !== null) event.passId = String(r.pass_id);
   if (r.guard !== null) event.guard = String(r.guard);
+  if (r.open_reason !== null && r.open_reason !== undefined) event.openReason = String(r.open_reason);
   return event;
 }
 
@@ -220,8 +221,8 @@ export class SqliteCloudStore implements CloudStore {
     this.stmt = {
       // Positional parameters bound from one reused array: no object per row (the hot path of ingest).
       insertEvent: p(`INSERT INTO events (gate_id, seq, compound_id, ts, direction, method, result, reason, person_id,
-        id_hash, pass_id, health, mode, passed, guard, decision_ms, received_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate_id, seq) DO NOTHING`),
+        id_hash, pass_id, health, mode, passed, guard, decision_ms, received_at, open_reason)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate_id, seq) DO NOTHING`),
       getAck: p('SELECT up_to FROM gate_acks WHERE gate_id = ?'),
       setAck: p(
         'INSERT INTO gate_acks (gate_id, up_to) VALUES (?, ?) ON CONFLICT (gate_id) DO UPDATE SET up_to = excluded.up_to',
@@ -356,7 +357,7 @@ export class SqliteCloudStore implements CloudStore {
   // ---- events -------------------------------------------------------------------------------
 
   /** The 17 parameters of `insertEvent`, overwritten for each row (better-sqlite3 copies them on bind). */
-  private readonly eventRow: unknown[] = new Array(17).fill(null);
+  private readonly eventRow: unknown[] = new Array(18).fill(null);
 
   /** Committed ack marks, so a batch need not read them back (the store is their only writer). */
   private readonly ackMarks = new Map<string, number>();
@@ -391,6 +392,7 @@ export class SqliteCloudStore implements CloudStore {
         row[14] = e.guard ?? null;
         row[15] = e.decisionMs;
         row[16] = e.receivedAt;
+        row[17] = e.openReason ?? null;
         if (insert.run(row).changes === 1) inserted.push(e);
       }
       if (hook && inserted.length > 0) {
