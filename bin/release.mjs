@@ -46,12 +46,16 @@ function run(command, args, cwd) {
 
 const work = mkdtempSync(join(tmpdir(), 'anxin-release-'));
 try {
-  run(process.execPath, [join(repo, 'bin', 'build.mjs')], repo);
+  // Built into the archive only: a dist/ left in the checkout would go stale there as the sources change.
+  const built = join(work, 'dist');
+  run(process.execPath, [join(repo, 'bin', 'build.mjs'), '--out', built], repo);
   run('npm', ['pack', '--pack-destination', work, '--silent'], repo);
   const tgz = join(work, `${pkg.name}-${pkg.version}.tgz`);
   run('tar', ['-xzf', tgz, '-C', work], repo);
   const staged = join(work, name);
   renameSync(join(work, 'package'), staged);
+  rmSync(join(staged, 'dist'), { recursive: true, force: true });
+  renameSync(built, join(staged, 'dist'));
   // npm pack never includes the lock file; `npm ci` on the target (or here) needs it.
   cpSync(join(repo, 'package-lock.json'), join(staged, 'package-lock.json'));
   if (values['node-modules-from']) {

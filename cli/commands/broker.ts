@@ -41,12 +41,12 @@ Runs the MQTT broker (aedes): device-token authentication and the topic ACL of d
   --keys FILE         keys file; only public keys are needed (default ${DEFAULT_KEYS})
   --revocations FILE  revoked token ids (jti), one per line; re-read when it changes; a file that
                       does not exist yet is an empty list (the cloud creates it)
-  --print-config      print the effective configuration and where each value came from, then exit
-One rule: flag > ANXIN_* environment variable > default (docs/configuration.md).
   --max-payload N     largest accepted PUBLISH payload in bytes (default ${DEFAULT_MAX_PAYLOAD})
   --max-pending-per-address N
                       sockets of one address that may wait for their CONNACK at once
                       (default ${DEFAULT_MAX_PENDING_PER_ADDRESS}; raise it for many gates behind one NAT)
+  --print-config      print the effective configuration and where each value came from, then exit
+One rule: flag > ANXIN_* environment variable > default (docs/configuration.md).
 Environment: ANXIN_PORT, ANXIN_WS_PORT, ANXIN_KEYS, … (flags win); ANXIN_LOG_LEVEL.
 
 mosquitto-config writes what Mosquitto 2.x needs into DIR (docs/deploy.md): mosquitto.conf
@@ -71,7 +71,7 @@ account: their tokens, signed now, are their MQTT passwords. Gates keep the toke
 
 const port = z.coerce.number().int().min(0).max(65_535);
 
-const brokerConfigSchema = z
+export const brokerConfigSchema = z
   .object({
     port: port.optional(),
     host: z.string().min(1).default('0.0.0.0'),
