@@ -1,0 +1,156 @@
+/**
+ * Compound isolation as an invariant (docs/security.md, "Compound isolation"): two generated
+ * compounds whose household ids, names and passage times overlap; a manager and a guard bound to
+ * compound A call every read route — lists, single records, searches, traces (person, contacts at
+ * depth 1 and 2, gate), exports, statistics, events, audit, alarms, the web support routes — and the
+ * oracle checks that no answer names anything of compound B (its id, its gates, its people).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createCloudCore } from '../../cloud/cloud-service.ts';
+import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
+import type { Actor } from '../../cloud/registry/actor.ts';
+import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
+import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
+import { entryEvent } from '../cloud/fixtures.ts';
+
+const ADMIN: Actor = { username: 'seed', role: 'admin' };
+const NAMES = ['张三明', '李四', '王芳', 'John Smith', '欧阳娜娜'];
+const HOUSEHOLDS = ['h-1', 'h-2', 'h-3'];
+const T0 = Date.UTC(2026, 0, 5, 1, 0, 0);
+
+const personArb = fc.record({ name: fc.constantFrom(...NAMES), household: fc.constantFrom(...HOUSEHOLDS) });
+const worldArb = fc.record({
+  a: fc.array(personArb, { minLength: 2, maxLength: 5 }),
+  b: fc.array(personArb, { minLength: 2, maxLength: 5 }),
+  /** Passages: (person index, minute offset); the same offsets are used in both compounds. */
+  passages: fc.array(fc.tuple(fc.nat(4), fc.nat(30)), { minLength: 4, maxLength: 12 }),
+});
+
+type World = typeof worldArb extends fc.Arbitrary<infer T> ? T : never;
+
+async function buildWorld(world: World) {
+  const keysFile = createKeysFile();
+  const store = new SqliteCloudStore({ path: ':memory:' });
+  const ext = fullCloudExtensions({ keysFile });
+  const core = createCloudCore({
+    store,
+    keys: parseKeysFile(keysFile),
+    publish: async () => {},
+    ingest: { flushIntervalMs: 1 },
+    now: () => T0 + 3_600_000,
+    ingestHook: ext.ingestHook,
+    extraRoutes: ext.extraRoutes,
+  });
+  const ids: Record<'a' | 'b', string[]> = { a: [], b: [] };
+  for (const side of ['a', 'b'] as const) {
+    const compoundId = `c-${side}`;
+    await core.registry.createCompound({ id: compoundId, name: `Compound ${side}`, timeZone: 'Asia/Shanghai' }, ADMIN);
+    await core.registry.registerGate({ id: `gate-${side}`, compoundId, name: '北门', antiPassback: false }, ADMIN);
+    for (const [i, p] of world[side].entries()) {
+      const personId = `${side}-person-${i}`;
+      ids[side].push(personId);
+      await core.registry.createResident(
+        {
+          personId,
+          compoundId,
+          householdId: p.household,
+          kind: 'resident',
+          name: p.name,
+          cards: [],
+          elderly: false,
+          validFrom: null,
+          validTo: null,
+        },
+        ADMIN,
+      );
+    }
+    const events = world.passages.map(([who, minute], seq) =>
+      entryEvent(`gate-${side}`, seq + 1, {
+        personId: ids[side][who % ids[side].length]!,
+        ts: T0 + minute * 60_000,
+      }),
+    );
+    await core.ingest.accept(`gate-${side}`, JSON.stringify({ events }));
+  }
+  await core.ingest.flush();
+  return { core, store, ids };
+}
+
+describe('compound isolation (property)', () => {
+  it('no answer to a compound-A caller names compound B, on any route', async () => {
+    await fc.assert(
+      fc.asyncProperty(worldArb, async (world) => {
+        const { core, store, ids } = await buildWorld(world);
+        try {
+          const manager = core.sessions.issue({ username: 'mgr-a', role: 'manager', compound: 'c-a' }).token;
+          const guard = core.sessions.issue({ username: 'guard-a', role: 'guard', compound: 'c-a' }).token;
+          const win = `from=${T0 - 3_600_000}&to=${T0 + 3_600_000}&reason=case-1`;
+          const mine = ids.a;
+          const paths: [string, string, 'ok' | 'any'][] = [
+            [manager, '/api/v1/residents', 'ok'],
+            [manager, '/api/v1/residents?household=h-1', 'ok'],
+            [manager, '/api/v1/compounds', 'ok'],
+            [manager, '/api/v1/gates', 'ok'],
+            [guard, '/api/v1/gates', 'ok'],
+            [manager, '/api/v1/events', 'ok'],
+            [guard, '/api/v1/events', 'ok'],
+            [manager, `/api/v1/stats/summary?compound=c-a&${win}`, 'ok'],
+            [manager, `/api/v1/stats/hourly?compound=c-a&${win}`, 'ok'],
+            [manager, `/api/v1/stats/gates?compound=c-a&${win}`, 'ok'],
+            [manager, '/api/v1/audit', 'ok'],
+            [manager, '/api/v1/alarms', 'ok'],
+            [guard, '/api/v1/alarms', 'ok'],
+            [manager, `/api/v1/trace/gate/gate-a?${win}`, 'ok'],
+            [manager, `/api/v1/trace/gate/gate-a?${win}&format=csv`, 'ok'],
+            [manager, `/api/v1/trace/search?q=${encodeURIComponent('张')}&reason=case-1`, 'ok'],
+            [manager, `/api/v1/trace/search?q=${encodeURIComponent('a')}&reason=case-1`, 'ok'],
+            [manager, '/api/v1/web/residents?compound=c-a', 'any'],
+            [manager, '/api/v1/web/residents?compound=c-a&q=h-1', 'any'],
+            // Asking for B outright is refused (403/404): the answers must not name it either.
+            [manager, `/api/v1/trace/gate/gate-b?${win}`, 'any'],
+            [manager, `/api/v1/stats/summary?compound=c-b&${win}`, 'any'],
+            [manager, '/api/v1/events?compound=c-b', 'any'],
+          ];
+          for (const personId of mine) {
+            paths.push(
+              [manager, `/api/v1/residents/${personId}`, 'ok'],
+              [manager, `/api/v1/events?person=${personId}`, 'ok'],
+              [manager, `/api/v1/trace/person/${personId}?${win}`, 'any'],
+              [manager, `/api/v1/trace/contacts/${personId}?${win}&depth=2`, 'any'],
+              [manager, `/api/v1/trace/contacts/${personId}?${win}&depth=2&format=csv`, 'any'],
+            );
+          }
+          for (const personId of ids.b) {
+            paths.push(
+              [manager, `/api/v1/residents/${personId}`, 'any'],
+              [manager, `/api/v1/trace/person/${personId}?${win}`, 'any'],
+              [manager, `/api/v1/trace/contacts/${personId}?${win}`, 'any'],
+            );
+          }
+          const forbidden = ['c-b', 'gate-b', ...ids.b];
+          for (const [i, [token, path, expectOk]] of paths.entries()) {
+            // A fresh manager per call, so the per-user rate limits never answer instead of the route.
+            const caller =
+              token === manager
+                ? core.sessions.issue({ username: `mgr-a-${i}`, role: 'manager', compound: 'c-a' }).token
+                : token;
+            const res = await core.app.request(path, { headers: { authorization: `Bearer ${caller}` } });
+            const body = await res.text();
+            if (expectOk === 'ok') expect([path, res.status]).toEqual([path, 200]);
+            else expect([200, 403, 404]).toContain(res.status);
+            // A refusal may echo what the caller asked for; nothing else of B may appear.
+            for (const word of forbidden.filter((w) => !path.includes(w))) {
+              if (body.includes(word)) throw new Error(`${path} (${res.status}) names ${word}: ${body.slice(0, 400)}`);
+            }
+          }
+        } finally {
+          core.live.shutdown();
+          await core.ingest.stop();
+          await store.close();
+        }
+      }),
+      { numRuns: 8 },
+    );
+  }, 120_000);
+});
