@@ -60,6 +60,8 @@ export interface CloudCoreOptions {
   health?: () => Record<string, unknown>;
   /** A session unused this long ends (default 30 min; cloud/auth/session-book.ts). */
   sessionIdleMs?: number;
+  /** Lets a non-loopback scraper read `/metrics` with this bearer token. */
+  metricsToken?: string;
 }
 
 export interface CloudCore {
@@ -201,6 +203,7 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
       logger,
       now,
       sessions,
+      ...(options.metricsToken !== undefined ? { metricsToken: options.metricsToken } : {}),
       ...(options.liveHeartbeatMs !== undefined ? { liveHeartbeatMs: options.liveHeartbeatMs } : {}),
       health: () => ({ ingestQueued: ingest.queued, ...options.health?.() }),
     },
@@ -242,6 +245,8 @@ export interface CloudOptions {
   mqttClientId?: string;
   /** A session unused this long ends (default 30 min). */
   sessionIdleMs?: number;
+  /** Lets a non-loopback scraper read `/metrics` with this bearer token (default: loopback only). */
+  metricsToken?: string;
   /**
    * A fixed MQTT password. External brokers (Mosquitto, EMQX) check a password file generated once
    * (`anxin broker mosquitto-config`), so the cloud must present that token; by default it signs a

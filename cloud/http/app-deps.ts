@@ -22,6 +22,8 @@ export interface AppDeps {
   sessions: SessionBook;
   /** Comment line interval on `/live` (default 15 s). */
   liveHeartbeatMs?: number;
+  /** Bearer token that lets a non-loopback scraper read `/metrics` (default: loopback only). */
+  metricsToken?: string;
   /** Extra facts for `/healthz` (MQTT connection, ingest queue). */
   health?: () => Record<string, unknown>;
 }

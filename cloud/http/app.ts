@@ -6,7 +6,10 @@ import { Hono } from 'hono';
 import { routePath } from 'hono/route';
 import type { AppDeps, RouteDeps } from './app-deps.ts';
 import type { AppEnv } from './app-env.ts';
+import { timingSafeEqual } from 'node:crypto';
+import { forbidden } from './api-error.ts';
 import { createAuth } from './auth-middleware.ts';
+import { clientAddress, isLoopback } from './client-address.ts';
 import { bodyLimits } from './body-limits.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -24,6 +27,12 @@ import { residentRoutes } from './routes/residents.ts';
 import { userRoutes } from './routes/users.ts';
 
 export const API_BASE = '/api/v1';
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
 
 /**
  * Mounts further routes (statistics, tracing, web pages) on the root app after the core API.
@@ -55,9 +64,15 @@ export function createApp(deps: AppDeps, extraRoutes: readonly ExtraRoutes[] = [
   app.use('*', textBodies());
 
   app.get('/healthz', (c) => c.json({ status: 'ok', ...deps.health?.() }));
-  app.get('/metrics', (c) =>
-    c.body(deps.metrics.registry.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
-  );
+  // Loopback (or an in-process request) only, unless the deployment set a scrape token.
+  app.get('/metrics', (c) => {
+    const address = clientAddress(c);
+    const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const local = address === 'unknown' || isLoopback(address);
+    const tokenOk = deps.metricsToken !== undefined && bearer !== undefined && safeEqual(bearer, deps.metricsToken);
+    if (!local && !tokenOk) throw forbidden('/metrics answers loopback callers, or a bearer metrics token');
+    return c.body(deps.metrics.registry.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+  });
 
   const api = new Hono<AppEnv>()
     .route('/auth', authRoutes(routeDeps))

@@ -142,3 +142,21 @@ describe('body limits', () => {
     expect(status).toBe(413);
   });
 });
+
+describe('/metrics', () => {
+  const scrape = (address: string, token?: string) =>
+    h.core.app.request('/metrics', token ? { headers: { authorization: `Bearer ${token}` } } : {}, {
+      incoming: { socket: { remoteAddress: address } },
+    });
+
+  it('answers loopback callers and refuses others without a metrics token', async () => {
+    expect((await scrape('127.0.0.1')).status).toBe(200);
+    expect((await scrape('::1')).status).toBe(200);
+    expect((await scrape('::ffff:127.0.0.1')).status).toBe(200);
+    expect((await scrape('203.0.113.9')).status).toBe(403);
+    expect((await scrape('203.0.113.9', 'guess')).status).toBe(403);
+    // Over a real socket from 127.0.0.1.
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.status).toBe(200);
+  });
+});
