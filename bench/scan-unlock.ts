@@ -39,7 +39,7 @@ import { randomInt, seededRandom } from './lib/prng.ts';
 import { latencyFigures } from './lib/report.ts';
 import { Samples, sleep } from './lib/samples.ts';
 
-const USAGE = `bench scan-unlock [--quick] [--persons N] [--scans N] [--neighbour-scans N] [--json FILE]
+const USAGE = `bench scan-unlock [--quick] [--persons N] [--scans N] [--neighbour-scans N] [--neighbour-only] [--json FILE]
   QR at 9600 and 115200 baud and ID card at 115200 → OSDP unlock, through the edge agent on socat ptys;
   then QR at 115200 beside a CPU-burning neighbour (one busy process per core).`;
 
@@ -84,7 +84,12 @@ function burnCpu(ctx: Ctx): ChildProcess[] {
 await runBench(
   'scan-unlock',
   USAGE,
-  { persons: { type: 'string' }, scans: { type: 'string' }, 'neighbour-scans': { type: 'string' } },
+  {
+    persons: { type: 'string' },
+    scans: { type: 'string' },
+    'neighbour-scans': { type: 'string' },
+    'neighbour-only': { type: 'boolean' },
+  },
   async (ctx) => {
     const { report, quick, values } = ctx;
     const personCount = intFlag(values, 'persons', quick ? 2_000 : 100_000);
@@ -107,7 +112,7 @@ await runBench(
         (p) => p.health === 'green' && p.record.kind === 'resident',
       ) as SyntheticPerson[];
       const random = seededRandom(11);
-      for (let i = 0; i < QR_RUNS * scansPerRun(true) + scansPerRun(false) + neighbourScans; i++) {
+      for (let i = 0; i < QR_RUNS * scansPerRun(true) + scansPerRun(false) + 2 * neighbourScans; i++) {
         const { record, name, idNumber } = greens[randomInt(random, greens.length)]!;
         scanners.push({ personId: record.personId, name, idNumber });
       }
@@ -139,6 +144,7 @@ await runBench(
       },
     ];
     for (const run of runs) {
+      if (values['neighbour-only'] && !run.neighbour) continue;
       const osdp = await pty(ctx);
       const qrPair = await pty(ctx);
       const idPair = await pty(ctx);
