@@ -3,7 +3,10 @@
  * The file holds private keys and the pepper, so it is written with mode 0600 and never
  * overwritten by `init` unless asked.
  */
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { PepperRotationError, rotatePepper } from '../../cloud/registry/pepper-rotation.ts';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exitCodeFor, usageError } from '../command-errors.ts';
@@ -11,6 +14,7 @@ import { AnxinError } from '../../shared/errors.ts';
 import {
   createKeysFile,
   type KeysFile,
+  PEPPER_BYTES,
   publicKeysOnly,
   publicOnly,
   readKeysFile,
@@ -32,6 +36,9 @@ export const help = `Usage: anxin keys <init|rotate|public|gate> [flags]
       the public keys only (no private key, no pepper): for the broker; safe to hand out
   anxin keys gate [--keys ${DEFAULT_KEYS_PATH}] [--out FILE]
       the public keys and the pepper: a gate's keysFile (secret; --out writes it with mode 0600)
+  anxin keys rotate-pepper [--keys ${DEFAULT_KEYS_PATH}] --db FILE
+      a new pepper (after a leak): every resident's pseudonym and sealed ID number re-keyed in one
+      transaction, then the keys file replaced; the cloud must be stopped (docs/operations.md)
 
 --keys is the deployment's keys file in every command (--out for init and --file for rotate and
 public are its old names, still accepted); --out is where a command writes what it produces.
@@ -134,12 +141,58 @@ function printGate(argv: string[]): number {
   return emit(serialise(publicOnly(readKeysFile(path).file)), out);
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => number> = { init, rotate, public: printPublic, gate: printGate };
+/**
+ * `anxin keys rotate-pepper --keys FILE --db FILE`, the cloud stopped: a new pepper, every
+ * resident re-keyed to it in one transaction, then the keys file replaced. The new file is written
+ * beside the old one first, so a failure at any step leaves a pepper that matches the database.
+ */
+function rotatePepperCommand(argv: string[]): number {
+  const { values } = parseArgs({
+    args: argv,
+    options: { keys: { type: 'string', default: DEFAULT_KEYS_PATH }, db: { type: 'string' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.db === undefined || !existsSync(values.db)) {
+    return fail("--db FILE: the cloud's database (stop the cloud first)");
+  }
+  const old = readKeysFile(values.keys);
+  const next: KeysFile = { ...old.file, pepper: randomBytes(PEPPER_BYTES).toString('hex') };
+  const staged = `${values.keys}.new`;
+  writeFileSync(staged, serialise(next), { mode: 0o600 });
+  const db = new Database(values.db);
+  let residents: number;
+  try {
+    db.pragma('busy_timeout = 5000');
+    ({ residents } = rotatePepper(db, old.pepper, Buffer.from(next.pepper, 'hex')));
+  } catch (error) {
+    rmSync(staged, { force: true });
+    if (error instanceof PepperRotationError) return fail(`${error.message}; nothing changed`);
+    throw error;
+  } finally {
+    db.close();
+  }
+  renameSync(staged, values.keys);
+  process.stdout.write(
+    `rotated the pepper of ${values.keys}: ${residents} residents re-keyed in ${values.db}; ` +
+      'give every gate a new gate.json (anxin gate add) and an empty dataDir (docs/operations.md)\n',
+  );
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => number> = {
+  init,
+  rotate,
+  public: printPublic,
+  gate: printGate,
+  'rotate-pepper': rotatePepperCommand,
+};
 
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const subcommand = name === undefined ? undefined : SUBCOMMANDS[name];
-  if (!subcommand) return fail(`expected init, rotate, public or gate${name === undefined ? '' : `, got "${name}"`}`);
+  if (!subcommand)
+    return fail(`expected init, rotate, public, gate or rotate-pepper${name === undefined ? '' : `, got "${name}"`}`);
   try {
     return subcommand(rest);
   } catch (error) {

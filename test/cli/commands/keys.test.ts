@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { help, run } from '../../../cli/commands/keys.ts';
+import { IdentitySeal } from '../../../cloud/registry/identity-seal.ts';
+import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
+import { pseudonymizeIdNumber } from '../../../shared/pseudonym.ts';
 import { type KeysFile, parseKeysFile, readKeyRing, readKeysFile } from '../../../shared/keys.ts';
 
 let dir: string;
@@ -144,5 +147,86 @@ describe('anxin keys', () => {
     const again = spawnSync(process.execPath, [bin, 'keys', 'init', '--keys', path], { encoding: 'utf8' });
     expect(again.status).toBe(2);
     expect(again.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('anxin keys rotate-pepper (docs/operations.md, "Rotating the pepper")', () => {
+  const ID = '440524188001015368';
+
+  async function residentStore(path: string, pepper: Buffer): Promise<void> {
+    const store = new SqliteCloudStore({ path });
+    await store.createCompound({ id: 'c1', name: 'C1', timeZone: 'Asia/Shanghai' }, NOW);
+    const seal = new IdentitySeal(pepper);
+    await store.upsertResidents([
+      {
+        personId: 'p-1',
+        compoundId: 'c1',
+        householdId: null,
+        kind: 'resident',
+        name: '李秀英',
+        maskedName: '李*',
+        idSealed: seal.seal(ID),
+        idHash: pseudonymizeIdNumber(ID, pepper),
+        maskedIdNumber: '4405**********5368',
+        phone: null,
+        cards: [],
+        elderly: false,
+        validFrom: null,
+        validTo: null,
+        active: true,
+        health: 'green',
+        healthTs: NOW,
+        createdAt: NOW,
+        updatedAt: NOW,
+      },
+    ]);
+    await store.close();
+  }
+  const NOW = Date.UTC(2026, 11, 1);
+
+  it('re-keys every pseudonym and seal to a new pepper in one step, and the keys file with it', async () => {
+    const keys = join(dir, 'keys.json');
+    const db = join(dir, 'cloud.db');
+    await run(['init', '--keys', keys]);
+    const before = read(keys);
+    const oldPepper = Buffer.from(before.pepper, 'hex');
+    await residentStore(db, oldPepper);
+
+    expect(await run(['rotate-pepper', '--keys', keys, '--db', db])).toBe(0);
+    const after = read(keys);
+    expect(after.pepper).not.toBe(before.pepper);
+    expect(after.keys).toEqual(before.keys);
+    expect(statSync(keys).mode & 0o777).toBe(0o600);
+    expect(existsSync(`${keys}.new`)).toBe(false);
+    const newPepper = Buffer.from(after.pepper, 'hex');
+
+    const store = new SqliteCloudStore({ path: db });
+    try {
+      // The card of that person matches under the new pepper, not under the old one.
+      expect((await store.findResidentsByIdHash([pseudonymizeIdNumber(ID, newPepper)])).map((r) => r.personId)).toEqual(
+        ['p-1'],
+      );
+      expect(await store.findResidentsByIdHash([pseudonymizeIdNumber(ID, oldPepper)])).toEqual([]);
+      const resident = (await store.findResidentsByIdHash([pseudonymizeIdNumber(ID, newPepper)]))[0]!;
+      expect(new IdentitySeal(newPepper).open(resident.idSealed!)).toBe(ID);
+      expect(() => new IdentitySeal(oldPepper).open(resident.idSealed!)).toThrow();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('changes nothing when a seal does not open with the keys file’s pepper', async () => {
+    const keys = join(dir, 'keys.json');
+    const db = join(dir, 'cloud.db');
+    await run(['init', '--keys', keys]);
+    await residentStore(db, Buffer.alloc(32, 7));
+    const before = readFileSync(keys, 'utf8');
+    expect(await run(['rotate-pepper', '--keys', keys, '--db', db])).toBe(2);
+    expect(err.join('')).toMatch(
+      /p-1: the sealed ID number does not open with this keys file's pepper; nothing changed/,
+    );
+    expect(readFileSync(keys, 'utf8')).toBe(before);
+    expect(existsSync(`${keys}.new`)).toBe(false);
+    expect(await run(['rotate-pepper', '--keys', keys])).toBe(2);
   });
 });
