@@ -88,6 +88,8 @@ export function cloudSubscriptions(sharedGroup?: string): Record<string, { qos: 
 export class CloudMqttClient {
   private client: MqttClient | undefined;
   private supervisor: ReconnectSupervisor | undefined;
+  /** Publishes waiting for their PUBACK: each fails at once when the connection drops. */
+  private readonly inFlight = new Set<(error: Error) => void>();
   private readonly logger: Logger;
   /** Resolves `start()`'s wait once the first subscription is granted. */
   private subscribed: (() => void) | undefined;
@@ -197,6 +199,10 @@ export class CloudMqttClient {
       });
     });
     client.on('close', () => {
+      // A publish waiting for its PUBACK when the connection dropped fails now rather than after
+      // PUBLISH_TIMEOUT_MS: a sync answer stuck on a broker restart would hold up every later one,
+      // and the gates ask again once the cloud says it is back (docs/edge-agent.md "Cloud readiness").
+      for (const fail of [...this.inFlight]) fail(new MqttUnavailableError('the connection dropped before the PUBACK'));
       if (alone && client.options.will) client.options.will.payload = Buffer.from(this.statusPayload(false));
     });
     client.on('error', (err) => {
@@ -224,11 +230,19 @@ export class CloudMqttClient {
     const client = this.client;
     if (!client?.connected) return Promise.reject(new MqttUnavailableError());
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new MqttUnavailableError('no PUBACK in time')), PUBLISH_TIMEOUT_MS);
-      client.publish(topic, JSON.stringify(payload), { qos: 1, retain: options.retain === true }, (err) => {
+      const fail = (error: Error) => {
         clearTimeout(timer);
-        if (err) reject(err);
-        else resolve();
+        this.inFlight.delete(fail);
+        reject(error);
+      };
+      const timer = setTimeout(() => fail(new MqttUnavailableError('no PUBACK in time')), PUBLISH_TIMEOUT_MS);
+      this.inFlight.add(fail);
+      client.publish(topic, JSON.stringify(payload), { qos: 1, retain: options.retain === true }, (err) => {
+        if (!this.inFlight.has(fail)) return; // already failed (timeout or connection lost)
+        if (err) return fail(err);
+        clearTimeout(timer);
+        this.inFlight.delete(fail);
+        resolve();
       });
     });
   }

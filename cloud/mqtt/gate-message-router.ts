@@ -42,6 +42,8 @@ export class GateMessageRouter {
   private pendingSync = 0;
   /** Gates with an answer waiting or under way: one at a time per gate. */
   private readonly syncingGates = new Set<string>();
+  /** The latest request of a gate that asked while its answer was under way (answered next). */
+  private readonly queuedSync = new Map<string, { compoundId: string; fromRev: number }>();
 
   constructor(private readonly options: GateMessageRouterOptions) {
     this.logger = options.logger.child({ component: 'cloud.mqtt' });
@@ -154,6 +156,10 @@ export class GateMessageRouter {
     const parsed = await this.parse(gateId, 'sync/request', syncRequestSchema, payload);
     if (!parsed) return;
     if (this.syncingGates.has(gateId)) {
+      // One answer per gate at a time, but the latest request is never lost: it is answered next
+      // (an earlier answer may have been lost with the broker; the gate asks again when the cloud
+      // is back and must not wait for its retry timer).
+      this.queuedSync.set(gateId, { compoundId: parsed.compoundId, fromRev: parsed.data.fromRev });
       this.options.metrics.mqttRejects.inc({ kind: 'sync/request', reason: 'already-pending' });
       return;
     }
@@ -161,14 +167,23 @@ export class GateMessageRouter {
       this.options.metrics.mqttRejects.inc({ kind: 'sync/request', reason: 'too-many-pending' });
       return;
     }
+    this.answerSync(gateId, parsed.compoundId, parsed.data.fromRev);
+  }
+
+  private answerSync(gateId: string, compoundId: string, fromRev: number): void {
     this.pendingSync += 1;
     this.syncingGates.add(gateId);
     this.syncChain = this.syncChain
-      .then(() => this.options.sync.answer(gateId, parsed.compoundId, parsed.data.fromRev))
+      .then(() => this.options.sync.answer(gateId, compoundId, fromRev))
       .catch((err: unknown) => this.logger.warn({ err, gateId }, 'sync answer failed'))
       .finally(() => {
         this.pendingSync -= 1;
         this.syncingGates.delete(gateId);
+        const next = this.queuedSync.get(gateId);
+        if (next) {
+          this.queuedSync.delete(gateId);
+          this.answerSync(gateId, next.compoundId, next.fromRev);
+        }
       });
   }
 

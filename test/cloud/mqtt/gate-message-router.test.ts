@@ -49,6 +49,36 @@ describe('GateMessageRouter', () => {
     ]);
   });
 
+  it('answers one sync request per gate at a time, and the latest one asked meanwhile after it', async () => {
+    // The first answer is held (its publish waits for a PUBACK); the gate asks twice meanwhile.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const original = h.core.sync.answer.bind(h.core.sync);
+    const answered: number[] = [];
+    let first = true;
+    h.core.sync.answer = async (gateId, compoundId, fromRev) => {
+      if (first) {
+        first = false;
+        await held;
+      }
+      answered.push(fromRev);
+      return original(gateId, compoundId, fromRev);
+    };
+    const ask = (fromRev: number) =>
+      h.core.router.route('anxin/v1/gates/g-1/sync/request', Buffer.from(JSON.stringify({ fromRev })));
+    await ask(0);
+    await ask(0);
+    await ask(0);
+    expect(answered).toEqual([]);
+    release();
+    await h.core.router.idle();
+    await h.core.router.idle();
+    // The held one, then one for the requests made meanwhile (coalesced): none lost, none doubled.
+    expect(answered).toEqual([0, 0]);
+  });
+
   it('counts invalid payloads, unknown gates and foreign topics without throwing', async () => {
     await h.core.router.route('anxin/v1/gates/g-1/status', Buffer.from('{"online":"yes"}'));
     await h.core.router.route('anxin/v1/gates/g-9/alarms', Buffer.from('{"kind":"fire","ts":1,"detail":""}'));
