@@ -1,5 +1,5 @@
 /**
- * Body limits (issue #15, item 4): every route refuses an oversized body with 413 before reading
+ * Body limits: every route refuses an oversized body with 413 before reading
  * it. Driven over a real TCP socket against the real node server, so the "before reading" part is
  * observable: a declared 200 MB body is answered while the client has sent only its headers, and a
  * chunked body is cut off near the limit — the client never has to produce 200 MB.

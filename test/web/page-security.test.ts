@@ -1,5 +1,5 @@
 /**
- * The pages under the cloud's security headers (issue #15, item 5), in Debian's Chromium: the
+ * The pages under the cloud's security headers, in Debian's Chromium: the
  * sign-in page, the console and the dashboard load, sign in and draw their data with the strict
  * Content-Security-Policy in force — no violation is reported — while an injected inline script is
  * refused, so the policy is really enforced. Every answer (page, asset, API, error) carries the
