@@ -321,7 +321,6 @@ describe('EdgeAgent (fake devices, real broker, cloud stand-in)', () => {
       method: 'manual',
       guard: TEST_GUARD.name,
       openReason: 'delivery',
-      waiting: true,
     });
   });
 });
