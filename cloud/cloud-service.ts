@@ -4,6 +4,7 @@
  * `app.request()`); `createCloud` adds the HTTP server, the MQTT client and the retention job.
  */
 import { readFileSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -297,6 +298,21 @@ async function announceAcks(store: CloudStore, send: Publish, clock: () => numbe
   }
 }
 
+/**
+ * The database holds personal data: the file and its WAL/SHM companions are readable by the cloud's
+ * user only (0600), whatever the umask that created them (docs/security.md, "Where personal data lives").
+ */
+function restrictFileModes(dbPath: string): void {
+  if (dbPath === ':memory:') return;
+  for (const path of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) {
+    try {
+      chmodSync(path, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
 export function createCloud(options: CloudOptions): Cloud {
   const logger = (options.logger ?? silentLogger).child({ component: 'cloud' });
   const keys = parseKeysFile(options.keysFile);
@@ -322,6 +338,7 @@ export function createCloud(options: CloudOptions): Cloud {
 
     async start() {
       const store = new SqliteCloudStore({ path: options.dbPath });
+      restrictFileModes(options.dbPath);
       const clientId = options.mqttClientId ?? CLOUD_MQTT_CLIENT_ID;
       core = createCloudCore({
         store,

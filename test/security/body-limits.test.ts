@@ -160,3 +160,26 @@ describe('/metrics', () => {
     expect(res.status).toBe(200);
   });
 });
+
+describe('data file modes', () => {
+  it("the cloud's database and its WAL are 0600 even when created with a permissive umask", async () => {
+    const { createKeysFile } = await import('../../shared/keys.ts');
+    const { startTestCloud } = await import('../helpers/cloud.ts');
+    const { statSync, existsSync } = await import('node:fs');
+    const previous = process.umask(0o022);
+    try {
+      const cloud = await startTestCloud({ keysFile: createKeysFile() });
+      try {
+        await fetch(`${cloud.baseUrl}/healthz`);
+        for (const path of [cloud.dbPath, `${cloud.dbPath}-wal`]) {
+          if (existsSync(path)) expect([path, statSync(path).mode & 0o777]).toEqual([path, 0o600]);
+        }
+        expect(existsSync(cloud.dbPath)).toBe(true);
+      } finally {
+        await cloud.stop();
+      }
+    } finally {
+      process.umask(previous);
+    }
+  });
+});
