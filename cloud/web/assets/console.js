@@ -196,6 +196,10 @@ function renderGates() {
     const name = gateName(cell.parentElement.dataset.gate);
     if (cell.textContent !== name) cell.textContent = name;
   }
+  for (const cell of alarmsList.querySelectorAll('.gate-name')) {
+    const name = gateName(cell.dataset.gate);
+    if (cell.textContent !== name) cell.textContent = name;
+  }
 }
 
 async function loadGates() {
@@ -240,7 +244,10 @@ function renderAlarms(alarms) {
         el(
           'span',
           { class: 'meta' },
-          `${whenOf(alarm.ts)} · ${gateName(alarm.gateId)}${alarm.detail ? ` · ${alarm.detail}` : ''}`,
+          `${whenOf(alarm.ts)} · `,
+          // Named again when the gates load (an alarm can be drawn before them).
+          el('span', { class: 'gate-name', 'data-gate': alarm.gateId }, gateName(alarm.gateId)),
+          alarm.detail ? ` · ${alarm.detail}` : '',
         ),
         el(
           'button',
