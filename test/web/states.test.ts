@@ -1147,21 +1147,26 @@ describe('manager dashboard', () => {
     expect(await cspViolations(page)).toEqual([]);
   });
 
-  it('counts the idle timeout down on the page, stays on a touch, and signs out when it runs out', async () => {
+  it('counts the idle timeout down on the page, stays on a touch, and signs out when it runs out', {
+    timeout: 60_000,
+  }, async () => {
     const idle = await context.newPage();
     await signIn(idle, 'guard', '/console');
-    // A short idle timeout in this tab's session (the server's is 30 min).
+    // A short idle timeout in this tab's session (the server's is 30 min). Its warning shows for the
+    // last quarter (3 s): long enough for the key press below to land on a busy machine.
     await idle.evaluate(() => {
       const s = JSON.parse(sessionStorage.getItem('anxin.session') ?? '{}');
-      sessionStorage.setItem('anxin.session', JSON.stringify({ ...s, idleTimeoutMs: 4000 }));
+      sessionStorage.setItem('anxin.session', JSON.stringify({ ...s, idleTimeoutMs: 12_000 }));
     });
     await idle.reload();
     await idle.locator('body[data-ready="true"]').waitFor({ timeout: WAIT_MS });
-    await idle.locator('#idle-warning').waitFor({ timeout: WAIT_MS });
+    await idle.locator('#idle-warning').waitFor({ timeout: 20_000 });
     expect(await idle.textContent('#idle-warning')).toContain('Signing out in');
     await idle.keyboard.press('Shift');
+    // The touch kept the session: still on the console, the warning gone.
+    expect(idle.url()).toBe(`${base}/console`);
     expect(await idle.locator('#idle-warning').count()).toBe(0);
-    await idle.waitForURL(`${base}/?expired=1`, { timeout: WAIT_MS });
+    await idle.waitForURL(`${base}/?expired=1`, { timeout: 30_000 });
     expect(await idle.textContent('#expired-note')).toContain('without use');
     await idle.close();
   });
