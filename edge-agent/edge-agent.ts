@@ -27,7 +27,7 @@ import {
 } from '../shared/schemas/mqtt.ts';
 import { topics } from '../shared/topics.ts';
 import { CONTRACT_VERSION, packageVersion } from '../shared/version.ts';
-import { GateTokenStore } from './token-store.ts';
+import { expOf, GateTokenStore } from './token-store.ts';
 import type { EdgeConfig } from './config.ts';
 import { type Credential, type Decision, decideEntry, type GateContext } from './decision.ts';
 import { createDevices } from './device-factory.ts';
@@ -251,7 +251,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       gateId: config.gateId,
       // A renewed token stored beside the database wins when it expires later (token-store.ts).
       ...(storedWins
-        ? { token: token! }
+        ? { token: token!, ...(configured === undefined ? {} : { previousToken: configured }) }
         : {
             ...(config.mqtt.token === undefined ? {} : { token: config.mqtt.token }),
             ...(config.mqtt.tokenFile === undefined ? {} : { tokenFile: config.mqtt.tokenFile }),
@@ -953,7 +953,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       ...this.healthFields(),
       ...this.clockFields(),
       contract: CONTRACT_VERSION,
-      ...(this.tokens?.expiresAt === undefined ? {} : { tokenExpiresAt: this.tokens.expiresAt }),
+      ...(this.tokenExpiry() === undefined ? {} : { tokenExpiresAt: this.tokenExpiry() }),
     };
   }
 
@@ -1020,6 +1020,19 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       terminal: this.terminalRefusals,
       guards: this.guardSessions?.counters ?? { signIns: 0, failures: 0, lockouts: 0 },
     });
+  }
+
+  /**
+   * The expiry of the token the link presents: while the broker refuses a renewed token and the
+   * link falls back to the previous one, the cloud must see the previous one's expiry, so its
+   * renewal retries and its expiry alarm still fire (cloud/tokens/gate-token-renewal.ts).
+   */
+  private tokenExpiry(): number | undefined {
+    if (this.link?.usingPreviousToken) {
+      const inUse = this.link.tokenInUse;
+      return inUse === undefined ? undefined : expOf(inUse);
+    }
+    return this.tokens?.expiresAt;
   }
 
   private publishStatus(): void {

@@ -36,6 +36,8 @@ export interface MqttLinkOptions {
   token?: string;
   /** File holding the token, read before every attempt (wins over `token`); config `mqtt.tokenFile`. */
   tokenFile?: string;
+  /** A token to fall back on while the broker refuses `token` (the configured one, when a renewed token won). */
+  previousToken?: string;
   /** PEM bundle of the CA(s) that sign the broker's certificate (config `mqtt.caFile`); read at construction. */
   caFile?: string;
   subscriptions: string[];
@@ -92,19 +94,39 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
   private online = false;
   /** A token the cloud renewed during this run (edge-agent/token-store.ts): wins over `token` and `tokenFile`. */
   private renewedToken: string | undefined;
+  /**
+   * The token in use before the renewed one. A broker may not know a renewed token yet (Mosquitto's
+   * account keeps its password until an admin updates it), so a refused CONNACK alternates between
+   * the two at each attempt instead of locking the gate out with a token only the cloud knows.
+   */
+  private previousToken: string | undefined;
+  private onPrevious = false;
   readonly counters = { connects: 0, disconnects: 0, publishRefused: 0, publishErrors: 0 };
 
   constructor(private readonly options: MqttLinkOptions) {
     super();
     this.log = options.logger.child({ component: 'edge.mqtt' });
+    this.previousToken = options.previousToken;
     // Read now, so a bad path fails the gate's start instead of every connect attempt.
     this.ca = options.caFile === undefined ? undefined : readCaFile(options.caFile);
   }
 
   /** A renewed device token: sent from the next (re)connect on; the open session keeps its own. */
   setToken(token: string): void {
+    this.previousToken = this.currentToken();
     this.renewedToken = token;
+    this.onPrevious = false;
     if (this.client) this.client.options.password = token;
+  }
+
+  /** The token the next CONNECT presents: the renewed one, or the previous one while the broker refuses it. */
+  get tokenInUse(): string | undefined {
+    return this.currentToken();
+  }
+
+  /** True while the broker refused the renewed token and the link fell back to the previous one. */
+  get usingPreviousToken(): boolean {
+    return this.onPrevious && this.previousToken !== undefined;
   }
 
   get connected(): boolean {
@@ -122,6 +144,7 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
   }
 
   private currentToken(): string | undefined {
+    if (this.onPrevious && this.previousToken !== undefined) return this.previousToken;
     if (this.renewedToken !== undefined) return this.renewedToken;
     return this.options.tokenFile === undefined ? this.options.token : readTokenFile(this.options.tokenFile);
   }
@@ -149,6 +172,13 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
     this.supervisor = new ReconnectSupervisor(client, {
       backoff: { initialMs: reconnectMs, maxMs: Math.max(reconnectMs, RECONNECT_MAX_MS) },
       beforeAttempt: () => {
+        if (this.supervisor?.state === 'refused' && this.previousToken !== undefined) {
+          this.onPrevious = !this.onPrevious;
+          this.log.warn(
+            { token: this.onPrevious ? 'previous' : 'renewed' },
+            'the broker refused the device token; trying the other one',
+          );
+        }
         // A rotated token is picked up here; a file that cannot be read now is retried at the next attempt.
         const fresh = this.currentToken();
         if (fresh !== undefined) client.options.password = fresh;

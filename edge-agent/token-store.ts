@@ -89,7 +89,8 @@ export class GateTokenStore {
 }
 
 /** The `exp` claim of a token, unverified (for the status only). */
-function expOf(token: string): number | undefined {
+/** The `exp` a token carries, read without verifying it (for status reports only). */
+export function expOf(token: string): number | undefined {
   try {
     const claims = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as {
       exp?: unknown;

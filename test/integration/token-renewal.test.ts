@@ -74,3 +74,59 @@ describe('gate token renewal over the gate’s own topic', () => {
     await d.expectAllHealthy();
   }, 120_000);
 });
+
+/**
+ * A broker that does not know the renewed token (Mosquitto's account keeps its password until an
+ * admin updates it): the gate must not lock itself out with a token only the cloud knows. Shown by
+ * revoking the *renewed* token at the broker: the gate falls back to the previous, still valid one,
+ * comes back online, and reports that token's expiry so the cloud's renewal and alarm go on.
+ */
+describe('a renewed token the broker refuses', () => {
+  let d: Deployment;
+
+  beforeAll(async () => {
+    d = await Deployment.create({ gates: [GATE], revocations: true });
+    await d.startBroker();
+    await d.startCloud();
+    await d.startEdge(GATE, { token: d.token(GATE, 'gate', { exp: Date.now() + 20 * DAY, jti: 'previous-jti' }) });
+  }, 90_000);
+
+  afterAll(async () => {
+    await d?.close();
+  });
+
+  it('falls back to the previous token and reports its expiry', async () => {
+    const stored = join(d.gateDataDir(GATE), 'renewed-token');
+    const renewed = await eventually(
+      () => {
+        try {
+          return readFileSync(stored, 'utf8').trim();
+        } catch {
+          return undefined;
+        }
+      },
+      'the renewed token stored by the gate',
+      30_000,
+    );
+    const check = verifyToken(renewed, d.keys.ring, Date.now());
+    if (!check.ok) throw new Error('the renewed token does not verify');
+    await writeFile(`${d.revocationsPath}.tmp`, `${check.claims.jti}\n`);
+    await rename(`${d.revocationsPath}.tmp`, d.revocationsPath);
+    // The broker cuts a session only for a revoked token in use; restart the gate so it presents the renewed one.
+    await d.kill(GATE, 'SIGTERM');
+    await d.startEdge(GATE);
+    await eventually(async () => (await d.gateState(GATE))?.online === true, 'online on the previous token', 60_000);
+    const manager = { authorization: `Bearer ${d.httpToken('manager')}` };
+    const status = await eventually(
+      async () => {
+        const res = await fetch(`${d.cloudUrl}/api/v1/gates/${GATE}`, { headers: manager });
+        const body = (await res.json()) as { status: { online: boolean; tokenExpiresAt?: number } | null };
+        const s = body.status;
+        return s?.online && s.tokenExpiresAt !== undefined && s.tokenExpiresAt < Date.now() + 30 * DAY ? s : undefined;
+      },
+      'the previous token’s expiry in the status the cloud holds',
+      30_000,
+    );
+    expect(status.tokenExpiresAt).toBeLessThan(Date.now() + 21 * DAY);
+  }, 150_000);
+});
