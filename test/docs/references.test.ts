@@ -5,15 +5,26 @@
  * exists in this clone. Design documents kept outside the repository, and issue numbers of a
  * tracker a clone does not carry, are not references a reader can look up, so they are refused.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..', '..');
-const tracked = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' })
-  .split('\n')
-  .filter((f) => /\.(ts|mjs|js|md)$/.test(f) && existsSync(join(root, f)));
+/** Folders that are not the repository's own text (ignored by git, or third-party). */
+const SKIPPED = new Set(['node_modules', 'dist', 'data', '.git', '.bench-tmp', 'test-results', 'screenshots']);
+
+function sourceFiles(dir = ''): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+    if (SKIPPED.has(entry.name)) continue;
+    const path = dir === '' ? entry.name : `${dir}/${entry.name}`;
+    if (entry.isDirectory()) out.push(...sourceFiles(path));
+    else if (/\.(ts|mjs|js|md)$/.test(entry.name)) out.push(path);
+  }
+  return out;
+}
+
+const tracked = sourceFiles();
 const texts = new Map(tracked.map((f) => [f, readFileSync(join(root, f), 'utf8')]));
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
