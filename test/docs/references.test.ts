@@ -37,13 +37,16 @@ function slug(heading: string): string {
     .replace(/\s/g, '-');
 }
 
-function headings(file: string): string[] {
+function headings(file: string, boldLeads = false): string[] {
   const text = texts.get(file) ?? readFileSync(join(root, file), 'utf8');
   const out: string[] = [];
   let fenced = false;
   for (const line of text.split('\n')) {
     if (line.startsWith('```')) fenced = !fenced;
     else if (!fenced && /^#{1,6} /.test(line)) out.push(line.replace(/^#+ /, '').trim());
+    // A paragraph's bold lead (`**Sessions** (…)`) is a section a reader can find too.
+    else if (boldLeads && !fenced && /^\*\*[^*]+\*\*/.test(line))
+      out.push(/^\*\*([^*]+)\*\*/.exec(line)?.[1]?.trim() ?? '');
   }
   return out;
 }
@@ -113,7 +116,7 @@ function findProblems(): Finding[] {
         add(m.index, `${doc} has no rule ${m[4]}`);
       if (m[5] && !doc.endsWith('README.md')) {
         const wanted = m[5].toLowerCase();
-        const found = headings(doc).some((h) =>
+        const found = headings(doc, true).some((h) =>
           h
             .toLowerCase()
             .replace(/^\d+(\.\d+)*\.?\s+/, '')
