@@ -3,7 +3,7 @@
  * session and is sent again when the session reconnects carries DUP 1, as MQTT 3.1.1 requires
  * ([MQTT-3.3.1-1], §4.4). aedes re-sends the stored packet as it was (DUP 0). A stored packet that
  * already has a packet id was sent before; one queued while the client was offline has none yet
- * and goes out with DUP 0, being its first delivery. (test/broker/mqtt-conformance.test.ts checks
+ * and goes out with DUP 0, being its first delivery. (test/broker/mqtt-conformance.integration.test.ts checks
  * both against aedes and Mosquitto.)
  */
 import type { Readable } from 'node:stream';

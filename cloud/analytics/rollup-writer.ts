@@ -1,5 +1,5 @@
 /**
- * The statistics rollup writer: the cloud's `IngestHook` (cloud/ingest/ingest-hook.ts). It runs
+ * The statistics rollup writer: the cloud's `IngestHook` (declared in cloud/store/store.ts). It runs
  * inside the ingest transaction with only the newly inserted events, so a replayed batch adds
  * nothing and a failed batch adds nothing either (it rolls back with the events).
  */

@@ -14,7 +14,7 @@
  * poll phase that would read them. So a late timer does not end the read: it looks again after
  * another full `interByteTimeoutMs` of a live loop (at most `MAX_STALL_RECHECKS` times), and the
  * read ends only once the silence was observed on time. Without this, a ~50 ms stall cut one pass
- * into two `malformed` refusals (test/firmware-bridge/qr/stall.test.ts).
+ * into two `malformed` refusals (test/firmware-bridge/qr/stall.integration.test.ts).
  */
 import { Transform, type TransformCallback, type TransformOptions } from 'node:stream';
 import { systemTimers, type Timers } from '../serial/timers.ts';

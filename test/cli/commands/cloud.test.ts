@@ -2,7 +2,7 @@
  * `anxin cloud`'s MQTT flags: `--mqtt-ca` (a private CA's PEM bundle, read at start) and
  * `--mqtt-share-group` (validated), with their `ANXIN_*` forms. Only the refusals run in-process
  * here — a good configuration starts the cloud and waits for a signal; the connections themselves
- * are shown by test/integration/mqtts-private-ca.test.ts and cloud-shared-subscription.test.ts.
+ * are shown by test/integration/mqtts-private-ca.integration.test.ts and cloud-shared-subscription.integration.test.ts.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,7 +1,7 @@
 /**
  * The cloud's side of token renewal and the contract check (cloud/tokens/gate-token-renewal.ts),
  * and the gate's checks on what it is sent (edge-agent/token-store.ts), with recording fakes.
- * The whole path over real processes: test/integration/token-renewal.test.ts.
+ * The whole path over real processes: test/integration/token-renewal.integration.test.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signPass } from '../../shared/pass.ts';
-import { openPtyPair, type PtyPair } from '../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../testkit/socat.ts';
 import { AnxinProcess, COMPOUND, Deployment, eventually } from '../reliability/deployment.ts';
 
 const GATE = 'east-lane';

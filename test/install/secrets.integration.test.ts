@@ -2,7 +2,7 @@
  * Secrets stay out of the repository (docs/install.md, "Secrets"): what the quickstart and
  * hand-driven provisioning write — data/, gate.json files, keys files, PEM keys — is ignored by
  * git, so `git add -A` in a checkout never picks up a token or the pepper. (That the commands
- * write them 0600 is tested beside each command: keys.test.ts, gate.test.ts.)
+ * write them 0600 is tested beside each command: keys.integration.test.ts, gate.test.ts.)
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

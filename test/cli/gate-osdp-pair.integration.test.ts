@@ -18,7 +18,7 @@ import type { OsdpControlPanel } from '../../firmware-bridge/osdp/control-panel.
 import { OsdpSimulatorLine, OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { gateKeysFile } from '../edge-agent/fixtures.ts';
-import { openPtyPair, type PtyPair } from '../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../testkit/socat.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

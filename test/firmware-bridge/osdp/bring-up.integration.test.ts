@@ -20,7 +20,7 @@ import { OsdpFrame } from '../../../firmware-bridge/osdp/frame.ts';
 import { encodeInputStates, encodeNak } from '../../../firmware-bridge/osdp/replies.ts';
 import { OsdpTurnstileSimulator } from '../../../firmware-bridge/osdp/simulator.ts';
 import type { BindingInterface } from '../../../firmware-bridge/serial/port-options.ts';
-import { openPtyPair, type PtyPair } from '../../helpers/socat.ts';
+import { openPtyPair, type PtyPair } from '../../../testkit/socat.ts';
 import { createMockPd, until } from './mock-pd.ts';
 
 const PATH = '/dev/ttyOSDP-bringup';

@@ -16,7 +16,7 @@ import { OsdpFrame } from '../../../firmware-bridge/osdp/frame.ts';
 import { OsdpSimulatorLine, OsdpTurnstileSimulator } from '../../../firmware-bridge/osdp/simulator.ts';
 import type { BindingInterface } from '../../../firmware-bridge/serial/port-options.ts';
 import { createVirtualSerialPair, VirtualBinding } from '../../../firmware-bridge/serial/virtual-binding.ts';
-import { openPtyPair } from '../../helpers/socat.ts';
+import { openPtyPair } from '../../../testkit/socat.ts';
 import { until } from './mock-pd.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];

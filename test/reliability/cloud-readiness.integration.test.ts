@@ -25,7 +25,7 @@ import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts'
 import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
 import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { findMosquitto, freePort } from '../helpers/mosquitto.ts';
+import { findMosquitto, freePort } from '../../testkit/mosquitto.ts';
 import { eventually } from './deployment.ts';
 
 const COMPOUND = 'c-ready';
