@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { AnxinError } from '../shared/errors.ts';
+import type { BrokerAccounts } from './revocations/broker-accounts.ts';
 import { GateTokenRenewal } from './tokens/gate-token-renewal.ts';
 import { type KeysFile, type ParsedKeys, parseKeysFile } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
@@ -58,6 +59,8 @@ export interface CloudCoreOptions {
   ingestHook?: IngestHook | ((store: SqliteCloudStore) => IngestHook);
   extraRoutes?: readonly CloudRoutes[];
   liveHeartbeatMs?: number;
+  /** A broker that keeps one account per gate (Mosquitto): a renewed token becomes the account's password. */
+  brokerAccounts?: BrokerAccounts;
   health?: () => Record<string, unknown>;
   /** A session unused this long ends (default 30 min; cloud/auth/session-book.ts). */
   sessionIdleMs?: number;
@@ -181,7 +184,15 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     metrics,
     logger,
   });
-  const tokenRenewal = new GateTokenRenewal({ store, signingKey: keys.signing, publish, live, logger, now });
+  const tokenRenewal = new GateTokenRenewal({
+    store,
+    signingKey: keys.signing,
+    publish,
+    live,
+    logger,
+    now,
+    ...(options.brokerAccounts ? { accounts: options.brokerAccounts } : {}),
+  });
   const router = new GateMessageRouter({
     ingest,
     store,
@@ -192,6 +203,7 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     logger,
     now,
     onStatus: (gateId, compoundId, status) => tokenRenewal.onStatus(gateId, compoundId, status),
+    onCommandResult: (gateId, cmdId, ok) => tokenRenewal.onCommandResult(gateId, cmdId, ok),
   });
   const app = createApp(
     {
@@ -271,6 +283,8 @@ export interface CloudOptions {
    */
   mqttSharedGroup?: string;
   now?: () => number;
+  /** A broker that keeps one account per gate (Mosquitto): a renewed token becomes the account's password. */
+  brokerAccounts?: BrokerAccounts;
 }
 
 export interface Cloud {
@@ -351,6 +365,7 @@ export function createCloud(options: CloudOptions): Cloud {
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
         ...(options.liveHeartbeatMs !== undefined ? { liveHeartbeatMs: options.liveHeartbeatMs } : {}),
         ...(options.sessionIdleMs !== undefined ? { sessionIdleMs: options.sessionIdleMs } : {}),
+        ...(options.brokerAccounts ? { brokerAccounts: options.brokerAccounts } : {}),
         // `degraded` while a configured broker link is down (refused or unreachable): the cloud still
         // serves HTTP, but nothing reaches the gates and no passage comes in.
         health: () => {

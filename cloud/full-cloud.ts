@@ -32,5 +32,9 @@ export function fullCloudExtensions(options: Pick<FullCloudOptions, 'keysFile' |
 
 export function createFullCloud(options: FullCloudOptions): Cloud {
   const { revocations: _sinks, ...cloudOptions } = options;
-  return createCloud({ ...cloudOptions, ...fullCloudExtensions(options) });
+  return createCloud({
+    ...cloudOptions,
+    ...(options.revocations?.accounts ? { brokerAccounts: options.revocations.accounts } : {}),
+    ...fullCloudExtensions(options),
+  });
 }

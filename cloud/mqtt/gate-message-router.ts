@@ -33,6 +33,8 @@ export interface GateMessageRouterOptions {
   now?: () => number;
   /** After each stored status, not awaited (token renewal, contract check: cloud/tokens/gate-token-renewal.ts); must not throw. */
   onStatus?: (gateId: string, compoundId: string, status: GateStatus) => Promise<void>;
+  /** Called with every known command's result (token renewal finishes on it); never awaited. */
+  onCommandResult?: (gateId: string, cmdId: string, ok: boolean) => Promise<void>;
 }
 
 export class GateMessageRouter {
@@ -141,7 +143,9 @@ export class GateMessageRouter {
     if (!known) {
       this.options.metrics.mqttRejects.inc({ kind: 'cmd/result', reason: 'unknown-command' });
       this.logger.warn({ gateId, cmdId }, 'result of a command this gate was not sent');
+      return;
     }
+    void this.options.onCommandResult?.(gateId, cmdId, ok);
   }
 
   /**

@@ -17,6 +17,7 @@
  * broker keeps its own state, so nothing is replayed at start-up, and a failed call is made again
  * by repeating the request.
  */
+import type { BrokerAccounts } from './broker-accounts.ts';
 import { renameSync, writeFileSync } from 'node:fs';
 import { Hono } from 'hono';
 import { subjectRevocation } from '../../shared/revocation-entry.ts';
@@ -35,12 +36,7 @@ export const GATE_TOKEN_TTL_MS = 365 * 86_400_000;
  * A broker that keeps one account per gate (Mosquitto's dynamic security; the implementation is
  * `broker/mosquitto-dynsec.ts`, wired in by `anxin cloud --mosquitto-admin`).
  */
-export interface BrokerAccounts {
-  /** Creates or replaces the gate's account, with this token as its password. */
-  putGate(gate: { id: string; compoundId: string }, token: string): Promise<void>;
-  /** Refuses the gate's account from now on and disconnects its session. */
-  disableGate(gateId: string): Promise<void>;
-}
+export type { BrokerAccounts } from './broker-accounts.ts';
 
 export interface RevocationSinks {
   /** Rewritten (write to a temporary name, then rename) whenever an entry is added, and at start. */

@@ -12,6 +12,12 @@
  * - a gate announcing a contract newer than this cloud's raises `contract-mismatch` once per
  *   start. A gate that announces none is older than the announcement and speaks v1.
  * A gate the broker refuses (revoked) sends no status, so it is never renewed.
+ *
+ * With a broker that keeps one account per gate (Mosquitto's dynamic security, `accounts`), the
+ * renewed token must also become the account's password — but only once the gate has stored it
+ * (its `cmd/result` ok): set earlier, the broker would cut off a gate that holds only the old token.
+ * Until then the gate falls back to its previous token when the broker refuses the new one
+ * (edge-agent/mqtt-link.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { GateStatus } from '../../shared/schemas/mqtt.ts';
@@ -21,6 +27,7 @@ import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
 import { CONTRACT_VERSION } from '../../shared/version.ts';
 import type { LiveHub } from '../live/live-hub.ts';
+import type { BrokerAccounts } from '../revocations/broker-accounts.ts';
 import type { SqliteCloudStore } from '../store/sqlite-store.ts';
 
 const DAY_MS = 86_400_000;
@@ -39,13 +46,17 @@ export interface GateTokenRenewalOptions {
   alarmBeforeMs?: number;
   lifetimeMs?: number;
   retryMs?: number;
+  /** The broker's per-gate accounts, when it keeps them (Mosquitto). */
+  accounts?: Pick<BrokerAccounts, 'putGate'>;
 }
 
 export class GateTokenRenewal {
   private readonly sentAt = new Map<string, { at: number; forExp: number }>();
   private readonly alarmedAt = new Map<string, number>();
   private readonly contractAlarmed = new Set<string>();
-  readonly counters = { renewed: 0, alarms: 0 };
+  /** Renewals sent and not yet confirmed by the gate, by command id (bounded by the number of gates). */
+  private readonly pending = new Map<string, { gateId: string; compoundId: string; token: string }>();
+  readonly counters = { renewed: 0, alarms: 0, accountsUpdated: 0, accountFailures: 0 };
 
   constructor(private readonly options: GateTokenRenewalOptions) {}
 
@@ -120,9 +131,32 @@ export class GateTokenRenewal {
       target: gateId,
       detail: { renewal: true, expiresAt: exp },
     });
+    if (this.options.accounts) {
+      for (const [id, entry] of this.pending) if (entry.gateId === gateId) this.pending.delete(id);
+      this.pending.set(cmdId, { gateId, compoundId, token });
+    }
     await this.options.publish(topics.gateCmd(gateId), { cmdId, kind: 'renew-token', token, by: 'cloud' });
     this.counters.renewed += 1;
     this.options.logger.info({ gateId, expiresAt: new Date(exp).toISOString() }, 'gate token renewal sent');
+  }
+
+  /** A gate answered a command: a confirmed renewal becomes its broker account's password. Never throws. */
+  async onCommandResult(gateId: string, cmdId: string, ok: boolean): Promise<void> {
+    const entry = this.pending.get(cmdId);
+    if (!entry || entry.gateId !== gateId) return;
+    this.pending.delete(cmdId);
+    if (!ok || !this.options.accounts) return;
+    try {
+      await this.options.accounts.putGate({ id: gateId, compoundId: entry.compoundId }, entry.token);
+      this.counters.accountsUpdated += 1;
+      this.options.logger.info({ gateId }, 'broker account set to the renewed token');
+    } catch (error) {
+      this.counters.accountFailures += 1;
+      this.options.logger.error(
+        { gateId, err: (error as Error).message },
+        'broker account not updated: the gate keeps its previous token until the next renewal',
+      );
+    }
   }
 
   private async alarm(

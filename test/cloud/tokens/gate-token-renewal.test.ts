@@ -33,7 +33,10 @@ function status(over: Partial<GateStatus> = {}): GateStatus {
   };
 }
 
-function renewal(now = () => NOW) {
+function renewal(
+  now = () => NOW,
+  accounts?: { putGate: (gate: { id: string; compoundId: string }, token: string) => Promise<void> },
+) {
   const sent: { topic: string; message: { kind: string; token: string } }[] = [];
   const alarms: { kind: string; detail: string }[] = [];
   const commands: { kind: string }[] = [];
@@ -49,11 +52,56 @@ function renewal(now = () => NOW) {
     live: new LiveHub(),
     logger: silentLogger,
     now,
+    ...(accounts ? { accounts } : {}),
   });
   return { r, sent, alarms, commands, audits };
 }
 
 describe('GateTokenRenewal', () => {
+  it('sets the broker account to the renewed token only after the gate confirmed it', async () => {
+    const put: { gate: { id: string; compoundId: string }; token: string }[] = [];
+    const { r, sent, commands } = renewal(() => NOW, {
+      putGate: async (gate, token) => void put.push({ gate, token }),
+    });
+    await r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 59 * DAY }));
+    const cmdId = (commands[0] as unknown as { cmdId: string }).cmdId;
+    expect(put).toEqual([]); // sent, not yet stored by the gate: the account keeps the old password
+    await r.onCommandResult('g2', cmdId, true); // another gate cannot confirm it
+    await r.onCommandResult('g1', 'unknown', true);
+    expect(put).toEqual([]);
+    await r.onCommandResult('g1', cmdId, true);
+    expect(put).toEqual([{ gate: { id: 'g1', compoundId: 'c1' }, token: sent[0]!.message.token }]);
+    await r.onCommandResult('g1', cmdId, true); // once
+    expect(put).toHaveLength(1);
+    expect(r.counters.accountsUpdated).toBe(1);
+  });
+
+  it('leaves the broker account alone when the gate refused the renewed token, and survives a failing broker', async () => {
+    let calls = 0;
+    const { r, commands } = renewal(() => NOW, {
+      putGate: async () => {
+        calls += 1;
+        throw new Error('broker unreachable');
+      },
+    });
+    await r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 59 * DAY }));
+    const cmdId = (commands[0] as unknown as { cmdId: string }).cmdId;
+    await r.onCommandResult('g1', cmdId, false);
+    expect(calls).toBe(0);
+    await r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 59 * DAY }));
+    const later = renewal(() => NOW + 2 * 3_600_000, {
+      putGate: async () => {
+        calls += 1;
+        throw new Error('broker unreachable');
+      },
+    });
+    await later.r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 59 * DAY }));
+    const again = (later.commands[0] as unknown as { cmdId: string }).cmdId;
+    await expect(later.r.onCommandResult('g1', again, true)).resolves.toBeUndefined();
+    expect(calls).toBe(1);
+    expect(later.r.counters.accountFailures).toBe(1);
+  });
+
   it('leaves a token with more than 60 days alone; renews one with less, once per hour while unchanged', async () => {
     const { r, sent, alarms, commands, audits } = renewal();
     await r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 61 * DAY }));
