@@ -64,7 +64,7 @@ export interface RolePolicy {
 
 export const ROLE_POLICIES: Readonly<Record<MqttRole, RolePolicy>> = {
   gate: {
-    gateWrites: ['events', 'status', 'alarms', 'cmd/result', 'sync/request'],
+    gateWrites: ['events', 'status', 'alarms', 'cmd/result', 'sync/request', 'sync/ack'],
     gateReads: ['ack', 'cmd', 'sync'],
     compoundChanges: 'read-own',
     cloudStatus: 'read',
@@ -72,7 +72,7 @@ export const ROLE_POLICIES: Readonly<Record<MqttRole, RolePolicy>> = {
   },
   cloud: {
     gateWrites: ['ack', 'cmd', 'sync'],
-    gateReads: ['events', 'status', 'alarms', 'cmd/result', 'sync/request'],
+    gateReads: ['events', 'status', 'alarms', 'cmd/result', 'sync/request', 'sync/ack'],
     compoundChanges: 'write-any',
     cloudStatus: 'write',
     ownGateOnly: false,

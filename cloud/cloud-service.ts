@@ -462,6 +462,7 @@ export function createCloud(options: CloudOptions): Cloud {
       // Store what is queued and ack it while the broker is still there.
       await stopping.ingest.flush();
       await stopping.router.idle();
+      stopping.sync.stop();
       await stopping.exitQuota.idle();
       await mqttClient?.stop();
       mqttClient = undefined;

@@ -5,6 +5,10 @@
  *   old and ignored; anything else is a gap, answered with `{fromRev: rev}` on `sync/request`.
  * - What comes back on `gates/{gateId}/sync` is deltas (same rule) or snapshot chunks, staged in
  *   SQLite and swapped in one transaction when every part is in (ReplicaStore.stageSnapshotChunk).
+ * - Each staged part is acknowledged on `gates/{gateId}/sync/ack {snapshotRev, part}`: the cloud
+ *   keeps only a small window of parts unacknowledged (cloud/sync/snapshot-flow.ts), so a large
+ *   snapshot never piles up past the broker's backlog limit for this gate. A part that arrives
+ *   counts as progress on the pending request, which is not asked again while parts keep coming.
  * - On every (re)connect the gate asks for what it missed; a request unanswered for `retryMs` is
  *   sent again. A `resync` command asks from rev 0 and then accepts a full replacement even if it
  *   is not newer than what we have (the cloud may have been restored from a backup).
@@ -231,7 +235,12 @@ export class SyncConsumer {
       return;
     }
     this.counters.chunksStaged += 1;
-    if (outcome === 'staged') return;
+    this.acknowledge(chunk);
+    if (outcome === 'staged') {
+      // The answer is arriving: the request is not unanswered while its parts keep coming.
+      if (this.pending) this.pending.at = this.now();
+      return;
+    }
     this.counters.snapshotsApplied += 1;
     this.fullResync = false;
     this.pending = null;
@@ -249,6 +258,16 @@ export class SyncConsumer {
     if (this.gapToRev <= rev) return;
     this.log.info({ rev, gapToRev: this.gapToRev }, 'replica still behind a gap seen meanwhile: asking again');
     this.request(rev);
+  }
+
+  /** Tells the cloud this part is staged, so that it may send the next ones (QoS 1, best effort). */
+  private acknowledge(chunk: SnapshotChunk): void {
+    if (!this.connected) return;
+    this.options.publisher.publish(
+      topics.gateSyncAck(this.options.gateId),
+      JSON.stringify({ snapshotRev: chunk.snapshotRev, part: chunk.part }),
+      { qos: 1 },
+    );
   }
 
   private request(fromRev: number): boolean {

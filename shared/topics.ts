@@ -17,6 +17,7 @@ export const GATE_TOPIC_KINDS = [
   'cmd/result',
   'sync/request',
   'sync',
+  'sync/ack',
 ] as const;
 export type GateTopicKind = (typeof GATE_TOPIC_KINDS)[number];
 
@@ -31,6 +32,8 @@ export const topics = {
   gateCmdResult: (gateId: string) => gateTopic(gateId, 'cmd/result'),
   gateSyncRequest: (gateId: string) => gateTopic(gateId, 'sync/request'),
   gateSync: (gateId: string) => gateTopic(gateId, 'sync'),
+  /** The gate's acknowledgement of the snapshot parts it has staged (snapshot flow control). */
+  gateSyncAck: (gateId: string) => gateTopic(gateId, 'sync/ack'),
   compoundChanges: (compoundId: string) => `${TOPIC_PREFIX}/compounds/${assertId('compound', compoundId)}/changes`,
   /**
    * The cloud's birth and last will, retained: `{online: true}` once it has (re)subscribed, `{online:

@@ -35,10 +35,13 @@ import type { CloudStatus } from '../../shared/schemas/mqtt.ts';
 import { filters, topics } from '../../shared/topics.ts';
 import { tlsHint } from '../../shared/tls-hint.ts';
 
-export const SUBSCRIBED_KINDS = ['events', 'status', 'alarms', 'cmd/result', 'sync/request'] as const;
-/** The kinds subscribed through `$share/<group>/` when a shared group is set (all but `status`). */
+export const SUBSCRIBED_KINDS = ['events', 'status', 'alarms', 'cmd/result', 'sync/request', 'sync/ack'] as const;
+/**
+ * The kinds subscribed through `$share/<group>/` when a shared group is set: all but `status` and
+ * `sync/ack` (every instance hears a gate's snapshot acks; the one sending it that snapshot acts).
+ */
 export const SHARED_KINDS: readonly (typeof SUBSCRIBED_KINDS)[number][] = SUBSCRIBED_KINDS.filter(
-  (kind) => kind !== 'status',
+  (kind) => kind !== 'status' && kind !== 'sync/ack',
 );
 /** A shared-subscription group name: one topic level, no wildcards (`anxin cloud --mqtt-share-group`). */
 export const SHARE_GROUP_PATTERN = /^[a-z0-9-]{1,64}$/;

@@ -11,6 +11,7 @@ import {
   commandResultSchema,
   type GateStatus,
   gateStatusSchema,
+  syncAckSchema,
   syncRequestSchema,
 } from '../../shared/schemas/mqtt.ts';
 import { type GateTopicKind, tryParseTopic } from '../../shared/topics.ts';
@@ -26,7 +27,7 @@ export interface GateMessageRouterOptions {
   ingest: Pick<EventIngest, 'accept'>;
   store: GateActivityStore;
   compoundOf(gateId: string): Promise<string | undefined>;
-  sync: Pick<SyncResponder, 'answer'>;
+  sync: Pick<SyncResponder, 'answer' | 'acknowledge'>;
   live: LiveHub;
   metrics: CloudMetrics;
   logger: Logger;
@@ -74,6 +75,8 @@ export class GateMessageRouter {
           return await this.onCommandResult(gateId, payload);
         case 'sync/request':
           return await this.onSyncRequest(gateId, payload);
+        case 'sync/ack':
+          return await this.onSyncAck(gateId, payload);
         default:
           // The cloud's own outputs (ack, cmd, sync) are not subscribed; nothing else exists.
           this.options.metrics.mqttRejects.inc({ kind, reason: 'unexpected-kind' });
@@ -189,6 +192,13 @@ export class GateMessageRouter {
           this.answerSync(gateId, next.compoundId, next.fromRev);
         }
       });
+  }
+
+  /** A gate's snapshot ack: off the sync line, it only opens that gate's window (snapshot-flow.ts). */
+  private async onSyncAck(gateId: string, payload: Buffer): Promise<void> {
+    const parsed = await this.parse(gateId, 'sync/ack', syncAckSchema, payload);
+    if (!parsed) return;
+    this.options.sync.acknowledge(gateId, parsed.data.snapshotRev, parsed.data.part);
   }
 
   /** Resolves when every accepted sync request has been answered. */

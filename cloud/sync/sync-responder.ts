@@ -11,6 +11,7 @@ import { topics } from '../../shared/topics.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
 import type { RegistryStore } from '../store/store.ts';
 import type { Publish } from './change-publisher.ts';
+import { SnapshotFlow, type SnapshotFlowOptions } from './snapshot-flow.ts';
 
 export const MAX_SNAPSHOT_RECORDS_PER_PART = 1000;
 export const MAX_DELTA_CHANGES = 1000;
@@ -22,16 +23,33 @@ export interface SyncResponderOptions {
   logger: Logger;
   maxChangesPerMessage?: number;
   maxRecordsPerPart?: number;
+  /** Snapshot flow control (window, pace, give-up), see snapshot-flow.ts. */
+  flow?: Omit<SnapshotFlowOptions, 'publish' | 'logger'>;
 }
 
 export class SyncResponder {
   private readonly logger: Logger;
+  private readonly flow: SnapshotFlow;
 
   constructor(private readonly options: SyncResponderOptions) {
     this.logger = options.logger.child({ component: 'cloud.sync' });
+    this.flow = new SnapshotFlow({ ...options.flow, publish: options.publish, logger: options.logger });
   }
 
-  /** Publishes the answer; resolves with its kind once every part is handed to MQTT. */
+  /** `gates/{gateId}/sync/ack`: the gate has staged parts 1..`part` of `snapshotRev`. */
+  acknowledge(gateId: string, snapshotRev: number, part: number): boolean {
+    return this.flow.ack(gateId, snapshotRev, part);
+  }
+
+  /** Ends the snapshot sessions under way (the cloud stops). */
+  stop(): void {
+    this.flow.stop();
+  }
+
+  /**
+   * Publishes the answer; resolves with its kind once every delta, or the first window of a
+   * snapshot, is handed to MQTT (the rest of a snapshot follows the gate's acks, snapshot-flow.ts).
+   */
   async answer(gateId: string, compoundId: string, fromRev: number): Promise<'delta' | 'snapshot'> {
     const topic = topics.gateSync(gateId);
     const maxChanges = this.options.maxChangesPerMessage ?? MAX_DELTA_CHANGES;
@@ -39,7 +57,7 @@ export class SyncResponder {
     for (;;) {
       const read = await this.options.store.readChanges(compoundId, from, maxChanges);
       if (read.kind === 'snapshot-needed') {
-        await this.sendSnapshot(topic, compoundId);
+        await this.sendSnapshot(gateId, topic, compoundId);
         this.options.metrics.syncRequests.inc({ answer: 'snapshot' });
         return 'snapshot';
       }
@@ -59,19 +77,23 @@ export class SyncResponder {
     return 'delta';
   }
 
-  private async sendSnapshot(topic: string, compoundId: string): Promise<void> {
+  private async sendSnapshot(gateId: string, topic: string, compoundId: string): Promise<void> {
     const size = this.options.maxRecordsPerPart ?? MAX_SNAPSHOT_RECORDS_PER_PART;
     const snapshot = await this.options.store.snapshot(compoundId);
     const parts = Math.max(1, Math.ceil(snapshot.records.length / size));
+    const chunks: SnapshotChunk[] = [];
     for (let part = 1; part <= parts; part++) {
-      const chunk: SnapshotChunk = {
+      chunks.push({
         snapshotRev: snapshot.rev,
         part,
         parts,
         records: snapshot.records.slice((part - 1) * size, part * size),
-      };
-      await this.options.publish(topic, chunk);
+      });
     }
-    this.logger.info({ compoundId, rev: snapshot.rev, parts }, 'snapshot sent');
+    const { started, finished } = this.flow.send(gateId, topic, chunks);
+    void finished.then((end) =>
+      this.logger.info({ gateId, compoundId, rev: snapshot.rev, parts, end }, 'snapshot session ended'),
+    );
+    await started;
   }
 }

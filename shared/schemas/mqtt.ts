@@ -138,6 +138,10 @@ export type CloudStatus = z.infer<typeof cloudStatusSchema>;
 export const syncRequestSchema = z.object({ fromRev: seqSchema });
 export type SyncRequest = z.infer<typeof syncRequestSchema>;
 
+/** `gates/{gateId}/sync/ack`: parts 1..`part` of snapshot `snapshotRev` are staged at the gate. */
+export const syncAckSchema = z.object({ snapshotRev: seqSchema, part: z.number().int().min(1).max(100_000) });
+export type SyncAck = z.infer<typeof syncAckSchema>;
+
 /** What a gate knows of a person: never a name or ID number in clear (docs/architecture.md rule 5). */
 export const personRecordSchema = z.object({
   personId: idSchema,
