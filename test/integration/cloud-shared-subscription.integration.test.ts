@@ -68,13 +68,14 @@ async function until(condition: () => boolean, what: string, timeoutMs = 8_000):
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 
 describe('cloud subscriptions with a shared group', () => {
-  it('shares every kind but status', () => {
+  it('shares every kind but status and sync/ack (snapshot acks reach every instance)', () => {
     expect(Object.keys(cloudSubscriptions(GROUP)).sort()).toEqual([
       `$share/${GROUP}/anxin/v1/gates/+/alarms`,
       `$share/${GROUP}/anxin/v1/gates/+/cmd/result`,
       `$share/${GROUP}/anxin/v1/gates/+/events`,
       `$share/${GROUP}/anxin/v1/gates/+/sync/request`,
       'anxin/v1/gates/+/status',
+      'anxin/v1/gates/+/sync/ack',
     ]);
     expect(Object.keys(cloudSubscriptions())).not.toContainEqual(expect.stringMatching(/^\$share/));
   });
