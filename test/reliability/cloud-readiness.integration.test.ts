@@ -215,12 +215,7 @@ describe('cloud readiness after a broker restart', () => {
     console.info(`aedes restarts: gate current ${took.join(', ')} ms after broker and cloud were back`);
   });
 
-  // Skipped since Mosquitto runs with the dynamic-security plugin (broker/mosquitto-config.ts): after
-  // this SIGKILL and restart the gate never reconnects (its status stays offline; the cloud does
-  // reconnect), so nothing here can arrive. It passed (gate current 103–138 ms after both were back)
-  // with the password/ACL-file configuration. Reported to the lead; to be re-enabled once the gate
-  // reconnects to a restarted dynamic-security Mosquitto.
-  it.skip('Mosquitto: killed and restarted, the backlog and the mode change arrive', { timeout: 120_000 }, async () => {
+  it('Mosquitto: killed and restarted, the backlog and the mode change arrive', { timeout: 120_000 }, async () => {
     const gateId = 'g-ready-mosq';
     const broker = await mosquittoBroker([gateId]);
     s = await setUp(broker, gateId, { mqttToken: cloudToken });
