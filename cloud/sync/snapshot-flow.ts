@@ -123,7 +123,9 @@ export class SnapshotFlow {
     if (!session || session.chunks[0]?.snapshotRev !== snapshotRev) return false; // another instance's, or old
     session.acksSeen = true;
     if (part > session.acked) {
-      session.acked = Math.min(part, session.chunks.length);
+      // A gate cannot have staged a part the cloud has not sent: an ack beyond that (a confused or
+      // hostile gate) must not skip the parts it never received and end the session as sent.
+      session.acked = Math.min(part, session.next - 1, session.chunks.length);
       if (session.next <= session.acked) session.next = session.acked + 1;
       session.lastProgressAt = this.now();
     }
