@@ -554,7 +554,11 @@ $('reveal-form').addEventListener('submit', async (event) => {
     $('reveal-error').textContent = describeError(err);
   }
 });
-$('reveal-close').addEventListener('click', () => $('reveal-dialog').close());
+$('reveal-close').addEventListener('click', () => {
+  // Cleared at once: the dialog's 'close' event comes a task later.
+  clearReveal();
+  $('reveal-dialog').close();
+});
 // However the dialog closes (button, Esc), the identity leaves the page with it.
 $('reveal-dialog').addEventListener('close', clearReveal);
 
@@ -961,7 +965,10 @@ function auditDetail(entry) {
   return parts.join(' · ');
 }
 
+let auditLoad = 0;
 async function loadAudit(more = false) {
+  // Only the latest request may fill the table: an earlier, slower answer must not replace it.
+  const load = ++auditLoad;
   $('audit-error').textContent = '';
   const params = new URLSearchParams({ compound: compoundId, limit: '50' });
   if ($('audit-action').value) params.set('action', $('audit-action').value);
@@ -969,6 +976,7 @@ async function loadAudit(more = false) {
   if (more && auditCursor) params.set('cursor', auditCursor);
   try {
     const { entries, nextCursor } = await api(`/audit?${params}`);
+    if (load !== auditLoad) return;
     auditCursor = nextCursor;
     const rows = entries.map((e) =>
       el(
@@ -990,6 +998,7 @@ async function loadAudit(more = false) {
       );
     $('audit-more').hidden = !nextCursor;
   } catch (err) {
+    if (load !== auditLoad) return;
     if (!more) $('audit-rows').replaceChildren();
     $('audit-error').textContent = `审计日志加载失败 · Audit log failed to load: ${describeError(err)}`;
   }
