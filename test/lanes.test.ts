@@ -23,6 +23,7 @@ describe('test lanes', () => {
   it('the classifier sees through helpers: a test importing the socat helper is integration', () => {
     const classify = classifier(root);
     expect(classify('testkit/socat.ts').lane).toBe('integration');
+    expect(classify('testkit/postgres.ts').lane).toBe('integration');
     expect(classify('testkit/test-lanes.ts').lane).toBe('unit');
   });
 });
