@@ -1,0 +1,111 @@
+/** The audit log and the console's logins, on SQLite. */
+import type { Database, Statement } from 'better-sqlite3';
+import type { HttpRole } from '../../../shared/enums.ts';
+import { ConflictError } from '../../cloud-errors.ts';
+import { encodeCursor } from '../cursor.ts';
+import type { AuditEntry, AuditQuery, User } from '../store.ts';
+import { cursorTuple, isUniqueViolation, strOrNull, type UserRow, userOfRow, WhereClause } from './rows.ts';
+
+interface AuditRow {
+  id: number;
+  at: number;
+  actor: string;
+  role: string;
+  action: string;
+  compound_id: string | null;
+  target: string | null;
+  /** JSON object, or null. */
+  detail: string | null;
+}
+
+export class SqliteAuditUserTables {
+  private readonly insertAudit: Statement<
+    [number, string, string, string, string | null, string | null, string | null]
+  >;
+  private readonly insertUser: Statement<[string, string, HttpRole, string | null, number]>;
+  private readonly getUser: Statement<[string], UserRow>;
+  private readonly setHash: Statement<[string, string]>;
+  private readonly listUserRows: Statement<[], UserRow>;
+  private readonly updateUserRow: Statement<[HttpRole, string | null, string]>;
+  private readonly deleteUserRow: Statement<[string]>;
+
+  constructor(private readonly db: Database) {
+    this.insertAudit = db.prepare(`INSERT INTO audit_log (at, actor, role, action, compound_id, target, detail)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.insertUser = db.prepare(
+      'INSERT INTO users (username, password_hash, role, compound_id, created_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.getUser = db.prepare('SELECT * FROM users WHERE username = ?');
+    this.setHash = db.prepare('UPDATE users SET password_hash = ? WHERE username = ?');
+    this.listUserRows = db.prepare('SELECT * FROM users ORDER BY username');
+    this.updateUserRow = db.prepare('UPDATE users SET role = ?, compound_id = ? WHERE username = ?');
+    this.deleteUserRow = db.prepare('DELETE FROM users WHERE username = ?');
+  }
+
+  // ---- audit --------------------------------------------------------------------------------
+
+  recordAudit(e: AuditEntry): void {
+    const detail = e.detail === null ? null : JSON.stringify(e.detail);
+    this.insertAudit.run(e.at, e.actor, e.role, e.action, e.compoundId, e.target, detail);
+  }
+
+  listAudit(query: AuditQuery): { entries: (AuditEntry & { id: number })[]; nextCursor: string | null } {
+    const where = new WhereClause();
+    if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
+    if (query.actor !== undefined) where.add('actor = ?', query.actor);
+    if (query.action !== undefined) where.add('action = ?', query.action);
+    if (query.from !== undefined) where.add('at >= ?', query.from);
+    if (query.to !== undefined) where.add('at < ?', query.to);
+    const after = cursorTuple(query.cursor, ['number']);
+    if (after) where.add('id < ?', after[0]);
+    const sql = `SELECT * FROM audit_log ${where.sql()} ORDER BY id DESC LIMIT ?`;
+    const rows = this.db.prepare<unknown[], AuditRow>(sql).all(...where.args, query.limit + 1);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      entries: page.map((r) => ({
+        id: Number(r.id),
+        at: Number(r.at),
+        actor: r.actor,
+        role: r.role,
+        action: r.action,
+        compoundId: strOrNull(r.compound_id),
+        target: strOrNull(r.target),
+        detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
+      })),
+      nextCursor: rows.length > query.limit && last ? encodeCursor([Number(last.id)]) : null,
+    };
+  }
+
+  // ---- users --------------------------------------------------------------------------------
+
+  createUser(u: User): void {
+    try {
+      this.insertUser.run(u.username, u.passwordHash, u.role, u.compoundId, u.createdAt);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError('user', u.username);
+      throw err;
+    }
+  }
+
+  user(username: string): User | undefined {
+    const row = this.getUser.get(username);
+    return row ? userOfRow(row) : undefined;
+  }
+
+  users(): User[] {
+    return this.listUserRows.all().map(userOfRow);
+  }
+
+  setPasswordHash(username: string, passwordHash: string): boolean {
+    return this.setHash.run(passwordHash, username).changes === 1;
+  }
+
+  updateUser(username: string, change: { role: HttpRole; compoundId: string | null }): boolean {
+    return this.updateUserRow.run(change.role, change.compoundId, username).changes === 1;
+  }
+
+  deleteUser(username: string): boolean {
+    return this.deleteUserRow.run(username).changes === 1;
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Events and ingest on SQLite: the `events` table (exactly once per `(gate_id, seq)`), each gate's
+ * cumulative ack mark (`gate_acks`, docs/architecture.md rule 2), newest-first pages, and the
+ * retention of old events.
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import { encodeCursor } from '../cursor.ts';
+import type { EventPage, EventQuery, IngestHook, InsertEventsResult, StoredEvent } from '../store.ts';
+import { cursorTuple, type EventRow, eventOfRow, WhereClause } from './rows.ts';
+
+/** Rows read per step while the ack mark moves over seqs stored earlier (a gap just filled). */
+const ACK_SCAN_PAGE = 1000;
+
+export class SqliteEventTables {
+  /** Positional parameters bound from one reused array: no object per row (the hot path of ingest). */
+  private readonly insertEvent: Statement<unknown[]>;
+  private readonly getAck: Statement<[string], { up_to: number }>;
+  private readonly setAck: Statement<[string, number]>;
+  private readonly seqsAfter: Statement<[string, number, number], { seq: number }>;
+  private readonly hasSeq: Statement<[string, number], 1>;
+  /** A loose index scan: the next gate id (or compound id) present in events, one index seek each. */
+  private readonly nextEventGate: Statement<[string], string>;
+  private readonly nextEventCompound: Statement<[string], string>;
+  private readonly purgeGateEvents: Statement<[string, number, number]>;
+
+  /** The 18 parameters of `insertEvent`, overwritten for each row (better-sqlite3 copies them on bind). */
+  private readonly eventRow: unknown[] = new Array(18).fill(null);
+
+  /** Committed ack marks, so a batch need not read them back (the store is their only writer). */
+  private readonly ackMarks = new Map<string, number>();
+
+  constructor(private readonly db: Database) {
+    this.insertEvent = db.prepare(`INSERT INTO events (gate_id, seq, compound_id, ts, direction, method, result, reason,
+      person_id, id_hash, pass_id, health, mode, passed, guard, decision_ms, received_at, open_reason)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate_id, seq) DO NOTHING`);
+    this.getAck = db.prepare('SELECT up_to FROM gate_acks WHERE gate_id = ?');
+    this.setAck = db.prepare(
+      'INSERT INTO gate_acks (gate_id, up_to) VALUES (?, ?) ON CONFLICT (gate_id) DO UPDATE SET up_to = excluded.up_to',
+    );
+    this.seqsAfter = db.prepare('SELECT seq FROM events WHERE gate_id = ? AND seq > ? ORDER BY seq LIMIT ?');
+    this.hasSeq = db.prepare<[string, number], 1>('SELECT 1 FROM events WHERE gate_id = ? AND seq = ?').pluck();
+    this.nextEventGate = db
+      .prepare<[string], string>('SELECT gate_id FROM events WHERE gate_id > ? ORDER BY gate_id LIMIT 1')
+      .pluck();
+    this.nextEventCompound = db
+      .prepare<[string], string>('SELECT compound_id FROM events WHERE compound_id > ? ORDER BY compound_id LIMIT 1')
+      .pluck();
+    this.purgeGateEvents = db.prepare(
+      'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE gate_id = ? AND ts < ? ORDER BY ts LIMIT ?)',
+    );
+  }
+
+  /** Stores the batch in one transaction (see `EventStore.insertEvents`); synchronous. */
+  insert(events: readonly StoredEvent[], hook: IngestHook | undefined): InsertEventsResult {
+    const result = this.db.transaction((): InsertEventsResult => {
+      const inserted: StoredEvent[] = [];
+      const compoundOfGate = new Map<string, string>();
+      /** Every seq of the batch per gate, new or duplicate: either way it is stored now. */
+      const seqsOfGate = new Map<string, number[]>();
+      for (const e of events) {
+        compoundOfGate.set(e.gateId, e.compoundId);
+        const seqs = seqsOfGate.get(e.gateId);
+        if (seqs) seqs.push(e.seq);
+        else seqsOfGate.set(e.gateId, [e.seq]);
+        if (this.insertOne(e)) inserted.push(e);
+      }
+      if (hook && inserted.length > 0) {
+        hook.onStored(inserted, (gateId) => compoundOfGate.get(gateId) ?? '');
+      }
+      const acks = new Map<string, number>();
+      for (const [gateId, seqs] of seqsOfGate) acks.set(gateId, this.advanceAck(gateId, seqs));
+      return { inserted, acks };
+    })();
+    // Only once committed: a rolled-back batch leaves the cached marks as they were.
+    for (const [gateId, mark] of result.acks) this.ackMarks.set(gateId, mark);
+    hook?.committed?.();
+    return result;
+  }
+
+  /** Inserts one event; false when `(gateId, seq)` was already stored. */
+  private insertOne(e: StoredEvent): boolean {
+    const row = this.eventRow;
+    row[0] = e.gateId;
+    row[1] = e.seq;
+    row[2] = e.compoundId;
+    row[3] = e.ts;
+    row[4] = e.direction;
+    row[5] = e.method;
+    row[6] = e.result;
+    row[7] = e.reason;
+    row[8] = e.personId ?? null;
+    row[9] = e.idHash ?? null;
+    row[10] = e.passId ?? null;
+    row[11] = e.health;
+    row[12] = e.mode;
+    row[13] = e.passed === null ? null : e.passed ? 1 : 0;
+    row[14] = e.guard ?? null;
+    row[15] = e.decisionMs;
+    row[16] = e.receivedAt;
+    row[17] = e.openReason ?? null;
+    return this.insertEvent.run(row).changes === 1;
+  }
+
+  /**
+   * Moves the gate's cumulative mark (docs/architecture.md rule 2) over contiguous stored seqs: first over this batch's
+   * own seqs (no query), then, if the next seq was already stored (a gap just filled), over the
+   * table page by page. O(batch) in the usual case: one probe and one write per gate and batch.
+   */
+  private advanceAck(gateId: string, batchSeqs: number[]): number {
+    const before = this.ackMarks.get(gateId) ?? this.getAck.get(gateId)?.up_to ?? 0;
+    let mark = before;
+    batchSeqs.sort((a, b) => a - b);
+    for (const seq of batchSeqs) {
+      if (seq === mark + 1) mark = seq;
+      else if (seq > mark + 1) break;
+    }
+    if (this.hasSeq.get(gateId, mark + 1) !== undefined) {
+      for (;;) {
+        const rows = this.seqsAfter.all(gateId, mark, ACK_SCAN_PAGE);
+        let contiguous = true;
+        for (const { seq } of rows) {
+          if (seq !== mark + 1) {
+            contiguous = false;
+            break;
+          }
+          mark = seq;
+        }
+        if (!contiguous || rows.length < ACK_SCAN_PAGE) break;
+      }
+    }
+    if (mark !== before) this.setAck.run(gateId, mark);
+    return mark;
+  }
+
+  ackedUpTo(gateId: string): number {
+    return this.getAck.get(gateId)?.up_to ?? 0;
+  }
+
+  query(query: EventQuery): EventPage {
+    const where = new WhereClause();
+    if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
+    if (query.gateId !== undefined) where.add('gate_id = ?', query.gateId);
+    if (query.personId !== undefined) where.add('person_id = ?', query.personId);
+    if (query.result !== undefined) where.add('result = ?', query.result);
+    if (query.from !== undefined) where.add('ts >= ?', query.from);
+    if (query.to !== undefined) where.add('ts < ?', query.to);
+    const after = cursorTuple(query.cursor, ['number', 'number']);
+    if (after) where.add('(ts < ? OR (ts = ? AND id < ?))', after[0], after[0], after[1]);
+    const narrowed = query.compoundId !== undefined || query.gateId !== undefined || query.personId !== undefined;
+    const rows = narrowed
+      ? this.eventRows(where, query.limit + 1)
+      : this.eventRowsOfAllCompounds(where, query.limit + 1);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      events: page.map(eventOfRow),
+      nextCursor: rows.length > query.limit && last ? encodeCursor([Number(last.ts), Number(last.id)]) : null,
+    };
+  }
+
+  private eventRows(where: WhereClause, limit: number): EventRow[] {
+    const sql = `SELECT * FROM events ${where.sql()} ORDER BY ts DESC, id DESC LIMIT ?`;
+    return this.db.prepare<unknown[], EventRow>(sql).all(...where.args, limit);
+  }
+
+  /**
+   * Newest first across every compound without an index on ts alone: the first `limit` rows of
+   * each compound (over `events_by_compound_ts`) merged. The newest `limit` overall are among them.
+   */
+  private eventRowsOfAllCompounds(where: WhereClause, limit: number): EventRow[] {
+    const rows: EventRow[] = [];
+    let compoundId = this.nextEventCompound.get('');
+    while (compoundId !== undefined) {
+      rows.push(...this.eventRows(where.with('compound_id = ?', compoundId), limit));
+      compoundId = this.nextEventCompound.get(compoundId);
+    }
+    rows.sort((a, b) => Number(b.ts) - Number(a.ts) || Number(b.id) - Number(a.id));
+    return rows.slice(0, limit);
+  }
+
+  /**
+   * Deletes up to `limit` events older than `before`, gate by gate over `events_by_gate_ts` (there
+   * is no index on ts alone: it would cost every insert). Every gate present in the table is
+   * visited, registered or not, so nothing escapes retention. Call inside a transaction.
+   */
+  purge(before: number, limit: number): number {
+    let deleted = 0;
+    let gateId = this.nextEventGate.get('');
+    while (gateId !== undefined && deleted < limit) {
+      deleted += this.purgeGateEvents.run(gateId, before, limit - deleted).changes;
+      gateId = this.nextEventGate.get(gateId);
+    }
+    return deleted;
+  }
+}
