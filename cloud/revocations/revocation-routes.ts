@@ -28,7 +28,8 @@ import { notFound } from '../http/api-error.ts';
 import { API_BASE } from '../http/app.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
-import { revocationFileText, SqliteRevocationBook } from './revocation-book.ts';
+import { openRevocationBook } from './open-revocation-book.ts';
+import { revocationFileText } from './revocation-book.ts';
 
 export const GATE_TOKEN_TTL_MS = 365 * 86_400_000;
 
@@ -49,7 +50,7 @@ export interface RevocationSinks {
 
 export function revocationRoutes(sinks: RevocationSinks = {}): CloudRoutes {
   return (app, ctx) => {
-    const book = new SqliteRevocationBook(ctx.store.db).start();
+    const book = openRevocationBook(ctx.store.engine);
     const log = ctx.logger.child({ component: 'cloud.revocations' });
     const publish = async (added: string[]) => {
       if (sinks.file) {

@@ -19,6 +19,7 @@ import type {
   Result,
 } from '../../shared/enums.ts';
 import type { Change, EntryEvent, GateSettings, GateStatus, PersonRecord } from '../../shared/schemas/mqtt.ts';
+import type { StoreEngine } from './engine.ts';
 
 /** An entry event as stored: every `EntryEvent` field plus where it belongs and when the cloud got it. */
 export interface StoredEvent extends EntryEvent {
@@ -313,6 +314,8 @@ export interface CloudStore
     AuditStore,
     UserStore,
     RetentionStore {
+  /** The database handle, for the extensions' storage implementations only (cloud/store/engine.ts). */
+  readonly engine: StoreEngine;
   close(): Promise<void>;
 }
 

@@ -14,29 +14,30 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Hono } from 'hono';
-import { type AlarmBook, SqliteAlarmBook } from '../alarms/alarm-book.ts';
+import type { AlarmBook } from '../alarms/alarm-book.ts';
+import { openAlarmBook } from '../alarms/open-alarm-book.ts';
 import { API_BASE } from '../http/app.ts';
 import type { RouteDeps } from '../http/app-deps.ts';
 import type { AppEnv } from '../http/app-env.ts';
-import type { SqliteCloudStore } from '../store/sqlite-store.ts';
+import type { CloudStore } from '../store/store.ts';
 import { alarmRoutes } from '../http/routes/alarms.ts';
 import { liveTicketRoutes } from '../http/routes/live-ticket.ts';
-import { personSearchRoutes, sqliteNameSearch } from '../http/routes/person-search.ts';
+import { personSearchRoutes } from '../http/routes/person-search.ts';
 import { webSupportRoutes } from '../http/routes/web-support.ts';
 import { consolePage } from './console-page.ts';
 import { dashboardPage } from './dashboard-page.ts';
-import { SqliteResidentDirectory } from './resident-directory.ts';
+import { openResidentDirectory } from './open-resident-directory.ts';
 import { signInPage } from './sign-in-page.ts';
 
 export interface WebRoutesOptions {
   /** The deployment's pepper (`parseKeysFile(…).pepper`): an ID number is searched through its pseudonym. */
   pepper: Buffer;
-  /** Default: a `SqliteAlarmBook` on the store's connection, created when mounted. */
+  /** Default: the alarm book on the store's database (open-alarm-book.ts), opened when mounted. */
   alarms?: AlarmBook;
 }
 
 /** What the cloud hands an extension (cloud-service.ts `CloudExtensionContext`). */
-export type WebMountContext = RouteDeps & { store: SqliteCloudStore };
+export type WebMountContext = RouteDeps & { store: CloudStore };
 
 const CONTENT_TYPES: Record<string, string> = {
   css: 'text/css; charset=utf-8',
@@ -89,16 +90,11 @@ export function webPages(): Hono<AppEnv> {
     });
 }
 
-function startedAlarmBook(store: SqliteCloudStore): AlarmBook {
-  const book = new SqliteAlarmBook(store.db);
-  book.start();
-  return book;
-}
-
 /** Mount with `createCloud({ extraRoutes: [webRoutes({ pepper })] })`. */
 export function webRoutes(options: WebRoutesOptions): (app: Hono<AppEnv>, deps: WebMountContext) => void {
   return (app, deps) => {
-    const alarms = options.alarms ?? startedAlarmBook(deps.store);
+    const alarms = options.alarms ?? openAlarmBook(deps.store.engine);
+    const directory = openResidentDirectory(deps.store.engine);
     app.route(`${API_BASE}/alarms`, alarmRoutes({ ...deps, alarms }));
     app.route(`${API_BASE}/auth/live-ticket`, liveTicketRoutes(deps));
     app.route(
@@ -106,10 +102,10 @@ export function webRoutes(options: WebRoutesOptions): (app: Hono<AppEnv>, deps: 
       personSearchRoutes({
         ...deps,
         pepper: options.pepper,
-        byName: sqliteNameSearch(deps.store.db, (id) => deps.store.getResident(id)),
+        byName: (compoundId, needle, limit) => directory.byName(compoundId, needle, limit),
       }),
     );
-    app.route(`${API_BASE}/web`, webSupportRoutes({ ...deps, directory: new SqliteResidentDirectory(deps.store.db) }));
+    app.route(`${API_BASE}/web`, webSupportRoutes({ ...deps, directory }));
     app.route('/', webPages());
   };
 }

@@ -5,8 +5,8 @@
  * reveal with a reason (`GET /residents/:id?reveal=true&reason=…`), audited one by one. An ID
  * number is searched only through a POST body (never a URL, which logs and proxies keep) and is
  * matched through its pseudonym (`idHash`); the audit record keeps its masked form. A name is
- * matched by one SQL scan per compound (`instr` over the residents of that compound, stopped at
- * the first 50) — no row leaves SQLite unless it matches. Each search is audited and counts
+ * matched by one scan per compound in the database (`ResidentDirectory.byName`, stopped at the
+ * first 50) — no row leaves the database unless it matches. Each search is audited and counts
  * against the caller's per-user search limit (cloud/http/rate-limit.ts).
  */
 import { type Context, Hono } from 'hono';
@@ -126,24 +126,4 @@ export function personSearchRoutes(deps: PersonSearchDeps): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .get('/', managers, validate('query', personSearchQuerySchema), (c) => search(c, c.req.valid('query'), false))
     .post('/', managers, validate('json', personSearchQuerySchema), (c) => search(c, c.req.valid('json'), true));
-}
-
-/** The SQLite name search: one `instr` scan over one compound's residents (residents_by_compound). */
-export function sqliteNameSearch(
-  db: import('better-sqlite3').Database,
-  getResident: (personId: string) => Promise<Resident | undefined>,
-): NameSearch {
-  const statement = db.prepare(
-    `SELECT person_id FROM residents WHERE compound_id = ? AND (person_id = ? OR instr(lower(name), ?) > 0)
-     ORDER BY person_id LIMIT ?`,
-  );
-  return async (compoundId, needle, limit) => {
-    const ids = statement.all(compoundId, needle, needle.toLowerCase(), limit) as { person_id: string }[];
-    const found: Resident[] = [];
-    for (const { person_id } of ids) {
-      const r = await getResident(person_id);
-      if (r) found.push(r);
-    }
-    return found;
-  };
 }

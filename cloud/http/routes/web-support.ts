@@ -14,7 +14,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { idSchema } from '../../../shared/ids.ts';
 import type { CloudStore } from '../../store/store.ts';
-import { MAX_DIRECTORY_PAGE, type SqliteResidentDirectory } from '../../web/resident-directory.ts';
+import { MAX_DIRECTORY_PAGE, type ResidentDirectory } from '../../web/resident-directory.ts';
 import { ApiError, notFound } from '../api-error.ts';
 import type { AppEnv } from '../app-env.ts';
 import { type Auth, canSee, compoundFilter } from '../auth-middleware.ts';
@@ -23,7 +23,7 @@ import { validate } from '../validation.ts';
 export interface WebSupportDeps {
   auth: Auth;
   store: Pick<CloudStore, 'getCompound' | 'getResident'>;
-  directory: Pick<SqliteResidentDirectory, 'page' | 'passes'>;
+  directory: Pick<ResidentDirectory, 'page' | 'passes'>;
 }
 
 const compoundQuery = z.object({ compound: idSchema.optional() });
@@ -62,7 +62,7 @@ export function webSupportRoutes(deps: WebSupportDeps): Hono<AppEnv> {
       const q = c.req.valid('query');
       const compoundId = compoundOf(c.var.actor, q.compound);
       return c.json(
-        deps.directory.page({
+        await deps.directory.page({
           compoundId,
           status: q.status,
           offset: q.offset,
@@ -75,6 +75,6 @@ export function webSupportRoutes(deps: WebSupportDeps): Hono<AppEnv> {
       const { person } = c.req.valid('query');
       const resident = await deps.store.getResident(person);
       if (!resident || !canSee(c.var.actor, resident.compoundId)) throw notFound('resident', person);
-      return c.json({ personId: person, passes: deps.directory.passes(person, resident.compoundId) });
+      return c.json({ personId: person, passes: await deps.directory.passes(person, resident.compoundId) });
     });
 }

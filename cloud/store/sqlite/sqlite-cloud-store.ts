@@ -29,6 +29,7 @@ import type {
   StoredEvent,
   User,
 } from '../store.ts';
+import type { StoreEngine } from '../engine.ts';
 import { SqliteAuditUserTables } from './audit-user-tables.ts';
 import { SqliteChangeLog } from './change-log.ts';
 import { GroupCommit, openCloudDatabase } from './connection.ts';
@@ -45,6 +46,7 @@ export interface SqliteStoreOptions {
 export class SqliteCloudStore implements CloudStore {
   /** The connection; an `IngestHook` may run its own statements on it inside the ingest transaction. */
   readonly db: Database;
+  readonly engine: StoreEngine;
   private readonly commits: GroupCommit;
   private readonly events: SqliteEventTables;
   private readonly changeLog: SqliteChangeLog;
@@ -55,6 +57,7 @@ export class SqliteCloudStore implements CloudStore {
 
   constructor(options: SqliteStoreOptions) {
     this.db = openCloudDatabase(options.path);
+    this.engine = { kind: 'sqlite', db: this.db };
     this.commits = new GroupCommit(options.path);
     this.events = new SqliteEventTables(this.db);
     this.changeLog = new SqliteChangeLog(this.db);

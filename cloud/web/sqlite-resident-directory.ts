@@ -1,0 +1,148 @@
+/**
+ * The resident directory on SQLite, on the store's connection (docs/web.md, "API added for the
+ * pages"): the dashboard's pages of residents, a person's passes, and the tracer's name search.
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import type { HealthColour, PassKind, PersonKind } from '../../shared/enums.ts';
+import { type ResidentRow, residentOfRow } from '../store/sqlite/rows.ts';
+import type { Resident } from '../store/store.ts';
+import {
+  type DirectoryEntry,
+  type DirectoryPage,
+  type DirectoryQuery,
+  MATCH_KINDS,
+  MAX_DIRECTORY_PAGE,
+  MAX_HOUSEHOLD_MEMBERS,
+  MAX_PASSES_LISTED,
+  type PassListing,
+  type ResidentDirectory,
+} from './resident-directory.ts';
+
+type Row = Record<string, unknown>;
+
+/** `LIKE` text of a user's query: `%`, `_` and `\` match themselves. */
+function likeEscaped(text: string): string {
+  return text.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+}
+
+const PHONE_TAIL = /^\d{3,11}$/;
+
+function entryOf(r: Row): DirectoryEntry {
+  const phone = r.phone === null || r.phone === undefined ? null : String(r.phone);
+  const entry: DirectoryEntry = {
+    personId: String(r.person_id),
+    compoundId: String(r.compound_id),
+    householdId: r.household_id === null ? null : String(r.household_id),
+    kind: String(r.kind) as PersonKind,
+    maskedName: String(r.masked_name),
+    maskedIdNumber: r.masked_id_number === null ? null : String(r.masked_id_number),
+    phoneTail: phone === null ? null : phone.slice(-4),
+    elderly: Number(r.elderly) === 1,
+    validFrom: r.valid_from === null ? null : Number(r.valid_from),
+    validTo: r.valid_to === null ? null : Number(r.valid_to),
+    active: Number(r.active) === 1,
+    health: String(r.health) as HealthColour,
+    healthTs: r.health_ts === null ? null : Number(r.health_ts),
+    updatedAt: Number(r.updated_at),
+  };
+  if (typeof r.match_rank === 'number') entry.matchedBy = MATCH_KINDS[r.match_rank]!;
+  return entry;
+}
+
+const COLUMNS = `person_id, compound_id, household_id, kind, masked_name, masked_id_number, phone, elderly,
+  valid_from, valid_to, active, health, health_ts, updated_at`;
+
+export class SqliteResidentDirectory implements ResidentDirectory {
+  private readonly passesOf: Statement<[string, string, number], Row>;
+  private readonly nameMatches: Statement<[string, string, string, number], ResidentRow>;
+
+  constructor(private readonly db: Database) {
+    this.passesOf = db.prepare(
+      `SELECT pass_id, person_id, compound_id, kind, not_before, expires_at, use_limit, issued_by, issued_at, revoked_at
+       FROM passes WHERE person_id = ? AND compound_id = ? ORDER BY issued_at DESC, pass_id LIMIT ?`,
+    );
+    // One instr scan over one compound's residents (residents_by_compound).
+    this.nameMatches = db.prepare(
+      `SELECT * FROM residents WHERE compound_id = ? AND (person_id = ? OR instr(lower(name), ?) > 0)
+       ORDER BY person_id LIMIT ?`,
+    );
+  }
+
+  async byName(compoundId: string, needle: string, limit: number): Promise<Resident[]> {
+    return this.nameMatches.all(compoundId, needle, needle.toLowerCase(), limit).map(residentOfRow);
+  }
+
+  async page(query: DirectoryQuery): Promise<DirectoryPage> {
+    const status = query.status === 'active' ? ' AND active = 1' : query.status === 'inactive' ? ' AND active = 0' : '';
+    const q = query.q?.trim() ?? '';
+    const limit = Math.min(query.limit, MAX_DIRECTORY_PAGE);
+    if (q === '') {
+      const total = this.db
+        .prepare(`SELECT COUNT(*) AS n FROM residents WHERE compound_id = ?${status}`)
+        .get(query.compoundId) as { n: number };
+      const rows = this.db
+        .prepare(`SELECT ${COLUMNS} FROM residents WHERE compound_id = ?${status} ORDER BY person_id LIMIT ? OFFSET ?`)
+        .all(query.compoundId, limit, query.offset) as Row[];
+      return { residents: rows.map(entryOf), total: total.n, offset: query.offset, limit };
+    }
+    const like = `%${likeEscaped(q)}%`;
+    const phoneTail = PHONE_TAIL.test(q) ? `%${q}` : null;
+    // One rank per row: the strongest way it matched. Household members of a direct match come
+    // last. `direct` is one scan of the compound (a contains-match cannot use an index),
+    // materialized once; the ranked ids are read once and the total and the page cut from them.
+    const hits = this.db
+      .prepare(
+        `WITH direct AS MATERIALIZED (
+          SELECT person_id, household_id,
+            CASE WHEN person_id = @q THEN 0
+                 WHEN masked_name LIKE @like ESCAPE '\\' THEN 1
+                 WHEN household_id = @q THEN 2
+                 ELSE 3 END AS match_rank
+          FROM residents
+          WHERE compound_id = @compound${status}
+            AND (person_id = @q OR masked_name LIKE @like ESCAPE '\\' OR household_id = @q
+                 OR (@phoneTail IS NOT NULL AND phone LIKE @phoneTail))
+        ),
+        members AS (
+          SELECT r.person_id, r.household_id, 4 AS match_rank
+          FROM residents r
+          WHERE r.compound_id = @compound${status.replaceAll('active', 'r.active')}
+            AND r.household_id IN (SELECT household_id FROM direct WHERE household_id IS NOT NULL AND match_rank <> 2)
+            AND r.person_id NOT IN (SELECT person_id FROM direct)
+          LIMIT ${MAX_HOUSEHOLD_MEMBERS}
+        )
+        SELECT person_id, match_rank FROM (
+          SELECT person_id, household_id, match_rank FROM direct
+          UNION ALL SELECT person_id, household_id, match_rank FROM members
+        ) ORDER BY match_rank, household_id, person_id`,
+      )
+      .all({ q, like, phoneTail, compound: query.compoundId }) as { person_id: string; match_rank: number }[];
+    const page = hits.slice(query.offset, query.offset + limit);
+    if (page.length === 0) return { residents: [], total: hits.length, offset: query.offset, limit };
+    const rank = new Map(page.map((h) => [h.person_id, h.match_rank]));
+    const rows = this.db
+      .prepare(`SELECT ${COLUMNS} FROM residents WHERE person_id IN (${page.map(() => '?').join(',')})`)
+      .all(...page.map((h) => h.person_id)) as Row[];
+    const byId = new Map(rows.map((r) => [String(r.person_id), r]));
+    const residents = page.flatMap((h) => {
+      const row = byId.get(h.person_id);
+      return row ? [entryOf({ ...row, match_rank: rank.get(h.person_id) })] : [];
+    });
+    return { residents, total: hits.length, offset: query.offset, limit };
+  }
+
+  async passes(personId: string, compoundId: string): Promise<PassListing[]> {
+    return this.passesOf.all(personId, compoundId, MAX_PASSES_LISTED).map((r) => ({
+      passId: String(r.pass_id),
+      personId: String(r.person_id),
+      compoundId: String(r.compound_id),
+      kind: String(r.kind) as PassKind,
+      notBefore: Number(r.not_before),
+      expiresAt: Number(r.expires_at),
+      useLimit: r.use_limit === null ? null : Number(r.use_limit),
+      issuedBy: String(r.issued_by),
+      issuedAt: Number(r.issued_at),
+      revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+    }));
+  }
+}
