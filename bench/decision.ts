@@ -89,6 +89,9 @@ class MapReplica implements ReplicaView {
   lastDirection(): Direction | undefined {
     return undefined;
   }
+  lastFrameAt(): number | undefined {
+    return undefined;
+  }
   exitQuota(): ExitQuotaPolicy | null {
     return null;
   }

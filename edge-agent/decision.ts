@@ -9,12 +9,14 @@
  * kind), then the mode's health rules, then anti-passback, then limits that consume something
  * (pass uses, exit quota) — so a denial never burns a use.
  */
+import { isDevicePassText, verifyDevicePass } from '../shared/device-pass.ts';
 import type { Direction, HealthColour, Method, Mode, Reason, Result } from '../shared/enums.ts';
 import { validateIdNumber } from '../shared/id-number.ts';
 import type { KeyRing } from '../shared/keys.ts';
 import { type PassPayload, verifyPass } from '../shared/pass.ts';
 import { pseudonymizeIdNumber } from '../shared/pseudonym.ts';
 import type { PersonRecord } from '../shared/schemas/mqtt.ts';
+import { DEFAULT_CLOCK_TOLERANCE_MS } from './gate-clock.ts';
 import type { VerifiedPassCache } from './pass-cache.ts';
 import {
   REASON_TEXT,
@@ -62,6 +64,11 @@ export interface GateContext {
    * else. It answers exactly as `verifyPass` does, so decisions are the same with or without it.
    */
   passCache?: VerifiedPassCache;
+  /**
+   * The gate's clock tolerance (gate config `clock.toleranceMs`, default 60 s): a device pass's
+   * frame is accepted this much before its time and after its window (docs/passes.md, "Device passes").
+   */
+  clockToleranceMs?: number;
 }
 
 /** The screen's colour: it follows the decision (green only for a grant), never the health code. */
@@ -97,7 +104,13 @@ export interface Decision {
    * Local state the passage consumes: reserved while it is pending, kept once confirmed, given back
    * on a timeout (journal-store.ts); empty for a denial.
    */
-  effects: { passUse?: string; householdExit?: string; passageOf?: string };
+  effects: {
+    passUse?: string;
+    householdExit?: string;
+    passageOf?: string;
+    /** A device pass's frame: no frame of that pass at or before it passes this gate again. */
+    deviceFrame?: { passId: string; at: number };
+  };
 }
 
 interface Identity {
@@ -105,12 +118,25 @@ interface Identity {
   pass?: PassPayload;
   idHash?: string;
   maskedName?: string;
+  /** The time of a device pass's frame (ms), once both its signatures verified. */
+  frameAt?: number;
 }
 
 const HOUR_MS = 3_600_000;
 
-/** Faults after which nothing in the credential can be believed. */
-const UNVERIFIED: ReadonlySet<Reason> = new Set<Reason>(['malformed', 'bad-signature', 'unknown-key']);
+/**
+ * Faults after which nothing in the credential can be believed, or its presenter is not shown to be
+ * its holder (a device pass whose frame is forged, stale, from the future or replayed).
+ */
+const UNVERIFIED: ReadonlySet<Reason> = new Set<Reason>([
+  'malformed',
+  'bad-signature',
+  'unknown-key',
+  'bad-device-signature',
+  'frame-expired',
+  'frame-not-yet-valid',
+  'frame-replayed',
+]);
 
 /** The gate's local calendar date as YYYY-MM-DD (ID cards print local dates). */
 function localDate(nowMs: number): string {
@@ -131,6 +157,33 @@ function personActive(person: PersonRecord, now: number): boolean {
   return true;
 }
 
+/**
+ * A device pass (docs/passes.md, "Device passes"): both signatures and both windows
+ * (shared/device-pass.ts), then what a static pass gets — compound, revocation, the person — and
+ * the replay rule: a frame not newer than the newest this gate let through on that pass is refused.
+ */
+function identifyDevicePass(
+  text: string,
+  gate: GateContext,
+  view: ReplicaView,
+  now: number,
+): { identity: Identity; fault?: Reason } {
+  const skew = gate.clockToleranceMs ?? DEFAULT_CLOCK_TOLERANCE_MS;
+  const check = gate.passCache
+    ? gate.passCache.verifyDevice(text, gate.ring, now, skew)
+    : verifyDevicePass(text, gate.ring, now, skew);
+  if (!check.ok) return { identity: check.pass ? { pass: check.pass } : {}, fault: check.reason };
+  const { pass, frameAt } = check;
+  const person = view.personById(pass.personId);
+  const identity: Identity = person ? { pass, person, frameAt } : { pass, frameAt };
+  if (pass.compoundId !== gate.compoundId) return { identity, fault: 'wrong-compound' };
+  if (view.isPassRevoked(pass.passId)) return { identity, fault: 'pass-revoked' };
+  const last = view.lastFrameAt(pass.passId);
+  if (last !== undefined && frameAt <= last) return { identity, fault: 'frame-replayed' };
+  if (!person && pass.kind !== 'visitor') return { identity, fault: 'unknown-person' };
+  return { identity };
+}
+
 /** Turns the credential into who it belongs to, or the reason it does not count. */
 function identify(
   credential: Credential,
@@ -140,6 +193,7 @@ function identify(
 ): { identity: Identity; fault?: Reason } {
   switch (credential.method) {
     case 'qr': {
+      if (isDevicePassText(credential.text)) return identifyDevicePass(credential.text, gate, view, now);
       const check = gate.passCache
         ? gate.passCache.verify(credential.text, gate.ring, now)
         : verifyPass(credential.text, gate.ring, now);
@@ -277,6 +331,7 @@ export function decideEntry(credential: Credential, gate: GateContext, view: Rep
 
   const effects: Decision['effects'] = {};
   if (pass?.useLimit !== undefined) effects.passUse = pass.passId;
+  if (pass && identity.frameAt !== undefined) effects.deviceFrame = { passId: pass.passId, at: identity.frameAt };
   if (rule.householdExit) effects.householdExit = rule.householdExit;
   if (person) effects.passageOf = person.personId;
   return decide('granted', 'ok', effects);

@@ -16,16 +16,33 @@
  * a hit in the old one is moved to the young one. So what is dropped is what was not used during
  * the last capacity/2 insertions — least-recently-used eviction at O(1), without deleting single
  * keys from a Map (V8 leaves a hole per deletion that iteration and rehashing then walk over).
+ *
+ * Device passes (`AX2:`, shared/device-pass.ts) change text with every frame, so what is cached for
+ * them is the certificate alone (its bytes are the key, with its cloud signature, so again only a
+ * byte-for-byte copy of a verified one hits): a hit skips the Ed25519 check and the import of the
+ * device key. The device's ECDSA signature and both time windows are checked on every scan.
  */
 import type { KeyObject } from 'node:crypto';
+import {
+  checkDeviceFrame,
+  type DevicePassCheck,
+  decodeDevicePass,
+  type VerifiedDeviceCertificate,
+  verifyDeviceCertificate,
+} from '../shared/device-pass.ts';
 import type { KeyRing } from '../shared/keys.ts';
 import { type PassCheck, type VerifiedPass, verifyPass } from '../shared/pass.ts';
+
+/** Cache keys of certificates start with this; pass texts start with `AX1:`, so the two never meet. */
+const CERTIFICATE_KEY = 'cert:';
 
 export const DEFAULT_PASS_CACHE_ENTRIES = 10_000;
 
 interface Entry {
   pass: VerifiedPass;
   key: KeyObject;
+  /** Device certificates only: the imported device key. */
+  deviceKey?: KeyObject;
 }
 
 export class VerifiedPassCache {
@@ -68,6 +85,36 @@ export class VerifiedPassCache {
     const key = check.pass ? ring.get(check.pass.kid) : undefined;
     if (check.pass && key) this.remember(text, { pass: Object.freeze({ ...check.pass }), key });
     return check;
+  }
+
+  /**
+   * `verifyDevicePass(text, ring, nowMs, skewMs)` (shared/device-pass.ts), without the certificate's
+   * Ed25519 check and key import for a certificate that already verified.
+   */
+  verifyDevice(text: string, ring: KeyRing, nowMs: number, skewMs: number): DevicePassCheck {
+    if (ring !== this.ring) {
+      this.clear();
+      this.ring = ring;
+    }
+    const decoded = decodeDevicePass(text);
+    if (!decoded) return { ok: false, reason: 'malformed' };
+    const cacheKey = CERTIFICATE_KEY + decoded.certificate.toString('latin1');
+    let entry = this.young.get(cacheKey);
+    if (entry === undefined) {
+      entry = this.old.get(cacheKey);
+      if (entry !== undefined) this.remember(cacheKey, entry);
+    }
+    if (entry?.deviceKey && ring.get(entry.pass.kid) === entry.key) {
+      this.stats.hits += 1;
+      return checkDeviceFrame(decoded, entry.pass as VerifiedDeviceCertificate, entry.deviceKey, nowMs, skewMs);
+    }
+    this.stats.misses += 1;
+    const certificate = verifyDeviceCertificate(decoded, ring);
+    if (!certificate.ok) return { ok: false, reason: certificate.reason };
+    // The decoded pass points into the scanned text's buffer: keep a copy of its key bytes.
+    const pass = Object.freeze({ ...certificate.pass, deviceKey: Buffer.from(certificate.pass.deviceKey) });
+    this.remember(cacheKey, { pass, key: certificate.cloudKey, deviceKey: certificate.deviceKey });
+    return checkDeviceFrame(decoded, pass, certificate.deviceKey, nowMs, skewMs);
   }
 
   clear(): void {

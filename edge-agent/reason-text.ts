@@ -185,6 +185,34 @@ export const REASON_TEXT: Record<Reason, ReasonText> = {
     nextZh: '请出示通行码，或找门卫',
     nextEn: 'Show your QR pass, or see the guard',
   },
+  'bad-device-signature': {
+    tone: 'refuse',
+    zh: '动态通行码无效',
+    en: 'Invalid live pass',
+    nextZh: '请在本人手机上打开通行码，或找门卫',
+    nextEn: 'Open the pass on your own phone, or see the guard',
+  },
+  'frame-expired': {
+    tone: 'refuse',
+    zh: '动态码已过期（截图无效）',
+    en: 'Live code expired (screenshots do not work)',
+    nextZh: '请在手机上打开通行码页面，出示最新的码',
+    nextEn: 'Open the pass page on your phone and show the current code',
+  },
+  'frame-not-yet-valid': {
+    tone: 'refuse',
+    zh: '手机时间不准，动态码无效',
+    en: "Live code not valid: the phone's clock is wrong",
+    nextZh: '请将手机设为自动时间后刷新通行码，或找门卫',
+    nextEn: "Set the phone's time to automatic and reload the pass, or see the guard",
+  },
+  'frame-replayed': {
+    tone: 'refuse',
+    zh: '此码已使用，请等新码',
+    en: 'This code was already used',
+    nextZh: '请等待手机上的码刷新后再扫，或找门卫',
+    nextEn: 'Wait for the code on your phone to change, then scan again',
+  },
 };
 
 /** A grant while the turnstile cannot open (fault): the person must not stand before a closed gate on green. */

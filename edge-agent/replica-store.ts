@@ -47,6 +47,27 @@ CREATE INDEX IF NOT EXISTS passage_reservations_by_person ON passage_reservation
 `;
 
 /**
+ * Device passes (docs/passes.md, "Replays"): per pass, the time of the newest frame this gate let
+ * through. One row per pass, not per passage; a row older than any frame window matters no more
+ * and is pruned. Reservations carry a pending passage's frame in two columns added
+ * to `passage_reservations` (ALTER for a gate database made before them).
+ */
+const DEVICE_FRAMES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS device_frames (pass_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS device_frames_by_at ON device_frames (at);
+`;
+const RESERVATION_FRAME_COLUMNS = ['frame_pass TEXT', 'frame_at INTEGER'];
+const RESERVATION_FRAME_INDEX = `
+CREATE INDEX IF NOT EXISTS passage_reservations_by_frame ON passage_reservations (frame_pass, frame_at)
+  WHERE frame_pass IS NOT NULL;
+`;
+/**
+ * A frame mark older than this is dropped: any frame at or before it is refused as expired anyway
+ * (its window is at most 120 s, plus the gate's clock tolerance of at most a day).
+ */
+const FRAME_HISTORY_MS = 25 * 3_600_000;
+
+/**
  * Other gates' uses of household exit quotas, relayed by the cloud (`exit.use` changes, docs/edge-agent.md
  * "Exit quota across the compound"). Keyed by (gate, seq): a use delivered twice (a live delta and
  * a snapshot) counts once. This gate's own uses are in `household_exits` and are not stored here.
@@ -67,6 +88,8 @@ export interface PassageEffects {
   passUse?: string;
   householdExit?: string;
   passageOf?: string;
+  /** The frame of a device pass that this passage used (the replay mark). */
+  deviceFrame?: { passId: string; at: number };
 }
 
 export interface StagedSnapshot {
@@ -107,6 +130,17 @@ export class ReplicaStore implements ReplicaView {
     this.meta = new MetaTable(db);
     db.exec(RESERVATIONS_SCHEMA);
     db.exec(RELAYED_EXITS_SCHEMA);
+    db.exec(DEVICE_FRAMES_SCHEMA);
+    const columns = new Set(
+      db
+        .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('passage_reservations')")
+        .all()
+        .map((c) => c.name),
+    );
+    for (const column of RESERVATION_FRAME_COLUMNS) {
+      if (!columns.has(column.split(' ')[0]!)) db.exec(`ALTER TABLE passage_reservations ADD COLUMN ${column}`);
+    }
+    db.exec(RESERVATION_FRAME_INDEX);
     this.cachedRev = 0;
     this.cachedMode = 'normal';
     this.cachedQuota = null;
@@ -137,17 +171,38 @@ export class ReplicaStore implements ReplicaView {
           '(SELECT COUNT(*) FROM passage_reservations WHERE household_exit = ? AND at >= ?) + ' +
           '(SELECT COUNT(*) FROM relayed_exits WHERE household_id = ? AND at >= ?) AS n',
       ),
+      // The confirmed mark or the newest pending frame, whichever is later: two indexed lookups.
+      lastFrameAt: db.prepare<[string, string], { at: number | null }>(
+        'SELECT MAX(IFNULL((SELECT at FROM device_frames WHERE pass_id = ?), -1), ' +
+          'IFNULL((SELECT MAX(frame_at) FROM passage_reservations WHERE frame_pass = ?), -1)) AS at',
+      ),
+      markFrame: db.prepare<[string, number]>(
+        'INSERT INTO device_frames (pass_id, at) VALUES (?, ?) ' +
+          'ON CONFLICT (pass_id) DO UPDATE SET at = MAX(at, excluded.at)',
+      ),
+      pruneFrames: db.prepare<[number]>('DELETE FROM device_frames WHERE at < ?'),
       relayExit: db.prepare<[string, number, string, number]>(
         'INSERT OR IGNORE INTO relayed_exits (gate_id, seq, household_id, at) VALUES (?, ?, ?, ?)',
       ),
       pruneRelayedExits: db.prepare<[number]>('DELETE FROM relayed_exits WHERE at < ?'),
-      reserve: db.prepare<[number, string, number, string | null, string | null, string | null]>(
-        'INSERT INTO passage_reservations (seq, direction, at, pass_use, household_exit, passage_of) VALUES (?, ?, ?, ?, ?, ?)',
+      reserve: db.prepare<
+        [number, string, number, string | null, string | null, string | null, string | null, number | null]
+      >(
+        'INSERT INTO passage_reservations (seq, direction, at, pass_use, household_exit, passage_of, frame_pass, frame_at) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       release: db.prepare<
         [number],
-        { pass_use: string | null; household_exit: string | null; passage_of: string | null }
-      >('DELETE FROM passage_reservations WHERE seq = ? RETURNING pass_use, household_exit, passage_of'),
+        {
+          pass_use: string | null;
+          household_exit: string | null;
+          passage_of: string | null;
+          frame_pass: string | null;
+          frame_at: number | null;
+        }
+      >(
+        'DELETE FROM passage_reservations WHERE seq = ? RETURNING pass_use, household_exit, passage_of, frame_pass, frame_at',
+      ),
       upsertPerson: db.prepare<[string, string | null, string]>(
         'INSERT INTO persons (person_id, id_hash, record) VALUES (?, ?, ?) ' +
           'ON CONFLICT (person_id) DO UPDATE SET id_hash = excluded.id_hash, record = excluded.record',
@@ -334,6 +389,11 @@ export class ReplicaStore implements ReplicaView {
     return this.stmt.lastDirection.get(personId, personId)?.direction ?? undefined;
   }
 
+  lastFrameAt(passId: string): number | undefined {
+    const at = this.stmt.lastFrameAt.get(passId, passId)?.at ?? -1;
+    return at === null || at < 0 ? undefined : at;
+  }
+
   exitQuota(): ExitQuotaPolicy | null {
     return this.cachedQuota;
   }
@@ -362,9 +422,18 @@ export class ReplicaStore implements ReplicaView {
    * decision counts them from now on. Call inside the journal's transaction.
    */
   reservePassage(seq: number, effects: PassageEffects, direction: Direction, at: number): void {
-    const { passUse, householdExit, passageOf } = effects;
-    if (!passUse && !householdExit && !passageOf) return;
-    this.stmt.reserve.run(seq, direction, at, passUse ?? null, householdExit ?? null, passageOf ?? null);
+    const { passUse, householdExit, passageOf, deviceFrame } = effects;
+    if (!passUse && !householdExit && !passageOf && !deviceFrame) return;
+    this.stmt.reserve.run(
+      seq,
+      direction,
+      at,
+      passUse ?? null,
+      householdExit ?? null,
+      passageOf ?? null,
+      deviceFrame?.passId ?? null,
+      deviceFrame?.at ?? null,
+    );
   }
 
   /**
@@ -378,6 +447,8 @@ export class ReplicaStore implements ReplicaView {
     if (row.pass_use !== null) effects.passUse = row.pass_use;
     if (row.household_exit !== null) effects.householdExit = row.household_exit;
     if (row.passage_of !== null) effects.passageOf = row.passage_of;
+    if (row.frame_pass !== null && row.frame_at !== null)
+      effects.deviceFrame = { passId: row.frame_pass, at: row.frame_at };
     return effects;
   }
 
@@ -389,6 +460,10 @@ export class ReplicaStore implements ReplicaView {
       this.stmt.pruneExits.run(at - EXIT_HISTORY_MS);
     }
     if (effects.passageOf) this.stmt.setDirection.run(effects.passageOf, direction, at);
+    if (effects.deviceFrame) {
+      this.stmt.markFrame.run(effects.deviceFrame.passId, effects.deviceFrame.at);
+      this.stmt.pruneFrames.run(effects.deviceFrame.at - FRAME_HISTORY_MS);
+    }
   }
 
   /**

@@ -34,6 +34,11 @@ export interface ReplicaView {
    * their last confirmed one (anti-passback).
    */
   lastDirection(personId: string): Direction | undefined;
+  /**
+   * The time (ms) of the newest frame of a device pass this gate let through, confirmed or still
+   * pending; undefined when none (docs/passes.md, "Replays"). A frame not newer is a replay.
+   */
+  lastFrameAt(passId: string): number | undefined;
   /** The lockdown exit quota, or null when the cloud never sent one (then no quota exits). */
   exitQuota(): ExitQuotaPolicy | null;
   /** Exits counted against the household's quota at or after `sinceMs`, confirmed or still pending. */

@@ -40,6 +40,14 @@ export const REASONS = [
   'visitor-not-approved',
   'pass-used-up',
   'unsupported-card',
+  /** Device passes (docs/passes.md, "Device passes"): the frame's ECDSA signature does not verify. */
+  'bad-device-signature',
+  /** The frame is older than its window plus the gate's clock tolerance (a screenshot). */
+  'frame-expired',
+  /** The frame's time is ahead of the gate's clock by more than the tolerance. */
+  'frame-not-yet-valid',
+  /** The frame is not newer than the newest one this gate already let through on that pass (a replay). */
+  'frame-replayed',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

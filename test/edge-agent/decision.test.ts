@@ -10,12 +10,15 @@ import { FakeReplicaView } from './fake-replica-view.ts';
 import {
   BASE_CHANGES,
   COMPOUND,
+  deviceCertificate,
+  deviceFrame,
   gateContext,
   HOUR,
   ID_NUMBERS,
   idHashOf,
   impostorKey,
   NOW,
+  newDeviceKeyPair,
   pass,
   unknownKidKey,
 } from './fixtures.ts';
@@ -42,6 +45,18 @@ const card = (number: string, direction: Direction = 'in'): Credential => ({ met
 const REVOKED_PASS_ID = 'aaaaaaaaaaaaaaaa';
 const LIMITED_PASS_ID = 'bbbbbbbbbbbbbbbb';
 const quota = (exits: number): Change => ({ op: 'quota.policy', exits, periodHours: 48 });
+
+// Device passes (docs/passes.md, "Device passes"): frames valid 30 s, the gate's tolerance 60 s by default.
+const SECOND = 1000;
+const aliceCert = deviceCertificate('alice');
+const alicePassId = aliceCert.toString('hex', 2, 10);
+const thief = newDeviceKeyPair();
+const revokedCert = deviceCertificate('alice', { passId: 'cccccccccccccccc' });
+const lastFrame = (at: number) => ({
+  effects: { passageOf: 'alice', deviceFrame: { passId: alicePassId, at } },
+  direction: 'in' as Direction,
+  at,
+});
 
 const rows: Row[] = [
   // ---- normal ----
@@ -376,6 +391,112 @@ const rows: Row[] = [
     mode: 'emergency-open',
     credential: qr(pass('alice', { notBefore: NOW - 48 * HOUR, expiresAt: NOW - HOUR })),
     expect: { result: 'granted', reason: 'free-passage', personId: 'alice' },
+  },
+  // ---- device passes ----
+  {
+    name: 'device pass: a fresh frame of a genuine certificate',
+    credential: qr(deviceFrame(aliceCert, { at: NOW - 2 * SECOND })),
+    expect: {
+      result: 'granted',
+      reason: 'ok',
+      method: 'qr',
+      personId: 'alice',
+      passId: alicePassId,
+      effects: { passageOf: 'alice', deviceFrame: { passId: alicePassId, at: NOW - 2 * SECOND } },
+    },
+  },
+  {
+    name: 'device pass: frame signed by another phone (the certificate copied off a screenshot)',
+    credential: qr(deviceFrame(aliceCert, { signer: thief.privateKey })),
+    expect: { result: 'denied', reason: 'bad-device-signature', personId: undefined, passId: undefined },
+  },
+  {
+    name: 'device pass: certificate not signed by the cloud (forged, same kid)',
+    credential: qr(deviceFrame(deviceCertificate('alice', {}, impostorKey))),
+    expect: { result: 'denied', reason: 'bad-signature', personId: undefined },
+  },
+  {
+    name: 'device pass: certificate under a kid the gate does not hold',
+    credential: qr(deviceFrame(deviceCertificate('alice', {}, unknownKidKey))),
+    expect: { result: 'denied', reason: 'unknown-key' },
+  },
+  {
+    name: 'device pass: the last second of window + tolerance (30 s + 60 s) still passes',
+    credential: qr(deviceFrame(aliceCert, { at: NOW - 89 * SECOND })),
+    expect: { result: 'granted', reason: 'ok' },
+  },
+  {
+    name: 'device pass: a frame past its window + tolerance (a screenshot) is refused',
+    credential: qr(deviceFrame(aliceCert, { at: NOW - 90 * SECOND })),
+    expect: { result: 'denied', reason: 'frame-expired', personId: undefined },
+  },
+  {
+    name: 'device pass: a frame 60 s ahead (the tolerance) passes',
+    credential: qr(deviceFrame(aliceCert, { at: NOW + 60 * SECOND })),
+    expect: { result: 'granted', reason: 'ok' },
+  },
+  {
+    name: 'device pass: a frame beyond the tolerance in the future is refused',
+    credential: qr(deviceFrame(aliceCert, { at: NOW + 61 * SECOND })),
+    expect: { result: 'denied', reason: 'frame-not-yet-valid' },
+  },
+  {
+    name: 'device pass: a gate with a 10 s tolerance refuses a frame 41 s old',
+    gate: { clockToleranceMs: 10 * SECOND },
+    credential: qr(deviceFrame(aliceCert, { at: NOW - 41 * SECOND })),
+    expect: { result: 'denied', reason: 'frame-expired' },
+  },
+  {
+    name: 'device pass: the same frame again after it let alice through (a replay inside the window)',
+    passages: [lastFrame(NOW - 5 * SECOND)],
+    credential: qr(deviceFrame(aliceCert, { at: NOW - 5 * SECOND }), 'out'),
+    expect: { result: 'denied', reason: 'frame-replayed', personId: undefined },
+  },
+  {
+    name: 'device pass: an older frame after a newer one was used is a replay too',
+    passages: [lastFrame(NOW - 5 * SECOND)],
+    credential: qr(deviceFrame(aliceCert, { at: NOW - 20 * SECOND }), 'out'),
+    expect: { result: 'denied', reason: 'frame-replayed' },
+  },
+  {
+    name: 'device pass: a newer frame after a used one passes (the other way)',
+    passages: [lastFrame(NOW - 15 * SECOND)],
+    credential: qr(deviceFrame(aliceCert, { at: NOW - 4 * SECOND }), 'out'),
+    expect: { result: 'granted', reason: 'ok' },
+  },
+  {
+    name: 'device pass: a newer frame the same way is refused by anti-passback when it is on',
+    gate: { antiPassback: true },
+    passages: [lastFrame(NOW - 15 * SECOND)],
+    credential: qr(deviceFrame(aliceCert, { at: NOW - 4 * SECOND }), 'in'),
+    expect: { result: 'denied', reason: 'anti-passback' },
+  },
+  {
+    name: 'device pass: revoked (device lost)',
+    changes: [{ op: 'pass.revoke', passId: 'cccccccccccccccc', ts: NOW - HOUR }],
+    credential: qr(deviceFrame(revokedCert)),
+    expect: { result: 'denied', reason: 'pass-revoked' },
+  },
+  {
+    name: 'device pass: certificate expired',
+    credential: qr(deviceFrame(deviceCertificate('alice', { notBefore: NOW - 48 * HOUR, expiresAt: NOW - HOUR }))),
+    expect: { result: 'denied', reason: 'pass-expired' },
+  },
+  {
+    name: 'device pass: red health code',
+    credential: qr(deviceFrame(deviceCertificate('bob'))),
+    expect: { result: 'denied', reason: 'health-red', personId: 'bob' },
+  },
+  {
+    name: 'device pass: another compound',
+    credential: qr(deviceFrame(deviceCertificate('alice', { compoundId: 'c2' }))),
+    expect: { result: 'denied', reason: 'wrong-compound' },
+  },
+  {
+    name: 'emergency-open: a device frame signed by another phone names no one',
+    mode: 'emergency-open',
+    credential: qr(deviceFrame(aliceCert, { signer: thief.privateKey })),
+    expect: { result: 'granted', reason: 'free-passage', method: 'free', personId: undefined, passId: undefined },
   },
   {
     name: 'emergency-open: a forged pass names no one',

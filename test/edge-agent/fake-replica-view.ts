@@ -13,6 +13,7 @@ export class FakeReplicaView implements ReplicaView {
   readonly uses = new Map<string, number>();
   readonly directions = new Map<string, Direction>();
   readonly exits: { householdId: string; at: number }[] = [];
+  readonly frames = new Map<string, number>();
   quota: ExitQuotaPolicy | null = null;
 
   apply(changes: readonly Change[]): this {
@@ -43,10 +44,17 @@ export class FakeReplicaView implements ReplicaView {
 
   /** Same contract as `ReplicaStore.recordPassage`. */
   recordPassage(
-    effects: { passUse?: string; householdExit?: string; passageOf?: string },
+    effects: {
+      passUse?: string;
+      householdExit?: string;
+      passageOf?: string;
+      deviceFrame?: { passId: string; at: number };
+    },
     direction: Direction,
     at: number,
   ): void {
+    const frame = effects.deviceFrame;
+    if (frame) this.frames.set(frame.passId, Math.max(frame.at, this.frames.get(frame.passId) ?? -1));
     if (effects.passUse) this.uses.set(effects.passUse, this.passUses(effects.passUse) + 1);
     if (effects.householdExit) this.exits.push({ householdId: effects.householdExit, at });
     if (effects.passageOf) this.directions.set(effects.passageOf, direction);
@@ -83,6 +91,9 @@ export class FakeReplicaView implements ReplicaView {
   }
   lastDirection(personId: string): Direction | undefined {
     return this.directions.get(personId);
+  }
+  lastFrameAt(passId: string): number | undefined {
+    return this.frames.get(passId);
   }
   exitQuota(): ExitQuotaPolicy | null {
     return this.quota;

@@ -1,4 +1,13 @@
 /** A small compound for edge-agent tests: keys, persons, passes and ID numbers. */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import {
+  buildDevicePassText,
+  compressDeviceKey,
+  DEFAULT_FRAME_SECONDS,
+  type DeviceCertificatePayload,
+  nodeDeviceSigner,
+  signDeviceCertificate,
+} from '../../shared/device-pass.ts';
 import { generateSigningKey, type KeyRing, type KeysFile } from '../../shared/keys.ts';
 import { type PassPayload, signPass } from '../../shared/pass.ts';
 import { pseudonymizeIdNumber } from '../../shared/pseudonym.ts';
@@ -62,6 +71,49 @@ export function pass(personId: string, over: Partial<PassPayload> = {}, key = si
     },
     key,
   );
+}
+
+/** A phone's key pair (WebCrypto makes the same kind: ECDSA P-256). */
+export function newDeviceKeyPair(): { publicKey: KeyObject; privateKey: KeyObject } {
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' });
+}
+
+/** The 33-byte compressed point of a P-256 public key, as the cloud puts it in a certificate. */
+export function compressedKey(publicKey: KeyObject): Buffer {
+  const jwk = publicKey.export({ format: 'jwk' });
+  const raw = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  return compressDeviceKey(raw);
+}
+
+export const phone = newDeviceKeyPair();
+
+/** A device certificate for `personId` bound to `device` (default: `phone`), signed by `key`. */
+export function deviceCertificate(
+  personId: string,
+  over: Partial<DeviceCertificatePayload> = {},
+  key = signingKey,
+  device: KeyObject = phone.publicKey,
+): Buffer {
+  passCounter += 1;
+  return signDeviceCertificate(
+    {
+      passId: `d${passCounter.toString(16).padStart(15, '0')}`,
+      personId,
+      compoundId: COMPOUND,
+      kind: 'resident',
+      notBefore: NOW - HOUR,
+      expiresAt: NOW + 24 * HOUR,
+      frameSeconds: DEFAULT_FRAME_SECONDS,
+      deviceKey: compressedKey(device),
+      ...over,
+    },
+    key,
+  );
+}
+
+/** One frame of a device pass: `certificate` (or a fresh one for `personId`) signed by `signer` at `at`. */
+export function deviceFrame(certificate: Buffer, options: { at?: number; signer?: KeyObject } = {}): string {
+  return buildDevicePassText(certificate, options.at ?? NOW, nodeDeviceSigner(options.signer ?? phone.privateKey));
 }
 
 /** The compound every decision test starts from. */

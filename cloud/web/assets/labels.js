@@ -24,6 +24,10 @@ export const REASON_LABELS = {
   'visitor-not-approved': ['访客未获批准', 'Visitor not approved'],
   'pass-used-up': ['通行码次数已用完', 'Pass used up'],
   'unsupported-card': ['不支持的证件', 'Unsupported card'],
+  'bad-device-signature': ['动态码签名无效', 'Live pass: bad device signature'],
+  'frame-expired': ['动态码已过期', 'Live code expired'],
+  'frame-not-yet-valid': ['动态码时间超前', 'Live code from the future'],
+  'frame-replayed': ['动态码重复使用', 'Live code replayed'],
 };
 
 export const METHOD_LABELS = {

@@ -1,0 +1,109 @@
+/**
+ * The replay rule of device passes over the gate's real stores (docs/passes.md, "Replays"): a
+ * granted frame marks its pass from the moment it is journaled (pending), stays marked once the
+ * turnstile confirms it and across a restart, and is given back when the passage times out. A
+ * gate database made before device passes gains the reservation columns on open.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Credential, type Decision, decideEntry } from '../../edge-agent/decision.ts';
+import { GATE_DB_FILE, type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
+import { JournalStore } from '../../edge-agent/journal-store.ts';
+import { VerifiedPassCache } from '../../edge-agent/pass-cache.ts';
+import { ReplicaStore } from '../../edge-agent/replica-store.ts';
+import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
+import { BASE_CHANGES, deviceCertificate, deviceFrame, GATE, gateContext, NOW } from './fixtures.ts';
+
+const qr = (text: string, direction: 'in' | 'out'): Credential => ({ method: 'qr', direction, text });
+
+let dir: string;
+let db: GateDatabase | undefined;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'anxin-frames-'));
+});
+afterEach(() => {
+  if (db?.open) db.close();
+  db = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function open(fresh = true) {
+  db = openGateDatabase(dir, { synchronous: 'normal' });
+  const replica = new ReplicaStore(db);
+  if (fresh) replica.applyDelta(BASE_CHANGES, 1);
+  replica.touchCloudContact(NOW);
+  return { replica, journal: new JournalStore(db, replica) };
+}
+
+/** What the agent does with a scan while a turnstile is configured: a grant is journaled pending. */
+function scan(stores: ReturnType<typeof open>, credential: Credential): { decision: Decision; event: EntryEvent } {
+  const decision = decideEntry(credential, gateContext({ passCache: new VerifiedPassCache() }), stores.replica, NOW);
+  const granted = decision.result === 'granted';
+  const event = stores.journal.append(
+    {
+      gateId: GATE,
+      ts: NOW,
+      direction: decision.direction,
+      method: decision.method,
+      result: decision.result,
+      reason: decision.reason,
+      health: decision.health,
+      mode: decision.mode,
+      passed: null,
+      decisionMs: 0,
+    },
+    { final: !granted, ...(granted ? { effects: decision.effects } : {}) },
+  );
+  return { decision, event };
+}
+
+describe('device pass frames over the gate stores', () => {
+  const cert = deviceCertificate('alice');
+  const frameA = deviceFrame(cert, { at: NOW - 8_000 });
+  const frameB = deviceFrame(cert, { at: NOW - 3_000 });
+
+  it('a pending grant marks its frame at once; a timeout gives it back; a confirmed one keeps it across a restart', () => {
+    let stores = open();
+    const first = scan(stores, qr(frameA, 'in'));
+    expect(first.decision.reason).toBe('ok');
+    // Still waiting for the turnstile: the same frame the other way is a replay already.
+    expect(scan(stores, qr(frameA, 'out')).decision.reason).toBe('frame-replayed');
+    // The turnstile never turned: the frame was not used.
+    stores.journal.finalize(first.event.seq, false);
+    const again = scan(stores, qr(frameA, 'in'));
+    expect(again.decision.reason).toBe('ok');
+    stores.journal.finalize(again.event.seq, true);
+    expect(stores.replica.lastFrameAt(first.decision.passId!)).toBe(NOW - 8_000);
+
+    db!.close();
+    stores = open(false);
+    expect(scan(stores, qr(frameA, 'out')).decision.reason).toBe('frame-replayed');
+    const newer = scan(stores, qr(frameB, 'out'));
+    expect(newer.decision.reason).toBe('ok');
+    // The older frame is refused even though its window is still open.
+    expect(scan(stores, qr(frameA, 'out')).decision.reason).toBe('frame-replayed');
+    expect(stores.replica.lastFrameAt(first.decision.passId!)).toBe(NOW - 3_000);
+  });
+
+  it('opens a gate database made before device passes (no frame columns) and reserves frames in it', () => {
+    const old = new Database(join(dir, GATE_DB_FILE));
+    old.exec(`CREATE TABLE passage_reservations (
+      seq INTEGER PRIMARY KEY, direction TEXT NOT NULL, at INTEGER NOT NULL,
+      pass_use TEXT, household_exit TEXT, passage_of TEXT);
+      INSERT INTO passage_reservations (seq, direction, at, passage_of) VALUES (99, 'in', 1, 'bob');`);
+    old.close();
+    const stores = open();
+    const columns = db!
+      .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('passage_reservations')")
+      .all()
+      .map((c) => c.name);
+    expect(columns).toEqual(expect.arrayContaining(['frame_pass', 'frame_at', 'passage_of']));
+    expect(stores.replica.releasePassage(99)).toEqual({ passageOf: 'bob' });
+    expect(scan(stores, qr(frameA, 'in')).decision.reason).toBe('ok');
+    expect(scan(stores, qr(frameA, 'out')).decision.reason).toBe('frame-replayed');
+  });
+});
