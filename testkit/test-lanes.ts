@@ -21,9 +21,10 @@ const IMPORT = /(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\(\s*[
 
 /** Specifiers (or resolved repo paths) that put a file in a lane. */
 const BROWSER_MARKS = [/^playwright-core$/];
+// Not the `pg` client library itself: the cloud names its PostgreSQL engine in code every suite
+// loads, and a test reaches a PostgreSQL server only through testkit/postgres.ts.
 const INTEGRATION_MARKS = [
   /^node:child_process$/,
-  /^pg$/,
   /testkit\/socat\.ts$/,
   /testkit\/mosquitto\.ts$/,
   /testkit\/postgres\.ts$/,
