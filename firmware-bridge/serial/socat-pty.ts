@@ -22,6 +22,8 @@ export interface PtyPair {
   restart(): Promise<void>;
   /** Kills socat and removes the temp dir. */
   close(): Promise<void>;
+  /** The running socat's process id (undefined while unplugged): the bench gives it the gate's scheduling class. */
+  readonly pid: number | undefined;
 }
 
 /** How long socat may take to create both links before the helper gives up. */
@@ -113,5 +115,14 @@ export async function openPtyPair(): Promise<PtyPair> {
     await close();
     throw err;
   }
-  return { a, b, kill, restart, close };
+  return {
+    a,
+    b,
+    kill,
+    restart,
+    close,
+    get pid() {
+      return entry.child?.pid;
+    },
+  };
 }
