@@ -12,6 +12,10 @@
  * One more run puts a CPU-burning neighbour beside the gate: one busy process per core of the
  * machine (`node -e 'for(;;){}'`), as a co-located service gone wrong would; n ≥ 800 scans there
  * (`--neighbour-scans`), and the gate's own event-loop delay p99 (docs/edge-agent.md "Health").
+ * Beside the neighbour: time-shared, at Nice=-10, and in the real-time class of the gate's unit
+ * (SCHED_FIFO 20 on every thread of this process, whose simulators stand in for hardware), first
+ * with the socat ptys time-shared, then with them in the same class (they stand in for the UART
+ * driver, which runs in the kernel's interrupt path on a gate); BENCHMARKS.md says what each shows.
  *
  *   node --import tsx bench/scan-unlock.ts [--quick] [--persons 100k] [--scans 200] [--neighbour-scans 800]
  */
