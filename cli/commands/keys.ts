@@ -5,8 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { openIdentityKeys } from '../../cloud/registry/open-identity-keys.ts';
 import { PepperRotationError, rotatePepper } from '../../cloud/registry/pepper-rotation.ts';
+import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exitCodeFor, usageError } from '../command-errors.ts';
@@ -146,7 +147,7 @@ function printGate(argv: string[]): number {
  * resident re-keyed to it in one transaction, then the keys file replaced. The new file is written
  * beside the old one first, so a failure at any step leaves a pepper that matches the database.
  */
-function rotatePepperCommand(argv: string[]): number {
+async function rotatePepperCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: { keys: { type: 'string', default: DEFAULT_KEYS_PATH }, db: { type: 'string' } },
@@ -160,17 +161,16 @@ function rotatePepperCommand(argv: string[]): number {
   const next: KeysFile = { ...old.file, pepper: randomBytes(PEPPER_BYTES).toString('hex') };
   const staged = `${values.keys}.new`;
   writeFileSync(staged, serialise(next), { mode: 0o600 });
-  const db = new Database(values.db);
+  const store = new SqliteCloudStore({ path: values.db });
   let residents: number;
   try {
-    db.pragma('busy_timeout = 5000');
-    ({ residents } = rotatePepper(db, old.pepper, Buffer.from(next.pepper, 'hex')));
+    ({ residents } = await rotatePepper(openIdentityKeys(store.engine), old.pepper, Buffer.from(next.pepper, 'hex')));
   } catch (error) {
     rmSync(staged, { force: true });
     if (error instanceof PepperRotationError) return fail(`${error.message}; nothing changed`);
     throw error;
   } finally {
-    db.close();
+    await store.close();
   }
   renameSync(staged, values.keys);
   process.stdout.write(
@@ -180,7 +180,7 @@ function rotatePepperCommand(argv: string[]): number {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => number> = {
+const SUBCOMMANDS: Record<string, (argv: string[]) => number | Promise<number>> = {
   init,
   rotate,
   public: printPublic,
@@ -194,7 +194,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!subcommand)
     return fail(`expected init, rotate, public, gate or rotate-pepper${name === undefined ? '' : `, got "${name}"`}`);
   try {
-    return subcommand(rest);
+    return await subcommand(rest);
   } catch (error) {
     // A file system error (EACCES, ENOENT …) is the operator's to fix, not a bug.
     const code = (error as NodeJS.ErrnoException).code;

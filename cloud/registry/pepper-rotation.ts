@@ -6,34 +6,45 @@
  * changes nothing. Passages keep their old pseudonyms (no ID number is stored with them to
  * recompute from); they age out with retention.
  */
-import type { Database } from 'better-sqlite3';
 import { pseudonymizeIdNumber } from '../../shared/pseudonym.ts';
 import { IdentitySeal } from './identity-seal.ts';
 
 export class PepperRotationError extends Error {}
 
-export function rotatePepper(db: Database, oldPepper: Buffer, newPepper: Buffer): { residents: number } {
+/** A resident's identity columns, as kept. */
+export interface KeptIdentity {
+  personId: string;
+  idSealed: string | null;
+  idHash: string | null;
+}
+
+/** Where the identities live (open-identity-keys.ts picks the engine's). */
+export interface IdentityKeys {
+  /**
+   * In one transaction: every resident with a seal or a pseudonym, replaced by what `rekey` returns.
+   * When `rekey` throws, nothing changes and the error propagates. Resolves to the residents re-keyed.
+   */
+  rekeyAll(rekey: (identity: KeptIdentity) => { idSealed: string; idHash: string }): Promise<number>;
+}
+
+export async function rotatePepper(
+  identities: IdentityKeys,
+  oldPepper: Buffer,
+  newPepper: Buffer,
+): Promise<{ residents: number }> {
   const oldSeal = new IdentitySeal(oldPepper);
   const newSeal = new IdentitySeal(newPepper);
-  const rows = db
-    .prepare('SELECT person_id, id_sealed, id_hash FROM residents WHERE id_sealed IS NOT NULL OR id_hash IS NOT NULL')
-    .all() as { person_id: string; id_sealed: string | null; id_hash: string | null }[];
-  const update = db.prepare('UPDATE residents SET id_hash = ?, id_sealed = ? WHERE person_id = ?');
-  return db.transaction(() => {
-    for (const row of rows) {
-      if (row.id_sealed === null) {
-        throw new PepperRotationError(`${row.person_id}: a pseudonym without a sealed ID number cannot be re-keyed`);
-      }
-      let idNumber: string;
-      try {
-        idNumber = oldSeal.open(row.id_sealed);
-      } catch {
-        throw new PepperRotationError(
-          `${row.person_id}: the sealed ID number does not open with this keys file's pepper`,
-        );
-      }
-      update.run(pseudonymizeIdNumber(idNumber, newPepper), newSeal.seal(idNumber), row.person_id);
+  const residents = await identities.rekeyAll((row) => {
+    if (row.idSealed === null) {
+      throw new PepperRotationError(`${row.personId}: a pseudonym without a sealed ID number cannot be re-keyed`);
     }
-    return { residents: rows.length };
-  })();
+    let idNumber: string;
+    try {
+      idNumber = oldSeal.open(row.idSealed);
+    } catch {
+      throw new PepperRotationError(`${row.personId}: the sealed ID number does not open with this keys file's pepper`);
+    }
+    return { idHash: pseudonymizeIdNumber(idNumber, newPepper), idSealed: newSeal.seal(idNumber) };
+  });
+  return { residents };
 }
