@@ -94,6 +94,8 @@ function waitForStart(child: ChildProcess, log: () => string): Promise<void> {
 export async function startMosquitto(options: {
   accounts: readonly MosquittoAccount[];
   maxPayload?: number;
+  /** Lines appended to the generated mosquitto.conf (the benchmarks' unbounded queues). */
+  extraConfig?: readonly string[];
 }): Promise<RunningMosquitto> {
   const binary = findMosquitto();
   const dir = await mkdtemp(join(tmpdir(), 'anxin-mosquitto-'));
@@ -107,7 +109,10 @@ export async function startMosquitto(options: {
       admin: { password: newAdminPassword() },
       ...(options.maxPayload === undefined ? {} : { maxPayload: options.maxPayload }),
     };
-    const files = generateMosquittoConfig(input);
+    const generated = generateMosquittoConfig(input);
+    const files = options.extraConfig
+      ? { ...generated, 'mosquitto.conf': `${generated['mosquitto.conf']}${options.extraConfig.join('\n')}\n` }
+      : generated;
     // mkdtemp made `dir` 0700 for root; this hands it to user mosquitto (its parent, /tmp, is open).
     writeMosquittoFiles(dir, files);
     const child = spawn(binary, ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });

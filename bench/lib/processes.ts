@@ -8,15 +8,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  generateMosquittoConfig,
-  MOSQUITTO_DEFAULT_MAX_PAYLOAD,
-  type MosquittoAccount,
-  newAdminPassword,
-} from '../../broker/mosquitto-config.ts';
-import { writeMosquittoFiles } from '../../broker/mosquitto-files.ts';
+import { MOSQUITTO_DEFAULT_MAX_PAYLOAD, type MosquittoAccount } from '../../broker/mosquitto-config.ts';
 import { type KeysFile, publicOnly } from '../../shared/keys.ts';
-import { findMosquitto, freePort } from '../../testkit/mosquitto.ts';
+import { freePort, startMosquitto } from '../../testkit/mosquitto.ts';
 import type { BenchContext } from './cli.ts';
 import { sleep } from './samples.ts';
 
@@ -138,32 +132,30 @@ export async function startAnxinCloud(
 }
 
 /**
- * Mosquitto as docs/deploy.md sets it up: the generated `mosquitto.conf` and dynamic-security
- * accounts (`generateMosquittoConfig`, authentication on, every account confined to its role), plus
- * unbounded queues so a slow subscriber is measured as slow, not as lossy (Mosquitto drops QoS 1
- * beyond `max_queued_messages`, default 1000, which 200 gates × a window of 16 exceed).
+ * Mosquitto as docs/deploy.md sets it up, through the test kit (`testkit/mosquitto.ts`): the
+ * generated `mosquitto.conf` and dynamic-security accounts (authentication on, every account
+ * confined to its role), written with the owners and modes Mosquitto needs after it drops to user
+ * `mosquitto` — a bench temp dir (0700, root's) would hide the plugin's JSON from it and every
+ * login would be refused. Plus unbounded queues so a slow subscriber is measured as slow, not as
+ * lossy (Mosquitto drops QoS 1 beyond `max_queued_messages`, default 1000, which 200 gates × a
+ * window of 16 exceed).
  */
-export async function startAuthMosquitto(
-  ctx: Ctx,
-  dir: string,
-  accounts: readonly MosquittoAccount[],
-): Promise<RunningProcess> {
-  const port = await freePort();
-  // Its own directory: when run as root it is handed to the user Mosquitto drops to.
-  dir = join(dir, 'mosquitto');
-  const files = generateMosquittoConfig({
-    dir,
-    port,
-    host: '127.0.0.1',
+export async function startAuthMosquitto(ctx: Ctx, accounts: readonly MosquittoAccount[]): Promise<RunningProcess> {
+  const mosquitto = await startMosquitto({
     accounts,
     maxPayload: MOSQUITTO_DEFAULT_MAX_PAYLOAD,
-    admin: { password: newAdminPassword() },
+    extraConfig: ['max_queued_messages 0', 'max_inflight_messages 0'],
   });
-  const unbounded = ['max_queued_messages 0', 'max_inflight_messages 0', ''].join('\n');
-  writeMosquittoFiles(dir, { ...files, 'mosquitto.conf': `${files['mosquitto.conf']}${unbounded}` });
-  const child = ctx.spawnChild(findMosquitto(), ['-c', join(dir, 'mosquitto.conf')], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
-  await waitForPort(port, 10_000);
-  return { pid: child.pid!, url: `mqtt://127.0.0.1:${port}`, port, stop: stopper(child) };
+  ctx.onCleanup(() => mosquitto.stop());
+  let stopped = false;
+  return {
+    pid: mosquitto.pid,
+    url: mosquitto.url,
+    port: mosquitto.port,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await mosquitto.stop();
+    },
+  };
 }

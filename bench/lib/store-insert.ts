@@ -19,6 +19,8 @@ const GATES_PER_COMPOUND = 10;
 const PERSONS = 100_000;
 const MESSAGE_EVENTS = 500;
 const PREFILL_BATCH = 50_000;
+/** insertEvents + rollup, CPU per passage (docs/cloud.md, "Ingest pipeline"). */
+const TARGET_CPU_US_PER_EVENT = 10;
 
 /** Passages in arrival order: 200 gates, each with its own increasing seq; ts about now. */
 function makeEvents(count: number, seqs: Map<string, number>, startTs: number, seed: number): StoredEvent[] {
@@ -65,13 +67,24 @@ function usPerEvent(ns: bigint, events: number): number {
   return Number(ns) / 1000 / events;
 }
 
-/** Inserts `events` in ingest-sized batches; returns the elapsed nanoseconds. */
-async function insertAll(store: SqliteCloudStore, events: StoredEvent[], hook?: RollupWriter): Promise<bigint> {
+/**
+ * Inserts `events` in ingest-sized batches; returns the elapsed nanoseconds and the process's CPU
+ * time (user + system) in microseconds — on a shared machine the CPU time is the figure to judge
+ * by, the wall time also holds the waits for a core.
+ */
+async function insertAll(
+  store: SqliteCloudStore,
+  events: StoredEvent[],
+  hook?: RollupWriter,
+): Promise<{ ns: bigint; cpuUs: number }> {
+  const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
   for (let i = 0; i < events.length; i += DEFAULT_MAX_BATCH) {
     await store.insertEvents(events.slice(i, i + DEFAULT_MAX_BATCH), hook);
   }
-  return process.hrtime.bigint() - started;
+  const ns = process.hrtime.bigint() - started;
+  const used = process.cpuUsage(cpu);
+  return { ns, cpuUs: used.user + used.system };
 }
 
 export async function measureStoreInsert(options: {
@@ -123,16 +136,27 @@ export async function measureStoreInsert(options: {
         store.db.pragma('synchronous = NORMAL');
         store.db.pragma('wal_checkpoint(TRUNCATE)');
       }
-      const ns = await insertAll(store, measured, hook);
-      figures.push({
-        name: `${label} per event (batches of ${DEFAULT_MAX_BATCH})`,
-        value: usPerEvent(ns, count),
-        unit: 'µs',
-        note: `${Math.round((count * 1e9) / Number(ns)).toLocaleString('en-US')} events/s; table had ${prefill.toLocaleString('en-US')} rows before`,
-      });
-      options.progress(`${label}: ${usPerEvent(ns, count).toFixed(2)} µs/event`);
+      const { ns, cpuUs } = await insertAll(store, measured, hook);
+      figures.push(
+        {
+          name: `${label} per event (batches of ${DEFAULT_MAX_BATCH})`,
+          value: usPerEvent(ns, count),
+          unit: 'µs',
+          note: `${Math.round((count * 1e9) / Number(ns)).toLocaleString('en-US')} events/s; table had ${prefill.toLocaleString('en-US')} rows before`,
+        },
+        {
+          name: `${label}, CPU per event (batches of ${DEFAULT_MAX_BATCH})`,
+          value: cpuUs / count,
+          unit: 'µs',
+          ...(withHook ? { target: TARGET_CPU_US_PER_EVENT, goal: 'max' as const } : {}),
+          note: 'user + system time of this process',
+        },
+      );
+      options.progress(
+        `${label}: ${usPerEvent(ns, count).toFixed(2)} µs/event wall, ${(cpuUs / count).toFixed(2)} µs/event CPU`,
+      );
       if (!withHook) {
-        const replayNs = await insertAll(store, measured.slice(0, Math.min(count, 100_000)));
+        const { ns: replayNs } = await insertAll(store, measured.slice(0, Math.min(count, 100_000)));
         figures.push({
           name: 'insertEvents replay (all duplicates) per event',
           value: usPerEvent(replayNs, Math.min(count, 100_000)),
