@@ -11,6 +11,9 @@
  */
 import type { GateSettings } from '../shared/schemas/mqtt.ts';
 import type { EdgeConfig } from './config.ts';
+import type { GateContext } from './decision.ts';
+import { type SyncConsumer, syncProbeMs } from './sync-consumer.ts';
+import type { TurnstileControl } from './turnstile-control.ts';
 
 export interface EffectiveGateSettings {
   antiPassback: boolean;
@@ -33,4 +36,17 @@ export function effectiveGateSettings(config: EdgeConfig, cloud: GateSettings | 
     labels: cloud?.labels ?? null,
     source: cloud ? 'cloud' : 'config',
   };
+}
+
+/** Puts the settings in force: the decision's context, the turnstile's times, the sync's idle probe. */
+export function applyGateSettings(
+  settings: EffectiveGateSettings,
+  { gate, turnstile, sync }: { gate: GateContext; turnstile: TurnstileControl; sync: SyncConsumer | undefined },
+): void {
+  gate.antiPassback = settings.antiPassback;
+  gate.yellowPolicy = settings.yellowPolicy;
+  gate.stalenessLimitMs = settings.stalenessLimitMs;
+  turnstile.configure({ pulseMs: settings.unlockMs, passageTimeoutMs: settings.passageMs });
+  // The idle probe keeps a connected gate from looking stale under the limit in force.
+  sync?.setProbeMs(syncProbeMs(settings.stalenessLimitMs));
 }

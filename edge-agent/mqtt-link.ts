@@ -10,7 +10,7 @@
  * MQTT.js alone would stop for good — is scheduled with backoff by `ReconnectSupervisor`
  * (shared/mqtt-reconnect.ts), and the token is read again from `tokenFile` before each one, so a
  * rotated token takes effect without a restart. `linkState` says `refused`/`unreachable` while
- * the link is down; the gate reports itself `degraded` meanwhile (edge-agent.ts `health()`).
+ * the link is down; the gate reports itself `degraded` meanwhile (gate-status.ts, `health()`).
  *
  * Over `mqtts://`/`wss://` the broker's certificate is always verified: against Node's built-in CA
  * list, or, with `caFile` (a PEM bundle, for a deployment's private CA; docs/deploy.md "TLS"),

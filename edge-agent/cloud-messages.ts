@@ -1,0 +1,51 @@
+/**
+ * What arrives from the cloud on the gate's subscriptions (docs/contract.md §2), sent to its
+ * owner: acks to the uplink, sync answers and compound changes to the sync consumer, commands to
+ * gate-commands.ts, the cloud's status to the readiness. Each owner validates and counts its input.
+ */
+import type { Logger } from '../shared/log.ts';
+import { ackMessageSchema } from '../shared/schemas/mqtt.ts';
+import { topics } from '../shared/topics.ts';
+import type { CloudReadiness } from './cloud-readiness.ts';
+import type { GateCommands } from './gate-commands.ts';
+import type { SyncConsumer } from './sync-consumer.ts';
+import type { Uplink } from './uplink.ts';
+
+export interface CloudMessageOwners {
+  gateId: string;
+  compoundId: string;
+  uplink: Uplink;
+  sync: SyncConsumer;
+  commands: GateCommands;
+  readiness: CloudReadiness;
+  /** A valid ack arrived: cloud contact (staleness), with the cloud's time when it says. */
+  onAck: (cloudTs: number | undefined) => void;
+  log: Logger;
+}
+
+export function routeCloudMessage(owners: CloudMessageOwners, topic: string, payload: Buffer): void {
+  const { gateId, compoundId } = owners;
+  if (topic === topics.gateAck(gateId)) {
+    observeAck(owners, payload);
+    owners.uplink.handleAck(payload);
+  } else if (topic === topics.gateSync(gateId)) owners.sync.handleSync(payload);
+  else if (topic === topics.compoundChanges(compoundId)) owners.sync.handleChanges(payload);
+  else if (topic === topics.gateCmd(gateId)) void owners.commands.handle(payload);
+  else if (topic === topics.cloudStatus()) owners.readiness.handleStatus(payload);
+  else owners.log.warn({ topic }, 'message on an unexpected topic ignored');
+}
+
+/**
+ * A valid ack is cloud contact (staleness) and carries the cloud's time (`ts`); a malformed one
+ * is neither. The uplink validates and counts the ack itself.
+ */
+function observeAck(owners: CloudMessageOwners, payload: Buffer): void {
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString());
+  } catch {
+    return;
+  }
+  const ack = ackMessageSchema.safeParse(json);
+  if (ack.success) owners.onAck(ack.data.ts);
+}
