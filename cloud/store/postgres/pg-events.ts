@@ -1,0 +1,263 @@
+/**
+ * Events on PostgreSQL: ingest, the cumulative ack marks, the events list and retention.
+ *
+ * Ingest writes a batch in one transaction with one multi-row INSERT (`unnest` of one array per
+ * column: a fixed, prepared statement whatever the batch size). `(gateId, seq)` is the passage's
+ * key; `events` is partitioned by month, and PostgreSQL's unique indexes on a partitioned table
+ * must hold the partition key, so the key is kept by a per-gate advisory lock held for the
+ * transaction — every cloud instance on the database takes it — under which "already stored?" is
+ * one index probe per event. The ack mark is read from `gate_acks` under that same lock and moved
+ * in the database, never from one instance's memory, so any instance may take any gate's batch
+ * (docs/architecture.md rule 2). The caller acks only after `insertEvents` resolves, i.e. after COMMIT.
+ */
+import type pg from 'pg';
+import { encodeCursor } from '../cursor.ts';
+import type { EventPage, EventQuery, IngestHook, InsertEventsResult, StoredEvent } from '../store.ts';
+import { type EventPartitions, listPartitions } from './pg-partitions.ts';
+import { lockKeys, one, type Queryable, run, statement, transaction } from './pg-pool.ts';
+import { cursorTuple, eventOfRow, PgWhere, type Row } from './pg-rows.ts';
+
+const EVENT_COLUMNS = `gate_id, seq, compound_id, ts, direction, method, result, reason, person_id, id_hash, pass_id,
+  health, mode, passed, guard, decision_ms, received_at, open_reason`;
+
+/** One array per column, in EVENT_COLUMNS order. */
+type Columns = [
+  ...[string[], number[], string[], number[], string[], string[], string[], string[]],
+  ...[(string | null)[], (string | null)[], (string | null)[], string[], string[], (boolean | null)[]],
+  ...[(string | null)[], number[], number[], (string | null)[]],
+];
+
+const insertEvents = statement<Columns, { gate_id: string; seq: number }>(
+  'insert_events',
+  `INSERT INTO events (${EVENT_COLUMNS})
+   SELECT ${EVENT_COLUMNS} FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
+     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bool[],
+     $15::text[], $16::float8[], $17::int8[], $18::text[]) WITH ORDINALITY AS r(${EVENT_COLUMNS}, ord)
+   WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.gate_id = r.gate_id AND e.seq = r.seq)
+   ORDER BY ord
+   ON CONFLICT DO NOTHING
+   RETURNING gate_id, seq`,
+);
+const readAcks = statement<[string[]], { gate_id: string; up_to: number }>(
+  'read_acks',
+  'SELECT gate_id, up_to FROM gate_acks WHERE gate_id = ANY($1::text[])',
+);
+const getAck = statement<[string], { up_to: number }>('get_ack', 'SELECT up_to FROM gate_acks WHERE gate_id = $1');
+const writeAcks = statement<[string[], number[]]>(
+  'write_acks',
+  `INSERT INTO gate_acks (gate_id, up_to) SELECT * FROM unnest($1::text[], $2::int8[])
+   ON CONFLICT (gate_id) DO UPDATE SET up_to = excluded.up_to`,
+);
+/** Which of these (gate, seq) pairs are stored. */
+const storedPairs = statement<[string[], number[]], { gate_id: string }>(
+  'stored_pairs',
+  `SELECT k.gate_id FROM unnest($1::text[], $2::int8[]) AS k(gate_id, seq)
+   WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq)`,
+);
+const seqsAfter = statement<[string, number, number], { seq: number }>(
+  'seqs_after',
+  'SELECT seq FROM events WHERE gate_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+);
+
+/** Rows read per step when an ack walks over seqs stored beyond a filled gap. */
+const ACK_WALK_PAGE = 1000;
+
+const key = (gateId: string, seq: number) => `${gateId}\u0000${seq}`;
+
+interface Plan {
+  /** The first occurrence of each (gateId, seq) of the batch, in batch order. */
+  candidates: StoredEvent[];
+  /** Every seq of the batch per gate, new or duplicate: either way it is stored once this commits. */
+  seqsOfGate: Map<string, number[]>;
+  compoundOfGate: Map<string, string>;
+}
+
+function planBatch(events: readonly StoredEvent[]): Plan {
+  const seen = new Set<string>();
+  const candidates: StoredEvent[] = [];
+  const seqsOfGate = new Map<string, number[]>();
+  const compoundOfGate = new Map<string, string>();
+  for (const e of events) {
+    compoundOfGate.set(e.gateId, e.compoundId);
+    const seqs = seqsOfGate.get(e.gateId);
+    if (seqs) seqs.push(e.seq);
+    else seqsOfGate.set(e.gateId, [e.seq]);
+    const k = key(e.gateId, e.seq);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    candidates.push(e);
+  }
+  return { candidates, seqsOfGate, compoundOfGate };
+}
+
+function columnsOf(events: readonly StoredEvent[]): Columns {
+  const c = Array.from({ length: 18 }, () => new Array<unknown>(events.length)) as unknown as Columns;
+  events.forEach((e, i) => {
+    c[0][i] = e.gateId;
+    c[1][i] = e.seq;
+    c[2][i] = e.compoundId;
+    c[3][i] = e.ts;
+    c[4][i] = e.direction;
+    c[5][i] = e.method;
+    c[6][i] = e.result;
+    c[7][i] = e.reason;
+    c[8][i] = e.personId ?? null;
+    c[9][i] = e.idHash ?? null;
+    c[10][i] = e.passId ?? null;
+    c[11][i] = e.health;
+    c[12][i] = e.mode;
+    c[13][i] = e.passed;
+    c[14][i] = e.guard ?? null;
+    c[15][i] = e.decisionMs;
+    c[16][i] = e.receivedAt;
+    c[17][i] = e.openReason ?? null;
+  });
+  return c;
+}
+
+/** A row whose month has no partition (another instance's retention dropped it meanwhile). */
+function isMissingPartition(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return e.code === '23514' && /no partition/.test(e.message ?? '');
+}
+
+export class PgEvents {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly partitions: EventPartitions,
+  ) {}
+
+  async insert(events: readonly StoredEvent[], hook?: IngestHook): Promise<InsertEventsResult> {
+    if (events.length === 0) return { inserted: [], acks: new Map() };
+    await this.partitions.ensure(events.map((e) => e.ts));
+    try {
+      return await this.insertOnce(events, hook);
+    } catch (error) {
+      if (!isMissingPartition(error)) throw error;
+      this.partitions.forget();
+      await this.partitions.ensure(events.map((e) => e.ts));
+      return this.insertOnce(events, hook);
+    }
+  }
+
+  private async insertOnce(events: readonly StoredEvent[], hook?: IngestHook): Promise<InsertEventsResult> {
+    const plan = planBatch(events);
+    const result = await transaction(this.pool, async (client) => {
+      await run(client, lockKeys, [[...plan.seqsOfGate.keys()].map((g) => `ingest:${g}`)]);
+      const { rows } = await run(client, insertEvents, columnsOf(plan.candidates));
+      const stored = new Set(rows.map((r) => key(r.gate_id, r.seq)));
+      const inserted = plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
+      if (hook && inserted.length > 0) {
+        await hook.onStored(inserted, (gateId) => plan.compoundOfGate.get(gateId) ?? '');
+      }
+      const acks = await this.advanceAcks(client, plan.seqsOfGate);
+      return { inserted, acks };
+    });
+    hook?.committed?.();
+    return result;
+  }
+
+  /**
+   * Moves each gate's cumulative mark (docs/architecture.md rule 2) over contiguous stored seqs:
+   * first over the batch's own seqs, then — if the next seq was already stored (a gap just filled)
+   * — over the table page by page. One read, one probe and one write for the whole batch in the
+   * usual case.
+   */
+  private async advanceAcks(client: Queryable, seqsOfGate: Map<string, number[]>): Promise<Map<string, number>> {
+    const gates = [...seqsOfGate.keys()];
+    const before = new Map((await run(client, readAcks, [gates])).rows.map((r) => [r.gate_id, r.up_to]));
+    const marks = new Map<string, number>();
+    for (const [gateId, seqs] of seqsOfGate) {
+      let mark = before.get(gateId) ?? 0;
+      for (const seq of [...seqs].sort((a, b) => a - b)) {
+        if (seq === mark + 1) mark = seq;
+        else if (seq > mark + 1) break;
+      }
+      marks.set(gateId, mark);
+    }
+    const probe = await run(client, storedPairs, [gates, gates.map((g) => marks.get(g)! + 1)]);
+    for (const { gate_id: gateId } of probe.rows)
+      marks.set(gateId, await this.walk(client, gateId, marks.get(gateId)!));
+    const changed = gates.filter((g) => marks.get(g) !== (before.get(g) ?? 0));
+    if (changed.length > 0) await run(client, writeAcks, [changed, changed.map((g) => marks.get(g)!)]);
+    return marks;
+  }
+
+  private async walk(client: Queryable, gateId: string, from: number): Promise<number> {
+    let mark = from;
+    for (;;) {
+      const { rows } = await run(client, seqsAfter, [gateId, mark, ACK_WALK_PAGE]);
+      for (const { seq } of rows) {
+        if (seq !== mark + 1) return mark;
+        mark = seq;
+      }
+      if (rows.length < ACK_WALK_PAGE) return mark;
+    }
+  }
+
+  async ackedUpTo(gateId: string): Promise<number> {
+    return (await one(this.pool, getAck, [gateId]))?.up_to ?? 0;
+  }
+
+  async query(query: EventQuery): Promise<EventPage> {
+    const where = new PgWhere();
+    if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
+    if (query.gateId !== undefined) where.add('gate_id = ?', query.gateId);
+    if (query.personId !== undefined) where.add('person_id = ?', query.personId);
+    if (query.result !== undefined) where.add('result = ?', query.result);
+    if (query.from !== undefined) where.add('ts >= ?', query.from);
+    if (query.to !== undefined) where.add('ts < ?', query.to);
+    const after = cursorTuple(query.cursor, ['number', 'number']);
+    if (after) where.add('(ts < ? OR (ts = ? AND id < ?))', after[0], after[0], after[1]);
+    const narrowed = query.compoundId !== undefined || query.gateId !== undefined || query.personId !== undefined;
+    const limit = query.limit + 1;
+    const rows = narrowed ? await this.eventRows(where, limit) : await this.eventRowsOfAllCompounds(where, limit);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      events: page.map(eventOfRow),
+      nextCursor: rows.length > query.limit && last ? encodeCursor([Number(last.ts), Number(last.id)]) : null,
+    };
+  }
+
+  private async eventRows(where: PgWhere, limit: number): Promise<Row[]> {
+    const sql = `SELECT * FROM events ${where.sql()} ORDER BY ts DESC, id DESC LIMIT $${where.args.length + 1}`;
+    return (await this.pool.query(sql, [...where.args, limit])).rows;
+  }
+
+  /**
+   * Newest first across every compound without an index on ts alone: the first `limit` rows of each
+   * compound present in `events` (a loose index scan over `events_by_compound_ts` finds them), merged.
+   */
+  private async eventRowsOfAllCompounds(where: PgWhere, limit: number): Promise<Row[]> {
+    const conditions = where.sql(2).replace(/^WHERE /, 'AND ');
+    const sql = `WITH RECURSIVE c AS (
+        (SELECT compound_id FROM events ORDER BY compound_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT compound_id FROM events WHERE compound_id > c.compound_id ORDER BY compound_id LIMIT 1)
+        FROM c WHERE c.compound_id IS NOT NULL)
+      SELECT e.* FROM c CROSS JOIN LATERAL (
+        SELECT * FROM events WHERE compound_id = c.compound_id ${conditions} ORDER BY ts DESC, id DESC LIMIT $1) e
+      ORDER BY e.ts DESC, e.id DESC LIMIT $1`;
+    return (await this.pool.query(sql, [limit, ...where.args])).rows;
+  }
+
+  /**
+   * Retention: drops the month partitions wholly older than `before` (whatever their size: a drop
+   * costs the same for ten rows or ten million), then deletes at most what is left of `limit` rows
+   * older than `before` from the month that straddles it, found over the BRIN index on ts.
+   */
+  async purge(before: number, limit: number): Promise<number> {
+    let deleted = await this.partitions.dropOlderThan(before);
+    for (const p of await listPartitions(this.pool)) {
+      if (p.from >= before || deleted >= limit) break;
+      // Per partition: a ctid names a row only within its own table. The name is one we made (pg-partitions.ts).
+      const { rowCount } = await this.pool.query(
+        `DELETE FROM ONLY ${p.name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ONLY ${p.name} WHERE ts < $1 LIMIT $2))`,
+        [before, limit - deleted],
+      );
+      deleted += rowCount ?? 0;
+    }
+    return deleted;
+  }
+}
