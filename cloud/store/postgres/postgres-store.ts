@@ -1,6 +1,6 @@
 /**
  * The `CloudStore` on PostgreSQL through node-postgres, for a street office's or a city's cloud:
- * several cloud instances on one database (docs/cloud.md, "Storage"; docs/deploy.md, "Scaling out").
+ * several cloud instances on one database (docs/cloud.md, "Store"; docs/deploy.md, "Scaling out").
  * Same contract and same answers as the embedded SQLite store (cloud/store/sqlite-store.ts), which
  * test/cloud/store holds both to. Each section lives in its own module: events (pg-events.ts),
  * registry and change log (pg-registry.ts), gate activity, audit and users (pg-activity.ts).

@@ -1,29 +1,20 @@
 /**
  * A manual open's reason reaches the cloud with the event and stays there (docs/edge-agent.md
  * "Manual open"): `EntryEvent.openReason` is stored beside the guard's name (migration 6) and comes
- * back from the events query; every other passage has none.
+ * back from the events query; every other passage has none. On every store backend.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import type { CloudStore } from '../../../cloud/store/store.ts';
 import { entryEvent } from '../fixtures.ts';
+import { storeBackends } from './backends.ts';
 
-let dir: string;
-let store: SqliteCloudStore;
+describe.each(storeBackends())('openReason in the $name store', (backend) => {
+  let store: CloudStore;
+  afterAll(() => backend.dispose());
+  beforeEach(async () => {
+    store = await backend.open();
+  });
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'anxin-open-reason-'));
-  store = new SqliteCloudStore({ path: join(dir, 'cloud.db') });
-});
-
-afterEach(async () => {
-  await store.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-describe('openReason in the store', () => {
   it('is stored with a manual open and read back; other passages have none', async () => {
     const now = Date.now();
     await store.createCompound({ id: 'c-1', name: 'C', timeZone: 'Asia/Shanghai' }, now);
