@@ -10,6 +10,7 @@
 import type pg from 'pg';
 import type { HttpRole, Mode } from '../../../shared/enums.ts';
 import type { Change, GateSettings, GateStatus } from '../../../shared/schemas/mqtt.ts';
+import type { StoreEngine } from '../engine.ts';
 import type {
   AuditEntry,
   AuditQuery,
@@ -61,12 +62,14 @@ export function redactedUrl(url: string): string {
 export class PostgresCloudStore implements CloudStore {
   /** The pool; an extension may run its own statements on it (its own transactions). */
   readonly pool: pg.Pool;
+  readonly engine: StoreEngine;
   private readonly events: PgEvents;
   private readonly registry: PgRegistry;
   private readonly activity: PgActivity;
 
   private constructor(pool: pg.Pool) {
     this.pool = pool;
+    this.engine = { kind: 'postgres', pool };
     this.events = new PgEvents(pool, new EventPartitions(pool));
     this.registry = new PgRegistry(pool);
     this.activity = new PgActivity(pool);
