@@ -64,15 +64,15 @@ export interface RolePolicy {
 
 export const ROLE_POLICIES: Readonly<Record<MqttRole, RolePolicy>> = {
   gate: {
-    gateWrites: ['events', 'status', 'alarms', 'cmd/result', 'sync/request', 'sync/ack'],
-    gateReads: ['ack', 'cmd', 'sync'],
+    gateWrites: ['events', 'status', 'alarms', 'cmd/result', 'sync/request', 'sync/ack', 'claims', 'claims/ask'],
+    gateReads: ['ack', 'cmd', 'sync', 'claims/ack'],
     compoundChanges: 'read-own',
     cloudStatus: 'read',
     ownGateOnly: true,
   },
   cloud: {
-    gateWrites: ['ack', 'cmd', 'sync'],
-    gateReads: ['events', 'status', 'alarms', 'cmd/result', 'sync/request', 'sync/ack'],
+    gateWrites: ['ack', 'cmd', 'sync', 'claims/ack'],
+    gateReads: ['events', 'status', 'alarms', 'cmd/result', 'sync/request', 'sync/ack', 'claims', 'claims/ask'],
     compoundChanges: 'write-any',
     cloudStatus: 'write',
     ownGateOnly: false,

@@ -30,6 +30,8 @@ import { CloudMqttClient, MqttUnavailableError, SHARE_GROUP_PATTERN } from './mq
 import { ExitQuotaLedger } from './lockdown/exit-quota-ledger.ts';
 import { mountExitQuotaRoutes } from './lockdown/exit-quota-routes.ts';
 import { GateMessageRouter } from './mqtt/gate-message-router.ts';
+import { SupplyLedger } from './supply/supply-ledger.ts';
+import { mountSupplyRoutes } from './supply/supply-routes.ts';
 import { IdentitySeal } from './registry/identity-seal.ts';
 import { RegistryService } from './registry/registry-service.ts';
 import { DEFAULT_RETENTION_DAYS, RetentionJob } from './store/retention-job.ts';
@@ -81,6 +83,8 @@ export interface CloudCore {
   sessions: SessionBook;
   /** Lockdown exit quota across the compound: uses relayed to every gate, over-uses found. */
   exitQuota: ExitQuotaLedger;
+  /** Crisis supplies: rounds, stock, the distribution points' claims (docs/supplies.md). */
+  supply: SupplyLedger;
 }
 
 export class CloudConfigError extends AnxinError {
@@ -112,6 +116,14 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     logger,
     now,
   });
+  const supply = new SupplyLedger({
+    store,
+    publish,
+    publishChanges: (batches) => registry.publishChanges(batches),
+    live,
+    logger,
+    now,
+  }).start();
   // Both run inside the ingest transaction; the quota uses are stored with their passages.
   const hook: IngestHook = {
     onStored(events, compoundOf) {
@@ -178,7 +190,9 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     store: {
       readChanges: (compoundId, fromRev, limit) => store.readChanges(compoundId, fromRev, limit),
       // A gate that takes a snapshot must also count the other gates' recent quota uses.
-      snapshot: async (compoundId) => exitQuota.withRecentUses(await store.snapshot(compoundId), compoundId),
+      // …and the supply rounds, claims and applications a distribution point decides from.
+      snapshot: async (compoundId) =>
+        supply.withSupply(exitQuota.withRecentUses(await store.snapshot(compoundId), compoundId), compoundId),
     },
     publish,
     metrics,
@@ -204,6 +218,7 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     now,
     onStatus: (gateId, compoundId, status) => tokenRenewal.onStatus(gateId, compoundId, status),
     onCommandResult: (gateId, cmdId, ok) => tokenRenewal.onCommandResult(gateId, cmdId, ok),
+    supply,
   });
   const app = createApp(
     {
@@ -222,12 +237,13 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     },
     [
       (app, deps) => mountExitQuotaRoutes(app, deps, exitQuota),
+      (app, deps) => mountSupplyRoutes(app, deps, supply),
       ...(options.extraRoutes ?? []).map(
         (mount) => (app: Hono<AppEnv>, deps: RouteDeps) => mount(app, { ...deps, store }),
       ),
     ],
   );
-  return { app, store, registry, ingest, router, sync, live, metrics, gates, sessions, exitQuota };
+  return { app, store, registry, ingest, router, sync, live, metrics, gates, sessions, exitQuota, supply };
 }
 
 export interface CloudOptions {

@@ -69,16 +69,18 @@ export const ALARM_KINDS = [
   'token-expiring',
   /** Raised by the cloud: a gate announces a contract version the cloud does not speak (docs/install.md). */
   'contract-mismatch',
+  /** Raised by the cloud: a household claimed twice in one supply round (docs/supplies.md, "Once per household"). */
+  'supply-double-claim',
 ] as const;
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 
 export const COMMAND_KINDS = ['open', 'resync', 'reboot-devices', 'renew-token'] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
 
-/** Token roles: the first three speak MQTT, the last three HTTP. */
-export const ROLES = ['gate', 'cloud', 'observer', 'admin', 'manager', 'guard'] as const;
+/** Token roles: the first three speak MQTT, the others HTTP (`provider`: a supply service provider, docs/supplies.md). */
+export const ROLES = ['gate', 'cloud', 'observer', 'admin', 'manager', 'guard', 'provider'] as const;
 export type Role = (typeof ROLES)[number];
-export const HTTP_ROLES = ['admin', 'manager', 'guard'] as const;
+export const HTTP_ROLES = ['admin', 'manager', 'guard', 'provider'] as const;
 export type HttpRole = (typeof HTTP_ROLES)[number];
 
 export const PASS_KINDS = ['resident', 'visitor', 'exit-permit'] as const;

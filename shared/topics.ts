@@ -18,6 +18,10 @@ export const GATE_TOPIC_KINDS = [
   'sync/request',
   'sync',
   'sync/ack',
+  /** Supply distribution points (docs/supplies.md): claims out, asks out, acks and answers back. */
+  'claims',
+  'claims/ask',
+  'claims/ack',
 ] as const;
 export type GateTopicKind = (typeof GATE_TOPIC_KINDS)[number];
 
@@ -34,6 +38,12 @@ export const topics = {
   gateSync: (gateId: string) => gateTopic(gateId, 'sync'),
   /** The gate's acknowledgement of the snapshot parts it has staged (snapshot flow control). */
   gateSyncAck: (gateId: string) => gateTopic(gateId, 'sync/ack'),
+  /** A distribution point's claim records (journal, exactly once like `events`). */
+  gateClaims: (gateId: string) => gateTopic(gateId, 'claims'),
+  /** A distribution point asks the cloud whether a household may claim now. */
+  gateClaimAsk: (gateId: string) => gateTopic(gateId, 'claims/ask'),
+  /** The cloud's cumulative claim ack and its answers to asks. */
+  gateClaimAck: (gateId: string) => gateTopic(gateId, 'claims/ack'),
   compoundChanges: (compoundId: string) => `${TOPIC_PREFIX}/compounds/${assertId('compound', compoundId)}/changes`,
   /**
    * The cloud's birth and last will, retained: `{online: true}` once it has (re)subscribed, `{online:

@@ -35,7 +35,16 @@ import type { CloudStatus } from '../../shared/schemas/mqtt.ts';
 import { filters, topics } from '../../shared/topics.ts';
 import { tlsHint } from '../../shared/tls-hint.ts';
 
-export const SUBSCRIBED_KINDS = ['events', 'status', 'alarms', 'cmd/result', 'sync/request', 'sync/ack'] as const;
+export const SUBSCRIBED_KINDS = [
+  'events',
+  'status',
+  'alarms',
+  'cmd/result',
+  'sync/request',
+  'sync/ack',
+  'claims',
+  'claims/ask',
+] as const;
 /**
  * The kinds subscribed through `$share/<group>/` when a shared group is set: all but `status` and
  * `sync/ack` (every instance hears a gate's snapshot acks; the one sending it that snapshot acts).

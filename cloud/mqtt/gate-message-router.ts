@@ -14,6 +14,7 @@ import {
   syncAckSchema,
   syncRequestSchema,
 } from '../../shared/schemas/mqtt.ts';
+import { type ClaimAsk, type ClaimRecord, claimAskSchema, claimsMessageSchema } from '../../shared/schemas/supply.ts';
 import { type GateTopicKind, tryParseTopic } from '../../shared/topics.ts';
 import type { EventIngest } from '../ingest/event-ingest.ts';
 import type { LiveHub } from '../live/live-hub.ts';
@@ -36,6 +37,11 @@ export interface GateMessageRouterOptions {
   onStatus?: (gateId: string, compoundId: string, status: GateStatus) => Promise<void>;
   /** Called with every known command's result (token renewal finishes on it); never awaited. */
   onCommandResult?: (gateId: string, cmdId: string, ok: boolean) => Promise<void>;
+  /** A distribution point's claim records and asks (cloud/supply/supply-ledger.ts); not awaited, must not throw. */
+  supply?: {
+    onClaims(gateId: string, compoundId: string, claims: readonly ClaimRecord[]): Promise<void>;
+    onAsk(gateId: string, compoundId: string, ask: ClaimAsk): Promise<void>;
+  };
 }
 
 export class GateMessageRouter {
@@ -77,6 +83,9 @@ export class GateMessageRouter {
           return await this.onSyncRequest(gateId, payload);
         case 'sync/ack':
           return await this.onSyncAck(gateId, payload);
+        case 'claims':
+        case 'claims/ask':
+          return await this.onSupply(gateId, kind, payload);
         default:
           // The cloud's own outputs (ack, cmd, sync) are not subscribed; nothing else exists.
           this.options.metrics.mqttRejects.inc({ kind, reason: 'unexpected-kind' });
@@ -136,6 +145,27 @@ export class GateMessageRouter {
     await this.options.store.recordAlarm({ ...alarm, gateId, compoundId, receivedAt: this.now() });
     this.options.metrics.alarms.inc({ kind: alarm.kind });
     this.options.live.publish({ type: 'alarm', data: { ...alarm, gateId, compoundId } });
+  }
+
+  /**
+   * Claims and asks of a distribution point. Not awaited: the ledger answers with a publish, and a
+   * publish awaited inside the message path would wait for a PUBACK the paused client reads only
+   * after this handler returns. Its SQLite work is synchronous, so the order of messages holds.
+   */
+  private async onSupply(gateId: string, kind: 'claims' | 'claims/ask', payload: Buffer): Promise<void> {
+    const supply = this.options.supply;
+    if (!supply) {
+      this.options.metrics.mqttRejects.inc({ kind, reason: 'unexpected-kind' });
+      return;
+    }
+    const fail = (err: unknown) => this.logger.error({ err, gateId, kind }, 'supply message failed');
+    if (kind === 'claims') {
+      const parsed = await this.parse(gateId, kind, claimsMessageSchema, payload);
+      if (parsed) void supply.onClaims(gateId, parsed.compoundId, parsed.data.claims).catch(fail);
+    } else {
+      const parsed = await this.parse(gateId, kind, claimAskSchema, payload);
+      if (parsed) void supply.onAsk(gateId, parsed.compoundId, parsed.data).catch(fail);
+    }
   }
 
   private async onCommandResult(gateId: string, payload: Buffer): Promise<void> {

@@ -1,3 +1,4 @@
 export * from './common.ts';
 export * from './http.ts';
 export * from './mqtt.ts';
+export * from './supply.ts';

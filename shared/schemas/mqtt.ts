@@ -17,6 +17,7 @@ import {
 } from '../enums.ts';
 import { idSchema } from '../ids.ts';
 import { cardNumberSchema, epochMs, idHashSchema, seqSchema } from './common.ts';
+import { supplyChangeSchemas } from './supply.ts';
 
 /** The most events one `events` message may carry (journal drain batches). */
 export const MAX_EVENTS_PER_MESSAGE = 500;
@@ -181,6 +182,11 @@ export const gateSettingsSchema = z.object({
   passageMs: z.number().int().min(100).max(120_000).optional(),
   /** What the terminal calls each direction of this gate (e.g. "北门 进" / "North gate out"). */
   labels: z.object({ in: z.string().min(1).max(40), out: z.string().min(1).max(40) }).optional(),
+  /**
+   * `distribution`: the gate is a supply distribution point — a swipe shows the household's
+   * allocation and records a claim instead of opening (docs/supplies.md). Absent: `entry`.
+   */
+  role: z.enum(['entry', 'distribution']).optional(),
 });
 export type GateSettings = z.infer<typeof gateSettingsSchema>;
 
@@ -214,6 +220,8 @@ export const changeSchema = z.discriminatedUnion('op', [
   }),
   /** A gate's manager-set settings (the whole set: fields absent fall back to gate.json). */
   z.object({ op: z.literal('gate.settings'), gateId: idSchema, settings: gateSettingsSchema }),
+  /** Crisis supplies: rounds, claims and applications (shared/schemas/supply.ts, docs/supplies.md). */
+  ...supplyChangeSchemas,
 ]);
 export type Change = z.infer<typeof changeSchema>;
 

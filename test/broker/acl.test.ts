@@ -34,6 +34,9 @@ const OWN: Record<MqttRole, Record<GateTopicKind, Cell>> = {
     ack: { pub: false, sub: true },
     cmd: { pub: false, sub: true },
     sync: { pub: false, sub: true },
+    claims: { pub: true, sub: false },
+    'claims/ask': { pub: true, sub: false },
+    'claims/ack': { pub: false, sub: true },
   },
   cloud: {
     events: { pub: false, sub: true },
@@ -45,6 +48,9 @@ const OWN: Record<MqttRole, Record<GateTopicKind, Cell>> = {
     ack: { pub: true, sub: false },
     cmd: { pub: true, sub: false },
     sync: { pub: true, sub: false },
+    claims: { pub: false, sub: true },
+    'claims/ask': { pub: false, sub: true },
+    'claims/ack': { pub: true, sub: false },
   },
   observer: {
     events: { pub: false, sub: false },
@@ -56,6 +62,9 @@ const OWN: Record<MqttRole, Record<GateTopicKind, Cell>> = {
     ack: { pub: false, sub: false },
     cmd: { pub: false, sub: false },
     sync: { pub: false, sub: false },
+    claims: { pub: false, sub: false },
+    'claims/ask': { pub: false, sub: false },
+    'claims/ack': { pub: false, sub: false },
   },
 };
 /** "Own" only means something for a gate; for the other roles every gate is the same. */

@@ -71,6 +71,9 @@ describe('cloud subscriptions with a shared group', () => {
   it('shares every kind but status and sync/ack (snapshot acks reach every instance)', () => {
     expect(Object.keys(cloudSubscriptions(GROUP)).sort()).toEqual([
       `$share/${GROUP}/anxin/v1/gates/+/alarms`,
+      // Claims and asks are decided in the store (one hold per household), so any instance may take them.
+      `$share/${GROUP}/anxin/v1/gates/+/claims`,
+      `$share/${GROUP}/anxin/v1/gates/+/claims/ask`,
       `$share/${GROUP}/anxin/v1/gates/+/cmd/result`,
       `$share/${GROUP}/anxin/v1/gates/+/events`,
       `$share/${GROUP}/anxin/v1/gates/+/sync/request`,

@@ -84,6 +84,31 @@ describe('compound isolation (property)', () => {
         const { core, store, ids } = await buildWorld(world);
         try {
           const manager = core.sessions.issue({ username: 'mgr-a', role: 'manager', compound: 'c-a' }).token;
+          const provider = core.sessions.issue({ username: 'prov', role: 'provider', compound: 'c-a' }).token;
+          const providerUnbound = core.sessions.issue({ username: 'prov', role: 'provider' }).token;
+          // A supply round in each compound (the same provider supplies both), with a claim each.
+          const rounds: Record<'a' | 'b', string> = { a: '', b: '' };
+          for (const side of ['a', 'b'] as const) {
+            const round = core.supply.createRound(
+              {
+                compoundId: `c-${side}`,
+                name: 'Rice',
+                items: [{ name: 'rice', unit: 'kg', perHousehold: 5 }],
+                form: 'pickup',
+                window: { from: T0, to: T0 + 7_200_000 },
+                eligibility: 'all',
+                providers: ['prov'],
+                wake: true,
+              },
+              'seed',
+            );
+            rounds[side] = round.roundId;
+            core.supply.recordCloudClaim(
+              round.roundId,
+              { householdId: world[side][0]!.household, method: 'delivery', reason: 'door' },
+              'seed',
+            );
+          }
           const guard = core.sessions.issue({ username: 'guard-a', role: 'guard', compound: 'c-a' }).token;
           const win = `from=${T0 - 3_600_000}&to=${T0 + 3_600_000}&reason=case-1`;
           const mine = ids.a;
@@ -111,6 +136,16 @@ describe('compound isolation (property)', () => {
             [manager, `/api/v1/trace/gate/gate-b?${win}`, 'any'],
             [manager, `/api/v1/stats/summary?compound=c-b&${win}`, 'any'],
             [manager, '/api/v1/events?compound=c-b', 'any'],
+            [manager, '/api/v1/supply/rounds', 'ok'],
+            [manager, `/api/v1/supply/rounds/${rounds.a}`, 'ok'],
+            [manager, `/api/v1/supply/rounds/${rounds.a}/claims`, 'ok'],
+            [manager, `/api/v1/supply/rounds/${rounds.a}/claims?format=csv`, 'ok'],
+            [manager, `/api/v1/supply/rounds/${rounds.b}`, 'any'],
+            [manager, `/api/v1/supply/rounds/${rounds.b}/claims`, 'any'],
+            [provider, '/api/v1/supply/rounds', 'ok'],
+            [provider, `/api/v1/supply/rounds/${rounds.a}`, 'ok'],
+            [provider, `/api/v1/supply/rounds/${rounds.b}`, 'any'],
+            [provider, '/api/v1/supply/rounds?compound=c-b', 'any'],
           ];
           for (const personId of mine) {
             paths.push(
@@ -128,7 +163,14 @@ describe('compound isolation (property)', () => {
               [manager, `/api/v1/trace/contacts/${personId}?${win}`, 'any'],
             );
           }
-          const forbidden = ['c-b', 'gate-b', ...ids.b];
+          const forbidden = ['c-b', 'gate-b', rounds.b, ...ids.b];
+          // An unbound provider supplies both compounds; it still sees no person of either.
+          const both = await core.app.request('/api/v1/supply/rounds', {
+            headers: { authorization: `Bearer ${providerUnbound}` },
+          });
+          const bothText = await both.text();
+          expect(bothText).toContain(rounds.b);
+          for (const personId of [...ids.a, ...ids.b]) expect(bothText).not.toContain(personId);
           for (const [i, [token, path, expectOk]] of paths.entries()) {
             // A fresh manager per call, so the per-user rate limits never answer instead of the route.
             const caller =

@@ -67,12 +67,15 @@ const ALARM_KIND_EXTENSIONS = [
   'clock-skew',
   'token-expiring',
   'contract-mismatch',
+  // Raised by the cloud when a household claimed twice in one supply round (docs/supplies.md).
+  'supply-double-claim',
 ];
 const CONTRACT_DEVICE_STATES = ['ok', 'fault', 'absent'];
 /** The contract's three, and `renew-token` (docs/contract.md §5, docs/edge-agent.md "Token renewal"). */
 const CONTRACT_COMMAND_KINDS = ['open', 'resync', 'reboot-devices', 'renew-token'];
 const CONTRACT_MQTT_ROLES = ['gate', 'cloud', 'observer'];
-const CONTRACT_HTTP_ROLES = ['admin', 'manager', 'guard'];
+/** The contract's three, and `provider` (docs/contract.md §3 names it for the supply stock; docs/supplies.md). */
+const CONTRACT_HTTP_ROLES = ['admin', 'manager', 'guard', 'provider'];
 /** docs/contract.md carries `mode` but does not list its values; README.md and docs/edge-agent.md ("Per mode") do. */
 const DOCUMENTED_MODES = ['normal', 'controlled', 'lockdown', 'emergency-open'];
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorBodySchema } from '../../../shared/schemas/http.ts';
 import { createHarness, type Harness } from './app-harness.ts';
 
-const ROUTES: { method: string; path: string; forbidden: ('guard' | 'manager')[] }[] = [
+const ROUTES: { method: string; path: string; forbidden: ('guard' | 'manager' | 'provider')[] }[] = [
   { method: 'GET', path: '/api/v1/compounds', forbidden: ['guard'] },
   { method: 'POST', path: '/api/v1/compounds', forbidden: ['guard'] },
   { method: 'GET', path: '/api/v1/compounds/c-1', forbidden: ['guard'] },
@@ -32,6 +32,17 @@ const ROUTES: { method: string; path: string; forbidden: ('guard' | 'manager')[]
   { method: 'GET', path: '/api/v1/audit', forbidden: ['guard'] },
   { method: 'GET', path: '/api/v1/users', forbidden: ['guard', 'manager'] },
   { method: 'POST', path: '/api/v1/users', forbidden: ['guard', 'manager'] },
+  { method: 'GET', path: '/api/v1/supply/rounds', forbidden: ['guard'] },
+  { method: 'POST', path: '/api/v1/supply/rounds', forbidden: ['guard', 'provider'] },
+  { method: 'GET', path: '/api/v1/supply/rounds/r-1', forbidden: ['guard'] },
+  { method: 'PUT', path: '/api/v1/supply/rounds/r-1/stock', forbidden: ['guard'] },
+  { method: 'POST', path: '/api/v1/supply/rounds/r-1/close', forbidden: ['guard', 'provider'] },
+  { method: 'GET', path: '/api/v1/supply/rounds/r-1/claims', forbidden: ['guard', 'provider'] },
+  { method: 'POST', path: '/api/v1/supply/rounds/r-1/claims', forbidden: ['provider'] },
+  { method: 'POST', path: '/api/v1/supply/rounds/r-1/applicants', forbidden: ['guard', 'provider'] },
+  { method: 'GET', path: '/api/v1/residents', forbidden: ['provider'] },
+  { method: 'GET', path: '/api/v1/events', forbidden: ['provider'] },
+  { method: 'GET', path: '/api/v1/gates', forbidden: ['provider'] },
 ];
 
 describe('access control', () => {

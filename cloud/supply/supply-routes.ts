@@ -1,0 +1,232 @@
+/**
+ * `/api/v1/supply/rounds…` (docs/supplies.md, "HTTP"): the manager's rounds (create, progress,
+ * export, close), the provider's stock, claims recorded in the cloud, applications. Every change is
+ * audited; a provider sees only the rounds that name it and never a household or a person.
+ */
+import type { Context, Hono } from 'hono';
+import { z } from 'zod';
+import { idSchema } from '../../shared/ids.ts';
+import { cloudClaimSchema, roundCreateSchema, stockUpdateSchema } from '../../shared/schemas/supply.ts';
+import { attachmentDisposition, toCsv } from '../analytics/csv.ts';
+import { notFound } from '../http/api-error.ts';
+import type { AppEnv } from '../http/app-env.ts';
+import type { RouteDeps } from '../http/app-deps.ts';
+import { canSee, compoundFilter } from '../http/auth-middleware.ts';
+import { idParamSchema, validate } from '../http/validation.ts';
+import type { SupplyLedger } from './supply-ledger.ts';
+
+const BASE = '/api/v1/supply/rounds';
+const listQuery = z.object({ compound: idSchema.optional() });
+const claimsQuery = z.object({
+  format: z.enum(['json', 'csv']).default('json'),
+  limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+});
+const applySchema = z.object({ householdId: idSchema });
+
+export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: SupplyLedger): void {
+  const managers = deps.auth.requireRole(['manager']);
+  const readers = deps.auth.requireRole(['manager', 'provider']);
+  const recorders = deps.auth.requireRole(['manager', 'guard']);
+
+  const audit = (
+    c: Context<AppEnv>,
+    action: string,
+    compoundId: string,
+    target: string,
+    detail: Record<string, unknown>,
+  ) =>
+    deps.store.recordAudit({
+      at: deps.now(),
+      actor: c.var.actor.username,
+      role: c.var.actor.role,
+      action,
+      compoundId,
+      target,
+      detail,
+    });
+
+  /** The round's compound, if the caller may see it (a provider: only a round that names them); 404 otherwise. */
+  const roundFor = (c: Context<AppEnv>, roundId: string): string => {
+    const compoundId = ledger.compoundOf(roundId);
+    const actor = c.var.actor;
+    const visible =
+      compoundId !== undefined &&
+      canSee(actor, compoundId) &&
+      (actor.role !== 'provider' || ledger.providersOf(roundId).includes(actor.username));
+    if (!visible) throw notFound('round', roundId);
+    return compoundId;
+  };
+
+  app.get(BASE, readers, validate('query', listQuery), (c) => {
+    const actor = c.var.actor;
+    const requested = c.req.valid('query').compound;
+    if (actor.role === 'provider') {
+      const compoundId = compoundFilter(actor, requested);
+      return c.json({ rounds: ledger.listRounds(compoundId, actor.username).map(providerView) });
+    }
+    const compoundId = compoundFilter(actor, requested);
+    if (compoundId === undefined) return c.json({ rounds: ledger.listRounds(undefined) });
+    if (!canSee(actor, compoundId)) throw notFound('compound', compoundId);
+    const state = ledger.awake(compoundId);
+    return c.json({
+      compoundId,
+      awake: state.awake,
+      mode: state.mode,
+      ...(state.awake ? {} : { asleep: state.why }),
+      rounds: ledger.listRounds(compoundId),
+    });
+  });
+
+  app.post(BASE, managers, validate('json', roundCreateSchema), async (c) => {
+    const input = c.req.valid('json');
+    if (!canSee(c.var.actor, input.compoundId) || !(await deps.store.getCompound(input.compoundId))) {
+      throw notFound('compound', input.compoundId);
+    }
+    const round = ledger.createRound(input, c.var.actor.username);
+    await audit(c, 'supply.round.create', round.compoundId, round.roundId, {
+      name: round.name,
+      form: round.form,
+      eligibility: round.eligibility,
+      woken: round.woken,
+    });
+    return c.json(round, 201);
+  });
+
+  app.get(`${BASE}/:id`, readers, validate('param', idParamSchema), (c) => {
+    const { id } = c.req.valid('param');
+    roundFor(c, id);
+    const round = ledger.view(id);
+    return c.json(c.var.actor.role === 'provider' ? providerView(round) : round);
+  });
+
+  app.put(
+    `${BASE}/:id/stock`,
+    readers,
+    validate('param', idParamSchema),
+    validate('json', stockUpdateSchema),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const compoundId = roundFor(c, id);
+      const { items } = c.req.valid('json');
+      const round = ledger.updateStock(id, items);
+      await audit(c, 'supply.stock', compoundId, id, { items });
+      return c.json(c.var.actor.role === 'provider' ? providerView(round) : round);
+    },
+  );
+
+  app.post(`${BASE}/:id/close`, managers, validate('param', idParamSchema), async (c) => {
+    const { id } = c.req.valid('param');
+    const compoundId = roundFor(c, id);
+    const round = ledger.close(id, c.var.actor.username);
+    await audit(c, 'supply.round.close', compoundId, id, { served: round.progress.served });
+    return c.json(round);
+  });
+
+  app.get(
+    `${BASE}/:id/claims`,
+    managers,
+    validate('param', idParamSchema),
+    validate('query', claimsQuery),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const compoundId = roundFor(c, id);
+      const { format, limit } = c.req.valid('query');
+      const claims = ledger.claims(id, limit);
+      if (format === 'json') return c.json({ roundId: id, claims });
+      deps.limits.take(c, 'export');
+      await audit(c, 'supply.export', compoundId, id, { rows: claims.length });
+      const header = [
+        'claim',
+        'household',
+        'member',
+        'point',
+        'time',
+        'method',
+        'outcome',
+        'refusal',
+        'decided by',
+        'standing',
+        'guard',
+        'reason',
+      ];
+      const rows = claims.map((k) => [
+        k.claimId,
+        k.householdId,
+        k.maskedName,
+        k.gateId,
+        new Date(k.ts).toISOString(),
+        k.method,
+        k.outcome,
+        k.refusal,
+        k.decidedBy,
+        k.standing,
+        k.guard,
+        k.reason,
+      ]);
+      return new Response(toCsv(header, rows), {
+        status: 200,
+        headers: {
+          'content-type': 'text/csv; charset=utf-8',
+          'content-disposition': attachmentDisposition(`supply-${id}.csv`),
+        },
+      });
+    },
+  );
+
+  app.post(
+    `${BASE}/:id/claims`,
+    recorders,
+    validate('param', idParamSchema),
+    validate('json', cloudClaimSchema),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const compoundId = roundFor(c, id);
+      const input = c.req.valid('json');
+      if (input.personId !== undefined && ledger.householdOf(compoundId, input.personId) !== input.householdId) {
+        throw notFound('household member', input.personId);
+      }
+      const claim = ledger.recordCloudClaim(id, input, c.var.actor.username);
+      await audit(c, 'supply.claim', compoundId, id, {
+        claimId: claim.claimId,
+        householdId: input.householdId,
+        method: input.method,
+        reason: input.reason,
+      });
+      return c.json(claim, 201);
+    },
+  );
+
+  app.post(
+    `${BASE}/:id/applicants`,
+    managers,
+    validate('param', idParamSchema),
+    validate('json', applySchema),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const compoundId = roundFor(c, id);
+      const { householdId } = c.req.valid('json');
+      if (!ledger.householdKnown(compoundId, householdId)) {
+        throw notFound('household', householdId);
+      }
+      const result = ledger.apply(id, householdId, c.var.actor.username);
+      await audit(c, 'supply.apply', compoundId, id, { householdId });
+      return c.json(result, 201);
+    },
+  );
+}
+
+/** What a provider sees of a round: items, stock, counts — no household, no person, no claim. */
+function providerView(round: ReturnType<SupplyLedger['view']>) {
+  const { roundId, compoundId, name, items, form, window, status, stock, progress } = round;
+  return {
+    roundId,
+    compoundId,
+    name,
+    items,
+    form,
+    window,
+    status,
+    stock,
+    progress: { households: progress.households, served: progress.served, remaining: progress.remaining },
+  };
+}
