@@ -78,10 +78,18 @@ export const COMMAND_KINDS = ['open', 'resync', 'reboot-devices', 'renew-token']
 export type CommandKind = (typeof COMMAND_KINDS)[number];
 
 /** Token roles: the first three speak MQTT, the others HTTP (`provider`: a supply service provider, docs/supplies.md). */
-export const ROLES = ['gate', 'cloud', 'observer', 'admin', 'manager', 'guard', 'provider'] as const;
+export const ROLES = ['gate', 'cloud', 'observer', 'admin', 'manager', 'guard', 'provider', 'resident'] as const;
 export type Role = (typeof ROLES)[number];
+/** The logins of the `users` table (`/users`, `anxin user add`): the staff and the supply providers. */
 export const HTTP_ROLES = ['admin', 'manager', 'guard', 'provider'] as const;
 export type HttpRole = (typeof HTTP_ROLES)[number];
+/**
+ * Every role a cloud session may have: the staff's, plus `resident` — a person of the registry signed
+ * in on the resident side (`/me`, cloud/me/), who reaches only `/api/v1/me/…` (docs/security.md,
+ * "The resident role").
+ */
+export const SESSION_ROLES = [...HTTP_ROLES, 'resident'] as const;
+export type SessionRole = (typeof SESSION_ROLES)[number];
 
 export const PASS_KINDS = ['resident', 'visitor', 'exit-permit'] as const;
 export type PassKind = (typeof PASS_KINDS)[number];

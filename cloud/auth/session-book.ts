@@ -15,7 +15,7 @@
  * carries its session's id in `sid` and lives only while that session does.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import type { HttpRole } from '../../shared/enums.ts';
+import type { SessionRole } from '../../shared/enums.ts';
 import type { SigningKey } from '../../shared/keys.ts';
 import { newTokenId, signToken, type TokenClaims } from '../../shared/token.ts';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
@@ -65,7 +65,7 @@ export interface IssuedSession {
 
 export interface SessionIdentity {
   username: string;
-  role: HttpRole;
+  role: SessionRole;
   compound?: string;
 }
 

@@ -9,7 +9,7 @@
  * only in the query string, and never as a bearer header — it cannot mint or change anything.
  */
 import type { Context, MiddlewareHandler } from 'hono';
-import { HTTP_ROLES, type HttpRole } from '../../shared/enums.ts';
+import { SESSION_ROLES, type SessionRole } from '../../shared/enums.ts';
 import type { KeyRing } from '../../shared/keys.ts';
 import { verifyToken } from '../../shared/token.ts';
 import type { SessionBook } from '../auth/session-book.ts';
@@ -39,7 +39,8 @@ export function createAuth(options: AuthOptions) {
     const check = verifyToken(credential.token, options.ring, options.now());
     if (!check.ok) throw unauthorized(`token rejected: ${check.reason}`);
     const { sub, role, compound, jti, use } = check.claims;
-    if (!(HTTP_ROLES as readonly string[]).includes(role)) throw forbidden(`a ${role} token cannot use the HTTP API`);
+    if (!(SESSION_ROLES as readonly string[]).includes(role))
+      throw forbidden(`a ${role} token cannot use the HTTP API`);
     const isTicket = use === 'live';
     if (isTicket !== credential.inQuery) {
       // A ticket as a bearer header, or a sign-in token in a URL (where logs would keep it).
@@ -49,18 +50,19 @@ export function createAuth(options: AuthOptions) {
     if (session !== 'ok') throw unauthorized(`session ${session}`);
     return {
       username: sub,
-      role: role as HttpRole,
+      role: role as SessionRole,
       ...(compound !== undefined ? { compound } : {}),
       sessionId: check.claims.sid ?? jti,
     };
   };
 
   /**
-   * Lets through callers with one of `roles` (or admin); sets `c.var.actor`. `allowQueryToken`:
+   * Lets through callers with one of `roles` (or admin); sets `c.var.actor`. A `resident` passes only
+   * where a route names that role (the resident side, cloud/me/). `allowQueryToken`:
    * the route also takes a live ticket as `?token=` (the live stream alone).
    */
   const requireRole =
-    (roles: readonly HttpRole[], opts: { allowQueryToken?: boolean } = {}): MiddlewareHandler<AppEnv> =>
+    (roles: readonly SessionRole[], opts: { allowQueryToken?: boolean } = {}): MiddlewareHandler<AppEnv> =>
     async (c, next) => {
       const actor = authenticate(c, opts.allowQueryToken === true);
       if (actor.role !== 'admin' && !roles.includes(actor.role)) throw forbidden();

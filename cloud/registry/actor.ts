@@ -1,10 +1,10 @@
-import type { HttpRole } from '../../shared/enums.ts';
+import type { SessionRole } from '../../shared/enums.ts';
 
 /** Who is asking: the claims of a verified bearer token. */
 export interface Actor {
   username: string;
-  role: HttpRole;
-  /** Set for users bound to one compound (every guard); they see only that compound. */
+  role: SessionRole;
+  /** Set for users bound to one compound (every guard, every resident); they see only that compound. */
   compound?: string;
   /** The caller's session (its sign-in token's `jti`; cloud/auth/session-book.ts). */
   sessionId?: string;

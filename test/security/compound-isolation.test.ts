@@ -4,6 +4,11 @@
  * compound A call every read route — lists, single records, searches, traces (person, contacts at
  * depth 1 and 2, gate), exports, statistics, events, audit, alarms, the web support routes — and the
  * oracle checks that no answer names anything of compound B (its id, its gates, its people).
+ *
+ * The resident role (cloud/me/) as the same kind of invariant, over every route the app has
+ * (`app.routes`, so a route added later is covered without editing this file): a resident of
+ * compound A gets 403 from every staff route, whatever its parameters, and the `/api/v1/me` routes
+ * answer about their own household only — no id of compound B, no person of another household.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -76,6 +81,17 @@ async function buildWorld(world: World) {
   await core.ingest.flush();
   return { core, store, ids };
 }
+
+/** Routes anyone may call (sign-in, activation, pages, health); the resident's own are under /api/v1/me. */
+const PUBLIC_ROUTES = new Set([
+  'POST /api/v1/auth/login',
+  'POST /api/v1/me/activation/check',
+  'POST /api/v1/me/activate',
+  'POST /api/v1/me/login',
+  'GET /healthz',
+  'GET /metrics',
+]);
+const RESIDENT_ROUTES = /^(GET|POST|PUT|DELETE) \/api\/v1\/me(\/|$)|^POST \/api\/v1\/auth\/logout$/;
 
 describe('compound isolation (property)', () => {
   it('no answer to a compound-A caller names compound B, on any route', async () => {
@@ -193,6 +209,63 @@ describe('compound isolation (property)', () => {
         }
       }),
       { numRuns: 8 },
+    );
+  }, 120_000);
+
+  it('a resident reaches only /api/v1/me, and there only their own household, on every route', async () => {
+    await fc.assert(
+      fc.asyncProperty(worldArb, fc.nat(4), async (world, pick) => {
+        const { core, store, ids } = await buildWorld(world);
+        try {
+          const me = ids.a[pick % ids.a.length]!;
+          const mine = (await store.getResident(me))!;
+          const token = core.sessions.issue({ username: `r:${me}`, role: 'resident', compound: 'c-a' }).token;
+          const household = new Set(
+            (await store.listResidents({ compoundId: 'c-a', limit: 100 })).residents
+              .filter((r) => r.householdId === mine.householdId)
+              .map((r) => r.personId),
+          );
+          const strangers = ids.a.filter((id) => !household.has(id));
+          const forbidden = ['c-b', 'gate-b', ...ids.b, ...strangers];
+          const routes = [
+            ...new Set(core.app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${r.path}`)),
+          ];
+          expect(routes.length).toBeGreaterThan(40);
+          const values = [ids.b[0]!, strangers[0] ?? ids.b[1] ?? ids.b[0]!, me];
+          for (const route of routes) {
+            const [method, pattern] = route.split(' ') as [string, string];
+            if (PUBLIC_ROUTES.has(route) || !pattern.startsWith('/api/')) continue;
+            // Logging out ends the session: tried last.
+            if (route === 'POST /api/v1/auth/logout') continue;
+            for (const value of values) {
+              const path = pattern.replace(/:[A-Za-z]+/g, value);
+              const res = await core.app.request(path, {
+                method,
+                headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+                ...(method === 'GET' ? {} : { body: '{}' }),
+              });
+              const body = await res.text();
+              if (!RESIDENT_ROUTES.test(route)) {
+                expect([route, res.status]).toEqual([route, 403]);
+                continue;
+              }
+              if (method === 'GET') expect([route, res.status]).toEqual([route, 200]);
+              for (const word of forbidden.filter((w) => !path.includes(w))) {
+                if (body.includes(word))
+                  throw new Error(`${path} (${res.status}) names ${word}: ${body.slice(0, 400)}`);
+              }
+            }
+          }
+          const headers = { authorization: `Bearer ${token}` };
+          expect((await core.app.request('/api/v1/auth/logout', { method: 'POST', headers })).status).toBe(204);
+          expect((await core.app.request('/api/v1/me', { headers })).status).toBe(401);
+        } finally {
+          core.live.shutdown();
+          await core.ingest.stop();
+          await store.close();
+        }
+      }),
+      { numRuns: 6 },
     );
   }, 120_000);
 });

@@ -76,6 +76,8 @@ const CONTRACT_COMMAND_KINDS = ['open', 'resync', 'reboot-devices', 'renew-token
 const CONTRACT_MQTT_ROLES = ['gate', 'cloud', 'observer'];
 /** The contract's three, and `provider` (docs/contract.md §3 names it for the supply stock; docs/supplies.md). */
 const CONTRACT_HTTP_ROLES = ['admin', 'manager', 'guard', 'provider'];
+/** The resident side's session role (docs/contract.md §3 and §5; docs/security.md "The resident role"). */
+const CONTRACT_SESSION_ROLE_EXTENSIONS = ['resident'];
 /** docs/contract.md carries `mode` but does not list its values; README.md and docs/edge-agent.md ("Per mode") do. */
 const DOCUMENTED_MODES = ['normal', 'controlled', 'lockdown', 'emergency-open'];
 
@@ -147,7 +149,7 @@ describe('literal lists', () => {
     expect(remoteOpenSchema.shape.direction.options).toEqual(CONTRACT_DIRECTIONS);
     expect(loginResponseSchema.shape.role.options).toEqual(CONTRACT_HTTP_ROLES);
     expect(HTTP_ROLES).toEqual(CONTRACT_HTTP_ROLES);
-    expect(ROLES).toEqual([...CONTRACT_MQTT_ROLES, ...CONTRACT_HTTP_ROLES]);
+    expect(ROLES).toEqual([...CONTRACT_MQTT_ROLES, ...CONTRACT_HTTP_ROLES, ...CONTRACT_SESSION_ROLE_EXTENSIONS]);
   });
 
   it('reason codes: every one docs/contract.md lists is accepted (the list is a minimum)', () => {

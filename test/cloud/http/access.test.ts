@@ -1,4 +1,8 @@
-/** Every route: 401 without a token, 403 for a role it does not admit, the contract's error body. */
+/**
+ * Every route: 401 without a token, 403 for a role it does not admit, the contract's error body.
+ * A resident (cloud/me/) is refused by every one of them (test/security/compound-isolation.test.ts
+ * walks every route of the full cloud for that role).
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorBodySchema } from '../../../shared/schemas/http.ts';
 import { createHarness, type Harness } from './app-harness.ts';
@@ -60,7 +64,7 @@ describe('access control', () => {
       const anonymous = await h.request(route.method, route.path, { body });
       expect(anonymous.status).toBe(401);
       expect(errorBodySchema.parse(await anonymous.json()).error.code).toBe('unauthorized');
-      for (const role of route.forbidden) {
+      for (const role of [...route.forbidden, 'resident' as const]) {
         const res = await h.request(route.method, route.path, { token: h.token(role, 'c-1'), body });
         expect(res.status).toBe(403);
         expect(errorBodySchema.parse(await res.json()).error.code).toBe('forbidden');

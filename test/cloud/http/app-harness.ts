@@ -2,7 +2,7 @@
 import { type CloudCore, type CloudCoreOptions, createCloudCore } from '../../../cloud/cloud-service.ts';
 import { hashPassword } from '../../../cloud/auth/password-hash.ts';
 import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
-import type { HttpRole } from '../../../shared/enums.ts';
+import type { SessionRole } from '../../../shared/enums.ts';
 import { createKeysFile, type KeyRing, parseKeysFile, type SigningKey } from '../../../shared/keys.ts';
 
 export interface Harness {
@@ -12,7 +12,7 @@ export interface Harness {
   published: { topic: string; payload: unknown }[];
   /** Set `error` to make every publish fail with it (a broker that is down). */
   publishing: { error?: Error };
-  token(role: HttpRole, compound?: string, username?: string): string;
+  token(role: SessionRole, compound?: string, username?: string): string;
   request(
     method: string,
     path: string,
@@ -56,7 +56,7 @@ export async function createHarness(
     createdAt: 1,
   });
   // A signed token alone is refused: each one names a session (cloud/auth/session-book.ts).
-  const token = (role: HttpRole, compound?: string, username = `${role}-user`) =>
+  const token = (role: SessionRole, compound?: string, username = `${role}-user`) =>
     core.sessions.issue({ username, role, ...(compound ? { compound } : {}) }).token;
   return {
     core,
