@@ -46,10 +46,10 @@ import {
   normaliseActivationCode,
 } from './activation-codes.ts';
 import { residentUsername } from './resident-auth.ts';
-import type { ResidentSideStore } from './resident-side-store.ts';
+import type { ResidentSideBook } from './resident-side-store.ts';
 
 export interface ActivationDeps extends RouteDeps {
-  side: ResidentSideStore;
+  side: ResidentSideBook;
   hasher: ActivationCodeHasher;
 }
 
@@ -117,19 +117,16 @@ export function activationManagerRoutes(deps: ActivationDeps): Hono<AppEnv> {
       for (const r of residents) {
         const code = newActivationCode();
         const codeId = randomBytes(8).toString('hex');
-        deps.side.transaction(() => {
-          deps.side.revokeOpenCodesOf(r.personId, actor.username, now);
-          deps.side.insertCode({
-            codeId,
-            codeHash: deps.hasher.hash(normaliseActivationCode(code)!),
-            personId: r.personId,
-            compoundId: r.compoundId,
-            issuedBy: actor.username,
-            issuedAt: now,
-            expiresAt: now + ACTIVATION_TTL_MS,
-            usedAt: null,
-            revokedAt: null,
-          });
+        await deps.side.issueCode({
+          codeId,
+          codeHash: deps.hasher.hash(normaliseActivationCode(code)!),
+          personId: r.personId,
+          compoundId: r.compoundId,
+          issuedBy: actor.username,
+          issuedAt: now,
+          expiresAt: now + ACTIVATION_TTL_MS,
+          usedAt: null,
+          revokedAt: null,
         });
         const link = `${origin}/me/activate#code=${code}`;
         issued.push({
@@ -173,9 +170,9 @@ export function activationManagerRoutes(deps: ActivationDeps): Hono<AppEnv> {
         throw new ApiError(400, 'invalid-request', 'which compound?', [{ path: 'compound', message: 'required' }]);
       }
       const now = deps.now();
-      const rows = deps.side.codesOfCompound(compoundId, q.status, now, q.person);
+      const rows = await deps.side.codesOfCompound(compoundId, q.status, now, q.person);
       const names = await deps.store.maskedNames([...new Set(rows.map((r) => r.personId))]);
-      const activated = deps.side.activatedIn(compoundId);
+      const activated = await deps.side.activatedIn(compoundId);
       return c.json({
         codes: rows.map((r) => ({
           ...r,
@@ -188,9 +185,9 @@ export function activationManagerRoutes(deps: ActivationDeps): Hono<AppEnv> {
     })
     .delete('/:codeId', manager, validate('param', codeIdParam), async (c) => {
       const { codeId } = c.req.valid('param');
-      const row = deps.side.codeById(codeId);
+      const row = await deps.side.codeById(codeId);
       if (!row || !canSee(c.var.actor, row.compoundId)) throw notFound('activation code', codeId);
-      if (!deps.side.revokeCode(codeId, c.var.actor.username, deps.now())) {
+      if (!(await deps.side.revokeCode(codeId, c.var.actor.username, deps.now()))) {
         throw new ApiError(409, 'conflict', 'the code was already used or revoked');
       }
       await audit(c.var.actor, 'activation.revoke', row.compoundId, row.personId, { codeId });
@@ -211,7 +208,7 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
     const verdict = codeThrottle.check(key, address);
     if (!verdict.ok) throttled(c, verdict.retryAfterMs);
     const canonical = normaliseActivationCode(typed);
-    const row = canonical === undefined ? undefined : deps.side.codeByHash(deps.hasher.hash(canonical));
+    const row = canonical === undefined ? undefined : await deps.side.codeByHash(deps.hasher.hash(canonical));
     const now = deps.now();
     const refusal = !row
       ? (['invalid-code', 'no such code — check what you typed'] as const)
@@ -256,13 +253,13 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
         maskedName: resident.maskedName,
         compound: { id: resident.compoundId, name: compound?.name ?? resident.compoundId },
         expiresAt: row.expiresAt,
-        alreadyActivated: deps.side.accountOf(resident.personId) !== undefined,
+        alreadyActivated: (await deps.side.accountOf(resident.personId)) !== undefined,
       });
     })
     .post('/activate', validate('json', activationSchema), async (c) => {
       const body = c.req.valid('json');
       const { row, resident, key, address } = await usableCode(c, body.code);
-      const taken = deps.side.accountByLogin(body.login);
+      const taken = await deps.side.accountByLogin(body.login);
       if (taken && taken.personId !== resident.personId) {
         throw new ApiError(409, 'login-taken', 'this sign-in name is taken; choose another', [
           { path: 'login', message: 'taken' },
@@ -270,20 +267,17 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
       }
       const passwordHash = await hashPassword(body.password);
       const now = deps.now();
-      const used = deps.side.transaction(() => {
-        if (!deps.side.useCode(row.codeId, now)) return false;
-        deps.side.saveAccount(
-          {
-            personId: resident.personId,
-            login: body.login,
-            compoundId: resident.compoundId,
-            passwordHash,
-            activatedAt: now,
-          },
-          row.codeId,
-        );
-        return true;
-      });
+      const used = await deps.side.activate(
+        row.codeId,
+        {
+          personId: resident.personId,
+          login: body.login,
+          compoundId: resident.compoundId,
+          passwordHash,
+          activatedAt: now,
+        },
+        now,
+      );
       // Two tabs racing with one code: the second finds it used.
       if (!used) throw new ApiError(410, 'code-used', 'this code was used already');
       codeThrottle.succeeded(key);
@@ -305,7 +299,7 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
       const address = clientAddress(c);
       const verdict = loginThrottle.check(login, address);
       if (!verdict.ok) throttled(c, verdict.retryAfterMs);
-      const account = deps.side.accountByLogin(login);
+      const account = await deps.side.accountByLogin(login);
       const ok = await verifyPassword(password, account?.passwordHash ?? DUMMY_PASSWORD_HASH);
       const resident = account && ok ? await deps.store.getResident(account.personId) : undefined;
       if (!account || !ok || !resident?.active || resident.compoundId !== account.compoundId) {

@@ -17,14 +17,14 @@ import { ApiError } from '../http/api-error.ts';
 import type { RouteDeps } from '../http/app-deps.ts';
 import { validate } from '../http/validation.ts';
 import { type MeEnv, requireResident, residentUsername } from './resident-auth.ts';
-import type { ResidentSideStore } from './resident-side-store.ts';
+import type { ResidentSideBook } from './resident-side-store.ts';
 
 /** How far back a resident sees their own passages. */
 export const OWN_PASSAGES_DAYS = 14;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface MeDeps extends RouteDeps {
-  side: ResidentSideStore;
+  side: ResidentSideBook;
 }
 
 export function meRoutes(deps: MeDeps): Hono<MeEnv> {
@@ -38,7 +38,7 @@ export function meRoutes(deps: MeDeps): Hono<MeEnv> {
           ? [me]
           : (await deps.store.listResidents({ compoundId: me.compoundId, householdId: me.householdId, limit: 100 }))
               .residents;
-      const activated = deps.side.activatedIn(me.compoundId);
+      const activated = await deps.side.activatedIn(me.compoundId);
       return c.json({
         personId: me.personId,
         maskedName: me.maskedName,
@@ -55,7 +55,7 @@ export function meRoutes(deps: MeDeps): Hono<MeEnv> {
             self: r.personId === me.personId,
             activated: activated.has(r.personId),
           })),
-        policy: deps.side.policyOf(me.compoundId),
+        policy: await deps.side.policyOf(me.compoundId),
       });
     })
     .get('/passages', resident, async (c) => {
@@ -87,13 +87,13 @@ export function meRoutes(deps: MeDeps): Hono<MeEnv> {
     .put('/password', resident, validate('json', residentPasswordSchema), async (c) => {
       const me = c.var.resident;
       const { oldPassword, newPassword } = c.req.valid('json');
-      const account = deps.side.accountOf(me.personId);
+      const account = await deps.side.accountOf(me.personId);
       if (!account || !(await verifyPassword(oldPassword, account.passwordHash))) {
         throw new ApiError(400, 'invalid-request', 'the old password is wrong', [
           { path: 'oldPassword', message: 'wrong' },
         ]);
       }
-      deps.side.setPassword(me.personId, await hashPassword(newPassword));
+      await deps.side.setPassword(me.personId, await hashPassword(newPassword));
       const username = residentUsername(me.personId);
       deps.sessions.endAllOf(username, 'password');
       await deps.store.recordAudit({

@@ -7,25 +7,25 @@ import type { Hono } from 'hono';
 import { API_BASE } from '../http/app.ts';
 import type { RouteDeps } from '../http/app-deps.ts';
 import type { AppEnv } from '../http/app-env.ts';
-import type { SqliteCloudStore } from '../store/sqlite-store.ts';
+import type { CloudStore } from '../store/store.ts';
 import { ActivationCodeHasher } from './activation-codes.ts';
 import { activationManagerRoutes, activationResidentRoutes } from './activation-routes.ts';
 import { meRoutes } from './me-routes.ts';
-import { ResidentSideStore } from './resident-side-store.ts';
+import { openResidentSideBook } from './resident-side-store.ts';
 
 export interface ResidentSideOptions {
   /** The deployment's pepper: activation codes and visitor links are stored as hashes keyed from it. */
   pepper: Buffer;
 }
 
-export type ResidentSideContext = RouteDeps & { store: SqliteCloudStore };
+export type ResidentSideContext = RouteDeps & { store: CloudStore };
 
 export function residentSideRoutes(
   options: ResidentSideOptions,
 ): (app: Hono<AppEnv>, deps: ResidentSideContext) => void {
   const hasher = new ActivationCodeHasher(options.pepper);
   return (app, deps) => {
-    const side = new ResidentSideStore(deps.store.db);
+    const side = openResidentSideBook(deps.store.engine);
     const ctx = { ...deps, side, hasher };
     app.route(`${API_BASE}/activations`, activationManagerRoutes(ctx));
     app.route(`${API_BASE}/me`, activationResidentRoutes(ctx));

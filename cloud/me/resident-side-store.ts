@@ -14,6 +14,7 @@ import {
   residentPolicySchema,
   type Transport,
 } from '../../shared/schemas/resident-side.ts';
+import { type StoreEngine, UnsupportedEngineError } from '../store/engine.ts';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
 
 export const RESIDENT_SIDE_MIGRATIONS: readonly Migration[] = [
@@ -196,7 +197,13 @@ function inviteRow(r: Row): VisitorInviteRow {
   };
 }
 
-export class ResidentSideStore {
+/**
+ * The resident side's storage as the routes see it: async, engine-neutral (cloud/store/engine.ts).
+ * The SQLite implementation below is the one there is; `openResidentSideBook` picks it.
+ */
+export interface ResidentSideBook extends Omit<SqliteResidentSideBook, 'open'> {}
+
+export class SqliteResidentSideBook {
   private readonly s: Record<string, Statement>;
 
   constructor(private readonly db: Database) {
@@ -292,49 +299,67 @@ export class ResidentSideStore {
     return this.db.open;
   }
 
-  transaction<T>(fn: () => T): T {
+  private transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
   }
 
   // ---- activation codes ------------------------------------------------------------------
 
-  insertCode(row: ActivationCodeRow & { codeHash: string }): void {
-    this.s.insertCode!.run(
-      row.codeId,
-      row.codeHash,
-      row.personId,
-      row.compoundId,
-      row.issuedBy,
-      row.issuedAt,
-      row.expiresAt,
-    );
+  /** Stores a new code for a person and revokes their older open ones, in one transaction. */
+  async issueCode(row: ActivationCodeRow & { codeHash: string }): Promise<void> {
+    this.transaction(() => {
+      this.s.revokeOpenOf!.run(row.issuedAt, row.issuedBy, row.personId, row.issuedAt);
+      this.s.insertCode!.run(
+        row.codeId,
+        row.codeHash,
+        row.personId,
+        row.compoundId,
+        row.issuedBy,
+        row.issuedAt,
+        row.expiresAt,
+      );
+    });
   }
 
-  codeByHash(hash: string): ActivationCodeRow | undefined {
+  async codeByHash(hash: string): Promise<ActivationCodeRow | undefined> {
     const r = this.s.codeByHash!.get(hash) as Row | undefined;
     return r ? codeRow(r) : undefined;
   }
 
-  codeById(codeId: string): ActivationCodeRow | undefined {
+  async codeById(codeId: string): Promise<ActivationCodeRow | undefined> {
     const r = this.s.codeById!.get(codeId) as Row | undefined;
     return r ? codeRow(r) : undefined;
   }
 
-  /** Revokes the person's codes that could still be used; returns how many. */
-  revokeOpenCodesOf(personId: string, by: string, now: number): number {
-    return this.s.revokeOpenOf!.run(now, by, personId, now).changes;
-  }
-
-  revokeCode(codeId: string, by: string, now: number): boolean {
+  async revokeCode(codeId: string, by: string, now: number): Promise<boolean> {
     return this.s.revokeCode!.run(now, by, codeId).changes === 1;
   }
 
-  /** Marks a code used; false when it was used, revoked or expired meanwhile (single use). */
-  useCode(codeId: string, now: number): boolean {
-    return this.s.useCode!.run(now, codeId, now).changes === 1;
+  /**
+   * Uses a code and saves the account it opens, in one transaction; false (and nothing saved) when
+   * the code was used, revoked or expired meanwhile (single use).
+   */
+  async activate(codeId: string, account: ResidentAccount, now: number): Promise<boolean> {
+    return this.transaction(() => {
+      if (this.s.useCode!.run(now, codeId, now).changes !== 1) return false;
+      this.s.upsertAccount!.run(
+        account.personId,
+        account.login,
+        account.compoundId,
+        account.passwordHash,
+        account.activatedAt,
+        codeId,
+      );
+      return true;
+    });
   }
 
-  codesOfCompound(compoundId: string, status: 'open' | 'all', now: number, personId?: string): ActivationCodeRow[] {
+  async codesOfCompound(
+    compoundId: string,
+    status: 'open' | 'all',
+    now: number,
+    personId?: string,
+  ): Promise<ActivationCodeRow[]> {
     const person = personId ?? null;
     return (this.s.codesOfCompound!.all(compoundId, status, now, person, person) as Row[]).map(codeRow);
   }
@@ -353,36 +378,25 @@ export class ResidentSideStore {
       : undefined;
   }
 
-  accountOf(personId: string): ResidentAccount | undefined {
+  async accountOf(personId: string): Promise<ResidentAccount | undefined> {
     return this.account(this.s.accountByPerson!.get(personId) as Row | undefined);
   }
 
-  accountByLogin(login: string): ResidentAccount | undefined {
+  async accountByLogin(login: string): Promise<ResidentAccount | undefined> {
     return this.account(this.s.accountByLogin!.get(login) as Row | undefined);
   }
 
-  saveAccount(account: ResidentAccount, codeId: string): void {
-    this.s.upsertAccount!.run(
-      account.personId,
-      account.login,
-      account.compoundId,
-      account.passwordHash,
-      account.activatedAt,
-      codeId,
-    );
-  }
-
-  setPassword(personId: string, hash: string): void {
+  async setPassword(personId: string, hash: string): Promise<void> {
     this.s.setPassword!.run(hash, personId);
   }
 
-  activatedIn(compoundId: string): Set<string> {
+  async activatedIn(compoundId: string): Promise<Set<string>> {
     return new Set((this.s.activatedAmong!.all(compoundId) as Row[]).map((r) => String(r.person_id)));
   }
 
   // ---- visitors ---------------------------------------------------------------------------
 
-  insertInvite(row: VisitorInviteRow & { linkHash: string }): void {
+  async insertInvite(row: VisitorInviteRow & { linkHash: string }): Promise<void> {
     this.s.insertInvite!.run(
       row.inviteId,
       row.compoundId,
@@ -401,36 +415,36 @@ export class ResidentSideStore {
     );
   }
 
-  invitesOf(compoundId: string, householdId: string): VisitorInviteRow[] {
+  async invitesOf(compoundId: string, householdId: string): Promise<VisitorInviteRow[]> {
     return (this.s.invitesOf!.all(compoundId, householdId) as Row[]).map(inviteRow);
   }
 
-  invitesSince(compoundId: string, householdId: string, since: number): number {
+  async invitesSince(compoundId: string, householdId: string, since: number): Promise<number> {
     return Number((this.s.invitesSince!.get(compoundId, householdId, since) as Row).n);
   }
 
-  inviteByLink(hash: string): VisitorInviteRow | undefined {
+  async inviteByLink(hash: string): Promise<VisitorInviteRow | undefined> {
     const r = this.s.inviteByLink!.get(hash) as Row | undefined;
     return r ? inviteRow(r) : undefined;
   }
 
-  inviteById(inviteId: string): VisitorInviteRow | undefined {
+  async inviteById(inviteId: string): Promise<VisitorInviteRow | undefined> {
     const r = this.s.inviteById!.get(inviteId) as Row | undefined;
     return r ? inviteRow(r) : undefined;
   }
 
-  revokeInvite(inviteId: string, now: number): boolean {
+  async revokeInvite(inviteId: string, now: number): Promise<boolean> {
     return this.s.revokeInvite!.run(now, inviteId).changes === 1;
   }
 
   /** Whether this person was created for a visitor invitation. */
-  isInvitedVisitor(personId: string): boolean {
+  async isInvitedVisitor(personId: string): Promise<boolean> {
     return this.s.isVisitorPerson!.get(personId) !== undefined;
   }
 
   // ---- return registrations -----------------------------------------------------------------
 
-  insertReturn(row: Omit<ReturnRow, 'status' | 'reviewedBy' | 'reviewedAt' | 'reviewNote'>): void {
+  async insertReturn(row: Omit<ReturnRow, 'status' | 'reviewedBy' | 'reviewedAt' | 'reviewNote'>): Promise<void> {
     this.transaction(() => {
       this.s.insertReturn!.run(
         row.returnId,
@@ -474,49 +488,59 @@ export class ResidentSideStore {
     };
   }
 
-  returnById(returnId: string): ReturnRow | undefined {
+  async returnById(returnId: string): Promise<ReturnRow | undefined> {
     const r = this.s.returnById!.get(returnId) as Row | undefined;
     return r ? this.returnOf(r) : undefined;
   }
 
-  returnsOfCompound(compoundId: string, status: 'pending' | 'all'): ReturnRow[] {
+  async returnsOfCompound(compoundId: string, status: 'pending' | 'all'): Promise<ReturnRow[]> {
     return (this.s.returnsOfCompound!.all(compoundId, status) as Row[]).map((r) => this.returnOf(r));
   }
 
-  returnsOfHousehold(compoundId: string, householdId: string | null, personId: string): ReturnRow[] {
+  async returnsOfHousehold(compoundId: string, householdId: string | null, personId: string): Promise<ReturnRow[]> {
     return (this.s.returnsOfHousehold!.all(compoundId, householdId, personId) as Row[]).map((r) => this.returnOf(r));
   }
 
   /** Pending registrations whose yellow period is over. */
-  dueReturns(now: number): string[] {
+  async dueReturns(now: number): Promise<string[]> {
     return (this.s.dueReturns!.all(now) as Row[]).map((r) => String(r.return_id));
   }
 
   /** Moves a pending registration on; false when it was no longer pending (someone was faster). */
-  closeReturn(
+  async closeReturn(
     returnId: string,
     status: Exclude<ReturnStatus, 'pending'>,
     by: string,
     at: number,
     note: string | null,
-  ): boolean {
+  ): Promise<boolean> {
     return this.s.setReturnStatus!.run(status, by, at, note, returnId).changes === 1;
   }
 
-  memberRestored(returnId: string, personId: string, at: number): void {
+  async memberRestored(returnId: string, personId: string, at: number): Promise<void> {
     this.s.memberRestored!.run(at, returnId, personId);
   }
 
   // ---- policy ------------------------------------------------------------------------------
 
-  policyOf(compoundId: string): ResidentPolicy {
+  async policyOf(compoundId: string): Promise<ResidentPolicy> {
     const r = this.s.policyOf!.get(compoundId) as Row | undefined;
     if (!r) return DEFAULT_RESIDENT_POLICY;
     const parsed = residentPolicySchema.safeParse(JSON.parse(String(r.policy)));
     return parsed.success ? parsed.data : DEFAULT_RESIDENT_POLICY;
   }
 
-  setPolicy(compoundId: string, policy: ResidentPolicy, by: string, at: number): void {
+  async setPolicy(compoundId: string, policy: ResidentPolicy, by: string, at: number): Promise<void> {
     this.s.setPolicy!.run(compoundId, JSON.stringify(policy), by, at);
+  }
+}
+
+/** The resident side's storage on the engine the cloud runs on, its tables created if need be. */
+export function openResidentSideBook(engine: StoreEngine): ResidentSideBook {
+  switch (engine.kind) {
+    case 'sqlite':
+      return new SqliteResidentSideBook(engine.db);
+    default:
+      throw new UnsupportedEngineError('resident side', engine.kind);
   }
 }
