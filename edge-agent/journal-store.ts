@@ -60,7 +60,7 @@ export class JournalStore {
   private readonly meta: MetaTable;
   private last: number;
   private acked: number;
-  private readonly stmt;
+  private readonly stmt: ReturnType<typeof prepareJournalStatements>;
   private readonly appendTx: (entry: JournalEntry, final: boolean, effects: PassageEffects | undefined) => EntryEvent;
   private readonly finalizeTx: (
     seq: number,
@@ -96,26 +96,7 @@ export class JournalStore {
     // Rows left by an earlier process may still be in the page cache only: synced before they go out.
     this.durable = durability ? this.acked : Number.POSITIVE_INFINITY;
     this.dirty = durability !== undefined;
-    this.stmt = {
-      insert: db.prepare<[number, string, number]>('INSERT INTO journal (seq, event, final) VALUES (?, ?, ?)'),
-      get: db.prepare<[number], { event: string; final: number }>('SELECT event, final FROM journal WHERE seq = ?'),
-      update: db.prepare<[string, number]>('UPDATE journal SET event = ?, final = 1 WHERE seq = ?'),
-      range: db.prepare<[number, number], { seq: number; event: string; final: number }>(
-        'SELECT seq, event, final FROM journal WHERE seq > ? ORDER BY seq LIMIT ?',
-      ),
-      firstPending: db.prepare<[], { seq: number }>('SELECT MIN(seq) AS seq FROM journal WHERE final = 0'),
-      pending: db.prepare<[], { seq: number }>('SELECT seq FROM journal WHERE final = 0 ORDER BY seq'),
-      prune: db.prepare<[number]>('DELETE FROM journal WHERE seq <= ?'),
-      recordAck: db.prepare<[number, number]>(
-        'INSERT INTO journal_acks (up_to, at) VALUES (?, ?) ON CONFLICT (up_to) DO UPDATE SET at = excluded.at',
-      ),
-      expiredAck: db.prepare<[number], { upTo: number | null }>(
-        'SELECT MAX(up_to) AS upTo FROM journal_acks WHERE at <= ?',
-      ),
-      forgetAcksBelow: db.prepare<[number]>('DELETE FROM journal_acks WHERE up_to < ?'),
-      forgetAcksAbove: db.prepare<[number]>('DELETE FROM journal_acks WHERE up_to > ?'),
-      firstKept: db.prepare<[], { seq: number | null }>('SELECT MIN(seq) AS seq FROM journal'),
-    };
+    this.stmt = prepareJournalStatements(db);
 
     this.appendTx = db.transaction((entry: JournalEntry, final: boolean, effects: PassageEffects | undefined) => {
       const seq = this.last + 1;
@@ -296,4 +277,28 @@ export class JournalStore {
       throw error;
     }
   }
+}
+
+/** The journal's statements: rows by seq, ranges to publish, pruning behind the acks. */
+function prepareJournalStatements(db: GateDatabase) {
+  return {
+    insert: db.prepare<[number, string, number]>('INSERT INTO journal (seq, event, final) VALUES (?, ?, ?)'),
+    get: db.prepare<[number], { event: string; final: number }>('SELECT event, final FROM journal WHERE seq = ?'),
+    update: db.prepare<[string, number]>('UPDATE journal SET event = ?, final = 1 WHERE seq = ?'),
+    range: db.prepare<[number, number], { seq: number; event: string; final: number }>(
+      'SELECT seq, event, final FROM journal WHERE seq > ? ORDER BY seq LIMIT ?',
+    ),
+    firstPending: db.prepare<[], { seq: number }>('SELECT MIN(seq) AS seq FROM journal WHERE final = 0'),
+    pending: db.prepare<[], { seq: number }>('SELECT seq FROM journal WHERE final = 0 ORDER BY seq'),
+    prune: db.prepare<[number]>('DELETE FROM journal WHERE seq <= ?'),
+    recordAck: db.prepare<[number, number]>(
+      'INSERT INTO journal_acks (up_to, at) VALUES (?, ?) ON CONFLICT (up_to) DO UPDATE SET at = excluded.at',
+    ),
+    expiredAck: db.prepare<[number], { upTo: number | null }>(
+      'SELECT MAX(up_to) AS upTo FROM journal_acks WHERE at <= ?',
+    ),
+    forgetAcksBelow: db.prepare<[number]>('DELETE FROM journal_acks WHERE up_to < ?'),
+    forgetAcksAbove: db.prepare<[number]>('DELETE FROM journal_acks WHERE up_to > ?'),
+    firstKept: db.prepare<[], { seq: number | null }>('SELECT MIN(seq) AS seq FROM journal'),
+  };
 }

@@ -144,7 +144,6 @@ async function pump(
 }
 
 export function createTerminalApp(options: TerminalAppOptions): Hono<Env> {
-  const { backend, sessions, screen } = options;
   const now = options.now ?? Date.now;
   const counters = options.counters ?? { foreignHost: 0, foreignOrigin: 0 };
   const allowed = allowedHostnames(options.listenHost, options.allowedHosts);
@@ -152,7 +151,22 @@ export function createTerminalApp(options: TerminalAppOptions): Hono<Env> {
 
   app.use('*', securityHeaders());
   app.use('*', hostAndOriginCheck(allowed, counters));
+  publicRoutes(app, options, now);
+  guardRoutes(app, options, now);
+  app.notFound((c) => c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
+  app.onError((error, c) => {
+    // The JSON validator throws HTTPException(400) for a body that is not JSON: the client's fault, not ours.
+    if (error instanceof HTTPException && error.status < 500) {
+      return c.json({ error: { code: 'invalid-request', message: error.message } }, error.status);
+    }
+    return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+  });
+  return app;
+}
 
+/** The pages, their assets, `/healthz`, `/metrics`, and the public result screen (no sign-in; no names, no lists). */
+function publicRoutes(app: Hono<Env>, options: TerminalAppOptions, now: () => number): void {
+  const { backend, screen } = options;
   const noCache = { 'cache-control': 'no-cache' };
   app.get('/', (c) => c.html(SCREEN_PAGE, 200, noCache));
   app.get('/guard', (c) => c.html(GUARD_PAGE, 200, noCache));
@@ -185,9 +199,11 @@ export function createTerminalApp(options: TerminalAppOptions): Hono<Env> {
       ),
     ),
   );
+}
 
-  // ---- guard sign-in ----
-
+/** Guard sign-in, and what only a signed-in guard may see or do: the panel's state and events, manual open. */
+function guardRoutes(app: Hono<Env>, options: TerminalAppOptions, now: () => number): void {
+  const { backend, sessions } = options;
   const cookieOptions = {
     httpOnly: true,
     sameSite: 'Strict' as const,
@@ -251,14 +267,4 @@ export function createTerminalApp(options: TerminalAppOptions): Hono<Env> {
     const { direction, reason } = c.req.valid('json');
     return c.json(backend.manualOpen({ direction, reason, guard: c.get('guard').name }));
   });
-
-  app.notFound((c) => c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
-  app.onError((error, c) => {
-    // The JSON validator throws HTTPException(400) for a body that is not JSON: the client's fault, not ours.
-    if (error instanceof HTTPException && error.status < 500) {
-      return c.json({ error: { code: 'invalid-request', message: error.message } }, error.status);
-    }
-    return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
-  });
-  return app;
 }

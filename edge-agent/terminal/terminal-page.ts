@@ -18,7 +18,7 @@ export const SCREEN_PAGE = `<!doctype html>
 <head>
 ${HEAD}
 <title>安心门 Anxin Gate</title>
-<script src="/assets/screen.js" defer></script>
+<script type="module" src="/assets/screen.js"></script>
 </head>
 <body class="screen">
 <div id="banners">
@@ -47,7 +47,7 @@ export const GUARD_PAGE = `<!doctype html>
 <head>
 ${HEAD}
 <title>门卫 Guard · 安心门 Anxin Gate</title>
-<script src="/assets/guard.js" defer></script>
+<script type="module" src="/assets/guard.js"></script>
 </head>
 <body class="guard">
 <header>

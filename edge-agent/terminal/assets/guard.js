@@ -3,182 +3,180 @@
  * it works offline), then the gate's state, the last scans, alarms and the manual open. The
  * session is an HttpOnly cookie; every 401 brings the sign-in back.
  */
-(() => {
-  const $ = (id) => document.getElementById(id);
-  const MODES = {
-    normal: '正常 normal',
-    controlled: '管控 controlled',
-    lockdown: '封控 lockdown',
-    'emergency-open': '紧急开放 emergency-open',
+const $ = (id) => document.getElementById(id);
+const MODES = {
+  normal: '正常 normal',
+  controlled: '管控 controlled',
+  lockdown: '封控 lockdown',
+  'emergency-open': '紧急开放 emergency-open',
+};
+const CLOCK_SOURCES = {
+  cloud: '云端校时 cloud',
+  remembered: '记忆校时 remembered',
+  'remembered-offset': '重启前校时 before reboot',
+  wall: '本机时钟 own clock',
+};
+let scans = [];
+let alarms = [];
+let source = null;
+
+const time = (ts) => new Date(ts).toLocaleTimeString();
+const set = (id, value) => {
+  $(id).textContent = value;
+};
+
+async function api(method, path, body) {
+  const init = { method, headers: {}, credentials: 'same-origin' };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  const json = res.status === 204 ? {} : await res.json().catch(() => ({}));
+  if (res.status === 401 && path !== '/api/guard/session') signedOut();
+  return { ok: res.ok, status: res.status, json };
+}
+
+function signedOut() {
+  if (source) source.close();
+  source = null;
+  $('panel-view').hidden = true;
+  $('sign-in-view').hidden = false;
+  $('sign-out').hidden = true;
+  set('who', '');
+}
+
+function signedIn(guard) {
+  $('sign-in-view').hidden = true;
+  $('panel-view').hidden = false;
+  $('sign-out').hidden = false;
+  set('who', `门卫 Guard: ${guard.name}`);
+  connect();
+}
+
+function clockText(c) {
+  if (!c) return '—';
+  if (c.source === 'wall') return CLOCK_SOURCES.wall;
+  const skew = c.skewMs / 1000;
+  const abs = Math.abs(skew);
+  const off =
+    abs >= 86400
+      ? `${(skew / 86400).toFixed(1)} d`
+      : abs >= 60
+        ? `${(skew / 60).toFixed(1)} min`
+        : `${skew.toFixed(1)} s`;
+  return `${c.skewed ? '⚠ 偏差 skew ' : '偏差 skew '}${skew > 0 ? '+' : ''}${off} · ${CLOCK_SOURCES[c.source] || c.source}`;
+}
+
+function showState(s) {
+  set('gate', `${s.gateId} (${s.compoundId})`);
+  set('mode', MODES[s.mode] || s.mode);
+  set('online', (s.online ? '在线 online' : '离线 offline') + (s.stale ? ' · 过期 stale' : ''));
+  set('health', s.health === 'ok' ? '正常 ok' : `降级 degraded: ${s.problems.join(', ')}`);
+  set('depth', String(s.journalDepth));
+  set('rev', String(s.rev));
+  set('devices', `ID ${s.devices.idreader} · QR ${s.devices.qr} · 闸 ${s.devices.turnstile}`);
+  set('clock', clockText(s.clock));
+  $('clock').classList.toggle('warn', !!s.clock?.skewed);
+}
+
+function row(body, cells, colour) {
+  const tr = document.createElement('tr');
+  cells.forEach((v, i) => {
+    const td = document.createElement('td');
+    if (i === 0 && colour) {
+      const dot = document.createElement('span');
+      dot.className = `dot ${colour}`;
+      td.appendChild(dot);
+      td.appendChild(document.createTextNode(' '));
+    }
+    td.appendChild(document.createTextNode(v));
+    tr.appendChild(td);
+  });
+  body.appendChild(tr);
+}
+
+function renderScans() {
+  const body = $('scans');
+  body.textContent = '';
+  for (const s of scans.slice(0, 20)) {
+    const who = s.guard ? `${s.guard}: ${s.openReason || ''}` : s.maskedName || '—';
+    row(body, [time(s.ts), s.direction === 'in' ? '进' : '出', who, `${s.icon} ${s.zh}`, s.health], s.colour);
+  }
+}
+
+function renderAlarms() {
+  const body = $('alarms');
+  body.textContent = '';
+  for (const a of alarms.slice(0, 10)) row(body, [time(a.ts), a.kind, a.detail]);
+}
+
+function connect() {
+  if (source) source.close();
+  source = new EventSource('/api/guard/events');
+  source.addEventListener('snapshot', (e) => {
+    const s = JSON.parse(e.data);
+    showState(s);
+    scans = s.lastScans.slice();
+    alarms = s.alarms.slice();
+    renderScans();
+    renderAlarms();
+  });
+  source.addEventListener('scan', (e) => {
+    const scan = JSON.parse(e.data).scan;
+    const i = scans.findIndex((s) => s.key === scan.key);
+    if (i >= 0) scans[i] = scan;
+    else scans.unshift(scan);
+    scans = scans.slice(0, 50);
+    renderScans();
+  });
+  source.addEventListener('state', (e) => showState(JSON.parse(e.data).state));
+  source.addEventListener('alarm', (e) => {
+    alarms.unshift(JSON.parse(e.data).alarm);
+    alarms = alarms.slice(0, 20);
+    renderAlarms();
+  });
+  source.onerror = async () => {
+    // The stream closes when the session ends: ask whether we are still signed in.
+    const res = await api('GET', '/api/guard/session');
+    if (res.status === 401) signedOut();
   };
-  const CLOCK_SOURCES = {
-    cloud: '云端校时 cloud',
-    remembered: '记忆校时 remembered',
-    'remembered-offset': '重启前校时 before reboot',
-    wall: '本机时钟 own clock',
-  };
-  let scans = [];
-  let alarms = [];
-  let source = null;
+}
 
-  const time = (ts) => new Date(ts).toLocaleTimeString();
-  const set = (id, value) => {
-    $(id).textContent = value;
-  };
-
-  async function api(method, path, body) {
-    const init = { method, headers: {}, credentials: 'same-origin' };
-    if (body !== undefined) {
-      init.headers['content-type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    const res = await fetch(path, init);
-    const json = res.status === 204 ? {} : await res.json().catch(() => ({}));
-    if (res.status === 401 && path !== '/api/guard/session') signedOut();
-    return { ok: res.ok, status: res.status, json };
+$('sign-in').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const res = await api('POST', '/api/guard/session', { guardId: form.guardId.value.trim(), pin: form.pin.value });
+  form.pin.value = '';
+  if (res.ok) {
+    set('sign-in-result', '');
+    signedIn(res.json.guard);
+  } else {
+    set(
+      'sign-in-result',
+      res.status === 429 ? '尝试次数过多，请稍后 · Too many attempts, wait' : '编号或PIN错误 · Wrong id or PIN',
+    );
   }
+});
 
-  function signedOut() {
-    if (source) source.close();
-    source = null;
-    $('panel-view').hidden = true;
-    $('sign-in-view').hidden = false;
-    $('sign-out').hidden = true;
-    set('who', '');
+$('sign-out').addEventListener('click', async () => {
+  await api('DELETE', '/api/guard/session');
+  signedOut();
+});
+
+$('open').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const res = await api('POST', '/api/open', { direction: form.direction.value, reason: form.reason.value });
+  if (res.ok) {
+    set('open-result', `已放行 opened (#${res.json.seq})`);
+    form.reason.value = '';
+  } else {
+    set('open-result', res.json.error ? res.json.error.message : '失败 failed');
   }
+});
 
-  function signedIn(guard) {
-    $('sign-in-view').hidden = true;
-    $('panel-view').hidden = false;
-    $('sign-out').hidden = false;
-    set('who', `门卫 Guard: ${guard.name}`);
-    connect();
-  }
-
-  function clockText(c) {
-    if (!c) return '—';
-    if (c.source === 'wall') return CLOCK_SOURCES.wall;
-    const skew = c.skewMs / 1000;
-    const abs = Math.abs(skew);
-    const off =
-      abs >= 86400
-        ? `${(skew / 86400).toFixed(1)} d`
-        : abs >= 60
-          ? `${(skew / 60).toFixed(1)} min`
-          : `${skew.toFixed(1)} s`;
-    return `${c.skewed ? '⚠ 偏差 skew ' : '偏差 skew '}${skew > 0 ? '+' : ''}${off} · ${CLOCK_SOURCES[c.source] || c.source}`;
-  }
-
-  function showState(s) {
-    set('gate', `${s.gateId} (${s.compoundId})`);
-    set('mode', MODES[s.mode] || s.mode);
-    set('online', (s.online ? '在线 online' : '离线 offline') + (s.stale ? ' · 过期 stale' : ''));
-    set('health', s.health === 'ok' ? '正常 ok' : `降级 degraded: ${s.problems.join(', ')}`);
-    set('depth', String(s.journalDepth));
-    set('rev', String(s.rev));
-    set('devices', `ID ${s.devices.idreader} · QR ${s.devices.qr} · 闸 ${s.devices.turnstile}`);
-    set('clock', clockText(s.clock));
-    $('clock').classList.toggle('warn', !!s.clock?.skewed);
-  }
-
-  function row(body, cells, colour) {
-    const tr = document.createElement('tr');
-    cells.forEach((v, i) => {
-      const td = document.createElement('td');
-      if (i === 0 && colour) {
-        const dot = document.createElement('span');
-        dot.className = `dot ${colour}`;
-        td.appendChild(dot);
-        td.appendChild(document.createTextNode(' '));
-      }
-      td.appendChild(document.createTextNode(v));
-      tr.appendChild(td);
-    });
-    body.appendChild(tr);
-  }
-
-  function renderScans() {
-    const body = $('scans');
-    body.textContent = '';
-    for (const s of scans.slice(0, 20)) {
-      const who = s.guard ? `${s.guard}: ${s.openReason || ''}` : s.maskedName || '—';
-      row(body, [time(s.ts), s.direction === 'in' ? '进' : '出', who, `${s.icon} ${s.zh}`, s.health], s.colour);
-    }
-  }
-
-  function renderAlarms() {
-    const body = $('alarms');
-    body.textContent = '';
-    for (const a of alarms.slice(0, 10)) row(body, [time(a.ts), a.kind, a.detail]);
-  }
-
-  function connect() {
-    if (source) source.close();
-    source = new EventSource('/api/guard/events');
-    source.addEventListener('snapshot', (e) => {
-      const s = JSON.parse(e.data);
-      showState(s);
-      scans = s.lastScans.slice();
-      alarms = s.alarms.slice();
-      renderScans();
-      renderAlarms();
-    });
-    source.addEventListener('scan', (e) => {
-      const scan = JSON.parse(e.data).scan;
-      const i = scans.findIndex((s) => s.key === scan.key);
-      if (i >= 0) scans[i] = scan;
-      else scans.unshift(scan);
-      scans = scans.slice(0, 50);
-      renderScans();
-    });
-    source.addEventListener('state', (e) => showState(JSON.parse(e.data).state));
-    source.addEventListener('alarm', (e) => {
-      alarms.unshift(JSON.parse(e.data).alarm);
-      alarms = alarms.slice(0, 20);
-      renderAlarms();
-    });
-    source.onerror = async () => {
-      // The stream closes when the session ends: ask whether we are still signed in.
-      const res = await api('GET', '/api/guard/session');
-      if (res.status === 401) signedOut();
-    };
-  }
-
-  $('sign-in').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const form = e.target;
-    const res = await api('POST', '/api/guard/session', { guardId: form.guardId.value.trim(), pin: form.pin.value });
-    form.pin.value = '';
-    if (res.ok) {
-      set('sign-in-result', '');
-      signedIn(res.json.guard);
-    } else {
-      set(
-        'sign-in-result',
-        res.status === 429 ? '尝试次数过多，请稍后 · Too many attempts, wait' : '编号或PIN错误 · Wrong id or PIN',
-      );
-    }
-  });
-
-  $('sign-out').addEventListener('click', async () => {
-    await api('DELETE', '/api/guard/session');
-    signedOut();
-  });
-
-  $('open').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const form = e.target;
-    const res = await api('POST', '/api/open', { direction: form.direction.value, reason: form.reason.value });
-    if (res.ok) {
-      set('open-result', `已放行 opened (#${res.json.seq})`);
-      form.reason.value = '';
-    } else {
-      set('open-result', res.json.error ? res.json.error.message : '失败 failed');
-    }
-  });
-
-  api('GET', '/api/guard/session').then((res) => {
-    if (res.ok) signedIn(res.json.guard);
-    else signedOut();
-  });
-})();
+api('GET', '/api/guard/session').then((res) => {
+  if (res.ok) signedIn(res.json.guard);
+  else signedOut();
+});

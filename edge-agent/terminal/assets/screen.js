@@ -4,170 +4,168 @@
  * grant), holds each result at least `holdMs` — later results wait in the lane's queue, so none is
  * cut short — and returns to the idle screen `clearMs` after a result was shown.
  */
-(() => {
-  const IDLE = { zh: '请刷码或刷身份证', en: 'Scan your pass or ID card' };
-  let laneNames = { in: '进 In', out: '出 Out' };
-  const PASSAGE = {
-    waiting: '请通过 · Please pass',
-    passed: '已通过 · Passed',
-    'not-passed': '未通过 · Not passed',
-  };
-  /** Results older than this many in a lane's queue are dropped (they would be shown to the wrong person). */
-  const MAX_QUEUE = 5;
-  const settings = { lanes: ['in'], holdMs: 3000, clearMs: 8000 };
-  let lanes = {};
-  const main = document.getElementById('lanes');
-  const template = main.querySelector('.lane');
+const IDLE = { zh: '请刷码或刷身份证', en: 'Scan your pass or ID card' };
+let laneNames = { in: '进 In', out: '出 Out' };
+const PASSAGE = {
+  waiting: '请通过 · Please pass',
+  passed: '已通过 · Passed',
+  'not-passed': '未通过 · Not passed',
+};
+/** Results older than this many in a lane's queue are dropped (they would be shown to the wrong person). */
+const MAX_QUEUE = 5;
+const settings = { lanes: ['in'], holdMs: 3000, clearMs: 8000 };
+let lanes = {};
+const main = document.getElementById('lanes');
+const template = main.querySelector('.lane');
 
-  const pad = (n) => String(n).padStart(2, '0');
-  const clock = (ts) => {
-    const d = new Date(ts);
-    return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  };
-  const part = (lane, cls) => lane.el.querySelector(`.${cls}`);
-  const text = (lane, cls, value) => {
-    part(lane, cls).textContent = value;
-  };
+const pad = (n) => String(n).padStart(2, '0');
+const clock = (ts) => {
+  const d = new Date(ts);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+};
+const part = (lane, cls) => lane.el.querySelector(`.${cls}`);
+const text = (lane, cls, value) => {
+  part(lane, cls).textContent = value;
+};
 
-  function buildLanes(names) {
-    const current = Object.keys(lanes).join(',');
-    if (current === names.join(',')) return;
-    for (const lane of Object.values(lanes)) {
-      clearTimeout(lane.holdTimer);
-      clearTimeout(lane.clearTimer);
-    }
-    main.textContent = '';
-    lanes = {};
-    for (const name of names) {
-      const el = template.cloneNode(true);
-      el.dataset.lane = name;
-      const lane = { name, el, queue: [], current: null, shownAt: 0, holdTimer: null, clearTimer: null };
-      lanes[name] = lane;
-      text(lane, 'lane-label', names.length > 1 ? laneNames[name] || name : '');
-      showIdle(lane);
-      main.appendChild(el);
-    }
-    main.dataset.count = String(names.length);
-  }
-
-  function showIdle(lane) {
-    lane.current = null;
-    lane.el.className = 'lane idle';
-    lane.el.dataset.state = 'idle';
-    delete lane.el.dataset.reason;
-    delete lane.el.dataset.tone;
-    text(lane, 'icon', '');
-    text(lane, 'zh', IDLE.zh);
-    text(lane, 'en', IDLE.en);
-    for (const cls of ['name', 'next-zh', 'next-en', 'health-text', 'when']) text(lane, cls, '');
-    part(lane, 'dot').className = 'dot';
-  }
-
-  function render(lane, r) {
-    lane.el.className = `lane ${r.colour}`;
-    lane.el.dataset.state = 'result';
-    lane.el.dataset.reason = r.reason;
-    lane.el.dataset.tone = r.tone;
-    text(lane, 'icon', r.icon);
-    text(lane, 'zh', r.zh);
-    text(lane, 'en', r.en);
-    text(lane, 'name', r.maskedName || '');
-    text(lane, 'next-zh', r.nextZh);
-    text(lane, 'next-en', r.nextEn);
-    part(lane, 'dot').className = `dot ${r.health}`;
-    text(lane, 'health-text', `${r.healthZh} · ${r.healthEn}`);
-    const passage = r.passage ? PASSAGE[r.passage] : '';
-    text(lane, 'when', clock(r.ts) + (passage ? ` · ${passage}` : ''));
-  }
-
-  function show(lane, r, shownAt) {
-    lane.current = r;
-    lane.shownAt = shownAt;
-    render(lane, r);
-    clearTimeout(lane.clearTimer);
-    lane.clearTimer = setTimeout(
-      () => {
-        lane.clearTimer = null;
-        if (lane.current && lane.current.key === r.key && lane.queue.length === 0) showIdle(lane);
-      },
-      Math.max(0, settings.clearMs - (Date.now() - shownAt)),
-    );
-  }
-
-  /** Shows the next queued result once the current one has been held long enough. */
-  function advance(lane) {
+function buildLanes(names) {
+  const current = Object.keys(lanes).join(',');
+  if (current === names.join(',')) return;
+  for (const lane of Object.values(lanes)) {
     clearTimeout(lane.holdTimer);
-    lane.holdTimer = null;
-    lane.el.dataset.queued = String(lane.queue.length);
-    if (lane.queue.length === 0) return;
-    const held = Date.now() - lane.shownAt;
-    if (lane.current && held < settings.holdMs) {
-      lane.holdTimer = setTimeout(() => advance(lane), settings.holdMs - held);
-      return;
-    }
-    show(lane, lane.queue.shift(), Date.now());
-    lane.el.dataset.queued = String(lane.queue.length);
-    if (lane.queue.length > 0) advance(lane);
+    clearTimeout(lane.clearTimer);
   }
-
-  function onResult(r) {
-    const lane = lanes[r.lane] || lanes[settings.lanes[0]];
-    if (!lane) return;
-    // An update of a result (waiting → passed) replaces it where it is, without restarting its time.
-    if (lane.current && lane.current.key === r.key) {
-      lane.current = r;
-      render(lane, r);
-      return;
-    }
-    const queued = lane.queue.findIndex((q) => q.key === r.key);
-    if (queued >= 0) {
-      lane.queue[queued] = r;
-      return;
-    }
-    lane.queue.push(r);
-    if (lane.queue.length > MAX_QUEUE) lane.queue.shift();
-    advance(lane);
+  main.textContent = '';
+  lanes = {};
+  for (const name of names) {
+    const el = template.cloneNode(true);
+    el.dataset.lane = name;
+    const lane = { name, el, queue: [], current: null, shownAt: 0, holdTimer: null, clearTimer: null };
+    lanes[name] = lane;
+    text(lane, 'lane-label', names.length > 1 ? laneNames[name] || name : '');
+    showIdle(lane);
+    main.appendChild(el);
   }
+  main.dataset.count = String(names.length);
+}
 
-  function showState(s) {
-    const names = s.labels ? { in: s.labels.in, out: s.labels.out } : { in: '进 In', out: '出 Out' };
-    laneNames = names;
-    settings.lanes = s.lanes;
-    settings.holdMs = s.holdMs;
-    settings.clearMs = s.clearMs;
-    buildLanes(s.lanes);
+function showIdle(lane) {
+  lane.current = null;
+  lane.el.className = 'lane idle';
+  lane.el.dataset.state = 'idle';
+  delete lane.el.dataset.reason;
+  delete lane.el.dataset.tone;
+  text(lane, 'icon', '');
+  text(lane, 'zh', IDLE.zh);
+  text(lane, 'en', IDLE.en);
+  for (const cls of ['name', 'next-zh', 'next-en', 'health-text', 'when']) text(lane, cls, '');
+  part(lane, 'dot').className = 'dot';
+}
+
+function render(lane, r) {
+  lane.el.className = `lane ${r.colour}`;
+  lane.el.dataset.state = 'result';
+  lane.el.dataset.reason = r.reason;
+  lane.el.dataset.tone = r.tone;
+  text(lane, 'icon', r.icon);
+  text(lane, 'zh', r.zh);
+  text(lane, 'en', r.en);
+  text(lane, 'name', r.maskedName || '');
+  text(lane, 'next-zh', r.nextZh);
+  text(lane, 'next-en', r.nextEn);
+  part(lane, 'dot').className = `dot ${r.health}`;
+  text(lane, 'health-text', `${r.healthZh} · ${r.healthEn}`);
+  const passage = r.passage ? PASSAGE[r.passage] : '';
+  text(lane, 'when', clock(r.ts) + (passage ? ` · ${passage}` : ''));
+}
+
+function show(lane, r, shownAt) {
+  lane.current = r;
+  lane.shownAt = shownAt;
+  render(lane, r);
+  clearTimeout(lane.clearTimer);
+  lane.clearTimer = setTimeout(
+    () => {
+      lane.clearTimer = null;
+      if (lane.current && lane.current.key === r.key && lane.queue.length === 0) showIdle(lane);
+    },
+    Math.max(0, settings.clearMs - (Date.now() - shownAt)),
+  );
+}
+
+/** Shows the next queued result once the current one has been held long enough. */
+function advance(lane) {
+  clearTimeout(lane.holdTimer);
+  lane.holdTimer = null;
+  lane.el.dataset.queued = String(lane.queue.length);
+  if (lane.queue.length === 0) return;
+  const held = Date.now() - lane.shownAt;
+  if (lane.current && held < settings.holdMs) {
+    lane.holdTimer = setTimeout(() => advance(lane), settings.holdMs - held);
+    return;
+  }
+  show(lane, lane.queue.shift(), Date.now());
+  lane.el.dataset.queued = String(lane.queue.length);
+  if (lane.queue.length > 0) advance(lane);
+}
+
+function onResult(r) {
+  const lane = lanes[r.lane] || lanes[settings.lanes[0]];
+  if (!lane) return;
+  // An update of a result (waiting → passed) replaces it where it is, without restarting its time.
+  if (lane.current && lane.current.key === r.key) {
+    lane.current = r;
+    render(lane, r);
+    return;
+  }
+  const queued = lane.queue.findIndex((q) => q.key === r.key);
+  if (queued >= 0) {
+    lane.queue[queued] = r;
+    return;
+  }
+  lane.queue.push(r);
+  if (lane.queue.length > MAX_QUEUE) lane.queue.shift();
+  advance(lane);
+}
+
+function showState(s) {
+  const names = s.labels ? { in: s.labels.in, out: s.labels.out } : { in: '进 In', out: '出 Out' };
+  laneNames = names;
+  settings.lanes = s.lanes;
+  settings.holdMs = s.holdMs;
+  settings.clearMs = s.clearMs;
+  buildLanes(s.lanes);
+  for (const lane of Object.values(lanes)) {
+    text(lane, 'lane-label', s.lanes.length > 1 ? laneNames[lane.name] || lane.name : '');
+  }
+  document.getElementById('offline').classList.toggle('on', !s.online || s.stale);
+  document.getElementById('fire').classList.toggle('on', !!s.fire);
+  document.getElementById('turnstile-fault').classList.toggle('on', !!s.turnstileFault);
+  document.body.dataset.mode = s.mode;
+}
+
+function connect() {
+  const source = new EventSource('/api/screen/events');
+  source.addEventListener('snapshot', (e) => {
+    const snapshot = JSON.parse(e.data);
+    document.body.dataset.stream = 'open';
+    showState(snapshot.state);
     for (const lane of Object.values(lanes)) {
-      text(lane, 'lane-label', s.lanes.length > 1 ? laneNames[lane.name] || lane.name : '');
+      lane.queue = [];
+      showIdle(lane);
     }
-    document.getElementById('offline').classList.toggle('on', !s.online || s.stale);
-    document.getElementById('fire').classList.toggle('on', !!s.fire);
-    document.getElementById('turnstile-fault').classList.toggle('on', !!s.turnstileFault);
-    document.body.dataset.mode = s.mode;
-  }
+    // A result already on screen elsewhere keeps its age: it clears when it would have.
+    for (const r of snapshot.results) {
+      const lane = lanes[r.lane];
+      if (lane) show(lane, r, Date.now() - Math.max(0, snapshot.state.now - r.ts));
+    }
+  });
+  source.addEventListener('result', (e) => onResult(JSON.parse(e.data)));
+  source.addEventListener('state', (e) => showState(JSON.parse(e.data)));
+  source.onerror = () => {
+    document.body.dataset.stream = 'error';
+    document.getElementById('offline').classList.add('on');
+  };
+}
 
-  function connect() {
-    const source = new EventSource('/api/screen/events');
-    source.addEventListener('snapshot', (e) => {
-      const snapshot = JSON.parse(e.data);
-      document.body.dataset.stream = 'open';
-      showState(snapshot.state);
-      for (const lane of Object.values(lanes)) {
-        lane.queue = [];
-        showIdle(lane);
-      }
-      // A result already on screen elsewhere keeps its age: it clears when it would have.
-      for (const r of snapshot.results) {
-        const lane = lanes[r.lane];
-        if (lane) show(lane, r, Date.now() - Math.max(0, snapshot.state.now - r.ts));
-      }
-    });
-    source.addEventListener('result', (e) => onResult(JSON.parse(e.data)));
-    source.addEventListener('state', (e) => showState(JSON.parse(e.data)));
-    source.onerror = () => {
-      document.body.dataset.stream = 'error';
-      document.getElementById('offline').classList.add('on');
-    };
-  }
-
-  connect();
-})();
+connect();
