@@ -21,6 +21,7 @@ import { SessionBook } from './auth/session-book.ts';
 import { createApp } from './http/app.ts';
 import type { RouteDeps } from './http/app-deps.ts';
 import type { AppEnv } from './http/app-env.ts';
+import { EventAdmission } from './ingest/event-admission.ts';
 import { EventIngest } from './ingest/event-ingest.ts';
 import { GateDirectory } from './ingest/gate-directory.ts';
 import type { IngestHook } from './store/store.ts';
@@ -57,6 +58,13 @@ export interface CloudCoreOptions {
   logger?: Logger;
   now?: () => number;
   ingest?: { flushIntervalMs?: number; maxBatch?: number; maxQueued?: number };
+  /**
+   * What ingest admits from a gate (cloud/ingest/event-admission.ts): events older than `keepMs`
+   * (default: the 28-day retention) or more than `futureToleranceMs` (default 5 min) ahead are
+   * refused, as are events naming a person outside the gate's compound; `alarmEveryMs` (default 1 h)
+   * spaces a gate's `events-refused` alarms.
+   */
+  admission?: { keepMs?: number; futureToleranceMs?: number; alarmEveryMs?: number };
   /** Run inside every ingest transaction (statistics rollups); built from the store when a function. */
   ingestHook?: IngestHook | ((store: SqliteCloudStore) => IngestHook);
   extraRoutes?: readonly CloudRoutes[];
@@ -159,8 +167,34 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     }
   };
 
+  const admission = new EventAdmission({
+    compoundsOfPersons: async (personIds) => {
+      const found = new Map<string, string>();
+      for (const personId of personIds) {
+        const resident = await store.getResident(personId);
+        if (resident) found.set(personId, resident.compoundId);
+      }
+      return found;
+    },
+    keepMs: options.admission?.keepMs ?? DEFAULT_RETENTION_DAYS * 24 * 60 * 60 * 1000,
+    ...(options.admission?.futureToleranceMs !== undefined
+      ? { futureToleranceMs: options.admission.futureToleranceMs }
+      : {}),
+    ...(options.admission?.alarmEveryMs !== undefined ? { alarmEveryMs: options.admission.alarmEveryMs } : {}),
+    raiseAlarm: async (alarm) => {
+      await store.recordAlarm(alarm);
+      metrics.alarms.inc({ kind: alarm.kind });
+      const { receivedAt: _receivedAt, ...shown } = alarm;
+      live.publish({ type: 'alarm', data: shown });
+    },
+    metrics,
+    logger,
+    now,
+  });
+
   const ingest = new EventIngest({
     store,
+    admission,
     compoundOf: (gateId) => gates.compoundOf(gateId),
     // `ts`: the cloud's clock, from which gates estimate their skew (edge-agent/gate-clock.ts).
     publishAck: (gateId, upTo) => publish(topics.gateAck(gateId), { upTo, ts: now() }),
@@ -262,10 +296,14 @@ export interface CloudOptions {
   logger?: Logger;
   /** How long passages are kept (default 28 days). */
   retentionDays?: number;
+  /** How long audit entries are kept (default 400 days). */
+  auditRetentionDays?: number;
   purgeIntervalMs?: number;
   /** Change-log revisions kept per compound; older gates get a snapshot. */
   changeLogKeepRevs?: number;
   ingest?: CloudCoreOptions['ingest'];
+  /** Ingest's admission limits; `keepMs` defaults to the retention (`retentionDays`). */
+  admission?: CloudCoreOptions['admission'];
   ingestHook?: CloudCoreOptions['ingestHook'];
   extraRoutes?: readonly CloudRoutes[];
   /** Extensions' purges, run by the retention job with the same horizon as the passages. */
@@ -310,6 +348,8 @@ export interface Cloud {
   reloadTls(tls: { cert: Buffer; key: Buffer }): void;
   /** Available after `start()`. */
   readonly core: CloudCore;
+  /** The retention pass `start()` began (rows deleted); undefined before `start()`. */
+  readonly startupRetention: Promise<number> | undefined;
 }
 
 /**
@@ -356,6 +396,7 @@ export function createCloud(options: CloudOptions): Cloud {
   let server: Server | undefined;
   let mqttClient: CloudMqttClient | undefined;
   let retention: RetentionJob | undefined;
+  let retentionAtStart: Promise<number> | undefined;
 
   const publish: Publish = (topic, payload) =>
     mqttClient ? mqttClient.publish(topic, payload) : Promise.reject(new MqttUnavailableError('no broker configured'));
@@ -366,10 +407,15 @@ export function createCloud(options: CloudOptions): Cloud {
       return core;
     },
 
+    get startupRetention() {
+      return retentionAtStart;
+    },
+
     async start() {
       const store = new SqliteCloudStore({ path: options.dbPath });
       restrictFileModes(options.dbPath);
       const clientId = options.mqttClientId ?? CLOUD_MQTT_CLIENT_ID;
+      const horizonMs = (options.retentionDays ?? DEFAULT_RETENTION_DAYS) * 24 * 60 * 60 * 1000;
       core = createCloudCore({
         store,
         keys,
@@ -377,6 +423,7 @@ export function createCloud(options: CloudOptions): Cloud {
         logger: options.logger ?? silentLogger,
         now,
         ...(options.ingest ? { ingest: options.ingest } : {}),
+        admission: { keepMs: horizonMs, ...options.admission },
         ...(options.ingestHook ? { ingestHook: options.ingestHook } : {}),
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
         ...(options.liveHeartbeatMs !== undefined ? { liveHeartbeatMs: options.liveHeartbeatMs } : {}),
@@ -401,13 +448,22 @@ export function createCloud(options: CloudOptions): Cloud {
       retention = new RetentionJob({
         store,
         logger: options.logger ?? silentLogger,
-        horizonMs: (options.retentionDays ?? DEFAULT_RETENTION_DAYS) * 24 * 60 * 60 * 1000,
+        horizonMs,
+        ...(options.auditRetentionDays !== undefined
+          ? { auditHorizonMs: options.auditRetentionDays * 24 * 60 * 60 * 1000 }
+          : {}),
         ...(options.purgeIntervalMs !== undefined ? { intervalMs: options.purgeIntervalMs } : {}),
         ...(options.changeLogKeepRevs !== undefined ? { keepRevs: options.changeLogKeepRevs } : {}),
         extraPurges: (options.retentionPurges ?? []).map((purge) => purge(store)),
         now,
       });
       retention.start();
+      // Also now, not only an hour from now: a cloud restarted daily would otherwise never purge.
+      const firstPurge = retention.runOnce().catch((err: unknown) => {
+        logger.error({ err }, 'retention at start-up failed');
+        return 0;
+      });
+      retentionAtStart = firstPurge;
 
       const httpServer = serve({
         fetch: started.app.fetch,

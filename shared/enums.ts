@@ -71,6 +71,8 @@ export const ALARM_KINDS = [
   'contract-mismatch',
   /** Raised by the cloud: a household claimed twice in one supply round (docs/supplies.md, "Once per household"). */
   'supply-double-claim',
+  /** Raised by the cloud: it refused events of this gate (another compound's person, impossible time; cloud/ingest/event-admission.ts). */
+  'events-refused',
 ] as const;
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 

@@ -13,7 +13,11 @@ import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { createFullCloud } from '../../cloud/full-cloud.ts';
 import { SHARE_GROUP_PATTERN } from '../../cloud/mqtt/cloud-mqtt-client.ts';
-import { DEFAULT_CHANGE_LOG_KEEP_REVS, DEFAULT_RETENTION_DAYS } from '../../cloud/store/retention-job.ts';
+import {
+  DEFAULT_AUDIT_RETENTION_DAYS,
+  DEFAULT_CHANGE_LOG_KEEP_REVS,
+  DEFAULT_RETENTION_DAYS,
+} from '../../cloud/store/retention-job.ts';
 import { explainConfig, printableConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { KeysError, readKeysFile } from '../../shared/keys.ts';
@@ -46,14 +50,16 @@ export const help = `Usage: anxin cloud [flags]
   --mosquitto-admin F    the admin.json of \`anxin broker mosquitto-config\`: revoking a gate through the
                          API disables its account on that Mosquitto (and disconnects it), issuing a gate
                          token sets it as the account's password
-  --retention-days N     how long passages are kept (default ${DEFAULT_RETENTION_DAYS})
+  --retention-days N     how long passages are kept (default ${DEFAULT_RETENTION_DAYS}); the cloud refuses
+                         passages older than this, and purges at start and hourly
+  --audit-retention-days N  how long audit entries are kept (default ${DEFAULT_AUDIT_RETENTION_DAYS})
   --change-log-keep N    change-log revisions kept per compound (default ${DEFAULT_CHANGE_LOG_KEEP_REVS})
 
   --print-config         print the effective configuration and where each value came from, then exit
 
 One rule: flag > ANXIN_* environment variable > default (docs/configuration.md).
 Environment: ANXIN_PORT, ANXIN_HOST, ANXIN_MQTT, ANXIN_DB, ANXIN_KEYS, ANXIN_MQTT_CA,
-ANXIN_MQTT_SHARE_GROUP, ANXIN_RETENTION_DAYS, …
+ANXIN_MQTT_SHARE_GROUP, ANXIN_RETENTION_DAYS, ANXIN_AUDIT_RETENTION_DAYS, …
 `;
 
 export const cloudConfigSchema = z.object({
@@ -82,6 +88,7 @@ export const cloudConfigSchema = z.object({
   revocations: z.string().min(1).optional(),
   mosquittoAdmin: z.string().min(1).optional(),
   retentionDays: z.coerce.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
+  auditRetentionDays: z.coerce.number().int().min(1).max(36_500).default(DEFAULT_AUDIT_RETENTION_DAYS),
   changeLogKeep: z.coerce.number().int().min(100).max(10_000_000).default(DEFAULT_CHANGE_LOG_KEEP_REVS),
 });
 
@@ -107,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
         'tls-key': { type: 'string' },
         'print-config': { type: 'boolean' },
         'retention-days': { type: 'string' },
+        'audit-retention-days': { type: 'string' },
         'change-log-keep': { type: 'string' },
       },
       strict: true,
@@ -160,6 +168,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(mqttCa ? { mqttCa } : {}),
       ...(config.mqttShareGroup ? { mqttSharedGroup: config.mqttShareGroup } : {}),
       retentionDays: config.retentionDays,
+      auditRetentionDays: config.auditRetentionDays,
       changeLogKeepRevs: config.changeLogKeep,
     });
     const { httpPort } = await cloud.start();

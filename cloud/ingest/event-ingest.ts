@@ -12,8 +12,8 @@
 import type { Logger } from '../../shared/log.ts';
 import { eventsMessageSchema } from '../../shared/schemas/mqtt.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
-import type { EventStore, StoredEvent } from '../store/store.ts';
-import type { IngestHook } from '../store/store.ts';
+import type { EventStore, IngestHook, RefusedSeq, StoredEvent } from '../store/store.ts';
+import type { EventAdmission } from './event-admission.ts';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5;
 /**
@@ -38,6 +38,11 @@ export interface EventIngestOptions {
   /** Told about newly stored events after the commit (the live feed). */
   onStored?(events: readonly StoredEvent[]): void;
   hook?: IngestHook;
+  /**
+   * Judges each event of a registered gate (its person's compound, its time): the refused are not
+   * stored but handed to the store as answered, so the gate's ack steps over them.
+   */
+  admission?: Pick<EventAdmission, 'judge'>;
   metrics: CloudMetrics;
   logger: Logger;
   now?: () => number;
@@ -51,6 +56,8 @@ export interface EventIngestOptions {
 
 export class EventIngest {
   private readonly queue: StoredEvent[] = [];
+  /** Seqs refused since the last batch: written (as answered, not as events) with the next one. */
+  private readonly refused: RefusedSeq[] = [];
   private readonly drainWaiters: (() => void)[] = [];
   private readonly logger: Logger;
   private readonly now: () => number;
@@ -73,7 +80,7 @@ export class EventIngest {
   }
 
   get queued(): number {
-    return this.queue.length;
+    return this.queue.length + this.refused.length;
   }
 
   /**
@@ -110,17 +117,26 @@ export class EventIngest {
     }
     const receivedAt = this.now();
     let mismatched = 0;
+    const own: StoredEvent[] = [];
     for (const event of parsed.data.events) {
       if (event.gateId !== topicGateId) {
         mismatched += 1;
         continue;
       }
-      this.queue.push({ ...event, compoundId, receivedAt });
+      own.push({ ...event, compoundId, receivedAt });
     }
     if (mismatched > 0) {
       metrics.ingestRejects.inc({ reason: 'gate-mismatch' }, mismatched);
       this.logger.warn({ gateId: topicGateId, mismatched }, 'events naming another gate than their topic');
     }
+    if (this.options.admission && own.length > 0) {
+      const verdict = await this.options.admission.judge(topicGateId, compoundId, own);
+      for (const event of verdict.admitted) this.queue.push(event);
+      for (const seq of verdict.refused) this.refused.push(seq);
+    } else {
+      for (const event of own) this.queue.push(event);
+    }
+    if (this.queue.length === 0 && this.refused.length === 0) return;
     this.schedule();
     if (this.queue.length >= this.maxQueued) {
       metrics.ingestBackpressure.inc();
@@ -133,7 +149,7 @@ export class EventIngest {
     clearTimeout(this.timer);
     this.timer = undefined;
     while (this.flushing) await this.flushing;
-    if (this.queue.length > 0) {
+    if (this.queue.length > 0 || this.refused.length > 0) {
       this.flushing = this.drain().finally(() => {
         this.flushing = undefined;
       });
@@ -163,15 +179,17 @@ export class EventIngest {
 
   private async drain(): Promise<void> {
     const { metrics } = this.options;
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 || this.refused.length > 0) {
       this.updateGauges();
       const batch = this.queue.splice(0, this.maxBatch);
+      const refused = this.refused.splice(0, this.maxBatch);
       const started = performance.now();
       let result: Awaited<ReturnType<EventIngestOptions['store']['insertEvents']>>;
       try {
-        result = await this.options.store.insertEvents(batch, this.options.hook);
+        result = await this.options.store.insertEvents(batch, this.options.hook, refused);
       } catch (err) {
-        // Not acknowledged, so the gates keep the events in their journals and send them again.
+        // Not acknowledged, so the gates keep the events in their journals and send them again
+        // (refused ones too: they are judged, and refused, again).
         metrics.ingestRejects.inc({ reason: 'store-failed' }, batch.length);
         this.logger.error({ err, events: batch.length }, 'batch insert failed; events will be resent by the gates');
         this.releaseWaiters(false);

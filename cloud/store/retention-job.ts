@@ -1,21 +1,27 @@
 /**
- * Retention: deletes events (and alarms, status history, commands) older than the horizon in
- * bounded chunks, yielding between chunks so ingest is never blocked for long, and compacts the
- * per-compound change logs. Runs hourly; `runOnce()` is for tests and operators.
+ * Retention: deletes events (and alarms, status history, commands, refused seqs) older than the
+ * horizon and audit entries older than the audit horizon, in bounded chunks, yielding between
+ * chunks so ingest is never blocked for long, and compacts the per-compound change logs. Runs
+ * hourly and once when the cloud starts; `runOnce()` is for tests and operators.
  */
 import type { Logger } from '../../shared/log.ts';
 import type { CloudStore } from './store.ts';
 
 export const DEFAULT_RETENTION_DAYS = 28;
+/** Audit entries are kept longer than passages: who revealed or changed what stays answerable for a year and more. */
+export const DEFAULT_AUDIT_RETENTION_DAYS = 400;
+const DAY_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_PURGE_INTERVAL_MS = 60 * 60 * 1000;
 export const DEFAULT_PURGE_CHUNK = 5000;
 export const DEFAULT_CHANGE_LOG_KEEP_REVS = 50_000;
 
 export interface RetentionOptions {
-  store: Pick<CloudStore, 'purgeBefore' | 'compactChangeLog'>;
+  store: Pick<CloudStore, 'purgeBefore' | 'purgeAuditBefore' | 'compactChangeLog'>;
   logger: Logger;
   /** How long passages are kept (default 28 days). */
   horizonMs?: number;
+  /** How long audit entries are kept (default 400 days). */
+  auditHorizonMs?: number;
   /** Rows deleted per table per transaction (default 5000). */
   chunk?: number;
   /** How often the job runs (default hourly). */
@@ -29,6 +35,7 @@ export interface RetentionOptions {
 
 export class RetentionJob {
   private readonly horizonMs: number;
+  private readonly auditHorizonMs: number;
   private readonly chunk: number;
   private readonly intervalMs: number;
   private readonly keepRevs: number;
@@ -38,7 +45,8 @@ export class RetentionJob {
   private running: Promise<number> | undefined;
 
   constructor(private readonly options: RetentionOptions) {
-    this.horizonMs = options.horizonMs ?? DEFAULT_RETENTION_DAYS * 24 * 60 * 60 * 1000;
+    this.horizonMs = options.horizonMs ?? DEFAULT_RETENTION_DAYS * DAY_MS;
+    this.auditHorizonMs = options.auditHorizonMs ?? DEFAULT_AUDIT_RETENTION_DAYS * DAY_MS;
     this.chunk = options.chunk ?? DEFAULT_PURGE_CHUNK;
     this.intervalMs = options.intervalMs ?? DEFAULT_PURGE_INTERVAL_MS;
     this.keepRevs = options.keepRevs ?? DEFAULT_CHANGE_LOG_KEEP_REVS;
@@ -77,8 +85,19 @@ export class RetentionJob {
       await new Promise((resolve) => setImmediate(resolve));
     }
     for (const purge of this.options.extraPurges ?? []) total += purge(before);
+    const auditBefore = this.now() - this.auditHorizonMs;
+    let audit = 0;
+    for (;;) {
+      const deleted = await this.options.store.purgeAuditBefore(auditBefore, this.chunk);
+      audit += deleted;
+      if (deleted < this.chunk) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    total += audit;
     const compacted = await this.options.store.compactChangeLog(this.keepRevs);
-    if (total > 0 || compacted > 0) this.logger.info({ purged: total, compacted, before }, 'retention pass');
+    if (total > 0 || compacted > 0) {
+      this.logger.info({ purged: total, audit, compacted, before, auditBefore }, 'retention pass');
+    }
     return total;
   }
 }

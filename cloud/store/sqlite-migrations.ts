@@ -260,6 +260,21 @@ CREATE INDEX exit_overuse_by_compound ON exit_overuse(compound_id, detected_at);
 ALTER TABLE events ADD COLUMN open_reason TEXT;
 `,
   },
+  {
+    version: 7,
+    description: 'refused seqs: events ingest refused (never stored), answered so the gate acks step over them',
+    // cloud/ingest/event-admission.ts; docs/security.md "A stolen gate". Purged with the passages.
+    sql: `
+CREATE TABLE refused_seqs (
+  gate_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  refused_at INTEGER NOT NULL,
+  PRIMARY KEY (gate_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX refused_seqs_by_time ON refused_seqs(refused_at);
+`,
+  },
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */

@@ -44,20 +44,38 @@ export interface EventPage {
   nextCursor: string | null;
 }
 
+/**
+ * An event ingest refused (cloud/ingest/event-admission.ts): never stored, but its seq counts as
+ * answered, so the gate's cumulative ack steps over it and the gate prunes it instead of sending
+ * it forever (docs/security.md, "A stolen gate").
+ */
+export interface RefusedSeq {
+  gateId: string;
+  seq: number;
+  /** Why, e.g. `foreign-person`, `ts-in-future` (the `anxin_ingest_rejects_total` reason). */
+  reason: string;
+  refusedAt: number;
+}
+
 export interface InsertEventsResult {
   /** The events that were new (duplicates of `(gateId, seq)` are left out). */
   inserted: StoredEvent[];
-  /** Every gate of the batch → the highest n such that all of its seq ≤ n are stored. */
+  /** Every gate of the batch → the highest n such that all of its seq ≤ n are stored or refused. */
   acks: Map<string, number>;
 }
 
 export interface EventStore {
   /**
-   * Stores the events in one transaction, ignoring `(gateId, seq)` duplicates, advances each
-   * gate's cumulative ack mark, and runs `hook.onStored` with the new events inside the same
-   * transaction. Resolves only after the commit.
+   * Stores the events in one transaction, ignoring `(gateId, seq)` duplicates, records the
+   * `refused` seqs (not the events: only gate, seq, reason and time, kept as long as passages),
+   * advances each gate's cumulative ack mark over seqs that are stored or refused, and runs
+   * `hook.onStored` with the new events inside the same transaction. Resolves only after the commit.
    */
-  insertEvents(events: readonly StoredEvent[], hook?: IngestHook): Promise<InsertEventsResult>;
+  insertEvents(
+    events: readonly StoredEvent[],
+    hook?: IngestHook,
+    refused?: readonly RefusedSeq[],
+  ): Promise<InsertEventsResult>;
   /** Newest first; cursor pagination over `(ts, id)`. */
   queryEvents(query: EventQuery): Promise<EventPage>;
   /** The persisted cumulative ack mark of a gate (0 when nothing is stored). */
@@ -302,8 +320,13 @@ export interface UserStore {
 }
 
 export interface RetentionStore {
-  /** Deletes at most `limit` events (and alarms, status history) older than `before`; returns rows deleted. */
+  /**
+   * Deletes at most `limit` events (and alarms, status history, commands, refused seqs) older than
+   * `before`; returns rows deleted.
+   */
   purgeBefore(before: number, limit: number): Promise<number>;
+  /** Deletes at most `limit` audit entries recorded before `before` (their own, longer horizon); returns rows deleted. */
+  purgeAuditBefore(before: number, limit: number): Promise<number>;
 }
 
 /** The whole store a cloud runs on. */

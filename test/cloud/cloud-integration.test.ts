@@ -49,6 +49,10 @@ describe('cloud over a real broker', () => {
     cloud = await startTestCloud({ mqttUrl: broker.url, keysFile });
     admin = await cloud.login('admin');
     expect((await api('POST', '/compounds', admin, { id: 'c-1', name: 'Garden' })).status).toBe(201);
+    // The person the fixture's passages name (ingest admits only the gate's own residents).
+    expect(
+      (await api('POST', '/residents', admin, { personId: 'p-1', compoundId: 'c-1', name: '张三明' })).status,
+    ).toBe(201);
     for (const id of GATES) {
       const res = await api('POST', '/gates', admin, { id, compoundId: 'c-1', name: id });
       const { token } = (await res.json()) as { token: string };

@@ -2,11 +2,17 @@
 import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
 import type { Resident } from '../../cloud/store/store.ts';
 
+/**
+ * Events are dated from a week before the test run (one second per seq), so a cloud admits them:
+ * it refuses passages older than its keep window or dated in the future (cloud/ingest/event-admission.ts).
+ */
+export const EVENTS_T0 = Math.floor((Date.now() - 7 * 24 * 3_600_000) / 1000) * 1000;
+
 export function entryEvent(gateId: string, seq: number, extra: Partial<EntryEvent> = {}): EntryEvent {
   return {
     gateId,
     seq,
-    ts: 1_767_225_600_000 + seq * 1000,
+    ts: EVENTS_T0 + seq * 1000,
     direction: 'in',
     method: 'qr',
     result: 'granted',

@@ -2,6 +2,9 @@
  * Clock (docs/security.md, "Clock"): a gate whose wall clock jumps forward or back still judges pass validity by
  * the right time, reports the skew (`clockSkewMs` in its status), and its passages carry both the
  * gate's time (`ts`) and the cloud's receive time (`receivedAt`, stored and returned by GET /events).
+ * A passage dated more than the cloud's tolerance in the future is refused by the cloud (it would
+ * sit at the top of every list and escape retention; cloud/ingest/event-admission.ts), counted and
+ * alarmed, and still acknowledged, so the gate's journal drains.
  * The cloud's time reaches the gate in every ack (`ts`); edge-agent/gate-clock.ts anchors it on
  * the monotonic clock.
  */
@@ -73,6 +76,27 @@ describe('a gate whose clock jumps', () => {
       keys.signing!,
     );
   };
+  const visitor = () => ({
+    personId: 'visitor-x',
+    compoundId: COMPOUND,
+    householdId: null,
+    kind: 'visitor' as const,
+    name: '访客',
+    maskedName: '访*',
+    idSealed: null,
+    idHash: null,
+    maskedIdNumber: null,
+    phone: null,
+    cards: [],
+    elderly: false,
+    validFrom: null,
+    validTo: null,
+    active: true,
+    health: 'unknown' as const,
+    healthTs: null,
+    createdAt: 1,
+    updatedAt: 1,
+  });
   const scan = (text: string) => agent.present({ method: 'qr', direction: 'in', text });
   const within = (value: number | undefined, expected: number, slackMs = 5_000) =>
     value !== undefined && Math.abs(value - expected) <= slackMs;
@@ -86,6 +110,8 @@ describe('a gate whose clock jumps', () => {
       { id: GATE, compoundId: COMPOUND, name: GATE, antiPassback: false },
       Date.now(),
     );
+    // The visitor the passes name is one of this compound's people: ingest admits only those.
+    await cloud.cloud.core.store.upsertResidents([visitor()]);
     const token = signToken({ sub: GATE, role: 'gate', compound: COMPOUND, exp: Date.now() + HOUR }, keys.signing!);
     agent = createEdgeAgent(
       parseEdgeConfig({
@@ -158,10 +184,14 @@ describe('a gate whose clock jumps', () => {
       headers: { authorization: `Bearer ${manager}` },
     });
     const { events } = (await res.json()) as { events: { seq: number; ts: number; receivedAt: number }[] };
-    expect(events).toHaveLength(5);
+    // seq 1 and 2 were dated 3 days ahead: refused (answered, never stored). seq 3 and 4 two days
+    // behind: within the keep window, stored with the gate's time. seq 5 within the tolerance.
+    expect(events.map((e) => e.seq).sort()).toEqual([3, 4, 5]);
     const bySeq = new Map(events.map((e) => [e.seq, e]));
-    // seq 2 was decided 3 days ahead, seq 3 and 4 two days behind.
-    expect(within(bySeq.get(2)!.ts - bySeq.get(2)!.receivedAt, 3 * DAY)).toBe(true);
     expect(within(bySeq.get(3)!.ts - bySeq.get(3)!.receivedAt, -2 * DAY)).toBe(true);
+    const metrics = await (await fetch(`${cloud.baseUrl}/metrics`)).text();
+    expect(metrics).toContain('anxin_ingest_rejects_total{reason="ts-in-future"} 2');
+    const alarms = await cloud.cloud.core.store.recentAlarms(GATE, 10);
+    expect(alarms.filter((a) => a.kind === 'events-refused')).toHaveLength(1);
   });
 });

@@ -109,6 +109,11 @@ export interface DeploymentOptions {
   gates: string[];
   /** Broker `--revocations` file (created empty) when true. */
   revocations?: boolean;
+  /**
+   * Visitors of the compound, by person id: the people the suite's passes name. The cloud admits
+   * only passages of the gate's own compound's people (cloud/ingest/event-admission.ts).
+   */
+  visitors?: readonly string[];
 }
 
 export interface EdgeOptions {
@@ -182,6 +187,29 @@ export class Deployment {
     for (const id of this.options.gates) {
       await store.createGate({ id, compoundId: COMPOUND, name: id, antiPassback: false }, now);
     }
+    await store.upsertResidents(
+      (this.options.visitors ?? []).map((personId) => ({
+        personId,
+        compoundId: COMPOUND,
+        householdId: null,
+        kind: 'visitor' as const,
+        name: '访客',
+        maskedName: '访*',
+        idSealed: null,
+        idHash: null,
+        maskedIdNumber: null,
+        phone: null,
+        cards: [],
+        elderly: false,
+        validFrom: null,
+        validTo: null,
+        active: true,
+        health: 'unknown' as const,
+        healthTs: null,
+        createdAt: now,
+        updatedAt: now,
+      })),
+    );
     const passwordHash = await hashPassword(PASSWORD);
     for (const [username, role] of [
       ['admin', 'admin'],

@@ -59,7 +59,8 @@ const CONTRACT_ALARM_KINDS = ['forced', 'tailgate', 'device-fault', 'tamper', 'f
 /**
  * The alarm kinds added since v1, each in docs/contract.md §5: `journal-full` (docs/edge-agent.md),
  * `exit-quota-exceeded` and `clock-skew`, and the cloud's `token-expiring` and `contract-mismatch`
- * (docs/edge-agent.md, "Token renewal"; docs/install.md, "Versions").
+ * (docs/edge-agent.md, "Token renewal"; docs/install.md, "Versions") and `events-refused`
+ * (docs/security.md, "A stolen gate").
  */
 const ALARM_KIND_EXTENSIONS = [
   'journal-full',
@@ -69,6 +70,7 @@ const ALARM_KIND_EXTENSIONS = [
   'contract-mismatch',
   // Raised by the cloud when a household claimed twice in one supply round (docs/supplies.md).
   'supply-double-claim',
+  'events-refused',
 ];
 const CONTRACT_DEVICE_STATES = ['ok', 'fault', 'absent'];
 /** The contract's three, and `renew-token` (docs/contract.md §5, docs/edge-agent.md "Token renewal"). */

@@ -28,10 +28,14 @@ export class SqliteAuditUserTables {
   private readonly listUserRows: Statement<[], UserRow>;
   private readonly updateUserRow: Statement<[HttpRole, string | null, string]>;
   private readonly deleteUserRow: Statement<[string]>;
+  private readonly purgeAuditRows: Statement<[number, number]>;
 
   constructor(private readonly db: Database) {
     this.insertAudit = db.prepare(`INSERT INTO audit_log (at, actor, role, action, compound_id, target, detail)
       VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.purgeAuditRows = db.prepare(
+      'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)',
+    );
     this.insertUser = db.prepare(
       'INSERT INTO users (username, password_hash, role, compound_id, created_at) VALUES (?, ?, ?, ?, ?)',
     );
@@ -107,5 +111,10 @@ export class SqliteAuditUserTables {
 
   deleteUser(username: string): boolean {
     return this.deleteUserRow.run(username).changes === 1;
+  }
+
+  /** Deletes up to `limit` audit entries recorded before `before` (the audit horizon). */
+  purgeAudit(before: number, limit: number): number {
+    return this.purgeAuditRows.run(before, limit).changes;
   }
 }

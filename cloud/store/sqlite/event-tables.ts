@@ -1,11 +1,12 @@
 /**
- * Events and ingest on SQLite: the `events` table (exactly once per `(gate_id, seq)`), each gate's
- * cumulative ack mark (`gate_acks`, docs/architecture.md rule 2), newest-first pages, and the
- * retention of old events.
+ * Events and ingest on SQLite: the `events` table (exactly once per `(gate_id, seq)`), the seqs
+ * ingest refused (`refused_seqs`: answered, never stored), each gate's cumulative ack mark
+ * (`gate_acks`, docs/architecture.md rule 2) over both, newest-first pages, and the retention of
+ * old events and refused seqs.
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { encodeCursor } from '../cursor.ts';
-import type { EventPage, EventQuery, IngestHook, InsertEventsResult, StoredEvent } from '../store.ts';
+import type { EventPage, EventQuery, IngestHook, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
 import { cursorTuple, type EventRow, eventOfRow, WhereClause } from './rows.ts';
 
 /** Rows read per step while the ack mark moves over seqs stored earlier (a gap just filled). */
@@ -18,6 +19,10 @@ export class SqliteEventTables {
   private readonly setAck: Statement<[string, number]>;
   private readonly seqsAfter: Statement<[string, number, number], { seq: number }>;
   private readonly hasSeq: Statement<[string, number], 1>;
+  private readonly insertRefused: Statement<[string, number, string, number]>;
+  private readonly refusedSeqsAfter: Statement<[string, number, number], { seq: number }>;
+  private readonly hasRefusedSeq: Statement<[string, number], 1>;
+  private readonly purgeRefused: Statement<[number, number]>;
   /** A loose index scan: the next gate id (or compound id) present in events, one index seek each. */
   private readonly nextEventGate: Statement<[string], string>;
   private readonly nextEventCompound: Statement<[string], string>;
@@ -39,6 +44,17 @@ export class SqliteEventTables {
     );
     this.seqsAfter = db.prepare('SELECT seq FROM events WHERE gate_id = ? AND seq > ? ORDER BY seq LIMIT ?');
     this.hasSeq = db.prepare<[string, number], 1>('SELECT 1 FROM events WHERE gate_id = ? AND seq = ?').pluck();
+    this.insertRefused = db.prepare(
+      'INSERT OR IGNORE INTO refused_seqs (gate_id, seq, reason, refused_at) VALUES (?, ?, ?, ?)',
+    );
+    this.refusedSeqsAfter = db.prepare(
+      'SELECT seq FROM refused_seqs WHERE gate_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+    );
+    this.hasRefusedSeq = db
+      .prepare<[string, number], 1>('SELECT 1 FROM refused_seqs WHERE gate_id = ? AND seq = ?')
+      .pluck();
+    this.purgeRefused = db.prepare(`DELETE FROM refused_seqs WHERE (gate_id, seq) IN
+      (SELECT gate_id, seq FROM refused_seqs WHERE refused_at < ? ORDER BY refused_at LIMIT ?)`);
     this.nextEventGate = db
       .prepare<[string], string>('SELECT gate_id FROM events WHERE gate_id > ? ORDER BY gate_id LIMIT 1')
       .pluck();
@@ -51,7 +67,11 @@ export class SqliteEventTables {
   }
 
   /** Stores the batch in one transaction (see `EventStore.insertEvents`); synchronous. */
-  insert(events: readonly StoredEvent[], hook: IngestHook | undefined): InsertEventsResult {
+  insert(
+    events: readonly StoredEvent[],
+    hook: IngestHook | undefined,
+    refused: readonly RefusedSeq[],
+  ): InsertEventsResult {
     const result = this.db.transaction((): InsertEventsResult => {
       const inserted: StoredEvent[] = [];
       const compoundOfGate = new Map<string, string>();
@@ -66,6 +86,13 @@ export class SqliteEventTables {
       }
       if (hook && inserted.length > 0) {
         hook.onStored(inserted, (gateId) => compoundOfGate.get(gateId) ?? '');
+      }
+      // Refused: only the seq is kept, so the cumulative mark can step over it.
+      for (const r of refused) {
+        this.insertRefused.run(r.gateId, r.seq, r.reason, r.refusedAt);
+        const seqs = seqsOfGate.get(r.gateId);
+        if (seqs) seqs.push(r.seq);
+        else seqsOfGate.set(r.gateId, [r.seq]);
       }
       const acks = new Map<string, number>();
       for (const [gateId, seqs] of seqsOfGate) acks.set(gateId, this.advanceAck(gateId, seqs));
@@ -102,9 +129,10 @@ export class SqliteEventTables {
   }
 
   /**
-   * Moves the gate's cumulative mark (docs/architecture.md rule 2) over contiguous stored seqs: first over this batch's
-   * own seqs (no query), then, if the next seq was already stored (a gap just filled), over the
-   * table page by page. O(batch) in the usual case: one probe and one write per gate and batch.
+   * Moves the gate's cumulative mark (docs/architecture.md rule 2) over contiguous stored or refused
+   * seqs: first over this batch's own seqs (no query), then, if the next seq was already stored or
+   * refused (a gap just filled), over both tables page by page. O(batch) in the usual case: two
+   * probes and one write per gate and batch.
    */
   private advanceAck(gateId: string, batchSeqs: number[]): number {
     const before = this.ackMarks.get(gateId) ?? this.getAck.get(gateId)?.up_to ?? 0;
@@ -114,18 +142,27 @@ export class SqliteEventTables {
       if (seq === mark + 1) mark = seq;
       else if (seq > mark + 1) break;
     }
-    if (this.hasSeq.get(gateId, mark + 1) !== undefined) {
+    const answered = (seq: number) =>
+      this.hasSeq.get(gateId, seq) !== undefined || this.hasRefusedSeq.get(gateId, seq) !== undefined;
+    if (answered(mark + 1)) {
       for (;;) {
-        const rows = this.seqsAfter.all(gateId, mark, ACK_SCAN_PAGE);
+        const stored = this.seqsAfter.all(gateId, mark, ACK_SCAN_PAGE).map((r) => r.seq);
+        const refused = this.refusedSeqsAfter.all(gateId, mark, ACK_SCAN_PAGE).map((r) => r.seq);
+        // A full page may hide seqs beyond its last one: walk no further than what both pages cover.
+        let bound = Number.POSITIVE_INFINITY;
+        if (stored.length === ACK_SCAN_PAGE) bound = Math.min(bound, stored[ACK_SCAN_PAGE - 1]!);
+        if (refused.length === ACK_SCAN_PAGE) bound = Math.min(bound, refused[ACK_SCAN_PAGE - 1]!);
+        const seqs = [...new Set([...stored, ...refused])].sort((a, b) => a - b);
         let contiguous = true;
-        for (const { seq } of rows) {
+        for (const seq of seqs) {
+          if (seq > bound) break;
           if (seq !== mark + 1) {
             contiguous = false;
             break;
           }
           mark = seq;
         }
-        if (!contiguous || rows.length < ACK_SCAN_PAGE) break;
+        if (!contiguous || bound === Number.POSITIVE_INFINITY) break;
       }
     }
     if (mark !== before) this.setAck.run(gateId, mark);
@@ -190,6 +227,6 @@ export class SqliteEventTables {
       deleted += this.purgeGateEvents.run(gateId, before, limit - deleted).changes;
       gateId = this.nextEventGate.get(gateId);
     }
-    return deleted;
+    return deleted + this.purgeRefused.run(before, limit).changes;
   }
 }

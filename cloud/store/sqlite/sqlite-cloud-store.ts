@@ -22,6 +22,7 @@ import type {
   IngestHook,
   InsertEventsResult,
   Pass,
+  RefusedSeq,
   Resident,
   ResidentQuery,
   Snapshot,
@@ -79,8 +80,12 @@ export class SqliteCloudStore implements CloudStore {
 
   // ---- events -------------------------------------------------------------------------------
 
-  async insertEvents(events: readonly StoredEvent[], hook?: IngestHook): Promise<InsertEventsResult> {
-    return this.events.insert(events, hook);
+  async insertEvents(
+    events: readonly StoredEvent[],
+    hook?: IngestHook,
+    refused: readonly RefusedSeq[] = [],
+  ): Promise<InsertEventsResult> {
+    return this.events.insert(events, hook, refused);
   }
 
   async ackedUpTo(gateId: string): Promise<number> {
@@ -288,5 +293,9 @@ export class SqliteCloudStore implements CloudStore {
 
   async purgeBefore(before: number, limit: number): Promise<number> {
     return this.db.transaction(() => this.events.purge(before, limit) + this.activity.purge(before, limit))();
+  }
+
+  async purgeAuditBefore(before: number, limit: number): Promise<number> {
+    return this.accounts.purgeAudit(before, limit);
   }
 }

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateIdNumber } from '../../../shared/id-number.ts';
 import { errorBodySchema } from '../../../shared/schemas/http.ts';
-import { entryEvent } from '../fixtures.ts';
+import { entryEvent, resident } from '../fixtures.ts';
 import { createHarness, type Harness } from './app-harness.ts';
 
 let seed = 7;
@@ -133,8 +133,13 @@ describe('GET /events and /live', () => {
   };
 
   it('filters by gate, person, result and time, pages with a cursor, scopes guards', async () => {
+    // Ingest admits only passages of the gate's own residents (cloud/ingest/event-admission.ts).
+    await h.core.store.upsertResidents([resident('p-1', 'c-1'), resident('p-2', 'c-2')]);
     await ingest('g-1', ...[1, 2, 3].map((n) => entryEvent('g-1', n, { idHash: 'a'.repeat(64) })));
-    await ingest('g-2', entryEvent('g-2', 1, { result: 'denied', reason: 'health-red', passed: null }));
+    await ingest(
+      'g-2',
+      entryEvent('g-2', 1, { personId: 'p-2', result: 'denied', reason: 'health-red', passed: null }),
+    );
     const manager = h.token('manager');
     const all = (await (await h.request('GET', '/api/v1/events?limit=2', { token: manager })).json()) as {
       events: { gateId: string; seq: number; idHash?: string }[];
@@ -207,7 +212,8 @@ describe('GET /events and /live', () => {
       }
     };
     await readUntil(': connected');
-    await ingest('g-2', entryEvent('g-2', 1, { personId: 'p-1' }));
+    await h.core.store.upsertResidents([resident('p-2', 'c-2')]);
+    await ingest('g-2', entryEvent('g-2', 1, { personId: 'p-2' }));
     await ingest('g-1', entryEvent('g-1', 1, { personId: 'p-1', idHash: 'b'.repeat(64) }));
     await readUntil('event: entry');
     await h.core.router.route(

@@ -97,6 +97,8 @@ describe('ingest backpressure over a real broker', () => {
         body: JSON.stringify(body),
       });
     expect((await api('/compounds', { id: 'c-1', name: 'Garden' })).status).toBe(201);
+    // The person the fixture's passages name (ingest admits only the gate's own residents).
+    expect((await api('/residents', { personId: 'p-1', compoundId: 'c-1', name: '张三明' })).status).toBe(201);
     for (const id of GATES) {
       const res = await api('/gates', { id, compoundId: 'c-1', name: id });
       expect(res.status).toBe(201);

@@ -1,0 +1,161 @@
+/**
+ * What a gate may plant (docs/security.md, "A stolen gate"): a gate's token lets it publish only
+ * its own events, but their content is its word. Ingest admits an event only when
+ *
+ * - its person (if it names one) is a resident of the gate's own compound — not another
+ *   compound's (`foreign-person`), nor one the cloud does not know (`unknown-person`);
+ * - its `ts` lies within the passages' keep window (`ts-too-old`: retention would delete it at
+ *   once) and at most `futureToleranceMs` after the cloud received it (`ts-in-future`: it would
+ *   sit at the top of every list and escape retention).
+ *
+ * A refused event is never stored; its seq is handed to the store as answered (`RefusedSeq`), so
+ * the gate's cumulative ack steps over it and the gate prunes it instead of resending it forever.
+ * Each refusal is counted (`anxin_ingest_rejects_total{reason}`); a gate with refusals raises an
+ * `events-refused` alarm, at most one per gate per `alarmEveryMs`, naming how many were refused
+ * since its previous alarm and why.
+ */
+import type { Logger } from '../../shared/log.ts';
+import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
+import type { RefusedSeq, StoredAlarm, StoredEvent } from '../store/store.ts';
+
+export const REFUSAL_REASONS = ['foreign-person', 'unknown-person', 'ts-too-old', 'ts-in-future'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** How far ahead of the cloud's receive time an event's `ts` may be (a gate clock a little fast). */
+export const DEFAULT_FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
+/** At most one `events-refused` alarm per gate per hour. */
+export const DEFAULT_REFUSAL_ALARM_EVERY_MS = 60 * 60 * 1000;
+/** How long a person's compound is remembered (a move between compounds is seen within this). */
+const PERSON_CACHE_MS = 60_000;
+const PERSON_CACHE_MAX = 100_000;
+
+export interface EventAdmissionOptions {
+  /** personId → compoundId for the residents among `personIds` (unknown ones left out). */
+  compoundsOfPersons(personIds: readonly string[]): Promise<Map<string, string>>;
+  /** How long passages are kept (the retention horizon): older events are refused. */
+  keepMs: number;
+  futureToleranceMs?: number;
+  alarmEveryMs?: number;
+  /** Stores and shows the alarm (store + live feed); failures are logged, never thrown into ingest. */
+  raiseAlarm(alarm: StoredAlarm): Promise<void> | void;
+  metrics: CloudMetrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface AdmissionVerdict {
+  admitted: StoredEvent[];
+  refused: RefusedSeq[];
+}
+
+interface GateRefusals {
+  lastAlarmAt: number;
+  /** Refusals since the last alarm, by reason. */
+  pending: Map<RefusalReason, number>;
+}
+
+export class EventAdmission {
+  private readonly futureToleranceMs: number;
+  private readonly alarmEveryMs: number;
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private readonly persons = new Map<string, { compoundId: string; at: number }>();
+  private readonly gates = new Map<string, GateRefusals>();
+
+  constructor(private readonly options: EventAdmissionOptions) {
+    this.futureToleranceMs = options.futureToleranceMs ?? DEFAULT_FUTURE_TOLERANCE_MS;
+    this.alarmEveryMs = options.alarmEveryMs ?? DEFAULT_REFUSAL_ALARM_EVERY_MS;
+    this.now = options.now ?? Date.now;
+    this.logger = options.logger.child({ component: 'cloud.ingest.admission' });
+  }
+
+  /** Splits one message's events (all of `gateId`, in `compoundId`) into admitted and refused. */
+  async judge(gateId: string, compoundId: string, events: readonly StoredEvent[]): Promise<AdmissionVerdict> {
+    const compounds = await this.personCompounds(events);
+    const admitted: StoredEvent[] = [];
+    const refused: RefusedSeq[] = [];
+    const counts = new Map<RefusalReason, number>();
+    for (const event of events) {
+      const reason = this.verdict(event, compoundId, compounds);
+      if (reason === undefined) {
+        admitted.push(event);
+        continue;
+      }
+      refused.push({ gateId, seq: event.seq, reason, refusedAt: event.receivedAt });
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    }
+    if (refused.length > 0) this.onRefused(gateId, compoundId, refused, counts);
+    return { admitted, refused };
+  }
+
+  private verdict(
+    event: StoredEvent,
+    compoundId: string,
+    compounds: ReadonlyMap<string, string>,
+  ): RefusalReason | undefined {
+    if (event.ts > event.receivedAt + this.futureToleranceMs) return 'ts-in-future';
+    if (event.ts < event.receivedAt - this.options.keepMs) return 'ts-too-old';
+    if (event.personId !== undefined && event.personId !== null) {
+      const of = compounds.get(event.personId);
+      if (of === undefined) return 'unknown-person';
+      if (of !== compoundId) return 'foreign-person';
+    }
+    return undefined;
+  }
+
+  /** The compound of every person the events name: from the cache, the rest in one store call. */
+  private async personCompounds(events: readonly StoredEvent[]): Promise<Map<string, string>> {
+    const now = this.now();
+    const found = new Map<string, string>();
+    const missing = new Set<string>();
+    for (const { personId } of events) {
+      if (personId === undefined || personId === null || found.has(personId)) continue;
+      const cached = this.persons.get(personId);
+      if (cached && now - cached.at < PERSON_CACHE_MS) found.set(personId, cached.compoundId);
+      else missing.add(personId);
+    }
+    if (missing.size === 0) return found;
+    const looked = await this.options.compoundsOfPersons([...missing]);
+    for (const [personId, compoundId] of looked) {
+      found.set(personId, compoundId);
+      // Only residents that exist are remembered: an unknown id is asked again next time.
+      this.persons.delete(personId);
+      this.persons.set(personId, { compoundId, at: now });
+    }
+    while (this.persons.size > PERSON_CACHE_MAX) {
+      const oldest = this.persons.keys().next().value as string;
+      this.persons.delete(oldest);
+    }
+    return found;
+  }
+
+  private onRefused(
+    gateId: string,
+    compoundId: string,
+    refused: readonly RefusedSeq[],
+    counts: ReadonlyMap<RefusalReason, number>,
+  ): void {
+    const { metrics } = this.options;
+    for (const [reason, n] of counts) metrics.ingestRejects.inc({ reason }, n);
+    const state = this.gates.get(gateId) ?? { lastAlarmAt: Number.NEGATIVE_INFINITY, pending: new Map() };
+    this.gates.set(gateId, state);
+    for (const [reason, n] of counts) state.pending.set(reason, (state.pending.get(reason) ?? 0) + n);
+    this.logger.warn(
+      { gateId, refused: Object.fromEntries(counts), seqs: refused.slice(0, 10).map((r) => r.seq) },
+      'events refused: not admissible from this gate',
+    );
+    const now = this.now();
+    if (now - state.lastAlarmAt < this.alarmEveryMs) return;
+    state.lastAlarmAt = now;
+    const total = [...state.pending.values()].reduce((a, b) => a + b, 0);
+    const why = [...state.pending].map(([reason, n]) => `${reason} ${n}`).join(', ');
+    state.pending.clear();
+    const detail =
+      `refused ${total} event${total === 1 ? '' : 's'} from this gate (${why}); first seq ${refused[0]!.seq}. ` +
+      'A gate naming people of another compound or carrying impossible times may be compromised or its clock wrong.';
+    const alarm: StoredAlarm = { gateId, compoundId, kind: 'events-refused', ts: now, detail, receivedAt: now };
+    Promise.resolve()
+      .then(() => this.options.raiseAlarm(alarm))
+      .catch((err: unknown) => this.logger.error({ err, gateId }, 'events-refused alarm not raised'));
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Ingest's admission rules (cloud/ingest/event-admission.ts): the time bounds at their edges, the
+ * person's compound, and the alarm — one per gate per window, the next one summing up what was
+ * refused meanwhile.
+ */
+import { describe, expect, it } from 'vitest';
+import { EventAdmission } from '../../../cloud/ingest/event-admission.ts';
+import { createCloudMetrics } from '../../../cloud/metrics/cloud-metrics.ts';
+import type { StoredAlarm, StoredEvent } from '../../../cloud/store/store.ts';
+import { silentLogger } from '../../../shared/log.ts';
+import { entryEvent } from '../fixtures.ts';
+
+const NOW = 1_800_000_000_000;
+const KEEP = 28 * 24 * 3_600_000;
+const TOLERANCE = 5 * 60_000;
+const HOUR = 3_600_000;
+
+function setup(persons: Record<string, string> = { 'p-1': 'c-1', 'p-b': 'c-2' }) {
+  let now = NOW;
+  const alarms: StoredAlarm[] = [];
+  const lookups: string[][] = [];
+  const metrics = createCloudMetrics();
+  const admission = new EventAdmission({
+    compoundsOfPersons: async (ids) => {
+      lookups.push([...ids]);
+      return new Map(ids.flatMap((id) => (persons[id] ? [[id, persons[id]] as const] : [])));
+    },
+    keepMs: KEEP,
+    futureToleranceMs: TOLERANCE,
+    alarmEveryMs: HOUR,
+    raiseAlarm: (alarm) => {
+      alarms.push(alarm);
+    },
+    metrics,
+    logger: silentLogger,
+    now: () => now,
+  });
+  const event = (seq: number, extra: Partial<StoredEvent> = {}): StoredEvent => ({
+    ...entryEvent('g-1', seq, { ts: now }),
+    compoundId: 'c-1',
+    receivedAt: now,
+    ...extra,
+  });
+  const judge = (...events: StoredEvent[]) => admission.judge('g-1', 'c-1', events);
+  const advance = (ms: number) => {
+    now += ms;
+  };
+  return { judge, event, alarms, lookups, metrics, advance };
+}
+
+describe('EventAdmission', () => {
+  it('admits times up to the tolerance ahead and back to the keep window, and refuses one ms beyond', async () => {
+    const { judge, event } = setup();
+    const verdict = await judge(
+      event(1, { ts: NOW + TOLERANCE }),
+      event(2, { ts: NOW + TOLERANCE + 1 }),
+      event(3, { ts: NOW - KEEP }),
+      event(4, { ts: NOW - KEEP - 1 }),
+    );
+    expect(verdict.admitted.map((e) => e.seq)).toEqual([1, 3]);
+    expect(verdict.refused).toEqual([
+      { gateId: 'g-1', seq: 2, reason: 'ts-in-future', refusedAt: NOW },
+      { gateId: 'g-1', seq: 4, reason: 'ts-too-old', refusedAt: NOW },
+    ]);
+  });
+
+  it("admits the gate's own residents and events naming no one; refuses another compound's and unknown people", async () => {
+    const { judge, event, metrics } = setup();
+    const verdict = await judge(
+      event(1),
+      event(2, { personId: 'p-b' }),
+      event(3, { personId: 'ghost' }),
+      event(4, { personId: undefined, method: 'manual' }),
+    );
+    expect(verdict.admitted.map((e) => e.seq)).toEqual([1, 4]);
+    expect(verdict.refused.map((r) => [r.seq, r.reason])).toEqual([
+      [2, 'foreign-person'],
+      [3, 'unknown-person'],
+    ]);
+    expect(metrics.ingestRejects.get({ reason: 'foreign-person' })).toBe(1);
+    expect(metrics.ingestRejects.get({ reason: 'unknown-person' })).toBe(1);
+  });
+
+  it('asks the store once per person and remembers known residents for a while', async () => {
+    const { judge, event, lookups, advance } = setup();
+    await judge(event(1), event(2), event(3, { personId: 'ghost' }));
+    await judge(event(4), event(5, { personId: 'ghost' }));
+    expect(lookups).toEqual([['p-1', 'ghost'], ['ghost']]);
+    advance(61_000);
+    await judge(event(6));
+    expect(lookups.at(-1)).toEqual(['p-1']);
+  });
+
+  it('raises one alarm per gate per window; the next one counts what was refused meanwhile', async () => {
+    const { judge, event, alarms, advance } = setup();
+    await judge(event(1, { personId: 'p-b' }), event(2));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(alarms).toHaveLength(1);
+    expect(alarms[0]).toMatchObject({ kind: 'events-refused', gateId: 'g-1', compoundId: 'c-1', ts: NOW });
+    expect(alarms[0]!.detail).toContain('refused 1 event from this gate (foreign-person 1)');
+
+    advance(HOUR / 2);
+    await judge(event(3, { personId: 'ghost' }), event(4, { personId: 'ghost' }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(alarms).toHaveLength(1);
+
+    advance(HOUR / 2);
+    await judge(event(5, { ts: NOW + 10 * 365 * 24 * HOUR }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(alarms).toHaveLength(2);
+    expect(alarms[1]!.detail).toContain('refused 3 events from this gate (unknown-person 2, ts-in-future 1)');
+  });
+});
