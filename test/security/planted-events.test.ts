@@ -13,9 +13,19 @@ import { topics } from '../../shared/topics.ts';
 import { entryEvent, resident } from '../cloud/fixtures.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { eventually } from '../reliability/deployment.ts';
 
 const DAY = 24 * 3_600_000;
+
+/** Resolves with `check()`'s first truthy value, polling every 20 ms (a wait on state, never a timed assertion). */
+async function eventually<T>(check: () => T | false | Promise<T | false>, what: string, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 const GATE = 'gate-a';
 
 describe('a stolen gate planting passages', () => {
