@@ -93,6 +93,10 @@ const S = {
     'purge_status_history',
     'DELETE FROM gate_status_history WHERE id IN (SELECT id FROM gate_status_history WHERE ts < $1 ORDER BY ts LIMIT $2)',
   ),
+  purgeAudit: statement<[number, number]>(
+    'purge_audit',
+    'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2)',
+  ),
   purgeCommands: statement<[number, number]>(
     'purge_commands',
     `DELETE FROM commands WHERE cmd_id IN
@@ -247,5 +251,10 @@ export class PgActivity {
       deleted += (await run(this.pool, stmt, [before, limit])).rowCount;
     }
     return deleted;
+  }
+
+  /** Audit entries older than the audit horizon, at most `limit`. */
+  async purgeAudit(before: number, limit: number): Promise<number> {
+    return (await run(this.pool, S.purgeAudit, [before, limit])).rowCount;
   }
 }

@@ -12,7 +12,7 @@
  */
 import type pg from 'pg';
 import { encodeCursor } from '../cursor.ts';
-import type { EventPage, EventQuery, IngestHook, InsertEventsResult, StoredEvent } from '../store.ts';
+import type { EventPage, EventQuery, IngestHook, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
 import { type EventPartitions, listPartitions } from './pg-partitions.ts';
 import { lockKeys, one, type Queryable, run, statement, transaction } from './pg-pool.ts';
 import { cursorTuple, eventOfRow, PgWhere, type Row } from './pg-rows.ts';
@@ -48,15 +48,29 @@ const writeAcks = statement<[string[], number[]]>(
   `INSERT INTO gate_acks (gate_id, up_to) SELECT * FROM unnest($1::text[], $2::int8[])
    ON CONFLICT (gate_id) DO UPDATE SET up_to = excluded.up_to`,
 );
-/** Which of these (gate, seq) pairs are stored. */
+/** Which of these (gate, seq) pairs are answered: stored, or refused by ingest. */
 const storedPairs = statement<[string[], number[]], { gate_id: string }>(
   'stored_pairs',
   `SELECT k.gate_id FROM unnest($1::text[], $2::int8[]) AS k(gate_id, seq)
-   WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq)`,
+   WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq)
+      OR EXISTS (SELECT 1 FROM refused_seqs r WHERE r.gate_id = k.gate_id AND r.seq = k.seq)`,
 );
+/** Answered seqs after a mark, in order (a seq both stored and refused comes twice). */
 const seqsAfter = statement<[string, number, number], { seq: number }>(
   'seqs_after',
-  'SELECT seq FROM events WHERE gate_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+  `SELECT seq FROM (SELECT seq FROM events WHERE gate_id = $1 AND seq > $2
+     UNION ALL SELECT seq FROM refused_seqs WHERE gate_id = $1 AND seq > $2) s ORDER BY seq LIMIT $3`,
+);
+/** Seqs ingest refused: only gate, seq, reason and time, never the event (cloud/ingest/event-admission.ts). */
+const insertRefused = statement<[string[], number[], string[], number[]]>(
+  'insert_refused',
+  `INSERT INTO refused_seqs (gate_id, seq, reason, refused_at)
+   SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[]) ON CONFLICT DO NOTHING`,
+);
+const purgeRefused = statement<[number, number]>(
+  'purge_refused',
+  `DELETE FROM refused_seqs WHERE (gate_id, seq) IN
+     (SELECT gate_id, seq FROM refused_seqs WHERE refused_at < $1 ORDER BY refused_at LIMIT $2)`,
 );
 
 /** Rows read per step when an ack walks over seqs stored beyond a filled gap. */
@@ -72,11 +86,17 @@ interface Plan {
   compoundOfGate: Map<string, string>;
 }
 
-function planBatch(events: readonly StoredEvent[]): Plan {
+function planBatch(events: readonly StoredEvent[], refused: readonly RefusedSeq[]): Plan {
   const seen = new Set<string>();
   const candidates: StoredEvent[] = [];
   const seqsOfGate = new Map<string, number[]>();
   const compoundOfGate = new Map<string, string>();
+  // Refused seqs are answered too: the mark steps over them.
+  for (const r of refused) {
+    const seqs = seqsOfGate.get(r.gateId);
+    if (seqs) seqs.push(r.seq);
+    else seqsOfGate.set(r.gateId, [r.seq]);
+  }
   for (const e of events) {
     compoundOfGate.set(e.gateId, e.compoundId);
     const seqs = seqsOfGate.get(e.gateId);
@@ -127,24 +147,41 @@ export class PgEvents {
     private readonly partitions: EventPartitions,
   ) {}
 
-  async insert(events: readonly StoredEvent[], hook?: IngestHook): Promise<InsertEventsResult> {
-    if (events.length === 0) return { inserted: [], acks: new Map() };
+  async insert(
+    events: readonly StoredEvent[],
+    hook?: IngestHook,
+    refused: readonly RefusedSeq[] = [],
+  ): Promise<InsertEventsResult> {
+    if (events.length === 0 && refused.length === 0) return { inserted: [], acks: new Map() };
     await this.partitions.ensure(events.map((e) => e.ts));
     try {
-      return await this.insertOnce(events, hook);
+      return await this.insertOnce(events, hook, refused);
     } catch (error) {
       if (!isMissingPartition(error)) throw error;
       this.partitions.forget();
       await this.partitions.ensure(events.map((e) => e.ts));
-      return this.insertOnce(events, hook);
+      return this.insertOnce(events, hook, refused);
     }
   }
 
-  private async insertOnce(events: readonly StoredEvent[], hook?: IngestHook): Promise<InsertEventsResult> {
-    const plan = planBatch(events);
+  private async insertOnce(
+    events: readonly StoredEvent[],
+    hook: IngestHook | undefined,
+    refused: readonly RefusedSeq[],
+  ): Promise<InsertEventsResult> {
+    const plan = planBatch(events, refused);
     const result = await transaction(this.pool, async (client) => {
       await run(client, lockKeys, [[...plan.seqsOfGate.keys()].map((g) => `ingest:${g}`)]);
-      const { rows } = await run(client, insertEvents, columnsOf(plan.candidates));
+      if (refused.length > 0) {
+        await run(client, insertRefused, [
+          refused.map((r) => r.gateId),
+          refused.map((r) => r.seq),
+          refused.map((r) => r.reason),
+          refused.map((r) => r.refusedAt),
+        ]);
+      }
+      const { rows } =
+        plan.candidates.length > 0 ? await run(client, insertEvents, columnsOf(plan.candidates)) : { rows: [] };
       const stored = new Set(rows.map((r) => key(r.gate_id, r.seq)));
       const inserted = plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
       if (hook && inserted.length > 0) {
@@ -158,10 +195,10 @@ export class PgEvents {
   }
 
   /**
-   * Moves each gate's cumulative mark (docs/architecture.md rule 2) over contiguous stored seqs:
-   * first over the batch's own seqs, then — if the next seq was already stored (a gap just filled)
-   * — over the table page by page. One read, one probe and one write for the whole batch in the
-   * usual case.
+   * Moves each gate's cumulative mark (docs/architecture.md rule 2) over contiguous answered seqs
+   * (stored, or refused by ingest): first over the batch's own seqs, then — if the next seq was
+   * already answered (a gap just filled) — over both tables page by page. One read, one probe and
+   * one write for the whole batch in the usual case.
    */
   private async advanceAcks(client: Queryable, seqsOfGate: Map<string, number[]>): Promise<Map<string, number>> {
     const gates = [...seqsOfGate.keys()];
@@ -188,6 +225,7 @@ export class PgEvents {
     for (;;) {
       const { rows } = await run(client, seqsAfter, [gateId, mark, ACK_WALK_PAGE]);
       for (const { seq } of rows) {
+        if (seq === mark) continue; // stored and refused both
         if (seq !== mark + 1) return mark;
         mark = seq;
       }
@@ -258,6 +296,6 @@ export class PgEvents {
       );
       deleted += rowCount ?? 0;
     }
-    return deleted;
+    return deleted + (await run(this.pool, purgeRefused, [before, limit])).rowCount;
   }
 }

@@ -229,6 +229,21 @@ CREATE TABLE exit_overuse (
 CREATE INDEX exit_overuse_by_compound ON exit_overuse(compound_id, detected_at);
 `,
   },
+  {
+    version: 2,
+    description: 'refused seqs: events ingest refused (never stored), answered so the gate acks step over them',
+    // cloud/ingest/event-admission.ts; docs/security.md "A stolen gate". Purged with the passages.
+    sql: `
+CREATE TABLE refused_seqs (
+  gate_id ${ID} NOT NULL,
+  seq bigint NOT NULL,
+  reason text NOT NULL,
+  refused_at bigint NOT NULL,
+  PRIMARY KEY (gate_id, seq)
+);
+CREATE INDEX refused_seqs_by_time ON refused_seqs(refused_at);
+`,
+  },
 ];
 
 /**

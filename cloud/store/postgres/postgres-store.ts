@@ -27,6 +27,7 @@ import type {
   IngestHook,
   InsertEventsResult,
   Pass,
+  RefusedSeq,
   Resident,
   ResidentQuery,
   Snapshot,
@@ -93,8 +94,12 @@ export class PostgresCloudStore implements CloudStore {
 
   // ---- events -------------------------------------------------------------------------------
 
-  insertEvents(events: readonly StoredEvent[], hook?: IngestHook): Promise<InsertEventsResult> {
-    return this.events.insert(events, hook);
+  insertEvents(
+    events: readonly StoredEvent[],
+    hook?: IngestHook,
+    refused: readonly RefusedSeq[] = [],
+  ): Promise<InsertEventsResult> {
+    return this.events.insert(events, hook, refused);
   }
   queryEvents(query: EventQuery): Promise<EventPage> {
     return this.events.query(query);
@@ -245,5 +250,9 @@ export class PostgresCloudStore implements CloudStore {
   /** Events by dropping whole month partitions, then bounded deletes; alarms, history and commands bounded. */
   async purgeBefore(before: number, limit: number): Promise<number> {
     return (await this.events.purge(before, limit)) + (await this.activity.purge(before, limit));
+  }
+
+  purgeAuditBefore(before: number, limit: number): Promise<number> {
+    return this.activity.purgeAudit(before, limit);
   }
 }
