@@ -1,13 +1,14 @@
 /**
  * The cloud as deployed: the core (`createCloud`) plus its extensions — statistics rollups and the
  * trace/stats routes (cloud/analytics), the web pages with the routes they need (cloud/web), and
- * the revocation of gates' device tokens (cloud/revocations), and the resident side (cloud/me). `anxin cloud`, `anxin demo` and the
+ * the revocation of gates' device tokens (cloud/revocations), the resident side (cloud/me) and device passes (cloud/device-passes). `anxin cloud`, `anxin demo` and the
  * browser suite all start this one assembly.
  */
 import { parseKeysFile } from '../shared/keys.ts';
 import { silentLogger } from '../shared/log.ts';
 import { sqliteAnalyticsExtension } from './analytics/analytics-extension.ts';
 import { type Cloud, type CloudOptions, createCloud } from './cloud-service.ts';
+import { devicePassRoutes } from './device-passes/device-pass-routes.ts';
 import { residentSideRoutes } from './me/resident-side-extension.ts';
 import { type RevocationSinks, revocationRoutes } from './revocations/revocation-routes.ts';
 import { webRoutes } from './web/web-routes.ts';
@@ -27,6 +28,7 @@ export function fullCloudExtensions(options: Pick<FullCloudOptions, 'keysFile' |
       webRoutes({ pepper: parseKeysFile(options.keysFile).pepper }),
       revocationRoutes(options.revocations),
       residentSideRoutes({ pepper: parseKeysFile(options.keysFile).pepper }),
+      devicePassRoutes(),
     ],
     retentionPurges: [analytics.purge],
   } satisfies Pick<CloudOptions, 'ingestHook' | 'extraRoutes' | 'retentionPurges'>;

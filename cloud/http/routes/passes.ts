@@ -1,9 +1,10 @@
 /** Passes (manager): issue a signed QR pass, read it, render it as SVG or PNG, revoke it. */
 import { Hono } from 'hono';
+import { isDevicePassText } from '../../../shared/device-pass.ts';
 import { renderPassPng, renderPassSvg } from '../../../shared/pass.ts';
 import { passIssueSchema } from '../../../shared/schemas/http.ts';
 import type { Pass } from '../../store/store.ts';
-import { notFound } from '../api-error.ts';
+import { ApiError, notFound } from '../api-error.ts';
 import type { AppEnv } from '../app-env.ts';
 import type { RouteDeps } from '../app-deps.ts';
 import { canSee } from '../auth-middleware.ts';
@@ -32,6 +33,13 @@ export function passRoutes(deps: RouteDeps) {
     if (!pass || !canSee(actor, pass.compoundId)) throw notFound('pass', id);
     return pass;
   };
+  /** A device pass is only ever shown by its phone, a new frame every few seconds (docs/passes.md). */
+  const printable = (pass: Pass) => {
+    if (isDevicePassText(pass.text)) {
+      throw new ApiError(409, 'device-pass', `pass ${pass.passId} is a device pass: only its phone shows it`);
+    }
+    return pass;
+  };
   return new Hono<AppEnv>()
     .post('/', manager, validate('json', passIssueSchema), async (c) => {
       const pass = await deps.registry.issuePass(c.req.valid('json'), c.var.actor);
@@ -41,14 +49,14 @@ export function passRoutes(deps: RouteDeps) {
       c.json(passView(await passOf(c.var.actor, c.req.valid('param').id))),
     )
     .get('/:id/qr.svg', manager, validate('param', idParamSchema), async (c) => {
-      const pass = await passOf(c.var.actor, c.req.valid('param').id);
+      const pass = printable(await passOf(c.var.actor, c.req.valid('param').id));
       return c.body(await renderPassSvg(pass.text), 200, {
         'content-type': 'image/svg+xml',
         'cache-control': 'no-store',
       });
     })
     .get('/:id/qr.png', manager, validate('param', idParamSchema), async (c) => {
-      const pass = await passOf(c.var.actor, c.req.valid('param').id);
+      const pass = printable(await passOf(c.var.actor, c.req.valid('param').id));
       const png = await renderPassPng(pass.text);
       return c.body(new Uint8Array(png), 200, { 'content-type': 'image/png', 'cache-control': 'no-store' });
     })
