@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EntryEvent } from '../../../shared/schemas/mqtt.ts';
+import { resident } from '../fixtures.ts';
 import { createHarness, type Harness } from './app-harness.ts';
 
 const HOUR = 3_600_000;
@@ -15,6 +16,10 @@ describe('gate settings and exit-quota routes', () => {
   beforeAll(async () => {
     h = await createHarness();
     await h.core.store.createGate({ id: 'g-3', compoundId: 'c-1', name: 'West', antiPassback: false }, 1);
+    // The people the exits name are c-1's: ingest admits only a gate's own compound's people.
+    await h.core.store.upsertResidents(
+      ['p-g-1-1', 'p-g-1-2', 'p-g-3-1'].map((personId) => resident(personId, 'c-1', { householdId: 'house-9' })),
+    );
   });
   afterAll(async () => {
     await h.close();
