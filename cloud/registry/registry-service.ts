@@ -280,6 +280,7 @@ export class RegistryService {
     const compounds = new Map<string, boolean>();
     const residents: Resident[] = [];
     let updated = 0;
+    const updatedIn = new Map<string, number>();
     for (const row of rows) {
       if (!compounds.has(row.compoundId)) {
         const allowed = manages(actor, row.compoundId) && (await this.store.getCompound(row.compoundId)) !== undefined;
@@ -300,7 +301,10 @@ export class RegistryService {
           const idHash = pseudonymizeIdNumber(row.idNumber, this.options.pepper);
           existing = (await this.store.findResidentsByIdHash([idHash])).find((r) => r.compoundId === row.compoundId);
         }
-        if (existing) updated += 1;
+        if (existing) {
+          updated += 1;
+          updatedIn.set(row.compoundId, (updatedIn.get(row.compoundId) ?? 0) + 1);
+        }
         residents.push(this.buildResident(row, existing));
       } catch (err) {
         if (!(err instanceof RequestValidationError)) throw err;
@@ -309,7 +313,16 @@ export class RegistryService {
     }
     if (errors.length > 0) return { errors };
     const batches = await this.store.upsertResidents(residents);
-    await this.audit(actor, 'resident.import', null, null, { rows: rows.length, updated });
+    // One entry per compound the file touched, so each compound's managers see theirs (and only theirs).
+    const perCompound = new Map<string, { rows: number; updated: number }>();
+    for (const r of residents) {
+      const n = perCompound.get(r.compoundId) ?? { rows: 0, updated: updatedIn.get(r.compoundId) ?? 0 };
+      n.rows += 1;
+      perCompound.set(r.compoundId, n);
+    }
+    for (const [compoundId, n] of perCompound) {
+      await this.audit(actor, 'resident.import', compoundId, null, { ...n, fileRows: rows.length });
+    }
     await this.publishChanges(batches);
     return { created: residents.length - updated, updated };
   }
@@ -388,6 +401,8 @@ export class RegistryService {
     }
     const notFound: number[] = [];
     const rows: { personId: string; colour: HealthColour; ts: number }[] = [];
+    /** The compound of each entry of `rows`, for the audit. */
+    const compoundOfRow: string[] = [];
     const visible = (r: Resident) => manages(actor, r.compoundId);
     const byHash = new Map<string, number[]>();
     updates.forEach((u, index) => {
@@ -404,16 +419,38 @@ export class RegistryService {
       if (u.personId !== undefined) {
         const r = await this.store.getResident(u.personId);
         if (!r || !visible(r)) notFound.push(index);
-        else rows.push({ personId: r.personId, colour: u.colour, ts: u.ts });
+        else {
+          rows.push({ personId: r.personId, colour: u.colour, ts: u.ts });
+          compoundOfRow.push(r.compoundId);
+        }
         continue;
       }
       const found = residentsByHash.get(pseudonymizeIdNumber(u.idNumber!, this.options.pepper)) ?? [];
       if (found.length === 0) notFound.push(index);
-      for (const r of found) rows.push({ personId: r.personId, colour: u.colour, ts: u.ts });
+      for (const r of found) {
+        rows.push({ personId: r.personId, colour: u.colour, ts: u.ts });
+        compoundOfRow.push(r.compoundId);
+      }
     }
     const batches = await this.store.setHealth(rows);
     const updated = batches.reduce((n, b) => n + b.changes.length, 0);
-    await this.audit(actor, 'health.update', actor.compound ?? null, null, { entries: updates.length, updated });
+    // One entry per compound whose people the feed named; a feed that matched nobody, under the actor's.
+    const perCompound = new Map<string, { entries: number; updated: number }>();
+    for (const compoundId of compoundOfRow) perCompound.set(compoundId, { entries: 0, updated: 0 });
+    for (const compoundId of compoundOfRow) perCompound.get(compoundId)!.entries += 1;
+    for (const b of batches) {
+      const n = perCompound.get(b.compoundId) ?? { entries: 0, updated: 0 };
+      n.updated += b.changes.length;
+      perCompound.set(b.compoundId, n);
+    }
+    if (perCompound.size === 0) perCompound.set(actor.compound ?? '', { entries: 0, updated: 0 });
+    for (const [compoundId, n] of perCompound) {
+      await this.audit(actor, 'health.update', compoundId === '' ? null : compoundId, null, {
+        ...n,
+        feedEntries: updates.length,
+        notFound: notFound.length,
+      });
+    }
     await this.publishChanges(batches);
     return { updated, notFound };
   }

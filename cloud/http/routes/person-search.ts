@@ -101,25 +101,28 @@ export function personSearchRoutes(deps: PersonSearchDeps): Hono<AppEnv> {
         matches.push(...(await deps.byName(id, q, MAX_SEARCH_RESULTS - matches.length)));
       }
     }
-    await deps.store.recordAudit({
-      at: deps.now(),
-      actor: actor.username,
-      role: actor.role,
-      action: 'trace.search',
-      compoundId:
-        compoundId ??
-        (matches.length > 0 && matches.every((m) => m.compoundId === matches[0]!.compoundId)
-          ? matches[0]!.compoundId
-          : null),
-      target: null,
-      detail: {
-        reason,
-        by: isIdNumber ? 'id-number' : 'name',
-        // The clear ID number never reaches the audit log; a name query is kept as typed.
-        query: isIdNumber ? maskIdNumber(q.toUpperCase()) : q,
-        results: matches.length,
-      },
-    });
+    // One entry per compound the answer named, so each compound's managers see who searched their
+    // people; a search that found nobody is recorded under the compound asked for (or the actor's).
+    const found = new Map<string | null, number>();
+    for (const m of matches.slice(0, MAX_SEARCH_RESULTS)) found.set(m.compoundId, (found.get(m.compoundId) ?? 0) + 1);
+    if (found.size === 0) found.set(compoundId ?? actor.compound ?? null, 0);
+    for (const [compound, results] of found) {
+      await deps.store.recordAudit({
+        at: deps.now(),
+        actor: actor.username,
+        role: actor.role,
+        action: 'trace.search',
+        compoundId: compound,
+        target: null,
+        detail: {
+          reason,
+          by: isIdNumber ? 'id-number' : 'name',
+          // The clear ID number never reaches the audit log; a name query is kept as typed.
+          query: isIdNumber ? maskIdNumber(q.toUpperCase()) : q,
+          results,
+        },
+      });
+    }
     return c.json({ persons: matches.slice(0, MAX_SEARCH_RESULTS).map(matchOf) });
   };
   const managers = deps.auth.requireRole(['manager']);
