@@ -8,6 +8,7 @@ import { ackMessageSchema } from '../shared/schemas/mqtt.ts';
 import { topics } from '../shared/topics.ts';
 import type { CloudReadiness } from './cloud-readiness.ts';
 import type { GateCommands } from './gate-commands.ts';
+import type { ClaimUplink } from './supply/claim-uplink.ts';
 import type { SyncConsumer } from './sync-consumer.ts';
 import type { Uplink } from './uplink.ts';
 
@@ -18,6 +19,8 @@ export interface CloudMessageOwners {
   sync: SyncConsumer;
   commands: GateCommands;
   readiness: CloudReadiness;
+  /** The distribution point's claims (docs/supplies.md): acks and answers on `claims/ack`. */
+  claims?: ClaimUplink;
   /** A valid ack arrived: cloud contact (staleness), with the cloud's time when it says. */
   onAck: (cloudTs: number | undefined) => void;
   log: Logger;
@@ -32,6 +35,7 @@ export function routeCloudMessage(owners: CloudMessageOwners, topic: string, pay
   else if (topic === topics.compoundChanges(compoundId)) owners.sync.handleChanges(payload);
   else if (topic === topics.gateCmd(gateId)) void owners.commands.handle(payload);
   else if (topic === topics.cloudStatus()) owners.readiness.handleStatus(payload);
+  else if (topic === topics.gateClaimAck(gateId) && owners.claims) owners.claims.handleAck(payload);
   else owners.log.warn({ topic }, 'message on an unexpected topic ignored');
 }
 

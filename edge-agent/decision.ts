@@ -113,7 +113,7 @@ export interface Decision {
   };
 }
 
-interface Identity {
+export interface Identity {
   person?: PersonRecord;
   pass?: PassPayload;
   idHash?: string;
@@ -184,8 +184,8 @@ function identifyDevicePass(
   return { identity };
 }
 
-/** Turns the credential into who it belongs to, or the reason it does not count. */
-function identify(
+/** Turns the credential into who it belongs to, or the reason it does not count (also the distribution point's). */
+export function identify(
   credential: Credential,
   gate: GateContext,
   view: ReplicaView,

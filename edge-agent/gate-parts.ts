@@ -135,6 +135,8 @@ export function createGateLink(config: EdgeConfig, options: LinkOptions): { toke
       topics.gateSync(config.gateId),
       topics.compoundChanges(config.compoundId),
       topics.cloudStatus(),
+      // Answers and acks of the distribution role (docs/supplies.md); silent for an entry gate.
+      topics.gateClaimAck(config.gateId),
     ],
     will: { topic: topics.gateStatus(config.gateId), payload: options.will },
     keepaliveSec: config.mqtt.keepaliveSec,

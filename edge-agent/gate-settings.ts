@@ -22,6 +22,8 @@ export interface EffectiveGateSettings {
   unlockMs: number;
   passageMs: number;
   labels: { in: string; out: string } | null;
+  /** `distribution`: a supply distribution point, swipes claim instead of opening (docs/supplies.md). */
+  role: 'entry' | 'distribution';
   /** `cloud` once the cloud has sent this gate's settings; `config` before. */
   source: 'cloud' | 'config';
 }
@@ -34,6 +36,7 @@ export function effectiveGateSettings(config: EdgeConfig, cloud: GateSettings | 
     unlockMs: cloud?.unlockMs ?? config.devices.turnstile?.pulseMs ?? 3_000,
     passageMs: cloud?.passageMs ?? config.timeouts.passageMs,
     labels: cloud?.labels ?? null,
+    role: cloud?.role ?? 'entry',
     source: cloud ? 'cloud' : 'config',
   };
 }

@@ -18,6 +18,7 @@ import { type Change, changeSchema, type GateSettings, type PersonRecord } from 
 import { collectAfterBulkWork } from '../shared/small-heap.ts';
 import { type GateDatabase, MetaTable } from './gate-database.ts';
 import { ensureReplicaSchema, prepareReplicaStatements, type ReplicaStatements } from './replica-statements.ts';
+import { isSupplyChange, SupplyReplica } from './supply/supply-replica.ts';
 import type { ExitQuotaPolicy, ReplicaView } from './replica-view.ts';
 
 const META = {
@@ -78,6 +79,8 @@ export class ReplicaStore implements ReplicaView {
 
   /** This gate's id: its own relayed uses are already counted (`household_exits`). Absent: none are skipped. */
   private readonly ownGateId: string | undefined;
+  /** Supply rounds, claims and applicants (docs/supplies.md), changed in the same transactions as the rest. */
+  readonly supply: SupplyReplica;
 
   constructor(
     private readonly db: GateDatabase,
@@ -86,6 +89,7 @@ export class ReplicaStore implements ReplicaView {
     this.ownGateId = options.gateId;
     this.meta = new MetaTable(db);
     ensureReplicaSchema(db);
+    this.supply = new SupplyReplica(db);
     this.cachedRev = 0;
     this.cachedMode = 'normal';
     this.cachedQuota = null;
@@ -121,6 +125,7 @@ export class ReplicaStore implements ReplicaView {
       this.cachedQuota = null;
       this.stmt.clearGateSettings.run(`${META.gateSettingsPrefix}%`);
       this.cachedGateSettings.clear();
+      this.supply.clearForSnapshot();
       for (const copy of this.stmt.swapIn) copy.run();
       // Mode and quota policy: a handful of rows, each checked again since it is read back as text.
       for (const row of this.stmt.stagedSettings.all()) this.applyChange(changeSchema.parse(JSON.parse(row.change)));
@@ -145,6 +150,8 @@ export class ReplicaStore implements ReplicaView {
   }
 
   private reloadCache(): void {
+    // Absent only while the constructor runs (it reads its rows itself).
+    this.supply?.reload();
     this.cachedRev = this.meta.getNumber(META.rev) ?? 0;
     this.cachedMode = (this.meta.get(META.mode) as Mode | undefined) ?? 'normal';
     const quota = this.meta.get(META.quota);
@@ -352,6 +359,9 @@ export class ReplicaStore implements ReplicaView {
       case 'quota.policy':
       case 'gate.settings':
       case 'exit.use':
+      case 'supply.round':
+      case 'supply.claim':
+      case 'supply.apply':
         this.stmt.stageSetting.run(part, index, JSON.stringify(change));
         return;
     }
@@ -368,6 +378,10 @@ export class ReplicaStore implements ReplicaView {
   }
 
   private applyChange(change: Change): void {
+    if (isSupplyChange(change)) {
+      this.supply.apply(change);
+      return;
+    }
     switch (change.op) {
       case 'person.upsert': {
         // Validated once, at the boundary (sync-consumer.ts parses every message with its zod schema).

@@ -8,7 +8,8 @@
  * - guard: `/guard` the panel page, `POST/GET/DELETE /api/guard/session` (sign-in with the guard's
  *   id and PIN, guard-session.ts), and with a session only: `GET /api/state`,
  *   `GET /api/guard/events` (scans, alarms, state) and `POST /api/open` (manual open, reason
- *   required; the guard's name comes from the session).
+ *   required; the guard's name comes from the session); at a distribution point
+ *   `GET /api/supply/household?id=` and `POST /api/supply/claim {personId, reason}` (docs/supplies.md).
  *
  * Every request passes the Host allow-list, state-changing ones the Origin check, every answer
  * carries the security headers, and request bodies are limited before they are read
@@ -41,6 +42,22 @@ export const manualOpenSchema = z
     reason: z.string().trim().min(1, 'a reason is required').max(200),
   })
   .strict();
+
+/** A guard's supply claim for a household member without a card (docs/supplies.md). */
+export const guardClaimSchema = z
+  .object({
+    personId: z.string().trim().min(1).max(64),
+    reason: z.string().trim().min(1, 'a reason is required').max(200),
+  })
+  .strict();
+const householdQuery = z.object({
+  id: z
+    .string()
+    .trim()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9._:-]+$/),
+});
 
 export const signInSchema = z
   .object({
@@ -267,4 +284,21 @@ function guardRoutes(app: Hono<Env>, options: TerminalAppOptions, now: () => num
     const { direction, reason } = c.req.valid('json');
     return c.json(backend.manualOpen({ direction, reason, guard: c.get('guard').name }));
   });
+
+  // The distribution role (docs/supplies.md): a guard looks up a household and claims for a member.
+  app.get('/api/supply/household', requireGuard, zValidator('query', householdQuery, validationHook), (c) => {
+    if (!backend.supplyHousehold) return c.json({ error: { code: 'not-found', message: 'no distribution here' } }, 404);
+    return c.json(backend.supplyHousehold(c.req.valid('query').id));
+  });
+  app.post(
+    '/api/supply/claim',
+    requireGuard,
+    limitBody,
+    zValidator('json', guardClaimSchema, validationHook),
+    async (c) => {
+      if (!backend.guardClaim) return c.json({ error: { code: 'not-found', message: 'no distribution here' } }, 404);
+      const { personId, reason } = c.req.valid('json');
+      return c.json(await backend.guardClaim({ personId, reason, guard: c.get('guard').name }));
+    },
+  );
 }

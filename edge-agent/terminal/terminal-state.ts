@@ -44,6 +44,19 @@ export interface TerminalScan {
   guard?: string;
   /** Why the guard opened (manual opens; guard panel only). */
   openReason?: string;
+  /** A distribution point's claim (docs/supplies.md): the verdict and the household's allocation. */
+  supply?: {
+    verdict: 'hand-out' | 'refused' | 'asking';
+    refusal?: string;
+    decidedBy?: 'cloud' | 'replica';
+    allocation?: {
+      roundId: string;
+      roundName: string;
+      householdId: string;
+      maskedName: string | null;
+      items: { name: string; unit: string; quantity: number }[];
+    };
+  };
 }
 
 export interface TerminalAlarm {
@@ -94,4 +107,18 @@ export interface TerminalBackend {
   state(): TerminalState;
   subscribe(listener: (update: TerminalUpdate) => void): () => void;
   manualOpen(request: ManualOpenRequest): { seq: number | null };
+  /**
+   * The distribution role (docs/supplies.md): a household's members (masked) and where it stands in
+   * the current round; a guard's claim for a member without a card. Absent: the terminal has no
+   * supply routes' backend and answers 404.
+   */
+  supplyHousehold?(householdId: string): SupplyHousehold;
+  guardClaim?(request: { personId: string; guard: string; reason: string }): Promise<unknown>;
+}
+
+export interface SupplyHousehold {
+  householdId: string;
+  members: { personId: string; maskedName: string }[];
+  round: { roundId: string; name: string; items: { name: string; unit: string; quantity: number }[] } | null;
+  claimed: { ts: number; claimId: string } | null;
 }

@@ -1,0 +1,422 @@
+/**
+ * A gate in the distribution role (docs/supplies.md, "The distribution role"): a swipe of an ID
+ * card or a pass shows the household's allocation and records the claim, once per household per
+ * round, instead of opening the turnstile.
+ *
+ * The allocation (or the refusal) is shown from the replica at once — no network on that path
+ * (docs/architecture.md rule 1). Then, when the cloud is reachable, the point asks it
+ * (`claims/ask`): the cloud holds the household for this point or says where and when it already
+ * claimed; unreachable or silent for `answerMs`, the point decides from its replica. Whatever it
+ * decided goes into the claim journal (claim-journal.ts), which travels exactly once like passages.
+ */
+import type { Direction, Method, Reason } from '../../shared/enums.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { PersonRecord } from '../../shared/schemas/mqtt.ts';
+import type { ClaimMethod, ClaimRecord, ClaimRefusal, RoundRecord } from '../../shared/schemas/supply.ts';
+import { type Credential, type GateContext, identify } from '../decision.ts';
+import { TONE_COLOUR, TONE_ICON, type ScreenTone } from '../reason-text.ts';
+import type { ReplicaStore } from '../replica-store.ts';
+import type { TerminalFeed } from '../terminal/terminal-feed.ts';
+import type { SupplyHousehold, TerminalScan } from '../terminal/terminal-state.ts';
+import type { ClaimEntry, ClaimJournal } from './claim-journal.ts';
+import type { ClaimAnswer, ClaimUplink } from './claim-uplink.ts';
+
+export interface Allocation {
+  roundId: string;
+  roundName: string;
+  householdId: string;
+  maskedName: string | null;
+  items: { name: string; unit: string; quantity: number }[];
+}
+
+export interface DistributionOutcome {
+  /** `hand-out`, `refused`; `asking` only on the first screen while the cloud is asked. */
+  verdict: 'hand-out' | 'refused' | 'asking';
+  refusal?: ClaimRefusal | 'no-round';
+  /** Where and when the household already claimed. */
+  claimedAt?: { ts: number; where: string };
+  allocation?: Allocation;
+  decidedBy?: 'cloud' | 'replica';
+  /** The journaled claim (absent: nothing to record, e.g. no round running). */
+  record?: ClaimRecord;
+  /** When the allocation or refusal was first on the screen (the swipe's clock, hrtime ns). */
+  shownAt: bigint;
+}
+
+export interface DistributionPointOptions {
+  gateId: string;
+  gate: GateContext;
+  replica: ReplicaStore;
+  journal: ClaimJournal;
+  uplink: ClaimUplink;
+  feed: TerminalFeed;
+  now: () => number;
+  log: Logger;
+  /** A row was shown (the status and the terminal may follow). */
+  changed?: () => void;
+}
+
+const REFUSAL_TEXT: Record<ClaimRefusal | 'no-round', { zh: string; en: string }> = {
+  'already-claimed': { zh: '本户本轮已领取', en: 'Already claimed by this household' },
+  'not-eligible': { zh: '本户未申请本轮物资', en: 'This household did not apply for this round' },
+  'outside-window': { zh: '不在领取时间内', en: 'Outside the pick-up window' },
+  'round-closed': { zh: '本轮发放已结束', en: 'This round is closed' },
+  'unknown-person': { zh: '查无此人', en: 'Person not registered here' },
+  'no-household': { zh: '未登记户号', en: 'No household on record' },
+  'credential-invalid': { zh: '证件或通行码无效', en: 'Card or pass not valid' },
+  'no-round': { zh: '当前没有物资发放', en: 'No distribution running' },
+};
+
+export class DistributionPoint {
+  readonly counters = { swipes: 0, handedOut: 0, refused: 0, askedCloud: 0, decidedOffline: 0 };
+
+  constructor(private readonly o: DistributionPointOptions) {}
+
+  /**
+   * A swipe. Resolves once the claim is decided and journaled; `onShown` gets the first screen
+   * (the allocation while asking, or the final verdict) synchronously, before any network.
+   */
+  present(
+    credential: Credential,
+    readAt?: bigint,
+    onShown?: (first: DistributionOutcome) => void,
+  ): Promise<DistributionOutcome> {
+    const startedAt = readAt ?? process.hrtime.bigint();
+    const now = this.o.now();
+    this.counters.swipes += 1;
+    const { identity, fault } = identify(credential, this.o.gate, this.o.replica, now);
+    const method = claimMethodOf(credential);
+    const lane = credential.direction;
+    const person = identity.person;
+    if (fault || !person) {
+      const refusal: ClaimRefusal =
+        fault === 'unknown-person' || (!fault && !person) ? 'unknown-person' : 'credential-invalid';
+      return Promise.resolve(
+        this.refuseEarly(refusal, { method, lane, now, startedAt, maskedName: identity.maskedName ?? null, onShown }),
+      );
+    }
+    return this.claimFor(person, { method, lane, now, startedAt, onShown });
+  }
+
+  /** A guard records a claim for a household member without a card (docs/supplies.md, "A member without a card"). */
+  guardClaim(request: { personId: string; guard: string; reason: string }): Promise<DistributionOutcome> {
+    const startedAt = process.hrtime.bigint();
+    const now = this.o.now();
+    const person = this.o.replica.personById(request.personId);
+    if (!person) {
+      return Promise.resolve(
+        this.refuseEarly('unknown-person', {
+          method: 'guard',
+          lane: 'in',
+          now,
+          startedAt,
+          maskedName: null,
+          guard: request,
+        }),
+      );
+    }
+    return this.claimFor(person, { method: 'guard', lane: 'in', now, startedAt, guard: request });
+  }
+
+  private async claimFor(
+    person: PersonRecord,
+    at: {
+      method: ClaimMethod;
+      lane: Direction;
+      now: number;
+      startedAt: bigint;
+      onShown?: ((first: DistributionOutcome) => void) | undefined;
+      guard?: { guard: string; reason: string };
+    },
+  ): Promise<DistributionOutcome> {
+    const { supply } = this.o.replica;
+    const round = supply.currentRound(at.now);
+    const base = {
+      method: at.method,
+      lane: at.lane,
+      now: at.now,
+      startedAt: at.startedAt,
+      maskedName: person.maskedName,
+      onShown: at.onShown,
+      ...(at.guard ? { guard: at.guard } : {}),
+    };
+    if (!round) {
+      const next = supply.nextRound(at.now);
+      return this.refuseEarly(next ? 'outside-window' : 'no-round', { ...base, ...(next ? { round: next } : {}) });
+    }
+    const householdId = person.householdId;
+    if (!householdId) return this.refuseEarly('no-household', { ...base, round, personId: person.personId });
+    const allocation = allocationOf(round, householdId, person.maskedName);
+    const who = { round, householdId, personId: person.personId, allocation };
+    const local = this.localRefusal(round, householdId);
+    if (local) return this.finish({ ...base, ...who, verdict: 'refused', ...local, decidedBy: 'replica' });
+
+    if (!this.o.uplink.isConnected) {
+      this.counters.decidedOffline += 1;
+      return this.finish({ ...base, ...who, verdict: 'hand-out', decidedBy: 'replica' });
+    }
+    // Online: the allocation is on the screen (amber) while the cloud is asked.
+    const key = this.o.feed.nextKey();
+    const asking: DistributionOutcome = { verdict: 'asking', allocation, shownAt: process.hrtime.bigint() };
+    this.show(key, asking, { ...base, ...who });
+    at.onShown?.(asking);
+    this.counters.askedCloud += 1;
+    const answer: ClaimAnswer | undefined = await this.o.uplink.ask(round.roundId, householdId);
+    if (answer?.granted)
+      return this.finish({
+        ...base,
+        ...who,
+        key,
+        verdict: 'hand-out',
+        decidedBy: 'cloud',
+        askId: answer.askId,
+        shown: true,
+      });
+    if (answer) {
+      return this.finish({
+        ...base,
+        ...who,
+        key,
+        verdict: 'refused',
+        refusal: answer.refusal ?? 'already-claimed',
+        decidedBy: 'cloud',
+        askId: answer.askId,
+        shown: true,
+        ...(answer.claimedAt ? { claimedAt: answer.claimedAt } : {}),
+      });
+    }
+    // No answer: the replica decides (it may have heard of a claim meanwhile).
+    this.counters.decidedOffline += 1;
+    const late = this.localRefusal(round, householdId);
+    if (late)
+      return this.finish({ ...base, ...who, key, verdict: 'refused', ...late, decidedBy: 'replica', shown: true });
+    return this.finish({ ...base, ...who, key, verdict: 'hand-out', decidedBy: 'replica', shown: true });
+  }
+
+  /** A household's members (masked) and where it stands in the current round: the guard's view. */
+  household(householdId: string): SupplyHousehold {
+    const { supply } = this.o.replica;
+    const round = supply.currentRound(this.o.now());
+    const claim = round ? supply.claimOf(round.roundId, householdId) : undefined;
+    return {
+      householdId,
+      members: supply.members(householdId),
+      round: round
+        ? { roundId: round.roundId, name: round.name, items: allocationOf(round, householdId, null).items }
+        : null,
+      claimed: claim ? { ts: claim.at, claimId: claim.claimId } : null,
+    };
+  }
+
+  /** What the replica says against a claim now (undefined: it may claim). */
+  private localRefusal(
+    round: RoundRecord,
+    householdId: string,
+  ): { refusal: ClaimRefusal; claimedAt?: { ts: number; where: string } } | undefined {
+    const { supply } = this.o.replica;
+    if (round.eligibility === 'applicants' && !supply.hasApplied(round.roundId, householdId))
+      return { refusal: 'not-eligible' };
+    const claim = supply.claimOf(round.roundId, householdId);
+    if (claim)
+      return { refusal: 'already-claimed', claimedAt: { ts: claim.at, where: whereOf(claim.claimId, this.o.gateId) } };
+    return undefined;
+  }
+
+  private refuseEarly(
+    refusal: ClaimRefusal | 'no-round',
+    at: {
+      method: ClaimMethod;
+      lane: Direction;
+      now: number;
+      startedAt: bigint;
+      maskedName: string | null;
+      round?: RoundRecord;
+      personId?: string;
+      guard?: { guard: string; reason: string };
+      onShown?: ((first: DistributionOutcome) => void) | undefined;
+    },
+  ): DistributionOutcome {
+    const round = at.round ?? this.o.replica.supply.nextRound(at.now);
+    return this.finish({
+      ...at,
+      verdict: 'refused',
+      refusal,
+      decidedBy: 'replica',
+      ...(round ? { round } : {}),
+      record: refusal !== 'no-round' && round !== undefined,
+    });
+  }
+
+  private finish(d: {
+    verdict: 'hand-out' | 'refused';
+    refusal?: ClaimRefusal | 'no-round';
+    claimedAt?: { ts: number; where: string };
+    decidedBy: 'cloud' | 'replica';
+    method: ClaimMethod;
+    lane: Direction;
+    now: number;
+    startedAt: bigint;
+    maskedName?: string | null;
+    round?: RoundRecord;
+    householdId?: string;
+    personId?: string;
+    allocation?: Allocation;
+    askId?: string;
+    guard?: { guard: string; reason: string };
+    key?: number;
+    shown?: boolean;
+    record?: boolean;
+    onShown?: ((first: DistributionOutcome) => void) | undefined;
+  }): DistributionOutcome {
+    let record: ClaimRecord | undefined;
+    if (d.round && d.record !== false) {
+      const entry: ClaimEntry = {
+        gateId: this.o.gateId,
+        ts: this.o.now(),
+        roundId: d.round.roundId,
+        method: d.method,
+        outcome: d.verdict === 'hand-out' ? 'handed-out' : 'refused',
+        decidedBy: d.decidedBy,
+        ...(d.householdId ? { householdId: d.householdId } : {}),
+        ...(d.personId ? { personId: d.personId } : {}),
+        ...(d.verdict === 'refused' && d.refusal && d.refusal !== 'no-round' ? { refusal: d.refusal } : {}),
+        ...(d.askId ? { askId: d.askId } : {}),
+        ...(d.guard ? { guard: d.guard.guard, reason: d.guard.reason } : {}),
+      };
+      try {
+        record = this.o.journal.append(entry);
+        this.o.uplink.pump();
+      } catch (error) {
+        this.o.log.error({ err: (error as Error).message }, 'claim journal write failed; this claim is not recorded');
+      }
+    }
+    if (d.verdict === 'hand-out') this.counters.handedOut += 1;
+    else this.counters.refused += 1;
+    const outcome: DistributionOutcome = {
+      verdict: d.verdict,
+      decidedBy: d.decidedBy,
+      shownAt: 0n,
+      ...(d.refusal ? { refusal: d.refusal } : {}),
+      ...(d.claimedAt ? { claimedAt: d.claimedAt } : {}),
+      ...(d.allocation ? { allocation: d.allocation } : {}),
+      ...(record ? { record } : {}),
+    };
+    this.show(d.key ?? this.o.feed.nextKey(), outcome, d);
+    outcome.shownAt = process.hrtime.bigint();
+    if (!d.shown) d.onShown?.(outcome);
+    this.o.log.info(
+      {
+        roundId: d.round?.roundId,
+        householdId: d.householdId,
+        verdict: d.verdict,
+        refusal: d.refusal,
+        decidedBy: d.decidedBy,
+        seq: record?.seq,
+      },
+      'supply claim',
+    );
+    return outcome;
+  }
+
+  private show(
+    key: number,
+    outcome: DistributionOutcome,
+    d: {
+      method: ClaimMethod;
+      lane: Direction;
+      now: number;
+      maskedName?: string | null;
+      guard?: { guard: string; reason: string };
+      householdId?: string;
+    },
+  ): void {
+    const tone: ScreenTone =
+      outcome.verdict === 'hand-out' ? 'grant' : outcome.verdict === 'refused' ? 'refuse' : 'guard';
+    const items = outcome.allocation?.items.map((i) => `${i.name} ${i.quantity} ${i.unit}`).join(', ') ?? '';
+    const text = outcome.verdict === 'refused' && outcome.refusal ? REFUSAL_TEXT[outcome.refusal] : undefined;
+    const when = outcome.claimedAt ? ` · ${outcome.claimedAt.where} ${clock(outcome.claimedAt.ts)}` : '';
+    const household = outcome.allocation
+      ? `户 ${outcome.allocation.householdId} · ${outcome.allocation.roundName}`
+      : '';
+    const scan: TerminalScan = {
+      key,
+      seq: outcome.record?.seq ?? null,
+      ts: outcome.record?.ts ?? d.now,
+      direction: d.lane,
+      method: screenMethod(d.method),
+      result: outcome.verdict === 'hand-out' ? 'granted' : 'denied',
+      reason: screenReason(outcome),
+      health: 'unknown',
+      tone,
+      colour: TONE_COLOUR[tone],
+      icon: TONE_ICON[tone],
+      maskedName: d.maskedName ?? null,
+      zh:
+        outcome.verdict === 'hand-out'
+          ? `发放：${items}`
+          : outcome.verdict === 'asking'
+            ? `核对中：${items}`
+            : `不发放：${text?.zh ?? ''}${when}`,
+      en:
+        outcome.verdict === 'hand-out'
+          ? `Hand out: ${items}`
+          : outcome.verdict === 'asking'
+            ? `Checking: ${items}`
+            : `Do not hand out: ${text?.en ?? ''}${when}`,
+      nextZh: outcome.verdict === 'asking' ? `${household} · 正在与平台核对` : household,
+      nextEn:
+        outcome.verdict === 'asking'
+          ? `${household} · checking with the cloud`
+          : outcome.decidedBy === 'replica' && outcome.verdict === 'hand-out'
+            ? `${household} · decided offline`
+            : household,
+      passed: null,
+      waiting: outcome.verdict === 'asking',
+      ...(d.guard ? { guard: d.guard.guard, openReason: d.guard.reason } : {}),
+      supply: {
+        verdict: outcome.verdict,
+        ...(outcome.refusal ? { refusal: outcome.refusal } : {}),
+        ...(outcome.allocation ? { allocation: outcome.allocation } : {}),
+        ...(outcome.decidedBy ? { decidedBy: outcome.decidedBy } : {}),
+      },
+    };
+    this.o.feed.push(scan);
+    this.o.changed?.();
+  }
+}
+
+export function allocationOf(round: RoundRecord, householdId: string, maskedName: string | null): Allocation {
+  return {
+    roundId: round.roundId,
+    roundName: round.name,
+    householdId,
+    maskedName,
+    items: round.items.map((i) => ({ name: i.name, unit: i.unit, quantity: i.perHousehold })),
+  };
+}
+
+function claimMethodOf(credential: Credential): ClaimMethod {
+  return credential.method === 'manual' ? 'guard' : credential.method;
+}
+
+function screenMethod(method: ClaimMethod): Method {
+  return method === 'guard' || method === 'delivery' ? 'manual' : method;
+}
+
+function screenReason(outcome: DistributionOutcome): Reason {
+  if (outcome.verdict !== 'refused') return 'ok';
+  if (outcome.refusal === 'unknown-person') return 'unknown-person';
+  if (outcome.refusal === 'credential-invalid') return 'malformed';
+  return 'pass-used-up';
+}
+
+/** `g-2:17` → `g-2`, `cloud:3` → the office. */
+function whereOf(claimId: string, ownGateId: string): string {
+  const gate = claimId.slice(0, claimId.lastIndexOf(':'));
+  if (gate === 'cloud') return 'the office';
+  return gate === ownGateId ? 'this point' : gate;
+}
+
+function clock(ts: number): string {
+  return new Date(ts).toISOString().slice(11, 16);
+}
