@@ -144,7 +144,10 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
   };
 
   const publishEntries = async (events: readonly StoredEvent[]) => {
-    const names = await store.maskedNames(events.flatMap((e) => (e.personId ? [e.personId] : [])));
+    const people = events.flatMap((e) => (e.personId ? [e.personId] : []));
+    const names = await store.maskedNames(people);
+    // Visitors' passages are marked for the guards (docs/web.md, "The resident side").
+    const visitors = await store.visitorsAmong(people);
     for (const e of events) {
       live.publish({
         type: 'entry',
@@ -159,6 +162,7 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
           reason: e.reason,
           personId: e.personId ?? null,
           maskedName: e.personId ? (names.get(e.personId) ?? null) : null,
+          ...(e.personId && visitors.has(e.personId) ? { visitor: true } : {}),
           health: e.health,
           mode: e.mode,
           passed: e.passed,

@@ -11,11 +11,15 @@ import type { CloudStore } from '../store/store.ts';
 import { ActivationCodeHasher } from './activation-codes.ts';
 import { activationManagerRoutes, activationResidentRoutes } from './activation-routes.ts';
 import { meRoutes } from './me-routes.ts';
+import { meReturnRoutes, residentPolicyRoutes, returnReviewRoutes, startReturnRelease } from './return-routes.ts';
+import { visitorPassRoutes, visitorRoutes, visitorStatsRoutes } from './visitor-routes.ts';
 import { openResidentSideBook } from './resident-side-store.ts';
 
 export interface ResidentSideOptions {
   /** The deployment's pepper: activation codes and visitor links are stored as hashes keyed from it. */
   pepper: Buffer;
+  /** How often registrations whose yellow period ended are released (default 60 s). */
+  releaseIntervalMs?: number;
 }
 
 export type ResidentSideContext = RouteDeps & { store: CloudStore };
@@ -30,5 +34,12 @@ export function residentSideRoutes(
     app.route(`${API_BASE}/activations`, activationManagerRoutes(ctx));
     app.route(`${API_BASE}/me`, activationResidentRoutes(ctx));
     app.route(`${API_BASE}/me`, meRoutes(ctx) as unknown as Hono<AppEnv>);
+    app.route(`${API_BASE}/me/visitors`, visitorRoutes(ctx) as unknown as Hono<AppEnv>);
+    app.route(`${API_BASE}/me/returns`, meReturnRoutes(ctx) as unknown as Hono<AppEnv>);
+    app.route(`${API_BASE}/visits`, visitorPassRoutes(ctx));
+    app.route(`${API_BASE}/stats/visitors`, visitorStatsRoutes(ctx));
+    app.route(`${API_BASE}/returns`, returnReviewRoutes(ctx));
+    app.route(`${API_BASE}/compounds`, residentPolicyRoutes(ctx));
+    startReturnRelease({ ...ctx, logger: deps.logger }, options.releaseIntervalMs);
   };
 }

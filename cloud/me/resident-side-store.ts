@@ -201,7 +201,7 @@ function inviteRow(r: Row): VisitorInviteRow {
  * The resident side's storage as the routes see it: async, engine-neutral (cloud/store/engine.ts).
  * The SQLite implementation below is the one there is; `openResidentSideBook` picks it.
  */
-export interface ResidentSideBook extends Omit<SqliteResidentSideBook, 'open'> {}
+export type ResidentSideBook = Pick<SqliteResidentSideBook, keyof SqliteResidentSideBook>;
 
 export class SqliteResidentSideBook {
   private readonly s: Record<string, Statement>;
@@ -285,6 +285,15 @@ export class SqliteResidentSideBook {
          WHERE return_id = ? AND status = 'pending'`,
       ),
       memberRestored: p('UPDATE return_members SET restored_at = ? WHERE return_id = ? AND person_id = ?'),
+      visitorPassages: p(
+        `SELECT COUNT(*) AS passages, COALESCE(SUM(e.result = 'granted'), 0) AS granted,
+           COUNT(DISTINCT e.person_id) AS visitors
+         FROM visitor_invites v JOIN events e ON e.person_id = v.visitor_person_id
+         WHERE v.compound_id = ? AND e.compound_id = v.compound_id AND e.ts >= ? AND e.ts < ?`,
+      ),
+      invitesBetween: p(
+        'SELECT COUNT(*) AS n FROM visitor_invites WHERE compound_id = ? AND created_at >= ? AND created_at < ?',
+      ),
       policyOf: p('SELECT policy FROM resident_policies WHERE compound_id = ?'),
       setPolicy: p(
         `INSERT INTO resident_policies (compound_id, policy, updated_by, updated_at) VALUES (?, ?, ?, ?)
@@ -519,6 +528,22 @@ export class SqliteResidentSideBook {
 
   async memberRestored(returnId: string, personId: string, at: number): Promise<void> {
     this.s.memberRestored!.run(at, returnId, personId);
+  }
+
+  /** Visitors' passages of a compound in `[from, to)`, and the invitations made then (statistics). */
+  async visitorStats(
+    compoundId: string,
+    from: number,
+    to: number,
+  ): Promise<{ passages: number; granted: number; visitors: number; invitations: number }> {
+    const r = this.s.visitorPassages!.get(compoundId, from, to) as Row;
+    const n = this.s.invitesBetween!.get(compoundId, from, to) as Row;
+    return {
+      passages: Number(r.passages),
+      granted: Number(r.granted),
+      visitors: Number(r.visitors),
+      invitations: Number(n.n),
+    };
   }
 
   // ---- policy ------------------------------------------------------------------------------

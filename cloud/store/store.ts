@@ -212,6 +212,8 @@ export interface RegistryStore {
   listResidents(query: ResidentQuery): Promise<{ residents: Resident[]; nextCursor: string | null }>;
   /** personId → masked name, for the live feed. */
   maskedNames(personIds: readonly string[]): Promise<Map<string, string>>;
+  /** Of these people, the visitors (`kind: visitor`): their passages are marked for the guards. */
+  visitorsAmong(personIds: readonly string[]): Promise<Set<string>>;
   deleteResident(personId: string): Promise<ChangeBatch | undefined>;
   /** Applies each update whose `ts` is not older than the stored one; logs `health` changes. */
   setHealth(updates: readonly HealthUpdateRow[]): Promise<ChangeBatch[]>;

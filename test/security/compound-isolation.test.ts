@@ -88,6 +88,7 @@ const PUBLIC_ROUTES = new Set([
   'POST /api/v1/me/activation/check',
   'POST /api/v1/me/activate',
   'POST /api/v1/me/login',
+  'POST /api/v1/visits/pass',
   'GET /healthz',
   'GET /metrics',
 ]);

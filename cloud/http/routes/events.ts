@@ -28,12 +28,15 @@ export function eventRoutes(deps: RouteDeps) {
         limit: q.limit,
         ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
       });
-      const names = await deps.store.maskedNames([...new Set(page.events.flatMap((e) => e.personId ?? []))]);
+      const people = [...new Set(page.events.flatMap((e) => e.personId ?? []))];
+      const names = await deps.store.maskedNames(people);
+      const visitors = await deps.store.visitorsAmong(people);
       const guard = c.var.actor.role === 'guard';
       const events = page.events.map(({ idHash, ...rest }) => ({
         ...rest,
         ...(idHash !== undefined && !guard ? { idHash } : {}),
         maskedName: rest.personId ? (names.get(rest.personId) ?? null) : null,
+        ...(rest.personId && visitors.has(rest.personId) ? { visitor: true } : {}),
       }));
       return c.json({ events, nextCursor: page.nextCursor });
     },

@@ -95,6 +95,10 @@ const S = {
     'masked_names',
     'SELECT person_id, masked_name FROM residents WHERE person_id = ANY($1::text[])',
   ),
+  visitorsAmong: statement<[string[]], { person_id: string }>(
+    'visitors_among',
+    "SELECT person_id FROM residents WHERE person_id = ANY($1::text[]) AND kind = 'visitor'",
+  ),
   deleteResident: statement<[string], { compound_id: string }>(
     'delete_resident',
     'DELETE FROM residents WHERE person_id = $1 RETURNING compound_id',
@@ -287,6 +291,11 @@ export class PgRegistry {
   async maskedNames(personIds: readonly string[]): Promise<Map<string, string>> {
     const { rows } = await run(this.pool, S.maskedNames, [[...new Set(personIds)]]);
     return new Map(rows.map((r) => [r.person_id, r.masked_name]));
+  }
+
+  async visitorsAmong(personIds: readonly string[]): Promise<Set<string>> {
+    const { rows } = await run(this.pool, S.visitorsAmong, [[...new Set(personIds)]]);
+    return new Set(rows.map((r) => r.person_id));
   }
 
   deleteResident(personId: string): Promise<ChangeBatch | undefined> {

@@ -156,6 +156,9 @@ export class PostgresCloudStore implements CloudStore {
   maskedNames(personIds: readonly string[]): Promise<Map<string, string>> {
     return this.registry.maskedNames(personIds);
   }
+  visitorsAmong(personIds: readonly string[]): Promise<Set<string>> {
+    return this.registry.visitorsAmong(personIds);
+  }
   deleteResident(personId: string): Promise<ChangeBatch | undefined> {
     return this.registry.deleteResident(personId);
   }

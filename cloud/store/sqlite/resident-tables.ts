@@ -28,6 +28,7 @@ export class SqliteResidentTables {
   private readonly getRow: Statement<[string], ResidentRow>;
   private readonly byIdHash: Statement<[string], ResidentRow>;
   private readonly maskedName: Statement<[string], string>;
+  private readonly kindOf: Statement<[string], string>;
   private readonly deleteRow: Statement<[string], { compound_id: string }>;
   private readonly getHealth: Statement<[string], { compound_id: string; health_ts: number | null }>;
   private readonly updateHealth: Statement<[HealthColour, number, number, string]>;
@@ -49,6 +50,7 @@ export class SqliteResidentTables {
     this.getRow = db.prepare('SELECT * FROM residents WHERE person_id = ?');
     this.byIdHash = db.prepare('SELECT * FROM residents WHERE id_hash = ?');
     this.maskedName = db.prepare<[string], string>('SELECT masked_name FROM residents WHERE person_id = ?').pluck();
+    this.kindOf = db.prepare<[string], string>('SELECT kind FROM residents WHERE person_id = ?').pluck();
     this.deleteRow = db.prepare('DELETE FROM residents WHERE person_id = ? RETURNING compound_id');
     this.getHealth = db.prepare('SELECT compound_id, health_ts FROM residents WHERE person_id = ?');
     this.updateHealth = db.prepare(
@@ -111,6 +113,10 @@ export class SqliteResidentTables {
       if (name !== undefined) out.set(id, name);
     }
     return out;
+  }
+
+  visitorsAmong(personIds: readonly string[]): Set<string> {
+    return new Set([...new Set(personIds)].filter((id) => this.kindOf.get(id) === 'visitor'));
   }
 
   delete(personId: string): ChangeBatch | undefined {

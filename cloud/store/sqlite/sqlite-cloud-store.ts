@@ -193,6 +193,10 @@ export class SqliteCloudStore implements CloudStore {
     return this.residents.maskedNames(personIds);
   }
 
+  async visitorsAmong(personIds: readonly string[]): Promise<Set<string>> {
+    return this.residents.visitorsAmong(personIds);
+  }
+
   async deleteResident(personId: string): Promise<ChangeBatch | undefined> {
     return this.residents.delete(personId);
   }

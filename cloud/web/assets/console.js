@@ -450,6 +450,7 @@ function feedRow(entry, fresh) {
       'data-seq': entry.seq,
       'data-ts': entry.ts,
       'data-result': entry.result,
+      'data-visitor': entry.visitor ? 'true' : null,
     },
     el('td', { class: 'time', 'data-label': '时间 Time' }, clock(entry.ts)),
     el('td', { class: 'gate-name', 'data-label': '闸机 Gate' }, gateName(entry.gateId)),
@@ -460,7 +461,13 @@ function feedRow(entry, fresh) {
       { class: 'health-cell', 'data-label': '健康 Health' },
       el('span', { class: `health ${entry.health}` }, labelOf(HEALTH_LABELS, entry.health)[0]),
     ),
-    el('td', { class: 'masked-name', 'data-label': '姓名 Name' }, entry.maskedName ?? '—'),
+    el(
+      'td',
+      { class: 'masked-name', 'data-label': '姓名 Name' },
+      entry.maskedName ?? '—',
+      // A visitor invited by a household (cloud/me/): the guard checks the phone tail on the invitation.
+      entry.visitor ? el('span', { class: 'visitor-tag' }, '访客 ', el('small', {}, 'Visitor')) : null,
+    ),
     el(
       'td',
       { class: 'result-cell', 'data-label': '结果 Result' },
