@@ -136,7 +136,11 @@ describe('visitors and return registration', () => {
     view.recordPassage(out.effects, 'out', at);
     expect(scan('in').reason).toBe('pass-used-up');
 
-    // Its passages are marked for the guards, and counted.
+    // Its passages are marked for the guards, and counted (the cloud's clock on the visit's day:
+    // ingest refuses passages dated ahead of it).
+    clock = at + 60_000;
+    zhang = h.core.sessions.issue({ username: 'r:p-zhang', role: 'resident', compound: 'c-1' }).token;
+    manager = h.token('manager', 'c-1', 'mgr-2');
     await h.core.ingest.accept(
       'g-1',
       JSON.stringify({ events: [entryEvent('g-1', 1, { personId: visitorId, ts: at, passId: first.passId! })] }),
