@@ -7,7 +7,7 @@
  * PD is a separate process (`anxin sim turnstile --nak …`) that keeps answering while we stall.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, stat } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockBinding } from '@serialport/binding-mock';
@@ -136,11 +136,13 @@ describe('bringing a PD online (MockBinding)', () => {
     await until(() => cp.status === 'ok', 'the PD online');
     pd.script((command, reply) => {
       if (command.code !== OsdpCommand.OUT) return undefined;
-      // The PD's ACK arrives as I/O while we hog the loop for 5× the reply timeout. Serial bytes
-      // take two loop turns to be read (the poller says readable, then a read completes), so the
-      // timers of the next turn run before them: two chained stat() calls do the same here.
+      // The PD's ACK arrives while we hog the loop for 5× the reply timeout, and is read only
+      // after the timers of the next turn have run (timers come before I/O). Two chained
+      // setImmediate calls put it exactly there — one full turn later, after its timers phase and
+      // before any timer armed in it can come due — whatever the machine's load (two chained
+      // stat() calls waited on the thread pool and lost that race at load 25).
       const ack = reply(OsdpReply.ACK).toBuffer();
-      stat('/', () => stat('/', () => cp.status === 'ok' && pd.emit(ack)));
+      setImmediate(() => setImmediate(() => cp.status === 'ok' && pd.emit(ack)));
       queueMicrotask(() => stall(200));
       return null;
     });
