@@ -17,6 +17,7 @@ import { type KeysFile, type ParsedKeys, parseKeysFile } from '../shared/keys.ts
 import { type Logger, silentLogger } from '../shared/log.ts';
 import { topics } from '../shared/topics.ts';
 import { signToken } from '../shared/token.ts';
+import { openSessionStore } from './auth/open-session-store.ts';
 import { SessionBook } from './auth/session-book.ts';
 import { createApp } from './http/app.ts';
 import type { RouteDeps } from './http/app-deps.ts';
@@ -110,11 +111,11 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
   const live = new LiveHub();
   const gates = new GateDirectory(store);
   const sessions = new SessionBook({
-    db: store.db,
+    store: openSessionStore(store.engine),
     signingKey: keys.signing,
     now,
     ...(options.sessionIdleMs !== undefined ? { idleMs: options.sessionIdleMs } : {}),
-  }).start();
+  });
   const extraHook = typeof options.ingestHook === 'function' ? options.ingestHook(store) : options.ingestHook;
   const exitQuota = new ExitQuotaLedger({
     store,

@@ -3,7 +3,7 @@
  * and residents, `anxin broker` and `anxin cloud` as child processes, and in-process edge agents.
  */
 import Database from 'better-sqlite3';
-import { issueSessionInFile } from '../../cloud/auth/session-book.ts';
+import { issueSessionInFile } from '../../cloud/auth/sqlite-session-store.ts';
 import { join } from 'node:path';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';

@@ -14,8 +14,9 @@ import { generatePassword, hashPassword } from '../../cloud/auth/password-hash.t
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { formatIssues } from '../../shared/config.ts';
 import { readFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { openSessionStore } from '../../cloud/auth/open-session-store.ts';
 import { SessionBook } from '../../cloud/auth/session-book.ts';
+import type { CloudStore } from '../../cloud/store/store.ts';
 import { userCreateSchema } from '../../shared/schemas/http.ts';
 
 export const help = `Usage: anxin user add --username NAME --role admin|manager|guard [flags]
@@ -117,17 +118,9 @@ function passwordOf(values: { password?: string | undefined; 'password-file'?: s
   return values.password;
 }
 
-/** Ends every session of `username` in the database file; returns how many were open. */
-function endSessions(dbPath: string, username: string, action: (book: SessionBook) => number | undefined): number {
-  const db = new Database(dbPath);
-  try {
-    db.pragma('busy_timeout = 5000');
-    // Sessions are signed by the cloud; this tool only ends them, so no key is needed.
-    const book = new SessionBook({ db, now: Date.now }).start();
-    return action(book) ?? 0;
-  } finally {
-    db.close();
-  }
+/** The sessions in the cloud's database. Sessions are signed by the cloud; this tool only ends them, so no key is needed. */
+function sessionsOf(store: CloudStore): SessionBook {
+  return new SessionBook({ store: openSessionStore(store.engine), now: Date.now });
 }
 
 async function change(verb: 'passwd' | 'disable' | 'enable', argv: string[]): Promise<number> {
@@ -160,12 +153,10 @@ async function change(verb: 'passwd' | 'disable' | 'enable', argv: string[]): Pr
       }
       if (password.length < 8 || password.length > 256) return fail('password: 8 to 256 characters');
       await store.setPasswordHash(user.username, await hashPassword(password));
-      ended = endSessions(values.db, user.username, (book) => book.endAllOf(user.username, 'password'));
+      ended = await sessionsOf(store).endAllOf(user.username, 'password');
     } else {
-      ended = endSessions(values.db, user.username, (book) => {
-        book.setDisabled(user.username, verb === 'disable', 'cli');
-        return undefined;
-      });
+      await sessionsOf(store).setDisabled(user.username, verb === 'disable', 'cli');
+      ended = 0;
     }
     await store.recordAudit({
       at: Date.now(),

@@ -33,7 +33,7 @@ function credentialOf(c: Context, allowTicket: boolean): { token: string; inQuer
 }
 
 export function createAuth(options: AuthOptions) {
-  const authenticate = (c: Context, allowTicket: boolean): Actor => {
+  const authenticate = async (c: Context, allowTicket: boolean): Promise<Actor> => {
     const credential = credentialOf(c, allowTicket);
     if (!credential) throw unauthorized();
     const check = verifyToken(credential.token, options.ring, options.now());
@@ -46,7 +46,7 @@ export function createAuth(options: AuthOptions) {
       // A ticket as a bearer header, or a sign-in token in a URL (where logs would keep it).
       throw unauthorized(isTicket ? 'a live ticket only opens the live stream' : 'send the token as a bearer header');
     }
-    const session = options.sessions.check(check.claims);
+    const session = await options.sessions.check(check.claims);
     if (session !== 'ok') throw unauthorized(`session ${session}`);
     return {
       username: sub,
@@ -64,7 +64,7 @@ export function createAuth(options: AuthOptions) {
   const requireRole =
     (roles: readonly SessionRole[], opts: { allowQueryToken?: boolean } = {}): MiddlewareHandler<AppEnv> =>
     async (c, next) => {
-      const actor = authenticate(c, opts.allowQueryToken === true);
+      const actor = await authenticate(c, opts.allowQueryToken === true);
       if (actor.role !== 'admin' && !roles.includes(actor.role)) throw forbidden();
       c.set('actor', actor);
       await next();

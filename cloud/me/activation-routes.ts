@@ -228,8 +228,8 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
     return { row: row!, resident, address, key };
   };
 
-  const sessionAnswer = (resident: Resident, login: string) => {
-    const session = deps.sessions.issue({
+  const sessionAnswer = async (resident: Resident, login: string) => {
+    const session = await deps.sessions.issue({
       username: residentUsername(resident.personId),
       role: 'resident',
       compound: resident.compoundId,
@@ -282,7 +282,7 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
       if (!used) throw new ApiError(410, 'code-used', 'this code was used already');
       codeThrottle.succeeded(key);
       // A new activation (lost phone, forgotten password) ends whatever sessions the old one had.
-      deps.sessions.endAllOf(residentUsername(resident.personId), 'password');
+      await deps.sessions.endAllOf(residentUsername(resident.personId), 'password');
       await deps.store.recordAudit({
         at: now,
         actor: residentUsername(resident.personId),
@@ -292,7 +292,7 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
         target: resident.personId,
         detail: { codeId: row.codeId, login: body.login, address },
       });
-      return c.json(sessionAnswer(resident, body.login), 201);
+      return c.json(await sessionAnswer(resident, body.login), 201);
     })
     .post('/login', validate('json', residentSignInSchema), async (c) => {
       const { login, password } = c.req.valid('json');
@@ -308,6 +308,6 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
         throw new ApiError(401, 'invalid-credentials', 'wrong sign-in name or password');
       }
       loginThrottle.succeeded(login);
-      return c.json(sessionAnswer(resident, account.login));
+      return c.json(await sessionAnswer(resident, account.login));
     });
 }

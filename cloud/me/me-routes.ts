@@ -95,7 +95,7 @@ export function meRoutes(deps: MeDeps): Hono<MeEnv> {
       }
       await deps.side.setPassword(me.personId, await hashPassword(newPassword));
       const username = residentUsername(me.personId);
-      deps.sessions.endAllOf(username, 'password');
+      await deps.sessions.endAllOf(username, 'password');
       await deps.store.recordAudit({
         at: deps.now(),
         actor: username,

@@ -48,7 +48,7 @@ export function requireResident(
       if (personId === undefined) throw forbidden('only a signed-in resident has a household');
       const resident = await store.getResident(personId);
       if (!resident?.active || resident.compoundId !== actor.compound || resident.kind === 'visitor') {
-        sessions.endAllOf(actor.username, 'deleted');
+        await sessions.endAllOf(actor.username, 'deleted');
         throw unauthorized('session ended: this resident is no longer registered');
       }
       c.set('resident', resident);

@@ -10,7 +10,7 @@
  *   await d.expectEveryPassageStoredOnce('g1');
  *   await d.close();
  */
-import { issueSessionInFile } from '../../cloud/auth/session-book.ts';
+import { issueSessionInFile } from '../../cloud/auth/sqlite-session-store.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';

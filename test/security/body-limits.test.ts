@@ -106,7 +106,7 @@ describe('body limits', () => {
   });
 
   it('every route, authenticated or not, refuses a body over its limit and answers a body under it', async () => {
-    const admin = h.token('admin');
+    const admin = await h.token('admin');
     const routes: [string, string][] = [
       ['POST', '/api/v1/auth/login'],
       ['POST', '/api/v1/compounds'],
@@ -134,7 +134,10 @@ describe('body limits', () => {
   it('the CSV import takes more than the default, up to its own limit', async () => {
     const csv = `compoundId,name\n${'c-1,x\n'.repeat(20_000)}`;
     expect(csv.length).toBeGreaterThan(DEFAULT_BODY_LIMIT);
-    const res = await h.request('POST', '/api/v1/residents/import', { token: h.token('manager', 'c-1'), raw: csv });
+    const res = await h.request('POST', '/api/v1/residents/import', {
+      token: await h.token('manager', 'c-1'),
+      raw: csv,
+    });
     expect(res.status).not.toBe(413);
     const { status } = await send(
       `POST /api/v1/residents/import HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\ncontent-length: ${21 * MB}\r\n\r\n`,

@@ -100,9 +100,9 @@ describe('compound isolation (property)', () => {
       fc.asyncProperty(worldArb, async (world) => {
         const { core, store, ids } = await buildWorld(world);
         try {
-          const manager = core.sessions.issue({ username: 'mgr-a', role: 'manager', compound: 'c-a' }).token;
-          const provider = core.sessions.issue({ username: 'prov', role: 'provider', compound: 'c-a' }).token;
-          const providerUnbound = core.sessions.issue({ username: 'prov', role: 'provider' }).token;
+          const manager = (await core.sessions.issue({ username: 'mgr-a', role: 'manager', compound: 'c-a' })).token;
+          const provider = (await core.sessions.issue({ username: 'prov', role: 'provider', compound: 'c-a' })).token;
+          const providerUnbound = (await core.sessions.issue({ username: 'prov', role: 'provider' })).token;
           // A supply round in each compound (the same provider supplies both), with a claim each.
           const rounds: Record<'a' | 'b', string> = { a: '', b: '' };
           for (const side of ['a', 'b'] as const) {
@@ -126,7 +126,7 @@ describe('compound isolation (property)', () => {
               'seed',
             );
           }
-          const guard = core.sessions.issue({ username: 'guard-a', role: 'guard', compound: 'c-a' }).token;
+          const guard = (await core.sessions.issue({ username: 'guard-a', role: 'guard', compound: 'c-a' })).token;
           const win = `from=${T0 - 3_600_000}&to=${T0 + 3_600_000}&reason=case-1`;
           const mine = ids.a;
           const paths: [string, string, 'ok' | 'any'][] = [
@@ -192,7 +192,7 @@ describe('compound isolation (property)', () => {
             // A fresh manager per call, so the per-user rate limits never answer instead of the route.
             const caller =
               token === manager
-                ? core.sessions.issue({ username: `mgr-a-${i}`, role: 'manager', compound: 'c-a' }).token
+                ? (await core.sessions.issue({ username: `mgr-a-${i}`, role: 'manager', compound: 'c-a' })).token
                 : token;
             const res = await core.app.request(path, { headers: { authorization: `Bearer ${caller}` } });
             const body = await res.text();
@@ -220,7 +220,7 @@ describe('compound isolation (property)', () => {
         try {
           const me = ids.a[pick % ids.a.length]!;
           const mine = (await store.getResident(me))!;
-          const token = core.sessions.issue({ username: `r:${me}`, role: 'resident', compound: 'c-a' }).token;
+          const token = (await core.sessions.issue({ username: `r:${me}`, role: 'resident', compound: 'c-a' })).token;
           const household = new Set(
             (await store.listResidents({ compoundId: 'c-a', limit: 100 })).residents
               .filter((r) => r.householdId === mine.householdId)

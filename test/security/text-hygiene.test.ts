@@ -113,7 +113,7 @@ describe('names through the HTTP API', () => {
   let manager: string;
   beforeAll(async () => {
     h = await createHarness();
-    manager = h.token('manager', 'c-1');
+    manager = await h.token('manager', 'c-1');
   });
   afterAll(async () => {
     await h.close();

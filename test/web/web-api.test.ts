@@ -19,9 +19,10 @@ const NOW = Date.UTC(2026, 0, 5, 2, 0, 0);
 let keys: ParsedKeys;
 let core: CloudCore;
 
-function tokenOf(role: HttpRole, compound?: string): string {
-  return core.sessions.issue({ username: `${role}-${compound ?? 'all'}`, role, ...(compound ? { compound } : {}) })
-    .token;
+async function tokenOf(role: HttpRole, compound?: string): Promise<string> {
+  return (
+    await core.sessions.issue({ username: `${role}-${compound ?? 'all'}`, role, ...(compound ? { compound } : {}) })
+  ).token;
 }
 
 function call(path: string, token: string | null, init: RequestInit = {}): Promise<Response> {
@@ -104,7 +105,7 @@ describe('alarms', () => {
     await recordAlarm('north-1', 'north', NOW - 2000);
     await recordAlarm('north-1', 'north', NOW - 1000);
     await recordAlarm('south-1', 'south', NOW - 500);
-    const guard = tokenOf('guard', 'north');
+    const guard = await tokenOf('guard', 'north');
     const live: LiveMessage[] = [];
     core.live.subscribe((m) => live.push(m));
 
@@ -128,7 +129,7 @@ describe('alarms', () => {
     expect(all.alarms).toHaveLength(2);
 
     // A second acknowledgement keeps the first author; no second audit record or live message.
-    const manager = tokenOf('manager', 'north');
+    const manager = await tokenOf('manager', 'north');
     const again = await call(`/api/v1/alarms/${newest!.id}/ack`, manager, { method: 'POST', body: '{}' });
     expect(((await again.json()) as { ack: { by: string } }).ack.by).toBe('guard-north');
     expect(live).toHaveLength(1);
@@ -140,9 +141,9 @@ describe('alarms', () => {
   it('answers 404 for an alarm of another compound and 400 for a bad id', async () => {
     await recordAlarm('south-1', 'south', NOW);
     const southId = (
-      (await (await call('/api/v1/alarms', tokenOf('guard', 'south'))).json()) as { alarms: { id: number }[] }
+      (await (await call('/api/v1/alarms', await tokenOf('guard', 'south'))).json()) as { alarms: { id: number }[] }
     ).alarms[0]!.id;
-    const north = tokenOf('guard', 'north');
+    const north = await tokenOf('guard', 'north');
     expect((await call(`/api/v1/alarms/${southId}/ack`, north, { method: 'POST', body: '{}' })).status).toBe(404);
     expect((await call('/api/v1/alarms/999/ack', north, { method: 'POST', body: '{}' })).status).toBe(404);
     expect((await call('/api/v1/alarms/abc/ack', north, { method: 'POST', body: '{}' })).status).toBe(400);
@@ -152,7 +153,7 @@ describe('alarms', () => {
 
   it('drops an acknowledgement together with its alarm when retention purges it', async () => {
     await recordAlarm('north-1', 'north', NOW - 10_000);
-    const guard = tokenOf('guard', 'north');
+    const guard = await tokenOf('guard', 'north');
     const { alarms } = (await (await call('/api/v1/alarms', guard)).json()) as { alarms: { id: number }[] };
     await call(`/api/v1/alarms/${alarms[0]!.id}/ack`, guard, { method: 'POST', body: '{}' });
     await core.store.purgeBefore(NOW, 100);
@@ -163,7 +164,7 @@ describe('alarms', () => {
 
 describe('live ticket', () => {
   it('trades a bearer token for a one-minute token with the same identity', async () => {
-    const res = await call('/api/v1/auth/live-ticket', tokenOf('guard', 'north'), { method: 'POST' });
+    const res = await call('/api/v1/auth/live-ticket', await tokenOf('guard', 'north'), { method: 'POST' });
     expect(res.status).toBe(200);
     const { ticket, expiresAt } = (await res.json()) as { ticket: string; expiresAt: number };
     expect(expiresAt).toBe(NOW + LIVE_TICKET_TTL_MS);
@@ -224,7 +225,7 @@ describe('person search', () => {
     call('/api/v1/trace/search', token, { method: 'POST', body: JSON.stringify({ q, reason }) });
 
   it('finds a person by name within the manager compound and audit-logs the look-up', async () => {
-    const res = await search('张', tokenOf('manager', 'north'));
+    const res = await search('张', await tokenOf('manager', 'north'));
     expect(res.status).toBe(200);
     const { persons } = (await res.json()) as { persons: { personId: string; name?: string }[] };
     expect(persons).toEqual([expect.objectContaining({ personId: 'p-zhang', maskedName: '张*明' })]);
@@ -238,9 +239,9 @@ describe('person search', () => {
   });
 
   it('finds a person by ID number (POST body only) through the pseudonym and keeps only the masked number in the audit log', async () => {
-    const inUrl = await search(idNumber, tokenOf('manager'));
+    const inUrl = await search(idNumber, await tokenOf('manager'));
     expect(inUrl.status).toBe(400);
-    const res = await searchByBody(idNumber, tokenOf('manager'));
+    const res = await searchByBody(idNumber, await tokenOf('manager'));
     const { persons } = (await res.json()) as { persons: { personId: string }[] };
     expect(persons.map((p) => p.personId)).toEqual(['p-zhang']);
     const audit = await core.store.listAudit({ action: 'trace.search', limit: 10 });
@@ -249,23 +250,23 @@ describe('person search', () => {
   });
 
   it('is for managers only, needs a reason and rejects a malformed ID number', async () => {
-    expect((await search('张', tokenOf('guard', 'north'))).status).toBe(403);
-    expect((await call('/api/v1/trace/search?q=%E5%BC%A0', tokenOf('manager', 'north'))).status).toBe(400);
+    expect((await search('张', await tokenOf('guard', 'north'))).status).toBe(403);
+    expect((await call('/api/v1/trace/search?q=%E5%BC%A0', await tokenOf('manager', 'north'))).status).toBe(400);
     const wrongCheck = `${idNumber.slice(0, 17)}${idNumber.endsWith('0') ? '1' : '0'}`;
-    const bad = await searchByBody(wrongCheck, tokenOf('manager', 'north'));
+    const bad = await searchByBody(wrongCheck, await tokenOf('manager', 'north'));
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('invalid-request');
   });
 
   it('is rate-limited per user: a burst, then 429 with Retry-After, another user unaffected', async () => {
-    const greedy = tokenOf('manager', 'north');
+    const greedy = await tokenOf('manager', 'north');
     const statuses: number[] = [];
     for (let i = 0; i < RATE_LIMITS.search.burst + 1; i++) statuses.push((await search('张', greedy)).status);
     expect(statuses.slice(0, -1).every((s) => s === 200)).toBe(true);
     const limited = await search('张', greedy);
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
-    const other = core.sessions.issue({ username: 'other-manager', role: 'manager', compound: 'north' }).token;
+    const other = (await core.sessions.issue({ username: 'other-manager', role: 'manager', compound: 'north' })).token;
     expect((await search('张', other)).status).toBe(200);
   });
 });

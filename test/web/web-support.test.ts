@@ -21,15 +21,16 @@ const ADMIN = { username: 'admin', role: 'admin' as const };
 let keys: ParsedKeys;
 let core: CloudCore;
 
-function tokenOf(role: HttpRole, compound?: string): string {
-  return core.sessions.issue({ username: `${role}-${compound ?? 'all'}`, role, ...(compound ? { compound } : {}) })
-    .token;
+async function tokenOf(role: HttpRole, compound?: string): Promise<string> {
+  return (
+    await core.sessions.issue({ username: `${role}-${compound ?? 'all'}`, role, ...(compound ? { compound } : {}) })
+  ).token;
 }
 
 /** A live-stream ticket of a new session (what POST /auth/live-ticket hands a page). */
-function ticketOf(role: HttpRole, compound: string): string {
+async function ticketOf(role: HttpRole, compound: string): Promise<string> {
   const username = `${role}-${compound}`;
-  const { jti } = core.sessions.issue({ username, role, compound });
+  const { jti } = await core.sessions.issue({ username, role, compound });
   return signToken({ sub: username, role, compound, exp: NOW + 60_000, use: 'live', sid: jti }, keys.signing!);
 }
 
@@ -106,7 +107,7 @@ describe('GET /web/compound', () => {
   it('gives a guard the name, time zone and mode of their own compound only', async () => {
     const own = await get<{ id: string; timeZone: string; mode: string }>(
       '/api/v1/web/compound',
-      tokenOf('guard', 'south'),
+      await tokenOf('guard', 'south'),
     );
     expect(own).toEqual({
       status: 200,
@@ -119,9 +120,9 @@ describe('GET /web/compound', () => {
         modeChangedAt: null,
       },
     });
-    expect((await get('/api/v1/web/compound?compound=north', tokenOf('guard', 'south'))).status).toBe(403);
-    expect((await get('/api/v1/web/compound', tokenOf('manager'))).status).toBe(400);
-    expect((await get('/api/v1/web/compound?compound=nowhere', tokenOf('manager'))).status).toBe(404);
+    expect((await get('/api/v1/web/compound?compound=north', await tokenOf('guard', 'south'))).status).toBe(403);
+    expect((await get('/api/v1/web/compound', await tokenOf('manager'))).status).toBe(400);
+    expect((await get('/api/v1/web/compound?compound=nowhere', await tokenOf('manager'))).status).toBe(404);
     expect((await get('/api/v1/web/compound', null)).status).toBe(401);
   });
 });
@@ -130,20 +131,20 @@ describe('GET /web/residents', () => {
   const manager = () => tokenOf('manager', 'north');
 
   it('pages the compound server-side with the total', async () => {
-    const first = await get<Page>('/api/v1/web/residents?limit=50', manager());
+    const first = await get<Page>('/api/v1/web/residents?limit=50', await manager());
     expect(first.status).toBe(200);
     expect(first.body.total).toBe(124);
     expect(first.body.residents).toHaveLength(50);
-    const last = await get<Page>('/api/v1/web/residents?limit=50&offset=100', manager());
+    const last = await get<Page>('/api/v1/web/residents?limit=50&offset=100', await manager());
     expect(last.body.residents).toHaveLength(24);
     const ids = new Set([...first.body.residents, ...last.body.residents].map((r) => r.personId));
     expect(ids.size).toBe(74);
-    expect((await get('/api/v1/web/residents?limit=201', manager())).status).toBe(400);
-    expect((await get('/api/v1/web/residents?offset=-1', manager())).status).toBe(400);
+    expect((await get('/api/v1/web/residents?limit=201', await manager())).status).toBe(400);
+    expect((await get('/api/v1/web/residents?offset=-1', await manager())).status).toBe(400);
   });
 
   it('never carries a full name, an ID number or a whole phone number', async () => {
-    const { body } = await get<Page>('/api/v1/web/residents?limit=200', manager());
+    const { body } = await get<Page>('/api/v1/web/residents?limit=200', await manager());
     const text = JSON.stringify(body);
     for (const secret of ['张三明', '王芳', '13800001234', '"name"', '"phone"', 'idHash', 'idSealed']) {
       expect(text).not.toContain(secret);
@@ -156,10 +157,9 @@ describe('GET /web/residents', () => {
 
   it('finds by masked name, household, phone tail and person id, household members after and flagged', async () => {
     const search = async (q: string) =>
-      (await get<Page>(`/api/v1/web/residents?${new URLSearchParams({ q })}`, manager())).body.residents.map((r) => [
-        r.personId,
-        r.matchedBy,
-      ]);
+      (await get<Page>(`/api/v1/web/residents?${new URLSearchParams({ q })}`, await manager())).body.residents.map(
+        (r) => [r.personId, r.matchedBy],
+      );
     expect(await search('张*明')).toEqual([
       ['p-zhang', 'masked-name'],
       ['p-zhang-son', 'masked-name'],
@@ -181,24 +181,27 @@ describe('GET /web/residents', () => {
   it('filters by status after a deactivation', async () => {
     const patch = await core.app.request('/api/v1/residents/p-li', {
       method: 'PATCH',
-      headers: { authorization: `Bearer ${manager()}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${await manager()}`, 'content-type': 'application/json' },
       body: JSON.stringify({ active: false }),
     });
     expect(patch.status).toBe(200);
-    const inactive = await get<Page>('/api/v1/web/residents?status=inactive', manager());
+    const inactive = await get<Page>('/api/v1/web/residents?status=inactive', await manager());
     expect(inactive.body.residents.map((r) => r.personId)).toEqual(['p-li']);
-    const active = await get<Page>('/api/v1/web/residents?status=active&q=p-li', manager());
+    const active = await get<Page>('/api/v1/web/residents?status=active&q=p-li', await manager());
     expect(active.body.total).toBe(0);
   });
 
   it('keeps every compound to itself, for every query', async () => {
     for (const q of ['', '张*明', 'h-1', '1234', 'p-south-zhang', 'p-zhang']) {
-      const { body } = await get<Page>(`/api/v1/web/residents?${new URLSearchParams({ q, limit: '200' })}`, manager());
+      const { body } = await get<Page>(
+        `/api/v1/web/residents?${new URLSearchParams({ q, limit: '200' })}`,
+        await manager(),
+      );
       expect(JSON.stringify(body), q).not.toContain('south');
     }
-    expect((await get('/api/v1/web/residents?compound=south', manager())).status).toBe(403);
-    expect((await get('/api/v1/web/residents', tokenOf('guard', 'north'))).status).toBe(403);
-    const south = await get<Page>('/api/v1/web/residents?q=1234', tokenOf('manager', 'south'));
+    expect((await get('/api/v1/web/residents?compound=south', await manager())).status).toBe(403);
+    expect((await get('/api/v1/web/residents', await tokenOf('guard', 'north'))).status).toBe(403);
+    const south = await get<Page>('/api/v1/web/residents?q=1234', await tokenOf('manager', 'south'));
     expect(south.body.residents.map((r) => r.personId)).toEqual(['p-south-zhang']);
   });
 });
@@ -217,14 +220,14 @@ describe('GET /web/passes', () => {
     await core.registry.revokePass(a.passId, manager);
     const { status, body } = await get<{ passes: { passId: string; revokedAt: number | null }[] }>(
       '/api/v1/web/passes?person=p-zhang',
-      tokenOf('manager', 'north'),
+      await tokenOf('manager', 'north'),
     );
     expect(status).toBe(200);
     expect(body.passes.map((p) => p.passId).sort()).toEqual([a.passId, b.passId].sort());
     expect(body.passes.find((p) => p.passId === a.passId)!.revokedAt).toBe(NOW);
     expect(JSON.stringify(body)).not.toContain('AX1:');
-    expect((await get('/api/v1/web/passes?person=p-zhang', tokenOf('manager', 'south'))).status).toBe(404);
-    expect((await get('/api/v1/web/passes?person=nobody', tokenOf('manager', 'north'))).status).toBe(404);
+    expect((await get('/api/v1/web/passes?person=p-zhang', await tokenOf('manager', 'south'))).status).toBe(404);
+    expect((await get('/api/v1/web/passes?person=nobody', await tokenOf('manager', 'north'))).status).toBe(404);
   });
 });
 
@@ -234,7 +237,7 @@ describe('live heartbeat and the import template', () => {
     const http = server.serve({ fetch: core.app.fetch, port: 0, hostname: '127.0.0.1' });
     await new Promise((resolve) => http.once('listening', resolve));
     const { port } = http.address() as { port: number };
-    const live = await openSseStream(`http://127.0.0.1:${port}/api/v1/live?token=${ticketOf('guard', 'north')}`);
+    const live = await openSseStream(`http://127.0.0.1:${port}/api/v1/live?token=${await ticketOf('guard', 'north')}`);
     try {
       await live.waitForComment('connected');
       await expect.poll(() => live.messages.find((m) => m.event === 'heartbeat')).toBeDefined();

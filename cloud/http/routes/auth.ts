@@ -41,7 +41,7 @@ export function authRoutes(deps: RouteDeps) {
       // Hash even for an unknown user so the answer's timing does not tell which names exist.
       const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
       // A disabled user gets the same answer as a wrong password.
-      if (!user || !ok || deps.sessions.isDisabled(user.username)) {
+      if (!user || !ok || (await deps.sessions.isDisabled(user.username))) {
         const locked = throttle.failed(username, address);
         await audit('auth.login-failed', username, user?.compoundId ?? null, {
           address,
@@ -51,7 +51,7 @@ export function authRoutes(deps: RouteDeps) {
         throw new ApiError(401, 'invalid-credentials', 'wrong username or password');
       }
       throttle.succeeded(username);
-      const session = deps.sessions.issue({
+      const session = await deps.sessions.issue({
         username: user.username,
         role: user.role,
         ...(user.compoundId !== null ? { compound: user.compoundId } : {}),
@@ -64,9 +64,9 @@ export function authRoutes(deps: RouteDeps) {
         ...(user.compoundId ? { compound: user.compoundId } : {}),
       });
     })
-    .post('/logout', deps.auth.requireRole(['guard', 'manager', 'resident']), (c) => {
+    .post('/logout', deps.auth.requireRole(['guard', 'manager', 'resident']), async (c) => {
       const { sessionId } = c.var.actor;
-      if (sessionId !== undefined) deps.sessions.end(sessionId, 'logout');
+      if (sessionId !== undefined) await deps.sessions.end(sessionId, 'logout');
       return c.body(null, 204);
     });
 }

@@ -61,7 +61,11 @@ export function liveRoutes(deps: RouteDeps) {
         const heartbeat = setInterval(beat, intervalMs);
         const sessionId = c.var.actor.sessionId;
         const sessionCheck = setInterval(() => {
-          if (sessionId === undefined || !deps.sessions.alive(sessionId)) end();
+          if (sessionId === undefined) return end();
+          deps.sessions.alive(sessionId).then(
+            (alive) => alive || end(),
+            () => end(),
+          );
         }, LIVE_SESSION_CHECK_MS);
         try {
           await stream.write(': connected\n\n');

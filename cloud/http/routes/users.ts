@@ -45,7 +45,7 @@ export function userRoutes(deps: RouteDeps) {
 
   /** Whether `username` is the only admin that can still sign in. */
   const isLastAdmin = async (username: string): Promise<boolean> => {
-    const disabled = deps.sessions.disabledUsers();
+    const disabled = await deps.sessions.disabledUsers();
     const admins = (await deps.store.listUsers()).filter((u) => u.role === 'admin' && !disabled.has(u.username));
     return admins.length === 1 && admins[0]!.username === username;
   };
@@ -66,8 +66,8 @@ export function userRoutes(deps: RouteDeps) {
   return new Hono<AppEnv>()
     .get('/', admin, async (c) => {
       const users = await deps.store.listUsers();
-      const disabled = deps.sessions.disabledUsers();
-      const active = deps.sessions.activeCounts();
+      const disabled = await deps.sessions.disabledUsers();
+      const active = await deps.sessions.activeCounts();
       return c.json({
         users: users.map(({ passwordHash: _hash, ...user }) => ({
           ...user,
@@ -88,7 +88,7 @@ export function userRoutes(deps: RouteDeps) {
       };
       await deps.store.createUser(user);
       // A name used before (deleted since) starts without its old flags.
-      deps.sessions.forget(user.username);
+      await deps.sessions.forget(user.username);
       await audit(c.var.actor, 'user.create', user, { role: user.role });
       return c.json({ username: user.username, role: user.role, compoundId: user.compoundId }, 201);
     })
@@ -113,7 +113,7 @@ export function userRoutes(deps: RouteDeps) {
           }
         }
         await deps.store.setPasswordHash(username, await hashPassword(newPassword));
-        const ended = deps.sessions.endAllOf(username, 'password');
+        const ended = await deps.sessions.endAllOf(username, 'password');
         await audit(actor, own ? 'user.password' : 'user.password-reset', user, { endedSessions: ended });
         return c.body(null, 204);
       },
@@ -138,9 +138,9 @@ export function userRoutes(deps: RouteDeps) {
           await checkBinding(role, compoundId);
           await deps.store.updateUser(username, { role, compoundId });
         }
-        if (patch.disabled !== undefined) deps.sessions.setDisabled(username, patch.disabled, actor.username);
+        if (patch.disabled !== undefined) await deps.sessions.setDisabled(username, patch.disabled, actor.username);
         // Whatever changed, the old tokens carry the old facts: they end.
-        const ended = deps.sessions.endAllOf(username, patch.disabled ? 'disabled' : 'changed');
+        const ended = await deps.sessions.endAllOf(username, patch.disabled ? 'disabled' : 'changed');
         const after = { ...user, role, compoundId };
         await audit(actor, 'user.update', after, {
           ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
@@ -152,7 +152,7 @@ export function userRoutes(deps: RouteDeps) {
           username,
           role,
           compoundId,
-          disabled: deps.sessions.isDisabled(username),
+          disabled: await deps.sessions.isDisabled(username),
         });
       },
     )
@@ -163,8 +163,8 @@ export function userRoutes(deps: RouteDeps) {
         throw new ApiError(409, 'last-admin', 'the last enabled admin cannot be deleted');
       }
       await deps.store.deleteUser(username);
-      const ended = deps.sessions.endAllOf(username, 'deleted');
-      deps.sessions.forget(username);
+      const ended = await deps.sessions.endAllOf(username, 'deleted');
+      await deps.sessions.forget(username);
       await audit(c.var.actor, 'user.delete', user, { endedSessions: ended });
       return c.body(null, 204);
     });

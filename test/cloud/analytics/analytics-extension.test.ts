@@ -26,7 +26,7 @@ beforeEach(async () => {
     extraRoutes: [extension.routes],
   });
   await seedRegistry(core.store);
-  manager = `Bearer ${core.sessions.issue({ username: 'tracer', role: 'manager' }).token}`;
+  manager = `Bearer ${(await core.sessions.issue({ username: 'tracer', role: 'manager' })).token}`;
 });
 
 afterEach(async () => {

@@ -2,6 +2,7 @@
  * Every trace and statistics endpoint on the cloud's real `createApp`, with the rollup writer as
  * the ingest hook, answering the known scenario (scenario.ts) exactly.
  */
+import { openSessionStore } from '../../../cloud/auth/open-session-store.ts';
 import { SessionBook } from '../../../cloud/auth/session-book.ts';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +47,7 @@ beforeAll(async () => {
     logger: silentLogger,
     now: () => NOW,
   });
-  sessions = new SessionBook({ db: store.db, signingKey: key, now: () => NOW }).start();
+  sessions = new SessionBook({ store: openSessionStore(store.engine), signingKey: key, now: () => NOW });
   app = createApp(
     {
       sessions,
@@ -67,13 +68,13 @@ afterAll(async () => {
   await store.close();
 });
 
-function bearer(role: HttpRole, compound?: string): Record<string, string> {
-  const token = sessions.issue({ username: `${role}-user`, role, ...(compound ? { compound } : {}) }).token;
+async function bearer(role: HttpRole, compound?: string): Promise<Record<string, string>> {
+  const token = (await sessions.issue({ username: `${role}-user`, role, ...(compound ? { compound } : {}) })).token;
   return { authorization: `Bearer ${token}` };
 }
 
 async function get(path: string, role: HttpRole = 'manager', compound?: string) {
-  return app.request(path, { headers: bearer(role, compound) });
+  return app.request(path, { headers: await bearer(role, compound) });
 }
 
 /** A JSON body, loosely typed: the assertions say what it must hold. */

@@ -65,7 +65,7 @@ describe('access control', () => {
       expect(anonymous.status).toBe(401);
       expect(errorBodySchema.parse(await anonymous.json()).error.code).toBe('unauthorized');
       for (const role of [...route.forbidden, 'resident' as const]) {
-        const res = await h.request(route.method, route.path, { token: h.token(role, 'c-1'), body });
+        const res = await h.request(route.method, route.path, { token: await h.token(role, 'c-1'), body });
         expect(res.status).toBe(403);
         expect(errorBodySchema.parse(await res.json()).error.code).toBe('forbidden');
       }
@@ -75,7 +75,7 @@ describe('access control', () => {
   it('rejects bad, expired and non-HTTP tokens', async () => {
     const bad = await h.request('GET', '/api/v1/events', { token: 'nonsense' });
     expect(bad.status).toBe(401);
-    const gate = await h.request('GET', '/api/v1/events', { token: h.token('gate' as 'guard', 'c-1') });
+    const gate = await h.request('GET', '/api/v1/events', { token: await h.token('gate' as 'guard', 'c-1') });
     expect(gate.status).toBe(403);
   });
 
@@ -115,7 +115,7 @@ describe('access control', () => {
 
   it('serves /healthz and Prometheus /metrics without a token', async () => {
     expect((await h.request('GET', '/healthz')).status).toBe(200);
-    await h.request('GET', '/api/v1/events', { token: h.token('manager') });
+    await h.request('GET', '/api/v1/events', { token: await h.token('manager') });
     const metrics = await (await h.request('GET', '/metrics')).text();
     expect(metrics).toContain('# TYPE anxin_http_request_duration_seconds histogram');
     expect(metrics).toMatch(

@@ -12,7 +12,7 @@ export interface Harness {
   published: { topic: string; payload: unknown }[];
   /** Set `error` to make every publish fail with it (a broker that is down). */
   publishing: { error?: Error };
-  token(role: SessionRole, compound?: string, username?: string): string;
+  token(role: SessionRole, compound?: string, username?: string): Promise<string>;
   request(
     method: string,
     path: string,
@@ -56,8 +56,8 @@ export async function createHarness(
     createdAt: 1,
   });
   // A signed token alone is refused: each one names a session (cloud/auth/session-book.ts).
-  const token = (role: SessionRole, compound?: string, username = `${role}-user`) =>
-    core.sessions.issue({ username, role, ...(compound ? { compound } : {}) }).token;
+  const token = async (role: SessionRole, compound?: string, username = `${role}-user`) =>
+    (await core.sessions.issue({ username, role, ...(compound ? { compound } : {}) })).token;
   return {
     core,
     ring: keys.ring,

@@ -27,12 +27,12 @@ describe('gate settings and exit-quota routes', () => {
 
   it('PATCH /gates/:id: only in the caller’s compound; the change goes to that compound’s gates', async () => {
     const other = await h.request('PATCH', '/api/v1/gates/g-2', {
-      token: h.token('manager', 'c-1'),
+      token: await h.token('manager', 'c-1'),
       body: { antiPassback: true },
     });
     expect(other.status).toBe(404);
     const own = await h.request('PATCH', '/api/v1/gates/g-2', {
-      token: h.token('manager', 'c-2'),
+      token: await h.token('manager', 'c-2'),
       body: { antiPassback: true, yellowPolicy: 'grant' },
     });
     expect(own.status).toBe(200);
@@ -52,15 +52,15 @@ describe('gate settings and exit-quota routes', () => {
 
   it('GET /compounds/:id/exit-quota: only the caller’s compound', async () => {
     expect(
-      (await h.request('GET', '/api/v1/compounds/c-2/exit-quota', { token: h.token('manager', 'c-1') })).status,
+      (await h.request('GET', '/api/v1/compounds/c-2/exit-quota', { token: await h.token('manager', 'c-1') })).status,
     ).toBe(404);
-    const res = await h.request('GET', '/api/v1/compounds/c-1/exit-quota', { token: h.token('manager') });
+    const res = await h.request('GET', '/api/v1/compounds/c-1/exit-quota', { token: await h.token('manager') });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ compoundId: 'c-1', overuse: [] });
   });
 
   it('relays each quota use once and finds two uses of a quota of one at two gates', async () => {
-    const manager = h.token('manager', 'c-1');
+    const manager = await h.token('manager', 'c-1');
     expect(
       (await h.request('PUT', '/api/v1/compounds/c-1/quota', { token: manager, body: { exits: 1, periodHours: 24 } }))
         .status,

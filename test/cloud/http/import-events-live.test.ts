@@ -19,7 +19,7 @@ describe('POST /residents/import', () => {
   let manager: string;
   beforeEach(async () => {
     h = await createHarness();
-    manager = h.token('manager');
+    manager = await h.token('manager');
   });
   afterEach(async () => {
     await h.close();
@@ -90,7 +90,7 @@ describe('POST /residents/import', () => {
       ]),
     );
     expect((await upload(`${HEADER}\n`, manager, 'application/json')).status).toBe(415);
-    const scoped = await upload(`${HEADER}\n张三,,h-1,resident,,false,c-2\n`, h.token('manager', 'c-1'));
+    const scoped = await upload(`${HEADER}\n张三,,h-1,resident,,false,c-2\n`, await h.token('manager', 'c-1'));
     expect(scoped.status).toBe(400);
   });
 
@@ -102,7 +102,7 @@ describe('POST /residents/import', () => {
     const before = await h.core.store.getResident('p-victim');
     const published = h.published.length;
 
-    const other = h.token('manager', 'c-2');
+    const other = await h.token('manager', 'c-2');
     const res = await upload(`personId,name,compoundId\np-victim,王五,c-2\n`, other);
     expect(res.status).toBe(400);
     expect(((await res.json()) as CsvErrorBody).error.rows).toEqual([
@@ -113,7 +113,7 @@ describe('POST /residents/import', () => {
     expect(await h.core.store.getResident('p-victim')).toEqual(before);
     expect(h.published.length).toBe(published);
     // Its own manager still updates it.
-    const own = await upload(`personId,name,compoundId\np-victim,李四四,c-1\n`, h.token('manager', 'c-1'));
+    const own = await upload(`personId,name,compoundId\np-victim,李四四,c-1\n`, await h.token('manager', 'c-1'));
     expect(await own.json()).toMatchObject({ updated: 1 });
   });
 });
@@ -140,7 +140,7 @@ describe('GET /events and /live', () => {
       'g-2',
       entryEvent('g-2', 1, { personId: 'p-2', result: 'denied', reason: 'health-red', passed: null }),
     );
-    const manager = h.token('manager');
+    const manager = await h.token('manager');
     const all = (await (await h.request('GET', '/api/v1/events?limit=2', { token: manager })).json()) as {
       events: { gateId: string; seq: number; idHash?: string }[];
       nextCursor: string;
@@ -163,13 +163,15 @@ describe('GET /events and /live', () => {
       })
     ).json()) as { events: { seq: number }[] };
     expect(window.events.map((e) => e.seq)).toEqual([2]);
-    const guard = (await (await h.request('GET', '/api/v1/events', { token: h.token('guard', 'c-1') })).json()) as {
+    const guard = (await (
+      await h.request('GET', '/api/v1/events', { token: await h.token('guard', 'c-1') })
+    ).json()) as {
       events: { gateId: string; idHash?: string }[];
     };
     expect(guard.events.every((e) => e.gateId === 'g-1' && e.idHash === undefined)).toBe(true);
-    expect((await h.request('GET', '/api/v1/events?compound=c-2', { token: h.token('guard', 'c-1') })).status).toBe(
-      403,
-    );
+    expect(
+      (await h.request('GET', '/api/v1/events?compound=c-2', { token: await h.token('guard', 'c-1') })).status,
+    ).toBe(403);
     expect((await h.request('GET', '/api/v1/events?from=yesterday', { token: manager })).status).toBe(400);
     expect((await h.request('GET', '/api/v1/events?cursor=bm9wZQ', { token: manager })).status).toBe(400);
   });
@@ -198,7 +200,7 @@ describe('GET /events and /live', () => {
         updatedAt: 1,
       },
     ]);
-    const res = await h.request('GET', '/api/v1/live', { token: h.token('guard', 'c-1') });
+    const res = await h.request('GET', '/api/v1/live', { token: await h.token('guard', 'c-1') });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const reader = res.body!.getReader();

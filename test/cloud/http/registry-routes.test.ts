@@ -19,8 +19,8 @@ describe('compounds and gates', () => {
   let admin: string;
   beforeEach(async () => {
     h = await createHarness();
-    manager = h.token('manager');
-    admin = h.token('admin');
+    manager = await h.token('manager');
+    admin = await h.token('admin');
   });
   afterEach(async () => {
     await h.close();
@@ -44,7 +44,7 @@ describe('compounds and gates', () => {
     };
     expect(list.compounds.map((c) => c.id)).toEqual(['c-1', 'c-2', 'c-3']);
     const scoped = (await (
-      await h.request('GET', '/api/v1/compounds', { token: h.token('manager', 'c-2') })
+      await h.request('GET', '/api/v1/compounds', { token: await h.token('manager', 'c-2') })
     ).json()) as { compounds: { id: string }[] };
     expect(scoped.compounds.map((c) => c.id)).toEqual(['c-2']);
     expect((await h.request('GET', '/api/v1/compounds/c-9', { token: manager })).status).toBe(404);
@@ -76,7 +76,7 @@ describe('compounds and gates', () => {
     });
     expect(missing.status).toBe(404);
     const other = await h.request('PUT', '/api/v1/compounds/c-2/mode', {
-      token: h.token('manager', 'c-1'),
+      token: await h.token('manager', 'c-1'),
       body: { mode: 'normal', reason: 'x' },
     });
     expect(other.status).toBe(404);
@@ -116,7 +116,7 @@ describe('compounds and gates', () => {
   });
 
   it('lists gates of the guard compound only and hides other compounds’ gates', async () => {
-    const guard = h.token('guard', 'c-1');
+    const guard = await h.token('guard', 'c-1');
     const list = (await (await h.request('GET', '/api/v1/gates', { token: guard })).json()) as {
       gates: { id: string }[];
     };
@@ -128,7 +128,7 @@ describe('compounds and gates', () => {
   });
 
   it('opens a gate remotely: command published, audit-logged, result shown on the gate', async () => {
-    const guard = h.token('guard', 'c-1', 'wang');
+    const guard = await h.token('guard', 'c-1', 'wang');
     const res = await h.request('POST', '/api/v1/gates/g-1/open', {
       token: guard,
       body: { direction: 'in', reason: 'delivery' },
@@ -186,7 +186,7 @@ describe('residents, health and passes', () => {
   let manager: string;
   beforeEach(async () => {
     h = await createHarness();
-    manager = h.token('manager');
+    manager = await h.token('manager');
   });
   afterEach(async () => {
     await h.close();
@@ -260,7 +260,9 @@ describe('residents, health and passes', () => {
     expect((await h.request('DELETE', '/api/v1/residents/p-3', { token: manager })).status).toBe(204);
     expect(h.published.at(-1)?.payload).toMatchObject({ changes: [{ op: 'person.delete', personId: 'p-3' }] });
     expect((await h.request('DELETE', '/api/v1/residents/p-3', { token: manager })).status).toBe(404);
-    expect((await h.request('GET', '/api/v1/residents/p-1', { token: h.token('manager', 'c-2') })).status).toBe(404);
+    expect((await h.request('GET', '/api/v1/residents/p-1', { token: await h.token('manager', 'c-2') })).status).toBe(
+      404,
+    );
   });
 
   it('bulk-updates health by ID number (via pseudonym) or personId and pushes the changes', async () => {

@@ -63,7 +63,7 @@ describe('activation and the resident session', () => {
         ADMIN,
       );
     }
-    manager = h.token('manager', 'c-1', 'mgr-1');
+    manager = await h.token('manager', 'c-1', 'mgr-1');
   });
   afterEach(async () => {
     await h.close();
@@ -237,7 +237,7 @@ describe('activation and the resident session', () => {
       expect([path, res.status]).toEqual([path, 403]);
     }
     // A staff token is not a resident: not even an admin has a household.
-    expect((await h.request('GET', '/api/v1/me', { token: h.token('admin') })).status).toBe(403);
+    expect((await h.request('GET', '/api/v1/me', { token: await h.token('admin') })).status).toBe(403);
     expect((await h.request('GET', '/api/v1/me', { token: manager })).status).toBe(403);
 
     // Idle for longer than the timeout: the session is over.

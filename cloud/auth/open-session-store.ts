@@ -1,0 +1,14 @@
+/** The session store of the engine the cloud runs on (cloud/store/engine.ts). */
+import { type StoreEngine, UnsupportedEngineError } from '../store/engine.ts';
+import type { SessionStore } from './session-store.ts';
+import { SqliteSessionStore } from './sqlite-session-store.ts';
+
+/** The sessions on the cloud's database, their tables created if need be. */
+export function openSessionStore(engine: StoreEngine): SessionStore {
+  switch (engine.kind) {
+    case 'sqlite':
+      return new SqliteSessionStore(engine.db);
+    default:
+      throw new UnsupportedEngineError('session store', engine.kind);
+  }
+}
