@@ -132,11 +132,12 @@ describe('provider role (property)', () => {
             ...world.people.map((p) => maskName(p.name)),
           ];
           const tokens = {
-            bound: core.sessions.issue({ username: 'veg-co', role: 'provider', compound: 'c-a' }).token,
-            unbound: core.sessions.issue({ username: 'veg-co', role: 'provider' }).token,
+            bound: (await core.sessions.issue({ username: 'veg-co', role: 'provider', compound: 'c-a' })).token,
+            unbound: (await core.sessions.issue({ username: 'veg-co', role: 'provider' })).token,
           };
           // The oracle's words are real: the manager's claim list names the households the provider must not see.
-          const managerToken = core.sessions.issue({ username: 'mgr-a', role: 'manager', compound: 'c-a' }).token;
+          const managerToken = (await core.sessions.issue({ username: 'mgr-a', role: 'manager', compound: 'c-a' }))
+            .token;
           const claimsSeen = await (
             await core.app.request(`/api/v1/supply/rounds/${round.roundId}/claims`, {
               headers: { authorization: `Bearer ${managerToken}` },

@@ -68,7 +68,7 @@ describe('supply rounds', () => {
   beforeEach(async () => {
     h = await createHarness({ now: () => NOW });
     await seed(h);
-    manager = h.token('manager', 'c-1');
+    manager = await h.token('manager', 'c-1');
   });
   afterEach(async () => {
     await h.close();
@@ -88,7 +88,7 @@ describe('supply rounds', () => {
     expect(awake).toMatchObject({ awake: true, mode: 'normal' });
     // In lockdown no explicit opening is needed.
     await h.core.registry.setMode('c-2', 'lockdown', 'case found', ADMIN);
-    const m2 = h.token('manager', 'c-2', 'mgr-2');
+    const m2 = await h.token('manager', 'c-2', 'mgr-2');
     const r2 = await h.request('POST', '/api/v1/supply/rounds', { token: m2, body: roundBody({ compoundId: 'c-2' }) });
     expect(r2.status).toBe(201);
     expect(await json(r2)).toMatchObject({ woken: false });
@@ -101,8 +101,8 @@ describe('supply rounds', () => {
     const round = await json(
       h.request('POST', '/api/v1/supply/rounds', { token: manager, body: roundBody({ wake: true }) }),
     );
-    const provider = h.token('provider', undefined, 'veg-co');
-    const other = h.token('provider', undefined, 'other-co');
+    const provider = await h.token('provider', undefined, 'veg-co');
+    const other = await h.token('provider', undefined, 'other-co');
     const stocked = await h.request('PUT', `/api/v1/supply/rounds/${round.roundId}/stock`, {
       token: provider,
       body: { items: [{ name: 'oil', stock: 40 }] },
@@ -228,7 +228,7 @@ describe('supply rounds', () => {
     });
     expect(first.status).toBe(201);
     const again = await h.request('POST', `/api/v1/supply/rounds/${roundId}/claims`, {
-      token: h.token('guard', 'c-1'),
+      token: await h.token('guard', 'c-1'),
       body: { householdId: 'h-2', method: 'guard', reason: 'asked again' },
     });
     expect(again.status).toBe(409);
@@ -246,7 +246,7 @@ describe('supply rounds', () => {
     });
     expect((await json(late)).error.code).toBe('round-closed');
     // Another compound's manager does not see the round at all.
-    const m2 = h.token('manager', 'c-2', 'mgr-2');
+    const m2 = await h.token('manager', 'c-2', 'mgr-2');
     expect((await h.request('GET', `/api/v1/supply/rounds/${roundId}`, { token: m2 })).status).toBe(404);
     // A snapshot carries the round and its claim to a point that starts empty.
     const snap = h.core.supply.withSupply({ rev: 1, records: [] }, 'c-1');
