@@ -91,7 +91,7 @@ describe('device passes: enrolment, medium, revocation', () => {
         ADMIN,
       );
     }
-    manager = h.token('manager', 'c-1', 'mgr-1');
+    manager = await h.token('manager', 'c-1', 'mgr-1');
     const codes = await json<{ codes: { code: string }[] }>(
       await h.request('POST', '/api/v1/activations', { token: manager, body: { personIds: ['p-zhang'] } }),
       201,
@@ -222,7 +222,7 @@ describe('device passes: enrolment, medium, revocation', () => {
     // A manager is nobody's household; a resident is no manager; a manager of c-1 does not see c-2.
     expect((await enrol(phone, manager)).status).toBe(403);
     expect((await setMedium('p-zhang', 'phone', zhang)).status).toBe(403);
-    expect((await setMedium('p-zhang', 'phone', h.token('guard', 'c-1'))).status).toBe(403);
+    expect((await setMedium('p-zhang', 'phone', await h.token('guard', 'c-1'))).status).toBe(403);
     expect((await setMedium('p-other', 'phone')).status).toBe(404);
     expect((await setMedium('p-zhang', 'paper')).status).toBe(400);
     expect((await h.request('POST', '/api/v1/me/pass/device', { body: { publicKey: phone.raw } })).status).toBe(401);
