@@ -20,8 +20,9 @@ interface AuditBody {
 
 describe('audit entries carry their compound', () => {
   let core: CloudCore;
-  const tokenOf = (role: HttpRole, compound?: string) =>
-    core.sessions.issue({ username: `${role}-${compound ?? 'all'}`, role, ...(compound ? { compound } : {}) }).token;
+  const tokenOf = async (role: HttpRole, compound?: string) =>
+    (await core.sessions.issue({ username: `${role}-${compound ?? 'all'}`, role, ...(compound ? { compound } : {}) }))
+      .token;
   const call = (path: string, token: string, init: { method?: string; body?: string; type?: string } = {}) =>
     Promise.resolve(
       core.app.request(path, {
@@ -55,7 +56,7 @@ describe('audit entries carry their compound', () => {
   });
 
   it('an admin import, health feed and search across compounds: one entry per compound, each manager sees only theirs', async () => {
-    const admin = tokenOf('admin');
+    const admin = await tokenOf('admin');
     const csv =
       'personId,name,householdId,compoundId\nn-1,张三明,h-1,north\nn-2,张小红,h-1,north\ns-1,张大山,h-1,south\n';
     expect(
@@ -90,7 +91,9 @@ describe('audit entries carry their compound', () => {
     expect(spanning).toHaveLength(6);
     expect(spanning.every((e) => e.compoundId !== null)).toBe(true);
     for (const compound of COMPOUNDS) {
-      const mine = (await (await call('/api/v1/audit?limit=200', tokenOf('manager', compound))).json()) as AuditBody;
+      const mine = (await (
+        await call('/api/v1/audit?limit=200', await tokenOf('manager', compound))
+      ).json()) as AuditBody;
       expect(mine.entries.length).toBeGreaterThanOrEqual(3);
       expect(mine.entries.every((e) => e.compoundId === compound)).toBe(true);
     }
@@ -99,10 +102,13 @@ describe('audit entries carry their compound', () => {
   it('a search that finds nobody is recorded under the compound asked for, or the searching manager’s', async () => {
     await call(
       `/api/v1/trace/search?${new URLSearchParams({ q: '无人', reason: 'r', compound: 'south' })}`,
-      tokenOf('admin'),
+      await tokenOf('admin'),
     );
-    await call(`/api/v1/trace/search?${new URLSearchParams({ q: '无人', reason: 'r' })}`, tokenOf('manager', 'north'));
-    const entries = await audit(tokenOf('admin'), 'trace.search');
+    await call(
+      `/api/v1/trace/search?${new URLSearchParams({ q: '无人', reason: 'r' })}`,
+      await tokenOf('manager', 'north'),
+    );
+    const entries = await audit(await tokenOf('admin'), 'trace.search');
     expect(entries.map((e) => e.compoundId).sort()).toEqual(['north', 'south']);
   });
 });
