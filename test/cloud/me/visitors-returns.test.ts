@@ -68,8 +68,8 @@ describe('visitors and return registration', () => {
       ],
       ADMIN,
     );
-    manager = h.token('manager', 'c-1', 'mgr-1');
-    zhang = h.core.sessions.issue({ username: 'r:p-zhang', role: 'resident', compound: 'c-1' }).token;
+    manager = await h.token('manager', 'c-1', 'mgr-1');
+    zhang = (await h.core.sessions.issue({ username: 'r:p-zhang', role: 'resident', compound: 'c-1' })).token;
   });
   afterEach(async () => {
     await h.close();
@@ -139,15 +139,15 @@ describe('visitors and return registration', () => {
     // Its passages are marked for the guards, and counted (the cloud's clock on the visit's day:
     // ingest refuses passages dated ahead of it).
     clock = at + 60_000;
-    zhang = h.core.sessions.issue({ username: 'r:p-zhang', role: 'resident', compound: 'c-1' }).token;
-    manager = h.token('manager', 'c-1', 'mgr-2');
+    zhang = (await h.core.sessions.issue({ username: 'r:p-zhang', role: 'resident', compound: 'c-1' })).token;
+    manager = await h.token('manager', 'c-1', 'mgr-2');
     await h.core.ingest.accept(
       'g-1',
       JSON.stringify({ events: [entryEvent('g-1', 1, { personId: visitorId, ts: at, passId: first.passId! })] }),
     );
     await h.core.ingest.flush();
     const events = await json<{ events: { personId: string; visitor?: boolean }[] }>(
-      await h.request('GET', '/api/v1/events', { token: h.token('guard', 'c-1') }),
+      await h.request('GET', '/api/v1/events', { token: await h.token('guard', 'c-1') }),
       200,
     );
     expect(events.events.find((e) => e.personId === visitorId)?.visitor).toBe(true);
@@ -181,14 +181,14 @@ describe('visitors and return registration', () => {
       ).status,
     ).toBe(200);
     const first = await json<{ inviteId: string; link: string }>(await invite({}), 201);
-    const li = h.core.sessions.issue({ username: 'r:p-li', role: 'resident', compound: 'c-1' }).token;
+    const li = (await h.core.sessions.issue({ username: 'r:p-li', role: 'resident', compound: 'c-1' })).token;
     await json(await invite({}, li), 201);
     const over = await invite({});
     expect([over.status, ((await over.json()) as { error: { code: string } }).error.code]).toEqual([
       409,
       'visitor-quota',
     ]);
-    const wang = h.core.sessions.issue({ username: 'r:p-wang', role: 'resident', compound: 'c-1' }).token;
+    const wang = (await h.core.sessions.issue({ username: 'r:p-wang', role: 'resident', compound: 'c-1' })).token;
     expect((await h.request('DELETE', `/api/v1/me/visitors/${first.inviteId}`, { token: wang })).status).toBe(404);
     const wangList = await json<{ invites: unknown[] }>(
       await h.request('GET', '/api/v1/me/visitors', { token: wang }),
@@ -270,8 +270,8 @@ describe('visitors and return registration', () => {
     expect(after).toEqual(['green', 'yellow', 'green']);
 
     // Review: keep and clear (two weeks on: a new sign-in).
-    zhang = h.core.sessions.issue({ username: 'r:p-zhang', role: 'resident', compound: 'c-1' }).token;
-    manager = h.token('manager', 'c-1', 'mgr-1');
+    zhang = (await h.core.sessions.issue({ username: 'r:p-zhang', role: 'resident', compound: 'c-1' })).token;
+    manager = await h.token('manager', 'c-1', 'mgr-1');
     const second = await json<{ returnId: string }>(
       await h.request('POST', '/api/v1/me/returns', {
         token: zhang,
@@ -301,7 +301,7 @@ describe('visitors and return registration', () => {
     expect(audit.entries[0]?.detail).toMatchObject({ decision: 'clear', note: '核酸阴性 negative test' });
 
     // A manager of another compound sees neither the list nor the registration.
-    const other = h.token('manager', 'c-2', 'mgr-2');
+    const other = await h.token('manager', 'c-2', 'mgr-2');
     expect((await h.request('GET', '/api/v1/returns?compound=c-1', { token: other })).status).toBe(403);
     expect(
       (
