@@ -3,8 +3,7 @@
  * wired together. `createCloudCore` builds everything but the ports (tests drive its `app` with
  * `app.request()`); `createCloud` adds the HTTP server, the MQTT client and the retention job.
  */
-import { readFileSync } from 'node:fs';
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
