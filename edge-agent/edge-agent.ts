@@ -25,6 +25,8 @@ import { AlarmWatch, GateAlarms } from './gate-alarms.ts';
 import { GateClock } from './gate-clock.ts';
 import { GateCommands } from './gate-commands.ts';
 import type { GateDatabase } from './gate-database.ts';
+import type { DistributionOutcome } from './supply/distribution-point.ts';
+import { createSupplyRole, type SupplyRole } from './supply/supply-role.ts';
 import {
   createGateContext,
   createGateLink,
@@ -45,7 +47,13 @@ import type { ReplicaStore } from './replica-store.ts';
 import type { SyncConsumer } from './sync-consumer.ts';
 import { TerminalFeed } from './terminal/terminal-feed.ts';
 import { TerminalServer } from './terminal/terminal-server.ts';
-import type { ManualOpenRequest, TerminalBackend, TerminalState, TerminalUpdate } from './terminal/terminal-state.ts';
+import type {
+  ManualOpenRequest,
+  SupplyHousehold,
+  TerminalBackend,
+  TerminalState,
+  TerminalUpdate,
+} from './terminal/terminal-state.ts';
 import type { GateTokenStore } from './token-store.ts';
 import type { TurnstileControl } from './turnstile-control.ts';
 import type { Uplink } from './uplink.ts';
@@ -59,6 +67,8 @@ const FREE_SPACE_CHECK_MS = 10_000;
 
 export interface EdgeAgentEvents {
   decision: [event: EntryEvent | undefined, decision: Decision];
+  /** A distribution point decided a claim (docs/supplies.md). */
+  claim: [outcome: DistributionOutcome];
   alarm: [alarm: AlarmMessage];
   status: [status: GateStatus];
 }
@@ -85,6 +95,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private lane: LaneDevices | undefined;
   private gate!: GateContext;
   private desk!: PassageDesk;
+  /** The distribution role's claim journal, uplink and point (supply/supply-role.ts). */
+  private supply!: SupplyRole;
   private commands!: GateCommands;
   private watch!: AlarmWatch;
   /** Status to the cloud, state to the terminal (gate-status.ts); absent until the parts are built. */
@@ -228,11 +240,26 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       changed: () => this.statusMaybeChanged(),
       onDecision: (event, decision) => this.emit('decision', event, decision),
     });
+    this.supply = createSupplyRole(config, {
+      db: this.db!,
+      replica: this.replica,
+      publisher: this.link,
+      feed: this.feed,
+      gate: this.gate,
+      logger: this.logger,
+      log: this.log,
+      now: this.now,
+      changed: () => this.statusMaybeChanged(),
+    });
     this.lane = new LaneDevices({
       readers,
       turnstile: devices.turnstile,
       turnstileCardDirection: config.devices.turnstile?.cardDirection ?? 'in',
-      present: (credential, readAt) => this.present(credential, readAt),
+      // A distribution point claims supplies with a swipe instead of opening (docs/supplies.md).
+      present: (credential, readAt) => {
+        if (this.settings.role === 'distribution') void this.claim(credential, readAt);
+        else this.present(credential, readAt);
+      },
       raiseAlarm: (kind, detail) => this.alarms.raise(kind, detail),
       changed: () => this.statusMaybeChanged(),
       log: this.log,
@@ -295,8 +322,10 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       );
       this.uplink.connectionUp();
       this.sync.connectionUp();
+      this.supply.uplink.connectionUp();
     });
     this.readiness.on('unready', () => {
+      this.supply.uplink.connectionDown();
       this.uplink.connectionDown();
       this.sync.connectionDown();
     });
@@ -308,6 +337,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     });
     this.link.on('down', () => {
       this.readiness.connectionDown();
+      this.supply.uplink.connectionDown();
       this.uplink.connectionDown();
       this.sync.connectionDown();
       this.statusMaybeChanged();
@@ -319,6 +349,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       sync: this.sync,
       commands: this.commands,
       readiness: this.readiness,
+      claims: this.supply.uplink,
       onAck: (cloudTs) => this.ackReceived(cloudTs),
       log: this.log,
     };
@@ -335,6 +366,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.turnstile.setFreeByMode(this.replica.mode() === 'emergency-open');
     this.uplink.start();
     this.sync.start();
+    this.supply.uplink.start();
     await this.lane!.start();
     if (config.http.enabled) {
       this.terminal = new TerminalServer({
@@ -382,6 +414,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.readiness?.stop();
     this.uplink?.stop();
     this.sync?.stop();
+    this.supply?.close();
     if (this.link?.connected) this.reporter.publishOffline();
     await this.link?.stop();
     await this.terminal?.stop();
@@ -404,6 +437,39 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   /** The terminal's and the `open` command's manual passage. */
   manualOpen(request: ManualOpenRequest): { seq: number | null } {
     return this.desk.manualOpen(request);
+  }
+
+  // ---- supplies (supply/distribution-point.ts, docs/supplies.md) ----
+
+  /** A swipe at a distribution point: the allocation shown, the claim decided and journaled. */
+  async claim(credential: Credential, readAt?: bigint): Promise<DistributionOutcome> {
+    const outcome = await this.supply.point.present(credential, readAt);
+    this.emit('claim', outcome);
+    return outcome;
+  }
+
+  /** The terminal's guard claim for a household member without a card. */
+  async guardClaim(request: {
+    personId: string;
+    guard: string;
+    reason: string;
+  }): Promise<Omit<DistributionOutcome, 'shownAt'>> {
+    if (this.settings.role !== 'distribution') return { verdict: 'refused', refusal: 'no-round' };
+    const outcome = await this.supply.point.guardClaim(request);
+    this.emit('claim', outcome);
+    // The screen's clock (a bigint) is for the benchmark, not for the terminal's JSON.
+    const { shownAt: _shownAt, ...answer } = outcome;
+    return answer;
+  }
+
+  /** The terminal's household lookup (members masked, the current round, a claim). */
+  supplyHousehold(householdId: string): SupplyHousehold {
+    return this.supply.point.household(householdId);
+  }
+
+  /** The claim journal's depth (unacknowledged claims), for tests and status. */
+  get claimDepth(): number {
+    return this.supply.journal.depth();
   }
 
   // ---- MQTT messages ----

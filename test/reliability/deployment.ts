@@ -380,6 +380,11 @@ export class Deployment {
     }
   }
 
+  /** Any guard route of the gate's terminal, signed in as the test guard (e.g. a supply claim). */
+  guardRequest(gateId: string, path: string, init: RequestInit = {}): Promise<Response> {
+    return this.guardFetch(gateId, path, init);
+  }
+
   async gateState(gateId: string): Promise<TerminalState | undefined> {
     try {
       const res = await this.guardFetch(gateId, '/api/state');

@@ -1,0 +1,74 @@
+/**
+ * The distribution role's parts, built once per gate process (docs/supplies.md, "The distribution
+ * role"): the claim journal in the gate's SQLite file (fsynced off the event loop like the passage
+ * journal when `journal.synchronous` is `full`), its uplink over the gate's MQTT link, and the
+ * distribution point itself. An entry gate builds them too — they cost two prepared statements and
+ * an idle timer — so that switching the role through the gate's settings needs no restart, and a
+ * claim journal left from a distribution shift is still sent after a switch back.
+ */
+import type { Logger } from '../../shared/log.ts';
+import { WalSync } from '../../shared/wal-sync.ts';
+import type { EdgeConfig } from '../config.ts';
+import type { GateContext } from '../decision.ts';
+import type { GateDatabase } from '../gate-database.ts';
+import type { ReplicaStore } from '../replica-store.ts';
+import type { TerminalFeed } from '../terminal/terminal-feed.ts';
+import type { EventPublisher } from '../uplink.ts';
+import { ClaimJournal } from './claim-journal.ts';
+import { ClaimUplink } from './claim-uplink.ts';
+import { DistributionPoint } from './distribution-point.ts';
+
+export interface SupplyRole {
+  journal: ClaimJournal;
+  uplink: ClaimUplink;
+  point: DistributionPoint;
+  close(): void;
+}
+
+export function createSupplyRole(
+  config: EdgeConfig,
+  parts: {
+    db: GateDatabase;
+    replica: ReplicaStore;
+    publisher: EventPublisher;
+    feed: TerminalFeed;
+    gate: GateContext;
+    logger: Logger;
+    log: Logger;
+    now: () => number;
+    changed: () => void;
+  },
+): SupplyRole {
+  const syncOffLoop = config.journal.synchronous === 'full' && config.dataDir !== ':memory:';
+  const wal = syncOffLoop ? new WalSync(`${parts.db.name}-wal`) : undefined;
+  const journal = new ClaimJournal(parts.db, parts.replica.supply, wal);
+  const uplink = new ClaimUplink({
+    gateId: config.gateId,
+    journal,
+    publisher: parts.publisher,
+    logger: parts.logger,
+    now: parts.now,
+    ackTimeoutMs: config.timeouts.ackMs,
+  });
+  journal.onDurable = () => uplink.pump();
+  const point = new DistributionPoint({
+    gateId: config.gateId,
+    gate: parts.gate,
+    replica: parts.replica,
+    journal,
+    uplink,
+    feed: parts.feed,
+    now: parts.now,
+    log: parts.log,
+    changed: parts.changed,
+  });
+  return {
+    journal,
+    uplink,
+    point,
+    close: () => {
+      uplink.stop();
+      wal?.close();
+    },
+  };
+}
