@@ -80,7 +80,7 @@ describe('npm run build → dist/, run by bin/anxin.mjs', () => {
     // Relative imports point at the compiled files.
     const main = readFileSync(join(root, 'dist', 'edge-agent', 'edge-agent.js'), 'utf8');
     expect(main).not.toMatch(/from ['"]\.{1,2}\/[^'"]*\.ts['"]/);
-    expect(main).toMatch(/from ['"]\.\/decision\.js['"]/);
+    expect(main).toMatch(/from ['"]\.\/cloud-readiness\.js['"]/);
   });
 
   it('carries the web assets, the package version and the build time', () => {

@@ -95,7 +95,8 @@ describe('edge config', () => {
   });
 });
 
-describe('anxin edge (command line)', () => {
+// Each case starts up to three processes; on a loaded machine one start can take seconds.
+describe('anxin edge (command line)', { timeout: 90_000 }, () => {
   const anxin = (...args: string[]) =>
     spawnSync(process.execPath, ['bin/anxin.mjs', 'edge', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
 

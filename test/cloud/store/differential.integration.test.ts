@@ -106,7 +106,8 @@ async function allPages(store: CloudStore, query: Omit<EventQuery, 'cursor'>): P
   return seen;
 }
 
-describe('SQLite and PostgreSQL stores answer alike', () => {
+// Every trace runs on both backends over the whole generated load: seconds each on a busy machine.
+describe('SQLite and PostgreSQL stores answer alike', { timeout: 120_000 }, () => {
   const [sqliteBackend, postgresBackend] = storeBackends();
   let sqlite: { store: CloudStore; deps: TraceDeps };
   let postgres: { store: CloudStore; deps: TraceDeps };
