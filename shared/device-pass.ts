@@ -15,7 +15,8 @@
  * text, so nothing is copied to verify it. Integers are big-endian, times whole seconds.
  */
 import { createPublicKey, ECDH, type KeyObject, sign, verify } from 'node:crypto';
-import QRCode from 'qrcode';
+import type * as QRCode from 'qrcode';
+import { qrcode } from './qr-code.ts';
 import { encodeBase45, tryDecodeBase45 } from './base45.ts';
 import { PASS_KINDS } from './enums.ts';
 import { ID_PATTERN } from './ids.ts';
@@ -353,5 +354,5 @@ function segments(text: string): QRCode.QRCodeSegment[] {
 
 /** The QR symbol of a frame (version, modules), same level as `AX1:` passes. */
 export function createDevicePassQr(text: string): QRCode.QRCode {
-  return QRCode.create(segments(text), { errorCorrectionLevel: PASS_QR_ERROR_CORRECTION });
+  return qrcode().create(segments(text), { errorCorrectionLevel: PASS_QR_ERROR_CORRECTION });
 }

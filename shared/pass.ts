@@ -11,7 +11,8 @@
  * base45 keeps a realistic pass under 200 characters, i.e. QR version 9 at level Q.
  */
 import { randomBytes, sign, verify } from 'node:crypto';
-import QRCode from 'qrcode';
+import type * as QRCode from 'qrcode';
+import { qrcode } from './qr-code.ts';
 import { PASS_KINDS, type PassKind } from './enums.ts';
 import { AnxinError } from './errors.ts';
 import { encodeBase45, tryDecodeBase45 } from './base45.ts';
@@ -204,11 +205,11 @@ function passSegments(text: string): QRCode.QRCodeSegment[] {
 
 /** The QR symbol a pass renders as (version, modules, segments), for tests and size checks. */
 export function createPassQr(text: string): QRCode.QRCode {
-  return QRCode.create(passSegments(text), { errorCorrectionLevel: PASS_QR_ERROR_CORRECTION });
+  return qrcode().create(passSegments(text), { errorCorrectionLevel: PASS_QR_ERROR_CORRECTION });
 }
 
 export function renderPassSvg(text: string): Promise<string> {
-  return QRCode.toString(passSegments(text), {
+  return qrcode().toString(passSegments(text), {
     type: 'svg',
     errorCorrectionLevel: PASS_QR_ERROR_CORRECTION,
     margin: 4,
@@ -216,7 +217,7 @@ export function renderPassSvg(text: string): Promise<string> {
 }
 
 export function renderPassPng(text: string): Promise<Buffer> {
-  return QRCode.toBuffer(passSegments(text), {
+  return qrcode().toBuffer(passSegments(text), {
     type: 'png',
     errorCorrectionLevel: PASS_QR_ERROR_CORRECTION,
     margin: 4,
