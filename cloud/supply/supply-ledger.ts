@@ -163,6 +163,28 @@ export class SupplyLedger {
     return this.view(roundId);
   }
 
+  /** The compound's open rounds as a household sees them: allocation, window, application, its claim. */
+  roundsForResident(compoundId: string, householdId: string | null) {
+    return (this.stmt.roundsOf.all(compoundId, 100) as Row[])
+      .filter((r) => r.status === 'open')
+      .map((r) => {
+        const round = this.recordOfRow(r);
+        const claim = householdId ? (this.stmt.accepted.get(round.roundId, householdId) as Row | undefined) : undefined;
+        const applied = householdId !== null && this.hasApplied(round.roundId, householdId);
+        return {
+          roundId: round.roundId,
+          name: round.name,
+          form: round.form,
+          window: round.window,
+          items: round.items,
+          eligibility: round.eligibility,
+          mustApply: round.eligibility === 'applicants' && !applied,
+          applied,
+          claimed: claim ? { ts: Number(claim.ts), where: this.whereOf(claim.gate_id) } : null,
+        };
+      });
+  }
+
   /** Rounds of one compound (or every compound), newest first; a provider sees only the rounds naming it. */
   listRounds(compoundId: string | undefined, provider?: string, limit = 100): RoundView[] {
     const rows = (compoundId ? this.stmt.roundsOf.all(compoundId, limit) : this.stmt.allRounds.all(limit)) as Row[];

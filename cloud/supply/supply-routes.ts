@@ -14,6 +14,7 @@ import type { RouteDeps } from '../http/app-deps.ts';
 import { canSee, compoundFilter } from '../http/auth-middleware.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
 import type { SupplyLedger } from './supply-ledger.ts';
+import { mountSupplyMeRoutes } from './supply-me-routes.ts';
 
 const BASE = '/api/v1/supply/rounds';
 const listQuery = z.object({ compound: idSchema.optional() });
@@ -27,6 +28,7 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
   const managers = deps.auth.requireRole(['manager']);
   const readers = deps.auth.requireRole(['manager', 'provider']);
   const recorders = deps.auth.requireRole(['manager', 'guard']);
+  mountSupplyMeRoutes(app, deps, ledger);
 
   const audit = (
     c: Context<AppEnv>,

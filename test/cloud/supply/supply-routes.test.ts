@@ -284,4 +284,44 @@ describe('supply rounds', () => {
       ).status,
     ).toBe(201);
   });
+
+  it('a resident sees the open rounds of its compound, applies for its own household, and sees its claim', async () => {
+    const zhang = (await h.core.sessions.issue({ username: 'r:p-1', role: 'resident', compound: 'c-1' })).token;
+    const other = (await h.core.sessions.issue({ username: 'r:p-9', role: 'resident', compound: 'c-2' })).token;
+    expect(await json(h.request('GET', '/api/v1/me/supply', { token: zhang }))).toEqual({ awake: false, rounds: [] });
+    const { roundId } = await json(
+      h.request('POST', '/api/v1/supply/rounds', {
+        token: manager,
+        body: roundBody({ wake: true, eligibility: 'applicants' }),
+      }),
+    );
+    const before = await json(h.request('GET', '/api/v1/me/supply', { token: zhang }));
+    expect(before).toMatchObject({
+      awake: true,
+      householdId: 'h-1',
+      rounds: [{ roundId, mustApply: true, applied: false, claimed: null }],
+    });
+    expect(before.rounds[0].items).toEqual([
+      { name: 'rice', unit: 'kg', perHousehold: 5 },
+      { name: 'oil', unit: 'L', perHousehold: 1 },
+    ]);
+    expect((await h.request('POST', `/api/v1/me/supply/${roundId}/apply`, { token: other })).status).toBe(404);
+    const applied = await h.request('POST', `/api/v1/me/supply/${roundId}/apply`, { token: zhang });
+    expect(applied.status).toBe(201);
+    expect(await json(applied)).toMatchObject({ applied: true, round: { mustApply: false, applied: true } });
+    // The application went to the points (supply.apply) and is audited.
+    const changes = h.published.filter((p) => p.topic === 'anxin/v1/compounds/c-1/changes');
+    expect(JSON.stringify(changes)).toContain('"op":"supply.apply"');
+    const audit = await json(h.request('GET', '/api/v1/audit?action=supply.apply', { token: manager }));
+    expect(audit.entries.map((e: { actor: string }) => e.actor)).toEqual(['r:p-1']);
+    await h.request('POST', `/api/v1/supply/rounds/${roundId}/claims`, {
+      token: manager,
+      body: { householdId: 'h-1', method: 'delivery', reason: 'door' },
+    });
+    const after = await json(h.request('GET', '/api/v1/me/supply', { token: zhang }));
+    expect(after.rounds[0].claimed).toMatchObject({ ts: NOW, where: 'the office' });
+    // A resident reaches none of the manager's supply routes.
+    expect((await h.request('GET', `/api/v1/supply/rounds/${roundId}/claims`, { token: zhang })).status).toBe(403);
+    expect((await h.request('GET', '/api/v1/supply/rounds', { token: zhang })).status).toBe(403);
+  });
 });
