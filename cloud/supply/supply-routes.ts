@@ -62,11 +62,9 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
   app.get(BASE, readers, validate('query', listQuery), (c) => {
     const actor = c.var.actor;
     const requested = c.req.valid('query').compound;
-    if (actor.role === 'provider') {
-      const compoundId = compoundFilter(actor, requested);
-      return c.json({ rounds: ledger.listRounds(compoundId, actor.username).map(providerView) });
-    }
     const compoundId = compoundFilter(actor, requested);
+    if (actor.role === 'provider')
+      return c.json({ rounds: ledger.listRounds(compoundId, actor.username).map(providerView) });
     if (compoundId === undefined) return c.json({ rounds: ledger.listRounds(undefined) });
     if (!canSee(actor, compoundId)) throw notFound('compound', compoundId);
     const state = ledger.awake(compoundId);
