@@ -10,6 +10,7 @@ import type { AppEnv } from '../http/app-env.ts';
 import type { CloudStore } from '../store/store.ts';
 import { ActivationCodeHasher } from './activation-codes.ts';
 import { activationManagerRoutes, activationResidentRoutes } from './activation-routes.ts';
+import { residentSidePages } from './me-pages.ts';
 import { meRoutes } from './me-routes.ts';
 import { meReturnRoutes, residentPolicyRoutes, returnReviewRoutes, startReturnRelease } from './return-routes.ts';
 import { visitorPassRoutes, visitorRoutes, visitorStatsRoutes } from './visitor-routes.ts';
@@ -40,6 +41,7 @@ export function residentSideRoutes(
     app.route(`${API_BASE}/stats/visitors`, visitorStatsRoutes(ctx));
     app.route(`${API_BASE}/returns`, returnReviewRoutes(ctx));
     app.route(`${API_BASE}/compounds`, residentPolicyRoutes(ctx));
+    app.route('/', residentSidePages());
     startReturnRelease({ ...ctx, logger: deps.logger }, options.releaseIntervalMs);
   };
 }

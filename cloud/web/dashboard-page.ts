@@ -260,7 +260,8 @@ export function dashboardPage() {
   <span class="toolbar-info"><span id="zone-label" class="muted"></span> <span id="stats-updated" class="muted"></span></span>
   <span class="links"><a href="#stats">统计 <small>Stats</small></a><a href="#trace">追踪 <small>Trace</small></a>
   <a href="#mode">模式 <small>Mode</small></a><a href="#residents">住户 <small>Residents</small></a>
-  <a href="#passes">通行证 <small>Passes</small></a><a href="#audit">审计 <small>Audit</small></a><a href="/console">控制台 <small>Console</small></a></span>
+  <a href="#passes">通行证 <small>Passes</small></a><a href="#audit">审计 <small>Audit</small></a><a href="/console">控制台 <small>Console</small></a>
+  <a href="/dashboard/resident-side" id="resident-side-link">住户端 <small>Resident side</small></a></span>
 </nav>
 <p id="restored-note" class="banner info" role="status" hidden>已恢复您登录过期前输入的内容。 <small>What you typed before the session ended has been put back.</small></p>
 <main class="dashboard">
