@@ -54,6 +54,53 @@ ${o.body}
 </html>`;
 }
 
+/** The visitors card of `/me`. */
+function visitorSection() {
+  return html`    <section id="visitors" class="card">
+      <h2>访客 <small>Visitors</small></h2>
+      <p id="visitor-note" class="muted"></p>
+      <form id="visitor-form">
+        <label>访客姓名 <small>Visitor's name</small><input id="visitor-name" required maxlength="32" data-no-draft></label>
+        <label>手机尾号4位 <small>Last 4 digits of their phone</small><input id="visitor-phone" required inputmode="numeric" pattern="[0-9]{4}" maxlength="4"></label>
+        <label>来访日期 <small>Date of visit</small><input id="visitor-date" type="date" required></label>
+        <label>可用次数 <small>Passages allowed</small><select id="visitor-uses">${raw(
+          [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+            .map((n) => `<option value="${n}"${n === 2 ? ' selected' : ''}>${n}</option>`)
+            .join(''),
+        )}</select></label>
+        <button type="submit" class="primary">邀请 <small>Invite</small></button>
+        <p id="visitor-error" class="error" role="alert"></p>
+      </form>
+      <div id="visitor-link-box" class="link-box" hidden>
+        <p>把这个链接发给访客： <small>Send this link to your visitor:</small></p>
+        <input id="visitor-link" readonly>
+        <button type="button" id="visitor-copy">复制 <small>Copy</small></button>
+      </div>
+      <ul id="visitor-list" class="plain"></ul>
+    </section>`;
+}
+
+/** The return registration card of `/me`. */
+function returnSection() {
+  return html`    <section id="returns" class="card">
+      <h2>返沪登记 <small>Return registration</small></h2>
+      <p id="return-note" class="muted"></p>
+      <form id="return-form">
+        <label>出发地 <small>Coming from</small><input id="return-origin" required maxlength="60"></label>
+        <label>返回日期 <small>Date of return</small><input id="return-date" type="date" required></label>
+        <label>交通方式 <small>Transport</small><select id="return-transport">
+          <option value="train">火车 Train</option><option value="plane">飞机 Plane</option><option value="car">汽车 Car</option>
+          <option value="bus">大巴 Bus</option><option value="ship">轮船 Ship</option><option value="other">其他 Other</option>
+        </select></label>
+        <label>车次/航班（可选） <small>Train, flight or plate (optional)</small><input id="return-detail" maxlength="40"></label>
+        <fieldset id="return-members"><legend>同行家庭成员 <small>Who travelled</small></legend></fieldset>
+        <button type="submit" class="primary">登记 <small>Register</small></button>
+        <p id="return-error" class="error" role="alert"></p>
+      </form>
+      <ul id="return-list" class="plain"></ul>
+    </section>`;
+}
+
 export function mePage() {
   return shell({
     titleZh: '我的',
@@ -100,45 +147,8 @@ export function mePage() {
       <p id="passages-state" class="muted" data-state="loading">加载中… <small>Loading…</small></p>
       <ol id="passage-list" class="plain passages"></ol>
     </section>
-    <section id="visitors" class="card">
-      <h2>访客 <small>Visitors</small></h2>
-      <p id="visitor-note" class="muted"></p>
-      <form id="visitor-form">
-        <label>访客姓名 <small>Visitor's name</small><input id="visitor-name" required maxlength="32" data-no-draft></label>
-        <label>手机尾号4位 <small>Last 4 digits of their phone</small><input id="visitor-phone" required inputmode="numeric" pattern="[0-9]{4}" maxlength="4"></label>
-        <label>来访日期 <small>Date of visit</small><input id="visitor-date" type="date" required></label>
-        <label>可用次数 <small>Passages allowed</small><select id="visitor-uses">${raw(
-          [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
-            .map((n) => `<option value="${n}"${n === 2 ? ' selected' : ''}>${n}</option>`)
-            .join(''),
-        )}</select></label>
-        <button type="submit" class="primary">邀请 <small>Invite</small></button>
-        <p id="visitor-error" class="error" role="alert"></p>
-      </form>
-      <div id="visitor-link-box" class="link-box" hidden>
-        <p>把这个链接发给访客： <small>Send this link to your visitor:</small></p>
-        <input id="visitor-link" readonly>
-        <button type="button" id="visitor-copy">复制 <small>Copy</small></button>
-      </div>
-      <ul id="visitor-list" class="plain"></ul>
-    </section>
-    <section id="returns" class="card">
-      <h2>返沪登记 <small>Return registration</small></h2>
-      <p id="return-note" class="muted"></p>
-      <form id="return-form">
-        <label>出发地 <small>Coming from</small><input id="return-origin" required maxlength="60"></label>
-        <label>返回日期 <small>Date of return</small><input id="return-date" type="date" required></label>
-        <label>交通方式 <small>Transport</small><select id="return-transport">
-          <option value="train">火车 Train</option><option value="plane">飞机 Plane</option><option value="car">汽车 Car</option>
-          <option value="bus">大巴 Bus</option><option value="ship">轮船 Ship</option><option value="other">其他 Other</option>
-        </select></label>
-        <label>车次/航班（可选） <small>Train, flight or plate (optional)</small><input id="return-detail" maxlength="40"></label>
-        <fieldset id="return-members"><legend>同行家庭成员 <small>Who travelled</small></legend></fieldset>
-        <button type="submit" class="primary">登记 <small>Register</small></button>
-        <p id="return-error" class="error" role="alert"></p>
-      </form>
-      <ul id="return-list" class="plain"></ul>
-    </section>
+    ${visitorSection()}
+    ${returnSection()}
   </div>
   <p id="idle-banner" class="notice" role="status" hidden></p>
 </main>`,

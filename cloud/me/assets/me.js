@@ -252,6 +252,13 @@ async function home(note) {
       ),
     ),
   );
+  fillForms();
+  document.dispatchEvent(new CustomEvent('anxin:me', { detail: { me, token: session?.token } }));
+  await Promise.all([loadPassages(), loadVisitors(), loadReturns()]);
+}
+
+/** The visitor and return forms: dates, what the policy allows, the notes. */
+function fillForms() {
   const today = dateTime(Date.now()).slice(0, 10);
   $('visitor-date').value ||= today;
   $('visitor-date').min = today;
@@ -286,8 +293,6 @@ async function home(note) {
           ],
     ),
   );
-  document.dispatchEvent(new CustomEvent('anxin:me', { detail: { me, token: session?.token } }));
-  await Promise.all([loadPassages(), loadVisitors(), loadReturns()]);
 }
 
 async function loadPassages() {
