@@ -66,7 +66,8 @@ describe('pages and assets', () => {
       expect(page).toContain('<html lang="zh-CN">');
       expect(page).toContain(title);
       for (const [, src] of page.matchAll(/(?:src|href)="([^"]+)"/g)) {
-        expect(src, `${path} refers to ${src}`).toMatch(/^(\/assets\/|\/console$|#)/);
+        // The dashboard links the resident side's manager page (cloud/me/me-pages.ts).
+        expect(src, `${path} refers to ${src}`).toMatch(/^(\/assets\/|\/console$|\/dashboard\/resident-side$|#)/);
       }
     }
   });

@@ -281,4 +281,30 @@ describe('activation and the resident session', () => {
       (await h.request('POST', '/api/v1/me/login', { body: { login: 'li.si', password: 'another password' } })).status,
     ).toBe(200);
   });
+
+  it('serves the resident side’s pages and assets from this origin only', async () => {
+    const { ME_ASSETS } = await import('../../../cloud/me/me-pages.ts');
+    const { residentSidePages } = await import('../../../cloud/me/me-pages.ts');
+    const pages = residentSidePages();
+    for (const path of ['/me', '/me/activate', '/visit', '/dashboard/resident-side']) {
+      const res = await pages.request(path);
+      expect(res.status, path).toBe(200);
+      const page = await res.text();
+      expect(page).toContain('<html lang="zh-CN">');
+      expect(page).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+      for (const [, src] of page.matchAll(/(?:src|href)="([^"]+)"/g)) {
+        expect(src, `${path} refers to ${src}`).toMatch(/^(\/assets\/|\/me\/assets\/|\/me\/activate$|\/dashboard$)/);
+      }
+    }
+    for (const name of ME_ASSETS) {
+      const res = await pages.request(`/me/assets/${name}`);
+      expect(res.status, name).toBe(200);
+      const text = await res.text();
+      expect(
+        [...text.matchAll(/https?:\/\/[^\s"')]+/g)].map((m) => m[0]),
+        name,
+      ).toEqual([]);
+    }
+    expect((await pages.request('/me/assets/..%2Fme-pages.ts')).status).toBe(404);
+  });
 });
