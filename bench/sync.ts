@@ -22,7 +22,7 @@ import { startDeployment } from './lib/deployment.ts';
 import { cpuSecondsOfPid, rssOfPid } from './lib/machine.ts';
 import { generatePopulation, type SyntheticPerson } from './lib/population.ts';
 import { ANXIN, ANXIN_RUNS } from './lib/processes.ts';
-import { latencyFigures } from './lib/report.ts';
+import { type Figure, latencyFigures } from './lib/report.ts';
 import { Samples, sleep, waitFor } from './lib/samples.ts';
 
 const USAGE = `bench sync [--quick] [--persons N] [--gates N] [--changes N] [--edge-cpu-prof DIR] [--json FILE]
@@ -66,6 +66,47 @@ function bareBulkInsert(persons: readonly SyntheticPerson[]): { seconds: number;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** `--edge-cpu-prof DIR`: the gate process writes a V8 CPU profile there when it exits. */
+const profileFlags = (dir: unknown): string[] =>
+  typeof dir === 'string' ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+
+/**
+ * The snapshot against a bare bulk insert of the same persons, in wall time and in CPU time. On a
+ * shared machine wall time is mostly waiting for a core: the CPU each side used (the gate's from
+ * /proc, between the same two statuses) is the comparison that load does not skew.
+ */
+function againstBareInsert(persons: readonly SyntheticPerson[], snapshotS: number, snapshotCpuS: number): Figure[] {
+  const bare = bareBulkInsert(persons);
+  return [
+    {
+      name: `bare SQLite bulk insert of the same ${persons.length} persons (gate schema, one transaction)`,
+      value: bare.seconds,
+      unit: 's',
+      note: `CPU ${bare.cpuSeconds.toFixed(2)} s`,
+    },
+    {
+      name: 'snapshot ÷ bare bulk insert',
+      value: snapshotS / bare.seconds,
+      unit: '×',
+      target: TARGET_SNAPSHOT_OVER_BARE,
+      goal: 'max',
+    },
+    {
+      name: "snapshot, the gate process's CPU (online → at rev)",
+      value: snapshotCpuS,
+      unit: 's',
+      note: 'user + system, /proc/<pid>/stat (10 ms ticks)',
+    },
+    {
+      name: 'snapshot CPU ÷ bare bulk insert CPU',
+      value: snapshotCpuS / bare.cpuSeconds,
+      unit: '×',
+      target: TARGET_SNAPSHOT_OVER_BARE,
+      goal: 'max',
+    },
+  ];
 }
 
 await runBench(
@@ -120,19 +161,18 @@ await runBench(
     let onlineAt: bigint | undefined;
     let appliedAt: bigint | undefined;
     let rssAtOnline: number | undefined;
-    let cpuAtOnline: number | undefined;
-    let cpuAtRev: number | undefined;
+    const cpu: { online?: number; rev?: number } = {};
     let edgePid = 0;
     observer.on('message', (_topic, payload) => {
       const status = JSON.parse(payload.toString()) as GateStatus;
       if (status.online && onlineAt === undefined) {
         onlineAt = process.hrtime.bigint();
         rssAtOnline = rssOfPid(edgePid);
-        cpuAtOnline = cpuSecondsOfPid(edgePid);
+        cpu.online = cpuSecondsOfPid(edgePid);
       }
       if (status.rev >= targetRev && appliedAt === undefined) {
         appliedAt = process.hrtime.bigint();
-        cpuAtRev = cpuSecondsOfPid(edgePid);
+        cpu.rev = cpuSecondsOfPid(edgePid);
       }
     });
     await observer.subscribeAsync(topics.gateStatus('g-new'), { qos: 1 });
@@ -149,16 +189,9 @@ await runBench(
       }),
     );
     const spawnedAt = process.hrtime.bigint();
-    const cpuProf = values['edge-cpu-prof'];
     const edge = ctx.spawnChild(
       process.execPath,
-      [
-        ...(typeof cpuProf === 'string' ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : []),
-        ANXIN,
-        'edge',
-        '--config',
-        configPath,
-      ],
+      [...profileFlags(values['edge-cpu-prof']), ANXIN, 'edge', '--config', configPath],
       {
         env: { ...process.env, ANXIN_LOG_LEVEL: 'warn' },
         stdio: ['ignore', 'ignore', 'inherit'],
@@ -181,38 +214,8 @@ await runBench(
         unit: 's',
       },
     );
-    const bare = bareBulkInsert(big);
-    // On a shared machine wall time is mostly waiting for a core: the CPU each side used is the
-    // comparison that load does not skew (the gate's, from /proc, between the same two statuses).
-    const snapshotCpuS = cpuAtRev !== undefined && cpuAtOnline !== undefined ? cpuAtRev - cpuAtOnline : Number.NaN;
-    report.add(
-      {
-        name: `bare SQLite bulk insert of the same ${personCount} persons (gate schema, one transaction)`,
-        value: bare.seconds,
-        unit: 's',
-        note: `CPU ${bare.cpuSeconds.toFixed(2)} s`,
-      },
-      {
-        name: 'snapshot ÷ bare bulk insert',
-        value: snapshotS / bare.seconds,
-        unit: '×',
-        target: TARGET_SNAPSHOT_OVER_BARE,
-        goal: 'max',
-      },
-      {
-        name: "snapshot, the gate process's CPU (online → at rev)",
-        value: snapshotCpuS,
-        unit: 's',
-        note: 'user + system, /proc/<pid>/stat (10 ms ticks)',
-      },
-      {
-        name: 'snapshot CPU ÷ bare bulk insert CPU',
-        value: snapshotCpuS / bare.cpuSeconds,
-        unit: '×',
-        target: TARGET_SNAPSHOT_OVER_BARE,
-        goal: 'max',
-      },
-    );
+    const snapshotCpuS = cpu.rev !== undefined && cpu.online !== undefined ? cpu.rev - cpu.online : Number.NaN;
+    report.add(...againstBareInsert(big, snapshotS, snapshotCpuS));
     await sleep(2_000);
     report.add({
       name: `edge agent RSS holding ${personCount} persons (anxin edge process)`,

@@ -46,7 +46,7 @@ import { PassageDesk, type PresentResult } from './passages.ts';
 import type { ReplicaStore } from './replica-store.ts';
 import type { SyncConsumer } from './sync-consumer.ts';
 import { TerminalFeed } from './terminal/terminal-feed.ts';
-import type { TerminalServer } from './terminal/terminal-server.ts';
+import { TerminalServer } from './terminal/terminal-server.ts';
 import type {
   ManualOpenRequest,
   SupplyHousehold,
@@ -369,8 +369,6 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.supply.uplink.start();
     await this.lane!.start();
     if (config.http.enabled) {
-      // Loaded only here: a gate without a screen never loads hono and the page code (≈ 50 modules).
-      const { TerminalServer } = await import('./terminal/terminal-server.ts');
       this.terminal = new TerminalServer({
         config,
         logger: this.log,
