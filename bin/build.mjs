@@ -6,7 +6,8 @@
 // tsc rather than an esbuild bundle: the output is type-checked, and the 1:1 layout keeps the
 // paths that modules resolve from their own `import.meta.url` (the web assets, the package
 // version, the sub-commands) valid without a bundler's rewriting.
-// Besides the JavaScript: the web page assets (served from beside cloud/web/web-routes.js), a
+// Besides the JavaScript: the web page assets (served from beside cloud/web/web-routes.js), the
+// gate's WAL checkpoint worker (a .cjs file loaded by path), a
 // package.json (the version the gate reports; "type": "module") and build-info.json (when, from
 // what), by which bin/anxin.mjs tells a stale dist/ from a current one.
 import { spawnSync } from 'node:child_process';
@@ -46,6 +47,12 @@ cpSync(join(repo, 'cloud', 'web', 'assets'), join(out, 'cloud', 'web', 'assets')
   recursive: true,
   filter: (source) => !source.endsWith('.d.ts'),
 });
+// The gate terminal's page assets, read from beside edge-agent/terminal/terminal-app.js.
+cpSync(join(repo, 'edge-agent', 'terminal', 'assets'), join(out, 'edge-agent', 'terminal', 'assets'), {
+  recursive: true,
+});
+// The WAL checkpoint worker is loaded by path (edge-agent/wal-checkpointer.ts), not compiled.
+cpSync(join(repo, 'edge-agent', 'wal-checkpoint-worker.cjs'), join(out, 'edge-agent', 'wal-checkpoint-worker.cjs'));
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
 mkdirSync(out, { recursive: true });
 writeFileSync(

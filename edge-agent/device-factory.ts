@@ -6,7 +6,7 @@ import { OsdpBus } from '../firmware-bridge/osdp/bus.ts';
 import { OsdpControlPanel } from '../firmware-bridge/osdp/control-panel.ts';
 import { readScbkFile } from '../firmware-bridge/osdp/key-file.ts';
 import { QrScannerDriver } from '../firmware-bridge/qr/driver.ts';
-import { VirtualBinding } from '../firmware-bridge/serial/virtual-binding.ts';
+import { VirtualBinding } from '../firmware-bridge/testing/virtual-binding.ts';
 import { ConfigError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { EdgeConfig } from './config.ts';

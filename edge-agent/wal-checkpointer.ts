@@ -28,48 +28,8 @@ const WORKER_START_WAIT_MS = 2_000;
 /** SQLite's default, restored if the worker fails. */
 const AUTOCHECKPOINT_PAGES = 1_000;
 
-/** The worker: plain CommonJS, so it runs the same under tsx and in a build. */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-if (workerData.started) {
-  const started = new Int32Array(workerData.started);
-  Atomics.store(started, 0, 1);
-  Atomics.notify(started, 0);
-}
-const Database = require(workerData.betterSqlite3);
-const open = new Map();
-const checkpoint = (id, db) => {
-  try {
-    const [row] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ kind: 'checkpoint', id, log: row.log, checkpointed: row.checkpointed });
-  } catch (error) {
-    parentPort.postMessage({ kind: 'error', id, message: error.message });
-  }
-};
-parentPort.on('message', (message) => {
-  if (message.kind === 'add') {
-    try {
-      const db = new Database(message.file, { fileMustExist: true });
-      db.pragma('cache_size = -256');
-      const timer = setInterval(() => checkpoint(message.id, db), message.intervalMs);
-      open.set(message.id, { db, timer });
-    } catch (error) {
-      parentPort.postMessage({ kind: 'failed', id: message.id, message: error.message });
-    }
-  } else if (message.kind === 'remove') {
-    const entry = open.get(message.id);
-    open.delete(message.id);
-    if (entry) {
-      clearInterval(entry.timer);
-      checkpoint(message.id, entry.db);
-      entry.db.close();
-    }
-    parentPort.postMessage({ kind: 'removed', id: message.id });
-  } else if (message.kind === 'exit') {
-    parentPort.close();
-  }
-});
-`;
+/** The worker (plain CommonJS, so it runs the same under tsx, vitest and in a build). */
+const WORKER_FILE = new URL('./wal-checkpoint-worker.cjs', import.meta.url);
 
 type FromWorker =
   | { kind: 'checkpoint'; id: number; log: number; checkpointed: number }
@@ -98,8 +58,7 @@ class CheckpointThread {
     // (shared/small-heap.ts): wait — once, at start-up, a few ms — until the worker runs, then set
     // it again, before the main thread can allocate enough for V8 to grow its semi-spaces.
     const started = youngGenerationKeptSmall() ? new SharedArrayBuffer(4) : undefined;
-    this.#worker = new Worker(WORKER_SOURCE, {
-      eval: true,
+    this.#worker = new Worker(WORKER_FILE, {
       workerData: { betterSqlite3: createRequire(import.meta.url).resolve('better-sqlite3'), started },
       // A checkpoint needs little: keep the isolate small on a gate.
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },

@@ -1,2 +1,2 @@
 /** The socat pty pairs live in firmware-bridge (the demo's `--pty` uses them too). */
-export { openPtyPair, type PtyPair } from '../firmware-bridge/serial/socat-pty.ts';
+export { openPtyPair, type PtyPair } from '../firmware-bridge/testing/socat-pty.ts';

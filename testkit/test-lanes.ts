@@ -28,7 +28,7 @@ const INTEGRATION_MARKS = [
   /testkit\/socat\.ts$/,
   /testkit\/mosquitto\.ts$/,
   /testkit\/postgres\.ts$/,
-  /serial\/socat-pty\.ts$/,
+  /testing\/socat-pty\.ts$/,
 ];
 
 export interface LaneVerdict {

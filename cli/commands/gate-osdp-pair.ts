@@ -19,7 +19,7 @@ import { loadEdgeConfig } from '../../edge-agent/config.ts';
 import { OsdpControlPanel } from '../../firmware-bridge/osdp/control-panel.ts';
 import { readScbkFile, writeScbkFile } from '../../firmware-bridge/osdp/key-file.ts';
 import type { BindingInterface } from '../../firmware-bridge/serial/port-options.ts';
-import { VirtualBinding } from '../../firmware-bridge/serial/virtual-binding.ts';
+import { VirtualBinding } from '../../firmware-bridge/testing/virtual-binding.ts';
 import { AnxinError } from '../../shared/errors.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 

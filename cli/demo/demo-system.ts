@@ -25,13 +25,13 @@ import { hashGuardPin } from '../../edge-agent/terminal/guard-pin.ts';
 import { IdCardReaderSimulator } from '../../firmware-bridge/idreader/simulator.ts';
 import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
 import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
-import { openPtyPair, type PtyPair } from '../../firmware-bridge/serial/socat-pty.ts';
+import { openPtyPair, type PtyPair } from '../../firmware-bridge/testing/socat-pty.ts';
 import {
   createVirtualSerialPair,
   replugVirtualPort,
   unplugVirtualPort,
   VirtualBinding,
-} from '../../firmware-bridge/serial/virtual-binding.ts';
+} from '../../firmware-bridge/testing/virtual-binding.ts';
 import type { Direction, HttpRole } from '../../shared/enums.ts';
 import { createKeysFile, type KeysFile, parseKeysFile } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/log.ts';

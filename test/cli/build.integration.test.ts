@@ -81,6 +81,10 @@ describe('npm run build → dist/, run by bin/anxin.mjs', () => {
     const main = readFileSync(join(root, 'dist', 'edge-agent', 'edge-agent.js'), 'utf8');
     expect(main).not.toMatch(/from ['"]\.{1,2}\/[^'"]*\.ts['"]/);
     expect(main).toMatch(/from ['"]\.\/cloud-readiness\.js['"]/);
+    // The WAL checkpoint worker is loaded by path, so it is carried as is.
+    expect(files).toContain(join('edge-agent', 'wal-checkpoint-worker.cjs'));
+    // And the gate terminal's page scripts, read from beside its compiled app.
+    expect(files).toContain(join('edge-agent', 'terminal', 'assets', 'guard.js'));
   });
 
   it('carries the web assets, the package version and the build time', () => {

@@ -13,7 +13,7 @@ import { JournalStore } from '../../edge-agent/journal-store.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
 import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
 import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
-import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/serial/virtual-binding.ts';
+import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/testing/virtual-binding.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { waitFor } from './cloud-stand-in.ts';
 import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, HOUR, pass } from './fixtures.ts';

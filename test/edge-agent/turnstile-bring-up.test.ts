@@ -17,7 +17,7 @@ import type { OsdpCommandName } from '../../firmware-bridge/osdp/codes.ts';
 import { writeScbkFile } from '../../firmware-bridge/osdp/key-file.ts';
 import { OsdpSimulatorLine, OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
 import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
-import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/serial/virtual-binding.ts';
+import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/testing/virtual-binding.ts';
 import { silentLogger } from '../../shared/log.ts';
 import type { AlarmMessage } from '../../shared/schemas/mqtt.ts';
 import { waitFor } from './cloud-stand-in.ts';

@@ -15,7 +15,7 @@ import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts'
 import { IdCardReaderSimulator, type SimulatedCard } from '../../firmware-bridge/idreader/simulator.ts';
 import { OsdpTurnstileSimulator, SIMULATOR_PULSE_MS } from '../../firmware-bridge/osdp/simulator.ts';
 import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
-import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/serial/virtual-binding.ts';
+import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/testing/virtual-binding.ts';
 import type { Direction } from '../../shared/enums.ts';
 import type { KeysFile } from '../../shared/keys.ts';
 import { type Logger, silentLogger } from '../../shared/log.ts';

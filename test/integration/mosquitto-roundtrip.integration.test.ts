@@ -14,7 +14,7 @@ import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
 import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
-import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/serial/virtual-binding.ts';
+import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/testing/virtual-binding.ts';
 import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';

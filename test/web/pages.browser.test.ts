@@ -20,7 +20,7 @@ import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts'
 import { IdCardReaderSimulator } from '../../firmware-bridge/idreader/simulator.ts';
 import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
 import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
-import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/serial/virtual-binding.ts';
+import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/testing/virtual-binding.ts';
 import type { HealthColour } from '../../shared/enums.ts';
 import { generateIdNumber } from '../../shared/id-number.ts';
 import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';

@@ -8,7 +8,7 @@ import {
   createVirtualSerialPair,
   resetVirtualPorts,
   VirtualBinding,
-} from '../../../firmware-bridge/serial/virtual-binding.ts';
+} from '../../../firmware-bridge/testing/virtual-binding.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { openPtyPair, type PtyPair } from '../../../testkit/socat.ts';
 

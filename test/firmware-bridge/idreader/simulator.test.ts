@@ -8,7 +8,7 @@ import {
   createVirtualSerialPair,
   resetVirtualPorts,
   VirtualBinding,
-} from '../../../firmware-bridge/serial/virtual-binding.ts';
+} from '../../../firmware-bridge/testing/virtual-binding.ts';
 
 const CARD: TextBlockInput = {
   name: '张三明',

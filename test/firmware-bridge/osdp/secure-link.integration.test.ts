@@ -14,7 +14,7 @@ import { OsdpFrame } from '../../../firmware-bridge/osdp/frame.ts';
 import { Scs } from '../../../firmware-bridge/osdp/secure-channel.ts';
 import { OsdpTurnstileSimulator } from '../../../firmware-bridge/osdp/simulator.ts';
 import type { BindingInterface } from '../../../firmware-bridge/serial/port-options.ts';
-import { createVirtualSerialPair, VirtualBinding } from '../../../firmware-bridge/serial/virtual-binding.ts';
+import { createVirtualSerialPair, VirtualBinding } from '../../../firmware-bridge/testing/virtual-binding.ts';
 import { openPtyPair } from '../../../testkit/socat.ts';
 import { until } from './mock-pd.ts';
 

@@ -8,7 +8,7 @@ import {
   resetVirtualPorts,
   unplugVirtualPort,
   VirtualBinding,
-} from '../../../firmware-bridge/serial/virtual-binding.ts';
+} from '../../../firmware-bridge/testing/virtual-binding.ts';
 
 /** Like `events.once`, but not rejected by 'error' events: failed reopen attempts are expected here. */
 function nextEvent(emitter: EventEmitter, name: string): Promise<unknown[]> {
