@@ -12,12 +12,12 @@
 import { EventEmitter } from 'node:events';
 import { type ParsedKeys, parseKeysFile, readKeysFile } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
-import type { AlarmMessage, EntryEvent, GateStatus } from '../shared/schemas/mqtt.ts';
+import type { GateStatus } from '../shared/schemas/mqtt.ts';
 import { packageVersion } from '../shared/version.ts';
-import { type CloudMessageOwners, routeCloudMessage } from './cloud-messages.ts';
+import { startGateTimers, wireGate } from './gate-wiring.ts';
 import { CloudReadiness } from './cloud-readiness.ts';
 import type { EdgeConfig } from './config.ts';
-import type { Credential, Decision, GateContext } from './decision.ts';
+import type { Credential, GateContext } from './decision.ts';
 import { createDevices } from './device-factory.ts';
 import { laneReaders } from './devices.ts';
 import { EventLoopHealth } from './event-loop-health.ts';
@@ -26,15 +26,17 @@ import { GateClock } from './gate-clock.ts';
 import { GateCommands } from './gate-commands.ts';
 import type { GateDatabase } from './gate-database.ts';
 import type { DistributionOutcome } from './supply/distribution-point.ts';
-import { createSupplyRole, type SupplyRole } from './supply/supply-role.ts';
+import { createSupplyRole, type GuardClaimRequest, type SupplyRole } from './supply/supply-role.ts';
 import {
   createGateContext,
   createGateLink,
   createSyncConsumer,
   createTurnstileControl,
   createUplink,
+  type EdgeAgentEvents,
   type EdgeAgentOptions,
   type GateStorage,
+  type InputCounters,
   openGateStorage,
 } from './gate-parts.ts';
 import { applyGateSettings, type EffectiveGateSettings, effectiveGateSettings } from './gate-settings.ts';
@@ -59,19 +61,8 @@ import type { TurnstileControl } from './turnstile-control.ts';
 import type { Uplink } from './uplink.ts';
 import type { WalCheckpointer } from './wal-checkpointer.ts';
 
-export type { EdgeAgentOptions } from './gate-parts.ts';
+export type { EdgeAgentEvents, EdgeAgentOptions } from './gate-parts.ts';
 export type { PresentResult } from './passages.ts';
-
-/** How often the gate checks the free space left for its journal. */
-const FREE_SPACE_CHECK_MS = 10_000;
-
-export interface EdgeAgentEvents {
-  decision: [event: EntryEvent | undefined, decision: Decision];
-  /** A distribution point decided a claim (docs/supplies.md). */
-  claim: [outcome: DistributionOutcome];
-  alarm: [alarm: AlarmMessage];
-  status: [status: GateStatus];
-}
 
 export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements TerminalBackend {
   readonly config: EdgeConfig;
@@ -170,6 +161,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private openStorage(): void {
     const storage: GateStorage = openGateStorage(this.config, {
       logger: this.logger,
+      log: this.log,
       now: this.now,
       monotonic: this.options.monotonic,
       bootId: this.options.bootId,
@@ -191,10 +183,6 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       changed: () => this.statusMaybeChanged(),
       log: this.log,
     });
-    const interrupted = this.journal.finalizeInterrupted();
-    this.journal.sync();
-    if (interrupted.length > 0)
-      this.log.warn({ seqs: interrupted }, 'passages interrupted by a restart recorded as not passed');
   }
 
   /** The MQTT link, the uplink of the journal, the sync consumer, and the cloud's readiness. */
@@ -250,6 +238,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       log: this.log,
       now: this.now,
       changed: () => this.statusMaybeChanged(),
+      onClaim: (outcome) => this.emit('claim', outcome),
     });
     this.lane = new LaneDevices({
       readers,
@@ -264,6 +253,12 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       changed: () => this.statusMaybeChanged(),
       log: this.log,
     });
+    this.buildReporting();
+  }
+
+  /** Status and state (gate-status.ts), and the cloud's commands (gate-commands.ts). */
+  private buildReporting(): void {
+    const { config } = this;
     this.reporter = new GateReporter({
       config,
       version: this.version,
@@ -273,7 +268,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       replica: this.replica,
       journal: this.journal,
       turnstile: this.turnstile,
-      lane: this.lane,
+      lane: this.lane!,
       watch: this.watch,
       alarms: this.alarms,
       clock: this.clock,
@@ -285,18 +280,14 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     });
     this.commands = new GateCommands({
       gateId: config.gateId,
-      publisher: this.link,
+      link: this.link,
+      tokens: this.tokens,
       counters: this.counters,
       log: this.log,
       target: {
         manualOpen: (request) => this.manualOpen(request),
         requestFullResync: () => this.sync.requestFullResync(),
-        renewToken: (token) => {
-          // Stored beside the database, presented from now on, its expiry in the status.
-          this.tokens.accept(token);
-          this.link.setToken(token);
-          this.publishStatus();
-        },
+        tokenRenewed: () => this.publishStatus(),
         restartDevices: async () => {
           await this.lane?.restart();
           this.statusMaybeChanged();
@@ -307,54 +298,31 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
 
   /** The turnstile's, the readiness' and the link's events. */
   private listenToLink(): void {
-    this.turnstile.on('alarm', (kind, detail) => this.alarms.raise(kind, detail));
-    this.turnstile.on('fire', (active) => {
-      this.gate.fireAlarm = active;
-      this.statusMaybeChanged();
-    });
-    this.turnstile.on('freePassage', (direction) => this.desk.recordFreePassage(direction));
-    // The backlog and the sync request go out when the cloud can hear them, not merely when the
-    // broker is back (docs/edge-agent.md "Cloud readiness").
-    this.readiness.on('ready', (why) => {
-      this.log.info(
-        { why, journalDepth: this.journal.depth() },
-        'cloud ready: resending the unacked and asking for sync',
-      );
-      this.uplink.connectionUp();
-      this.sync.connectionUp();
-      this.supply.uplink.connectionUp();
-    });
-    this.readiness.on('unready', () => {
-      this.supply.uplink.connectionDown();
-      this.uplink.connectionDown();
-      this.sync.connectionDown();
-    });
-    this.link.on('up', () => {
-      this.readiness.connectionUp();
-      this.publishStatus();
-      this.alarms.flush();
-      this.statusMaybeChanged();
-    });
-    this.link.on('down', () => {
-      this.readiness.connectionDown();
-      this.supply.uplink.connectionDown();
-      this.uplink.connectionDown();
-      this.sync.connectionDown();
-      this.statusMaybeChanged();
-    });
-    const owners: CloudMessageOwners = {
-      gateId: this.config.gateId,
-      compoundId: this.config.compoundId,
-      uplink: this.uplink,
-      sync: this.sync,
-      commands: this.commands,
-      readiness: this.readiness,
-      claims: this.supply.uplink,
-      onAck: (cloudTs) => this.ackReceived(cloudTs),
-      log: this.log,
-    };
-    this.link.on('message', (topic, payload) => routeCloudMessage(owners, topic, payload));
-    this.link.on('state', () => this.statusMaybeChanged());
+    wireGate(
+      {
+        config: this.config,
+        turnstile: this.turnstile,
+        readiness: this.readiness,
+        link: this.link,
+        uplink: this.uplink,
+        sync: this.sync,
+        claims: this.supply.uplink,
+        commands: this.commands,
+        gate: this.gate,
+        desk: this.desk,
+        alarms: this.alarms,
+        journal: this.journal,
+        replica: this.replica,
+        clock: this.clock,
+        watch: this.watch,
+        now: this.now,
+        log: this.log,
+      },
+      {
+        changed: () => this.statusMaybeChanged(),
+        publishStatus: () => this.publishStatus(),
+      },
+    );
   }
 
   /** Starts what was built, in order: local first (devices, terminal), then the network. */
@@ -374,8 +342,6 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
         logger: this.log,
         backend: this,
         now: this.now,
-        health: () => this.health(),
-        metrics: () => this.metrics(),
         counters: this.terminalRefusals,
         onLockout: (detail) => this.alarms.raise('tamper', detail),
       });
@@ -383,12 +349,13 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     }
     this.link.start();
 
-    const tick = Math.min(config.statusIntervalMs, 5_000);
-    const statusTimer = setInterval(() => this.statusMaybeChanged(), tick);
-    const heartbeat = setInterval(() => this.publishStatus(), config.statusIntervalMs);
-    const diskTimer = setInterval(() => void this.checkFreeSpace(), FREE_SPACE_CHECK_MS);
-    for (const t of [statusTimer, heartbeat, diskTimer]) t.unref();
-    this.timers.push(statusTimer, heartbeat, diskTimer);
+    this.timers.push(
+      ...startGateTimers(config.statusIntervalMs, {
+        changed: () => this.statusMaybeChanged(),
+        publishStatus: () => this.publishStatus(),
+        checkFreeSpace: () => this.checkFreeSpace(),
+      }),
+    );
     await this.checkFreeSpace();
     this.log.info(
       {
@@ -427,8 +394,6 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.log.info('edge agent stopped');
   }
 
-  // ---- passages (passages.ts) ----
-
   /** Decides a credential as if a device had read it (the devices call this too). */
   present(credential: Credential, readAt?: bigint): PresentResult {
     return this.desk.present(credential, readAt);
@@ -439,27 +404,14 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     return this.desk.manualOpen(request);
   }
 
-  // ---- supplies (supply/distribution-point.ts, docs/supplies.md) ----
-
   /** A swipe at a distribution point: the allocation shown, the claim decided and journaled. */
-  async claim(credential: Credential, readAt?: bigint): Promise<DistributionOutcome> {
-    const outcome = await this.supply.point.present(credential, readAt);
-    this.emit('claim', outcome);
-    return outcome;
+  claim(credential: Credential, readAt?: bigint): Promise<DistributionOutcome> {
+    return this.supply.claim(credential, readAt);
   }
 
   /** The terminal's guard claim for a household member without a card. */
-  async guardClaim(request: {
-    personId: string;
-    guard: string;
-    reason: string;
-  }): Promise<Omit<DistributionOutcome, 'shownAt'>> {
-    if (this.settings.role !== 'distribution') return { verdict: 'refused', refusal: 'no-round' };
-    const outcome = await this.supply.point.guardClaim(request);
-    this.emit('claim', outcome);
-    // The screen's clock (a bigint) is for the benchmark, not for the terminal's JSON.
-    const { shownAt: _shownAt, ...answer } = outcome;
-    return answer;
+  guardClaim(request: GuardClaimRequest): Promise<Omit<DistributionOutcome, 'shownAt'>> {
+    return this.supply.guardClaim(request, this.settings.role === 'distribution');
   }
 
   /** The terminal's household lookup (members masked, the current round, a claim). */
@@ -472,27 +424,10 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     return this.supply.journal.depth();
   }
 
-  // ---- MQTT messages ----
-
-  /** A valid ack from the cloud: contact (staleness) and, when it says, the cloud's time (skew). */
-  private ackReceived(cloudTs: number | undefined): void {
-    this.replica.touchCloudContact(this.now());
-    if (cloudTs !== undefined) {
-      this.clock.observeCloudTime(cloudTs);
-      this.watch.checkClock();
-    }
-  }
-
   /** Bad input counters of the uplink (acks) and the sync consumer (sync, changes), for monitoring and tests. */
-  get inputCounters(): {
-    acks: Readonly<Uplink['counters']>;
-    sync: Readonly<SyncConsumer['counters']>;
-    readiness: Readonly<CloudReadiness['counters']>;
-  } {
+  get inputCounters(): InputCounters {
     return { acks: this.uplink.counters, sync: this.sync.counters, readiness: this.readiness.counters };
   }
-
-  // ---- settings, status, health ----
 
   /** The periodic check of the disk under the journal (gate-alarms.ts). */
   private async checkFreeSpace(): Promise<void> {
@@ -548,8 +483,6 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private statusMaybeChanged(): void {
     this.reporter?.maybeChanged();
   }
-
-  // ---- terminal (terminal/) ----
 
   state(): TerminalState {
     return this.reporter.state();

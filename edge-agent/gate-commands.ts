@@ -17,14 +17,17 @@ export interface CommandTarget {
   manualOpen(request: ManualOpenRequest): { seq: number | null };
   /** false when offline. */
   requestFullResync(): boolean;
-  /** Stores the renewed token and presents it from now on. */
-  renewToken(token: string): void;
+  /** A renewed token was stored and is presented from now on (its expiry goes into the status). */
+  tokenRenewed(): void;
   restartDevices(): Promise<void>;
 }
 
 export interface GateCommandsOptions {
   gateId: string;
-  publisher: EventPublisher;
+  /** Answers go out on it; a renewed token is presented on it. */
+  link: EventPublisher & { setToken(token: string): void };
+  /** Keeps a renewed token beside the database (token-store.ts). */
+  tokens: { accept(token: string): void };
   target: CommandTarget;
   counters: { commandsRejected: number };
   log: Logger;
@@ -90,7 +93,9 @@ export class GateCommands {
         return target.requestFullResync() ? { cmdId, ok: true } : { cmdId, ok: false, error: 'offline' };
       case 'renew-token':
         if (cmd.token === undefined) return { cmdId, ok: false, error: 'no token' };
-        target.renewToken(cmd.token);
+        this.o.tokens.accept(cmd.token);
+        this.o.link.setToken(cmd.token);
+        target.tokenRenewed();
         return { cmdId, ok: true };
       case 'reboot-devices':
         await target.restartDevices();
@@ -99,6 +104,6 @@ export class GateCommands {
   }
 
   private answer(result: CommandResult): void {
-    this.o.publisher.publish(topics.gateCmdResult(this.o.gateId), JSON.stringify(result), { qos: 1 });
+    this.o.link.publish(topics.gateCmdResult(this.o.gateId), JSON.stringify(result), { qos: 1 });
   }
 }

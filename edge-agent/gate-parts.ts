@@ -8,8 +8,10 @@ import type { KeyRing, ParsedKeys } from '../shared/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { topics } from '../shared/topics.ts';
 import { WalSync } from '../shared/wal-sync.ts';
+import type { CloudReadiness } from './cloud-readiness.ts';
 import type { EdgeConfig } from './config.ts';
-import type { GateContext } from './decision.ts';
+import type { AlarmMessage, EntryEvent, GateStatus } from '../shared/schemas/mqtt.ts';
+import type { Decision, GateContext } from './decision.ts';
 import type { EdgeDevices, TurnstileDevice } from './devices.ts';
 import { type GateDatabase, MetaTable, openGateDatabase } from './gate-database.ts';
 import { GateClock, metaClockMemory } from './gate-clock.ts';
@@ -17,6 +19,7 @@ import { JournalStore } from './journal-store.ts';
 import { MqttLink, readTokenFile } from './mqtt-link.ts';
 import { VerifiedPassCache } from './pass-cache.ts';
 import { ReplicaStore } from './replica-store.ts';
+import type { DistributionOutcome } from './supply/distribution-point.ts';
 import { SyncConsumer, syncProbeMs } from './sync-consumer.ts';
 import { GateTokenStore } from './token-store.ts';
 import { TurnstileControl } from './turnstile-control.ts';
@@ -41,6 +44,22 @@ export interface EdgeAgentOptions {
   bootId?: string | null;
 }
 
+/** What the agent emits (tests, the demo, embedding). */
+export interface EdgeAgentEvents {
+  decision: [event: EntryEvent | undefined, decision: Decision];
+  /** A distribution point decided a claim (docs/supplies.md). */
+  claim: [outcome: DistributionOutcome];
+  alarm: [alarm: AlarmMessage];
+  status: [status: GateStatus];
+}
+
+/** Bad input counted by the uplink (acks), the sync consumer (sync, changes) and the readiness (cloud status). */
+export interface InputCounters {
+  acks: Readonly<Uplink['counters']>;
+  sync: Readonly<SyncConsumer['counters']>;
+  readiness: Readonly<CloudReadiness['counters']>;
+}
+
 export interface GateStorage {
   db: GateDatabase;
   checkpointer: WalCheckpointer | undefined;
@@ -51,6 +70,8 @@ export interface GateStorage {
 
 export interface StorageOptions {
   logger: Logger;
+  /** The agent's logger: passages a restart interrupted are logged there. */
+  log: Logger;
   now: () => number;
   monotonic?: (() => number) | undefined;
   bootId?: string | null | undefined;
@@ -59,7 +80,10 @@ export interface StorageOptions {
   onSyncError: (error: Error) => void;
 }
 
-/** Opens the gate's SQLite file: replica, journal, the clock's memory and the WAL's helpers. */
+/**
+ * Opens the gate's SQLite file: replica, journal, the clock's memory and the WAL's helpers. Passages
+ * a restart interrupted (still waiting for the turnstile) are closed as not passed.
+ */
 export function openGateStorage(config: EdgeConfig, options: StorageOptions): GateStorage {
   // `full`: commits go to the WAL without waiting for the disk and a WalSync fsyncs it off the
   // event loop before anything is published (journal-store.ts), so the unlock never waits for an
@@ -86,6 +110,10 @@ export function openGateStorage(config: EdgeConfig, options: StorageOptions): Ga
       : undefined,
     { keepAckedMs: config.journal.keepAckedMs, now: options.now },
   );
+  const interrupted = journal.finalizeInterrupted();
+  journal.sync();
+  if (interrupted.length > 0)
+    options.log.warn({ seqs: interrupted }, 'passages interrupted by a restart recorded as not passed');
   return { db, checkpointer, replica, journal, clock };
 }
 

@@ -9,19 +9,30 @@
 import type { Logger } from '../../shared/log.ts';
 import { WalSync } from '../../shared/wal-sync.ts';
 import type { EdgeConfig } from '../config.ts';
-import type { GateContext } from '../decision.ts';
+import type { Credential, GateContext } from '../decision.ts';
 import type { GateDatabase } from '../gate-database.ts';
 import type { ReplicaStore } from '../replica-store.ts';
 import type { TerminalFeed } from '../terminal/terminal-feed.ts';
 import type { EventPublisher } from '../uplink.ts';
 import { ClaimJournal } from './claim-journal.ts';
 import { ClaimUplink } from './claim-uplink.ts';
-import { DistributionPoint } from './distribution-point.ts';
+import { type DistributionOutcome, DistributionPoint } from './distribution-point.ts';
+
+/** A guard's claim at the terminal for a household member without a card. */
+export interface GuardClaimRequest {
+  personId: string;
+  guard: string;
+  reason: string;
+}
 
 export interface SupplyRole {
   journal: ClaimJournal;
   uplink: ClaimUplink;
   point: DistributionPoint;
+  /** A swipe at a distribution point: the allocation shown, the claim decided and journaled. */
+  claim(credential: Credential, readAt?: bigint): Promise<DistributionOutcome>;
+  /** Refused (`no-round`) unless the gate is a distribution point now. */
+  guardClaim(request: GuardClaimRequest, distributing: boolean): Promise<Omit<DistributionOutcome, 'shownAt'>>;
   close(): void;
 }
 
@@ -37,6 +48,8 @@ export function createSupplyRole(
     log: Logger;
     now: () => number;
     changed: () => void;
+    /** Every claim decided (the agent's `claim` event). */
+    onClaim: (outcome: DistributionOutcome) => void;
   },
 ): SupplyRole {
   const syncOffLoop = config.journal.synchronous === 'full' && config.dataDir !== ':memory:';
@@ -66,6 +79,19 @@ export function createSupplyRole(
     journal,
     uplink,
     point,
+    async claim(credential, readAt) {
+      const outcome = await point.present(credential, readAt);
+      parts.onClaim(outcome);
+      return outcome;
+    },
+    async guardClaim(request, distributing) {
+      if (!distributing) return { verdict: 'refused', refusal: 'no-round' };
+      const outcome = await point.guardClaim(request);
+      parts.onClaim(outcome);
+      // The screen's clock (a bigint) is for the benchmark, not for the terminal's JSON.
+      const { shownAt: _shownAt, ...answer } = outcome;
+      return answer;
+    },
     close: () => {
       uplink.stop();
       wal?.close();

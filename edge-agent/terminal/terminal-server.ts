@@ -19,8 +19,12 @@ export function screenLanes(config: Pick<EdgeConfig, 'terminal' | 'devices'>): D
   return (['in', 'out'] as const).filter((d) => lanes.has(d));
 }
 
-export interface TerminalServerOptions
-  extends Pick<TerminalAppOptions, 'backend' | 'health' | 'metrics' | 'counters' | 'now'> {
+export interface TerminalServerOptions extends Pick<TerminalAppOptions, 'counters' | 'now'> {
+  /** The agent: state, updates, manual open, and the `/healthz` and `/metrics` bodies. */
+  backend: TerminalAppOptions['backend'] & {
+    health: TerminalAppOptions['health'];
+    metrics: TerminalAppOptions['metrics'];
+  };
   config: Pick<EdgeConfig, 'terminal' | 'devices' | 'http'>;
   logger: Logger;
   /** Too many failed sign-ins locked an account (raised as a `tamper` alarm). */
@@ -63,8 +67,8 @@ export class TerminalServer {
       allowedHosts: terminal.allowedHosts,
       secureCookie: terminal.secureCookie,
       now: options.now,
-      health: options.health,
-      metrics: options.metrics,
+      health: () => options.backend.health(),
+      metrics: () => options.backend.metrics(),
       counters: options.counters,
     });
     const { port, host } = config.http;
