@@ -243,5 +243,7 @@ export function createGateContext(config: EdgeConfig, keys: ParsedKeys): GateCon
     stalenessLimitMs: config.stalenessLimitMs,
     fireAlarm: false,
     passCache: new VerifiedPassCache(),
+    // A device pass's frame is accepted within the same tolerance the clock itself is held to.
+    clockToleranceMs: config.clock.toleranceMs,
   };
 }

@@ -9,13 +9,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { type Credential, type Decision, decideEntry } from '../../edge-agent/decision.ts';
+import { createGateContext } from '../../edge-agent/gate-parts.ts';
 import { GATE_DB_FILE, type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { JournalStore } from '../../edge-agent/journal-store.ts';
 import { VerifiedPassCache } from '../../edge-agent/pass-cache.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
 import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
-import { BASE_CHANGES, deviceCertificate, deviceFrame, GATE, gateContext, NOW } from './fixtures.ts';
+import { parseKeysFile } from '../../shared/keys.ts';
+import {
+  BASE_CHANGES,
+  COMPOUND,
+  deviceCertificate,
+  deviceFrame,
+  GATE,
+  gateContext,
+  gateKeysFile,
+  NOW,
+} from './fixtures.ts';
 
 const qr = (text: string, direction: 'in' | 'out'): Credential => ({ method: 'qr', direction, text });
 
@@ -105,5 +117,28 @@ describe('device pass frames over the gate stores', () => {
     expect(stores.replica.releasePassage(99)).toEqual({ passageOf: 'bob' });
     expect(scan(stores, qr(frameA, 'in')).decision.reason).toBe('ok');
     expect(scan(stores, qr(frameA, 'out')).decision.reason).toBe('frame-replayed');
+  });
+});
+
+describe('the gate context of a configured gate', () => {
+  it("takes the frame tolerance from the gate's clock.toleranceMs", () => {
+    const stores = open();
+    const config = (toleranceMs?: number) =>
+      parseEdgeConfig({
+        gateId: GATE,
+        compoundId: COMPOUND,
+        mqtt: { url: 'mqtt://127.0.0.1:1' },
+        keys: gateKeysFile(),
+        dataDir: dir,
+        ...(toleranceMs ? { clock: { toleranceMs } } : {}),
+      });
+    const keys = parseKeysFile(gateKeysFile());
+    const frame = qr(deviceFrame(deviceCertificate('alice'), { at: NOW - 41_000 }), 'in');
+    const strict = createGateContext(config(10_000), keys);
+    expect(strict.clockToleranceMs).toBe(10_000);
+    expect(decideEntry(frame, strict, stores.replica, NOW).reason).toBe('frame-expired');
+    const lenient = createGateContext(config(), keys);
+    expect(lenient.clockToleranceMs).toBe(60_000);
+    expect(decideEntry(frame, lenient, stores.replica, NOW).reason).toBe('ok');
   });
 });
