@@ -1,5 +1,6 @@
 /** The alarm book of the engine the cloud runs on (cloud/store/engine.ts). */
-import { type StoreEngine, UnsupportedEngineError } from '../store/engine.ts';
+import type { StoreEngine } from '../store/engine.ts';
+import { PgAlarmBook } from './pg-alarm-book.ts';
 import type { AlarmBook } from './alarm-book.ts';
 import { SqliteAlarmBook } from './sqlite-alarm-book.ts';
 
@@ -8,7 +9,7 @@ export function openAlarmBook(engine: StoreEngine): AlarmBook {
   switch (engine.kind) {
     case 'sqlite':
       return new SqliteAlarmBook(engine.db).start();
-    default:
-      throw new UnsupportedEngineError('alarm book', engine.kind);
+    case 'postgres':
+      return new PgAlarmBook(engine.pool);
   }
 }

@@ -77,11 +77,11 @@ export class SqliteAlarmBook implements AlarmBook {
     // Newest first over alarms_by_ts; open alarms are few, so the anti-join filter stays cheap.
     this.stmt = {
       openInCompound: db.prepare(
-        `${SELECT_ALARM} WHERE a.compound_id = ? AND k.alarm_id IS NULL ORDER BY a.ts DESC LIMIT ?`,
+        `${SELECT_ALARM} WHERE a.compound_id = ? AND k.alarm_id IS NULL ORDER BY a.ts DESC, a.id DESC LIMIT ?`,
       ),
-      allInCompound: db.prepare(`${SELECT_ALARM} WHERE a.compound_id = ? ORDER BY a.ts DESC LIMIT ?`),
-      openEverywhere: db.prepare(`${SELECT_ALARM} WHERE k.alarm_id IS NULL ORDER BY a.ts DESC LIMIT ?`),
-      allEverywhere: db.prepare(`${SELECT_ALARM} ORDER BY a.ts DESC LIMIT ?`),
+      allInCompound: db.prepare(`${SELECT_ALARM} WHERE a.compound_id = ? ORDER BY a.ts DESC, a.id DESC LIMIT ?`),
+      openEverywhere: db.prepare(`${SELECT_ALARM} WHERE k.alarm_id IS NULL ORDER BY a.ts DESC, a.id DESC LIMIT ?`),
+      allEverywhere: db.prepare(`${SELECT_ALARM} ORDER BY a.ts DESC, a.id DESC LIMIT ?`),
       byId: db.prepare(`${SELECT_ALARM} WHERE a.id = ?`),
       insertAck: db.prepare(
         'INSERT OR IGNORE INTO alarm_acks (alarm_id, acked_by, acked_at, note) VALUES (?, ?, ?, ?)',

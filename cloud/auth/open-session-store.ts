@@ -1,5 +1,6 @@
 /** The session store of the engine the cloud runs on (cloud/store/engine.ts). */
-import { type StoreEngine, UnsupportedEngineError } from '../store/engine.ts';
+import type { StoreEngine } from '../store/engine.ts';
+import { PgSessionStore } from './pg-session-store.ts';
 import type { SessionStore } from './session-store.ts';
 import { SqliteSessionStore } from './sqlite-session-store.ts';
 
@@ -8,7 +9,7 @@ export function openSessionStore(engine: StoreEngine): SessionStore {
   switch (engine.kind) {
     case 'sqlite':
       return new SqliteSessionStore(engine.db);
-    default:
-      throw new UnsupportedEngineError('session store', engine.kind);
+    case 'postgres':
+      return new PgSessionStore(engine.pool);
   }
 }

@@ -1,5 +1,6 @@
 /** The revocation book of the engine the cloud runs on (cloud/store/engine.ts). */
-import { type StoreEngine, UnsupportedEngineError } from '../store/engine.ts';
+import type { StoreEngine } from '../store/engine.ts';
+import { PgRevocationBook } from './pg-revocation-book.ts';
 import type { RevocationBook } from './revocation-book.ts';
 import { SqliteRevocationBook } from './sqlite-revocation-book.ts';
 
@@ -8,7 +9,7 @@ export function openRevocationBook(engine: StoreEngine): RevocationBook {
   switch (engine.kind) {
     case 'sqlite':
       return new SqliteRevocationBook(engine.db).start();
-    default:
-      throw new UnsupportedEngineError('revocation book', engine.kind);
+    case 'postgres':
+      return new PgRevocationBook(engine.pool);
   }
 }

@@ -7,50 +7,21 @@ import type { HealthColour, PassKind, PersonKind } from '../../shared/enums.ts';
 import { type ResidentRow, residentOfRow } from '../store/sqlite/rows.ts';
 import type { Resident } from '../store/store.ts';
 import {
-  type DirectoryEntry,
+  DIRECTORY_COLUMNS as COLUMNS,
   type DirectoryPage,
   type DirectoryQuery,
-  MATCH_KINDS,
+  directoryEntryOf as entryOf,
+  likeEscaped,
   MAX_DIRECTORY_PAGE,
   MAX_HOUSEHOLD_MEMBERS,
   MAX_PASSES_LISTED,
+  PHONE_TAIL,
   type PassListing,
+  passListingOf,
   type ResidentDirectory,
 } from './resident-directory.ts';
 
 type Row = Record<string, unknown>;
-
-/** `LIKE` text of a user's query: `%`, `_` and `\` match themselves. */
-function likeEscaped(text: string): string {
-  return text.replace(/[\\%_]/g, (ch) => `\\${ch}`);
-}
-
-const PHONE_TAIL = /^\d{3,11}$/;
-
-function entryOf(r: Row): DirectoryEntry {
-  const phone = r.phone === null || r.phone === undefined ? null : String(r.phone);
-  const entry: DirectoryEntry = {
-    personId: String(r.person_id),
-    compoundId: String(r.compound_id),
-    householdId: r.household_id === null ? null : String(r.household_id),
-    kind: String(r.kind) as PersonKind,
-    maskedName: String(r.masked_name),
-    maskedIdNumber: r.masked_id_number === null ? null : String(r.masked_id_number),
-    phoneTail: phone === null ? null : phone.slice(-4),
-    elderly: Number(r.elderly) === 1,
-    validFrom: r.valid_from === null ? null : Number(r.valid_from),
-    validTo: r.valid_to === null ? null : Number(r.valid_to),
-    active: Number(r.active) === 1,
-    health: String(r.health) as HealthColour,
-    healthTs: r.health_ts === null ? null : Number(r.health_ts),
-    updatedAt: Number(r.updated_at),
-  };
-  if (typeof r.match_rank === 'number') entry.matchedBy = MATCH_KINDS[r.match_rank]!;
-  return entry;
-}
-
-const COLUMNS = `person_id, compound_id, household_id, kind, masked_name, masked_id_number, phone, elderly,
-  valid_from, valid_to, active, health, health_ts, updated_at`;
 
 export class SqliteResidentDirectory implements ResidentDirectory {
   private readonly passesOf: Statement<[string, string, number], Row>;
@@ -132,17 +103,6 @@ export class SqliteResidentDirectory implements ResidentDirectory {
   }
 
   async passes(personId: string, compoundId: string): Promise<PassListing[]> {
-    return this.passesOf.all(personId, compoundId, MAX_PASSES_LISTED).map((r) => ({
-      passId: String(r.pass_id),
-      personId: String(r.person_id),
-      compoundId: String(r.compound_id),
-      kind: String(r.kind) as PassKind,
-      notBefore: Number(r.not_before),
-      expiresAt: Number(r.expires_at),
-      useLimit: r.use_limit === null ? null : Number(r.use_limit),
-      issuedBy: String(r.issued_by),
-      issuedAt: Number(r.issued_at),
-      revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
-    }));
+    return this.passesOf.all(personId, compoundId, MAX_PASSES_LISTED).map(passListingOf);
   }
 }

@@ -3,7 +3,8 @@
  * embedded SQLite store and the PostgreSQL store on a real server (testkit/postgres.ts). Each
  * `open()` is a fresh, empty store; `reopen()` opens a second store on the data of the last one
  * (a restart). PostgreSQL reuses one database per test file and empties it between stores
- * (every row deleted): CREATE DATABASE per test would cost more than the tests.
+ * (every row deleted, the version tables of the store and of the extensions kept): CREATE
+ * DATABASE per test would cost more than the tests.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -94,7 +95,7 @@ async function emptyDatabase(client: pg.Client): Promise<void> {
   const { rows } = await client.query<{ name: string }>(
     `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-         AND c.relname <> 'schema_migrations'`,
+         AND c.relname NOT LIKE '%\\_migrations'`,
   );
   // replica: foreign keys are not checked, so the order of the deletes does not matter.
   const deletes = rows.map((r) => `DELETE FROM "${r.name}";`).join('\n');
