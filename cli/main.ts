@@ -37,6 +37,10 @@ export const COMMANDS = {
     summary: 'provision a gate: anxin gate add --compound ID --id ID (prints its gate.json); anxin gate list',
     load: () => import('./commands/gate.ts'),
   },
+  db: {
+    summary: 'the cloud database: anxin db migrate --db PATH|postgres://… (schema up to date)',
+    load: () => import('./commands/db.ts'),
+  },
   user: {
     summary: 'logins: anxin user add --username NAME --role admin|manager|guard; anxin user list',
     load: () => import('./commands/user.ts'),

@@ -189,8 +189,13 @@ export function explainConfig<S extends z.ZodType>(
 const SECRET_KEY = /token|pepper|privatekey|password|secret/i;
 
 /** The config with every secret replaced by `(secret)`: safe to print and to paste into a ticket. */
+/** `scheme://user:` up to the password, which ends at the `@` before the host. */
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/:@]*:)[^/@]*@/i;
+
 export function redactSecrets(value: unknown, key = ''): unknown {
   if (SECRET_KEY.test(key) && value !== undefined && value !== null) return '(secret)';
+  // A password inside a URL (`postgres://user:password@host/db`): the rest of the URL stays readable.
+  if (typeof value === 'string') return value.replace(URL_PASSWORD, '$1(secret)@');
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v));
   if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactSecrets(v, k)]));
   return value;

@@ -12,6 +12,8 @@ import { exitCodeFor } from '../command-errors.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { createFullCloud } from '../../cloud/full-cloud.ts';
+import { partsWithoutPostgres, postgresRefusal } from '../../cloud/postgres-readiness.ts';
+import { isPostgresUrl } from '../../cloud/store/postgres/postgres-store.ts';
 import { SHARE_GROUP_PATTERN } from '../../cloud/mqtt/cloud-mqtt-client.ts';
 import {
   DEFAULT_AUDIT_RETENTION_DAYS,
@@ -31,8 +33,9 @@ export const help = `Usage: anxin cloud [flags]
   --tls-cert FILE        PEM certificate (chain): serve HTTPS; with --tls-key. SIGHUP re-reads both
   --tls-key FILE         PEM private key
   --mqtt URL             the broker (default mqtt://127.0.0.1:1883)
-  --db PATH              SQLite file (default data/cloud.db); a postgres:// URL is reserved for the
-                         PostgreSQL store, which is not part of this build
+  --db PATH|URL          SQLite file (default data/cloud.db), or postgres://user:password@host/db: the
+                         PostgreSQL store (\`anxin db migrate\` prepares it); while parts of the cloud
+                         still store only in SQLite, a postgres:// URL exits 2 naming them
   --keys PATH            the keys file with the current private key (default data/keys.json)
   --mqtt-token TOKEN     a fixed MQTT password, for an external broker whose password file was generated
                          by \`anxin broker mosquitto-config\` (default: sign a fresh token per connect)
@@ -71,11 +74,7 @@ export const cloudConfigSchema = z.object({
     .string()
     .regex(/^(mqtts?|wss?|tcp):\/\/\S+$/, 'expected an mqtt://, mqtts://, ws:// or wss:// URL')
     .default('mqtt://127.0.0.1:1883'),
-  db: z
-    .string()
-    .min(1)
-    .default('data/cloud.db')
-    .refine((db) => !/^postgres(ql)?:\/\//.test(db), 'the PostgreSQL store is not part of this build; use a file path'),
+  db: z.string().min(1).default('data/cloud.db'),
   keys: z.string().min(1).default('data/keys.json'),
   /** A fixed MQTT password for an external broker's generated password file (client id `mqttClientId`). */
   mqttToken: z.string().min(1).optional(),
@@ -131,6 +130,8 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     const config = explained.config;
+    // Not half-working: with a part of the cloud that cannot store on PostgreSQL yet, refuse to start.
+    if (isPostgresUrl(config.db)) throw new ConfigError([postgresRefusal(partsWithoutPostgres())]);
     const tls = readTlsPair(config.tlsCert, config.tlsKey);
     let keys: ReturnType<typeof readKeysFile>;
     try {

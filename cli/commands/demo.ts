@@ -14,6 +14,8 @@ import { createLogger } from '../../shared/log.ts';
 import { DEMO_GUARD, type RunningDemo, startDemo } from '../demo/demo-system.ts';
 import { formatTrafficProgress } from '../demo/traffic.ts';
 import { oneLine } from '../command-errors.ts';
+import { partsWithoutPostgres, postgresRefusal } from '../../cloud/postgres-readiness.ts';
+import { isPostgresUrl } from '../../cloud/store/postgres/postgres-store.ts';
 
 export const help = `Usage: anxin demo [flags]
 
@@ -32,6 +34,9 @@ generated residents, and traffic. Logs go to DIR/demo.log.
                    on every start
   --pty            connect simulators over real socat pty pairs instead of virtual ports
   --host H         bind address (default 127.0.0.1)
+  --db PATH|URL    the cloud's database (default DIR/cloud.db); a postgres://… URL names the
+                   PostgreSQL store, and exits 2 naming the parts of the cloud that cannot store
+                   there yet
 
 Every flag may also be given as ANXIN_<NAME> (e.g. ANXIN_MQTT_PORT=1884).
 Ctrl-C stops it cleanly with exit code 0, at any time, also during start-up.
@@ -47,9 +52,10 @@ const demoConfigSchema = z.object({
   password: z.string().min(4).default('anxin-demo'),
   pty: z.boolean().default(false),
   host: z.string().min(1).default('127.0.0.1'),
+  db: z.string().min(1).optional(),
 });
 
-const DEMO_ENV_KEYS = ['GATES', 'RESIDENTS', 'PORT', 'MQTT_PORT', 'DATA', 'RATE', 'PASSWORD', 'PTY', 'HOST'];
+const DEMO_ENV_KEYS = ['GATES', 'RESIDENTS', 'PORT', 'MQTT_PORT', 'DATA', 'RATE', 'PASSWORD', 'PTY', 'HOST', 'DB'];
 /** How often the traffic figures are printed. */
 const TRAFFIC_REPORT_MS = 60_000;
 
@@ -109,10 +115,15 @@ export async function run(argv: string[]): Promise<number> {
         password: { type: 'string' },
         pty: { type: 'boolean' },
         host: { type: 'string' },
+        db: { type: 'string' },
       },
     });
     const env = Object.fromEntries(DEMO_ENV_KEYS.map((k) => [`ANXIN_${k}`, process.env[`ANXIN_${k}`]]));
     config = loadConfig(demoConfigSchema, { flags: values, env });
+    // As `anxin cloud`: refused before anything starts rather than half on PostgreSQL.
+    if (config.db !== undefined && isPostgresUrl(config.db)) {
+      throw new ConfigError([postgresRefusal(partsWithoutPostgres())]);
+    }
   } catch (err) {
     const lines = err instanceof ConfigError ? err.problems : [oneLine((err as Error).message)];
     for (const line of lines) process.stderr.write(`anxin demo: ${line}\n`);
@@ -140,6 +151,7 @@ export async function run(argv: string[]): Promise<number> {
       password: config.password,
       pty: config.pty,
       host: config.host,
+      ...(config.db ? { dbPath: resolve(config.db) } : {}),
       logger,
       progress: (line) => say(`  … ${line}`),
       signal: stop.signal,

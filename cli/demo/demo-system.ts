@@ -51,6 +51,8 @@ export interface DemoOptions {
   /** Real socat ptys instead of in-process virtual serial ports. */
   pty: boolean;
   host: string;
+  /** The cloud's SQLite file (default DATA/cloud.db). */
+  dbPath?: string;
   logger: Logger;
   /** One line of progress for the person watching. */
   progress: (line: string) => void;
@@ -373,7 +375,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     options.progress(`broker listening on ${mqttUrl}`);
 
     const cloud = createFullCloud({
-      dbPath: join(dataDir, 'cloud.db'),
+      dbPath: options.dbPath ?? join(dataDir, 'cloud.db'),
       mqttUrl,
       keysFile: keys,
       port: options.port,

@@ -1,0 +1,76 @@
+/**
+ * Whether the whole cloud can run on PostgreSQL yet. The core store can (cloud/store/postgres);
+ * every other part of the cloud that keeps data must have a PostgreSQL implementation too, or
+ * `anxin cloud --db postgres://…` would half-work: ingest on PostgreSQL while sessions, statistics
+ * or revocations silently lived nowhere. So the command refuses to start, naming what is missing,
+ * until this list is empty (docs/cloud.md, "Store").
+ *
+ * Two kinds of entries: parts whose storage is opened per engine (cloud/store/engine.ts) are
+ * probed — their factory throws `UnsupportedEngineError` for an engine it has no implementation
+ * for — so landing a PostgreSQL implementation takes them off the list by itself; parts still
+ * built on the SQLite handle are listed by hand, to be removed when they move behind an interface.
+ * The probe never reaches a server: its pool refuses every use.
+ */
+import type pg from 'pg';
+import { openAlarmBook } from './alarms/open-alarm-book.ts';
+import { openResidentSideBook } from './me/resident-side-store.ts';
+import { openIdentityKeys } from './registry/open-identity-keys.ts';
+import { openRevocationBook } from './revocations/open-revocation-book.ts';
+import { type StoreEngine, UnsupportedEngineError } from './store/engine.ts';
+import { openResidentDirectory } from './web/open-resident-directory.ts';
+
+export interface PendingPart {
+  part: string;
+  /** The module to give a PostgreSQL implementation. */
+  where: string;
+}
+
+/** Parts that still take the SQLite handle directly (no per-engine factory yet). */
+const SQLITE_BOUND: readonly PendingPart[] = [
+  { part: 'the cloud service (createCloud opens a SQLite file)', where: 'cloud/cloud-service.ts' },
+  { part: 'sessions', where: 'cloud/auth/session-book.ts' },
+  { part: 'statistics rollups and trace/stats reads', where: 'cloud/analytics/analytics-extension.ts' },
+  { part: 'lockdown exit quota', where: 'cloud/lockdown/exit-quota-ledger.ts' },
+  { part: 'crisis supplies', where: 'cloud/supply/supply-ledger.ts' },
+];
+
+/** Parts opened per engine: probed. */
+const PER_ENGINE: readonly (PendingPart & { open: (engine: StoreEngine) => unknown })[] = [
+  { part: 'alarm acknowledgements', where: 'cloud/alarms/open-alarm-book.ts', open: openAlarmBook },
+  { part: 'token revocations', where: 'cloud/revocations/open-revocation-book.ts', open: openRevocationBook },
+  { part: 'resident directory', where: 'cloud/web/open-resident-directory.ts', open: openResidentDirectory },
+  { part: 'identity keys (pepper rotation)', where: 'cloud/registry/open-identity-keys.ts', open: openIdentityKeys },
+  { part: 'resident side', where: 'cloud/me/resident-side-store.ts', open: openResidentSideBook },
+];
+
+/** A pool that throws on any use: an implementation that exists is recognised without touching a database. */
+function refusingPool(): pg.Pool {
+  return new Proxy({} as pg.Pool, {
+    get() {
+      throw new Error('probe: no database');
+    },
+  });
+}
+
+/** The parts of the cloud that cannot store on PostgreSQL yet; empty when the whole cloud can. */
+export function partsWithoutPostgres(): PendingPart[] {
+  const probe: StoreEngine = { kind: 'postgres', pool: refusingPool() };
+  const pending: PendingPart[] = [...SQLITE_BOUND];
+  for (const { part, where, open } of PER_ENGINE) {
+    try {
+      open(probe);
+    } catch (error) {
+      if (error instanceof UnsupportedEngineError) pending.push({ part, where });
+    }
+  }
+  return pending;
+}
+
+/** One line for the refusal: what is missing, and what to do meanwhile. */
+export function postgresRefusal(pending: readonly PendingPart[]): string {
+  return (
+    `db: the PostgreSQL store is ready (anxin db migrate), but ${pending.length} part(s) of the cloud ` +
+    `have no PostgreSQL storage yet: ${pending.map((p) => `${p.part} (${p.where})`).join('; ')}. ` +
+    'Run the cloud on a SQLite file (--db PATH) until they do.'
+  );
+}
