@@ -67,7 +67,6 @@ const ALLOWED = {
   'broker/server.ts#createBrokerServer': 157,
   // Command-line entry points and the demo.
   'cli/commands/cloud.ts#run': 104,
-  'cli/commands/demo.ts#run': 88,
   'cli/commands/edge.ts#run': 89,
   'cli/commands/gate-osdp-pair.ts#runOsdpPair': 110,
   'cli/commands/gate.ts#run': 130,

@@ -91,34 +91,32 @@ export const cloudConfigSchema = z.object({
   changeLogKeep: z.coerce.number().int().min(100).max(10_000_000).default(DEFAULT_CHANGE_LOG_KEEP_REVS),
 });
 
+/** The flags of `anxin cloud` (each also an `ANXIN_*` variable but `--print-config`). */
+const CLOUD_FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  mqtt: { type: 'string' },
+  db: { type: 'string' },
+  keys: { type: 'string' },
+  'mqtt-token': { type: 'string' },
+  'mqtt-token-file': { type: 'string' },
+  'mqtt-client-id': { type: 'string' },
+  'mqtt-ca': { type: 'string' },
+  'mqtt-share-group': { type: 'string' },
+  revocations: { type: 'string' },
+  'revocations-file': { type: 'string' },
+  'mosquitto-admin': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'print-config': { type: 'boolean' },
+  'retention-days': { type: 'string' },
+  'audit-retention-days': { type: 'string' },
+  'change-log-keep': { type: 'string' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
   try {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        mqtt: { type: 'string' },
-        db: { type: 'string' },
-        keys: { type: 'string' },
-        'mqtt-token': { type: 'string' },
-        'mqtt-token-file': { type: 'string' },
-        'mqtt-client-id': { type: 'string' },
-        'mqtt-ca': { type: 'string' },
-        'mqtt-share-group': { type: 'string' },
-        revocations: { type: 'string' },
-        'revocations-file': { type: 'string' },
-        'mosquitto-admin': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'print-config': { type: 'boolean' },
-        'retention-days': { type: 'string' },
-        'audit-retention-days': { type: 'string' },
-        'change-log-keep': { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
+    const { values } = parseArgs({ args: argv, options: CLOUD_FLAGS, strict: true, allowPositionals: false });
     const { 'print-config': printConfig, 'revocations-file': oldRevocations, ...flags } = values;
     if (oldRevocations !== undefined) {
       process.stderr.write('anxin cloud: --revocations-file is deprecated; use --revocations\n');

@@ -98,26 +98,23 @@ function reportTraffic(demo: RunningDemo, say: (line: string) => void): () => vo
   return () => clearInterval(timer);
 }
 
+const DEMO_FLAGS = {
+  gates: { type: 'string' },
+  residents: { type: 'string' },
+  port: { type: 'string' },
+  'mqtt-port': { type: 'string' },
+  data: { type: 'string' },
+  rate: { type: 'string' },
+  password: { type: 'string' },
+  pty: { type: 'boolean' },
+  host: { type: 'string' },
+  db: { type: 'string' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
   let config: z.infer<typeof demoConfigSchema>;
   try {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        gates: { type: 'string' },
-        residents: { type: 'string' },
-        port: { type: 'string' },
-        'mqtt-port': { type: 'string' },
-        data: { type: 'string' },
-        rate: { type: 'string' },
-        password: { type: 'string' },
-        pty: { type: 'boolean' },
-        host: { type: 'string' },
-        db: { type: 'string' },
-      },
-    });
+    const { values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: DEMO_FLAGS });
     const env = Object.fromEntries(DEMO_ENV_KEYS.map((k) => [`ANXIN_${k}`, process.env[`ANXIN_${k}`]]));
     config = loadConfig(demoConfigSchema, { flags: values, env });
     // As `anxin cloud`: refused before anything starts rather than half on PostgreSQL.
