@@ -13,10 +13,16 @@
  */
 import type pg from 'pg';
 import { openAlarmBook } from './alarms/open-alarm-book.ts';
+import { PG_ALARM_ACK_MIGRATIONS } from './alarms/pg-alarm-book.ts';
+import { openSessionStore } from './auth/open-session-store.ts';
+import { PG_SESSION_MIGRATIONS } from './auth/pg-session-store.ts';
 import { openResidentSideBook } from './me/resident-side-store.ts';
 import { openIdentityKeys } from './registry/open-identity-keys.ts';
 import { openRevocationBook } from './revocations/open-revocation-book.ts';
+import { PG_REVOCATION_MIGRATIONS } from './revocations/pg-revocation-book.ts';
 import { type StoreEngine, UnsupportedEngineError } from './store/engine.ts';
+import type { Migration } from './store/migration-runner.ts';
+import { PG_MIGRATIONS } from './store/postgres/pg-migrations.ts';
 import { openResidentDirectory } from './web/open-resident-directory.ts';
 
 export interface PendingPart {
@@ -28,7 +34,6 @@ export interface PendingPart {
 /** Parts that still take the SQLite handle directly (no per-engine factory yet). */
 const SQLITE_BOUND: readonly PendingPart[] = [
   { part: 'the cloud service (createCloud opens a SQLite file)', where: 'cloud/cloud-service.ts' },
-  { part: 'sessions', where: 'cloud/auth/session-book.ts' },
   { part: 'statistics rollups and trace/stats reads', where: 'cloud/analytics/analytics-extension.ts' },
   { part: 'lockdown exit quota', where: 'cloud/lockdown/exit-quota-ledger.ts' },
   { part: 'crisis supplies', where: 'cloud/supply/supply-ledger.ts' },
@@ -36,6 +41,7 @@ const SQLITE_BOUND: readonly PendingPart[] = [
 
 /** Parts opened per engine: probed. */
 const PER_ENGINE: readonly (PendingPart & { open: (engine: StoreEngine) => unknown })[] = [
+  { part: 'sessions', where: 'cloud/auth/open-session-store.ts', open: openSessionStore },
   { part: 'alarm acknowledgements', where: 'cloud/alarms/open-alarm-book.ts', open: openAlarmBook },
   { part: 'token revocations', where: 'cloud/revocations/open-revocation-book.ts', open: openRevocationBook },
   { part: 'resident directory', where: 'cloud/web/open-resident-directory.ts', open: openResidentDirectory },
@@ -65,6 +71,18 @@ export function partsWithoutPostgres(): PendingPart[] {
   }
   return pending;
 }
+
+/**
+ * Every table family of the cloud on PostgreSQL, each numbered in its own version table, the
+ * store's first (others refer to its tables): `anxin db migrate` applies them all, so instances
+ * start on a ready schema. An extension with a PostgreSQL implementation adds its family here.
+ */
+export const POSTGRES_MIGRATION_FAMILIES: readonly { table: string; migrations: readonly Migration[] }[] = [
+  { table: 'schema_migrations', migrations: PG_MIGRATIONS },
+  { table: 'session_migrations', migrations: PG_SESSION_MIGRATIONS },
+  { table: 'alarm_ack_migrations', migrations: PG_ALARM_ACK_MIGRATIONS },
+  { table: 'revocation_migrations', migrations: PG_REVOCATION_MIGRATIONS },
+];
 
 /** One line for the refusal: what is missing, and what to do meanwhile. */
 export function postgresRefusal(pending: readonly PendingPart[]): string {

@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { z } from 'zod';
 import { runMigrations } from '../../cloud/store/migration-runner.ts';
-import { PG_MIGRATION_FAMILIES, runPgMigrations } from '../../cloud/store/postgres/pg-migrations.ts';
+import { POSTGRES_MIGRATION_FAMILIES } from '../../cloud/postgres-readiness.ts';
+import { runPgMigrations } from '../../cloud/store/postgres/pg-migrations.ts';
 import { createPgPool } from '../../cloud/store/postgres/pg-pool.ts';
 import { isPostgresUrl, redactedUrl } from '../../cloud/store/postgres/postgres-store.ts';
 import { MIGRATIONS } from '../../cloud/store/sqlite-migrations.ts';
@@ -35,7 +36,7 @@ async function migratePostgresFamilies(url: string): Promise<string[]> {
   const pool = createPgPool({ url, max: 1, applicationName: 'anxin-db-migrate' });
   try {
     const lines: string[] = [];
-    for (const family of PG_MIGRATION_FAMILIES) {
+    for (const family of POSTGRES_MIGRATION_FAMILIES) {
       const { before, after } = await runPgMigrations(pool, family.table, family.migrations);
       lines.push(`${family.table} ${before} -> ${after}`);
     }

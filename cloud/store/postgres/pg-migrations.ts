@@ -292,15 +292,6 @@ export async function runPgMigrations(
   return { before: before ?? 0, after: current };
 }
 
-/**
- * Every table family of the cloud on PostgreSQL, each numbered in its own version table:
- * `anxin db migrate` applies them all. An extension with a PostgreSQL implementation adds its
- * family here.
- */
-export const PG_MIGRATION_FAMILIES: readonly { table: string; migrations: readonly Migration[] }[] = [
-  { table: 'schema_migrations', migrations: PG_MIGRATIONS },
-];
-
 /** The store's own migrations (every store start runs this). */
 export function migratePostgres(pool: pg.Pool, migrations: readonly Migration[] = PG_MIGRATIONS) {
   return runPgMigrations(pool, 'schema_migrations', migrations);
