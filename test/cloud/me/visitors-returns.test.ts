@@ -7,7 +7,7 @@
  * change log (what every gate applies), and back after N days or a manager's review.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { residentSideRoutes } from '../../../cloud/me/resident-side-extension.ts';
 import type { Actor } from '../../../cloud/registry/actor.ts';
 import { decideEntry, type GateContext } from '../../../edge-agent/decision.ts';
@@ -141,6 +141,8 @@ describe('visitors and return registration', () => {
     clock = at + 60_000;
     zhang = (await h.core.sessions.issue({ username: 'r:p-zhang', role: 'resident', compound: 'c-1' })).token;
     manager = await h.token('manager', 'c-1', 'mgr-2');
+    const live: { type: string; data: { personId?: string | null; visitor?: boolean } }[] = [];
+    const unsubscribe = h.core.live.subscribe((m) => live.push(m as (typeof live)[number]));
     await h.core.ingest.accept(
       'g-1',
       JSON.stringify({ events: [entryEvent('g-1', 1, { personId: visitorId, ts: at, passId: first.passId! })] }),
@@ -151,6 +153,11 @@ describe('visitors and return registration', () => {
       200,
     );
     expect(events.events.find((e) => e.personId === visitorId)?.visitor).toBe(true);
+    // The guard console's live feed says so too (its row shows 访客 Visitor).
+    await vi.waitFor(() =>
+      expect(live.find((m) => m.type === 'entry')?.data).toMatchObject({ personId: visitorId, visitor: true }),
+    );
+    unsubscribe();
     const stats = await json<{ passages: number; granted: number; visitors: number; invitations: number }>(
       await h.request('GET', `/api/v1/stats/visitors?compound=c-1&from=${T0 - DAY}&to=${T0 + 3 * DAY}`, {
         token: manager,
