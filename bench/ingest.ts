@@ -33,6 +33,7 @@ import {
   startAuthMosquitto,
   writeKeys,
 } from './lib/processes.ts';
+import { generatePopulation, residentOf } from './lib/population.ts';
 import { randomInt, seededRandom } from './lib/prng.ts';
 import { type Figure, formatNumber } from './lib/report.ts';
 import { sleep } from './lib/samples.ts';
@@ -54,6 +55,8 @@ const BATCH = 500;
 const LIVE_WINDOW = 16;
 const DRAIN_WINDOW = 4;
 const GATES_PER_COMPOUND = 10;
+/** Registered residents per compound: the persons the gates' passages are of. */
+const RESIDENTS_PER_COMPOUND = 1_000;
 const DAY_MS = 86_400_000;
 const PHASE_TIMEOUT_MS = 240_000;
 const CLOUD_CLIENT_ID = 'cloud';
@@ -61,7 +64,17 @@ const RAW_SUB_ID = 'raw-sub';
 
 type Ctx = BenchContext<Record<string, string | boolean | undefined>>;
 
-function plan(gateIds: string[], messagesPerGate: number, eventsPerMessage: number, seqs: Map<string, number>) {
+/**
+ * Each gate's passages are of residents of its own compound: the cloud refuses (acks, never
+ * stores) a passage of an unknown person or of another compound's, as a planted one.
+ */
+function plan(
+  gateIds: string[],
+  messagesPerGate: number,
+  eventsPerMessage: number,
+  seqs: Map<string, number>,
+  personsOf: (gateId: string) => readonly string[],
+) {
   const random = seededRandom(4242);
   const now = Date.now();
   return gateIds.map((gateId) =>
@@ -78,7 +91,7 @@ function plan(gateIds: string[], messagesPerGate: number, eventsPerMessage: numb
           method: 'qr',
           result: 'granted',
           reason: 'ok',
-          personId: `p-${randomInt(random, 100_000)}`,
+          personId: ((persons) => persons[randomInt(random, persons.length)]!)(personsOf(gateId)),
           health: 'green',
           mode: 'normal',
           passed: true,
@@ -189,6 +202,19 @@ await runBench(
       (_, i) => `g-${Math.floor(i / GATES_PER_COMPOUND)}-${i % GATES_PER_COMPOUND}`,
     );
     const compoundOf = (gateId: string) => `c-${gateId.split('-')[1]}`;
+    const compounds = [...new Set(gateIds.map(compoundOf))];
+    const population = generatePopulation({
+      count: RESIDENTS_PER_COMPOUND * compounds.length,
+      pepper: keys.pepper,
+      compounds,
+    }).persons;
+    const personIds = new Map<string, string[]>();
+    for (const p of population) {
+      const ids = personIds.get(p.record.compoundId) ?? [];
+      ids.push(p.record.personId);
+      personIds.set(p.record.compoundId, ids);
+    }
+    const personsOf = (gateId: string) => personIds.get(compoundOf(gateId)) ?? [];
     // One set of accounts for both brokers: aedes verifies the signed tokens, Mosquitto compares
     // them with its generated password file and confines each account by the generated ACL.
     const mqttAccounts = mosquittoAccounts(
@@ -214,6 +240,10 @@ await runBench(
           Date.now(),
         );
       }
+      const now = Date.now();
+      for (let i = 0; i < population.length; i += 10_000) {
+        await store.upsertResidents(population.slice(i, i + 10_000).map((p) => residentOf(p, now)));
+      }
       await store.close();
 
       const mosquitto = brokerName === 'mosquitto';
@@ -230,8 +260,8 @@ await runBench(
       const swarm = await GateSwarm.connect(broker.url, accounts);
       report.progress(`${brokerName}: ${swarm.size} gates connected; cloud pid ${cloud.pid}`);
       const seqs = new Map<string, number>();
-      const live = plan(gateIds, livePerGate, 1, seqs);
-      const drain = plan(gateIds, batchesPerGate, BATCH, seqs);
+      const live = plan(gateIds, livePerGate, 1, seqs, personsOf);
+      const drain = plan(gateIds, batchesPerGate, BATCH, seqs, personsOf);
       const figures: Figure[] = [];
 
       const liveRun = await withRss(cloud.pid, () =>
