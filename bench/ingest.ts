@@ -33,7 +33,7 @@ import {
   startAuthMosquitto,
   writeKeys,
 } from './lib/processes.ts';
-import { generatePopulation, residentOf } from './lib/population.ts';
+import { generatePopulation, residentOf, type SyntheticPerson } from './lib/population.ts';
 import { randomInt, seededRandom } from './lib/prng.ts';
 import { type Figure, formatNumber } from './lib/report.ts';
 import { sleep } from './lib/samples.ts';
@@ -101,6 +101,44 @@ function plan(
       return { payload: eventsPayload(events), endSeq: seqs.get(gateId)!, events: eventsPerMessage };
     }),
   );
+}
+
+/** The compounds, gates and residents of the run, written into a new cloud database. */
+async function registerDeployment(
+  dbPath: string,
+  gateIds: readonly string[],
+  compoundOf: (gateId: string) => string,
+  population: readonly SyntheticPerson[],
+): Promise<void> {
+  const store = new SqliteCloudStore({ path: dbPath });
+  for (const compoundId of new Set(gateIds.map(compoundOf))) {
+    await store.createCompound({ id: compoundId, name: compoundId, timeZone: 'Asia/Shanghai' }, Date.now());
+  }
+  for (const gateId of gateIds) {
+    await store.createGate(
+      { id: gateId, compoundId: compoundOf(gateId), name: gateId, antiPassback: false },
+      Date.now(),
+    );
+  }
+  const now = Date.now();
+  for (let i = 0; i < population.length; i += 10_000) {
+    await store.upsertResidents(population.slice(i, i + 10_000).map((p) => residentOf(p, now)));
+  }
+  await store.close();
+}
+
+/** A gate's residents: the person ids of its compound. */
+function personsByCompound(
+  population: readonly SyntheticPerson[],
+  compoundOf: (gateId: string) => string,
+): (gateId: string) => readonly string[] {
+  const ids = new Map<string, string[]>();
+  for (const p of population) {
+    const list = ids.get(p.record.compoundId) ?? [];
+    list.push(p.record.personId);
+    ids.set(p.record.compoundId, list);
+  }
+  return (gateId) => ids.get(compoundOf(gateId)) ?? [];
 }
 
 /** Max RSS of a process, sampled every 200 ms while `work` runs. */
@@ -202,19 +240,12 @@ await runBench(
       (_, i) => `g-${Math.floor(i / GATES_PER_COMPOUND)}-${i % GATES_PER_COMPOUND}`,
     );
     const compoundOf = (gateId: string) => `c-${gateId.split('-')[1]}`;
-    const compounds = [...new Set(gateIds.map(compoundOf))];
     const population = generatePopulation({
-      count: RESIDENTS_PER_COMPOUND * compounds.length,
+      count: RESIDENTS_PER_COMPOUND * new Set(gateIds.map(compoundOf)).size,
       pepper: keys.pepper,
-      compounds,
+      compounds: [...new Set(gateIds.map(compoundOf))],
     }).persons;
-    const personIds = new Map<string, string[]>();
-    for (const p of population) {
-      const ids = personIds.get(p.record.compoundId) ?? [];
-      ids.push(p.record.personId);
-      personIds.set(p.record.compoundId, ids);
-    }
-    const personsOf = (gateId: string) => personIds.get(compoundOf(gateId)) ?? [];
+    const personsOf = personsByCompound(population, compoundOf);
     // One set of accounts for both brokers: aedes verifies the signed tokens, Mosquitto compares
     // them with its generated password file and confines each account by the generated ACL.
     const mqttAccounts = mosquittoAccounts(
@@ -230,21 +261,7 @@ await runBench(
       const dir = await ctx.tempDir(`ingest-${brokerName}`);
       const keyPaths = writeKeys(dir, keysFile);
       const dbPath = join(dir, 'cloud.db');
-      const store = new SqliteCloudStore({ path: dbPath });
-      for (const compoundId of new Set(gateIds.map(compoundOf))) {
-        await store.createCompound({ id: compoundId, name: compoundId, timeZone: 'Asia/Shanghai' }, Date.now());
-      }
-      for (const gateId of gateIds) {
-        await store.createGate(
-          { id: gateId, compoundId: compoundOf(gateId), name: gateId, antiPassback: false },
-          Date.now(),
-        );
-      }
-      const now = Date.now();
-      for (let i = 0; i < population.length; i += 10_000) {
-        await store.upsertResidents(population.slice(i, i + 10_000).map((p) => residentOf(p, now)));
-      }
-      await store.close();
+      await registerDeployment(dbPath, gateIds, compoundOf, population);
 
       const mosquitto = brokerName === 'mosquitto';
       const broker = mosquitto
