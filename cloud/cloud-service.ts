@@ -230,7 +230,7 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
       // A gate that takes a snapshot must also count the other gates' recent quota uses.
       // …and the supply rounds, claims and applications a distribution point decides from.
       snapshot: async (compoundId) =>
-        supply.withSupply(exitQuota.withRecentUses(await store.snapshot(compoundId), compoundId), compoundId),
+        supply.withSupply(await exitQuota.withRecentUses(await store.snapshot(compoundId), compoundId), compoundId),
     },
     publish,
     metrics,

@@ -32,7 +32,7 @@ export function mountExitQuotaRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger:
       const compound = await deps.store.getCompound(id);
       if (!compound || !canSee(c.var.actor, id)) throw notFound('compound', id);
       const { since, limit } = c.req.valid('query');
-      const overuse = ledger.overuses(id, since ?? deps.now() - 30 * DAY_MS, limit);
+      const overuse = await ledger.overuses(id, since ?? deps.now() - 30 * DAY_MS, limit);
       return c.json({
         compoundId: id,
         mode: compound.mode,

@@ -98,14 +98,14 @@ describe('gate settings and exit-quota routes', () => {
     await h.core.ingest.flush();
     await h.core.exitQuota.idle();
     expect(relayed()).toEqual([{ op: 'exit.use', householdId: 'house-9', gateId: 'g-1', seq: 2, ts: t - HOUR }]);
-    expect(h.core.exitQuota.overuses('c-1', 0)).toEqual([]);
+    expect(await h.core.exitQuota.overuses('c-1', 0)).toEqual([]);
 
     // The west gate, cut off, let the household out too: reconciled as one over-use.
     await send('g-3', [exit('g-3', 1, t - 30 * 60_000)]);
     await h.core.ingest.flush();
     await h.core.exitQuota.idle();
     expect(relayed()).toHaveLength(2);
-    const overuse = h.core.exitQuota.overuses('c-1', 0);
+    const overuse = await h.core.exitQuota.overuses('c-1', 0);
     expect(overuse).toEqual([
       expect.objectContaining({
         householdId: 'house-9',
