@@ -20,7 +20,7 @@ import { idParamSchema, validate } from '../http/validation.ts';
 import type { Resident } from '../store/store.ts';
 import { openDevicePassBook } from './open-device-pass-book.ts';
 import { DevicePassService } from './device-pass-service.ts';
-import { passPageRoutes } from './pass-page.ts';
+import { passPageRoutes, registerMePanel } from './pass-page.ts';
 
 type ResidentEnv = MeEnv;
 
@@ -100,5 +100,6 @@ export function devicePassRoutes(): CloudRoutes {
     const resident = requireResident(ctx.auth, ctx.store, ctx.sessions);
     app.route(`${API_BASE}/me/pass`, meDevicePassRoutes(service, resident, ctx.now) as unknown as Hono<AppEnv>);
     app.route('/me/pass', passPageRoutes());
+    registerMePanel();
   };
 }

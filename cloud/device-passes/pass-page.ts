@@ -3,18 +3,29 @@
  * first with English, one column that works at 360×640, a large-text switch, and no framework: the
  * page script, its stylesheet and the QR encoder (the `qrcode` package the gates' tests measure,
  * vendored by bin/vendor-qr-encoder.mjs) come from this server. The session is the resident
- * side's (`anxin.session` in sessionStorage); without one the page sends the resident to `/me`.
+ * side's (`anxin.me.session` in sessionStorage); without one the page sends the resident to `/me`.
+ * `/me` shows the way here in its `#pass-panel` (device-pass-panel.js, registered by
+ * `registerMePanel`).
  */
 import { readFile } from 'node:fs/promises';
 import { Hono } from 'hono';
 import { html } from 'hono/html';
 import type { AppEnv } from '../http/app-env.ts';
+import { ME_PAGE_SCRIPTS } from '../me/me-pages.ts';
+
+const PANEL_SCRIPT = '/me/pass/assets/device-pass-panel.js';
+
+/** Puts the pass panel's script on `/me` (the resident side's extension point for it). */
+export function registerMePanel(): void {
+  if (!ME_PAGE_SCRIPTS.includes(PANEL_SCRIPT)) ME_PAGE_SCRIPTS.push(PANEL_SCRIPT);
+}
 
 /** Beside the other pages' assets (cloud/web/assets, copied to dist/ by the build). */
 const ASSET_DIR = new URL('../web/assets/', import.meta.url);
 const ASSETS: Record<string, { file: string; type: string }> = {
   'device-pass.js': { file: 'device-pass.js', type: 'text/javascript; charset=utf-8' },
   'device-pass.css': { file: 'device-pass.css', type: 'text/css; charset=utf-8' },
+  'device-pass-panel.js': { file: 'device-pass-panel.js', type: 'text/javascript; charset=utf-8' },
   'qr-encoder.js': { file: 'vendor/qr-encoder.js', type: 'text/javascript; charset=utf-8' },
 };
 

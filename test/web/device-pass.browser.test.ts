@@ -4,7 +4,8 @@
  * manager enrols the phone (WebCrypto key in IndexedDB), the page draws a frame, and 10 s later a
  * different one. Both are read back from the canvas pixels by jsQR; a gate deciding from the
  * cloud's snapshot admits the newer frame and refuses the older one (a replay) and, two minutes
- * later, the newer one too (a screenshot). The key survives a reload; the page fits 360 px.
+ * later, the newer one too (a screenshot). `/me` shows the pass panel whose link opens the pass
+ * again with the key kept in IndexedDB; the page fits 360 px.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -135,7 +136,7 @@ describe('the phone pass page at 360×640', () => {
     const start = Date.now();
     await page.clock.install({ time: start });
     await page.addInitScript({
-      content: `sessionStorage.setItem('anxin.session', ${JSON.stringify(JSON.stringify(session))});`,
+      content: `sessionStorage.setItem('anxin.me.session', ${JSON.stringify(JSON.stringify(session))});`,
     });
     await page.goto(`${testCloud.baseUrl}/me/pass`);
     await page.locator('#pass-enrol-button').click({ timeout: WAIT_MS });
@@ -201,12 +202,15 @@ describe('the phone pass page at 360×640', () => {
     await page.close();
   }, 90_000);
 
-  it('after a reload the key is still on the phone and the pass shows without enrolling again', async () => {
+  it('/me shows the pass panel; its link opens the pass, the key still on the phone, no enrolling again', async () => {
     const page = await browser.newPage();
     await page.addInitScript({
-      content: `sessionStorage.setItem('anxin.session', ${JSON.stringify(JSON.stringify(session))});`,
+      content: `sessionStorage.setItem('anxin.me.session', ${JSON.stringify(JSON.stringify(session))});`,
     });
-    await page.goto(`${testCloud.baseUrl}/me/pass`);
+    await page.goto(`${testCloud.baseUrl}/me`);
+    const open = page.locator('#pass-panel a#pass-open');
+    await open.filter({ hasText: '出示通行码' }).waitFor({ timeout: WAIT_MS });
+    await Promise.all([page.waitForURL(`${testCloud.baseUrl}/me/pass`), open.click()]);
     await page.locator('#pass-qr[data-frame]').waitFor({ timeout: WAIT_MS });
     expect(await page.locator('#pass-enrol').isHidden()).toBe(true);
     await page.locator('#pass-large').check();

@@ -5,7 +5,8 @@
 // still shows frames the gates accept. Nothing here needs the network once enrolled.
 import { create } from '/me/pass/assets/qr-encoder.js';
 
-const SESSION_KEY = 'anxin.session';
+// The resident side's session (cloud/me/assets/me-api.js), not the staff pages'.
+const SESSION_KEY = 'anxin.me.session';
 const DB_NAME = 'anxin-device-pass';
 const STORE = 'keys';
 const QUIET_ZONE = 4;
