@@ -49,7 +49,7 @@ export type AedesHooks = Required<
 /** aedes keeps the CONNECT's will on the client before calling `authenticate`; it is not in its typings. */
 type ClientWithWill = Client & { _will?: { topic: string; retain?: boolean } | null };
 
-export class PublishRefusedError extends Error {
+class PublishRefusedError extends Error {
   readonly code = 'publish-refused';
 }
 

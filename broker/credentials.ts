@@ -15,9 +15,9 @@ import type { KeyRing } from '../shared/keys.ts';
 import { type TokenClaims, verifyToken } from '../shared/token.ts';
 import { type BrokerIdentity, canPublish, isMqttRole } from './acl.ts';
 
-export const CONNACK_IDENTIFIER_REJECTED = 2;
-export const CONNACK_BAD_USERNAME_OR_PASSWORD = 4;
-export const CONNACK_NOT_AUTHORIZED = 5;
+const CONNACK_IDENTIFIER_REJECTED = 2;
+const CONNACK_BAD_USERNAME_OR_PASSWORD = 4;
+const CONNACK_NOT_AUTHORIZED = 5;
 
 export type ConnectRefusal =
   | 'empty-client-id'

@@ -22,7 +22,7 @@ import { CLOUD_STATUS_TOPIC, GATE_TOPIC_KINDS, TOPIC_PREFIX } from '../shared/to
 import { type MqttRole, ROLE_POLICIES } from './acl.ts';
 
 /** The dynamic-security plugin's hashes (plugins/dynamic-security): PBKDF2-HMAC-SHA512, 101 rounds, 12-byte salt, 64 bytes. */
-export const MOSQUITTO_PBKDF2_ITERATIONS = 101;
+const MOSQUITTO_PBKDF2_ITERATIONS = 101;
 const SALT_BYTES = 12;
 const HASH_BYTES = 64;
 
@@ -86,7 +86,7 @@ export interface DynsecRole {
 }
 
 /** The role of an account: shared by every cloud (or observer), one of its own for each gate. */
-export function roleNameOf(account: Pick<MosquittoAccount, 'username' | 'role'>): string {
+function roleNameOf(account: Pick<MosquittoAccount, 'username' | 'role'>): string {
   return account.role === 'gate' ? `anxin-gate-${assertId('gate', account.username)}` : `anxin-${account.role}`;
 }
 
@@ -95,7 +95,7 @@ export function roleNameOf(account: Pick<MosquittoAccount, 'username' | 'role'>)
  * the plugin grants a filter only when the role's pattern matches it, so a gate's `#` or another
  * gate's topic gets 0x80; deliveries are checked again against the receive list.
  */
-export function roleAcls(account: Pick<MosquittoAccount, 'username' | 'role' | 'compound'>): DynsecAcl[] {
+function roleAcls(account: Pick<MosquittoAccount, 'username' | 'role' | 'compound'>): DynsecAcl[] {
   const policy = ROLE_POLICIES[account.role];
   // Gate ids are validated so a `+`, `#` or `/` can never widen a rule (shared/ids.ts).
   const gate = policy.ownGateOnly ? assertId('gate', account.username) : '+';
@@ -122,7 +122,7 @@ export function roleAcls(account: Pick<MosquittoAccount, 'username' | 'role' | '
 }
 
 /** The administrator's role: the plugin's control topic and nothing else. */
-export const ADMIN_ROLE: DynsecRole = {
+const ADMIN_ROLE: DynsecRole = {
   rolename: 'anxin-admin',
   textname: 'changes accounts over $CONTROL/dynamic-security/v1',
   acls: [
@@ -177,8 +177,8 @@ export interface MosquittoFiles {
 
 export const MOSQUITTO_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** What a PUBLISH carries besides its payload: fixed header (≤ 5), topic (2 + ≤ ~200), packet id (2). */
-export const MOSQUITTO_PACKET_OVERHEAD = 1024;
-export const DEFAULT_ADMIN_USERNAME = 'anxin-admin';
+const MOSQUITTO_PACKET_OVERHEAD = 1024;
+const DEFAULT_ADMIN_USERNAME = 'anxin-admin';
 
 export class DynsecPluginMissingError extends Error {
   constructor() {

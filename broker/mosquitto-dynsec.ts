@@ -16,8 +16,8 @@ import mqtt from 'mqtt';
 import { AnxinError } from '../shared/errors.ts';
 import { type MosquittoAdmin, roleOf } from './mosquitto-config.ts';
 
-export const DYNSEC_TOPIC = '$CONTROL/dynamic-security/v1';
-export const DYNSEC_RESPONSE_TOPIC = `${DYNSEC_TOPIC}/response`;
+const DYNSEC_TOPIC = '$CONTROL/dynamic-security/v1';
+const DYNSEC_RESPONSE_TOPIC = `${DYNSEC_TOPIC}/response`;
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 export type DynsecCommand = { command: string } & Record<string, unknown>;
@@ -29,7 +29,7 @@ export interface DynsecResponse {
   data?: unknown;
 }
 
-export class DynsecError extends AnxinError {
+class DynsecError extends AnxinError {
   constructor(message: string, cause?: unknown) {
     super('mosquitto-dynsec-failed', message, cause === undefined ? undefined : { cause });
   }
@@ -55,7 +55,7 @@ export function readMosquittoAdmin(path: string): MosquittoAdmin {
  * caller expects (e.g. deleting what does not exist) are in the responses, not thrown; a refused
  * connection, a timeout or a missing answer throws `DynsecError`.
  */
-export async function sendDynsecCommands(
+async function sendDynsecCommands(
   admin: MosquittoAdmin,
   commands: readonly DynsecCommand[],
   options: { timeoutMs?: number; ca?: string | Buffer } = {},
@@ -118,7 +118,7 @@ function check(responses: readonly DynsecResponse[], tolerate: (r: DynsecRespons
 }
 
 /** The commands that (re)create a gate's role and account with `token` as its password. */
-export function putGateCommands(gate: { id: string; compoundId: string }, token: string): DynsecCommand[] {
+function putGateCommands(gate: { id: string; compoundId: string }, token: string): DynsecCommand[] {
   const role = roleOf({ username: gate.id, role: 'gate', compound: gate.compoundId });
   return [
     { command: 'deleteClient', username: gate.id },

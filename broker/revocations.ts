@@ -18,9 +18,9 @@ import { AnxinError } from '../shared/errors.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
 import { parseSubjectRevocation, type RevocableToken } from '../shared/revocation-entry.ts';
 
-export const DEFAULT_REVOCATION_POLL_MS = 2_000;
+const DEFAULT_REVOCATION_POLL_MS = 2_000;
 /** Quiet time after the last change event before the file is read. */
-export const REVOCATION_DEBOUNCE_MS = 100;
+const REVOCATION_DEBOUNCE_MS = 100;
 
 export interface RevocationListOptions {
   /** Revocation file to load and watch. */
@@ -35,7 +35,7 @@ export interface RevocationListOptions {
 }
 
 /** The revocation file could not be read or parsed at start-up. */
-export class RevocationFileError extends AnxinError {
+class RevocationFileError extends AnxinError {
   constructor(file: string, cause: unknown) {
     super('invalid-revocations', `${file}: ${(cause as Error).message ?? String(cause)}`);
   }

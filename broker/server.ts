@@ -73,14 +73,14 @@ export interface BrokerServer {
   stats(): BrokerStats;
 }
 
-export class BrokerStartError extends AnxinError {
+class BrokerStartError extends AnxinError {
   constructor(what: string, cause: unknown) {
     super('broker-start-failed', `${what}: ${(cause as Error).message ?? String(cause)}`, { cause });
   }
 }
 
 export const DEFAULT_MAX_PENDING_PER_ADDRESS = 64;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** setTimeout's limit; a token expiring later is re-checked when this much time has passed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -19,13 +19,6 @@ export class InvalidCursorError extends AnxinError {
   }
 }
 
-/** A request that is well-formed but cannot be done (an unknown compound named in a body, …). */
-export class UnprocessableError extends AnxinError {
-  constructor(message: string, details?: unknown) {
-    super('unprocessable', message, details);
-  }
-}
-
 export interface Issue {
   path: string;
   message: string;

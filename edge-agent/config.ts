@@ -21,7 +21,7 @@ const baudRate = z.number().int().min(1200).max(4_000_000);
 const serialPath = z.string().min(1, 'expected a serial port path');
 const READER_NAME = /^[a-z0-9-]{1,32}$/;
 
-export const idReaderConfigSchema = z.object({
+const idReaderConfigSchema = z.object({
   path: serialPath,
   baudRate: baudRate.default(115200),
   /** Which way a person who swipes at this reader wants to go. */
@@ -37,7 +37,7 @@ export const idReaderConfigSchema = z.object({
     .optional(),
 });
 
-export const qrScannerConfigSchema = z.object({
+const qrScannerConfigSchema = z.object({
   path: serialPath,
   baudRate: baudRate.default(9600),
   direction: direction.default('in'),
@@ -52,7 +52,7 @@ export const qrScannerConfigSchema = z.object({
 
 const turnstileInput = z.enum(['passed-in', 'passed-out', 'forced', 'fire', 'tamper']);
 
-export const turnstileConfigSchema = z.object({
+const turnstileConfigSchema = z.object({
   path: serialPath,
   baudRate: baudRate.default(115200),
   /** OSDP address of the I/O board (docs/devices.md §5). */
@@ -77,7 +77,7 @@ export const turnstileConfigSchema = z.object({
  * A card reader that is an OSDP PD of its own on the turnstile's RS-485 line, at another address
  * (docs/devices.md §5.3): it shares `devices.turnstile.path`, so it names no port.
  */
-export const osdpReaderConfigSchema = z.object({
+const osdpReaderConfigSchema = z.object({
   /** None: it is on the turnstile's line (`devices.turnstile.path` / `baudRate`). */
   path: z.never({ message: "an OSDP reader shares devices.turnstile's line: give it no path" }).optional(),
   baudRate: z.never({ message: "an OSDP reader shares devices.turnstile's line: give it no baudRate" }).optional(),
@@ -94,7 +94,7 @@ export const osdpReaderConfigSchema = z.object({
  * reader on the turnstile's line, with the direction of the people who present at it. A two-way
  * lane has one or more on each side.
  */
-export const laneReaderConfigSchema = z.discriminatedUnion('kind', [
+const laneReaderConfigSchema = z.discriminatedUnion('kind', [
   idReaderConfigSchema.extend({ kind: z.literal('idreader'), name: z.string().regex(READER_NAME).optional() }),
   qrScannerConfigSchema.extend({ kind: z.literal('qr'), name: z.string().regex(READER_NAME).optional() }),
   osdpReaderConfigSchema.extend({ kind: z.literal('osdp'), name: z.string().regex(READER_NAME).optional() }),
@@ -105,7 +105,7 @@ export type LaneReaderConfig = z.infer<typeof laneReaderConfigSchema> & { name: 
  * The terminal (docs/edge-agent.md "The terminal"): how long results stay, which lanes the screen
  * has, which host names it answers to, and the guards who may sign in to its panel.
  */
-export const terminalConfigSchema = z
+const terminalConfigSchema = z
   .object({
     /** A result stays at least this long; later ones wait in the lane's queue. */
     holdMs: z.number().int().min(500).max(30_000).default(3_000),

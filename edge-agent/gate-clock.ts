@@ -28,7 +28,7 @@ import { readFileSync } from 'node:fs';
 /** Disagreement tolerated before decisions stop trusting the wall clock (and the clock-skew alarm). */
 export const DEFAULT_CLOCK_TOLERANCE_MS = 60_000;
 /** How long a remembered anchor or offset is trusted without a new ack. */
-export const DEFAULT_CLOCK_MAX_AGE_MS = 7 * 24 * 3_600_000;
+const DEFAULT_CLOCK_MAX_AGE_MS = 7 * 24 * 3_600_000;
 /** A new observation is written through when the skew moved by more than this, or this often. */
 const PERSIST_SKEW_CHANGE_MS = 1_000;
 const PERSIST_EVERY_MS = 60_000;
@@ -83,7 +83,7 @@ export interface GateClockOptions {
   maxAgeMs?: number;
 }
 
-export function currentBootId(): string | null {
+function currentBootId(): string | null {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
   } catch {

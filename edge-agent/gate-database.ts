@@ -10,7 +10,7 @@ export type GateDatabase = Database.Database;
 
 export const GATE_DB_FILE = 'gate.db';
 /** SQLite page cache of the gate database, KiB. */
-export const PAGE_CACHE_KIB = 4_000;
+const PAGE_CACHE_KIB = 4_000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

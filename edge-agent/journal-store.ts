@@ -39,7 +39,7 @@ const META = { lastSeq: 'journal.lastSeq', ackedUpTo: 'journal.ackedUpTo' } as c
 export type JournalEntry = Omit<EntryEvent, 'seq'>;
 
 /** How long acknowledged rows are kept, in case the cloud is restored from a backup. */
-export const KEEP_ACKED_MS = 7 * 86_400_000;
+const KEEP_ACKED_MS = 7 * 86_400_000;
 
 export interface JournalOptions {
   /** Default `KEEP_ACKED_MS`; 0 prunes at the ack. */

@@ -27,7 +27,7 @@ export interface LaneDevicesOptions {
 type Startable = { start(): Promise<void>; stop(): Promise<void> };
 
 /** `facility:number` of a Wiegand-26 read; null for anything else (a misread never matches a card). */
-export function osdpCardNumber(card: OsdpCard): string | null {
+function osdpCardNumber(card: OsdpCard): string | null {
   return card.format === 'wiegand26' && card.facility !== undefined && card.number !== undefined
     ? `${card.facility}:${card.number}`
     : null;

@@ -72,7 +72,7 @@ export function readTokenFile(file: string): string {
  * Reads a PEM CA bundle for MQTT.js's `ca`. A missing, unreadable or non-PEM file is a
  * `ConfigError` with one `<configPath>: message` line (the command exits 2).
  */
-export function readCaFile(file: string, configPath = 'mqtt.caFile'): Buffer {
+function readCaFile(file: string, configPath = 'mqtt.caFile'): Buffer {
   let pem: Buffer;
   try {
     pem = readFileSync(file);

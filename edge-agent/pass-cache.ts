@@ -36,7 +36,7 @@ import { type PassCheck, type VerifiedPass, verifyPass } from '../shared/pass.ts
 /** Cache keys of certificates start with this; pass texts start with `AX1:`, so the two never meet. */
 const CERTIFICATE_KEY = 'cert:';
 
-export const DEFAULT_PASS_CACHE_ENTRIES = 10_000;
+const DEFAULT_PASS_CACHE_ENTRIES = 10_000;
 
 interface Entry {
   pass: VerifiedPass;

@@ -231,6 +231,3 @@ export const HEALTH_TEXT: Record<'green' | 'yellow' | 'red' | 'unknown', { zh: s
   red: { zh: '健康码：红码', en: 'Health code: red' },
   unknown: { zh: '健康码：无信息', en: 'Health code: none on record' },
 };
-
-/** The idle screen. */
-export const IDLE_TEXT = { zh: '请刷码或刷身份证', en: 'Scan your pass or ID card' } as const;

@@ -13,7 +13,7 @@ import type { KeyRing } from '../shared/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { verifyToken } from '../shared/token.ts';
 
-export const RENEWED_TOKEN_FILE = 'renewed-token';
+const RENEWED_TOKEN_FILE = 'renewed-token';
 
 export interface GateTokenStoreOptions {
   /** The gate's data directory, or `:memory:` (then a renewal lasts until the process ends). */

@@ -22,7 +22,7 @@ import { type Logger, silentLogger } from '../shared/log.ts';
 import { reassertYoungGenerationSetting, youngGenerationKeptSmall } from '../shared/small-heap.ts';
 
 /** How often the worker checkpoints; at most a few hundred passages' pages accumulate meanwhile. */
-export const CHECKPOINT_INTERVAL_MS = 1_000;
+const CHECKPOINT_INTERVAL_MS = 1_000;
 /** The longest the gate process waits at start-up for the worker to run (shared/small-heap.ts). */
 const WORKER_START_WAIT_MS = 2_000;
 /** SQLite's default, restored if the worker fails. */

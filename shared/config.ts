@@ -96,7 +96,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Deep merge: `over` wins; objects merge key by key, arrays and scalars replace. */
-export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) continue;
@@ -120,7 +120,7 @@ export function envToConfig(
 }
 
 /** Flags (`mqtt-port`, `serial.qr.baud`) as a config object, read like `envToConfig`. */
-export function flagsToConfig(flags: Record<string, unknown>, schema?: z.core.$ZodType): Record<string, unknown> {
+function flagsToConfig(flags: Record<string, unknown>, schema?: z.core.$ZodType): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(flags)) {
     if (value === undefined) continue;
@@ -136,7 +136,7 @@ export function formatIssues(error: z.ZodError): string[] {
 }
 
 /** The one precedence rule of every command (docs/configuration.md). */
-export const PRECEDENCE = 'flag > env (ANXIN_*) > file > default';
+const PRECEDENCE = 'flag > env (ANXIN_*) > file > default';
 
 /** Where each value came from: `flag --x`, `env ANXIN_X`, `file NAME` or `default`. */
 export interface ConfigExplanation<T> {

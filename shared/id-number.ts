@@ -30,7 +30,7 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
  * (docs/devices.md §2 ✓ `440524188001015368`) is born in 1880, and a validator that rejects the
  * standard's example is wrong about the format; 1800 still rejects 00xx/17xx garbage.
  */
-export const ID_NUMBER_FIRST_YEAR = 1800;
+const ID_NUMBER_FIRST_YEAR = 1800;
 /** ID numbers are issued in China; "today" is the calendar date in China Standard Time (UTC+8). */
 const CHINA_OFFSET_MS = 8 * 3600_000;
 

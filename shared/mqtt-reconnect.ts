@@ -42,7 +42,7 @@ export class Backoff {
 }
 
 /** MQTT 3.1.1 CONNACK return codes 1–5 (and MQTT 5 reason codes ≥ 0x80) come as errors with a numeric `code`. */
-export function isConnackRefusal(error: unknown): boolean {
+function isConnackRefusal(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'number' && ((code >= 1 && code <= 5) || code >= 0x80);
 }

@@ -25,8 +25,8 @@ export const PASS_PREFIX = 'AX1:';
  * at arm's length (docs/passes.md). Person and compound ids of 43 characters together fit.
  */
 export const MAX_PASS_CHARS = 200;
-export const PASS_VERSION = 1;
-export const PASS_SIGNATURE_BYTES = 64;
+const PASS_VERSION = 1;
+const PASS_SIGNATURE_BYTES = 64;
 /** Bytes of the payload before the two length-prefixed strings. */
 const FIXED_BYTES = 21;
 const MAX_UINT32 = 0xffff_ffff;
@@ -147,7 +147,7 @@ function readId(bytes: Buffer, offset: number, end: number): { value: string; ne
 }
 
 /** Parses payload ‖ signature; undefined for anything that is not exactly one well-formed pass. */
-export function decodePassBinary(bytes: Buffer): { pass: VerifiedPass; body: Buffer; signature: Buffer } | undefined {
+function decodePassBinary(bytes: Buffer): { pass: VerifiedPass; body: Buffer; signature: Buffer } | undefined {
   const end = bytes.length - PASS_SIGNATURE_BYTES;
   if (end < FIXED_BYTES + 2) return undefined;
   if (bytes[0] !== PASS_VERSION) return undefined;

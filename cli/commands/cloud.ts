@@ -206,7 +206,7 @@ function mosquittoAdminAccounts(file: string): BrokerAccounts {
 }
 
 /** The `--tls-cert`/`--tls-key` pair as read now; `tlsCert: …` config errors when it cannot be used. */
-export function readTlsPair(certFile?: string, keyFile?: string): { cert: Buffer; key: Buffer } | undefined {
+function readTlsPair(certFile?: string, keyFile?: string): { cert: Buffer; key: Buffer } | undefined {
   if (certFile === undefined && keyFile === undefined) return undefined;
   if (certFile === undefined || keyFile === undefined) {
     throw new ConfigError(['tlsKey: --tls-cert and --tls-key go together']);

@@ -17,7 +17,7 @@ import { untilStopSignal } from '../stop-signal.ts';
 /** Used only when no keys file is at hand to sign a demo pass with (a bare scanner test). */
 export const DEFAULT_QR_SIM_TEXT = 'ANXIN-DEMO-QR';
 /** The demo's first resident (see `anxin demo`); a pass for them opens the demo's gates. */
-export const DEMO_PASS_PERSON = { personId: 'p-000001', compoundId: 'sunny-garden' };
+const DEMO_PASS_PERSON = { personId: 'p-000001', compoundId: 'sunny-garden' };
 
 /**
  * The default `--text`: a valid resident pass for the demo's first resident, signed with the
@@ -38,8 +38,8 @@ export function demoPassText(keysPath: string, now = Date.now()): string | undef
     signing,
   );
 }
-export const DEFAULT_QR_SIM_BAUD = 9600;
-export const DEFAULT_QR_SIM_INTERVAL_MS = 3000;
+const DEFAULT_QR_SIM_BAUD = 9600;
+const DEFAULT_QR_SIM_INTERVAL_MS = 3000;
 
 export const help = `Usage: anxin sim idreader|qr|turnstile --port PATH [flags]
 

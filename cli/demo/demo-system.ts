@@ -92,7 +92,7 @@ function demoGuardPin(): string {
   return demoGuardPinHash;
 }
 
-export const DEMO_COMPOUND = { id: 'sunny-garden', name: '阳光花园 Sunny Garden', timeZone: 'Asia/Shanghai' };
+const DEMO_COMPOUND = { id: 'sunny-garden', name: '阳光花园 Sunny Garden', timeZone: 'Asia/Shanghai' };
 const DEMO_USERS: { username: string; role: HttpRole; compound?: string }[] = [
   { username: 'admin', role: 'admin' },
   { username: 'manager', role: 'manager' },
@@ -113,7 +113,7 @@ interface DemoState {
 }
 
 /** Lanes come in pairs: north-in, north-out, south-in, … (each lane is one gate device). */
-export function demoGateIds(count: number): { gateId: string; direction: Direction; name: string }[] {
+function demoGateIds(count: number): { gateId: string; direction: Direction; name: string }[] {
   return Array.from({ length: count }, (_, i) => {
     const direction: Direction = i % 2 === 0 ? 'in' : 'out';
     const entrance = ENTRANCES[Math.floor(i / 2)];
@@ -157,7 +157,7 @@ async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
  * The demo sign-ins, with the password of this start: created if missing, otherwise their password
  * is set again, so what the demo prints is true.
  */
-export async function ensureDemoUsers(store: SqliteCloudStore, password: string): Promise<void> {
+async function ensureDemoUsers(store: SqliteCloudStore, password: string): Promise<void> {
   const passwordHash = await hashPassword(password);
   for (const user of DEMO_USERS) {
     if (await store.setPasswordHash(user.username, passwordHash)) continue;

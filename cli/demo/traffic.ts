@@ -35,7 +35,7 @@ export interface TrafficClock {
 }
 
 /** Wall-clock time; the timers are unref'd (the demo's servers keep the process alive). */
-export const systemClock: TrafficClock = {
+const systemClock: TrafficClock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {
     const timer = setTimeout(fn, ms);
@@ -85,7 +85,7 @@ export interface TrafficStats {
  * Relative traffic by local hour: a night trough, a morning peak (7–9 h, mostly out) and an
  * evening peak (17–19 h, mostly in). Returns the rate multiplier and the share of exits.
  */
-export function trafficShape(localHour: number): { multiplier: number; outShare: number } {
+function trafficShape(localHour: number): { multiplier: number; outShare: number } {
   if (localHour >= 7 && localHour < 9) return { multiplier: 3, outShare: 0.8 };
   if (localHour >= 17 && localHour < 19) return { multiplier: 3, outShare: 0.2 };
   if (localHour >= 23 || localHour < 6) return { multiplier: 0.3, outShare: 0.5 };
@@ -96,8 +96,8 @@ export function trafficShape(localHour: number): { multiplier: number; outShare:
  * A lane holds one person at a time: scan, the turnstile opens, they walk through (the
  * simulator reports "passed" after its pass delay). The next person in line steps up after that.
  */
-export const LANE_WALK_MS = 1_500;
-export const DEFAULT_MAX_QUEUE_PER_LANE = 20;
+const LANE_WALK_MS = 1_500;
+const DEFAULT_MAX_QUEUE_PER_LANE = 20;
 /** The arrival rate follows the hour: a long gap is cut here and drawn again (exact: Poisson gaps are memoryless). */
 const RESCHEDULE_MS = 60_000;
 /** Turned-away arrivals are logged at most once a minute (with the count since the last line). */
@@ -105,7 +105,7 @@ const DROP_LOG_EVERY_MS = 60_000;
 
 const hourFormats = new Map<string, Intl.DateTimeFormat>();
 
-export function localHour(now: number, timeZone: string): number {
+function localHour(now: number, timeZone: string): number {
   let format = hourFormats.get(timeZone);
   if (!format) {
     format = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', hourCycle: 'h23', timeZone });

@@ -12,23 +12,10 @@ import { IdCardReaderSimulator, type SimulatedCard } from '../../firmware-bridge
 import { parseSimArgs, reportProblems, type SimulatorCliIo } from '../sim-flags.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 
-export const DEFAULT_IDREADER_SIM_BAUD = 115_200;
-export const DEFAULT_IDREADER_SIM_INTERVAL_MS = 3_000;
+const DEFAULT_IDREADER_SIM_BAUD = 115_200;
+const DEFAULT_IDREADER_SIM_INTERVAL_MS = 3_000;
 /** How long each card lies on the reader (docs/contract.md: one second). */
-export const CARD_HOLD_MS = 1_000;
-
-export const SIM_IDREADER_HELP = `Usage: anxin sim idreader --port PATH [flags]
-
-A SAM_V national ID-card reader on a real serial port. Every interval ms it lays a card on the
-reader for one second, then lifts it.
-
-  --port PATH        serial port (e.g. one end of a socat pty pair)          required
-  --baud N           ${SAMV_BAUD_RATES.join(', ')}                   [${DEFAULT_IDREADER_SIM_BAUD}]
-  --id NUMBER        the card's ID number (18 characters; an invalid check
-                     character is allowed, to test rejection)               [a new valid one each time]
-  --name NAME        the card's name (up to 15 characters)                  [from a list]
-  --interval MS      more than ${CARD_HOLD_MS} (the card lies there one second)       [${DEFAULT_IDREADER_SIM_INTERVAL_MS}]
-`;
+const CARD_HOLD_MS = 1_000;
 
 export interface IdReaderSimFlags {
   path: string;

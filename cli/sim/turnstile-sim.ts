@@ -21,25 +21,6 @@ import {
 import { integerFlag, parseSimArgs, reportProblems, type SimulatorCliIo } from '../sim-flags.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 
-export const SIM_TURNSTILE_HELP = `Usage: anxin sim turnstile --port PATH [flags]
-
-An OSDP peripheral with a turnstile behind it, on a real serial port.
-
-  --port PATH         serial port (e.g. one end of a socat pty pair)   required
-  --baud N            9600, 38400 or 115200                            [115200]
-  --address N[,N…]    OSDP address(es) 0-126; several = several PDs on the one port  [0]
-  --pass-delay MS     after an unlock, report the pass after MS ms     [${SIMULATOR_PASS_DELAY_MS}]
-  --behaviour B       pass | timeout | forced | tailgate               [pass]
-  --nak CMD[,CMD…]    refuse these commands with NAK 3, e.g. ISTAT,CAP  [none]
-  --scbk HEX          keyed: the secure channel base key (32 hex digits); the PD then
-                      refuses plaintext and the install key (note: visible in ps)
-  --scbk-file PATH    keyed from a key file (32 hex digits, mode 0600); an osdp_KEYSET
-                      received later is written back to it
-  --install-mode      without a key: accept the install key SCBK-D and osdp_KEYSET
-                      (a factory-fresh PD, for anxin gate osdp-pair)
-                      Without --scbk, --scbk-file or --install-mode: plain mode only.
-`;
-
 const BAUD_RATES = [9600, 38400, 115200];
 
 interface TurnstileSimFlags {

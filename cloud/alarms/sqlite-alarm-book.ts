@@ -8,7 +8,7 @@ import type { AlarmKind } from '../../shared/enums.ts';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
 import type { AcknowledgeResult, AlarmBook, AlarmListQuery, BookedAlarm } from './alarm-book.ts';
 
-export const ALARM_ACK_MIGRATIONS: readonly Migration[] = [
+const ALARM_ACK_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'alarm acknowledgements',

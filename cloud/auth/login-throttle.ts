@@ -9,7 +9,7 @@
 
 export const FREE_FAILURES_PER_USER = 5;
 export const FREE_FAILURES_PER_ADDRESS = 20;
-export const FIRST_LOCK_MS = 1000;
+const FIRST_LOCK_MS = 1000;
 export const MAX_LOCK_MS = 15 * 60 * 1000;
 /** A key with no failure for this long is forgotten. */
 const FORGET_AFTER_MS = 60 * 60 * 1000;

@@ -20,7 +20,7 @@ import { newTokenId, signToken, type TokenClaims } from '../../shared/token.ts';
 import type { NewSession, SessionStore } from './session-store.ts';
 
 /** How long a sign-in lasts at most. */
-export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 /** A session not used for this long ends (the pages also sign out after this long without input). */
 export const SESSION_IDLE_MS = 30 * 60 * 1000;
 /** `last_seen_at` is written at most this often per session (a request is not a write). */

@@ -6,7 +6,7 @@ import type { SigningKey } from '../../shared/keys.ts';
 import { type IssuedSession, SessionBook, type SessionIdentity } from './session-book.ts';
 import type { NewSession, SessionRecord, SessionStore } from './session-store.ts';
 
-export const SESSION_MIGRATIONS: readonly Migration[] = [
+const SESSION_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'sessions and disabled users',

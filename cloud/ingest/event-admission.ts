@@ -18,13 +18,13 @@ import type { Logger } from '../../shared/log.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
 import type { RefusedSeq, StoredAlarm, StoredEvent } from '../store/store.ts';
 
-export const REFUSAL_REASONS = ['foreign-person', 'unknown-person', 'ts-too-old', 'ts-in-future'] as const;
+const REFUSAL_REASONS = ['foreign-person', 'unknown-person', 'ts-too-old', 'ts-in-future'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** How far ahead of the cloud's receive time an event's `ts` may be (a gate clock a little fast). */
-export const DEFAULT_FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
+const DEFAULT_FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
 /** At most one `events-refused` alarm per gate per hour. */
-export const DEFAULT_REFUSAL_ALARM_EVERY_MS = 60 * 60 * 1000;
+const DEFAULT_REFUSAL_ALARM_EVERY_MS = 60 * 60 * 1000;
 /** How long a person's compound is remembered (a move between compounds is seen within this). */
 const PERSON_CACHE_MS = 60_000;
 const PERSON_CACHE_MAX = 100_000;

@@ -24,9 +24,9 @@ export const DEFAULT_FLUSH_INTERVAL_MS = 5;
  */
 export const DEFAULT_MAX_BATCH = 8000;
 /** Two batches: one being written, the next filling. */
-export const DEFAULT_MAX_QUEUED = 16_000;
+const DEFAULT_MAX_QUEUED = 16_000;
 /** Lag above which ingest warns (at most once per `LAG_WARN_EVERY_MS`). */
-export const LAG_WARN_MS = 2000;
+const LAG_WARN_MS = 2000;
 const LAG_WARN_EVERY_MS = 10_000;
 
 export interface EventIngestOptions {

@@ -1,13 +1,6 @@
 /** The cloud's metrics, one place for their names (served by `GET /metrics`). */
 import { MetricsRegistry } from './metrics-registry.ts';
 
-export type IngestRejectReason =
-  | 'invalid-payload'
-  | 'gate-mismatch'
-  | 'unknown-gate'
-  | 'invalid-topic'
-  | 'store-failed';
-
 export function createCloudMetrics(registry = new MetricsRegistry()) {
   return {
     registry,

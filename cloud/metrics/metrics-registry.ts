@@ -46,7 +46,7 @@ export class Counter extends Labelled {
   }
 }
 
-export class Gauge extends Labelled {
+class Gauge extends Labelled {
   private readonly values = new Map<string, number>();
   constructor(name: string, help: string) {
     super(name, help, 'gauge');
@@ -65,7 +65,7 @@ export class Gauge extends Labelled {
   }
 }
 
-export class Histogram extends Labelled {
+class Histogram extends Labelled {
   private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
   constructor(
     name: string,

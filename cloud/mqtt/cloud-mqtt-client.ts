@@ -26,7 +26,6 @@
  * their backlog and ask for sync on `online: true`. With a shared group, an instance neither
  * leaves a will nor says `online: false` when it stops: the others are still there.
  */
-import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { AnxinError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -35,7 +34,7 @@ import type { CloudStatus } from '../../shared/schemas/mqtt.ts';
 import { filters, topics } from '../../shared/topics.ts';
 import { tlsHint } from '../../shared/tls-hint.ts';
 
-export const SUBSCRIBED_KINDS = [
+const SUBSCRIBED_KINDS = [
   'events',
   'status',
   'alarms',
@@ -49,13 +48,13 @@ export const SUBSCRIBED_KINDS = [
  * The kinds subscribed through `$share/<group>/` when a shared group is set: all but `status` and
  * `sync/ack` (every instance hears a gate's snapshot acks; the one sending it that snapshot acts).
  */
-export const SHARED_KINDS: readonly (typeof SUBSCRIBED_KINDS)[number][] = SUBSCRIBED_KINDS.filter(
+const SHARED_KINDS: readonly (typeof SUBSCRIBED_KINDS)[number][] = SUBSCRIBED_KINDS.filter(
   (kind) => kind !== 'status' && kind !== 'sync/ack',
 );
 /** A shared-subscription group name: one topic level, no wildcards (`anxin cloud --mqtt-share-group`). */
 export const SHARE_GROUP_PATTERN = /^[a-z0-9-]{1,64}$/;
-export const PUBLISH_TIMEOUT_MS = 10_000;
-export const CONNECT_WAIT_MS = 10_000;
+const PUBLISH_TIMEOUT_MS = 10_000;
+const CONNECT_WAIT_MS = 10_000;
 /** How long `stop()` waits for a graceful end before closing the connection anyway. */
 const STOP_GRACE_MS = 2_000;
 
@@ -291,9 +290,4 @@ export class CloudMqttClient {
     clearTimeout(timer);
     if (ended !== 'ended') await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
   }
-}
-
-/** A client id for a second cloud instance (`cloud-<hex>`), when the broker allows several. */
-export function randomCloudClientId(): string {
-  return `cloud-${randomBytes(4).toString('hex')}`;
 }

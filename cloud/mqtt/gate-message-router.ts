@@ -22,7 +22,7 @@ import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
 import type { GateActivityStore } from '../store/store.ts';
 import type { SyncResponder } from '../sync/sync-responder.ts';
 
-export const MAX_PENDING_SYNC = 200;
+const MAX_PENDING_SYNC = 200;
 
 export interface GateMessageRouterOptions {
   ingest: Pick<EventIngest, 'accept'>;

@@ -12,7 +12,7 @@ const SALT = 'anxin-cloud';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-export class SealError extends AnxinError {
+class SealError extends AnxinError {
   constructor(message: string) {
     super('seal-failed', message);
   }

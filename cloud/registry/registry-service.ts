@@ -39,7 +39,7 @@ const manages = (actor: Actor, compoundId: string) =>
   actor.compound === undefined || actor.role === 'admin' || actor.compound === compoundId;
 
 /** Device tokens outlive user tokens by far: a gate is provisioned once (docs/contract.md, broker auth). */
-export const DEFAULT_DEVICE_TOKEN_TTL_MS = 5 * 365 * 24 * 60 * 60 * 1000;
+const DEFAULT_DEVICE_TOKEN_TTL_MS = 5 * 365 * 24 * 60 * 60 * 1000;
 
 export interface RegistryServiceOptions {
   store: CloudStore;

@@ -7,8 +7,8 @@
 import { validateIdNumber } from '../../shared/id-number.ts';
 import { type ResidentCreate, residentCreateSchema } from '../../shared/schemas/http.ts';
 
-export const RESIDENT_CSV_REQUIRED = ['name', 'compoundId'] as const;
-export const RESIDENT_CSV_COLUMNS = [
+const RESIDENT_CSV_REQUIRED = ['name', 'compoundId'] as const;
+const RESIDENT_CSV_COLUMNS = [
   'name',
   'idNumber',
   'householdId',
@@ -21,7 +21,7 @@ export const RESIDENT_CSV_COLUMNS = [
   'validFrom',
   'validTo',
 ] as const;
-export const MAX_CSV_ROWS = 100_000;
+const MAX_CSV_ROWS = 100_000;
 const MAX_ERRORS = 1000;
 
 export interface CsvRowError {
@@ -35,7 +35,7 @@ export type ResidentCsvResult =
   | { ok: false; errors: CsvRowError[] };
 
 /** Splits RFC 4180 text into records of fields. O(n) in the text length. */
-export function parseCsvRecords(text: string): { records: string[][]; error?: string } {
+function parseCsvRecords(text: string): { records: string[][]; error?: string } {
   const records: string[][] = [];
   let field = '';
   let record: string[] = [];

@@ -31,7 +31,7 @@ import { idParamSchema, validate } from '../http/validation.ts';
 import { openRevocationBook } from './open-revocation-book.ts';
 import { revocationFileText } from './revocation-book.ts';
 
-export const GATE_TOKEN_TTL_MS = 365 * 86_400_000;
+const GATE_TOKEN_TTL_MS = 365 * 86_400_000;
 
 /**
  * A broker that keeps one account per gate (Mosquitto's dynamic security; the implementation is

@@ -3,7 +3,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
 import type { Revocation, RevocationBook } from './revocation-book.ts';
 
-export const REVOCATION_MIGRATIONS: readonly Migration[] = [
+const REVOCATION_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'revoked device tokens',

@@ -1,13 +1,12 @@
 /**
- * Pushes what the change log gained to the compound's gates on `compounds/{id}/changes`, in
- * deltas of at most `MAX_CHANGES_PER_MESSAGE` (docs/contract.md, MQTT). Called after the commit; if a
- * publish is lost the gates see a rev gap on the next one and ask for a resync.
+ * What the change log gained, cut for the compound's gates on `compounds/{id}/changes`: deltas of
+ * at most `MAX_CHANGES_PER_MESSAGE` that chain (docs/contract.md, MQTT). If a publish is lost the
+ * gates see a rev gap on the next one and ask for a resync.
  */
-import { topics } from '../../shared/topics.ts';
 import type { SyncDelta } from '../../shared/schemas/mqtt.ts';
 import type { ChangeBatch } from '../store/store.ts';
 
-export const MAX_CHANGES_PER_MESSAGE = 1000;
+const MAX_CHANGES_PER_MESSAGE = 1000;
 
 export type Publish = (topic: string, payload: unknown) => Promise<void>;
 
@@ -19,8 +18,4 @@ export function chunkDeltas(batch: ChangeBatch, max = MAX_CHANGES_PER_MESSAGE): 
     out.push({ fromRev: batch.fromRev + i, toRev: batch.fromRev + i + changes.length, changes });
   }
   return out;
-}
-
-export async function publishChangeBatch(publish: Publish, batch: ChangeBatch): Promise<void> {
-  for (const delta of chunkDeltas(batch)) await publish(topics.compoundChanges(batch.compoundId), delta);
 }

@@ -23,9 +23,9 @@ import type { SnapshotChunk } from '../../shared/schemas/mqtt.ts';
 import type { Publish } from './change-publisher.ts';
 
 /** A quarter of the gate's 4 MiB backlog limit (broker/connection-guard.ts). */
-export const SNAPSHOT_WINDOW_BYTES = 1024 * 1024;
-export const SNAPSHOT_PACE_MS = 1_000;
-export const SNAPSHOT_GIVE_UP_MS = 60_000;
+const SNAPSHOT_WINDOW_BYTES = 1024 * 1024;
+const SNAPSHOT_PACE_MS = 1_000;
+const SNAPSHOT_GIVE_UP_MS = 60_000;
 
 export interface SnapshotFlowOptions {
   publish: Publish;

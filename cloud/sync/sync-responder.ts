@@ -13,8 +13,8 @@ import type { RegistryStore } from '../store/store.ts';
 import type { Publish } from './change-publisher.ts';
 import { SnapshotFlow, type SnapshotFlowOptions } from './snapshot-flow.ts';
 
-export const MAX_SNAPSHOT_RECORDS_PER_PART = 1000;
-export const MAX_DELTA_CHANGES = 1000;
+const MAX_SNAPSHOT_RECORDS_PER_PART = 1000;
+const MAX_DELTA_CHANGES = 1000;
 
 export interface SyncResponderOptions {
   store: Pick<RegistryStore, 'readChanges' | 'snapshot'>;

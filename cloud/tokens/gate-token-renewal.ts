@@ -31,9 +31,9 @@ import type { BrokerAccounts } from '../revocations/broker-accounts.ts';
 import type { SqliteCloudStore } from '../store/sqlite-store.ts';
 
 const DAY_MS = 86_400_000;
-export const TOKEN_RENEW_BEFORE_MS = 60 * DAY_MS;
-export const TOKEN_ALARM_BEFORE_MS = 30 * DAY_MS;
-export const TOKEN_LIFETIME_MS = 365 * DAY_MS;
+const TOKEN_RENEW_BEFORE_MS = 60 * DAY_MS;
+const TOKEN_ALARM_BEFORE_MS = 30 * DAY_MS;
+const TOKEN_LIFETIME_MS = 365 * DAY_MS;
 
 export interface GateTokenRenewalOptions {
   store: Pick<SqliteCloudStore, 'recordCommand' | 'recordAudit' | 'recordAlarm'>;

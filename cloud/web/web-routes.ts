@@ -65,7 +65,7 @@ export const WEB_ASSETS = [
 const ASSET_DIR = new URL('./assets/', import.meta.url);
 
 /** The pages and assets alone, as a hono app (mounted at `/`). */
-export function webPages(): Hono<AppEnv> {
+function webPages(): Hono<AppEnv> {
   const cache = new Map<string, Promise<Buffer>>();
   const asset = (name: string) => {
     let body = cache.get(name);

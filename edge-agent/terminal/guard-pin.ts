@@ -11,8 +11,7 @@ const DEFAULT_COST = { N: 16_384, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;
 const MAX_MEMORY = 64 * 1024 * 1024;
 
-export const PIN_HASH_PATTERN =
-  /^scrypt\$(\d{1,7})\$(\d{1,2})\$(\d{1,2})\$([A-Za-z0-9_-]{16,64})\$([A-Za-z0-9_-]{43})$/;
+const PIN_HASH_PATTERN = /^scrypt\$(\d{1,7})\$(\d{1,2})\$(\d{1,2})\$([A-Za-z0-9_-]{16,64})\$([A-Za-z0-9_-]{43})$/;
 /** A guard PIN: 4 to 12 digits (typed on the kiosk's keypad). */
 export const PIN_PATTERN = /^\d{4,12}$/;
 

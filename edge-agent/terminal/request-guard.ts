@@ -19,7 +19,7 @@
 import { hostname, networkInterfaces } from 'node:os';
 import type { MiddlewareHandler } from 'hono';
 
-export const TERMINAL_CSP = [
+const TERMINAL_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
@@ -35,7 +35,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 
 /** `example.org:8090` → `example.org`; `[::1]:8090` → `::1`. Lower case; undefined when malformed. */
-export function hostnameOf(hostHeader: string): string | undefined {
+function hostnameOf(hostHeader: string): string | undefined {
   const value = hostHeader.trim().toLowerCase();
   if (value.length === 0 || value.length > 255) return undefined;
   const bracketed = /^\[([0-9a-f:.]+)\](?::\d{1,5})?$/.exec(value);

@@ -34,9 +34,9 @@ import type { TerminalBackend, TerminalUpdate } from './terminal-state.ts';
 /** SSE comment lines keep proxies and the browser from closing an idle stream. */
 const SSE_KEEPALIVE_MS = 15_000;
 /** The largest request body any route takes (a manual open's reason is ≤ 200 characters). */
-export const MAX_BODY_BYTES = 4096;
+const MAX_BODY_BYTES = 4096;
 
-export const manualOpenSchema = z
+const manualOpenSchema = z
   .object({
     direction: z.enum(DIRECTIONS).default('in'),
     reason: z.string().trim().min(1, 'a reason is required').max(200),
@@ -44,7 +44,7 @@ export const manualOpenSchema = z
   .strict();
 
 /** A guard's supply claim for a household member without a card (docs/supplies.md). */
-export const guardClaimSchema = z
+const guardClaimSchema = z
   .object({
     personId: z.string().trim().min(1).max(64),
     reason: z.string().trim().min(1, 'a reason is required').max(200),
@@ -59,7 +59,7 @@ const householdQuery = z.object({
     .regex(/^[A-Za-z0-9._:-]+$/),
 });
 
-export const signInSchema = z
+const signInSchema = z
   .object({
     guardId: z.string().trim().min(1).max(64),
     pin: z.string().min(1).max(32),

@@ -11,7 +11,7 @@ import { GuardSessions } from './guard-session.ts';
 import { createTerminalApp, type TerminalAppOptions } from './terminal-app.ts';
 
 /** The lanes of the result screen: configured, or the directions the gate's readers face. */
-export function screenLanes(config: Pick<EdgeConfig, 'terminal' | 'devices'>): Direction[] {
+function screenLanes(config: Pick<EdgeConfig, 'terminal' | 'devices'>): Direction[] {
   const configured = config.terminal.lanes;
   if (configured) return [...new Set(configured)];
   const lanes = new Set<Direction>(config.devices.readers.map((r) => r.direction));

@@ -43,16 +43,16 @@ export interface IdCard extends IdCardText {
 }
 
 /** docs/devices.md §1: poll no faster than every ~300 ms. */
-export const MIN_POLL_INTERVAL_MS = 300;
-export const DEFAULT_POLL_INTERVAL_MS = 500;
+const MIN_POLL_INTERVAL_MS = 300;
+const DEFAULT_POLL_INTERVAL_MS = 500;
 /** Floor with `unsafeFastPollingForTests`, so tests run in milliseconds, not seconds. */
-export const TEST_MIN_POLL_INTERVAL_MS = 5;
+const TEST_MIN_POLL_INTERVAL_MS = 5;
 
 /**
  * Reply timeouts, in one place. A read reply is 1295 bytes (2314 with a fingerprint): ~113 ms on
  * the wire at 115200 baud, ~1.35 s at 9600, plus the SAM's own work (typically a few hundred ms).
  */
-export const IDREADER_TIMEOUTS = {
+const IDREADER_TIMEOUTS = {
   samStatusMs: 1_000,
   findMs: 500,
   selectMs: 500,
@@ -61,7 +61,7 @@ export const IDREADER_TIMEOUTS = {
 export type IdReaderTimeouts = { -readonly [K in keyof typeof IDREADER_TIMEOUTS]: number };
 
 /** Consecutive unanswered commands after which the reader counts as faulty. */
-export const FAULT_AFTER_TIMEOUTS = 3;
+const FAULT_AFTER_TIMEOUTS = 3;
 
 export interface IdCardReaderOptions extends SerialPortOptions {
   /** Pause between two poll cycles (≥ 300 ms; default 500). */

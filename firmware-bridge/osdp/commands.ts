@@ -67,9 +67,9 @@ export interface BuzzerCommand {
   count: number;
 }
 
-export const OUT_RECORD_LENGTH = 4;
+const OUT_RECORD_LENGTH = 4;
 export const LED_RECORD_LENGTH = 14;
-export const BUZ_RECORD_LENGTH = 5;
+const BUZ_RECORD_LENGTH = 5;
 
 /** osdp_ID / osdp_CAP carry one "reply type" byte; 0 asks for the standard reply. */
 export function encodeIdRequest(): Buffer {

@@ -75,22 +75,22 @@ import { decodeWiegand26 } from './wiegand.ts';
 export { OSDP_STALL_GRACE_MS, OSDP_STALL_SLACK_MS } from './bus.ts';
 
 /** OSDP gives a PD 200 ms to answer before the CP may treat the message as lost. */
-export const OSDP_REPLY_TIMEOUT_MS = 200;
-export const OSDP_POLL_INTERVAL_MS = 50;
+const OSDP_REPLY_TIMEOUT_MS = 200;
+const OSDP_POLL_INTERVAL_MS = 50;
 /** Sends of one command before the PD is declared offline (the first try plus two retries). */
-export const OSDP_MAX_ATTEMPTS = 3;
+const OSDP_MAX_ATTEMPTS = 3;
 /** How soon an offline PD is first asked for its ID again; doubles per failed bring-up. */
-export const OSDP_OFFLINE_RETRY_MS = 500;
+const OSDP_OFFLINE_RETRY_MS = 500;
 /** Ceiling of that backoff: a PD that cannot be brought up is still tried this often. */
-export const OSDP_OFFLINE_RETRY_MAX_MS = 8_000;
+const OSDP_OFFLINE_RETRY_MAX_MS = 8_000;
 /** A PD that answered osdp_BUSY is asked again after this. */
-export const OSDP_BUSY_RETRY_MS = 20;
+const OSDP_BUSY_RETRY_MS = 20;
 
 export type TurnstileInput = 'passed-in' | 'passed-out' | 'forced' | 'fire' | 'tamper';
-export const TURNSTILE_INPUTS: readonly TurnstileInput[] = ['passed-in', 'passed-out', 'forced', 'fire', 'tamper'];
+const TURNSTILE_INPUTS: readonly TurnstileInput[] = ['passed-in', 'passed-out', 'forced', 'fire', 'tamper'];
 
 /** docs/devices.md §4: input 0 passed in, 1 passed out, 2 intrusion/forced, 3 fire-alarm loop, 4 tamper. */
-export const DEFAULT_INPUT_MAP: Readonly<Record<number, TurnstileInput>> = {
+const DEFAULT_INPUT_MAP: Readonly<Record<number, TurnstileInput>> = {
   0: 'passed-in',
   1: 'passed-out',
   2: 'forced',
@@ -98,9 +98,9 @@ export const DEFAULT_INPUT_MAP: Readonly<Record<number, TurnstileInput>> = {
   4: 'tamper',
 };
 /** docs/devices.md §4: output 0 unlock in, output 1 unlock out. */
-export const DEFAULT_OUTPUT_MAP = { unlockIn: 0, unlockOut: 1 } as const;
+const DEFAULT_OUTPUT_MAP = { unlockIn: 0, unlockOut: 1 } as const;
 /** The fire-alarm loop is normally closed: an open loop (input inactive) means fire. */
-export const DEFAULT_NORMALLY_CLOSED: readonly TurnstileInput[] = ['fire'];
+const DEFAULT_NORMALLY_CLOSED: readonly TurnstileInput[] = ['fire'];
 
 export interface OsdpControlPanelOptions extends Partial<SerialPortOptions> {
   /** A line shared with other PDs; without it the CP opens its own on `path` / `baudRate`. */

@@ -5,7 +5,7 @@
 
 const CRC16_POLYNOMIAL = 0x1021;
 /** AUG-CCITT starts from 0x1D0F (the register after feeding 0xFFFF two zero bytes), not 0xFFFF. */
-export const CRC16_INIT = 0x1d0f;
+const CRC16_INIT = 0x1d0f;
 
 const CRC16_TABLE = (() => {
   const table = new Uint16Array(256);

@@ -21,16 +21,16 @@ export const OSDP_BROADCAST = 0x7f;
 export const OSDP_REPLY_BIT = 0x80;
 export const CTRL_SEQUENCE_MASK = 0x03;
 export const CTRL_CRC16 = 0x04;
-export const CTRL_SECURITY_BLOCK = 0x08;
+const CTRL_SECURITY_BLOCK = 0x08;
 /** Security block types that are followed by a 4-byte MAC (the secure channel's session messages). */
-export const SCS_WITH_MAC_FIRST = 0x15;
-export const SCS_WITH_MAC_LAST = 0x18;
+const SCS_WITH_MAC_FIRST = 0x15;
+const SCS_WITH_MAC_LAST = 0x18;
 export const OSDP_MAC_LENGTH = 4;
 
 /** Bits 4–6 are reserved and bit 7 (MULTI) is deprecated: a CTRL byte with any of them set is not a frame. */
 export const CTRL_RESERVED_MASK = 0xf0;
 /** 53 ADDR LEN_LO LEN_HI CTRL. */
-export const OSDP_HEADER_LENGTH = 5;
+const OSDP_HEADER_LENGTH = 5;
 /** The largest LEN this code will build or accept by default; OSDP PDs typically buffer 128–1440 bytes. */
 export const OSDP_DEFAULT_MAX_FRAME_LENGTH = 1440;
 
@@ -61,7 +61,7 @@ export interface OsdpSecurityBlock {
 }
 
 /** Whether a security block of this type is followed by a MAC. */
-export function securityBlockHasMac(type: number): boolean {
+function securityBlockHasMac(type: number): boolean {
   return type >= SCS_WITH_MAC_FIRST && type <= SCS_WITH_MAC_LAST;
 }
 

@@ -14,7 +14,7 @@ import { checkScbk, parseScbk } from './secure-channel.ts';
 
 const MAX_KEY_FILE_BYTES = 256;
 
-export class OsdpKeyFileError extends AnxinError {
+class OsdpKeyFileError extends AnxinError {
   constructor(path: string, problem: string) {
     super('osdp-key-file', `${path}: ${problem}`, { path });
   }

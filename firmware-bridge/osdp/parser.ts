@@ -29,7 +29,7 @@ import {
 import { OsdpFrameError, type OsdpFrameHeader } from './errors.ts';
 
 /** A 8-byte frame takes 0.7 ms at 115200 and 8.3 ms at 9600: a 100 ms hole inside a frame means it was cut. */
-export const OSDP_INTER_BYTE_TIMEOUT_MS = 100;
+const OSDP_INTER_BYTE_TIMEOUT_MS = 100;
 
 export type OsdpDropReason =
   /** Bytes before a 0x53 that start nothing. */

@@ -100,11 +100,11 @@ export function decodePdCap(data: Uint8Array): PdCapability[] {
 }
 
 /** osdp_ISTATR / osdp_OSTATR: one byte per point, 0 inactive, 1 active. */
-export function encodePointStates(states: readonly boolean[]): Buffer {
+function encodePointStates(states: readonly boolean[]): Buffer {
   return Buffer.from(states.map((s) => (s ? 1 : 0)));
 }
 
-export function decodePointStates(what: string, data: Uint8Array): boolean[] {
+function decodePointStates(what: string, data: Uint8Array): boolean[] {
   const states: boolean[] = [];
   for (const b of data) {
     if (b > 1) throw new OsdpPayloadError(what, `point state must be 0 or 1, got ${b}`);

@@ -23,7 +23,7 @@ import { OSDP_MAC_LENGTH, OsdpFrame, type OsdpFrameInit } from './frame.ts';
 
 /** The install-mode key every factory-fresh PD accepts (OSDP 2.2 Annex D): 0x30 … 0x3F. */
 export const SCBK_DEFAULT: Buffer = Buffer.from('303132333435363738393a3b3c3d3e3f', 'hex');
-export const SCBK_LENGTH = 16;
+const SCBK_LENGTH = 16;
 
 /** Security control block types. */
 export const Scs = {
@@ -40,10 +40,10 @@ export const Scs = {
 /** osdp_CCRYPT / osdp_RMAC_I reply codes (the commands are in codes.ts). */
 export const ScReply = { CCRYPT: 0x76, RMAC_I: 0x78 } as const;
 /** Key type 1 of osdp_KEYSET: the secure channel base key. */
-export const KEYSET_KEY_TYPE_SCBK = 1;
+const KEYSET_KEY_TYPE_SCBK = 1;
 /** SCS_14's data byte when the PD accepted the server cryptogram. */
 export const RMAC_I_ACCEPTED = 0x01;
-export const RMAC_I_REFUSED = 0xff;
+const RMAC_I_REFUSED = 0xff;
 
 /** Which key a handshake uses, as carried in the SCS_11–14 data byte. */
 export type ScKeyKind = 'install' | 'scbk';

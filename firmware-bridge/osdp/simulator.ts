@@ -67,7 +67,7 @@ export const SIMULATOR_PASS_DELAY_MS = 800;
 /** How long a "passed" or "forced" contact stays closed. */
 export const SIMULATOR_PULSE_MS = 150;
 /** Between the two passes of a tailgate. */
-export const SIMULATOR_TAILGATE_GAP_MS = 300;
+const SIMULATOR_TAILGATE_GAP_MS = 300;
 
 const INPUT = { passedIn: 0, passedOut: 1, forced: 2, fireLoop: 3, tamper: 4 } as const;
 const INPUT_COUNT = 5;

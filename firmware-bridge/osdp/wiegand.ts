@@ -4,7 +4,7 @@
  * bit 26 odd parity over bits 14–25. osdp_RAW packs the bits MSB first, padded with zeros.
  */
 
-export const WIEGAND26_BITS = 26;
+const WIEGAND26_BITS = 26;
 const FACILITY_MAX = 0xff;
 const CARD_NUMBER_MAX = 0xffff;
 
@@ -18,7 +18,7 @@ export type Wiegand26Decoded =
   | { ok: false; problem: 'bit-count' | 'even-parity' | 'odd-parity'; message: string };
 
 /** The 26 bits as 0/1, bit 1 first. */
-export function wiegand26Bits(card: Wiegand26Card): number[] {
+function wiegand26Bits(card: Wiegand26Card): number[] {
   if (!Number.isInteger(card.facility) || card.facility < 0 || card.facility > FACILITY_MAX) {
     throw new RangeError(`Wiegand-26 facility must be 0–255, got ${card.facility}`);
   }

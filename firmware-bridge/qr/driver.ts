@@ -61,7 +61,7 @@ export class TriggerNotConfiguredError extends AnxinError {
 }
 
 /** Default re-arm period of a command-triggered scanner (GM65's default read window is 5 s). */
-export const RETRIGGER_MS = 3_000;
+const RETRIGGER_MS = 3_000;
 
 export class QrScannerDriver extends EventEmitter<QrScannerEvents> {
   readonly #port: ManagedSerialPort;

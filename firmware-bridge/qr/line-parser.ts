@@ -19,17 +19,17 @@
 import { Transform, type TransformCallback, type TransformOptions } from 'node:stream';
 import { systemTimers, type Timers } from '../serial/timers.ts';
 
-export const QR_TERMINATORS = ['auto', 'cr', 'lf', 'crlf', 'tab', 'none'] as const;
+const QR_TERMINATORS = ['auto', 'cr', 'lf', 'crlf', 'tab', 'none'] as const;
 export type QrTerminator = (typeof QR_TERMINATORS)[number];
 
 /** A read that has not seen its terminator ends after this much silence (a typical scanner sends a code in one burst). */
-export const DEFAULT_INTER_BYTE_TIMEOUT_MS = 50;
+const DEFAULT_INTER_BYTE_TIMEOUT_MS = 50;
 /** A timer this much later than its deadline means the loop was stalled; the silence is looked at again. */
-export const STALL_SLACK_MS = 2;
+const STALL_SLACK_MS = 2;
 /** Rechecks after late timers before the silence is believed anyway (bounds the delay under constant load). */
-export const MAX_STALL_RECHECKS = 3;
+const MAX_STALL_RECHECKS = 3;
 /** Longer than any pass we issue (≈ 200 characters) with room to spare; longer input is noise or a wrong device. */
-export const DEFAULT_MAX_LENGTH = 512;
+const DEFAULT_MAX_LENGTH = 512;
 
 const CR = 0x0d;
 const LF = 0x0a;

@@ -27,7 +27,7 @@ export const RECONNECT_INITIAL_MS = 200;
 /** Ceiling of the reopen backoff: a replugged device is back within this. */
 export const RECONNECT_MAX_MS = 5_000;
 /** How often an open OS port checks that its path still names the device it opened. */
-export const NODE_WATCH_MS = 500;
+const NODE_WATCH_MS = 500;
 
 /** A parser the port writes into; `reset()` (optional) forgets partial input after a reconnect. */
 export type PortParser = Writable & { reset?(): void };

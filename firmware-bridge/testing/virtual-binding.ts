@@ -145,7 +145,7 @@ function schedulePump(from: VirtualEnd): void {
   line.timer = setTimeout(() => pump(from), Math.ceil(delay));
 }
 
-export class VirtualPortBinding implements BindingPortInterface {
+class VirtualPortBinding implements BindingPortInterface {
   readonly openOptions: Required<OpenOptions>;
   isOpen = true;
   readonly #end: VirtualEnd;
