@@ -159,7 +159,8 @@ describe('provider role (property)', () => {
               .replace(/:personId/, persons[0]!)
               .replace(/:gateId/, 'gate-a')
               .replace(/:[a-zA-Z]+/g, 'x-1');
-          for (const route of routes) {
+          // Logging out would end the tokens the walk goes on with (test/cloud/http/sessions.test.ts).
+          for (const route of routes.filter((r) => r.path !== '/api/v1/auth/logout')) {
             for (const token of Object.values(tokens)) {
               const path = fill(route.path);
               const query = `?compound=c-a&from=${T0 - 3_600_000}&to=${T0 + 3_600_000}&reason=r&q=a`;

@@ -64,7 +64,7 @@ export function authRoutes(deps: RouteDeps) {
         ...(user.compoundId ? { compound: user.compoundId } : {}),
       });
     })
-    .post('/logout', deps.auth.requireRole(['guard', 'manager', 'resident']), async (c) => {
+    .post('/logout', deps.auth.requireRole(['guard', 'manager', 'provider', 'resident']), async (c) => {
       const { sessionId } = c.var.actor;
       if (sessionId !== undefined) await deps.sessions.end(sessionId, 'logout');
       return c.body(null, 204);

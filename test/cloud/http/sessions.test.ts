@@ -26,6 +26,7 @@ beforeEach(async () => {
     ['li', 'manager', 'c-1'],
     ['wu', 'guard', 'c-1'],
     ['root2', 'admin', null],
+    ['veg-co', 'provider', 'c-1'],
   ] as const) {
     await h.core.store.createUser({ username, passwordHash, role, compoundId, createdAt: 1 });
   }
@@ -56,6 +57,14 @@ describe('sessions end', () => {
     expect((await me(a)).status).toBe(401);
     expect((await h.request('POST', '/api/v1/auth/logout', { token: a })).status).toBe(401);
     expect((await me(b)).status).toBe(200);
+  });
+
+  it('every signed-in role can log out, the supply provider too', async () => {
+    for (const username of ['li', 'wu', 'root2', 'veg-co']) {
+      const token = await tokenOf(username);
+      expect([username, (await h.request('POST', '/api/v1/auth/logout', { token })).status]).toEqual([username, 204]);
+      expect([username, (await h.request('POST', '/api/v1/auth/logout', { token })).status]).toEqual([username, 401]);
+    }
   });
 
   it('own password change needs the old password and ends every session of the user', async () => {
