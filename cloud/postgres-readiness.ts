@@ -13,6 +13,7 @@
  */
 import type pg from 'pg';
 import { openAlarmBook } from './alarms/open-alarm-book.ts';
+import { openDevicePassBook } from './device-passes/open-device-pass-book.ts';
 import { PG_ALARM_ACK_MIGRATIONS } from './alarms/pg-alarm-book.ts';
 import { openSessionStore } from './auth/open-session-store.ts';
 import { PG_SESSION_MIGRATIONS } from './auth/pg-session-store.ts';
@@ -47,6 +48,7 @@ const PER_ENGINE: readonly (PendingPart & { open: (engine: StoreEngine) => unkno
   { part: 'resident directory', where: 'cloud/web/open-resident-directory.ts', open: openResidentDirectory },
   { part: 'identity keys (pepper rotation)', where: 'cloud/registry/open-identity-keys.ts', open: openIdentityKeys },
   { part: 'resident side', where: 'cloud/me/resident-side-store.ts', open: openResidentSideBook },
+  { part: 'device passes', where: 'cloud/device-passes/open-device-pass-book.ts', open: openDevicePassBook },
 ];
 
 /** A pool that throws on any use: an implementation that exists is recognised without touching a database. */
