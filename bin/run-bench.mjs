@@ -12,7 +12,17 @@ import { parseArgs } from 'node:util';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Cheap ones first; contacts then stats share the generated passage data set (--cache-dir). */
-const BENCHES = ['decision', 'scan-unlock', 'osdp-secure', 'e2e-latency', 'sync', 'ingest', 'contacts', 'stats'];
+const BENCHES = [
+  'decision',
+  'supply-swipe',
+  'scan-unlock',
+  'osdp-secure',
+  'e2e-latency',
+  'sync',
+  'ingest',
+  'contacts',
+  'stats',
+];
 
 let values;
 try {

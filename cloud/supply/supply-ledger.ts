@@ -360,7 +360,16 @@ export class SupplyLedger {
       this.counters.holds += 1;
       return { askId: ask.askId, granted: true };
     })();
-    await this.options.publish(topics.gateClaimAck(gateId), { ts: this.options.now(), answer } satisfies ClaimAck);
+    await this.sendAck(gateId, { ts: this.options.now(), answer });
+  }
+
+  /** A lost answer is the point's timeout (it decides from its replica); a lost ack, its resend. */
+  private async sendAck(gateId: string, ack: ClaimAck): Promise<void> {
+    try {
+      await this.options.publish(topics.gateClaimAck(gateId), ack);
+    } catch (err) {
+      this.log.warn({ err, gateId }, 'claim ack not published');
+    }
   }
 
   /** Why a household may not claim now (undefined: it may). `askId`: an ask already holding it is no obstacle. */
@@ -492,7 +501,7 @@ export class SupplyLedger {
     if (relayed.length > 0) batch = this.options.store.logChanges(compoundId, relayed);
     this.relay(batch);
     for (const d of doubles) this.raiseDouble(gateId, compoundId, d.record, d.first);
-    await this.options.publish(topics.gateClaimAck(gateId), { upTo, ts: this.options.now() } satisfies ClaimAck);
+    await this.sendAck(gateId, { upTo, ts: this.options.now() });
   }
 
   private raiseDouble(gateId: string, compoundId: string, record: ClaimRecord, first: Row): void {

@@ -4,7 +4,8 @@
  * person by masked name, household, phone tail or person id → timeline → ranked contacts → CSV),
  * the compound's mode switch (confirmation + reason), residents (server-side pages, add, edit,
  * deactivate, delete, health, CSV import with a template and bilingual errors), QR passes (issue,
- * show, print; every pass of a person with revoke) and the audit log. Filled by
+ * show, print; every pass of a person with revoke), the crisis supplies (/assets/supplies.js,
+ * docs/supplies.md) and the audit log. Filled by
  * /assets/dashboard.js through the API; times are the compound's, and say so.
  */
 import { html } from 'hono/html';
@@ -218,6 +219,33 @@ const passesSection = html`<section id="passes" class="panel">
   </article>
 </section>`;
 
+const suppliesSection = html`<section id="supplies" class="panel" data-state="loading">
+  <h2>物资发放 <small>Supplies</small> <span id="supplies-status" class="muted" role="status"></span></h2>
+  <p id="supplies-asleep" class="banner info" hidden></p>
+  <table class="data">
+    <thead><tr><th>批次 <small>Round</small></th><th>方式 <small>Form</small></th><th>时间 <small>Window</small></th>
+    <th>范围 <small>Eligible</small></th><th>已领 <small>Served</small></th><th>未领 <small>Remaining</small></th>
+    <th>库存 <small>Stock left</small></th><th></th></tr></thead>
+    <tbody id="rounds-body"></tbody>
+  </table>
+  <form id="round-form" class="form-grid">
+    <label>名称 <small>Name</small><input id="round-name" required maxlength="80"></label>
+    <label>物资（每行：名称, 单位, 每户数量[, 库存]） <small>Items (name, unit, per household[, stock])</small>
+      <textarea id="round-items" rows="3" required placeholder="大米, kg, 5, 1000"></textarea></label>
+    <label>方式 <small>Form</small><select id="round-form-kind"><option value="pickup">自提 Pick-up</option>
+      <option value="delivery">送货上门 Door delivery</option></select></label>
+    <label>开始 <small>From</small><input id="round-from" type="datetime-local" required></label>
+    <label>结束 <small>To</small><input id="round-to" type="datetime-local" required></label>
+    <label>范围 <small>Eligible</small><select id="round-eligibility"><option value="all">全部住户 All households</option>
+      <option value="applicants">申请户 Applicants</option></select></label>
+    <label>供应商 <small>Providers</small><input id="round-providers" placeholder="veg-co"></label>
+    <label id="round-wake-box" hidden><input id="round-wake" type="checkbox"> 非管控期间开放 <small>Open although not in controlled/lockdown mode</small></label>
+    <p id="round-error" class="banner error" role="alert" hidden></p>
+    <button type="submit">新建批次 <small>Create round</small></button>
+  </form>
+</section>
+<script type="module" src="/assets/supplies.js"></script>`;
+
 const auditSection = html`<section id="audit" class="panel">
   <h2>审计日志 <small>Audit log</small></h2>
   <form id="audit-form" class="inline-form">
@@ -260,7 +288,7 @@ export function dashboardPage() {
   <span class="toolbar-info"><span id="zone-label" class="muted"></span> <span id="stats-updated" class="muted"></span></span>
   <span class="links"><a href="#stats">统计 <small>Stats</small></a><a href="#trace">追踪 <small>Trace</small></a>
   <a href="#mode">模式 <small>Mode</small></a><a href="#residents">住户 <small>Residents</small></a>
-  <a href="#passes">通行证 <small>Passes</small></a><a href="#audit">审计 <small>Audit</small></a><a href="/console">控制台 <small>Console</small></a>
+  <a href="#passes">通行证 <small>Passes</small></a><a href="#supplies">物资 <small>Supplies</small></a><a href="#audit">审计 <small>Audit</small></a><a href="/console">控制台 <small>Console</small></a>
   <a href="/dashboard/resident-side" id="resident-side-link">住户端 <small>Resident side</small></a></span>
 </nav>
 <p id="restored-note" class="banner info" role="status" hidden>已恢复您登录过期前输入的内容。 <small>What you typed before the session ended has been put back.</small></p>
@@ -270,6 +298,7 @@ ${traceSection}
 ${modeSection}
 ${residentsSection}
 ${passesSection}
+${suppliesSection}
 ${auditSection}
 </main>`,
   });

@@ -58,6 +58,7 @@ export const WEB_ASSETS = [
   'sign-in.js',
   'console.js',
   'dashboard.js',
+  'supplies.js',
   'import-errors.js',
   'residents-template.csv',
 ] as const;
