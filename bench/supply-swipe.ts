@@ -15,12 +15,12 @@
  */
 import { join } from 'node:path';
 import { silentLogger } from '../shared/log.ts';
-import { createKeysFile, parseKeysFile } from '../shared/keys.ts';
+import { createKeysFile, type ParsedKeys, parseKeysFile } from '../shared/keys.ts';
 import { newPassId, signPass } from '../shared/pass.ts';
 import type { RoundRecord } from '../shared/schemas/supply.ts';
 import { WalSync } from '../shared/wal-sync.ts';
 import type { Credential, GateContext } from '../edge-agent/decision.ts';
-import { openGateDatabase } from '../edge-agent/gate-database.ts';
+import { type GateDatabase, openGateDatabase } from '../edge-agent/gate-database.ts';
 import { ReplicaStore } from '../edge-agent/replica-store.ts';
 import { ClaimJournal } from '../edge-agent/supply/claim-journal.ts';
 import { ClaimUplink } from '../edge-agent/supply/claim-uplink.ts';
@@ -28,13 +28,133 @@ import { DistributionPoint } from '../edge-agent/supply/distribution-point.ts';
 import { TerminalFeed } from '../edge-agent/terminal/terminal-feed.ts';
 import { intFlag, runBench } from './lib/cli.ts';
 import { generatePopulation, replicaChanges, type SyntheticPerson } from './lib/population.ts';
-import { latencyFigures } from './lib/report.ts';
+import { type BenchReport, latencyFigures } from './lib/report.ts';
 import { Samples } from './lib/samples.ts';
 
 const USAGE = `bench supply-swipe [--quick] [--persons N] [--swipes N] [--json FILE]
   swipe → allocation shown at a distribution point over a SQLite replica of N persons (default 100k; --quick 10k).`;
 const TARGET = { p99: 50 };
 const HOUR = 3_600_000;
+
+const ROUND = (now: number): RoundRecord => ({
+  roundId: 'r-1',
+  compoundId: 'c-0',
+  name: 'Week 1',
+  items: [
+    { name: 'rice', unit: 'kg', perHousehold: 5 },
+    { name: 'oil', unit: 'L', perHousehold: 1 },
+    { name: 'eggs', unit: 'pcs', perHousehold: 10 },
+  ],
+  form: 'pickup',
+  window: { from: now - HOUR, to: now + 24 * HOUR },
+  eligibility: 'all',
+  status: 'open',
+});
+
+/** The gate's replica with the persons and one open round, as the sync would have left it. */
+function loadReplica(db: GateDatabase, persons: readonly SyntheticPerson[], now: number): ReplicaStore {
+  const replica = new ReplicaStore(db, { gateId: 'p-1' });
+  const changes = replicaChanges(persons, now - HOUR);
+  for (let i = 0; i < changes.length; i += 5_000) replica.applyDelta(changes.slice(i, i + 5_000), i + 5_000);
+  replica.applyDelta([{ op: 'supply.round', round: ROUND(now) }], replica.rev() + 1);
+  replica.touchCloudContact(now);
+  return replica;
+}
+
+/** The first two members of every household of two or more: one claims, the other is refused. */
+function householdPairs(persons: readonly SyntheticPerson[]): SyntheticPerson[][] {
+  const byHousehold = new Map<string, SyntheticPerson[]>();
+  for (const p of persons) {
+    const h = p.record.householdId;
+    if (!h || p.record.kind !== 'resident') continue;
+    byHousehold.set(h, [...(byHousehold.get(h) ?? []), p]);
+  }
+  return [...byHousehold.values()].filter((m) => m.length >= 2);
+}
+
+/** The point with its journal (fsynced off the loop) and an uplink to a stand-in cloud that grants every ask. */
+function pointOver(db: GateDatabase, replica: ReplicaStore, keys: ParsedKeys) {
+  const wal = new WalSync(`${db.name}-wal`);
+  const journal = new ClaimJournal(db, replica.supply, wal);
+  const answered = { asks: 0 };
+  const uplink: ClaimUplink = new ClaimUplink({
+    gateId: 'p-1',
+    journal,
+    publisher: {
+      publish: (topic, payload) => {
+        if (topic.endsWith('/claims/ask')) {
+          const { askId } = JSON.parse(payload) as { askId: string };
+          answered.asks += 1;
+          setImmediate(() => uplink.handleAck(JSON.stringify({ ts: Date.now(), answer: { askId, granted: true } })));
+        } else {
+          const { claims } = JSON.parse(payload) as { claims: { seq: number }[] };
+          setImmediate(() => uplink.handleAck(JSON.stringify({ ts: Date.now(), upTo: claims.at(-1)!.seq })));
+        }
+        return true;
+      },
+    },
+    logger: silentLogger,
+  });
+  journal.onDurable = () => uplink.pump();
+  const gate: GateContext = {
+    gateId: 'p-1',
+    compoundId: 'c-0',
+    ring: keys.ring,
+    pepper: keys.pepper,
+    antiPassback: false,
+    yellowPolicy: 'deny',
+    stalenessLimitMs: 15 * 60_000,
+    fireAlarm: false,
+  };
+  const feed = new TerminalFeed(silentLogger);
+  const point = new DistributionPoint({
+    gateId: 'p-1',
+    gate,
+    replica,
+    journal,
+    uplink,
+    feed,
+    now: Date.now,
+    log: silentLogger,
+  });
+  return { point, uplink, journal, wal, answered };
+}
+
+const idcard = (p: SyntheticPerson): Credential => ({
+  method: 'idcard',
+  direction: 'in',
+  card: { idNumber: p.idNumber, idNumberValid: true, validTo: null },
+});
+
+/** One series: each swipe from its read to the first row shown (and, `final`, to the verdict). */
+async function series(
+  report: BenchReport,
+  point: DistributionPoint,
+  name: string,
+  credentials: readonly Credential[],
+  expect: string,
+  final = false,
+): Promise<void> {
+  const shown = new Samples();
+  const decided = new Samples();
+  for (const credential of credentials) {
+    const start = process.hrtime.bigint();
+    let first = 0n;
+    const outcome = await point.present(credential, start, () => {
+      first = process.hrtime.bigint();
+    });
+    decided.addNs(process.hrtime.bigint() - start);
+    shown.addNs(first - start);
+    if (outcome.verdict !== expect)
+      throw new Error(`${name}: expected ${expect}, got ${outcome.verdict} ${outcome.refusal ?? ''}`);
+  }
+  report.add(...latencyFigures(`${name}: swipe → allocation shown`, shown.distribution(), TARGET));
+  if (final) {
+    report.add(
+      ...latencyFigures(`${name}: swipe → cloud's verdict shown (stand-in cloud, in-process)`, decided.distribution()),
+    );
+  }
+}
 
 await runBench(
   'supply-swipe',
@@ -47,136 +167,36 @@ await runBench(
     const now = Date.now();
     report.progress(`generating ${personCount} persons`);
     const persons = generatePopulation({ count: personCount, pepper: keys.pepper }).persons;
-
-    const dir = await tempDir('supply');
-    const db = openGateDatabase(join(dir, 'gate'), { synchronous: 'normal' });
-    const replica = new ReplicaStore(db, { gateId: 'p-1' });
-    const changes = replicaChanges(persons, now - HOUR);
-    for (let i = 0; i < changes.length; i += 5_000) replica.applyDelta(changes.slice(i, i + 5_000), i + 5_000);
-    const round: RoundRecord = {
-      roundId: 'r-1',
-      compoundId: 'c-0',
-      name: 'Week 1',
-      items: [
-        { name: 'rice', unit: 'kg', perHousehold: 5 },
-        { name: 'oil', unit: 'L', perHousehold: 1 },
-        { name: 'eggs', unit: 'pcs', perHousehold: 10 },
-      ],
-      form: 'pickup',
-      window: { from: now - HOUR, to: now + 24 * HOUR },
-      eligibility: 'all',
-      status: 'open',
-    };
-    replica.applyDelta([{ op: 'supply.round', round }], replica.rev() + 1);
-    replica.touchCloudContact(now);
+    const db = openGateDatabase(join(await tempDir('supply'), 'gate'), { synchronous: 'normal' });
+    const replica = loadReplica(db, persons, now);
     report.progress(`replica loaded: ${replica.personCount()} persons`);
-
-    // The first two members of every household of two or more: one claims, the other is refused.
-    const byHousehold = new Map<string, SyntheticPerson[]>();
-    for (const p of persons) {
-      const h = p.record.householdId;
-      if (!h || p.record.kind !== 'resident') continue;
-      byHousehold.set(h, [...(byHousehold.get(h) ?? []), p]);
-    }
-    const pairs = [...byHousehold.values()].filter((m) => m.length >= 2);
+    const pairs = householdPairs(persons);
     if (pairs.length < 3 * swipes) throw new Error(`only ${pairs.length} households of two; lower --swipes`);
-
-    const wal = new WalSync(`${db.name}-wal`);
-    const journal = new ClaimJournal(db, replica.supply, wal);
-    const answers: string[] = [];
-    let uplink!: ClaimUplink;
-    uplink = new ClaimUplink({
-      gateId: 'p-1',
-      journal,
-      publisher: {
-        publish: (topic, payload) => {
-          // A stand-in cloud: every ask granted on the next turn of the loop; claim records acked.
-          if (topic.endsWith('/claims/ask')) {
-            const { askId } = JSON.parse(payload) as { askId: string };
-            answers.push(askId);
-            setImmediate(() => uplink.handleAck(JSON.stringify({ ts: Date.now(), answer: { askId, granted: true } })));
-          } else {
-            const { claims } = JSON.parse(payload) as { claims: { seq: number }[] };
-            setImmediate(() => uplink.handleAck(JSON.stringify({ ts: Date.now(), upTo: claims.at(-1)!.seq })));
-          }
-          return true;
-        },
-      },
-      logger: silentLogger,
-    });
-    journal.onDurable = () => uplink.pump();
-    const gate: GateContext = {
-      gateId: 'p-1',
-      compoundId: 'c-0',
-      ring: keys.ring,
-      pepper: keys.pepper,
-      antiPassback: false,
-      yellowPolicy: 'deny',
-      stalenessLimitMs: 15 * 60_000,
-      fireAlarm: false,
-    };
-    const feed = new TerminalFeed(silentLogger);
-    const point = new DistributionPoint({
-      gateId: 'p-1',
-      gate,
-      replica,
-      journal,
-      uplink,
-      feed,
-      now: Date.now,
-      log: silentLogger,
-    });
-    const idcard = (p: SyntheticPerson): Credential => ({
-      method: 'idcard',
-      direction: 'in',
-      card: { idNumber: p.idNumber, idNumberValid: true, validTo: null },
-    });
-
-    const series = async (name: string, credentials: Credential[], expect: string, final = false) => {
-      const shown = new Samples();
-      const decided = new Samples();
-      for (const credential of credentials) {
-        const start = process.hrtime.bigint();
-        let first = 0n;
-        const outcome = await point.present(credential, start, () => {
-          first = process.hrtime.bigint();
-        });
-        decided.addNs(process.hrtime.bigint() - start);
-        shown.addNs(first - start);
-        if (outcome.verdict !== expect) {
-          throw new Error(`${name}: expected ${expect}, got ${outcome.verdict} ${outcome.refusal ?? ''}`);
-        }
-      }
-      report.add(...latencyFigures(`${name}: swipe → allocation shown`, shown.distribution(), TARGET));
-      if (final)
-        report.add(
-          ...latencyFigures(
-            `${name}: swipe → cloud's verdict shown (stand-in cloud, in-process)`,
-            decided.distribution(),
-          ),
-        );
-    };
-
+    const { point, uplink, journal, wal, answered } = pointOver(db, replica, keys);
     let next = 0;
     const households = (n: number) => {
       const slice = pairs.slice(next, next + n);
       next += n;
       return slice;
     };
+
     report.progress('offline series');
     const offline = households(swipes);
     await series(
+      report,
+      point,
       'offline, ID card, new household',
       offline.map((m) => idcard(m[0]!)),
       'hand-out',
     );
     await series(
+      report,
+      point,
       'offline, ID card, household already claimed',
       offline.map((m) => idcard(m[1]!)),
       'refused',
     );
-    const qr = households(swipes);
-    const passes = qr.map((m) =>
+    const passes = households(swipes).map((m) =>
       signPass(
         {
           passId: newPassId(),
@@ -190,6 +210,8 @@ await runBench(
       ),
     );
     await series(
+      report,
+      point,
       'offline, QR pass, new household',
       passes.map((text) => ({ method: 'qr', direction: 'in', text })),
       'hand-out',
@@ -197,12 +219,14 @@ await runBench(
     report.progress('online series');
     uplink.connectionUp();
     await series(
+      report,
+      point,
       'online, ID card, new household (asking the cloud)',
       households(swipes).map((m) => idcard(m[0]!)),
       'hand-out',
       true,
     );
-    report.add({ name: 'asks answered by the stand-in cloud', value: answers.length, unit: '' });
+    report.add({ name: 'asks answered by the stand-in cloud', value: answered.asks, unit: '' });
     report.add({ name: 'claim journal depth at the end', value: journal.depth(), unit: '' });
     uplink.stop();
     wal.close();
