@@ -3,7 +3,8 @@
  * wired together. `createCloudCore` builds everything but the ports (tests drive its `app` with
  * `app.request()`); `createCloud` adds the HTTP server, the MQTT client and the retention job.
  */
-import { chmodSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import type { BrokerAccounts } from './revocations/broker-accounts.ts';
 import { GateTokenRenewal } from './tokens/gate-token-renewal.ts';
 import { type KeysFile, type ParsedKeys, parseKeysFile } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
+import { privateDir, privateFiles, sqliteFiles } from '../shared/private-files.ts';
 import { topics } from '../shared/topics.ts';
 import { signToken } from '../shared/token.ts';
 import { openSessionStore } from './auth/open-session-store.ts';
@@ -373,18 +375,16 @@ async function announceAcks(store: CloudStore, send: Publish, clock: () => numbe
 }
 
 /**
- * The database holds personal data: the file and its WAL/SHM companions are readable by the cloud's
- * user only (0600), whatever the umask that created them (docs/security.md, "Where personal data lives").
+ * The database holds personal data: its folder is 0700 before the file exists (no moment when another
+ * user can open it), and the file and its WAL/SHM companions are 0600, whatever the umask that
+ * created them (docs/security.md, "Files and secrets").
  */
-function restrictFileModes(dbPath: string): void {
-  if (dbPath === ':memory:') return;
-  for (const path of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) {
-    try {
-      chmodSync(path, 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
+function openPrivateStore(dbPath: string): SqliteCloudStore {
+  if (dbPath === ':memory:') return new SqliteCloudStore({ path: dbPath });
+  privateDir(dirname(dbPath));
+  const store = new SqliteCloudStore({ path: dbPath });
+  privateFiles(sqliteFiles(dbPath));
+  return store;
 }
 
 export function createCloud(options: CloudOptions): Cloud {
@@ -416,8 +416,7 @@ export function createCloud(options: CloudOptions): Cloud {
     },
 
     async start() {
-      const store = new SqliteCloudStore({ path: options.dbPath });
-      restrictFileModes(options.dbPath);
+      const store = openPrivateStore(options.dbPath);
       const clientId = options.mqttClientId ?? CLOUD_MQTT_CLIENT_ID;
       const horizonMs = (options.retentionDays ?? DEFAULT_RETENTION_DAYS) * 24 * 60 * 60 * 1000;
       core = createCloudCore({

@@ -2,9 +2,9 @@
  * The gate's one SQLite file (WAL): the replica, the gate's own counters and the event journal
  * live together so that "journal this passage and count it against the quota" is one transaction.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { privateDir, privateFiles, sqliteFiles } from '../shared/private-files.ts';
 
 export type GateDatabase = Database.Database;
 
@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, event TEXT NOT NULL
 export function openGateDatabase(dataDir: string, options: { synchronous?: 'full' | 'normal' } = {}): GateDatabase {
   let file = ':memory:';
   if (dataDir !== ':memory:') {
-    mkdirSync(dataDir, { recursive: true });
+    // Pseudonyms, masked names and the journal: the owner's only (docs/security.md).
+    privateDir(dataDir);
     file = join(dataDir, GATE_DB_FILE);
   }
   const db = new Database(file);
@@ -63,6 +64,7 @@ export function openGateDatabase(dataDir: string, options: { synchronous?: 'full
   // pages of the replica's indexes (what every lookup walks) and leaves 12 MB off the gate's RSS.
   db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
   db.exec(SCHEMA);
+  if (file !== ':memory:') privateFiles(sqliteFiles(file));
   return db;
 }
 

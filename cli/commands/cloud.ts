@@ -4,7 +4,8 @@
  * `path: message` lines on a bad value.
  */
 import { type BrokerAccounts, dynsecBrokerAccounts, readMosquittoAdmin } from '../../broker/mosquitto-dynsec.ts';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { privateDir } from '../../shared/private-files.ts';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
@@ -142,7 +143,7 @@ export async function run(argv: string[]): Promise<number> {
     const mqttCa = config.mqttCa === undefined ? undefined : readCaBundle(config.mqttCa);
     const brokerAccounts =
       config.mosquittoAdmin === undefined ? undefined : mosquittoAdminAccounts(config.mosquittoAdmin);
-    if (config.db !== ':memory:') mkdirSync(dirname(config.db), { recursive: true });
+    if (config.db !== ':memory:') privateDir(dirname(config.db));
 
     const logger = createLogger();
     const cloud = createFullCloud({

@@ -4,18 +4,20 @@
  * traffic figures every minute; Ctrl-C (or SIGTERM) stops everything cleanly and exits 0, also
  * while it is still starting (seeding); a second start reuses the data directory.
  */
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
+import { demoPassword } from '../demo/demo-password.ts';
 import { DEMO_GUARD, type RunningDemo, startDemo } from '../demo/demo-system.ts';
 import { formatTrafficProgress } from '../demo/traffic.ts';
 import { oneLine } from '../command-errors.ts';
 import { partsWithoutPostgres, postgresRefusal } from '../../cloud/postgres-readiness.ts';
 import { isPostgresUrl } from '../../cloud/store/postgres/postgres-store.ts';
+import { privateDir } from '../../shared/private-files.ts';
 
 export const help = `Usage: anxin demo [flags]
 
@@ -31,7 +33,8 @@ generated residents, and traffic. Logs go to DIR/demo.log.
   --rate R         people arriving per second across all gates (default 2; three times as many in the
                    7–9 h and 17–19 h peaks, a third at night); they line up at busy lanes
   --password PW    password of the demo sign-ins admin, manager, guard (default anxin-demo), set
-                   on every start
+                   on every start. A flag is visible to every user of the machine (\`ps\`): prefer
+  --password-file F  the first line of file F (at most 4 KiB; ANXIN_PASSWORD_FILE), or ANXIN_PASSWORD
   --pty            connect simulators over real socat pty pairs instead of virtual ports
   --host H         bind address (default 127.0.0.1)
   --db PATH|URL    the cloud's database (default DIR/cloud.db); a postgres://… URL names the
@@ -49,13 +52,26 @@ const demoConfigSchema = z.object({
   mqttPort: z.number().int().min(0).max(65535).default(1883),
   data: z.string().min(1).default('./data'),
   rate: z.number().min(0.01).max(1000).default(2),
-  password: z.string().min(4).default('anxin-demo'),
+  password: z.string().min(4).optional(),
+  passwordFile: z.string().min(1).optional(),
   pty: z.boolean().default(false),
   host: z.string().min(1).default('127.0.0.1'),
   db: z.string().min(1).optional(),
 });
 
-const DEMO_ENV_KEYS = ['GATES', 'RESIDENTS', 'PORT', 'MQTT_PORT', 'DATA', 'RATE', 'PASSWORD', 'PTY', 'HOST', 'DB'];
+const DEMO_ENV_KEYS = [
+  'GATES',
+  'RESIDENTS',
+  'PORT',
+  'MQTT_PORT',
+  'DATA',
+  'RATE',
+  'PASSWORD',
+  'PASSWORD_FILE',
+  'PTY',
+  'HOST',
+  'DB',
+];
 /** How often the traffic figures are printed. */
 const TRAFFIC_REPORT_MS = 60_000;
 
@@ -106,6 +122,7 @@ const DEMO_FLAGS = {
   data: { type: 'string' },
   rate: { type: 'string' },
   password: { type: 'string' },
+  'password-file': { type: 'string' },
   pty: { type: 'boolean' },
   host: { type: 'string' },
   db: { type: 'string' },
@@ -113,6 +130,7 @@ const DEMO_FLAGS = {
 
 export async function run(argv: string[]): Promise<number> {
   let config: z.infer<typeof demoConfigSchema>;
+  let password: string;
   try {
     const { values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: DEMO_FLAGS });
     const env = Object.fromEntries(DEMO_ENV_KEYS.map((k) => [`ANXIN_${k}`, process.env[`ANXIN_${k}`]]));
@@ -121,6 +139,7 @@ export async function run(argv: string[]): Promise<number> {
     if (config.db !== undefined && isPostgresUrl(config.db)) {
       throw new ConfigError([postgresRefusal(partsWithoutPostgres())]);
     }
+    password = demoPassword(config, { onArgv: values.password !== undefined });
   } catch (err) {
     const lines = err instanceof ConfigError ? err.problems : [oneLine((err as Error).message)];
     for (const line of lines) process.stderr.write(`anxin demo: ${line}\n`);
@@ -128,7 +147,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const dataDir = resolve(config.data);
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
   const logFile = join(dataDir, 'demo.log');
   const logger = createLogger({ destination: createWriteStream(logFile, { flags: 'a' }), pretty: false });
   const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -145,7 +164,7 @@ export async function run(argv: string[]): Promise<number> {
       mqttPort: config.mqttPort,
       dataDir,
       rate: config.rate,
-      password: config.password,
+      password,
       pty: config.pty,
       host: config.host,
       ...(config.db ? { dbPath: resolve(config.db) } : {}),
@@ -168,8 +187,8 @@ export async function run(argv: string[]): Promise<number> {
 
   const { urls } = demo;
   say('ready');
-  say(`  guard console     ${urls.console}      (sign in: guard / ${config.password})`);
-  say(`  manager dashboard ${urls.dashboard}    (sign in: manager / ${config.password}; admin / ${config.password})`);
+  say(`  guard console     ${urls.console}      (sign in: guard / ${password})`);
+  say(`  manager dashboard ${urls.dashboard}    (sign in: manager / ${password}; admin / ${password})`);
   for (const t of urls.terminals) say(`  gate terminal     ${t.url}   ${t.gateId}   (guard panel ${t.url}/guard)`);
   say(`  guard panel sign-in: ${DEMO_GUARD.id} / PIN ${DEMO_GUARD.pinText}`);
   say(`  MQTT broker       ${urls.mqtt}`);

@@ -3,7 +3,7 @@
  * `ANXIN_*` environment variables, which override the file. A bad config exits 2 with one
  * `path: message` line per problem; SIGINT/SIGTERM stop the gate cleanly and exit 0.
  */
-import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { untilStopSignal } from '../stop-signal.ts';
 import { explainEdgeConfig } from '../../edge-agent/config.ts';
@@ -12,6 +12,7 @@ import { createEdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { AnxinError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
 import { usageError } from '../command-errors.ts';
+import { privateDir } from '../../shared/private-files.ts';
 
 export const help = `Usage: anxin edge --config FILE [flags]
 
@@ -60,7 +61,7 @@ const DEPRECATED_FLAGS: Record<string, string> = { 'mqtt-url': 'mqtt', 'keys-fil
 function dataDirProblem(dataDir: string): string | undefined {
   if (dataDir === ':memory:') return undefined;
   try {
-    mkdirSync(dataDir, { recursive: true });
+    privateDir(dataDir);
   } catch (error) {
     return `dataDir: cannot create ${dataDir}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
   }

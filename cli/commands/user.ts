@@ -5,7 +5,7 @@
  * so it never shows in `ps`). `passwd` and `disable` end every session of the user — a running
  * cloud refuses their tokens from its next request (cloud/auth/session-book.ts).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
@@ -18,6 +18,7 @@ import { openSessionStore } from '../../cloud/auth/open-session-store.ts';
 import { SessionBook } from '../../cloud/auth/session-book.ts';
 import type { CloudStore } from '../../cloud/store/store.ts';
 import { userCreateSchema } from '../../shared/schemas/http.ts';
+import { privateDir } from '../../shared/private-files.ts';
 
 export const help = `Usage: anxin user add --username NAME --role admin|manager|guard [flags]
        anxin user passwd --username NAME [--password P | --password-file F] [--db PATH]
@@ -79,7 +80,7 @@ async function add(argv: string[]): Promise<number> {
   const input = parsed.data;
   if (input.role === 'guard' && input.compoundId === undefined) return fail('compound: required for guards');
 
-  mkdirSync(dirname(values.db), { recursive: true });
+  privateDir(dirname(values.db));
   const store = new SqliteCloudStore({ path: values.db });
   try {
     if (input.compoundId !== undefined && !(await store.getCompound(input.compoundId))) {

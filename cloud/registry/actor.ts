@@ -9,3 +9,8 @@ export interface Actor {
   /** The caller's session (its sign-in token's `jti`; cloud/auth/session-book.ts). */
   sessionId?: string;
 }
+
+/** Whether the actor may manage records of the compound: admins and unbound actors all, others their own. */
+export function manages(actor: Actor, compoundId: string): boolean {
+  return actor.compound === undefined || actor.role === 'admin' || actor.compound === compoundId;
+}

@@ -27,16 +27,13 @@ import type { GateDirectory } from '../ingest/gate-directory.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
 import type { ChangeBatch, CloudStore, Compound, Gate, Pass, Resident } from '../store/store.ts';
 import { type Publish, chunkDeltas } from '../sync/change-publisher.ts';
-import type { Actor } from './actor.ts';
+import { type Actor, manages } from './actor.ts';
 import type { IdentitySeal } from './identity-seal.ts';
 import type { CsvRowError } from './resident-csv.ts';
+import { importResidents } from './resident-import.ts';
 
 /** How far ahead of the cloud's clock a health colour's `ts` may be (feeds' clocks drift a little). */
 export const HEALTH_CLOCK_TOLERANCE_MS = 5 * 60 * 1000;
-
-/** Whether the actor may manage records of the compound: admins and unbound actors all, others their own. */
-const manages = (actor: Actor, compoundId: string) =>
-  actor.compound === undefined || actor.role === 'admin' || actor.compound === compoundId;
 
 /** Device tokens outlive user tokens by far: a gate is provisioned once (docs/contract.md, broker auth). */
 const DEFAULT_DEVICE_TOKEN_TTL_MS = 5 * 365 * 24 * 60 * 60 * 1000;
@@ -268,63 +265,22 @@ export class RegistryService {
     return resident;
   }
 
-  /**
-   * Imports validated CSV rows in one transaction: a row with a personId, or an ID number already
-   * known in its compound, updates that resident; the others are created. Any problem → nothing.
-   */
+  /** Imports validated CSV rows (cloud/registry/resident-import.ts): in slices, any problem → nothing. */
   async importResidents(
     rows: readonly (ResidentCreate & { row: number })[],
     actor: Actor,
   ): Promise<{ created: number; updated: number } | { errors: CsvRowError[] }> {
-    const errors: CsvRowError[] = [];
-    const compounds = new Map<string, boolean>();
-    const residents: Resident[] = [];
-    let updated = 0;
-    const updatedIn = new Map<string, number>();
-    for (const row of rows) {
-      if (!compounds.has(row.compoundId)) {
-        const allowed = manages(actor, row.compoundId) && (await this.store.getCompound(row.compoundId)) !== undefined;
-        compounds.set(row.compoundId, allowed);
-      }
-      if (!compounds.get(row.compoundId)) {
-        errors.push({ row: row.row, column: 'compoundId', message: 'no such compound (or not yours)' });
-        continue;
-      }
-      let existing = row.personId === undefined ? undefined : await this.store.getResident(row.personId);
-      // A personId of another compound is not the importer's to update (nor to move into theirs).
-      if (existing && !manages(actor, existing.compoundId)) {
-        errors.push({ row: row.row, column: 'personId', message: 'no such resident (or not yours)' });
-        continue;
-      }
-      try {
-        if (!existing && row.idNumber !== undefined) {
-          const idHash = pseudonymizeIdNumber(row.idNumber, this.options.pepper);
-          existing = (await this.store.findResidentsByIdHash([idHash])).find((r) => r.compoundId === row.compoundId);
-        }
-        if (existing) {
-          updated += 1;
-          updatedIn.set(row.compoundId, (updatedIn.get(row.compoundId) ?? 0) + 1);
-        }
-        residents.push(this.buildResident(row, existing));
-      } catch (err) {
-        if (!(err instanceof RequestValidationError)) throw err;
-        errors.push({ row: row.row, column: 'idNumber', message: err.issues[0]?.message ?? err.message });
-      }
-    }
-    if (errors.length > 0) return { errors };
-    const batches = await this.store.upsertResidents(residents);
-    // One entry per compound the file touched, so each compound's managers see theirs (and only theirs).
-    const perCompound = new Map<string, { rows: number; updated: number }>();
-    for (const r of residents) {
-      const n = perCompound.get(r.compoundId) ?? { rows: 0, updated: updatedIn.get(r.compoundId) ?? 0 };
-      n.rows += 1;
-      perCompound.set(r.compoundId, n);
-    }
-    for (const [compoundId, n] of perCompound) {
-      await this.audit(actor, 'resident.import', compoundId, null, { ...n, fileRows: rows.length });
-    }
-    await this.publishChanges(batches);
-    return { created: residents.length - updated, updated };
+    return importResidents(
+      {
+        store: this.store,
+        pepper: this.options.pepper,
+        build: (row, existing) => this.buildResident(row, existing),
+        audit: (compoundId, detail) => this.audit(actor, 'resident.import', compoundId, null, detail),
+        publishChanges: (batches) => this.publishChanges(batches),
+      },
+      rows,
+      actor,
+    );
   }
 
   async patchResident(personId: string, patch: ResidentPatch, actor: Actor): Promise<Resident> {

@@ -6,6 +6,7 @@
  */
 import { validateIdNumber } from '../../shared/id-number.ts';
 import { type ResidentCreate, residentCreateSchema } from '../../shared/schemas/http.ts';
+import { yieldToEventLoop } from '../../shared/yield.ts';
 
 const RESIDENT_CSV_REQUIRED = ['name', 'compoundId'] as const;
 const RESIDENT_CSV_COLUMNS = [
@@ -34,42 +35,71 @@ export type ResidentCsvResult =
   | { ok: true; residents: (ResidentCreate & { row: number })[] }
   | { ok: false; errors: CsvRowError[] };
 
-/** Splits RFC 4180 text into records of fields. O(n) in the text length. */
-function parseCsvRecords(text: string): { records: string[][]; error?: string } {
+/**
+ * Splits RFC 4180 text into records of fields, pausing (yielding) after every `sliceRecords`
+ * records. O(n) in the text length; an unquoted field is one slice of the text (no
+ * character-by-character concatenation: a 4 MB file in tens of ms).
+ */
+function* csvRecordSteps(text: string, sliceRecords: number): Generator<void, { records: string[][]; error?: string }> {
   const records: string[][] = [];
-  let field = '';
   let record: string[] = [];
-  let quoted = false;
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  for (; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else field += ch;
+  const n = text.length;
+  /** Whether the last field ended the text without a line break (a final record to close). */
+  let open = false;
+  while (i < n) {
+    let field: string;
+    if (text[i] === '"') {
+      // Quoted: segments between doubled quotes, up to the closing quote.
+      let value = '';
+      let from = i + 1;
+      for (;;) {
+        const q = text.indexOf('"', from);
+        if (q === -1) return { records, error: 'a quoted field is not closed' };
+        value += text.slice(from, q);
+        if (text[q + 1] === '"') {
+          value += '"';
+          from = q + 2;
+          continue;
+        }
+        i = q + 1;
+        break;
+      }
+      // Anything up to the delimiter after a closing quote belongs to the field, as before.
+      const end = delimiterFrom(text, i);
+      field = value + text.slice(i, end);
+      i = end;
+    } else {
+      const end = delimiterFrom(text, i);
+      field = text.slice(i, end);
+      i = end;
+    }
+    record.push(field);
+    open = true;
+    if (i >= n) break;
+    const ch = text[i];
+    i += 1;
+    if (ch === ',') {
+      if (i >= n) record.push('');
       continue;
     }
-    if (ch === '"' && field === '') quoted = true;
-    else if (ch === ',') {
-      record.push(field);
-      field = '';
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      record.push(field);
-      records.push(record);
-      record = [];
-      field = '';
-    } else field += ch;
-  }
-  if (quoted) return { records, error: 'a quoted field is not closed' };
-  if (field !== '' || record.length > 0) {
-    record.push(field);
+    if (ch === '\r' && text[i] === '\n') i += 1;
     records.push(record);
+    record = [];
+    open = false;
+    if (records.length % sliceRecords === 0) yield;
   }
+  if (open || record.length > 0) records.push(record);
   return { records };
+}
+
+/** The index of the next `,`, `\n` or `\r` at or after `from` (or the text's length). */
+function delimiterFrom(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 44 || c === 10 || c === 13) return i;
+  }
+  return text.length;
 }
 
 const BOOLEANS: Record<string, boolean> = { true: true, false: false, '1': true, '0': false, yes: true, no: false };
@@ -82,7 +112,33 @@ function parseInstant(value: string): number | string {
 
 /** Parses and validates the whole file; any error means no row is returned. */
 export function parseResidentCsv(text: string, today: Date = new Date()): ResidentCsvResult {
-  const { records, error } = parseCsvRecords(text);
+  const steps = residentCsvSteps(text, today, Number.POSITIVE_INFINITY);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * `parseResidentCsv` in slices of `sliceRows` rows, yielding to the event loop between them, so
+ * a 50 k-row file never holds the server for the whole parse (the cloud's import route).
+ */
+export async function parseResidentCsvInSlices(
+  text: string,
+  today: Date = new Date(),
+  sliceRows = 200,
+): Promise<ResidentCsvResult> {
+  const steps = residentCsvSteps(text, today, sliceRows);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await yieldToEventLoop();
+  }
+}
+
+/** The parse as a generator that pauses (yields) after every `sliceRows` rows. */
+function* residentCsvSteps(text: string, today: Date, sliceRows: number): Generator<void, ResidentCsvResult> {
+  const { records, error } = yield* csvRecordSteps(text, sliceRows * 4);
   if (error) return { ok: false, errors: [{ row: records.length + 1, column: null, message: error }] };
   const [header, ...rows] = records;
   if (!header || header.every((h) => h.trim() === '')) {
@@ -90,11 +146,9 @@ export function parseResidentCsv(text: string, today: Date = new Date()): Reside
   }
   const columns = header.map((h) => h.trim());
   const errors: CsvRowError[] = [];
-  columns.forEach((c) => {
-    if (!(RESIDENT_CSV_COLUMNS as readonly string[]).includes(c)) {
-      errors.push({ row: 1, column: c, message: `unknown column; expected some of ${RESIDENT_CSV_COLUMNS.join(',')}` });
-    }
-  });
+  for (const c of columns.filter((c) => !(RESIDENT_CSV_COLUMNS as readonly string[]).includes(c))) {
+    errors.push({ row: 1, column: c, message: `unknown column; expected some of ${RESIDENT_CSV_COLUMNS.join(',')}` });
+  }
   for (const required of RESIDENT_CSV_REQUIRED) {
     if (!columns.includes(required)) errors.push({ row: 1, column: required, message: 'required column missing' });
   }
@@ -107,8 +161,13 @@ export function parseResidentCsv(text: string, today: Date = new Date()): Reside
   const residents: (ResidentCreate & { row: number })[] = [];
   const seenIdNumbers = new Map<string, number>();
   const seenPersonIds = new Map<string, number>();
-  rows.forEach((fields, index) => {
-    const row = index + 2;
+  for (const [index, fields] of rows.entries()) {
+    if (index % sliceRows === sliceRows - 1) yield;
+    checkRow(fields, index + 2);
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, residents };
+
+  function checkRow(fields: string[], row: number): void {
     if (errors.length >= MAX_ERRORS) return;
     if (fields.length === 1 && fields[0]!.trim() === '') return;
     if (fields.length !== columns.length) {
@@ -155,6 +214,5 @@ export function parseResidentCsv(text: string, today: Date = new Date()): Reside
       seenPersonIds.set(resident.personId, row);
     }
     residents.push({ ...resident, row });
-  });
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, residents };
+  }
 }

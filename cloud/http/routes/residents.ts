@@ -9,7 +9,7 @@ import {
   residentRevealQuerySchema,
   residentsQuerySchema,
 } from '../../../shared/schemas/http.ts';
-import { parseResidentCsv } from '../../registry/resident-csv.ts';
+import { parseResidentCsvInSlices } from '../../registry/resident-csv.ts';
 import type { Resident } from '../../store/store.ts';
 import { ApiError, notFound } from '../api-error.ts';
 import type { AppEnv } from '../app-env.ts';
@@ -71,7 +71,7 @@ export function residentRoutes(deps: RouteDeps) {
         if (!/^text\/csv\b/i.test(type)) {
           throw new ApiError(415, 'unsupported-media-type', 'send the residents as text/csv');
         }
-        const parsed = parseResidentCsv(await c.req.text(), new Date(deps.now()));
+        const parsed = await parseResidentCsvInSlices(await c.req.text(), new Date(deps.now()));
         const errors = parsed.ok ? await deps.registry.importResidents(parsed.residents, c.var.actor) : parsed;
         if ('errors' in errors) {
           throw new ApiError(
