@@ -372,6 +372,9 @@ export class IdCardReaderDriver extends EventEmitter<IdCardReaderEvents> {
   async #request(command: SamvCommandName, shape: keyof typeof REPLY_SHAPES, timeoutMs: number): Promise<SamvFrame> {
     if (!this.#running) throw new CycleAborted();
     const reply = this.#waiter.waitFor(REPLY_SHAPES[shape], timeoutMs, `${shape} reply`);
+    // Handled from the start: a stop() or a lost port during the write below rejects it before it
+    // is awaited, and an unhandled rejection ends a Node process.
+    reply.catch(() => undefined);
     try {
       await this.#port.write(SamvFrame.namedCommand(command).toBuffer());
     } catch {

@@ -376,3 +376,39 @@ describe('IdCardReaderDriver on MockBinding', () => {
     expect(statuses.at(-1)).toBe('absent');
   });
 });
+
+describe('stopping mid-write', () => {
+  it('leaves no unhandled rejection when stop() cancels a reply whose command is still being written', async () => {
+    MockBinding.createPort('/dev/ttyID0', { echo: false, record: true });
+    let release: () => void = () => {};
+    let writing = false;
+    const binding: BindingInterface = {
+      list: () => MockBinding.list(),
+      open: async (options) => {
+        const port = await MockBinding.open(options);
+        port.write = () => {
+          writing = true;
+          return new Promise<void>((resolve) => (release = resolve));
+        };
+        return port;
+      },
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { driver } = driverFor(binding);
+      await driver.start();
+      await until(() => writing, 'a command on the wire');
+      const stopped = driver.stop();
+      // Let Node look for unhandled rejections (it does after the microtasks of a macrotask).
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      release();
+      await stopped;
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
