@@ -16,6 +16,7 @@ import { openAlarmBook } from './alarms/open-alarm-book.ts';
 import { openDevicePassBook } from './device-passes/open-device-pass-book.ts';
 import { PG_ALARM_ACK_MIGRATIONS } from './alarms/pg-alarm-book.ts';
 import { openSessionStore } from './auth/open-session-store.ts';
+import { openDevicePassBook } from './device-passes/open-device-pass-book.ts';
 import { PG_SESSION_MIGRATIONS } from './auth/pg-session-store.ts';
 import { openResidentSideBook } from './me/resident-side-store.ts';
 import { openIdentityKeys } from './registry/open-identity-keys.ts';
@@ -50,6 +51,9 @@ const PER_ENGINE: readonly (PendingPart & { open: (engine: StoreEngine) => unkno
   { part: 'resident side', where: 'cloud/me/resident-side-store.ts', open: openResidentSideBook },
   { part: 'device passes', where: 'cloud/device-passes/open-device-pass-book.ts', open: openDevicePassBook },
 ];
+
+/** The modules of the parts probed (test/cloud/postgres-readiness.test.ts checks no `open-*.ts` factory is missing). */
+export const PROBED_MODULES: readonly string[] = PER_ENGINE.map((p) => p.where);
 
 /** A pool that throws on any use: an implementation that exists is recognised without touching a database. */
 function refusingPool(): pg.Pool {
