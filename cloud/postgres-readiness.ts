@@ -17,6 +17,7 @@ import { openDevicePassBook } from './device-passes/open-device-pass-book.ts';
 import { PG_ALARM_ACK_MIGRATIONS } from './alarms/pg-alarm-book.ts';
 import { openSessionStore } from './auth/open-session-store.ts';
 import { openDevicePassBook } from './device-passes/open-device-pass-book.ts';
+import { openExitQuotaStore } from './lockdown/open-exit-quota-store.ts';
 import { PG_SESSION_MIGRATIONS } from './auth/pg-session-store.ts';
 import { openResidentSideBook } from './me/resident-side-store.ts';
 import { openIdentityKeys } from './registry/open-identity-keys.ts';
@@ -37,7 +38,6 @@ export interface PendingPart {
 const SQLITE_BOUND: readonly PendingPart[] = [
   { part: 'the cloud service (createCloud opens a SQLite file)', where: 'cloud/cloud-service.ts' },
   { part: 'statistics rollups and trace/stats reads', where: 'cloud/analytics/analytics-extension.ts' },
-  { part: 'lockdown exit quota', where: 'cloud/lockdown/exit-quota-ledger.ts' },
   { part: 'crisis supplies', where: 'cloud/supply/supply-ledger.ts' },
 ];
 
@@ -49,6 +49,7 @@ const PER_ENGINE: readonly (PendingPart & { open: (engine: StoreEngine) => unkno
   { part: 'resident directory', where: 'cloud/web/open-resident-directory.ts', open: openResidentDirectory },
   { part: 'identity keys (pepper rotation)', where: 'cloud/registry/open-identity-keys.ts', open: openIdentityKeys },
   { part: 'resident side', where: 'cloud/me/resident-side-store.ts', open: openResidentSideBook },
+  { part: 'lockdown exit quota', where: 'cloud/lockdown/open-exit-quota-store.ts', open: openExitQuotaStore },
   { part: 'device passes', where: 'cloud/device-passes/open-device-pass-book.ts', open: openDevicePassBook },
 ];
 

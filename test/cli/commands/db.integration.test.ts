@@ -102,7 +102,7 @@ describe('anxin db migrate and --db postgres://', () => {
     for (const p of pending) expect(err).toContain(p.where);
     err = '';
     expect(await runDemo(['--db', trapUrl(), '--data', dir])).toBe(2);
-    expect(err).toMatch(/lockdown exit quota \(cloud\/lockdown\/exit-quota-ledger\.ts\)/);
+    expect(err).toMatch(/lockdown exit quota \(cloud\/lockdown\/open-exit-quota-store\.ts\)/);
     expect(trapped).toBe(before);
   });
 
