@@ -13,10 +13,10 @@
  */
 import type pg from 'pg';
 import { openAlarmBook } from './alarms/open-alarm-book.ts';
+import { openAnalyticsStore } from './analytics/open-analytics.ts';
 import { openDevicePassBook } from './device-passes/open-device-pass-book.ts';
 import { PG_ALARM_ACK_MIGRATIONS } from './alarms/pg-alarm-book.ts';
 import { openSessionStore } from './auth/open-session-store.ts';
-import { openDevicePassBook } from './device-passes/open-device-pass-book.ts';
 import { openExitQuotaStore } from './lockdown/open-exit-quota-store.ts';
 import { PG_SESSION_MIGRATIONS } from './auth/pg-session-store.ts';
 import { openResidentSideBook } from './me/resident-side-store.ts';
@@ -37,7 +37,6 @@ export interface PendingPart {
 /** Parts that still take the SQLite handle directly (no per-engine factory yet). */
 const SQLITE_BOUND: readonly PendingPart[] = [
   { part: 'the cloud service (createCloud opens a SQLite file)', where: 'cloud/cloud-service.ts' },
-  { part: 'statistics rollups and trace/stats reads', where: 'cloud/analytics/analytics-extension.ts' },
   { part: 'crisis supplies', where: 'cloud/supply/supply-ledger.ts' },
 ];
 
@@ -50,6 +49,7 @@ const PER_ENGINE: readonly (PendingPart & { open: (engine: StoreEngine) => unkno
   { part: 'identity keys (pepper rotation)', where: 'cloud/registry/open-identity-keys.ts', open: openIdentityKeys },
   { part: 'resident side', where: 'cloud/me/resident-side-store.ts', open: openResidentSideBook },
   { part: 'lockdown exit quota', where: 'cloud/lockdown/open-exit-quota-store.ts', open: openExitQuotaStore },
+  { part: 'statistics and their rollups', where: 'cloud/analytics/open-analytics.ts', open: openAnalyticsStore },
   { part: 'device passes', where: 'cloud/device-passes/open-device-pass-book.ts', open: openDevicePassBook },
 ];
 
