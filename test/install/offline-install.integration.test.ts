@@ -78,7 +78,14 @@ describe('systemd units', () => {
       expect({ status: result.status, out: `${result.stdout}${result.stderr}`.trim() }).toEqual({ status: 0, out: '' });
       for (const f of files) {
         const text = readFileSync(join(UNITS, f), 'utf8');
-        for (const hardening of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'StateDirectory=anxin', 'User=anxin']) {
+        for (const hardening of [
+          'NoNewPrivileges=yes',
+          'ProtectSystem=strict',
+          'StateDirectory=anxin',
+          // Data folders 0700 (docs/security.md, "Files and secrets").
+          'StateDirectoryMode=0700',
+          'User=anxin',
+        ]) {
           expect(text, `${f}: ${hardening}`).toContain(hardening);
         }
         expect(text, `${f}: no ANXIN_DATA_DIR overriding gate.json`).not.toMatch(/^Environment=.*ANXIN_DATA_DIR/m);
