@@ -222,12 +222,12 @@ const passesSection = html`<section id="passes" class="panel">
 const suppliesSection = html`<section id="supplies" class="panel" data-state="loading">
   <h2>物资发放 <small>Supplies</small> <span id="supplies-status" class="muted" role="status"></span></h2>
   <p id="supplies-asleep" class="banner info" hidden></p>
-  <table class="data">
+  <div class="scroll-x"><table class="compact">
     <thead><tr><th>批次 <small>Round</small></th><th>方式 <small>Form</small></th><th>时间 <small>Window</small></th>
     <th>范围 <small>Eligible</small></th><th>已领 <small>Served</small></th><th>未领 <small>Remaining</small></th>
     <th>库存 <small>Stock left</small></th><th></th></tr></thead>
     <tbody id="rounds-body"></tbody>
-  </table>
+  </table></div>
   <form id="round-form" class="form-grid">
     <label>名称 <small>Name</small><input id="round-name" required maxlength="80"></label>
     <label>物资（每行：名称, 单位, 每户数量[, 库存]） <small>Items (name, unit, per household[, stock])</small>

@@ -86,7 +86,9 @@ describe('Mosquitto deployed as docs/deploy.md says', () => {
     dir = mkdtempSync(join(tmpdir(), 'anxin-mosquitto-deploy-'));
     chmodSync(dir, 0o755);
     const keys = join(dir, 'keys.json');
-    const db = join(dir, 'cloud.db');
+    // The cloud's own data folder (made 0700 at start), beside Mosquitto's — as /var/lib/anxin and
+    // /var/lib/mosquitto are — not the folder that holds Mosquitto's files.
+    const db = join(dir, 'cloud', 'cloud.db');
     const out = join(dir, 'mosquitto');
     const [brokerPort, cloudPort] = [await freePort(), await freePort()];
     mqtt = `mqtt://127.0.0.1:${brokerPort}`;

@@ -131,6 +131,14 @@ describe('body limits', () => {
     }
   });
 
+  it('the health feed takes more than the default, up to its own limit', async () => {
+    const { status, answer } = await send(
+      `PUT /api/v1/health HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${21 * MB}\r\n\r\n`,
+    );
+    expect(status).toBe(413);
+    expect(answer).toContain('"code":"too-large"');
+  });
+
   it('the CSV import takes more than the default, up to its own limit', async () => {
     const csv = `compoundId,name\n${'c-1,x\n'.repeat(20_000)}`;
     expect(csv.length).toBeGreaterThan(DEFAULT_BODY_LIMIT);

@@ -310,16 +310,9 @@ describe('hostile HTTP', () => {
         },
         [400, 422],
       ],
-      [
-        '/api/v1/health',
-        {
-          token: manager,
-          method: 'PUT',
-          headers: { 'content-type': 'application/json' },
-          body: `[${'{"personId":"p","colour":"red","ts":1},'.repeat(600_000)}1]`,
-        },
-        413,
-      ],
+      // An oversized health feed (413) is sent as headers only, over a raw socket, in
+      // test/security/body-limits.test.ts: sending its 24 MB here raced the server's early answer
+      // and close (the client's write failed with EPIPE before it read the 413).
       ['/api/v1/events', {}, 401],
       ['/api/v1/events', { token: d.token('manager', 'manager', { exp: Date.now() - 1 }) }, 401],
       [
