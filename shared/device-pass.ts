@@ -21,7 +21,15 @@ import { encodeBase45, tryDecodeBase45 } from './base45.ts';
 import { PASS_KINDS } from './enums.ts';
 import { ID_PATTERN } from './ids.ts';
 import type { KeyRing, SigningKey } from './keys.ts';
-import { PASS_QR_ERROR_CORRECTION, PassError, type PassPayload, type VerifiedPass } from './pass.ts';
+import {
+  checkedPassFields,
+  idBytes,
+  PASS_QR_ERROR_CORRECTION,
+  PassError,
+  type PassPayload,
+  seconds,
+  type VerifiedPass,
+} from './pass.ts';
 
 export const DEVICE_PASS_PREFIX = 'AX2:';
 export const DEVICE_PASS_VERSION = 2;
@@ -48,8 +56,6 @@ export const MAX_DEVICE_PASS_CHARS = 352;
 
 /** Bytes of the body before the two length-prefixed ids. */
 const FIXED_BYTES = 22 + DEVICE_KEY_BYTES;
-const MAX_UINT32 = 0xffff_ffff;
-const PASS_ID = /^[0-9a-f]{16}$/;
 
 export interface DeviceCertificatePayload extends PassPayload {
   /** The phone's public key, compressed (33 bytes). */
@@ -140,30 +146,9 @@ export function importDeviceKey(compressed: Uint8Array): KeyObject | undefined {
   }
 }
 
-function seconds(field: string, ms: number): number {
-  if (!Number.isFinite(ms)) throw new PassError(`${field}: ${ms} is not a time`);
-  const s = Math.floor(ms / 1000);
-  if (s < 0 || s > MAX_UINT32) throw new PassError(`${field}: ${ms} is outside 1970..2106`);
-  return s;
-}
-
-function idBytes(field: string, value: string): Buffer {
-  if (!ID_PATTERN.test(value)) throw new PassError(`${field}: ${JSON.stringify(value)} is not an id`);
-  return Buffer.from(value, 'ascii');
-}
-
 /** The certificate body the cloud signs. Exported for tests; callers use `signDeviceCertificate`. */
 export function encodeDeviceCertificateBody(payload: DeviceCertificatePayload, kid: number): Buffer {
-  if (!PASS_ID.test(payload.passId)) throw new PassError(`passId: ${JSON.stringify(payload.passId)} is not 16 hex`);
-  const kind = PASS_KINDS.indexOf(payload.kind);
-  if (kind < 0) throw new PassError(`kind: ${JSON.stringify(payload.kind)} is not a pass kind`);
-  const notBefore = seconds('notBefore', payload.notBefore);
-  const expiresAt = seconds('expiresAt', payload.expiresAt);
-  if (expiresAt <= notBefore) throw new PassError('expiresAt: must be after notBefore');
-  const useLimit = payload.useLimit ?? 0;
-  if (payload.useLimit !== undefined && (!Number.isInteger(useLimit) || useLimit < 1 || useLimit > 0xffff)) {
-    throw new PassError(`useLimit: ${payload.useLimit} is not an integer in 1..65535`);
-  }
+  const { kind, notBefore, expiresAt, useLimit } = checkedPassFields(payload);
   const { frameSeconds } = payload;
   if (!Number.isInteger(frameSeconds) || frameSeconds < MIN_FRAME_SECONDS || frameSeconds > MAX_FRAME_SECONDS) {
     throw new PassError(

@@ -81,20 +81,27 @@ export function newPassId(): string {
   return randomBytes(8).toString('hex');
 }
 
-function seconds(field: string, ms: number): number {
+/** A time in epoch ms as the whole seconds a pass carries (uint32); a PassError outside 1970..2106. */
+export function seconds(field: string, ms: number): number {
   if (!Number.isFinite(ms)) throw new PassError(`${field}: ${ms} is not a time`);
   const s = Math.floor(ms / 1000);
   if (s < 0 || s > MAX_UINT32) throw new PassError(`${field}: ${ms} is outside 1970..2106`);
   return s;
 }
 
-function idBytes(field: string, value: string): Buffer {
+/** An id as the ASCII bytes a pass carries; a PassError for anything that is not an id. */
+export function idBytes(field: string, value: string): Buffer {
   if (!ID_PATTERN.test(value)) throw new PassError(`${field}: ${JSON.stringify(value)} is not an id`);
   return Buffer.from(value, 'ascii');
 }
 
-/** The signed part of a pass. Exported for tests and docs; callers use `signPass`. */
-export function encodePassPayload(payload: PassPayload, kid: number): Buffer {
+/**
+ * The fields every signed pass body carries — printed passes and device certificates alike —
+ * checked and in their wire form: the kind's index, validity in whole seconds, 0 for no use limit.
+ */
+export function checkedPassFields(
+  payload: Pick<PassPayload, 'passId' | 'kind' | 'notBefore' | 'expiresAt' | 'useLimit'>,
+): { kind: number; notBefore: number; expiresAt: number; useLimit: number } {
   if (!PASS_ID.test(payload.passId)) throw new PassError(`passId: ${JSON.stringify(payload.passId)} is not 16 hex`);
   const kind = PASS_KINDS.indexOf(payload.kind);
   if (kind < 0) throw new PassError(`kind: ${JSON.stringify(payload.kind)} is not a pass kind`);
@@ -105,6 +112,12 @@ export function encodePassPayload(payload: PassPayload, kid: number): Buffer {
   if (payload.useLimit !== undefined && (!Number.isInteger(useLimit) || useLimit < 1 || useLimit > MAX_USE_LIMIT)) {
     throw new PassError(`useLimit: ${payload.useLimit} is not an integer in 1..${MAX_USE_LIMIT}`);
   }
+  return { kind, notBefore, expiresAt, useLimit };
+}
+
+/** The signed part of a pass. Exported for tests and docs; callers use `signPass`. */
+export function encodePassPayload(payload: PassPayload, kid: number): Buffer {
+  const { kind, notBefore, expiresAt, useLimit } = checkedPassFields(payload);
   const person = idBytes('personId', payload.personId);
   const compound = idBytes('compoundId', payload.compoundId);
   const out = Buffer.alloc(FIXED_BYTES + 1 + person.length + 1 + compound.length);
