@@ -13,7 +13,7 @@ import { exitCodeFor, usageError } from '../command-errors.ts';
 import { generatePassword, hashPassword } from '../../cloud/auth/password-hash.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { formatIssues } from '../../shared/config.ts';
-import { readFileSync } from 'node:fs';
+import { readPasswordFile } from '../password-file.ts';
 import { openSessionStore } from '../../cloud/auth/open-session-store.ts';
 import { SessionBook } from '../../cloud/auth/session-book.ts';
 import type { CloudStore } from '../../cloud/store/store.ts';
@@ -114,7 +114,7 @@ async function add(argv: string[]): Promise<number> {
 
 function passwordOf(values: { password?: string | undefined; 'password-file'?: string | undefined }) {
   if (values['password-file'] !== undefined) {
-    return readFileSync(values['password-file'], 'utf8').split(/\r?\n/)[0];
+    return readPasswordFile(values['password-file']);
   }
   return values.password;
 }

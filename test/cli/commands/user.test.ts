@@ -86,6 +86,17 @@ describe('anxin user add', () => {
     expect(await run(['remove'])).toBe(2);
   });
 
+  it('refuses a password file that is missing or larger than a password file can be, unread, with exit 2', async () => {
+    const big = join(dir, 'big.txt');
+    await writeFile(big, 'x'.repeat(10_000));
+    const add = (file: string) =>
+      run(['add', '--db', db, '--username', 'li', '--role', 'manager', '--password-file', file]);
+    expect(await add(big)).toBe(2);
+    expect(err).toContain('passwordFile: larger than 4096 bytes');
+    expect(await add(join(dir, 'missing.txt'))).toBe(2);
+    expect(err).toContain('passwordFile: ENOENT');
+  });
+
   it('anxin cloud refuses bad configuration with exit 2', async () => {
     expect(await runCloud(['--port', 'eighty', '--keys', join(dir, 'missing.json')])).toBe(2);
     expect(err).toMatch(/^port: /m);
