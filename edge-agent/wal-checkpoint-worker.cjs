@@ -12,9 +12,10 @@ if (workerData.started) {
 const Database = require(workerData.betterSqlite3);
 const open = new Map();
 const checkpoint = (id, db) => {
+  const startedAt = Date.now();
   try {
     const [row] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ kind: 'checkpoint', id, log: row.log, checkpointed: row.checkpointed });
+    parentPort.postMessage({ kind: 'checkpoint', id, startedAt, log: row.log, checkpointed: row.checkpointed });
   } catch (error) {
     parentPort.postMessage({ kind: 'error', id, message: error.message });
   }

@@ -32,7 +32,7 @@ const AUTOCHECKPOINT_PAGES = 1_000;
 const WORKER_FILE = new URL('./wal-checkpoint-worker.cjs', import.meta.url);
 
 type FromWorker =
-  | { kind: 'checkpoint'; id: number; log: number; checkpointed: number }
+  | { kind: 'checkpoint'; id: number; startedAt: number; log: number; checkpointed: number }
   | { kind: 'error' | 'failed'; id: number; message: string }
   | { kind: 'removed'; id: number };
 
@@ -42,6 +42,8 @@ export interface CheckpointStats {
   /** WAL frames in the log at the last checkpoint, and how many of them it copied. */
   lastLogFrames: number;
   lastCheckpointed: number;
+  /** When (epoch ms, the worker's clock) the last reported checkpoint began. */
+  lastStartedAt: number;
   errors: number;
 }
 
@@ -126,7 +128,7 @@ let thread: CheckpointThread | undefined;
 export const checkpointThreadRunning = (): boolean => thread !== undefined;
 
 export class WalCheckpointer {
-  readonly stats: CheckpointStats = { runs: 0, lastLogFrames: 0, lastCheckpointed: 0, errors: 0 };
+  readonly stats: CheckpointStats = { runs: 0, lastLogFrames: 0, lastCheckpointed: 0, lastStartedAt: 0, errors: 0 };
   #thread: CheckpointThread | undefined;
   #id = 0;
   readonly #log: Logger;
@@ -156,6 +158,7 @@ export class WalCheckpointer {
       this.stats.runs += 1;
       this.stats.lastLogFrames = message.log;
       this.stats.lastCheckpointed = message.checkpointed;
+      this.stats.lastStartedAt = message.startedAt;
     } else if (message.kind === 'error') {
       this.stats.errors += 1;
       this.#log.warn({ err: message.message }, 'WAL checkpoint failed; the next round retries');

@@ -47,8 +47,16 @@ describe('WalCheckpointer', () => {
       // it checkpoints inside a commit. Here no commit checkpoints; the worker does, between them.
       for (let round = 0; round < 40; round++) {
         commit(db, 200);
-        const runs = checkpointer.stats.runs;
-        await until(() => checkpointer.stats.runs > runs, 'a checkpoint after the commit');
+        // A complete checkpoint that began after this commit (a report already queued, or one that
+        // ran during a slow commit on a loaded machine, would leave the commit's frames uncopied and
+        // let the next commit grow the WAL instead of rewinding it).
+        const committedAt = Date.now();
+        await until(
+          () =>
+            checkpointer.stats.lastStartedAt > committedAt &&
+            checkpointer.stats.lastCheckpointed === checkpointer.stats.lastLogFrames,
+          'a complete checkpoint after the commit',
+        );
       }
       expect(checkpointer.stats.errors).toBe(0);
       // Copied completely, so the next commit rewinds the WAL instead of growing it.
