@@ -13,7 +13,6 @@ import { ApiError } from './api-error.ts';
 const STATUS_OF_CODE: Record<string, ContentfulStatusCode> = {
   'not-found': 404,
   conflict: 409,
-  unprocessable: 422,
   'invalid-request': 400,
   'mqtt-unavailable': 503,
 };
