@@ -15,6 +15,7 @@ import type pg from 'pg';
 import { openAlarmBook } from './alarms/open-alarm-book.ts';
 import { openAnalyticsStore } from './analytics/open-analytics.ts';
 import { openDevicePassBook } from './device-passes/open-device-pass-book.ts';
+import { PG_DEVICE_PASS_MIGRATIONS } from './device-passes/pg-device-pass-book.ts';
 import { PG_ALARM_ACK_MIGRATIONS } from './alarms/pg-alarm-book.ts';
 import { openSessionStore } from './auth/open-session-store.ts';
 import { openExitQuotaStore } from './lockdown/open-exit-quota-store.ts';
@@ -89,6 +90,7 @@ export const POSTGRES_MIGRATION_FAMILIES: readonly { table: string; migrations: 
   { table: 'session_migrations', migrations: PG_SESSION_MIGRATIONS },
   { table: 'alarm_ack_migrations', migrations: PG_ALARM_ACK_MIGRATIONS },
   { table: 'revocation_migrations', migrations: PG_REVOCATION_MIGRATIONS },
+  { table: 'device_pass_migrations', migrations: PG_DEVICE_PASS_MIGRATIONS },
 ];
 
 /** One line for the refusal: what is missing, and what to do meanwhile. */

@@ -60,6 +60,7 @@ describe('anxin db migrate and --db postgres://', () => {
     expect(await runDb(['migrate', '--db', db.url])).toBe(0);
     const latest = Math.max(...PG_MIGRATIONS.map((m) => m.version));
     expect(out).toContain(`schema_migrations 0 -> ${latest}`);
+    expect(out).toContain('device_pass_migrations 0 -> 1');
     expect(out).not.toContain(db.cluster.password);
     out = '';
     expect(await runDb(['migrate', '--db', db.url])).toBe(0);
