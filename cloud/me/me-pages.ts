@@ -1,6 +1,7 @@
 /**
  * The resident side's pages (docs/web.md, "The resident side"): `/me` and `/me/activate` (the
- * resident's phone page: activation, sign-in, household, passages, visitors, return registration),
+ * resident's phone page: activation, sign-in, household, passages, visitors, return registration,
+ * and — only while a supply round is open for the household — supplies, me-supply.js),
  * `/visit` (a visitor's pass) and `/dashboard/resident-side` (the manager's: activation letters and
  * codes, the returns to review, the policy, visitor figures). Static shells: every fact is loaded
  * by the page's module script with the bearer token, nothing inline (the cloud's CSP), no
@@ -14,7 +15,7 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import type { AppEnv } from '../http/app-env.ts';
 
 /** The files `/me/assets/` serves; other extensions of the page (the device pass panel) add theirs here. */
-export const ME_ASSETS: string[] = ['me.js', 'me.css', 'visit.js', 'resident-side.js', 'me-api.js'];
+export const ME_ASSETS: string[] = ['me.js', 'me.css', 'visit.js', 'resident-side.js', 'me-api.js', 'me-supply.js'];
 
 /** Extra module scripts `/me` loads (the device pass panel registers itself through this list). */
 export const ME_PAGE_SCRIPTS: string[] = [];
@@ -106,7 +107,7 @@ export function mePage() {
     titleZh: '我的',
     titleEn: 'My home',
     page: 'me',
-    scripts: ['/me/assets/me.js', ...ME_PAGE_SCRIPTS],
+    scripts: ['/me/assets/me.js', '/me/assets/me-supply.js', ...ME_PAGE_SCRIPTS],
     body: html`<main class="me" id="me" data-state="loading">
   <p id="me-notice" class="notice" role="status" hidden></p>
 
@@ -138,6 +139,11 @@ export function mePage() {
       <p class="muted" id="me-mode"></p>
     </section>
     <section id="pass-panel" class="card" data-slot="pass" hidden></section>
+    <section id="supplies" class="card" data-state="loading" hidden>
+      <h2>物资发放 <small>Supplies</small></h2>
+      <p id="supplies-state" class="muted" role="status"></p>
+      <ul id="supply-rounds" class="plain"></ul>
+    </section>
     <section id="household" class="card">
       <h2>家庭成员 <small>Household</small></h2>
       <ul id="members" class="plain"></ul>
