@@ -69,8 +69,6 @@ const ALLOWED = {
   'cli/commands/edge.ts#run': 89,
   'cli/commands/gate-osdp-pair.ts#runOsdpPair': 110,
   'cli/commands/gate.ts#run': 130,
-  'cli/demo/demo-system.ts#startGate': 99,
-  'cli/demo/demo-system.ts#startDemo': 101,
   // Benchmarks' main functions.
   'bench/contacts.ts#(anonymous)': 88,
   'bench/decision.ts#(anonymous)': 216,

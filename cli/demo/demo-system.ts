@@ -12,30 +12,22 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { BindingInterface } from '@serialport/bindings-interface';
 import { createBrokerServer } from '../../broker/server.ts';
 import { hashPassword } from '../../cloud/auth/password-hash.ts';
 import type { Cloud } from '../../cloud/cloud-service.ts';
 import type { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { createFullCloud } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
-import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
-import { parseEdgeConfig } from '../../edge-agent/config.ts';
+import type { EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { hashGuardPin } from '../../edge-agent/terminal/guard-pin.ts';
-import { IdCardReaderSimulator } from '../../firmware-bridge/idreader/simulator.ts';
-import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
-import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
+import type { SimulatedCard } from '../../firmware-bridge/idreader/simulator.ts';
 import { openPtyPair, type PtyPair } from '../../firmware-bridge/testing/socat-pty.ts';
-import {
-  createVirtualSerialPair,
-  replugVirtualPort,
-  unplugVirtualPort,
-  VirtualBinding,
-} from '../../firmware-bridge/testing/virtual-binding.ts';
+import { replugVirtualPort, unplugVirtualPort } from '../../firmware-bridge/testing/virtual-binding.ts';
 import type { Direction, HttpRole } from '../../shared/enums.ts';
 import { createKeysFile, type KeysFile, parseKeysFile } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/log.ts';
 import { signToken } from '../../shared/token.ts';
+import { type SerialPairs, type SimulatedGate, startSimulatedGate } from '../../testkit/simulated-gate.ts';
 import { type DemoPerson, generatePopulation } from './population.ts';
 import { type DemoGateRig, TrafficGenerator, type TrafficStats } from './traffic.ts';
 
@@ -238,6 +230,63 @@ interface GateRuntime {
   stop(): Promise<void>;
 }
 
+/** Real socat pty pairs (`--pty`), opened with the operating system's serial binding. */
+function ptySerialPairs(opened: Map<string, PtyPair>): SerialPairs {
+  return {
+    binding: undefined,
+    async pair(device) {
+      const pair = await openPtyPair();
+      opened.set(device, pair);
+      return pair;
+    },
+  };
+}
+
+/** The card the reader reads for a demo resident (the ID number says the birth date and sex). */
+function demoCard(person: DemoPerson, expired: boolean): SimulatedCard {
+  const born = person.idNumber.slice(6, 14);
+  return {
+    name: person.name,
+    sex: Number(person.idNumber[16]) % 2 === 1 ? 'male' : 'female',
+    nationCode: '01',
+    birthDate: `${born.slice(0, 4)}-${born.slice(4, 6)}-${born.slice(6, 8)}`,
+    address: '上海市徐汇区阳光花园',
+    idNumber: person.idNumber,
+    authority: '上海市公安局徐汇分局',
+    validFrom: expired ? '2004-05-01' : '2016-05-01',
+    validTo: expired ? '2024-05-01' : person.elderly ? null : '2036-05-01',
+  };
+}
+
+/** The traffic generator's handle on one gate: its simulators, and unplugging the QR scanner. */
+function demoRig(gate: SimulatedGate, direction: Direction, ptys: Map<string, PtyPair>, logger: Logger): DemoGateRig {
+  return {
+    gateId: gate.gateId,
+    direction,
+    scanQr: (text) => gate.qrSim.scan(text),
+    async swipeIdCard(person, opts = {}) {
+      gate.idSim.presentCard(demoCard(person, opts.expired === true));
+      await new Promise((r) => setTimeout(r, 1_200));
+      gate.idSim.removeCard();
+    },
+    forcePassage: () => gate.turnstileSim.forcePassage(direction),
+    faultQrScanner(ms) {
+      const pty = ptys.get('qr');
+      if (pty) {
+        pty
+          .kill()
+          .then(() => new Promise((r) => setTimeout(r, ms)))
+          .then(() => pty.restart())
+          .catch((err: unknown) => logger.warn({ err }, 'demo: replugging the QR pty failed'));
+        return;
+      }
+      unplugVirtualPort(gate.ports.qr.a);
+      setTimeout(() => replugVirtualPort(gate.ports.qr.a), ms).unref();
+    },
+  };
+}
+
+/** One demo lane: the test kit's simulated gate (testkit/simulated-gate.ts) at a live pace. */
 async function startGate(
   gate: { gateId: string; direction: Direction },
   index: number,
@@ -246,115 +295,98 @@ async function startGate(
   mqttUrl: string,
 ): Promise<GateRuntime> {
   const { gateId, direction } = gate;
-  const ptys: PtyPair[] = [];
-  const portPair = async (device: string): Promise<{ a: string; b: string }> => {
-    if (!options.pty) return createVirtualSerialPair(`${gateId}-${device}`);
-    const pair = await openPtyPair();
-    ptys.push(pair);
-    return pair;
-  };
-  const idPorts = await portPair('idreader');
-  const qrPorts = await portPair('qr');
-  const turnstilePorts = await portPair('turnstile');
-  const binding: BindingInterface | undefined = options.pty ? undefined : VirtualBinding;
-  const bindingOption = binding ? { binding } : {};
-  const logger = options.logger.child({ gateId });
-
-  const idSim = new IdCardReaderSimulator({ path: idPorts.b, baudRate: 115200, ...bindingOption, logger });
-  const qrSim = new QrScannerSimulator({ path: qrPorts.b, baudRate: 9600, suffix: 'cr', ...bindingOption });
-  const turnstileSim = new OsdpTurnstileSimulator({ path: turnstilePorts.b, baudRate: 115200, ...bindingOption });
-  await Promise.all([idSim.start(), qrSim.start(), turnstileSim.start()]);
-
-  const token = signToken(
-    { sub: gateId, role: 'gate', compound: DEMO_COMPOUND.id, exp: Date.now() + 365 * 86_400_000 },
-    parseKeysFile(keys).signing!,
-  );
-  const config = parseEdgeConfig({
+  const ptys = new Map<string, PtyPair>();
+  const simulated = await startSimulatedGate({
     gateId,
     compoundId: DEMO_COMPOUND.id,
-    mqtt: { url: mqttUrl, token },
-    keys: { ...keys, keys: keys.keys.map(({ kid, publicKey }) => ({ kid, publicKey })) },
-    dataDir: join(options.dataDir, 'gates', gateId),
-    http: { port: options.port + 1 + index, host: options.host },
-    binding: options.pty ? 'os' : 'virtual',
-    devices: {
-      idreader: { path: idPorts.a, baudRate: 115200, direction },
-      qr: { path: qrPorts.a, baudRate: 9600, direction },
-      turnstile: { path: turnstilePorts.a, baudRate: 115200, cardDirection: direction },
-    },
-    journal: { synchronous: 'normal' },
-    terminal: {
-      guards: [{ id: DEMO_GUARD.id, name: DEMO_GUARD.name, pin: demoGuardPin() }],
-    },
-  });
-  const agent = createEdgeAgent(config, { logger, ...bindingOption });
-  await agent.start();
-
-  const rig: DemoGateRig = {
-    gateId,
     direction,
-    scanQr: (text) => qrSim.scan(text),
-    async swipeIdCard(person, opts = {}) {
-      const born = person.idNumber.slice(6, 14);
-      idSim.presentCard({
-        name: person.name,
-        sex: Number(person.idNumber[16]) % 2 === 1 ? 'male' : 'female',
-        nationCode: '01',
-        birthDate: `${born.slice(0, 4)}-${born.slice(4, 6)}-${born.slice(6, 8)}`,
-        address: '上海市徐汇区阳光花园',
-        idNumber: person.idNumber,
-        authority: '上海市公安局徐汇分局',
-        validFrom: opts.expired ? '2004-05-01' : '2016-05-01',
-        validTo: opts.expired ? '2024-05-01' : person.elderly ? null : '2036-05-01',
-      });
-      await new Promise((r) => setTimeout(r, 1_200));
-      idSim.removeCard();
-    },
-    forcePassage: () => turnstileSim.forcePassage(direction),
-    faultQrScanner(ms) {
-      if (options.pty) {
-        const pair = ptys[1];
-        if (!pair) return;
-        pair
-          .kill()
-          .then(() => new Promise((r) => setTimeout(r, ms)))
-          .then(() => pair.restart())
-          .catch((err: unknown) => logger.warn({ err }, 'demo: replugging the QR pty failed'));
-        return;
-      }
-      unplugVirtualPort(qrPorts.a);
-      setTimeout(() => replugVirtualPort(qrPorts.a), ms).unref();
-    },
-  };
+    mqttUrl,
+    token: signToken(
+      { sub: gateId, role: 'gate', compound: DEMO_COMPOUND.id, exp: Date.now() + 365 * 86_400_000 },
+      parseKeysFile(keys).signing!,
+    ),
+    keys,
+    dataDir: join(options.dataDir, 'gates', gateId),
+    portPrefix: gateId,
+    pace: 'live',
+    http: { port: options.port + 1 + index, host: options.host },
+    terminal: { guards: [{ id: DEMO_GUARD.id, name: DEMO_GUARD.name, pin: demoGuardPin() }] },
+    ...(options.pty ? { serial: ptySerialPairs(ptys) } : {}),
+    logger: options.logger,
+  });
+  const logger = options.logger.child({ gateId });
+  return { agent: simulated.agent, rig: demoRig(simulated, direction, ptys, logger), stop: () => simulated.stop() };
+}
 
-  return {
-    agent,
-    rig,
-    async stop() {
-      await agent.stop();
-      await Promise.allSettled([idSim.stop(), qrSim.stop(), turnstileSim.stop()]);
-      await Promise.allSettled(ptys.map((p) => p.close()));
-    },
-  };
+/** What has started so far, stopped in reverse order (on `stop()` or a failed start). */
+type Stops = (() => Promise<void>)[];
+
+/** The embedded broker and the full cloud on it; both are pushed onto `stops`. */
+async function startServers(options: DemoOptions, dataDir: string, keys: KeysFile, stops: Stops) {
+  const broker = createBrokerServer({
+    port: options.mqttPort,
+    host: options.host,
+    keys: parseKeysFile(keys).ring,
+    logger: options.logger.child({ component: 'broker' }),
+  });
+  const { port: mqttPort } = await broker.start();
+  stops.push(() => broker.stop());
+  await checkpoint(options.signal);
+  const mqttUrl = `mqtt://${options.host}:${mqttPort}`;
+  options.progress(`broker listening on ${mqttUrl}`);
+
+  const cloud = createFullCloud({
+    dbPath: options.dbPath ?? join(dataDir, 'cloud.db'),
+    mqttUrl,
+    keysFile: keys,
+    port: options.port,
+    host: options.host,
+    logger: options.logger,
+    // A gate revoked through the API is cut off by the embedded broker at once.
+    revocations: { onRevocation: (entry) => broker.revoke(entry) },
+  });
+  const { httpPort } = await cloud.start();
+  stops.push(() => cloud.stop());
+  options.progress(`cloud on http://${options.host}:${httpPort}`);
+  await checkpoint(options.signal);
+  return { cloud, mqttUrl, httpPort };
+}
+
+/** Every lane of the demo, one after the other; each is pushed onto `stops`. */
+async function startGates(
+  gates: ReturnType<typeof demoGateIds>,
+  options: DemoOptions,
+  keys: KeysFile,
+  mqttUrl: string,
+  stops: Stops,
+): Promise<GateRuntime[]> {
+  const runtimes: GateRuntime[] = [];
+  for (const [i, gate] of gates.entries()) {
+    await checkpoint(options.signal);
+    const runtime = await startGate(gate, i, options, keys, mqttUrl);
+    runtimes.push(runtime);
+    stops.push(() => runtime.stop());
+    options.progress(`gate ${gate.gateId} up (${options.pty ? 'socat ptys' : 'virtual serial ports'})`);
+  }
+  await checkpoint(options.signal);
+  return runtimes;
 }
 
 export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(join(dataDir, 'gates'), { recursive: true });
   const keys = loadOrCreateKeys(dataDir);
-  const parsedKeys = parseKeysFile(keys);
   const statePath = join(dataDir, 'demo-state.json');
   const previous = readState(statePath);
   const residents = previous?.residents ?? options.residents;
   const gates = demoGateIds(previous ? Math.max(previous.gates.length, options.gates) : options.gates);
-  const stops: (() => Promise<void>)[] = [];
+  const stops: Stops = [];
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
   };
-  const signal = options.signal;
 
   try {
-    await checkpoint(signal);
+    await checkpoint(options.signal);
     options.progress(`data in ${dataDir}${previous ? ' (reusing the previous run)' : ''}`);
     if (previous && previous.residents !== options.residents) {
       options.progress(
@@ -362,32 +394,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
           `(--residents ${options.residents} applies to a new compound only: give another --data DIR, or delete ${dataDir})`,
       );
     }
-    const broker = createBrokerServer({
-      port: options.mqttPort,
-      host: options.host,
-      keys: parsedKeys.ring,
-      logger: options.logger.child({ component: 'broker' }),
-    });
-    const { port: mqttPort } = await broker.start();
-    stops.push(() => broker.stop());
-    await checkpoint(signal);
-    const mqttUrl = `mqtt://${options.host}:${mqttPort}`;
-    options.progress(`broker listening on ${mqttUrl}`);
-
-    const cloud = createFullCloud({
-      dbPath: options.dbPath ?? join(dataDir, 'cloud.db'),
-      mqttUrl,
-      keysFile: keys,
-      port: options.port,
-      host: options.host,
-      logger: options.logger,
-      // A gate revoked through the API is cut off by the embedded broker at once.
-      revocations: { onRevocation: (entry) => broker.revoke(entry) },
-    });
-    const { httpPort } = await cloud.start();
-    stops.push(() => cloud.stop());
-    options.progress(`cloud on http://${options.host}:${httpPort}`);
-    await checkpoint(signal);
+    const { cloud, mqttUrl, httpPort } = await startServers(options, dataDir, keys, stops);
 
     const persons = generatePopulation(residents, POPULATION_SEED).persons;
     let passes = previous?.passes;
@@ -402,16 +409,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       writeState(statePath, { version: 1, residents, gates: gates.map((g) => g.gateId), passes });
     }
 
-    const runtimes: GateRuntime[] = [];
-    for (const [i, gate] of gates.entries()) {
-      await checkpoint(signal);
-      const runtime = await startGate(gate, i, options, keys, mqttUrl);
-      runtimes.push(runtime);
-      stops.push(() => runtime.stop());
-      options.progress(`gate ${gate.gateId} up (${options.pty ? 'socat ptys' : 'virtual serial ports'})`);
-    }
-    await checkpoint(signal);
-
+    const runtimes = await startGates(gates, options, keys, mqttUrl, stops);
     const traffic = new TrafficGenerator({
       rate: options.rate,
       persons,

@@ -8,7 +8,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type DemoOptions, DemoStartInterrupted, type RunningDemo, startDemo } from '../../../cli/demo/demo-system.ts';
+import {
+  DEMO_GUARD,
+  type DemoOptions,
+  DemoStartInterrupted,
+  type RunningDemo,
+  startDemo,
+} from '../../../cli/demo/demo-system.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { freePortRange } from './free-ports.ts';
 
@@ -143,5 +149,31 @@ describe('startDemo interrupted during start-up', () => {
     controller.abort();
     await expect(startDemo(options({ signal: controller.signal }))).rejects.toBeInstanceOf(DemoStartInterrupted);
     expect(await portIsFree(port)).toBe(true);
+  });
+});
+
+describe('startDemo with --pty', () => {
+  it("runs the lane's devices over socat ptys with the OS serial binding: every device ok, traffic decided", async () => {
+    running = await startDemo(options({ pty: true, rate: 2 }));
+    const terminal = running.urls.terminals[0]!.url.replace(/\/$/, '');
+    const signIn = await fetch(`${terminal}/api/guard/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ guardId: DEMO_GUARD.id, pin: DEMO_GUARD.pinText }),
+    });
+    expect(signIn.status).toBe(200);
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    let state: { devices: Record<string, string>; lastScans: unknown[] } | undefined;
+    const deadline = Date.now() + 30_000;
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const res = await fetch(`${terminal}/api/state`, { headers: { cookie } });
+      state = (await res.json()) as typeof state;
+    } while (
+      Date.now() < deadline &&
+      !(Object.values(state!.devices).every((s) => s === 'ok') && state!.lastScans.length > 0)
+    );
+    expect(Object.values(state!.devices)).toEqual(['ok', 'ok', 'ok']);
+    expect(state!.lastScans.length).toBeGreaterThan(0);
   });
 });
