@@ -13,6 +13,7 @@ export function consolePage() {
     titleZh: '门卫控制台',
     titleEn: 'Guard console',
     script: 'console.js',
+    modules: ['session.js', 'format.js', 'labels.js', 'live-stream.js'],
     page: 'console',
     signedIn: true,
     body: html`<div class="console-bar" role="toolbar" aria-label="控制台设置 Console settings">

@@ -6,7 +6,8 @@
  * deactivate, delete, health, CSV import with a template and bilingual errors), QR passes (issue,
  * show, print; every pass of a person with revoke), the crisis supplies (/assets/supplies.js,
  * docs/supplies.md) and the audit log. Filled by
- * /assets/dashboard.js through the API; times are the compound's, and say so.
+ * /assets/dashboard.js and its parts (dashboard-*.js) through the API; times are
+ * the compound's, and say so.
  */
 import { html } from 'hono/html';
 import { renderPage } from './page-layout.ts';
@@ -269,11 +270,34 @@ const auditSection = html`<section id="audit" class="panel">
   <button type="button" id="audit-more" class="small" hidden>更多 <small>More</small></button>
 </section>`;
 
+/**
+ * Every module dashboard.js imports, directly or not: one per part of the page
+ * (cloud/web/assets/dashboard-*.js) and the shared ones. Preloaded by the page; each must also be
+ * in `WEB_ASSETS` (test/web/web-api.test.ts walks the imports and checks both).
+ */
+const DASHBOARD_MODULES = [
+  'session.js',
+  'format.js',
+  'labels.js',
+  'hourly-chart.js',
+  'import-errors.js',
+  'dashboard-common.js',
+  'dashboard-stats.js',
+  'dashboard-mode.js',
+  'dashboard-residents.js',
+  'dashboard-reveal.js',
+  'dashboard-import.js',
+  'dashboard-passes.js',
+  'dashboard-trace.js',
+  'dashboard-audit.js',
+] as const;
+
 export function dashboardPage() {
   return renderPage({
     titleZh: '管理看板',
     titleEn: 'Manager dashboard',
     script: 'dashboard.js',
+    modules: DASHBOARD_MODULES,
     page: 'dashboard',
     signedIn: true,
     body: html`<nav class="toolbar no-print">

@@ -7,6 +7,7 @@ export function signInPage() {
     titleZh: '登录',
     titleEn: 'Sign in',
     script: 'sign-in.js',
+    modules: ['session.js'],
     page: 'sign-in',
     signedIn: false,
     body: html`<main class="sign-in">

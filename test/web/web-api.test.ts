@@ -91,6 +91,36 @@ describe('pages and assets', () => {
     expect((await call('/assets/hourly-chart.d.ts', null)).status).toBe(404);
   });
 
+  it('serves every module a page imports, and preloads each of them', async () => {
+    const importsOf = (code: string) =>
+      [...code.matchAll(/^(?:import|export)\s(?:[^'"]*?\sfrom\s)?'\.\/([^']+)'/gm)].map((m) => m[1]!);
+    for (const path of ['/', '/console', '/dashboard']) {
+      const page = await (await call(path, null)).text();
+      const scripts = [...page.matchAll(/<script type="module" src="\/assets\/([^"]+)"/g)].map((m) => m[1]!);
+      const preloaded = [...page.matchAll(/<link rel="modulepreload" href="\/assets\/([^"]+)"/g)].map((m) => m[1]!);
+      expect(scripts.length, path).toBeGreaterThan(0);
+      const imported = new Set<string>();
+      const seen = new Set<string>();
+      const queue = [...scripts];
+      while (queue.length > 0) {
+        const name = queue.shift()!;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        expect((WEB_ASSETS as readonly string[]).includes(name), `${name} (imported by ${path}) is in WEB_ASSETS`).toBe(
+          true,
+        );
+        const res = await call(`/assets/${name}`, null);
+        expect(res.status, name).toBe(200);
+        expect(res.headers.get('content-type'), name).toMatch(/^text\/javascript/);
+        for (const dependency of importsOf(await res.text())) {
+          imported.add(dependency);
+          queue.push(dependency);
+        }
+      }
+      expect([...new Set(preloaded)].sort(), `${path} preloads what its scripts import`).toEqual([...imported].sort());
+    }
+  });
+
   it('names CJK system fonts in the stylesheet', async () => {
     const css = await (await call('/assets/style.css', null)).text();
     for (const font of ['"PingFang SC"', '"Microsoft YaHei"', '"Noto Sans CJK SC"']) expect(css).toContain(font);
