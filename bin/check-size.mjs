@@ -34,7 +34,6 @@ const ALLOWED = {
   // Browser scripts of the console and the dashboard (cloud/web, being reworked by the web engineers).
   'cloud/web/assets/console.js': 697,
   'cloud/web/assets/live-stream.js#openLiveStream': 144,
-  'cloud/web/console-page.ts#consolePage': 82,
   // Features landing this round (resident side, supply rounds): their owners split them next.
   'cloud/me/resident-side-store.ts': 571,
   'cloud/me/resident-side-store.ts#constructor': 96,

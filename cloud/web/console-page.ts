@@ -8,6 +8,39 @@
 import { html } from 'hono/html';
 import { renderPage } from './page-layout.ts';
 
+/** Remote open (a reason required) and the acknowledgement of an alarm (with a note). */
+const dialogs = html`<dialog id="open-dialog" class="dialog">
+  <form id="open-form" method="dialog">
+    <h2>远程开门 <small>Remote open</small></h2>
+    <p>闸机 <small>Gate</small>: <b id="open-gate-name"></b></p>
+    <fieldset class="choice">
+      <legend>方向 <small>Direction</small></legend>
+      <label><input type="radio" name="direction" value="in" checked> 进 <small>In</small></label>
+      <label><input type="radio" name="direction" value="out"> 出 <small>Out</small></label>
+    </fieldset>
+    <label>原因（必填） <small>Reason (required)</small>
+      <input id="open-reason" name="reason" required maxlength="200" placeholder="例如：快递员送药 / e.g. courier with medicine"></label>
+    <p id="open-error" class="error" role="alert"></p>
+    <div class="actions">
+      <button type="button" id="open-cancel">取消 <small>Cancel</small></button>
+      <button type="submit" class="primary" id="open-submit">开门 <small>Open</small></button>
+    </div>
+  </form>
+</dialog>
+<dialog id="ack-dialog" class="dialog">
+  <form id="ack-form" method="dialog">
+    <h2>确认告警 <small>Acknowledge alarm</small></h2>
+    <p id="ack-what"></p>
+    <label>处理说明 <small>Note: what was found or done</small>
+      <input id="ack-note" name="note" maxlength="200" placeholder="例如：已到场查看，误报 / e.g. checked on site, false alarm"></label>
+    <p id="ack-error" class="error" role="alert"></p>
+    <div class="actions">
+      <button type="button" id="ack-cancel">取消 <small>Cancel</small></button>
+      <button type="submit" class="primary" id="ack-submit">确认 <small>Acknowledge</small></button>
+    </div>
+  </form>
+</dialog>`;
+
 export function consolePage() {
   return renderPage({
     titleZh: '门卫控制台',
@@ -58,36 +91,6 @@ export function consolePage() {
     <p id="feed-filtered-empty" class="empty" hidden>没有符合筛选的通行 <small>No passages match the filter</small></p>
   </section>
 </main>
-<dialog id="open-dialog" class="dialog">
-  <form id="open-form" method="dialog">
-    <h2>远程开门 <small>Remote open</small></h2>
-    <p>闸机 <small>Gate</small>: <b id="open-gate-name"></b></p>
-    <fieldset class="choice">
-      <legend>方向 <small>Direction</small></legend>
-      <label><input type="radio" name="direction" value="in" checked> 进 <small>In</small></label>
-      <label><input type="radio" name="direction" value="out"> 出 <small>Out</small></label>
-    </fieldset>
-    <label>原因（必填） <small>Reason (required)</small>
-      <input id="open-reason" name="reason" required maxlength="200" placeholder="例如：快递员送药 / e.g. courier with medicine"></label>
-    <p id="open-error" class="error" role="alert"></p>
-    <div class="actions">
-      <button type="button" id="open-cancel">取消 <small>Cancel</small></button>
-      <button type="submit" class="primary" id="open-submit">开门 <small>Open</small></button>
-    </div>
-  </form>
-</dialog>
-<dialog id="ack-dialog" class="dialog">
-  <form id="ack-form" method="dialog">
-    <h2>确认告警 <small>Acknowledge alarm</small></h2>
-    <p id="ack-what"></p>
-    <label>处理说明 <small>Note: what was found or done</small>
-      <input id="ack-note" name="note" maxlength="200" placeholder="例如：已到场查看，误报 / e.g. checked on site, false alarm"></label>
-    <p id="ack-error" class="error" role="alert"></p>
-    <div class="actions">
-      <button type="button" id="ack-cancel">取消 <small>Cancel</small></button>
-      <button type="submit" class="primary" id="ack-submit">确认 <small>Acknowledge</small></button>
-    </div>
-  </form>
-</dialog>`,
+${dialogs}`,
   });
 }
