@@ -26,7 +26,7 @@ import type { AppEnv } from './http/app-env.ts';
 import { EventAdmission } from './ingest/event-admission.ts';
 import { EventIngest } from './ingest/event-ingest.ts';
 import { GateDirectory } from './ingest/gate-directory.ts';
-import type { IngestHook } from './store/store.ts';
+import { composeIngestHooks, type IngestHook } from './store/ingest-hook.ts';
 import { LiveHub } from './live/live-hub.ts';
 import { type CloudMetrics, createCloudMetrics } from './metrics/cloud-metrics.ts';
 import { CloudMqttClient, MqttUnavailableError, SHARE_GROUP_PATTERN } from './mqtt/cloud-mqtt-client.ts';
@@ -135,15 +135,7 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     now,
   }).start();
   // Both run inside the ingest transaction; the quota uses are stored with their passages.
-  const hook: IngestHook = {
-    onStored(events, compoundOf) {
-      extraHook?.onStored(events, compoundOf);
-      exitQuota.hook.onStored(events, compoundOf);
-    },
-    committed() {
-      extraHook?.committed?.();
-    },
-  };
+  const hook = composeIngestHooks([extraHook, exitQuota.hook]);
 
   const publishEntries = async (events: readonly StoredEvent[]) => {
     const people = events.flatMap((e) => (e.personId ? [e.personId] : []));
@@ -209,7 +201,7 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
       if (live.listenerCount === 0) return;
       publishEntries(events).catch((err: unknown) => logger.warn({ err }, 'live entries failed'));
     },
-    hook,
+    ...(hook ? { hook } : {}),
     metrics,
     logger,
     now,

@@ -1,12 +1,13 @@
 /**
- * The statistics rollup writer: the cloud's `IngestHook` (declared in cloud/store/store.ts). It runs
+ * The statistics rollup writer on SQLite: an ingest hook (cloud/store/ingest-hook.ts). It runs
  * inside the ingest transaction with only the newly inserted events, so a replayed batch adds
- * nothing and a failed batch adds nothing either (it rolls back with the events).
+ * nothing and a failed batch adds nothing either (it rolls back with the events). Its statements
+ * are prepared on the store's connection, the one the store hands its hooks.
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { Logger } from '../../shared/log.ts';
 import { silentLogger } from '../../shared/log.ts';
-import type { IngestHook } from '../store/store.ts';
+import type { SqliteIngestHook } from '../store/ingest-hook.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { migrateAnalytics } from './analytics-migrations.ts';
 import { dailyCountersOf, type RollupDelta, type RollupEvent, rollupDelta } from './rollup.ts';
@@ -38,7 +39,8 @@ const COUNTED_PERSONS_MAX = 500_000;
 /** The day of a `compound\0day` key. */
 const dayOfKey = (key: string): string => key.slice(key.indexOf('\u0000') + 1);
 
-export class RollupWriter implements IngestHook {
+export class RollupWriter implements SqliteIngestHook {
+  readonly engine = 'sqlite';
   private readonly db: Database;
   private readonly log: Logger;
   private statements: Statements | undefined;

@@ -20,7 +20,8 @@
 import type { Logger } from '../../shared/log.ts';
 import type { Change } from '../../shared/schemas/mqtt.ts';
 import type { LiveHub } from '../live/live-hub.ts';
-import type { ChangeBatch, CloudStore, IngestHook, Snapshot, StoredEvent } from '../store/store.ts';
+import type { CompoundOf, IngestHook } from '../store/ingest-hook.ts';
+import type { ChangeBatch, CloudStore, Snapshot, StoredEvent } from '../store/store.ts';
 import type { ExitOveruse, ExitQuotaStore, ExitUse } from './exit-quota-store.ts';
 import { openExitQuotaStore } from './open-exit-quota-store.ts';
 
@@ -54,25 +55,16 @@ export class ExitQuotaLedger {
   private readonly uses: ExitQuotaStore;
   private chain: Promise<unknown> = Promise.resolve();
   readonly counters = { recorded: 0, relayed: 0, overuses: 0 };
+  /** Runs inside the ingest transaction: the uses are stored with their passages or not at all. */
+  readonly hook: IngestHook;
 
   constructor(private readonly options: ExitQuotaLedgerOptions) {
     this.log = options.logger.child({ component: 'cloud.exit-quota' });
     this.uses = options.uses ?? openExitQuotaStore(options.store.engine);
+    this.hook = this.uses.ingestHook(quotaUsesOf, (fresh) => {
+      this.counters.recorded += fresh;
+    });
   }
-
-  /** Runs inside the ingest transaction: the uses are stored with their passages or not at all. */
-  readonly hook: IngestHook = {
-    onStored: (events, compoundOf) => {
-      const uses = events.filter(isQuotaUse).map((e) => ({
-        gateId: e.gateId,
-        seq: e.seq,
-        compoundId: e.compoundId || compoundOf(e.gateId),
-        householdId: e.quotaHousehold!,
-        ts: e.ts,
-      }));
-      if (uses.length > 0) this.counters.recorded += this.uses.recordInIngest(uses);
-    },
-  };
 
   /** After the ingest commit: relay and check what was stored (one at a time, in order). */
   afterStored(events: readonly StoredEvent[]): void {
@@ -171,6 +163,16 @@ export class ExitQuotaLedger {
   overuses(compoundId: string, since: number, limit = 100): Promise<ExitOveruse[]> {
     return this.uses.overuses(compoundId, since, limit);
   }
+}
+
+function quotaUsesOf(events: readonly StoredEvent[], compoundOf: CompoundOf): ExitUse[] {
+  return events.filter(isQuotaUse).map((e) => ({
+    gateId: e.gateId,
+    seq: e.seq,
+    compoundId: e.compoundId || compoundOf(e.gateId),
+    householdId: e.quotaHousehold!,
+    ts: e.ts,
+  }));
 }
 
 function isQuotaUse(e: StoredEvent): boolean {

@@ -1,11 +1,12 @@
 /**
  * Where the lockdown exit quota's uses and over-uses are kept (exit-quota-ledger.ts), as the
- * ledger sees them. `recordInIngest` is the one synchronous part: it runs inside the ingest
- * transaction (an `IngestHook`), so a stored use is never lost; everything else runs after the
- * commit. open-exit-quota-store.ts picks the engine's implementation.
+ * ledger sees them. The uses are recorded inside the ingest transaction (`ingestHook`, an ingest
+ * hook of the store's engine: cloud/store/ingest-hook.ts), so a stored use is never lost;
+ * everything else runs after the commit. open-exit-quota-store.ts picks the engine's implementation.
  */
 import type { Change } from '../../shared/schemas/mqtt.ts';
-import type { ChangeBatch } from '../store/store.ts';
+import type { CompoundOf, IngestHook } from '../store/ingest-hook.ts';
+import type { ChangeBatch, StoredEvent } from '../store/store.ts';
 
 /** One granted lockdown exit against a household's quota. */
 export interface ExitUse {
@@ -30,9 +31,16 @@ export interface ExitOveruse {
   detectedAt: number;
 }
 
+/** Picks the quota uses out of a batch of newly stored passages. */
+export type UsesOf = (events: readonly StoredEvent[], compoundOf: CompoundOf) => ExitUse[];
+
 export interface ExitQuotaStore {
-  /** Inside the ingest transaction: records the uses (a use already recorded is skipped); returns how many were new. */
-  recordInIngest(uses: readonly ExitUse[]): number;
+  /**
+   * The ingest hook that records the uses `usesOf` picks from each batch, in the batch's own
+   * transaction (a use already recorded is skipped); once the batch committed, `recorded` is told
+   * how many were new.
+   */
+  ingestHook(usesOf: UsesOf, recorded: (fresh: number) => void): IngestHook;
   /** Uses not yet relayed to the gates, by compound and time, at most `limit`. */
   unrelayed(limit: number): Promise<ExitUse[]>;
   /** In one transaction: appends each compound's changes to its change log and marks `uses` relayed. */

@@ -2,8 +2,9 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Change } from '../../shared/schemas/mqtt.ts';
 import { SqliteChangeLog } from '../store/sqlite/change-log.ts';
+import type { SqliteIngestHook } from '../store/ingest-hook.ts';
 import type { ChangeBatch } from '../store/store.ts';
-import type { ExitOveruse, ExitQuotaStore, ExitUse } from './exit-quota-store.ts';
+import type { ExitOveruse, ExitQuotaStore, ExitUse, UsesOf } from './exit-quota-store.ts';
 
 interface UseRow {
   gate_id: string;
@@ -65,10 +66,22 @@ export class SqliteExitQuotaStore implements ExitQuotaStore {
     };
   }
 
-  recordInIngest(uses: readonly ExitUse[]): number {
+  /** Its statements are prepared on the store's connection, the one the store hands its hooks. */
+  ingestHook(usesOf: UsesOf, recorded: (fresh: number) => void): SqliteIngestHook {
     let fresh = 0;
-    for (const u of uses) fresh += this.s.record.run(u.gateId, u.seq, u.compoundId, u.householdId, u.ts).changes;
-    return fresh;
+    return {
+      engine: 'sqlite',
+      onStored: (events, compoundOf) => {
+        fresh = 0;
+        for (const u of usesOf(events, compoundOf)) {
+          fresh += this.s.record.run(u.gateId, u.seq, u.compoundId, u.householdId, u.ts).changes;
+        }
+      },
+      committed: () => {
+        if (fresh > 0) recorded(fresh);
+        fresh = 0;
+      },
+    };
   }
 
   async unrelayed(limit: number): Promise<ExitUse[]> {

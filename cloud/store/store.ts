@@ -18,14 +18,13 @@ import type {
   PersonKind,
   Result,
 } from '../../shared/enums.ts';
-import type { Change, EntryEvent, GateSettings, GateStatus, PersonRecord } from '../../shared/schemas/mqtt.ts';
+import type { Change, GateSettings, GateStatus, PersonRecord } from '../../shared/schemas/mqtt.ts';
 import type { StoreEngine } from './engine.ts';
+import type { IngestHook } from './ingest-hook.ts';
+import type { StoredEvent } from './stored-event.ts';
 
-/** An entry event as stored: every `EntryEvent` field plus where it belongs and when the cloud got it. */
-export interface StoredEvent extends EntryEvent {
-  compoundId: string;
-  receivedAt: number;
-}
+export type { CompoundOf, IngestHook, PgIngestHook, SqliteIngestHook } from './ingest-hook.ts';
+export type { StoredEvent } from './stored-event.ts';
 
 export interface EventQuery {
   compoundId?: string;
@@ -69,7 +68,9 @@ export interface EventStore {
    * Stores the events in one transaction, ignoring `(gateId, seq)` duplicates, records the
    * `refused` seqs (not the events: only gate, seq, reason and time, kept as long as passages),
    * advances each gate's cumulative ack mark over seqs that are stored or refused, and runs
-   * `hook.onStored` with the new events inside the same transaction. Resolves only after the commit.
+   * `hook.onStored` with the new events inside the same transaction, handing it that transaction
+   * (ingest-hook.ts; a hook of another engine is refused before it begins). Resolves only after
+   * the commit, once `hook.committed` ran.
    */
   insertEvents(
     events: readonly StoredEvent[],
@@ -359,24 +360,4 @@ export function personRecordOf(resident: Resident): PersonRecord {
     active: resident.active,
     elderly: resident.elderly,
   };
-}
-
-/**
- * An extension point of the store's ingest transaction (used by the statistics rollups).
- *
- * `onStored` runs synchronously inside the transaction that inserted the events, after the
- * insert and before the commit, with only the events that were new (replayed duplicates are
- * left out, so a hook never counts a passage twice). If it throws, the whole batch rolls back
- * and is not acknowledged; the gates send it again.
- *
- * With the SQLite store, statements the hook runs on `SqliteCloudStore.db` take part in that
- * transaction. A PostgreSQL store would hand its hooks the transaction's client instead.
- */
-export interface IngestHook {
-  onStored(events: readonly StoredEvent[], compoundOf: (gateId: string) => string): void;
-  /**
-   * Called once the transaction that ran `onStored` committed — never after a rollback. A hook that
-   * remembers what it wrote (to skip writing it again) may trust it only from here.
-   */
-  committed?(): void;
 }

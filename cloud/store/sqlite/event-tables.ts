@@ -6,7 +6,8 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { encodeCursor } from '../cursor.ts';
-import type { EventPage, EventQuery, IngestHook, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
+import { hookFor, type IngestHook, runSqliteHook } from '../ingest-hook.ts';
+import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
 import { cursorTuple, type EventRow, eventOfRow, WhereClause } from './rows.ts';
 
 /** Rows read per step while the ack mark moves over seqs stored earlier (a gap just filled). */
@@ -69,9 +70,10 @@ export class SqliteEventTables {
   /** Stores the batch in one transaction (see `EventStore.insertEvents`); synchronous. */
   insert(
     events: readonly StoredEvent[],
-    hook: IngestHook | undefined,
+    anyHook: IngestHook | undefined,
     refused: readonly RefusedSeq[],
   ): InsertEventsResult {
+    const hook = hookFor(anyHook, 'sqlite');
     const result = this.db.transaction((): InsertEventsResult => {
       const inserted: StoredEvent[] = [];
       const compoundOfGate = new Map<string, string>();
@@ -85,7 +87,7 @@ export class SqliteEventTables {
         if (this.insertOne(e)) inserted.push(e);
       }
       if (hook && inserted.length > 0) {
-        hook.onStored(inserted, (gateId) => compoundOfGate.get(gateId) ?? '');
+        runSqliteHook(hook, inserted, (gateId) => compoundOfGate.get(gateId) ?? '', this.db);
       }
       // Refused: only the seq is kept, so the cumulative mark can step over it.
       for (const r of refused) {

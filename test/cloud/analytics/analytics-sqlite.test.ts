@@ -237,7 +237,7 @@ describe('statistics from the rollups', () => {
   it('a database that holds events but no rollup tables yet is filled when analytics start', async () => {
     const old = new SqliteCloudStore({ path: ':memory:' });
     try {
-      await seedScenario(old, { onStored: () => {} });
+      await seedScenario(old, { engine: 'sqlite', onStored: () => {} });
       const oldAnalytics = new SqliteAnalyticsStore(old.db);
       oldAnalytics.start();
       const deps = { analytics: oldAnalytics, registry: old, now: () => NOW };
@@ -253,6 +253,7 @@ describe('statistics from the rollups', () => {
     const late = { ...shanghaiEvents()[0]!, seq: 1000 };
     await expect(
       store.insertEvents([late], {
+        engine: 'sqlite',
         onStored: () => {
           throw new Error('boom');
         },

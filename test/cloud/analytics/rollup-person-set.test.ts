@@ -80,6 +80,7 @@ describe('the day person sets of the rollup writer', () => {
     const d = day();
     const before = personsOfDay(d);
     const failing: IngestHook = {
+      engine: 'sqlite',
       onStored(events, compoundOf) {
         writer.onStored(events, compoundOf);
         throw new Error('disk full');

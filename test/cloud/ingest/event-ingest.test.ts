@@ -104,7 +104,15 @@ describe('EventIngest', () => {
   it('runs the hook in the transaction with only new events, and tags receivedAt and compound', async () => {
     const seen: StoredEvent[][] = [];
     await ingest.stop();
-    ingest = make({ hook: { onStored: (events) => seen.push([...events]) }, now: () => 42 });
+    ingest = make({
+      hook: {
+        engine: 'sqlite',
+        onStored: (events) => {
+          seen.push([...events]);
+        },
+      },
+      now: () => 42,
+    });
     await ingest.accept('g-1', message(entryEvent('g-1', 1)));
     await settle();
     await ingest.accept('g-1', message(entryEvent('g-1', 1), entryEvent('g-1', 2)));
@@ -117,6 +125,7 @@ describe('EventIngest', () => {
     await ingest.stop();
     ingest = make({
       hook: {
+        engine: 'sqlite',
         onStored: () => {
           throw new Error('rollup failed');
         },

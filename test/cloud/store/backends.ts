@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { PostgresCloudStore } from '../../../cloud/store/postgres/postgres-store.ts';
 import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
-import type { CloudStore } from '../../../cloud/store/store.ts';
+import type { CloudStore, IngestHook } from '../../../cloud/store/store.ts';
 import { createTestDatabase, type TestDatabase } from '../../../testkit/postgres.ts';
 
 export type BackendName = 'sqlite' | 'postgres';
@@ -100,6 +100,14 @@ async function emptyDatabase(client: pg.Client): Promise<void> {
   // replica: foreign keys are not checked, so the order of the deletes does not matter.
   const deletes = rows.map((r) => `DELETE FROM "${r.name}";`).join('\n');
   await client.query(`SET session_replication_role = replica;\n${deletes}`);
+}
+
+/** A hook of the backend's engine that throws inside the ingest transaction. */
+export function throwingHook(engine: BackendName, message: string): IngestHook {
+  const fail = (): never => {
+    throw new Error(message);
+  };
+  return engine === 'sqlite' ? { engine, onStored: fail } : { engine, onStored: async () => fail() };
 }
 
 export function storeBackends(): StoreBackend[] {

@@ -10,7 +10,7 @@ import { RetentionJob } from '../../../cloud/store/retention-job.ts';
 import type { CloudStore, StoredEvent } from '../../../cloud/store/store.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { entryEvent } from '../fixtures.ts';
-import { type StoreBackend, storeBackends } from './backends.ts';
+import { type StoreBackend, storeBackends, throwingHook } from './backends.ts';
 
 const GATES = [
   { id: 'g-a1', compoundId: 'c-a' },
@@ -117,11 +117,7 @@ describe.each(storeBackends())('events on the $name store', (backend) => {
   it('keeps the ack of a rolled-back batch out of the next one', async () => {
     const gate = GATES[0]!;
     expect((await store.insertEvents([event(gate, 1, 1)])).acks.get(gate.id)).toBe(1);
-    const throwing = {
-      onStored: () => {
-        throw new Error('boom');
-      },
-    };
+    const throwing = throwingHook(backend.name, 'boom');
     await expect(store.insertEvents([event(gate, 2, 2), event(gate, 3, 3)], throwing)).rejects.toThrow('boom');
     expect((await store.insertEvents([event(gate, 3, 3)])).acks.get(gate.id)).toBe(1);
     expect((await store.insertEvents([event(gate, 2, 2)])).acks.get(gate.id)).toBe(3);

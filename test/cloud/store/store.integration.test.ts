@@ -9,7 +9,7 @@ import type { CloudStore } from '../../../cloud/store/store.ts';
 import { RetentionJob } from '../../../cloud/store/retention-job.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { entryEvent, resident } from '../fixtures.ts';
-import { storeBackends } from './backends.ts';
+import { storeBackends, throwingHook } from './backends.ts';
 
 const stored = (gateId: string, seq: number, ts?: number) => ({
   ...entryEvent(gateId, seq, ts === undefined ? {} : { ts }),
@@ -60,12 +60,7 @@ describe.each(storeBackends())('the $name store', (backend) => {
   });
 
   it('rolls the batch back when the hook throws', async () => {
-    const hook = {
-      onStored: () => {
-        throw new Error('boom');
-      },
-    };
-    await expect(store.insertEvents([stored('g-1', 1)], hook)).rejects.toThrow('boom');
+    await expect(store.insertEvents([stored('g-1', 1)], throwingHook(backend.name, 'boom'))).rejects.toThrow('boom');
     expect((await store.queryEvents({ limit: 10 })).events).toEqual([]);
     expect(await store.ackedUpTo('g-1')).toBe(0);
   });
