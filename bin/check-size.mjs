@@ -53,7 +53,6 @@ const ALLOWED = {
   'cloud/http/routes/users.ts#userRoutes': 147,
   'cloud/revocations/revocation-routes.ts#revocationRoutes': 93,
   'cloud/revocations/revocation-routes.ts#(anonymous)': 91,
-  'cloud/mqtt/cloud-mqtt-client.ts#start': 107,
   'cloud/analytics/contacts.ts#rankContacts': 87,
   // OSDP: the link layer and the turnstile's semantics are being separated.
   'firmware-bridge/osdp/control-panel.ts': 880,

@@ -19,7 +19,7 @@ import type { TokenClaims } from '../shared/token.ts';
 import { type BrokerIdentity, canPublish, canSubscribe, splitSharedFilter } from './acl.ts';
 import { checkConnect } from './credentials.ts';
 import type { RevocationList } from './revocations.ts';
-import type { BrokerCounters } from './stats.ts';
+import type { BrokerCounters, SubscribeRefusal } from './stats.ts';
 
 /** docs/contract.md payloads are small JSON; the largest is a 500-event journal batch (well under 1 MiB). */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -122,7 +122,7 @@ export function createAedesHooks(options: AedesHooksOptions): AedesHooks {
     authorizeSubscribe(client, subscription: Subscription, callback) {
       const session = sessions.get(client);
       const decision = session
-        ? canSubscribe(session.identity, subscription.topic)
+        ? subscribeDecision(session.identity, subscription.topic)
         : ({ allowed: false, reason: 'role-not-allowed' } as const);
       if (!decision.allowed) {
         counters.refuseSubscribe(decision.reason);
@@ -133,12 +133,23 @@ export function createAedesHooks(options: AedesHooksOptions): AedesHooks {
         return callback(null, null);
       }
       counters.subscriptionsGranted++;
-      // aedes has no shared subscriptions: `$share/g/f` would be a literal filter matching nothing.
-      // Subscribing to `f` instead delivers every message to every instance, which the cloud's
-      // idempotent ingest (unique (gateId, seq)) tolerates; a broker with real shared
-      // subscriptions splits the load (docs/deploy.md).
-      const shared = splitSharedFilter(subscription.topic);
-      callback(null, shared ? { ...subscription, topic: shared.filter } : subscription);
+      callback(null, subscription);
     },
   };
+}
+
+/**
+ * The topic table's answer, and one more refusal: aedes 1.x has no shared subscriptions, so
+ * `$share/g/f` would be a literal filter matching nothing, and subscribing `f` instead would hand
+ * every message to every instance — not the split the cloud asked for. Refused (SUBACK 0x80), so
+ * the cloud says so and stops (docs/deploy.md, "Scaling out"); Mosquitto, EMQX and HiveMQ split.
+ */
+function subscribeDecision(
+  identity: BrokerIdentity,
+  filter: string,
+): { allowed: true } | { allowed: false; reason: SubscribeRefusal } {
+  const decision = canSubscribe(identity, filter);
+  if (decision.allowed && splitSharedFilter(filter))
+    return { allowed: false, reason: 'shared-subscription-unsupported' };
+  return decision;
 }

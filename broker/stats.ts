@@ -10,6 +10,11 @@ import type { ConnectRefusal } from './credentials.ts';
 export type PublishRefusal = AclRefusal | 'payload-too-large' | 'no-identity';
 /** Why a live session was ended by the broker. */
 export type KickReason = 'revoked' | 'token-expired' | 'slow-reader';
+/**
+ * A subscription can also be refused for a feature this broker lacks: `$share/<group>/…` (aedes 1.x
+ * has no shared subscriptions; broker/aedes-hooks.ts).
+ */
+export type SubscribeRefusal = AclRefusal | 'shared-subscription-unsupported';
 /** Why a socket was closed before its CONNACK (broker/connection-guard.ts). */
 export type SocketRefusal = Exclude<GuardRefusal, 'slow-reader'> | 'too-many-pending';
 
@@ -21,7 +26,7 @@ export interface BrokerStats {
   refused: {
     connect: Partial<Record<ConnectRefusal, number>>;
     publish: Partial<Record<PublishRefusal, number>>;
-    subscribe: Partial<Record<AclRefusal, number>>;
+    subscribe: Partial<Record<SubscribeRefusal, number>>;
     /** Sockets closed before CONNACK by the connection limits. */
     socket: Partial<Record<SocketRefusal, number>>;
   };
@@ -39,7 +44,7 @@ export class BrokerCounters {
   subscriptionsGranted = 0;
   readonly #connect = new Map<ConnectRefusal, number>();
   readonly #publish = new Map<PublishRefusal, number>();
-  readonly #subscribe = new Map<AclRefusal, number>();
+  readonly #subscribe = new Map<SubscribeRefusal, number>();
   readonly #socket = new Map<SocketRefusal, number>();
   readonly #kicked = new Map<KickReason, number>();
 
@@ -51,7 +56,7 @@ export class BrokerCounters {
     this.#publish.set(reason, (this.#publish.get(reason) ?? 0) + 1);
   }
 
-  refuseSubscribe(reason: AclRefusal): void {
+  refuseSubscribe(reason: SubscribeRefusal): void {
     this.#subscribe.set(reason, (this.#subscribe.get(reason) ?? 0) + 1);
   }
 

@@ -46,8 +46,9 @@ export const help = `Usage: anxin cloud [flags]
   --mqtt-ca FILE         PEM bundle of the private CA that signed the broker's certificate, for
                          mqtts:// and wss:// (then only these CAs are trusted; verification stays on)
   --mqtt-share-group G   shared-subscription group (a-z, 0-9, -; at most 64): cloud instances with the
-                         same group split the gates' messages on Mosquitto, EMQX, HiveMQ; the embedded
-                         broker has no shared subscriptions and gives each instance everything
+                         same group and one store split the gates' messages on Mosquitto, EMQX, HiveMQ;
+                         the embedded broker (anxin broker, aedes) has no shared subscriptions: it
+                         refuses them and the cloud exits 2 (docs/deploy.md, "Scaling out")
   --revocations FILE     keep the broker's revocations file here (give the same path to
                          \`anxin broker --revocations\`); gates revoked through the API land in it
                          (old name: --revocations-file)
@@ -171,7 +172,11 @@ export async function run(argv: string[]): Promise<number> {
       auditRetentionDays: config.auditRetentionDays,
       changeLogKeepRevs: config.changeLogKeep,
     });
-    const { httpPort } = await cloud.start();
+    const { httpPort } = await cloud.start().catch(async (error: unknown) => {
+      // A broker without shared subscriptions (--mqtt-share-group on aedes): stop what started, exit 2.
+      await cloud.stop().catch(() => undefined);
+      throw error;
+    });
     process.stdout.write(
       `cloud on ${tls ? 'https' : 'http'}://${config.host}:${httpPort} (mqtt ${config.mqtt}, db ${config.db})\n`,
     );

@@ -8,8 +8,10 @@
  * is subscribed as `$share/<group>/…`, so a broker with shared subscriptions (Mosquitto ≥ 1.6,
  * EMQX, HiveMQ) hands each message to one instance of the group. `status` stays a plain
  * subscription: every instance serves live status, and brokers send no retained messages to
- * shared subscriptions. The embedded broker (aedes) has no shared subscriptions and subscribes
- * the plain filter instead (broker/aedes-hooks.ts): every instance gets everything (docs/deploy.md).
+ * shared subscriptions. A broker without shared subscriptions — the embedded one (aedes) refuses
+ * `$share/…` with SUBACK 0x80 (broker/aedes-hooks.ts) — is a configuration error, not a degraded
+ * mode: `start()` fails with `SharedSubscriptionsRefusedError` (so `anxin cloud` exits 2 saying
+ * why), and a refusal after a later reconnect ends the link and shows on `/healthz` (docs/deploy.md).
  *
  * Over `mqtts://`/`wss://` the broker's certificate is always verified, against `ca` when given.
  *
@@ -64,6 +66,18 @@ export class MqttUnavailableError extends AnxinError {
   }
 }
 
+/** The broker refused the `$share/<group>/…` subscriptions: it has no shared subscriptions (aedes 1.x). */
+export class SharedSubscriptionsRefusedError extends AnxinError {
+  constructor(group: string, url: string) {
+    super(
+      'mqtt-shared-subscriptions-refused',
+      `the broker at ${url} refused the shared subscriptions $share/${group}/…: it has none (the embedded ` +
+        'broker, aedes, has no $share). Use Mosquitto >= 1.6, EMQX or HiveMQ for several cloud instances, ' +
+        'or start this single instance without --mqtt-share-group',
+    );
+  }
+}
+
 export interface CloudMqttClientOptions {
   url: string;
   /** Username and client id; the broker requires both to equal the token's `sub`. */
@@ -96,14 +110,32 @@ export function cloudSubscriptions(sharedGroup?: string): Record<string, { qos: 
   );
 }
 
+/**
+ * The filters the SUBACK refused (0x80). MQTT.js hands the grants to the callback only when all
+ * were granted; with a refusal it passes an error carrying the SUBACK, whose codes follow the
+ * order of the filters sent.
+ */
+function deniedFilters(
+  sent: readonly string[],
+  err: Error | null,
+  granted: readonly { topic: string; qos: number }[] | undefined,
+): { topic: string; qos: number }[] {
+  if (!err && granted) return granted.filter((g) => g.qos === 128);
+  const codes = (err as { packet?: { granted?: unknown } } | null)?.packet?.granted;
+  if (!Array.isArray(codes)) return [];
+  return sent.flatMap((topic, i) => (codes[i] === 128 ? [{ topic, qos: 128 }] : []));
+}
+
 export class CloudMqttClient {
   private client: MqttClient | undefined;
   private supervisor: ReconnectSupervisor | undefined;
   /** Publishes waiting for their PUBACK: each fails at once when the connection drops. */
   private readonly inFlight = new Set<(error: Error) => void>();
   private readonly logger: Logger;
-  /** Resolves `start()`'s wait once the first subscription is granted. */
-  private subscribed: (() => void) | undefined;
+  /** Resolves `start()`'s wait once the first subscription is granted (or rejects it on a `$share` refusal). */
+  private subscribed: ((error?: Error) => void) | undefined;
+  /** Set when the broker refused the shared subscriptions; the link stays down from then on. */
+  private sharedRefusal: SharedSubscriptionsRefusedError | undefined;
 
   constructor(private readonly options: CloudMqttClientOptions) {
     if (options.sharedGroup !== undefined && !SHARE_GROUP_PATTERN.test(options.sharedGroup)) {
@@ -113,16 +145,18 @@ export class CloudMqttClient {
   }
 
   get connected(): boolean {
-    return this.client?.connected === true;
+    return this.sharedRefusal === undefined && this.client?.connected === true;
   }
 
   /** `connected`, `connecting`, `refused` (the broker refused the CONNACK), `unreachable`, `stopped`. */
   get linkState(): LinkState {
+    if (this.sharedRefusal) return 'refused';
     return this.supervisor?.state ?? 'stopped';
   }
 
   /** Why the last attempt failed, and how many failed since the link was last up. */
   get lastFailure(): { error: string | undefined; attempts: number } {
+    if (this.sharedRefusal) return { error: this.sharedRefusal.message, attempts: 1 };
     return { error: this.supervisor?.lastError, attempts: this.supervisor?.failedAttempts ?? 0 };
   }
 
@@ -133,9 +167,10 @@ export class CloudMqttClient {
     return JSON.stringify(status);
   }
 
-  async start(): Promise<void> {
+  /** MQTT.js options: clean session, no built-in reconnect, a will only when alone (not in a shared group). */
+  private connectOptions(): IClientOptions {
     const alone = this.options.sharedGroup === undefined;
-    const opts: IClientOptions = {
+    return {
       clientId: this.options.clientId,
       username: this.options.clientId,
       password: this.options.token(),
@@ -159,7 +194,11 @@ export class CloudMqttClient {
       // Never relaxed: a broker whose certificate does not verify is not connected to.
       rejectUnauthorized: true,
     };
-    const client = mqtt.connect(this.options.url, opts);
+  }
+
+  async start(): Promise<void> {
+    const alone = this.options.sharedGroup === undefined;
+    const client = mqtt.connect(this.options.url, this.connectOptions());
     this.client = client;
     // One warning per outage, not one per reconnect attempt.
     let outage = false;
@@ -192,28 +231,7 @@ export class CloudMqttClient {
         .catch((err: unknown) => this.logger.error({ err, topic: packet.topic }, 'message handler failed'))
         .finally(() => done());
     };
-    client.on('connect', () => {
-      client.subscribe(cloudSubscriptions(this.options.sharedGroup), (err, granted) => {
-        const denied = granted?.filter((g) => g.qos === 128) ?? [];
-        // A broker whose cloud role predates snapshot acks refuses `sync/ack`: snapshots then go
-        // paced (cloud/sync/snapshot-flow.ts), which is slower but whole; everything else must be granted.
-        const refused = denied.filter((g) => !g.topic.endsWith('/sync/ack'));
-        if (denied.length > refused.length)
-          this.logger.warn({ denied }, 'snapshot acks refused by the broker: paced snapshots');
-        if (err || refused.length > 0) this.logger.error({ err, refused }, 'subscription refused');
-        else {
-          this.logger.info(
-            { url: this.options.url, sharedGroup: this.options.sharedGroup },
-            'connected and subscribed',
-          );
-          // Only now can a gate's resend reach us: tell the gates (retained, for those connecting later).
-          client.publish(topics.cloudStatus(), this.statusPayload(true), { qos: 1, retain: true }, (error) => {
-            if (error) this.logger.warn({ err: error.message }, 'readiness not published');
-          });
-        }
-        this.subscribed?.();
-      });
-    });
+    client.on('connect', () => this.subscribeAll(client));
     client.on('close', () => {
       // A publish waiting for its PUBACK when the connection dropped fails now rather than after
       // PUBLISH_TIMEOUT_MS: a sync answer stuck on a broker restart would hold up every later one,
@@ -228,17 +246,56 @@ export class CloudMqttClient {
     });
 
     const waitMs = this.options.connectWaitMs ?? CONNECT_WAIT_MS;
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.logger.warn({ url: this.options.url, waitMs }, 'broker not reachable yet; continuing and retrying');
         resolve();
       }, waitMs);
-      this.subscribed = () => {
+      this.subscribed = (error) => {
         this.subscribed = undefined;
         clearTimeout(timer);
-        resolve();
+        if (error) reject(error);
+        else resolve();
       };
     });
+  }
+
+  /** Subscribes every filter; once granted, says `online: true` (retained) and ends `start()`'s wait. */
+  private subscribeAll(client: MqttClient): void {
+    const subscriptions = cloudSubscriptions(this.options.sharedGroup);
+    client.subscribe(subscriptions, (err, granted) => {
+      const denied = deniedFilters(Object.keys(subscriptions), err, granted);
+      if (denied.some((g) => g.topic.startsWith('$share/'))) return this.refuseShared(client);
+      // A broker whose cloud role predates snapshot acks refuses `sync/ack`: snapshots then go
+      // paced (cloud/sync/snapshot-flow.ts), which is slower but whole; everything else must be granted.
+      const refused = denied.filter((g) => !g.topic.endsWith('/sync/ack'));
+      if (denied.length > refused.length)
+        this.logger.warn({ denied }, 'snapshot acks refused by the broker: paced snapshots');
+      if ((err && denied.length === 0) || refused.length > 0)
+        this.logger.error({ err, refused }, 'subscription refused');
+      else {
+        this.logger.info({ url: this.options.url, sharedGroup: this.options.sharedGroup }, 'connected and subscribed');
+        // Only now can a gate's resend reach us: tell the gates (retained, for those connecting later).
+        client.publish(topics.cloudStatus(), this.statusPayload(true), { qos: 1, retain: true }, (error) => {
+          if (error) this.logger.warn({ err: error.message }, 'readiness not published');
+        });
+      }
+      this.subscribed?.();
+    });
+  }
+
+  /**
+   * The broker has no shared subscriptions: ingesting alone here would take every gate's messages
+   * that the other instances take too (or, on a literal `$share` filter, none at all). The link is
+   * ended for good and the refusal said once, loudly; `start()` rejects with it when still waiting.
+   */
+  private refuseShared(client: MqttClient): void {
+    const error = new SharedSubscriptionsRefusedError(this.options.sharedGroup ?? '', this.options.url);
+    this.sharedRefusal = error;
+    this.logger.error({ url: this.options.url, sharedGroup: this.options.sharedGroup }, error.message);
+    this.supervisor?.stop();
+    client.end(true);
+    this.subscribed?.(error);
   }
 
   /** Publishes JSON at QoS 1; resolves on PUBACK. Fails at once when disconnected. */

@@ -93,7 +93,7 @@ describe('SUBACK codes', () => {
     expect(await grantedQos(gate, filters)).toEqual([1, 1, 1, 1, 128, 128, 128, 128, 128, 128, 128]);
   });
 
-  it('grants the cloud the upstream filters of every gate, plain and $share, and nothing else', async () => {
+  it('grants the cloud the upstream filters of every gate (plain: aedes has no $share), and nothing else', async () => {
     const cloud = await connectAs(broker.url, 'cloud', 'cloud');
     const filters = [
       'anxin/v1/gates/+/events',
@@ -106,7 +106,7 @@ describe('SUBACK codes', () => {
       '#',
       '$SYS/#',
     ];
-    expect(await grantedQos(cloud, filters)).toEqual([1, 1, 1, 1, 1, 1, 128, 128, 128]);
+    expect(await grantedQos(cloud, filters)).toEqual([1, 1, 1, 1, 1, 128, 128, 128, 128]);
   });
 
   it('grants an observer status and alarms only', async () => {
@@ -126,13 +126,17 @@ describe('publish authorization', () => {
     expect((await received).payload).toBe('{"events":[]}');
   });
 
-  it('$share subscriptions receive on aedes (degraded to a plain subscription)', async () => {
+  it('refuses $share subscriptions (aedes has none) and counts why; a gate is refused by the ACL first', async () => {
+    const before = broker.server.stats().refused.subscribe;
     const cloud = await connectAs(broker.url, 'cloud-a', 'cloud');
-    await cloud.subscribeAsync('$share/cloud/anxin/v1/gates/+/status', { qos: 1 });
+    expect(await grantedQos(cloud, ['$share/cloud/anxin/v1/gates/+/status', 'anxin/v1/gates/+/status'])).toEqual([
+      128, 1,
+    ]);
     const gate = await connectAs(broker.url, 'g5', 'gate');
-    const received = nextMessage(cloud, topics.gateStatus('g5'));
-    await gate.publishAsync(topics.gateStatus('g5'), 'up', { qos: 1 });
-    expect((await received).payload).toBe('up');
+    expect(await grantedQos(gate, ['$share/cloud/anxin/v1/gates/g5/cmd'])).toEqual([128]);
+    const after = broker.server.stats().refused.subscribe;
+    expect((after['shared-subscription-unsupported'] ?? 0) - (before['shared-subscription-unsupported'] ?? 0)).toBe(1);
+    expect((after['shared-subscription-not-allowed'] ?? 0) - (before['shared-subscription-not-allowed'] ?? 0)).toBe(1);
   });
 
   /**

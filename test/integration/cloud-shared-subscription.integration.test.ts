@@ -2,18 +2,28 @@
  * Several cloud instances in one shared-subscription group (`anxin cloud --mqtt-share-group`,
  * docs/deploy.md "Scaling out"). On Debian's real Mosquitto (a missing mosquitto fails this suite,
  * it never skips) each passage reaches exactly one instance of the group, while every instance
- * still gets every status. The embedded broker (aedes 1.x) has no shared subscriptions: it
- * subscribes the plain filter (broker/aedes-hooks.ts), so every instance gets every passage —
- * pinned here because docs/deploy.md and docs/cloud.md say so.
+ * still gets every status. The embedded broker (aedes 1.x) has no shared subscriptions: it refuses
+ * `$share/…` (broker/aedes-hooks.ts), and a cloud started with a group says so and stops —
+ * `CloudMqttClient.start()` rejects, `anxin cloud` exits 2 with the reason (docs/deploy.md).
  */
 import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mosquittoAccounts } from '../../broker/mosquitto-config.ts';
-import { CloudMqttClient, cloudSubscriptions } from '../../cloud/mqtt/cloud-mqtt-client.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { vi } from 'vitest';
+import { run as runCloudCommand } from '../../cli/commands/cloud.ts';
+import {
+  CloudMqttClient,
+  cloudSubscriptions,
+  SharedSubscriptionsRefusedError,
+} from '../../cloud/mqtt/cloud-mqtt-client.ts';
+import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
-import { closeAll, connect, connectAs, ring, signingKey, tokenFor } from '../broker/fixtures.ts';
+import { closeAll, connect, signingKey } from '../broker/fixtures.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { type RunningMosquitto, startMosquitto } from '../../testkit/mosquitto.ts';
 
@@ -131,25 +141,58 @@ describe('two cloud instances in one group on Mosquitto', () => {
   });
 });
 
-describe('two cloud instances in one group on the embedded broker (aedes)', () => {
+describe('a cloud with a shared group on the embedded broker (aedes)', () => {
+  const keysFile = createKeysFile();
+  const signing = parseKeysFile(keysFile).signing!;
   let broker: TestBroker;
   beforeAll(async () => {
-    broker = await startTestBroker({ ring });
+    broker = await startTestBroker({ ring: new Map([[signing.kid, signing.publicKey]]) });
   });
   afterAll(() => broker?.stop());
 
-  it('has no shared subscriptions: both instances receive every passage', async () => {
-    const a = await startInstance(broker.url, 'cloud-a', () => tokenFor('cloud-a', 'cloud'));
-    const b = await startInstance(broker.url, 'cloud-b', () => tokenFor('cloud-b', 'cloud'));
-    const gate = await connectAs(broker.url, 'g1', 'gate', { compound: 'c1' });
-    await publishAsGate(gate);
-    await until(
-      () => eventsOf(a).length >= PASSAGES && eventsOf(b).length >= PASSAGES && statusesOf(b).length >= 1,
-      'every passage at both instances',
-    );
-    await settle();
-    const every = Array.from({ length: PASSAGES }, (_, n) => n);
-    expect(eventsOf(a)).toEqual(every);
-    expect(eventsOf(b)).toEqual(every);
+  it('is refused: start() rejects naming the broker and the fix, the link says refused, nothing comes in', async () => {
+    const received: string[] = [];
+    const client = new CloudMqttClient({
+      url: broker.url,
+      clientId: 'cloud-a',
+      token: () => signToken({ sub: 'cloud-a', role: 'cloud', exp: Date.now() + 60_000 }, signing),
+      sharedGroup: GROUP,
+      onMessage: async (topic) => void received.push(topic),
+      logger: silentLogger,
+      connectWaitMs: 5_000,
+      reconnectMs: 50,
+    });
+    instances.push(client);
+    const started = client.start();
+    await expect(started).rejects.toBeInstanceOf(SharedSubscriptionsRefusedError);
+    await expect(started).rejects.toThrow(/refused the shared subscriptions \$share\/ingest\/.*aedes.*Mosquitto/);
+    expect(client.connected).toBe(false);
+    expect(client.linkState).toBe('refused');
+    expect(client.lastFailure.error).toMatch(/--mqtt-share-group/);
+    expect(broker.server.stats().refused.subscribe['shared-subscription-unsupported']).toBeGreaterThan(0);
+  });
+
+  it('`anxin cloud --mqtt-share-group` exits 2 with the reason on one line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anxin-share-aedes-'));
+    const keys = join(dir, 'keys.json');
+    writeFileSync(keys, JSON.stringify(keysFile));
+    const err: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      err.push(String(chunk));
+      return true;
+    });
+    try {
+      const code = await runCloudCommand([
+        ...['--keys', keys, '--db', join(dir, 'cloud.db'), '--port', '0', '--mqtt', broker.url],
+        ...['--mqtt-share-group', GROUP],
+      ]);
+      expect(code).toBe(2);
+      expect(err.join('')).toMatch(
+        /^anxin cloud: the broker at mqtt:\/\/127\.0\.0\.1:\d+ refused the shared subscriptions/m,
+      );
+    } finally {
+      spy.mockRestore();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
