@@ -197,7 +197,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     }));
     this.uplink = createUplink(config, this.journal, this.link, logger, this.now);
     this.uplink.onPruned = () => this.watch.checkJournalDepth();
-    this.sync = createSyncConsumer(config, this.replica, this.link, logger, this.now);
+    this.sync = createSyncConsumer(config, this.replica, this.link, logger, this.now, this.alarms);
     this.sync.onReplicaChanged = () => this.replicaChanged();
     this.readiness = new CloudReadiness({ logger, fallbackMs: config.timeouts.cloudReadyMs });
   }

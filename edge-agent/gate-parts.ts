@@ -14,6 +14,7 @@ import type { AlarmMessage, EntryEvent, GateStatus } from '../shared/schemas/mqt
 import type { Decision, GateContext } from './decision.ts';
 import type { EdgeDevices, TurnstileDevice } from './devices.ts';
 import { type GateDatabase, MetaTable, openGateDatabase } from './gate-database.ts';
+import type { GateAlarms } from './gate-alarms.ts';
 import { GateClock, metaClockMemory } from './gate-clock.ts';
 import { JournalStore } from './journal-store.ts';
 import { MqttLink, readTokenFile } from './mqtt-link.ts';
@@ -194,15 +195,17 @@ export function createUplink(
   });
 }
 
-/** Applies the cloud's snapshots and changes to the replica (sync-consumer.ts). */
+/** Applies the cloud's snapshots and changes to the replica (sync-consumer.ts); unreadable changes raise an alarm. */
 export function createSyncConsumer(
   config: EdgeConfig,
   replica: ReplicaStore,
   publisher: EventPublisher,
   logger: Logger,
   now: () => number,
+  alarms?: Pick<GateAlarms, 'raise'>,
 ): SyncConsumer {
   return new SyncConsumer({
+    onInvalidChanges: (detail) => alarms?.raise('sync-change-invalid', detail),
     gateId: config.gateId,
     compoundId: config.compoundId,
     replica,

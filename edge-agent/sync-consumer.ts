@@ -18,20 +18,20 @@
  * - While connected and nothing has come from the cloud for `probeMs` (a third of the staleness
  *   limit, `syncProbeMs`), the gate asks `{fromRev: rev}`; an up-to-date gate gets an empty delta
  *   back, which is cloud contact, so an idle but connected gate never turns stale.
- * - Only messages that pass their schema count as cloud contact. Anything that fails its schema is
- *   ignored with a log line and a counter; the replica is only ever changed inside one
- *   transaction per message.
+ * - Only messages that pass their schema count as cloud contact. A message whose envelope (revs,
+ *   parts) fails its schema is ignored with a log line and a counter; the replica is only ever
+ *   changed inside one transaction per message.
+ * - Each change of a delta or snapshot part is checked on its own: one the gate cannot read is
+ *   skipped, counted (`changesSkipped`) and reported as a `sync-change-invalid` alarm (once per
+ *   snapshot, once per delta), and the rest is applied and acknowledged. Refusing the whole
+ *   message instead would refuse it again each time the cloud sends it: a snapshot part would never
+ *   complete, and the gate would stay on its old replica for good (docs/edge-agent.md, "Invalid
+ *   changes from the cloud").
  */
 import type { z } from 'zod';
 import { formatIssues } from '../shared/config.ts';
 import type { Logger } from '../shared/log.ts';
-import {
-  isSnapshotChunk,
-  type SnapshotChunk,
-  type SyncDelta,
-  syncDeltaSchema,
-  syncMessageSchema,
-} from '../shared/schemas/mqtt.ts';
+import { type Change, changeSchema, syncDeltaEnvelopeSchema, syncEnvelopeSchema } from '../shared/schemas/mqtt.ts';
 import { topics } from '../shared/topics.ts';
 import type { ReplicaStore } from './replica-store.ts';
 import type { EventPublisher } from './uplink.ts';
@@ -49,6 +49,24 @@ export interface SyncConsumerOptions {
    * answers, even when there is nothing new). Absent: no probe. See `syncProbeMs`.
    */
   probeMs?: number;
+  /**
+   * Changes the gate could not read were skipped and the rest applied: raise the
+   * `sync-change-invalid` alarm with this detail. Called at most once per snapshot and per delta.
+   */
+  onInvalidChanges?: (detail: string) => void;
+}
+
+/** A delta or snapshot part whose changes are not checked yet (each is checked on its own). */
+interface UncheckedDelta {
+  fromRev: number;
+  toRev: number;
+  changes: readonly unknown[];
+}
+interface UncheckedChunk {
+  snapshotRev: number;
+  part: number;
+  parts: number;
+  records: readonly unknown[];
 }
 
 /** The probe period for a staleness limit: a third of it, but not more often than once a second. */
@@ -64,6 +82,8 @@ export interface SyncCounters {
   chunksStaged: number;
   chunksStale: number;
   rejected: number;
+  /** Changes of deltas and snapshot parts skipped because they fail `changeSchema`. */
+  changesSkipped: number;
   requests: number;
   probes: number;
 }
@@ -77,6 +97,8 @@ export class SyncConsumer {
   /** The highest `toRev` seen in a gap: the cloud has at least this, so the replica must catch up to it. */
   private gapToRev = 0;
   private fullResync = false;
+  /** The snapshot whose skipped changes were already reported (one alarm per snapshot, not per part). */
+  private reportedSnapshotRev: number | undefined;
   private connected = false;
   private timer: NodeJS.Timeout | undefined;
   readonly counters: SyncCounters = {
@@ -87,6 +109,7 @@ export class SyncConsumer {
     chunksStaged: 0,
     chunksStale: 0,
     rejected: 0,
+    changesSkipped: 0,
     requests: 0,
     probes: 0,
   };
@@ -146,15 +169,15 @@ export class SyncConsumer {
 
   /** A live delta on `compounds/{compoundId}/changes`. */
   handleChanges(payload: Buffer | string): void {
-    const parsed = this.parse(payload, syncDeltaSchema, 'changes');
+    const parsed = this.parse(payload, syncDeltaEnvelopeSchema, 'changes');
     if (parsed) this.applyDelta(parsed, 'live');
   }
 
   /** An answer on `gates/{gateId}/sync`: a delta or a snapshot chunk. */
   handleSync(payload: Buffer | string): void {
-    const parsed = this.parse(payload, syncMessageSchema, 'sync');
+    const parsed = this.parse(payload, syncEnvelopeSchema, 'sync');
     if (!parsed) return;
-    if (isSnapshotChunk(parsed)) this.stageChunk(parsed);
+    if ('snapshotRev' in parsed) this.stageChunk(parsed);
     else this.applyDelta(parsed, 'requested');
   }
 
@@ -181,7 +204,33 @@ export class SyncConsumer {
     this.log.warn({ topic, why, counter: this.counters.rejected }, 'sync message ignored: invalid');
   }
 
-  private applyDelta(delta: SyncDelta, source: 'live' | 'requested'): void {
+  /**
+   * The changes that pass `changeSchema`, in order; the others are counted, logged and reported
+   * (`report`: false when this snapshot's skipped changes were reported already).
+   */
+  private checkChanges(items: readonly unknown[], where: string, report = true): Change[] {
+    const changes: Change[] = [];
+    let skipped = 0;
+    let first = '';
+    for (const [index, item] of items.entries()) {
+      const result = changeSchema.safeParse(item);
+      if (result.success) {
+        changes.push(result.data);
+        continue;
+      }
+      skipped += 1;
+      if (skipped === 1)
+        first = `#${index} ${describeChange(item)}: ${formatIssues(result.error).slice(0, 3).join('; ')}`;
+    }
+    if (skipped === 0) return changes;
+    this.counters.changesSkipped += skipped;
+    const detail = `${where}: ${skipped} of ${items.length} changes could not be read and were skipped, first ${first}`;
+    this.log.warn({ skipped, of: items.length, counter: this.counters.changesSkipped }, detail);
+    if (report) this.options.onInvalidChanges?.(detail);
+    return changes;
+  }
+
+  private applyDelta(delta: UncheckedDelta, source: 'live' | 'requested'): void {
     const { replica } = this.options;
     const rev = replica.rev();
     if (source === 'requested' && this.fullResync && delta.fromRev === 0) {
@@ -201,8 +250,9 @@ export class SyncConsumer {
       this.request(rev);
       return;
     }
+    const changes = this.checkChanges(delta.changes, `delta ${delta.fromRev}→${delta.toRev}`);
     try {
-      replica.applyDelta(delta.changes, delta.toRev);
+      replica.applyDelta(changes, delta.toRev);
     } catch (error) {
       this.reject(source, `delta could not be applied: ${(error as Error).message}`);
       return;
@@ -215,16 +265,19 @@ export class SyncConsumer {
     if (delta.toRev > delta.fromRev) this.catchUpWithGap();
   }
 
-  private stageChunk(chunk: SnapshotChunk): void {
+  private stageChunk(chunk: UncheckedChunk): void {
     const { replica } = this.options;
     if (chunk.snapshotRev < replica.rev() && !this.fullResync) {
       this.counters.chunksStale += 1;
       this.log.info({ snapshotRev: chunk.snapshotRev, rev: replica.rev() }, 'snapshot older than the replica ignored');
       return;
     }
+    const where = `snapshot rev ${chunk.snapshotRev} part ${chunk.part}/${chunk.parts}`;
+    const records = this.checkChanges(chunk.records, where, this.reportedSnapshotRev !== chunk.snapshotRev);
+    if (records.length < chunk.records.length) this.reportedSnapshotRev = chunk.snapshotRev;
     let outcome: 'staged' | 'applied' | 'stale';
     try {
-      outcome = replica.stageSnapshotChunk(chunk.snapshotRev, chunk.part, chunk.parts, chunk.records);
+      outcome = replica.stageSnapshotChunk(chunk.snapshotRev, chunk.part, chunk.parts, records);
     } catch (error) {
       this.reject('sync', `snapshot could not be applied: ${(error as Error).message}`);
       return;
@@ -261,7 +314,7 @@ export class SyncConsumer {
   }
 
   /** Tells the cloud this part is staged, so that it may send the next ones (QoS 1, best effort). */
-  private acknowledge(chunk: SnapshotChunk): void {
+  private acknowledge(chunk: UncheckedChunk): void {
     if (!this.connected) return;
     this.options.publisher.publish(
       topics.gateSyncAck(this.options.gateId),
@@ -306,4 +359,16 @@ export class SyncConsumer {
     this.log.debug({ lastContact: last }, 'no word from the cloud for a while: probing with a sync request');
     if (this.request(this.fullResync ? 0 : this.options.replica.rev())) this.counters.probes += 1;
   }
+}
+
+/** What names a change in a log line or alarm, read from whatever shape it has (it failed its schema). */
+function describeChange(item: unknown): string {
+  if (typeof item !== 'object' || item === null) return `(${item === null ? 'null' : typeof item})`;
+  const fields = item as Record<string, unknown>;
+  const person =
+    typeof fields.person === 'object' && fields.person !== null ? (fields.person as Record<string, unknown>) : {};
+  const named = [fields.op, fields.personId ?? person.personId, fields.passId, fields.gateId].filter(
+    (v) => typeof v === 'string',
+  ) as string[];
+  return named.map((v) => v.slice(0, 64)).join(' ') || '(no op)';
 }

@@ -73,6 +73,8 @@ export const ALARM_KINDS = [
   'supply-double-claim',
   /** Raised by the cloud: it refused events of this gate (another compound's person, impossible time; cloud/ingest/event-admission.ts). */
   'events-refused',
+  /** The gate skipped changes from the cloud it could not read, to apply the rest (edge-agent/sync-consumer.ts). */
+  'sync-change-invalid',
 ] as const;
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 

@@ -252,3 +252,24 @@ export type SyncMessage = z.infer<typeof syncMessageSchema>;
 export function isSnapshotChunk(m: SyncMessage): m is SnapshotChunk {
   return 'snapshotRev' in m;
 }
+
+/**
+ * A sync message's envelope with its changes (or records) not yet checked: the gate checks each one
+ * apart (`changeSchema`), so a single change it cannot read is skipped and counted rather than
+ * refusing the whole message — a snapshot part refused every time it is sent would never complete
+ * (docs/edge-agent.md, "Invalid changes from the cloud"). Same fields and limits as
+ * `syncDeltaSchema` and `snapshotChunkSchema`.
+ */
+export const syncDeltaEnvelopeSchema = z
+  .object({ fromRev: seqSchema, toRev: seqSchema, changes: z.array(z.unknown()) })
+  .refine((d) => d.toRev >= d.fromRev, { message: 'toRev must not be below fromRev', path: ['toRev'] });
+export const snapshotChunkEnvelopeSchema = z
+  .object({
+    snapshotRev: seqSchema,
+    part: z.number().int().min(1),
+    parts: z.number().int().min(1).max(100_000),
+    records: z.array(z.unknown()),
+  })
+  .refine((c) => c.part <= c.parts, { message: 'part must not exceed parts', path: ['part'] });
+export const syncEnvelopeSchema = z.union([syncDeltaEnvelopeSchema, snapshotChunkEnvelopeSchema]);
+export type SyncEnvelope = z.infer<typeof syncEnvelopeSchema>;

@@ -34,6 +34,8 @@ function open(retryMs = 5_000, probeMs?: number) {
   db = openGateDatabase(dir, { synchronous: 'normal' });
   const replica = new ReplicaStore(db);
   const publisher = new RecordingPublisher();
+  /** The details of the `sync-change-invalid` alarms the consumer asked for. */
+  const alarms: string[] = [];
   const sync = new SyncConsumer({
     gateId: GATE,
     compoundId: COMPOUND,
@@ -42,8 +44,9 @@ function open(retryMs = 5_000, probeMs?: number) {
     logger: silentLogger,
     retryMs,
     ...(probeMs === undefined ? {} : { probeMs }),
+    onInvalidChanges: (detail) => alarms.push(detail),
   });
-  return { replica, publisher, sync };
+  return { replica, publisher, sync, alarms };
 }
 
 const upsert = (id: string): Change => ({ op: 'person.upsert', person: person(id) });
@@ -220,16 +223,8 @@ describe('SyncConsumer', () => {
 
   it.each([
     ['not JSON', '{'],
-    ['a bad schema', JSON.stringify({ fromRev: 0, toRev: 1, changes: [{ op: 'explode' }] })],
+    ['a bad schema', JSON.stringify({ fromRev: 1, toRev: 2, changes: { op: 'explode' } })],
     ['toRev below fromRev', delta(3, 1, [])],
-    [
-      'a person with a clear ID number',
-      JSON.stringify({
-        fromRev: 0,
-        toRev: 1,
-        changes: [{ op: 'person.upsert', person: { ...person('x'), idHash: '11010519491231002X' } }],
-      }),
-    ],
     ['a chunk past its parts', chunk(3, 4, 3, [])],
   ])('ignores a message with %s, counting it and leaving the replica alone', (_name, payload) => {
     const { replica, sync } = open();
@@ -240,6 +235,23 @@ describe('SyncConsumer', () => {
     expect(sync.counters.rejected).toBe(2);
     expect(replica.rev()).toBe(1);
     expect(replica.personCount()).toBe(1);
+  });
+
+  it.each([
+    ['an unknown op', { op: 'explode' }],
+    [
+      'a person with a clear ID number',
+      { op: 'person.upsert', person: { ...person('x'), idHash: '11010519491231002X' } },
+    ],
+  ])('never applies a change with %s: skipped and counted, the rest of the delta applied', (_name, change) => {
+    const { replica, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 1, [upsert('alice')]));
+    sync.handleChanges(JSON.stringify({ fromRev: 1, toRev: 2, changes: [change] }));
+    expect(sync.counters).toMatchObject({ rejected: 0, changesSkipped: 1 });
+    expect(replica.rev()).toBe(2);
+    expect(replica.personCount()).toBe(1);
+    expect(replica.personById('x')).toBeUndefined();
   });
 
   it('keeps the mode and rev across a restart', () => {
@@ -291,6 +303,65 @@ describe('SyncConsumer', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('SyncConsumer: changes the gate cannot read', () => {
+  /** A snapshot part as the cloud could send it, with records that fail `changeSchema` among good ones. */
+  const rawChunk = (snapshotRev: number, part: number, parts: number, records: unknown[]): string =>
+    JSON.stringify({ snapshotRev, part, parts, records });
+  const badCard = { op: 'person.upsert', person: { ...person('bad-card'), cards: ['not a card number'] } };
+  const acks = (publisher: RecordingPublisher) =>
+    publisher.sent.filter((m) => m.topic === topics.gateSyncAck(GATE)).map((m) => m.payload);
+
+  it('skips an invalid record of a snapshot part, applies the rest, acknowledges the part and alarms once', () => {
+    const { replica, publisher, sync, alarms } = open();
+    sync.connectionUp();
+    sync.handleSync(rawChunk(5, 1, 2, [upsert('p1'), badCard, upsert('p2')]));
+    sync.handleSync(rawChunk(5, 2, 2, [42, upsert('p3'), { op: 'no-such-op', personId: 'p4' }]));
+    expect(replica.rev()).toBe(5);
+    expect(['p1', 'p2', 'p3'].map((id) => replica.personById(id)?.personId)).toEqual(['p1', 'p2', 'p3']);
+    expect(replica.personById('bad-card')).toBeUndefined();
+    expect(acks(publisher)).toEqual([
+      { snapshotRev: 5, part: 1 },
+      { snapshotRev: 5, part: 2 },
+    ]);
+    expect(sync.counters).toMatchObject({ changesSkipped: 3, rejected: 0, snapshotsApplied: 1 });
+    // One alarm for the snapshot, naming the part, the count and the first record that failed.
+    expect(alarms).toHaveLength(1);
+    expect(alarms[0]).toMatch(/^snapshot rev 5 part 1\/2: 1 of 3 changes .* first #1 person\.upsert bad-card: /);
+    // The next snapshot with a bad record is a new episode.
+    sync.requestFullResync();
+    sync.handleSync(rawChunk(6, 1, 1, [upsert('p1'), null]));
+    expect(replica.rev()).toBe(6);
+    expect(alarms).toHaveLength(2);
+    expect(alarms[1]).toMatch(/first #1 \(null\)/);
+  });
+
+  it('applies a delta without the change it cannot read and moves to its rev', () => {
+    const { replica, sync, alarms } = open();
+    sync.connectionUp();
+    const changes = [upsert('alice'), { op: 'health', personId: 'alice', colour: 'purple', ts: NOW }, upsert('bob')];
+    sync.handleChanges(JSON.stringify({ fromRev: 0, toRev: 3, changes }));
+    expect(replica.rev()).toBe(3);
+    expect(replica.personById('bob')).toBeDefined();
+    expect(replica.health('alice')).toBe('unknown');
+    expect(sync.counters).toMatchObject({ changesSkipped: 1, deltasApplied: 1, rejected: 0 });
+    expect(alarms).toEqual([expect.stringMatching(/^delta 0→3: 1 of 3 changes .* first #1 health alice: /)]);
+  });
+
+  it('still refuses a message whose envelope is invalid, and skips nothing of an old delta', () => {
+    const { replica, publisher, sync, alarms } = open();
+    sync.connectionUp();
+    sync.handleSync(rawChunk(5, 3, 2, [upsert('p1')]));
+    sync.handleChanges(JSON.stringify({ fromRev: 0, toRev: 2, changes: 'none' }));
+    expect(sync.counters.rejected).toBe(2);
+    expect(acks(publisher)).toEqual([]);
+    sync.handleChanges(delta(0, 1, [upsert('alice')]));
+    sync.handleChanges(JSON.stringify({ fromRev: 0, toRev: 1, changes: [{ op: 'health' }] }));
+    expect(replica.rev()).toBe(1);
+    expect(sync.counters).toMatchObject({ changesSkipped: 0, deltasStale: 1 });
+    expect(alarms).toEqual([]);
   });
 });
 
@@ -432,7 +503,7 @@ describe('SyncConsumer: cloud contact and the idle probe', () => {
 
   it.each([
     ['not JSON', '{'],
-    ['a bad schema', JSON.stringify({ fromRev: 0, toRev: 1, changes: [{ op: 'explode' }] })],
+    ['a bad schema', JSON.stringify({ fromRev: 0, toRev: 1, changes: { op: 'explode' } })],
     ['a chunk past its parts', chunk(3, 4, 3, [])],
   ])('does not count %s as cloud contact', (_name, payload) => {
     const { replica, sync } = open();

@@ -71,6 +71,8 @@ const ALARM_KIND_EXTENSIONS = [
   // Raised by the cloud when a household claimed twice in one supply round (docs/supplies.md).
   'supply-double-claim',
   'events-refused',
+  // A change from the cloud the gate could not read, skipped (docs/edge-agent.md, "Invalid changes from the cloud").
+  'sync-change-invalid',
 ];
 const CONTRACT_DEVICE_STATES = ['ok', 'fault', 'absent'];
 /** The contract's three, and `renew-token` (docs/contract.md §5, docs/edge-agent.md "Token renewal"). */

@@ -59,6 +59,7 @@ export const ALARM_LABELS = {
   tamper: ['设备被拆动', 'Tamper'],
   fire: ['火警', 'Fire alarm'],
   'journal-full': ['记录积压', 'Journal backlog'],
+  'sync-change-invalid': ['名单记录无法读取，已跳过', 'Unreadable sync record skipped'],
 };
 export const DEVICE_LABELS = {
   idreader: ['身份证', 'ID reader'],
