@@ -1,19 +1,18 @@
 /**
  * A small deployment for the end-to-end benchmarks: keys, a cloud database with compounds, gates
- * and residents, `anxin broker` and `anxin cloud` as child processes, and in-process edge agents.
+ * and residents (seeded as the fault suites seed theirs, testkit/cloud-seed.ts), `anxin broker` and
+ * `anxin cloud` as child processes, and in-process edge agents.
  */
-import Database from 'better-sqlite3';
-import { issueSessionInFile } from '../../cloud/auth/sqlite-session-store.ts';
 import { join } from 'node:path';
-import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
-import { createKeysFile, type KeysFile, type ParsedKeys, parseKeysFile } from '../../shared/keys.ts';
 import type { Role } from '../../shared/enums.ts';
-import { signToken } from '../../shared/token.ts';
+import { createKeysFile, type KeysFile, type ParsedKeys, parseKeysFile } from '../../shared/keys.ts';
+import { writeKeys } from '../../testkit/anxin-process.ts';
+import { seedCloudDatabase, sessionToken, signedToken } from '../../testkit/cloud-seed.ts';
 import type { BenchContext } from './cli.ts';
-import { type SyntheticPerson, residentOf } from './population.ts';
-import { type RunningProcess, startAnxinBroker, startAnxinCloud, writeKeys } from './processes.ts';
+import { residentOf, type SyntheticPerson } from './population.ts';
+import { type RunningProcess, startAnxinBroker, startAnxinCloud } from './processes.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -40,32 +39,22 @@ export async function startDeployment(
   const keys = parseKeysFile(keysFile);
   const keyPaths = writeKeys(dir, keysFile);
   const dbPath = join(dir, 'cloud.db');
-  const store = new SqliteCloudStore({ path: dbPath });
   const now = Date.now();
-  const compounds = new Set([
-    ...options.gates.map((g) => g.compoundId),
-    ...options.residents.map((r) => r.record.compoundId),
-  ]);
-  for (const id of compounds) await store.createCompound({ id, name: id, timeZone: 'Asia/Shanghai' }, now);
-  for (const g of options.gates) {
-    await store.createGate({ id: g.gateId, compoundId: g.compoundId, name: g.gateId, antiPassback: false }, now);
-  }
-  const residents = options.residents.map((p) => residentOf(p, now));
-  for (let i = 0; i < residents.length; i += 10_000) await store.upsertResidents(residents.slice(i, i + 10_000));
-  await store.close();
+  await seedCloudDatabase(dbPath, {
+    compounds: [
+      ...new Set([...options.gates.map((g) => g.compoundId), ...options.residents.map((r) => r.record.compoundId)]),
+    ],
+    gates: options.gates,
+    residents: options.residents.map((p) => residentOf(p, now)),
+  });
 
   const broker = await startAnxinBroker(ctx, keyPaths.publicPath);
   const cloud = await startAnxinCloud(ctx, { db: dbPath, mqttUrl: broker.url, keysPath: keyPaths.privatePath });
   // HTTP roles need a session row in the cloud's database (cloud/auth/session-book.ts); MQTT roles a signature.
   const token = (sub: string, role: Role, compound?: string) =>
     role === 'admin' || role === 'manager' || role === 'guard'
-      ? issueSessionInFile(
-          dbPath,
-          keys.signing!,
-          { username: sub, role, ...(compound ? { compound } : {}) },
-          (path) => new Database(path),
-        ).token
-      : signToken({ sub, role, ...(compound ? { compound } : {}), exp: Date.now() + DAY_MS }, keys.signing!);
+      ? sessionToken(dbPath, keys, { username: sub, role, ...(compound ? { compound } : {}) })
+      : signedToken(keys, { sub, role, exp: Date.now() + DAY_MS, ...(compound ? { compound } : {}) });
   return {
     dir,
     keysFile,

@@ -1,23 +1,21 @@
 /**
  * The components as separate processes on 127.0.0.1, started through the real CLI
- * (`node bin/anxin.mjs broker|cloud|edge`), plus Mosquitto through the test helper. Every child
- * is registered for cleanup with the benchmark's context.
+ * (`node bin/anxin.mjs broker|cloud|edge`) with the test kit's arguments (testkit/anxin-process.ts,
+ * as the fault suites start them), plus Mosquitto through the test kit. Every child is registered
+ * for cleanup with the benchmark's context.
  */
 import { once } from 'node:events';
-import { existsSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MOSQUITTO_DEFAULT_MAX_PAYLOAD, type MosquittoAccount } from '../../broker/mosquitto-config.ts';
-import { type KeysFile, publicOnly } from '../../shared/keys.ts';
+import { ANXIN, brokerArgs, cloudArgs, ROOT, waitForPort } from '../../testkit/anxin-process.ts';
 import { freePort, startMosquitto } from '../../testkit/mosquitto.ts';
 import type { BenchContext } from './cli.ts';
-import { sleep } from './samples.ts';
 
-export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const ANXIN = join(REPO, 'bin', 'anxin.mjs');
+export { writeKeys } from '../../testkit/anxin-process.ts';
+export { ANXIN };
 /** What `ANXIN` runs (bin/anxin.mjs): the build in dist/ when it is there and current, else the sources through tsx. */
-export const ANXIN_RUNS = existsSync(join(REPO, 'dist', 'cli', 'main.js'))
+export const ANXIN_RUNS = existsSync(join(ROOT, 'dist', 'cli', 'main.js'))
   ? 'anxin runs dist/ if current (npm run build)'
   : 'anxin runs the sources through tsx (no dist/: npm run build)';
 
@@ -30,23 +28,6 @@ export interface RunningProcess {
 
 type Ctx = Pick<BenchContext<unknown>, 'spawnChild' | 'onCleanup'>;
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
 function stopper(child: import('node:child_process').ChildProcess): () => Promise<void> {
   return async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -57,24 +38,14 @@ function stopper(child: import('node:child_process').ChildProcess): () => Promis
   };
 }
 
-/** Writes the keys file (private: for the cloud) and its public half (for broker and gates). */
-export function writeKeys(dir: string, keys: KeysFile): { privatePath: string; publicPath: string } {
-  const privatePath = join(dir, 'keys.json');
-  const publicPath = join(dir, 'keys.public.json');
-  writeFileSync(privatePath, JSON.stringify(keys), { mode: 0o600 });
-  writeFileSync(publicPath, JSON.stringify(publicOnly(keys)), { mode: 0o600 });
-  return { privatePath, publicPath };
-}
-
 const childEnv = { ...process.env, ANXIN_LOG_LEVEL: 'warn' };
 
 export async function startAnxinBroker(ctx: Ctx, publicKeysPath: string): Promise<RunningProcess> {
   const port = await freePort();
-  const child = ctx.spawnChild(
-    process.execPath,
-    [ANXIN, 'broker', '--port', String(port), '--host', '127.0.0.1', '--keys', publicKeysPath],
-    { env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  const child = ctx.spawnChild(process.execPath, [ANXIN, ...brokerArgs({ port, publicKeysPath })], {
+    env: childEnv,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   await waitForPort(port, 30_000);
   return { pid: child.pid!, url: `mqtt://127.0.0.1:${port}`, port, stop: stopper(child) };
 }
@@ -94,20 +65,13 @@ export async function startAnxinCloud(
     process.execPath,
     [
       ANXIN,
-      'cloud',
-      '--port',
-      String(port),
-      '--host',
-      '127.0.0.1',
-      '--mqtt',
-      options.mqttUrl,
-      '--db',
-      options.db,
-      '--keys',
-      options.keysPath,
-      ...(options.mqttLogin
-        ? ['--mqtt-client-id', options.mqttLogin.clientId, '--mqtt-token', options.mqttLogin.token]
-        : []),
+      ...cloudArgs({
+        port,
+        mqttUrl: options.mqttUrl,
+        db: options.db,
+        keysPath: options.keysPath,
+        ...(options.mqttLogin ? { mqttLogin: options.mqttLogin } : {}),
+      }),
     ],
     { env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] },
   );
