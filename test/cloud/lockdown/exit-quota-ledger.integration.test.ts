@@ -1,0 +1,180 @@
+/**
+ * The lockdown exit quota's ledger (cloud/lockdown/exit-quota-ledger.ts) on every store backend,
+ * its store opened per engine (open-exit-quota-store.ts): a use is recorded inside the ingest
+ * transaction (through the ledger's hook, as the cloud composes it) or not at all, relayed once as
+ * an `exit.use` change however often the gate resends it, and two uses of a quota of one made at
+ * two gates are one over-use with its alarm; a snapshot carries the recent uses; what a crash left
+ * unrelayed goes out at the next start. On PostgreSQL, two cloud instances relaying the same uses
+ * at once log each use once. The routes over the same ledger: test/cloud/http/gate-settings-routes.test.ts.
+ */
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LiveHub } from '../../../cloud/live/live-hub.ts';
+import { ExitQuotaLedger } from '../../../cloud/lockdown/exit-quota-ledger.ts';
+import { composeIngestHooks } from '../../../cloud/store/ingest-hook.ts';
+import type { ChangeBatch, CloudStore, StoredEvent } from '../../../cloud/store/store.ts';
+import { silentLogger } from '../../../shared/log.ts';
+import type { Change } from '../../../shared/schemas/mqtt.ts';
+import { type StoreBackend, storeBackends, throwingHook } from '../store/backends.ts';
+
+const HOUR = 3_600_000;
+const T = Date.UTC(2026, 11, 5, 2);
+
+const exit = (gateId: string, seq: number, ts: number, extra: Partial<StoredEvent> = {}): StoredEvent => ({
+  gateId,
+  seq,
+  ts,
+  direction: 'out',
+  method: 'qr',
+  result: 'granted',
+  reason: 'ok',
+  personId: `p-${gateId}-${seq}`,
+  health: 'green',
+  mode: 'lockdown',
+  passed: true,
+  decisionMs: 0.2,
+  quotaHousehold: 'house-9',
+  compoundId: 'c-1',
+  receivedAt: ts + 5,
+  ...extra,
+});
+
+interface Instance {
+  store: CloudStore;
+  ledger: ExitQuotaLedger;
+  published: ChangeBatch[];
+}
+
+function instance(store: CloudStore): Instance {
+  const published: ChangeBatch[] = [];
+  const ledger = new ExitQuotaLedger({
+    store,
+    publishChanges: async (batches) => {
+      published.push(...batches);
+    },
+    live: new LiveHub(),
+    logger: silentLogger,
+    now: () => T,
+  });
+  return { store, ledger, published };
+}
+
+/** Stores a batch as ingest does: the ledger's hook in the transaction, `afterStored` after the commit. */
+async function ingest(i: Instance, events: StoredEvent[]): Promise<void> {
+  const { inserted } = await i.store.insertEvents(events, i.ledger.hook);
+  i.ledger.afterStored(inserted);
+  await i.ledger.idle();
+}
+
+/** Every `exit.use` change in the compound's log, in log order. */
+async function loggedUses(store: CloudStore): Promise<Change[]> {
+  // Rev 1 is the quota policy set below; a gate at rev 0 is sent a snapshot instead.
+  const read = await store.readChanges('c-1', 1, 1000);
+  if (read.kind !== 'delta') throw new Error('expected a delta');
+  return read.changes.map((c) => c.change).filter((c) => c.op === 'exit.use');
+}
+
+async function openStore(backend: StoreBackend): Promise<CloudStore> {
+  const store = await backend.open();
+  await store.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
+  await store.setQuotaPolicy('c-1', 1, 24);
+  for (const id of ['g-1', 'g-3']) await store.createGate({ id, compoundId: 'c-1', name: id, antiPassback: false }, 1);
+  return store;
+}
+
+describe.each(storeBackends())('the exit quota ledger on the $name store', (backend) => {
+  let a: Instance;
+  afterAll(() => backend.dispose());
+  beforeEach(async () => {
+    a = instance(await openStore(backend));
+  });
+  afterEach(async () => {
+    await a.store.close();
+  });
+
+  it('records a use with its passage, relays it once, and finds a second use at another gate as one over-use', async () => {
+    // A timed-out grant (passed: false) used nothing; a use sent twice is recorded and relayed once.
+    await ingest(a, [exit('g-1', 1, T - 2 * HOUR, { passed: false }), exit('g-1', 2, T - HOUR)]);
+    await ingest(a, [exit('g-1', 2, T - HOUR)]);
+    const first = { op: 'exit.use', householdId: 'house-9', gateId: 'g-1', seq: 2, ts: T - HOUR };
+    expect(await loggedUses(a.store)).toEqual([first]);
+    expect(a.published.flatMap((b) => b.changes)).toEqual([first]);
+    expect(a.ledger.counters).toMatchObject({ recorded: 1, relayed: 1, overuses: 0 });
+    expect(await a.ledger.overuses('c-1', 0)).toEqual([]);
+
+    // The west gate, cut off, let the household out too: reconciled as one over-use, with its alarm.
+    await ingest(a, [exit('g-3', 1, T - 30 * 60_000)]);
+    expect(await loggedUses(a.store)).toHaveLength(2);
+    expect(await a.ledger.overuses('c-1', 0)).toEqual([
+      {
+        householdId: 'house-9',
+        gateId: 'g-3',
+        seq: 1,
+        ts: T - 30 * 60_000,
+        uses: 2,
+        quota: 1,
+        periodHours: 24,
+        gates: ['g-1', 'g-3'],
+        detectedAt: T,
+      },
+    ]);
+    const alarms = await a.store.recentAlarms('g-3', 10);
+    expect(alarms.filter((x) => x.kind === 'exit-quota-exceeded')).toHaveLength(1);
+    // A snapshot carries both uses, so a gate that takes one counts them.
+    const snapshot = await a.ledger.withRecentUses(await a.store.snapshot('c-1'), 'c-1');
+    expect(snapshot.records.filter((r) => r.op === 'exit.use')).toHaveLength(2);
+  });
+
+  it('records nothing when the batch rolls back; the resend records and relays the use', async () => {
+    const failing = composeIngestHooks([a.ledger.hook, throwingHook(backend.name, 'disk full')])!;
+    await expect(a.store.insertEvents([exit('g-1', 1, T - HOUR)], failing)).rejects.toThrow('disk full');
+    await a.ledger.relayPending();
+    expect(a.ledger.counters.recorded).toBe(0);
+    expect(await loggedUses(a.store)).toEqual([]);
+    await ingest(a, [exit('g-1', 1, T - HOUR)]);
+    expect(a.ledger.counters).toMatchObject({ recorded: 1, relayed: 1 });
+    expect(await loggedUses(a.store)).toHaveLength(1);
+  });
+
+  it('relays at the next start what a crash left unrelayed', async () => {
+    // Stored with its passage, but the process died before the relay.
+    await a.store.insertEvents([exit('g-1', 1, T - HOUR), exit('g-3', 1, T - HOUR / 2)], a.ledger.hook);
+    expect(await loggedUses(a.store)).toEqual([]);
+    const restarted = instance(await backend.reopen());
+    try {
+      await restarted.ledger.relayPending();
+      expect((await loggedUses(restarted.store)).map((c) => (c as { gateId: string }).gateId).sort()).toEqual([
+        'g-1',
+        'g-3',
+      ]);
+      expect(await restarted.ledger.overuses('c-1', 0)).toHaveLength(1);
+    } finally {
+      await restarted.store.close();
+    }
+  });
+
+  if (backend.name === 'postgres') {
+    it('two instances relaying the same uses at once log each use once', async () => {
+      const uses = Array.from({ length: 60 }, (_, i) =>
+        exit(i % 2 === 0 ? 'g-1' : 'g-3', Math.floor(i / 2) + 1, T - HOUR + i * 1000, {
+          quotaHousehold: `house-${i % 7}`,
+        }),
+      );
+      await a.store.insertEvents(uses, a.ledger.hook);
+      const b = instance(await backend.reopen());
+      try {
+        await Promise.all([a.ledger.relayPending(), b.ledger.relayPending()]);
+        const logged = (await loggedUses(a.store)) as { gateId: string; seq: number }[];
+        expect(logged.map((c) => `${c.gateId}/${c.seq}`).sort()).toEqual(
+          uses.map((u) => `${u.gateId}/${u.seq}`).sort(),
+        );
+        expect(a.ledger.counters.relayed + b.ledger.counters.relayed).toBeGreaterThanOrEqual(uses.length);
+        // Each over-use recorded once, whichever instance found it.
+        const overuses = await a.ledger.overuses('c-1', 0, 1000);
+        expect(new Set(overuses.map((o) => `${o.gateId}/${o.seq}`)).size).toBe(overuses.length);
+        expect(overuses.length).toBeGreaterThan(0);
+      } finally {
+        await b.store.close();
+      }
+    });
+  }
+});
