@@ -1,12 +1,31 @@
 /**
  * `/console`: the guard console. Every gate of the compound with its live state,
  * the alarms that wait for an acknowledgement (with a note), the live feed of passages (pause,
- * filter), and remote open with a required reason. Filled and kept current by
- * /assets/console.js over `/api/v1/live`; every state it shows is honest: a failed load is shown
- * as a failure with a retry, a stalled stream as stale, a lost network as offline (docs/web.md).
+ * filter), and remote open with a required reason. Filled and kept current by /assets/console.js
+ * and its parts (console-*.js) over `/api/v1/live`; every state it shows is honest: a failed load
+ * is shown as a failure with a retry, a stalled stream as stale, a lost network as offline
+ * (docs/web.md).
  */
 import { html } from 'hono/html';
 import { renderPage } from './page-layout.ts';
+
+/**
+ * Every module console.js imports, directly or not: one per part of the page
+ * (cloud/web/assets/console-*.js), the live stream and the shared ones. Preloaded by the page; each
+ * must also be in `WEB_ASSETS` (test/web/web-api.test.ts walks the imports and checks both).
+ */
+const CONSOLE_MODULES = [
+  'session.js',
+  'format.js',
+  'labels.js',
+  'live-stream.js',
+  'console-common.js',
+  'console-gates.js',
+  'console-alarms.js',
+  'console-alerts.js',
+  'console-feed.js',
+  'console-link.js',
+] as const;
 
 /** Remote open (a reason required) and the acknowledgement of an alarm (with a note). */
 const dialogs = html`<dialog id="open-dialog" class="dialog">
@@ -46,7 +65,7 @@ export function consolePage() {
     titleZh: '门卫控制台',
     titleEn: 'Guard console',
     script: 'console.js',
-    modules: ['session.js', 'format.js', 'labels.js', 'live-stream.js'],
+    modules: CONSOLE_MODULES,
     page: 'console',
     signedIn: true,
     body: html`<div class="console-bar" role="toolbar" aria-label="控制台设置 Console settings">

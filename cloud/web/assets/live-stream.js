@@ -28,111 +28,162 @@ const STALE_MARGIN_MS = 1_000;
  * @returns {{ close(): void, state(): string, lastDataAt(): number|null }}
  */
 export function openLiveStream({ compound, handlers, onState = () => {}, onOpen = () => {} }) {
-  let source = null;
-  let stopped = false;
-  let failures = 0;
-  let retryTimer = null;
-  let watchTimer = null;
-  let heartbeatMs = DEFAULT_HEARTBEAT_MS;
-  let lastDataAt = null;
-  let state = 'connecting';
+  const link = new LiveLink(compound, handlers, onState, onOpen);
+  link.start();
+  return {
+    close: () => link.close(),
+    state: () => link.state,
+    lastDataAt: () => link.lastDataAt,
+  };
+}
+
+/** One page's link to `/live`: the current EventSource, its state, the backoff and the stall watch. */
+class LiveLink {
+  #compound;
+  #handlers;
+  #onState;
+  #onOpen;
+  #source = null;
+  #stopped = false;
+  #failures = 0;
+  #retryTimer = null;
+  #watchTimer = null;
+  #heartbeatMs = DEFAULT_HEARTBEAT_MS;
+  #lastDataAt = null;
+  #state = 'connecting';
   /** Set once the stream went stale: reconnect attempts stay "stale" until data flows again. */
-  let staleSince = null;
+  #staleSince = null;
 
-  const setState = (next) => {
-    if (next === 'connecting' && staleSince !== null) next = 'stale';
+  constructor(compound, handlers, onState, onOpen) {
+    this.#compound = compound;
+    this.#handlers = handlers;
+    this.#onState = onState;
+    this.#onOpen = onOpen;
+  }
+
+  get state() {
+    return this.#state;
+  }
+
+  get lastDataAt() {
+    return this.#lastDataAt;
+  }
+
+  start() {
+    addEventListener('offline', this.#goneOffline);
+    addEventListener('online', this.#backOnline);
+    this.#watch();
+    this.#connect();
+  }
+
+  close() {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    clearInterval(this.#watchTimer);
+    removeEventListener('offline', this.#goneOffline);
+    removeEventListener('online', this.#backOnline);
+    this.#drop();
+  }
+
+  #setState(next) {
+    if (next === 'connecting' && this.#staleSince !== null) next = 'stale';
     if (!navigator.onLine && next !== 'open') next = 'offline';
-    if (next === state) return;
-    state = next;
-    onState(state, { lastDataAt });
-  };
+    if (next === this.#state) return;
+    this.#state = next;
+    this.#onState(this.#state, { lastDataAt: this.#lastDataAt });
+  }
 
-  const reconnectLater = () => {
-    if (stopped || retryTimer) return;
-    const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures);
-    failures += 1;
-    retryTimer = setTimeout(() => {
-      retryTimer = null;
-      connect();
+  #reconnectLater() {
+    if (this.#stopped || this.#retryTimer) return;
+    const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.#failures);
+    this.#failures += 1;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#connect();
     }, delay);
-  };
+  }
 
-  const drop = () => {
-    source?.close();
-    source = null;
-  };
+  #drop() {
+    this.#source?.close();
+    this.#source = null;
+  }
 
   /** Something arrived: the stream is live. */
-  const alive = () => {
-    lastDataAt = Date.now();
-    staleSince = null;
-    if (state !== 'open') setState('open');
-  };
+  #alive() {
+    this.#lastDataAt = Date.now();
+    this.#staleSince = null;
+    if (this.#state !== 'open') this.#setState('open');
+  }
 
-  const watch = () => {
-    clearInterval(watchTimer);
-    watchTimer = setInterval(
+  #watch() {
+    clearInterval(this.#watchTimer);
+    this.#watchTimer = setInterval(
       () => {
-        if (stopped || lastDataAt === null || staleSince !== null) return;
-        if (state !== 'open' && state !== 'connecting') return;
-        if (Date.now() - lastDataAt > 2 * heartbeatMs + STALE_MARGIN_MS) {
-          staleSince = Date.now();
-          setState('stale');
-          drop();
-          reconnectLater();
+        if (this.#stopped || this.#lastDataAt === null || this.#staleSince !== null) return;
+        if (this.#state !== 'open' && this.#state !== 'connecting') return;
+        if (Date.now() - this.#lastDataAt > 2 * this.#heartbeatMs + STALE_MARGIN_MS) {
+          this.#staleSince = Date.now();
+          this.#setState('stale');
+          this.#drop();
+          this.#reconnectLater();
         }
       },
-      Math.max(250, Math.min(1000, heartbeatMs / 4)),
+      Math.max(250, Math.min(1000, this.#heartbeatMs / 4)),
     );
-  };
+  }
 
-  async function connect() {
-    if (stopped) return;
-    setState('connecting');
+  async #connect() {
+    if (this.#stopped) return;
+    this.#setState('connecting');
     let ticket;
     try {
       ({ ticket } = await api('/auth/live-ticket', { method: 'POST' }));
     } catch {
-      setState('closed');
-      reconnectLater();
+      this.#setState('closed');
+      this.#reconnectLater();
       return;
     }
-    if (stopped) return;
+    if (this.#stopped) return;
     const query = new URLSearchParams({ token: ticket });
-    if (compound) query.set('compound', compound);
+    if (this.#compound) query.set('compound', this.#compound);
     const opened = new EventSource(`/api/v1/live?${query}`);
-    source = opened;
+    this.#source = opened;
+    this.#listen(opened);
+  }
+
+  /** The stream's own events; those of a stream already replaced are ignored. */
+  #listen(opened) {
     opened.onopen = () => {
-      failures = 0;
+      this.#failures = 0;
       // Open, but not live until the first heartbeat or message arrives.
-      if (lastDataAt === null) lastDataAt = Date.now();
-      onOpen();
+      if (this.#lastDataAt === null) this.#lastDataAt = Date.now();
+      this.#onOpen();
     };
     opened.onerror = () => {
-      if (opened !== source) return;
+      if (opened !== this.#source) return;
       if (opened.readyState === EventSource.CLOSED) {
-        setState('closed');
-        drop();
-        reconnectLater();
+        this.#setState('closed');
+        this.#drop();
+        this.#reconnectLater();
       } else {
-        setState('connecting');
+        this.#setState('connecting');
       }
     };
     opened.addEventListener('heartbeat', (event) => {
-      if (opened !== source) return;
+      if (opened !== this.#source) return;
       try {
         const beat = JSON.parse(event.data);
-        if (Number.isFinite(beat.intervalMs) && beat.intervalMs > 0) heartbeatMs = beat.intervalMs;
+        if (Number.isFinite(beat.intervalMs) && beat.intervalMs > 0) this.#heartbeatMs = beat.intervalMs;
       } catch {
         // a malformed heartbeat still proves the stream is alive
       }
-      alive();
+      this.#alive();
     });
     for (const type of EVENT_TYPES) {
       opened.addEventListener(type, (event) => {
-        if (opened !== source) return;
-        alive();
-        const handler = handlers[type];
+        if (opened !== this.#source) return;
+        this.#alive();
+        const handler = this.#handlers[type];
         if (!handler) return;
         try {
           handler(JSON.parse(event.data));
@@ -143,31 +194,15 @@ export function openLiveStream({ compound, handlers, onState = () => {}, onOpen 
     }
   }
 
-  const goneOffline = () => setState('offline');
-  const backOnline = () => {
-    // Reconnect now rather than after the backoff.
-    clearTimeout(retryTimer);
-    retryTimer = null;
-    failures = 0;
-    drop();
-    staleSince ??= Date.now();
-    connect();
-  };
-  addEventListener('offline', goneOffline);
-  addEventListener('online', backOnline);
+  #goneOffline = () => this.#setState('offline');
 
-  watch();
-  connect();
-  return {
-    close() {
-      stopped = true;
-      clearTimeout(retryTimer);
-      clearInterval(watchTimer);
-      removeEventListener('offline', goneOffline);
-      removeEventListener('online', backOnline);
-      drop();
-    },
-    state: () => state,
-    lastDataAt: () => lastDataAt,
+  #backOnline = () => {
+    // Reconnect now rather than after the backoff.
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#failures = 0;
+    this.#drop();
+    this.#staleSince ??= Date.now();
+    this.#connect();
   };
 }
