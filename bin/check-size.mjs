@@ -37,9 +37,6 @@ const ALLOWED = {
   'cloud/me/activation-routes.ts#activationManagerRoutes': 129,
   'cloud/me/activation-routes.ts#activationResidentRoutes': 116,
   'cloud/me/me-routes.ts#meRoutes': 81,
-  'cloud/supply/supply-ledger.ts': 640,
-  'cloud/supply/supply-ledger.ts#onClaims': 97,
-  'cloud/supply/supply-ledger.ts#(anonymous)': 86,
   'cloud/supply/supply-routes.ts#mountSupplyRoutes': 191,
   // Cloud wiring and routes (cloud/http, cloud-service.ts: the extension rework).
   'cloud/cloud-service.ts': 552,

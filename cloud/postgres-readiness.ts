@@ -22,6 +22,8 @@ import { openExitQuotaStore } from './lockdown/open-exit-quota-store.ts';
 import { PG_SESSION_MIGRATIONS } from './auth/pg-session-store.ts';
 import { openResidentSideBook } from './me/resident-side-store.ts';
 import { openIdentityKeys } from './registry/open-identity-keys.ts';
+import { openSupplyBook } from './supply/open-supply-book.ts';
+import { PG_SUPPLY_MIGRATIONS } from './supply/pg-supply-statements.ts';
 import { openRevocationBook } from './revocations/open-revocation-book.ts';
 import { PG_REVOCATION_MIGRATIONS } from './revocations/pg-revocation-book.ts';
 import { type StoreEngine, UnsupportedEngineError } from './store/engine.ts';
@@ -38,7 +40,6 @@ export interface PendingPart {
 /** Parts that still take the SQLite handle directly (no per-engine factory yet). */
 const SQLITE_BOUND: readonly PendingPart[] = [
   { part: 'the cloud service (createCloud opens a SQLite file)', where: 'cloud/cloud-service.ts' },
-  { part: 'crisis supplies', where: 'cloud/supply/supply-ledger.ts' },
 ];
 
 /** Parts opened per engine: probed. */
@@ -52,6 +53,7 @@ const PER_ENGINE: readonly (PendingPart & { open: (engine: StoreEngine) => unkno
   { part: 'lockdown exit quota', where: 'cloud/lockdown/open-exit-quota-store.ts', open: openExitQuotaStore },
   { part: 'statistics and their rollups', where: 'cloud/analytics/open-analytics.ts', open: openAnalyticsStore },
   { part: 'device passes', where: 'cloud/device-passes/open-device-pass-book.ts', open: openDevicePassBook },
+  { part: 'crisis supplies', where: 'cloud/supply/open-supply-book.ts', open: openSupplyBook },
 ];
 
 /** The modules of the parts probed (test/cloud/postgres-readiness.test.ts checks no `open-*.ts` factory is missing). */
@@ -91,6 +93,7 @@ export const POSTGRES_MIGRATION_FAMILIES: readonly { table: string; migrations: 
   { table: 'alarm_ack_migrations', migrations: PG_ALARM_ACK_MIGRATIONS },
   { table: 'revocation_migrations', migrations: PG_REVOCATION_MIGRATIONS },
   { table: 'device_pass_migrations', migrations: PG_DEVICE_PASS_MIGRATIONS },
+  { table: 'supply_migrations', migrations: PG_SUPPLY_MIGRATIONS },
 ];
 
 /** One line for the refusal: what is missing, and what to do meanwhile. */

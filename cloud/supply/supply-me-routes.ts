@@ -17,20 +17,20 @@ export function mountSupplyMeRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: 
   const resident = requireResident(deps.auth, deps.store, deps.sessions);
   const me = app as unknown as Hono<MeEnv>;
 
-  me.get('/api/v1/me/supply', resident, (c) => {
+  me.get('/api/v1/me/supply', resident, async (c) => {
     const { compoundId, householdId } = c.var.resident;
-    const state = ledger.awake(compoundId);
+    const state = await ledger.awake(compoundId);
     if (!state.awake) return c.json({ awake: false, rounds: [] });
-    const rounds = ledger.roundsForResident(compoundId, householdId);
+    const rounds = await ledger.roundsForResident(compoundId, householdId);
     return c.json({ awake: true, householdId, rounds });
   });
 
   me.post('/api/v1/me/supply/:id/apply', resident, validate('param', idParamSchema), async (c) => {
     const { compoundId, householdId, personId } = c.var.resident;
     const { id } = c.req.valid('param');
-    if (ledger.compoundOf(id) !== compoundId) throw notFound('round', id);
+    if ((await ledger.compoundOf(id)) !== compoundId) throw notFound('round', id);
     if (householdId === null) throw conflict('no-household', 'you are not registered with a household');
-    const result = ledger.apply(id, householdId, c.var.actor.username);
+    const result = await ledger.apply(id, householdId, c.var.actor.username);
     await deps.store.recordAudit({
       at: deps.now(),
       actor: c.var.actor.username,
@@ -41,7 +41,10 @@ export function mountSupplyMeRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: 
       detail: { householdId, personId },
     });
     return c.json(
-      { ...result, round: ledger.roundsForResident(compoundId, householdId).find((r) => r.roundId === id) ?? null },
+      {
+        ...result,
+        round: (await ledger.roundsForResident(compoundId, householdId)).find((r) => r.roundId === id) ?? null,
+      },
       201,
     );
   });

@@ -13,7 +13,7 @@ import type { AppEnv } from '../http/app-env.ts';
 import type { RouteDeps } from '../http/app-deps.ts';
 import { canSee, compoundFilter } from '../http/auth-middleware.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
-import type { SupplyLedger } from './supply-ledger.ts';
+import type { RoundView, SupplyLedger } from './supply-ledger.ts';
 import { mountSupplyMeRoutes } from './supply-me-routes.ts';
 
 const BASE = '/api/v1/supply/rounds';
@@ -48,32 +48,32 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
     });
 
   /** The round's compound, if the caller may see it (a provider: only a round that names them); 404 otherwise. */
-  const roundFor = (c: Context<AppEnv>, roundId: string): string => {
-    const compoundId = ledger.compoundOf(roundId);
+  const roundFor = async (c: Context<AppEnv>, roundId: string): Promise<string> => {
+    const compoundId = await ledger.compoundOf(roundId);
     const actor = c.var.actor;
     const visible =
       compoundId !== undefined &&
       canSee(actor, compoundId) &&
-      (actor.role !== 'provider' || ledger.providersOf(roundId).includes(actor.username));
+      (actor.role !== 'provider' || (await ledger.providersOf(roundId)).includes(actor.username));
     if (!visible) throw notFound('round', roundId);
     return compoundId;
   };
 
-  app.get(BASE, readers, validate('query', listQuery), (c) => {
+  app.get(BASE, readers, validate('query', listQuery), async (c) => {
     const actor = c.var.actor;
     const requested = c.req.valid('query').compound;
     const compoundId = compoundFilter(actor, requested);
     if (actor.role === 'provider')
-      return c.json({ rounds: ledger.listRounds(compoundId, actor.username).map(providerView) });
-    if (compoundId === undefined) return c.json({ rounds: ledger.listRounds(undefined) });
+      return c.json({ rounds: (await ledger.listRounds(compoundId, actor.username)).map(providerView) });
+    if (compoundId === undefined) return c.json({ rounds: await ledger.listRounds(undefined) });
     if (!canSee(actor, compoundId)) throw notFound('compound', compoundId);
-    const state = ledger.awake(compoundId);
+    const state = await ledger.awake(compoundId);
     return c.json({
       compoundId,
       awake: state.awake,
       mode: state.mode,
       ...(state.awake ? {} : { asleep: state.why }),
-      rounds: ledger.listRounds(compoundId),
+      rounds: await ledger.listRounds(compoundId),
     });
   });
 
@@ -82,7 +82,7 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
     if (!canSee(c.var.actor, input.compoundId) || !(await deps.store.getCompound(input.compoundId))) {
       throw notFound('compound', input.compoundId);
     }
-    const round = ledger.createRound(input, c.var.actor.username);
+    const round = await ledger.createRound(input, c.var.actor.username);
     await audit(c, 'supply.round.create', round.compoundId, round.roundId, {
       name: round.name,
       form: round.form,
@@ -92,10 +92,10 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
     return c.json(round, 201);
   });
 
-  app.get(`${BASE}/:id`, readers, validate('param', idParamSchema), (c) => {
+  app.get(`${BASE}/:id`, readers, validate('param', idParamSchema), async (c) => {
     const { id } = c.req.valid('param');
-    roundFor(c, id);
-    const round = ledger.view(id);
+    await roundFor(c, id);
+    const round = await ledger.view(id);
     return c.json(c.var.actor.role === 'provider' ? providerView(round) : round);
   });
 
@@ -106,9 +106,9 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
     validate('json', stockUpdateSchema),
     async (c) => {
       const { id } = c.req.valid('param');
-      const compoundId = roundFor(c, id);
+      const compoundId = await roundFor(c, id);
       const { items } = c.req.valid('json');
-      const round = ledger.updateStock(id, items);
+      const round = await ledger.updateStock(id, items);
       await audit(c, 'supply.stock', compoundId, id, { items });
       return c.json(c.var.actor.role === 'provider' ? providerView(round) : round);
     },
@@ -116,8 +116,8 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
 
   app.post(`${BASE}/:id/close`, managers, validate('param', idParamSchema), async (c) => {
     const { id } = c.req.valid('param');
-    const compoundId = roundFor(c, id);
-    const round = ledger.close(id, c.var.actor.username);
+    const compoundId = await roundFor(c, id);
+    const round = await ledger.close(id, c.var.actor.username);
     await audit(c, 'supply.round.close', compoundId, id, { served: round.progress.served });
     return c.json(round);
   });
@@ -129,9 +129,9 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
     validate('query', claimsQuery),
     async (c) => {
       const { id } = c.req.valid('param');
-      const compoundId = roundFor(c, id);
+      const compoundId = await roundFor(c, id);
       const { format, limit } = c.req.valid('query');
-      const claims = ledger.claims(id, limit);
+      const claims = await ledger.claims(id, limit);
       if (format === 'json') return c.json({ roundId: id, claims });
       deps.limits.take(c, 'export');
       await audit(c, 'supply.export', compoundId, id, { rows: claims.length });
@@ -180,12 +180,12 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
     validate('json', cloudClaimSchema),
     async (c) => {
       const { id } = c.req.valid('param');
-      const compoundId = roundFor(c, id);
+      const compoundId = await roundFor(c, id);
       const input = c.req.valid('json');
-      if (input.personId !== undefined && ledger.householdOf(compoundId, input.personId) !== input.householdId) {
+      const member = input.personId === undefined ? undefined : await ledger.householdOf(compoundId, input.personId);
+      if (member !== input.householdId && input.personId !== undefined)
         throw notFound('household member', input.personId);
-      }
-      const claim = ledger.recordCloudClaim(id, input, c.var.actor.username);
+      const claim = await ledger.recordCloudClaim(id, input, c.var.actor.username);
       await audit(c, 'supply.claim', compoundId, id, {
         claimId: claim.claimId,
         householdId: input.householdId,
@@ -203,12 +203,12 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
     validate('json', applySchema),
     async (c) => {
       const { id } = c.req.valid('param');
-      const compoundId = roundFor(c, id);
+      const compoundId = await roundFor(c, id);
       const { householdId } = c.req.valid('json');
-      if (!ledger.householdKnown(compoundId, householdId)) {
+      if (!(await ledger.householdKnown(compoundId, householdId))) {
         throw notFound('household', householdId);
       }
-      const result = ledger.apply(id, householdId, c.var.actor.username);
+      const result = await ledger.apply(id, householdId, c.var.actor.username);
       await audit(c, 'supply.apply', compoundId, id, { householdId });
       return c.json(result, 201);
     },
@@ -216,7 +216,7 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
 }
 
 /** What a provider sees of a round: items, stock, counts — no household, no person, no claim. */
-function providerView(round: ReturnType<SupplyLedger['view']>) {
+function providerView(round: RoundView) {
   const { roundId, compoundId, name, items, form, window, status, stock, progress } = round;
   return {
     roundId,

@@ -1,5 +1,9 @@
-/** The supply ledger's prepared statements (supply-ledger.ts), on the cloud's SQLite connection. */
+/** The SQLite supply book's prepared statements (sqlite-supply-book.ts), on the cloud's connection. */
 import type { Database, Statement } from 'better-sqlite3';
+
+const CLAIM_COLUMNS = `claim_id, round_id, compound_id, household_id, person_id, gate_id, seq, ts, method,
+  outcome, refusal, decided_by, ask_id, guard, reason, standing, stored_at`;
+const CLAIM_VALUES = '?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?';
 
 export function prepareStatements(db: Database) {
   const p = (sql: string): Statement => db.prepare(sql);
@@ -29,13 +33,13 @@ export function prepareStatements(db: Database) {
     ),
     standings: p('SELECT standing, COUNT(*) AS n FROM supply_claims WHERE round_id = ? GROUP BY standing'),
     accepted: p(
-      "SELECT claim_id, gate_id, ts FROM supply_claims WHERE round_id = ? AND household_id = ? AND standing = 'accepted' ORDER BY ts LIMIT 1",
+      "SELECT claim_id, gate_id, ts FROM supply_claims WHERE round_id = ? AND household_id = ? AND standing = 'accepted'",
     ),
-    claimById: p('SELECT standing FROM supply_claims WHERE claim_id = ?'),
-    insertClaim: p(
-      `INSERT INTO supply_claims (claim_id, round_id, compound_id, household_id, person_id, gate_id, seq, ts, method,
-           outcome, refusal, decided_by, ask_id, guard, reason, standing, stored_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    claimExists: p('SELECT 1 AS one FROM supply_claims WHERE claim_id = ?'),
+    insertClaim: p(`INSERT INTO supply_claims (${CLAIM_COLUMNS}) VALUES (${CLAIM_VALUES})`),
+    // An accepted claim: nothing is written when the household has one (supply_claims_one_accepted).
+    insertClaimIfFirst: p(
+      `INSERT INTO supply_claims (${CLAIM_COLUMNS}) VALUES (${CLAIM_VALUES}) ON CONFLICT DO NOTHING`,
     ),
     claimsOf: p(
       `SELECT c.*, r.masked_name FROM supply_claims c LEFT JOIN residents r ON r.person_id = c.person_id

@@ -106,7 +106,7 @@ describe('compound isolation (property)', () => {
           // A supply round in each compound (the same provider supplies both), with a claim each.
           const rounds: Record<'a' | 'b', string> = { a: '', b: '' };
           for (const side of ['a', 'b'] as const) {
-            const round = core.supply.createRound(
+            const round = await core.supply.createRound(
               {
                 compoundId: `c-${side}`,
                 name: 'Rice',
@@ -120,7 +120,7 @@ describe('compound isolation (property)', () => {
               'seed',
             );
             rounds[side] = round.roundId;
-            core.supply.recordCloudClaim(
+            await core.supply.recordCloudClaim(
               round.roundId,
               { householdId: world[side][0]!.household, method: 'delivery', reason: 'door' },
               'seed',

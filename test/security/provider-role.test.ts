@@ -83,7 +83,7 @@ describe('provider role (property)', () => {
             }),
           );
           await core.ingest.flush();
-          const round = core.supply.createRound(
+          const round = await core.supply.createRound(
             {
               compoundId: 'c-a',
               name: 'Rice',
@@ -115,7 +115,7 @@ describe('provider role (property)', () => {
               ]);
             } else {
               try {
-                core.supply.recordCloudClaim(
+                await core.supply.recordCloudClaim(
                   round.roundId,
                   { householdId, personId, method: 'delivery', reason: 'door' },
                   'mgr',

@@ -249,7 +249,7 @@ describe('supply rounds', () => {
     const m2 = await h.token('manager', 'c-2', 'mgr-2');
     expect((await h.request('GET', `/api/v1/supply/rounds/${roundId}`, { token: m2 })).status).toBe(404);
     // A snapshot carries the round and its claim to a point that starts empty.
-    const snap = h.core.supply.withSupply({ rev: 1, records: [] }, 'c-1');
+    const snap = await h.core.supply.withSupply({ rev: 1, records: [] }, 'c-1');
     expect(snap.records.map((r) => r.op)).toEqual(['supply.round', 'supply.claim']);
   });
 
