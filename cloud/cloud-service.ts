@@ -198,7 +198,7 @@ export function createCloudCore(options: CloudCoreOptions): CloudCore {
     publishAck: (gateId, upTo) => publish(topics.gateAck(gateId), { upTo, ts: now() }),
     onStored: (events) => {
       exitQuota.afterStored(events);
-      if (live.listenerCount === 0) return;
+      if (!live.hasAudience) return;
       publishEntries(events).catch((err: unknown) => logger.warn({ err }, 'live entries failed'));
     },
     ...(hook ? { hook } : {}),

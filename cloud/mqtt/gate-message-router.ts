@@ -132,7 +132,8 @@ export class GateMessageRouter {
     await this.options.store.recordStatus(gateId, compoundId, status, this.now(), { retained });
     this.options.metrics.gateJournalDepth.set(status.journalDepth, { gate: gateId });
     this.options.metrics.gateOnline.set(status.online ? 1 : 0, { gate: gateId });
-    this.options.live.publish({ type: 'status', data: { ...status, gateId, compoundId } });
+    // `here`: every cloud instance subscribes the statuses itself (not through the shared group).
+    this.options.live.publish({ type: 'status', data: { ...status, gateId, compoundId } }, 'here');
     // Not awaited: it may publish (a renewal), and a publish awaited inside the message path
     // waits for a PUBACK that the paused client would only read after this handler returns.
     void this.options.onStatus?.(gateId, compoundId, status);

@@ -167,7 +167,8 @@ export class GateTokenRenewal {
   ): Promise<void> {
     const ts = this.options.now();
     await this.options.store.recordAlarm({ kind, ts, detail, gateId, compoundId, receivedAt: ts });
-    this.options.live.publish({ type: 'alarm', data: { kind, ts, detail, gateId, compoundId } });
+    // `here`: raised from a status, which every cloud instance receives and judges itself.
+    this.options.live.publish({ type: 'alarm', data: { kind, ts, detail, gateId, compoundId } }, 'here');
     this.counters.alarms += 1;
     this.options.logger.warn({ gateId, kind, detail }, 'gate alarm raised by the cloud');
   }
