@@ -48,10 +48,6 @@ const ALLOWED = {
   'cloud/revocations/revocation-routes.ts#revocationRoutes': 93,
   'cloud/revocations/revocation-routes.ts#(anonymous)': 91,
   'cloud/analytics/contacts.ts#rankContacts': 87,
-  // OSDP: the link layer and the turnstile's semantics are being separated.
-  'firmware-bridge/osdp/control-panel.ts': 880,
-  'firmware-bridge/osdp/simulator.ts': 706,
-  'firmware-bridge/osdp/frame.ts#fromBuffer': 81,
   // Broker wiring.
   'broker/aedes-hooks.ts#createAedesHooks': 89,
   'broker/server.ts#createBrokerServer': 157,

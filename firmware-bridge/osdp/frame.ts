@@ -72,6 +72,31 @@ export function minimumOsdpFrameLength(integrity: OsdpIntegrity): number {
   return OSDP_HEADER_LENGTH + 1 + checkLength(integrity);
 }
 
+/** Throws an `integrity` OsdpFrameError unless the CRC-16 or checksum at `checkAt` matches the bytes before it. */
+function checkIntegrity(body: Uint8Array, integrity: OsdpIntegrity, checkAt: number, header: OsdpFrameHeader): void {
+  if (integrity === 'crc16') {
+    const expected = crc16(body, 0, checkAt);
+    const got = body[checkAt]! | (body[checkAt + 1]! << 8);
+    if (expected !== got) {
+      throw new OsdpFrameError(
+        'integrity',
+        `OSDP CRC 0x${got.toString(16)} does not match 0x${expected.toString(16)}`,
+        header,
+      );
+    }
+    return;
+  }
+  const expected = checksum8(body, 0, checkAt);
+  const got = body[checkAt]!;
+  if (expected !== got) {
+    throw new OsdpFrameError(
+      'integrity',
+      `OSDP checksum 0x${got.toString(16)} does not match 0x${expected.toString(16)}`,
+      header,
+    );
+  }
+}
+
 export class OsdpFrame {
   readonly address: number;
   readonly isReply: boolean;
@@ -165,27 +190,7 @@ export class OsdpFrame {
     const checkAt = length - checkLength(integrity);
     header.code =
       body[ctrl & CTRL_SECURITY_BLOCK ? OSDP_HEADER_LENGTH + body[OSDP_HEADER_LENGTH]! : OSDP_HEADER_LENGTH];
-    if (integrity === 'crc16') {
-      const expected = crc16(body, 0, checkAt);
-      const got = body[checkAt]! | (body[checkAt + 1]! << 8);
-      if (expected !== got) {
-        throw new OsdpFrameError(
-          'integrity',
-          `OSDP CRC 0x${got.toString(16)} does not match 0x${expected.toString(16)}`,
-          header,
-        );
-      }
-    } else {
-      const expected = checksum8(body, 0, checkAt);
-      const got = body[checkAt]!;
-      if (expected !== got) {
-        throw new OsdpFrameError(
-          'integrity',
-          `OSDP checksum 0x${got.toString(16)} does not match 0x${expected.toString(16)}`,
-          header,
-        );
-      }
-    }
+    checkIntegrity(body, integrity, checkAt, header);
     let codeAt = OSDP_HEADER_LENGTH;
     let securityBlock: OsdpSecurityBlock | undefined;
     let macAt = checkAt;

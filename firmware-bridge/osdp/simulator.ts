@@ -11,10 +11,13 @@
  * lost between polls — then osdp_RAW for a presented card, else osdp_ACK), NAKs unknown commands
  * (3), bad check characters (1), bad lengths (2), security blocks (5) and out-of-order sequence
  * numbers (4), and answers a repeated sequence number with its last reply, unchanged.
+ *
+ * This file is the turnstile and the PD's answers to what it is asked; the PD's side of the link
+ * (sequence numbers, repeats, NAKs, the secure channel) is sim-pd-link.ts, a port shared by several
+ * simulated PDs sim-line.ts.
  */
 import { EventEmitter } from 'node:events';
-import { silentLogger, type Logger } from '../../shared/log.ts';
-import { ManagedSerialPort } from '../serial/managed-port.ts';
+import { type Logger, silentLogger } from '../../shared/log.ts';
 import type { DeviceStatus, SerialPortOptions } from '../serial/port-options.ts';
 import { systemTimers, type Timers } from '../serial/timers.ts';
 import { OsdpCommand, type OsdpCommandName, OsdpNakReason, OsdpReply } from './codes.ts';
@@ -28,29 +31,10 @@ import {
   OutputControl,
 } from './commands.ts';
 import { OsdpPayloadError } from './errors.ts';
-import {
-  ccryptFrame,
-  checkScbk,
-  clientCryptogram,
-  decodeKeyset,
-  deriveSessionKeys,
-  initialRmac,
-  keyKindOf,
-  newRandom,
-  rmacIFrame,
-  SCBK_DEFAULT,
-  type ScKeyKind,
-  Scs,
-  type SessionKeys,
-  SecureSession,
-  sameSecret,
-  serverCryptogram,
-} from './secure-channel.ts';
-import { nextOsdpSequence, OSDP_BROADCAST, OsdpFrame, type OsdpSequence } from './frame.ts';
-import { type OsdpDrop, OsdpParser } from './parser.ts';
+import { OSDP_BROADCAST, OsdpFrame } from './frame.ts';
+import type { OsdpDrop } from './parser.ts';
 import {
   encodeInputStates,
-  encodeNak,
   encodeOutputStates,
   encodePdCap,
   encodePdId,
@@ -58,7 +42,12 @@ import {
   PdCapabilityFunction,
   RawCardFormat,
 } from './replies.ts';
+import { checkScbk, decodeKeyset, type ScKeyKind } from './secure-channel.ts';
+import { OsdpSimulatorLine, type SimulatedPd } from './sim-line.ts';
+import { SimulatedPdLink } from './sim-pd-link.ts';
 import { encodeWiegand26 } from './wiegand.ts';
+
+export { OsdpSimulatorLine } from './sim-line.ts';
 
 export type TurnstileBehaviour = 'pass' | 'timeout' | 'forced' | 'tailgate';
 export const TURNSTILE_BEHAVIOURS: readonly TurnstileBehaviour[] = ['pass', 'timeout', 'forced', 'tailgate'];
@@ -73,85 +62,6 @@ const INPUT = { passedIn: 0, passedOut: 1, forced: 2, fireLoop: 3, tamper: 4 } a
 const INPUT_COUNT = 5;
 const OUTPUT_COUNT = 2;
 const OUTPUT_DIRECTION: Record<number, 'in' | 'out'> = { 0: 'in', 1: 'out' };
-
-/**
- * One serial port shared by simulated PDs at different addresses (several PDs on one RS-485 line,
- * docs/devices.md §5.3): it parses every frame once and hands it to the PD it is addressed to.
- */
-export class OsdpSimulatorLine extends EventEmitter<{ status: [status: DeviceStatus] }> {
-  readonly path: string;
-  readonly #options: SerialPortOptions & { logger?: Logger; timers?: Timers };
-  readonly #pds = new Map<number, OsdpTurnstileSimulator>();
-  #port: ManagedSerialPort | undefined;
-  #parser: OsdpParser | undefined;
-  #users = 0;
-  #starting: Promise<void> | undefined;
-
-  constructor(options: SerialPortOptions & { logger?: Logger; timers?: Timers }) {
-    super();
-    this.path = options.path;
-    this.#options = options;
-  }
-
-  get status(): DeviceStatus {
-    return this.#port ? this.#port.status : 'absent';
-  }
-
-  /** Called by a PD's start(); the first one opens the port. */
-  async attach(pd: OsdpTurnstileSimulator): Promise<void> {
-    if (this.#pds.has(pd.address) && this.#pds.get(pd.address) !== pd) {
-      throw new TypeError(`address ${pd.address} is taken on ${this.path}`);
-    }
-    this.#pds.set(pd.address, pd);
-    this.#users++;
-    if (this.#users === 1) {
-      const timers = this.#options.timers ?? systemTimers;
-      const log = (this.#options.logger ?? silentLogger).child({ component: 'osdp.sim', path: this.path });
-      this.#parser = new OsdpParser({ timers, onDrop: (drop) => this.#onDrop(drop) });
-      this.#parser.on('data', (frame: OsdpFrame) => this.#onFrame(frame, process.hrtime.bigint()));
-      this.#port = new ManagedSerialPort({
-        path: this.#options.path,
-        baudRate: this.#options.baudRate,
-        binding: this.#options.binding,
-        parser: this.#parser,
-        logger: this.#options.logger,
-        timers,
-      });
-      this.#port.on('status', (status) => this.emit('status', status));
-      // ManagedSerialPort already logs port errors; listening keeps them from being thrown.
-      this.#port.on('error', (err) => log.debug({ err: err.message }, 'simulator serial error'));
-      this.#starting = this.#port.start();
-    }
-    await this.#starting;
-  }
-
-  async detach(pd: OsdpTurnstileSimulator): Promise<void> {
-    if (this.#pds.get(pd.address) !== pd) return;
-    this.#pds.delete(pd.address);
-    this.#users--;
-    if (this.#users > 0) return;
-    await this.#port?.stop();
-    this.#parser?.destroy();
-    this.#port = undefined;
-    this.#parser = undefined;
-  }
-
-  write(bytes: Buffer): Promise<void> {
-    return this.#port ? this.#port.write(bytes) : Promise.resolve();
-  }
-
-  #onFrame(frame: OsdpFrame, atHr: bigint): void {
-    if (frame.isReply) return;
-    if (frame.address === OSDP_BROADCAST) for (const pd of this.#pds.values()) pd.handleFrame(frame, atHr);
-    else this.#pds.get(frame.address)?.handleFrame(frame, atHr);
-  }
-
-  #onDrop(drop: OsdpDrop): void {
-    const address = drop.header?.address;
-    if (address === undefined) return;
-    this.#pds.get(address)?.handleDrop(drop);
-  }
-}
 
 export interface OsdpTurnstileSimulatorOptions extends SerialPortOptions {
   /** A port shared with simulated PDs at other addresses; without it the simulator opens `path` itself. */
@@ -193,7 +103,18 @@ export interface OsdpTurnstileSimulatorEvents {
   keyset: [scbk: Buffer];
 }
 
-export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorEvents> {
+/** osdp_PDID of a simulated PD: vendor "AXG", model 1, serial number 0x10000 + address. */
+function simulatedPdId(address: number): Buffer {
+  return encodePdId({
+    vendorCode: Buffer.from([0x41, 0x58, 0x47]),
+    model: 1,
+    version: 1,
+    serialNumber: 0x00010000 + address,
+    firmware: { major: 1, minor: 0, build: 0 },
+  });
+}
+
+export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorEvents> implements SimulatedPd {
   readonly address: number;
   readonly stats = { commands: 0, repeats: 0, naks: 0, unlocks: 0, passes: 0, handshakes: 0, secureFailures: 0 };
 
@@ -207,10 +128,8 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
   #line: OsdpSimulatorLine | undefined;
   #ownLine: boolean;
   #started = false;
-  #scbk: Buffer | undefined;
-  #installMode: boolean;
-  #handshake: { keys: SessionKeys; rndA: Buffer; rndB: Buffer; kind: ScKeyKind } | undefined;
-  #session: SecureSession | undefined;
+  readonly #link: SimulatedPdLink;
+  readonly #pdid: Buffer;
 
   /** Raw contact states, as the PD reports them. The fire loop starts closed (no fire). */
   #inputs: boolean[] = [false, false, false, true, false];
@@ -218,8 +137,6 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
   /** Input snapshots not yet reported to the CP, oldest first. */
   #inputReports: boolean[][] = [];
   #cardReports: Buffer[] = [];
-  #lastSequence: OsdpSequence | undefined;
-  #lastReply: Buffer | undefined;
 
   constructor(options: OsdpTurnstileSimulatorOptions) {
     super();
@@ -248,20 +165,35 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
     );
     this.#log = (options.logger ?? silentLogger).child({ component: 'osdp.sim', path: options.path, address });
     this.#timers = options.timers ?? systemTimers;
-    this.#scbk = options.scbk ? checkScbk(options.scbk) : undefined;
-    this.#installMode = options.installMode ?? false;
     this.#ownLine = !options.line;
     this.#line = options.line;
+    this.#pdid = simulatedPdId(address);
+    this.#link = new SimulatedPdLink({
+      address,
+      scbk: options.scbk ? checkScbk(options.scbk) : undefined,
+      installMode: options.installMode ?? false,
+      pdid: this.#pdid,
+      stats: this.stats,
+      log: this.#log,
+      write: (bytes) => this.#write(bytes),
+      answer: (command, atHr) => this.#answer(command, atHr),
+      events: {
+        command: (frame) => this.emit('command', frame),
+        handshake: (kind) => this.emit('handshake', kind),
+        secureFailure: (reason) => this.emit('secure-failure', reason),
+        keyset: (scbk) => this.emit('keyset', scbk),
+      },
+    });
   }
 
   /** Whether the PD holds a key of its own (then it refuses plaintext and SCBK-D). */
   get keyed(): boolean {
-    return this.#scbk !== undefined;
+    return this.#link.keyed;
   }
 
   /** Whether a secure session is established. */
   get secure(): boolean {
-    return this.#session !== undefined;
+    return this.#link.secure;
   }
 
   get behaviour(): TurnstileBehaviour {
@@ -307,12 +239,7 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
     this.#line?.off('status', this.#onLineStatus);
     await this.#line?.detach(this);
     if (this.#ownLine) this.#line = undefined;
-    // A restarted PD has forgotten the conversation: the CP will get NAK sequence until it restarts
-    // at 0, and must handshake again (the key itself survives, as in a PD's non-volatile memory).
-    this.#lastSequence = undefined;
-    this.#lastReply = undefined;
-    this.#session = undefined;
-    this.#handshake = undefined;
+    this.#link.reset();
   }
 
   setBehaviour(behaviour: TurnstileBehaviour): void {
@@ -409,181 +336,12 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
 
   /** A frame for this PD that the line's parser refused. @internal */
   handleDrop(drop: OsdpDrop): void {
-    const header = drop.header;
-    if (!header || header.isReply || !this.#isForMe(header.address)) return;
-    const reason =
-      drop.reason === 'integrity'
-        ? OsdpNakReason.CHECK_CHARACTER
-        : drop.reason === 'security-block'
-          ? OsdpNakReason.SECURE_CHANNEL_UNSUPPORTED
-          : drop.reason === 'length'
-            ? OsdpNakReason.COMMAND_LENGTH
-            : undefined;
-    if (reason === undefined) return;
-    // The damaged frame's sequence number cannot be trusted: answer it, but do not remember it.
-    this.#send(this.#nak(header.sequence as OsdpSequence, reason), false);
-  }
-
-  #isForMe(address: number): boolean {
-    return address === this.address || address === OSDP_BROADCAST;
+    this.#link.handleDrop(drop);
   }
 
   /** A frame the line parsed, addressed to this PD (or broadcast). @internal */
   handleFrame(frame: OsdpFrame, atHr: bigint): void {
-    if (frame.isReply || !this.#isForMe(frame.address)) return;
-    this.stats.commands++;
-    this.emit('command', frame);
-    const sequence = frame.sequence;
-    if (sequence !== 0 && sequence === this.#lastSequence && this.#lastReply) {
-      this.stats.repeats++;
-      this.#log.debug({ sequence }, 'repeated sequence number: sending the last reply again');
-      this.#write(this.#lastReply);
-      return;
-    }
-    const expected = this.#lastSequence === undefined ? undefined : nextOsdpSequence(this.#lastSequence);
-    if (sequence !== 0 && sequence !== expected) {
-      this.#send(this.#nak(sequence, OsdpNakReason.SEQUENCE), false);
-      return;
-    }
-    const secured = this.#secureLayer(frame);
-    if (secured?.isReply) {
-      // The secure layer answered itself (handshake, or a refusal).
-      this.#send(secured, !(secured.code === OsdpReply.NAK && !secured.securityBlock));
-      return;
-    }
-    const command = secured ?? frame;
-    let reply: OsdpFrame;
-    try {
-      reply = this.#answer(command, atHr);
-    } catch (err) {
-      if (!(err instanceof OsdpPayloadError)) throw err;
-      reply = this.#nak(sequence, OsdpNakReason.COMMAND_LENGTH);
-    }
-    const session = this.#session;
-    if (session && secured) {
-      const bytes = session.sealReply({ address: this.address, sequence, code: reply.code, data: reply.data });
-      this.#lastSequence = sequence;
-      this.#lastReply = bytes;
-      this.#write(bytes);
-      if (command.code === OsdpCommand.KEYSET && reply.code === OsdpReply.ACK) this.#installKey(command.data);
-      return;
-    }
-    this.#send(reply, true);
-  }
-
-  /**
-   * The PD's side of the secure channel. Returns a reply frame when the secure layer answers on its
-   * own (handshake messages, refusals), the opened (plain) command of a session message, or
-   * undefined for a plaintext command the PD may answer in plaintext.
-   */
-  #secureLayer(frame: OsdpFrame): OsdpFrame | undefined {
-    const block = frame.securityBlock;
-    const capable = this.#scbk !== undefined || this.#installMode;
-    if (!block) {
-      if (this.#session) this.#endSession('a plaintext command during a session');
-      const discovery = frame.code === OsdpCommand.ID || frame.code === OsdpCommand.CAP;
-      if (this.#scbk && !discovery) return this.#nak(frame.sequence, OsdpNakReason.SECURITY_CONDITIONS);
-      return undefined;
-    }
-    if (!capable) return this.#nak(frame.sequence, OsdpNakReason.SECURE_CHANNEL_UNSUPPORTED);
-    switch (block.type) {
-      case Scs.CHLNG:
-        return this.#onChlng(frame);
-      case Scs.SCRYPT:
-        return this.#onScrypt(frame);
-      case Scs.COMMAND_MAC:
-      case Scs.COMMAND_ENCRYPTED: {
-        const session = this.#session;
-        if (!session) return this.#nak(frame.sequence, OsdpNakReason.SECURITY_CONDITIONS);
-        try {
-          return session.openCommand(frame);
-        } catch (err) {
-          this.#endSession((err as Error).message);
-          return this.#nak(frame.sequence, OsdpNakReason.SECURITY_CONDITIONS);
-        }
-      }
-      default:
-        return this.#nak(frame.sequence, OsdpNakReason.SECURITY_CONDITIONS);
-    }
-  }
-
-  #onChlng(frame: OsdpFrame): OsdpFrame {
-    this.#session = undefined;
-    const kind = keyKindOf(frame.securityBlock!.data[0]);
-    // A keyed PD never falls back to the install key; an unkeyed one has nothing but the install key.
-    const key =
-      kind === 'scbk' ? this.#scbk : kind === 'install' && !this.#scbk && this.#installMode ? SCBK_DEFAULT : undefined;
-    if (!key || frame.code !== OsdpCommand.CHLNG || frame.data.length !== 8) {
-      this.#failHandshake(`osdp_CHLNG for a key this PD does not use (${kind ?? 'unknown'})`);
-      return this.#nak(frame.sequence, OsdpNakReason.SECURITY_CONDITIONS);
-    }
-    const rndA = Buffer.from(frame.data);
-    const rndB = newRandom();
-    const keys = deriveSessionKeys(key, rndA);
-    this.#handshake = { keys, rndA, rndB, kind: kind! };
-    return ccryptFrame(
-      this.address,
-      frame.sequence,
-      kind!,
-      this.#cuid(),
-      rndB,
-      clientCryptogram(keys.sEnc, rndA, rndB),
-    );
-  }
-
-  #onScrypt(frame: OsdpFrame): OsdpFrame {
-    const pending = this.#handshake;
-    this.#handshake = undefined;
-    if (!pending || frame.code !== OsdpCommand.SCRYPT || frame.data.length !== 16) {
-      this.#failHandshake('osdp_SCRYPT without a challenge');
-      return this.#nak(frame.sequence, OsdpNakReason.SECURITY_CONDITIONS);
-    }
-    const expected = serverCryptogram(pending.keys.sEnc, pending.rndA, pending.rndB);
-    if (!sameSecret(expected, frame.data)) {
-      this.#failHandshake("the control panel's cryptogram does not verify (wrong key)");
-      return rmacIFrame(this.address, frame.sequence, false, Buffer.alloc(16));
-    }
-    const rmac = initialRmac(pending.keys, expected);
-    this.#session = new SecureSession(pending.keys, rmac);
-    this.stats.handshakes++;
-    this.#log.info({ key: pending.kind }, 'secure channel established');
-    this.emit('handshake', pending.kind);
-    return rmacIFrame(this.address, frame.sequence, true, rmac);
-  }
-
-  #installKey(data: Buffer): void {
-    const key = decodeKeyset(data);
-    this.#scbk = key;
-    this.#log.info('osdp_KEYSET: new secure channel key installed');
-    this.emit('keyset', Buffer.from(key));
-  }
-
-  #failHandshake(reason: string): void {
-    this.stats.secureFailures++;
-    this.#log.warn({ reason }, 'secure channel handshake refused');
-    this.emit('secure-failure', reason);
-  }
-
-  #endSession(reason: string): void {
-    this.#session = undefined;
-    this.stats.secureFailures++;
-    this.#log.warn({ reason }, 'secure channel session ended');
-    this.emit('secure-failure', reason);
-  }
-
-  /** cUID: the first 8 bytes of osdp_PDID (vendor, model, version, serial number). */
-  #cuid(): Buffer {
-    return this.#pdid().subarray(0, 8);
-  }
-
-  #pdid(): Buffer {
-    return encodePdId({
-      vendorCode: Buffer.from([0x41, 0x58, 0x47]),
-      model: 1,
-      version: 1,
-      serialNumber: 0x00010000 + this.address,
-      firmware: { major: 1, minor: 0, build: 0 },
-    });
+    this.#link.handleFrame(frame, atHr);
   }
 
   #answer(command: OsdpFrame, atHr: bigint): OsdpFrame {
@@ -596,15 +354,15 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
         data,
         integrity: command.integrity,
       });
-    if (this.#nakCommands.has(command.code)) return this.#nak(command.sequence, OsdpNakReason.UNKNOWN_COMMAND);
+    if (this.#nakCommands.has(command.code)) return this.#link.nak(command.sequence, OsdpNakReason.UNKNOWN_COMMAND);
     switch (command.code) {
       case OsdpCommand.POLL:
         return this.#pollReply(reply);
       case OsdpCommand.ID:
-        return reply(OsdpReply.PDID, this.#pdid());
+        return reply(OsdpReply.PDID, this.#pdid);
       case OsdpCommand.KEYSET:
         // Only ever inside a session (the secure layer refuses it otherwise), its data encrypted.
-        if (!this.#session) return this.#nak(command.sequence, OsdpNakReason.SECURITY_CONDITIONS);
+        if (!this.#link.secure) return this.#link.nak(command.sequence, OsdpNakReason.SECURITY_CONDITIONS);
         decodeKeyset(command.data);
         return reply(OsdpReply.ACK);
       case OsdpCommand.CAP:
@@ -619,7 +377,7 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
             { function: PdCapabilityFunction.CHECK_CHARACTER_SUPPORT, compliance: 1, count: 0 },
             {
               function: PdCapabilityFunction.COMMUNICATION_SECURITY,
-              compliance: this.#scbk || this.#installMode ? 1 : 0,
+              compliance: this.#link.capable ? 1 : 0,
               count: 0,
             },
           ]),
@@ -640,7 +398,7 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
         this.emit('buzz', decodeBuz(command.data));
         return reply(OsdpReply.ACK);
       default:
-        return this.#nak(command.sequence, OsdpNakReason.UNKNOWN_COMMAND);
+        return this.#link.nak(command.sequence, OsdpNakReason.UNKNOWN_COMMAND);
     }
   }
 
@@ -678,26 +436,6 @@ export class OsdpTurnstileSimulator extends EventEmitter<OsdpTurnstileSimulatorE
       default:
         break;
     }
-  }
-
-  #nak(sequence: OsdpSequence, reason: number): OsdpFrame {
-    this.stats.naks++;
-    return new OsdpFrame({
-      address: this.address,
-      isReply: true,
-      sequence,
-      code: OsdpReply.NAK,
-      data: encodeNak(reason),
-    });
-  }
-
-  #send(reply: OsdpFrame, remember: boolean): void {
-    const bytes = reply.toBuffer();
-    if (remember) {
-      this.#lastSequence = reply.sequence;
-      this.#lastReply = bytes;
-    }
-    this.#write(bytes);
   }
 
   #write(bytes: Buffer): void {
