@@ -26,7 +26,7 @@ import { GateClock } from './gate-clock.ts';
 import { GateCommands } from './gate-commands.ts';
 import type { GateDatabase } from './gate-database.ts';
 import type { DistributionOutcome } from './supply/distribution-point.ts';
-import { createSupplyRole, type GuardClaimRequest, type SupplyRole } from './supply/supply-role.ts';
+import { createSupplyRole, type GuardClaimRequest, type RoleDesk, type SupplyRole } from './supply/supply-role.ts';
 import {
   createGateContext,
   createGateLink,
@@ -39,7 +39,7 @@ import {
   type InputCounters,
   openGateStorage,
 } from './gate-parts.ts';
-import { applyGateSettings, type EffectiveGateSettings, effectiveGateSettings } from './gate-settings.ts';
+import { applyGateSettings, type EffectiveGateSettings } from './gate-settings.ts';
 import { GateReporter } from './gate-status.ts';
 import type { JournalStore } from './journal-store.ts';
 import { LaneDevices } from './lane-devices.ts';
@@ -209,7 +209,6 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     const readers = laneReaders(devices, (name) => config.devices.readers.find((r) => r.name === name)?.direction);
     this.turnstile = createTurnstileControl(config, devices.turnstile, this.logger, this.now);
     this.gate = createGateContext(config, keys);
-    this.applySettings();
     this.desk = new PassageDesk({
       gateId: config.gateId,
       now: this.now,
@@ -239,7 +238,10 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       now: this.now,
       changed: () => this.statusMaybeChanged(),
       onClaim: (outcome) => this.emit('claim', outcome),
+      clock: this.clock,
+      settingsChanged: () => this.replicaChanged(),
     });
+    this.applySettings();
     this.lane = new LaneDevices({
       readers,
       turnstile: devices.turnstile,
@@ -419,9 +421,9 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     return this.supply.point.household(householdId);
   }
 
-  /** The claim journal's depth (unacknowledged claims), for tests and status. */
-  get claimDepth(): number {
-    return this.supply.journal.depth();
+  /** The guard's switch of the role at the terminal, and the gate's own audit of it (supply/gate-role.ts). */
+  get roles(): RoleDesk {
+    return this.supply.roleDesk;
   }
 
   /** Bad input counters of the uplink (acks) and the sync consumer (sync, changes), for monitoring and tests. */
@@ -440,14 +442,14 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     this.statusMaybeChanged();
   }
 
-  /** The cloud's settings for this gate, as the replica holds them (they hold offline and across restarts). */
+  /** The cloud's settings as the replica holds them (offline, across restarts), a guard's role switch over them. */
   private applySettings(): void {
-    const settings = effectiveGateSettings(this.config, this.replica.gateSettings(this.config.gateId));
+    const settings = this.supply.settings();
     const before = this.settings;
     this.settings = settings;
     applyGateSettings(settings, { gate: this.gate, turnstile: this.turnstile, sync: this.sync });
     if (before && JSON.stringify(before) !== JSON.stringify(settings)) {
-      this.log.info({ settings }, 'gate settings changed by the cloud');
+      this.log.info({ settings }, 'gate settings changed');
       this.reporter.notifyState();
     }
   }

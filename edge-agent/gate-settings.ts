@@ -24,8 +24,21 @@ export interface EffectiveGateSettings {
   labels: { in: string; out: string } | null;
   /** `distribution`: a supply distribution point, swipes claim instead of opening (docs/supplies.md). */
   role: 'entry' | 'distribution';
+  /** When the cloud last set `role` (its clock); a guard's later switch wins over it (supply/gate-role.ts). */
+  roleSetAt?: number;
+  /** The guard's switch at the gate, when it is what sets `role` (supply/gate-role.ts); null otherwise. */
+  roleSwitch: RoleSwitchRecord | null;
   /** `cloud` once the cloud has sent this gate's settings; `config` before. */
   source: 'cloud' | 'config';
+}
+
+/** A guard's switch of the role at the gate (docs/supplies.md, "Switching at the gate"). */
+export interface RoleSwitchRecord {
+  role: 'entry' | 'distribution';
+  /** When the guard switched, on the cloud's clock as the gate estimates it. */
+  at: number;
+  guard: string;
+  reason: string;
 }
 
 export function effectiveGateSettings(config: EdgeConfig, cloud: GateSettings | undefined): EffectiveGateSettings {
@@ -37,6 +50,8 @@ export function effectiveGateSettings(config: EdgeConfig, cloud: GateSettings | 
     passageMs: cloud?.passageMs ?? config.timeouts.passageMs,
     labels: cloud?.labels ?? null,
     role: cloud?.role ?? 'entry',
+    ...(cloud?.roleSetAt === undefined ? {} : { roleSetAt: cloud.roleSetAt }),
+    roleSwitch: null,
     source: cloud ? 'cloud' : 'config',
   };
 }

@@ -15,6 +15,7 @@ import type { JournalStore } from './journal-store.ts';
 import type { LaneDevices } from './lane-devices.ts';
 import type { MqttLink } from './mqtt-link.ts';
 import type { ReplicaStore } from './replica-store.ts';
+import { roleViewOf, roundOnScreen } from './supply/gate-role.ts';
 import { type GateMetricsInput, gateMetrics } from './terminal/gate-metrics.ts';
 import type { TerminalFeed } from './terminal/terminal-feed.ts';
 import type { TerminalState } from './terminal/terminal-state.ts';
@@ -35,6 +36,8 @@ export interface StatusInputs {
   eventLoop: EventLoopHealth;
   clock: ClockInfo;
   tokenExpiresAt: number | undefined;
+  /** The settings in force: the role and the guard's switch of it travel in the status. */
+  settings: EffectiveGateSettings;
 }
 
 /** The `status` message, as it would be published now. */
@@ -54,6 +57,16 @@ function composeStatus(i: StatusInputs): GateStatus {
     ...clockFields(i.clock),
     contract: CONTRACT_VERSION,
     ...(i.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: i.tokenExpiresAt }),
+    ...roleFields(i.settings),
+  };
+}
+
+/** The role in force, and the guard's switch when it is what sets it (docs/supplies.md, "Switching at the gate"). */
+function roleFields(settings: EffectiveGateSettings): Pick<GateStatus, 'role' | 'roleSwitch'> {
+  const s = settings.roleSwitch;
+  return {
+    role: settings.role,
+    ...(s ? { roleSwitch: { role: s.role, by: s.guard, at: s.at, reason: s.reason } } : {}),
   };
 }
 
@@ -125,8 +138,10 @@ function tokenExpiry(link: MqttLink | undefined, tokens: GateTokenStore | undefi
 
 /** What a person would care about in a status: a change of it is published and shown at once. */
 function statusKey(status: GateStatus, clockSkewed: boolean): string {
-  const { online, mode, rev, devices, stale, fire, journalFull, clockSource, health, problems } = status;
+  const { online, mode, rev, devices, stale, fire, journalFull, clockSource, health, problems, role } = status;
   return JSON.stringify({
+    role,
+    roleSwitchAt: status.roleSwitch?.at,
     online,
     mode,
     rev,
@@ -192,6 +207,7 @@ export class GateReporter {
       eventLoop: o.eventLoop,
       clock: o.clock.info(),
       tokenExpiresAt: tokenExpiry(o.link, o.tokens),
+      settings: o.settings(),
     });
   }
 
@@ -228,6 +244,8 @@ export class GateReporter {
       journalFull: this.o.watch.journalFull,
       devices: status.devices,
       labels: this.o.settings().labels,
+      role: roleViewOf(this.o.settings(), status.mode),
+      round: this.o.settings().role === 'distribution' ? roundOnScreen(this.o.replica.supply, this.o.now()) : null,
       clock: this.o.clock.info(),
       health: status.health ?? 'ok',
       problems: status.problems ?? [],

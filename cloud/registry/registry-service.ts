@@ -138,7 +138,12 @@ export class RegistryService {
     const { settings: extra, ...fields } = input;
     await this.store.createGate(fields, this.now());
     // The settings go to the gate through its sync like any change (docs/edge-agent.md "Settings from the cloud").
-    const batch = await this.store.setGateSettings(input.id, { ...extra, antiPassback: input.antiPassback });
+    const batch = await this.store.setGateSettings(input.id, {
+      ...extra,
+      antiPassback: input.antiPassback,
+      // When the cloud set the role: a guard's later switch at the gate holds over it (docs/supplies.md).
+      ...(extra?.role === undefined ? {} : { roleSetAt: this.now() }),
+    });
     const gate = (await this.store.getGate(input.id))!;
     this.options.gates.remember(gate);
     const expiresAt = this.now() + (this.options.deviceTokenTtlMs ?? DEFAULT_DEVICE_TOKEN_TTL_MS);
@@ -155,7 +160,8 @@ export class RegistryService {
   async updateGateSettings(gateId: string, patch: GateSettings, actor: Actor): Promise<Gate> {
     const gate = await this.store.getGate(gateId);
     if (!gate) throw new NotFoundError('gate', gateId);
-    const batch = await this.store.setGateSettings(gateId, { ...gate.settings, ...patch });
+    const roleSetAt = patch.role === undefined ? {} : { roleSetAt: this.now() };
+    const batch = await this.store.setGateSettings(gateId, { ...gate.settings, ...patch, ...roleSetAt });
     await this.audit(actor, 'gate.settings', gate.compoundId, gateId, patch);
     await this.publishChanges([batch]);
     return (await this.store.getGate(gateId))!;

@@ -10,13 +10,18 @@ import type { Logger } from '../../shared/log.ts';
 import { WalSync } from '../../shared/wal-sync.ts';
 import type { EdgeConfig } from '../config.ts';
 import type { Credential, GateContext } from '../decision.ts';
+import type { GateClock } from '../gate-clock.ts';
 import type { GateDatabase } from '../gate-database.ts';
+import { type EffectiveGateSettings, effectiveGateSettings } from '../gate-settings.ts';
 import type { ReplicaStore } from '../replica-store.ts';
 import type { TerminalFeed } from '../terminal/terminal-feed.ts';
 import type { EventPublisher } from '../uplink.ts';
 import { ClaimJournal } from './claim-journal.ts';
 import { ClaimUplink } from './claim-uplink.ts';
 import { type DistributionOutcome, DistributionPoint } from './distribution-point.ts';
+import { GateRoleBook, type RoleDesk } from './gate-role.ts';
+
+export type { RoleDesk } from './gate-role.ts';
 
 /** A guard's claim at the terminal for a household member without a card. */
 export interface GuardClaimRequest {
@@ -29,6 +34,10 @@ export interface SupplyRole {
   journal: ClaimJournal;
   uplink: ClaimUplink;
   point: DistributionPoint;
+  roles: GateRoleBook;
+  roleDesk: RoleDesk;
+  /** The gate's settings in force: the cloud's (or gate.json's) with a guard's switch of the role over them. */
+  settings(): EffectiveGateSettings;
   /** A swipe at a distribution point: the allocation shown, the claim decided and journaled. */
   claim(credential: Credential, readAt?: bigint): Promise<DistributionOutcome>;
   /** Refused (`no-round`) unless the gate is a distribution point now. */
@@ -47,7 +56,11 @@ export function createSupplyRole(
     logger: Logger;
     log: Logger;
     now: () => number;
+    /** The cloud's time as the gate estimates it: a role switch is compared with the cloud's on it. */
+    clock: Pick<GateClock, 'decisionNow'>;
     changed: () => void;
+    /** The role in force changed at the terminal: apply the settings again and tell everyone. */
+    settingsChanged: () => void;
     /** Every claim decided (the agent's `claim` event). */
     onClaim: (outcome: DistributionOutcome) => void;
   },
@@ -75,10 +88,24 @@ export function createSupplyRole(
     log: parts.log,
     changed: parts.changed,
   });
+  const roles = new GateRoleBook(parts.db, () => parts.clock.decisionNow());
+  const cloudSettings = () => effectiveGateSettings(config, parts.replica.gateSettings(config.gateId));
   return {
     journal,
     uplink,
     point,
+    roles,
+    settings: () => roles.settle(cloudSettings(), parts.replica.mode()),
+    roleDesk: {
+      switchTo(request) {
+        const mode = parts.replica.mode();
+        const cloud = cloudSettings();
+        const answer = roles.switchTo(request, cloud, roles.settle(cloud, mode), mode);
+        parts.settingsChanged();
+        return answer;
+      },
+      recent: (limit) => roles.recent(limit),
+    },
     async claim(credential, readAt) {
       const outcome = await point.present(credential, readAt);
       parts.onClaim(outcome);

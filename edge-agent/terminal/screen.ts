@@ -7,6 +7,7 @@
  * it was shown, queueing results per lane (assets/screen.js; docs/edge-agent.md "The terminal").
  */
 import type { Direction, HealthColour, Mode, Reason, Result } from '../../shared/enums.ts';
+import type { ScreenRound } from '../supply/gate-role.ts';
 import { HEALTH_TEXT, type ScreenColour, type ScreenIcon, type ScreenTone } from '../reason-text.ts';
 import type { TerminalScan, TerminalState } from './terminal-state.ts';
 
@@ -30,6 +31,15 @@ export interface ScreenResult {
   maskedName: string | null;
   /** `waiting` for the turnstile, `passed`, `not-passed` (timed out), or null (not applicable). */
   passage: 'waiting' | 'passed' | 'not-passed' | null;
+  /**
+   * At a distribution point: the verdict and the household's allocation, item by item (the
+   * colour still follows the tone: green only for *hand out*). No household id, no person id.
+   */
+  supply?: {
+    verdict: 'hand-out' | 'refused' | 'asking';
+    roundName: string | null;
+    items: { name: string; unit: string; quantity: number }[];
+  };
 }
 
 export interface ScreenSettings {
@@ -50,6 +60,10 @@ export interface ScreenState extends ScreenSettings {
   labels: { in: string; out: string } | null;
   /** The gate's clock, so the page can age the results of a snapshot. */
   now: number;
+  /** `distribution`: the screen says it is a supply distribution point (docs/supplies.md). */
+  role: 'entry' | 'distribution';
+  /** At a distribution point: the round running now, else the next one; null when none. */
+  round: ScreenRound | null;
 }
 
 export function screenResultOf(scan: TerminalScan, lanes: readonly Direction[]): ScreenResult {
@@ -72,6 +86,15 @@ export function screenResultOf(scan: TerminalScan, lanes: readonly Direction[]):
     healthEn: health.en,
     maskedName: scan.maskedName,
     passage: scan.waiting ? 'waiting' : scan.passed === true ? 'passed' : scan.passed === false ? 'not-passed' : null,
+    ...(scan.supply
+      ? {
+          supply: {
+            verdict: scan.supply.verdict,
+            roundName: scan.supply.allocation?.roundName ?? null,
+            items: scan.supply.allocation?.items ?? [],
+          },
+        }
+      : {}),
   };
 }
 
@@ -89,6 +112,8 @@ export function screenStateOf(
     turnstileFault: state.devices.turnstile === 'fault',
     labels: state.labels ?? null,
     now,
+    role: state.role?.role ?? 'entry',
+    round: state.round ?? null,
   };
 }
 

@@ -8,8 +8,8 @@
  * - guard: `/guard` the panel page, `POST/GET/DELETE /api/guard/session` (sign-in with the guard's
  *   id and PIN, guard-session.ts), and with a session only: `GET /api/state`,
  *   `GET /api/guard/events` (scans, alarms, state) and `POST /api/open` (manual open, reason
- *   required; the guard's name comes from the session); at a distribution point
- *   `GET /api/supply/household?id=` and `POST /api/supply/claim {personId, reason}` (docs/supplies.md).
+ *   required; the guard's name comes from the session); the distribution role's routes and the
+ *   guard's role switch are in terminal-supply-routes.ts (docs/supplies.md).
  *
  * Every request passes the Host allow-list, state-changing ones the Origin check, every answer
  * carries the security headers, and request bodies are limited before they are read
@@ -17,47 +17,28 @@
  */
 import { readFileSync } from 'node:fs';
 import { zValidator } from '@hono/zod-validator';
-import { type Context, Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { formatIssues } from '../../shared/config.ts';
 import { DIRECTIONS } from '../../shared/enums.ts';
-import { GUARD_COOKIE, type GuardIdentity, type GuardSessions } from './guard-session.ts';
+import { GUARD_COOKIE, type GuardSessions } from './guard-session.ts';
 import { allowedHostnames, hostAndOriginCheck, type RequestGuardCounters, securityHeaders } from './request-guard.ts';
 import { currentResults, type ScreenSettings, screenResultOf, screenStateOf } from './screen.ts';
+import { limitBody, requireGuard, type TerminalEnv, validationHook } from './terminal-http.ts';
 import { GUARD_PAGE, SCREEN_PAGE } from './terminal-page.ts';
+import { supplyRoutes } from './terminal-supply-routes.ts';
 import type { TerminalBackend, TerminalUpdate } from './terminal-state.ts';
 
 /** SSE comment lines keep proxies and the browser from closing an idle stream. */
 const SSE_KEEPALIVE_MS = 15_000;
-/** The largest request body any route takes (a manual open's reason is ≤ 200 characters). */
-const MAX_BODY_BYTES = 4096;
-
 const manualOpenSchema = z
   .object({
     direction: z.enum(DIRECTIONS).default('in'),
     reason: z.string().trim().min(1, 'a reason is required').max(200),
   })
   .strict();
-
-/** A guard's supply claim for a household member without a card (docs/supplies.md). */
-const guardClaimSchema = z
-  .object({
-    personId: z.string().trim().min(1).max(64),
-    reason: z.string().trim().min(1, 'a reason is required').max(200),
-  })
-  .strict();
-const householdQuery = z.object({
-  id: z
-    .string()
-    .trim()
-    .min(1)
-    .max(64)
-    .regex(/^[A-Za-z0-9._:-]+$/),
-});
 
 const signInSchema = z
   .object({
@@ -100,24 +81,7 @@ export interface TerminalAppOptions {
   counters?: RequestGuardCounters;
 }
 
-type Env = { Variables: { guard: GuardIdentity } };
-
-function validationHook(result: { success: boolean; error?: unknown }, c: Context) {
-  if (!result.success) {
-    const issues = formatIssues(result.error as z.ZodError);
-    return c.json({ error: { code: 'invalid-request', message: issues.join('; '), issues } }, 400);
-  }
-  return undefined;
-}
-
-const limitBody = bodyLimit({
-  maxSize: MAX_BODY_BYTES,
-  onError: (c) =>
-    c.json(
-      { error: { code: 'payload-too-large', message: `request bodies are limited to ${MAX_BODY_BYTES} bytes` } },
-      413,
-    ),
-});
+type Env = TerminalEnv;
 
 /** Streams the snapshot, then the updates `subscribe` delivers, until the client leaves or `alive()` fails. */
 async function pump(
@@ -169,7 +133,9 @@ export function createTerminalApp(options: TerminalAppOptions): Hono<Env> {
   app.use('*', securityHeaders());
   app.use('*', hostAndOriginCheck(allowed, counters));
   publicRoutes(app, options, now);
-  guardRoutes(app, options, now);
+  signInRoutes(app, options, now);
+  guardRoutes(app, options);
+  supplyRoutes(app, options.backend, options.sessions);
   app.notFound((c) => c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((error, c) => {
     // The JSON validator throws HTTPException(400) for a body that is not JSON: the client's fault, not ours.
@@ -218,9 +184,9 @@ function publicRoutes(app: Hono<Env>, options: TerminalAppOptions, now: () => nu
   );
 }
 
-/** Guard sign-in, and what only a signed-in guard may see or do: the panel's state and events, manual open. */
-function guardRoutes(app: Hono<Env>, options: TerminalAppOptions, now: () => number): void {
-  const { backend, sessions } = options;
+/** Guard sign-in with the guard's id and PIN (checked by the gate itself, offline too), and sign-out. */
+function signInRoutes(app: Hono<Env>, options: TerminalAppOptions, now: () => number): void {
+  const { sessions } = options;
   const cookieOptions = {
     httpOnly: true,
     sameSite: 'Strict' as const,
@@ -253,22 +219,18 @@ function guardRoutes(app: Hono<Env>, options: TerminalAppOptions, now: () => num
     deleteCookie(c, GUARD_COOKIE, cookieOptions);
     return c.body(null, 204);
   });
+}
 
-  const requireGuard = async (c: Context<Env>, next: () => Promise<void>) => {
-    const guard = sessions.check(getCookie(c, GUARD_COOKIE));
-    if (!guard) {
-      return c.json({ error: { code: 'unauthorized', message: 'guard sign-in required (/guard)' } }, 401);
-    }
-    c.set('guard', guard);
-    await next();
-    return undefined;
-  };
+/** What only a signed-in guard may see or do: the panel's state and events, manual open. */
+function guardRoutes(app: Hono<Env>, options: TerminalAppOptions): void {
+  const { backend, sessions } = options;
+  const guard = requireGuard(sessions);
 
-  app.get('/api/guard/session', requireGuard, (c) => c.json({ guard: c.get('guard') }));
+  app.get('/api/guard/session', guard, (c) => c.json({ guard: c.get('guard') }));
 
-  app.get('/api/state', requireGuard, (c) => c.json({ ...backend.state(), guard: c.get('guard') }));
+  app.get('/api/state', guard, (c) => c.json({ ...backend.state(), guard: c.get('guard') }));
 
-  app.get('/api/guard/events', requireGuard, (c) => {
+  app.get('/api/guard/events', guard, (c) => {
     const token = getCookie(c, GUARD_COOKIE);
     return streamSSE(c, (stream) =>
       pump(
@@ -280,25 +242,8 @@ function guardRoutes(app: Hono<Env>, options: TerminalAppOptions, now: () => num
     );
   });
 
-  app.post('/api/open', requireGuard, limitBody, zValidator('json', manualOpenSchema, validationHook), (c) => {
+  app.post('/api/open', guard, limitBody, zValidator('json', manualOpenSchema, validationHook), (c) => {
     const { direction, reason } = c.req.valid('json');
     return c.json(backend.manualOpen({ direction, reason, guard: c.get('guard').name }));
   });
-
-  // The distribution role (docs/supplies.md): a guard looks up a household and claims for a member.
-  app.get('/api/supply/household', requireGuard, zValidator('query', householdQuery, validationHook), (c) => {
-    if (!backend.supplyHousehold) return c.json({ error: { code: 'not-found', message: 'no distribution here' } }, 404);
-    return c.json(backend.supplyHousehold(c.req.valid('query').id));
-  });
-  app.post(
-    '/api/supply/claim',
-    requireGuard,
-    limitBody,
-    zValidator('json', guardClaimSchema, validationHook),
-    async (c) => {
-      if (!backend.guardClaim) return c.json({ error: { code: 'not-found', message: 'no distribution here' } }, 404);
-      const { personId, reason } = c.req.valid('json');
-      return c.json(await backend.guardClaim({ personId, reason, guard: c.get('guard').name }));
-    },
-  );
 }

@@ -22,6 +22,7 @@ ${HEAD}
 </head>
 <body class="screen">
 <div id="banners">
+  <div id="distribution" class="banner" data-round="none"></div>
   <div id="offline" class="banner">离线，数据可能过期 · Offline: data may be out of date</div>
   <div id="fire" class="banner">火警：自由通行 · Fire alarm: free passage</div>
   <div id="turnstile-fault" class="banner">闸机故障，请找门卫 · Turnstile out of order, please see the guard</div>
@@ -32,6 +33,7 @@ ${HEAD}
     <div class="icon" aria-hidden="true"></div>
     <div class="zh">请刷码或刷身份证</div>
     <div class="en">Scan your pass or ID card</div>
+    <ul class="items"></ul>
     <div class="name"></div>
     <div class="next"><div class="next-zh"></div><div class="next-en"></div></div>
     <div class="health"><span class="dot"></span><span class="health-text"></span></div>
@@ -73,7 +75,17 @@ ${HEAD}
     <span>数据版本 Rev</span><b id="rev">…</b>
     <span>设备 Devices</span><b id="devices">…</b>
     <span>时钟 Clock</span><b id="clock">…</b>
+    <span>角色 Role</span><b id="role">…</b>
   </div>
+  <h2>角色切换 Role switch</h2>
+  <form id="role-form" data-switchable="false">
+    <p id="role-rule"></p>
+    <select name="role"><option value="entry">通行 Passage</option><option value="distribution">物资发放 Distribution</option></select>
+    <input name="reason" placeholder="原因 Reason (required)" required maxlength="200">
+    <button type="submit">切换 Switch</button>
+    <div id="role-result" role="status"></div>
+  </form>
+  <table><tbody id="role-log"></tbody></table>
   <h2>人工放行 Manual open</h2>
   <form id="open">
     <select name="direction"><option value="in">进 In</option><option value="out">出 Out</option></select>

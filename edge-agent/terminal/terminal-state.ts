@@ -15,6 +15,7 @@ import type {
 } from '../../shared/enums.ts';
 import type { DisplayColour } from '../decision.ts';
 import type { ClockInfo } from '../gate-clock.ts';
+import type { RoleDesk, RoleView, ScreenRound } from '../supply/gate-role.ts';
 import type { ScreenIcon, ScreenTone } from '../reason-text.ts';
 
 export interface TerminalScan {
@@ -78,6 +79,10 @@ export interface TerminalState {
   devices: { idreader: DeviceState; qr: DeviceState; turnstile: DeviceState };
   /** What this gate calls each direction, from the cloud's gate settings (null: the plain 进 / 出). */
   labels?: { in: string; out: string } | null;
+  /** The role in force, where it comes from, the guard's switch, whether a guard may switch now (docs/supplies.md). */
+  role?: RoleView;
+  /** At a distribution point: the round running now, else the next one; null when none. */
+  round?: ScreenRound | null;
   /** The gate's clock against the cloud's (edge-agent/gate-clock.ts): source, skew, age, skewed. */
   clock?: ClockInfo;
   /** `degraded` while the MQTT link is down, a device is faulty, the data is stale or the journal is full. */
@@ -114,6 +119,8 @@ export interface TerminalBackend {
    */
   supplyHousehold?(householdId: string): SupplyHousehold;
   guardClaim?(request: { personId: string; guard: string; reason: string }): Promise<unknown>;
+  /** The guard's switch of the role and the gate's own audit of it (docs/supplies.md, "Switching at the gate"). */
+  roles?: RoleDesk;
 }
 
 export interface SupplyHousehold {

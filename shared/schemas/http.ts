@@ -119,12 +119,13 @@ export const gateCreateSchema = z.object({
   name: nameSchema(100),
   antiPassback: z.boolean().default(false),
   /** The rest of the manager-set settings (docs/edge-agent.md "Settings from the cloud"); `antiPassback` above wins. */
-  settings: gateSettingsSchema.strict().optional(),
+  settings: gateSettingsSchema.omit({ roleSetAt: true }).strict().optional(),
 });
 export type GateCreate = z.infer<typeof gateCreateSchema>;
 
 /** `PATCH /gates/:id`: the settings to change; the others keep their values. */
 export const gateSettingsPatchSchema = gateSettingsSchema
+  .omit({ roleSetAt: true })
   .strict()
   .refine((s) => Object.keys(s).length > 0, { message: 'name at least one setting' });
 export type GateSettingsPatch = z.infer<typeof gateSettingsPatchSchema>;

@@ -96,6 +96,17 @@ export const gateStatusSchema = z.object({
   contract: z.number().int().min(1).max(1000).optional(),
   /** When the gate's device token expires: the cloud renews it well before (docs/edge-agent.md). */
   tokenExpiresAt: epochMs.optional(),
+  /** The gate's role in force (docs/supplies.md, "The distribution role"; additive). */
+  role: z.enum(['entry', 'distribution']).optional(),
+  /** The guard's switch at the gate, when it is what sets `role` ("Switching at the gate"; additive). */
+  roleSwitch: z
+    .object({
+      role: z.enum(['entry', 'distribution']),
+      by: z.string().max(64),
+      at: epochMs,
+      reason: z.string().max(200),
+    })
+    .optional(),
 });
 export type GateStatus = z.infer<typeof gateStatusSchema>;
 
@@ -187,6 +198,11 @@ export const gateSettingsSchema = z.object({
    * allocation and records a claim instead of opening (docs/supplies.md). Absent: `entry`.
    */
   role: z.enum(['entry', 'distribution']).optional(),
+  /**
+   * When the cloud last set `role` (its clock, set by the cloud itself, never by a client): a
+   * guard's switch at the gate made later holds over it (docs/supplies.md, "Switching at the gate").
+   */
+  roleSetAt: epochMs.optional(),
 });
 export type GateSettings = z.infer<typeof gateSettingsSchema>;
 

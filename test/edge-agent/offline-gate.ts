@@ -15,6 +15,8 @@ import { COMPOUND, GATE, gateKeysFile, NOW } from './fixtures.ts';
 export interface OfflineGate {
   agent: EdgeAgent;
   turnstile: FakeTurnstile;
+  idreader: FakeIdReader;
+  qr: FakeQrScanner;
 }
 
 export async function startOfflineGate(options: {
@@ -31,6 +33,8 @@ export async function startOfflineGate(options: {
   provisioned.close();
   const { journal, ...config } = options.config ?? {};
   const turnstile = new FakeTurnstile();
+  const idreader = new FakeIdReader();
+  const qr = new FakeQrScanner();
   const startedAt = Date.now();
   const agent = createEdgeAgent(
     parseEdgeConfig({
@@ -46,12 +50,12 @@ export async function startOfflineGate(options: {
     {
       logger: silentLogger,
       clock: { now: () => NOW + (Date.now() - startedAt) },
-      devices: { qr: new FakeQrScanner(), idreader: new FakeIdReader(), turnstile },
+      devices: { qr, idreader, turnstile },
       version: 'test',
       ...options.agent,
     },
   );
   options.beforeStart?.(agent);
   await agent.start();
-  return { agent, turnstile };
+  return { agent, turnstile, idreader, qr };
 }

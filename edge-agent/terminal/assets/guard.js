@@ -1,6 +1,8 @@
 /**
  * The guard panel (`/guard`): sign in with the guard's id and PIN (checked by the gate itself, so
- * it works offline), then the gate's state, the last scans, alarms and the manual open. The
+ * it works offline), then the gate's state, the role switch between passage and distribution
+ * (only in controlled or lockdown mode; docs/supplies.md, "Switching at the gate") with the gate's
+ * own audit of it, the last scans, alarms and the manual open. The
  * session is an HttpOnly cookie; every 401 brings the sign-in back.
  */
 const $ = (id) => document.getElementById(id);
@@ -15,6 +17,18 @@ const CLOCK_SOURCES = {
   remembered: '记忆校时 remembered',
   'remembered-offset': '重启前校时 before reboot',
   wall: '本机时钟 own clock',
+};
+const ROLES = { entry: '通行 Passage', distribution: '物资发放 Distribution' };
+const ROLE_SOURCES = {
+  cloud: '平台设定 set by the cloud',
+  config: '本机配置 gate.json',
+  guard: '门卫切换 switched here',
+};
+const ROLE_OUTCOMES = {
+  switched: '切换 switched',
+  refused: '拒绝 refused',
+  lapsed: '失效 lapsed',
+  superseded: '被平台覆盖 superseded',
 };
 let scans = [];
 let alarms = [];
@@ -78,6 +92,43 @@ function showState(s) {
   set('devices', `ID ${s.devices.idreader} · QR ${s.devices.qr} · 闸 ${s.devices.turnstile}`);
   set('clock', clockText(s.clock));
   $('clock').classList.toggle('warn', !!s.clock?.skewed);
+  showRole(s.role);
+}
+
+/** The role in force, where it comes from, and the switch (allowed only in controlled or lockdown mode). */
+function showRole(r) {
+  if (!r) return;
+  const sw = r.switch;
+  const by = sw ? ` · ${sw.guard} ${time(sw.at)}: ${sw.reason}` : '';
+  set('role', `${ROLES[r.role] || r.role} · ${ROLE_SOURCES[r.source] || r.source}${by}`);
+  const form = $('role-form');
+  const previous = form.dataset.role;
+  form.dataset.role = r.role;
+  form.dataset.switchable = String(r.switchable);
+  if (previous !== r.role) form.role.value = r.role === 'entry' ? 'distribution' : 'entry';
+  for (const field of [form.role, form.reason, form.querySelector('button')]) field.disabled = !r.switchable;
+  set(
+    'role-rule',
+    r.switchable
+      ? '管控或封控期间，门卫可在此切换通行与物资发放；平台之后的设定优先。 In controlled or lockdown mode a guard may switch here; a later setting from the cloud wins.'
+      : '仅在管控或封控模式下可切换；现由平台设定。 Switching here is allowed only in controlled or lockdown mode; the cloud sets the role now.',
+  );
+  loadRoleLog();
+}
+
+async function loadRoleLog() {
+  const res = await api('GET', '/api/guard/role');
+  if (!res.ok) return;
+  const body = $('role-log');
+  body.textContent = '';
+  for (const e of res.json.log.slice(0, 10)) {
+    row(body, [
+      time(e.at),
+      ROLE_OUTCOMES[e.outcome] || e.outcome,
+      `${ROLES[e.from] || e.from} → ${ROLES[e.to] || e.to}`,
+      [e.guard, e.reason, e.detail].filter(Boolean).join(' · '),
+    ]);
+  }
 }
 
 function row(body, cells, colour) {
@@ -173,6 +224,19 @@ $('open').addEventListener('submit', async (e) => {
     form.reason.value = '';
   } else {
     set('open-result', res.json.error ? res.json.error.message : '失败 failed');
+  }
+});
+
+$('role-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const res = await api('POST', '/api/guard/role', { role: form.role.value, reason: form.reason.value });
+  if (res.ok) {
+    set('role-result', `已切换为 ${ROLES[res.json.role]} · now ${res.json.role}`);
+    form.reason.value = '';
+    if (res.json.state) showRole(res.json.state);
+  } else {
+    set('role-result', res.json.error ? res.json.error.message : '失败 failed');
   }
 });
 

@@ -2,9 +2,16 @@
  * The gate's public result screen (edge-agent/terminal/terminal-page.ts, docs/edge-agent.md
  * "The terminal"). It shows one result per lane, in the decision's colour (green only for a
  * grant), holds each result at least `holdMs` — later results wait in the lane's queue, so none is
- * cut short — and returns to the idle screen `clearMs` after a result was shown.
+ * cut short — and returns to the idle screen `clearMs` after a result was shown. At a supply
+ * distribution point (docs/supplies.md) a banner says so with the round, the idle words ask for a
+ * swipe to collect supplies, and a hand-out lists the household's allocation item by item.
  */
-const IDLE = { zh: '请刷码或刷身份证', en: 'Scan your pass or ID card' };
+const ENTRY_IDLE = { zh: '请刷码或刷身份证', en: 'Scan your pass or ID card' };
+/** At a supply distribution point (docs/supplies.md): the same readers, another purpose. */
+const DISTRIBUTION_IDLE = { zh: '请刷身份证或通行码领取物资', en: 'Swipe your ID card or pass to collect supplies' };
+let IDLE = ENTRY_IDLE;
+/** The distribution banner's round and the gate's clock offset, re-read every 30 s (a window opens or ends). */
+let banner = { role: 'entry', round: null, offset: 0 };
 let laneNames = { in: '进 In', out: '出 Out' };
 const PASSAGE = {
   waiting: '请通过 · Please pass',
@@ -60,7 +67,57 @@ function showIdle(lane) {
   text(lane, 'en', IDLE.en);
   for (const cls of ['name', 'next-zh', 'next-en', 'health-text', 'when']) text(lane, cls, '');
   part(lane, 'dot').className = 'dot';
+  part(lane, 'items').replaceChildren();
+  delete lane.el.dataset.verdict;
 }
+
+/** A distribution point's allocation, item by item, large — only while it is handed out or being checked. */
+function renderItems(lane, r) {
+  const list = part(lane, 'items');
+  list.replaceChildren();
+  lane.el.classList.toggle('supply', !!r.supply);
+  if (!r.supply) {
+    delete lane.el.dataset.verdict;
+    return;
+  }
+  lane.el.dataset.verdict = r.supply.verdict;
+  if (r.supply.verdict === 'refused') return;
+  for (const item of r.supply.items) {
+    const li = document.createElement('li');
+    const name = document.createElement('span');
+    name.textContent = item.name;
+    const qty = document.createElement('b');
+    qty.textContent = ` ${item.quantity} ${item.unit}`;
+    li.append(name, qty);
+    list.appendChild(li);
+  }
+}
+
+const hm = (ts) => {
+  const d = new Date(ts);
+  const day = new Date(Date.now() + banner.offset).toDateString() === d.toDateString();
+  return `${day ? '' : `${pad(d.getMonth() + 1)}-${pad(d.getDate())} `}${pad(d.getHours())}:${pad(d.getMinutes())}`;
+};
+
+/** The banner of a distribution point: what runs now, what comes next, or that nothing runs. */
+function showDistribution() {
+  const el = document.getElementById('distribution');
+  el.classList.toggle('on', banner.role === 'distribution');
+  document.body.dataset.role = banner.role;
+  if (banner.role !== 'distribution') return;
+  const round = banner.round;
+  const now = Date.now() + banner.offset;
+  const state = !round || now > round.to ? 'none' : now >= round.from ? 'running' : 'upcoming';
+  el.dataset.round = state;
+  const head = '物资发放点 · Supply distribution point';
+  el.textContent =
+    state === 'running'
+      ? `${head} — ${round.name} · 领取至 ${hm(round.to)} · open until ${hm(round.to)}`
+      : state === 'upcoming'
+        ? `${head} — ${round.name} · ${hm(round.from)} 开始 · opens ${hm(round.from)}`
+        : `${head} — 当前没有物资发放 · No distribution running`;
+}
+setInterval(showDistribution, 30_000);
 
 function render(lane, r) {
   lane.el.className = `lane ${r.colour}`;
@@ -77,6 +134,7 @@ function render(lane, r) {
   text(lane, 'health-text', `${r.healthZh} · ${r.healthEn}`);
   const passage = r.passage ? PASSAGE[r.passage] : '';
   text(lane, 'when', clock(r.ts) + (passage ? ` · ${passage}` : ''));
+  renderItems(lane, r);
 }
 
 function show(lane, r, shownAt) {
@@ -142,6 +200,13 @@ function showState(s) {
   document.getElementById('fire').classList.toggle('on', !!s.fire);
   document.getElementById('turnstile-fault').classList.toggle('on', !!s.turnstileFault);
   document.body.dataset.mode = s.mode;
+  banner = { role: s.role || 'entry', round: s.round || null, offset: s.now - Date.now() };
+  const idle = banner.role === 'distribution' ? DISTRIBUTION_IDLE : ENTRY_IDLE;
+  if (idle !== IDLE) {
+    IDLE = idle;
+    for (const lane of Object.values(lanes)) if (!lane.current) showIdle(lane);
+  }
+  showDistribution();
 }
 
 function connect() {

@@ -50,6 +50,26 @@ describe('gate settings and exit-quota routes', () => {
     expect((await h.core.store.snapshot('c-1')).records.some((r) => r.op === 'gate.settings')).toBe(false);
   });
 
+  it('PATCH /gates/:id {role}: the cloud stamps roleSetAt itself (a guard’s later switch wins over it); a client may not', async () => {
+    const token = await h.token('manager', 'c-2');
+    const forged = await h.request('PATCH', '/api/v1/gates/g-2', { token, body: { role: 'entry', roleSetAt: 1 } });
+    expect(forged.status).toBe(400);
+    const labels = await h.request('PATCH', '/api/v1/gates/g-2', { token, body: { labels: { in: '进', out: '出' } } });
+    expect((await labels.json()).gate.settings.roleSetAt).toBeUndefined();
+    const before = Date.now();
+    const res = await h.request('PATCH', '/api/v1/gates/g-2', { token, body: { role: 'distribution' } });
+    expect(res.status).toBe(200);
+    const { settings } = (await res.json()).gate;
+    expect(settings).toMatchObject({ role: 'distribution' });
+    expect(settings.roleSetAt).toBeGreaterThanOrEqual(before - 60_000);
+    const changes = h.published.filter((p) => p.topic === 'anxin/v1/compounds/c-2/changes');
+    expect(changes.at(-1)?.payload).toMatchObject({
+      changes: [
+        { op: 'gate.settings', gateId: 'g-2', settings: { role: 'distribution', roleSetAt: settings.roleSetAt } },
+      ],
+    });
+  });
+
   it('GET /compounds/:id/exit-quota: only the caller’s compound', async () => {
     expect(
       (await h.request('GET', '/api/v1/compounds/c-2/exit-quota', { token: await h.token('manager', 'c-1') })).status,
