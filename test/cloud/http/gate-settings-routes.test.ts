@@ -55,11 +55,12 @@ describe('gate settings and exit-quota routes', () => {
     const forged = await h.request('PATCH', '/api/v1/gates/g-2', { token, body: { role: 'entry', roleSetAt: 1 } });
     expect(forged.status).toBe(400);
     const labels = await h.request('PATCH', '/api/v1/gates/g-2', { token, body: { labels: { in: '进', out: '出' } } });
-    expect((await labels.json()).gate.settings.roleSetAt).toBeUndefined();
+    type GateBody = { gate: { settings: { role?: string; roleSetAt?: number } } };
+    expect(((await labels.json()) as GateBody).gate.settings.roleSetAt).toBeUndefined();
     const before = Date.now();
     const res = await h.request('PATCH', '/api/v1/gates/g-2', { token, body: { role: 'distribution' } });
     expect(res.status).toBe(200);
-    const { settings } = (await res.json()).gate;
+    const { settings } = ((await res.json()) as GateBody).gate;
     expect(settings).toMatchObject({ role: 'distribution' });
     expect(settings.roleSetAt).toBeGreaterThanOrEqual(before - 60_000);
     const changes = h.published.filter((p) => p.topic === 'anxin/v1/compounds/c-2/changes');
