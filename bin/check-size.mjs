@@ -48,8 +48,6 @@ const ALLOWED = {
   'cloud/revocations/revocation-routes.ts#(anonymous)': 91,
   'cloud/analytics/contacts.ts#rankContacts': 87,
   // Broker wiring.
-  'broker/aedes-hooks.ts#createAedesHooks': 89,
-  'broker/server.ts#createBrokerServer': 157,
   // Command-line entry points and the demo.
   'cli/commands/cloud.ts#run': 104,
   'cli/commands/edge.ts#run': 89,

@@ -80,9 +80,7 @@ export function createAedesHooks(options: AedesHooksOptions): AedesHooks {
           { clientId: client.id, username, reason: check.reason, returnCode: check.returnCode, jti: check.claims?.jti },
           'connection refused',
         );
-        const error = new Error(`connection refused: ${check.reason}`) as AuthenticateError;
-        error.returnCode = check.returnCode as AuthenticateError['returnCode'];
-        done(error, false);
+        done(connectRefusal(check.reason, check.returnCode), false);
         return;
       }
       sessions.set(client, { identity: check.identity, claims: check.claims });
@@ -100,11 +98,7 @@ export function createAedesHooks(options: AedesHooksOptions): AedesHooks {
       }
       const session = sessions.get(client);
       const size = packet.payload?.length ?? 0;
-      const decision = !session
-        ? ({ allowed: false, reason: 'no-identity' } as const)
-        : size > maxPayload
-          ? ({ allowed: false, reason: 'payload-too-large' } as const)
-          : canPublish(session.identity, packet.topic, { retain: packet.retain });
+      const decision = publishDecision(session, packet, size, maxPayload);
       if (!decision.allowed) {
         counters.refusePublish(decision.reason);
         logger.warn(
@@ -136,6 +130,20 @@ export function createAedesHooks(options: AedesHooksOptions): AedesHooks {
       callback(null, subscription);
     },
   };
+}
+
+/** The CONNACK refusal aedes sends: `returnCode` is the MQTT 3.1.1 code (4 bad credentials, 5 not authorized). */
+function connectRefusal(reason: string, returnCode: number): AuthenticateError {
+  const error = new Error(`connection refused: ${reason}`) as AuthenticateError;
+  error.returnCode = returnCode as AuthenticateError['returnCode'];
+  return error;
+}
+
+/** Whether `session` may publish `packet` of `size` bytes: an identity, the size limit, then the topic table. */
+function publishDecision(session: Session | undefined, packet: PublishPacket, size: number, maxPayload: number) {
+  if (!session) return { allowed: false, reason: 'no-identity' } as const;
+  if (size > maxPayload) return { allowed: false, reason: 'payload-too-large' } as const;
+  return canPublish(session.identity, packet.topic, { retain: packet.retain });
 }
 
 /**

@@ -8,13 +8,14 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { Aedes, type Client } from 'aedes';
+import { Aedes } from 'aedes';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { AnxinError } from '../shared/errors.ts';
 import type { KeyRing } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
 import { type AedesHooks, createAedesHooks } from './aedes-hooks.ts';
+import { ConnectedClients } from './connected-clients.ts';
 import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
@@ -82,9 +83,6 @@ class BrokerStartError extends AnxinError {
 export const DEFAULT_MAX_PENDING_PER_ADDRESS = 64;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-/** setTimeout's limit; a token expiring later is re-checked when this much time has passed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 function listen(server: NetServer | HttpServer, port: number, host: string, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => reject(new BrokerStartError(`${what} on ${host}:${port}`, error));
@@ -101,15 +99,90 @@ function close(server: NetServer | HttpServer | undefined): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/** What admitting a socket needs: the limits, who is waiting for CONNACK, and where to say so. */
+interface Admission {
+  limits: ConnectionLimits;
+  pending: PendingConnections;
+  counters: BrokerCounters;
+  log: Logger;
+}
+
+/** Hands a new socket to aedes behind the connection limits, or closes it when its address has no place left. */
+function admitSocket(
+  broker: Aedes,
+  admission: Admission,
+  socket: Duplex,
+  address: string,
+  request?: Parameters<Aedes['handle']>[1],
+): void {
+  const { limits, pending, counters, log } = admission;
+  if (!pending.tryEnter(address)) {
+    counters.refuseSocket('too-many-pending');
+    log.warn({ address, pending: pending.maxPerAddress }, 'too many connections waiting for CONNACK; closing');
+    socket.destroy();
+    return;
+  }
+  const connection = new GuardedConnection(socket, limits, {
+    onRefused(reason) {
+      if (reason === 'slow-reader') {
+        counters.kick('slow-reader');
+        log.warn(
+          { address, maxQueuedBytes: limits.maxQueuedBytes },
+          'client does not read its messages; disconnecting',
+        );
+      } else {
+        counters.refuseSocket(reason);
+        log.warn({ address, reason }, 'connection refused before CONNACK');
+      }
+    },
+    onSettled: () => pending.leave(address),
+  });
+  broker.handle(connection as unknown as Parameters<Aedes['handle']>[0], request);
+}
+
+/** The WebSocket listener (MQTT over ws/wss on `wsPort`), each socket admitted like a TCP one. */
+function createWebSocketListener(
+  options: BrokerServerOptions,
+  admit: (socket: Duplex, address: string, request: Parameters<Aedes['handle']>[1]) => void,
+  log: Logger,
+) {
+  const web = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }) : createHttpServer();
+  const wss = new WebSocketServer({ server: web });
+  wss.on('connection', (socket, request) => {
+    const stream = createWebSocketStream(socket);
+    // A socket reset surfaces on both the ws and the stream; aedes handles the stream's.
+    socket.on('error', (error) => log.debug({ err: error.message }, 'websocket error'));
+    admit(stream, request.socket.remoteAddress ?? 'unknown', request);
+  });
+  return { web, wss };
+}
+
+/** aedes with the hooks, its events wired to the connected clients. */
+async function createAedes(hooks: AedesHooks, clients: ConnectedClients, connectTimeout: number, log: Logger) {
+  const broker = await Aedes.createBroker({ ...hooks, connectTimeout });
+  // Set by aedes once it listens; its typings omit it.
+  markRedeliveries((broker as unknown as { persistence: OutgoingStore }).persistence);
+  broker.on('clientReady', (client) => {
+    (client.conn as unknown as GuardedConnection).admit({ cloud: hooks.sessionOf(client)?.identity.role === 'cloud' });
+    clients.add(client);
+  });
+  broker.on('clientDisconnect', (client) => clients.forget(client));
+  broker.on('clientError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'client error'));
+  broker.on('connectionError', (_client, error) => log.debug({ err: error.message }, 'connection error'));
+  return broker;
+}
+
 export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
   const log = (options.logger ?? silentLogger).child({ component: 'broker' });
   const now = options.now ?? Date.now;
   const host = options.host ?? '127.0.0.1';
   const counters = new BrokerCounters();
-  const clients = new Set<Client>();
-  const expiryTimers = new Map<Client, NodeJS.Timeout>();
-  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
-  const pending = new PendingConnections(options.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS);
+  const admission: Admission = {
+    limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.limits },
+    pending: new PendingConnections(options.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS),
+    counters,
+    log,
+  };
   let aedes: Aedes | undefined;
   let tcp: NetServer | undefined;
   let web: HttpServer | undefined;
@@ -118,7 +191,7 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
   const revocations = new RevocationList({
     ...options.revocations,
     logger: log,
-    onRevoked: () => kickRevoked(),
+    onRevoked: () => clients.kickRevoked(),
   });
   const hooks: AedesHooks = createAedesHooks({
     ring: options.keys,
@@ -128,103 +201,23 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
     now,
     ...(options.maxPayload === undefined ? {} : { maxPayload: options.maxPayload }),
   });
-
-  function kickRevoked(): void {
-    for (const client of clients) {
-      const session = hooks.sessionOf(client);
-      if (!session || !revocations.isRevoked(session.claims)) continue;
-      counters.kick('revoked');
-      log.warn({ clientId: client.id, jti: session.claims.jti }, 'token revoked; disconnecting');
-      client.close();
-    }
-  }
-
-  function watchExpiry(client: Client): void {
-    const session = hooks.sessionOf(client);
-    if (!session) return;
-    const remaining = session.claims.exp - now();
-    const timer = setTimeout(
-      () => {
-        if (session.claims.exp > now()) return watchExpiry(client);
-        counters.kick('token-expired');
-        log.info({ clientId: client.id, jti: session.claims.jti }, 'token expired; disconnecting');
-        client.close();
-      },
-      Math.max(0, Math.min(remaining, MAX_TIMER_MS)),
-    );
-    timer.unref();
-    expiryTimers.set(client, timer);
-  }
-
-  function forget(client: Client): void {
-    clients.delete(client);
-    clearTimeout(expiryTimers.get(client));
-    expiryTimers.delete(client);
-  }
-
-  /** Hands a new socket to aedes behind the connection limits, or closes it when its address has no place left. */
-  function admitSocket(broker: Aedes, socket: Duplex, address: string, request?: Parameters<Aedes['handle']>[1]): void {
-    if (!pending.tryEnter(address)) {
-      counters.refuseSocket('too-many-pending');
-      log.warn({ address, pending: pending.maxPerAddress }, 'too many connections waiting for CONNACK; closing');
-      socket.destroy();
-      return;
-    }
-    const connection = new GuardedConnection(socket, limits, {
-      onRefused(reason) {
-        if (reason === 'slow-reader') {
-          counters.kick('slow-reader');
-          log.warn(
-            { address, maxQueuedBytes: limits.maxQueuedBytes },
-            'client does not read its messages; disconnecting',
-          );
-        } else {
-          counters.refuseSocket(reason);
-          log.warn({ address, reason }, 'connection refused before CONNACK');
-        }
-      },
-      onSettled: () => pending.leave(address),
-    });
-    broker.handle(connection as unknown as Parameters<Aedes['handle']>[0], request);
-  }
+  const clients = new ConnectedClients(hooks, revocations, counters, log, now);
 
   async function start(): Promise<BrokerAddress> {
     revocations.start();
-    const broker = await Aedes.createBroker({
-      ...hooks,
-      connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    });
+    const broker = await createAedes(hooks, clients, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, log);
     aedes = broker;
-    // Set by aedes once it listens; its typings omit it.
-    markRedeliveries((broker as unknown as { persistence: OutgoingStore }).persistence);
-    broker.on('clientReady', (client) => {
-      (client.conn as unknown as GuardedConnection).admit({
-        cloud: hooks.sessionOf(client)?.identity.role === 'cloud',
-      });
-      clients.add(client);
-      watchExpiry(client);
-    });
-    broker.on('clientDisconnect', forget);
-    broker.on('clientError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'client error'));
-    broker.on('connectionError', (_client, error) => log.debug({ err: error.message }, 'connection error'));
-
+    const admit = (socket: Duplex, address: string, request?: Parameters<Aedes['handle']>[1]) =>
+      admitSocket(broker, admission, socket, address, request);
     const handle = (socket: Duplex & { remoteAddress?: string | undefined }) =>
-      admitSocket(broker, socket, socket.remoteAddress ?? 'unknown');
+      admit(socket, socket.remoteAddress ?? 'unknown');
     tcp = options.tls
       ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle)
       : createNetServer(handle);
     const port = await listen(tcp, options.port, host, options.tls ? 'MQTT over TLS' : 'MQTT');
     const address: BrokerAddress = { port };
-
     if (options.wsPort !== undefined) {
-      web = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }) : createHttpServer();
-      wss = new WebSocketServer({ server: web });
-      wss.on('connection', (socket, request) => {
-        const stream = createWebSocketStream(socket);
-        // A socket reset surfaces on both the ws and the stream; aedes handles the stream's.
-        socket.on('error', (error) => log.debug({ err: error.message }, 'websocket error'));
-        admitSocket(broker, stream, request.socket.remoteAddress ?? 'unknown', request);
-      });
+      ({ web, wss } = createWebSocketListener(options, admit, log));
       address.wsPort = await listen(web, options.wsPort, host, 'MQTT over WebSocket');
     }
     log.info({ host, ...address, tls: Boolean(options.tls) }, 'broker listening');
@@ -233,8 +226,7 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
 
   async function stop(): Promise<void> {
     revocations.stop();
-    for (const timer of expiryTimers.values()) clearTimeout(timer);
-    expiryTimers.clear();
+    clients.stopTimers();
     const broker = aedes;
     aedes = undefined;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
