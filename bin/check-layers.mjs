@@ -6,6 +6,12 @@
  *   cli on top (the demo builds its gates with testkit);
  *   test and bench may import what they exercise, and bench never imports test.
  *
+ * Inside cloud/, no upward imports (docs/architecture.md §1, cloud extensions): the wiring files
+ * at the top of cloud/ (cloud-service.ts, cloud-core.ts, full-cloud.ts, …; cloud-errors.ts is
+ * shared) are imported by nothing below them, and the core routes (`cloud/http/routes/`) and the
+ * app builder (`cloud/http/app.ts`) only from cloud/http/ itself — a part of the cloud plugs in
+ * through `cloud/http/extension.ts`;
+ *
  * and no import cycle anywhere, type-only imports included (a type cycle still couples two files'
  * reasons to change). Imports are read with a regex over `import`/`export … from` and `import()`
  * with a literal specifier, which is all this codebase uses; relative specifiers are resolved to
@@ -52,6 +58,19 @@ function resolveImport(from, specifier) {
 }
 
 const top = (file) => file.split('/')[0];
+
+/** Files at the top of cloud/ every part may use; every other one there is wiring. */
+const CLOUD_SHARED = new Set(['cloud/cloud-errors.ts']);
+/** Why `file` (in cloud/) may not import `target`, or null. */
+function cloudUpward(file, target) {
+  if (!file.startsWith('cloud/') || !target.startsWith('cloud/')) return null;
+  if (file.split('/').length === 2) return null;
+  if (target.split('/').length === 2 && !CLOUD_SHARED.has(target)) return 'the wiring';
+  const inHttp = file.startsWith('cloud/http/');
+  if (!inHttp && target.startsWith('cloud/http/routes/')) return 'the core routes';
+  if (!inHttp && target === 'cloud/http/app.ts') return 'the app builder';
+  return null;
+}
 const graph = new Map();
 const problems = [];
 
@@ -67,6 +86,8 @@ for (const file of files) {
       continue;
     }
     targets.add(target);
+    const upward = cloudUpward(file, target);
+    if (upward) problems.push(`${file}: imports ${upward} (${target}); plug in through cloud/http/extension.ts`);
     const [source, dest] = [top(file), top(target)];
     const allowed = ALLOWED[source];
     if (allowed && source !== dest && !allowed.includes(dest)) {

@@ -38,18 +38,10 @@ const ALLOWED = {
   'cloud/me/me-routes.ts#meRoutes': 81,
   'cloud/supply/supply-routes.ts#mountSupplyRoutes': 191,
   // Cloud wiring and routes (cloud/http, cloud-service.ts: the extension rework).
-  'cloud/cloud-service.ts': 552,
-  'cloud/cloud-service.ts#createCloudCore': 182,
-  'cloud/cloud-service.ts#createCloud': 163,
-  'cloud/cloud-service.ts#start': 100,
-  'cloud/http/routes/trace.ts#traceRoutes': 124,
   'cloud/http/routes/users.ts#userRoutes': 147,
-  'cloud/revocations/revocation-routes.ts#revocationRoutes': 93,
-  'cloud/revocations/revocation-routes.ts#(anonymous)': 91,
   'cloud/analytics/contacts.ts#rankContacts': 87,
   // Broker wiring.
   // Command-line entry points and the demo.
-  'cli/commands/cloud.ts#run': 104,
   'cli/commands/edge.ts#run': 89,
   'cli/commands/gate-osdp-pair.ts#runOsdpPair': 110,
   'cli/commands/gate.ts#run': 130,

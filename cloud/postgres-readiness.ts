@@ -38,9 +38,7 @@ export interface PendingPart {
 }
 
 /** Parts that still take the SQLite handle directly (no per-engine factory yet). */
-const SQLITE_BOUND: readonly PendingPart[] = [
-  { part: 'the cloud service (createCloud opens a SQLite file)', where: 'cloud/cloud-service.ts' },
-];
+const SQLITE_BOUND: readonly PendingPart[] = [];
 
 /** Parts opened per engine: probed. */
 const PER_ENGINE: readonly (PendingPart & { open: (engine: StoreEngine) => unknown })[] = [

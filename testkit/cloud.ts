@@ -39,7 +39,7 @@ export async function startTestCloud(
     mqttUrl?: string;
     /** Restart on the database a previous test cloud left with `stop({ keepDb: true })`. */
     reuseDbPath?: string;
-  } & Partial<Omit<CloudOptions, 'keysFile' | 'dbPath' | 'port'>>,
+  } & Partial<Omit<CloudOptions, 'keysFile' | 'db' | 'port'>>,
 ): Promise<TestCloud> {
   const { reuseDbPath, ...cloudOptions } = options;
   const dir = reuseDbPath ? dirname(reuseDbPath) : await mkdtemp(join(tmpdir(), 'anxin-cloud-'));
@@ -56,7 +56,7 @@ export async function startTestCloud(
     await seed.close();
   }
 
-  const cloud = createCloud({ host: '127.0.0.1', mqttConnectWaitMs: 5000, ...cloudOptions, dbPath, port: 0 });
+  const cloud = createCloud({ host: '127.0.0.1', mqttConnectWaitMs: 5000, ...cloudOptions, db: dbPath, port: 0 });
   const { httpPort } = await cloud.start();
   const baseUrl = `http://127.0.0.1:${httpPort}`;
   return {

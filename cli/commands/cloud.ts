@@ -14,7 +14,9 @@ import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { createFullCloud } from '../../cloud/full-cloud.ts';
 import { partsWithoutPostgres, postgresRefusal } from '../../cloud/postgres-readiness.ts';
-import { isPostgresUrl } from '../../cloud/store/postgres/postgres-store.ts';
+import { DEFAULT_POOL_SIZE, MAX_POOL_SIZE } from '../../cloud/store/postgres/pg-pool.ts';
+import { isPostgresUrl, redactedUrl } from '../../cloud/store/postgres/postgres-store.ts';
+import type { Cloud } from '../../cloud/cloud-service.ts';
 import { SHARE_GROUP_PATTERN } from '../../cloud/mqtt/cloud-mqtt-client.ts';
 import {
   DEFAULT_AUDIT_RETENTION_DAYS,
@@ -37,6 +39,8 @@ export const help = `Usage: anxin cloud [flags]
   --db PATH|URL          SQLite file (default data/cloud.db), or postgres://user:password@host/db: the
                          PostgreSQL store (\`anxin db migrate\` prepares it); while parts of the cloud
                          still store only in SQLite, a postgres:// URL exits 2 naming them
+  --db-pool N            PostgreSQL connections this instance opens at most (1-${MAX_POOL_SIZE}, default
+                         ${DEFAULT_POOL_SIZE}); keep the sum over all instances below the server's max_connections
   --keys PATH            the keys file with the current private key (default data/keys.json)
   --mqtt-token TOKEN     a fixed MQTT password, for an external broker whose password file was generated
                          by \`anxin broker mosquitto-config\` (default: sign a fresh token per connect)
@@ -64,7 +68,7 @@ export const help = `Usage: anxin cloud [flags]
 
 One rule: flag > ANXIN_* environment variable > default (docs/configuration.md).
 Environment: ANXIN_PORT, ANXIN_HOST, ANXIN_MQTT, ANXIN_DB, ANXIN_KEYS, ANXIN_MQTT_CA,
-ANXIN_MQTT_SHARE_GROUP, ANXIN_RETENTION_DAYS, ANXIN_AUDIT_RETENTION_DAYS, …
+ANXIN_MQTT_SHARE_GROUP, ANXIN_DB_POOL, ANXIN_RETENTION_DAYS, ANXIN_AUDIT_RETENTION_DAYS, …
 `;
 
 export const cloudConfigSchema = z.object({
@@ -77,6 +81,7 @@ export const cloudConfigSchema = z.object({
     .regex(/^(mqtts?|wss?|tcp):\/\/\S+$/, 'expected an mqtt://, mqtts://, ws:// or wss:// URL')
     .default('mqtt://127.0.0.1:1883'),
   db: z.string().min(1).default('data/cloud.db'),
+  dbPool: z.coerce.number().int().min(1).max(MAX_POOL_SIZE).default(DEFAULT_POOL_SIZE),
   keys: z.string().min(1).default('data/keys.json'),
   /** A fixed MQTT password for an external broker's generated password file (client id `mqttClientId`). */
   mqttToken: z.string().min(1).optional(),
@@ -99,6 +104,7 @@ const CLOUD_FLAGS = {
   host: { type: 'string' },
   mqtt: { type: 'string' },
   db: { type: 'string' },
+  'db-pool': { type: 'string' },
   keys: { type: 'string' },
   'mqtt-token': { type: 'string' },
   'mqtt-token-file': { type: 'string' },
@@ -116,6 +122,76 @@ const CLOUD_FLAGS = {
   'change-log-keep': { type: 'string' },
 } as const;
 
+type CloudConfig = z.infer<typeof cloudConfigSchema>;
+
+/** The cloud as the configuration describes it; unreadable files are `path: message` config errors. */
+function cloudFromConfig(config: CloudConfig, logger: ReturnType<typeof createLogger>): Cloud {
+  // Not half-working: with a part of the cloud that cannot store on PostgreSQL yet, refuse to start.
+  const postgres = isPostgresUrl(config.db);
+  if (postgres) {
+    const pending = partsWithoutPostgres();
+    if (pending.length > 0) throw new ConfigError([postgresRefusal(pending)]);
+  }
+  const tls = readTlsPair(config.tlsCert, config.tlsKey);
+  let keys: ReturnType<typeof readKeysFile>;
+  try {
+    keys = readKeysFile(config.keys);
+  } catch (error) {
+    if (error instanceof KeysError) throw new ConfigError(error.problems.map((p) => `keys: ${p}`));
+    throw error;
+  }
+  if (!keys.signing) throw new ConfigError([`keys: ${config.keys} has no private key; the cloud signs tokens`]);
+  const mqttCa = config.mqttCa === undefined ? undefined : readCaBundle(config.mqttCa);
+  const brokerAccounts =
+    config.mosquittoAdmin === undefined ? undefined : mosquittoAdminAccounts(config.mosquittoAdmin);
+  if (!postgres && config.db !== ':memory:') privateDir(dirname(config.db));
+  return createFullCloud({
+    db: config.db,
+    ...(postgres ? { dbPool: config.dbPool } : {}),
+    mqttUrl: config.mqtt,
+    keysFile: keys.file,
+    port: config.port,
+    host: config.host,
+    logger,
+    mqttClientId: config.mqttClientId,
+    ...(config.revocations || brokerAccounts
+      ? {
+          revocations: {
+            ...(config.revocations ? { file: config.revocations } : {}),
+            ...(brokerAccounts ? { accounts: brokerAccounts } : {}),
+          },
+        }
+      : {}),
+    ...(tls ? { tls } : {}),
+    ...(config.mqttToken ? { mqttToken: config.mqttToken } : {}),
+    ...(config.mqttTokenFile ? { mqttTokenFile: config.mqttTokenFile } : {}),
+    ...(mqttCa ? { mqttCa } : {}),
+    ...(config.mqttShareGroup ? { mqttSharedGroup: config.mqttShareGroup } : {}),
+    retentionDays: config.retentionDays,
+    auditRetentionDays: config.auditRetentionDays,
+    changeLogKeepRevs: config.changeLogKeep,
+  });
+}
+
+/**
+ * SIGHUP: re-read the certificate and key (after certbot or the CA renewed them); a pair that
+ * cannot be read or does not match is logged and the running one kept. Returns the unsubscribe.
+ */
+function reloadTlsOnHangup(cloud: Cloud, config: CloudConfig, logger: ReturnType<typeof createLogger>): () => void {
+  const reload = () => {
+    try {
+      const next = readTlsPair(config.tlsCert, config.tlsKey);
+      if (!next) return logger.warn('SIGHUP: no --tls-cert/--tls-key to reload');
+      cloud.reloadTls(next);
+      logger.info({ cert: config.tlsCert }, 'TLS certificate reloaded');
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, 'TLS reload failed; keeping the current certificate');
+    }
+  };
+  process.on('SIGHUP', reload);
+  return () => process.off('SIGHUP', reload);
+}
+
 export async function run(argv: string[]): Promise<number> {
   try {
     const { values } = parseArgs({ args: argv, options: CLOUD_FLAGS, strict: true, allowPositionals: false });
@@ -130,71 +206,15 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     const config = explained.config;
-    // Not half-working: with a part of the cloud that cannot store on PostgreSQL yet, refuse to start.
-    if (isPostgresUrl(config.db)) throw new ConfigError([postgresRefusal(partsWithoutPostgres())]);
-    const tls = readTlsPair(config.tlsCert, config.tlsKey);
-    let keys: ReturnType<typeof readKeysFile>;
-    try {
-      keys = readKeysFile(config.keys);
-    } catch (error) {
-      if (error instanceof KeysError) throw new ConfigError(error.problems.map((p) => `keys: ${p}`));
-      throw error;
-    }
-    if (!keys.signing) throw new ConfigError([`keys: ${config.keys} has no private key; the cloud signs tokens`]);
-    const mqttCa = config.mqttCa === undefined ? undefined : readCaBundle(config.mqttCa);
-    const brokerAccounts =
-      config.mosquittoAdmin === undefined ? undefined : mosquittoAdminAccounts(config.mosquittoAdmin);
-    if (config.db !== ':memory:') privateDir(dirname(config.db));
-
     const logger = createLogger();
-    const cloud = createFullCloud({
-      dbPath: config.db,
-      mqttUrl: config.mqtt,
-      keysFile: keys.file,
-      port: config.port,
-      host: config.host,
-      logger,
-      mqttClientId: config.mqttClientId,
-      ...(config.revocations || brokerAccounts
-        ? {
-            revocations: {
-              ...(config.revocations ? { file: config.revocations } : {}),
-              ...(brokerAccounts ? { accounts: brokerAccounts } : {}),
-            },
-          }
-        : {}),
-      ...(tls ? { tls } : {}),
-      ...(config.mqttToken ? { mqttToken: config.mqttToken } : {}),
-      ...(config.mqttTokenFile ? { mqttTokenFile: config.mqttTokenFile } : {}),
-      ...(mqttCa ? { mqttCa } : {}),
-      ...(config.mqttShareGroup ? { mqttSharedGroup: config.mqttShareGroup } : {}),
-      retentionDays: config.retentionDays,
-      auditRetentionDays: config.auditRetentionDays,
-      changeLogKeepRevs: config.changeLogKeep,
-    });
-    const { httpPort } = await cloud.start().catch(async (error: unknown) => {
-      // A broker without shared subscriptions (--mqtt-share-group on aedes): stop what started, exit 2.
-      await cloud.stop().catch(() => undefined);
-      throw error;
-    });
-    process.stdout.write(
-      `cloud on ${tls ? 'https' : 'http'}://${config.host}:${httpPort} (mqtt ${config.mqtt}, db ${config.db})\n`,
-    );
-    // SIGHUP: re-read the certificate and key (after certbot or the CA renewed them); a pair that
-    // cannot be read or does not match is logged and the running one kept.
-    const reload = () => {
-      try {
-        const next = readTlsPair(config.tlsCert, config.tlsKey);
-        if (!next) return logger.warn('SIGHUP: no --tls-cert/--tls-key to reload');
-        cloud.reloadTls(next);
-        logger.info({ cert: config.tlsCert }, 'TLS certificate reloaded');
-      } catch (error) {
-        logger.error({ err: (error as Error).message }, 'TLS reload failed; keeping the current certificate');
-      }
-    };
-    process.on('SIGHUP', reload);
+    const cloud = cloudFromConfig(config, logger);
+    const { httpPort } = await cloud.start();
+    const db = isPostgresUrl(config.db) ? redactedUrl(config.db) : config.db;
+    const scheme = config.tlsCert ? 'https' : 'http';
+    process.stdout.write(`cloud on ${scheme}://${config.host}:${httpPort} (mqtt ${config.mqtt}, db ${db})\n`);
+    const stopReloading = reloadTlsOnHangup(cloud, config, logger);
     await untilStopSignal();
-    process.off('SIGHUP', reload);
+    stopReloading();
     await cloud.stop();
     return 0;
   } catch (error) {

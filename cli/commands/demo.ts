@@ -16,6 +16,7 @@ import { DEMO_GUARD, type RunningDemo, startDemo } from '../demo/demo-system.ts'
 import { formatTrafficProgress } from '../demo/traffic.ts';
 import { oneLine } from '../command-errors.ts';
 import { partsWithoutPostgres, postgresRefusal } from '../../cloud/postgres-readiness.ts';
+import { DEFAULT_POOL_SIZE, MAX_POOL_SIZE } from '../../cloud/store/postgres/pg-pool.ts';
 import { isPostgresUrl } from '../../cloud/store/postgres/postgres-store.ts';
 import { privateDir } from '../../shared/private-files.ts';
 
@@ -40,6 +41,7 @@ generated residents, and traffic. Logs go to DIR/demo.log.
   --db PATH|URL    the cloud's database (default DIR/cloud.db); a postgres://… URL names the
                    PostgreSQL store, and exits 2 naming the parts of the cloud that cannot store
                    there yet
+  --db-pool N      PostgreSQL connections the cloud opens at most (1-${MAX_POOL_SIZE}, default ${DEFAULT_POOL_SIZE})
 
 Every flag may also be given as ANXIN_<NAME> (e.g. ANXIN_MQTT_PORT=1884).
 Ctrl-C stops it cleanly with exit code 0, at any time, also during start-up.
@@ -57,6 +59,7 @@ const demoConfigSchema = z.object({
   pty: z.boolean().default(false),
   host: z.string().min(1).default('127.0.0.1'),
   db: z.string().min(1).optional(),
+  dbPool: z.number().int().min(1).max(MAX_POOL_SIZE).default(DEFAULT_POOL_SIZE),
 });
 
 const DEMO_ENV_KEYS = [
@@ -71,6 +74,7 @@ const DEMO_ENV_KEYS = [
   'PTY',
   'HOST',
   'DB',
+  'DB_POOL',
 ];
 /** How often the traffic figures are printed. */
 const TRAFFIC_REPORT_MS = 60_000;
@@ -126,7 +130,15 @@ const DEMO_FLAGS = {
   pty: { type: 'boolean' },
   host: { type: 'string' },
   db: { type: 'string' },
+  'db-pool': { type: 'string' },
 } as const;
+
+/** As `anxin cloud`: refused before anything starts rather than half on PostgreSQL. */
+function refuseUnreadyPostgres(db: string | undefined): void {
+  if (db === undefined || !isPostgresUrl(db)) return;
+  const pending = partsWithoutPostgres();
+  if (pending.length > 0) throw new ConfigError([postgresRefusal(pending)]);
+}
 
 export async function run(argv: string[]): Promise<number> {
   let config: z.infer<typeof demoConfigSchema>;
@@ -135,10 +147,7 @@ export async function run(argv: string[]): Promise<number> {
     const { values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: DEMO_FLAGS });
     const env = Object.fromEntries(DEMO_ENV_KEYS.map((k) => [`ANXIN_${k}`, process.env[`ANXIN_${k}`]]));
     config = loadConfig(demoConfigSchema, { flags: values, env });
-    // As `anxin cloud`: refused before anything starts rather than half on PostgreSQL.
-    if (config.db !== undefined && isPostgresUrl(config.db)) {
-      throw new ConfigError([postgresRefusal(partsWithoutPostgres())]);
-    }
+    refuseUnreadyPostgres(config.db);
     password = demoPassword(config, { onArgv: values.password !== undefined });
   } catch (err) {
     const lines = err instanceof ConfigError ? err.problems : [oneLine((err as Error).message)];
@@ -167,7 +176,7 @@ export async function run(argv: string[]): Promise<number> {
       password,
       pty: config.pty,
       host: config.host,
-      ...(config.db ? { dbPath: resolve(config.db) } : {}),
+      ...(config.db ? { db: isPostgresUrl(config.db) ? config.db : resolve(config.db), dbPool: config.dbPool } : {}),
       logger,
       progress: (line) => say(`  … ${line}`),
       signal: stop.signal,

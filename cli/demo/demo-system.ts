@@ -15,7 +15,8 @@ import { join, resolve } from 'node:path';
 import { createBrokerServer } from '../../broker/server.ts';
 import { hashPassword } from '../../cloud/auth/password-hash.ts';
 import type { Cloud } from '../../cloud/cloud-service.ts';
-import type { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
+import { isPostgresUrl, redactedUrl } from '../../cloud/store/postgres/postgres-store.ts';
+import type { CloudStore } from '../../cloud/store/store.ts';
 import { createFullCloud } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import type { EdgeAgent } from '../../edge-agent/edge-agent.ts';
@@ -43,8 +44,10 @@ export interface DemoOptions {
   /** Real socat ptys instead of in-process virtual serial ports. */
   pty: boolean;
   host: string;
-  /** The cloud's SQLite file (default DATA/cloud.db). */
-  dbPath?: string;
+  /** The cloud's database: a SQLite file (default DATA/cloud.db) or a `postgres://` URL. */
+  db?: string;
+  /** PostgreSQL only: the cloud's pool size. */
+  dbPool?: number;
   logger: Logger;
   /** One line of progress for the person watching. */
   progress: (line: string) => void;
@@ -99,6 +102,8 @@ const IMPORT_BATCH = 5_000;
 
 interface DemoState {
   version: 1;
+  /** The database this state was seeded into (absent: the default DATA/cloud.db). */
+  db?: string;
   residents: number;
   gates: string[];
   passes: Record<string, string>;
@@ -123,10 +128,21 @@ function loadOrCreateKeys(dataDir: string): KeysFile {
   return file;
 }
 
-function readState(path: string): DemoState | undefined {
+/** The database, its name in the state file (no PostgreSQL password), and the last run's state on it. */
+function previousRun(statePath: string, dataDir: string, options: Pick<DemoOptions, 'db' | 'dbPool'>) {
+  const defaultDb = join(dataDir, 'cloud.db');
+  const db = options.db ?? defaultDb;
+  const dbName = isPostgresUrl(db) ? redactedUrl(db) : db;
+  const database = { db, ...(options.dbPool !== undefined ? { dbPool: options.dbPool } : {}) };
+  return { database, dbName, previous: readState(statePath, dbName, defaultDb) };
+}
+
+/** The state of the last run on this database; another database (`--db`) starts afresh. */
+function readState(path: string, db: string, defaultDb: string): DemoState | undefined {
   if (!existsSync(path)) return undefined;
   const state = JSON.parse(readFileSync(path, 'utf8')) as DemoState;
-  return state.version === 1 ? state : undefined;
+  if (state.version !== 1) return undefined;
+  return (state.db ?? defaultDb) === db ? state : undefined;
 }
 
 /** Written whole or not at all (a temporary file renamed over the old one). */
@@ -149,7 +165,7 @@ async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
  * The demo sign-ins, with the password of this start: created if missing, otherwise their password
  * is set again, so what the demo prints is true.
  */
-async function ensureDemoUsers(store: SqliteCloudStore, password: string): Promise<void> {
+async function ensureDemoUsers(store: CloudStore, password: string): Promise<void> {
   const passwordHash = await hashPassword(password);
   for (const user of DEMO_USERS) {
     if (await store.setPasswordHash(user.username, passwordHash)) continue;
@@ -322,7 +338,12 @@ async function startGate(
 type Stops = (() => Promise<void>)[];
 
 /** The embedded broker and the full cloud on it; both are pushed onto `stops`. */
-async function startServers(options: DemoOptions, dataDir: string, keys: KeysFile, stops: Stops) {
+async function startServers(
+  options: DemoOptions,
+  database: { db: string; dbPool?: number },
+  keys: KeysFile,
+  stops: Stops,
+) {
   const broker = createBrokerServer({
     port: options.mqttPort,
     host: options.host,
@@ -336,7 +357,7 @@ async function startServers(options: DemoOptions, dataDir: string, keys: KeysFil
   options.progress(`broker listening on ${mqttUrl}`);
 
   const cloud = createFullCloud({
-    dbPath: options.dbPath ?? join(dataDir, 'cloud.db'),
+    ...database,
     mqttUrl,
     keysFile: keys,
     port: options.port,
@@ -377,7 +398,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   mkdirSync(join(dataDir, 'gates'), { recursive: true });
   const keys = loadOrCreateKeys(dataDir);
   const statePath = join(dataDir, 'demo-state.json');
-  const previous = readState(statePath);
+  const { database, dbName, previous } = previousRun(statePath, dataDir, options);
   const residents = previous?.residents ?? options.residents;
   const gates = demoGateIds(previous ? Math.max(previous.gates.length, options.gates) : options.gates);
   const stops: Stops = [];
@@ -394,7 +415,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
           `(--residents ${options.residents} applies to a new compound only: give another --data DIR, or delete ${dataDir})`,
       );
     }
-    const { cloud, mqttUrl, httpPort } = await startServers(options, dataDir, keys, stops);
+    const { cloud, mqttUrl, httpPort } = await startServers(options, database, keys, stops);
 
     const persons = generatePopulation(residents, POPULATION_SEED).persons;
     let passes = previous?.passes;
@@ -406,7 +427,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     // Written once seeding is complete (an interrupted seeding leaves none: the next start seeds again);
     // rewritten when a bigger --gates added lanes, so that the next start starts them too.
     if (!previous || previous.gates.length !== gates.length) {
-      writeState(statePath, { version: 1, residents, gates: gates.map((g) => g.gateId), passes });
+      writeState(statePath, { version: 1, db: dbName, residents, gates: gates.map((g) => g.gateId), passes });
     }
 
     const runtimes = await startGates(gates, options, keys, mqttUrl, stops);

@@ -11,10 +11,9 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { type MeEnv, requireResident } from '../me/resident-auth.ts';
 import { devicePassEnrolSchema, passMediumSchema } from '../../shared/schemas/device-pass.ts';
-import type { CloudExtensionContext, CloudRoutes } from '../cloud-service.ts';
-import { API_BASE } from '../http/app.ts';
 import { notFound } from '../http/api-error.ts';
 import type { AppEnv } from '../http/app-env.ts';
+import { API_BASE, type CloudExtensionFactory, type ExtensionContext } from '../http/extension.ts';
 import { canSee } from '../http/auth-middleware.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
 import type { Resident } from '../store/store.ts';
@@ -24,7 +23,7 @@ import { passPageRoutes, registerMePanel } from './pass-page.ts';
 
 type ResidentEnv = MeEnv;
 
-export function devicePassService(ctx: CloudExtensionContext): DevicePassService {
+function devicePassService(ctx: ExtensionContext): DevicePassService {
   return new DevicePassService({
     store: ctx.store,
     registry: ctx.registry,
@@ -62,44 +61,49 @@ export function meDevicePassRoutes(
     });
 }
 
-export function devicePassRoutes(): CloudRoutes {
-  return (app, ctx) => {
+/** Device passes as an extension of the cloud (cloud/http/extension.ts). */
+export function devicePassExtension(): CloudExtensionFactory {
+  return (ctx) => {
     const service = devicePassService(ctx);
-    const manager = ctx.auth.requireRole(['manager']);
-    const residentOf = async (actor: AppEnv['Variables']['actor'], id: string) => {
-      const resident = await ctx.store.getResident(id);
-      if (!resident || !canSee(actor, resident.compoundId)) throw notFound('resident', id);
-      return resident;
-    };
-    const answer = async (resident: Resident) => {
-      const record = await service.current(resident.personId);
-      return {
-        personId: resident.personId,
-        medium: await service.medium(resident.personId),
-        devicePass: record ? service.view(record) : null,
-      };
-    };
-    app.route(
-      `${API_BASE}/residents`,
-      new Hono<AppEnv>()
-        .get('/:id/pass-medium', manager, validate('param', idParamSchema), async (c) =>
-          c.json(await answer(await residentOf(c.var.actor, c.req.valid('param').id))),
-        )
-        .put(
-          '/:id/pass-medium',
-          manager,
-          validate('param', idParamSchema),
-          validate('json', passMediumSchema),
-          async (c) => {
-            const resident = await residentOf(c.var.actor, c.req.valid('param').id);
-            await service.setMedium(resident, c.req.valid('json').medium, c.var.actor);
-            return c.json(await answer(resident));
-          },
-        ),
-    );
-    const resident = requireResident(ctx.auth, ctx.store, ctx.sessions);
-    app.route(`${API_BASE}/me/pass`, meDevicePassRoutes(service, resident, ctx.now) as unknown as Hono<AppEnv>);
-    app.route('/me/pass', passPageRoutes());
-    registerMePanel();
+    return { name: 'device passes', mount: (app) => mountDevicePassRoutes(app, ctx, service) };
   };
+}
+
+function mountDevicePassRoutes(app: Hono<AppEnv>, ctx: ExtensionContext, service: DevicePassService): void {
+  const manager = ctx.auth.requireRole(['manager']);
+  const residentOf = async (actor: AppEnv['Variables']['actor'], id: string) => {
+    const resident = await ctx.store.getResident(id);
+    if (!resident || !canSee(actor, resident.compoundId)) throw notFound('resident', id);
+    return resident;
+  };
+  const answer = async (resident: Resident) => {
+    const record = await service.current(resident.personId);
+    return {
+      personId: resident.personId,
+      medium: await service.medium(resident.personId),
+      devicePass: record ? service.view(record) : null,
+    };
+  };
+  app.route(
+    `${API_BASE}/residents`,
+    new Hono<AppEnv>()
+      .get('/:id/pass-medium', manager, validate('param', idParamSchema), async (c) =>
+        c.json(await answer(await residentOf(c.var.actor, c.req.valid('param').id))),
+      )
+      .put(
+        '/:id/pass-medium',
+        manager,
+        validate('param', idParamSchema),
+        validate('json', passMediumSchema),
+        async (c) => {
+          const resident = await residentOf(c.var.actor, c.req.valid('param').id);
+          await service.setMedium(resident, c.req.valid('json').medium, c.var.actor);
+          return c.json(await answer(resident));
+        },
+      ),
+  );
+  const resident = requireResident(ctx.auth, ctx.store, ctx.sessions);
+  app.route(`${API_BASE}/me/pass`, meDevicePassRoutes(service, resident, ctx.now) as unknown as Hono<AppEnv>);
+  app.route('/me/pass', passPageRoutes());
+  registerMePanel();
 }

@@ -1,11 +1,13 @@
 /**
  * The cloud's HTTP app (docs/contract.md, "HTTP"): one sub-app per resource under `/api/v1`, plus
- * `/healthz` and `/metrics`. Built without ports so tests drive it with `app.request()`.
+ * `/healthz` and `/metrics`, then the extensions' routes (cloud/http/extension.ts). Built without
+ * ports so tests drive it with `app.request()`.
  */
 import { Hono } from 'hono';
 import { routePath } from 'hono/route';
 import type { AppDeps, RouteDeps } from './app-deps.ts';
 import type { AppEnv } from './app-env.ts';
+import { API_BASE, type CloudExtension } from './extension.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { forbidden } from './api-error.ts';
 import { createAuth } from './auth-middleware.ts';
@@ -22,11 +24,12 @@ import { eventRoutes } from './routes/events.ts';
 import { gateRoutes } from './routes/gates.ts';
 import { healthRoutes } from './routes/health.ts';
 import { liveRoutes } from './routes/live.ts';
+import { liveTicketRoutes } from './routes/live-ticket.ts';
 import { passRoutes } from './routes/passes.ts';
 import { residentRoutes } from './routes/residents.ts';
 import { userRoutes } from './routes/users.ts';
 
-export const API_BASE = '/api/v1';
+export { API_BASE };
 
 function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -34,18 +37,21 @@ function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/**
- * Mounts further routes (statistics, tracing, web pages) on the root app after the core API.
- * Use full paths (`app.route('/api/v1/trace', …)`); `deps.auth.requireRole` guards them.
- */
-export type ExtraRoutes = (app: Hono<AppEnv>, deps: RouteDeps) => void;
-
-export function createApp(deps: AppDeps, extraRoutes: readonly ExtraRoutes[] = []): Hono<AppEnv> {
-  const routeDeps: RouteDeps = {
+/** The deps with the session check and the per-user limits every route module uses. */
+export function routeDepsOf(deps: AppDeps): RouteDeps {
+  return {
     ...deps,
     auth: createAuth({ ring: deps.ring, now: deps.now, sessions: deps.sessions }),
     limits: new RateLimiter(deps.now),
   };
+}
+
+/** The app on `routeDeps` (from `routeDepsOf`), with each extension's routes mounted after the core API. */
+export function createApp(
+  routeDeps: RouteDeps,
+  extensions: readonly Pick<CloudExtension, 'mount'>[] = [],
+): Hono<AppEnv> {
+  const deps = routeDeps;
   const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {
@@ -76,6 +82,8 @@ export function createApp(deps: AppDeps, extraRoutes: readonly ExtraRoutes[] = [
 
   const api = new Hono<AppEnv>()
     .route('/auth', authRoutes(routeDeps))
+    // A one-minute token for EventSource's `?token=` on `/live` (the browser cannot set a header).
+    .route('/auth/live-ticket', liveTicketRoutes(routeDeps))
     .route('/compounds', compoundRoutes(routeDeps))
     .route('/gates', gateRoutes(routeDeps))
     .route('/residents', residentRoutes(routeDeps))
@@ -86,7 +94,7 @@ export function createApp(deps: AppDeps, extraRoutes: readonly ExtraRoutes[] = [
     .route('/audit', auditRoutes(routeDeps))
     .route('/users', userRoutes(routeDeps));
   app.route(API_BASE, api);
-  for (const mount of extraRoutes) mount(app, routeDeps);
+  for (const extension of extensions) extension.mount?.(app);
 
   app.notFound((c) => c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   app.onError(createErrorHandler(deps.logger));

@@ -1,13 +1,12 @@
 /**
- * The resident side as one extension of the cloud (docs/web.md, "The resident side"): its tables
- * on the store's connection, the manager's activation routes, `/api/v1/me/…` and the pages. Mount
- * with `createCloud({ extraRoutes: [residentSideRoutes({ pepper })] })` (cloud/full-cloud.ts does).
+ * The resident side as one extension of the cloud (docs/web.md, "The resident side"; the type is
+ * cloud/http/extension.ts): its tables on the store's engine, the manager's activation routes,
+ * `/api/v1/me/…`, the pages, and the release of returns whose yellow period ended. Open with
+ * `createCloud({ extensions: [residentSideExtension({ pepper })] })` (cloud/full-cloud.ts does).
  */
 import type { Hono } from 'hono';
-import { API_BASE } from '../http/app.ts';
-import type { RouteDeps } from '../http/app-deps.ts';
 import type { AppEnv } from '../http/app-env.ts';
-import type { CloudStore } from '../store/store.ts';
+import { API_BASE, type CloudExtensionFactory } from '../http/extension.ts';
 import { ActivationCodeHasher } from './activation-codes.ts';
 import { activationManagerRoutes, activationResidentRoutes } from './activation-routes.ts';
 import { residentSidePages } from './me-pages.ts';
@@ -23,25 +22,24 @@ export interface ResidentSideOptions {
   releaseIntervalMs?: number;
 }
 
-export type ResidentSideContext = RouteDeps & { store: CloudStore };
-
-export function residentSideRoutes(
-  options: ResidentSideOptions,
-): (app: Hono<AppEnv>, deps: ResidentSideContext) => void {
+export function residentSideExtension(options: ResidentSideOptions): CloudExtensionFactory {
   const hasher = new ActivationCodeHasher(options.pepper);
-  return (app, deps) => {
+  return (deps) => {
     const side = openResidentSideBook(deps.store.engine);
     const ctx = { ...deps, side, hasher };
-    app.route(`${API_BASE}/activations`, activationManagerRoutes(ctx));
-    app.route(`${API_BASE}/me`, activationResidentRoutes(ctx));
-    app.route(`${API_BASE}/me`, meRoutes(ctx) as unknown as Hono<AppEnv>);
-    app.route(`${API_BASE}/me/visitors`, visitorRoutes(ctx) as unknown as Hono<AppEnv>);
-    app.route(`${API_BASE}/me/returns`, meReturnRoutes(ctx) as unknown as Hono<AppEnv>);
-    app.route(`${API_BASE}/visits`, visitorPassRoutes(ctx));
-    app.route(`${API_BASE}/stats/visitors`, visitorStatsRoutes(ctx));
-    app.route(`${API_BASE}/returns`, returnReviewRoutes(ctx));
-    app.route(`${API_BASE}/compounds`, residentPolicyRoutes(ctx));
-    app.route('/', residentSidePages());
-    startReturnRelease({ ...ctx, logger: deps.logger }, options.releaseIntervalMs);
+    const release = startReturnRelease({ ...ctx, logger: deps.logger }, options.releaseIntervalMs);
+    const mount = (app: Hono<AppEnv>) => {
+      app.route(`${API_BASE}/activations`, activationManagerRoutes(ctx));
+      app.route(`${API_BASE}/me`, activationResidentRoutes(ctx));
+      app.route(`${API_BASE}/me`, meRoutes(ctx) as unknown as Hono<AppEnv>);
+      app.route(`${API_BASE}/me/visitors`, visitorRoutes(ctx) as unknown as Hono<AppEnv>);
+      app.route(`${API_BASE}/me/returns`, meReturnRoutes(ctx) as unknown as Hono<AppEnv>);
+      app.route(`${API_BASE}/visits`, visitorPassRoutes(ctx));
+      app.route(`${API_BASE}/stats/visitors`, visitorStatsRoutes(ctx));
+      app.route(`${API_BASE}/returns`, returnReviewRoutes(ctx));
+      app.route(`${API_BASE}/compounds`, residentPolicyRoutes(ctx));
+      app.route('/', residentSidePages());
+    };
+    return { name: 'resident side', mount, stop: () => release.stop() };
   };
 }

@@ -20,16 +20,16 @@
 import type { BrokerAccounts } from './broker-accounts.ts';
 import { renameSync, writeFileSync } from 'node:fs';
 import { Hono } from 'hono';
+import type { Logger } from '../../shared/log.ts';
 import { subjectRevocation } from '../../shared/revocation-entry.ts';
 import { gateRevokeSchema } from '../../shared/schemas/http.ts';
 import { signToken } from '../../shared/token.ts';
-import type { CloudRoutes } from '../cloud-service.ts';
 import { notFound } from '../http/api-error.ts';
-import { API_BASE } from '../http/app.ts';
 import type { AppEnv } from '../http/app-env.ts';
+import { API_BASE, type CloudExtensionFactory, type ExtensionContext } from '../http/extension.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
 import { openRevocationBook } from './open-revocation-book.ts';
-import { revocationFileText } from './revocation-book.ts';
+import { type RevocationBook, revocationFileText } from './revocation-book.ts';
 
 const GATE_TOKEN_TTL_MS = 365 * 86_400_000;
 
@@ -48,96 +48,122 @@ export interface RevocationSinks {
   accounts?: BrokerAccounts;
 }
 
-export function revocationRoutes(sinks: RevocationSinks = {}): CloudRoutes {
-  return (app, ctx) => {
+/** Hands entries to the brokers: the whole file rewritten, each added entry to `onRevocation`. */
+function sinkWriter(book: RevocationBook, sinks: RevocationSinks) {
+  return async (added: readonly string[]) => {
+    if (sinks.file) {
+      const temporary = `${sinks.file}.${process.pid}.tmp`;
+      writeFileSync(temporary, revocationFileText(await book.list()), { mode: 0o644 });
+      renameSync(temporary, sinks.file);
+    }
+    for (const entry of added) sinks.onRevocation?.(entry);
+  };
+}
+
+type BrokerAccountOutcome = { brokerAccount?: 'applied' | 'failed' };
+
+/** Applies one account change on the broker; 'applied', 'failed' (logged), or absent without such a broker. */
+function brokerAccountChanger(accounts: BrokerAccounts | undefined, log: Logger) {
+  return async (
+    gateId: string,
+    what: string,
+    change: (accounts: BrokerAccounts) => Promise<void>,
+  ): Promise<BrokerAccountOutcome> => {
+    if (!accounts) return {};
+    try {
+      await change(accounts);
+      log.info({ gateId }, `${what} on the broker`);
+      return { brokerAccount: 'applied' };
+    } catch (err) {
+      log.error({ err, gateId }, `could not ${what} on the broker; repeat the request`);
+      return { brokerAccount: 'failed' };
+    }
+  };
+}
+
+interface GateCredentialDeps {
+  ctx: ExtensionContext;
+  book: RevocationBook;
+  publish: (added: readonly string[]) => Promise<void>;
+  onBrokerAccount: ReturnType<typeof brokerAccountChanger>;
+  log: Logger;
+}
+
+/** `POST /gates/:id/revoke` and `POST /gates/:id/token` (admin, audited). */
+function gateCredentialRoutes({ ctx, book, publish, onBrokerAccount, log }: GateCredentialDeps): Hono<AppEnv> {
+  const admin = ctx.auth.requireRole([]);
+  const gateOf = async (id: string) => {
+    const gate = await ctx.store.getGate(id);
+    if (!gate) throw notFound('gate', id);
+    return gate;
+  };
+  const audit = (
+    actor: AppEnv['Variables']['actor'],
+    action: string,
+    gate: { id: string; compoundId: string },
+    detail: Record<string, unknown>,
+  ) =>
+    ctx.store.recordAudit({
+      at: ctx.now(),
+      actor: actor.username,
+      role: actor.role,
+      action,
+      compoundId: gate.compoundId,
+      target: gate.id,
+      detail,
+    });
+  return new Hono<AppEnv>()
+    .post('/:id/revoke', admin, validate('param', idParamSchema), validate('json', gateRevokeSchema), async (c) => {
+      const gate = await gateOf(c.req.valid('param').id);
+      const { reason } = c.req.valid('json');
+      const at = ctx.now();
+      const entry = subjectRevocation(gate.id, at);
+      await book.add({ entry, subject: gate.id, reason, by: c.var.actor.username, at });
+      await audit(c.var.actor, 'gate.revoke', gate, { reason, entry });
+      await publish([entry]);
+      log.warn({ gateId: gate.id, entry, by: c.var.actor.username }, 'gate tokens revoked');
+      const broker = await onBrokerAccount(gate.id, 'disable the gate account', (a) => a.disableGate(gate.id));
+      return c.json({ gateId: gate.id, entry, revokedBefore: at, ...broker });
+    })
+    .post('/:id/token', admin, validate('param', idParamSchema), async (c) => {
+      const gate = await gateOf(c.req.valid('param').id);
+      // One millisecond past any revocation made in this same instant, which covers `iat < at` only.
+      const iat = ctx.now() + 1;
+      const expiresAt = iat + GATE_TOKEN_TTL_MS;
+      const token = signToken(
+        { sub: gate.id, role: 'gate', compound: gate.compoundId, exp: expiresAt, iat },
+        ctx.signingKey,
+      );
+      await audit(c.var.actor, 'gate.token', gate, { expiresAt });
+      const broker = await onBrokerAccount(gate.id, 'set the gate account', (a) => a.putGate(gate, token));
+      return c.json({ gateId: gate.id, token, expiresAt, ...broker }, 201);
+    });
+}
+
+/**
+ * Revocations as an extension of the cloud (cloud/http/extension.ts): the routes above, and every
+ * entry handed to the sinks again as soon as the cloud opens it (before it connects to a broker).
+ */
+export function revocationExtension(sinks: RevocationSinks = {}): CloudExtensionFactory {
+  return (ctx) => {
     const book = openRevocationBook(ctx.store.engine);
     const log = ctx.logger.child({ component: 'cloud.revocations' });
-    const publish = async (added: string[]) => {
-      if (sinks.file) {
-        const temporary = `${sinks.file}.${process.pid}.tmp`;
-        writeFileSync(temporary, revocationFileText(await book.list()), { mode: 0o644 });
-        renameSync(temporary, sinks.file);
-      }
-      for (const entry of added) sinks.onRevocation?.(entry);
+    const publish = sinkWriter(book, sinks);
+    const onBrokerAccount = brokerAccountChanger(sinks.accounts, log);
+    const mount = (app: Hono<AppEnv>) => {
+      app.route(`${API_BASE}/gates`, gateCredentialRoutes({ ctx, book, publish, onBrokerAccount, log }));
+      app.get(`${API_BASE}/revocations`, ctx.auth.requireRole([]), async (c) => {
+        const all = await book.list();
+        if (c.req.query('format') === 'file') {
+          return c.text(revocationFileText(all), 200, { 'content-type': 'text/plain; charset=utf-8' });
+        }
+        return c.json({ revocations: all });
+      });
     };
     book
       .list()
       .then((all) => publish(all.map((r) => r.entry)))
       .catch((err: unknown) => log.error({ err }, 'could not hand the revocations to the brokers'));
-
-    /** Applies one account change on the broker; 'applied', 'failed' (logged), or absent without such a broker. */
-    const onBrokerAccount = async (
-      gateId: string,
-      what: string,
-      change: (accounts: BrokerAccounts) => Promise<void>,
-    ): Promise<{ brokerAccount?: 'applied' | 'failed' }> => {
-      if (!sinks.accounts) return {};
-      try {
-        await change(sinks.accounts);
-        log.info({ gateId }, `${what} on the broker`);
-        return { brokerAccount: 'applied' };
-      } catch (err) {
-        log.error({ err, gateId }, `could not ${what} on the broker; repeat the request`);
-        return { brokerAccount: 'failed' };
-      }
-    };
-
-    const admin = ctx.auth.requireRole([]);
-    const gateOf = async (id: string) => {
-      const gate = await ctx.store.getGate(id);
-      if (!gate) throw notFound('gate', id);
-      return gate;
-    };
-    const audit = (
-      actor: AppEnv['Variables']['actor'],
-      action: string,
-      gate: { id: string; compoundId: string },
-      detail: Record<string, unknown>,
-    ) =>
-      ctx.store.recordAudit({
-        at: ctx.now(),
-        actor: actor.username,
-        role: actor.role,
-        action,
-        compoundId: gate.compoundId,
-        target: gate.id,
-        detail,
-      });
-
-    const gates = new Hono<AppEnv>()
-      .post('/:id/revoke', admin, validate('param', idParamSchema), validate('json', gateRevokeSchema), async (c) => {
-        const gate = await gateOf(c.req.valid('param').id);
-        const { reason } = c.req.valid('json');
-        const at = ctx.now();
-        const entry = subjectRevocation(gate.id, at);
-        await book.add({ entry, subject: gate.id, reason, by: c.var.actor.username, at });
-        await audit(c.var.actor, 'gate.revoke', gate, { reason, entry });
-        await publish([entry]);
-        log.warn({ gateId: gate.id, entry, by: c.var.actor.username }, 'gate tokens revoked');
-        const broker = await onBrokerAccount(gate.id, 'disable the gate account', (a) => a.disableGate(gate.id));
-        return c.json({ gateId: gate.id, entry, revokedBefore: at, ...broker });
-      })
-      .post('/:id/token', admin, validate('param', idParamSchema), async (c) => {
-        const gate = await gateOf(c.req.valid('param').id);
-        // One millisecond past any revocation made in this same instant, which covers `iat < at` only.
-        const iat = ctx.now() + 1;
-        const expiresAt = iat + GATE_TOKEN_TTL_MS;
-        const token = signToken(
-          { sub: gate.id, role: 'gate', compound: gate.compoundId, exp: expiresAt, iat },
-          ctx.signingKey,
-        );
-        await audit(c.var.actor, 'gate.token', gate, { expiresAt });
-        const broker = await onBrokerAccount(gate.id, 'set the gate account', (a) => a.putGate(gate, token));
-        return c.json({ gateId: gate.id, token, expiresAt, ...broker }, 201);
-      });
-    app.route(`${API_BASE}/gates`, gates);
-
-    app.get(`${API_BASE}/revocations`, admin, async (c) => {
-      const all = await book.list();
-      if (c.req.query('format') === 'file') {
-        return c.text(revocationFileText(all), 200, { 'content-type': 'text/plain; charset=utf-8' });
-      }
-      return c.json({ revocations: all });
-    });
+    return { name: 'revocations', mount };
   };
 }

@@ -30,7 +30,7 @@ export interface RetentionOptions {
   keepRevs?: number;
   now?: () => number;
   /** Extensions' own purges (e.g. the per-day person sets of the statistics), given the same horizon. */
-  extraPurges?: readonly ((beforeMs: number) => number)[];
+  extraPurges?: readonly ((beforeMs: number) => number | Promise<number>)[];
 }
 
 export class RetentionJob {
@@ -84,7 +84,7 @@ export class RetentionJob {
       if (deleted < this.chunk) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    for (const purge of this.options.extraPurges ?? []) total += purge(before);
+    for (const purge of this.options.extraPurges ?? []) total += await purge(before);
     const auditBefore = this.now() - this.auditHorizonMs;
     let audit = 0;
     for (;;) {

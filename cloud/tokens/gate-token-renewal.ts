@@ -28,7 +28,7 @@ import { topics } from '../../shared/topics.ts';
 import { CONTRACT_VERSION } from '../../shared/version.ts';
 import type { LiveHub } from '../live/live-hub.ts';
 import type { BrokerAccounts } from '../revocations/broker-accounts.ts';
-import type { SqliteCloudStore } from '../store/sqlite-store.ts';
+import type { CloudStore } from '../store/store.ts';
 
 const DAY_MS = 86_400_000;
 const TOKEN_RENEW_BEFORE_MS = 60 * DAY_MS;
@@ -36,7 +36,7 @@ const TOKEN_ALARM_BEFORE_MS = 30 * DAY_MS;
 const TOKEN_LIFETIME_MS = 365 * DAY_MS;
 
 export interface GateTokenRenewalOptions {
-  store: Pick<SqliteCloudStore, 'recordCommand' | 'recordAudit' | 'recordAlarm'>;
+  store: Pick<CloudStore, 'recordCommand' | 'recordAudit' | 'recordAlarm'>;
   signingKey: SigningKey;
   publish: (topic: string, message: unknown) => Promise<void>;
   live: LiveHub;

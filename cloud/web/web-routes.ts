@@ -1,13 +1,17 @@
 /**
- * The cloud's web pages, mounted on the cloud's app through its `ExtraRoutes` hook
- * (cloud/http/app.ts): `/` sign-in, `/console` guard console, `/dashboard` manager dashboard and
- * their assets under `/assets/`, plus the three API routes the pages need that the core API lacks:
+ * The cloud's web pages as an extension of the cloud (cloud/http/extension.ts): `/` sign-in,
+ * `/console` guard console, `/dashboard` manager dashboard and their assets under `/assets/`, plus
+ * the API routes the pages need that the core API lacks:
  *
- * - `GET /api/v1/alarms`, `POST /api/v1/alarms/:id/ack` — alarms stay until acknowledged;
- * - `POST /api/v1/auth/live-ticket` — a one-minute token for EventSource's `?token=`;
- * - `POST|GET /api/v1/trace/search` — find a person by name or (POST only) ID number: masked answers (manager, audit-logged);
+ * - `GET /api/v1/alarms`, `POST /api/v1/alarms/:id/ack` — alarms stay until acknowledged
+ *   (cloud/alarms/alarm-routes.ts);
+ * - `POST|GET /api/v1/trace/search` — find a person by name or (POST only) ID number: masked answers
+ *   (manager, audit-logged; person-search-routes.ts);
  * - `GET /api/v1/web/compound|residents|passes` — the compound's time zone for the console, a
- *   page of residents searched without full names, a person's passes (cloud/http/routes/web-support.ts).
+ *   page of residents searched without full names, a person's passes (web-support-routes.ts).
+ *
+ * The one-minute ticket for EventSource's `?token=` (`POST /api/v1/auth/live-ticket`) belongs to
+ * `/live` and is part of the core API (cloud/http/routes/live-ticket.ts).
  *
  * Every asset is a file of this folder served by the cloud itself: the pages work without any
  * outside network (no CDN, no web fonts, no build step).
@@ -15,19 +19,16 @@
 import { readFile } from 'node:fs/promises';
 import { Hono } from 'hono';
 import type { AlarmBook } from '../alarms/alarm-book.ts';
+import { alarmRoutes } from '../alarms/alarm-routes.ts';
 import { openAlarmBook } from '../alarms/open-alarm-book.ts';
-import { API_BASE } from '../http/app.ts';
-import type { RouteDeps } from '../http/app-deps.ts';
 import type { AppEnv } from '../http/app-env.ts';
-import type { CloudStore } from '../store/store.ts';
-import { alarmRoutes } from '../http/routes/alarms.ts';
-import { liveTicketRoutes } from '../http/routes/live-ticket.ts';
-import { personSearchRoutes } from '../http/routes/person-search.ts';
-import { webSupportRoutes } from '../http/routes/web-support.ts';
+import { API_BASE, type CloudExtensionFactory } from '../http/extension.ts';
 import { consolePage } from './console-page.ts';
 import { dashboardPage } from './dashboard-page.ts';
 import { openResidentDirectory } from './open-resident-directory.ts';
+import { personSearchRoutes } from './person-search-routes.ts';
 import { signInPage } from './sign-in-page.ts';
+import { webSupportRoutes } from './web-support-routes.ts';
 
 export interface WebRoutesOptions {
   /** The deployment's pepper (`parseKeysFile(…).pepper`): an ID number is searched through its pseudonym. */
@@ -35,9 +36,6 @@ export interface WebRoutesOptions {
   /** Default: the alarm book on the store's database (open-alarm-book.ts), opened when mounted. */
   alarms?: AlarmBook;
 }
-
-/** What the cloud hands an extension (cloud-service.ts `CloudExtensionContext`). */
-export type WebMountContext = RouteDeps & { store: CloudStore };
 
 const CONTENT_TYPES: Record<string, string> = {
   css: 'text/css; charset=utf-8',
@@ -106,22 +104,24 @@ function webPages(): Hono<AppEnv> {
     });
 }
 
-/** Mount with `createCloud({ extraRoutes: [webRoutes({ pepper })] })`. */
-export function webRoutes(options: WebRoutesOptions): (app: Hono<AppEnv>, deps: WebMountContext) => void {
-  return (app, deps) => {
+/** Open with `createCloud({ extensions: [webExtension({ pepper })] })` (cloud/full-cloud.ts does). */
+export function webExtension(options: WebRoutesOptions): CloudExtensionFactory {
+  return (deps) => {
     const alarms = options.alarms ?? openAlarmBook(deps.store.engine);
     const directory = openResidentDirectory(deps.store.engine);
-    app.route(`${API_BASE}/alarms`, alarmRoutes({ ...deps, alarms }));
-    app.route(`${API_BASE}/auth/live-ticket`, liveTicketRoutes(deps));
-    app.route(
-      `${API_BASE}/trace/search`,
-      personSearchRoutes({
-        ...deps,
-        pepper: options.pepper,
-        byName: (compoundId, needle, limit) => directory.byName(compoundId, needle, limit),
-      }),
-    );
-    app.route(`${API_BASE}/web`, webSupportRoutes({ ...deps, directory }));
-    app.route('/', webPages());
+    const mount = (app: Hono<AppEnv>) => {
+      app.route(`${API_BASE}/alarms`, alarmRoutes({ ...deps, alarms }));
+      app.route(
+        `${API_BASE}/trace/search`,
+        personSearchRoutes({
+          ...deps,
+          pepper: options.pepper,
+          byName: (compoundId, needle, limit) => directory.byName(compoundId, needle, limit),
+        }),
+      );
+      app.route(`${API_BASE}/web`, webSupportRoutes({ ...deps, directory }));
+      app.route('/', webPages());
+    };
+    return { name: 'web pages', mount };
   };
 }

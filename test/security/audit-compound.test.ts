@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CloudCore, createCloudCore } from '../../cloud/cloud-service.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
-import { webRoutes } from '../../cloud/web/web-routes.ts';
+import { webExtension } from '../../cloud/web/web-routes.ts';
 import type { HttpRole } from '../../shared/enums.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 
@@ -44,7 +44,7 @@ describe('audit entries carry their compound', () => {
       keys,
       publish: async () => undefined,
       now: () => NOW,
-      extraRoutes: [webRoutes({ pepper: keys.pepper })],
+      extensions: [webExtension({ pepper: keys.pepper })],
     });
     const admin = { username: 'admin', role: 'admin' as const };
     for (const id of COMPOUNDS) {

@@ -44,8 +44,7 @@ async function buildWorld(world: World) {
     publish: async () => {},
     ingest: { flushIntervalMs: 1 },
     now: () => T0 + 3_600_000,
-    ingestHook: ext.ingestHook,
-    extraRoutes: ext.extraRoutes,
+    extensions: ext.extensions,
   });
   const ids: Record<'a' | 'b', string[]> = { a: [], b: [] };
   for (const side of ['a', 'b'] as const) {

@@ -36,7 +36,7 @@ describe('data folders and files', () => {
         chmodSync(data, 0o755);
       }
       const dbPath = join(data, 'cloud.db');
-      const cloud = createCloud({ dbPath, keysFile: createKeysFile(), port: 0, host: '127.0.0.1' });
+      const cloud = createCloud({ db: dbPath, keysFile: createKeysFile(), port: 0, host: '127.0.0.1' });
       await cloud.start();
       try {
         await cloud.core.store.recordAudit({

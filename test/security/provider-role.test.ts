@@ -47,8 +47,7 @@ describe('provider role (property)', () => {
           publish: async () => {},
           ingest: { flushIntervalMs: 1 },
           now: () => T0,
-          ingestHook: ext.ingestHook,
-          extraRoutes: ext.extraRoutes,
+          extensions: ext.extensions,
         });
         try {
           await core.registry.createCompound({ id: 'c-a', name: 'Compound A', timeZone: 'Asia/Shanghai' }, ADMIN);

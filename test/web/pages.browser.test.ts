@@ -315,9 +315,9 @@ describe('web pages against a running system', () => {
     await consolePage.reload();
     await consolePage.locator('#live-state[data-state="open"]').waitFor({ timeout: WAIT_MS });
     expect(await consolePage.locator(`[data-alarm-id="${alarmId}"]`).count()).toBe(0);
-    const stored = await testCloud.cloud.core.store.db
-      .prepare('SELECT acked_by FROM alarm_acks WHERE alarm_id = ?')
-      .get(alarmId);
+    const { engine } = testCloud.cloud.core.store;
+    if (engine.kind !== 'sqlite') throw new Error('this suite runs on SQLite');
+    const stored = await engine.db.prepare('SELECT acked_by FROM alarm_acks WHERE alarm_id = ?').get(alarmId);
     expect(stored).toEqual({ acked_by: 'guard' });
   });
 

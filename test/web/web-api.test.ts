@@ -8,7 +8,7 @@ import { type CloudCore, createCloudCore } from '../../cloud/cloud-service.ts';
 import type { LiveMessage } from '../../cloud/live/live-hub.ts';
 import { LIVE_TICKET_TTL_MS } from '../../cloud/http/routes/live-ticket.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
-import { WEB_ASSETS, webRoutes } from '../../cloud/web/web-routes.ts';
+import { WEB_ASSETS, webExtension } from '../../cloud/web/web-routes.ts';
 import type { HttpRole } from '../../shared/enums.ts';
 import { generateIdNumber, maskIdNumber } from '../../shared/id-number.ts';
 import { createKeysFile, type ParsedKeys, parseKeysFile } from '../../shared/keys.ts';
@@ -17,7 +17,7 @@ import { verifyToken } from '../../shared/token.ts';
 const NOW = Date.UTC(2026, 0, 5, 2, 0, 0);
 
 let keys: ParsedKeys;
-let core: CloudCore;
+let core: CloudCore<SqliteCloudStore>;
 
 async function tokenOf(role: HttpRole, compound?: string): Promise<string> {
   return (
@@ -39,7 +39,7 @@ beforeEach(async () => {
     keys,
     publish: async () => undefined,
     now: () => NOW,
-    extraRoutes: [webRoutes({ pepper: keys.pepper })],
+    extensions: [webExtension({ pepper: keys.pepper })],
   });
   const admin = { username: 'admin', role: 'admin' as const };
   for (const id of ['north', 'south']) {

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CloudCore, createCloudCore } from '../../cloud/cloud-service.ts';
 import { parseResidentCsv } from '../../cloud/registry/resident-csv.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
-import { webRoutes } from '../../cloud/web/web-routes.ts';
+import { webExtension } from '../../cloud/web/web-routes.ts';
 import type { HttpRole } from '../../shared/enums.ts';
 import { createKeysFile, type ParsedKeys, parseKeysFile } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
@@ -86,7 +86,7 @@ beforeEach(async () => {
     keys,
     publish: async () => undefined,
     now: () => NOW,
-    extraRoutes: [webRoutes({ pepper: keys.pepper })],
+    extensions: [webExtension({ pepper: keys.pepper })],
   });
   await core.registry.createCompound({ id: 'north', name: '北苑', timeZone: 'Asia/Shanghai' }, ADMIN);
   await core.registry.createCompound({ id: 'south', name: '南苑', timeZone: 'Asia/Urumqi' }, ADMIN);

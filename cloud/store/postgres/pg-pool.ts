@@ -22,6 +22,11 @@ const types: pg.CustomTypesConfig = {
 
 /** Connections per cloud instance unless `--db-pool` says otherwise (docs/deploy.md, "Scaling out"). */
 export const DEFAULT_POOL_SIZE = 10;
+/**
+ * The most `--db-pool` accepts: PostgreSQL's default `max_connections` is 100, and several
+ * instances (plus `anxin db migrate`, backups, psql) share it.
+ */
+export const MAX_POOL_SIZE = 100;
 
 export interface PgPoolOptions {
   /** `postgres://user:password@host:port/database` (libpq URL; `?sslmode=…` honoured by node-postgres). */

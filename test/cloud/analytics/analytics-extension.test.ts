@@ -4,26 +4,23 @@
  * statistics and traces come back over the core's HTTP app.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sqliteAnalyticsExtension } from '../../../cloud/analytics/analytics-extension.ts';
+import { analyticsExtension } from '../../../cloud/analytics/analytics-extension.ts';
 import { type CloudCore, createCloudCore } from '../../../cloud/cloud-service.ts';
 import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
 import { createKeysFile, parseKeysFile } from '../../../shared/keys.ts';
 import { gateMessages, NOW, SH_DAY_FROM, SH_DAY_TO, seedRegistry } from './scenario.ts';
 
-let core: CloudCore;
+let core: CloudCore<SqliteCloudStore>;
 let manager: string;
-let extension: ReturnType<typeof sqliteAnalyticsExtension>;
 
 beforeEach(async () => {
   const keys = parseKeysFile(createKeysFile());
-  extension = sqliteAnalyticsExtension();
   core = createCloudCore({
     store: new SqliteCloudStore({ path: ':memory:' }),
     keys,
     publish: async () => {},
     now: () => NOW,
-    ingestHook: extension.ingestHook,
-    extraRoutes: [extension.routes],
+    extensions: [analyticsExtension()],
   });
   await seedRegistry(core.store);
   manager = `Bearer ${(await core.sessions.issue({ username: 'tracer', role: 'manager' })).token}`;
@@ -83,12 +80,13 @@ describe('analytics in the cloud core', () => {
     const scenarioDay = dayRows();
     expect(scenarioDay).toBeGreaterThan(0);
 
-    const purge = extension.purge(core.store);
+    const analytics = core.extensions.find((e) => e.name === 'statistics and tracing');
+    const purge = (beforeMs: number) => analytics!.purge!(beforeMs);
     // A horizon at the start of the scenario's day keeps that day: a kept passage never loses its row.
-    purge(SH_DAY_FROM);
+    await purge(SH_DAY_FROM);
     expect(dayRows()).toBe(scenarioDay);
     // Three days later the scenario's day is wholly behind the horizon in every time zone.
-    expect(purge(NOW + 3 * 86_400_000)).toBeGreaterThanOrEqual(scenarioDay);
+    expect(await purge(NOW + 3 * 86_400_000)).toBeGreaterThanOrEqual(scenarioDay);
     expect(dayRows()).toBe(0);
     expect((await summary()).passages).toEqual(before.passages);
   });

@@ -6,10 +6,10 @@ import { openSessionStore } from '../../../cloud/auth/open-session-store.ts';
 import { SessionBook } from '../../../cloud/auth/session-book.ts';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyticsRoutes } from '../../../cloud/analytics/analytics-routes.ts';
+import { mountAnalyticsRoutes } from '../../../cloud/analytics/analytics-routes.ts';
 import { SqliteAnalyticsStore } from '../../../cloud/analytics/analytics-store.ts';
 import { RollupWriter } from '../../../cloud/analytics/rollup-writer.ts';
-import { createApp } from '../../../cloud/http/app.ts';
+import { createApp, routeDepsOf } from '../../../cloud/http/app.ts';
 import { GateDirectory } from '../../../cloud/ingest/gate-directory.ts';
 import { LiveHub } from '../../../cloud/live/live-hub.ts';
 import { createCloudMetrics } from '../../../cloud/metrics/cloud-metrics.ts';
@@ -48,20 +48,18 @@ beforeAll(async () => {
     now: () => NOW,
   });
   sessions = new SessionBook({ store: openSessionStore(store.engine), signingKey: key, now: () => NOW });
-  app = createApp(
-    {
-      sessions,
-      store,
-      registry,
-      signingKey: key,
-      ring: new Map([[1, key.publicKey]]),
-      live: new LiveHub(),
-      metrics,
-      logger: silentLogger,
-      now: () => NOW,
-    },
-    [analyticsRoutes(analytics)],
-  );
+  const deps = routeDepsOf({
+    sessions,
+    store,
+    registry,
+    signingKey: key,
+    ring: new Map([[1, key.publicKey]]),
+    live: new LiveHub(),
+    metrics,
+    logger: silentLogger,
+    now: () => NOW,
+  });
+  app = createApp(deps, [{ mount: (root) => mountAnalyticsRoutes(root, deps, analytics) }]);
 });
 
 afterAll(async () => {

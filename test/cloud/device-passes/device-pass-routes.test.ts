@@ -6,9 +6,9 @@
  */
 import { randomBytes, webcrypto } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { devicePassRoutes } from '../../../cloud/device-passes/device-pass-routes.ts';
+import { devicePassExtension } from '../../../cloud/device-passes/device-pass-routes.ts';
 import { ENROLMENTS_PER_DAY } from '../../../cloud/device-passes/device-pass-service.ts';
-import { residentSideRoutes } from '../../../cloud/me/resident-side-extension.ts';
+import { residentSideExtension } from '../../../cloud/me/resident-side-extension.ts';
 import type { Actor } from '../../../cloud/registry/actor.ts';
 import { encodeBase45 } from '../../../shared/base45.ts';
 import { DEVICE_PASS_PREFIX, FRAME_ROTATE_SECONDS, verifyDevicePass } from '../../../shared/device-pass.ts';
@@ -70,7 +70,7 @@ describe('device passes: enrolment, medium, revocation', () => {
     clock = T0;
     h = await createHarness({
       now: () => clock,
-      extraRoutes: [residentSideRoutes({ pepper: randomBytes(32) }), devicePassRoutes()],
+      extensions: [residentSideExtension({ pepper: randomBytes(32) }), devicePassExtension()],
     });
     for (const [personId, compoundId] of [
       ['p-zhang', 'c-1'],

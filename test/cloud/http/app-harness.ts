@@ -6,7 +6,7 @@ import type { SessionRole } from '../../../shared/enums.ts';
 import { createKeysFile, type KeyRing, parseKeysFile, type SigningKey } from '../../../shared/keys.ts';
 
 export interface Harness {
-  core: CloudCore;
+  core: CloudCore<SqliteCloudStore>;
   ring: KeyRing;
   signingKey: SigningKey;
   published: { topic: string; payload: unknown }[];
@@ -22,11 +22,7 @@ export interface Harness {
 }
 
 export async function createHarness(
-  options: {
-    now?: () => number;
-    extraRoutes?: CloudCoreOptions['extraRoutes'];
-    ingestHook?: CloudCoreOptions['ingestHook'];
-  } = {},
+  options: { now?: () => number; extensions?: CloudCoreOptions['extensions'] } = {},
 ): Promise<Harness> {
   const keys = parseKeysFile(createKeysFile());
   const store = new SqliteCloudStore({ path: ':memory:' });
@@ -41,8 +37,7 @@ export async function createHarness(
     },
     ingest: { flushIntervalMs: 1 },
     ...(options.now ? { now: options.now } : {}),
-    ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
-    ...(options.ingestHook ? { ingestHook: options.ingestHook } : {}),
+    ...(options.extensions ? { extensions: options.extensions } : {}),
   });
   await store.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
   await store.createCompound({ id: 'c-2', name: 'Two', timeZone: 'Asia/Shanghai' }, 1);
@@ -80,6 +75,7 @@ export async function createHarness(
     },
     close: async () => {
       core.live.shutdown();
+      for (const extension of core.extensions) await extension.stop?.();
       await core.ingest.stop();
       await store.close();
     },

@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../../cloud/auth/password-hash.ts';
 import { SESSION_IDLE_MS } from '../../../cloud/auth/session-book.ts';
-import { LIVE_TICKET_TTL_MS, liveTicketRoutes } from '../../../cloud/http/routes/live-ticket.ts';
+import { LIVE_TICKET_TTL_MS } from '../../../cloud/http/routes/live-ticket.ts';
 import type { HttpRole } from '../../../shared/enums.ts';
 import { signToken } from '../../../shared/token.ts';
 import { createHarness, type Harness } from './app-harness.ts';
@@ -19,7 +19,6 @@ beforeEach(async () => {
   clock = Date.now();
   h = await createHarness({
     now: () => clock,
-    extraRoutes: [(app, deps) => app.route('/api/v1/auth/live-ticket', liveTicketRoutes(deps))],
   });
   const passwordHash = await hashPassword('old-password');
   for (const [username, role, compoundId] of [

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { residentSideRoutes } from '../../../cloud/me/resident-side-extension.ts';
+import { residentSideExtension } from '../../../cloud/me/resident-side-extension.ts';
 import type { Actor } from '../../../cloud/registry/actor.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
 import { entryEvent } from '../fixtures.ts';
@@ -39,7 +39,7 @@ describe('activation and the resident session', () => {
     clock = T0;
     h = await createHarness({
       now: () => clock,
-      extraRoutes: [residentSideRoutes({ pepper: randomBytes(32) })],
+      extensions: [residentSideExtension({ pepper: randomBytes(32) })],
     });
     const people: [string, string, string, string][] = [
       ['p-zhang', 'c-1', 'h-101', '张三明'],

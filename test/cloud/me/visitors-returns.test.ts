@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { residentSideRoutes } from '../../../cloud/me/resident-side-extension.ts';
+import { residentSideExtension } from '../../../cloud/me/resident-side-extension.ts';
 import type { Actor } from '../../../cloud/registry/actor.ts';
 import { decideEntry, type GateContext } from '../../../edge-agent/decision.ts';
 import type { Mode } from '../../../shared/enums.ts';
@@ -40,7 +40,7 @@ describe('visitors and return registration', () => {
 
   beforeEach(async () => {
     clock = T0;
-    h = await createHarness({ now: () => clock, extraRoutes: [residentSideRoutes({ pepper: randomBytes(32) })] });
+    h = await createHarness({ now: () => clock, extensions: [residentSideExtension({ pepper: randomBytes(32) })] });
     for (const [personId, householdId, name] of [
       ['p-zhang', 'h-101', '张三明'],
       ['p-li', 'h-101', '李四'],

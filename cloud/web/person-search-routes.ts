@@ -11,15 +11,15 @@
  */
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import { maskIdNumber, validateIdNumber } from '../../../shared/id-number.ts';
-import { idSchema } from '../../../shared/ids.ts';
-import { pseudonymizeIdNumber } from '../../../shared/pseudonym.ts';
-import type { AuditStore, CloudStore, Resident } from '../../store/store.ts';
-import { ApiError } from '../api-error.ts';
-import type { AppEnv } from '../app-env.ts';
-import { type Auth, canSee, compoundFilter } from '../auth-middleware.ts';
-import type { RateLimiter } from '../rate-limit.ts';
-import { validate } from '../validation.ts';
+import { maskIdNumber, validateIdNumber } from '../../shared/id-number.ts';
+import { idSchema } from '../../shared/ids.ts';
+import { pseudonymizeIdNumber } from '../../shared/pseudonym.ts';
+import type { AuditStore, CloudStore, Resident } from '../store/store.ts';
+import { ApiError } from '../http/api-error.ts';
+import type { AppEnv } from '../http/app-env.ts';
+import { type Auth, canSee, compoundFilter } from '../http/auth-middleware.ts';
+import type { RateLimiter } from '../http/rate-limit.ts';
+import { validate } from '../http/validation.ts';
 
 /** At most this many matches are returned; a tracer narrows the query instead of paging. */
 export const MAX_SEARCH_RESULTS = 50;

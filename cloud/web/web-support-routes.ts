@@ -12,13 +12,13 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { idSchema } from '../../../shared/ids.ts';
-import type { CloudStore } from '../../store/store.ts';
-import { MAX_DIRECTORY_PAGE, type ResidentDirectory } from '../../web/resident-directory.ts';
-import { ApiError, notFound } from '../api-error.ts';
-import type { AppEnv } from '../app-env.ts';
-import { type Auth, canSee, compoundFilter } from '../auth-middleware.ts';
-import { validate } from '../validation.ts';
+import { idSchema } from '../../shared/ids.ts';
+import type { CloudStore } from '../store/store.ts';
+import { MAX_DIRECTORY_PAGE, type ResidentDirectory } from './resident-directory.ts';
+import { ApiError, notFound } from '../http/api-error.ts';
+import type { AppEnv } from '../http/app-env.ts';
+import { type Auth, canSee, compoundFilter } from '../http/auth-middleware.ts';
+import { validate } from '../http/validation.ts';
 
 export interface WebSupportDeps {
   auth: Auth;

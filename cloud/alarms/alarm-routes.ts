@@ -6,14 +6,14 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { idSchema } from '../../../shared/ids.ts';
-import type { AlarmBook } from '../../alarms/alarm-book.ts';
-import type { LiveHub } from '../../live/live-hub.ts';
-import type { AuditStore } from '../../store/store.ts';
-import { notFound } from '../api-error.ts';
-import type { AppEnv } from '../app-env.ts';
-import { type Auth, canSee, compoundFilter } from '../auth-middleware.ts';
-import { validate } from '../validation.ts';
+import { idSchema } from '../../shared/ids.ts';
+import type { AlarmBook } from './alarm-book.ts';
+import type { LiveHub } from '../live/live-hub.ts';
+import type { AuditStore } from '../store/store.ts';
+import { notFound } from '../http/api-error.ts';
+import type { AppEnv } from '../http/app-env.ts';
+import { type Auth, canSee, compoundFilter } from '../http/auth-middleware.ts';
+import { validate } from '../http/validation.ts';
 
 export interface AlarmRouteDeps {
   auth: Auth;

@@ -3,12 +3,12 @@
  * statistics, answered from the rollups (cloud/analytics/statistics.ts; docs/tracing.md).
  */
 import { Hono } from 'hono';
-import { statsQuerySchema } from '../../../shared/schemas/http.ts';
-import type { AnalyticsStore } from '../../analytics/analytics-store.ts';
-import { type StatsRegistry, statsGates, statsHourly, statsSummary } from '../../analytics/statistics.ts';
-import type { AppEnv } from '../app-env.ts';
-import { type Auth, compoundFilter } from '../auth-middleware.ts';
-import { validate } from '../validation.ts';
+import { statsQuerySchema } from '../../shared/schemas/http.ts';
+import type { AnalyticsStore } from './analytics-store.ts';
+import { type StatsRegistry, statsGates, statsHourly, statsSummary } from './statistics.ts';
+import type { AppEnv } from '../http/app-env.ts';
+import { type Auth, compoundFilter } from '../http/auth-middleware.ts';
+import { validate } from '../http/validation.ts';
 
 /** The longest statistics window: the cost grows with its hours, so it is bounded. */
 export const MAX_STATS_WINDOW_MS = 400 * 86_400_000;

@@ -3,13 +3,13 @@
  * contacts and a gate's exposure list. Manager only; every trace needs a `reason` and is written
  * to the audit log with who ran it. `?format=csv` returns a spreadsheet export.
  */
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import { idSchema } from '../../../shared/ids.ts';
-import { contactsQuerySchema, traceWindowQuerySchema } from '../../../shared/schemas/http.ts';
-import type { AnalyticsStore } from '../../analytics/analytics-store.ts';
-import { attachmentDisposition, type CsvCell, toCsv } from '../../analytics/csv.ts';
-import { formatLocalIso, localDayOf } from '../../analytics/time-zone.ts';
+import { idSchema } from '../../shared/ids.ts';
+import { contactsQuerySchema, traceWindowQuerySchema } from '../../shared/schemas/http.ts';
+import type { AnalyticsStore } from './analytics-store.ts';
+import { attachmentDisposition, type CsvCell, toCsv } from './csv.ts';
+import { formatLocalIso, localDayOf } from './time-zone.ts';
 import {
   type ContactsReport,
   type GateExposure,
@@ -18,13 +18,13 @@ import {
   traceContacts,
   traceGate,
   tracePerson,
-} from '../../analytics/tracing.ts';
-import type { AuditStore } from '../../store/store.ts';
-import { notFound } from '../api-error.ts';
-import type { AppEnv } from '../app-env.ts';
-import { type Auth, canSee } from '../auth-middleware.ts';
-import type { RateLimiter } from '../rate-limit.ts';
-import { validate } from '../validation.ts';
+} from './tracing.ts';
+import type { AuditStore } from '../store/store.ts';
+import { notFound } from '../http/api-error.ts';
+import type { AppEnv } from '../http/app-env.ts';
+import { type Auth, canSee } from '../http/auth-middleware.ts';
+import type { RateLimiter } from '../http/rate-limit.ts';
+import { validate } from '../http/validation.ts';
 
 /** The longest window one trace may cover; a 14-day trace is the design target (docs/tracing.md). */
 export const MAX_TRACE_WINDOW_MS = 62 * 86_400_000;
@@ -125,11 +125,9 @@ export function exposureCsv(g: GateExposure): CsvCell[][] {
   ]);
 }
 
-export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
-  const managers = deps.auth.requireRole(['manager']);
+/** `GET /person/:personId`: where one person passed, audited with its reason. */
+function personTrace(app: Hono<AppEnv>, deps: TraceRouteDeps, managers: MiddlewareHandler<AppEnv>): void {
   const services = { analytics: deps.analytics, registry: deps.store };
-
   app.get('/person/:personId', managers, validate('param', personParam), validate('query', windowQuery), async (c) => {
     const { personId } = c.req.valid('param');
     const q = c.req.valid('query');
@@ -157,7 +155,11 @@ export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
     }
     return c.json(timeline);
   });
+}
 
+/** `GET /contacts/:personId`: who passed with the person (one or two degrees), audited. */
+function contactTrace(app: Hono<AppEnv>, deps: TraceRouteDeps, managers: MiddlewareHandler<AppEnv>): void {
+  const services = { analytics: deps.analytics, registry: deps.store };
   app.get(
     '/contacts/:personId',
     managers,
@@ -219,7 +221,11 @@ export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
       return c.json(report);
     },
   );
+}
 
+/** `GET /gate/:gateId`: who passed a gate in the window, audited. */
+function gateTrace(app: Hono<AppEnv>, deps: TraceRouteDeps, managers: MiddlewareHandler<AppEnv>): void {
+  const services = { analytics: deps.analytics, registry: deps.store };
   app.get('/gate/:gateId', managers, validate('param', gateParam), validate('query', windowQuery), async (c) => {
     const { gateId } = c.req.valid('param');
     const q = c.req.valid('query');
@@ -246,6 +252,13 @@ export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
     }
     return c.json(exposure);
   });
+}
 
+export function traceRoutes(deps: TraceRouteDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const managers = deps.auth.requireRole(['manager']);
+  personTrace(app, deps, managers);
+  contactTrace(app, deps, managers);
+  gateTrace(app, deps, managers);
   return app;
 }
