@@ -82,6 +82,10 @@ const S = {
        valid_to = excluded.valid_to, active = excluded.active, updated_at = excluded.updated_at`,
   ),
   getResident: statement<[string], Row>('get_resident', 'SELECT * FROM residents WHERE person_id = $1'),
+  lockResidents: statement<[string[]], { person_id: string }>(
+    'lock_residents',
+    'SELECT person_id FROM residents WHERE person_id = ANY($1::text[]) ORDER BY person_id FOR UPDATE',
+  ),
   residentCompoundForUpdate: statement<[string], { compound_id: string }>(
     'resident_compound_for_update',
     'SELECT compound_id FROM residents WHERE person_id = $1 FOR UPDATE',
@@ -156,10 +160,21 @@ function appendTo(byCompound: Map<string, Change[]>, compoundId: string, change:
   byCompound.set(compoundId, changes);
 }
 
+/**
+ * Appends each compound's changes, taking the compounds' counter rows in id order: two instances
+ * writing to the same two compounds (residents moving both ways) would otherwise each hold one
+ * counter and wait for the other's — a deadlock PostgreSQL breaks by failing one of the writes.
+ */
 async function appendAll(client: Queryable, byCompound: Map<string, Change[]>): Promise<ChangeBatch[]> {
   const batches: ChangeBatch[] = [];
-  for (const [compoundId, changes] of byCompound) batches.push(await appendChanges(client, compoundId, changes));
+  const ordered = [...byCompound].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+  for (const [compoundId, changes] of ordered) batches.push(await appendChanges(client, compoundId, changes));
   return batches;
+}
+
+/** Locks the residents' rows that exist, in person id order (the same order on every instance: no deadlock). */
+async function lockResidents(client: Queryable, personIds: readonly string[]): Promise<void> {
+  await run(client, S.lockResidents, [[...new Set(personIds)].sort()]);
 }
 
 export class PgRegistry {
@@ -247,6 +262,10 @@ export class PgRegistry {
   upsertResidents(residents: readonly Resident[]): Promise<ChangeBatch[]> {
     return transaction(this.pool, async (client) => {
       const byCompound = new Map<string, Change[]>();
+      await lockResidents(
+        client,
+        residents.map((r) => r.personId),
+      );
       for (const r of residents) {
         const previous = await one(client, S.residentCompoundForUpdate, [r.personId]);
         // Moving a person between compounds: the old compound's gates must forget them.
@@ -310,6 +329,10 @@ export class PgRegistry {
     return transaction(this.pool, async (client) => {
       const now = Date.now();
       const byCompound = new Map<string, Change[]>();
+      await lockResidents(
+        client,
+        updates.map((u) => u.personId),
+      );
       for (const u of updates) {
         const row = await one(client, S.healthForUpdate, [u.personId]);
         if (!row || (row.health_ts !== null && row.health_ts > u.ts)) continue;
