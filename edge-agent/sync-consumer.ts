@@ -30,6 +30,7 @@
  */
 import type { z } from 'zod';
 import { formatIssues } from '../shared/config.ts';
+import { idSchema } from '../shared/ids.ts';
 import type { Logger } from '../shared/log.ts';
 import { type Change, changeSchema, syncDeltaEnvelopeSchema, syncEnvelopeSchema } from '../shared/schemas/mqtt.ts';
 import { topics } from '../shared/topics.ts';
@@ -206,7 +207,8 @@ export class SyncConsumer {
 
   /**
    * The changes that pass `changeSchema`, in order; the others are counted, logged and reported
-   * (`report`: false when this snapshot's skipped changes were reported already).
+   * (`report`: false when this snapshot's skipped changes were reported already), and replaced by
+   * what fails closed where they name a person or a pass (`failClosed`).
    */
   private checkChanges(items: readonly unknown[], where: string, report = true): Change[] {
     const changes: Change[] = [];
@@ -221,6 +223,8 @@ export class SyncConsumer {
       skipped += 1;
       if (skipped === 1)
         first = `#${index} ${describeChange(item)}: ${formatIssues(result.error).slice(0, 3).join('; ')}`;
+      const closed = failClosed(item, this.now());
+      if (closed) changes.push(closed);
     }
     if (skipped === 0) return changes;
     this.counters.changesSkipped += skipped;
@@ -273,8 +277,9 @@ export class SyncConsumer {
       return;
     }
     const where = `snapshot rev ${chunk.snapshotRev} part ${chunk.part}/${chunk.parts}`;
+    const skippedBefore = this.counters.changesSkipped;
     const records = this.checkChanges(chunk.records, where, this.reportedSnapshotRev !== chunk.snapshotRev);
-    if (records.length < chunk.records.length) this.reportedSnapshotRev = chunk.snapshotRev;
+    if (this.counters.changesSkipped > skippedBefore) this.reportedSnapshotRev = chunk.snapshotRev;
     let outcome: 'staged' | 'applied' | 'stale';
     try {
       outcome = replica.stageSnapshotChunk(chunk.snapshotRev, chunk.part, chunk.parts, records);
@@ -359,6 +364,27 @@ export class SyncConsumer {
     this.log.debug({ lastContact: last }, 'no word from the cloud for a while: probing with a sync request');
     if (this.request(this.fullResync ? 0 : this.options.replica.rev())) this.counters.probes += 1;
   }
+}
+
+const PERSON_OPS: ReadonlySet<unknown> = new Set(['person.upsert', 'person.delete', 'health']);
+
+/**
+ * What the gate does instead of a change it cannot read, where that change named whom it is about:
+ * skipping it could leave a revoked pass or a person turned red admitting at the door, so a person
+ * whose record or health could not be read is taken out of the replica (unknown: refused until a
+ * readable record arrives) and a pass whose revocation could not be read is revoked. The alarm
+ * tells the manager; a change that names nobody it could close on (a mode, a policy) is skipped.
+ */
+function failClosed(item: unknown, now: number): Change | undefined {
+  if (typeof item !== 'object' || item === null) return undefined;
+  const fields = item as Record<string, unknown>;
+  const person =
+    typeof fields.person === 'object' && fields.person !== null ? (fields.person as Record<string, unknown>) : {};
+  const personId = idSchema.safeParse(fields.personId ?? person.personId);
+  if (PERSON_OPS.has(fields.op) && personId.success) return { op: 'person.delete', personId: personId.data };
+  const passId = idSchema.safeParse(fields.passId);
+  if (fields.op === 'pass.revoke' && passId.success) return { op: 'pass.revoke', passId: passId.data, ts: now };
+  return undefined;
 }
 
 /** What names a change in a log line or alarm, read from whatever shape it has (it failed its schema). */

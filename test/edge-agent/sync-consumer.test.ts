@@ -345,9 +345,34 @@ describe('SyncConsumer: changes the gate cannot read', () => {
     sync.handleChanges(JSON.stringify({ fromRev: 0, toRev: 3, changes }));
     expect(replica.rev()).toBe(3);
     expect(replica.personById('bob')).toBeDefined();
-    expect(replica.health('alice')).toBe('unknown');
+    // Whom the unreadable change was about is refused until a readable record arrives.
+    expect(replica.personById('alice')).toBeUndefined();
     expect(sync.counters).toMatchObject({ changesSkipped: 1, deltasApplied: 1, rejected: 0 });
     expect(alarms).toEqual([expect.stringMatching(/^delta 0→3: 1 of 3 changes .* first #1 health alice: /)]);
+  });
+
+  it('fails closed on an unreadable change that names a person or a revoked pass, and only skips the rest', () => {
+    const { replica, sync } = open();
+    sync.connectionUp();
+    sync.handleChanges(delta(0, 1, [upsert('alice'), upsert('bob'), upsert('carol')]));
+    const unreadable = [
+      // A person turned red by a newer cloud whose colour this gate does not know: not admitted green.
+      { op: 'health', personId: 'alice', colour: 'amber-plus', ts: NOW },
+      { op: 'person.upsert', person: { ...person('bob'), cards: ['not a card number'] } },
+      // A revocation with a broken timestamp still revokes.
+      { op: 'pass.revoke', passId: 'pass-7', ts: 'yesterday' },
+      // Names nobody the gate could close on: skipped.
+      { op: 'mode', mode: 'chaos', ts: NOW },
+      { op: 'exit.use', personId: 'carol' },
+    ];
+    sync.handleChanges(JSON.stringify({ fromRev: 1, toRev: 2, changes: unreadable }));
+    expect(sync.counters).toMatchObject({ changesSkipped: 5, rejected: 0 });
+    expect(replica.rev()).toBe(2);
+    expect(replica.personById('alice')).toBeUndefined();
+    expect(replica.personById('bob')).toBeUndefined();
+    expect(replica.isPassRevoked('pass-7')).toBe(true);
+    expect(replica.personById('carol')).toBeDefined();
+    expect(replica.mode()).toBe('normal');
   });
 
   it('still refuses a message whose envelope is invalid, and skips nothing of an old delta', () => {

@@ -183,12 +183,14 @@ describe('hostile MQTT payloads', () => {
           /ack ignored: malformed/,
           /command rejected/,
           /sync message ignored: invalid/,
+          // The delta naming person "x" with a record the gate cannot read may move the rev (it is
+          // the cloud's own topic), but "x" is not admitted: an unreadable person change fails closed.
+          /1 of 1 changes could not be read and were skipped, first #0 person\.upsert x/,
         ].every((pattern) => pattern.test(proc.output)),
       'the gate to log and count the refusals',
     );
     const after = await d.gateState(GATE_A);
     expect(after?.mode).toBe(stateBefore?.mode);
-    expect(after?.rev).toBe(stateBefore?.rev);
     // The bogus ack pruned nothing; nothing was opened by the invalid commands.
     expect(d.gateLastSeq(GATE_A)).toBe(lastSeqBefore);
     const seq = await d.manualOpen(GATE_A);
