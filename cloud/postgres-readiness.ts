@@ -20,7 +20,8 @@ import { PG_ALARM_ACK_MIGRATIONS } from './alarms/pg-alarm-book.ts';
 import { openSessionStore } from './auth/open-session-store.ts';
 import { openExitQuotaStore } from './lockdown/open-exit-quota-store.ts';
 import { PG_SESSION_MIGRATIONS } from './auth/pg-session-store.ts';
-import { openResidentSideBook } from './me/resident-side-store.ts';
+import { openResidentSideBook } from './me/open-resident-side-book.ts';
+import { PG_RESIDENT_SIDE_MIGRATIONS } from './me/pg-resident-side-statements.ts';
 import { openIdentityKeys } from './registry/open-identity-keys.ts';
 import { openSupplyBook } from './supply/open-supply-book.ts';
 import { PG_SUPPLY_MIGRATIONS } from './supply/pg-supply-statements.ts';
@@ -47,7 +48,7 @@ const PER_ENGINE: readonly (PendingPart & { open: (engine: StoreEngine) => unkno
   { part: 'token revocations', where: 'cloud/revocations/open-revocation-book.ts', open: openRevocationBook },
   { part: 'resident directory', where: 'cloud/web/open-resident-directory.ts', open: openResidentDirectory },
   { part: 'identity keys (pepper rotation)', where: 'cloud/registry/open-identity-keys.ts', open: openIdentityKeys },
-  { part: 'resident side', where: 'cloud/me/resident-side-store.ts', open: openResidentSideBook },
+  { part: 'resident side', where: 'cloud/me/open-resident-side-book.ts', open: openResidentSideBook },
   { part: 'lockdown exit quota', where: 'cloud/lockdown/open-exit-quota-store.ts', open: openExitQuotaStore },
   { part: 'statistics and their rollups', where: 'cloud/analytics/open-analytics.ts', open: openAnalyticsStore },
   { part: 'device passes', where: 'cloud/device-passes/open-device-pass-book.ts', open: openDevicePassBook },
@@ -92,6 +93,7 @@ export const POSTGRES_MIGRATION_FAMILIES: readonly { table: string; migrations: 
   { table: 'revocation_migrations', migrations: PG_REVOCATION_MIGRATIONS },
   { table: 'device_pass_migrations', migrations: PG_DEVICE_PASS_MIGRATIONS },
   { table: 'supply_migrations', migrations: PG_SUPPLY_MIGRATIONS },
+  { table: 'resident_side_migrations', migrations: PG_RESIDENT_SIDE_MIGRATIONS },
 ];
 
 /** One line for the refusal: what is missing, and what to do meanwhile. */

@@ -13,7 +13,7 @@ import { residentSidePages } from './me-pages.ts';
 import { meRoutes } from './me-routes.ts';
 import { meReturnRoutes, residentPolicyRoutes, returnReviewRoutes, startReturnRelease } from './return-routes.ts';
 import { visitorPassRoutes, visitorRoutes, visitorStatsRoutes } from './visitor-routes.ts';
-import { openResidentSideBook } from './resident-side-store.ts';
+import { openResidentSideBook } from './open-resident-side-book.ts';
 
 export interface ResidentSideOptions {
   /** The deployment's pepper: activation codes and visitor links are stored as hashes keyed from it. */

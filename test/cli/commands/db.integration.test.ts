@@ -62,6 +62,7 @@ describe('anxin db migrate and --db postgres://', () => {
     expect(out).toContain(`schema_migrations 0 -> ${latest}`);
     expect(out).toContain('device_pass_migrations 0 -> 1');
     expect(out).toContain('supply_migrations 0 -> 1');
+    expect(out).toContain('resident_side_migrations 0 -> 1');
     expect(out).not.toContain(db.cluster.password);
     out = '';
     expect(await runDb(['migrate', '--db', db.url])).toBe(0);

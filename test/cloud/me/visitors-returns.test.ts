@@ -259,7 +259,7 @@ describe('visitors and return registration', () => {
     await h.core.registry.updateHealth([{ personId: 'p-li', colour: 'red', ts: clock }], ADMIN);
     clock = T0 + 14 * DAY + 1;
     const release = await import('../../../cloud/me/return-routes.ts');
-    const { openResidentSideBook } = await import('../../../cloud/me/resident-side-store.ts');
+    const { openResidentSideBook } = await import('../../../cloud/me/open-resident-side-book.ts');
     const job = release.startReturnRelease({
       side: openResidentSideBook(h.core.store.engine),
       store: h.core.store,
