@@ -61,7 +61,7 @@ const OSDP_OUT_FRAME_BYTES = 12;
 /** The same under the secure channel: + security block (2), data padded to one AES block (16), MAC (4). */
 const OSDP_SECURE_OUT_FRAME_BYTES = 30;
 /** SAM_V read reply with text and photo (docs/devices.md §1). */
-const IDREADER_READ_REPLY_BYTES = 1295;
+const ID_CARD_READER_READ_REPLY_BYTES = 1295;
 /** 8N1: ten bits on the wire per byte. */
 const wireMs = (bytes: number, baud: number) => (bytes * 10 * 1000) / baud;
 
@@ -320,7 +320,7 @@ await runBench(
         unit: 'ms',
         note: `p50 ${dd.p50.toFixed(3)} ms`,
       });
-      const inBytes = run.qrBaud ? lineBytes : IDREADER_READ_REPLY_BYTES;
+      const inBytes = run.qrBaud ? lineBytes : ID_CARD_READER_READ_REPLY_BYTES;
       for (const baud of [run.qrBaud ?? 115_200]) {
         report.add({
           name: `${run.name}: wire time of the ${inBytes}-byte ${run.qrBaud ? 'QR line' : 'read reply'} at ${baud}`,

@@ -21,7 +21,7 @@ const baudRate = z.number().int().min(1200).max(4_000_000);
 const serialPath = z.string().min(1, 'expected a serial port path');
 const READER_NAME = /^[a-z0-9-]{1,32}$/;
 
-const idReaderConfigSchema = z.object({
+const idCardReaderConfigSchema = z.object({
   path: serialPath,
   baudRate: baudRate.default(115200),
   /** Which way a person who swipes at this reader wants to go. */
@@ -95,7 +95,7 @@ const osdpReaderConfigSchema = z.object({
  * lane has one or more on each side.
  */
 const laneReaderConfigSchema = z.discriminatedUnion('kind', [
-  idReaderConfigSchema.extend({ kind: z.literal('idreader'), name: z.string().regex(READER_NAME).optional() }),
+  idCardReaderConfigSchema.extend({ kind: z.literal('idreader'), name: z.string().regex(READER_NAME).optional() }),
   qrScannerConfigSchema.extend({ kind: z.literal('qr'), name: z.string().regex(READER_NAME).optional() }),
   osdpReaderConfigSchema.extend({ kind: z.literal('osdp'), name: z.string().regex(READER_NAME).optional() }),
 ]);
@@ -193,7 +193,7 @@ export const edgeConfigSchema = z
     devices: z
       .object({
         /** The single-reader form of the first gate.json files; read as `readers: [{ kind: 'idreader', name: 'idreader', … }]`. */
-        idreader: idReaderConfigSchema.optional(),
+        idreader: idCardReaderConfigSchema.optional(),
         /** The single-scanner form; read as `readers: [{ kind: 'qr', name: 'qr', … }]`. */
         qr: qrScannerConfigSchema.optional(),
         /** Any number of credential devices, each with its direction (docs/lanes.md). */
@@ -286,7 +286,7 @@ export const edgeConfigSchema = z
  */
 function migrateDevices(
   devices: {
-    idreader?: z.infer<typeof idReaderConfigSchema> | undefined;
+    idreader?: z.infer<typeof idCardReaderConfigSchema> | undefined;
     qr?: z.infer<typeof qrScannerConfigSchema> | undefined;
     readers?: z.infer<typeof laneReaderConfigSchema>[] | undefined;
     turnstile?: z.infer<typeof turnstileConfigSchema> | undefined;

@@ -16,7 +16,7 @@ export interface DeviceEmitter<T extends { [K in keyof T]: unknown[] }> {
   readonly status: DeviceState;
 }
 
-export type IdReaderDevice = DeviceEmitter<IdCardReaderEvents>;
+export type IdCardReaderDevice = DeviceEmitter<IdCardReaderEvents>;
 export type QrScannerDevice = DeviceEmitter<QrScannerEvents>;
 export interface TurnstileDevice
   extends DeviceEmitter<OsdpControlPanelEvents>,
@@ -24,7 +24,7 @@ export interface TurnstileDevice
 
 /** A credential device of the lane (docs/lanes.md) with its name and the direction of who presents at it. */
 export type LaneReader =
-  | { kind: 'idreader'; name: string; direction: Direction; device: IdReaderDevice }
+  | { kind: 'idreader'; name: string; direction: Direction; device: IdCardReaderDevice }
   | { kind: 'qr'; name: string; direction: Direction; device: QrScannerDevice }
   | { kind: 'osdp'; name: string; direction: Direction; device: OsdpReaderDevice };
 
@@ -33,7 +33,7 @@ export type OsdpReaderDevice = DeviceEmitter<OsdpControlPanelEvents>;
 
 export interface EdgeDevices {
   /** A single ID-card reader, named `idreader` (its direction from the config's reader of that name). */
-  idreader?: IdReaderDevice;
+  idreader?: IdCardReaderDevice;
   /** A single QR scanner, named `qr`. */
   qr?: QrScannerDevice;
   /** Any number of readers and scanners, each with its name and direction. */

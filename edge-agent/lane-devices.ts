@@ -10,7 +10,7 @@ import type { Logger } from '../shared/log.ts';
 import { maskName } from '../shared/masking.ts';
 import type { GateStatus } from '../shared/schemas/mqtt.ts';
 import type { Credential } from './decision.ts';
-import type { DeviceEmitter, IdReaderDevice, LaneReader, TurnstileDevice } from './devices.ts';
+import type { DeviceEmitter, IdCardReaderDevice, LaneReader, TurnstileDevice } from './devices.ts';
 
 export interface LaneDevicesOptions {
   readers: LaneReader[];
@@ -80,7 +80,7 @@ export class LaneDevices {
   private listenToReader(reader: LaneReader): void {
     const { direction } = reader;
     if (reader.kind === 'idreader') {
-      this.listenToIdReader(reader.name, reader.device, direction);
+      this.listenToIdCardReader(reader.name, reader.device, direction);
     } else if (reader.kind === 'osdp') {
       const osdp = reader.device;
       const onCard = (card: OsdpCard) => this.o.present({ method: 'card', direction, card: osdpCardNumber(card) });
@@ -97,7 +97,7 @@ export class LaneDevices {
     }
   }
 
-  private listenToIdReader(name: string, idreader: IdReaderDevice, direction: Direction): void {
+  private listenToIdCardReader(name: string, idreader: IdCardReaderDevice, direction: Direction): void {
     const onCard = (card: IdCard, at: { frameEndAt: bigint }) =>
       this.o.present(
         {

@@ -10,7 +10,7 @@ import { readKeysFile } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/log.ts';
 import { newPassId, signPass } from '../../shared/pass.ts';
 import { integerFlag, parseSimArgs, reportProblems, type SimulatorCliIo } from '../sim-flags.ts';
-import { runSimulatorCli as runIdReaderSim } from '../sim/idreader-sim.ts';
+import { runSimulatorCli as runIdCardReaderSim } from '../sim/idreader-sim.ts';
 import { runSimulatorCli as runTurnstileSim } from '../sim/turnstile-sim.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 
@@ -62,7 +62,7 @@ export type SimIo = SimulatorCliIo;
 
 /** The simulators of `cli/sim/`, each `(argv, io) → exit code`. */
 const SIMULATORS = {
-  idreader: (argv: string[], io: SimIo) => runIdReaderSim(argv, io),
+  idreader: (argv: string[], io: SimIo) => runIdCardReaderSim(argv, io),
   turnstile: (argv: string[], io: SimIo) => runTurnstileSim(argv, io),
   qr: (argv: string[], io: SimIo) => runQr(argv, io),
 } satisfies Record<string, (argv: string[], io: SimIo) => Promise<number>>;

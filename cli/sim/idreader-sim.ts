@@ -1,6 +1,6 @@
 /**
  * `anxin sim idreader --port PATH [--baud 115200] [--id NUMBER] [--name NAME] [--interval 3000]`
- * (docs/contract.md §1, simulators): a SAM_V reader on a real serial port. It answers every command as a
+ * (docs/contract.md §1, simulators): a SAM_V ID-card reader on a real serial port. It answers every command as a
  * reader does and, every `interval` ms (the first time at once), lays a card on the reader for one
  * second, then lifts it: the given ID number, or a freshly generated valid one each time. Runs until
  * SIGINT/SIGTERM (exit 0); bad flags exit 2 with one `flag: problem` line each.
@@ -12,12 +12,12 @@ import { IdCardReaderSimulator, type SimulatedCard } from '../../firmware-bridge
 import { parseSimArgs, reportProblems, type SimulatorCliIo } from '../sim-flags.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 
-const DEFAULT_IDREADER_SIM_BAUD = 115_200;
-const DEFAULT_IDREADER_SIM_INTERVAL_MS = 3_000;
+const DEFAULT_ID_CARD_READER_SIM_BAUD = 115_200;
+const DEFAULT_ID_CARD_READER_SIM_INTERVAL_MS = 3_000;
 /** How long each card lies on the reader (docs/contract.md: one second). */
 const CARD_HOLD_MS = 1_000;
 
-export interface IdReaderSimFlags {
+export interface IdCardReaderSimFlags {
   path: string;
   baudRate: number;
   idNumber?: string;
@@ -26,11 +26,11 @@ export interface IdReaderSimFlags {
 }
 
 /** Returns the flags, or the problems as `flag: message` lines. */
-export function parseIdReaderSimFlags(argv: string[]): { flags: IdReaderSimFlags } | { problems: string[] } {
+export function parseIdCardReaderSimFlags(argv: string[]): { flags: IdCardReaderSimFlags } | { problems: string[] } {
   const parsed = parseSimArgs('idreader', argv, ['baud', 'id', 'name', 'interval']);
   if (!parsed.values) return parsed;
   const { values, problems } = parsed;
-  let baudRate = DEFAULT_IDREADER_SIM_BAUD;
+  let baudRate = DEFAULT_ID_CARD_READER_SIM_BAUD;
   if (values.baud !== undefined) {
     baudRate = Number(values.baud);
     if (!SAMV_BAUD_RATES.includes(baudRate as (typeof SAMV_BAUD_RATES)[number]) || !/^\d+$/.test(values.baud)) {
@@ -45,7 +45,7 @@ export function parseIdReaderSimFlags(argv: string[]): { flags: IdReaderSimFlags
   if (name !== undefined && (name.trim() === '' || name.length > 15)) {
     problems.push(`name: must be 1 to 15 characters, got ${JSON.stringify(name)}`);
   }
-  let intervalMs = DEFAULT_IDREADER_SIM_INTERVAL_MS;
+  let intervalMs = DEFAULT_ID_CARD_READER_SIM_INTERVAL_MS;
   if (values.interval !== undefined) {
     intervalMs = Number(values.interval);
     if (!/^\d+$/.test(values.interval) || intervalMs <= CARD_HOLD_MS || !Number.isSafeInteger(intervalMs)) {
@@ -53,7 +53,7 @@ export function parseIdReaderSimFlags(argv: string[]): { flags: IdReaderSimFlags
     }
   }
   if (problems.length > 0) return { problems };
-  const flags: IdReaderSimFlags = { path: values.port!, baudRate, intervalMs };
+  const flags: IdCardReaderSimFlags = { path: values.port!, baudRate, intervalMs };
   if (idNumber !== undefined) flags.idNumber = idNumber;
   if (name !== undefined) flags.name = name;
   return { flags };
@@ -98,7 +98,7 @@ export function simulatedCard(random: () => number, idNumber?: string, name?: st
 
 export async function runSimulatorCli(argv: string[], io: SimulatorCliIo = {}): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
-  const parsed = parseIdReaderSimFlags(argv);
+  const parsed = parseIdCardReaderSimFlags(argv);
   if ('problems' in parsed) {
     return reportProblems('idreader', parsed.problems, stderr);
   }

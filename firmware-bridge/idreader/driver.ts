@@ -52,13 +52,13 @@ const TEST_MIN_POLL_INTERVAL_MS = 5;
  * Reply timeouts, in one place. A read reply is 1295 bytes (2314 with a fingerprint): ~113 ms on
  * the wire at 115200 baud, ~1.35 s at 9600, plus the SAM's own work (typically a few hundred ms).
  */
-const IDREADER_TIMEOUTS = {
+const ID_CARD_READER_TIMEOUTS = {
   samStatusMs: 1_000,
   findMs: 500,
   selectMs: 500,
   readMs: 3_000,
 } as const;
-export type IdReaderTimeouts = { -readonly [K in keyof typeof IDREADER_TIMEOUTS]: number };
+export type IdCardReaderTimeouts = { -readonly [K in keyof typeof ID_CARD_READER_TIMEOUTS]: number };
 
 /** Consecutive unanswered commands after which the reader counts as faulty. */
 const FAULT_AFTER_TIMEOUTS = 3;
@@ -81,8 +81,8 @@ export interface IdCardReaderOptions extends SerialPortOptions {
    * distinct. A card with any other non-blank flag is `rejected`.
    */
   cardTypeFlags?: Partial<CardTypeFlags>;
-  /** Overrides of `IDREADER_TIMEOUTS` (slow line speeds, slow readers; short ones in tests). */
-  timeouts?: Partial<IdReaderTimeouts>;
+  /** Overrides of `ID_CARD_READER_TIMEOUTS` (slow line speeds, slow readers; short ones in tests). */
+  timeouts?: Partial<IdCardReaderTimeouts>;
   /** For tests: timers of the poll loop, reply timeouts and reconnect backoff. */
   timers?: Timers;
   /** For tests: first reconnect delay (default `RECONNECT_INITIAL_MS`). */
@@ -146,7 +146,7 @@ export class IdCardReaderDriver extends EventEmitter<IdCardReaderEvents> {
   readonly #readLayout: ReadLayout;
   readonly #checkSamOnOpen: boolean;
   readonly #absentAfterMisses: number;
-  readonly #timeouts: IdReaderTimeouts;
+  readonly #timeouts: IdCardReaderTimeouts;
   readonly #cardTypeFlags: Readonly<CardTypeFlags>;
 
   #running = false;
@@ -179,7 +179,7 @@ export class IdCardReaderDriver extends EventEmitter<IdCardReaderEvents> {
     if (!Number.isInteger(misses) || misses < 1) {
       throw new TypeError(`absentAfterMisses must be an integer ≥ 1, got ${options.absentAfterMisses}`);
     }
-    this.#timeouts = { ...IDREADER_TIMEOUTS, ...options.timeouts };
+    this.#timeouts = { ...ID_CARD_READER_TIMEOUTS, ...options.timeouts };
     for (const [name, ms] of Object.entries(this.#timeouts)) {
       if (!Number.isFinite(ms) || ms <= 0) throw new TypeError(`timeouts.${name} must be a positive number, got ${ms}`);
     }

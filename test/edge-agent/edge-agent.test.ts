@@ -10,7 +10,7 @@ import { topics } from '../../shared/topics.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { guardCookie, TEST_GUARD } from '../helpers/terminal-guard.ts';
 import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
-import { FakeIdReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
+import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
 import {
   BASE_CHANGES,
   COMPOUND,
@@ -31,7 +31,7 @@ let cloud: CloudStandIn;
 let dir: string;
 let agent: EdgeAgent | undefined;
 let qr: FakeQrScanner;
-let idreader: FakeIdReader;
+let idreader: FakeIdCardReader;
 let turnstile: FakeTurnstile;
 const SNAPSHOT_REV = 5;
 const startedAt = Date.now();
@@ -40,7 +40,7 @@ const clock = { now: () => NOW + (Date.now() - startedAt) };
 
 function makeAgent(over: Partial<EdgeConfigInput> = {}): EdgeAgent {
   qr = new FakeQrScanner();
-  idreader = new FakeIdReader();
+  idreader = new FakeIdCardReader();
   turnstile = new FakeTurnstile();
   const config = parseEdgeConfig({
     gateId: GATE,

@@ -28,7 +28,7 @@ export class FakeQrScanner extends FakeDevice<QrScannerEvents> {
   }
 }
 
-export class FakeIdReader extends FakeDevice<IdCardReaderEvents> {
+export class FakeIdCardReader extends FakeDevice<IdCardReaderEvents> {
   present(card: Partial<IdCard> & { idNumber: string }): void {
     const full = {
       kind: 'resident-id',

@@ -9,13 +9,13 @@ import { openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
 import { silentLogger } from '../../shared/log.ts';
 import type { Change } from '../../shared/schemas/mqtt.ts';
-import { FakeIdReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
+import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
 import { COMPOUND, GATE, gateKeysFile, NOW } from './fixtures.ts';
 
 export interface OfflineGate {
   agent: EdgeAgent;
   turnstile: FakeTurnstile;
-  idreader: FakeIdReader;
+  idreader: FakeIdCardReader;
   qr: FakeQrScanner;
 }
 
@@ -33,7 +33,7 @@ export async function startOfflineGate(options: {
   provisioned.close();
   const { journal, ...config } = options.config ?? {};
   const turnstile = new FakeTurnstile();
-  const idreader = new FakeIdReader();
+  const idreader = new FakeIdCardReader();
   const qr = new FakeQrScanner();
   const startedAt = Date.now();
   const agent = createEdgeAgent(

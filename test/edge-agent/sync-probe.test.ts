@@ -15,7 +15,7 @@ import { syncRequestSchema } from '../../shared/schemas/mqtt.ts';
 import { parseGateTopic, topics } from '../../shared/topics.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
-import { FakeIdReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
+import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
 import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, gateToken, NOW, ring, signingKey } from './fixtures.ts';
 
 const LIMIT = 60_000; // the probe goes out after a third of it: 20 s on the agent's clock
@@ -70,7 +70,7 @@ async function startSynced(): Promise<EdgeAgent> {
   agent = createEdgeAgent(config, {
     logger: silentLogger,
     clock,
-    devices: { qr: new FakeQrScanner(), idreader: new FakeIdReader(), turnstile: new FakeTurnstile() },
+    devices: { qr: new FakeQrScanner(), idreader: new FakeIdCardReader(), turnstile: new FakeTurnstile() },
     version: 'test',
   });
   const a = agent;

@@ -17,7 +17,7 @@ import { entryEventSchema } from '../../shared/schemas/mqtt.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { guardCookie, rawRequest, TEST_GUARD, TEST_GUARD_PIN } from '../helpers/terminal-guard.ts';
 import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
-import { FakeIdReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
+import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
 import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, gateToken, NOW, pass, ring, signingKey } from './fixtures.ts';
 
 let broker: TestBroker;
@@ -47,7 +47,7 @@ async function start(over: Partial<EdgeConfigInput> = {}): Promise<{ agent: Edge
   agent = createEdgeAgent(config, {
     logger: silentLogger,
     clock,
-    devices: { qr, idreader: new FakeIdReader(), turnstile },
+    devices: { qr, idreader: new FakeIdCardReader(), turnstile },
     version: 'test',
   });
   await agent.start();

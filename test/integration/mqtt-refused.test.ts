@@ -18,7 +18,7 @@ import { silentLogger } from '../../shared/log.ts';
 import { signToken } from '../../shared/token.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { FakeIdReader, FakeQrScanner, FakeTurnstile } from '../edge-agent/fake-devices.ts';
+import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from '../edge-agent/fake-devices.ts';
 import { COMPOUND, GATE, gateKeysFile, gateToken, impostorKey, ring, signingKey } from '../edge-agent/fixtures.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 
@@ -74,7 +74,7 @@ describe('after a refused CONNACK', () => {
       }),
       {
         logger: silentLogger,
-        devices: { qr: new FakeQrScanner(), idreader: new FakeIdReader(), turnstile: new FakeTurnstile() },
+        devices: { qr: new FakeQrScanner(), idreader: new FakeIdCardReader(), turnstile: new FakeTurnstile() },
         version: 'test',
       },
     );

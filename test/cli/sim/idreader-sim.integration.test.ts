@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type IdCard, IdCardReaderDriver } from '../../../firmware-bridge/idreader/driver.ts';
-import { parseIdReaderSimFlags, runSimulatorCli, simulatedCard } from '../../../cli/sim/idreader-sim.ts';
+import { parseIdCardReaderSimFlags, runSimulatorCli, simulatedCard } from '../../../cli/sim/idreader-sim.ts';
 import {
   createVirtualSerialPair,
   resetVirtualPorts,
@@ -45,11 +45,11 @@ function readerDriver(path: string, binding?: typeof VirtualBinding) {
 
 describe('anxin sim idreader flags', () => {
   it('accepts the documented flags with their defaults', () => {
-    expect(parseIdReaderSimFlags(['--port', '/tmp/x'])).toEqual({
+    expect(parseIdCardReaderSimFlags(['--port', '/tmp/x'])).toEqual({
       flags: { path: '/tmp/x', baudRate: 115200, intervalMs: 3000 },
     });
     expect(
-      parseIdReaderSimFlags([
+      parseIdCardReaderSimFlags([
         'idreader',
         '--port',
         'p',
@@ -76,7 +76,7 @@ describe('anxin sim idreader flags', () => {
     [['--port', 'p', '--colour', 'red'], expect.stringMatching(/Unknown option '--colour'/)],
     [['--port', 'p', 'extra'], 'unexpected argument "extra"'],
   ])('refuses %j', (argv, problem) => {
-    expect(parseIdReaderSimFlags(argv as string[])).toEqual({ problems: [problem] });
+    expect(parseIdCardReaderSimFlags(argv as string[])).toEqual({ problems: [problem] });
   });
 
   it('exits 2 with one line per problem', async () => {

@@ -1,4 +1,4 @@
-/** Card text blocks of the three layouts (docs/devices.md §1), shared by the ID-reader tests. */
+/** Card text blocks of the three layouts (docs/devices.md §1), shared by the ID-card reader tests. */
 import type { TextBlockInput } from '../../../firmware-bridge/idreader/text-block.ts';
 import { idNumberCheckCharacter } from '../../../shared/id-number.ts';
 
