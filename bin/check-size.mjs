@@ -35,9 +35,6 @@ const ALLOWED = {
   'cloud/me/activation-routes.ts#activationResidentRoutes': 116,
   'cloud/me/me-routes.ts#meRoutes': 81,
   'cloud/supply/supply-routes.ts#mountSupplyRoutes': 191,
-  // Cloud wiring and routes (cloud/http, cloud-service.ts: the extension rework).
-  'cloud/http/routes/users.ts#userRoutes': 147,
-  'cloud/analytics/contacts.ts#rankContacts': 87,
   // Broker wiring.
   // Command-line entry points and the demo.
   'cli/commands/edge.ts#run': 89,

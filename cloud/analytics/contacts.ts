@@ -121,12 +121,8 @@ function assignRanks<T extends { personId: string; rank: number; closestGapMs: n
  * O((n + m) log m) for n neighbours and m index passages. Neighbours may repeat (overlapping
  * scans); a passage is identified by `(gateId, seq)`.
  */
-export function rankContacts(
-  index: readonly GatePassage[],
-  neighbours: readonly GatePassage[],
-  options: RankOptions,
-): Contact[] {
-  const includeDenied = options.includeDenied ?? false;
+/** The index person's traceable passages per gate, sorted by time, with their times alone for the search. */
+function indexByGateOf(index: readonly GatePassage[], includeDenied: boolean) {
   const indexByGate = new Map<string, GatePassage[]>();
   for (const p of index) {
     if (!isTraceable(p, includeDenied)) continue;
@@ -142,7 +138,26 @@ export function rankContacts(
       list.map((p) => p.ts),
     );
   }
+  return { indexByGate, timesByGate };
+}
 
+/**
+ * The closest index passage to `ts`: the last at or before it or the first after it (the earlier
+ * on a tie); -1 when there is none.
+ */
+function closestIndex(times: readonly number[], ts: number): number {
+  const before = lastAtOrBefore(times, ts);
+  const beforeGap = before >= 0 ? ts - times[before]! : Number.POSITIVE_INFINITY;
+  return before + 1 < times.length && times[before + 1]! - ts < beforeGap ? before + 1 : before;
+}
+
+export function rankContacts(
+  index: readonly GatePassage[],
+  neighbours: readonly GatePassage[],
+  options: RankOptions,
+): Contact[] {
+  const includeDenied = options.includeDenied ?? false;
+  const { indexByGate, timesByGate } = indexByGateOf(index, includeDenied);
   const contacts = new Map<string, Contact>();
   const contactOf = (personId: string): Contact => {
     let c = contacts.get(personId);
@@ -173,14 +188,8 @@ export function rankContacts(
       }
     }
     if (!times || !list || seen!.has(n.seq)) continue;
-    const before = lastAtOrBefore(times, n.ts);
-    // The closest index passage is the last at or before n.ts or the first after it (the earlier on a tie).
-    let best = before;
-    let bestGap = before >= 0 ? n.ts - times[before]! : Number.POSITIVE_INFINITY;
-    if (before + 1 < times.length && times[before + 1]! - n.ts < bestGap) {
-      best = before + 1;
-      bestGap = times[before + 1]! - n.ts;
-    }
+    const best = closestIndex(times, n.ts);
+    const bestGap = best < 0 ? Number.POSITIVE_INFINITY : Math.abs(n.ts - times[best]!);
     if (best < 0 || bestGap > options.windowMs) continue;
     seen!.add(n.seq);
     const indexPassage = list[best]!;

@@ -22,10 +22,8 @@ import type { AppEnv } from '../app-env.ts';
 import type { RouteDeps } from '../app-deps.ts';
 import { validate } from '../validation.ts';
 
-export function userRoutes(deps: RouteDeps) {
-  const admin = deps.auth.requireRole([]);
-  const anyone = deps.auth.requireRole(['guard', 'manager']);
-
+/** What the user routes share: the audit entry, the lookup, the last-admin rule and the compound binding. */
+function userHelpers(deps: RouteDeps) {
   const audit = (actor: AppEnv['Variables']['actor'], action: string, user: User, detail: Record<string, unknown>) =>
     deps.store.recordAudit({
       at: deps.now(),
@@ -63,6 +61,14 @@ export function userRoutes(deps: RouteDeps) {
     }
   };
 
+  return { audit, userOf, isLastAdmin, checkBinding };
+}
+
+type UserHelpers = ReturnType<typeof userHelpers>;
+
+/** `GET /` and `POST /`: the logins, and a new one. */
+function userListRoutes(deps: RouteDeps, h: UserHelpers): Hono<AppEnv> {
+  const admin = deps.auth.requireRole([]);
   return new Hono<AppEnv>()
     .get('/', admin, async (c) => {
       const users = await deps.store.listUsers();
@@ -78,7 +84,7 @@ export function userRoutes(deps: RouteDeps) {
     })
     .post('/', admin, validate('json', userCreateSchema), async (c) => {
       const input = c.req.valid('json');
-      await checkBinding(input.role, input.compoundId ?? null);
+      await h.checkBinding(input.role, input.compoundId ?? null);
       const user = {
         username: input.username,
         passwordHash: await hashPassword(input.password),
@@ -89,35 +95,46 @@ export function userRoutes(deps: RouteDeps) {
       await deps.store.createUser(user);
       // A name used before (deleted since) starts without its old flags.
       await deps.sessions.forget(user.username);
-      await audit(c.var.actor, 'user.create', user, { role: user.role });
+      await h.audit(c.var.actor, 'user.create', user, { role: user.role });
       return c.json({ username: user.username, role: user.role, compoundId: user.compoundId }, 201);
-    })
-    .put(
-      '/:username/password',
-      anyone,
-      validate('param', usernameParamSchema),
-      validate('json', passwordChangeSchema),
-      async (c) => {
-        const actor = c.var.actor;
-        const { username } = c.req.valid('param');
-        const { oldPassword, newPassword } = c.req.valid('json');
-        const own = actor.username === username;
-        if (!own && actor.role !== 'admin') throw forbidden('you may change only your own password');
-        const user = await userOf(username);
-        if (own) {
-          // Even an admin proves the old password for their own account: a stolen token alone cannot take it over.
-          if (oldPassword === undefined || !(await verifyPassword(oldPassword, user.passwordHash))) {
-            throw new ApiError(403, 'wrong-password', 'the old password is wrong', [
-              { path: 'oldPassword', message: 'does not match' },
-            ]);
-          }
+    });
+}
+
+/** `PUT /:username/password`: one's own (with the old password), or anyone's by an admin. */
+function passwordRoutes(deps: RouteDeps, h: UserHelpers): Hono<AppEnv> {
+  const anyone = deps.auth.requireRole(['guard', 'manager']);
+  return new Hono<AppEnv>().put(
+    '/:username/password',
+    anyone,
+    validate('param', usernameParamSchema),
+    validate('json', passwordChangeSchema),
+    async (c) => {
+      const actor = c.var.actor;
+      const { username } = c.req.valid('param');
+      const { oldPassword, newPassword } = c.req.valid('json');
+      const own = actor.username === username;
+      if (!own && actor.role !== 'admin') throw forbidden('you may change only your own password');
+      const user = await h.userOf(username);
+      if (own) {
+        // Even an admin proves the old password for their own account: a stolen token alone cannot take it over.
+        if (oldPassword === undefined || !(await verifyPassword(oldPassword, user.passwordHash))) {
+          throw new ApiError(403, 'wrong-password', 'the old password is wrong', [
+            { path: 'oldPassword', message: 'does not match' },
+          ]);
         }
-        await deps.store.setPasswordHash(username, await hashPassword(newPassword));
-        const ended = await deps.sessions.endAllOf(username, 'password');
-        await audit(actor, own ? 'user.password' : 'user.password-reset', user, { endedSessions: ended });
-        return c.body(null, 204);
-      },
-    )
+      }
+      await deps.store.setPasswordHash(username, await hashPassword(newPassword));
+      const ended = await deps.sessions.endAllOf(username, 'password');
+      await h.audit(actor, own ? 'user.password' : 'user.password-reset', user, { endedSessions: ended });
+      return c.body(null, 204);
+    },
+  );
+}
+
+/** `PATCH /:username` and `DELETE /:username`: what a user may do changes, and their sessions end. */
+function userChangeRoutes(deps: RouteDeps, h: UserHelpers): Hono<AppEnv> {
+  const admin = deps.auth.requireRole([]);
+  return new Hono<AppEnv>()
     .patch(
       '/:username',
       admin,
@@ -127,22 +144,22 @@ export function userRoutes(deps: RouteDeps) {
         const actor = c.var.actor;
         const { username } = c.req.valid('param');
         const patch = c.req.valid('json');
-        const user = await userOf(username);
+        const user = await h.userOf(username);
         const role = patch.role ?? user.role;
         const compoundId = patch.compoundId !== undefined ? patch.compoundId : user.compoundId;
         const demotes = user.role === 'admin' && (role !== 'admin' || patch.disabled === true);
-        if (demotes && (await isLastAdmin(username))) {
+        if (demotes && (await h.isLastAdmin(username))) {
           throw new ApiError(409, 'last-admin', 'the last enabled admin cannot be disabled or demoted');
         }
         if (role !== user.role || compoundId !== user.compoundId) {
-          await checkBinding(role, compoundId);
+          await h.checkBinding(role, compoundId);
           await deps.store.updateUser(username, { role, compoundId });
         }
         if (patch.disabled !== undefined) await deps.sessions.setDisabled(username, patch.disabled, actor.username);
         // Whatever changed, the old tokens carry the old facts: they end.
         const ended = await deps.sessions.endAllOf(username, patch.disabled ? 'disabled' : 'changed');
         const after = { ...user, role, compoundId };
-        await audit(actor, 'user.update', after, {
+        await h.audit(actor, 'user.update', after, {
           ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
           ...(role !== user.role ? { role: { from: user.role, to: role } } : {}),
           ...(compoundId !== user.compoundId ? { compoundId: { from: user.compoundId, to: compoundId } } : {}),
@@ -158,14 +175,22 @@ export function userRoutes(deps: RouteDeps) {
     )
     .delete('/:username', admin, validate('param', usernameParamSchema), async (c) => {
       const { username } = c.req.valid('param');
-      const user = await userOf(username);
-      if (user.role === 'admin' && (await isLastAdmin(username))) {
+      const user = await h.userOf(username);
+      if (user.role === 'admin' && (await h.isLastAdmin(username))) {
         throw new ApiError(409, 'last-admin', 'the last enabled admin cannot be deleted');
       }
       await deps.store.deleteUser(username);
       const ended = await deps.sessions.endAllOf(username, 'deleted');
       await deps.sessions.forget(username);
-      await audit(c.var.actor, 'user.delete', user, { endedSessions: ended });
+      await h.audit(c.var.actor, 'user.delete', user, { endedSessions: ended });
       return c.body(null, 204);
     });
+}
+
+export function userRoutes(deps: RouteDeps) {
+  const h = userHelpers(deps);
+  return new Hono<AppEnv>()
+    .route('/', userListRoutes(deps, h))
+    .route('/', passwordRoutes(deps, h))
+    .route('/', userChangeRoutes(deps, h));
 }
