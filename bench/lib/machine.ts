@@ -53,6 +53,39 @@ export function rssOfPid(pid: number): number | undefined {
   }
 }
 
+/**
+ * Where a process's resident memory is (MB), from /proc/<pid>/status and smaps: anonymous (heaps,
+ * stacks), file-backed (the node binary, shared libraries, mapped files), and of the anonymous part
+ * the brk heap (glibc's main malloc arena) and the other malloc arenas (threads').
+ */
+export function memoryOfPid(pid: number): { anon: number; file: number; brkHeap: number; arenas: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) =>
+      Number(/\d+/.exec(status.split('\n').find((l) => l.startsWith(`${field}:`)) ?? '')?.[0] ?? 0);
+    let brkHeap = 0;
+    let arenas = 0;
+    let mapping = '';
+    let size = 0;
+    for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+      const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (header) {
+        mapping = header[1] ?? '';
+        continue;
+      }
+      if (line.startsWith('Size:')) size = Number(line.replace(/\D+/g, ''));
+      if (!line.startsWith('Rss:')) continue;
+      const rss = Number(line.replace(/\D+/g, ''));
+      if (mapping === '[heap]') brkHeap += rss;
+      // glibc's thread arenas: anonymous 64 MiB-aligned regions of (up to) 64 MiB.
+      else if (mapping === '' && size >= 65_536 - 4 && size <= 65_536) arenas += rss;
+    }
+    return { anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024, brkHeap: brkHeap / 1024, arenas: arenas / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ: 100 on Linux). */
 const USER_HZ = 100;
 

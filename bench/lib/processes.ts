@@ -5,7 +5,7 @@
  * for cleanup with the benchmark's context.
  */
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MOSQUITTO_DEFAULT_MAX_PAYLOAD, type MosquittoAccount } from '../../broker/mosquitto-config.ts';
 import { ANXIN, brokerArgs, cloudArgs, ROOT, waitForPort } from '../../testkit/anxin-process.ts';
@@ -18,6 +18,23 @@ export { ANXIN };
 export const ANXIN_RUNS = existsSync(join(ROOT, 'dist', 'cli', 'main.js'))
   ? 'anxin runs dist/ if current (npm run build)'
   : 'anxin runs the sources through tsx (no dist/: npm run build)';
+
+/**
+ * The environment the gate's systemd unit gives `anxin edge` (its `Environment=` lines in
+ * deploy/systemd/anxin-edge@.service: the malloc settings among them), so that a benchmark measures
+ * the gate process as deployed.
+ */
+export function edgeUnitEnvironment(): Record<string, string> {
+  const unit = readFileSync(join(ROOT, 'deploy', 'systemd', 'anxin-edge@.service'), 'utf8');
+  const env: Record<string, string> = {};
+  for (const [, line] of unit.matchAll(/^Environment=(.*)$/gm)) {
+    for (const pair of (line ?? '').split(/\s+/)) {
+      const at = pair.indexOf('=');
+      if (at > 0) env[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+  }
+  return env;
+}
 
 export interface RunningProcess {
   pid: number;

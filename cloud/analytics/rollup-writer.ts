@@ -10,6 +10,7 @@ import { silentLogger } from '../../shared/log.ts';
 import type { SqliteIngestHook } from '../store/ingest-hook.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { migrateAnalytics } from './analytics-migrations.ts';
+import { ElderlyFlags } from './elderly-flags.ts';
 import { dailyCountersOf, type RollupDelta, type RollupEvent, rollupDelta } from './rollup.ts';
 import { DEFAULT_TIME_ZONE, isValidTimeZone } from './time-zone.ts';
 
@@ -53,9 +54,11 @@ export class RollupWriter implements SqliteIngestHook {
    * table's `ON CONFLICT DO NOTHING`, which is always right.
    */
   private readonly counted = new Map<string, Set<string>>();
-  /** What the transaction running now added, merged into `counted` once it commits. */
-  private pending: [key: string, personId: string][] = [];
+  /** What the transaction running now added (`compound\0day` → persons), merged into `counted` once it commits. */
+  private readonly pending = new Map<string, string[]>();
   private countedPersons = 0;
+  /** The elderly flags of the persons seen, kept across batches (the ingest path; `rebuild` reads the table). */
+  private elderlyFlags: ElderlyFlags | undefined;
 
   constructor(options: RollupWriterOptions) {
     this.db = options.db;
@@ -95,7 +98,7 @@ export class RollupWriter implements SqliteIngestHook {
       person_id FROM events WHERE id > ? ORDER BY id LIMIT 5000`);
     this.counted.clear();
     this.countedPersons = 0;
-    this.pending = [];
+    this.pending.clear();
     const read = this.db.transaction(() => {
       this.db.exec(
         `DELETE FROM stats_hourly; DELETE FROM stats_hourly_compound; DELETE FROM stats_daily_compound;
@@ -169,24 +172,25 @@ export class RollupWriter implements SqliteIngestHook {
 
   onStored(events: readonly StoredEvent[], compoundOf: (gateId: string) => string): void {
     // Anything still pending belongs to a transaction that did not commit.
-    this.pending = [];
-    this.add(events, compoundOf, this.prepare());
+    this.pending.clear();
+    this.elderlyFlags ??= new ElderlyFlags(this.db);
+    this.elderlyFlags.refresh();
+    this.add(events, compoundOf, this.prepare(), this.elderlyFlags);
   }
 
   /** The batch committed: what it counted is now known to be in the table. */
   committed(): void {
-    for (const [key, personId] of this.pending) {
+    for (const [key, personIds] of this.pending) {
       let persons = this.counted.get(key);
       if (!persons) {
         persons = new Set();
         this.counted.set(key, persons);
       }
-      if (!persons.has(personId)) {
-        persons.add(personId);
-        this.countedPersons += 1;
-      }
+      const before = persons.size;
+      for (const personId of personIds) persons.add(personId);
+      this.countedPersons += persons.size - before;
     }
-    this.pending = [];
+    this.pending.clear();
     if (this.countedPersons > COUNTED_PERSONS_MAX) this.forgetOldestDays();
   }
 
@@ -204,7 +208,13 @@ export class RollupWriter implements SqliteIngestHook {
     this.countedPersons -= persons.size;
   }
 
-  private add(events: readonly RollupEvent[], compoundOf: (gateId: string) => string, s: Statements): void {
+  /** `flags`: the ingest's flags kept across batches; without, each person is read once for this call. */
+  private add(
+    events: readonly RollupEvent[],
+    compoundOf: (gateId: string) => string,
+    s: Statements,
+    flags?: ElderlyFlags,
+  ): void {
     const zones = new Map<string, string>();
     const elderly = new Map<string, boolean>();
     const delta = rollupDelta(events, {
@@ -218,6 +228,7 @@ export class RollupWriter implements SqliteIngestHook {
         return zone;
       },
       isElderly: (personId) => {
+        if (flags) return flags.isElderly(personId);
         let flag = elderly.get(personId);
         if (flag === undefined) {
           flag = (s.elderly.get(personId) as { elderly: number } | undefined)?.elderly === 1;
@@ -262,13 +273,21 @@ export class RollupWriter implements SqliteIngestHook {
     }
     for (const span of daily.spans) s.addSpan.run(span);
     const newPersons = new Map<string, number>();
-    for (const p of delta.persons) {
-      const key = `${p.compoundId}\u0000${p.day}`;
-      if (this.counted.get(key)?.has(p.personId)) continue;
-      if (s.addPerson.run(p.compoundId, p.day, p.personId).changes === 1) {
-        newPersons.set(key, (newPersons.get(key) ?? 0) + 1);
+    for (const { compoundId, day, personIds } of delta.persons) {
+      const key = `${compoundId}\u0000${day}`;
+      const counted = this.counted.get(key);
+      let pending = this.pending.get(key);
+      if (!pending) {
+        pending = [];
+        this.pending.set(key, pending);
       }
-      this.pending.push([key, p.personId]);
+      let added = 0;
+      for (const personId of personIds) {
+        if (counted?.has(personId)) continue;
+        added += s.addPerson.run(compoundId, day, personId).changes;
+        pending.push(personId);
+      }
+      if (added > 0) newPersons.set(key, added);
     }
     for (const f of delta.flows) {
       const persons = newPersons.get(`${f.compoundId}\u0000${f.day}`) ?? 0;

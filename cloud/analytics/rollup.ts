@@ -6,7 +6,7 @@
  */
 import type { Direction, Method, Reason, Result } from '../../shared/enums.ts';
 import { isCrossing } from './passage.ts';
-import { localHourOf } from './time-zone.ts';
+import { type LocalHour, localHourOf } from './time-zone.ts';
 
 /** One hourly counter: the key is every field but `count`. */
 export interface HourlyCount {
@@ -44,11 +44,11 @@ export interface DaySpan {
   lastBucket: number;
 }
 
-/** A person who crossed a gate of the compound on that local day. */
-export interface DailyPerson {
+/** The persons who crossed a gate of the compound on that local day (each once). */
+export interface DailyPersons {
   compoundId: string;
   day: string;
-  personId: string;
+  personIds: Set<string>;
 }
 
 /** Crossings in and out per compound and local day (for the occupancy estimate). */
@@ -62,7 +62,7 @@ export interface DailyFlow {
 export interface RollupDelta {
   hourly: HourlyCount[];
   compoundHourly: CompoundHourlyCount[];
-  persons: DailyPerson[];
+  persons: DailyPersons[];
   flows: DailyFlow[];
 }
 
@@ -83,19 +83,52 @@ export interface RollupContext {
   isElderly: (personId: string) => boolean;
 }
 
-/** Folds a batch into counter deltas; one row per distinct key. */
+/**
+ * Local hours by 15-minute slot of UTC: every zone offset and every change of one is a multiple of
+ * 15 minutes, so all instants of a slot share their local hour. A batch spans a few slots.
+ */
+class HourBySlot {
+  private readonly hours = new Map<string, Map<number, LocalHour>>();
+
+  of(ts: number, timeZone: string): LocalHour {
+    let zone = this.hours.get(timeZone);
+    if (!zone) {
+      zone = new Map();
+      this.hours.set(timeZone, zone);
+    }
+    const slot = Math.floor(ts / 900_000);
+    let hour = zone.get(slot);
+    if (!hour) {
+      hour = localHourOf(ts, timeZone);
+      zone.set(slot, hour);
+    }
+    return hour;
+  }
+}
+
+/**
+ * Folds a batch into counter deltas; one row per distinct key. The hot loop of the rollup hook (it
+ * runs for every stored passage): keys are built as one template string, local hours come from a
+ * slot cache, a gate's compound and zone are looked up again only when the gate changes.
+ */
 export function rollupDelta(events: readonly RollupEvent[], context: RollupContext): RollupDelta {
   const hourly = new Map<string, HourlyCount>();
-  const persons = new Map<string, DailyPerson>();
+  const persons = new Map<string, DailyPersons>();
   const flows = new Map<string, DailyFlow>();
+  const hours = new HourBySlot();
+  let gateId = '';
+  let compoundId = '';
+  let zone = '';
   for (const e of events) {
-    const compoundId = context.compoundOf(e.gateId);
-    const hour = localHourOf(e.ts, context.timeZoneOf(compoundId));
+    if (e.gateId !== gateId) {
+      gateId = e.gateId;
+      compoundId = context.compoundOf(gateId);
+      zone = context.timeZoneOf(compoundId);
+    }
+    const hour = hours.of(e.ts, zone);
     const crossed = isCrossing(e);
     const elderly = e.personId !== undefined && context.isElderly(e.personId);
-    const key = [compoundId, hour.start, e.gateId, e.direction, e.method, e.result, e.reason, crossed, elderly].join(
-      '\u0000',
-    );
+    const key = `${compoundId}\u0000${hour.start}\u0000${gateId}\u0000${e.direction}\u0000${e.method}\u0000${e.result}\u0000${e.reason}\u0000${crossed ? 1 : 0}${elderly ? 1 : 0}`;
     const row = hourly.get(key);
     if (row) {
       row.count += 1;
@@ -105,7 +138,7 @@ export function rollupDelta(events: readonly RollupEvent[], context: RollupConte
         bucketStart: hour.start,
         label: hour.label,
         day: hour.day,
-        gateId: e.gateId,
+        gateId,
         direction: e.direction,
         method: e.method,
         result: e.result,
@@ -117,16 +150,34 @@ export function rollupDelta(events: readonly RollupEvent[], context: RollupConte
     }
     if (!crossed) continue;
     const dayKey = `${compoundId}\u0000${hour.day}`;
-    const flow = flows.get(dayKey) ?? { compoundId, day: hour.day, crossedIn: 0, crossedOut: 0 };
+    let flow = flows.get(dayKey);
+    if (!flow) {
+      flow = { compoundId, day: hour.day, crossedIn: 0, crossedOut: 0 };
+      flows.set(dayKey, flow);
+    }
     if (e.direction === 'in') flow.crossedIn += 1;
     else flow.crossedOut += 1;
-    flows.set(dayKey, flow);
     if (e.personId !== undefined) {
-      persons.set(`${dayKey}\u0000${e.personId}`, { compoundId, day: hour.day, personId: e.personId });
+      let day = persons.get(dayKey);
+      if (!day) {
+        day = { compoundId, day: hour.day, personIds: new Set() };
+        persons.set(dayKey, day);
+      }
+      day.personIds.add(e.personId);
     }
   }
+  return {
+    hourly: [...hourly.values()],
+    compoundHourly: compoundHourlyOf(hourly.values()),
+    persons: [...persons.values()],
+    flows: [...flows.values()],
+  };
+}
+
+/** The per-gate counters summed over the gates of their compound. */
+function compoundHourlyOf(hourly: Iterable<HourlyCount>): CompoundHourlyCount[] {
   const compoundHourly = new Map<string, CompoundHourlyCount>();
-  for (const { gateId: _gate, ...row } of hourly.values()) {
+  for (const { gateId: _gate, ...row } of hourly) {
     const key = [
       row.compoundId,
       row.bucketStart,
@@ -141,12 +192,7 @@ export function rollupDelta(events: readonly RollupEvent[], context: RollupConte
     if (existing) existing.count += row.count;
     else compoundHourly.set(key, { ...row });
   }
-  return {
-    hourly: [...hourly.values()],
-    compoundHourly: [...compoundHourly.values()],
-    persons: [...persons.values()],
-    flows: [...flows.values()],
-  };
+  return [...compoundHourly.values()];
 }
 
 /**

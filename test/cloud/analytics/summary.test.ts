@@ -50,7 +50,9 @@ describe('rollupDelta', () => {
     expect(delta.hourly[0]!.bucketStart).toBe(at('2026-03-01T00:00:00Z'));
     expect(delta.flows).toEqual([{ compoundId: 'sh', day: '2026-03-01', crossedIn: 2, crossedOut: 1 }]);
     // Only crossings make a person count for the day.
-    expect(delta.persons.map((p) => p.personId)).toEqual(['p1', 'p2', 'grandma']);
+    expect(delta.persons.map((p) => [p.compoundId, p.day, [...p.personIds]])).toEqual([
+      ['sh', '2026-03-01', ['p1', 'p2', 'grandma']],
+    ]);
   });
 
   it('compound-wide counters sum the gates', () => {
