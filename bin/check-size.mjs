@@ -41,11 +41,9 @@ const ALLOWED = {
   'cli/commands/gate-osdp-pair.ts#runOsdpPair': 110,
   'cli/commands/gate.ts#run': 130,
   // Benchmarks' main functions.
-  'bench/contacts.ts#(anonymous)': 88,
   'bench/decision.ts#(anonymous)': 216,
   'bench/e2e-latency.ts#(anonymous)': 84,
   'bench/ingest.ts#(anonymous)': 189,
-  'bench/lib/passage-dataset.ts#openDataset': 120,
   'bench/lib/store-insert.ts#measureStoreInsert': 82,
   'bench/scan-unlock.ts#(anonymous)': 251,
   'bench/sync.ts#(anonymous)': 164,
