@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashPassword } from '../cloud/auth/password-hash.ts';
 import { type Cloud, type CloudOptions, createCloud } from '../cloud/cloud-service.ts';
-import { SqliteCloudStore } from '../cloud/store/sqlite-store.ts';
+import { isPostgresUrl } from '../cloud/store/postgres/postgres-store.ts';
+import { openCloudStore } from '../cloud/store/store-for-db.ts';
 import type { HttpRole } from '../shared/enums.ts';
 import type { KeysFile } from '../shared/keys.ts';
 
@@ -28,6 +29,7 @@ export interface TestCloud {
   /** Adds a login with `TEST_PASSWORD` (guards need a compound). */
   addUser(username: string, role: HttpRole, compoundId?: string): Promise<void>;
   cloud: Cloud;
+  /** The SQLite file, or the PostgreSQL URL the cloud runs on. */
   dbPath: string;
   /** Stops the cloud; `keepDb` leaves the database for a restart with `reuseDbPath`. */
   stop(options?: { keepDb?: boolean }): Promise<void>;
@@ -39,14 +41,17 @@ export async function startTestCloud(
     mqttUrl?: string;
     /** Restart on the database a previous test cloud left with `stop({ keepDb: true })`. */
     reuseDbPath?: string;
+    /** An empty PostgreSQL database (testkit/postgres.ts) to seed and run on instead of a temp SQLite file. */
+    postgresUrl?: string;
   } & Partial<Omit<CloudOptions, 'keysFile' | 'db' | 'port'>>,
 ): Promise<TestCloud> {
-  const { reuseDbPath, ...cloudOptions } = options;
-  const dir = reuseDbPath ? dirname(reuseDbPath) : await mkdtemp(join(tmpdir(), 'anxin-cloud-'));
-  const dbPath = reuseDbPath ?? join(dir, 'cloud.db');
+  const { reuseDbPath, postgresUrl, ...cloudOptions } = options;
+  const reused = reuseDbPath !== undefined && !isPostgresUrl(reuseDbPath);
+  const dir = reused ? dirname(reuseDbPath) : await mkdtemp(join(tmpdir(), 'anxin-cloud-'));
+  const dbPath = reuseDbPath ?? postgresUrl ?? join(dir, 'cloud.db');
   const passwordHash = await hashPassword(TEST_PASSWORD);
   if (!reuseDbPath) {
-    const seed = new SqliteCloudStore({ path: dbPath });
+    const seed = await openCloudStore({ db: dbPath });
     for (const [username, role] of [
       ['admin', 'admin'],
       ['manager', 'manager'],

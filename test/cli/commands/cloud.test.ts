@@ -1,6 +1,6 @@
 /**
  * `anxin cloud`'s MQTT flags: `--mqtt-ca` (a private CA's PEM bundle, read at start) and
- * `--mqtt-share-group` (validated), with their `ANXIN_*` forms. Only the refusals run in-process
+ * `--mqtt-share-group` (validated), and `--db-pool` (also `anxin demo`'s), with their `ANXIN_*` forms. Only the refusals run in-process
  * here — a good configuration starts the cloud and waits for a signal; the connections themselves
  * are shown by test/integration/mqtts-private-ca.integration.test.ts and cloud-shared-subscription.integration.test.ts.
  */
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cloudConfigSchema, help, run } from '../../../cli/commands/cloud.ts';
+import { help as demoHelp, run as runDemo } from '../../../cli/commands/demo.ts';
 import { loadConfig } from '../../../shared/config.ts';
 import { createKeysFile } from '../../../shared/keys.ts';
 
@@ -67,5 +68,28 @@ describe('anxin cloud MQTT options', () => {
     expect(await run([...base(), '--mqtt-ca', notPem])).toBe(2);
     expect(err.join('')).toBe(`mqttCa: ${notPem} holds no PEM certificate (-----BEGIN CERTIFICATE-----)\n`);
     expect(existsSync(join(dir, 'db'))).toBe(false);
+  });
+});
+
+describe('anxin cloud and anxin demo --db-pool', () => {
+  it('reads --db-pool or ANXIN_DB_POOL (default 10) and documents it in --help', () => {
+    expect(loadConfig(cloudConfigSchema, {}).dbPool).toBe(10);
+    expect(loadConfig(cloudConfigSchema, { flags: { 'db-pool': '4' } }).dbPool).toBe(4);
+    expect(loadConfig(cloudConfigSchema, { env: { ANXIN_DB_POOL: '25' } }).dbPool).toBe(25);
+    expect(help).toMatch(/--db-pool N\s+PostgreSQL connections this instance opens at most \(1-100/);
+    expect(demoHelp).toContain('--db-pool N');
+  });
+
+  it('exits 2 with a dbPool: line for a pool size outside 1-100, before creating anything', async () => {
+    for (const bad of ['0', '101', 'ten', '2.5', '-1']) {
+      err = [];
+      expect(await run([...base(), `--db-pool=${bad}`])).toBe(2);
+      expect(err.join('')).toMatch(/^dbPool: /);
+      err = [];
+      expect(await runDemo(['--data', join(dir, 'demo'), `--db-pool=${bad}`])).toBe(2);
+      expect(err.join('')).toMatch(/^anxin demo: dbPool: /);
+    }
+    expect(existsSync(join(dir, 'db'))).toBe(false);
+    expect(existsSync(join(dir, 'demo'))).toBe(false);
   });
 });
