@@ -36,10 +36,6 @@ const ALLOWED = {
   'cloud/me/me-routes.ts#meRoutes': 81,
   'cloud/supply/supply-routes.ts#mountSupplyRoutes': 191,
   // Broker wiring.
-  // Command-line entry points and the demo.
-  'cli/commands/edge.ts#run': 89,
-  'cli/commands/gate-osdp-pair.ts#runOsdpPair': 110,
-  'cli/commands/gate.ts#run': 130,
   // Benchmarks' main functions.
   'bench/decision.ts#(anonymous)': 216,
   'bench/e2e-latency.ts#(anonymous)': 84,

@@ -80,7 +80,8 @@ function problemsOf(error: unknown): string[] | undefined {
   return undefined;
 }
 
-export async function run(argv: string[]): Promise<number> {
+/** The flags, deprecated names replaced by their new ones (with a line on stderr), or a usage error's exit code. */
+function parseEdgeFlags(argv: string[]): Record<string, string | boolean | undefined> | number {
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({
@@ -106,7 +107,37 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`anxin edge: --${old} is deprecated; use --${now}\n`);
     values[now] ??= values[old];
   }
+  return values;
+}
 
+/** The config flags given, by config path, and the flag that set each (for override lines). */
+function configFlags(values: Record<string, string | boolean | undefined>) {
+  const flags: Record<string, unknown> = {};
+  const flagNames: Record<string, string> = {};
+  for (const [flag, path] of Object.entries(FLAG_PATHS)) {
+    if (values[flag] === undefined) continue;
+    flags[path] = values[flag];
+    flagNames[path] = `--${flag}`;
+  }
+  return { flags, flagNames };
+}
+
+/** Stops the agent on SIGINT/SIGTERM; exit code 0, or 1 when it did not stop cleanly. */
+async function runUntilStopped(agent: ReturnType<typeof createEdgeAgent>, logger: ReturnType<typeof createLogger>) {
+  const signal = await untilStopSignal();
+  logger.info({ signal }, 'stopping');
+  try {
+    await agent.stop();
+  } catch (error) {
+    logger.error({ err: (error as Error).message }, 'edge agent did not stop cleanly');
+    return 1;
+  }
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const values = parseEdgeFlags(argv);
+  if (typeof values === 'number') return values;
   const configPath = values.config;
   if (typeof configPath !== 'string') {
     return usageError('edge', "--config FILE is required: the gate's gate.json (anxin gate add writes one)");
@@ -118,18 +149,11 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`config: cannot read ${configPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}\n`);
     return 2;
   }
-  const flags: Record<string, unknown> = {};
-  const flagNames: Record<string, string> = {};
-  for (const [flag, path] of Object.entries(FLAG_PATHS)) {
-    if (values[flag] === undefined) continue;
-    flags[path] = values[flag];
-    flagNames[path] = `--${flag}`;
-  }
 
   const logger = createLogger();
   let agent: ReturnType<typeof createEdgeAgent>;
   try {
-    const explained = explainEdgeConfig({ flags, flagNames, env: process.env, file });
+    const explained = explainEdgeConfig({ ...configFlags(values), env: process.env, file });
     if (values['print-config']) {
       process.stdout.write(printableConfig(explained));
       return 0;
@@ -158,14 +182,5 @@ export async function run(argv: string[]): Promise<number> {
     logger.fatal({ err: (error as Error).message }, 'edge agent failed to start');
     return 1;
   }
-
-  const signal = await untilStopSignal();
-  logger.info({ signal }, 'stopping');
-  try {
-    await agent.stop();
-  } catch (error) {
-    logger.error({ err: (error as Error).message }, 'edge agent did not stop cleanly');
-    return 1;
-  }
-  return 0;
+  return runUntilStopped(agent, logger);
 }

@@ -44,16 +44,24 @@ export interface OsdpPairIo {
   binding?: BindingInterface;
 }
 
-export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-  const fail = (message: string) => {
-    stderr.write(`anxin gate osdp-pair: ${message}\n`);
-    return 2;
-  };
-  let values: { config?: string; timeout?: string; address?: string };
+type PairFlags = { config?: string; timeout?: string; address?: string };
+type EdgeConfig = ReturnType<typeof loadEdgeConfig>;
+/** The PD to pair: its address, where its key file is (or would be) and how gate.json names it. */
+interface PairTarget {
+  address: number;
+  scbkFile: string | undefined;
+  defaultFile: string;
+  key: string;
+}
+interface PairAttempt {
+  what: string;
+  scbk?: Buffer;
+  installMode?: boolean;
+}
+
+function parsePairFlags(argv: string[]): PairFlags | string {
   try {
-    values = parseArgs({
+    return parseArgs({
       args: argv,
       strict: true,
       allowPositionals: false,
@@ -64,14 +72,72 @@ export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<
       },
     }).values;
   } catch (err) {
-    return fail((err as Error).message);
+    return (err as Error).message;
   }
+}
+
+/** The turnstile, or the OSDP reader at `--address` on its line; a string says why there is none. */
+function pairTarget(config: EdgeConfig, values: PairFlags): PairTarget | string {
+  const turnstile = config.devices.turnstile!;
+  if (values.address === undefined || Number(values.address) === turnstile.address) {
+    return {
+      address: turnstile.address,
+      scbkFile: turnstile.scbkFile,
+      defaultFile: 'turnstile.scbk',
+      key: 'turnstile',
+    };
+  }
+  const reader = config.devices.readers.find((r) => r.kind === 'osdp' && r.address === Number(values.address));
+  if (reader?.kind !== 'osdp') {
+    return `address: no OSDP reader at address ${values.address} in devices.readers (nor the turnstile)`;
+  }
+  return {
+    address: reader.address,
+    scbkFile: reader.scbkFile,
+    defaultFile: `osdp-${reader.address}.scbk`,
+    key: `readers (${reader.name})`,
+  };
+}
+
+/**
+ * One try: bring the PD up securely with `attempt`'s key, install `newKey` (remembered in
+ * `pendingFile` until the PD has ACKed it, then saved in `keyFile`). Throws why it failed.
+ */
+async function pairOnce(
+  cp: OsdpControlPanel,
+  attempt: PairAttempt,
+  newKey: Buffer,
+  files: { keyFile: string; pendingFile: string },
+  timeoutMs: number,
+): Promise<void> {
+  cp.on('error', () => {});
+  try {
+    await cp.start();
+    await withTimeout(onlineSecure(cp), timeoutMs, `the PD did not come up with ${attempt.what}`);
+    writeScbkFile(files.pendingFile, newKey);
+    await withTimeout(cp.setKey(newKey), timeoutMs, 'the PD did not confirm the new key');
+    writeScbkFile(files.keyFile, newKey);
+    unlinkSync(files.pendingFile);
+  } finally {
+    await cp.stop();
+  }
+}
+
+export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const fail = (message: string) => {
+    stderr.write(`anxin gate osdp-pair: ${message}\n`);
+    return 2;
+  };
+  const values = parsePairFlags(argv);
+  if (typeof values === 'string') return fail(values);
   if (!values.config) return fail('config: required (--config gate.json)');
   const timeoutMs = Number(values.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) {
     return fail('timeout: expected a whole number of ms from 100 to 600000');
   }
-  let config: ReturnType<typeof loadEdgeConfig>;
+  let config: EdgeConfig;
   try {
     config = loadEdgeConfig({ file: { name: values.config, text: readFileSync(values.config, 'utf8') } });
   } catch (err) {
@@ -79,24 +145,8 @@ export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<
   }
   const turnstile = config.devices.turnstile;
   if (!turnstile) return fail(`${values.config}: no devices.turnstile to pair`);
-  let target = {
-    address: turnstile.address,
-    scbkFile: turnstile.scbkFile,
-    defaultFile: 'turnstile.scbk',
-    key: 'turnstile',
-  };
-  if (values.address !== undefined && Number(values.address) !== turnstile.address) {
-    const reader = config.devices.readers.find((r) => r.kind === 'osdp' && r.address === Number(values.address));
-    if (reader?.kind !== 'osdp') {
-      return fail(`address: no OSDP reader at address ${values.address} in devices.readers (nor the turnstile)`);
-    }
-    target = {
-      address: reader.address,
-      scbkFile: reader.scbkFile,
-      defaultFile: `osdp-${reader.address}.scbk`,
-      key: `readers (${reader.name})`,
-    };
-  }
+  const target = pairTarget(config, values);
+  if (typeof target === 'string') return fail(target);
   const keyFile = resolve(config.dataDir, target.scbkFile ?? target.defaultFile);
   const pendingFile = `${keyFile}.pending`;
   const logger = io.logger ?? createLogger();
@@ -113,7 +163,7 @@ export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<
 
   // Who to try, in order: the key we hold (rotation) or the install key (pairing), then a key a
   // previous run may have installed without hearing the ACK.
-  const attempts: Array<{ what: string; scbk?: Buffer; installMode?: boolean }> = [
+  const attempts: PairAttempt[] = [
     current ? { what: 'the current key', scbk: current } : { what: 'the install key (SCBK-D)', installMode: true },
     ...(pending ? [{ what: 'the key of an unfinished pairing', scbk: pending }] : []),
   ];
@@ -129,26 +179,17 @@ export async function runOsdpPair(argv: string[], io: OsdpPairIo = {}): Promise<
       ...(attempt.installMode ? { installMode: true } : {}),
       logger: logger.child({ component: 'osdp-pair' }),
     });
-    cp.on('error', () => {});
     try {
-      await cp.start();
-      await withTimeout(onlineSecure(cp), timeoutMs, `the PD did not come up with ${attempt.what}`);
-      writeScbkFile(pendingFile, newKey);
-      await withTimeout(cp.setKey(newKey), timeoutMs, 'the PD did not confirm the new key');
-      writeScbkFile(keyFile, newKey);
-      unlinkSync(pendingFile);
-      stdout.write(
-        `${current ? 'rotated' : 'paired'}: the PD at address ${target.address} on ${turnstile.path} holds a new key, saved in ${keyFile} (mode 0600)\n`,
-      );
-      if (!target.scbkFile) {
-        stdout.write(`add to ${values.config}: "scbkFile": "${keyFile}" in devices.${target.key}\n`);
-      }
-      return 0;
+      await pairOnce(cp, attempt, newKey, { keyFile, pendingFile }, timeoutMs);
     } catch (err) {
       problems.push(`${attempt.what}: ${(err as Error).message}`);
-    } finally {
-      await cp.stop();
+      continue;
     }
+    stdout.write(
+      `${current ? 'rotated' : 'paired'}: the PD at address ${target.address} on ${turnstile.path} holds a new key, saved in ${keyFile} (mode 0600)\n`,
+    );
+    if (!target.scbkFile) stdout.write(`add to ${values.config}: "scbkFile": "${keyFile}" in devices.${target.key}\n`);
+    return 0;
   }
   stderr.write(`anxin gate osdp-pair: could not pair the PD at address ${target.address} on ${turnstile.path}\n`);
   for (const problem of problems) stderr.write(`  ${problem}\n`);

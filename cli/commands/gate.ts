@@ -117,9 +117,15 @@ export async function run(argv: string[]): Promise<number> {
         ? `unknown sub-command "${verb}" (expected: add, list, osdp-pair, guard-pin)`
         : 'expected: anxin gate add … or anxin gate list',
     );
-  let values: Record<string, string | undefined>;
+  return add(rest);
+}
+
+type AddFlags = Record<string, string | undefined>;
+
+/** `anxin gate add`'s flags, parsed strictly; a string is the usage problem. */
+function parseAddFlags(rest: string[]): AddFlags | string {
   try {
-    values = parseArgs({
+    return parseArgs({
       args: rest,
       strict: true,
       allowPositionals: false,
@@ -143,22 +149,68 @@ export async function run(argv: string[]): Promise<number> {
       },
     }).values;
   } catch (err) {
-    return fail((err as Error).message);
+    return (err as Error).message;
   }
-  const { compound, id } = values;
-  if (!isValidId(compound)) return fail('--compound: expected [a-z0-9-]{1,64}');
-  if (!isValidId(id)) return fail('--id: expected [a-z0-9-]{1,64}');
+}
+
+/** The first problem of flags that parsed but cannot be used, or undefined. */
+function addFlagsProblem(values: AddFlags): string | undefined {
+  if (!isValidId(values.compound)) return '--compound: expected [a-z0-9-]{1,64}';
+  if (!isValidId(values.id)) return '--id: expected [a-z0-9-]{1,64}';
   const days = Number(values.days);
-  if (!Number.isInteger(days) || days < 1 || days > 3650) return fail('--days: expected a whole number from 1 to 3650');
-  if (values.out && existsSync(values.out)) return fail(`${values.out} exists; not overwriting it`);
+  if (!Number.isInteger(days) || days < 1 || days > 3650) return '--days: expected a whole number from 1 to 3650';
+  if (values.out && existsSync(values.out)) return `${values.out} exists; not overwriting it`;
   const caFile = values['mqtt-ca'];
   if (
     caFile !== undefined &&
     existsSync(caFile) &&
     !readFileSync(caFile, 'latin1').includes('-----BEGIN CERTIFICATE-----')
   ) {
-    return fail(`--mqtt-ca: ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    return `--mqtt-ca: ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`;
   }
+  return undefined;
+}
+
+/**
+ * Registers gate `id` in the cloud database at `db` (or, registered already in the same compound,
+ * only audits the new token). Audited as the cloud audits the same acts over HTTP (POST /gates →
+ * gate.register, POST /gates/:id/token → gate.token), with the command line as the actor, as
+ * `user add` does. Returns a problem, or undefined.
+ */
+async function registerGate(db: string, compound: string, id: string, name: string, exp: number) {
+  const store = new SqliteCloudStore({ path: db });
+  try {
+    if (!(await store.getCompound(compound))) return `--compound: no compound "${compound}" in ${db}`;
+    const now = Date.now();
+    const audit = (action: string, detail: Record<string, unknown>) =>
+      store.recordAudit({ at: now, actor: 'cli', role: 'admin', action, compoundId: compound, target: id, detail });
+    const existing = await store.getGate(id);
+    if (existing) {
+      if (existing.compoundId !== compound) {
+        return `--id: gate ${id} is registered in compound "${existing.compoundId}", not "${compound}"`;
+      }
+      process.stderr.write(`anxin gate: ${id} is already registered; issuing a new token only\n`);
+      await audit('gate.token', { expiresAt: exp });
+    } else {
+      const gate = await store.createGate({ id, compoundId: compound, name, antiPassback: false }, now);
+      await audit('gate.register', { name: gate.name });
+    }
+    return undefined;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `anxin gate add`: a gate token, the gate registered (with --db), and its gate.json. */
+async function add(rest: string[]): Promise<number> {
+  const values = parseAddFlags(rest);
+  if (typeof values === 'string') return fail(values);
+  const problem = addFlagsProblem(values);
+  if (problem) return fail(problem);
+  const compound = values.compound!;
+  const id = values.id!;
+  const days = Number(values.days);
+  const caFile = values['mqtt-ca'];
   if (caFile === undefined && /^(mqtts|wss|ssl):/.test(values.mqtt!)) {
     process.stderr.write(
       `anxin gate: ${values.mqtt} is verified against the system's CAs; a broker certificate from a private CA needs --mqtt-ca FILE\n`,
@@ -172,31 +224,8 @@ export async function run(argv: string[]): Promise<number> {
     const token = signToken({ sub: id, role: 'gate', compound, exp }, keys.signing);
 
     if (values.db) {
-      const store = new SqliteCloudStore({ path: values.db });
-      try {
-        if (!(await store.getCompound(compound))) return fail(`--compound: no compound "${compound}" in ${values.db}`);
-        const now = Date.now();
-        // Audited as the cloud audits the same acts over HTTP (POST /gates → gate.register,
-        // POST /gates/:id/token → gate.token), with the command line as the actor, as `user add` does.
-        const audit = (action: string, detail: Record<string, unknown>) =>
-          store.recordAudit({ at: now, actor: 'cli', role: 'admin', action, compoundId: compound, target: id, detail });
-        const existing = await store.getGate(id);
-        if (existing) {
-          if (existing.compoundId !== compound) {
-            return fail(`--id: gate ${id} is registered in compound "${existing.compoundId}", not "${compound}"`);
-          }
-          process.stderr.write(`anxin gate: ${id} is already registered; issuing a new token only\n`);
-          await audit('gate.token', { expiresAt: exp });
-        } else {
-          const gate = await store.createGate(
-            { id, compoundId: compound, name: values.name ?? id, antiPassback: false },
-            now,
-          );
-          await audit('gate.register', { name: gate.name });
-        }
-      } finally {
-        await store.close();
-      }
+      const refused = await registerGate(values.db, compound, id, values.name ?? id, exp);
+      if (refused) return fail(refused);
     }
 
     const gateJson: EdgeConfigInput = {
