@@ -1,6 +1,6 @@
 /**
  * `anxin cloud`'s MQTT flags: `--mqtt-ca` (a private CA's PEM bundle, read at start) and
- * `--mqtt-share-group` (validated), and `--db-pool` (also `anxin demo`'s), with their `ANXIN_*` forms. Only the refusals run in-process
+ * `--mqtt-share-group` (validated), and `--db-pool`, with their `ANXIN_*` forms. Only the refusals run in-process
  * here — a good configuration starts the cloud and waits for a signal; the connections themselves
  * are shown by test/integration/mqtts-private-ca.integration.test.ts and cloud-shared-subscription.integration.test.ts.
  */
@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cloudConfigSchema, help, run } from '../../../cli/commands/cloud.ts';
-import { help as demoHelp, run as runDemo } from '../../../cli/commands/demo.ts';
 import { loadConfig } from '../../../shared/config.ts';
 import { createKeysFile } from '../../../shared/keys.ts';
 
@@ -71,13 +70,12 @@ describe('anxin cloud MQTT options', () => {
   });
 });
 
-describe('anxin cloud and anxin demo --db-pool', () => {
+describe('anxin cloud --db-pool', () => {
   it('reads --db-pool or ANXIN_DB_POOL (default 10) and documents it in --help', () => {
     expect(loadConfig(cloudConfigSchema, {}).dbPool).toBe(10);
     expect(loadConfig(cloudConfigSchema, { flags: { 'db-pool': '4' } }).dbPool).toBe(4);
     expect(loadConfig(cloudConfigSchema, { env: { ANXIN_DB_POOL: '25' } }).dbPool).toBe(25);
     expect(help).toMatch(/--db-pool N\s+PostgreSQL connections this instance opens at most \(1-100/);
-    expect(demoHelp).toContain('--db-pool N');
   });
 
   it('exits 2 with a dbPool: line for a pool size outside 1-100, before creating anything', async () => {
@@ -85,11 +83,7 @@ describe('anxin cloud and anxin demo --db-pool', () => {
       err = [];
       expect(await run([...base(), `--db-pool=${bad}`])).toBe(2);
       expect(err.join('')).toMatch(/^dbPool: /);
-      err = [];
-      expect(await runDemo(['--data', join(dir, 'demo'), `--db-pool=${bad}`])).toBe(2);
-      expect(err.join('')).toMatch(/^anxin demo: dbPool: /);
     }
     expect(existsSync(join(dir, 'db'))).toBe(false);
-    expect(existsSync(join(dir, 'demo'))).toBe(false);
   });
 });

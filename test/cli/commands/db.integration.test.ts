@@ -3,7 +3,7 @@
  * `anxin cloud` and `anxin demo`: while parts of the cloud have no PostgreSQL storage, both refuse
  * with exit 2 naming them, before touching anything (not even a connection).
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -108,6 +108,15 @@ describe('anxin db migrate and --db postgres://', () => {
     expect(await runDemo(['--db', trapUrl(), '--data', dir])).toBe(2);
     expect(err).toContain(`${pending[0]!.part} (${pending[0]!.where})`);
     expect(trapped).toBe(before);
+  });
+
+  it('anxin demo refuses a --db-pool outside 1-100 with a dbPool: line, before creating anything', async () => {
+    for (const bad of ['0', '101', 'ten', '2.5']) {
+      err = '';
+      expect(await runDemo(['--data', join(dir, 'demo-pool'), `--db-pool=${bad}`])).toBe(2);
+      expect(err).toMatch(/^anxin demo: dbPool: /);
+    }
+    expect(existsSync(join(dir, 'demo-pool'))).toBe(false);
   });
 
   it('prints the configuration with the URL’s password hidden', async () => {
