@@ -18,7 +18,7 @@
  * Wrong codes and passwords are throttled per address (and per login): 429 with `Retry-After`.
  */
 import { randomBytes } from 'node:crypto';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import {
@@ -65,96 +65,109 @@ function throttled(c: { header: (k: string, v: string) => void }, retryAfterMs: 
   });
 }
 
+/** The residents a request names, all visible to the caller, or a 400 naming the others. */
+async function residentsOf(
+  deps: ActivationDeps,
+  actor: Actor,
+  body: z.infer<typeof activationIssueSchema>,
+): Promise<Resident[]> {
+  if (body.personIds) {
+    const found: Resident[] = [];
+    const issues: { path: string; message: string }[] = [];
+    for (const [i, id] of [...new Set(body.personIds)].entries()) {
+      const r = await deps.store.getResident(id);
+      if (!r || !canSee(actor, r.compoundId)) issues.push({ path: `personIds.${i}`, message: 'no such resident' });
+      else if (r.kind === 'visitor') issues.push({ path: `personIds.${i}`, message: 'a visitor has no account' });
+      else if (!r.active) issues.push({ path: `personIds.${i}`, message: 'the resident is inactive' });
+      else found.push(r);
+    }
+    if (issues.length > 0) throw new ApiError(400, 'invalid-request', 'cannot issue codes for these', issues);
+    return found;
+  }
+  const compoundId = compoundFilter(actor, body.compoundId);
+  if (compoundId === undefined) {
+    throw new ApiError(400, 'invalid-request', 'which compound?', [{ path: 'compoundId', message: 'required' }]);
+  }
+  const { residents } = await deps.store.listResidents({ compoundId, householdId: body.householdId!, limit: 1000 });
+  const members = residents.filter((r) => r.active && r.kind !== 'visitor');
+  if (members.length === 0) {
+    throw new ApiError(400, 'invalid-request', 'no active resident in that household', [
+      { path: 'householdId', message: 'empty' },
+    ]);
+  }
+  return members;
+}
+
+/** A fresh code per resident (stored hashed, older open ones revoked by the book), each with its letter; audited. */
+async function issueCodes(deps: ActivationDeps, actor: Actor, residents: Resident[], origin: string) {
+  const now = deps.now();
+  const issued = [];
+  for (const r of residents) {
+    const code = newActivationCode();
+    const codeId = randomBytes(8).toString('hex');
+    await deps.side.issueCode({
+      codeId,
+      codeHash: deps.hasher.hash(normaliseActivationCode(code)!),
+      personId: r.personId,
+      compoundId: r.compoundId,
+      issuedBy: actor.username,
+      issuedAt: now,
+      expiresAt: now + ACTIVATION_TTL_MS,
+      usedAt: null,
+      revokedAt: null,
+    });
+    const link = `${origin}/me/activate#code=${code}`;
+    issued.push({
+      codeId,
+      personId: r.personId,
+      compoundId: r.compoundId,
+      householdId: r.householdId,
+      maskedName: r.maskedName,
+      code,
+      link,
+      qrSvg: await QRCode.toString(link, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }),
+      expiresAt: now + ACTIVATION_TTL_MS,
+    });
+    await auditAs(deps, actor, 'activation.issue', r.compoundId, r.personId, { codeId });
+  }
+  return issued;
+}
+
+function codesCsv(issued: Awaited<ReturnType<typeof issueCodes>>): string {
+  return toCsv(
+    ['personId', 'householdId', 'maskedName', 'code', 'link', 'expiresAt'],
+    issued.map((i) => [i.personId, i.householdId, i.maskedName, i.code, i.link, new Date(i.expiresAt).toISOString()]),
+  );
+}
+
+function auditAs(
+  deps: ActivationDeps,
+  actor: Actor,
+  action: string,
+  compoundId: string,
+  target: string,
+  detail: Record<string, unknown>,
+) {
+  return deps.store.recordAudit({
+    at: deps.now(),
+    actor: actor.username,
+    role: actor.role,
+    action,
+    compoundId,
+    target,
+    detail,
+  });
+}
+
 export function activationManagerRoutes(deps: ActivationDeps): Hono<AppEnv> {
   const manager = deps.auth.requireRole(['manager']);
-  const audit = (actor: Actor, action: string, compoundId: string, target: string, detail: Record<string, unknown>) =>
-    deps.store.recordAudit({
-      at: deps.now(),
-      actor: actor.username,
-      role: actor.role,
-      action,
-      compoundId,
-      target,
-      detail,
-    });
-
-  /** The residents a request names, all visible to the caller, or a 400 naming the others. */
-  const residentsOf = async (actor: Actor, body: z.infer<typeof activationIssueSchema>): Promise<Resident[]> => {
-    if (body.personIds) {
-      const found: Resident[] = [];
-      const issues: { path: string; message: string }[] = [];
-      for (const [i, id] of [...new Set(body.personIds)].entries()) {
-        const r = await deps.store.getResident(id);
-        if (!r || !canSee(actor, r.compoundId)) issues.push({ path: `personIds.${i}`, message: 'no such resident' });
-        else if (r.kind === 'visitor') issues.push({ path: `personIds.${i}`, message: 'a visitor has no account' });
-        else if (!r.active) issues.push({ path: `personIds.${i}`, message: 'the resident is inactive' });
-        else found.push(r);
-      }
-      if (issues.length > 0) throw new ApiError(400, 'invalid-request', 'cannot issue codes for these', issues);
-      return found;
-    }
-    const compoundId = compoundFilter(actor, body.compoundId);
-    if (compoundId === undefined) {
-      throw new ApiError(400, 'invalid-request', 'which compound?', [{ path: 'compoundId', message: 'required' }]);
-    }
-    const { residents } = await deps.store.listResidents({ compoundId, householdId: body.householdId!, limit: 1000 });
-    const members = residents.filter((r) => r.active && r.kind !== 'visitor');
-    if (members.length === 0) {
-      throw new ApiError(400, 'invalid-request', 'no active resident in that household', [
-        { path: 'householdId', message: 'empty' },
-      ]);
-    }
-    return members;
-  };
-
   return new Hono<AppEnv>()
     .post('/', manager, validate('query', formatQuery), validate('json', activationIssueSchema), async (c) => {
       const actor = c.var.actor;
-      const residents = await residentsOf(actor, c.req.valid('json'));
-      const now = deps.now();
-      const origin = new URL(c.req.url).origin;
-      const issued = [];
-      for (const r of residents) {
-        const code = newActivationCode();
-        const codeId = randomBytes(8).toString('hex');
-        await deps.side.issueCode({
-          codeId,
-          codeHash: deps.hasher.hash(normaliseActivationCode(code)!),
-          personId: r.personId,
-          compoundId: r.compoundId,
-          issuedBy: actor.username,
-          issuedAt: now,
-          expiresAt: now + ACTIVATION_TTL_MS,
-          usedAt: null,
-          revokedAt: null,
-        });
-        const link = `${origin}/me/activate#code=${code}`;
-        issued.push({
-          codeId,
-          personId: r.personId,
-          compoundId: r.compoundId,
-          householdId: r.householdId,
-          maskedName: r.maskedName,
-          code,
-          link,
-          qrSvg: await QRCode.toString(link, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }),
-          expiresAt: now + ACTIVATION_TTL_MS,
-        });
-        await audit(actor, 'activation.issue', r.compoundId, r.personId, { codeId });
-      }
+      const residents = await residentsOf(deps, actor, c.req.valid('json'));
+      const issued = await issueCodes(deps, actor, residents, new URL(c.req.url).origin);
       if (c.req.valid('query').format === 'csv') {
-        const csv = toCsv(
-          ['personId', 'householdId', 'maskedName', 'code', 'link', 'expiresAt'],
-          issued.map((i) => [
-            i.personId,
-            i.householdId,
-            i.maskedName,
-            i.code,
-            i.link,
-            new Date(i.expiresAt).toISOString(),
-          ]),
-        );
-        return c.body(csv, 201, {
+        return c.body(codesCsv(issued), 201, {
           'content-type': 'text/csv; charset=utf-8',
           'content-disposition': attachmentDisposition('activation-codes.csv'),
           'cache-control': 'no-store',
@@ -190,9 +203,94 @@ export function activationManagerRoutes(deps: ActivationDeps): Hono<AppEnv> {
       if (!(await deps.side.revokeCode(codeId, c.var.actor.username, deps.now()))) {
         throw new ApiError(409, 'conflict', 'the code was already used or revoked');
       }
-      await audit(c.var.actor, 'activation.revoke', row.compoundId, row.personId, { codeId });
+      await auditAs(deps, c.var.actor, 'activation.revoke', row.compoundId, row.personId, { codeId });
       return c.body(null, 204);
     });
+}
+
+/** A code's row when it can be used now; otherwise a refusal (a failure counted against the address). */
+async function usableCode(
+  deps: ActivationDeps,
+  throttle: LoginThrottle,
+  // biome-ignore lint/suspicious/noExplicitAny: any route's context (its path and input do not matter here)
+  c: Context<AppEnv, any, any>,
+  typed: string,
+) {
+  const address = clientAddress(c);
+  const key = `code:${address}`;
+  const verdict = throttle.check(key, address);
+  if (!verdict.ok) throttled(c, verdict.retryAfterMs);
+  const canonical = normaliseActivationCode(typed);
+  const row = canonical === undefined ? undefined : await deps.side.codeByHash(deps.hasher.hash(canonical));
+  const now = deps.now();
+  const refusal = !row
+    ? (['invalid-code', 'no such code — check what you typed'] as const)
+    : row.usedAt !== null
+      ? (['code-used', 'this code was used already'] as const)
+      : row.revokedAt !== null
+        ? (['code-revoked', 'this code was withdrawn'] as const)
+        : row.expiresAt <= now
+          ? (['code-expired', 'this code has expired'] as const)
+          : undefined;
+  const resident = row && !refusal ? await deps.store.getResident(row.personId) : undefined;
+  if (refusal || !resident || !resident.active) {
+    throttle.failed(key, address);
+    const [code, message] = refusal ?? (['invalid-code', 'no such code — check what you typed'] as const);
+    throw new ApiError(code === 'invalid-code' ? 404 : 410, code, message);
+  }
+  return { row: row!, resident, address, key };
+}
+
+async function sessionAnswer(deps: ActivationDeps, resident: Resident, login: string) {
+  const session = await deps.sessions.issue({
+    username: residentUsername(resident.personId),
+    role: 'resident',
+    compound: resident.compoundId,
+  });
+  return {
+    token: session.token,
+    role: 'resident' as const,
+    expiresAt: session.expiresAt,
+    idleTimeoutMs: deps.sessions.idleMs,
+    compound: resident.compoundId,
+    personId: resident.personId,
+    login,
+  };
+}
+
+/** Uses the code once, creates (or resets) the account, ends the old sessions, audits; the new session. */
+async function activateAccount(
+  deps: ActivationDeps,
+  codeThrottle: LoginThrottle,
+  c: Parameters<typeof usableCode>[2],
+  body: z.infer<typeof activationSchema>,
+) {
+  const { row, resident, key, address } = await usableCode(deps, codeThrottle, c, body.code);
+  const taken = await deps.side.accountByLogin(body.login);
+  if (taken && taken.personId !== resident.personId) {
+    throw new ApiError(409, 'login-taken', 'this sign-in name is taken; choose another', [
+      { path: 'login', message: 'taken' },
+    ]);
+  }
+  const passwordHash = await hashPassword(body.password);
+  const now = deps.now();
+  const account = { personId: resident.personId, login: body.login, compoundId: resident.compoundId, passwordHash };
+  const used = await deps.side.activate(row.codeId, { ...account, activatedAt: now }, now);
+  // Two tabs racing with one code: the second finds it used.
+  if (!used) throw new ApiError(410, 'code-used', 'this code was used already');
+  codeThrottle.succeeded(key);
+  // A new activation (lost phone, forgotten password) ends whatever sessions the old one had.
+  await deps.sessions.endAllOf(residentUsername(resident.personId), 'password');
+  await deps.store.recordAudit({
+    at: now,
+    actor: residentUsername(resident.personId),
+    role: 'resident',
+    action: 'resident.activate',
+    compoundId: resident.compoundId,
+    target: resident.personId,
+    detail: { codeId: row.codeId, login: body.login, address },
+  });
+  return sessionAnswer(deps, resident, body.login);
 }
 
 export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
@@ -201,53 +299,9 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
   const anonymousAudit = (action: string, compoundId: string | null, target: string, detail: Record<string, unknown>) =>
     deps.store.recordAudit({ at: deps.now(), actor: target, role: 'anonymous', action, compoundId, target, detail });
 
-  /** A code's row when it can be used now; otherwise a refusal (a failure counted against the address). */
-  const usableCode = async (c: Parameters<typeof clientAddress>[0], typed: string) => {
-    const address = clientAddress(c);
-    const key = `code:${address}`;
-    const verdict = codeThrottle.check(key, address);
-    if (!verdict.ok) throttled(c, verdict.retryAfterMs);
-    const canonical = normaliseActivationCode(typed);
-    const row = canonical === undefined ? undefined : await deps.side.codeByHash(deps.hasher.hash(canonical));
-    const now = deps.now();
-    const refusal = !row
-      ? (['invalid-code', 'no such code — check what you typed'] as const)
-      : row.usedAt !== null
-        ? (['code-used', 'this code was used already'] as const)
-        : row.revokedAt !== null
-          ? (['code-revoked', 'this code was withdrawn'] as const)
-          : row.expiresAt <= now
-            ? (['code-expired', 'this code has expired'] as const)
-            : undefined;
-    const resident = row && !refusal ? await deps.store.getResident(row.personId) : undefined;
-    if (refusal || !resident || !resident.active) {
-      codeThrottle.failed(key, address);
-      const [code, message] = refusal ?? (['invalid-code', 'no such code — check what you typed'] as const);
-      throw new ApiError(code === 'invalid-code' ? 404 : 410, code, message);
-    }
-    return { row: row!, resident, address, key };
-  };
-
-  const sessionAnswer = async (resident: Resident, login: string) => {
-    const session = await deps.sessions.issue({
-      username: residentUsername(resident.personId),
-      role: 'resident',
-      compound: resident.compoundId,
-    });
-    return {
-      token: session.token,
-      role: 'resident' as const,
-      expiresAt: session.expiresAt,
-      idleTimeoutMs: deps.sessions.idleMs,
-      compound: resident.compoundId,
-      personId: resident.personId,
-      login,
-    };
-  };
-
   return new Hono<AppEnv>()
     .post('/activation/check', validate('json', activationCheckSchema), async (c) => {
-      const { row, resident } = await usableCode(c, c.req.valid('json').code);
+      const { row, resident } = await usableCode(deps, codeThrottle, c, c.req.valid('json').code);
       const compound = await deps.store.getCompound(resident.compoundId);
       return c.json({
         maskedName: resident.maskedName,
@@ -256,44 +310,9 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
         alreadyActivated: (await deps.side.accountOf(resident.personId)) !== undefined,
       });
     })
-    .post('/activate', validate('json', activationSchema), async (c) => {
-      const body = c.req.valid('json');
-      const { row, resident, key, address } = await usableCode(c, body.code);
-      const taken = await deps.side.accountByLogin(body.login);
-      if (taken && taken.personId !== resident.personId) {
-        throw new ApiError(409, 'login-taken', 'this sign-in name is taken; choose another', [
-          { path: 'login', message: 'taken' },
-        ]);
-      }
-      const passwordHash = await hashPassword(body.password);
-      const now = deps.now();
-      const used = await deps.side.activate(
-        row.codeId,
-        {
-          personId: resident.personId,
-          login: body.login,
-          compoundId: resident.compoundId,
-          passwordHash,
-          activatedAt: now,
-        },
-        now,
-      );
-      // Two tabs racing with one code: the second finds it used.
-      if (!used) throw new ApiError(410, 'code-used', 'this code was used already');
-      codeThrottle.succeeded(key);
-      // A new activation (lost phone, forgotten password) ends whatever sessions the old one had.
-      await deps.sessions.endAllOf(residentUsername(resident.personId), 'password');
-      await deps.store.recordAudit({
-        at: now,
-        actor: residentUsername(resident.personId),
-        role: 'resident',
-        action: 'resident.activate',
-        compoundId: resident.compoundId,
-        target: resident.personId,
-        detail: { codeId: row.codeId, login: body.login, address },
-      });
-      return c.json(await sessionAnswer(resident, body.login), 201);
-    })
+    .post('/activate', validate('json', activationSchema), async (c) =>
+      c.json(await activateAccount(deps, codeThrottle, c, c.req.valid('json')), 201),
+    )
     .post('/login', validate('json', residentSignInSchema), async (c) => {
       const { login, password } = c.req.valid('json');
       const address = clientAddress(c);
@@ -308,6 +327,6 @@ export function activationResidentRoutes(deps: ActivationDeps): Hono<AppEnv> {
         throw new ApiError(401, 'invalid-credentials', 'wrong sign-in name or password');
       }
       loginThrottle.succeeded(login);
-      return c.json(await sessionAnswer(resident, account.login));
+      return c.json(await sessionAnswer(deps, resident, account.login));
     });
 }

@@ -17,6 +17,7 @@ import { ApiError } from '../http/api-error.ts';
 import type { RouteDeps } from '../http/app-deps.ts';
 import { validate } from '../http/validation.ts';
 import { type MeEnv, requireResident, residentUsername } from './resident-auth.ts';
+import type { Resident } from '../store/store.ts';
 import type { ResidentSideBook } from './resident-side-store.ts';
 
 /** How far back a resident sees their own passages. */
@@ -27,37 +28,39 @@ export interface MeDeps extends RouteDeps {
   side: ResidentSideBook;
 }
 
+/** `GET /me`: the resident, their compound, health, household (masked, activated or not), the policy. */
+async function homeOf(deps: MeDeps, me: Resident) {
+  const compound = (await deps.store.getCompound(me.compoundId))!;
+  const household =
+    me.householdId === null
+      ? [me]
+      : (await deps.store.listResidents({ compoundId: me.compoundId, householdId: me.householdId, limit: 100 }))
+          .residents;
+  const activated = await deps.side.activatedIn(me.compoundId);
+  return {
+    personId: me.personId,
+    maskedName: me.maskedName,
+    compound: { id: compound.id, name: compound.name, timeZone: compound.timeZone, mode: compound.mode },
+    householdId: me.householdId,
+    health: me.health,
+    healthTs: me.healthTs,
+    members: household
+      .filter((r) => r.active && r.kind !== 'visitor')
+      .map((r) => ({
+        personId: r.personId,
+        maskedName: r.maskedName,
+        kind: r.kind,
+        self: r.personId === me.personId,
+        activated: activated.has(r.personId),
+      })),
+    policy: await deps.side.policyOf(me.compoundId),
+  };
+}
+
 export function meRoutes(deps: MeDeps): Hono<MeEnv> {
   const resident = requireResident(deps.auth, deps.store, deps.sessions);
   return new Hono<MeEnv>()
-    .get('/', resident, async (c) => {
-      const me = c.var.resident;
-      const compound = (await deps.store.getCompound(me.compoundId))!;
-      const household =
-        me.householdId === null
-          ? [me]
-          : (await deps.store.listResidents({ compoundId: me.compoundId, householdId: me.householdId, limit: 100 }))
-              .residents;
-      const activated = await deps.side.activatedIn(me.compoundId);
-      return c.json({
-        personId: me.personId,
-        maskedName: me.maskedName,
-        compound: { id: compound.id, name: compound.name, timeZone: compound.timeZone, mode: compound.mode },
-        householdId: me.householdId,
-        health: me.health,
-        healthTs: me.healthTs,
-        members: household
-          .filter((r) => r.active && r.kind !== 'visitor')
-          .map((r) => ({
-            personId: r.personId,
-            maskedName: r.maskedName,
-            kind: r.kind,
-            self: r.personId === me.personId,
-            activated: activated.has(r.personId),
-          })),
-        policy: await deps.side.policyOf(me.compoundId),
-      });
-    })
+    .get('/', resident, async (c) => c.json(await homeOf(deps, c.var.resident)))
     .get('/passages', resident, async (c) => {
       const me = c.var.resident;
       const now = deps.now();

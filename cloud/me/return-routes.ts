@@ -36,7 +36,7 @@ import { canSee, compoundFilter } from '../http/auth-middleware.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
 import type { Actor } from '../registry/actor.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
-import type { CloudStore } from '../store/store.ts';
+import type { CloudStore, Resident } from '../store/store.ts';
 import { type MeEnv, requireResident } from './resident-auth.ts';
 import type { ResidentSideBook, ReturnRow } from './resident-side-store.ts';
 
@@ -116,6 +116,31 @@ async function namesOf(store: Pick<CloudStore, 'maskedNames'>, rows: readonly Re
   return store.maskedNames([...new Set(rows.flatMap((r) => [r.registeredBy, ...r.members.map((m) => m.personId)]))]);
 }
 
+/** The registered travellers: active people of the resident's own household (or the resident); 400 otherwise. */
+async function travellersOf(
+  store: Pick<CloudStore, 'getResident'>,
+  me: Resident,
+  members: string[],
+): Promise<Resident[]> {
+  const travellers: Resident[] = [];
+  for (const [i, personId] of members.entries()) {
+    const person = personId === me.personId ? me : await store.getResident(personId);
+    const same =
+      person &&
+      person.compoundId === me.compoundId &&
+      person.active &&
+      person.kind !== 'visitor' &&
+      (person.personId === me.personId || (me.householdId !== null && person.householdId === me.householdId));
+    if (!same) {
+      throw new ApiError(400, 'invalid-request', 'only people of your household', [
+        { path: `members.${i}`, message: 'not of your household' },
+      ]);
+    }
+    travellers.push(person);
+  }
+  return travellers;
+}
+
 export function meReturnRoutes(deps: ReturnDeps): Hono<MeEnv> {
   const resident = requireResident(deps.auth, deps.store, deps.sessions);
   return new Hono<MeEnv>()
@@ -124,22 +149,7 @@ export function meReturnRoutes(deps: ReturnDeps): Hono<MeEnv> {
       const actor = c.var.actor;
       const body = c.req.valid('json');
       const members = [...new Set(body.members)];
-      const travellers = [];
-      for (const [i, personId] of members.entries()) {
-        const person = personId === me.personId ? me : await deps.store.getResident(personId);
-        const same =
-          person &&
-          person.compoundId === me.compoundId &&
-          person.active &&
-          person.kind !== 'visitor' &&
-          (person.personId === me.personId || (me.householdId !== null && person.householdId === me.householdId));
-        if (!same) {
-          throw new ApiError(400, 'invalid-request', 'only people of your household', [
-            { path: `members.${i}`, message: 'not of your household' },
-          ]);
-        }
-        travellers.push(person);
-      }
+      const travellers = await travellersOf(deps.store, me, members);
       const policy = await deps.side.policyOf(me.compoundId);
       const now = deps.now();
       const makeYellow = policy.returnYellowDays > 0 || policy.returnRelease === 'after-review';

@@ -34,6 +34,8 @@ import type { RouteDeps } from '../http/app-deps.ts';
 import { compoundFilter } from '../http/auth-middleware.ts';
 import { clientAddress } from '../http/client-address.ts';
 import { validate } from '../http/validation.ts';
+import type { Actor } from '../registry/actor.ts';
+import type { Compound, Resident } from '../store/store.ts';
 import type { ActivationCodeHasher } from './activation-codes.ts';
 import { type MeEnv, requireResident } from './resident-auth.ts';
 import type { ResidentSideBook, VisitorInviteRow } from './resident-side-store.ts';
@@ -83,95 +85,121 @@ function inviteView(i: VisitorInviteRow, now: number) {
   };
 }
 
+type InviteInput = z.infer<typeof visitorInviteSchema>;
+
+/** What an invitation is checked against, and the visit's local day as instants. */
+interface InviteWindow {
+  householdId: string;
+  compound: Compound;
+  policy: Awaited<ReturnType<ResidentSideBook['policyOf']>>;
+  /** Invitations the household made within the quota's days. */
+  used: number;
+  now: number;
+  validFrom: number;
+  validTo: number;
+}
+
+/** Whether the household may invite for `date` now (household, mode, quota, days ahead); throws the refusal. */
+async function inviteWindow(deps: VisitorDeps, me: Resident, date: string): Promise<InviteWindow> {
+  if (me.householdId === null) {
+    throw new ApiError(409, 'no-household', 'visitors are invited by a household; ask the manager to set yours');
+  }
+  const compound = (await deps.store.getCompound(me.compoundId))!;
+  const policy = await deps.side.policyOf(me.compoundId);
+  if (!visitorsAllowed(compound.mode, policy.visitorModes)) {
+    throw new ApiError(409, 'visitors-suspended', `no visitors while the compound is in ${compound.mode} mode`);
+  }
+  const now = deps.now();
+  const used = await deps.side.invitesSince(me.compoundId, me.householdId, now - policy.visitorQuotaDays * DAY_MS);
+  if (used >= policy.visitorQuota) {
+    throw new ApiError(
+      409,
+      'visitor-quota',
+      `the household invited ${used} visitor(s) in ${policy.visitorQuotaDays} day(s); the compound allows ${policy.visitorQuota}`,
+    );
+  }
+  const today = localDayOf(now, compound.timeZone);
+  const lastDay = localDayOf(now + MAX_VISIT_DAYS_AHEAD * DAY_MS, compound.timeZone);
+  if (date < today || date > lastDay) {
+    throw new ApiError(400, 'invalid-request', 'the visit must be today or within 30 days', [
+      { path: 'date', message: `between ${today} and ${lastDay}` },
+    ]);
+  }
+  const validFrom = startOfLocalDay(date, compound.timeZone);
+  const validTo = startOfLocalDay(nextDay(date), compound.timeZone);
+  return { householdId: me.householdId, compound, policy, used, now, validFrom, validTo };
+}
+
+/** The visitor as a person of the household with a visitor pass, the stored invitation (link hashed), audited. */
+async function createInvite(
+  deps: VisitorDeps,
+  me: Resident,
+  actor: Actor,
+  body: InviteInput,
+  w: InviteWindow,
+): Promise<{ invite: VisitorInviteRow; token: string }> {
+  const { validFrom, validTo, now } = w;
+  const visitor = await deps.registry.createResident(
+    {
+      compoundId: me.compoundId,
+      householdId: w.householdId,
+      kind: 'visitor',
+      name: body.name,
+      cards: [],
+      elderly: false,
+      validFrom,
+      validTo,
+    },
+    actor,
+  );
+  const pass = await deps.registry.issuePass(
+    { personId: visitor.personId, kind: 'visitor', validFrom: Math.max(validFrom, now), validTo, useLimit: body.uses },
+    actor,
+  );
+  const token = randomBytes(24).toString('base64url');
+  const invite: VisitorInviteRow = {
+    inviteId: randomBytes(8).toString('hex'),
+    compoundId: me.compoundId,
+    householdId: w.householdId,
+    invitedBy: me.personId,
+    visitorPersonId: visitor.personId,
+    passId: pass.passId,
+    maskedName: visitor.maskedName,
+    phoneTail: body.phoneTail,
+    visitDate: body.date,
+    uses: body.uses,
+    validFrom,
+    validTo,
+    createdAt: now,
+    revokedAt: null,
+  };
+  await deps.side.insertInvite({ ...invite, linkHash: deps.hasher.hash(`visit:${token}`) });
+  await deps.store.recordAudit({
+    at: now,
+    actor: actor.username,
+    role: actor.role,
+    action: 'visitor.invite',
+    compoundId: me.compoundId,
+    target: visitor.personId,
+    detail: { inviteId: invite.inviteId, passId: pass.passId, date: body.date, uses: body.uses },
+  });
+  return { invite, token };
+}
+
 export function visitorRoutes(deps: VisitorDeps): Hono<MeEnv> {
   const resident = requireResident(deps.auth, deps.store, deps.sessions);
   return new Hono<MeEnv>()
     .post('/', resident, validate('json', visitorInviteSchema), async (c) => {
       const me = c.var.resident;
-      const actor = c.var.actor;
       const body = c.req.valid('json');
-      if (me.householdId === null) {
-        throw new ApiError(409, 'no-household', 'visitors are invited by a household; ask the manager to set yours');
-      }
-      const compound = (await deps.store.getCompound(me.compoundId))!;
-      const policy = await deps.side.policyOf(me.compoundId);
-      if (!visitorsAllowed(compound.mode, policy.visitorModes)) {
-        throw new ApiError(409, 'visitors-suspended', `no visitors while the compound is in ${compound.mode} mode`);
-      }
-      const now = deps.now();
-      const used = await deps.side.invitesSince(me.compoundId, me.householdId, now - policy.visitorQuotaDays * DAY_MS);
-      if (used >= policy.visitorQuota) {
-        throw new ApiError(
-          409,
-          'visitor-quota',
-          `the household invited ${used} visitor(s) in ${policy.visitorQuotaDays} day(s); the compound allows ${policy.visitorQuota}`,
-        );
-      }
-      const today = localDayOf(now, compound.timeZone);
-      const lastDay = localDayOf(now + MAX_VISIT_DAYS_AHEAD * DAY_MS, compound.timeZone);
-      if (body.date < today || body.date > lastDay) {
-        throw new ApiError(400, 'invalid-request', 'the visit must be today or within 30 days', [
-          { path: 'date', message: `between ${today} and ${lastDay}` },
-        ]);
-      }
-      const validFrom = startOfLocalDay(body.date, compound.timeZone);
-      const validTo = startOfLocalDay(nextDay(body.date), compound.timeZone);
-      const visitor = await deps.registry.createResident(
-        {
-          compoundId: me.compoundId,
-          householdId: me.householdId,
-          kind: 'visitor',
-          name: body.name,
-          cards: [],
-          elderly: false,
-          validFrom,
-          validTo,
-        },
-        actor,
-      );
-      const pass = await deps.registry.issuePass(
-        {
-          personId: visitor.personId,
-          kind: 'visitor',
-          validFrom: Math.max(validFrom, now),
-          validTo,
-          useLimit: body.uses,
-        },
-        actor,
-      );
-      const token = randomBytes(24).toString('base64url');
-      const invite: VisitorInviteRow = {
-        inviteId: randomBytes(8).toString('hex'),
-        compoundId: me.compoundId,
-        householdId: me.householdId,
-        invitedBy: me.personId,
-        visitorPersonId: visitor.personId,
-        passId: pass.passId,
-        maskedName: visitor.maskedName,
-        phoneTail: body.phoneTail,
-        visitDate: body.date,
-        uses: body.uses,
-        validFrom,
-        validTo,
-        createdAt: now,
-        revokedAt: null,
-      };
-      await deps.side.insertInvite({ ...invite, linkHash: deps.hasher.hash(`visit:${token}`) });
-      await deps.store.recordAudit({
-        at: now,
-        actor: actor.username,
-        role: actor.role,
-        action: 'visitor.invite',
-        compoundId: me.compoundId,
-        target: visitor.personId,
-        detail: { inviteId: invite.inviteId, passId: pass.passId, date: body.date, uses: body.uses },
-      });
+      const w = await inviteWindow(deps, me, body.date);
+      const { invite, token } = await createInvite(deps, me, c.var.actor, body, w);
       c.header('cache-control', 'no-store');
       return c.json(
         {
-          ...inviteView(invite, now),
+          ...inviteView(invite, w.now),
           link: `${new URL(c.req.url).origin}/visit#${token}`,
-          quotaLeft: policy.visitorQuota - used - 1,
+          quotaLeft: w.policy.visitorQuota - w.used - 1,
         },
         201,
       );

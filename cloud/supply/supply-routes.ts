@@ -24,41 +24,61 @@ const claimsQuery = z.object({
 });
 const applySchema = z.object({ householdId: idSchema });
 
-export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: SupplyLedger): void {
-  const managers = deps.auth.requireRole(['manager']);
-  const readers = deps.auth.requireRole(['manager', 'provider']);
-  const recorders = deps.auth.requireRole(['manager', 'guard']);
-  mountSupplyMeRoutes(app, deps, ledger);
-
-  const audit = (
+/** What every group of supply routes shares: the role checks, the audit, the round's visibility. */
+interface SupplyKit {
+  deps: RouteDeps;
+  ledger: SupplyLedger;
+  managers: ReturnType<RouteDeps['auth']['requireRole']>;
+  readers: ReturnType<RouteDeps['auth']['requireRole']>;
+  recorders: ReturnType<RouteDeps['auth']['requireRole']>;
+  audit(
     c: Context<AppEnv>,
     action: string,
     compoundId: string,
     target: string,
     detail: Record<string, unknown>,
-  ) =>
-    deps.store.recordAudit({
-      at: deps.now(),
-      actor: c.var.actor.username,
-      role: c.var.actor.role,
-      action,
-      compoundId,
-      target,
-      detail,
-    });
-
+  ): Promise<unknown>;
   /** The round's compound, if the caller may see it (a provider: only a round that names them); 404 otherwise. */
-  const roundFor = async (c: Context<AppEnv>, roundId: string): Promise<string> => {
-    const compoundId = await ledger.compoundOf(roundId);
-    const actor = c.var.actor;
-    const visible =
-      compoundId !== undefined &&
-      canSee(actor, compoundId) &&
-      (actor.role !== 'provider' || (await ledger.providersOf(roundId)).includes(actor.username));
-    if (!visible) throw notFound('round', roundId);
-    return compoundId;
-  };
+  roundFor(c: Context<AppEnv>, roundId: string): Promise<string>;
+}
 
+export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: SupplyLedger): void {
+  mountSupplyMeRoutes(app, deps, ledger);
+  const kit: SupplyKit = {
+    deps,
+    ledger,
+    managers: deps.auth.requireRole(['manager']),
+    readers: deps.auth.requireRole(['manager', 'provider']),
+    recorders: deps.auth.requireRole(['manager', 'guard']),
+    audit: (c, action, compoundId, target, detail) =>
+      deps.store.recordAudit({
+        at: deps.now(),
+        actor: c.var.actor.username,
+        role: c.var.actor.role,
+        action,
+        compoundId,
+        target,
+        detail,
+      }),
+    roundFor: async (c, roundId) => {
+      const compoundId = await ledger.compoundOf(roundId);
+      const actor = c.var.actor;
+      const visible =
+        compoundId !== undefined &&
+        canSee(actor, compoundId) &&
+        (actor.role !== 'provider' || (await ledger.providersOf(roundId)).includes(actor.username));
+      if (!visible) throw notFound('round', roundId);
+      return compoundId;
+    },
+  };
+  roundRoutes(app, kit);
+  stockRoutes(app, kit);
+  claimRoutes(app, kit);
+  applicantRoutes(app, kit);
+}
+
+/** The rounds: list (with the sleeping rule), create, one round with its progress. */
+function roundRoutes(app: Hono<AppEnv>, { deps, ledger, managers, readers, audit, roundFor }: SupplyKit): void {
   app.get(BASE, readers, validate('query', listQuery), async (c) => {
     const actor = c.var.actor;
     const requested = c.req.valid('query').compound;
@@ -98,7 +118,10 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
     const round = await ledger.view(id);
     return c.json(c.var.actor.role === 'provider' ? providerView(round) : round);
   });
+}
 
+/** The provider's (or manager's) stock, and closing a round. */
+function stockRoutes(app: Hono<AppEnv>, { ledger, managers, readers, audit, roundFor }: SupplyKit): void {
   app.put(
     `${BASE}/:id/stock`,
     readers,
@@ -121,7 +144,10 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
     await audit(c, 'supply.round.close', compoundId, id, { served: round.progress.served });
     return c.json(round);
   });
+}
 
+/** Every claim of a round (JSON, or the audited CSV export), and a claim recorded in the cloud. */
+function claimRoutes(app: Hono<AppEnv>, { deps, ledger, managers, recorders, audit, roundFor }: SupplyKit): void {
   app.get(
     `${BASE}/:id/claims`,
     managers,
@@ -135,35 +161,7 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
       if (format === 'json') return c.json({ roundId: id, claims });
       deps.limits.take(c, 'export');
       await audit(c, 'supply.export', compoundId, id, { rows: claims.length });
-      const header = [
-        'claim',
-        'household',
-        'member',
-        'point',
-        'time',
-        'method',
-        'outcome',
-        'refusal',
-        'decided by',
-        'standing',
-        'guard',
-        'reason',
-      ];
-      const rows = claims.map((k) => [
-        k.claimId,
-        k.householdId,
-        k.maskedName,
-        k.gateId,
-        new Date(k.ts).toISOString(),
-        k.method,
-        k.outcome,
-        k.refusal,
-        k.decidedBy,
-        k.standing,
-        k.guard,
-        k.reason,
-      ]);
-      return new Response(toCsv(header, rows), {
+      return new Response(claimsCsv(claims), {
         status: 200,
         headers: {
           'content-type': 'text/csv; charset=utf-8',
@@ -195,7 +193,10 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
       return c.json(claim, 201);
     },
   );
+}
 
+/** A manager records an application for a household without the resident side. */
+function applicantRoutes(app: Hono<AppEnv>, { ledger, managers, audit, roundFor }: SupplyKit): void {
   app.post(
     `${BASE}/:id/applicants`,
     managers,
@@ -213,6 +214,40 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
       return c.json(result, 201);
     },
   );
+}
+
+const CSV_HEADER = [
+  'claim',
+  'household',
+  'member',
+  'point',
+  'time',
+  'method',
+  'outcome',
+  'refusal',
+  'decided by',
+  'standing',
+  'guard',
+  'reason',
+];
+
+/** The export: one row per claim, times in UTC ISO 8601. */
+function claimsCsv(claims: Awaited<ReturnType<SupplyLedger['claims']>>): string {
+  const rows = claims.map((k) => [
+    k.claimId,
+    k.householdId,
+    k.maskedName,
+    k.gateId,
+    new Date(k.ts).toISOString(),
+    k.method,
+    k.outcome,
+    k.refusal,
+    k.decidedBy,
+    k.standing,
+    k.guard,
+    k.reason,
+  ]);
+  return toCsv(CSV_HEADER, rows);
 }
 
 /** What a provider sees of a round: items, stock, counts — no household, no person, no claim. */
