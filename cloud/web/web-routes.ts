@@ -14,8 +14,10 @@
  * `/live` and is part of the core API (cloud/http/routes/live-ticket.ts).
  *
  * Every asset is a file of this folder served by the cloud itself: the pages work without any
- * outside network (no CDN, no web fonts, no build step).
+ * outside network (no CDN, no web fonts, no build step). Assets carry an ETag and `no-cache`: the
+ * browser revalidates each one and gets a bodiless 304 while it is unchanged.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Hono } from 'hono';
 import type { AlarmBook } from '../alarms/alarm-book.ts';
@@ -78,13 +80,30 @@ export const WEB_ASSETS = [
 
 const ASSET_DIR = new URL('./assets/', import.meta.url);
 
+interface Asset {
+  bytes: Buffer;
+  /** A strong validator: the first 128 bits of the file's SHA-256. */
+  etag: string;
+}
+
+const etagOf = (bytes: Buffer) => `"${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}"`;
+
+/** `If-None-Match` (a list of tags, weak ones included, or `*`) names this asset's tag. */
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t === etag || t === `W/${etag}`;
+  });
+}
+
 /** The pages and assets alone, as a hono app (mounted at `/`). */
 function webPages(): Hono<AppEnv> {
-  const cache = new Map<string, Promise<Buffer>>();
+  const cache = new Map<string, Promise<Asset>>();
   const asset = (name: string) => {
     let body = cache.get(name);
     if (!body) {
-      body = readFile(new URL(name, ASSET_DIR));
+      body = readFile(new URL(name, ASSET_DIR)).then((bytes) => ({ bytes, etag: etagOf(bytes) }));
       cache.set(name, body);
     }
     return body;
@@ -98,9 +117,12 @@ function webPages(): Hono<AppEnv> {
       const name = c.req.param('name');
       if (!(WEB_ASSETS as readonly string[]).includes(name)) return c.notFound();
       const type = CONTENT_TYPES[name.slice(name.lastIndexOf('.') + 1)] ?? 'application/octet-stream';
-      const headers: Record<string, string> = { 'content-type': type, 'cache-control': 'no-cache' };
+      const { bytes, etag } = await asset(name);
+      // `no-cache`: the browser keeps the file but asks each time; unchanged, the answer is a bodiless 304.
+      const headers: Record<string, string> = { 'content-type': type, 'cache-control': 'no-cache', etag };
       if (name.endsWith('.csv')) headers['content-disposition'] = `attachment; filename="${name}"`;
-      return c.body(new Uint8Array(await asset(name)), 200, headers);
+      if (etagMatches(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers);
+      return c.body(new Uint8Array(bytes), 200, headers);
     });
 }
 

@@ -121,6 +121,29 @@ describe('pages and assets', () => {
     }
   });
 
+  it('revalidates assets by ETag: unchanged is a bodiless 304, a different tag gets the file', async () => {
+    for (const name of ['dashboard.js', 'console-feed.js', 'style.css']) {
+      const first = await call(`/assets/${name}`, null);
+      const etag = first.headers.get('etag');
+      const body = await first.text();
+      expect(etag, name).toMatch(/^"[\w-]{22}"$/);
+      expect(first.headers.get('cache-control')).toBe('no-cache');
+      const again = await call(`/assets/${name}`, null, { headers: { 'if-none-match': etag! } });
+      expect(again.status, name).toBe(304);
+      expect(await again.text()).toBe('');
+      expect(again.headers.get('etag')).toBe(etag);
+      const listed = await call(`/assets/${name}`, null, { headers: { 'if-none-match': `"other", W/${etag}` } });
+      expect(listed.status, name).toBe(304);
+      const changed = await call(`/assets/${name}`, null, { headers: { 'if-none-match': '"something-else"' } });
+      expect(changed.status, name).toBe(200);
+      expect(await changed.text()).toBe(body);
+    }
+    const tags = await Promise.all(
+      ['session.js', 'format.js'].map(async (n) => (await call(`/assets/${n}`, null)).headers.get('etag')),
+    );
+    expect(tags[0]).not.toBe(tags[1]);
+  });
+
   it('names CJK system fonts in the stylesheet', async () => {
     const css = await (await call('/assets/style.css', null)).text();
     for (const font of ['"PingFang SC"', '"Microsoft YaHei"', '"Noto Sans CJK SC"']) expect(css).toContain(font);
