@@ -1,12 +1,17 @@
-/** A cloud app without ports for `app.request()` tests: in-memory store, fresh keys, recorded publishes. */
+/**
+ * A cloud app without ports for `app.request()` tests: an in-memory SQLite store unless the test
+ * brings a store (a backend of test/cloud/store/backends.ts, to run the same routes on PostgreSQL),
+ * fresh keys, recorded publishes.
+ */
 import { type CloudCore, type CloudCoreOptions, createCloudCore } from '../../../cloud/cloud-service.ts';
 import { hashPassword } from '../../../cloud/auth/password-hash.ts';
 import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
+import type { CloudStore } from '../../../cloud/store/store.ts';
 import type { SessionRole } from '../../../shared/enums.ts';
 import { createKeysFile, type KeyRing, parseKeysFile, type SigningKey } from '../../../shared/keys.ts';
 
-export interface Harness {
-  core: CloudCore<SqliteCloudStore>;
+export interface Harness<S extends CloudStore = SqliteCloudStore> {
+  core: CloudCore<S>;
   ring: KeyRing;
   signingKey: SigningKey;
   published: { topic: string; payload: unknown }[];
@@ -21,11 +26,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(
-  options: { now?: () => number; extensions?: CloudCoreOptions['extensions'] } = {},
-): Promise<Harness> {
+export async function createHarness<S extends CloudStore = SqliteCloudStore>(
+  options: { now?: () => number; extensions?: CloudCoreOptions['extensions']; store?: S } = {},
+): Promise<Harness<S>> {
   const keys = parseKeysFile(createKeysFile());
-  const store = new SqliteCloudStore({ path: ':memory:' });
+  const store = options.store ?? (new SqliteCloudStore({ path: ':memory:' }) as CloudStore as S);
   const published: { topic: string; payload: unknown }[] = [];
   const publishing: { error?: Error } = {};
   const core = createCloudCore({

@@ -113,3 +113,10 @@ export function throwingHook(engine: BackendName, message: string): IngestHook {
 export function storeBackends(): StoreBackend[] {
   return [new SqliteBackend(), new PostgresBackend()];
 }
+
+/** The rows of a query written in SQL both engines read (no parameters), on whichever the store runs. */
+export async function selectRows(store: CloudStore, sql: string): Promise<Record<string, unknown>[]> {
+  const { engine } = store;
+  if (engine.kind === 'sqlite') return engine.db.prepare(sql).all() as Record<string, unknown>[];
+  return (await engine.pool.query(sql)).rows as Record<string, unknown>[];
+}

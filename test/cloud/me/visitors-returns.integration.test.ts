@@ -7,14 +7,16 @@
  * change log (what every gate applies), and back after N days or a manager's review.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { residentSideExtension } from '../../../cloud/me/resident-side-extension.ts';
 import type { Actor } from '../../../cloud/registry/actor.ts';
 import { decideEntry, type GateContext } from '../../../edge-agent/decision.ts';
 import type { Mode } from '../../../shared/enums.ts';
 import type { Change } from '../../../shared/schemas/mqtt.ts';
 import { FakeReplicaView } from '../../edge-agent/fake-replica-view.ts';
+import type { CloudStore } from '../../../cloud/store/store.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
+import { storeBackends } from '../store/backends.ts';
 import { entryEvent } from '../fixtures.ts';
 
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
@@ -22,8 +24,9 @@ const ADMIN: Actor = { username: 'seed', role: 'admin' };
 const T0 = Date.UTC(2026, 11, 1, 2, 0, 0);
 const DAY = 24 * 3_600_000;
 
-describe('visitors and return registration', () => {
-  let h: Harness;
+describe.each(storeBackends())('visitors and return registration on the $name store', (backend) => {
+  afterAll(() => backend.dispose());
+  let h: Harness<CloudStore>;
   let clock: number;
   let manager: string;
   let zhang: string;
@@ -40,7 +43,11 @@ describe('visitors and return registration', () => {
 
   beforeEach(async () => {
     clock = T0;
-    h = await createHarness({ now: () => clock, extensions: [residentSideExtension({ pepper: randomBytes(32) })] });
+    h = await createHarness({
+      store: await backend.open(),
+      now: () => clock,
+      extensions: [residentSideExtension({ pepper: randomBytes(32) })],
+    });
     for (const [personId, householdId, name] of [
       ['p-zhang', 'h-101', '张三明'],
       ['p-li', 'h-101', '李四'],

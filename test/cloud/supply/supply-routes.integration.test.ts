@@ -4,14 +4,16 @@
  * claim made offline), the manager's export and close — all through the HTTP app and the MQTT router.
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ClaimAck, ClaimRecord } from '../../../shared/schemas/supply.ts';
+import type { CloudStore } from '../../../cloud/store/store.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
+import { storeBackends } from '../store/backends.ts';
 
 const NOW = Date.UTC(2026, 11, 5, 2, 0, 0);
 const ADMIN = { username: 'seed', role: 'admin' as const };
 
-async function seed(h: Harness) {
+async function seed(h: Harness<CloudStore>) {
   await h.core.store.createGate({ id: 'g-1b', compoundId: 'c-1', name: 'East', antiPassback: false }, 1);
   for (const [personId, householdId, compoundId] of [
     ['p-1', 'h-1', 'c-1'],
@@ -54,7 +56,7 @@ const roundBody = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-function acksTo(h: Harness, gateId: string): ClaimAck[] {
+function acksTo(h: Harness<CloudStore>, gateId: string): ClaimAck[] {
   return h.published.filter((p) => p.topic === `anxin/v1/gates/${gateId}/claims/ack`).map((p) => p.payload as ClaimAck);
 }
 
@@ -62,11 +64,15 @@ async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setImmediate(r));
 }
 
-describe('supply rounds', () => {
-  let h: Harness;
+describe.each(storeBackends())('supply rounds on the $name store', (backend) => {
+  afterAll(() => backend.dispose());
+  let h: Harness<CloudStore>;
   let manager: string;
   beforeEach(async () => {
-    h = await createHarness({ now: () => NOW });
+    h = await createHarness({
+      store: await backend.open(),
+      now: () => NOW,
+    });
     await seed(h);
     manager = await h.token('manager', 'c-1');
   });

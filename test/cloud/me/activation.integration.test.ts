@@ -5,10 +5,12 @@
  * ends on logout, on idle and when the resident is deactivated.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { residentSideExtension } from '../../../cloud/me/resident-side-extension.ts';
 import type { Actor } from '../../../cloud/registry/actor.ts';
+import type { CloudStore } from '../../../cloud/store/store.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
+import { selectRows, storeBackends } from '../store/backends.ts';
 import { entryEvent } from '../fixtures.ts';
 
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
@@ -25,8 +27,9 @@ interface Issued {
   expiresAt: number;
 }
 
-describe('activation and the resident session', () => {
-  let h: Harness;
+describe.each(storeBackends())('activation and the resident session on the $name store', (backend) => {
+  afterAll(() => backend.dispose());
+  let h: Harness<CloudStore>;
   let clock: number;
   let manager: string;
   const json = async <T>(res: Response, status: number): Promise<T> => {
@@ -38,6 +41,7 @@ describe('activation and the resident session', () => {
   beforeEach(async () => {
     clock = T0;
     h = await createHarness({
+      store: await backend.open(),
       now: () => clock,
       extensions: [residentSideExtension({ pepper: randomBytes(32) })],
     });
@@ -87,7 +91,7 @@ describe('activation and the resident session', () => {
       expect(c.maskedName).not.toContain('三');
     }
     // Neither the code nor its plain form is anywhere in the database.
-    const dump = JSON.stringify(h.core.store.db.prepare('SELECT * FROM activation_codes').all());
+    const dump = JSON.stringify(await selectRows(h.core.store, 'SELECT * FROM activation_codes'));
     for (const c of codes) {
       expect(dump).not.toContain(c.code);
       expect(dump).not.toContain(c.code.replaceAll('-', ''));

@@ -5,7 +5,7 @@
  * ordinary `pass.revoke` change (published and in the snapshot), and every refusal.
  */
 import { randomBytes, webcrypto } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { devicePassExtension } from '../../../cloud/device-passes/device-pass-routes.ts';
 import { ENROLMENTS_PER_DAY } from '../../../cloud/device-passes/device-pass-service.ts';
 import { residentSideExtension } from '../../../cloud/me/resident-side-extension.ts';
@@ -13,7 +13,9 @@ import type { Actor } from '../../../cloud/registry/actor.ts';
 import { encodeBase45 } from '../../../shared/base45.ts';
 import { DEVICE_PASS_PREFIX, FRAME_ROTATE_SECONDS, verifyDevicePass } from '../../../shared/device-pass.ts';
 import type { DevicePassView } from '../../../shared/schemas/device-pass.ts';
+import type { CloudStore } from '../../../cloud/store/store.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
+import { selectRows, storeBackends } from '../store/backends.ts';
 
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
 const T0 = Date.UTC(2026, 11, 5, 0, 30, 0);
@@ -43,8 +45,9 @@ async function frameOf(view: DevicePassView, phone: Phone, atMs: number): Promis
   return DEVICE_PASS_PREFIX + encodeBase45(Buffer.concat([signed, signature]));
 }
 
-describe('device passes: enrolment, medium, revocation', () => {
-  let h: Harness;
+describe.each(storeBackends())('device passes: enrolment, medium, revocation on the $name store', (backend) => {
+  afterAll(() => backend.dispose());
+  let h: Harness<CloudStore>;
   let clock: number;
   let manager: string;
   let zhang: string;
@@ -69,6 +72,7 @@ describe('device passes: enrolment, medium, revocation', () => {
   beforeEach(async () => {
     clock = T0;
     h = await createHarness({
+      store: await backend.open(),
       now: () => clock,
       extensions: [residentSideExtension({ pepper: randomBytes(32) }), devicePassExtension()],
     });
@@ -189,10 +193,9 @@ describe('device passes: enrolment, medium, revocation', () => {
     expect(await json(await h.request('GET', '/api/v1/me/pass/device', { token: zhang }), 200)).toMatchObject({
       devicePass: null,
     });
-    const audit = h.core.store.db
-      .prepare<[], { action: string }>("SELECT action FROM audit_log WHERE action LIKE 'pass.%' ORDER BY id")
-      .all()
-      .map((r) => r.action);
+    const audit = (
+      await selectRows(h.core.store, "SELECT action FROM audit_log WHERE action LIKE 'pass.%' ORDER BY id")
+    ).map((r) => r.action);
     expect(audit).toEqual([
       'pass.medium',
       'pass.device.enrol',
