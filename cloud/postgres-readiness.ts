@@ -14,6 +14,7 @@
 import type pg from 'pg';
 import { openAlarmBook } from './alarms/open-alarm-book.ts';
 import { openAnalyticsStore } from './analytics/open-analytics.ts';
+import { PG_ANALYTICS_MIGRATIONS } from './analytics/pg-analytics-migrations.ts';
 import { openDevicePassBook } from './device-passes/open-device-pass-book.ts';
 import { PG_DEVICE_PASS_MIGRATIONS } from './device-passes/pg-device-pass-book.ts';
 import { PG_ALARM_ACK_MIGRATIONS } from './alarms/pg-alarm-book.ts';
@@ -91,6 +92,7 @@ export const POSTGRES_MIGRATION_FAMILIES: readonly { table: string; migrations: 
   { table: 'session_migrations', migrations: PG_SESSION_MIGRATIONS },
   { table: 'alarm_ack_migrations', migrations: PG_ALARM_ACK_MIGRATIONS },
   { table: 'revocation_migrations', migrations: PG_REVOCATION_MIGRATIONS },
+  { table: 'analytics_migrations', migrations: PG_ANALYTICS_MIGRATIONS },
   { table: 'device_pass_migrations', migrations: PG_DEVICE_PASS_MIGRATIONS },
   { table: 'supply_migrations', migrations: PG_SUPPLY_MIGRATIONS },
   { table: 'resident_side_migrations', migrations: PG_RESIDENT_SIDE_MIGRATIONS },

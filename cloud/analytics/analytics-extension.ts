@@ -12,7 +12,7 @@ import { openAnalyticsStore, openRollupWriter } from './open-analytics.ts';
 export function analyticsExtension(logger: Logger = silentLogger): CloudExtensionFactory {
   return (ctx) => {
     const writer = openRollupWriter(ctx.store.engine, logger);
-    const analytics = openAnalyticsStore(ctx.store.engine);
+    const analytics = openAnalyticsStore(ctx.store.engine, logger);
     return {
       name: 'statistics and tracing',
       ingestHook: writer,

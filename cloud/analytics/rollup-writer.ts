@@ -11,7 +11,7 @@ import type { SqliteIngestHook } from '../store/ingest-hook.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { migrateAnalytics } from './analytics-migrations.ts';
 import { ElderlyFlags } from './elderly-flags.ts';
-import { dailyCountersOf, type RollupDelta, type RollupEvent, rollupDelta } from './rollup.ts';
+import { dailyCountersOf, lastDayToForget, type RollupDelta, type RollupEvent, rollupDelta } from './rollup.ts';
 import { DEFAULT_TIME_ZONE, isValidTimeZone } from './time-zone.ts';
 
 export interface RollupWriterOptions {
@@ -80,7 +80,7 @@ export class RollupWriter implements SqliteIngestHook {
    * before the horizon in every time zone (UTC+14 at the latest), so no kept passage loses its row.
    */
   purgePersonsBefore(beforeMs: number): number {
-    const lastDroppedDay = new Date(beforeMs - 2 * 86_400_000).toISOString().slice(0, 10);
+    const lastDroppedDay = lastDayToForget(beforeMs);
     for (const [key, persons] of this.counted) {
       if (dayOfKey(key) <= lastDroppedDay) this.forget(key, persons);
     }

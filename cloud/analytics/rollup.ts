@@ -228,3 +228,12 @@ export function dailyCountersOf(rows: readonly CompoundHourlyCount[]): {
   }
   return { compoundDaily: [...compoundDaily.values()], spans: [...spans.values()] };
 }
+
+/**
+ * Retention of the day person sets: the last local day whose persons may be forgotten when the
+ * passages before `beforeMs` are. A day is dropped only once it ended before the horizon in every
+ * time zone (UTC+14 at the latest), so no kept passage loses its row.
+ */
+export function lastDayToForget(beforeMs: number): string {
+  return new Date(beforeMs - 2 * 86_400_000).toISOString().slice(0, 10);
+}

@@ -155,7 +155,7 @@ export async function seedRegistry(store: CloudStore): Promise<void> {
 }
 
 /** Registry, statuses and every passage, the passages stored through `hook` like the MQTT ingest does. */
-export async function seedScenario(store: CloudStore, hook: IngestHook): Promise<void> {
+export async function seedScenario(store: CloudStore, hook?: IngestHook): Promise<void> {
   await seedRegistry(store);
   await store.insertEvents(shanghaiEvents(), hook);
   await store.insertEvents(newYorkEvents(), hook);

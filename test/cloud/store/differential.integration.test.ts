@@ -2,17 +2,17 @@
  * Differential: the same generated passages — replayed, out of order, with ties in time — loaded
  * into the SQLite store and the PostgreSQL store give the same answers: every person's timeline,
  * contacts (first and second degree, with and without denied passages), every gate's exposure, the
- * events lists page by page, and the ack marks. The tracing answers come from the product's own
- * code (cloud/analytics/tracing.ts) over each engine's reads: `SqliteAnalyticsStore` on SQLite,
- * `PgTraceReads` on PostgreSQL.
+ * events lists page by page, the ack marks, and the statistics (summary, hourly series, per-gate
+ * table, the counters behind them) over windows of whole days, parts of days and across the month.
+ * The answers come from the product's own code (cloud/analytics/tracing.ts, statistics.ts) over
+ * each engine's reads and rollups, opened per engine as the cloud opens them (open-analytics.ts);
+ * the passages are stored through each engine's rollup writer, as ingest stores them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteAnalyticsStore } from '../../../cloud/analytics/analytics-store.ts';
+import { openAnalyticsStore, openRollupWriter } from '../../../cloud/analytics/open-analytics.ts';
+import { statsGates, statsHourly, statsSummary } from '../../../cloud/analytics/statistics.ts';
 import { traceContacts, traceGate, tracePerson, type TraceDeps } from '../../../cloud/analytics/tracing.ts';
-import { PgTraceReads } from '../../../cloud/store/postgres/pg-trace-reads.ts';
-import type { PostgresCloudStore } from '../../../cloud/store/postgres/postgres-store.ts';
-import type { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
-import type { CloudStore, EventQuery, StoredEvent } from '../../../cloud/store/store.ts';
+import type { CloudStore, EventQuery, IngestHook, StoredEvent } from '../../../cloud/store/store.ts';
 import { resident } from '../fixtures.ts';
 import { storeBackends } from './backends.ts';
 
@@ -82,7 +82,7 @@ function generate(rand: () => number): { events: StoredEvent[]; batches: StoredE
   return { events, batches };
 }
 
-async function load(store: CloudStore, batches: readonly StoredEvent[][]): Promise<void> {
+async function load(store: CloudStore, batches: readonly StoredEvent[][], hook: IngestHook): Promise<void> {
   for (const [compoundId, gates] of Object.entries(COMPOUNDS)) {
     await store.createCompound({ id: compoundId, name: compoundId, timeZone: 'Asia/Shanghai' }, 1);
     for (const id of gates) await store.createGate({ id, compoundId, name: `Gate ${id}`, antiPassback: false }, 1);
@@ -92,7 +92,11 @@ async function load(store: CloudStore, batches: readonly StoredEvent[][]): Promi
       people.map((p, i) => resident(p, compoundId, { householdId: `h-${Math.floor(i / 3)}`, maskedName: `*${p}` })),
     );
   }
-  for (const batch of batches) await store.insertEvents(batch);
+  // One elderly resident per compound: the elderly ID-card share is compared too.
+  await store.upsertResidents([
+    resident('p-1-00', 'c-1', { elderly: true, householdId: 'h-0', maskedName: '*p-1-00' }),
+  ]);
+  for (const batch of batches) await store.insertEvents(batch, hook);
 }
 
 async function allPages(store: CloudStore, query: Omit<EventQuery, 'cursor'>): Promise<string[]> {
@@ -116,14 +120,11 @@ describe('SQLite and PostgreSQL stores answer alike', { timeout: 120_000 }, () =
 
   beforeAll(async () => {
     const { batches } = generate(random(SEED));
-    const a = (await sqliteBackend!.open()) as SqliteCloudStore;
-    const b = (await postgresBackend!.open()) as PostgresCloudStore;
-    const analytics = new SqliteAnalyticsStore(a.db);
-    analytics.start();
-    await Promise.all([load(a, batches), load(b, batches)]);
-    sqlite = { store: a, deps: { analytics, registry: a } };
-    // Only the trace reads exist on PostgreSQL so far; the rest of AnalyticsStore is never called by tracing.
-    postgres = { store: b, deps: { analytics: new PgTraceReads(b.pool) as never, registry: b } };
+    const a = await sqliteBackend!.open();
+    const b = await postgresBackend!.open();
+    await Promise.all([load(a, batches, openRollupWriter(a.engine)), load(b, batches, openRollupWriter(b.engine))]);
+    sqlite = { store: a, deps: { analytics: openAnalyticsStore(a.engine), registry: a } };
+    postgres = { store: b, deps: { analytics: openAnalyticsStore(b.engine), registry: b } };
   }, 120_000);
   afterAll(async () => {
     await sqliteBackend!.dispose();
@@ -175,6 +176,34 @@ describe('SQLite and PostgreSQL stores answer alike', { timeout: 120_000 }, () =
         [T0 + 5 * 3_600_000, T0 + 8 * 3_600_000],
       ] as const) {
         expect(await traceGate(postgres.deps, g, from, to)).toEqual(await traceGate(sqlite.deps, g, from, to));
+      }
+    }
+  });
+
+  it('computes the same statistics: summaries, hourly series, gate tables and the counters behind them', async () => {
+    const DAY = 24 * 3_600_000;
+    const windows = [
+      [T0 - DAY, T0 + SPAN + DAY],
+      [T0, T0 + SPAN],
+      [T0 + 7 * 3_600_000 + 123_456, T0 + 31 * 3_600_000 - 5],
+      [T0 + 8 * 3_600_000, T0 + 8 * 3_600_000 + DAY],
+    ] as const;
+    const now = () => T0 + SPAN;
+    for (const compoundId of Object.keys(COMPOUNDS)) {
+      for (const [from, to] of windows) {
+        const answers = async ({ store, deps }: typeof sqlite) => {
+          const stats = { analytics: deps.analytics, registry: store, now };
+          return [
+            await statsSummary(stats, compoundId, from, to),
+            await statsHourly(stats, compoundId, from, to),
+            await statsGates(stats, compoundId, from, to),
+            await deps.analytics.hourlyRows(compoundId, from, to),
+            await deps.analytics.gateRows(compoundId, from, to),
+          ];
+        };
+        const expected = await answers(sqlite);
+        expect((expected[0] as { passages: { total: number } }).passages.total).toBeGreaterThan(0);
+        expect(await answers(postgres)).toEqual(expected);
       }
     }
   });
