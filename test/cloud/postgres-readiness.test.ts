@@ -23,9 +23,15 @@ describe('PostgreSQL readiness', () => {
     for (const f of factories) expect(PROBED_MODULES).toContain(f);
   });
 
-  it('names each missing part with its module in one line', () => {
-    const pending = partsWithoutPostgres();
-    expect(pending.length).toBeGreaterThan(0);
+  it('finds every part able to store on PostgreSQL', () => {
+    expect(partsWithoutPostgres()).toEqual([]);
+  });
+
+  it('would name each missing part with its module in one line', () => {
+    const pending = [
+      { part: 'statistics and their rollups', where: 'cloud/analytics/open-analytics.ts' },
+      { part: 'resident side', where: 'cloud/me/resident-side-store.ts' },
+    ];
     const line = postgresRefusal(pending);
     expect(line).not.toContain('\n');
     for (const p of pending) expect(line).toContain(`${p.part} (${p.where})`);

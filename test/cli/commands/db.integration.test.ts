@@ -12,7 +12,6 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { run as runCloud } from '../../../cli/commands/cloud.ts';
 import { run as runDb } from '../../../cli/commands/db.ts';
-import { run as runDemo } from '../../../cli/commands/demo.ts';
 import { partsWithoutPostgres } from '../../../cloud/postgres-readiness.ts';
 import { PG_MIGRATIONS } from '../../../cloud/store/postgres/pg-migrations.ts';
 import { createTestDatabase, type TestDatabase } from '../../../testkit/postgres.ts';
@@ -94,19 +93,13 @@ describe('anxin db migrate and --db postgres://', () => {
     expect(await runDb(['migrate', '--nope'])).toBe(2);
   });
 
-  it('anxin cloud and anxin demo refuse a postgres:// URL naming what cannot store there yet, connecting to nothing', async () => {
-    const pending = partsWithoutPostgres();
-    expect(pending.length).toBeGreaterThan(0);
-    // Implemented since: probed, so they left the list by themselves.
-    expect(pending.map((p) => p.part)).not.toContain('sessions');
-    expect(pending.map((p) => p.part)).not.toContain('lockdown exit quota');
+  it('anxin cloud takes a postgres:// URL now that every part can store there, and reads its config first', async () => {
+    // Each part left the list by itself as its PostgreSQL implementation landed (probed per engine).
+    expect(partsWithoutPostgres()).toEqual([]);
     const before = trapped;
     expect(await runCloud(['--db', trapUrl(), '--keys', join(dir, 'missing.json')])).toBe(2);
-    expect(err).toMatch(/^db: the PostgreSQL store is ready/m);
-    for (const p of pending) expect(err).toContain(p.where);
-    err = '';
-    expect(await runDemo(['--db', trapUrl(), '--data', dir])).toBe(2);
-    expect(err).toContain(`${pending[0]!.part} (${pending[0]!.where})`);
+    expect(err).toMatch(/keys/);
+    expect(err).not.toMatch(/PostgreSQL store is ready/);
     expect(trapped).toBe(before);
   });
 
