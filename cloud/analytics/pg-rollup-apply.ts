@@ -200,14 +200,10 @@ async function applyDelta(client: Queryable, delta: RollupDelta): Promise<void> 
 
 /** The day's new persons (counted once, whichever transaction inserts them first) and crossings. */
 async function addFlows(client: Queryable, delta: RollupDelta): Promise<void> {
-  const p = delta.persons;
+  const p = delta.persons.flatMap((d) => [...d.personIds].map((personId) => [d.compoundId, d.day, personId] as const));
   const newPersons = new Map<string, number>();
   if (p.length > 0) {
-    const { rows } = await run(client, S.persons, [
-      p.map((r) => r.compoundId),
-      p.map((r) => r.day),
-      p.map((r) => r.personId),
-    ]);
+    const { rows } = await run(client, S.persons, [p.map((r) => r[0]), p.map((r) => r[1]), p.map((r) => r[2])]);
     for (const r of rows) {
       const key = `${r.compound_id}\u0000${r.day}`;
       newPersons.set(key, (newPersons.get(key) ?? 0) + 1);
