@@ -12,6 +12,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { run as runCloud } from '../../../cli/commands/cloud.ts';
 import { run as runDb } from '../../../cli/commands/db.ts';
+import { run as runDemo } from '../../../cli/commands/demo.ts';
 import { partsWithoutPostgres } from '../../../cloud/postgres-readiness.ts';
 import { PG_MIGRATIONS } from '../../../cloud/store/postgres/pg-migrations.ts';
 import { createTestDatabase, type TestDatabase } from '../../../testkit/postgres.ts';
