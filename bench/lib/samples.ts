@@ -46,13 +46,6 @@ export class Samples {
   }
 }
 
-/** Times `fn` once, in nanoseconds. */
-export function timeNs(fn: () => void): bigint {
-  const start = process.hrtime.bigint();
-  fn();
-  return process.hrtime.bigint() - start;
-}
-
 export function elapsedMs(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e6;
 }

@@ -18,7 +18,6 @@ export const OsdpCommand = {
   SCRYPT: 0x77,
   MFG: 0x80,
 } as const;
-export type OsdpCommandCode = (typeof OsdpCommand)[keyof typeof OsdpCommand];
 export type OsdpCommandName = keyof typeof OsdpCommand;
 export const OSDP_COMMAND_NAMES = Object.keys(OsdpCommand) as OsdpCommandName[];
 
@@ -37,7 +36,6 @@ export const OsdpReply = {
   BUSY: 0x79,
   MFGREP: 0x90,
 } as const;
-export type OsdpReplyCode = (typeof OsdpReply)[keyof typeof OsdpReply];
 
 /** The reason byte of osdp_NAK. */
 export const OsdpNakReason = {
@@ -48,7 +46,6 @@ export const OsdpNakReason = {
   SECURE_CHANNEL_UNSUPPORTED: 5,
   SECURITY_CONDITIONS: 6,
 } as const;
-export type OsdpNakReasonCode = (typeof OsdpNakReason)[keyof typeof OsdpNakReason];
 
 const NAMES = new Map<number, string>([
   ...Object.entries(OsdpCommand).map(([name, code]) => [code, name] as [number, string]),
