@@ -18,6 +18,33 @@ const USAGE = `bench e2e-latency [--quick] [--rate N] [--seconds N] [--gates N] 
 const TARGET_P99_MS = 100;
 const TICK_MS = 10;
 
+/** Every `entry` event of the /live stream, with the time its chunk arrived, until `signal` aborts. */
+async function readLiveEntries(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+  onEntry: (entry: { gateId: string; seq: number }, arrived: bigint) => void,
+): Promise<void> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+      const arrived = process.hrtime.bigint();
+      buffer += decoder.decode(chunk, { stream: true });
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf('\n\n');
+        if (!block.includes('event: entry')) continue;
+        const data = block.split('\n').find((l) => l.startsWith('data:'));
+        if (data) onEntry(JSON.parse(data.slice(5)) as { gateId: string; seq: number }, arrived);
+      }
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  }
+}
+
 await runBench(
   'e2e-latency',
   USAGE,
@@ -43,33 +70,12 @@ await runBench(
     });
     if (!response.ok || !response.body) throw new Error(`/live answered ${response.status}`);
     let seen = 0;
-    const reading = (async () => {
-      const decoder = new TextDecoder();
-      let buffer = '';
-      try {
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-          const arrived = process.hrtime.bigint();
-          buffer += decoder.decode(chunk, { stream: true });
-          let end = buffer.indexOf('\n\n');
-          while (end >= 0) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            end = buffer.indexOf('\n\n');
-            if (!block.includes('event: entry')) continue;
-            const data = block.split('\n').find((l) => l.startsWith('data:'));
-            if (!data) continue;
-            const entry = JSON.parse(data.slice(5)) as { gateId: string; seq: number };
-            const at = journaledAt.get(`${entry.gateId}:${entry.seq}`);
-            if (at !== undefined) {
-              samples.addNs(arrived - at);
-              seen += 1;
-            }
-          }
-        }
-      } catch (error) {
-        if (!abort.signal.aborted) throw error;
-      }
-    })();
+    const reading = readLiveEntries(response.body, abort.signal, (entry, arrived) => {
+      const at = journaledAt.get(`${entry.gateId}:${entry.seq}`);
+      if (at === undefined) return;
+      samples.addNs(arrived - at);
+      seen += 1;
+    });
 
     // Warm-up second, not measured.
     agents[0]!.manualOpen({ direction: 'in', reason: 'warm-up', guard: 'bench' });

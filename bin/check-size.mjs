@@ -27,7 +27,6 @@ const ALLOWED = {
   // Broker wiring.
   // Benchmarks' main functions.
   'bench/decision.ts#(anonymous)': 216,
-  'bench/e2e-latency.ts#(anonymous)': 84,
   'bench/ingest.ts#(anonymous)': 189,
   'bench/lib/store-insert.ts#measureStoreInsert': 82,
   'bench/scan-unlock.ts#(anonymous)': 251,
