@@ -7,15 +7,14 @@
  * hiding the card; large text and 360 px without sideways scrolling; no CSP violation. Fails
  * (never skips) without Chromium.
  */
-import { existsSync } from 'node:fs';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createKeysFile } from '../../shared/keys.ts';
+import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
 const COMPOUND = 'supply-garden';
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
 const PHONE = { viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
@@ -24,7 +23,7 @@ const HOUR = 3_600_000;
 
 let testCloud: TestCloud;
 let base: string;
-let browser: Browser;
+let browser: TestBrowser;
 let manager: string;
 const violations: string[] = [];
 
@@ -70,7 +69,6 @@ async function noSidewaysScroll(page: Page): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y chromium`);
   const keysFile = createKeysFile();
   testCloud = await startTestCloud({ keysFile, ...fullCloudExtensions({ keysFile }) });
   base = testCloud.baseUrl;
@@ -105,12 +103,10 @@ beforeAll(async () => {
     body: JSON.stringify({ code: codes[0]!.code, ...RESIDENT }),
   });
   expect(activated.status).toBe(201);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    headless: true,
-  });
+  browser = await launchBrowser();
 }, 60_000);
+
+afterEach(() => browser?.expectNoPageFaults());
 
 afterAll(async () => {
   await browser?.close();

@@ -8,24 +8,23 @@
  * suspends invitations and hides the visitor's pass. No page reports a CSP violation. Fails (never
  * skips) without Chromium.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsqr from 'jsqr';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { verifyPass } from '../../shared/pass.ts';
 import type { Change } from '../../shared/schemas/mqtt.ts';
+import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
 
 type JsQr = typeof jsqr.default;
 const jsQR: JsQr = (jsqr as unknown as { default?: JsQr }).default ?? (jsqr as unknown as JsQr);
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
 const COMPOUND = 'me-garden';
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
 const PHONE = { viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
@@ -33,11 +32,11 @@ const PHONE = { viewport: { width: 360, height: 640 }, isMobile: true, hasTouch:
 let workDir: string;
 let testCloud: TestCloud;
 let base: string;
-let browser: Browser;
+let browser: TestBrowser;
 let keysFile: ReturnType<typeof createKeysFile>;
 const violations: string[] = [];
 
-async function newPage(options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
+async function newPage(options: Parameters<TestBrowser['newContext']>[0] = {}): Promise<Page> {
   const context = await browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', ...options });
   const page = await context.newPage();
   await page.addInitScript({
@@ -85,7 +84,6 @@ async function changes(): Promise<Change[]> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y chromium`);
   workDir = await mkdtemp(join(tmpdir(), 'anxin-resident-side-'));
   keysFile = createKeysFile();
   testCloud = await startTestCloud({ keysFile, ...fullCloudExtensions({ keysFile }) });
@@ -114,12 +112,10 @@ beforeAll(async () => {
   }
   await registry.updateHealth([{ personId: 'p-zhang', colour: 'green', ts: Date.now() - 60_000 }], ADMIN);
   await testCloud.addUser('boss', 'manager', COMPOUND);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    headless: true,
-  });
+  browser = await launchBrowser();
 }, 60_000);
+
+afterEach(() => browser?.expectNoPageFaults());
 
 afterAll(async () => {
   await browser?.close();

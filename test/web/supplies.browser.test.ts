@@ -4,26 +4,17 @@
  * meanwhile (a door delivery and a distribution point's records, one of them a double) without a
  * reload; the CSV export downloaded; the round closed — under the page's security policy.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createKeysFile } from '../../shared/keys.ts';
+import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-sync',
-];
 const COMPOUND = 'sunny-garden';
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
 const WAIT_MS = 15_000;
@@ -31,10 +22,11 @@ const WAIT_MS = 15_000;
 describe('dashboard: supplies', () => {
   let workDir: string;
   let testCloud: TestCloud;
+  let chrome: TestBrowser;
   let browser: BrowserContext;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y chromium`);
+    chrome = await launchBrowser();
     workDir = await mkdtemp(join(tmpdir(), 'anxin-supplies-web-'));
     const keysFile = createKeysFile();
     testCloud = await startTestCloud({ keysFile, ...fullCloudExtensions({ keysFile }) });
@@ -66,18 +58,17 @@ describe('dashboard: supplies', () => {
       );
     }
     await testCloud.addUser('boss', 'manager', COMPOUND);
-    browser = await chromium.launchPersistentContext(join(workDir, 'profile'), {
-      executablePath: CHROMIUM_PATH,
-      args: CHROMIUM_ARGS,
-      headless: true,
+    browser = await chrome.newContext({
       locale: 'zh-CN',
       timezoneId: 'Asia/Shanghai',
       acceptDownloads: true,
     });
   }, 60_000);
 
+  afterEach(() => chrome.expectNoPageFaults());
+
   afterAll(async () => {
-    await browser?.close();
+    await chrome?.close();
     await testCloud?.stop();
     if (workDir) await rm(workDir, { recursive: true, force: true });
   }, 30_000);

@@ -9,19 +9,18 @@
  * switching back restores the passage screen. A gate in normal mode refuses the switch (409, audited)
  * and its panel says why. No CSP violation. Fails (never skips) without Chromium.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Change } from '../../shared/schemas/mqtt.ts';
 import type { RoundRecord } from '../../shared/schemas/supply.ts';
+import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { COMPOUND, GATE, HOUR, ID_NUMBERS, idHashOf, NOW, person } from '../edge-agent/fixtures.ts';
 import { type OfflineGate, startOfflineGate } from '../edge-agent/offline-gate.ts';
 import { guardCookie, TEST_GUARD, TEST_GUARD_PIN } from '../helpers/terminal-guard.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
 const RESULTS_DIR = join(process.cwd(), 'test-results', 'web');
 const WAIT_MS = 15_000;
 
@@ -58,7 +57,7 @@ const TERMINAL = {
 };
 
 let workDir: string;
-let browser: Browser;
+let browser: TestBrowser;
 let gate: OfflineGate;
 let calm: OfflineGate;
 const violations: string[] = [];
@@ -90,17 +89,14 @@ const background = (page: Page) =>
 const logRows = "document.querySelectorAll('#role-log tr').length === 1";
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y chromium`);
   workDir = await mkdtemp(join(tmpdir(), 'anxin-terminal-distribution-'));
   await mkdir(RESULTS_DIR, { recursive: true });
   gate = await startOfflineGate({ dir: join(workDir, 'point'), changes: changes('lockdown'), config: TERMINAL });
   calm = await startOfflineGate({ dir: join(workDir, 'calm'), changes: changes('normal'), config: TERMINAL });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    headless: true,
-  });
+  browser = await launchBrowser();
 }, 60_000);
+
+afterEach(() => browser?.expectNoPageFaults());
 
 afterAll(async () => {
   await browser?.close();
