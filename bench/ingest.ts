@@ -12,6 +12,7 @@
  *
  *   node --import tsx bench/ingest.ts [--quick] [--gates 200] [--live 250] [--batches 5]
  *   node --import tsx bench/ingest.ts --store-only [--store-events 200k] [--prefill 1m]
+ *   node --import tsx bench/ingest.ts --brokers none --scale-out 1,2 [--pg URL]   (bench/lib/pg-ingest.ts)
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,7 +20,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { mosquittoAccounts } from '../broker/mosquitto-config.ts';
 import { SqliteCloudStore } from '../cloud/store/sqlite-store.ts';
-import { createKeysFile, parseKeysFile, type SigningKey } from '../shared/keys.ts';
+import { createKeysFile, type KeysFile, parseKeysFile, type SigningKey } from '../shared/keys.ts';
 import type { EntryEvent } from '../shared/schemas/mqtt.ts';
 import { filters } from '../shared/topics.ts';
 import { signToken } from '../shared/token.ts';
@@ -35,15 +36,18 @@ import {
 } from './lib/processes.ts';
 import { generatePopulation, residentOf, type SyntheticPerson } from './lib/population.ts';
 import { randomInt, seededRandom } from './lib/prng.ts';
+import { plan, personsByCompound, registerDeployment } from './lib/ingest-plan.ts';
+import { measureScaleOut, type ScaleOutOptions } from './lib/pg-ingest.ts';
 import { type Figure, formatNumber } from './lib/report.ts';
 import { sleep } from './lib/samples.ts';
 import { measureStoreInsert } from './lib/store-insert.ts';
 
-const USAGE = `bench ingest [--quick] [--gates N] [--live N] [--batches N] [--brokers aedes,mosquitto] [--json FILE]
-             [--store-only] [--store-events N] [--prefill N]
+const USAGE = `bench ingest [--quick] [--gates N] [--live N] [--batches N] [--brokers aedes,mosquitto|none] [--json FILE]
+             [--store-only] [--store-events N] [--prefill N] [--scale-out 1,2 [--pg URL]]
   N gates (default 200) publish --live one-passage messages each, then --batches batches of 500.
   Before that, insertEvents alone: --store-events passages (default 200k) on a table pre-filled
-  with --prefill rows (default 0); --store-only stops after it.`;
+  with --prefill rows (default 0); --store-only stops after it. --scale-out 1,2: the same traffic
+  through Mosquitto into 1, then 2 anxin cloud instances on one PostgreSQL (bench/lib/pg-ingest.ts).`;
 
 const TARGET_LIVE = 10_000;
 const TARGET_DRAIN = 50_000;
@@ -64,81 +68,31 @@ const RAW_SUB_ID = 'raw-sub';
 
 type Ctx = BenchContext<Record<string, string | boolean | undefined>>;
 
-/**
- * Each gate's passages are of residents of its own compound: the cloud refuses (acks, never
- * stores) a passage of an unknown person or of another compound's, as a planted one.
- */
-function plan(
-  gateIds: string[],
-  messagesPerGate: number,
-  eventsPerMessage: number,
-  seqs: Map<string, number>,
-  personsOf: (gateId: string) => readonly string[],
-) {
-  const random = seededRandom(4242);
-  const now = Date.now();
-  return gateIds.map((gateId) =>
-    Array.from({ length: messagesPerGate }, (): PreparedMessage => {
-      const events: EntryEvent[] = [];
-      for (let e = 0; e < eventsPerMessage; e++) {
-        const seq = (seqs.get(gateId) ?? 0) + 1;
-        seqs.set(gateId, seq);
-        events.push({
-          gateId,
-          seq,
-          ts: now - randomInt(random, 60_000),
-          direction: random() < 0.5 ? 'in' : 'out',
-          method: 'qr',
-          result: 'granted',
-          reason: 'ok',
-          personId: ((persons) => persons[randomInt(random, persons.length)]!)(personsOf(gateId)),
-          health: 'green',
-          mode: 'normal',
-          passed: true,
-          decisionMs: 0.12,
-        });
-      }
-      return { payload: eventsPayload(events), endSeq: seqs.get(gateId)!, events: eventsPerMessage };
-    }),
-  );
+/** `count` gates, ten per compound: g-0-0 … g-0-9, g-1-0 … */
+function gateIdsOf(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `g-${Math.floor(i / GATES_PER_COMPOUND)}-${i % GATES_PER_COMPOUND}`);
 }
 
-/** The compounds, gates and residents of the run, written into a new cloud database. */
-async function registerDeployment(
+/** The deployment written into a new SQLite cloud database at `dbPath`. */
+async function registerSqlite(
   dbPath: string,
-  gateIds: readonly string[],
-  compoundOf: (gateId: string) => string,
-  population: readonly SyntheticPerson[],
+  ...deployment: Parameters<typeof registerDeployment> extends [unknown, ...infer R] ? R : never
 ): Promise<void> {
   const store = new SqliteCloudStore({ path: dbPath });
-  for (const compoundId of new Set(gateIds.map(compoundOf))) {
-    await store.createCompound({ id: compoundId, name: compoundId, timeZone: 'Asia/Shanghai' }, Date.now());
-  }
-  for (const gateId of gateIds) {
-    await store.createGate(
-      { id: gateId, compoundId: compoundOf(gateId), name: gateId, antiPassback: false },
-      Date.now(),
-    );
-  }
-  const now = Date.now();
-  for (let i = 0; i < population.length; i += 10_000) {
-    await store.upsertResidents(population.slice(i, i + 10_000).map((p) => residentOf(p, now)));
-  }
+  await registerDeployment(store, ...deployment);
   await store.close();
 }
 
-/** A gate's residents: the person ids of its compound. */
-function personsByCompound(
-  population: readonly SyntheticPerson[],
-  compoundOf: (gateId: string) => string,
-): (gateId: string) => readonly string[] {
-  const ids = new Map<string, string[]>();
-  for (const p of population) {
-    const list = ids.get(p.record.compoundId) ?? [];
-    list.push(p.record.personId);
-    ids.set(p.record.compoundId, list);
-  }
-  return (gateId) => ids.get(compoundOf(gateId)) ?? [];
+/** `--scale-out 1,2 [--pg URL]`: the same gates into 1, then 2 instances on PostgreSQL. */
+async function scaleOut(
+  ctx: Ctx,
+  scale: Omit<ScaleOutOptions, 'keysPath' | 'instances' | 'pgUrl'>,
+  keysFile: KeysFile,
+): Promise<Figure[]> {
+  const keysPath = writeKeys(await ctx.tempDir('ingest-scale'), keysFile).privatePath;
+  const instances = String(ctx.values['scale-out']).split(',').map(Number);
+  const pgUrl = typeof ctx.values.pg === 'string' ? { pgUrl: ctx.values.pg } : {};
+  return measureScaleOut(ctx, { ...scale, keysPath, instances, ...pgUrl });
 }
 
 /** Max RSS of a process, sampled every 200 ms while `work` runs. */
@@ -213,6 +167,8 @@ await runBench(
     batches: { type: 'string' },
     brokers: { type: 'string' },
     'store-only': { type: 'boolean', default: false },
+    'scale-out': { type: 'string' },
+    pg: { type: 'string' },
     'store-events': { type: 'string' },
     prefill: { type: 'string' },
   },
@@ -230,15 +186,14 @@ await runBench(
     const gateCount = intFlag(values, 'gates', quick ? 40 : 200);
     const livePerGate = intFlag(values, 'live', quick ? 10 : 250);
     const batchesPerGate = intFlag(values, 'batches', quick ? 1 : 5);
-    const brokers = String(values.brokers ?? 'aedes,mosquitto').split(',');
+    const brokers = String(values.brokers ?? 'aedes,mosquitto')
+      .split(',')
+      .filter((b) => b !== 'none');
     const keysFile = createKeysFile();
     const keys = parseKeysFile(keysFile);
     const signing = keys.signing as SigningKey;
     const exp = Date.now() + DAY_MS;
-    const gateIds = Array.from(
-      { length: gateCount },
-      (_, i) => `g-${Math.floor(i / GATES_PER_COMPOUND)}-${i % GATES_PER_COMPOUND}`,
-    );
+    const gateIds = gateIdsOf(gateCount);
     const compoundOf = (gateId: string) => `c-${gateId.split('-')[1]}`;
     const population = generatePopulation({
       count: RESIDENTS_PER_COMPOUND * new Set(gateIds.map(compoundOf)).size,
@@ -261,7 +216,7 @@ await runBench(
       const dir = await ctx.tempDir(`ingest-${brokerName}`);
       const keyPaths = writeKeys(dir, keysFile);
       const dbPath = join(dir, 'cloud.db');
-      await registerDeployment(dbPath, gateIds, compoundOf, population);
+      await registerSqlite(dbPath, gateIds, compoundOf, population);
 
       const mosquitto = brokerName === 'mosquitto';
       const broker = mosquitto
@@ -390,6 +345,8 @@ await runBench(
       await swarm.close();
       await broker.stop();
     }
+    const scale = { gateIds, compoundOf, population, signing, livePerGate, batchesPerGate };
+    if (typeof values['scale-out'] === 'string') report.add(...(await scaleOut(ctx, scale, keysFile)));
     const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)} %`;
     for (const r of sideBySide) {
       report.note(

@@ -17,6 +17,7 @@ import { signToken } from '../shared/token.ts';
 import { type CloudCore, type CloudCoreOptions, CloudConfigError, createCloudCore } from './cloud-core.ts';
 import type { AppEnv } from './http/app-env.ts';
 import type { CloudExtensionFactory } from './http/extension.ts';
+import { PgLiveFanout } from './live/pg-live-fanout.ts';
 import { CloudMqttClient, MqttUnavailableError, SHARE_GROUP_PATTERN } from './mqtt/cloud-mqtt-client.ts';
 import { partsWithoutPostgres, postgresRefusal } from './postgres-readiness.ts';
 import type { BrokerAccounts } from './revocations/broker-accounts.ts';
@@ -226,7 +227,8 @@ function mqttLink(
 }
 
 /** Stores what is queued and acks it while the broker is still there, then closes everything. */
-async function stopCore(core: CloudCore, mqtt: CloudMqttClient | undefined, retention: RetentionJob | undefined) {
+async function stopCore(core: CloudCore, link: Link, retention: RetentionJob | undefined) {
+  const mqtt = link.mqtt;
   await core.ingest.flush();
   await core.router.idle();
   core.sync.stop();
@@ -234,6 +236,8 @@ async function stopCore(core: CloudCore, mqtt: CloudMqttClient | undefined, rete
   await mqtt?.stop();
   await core.ingest.stop();
   await retention?.stop();
+  await link.fanout?.stop();
+  link.fanout = undefined;
   await core.store.close();
 }
 
@@ -247,6 +251,20 @@ interface Running {
 
 interface Link {
   mqtt?: CloudMqttClient;
+  /** `/live` to and from the other instances on the same PostgreSQL (none on SQLite). */
+  fanout?: PgLiveFanout;
+}
+
+/** On PostgreSQL, several instances may share the database: their `/live` streams hear each other. */
+async function startFanout(options: CloudOptions, core: CloudCore, link: Link): Promise<void> {
+  if (core.store.engine.kind !== 'postgres') return;
+  link.fanout = new PgLiveFanout({
+    live: core.live,
+    pool: core.store.engine.pool,
+    url: options.db,
+    logger: options.logger ?? silentLogger,
+  });
+  await link.fanout.start();
 }
 
 /** Opens the store, builds the core, starts retention, HTTP, the broker link and the extensions. */
@@ -276,11 +294,12 @@ async function startCloud(options: CloudOptions, signing: SigningKey, link: Link
       ...(options.metricsToken !== undefined ? { metricsToken: options.metricsToken } : {}),
       ...(options.brokerAccounts ? { brokerAccounts: options.brokerAccounts } : {}),
       // The cloud still serves HTTP while the broker is away, but nothing reaches the gates.
-      health: () => brokerHealth(options.mqttUrl, link.mqtt),
+      health: () => ({ ...link.fanout?.health(), ...brokerHealth(options.mqttUrl, link.mqtt) }),
     });
     opened = core;
     const started = startRetention(options, core, logger, now);
     retention = started.retention;
+    await startFanout(options, core, link);
     server = await listen(core.app, options);
     if (options.mqttUrl) {
       link.mqtt = mqttLink({ ...options, mqttUrl: options.mqttUrl }, core, signing, now);
@@ -292,7 +311,7 @@ async function startCloud(options: CloudOptions, signing: SigningKey, link: Link
   } catch (error) {
     // Nothing half-started stays behind: a failed start leaves the database closed and the port free.
     server?.close();
-    if (opened) await stopCore(opened, link.mqtt, retention);
+    if (opened) await stopCore(opened, link, retention);
     else await store.close();
     link.mqtt = undefined;
     throw error;
@@ -344,7 +363,7 @@ export function createCloud(options: CloudOptions): Cloud {
         stopping.server.close(() => resolve());
         stopping.server.closeAllConnections();
       });
-      await stopCore(stopping.core, link.mqtt, stopping.retention);
+      await stopCore(stopping.core, link, stopping.retention);
       link.mqtt = undefined;
       logger.info('cloud stopped');
     },

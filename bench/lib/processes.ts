@@ -75,6 +75,8 @@ export async function startAnxinCloud(
     keysPath: string;
     /** A fixed MQTT login (`--mqtt-token`, `--mqtt-client-id`) for a broker with a generated password file. */
     mqttLogin?: { clientId: string; token: string };
+    /** More `anxin cloud` flags (`--mqtt-share-group`, `--db-pool`, …). */
+    extraArgs?: readonly string[];
   },
 ): Promise<RunningProcess> {
   const port = await freePort();
@@ -89,6 +91,7 @@ export async function startAnxinCloud(
         keysPath: options.keysPath,
         ...(options.mqttLogin ? { mqttLogin: options.mqttLogin } : {}),
       }),
+      ...(options.extraArgs ?? []),
     ],
     { env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] },
   );

@@ -1,0 +1,177 @@
+/**
+ * Ingest scaled out (`bench ingest --scale-out`): the same gates and messages as bench/ingest.ts,
+ * through Mosquitto (generated accounts) into 1, then 2 `anxin cloud` processes on one PostgreSQL
+ * in one shared-subscription group (`--mqtt-share-group`), each run on a fresh database. Done =
+ * every gate's cumulative ack covers its last seq (whichever instance sent it); then the rows are
+ * counted (0 lost, 0 duplicated). Side by side with the ratio 2 ÷ 1 (target ≥ 1.6).
+ */
+import pg from 'pg';
+import { mosquittoAccounts } from '../../broker/mosquitto-config.ts';
+import { PostgresCloudStore } from '../../cloud/store/postgres/postgres-store.ts';
+import type { SigningKey } from '../../shared/keys.ts';
+import { signToken } from '../../shared/token.ts';
+import type { BenchContext } from './cli.ts';
+import { GateSwarm } from './gate-swarm.ts';
+import { plan, personsByCompound, registerDeployment } from './ingest-plan.ts';
+import { benchDatabase } from './pg-dataset.ts';
+import type { SyntheticPerson } from './population.ts';
+import { type RunningProcess, startAnxinCloud, startAuthMosquitto } from './processes.ts';
+import { type Figure, formatNumber } from './report.ts';
+
+const TARGET_SCALE = 1.6;
+const BATCH = 500;
+const LIVE_WINDOW = 16;
+const DRAIN_WINDOW = 4;
+const PHASE_TIMEOUT_MS = 300_000;
+const GROUP = 'bench';
+const POOL = 10;
+
+type Ctx = BenchContext<Record<string, string | boolean | undefined>>;
+
+export interface ScaleOutOptions {
+  gateIds: string[];
+  compoundOf: (gateId: string) => string;
+  population: readonly SyntheticPerson[];
+  signing: SigningKey;
+  keysPath: string;
+  livePerGate: number;
+  batchesPerGate: number;
+  instances: readonly number[];
+  /** An existing PostgreSQL server (a database per run is created on it); default a throwaway cluster. */
+  pgUrl?: string;
+}
+
+interface RunResult {
+  instances: number;
+  live: number;
+  drain: number;
+  lost: number;
+  duplicated: number;
+  note: string;
+}
+
+/** A fresh database on the server of `serverUrl`, and its URL. */
+async function freshDatabase(serverUrl: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function countStored(url: string): Promise<{ gate_id: string; n: number }[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query('SELECT gate_id, COUNT(*)::int AS n FROM events GROUP BY gate_id')).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function runWith(
+  ctx: Ctx,
+  options: ScaleOutOptions,
+  n: number,
+  broker: RunningProcess,
+  tokenOf: (user: string) => string,
+  serverUrl: string,
+): Promise<RunResult> {
+  const url = await freshDatabase(serverUrl, `bench_ingest_${n}`);
+  const seed = await PostgresCloudStore.open({ url, max: 2 });
+  await registerDeployment(seed, options.gateIds, options.compoundOf, options.population);
+  await seed.close();
+  const clouds: RunningProcess[] = [];
+  for (let i = 1; i <= n; i++) {
+    clouds.push(
+      await startAnxinCloud(ctx, {
+        db: url,
+        mqttUrl: broker.url,
+        keysPath: options.keysPath,
+        mqttLogin: { clientId: `cloud-${i}`, token: tokenOf(`cloud-${i}`) },
+        extraArgs: ['--mqtt-share-group', GROUP, '--db-pool', String(POOL)],
+      }),
+    );
+  }
+  const swarm = await GateSwarm.connect(
+    broker.url,
+    options.gateIds.map((gateId) => ({ gateId, token: tokenOf(gateId) })),
+  );
+  const seqs = new Map<string, number>();
+  const personsOf = personsByCompound(options.population, options.compoundOf);
+  const live = plan(options.gateIds, options.livePerGate, 1, seqs, personsOf);
+  const drain = plan(options.gateIds, options.batchesPerGate, BATCH, seqs, personsOf);
+  ctx.report.progress(`postgres × ${n}: ${swarm.size} gates connected`);
+  const liveRun = await swarm.send(live, { window: LIVE_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS });
+  ctx.report.progress(`postgres × ${n} live: ${formatNumber(liveRun.events / liveRun.seconds)}/s`);
+  const drainRun = await swarm.send(drain, { window: DRAIN_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS });
+  ctx.report.progress(`postgres × ${n} drain: ${formatNumber(drainRun.events / drainRun.seconds)}/s`);
+  await swarm.close();
+  for (const cloud of clouds) await cloud.stop();
+  const perGate = await countStored(url);
+  const stored = perGate.reduce((sum, g) => sum + g.n, 0);
+  const sent = liveRun.events + drainRun.events;
+  const lost =
+    perGate.reduce((sum, g) => sum + Math.max(0, seqs.get(g.gate_id)! - g.n), 0) + Math.max(0, sent - stored);
+  return {
+    instances: n,
+    live: liveRun.events / liveRun.seconds,
+    drain: drainRun.events / drainRun.seconds,
+    lost,
+    duplicated: Math.max(0, stored - sent),
+    note: `${liveRun.events} + ${drainRun.events} events; unfinished gates ${liveRun.unfinished + drainRun.unfinished}`,
+  };
+}
+
+function figuresOf(results: readonly RunResult[]): Figure[] {
+  const figures: Figure[] = [];
+  for (const r of results) {
+    const tag = `[postgres, ${r.instances} instance${r.instances > 1 ? 's' : ''}, mosquitto]`;
+    figures.push(
+      { name: `${tag} live, 1 passage/msg`, value: r.live, unit: 'events/s', note: `window ${LIVE_WINDOW}/gate` },
+      { name: `${tag} drain, ${BATCH} passages/msg`, value: r.drain, unit: 'events/s', note: r.note },
+      { name: `${tag} lost / duplicated`, value: r.lost + r.duplicated, unit: 'events', target: 0, goal: 'max' },
+    );
+  }
+  const one = results.find((r) => r.instances === 1);
+  for (const r of results.filter((x) => x.instances > 1)) {
+    if (!one) break;
+    for (const phase of ['live', 'drain'] as const) {
+      figures.push({
+        name: `${r.instances} ÷ 1 instances, ${phase}`,
+        value: r[phase] / one[phase],
+        unit: '×',
+        ...(r.instances === 2 ? { target: TARGET_SCALE, goal: 'min' as const } : {}),
+        note: `${formatNumber(r[phase])} vs ${formatNumber(one[phase])} events/s`,
+      });
+    }
+  }
+  return figures;
+}
+
+export async function measureScaleOut(ctx: Ctx, options: ScaleOutOptions): Promise<Figure[]> {
+  const serverUrl = await benchDatabase(ctx, options.pgUrl);
+  const exp = Date.now() + 86_400_000;
+  const accounts = mosquittoAccounts(
+    {
+      gates: options.gateIds.map((id) => ({ id, compound: options.compoundOf(id) })),
+      clouds: Array.from({ length: Math.max(...options.instances) }, (_, i) => `cloud-${i + 1}`),
+    },
+    (claims) => signToken({ ...claims, exp }, options.signing),
+  );
+  const tokenOf = (user: string) => accounts.find((a) => a.username === user)!.password;
+  const broker = await startAuthMosquitto(ctx, accounts);
+  const results: RunResult[] = [];
+  for (const n of options.instances) results.push(await runWith(ctx, options, n, broker, tokenOf, serverUrl));
+  await broker.stop();
+  ctx.report.note(
+    `scale-out: every instance with --mqtt-share-group ${GROUP} --db-pool ${POOL}, one PostgreSQL (a fresh database per run), Mosquitto with generated accounts; all on this machine's 2 cores`,
+  );
+  return figuresOf(results);
+}
