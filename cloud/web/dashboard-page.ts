@@ -109,6 +109,7 @@ const residentsSection = html`<section id="residents" class="panel">
     <button type="button" id="resident-add" class="primary">新增住户 <small>Add resident</small></button>
   </div>
   <p id="residents-error" class="error" role="alert"></p>
+  <p id="residents-note" class="muted" role="status"></p>
   <div class="scroll-x"><table class="compact residents-table"><thead><tr><th>编号 <small>Person id</small></th><th>姓名 <small>Name</small></th><th>证件 <small>ID</small></th><th>户 <small>Household</small></th><th>类别 <small>Kind</small></th><th>健康 <small>Health</small></th><th>状态 <small>Status</small></th><th>操作 <small>Actions</small></th></tr></thead>
     <tbody id="resident-rows"></tbody></table></div>
   <div class="pager">
@@ -175,6 +176,23 @@ const residentsSection = html`<section id="residents" class="panel">
     <div class="actions">
       <button type="button" id="reveal-close">关闭 <small>Close</small></button>
       <button type="submit" class="danger" id="reveal-submit">查看 <small>Reveal</small></button>
+    </div>
+  </form>
+</dialog>
+<dialog id="medium-dialog" class="dialog">
+  <form id="medium-form" method="dialog" data-state="loading">
+    <h2>通行方式 <small>Pass medium</small> — <span id="medium-who"></span></h2>
+    <p id="medium-current" class="muted" role="status"></p>
+    <fieldset id="medium-choice">
+      <legend>选择 <small>Choose</small></legend>
+      <label class="check"><input type="radio" name="medium" value="printed" id="medium-printed"> 纸质通行证 <small>Printed pass — for those without a phone, printed by the office</small></label>
+      <label class="check"><input type="radio" name="medium" value="phone" id="medium-phone"> 手机通行码 <small>Phone pass — bound to one phone, the QR changes every 10 s</small></label>
+    </fieldset>
+    <p id="medium-warning" class="error" hidden>改为纸质将立即在所有闸机吊销其手机通行码。 <small>Switching to printed revokes the pass on their phone at every gate at once.</small></p>
+    <p id="medium-error" class="error" role="alert"></p>
+    <div class="actions">
+      <button type="button" id="medium-cancel">取消 <small>Cancel</small></button>
+      <button type="submit" class="primary" id="medium-save">保存 <small>Save</small></button>
     </div>
   </form>
 </dialog>
@@ -288,6 +306,7 @@ const DASHBOARD_MODULES = [
   'dashboard-reveal.js',
   'dashboard-import.js',
   'dashboard-passes.js',
+  'dashboard-pass-medium.js',
   'dashboard-trace.js',
   'dashboard-audit.js',
 ] as const;

@@ -71,6 +71,7 @@ export const WEB_ASSETS = [
   'dashboard-reveal.js',
   'dashboard-import.js',
   'dashboard-passes.js',
+  'dashboard-pass-medium.js',
   'dashboard-trace.js',
   'dashboard-audit.js',
   'supplies.js',

@@ -1,10 +1,11 @@
 // The dashboard's residents: server-side pages (search, status filter, 50 a page), each row with
-// its health colour and actions (trace, passes, edit, reveal, (de)activate, delete), and the
+// its health colour and actions (trace, passes, pass medium, edit, reveal, (de)activate, delete), and the
 // add / edit dialog. Names are masked here; the full identity only through dashboard-reveal.js.
 import { bilingual, el } from './format.js';
 import { HEALTH_LABELS, KIND_LABELS, labelOf } from './labels.js';
 import { api, describeError } from './session.js';
 import { $, actionButton, confirmAction, healthBadge, residentsView, view } from './dashboard-common.js';
+import { openPassMedium } from './dashboard-pass-medium.js';
 import { showPassesOf } from './dashboard-passes.js';
 import { askReveal } from './dashboard-reveal.js';
 import { pickForTrace } from './dashboard-trace.js';
@@ -79,6 +80,9 @@ function residentRow(r) {
       { class: 'row-actions' },
       actionButton(['追踪', 'Trace'], () => pickForTrace(r), 'primary trace-resident'),
       actionButton(['通行证', 'Passes'], () => showPassesOf(r.personId), 'passes-resident'),
+      r.kind === 'visitor'
+        ? null
+        : actionButton(['通行方式', 'Pass medium'], () => openPassMedium(r), 'medium-resident'),
       actionButton(['编辑', 'Edit'], () => openResidentForm(r), 'edit-resident'),
       actionButton(['查看身份', 'Reveal'], () => askReveal(r), 'reveal-resident'),
       actionButton(
