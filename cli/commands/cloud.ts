@@ -37,8 +37,8 @@ export const help = `Usage: anxin cloud [flags]
   --tls-key FILE         PEM private key
   --mqtt URL             the broker (default mqtt://127.0.0.1:1883)
   --db PATH|URL          SQLite file (default data/cloud.db), or postgres://user:password@host/db: the
-                         PostgreSQL store (\`anxin db migrate\` prepares it); while parts of the cloud
-                         still store only in SQLite, a postgres:// URL exits 2 naming them
+                         PostgreSQL store (\`anxin db migrate\` prepares it), every part of the cloud on it;
+                         prefer ANXIN_DB for a URL with a password (flags are visible in \`ps\`)
   --db-pool N            PostgreSQL connections this instance opens at most (1-${MAX_POOL_SIZE}, default
                          ${DEFAULT_POOL_SIZE}); keep the sum over all instances below the server's max_connections
   --keys PATH            the keys file with the current private key (default data/keys.json)

@@ -38,9 +38,8 @@ generated residents, and traffic. Logs go to DIR/demo.log.
   --password-file F  the first line of file F (at most 4 KiB; ANXIN_PASSWORD_FILE), or ANXIN_PASSWORD
   --pty            connect simulators over real socat pty pairs instead of virtual ports
   --host H         bind address (default 127.0.0.1)
-  --db PATH|URL    the cloud's database (default DIR/cloud.db); a postgres://… URL names the
-                   PostgreSQL store, and exits 2 naming the parts of the cloud that cannot store
-                   there yet
+  --db PATH|URL    the cloud's database (default DIR/cloud.db), or a postgres://… URL: the
+                   whole cloud on PostgreSQL (an empty database is migrated and seeded)
   --db-pool N      PostgreSQL connections the cloud opens at most (1-${MAX_POOL_SIZE}, default ${DEFAULT_POOL_SIZE})
 
 Every flag may also be given as ANXIN_<NAME> (e.g. ANXIN_MQTT_PORT=1884).
