@@ -282,6 +282,8 @@ describe('the other MQTT payloads', () => {
       'health',
       'journalFull',
       'problems',
+      'role',
+      'roleSwitch',
       'stale',
       'tokenExpiresAt',
     ]);
