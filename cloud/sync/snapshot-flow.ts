@@ -78,13 +78,14 @@ export class SnapshotFlow {
 
   /**
    * Starts sending `chunks` to a gate; resolves with how the session ended. A session for the same
-   * gate and snapshot rev resumes from its first unacknowledged part instead.
+   * gate and snapshot rev resumes from its first unacknowledged part instead (`resumed`: the same
+   * session, so `finished` is the promise already handed out).
    */
   send(
     gateId: string,
     topic: string,
     chunks: SnapshotChunk[],
-  ): { started: Promise<void>; finished: Promise<SessionEnd> } {
+  ): { started: Promise<void>; finished: Promise<SessionEnd>; resumed: boolean } {
     const rev = chunks[0]?.snapshotRev;
     const current = this.sessions.get(gateId);
     if (current && current.chunks[0]?.snapshotRev === rev && current.chunks.length === chunks.length) {
@@ -92,7 +93,7 @@ export class SnapshotFlow {
       // simply let run (rewinding it would restart a paced send every time it retries).
       if (current.acksSeen) current.next = current.acked + 1;
       current.lastProgressAt = this.now();
-      return { started: this.pump(current), finished: current.finished };
+      return { started: this.pump(current), finished: current.finished, resumed: true };
     }
     if (current) this.end(current, 'replaced');
     let done: (end: SessionEnd) => void = () => {};
@@ -114,7 +115,7 @@ export class SnapshotFlow {
       finished,
     };
     this.sessions.set(gateId, session);
-    return { started: this.pump(session), finished };
+    return { started: this.pump(session), finished, resumed: false };
   }
 
   /** `gates/{id}/sync/ack`: parts 1..`part` of `snapshotRev` are staged at the gate. */

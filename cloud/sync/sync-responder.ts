@@ -90,10 +90,12 @@ export class SyncResponder {
         records: snapshot.records.slice((part - 1) * size, part * size),
       });
     }
-    const { started, finished } = this.flow.send(gateId, topic, chunks);
-    void finished.then((end) =>
-      this.logger.info({ gateId, compoundId, rev: snapshot.rev, parts, end }, 'snapshot session ended'),
-    );
+    const { started, finished, resumed } = this.flow.send(gateId, topic, chunks);
+    // A gate asking again while its snapshot is under way resumes that session: one end, logged once.
+    if (!resumed)
+      void finished.then((end) =>
+        this.logger.info({ gateId, compoundId, rev: snapshot.rev, parts, end }, 'snapshot session ended'),
+      );
     await started;
   }
 }

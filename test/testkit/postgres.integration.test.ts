@@ -91,7 +91,8 @@ describe('testkit/postgres', () => {
     }
     expect(existsSync(next.dir)).toBe(false);
     expect(await refused(next.port)).toBe(true);
-  });
+    // Two initdb runs and server starts: seconds on a quiet machine, past 20 s on a loaded one.
+  }, 120_000);
 
   it('fails loudly, naming the package, when the server binaries are missing', () => {
     expect(() => findPostgresBin(['/nonexistent/bin'])).toThrow(/apt-get install -y postgresql/);
