@@ -7,13 +7,12 @@
  * later, the newer one too (a screenshot). `/me` shows the pass panel whose link opens the pass
  * again with the key kept in IndexedDB; the page fits 360 px.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsqr from 'jsqr';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { decideEntry, type GateContext } from '../../edge-agent/decision.ts';
@@ -21,19 +20,12 @@ import { openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { VerifiedPassCache } from '../../edge-agent/pass-cache.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
+import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
 
 type JsQr = typeof jsqr.default;
 const jsQR: JsQr = (jsqr as unknown as { default?: JsQr }).default ?? (jsqr as unknown as JsQr);
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-];
 const COMPOUND = 'phone-garden';
 const PERSON = 'p-phone-1';
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
@@ -41,6 +33,7 @@ const WAIT_MS = 15_000;
 
 let workDir: string;
 let testCloud: TestCloud;
+let chrome: TestBrowser;
 let browser: BrowserContext;
 let keys: ReturnType<typeof parseKeysFile>;
 let session: Record<string, unknown>;
@@ -71,7 +64,7 @@ async function readCanvas(page: Page): Promise<{ text: string; attribute: string
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y chromium`);
+  chrome = await launchBrowser();
   workDir = await mkdtemp(join(tmpdir(), 'anxin-device-pass-page-'));
   const keysFile = createKeysFile();
   keys = parseKeysFile(keysFile);
@@ -109,10 +102,7 @@ beforeAll(async () => {
   session = (await activated.json()) as Record<string, unknown>;
   expect((await api('PUT', `/api/v1/residents/${PERSON}/pass-medium`, manager, { medium: 'phone' })).status).toBe(200);
 
-  browser = await chromium.launchPersistentContext(join(workDir, 'profile'), {
-    executablePath: CHROMIUM_PATH,
-    args: CHROMIUM_ARGS,
-    headless: true,
+  browser = await chrome.newContext({
     locale: 'zh-CN',
     timezoneId: 'Asia/Shanghai',
     viewport: { width: 360, height: 640 },
@@ -122,8 +112,10 @@ beforeAll(async () => {
   });
 }, 60_000);
 
+afterEach(() => chrome?.expectNoPageFaults());
+
 afterAll(async () => {
-  await browser?.close();
+  await chrome?.close();
   await testCloud?.stop();
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });

@@ -5,26 +5,18 @@
  * refused, so the policy is really enforced. Every answer (page, asset, API, error) carries the
  * headers. Fails (never skips) without Chromium.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import { SECURITY_HEADERS } from '../../cloud/http/security-headers.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createKeysFile } from '../../shared/keys.ts';
+import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-];
 const COMPOUND = 'csp-garden';
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
 const WAIT_MS = 10_000;
@@ -32,6 +24,7 @@ const WAIT_MS = 10_000;
 let workDir: string;
 let testCloud: TestCloud;
 let base: string;
+let chrome: TestBrowser;
 let browser: BrowserContext;
 
 /** Every CSP violation a page reports, collected through the DOM event (installed before any page script). */
@@ -51,7 +44,7 @@ async function signIn(page: Page, username: string, landing: string): Promise<vo
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y chromium`);
+  chrome = await launchBrowser();
   workDir = await mkdtemp(join(tmpdir(), 'anxin-page-security-'));
   const keysFile = createKeysFile();
   testCloud = await startTestCloud({ keysFile, ...fullCloudExtensions({ keysFile }) });
@@ -61,17 +54,16 @@ beforeAll(async () => {
   await registry.registerGate({ id: 'csp-north', compoundId: COMPOUND, name: '北门', antiPassback: false }, ADMIN);
   await testCloud.addUser('guard', 'guard', COMPOUND);
   await testCloud.addUser('boss', 'manager', COMPOUND);
-  browser = await chromium.launchPersistentContext(join(workDir, 'profile'), {
-    executablePath: CHROMIUM_PATH,
-    args: CHROMIUM_ARGS,
-    headless: true,
+  browser = await chrome.newContext({
     locale: 'zh-CN',
     timezoneId: 'Asia/Shanghai',
   });
 }, 60_000);
 
+afterEach(() => chrome?.expectNoPageFaults());
+
 afterAll(async () => {
-  await browser?.close();
+  await chrome?.close();
   await testCloud?.stop();
   if (workDir) await rm(workDir, { recursive: true, force: true });
 }, 30_000);

@@ -10,12 +10,11 @@
  *
  * Screenshots go to `test-results/web/` (copies in docs/screenshots/, see docs/web.md).
  */
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { type Browser, type BrowserContext, chromium, type Page, type Route } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { BrowserContext, Page, Route } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import type { AlarmKind, HealthColour, Reason, Result } from '../../shared/enums.ts';
@@ -23,6 +22,7 @@ import { generateIdNumber } from '../../shared/id-number.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import type { EntryEvent, GateStatus } from '../../shared/schemas/mqtt.ts';
 import { topics } from '../../shared/topics.ts';
+import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
 import { type StallProxy, startStallProxy } from '../helpers/stall-proxy.ts';
@@ -52,17 +52,6 @@ declare const window: Record<string, unknown>;
 declare const sessionStorage: { setItem(key: string, value: string): void; getItem(key: string): string | null };
 declare function getComputedStyle(node: unknown): { overflowX: string; fontSize: string };
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--autoplay-policy=no-user-gesture-required',
-];
 const RESULTS_DIR = join(process.cwd(), 'test-results', 'web');
 const COMPOUND = 'sunny-garden';
 const GATES = [
@@ -83,7 +72,7 @@ let broker: TestBroker;
 let testCloud: TestCloud;
 let proxy: StallProxy;
 let base: string;
-let browser: Browser;
+let browser: TestBrowser;
 const gateClients = new Map<string, MqttClient>();
 const seqs = new Map<string, number>();
 const contexts: BrowserContext[] = [];
@@ -220,9 +209,6 @@ const shot = (page: Page, name: string, fullPage = true) =>
 // ---- the system ---------------------------------------------------------------------------------
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`${CHROMIUM_PATH} is missing: install it with "apt-get install -y chromium" (.ci/run does)`);
-  }
   await mkdir(RESULTS_DIR, { recursive: true });
   const keysFile = createKeysFile();
   const keys = parseKeysFile(keysFile);
@@ -293,8 +279,10 @@ beforeAll(async () => {
   });
   await storedEvent('sunny-south', last.seq);
 
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+  browser = await launchBrowser({ extraArgs: ['--disable-quic', '--autoplay-policy=no-user-gesture-required'] });
 }, 60_000);
+
+afterEach(() => browser?.expectNoPageFaults());
 
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => undefined);

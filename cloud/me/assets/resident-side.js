@@ -6,7 +6,7 @@ import { HEALTH_LABELS, labelOf } from '/assets/labels.js';
 import { api, describeError, requireSession } from '/assets/session.js';
 
 const $ = (id) => document.getElementById(id);
-const session = requireSession(['manager', 'admin']);
+const session = await requireSession(['manager', 'admin']);
 $('sign-out').hidden = false;
 const TRANSPORTS = {
   train: '火车 Train',

@@ -4,7 +4,7 @@
 import { bilingual, el } from './format.js';
 import { describeError, requireSession } from './session.js';
 
-export const session = requireSession(['guard', 'manager', 'admin']);
+export const session = await requireSession(['guard', 'manager', 'admin']);
 export const compound = session.compound ?? new URLSearchParams(location.search).get('compound') ?? undefined;
 export const inCompound = compound ? `compound=${encodeURIComponent(compound)}` : '';
 export const $ = (id) => document.getElementById(id);

@@ -5,7 +5,7 @@ import { el } from './format.js';
 import { HEALTH_LABELS, labelOf } from './labels.js';
 import { requireSession } from './session.js';
 
-export const session = requireSession(['manager', 'admin']);
+export const session = await requireSession(['manager', 'admin']);
 export const $ = (id) => document.getElementById(id);
 export const DAY_MS = 86_400_000;
 

@@ -141,18 +141,28 @@ export function restoreDrafts() {
   return restored;
 }
 
-/** Ends the page unless a session with one of `roles` exists; fills the header. */
+/**
+ * Never settles: awaited at a module's top level it stops the page's module graph while the browser
+ * leaves, without an uncaught error (a thrown one would show up as a page error on every visit).
+ */
+const LEAVING = new Promise(() => {});
+
+/**
+ * The session if it has one of `roles` (and fills the header); otherwise sends the browser to the
+ * sign-in page or the role's own page and returns a promise that never settles, so the page's
+ * top-level `await requireSession(…)` ends the page quietly.
+ */
 export function requireSession(roles) {
   const session = loadSession();
   if (!session) {
     // An expired session resumes after sign-in; no session at all just signs in.
     if (storedSession()) endSession('expired');
     else location.replace('/');
-    throw new Error('not signed in');
+    return LEAVING;
   }
   if (!roles.includes(session.role)) {
     location.replace(homeOf(session.role));
-    throw new Error('wrong page for this role');
+    return LEAVING;
   }
   const who = document.getElementById('who');
   if (who) who.textContent = `${session.username} · ${session.role}${session.compound ? ` · ${session.compound}` : ''}`;
