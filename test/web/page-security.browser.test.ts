@@ -143,16 +143,28 @@ describe('sessions in the pages', () => {
       );
       await idleCloud.addUser('boss', 'manager', COMPOUND);
       const page = await browser.newPage();
+      // The token as the page stores it, caught at the store: on a loaded machine the 1.5 s idle
+      // timeout can end the dashboard (and its sessionStorage) before the test gets to read it there.
+      let token = '';
+      await page.exposeFunction('captureSessionToken', (value: string) => {
+        token = value;
+      });
+      await page.addInitScript({
+        content: `{
+          const setItem = Storage.prototype.setItem;
+          Storage.prototype.setItem = function (key, value) {
+            if (key === 'anxin.session') window.captureSessionToken(JSON.parse(value).token);
+            return setItem.call(this, key, value);
+          };
+        }`,
+      });
       await page.goto(`${idleCloud.baseUrl}/`);
       await page.fill('#username', 'boss');
       await page.fill('#password', TEST_PASSWORD);
-      await Promise.all([
-        page.waitForURL(`${idleCloud.baseUrl}/dashboard`),
-        page.click('#sign-in-form button[type=submit]'),
-      ]);
-      const token = (await page.evaluate("JSON.parse(sessionStorage.getItem('anxin.session')).token")) as string;
+      await page.click('#sign-in-form button[type=submit]');
       await page.waitForURL(`${idleCloud.baseUrl}/?expired=1`, { timeout: WAIT_MS });
       await page.locator('#expired-note:not([hidden])').waitFor({ timeout: WAIT_MS });
+      expect(token).not.toBe('');
       const res = await fetch(`${idleCloud.baseUrl}/api/v1/gates`, { headers: { authorization: `Bearer ${token}` } });
       expect(res.status).toBe(401);
       await page.close();
