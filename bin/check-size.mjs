@@ -24,7 +24,6 @@ const MAX_FUNCTION_LINES = 80;
  * are named after the variable or property they are assigned to, else `(anonymous)`).
  */
 const ALLOWED = {
-  // Broker wiring.
   // Benchmarks' main functions.
   'bench/decision.ts#(anonymous)': 216,
   'bench/ingest.ts#(anonymous)': 189,
