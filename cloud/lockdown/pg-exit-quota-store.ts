@@ -17,29 +17,8 @@ import type { PgIngestHook } from '../store/ingest-hook.ts';
 import { run, statement, transaction } from '../store/postgres/pg-pool.ts';
 import { appendChanges } from '../store/postgres/pg-registry.ts';
 import type { ChangeBatch } from '../store/store.ts';
+import { type OveruseRow, overuseOf, USE_COLUMNS, type UseRow, useOf } from './exit-quota-rows.ts';
 import type { ExitOveruse, ExitQuotaStore, ExitUse, UsesOf } from './exit-quota-store.ts';
-
-interface UseRow {
-  gate_id: string;
-  seq: number;
-  compound_id: string;
-  household_id: string;
-  ts: number;
-}
-
-interface OveruseRow {
-  household_id: string;
-  gate_id: string;
-  seq: number;
-  ts: number;
-  uses: number;
-  quota: number;
-  period_hours: number;
-  gates: string;
-  detected_at: number;
-}
-
-const USE_COLUMNS = 'gate_id, seq, compound_id, household_id, ts';
 
 const S = {
   record: statement<[string[], number[], string[], string[], number[]]>(
@@ -81,14 +60,6 @@ const S = {
      WHERE compound_id = $1 AND detected_at >= $2 ORDER BY detected_at DESC, ts DESC LIMIT $3`,
   ),
 };
-
-const useOf = (r: UseRow): ExitUse => ({
-  gateId: r.gate_id,
-  seq: r.seq,
-  compoundId: r.compound_id,
-  householdId: r.household_id,
-  ts: r.ts,
-});
 
 const useKey = (gateId: string, seq: number) => `${gateId}\u0000${seq}`;
 
@@ -168,16 +139,6 @@ export class PgExitQuotaStore implements ExitQuotaStore {
   }
 
   async overuses(compoundId: string, since: number, limit: number): Promise<ExitOveruse[]> {
-    return (await run(this.pool, S.overuses, [compoundId, since, limit])).rows.map((r) => ({
-      householdId: r.household_id,
-      gateId: r.gate_id,
-      seq: r.seq,
-      ts: r.ts,
-      uses: r.uses,
-      quota: r.quota,
-      periodHours: r.period_hours,
-      gates: JSON.parse(r.gates) as string[],
-      detectedAt: r.detected_at,
-    }));
+    return (await run(this.pool, S.overuses, [compoundId, since, limit])).rows.map(overuseOf);
   }
 }

@@ -4,37 +4,8 @@ import type { Change } from '../../shared/schemas/mqtt.ts';
 import { SqliteChangeLog } from '../store/sqlite/change-log.ts';
 import type { SqliteIngestHook } from '../store/ingest-hook.ts';
 import type { ChangeBatch } from '../store/store.ts';
+import { type OveruseRow, overuseOf, USE_COLUMNS, type UseRow, useOf } from './exit-quota-rows.ts';
 import type { ExitOveruse, ExitQuotaStore, ExitUse, UsesOf } from './exit-quota-store.ts';
-
-interface UseRow {
-  gate_id: string;
-  seq: number;
-  compound_id: string;
-  household_id: string;
-  ts: number;
-}
-
-interface OveruseRow {
-  household_id: string;
-  gate_id: string;
-  seq: number;
-  ts: number;
-  uses: number;
-  quota: number;
-  period_hours: number;
-  gates: string;
-  detected_at: number;
-}
-
-const useOf = (r: UseRow): ExitUse => ({
-  gateId: r.gate_id,
-  seq: r.seq,
-  compoundId: r.compound_id,
-  householdId: r.household_id,
-  ts: r.ts,
-});
-
-const USE_COLUMNS = 'gate_id, seq, compound_id, household_id, ts';
 
 export class SqliteExitQuotaStore implements ExitQuotaStore {
   private readonly log: SqliteChangeLog;
@@ -116,16 +87,6 @@ export class SqliteExitQuotaStore implements ExitQuotaStore {
   }
 
   async overuses(compoundId: string, since: number, limit: number): Promise<ExitOveruse[]> {
-    return this.s.overuses.all(compoundId, since, limit).map((r) => ({
-      householdId: r.household_id,
-      gateId: r.gate_id,
-      seq: r.seq,
-      ts: r.ts,
-      uses: r.uses,
-      quota: r.quota,
-      periodHours: r.period_hours,
-      gates: JSON.parse(r.gates) as string[],
-      detectedAt: r.detected_at,
-    }));
+    return this.s.overuses.all(compoundId, since, limit).map(overuseOf);
   }
 }
