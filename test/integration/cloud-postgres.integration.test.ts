@@ -21,6 +21,7 @@ import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
 import { createTestDatabase, type TestDatabase } from '../../testkit/postgres.ts';
 import { type SimulatedGate, startSimulatedGate } from '../../testkit/simulated-gate.ts';
+import { callApi } from '../../testkit/api-client.ts';
 
 const COMPOUND = 'pg-court';
 const LANES: { id: string; direction: Direction }[] = [
@@ -43,17 +44,9 @@ const passes = new Map<string, string>();
 const made: string[] = [];
 
 async function api<T>(method: string, path: string, token: string, body?: unknown, status = 200): Promise<T> {
-  const res = await fetch(`${cloud.baseUrl}/api/v1${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  expect(res.status, `${method} ${path}: ${text}`).toBe(status);
-  return (text ? JSON.parse(text) : undefined) as T;
+  const answer = await callApi<T>(`${cloud.baseUrl}/api/v1${path}`, method, { token, body });
+  expect(answer.status, `${method} ${path}: ${answer.text}`).toBe(status);
+  return (answer.text ? answer.body : undefined) as T;
 }
 
 async function startCloud(reuse: boolean): Promise<TestCloud> {

@@ -14,6 +14,7 @@ import type { Actor } from '../../cloud/registry/actor.ts';
 import { createKeysFile } from '../../shared/keys.ts';
 import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
+import { callApi } from '../../testkit/api-client.ts';
 
 const COMPOUND = 'supply-garden';
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
@@ -28,17 +29,9 @@ let manager: string;
 const violations: string[] = [];
 
 async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token = manager) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : null) as T;
+  const answer = await callApi<T>(`${base}/api/v1${path}`, method, { token, body });
+  if (!answer.ok) throw new Error(`${method} ${path}: HTTP ${answer.status} ${answer.text}`);
+  return answer.body;
 }
 
 async function phonePage(): Promise<Page> {

@@ -15,6 +15,7 @@ import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createKeysFile } from '../../shared/keys.ts';
 import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
+import { callApi } from '../../testkit/api-client.ts';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
 const COMPOUND = 'medium-garden';
@@ -28,17 +29,9 @@ let resident: string;
 const violations: string[] = [];
 
 async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token = manager) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : null) as T;
+  const answer = await callApi<T>(`${base}/api/v1${path}`, method, { token, body });
+  if (!answer.ok) throw new Error(`${method} ${path}: HTTP ${answer.status} ${answer.text}`);
+  return answer.body;
 }
 
 async function dashboard(viewport = { width: 1280, height: 900 }): Promise<Page> {
