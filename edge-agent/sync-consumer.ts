@@ -28,8 +28,9 @@
  *   complete, and the gate would stay on its old replica for good (docs/edge-agent.md, "Invalid
  *   changes from the cloud").
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import { formatIssues } from '../shared/config.ts';
+import { MODES } from '../shared/enums.ts';
 import { idSchema } from '../shared/ids.ts';
 import type { Logger } from '../shared/log.ts';
 import { type Change, changeSchema, syncDeltaEnvelopeSchema, syncEnvelopeSchema } from '../shared/schemas/mqtt.ts';
@@ -367,34 +368,41 @@ export class SyncConsumer {
 }
 
 const PERSON_OPS: ReadonlySet<unknown> = new Set(['person.upsert', 'person.delete', 'health']);
+const KNOWN_MODE = z.enum(MODES);
 
-/**
- * What the gate does instead of a change it cannot read, where that change named whom it is about:
- * skipping it could leave a revoked pass or a person turned red admitting at the door, so a person
- * whose record or health could not be read is taken out of the replica (unknown: refused until a
- * readable record arrives) and a pass whose revocation could not be read is revoked. The alarm
- * tells the manager; a change that names nobody it could close on (a mode, a policy) is skipped.
- */
-function failClosed(item: unknown, now: number): Change | undefined {
-  if (typeof item !== 'object' || item === null) return undefined;
+/** An unreadable change's own fields, and the person it names (top level or in its record). */
+function fieldsOf(item: object): { fields: Record<string, unknown>; personId: unknown } {
   const fields = item as Record<string, unknown>;
   const person =
     typeof fields.person === 'object' && fields.person !== null ? (fields.person as Record<string, unknown>) : {};
-  const personId = idSchema.safeParse(fields.personId ?? person.personId);
-  if (PERSON_OPS.has(fields.op) && personId.success) return { op: 'person.delete', personId: personId.data };
+  return { fields, personId: fields.personId ?? person.personId };
+}
+
+/**
+ * What the gate does instead of a change it cannot read, where that change said enough to act on:
+ * skipping it could leave a revoked pass or a person turned red admitting at the door, or the gate
+ * in the mode it was told to leave. So a person whose record or health could not be read is taken
+ * out of the replica (unknown: refused until a readable record arrives), a pass whose revocation
+ * could not be read is revoked, and a mode change naming a known mode (its time or reason
+ * unreadable) is applied now. The alarm tells the manager; anything else (a policy, a setting) is
+ * skipped.
+ */
+function failClosed(item: unknown, now: number): Change | undefined {
+  if (typeof item !== 'object' || item === null) return undefined;
+  const { fields, personId } = fieldsOf(item);
+  const person = idSchema.safeParse(personId);
+  if (PERSON_OPS.has(fields.op) && person.success) return { op: 'person.delete', personId: person.data };
   const passId = idSchema.safeParse(fields.passId);
   if (fields.op === 'pass.revoke' && passId.success) return { op: 'pass.revoke', passId: passId.data, ts: now };
+  const mode = KNOWN_MODE.safeParse(fields.mode);
+  if (fields.op === 'mode' && mode.success) return { op: 'mode', mode: mode.data, ts: now };
   return undefined;
 }
 
 /** What names a change in a log line or alarm, read from whatever shape it has (it failed its schema). */
 function describeChange(item: unknown): string {
   if (typeof item !== 'object' || item === null) return `(${item === null ? 'null' : typeof item})`;
-  const fields = item as Record<string, unknown>;
-  const person =
-    typeof fields.person === 'object' && fields.person !== null ? (fields.person as Record<string, unknown>) : {};
-  const named = [fields.op, fields.personId ?? person.personId, fields.passId, fields.gateId].filter(
-    (v) => typeof v === 'string',
-  ) as string[];
+  const { fields, personId } = fieldsOf(item);
+  const named = [fields.op, personId, fields.passId, fields.gateId].filter((v) => typeof v === 'string') as string[];
   return named.map((v) => v.slice(0, 64)).join(' ') || '(no op)';
 }

@@ -373,6 +373,11 @@ describe('SyncConsumer: changes the gate cannot read', () => {
     expect(replica.isPassRevoked('pass-7')).toBe(true);
     expect(replica.personById('carol')).toBeDefined();
     expect(replica.mode()).toBe('normal');
+    // A lockdown whose reason is past its limit still locks the gate down.
+    const lockdown = { op: 'mode', mode: 'lockdown', ts: NOW, reason: 'x'.repeat(500) };
+    sync.handleChanges(JSON.stringify({ fromRev: 2, toRev: 3, changes: [lockdown] }));
+    expect(sync.counters.changesSkipped).toBe(6);
+    expect(replica.mode()).toBe('lockdown');
   });
 
   it('still refuses a message whose envelope is invalid, and skips nothing of an old delta', () => {
