@@ -24,11 +24,15 @@ export class SqliteExitQuotaStore implements ExitQuotaStore {
     this.log = new SqliteChangeLog(db);
     this.s = {
       record: db.prepare(`INSERT OR IGNORE INTO exit_uses (${USE_COLUMNS}) VALUES (?, ?, ?, ?, ?)`),
-      unrelayed: db.prepare(`SELECT ${USE_COLUMNS} FROM exit_uses WHERE relayed = 0 ORDER BY compound_id, ts LIMIT ?`),
+      unrelayed: db.prepare(
+        `SELECT ${USE_COLUMNS} FROM exit_uses WHERE relayed = 0 ORDER BY compound_id, ts, gate_id, seq LIMIT ?`,
+      ),
       markRelayed: db.prepare('UPDATE exit_uses SET relayed = 1 WHERE gate_id = ? AND seq = ?'),
       householdUses: db.prepare(`SELECT ${USE_COLUMNS} FROM exit_uses
         WHERE compound_id = ? AND household_id = ? AND ts >= ? AND ts <= ? ORDER BY ts, gate_id, seq`),
-      usesSince: db.prepare(`SELECT ${USE_COLUMNS} FROM exit_uses WHERE compound_id = ? AND ts >= ? ORDER BY ts`),
+      usesSince: db.prepare(
+        `SELECT ${USE_COLUMNS} FROM exit_uses WHERE compound_id = ? AND ts >= ? ORDER BY ts, gate_id, seq`,
+      ),
       policy: db.prepare('SELECT quota_exits, quota_period_hours FROM compounds WHERE id = ?'),
       recordOveruse: db.prepare(`INSERT OR IGNORE INTO exit_overuse (gate_id, seq, compound_id, household_id, ts, uses,
         quota, period_hours, gates, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
