@@ -82,6 +82,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   private tokens!: GateTokenStore;
   /** Link up and the cloud subscribed: only then are events and sync requests sent (cloud-readiness.ts). */
   private readiness!: CloudReadiness;
+  private oversized!: InputCounters['oversized'];
   private turnstile!: TurnstileControl;
   private lane: LaneDevices | undefined;
   private gate!: GateContext;
@@ -300,7 +301,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
 
   /** The turnstile's, the readiness' and the link's events. */
   private listenToLink(): void {
-    wireGate(
+    this.oversized = wireGate(
       {
         config: this.config,
         turnstile: this.turnstile,
@@ -324,7 +325,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
         changed: () => this.statusMaybeChanged(),
         publishStatus: () => this.publishStatus(),
       },
-    );
+    ).counters;
   }
 
   /** Starts what was built, in order: local first (devices, terminal), then the network. */
@@ -359,16 +360,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
       }),
     );
     await this.checkFreeSpace();
-    this.log.info(
-      {
-        version: this.version,
-        rev: this.replica.rev(),
-        mode: this.replica.mode(),
-        journalDepth: this.journal.depth(),
-        terminal: this.terminalUrl,
-      },
-      'edge agent started',
-    );
+    const started = { version: this.version, rev: this.replica.rev(), mode: this.replica.mode() };
+    this.log.info({ ...started, journalDepth: this.journal.depth(), terminal: this.terminalUrl }, 'edge agent started');
   }
 
   async stop(): Promise<void> {
@@ -426,9 +419,10 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     return this.supply.roleDesk;
   }
 
-  /** Bad input counters of the uplink (acks) and the sync consumer (sync, changes), for monitoring and tests. */
+  /** Bad input counters: acks, sync and changes, the cloud's status, payloads over their size limit. */
   get inputCounters(): InputCounters {
-    return { acks: this.uplink.counters, sync: this.sync.counters, readiness: this.readiness.counters };
+    const { uplink, sync, readiness, oversized } = this;
+    return { acks: uplink.counters, sync: sync.counters, readiness: readiness.counters, oversized };
   }
 
   /** The periodic check of the disk under the journal (gate-alarms.ts). */

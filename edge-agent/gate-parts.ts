@@ -8,6 +8,7 @@ import type { KeyRing, ParsedKeys } from '../shared/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { topics } from '../shared/topics.ts';
 import { WalSync } from '../shared/wal-sync.ts';
+import type { OversizedCounters } from './cloud-input-limits.ts';
 import type { CloudReadiness } from './cloud-readiness.ts';
 import type { EdgeConfig } from './config.ts';
 import type { AlarmMessage, EntryEvent, GateStatus } from '../shared/schemas/mqtt.ts';
@@ -59,6 +60,8 @@ export interface InputCounters {
   acks: Readonly<Uplink['counters']>;
   sync: Readonly<SyncConsumer['counters']>;
   readiness: Readonly<CloudReadiness['counters']>;
+  /** Payloads refused unread for their size, per topic (cloud-input-limits.ts). */
+  oversized: Readonly<OversizedCounters>;
 }
 
 export interface GateStorage {

@@ -5,6 +5,7 @@
  * (docs/edge-agent.md "Cloud readiness"); and the periodic status, heartbeat and disk checks.
  */
 import type { Logger } from '../shared/log.ts';
+import { CloudInputLimits } from './cloud-input-limits.ts';
 import { routeCloudMessage } from './cloud-messages.ts';
 import type { CloudReadiness } from './cloud-readiness.ts';
 import type { EdgeConfig } from './config.ts';
@@ -50,7 +51,8 @@ export interface WiringHooks {
   publishStatus(): void;
 }
 
-export function wireGate(p: WiredParts, hooks: WiringHooks): void {
+/** Wires the parts; returns the size limits the cloud's messages are held to (their counters). */
+export function wireGate(p: WiredParts, hooks: WiringHooks): CloudInputLimits {
   p.turnstile.on('alarm', (kind, detail) => p.alarms.raise(kind, detail));
   p.turnstile.on('fire', (active) => {
     p.gate.fireAlarm = active;
@@ -84,9 +86,15 @@ export function wireGate(p: WiredParts, hooks: WiringHooks): void {
       p.watch.checkClock();
     }
   };
-  const owners = { ...p.config, ...p, onAck };
+  const limits = new CloudInputLimits({
+    now: p.now,
+    log: p.log,
+    onOversized: (detail) => p.alarms.raise('cloud-message-oversized', detail),
+  });
+  const owners = { ...p.config, ...p, limits, onAck };
   p.link.on('message', (topic, payload) => routeCloudMessage(owners, topic, payload));
   p.link.on('state', () => hooks.changed());
+  return limits;
 }
 
 /** The status check (at most every 5 s), the heartbeat and the disk check; unref'd, for `clearInterval`. */

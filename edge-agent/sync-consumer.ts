@@ -18,6 +18,9 @@
  * - While connected and nothing has come from the cloud for `probeMs` (a third of the staleness
  *   limit, `syncProbeMs`), the gate asks `{fromRev: rev}`; an up-to-date gate gets an empty delta
  *   back, which is cloud contact, so an idle but connected gate never turns stale.
+ * - Payloads reach it only within their topic's size limit, checked unread before anything parses
+ *   them (cloud-messages.ts, cloud-input-limits.ts; docs/edge-agent.md "Size limits on what the
+ *   cloud sends").
  * - Only messages that pass their schema count as cloud contact. A message whose envelope (revs,
  *   parts) fails its schema is ignored with a log line and a counter; the replica is only ever
  *   changed inside one transaction per message.

@@ -75,6 +75,8 @@ export const ALARM_KINDS = [
   'events-refused',
   /** The gate skipped changes from the cloud it could not read, to apply the rest (edge-agent/sync-consumer.ts). */
   'sync-change-invalid',
+  /** The gate refused a message from the cloud over its topic's size limit, unread (edge-agent/cloud-input-limits.ts). */
+  'cloud-message-oversized',
 ] as const;
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 

@@ -5,8 +5,7 @@
  */
 import type { SyncDelta } from '../../shared/schemas/mqtt.ts';
 import type { ChangeBatch } from '../store/store.ts';
-
-const MAX_CHANGES_PER_MESSAGE = 1000;
+import { MAX_CHANGES_PER_MESSAGE } from '../../shared/schemas/payload-limits.ts';
 
 export type Publish = (topic: string, payload: unknown) => Promise<void>;
 

@@ -7,14 +7,16 @@
  */
 import type { Logger } from '../../shared/log.ts';
 import type { SnapshotChunk, SyncDelta } from '../../shared/schemas/mqtt.ts';
+import { MAX_CHANGES_PER_MESSAGE } from '../../shared/schemas/payload-limits.ts';
 import { topics } from '../../shared/topics.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
 import type { RegistryStore } from '../store/store.ts';
 import type { Publish } from './change-publisher.ts';
 import { SnapshotFlow, type SnapshotFlowOptions } from './snapshot-flow.ts';
 
-const MAX_SNAPSHOT_RECORDS_PER_PART = 1000;
-const MAX_DELTA_CHANGES = 1000;
+/** The gates' size limits rest on these (shared/schemas/payload-limits.ts). */
+const MAX_SNAPSHOT_RECORDS_PER_PART = MAX_CHANGES_PER_MESSAGE;
+const MAX_DELTA_CHANGES = MAX_CHANGES_PER_MESSAGE;
 
 export interface SyncResponderOptions {
   store: Pick<RegistryStore, 'readChanges' | 'snapshot'>;

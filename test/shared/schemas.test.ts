@@ -73,6 +73,8 @@ const ALARM_KIND_EXTENSIONS = [
   'events-refused',
   // A change from the cloud the gate could not read, skipped (docs/edge-agent.md, "Invalid changes from the cloud").
   'sync-change-invalid',
+  // A message from the cloud over its size limit, refused unread (docs/edge-agent.md, "Size limits on what the cloud sends").
+  'cloud-message-oversized',
 ];
 const CONTRACT_DEVICE_STATES = ['ok', 'fault', 'absent'];
 /** The contract's three, and `renew-token` (docs/contract.md §5, docs/edge-agent.md "Token renewal"). */

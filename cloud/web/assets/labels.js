@@ -60,6 +60,7 @@ export const ALARM_LABELS = {
   fire: ['火警', 'Fire alarm'],
   'journal-full': ['记录积压', 'Journal backlog'],
   'sync-change-invalid': ['名单记录无法读取，已跳过', 'Unreadable sync record skipped'],
+  'cloud-message-oversized': ['云端消息过大，已拒收', 'Oversized cloud message refused'],
 };
 export const DEVICE_LABELS = {
   idreader: ['身份证', 'ID reader'],
