@@ -12,6 +12,7 @@ import { type Logger, silentLogger } from '../../shared/log.ts';
 import { type Queryable, run, statement } from '../store/postgres/pg-pool.ts';
 import { PgTraceReads } from '../store/postgres/pg-trace-reads.ts';
 import { type AnalyticsStore, daysInside } from './analytics-store.ts';
+import type { ScanRange } from './contacts.ts';
 import type { GatePassage, Passage } from './passage.ts';
 import { analyticsReady } from './pg-rollup-fill.ts';
 import type { GateRow, HourlyPoint, HourlyRow, OutcomeTotal, PeakHour } from './summary.ts';
@@ -150,6 +151,9 @@ export class PgAnalyticsStore implements AnalyticsStore {
   }
   gateScan(gateId: string, from: number, to: number): Promise<GatePassage[]> {
     return this.trace.gateScan(gateId, from, to);
+  }
+  gateScans(ranges: readonly ScanRange[]): Promise<GatePassage[]> {
+    return this.trace.gateScans(ranges);
   }
   maskedNames(personIds: readonly string[]): Promise<Map<string, string>> {
     return this.trace.maskedNames(personIds);

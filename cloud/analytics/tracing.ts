@@ -14,7 +14,7 @@ import {
   scanRangesOf,
 } from './contacts.ts';
 import { NotFoundError } from '../cloud-errors.ts';
-import { type GatePassage, isCrossing, isTraceable, type Passage } from './passage.ts';
+import { isCrossing, isTraceable, type Passage } from './passage.ts';
 import { DEFAULT_TIME_ZONE, isValidTimeZone } from './time-zone.ts';
 
 export type TraceRegistry = Pick<CloudStore, 'getResident' | 'listResidents' | 'getGate' | 'listGates' | 'getCompound'>;
@@ -169,7 +169,7 @@ async function householdOf(registry: TraceRegistry, person: PersonRef): Promise<
   return members;
 }
 
-/** One index range scan per merged window, then the pure ranking. */
+/** Every merged window's index range scan in one read (`gateScans`), then the pure ranking. */
 async function contactsAround(
   analytics: AnalyticsStore,
   personId: string,
@@ -179,10 +179,8 @@ async function contactsAround(
   household: readonly string[],
 ): Promise<Contact[]> {
   const traceable = index.filter((p) => isTraceable(p, includeDenied));
-  const neighbours: GatePassage[] = [];
-  for (const range of scanRangesOf(traceable, windowMs)) {
-    for (const p of await analytics.gateScan(range.gateId, range.from, range.to)) neighbours.push(p);
-  }
+  const ranges = scanRangesOf(traceable, windowMs);
+  const neighbours = ranges.length === 0 ? [] : await analytics.gateScans(ranges);
   return rankContacts(traceable, neighbours, { indexPersonId: personId, windowMs, household, includeDenied });
 }
 

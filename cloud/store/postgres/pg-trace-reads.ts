@@ -2,14 +2,17 @@
  * The event reads of contact tracing on PostgreSQL — the range scans of `AnalyticsStore`
  * (cloud/analytics/analytics-store.ts) that read `events`, with the same rows in the same order as
  * the SQLite queries (`TRACE_SQL`): a person's passages over `events_by_person_ts`, a gate's over
- * `events_by_gate_ts`, whose INCLUDE columns answer `gateScan` from the index alone. Within one
- * `ts`, rows come in SQLite's index order (its index keys, NULLs first), so both engines rank
- * contacts identically (test/cloud/store/differential.integration.test.ts).
+ * `events_by_gate_ts`, whose INCLUDE columns answer `gateScan` from the index alone — and `gateScans`,
+ * every window of a contact trace in one statement (one round trip per trace, not one per window).
+ * Within one `ts`, rows come in SQLite's index order (its index keys, NULLs first), so both
+ * engines rank contacts identically (test/cloud/store/differential.integration.test.ts,
+ * test/cloud/analytics/gate-scans.integration.test.ts).
  * The statistics reads (rollups) belong to the analytics extension's own PostgreSQL store.
  */
 import type pg from 'pg';
 import type { Direction, HealthColour, Method, Reason, Result } from '../../../shared/enums.ts';
 import type { AnalyticsStore } from '../../analytics/analytics-store.ts';
+import type { ScanRange } from '../../analytics/contacts.ts';
 import type { GatePassage, Passage } from '../../analytics/passage.ts';
 import { run, statement } from './pg-pool.ts';
 
@@ -44,6 +47,18 @@ const S = {
     `SELECT seq, ts, person_id, direction, method, result, passed FROM events
      WHERE gate_id = $1 AND ts BETWEEN $2 AND $3 ORDER BY ${GATE_ORDER}`,
   ),
+  // Every range of a trace in one statement: each (gate, from, to) of the list drives an index
+  // range scan of events_by_gate_ts (index-only: its INCLUDE columns are what is read), in the
+  // list's order, each range's rows in gateScan's order. $4 and $5 bound all the ranges, so the
+  // planner prunes the month partitions none of them touches before it runs.
+  gateScans: statement<[string[], number[], number[], number, number], Omit<PassageRow, 'reason' | 'health'>>(
+    'trace_gate_scans',
+    `SELECT r.gate_id, e.seq, e.ts, e.person_id, e.direction, e.method, e.result, e.passed
+     FROM unnest($1::text[], $2::int8[], $3::int8[]) WITH ORDINALITY AS r(gate_id, lo, hi, ord)
+     JOIN events e ON e.gate_id = r.gate_id AND e.ts BETWEEN r.lo AND r.hi
+     WHERE e.ts BETWEEN $4 AND $5
+     ORDER BY r.ord, ${GATE_ORDER.replace(/(^|, )/g, '$1e.')}`,
+  ),
   maskedNames: statement<[string[]], { person_id: string; masked_name: string }>(
     'trace_masked_names',
     'SELECT person_id, masked_name FROM residents WHERE person_id = ANY($1::text[])',
@@ -65,7 +80,10 @@ function passageOf(r: PassageRow): Passage {
   };
 }
 
-export type TraceReads = Pick<AnalyticsStore, 'personPassages' | 'gatePassages' | 'gateScan' | 'maskedNames'>;
+export type TraceReads = Pick<
+  AnalyticsStore,
+  'personPassages' | 'gatePassages' | 'gateScan' | 'gateScans' | 'maskedNames'
+>;
 
 export class PgTraceReads implements TraceReads {
   constructor(private readonly pool: pg.Pool) {}
@@ -82,6 +100,33 @@ export class PgTraceReads implements TraceReads {
     const { rows } = await run(this.pool, S.gateScan, [gateId, from, to]);
     return rows.map((r) => ({
       gateId,
+      seq: r.seq,
+      ts: r.ts,
+      personId: r.person_id,
+      direction: r.direction,
+      method: r.method,
+      result: r.result,
+      passed: r.passed,
+    }));
+  }
+
+  async gateScans(ranges: readonly ScanRange[]): Promise<GatePassage[]> {
+    if (ranges.length === 0) return [];
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (const r of ranges) {
+      lo = Math.min(lo, r.from);
+      hi = Math.max(hi, r.to);
+    }
+    const { rows } = await run(this.pool, S.gateScans, [
+      ranges.map((r) => r.gateId),
+      ranges.map((r) => r.from),
+      ranges.map((r) => r.to),
+      lo,
+      hi,
+    ]);
+    return rows.map((r) => ({
+      gateId: r.gate_id,
       seq: r.seq,
       ts: r.ts,
       personId: r.person_id,

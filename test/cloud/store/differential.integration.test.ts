@@ -1,7 +1,8 @@
 /**
  * Differential: the same generated passages — replayed, out of order, with ties in time — loaded
  * into the SQLite store and the PostgreSQL store give the same answers: every person's timeline,
- * contacts (first and second degree, with and without denied passages), every gate's exposure, the
+ * contacts (first and second degree, with and without denied passages; windows that overlap and
+ * cross the month partitions' boundary), every gate's exposure, the
  * events lists page by page, the ack marks, and the statistics (summary, hourly series, per-gate
  * table, the counters behind them) over windows of whole days, parts of days and across the month.
  * The answers come from the product's own code (cloud/analytics/tracing.ts, statistics.ts) over
@@ -11,6 +12,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAnalyticsStore, openRollupWriter } from '../../../cloud/analytics/open-analytics.ts';
 import { statsGates, statsHourly, statsSummary } from '../../../cloud/analytics/statistics.ts';
+import { scanRangesOf } from '../../../cloud/analytics/contacts.ts';
+import { isTraceable } from '../../../cloud/analytics/passage.ts';
 import { traceContacts, traceGate, tracePerson, type TraceDeps } from '../../../cloud/analytics/tracing.ts';
 import type { CloudStore, EventQuery, IngestHook, StoredEvent } from '../../../cloud/store/store.ts';
 import { resident } from '../fixtures.ts';
@@ -167,6 +170,23 @@ describe('SQLite and PostgreSQL stores answer alike', { timeout: 120_000 }, () =
         expect(await traceContacts(postgres.deps, p, options)).toEqual(expected);
       }
     }
+  });
+
+  it('finds the same contacts when the windows overlap and cross the month partitions’ boundary', async () => {
+    // Wide windows merge into long ranges (scanRangesOf), several of which span 1 December 00:00
+    // UTC, where events_p2026_11 ends: the one-statement read of PostgreSQL (gateScans) reads both.
+    const boundary = Date.UTC(2026, 11, 1);
+    let crossing = 0;
+    for (const p of everyone) {
+      const options = { from: boundary - 6 * 3_600_000, to: boundary + 6 * 3_600_000, windowMin: 45 };
+      const index = (await sqlite.deps.analytics.personPassages(p, options.from, options.to)).filter((x) =>
+        isTraceable(x, true),
+      );
+      crossing += scanRangesOf(index, 45 * 60_000).filter((r) => r.from < boundary && r.to >= boundary).length;
+      const traced = { ...options, depth: 1 as const, includeDenied: true };
+      expect(await traceContacts(postgres.deps, p, traced)).toEqual(await traceContacts(sqlite.deps, p, traced));
+    }
+    expect(crossing).toBeGreaterThan(0);
   });
 
   it('reports the same exposure for every gate', async () => {
