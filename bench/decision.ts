@@ -29,11 +29,11 @@ import {
   verifyDevicePass,
 } from '../shared/device-pass.ts';
 import type { Direction, HealthColour, Mode } from '../shared/enums.ts';
-import { createKeysFile, parseKeysFile } from '../shared/keys.ts';
+import { createKeysFile, type ParsedKeys, parseKeysFile } from '../shared/keys.ts';
 import { newPassId, signPass, verifyPass } from '../shared/pass.ts';
 import { pseudonymizeIdNumber } from '../shared/pseudonym.ts';
 import type { PersonRecord } from '../shared/schemas/mqtt.ts';
-import { intFlag, runBench } from './lib/cli.ts';
+import { type BenchContext, intFlag, runBench } from './lib/cli.ts';
 import { generatePopulation, replicaChanges, type SyntheticPerson } from './lib/population.ts';
 import { randomInt, seededRandom } from './lib/prng.ts';
 import { latencyFigures } from './lib/report.ts';
@@ -54,6 +54,7 @@ const DEVICE_FIRST_SCAN_TARGET_P99_MS = 0.5;
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 const DAY_MS = 86_400_000;
+const COMPOUND_ID = 'c-0';
 
 /** The peer: the same replica as plain Maps (what the decision would cost with no storage engine). */
 class MapReplica implements ReplicaView {
@@ -113,6 +114,222 @@ class MapReplica implements ReplicaView {
   }
 }
 
+type Report = BenchContext<unknown>['report'];
+
+/** What every part of the run shares: the keys, the clock, the population and the sample size. */
+interface Setup {
+  report: Report;
+  keys: ParsedKeys;
+  now: number;
+  persons: readonly SyntheticPerson[];
+  /** Decisions measured per credential kind and view. */
+  perKind: number;
+  random: () => number;
+}
+
+/** The gate's own SQLite replica of the population, loaded 5 k changes a transaction as a sync applies them. */
+function loadReplica(setup: Setup, dir: string) {
+  const { report, persons, now } = setup;
+  const db = openGateDatabase(join(dir, 'gate'), { synchronous: 'full' });
+  const replica = new ReplicaStore(db);
+  const loadStart = process.hrtime.bigint();
+  const changes = replicaChanges(persons, now - DAY_MS);
+  const chunk = 5_000;
+  for (let i = 0; i < changes.length; i += chunk) replica.applyDelta(changes.slice(i, i + chunk), i + chunk);
+  replica.touchCloudContact(now - 60_000);
+  const loadS = Number(process.hrtime.bigint() - loadStart) / 1e9;
+  report.progress(`replica loaded: ${replica.personCount()} persons in ${loadS.toFixed(1)} s`);
+  return { db, replica, loadS, rssWithReplica: process.memoryUsage().rss / 2 ** 20 };
+}
+
+/** The credentials the kinds draw from, signed up front: signing is the cloud's cost, not the gate's. */
+interface SignedCredentials {
+  /** Passes scanned again and again (the repeat scans). */
+  passes: string[];
+  /** Passes the gate has not seen (first scans, warm-up included). */
+  freshPasses: string[];
+  /** One frame each of device certificates the gate has not seen. */
+  freshDevice: string[];
+  /** Eleven frames each of known certificates: the first warms the cache, the others are scanned. */
+  knownDevice: string[][];
+}
+
+function signCredentials(setup: Setup): SignedCredentials {
+  const { report, keys, now, persons, perKind, random } = setup;
+  const somePersonId = () => persons[randomInt(random, persons.length)]!.record.personId;
+  const grant = {
+    compoundId: COMPOUND_ID,
+    kind: 'resident',
+    notBefore: now - DAY_MS,
+    expiresAt: now + 30 * DAY_MS,
+  } as const;
+  const signSome = (count: number) =>
+    Array.from({ length: count }, () =>
+      signPass({ passId: newPassId(), personId: somePersonId(), ...grant }, keys.signing!),
+    );
+  const passes = signSome(Math.min(perKind, 5_000));
+  report.progress(`signing ${perKind + 1_000} distinct passes for the first-scan figures`);
+  const freshPasses = signSome(perKind + Math.min(1_000, perKind));
+
+  // Device passes: phones (a pool of P-256 keys), one certificate per pass, frames signed up front.
+  report.progress(`signing ${perKind + 1_000} device certificates and frames`);
+  const phones = Array.from({ length: 64 }, () => {
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = pair.publicKey.export({ format: 'jwk' });
+    const raw = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+    return { key: compressDeviceKey(raw), sign: nodeDeviceSigner(pair.privateKey) };
+  });
+  const deviceFrames = (count: number, framesEach: number) =>
+    Array.from({ length: count }, (_, i) => {
+      const phone = phones[i % phones.length]!;
+      const certificate = signDeviceCertificate(
+        {
+          passId: newPassId(),
+          personId: somePersonId(),
+          ...grant,
+          frameSeconds: DEFAULT_FRAME_SECONDS,
+          deviceKey: phone.key,
+        },
+        keys.signing!,
+      );
+      return Array.from({ length: framesEach }, (_, f) =>
+        buildDevicePassText(certificate, now - 20_000 + f * 1_000, phone.sign),
+      );
+    });
+  const freshDevice = deviceFrames(perKind + Math.min(1_000, perKind), 1).map((frames) => frames[0]!);
+  const knownDevice = deviceFrames(Math.min(perKind, 2_000), 11);
+  return { passes, freshPasses, freshDevice, knownDevice };
+}
+
+/**
+ * One credential maker per kind measured; `rewind` starts the first-scan kinds over at their first
+ * credential (each series draws the same unseen passes).
+ */
+function credentialKinds(setup: Setup, signed: SignedCredentials) {
+  const { persons, random } = setup;
+  const { passes, freshPasses, freshDevice, knownDevice } = signed;
+  let fresh = 0;
+  let freshDeviceAt = 0;
+  const somePerson = () => persons[randomInt(random, persons.length)]!;
+  const carded = persons.filter((p) => p.record.cards.length > 0);
+  const direction = (): Direction => (random() < 0.5 ? 'in' : 'out');
+  const kinds: Record<string, () => Credential> = {
+    'qr first scan': () => ({ method: 'qr', direction: direction(), text: freshPasses[fresh++ % freshPasses.length]! }),
+    'qr repeat scan': () => ({ method: 'qr', direction: direction(), text: passes[randomInt(random, passes.length)]! }),
+    'qr device pass first scan': () => ({
+      method: 'qr',
+      direction: direction(),
+      text: freshDevice[freshDeviceAt++ % freshDevice.length]!,
+    }),
+    'qr device pass new frame': () => ({
+      method: 'qr',
+      direction: direction(),
+      text: knownDevice[randomInt(random, knownDevice.length)]![1 + randomInt(random, 10)]!,
+    }),
+    idcard: () => {
+      const p = somePerson();
+      return {
+        method: 'idcard',
+        direction: direction(),
+        card: { idNumber: p.idNumber, idNumberValid: true, validTo: null, maskedName: p.record.maskedName },
+      };
+    },
+    card: () => ({
+      method: 'card',
+      direction: direction(),
+      card: carded.length > 0 ? carded[randomInt(random, carded.length)]!.record.cards[0]! : '1:1',
+    }),
+    'idcard-unknown': () => ({
+      method: 'idcard',
+      direction: direction(),
+      card: { idNumber: '11010119900307803X', idNumberValid: true, validTo: null },
+    }),
+  };
+  const rewind = () => {
+    fresh = 0;
+    freshDeviceAt = 0;
+  };
+  return { kinds, rewind };
+}
+
+/** One series: `perKind` decisions of one kind over one view, after a warm-up and a full GC. */
+function measureKind(
+  setup: Setup,
+  series: { viewName: string; view: ReplicaView; kind: string; make: () => Credential },
+  gate: GateContext,
+  signed: SignedCredentials,
+) {
+  const { report, now, perKind } = setup;
+  const { viewName, view, kind, make } = series;
+  const warmUp = Array.from({ length: Math.min(1_000, perKind) }, make);
+  const credentials = Array.from({ length: perKind }, make);
+  // The agent's gate context carries a pass cache; a repeat scan finds its pass in it.
+  const context: GateContext = { ...gate, passCache: new VerifiedPassCache() };
+  if (kind === 'qr repeat scan') for (const text of signed.passes) context.passCache!.verify(text, gate.ring, now);
+  if (kind === 'qr device pass new frame') {
+    for (const frames of signed.knownDevice) context.passCache!.verifyDevice(frames[0]!, gate.ring, now, 60_000);
+  }
+  // Warm-up: JIT, statement cache, SQLite page cache.
+  for (const credential of warmUp)
+    decideEntry(credential, { ...context, passCache: new VerifiedPassCache() }, view, now);
+  collectGarbage();
+  const before = { ...context.passCache!.stats };
+  const samples = new Samples();
+  const reasons = new Map<string, number>();
+  for (const credential of credentials) {
+    const start = process.hrtime.bigint();
+    const decision = decideEntry(credential, context, view, now);
+    samples.addNs(process.hrtime.bigint() - start);
+    reasons.set(decision.reason, (reasons.get(decision.reason) ?? 0) + 1);
+  }
+  const d = samples.distribution();
+  const hits = context.passCache!.stats.hits - before.hits;
+  const misses = context.passCache!.stats.misses - before.misses;
+  const mix =
+    [...reasons].map(([r, n]) => `${r} ${((100 * n) / perKind).toFixed(0)}%`).join(', ') +
+    (kind.startsWith('qr') ? `; pass cache hits ${hits}/${hits + misses}` : '');
+  const isTarget = viewName === 'sqlite';
+  const target = kind.startsWith('qr device pass') ? DEVICE_FIRST_SCAN_TARGET_P99_MS : TARGET_P99_MS;
+  report.add(
+    ...latencyFigures(
+      `decideEntry ${kind} [${viewName}]`,
+      d,
+      isTarget ? { p99: target } : undefined,
+      isTarget ? mix : undefined,
+    ),
+  );
+  report.add({ name: `decideEntry ${kind} [${viewName}] throughput`, value: 1000 / d.mean, unit: '/s' });
+}
+
+/** Floors: what a decision of each kind cannot avoid (a signature check, the ID-number HMAC, one indexed read). */
+function measureFloors(setup: Setup, signed: SignedCredentials, replica: ReplicaStore) {
+  const { report, keys, now, persons, perKind } = setup;
+  const floor = (name: string, fn: (i: number) => void) => {
+    for (let i = 0; i < 500; i++) fn(i);
+    collectGarbage();
+    const samples = new Samples();
+    for (let i = 0; i < perKind; i++) {
+      const start = process.hrtime.bigint();
+      fn(i);
+      samples.addNs(process.hrtime.bigint() - start);
+    }
+    const d = samples.distribution();
+    report.add(
+      { name: `floor: ${name} p50`, value: d.p50, unit: 'ms' },
+      { name: `floor: ${name} p99`, value: d.p99, unit: 'ms' },
+    );
+  };
+  const { passes, freshDevice } = signed;
+  floor('Ed25519 verifyPass', (i) => verifyPass(passes[i % passes.length]!, keys.ring, now));
+  floor('Ed25519 + P-256 verifyDevicePass', (i) =>
+    verifyDevicePass(freshDevice[i % freshDevice.length]!, keys.ring, now, 60_000),
+  );
+  floor('HMAC-SHA-256 pseudonym', (i) => pseudonymizeIdNumber(persons[i % persons.length]!.idNumber, keys.pepper));
+  floor('SQLite personById (indexed get + JSON.parse)', (i) =>
+    replica.personById(persons[(i * 7919) % persons.length]!.record.personId),
+  );
+}
+
 await runBench(
   'decision',
   USAGE,
@@ -121,29 +338,22 @@ await runBench(
     const personCount = intFlag(values, 'persons', quick ? 10_000 : 100_000);
     const perKind = intFlag(values, 'decisions', quick ? 2_000 : 20_000);
     const keys = parseKeysFile(createKeysFile());
-    const signing = keys.signing!;
     const now = Date.UTC(2026, 0, 15, 8, 0, 0);
-    const compoundId = 'c-0';
 
     report.progress(`generating ${personCount} persons`);
-    const population = generatePopulation({ count: personCount, pepper: keys.pepper });
-    const persons = population.persons;
-
-    const dir = await tempDir('decision');
-    const db = openGateDatabase(join(dir, 'gate'), { synchronous: 'full' });
-    const replica = new ReplicaStore(db);
-    const loadStart = process.hrtime.bigint();
-    const changes = replicaChanges(persons, now - DAY_MS);
-    const chunk = 5_000;
-    for (let i = 0; i < changes.length; i += chunk) replica.applyDelta(changes.slice(i, i + chunk), i + chunk);
-    replica.touchCloudContact(now - 60_000);
-    const loadS = Number(process.hrtime.bigint() - loadStart) / 1e9;
-    report.progress(`replica loaded: ${replica.personCount()} persons in ${loadS.toFixed(1)} s`);
-    const rssWithReplica = process.memoryUsage().rss / 2 ** 20;
-
+    const { persons } = generatePopulation({ count: personCount, pepper: keys.pepper });
+    const setup: Setup = {
+      report,
+      keys,
+      now,
+      persons,
+      perKind,
+      random: seededRandom(7),
+    };
+    const { db, replica, loadS, rssWithReplica } = loadReplica(setup, await tempDir('decision'));
     const gate: GateContext = {
       gateId: 'g-0',
-      compoundId,
+      compoundId: COMPOUND_ID,
       ring: keys.ring,
       pepper: keys.pepper,
       antiPassback: true,
@@ -151,178 +361,19 @@ await runBench(
       stalenessLimitMs: 15 * 60_000,
       fireAlarm: false,
     };
-
-    const random = seededRandom(7);
-    const somePerson = () => persons[randomInt(random, persons.length)]!;
-    // Passes signed up front: signing is the cloud's cost, not the gate's.
-    const signSome = (count: number) =>
-      Array.from({ length: count }, () =>
-        signPass(
-          {
-            passId: newPassId(),
-            personId: somePerson().record.personId,
-            compoundId,
-            kind: 'resident',
-            notBefore: now - DAY_MS,
-            expiresAt: now + 30 * DAY_MS,
-          },
-          signing,
-        ),
-      );
-    const passes = signSome(Math.min(perKind, 5_000));
-    // First scans: every credential a pass the gate has not seen (warm-up included).
-    report.progress(`signing ${perKind + 1_000} distinct passes for the first-scan figures`);
-    const freshPasses = signSome(perKind + Math.min(1_000, perKind));
-    let fresh = 0;
-
-    // Device passes: phones (a pool of P-256 keys), one certificate per pass, frames signed up front.
-    report.progress(`signing ${perKind + 1_000} device certificates and frames`);
-    const phones = Array.from({ length: 64 }, () => {
-      const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const jwk = pair.publicKey.export({ format: 'jwk' });
-      const raw = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-      return { key: compressDeviceKey(raw), sign: nodeDeviceSigner(pair.privateKey) };
-    });
-    const deviceFrames = (count: number, framesEach: number) =>
-      Array.from({ length: count }, (_, i) => {
-        const phone = phones[i % phones.length]!;
-        const certificate = signDeviceCertificate(
-          {
-            passId: newPassId(),
-            personId: somePerson().record.personId,
-            compoundId,
-            kind: 'resident',
-            notBefore: now - DAY_MS,
-            expiresAt: now + 30 * DAY_MS,
-            frameSeconds: DEFAULT_FRAME_SECONDS,
-            deviceKey: phone.key,
-          },
-          signing,
-        );
-        return Array.from({ length: framesEach }, (_, f) =>
-          buildDevicePassText(certificate, now - 20_000 + f * 1_000, phone.sign),
-        );
-      });
-    const freshDevice = deviceFrames(perKind + Math.min(1_000, perKind), 1).map((frames) => frames[0]!);
-    // Known certificates: the first frame warms the cache, the others are the new frames scanned.
-    const knownDevice = deviceFrames(Math.min(perKind, 2_000), 11);
-    let freshDeviceAt = 0;
-    const carded = persons.filter((p) => p.record.cards.length > 0);
-    const direction = (): Direction => (random() < 0.5 ? 'in' : 'out');
-    const kinds: Record<string, () => Credential> = {
-      'qr first scan': () => ({
-        method: 'qr',
-        direction: direction(),
-        text: freshPasses[fresh++ % freshPasses.length]!,
-      }),
-      'qr repeat scan': () => ({
-        method: 'qr',
-        direction: direction(),
-        text: passes[randomInt(random, passes.length)]!,
-      }),
-      'qr device pass first scan': () => ({
-        method: 'qr',
-        direction: direction(),
-        text: freshDevice[freshDeviceAt++ % freshDevice.length]!,
-      }),
-      'qr device pass new frame': () => ({
-        method: 'qr',
-        direction: direction(),
-        text: knownDevice[randomInt(random, knownDevice.length)]![1 + randomInt(random, 10)]!,
-      }),
-      idcard: () => {
-        const p = somePerson();
-        return {
-          method: 'idcard',
-          direction: direction(),
-          card: { idNumber: p.idNumber, idNumberValid: true, validTo: null, maskedName: p.record.maskedName },
-        };
-      },
-      card: () => ({
-        method: 'card',
-        direction: direction(),
-        card: carded.length > 0 ? carded[randomInt(random, carded.length)]!.record.cards[0]! : '1:1',
-      }),
-      'idcard-unknown': () => ({
-        method: 'idcard',
-        direction: direction(),
-        card: { idNumber: '11010119900307803X', idNumberValid: true, validTo: null },
-      }),
-    };
-
+    const signed = signCredentials(setup);
+    const { kinds, rewind } = credentialKinds(setup, signed);
     const views: [string, ReplicaView][] = [
       ['sqlite', replica],
       ['map (peer)', new MapReplica(persons, now - 60_000)],
     ];
     for (const [viewName, view] of views) {
       for (const [kind, make] of Object.entries(kinds)) {
-        fresh = 0;
-        freshDeviceAt = 0;
-        const warmUp = Array.from({ length: Math.min(1_000, perKind) }, make);
-        const credentials = Array.from({ length: perKind }, make);
-        // The agent's gate context carries a pass cache; a repeat scan finds its pass in it.
-        const context: GateContext = { ...gate, passCache: new VerifiedPassCache() };
-        if (kind === 'qr repeat scan') for (const text of passes) context.passCache!.verify(text, gate.ring, now);
-        if (kind === 'qr device pass new frame') {
-          for (const frames of knownDevice) context.passCache!.verifyDevice(frames[0]!, gate.ring, now, 60_000);
-        }
-        // Warm-up: JIT, statement cache, SQLite page cache.
-        for (const credential of warmUp)
-          decideEntry(credential, { ...context, passCache: new VerifiedPassCache() }, view, now);
-        collectGarbage();
-        const before = { ...context.passCache!.stats };
-        const samples = new Samples();
-        const reasons = new Map<string, number>();
-        for (const credential of credentials) {
-          const start = process.hrtime.bigint();
-          const decision = decideEntry(credential, context, view, now);
-          samples.addNs(process.hrtime.bigint() - start);
-          reasons.set(decision.reason, (reasons.get(decision.reason) ?? 0) + 1);
-        }
-        const d = samples.distribution();
-        const hits = context.passCache!.stats.hits - before.hits;
-        const misses = context.passCache!.stats.misses - before.misses;
-        const mix =
-          [...reasons].map(([r, n]) => `${r} ${((100 * n) / perKind).toFixed(0)}%`).join(', ') +
-          (kind.startsWith('qr') ? `; pass cache hits ${hits}/${hits + misses}` : '');
-        const isTarget = viewName === 'sqlite';
-        const target = kind.startsWith('qr device pass') ? DEVICE_FIRST_SCAN_TARGET_P99_MS : TARGET_P99_MS;
-        report.add(
-          ...latencyFigures(
-            `decideEntry ${kind} [${viewName}]`,
-            d,
-            isTarget ? { p99: target } : undefined,
-            isTarget ? mix : undefined,
-          ),
-        );
-        report.add({ name: `decideEntry ${kind} [${viewName}] throughput`, value: 1000 / d.mean, unit: '/s' });
+        rewind();
+        measureKind(setup, { viewName, view, kind, make }, gate, signed);
       }
     }
-
-    // Floors: what a decision of that kind cannot avoid.
-    const floor = (name: string, fn: (i: number) => void) => {
-      for (let i = 0; i < 500; i++) fn(i);
-      collectGarbage();
-      const samples = new Samples();
-      for (let i = 0; i < perKind; i++) {
-        const start = process.hrtime.bigint();
-        fn(i);
-        samples.addNs(process.hrtime.bigint() - start);
-      }
-      const d = samples.distribution();
-      report.add(
-        { name: `floor: ${name} p50`, value: d.p50, unit: 'ms' },
-        { name: `floor: ${name} p99`, value: d.p99, unit: 'ms' },
-      );
-    };
-    floor('Ed25519 verifyPass', (i) => verifyPass(passes[i % passes.length]!, keys.ring, now));
-    floor('Ed25519 + P-256 verifyDevicePass', (i) =>
-      verifyDevicePass(freshDevice[i % freshDevice.length]!, keys.ring, now, 60_000),
-    );
-    floor('HMAC-SHA-256 pseudonym', (i) => pseudonymizeIdNumber(persons[i % persons.length]!.idNumber, keys.pepper));
-    floor('SQLite personById (indexed get + JSON.parse)', (i) =>
-      replica.personById(persons[(i * 7919) % persons.length]!.record.personId),
-    );
+    measureFloors(setup, signed, replica);
 
     report.add({
       name: `RSS of this process with the ${personCount} person replica open`,

@@ -21,11 +21,10 @@ import BetterSqlite3 from 'better-sqlite3';
 import { mosquittoAccounts } from '../broker/mosquitto-config.ts';
 import { SqliteCloudStore } from '../cloud/store/sqlite-store.ts';
 import { createKeysFile, type KeysFile, parseKeysFile, type SigningKey } from '../shared/keys.ts';
-import type { EntryEvent } from '../shared/schemas/mqtt.ts';
 import { filters } from '../shared/topics.ts';
 import { signToken } from '../shared/token.ts';
 import { type BenchContext, intFlag, runBench } from './lib/cli.ts';
-import { eventsPayload, GateSwarm, type PreparedMessage } from './lib/gate-swarm.ts';
+import { GateSwarm, type PreparedMessage } from './lib/gate-swarm.ts';
 import { rssOfPid } from './lib/machine.ts';
 import {
   type RunningProcess,
@@ -34,8 +33,7 @@ import {
   startAuthMosquitto,
   writeKeys,
 } from './lib/processes.ts';
-import { generatePopulation, residentOf, type SyntheticPerson } from './lib/population.ts';
-import { randomInt, seededRandom } from './lib/prng.ts';
+import { generatePopulation, type SyntheticPerson } from './lib/population.ts';
 import { plan, personsByCompound, registerDeployment } from './lib/ingest-plan.ts';
 import { measureScaleOut, type ScaleOutOptions } from './lib/pg-ingest.ts';
 import { type Figure, formatNumber } from './lib/report.ts';
@@ -158,6 +156,250 @@ async function rawCeiling(
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, events: run.events };
 }
 
+/** The gates, the compounds and residents they belong to, and one MQTT account each (for both brokers). */
+interface GateSetup {
+  keysFile: KeysFile;
+  signing: SigningKey;
+  gateIds: string[];
+  compoundOf: (gateId: string) => string;
+  population: SyntheticPerson[];
+  personsOf: ReturnType<typeof personsByCompound>;
+  mqttAccounts: ReturnType<typeof mosquittoAccounts>;
+  tokenOf: (username: string) => string;
+  livePerGate: number;
+  batchesPerGate: number;
+}
+
+function prepareGates(gateCount: number, perGate: { live: number; batches: number }): GateSetup {
+  const keysFile = createKeysFile();
+  const keys = parseKeysFile(keysFile);
+  const signing = keys.signing as SigningKey;
+  const exp = Date.now() + DAY_MS;
+  const gateIds = gateIdsOf(gateCount);
+  const compoundOf = (gateId: string) => `c-${gateId.split('-')[1]}`;
+  const population = generatePopulation({
+    count: RESIDENTS_PER_COMPOUND * new Set(gateIds.map(compoundOf)).size,
+    pepper: keys.pepper,
+    compounds: [...new Set(gateIds.map(compoundOf))],
+  }).persons;
+  const personsOf = personsByCompound(population, compoundOf);
+  // One set of accounts for both brokers: aedes verifies the signed tokens, Mosquitto compares
+  // them with its generated password file and confines each account by the generated ACL.
+  const mqttAccounts = mosquittoAccounts(
+    { gates: gateIds.map((id) => ({ id, compound: compoundOf(id) })), clouds: [CLOUD_CLIENT_ID, RAW_SUB_ID] },
+    (claims) => signToken({ ...claims, exp }, signing),
+  );
+  const tokenOf = (username: string) => mqttAccounts.find((a) => a.username === username)!.password;
+  return {
+    keysFile,
+    signing,
+    gateIds,
+    compoundOf,
+    population,
+    personsOf,
+    mqttAccounts,
+    tokenOf,
+    livePerGate: perGate.live,
+    batchesPerGate: perGate.batches,
+  };
+}
+
+/** A broker of that name, the cloud process on a new database behind it and the gates connected to it. */
+async function startStack(ctx: Ctx, brokerName: string, gates: GateSetup) {
+  const dir = await ctx.tempDir(`ingest-${brokerName}`);
+  const keyPaths = writeKeys(dir, gates.keysFile);
+  const dbPath = join(dir, 'cloud.db');
+  await registerSqlite(dbPath, gates.gateIds, gates.compoundOf, gates.population);
+
+  const mosquitto = brokerName === 'mosquitto';
+  const broker = mosquitto
+    ? await startAuthMosquitto(ctx, gates.mqttAccounts)
+    : await startAnxinBroker(ctx, keyPaths.publicPath);
+  const cloud = await startAnxinCloud(ctx, {
+    db: dbPath,
+    mqttUrl: broker.url,
+    keysPath: keyPaths.privatePath,
+    // Mosquitto knows only the passwords of its file; aedes lets the cloud sign its own.
+    ...(mosquitto ? { mqttLogin: { clientId: CLOUD_CLIENT_ID, token: gates.tokenOf(CLOUD_CLIENT_ID) } } : {}),
+  });
+  const accounts = gates.gateIds.map((gateId) => ({ gateId, token: gates.tokenOf(gateId) }));
+  const swarm = await GateSwarm.connect(broker.url, accounts);
+  ctx.report.progress(`${brokerName}: ${swarm.size} gates connected; cloud pid ${cloud.pid}`);
+  const tag = mosquitto ? 'mosquitto (dynamic-security accounts)' : 'aedes (anxin broker)';
+  return { dbPath, mosquitto, broker, cloud, swarm, tag };
+}
+type Stack = Awaited<ReturnType<typeof startStack>>;
+
+/** The stored rows against what was sent: lost (a gate's seqs missing, or fewer rows than sent) and duplicated. */
+function countStored(dbPath: string, seqs: ReadonlyMap<string, number>, sent: number) {
+  const db = new BetterSqlite3(dbPath, { readonly: true });
+  const stored = (db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+  const perGate = db.prepare('SELECT gate_id, COUNT(*) AS n, MAX(seq) AS top FROM events GROUP BY gate_id').all() as {
+    gate_id: string;
+    n: number;
+    top: number;
+  }[];
+  db.close();
+  const lost = perGate.reduce((n, g) => n + Math.max(0, seqs.get(g.gate_id)! - g.n), 0) + Math.max(0, sent - stored);
+  return { stored, lost, duplicated: Math.max(0, stored - sent) };
+}
+
+type PhaseRun = Awaited<ReturnType<typeof withRss<Awaited<ReturnType<GateSwarm['send']>>>>>;
+
+/** The live and drain figures of one broker, with the rows counted after. */
+function ingestFigures(
+  stack: Stack,
+  live: PhaseRun,
+  drain: PhaseRun,
+  counted: ReturnType<typeof countStored>,
+): Figure[] {
+  const { tag, mosquitto } = stack;
+  const { stored, lost, duplicated } = counted;
+  const sent = live.result.events + drain.result.events;
+  return [
+    {
+      name: `[${tag}] live, 1 passage/msg`,
+      value: live.result.events / live.result.seconds,
+      unit: 'events/s',
+      ...(!mosquitto ? { target: TARGET_LIVE, goal: 'min' as const } : {}),
+      note: `${live.result.events} events in ${live.result.seconds.toFixed(1)} s, window ${LIVE_WINDOW}/gate`,
+    },
+    {
+      name: `[${tag}] live publish → cloud ack p99 (at saturation)`,
+      value: live.result.latency.distribution().p99,
+      unit: 'ms',
+      note: `p50 ${formatNumber(live.result.latency.distribution().p50)} ms`,
+    },
+    {
+      name: `[${tag}] drain, 500 passages/msg`,
+      value: drain.result.events / drain.result.seconds,
+      unit: 'events/s',
+      ...(!mosquitto ? { target: TARGET_DRAIN, goal: 'min' as const } : {}),
+      note: `${drain.result.events} events in ${drain.result.seconds.toFixed(1)} s, window ${DRAIN_WINDOW}/gate`,
+    },
+    {
+      name: `[${tag}] lost / duplicated`,
+      value: lost + duplicated,
+      unit: 'events',
+      target: 0,
+      goal: 'max',
+      note: `stored ${stored} of ${sent} sent; lost ${lost}, duplicated ${duplicated}; unfinished gates ${live.result.unfinished + drain.result.unfinished}`,
+    },
+    {
+      name: `[${tag}] cloud RSS while ingesting (max)`,
+      value: Math.max(live.maxRssMb, drain.maxRssMb),
+      unit: 'MB',
+      ...(!mosquitto ? { target: TARGET_CLOUD_RSS_MB, goal: 'max' as const } : {}),
+    },
+  ];
+}
+
+/** One broker's row of the side-by-side notes: the cloud's rates beside the raw ceilings. */
+interface SideBySide {
+  tag: string;
+  live: number;
+  rawLive: number;
+  drain: number;
+  rawDrain: number;
+}
+
+/**
+ * The physical reference: the same payloads through the same broker to mosquitto_sub > /dev/null.
+ * A subscriber too slow for the broker's per-connection limit is cut off (docs/deploy.md, "Limits
+ * per connection") and never gets every message: the ceiling is then unknown (NaN, with the
+ * reason), and the rest of the run still counts. The same window per gate as the phase it is the
+ * ceiling of: with more in flight, the backlog towards the one subscriber passes even a cloud's
+ * 64 MiB and the broker cuts it off.
+ */
+async function rawFigures(
+  ctx: Ctx,
+  stack: Stack,
+  phases: { live: PreparedMessage[][]; drain: PreparedMessage[][] },
+  cloudRates: { live: number; drain: number },
+  rawToken: string,
+): Promise<{ figures: Figure[]; row: SideBySide }> {
+  const { tag } = stack;
+  const ceiling = async (messages: PreparedMessage[][], window: number) => {
+    try {
+      const raw = await rawCeiling(ctx, stack.broker, stack.swarm, messages, rawToken, window);
+      return raw.events / raw.seconds;
+    } catch (error) {
+      ctx.report.note(`[${tag}] raw ceiling not measured: ${(error as Error).message}`);
+      return Number.NaN;
+    }
+  };
+  const rawLive = await ceiling(phases.live, LIVE_WINDOW);
+  const rawDrain = await ceiling(phases.drain, DRAIN_WINDOW);
+  const { live, drain } = cloudRates;
+  const figures: Figure[] = [
+    {
+      name: `[${tag}] raw ceiling live → mosquitto_sub`,
+      value: rawLive,
+      unit: 'events/s',
+      note: `cloud reaches ${((100 * live) / rawLive).toFixed(0)} % of it`,
+    },
+    {
+      name: `[${tag}] raw ceiling drain → mosquitto_sub`,
+      value: rawDrain,
+      unit: 'events/s',
+      note: `cloud reaches ${((100 * drain) / rawDrain).toFixed(0)} % of it`,
+    },
+    { name: `[${tag}] live ÷ raw ceiling`, value: live / rawLive, unit: '×', target: TARGET_LIVE_OF_RAW, goal: 'min' },
+    { name: `[${tag}] drain ÷ raw ceiling`, value: drain / rawDrain, unit: '×' },
+  ];
+  return { figures, row: { tag, live, rawLive, drain, rawDrain } };
+}
+
+/** One broker: live then drain into the cloud, the rows counted, then the raw ceilings through the same broker. */
+async function measureBroker(ctx: Ctx, brokerName: string, gates: GateSetup): Promise<SideBySide> {
+  const { report } = ctx;
+  const stack = await startStack(ctx, brokerName, gates);
+  const { cloud, swarm } = stack;
+  const seqs = new Map<string, number>();
+  const live = plan(gates.gateIds, gates.livePerGate, 1, seqs, gates.personsOf);
+  const drain = plan(gates.gateIds, gates.batchesPerGate, BATCH, seqs, gates.personsOf);
+
+  const liveRun = await withRss(cloud.pid, () =>
+    swarm.send(live, { window: LIVE_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
+  );
+  const liveRate = liveRun.result.events / liveRun.result.seconds;
+  report.progress(`${brokerName} live: ${formatNumber(liveRate)}/s`);
+  const drainRun = await withRss(cloud.pid, () =>
+    swarm.send(drain, { window: DRAIN_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
+  );
+  const drainRate = drainRun.result.events / drainRun.result.seconds;
+  report.progress(`${brokerName} drain: ${formatNumber(drainRate)}/s`);
+  await cloud.stop();
+
+  const counted = countStored(stack.dbPath, seqs, liveRun.result.events + drainRun.result.events);
+  const figures = ingestFigures(stack, liveRun, drainRun, counted);
+  const raw = await rawFigures(
+    ctx,
+    stack,
+    { live, drain },
+    { live: liveRate, drain: drainRate },
+    gates.tokenOf(RAW_SUB_ID),
+  );
+  report.add(...figures, ...raw.figures);
+  await swarm.close();
+  await stack.broker.stop();
+  return raw.row;
+}
+
+/** The notes after the figures: each broker side by side with its raw ceiling, and how the run was set up. */
+function reportNotes(report: Ctx['report'], sideBySide: readonly SideBySide[]) {
+  const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)} %`;
+  for (const r of sideBySide) {
+    report.note(
+      `side by side — ${r.tag}: live ${formatNumber(r.live)}/s of a raw ${formatNumber(r.rawLive)}/s (${pct(r.live, r.rawLive)}); drain ${formatNumber(r.drain)}/s of a raw ${formatNumber(r.rawDrain)}/s (${pct(r.drain, r.rawDrain)})`,
+    );
+  }
+  report.note("events are prepared before the clock starts: the gates' JSON encoding is not in the figures");
+  report.note(
+    'mosquitto runs as docs/deploy.md sets it up (generated mosquitto.conf, dynamic-security accounts: one per gate confined to its topics, the cloud with --mqtt-token), with unbounded queues',
+  );
+}
+
 await runBench(
   'ingest',
   USAGE,
@@ -189,173 +431,12 @@ await runBench(
     const brokers = String(values.brokers ?? 'aedes,mosquitto')
       .split(',')
       .filter((b) => b !== 'none');
-    const keysFile = createKeysFile();
-    const keys = parseKeysFile(keysFile);
-    const signing = keys.signing as SigningKey;
-    const exp = Date.now() + DAY_MS;
-    const gateIds = gateIdsOf(gateCount);
-    const compoundOf = (gateId: string) => `c-${gateId.split('-')[1]}`;
-    const population = generatePopulation({
-      count: RESIDENTS_PER_COMPOUND * new Set(gateIds.map(compoundOf)).size,
-      pepper: keys.pepper,
-      compounds: [...new Set(gateIds.map(compoundOf))],
-    }).persons;
-    const personsOf = personsByCompound(population, compoundOf);
-    // One set of accounts for both brokers: aedes verifies the signed tokens, Mosquitto compares
-    // them with its generated password file and confines each account by the generated ACL.
-    const mqttAccounts = mosquittoAccounts(
-      { gates: gateIds.map((id) => ({ id, compound: compoundOf(id) })), clouds: [CLOUD_CLIENT_ID, RAW_SUB_ID] },
-      (claims) => signToken({ ...claims, exp }, signing),
-    );
-    const tokenOf = (username: string) => mqttAccounts.find((a) => a.username === username)!.password;
-    const accounts = gateIds.map((gateId) => ({ gateId, token: tokenOf(gateId) }));
-    const rawToken = tokenOf(RAW_SUB_ID);
-
-    const sideBySide: { tag: string; live: number; rawLive: number; drain: number; rawDrain: number }[] = [];
-    for (const brokerName of brokers) {
-      const dir = await ctx.tempDir(`ingest-${brokerName}`);
-      const keyPaths = writeKeys(dir, keysFile);
-      const dbPath = join(dir, 'cloud.db');
-      await registerSqlite(dbPath, gateIds, compoundOf, population);
-
-      const mosquitto = brokerName === 'mosquitto';
-      const broker = mosquitto
-        ? await startAuthMosquitto(ctx, mqttAccounts)
-        : await startAnxinBroker(ctx, keyPaths.publicPath);
-      const cloud = await startAnxinCloud(ctx, {
-        db: dbPath,
-        mqttUrl: broker.url,
-        keysPath: keyPaths.privatePath,
-        // Mosquitto knows only the passwords of its file; aedes lets the cloud sign its own.
-        ...(mosquitto ? { mqttLogin: { clientId: CLOUD_CLIENT_ID, token: tokenOf(CLOUD_CLIENT_ID) } } : {}),
-      });
-      const swarm = await GateSwarm.connect(broker.url, accounts);
-      report.progress(`${brokerName}: ${swarm.size} gates connected; cloud pid ${cloud.pid}`);
-      const seqs = new Map<string, number>();
-      const live = plan(gateIds, livePerGate, 1, seqs, personsOf);
-      const drain = plan(gateIds, batchesPerGate, BATCH, seqs, personsOf);
-      const figures: Figure[] = [];
-
-      const liveRun = await withRss(cloud.pid, () =>
-        swarm.send(live, { window: LIVE_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
-      );
-      const liveRate = liveRun.result.events / liveRun.result.seconds;
-      report.progress(`${brokerName} live: ${formatNumber(liveRate)}/s`);
-      const drainRun = await withRss(cloud.pid, () =>
-        swarm.send(drain, { window: DRAIN_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
-      );
-      const drainRate = drainRun.result.events / drainRun.result.seconds;
-      report.progress(`${brokerName} drain: ${formatNumber(drainRate)}/s`);
-      await cloud.stop();
-
-      const db = new BetterSqlite3(dbPath, { readonly: true });
-      const stored = (db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
-      const perGate = db
-        .prepare('SELECT gate_id, COUNT(*) AS n, MAX(seq) AS top FROM events GROUP BY gate_id')
-        .all() as {
-        gate_id: string;
-        n: number;
-        top: number;
-      }[];
-      db.close();
-      const sent = liveRun.result.events + drainRun.result.events;
-      const lost =
-        perGate.reduce((n, g) => n + Math.max(0, seqs.get(g.gate_id)! - g.n), 0) + Math.max(0, sent - stored);
-      const duplicated = Math.max(0, stored - sent);
-      const tag = mosquitto ? 'mosquitto (dynamic-security accounts)' : 'aedes (anxin broker)';
-
-      figures.push(
-        {
-          name: `[${tag}] live, 1 passage/msg`,
-          value: liveRate,
-          unit: 'events/s',
-          ...(!mosquitto ? { target: TARGET_LIVE, goal: 'min' as const } : {}),
-          note: `${liveRun.result.events} events in ${liveRun.result.seconds.toFixed(1)} s, window ${LIVE_WINDOW}/gate`,
-        },
-        {
-          name: `[${tag}] live publish → cloud ack p99 (at saturation)`,
-          value: liveRun.result.latency.distribution().p99,
-          unit: 'ms',
-          note: `p50 ${formatNumber(liveRun.result.latency.distribution().p50)} ms`,
-        },
-        {
-          name: `[${tag}] drain, 500 passages/msg`,
-          value: drainRate,
-          unit: 'events/s',
-          ...(!mosquitto ? { target: TARGET_DRAIN, goal: 'min' as const } : {}),
-          note: `${drainRun.result.events} events in ${drainRun.result.seconds.toFixed(1)} s, window ${DRAIN_WINDOW}/gate`,
-        },
-        {
-          name: `[${tag}] lost / duplicated`,
-          value: lost + duplicated,
-          unit: 'events',
-          target: 0,
-          goal: 'max',
-          note: `stored ${stored} of ${sent} sent; lost ${lost}, duplicated ${duplicated}; unfinished gates ${liveRun.result.unfinished + drainRun.result.unfinished}`,
-        },
-        {
-          name: `[${tag}] cloud RSS while ingesting (max)`,
-          value: Math.max(liveRun.maxRssMb, drainRun.maxRssMb),
-          unit: 'MB',
-          ...(!mosquitto ? { target: TARGET_CLOUD_RSS_MB, goal: 'max' as const } : {}),
-        },
-      );
-
-      // The physical reference: the same payloads through the same broker to mosquitto_sub > /dev/null.
-      // A subscriber too slow for the broker's per-connection limit is cut off (docs/deploy.md,
-      // "Limits per connection") and never gets every message: the ceiling is then unknown (NaN,
-      // with the reason), and the rest of the run still counts.
-      // The same window per gate as the phase it is the ceiling of: with more in flight, the backlog
-      // towards the one subscriber passes even a cloud's 64 MiB and the broker cuts it off.
-      const ceiling = async (messages: PreparedMessage[][], window: number) => {
-        try {
-          const raw = await rawCeiling(ctx, broker, swarm, messages, rawToken, window);
-          return raw.events / raw.seconds;
-        } catch (error) {
-          report.note(`[${tag}] raw ceiling not measured: ${(error as Error).message}`);
-          return Number.NaN;
-        }
-      };
-      const rawLiveRate = await ceiling(live, LIVE_WINDOW);
-      const rawDrainRate = await ceiling(drain, DRAIN_WINDOW);
-      figures.push(
-        {
-          name: `[${tag}] raw ceiling live → mosquitto_sub`,
-          value: rawLiveRate,
-          unit: 'events/s',
-          note: `cloud reaches ${((100 * liveRate) / rawLiveRate).toFixed(0)} % of it`,
-        },
-        {
-          name: `[${tag}] raw ceiling drain → mosquitto_sub`,
-          value: rawDrainRate,
-          unit: 'events/s',
-          note: `cloud reaches ${((100 * drainRate) / rawDrainRate).toFixed(0)} % of it`,
-        },
-        {
-          name: `[${tag}] live ÷ raw ceiling`,
-          value: liveRate / rawLiveRate,
-          unit: '×',
-          target: TARGET_LIVE_OF_RAW,
-          goal: 'min',
-        },
-        { name: `[${tag}] drain ÷ raw ceiling`, value: drainRate / rawDrainRate, unit: '×' },
-      );
-      sideBySide.push({ tag, live: liveRate, rawLive: rawLiveRate, drain: drainRate, rawDrain: rawDrainRate });
-      report.add(...figures);
-      await swarm.close();
-      await broker.stop();
-    }
+    const gates = prepareGates(gateCount, { live: livePerGate, batches: batchesPerGate });
+    const sideBySide: SideBySide[] = [];
+    for (const brokerName of brokers) sideBySide.push(await measureBroker(ctx, brokerName, gates));
+    const { gateIds, compoundOf, population, signing } = gates;
     const scale = { gateIds, compoundOf, population, signing, livePerGate, batchesPerGate };
-    if (typeof values['scale-out'] === 'string') report.add(...(await scaleOut(ctx, scale, keysFile)));
-    const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)} %`;
-    for (const r of sideBySide) {
-      report.note(
-        `side by side — ${r.tag}: live ${formatNumber(r.live)}/s of a raw ${formatNumber(r.rawLive)}/s (${pct(r.live, r.rawLive)}); drain ${formatNumber(r.drain)}/s of a raw ${formatNumber(r.rawDrain)}/s (${pct(r.drain, r.rawDrain)})`,
-      );
-    }
-    report.note("events are prepared before the clock starts: the gates' JSON encoding is not in the figures");
-    report.note(
-      'mosquitto runs as docs/deploy.md sets it up (generated mosquitto.conf, dynamic-security accounts: one per gate confined to its topics, the cloud with --mqtt-token), with unbounded queues',
-    );
+    if (typeof values['scale-out'] === 'string') report.add(...(await scaleOut(ctx, scale, gates.keysFile)));
+    reportNotes(report, sideBySide);
   },
 );

@@ -17,8 +17,9 @@ import type { EdgeAgent } from '../edge-agent/edge-agent.ts';
 import { openGateDatabase } from '../edge-agent/gate-database.ts';
 import type { GateStatus } from '../shared/schemas/mqtt.ts';
 import { topics } from '../shared/topics.ts';
-import { intFlag, runBench } from './lib/cli.ts';
-import { startDeployment } from './lib/deployment.ts';
+import { createKeysFile, parseKeysFile } from '../shared/keys.ts';
+import { type BenchContext, intFlag, runBench } from './lib/cli.ts';
+import { type Deployment, startDeployment } from './lib/deployment.ts';
 import { cpuSecondsOfPid, memoryOfPid, rssOfPid } from './lib/machine.ts';
 import { generatePopulation, type SyntheticPerson } from './lib/population.ts';
 import { ANXIN, ANXIN_RUNS, edgeUnitEnvironment } from './lib/processes.ts';
@@ -131,6 +132,194 @@ function rssFigure(
   };
 }
 
+type Ctx = BenchContext<Record<string, string | boolean | undefined>>;
+
+/** The big compound of (a) and the 200 residents of the fan-out compound of (b). */
+function populations(pepper: Buffer, personCount: number) {
+  const big = generatePopulation({ count: personCount, pepper, compounds: ['c-0'] }).persons;
+  const small: SyntheticPerson[] = generatePopulation({ count: 200, pepper, seed: 5 }).persons.map((p, i) => ({
+    ...p,
+    record: { ...p.record, personId: `q-${i}`, compoundId: FANOUT_COMPOUND, householdId: null, idHash: null },
+  }));
+  return { big, small };
+}
+
+/** A compound's rev, read from the cloud's database. */
+function revOf(deployment: Deployment, compoundId: string): number {
+  const db = new BetterSqlite3(join(deployment.dir, 'cloud.db'), { readonly: true });
+  const rev = (db.prepare('SELECT rev FROM compounds WHERE id = ?').get(compoundId) as { rev: number }).rev;
+  db.close();
+  return rev;
+}
+
+/** When the new gate came online and reached the rev (its clock, RSS, memory and CPU then), from its own statuses. */
+interface SnapshotWatch {
+  edgePid: number;
+  onlineAt?: bigint;
+  appliedAt?: bigint;
+  rssAtOnline?: number;
+  memoryAtOnline?: ReturnType<typeof memoryOfPid>;
+  cpuAtOnline?: number;
+  cpuAtRev?: number;
+}
+
+/** Subscribes an observer to g-new's status, filling in `watch` as it comes online and reaches `targetRev`. */
+async function watchNewGate(ctx: Ctx, deployment: Deployment, targetRev: number): Promise<SnapshotWatch> {
+  const observer = await mqtt.connectAsync(deployment.broker.url, {
+    clientId: 'bench-observer',
+    username: 'bench-observer',
+    password: deployment.token('bench-observer', 'observer'),
+    protocolVersion: 4,
+  });
+  ctx.onCleanup(() => observer.endAsync(true));
+  const watch: SnapshotWatch = { edgePid: 0 };
+  observer.on('message', (_topic, payload) => {
+    const status = JSON.parse(payload.toString()) as GateStatus;
+    if (status.online && watch.onlineAt === undefined) {
+      watch.onlineAt = process.hrtime.bigint();
+      watch.rssAtOnline = rssOfPid(watch.edgePid);
+      watch.memoryAtOnline = memoryOfPid(watch.edgePid);
+      watch.cpuAtOnline = cpuSecondsOfPid(watch.edgePid);
+    }
+    if (status.rev >= targetRev && watch.appliedAt === undefined) {
+      watch.appliedAt = process.hrtime.bigint();
+      watch.cpuAtRev = cpuSecondsOfPid(watch.edgePid);
+    }
+  });
+  await observer.subscribeAsync(topics.gateStatus('g-new'), { qos: 1 });
+  return watch;
+}
+
+/** `anxin edge` as its own process, with an empty data dir, as the gate's unit runs it. */
+function spawnNewGate(ctx: Ctx, deployment: Deployment) {
+  const configPath = join(deployment.dir, 'g-new.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      gateId: 'g-new',
+      compoundId: 'c-0',
+      mqtt: { url: deployment.broker.url, token: deployment.token('g-new', 'gate', 'c-0') },
+      keysFile: deployment.keyPaths.publicPath,
+      dataDir: join(deployment.dir, 'g-new'),
+      http: { enabled: false },
+    }),
+  );
+  return ctx.spawnChild(
+    process.execPath,
+    [...profileFlags(ctx.values['edge-cpu-prof']), ANXIN, 'edge', '--config', configPath],
+    {
+      // As the gate's unit runs it (its Environment= lines: the malloc settings, docs/edge-agent.md "Memory").
+      env: { ...process.env, ...edgeUnitEnvironment(), ANXIN_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+}
+
+/** (a) The full snapshot of `big` to a new gate process, against a bare insert, and the gate's RSS after. */
+async function measureSnapshot(ctx: Ctx, deployment: Deployment, big: readonly SyntheticPerson[]) {
+  const { report } = ctx;
+  const targetRev = revOf(deployment, 'c-0');
+  const watch = await watchNewGate(ctx, deployment, targetRev);
+  const spawnedAt = process.hrtime.bigint();
+  const edge = spawnNewGate(ctx, deployment);
+  watch.edgePid = edge.pid!;
+  await waitFor(`g-new at rev ${targetRev}`, () => watch.appliedAt !== undefined, 180_000, 20);
+  const snapshotS = Number(watch.appliedAt! - watch.onlineAt!) / 1e9;
+  report.add(
+    {
+      name: `snapshot of ${big.length} persons: gate online → replica at rev`,
+      value: snapshotS,
+      unit: 's',
+      target: TARGET_SNAPSHOT_S,
+      goal: 'max',
+    },
+    {
+      name: 'same, from process spawn (Node start-up included)',
+      value: Number(watch.appliedAt! - spawnedAt) / 1e9,
+      unit: 's',
+    },
+  );
+  const { cpuAtOnline, cpuAtRev } = watch;
+  const snapshotCpuS = cpuAtRev !== undefined && cpuAtOnline !== undefined ? cpuAtRev - cpuAtOnline : Number.NaN;
+  report.add(...againstBareInsert(big, snapshotS, snapshotCpuS));
+  await sleep(2_000);
+  report.add(rssFigure(edge.pid!, big.length, watch.rssAtOnline, watch.memoryAtOnline));
+  edge.kill('SIGTERM');
+}
+
+/**
+ * One health change of `person` (`PUT /api/v1/health`) reaching the agents: request sent → each
+ * agent's status at `want`, in nanoseconds, for those that got there within 30 s.
+ */
+async function oneHealthChange(
+  deployment: Deployment,
+  agents: readonly EdgeAgent[],
+  change: { person: string; colour: 'yellow' | 'green'; want: number },
+): Promise<bigint[]> {
+  const arrived = new Map<string, bigint>();
+  const listeners = agents.map((agent) => {
+    const listener = (status: GateStatus) => {
+      if (status.rev >= change.want && !arrived.has(agent.config.gateId)) {
+        arrived.set(agent.config.gateId, process.hrtime.bigint());
+      }
+    };
+    agent.on('status', listener);
+    return () => agent.off('status', listener);
+  });
+  const sentAt = process.hrtime.bigint();
+  const response = await fetch(`${deployment.cloud.url}/api/v1/health`, {
+    method: 'PUT',
+    headers: {
+      authorization: `Bearer ${deployment.token('bench', 'manager', FANOUT_COMPOUND)}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify([{ personId: change.person, colour: change.colour, ts: Date.now() }]),
+  });
+  if (!response.ok) throw new Error(`PUT /health answered ${response.status}: ${await response.text()}`);
+  await waitFor('every gate applied the change', () => arrived.size >= agents.length, 30_000, 5).catch(() => undefined);
+  for (const off of listeners) off();
+  return [...arrived.values()].map((at) => at - sentAt);
+}
+
+/** (b) `changes` health changes, one after the other, to the fan-out compound's gates (in-process agents). */
+async function measureFanout(
+  ctx: Ctx,
+  deployment: Deployment,
+  small: readonly SyntheticPerson[],
+  fanoutGates: readonly { gateId: string; compoundId: string }[],
+  changes: number,
+) {
+  const { report } = ctx;
+  const gateCount = fanoutGates.length;
+  report.progress(`starting ${gateCount} edge agents`);
+  const agents: EdgeAgent[] = [];
+  for (const g of fanoutGates) agents.push(await deployment.startAgent(g.gateId, g.compoundId));
+  let rev = revOf(deployment, FANOUT_COMPOUND);
+  await waitFor(`${gateCount} gates at rev ${rev}`, () => agents.every((a) => a.state().rev >= rev), 180_000, 50);
+  const samples = new Samples();
+  let missing = 0;
+  for (let k = 0; k < changes; k++) {
+    const want = rev + 1;
+    const person = small[k % small.length]!.record.personId;
+    const colour = k % 2 === 0 ? 'yellow' : 'green';
+    const delays = await oneHealthChange(deployment, agents, { person, colour, want });
+    for (const ns of delays) samples.addNs(ns);
+    missing += agents.length - delays.length;
+    rev = want;
+    await sleep(300);
+  }
+  report.add(
+    ...latencyFigures(`health change → applied on ${gateCount} gates`, samples.distribution(), {
+      p99: TARGET_FANOUT_P99_MS,
+    }),
+    { name: 'gate×change pairs not applied within 30 s', value: missing, unit: 'pairs', target: 0, goal: 'max' },
+  );
+  report.note(
+    `the ${gateCount} gates of (b) share this one process and its event loop; separate gate machines would each apply in parallel`,
+  );
+  for (const agent of agents) await agent.stop();
+}
+
 await runBench(
   'sync',
   USAGE,
@@ -145,15 +334,8 @@ await runBench(
     const personCount = intFlag(values, 'persons', quick ? 5_000 : 100_000);
     const gateCount = intFlag(values, 'gates', quick ? 20 : 200);
     const changes = intFlag(values, 'changes', quick ? 2 : 5);
-    const { createKeysFile } = await import('../shared/keys.ts');
     const keysFile = createKeysFile();
-    const { parseKeysFile } = await import('../shared/keys.ts');
-    const pepper = parseKeysFile(keysFile).pepper;
-    const big = generatePopulation({ count: personCount, pepper, compounds: ['c-0'] }).persons;
-    const small: SyntheticPerson[] = generatePopulation({ count: 200, pepper, seed: 5 }).persons.map((p, i) => ({
-      ...p,
-      record: { ...p.record, personId: `q-${i}`, compoundId: FANOUT_COMPOUND, householdId: null, idHash: null },
-    }));
+    const { big, small } = populations(parseKeysFile(keysFile).pepper, personCount);
     const fanoutGates = Array.from({ length: gateCount }, (_, i) => ({
       gateId: `g-1-${i}`,
       compoundId: FANOUT_COMPOUND,
@@ -164,136 +346,7 @@ await runBench(
       gates: [{ gateId: 'g-new', compoundId: 'c-0' }, ...fanoutGates],
       residents: [...big, ...small],
     });
-    const revOf = (compoundId: string) => {
-      const db = new BetterSqlite3(join(deployment.dir, 'cloud.db'), { readonly: true });
-      const rev = (db.prepare('SELECT rev FROM compounds WHERE id = ?').get(compoundId) as { rev: number }).rev;
-      db.close();
-      return rev;
-    };
-    const targetRev = revOf('c-0');
-
-    // (a) Snapshot to a new gate process.
-    const observer = await mqtt.connectAsync(deployment.broker.url, {
-      clientId: 'bench-observer',
-      username: 'bench-observer',
-      password: deployment.token('bench-observer', 'observer'),
-      protocolVersion: 4,
-    });
-    ctx.onCleanup(() => observer.endAsync(true));
-    let onlineAt: bigint | undefined;
-    let appliedAt: bigint | undefined;
-    let rssAtOnline: number | undefined;
-    let memoryAtOnline: ReturnType<typeof memoryOfPid>;
-    const cpu: { online?: number; rev?: number } = {};
-    let edgePid = 0;
-    observer.on('message', (_topic, payload) => {
-      const status = JSON.parse(payload.toString()) as GateStatus;
-      if (status.online && onlineAt === undefined) {
-        onlineAt = process.hrtime.bigint();
-        rssAtOnline = rssOfPid(edgePid);
-        memoryAtOnline = memoryOfPid(edgePid);
-        cpu.online = cpuSecondsOfPid(edgePid);
-      }
-      if (status.rev >= targetRev && appliedAt === undefined) {
-        appliedAt = process.hrtime.bigint();
-        cpu.rev = cpuSecondsOfPid(edgePid);
-      }
-    });
-    await observer.subscribeAsync(topics.gateStatus('g-new'), { qos: 1 });
-    const configPath = join(deployment.dir, 'g-new.json');
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        gateId: 'g-new',
-        compoundId: 'c-0',
-        mqtt: { url: deployment.broker.url, token: deployment.token('g-new', 'gate', 'c-0') },
-        keysFile: deployment.keyPaths.publicPath,
-        dataDir: join(deployment.dir, 'g-new'),
-        http: { enabled: false },
-      }),
-    );
-    const spawnedAt = process.hrtime.bigint();
-    const edge = ctx.spawnChild(
-      process.execPath,
-      [...profileFlags(values['edge-cpu-prof']), ANXIN, 'edge', '--config', configPath],
-      {
-        // As the gate's unit runs it (its Environment= lines: the malloc settings, docs/edge-agent.md "Memory").
-        env: { ...process.env, ...edgeUnitEnvironment(), ANXIN_LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
-    edgePid = edge.pid!;
-    await waitFor(`g-new at rev ${targetRev}`, () => appliedAt !== undefined, 180_000, 20);
-    const snapshotS = Number(appliedAt! - onlineAt!) / 1e9;
-    report.add(
-      {
-        name: `snapshot of ${personCount} persons: gate online → replica at rev`,
-        value: snapshotS,
-        unit: 's',
-        target: TARGET_SNAPSHOT_S,
-        goal: 'max',
-      },
-      {
-        name: 'same, from process spawn (Node start-up included)',
-        value: Number(appliedAt! - spawnedAt) / 1e9,
-        unit: 's',
-      },
-    );
-    const snapshotCpuS = cpu.rev !== undefined && cpu.online !== undefined ? cpu.rev - cpu.online : Number.NaN;
-    report.add(...againstBareInsert(big, snapshotS, snapshotCpuS));
-    await sleep(2_000);
-    report.add(rssFigure(edge.pid!, personCount, rssAtOnline, memoryAtOnline));
-    edge.kill('SIGTERM');
-
-    // (b) One health change to G gates.
-    report.progress(`starting ${gateCount} edge agents`);
-    const agents: EdgeAgent[] = [];
-    for (const g of fanoutGates) agents.push(await deployment.startAgent(g.gateId, g.compoundId));
-    let rev = revOf(FANOUT_COMPOUND);
-    await waitFor(`${gateCount} gates at rev ${rev}`, () => agents.every((a) => a.state().rev >= rev), 180_000, 50);
-    const samples = new Samples();
-    let missing = 0;
-    for (let k = 0; k < changes; k++) {
-      const want = rev + 1;
-      const arrived = new Map<string, bigint>();
-      const listeners = agents.map((agent) => {
-        const listener = (status: GateStatus) => {
-          if (status.rev >= want && !arrived.has(agent.config.gateId)) {
-            arrived.set(agent.config.gateId, process.hrtime.bigint());
-          }
-        };
-        agent.on('status', listener);
-        return () => agent.off('status', listener);
-      });
-      const person = small[k % small.length]!.record.personId;
-      const sentAt = process.hrtime.bigint();
-      const response = await fetch(`${deployment.cloud.url}/api/v1/health`, {
-        method: 'PUT',
-        headers: {
-          authorization: `Bearer ${deployment.token('bench', 'manager', FANOUT_COMPOUND)}`,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify([{ personId: person, colour: k % 2 === 0 ? 'yellow' : 'green', ts: Date.now() }]),
-      });
-      if (!response.ok) throw new Error(`PUT /health answered ${response.status}: ${await response.text()}`);
-      await waitFor('every gate applied the change', () => arrived.size >= agents.length, 30_000, 5).catch(
-        () => undefined,
-      );
-      for (const at of arrived.values()) samples.addNs(at - sentAt);
-      missing += agents.length - arrived.size;
-      for (const off of listeners) off();
-      rev = want;
-      await sleep(300);
-    }
-    report.add(
-      ...latencyFigures(`health change → applied on ${gateCount} gates`, samples.distribution(), {
-        p99: TARGET_FANOUT_P99_MS,
-      }),
-      { name: 'gate×change pairs not applied within 30 s', value: missing, unit: 'pairs', target: 0, goal: 'max' },
-    );
-    report.note(
-      `the ${gateCount} gates of (b) share this one process and its event loop; separate gate machines would each apply in parallel`,
-    );
-    for (const agent of agents) await agent.stop();
+    await measureSnapshot(ctx, deployment, big);
+    await measureFanout(ctx, deployment, small, fanoutGates, changes);
   },
 );
