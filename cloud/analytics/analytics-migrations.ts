@@ -132,6 +132,26 @@ DELETE FROM stats_daily_compound;
 DELETE FROM stats_day_span;
 ${DERIVE_DAILY_FROM_HOURS}`,
   },
+  {
+    version: 6,
+    description: 'who was counted on a day: one row per ingest batch and compound-day instead of one per person',
+    sql: `
+-- A row per person was a B-tree insert at a random place for nearly every passage, the largest part
+-- of the rollup's ingest cost. The writer now decides who is new from the day's set in memory
+-- (day-person-sets.ts) and appends the batch's new persons as one JSON array; a set not in memory is
+-- read back from these rows. Each day's existing persons become one row.
+CREATE TABLE stats_daily_person_batches (
+  id INTEGER PRIMARY KEY,
+  compound_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  person_ids TEXT NOT NULL
+);
+CREATE INDEX stats_daily_person_batches_by_day ON stats_daily_person_batches(compound_id, day);
+INSERT INTO stats_daily_person_batches (compound_id, day, person_ids)
+  SELECT compound_id, day, json_group_array(person_id) FROM stats_daily_persons GROUP BY compound_id, day;
+DROP TABLE stats_daily_persons;
+`,
+  },
 ];
 
 /** Applies the analytics migrations the database has not seen yet; returns the versions before and after. */

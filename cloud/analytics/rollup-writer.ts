@@ -10,6 +10,7 @@ import { silentLogger } from '../../shared/log.ts';
 import type { SqliteIngestHook } from '../store/ingest-hook.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { migrateAnalytics } from './analytics-migrations.ts';
+import { DayPersonSets } from './day-person-sets.ts';
 import { ElderlyFlags } from './elderly-flags.ts';
 import { dailyCountersOf, lastDayToForget, type RollupDelta, type RollupEvent, rollupDelta } from './rollup.ts';
 import { DEFAULT_TIME_ZONE, isValidTimeZone } from './time-zone.ts';
@@ -27,18 +28,10 @@ interface Statements {
   addCompoundHourly: Statement;
   addCompoundDaily: Statement;
   addSpan: Statement;
-  addPerson: Statement;
   addDaily: Statement;
+  /** Who was already counted on each compound-day (`stats_daily_person_batches`). */
+  persons: DayPersonSets;
 }
-
-/**
- * Persons kept in the day sets, all sets together (≈ 80 bytes each: ≈ 40 MB at most); beyond it
- * the oldest days are forgotten first. A busy day of a 100 k-resident compound is far below it.
- */
-const COUNTED_PERSONS_MAX = 500_000;
-
-/** The day of a `compound\0day` key. */
-const dayOfKey = (key: string): string => key.slice(key.indexOf('\u0000') + 1);
 
 export class RollupWriter implements SqliteIngestHook {
   readonly engine = 'sqlite';
@@ -46,17 +39,6 @@ export class RollupWriter implements SqliteIngestHook {
   private readonly log: Logger;
   private statements: Statements | undefined;
   private readonly badZones = new Set<string>();
-  /**
-   * The day's person sets in memory: `compound\0day` → persons known to be in
-   * `stats_daily_persons` (committed). A person's second passage of the day then costs no
-   * statement. Filled only from committed batches (`committed`), so a rolled-back batch never
-   * makes a person look counted; a set not in memory (a restart, an older day) falls back to the
-   * table's `ON CONFLICT DO NOTHING`, which is always right.
-   */
-  private readonly counted = new Map<string, Set<string>>();
-  /** What the transaction running now added (`compound\0day` → persons), merged into `counted` once it commits. */
-  private readonly pending = new Map<string, string[]>();
-  private countedPersons = 0;
   /** The elderly flags of the persons seen, kept across batches (the ingest path; `rebuild` reads the table). */
   private elderlyFlags: ElderlyFlags | undefined;
 
@@ -80,11 +62,7 @@ export class RollupWriter implements SqliteIngestHook {
    * before the horizon in every time zone (UTC+14 at the latest), so no kept passage loses its row.
    */
   purgePersonsBefore(beforeMs: number): number {
-    const lastDroppedDay = lastDayToForget(beforeMs);
-    for (const [key, persons] of this.counted) {
-      if (dayOfKey(key) <= lastDroppedDay) this.forget(key, persons);
-    }
-    return this.db.prepare('DELETE FROM stats_daily_persons WHERE day <= ?').run(lastDroppedDay).changes;
+    return this.prepare().persons.purgeUpTo(lastDayToForget(beforeMs));
   }
 
   /**
@@ -96,14 +74,13 @@ export class RollupWriter implements SqliteIngestHook {
     const s = this.prepare();
     const page = this.db.prepare(`SELECT id, gate_id, compound_id, ts, direction, method, result, reason, passed,
       person_id FROM events WHERE id > ? ORDER BY id LIMIT 5000`);
-    this.counted.clear();
-    this.countedPersons = 0;
-    this.pending.clear();
+    s.persons.forgetAll();
     const read = this.db.transaction(() => {
       this.db.exec(
         `DELETE FROM stats_hourly; DELETE FROM stats_hourly_compound; DELETE FROM stats_daily_compound;
-        DELETE FROM stats_day_span; DELETE FROM stats_daily_persons; DELETE FROM stats_daily;`,
+        DELETE FROM stats_day_span; DELETE FROM stats_daily_person_batches; DELETE FROM stats_daily;`,
       );
+      s.persons.begin();
       let read = 0;
       let after = 0;
       for (;;) {
@@ -160,52 +137,26 @@ export class RollupWriter implements SqliteIngestHook {
         VALUES (@compoundId, @day, @firstBucket, @lastBucket)
         ON CONFLICT (compound_id, day) DO UPDATE SET first_bucket = MIN(first_bucket, excluded.first_bucket),
         last_bucket = MAX(last_bucket, excluded.last_bucket)`),
-      addPerson: p(
-        'INSERT INTO stats_daily_persons (compound_id, day, person_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
-      ),
       addDaily: p(`INSERT INTO stats_daily (compound_id, day, persons, crossed_in, crossed_out) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (compound_id, day) DO UPDATE SET persons = persons + excluded.persons,
         crossed_in = crossed_in + excluded.crossed_in, crossed_out = crossed_out + excluded.crossed_out`),
+      persons: new DayPersonSets(this.db),
     };
     return this.statements;
   }
 
   onStored(events: readonly StoredEvent[], compoundOf: (gateId: string) => string): void {
+    const s = this.prepare();
     // Anything still pending belongs to a transaction that did not commit.
-    this.pending.clear();
+    s.persons.begin();
     this.elderlyFlags ??= new ElderlyFlags(this.db);
     this.elderlyFlags.refresh();
-    this.add(events, compoundOf, this.prepare(), this.elderlyFlags);
+    this.add(events, compoundOf, s, this.elderlyFlags);
   }
 
-  /** The batch committed: what it counted is now known to be in the table. */
+  /** The batch committed: who it counted is now known to be in the table. */
   committed(): void {
-    for (const [key, personIds] of this.pending) {
-      let persons = this.counted.get(key);
-      if (!persons) {
-        persons = new Set();
-        this.counted.set(key, persons);
-      }
-      const before = persons.size;
-      for (const personId of personIds) persons.add(personId);
-      this.countedPersons += persons.size - before;
-    }
-    this.pending.clear();
-    if (this.countedPersons > COUNTED_PERSONS_MAX) this.forgetOldestDays();
-  }
-
-  /** Over the bound: drops whole day sets, oldest day first, until it is met again. */
-  private forgetOldestDays(): void {
-    const byDay = [...this.counted].sort(([a], [b]) => (dayOfKey(a) < dayOfKey(b) ? -1 : 1));
-    for (const [key, persons] of byDay) {
-      if (this.countedPersons <= COUNTED_PERSONS_MAX) break;
-      this.forget(key, persons);
-    }
-  }
-
-  private forget(key: string, persons: Set<string>): void {
-    this.counted.delete(key);
-    this.countedPersons -= persons.size;
+    this.statements?.persons.committed();
   }
 
   /** `flags`: the ingest's flags kept across batches; without, each person is read once for this call. */
@@ -274,20 +225,8 @@ export class RollupWriter implements SqliteIngestHook {
     for (const span of daily.spans) s.addSpan.run(span);
     const newPersons = new Map<string, number>();
     for (const { compoundId, day, personIds } of delta.persons) {
-      const key = `${compoundId}\u0000${day}`;
-      const counted = this.counted.get(key);
-      let pending = this.pending.get(key);
-      if (!pending) {
-        pending = [];
-        this.pending.set(key, pending);
-      }
-      let added = 0;
-      for (const personId of personIds) {
-        if (counted?.has(personId)) continue;
-        added += s.addPerson.run(compoundId, day, personId).changes;
-        pending.push(personId);
-      }
-      if (added > 0) newPersons.set(key, added);
+      const added = s.persons.addNew(compoundId, day, personIds);
+      if (added > 0) newPersons.set(`${compoundId}\u0000${day}`, added);
     }
     for (const f of delta.flows) {
       const persons = newPersons.get(`${f.compoundId}\u0000${f.day}`) ?? 0;

@@ -67,13 +67,15 @@ describe('analytics in the cloud core', () => {
   it('forgets who crossed on a day once the day is past the retention horizon, keeping the counts', async () => {
     await publishAll();
     const personRows = () =>
-      (core.store.db.prepare('SELECT count(*) AS n FROM stats_daily_persons').get() as { n: number }).n;
+      (core.store.db.prepare('SELECT count(*) AS n FROM stats_daily_person_batches').get() as { n: number }).n;
     const before = await summary();
     expect(personRows()).toBeGreaterThan(0);
 
     const dayRows = () =>
       (
-        core.store.db.prepare("SELECT count(*) AS n FROM stats_daily_persons WHERE day = '2026-03-02'").get() as {
+        core.store.db
+          .prepare("SELECT count(*) AS n FROM stats_daily_person_batches WHERE day = '2026-03-02'")
+          .get() as {
           n: number;
         }
       ).n;
