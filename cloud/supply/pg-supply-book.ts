@@ -64,8 +64,11 @@ async function acceptedIn(db: Queryable, roundId: string, householdId: string): 
 async function factsIn(db: Queryable, roundId: string, householdId: string): Promise<HouseholdFacts> {
   await run(db, lockKeys, [[householdKey(roundId, householdId)]]);
   const hold = await one(db, S.hold, [roundId, householdId]);
+  const round = await roundIn(db, roundId);
   return {
-    round: await roundIn(db, roundId),
+    round,
+    householdKnown:
+      round !== undefined && (await one(db, S.householdKnown, [round.compoundId, householdId])) !== undefined,
     applied: (await one(db, S.applied, [roundId, householdId])) !== undefined,
     accepted: await acceptedIn(db, roundId, householdId),
     hold: hold ? { gateId: hold.gate_id, askId: hold.ask_id, at: Number(hold.at) } : undefined,

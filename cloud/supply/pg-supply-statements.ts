@@ -189,7 +189,8 @@ export const S = {
   ),
   claimsOf: statement<[string, number], Raw>(
     'supply_claims_of',
-    `SELECT c.*, r.masked_name FROM supply_claims c LEFT JOIN residents r ON r.person_id = c.person_id
+    `SELECT c.*, r.masked_name FROM supply_claims c
+         LEFT JOIN residents r ON r.person_id = c.person_id AND r.compound_id = c.compound_id
      WHERE c.round_id = $1 ORDER BY c.ts, c.claim_id LIMIT $2`,
   ),
   acceptedOfCompound: statement<[string, number], Raw>(

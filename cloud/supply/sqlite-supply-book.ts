@@ -66,8 +66,10 @@ export class SqliteSupplyBook implements SupplyBook {
 
   private factsOf(roundId: string, householdId: string): HouseholdFacts {
     const hold = this.s.hold.get(roundId, householdId) as Raw | undefined;
+    const round = this.roundSync(roundId);
     return {
-      round: this.roundSync(roundId),
+      round,
+      householdKnown: round !== undefined && this.s.householdKnown.get(round.compoundId, householdId) !== undefined,
       applied: this.s.applied.get(roundId, householdId) !== undefined,
       accepted: this.acceptedSync(roundId, householdId),
       hold: hold ? { gateId: String(hold.gate_id), askId: String(hold.ask_id), at: Number(hold.at) } : undefined,

@@ -81,6 +81,8 @@ export interface Hold {
 /** What decides whether a household may claim now, read inside the deciding transaction. */
 export interface HouseholdFacts {
   round: RoundRow | undefined;
+  /** The household has a resident in the round's compound (false without a round). */
+  householdKnown: boolean;
   applied: boolean;
   accepted: FirstClaim | undefined;
   hold: Hold | undefined;

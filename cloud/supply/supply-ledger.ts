@@ -45,7 +45,7 @@ const CLOSED_KEEP_MS = 7 * 86_400_000;
 const AWAKE_MODES = new Set(['controlled', 'lockdown']);
 
 export interface SupplyLedgerOptions {
-  store: Pick<CloudStore, 'engine' | 'recordAlarm'>;
+  store: Pick<CloudStore, 'engine' | 'recordAlarm' | 'recordAudit' | 'getResident'>;
   publish: Publish;
   publishChanges(batches: readonly ChangeBatch[]): Promise<void>;
   live: LiveHub;
@@ -63,7 +63,7 @@ export class SupplyLedger {
   private readonly book: SupplyBook;
   private readonly log: Logger;
   private readonly holdMs: number;
-  readonly counters = { asks: 0, holds: 0, claimsStored: 0, doubles: 0, duplicates: 0 };
+  readonly counters = { asks: 0, holds: 0, claimsStored: 0, doubles: 0, duplicates: 0, foreign: 0 };
 
   constructor(private readonly options: SupplyLedgerOptions) {
     this.book = options.book ?? openSupplyBook(options.store.engine);
@@ -267,6 +267,11 @@ export class SupplyLedger {
       decideWith({ compoundId, now, holdMs: this.holdMs, askId: ask.askId }),
     );
     if (!refused) this.counters.holds += 1;
+    if (refused?.refusal === 'no-household') {
+      // Not a household of the point's compound: no hold was made; audited (docs/supplies.md, "Compound isolation").
+      const detail = { askId: ask.askId, foreign: ['householdId'] };
+      await this.refuseForeign(gateId, compoundId, 'supply.ask.refused', ask.roundId, detail);
+    }
     const answer = refused
       ? { askId: ask.askId, granted: false, ...(await this.placed(refused)) }
       : { askId: ask.askId, granted: true };
@@ -298,7 +303,8 @@ export class SupplyLedger {
    * double), accepted ones relayed, doubles raised; then the cumulative ack.
    */
   async onClaims(gateId: string, compoundId: string, records: readonly ClaimRecord[]): Promise<void> {
-    const stored = await this.book.storeRecords(gateId, compoundId, records, this.options.now());
+    const screened = await Promise.all(records.map((r) => this.screen(gateId, compoundId, r)));
+    const stored = await this.book.storeRecords(gateId, compoundId, screened, this.options.now());
     this.counters.claimsStored += stored.stored;
     this.counters.duplicates += stored.duplicates;
     for (const record of stored.foreign) {
@@ -310,6 +316,46 @@ export class SupplyLedger {
     this.relay(stored.batch);
     for (const d of stored.doubles) await this.raiseDouble(gateId, compoundId, d.record, d.first);
     await this.sendAck(gateId, { upTo: stored.upTo, ts: this.options.now() });
+  }
+
+  /**
+   * A point's record naming a household or a person that is not of its compound is kept (its seq
+   * is acknowledged like any other) as a refusal that names neither — never accepted, relayed or
+   * shown with another compound's member — and audited.
+   */
+  private async screen(gateId: string, compoundId: string, record: ClaimRecord): Promise<ClaimRecord> {
+    if (record.gateId !== gateId) return record; // not stored at all (supply-book.ts)
+    const { householdId, personId } = record;
+    const householdOk = householdId === undefined || (await this.book.householdKnown(compoundId, householdId));
+    const person = personId === undefined ? undefined : await this.options.store.getResident(personId);
+    const personOk = personId === undefined || person?.compoundId === compoundId;
+    if (householdOk && personOk) return record;
+    await this.refuseForeign(gateId, compoundId, 'supply.claim.refused', record.roundId, {
+      seq: record.seq,
+      foreign: [...(householdOk ? [] : ['householdId']), ...(personOk ? [] : ['personId'])],
+    });
+    const { householdId: _h, personId: _p, ...rest } = record;
+    return { ...rest, outcome: 'refused', refusal: householdOk ? 'unknown-person' : 'no-household' };
+  }
+
+  /**
+   * A point named a household or person of another compound (or of none): counted, logged and
+   * audited in the point's compound — which field, not its value (another compound's ids are not
+   * for this compound's managers to read).
+   */
+  private async refuseForeign(
+    gateId: string,
+    compoundId: string,
+    action: string,
+    roundId: string,
+    detail: Record<string, unknown>,
+  ): Promise<void> {
+    this.counters.foreign += 1;
+    this.log.warn({ gateId, compoundId, roundId, ...detail }, 'supply message naming another compound refused');
+    const entry = { at: this.options.now(), actor: gateId, role: 'gate', action, compoundId, target: roundId };
+    await this.options.store
+      .recordAudit({ ...entry, detail: { ...detail, why: "not of the gate's compound" } })
+      .catch((err: unknown) => this.log.error({ err }, 'supply refusal not audited'));
   }
 
   private async raiseDouble(gateId: string, compoundId: string, record: ClaimRecord, first: FirstClaim) {

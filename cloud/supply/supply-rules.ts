@@ -18,6 +18,8 @@ export interface AskContext {
 export function refusalOf(facts: HouseholdFacts, ctx: AskContext): Refusal | undefined {
   const { round } = facts;
   if (!round || round.compoundId !== ctx.compoundId || round.status !== 'open') return { refusal: 'round-closed' };
+  // A household of another compound (or of none) is never held or claimed for in this one.
+  if (!facts.householdKnown) return { refusal: 'no-household' };
   if (ctx.now < round.windowFrom || ctx.now > round.windowTo) return { refusal: 'outside-window' };
   if (round.eligibility === 'applicants' && !facts.applied) return { refusal: 'not-eligible' };
   if (facts.accepted) {

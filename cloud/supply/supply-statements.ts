@@ -42,7 +42,8 @@ export function prepareStatements(db: Database) {
       `INSERT INTO supply_claims (${CLAIM_COLUMNS}) VALUES (${CLAIM_VALUES}) ON CONFLICT DO NOTHING`,
     ),
     claimsOf: p(
-      `SELECT c.*, r.masked_name FROM supply_claims c LEFT JOIN residents r ON r.person_id = c.person_id
+      `SELECT c.*, r.masked_name FROM supply_claims c
+         LEFT JOIN residents r ON r.person_id = c.person_id AND r.compound_id = c.compound_id
          WHERE c.round_id = ? ORDER BY c.ts, c.claim_id LIMIT ?`,
     ),
     acceptedOfCompound: p(
