@@ -12,37 +12,40 @@ export const GATE_DB_FILE = 'gate.db';
 /** SQLite page cache of the gate database, KiB. */
 const PAGE_CACHE_KIB = 4_000;
 
+/**
+ * The cloud's tables that a snapshot replaces wholesale, with their indexes. A snapshot is staged
+ * in tables of the same shape (`incoming_<name>`, edge-agent/snapshot-staging.ts) that the swap
+ * renames into place, so the two are declared once, here.
+ */
+export const SWAPPED_TABLES = {
+  persons: {
+    columns: 'person_id TEXT PRIMARY KEY, id_hash TEXT, record TEXT NOT NULL',
+    indexes: ['persons_by_id_hash ON persons (id_hash)'],
+  },
+  health: { columns: 'person_id TEXT PRIMARY KEY, colour TEXT NOT NULL, ts INTEGER NOT NULL', indexes: [] },
+  revoked_passes: { columns: 'pass_id TEXT PRIMARY KEY, ts INTEGER NOT NULL', indexes: [] },
+} as const satisfies Record<string, { columns: string; indexes: readonly string[] }>;
+
+const SWAPPED_SCHEMA = Object.entries(SWAPPED_TABLES)
+  .map(([name, { columns, indexes }]) =>
+    [
+      `CREATE TABLE IF NOT EXISTS ${name} (${columns});`,
+      ...indexes.map((index) => `CREATE INDEX IF NOT EXISTS ${index};`),
+    ].join('\n'),
+  )
+  .join('\n');
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
-CREATE TABLE IF NOT EXISTS persons (person_id TEXT PRIMARY KEY, id_hash TEXT, record TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS persons_by_id_hash ON persons (id_hash);
+${SWAPPED_SCHEMA}
 CREATE TABLE IF NOT EXISTS person_cards (card TEXT PRIMARY KEY, person_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS person_cards_by_person ON person_cards (person_id);
-CREATE TABLE IF NOT EXISTS health (person_id TEXT PRIMARY KEY, colour TEXT NOT NULL, ts INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS revoked_passes (pass_id TEXT PRIMARY KEY, ts INTEGER NOT NULL);
 
 CREATE TABLE IF NOT EXISTS pass_uses (pass_id TEXT PRIMARY KEY, uses INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS household_exits (id INTEGER PRIMARY KEY, household_id TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS household_exits_by_household ON household_exits (household_id, at);
 CREATE TABLE IF NOT EXISTS last_direction (person_id TEXT PRIMARY KEY, direction TEXT NOT NULL, at INTEGER NOT NULL);
-
--- A snapshot being received (only one at a time): which parts are in, and their rows already in
--- the replica's own shape, so the swap is a few INSERT … SELECT in one transaction (no re-parsing).
--- The staging tables of earlier versions held each part as one JSON text; they are dropped.
-DROP TABLE IF EXISTS snapshot_parts;
-CREATE TABLE IF NOT EXISTS staged_parts (
-  snapshot_rev INTEGER NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL, PRIMARY KEY (snapshot_rev, part));
--- WITHOUT ROWID: one b-tree per staging table instead of two. Cards are not staged: the swap
--- takes them from the staged records themselves (json_each), so they always match them.
-CREATE TABLE IF NOT EXISTS staged_persons (
-  person_id TEXT PRIMARY KEY, id_hash TEXT, record TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS staged_health (
-  person_id TEXT PRIMARY KEY, colour TEXT NOT NULL, ts INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS staged_revoked_passes (pass_id TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID;
--- Mode and quota-policy changes of the snapshot (a handful), applied in part order at the swap.
-CREATE TABLE IF NOT EXISTS staged_settings (
-  part INTEGER NOT NULL, idx INTEGER NOT NULL, change TEXT NOT NULL, PRIMARY KEY (part, idx));
 
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, event TEXT NOT NULL, final INTEGER NOT NULL);
 `;

@@ -170,53 +170,9 @@ function changeWrites(db: GateDatabase) {
   };
 }
 
-/** A snapshot staged part by part, then swapped in at once. */
+/** What a snapshot swap (edge-agent/snapshot-staging.ts does the staging) and its callers need beside. */
 function snapshotStaging(db: GateDatabase) {
   return {
-    stagedInfo: db.prepare<[], { snapshot_rev: number; parts: number; received: number }>(
-      'SELECT snapshot_rev, MAX(parts) AS parts, COUNT(*) AS received FROM staged_parts GROUP BY snapshot_rev',
-    ),
-    stagedPart: db.prepare<[number, number], { one: number }>(
-      'SELECT 1 AS one FROM staged_parts WHERE snapshot_rev = ? AND part = ?',
-    ),
-    stagePart: db.prepare<[number, number, number]>(
-      'INSERT INTO staged_parts (snapshot_rev, part, parts) VALUES (?, ?, ?)',
-    ),
-    stagePerson: db.prepare<[string, string | null, string]>(
-      'INSERT OR REPLACE INTO staged_persons (person_id, id_hash, record) VALUES (?, ?, ?)',
-    ),
-    unstagePerson: db.prepare<[string]>('DELETE FROM staged_persons WHERE person_id = ?'),
-    stageHealth: db.prepare<[string, string, number]>(
-      'INSERT OR REPLACE INTO staged_health (person_id, colour, ts) VALUES (?, ?, ?)',
-    ),
-    unstageHealth: db.prepare<[string]>('DELETE FROM staged_health WHERE person_id = ?'),
-    stageRevoke: db.prepare<[string, number]>(
-      'INSERT OR IGNORE INTO staged_revoked_passes (pass_id, ts) VALUES (?, ?)',
-    ),
-    stageSetting: db.prepare<[number, number, string]>(
-      'INSERT OR REPLACE INTO staged_settings (part, idx, change) VALUES (?, ?, ?)',
-    ),
-    stagedSettings: db.prepare<[], { change: string }>('SELECT change FROM staged_settings ORDER BY part, idx'),
-    clearStaging: [
-      'DELETE FROM staged_parts',
-      'DELETE FROM staged_persons',
-      'DELETE FROM staged_health',
-      'DELETE FROM staged_revoked_passes',
-      'DELETE FROM staged_settings',
-    ].map((sql) => db.prepare(sql)),
-    clearReplica: [
-      'DELETE FROM persons',
-      'DELETE FROM person_cards',
-      'DELETE FROM health',
-      'DELETE FROM revoked_passes',
-    ].map((sql) => db.prepare(sql)),
-    swapIn: [
-      'INSERT INTO persons (person_id, id_hash, record) SELECT person_id, id_hash, record FROM staged_persons',
-      // A card named by two records goes to the later one, as with upserts (ON CONFLICT (card)).
-      "INSERT OR REPLACE INTO person_cards (card, person_id) SELECT c.value, p.person_id FROM staged_persons p, json_each(p.record, '$.cards') c",
-      'INSERT INTO health (person_id, colour, ts) SELECT person_id, colour, ts FROM staged_health',
-      'INSERT INTO revoked_passes (pass_id, ts) SELECT pass_id, ts FROM staged_revoked_passes',
-    ].map((sql) => db.prepare(sql)),
     countPersons: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM persons'),
     clearGateSettings: db.prepare<[string]>('DELETE FROM meta WHERE key LIKE ?'),
   };

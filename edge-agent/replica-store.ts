@@ -18,6 +18,7 @@ import { type Change, changeSchema, type GateSettings, type PersonRecord } from 
 import { collectAfterBulkWork } from '../shared/small-heap.ts';
 import { type GateDatabase, MetaTable } from './gate-database.ts';
 import { ensureReplicaSchema, prepareReplicaStatements, type ReplicaStatements } from './replica-statements.ts';
+import { SnapshotStaging, type StagedParts } from './snapshot-staging.ts';
 import { isSupplyChange, SupplyReplica } from './supply/supply-replica.ts';
 import type { ExitQuotaPolicy, ReplicaView } from './replica-view.ts';
 
@@ -50,11 +51,7 @@ export interface PassageEffects {
   deviceFrame?: { passId: string; at: number };
 }
 
-export interface StagedSnapshot {
-  snapshotRev: number;
-  parts: number;
-  received: number;
-}
+export type StagedSnapshot = StagedParts;
 
 type StageOutcome = 'staged' | 'complete' | 'stale';
 
@@ -68,6 +65,7 @@ export class ReplicaStore implements ReplicaView {
   private contactPersistedAt = 0;
 
   private readonly stmt: ReplicaStatements;
+  private readonly staging: SnapshotStaging;
   private readonly applyDeltaTx: (changes: readonly Change[], toRev: number) => void;
   private readonly stageChunkTx: (
     snapshotRev: number,
@@ -97,6 +95,7 @@ export class ReplicaStore implements ReplicaView {
     this.cachedContact = this.meta.getNumber(META.lastContact) ?? null;
 
     this.stmt = prepareReplicaStatements(db);
+    this.staging = new SnapshotStaging(db);
 
     this.applyDeltaTx = db.transaction((changes: readonly Change[], toRev: number) => {
       for (const change of changes) this.applyChange(change);
@@ -105,31 +104,28 @@ export class ReplicaStore implements ReplicaView {
 
     this.stageChunkTx = db.transaction(
       (snapshotRev: number, part: number, parts: number, records: readonly Change[]): StageOutcome => {
-        const current = this.stmt.stagedInfo.get();
-        if (current && current.snapshot_rev > snapshotRev) return 'stale';
-        if (current && current.snapshot_rev !== snapshotRev) for (const clear of this.stmt.clearStaging) clear.run();
+        const current = this.staging.info();
+        if (current && current.snapshotRev > snapshotRev) return 'stale';
+        if (current && current.snapshotRev !== snapshotRev) this.staging.clear();
         // A part delivered twice (QoS 1) is the same part of the same snapshot: staged once.
-        if (!this.stmt.stagedPart.get(snapshotRev, part)) {
-          for (const [index, change] of records.entries()) this.stageChange(change, part, index);
-          this.stmt.stagePart.run(snapshotRev, part, parts);
-        }
-        const staged = this.stmt.stagedInfo.get();
+        if (!this.staging.hasPart(snapshotRev, part)) this.staging.stagePart(snapshotRev, part, parts, records);
+        const staged = this.staging.info();
         return staged !== undefined && staged.received >= parts && staged.parts === parts ? 'complete' : 'staged';
       },
     );
 
     this.swapSnapshotTx = db.transaction((snapshotRev: number) => {
       // The cloud's data is replaced wholesale; the gate's own counters stay (they are not the cloud's).
-      for (const clear of this.stmt.clearReplica) clear.run();
       this.meta.delete(META.quota);
       this.cachedQuota = null;
       this.stmt.clearGateSettings.run(`${META.gateSettingsPrefix}%`);
       this.cachedGateSettings.clear();
       this.supply.clearForSnapshot();
-      for (const copy of this.stmt.swapIn) copy.run();
+      // Persons, cards, health and revocations: the staged tables renamed into place.
+      this.staging.swapIn();
       // Mode and quota policy: a handful of rows, each checked again since it is read back as text.
-      for (const row of this.stmt.stagedSettings.all()) this.applyChange(changeSchema.parse(JSON.parse(row.change)));
-      for (const clear of this.stmt.clearStaging) clear.run();
+      for (const text of this.staging.stagedSettings()) this.applyChange(changeSchema.parse(JSON.parse(text)));
+      this.staging.clear();
       this.setRev(snapshotRev);
     });
   }
@@ -293,9 +289,9 @@ export class ReplicaStore implements ReplicaView {
   }
 
   /**
-   * Stages one snapshot chunk (already validated by the caller, docs/contract.md `sync`) into the
-   * `staged_*` tables, in the replica's own row shape; when every part 1..parts of that snapshot is
-   * in, swaps the replica in one transaction ('applied') by copying those rows. A newer snapshot
+   * Stages one snapshot chunk (already validated by the caller, docs/contract.md `sync`) in tables
+   * of the replica's own shape (snapshot-staging.ts); when every part 1..parts of that snapshot is
+   * in, swaps the replica in one transaction ('applied') by renaming those tables into place. A newer snapshot
    * discards the parts of an older one; a chunk of a snapshot older than the one being staged is
    * refused ('stale'). A half-applied snapshot is never visible: the replica's tables change only
    * in the swap.
@@ -338,38 +334,8 @@ export class ReplicaStore implements ReplicaView {
     }
   }
 
-  private stageChange(change: Change, part: number, index: number): void {
-    switch (change.op) {
-      case 'person.upsert': {
-        const { person } = change;
-        this.stmt.stagePerson.run(person.personId, person.idHash, JSON.stringify(person));
-        return;
-      }
-      case 'person.delete':
-        this.stmt.unstagePerson.run(change.personId);
-        this.stmt.unstageHealth.run(change.personId);
-        return;
-      case 'health':
-        this.stmt.stageHealth.run(change.personId, change.colour, change.ts);
-        return;
-      case 'pass.revoke':
-        this.stmt.stageRevoke.run(change.passId, change.ts);
-        return;
-      case 'mode':
-      case 'quota.policy':
-      case 'gate.settings':
-      case 'exit.use':
-      case 'supply.round':
-      case 'supply.claim':
-      case 'supply.apply':
-        this.stmt.stageSetting.run(part, index, JSON.stringify(change));
-        return;
-    }
-  }
-
   stagedSnapshot(): StagedSnapshot | undefined {
-    const row = this.stmt.stagedInfo.get();
-    return row ? { snapshotRev: row.snapshot_rev, parts: row.parts, received: row.received } : undefined;
+    return this.staging.info();
   }
 
   private setRev(rev: number): void {

@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
+import { ReplicaStore } from '../../edge-agent/replica-store.ts';
+import type { Change } from '../../shared/schemas/mqtt.ts';
+import { NOW, person } from './fixtures.ts';
+
+let dir: string;
+let db: GateDatabase;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'anxin-staging-'));
+  db = openGateDatabase(dir, { synchronous: 'normal' });
+});
+afterEach(() => {
+  if (db.open) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const upsert = (id: string, cards: string[] = []): Change => ({ op: 'person.upsert', person: person(id, { cards }) });
+
+/** The schema as SQLite keeps it: every table and index with its SQL, minus the name quoting a rename adds. */
+function schemaOf(d: GateDatabase): string[] {
+  return d
+    .prepare<[], { type: string; name: string; tbl_name: string; sql: string | null }>(
+      "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_autoindex_%' ORDER BY name",
+    )
+    .all()
+    .map((r) => `${r.type} ${r.name} on ${r.tbl_name}: ${(r.sql ?? '').replace(/"(\w+)"/g, '$1')}`);
+}
+
+describe('snapshot staging (tables renamed into place)', () => {
+  it('leaves the same schema as a fresh database after each swap, and the replica readable through it', () => {
+    const replica = new ReplicaStore(db);
+    const fresh = schemaOf(db);
+    for (const rev of [5, 6, 7]) {
+      replica.stageSnapshotChunk(rev, 1, 2, [
+        upsert(`a${rev}`, [`1:${rev}`]),
+        { op: 'pass.revoke', passId: 'x', ts: NOW },
+      ]);
+      expect(replica.personById(`a${rev}`)).toBeUndefined();
+      const outcome = replica.stageSnapshotChunk(rev, 2, 2, [
+        upsert(`b${rev}`),
+        { op: 'health', personId: `a${rev}`, colour: 'red', ts: NOW },
+      ]);
+      expect(outcome).toBe('applied');
+      expect(replica.personCount()).toBe(2);
+      expect(replica.personByCard(`1:${rev}`)?.personId).toBe(`a${rev}`);
+      expect(replica.personById(`a${rev - 1}`)).toBeUndefined();
+      expect(replica.health(`a${rev}`)).toBe('red');
+      expect(replica.isPassRevoked('x')).toBe(true);
+      expect(schemaOf(db)).toEqual(fresh);
+    }
+    const plan = db
+      .prepare<[string], { detail: string }>('EXPLAIN QUERY PLAN SELECT record FROM persons WHERE id_hash = ?')
+      .all('h');
+    expect(plan.map((p) => p.detail).join()).toContain('persons_by_id_hash');
+  });
+
+  it('keeps the old replica whole when the swap fails, and the staged parts for another try', () => {
+    const replica = new ReplicaStore(db);
+    replica.stageSnapshotChunk(3, 1, 1, [upsert('old', ['1:1'])]);
+    replica.stageSnapshotChunk(4, 1, 2, [upsert('new')]);
+    // A staged setting the swap cannot read back makes the swap's transaction fail half-way.
+    db.prepare('INSERT INTO staged_settings (part, idx, change) VALUES (1, 99, \'{"op":"mode","mode":"?"}\')').run();
+    expect(() => replica.stageSnapshotChunk(4, 2, 2, [upsert('new2')])).toThrow();
+    expect(replica.rev()).toBe(3);
+    expect(replica.personById('old')).toBeDefined();
+    expect(replica.personByCard('1:1')?.personId).toBe('old');
+    expect(replica.personById('new')).toBeUndefined();
+    expect(replica.stagedSnapshot()).toEqual({ snapshotRev: 4, parts: 2, received: 2 });
+  });
+
+  it('drops the staging tables of an earlier version, and the parts they held, on opening', () => {
+    db.exec(`
+      CREATE TABLE staged_parts (snapshot_rev INTEGER NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL,
+        PRIMARY KEY (snapshot_rev, part));
+      CREATE TABLE staged_settings (part INTEGER NOT NULL, idx INTEGER NOT NULL, change TEXT NOT NULL, PRIMARY KEY (part, idx));
+      CREATE TABLE staged_persons (person_id TEXT PRIMARY KEY, id_hash TEXT, record TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE staged_health (person_id TEXT PRIMARY KEY, colour TEXT NOT NULL, ts INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE staged_revoked_passes (pass_id TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO staged_parts VALUES (8, 1, 2);
+      INSERT INTO staged_persons VALUES ('p1', NULL, '{}');
+    `);
+    const replica = new ReplicaStore(db);
+    expect(replica.stagedSnapshot()).toBeUndefined();
+    const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE name LIKE 'staged_%'").all();
+    expect(tables.map((t) => t.name).sort()).toEqual(['staged_parts', 'staged_settings']);
+    // The part it had is asked for again with the rest: the snapshot completes from what arrives now.
+    replica.stageSnapshotChunk(8, 2, 2, [upsert('p2')]);
+    expect(replica.rev()).toBe(0);
+    expect(replica.stageSnapshotChunk(8, 1, 2, [upsert('p1')])).toBe('applied');
+    expect(replica.personCount()).toBe(2);
+  });
+});
