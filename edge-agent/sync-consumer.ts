@@ -36,8 +36,9 @@ import { formatIssues } from '../shared/config.ts';
 import { MODES } from '../shared/enums.ts';
 import { idSchema } from '../shared/ids.ts';
 import type { Logger } from '../shared/log.ts';
-import { type Change, changeSchema, syncDeltaEnvelopeSchema, syncEnvelopeSchema } from '../shared/schemas/mqtt.ts';
+import { type Change, syncDeltaEnvelopeSchema, syncEnvelopeSchema } from '../shared/schemas/mqtt.ts';
 import { topics } from '../shared/topics.ts';
+import { readChange } from './change-reader.ts';
 import type { ReplicaStore } from './replica-store.ts';
 import type { EventPublisher } from './uplink.ts';
 
@@ -210,7 +211,7 @@ export class SyncConsumer {
   }
 
   /**
-   * The changes that pass `changeSchema`, in order; the others are counted, logged and reported
+   * The changes that pass `changeSchema` (read by change-reader.ts), in order; the others are counted, logged and reported
    * (`report`: false when this snapshot's skipped changes were reported already), and replaced by
    * what fails closed where they name a person or a pass (`failClosed`).
    */
@@ -218,15 +219,16 @@ export class SyncConsumer {
     const changes: Change[] = [];
     let skipped = 0;
     let first = '';
-    for (const [index, item] of items.entries()) {
-      const result = changeSchema.safeParse(item);
-      if (result.success) {
-        changes.push(result.data);
+    for (let index = 0; index < items.length; index++) {
+      const item = items[index];
+      const reading = readChange(item);
+      if (reading.ok) {
+        changes.push(reading.change);
         continue;
       }
       skipped += 1;
       if (skipped === 1)
-        first = `#${index} ${describeChange(item)}: ${formatIssues(result.error).slice(0, 3).join('; ')}`;
+        first = `#${index} ${describeChange(item)}: ${formatIssues(reading.error).slice(0, 3).join('; ')}`;
       const closed = failClosed(item, this.now());
       if (closed) changes.push(closed);
     }

@@ -154,6 +154,9 @@ export type SyncRequest = z.infer<typeof syncRequestSchema>;
 export const syncAckSchema = z.object({ snapshotRev: seqSchema, part: z.number().int().min(1).max(100_000) });
 export type SyncAck = z.infer<typeof syncAckSchema>;
 
+/** The longest masked name and the most cards a person record may carry. */
+export const PERSON_RECORD_LIMITS = { maskedName: 64, cards: 16 } as const;
+
 /** What a gate knows of a person: never a name or ID number in clear (docs/architecture.md rule 5). */
 export const personRecordSchema = z.object({
   personId: idSchema,
@@ -161,8 +164,8 @@ export const personRecordSchema = z.object({
   householdId: idSchema.nullable(),
   kind: z.enum(PERSON_KINDS),
   idHash: idHashSchema.nullable(),
-  maskedName: z.string().max(64),
-  cards: z.array(cardNumberSchema).max(16),
+  maskedName: z.string().max(PERSON_RECORD_LIMITS.maskedName),
+  cards: z.array(cardNumberSchema).max(PERSON_RECORD_LIMITS.cards),
   validFrom: epochMs.nullable(),
   validTo: epochMs.nullable(),
   active: z.boolean(),
