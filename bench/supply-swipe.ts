@@ -22,7 +22,7 @@ import { WalSync } from '../shared/wal-sync.ts';
 import type { Credential, GateContext } from '../edge-agent/decision.ts';
 import { type GateDatabase, openGateDatabase } from '../edge-agent/gate-database.ts';
 import { ReplicaStore } from '../edge-agent/replica-store.ts';
-import { ClaimJournal } from '../edge-agent/supply/claim-journal.ts';
+import { ClaimJournalStore } from '../edge-agent/supply/claim-journal-store.ts';
 import { ClaimUplink } from '../edge-agent/supply/claim-uplink.ts';
 import { DistributionPoint } from '../edge-agent/supply/distribution-point.ts';
 import { TerminalFeed } from '../edge-agent/terminal/terminal-feed.ts';
@@ -75,7 +75,7 @@ function householdPairs(persons: readonly SyntheticPerson[]): SyntheticPerson[][
 /** The point with its journal (fsynced off the loop) and an uplink to a stand-in cloud that grants every ask. */
 function pointOver(db: GateDatabase, replica: ReplicaStore, keys: ParsedKeys) {
   const wal = new WalSync(`${db.name}-wal`);
-  const journal = new ClaimJournal(db, replica.supply, wal);
+  const journal = new ClaimJournalStore(db, replica.supply, wal);
   const answered = { asks: 0 };
   const uplink: ClaimUplink = new ClaimUplink({
     gateId: 'p-1',

@@ -9,7 +9,7 @@ import type { ParsedKeys, SigningKey } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
 import { topics } from '../shared/topics.ts';
 import { openSessionStore } from './auth/open-session-store.ts';
-import { SessionBook } from './auth/session-book.ts';
+import { SessionService } from './auth/session-service.ts';
 import { createApp, routeDepsOf } from './http/app.ts';
 import type { AppEnv } from './http/app-env.ts';
 import type { CloudExtension, CloudExtensionFactory, ExtensionContext } from './http/extension.ts';
@@ -19,7 +19,7 @@ import { GateDirectory } from './ingest/gate-directory.ts';
 import { liveEntryPublisher } from './live/live-entries.ts';
 import { LiveHub } from './live/live-hub.ts';
 import { exitQuotaExtension } from './lockdown/exit-quota-extension.ts';
-import { ExitQuotaLedger } from './lockdown/exit-quota-ledger.ts';
+import { ExitQuotaService } from './lockdown/exit-quota-service.ts';
 import { type CloudMetrics, createCloudMetrics } from './metrics/cloud-metrics.ts';
 import { GateMessageRouter } from './mqtt/gate-message-router.ts';
 import { IdentitySeal } from './registry/identity-seal.ts';
@@ -29,7 +29,7 @@ import { DEFAULT_RETENTION_DAYS } from './store/retention-job.ts';
 import { composeIngestHooks } from './store/ingest-hook.ts';
 import type { CloudStore, Snapshot } from './store/store.ts';
 import { supplyExtension } from './supply/supply-extension.ts';
-import { SupplyLedger } from './supply/supply-ledger.ts';
+import { SupplyService } from './supply/supply-service.ts';
 import type { Publish } from './sync/change-publisher.ts';
 import { SyncResponder } from './sync/sync-responder.ts';
 import { GateTokenRenewal } from './tokens/gate-token-renewal.ts';
@@ -55,7 +55,7 @@ export interface CloudCoreOptions<S extends CloudStore = CloudStore> {
   /** A broker that keeps one account per gate (Mosquitto): a renewed token becomes the account's password. */
   brokerAccounts?: BrokerAccounts;
   health?: () => Record<string, unknown>;
-  /** A session unused this long ends (default 30 min; cloud/auth/session-book.ts). */
+  /** A session unused this long ends (default 30 min; cloud/auth/session-service.ts). */
   sessionIdleMs?: number;
   /** Lets a non-loopback scraper read `/metrics` with this bearer token. */
   metricsToken?: string;
@@ -71,11 +71,11 @@ export interface CloudCore<S extends CloudStore = CloudStore> {
   live: LiveHub;
   metrics: CloudMetrics;
   gates: GateDirectory;
-  sessions: SessionBook;
+  sessions: SessionService;
   /** Lockdown exit quota across the compound: uses relayed to every gate, over-uses found. */
-  exitQuota: ExitQuotaLedger;
+  exitQuota: ExitQuotaService;
   /** Crisis supplies: rounds, stock, the distribution points' claims (docs/supplies.md). */
-  supply: SupplyLedger;
+  supply: SupplyService;
   /** Every extension opened, the built-in ones first. */
   extensions: readonly CloudExtension[];
 }
@@ -94,7 +94,7 @@ function createServices<S extends CloudStore>(options: CloudCoreOptions<S>, sign
   const metrics = createCloudMetrics();
   const live = new LiveHub();
   const gates = new GateDirectory(store);
-  const sessions = new SessionBook({
+  const sessions = new SessionService({
     store: openSessionStore(store.engine),
     signingKey,
     now,
@@ -146,8 +146,8 @@ function createServices<S extends CloudStore>(options: CloudCoreOptions<S>, sign
 function openExtensions(ctx: ExtensionContext, factories: readonly CloudExtensionFactory[]) {
   const publishChanges = ctx.registry.publishChanges.bind(ctx.registry);
   const parts = { store: ctx.store, live: ctx.live, logger: ctx.logger, now: ctx.now, publishChanges };
-  const exitQuota = new ExitQuotaLedger(parts);
-  const supply = new SupplyLedger({ ...parts, publish: ctx.publish }).start();
+  const exitQuota = new ExitQuotaService(parts);
+  const supply = new SupplyService({ ...parts, publish: ctx.publish }).start();
   const extensions = [
     exitQuotaExtension(exitQuota, ctx),
     supplyExtension(supply, ctx),

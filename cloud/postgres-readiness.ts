@@ -12,22 +12,22 @@
  * The probe never reaches a server: its pool refuses every use.
  */
 import type pg from 'pg';
-import { openAlarmBook } from './alarms/open-alarm-book.ts';
+import { openAlarmAckStore } from './alarms/open-alarm-ack-store.ts';
 import { openAnalyticsStore } from './analytics/open-analytics.ts';
 import { PG_ANALYTICS_MIGRATIONS } from './analytics/pg-analytics-migrations.ts';
-import { openDevicePassBook } from './device-passes/open-device-pass-book.ts';
-import { PG_DEVICE_PASS_MIGRATIONS } from './device-passes/pg-device-pass-book.ts';
-import { PG_ALARM_ACK_MIGRATIONS } from './alarms/pg-alarm-book.ts';
+import { openDevicePassStore } from './device-passes/open-device-pass-store.ts';
+import { PG_DEVICE_PASS_MIGRATIONS } from './device-passes/pg-device-pass-store.ts';
+import { PG_ALARM_ACK_MIGRATIONS } from './alarms/pg-alarm-ack-store.ts';
 import { openSessionStore } from './auth/open-session-store.ts';
 import { openExitQuotaStore } from './lockdown/open-exit-quota-store.ts';
 import { PG_SESSION_MIGRATIONS } from './auth/pg-session-store.ts';
-import { openResidentSideBook } from './me/open-resident-side-book.ts';
+import { openResidentSideStore } from './me/open-resident-side-store.ts';
 import { PG_RESIDENT_SIDE_MIGRATIONS } from './me/pg-resident-side-statements.ts';
 import { openIdentityKeys } from './registry/open-identity-keys.ts';
-import { openSupplyBook } from './supply/open-supply-book.ts';
+import { openSupplyStore } from './supply/open-supply-store.ts';
 import { PG_SUPPLY_MIGRATIONS } from './supply/pg-supply-statements.ts';
-import { openRevocationBook } from './revocations/open-revocation-book.ts';
-import { PG_REVOCATION_MIGRATIONS } from './revocations/pg-revocation-book.ts';
+import { openRevocationStore } from './revocations/open-revocation-store.ts';
+import { PG_REVOCATION_MIGRATIONS } from './revocations/pg-revocation-store.ts';
 import { type StoreEngine, UnsupportedEngineError } from './store/engine.ts';
 import type { Migration } from './store/migration-runner.ts';
 import { PG_MIGRATIONS } from './store/postgres/pg-migrations.ts';
@@ -45,15 +45,15 @@ const SQLITE_BOUND: readonly PendingPart[] = [];
 /** Parts opened per engine: probed. */
 const PER_ENGINE: readonly (PendingPart & { open: (engine: StoreEngine) => unknown })[] = [
   { part: 'sessions', where: 'cloud/auth/open-session-store.ts', open: openSessionStore },
-  { part: 'alarm acknowledgements', where: 'cloud/alarms/open-alarm-book.ts', open: openAlarmBook },
-  { part: 'token revocations', where: 'cloud/revocations/open-revocation-book.ts', open: openRevocationBook },
+  { part: 'alarm acknowledgements', where: 'cloud/alarms/open-alarm-ack-store.ts', open: openAlarmAckStore },
+  { part: 'token revocations', where: 'cloud/revocations/open-revocation-store.ts', open: openRevocationStore },
   { part: 'resident directory', where: 'cloud/web/open-resident-directory.ts', open: openResidentDirectory },
   { part: 'identity keys (pepper rotation)', where: 'cloud/registry/open-identity-keys.ts', open: openIdentityKeys },
-  { part: 'resident side', where: 'cloud/me/open-resident-side-book.ts', open: openResidentSideBook },
+  { part: 'resident side', where: 'cloud/me/open-resident-side-store.ts', open: openResidentSideStore },
   { part: 'lockdown exit quota', where: 'cloud/lockdown/open-exit-quota-store.ts', open: openExitQuotaStore },
   { part: 'statistics and their rollups', where: 'cloud/analytics/open-analytics.ts', open: openAnalyticsStore },
-  { part: 'device passes', where: 'cloud/device-passes/open-device-pass-book.ts', open: openDevicePassBook },
-  { part: 'crisis supplies', where: 'cloud/supply/open-supply-book.ts', open: openSupplyBook },
+  { part: 'device passes', where: 'cloud/device-passes/open-device-pass-store.ts', open: openDevicePassStore },
+  { part: 'crisis supplies', where: 'cloud/supply/open-supply-store.ts', open: openSupplyStore },
 ];
 
 /** The modules of the parts probed (test/cloud/postgres-readiness.test.ts checks no `open-*.ts` factory is missing). */

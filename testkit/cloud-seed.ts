@@ -3,7 +3,7 @@
  * benchmark presents to it — one way for the fault suites (testkit/deployment.ts) and the
  * benchmarks (bench/lib/deployment.ts): compounds, gates, residents and sign-ins through the
  * store's own methods; MQTT tokens signed with the deployment key; HTTP bearer tokens as sessions
- * in the cloud's database (cloud/auth/session-book.ts), since staff tokens are sessions.
+ * in the cloud's database (cloud/auth/session-service.ts), since staff tokens are sessions.
  */
 import Database from 'better-sqlite3';
 import { hashPassword } from '../cloud/auth/password-hash.ts';

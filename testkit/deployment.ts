@@ -132,7 +132,7 @@ export class Deployment {
     });
   }
 
-  /** A bearer token of a session opened in the cloud's database (cloud/auth/session-book.ts). */
+  /** A bearer token of a session opened in the cloud's database (cloud/auth/session-service.ts). */
   httpToken(role: HttpRole): string {
     return sessionToken(this.cloudDb, this.keys, {
       username: role,

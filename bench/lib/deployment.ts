@@ -50,7 +50,7 @@ export async function startDeployment(
 
   const broker = await startAnxinBroker(ctx, keyPaths.publicPath);
   const cloud = await startAnxinCloud(ctx, { db: dbPath, mqttUrl: broker.url, keysPath: keyPaths.privatePath });
-  // HTTP roles need a session row in the cloud's database (cloud/auth/session-book.ts); MQTT roles a signature.
+  // HTTP roles need a session row in the cloud's database (cloud/auth/session-service.ts); MQTT roles a signature.
   const token = (sub: string, role: Role, compound?: string) =>
     role === 'admin' || role === 'manager' || role === 'guard'
       ? sessionToken(dbPath, keys, { username: sub, role, ...(compound ? { compound } : {}) })

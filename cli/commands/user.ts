@@ -3,7 +3,7 @@
  * straight into the cloud's database (scrypt-hashed password). Without `--password` it asks on a
  * terminal, or generates one and prints it once (`--password-file F` reads it from a file instead,
  * so it never shows in `ps`). `passwd` and `disable` end every session of the user — a running
- * cloud refuses their tokens from its next request (cloud/auth/session-book.ts).
+ * cloud refuses their tokens from its next request (cloud/auth/session-service.ts).
  */
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -15,7 +15,7 @@ import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import { formatIssues } from '../../shared/config.ts';
 import { readPasswordFile } from '../password-file.ts';
 import { openSessionStore } from '../../cloud/auth/open-session-store.ts';
-import { SessionBook } from '../../cloud/auth/session-book.ts';
+import { SessionService } from '../../cloud/auth/session-service.ts';
 import type { CloudStore } from '../../cloud/store/store.ts';
 import { userCreateSchema } from '../../shared/schemas/http.ts';
 import { privateDir } from '../../shared/private-files.ts';
@@ -120,8 +120,8 @@ function passwordOf(values: { password?: string | undefined; 'password-file'?: s
 }
 
 /** The sessions in the cloud's database. Sessions are signed by the cloud; this tool only ends them, so no key is needed. */
-function sessionsOf(store: CloudStore): SessionBook {
-  return new SessionBook({ store: openSessionStore(store.engine), now: Date.now });
+function sessionsOf(store: CloudStore): SessionService {
+  return new SessionService({ store: openSessionStore(store.engine), now: Date.now });
 }
 
 async function change(verb: 'passwd' | 'disable' | 'enable', argv: string[]): Promise<number> {

@@ -7,7 +7,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { idSchema } from '../../shared/ids.ts';
-import type { AlarmBook } from './alarm-book.ts';
+import type { AlarmAckStore } from './alarm-ack-store.ts';
 import type { LiveHub } from '../live/live-hub.ts';
 import type { AuditStore } from '../store/store.ts';
 import { notFound } from '../http/api-error.ts';
@@ -17,7 +17,7 @@ import { validate } from '../http/validation.ts';
 
 export interface AlarmRouteDeps {
   auth: Auth;
-  alarms: AlarmBook;
+  alarms: AlarmAckStore;
   live: LiveHub;
   store: Pick<AuditStore, 'recordAudit'>;
   now: () => number;

@@ -1,6 +1,6 @@
 /**
  * Where sessions and disabled users are kept (docs/security.md, "Sessions"): the rows behind
- * `SessionBook`, on the cloud's database so that `anxin user passwd|disable` ending sessions takes
+ * `SessionService`, on the cloud's database so that `anxin user passwd|disable` ending sessions takes
  * effect in a running cloud, and every cloud instance on one database sees the same sessions.
  * open-session-store.ts picks the engine's implementation.
  */

@@ -3,7 +3,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { SessionRole } from '../../shared/enums.ts';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
 import type { SigningKey } from '../../shared/keys.ts';
-import { type IssuedSession, SessionBook, type SessionIdentity } from './session-book.ts';
+import { type IssuedSession, SessionService, type SessionIdentity } from './session-service.ts';
 import type { NewSession, SessionRecord, SessionStore } from './session-store.ts';
 
 const SESSION_MIGRATIONS: readonly Migration[] = [
@@ -155,9 +155,9 @@ export function issueSessionInFile(
   try {
     db.pragma('busy_timeout = 5000');
     const store = new SqliteSessionStore(db);
-    const book = new SessionBook({ store, signingKey, now: Date.now });
-    const { row, issued } = book.mint(who);
-    store.insertNow(row, row.issuedAt - book.idleMs);
+    const sessions = new SessionService({ store, signingKey, now: Date.now });
+    const { row, issued } = sessions.mint(who);
+    store.insertNow(row, row.issuedAt - sessions.idleMs);
     return issued;
   } finally {
     db.close();

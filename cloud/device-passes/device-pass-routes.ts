@@ -17,7 +17,7 @@ import { API_BASE, type CloudExtensionFactory, type ExtensionContext } from '../
 import { canSee } from '../http/auth-middleware.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
 import type { Resident } from '../store/store.ts';
-import { openDevicePassBook } from './open-device-pass-book.ts';
+import { openDevicePassStore } from './open-device-pass-store.ts';
 import { DevicePassService } from './device-pass-service.ts';
 import { passPageRoutes, registerMePanel } from './pass-page.ts';
 
@@ -27,7 +27,7 @@ function devicePassService(ctx: ExtensionContext): DevicePassService {
   return new DevicePassService({
     store: ctx.store,
     registry: ctx.registry,
-    book: openDevicePassBook(ctx.store.engine),
+    passes: openDevicePassStore(ctx.store.engine),
     signingKey: ctx.signingKey,
     now: ctx.now,
   });

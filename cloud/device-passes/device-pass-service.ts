@@ -21,7 +21,7 @@ import { ApiError } from '../http/api-error.ts';
 import type { Actor } from '../registry/actor.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import type { CloudStore, Resident } from '../store/store.ts';
-import type { DevicePassBook, DevicePassRecord } from './device-pass-book.ts';
+import type { DevicePassStore, DevicePassRecord } from './device-pass-store.ts';
 
 /** A certificate is good for this long (or until the resident's registration ends, if sooner). */
 export const DEVICE_PASS_VALIDITY_MS = 30 * 24 * 3_600_000;
@@ -32,7 +32,7 @@ const DAY_MS = 24 * 3_600_000;
 export interface DevicePassServiceOptions {
   store: CloudStore;
   registry: RegistryService;
-  book: DevicePassBook;
+  passes: DevicePassStore;
   signingKey: SigningKey;
   now: () => number;
 }
@@ -69,13 +69,13 @@ export class DevicePassService {
   }
 
   medium(personId: string): Promise<PassMedium> {
-    return this.options.book.medium(personId);
+    return this.options.passes.medium(personId);
   }
 
   /** The manager's choice. Back to `printed` revokes the resident's device pass. */
   async setMedium(resident: Resident, medium: PassMedium, actor: Actor): Promise<void> {
-    const { book, store } = this.options;
-    await book.setMedium({ personId: resident.personId, medium, setBy: actor.username, setAt: this.now });
+    const { passes, store } = this.options;
+    await passes.setMedium({ personId: resident.personId, medium, setBy: actor.username, setAt: this.now });
     await store.recordAudit({
       at: this.now,
       actor: actor.username,
@@ -93,11 +93,11 @@ export class DevicePassService {
    * by a manager through `DELETE /passes/:id`) or has expired — then it is forgotten here too.
    */
   async current(personId: string): Promise<DevicePassRecord | undefined> {
-    const record = await this.options.book.current(personId);
+    const record = await this.options.passes.current(personId);
     if (!record) return undefined;
     const pass = await this.options.store.getPass(record.passId);
     if (!pass || pass.revokedAt !== null || pass.expiresAt <= this.now) {
-      await this.options.book.clear(personId);
+      await this.options.passes.clear(personId);
       return undefined;
     }
     return record;
@@ -105,8 +105,8 @@ export class DevicePassService {
 
   /** Signs a certificate for the phone's key; the resident's previous device pass is revoked. */
   async enrol(resident: Resident, rawKey: string, label: string | undefined, actor: Actor): Promise<DevicePassRecord> {
-    const { book, store, registry, signingKey } = this.options;
-    if ((await book.medium(resident.personId)) !== 'phone') {
+    const { passes, store, registry, signingKey } = this.options;
+    if ((await passes.medium(resident.personId)) !== 'phone') {
       throw new ApiError(
         409,
         'pass-medium-printed',
@@ -171,7 +171,7 @@ export class DevicePassService {
       expiresAt,
       issuedAt: now,
     };
-    const previous = await book.replace(record);
+    const previous = await passes.replace(record);
     await store.recordAudit({
       at: now,
       actor: actor.username,
@@ -187,7 +187,7 @@ export class DevicePassService {
 
   /** Revokes the resident's device pass, if any (a lost phone, or back to printed). */
   async revoke(personId: string, actor: Actor): Promise<string | undefined> {
-    const record = await this.options.book.clear(personId);
+    const record = await this.options.passes.clear(personId);
     if (!record) return undefined;
     const pass = await this.options.store.getPass(record.passId);
     if (pass && pass.revokedAt === null) await this.options.registry.revokePass(record.passId, actor);

@@ -1,5 +1,5 @@
 import type { KeyRing, SigningKey } from '../../shared/keys.ts';
-import type { SessionBook } from '../auth/session-book.ts';
+import type { SessionService } from '../auth/session-service.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LiveHub } from '../live/live-hub.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
@@ -18,8 +18,8 @@ export interface AppDeps {
   metrics: CloudMetrics;
   logger: Logger;
   now: () => number;
-  /** Server-side sessions: every bearer token names one (cloud/auth/session-book.ts). */
-  sessions: SessionBook;
+  /** Server-side sessions: every bearer token names one (cloud/auth/session-service.ts). */
+  sessions: SessionService;
   /** Comment line interval on `/live` (default 15 s). */
   liveHeartbeatMs?: number;
   /** Bearer token that lets a non-loopback scraper read `/metrics` (default: loopback only). */

@@ -4,7 +4,7 @@
  * A token with a `compound` binds its holder to that compound (every guard has one).
  *
  * A signature is not enough: the token must name a live server-side session
- * (cloud/auth/session-book.ts), so logout, password change and disabling end it at once.
+ * (cloud/auth/session-service.ts), so logout, password change and disabling end it at once.
  * A live-stream ticket (`use: 'live'`) is accepted only where a route asks for it (`GET /live`),
  * only in the query string, and never as a bearer header — it cannot mint or change anything.
  */
@@ -12,7 +12,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { SESSION_ROLES, type SessionRole } from '../../shared/enums.ts';
 import type { KeyRing } from '../../shared/keys.ts';
 import { verifyToken } from '../../shared/token.ts';
-import type { SessionBook } from '../auth/session-book.ts';
+import type { SessionService } from '../auth/session-service.ts';
 import type { Actor } from '../registry/actor.ts';
 import { forbidden, unauthorized } from './api-error.ts';
 import type { AppEnv } from './app-env.ts';
@@ -20,7 +20,7 @@ import type { AppEnv } from './app-env.ts';
 export interface AuthOptions {
   ring: KeyRing;
   now: () => number;
-  sessions: SessionBook;
+  sessions: SessionService;
 }
 
 function credentialOf(c: Context, allowTicket: boolean): { token: string; inQuery: boolean } | undefined {

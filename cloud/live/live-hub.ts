@@ -41,7 +41,7 @@ export interface LiveStatus extends GateStatus {
   compoundId: string;
 }
 
-/** An alarm acknowledged by someone (cloud/alarms/alarm-book.ts): every console of the compound clears it. */
+/** An alarm acknowledged by someone (cloud/alarms/alarm-ack-store.ts): every console of the compound clears it. */
 export interface LiveAlarmAck {
   alarmId: number;
   gateId: string;

@@ -6,19 +6,19 @@
  */
 import type { CloudExtension } from '../http/extension.ts';
 import type { RouteDeps } from '../http/app-deps.ts';
-import type { ExitQuotaLedger } from './exit-quota-ledger.ts';
+import type { ExitQuotaService } from './exit-quota-service.ts';
 import { mountExitQuotaRoutes } from './exit-quota-routes.ts';
 
-export function exitQuotaExtension(ledger: ExitQuotaLedger, deps: RouteDeps): CloudExtension {
+export function exitQuotaExtension(exitQuota: ExitQuotaService, deps: RouteDeps): CloudExtension {
   return {
     name: 'exit quota',
-    ingestHook: ledger.hook,
-    afterStored: (events) => ledger.afterStored(events),
-    snapshot: (snapshot, compoundId) => ledger.withRecentUses(snapshot, compoundId),
-    mount: (app) => mountExitQuotaRoutes(app, deps, ledger),
+    ingestHook: exitQuota.hook,
+    afterStored: (events) => exitQuota.afterStored(events),
+    snapshot: (snapshot, compoundId) => exitQuota.withRecentUses(snapshot, compoundId),
+    mount: (app) => mountExitQuotaRoutes(app, deps, exitQuota),
     start: async ({ mqtt }) => {
-      if (mqtt) await ledger.relayPending();
+      if (mqtt) await exitQuota.relayPending();
     },
-    stop: () => ledger.idle(),
+    stop: () => exitQuota.idle(),
   };
 }

@@ -11,7 +11,7 @@ import type { AppEnv } from '../http/app-env.ts';
 import type { RouteDeps } from '../http/app-deps.ts';
 import { canSee } from '../http/auth-middleware.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
-import type { ExitQuotaLedger } from './exit-quota-ledger.ts';
+import type { ExitQuotaService } from './exit-quota-service.ts';
 
 const DAY_MS = 24 * 3_600_000;
 const querySchema = z.object({
@@ -20,7 +20,7 @@ const querySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
-export function mountExitQuotaRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: ExitQuotaLedger): void {
+export function mountExitQuotaRoutes(app: Hono<AppEnv>, deps: RouteDeps, exitQuota: ExitQuotaService): void {
   const managers = deps.auth.requireRole(['manager']);
   app.get(
     '/api/v1/compounds/:id/exit-quota',
@@ -32,7 +32,7 @@ export function mountExitQuotaRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger:
       const compound = await deps.store.getCompound(id);
       if (!compound || !canSee(c.var.actor, id)) throw notFound('compound', id);
       const { since, limit } = c.req.valid('query');
-      const overuse = await ledger.overuses(id, since ?? deps.now() - 30 * DAY_MS, limit);
+      const overuse = await exitQuota.overuses(id, since ?? deps.now() - 30 * DAY_MS, limit);
       return c.json({
         compoundId: id,
         mode: compound.mode,

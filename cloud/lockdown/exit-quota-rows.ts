@@ -1,6 +1,6 @@
 /**
  * The exit quota's rows as both engines return them (sqlite-exit-quota-store.ts,
- * pg-exit-quota-store.ts: the same columns under the same names) and what the ledger sees of them.
+ * pg-exit-quota-store.ts: the same columns under the same names) and what the exit quota service sees of them.
  */
 import type { ExitOveruse, ExitUse } from './exit-quota-store.ts';
 

@@ -1,6 +1,6 @@
 /**
- * Where the lockdown exit quota's uses and over-uses are kept (exit-quota-ledger.ts), as the
- * ledger sees them. The uses are recorded inside the ingest transaction (`ingestHook`, an ingest
+ * Where the lockdown exit quota's uses and over-uses are kept (exit-quota-service.ts), as the
+ * exit quota service sees them. The uses are recorded inside the ingest transaction (`ingestHook`, an ingest
  * hook of the store's engine: cloud/store/ingest-hook.ts), so a stored use is never lost;
  * everything else runs after the commit. open-exit-quota-store.ts picks the engine's implementation.
  */

@@ -46,10 +46,10 @@ import {
   normaliseActivationCode,
 } from './activation-codes.ts';
 import { residentUsername } from './resident-auth.ts';
-import type { ResidentSideBook } from './resident-side-store.ts';
+import type { ResidentSideStore } from './resident-side-store.ts';
 
 export interface ActivationDeps extends RouteDeps {
-  side: ResidentSideBook;
+  side: ResidentSideStore;
   hasher: ActivationCodeHasher;
 }
 
@@ -98,7 +98,7 @@ async function residentsOf(
   return members;
 }
 
-/** A fresh code per resident (stored hashed, older open ones revoked by the book), each with its letter; audited. */
+/** A fresh code per resident (stored hashed, older open ones revoked by the store), each with its letter; audited. */
 async function issueCodes(deps: ActivationDeps, actor: Actor, residents: Resident[], origin: string) {
   const now = deps.now();
   const issued = [];

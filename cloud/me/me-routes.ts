@@ -18,14 +18,14 @@ import type { RouteDeps } from '../http/app-deps.ts';
 import { validate } from '../http/validation.ts';
 import { type MeEnv, requireResident, residentUsername } from './resident-auth.ts';
 import type { Resident } from '../store/store.ts';
-import type { ResidentSideBook } from './resident-side-store.ts';
+import type { ResidentSideStore } from './resident-side-store.ts';
 
 /** How far back a resident sees their own passages. */
 export const OWN_PASSAGES_DAYS = 14;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface MeDeps extends RouteDeps {
-  side: ResidentSideBook;
+  side: ResidentSideStore;
 }
 
 /** `GET /me`: the resident, their compound, health, household (masked, activated or not), the policy. */

@@ -1,5 +1,5 @@
 /**
- * The resident side's tables on PostgreSQL (pg-resident-side-book.ts), versioned in
+ * The resident side's tables on PostgreSQL (pg-resident-side-store.ts), versioned in
  * `resident_side_migrations` like SQLite's (resident-side-migrations.ts), and their statements.
  * Identifiers `COLLATE "C"`, times `bigint`, the policy as JSON `text`, as the store's
  * (cloud/store/postgres/pg-migrations.ts).

@@ -1,6 +1,6 @@
 /**
  * The `resident` role (docs/security.md, "The resident role"): a person of the registry signed in
- * on the resident side. The session is a row of the cloud's session book like any other (ended by
+ * on the resident side. The session is a row of the cloud's session store like any other (ended by
  * logout, a password change, a new activation, idle time), whose user name is `r:<personId>` — a
  * name no staff login can have (`[a-z0-9._-]` only), so the two never collide.
  *
@@ -13,7 +13,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Auth } from '../http/auth-middleware.ts';
 import { forbidden, unauthorized } from '../http/api-error.ts';
 import type { AppEnv } from '../http/app-env.ts';
-import type { SessionBook } from '../auth/session-book.ts';
+import type { SessionService } from '../auth/session-service.ts';
 import type { Actor } from '../registry/actor.ts';
 import type { CloudStore, Resident } from '../store/store.ts';
 
@@ -38,7 +38,7 @@ export interface MeEnv {
 export function requireResident(
   auth: Auth,
   store: Pick<CloudStore, 'getResident'>,
-  sessions: SessionBook,
+  sessions: SessionService,
 ): MiddlewareHandler<MeEnv> {
   const signedIn = auth.requireRole(['resident']) as unknown as MiddlewareHandler<MeEnv>;
   return async (c, next) =>

@@ -13,7 +13,7 @@ import { residentSidePages } from './me-pages.ts';
 import { meRoutes } from './me-routes.ts';
 import { meReturnRoutes, residentPolicyRoutes, returnReviewRoutes, startReturnRelease } from './return-routes.ts';
 import { visitorPassRoutes, visitorRoutes, visitorStatsRoutes } from './visitor-routes.ts';
-import { openResidentSideBook } from './open-resident-side-book.ts';
+import { openResidentSideStore } from './open-resident-side-store.ts';
 
 export interface ResidentSideOptions {
   /** The deployment's pepper: activation codes and visitor links are stored as hashes keyed from it. */
@@ -25,7 +25,7 @@ export interface ResidentSideOptions {
 export function residentSideExtension(options: ResidentSideOptions): CloudExtensionFactory {
   const hasher = new ActivationCodeHasher(options.pepper);
   return (deps) => {
-    const side = openResidentSideBook(deps.store.engine);
+    const side = openResidentSideStore(deps.store.engine);
     const ctx = { ...deps, side, hasher };
     const release = startReturnRelease({ ...ctx, logger: deps.logger }, options.releaseIntervalMs);
     const mount = (app: Hono<AppEnv>) => {

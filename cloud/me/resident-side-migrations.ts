@@ -1,5 +1,5 @@
 /**
- * The resident side's tables on SQLite (sqlite-resident-side-book.ts), versioned in
+ * The resident side's tables on SQLite (sqlite-resident-side-store.ts), versioned in
  * `resident_side_migrations`. A migration is never edited once released.
  */
 import type { Migration } from '../store/migration-runner.ts';

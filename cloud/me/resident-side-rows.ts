@@ -1,5 +1,5 @@
 /**
- * The resident side's rows as the routes see them, shared by the SQLite and PostgreSQL books
+ * The resident side's rows as the routes see them, shared by the SQLite and PostgreSQL stores
  * (resident-side-store.ts): the same column names on both engines, times as numbers, absent values
  * as null.
  */
@@ -66,7 +66,7 @@ export function inviteOfRow(r: Raw): VisitorInviteRow {
   };
 }
 
-/** The values of an inserted invitation, in the column order of both books' `insertInvite`. */
+/** The values of an inserted invitation, in the column order of both stores' `insertInvite`. */
 export function inviteValues(row: VisitorInviteRow & { linkHash: string }) {
   return [
     row.inviteId,
@@ -115,7 +115,7 @@ export function returnOfRow(r: Raw, members: ReturnMemberRow[]): ReturnRow {
   };
 }
 
-/** The values of an inserted registration, in the column order of both books' `insertReturn`. */
+/** The values of an inserted registration, in the column order of both stores' `insertReturn`. */
 export function returnValues(row: Omit<ReturnRow, 'status' | 'reviewedBy' | 'reviewedAt' | 'reviewNote'>) {
   return [
     row.returnId,

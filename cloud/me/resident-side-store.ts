@@ -2,8 +2,8 @@
  * The resident side's storage (docs/web.md, "The resident side"): activation codes (hashed),
  * resident accounts, visitor invitations, return registrations with their travellers, and each
  * compound's resident-side policy — as the routes see it, async and engine-neutral
- * (cloud/store/engine.ts). `openResidentSideBook` (open-resident-side-book.ts) picks the SQLite
- * (sqlite-resident-side-book.ts) or PostgreSQL (pg-resident-side-book.ts) implementation; each
+ * (cloud/store/engine.ts). `openResidentSideStore` (open-resident-side-store.ts) picks the SQLite
+ * (sqlite-resident-side-store.ts) or PostgreSQL (pg-resident-side-store.ts) implementation; each
  * keeps its tables under its own version table `resident_side_migrations`. The registry's own
  * tables (residents, passes, health) are changed only through `RegistryService`, so every change a
  * gate must know still goes through the change log.
@@ -82,7 +82,7 @@ export interface VisitorStats {
   invitations: number;
 }
 
-export interface ResidentSideBook {
+export interface ResidentSideStore {
   /** Whether the database is still open (the release job stops once the cloud closed the store). */
   readonly open: boolean;
 

@@ -38,12 +38,12 @@ import type { Actor } from '../registry/actor.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import type { CloudStore, Resident } from '../store/store.ts';
 import { type MeEnv, requireResident } from './resident-auth.ts';
-import type { ResidentSideBook, ReturnRow } from './resident-side-store.ts';
+import type { ResidentSideStore, ReturnRow } from './resident-side-store.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface ReturnDeps extends RouteDeps {
-  side: ResidentSideBook;
+  side: ResidentSideStore;
 }
 
 const returnIdParam = z.object({ id: z.string().regex(/^[0-9a-f]{16}$/) });
@@ -59,7 +59,7 @@ function systemActor(compoundId: string): Actor {
  */
 export async function releaseReturn(
   deps: {
-    side: ResidentSideBook;
+    side: ResidentSideStore;
     store: Pick<CloudStore, 'getResident'>;
     registry: RegistryService;
     now: () => number;
@@ -284,7 +284,7 @@ export function residentPolicyRoutes(deps: ReturnDeps): Hono<AppEnv> {
  * process open nor touches a closed store.
  */
 export function startReturnRelease(
-  deps: { side: ResidentSideBook; store: CloudStore; registry: RegistryService; now: () => number; logger: Logger },
+  deps: { side: ResidentSideStore; store: CloudStore; registry: RegistryService; now: () => number; logger: Logger },
   intervalMs = 60_000,
 ): { run(): Promise<number>; stop(): void } {
   let running: Promise<number> | undefined;

@@ -38,14 +38,14 @@ import type { Actor } from '../registry/actor.ts';
 import type { Compound, Resident } from '../store/store.ts';
 import type { ActivationCodeHasher } from './activation-codes.ts';
 import { type MeEnv, requireResident } from './resident-auth.ts';
-import type { ResidentSideBook, VisitorInviteRow } from './resident-side-store.ts';
+import type { ResidentSideStore, VisitorInviteRow } from './resident-side-store.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** How far ahead a visit may be planned. */
 export const MAX_VISIT_DAYS_AHEAD = 30;
 
 export interface VisitorDeps extends RouteDeps {
-  side: ResidentSideBook;
+  side: ResidentSideStore;
   hasher: ActivationCodeHasher;
 }
 
@@ -91,7 +91,7 @@ type InviteInput = z.infer<typeof visitorInviteSchema>;
 interface InviteWindow {
   householdId: string;
   compound: Compound;
-  policy: Awaited<ReturnType<ResidentSideBook['policyOf']>>;
+  policy: Awaited<ReturnType<ResidentSideStore['policyOf']>>;
   /** Invitations the household made within the quota's days. */
   used: number;
   now: number;

@@ -37,7 +37,7 @@ export interface GateMessageRouterOptions {
   onStatus?: (gateId: string, compoundId: string, status: GateStatus) => Promise<void>;
   /** Called with every known command's result (token renewal finishes on it); never awaited. */
   onCommandResult?: (gateId: string, cmdId: string, ok: boolean) => Promise<void>;
-  /** A distribution point's claim records and asks (cloud/supply/supply-ledger.ts); not awaited, must not throw. */
+  /** A distribution point's claim records and asks (cloud/supply/supply-service.ts); not awaited, must not throw. */
   supply?: {
     onClaims(gateId: string, compoundId: string, claims: readonly ClaimRecord[]): Promise<void>;
     onAsk(gateId: string, compoundId: string, ask: ClaimAsk): Promise<void>;
@@ -149,7 +149,7 @@ export class GateMessageRouter {
   }
 
   /**
-   * Claims and asks of a distribution point. Not awaited: the ledger answers with a publish, and a
+   * Claims and asks of a distribution point. Not awaited: the supply service answers with a publish, and a
    * publish awaited inside the message path would wait for a PUBACK the paused client reads only
    * after this handler returns. Its SQLite work is synchronous, so the order of messages holds.
    */

@@ -6,7 +6,7 @@ export interface Actor {
   role: SessionRole;
   /** Set for users bound to one compound (every guard, every resident); they see only that compound. */
   compound?: string;
-  /** The caller's session (its sign-in token's `jti`; cloud/auth/session-book.ts). */
+  /** The caller's session (its sign-in token's `jti`; cloud/auth/session-service.ts). */
   sessionId?: string;
 }
 

@@ -28,8 +28,8 @@ import { notFound } from '../http/api-error.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { API_BASE, type CloudExtensionFactory, type ExtensionContext } from '../http/extension.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
-import { openRevocationBook } from './open-revocation-book.ts';
-import { type RevocationBook, revocationFileText } from './revocation-book.ts';
+import { openRevocationStore } from './open-revocation-store.ts';
+import { type RevocationStore, revocationFileText } from './revocation-store.ts';
 
 const GATE_TOKEN_TTL_MS = 365 * 86_400_000;
 
@@ -49,11 +49,11 @@ export interface RevocationSinks {
 }
 
 /** Hands entries to the brokers: the whole file rewritten, each added entry to `onRevocation`. */
-function sinkWriter(book: RevocationBook, sinks: RevocationSinks) {
+function sinkWriter(revocations: RevocationStore, sinks: RevocationSinks) {
   return async (added: readonly string[]) => {
     if (sinks.file) {
       const temporary = `${sinks.file}.${process.pid}.tmp`;
-      writeFileSync(temporary, revocationFileText(await book.list()), { mode: 0o644 });
+      writeFileSync(temporary, revocationFileText(await revocations.list()), { mode: 0o644 });
       renameSync(temporary, sinks.file);
     }
     for (const entry of added) sinks.onRevocation?.(entry);
@@ -83,14 +83,14 @@ function brokerAccountChanger(accounts: BrokerAccounts | undefined, log: Logger)
 
 interface GateCredentialDeps {
   ctx: ExtensionContext;
-  book: RevocationBook;
+  revocations: RevocationStore;
   publish: (added: readonly string[]) => Promise<void>;
   onBrokerAccount: ReturnType<typeof brokerAccountChanger>;
   log: Logger;
 }
 
 /** `POST /gates/:id/revoke` and `POST /gates/:id/token` (admin, audited). */
-function gateCredentialRoutes({ ctx, book, publish, onBrokerAccount, log }: GateCredentialDeps): Hono<AppEnv> {
+function gateCredentialRoutes({ ctx, revocations, publish, onBrokerAccount, log }: GateCredentialDeps): Hono<AppEnv> {
   const admin = ctx.auth.requireRole([]);
   const gateOf = async (id: string) => {
     const gate = await ctx.store.getGate(id);
@@ -118,7 +118,7 @@ function gateCredentialRoutes({ ctx, book, publish, onBrokerAccount, log }: Gate
       const { reason } = c.req.valid('json');
       const at = ctx.now();
       const entry = subjectRevocation(gate.id, at);
-      await book.add({ entry, subject: gate.id, reason, by: c.var.actor.username, at });
+      await revocations.add({ entry, subject: gate.id, reason, by: c.var.actor.username, at });
       await audit(c.var.actor, 'gate.revoke', gate, { reason, entry });
       await publish([entry]);
       log.warn({ gateId: gate.id, entry, by: c.var.actor.username }, 'gate tokens revoked');
@@ -146,21 +146,21 @@ function gateCredentialRoutes({ ctx, book, publish, onBrokerAccount, log }: Gate
  */
 export function revocationExtension(sinks: RevocationSinks = {}): CloudExtensionFactory {
   return (ctx) => {
-    const book = openRevocationBook(ctx.store.engine);
+    const revocations = openRevocationStore(ctx.store.engine);
     const log = ctx.logger.child({ component: 'cloud.revocations' });
-    const publish = sinkWriter(book, sinks);
+    const publish = sinkWriter(revocations, sinks);
     const onBrokerAccount = brokerAccountChanger(sinks.accounts, log);
     const mount = (app: Hono<AppEnv>) => {
-      app.route(`${API_BASE}/gates`, gateCredentialRoutes({ ctx, book, publish, onBrokerAccount, log }));
+      app.route(`${API_BASE}/gates`, gateCredentialRoutes({ ctx, revocations, publish, onBrokerAccount, log }));
       app.get(`${API_BASE}/revocations`, ctx.auth.requireRole([]), async (c) => {
-        const all = await book.list();
+        const all = await revocations.list();
         if (c.req.query('format') === 'file') {
           return c.text(revocationFileText(all), 200, { 'content-type': 'text/plain; charset=utf-8' });
         }
         return c.json({ revocations: all });
       });
     };
-    book
+    revocations
       .list()
       .then((all) => publish(all.map((r) => r.entry)))
       .catch((err: unknown) => log.error({ err }, 'could not hand the revocations to the brokers'));

@@ -1,7 +1,7 @@
 /**
  * Which database a cloud runs on, as the storage implementations of its parts see it
  * (docs/cloud.md, "Store"). The rest of the cloud speaks only the async interfaces — `CloudStore`
- * and each extension's own (alarm book, revocation book, sessions, exit quota, statistics, …); an
+ * and each extension's own (alarm acknowledgements, revocation store, sessions, exit quota, statistics, …); an
  * extension's factory picks the implementation for the engine and hands it the handle. Nothing
  * else touches the handle.
  */

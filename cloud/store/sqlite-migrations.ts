@@ -223,7 +223,7 @@ ALTER TABLE gates ADD COLUMN settings TEXT;
   {
     version: 5,
     description: 'lockdown exit quota across the compound: every use of a household quota, and the over-uses found',
-    // Written by cloud/lockdown/exit-quota-ledger.ts (docs/edge-agent.md, "Exit quota across the compound").
+    // Written by cloud/lockdown/exit-quota-service.ts (docs/edge-agent.md, "Exit quota across the compound").
     sql: `
 CREATE TABLE exit_uses (
   gate_id TEXT NOT NULL,

@@ -1,5 +1,5 @@
 /**
- * The supply tables on PostgreSQL (pg-supply-book.ts), versioned in `supply_migrations` like
+ * The supply tables on PostgreSQL (pg-supply-store.ts), versioned in `supply_migrations` like
  * SQLite's (supply-migrations.ts, whose version 2 is part of version 1 here), and their typed,
  * prepared statements. Identifiers `COLLATE "C"`, times `bigint`, JSON as `text`, as the store's
  * (cloud/store/postgres/pg-migrations.ts). Cloud claim numbers come from a sequence.

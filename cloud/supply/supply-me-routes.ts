@@ -11,26 +11,26 @@ import type { AppEnv } from '../http/app-env.ts';
 import type { RouteDeps } from '../http/app-deps.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
 import { type MeEnv, requireResident } from '../me/resident-auth.ts';
-import { conflict, type SupplyLedger } from './supply-ledger.ts';
+import { conflict, type SupplyService } from './supply-service.ts';
 
-export function mountSupplyMeRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: SupplyLedger): void {
+export function mountSupplyMeRoutes(app: Hono<AppEnv>, deps: RouteDeps, supply: SupplyService): void {
   const resident = requireResident(deps.auth, deps.store, deps.sessions);
   const me = app as unknown as Hono<MeEnv>;
 
   me.get('/api/v1/me/supply', resident, async (c) => {
     const { compoundId, householdId } = c.var.resident;
-    const state = await ledger.awake(compoundId);
+    const state = await supply.awake(compoundId);
     if (!state.awake) return c.json({ awake: false, rounds: [] });
-    const rounds = await ledger.roundsForResident(compoundId, householdId);
+    const rounds = await supply.roundsForResident(compoundId, householdId);
     return c.json({ awake: true, householdId, rounds });
   });
 
   me.post('/api/v1/me/supply/:id/apply', resident, validate('param', idParamSchema), async (c) => {
     const { compoundId, householdId, personId } = c.var.resident;
     const { id } = c.req.valid('param');
-    if ((await ledger.compoundOf(id)) !== compoundId) throw notFound('round', id);
+    if ((await supply.compoundOf(id)) !== compoundId) throw notFound('round', id);
     if (householdId === null) throw conflict('no-household', 'you are not registered with a household');
-    const result = await ledger.apply(id, householdId, c.var.actor.username);
+    const result = await supply.apply(id, householdId, c.var.actor.username);
     await deps.store.recordAudit({
       at: deps.now(),
       actor: c.var.actor.username,
@@ -43,7 +43,7 @@ export function mountSupplyMeRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: 
     return c.json(
       {
         ...result,
-        round: (await ledger.roundsForResident(compoundId, householdId)).find((r) => r.roundId === id) ?? null,
+        round: (await supply.roundsForResident(compoundId, householdId)).find((r) => r.roundId === id) ?? null,
       },
       201,
     );

@@ -77,8 +77,8 @@ INSERT INTO supply_counter (id, next) VALUES (1, 1);
   {
     version: 2,
     description: 'one accepted claim per household and round, enforced by the database; stored seqs per gate',
-    // Version 1's ledger never stored two accepted claims for one household (it checked first, in
-    // one process); the index makes it the database's rule, as on PostgreSQL (pg-supply-book.ts).
+    // Version 1's supply service never stored two accepted claims for one household (it checked first, in
+    // one process); the index makes it the database's rule, as on PostgreSQL (pg-supply-store.ts).
     sql: `
 CREATE UNIQUE INDEX supply_claims_one_accepted ON supply_claims(round_id, household_id) WHERE standing = 'accepted';
 CREATE INDEX supply_claims_by_gate ON supply_claims(gate_id, seq) WHERE gate_id IS NOT NULL;

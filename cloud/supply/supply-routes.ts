@@ -13,7 +13,7 @@ import type { AppEnv } from '../http/app-env.ts';
 import type { RouteDeps } from '../http/app-deps.ts';
 import { canSee, compoundFilter } from '../http/auth-middleware.ts';
 import { idParamSchema, validate } from '../http/validation.ts';
-import type { RoundView, SupplyLedger } from './supply-ledger.ts';
+import type { RoundView, SupplyService } from './supply-service.ts';
 import { mountSupplyMeRoutes } from './supply-me-routes.ts';
 
 const BASE = '/api/v1/supply/rounds';
@@ -27,7 +27,7 @@ const applySchema = z.object({ householdId: idSchema });
 /** What every group of supply routes shares: the role checks, the audit, the round's visibility. */
 interface SupplyKit {
   deps: RouteDeps;
-  ledger: SupplyLedger;
+  supply: SupplyService;
   managers: ReturnType<RouteDeps['auth']['requireRole']>;
   readers: ReturnType<RouteDeps['auth']['requireRole']>;
   recorders: ReturnType<RouteDeps['auth']['requireRole']>;
@@ -42,11 +42,11 @@ interface SupplyKit {
   roundFor(c: Context<AppEnv>, roundId: string): Promise<string>;
 }
 
-export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: SupplyLedger): void {
-  mountSupplyMeRoutes(app, deps, ledger);
+export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, supply: SupplyService): void {
+  mountSupplyMeRoutes(app, deps, supply);
   const kit: SupplyKit = {
     deps,
-    ledger,
+    supply,
     managers: deps.auth.requireRole(['manager']),
     readers: deps.auth.requireRole(['manager', 'provider']),
     recorders: deps.auth.requireRole(['manager', 'guard']),
@@ -61,12 +61,12 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
         detail,
       }),
     roundFor: async (c, roundId) => {
-      const compoundId = await ledger.compoundOf(roundId);
+      const compoundId = await supply.compoundOf(roundId);
       const actor = c.var.actor;
       const visible =
         compoundId !== undefined &&
         canSee(actor, compoundId) &&
-        (actor.role !== 'provider' || (await ledger.providersOf(roundId)).includes(actor.username));
+        (actor.role !== 'provider' || (await supply.providersOf(roundId)).includes(actor.username));
       if (!visible) throw notFound('round', roundId);
       return compoundId;
     },
@@ -78,22 +78,22 @@ export function mountSupplyRoutes(app: Hono<AppEnv>, deps: RouteDeps, ledger: Su
 }
 
 /** The rounds: list (with the sleeping rule), create, one round with its progress. */
-function roundRoutes(app: Hono<AppEnv>, { deps, ledger, managers, readers, audit, roundFor }: SupplyKit): void {
+function roundRoutes(app: Hono<AppEnv>, { deps, supply, managers, readers, audit, roundFor }: SupplyKit): void {
   app.get(BASE, readers, validate('query', listQuery), async (c) => {
     const actor = c.var.actor;
     const requested = c.req.valid('query').compound;
     const compoundId = compoundFilter(actor, requested);
     if (actor.role === 'provider')
-      return c.json({ rounds: (await ledger.listRounds(compoundId, actor.username)).map(providerView) });
-    if (compoundId === undefined) return c.json({ rounds: await ledger.listRounds(undefined) });
+      return c.json({ rounds: (await supply.listRounds(compoundId, actor.username)).map(providerView) });
+    if (compoundId === undefined) return c.json({ rounds: await supply.listRounds(undefined) });
     if (!canSee(actor, compoundId)) throw notFound('compound', compoundId);
-    const state = await ledger.awake(compoundId);
+    const state = await supply.awake(compoundId);
     return c.json({
       compoundId,
       awake: state.awake,
       mode: state.mode,
       ...(state.awake ? {} : { asleep: state.why }),
-      rounds: await ledger.listRounds(compoundId),
+      rounds: await supply.listRounds(compoundId),
     });
   });
 
@@ -102,7 +102,7 @@ function roundRoutes(app: Hono<AppEnv>, { deps, ledger, managers, readers, audit
     if (!canSee(c.var.actor, input.compoundId) || !(await deps.store.getCompound(input.compoundId))) {
       throw notFound('compound', input.compoundId);
     }
-    const round = await ledger.createRound(input, c.var.actor.username);
+    const round = await supply.createRound(input, c.var.actor.username);
     await audit(c, 'supply.round.create', round.compoundId, round.roundId, {
       name: round.name,
       form: round.form,
@@ -115,13 +115,13 @@ function roundRoutes(app: Hono<AppEnv>, { deps, ledger, managers, readers, audit
   app.get(`${BASE}/:id`, readers, validate('param', idParamSchema), async (c) => {
     const { id } = c.req.valid('param');
     await roundFor(c, id);
-    const round = await ledger.view(id);
+    const round = await supply.view(id);
     return c.json(c.var.actor.role === 'provider' ? providerView(round) : round);
   });
 }
 
 /** The provider's (or manager's) stock, and closing a round. */
-function stockRoutes(app: Hono<AppEnv>, { ledger, managers, readers, audit, roundFor }: SupplyKit): void {
+function stockRoutes(app: Hono<AppEnv>, { supply, managers, readers, audit, roundFor }: SupplyKit): void {
   app.put(
     `${BASE}/:id/stock`,
     readers,
@@ -131,7 +131,7 @@ function stockRoutes(app: Hono<AppEnv>, { ledger, managers, readers, audit, roun
       const { id } = c.req.valid('param');
       const compoundId = await roundFor(c, id);
       const { items } = c.req.valid('json');
-      const round = await ledger.updateStock(id, items);
+      const round = await supply.updateStock(id, items);
       await audit(c, 'supply.stock', compoundId, id, { items });
       return c.json(c.var.actor.role === 'provider' ? providerView(round) : round);
     },
@@ -140,14 +140,14 @@ function stockRoutes(app: Hono<AppEnv>, { ledger, managers, readers, audit, roun
   app.post(`${BASE}/:id/close`, managers, validate('param', idParamSchema), async (c) => {
     const { id } = c.req.valid('param');
     const compoundId = await roundFor(c, id);
-    const round = await ledger.close(id, c.var.actor.username);
+    const round = await supply.close(id, c.var.actor.username);
     await audit(c, 'supply.round.close', compoundId, id, { served: round.progress.served });
     return c.json(round);
   });
 }
 
 /** Every claim of a round (JSON, or the audited CSV export), and a claim recorded in the cloud. */
-function claimRoutes(app: Hono<AppEnv>, { deps, ledger, managers, recorders, audit, roundFor }: SupplyKit): void {
+function claimRoutes(app: Hono<AppEnv>, { deps, supply, managers, recorders, audit, roundFor }: SupplyKit): void {
   app.get(
     `${BASE}/:id/claims`,
     managers,
@@ -157,7 +157,7 @@ function claimRoutes(app: Hono<AppEnv>, { deps, ledger, managers, recorders, aud
       const { id } = c.req.valid('param');
       const compoundId = await roundFor(c, id);
       const { format, limit } = c.req.valid('query');
-      const claims = await ledger.claims(id, limit);
+      const claims = await supply.claims(id, limit);
       if (format === 'json') return c.json({ roundId: id, claims });
       deps.limits.take(c, 'export');
       await audit(c, 'supply.export', compoundId, id, { rows: claims.length });
@@ -180,10 +180,10 @@ function claimRoutes(app: Hono<AppEnv>, { deps, ledger, managers, recorders, aud
       const { id } = c.req.valid('param');
       const compoundId = await roundFor(c, id);
       const input = c.req.valid('json');
-      const member = input.personId === undefined ? undefined : await ledger.householdOf(compoundId, input.personId);
+      const member = input.personId === undefined ? undefined : await supply.householdOf(compoundId, input.personId);
       if (member !== input.householdId && input.personId !== undefined)
         throw notFound('household member', input.personId);
-      const claim = await ledger.recordCloudClaim(id, input, c.var.actor.username);
+      const claim = await supply.recordCloudClaim(id, input, c.var.actor.username);
       await audit(c, 'supply.claim', compoundId, id, {
         claimId: claim.claimId,
         householdId: input.householdId,
@@ -196,7 +196,7 @@ function claimRoutes(app: Hono<AppEnv>, { deps, ledger, managers, recorders, aud
 }
 
 /** A manager records an application for a household without the resident side. */
-function applicantRoutes(app: Hono<AppEnv>, { ledger, managers, audit, roundFor }: SupplyKit): void {
+function applicantRoutes(app: Hono<AppEnv>, { supply, managers, audit, roundFor }: SupplyKit): void {
   app.post(
     `${BASE}/:id/applicants`,
     managers,
@@ -206,10 +206,10 @@ function applicantRoutes(app: Hono<AppEnv>, { ledger, managers, audit, roundFor 
       const { id } = c.req.valid('param');
       const compoundId = await roundFor(c, id);
       const { householdId } = c.req.valid('json');
-      if (!(await ledger.householdKnown(compoundId, householdId))) {
+      if (!(await supply.householdKnown(compoundId, householdId))) {
         throw notFound('household', householdId);
       }
-      const result = await ledger.apply(id, householdId, c.var.actor.username);
+      const result = await supply.apply(id, householdId, c.var.actor.username);
       await audit(c, 'supply.apply', compoundId, id, { householdId });
       return c.json(result, 201);
     },
@@ -232,7 +232,7 @@ const CSV_HEADER = [
 ];
 
 /** The export: one row per claim, times in UTC ISO 8601. */
-function claimsCsv(claims: Awaited<ReturnType<SupplyLedger['claims']>>): string {
+function claimsCsv(claims: Awaited<ReturnType<SupplyService['claims']>>): string {
   const rows = claims.map((k) => [
     k.claimId,
     k.householdId,

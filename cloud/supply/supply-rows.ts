@@ -1,11 +1,11 @@
 /**
- * The supply tables' rows as the ledger sees them, shared by the SQLite and PostgreSQL books
- * (supply-book.ts): the mapping from a database row (same column names on both engines; JSON kept
+ * The supply tables' rows as the supply service sees them, shared by the SQLite and PostgreSQL stores
+ * (supply-store.ts): the mapping from a database row (same column names on both engines; JSON kept
  * as text), the round record the gates receive, and how a point's claim record becomes a row.
  */
 import type { Change } from '../../shared/schemas/mqtt.ts';
 import type { ClaimRecord, ClaimStanding, RoundRecord, SupplyItem } from '../../shared/schemas/supply.ts';
-import type { ClaimListRow, ClaimRow, CloudClaimInput, FirstClaim, RoundRow } from './supply-book.ts';
+import type { ClaimListRow, ClaimRow, CloudClaimInput, FirstClaim, RoundRow } from './supply-store.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -33,7 +33,7 @@ export function roundOfRow(r: Raw): RoundRow {
   };
 }
 
-/** The values of an inserted round, in the column order of both books' `insertRound`. */
+/** The values of an inserted round, in the column order of both stores' `insertRound`. */
 export function roundValues(r: RoundRow) {
   return [
     r.roundId,
@@ -76,7 +76,7 @@ export function claimOfRow(r: Raw): ClaimListRow {
   };
 }
 
-/** The values of an inserted claim, in the column order of both books' `insertClaim`. */
+/** The values of an inserted claim, in the column order of both stores' `insertClaim`. */
 export function claimValues(c: ClaimRow) {
   return [
     c.claimId,

@@ -1,9 +1,9 @@
 /**
  * Whether a household may claim now (docs/supplies.md, "Once per household"): judged from the
- * facts the book reads inside the deciding transaction (supply-book.ts), so the same rule holds on
+ * facts the store reads inside the deciding transaction (supply-store.ts), so the same rule holds on
  * every engine and across cloud instances.
  */
-import type { Decide, HouseholdFacts, Refusal } from './supply-book.ts';
+import type { Decide, HouseholdFacts, Refusal } from './supply-store.ts';
 
 export interface AskContext {
   /** The compound of the point (or of the request): a round of another compound is refused as closed. */

@@ -1,4 +1,4 @@
-/** The SQLite supply book's prepared statements (sqlite-supply-book.ts), on the cloud's connection. */
+/** The SQLite supply store's prepared statements (sqlite-supply-store.ts), on the cloud's connection. */
 import type { Database, Statement } from 'better-sqlite3';
 
 const CLAIM_COLUMNS = `claim_id, round_id, compound_id, household_id, person_id, gate_id, seq, ts, method,

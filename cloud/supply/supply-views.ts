@@ -4,7 +4,7 @@
  * manager's list and export show it.
  */
 import type { ClaimStanding, RoundRecord } from '../../shared/schemas/supply.ts';
-import type { ClaimListRow, RoundRow } from './supply-book.ts';
+import type { ClaimListRow, RoundRow } from './supply-store.ts';
 import { roundRecord } from './supply-rows.ts';
 
 export interface RoundView extends RoundRecord {

@@ -20,9 +20,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Hono } from 'hono';
-import type { AlarmBook } from '../alarms/alarm-book.ts';
+import type { AlarmAckStore } from '../alarms/alarm-ack-store.ts';
 import { alarmRoutes } from '../alarms/alarm-routes.ts';
-import { openAlarmBook } from '../alarms/open-alarm-book.ts';
+import { openAlarmAckStore } from '../alarms/open-alarm-ack-store.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { API_BASE, type CloudExtensionFactory } from '../http/extension.ts';
 import { consolePage } from './console-page.ts';
@@ -35,8 +35,8 @@ import { webSupportRoutes } from './web-support-routes.ts';
 export interface WebRoutesOptions {
   /** The deployment's pepper (`parseKeysFile(…).pepper`): an ID number is searched through its pseudonym. */
   pepper: Buffer;
-  /** Default: the alarm book on the store's database (open-alarm-book.ts), opened when mounted. */
-  alarms?: AlarmBook;
+  /** Default: the alarm acknowledgement store on the store's database (open-alarm-ack-store.ts), opened when mounted. */
+  alarms?: AlarmAckStore;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -130,7 +130,7 @@ function webPages(): Hono<AppEnv> {
 /** Open with `createCloud({ extensions: [webExtension({ pepper })] })` (cloud/full-cloud.ts does). */
 export function webExtension(options: WebRoutesOptions): CloudExtensionFactory {
   return (deps) => {
-    const alarms = options.alarms ?? openAlarmBook(deps.store.engine);
+    const alarms = options.alarms ?? openAlarmAckStore(deps.store.engine);
     const directory = openResidentDirectory(deps.store.engine);
     const mount = (app: Hono<AppEnv>) => {
       app.route(`${API_BASE}/alarms`, alarmRoutes({ ...deps, alarms }));

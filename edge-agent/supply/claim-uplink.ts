@@ -16,13 +16,13 @@ import type { Logger } from '../../shared/log.ts';
 import { type ClaimAck, claimAckSchema, MAX_CLAIMS_PER_MESSAGE } from '../../shared/schemas/supply.ts';
 import { topics } from '../../shared/topics.ts';
 import type { EventPublisher } from '../uplink.ts';
-import type { ClaimJournal } from './claim-journal.ts';
+import type { ClaimJournalStore } from './claim-journal-store.ts';
 
 export type ClaimAnswer = NonNullable<ClaimAck['answer']>;
 
 export interface ClaimUplinkOptions {
   gateId: string;
-  journal: ClaimJournal;
+  journal: ClaimJournalStore;
   publisher: EventPublisher;
   logger: Logger;
   now?: () => number;

@@ -7,7 +7,7 @@
  * (docs/architecture.md rule 1). Then, when the cloud is reachable, the point asks it
  * (`claims/ask`): the cloud holds the household for this point or says where and when it already
  * claimed; unreachable or silent for `answerMs`, the point decides from its replica. Whatever it
- * decided goes into the claim journal (claim-journal.ts), which travels exactly once like passages.
+ * decided goes into the claim journal (claim-journal-store.ts), which travels exactly once like passages.
  */
 import type { Direction, Method, Reason } from '../../shared/enums.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -18,7 +18,7 @@ import { TONE_COLOUR, TONE_ICON, type ScreenTone } from '../reason-text.ts';
 import type { ReplicaStore } from '../replica-store.ts';
 import type { TerminalFeed } from '../terminal/terminal-feed.ts';
 import type { SupplyHousehold, TerminalScan } from '../terminal/terminal-state.ts';
-import type { ClaimEntry, ClaimJournal } from './claim-journal.ts';
+import type { ClaimEntry, ClaimJournalStore } from './claim-journal-store.ts';
 import type { ClaimAnswer, ClaimUplink } from './claim-uplink.ts';
 
 export interface Allocation {
@@ -47,7 +47,7 @@ export interface DistributionPointOptions {
   gateId: string;
   gate: GateContext;
   replica: ReplicaStore;
-  journal: ClaimJournal;
+  journal: ClaimJournalStore;
   uplink: ClaimUplink;
   feed: TerminalFeed;
   now: () => number;

@@ -117,7 +117,11 @@ export function switchAllowed(mode: Mode): boolean {
   return CRISIS_MODES.has(mode);
 }
 
-export class GateRoleBook {
+/**
+ * The guard's role switch at this gate: when it is allowed (the crisis modes), what is in force over
+ * the cloud's settings, and its audit — kept in the gate's meta table and its own `gate_role_log`.
+ */
+export class GateRoleService {
   private readonly meta: MetaTable;
   private readonly stmt;
   private current: LocalRoleSwitch | undefined;

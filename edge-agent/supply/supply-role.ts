@@ -16,10 +16,10 @@ import { type EffectiveGateSettings, effectiveGateSettings } from '../gate-setti
 import type { ReplicaStore } from '../replica-store.ts';
 import type { TerminalFeed } from '../terminal/terminal-feed.ts';
 import type { EventPublisher } from '../uplink.ts';
-import { ClaimJournal } from './claim-journal.ts';
+import { ClaimJournalStore } from './claim-journal-store.ts';
 import { ClaimUplink } from './claim-uplink.ts';
 import { type DistributionOutcome, DistributionPoint } from './distribution-point.ts';
-import { GateRoleBook, type RoleDesk } from './gate-role.ts';
+import { GateRoleService, type RoleDesk } from './gate-role.ts';
 
 export type { RoleDesk } from './gate-role.ts';
 
@@ -31,10 +31,10 @@ export interface GuardClaimRequest {
 }
 
 export interface SupplyRole {
-  journal: ClaimJournal;
+  journal: ClaimJournalStore;
   uplink: ClaimUplink;
   point: DistributionPoint;
-  roles: GateRoleBook;
+  roles: GateRoleService;
   roleDesk: RoleDesk;
   /** The gate's settings in force: the cloud's (or gate.json's) with a guard's switch of the role over them. */
   settings(): EffectiveGateSettings;
@@ -67,7 +67,7 @@ export function createSupplyRole(
 ): SupplyRole {
   const syncOffLoop = config.journal.synchronous === 'full' && config.dataDir !== ':memory:';
   const wal = syncOffLoop ? new WalSync(`${parts.db.name}-wal`) : undefined;
-  const journal = new ClaimJournal(parts.db, parts.replica.supply, wal);
+  const journal = new ClaimJournalStore(parts.db, parts.replica.supply, wal);
   const uplink = new ClaimUplink({
     gateId: config.gateId,
     journal,
@@ -88,7 +88,7 @@ export function createSupplyRole(
     log: parts.log,
     changed: parts.changed,
   });
-  const roles = new GateRoleBook(parts.db, () => parts.clock.decisionNow());
+  const roles = new GateRoleService(parts.db, () => parts.clock.decisionNow());
   const cloudSettings = () => effectiveGateSettings(config, parts.replica.gateSettings(config.gateId));
   return {
     journal,

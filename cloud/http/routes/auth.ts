@@ -1,6 +1,6 @@
 /**
  * `POST /auth/login`: username + password → a bearer token naming a new server-side session
- * (cloud/auth/session-book.ts, 12 h at most, ended after 30 min unused). `POST /auth/logout` ends
+ * (cloud/auth/session-service.ts, 12 h at most, ended after 30 min unused). `POST /auth/logout` ends
  * the caller's session: every later request with that token is 401.
  */
 import { Hono } from 'hono';

@@ -2,7 +2,7 @@
  * Users: list and create logins (the HTTP twin of `anxin user add`), change a password, disable,
  * re-role, re-bind and delete them (docs/contract.md §3, the `/users` rows). Every change that alters what a
  * user may do — a new password, disabling, another role or compound, deletion — ends all of that
- * user's sessions (cloud/auth/session-book.ts): their next request is 401 and they sign in again.
+ * user's sessions (cloud/auth/session-service.ts): their next request is 401 and they sign in again.
  *
  * Admin only, except a password change of one's own account (with the old password). The last
  * enabled admin cannot be disabled, demoted or deleted, so the deployment never locks itself out.

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import Database from 'better-sqlite3';
-import { SessionBook } from '../../../cloud/auth/session-book.ts';
+import { SessionService } from '../../../cloud/auth/session-service.ts';
 import { SqliteSessionStore } from '../../../cloud/auth/sqlite-session-store.ts';
 import { createKeysFile, parseKeysFile } from '../../../shared/keys.ts';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -111,30 +111,34 @@ describe('anxin user add', () => {
     );
     const open = () => {
       const sqlite = new Database(db);
-      const book = new SessionBook({ store: new SqliteSessionStore(sqlite), signingKey: keys.signing!, now: Date.now });
-      return { book, close: () => sqlite.close() };
+      const sessions = new SessionService({
+        store: new SqliteSessionStore(sqlite),
+        signingKey: keys.signing!,
+        now: Date.now,
+      });
+      return { sessions, close: () => sqlite.close() };
     };
     const first = open();
-    const a = await first.book.issue({ username: 'li', role: 'manager' });
-    const b = await first.book.issue({ username: 'li', role: 'manager' });
+    const a = await first.sessions.issue({ username: 'li', role: 'manager' });
+    const b = await first.sessions.issue({ username: 'li', role: 'manager' });
     const claims = (jti: string) => ({ jti, sub: 'li' });
-    expect(await first.book.check(claims(a.jti))).toBe('ok');
+    expect(await first.sessions.check(claims(a.jti))).toBe('ok');
 
     const passwordFile = join(dir, 'pw');
     await writeFile(passwordFile, 'from-a-file-1\n', { mode: 0o600 });
     expect(await run(['passwd', '--db', db, '--username', 'li', '--password-file', passwordFile])).toBe(0);
-    expect(await first.book.check(claims(a.jti))).toBe('ended');
-    expect(await first.book.check(claims(b.jti))).toBe('ended');
+    expect(await first.sessions.check(claims(a.jti))).toBe('ended');
+    expect(await first.sessions.check(claims(b.jti))).toBe('ended');
     const store = new SqliteCloudStore({ path: db });
     expect(await verifyPassword('from-a-file-1', (await store.getUser('li'))!.passwordHash)).toBe(true);
     await store.close();
 
-    const c = await first.book.issue({ username: 'li', role: 'manager' });
+    const c = await first.sessions.issue({ username: 'li', role: 'manager' });
     expect(await run(['disable', '--db', db, '--username', 'li'])).toBe(0);
-    expect(await first.book.check(claims(c.jti))).toBe('ended');
-    expect(await first.book.isDisabled('li')).toBe(true);
+    expect(await first.sessions.check(claims(c.jti))).toBe('ended');
+    expect(await first.sessions.isDisabled('li')).toBe(true);
     expect(await run(['enable', '--db', db, '--username', 'li'])).toBe(0);
-    expect(await first.book.isDisabled('li')).toBe(false);
+    expect(await first.sessions.isDisabled('li')).toBe(false);
     first.close();
 
     expect(await run(['disable', '--db', db, '--username', 'nobody'])).toBe(2);

@@ -3,7 +3,7 @@
  * the ingest hook, answering the known scenario (scenario.ts) exactly.
  */
 import { openSessionStore } from '../../../cloud/auth/open-session-store.ts';
-import { SessionBook } from '../../../cloud/auth/session-book.ts';
+import { SessionService } from '../../../cloud/auth/session-service.ts';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountAnalyticsRoutes } from '../../../cloud/analytics/analytics-routes.ts';
@@ -25,7 +25,7 @@ const H = 60 * MIN;
 const key = generateSigningKey(1);
 let store: SqliteCloudStore;
 let app: ReturnType<typeof createApp>;
-let sessions: SessionBook;
+let sessions: SessionService;
 
 beforeAll(async () => {
   store = new SqliteCloudStore({ path: ':memory:' });
@@ -47,7 +47,7 @@ beforeAll(async () => {
     logger: silentLogger,
     now: () => NOW,
   });
-  sessions = new SessionBook({ store: openSessionStore(store.engine), signingKey: key, now: () => NOW });
+  sessions = new SessionService({ store: openSessionStore(store.engine), signingKey: key, now: () => NOW });
   const deps = routeDepsOf({
     sessions,
     store,

@@ -55,7 +55,7 @@ export async function createHarness<S extends CloudStore = SqliteCloudStore>(
     compoundId: null,
     createdAt: 1,
   });
-  // A signed token alone is refused: each one names a session (cloud/auth/session-book.ts).
+  // A signed token alone is refused: each one names a session (cloud/auth/session-service.ts).
   const token = async (role: SessionRole, compound?: string, username = `${role}-user`) =>
     (await core.sessions.issue({ username, role, ...(compound ? { compound } : {}) })).token;
   return {

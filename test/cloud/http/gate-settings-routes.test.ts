@@ -1,5 +1,5 @@
 /**
- * The routes and the ledger behind "Settings from the cloud" and "Exit quota across the compound"
+ * The routes and the exit quota service behind "Settings from the cloud" and "Exit quota across the compound"
  * (docs/edge-agent.md): PATCH /gates/:id and GET /compounds/:id/exit-quota reach only the caller's
  * compound; a quota use is relayed as an `exit.use` change once, a duplicate is not, and two uses
  * of a quota of one made at two gates are found as one over-use with its alarm.

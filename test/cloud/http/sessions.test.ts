@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../../cloud/auth/password-hash.ts';
-import { SESSION_IDLE_MS } from '../../../cloud/auth/session-book.ts';
+import { SESSION_IDLE_MS } from '../../../cloud/auth/session-service.ts';
 import { LIVE_TICKET_TTL_MS } from '../../../cloud/http/routes/live-ticket.ts';
 import type { HttpRole } from '../../../shared/enums.ts';
 import { signToken } from '../../../shared/token.ts';

@@ -266,9 +266,9 @@ describe.each(storeBackends())('visitors and return registration on the $name st
     await h.core.registry.updateHealth([{ personId: 'p-li', colour: 'red', ts: clock }], ADMIN);
     clock = T0 + 14 * DAY + 1;
     const release = await import('../../../cloud/me/return-routes.ts');
-    const { openResidentSideBook } = await import('../../../cloud/me/open-resident-side-book.ts');
+    const { openResidentSideStore } = await import('../../../cloud/me/open-resident-side-store.ts');
     const job = release.startReturnRelease({
-      side: openResidentSideBook(h.core.store.engine),
+      side: openResidentSideStore(h.core.store.engine),
       store: h.core.store,
       registry: h.core.registry,
       now: () => clock,

@@ -10,7 +10,7 @@ import type { Change } from '../../../shared/schemas/mqtt.ts';
 import { type ClaimAsk, claimsMessageSchema, type RoundRecord } from '../../../shared/schemas/supply.ts';
 import { type GateDatabase, openGateDatabase } from '../../../edge-agent/gate-database.ts';
 import { ReplicaStore } from '../../../edge-agent/replica-store.ts';
-import { ClaimJournal } from '../../../edge-agent/supply/claim-journal.ts';
+import { ClaimJournalStore } from '../../../edge-agent/supply/claim-journal-store.ts';
 import { ClaimUplink } from '../../../edge-agent/supply/claim-uplink.ts';
 import { DistributionPoint } from '../../../edge-agent/supply/distribution-point.ts';
 import { TerminalFeed } from '../../../edge-agent/terminal/terminal-feed.ts';
@@ -39,7 +39,7 @@ const idcard = (idNumber: string) => ({
 describe('distribution point', () => {
   let db: GateDatabase;
   let replica: ReplicaStore;
-  let journal: ClaimJournal;
+  let journal: ClaimJournalStore;
   let uplink: ClaimUplink;
   let point: DistributionPoint;
   let feed: TerminalFeed;
@@ -62,7 +62,7 @@ describe('distribution point', () => {
       { op: 'person.upsert', person: person('carol', { householdId: 'h2' }) },
       { op: 'supply.round', round: ROUND },
     ]);
-    journal = new ClaimJournal(db, replica.supply);
+    journal = new ClaimJournalStore(db, replica.supply);
     sent = [];
     uplink = new ClaimUplink({
       gateId: GATE,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type GateDatabase, openGateDatabase } from '../../../edge-agent/gate-database.ts';
 import type { EffectiveGateSettings } from '../../../edge-agent/gate-settings.ts';
-import { GateRoleBook, roleViewOf } from '../../../edge-agent/supply/gate-role.ts';
+import { GateRoleService, roleViewOf } from '../../../edge-agent/supply/gate-role.ts';
 
 const T0 = Date.UTC(2026, 11, 5, 3, 0, 0);
 
@@ -34,14 +34,14 @@ describe('the guard’s role switch', () => {
   let dir: string;
   let db: GateDatabase;
   let now: number;
-  let book: GateRoleBook;
+  let roles: GateRoleService;
   const request = { role: 'distribution' as const, guard: '王保安', reason: 'rice arrived at the north gate' };
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'anxin-gate-role-'));
     db = openGateDatabase(dir);
     now = T0;
-    book = new GateRoleBook(db, () => now);
+    roles = new GateRoleService(db, () => now);
   });
   afterEach(async () => {
     db.close();
@@ -50,12 +50,12 @@ describe('the guard’s role switch', () => {
 
   it('is refused outside controlled and lockdown, audited, and changes nothing', () => {
     for (const mode of ['normal', 'emergency-open'] as const) {
-      const answer = book.switchTo(request, cloud(), cloud(), mode);
+      const answer = roles.switchTo(request, cloud(), cloud(), mode);
       expect(answer).toMatchObject({ ok: false, code: 'not-crisis', role: 'entry' });
-      expect(book.settle(cloud(), mode).role).toBe('entry');
+      expect(roles.settle(cloud(), mode).role).toBe('entry');
     }
-    expect(book.localSwitch).toBeUndefined();
-    expect(book.recent().map((e) => [e.outcome, e.mode, e.guard])).toEqual([
+    expect(roles.localSwitch).toBeUndefined();
+    expect(roles.recent().map((e) => [e.outcome, e.mode, e.guard])).toEqual([
       ['refused', 'emergency-open', '王保安'],
       ['refused', 'normal', '王保安'],
     ]);
@@ -63,66 +63,66 @@ describe('the guard’s role switch', () => {
   });
 
   it('holds over the cloud’s role in a crisis, and is kept across a restart', () => {
-    expect(book.switchTo(request, cloud(), cloud(), 'lockdown')).toEqual({
+    expect(roles.switchTo(request, cloud(), cloud(), 'lockdown')).toEqual({
       ok: true,
       changed: true,
       role: 'distribution',
       source: 'guard',
     });
-    const inForce = book.settle(cloud(), 'lockdown');
+    const inForce = roles.settle(cloud(), 'lockdown');
     expect(inForce).toMatchObject({ role: 'distribution', roleSwitch: { guard: '王保安', at: T0 } });
     expect(roleViewOf(inForce, 'lockdown')).toMatchObject({ role: 'distribution', source: 'guard', switchable: true });
     // Switching to the role in force again changes nothing and records nothing.
-    expect(book.switchTo(request, cloud(), inForce, 'lockdown')).toMatchObject({ ok: true, changed: false });
-    expect(book.recent()).toHaveLength(1);
+    expect(roles.switchTo(request, cloud(), inForce, 'lockdown')).toMatchObject({ ok: true, changed: false });
+    expect(roles.recent()).toHaveLength(1);
     // Controlled is a crisis mode too.
-    expect(book.settle(cloud(), 'controlled').role).toBe('distribution');
+    expect(roles.settle(cloud(), 'controlled').role).toBe('distribution');
     // A restart reads the switch back from the gate's file.
-    const again = new GateRoleBook(db, () => now);
+    const again = new GateRoleService(db, () => now);
     expect(again.settle(cloud(), 'lockdown').role).toBe('distribution');
   });
 
   it('the later decision wins: a cloud role set before the switch does not undo it, one set after does', () => {
     now = T0 + 60_000;
-    book.switchTo(request, cloud(), cloud(), 'lockdown');
+    roles.switchTo(request, cloud(), cloud(), 'lockdown');
     // A PATCH made at T0 (while the gate was cut off) arrives after the switch: the switch stays.
-    expect(book.settle(cloud({ role: 'entry', roleSetAt: T0 }), 'lockdown').role).toBe('distribution');
+    expect(roles.settle(cloud({ role: 'entry', roleSetAt: T0 }), 'lockdown').role).toBe('distribution');
     // Any other setting the cloud sends (no new role) leaves it too.
-    expect(book.settle(cloud({ labels: { in: '北门 进', out: '北门 出' } }), 'lockdown').role).toBe('distribution');
+    expect(roles.settle(cloud({ labels: { in: '北门 进', out: '北门 出' } }), 'lockdown').role).toBe('distribution');
     // A PATCH made after the switch wins, even to the same role the cloud had: the switch is dropped.
-    const after = book.settle(cloud({ role: 'entry', roleSetAt: T0 + 120_000 }), 'lockdown');
+    const after = roles.settle(cloud({ role: 'entry', roleSetAt: T0 + 120_000 }), 'lockdown');
     expect(after).toMatchObject({ role: 'entry', roleSwitch: null });
-    expect(book.localSwitch).toBeUndefined();
-    expect(book.recent()[0]).toMatchObject({ outcome: 'superseded', from: 'distribution', to: 'entry' });
+    expect(roles.localSwitch).toBeUndefined();
+    expect(roles.recent()[0]).toMatchObject({ outcome: 'superseded', from: 'distribution', to: 'entry' });
     // And it does not come back.
-    expect(book.settle(cloud({ role: 'entry', roleSetAt: T0 }), 'lockdown').role).toBe('entry');
+    expect(roles.settle(cloud({ role: 'entry', roleSetAt: T0 }), 'lockdown').role).toBe('entry');
   });
 
   it('lapses when the crisis ends and does not return with the next one', () => {
-    book.switchTo(request, cloud(), cloud(), 'controlled');
-    expect(book.settle(cloud(), 'normal')).toMatchObject({ role: 'entry', roleSwitch: null });
-    expect(book.recent()[0]).toMatchObject({ outcome: 'lapsed', detail: 'the compound is in normal mode' });
-    expect(book.settle(cloud(), 'lockdown').role).toBe('entry');
+    roles.switchTo(request, cloud(), cloud(), 'controlled');
+    expect(roles.settle(cloud(), 'normal')).toMatchObject({ role: 'entry', roleSwitch: null });
+    expect(roles.recent()[0]).toMatchObject({ outcome: 'lapsed', detail: 'the compound is in normal mode' });
+    expect(roles.settle(cloud(), 'lockdown').role).toBe('entry');
   });
 
   it('switching back to the cloud’s role drops the switch, so the cloud’s later changes rule again', () => {
     const distributionByCloud = cloud({ role: 'distribution', roleSetAt: T0 - 1000 });
-    book.switchTo({ ...request, role: 'entry' }, distributionByCloud, distributionByCloud, 'lockdown');
-    const local = book.settle(distributionByCloud, 'lockdown');
+    roles.switchTo({ ...request, role: 'entry' }, distributionByCloud, distributionByCloud, 'lockdown');
+    const local = roles.settle(distributionByCloud, 'lockdown');
     expect(local).toMatchObject({ role: 'entry', roleSwitch: { role: 'entry' } });
-    expect(book.switchTo(request, distributionByCloud, local, 'lockdown')).toMatchObject({
+    expect(roles.switchTo(request, distributionByCloud, local, 'lockdown')).toMatchObject({
       ok: true,
       changed: true,
       role: 'distribution',
       source: 'cloud',
     });
-    expect(book.localSwitch).toBeUndefined();
-    expect(book.recent()[0]).toMatchObject({ outcome: 'switched', detail: "back to the cloud's role" });
+    expect(roles.localSwitch).toBeUndefined();
+    expect(roles.recent()[0]).toMatchObject({ outcome: 'switched', detail: "back to the cloud's role" });
   });
 
   it('keeps the last 1000 audit entries', () => {
     const memory = openGateDatabase(':memory:');
-    const busy = new GateRoleBook(memory, () => now);
+    const busy = new GateRoleService(memory, () => now);
     for (let i = 0; i < 1005; i += 1) busy.switchTo(request, cloud(), cloud(), 'normal');
     const count = memory.prepare('SELECT COUNT(*) AS n FROM gate_role_log').get() as { n: number };
     expect(count.n).toBe(1000);

@@ -28,7 +28,7 @@ export interface DevicePassRecord {
   issuedAt: number;
 }
 
-export interface DevicePassBook {
+export interface DevicePassStore {
   /** The manager's choice; `printed` when none was made. */
   medium(personId: string): Promise<PassMedium>;
   setMedium(choice: MediumChoice): Promise<void>;

@@ -2,7 +2,7 @@
  * The lockdown exit quota across the compound (docs/edge-agent.md "Exit quota across the compound").
  *
  * A gate grants a lockdown exit against the household's quota and marks the passage with
- * `quotaHousehold`. This ledger
+ * `quotaHousehold`. This service
  *
  * 1. records every such use (a granted passage not timed out) in `exit_uses`, inside the ingest
  *    transaction that stores the passage (`hook`), so a stored use is never lost;
@@ -31,7 +31,7 @@ const HOUR_MS = 3_600_000;
 /** Uses relayed per change-log batch. */
 const RELAY_BATCH = 500;
 
-export interface ExitQuotaLedgerOptions {
+export interface ExitQuotaServiceOptions {
   /** The over-use alarms go to the store's alarms; uses and over-uses to the engine's exit quota store. */
   store: Pick<CloudStore, 'engine' | 'recordAlarm'>;
   /** Default: `openExitQuotaStore(store.engine)`. */
@@ -50,7 +50,7 @@ const exitUseChange = (u: ExitUse): Change => ({
   ts: u.ts,
 });
 
-export class ExitQuotaLedger {
+export class ExitQuotaService {
   private readonly log: Logger;
   private readonly uses: ExitQuotaStore;
   private chain: Promise<unknown> = Promise.resolve();
@@ -58,7 +58,7 @@ export class ExitQuotaLedger {
   /** Runs inside the ingest transaction: the uses are stored with their passages or not at all. */
   readonly hook: IngestHook;
 
-  constructor(private readonly options: ExitQuotaLedgerOptions) {
+  constructor(private readonly options: ExitQuotaServiceOptions) {
     this.log = options.logger.child({ component: 'cloud.exit-quota' });
     this.uses = options.uses ?? openExitQuotaStore(options.store.engine);
     this.hook = this.uses.ingestHook(quotaUsesOf, (fresh) => {

@@ -3,14 +3,14 @@
  * compound until a guard or manager acknowledges it, and the acknowledgement is persisted so a
  * reload or a second console sees the same state.
  *
- * The alarms themselves are the store's (`alarms` table, written by ingest); this book keeps only
+ * The alarms themselves are the store's (`alarms` table, written by ingest); this store keeps only
  * who acknowledged which alarm, in its own table with its own version table
  * (`alarm_ack_migrations`) so the store's migration numbering stays the store's alone; an
- * acknowledgement goes when retention deletes its alarm. open-alarm-book.ts picks the engine's book.
+ * acknowledgement goes when retention deletes its alarm. open-alarm-ack-store.ts picks the engine's store.
  */
 import type { AlarmKind } from '../../shared/enums.ts';
 
-export interface BookedAlarm {
+export interface AlarmWithAck {
   id: number;
   gateId: string;
   compoundId: string;
@@ -29,13 +29,13 @@ export interface AlarmListQuery {
 }
 
 export type AcknowledgeResult =
-  | { outcome: 'acknowledged'; alarm: BookedAlarm }
-  | { outcome: 'already-acknowledged'; alarm: BookedAlarm }
+  | { outcome: 'acknowledged'; alarm: AlarmWithAck }
+  | { outcome: 'already-acknowledged'; alarm: AlarmWithAck }
   | { outcome: 'not-found' };
 
-export interface AlarmBook {
-  list(query: AlarmListQuery): Promise<BookedAlarm[]>;
-  get(id: number): Promise<BookedAlarm | undefined>;
+export interface AlarmAckStore {
+  list(query: AlarmListQuery): Promise<AlarmWithAck[]>;
+  get(id: number): Promise<AlarmWithAck | undefined>;
   /** Idempotent: a second acknowledgement keeps the first one's author and time. */
   acknowledge(id: number, by: string, at: number, note: string | null): Promise<AcknowledgeResult>;
 }

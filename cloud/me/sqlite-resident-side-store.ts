@@ -21,7 +21,7 @@ import {
 import type {
   ActivationCodeRow,
   ResidentAccount,
-  ResidentSideBook,
+  ResidentSideStore,
   ReturnRow,
   ReturnStatus,
   VisitorInviteRow,
@@ -88,7 +88,7 @@ const SQL = {
        updated_at = excluded.updated_at`,
 } as const;
 
-export class SqliteResidentSideBook implements ResidentSideBook {
+export class SqliteResidentSideStore implements ResidentSideStore {
   private readonly s: Record<keyof typeof SQL, Statement>;
 
   constructor(private readonly db: Database) {

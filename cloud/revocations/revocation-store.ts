@@ -2,7 +2,7 @@
  * Revoked device tokens, as the cloud records them and hands them to brokers (docs/security.md,
  * "A stolen gate"). An entry is what `broker/revocations.ts` understands: a token id, or
  * `sub:<gateId>@<ms>` — every token of that gate issued before then. Kept in their own table with
- * their own version table, beside the store's (open-revocation-book.ts picks the engine's).
+ * their own version table, beside the store's (open-revocation-store.ts picks the engine's).
  */
 export interface Revocation {
   entry: string;
@@ -12,7 +12,7 @@ export interface Revocation {
   at: number;
 }
 
-export interface RevocationBook {
+export interface RevocationStore {
   /** Records an entry; an entry already recorded keeps its first record. */
   add(revocation: Revocation): Promise<void>;
   /** Every entry, oldest first. */

@@ -1,8 +1,8 @@
-/** The device pass book on SQLite: `pass_media` and `device_passes`, versioned in `device_pass_migrations`. */
+/** The device pass store on SQLite: `pass_media` and `device_passes`, versioned in `device_pass_migrations`. */
 import type { Database, Statement } from 'better-sqlite3';
 import type { PassMedium } from '../../shared/schemas/device-pass.ts';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
-import type { DevicePassBook, DevicePassRecord, MediumChoice } from './device-pass-book.ts';
+import type { DevicePassStore, DevicePassRecord, MediumChoice } from './device-pass-store.ts';
 
 export const DEVICE_PASS_MIGRATIONS: readonly Migration[] = [
   {
@@ -57,7 +57,7 @@ const fromRow = (r: Row): DevicePassRecord => ({
   issuedAt: r.issued_at,
 });
 
-export class SqliteDevicePassBook implements DevicePassBook {
+export class SqliteDevicePassStore implements DevicePassStore {
   private stmt:
     | {
         medium: Statement<[string], { medium: PassMedium }>;
@@ -112,7 +112,7 @@ export class SqliteDevicePassBook implements DevicePassBook {
   }
 
   private statements() {
-    if (!this.stmt || !this.replaceTx) throw new Error('SqliteDevicePassBook.start() was not called');
+    if (!this.stmt || !this.replaceTx) throw new Error('SqliteDevicePassStore.start() was not called');
     return { stmt: this.stmt, replaceTx: this.replaceTx };
   }
 

@@ -41,7 +41,7 @@ export interface SessionIdentity {
   compound?: string;
 }
 
-export interface SessionBookOptions {
+export interface SessionServiceOptions {
   store: SessionStore;
   /** Needed to issue sessions; a tool that only ends them goes without. */
   signingKey?: SigningKey;
@@ -50,12 +50,12 @@ export interface SessionBookOptions {
   ttlMs?: number;
 }
 
-export class SessionBook {
+export class SessionService {
   readonly idleMs: number;
   readonly ttlMs: number;
   private readonly store: SessionStore;
 
-  constructor(private readonly options: SessionBookOptions) {
+  constructor(private readonly options: SessionServiceOptions) {
     this.idleMs = options.idleMs ?? SESSION_IDLE_MS;
     this.ttlMs = options.ttlMs ?? SESSION_TTL_MS;
     this.store = options.store;
@@ -71,7 +71,7 @@ export class SessionBook {
   /** The row and the signed token of a new session, not stored yet. */
   mint(who: SessionIdentity): { row: NewSession; issued: IssuedSession } {
     const key = this.options.signingKey;
-    if (!key) throw new Error('SessionBook: issuing a session needs the signing key');
+    if (!key) throw new Error('SessionService: issuing a session needs the signing key');
     const now = this.options.now();
     const jti = newTokenId();
     const expiresAt = now + this.ttlMs;

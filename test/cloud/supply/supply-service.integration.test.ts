@@ -1,18 +1,18 @@
 /**
- * The supply ledger (cloud/supply/supply-ledger.ts) on every store backend, through its book
- * (cloud/supply/open-supply-book.ts): the sleeping rule, rounds and their changes for the points,
+ * The supply service (cloud/supply/supply-service.ts) on every store backend, through its store
+ * (cloud/supply/open-supply-store.ts): the sleeping rule, rounds and their changes for the points,
  * asks and holds, claim records stored once with the cumulative ack from the database, an offline
  * double stored and raised as an alarm, a door delivery refused the second time, applicants, the
- * snapshot — and two ledgers on one database, as two cloud instances behind one broker: however
+ * snapshot — and two supply services on one database, as two cloud instances behind one broker: however
  * asks, records and cloud claims race, each household has exactly one accepted claim per round,
  * every other hand-out is a double, and each double is alarmed. The database enforces the rule
- * itself: a second accepted claim written behind the ledger's back is refused.
+ * itself: a second accepted claim written behind the supply service's back is refused.
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { openAlarmBook } from '../../../cloud/alarms/open-alarm-book.ts';
+import { openAlarmAckStore } from '../../../cloud/alarms/open-alarm-ack-store.ts';
 import type { LiveHub } from '../../../cloud/live/live-hub.ts';
 import type { CloudStore } from '../../../cloud/store/store.ts';
-import { SupplyLedger } from '../../../cloud/supply/supply-ledger.ts';
+import { SupplyService } from '../../../cloud/supply/supply-service.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import type { Change } from '../../../shared/schemas/mqtt.ts';
 import type { ClaimAck, ClaimRecord, RoundCreate } from '../../../shared/schemas/supply.ts';
@@ -23,7 +23,7 @@ const NOW = Date.UTC(2026, 11, 5, 2, 0, 0);
 const HOUSEHOLDS = Array.from({ length: 12 }, (_, i) => `h-${i + 1}`);
 
 interface Instance {
-  ledger: SupplyLedger;
+  supply: SupplyService;
   acks: { topic: string; payload: ClaimAck }[];
   changes: Change[];
   alarms: unknown[];
@@ -33,7 +33,7 @@ function instance(store: CloudStore): Instance {
   const acks: Instance['acks'] = [];
   const changes: Change[] = [];
   const alarms: unknown[] = [];
-  const ledger = new SupplyLedger({
+  const supply = new SupplyService({
     store,
     publish: async (topic, payload) => {
       acks.push({ topic, payload: payload as ClaimAck });
@@ -45,7 +45,7 @@ function instance(store: CloudStore): Instance {
     logger: silentLogger,
     now: () => NOW,
   }).start();
-  return { ledger, acks, changes, alarms };
+  return { supply, acks, changes, alarms };
 }
 
 const roundInput = (extra: Partial<RoundCreate> = {}): RoundCreate => ({
@@ -87,7 +87,7 @@ async function seed(store: CloudStore): Promise<void> {
   ]);
 }
 
-describe.each(storeBackends())('supply ledger on the $name store', (backend) => {
+describe.each(storeBackends())('supply service on the $name store', (backend) => {
   let store: CloudStore;
   let a: Instance;
   afterAll(() => backend.dispose());
@@ -98,21 +98,21 @@ describe.each(storeBackends())('supply ledger on the $name store', (backend) => 
   });
 
   it('sleeps in normal mode and wakes with a crisis mode or an explicit opening', async () => {
-    expect(await a.ledger.awake('c-1')).toMatchObject({ awake: false, mode: 'normal', openRounds: 0 });
-    await expect(a.ledger.createRound(roundInput({ wake: false }), 'mgr')).rejects.toMatchObject({
+    expect(await a.supply.awake('c-1')).toMatchObject({ awake: false, mode: 'normal', openRounds: 0 });
+    await expect(a.supply.createRound(roundInput({ wake: false }), 'mgr')).rejects.toMatchObject({
       status: 409,
       code: 'supply-asleep',
     });
-    const woken = await a.ledger.createRound(roundInput(), 'mgr');
+    const woken = await a.supply.createRound(roundInput(), 'mgr');
     expect(woken).toMatchObject({
       status: 'open',
       woken: true,
       createdBy: 'mgr',
       stock: [{ stock: 100, left: 100 }, { stock: null }],
     });
-    expect(await a.ledger.awake('c-1')).toMatchObject({ awake: true, openRounds: 1 });
+    expect(await a.supply.awake('c-1')).toMatchObject({ awake: true, openRounds: 1 });
     await store.setMode('c-2', 'lockdown', 'drill', NOW);
-    const inLockdown = await a.ledger.createRound(roundInput({ compoundId: 'c-2', wake: false }), 'mgr');
+    const inLockdown = await a.supply.createRound(roundInput({ compoundId: 'c-2', wake: false }), 'mgr');
     expect(inLockdown.woken).toBe(false);
     expect(a.changes.filter((c) => c.op === 'supply.round')).toHaveLength(2);
     // Logged for the gates in the compound's change log, in the round's own transaction.
@@ -121,11 +121,11 @@ describe.each(storeBackends())('supply ledger on the $name store', (backend) => 
   });
 
   it('asks hold a household for one point; records are stored once and acked cumulatively', async () => {
-    const { roundId } = await a.ledger.createRound(roundInput(), 'mgr');
-    await a.ledger.onAsk('g-1', 'c-1', { askId: 'ask-1', roundId, householdId: 'h-1', ts: NOW });
-    await a.ledger.onAsk('g-2', 'c-1', { askId: 'ask-2', roundId, householdId: 'h-1', ts: NOW });
+    const { roundId } = await a.supply.createRound(roundInput(), 'mgr');
+    await a.supply.onAsk('g-1', 'c-1', { askId: 'ask-1', roundId, householdId: 'h-1', ts: NOW });
+    await a.supply.onAsk('g-2', 'c-1', { askId: 'ask-2', roundId, householdId: 'h-1', ts: NOW });
     // A point of another compound is told the round is closed.
-    await a.ledger.onAsk('g-9', 'c-2', { askId: 'ask-3', roundId, householdId: 'h-x', ts: NOW });
+    await a.supply.onAsk('g-9', 'c-2', { askId: 'ask-3', roundId, householdId: 'h-x', ts: NOW });
     const answers = a.acks.map((x) => [x.topic.split('/')[3], x.payload.answer]);
     expect(answers).toEqual([
       ['g-1', { askId: 'ask-1', granted: true }],
@@ -135,15 +135,15 @@ describe.each(storeBackends())('supply ledger on the $name store', (backend) => 
     a.acks.length = 0;
     const first = { ...handedOut('g-1', 1, roundId, 'h-1'), askId: 'ask-1', decidedBy: 'cloud' as const };
     // seq 3 before 2: the mark waits for the gap.
-    await a.ledger.onClaims('g-1', 'c-1', [first, handedOut('g-1', 3, roundId, 'h-3')]);
-    await a.ledger.onClaims('g-1', 'c-1', [first, handedOut('g-1', 2, roundId, 'h-2')]);
+    await a.supply.onClaims('g-1', 'c-1', [first, handedOut('g-1', 3, roundId, 'h-3')]);
+    await a.supply.onClaims('g-1', 'c-1', [first, handedOut('g-1', 2, roundId, 'h-2')]);
     expect(a.acks.map((x) => x.payload.upTo)).toEqual([1, 3]);
-    expect(a.ledger.counters).toMatchObject({ claimsStored: 3, duplicates: 1, doubles: 0 });
+    expect(a.supply.counters).toMatchObject({ claimsStored: 3, duplicates: 1, doubles: 0 });
     expect(a.changes.filter((c) => c.op === 'supply.claim')).toHaveLength(3);
     // The hold went with the claim: h-1 is refused as claimed now, from North.
-    await a.ledger.onAsk('g-2', 'c-1', { askId: 'ask-4', roundId, householdId: 'h-1', ts: NOW });
+    await a.supply.onAsk('g-2', 'c-1', { askId: 'ask-4', roundId, householdId: 'h-1', ts: NOW });
     expect(a.acks.at(-1)?.payload.answer).toMatchObject({ granted: false, claimedAt: { ts: NOW + 1, where: 'North' } });
-    expect((await a.ledger.view(roundId)).progress).toEqual({
+    expect((await a.supply.view(roundId)).progress).toEqual({
       households: 12,
       served: 3,
       remaining: 9,
@@ -153,82 +153,83 @@ describe.each(storeBackends())('supply ledger on the $name store', (backend) => 
   });
 
   it('stores an offline double, counts it and raises it as an alarm', async () => {
-    const { roundId } = await a.ledger.createRound(roundInput(), 'mgr');
-    await a.ledger.onClaims('g-1', 'c-1', [handedOut('g-1', 1, roundId, 'h-1')]);
-    await a.ledger.onClaims('g-2', 'c-1', [handedOut('g-2', 1, roundId, 'h-1')]);
-    const claims = await a.ledger.claims(roundId);
+    const { roundId } = await a.supply.createRound(roundInput(), 'mgr');
+    await a.supply.onClaims('g-1', 'c-1', [handedOut('g-1', 1, roundId, 'h-1')]);
+    await a.supply.onClaims('g-2', 'c-1', [handedOut('g-2', 1, roundId, 'h-1')]);
+    const claims = await a.supply.claims(roundId);
     expect(claims.map((c) => [c.claimId, c.standing, c.maskedName])).toEqual([
       ['g-1:1', 'accepted', '张*明'],
       ['g-2:1', 'double', '张*明'],
     ]);
-    expect(a.ledger.counters.doubles).toBe(1);
-    const view = await a.ledger.view(roundId);
+    expect(a.supply.counters.doubles).toBe(1);
+    const view = await a.supply.view(roundId);
     expect(view.progress).toMatchObject({ served: 1, doubles: 1 });
     expect(view.stock[0]).toMatchObject({ handedOut: 10, left: 90 });
     expect(a.alarms).toHaveLength(1);
     await expect
       .poll(
-        async () => (await openAlarmBook(store.engine).list({ compoundId: 'c-1', state: 'open', limit: 10 })).length,
+        async () =>
+          (await openAlarmAckStore(store.engine).list({ compoundId: 'c-1', state: 'open', limit: 10 })).length,
       )
       .toBe(1);
-    const [alarm] = await openAlarmBook(store.engine).list({ compoundId: 'c-1', state: 'open', limit: 10 });
+    const [alarm] = await openAlarmAckStore(store.engine).list({ compoundId: 'c-1', state: 'open', limit: 10 });
     expect(alarm).toMatchObject({ kind: 'supply-double-claim', gateId: 'g-2' });
     expect(alarm?.detail).toMatch(/household h-1 claimed twice — North .* and East .* \(decided offline\)/);
   });
 
   it('records a door delivery once, refuses the second with where and when, and closes', async () => {
-    const { roundId } = await a.ledger.createRound(roundInput(), 'mgr');
-    const claim = await a.ledger.recordCloudClaim(
+    const { roundId } = await a.supply.createRound(roundInput(), 'mgr');
+    const claim = await a.supply.recordCloudClaim(
       roundId,
       { householdId: 'h-1', method: 'delivery', reason: 'door' },
       'mgr',
     );
     expect(claim).toMatchObject({ claimId: 'cloud:1', standing: 'accepted', gateId: null, guard: 'mgr' });
     await expect(
-      a.ledger.recordCloudClaim(roundId, { householdId: 'h-1', method: 'delivery', reason: 'again' }, 'mgr'),
+      a.supply.recordCloudClaim(roundId, { householdId: 'h-1', method: 'delivery', reason: 'again' }, 'mgr'),
     ).rejects.toMatchObject({
       status: 409,
       code: 'already-claimed',
       extra: { claimedAt: { ts: NOW, where: 'the office' } },
     });
     await expect(
-      a.ledger.recordCloudClaim(roundId, { householdId: 'h-none', method: 'delivery', reason: 'door' }, 'mgr'),
+      a.supply.recordCloudClaim(roundId, { householdId: 'h-none', method: 'delivery', reason: 'door' }, 'mgr'),
     ).rejects.toMatchObject({ status: 404 });
-    const closed = await a.ledger.close(roundId, 'mgr');
+    const closed = await a.supply.close(roundId, 'mgr');
     expect(closed).toMatchObject({ status: 'closed', progress: { served: 1 } });
-    await expect(a.ledger.updateStock(roundId, [{ name: 'rice', stock: 5 }])).rejects.toMatchObject({ status: 409 });
-    await a.ledger.onAsk('g-1', 'c-1', { askId: 'late', roundId, householdId: 'h-2', ts: NOW });
+    await expect(a.supply.updateStock(roundId, [{ name: 'rice', stock: 5 }])).rejects.toMatchObject({ status: 409 });
+    await a.supply.onAsk('g-1', 'c-1', { askId: 'late', roundId, householdId: 'h-2', ts: NOW });
     expect(a.acks.at(-1)?.payload.answer).toMatchObject({ granted: false, refusal: 'round-closed' });
   });
 
   it('hands out to applicants only in an applicants round; the snapshot carries rounds, applicants and claims', async () => {
-    const { roundId } = await a.ledger.createRound(roundInput({ eligibility: 'applicants' }), 'mgr');
-    await a.ledger.onAsk('g-1', 'c-1', { askId: 'x', roundId, householdId: 'h-2', ts: NOW });
+    const { roundId } = await a.supply.createRound(roundInput({ eligibility: 'applicants' }), 'mgr');
+    await a.supply.onAsk('g-1', 'c-1', { askId: 'x', roundId, householdId: 'h-2', ts: NOW });
     expect(a.acks.at(-1)?.payload.answer).toMatchObject({ granted: false, refusal: 'not-eligible' });
-    expect(await a.ledger.apply(roundId, 'h-2', 'resident')).toEqual({ applied: true });
-    expect(await a.ledger.apply(roundId, 'h-2', 'resident')).toEqual({ applied: true });
+    expect(await a.supply.apply(roundId, 'h-2', 'resident')).toEqual({ applied: true });
+    expect(await a.supply.apply(roundId, 'h-2', 'resident')).toEqual({ applied: true });
     expect(a.changes.filter((c) => c.op === 'supply.apply')).toHaveLength(1);
-    await a.ledger.onAsk('g-1', 'c-1', { askId: 'y', roundId, householdId: 'h-2', ts: NOW });
+    await a.supply.onAsk('g-1', 'c-1', { askId: 'y', roundId, householdId: 'h-2', ts: NOW });
     expect(a.acks.at(-1)?.payload.answer).toEqual({ askId: 'y', granted: true });
-    await a.ledger.onClaims('g-1', 'c-1', [{ ...handedOut('g-1', 1, roundId, 'h-2'), askId: 'y' }]);
-    const forResident = await a.ledger.roundsForResident('c-1', 'h-2');
+    await a.supply.onClaims('g-1', 'c-1', [{ ...handedOut('g-1', 1, roundId, 'h-2'), askId: 'y' }]);
+    const forResident = await a.supply.roundsForResident('c-1', 'h-2');
     expect(forResident).toMatchObject([{ roundId, applied: true, mustApply: false, claimed: { where: 'North' } }]);
-    expect((await a.ledger.view(roundId)).progress).toMatchObject({ households: 1, served: 1, remaining: 0 });
-    const snap = await a.ledger.withSupply({ rev: 7, records: [] }, 'c-1');
+    expect((await a.supply.view(roundId)).progress).toMatchObject({ households: 1, served: 1, remaining: 0 });
+    const snap = await a.supply.withSupply({ rev: 7, records: [] }, 'c-1');
     expect(snap.rev).toBe(7);
     expect(snap.records.map((r) => r.op)).toEqual(['supply.round', 'supply.apply', 'supply.claim']);
-    expect((await a.ledger.withSupply({ rev: 1, records: [] }, 'c-2')).records).toEqual([]);
+    expect((await a.supply.withSupply({ rev: 1, records: [] }, 'c-2')).records).toEqual([]);
   });
 
-  it('two ledgers on one database: one accepted claim per household whatever races, every double alarmed', async () => {
+  it('two supply services on one database: one accepted claim per household whatever races, every double alarmed', async () => {
     const other = await backend.reopen();
     const b = instance(other);
-    const { roundId } = await a.ledger.createRound(roundInput(), 'mgr');
+    const { roundId } = await a.supply.createRound(roundInput(), 'mgr');
     // Both points ask for every household at once, each through its own instance: one hold each.
     await Promise.all(
       HOUSEHOLDS.flatMap((h, i) => [
-        a.ledger.onAsk('g-1', 'c-1', { askId: `a-${i}`, roundId, householdId: h, ts: NOW }),
-        b.ledger.onAsk('g-2', 'c-1', { askId: `b-${i}`, roundId, householdId: h, ts: NOW }),
+        a.supply.onAsk('g-1', 'c-1', { askId: `a-${i}`, roundId, householdId: h, ts: NOW }),
+        b.supply.onAsk('g-2', 'c-1', { askId: `b-${i}`, roundId, householdId: h, ts: NOW }),
       ]),
     );
     const granted = [...a.acks, ...b.acks].filter((x) => x.payload.answer?.granted);
@@ -237,32 +238,33 @@ describe.each(storeBackends())('supply ledger on the $name store', (backend) => 
     const g1 = HOUSEHOLDS.map((h, i) => handedOut('g-1', i + 1, roundId, h));
     const g2 = HOUSEHOLDS.map((h, i) => handedOut('g-2', i + 1, roundId, h));
     await Promise.all([
-      a.ledger.onClaims('g-1', 'c-1', g1.slice(0, 6)),
-      b.ledger.onClaims('g-2', 'c-1', g2.slice(0, 6)),
-      b.ledger.onClaims('g-1', 'c-1', g1.slice(6)),
-      a.ledger.onClaims('g-2', 'c-1', g2.slice(6)),
+      a.supply.onClaims('g-1', 'c-1', g1.slice(0, 6)),
+      b.supply.onClaims('g-2', 'c-1', g2.slice(0, 6)),
+      b.supply.onClaims('g-1', 'c-1', g1.slice(6)),
+      a.supply.onClaims('g-2', 'c-1', g2.slice(6)),
       // A redelivery through the other instance at the same time: stored once.
-      b.ledger.onClaims('g-1', 'c-1', g1.slice(0, 6)),
+      b.supply.onClaims('g-1', 'c-1', g1.slice(0, 6)),
     ]);
     // …and the office records door deliveries for the same households through both instances.
     const office = await Promise.allSettled(
       HOUSEHOLDS.flatMap((householdId) =>
         [a, b].map((x) =>
-          x.ledger.recordCloudClaim(roundId, { householdId, method: 'delivery', reason: 'door' }, 'mgr'),
+          x.supply.recordCloudClaim(roundId, { householdId, method: 'delivery', reason: 'door' }, 'mgr'),
         ),
       ),
     );
     expect(office.filter((o) => o.status === 'fulfilled')).toEqual([]);
-    const claims = await a.ledger.claims(roundId);
+    const claims = await a.supply.claims(roundId);
     const accepted = claims.filter((c) => c.standing === 'accepted');
     expect(accepted.map((c) => c.householdId).sort()).toEqual([...HOUSEHOLDS].sort());
     expect(claims.filter((c) => c.standing === 'double')).toHaveLength(HOUSEHOLDS.length);
     expect(claims).toHaveLength(2 * HOUSEHOLDS.length);
-    expect(a.ledger.counters.doubles + b.ledger.counters.doubles).toBe(HOUSEHOLDS.length);
+    expect(a.supply.counters.doubles + b.supply.counters.doubles).toBe(HOUSEHOLDS.length);
     expect(a.alarms.length + b.alarms.length).toBe(HOUSEHOLDS.length);
     await expect
       .poll(
-        async () => (await openAlarmBook(store.engine).list({ compoundId: 'c-1', state: 'open', limit: 100 })).length,
+        async () =>
+          (await openAlarmAckStore(store.engine).list({ compoundId: 'c-1', state: 'open', limit: 100 })).length,
       )
       .toBe(HOUSEHOLDS.length);
     // Each gate's last ack says every seq is stored, whichever instance sent it.
@@ -275,8 +277,8 @@ describe.each(storeBackends())('supply ledger on the $name store', (backend) => 
   });
 
   it('the database itself refuses a second accepted claim for a household in a round', async () => {
-    const { roundId } = await a.ledger.createRound(roundInput(), 'mgr');
-    await a.ledger.recordCloudClaim(roundId, { householdId: 'h-1', method: 'delivery', reason: 'door' }, 'mgr');
+    const { roundId } = await a.supply.createRound(roundInput(), 'mgr');
+    await a.supply.recordCloudClaim(roundId, { householdId: 'h-1', method: 'delivery', reason: 'door' }, 'mgr');
     const sql = `INSERT INTO supply_claims (claim_id, round_id, compound_id, household_id, ts, method, outcome,
       decided_by, standing, stored_at) VALUES ('sneak', '${roundId}', 'c-1', 'h-1', 1, 'qr', 'handed-out', 'cloud', 'accepted', 1)`;
     const write = () =>

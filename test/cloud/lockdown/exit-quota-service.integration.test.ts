@@ -1,15 +1,15 @@
 /**
- * The lockdown exit quota's ledger (cloud/lockdown/exit-quota-ledger.ts) on every store backend,
+ * The lockdown exit quota service (cloud/lockdown/exit-quota-service.ts) on every store backend,
  * its store opened per engine (open-exit-quota-store.ts): a use is recorded inside the ingest
- * transaction (through the ledger's hook, as the cloud composes it) or not at all, relayed once as
+ * transaction (through the exit quota service's hook, as the cloud composes it) or not at all, relayed once as
  * an `exit.use` change however often the gate resends it, and two uses of a quota of one made at
  * two gates are one over-use with its alarm; a snapshot carries the recent uses; what a crash left
  * unrelayed goes out at the next start. On PostgreSQL, two cloud instances relaying the same uses
- * at once log each use once. The routes over the same ledger: test/cloud/http/gate-settings-routes.test.ts.
+ * at once log each use once. The routes over the same service: test/cloud/http/gate-settings-routes.test.ts.
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LiveHub } from '../../../cloud/live/live-hub.ts';
-import { ExitQuotaLedger } from '../../../cloud/lockdown/exit-quota-ledger.ts';
+import { ExitQuotaService } from '../../../cloud/lockdown/exit-quota-service.ts';
 import { composeIngestHooks } from '../../../cloud/store/ingest-hook.ts';
 import type { ChangeBatch, CloudStore, StoredEvent } from '../../../cloud/store/store.ts';
 import { silentLogger } from '../../../shared/log.ts';
@@ -40,13 +40,13 @@ const exit = (gateId: string, seq: number, ts: number, extra: Partial<StoredEven
 
 interface Instance {
   store: CloudStore;
-  ledger: ExitQuotaLedger;
+  exitQuota: ExitQuotaService;
   published: ChangeBatch[];
 }
 
 function instance(store: CloudStore): Instance {
   const published: ChangeBatch[] = [];
-  const ledger = new ExitQuotaLedger({
+  const exitQuota = new ExitQuotaService({
     store,
     publishChanges: async (batches) => {
       published.push(...batches);
@@ -55,14 +55,14 @@ function instance(store: CloudStore): Instance {
     logger: silentLogger,
     now: () => T,
   });
-  return { store, ledger, published };
+  return { store, exitQuota, published };
 }
 
-/** Stores a batch as ingest does: the ledger's hook in the transaction, `afterStored` after the commit. */
+/** Stores a batch as ingest does: the exit quota service's hook in the transaction, `afterStored` after the commit. */
 async function ingest(i: Instance, events: StoredEvent[]): Promise<void> {
-  const { inserted } = await i.store.insertEvents(events, i.ledger.hook);
-  i.ledger.afterStored(inserted);
-  await i.ledger.idle();
+  const { inserted } = await i.store.insertEvents(events, i.exitQuota.hook);
+  i.exitQuota.afterStored(inserted);
+  await i.exitQuota.idle();
 }
 
 /** Every `exit.use` change in the compound's log, in log order. */
@@ -81,7 +81,7 @@ async function openStore(backend: StoreBackend): Promise<CloudStore> {
   return store;
 }
 
-describe.each(storeBackends())('the exit quota ledger on the $name store', (backend) => {
+describe.each(storeBackends())('the exit quota exitQuota on the $name store', (backend) => {
   let a: Instance;
   afterAll(() => backend.dispose());
   beforeEach(async () => {
@@ -98,13 +98,13 @@ describe.each(storeBackends())('the exit quota ledger on the $name store', (back
     const first = { op: 'exit.use', householdId: 'house-9', gateId: 'g-1', seq: 2, ts: T - HOUR };
     expect(await loggedUses(a.store)).toEqual([first]);
     expect(a.published.flatMap((b) => b.changes)).toEqual([first]);
-    expect(a.ledger.counters).toMatchObject({ recorded: 1, relayed: 1, overuses: 0 });
-    expect(await a.ledger.overuses('c-1', 0)).toEqual([]);
+    expect(a.exitQuota.counters).toMatchObject({ recorded: 1, relayed: 1, overuses: 0 });
+    expect(await a.exitQuota.overuses('c-1', 0)).toEqual([]);
 
     // The west gate, cut off, let the household out too: reconciled as one over-use, with its alarm.
     await ingest(a, [exit('g-3', 1, T - 30 * 60_000)]);
     expect(await loggedUses(a.store)).toHaveLength(2);
-    expect(await a.ledger.overuses('c-1', 0)).toEqual([
+    expect(await a.exitQuota.overuses('c-1', 0)).toEqual([
       {
         householdId: 'house-9',
         gateId: 'g-3',
@@ -120,33 +120,33 @@ describe.each(storeBackends())('the exit quota ledger on the $name store', (back
     const alarms = await a.store.recentAlarms('g-3', 10);
     expect(alarms.filter((x) => x.kind === 'exit-quota-exceeded')).toHaveLength(1);
     // A snapshot carries both uses, so a gate that takes one counts them.
-    const snapshot = await a.ledger.withRecentUses(await a.store.snapshot('c-1'), 'c-1');
+    const snapshot = await a.exitQuota.withRecentUses(await a.store.snapshot('c-1'), 'c-1');
     expect(snapshot.records.filter((r) => r.op === 'exit.use')).toHaveLength(2);
   });
 
   it('records nothing when the batch rolls back; the resend records and relays the use', async () => {
-    const failing = composeIngestHooks([a.ledger.hook, throwingHook(backend.name, 'disk full')])!;
+    const failing = composeIngestHooks([a.exitQuota.hook, throwingHook(backend.name, 'disk full')])!;
     await expect(a.store.insertEvents([exit('g-1', 1, T - HOUR)], failing)).rejects.toThrow('disk full');
-    await a.ledger.relayPending();
-    expect(a.ledger.counters.recorded).toBe(0);
+    await a.exitQuota.relayPending();
+    expect(a.exitQuota.counters.recorded).toBe(0);
     expect(await loggedUses(a.store)).toEqual([]);
     await ingest(a, [exit('g-1', 1, T - HOUR)]);
-    expect(a.ledger.counters).toMatchObject({ recorded: 1, relayed: 1 });
+    expect(a.exitQuota.counters).toMatchObject({ recorded: 1, relayed: 1 });
     expect(await loggedUses(a.store)).toHaveLength(1);
   });
 
   it('relays at the next start what a crash left unrelayed', async () => {
     // Stored with its passage, but the process died before the relay.
-    await a.store.insertEvents([exit('g-1', 1, T - HOUR), exit('g-3', 1, T - HOUR / 2)], a.ledger.hook);
+    await a.store.insertEvents([exit('g-1', 1, T - HOUR), exit('g-3', 1, T - HOUR / 2)], a.exitQuota.hook);
     expect(await loggedUses(a.store)).toEqual([]);
     const restarted = instance(await backend.reopen());
     try {
-      await restarted.ledger.relayPending();
+      await restarted.exitQuota.relayPending();
       expect((await loggedUses(restarted.store)).map((c) => (c as { gateId: string }).gateId).sort()).toEqual([
         'g-1',
         'g-3',
       ]);
-      expect(await restarted.ledger.overuses('c-1', 0)).toHaveLength(1);
+      expect(await restarted.exitQuota.overuses('c-1', 0)).toHaveLength(1);
     } finally {
       await restarted.store.close();
     }
@@ -159,17 +159,17 @@ describe.each(storeBackends())('the exit quota ledger on the $name store', (back
           quotaHousehold: `house-${i % 7}`,
         }),
       );
-      await a.store.insertEvents(uses, a.ledger.hook);
+      await a.store.insertEvents(uses, a.exitQuota.hook);
       const b = instance(await backend.reopen());
       try {
-        await Promise.all([a.ledger.relayPending(), b.ledger.relayPending()]);
+        await Promise.all([a.exitQuota.relayPending(), b.exitQuota.relayPending()]);
         const logged = (await loggedUses(a.store)) as { gateId: string; seq: number }[];
         expect(logged.map((c) => `${c.gateId}/${c.seq}`).sort()).toEqual(
           uses.map((u) => `${u.gateId}/${u.seq}`).sort(),
         );
-        expect(a.ledger.counters.relayed + b.ledger.counters.relayed).toBeGreaterThanOrEqual(uses.length);
+        expect(a.exitQuota.counters.relayed + b.exitQuota.counters.relayed).toBeGreaterThanOrEqual(uses.length);
         // Each over-use recorded once, whichever instance found it.
-        const overuses = await a.ledger.overuses('c-1', 0, 1000);
+        const overuses = await a.exitQuota.overuses('c-1', 0, 1000);
         expect(new Set(overuses.map((o) => `${o.gateId}/${o.seq}`)).size).toBe(overuses.length);
         expect(overuses.length).toBeGreaterThan(0);
       } finally {

@@ -1,5 +1,5 @@
 /**
- * The supply book on SQLite (supply-book.ts): the `supply_*` tables of supply-migrations.ts on the
+ * The supply store on SQLite (supply-store.ts): the `supply_*` tables of supply-migrations.ts on the
  * cloud's connection, versioned in `supply_migrations`. Every decision is one synchronous
  * transaction — the connection's single writer serialises them — and the unique index on accepted
  * claims is the rule, as on PostgreSQL.
@@ -21,8 +21,8 @@ import type {
   RoundRow,
   SnapshotRows,
   StoredRecords,
-  SupplyBook,
-} from './supply-book.ts';
+  SupplyStore,
+} from './supply-store.ts';
 import { SUPPLY_MIGRATIONS } from './supply-migrations.ts';
 import {
   claimChange,
@@ -40,7 +40,7 @@ import { prepareStatements } from './supply-statements.ts';
 
 type Raw = Record<string, unknown>;
 
-export class SqliteSupplyBook implements SupplyBook {
+export class SqliteSupplyStore implements SupplyStore {
   private readonly s: ReturnType<typeof prepareStatements>;
   private readonly changeLog: SqliteChangeLog;
 

@@ -1,9 +1,9 @@
-/** The revocation book on PostgreSQL: `token_revocations`, versioned in `revocation_migrations`. */
+/** The revocation store on PostgreSQL: `token_revocations`, versioned in `revocation_migrations`. */
 import type pg from 'pg';
 import type { Migration } from '../store/migration-runner.ts';
 import { migratedOnFirstUse } from '../store/postgres/pg-migrated.ts';
 import { run, statement } from '../store/postgres/pg-pool.ts';
-import type { Revocation, RevocationBook } from './revocation-book.ts';
+import type { Revocation, RevocationStore } from './revocation-store.ts';
 
 export const PG_REVOCATION_MIGRATIONS: readonly Migration[] = [
   {
@@ -34,7 +34,7 @@ const all = statement<
   'SELECT entry, subject, reason, revoked_by, revoked_at FROM token_revocations ORDER BY revoked_at, entry',
 );
 
-export class PgRevocationBook implements RevocationBook {
+export class PgRevocationStore implements RevocationStore {
   private readonly ready: () => Promise<pg.Pool>;
 
   constructor(pool: pg.Pool) {

@@ -8,7 +8,7 @@
  *    household for that ask (`supply_holds`, one row per round and household) unless it has a claim
  *    already or another ask holds it, and answers on `claims/ack`. Two points racing for one
  *    household: one hold, one refusal — decided in one transaction with the household locked,
- *    whichever cloud instance answers (supply-book.ts).
+ *    whichever cloud instance answers (supply-store.ts).
  * 2. Whatever the point decided travels as a claim record in its claim journal (`claims`, stored
  *    once per (gateId, seq), acknowledged cumulatively like events). A handed-out record is the
  *    household's claim (`accepted`) unless another handed-out record was accepted before it: then it
@@ -30,8 +30,8 @@ import { ApiError, notFound } from '../http/api-error.ts';
 import type { LiveHub } from '../live/live-hub.ts';
 import type { ChangeBatch, CloudStore, Snapshot } from '../store/store.ts';
 import type { Publish } from '../sync/change-publisher.ts';
-import { openSupplyBook } from './open-supply-book.ts';
-import type { FirstClaim, Refusal, RoundRow, SupplyBook } from './supply-book.ts';
+import { openSupplyStore } from './open-supply-store.ts';
+import type { FirstClaim, Refusal, RoundRow, SupplyStore } from './supply-store.ts';
 import { claimChange, roundChange } from './supply-rows.ts';
 import { decideWith } from './supply-rules.ts';
 import { type ClaimView, claimView, type RoundView, roundView } from './supply-views.ts';
@@ -44,7 +44,7 @@ export const HOLD_MS = 60_000;
 const CLOSED_KEEP_MS = 7 * 86_400_000;
 const AWAKE_MODES = new Set(['controlled', 'lockdown']);
 
-export interface SupplyLedgerOptions {
+export interface SupplyServiceOptions {
   store: Pick<CloudStore, 'engine' | 'recordAlarm' | 'recordAudit' | 'getResident'>;
   publish: Publish;
   publishChanges(batches: readonly ChangeBatch[]): Promise<void>;
@@ -52,26 +52,26 @@ export interface SupplyLedgerOptions {
   logger: Logger;
   now: () => number;
   holdMs?: number;
-  /** Where the rounds and claims are kept; by default the supply book on the store's engine. */
-  book?: SupplyBook;
+  /** Where the rounds and claims are kept; by default the supply supplies on the store's engine. */
+  supplies?: SupplyStore;
 }
 
 export const conflict = (code: string, message: string, extra?: Record<string, unknown>) =>
   new ApiError(409, code, message, undefined, extra);
 
-export class SupplyLedger {
-  private readonly book: SupplyBook;
+export class SupplyService {
+  private readonly supplies: SupplyStore;
   private readonly log: Logger;
   private readonly holdMs: number;
   readonly counters = { asks: 0, holds: 0, claimsStored: 0, doubles: 0, duplicates: 0, foreign: 0 };
 
-  constructor(private readonly options: SupplyLedgerOptions) {
-    this.book = options.book ?? openSupplyBook(options.store.engine);
+  constructor(private readonly options: SupplyServiceOptions) {
+    this.supplies = options.supplies ?? openSupplyStore(options.store.engine);
     this.log = options.logger.child({ component: 'cloud.supply' });
     this.holdMs = options.holdMs ?? HOLD_MS;
   }
 
-  /** Kept for the cloud's wiring: the book is opened (and its tables created) by the constructor. */
+  /** Kept for the cloud's wiring: the supplies is opened (and its tables created) by the constructor. */
   start(): this {
     return this;
   }
@@ -80,7 +80,7 @@ export class SupplyLedger {
 
   /** Whether the supply function of a compound is awake, and why (docs/supplies.md, "Asleep in normal times"). */
   async awake(compoundId: string): Promise<{ awake: boolean; mode: string; openRounds: number; why: string }> {
-    const { mode, openRounds } = await this.book.awakeFacts(compoundId);
+    const { mode, openRounds } = await this.supplies.awakeFacts(compoundId);
     if (AWAKE_MODES.has(mode)) return { awake: true, mode, openRounds, why: `the compound is in ${mode} mode` };
     if (openRounds > 0) return { awake: true, mode, openRounds, why: `a round was explicitly opened` };
     return {
@@ -113,17 +113,17 @@ export class SupplyLedger {
       createdAt: this.options.now(),
       closedAt: null,
     };
-    this.relay(await this.book.createRound(round));
+    this.relay(await this.supplies.createRound(round));
     return this.view(round.roundId);
   }
 
   /** The compound's open rounds as a household sees them: allocation, window, application, its claim. */
   async roundsForResident(compoundId: string, householdId: string | null) {
-    const open = (await this.book.rounds(compoundId, 100)).filter((r) => r.status === 'open');
+    const open = (await this.supplies.rounds(compoundId, 100)).filter((r) => r.status === 'open');
     return Promise.all(
       open.map(async (round) => {
-        const claim = householdId ? await this.book.acceptedClaim(round.roundId, householdId) : undefined;
-        const applied = householdId !== null && (await this.book.hasApplied(round.roundId, householdId));
+        const claim = householdId ? await this.supplies.acceptedClaim(round.roundId, householdId) : undefined;
+        const applied = householdId !== null && (await this.supplies.hasApplied(round.roundId, householdId));
         return {
           roundId: round.roundId,
           name: round.name,
@@ -141,27 +141,27 @@ export class SupplyLedger {
 
   /** Rounds of one compound (or every compound), newest first; a provider sees only the rounds naming it. */
   async listRounds(compoundId: string | undefined, provider?: string, limit = 100): Promise<RoundView[]> {
-    const rounds = (await this.book.rounds(compoundId, limit)).filter(
+    const rounds = (await this.supplies.rounds(compoundId, limit)).filter(
       (r) => provider === undefined || r.providers.includes(provider),
     );
-    return Promise.all(rounds.map(async (r) => roundView(r, await this.book.progress(r))));
+    return Promise.all(rounds.map(async (r) => roundView(r, await this.supplies.progress(r))));
   }
 
   async compoundOf(roundId: string): Promise<string | undefined> {
-    return (await this.book.round(roundId))?.compoundId;
+    return (await this.supplies.round(roundId))?.compoundId;
   }
 
   async providersOf(roundId: string): Promise<string[]> {
-    return (await this.book.round(roundId))?.providers ?? [];
+    return (await this.supplies.round(roundId))?.providers ?? [];
   }
 
   async view(roundId: string): Promise<RoundView> {
     const round = await this.roundOrNotFound(roundId);
-    return roundView(round, await this.book.progress(round));
+    return roundView(round, await this.supplies.progress(round));
   }
 
   private async roundOrNotFound(roundId: string): Promise<RoundRow> {
-    const round = await this.book.round(roundId);
+    const round = await this.supplies.round(roundId);
     if (!round) throw notFound('round', roundId);
     return round;
   }
@@ -186,13 +186,13 @@ export class SupplyLedger {
     }
     const stock = { ...round.stock };
     for (const i of items) stock[i.name] = i.stock;
-    await this.book.setStock(roundId, stock, this.options.now());
+    await this.supplies.setStock(roundId, stock, this.options.now());
     return this.view(roundId);
   }
 
   async close(roundId: string, by: string): Promise<RoundView> {
     await this.roundOrNotFound(roundId);
-    this.relay(await this.book.closeRound(roundId, by, this.options.now()));
+    this.relay(await this.supplies.closeRound(roundId, by, this.options.now()));
     return this.view(roundId);
   }
 
@@ -200,21 +200,21 @@ export class SupplyLedger {
   async apply(roundId: string, householdId: string, by: string): Promise<{ applied: boolean }> {
     const round = await this.openRound(roundId);
     if (round.eligibility !== 'applicants') throw conflict('no-application', `round ${roundId} is for every household`);
-    this.relay(await this.book.apply(round, householdId, by, this.options.now()));
+    this.relay(await this.supplies.apply(round, householdId, by, this.options.now()));
     return { applied: true };
   }
 
   householdKnown(compoundId: string, householdId: string): Promise<boolean> {
-    return this.book.householdKnown(compoundId, householdId);
+    return this.supplies.householdKnown(compoundId, householdId);
   }
 
   hasApplied(roundId: string, householdId: string): Promise<boolean> {
-    return this.book.hasApplied(roundId, householdId);
+    return this.supplies.hasApplied(roundId, householdId);
   }
 
   /** The household of a resident of the compound (undefined: none). */
   householdOf(compoundId: string, personId: string): Promise<string | undefined> {
-    return this.book.householdOf(compoundId, personId);
+    return this.supplies.householdOf(compoundId, personId);
   }
 
   // ---- claims ----
@@ -229,11 +229,11 @@ export class SupplyLedger {
     by: string,
   ): Promise<ClaimView> {
     const round = await this.roundOrNotFound(roundId);
-    if (!(await this.book.householdKnown(round.compoundId, input.householdId))) {
+    if (!(await this.supplies.householdKnown(round.compoundId, input.householdId))) {
       throw notFound('household', input.householdId);
     }
     const now = this.options.now();
-    const result = await this.book.recordCloudClaim(
+    const result = await this.supplies.recordCloudClaim(
       {
         roundId,
         householdId: input.householdId,
@@ -255,14 +255,14 @@ export class SupplyLedger {
   }
 
   async claims(roundId: string, limit = 10_000): Promise<ClaimView[]> {
-    return (await this.book.claims(roundId, limit)).map(claimView);
+    return (await this.supplies.claims(roundId, limit)).map(claimView);
   }
 
   /** A point asks whether a household may claim now; the answer goes back on its `claims/ack`. */
   async onAsk(gateId: string, compoundId: string, ask: ClaimAsk): Promise<void> {
     this.counters.asks += 1;
     const now = this.options.now();
-    const refused = await this.book.ask(
+    const refused = await this.supplies.ask(
       { roundId: ask.roundId, householdId: ask.householdId, gateId, askId: ask.askId, at: now },
       decideWith({ compoundId, now, holdMs: this.holdMs, askId: ask.askId }),
     );
@@ -295,7 +295,7 @@ export class SupplyLedger {
 
   private async whereOf(gateId: string | null): Promise<string> {
     if (gateId === null) return 'the office';
-    return (await this.book.gateName(gateId)) ?? gateId;
+    return (await this.supplies.gateName(gateId)) ?? gateId;
   }
 
   /**
@@ -304,7 +304,7 @@ export class SupplyLedger {
    */
   async onClaims(gateId: string, compoundId: string, records: readonly ClaimRecord[]): Promise<void> {
     const screened = await Promise.all(records.map((r) => this.screen(gateId, compoundId, r)));
-    const stored = await this.book.storeRecords(gateId, compoundId, screened, this.options.now());
+    const stored = await this.supplies.storeRecords(gateId, compoundId, screened, this.options.now());
     this.counters.claimsStored += stored.stored;
     this.counters.duplicates += stored.duplicates;
     for (const record of stored.foreign) {
@@ -324,9 +324,9 @@ export class SupplyLedger {
    * shown with another compound's member — and audited.
    */
   private async screen(gateId: string, compoundId: string, record: ClaimRecord): Promise<ClaimRecord> {
-    if (record.gateId !== gateId) return record; // not stored at all (supply-book.ts)
+    if (record.gateId !== gateId) return record; // not stored at all (supply-store.ts)
     const { householdId, personId } = record;
-    const householdOk = householdId === undefined || (await this.book.householdKnown(compoundId, householdId));
+    const householdOk = householdId === undefined || (await this.supplies.householdKnown(compoundId, householdId));
     const person = personId === undefined ? undefined : await this.options.store.getResident(personId);
     const personOk = personId === undefined || person?.compoundId === compoundId;
     if (householdOk && personOk) return record;
@@ -374,7 +374,7 @@ export class SupplyLedger {
 
   /** A snapshot carries the rounds, accepted claims and applications a point needs. */
   async withSupply(snapshot: Snapshot, compoundId: string): Promise<Snapshot> {
-    const rows = await this.book.forSnapshot(compoundId, this.options.now() - CLOSED_KEEP_MS);
+    const rows = await this.supplies.forSnapshot(compoundId, this.options.now() - CLOSED_KEEP_MS);
     return {
       rev: snapshot.rev,
       records: [

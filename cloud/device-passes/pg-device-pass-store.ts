@@ -1,6 +1,6 @@
 /**
- * The device pass book on PostgreSQL: `pass_media` and `device_passes`, versioned in
- * `device_pass_migrations` (the SQLite book's tables, with bytea and bigint). Replacing a
+ * The device pass store on PostgreSQL: `pass_media` and `device_passes`, versioned in
+ * `device_pass_migrations` (the SQLite store's tables, with bytea and bigint). Replacing a
  * resident's device pass holds a lock on the resident (an advisory lock: there may be no row to
  * lock yet), so two instances enrolling the same resident at once each return the pass they really
  * replaced, and each replaced pass is revoked.
@@ -10,7 +10,7 @@ import type { PassMedium } from '../../shared/schemas/device-pass.ts';
 import type { Migration } from '../store/migration-runner.ts';
 import { migratedOnFirstUse } from '../store/postgres/pg-migrated.ts';
 import { lockKeys, one, run, statement, transaction } from '../store/postgres/pg-pool.ts';
-import type { DevicePassBook, DevicePassRecord, MediumChoice } from './device-pass-book.ts';
+import type { DevicePassStore, DevicePassRecord, MediumChoice } from './device-pass-store.ts';
 
 export const PG_DEVICE_PASS_MIGRATIONS: readonly Migration[] = [
   {
@@ -91,7 +91,7 @@ const fromRow = (r: Row): DevicePassRecord => ({
   issuedAt: Number(r.issued_at),
 });
 
-export class PgDevicePassBook implements DevicePassBook {
+export class PgDevicePassStore implements DevicePassStore {
   private readonly ready: () => Promise<pg.Pool>;
 
   constructor(pool: pg.Pool) {

@@ -1,7 +1,7 @@
-/** The revocation book on SQLite: `token_revocations`, versioned in `revocation_migrations`. */
+/** The revocation store on SQLite: `token_revocations`, versioned in `revocation_migrations`. */
 import type { Database, Statement } from 'better-sqlite3';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
-import type { Revocation, RevocationBook } from './revocation-book.ts';
+import type { Revocation, RevocationStore } from './revocation-store.ts';
 
 const REVOCATION_MIGRATIONS: readonly Migration[] = [
   {
@@ -27,7 +27,7 @@ interface RevocationRow {
   revoked_at: number;
 }
 
-export class SqliteRevocationBook implements RevocationBook {
+export class SqliteRevocationStore implements RevocationStore {
   private insert: Statement<[string, string | null, string, string, number]> | undefined;
   private all: Statement<[], RevocationRow> | undefined;
 
@@ -45,12 +45,12 @@ export class SqliteRevocationBook implements RevocationBook {
   }
 
   async add(r: Revocation): Promise<void> {
-    if (!this.insert) throw new Error('SqliteRevocationBook.start() was not called');
+    if (!this.insert) throw new Error('SqliteRevocationStore.start() was not called');
     this.insert.run(r.entry, r.subject, r.reason, r.by, r.at);
   }
 
   async list(): Promise<Revocation[]> {
-    if (!this.all) throw new Error('SqliteRevocationBook.start() was not called');
+    if (!this.all) throw new Error('SqliteRevocationStore.start() was not called');
     return this.all.all().map((row) => ({
       entry: row.entry,
       subject: row.subject,

@@ -22,7 +22,7 @@ const SCHEMA = 'CREATE TABLE IF NOT EXISTS claim_journal (seq INTEGER PRIMARY KE
 
 export type ClaimEntry = Omit<ClaimRecord, 'seq'>;
 
-export class ClaimJournal {
+export class ClaimJournalStore {
   private readonly meta: MetaTable;
   private last: number;
   private acked: number;

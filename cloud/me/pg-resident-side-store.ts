@@ -24,7 +24,7 @@ import {
 import type {
   ActivationCodeRow,
   ResidentAccount,
-  ResidentSideBook,
+  ResidentSideStore,
   ReturnMemberRow,
   ReturnRow,
   ReturnStatus,
@@ -32,7 +32,7 @@ import type {
   VisitorStats,
 } from './resident-side-store.ts';
 
-export class PgResidentSideBook implements ResidentSideBook {
+export class PgResidentSideStore implements ResidentSideStore {
   private readonly ready: () => Promise<pg.Pool>;
 
   constructor(private readonly pool: pg.Pool) {

@@ -1,7 +1,7 @@
 /**
- * Where the crisis supplies are kept (docs/supplies.md), as the ledger sees it: async and
- * engine-neutral (cloud/store/engine.ts); `openSupplyBook` picks the SQLite or PostgreSQL
- * implementation. The ledger (supply-ledger.ts) holds the rules and the messages; the book holds
+ * Where the crisis supplies are kept (docs/supplies.md), as the supply service sees it: async and
+ * engine-neutral (cloud/store/engine.ts); `openSupplyStore` picks the SQLite or PostgreSQL
+ * implementation. The supply service (supply-service.ts) holds the rules and the messages; the store holds
  * the rows and makes each decision about a household atomic:
  *
  * - **Once per household per round is the database's rule**: a unique index over
@@ -10,7 +10,7 @@
  *   share the database, no household has two accepted claims in a round.
  * - An ask or a cloud claim reads the household's facts (round, application, accepted claim, hold)
  *   and writes its hold or claim in one transaction, the household locked against the other
- *   instances (PostgreSQL: an advisory lock; SQLite: one writer), with the ledger's pure `decide`
+ *   instances (PostgreSQL: an advisory lock; SQLite: one writer), with the supply service's pure `decide`
  *   judging the facts in between.
  * - A point's claim records are stored once per `(gateId, seq)` and its cumulative ack mark is
  *   computed from the stored seqs, under a lock on the gate, never from one instance's memory.
@@ -94,7 +94,7 @@ export interface Refusal {
   claimedAt?: { ts: number; gateId: string | null };
 }
 
-/** The ledger's rule, judged inside the book's transaction; undefined: the household may claim. */
+/** The supply service's rule, judged inside the store's transaction; undefined: the household may claim. */
 export type Decide = (facts: HouseholdFacts) => Refusal | undefined;
 
 export interface AskInput {
@@ -136,7 +136,7 @@ export interface SnapshotRows {
   accepted: { roundId: string; householdId: string; claimId: string; ts: number }[];
 }
 
-export interface SupplyBook {
+export interface SupplyStore {
   /** The compound's mode (`normal` when unknown) and how many of its rounds are open. */
   awakeFacts(compoundId: string): Promise<{ mode: string; openRounds: number }>;
   round(roundId: string): Promise<RoundRow | undefined>;

@@ -1,12 +1,12 @@
 /**
- * The alarm book on SQLite, on the store's connection: `alarm_acks` beside the store's `alarms`,
+ * The alarm acknowledgement store on SQLite, on the store's connection: `alarm_acks` beside the store's `alarms`,
  * versioned in `alarm_ack_migrations`; a trigger drops an acknowledgement when retention deletes
  * its alarm.
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { AlarmKind } from '../../shared/enums.ts';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
-import type { AcknowledgeResult, AlarmBook, AlarmListQuery, BookedAlarm } from './alarm-book.ts';
+import type { AcknowledgeResult, AlarmAckStore, AlarmListQuery, AlarmWithAck } from './alarm-ack-store.ts';
 
 const ALARM_ACK_MIGRATIONS: readonly Migration[] = [
   {
@@ -43,7 +43,7 @@ interface AlarmRow {
 const SELECT_ALARM = `SELECT a.id, a.gate_id, a.compound_id, a.kind, a.ts, a.detail, a.received_at,
   k.acked_by, k.acked_at, k.note FROM alarms a LEFT JOIN alarm_acks k ON k.alarm_id = a.id`;
 
-export function alarmOfRow(r: AlarmRow): BookedAlarm {
+export function alarmOfRow(r: AlarmRow): AlarmWithAck {
   return {
     id: Number(r.id),
     gateId: r.gate_id,
@@ -65,7 +65,7 @@ interface Statements {
   insertAck: Statement<[number, string, number, string | null]>;
 }
 
-export class SqliteAlarmBook implements AlarmBook {
+export class SqliteAlarmAckStore implements AlarmAckStore {
   private stmt: Statements | undefined;
 
   constructor(private readonly db: Database) {}
@@ -91,11 +91,11 @@ export class SqliteAlarmBook implements AlarmBook {
   }
 
   private get statements(): Statements {
-    if (!this.stmt) throw new Error('SqliteAlarmBook.start() was not called');
+    if (!this.stmt) throw new Error('SqliteAlarmAckStore.start() was not called');
     return this.stmt;
   }
 
-  async list(query: AlarmListQuery): Promise<BookedAlarm[]> {
+  async list(query: AlarmListQuery): Promise<AlarmWithAck[]> {
     const s = this.statements;
     const rows =
       query.compoundId === undefined
@@ -104,7 +104,7 @@ export class SqliteAlarmBook implements AlarmBook {
     return rows.map(alarmOfRow);
   }
 
-  async get(id: number): Promise<BookedAlarm | undefined> {
+  async get(id: number): Promise<AlarmWithAck | undefined> {
     const row = this.statements.byId.get(id);
     return row ? alarmOfRow(row) : undefined;
   }

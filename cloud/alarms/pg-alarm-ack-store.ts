@@ -1,5 +1,5 @@
 /**
- * The alarm book on PostgreSQL: `alarm_acks` beside the store's `alarms`, versioned in
+ * The alarm acknowledgement store on PostgreSQL: `alarm_acks` beside the store's `alarms`, versioned in
  * `alarm_ack_migrations`; an acknowledgement goes with its alarm when retention deletes it (a
  * cascading foreign key, where SQLite has a trigger).
  */
@@ -8,7 +8,7 @@ import type { AlarmKind } from '../../shared/enums.ts';
 import type { Migration } from '../store/migration-runner.ts';
 import { migratedOnFirstUse } from '../store/postgres/pg-migrated.ts';
 import { one, run, statement } from '../store/postgres/pg-pool.ts';
-import type { AcknowledgeResult, AlarmBook, AlarmListQuery, BookedAlarm } from './alarm-book.ts';
+import type { AcknowledgeResult, AlarmAckStore, AlarmListQuery, AlarmWithAck } from './alarm-ack-store.ts';
 
 export const PG_ALARM_ACK_MIGRATIONS: readonly Migration[] = [
   {
@@ -65,7 +65,7 @@ const insertAck = statement<[number, string, number, string | null]>(
    WHERE EXISTS (SELECT 1 FROM alarms WHERE id = $1) ON CONFLICT (alarm_id) DO NOTHING`,
 );
 
-function alarmOfRow(r: AlarmRow): BookedAlarm {
+function alarmOfRow(r: AlarmRow): AlarmWithAck {
   return {
     id: Number(r.id),
     gateId: r.gate_id,
@@ -78,14 +78,14 @@ function alarmOfRow(r: AlarmRow): BookedAlarm {
   };
 }
 
-export class PgAlarmBook implements AlarmBook {
+export class PgAlarmAckStore implements AlarmAckStore {
   private readonly ready: () => Promise<pg.Pool>;
 
   constructor(pool: pg.Pool) {
     this.ready = migratedOnFirstUse(pool, 'alarm_ack_migrations', PG_ALARM_ACK_MIGRATIONS);
   }
 
-  async list(query: AlarmListQuery): Promise<BookedAlarm[]> {
+  async list(query: AlarmListQuery): Promise<AlarmWithAck[]> {
     const pool = await this.ready();
     const { rows } =
       query.compoundId === undefined
@@ -94,7 +94,7 @@ export class PgAlarmBook implements AlarmBook {
     return rows.map(alarmOfRow);
   }
 
-  async get(id: number): Promise<BookedAlarm | undefined> {
+  async get(id: number): Promise<AlarmWithAck | undefined> {
     const row = await one(await this.ready(), byId, [id]);
     return row ? alarmOfRow(row) : undefined;
   }

@@ -1,11 +1,11 @@
 /**
- * The supply book on PostgreSQL (supply-book.ts), for several cloud instances on one database:
+ * The supply store on PostgreSQL (supply-store.ts), for several cloud instances on one database:
  *
  * - once per household per round is the unique index `supply_claims_one_accepted`, written with
  *   `ON CONFLICT … DO NOTHING`: the loser of a race is stored as a `double` (a point's record) or
  *   refused (a claim made in the cloud), whichever instance handles it;
  * - an ask or a cloud claim takes a transaction-level advisory lock on its household, reads the
- *   facts, lets the ledger decide and writes — two instances answering two points' asks for one
+ *   facts, lets the supply service decide and writes — two instances answering two points' asks for one
  *   household grant one;
  * - a point's records are stored under a lock on the gate (and its households', all in one sorted
  *   call, so no two transactions wait on each other in a cycle), and the gate's ack mark is read
@@ -32,8 +32,8 @@ import type {
   RoundRow,
   SnapshotRows,
   StoredRecords,
-  SupplyBook,
-} from './supply-book.ts';
+  SupplyStore,
+} from './supply-store.ts';
 import {
   claimChange,
   claimOfRow,
@@ -75,7 +75,7 @@ async function factsIn(db: Queryable, roundId: string, householdId: string): Pro
   };
 }
 
-export class PgSupplyBook implements SupplyBook {
+export class PgSupplyStore implements SupplyStore {
   private readonly ready: () => Promise<pg.Pool>;
 
   constructor(pool: pg.Pool) {
