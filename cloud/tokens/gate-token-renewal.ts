@@ -9,9 +9,13 @@
  * - a token expiring within `alarmBeforeMs` (default 30 days) raises a `token-expiring` alarm,
  *   shown on the console, at most once a day per gate: renewal failed (the gate was offline for
  *   months, refused the token, or its key was retired) and somebody must look;
- * - a gate announcing a contract newer than this cloud's raises `contract-mismatch` once per
- *   start. A gate that announces none is older than the announcement and speaks v1.
+ * - a gate announcing a contract newer than this cloud's raises `contract-mismatch`, at most once a
+ *   day per gate and contract. A gate that announces none is older than the announcement and speaks v1.
  * A gate the broker refuses (revoked) sends no status, so it is never renewed.
+ *
+ * Every cloud instance subscribes the statuses itself, so each of these is claimed in the database
+ * first (cloud/tokens/gate-duties.ts): one renewal, one alarm per gate across every instance —
+ * the spacing above counts from whichever instance did it.
  *
  * With a broker that keeps one account per gate (Mosquitto's dynamic security, `accounts`), the
  * renewed token must also become the account's password — but only once the gate has stored it
@@ -29,6 +33,7 @@ import { CONTRACT_VERSION } from '../../shared/version.ts';
 import type { LiveHub } from '../live/live-hub.ts';
 import type { BrokerAccounts } from '../revocations/broker-accounts.ts';
 import type { CloudStore } from '../store/store.ts';
+import { type GateDuties, MemoryGateDuties } from './gate-duties.ts';
 
 const DAY_MS = 86_400_000;
 const TOKEN_RENEW_BEFORE_MS = 60 * DAY_MS;
@@ -48,17 +53,19 @@ export interface GateTokenRenewalOptions {
   retryMs?: number;
   /** The broker's per-gate accounts, when it keeps them (Mosquitto). */
   accounts?: Pick<BrokerAccounts, 'putGate'>;
+  /** Where renewals and alarms are claimed, once across every instance (default: this process only). */
+  duties?: GateDuties;
 }
 
 export class GateTokenRenewal {
-  private readonly sentAt = new Map<string, { at: number; forExp: number }>();
-  private readonly alarmedAt = new Map<string, number>();
-  private readonly contractAlarmed = new Set<string>();
+  private readonly duties: GateDuties;
   /** Renewals sent and not yet confirmed by the gate, by command id (bounded by the number of gates). */
   private readonly pending = new Map<string, { gateId: string; compoundId: string; token: string }>();
   readonly counters = { renewed: 0, alarms: 0, accountsUpdated: 0, accountFailures: 0 };
 
-  constructor(private readonly options: GateTokenRenewalOptions) {}
+  constructor(private readonly options: GateTokenRenewalOptions) {
+    this.duties = options.duties ?? new MemoryGateDuties();
+  }
 
   /** Called with every stored status of a gate. Never throws (logs instead): status handling goes on. */
   async onStatus(gateId: string, compoundId: string, status: GateStatus): Promise<void> {
@@ -72,8 +79,8 @@ export class GateTokenRenewal {
 
   private async checkContract(gateId: string, compoundId: string, status: GateStatus): Promise<void> {
     const contract = status.contract ?? 1;
-    if (contract <= CONTRACT_VERSION || this.contractAlarmed.has(gateId)) return;
-    this.contractAlarmed.add(gateId);
+    if (contract <= CONTRACT_VERSION) return;
+    if (!(await this.duties.claim(gateId, 'contract-alarm', `v${contract}`, this.options.now(), DAY_MS))) return;
     await this.alarm(
       gateId,
       compoundId,
@@ -88,9 +95,7 @@ export class GateTokenRenewal {
     const now = this.options.now();
     const left = exp - now;
     if (left < (this.options.alarmBeforeMs ?? TOKEN_ALARM_BEFORE_MS)) {
-      const last = this.alarmedAt.get(gateId);
-      if (last === undefined || now - last >= DAY_MS) {
-        this.alarmedAt.set(gateId, now);
+      if (await this.duties.claim(gateId, 'token-alarm', '', now, DAY_MS)) {
         const days = Math.max(0, Math.floor(left / DAY_MS));
         await this.alarm(
           gateId,
@@ -101,9 +106,8 @@ export class GateTokenRenewal {
       }
     }
     if (!status.online || left >= (this.options.renewBeforeMs ?? TOKEN_RENEW_BEFORE_MS)) return;
-    const sent = this.sentAt.get(gateId);
-    if (sent && sent.forExp === exp && now - sent.at < (this.options.retryMs ?? 3_600_000)) return;
-    this.sentAt.set(gateId, { at: now, forExp: exp });
+    const retryMs = this.options.retryMs ?? 3_600_000;
+    if (!(await this.duties.claim(gateId, 'token-renewal', String(exp), now, retryMs))) return;
     await this.renew(gateId, compoundId, now);
   }
 
