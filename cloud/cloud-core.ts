@@ -4,6 +4,7 @@
  * `app.request()`; `createCloud` (cloud-service.ts) adds the HTTP server, the MQTT link and the
  * retention job.
  */
+import { randomBytes } from 'node:crypto';
 import { AnxinError } from '../shared/errors.ts';
 import type { ParsedKeys, SigningKey } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
@@ -18,6 +19,7 @@ import { EventIngest } from './ingest/event-ingest.ts';
 import { GateDirectory } from './ingest/gate-directory.ts';
 import { liveEntryPublisher } from './live/live-entries.ts';
 import { LiveHub } from './live/live-hub.ts';
+import { pgLiveEntriesHook } from './live/pg-live-entries.ts';
 import { exitQuotaExtension } from './lockdown/exit-quota-extension.ts';
 import { ExitQuotaService } from './lockdown/exit-quota-service.ts';
 import { type CloudMetrics, createCloudMetrics } from './metrics/cloud-metrics.ts';
@@ -32,6 +34,7 @@ import { supplyExtension } from './supply/supply-extension.ts';
 import { SupplyService } from './supply/supply-service.ts';
 import type { Publish } from './sync/change-publisher.ts';
 import { SyncResponder } from './sync/sync-responder.ts';
+import { openGateDuties } from './tokens/gate-duties.ts';
 import { GateTokenRenewal } from './tokens/gate-token-renewal.ts';
 import type { Hono } from 'hono';
 
@@ -78,6 +81,8 @@ export interface CloudCore<S extends CloudStore = CloudStore> {
   supply: SupplyService;
   /** Every extension opened, the built-in ones first. */
   extensions: readonly CloudExtension[];
+  /** This instance's origin on the `/live` notifications (PostgreSQL): its fan-out skips its own. */
+  liveOrigin: string;
 }
 
 export class CloudConfigError extends AnxinError {
@@ -184,15 +189,32 @@ function createAdmission(options: CloudCoreOptions, ctx: ExtensionContext): Even
   });
 }
 
+/**
+ * What runs inside the ingest transaction and after it. On PostgreSQL the transaction itself
+ * notifies the other instances of its entries (cloud/live/pg-live-entries.ts): stored ⇔ notified;
+ * after the commit, this instance's own listeners get them. Inside the transaction the live
+ * entries go first (they take no locks), then the extensions' hooks in order: what they write is
+ * stored with its passages.
+ */
+function ingestHooks(ctx: ExtensionContext, extensions: readonly CloudExtension[]) {
+  const { store, live, logger } = ctx;
+  const liveOrigin = randomBytes(6).toString('hex');
+  const notifiesEntries = store.engine.kind === 'postgres';
+  const liveEntries = liveEntryPublisher(store, live, logger, notifiesEntries ? 'here' : 'everywhere');
+  const hook = composeIngestHooks([
+    notifiesEntries ? pgLiveEntriesHook({ origin: liveOrigin, logger }) : undefined,
+    ...extensions.map((e) => e.ingestHook),
+  ]);
+  return { liveOrigin, liveEntries, hook };
+}
+
 export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<S>): CloudCore<S> {
   const { keys, publish } = options;
   if (!keys.signing) throw new CloudConfigError('keysFile: the cloud needs the private half of the current key');
   const services = createServices(options, keys.signing);
   const { ctx, store, registry, live, metrics, gates, logger, now } = services;
   const { exitQuota, supply, extensions } = openExtensions(ctx, options.extensions ?? []);
-  const liveEntries = liveEntryPublisher(store, live, logger);
-  // Run inside the ingest transaction, in extension order: what they write is stored with its passages.
-  const hook = composeIngestHooks(extensions.map((e) => e.ingestHook));
+  const { liveOrigin, liveEntries, hook } = ingestHooks(ctx, extensions);
 
   const ingest = new EventIngest({
     store,
@@ -234,6 +256,8 @@ export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<
     live,
     logger,
     now,
+    // Every instance sees every status: a renewal or an alarm is claimed in the database first.
+    duties: openGateDuties(store.engine),
     ...(options.brokerAccounts ? { accounts: options.brokerAccounts } : {}),
   });
   const router = new GateMessageRouter({
@@ -251,5 +275,6 @@ export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<
   });
   const app = createApp(ctx, extensions);
   const { sessions } = services;
-  return { app, store, registry, ingest, router, sync, live, metrics, gates, sessions, exitQuota, supply, extensions };
+  const parts = { app, store, registry, ingest, router, sync, live, metrics, gates, sessions, exitQuota, supply };
+  return { ...parts, extensions, liveOrigin };
 }

@@ -263,6 +263,8 @@ async function startFanout(options: CloudOptions, core: CloudCore, link: Link): 
     pool: core.store.engine.pool,
     url: options.db,
     logger: options.logger ?? silentLogger,
+    // The ingest transaction's entry notifications carry this origin too (cloud/live/pg-live-entries.ts).
+    instanceId: core.liveOrigin,
   });
   await link.fanout.start();
 }

@@ -10,7 +10,10 @@
  *   JSON `{"o": origin, "m": [message, …]}` — an entry is ~350 bytes, so about twenty per
  *   notification — and sent in one statement on the pool, in order. A message that alone would not
  *   fit (none of today's shapes can: an alarm's detail is at most 500 characters) is not relayed,
- *   and counted. Gate statuses never travel this way: every instance subscribes them itself.
+ *   and counted. Gate statuses never travel this way: every instance subscribes them itself. Nor
+ *   do a cloud's passages: its ingest transaction notifies them itself, in the same packing and
+ *   with this instance's id as origin, so they are notified exactly when they are stored
+ *   (cloud/live/pg-live-entries.ts); what arrives here from the hub are alarms and acknowledgements.
  * - Receiving: one dedicated connection (not from the pool: a pooled one would be handed to a
  *   query and its LISTEN lost) runs `LISTEN anxin_live` and hands what the other instances sent to
  *   `LiveHub.deliver`; its own notifications come back too and are skipped by their origin.

@@ -1,0 +1,73 @@
+/**
+ * `/live` entries across cloud instances, notified in the ingest transaction (docs/deploy.md,
+ * "Scaling out"). PostgreSQL delivers a `NOTIFY` when — and only if — its transaction commits, so
+ * sending the batch's entries from inside the transaction that stores the batch makes "stored" and
+ * "notified" one fact: an instance that dies after its COMMIT has already told every other
+ * instance, and a batch that rolls back told nobody. Sent after the commit (as before), a crash
+ * between the two lost those entries from every other instance's `/live` although the passages
+ * were stored.
+ *
+ * An ingest hook (cloud/store/ingest-hook.ts), composed first so that its reads happen before the
+ * statistics take their row locks: one read of the batch's persons on the transaction's own
+ * connection (masked name, visitor or not), then the entries packed as the fan-out packs them
+ * (cloud/live/pg-live-fanout.ts, `packNotifications`, ~20 per notification) in one `pg_notify`
+ * statement. The payloads carry this instance's origin, so its own listening connection skips
+ * them; this instance's own listeners get the entries after the commit (cloud/live/live-entries.ts).
+ *
+ * The price: PostgreSQL serialises the commits of transactions that notified (one queue lock per
+ * database, held through the commit record), measured in BENCHMARKS.md, "Scale-out on PostgreSQL".
+ */
+import type pg from 'pg';
+import type { Logger } from '../../shared/log.ts';
+import type { PgIngestHook } from '../store/ingest-hook.ts';
+import { run, statement } from '../store/postgres/pg-pool.ts';
+import type { StoredEvent } from '../store/store.ts';
+import { entryMessage } from './live-entries.ts';
+import { LIVE_CHANNEL, packNotifications } from './pg-live-fanout.ts';
+
+const persons = statement<[string[]], { person_id: string; masked_name: string; visitor: boolean }>(
+  'live_entry_persons',
+  "SELECT person_id, masked_name, kind = 'visitor' AS visitor FROM residents WHERE person_id = ANY($1::text[])",
+);
+const notify = statement<[string, string[]]>(
+  'live_entry_notify',
+  'SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n',
+);
+
+export interface PgLiveEntriesCounters {
+  /** Entries notified in committed or pending transactions, and the notifications carrying them. */
+  notified: number;
+  notifications: number;
+  /** Entries too large for a notification alone (none of today's shapes). */
+  oversized: number;
+}
+
+/** The hook; `origin` is the instance id its own fan-out listener skips (PgLiveFanout `instanceId`). */
+export function pgLiveEntriesHook(options: { origin: string; logger: Logger }): PgIngestHook & {
+  counters: PgLiveEntriesCounters;
+} {
+  const counters: PgLiveEntriesCounters = { notified: 0, notifications: 0, oversized: 0 };
+  const log = options.logger.child({ component: 'cloud.live-entries' });
+  return {
+    engine: 'postgres',
+    counters,
+    async onStored(events: readonly StoredEvent[], _compoundOf, client: pg.PoolClient) {
+      const ids = [...new Set(events.flatMap((e) => (e.personId ? [e.personId] : [])))];
+      const known = ids.length === 0 ? [] : (await run(client, persons, [ids])).rows;
+      const byId = new Map(known.map((r) => [r.person_id, r]));
+      const messages = events.map((e) => {
+        const person = e.personId ? byId.get(e.personId) : undefined;
+        return entryMessage(e, person?.masked_name ?? null, person?.visitor === true);
+      });
+      const { payloads, oversized } = packNotifications(options.origin, messages);
+      if (oversized.length > 0) {
+        counters.oversized += oversized.length;
+        log.warn({ count: oversized.length }, 'live entries too large to notify');
+      }
+      if (payloads.length === 0) return;
+      await run(client, notify, [LIVE_CHANNEL, payloads]);
+      counters.notified += messages.length - oversized.length;
+      counters.notifications += payloads.length;
+    },
+  };
+}
