@@ -12,7 +12,8 @@
  *
  *   node --import tsx bench/ingest.ts [--quick] [--gates 200] [--live 250] [--batches 5]
  *   node --import tsx bench/ingest.ts --store-only [--store-events 200k] [--prefill 1m]
- *   node --import tsx bench/ingest.ts --brokers none --scale-out 1,2 [--pg URL]   (bench/lib/pg-ingest.ts)
+ *   node --import tsx bench/ingest.ts --brokers mosquitto --scale-out 1,2 --scale-layouts 10,200 [--pg URL]
+ *     (bench/lib/pg-ingest.ts: PostgreSQL with 1 and 2 instances beside the SQLite run, per compound layout)
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -41,11 +42,12 @@ import { sleep } from './lib/samples.ts';
 import { measureStoreInsert } from './lib/store-insert.ts';
 
 const USAGE = `bench ingest [--quick] [--gates N] [--live N] [--batches N] [--brokers aedes,mosquitto|none] [--json FILE]
-             [--store-only] [--store-events N] [--prefill N] [--scale-out 1,2 [--pg URL]]
+             [--store-only] [--store-events N] [--prefill N] [--scale-out 1,2 [--pg URL] [--scale-layouts 10,200]]
   N gates (default 200) publish --live one-passage messages each, then --batches batches of 500.
   Before that, insertEvents alone: --store-events passages (default 200k) on a table pre-filled
   with --prefill rows (default 0); --store-only stops after it. --scale-out 1,2: the same traffic
-  through Mosquitto into 1, then 2 anxin cloud instances on one PostgreSQL (bench/lib/pg-ingest.ts).`;
+  through Mosquitto into 1, then 2 anxin cloud instances on one PostgreSQL (bench/lib/pg-ingest.ts),
+  once per --scale-layouts entry: gates per compound (10: 20 compounds, the default; 200: one compound).`;
 
 const TARGET_LIVE = 10_000;
 const TARGET_DRAIN = 50_000;
@@ -81,16 +83,42 @@ async function registerSqlite(
   await store.close();
 }
 
-/** `--scale-out 1,2 [--pg URL]`: the same gates into 1, then 2 instances on PostgreSQL. */
+/**
+ * `--scale-out 1,2 [--pg URL] [--scale-layouts 10,200]`: the same gates into 1, then 2 instances
+ * on PostgreSQL, once per layout — `10` gates per compound (20 compounds of 200 gates: many
+ * compounds, the default) and `200` (one busy compound: every batch adds to the same rollup rows).
+ */
 async function scaleOut(
   ctx: Ctx,
-  scale: Omit<ScaleOutOptions, 'keysPath' | 'instances' | 'pgUrl'>,
+  scale: Omit<ScaleOutOptions, 'keysPath' | 'instances' | 'pgUrl' | 'compoundOf' | 'population' | 'layout'>,
   keysFile: KeysFile,
 ): Promise<Figure[]> {
   const keysPath = writeKeys(await ctx.tempDir('ingest-scale'), keysFile).privatePath;
   const instances = String(ctx.values['scale-out']).split(',').map(Number);
   const pgUrl = typeof ctx.values.pg === 'string' ? { pgUrl: ctx.values.pg } : {};
-  return measureScaleOut(ctx, { ...scale, keysPath, instances, ...pgUrl });
+  const layouts = String(ctx.values['scale-layouts'] ?? GATES_PER_COMPOUND)
+    .split(',')
+    .map(Number);
+  const pepper = parseKeysFile(keysFile).pepper;
+  const figures: Figure[] = [];
+  for (const perCompound of layouts) {
+    const { compoundOf, population } = layoutOf(scale.gateIds, perCompound, pepper);
+    const compounds = new Set(scale.gateIds.map(compoundOf)).size;
+    const layout = compounds === 1 ? 'one compound' : `${compounds} compounds`;
+    figures.push(
+      ...(await measureScaleOut(ctx, { ...scale, compoundOf, population, layout, keysPath, instances, ...pgUrl })),
+    );
+  }
+  return figures;
+}
+
+/** The gates' compounds, `perCompound` gates each in gate order, and their residents. */
+function layoutOf(gateIds: readonly string[], perCompound: number, pepper: Buffer) {
+  const index = new Map(gateIds.map((id, i) => [id, i]));
+  const compoundOf = (gateId: string) => `c-${Math.floor(index.get(gateId)! / perCompound)}`;
+  const compounds = [...new Set(gateIds.map(compoundOf))];
+  const count = RESIDENTS_PER_COMPOUND * compounds.length;
+  return { compoundOf, population: generatePopulation({ count, pepper, compounds }).persons };
 }
 
 /** Max RSS of a process, sampled every 200 ms while `work` runs. */
@@ -410,6 +438,7 @@ await runBench(
     brokers: { type: 'string' },
     'store-only': { type: 'boolean', default: false },
     'scale-out': { type: 'string' },
+    'scale-layouts': { type: 'string' },
     pg: { type: 'string' },
     'store-events': { type: 'string' },
     prefill: { type: 'string' },
@@ -434,8 +463,8 @@ await runBench(
     const gates = prepareGates(gateCount, { live: livePerGate, batches: batchesPerGate });
     const sideBySide: SideBySide[] = [];
     for (const brokerName of brokers) sideBySide.push(await measureBroker(ctx, brokerName, gates));
-    const { gateIds, compoundOf, population, signing } = gates;
-    const scale = { gateIds, compoundOf, population, signing, livePerGate, batchesPerGate };
+    const { gateIds, signing } = gates;
+    const scale = { gateIds, signing, livePerGate, batchesPerGate };
     if (typeof values['scale-out'] === 'string') report.add(...(await scaleOut(ctx, scale, gates.keysFile)));
     reportNotes(report, sideBySide);
   },

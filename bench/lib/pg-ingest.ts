@@ -5,6 +5,7 @@
  * every gate's cumulative ack covers its last seq (whichever instance sent it); then the rows are
  * counted (0 lost, 0 duplicated). Side by side with the ratio 2 ÷ 1 (target ≥ 1.6).
  */
+import { loadavg } from 'node:os';
 import pg from 'pg';
 import { mosquittoAccounts } from '../../broker/mosquitto-config.ts';
 import { PostgresCloudStore } from '../../cloud/store/postgres/postgres-store.ts';
@@ -37,18 +38,23 @@ export interface ScaleOutOptions {
   livePerGate: number;
   batchesPerGate: number;
   instances: readonly number[];
+  /** How the gates are spread over compounds, for the figures' names ("20 compounds", "one compound"). */
+  layout: string;
   /** An existing PostgreSQL server (a database per run is created on it); default a throwaway cluster. */
   pgUrl?: string;
 }
 
 interface RunResult {
   instances: number;
+  layout: string;
   live: number;
   drain: number;
   lost: number;
   duplicated: number;
   note: string;
 }
+
+const loadNow = () => loadavg()[0]!.toFixed(1);
 
 /** A fresh database on the server of `serverUrl`, and its URL. */
 async function freshDatabase(serverUrl: string, name: string): Promise<string> {
@@ -107,11 +113,12 @@ async function runWith(
   const personsOf = personsByCompound(options.population, options.compoundOf);
   const live = plan(options.gateIds, options.livePerGate, 1, seqs, personsOf);
   const drain = plan(options.gateIds, options.batchesPerGate, BATCH, seqs, personsOf);
-  ctx.report.progress(`postgres × ${n}: ${swarm.size} gates connected`);
+  const what = `postgres, ${options.layout}, × ${n}`;
+  ctx.report.progress(`${what}: ${swarm.size} gates connected`);
   const liveRun = await swarm.send(live, { window: LIVE_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS });
-  ctx.report.progress(`postgres × ${n} live: ${formatNumber(liveRun.events / liveRun.seconds)}/s`);
+  ctx.report.progress(`${what} live: ${formatNumber(liveRun.events / liveRun.seconds)}/s (load ${loadNow()})`);
   const drainRun = await swarm.send(drain, { window: DRAIN_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS });
-  ctx.report.progress(`postgres × ${n} drain: ${formatNumber(drainRun.events / drainRun.seconds)}/s`);
+  ctx.report.progress(`${what} drain: ${formatNumber(drainRun.events / drainRun.seconds)}/s (load ${loadNow()})`);
   await swarm.close();
   for (const cloud of clouds) await cloud.stop();
   const perGate = await countStored(url);
@@ -121,18 +128,19 @@ async function runWith(
     perGate.reduce((sum, g) => sum + Math.max(0, seqs.get(g.gate_id)! - g.n), 0) + Math.max(0, sent - stored);
   return {
     instances: n,
+    layout: options.layout,
     live: liveRun.events / liveRun.seconds,
     drain: drainRun.events / drainRun.seconds,
     lost,
     duplicated: Math.max(0, stored - sent),
-    note: `${liveRun.events} + ${drainRun.events} events; unfinished gates ${liveRun.unfinished + drainRun.unfinished}`,
+    note: `${liveRun.events} + ${drainRun.events} events; unfinished gates ${liveRun.unfinished + drainRun.unfinished}; load ${loadNow()} at the end`,
   };
 }
 
 function figuresOf(results: readonly RunResult[]): Figure[] {
   const figures: Figure[] = [];
   for (const r of results) {
-    const tag = `[postgres, ${r.instances} instance${r.instances > 1 ? 's' : ''}, mosquitto]`;
+    const tag = `[postgres, ${r.layout}, ${r.instances} instance${r.instances > 1 ? 's' : ''}, mosquitto]`;
     figures.push(
       { name: `${tag} live, 1 passage/msg`, value: r.live, unit: 'events/s', note: `window ${LIVE_WINDOW}/gate` },
       { name: `${tag} drain, ${BATCH} passages/msg`, value: r.drain, unit: 'events/s', note: r.note },
@@ -144,7 +152,7 @@ function figuresOf(results: readonly RunResult[]): Figure[] {
     if (!one) break;
     for (const phase of ['live', 'drain'] as const) {
       figures.push({
-        name: `${r.instances} ÷ 1 instances, ${phase}`,
+        name: `[postgres, ${r.layout}] ${r.instances} ÷ 1 instances, ${phase}`,
         value: r[phase] / one[phase],
         unit: '×',
         ...(r.instances === 2 ? { target: TARGET_SCALE, goal: 'min' as const } : {}),

@@ -5,7 +5,7 @@
  * for cleanup with the benchmark's context.
  */
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MOSQUITTO_DEFAULT_MAX_PAYLOAD, type MosquittoAccount } from '../../broker/mosquitto-config.ts';
 import { ANXIN, brokerArgs, cloudArgs, ROOT, waitForPort } from '../../testkit/anxin-process.ts';
@@ -111,7 +111,10 @@ export async function startAnxinCloud(
       reject(new Error(`anxin cloud exited with ${code}:\n${out}`));
     });
   });
-  child.stdout?.resume();
+  // Its warnings and errors (a failed batch, a deadlock) to a file when asked: ANXIN_BENCH_LOGS=DIR.
+  const logDir = process.env.ANXIN_BENCH_LOGS;
+  if (logDir) child.stdout?.pipe(createWriteStream(join(logDir, `cloud-${child.pid}.log`)));
+  else child.stdout?.resume();
   return { pid: child.pid!, url: `http://127.0.0.1:${port}`, port, stop: stopper(child) };
 }
 
