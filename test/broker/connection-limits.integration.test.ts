@@ -22,7 +22,7 @@ import { announcedPacketSize, type GuardRefusal, GuardedConnection } from '../..
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { closeAll, connect, connectAs, ring, tokenFor } from './fixtures.ts';
 
 const bin = fileURLToPath(new URL('../../bin/anxin.mjs', import.meta.url));

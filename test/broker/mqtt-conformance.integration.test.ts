@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MosquittoAccount } from '../../broker/mosquitto-config.ts';
 import { topics } from '../../shared/topics.ts';
 import { type RunningMosquitto, startMosquitto } from '../../testkit/mosquitto.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { closeAll, connect, grantedQos, nextMessage, ring, tokenFor } from './fixtures.ts';
 import { RawMqttClient } from './raw-mqtt.ts';
 

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseRevocationFile, RevocationList } from '../../broker/revocations.ts';
 import { subjectRevocation } from '../../shared/revocation-entry.ts';
 import { topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { closeAll, closed, connect, connectAs, nextMessage, refusedCode, ring, tokenFor } from './fixtures.ts';
 
 let broker: TestBroker | undefined;

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { ackMessageSchema, syncDeltaSchema, type SyncDelta } from '../../shared/schemas/mqtt.ts';
 import { topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
 import { entryEvent } from './fixtures.ts';
 
 const GATES = ['g-1', 'g-2', 'g-3'] as const;

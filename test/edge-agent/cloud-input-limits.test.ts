@@ -22,7 +22,7 @@ import {
   MAX_CHANGES_PER_MESSAGE,
 } from '../../shared/schemas/payload-limits.ts';
 import { topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
 import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
 import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, gateToken, NOW, ring, signingKey } from './fixtures.ts';

@@ -33,7 +33,7 @@ import {
   ring,
   signingKey,
 } from './fixtures.ts';
-import { guardCookie, TEST_GUARD } from '../helpers/terminal-guard.ts';
+import { guardCookie, TEST_GUARD } from '../../testkit/terminal-guard.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CARDS_OFFLINE = 1_000;

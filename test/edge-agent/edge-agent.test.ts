@@ -7,8 +7,8 @@ import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts'
 import { silentLogger } from '../../shared/log.ts';
 import { entryEventSchema } from '../../shared/schemas/mqtt.ts';
 import { topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { guardCookie, TEST_GUARD } from '../helpers/terminal-guard.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { guardCookie, TEST_GUARD } from '../../testkit/terminal-guard.ts';
 import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
 import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
 import {

@@ -13,7 +13,7 @@ import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts'
 import { silentLogger } from '../../shared/log.ts';
 import { syncRequestSchema } from '../../shared/schemas/mqtt.ts';
 import { parseGateTopic, topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
 import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
 import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, gateToken, NOW, ring, signingKey } from './fixtures.ts';

@@ -14,8 +14,8 @@ import { type EdgeConfigInput, parseEdgeConfig } from '../../edge-agent/config.t
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { entryEventSchema } from '../../shared/schemas/mqtt.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { guardCookie, rawRequest, TEST_GUARD, TEST_GUARD_PIN } from '../helpers/terminal-guard.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { guardCookie, rawRequest, TEST_GUARD, TEST_GUARD_PIN } from '../../testkit/terminal-guard.ts';
 import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
 import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
 import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, gateToken, NOW, pass, ring, signingKey } from './fixtures.ts';

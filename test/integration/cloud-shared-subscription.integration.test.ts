@@ -24,7 +24,7 @@ import { silentLogger } from '../../shared/log.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
 import { closeAll, connect, signingKey } from '../broker/fixtures.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { type RunningMosquitto, startMosquitto } from '../../testkit/mosquitto.ts';
 
 const GROUP = 'ingest';

@@ -15,7 +15,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Reason } from '../../shared/enums.ts';
 import { openPtyPair, type PtyPair } from '../../testkit/socat.ts';
-import { COMPOUND, Deployment, eventually } from '../reliability/deployment.ts';
+import { COMPOUND, Deployment, eventually } from '../../testkit/deployment.ts';
 
 const EAST = 'east-out';
 const WEST = 'west-out';

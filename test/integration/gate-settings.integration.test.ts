@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { eventually } from '../reliability/deployment.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
+import { eventually } from '../../testkit/deployment.ts';
 
 const COMPOUND = 'c-settings';
 const GATE = 'g-settings';

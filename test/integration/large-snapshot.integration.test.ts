@@ -29,8 +29,8 @@ import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts'
 import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
 import { resident } from '../cloud/fixtures.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { eventually } from '../reliability/deployment.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
+import { eventually } from '../../testkit/deployment.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOUND = 'c-big';

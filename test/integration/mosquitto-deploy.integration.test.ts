@@ -21,7 +21,7 @@ import { lookUpUser } from '../../broker/mosquitto-files.ts';
 import { topics } from '../../shared/topics.ts';
 import { closeAll, connect, grantedQos, refusedCode } from '../broker/fixtures.ts';
 import { findMosquitto, freePort } from '../../testkit/mosquitto.ts';
-import { AnxinProcess, eventually, ROOT } from '../reliability/deployment.ts';
+import { AnxinProcess, eventually, ROOT } from '../../testkit/deployment.ts';
 
 const COMPOUND = 'sunny-garden';
 const PASSWORD = 'change-me-please';

@@ -18,7 +18,7 @@ import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/t
 import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
 import { type RunningMosquitto, startMosquitto } from '../../testkit/mosquitto.ts';
 
 const COMPOUND = 'sunny-garden';

@@ -19,8 +19,8 @@ import { createKeysFile, parseKeysFile, type SigningKey } from '../../shared/key
 import type { Logger } from '../../shared/log.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud } from '../helpers/cloud.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud } from '../../testkit/cloud.ts';
 
 const execFileAsync = promisify(execFile);
 /**

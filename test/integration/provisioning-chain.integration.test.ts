@@ -16,7 +16,7 @@ import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import type { GateStatus } from '../../shared/schemas/mqtt.ts';
 import { freePort } from '../../testkit/mosquitto.ts';
 import { openPtyPair, type PtyPair } from '../../testkit/socat.ts';
-import { AnxinProcess, eventually, ROOT, tcpOpen } from '../reliability/deployment.ts';
+import { AnxinProcess, eventually, ROOT, tcpOpen } from '../../testkit/deployment.ts';
 
 const COMPOUND = 'sunny-garden';
 const GATE = 'north-in';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../testkit/mosquitto.ts';
-import { eventually, ROOT, tcpOpen } from '../reliability/deployment.ts';
+import { eventually, ROOT, tcpOpen } from '../../testkit/deployment.ts';
 
 /** The first ```sh block after the heading. */
 function docBlock(markdown: string, heading: string): string {

@@ -15,8 +15,8 @@ import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
 import { closeAll, connect } from '../broker/fixtures.ts';
 import { entryEvent } from '../cloud/fixtures.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
 
 const keysFile = createKeysFile();
 const keys = parseKeysFile(keysFile);

@@ -17,7 +17,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TerminalScan } from '../../edge-agent/terminal/terminal-state.ts';
 import { openPtyPair, type PtyPair } from '../../testkit/socat.ts';
-import { COMPOUND, Deployment, eventually } from '../reliability/deployment.ts';
+import { COMPOUND, Deployment, eventually } from '../../testkit/deployment.ts';
 
 const P1 = 'point-1';
 const P2 = 'point-2';

@@ -22,9 +22,9 @@ import type { IdCard } from '../../firmware-bridge/idreader/driver.ts';
 import type { Direction, HealthColour, Method, Reason, Result } from '../../shared/enums.ts';
 import { generateIdNumber } from '../../shared/id-number.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { type GatePassage, type SimulatedGate, startSimulatedGate } from '../helpers/simulated-gate.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
+import { type GatePassage, type SimulatedGate, startSimulatedGate } from '../../testkit/simulated-gate.ts';
 import { openSseStream, type SseStream } from '../helpers/sse-stream.ts';
 
 const COMPOUND = 'jade-court';

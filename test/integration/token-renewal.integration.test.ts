@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { writeFile, rename } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyToken } from '../../shared/token.ts';
-import { COMPOUND, Deployment, eventually } from '../reliability/deployment.ts';
+import { COMPOUND, Deployment, eventually } from '../../testkit/deployment.ts';
 
 const GATE = 'north-1';
 const DAY = 86_400_000;

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signPass } from '../../shared/pass.ts';
 import { openPtyPair, type PtyPair } from '../../testkit/socat.ts';
-import { AnxinProcess, COMPOUND, Deployment, eventually } from '../reliability/deployment.ts';
+import { AnxinProcess, COMPOUND, Deployment, eventually } from '../../testkit/deployment.ts';
 
 const GATE = 'east-lane';
 const PERSON = 'p-000001';

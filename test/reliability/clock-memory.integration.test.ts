@@ -16,9 +16,9 @@ import type { AlarmMessage } from '../../shared/schemas/mqtt.ts';
 import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';
 import { signPass } from '../../shared/pass.ts';
 import { signToken } from '../../shared/token.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { eventually } from './deployment.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
+import { eventually } from '../../testkit/deployment.ts';
 
 const GATE = 'g-clockmem';
 const COMPOUND = 'c-clockmem';

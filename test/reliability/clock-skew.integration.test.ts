@@ -18,9 +18,9 @@ import { DEFAULT_CLOCK_TOLERANCE_MS, GateClock } from '../../edge-agent/gate-clo
 import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';
 import { signPass } from '../../shared/pass.ts';
 import { signToken } from '../../shared/token.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { eventually } from './deployment.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
+import { eventually } from '../../testkit/deployment.ts';
 
 const GATE = 'g-clock';
 const COMPOUND = 'c-clock';

@@ -24,9 +24,9 @@ import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
 import { findMosquitto, freePort } from '../../testkit/mosquitto.ts';
-import { eventually } from './deployment.ts';
+import { eventually } from '../../testkit/deployment.ts';
 
 const COMPOUND = 'c-ready';
 const HOUR = 3_600_000;

@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Deployment, eventually } from './deployment.ts';
+import { Deployment, eventually } from '../../testkit/deployment.ts';
 
 const GATE = 'g-restore';
 

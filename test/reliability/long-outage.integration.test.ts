@@ -16,9 +16,9 @@ import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { eventually } from './deployment.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
+import { eventually } from '../../testkit/deployment.ts';
 import { NetworkCut } from './network-cut.ts';
 
 const OFFLINE = Math.max(1, Number(process.env.ANXIN_SOAK_OUTAGE ?? 10_000));

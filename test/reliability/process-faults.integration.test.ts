@@ -9,7 +9,7 @@
  */
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Deployment, eventually } from './deployment.ts';
+import { Deployment, eventually } from '../../testkit/deployment.ts';
 
 const GATE = 'g-faults';
 const CYCLES = Math.max(1, Number(process.env.ANXIN_SOAK_CYCLES ?? 1));

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
 import { signPass } from '../../shared/pass.ts';
 import { openPtyPair, type PtyPair } from '../../testkit/socat.ts';
-import { COMPOUND, Deployment, eventually } from './deployment.ts';
+import { COMPOUND, Deployment, eventually } from '../../testkit/deployment.ts';
 
 const GATE = 'g-serial';
 const SCANS = 15;

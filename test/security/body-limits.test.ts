@@ -175,7 +175,7 @@ describe('/metrics', () => {
 describe('data file modes', () => {
   it("the cloud's database and its WAL are 0600 even when created with a permissive umask", async () => {
     const { createKeysFile } = await import('../../shared/keys.ts');
-    const { startTestCloud } = await import('../helpers/cloud.ts');
+    const { startTestCloud } = await import('../../testkit/cloud.ts');
     const { statSync, existsSync } = await import('node:fs');
     const previous = process.umask(0o022);
     try {

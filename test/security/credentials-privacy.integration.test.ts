@@ -21,9 +21,9 @@ import { signPass } from '../../shared/pass.ts';
 import { pseudonymizeIdNumber } from '../../shared/pseudonym.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
-import { eventually } from '../reliability/deployment.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
+import { eventually } from '../../testkit/deployment.ts';
 
 const GATE = 'g-priv';
 const COMPOUND = 'c-priv';

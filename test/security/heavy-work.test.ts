@@ -11,7 +11,7 @@ import { NAME_SCAN_SLICE, SqliteResidentDirectory } from '../../cloud/web/sqlite
 import { generateIdNumber } from '../../shared/id-number.ts';
 import { createKeysFile } from '../../shared/keys.ts';
 import { resident } from '../cloud/fixtures.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
 
 describe('heavy work and the event loop', () => {
   let cloud: TestCloud | undefined;

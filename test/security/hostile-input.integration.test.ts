@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
-import { COMPOUND, Deployment, eventually } from '../reliability/deployment.ts';
-import { guardCookie } from '../helpers/terminal-guard.ts';
+import { COMPOUND, Deployment, eventually } from '../../testkit/deployment.ts';
+import { guardCookie } from '../../testkit/terminal-guard.ts';
 
 const GATE_A = 'g-sec-a';
 const GATE_B = 'g-sec-b';

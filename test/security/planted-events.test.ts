@@ -11,8 +11,8 @@ import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { ackMessageSchema, type EntryEvent } from '../../shared/schemas/mqtt.ts';
 import { topics } from '../../shared/topics.ts';
 import { entryEvent, resident } from '../cloud/fixtures.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
 
 const DAY = 24 * 3_600_000;
 

@@ -21,7 +21,7 @@ import { VerifiedPassCache } from '../../edge-agent/pass-cache.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
-import { startTestCloud, type TestCloud } from '../helpers/cloud.ts';
+import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
 
 type JsQr = typeof jsqr.default;
 const jsQR: JsQr = (jsqr as unknown as { default?: JsQr }).default ?? (jsqr as unknown as JsQr);

@@ -15,7 +15,7 @@ import { SECURITY_HEADERS } from '../../cloud/http/security-headers.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createKeysFile } from '../../shared/keys.ts';
 import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
-import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
+import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../../testkit/cloud.ts';
 
 const COMPOUND = 'csp-garden';
 const ADMIN: Actor = { username: 'seed', role: 'admin' };

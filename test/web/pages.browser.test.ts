@@ -26,9 +26,9 @@ import { generateIdNumber } from '../../shared/id-number.ts';
 import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';
 import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
 import { signToken } from '../../shared/token.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
-import { TEST_GUARD, TEST_GUARD_PIN } from '../helpers/terminal-guard.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../../testkit/cloud.ts';
+import { TEST_GUARD, TEST_GUARD_PIN } from '../../testkit/terminal-guard.ts';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [

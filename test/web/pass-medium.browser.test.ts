@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createKeysFile } from '../../shared/keys.ts';
-import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
+import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../../testkit/cloud.ts';
 import { callApi } from '../../testkit/api-client.ts';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';

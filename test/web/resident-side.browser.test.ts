@@ -20,7 +20,7 @@ import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { verifyPass } from '../../shared/pass.ts';
 import type { Change } from '../../shared/schemas/mqtt.ts';
 import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
-import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
+import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../../testkit/cloud.ts';
 
 type JsQr = typeof jsqr.default;
 const jsQR: JsQr = (jsqr as unknown as { default?: JsQr }).default ?? (jsqr as unknown as JsQr);

@@ -23,8 +23,8 @@ import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import type { EntryEvent, GateStatus } from '../../shared/schemas/mqtt.ts';
 import { topics } from '../../shared/topics.ts';
 import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
+import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
+import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../../testkit/cloud.ts';
 import { type StallProxy, startStallProxy } from '../helpers/stall-proxy.ts';
 
 // Browser-side callbacks run in Chromium; the project's TypeScript has no DOM library, so the few

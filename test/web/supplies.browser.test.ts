@@ -13,7 +13,7 @@ import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createKeysFile } from '../../shared/keys.ts';
 import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
-import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../helpers/cloud.ts';
+import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../../testkit/cloud.ts';
 
 const COMPOUND = 'sunny-garden';
 const ADMIN: Actor = { username: 'seed', role: 'admin' };

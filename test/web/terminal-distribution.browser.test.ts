@@ -19,7 +19,7 @@ import type { RoundRecord } from '../../shared/schemas/supply.ts';
 import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { COMPOUND, GATE, HOUR, ID_NUMBERS, idHashOf, NOW, person } from '../edge-agent/fixtures.ts';
 import { type OfflineGate, startOfflineGate } from '../edge-agent/offline-gate.ts';
-import { guardCookie, TEST_GUARD, TEST_GUARD_PIN } from '../helpers/terminal-guard.ts';
+import { guardCookie, TEST_GUARD, TEST_GUARD_PIN } from '../../testkit/terminal-guard.ts';
 
 const RESULTS_DIR = join(process.cwd(), 'test-results', 'web');
 const WAIT_MS = 15_000;

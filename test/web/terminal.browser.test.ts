@@ -27,7 +27,7 @@ import type {
 } from '../../edge-agent/terminal/terminal-state.ts';
 import { type Direction, type HealthColour, REASONS, type Reason } from '../../shared/enums.ts';
 import { silentLogger } from '../../shared/log.ts';
-import { TEST_GUARD, TEST_GUARD_PIN } from '../helpers/terminal-guard.ts';
+import { TEST_GUARD, TEST_GUARD_PIN } from '../../testkit/terminal-guard.ts';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
 const RESULTS_DIR = join(process.cwd(), 'test-results', 'web');

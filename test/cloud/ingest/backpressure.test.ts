@@ -17,8 +17,8 @@ import { createKeysFile, parseKeysFile } from '../../../shared/keys.ts';
 import { ackMessageSchema } from '../../../shared/schemas/mqtt.ts';
 import { filters, topics } from '../../../shared/topics.ts';
 import { signToken } from '../../../shared/token.ts';
-import { startTestBroker, type TestBroker } from '../../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../../helpers/cloud.ts';
+import { startTestBroker, type TestBroker } from '../../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../../testkit/cloud.ts';
 import { entryEvent } from '../fixtures.ts';
 
 const GATES = ['g-1', 'g-2', 'g-3', 'g-4'] as const;

@@ -11,8 +11,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fullCloudExtensions } from '../../../cloud/full-cloud.ts';
 import { createKeysFile, parseKeysFile } from '../../../shared/keys.ts';
 import { closeAll, closed, connect, refusedCode } from '../../broker/fixtures.ts';
-import { startTestBroker, type TestBroker } from '../../helpers/broker.ts';
-import { startTestCloud, type TestCloud } from '../../helpers/cloud.ts';
+import { startTestBroker, type TestBroker } from '../../../testkit/broker.ts';
+import { startTestCloud, type TestCloud } from '../../../testkit/cloud.ts';
 
 const keysFile = createKeysFile();
 const ring = parseKeysFile(keysFile).ring;

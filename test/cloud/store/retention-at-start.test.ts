@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
 import { createKeysFile } from '../../../shared/keys.ts';
-import { startTestCloud, type TestCloud } from '../../helpers/cloud.ts';
+import { startTestCloud, type TestCloud } from '../../../testkit/cloud.ts';
 import { entryEvent } from '../fixtures.ts';
 
 const DAY = 24 * 3_600_000;

@@ -1,2 +1,0 @@
-/** Moved to the test kit (testkit/broker.ts), which the demo, the suites and the benchmarks share. */
-export * from '../../testkit/broker.ts';
