@@ -17,6 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import os from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { mosquittoAccounts } from '../broker/mosquitto-config.ts';
@@ -258,18 +259,25 @@ async function startStack(ctx: Ctx, brokerName: string, gates: GateSetup) {
 }
 type Stack = Awaited<ReturnType<typeof startStack>>;
 
-/** The stored rows against what was sent: lost (a gate's seqs missing, or fewer rows than sent) and duplicated. */
-function countStored(dbPath: string, seqs: ReadonlyMap<string, number>, sent: number) {
-  const db = new BetterSqlite3(dbPath, { readonly: true });
+/**
+ * The stored rows against what was sent: lost (each gate's seqs missing, a gate with no row at all
+ * included) and duplicated. Plus the connections lost during the run, from the broker's and the
+ * cloud's log lines (Mosquitto's: the cloud's only): backpressure must never be a disconnect
+ * (docs/deploy.md, "Limits per connection").
+ */
+function countStored(stack: Stack, seqs: ReadonlyMap<string, number>, sent: number) {
+  const db = new BetterSqlite3(stack.dbPath, { readonly: true });
   const stored = (db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
-  const perGate = db.prepare('SELECT gate_id, COUNT(*) AS n, MAX(seq) AS top FROM events GROUP BY gate_id').all() as {
+  const perGate = db.prepare('SELECT gate_id, COUNT(*) AS n FROM events GROUP BY gate_id').all() as {
     gate_id: string;
     n: number;
-    top: number;
   }[];
   db.close();
-  const lost = perGate.reduce((n, g) => n + Math.max(0, seqs.get(g.gate_id)! - g.n), 0) + Math.max(0, sent - stored);
-  return { stored, lost, duplicated: Math.max(0, stored - sent) };
+  const storedOf = new Map(perGate.map((g) => [g.gate_id, g.n]));
+  let lost = 0;
+  for (const [gateId, last] of seqs) lost += Math.max(0, last - (storedOf.get(gateId) ?? 0));
+  const disconnects = (stack.broker.disconnects?.() ?? 0) + (stack.cloud.disconnects?.() ?? 0);
+  return { stored, lost, duplicated: Math.max(0, stored - sent), disconnects };
 }
 
 type PhaseRun = Awaited<ReturnType<typeof withRss<Awaited<ReturnType<GateSwarm['send']>>>>>;
@@ -314,6 +322,14 @@ function ingestFigures(
       note: `stored ${stored} of ${sent} sent; lost ${lost}, duplicated ${duplicated}; unfinished gates ${live.result.unfinished + drain.result.unfinished}`,
     },
     {
+      name: `[${tag}] connections lost (broker + cloud logs)`,
+      value: counted.disconnects,
+      unit: 'disconnects',
+      target: 0,
+      goal: 'max',
+      note: 'a slow cloud is held back, never cut off',
+    },
+    {
       name: `[${tag}] cloud RSS while ingesting (max)`,
       value: Math.max(live.maxRssMb, drain.maxRssMb),
       unit: 'MB',
@@ -332,12 +348,11 @@ interface SideBySide {
 }
 
 /**
- * The physical reference: the same payloads through the same broker to mosquitto_sub > /dev/null.
- * A subscriber too slow for the broker's per-connection limit is cut off (docs/deploy.md, "Limits
- * per connection") and never gets every message: the ceiling is then unknown (NaN, with the
- * reason), and the rest of the run still counts. The same window per gate as the phase it is the
- * ceiling of: with more in flight, the backlog towards the one subscriber passes even a cloud's
- * 64 MiB and the broker cuts it off.
+ * The physical reference: the same payloads through the same broker to mosquitto_sub > /dev/null,
+ * with the same window per gate as the phase it is the ceiling of. The subscriber signs in with a
+ * cloud account, so the embedded broker holds it back rather than cutting it off (docs/deploy.md,
+ * "Limits per connection"); should it still miss messages, the ceiling is unknown (NaN, with the
+ * reason), and the rest of the run still counts.
  */
 async function rawFigures(
   ctx: Ctx,
@@ -399,7 +414,7 @@ async function measureBroker(ctx: Ctx, brokerName: string, gates: GateSetup): Pr
   report.progress(`${brokerName} drain: ${formatNumber(drainRate)}/s`);
   await cloud.stop();
 
-  const counted = countStored(stack.dbPath, seqs, liveRun.result.events + drainRun.result.events);
+  const counted = countStored(stack, seqs, liveRun.result.events + drainRun.result.events);
   const figures = ingestFigures(stack, liveRun, drainRun, counted);
   const raw = await rawFigures(
     ctx,
@@ -414,12 +429,21 @@ async function measureBroker(ctx: Ctx, brokerName: string, gates: GateSetup): Pr
   return raw.row;
 }
 
-/** The notes after the figures: each broker side by side with its raw ceiling, and how the run was set up. */
-function reportNotes(report: Ctx['report'], sideBySide: readonly SideBySide[]) {
-  const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)} %`;
+/**
+ * The notes after the figures: each broker side by side with its raw ceiling and the ratio, with
+ * the time, the load offered and the machine's load; then how the run was set up.
+ */
+function reportNotes(report: Ctx['report'], sideBySide: readonly SideBySide[], offered: string) {
+  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)} ×`;
+  const machine = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ');
+  const at = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  report.note(`side by side, ${at} UTC, ${offered}, machine load now ${machine}:`);
   for (const r of sideBySide) {
     report.note(
-      `side by side — ${r.tag}: live ${formatNumber(r.live)}/s of a raw ${formatNumber(r.rawLive)}/s (${pct(r.live, r.rawLive)}); drain ${formatNumber(r.drain)}/s of a raw ${formatNumber(r.rawDrain)}/s (${pct(r.drain, r.rawDrain)})`,
+      `  ${r.tag}: live ${formatNumber(r.live)}/s of a raw ${formatNumber(r.rawLive)}/s (${ratio(r.live, r.rawLive)}); drain ${formatNumber(r.drain)}/s of a raw ${formatNumber(r.rawDrain)}/s (${ratio(r.drain, r.rawDrain)})`,
     );
   }
   report.note("events are prepared before the clock starts: the gates' JSON encoding is not in the figures");
@@ -466,6 +490,6 @@ await runBench(
     const { gateIds, signing } = gates;
     const scale = { gateIds, signing, livePerGate, batchesPerGate };
     if (typeof values['scale-out'] === 'string') report.add(...(await scaleOut(ctx, scale, gates.keysFile)));
-    reportNotes(report, sideBySide);
+    reportNotes(report, sideBySide, `${gateCount} gates × (${livePerGate} live + ${batchesPerGate} × ${BATCH})`);
   },
 );

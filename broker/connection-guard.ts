@@ -11,12 +11,22 @@
  * - aedes' connect timeout still closes a socket that sends nothing; the per-address cap on such
  *   sockets lives in `PendingConnections` below.
  *
- * After CONNACK, writes never make aedes wait: aedes waits for `drain` on a full socket before it
- * finishes delivering a message, and a publisher's next packet is read only once its publish has
- * been delivered to every subscriber — so one client that stops reading would stall everyone who
- * publishes to it (for aedes' 60 s drain timeout). Here each write is handed to the socket at
- * once, and a client whose unsent backlog exceeds `maxQueuedBytes` (`maxQueuedBytesCloud` for a
- * cloud) is disconnected: the slow one pays, nobody else waits.
+ * After CONNACK, aedes finishes delivering a message only once the subscriber's socket took it
+ * (it waits for `drain` on a full one), and reads a publisher's next packet only then. What that
+ * wait means depends on who the subscriber is:
+ * - A gate (or an observer) is one reader among many: one that stops reading must not stall the
+ *   cloud publishing to it, and with it every other gate's acks. Its writes are handed to the
+ *   socket at once, and a client whose unsent backlog exceeds `maxQueuedBytes` is disconnected: the
+ *   slow one pays, nobody else waits.
+ * - A cloud is the one reader of every gate's traffic, and it stops reading on purpose while its
+ *   ingest queue is full (docs/cloud.md, "Backpressure"). Disconnecting it would throw away what
+ *   the broker holds for it (clean session) and leave the gates waiting for acks until they time
+ *   out and resend. So a cloud is never cut off for reading slowly: once `cloudWindowBytes` wait
+ *   unsent towards it, its writes are acknowledged to aedes only as its socket drains. aedes then
+ *   waits, and reads the publishing gates' next packets only as the cloud takes the previous ones:
+ *   backpressure reaches the gates over TCP, and nothing is dropped. A cloud that takes nothing at
+ *   all for aedes' drain timeout (60 s) is dead, not slow; aedes closes it then (counted as
+ *   `kicked['cloud-drain-timeout']`, broker/server.ts).
  */
 import { Duplex } from 'node:stream';
 
@@ -25,14 +35,13 @@ export interface ConnectionLimits {
   maxConnectBytes: number;
   /** Everything a socket may send before its CONNACK. */
   maxBytesBeforeConnack: number;
-  /** Unsent bytes towards one client beyond which it is disconnected as a slow reader. */
+  /** Unsent bytes towards a gate or observer beyond which it is disconnected as a slow reader. */
   maxQueuedBytes: number;
   /**
-   * The same for a cloud: the one reader of every gate's traffic, which also stops reading on
-   * purpose while its ingest queue is full (docs/cloud.md, "Backpressure") — a burst after an
-   * outage must not cost it its session.
+   * Unsent bytes towards a cloud beyond which aedes is made to wait for the cloud's socket to
+   * drain (backpressure onto the publishing gates), never a disconnect.
    */
-  maxQueuedBytesCloud: number;
+  cloudWindowBytes: number;
 }
 
 /** A CONNECT carries a client id, a token of a few hundred bytes and maybe a small will. */
@@ -40,8 +49,14 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnectBytes: 8 * 1024,
   maxBytesBeforeConnack: 16 * 1024,
   maxQueuedBytes: 4 * 1024 * 1024,
-  maxQueuedBytesCloud: 64 * 1024 * 1024,
+  cloudWindowBytes: 4 * 1024 * 1024,
 };
+
+/**
+ * The guard's own buffer: a write is "accepted" as soon as the socket has it, so this only has to
+ * exceed the largest single packet (1 MiB payload by default) for aedes never to wait on a gate.
+ */
+const GUARD_HIGH_WATER_MARK = 8 * 1024 * 1024;
 
 export type GuardRefusal =
   /** The first byte is not a CONNECT's (type 1, flags 0). */
@@ -50,7 +65,7 @@ export type GuardRefusal =
   | 'connect-too-large'
   /** More than `maxBytesBeforeConnack` arrived before the CONNACK. */
   | 'too-much-before-connack'
-  /** The client's unsent backlog exceeded `maxQueuedBytes`. */
+  /** A gate's or observer's unsent backlog exceeded `maxQueuedBytes` (never a cloud's). */
   | 'slow-reader';
 
 export interface GuardEvents {
@@ -58,6 +73,8 @@ export interface GuardEvents {
   onRefused(reason: GuardRefusal): void;
   /** The socket is no longer anonymous: admitted, or gone (called once). */
   onSettled(): void;
+  /** A cloud's window is full: aedes waits for its socket to drain (backpressure, not a refusal). */
+  onWindowFull?(): void;
 }
 
 const CONNECT_BYTE = 0x10;
@@ -88,16 +105,15 @@ export class GuardedConnection extends Duplex {
   #settled = false;
   #refused = false;
   #head: Buffer | undefined = Buffer.alloc(0);
-  #maxQueuedBytes: number;
+  /** A cloud's connection: held back by its window, never disconnected for its backlog. */
+  #cloud = false;
   #bytesBeforeConnack = 0;
 
   constructor(inner: Duplex, limits: ConnectionLimits, events: GuardEvents) {
-    // aedes reads in paused mode and writes packet by packet; a write is "accepted" as soon as the
-    // socket has it, so the high-water mark only has to exceed the largest single write.
-    super({ allowHalfOpen: false, writableHighWaterMark: limits.maxQueuedBytesCloud });
+    // aedes reads in paused mode and writes packet by packet.
+    super({ allowHalfOpen: false, writableHighWaterMark: Math.max(GUARD_HIGH_WATER_MARK, limits.cloudWindowBytes) });
     this.#inner = inner;
     this.#limits = limits;
-    this.#maxQueuedBytes = limits.maxQueuedBytes;
     this.#events = events;
     inner.on('data', (chunk: Buffer) => this.#onData(chunk));
     inner.on('end', () => this.push(null));
@@ -105,10 +121,10 @@ export class GuardedConnection extends Duplex {
     inner.on('close', () => this.destroy());
   }
 
-  /** The client has its CONNACK: the pre-sign-in limits no longer apply; a cloud gets the larger backlog. */
+  /** The client has its CONNACK: the pre-sign-in limits no longer apply; a cloud gets a window instead of a limit. */
   admit(options: { cloud?: boolean } = {}): void {
     this.#admitted = true;
-    if (options.cloud) this.#maxQueuedBytes = this.#limits.maxQueuedBytesCloud;
+    this.#cloud = options.cloud === true;
     this.#head = undefined;
     this.#settle();
   }
@@ -163,8 +179,7 @@ export class GuardedConnection extends Duplex {
   }
 
   override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#send([{ chunk, encoding }]);
-    callback();
+    this.#send([{ chunk, encoding }], callback);
   }
 
   /** aedes (mqtt-packet) corks while it writes a packet's parts; they leave as one segment, not one each. */
@@ -172,17 +187,36 @@ export class GuardedConnection extends Duplex {
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     callback: (error?: Error | null) => void,
   ): void {
-    this.#send(chunks);
-    callback();
+    this.#send(chunks, callback);
   }
 
-  /** Hands the chunks to the socket at once; a backlog past `maxQueuedBytes` ends the connection. */
-  #send(chunks: readonly { chunk: Buffer; encoding: BufferEncoding }[]): void {
-    if (this.#refused || this.#inner.destroyed) return;
+  /**
+   * Hands the chunks to the socket at once. A gate's backlog past `maxQueuedBytes` ends its
+   * connection; a cloud's past `cloudWindowBytes` holds `done` until the socket drains, so the
+   * guard's buffer fills and aedes waits (module comment).
+   */
+  #send(chunks: readonly { chunk: Buffer; encoding: BufferEncoding }[], done: () => void): void {
+    if (this.#refused || this.#inner.destroyed) {
+      done();
+      return;
+    }
     this.#inner.cork();
     for (const { chunk, encoding } of chunks) this.#inner.write(chunk, encoding);
     this.#inner.uncork();
-    if (this.#inner.writableLength > this.#maxQueuedBytes) this.#refuse('slow-reader');
+    const backlog = this.#inner.writableLength;
+    if (!this.#cloud || backlog <= this.#limits.cloudWindowBytes) {
+      if (!this.#cloud && backlog > this.#limits.maxQueuedBytes) this.#refuse('slow-reader');
+      done();
+      return;
+    }
+    this.#events.onWindowFull?.();
+    const release = () => {
+      this.#inner.off('drain', release);
+      this.#inner.off('close', release);
+      done();
+    };
+    this.#inner.on('drain', release);
+    this.#inner.on('close', release);
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -122,12 +122,13 @@ function admitSocket(
     socket.destroy();
     return;
   }
+  let client: { id?: string } | undefined;
   const connection = new GuardedConnection(socket, limits, {
     onRefused(reason) {
       if (reason === 'slow-reader') {
         counters.kick('slow-reader');
         log.warn(
-          { address, maxQueuedBytes: limits.maxQueuedBytes },
+          { address, clientId: client?.id, maxQueuedBytes: limits.maxQueuedBytes },
           'client does not read its messages; disconnecting',
         );
       } else {
@@ -136,8 +137,11 @@ function admitSocket(
       }
     },
     onSettled: () => pending.leave(address),
+    onWindowFull: () => {
+      counters.cloudWindowWaits += 1;
+    },
   });
-  broker.handle(connection as unknown as Parameters<Aedes['handle']>[0], request);
+  client = broker.handle(connection as unknown as Parameters<Aedes['handle']>[0], request);
 }
 
 /** The WebSocket listener (MQTT over ws/wss on `wsPort`), each socket admitted like a TCP one. */
@@ -158,7 +162,12 @@ function createWebSocketListener(
 }
 
 /** aedes with the hooks, its events wired to the connected clients. */
-async function createAedes(hooks: AedesHooks, clients: ConnectedClients, connectTimeout: number, log: Logger) {
+async function createAedes(
+  hooks: AedesHooks,
+  clients: ConnectedClients,
+  { counters, log }: Pick<Admission, 'counters' | 'log'>,
+  connectTimeout: number,
+) {
   const broker = await Aedes.createBroker({ ...hooks, connectTimeout });
   // Set by aedes once it listens; its typings omit it.
   markRedeliveries((broker as unknown as { persistence: OutgoingStore }).persistence);
@@ -167,7 +176,16 @@ async function createAedes(hooks: AedesHooks, clients: ConnectedClients, connect
     clients.add(client);
   });
   broker.on('clientDisconnect', (client) => clients.forget(client));
-  broker.on('clientError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'client error'));
+  broker.on('clientError', (client, error) => {
+    // The only wait aedes has on a socket is a cloud's full window (connection-guard.ts): a cloud
+    // that took nothing for aedes' drain timeout is gone, not slow.
+    if (error.message === 'drain timeout') {
+      counters.kick('cloud-drain-timeout');
+      log.warn({ clientId: client.id }, 'cloud took no message for the drain timeout; disconnecting');
+      return;
+    }
+    log.debug({ clientId: client.id, err: error.message }, 'client error');
+  });
   broker.on('connectionError', (_client, error) => log.debug({ err: error.message }, 'connection error'));
   return broker;
 }
@@ -205,7 +223,7 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
 
   async function start(): Promise<BrokerAddress> {
     revocations.start();
-    const broker = await createAedes(hooks, clients, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, log);
+    const broker = await createAedes(hooks, clients, admission, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     aedes = broker;
     const admit = (socket: Duplex, address: string, request?: Parameters<Aedes['handle']>[1]) =>
       admitSocket(broker, admission, socket, address, request);

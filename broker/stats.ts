@@ -9,7 +9,7 @@ import type { ConnectRefusal } from './credentials.ts';
 /** A publish can also be refused for its size, which is the adapter's concern, not the topic table's. */
 export type PublishRefusal = AclRefusal | 'payload-too-large' | 'no-identity';
 /** Why a live session was ended by the broker. */
-export type KickReason = 'revoked' | 'token-expired' | 'slow-reader';
+export type KickReason = 'revoked' | 'token-expired' | 'slow-reader' | 'cloud-drain-timeout';
 /**
  * A subscription can also be refused for a feature this broker lacks: `$share/<group>/…` (aedes 1.x
  * has no shared subscriptions; broker/aedes-hooks.ts).
@@ -23,6 +23,11 @@ export interface BrokerStats {
   connectsAccepted: number;
   publishesAccepted: number;
   subscriptionsGranted: number;
+  /**
+   * Times a cloud's window was full and the broker waited for it to read (backpressure onto the
+   * gates, broker/connection-guard.ts).
+   */
+  cloudWindowWaits: number;
   refused: {
     connect: Partial<Record<ConnectRefusal, number>>;
     publish: Partial<Record<PublishRefusal, number>>;
@@ -42,6 +47,7 @@ export class BrokerCounters {
   connectsAccepted = 0;
   publishesAccepted = 0;
   subscriptionsGranted = 0;
+  cloudWindowWaits = 0;
   readonly #connect = new Map<ConnectRefusal, number>();
   readonly #publish = new Map<PublishRefusal, number>();
   readonly #subscribe = new Map<SubscribeRefusal, number>();
@@ -75,6 +81,7 @@ export class BrokerCounters {
       connectsAccepted: this.connectsAccepted,
       publishesAccepted: this.publishesAccepted,
       subscriptionsGranted: this.subscriptionsGranted,
+      cloudWindowWaits: this.cloudWindowWaits,
       refused: {
         connect: Object.fromEntries(this.#connect),
         publish: Object.fromEntries(this.#publish),

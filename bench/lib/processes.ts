@@ -4,6 +4,7 @@
  * as the fault suites start them), plus Mosquitto through the test kit. Every child is registered
  * for cleanup with the benchmark's context.
  */
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,11 +42,13 @@ export interface RunningProcess {
   url: string;
   port: number;
   stop(): Promise<void>;
+  /** Connections lost so far, from the process's log lines (`anxin broker`, `anxin cloud`; not Mosquitto). */
+  disconnects?: () => number;
 }
 
 type Ctx = Pick<BenchContext<unknown>, 'spawnChild' | 'onCleanup'>;
 
-function stopper(child: import('node:child_process').ChildProcess): () => Promise<void> {
+function stopper(child: ChildProcess): () => Promise<void> {
   return async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
@@ -55,16 +58,55 @@ function stopper(child: import('node:child_process').ChildProcess): () => Promis
   };
 }
 
-const childEnv = { ...process.env, ANXIN_LOG_LEVEL: 'warn' };
+const childEnv = { ...process.env, ANXIN_LOG_LEVEL: process.env.ANXIN_LOG_LEVEL ?? 'warn' };
+/**
+ * `ANXIN_BENCH_LOGS=DIR`: the broker's and the cloud's log lines (their stdout, JSON; warnings and
+ * errors unless ANXIN_LOG_LEVEL says more) go to `DIR/<name>-<pid>.log` instead of nowhere — a
+ * failed batch, a deadlock, a disconnect, a refusal.
+ */
+const LOG_DIR = process.env.ANXIN_BENCH_LOGS;
+
+/**
+ * The log lines that say a connection was lost: the broker cutting a client off (a slow reader, a
+ * cloud that read nothing for the drain timeout), the cloud's link going down. A run's figures
+ * count only if this stays 0 (bench/ingest.ts).
+ */
+const DISCONNECT_MESSAGES = [
+  '"msg":"client does not read its messages; disconnecting"',
+  '"msg":"cloud took no message for the drain timeout; disconnecting"',
+  '"msg":"mqtt offline; reconnecting with backoff"',
+];
+
+/** Reads the child's log (written to `ANXIN_BENCH_LOGS` when set); returns its count of disconnect lines so far. */
+function keepLog(child: ChildProcess, name: string, head = ''): () => number {
+  let disconnects = 0;
+  let partial = '';
+  if (!child.stdout) return () => disconnects;
+  const count = (text: string) => {
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (DISCONNECT_MESSAGES.some((m) => line.includes(m))) disconnects += 1;
+  };
+  const file = !LOG_DIR ? undefined : createWriteStream(join(LOG_DIR, `${name}-${child.pid}.log`));
+  file?.write(head);
+  count(head);
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    file?.write(chunk);
+    count(chunk);
+  });
+  return () => disconnects;
+}
 
 export async function startAnxinBroker(ctx: Ctx, publicKeysPath: string): Promise<RunningProcess> {
   const port = await freePort();
   const child = ctx.spawnChild(process.execPath, [ANXIN, ...brokerArgs({ port, publicKeysPath })], {
     env: childEnv,
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const disconnects = keepLog(child, 'broker');
   await waitForPort(port, 30_000);
-  return { pid: child.pid!, url: `mqtt://127.0.0.1:${port}`, port, stop: stopper(child) };
+  return { pid: child.pid!, url: `mqtt://127.0.0.1:${port}`, port, stop: stopper(child), disconnects };
 }
 
 export async function startAnxinCloud(
@@ -111,11 +153,9 @@ export async function startAnxinCloud(
       reject(new Error(`anxin cloud exited with ${code}:\n${out}`));
     });
   });
-  // Its warnings and errors (a failed batch, a deadlock) to a file when asked: ANXIN_BENCH_LOGS=DIR.
-  const logDir = process.env.ANXIN_BENCH_LOGS;
-  if (logDir) child.stdout?.pipe(createWriteStream(join(logDir, `cloud-${child.pid}.log`)));
-  else child.stdout?.resume();
-  return { pid: child.pid!, url: `http://127.0.0.1:${port}`, port, stop: stopper(child) };
+  child.stdout?.removeAllListeners('data');
+  const disconnects = keepLog(child, 'cloud', out);
+  return { pid: child.pid!, url: `http://127.0.0.1:${port}`, port, stop: stopper(child), disconnects };
 }
 
 /**
