@@ -7,12 +7,11 @@
  * Screenshots of the console, the dashboard and the gate terminal are written to
  * `test-results/web/` (copies are committed in docs/screenshots/).
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
@@ -26,21 +25,11 @@ import { generateIdNumber } from '../../shared/id-number.ts';
 import { createKeysFile, parseKeysFile, publicOnly } from '../../shared/keys.ts';
 import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
 import { signToken } from '../../shared/token.ts';
+import { launchBrowser, requireChromium, type TestBrowser } from '../../testkit/browser.ts';
 import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../../testkit/cloud.ts';
 import { TEST_GUARD, TEST_GUARD_PIN } from '../../testkit/terminal-guard.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-];
 const RESULTS_DIR = join(process.cwd(), 'test-results', 'web');
 const COMPOUND = 'sunny-garden';
 const GATE = 'sunny-north';
@@ -87,6 +76,7 @@ let agent: EdgeAgent;
 let idSim: IdCardReaderSimulator;
 let qrSim: QrScannerSimulator;
 let turnstileSim: OsdpTurnstileSimulator;
+let chrome: TestBrowser;
 let browser: BrowserContext;
 
 /** Lays the person's ID card on the gate's reader; resolves with the gate's journaled decision. */
@@ -138,9 +128,7 @@ async function signIn(page: Page, username: string, landing: string): Promise<vo
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`${CHROMIUM_PATH} is missing: install it with "apt-get install -y chromium" (.ci/run does)`);
-  }
+  requireChromium(); // before the system is stood up: a missing browser fails at once
   workDir = await mkdtemp(join(tmpdir(), 'anxin-web-'));
   await mkdir(RESULTS_DIR, { recursive: true });
   const keysFile = createKeysFile();
@@ -232,10 +220,8 @@ beforeAll(async () => {
     { timeout: WAIT_MS, interval: 50 },
   );
 
-  browser = await chromium.launchPersistentContext(join(workDir, 'chromium-profile'), {
-    executablePath: CHROMIUM_PATH,
-    args: CHROMIUM_ARGS,
-    headless: true,
+  chrome = await launchBrowser();
+  browser = await chrome.newContext({
     acceptDownloads: true,
     viewport: { width: 1440, height: 900 },
     locale: 'zh-CN',
@@ -243,8 +229,10 @@ beforeAll(async () => {
   });
 }, 60_000);
 
+afterEach(() => chrome.expectNoPageFaults());
+
 afterAll(async () => {
-  await browser?.close();
+  await chrome?.close();
   await agent?.stop();
   await Promise.allSettled([idSim?.stop(), qrSim?.stop(), turnstileSim?.stop()]);
   await testCloud?.stop();

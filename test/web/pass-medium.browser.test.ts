@@ -7,23 +7,22 @@
  * says so and cannot be saved; at 390 px the dialog fits. No CSP violation. Fails (never skips)
  * without Chromium.
  */
-import { existsSync } from 'node:fs';
 import { webcrypto } from 'node:crypto';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fullCloudExtensions } from '../../cloud/full-cloud.ts';
 import type { Actor } from '../../cloud/registry/actor.ts';
 import { createKeysFile } from '../../shared/keys.ts';
 import { startTestCloud, TEST_PASSWORD, type TestCloud } from '../../testkit/cloud.ts';
 import { callApi } from '../../testkit/api-client.ts';
+import { launchBrowser, requireChromium, type TestBrowser } from '../../testkit/browser.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
 const COMPOUND = 'medium-garden';
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
 
 let testCloud: TestCloud;
 let base: string;
-let browser: Browser;
+let chrome: TestBrowser;
 let manager: string;
 let resident: string;
 const violations: string[] = [];
@@ -35,7 +34,7 @@ async function api<T = Record<string, unknown>>(method: string, path: string, bo
 }
 
 async function dashboard(viewport = { width: 1280, height: 900 }): Promise<Page> {
-  const context = await browser.newContext({ viewport, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+  const context = await chrome.newContext({ viewport, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
   const page = await context.newPage();
   await page.addInitScript({
     content: `document.addEventListener('securitypolicyviolation', (e) => console.error('CSP ' + e.violatedDirective + ' ' + e.blockedURI));`,
@@ -58,7 +57,7 @@ async function openMedium(page: Page, personId: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y chromium`);
+  requireChromium(); // before the cloud is stood up: a missing browser fails at once
   const keysFile = createKeysFile();
   testCloud = await startTestCloud({ keysFile, ...fullCloudExtensions({ keysFile }) });
   base = testCloud.baseUrl;
@@ -92,15 +91,13 @@ beforeAll(async () => {
     body: JSON.stringify({ code: codes[0]!.code, login: 'zhang.sm', password: 'correct horse battery' }),
   });
   resident = ((await session.json()) as { token: string }).token;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    headless: true,
-  });
+  chrome = await launchBrowser();
 }, 60_000);
 
+afterEach(() => chrome.expectNoPageFaults());
+
 afterAll(async () => {
-  await browser?.close();
+  await chrome?.close();
   await testCloud?.stop();
 }, 30_000);
 

@@ -8,13 +8,11 @@
  * — decision colours, the turnstile fault — is tested over a real agent in the last test here and
  * in test/edge-agent/).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HEALTH_TEXT, REASON_TEXT, TONE_COLOUR, TONE_ICON } from '../../edge-agent/reason-text.ts';
 import { GuardSessions } from '../../edge-agent/terminal/guard-session.ts';
 import { createTerminalApp } from '../../edge-agent/terminal/terminal-app.ts';
@@ -27,9 +25,9 @@ import type {
 } from '../../edge-agent/terminal/terminal-state.ts';
 import { type Direction, type HealthColour, REASONS, type Reason } from '../../shared/enums.ts';
 import { silentLogger } from '../../shared/log.ts';
+import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { TEST_GUARD, TEST_GUARD_PIN } from '../../testkit/terminal-guard.ts';
 
-const CHROMIUM_PATH = '/usr/bin/chromium';
 const RESULTS_DIR = join(process.cwd(), 'test-results', 'web');
 const WAIT_MS = 10_000;
 const HOLD_MS = 3_000;
@@ -100,11 +98,11 @@ class StandInBackend implements TerminalBackend {
   }
 }
 
-let workDir: string;
 let backend: StandInBackend;
 let server: ServerType;
 let base: string;
 let port: number;
+let chrome: TestBrowser;
 let browser: BrowserContext;
 
 function startApp(lanes: Direction[] = ['in']): Promise<void> {
@@ -151,33 +149,16 @@ async function openScreen(viewport = { width: 1280, height: 800 }): Promise<Page
 const lane = (page: Page, name: Direction = 'in') => page.locator(`.lane[data-lane="${name}"]`);
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`${CHROMIUM_PATH} is missing: install it with "apt-get install -y chromium" (.ci/run does)`);
-  }
-  workDir = await mkdtemp(join(tmpdir(), 'anxin-terminal-web-'));
   await mkdir(RESULTS_DIR, { recursive: true });
-  browser = await chromium.launchPersistentContext(join(workDir, 'profile'), {
-    executablePath: CHROMIUM_PATH,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      // A DNS-rebinding attacker's name, resolved to the gate's address.
-      '--host-resolver-rules=MAP attacker.example 127.0.0.1',
-    ],
-    headless: true,
-    locale: 'zh-CN',
-    timezoneId: 'Asia/Shanghai',
-  });
+  // A DNS-rebinding attacker's name, resolved to the gate's address.
+  chrome = await launchBrowser({ extraArgs: ['--host-resolver-rules=MAP attacker.example 127.0.0.1'] });
+  browser = await chrome.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
 }, 60_000);
 
+afterEach(() => chrome.expectNoPageFaults());
+
 afterAll(async () => {
-  await browser?.close();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
+  await chrome?.close();
 });
 
 describe('the public result screen', () => {
