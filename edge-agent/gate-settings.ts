@@ -9,7 +9,7 @@
  * gate.json values of those keys are only the defaults until the cloud has said otherwise (a gate
  * installed before the cloud knew it, or a cloud from before these settings).
  */
-import type { GateSettings } from '../shared/schemas/mqtt.ts';
+import type { GateRole, GateSettings, RoleSwitch } from '../shared/schemas/mqtt.ts';
 import type { EdgeConfig } from './config.ts';
 import type { GateContext } from './decision.ts';
 import { type SyncConsumer, syncProbeMs } from './sync-consumer.ts';
@@ -23,7 +23,7 @@ export interface EffectiveGateSettings {
   passageMs: number;
   labels: { in: string; out: string } | null;
   /** `distribution`: a supply distribution point, swipes claim instead of opening (docs/supplies.md). */
-  role: 'entry' | 'distribution';
+  role: GateRole;
   /** When the cloud last set `role` (its clock); a guard's later switch wins over it (supply/gate-role.ts). */
   roleSetAt?: number;
   /** The guard's switch at the gate, when it is what sets `role` (supply/gate-role.ts); null otherwise. */
@@ -32,14 +32,8 @@ export interface EffectiveGateSettings {
   source: 'cloud' | 'config';
 }
 
-/** A guard's switch of the role at the gate (docs/supplies.md, "Switching at the gate"). */
-export interface RoleSwitchRecord {
-  role: 'entry' | 'distribution';
-  /** When the guard switched, on the cloud's clock as the gate estimates it. */
-  at: number;
-  guard: string;
-  reason: string;
-}
+/** A guard's switch of the role at the gate: the shared shape (`roleSwitchSchema`, docs/supplies.md "Switching at the gate"). */
+export type RoleSwitchRecord = RoleSwitch;
 
 export function effectiveGateSettings(config: EdgeConfig, cloud: GateSettings | undefined): EffectiveGateSettings {
   return {

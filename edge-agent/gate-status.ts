@@ -66,7 +66,7 @@ function roleFields(settings: EffectiveGateSettings): Pick<GateStatus, 'role' | 
   const s = settings.roleSwitch;
   return {
     role: settings.role,
-    ...(s ? { roleSwitch: { role: s.role, by: s.guard, at: s.at, reason: s.reason } } : {}),
+    ...(s ? { roleSwitch: { role: s.role, by: s.by, at: s.at, reason: s.reason } } : {}),
   };
 }
 

@@ -21,6 +21,7 @@
  * in the gate's retained `status` (`role`, `roleSwitch`), published again on every reconnect.
  */
 import type { Mode } from '../../shared/enums.ts';
+import { roleSwitchSchema } from '../../shared/schemas/mqtt.ts';
 import { type GateDatabase, MetaTable } from '../gate-database.ts';
 import type { EffectiveGateSettings, RoleSwitchRecord } from '../gate-settings.ts';
 import type { SupplyReplica } from './supply-replica.ts';
@@ -194,7 +195,7 @@ export class GateRoleService {
       this.log('switched', inForce.role, request.role, mode, request, "back to the cloud's role");
       return { ok: true, changed: true, role: cloud.role, source: cloud.source };
     }
-    const local: LocalRoleSwitch = { role: request.role, at: this.now(), guard: request.guard, reason: request.reason };
+    const local: LocalRoleSwitch = { role: request.role, by: request.guard, at: this.now(), reason: request.reason };
     this.store(local);
     this.log('switched', inForce.role, request.role, mode, request, null);
     return { ok: true, changed: true, role: local.role, source: 'guard' };
@@ -223,7 +224,7 @@ export class GateRoleService {
     detail: string,
   ): void {
     this.store(undefined);
-    this.log(outcome, local.role, to, mode, local, detail);
+    this.log(outcome, local.role, to, mode, { guard: local.by, reason: local.reason }, detail);
   }
 
   private store(local: LocalRoleSwitch | undefined): void {
@@ -255,15 +256,20 @@ export class GateRoleService {
   }
 }
 
+/**
+ * The stored switch, read with the shared schema (`roleSwitchSchema`); one the gate cannot read is
+ * no switch (the cloud's role rules). A switch stored before that schema named the guard `guard`.
+ */
 function parseSwitch(text: string | undefined): LocalRoleSwitch | undefined {
   if (!text) return undefined;
+  let json: unknown;
   try {
-    const v = JSON.parse(text) as LocalRoleSwitch;
-    const roleOk = v.role === 'entry' || v.role === 'distribution';
-    return roleOk && typeof v.at === 'number' && typeof v.guard === 'string' && typeof v.reason === 'string'
-      ? v
-      : undefined;
+    json = JSON.parse(text);
   } catch {
     return undefined;
   }
+  const stored = json as Record<string, unknown> | null;
+  const legacy = stored && typeof stored === 'object' && !('by' in stored) ? { ...stored, by: stored.guard } : json;
+  const parsed = roleSwitchSchema.safeParse(legacy);
+  return parsed.success ? parsed.data : undefined;
 }

@@ -7,6 +7,7 @@
  * it was shown, queueing results per lane (assets/screen.js; docs/edge-agent.md "The terminal").
  */
 import type { Direction, HealthColour, Mode, Reason, Result } from '../../shared/enums.ts';
+import type { GateRole } from '../../shared/schemas/mqtt.ts';
 import type { ScreenRound } from '../supply/gate-role.ts';
 import { HEALTH_TEXT, type ScreenColour, type ScreenIcon, type ScreenTone } from '../reason-text.ts';
 import type { TerminalScan, TerminalState } from './terminal-state.ts';
@@ -61,7 +62,7 @@ export interface ScreenState extends ScreenSettings {
   /** The gate's clock, so the page can age the results of a snapshot. */
   now: number;
   /** `distribution`: the screen says it is a supply distribution point (docs/supplies.md). */
-  role: 'entry' | 'distribution';
+  role: GateRole;
   /** At a distribution point: the round running now, else the next one; null when none. */
   round: ScreenRound | null;
 }

@@ -12,6 +12,7 @@
 import { zValidator } from '@hono/zod-validator';
 import type { Hono } from 'hono';
 import { z } from 'zod';
+import { gateRoleSchema } from '../../shared/schemas/mqtt.ts';
 import type { GuardSessions } from './guard-session.ts';
 import { limitBody, requireGuard, type TerminalEnv, validationHook } from './terminal-http.ts';
 import type { TerminalBackend } from './terminal-state.ts';
@@ -28,7 +29,8 @@ const householdQuery = z.object({
     .max(64)
     .regex(/^[A-Za-z0-9._:-]+$/),
 });
-const roleSwitchSchema = z.object({ role: z.enum(['entry', 'distribution']), reason }).strict();
+/** A guard's switch: the role (the shared `gateRoleSchema`) and why; the guard is the session's. */
+const roleSwitchRequestSchema = z.object({ role: gateRoleSchema, reason }).strict();
 
 const notHere = { error: { code: 'not-found', message: 'no distribution here' } };
 
@@ -51,7 +53,7 @@ export function supplyRoutes(app: Hono<TerminalEnv>, backend: TerminalBackend, s
     return c.json({ role: role ?? null, log: backend.roles?.recent(20) ?? [] });
   });
 
-  app.post('/api/guard/role', guard, limitBody, zValidator('json', roleSwitchSchema, validationHook), (c) => {
+  app.post('/api/guard/role', guard, limitBody, zValidator('json', roleSwitchRequestSchema, validationHook), (c) => {
     if (!backend.roles) return c.json({ error: { code: 'not-found', message: 'this gate has no roles' } }, 404);
     const { role, reason } = c.req.valid('json');
     const answer = backend.roles.switchTo({ role, reason, guard: c.get('guard').name });

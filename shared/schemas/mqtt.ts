@@ -62,6 +62,25 @@ export const ackMessageSchema = z.object({
 });
 export type AckMessage = z.infer<typeof ackMessageSchema>;
 
+/** A gate's role: passage, or a supply distribution point (docs/supplies.md, "The distribution role"). */
+export const GATE_ROLES = ['entry', 'distribution'] as const;
+export const gateRoleSchema = z.enum(GATE_ROLES);
+export type GateRole = z.infer<typeof gateRoleSchema>;
+
+/**
+ * A guard's switch of the role at the gate (docs/supplies.md, "Switching at the gate"): who
+ * (`by`, the guard's name), when (`at`, the cloud's clock as the gate estimates it) and why. One
+ * shape wherever it appears: the status's `roleSwitch`, the terminal's state, and the switch the
+ * gate stores in its SQLite file (edge-agent/supply/gate-role.ts).
+ */
+export const roleSwitchSchema = z.object({
+  role: gateRoleSchema,
+  by: z.string().max(64),
+  at: epochMs,
+  reason: z.string().max(200),
+});
+export type RoleSwitch = z.infer<typeof roleSwitchSchema>;
+
 const deviceState = z.enum(DEVICE_STATES);
 export const gateStatusSchema = z.object({
   online: z.boolean(),
@@ -97,16 +116,9 @@ export const gateStatusSchema = z.object({
   /** When the gate's device token expires: the cloud renews it well before (docs/edge-agent.md). */
   tokenExpiresAt: epochMs.optional(),
   /** The gate's role in force (docs/supplies.md, "The distribution role"; additive). */
-  role: z.enum(['entry', 'distribution']).optional(),
+  role: gateRoleSchema.optional(),
   /** The guard's switch at the gate, when it is what sets `role` ("Switching at the gate"; additive). */
-  roleSwitch: z
-    .object({
-      role: z.enum(['entry', 'distribution']),
-      by: z.string().max(64),
-      at: epochMs,
-      reason: z.string().max(200),
-    })
-    .optional(),
+  roleSwitch: roleSwitchSchema.optional(),
 });
 export type GateStatus = z.infer<typeof gateStatusSchema>;
 
@@ -200,7 +212,7 @@ export const gateSettingsSchema = z.object({
    * `distribution`: the gate is a supply distribution point — a swipe shows the household's
    * allocation and records a claim instead of opening (docs/supplies.md). Absent: `entry`.
    */
-  role: z.enum(['entry', 'distribution']).optional(),
+  role: gateRoleSchema.optional(),
   /**
    * When the cloud last set `role` (its clock, set by the cloud itself, never by a client): a
    * guard's switch at the gate made later holds over it (docs/supplies.md, "Switching at the gate").

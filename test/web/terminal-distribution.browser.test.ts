@@ -127,7 +127,7 @@ describe('gate terminal: the distribution role', () => {
     expect(await panel.textContent('#role-log')).toContain('北门改为发放点 rice arrived');
 
     // The gate's own settings and the status the cloud gets.
-    expect(gate.agent.gateSettings).toMatchObject({ role: 'distribution', roleSwitch: { guard: TEST_GUARD.name } });
+    expect(gate.agent.gateSettings).toMatchObject({ role: 'distribution', roleSwitch: { by: TEST_GUARD.name } });
     expect(gate.agent.status()).toMatchObject({
       role: 'distribution',
       roleSwitch: { role: 'distribution', by: TEST_GUARD.name, reason: '北门改为发放点 rice arrived' },
@@ -169,6 +169,37 @@ describe('gate terminal: the distribution role', () => {
     await screen.context().close();
     await panel.context().close();
   }, 90_000);
+
+  it('a switch to the role already in force says so, not "switched", and changes nothing', async () => {
+    const base = gate.agent.terminalUrl!;
+    const logBefore = gate.agent.roles.recent(100).length;
+    const panel = await newPage();
+    await signInGuard(panel, base);
+    await panel.waitForSelector('#role-form[data-switchable="true"][data-role="entry"]');
+    // The guard picks the role the gate is already in (another guard got there first).
+    await panel.selectOption('#role-form select[name=role]', 'entry');
+    await panel.fill('#role-form input[name=reason]', 'already passage?');
+    await panel.click('#role-form button[type=submit]');
+    await panel.waitForSelector('#role-result[data-outcome="unchanged"]');
+    const text = (await panel.textContent('#role-result')) ?? '';
+    expect(text).toContain('already in role entry, nothing changed');
+    expect(text).toContain('已是 通行 Passage');
+    expect(text).not.toMatch(/switched|已切换/);
+    expect(gate.agent.gateSettings).toMatchObject({ role: 'entry', roleSwitch: null });
+    expect(gate.agent.roles.recent(100)).toHaveLength(logBefore);
+    // A real switch still says switched.
+    await panel.selectOption('#role-form select[name=role]', 'distribution');
+    await panel.fill('#role-form input[name=reason]', 'rice again');
+    await panel.click('#role-form button[type=submit]');
+    await panel.waitForSelector('#role-result[data-outcome="switched"]');
+    expect(await panel.textContent('#role-result')).toContain('switched to distribution');
+    // And back, for the tests that follow.
+    await panel.selectOption('#role-form select[name=role]', 'entry');
+    await panel.fill('#role-form input[name=reason]', 'done');
+    await panel.click('#role-form button[type=submit]');
+    await panel.waitForSelector('#role-form[data-role="entry"]');
+    await panel.context().close();
+  }, 60_000);
 
   it('outside the crisis modes the switch is refused, audited at the gate, and the panel says why', async () => {
     const base = calm.agent.terminalUrl!;

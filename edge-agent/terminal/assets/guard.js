@@ -99,7 +99,7 @@ function showState(s) {
 function showRole(r) {
   if (!r) return;
   const sw = r.switch;
-  const by = sw ? ` · ${sw.guard} ${time(sw.at)}: ${sw.reason}` : '';
+  const by = sw ? ` · ${sw.by} ${time(sw.at)}: ${sw.reason}` : '';
   set('role', `${ROLES[r.role] || r.role} · ${ROLE_SOURCES[r.source] || r.source}${by}`);
   const form = $('role-form');
   const previous = form.dataset.role;
@@ -231,11 +231,21 @@ $('role-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const form = e.target;
   const res = await api('POST', '/api/guard/role', { role: form.role.value, reason: form.reason.value });
+  const result = $('role-result');
   if (res.ok) {
-    set('role-result', `已切换为 ${ROLES[res.json.role]} · now ${res.json.role}`);
+    // The gate may already be in that role (another guard, or the cloud, got there first): say so.
+    const name = ROLES[res.json.role] || res.json.role;
+    result.dataset.outcome = res.json.changed ? 'switched' : 'unchanged';
+    set(
+      'role-result',
+      res.json.changed
+        ? `已切换为 ${name} · switched to ${res.json.role}`
+        : `未切换：已是 ${name} · already in role ${res.json.role}, nothing changed`,
+    );
     form.reason.value = '';
     if (res.json.state) showRole(res.json.state);
   } else {
+    result.dataset.outcome = 'refused';
     set('role-result', res.json.error ? res.json.error.message : '失败 failed');
   }
 });

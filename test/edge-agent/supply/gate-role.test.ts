@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type GateDatabase, openGateDatabase } from '../../../edge-agent/gate-database.ts';
+import { type GateDatabase, MetaTable, openGateDatabase } from '../../../edge-agent/gate-database.ts';
 import type { EffectiveGateSettings } from '../../../edge-agent/gate-settings.ts';
 import { GateRoleService, roleViewOf } from '../../../edge-agent/supply/gate-role.ts';
 
@@ -70,7 +70,7 @@ describe('the guard’s role switch', () => {
       source: 'guard',
     });
     const inForce = roles.settle(cloud(), 'lockdown');
-    expect(inForce).toMatchObject({ role: 'distribution', roleSwitch: { guard: '王保安', at: T0 } });
+    expect(inForce).toMatchObject({ role: 'distribution', roleSwitch: { by: '王保安', at: T0 } });
     expect(roleViewOf(inForce, 'lockdown')).toMatchObject({ role: 'distribution', source: 'guard', switchable: true });
     // Switching to the role in force again changes nothing and records nothing.
     expect(roles.switchTo(request, cloud(), inForce, 'lockdown')).toMatchObject({ ok: true, changed: false });
@@ -80,6 +80,32 @@ describe('the guard’s role switch', () => {
     // A restart reads the switch back from the gate's file.
     const again = new GateRoleService(db, () => now);
     expect(again.settle(cloud(), 'lockdown').role).toBe('distribution');
+  });
+
+  it('reads its stored switch with the shared schema: an older stored shape is kept, an unreadable one is no switch', () => {
+    const meta = new MetaTable(db);
+    const stored = (value: unknown) => {
+      meta.set('role.localSwitch', typeof value === 'string' ? value : JSON.stringify(value));
+      return new GateRoleService(db, () => now).localSwitch;
+    };
+    const mine = { role: 'distribution', by: '王保安', at: T0, reason: 'rice' };
+    expect(stored(mine)).toEqual(mine);
+    // Stored before the shared schema, with the guard under `guard`.
+    expect(stored({ role: 'distribution', guard: '王保安', at: T0, reason: 'rice' })).toEqual(mine);
+    for (const bad of [
+      { ...mine, role: 'exit' },
+      { ...mine, at: -1 },
+      { ...mine, reason: 'x'.repeat(201) },
+      { ...mine, by: 7 },
+      { role: 'distribution', at: T0 },
+      '{"role":',
+      'null',
+      '[]',
+    ]) {
+      expect(stored(bad), JSON.stringify(bad)).toBeUndefined();
+    }
+    // No switch read: the cloud's role is in force.
+    expect(new GateRoleService(db, () => now).settle(cloud(), 'lockdown').role).toBe('entry');
   });
 
   it('the later decision wins: a cloud role set before the switch does not undo it, one set after does', () => {
