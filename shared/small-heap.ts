@@ -44,12 +44,16 @@ let collect: (() => void) | undefined;
 let pending: NodeJS.Timeout | undefined;
 
 /**
- * After rare bulk work (a snapshot swapped in): one full collection, soon. A snapshot's parsed parts
- * are garbage by then, but most of them sit in the large-object space, which only a full
+ * After rare bulk work (a snapshot swapped in): two full collections, soon. A snapshot's parsed
+ * parts are garbage by then, but most of them sit in the large-object space, which only a full
  * collection frees, and the gate, idle again, may not run one for a long time: ≈ 15 MB held for
- * nothing after 100 k persons. Only where `keepYoungGenerationSmall` applied (the gate process),
- * never in a process that embeds agents beside other work. `gc` comes from `--expose-gc` set at
- * run time, which V8 honours for contexts created afterwards.
+ * nothing after 100 k persons. One collection frees the dead objects but leaves the old-space
+ * pages they shared with a few survivors committed (found sparse only by that collection's
+ * marking); the second one evacuates those pages and gives them back: 30 MB of old space holding
+ * 16 MB of objects after 100 k persons with one (docs/edge-agent.md, "Memory"). Only where
+ * `keepYoungGenerationSmall` applied (the gate process), never in a process that embeds agents
+ * beside other work. `gc` comes from `--expose-gc` set at run time, which V8 honours for contexts
+ * created afterwards.
  */
 export function collectAfterBulkWork(): void {
   if (!applied || pending) return;
@@ -59,6 +63,7 @@ export function collectAfterBulkWork(): void {
       setFlagsFromString('--expose-gc');
       collect = runInNewContext('gc') as () => void;
     }
+    collect();
     collect();
   }, COLLECT_DELAY_MS);
   pending.unref();
