@@ -5,13 +5,21 @@
  * an in-memory Map replica (the peer: what the SQLite adapter costs). QR passes are measured twice,
  * as the agent decides them (a `VerifiedPassCache` in the gate context): a first scan (every pass
  * new: Ed25519 verify + cache insert) and a repeat scan (a pass seen before: the verify is skipped,
- * everything else checked). Device passes (`AX2:`, docs/passes.md "Device passes") likewise: a first
- * scan (a certificate the gate has not seen: Ed25519 + P-256 key import + ECDSA verify) and a scan of
- * a new frame of a known certificate (ECDSA verify only).
+ * everything else checked). Device passes (`AX2:`, docs/passes.md "Device passes") three ways, each
+ * a frame the gate has not seen before:
+ *
+ * - first scan, cold: a certificate the gate has never seen at all (not by sync, not scanned):
+ *   Ed25519 of the certificate + the P-256 key decompressed and imported + ECDSA of the frame, all on
+ *   the scan path;
+ * - first scan, certificate received by sync: the cloud pushed it (`pass.device`) and the gate's
+ *   background verifier checked its Ed25519 signature then (docs/passes.md "Certificates by sync");
+ *   the scan imports the stored point and verifies the frame's ECDSA;
+ * - new frame of a certificate already scanned here: ECDSA only (the imported key is cached).
+ *
+ * The sync's own CPU per certificate (applying the change, verifying it in the background) is printed too.
  *
  *   node --import tsx bench/decision.ts [--quick] [--persons 100k] [--decisions 20000]
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -19,21 +27,14 @@ import { type Credential, decideEntry, type GateContext } from '../edge-agent/de
 import { openGateDatabase } from '../edge-agent/gate-database.ts';
 import { VerifiedPassCache } from '../edge-agent/pass-cache.ts';
 import { ReplicaStore } from '../edge-agent/replica-store.ts';
-import type { ExitQuotaPolicy, ReplicaView } from '../edge-agent/replica-view.ts';
-import {
-  buildDevicePassText,
-  compressDeviceKey,
-  DEFAULT_FRAME_SECONDS,
-  nodeDeviceSigner,
-  signDeviceCertificate,
-  verifyDevicePass,
-} from '../shared/device-pass.ts';
-import type { Direction, HealthColour, Mode } from '../shared/enums.ts';
+import type { ReplicaView } from '../edge-agent/replica-view.ts';
+import { verifyDevicePass } from '../shared/device-pass.ts';
+import type { Direction } from '../shared/enums.ts';
 import { createKeysFile, type ParsedKeys, parseKeysFile } from '../shared/keys.ts';
 import { newPassId, signPass, verifyPass } from '../shared/pass.ts';
 import { pseudonymizeIdNumber } from '../shared/pseudonym.ts';
-import type { PersonRecord } from '../shared/schemas/mqtt.ts';
 import { type BenchContext, intFlag, runBench } from './lib/cli.ts';
+import { type DevicePassSet, devicePassSet, MapReplica, syncCertificates } from './lib/decision-replicas.ts';
 import { generatePopulation, replicaChanges, type SyntheticPerson } from './lib/population.ts';
 import { randomInt, seededRandom } from './lib/prng.ts';
 import { latencyFigures } from './lib/report.ts';
@@ -43,7 +44,7 @@ const USAGE = `bench decision [--quick] [--persons N] [--decisions N] [--json FI
   decideEntry over a SQLite replica of N persons (default 100k; --quick 10k), per credential kind.`;
 
 const TARGET_P99_MS = 0.2;
-/** The target for a device pass the gate has not seen before (two signatures, docs/passes.md); a new frame is held to it too. */
+/** The issue's target for a device pass's first scan (docs/passes.md); both kinds of first scan and a new frame are held to it. */
 const DEVICE_FIRST_SCAN_TARGET_P99_MS = 0.5;
 
 /**
@@ -55,64 +56,6 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 const DAY_MS = 86_400_000;
 const COMPOUND_ID = 'c-0';
-
-/** The peer: the same replica as plain Maps (what the decision would cost with no storage engine). */
-class MapReplica implements ReplicaView {
-  private readonly byId = new Map<string, PersonRecord>();
-  private readonly byHash = new Map<string, PersonRecord>();
-  private readonly byCard = new Map<string, PersonRecord>();
-  private readonly healthOf = new Map<string, HealthColour>();
-  constructor(
-    persons: readonly SyntheticPerson[],
-    private readonly contactAt: number,
-  ) {
-    for (const p of persons) {
-      this.byId.set(p.record.personId, p.record);
-      if (p.record.idHash) this.byHash.set(p.record.idHash, p.record);
-      for (const c of p.record.cards) this.byCard.set(c, p.record);
-      this.healthOf.set(p.record.personId, p.health);
-    }
-  }
-  mode(): Mode {
-    return 'normal';
-  }
-  rev(): number {
-    return 1;
-  }
-  lastCloudContactAt(): number | null {
-    return this.contactAt;
-  }
-  personById(id: string) {
-    return this.byId.get(id);
-  }
-  personByIdHash(h: string) {
-    return this.byHash.get(h);
-  }
-  personByCard(c: string) {
-    return this.byCard.get(c);
-  }
-  health(id: string): HealthColour {
-    return this.healthOf.get(id) ?? 'unknown';
-  }
-  isPassRevoked(): boolean {
-    return false;
-  }
-  passUses(): number {
-    return 0;
-  }
-  lastDirection(): Direction | undefined {
-    return undefined;
-  }
-  lastFrameAt(): number | undefined {
-    return undefined;
-  }
-  exitQuota(): ExitQuotaPolicy | null {
-    return null;
-  }
-  householdExitsSince(): number {
-    return 0;
-  }
-}
 
 type Report = BenchContext<unknown>['report'];
 
@@ -148,8 +91,10 @@ interface SignedCredentials {
   passes: string[];
   /** Passes the gate has not seen (first scans, warm-up included). */
   freshPasses: string[];
-  /** One frame each of device certificates the gate has not seen. */
+  /** One frame each of device certificates the gate has not seen, by sync or otherwise. */
   freshDevice: string[];
+  /** Certificates the cloud pushes to the gate before any frame of them is scanned (one frame each). */
+  synced: DevicePassSet;
   /** Eleven frames each of known certificates: the first warms the cache, the others are scanned. */
   knownDevice: string[][];
 }
@@ -171,34 +116,17 @@ function signCredentials(setup: Setup): SignedCredentials {
   report.progress(`signing ${perKind + 1_000} distinct passes for the first-scan figures`);
   const freshPasses = signSome(perKind + Math.min(1_000, perKind));
 
-  // Device passes: phones (a pool of P-256 keys), one certificate per pass, frames signed up front.
-  report.progress(`signing ${perKind + 1_000} device certificates and frames`);
-  const phones = Array.from({ length: 64 }, () => {
-    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const jwk = pair.publicKey.export({ format: 'jwk' });
-    const raw = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-    return { key: compressDeviceKey(raw), sign: nodeDeviceSigner(pair.privateKey) };
-  });
-  const deviceFrames = (count: number, framesEach: number) =>
-    Array.from({ length: count }, (_, i) => {
-      const phone = phones[i % phones.length]!;
-      const certificate = signDeviceCertificate(
-        {
-          passId: newPassId(),
-          personId: somePersonId(),
-          ...grant,
-          frameSeconds: DEFAULT_FRAME_SECONDS,
-          deviceKey: phone.key,
-        },
-        keys.signing!,
-      );
-      return Array.from({ length: framesEach }, (_, f) =>
-        buildDevicePassText(certificate, now - 20_000 + f * 1_000, phone.sign),
-      );
-    });
-  const freshDevice = deviceFrames(perKind + Math.min(1_000, perKind), 1).map((frames) => frames[0]!);
-  const knownDevice = deviceFrames(Math.min(perKind, 2_000), 11);
-  return { passes, freshPasses, freshDevice, knownDevice };
+  // Device passes: certificates never seen (cold), pushed by sync before their first scan, and known.
+  report.progress(`signing ${2 * (perKind + 1_000)} device certificates and frames`);
+  const count = perKind + Math.min(1_000, perKind);
+  const device = { signing: keys.signing!, compoundId: COMPOUND_ID, now, personId: somePersonId };
+  const freshDevice = devicePassSet(count, 1, device).frames.map((frames) => frames[0]!);
+  // One certificate per person: a second one of the same person would replace the first (by sync).
+  let distinct = 0;
+  const nextPersonId = () => persons[(distinct++ * 7_919) % persons.length]!.record.personId;
+  const synced = devicePassSet(count, 1, { ...device, personId: nextPersonId });
+  const knownDevice = devicePassSet(Math.min(perKind, 2_000), 11, device).frames;
+  return { passes, freshPasses, freshDevice, synced, knownDevice };
 }
 
 /**
@@ -208,6 +136,7 @@ function signCredentials(setup: Setup): SignedCredentials {
 function credentialKinds(setup: Setup, signed: SignedCredentials) {
   const { persons, random } = setup;
   const { passes, freshPasses, freshDevice, knownDevice } = signed;
+  const syncedDevice = signed.synced.frames.map((frames) => frames[0]!);
   let fresh = 0;
   let freshDeviceAt = 0;
   const somePerson = () => persons[randomInt(random, persons.length)]!;
@@ -216,10 +145,15 @@ function credentialKinds(setup: Setup, signed: SignedCredentials) {
   const kinds: Record<string, () => Credential> = {
     'qr first scan': () => ({ method: 'qr', direction: direction(), text: freshPasses[fresh++ % freshPasses.length]! }),
     'qr repeat scan': () => ({ method: 'qr', direction: direction(), text: passes[randomInt(random, passes.length)]! }),
-    'qr device pass first scan': () => ({
+    'qr device pass first scan, cold (certificate never seen)': () => ({
       method: 'qr',
       direction: direction(),
       text: freshDevice[freshDeviceAt++ % freshDevice.length]!,
+    }),
+    'qr device pass first scan, certificate received by sync': () => ({
+      method: 'qr',
+      direction: direction(),
+      text: syncedDevice[freshDeviceAt++ % syncedDevice.length]!,
     }),
     'qr device pass new frame': () => ({
       method: 'qr',
@@ -283,11 +217,12 @@ function measureKind(
     reasons.set(decision.reason, (reasons.get(decision.reason) ?? 0) + 1);
   }
   const d = samples.distribution();
-  const hits = context.passCache!.stats.hits - before.hits;
-  const misses = context.passCache!.stats.misses - before.misses;
+  const [hits, misses, synced] = (['hits', 'misses', 'synced'] as const).map(
+    (k) => context.passCache!.stats[k] - before[k],
+  );
   const mix =
     [...reasons].map(([r, n]) => `${r} ${((100 * n) / perKind).toFixed(0)}%`).join(', ') +
-    (kind.startsWith('qr') ? `; pass cache hits ${hits}/${hits + misses}` : '');
+    (kind.startsWith('qr') ? `; pass cache hits ${hits}/${hits! + misses!}, verified at sync ${synced}` : '');
   const isTarget = viewName === 'sqlite';
   const target = kind.startsWith('qr device pass') ? DEVICE_FIRST_SCAN_TARGET_P99_MS : TARGET_P99_MS;
   report.add(
@@ -363,9 +298,24 @@ await runBench(
     };
     const signed = signCredentials(setup);
     const { kinds, rewind } = credentialKinds(setup, signed);
+    const mapReplica = new MapReplica(persons, now - 60_000);
+    report.progress(`syncing ${signed.synced.changes.length} device certificates to the gate`);
+    const sync = syncCertificates(replica, keys.ring, signed.synced, mapReplica);
+    report.add(
+      {
+        name: 'sync: pass.device change applied (stored unverified), CPU per certificate',
+        value: sync.applyMs,
+        unit: 'ms',
+      },
+      {
+        name: 'sync: background verification (Ed25519 + point), CPU per certificate',
+        value: sync.verifyMs,
+        unit: 'ms',
+      },
+    );
     const views: [string, ReplicaView][] = [
       ['sqlite', replica],
-      ['map (peer)', new MapReplica(persons, now - 60_000)],
+      ['map (peer)', mapReplica],
     ];
     for (const [viewName, view] of views) {
       for (const [kind, make] of Object.entries(kinds)) {

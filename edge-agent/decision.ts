@@ -170,7 +170,7 @@ function identifyDevicePass(
 ): { identity: Identity; fault?: Reason } {
   const skew = gate.clockToleranceMs ?? DEFAULT_CLOCK_TOLERANCE_MS;
   const check = gate.passCache
-    ? gate.passCache.verifyDevice(text, gate.ring, now, skew)
+    ? gate.passCache.verifyDevice(text, gate.ring, now, skew, view)
     : verifyDevicePass(text, gate.ring, now, skew);
   if (!check.ok) return { identity: check.pass ? { pass: check.pass } : {}, fault: check.reason };
   const { pass, frameAt } = check;

@@ -209,7 +209,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
     const devices = this.options.devices ?? createDevices(config, this.logger, this.options.binding);
     const readers = laneReaders(devices, (name) => config.devices.readers.find((r) => r.name === name)?.direction);
     this.turnstile = createTurnstileControl(config, devices.turnstile, this.logger, this.now);
-    this.gate = createGateContext(config, keys);
+    this.gate = createGateContext(config, keys, this.replica, this.log);
     this.desk = new PassageDesk({
       gateId: config.gateId,
       now: this.now,

@@ -19,6 +19,7 @@ import type { GateAlarms } from './gate-alarms.ts';
 import { GateClock, metaClockMemory } from './gate-clock.ts';
 import { JournalStore } from './journal-store.ts';
 import { MqttLink, readTokenFile } from './mqtt-link.ts';
+import { DeviceCertificateVerifier } from './device-certificate-verifier.ts';
 import { VerifiedPassCache } from './pass-cache.ts';
 import { ReplicaStore } from './replica-store.ts';
 import type { DistributionOutcome } from './supply/distribution-point.ts';
@@ -237,8 +238,29 @@ export function createTurnstileControl(
   });
 }
 
-/** What the pure decision needs to know about this gate (decision.ts); the settings overlay it later. */
-export function createGateContext(config: EdgeConfig, keys: ParsedKeys): GateContext {
+/**
+ * What the pure decision needs to know about this gate (decision.ts); the settings overlay it later.
+ * With the replica: its pass cache forgets what the replica revokes or replaces, and the certificates
+ * it receives by sync are verified in the background (device-certificate-verifier.ts).
+ */
+export function createGateContext(
+  config: EdgeConfig,
+  keys: ParsedKeys,
+  replica?: ReplicaStore,
+  log?: Logger,
+): GateContext {
+  const passCache = new VerifiedPassCache();
+  if (replica) {
+    const verifier = new DeviceCertificateVerifier({
+      certificates: replica.certificates,
+      ring: keys.ring,
+      isOpen: () => replica.isOpen(),
+      ...(log ? { log } : {}),
+    });
+    replica.certificates.listener = passCache;
+    replica.certificates.onUnverified = () => verifier.wake();
+    verifier.start();
+  }
   return {
     gateId: config.gateId,
     compoundId: config.compoundId,
@@ -248,7 +270,7 @@ export function createGateContext(config: EdgeConfig, keys: ParsedKeys): GateCon
     yellowPolicy: config.yellowPolicy,
     stalenessLimitMs: config.stalenessLimitMs,
     fireAlarm: false,
-    passCache: new VerifiedPassCache(),
+    passCache,
     // A device pass's frame is accepted within the same tolerance the clock itself is held to.
     clockToleranceMs: config.clock.toleranceMs,
   };

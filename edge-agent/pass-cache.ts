@@ -21,17 +21,30 @@
  * them is the certificate alone (its bytes are the key, with its cloud signature, so again only a
  * byte-for-byte copy of a verified one hits): a hit skips the Ed25519 check and the import of the
  * device key. The device's ECDSA signature and both time windows are checked on every scan.
+ *
+ * On a miss, a certificate the gate received by sync and verified then (edge-agent/device-certificates.ts,
+ * docs/passes.md "Certificates by sync") skips the Ed25519 check too: the scanned certificate must be
+ * byte-for-byte the stored one, verified with the key the ring holds for its kid *now*; its device key
+ * is imported from the point decompressed at sync. Anything else is verified here in full.
+ *
+ * Device certificate entries are also indexed by pass and person, so the replica can drop them the
+ * moment a pass is revoked or replaced or its person changes (`forgetPass`, `forgetPerson`). None of
+ * this can turn a refusal into a grant: revocation, the person and every limit are read from the
+ * replica by `decideEntry` on every scan, cached or not.
  */
 import type { KeyObject } from 'node:crypto';
 import {
   checkDeviceFrame,
+  type DecodedDevicePass,
   type DevicePassCheck,
   decodeDevicePass,
+  importDevicePoint,
   type VerifiedDeviceCertificate,
   verifyDeviceCertificate,
 } from '../shared/device-pass.ts';
 import type { KeyRing } from '../shared/keys.ts';
 import { type PassCheck, type VerifiedPass, verifyPass } from '../shared/pass.ts';
+import { keyFingerprint, type SyncedCertificates } from './device-certificates.ts';
 
 /** Cache keys of certificates start with this; pass texts start with `AX1:`, so the two never meet. */
 const CERTIFICATE_KEY = 'cert:';
@@ -48,9 +61,13 @@ interface Entry {
 export class VerifiedPassCache {
   private young = new Map<string, Entry>();
   private old = new Map<string, Entry>();
+  /** Device certificate entries: pass id → cache key, person id → pass ids (for `forget…`). */
+  private readonly byPass = new Map<string, string>();
+  private readonly byPerson = new Map<string, Set<string>>();
   private readonly generation: number;
   private ring: KeyRing | undefined;
-  readonly stats = { hits: 0, misses: 0 };
+  /** `synced`: misses whose certificate was verified at sync (no Ed25519 on the scan). */
+  readonly stats = { hits: 0, misses: 0, synced: 0 };
 
   constructor(readonly capacity: number = DEFAULT_PASS_CACHE_ENTRIES) {
     if (!Number.isInteger(capacity) || capacity < 2) throw new RangeError(`capacity must be ≥ 2, got ${capacity}`);
@@ -89,9 +106,16 @@ export class VerifiedPassCache {
 
   /**
    * `verifyDevicePass(text, ring, nowMs, skewMs)` (shared/device-pass.ts), without the certificate's
-   * Ed25519 check and key import for a certificate that already verified.
+   * Ed25519 check and key import for a certificate that already verified, and without the Ed25519
+   * check for one verified at sync (`synced`, the replica).
    */
-  verifyDevice(text: string, ring: KeyRing, nowMs: number, skewMs: number): DevicePassCheck {
+  verifyDevice(
+    text: string,
+    ring: KeyRing,
+    nowMs: number,
+    skewMs: number,
+    synced?: Partial<SyncedCertificates>,
+  ): DevicePassCheck {
     if (ring !== this.ring) {
       this.clear();
       this.ring = ring;
@@ -109,24 +133,99 @@ export class VerifiedPassCache {
       return checkDeviceFrame(decoded, entry.pass as VerifiedDeviceCertificate, entry.deviceKey, nowMs, skewMs);
     }
     this.stats.misses += 1;
+    const verified = this.fromSync(decoded, ring, synced) ?? this.verifyCertificate(decoded, ring);
+    if (!verified.ok) return { ok: false, reason: verified.reason };
+    this.remember(cacheKey, verified.entry);
+    return checkDeviceFrame(
+      decoded,
+      verified.entry.pass as VerifiedDeviceCertificate,
+      verified.entry.deviceKey!,
+      nowMs,
+      skewMs,
+    );
+  }
+
+  /** The entry of a certificate the replica verified at sync, if the scanned one is exactly it. */
+  private fromSync(decoded: DecodedDevicePass, ring: KeyRing, synced: Partial<SyncedCertificates> | undefined) {
+    const stored = synced?.verifiedCertificate?.(decoded.pass.passId);
+    if (!stored?.certificate.equals(decoded.certificate)) return undefined;
+    const key = ring.get(decoded.pass.kid);
+    if (!key || stored.verifiedKey !== keyFingerprint(ring, decoded.pass.kid)) return undefined;
+    const deviceKey = importDevicePoint(stored.point);
+    if (!deviceKey) return undefined;
+    this.stats.synced += 1;
+    return { ok: true as const, entry: this.entryOf(decoded.pass, key, deviceKey) };
+  }
+
+  private verifyCertificate(decoded: DecodedDevicePass, ring: KeyRing) {
     const certificate = verifyDeviceCertificate(decoded, ring);
-    if (!certificate.ok) return { ok: false, reason: certificate.reason };
-    // The decoded pass points into the scanned text's buffer: keep a copy of its key bytes.
-    const pass = Object.freeze({ ...certificate.pass, deviceKey: Buffer.from(certificate.pass.deviceKey) });
-    this.remember(cacheKey, { pass, key: certificate.cloudKey, deviceKey: certificate.deviceKey });
-    return checkDeviceFrame(decoded, pass, certificate.deviceKey, nowMs, skewMs);
+    if (!certificate.ok) return certificate;
+    return { ok: true as const, entry: this.entryOf(certificate.pass, certificate.cloudKey, certificate.deviceKey) };
+  }
+
+  /** The decoded pass points into the scanned text's buffer: the entry keeps a copy of its key bytes. */
+  private entryOf(pass: VerifiedDeviceCertificate, key: KeyObject, deviceKey: KeyObject): Entry {
+    return { pass: Object.freeze({ ...pass, deviceKey: Buffer.from(pass.deviceKey) }), key, deviceKey };
+  }
+
+  /** Drops the device certificate of this pass (revoked, replaced): its next scan is verified again. */
+  forgetPass(passId: string): void {
+    const cacheKey = this.byPass.get(passId);
+    if (cacheKey === undefined) return;
+    const entry = this.young.get(cacheKey) ?? this.old.get(cacheKey);
+    this.young.delete(cacheKey);
+    this.old.delete(cacheKey);
+    if (entry) this.unindex(cacheKey, entry);
+    else this.byPass.delete(passId);
+  }
+
+  /** Drops every device certificate of this person (their record changed or was deleted). */
+  forgetPerson(personId: string): void {
+    const passes = this.byPerson.get(personId);
+    if (!passes) return;
+    for (const passId of [...passes]) this.forgetPass(passId);
+    this.byPerson.delete(personId);
   }
 
   clear(): void {
     this.young = new Map();
     this.old = new Map();
+    this.byPass.clear();
+    this.byPerson.clear();
   }
 
   private remember(text: string, entry: Entry): void {
     if (this.young.size >= this.generation) {
+      const dropped = this.old;
       this.old = this.young;
       this.young = new Map();
+      // Amortised O(1): each entry is unindexed at most once, when its generation is dropped.
+      for (const [key, old] of dropped) if (old.deviceKey && !this.old.has(key)) this.unindex(key, old);
     }
     this.young.set(text, entry);
+    if (entry.deviceKey) this.index(text, entry);
+  }
+
+  private index(cacheKey: string, entry: Entry): void {
+    const { passId, personId } = entry.pass;
+    const previous = this.byPass.get(passId);
+    if (previous !== undefined && previous !== cacheKey) {
+      // Another certificate with this pass id (the cloud never signs two): keep only the newest.
+      this.young.delete(previous);
+      this.old.delete(previous);
+    }
+    this.byPass.set(passId, cacheKey);
+    const passes = this.byPerson.get(personId);
+    if (passes) passes.add(passId);
+    else this.byPerson.set(personId, new Set([passId]));
+  }
+
+  private unindex(cacheKey: string, entry: Entry): void {
+    const { passId, personId } = entry.pass;
+    if (this.byPass.get(passId) !== cacheKey) return;
+    this.byPass.delete(passId);
+    const passes = this.byPerson.get(personId);
+    passes?.delete(passId);
+    if (passes?.size === 0) this.byPerson.delete(personId);
   }
 }

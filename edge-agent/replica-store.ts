@@ -19,6 +19,7 @@ import { collectAfterBulkWork } from '../shared/small-heap.ts';
 import { type GateDatabase, MetaTable } from './gate-database.ts';
 import { ensureReplicaSchema, prepareReplicaStatements, type ReplicaStatements } from './replica-statements.ts';
 import { SnapshotStaging, type StagedParts } from './snapshot-staging.ts';
+import { DeviceCertificateReplica, type SyncedCertificate } from './device-certificates.ts';
 import { isSupplyChange, SupplyReplica } from './supply/supply-replica.ts';
 import type { ExitQuotaPolicy, ReplicaView } from './replica-view.ts';
 
@@ -79,6 +80,8 @@ export class ReplicaStore implements ReplicaView {
   private readonly ownGateId: string | undefined;
   /** Supply rounds, claims and applicants (docs/supplies.md), changed in the same transactions as the rest. */
   readonly supply: SupplyReplica;
+  /** Device pass certificates pushed by sync, verified in the background (device-certificates.ts). */
+  readonly certificates: DeviceCertificateReplica;
 
   constructor(
     private readonly db: GateDatabase,
@@ -88,6 +91,7 @@ export class ReplicaStore implements ReplicaView {
     this.meta = new MetaTable(db);
     ensureReplicaSchema(db);
     this.supply = new SupplyReplica(db);
+    this.certificates = new DeviceCertificateReplica(db);
     this.cachedRev = 0;
     this.cachedMode = 'normal';
     this.cachedQuota = null;
@@ -106,9 +110,17 @@ export class ReplicaStore implements ReplicaView {
       (snapshotRev: number, part: number, parts: number, records: readonly Change[]): StageOutcome => {
         const current = this.staging.info();
         if (current && current.snapshotRev > snapshotRev) return 'stale';
-        if (current && current.snapshotRev !== snapshotRev) this.staging.clear();
+        if (current && current.snapshotRev !== snapshotRev) this.clearStaging();
         // A part delivered twice (QoS 1) is the same part of the same snapshot: staged once.
-        if (!this.staging.hasPart(snapshotRev, part)) this.staging.stagePart(snapshotRev, part, parts, records);
+        if (!this.staging.hasPart(snapshotRev, part)) {
+          // Device certificates go to their own staging table (device-certificates.ts), the rest here.
+          const rest = records.filter((change) => {
+            if (change.op !== 'pass.device') return true;
+            this.certificates.stage(change); // one that does not decode to its pass and person is not kept
+            return false;
+          });
+          this.staging.stagePart(snapshotRev, part, parts, rest);
+        }
         const staged = this.staging.info();
         return staged !== undefined && staged.received >= parts && staged.parts === parts ? 'complete' : 'staged';
       },
@@ -123,11 +135,17 @@ export class ReplicaStore implements ReplicaView {
       this.supply.clearForSnapshot();
       // Persons, cards, health and revocations: the staged tables renamed into place.
       this.staging.swapIn();
+      this.certificates.swap();
       // Mode and quota policy: a handful of rows, each checked again since it is read back as text.
       for (const text of this.staging.stagedSettings()) this.applyChange(changeSchema.parse(JSON.parse(text)));
-      this.staging.clear();
+      this.clearStaging();
       this.setRev(snapshotRev);
     });
+  }
+
+  private clearStaging(): void {
+    this.staging.clear();
+    this.certificates.clearStaging();
   }
 
   /** Applies a delta's changes and moves to `toRev`, all or nothing. */
@@ -164,6 +182,11 @@ export class ReplicaStore implements ReplicaView {
     const settings = JSON.parse(text) as GateSettings;
     this.cachedGateSettings.set(gateId, settings);
     return settings;
+  }
+
+  /** False once the gate's database is closed. */
+  isOpen(): boolean {
+    return this.db.open;
   }
 
   // ---- ReplicaView ----
@@ -209,6 +232,10 @@ export class ReplicaStore implements ReplicaView {
 
   lastDirection(personId: string): Direction | undefined {
     return this.stmt.lastDirection.get(personId, personId)?.direction ?? undefined;
+  }
+
+  verifiedCertificate(passId: string): SyncedCertificate | undefined {
+    return this.certificates.verifiedCertificate(passId);
   }
 
   lastFrameAt(passId: string): number | undefined {
@@ -355,18 +382,25 @@ export class ReplicaStore implements ReplicaView {
         this.stmt.upsertPerson.run(person.personId, person.idHash, JSON.stringify(person));
         this.stmt.deleteCardsOf.run(person.personId);
         for (const card of person.cards) this.stmt.upsertCard.run(card, person.personId);
+        this.certificates.personChanged(person.personId, false);
         return;
       }
       case 'person.delete':
         this.stmt.deletePerson.run(change.personId);
         this.stmt.deleteCardsOf.run(change.personId);
         this.stmt.deleteHealth.run(change.personId);
+        this.certificates.personChanged(change.personId, true);
         return;
       case 'health':
         this.stmt.setHealth.run(change.personId, change.colour, change.ts);
         return;
       case 'pass.revoke':
         this.stmt.revoke.run(change.passId, change.ts);
+        this.certificates.revoked(change.passId);
+        return;
+      case 'pass.device':
+        // One whose bytes are not that pass's and person's is not kept (a scan verifies it in full).
+        this.certificates.apply(change);
         return;
       case 'mode':
         this.meta.set(META.mode, change.mode);

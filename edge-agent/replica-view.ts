@@ -9,6 +9,7 @@
  */
 import type { Direction, HealthColour, Mode } from '../shared/enums.ts';
 import type { PersonRecord } from '../shared/schemas/mqtt.ts';
+import type { SyncedCertificate } from './device-certificates.ts';
 
 export interface ExitQuotaPolicy {
   exits: number;
@@ -39,6 +40,11 @@ export interface ReplicaView {
    * pending; undefined when none (docs/passes.md, "Replays"). A frame not newer is a replay.
    */
   lastFrameAt(passId: string): number | undefined;
+  /**
+   * The device pass certificate of this pass that the gate received by sync and verified then
+   * (device-certificates.ts), if any: a first scan of it skips the cloud signature's check.
+   */
+  verifiedCertificate?(passId: string): SyncedCertificate | undefined;
   /** The lockdown exit quota, or null when the cloud never sent one (then no quota exits). */
   exitQuota(): ExitQuotaPolicy | null;
   /** Exits counted against the household's quota at or after `sinceMs`, confirmed or still pending. */

@@ -226,6 +226,18 @@ export const changeSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('person.delete'), personId: idSchema }),
   z.object({ op: z.literal('health'), personId: idSchema, colour: z.enum(HEALTH_COLOURS), ts: epochMs }),
   z.object({ op: z.literal('pass.revoke'), passId: idSchema, ts: epochMs }),
+  /**
+   * A device pass's certificate (docs/passes.md, "Certificates by sync"), pushed so a gate can verify it
+   * before its first scan. The gate trusts nothing here it has not verified itself: it checks the
+   * cloud's signature with its own keys and that `passId` and `personId` are the certificate's.
+   */
+  z.object({
+    op: z.literal('pass.device'),
+    passId: idSchema,
+    personId: idSchema,
+    /** body ‖ cloud signature (shared/device-pass.ts), base64url: at most 164 bytes. */
+    certificate: z.string().regex(/^[A-Za-z0-9_-]{1,219}$/, 'expected a device pass certificate in base64url'),
+  }),
   z.object({ op: z.literal('mode'), mode: z.enum(MODES), ts: epochMs, reason: z.string().max(200).optional() }),
   /** Lockdown exit quota: at most `exits` exits per household per `periodHours`. */
   z.object({

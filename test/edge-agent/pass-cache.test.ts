@@ -3,7 +3,18 @@ import { describe, expect, it } from 'vitest';
 import { VerifiedPassCache } from '../../edge-agent/pass-cache.ts';
 import type { KeyRing } from '../../shared/keys.ts';
 import { verifyPass } from '../../shared/pass.ts';
-import { HOUR, impostorKey, NOW, pass, ring, signingKey, unknownKidKey } from './fixtures.ts';
+import { decodeDeviceCertificate } from '../../shared/device-pass.ts';
+import {
+  deviceCertificate,
+  deviceFrame,
+  HOUR,
+  impostorKey,
+  NOW,
+  pass,
+  ring,
+  signingKey,
+  unknownKidKey,
+} from './fixtures.ts';
 
 describe('VerifiedPassCache', () => {
   it('answers a repeat scan from the cache, exactly as verifyPass would', () => {
@@ -11,7 +22,7 @@ describe('VerifiedPassCache', () => {
     const text = pass('alice');
     expect(cache.verify(text, ring, NOW)).toEqual(verifyPass(text, ring, NOW));
     expect(cache.verify(text, ring, NOW)).toEqual(verifyPass(text, ring, NOW));
-    expect(cache.stats).toEqual({ hits: 1, misses: 1 });
+    expect(cache.stats).toEqual({ hits: 1, misses: 1, synced: 0 });
   });
 
   it('checks the validity window on every scan, also on a hit', () => {
@@ -20,7 +31,7 @@ describe('VerifiedPassCache', () => {
     expect(cache.verify(text, ring, NOW - 1)).toMatchObject({ ok: false, reason: 'pass-not-yet-valid' });
     expect(cache.verify(text, ring, NOW)).toMatchObject({ ok: true });
     expect(cache.verify(text, ring, NOW + HOUR)).toMatchObject({ ok: false, reason: 'pass-expired' });
-    expect(cache.stats).toEqual({ hits: 2, misses: 1 });
+    expect(cache.stats).toEqual({ hits: 2, misses: 1, synced: 0 });
   });
 
   it('never caches a text that did not verify: forged, unknown key, malformed', () => {
@@ -82,5 +93,30 @@ describe('VerifiedPassCache', () => {
     cache.verify(b, ring, NOW);
     expect(cache.stats.misses).toBe(misses + 1);
     expect(() => new VerifiedPassCache(0)).toThrow(RangeError);
+  });
+
+  it('forgets device certificates by pass and by person, and its indexes stay bounded by its capacity', () => {
+    const cache = new VerifiedPassCache(4);
+    const certs = Array.from({ length: 12 }, (_, i) => deviceCertificate(`p${i % 3}`));
+    const scan = (cert: Buffer) => cache.verifyDevice(deviceFrame(cert), ring, NOW, 60_000);
+    for (const cert of certs) expect(scan(cert).ok).toBe(true);
+    const internals = cache as unknown as { byPass: Map<string, string>; byPerson: Map<string, Set<string>> };
+    expect(internals.byPass.size).toBeLessThanOrEqual(4);
+    expect(cache.size).toBeLessThanOrEqual(4);
+
+    const last = certs.at(-1)!;
+    const misses = cache.stats.misses;
+    scan(last);
+    expect(cache.stats.misses).toBe(misses);
+    cache.forgetPass(decodeDeviceCertificate(last)!.pass.passId);
+    scan(last);
+    expect(cache.stats.misses).toBe(misses + 1);
+    cache.forgetPerson(decodeDeviceCertificate(last)!.pass.personId);
+    scan(last);
+    expect(cache.stats.misses).toBe(misses + 2);
+    // Forgetting what was already evicted, or never seen, is a no-op.
+    cache.forgetPass(decodeDeviceCertificate(certs[0]!)!.pass.passId);
+    cache.forgetPerson('nobody');
+    expect(internals.byPass.size).toBeLessThanOrEqual(4);
   });
 });

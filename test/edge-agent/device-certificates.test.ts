@@ -1,0 +1,274 @@
+/**
+ * Device pass certificates by sync (docs/passes.md, "Certificates by sync") over the gate's real
+ * SQLite replica: a `pass.device` change is stored, verified in the background with the gate's own
+ * keys, and a first scan of it then skips the cloud signature's check — and the certificate stops
+ * counting the moment its pass is revoked or replaced, its person changes, or the key that verified
+ * it leaves the ring, even though the scan path had it cached. A forged or mismatched certificate
+ * is never marked verified, and caching never turns a refusal into a grant.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Credential, decideEntry } from '../../edge-agent/decision.ts';
+import { DeviceCertificateVerifier } from '../../edge-agent/device-certificate-verifier.ts';
+import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
+import { VerifiedPassCache } from '../../edge-agent/pass-cache.ts';
+import { ReplicaStore } from '../../edge-agent/replica-store.ts';
+import { decodeDeviceCertificate } from '../../shared/device-pass.ts';
+import type { KeyRing } from '../../shared/keys.ts';
+import { generateSigningKey } from '../../shared/keys.ts';
+import type { Change } from '../../shared/schemas/mqtt.ts';
+import {
+  BASE_CHANGES,
+  deviceCertificate,
+  deviceFrame,
+  gateContext,
+  HOUR,
+  impostorKey,
+  newDeviceKeyPair,
+  NOW,
+  person,
+  ring,
+} from './fixtures.ts';
+
+let db: GateDatabase;
+let replica: ReplicaStore;
+let rev: number;
+
+beforeEach(() => {
+  db = openGateDatabase(':memory:');
+  replica = new ReplicaStore(db);
+  rev = 1;
+  replica.applyDelta(BASE_CHANGES, rev);
+  replica.touchCloudContact(NOW);
+});
+afterEach(() => {
+  if (db.open) db.close();
+});
+
+const qr = (text: string): Credential => ({ method: 'qr', direction: 'in', text });
+const passIdOf = (certificate: Buffer) => decodeDeviceCertificate(certificate)!.pass.passId;
+
+function pushed(certificate: Buffer, over: Partial<{ passId: string; personId: string }> = {}): Change {
+  const { pass } = decodeDeviceCertificate(certificate)!;
+  return {
+    op: 'pass.device',
+    passId: over.passId ?? pass.passId,
+    personId: over.personId ?? pass.personId,
+    certificate: certificate.toString('base64url'),
+  };
+}
+
+function apply(...changes: Change[]): void {
+  rev += 1;
+  replica.applyDelta(changes, rev);
+}
+
+/** The agent's wiring (edge-agent/gate-parts.ts `createGateContext`), with the verifier drained by hand. */
+function gate(keys: KeyRing = ring) {
+  const passCache = new VerifiedPassCache();
+  const store = replica;
+  const verifier = new DeviceCertificateVerifier({
+    certificates: store.certificates,
+    ring: keys,
+    isOpen: () => store.isOpen(),
+  });
+  replica.certificates.listener = passCache;
+  const context = gateContext({ ring: keys, passCache });
+  const decide = (text: string, at = NOW) => decideEntry(qr(text), context, replica, at);
+  return { passCache, verifier, context, decide };
+}
+
+describe('device pass certificates by sync', () => {
+  it('a certificate verified at sync is granted on its first scan without the cloud signature check', () => {
+    const { passCache, verifier, decide } = gate();
+    const cert = deviceCertificate('alice');
+    apply(pushed(cert));
+    expect(replica.certificates.counts()).toEqual({ all: 1, verified: 0 });
+    verifier.drain();
+    expect(replica.certificates.counts()).toEqual({ all: 1, verified: 1 });
+    expect(verifier.counters).toEqual({ verified: 1, dropped: 0 });
+
+    const decision = decide(deviceFrame(cert));
+    expect(decision).toMatchObject({ result: 'granted', reason: 'ok', personId: 'alice' });
+    expect(passCache.stats).toMatchObject({ misses: 1, synced: 1, hits: 0 });
+    // The next frame is an ordinary cache hit.
+    expect(decide(deviceFrame(cert, { at: NOW + 10_000 }), NOW + 10_000).result).toBe('granted');
+    expect(passCache.stats).toMatchObject({ hits: 1, synced: 1 });
+  });
+
+  it('answers exactly as a gate without the certificate, for every frame fault', () => {
+    const cert = deviceCertificate('alice');
+    const frames = [
+      deviceFrame(cert),
+      deviceFrame(cert, { at: NOW - 10 * HOUR }),
+      deviceFrame(cert, { at: NOW + 10 * HOUR }),
+      deviceFrame(cert, { signer: newDeviceKeyPair().privateKey }),
+    ];
+    const plain = frames.map((f) => decideEntry(qr(f), gateContext(), replica, NOW));
+    const { verifier, decide } = gate();
+    apply(pushed(cert));
+    verifier.drain();
+    expect(frames.map((f) => decide(f))).toEqual(plain);
+    expect(plain.map((d) => d.reason)).toEqual(['ok', 'frame-expired', 'frame-not-yet-valid', 'bad-device-signature']);
+  });
+
+  it('a revoked certificate is refused right after the revocation although it was cached', () => {
+    const { passCache, verifier, decide } = gate();
+    const cert = deviceCertificate('alice');
+    apply(pushed(cert));
+    verifier.drain();
+    expect(decide(deviceFrame(cert, { at: NOW - 20_000 })).result).toBe('granted');
+
+    apply({ op: 'pass.revoke', passId: passIdOf(cert), ts: NOW });
+    expect(replica.certificates.counts().all).toBe(0);
+    expect(decide(deviceFrame(cert, { at: NOW - 10_000 }))).toMatchObject({ result: 'denied', reason: 'pass-revoked' });
+    // Forgotten: the refused scan verified it in full again (a miss), not from the cache or the replica.
+    expect(passCache.stats).toMatchObject({ synced: 1, misses: 2, hits: 0 });
+  });
+
+  it('a certificate pushed after its revocation is not stored', () => {
+    const { verifier, decide } = gate();
+    const cert = deviceCertificate('alice');
+    apply({ op: 'pass.revoke', passId: passIdOf(cert), ts: NOW - 1 }, pushed(cert));
+    verifier.drain();
+    expect(replica.certificates.counts().all).toBe(0);
+    expect(decide(deviceFrame(cert)).reason).toBe('pass-revoked');
+  });
+
+  it('a replaced certificate is dropped by the new one and refused once the cloud revokes it', () => {
+    const { passCache, verifier, decide } = gate();
+    const old = deviceCertificate('alice');
+    apply(pushed(old));
+    verifier.drain();
+    expect(decide(deviceFrame(old, { at: NOW - 20_000 })).result).toBe('granted');
+
+    // Enrolling again: the new certificate first, then the old pass's revocation (cloud/device-passes).
+    const replacement = deviceCertificate('alice');
+    apply(pushed(replacement));
+    expect(replica.certificates.verifiedCertificate(passIdOf(old))).toBeUndefined();
+    apply({ op: 'pass.revoke', passId: passIdOf(old), ts: NOW });
+    verifier.drain();
+    expect(decide(deviceFrame(old, { at: NOW - 10_000 })).reason).toBe('pass-revoked');
+    expect(decide(deviceFrame(replacement))).toMatchObject({ result: 'granted', reason: 'ok' });
+    expect(passCache.stats.synced).toBe(2);
+  });
+
+  it('a person change forgets the cached certificate; a deleted person loses it and is refused', () => {
+    const { passCache, verifier, decide } = gate();
+    const cert = deviceCertificate('alice');
+    apply(pushed(cert));
+    verifier.drain();
+    expect(decide(deviceFrame(cert, { at: NOW - 20_000 })).result).toBe('granted');
+
+    apply({ op: 'person.upsert', person: person('alice', { active: false }) });
+    expect(decide(deviceFrame(cert, { at: NOW - 15_000 })).reason).toBe('person-inactive');
+    // Not from the cache (forgotten), but from the replica's verified row: still no Ed25519 on the scan.
+    expect(passCache.stats).toMatchObject({ hits: 0, synced: 2 });
+
+    apply({ op: 'person.delete', personId: 'alice' });
+    expect(replica.certificates.counts().all).toBe(0);
+    expect(decide(deviceFrame(cert, { at: NOW - 10_000 })).reason).toBe('unknown-person');
+    expect(passCache.stats).toMatchObject({ hits: 0, synced: 2, misses: 3 });
+  });
+
+  it('a certificate verified with a key that left the ring is verified again, and refused without it', () => {
+    const cert = deviceCertificate('alice');
+    const first = gate();
+    apply(pushed(cert));
+    first.verifier.drain();
+    expect(first.decide(deviceFrame(cert, { at: NOW - 20_000 })).result).toBe('granted');
+
+    // The key retired: the row's verification names a key the new ring lacks.
+    const rotated: KeyRing = new Map([[2, generateSigningKey(2).publicKey]]);
+    const after = gate(rotated);
+    expect(after.decide(deviceFrame(cert, { at: NOW - 10_000 })).reason).toBe('unknown-key');
+    expect(after.passCache.stats.synced).toBe(0);
+    after.verifier.start();
+    after.verifier.drain();
+    expect(after.verifier.counters.dropped).toBe(1);
+    expect(replica.certificates.counts().all).toBe(0);
+
+    // A ring with another key under the same kid: the stored verification does not count either.
+    const cert2 = deviceCertificate('alice');
+    const first2 = gate();
+    apply(pushed(cert2));
+    first2.verifier.drain();
+    const swapped = gate(new Map([[1, impostorKey.publicKey]]));
+    expect(swapped.decide(deviceFrame(cert2)).reason).toBe('bad-signature');
+    expect(swapped.passCache.stats.synced).toBe(0);
+  });
+
+  it('a forged or mismatched certificate from the sync is never marked verified', () => {
+    const { verifier, decide, passCache } = gate();
+    const forged = deviceCertificate('alice', {}, impostorKey);
+    const bobs = deviceCertificate('bob');
+    apply(pushed(forged));
+    // Claims to be alice's although the certificate names bob: not even stored.
+    apply(pushed(bobs, { personId: 'alice' }));
+    expect(replica.certificates.counts().all).toBe(1);
+    verifier.drain();
+    expect(verifier.counters).toEqual({ verified: 0, dropped: 1 });
+    expect(replica.certificates.counts().all).toBe(0);
+    expect(decide(deviceFrame(forged)).reason).toBe('bad-signature');
+    expect(passCache.stats.synced).toBe(0);
+  });
+
+  it('a snapshot replaces the certificates and keeps the verification of the ones it sends again', () => {
+    const { verifier } = gate();
+    const kept = deviceCertificate('alice');
+    const gone = deviceCertificate('bob');
+    apply(pushed(kept), pushed(gone));
+    verifier.drain();
+    const fresh = deviceCertificate('yuki');
+    const revokedInSnapshot = deviceCertificate('nora');
+    const records: Change[] = [
+      ...BASE_CHANGES,
+      pushed(kept),
+      pushed(fresh),
+      pushed(revokedInSnapshot),
+      { op: 'pass.revoke', passId: passIdOf(revokedInSnapshot), ts: NOW },
+    ];
+    expect(replica.stageSnapshotChunk(50, 1, 1, records)).toBe('applied');
+    expect(replica.certificates.verifiedCertificate(passIdOf(kept))).toBeDefined();
+    expect(replica.certificates.counts()).toEqual({ all: 2, verified: 1 });
+    verifier.drain();
+    expect(replica.certificates.counts()).toEqual({ all: 2, verified: 2 });
+  });
+
+  it('the certificate rows survive a restart of the gate (a new process finds them verified)', () => {
+    const cert = deviceCertificate('alice', { expiresAt: NOW + 2 * HOUR });
+    const { verifier } = gate();
+    apply(pushed(cert));
+    verifier.drain();
+    const again = new ReplicaStore(db);
+    const passCache = new VerifiedPassCache();
+    const decision = decideEntry(qr(deviceFrame(cert)), gateContext({ passCache }), again, NOW);
+    expect(decision.result).toBe('granted');
+    expect(passCache.stats.synced).toBe(1);
+  });
+
+  it('the background verifier runs in slices on later turns and stops once the database is closed', async () => {
+    const passCache = new VerifiedPassCache();
+    const verifier = new DeviceCertificateVerifier({
+      certificates: replica.certificates,
+      ring,
+      isOpen: () => replica.isOpen(),
+      batch: 2,
+      sliceMs: 0,
+    });
+    replica.certificates.listener = passCache;
+    replica.certificates.onUnverified = () => verifier.wake();
+    const certs = ['alice', 'bob', 'yuki', 'nora', 'sam'].map((p) => deviceCertificate(p));
+    apply(...certs.map((c) => pushed(c)));
+    // Nothing inside the delta's transaction.
+    expect(replica.certificates.counts().verified).toBe(0);
+    await new Promise<void>((resolve) => {
+      const check = () => (replica.certificates.counts().verified === 5 ? resolve() : setImmediate(check));
+      check();
+    });
+    expect(verifier.counters.verified).toBe(5);
+    apply(pushed(deviceCertificate('vera')));
+    db.close();
+    // The wake-up scheduled by the last change finds the database closed and ends quietly.
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+});
