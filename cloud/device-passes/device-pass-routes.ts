@@ -30,6 +30,7 @@ function devicePassService(ctx: ExtensionContext): DevicePassService {
     passes: openDevicePassStore(ctx.store.engine),
     signingKey: ctx.signingKey,
     now: ctx.now,
+    logger: ctx.logger,
   });
 }
 
@@ -65,7 +66,12 @@ export function meDevicePassRoutes(
 export function devicePassExtension(): CloudExtensionFactory {
   return (ctx) => {
     const service = devicePassService(ctx);
-    return { name: 'device passes', mount: (app) => mountDevicePassRoutes(app, ctx, service) };
+    return {
+      name: 'device passes',
+      mount: (app) => mountDevicePassRoutes(app, ctx, service),
+      // The current certificates, so a gate that takes a snapshot has them before their first scan.
+      snapshot: (snapshot, compoundId) => service.withCertificates(snapshot, compoundId),
+    };
   };
 }
 

@@ -20,8 +20,9 @@ import { RequestValidationError } from '../cloud-errors.ts';
 import { ApiError } from '../http/api-error.ts';
 import type { Actor } from '../registry/actor.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
-import type { CloudStore, Resident } from '../store/store.ts';
-import type { DevicePassStore, DevicePassRecord } from './device-pass-store.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { CloudStore, Resident, Snapshot } from '../store/store.ts';
+import { certificateChange, type DevicePassRecord, type DevicePassStore } from './device-pass-store.ts';
 
 /** A certificate is good for this long (or until the resident's registration ends, if sooner). */
 export const DEVICE_PASS_VALIDITY_MS = 30 * 24 * 3_600_000;
@@ -35,6 +36,7 @@ export interface DevicePassServiceOptions {
   passes: DevicePassStore;
   signingKey: SigningKey;
   now: () => number;
+  logger?: Logger;
 }
 
 export function deviceKeyId(compressed: Uint8Array): string {
@@ -182,7 +184,27 @@ export class DevicePassService {
       detail: { personId: resident.personId, deviceKeyId: record.deviceKeyId, replaces: previous?.passId ?? null },
     });
     if (previous) await registry.revokePass(previous.passId, actor);
+    await this.announce(record);
     return record;
+  }
+
+  /**
+   * Pushes the certificate to the compound's gates (`pass.device`, docs/passes.md "Certificates by
+   * sync") so a phone's first scan finds it verified. After the revocation of the pass it replaces:
+   * a failure here only costs the gates that first scan's speed, so it is logged, not answered.
+   */
+  private async announce(record: DevicePassRecord): Promise<void> {
+    try {
+      await this.options.registry.publishChanges([await this.options.passes.announce(record)]);
+    } catch (err) {
+      this.options.logger?.warn({ err, passId: record.passId }, 'device pass certificate not pushed to the gates');
+    }
+  }
+
+  /** A gate's snapshot with the compound's current device certificates (cloud/http/extension.ts `snapshot`). */
+  async withCertificates(snapshot: Snapshot, compoundId: string): Promise<Snapshot> {
+    const rows = await this.options.passes.forSnapshot(compoundId, this.now);
+    return { rev: snapshot.rev, records: [...snapshot.records, ...rows.map(certificateChange)] };
   }
 
   /** Revokes the resident's device pass, if any (a lost phone, or back to printed). */

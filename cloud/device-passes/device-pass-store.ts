@@ -5,6 +5,8 @@
  * revoking it is the ordinary `pass.revoke` change every gate already applies.
  */
 import type { PassMedium } from '../../shared/schemas/device-pass.ts';
+import type { Change } from '../../shared/schemas/mqtt.ts';
+import type { ChangeBatch } from '../store/store.ts';
 
 export interface MediumChoice {
   personId: string;
@@ -38,4 +40,27 @@ export interface DevicePassStore {
   replace(record: DevicePassRecord): Promise<DevicePassRecord | undefined>;
   /** Forgets the person's current device pass (after revoking it); returns it. */
   clear(personId: string): Promise<DevicePassRecord | undefined>;
+  /**
+   * Appends the certificate's `pass.device` change to its compound's log (docs/passes.md,
+   * "Certificates by sync"), for the caller to publish.
+   */
+  announce(record: DevicePassRecord): Promise<ChangeBatch>;
+  /** The compound's current device passes not revoked and not expired at `now`, for a gate's snapshot. */
+  forSnapshot(compoundId: string, now: number): Promise<DeviceCertificateRow[]>;
+}
+
+export interface DeviceCertificateRow {
+  passId: string;
+  personId: string;
+  certificate: Buffer;
+}
+
+/** The change that carries a certificate to the gates. */
+export function certificateChange(row: DeviceCertificateRow): Change {
+  return {
+    op: 'pass.device',
+    passId: row.passId,
+    personId: row.personId,
+    certificate: row.certificate.toString('base64url'),
+  };
 }

@@ -10,7 +10,15 @@ import type { PassMedium } from '../../shared/schemas/device-pass.ts';
 import type { Migration } from '../store/migration-runner.ts';
 import { migratedOnFirstUse } from '../store/postgres/pg-migrated.ts';
 import { lockKeys, one, run, statement, transaction } from '../store/postgres/pg-pool.ts';
-import type { DevicePassStore, DevicePassRecord, MediumChoice } from './device-pass-store.ts';
+import { appendChanges } from '../store/postgres/pg-registry.ts';
+import type { ChangeBatch } from '../store/store.ts';
+import {
+  certificateChange,
+  type DeviceCertificateRow,
+  type DevicePassRecord,
+  type DevicePassStore,
+  type MediumChoice,
+} from './device-pass-store.ts';
 
 export const PG_DEVICE_PASS_MIGRATIONS: readonly Migration[] = [
   {
@@ -78,6 +86,12 @@ const remove = statement<[string], Row>(
   'DELETE FROM device_passes WHERE person_id = $1 RETURNING *',
 );
 
+const forSnapshot = statement<[string, number], { pass_id: string; person_id: string; certificate: Buffer }>(
+  'device_pass_for_snapshot',
+  `SELECT d.pass_id, d.person_id, d.certificate FROM device_passes d JOIN passes p ON p.pass_id = d.pass_id
+   WHERE d.compound_id = $1 AND d.expires_at > $2 AND p.revoked_at IS NULL`,
+);
+
 const fromRow = (r: Row): DevicePassRecord => ({
   passId: r.pass_id,
   personId: r.person_id,
@@ -134,5 +148,16 @@ export class PgDevicePassStore implements DevicePassStore {
   async clear(personId: string): Promise<DevicePassRecord | undefined> {
     const row = await one(await this.ready(), remove, [personId]);
     return row ? fromRow(row) : undefined;
+  }
+
+  async announce(record: DevicePassRecord): Promise<ChangeBatch> {
+    return transaction(await this.ready(), (client) =>
+      appendChanges(client, record.compoundId, [certificateChange(record)]),
+    );
+  }
+
+  async forSnapshot(compoundId: string, now: number): Promise<DeviceCertificateRow[]> {
+    const { rows } = await run(await this.ready(), forSnapshot, [compoundId, now]);
+    return rows.map((r) => ({ passId: r.pass_id, personId: r.person_id, certificate: r.certificate }));
   }
 }

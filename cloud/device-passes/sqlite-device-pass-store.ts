@@ -2,7 +2,15 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { PassMedium } from '../../shared/schemas/device-pass.ts';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
-import type { DevicePassStore, DevicePassRecord, MediumChoice } from './device-pass-store.ts';
+import { SqliteChangeLog } from '../store/sqlite/change-log.ts';
+import type { ChangeBatch } from '../store/store.ts';
+import {
+  certificateChange,
+  type DeviceCertificateRow,
+  type DevicePassRecord,
+  type DevicePassStore,
+  type MediumChoice,
+} from './device-pass-store.ts';
 
 export const DEVICE_PASS_MIGRATIONS: readonly Migration[] = [
   {
@@ -65,8 +73,10 @@ export class SqliteDevicePassStore implements DevicePassStore {
         current: Statement<[string], Row>;
         upsert: Statement<[string, string, string, Buffer, string, string | null, number, number, number, number]>;
         remove: Statement<[string], Row>;
+        forSnapshot: Statement<[string, number], { pass_id: string; person_id: string; certificate: Buffer }>;
       }
     | undefined;
+  private log: SqliteChangeLog | undefined;
   private replaceTx: ((record: DevicePassRecord) => DevicePassRecord | undefined) | undefined;
 
   constructor(private readonly db: Database) {}
@@ -90,7 +100,12 @@ export class SqliteDevicePassStore implements DevicePassStore {
            issued_at = excluded.issued_at`,
       ),
       remove: this.db.prepare<[string], Row>('DELETE FROM device_passes WHERE person_id = ? RETURNING *'),
+      forSnapshot: this.db.prepare<[string, number], { pass_id: string; person_id: string; certificate: Buffer }>(
+        `SELECT d.pass_id, d.person_id, d.certificate FROM device_passes d JOIN passes p ON p.pass_id = d.pass_id
+         WHERE d.compound_id = ? AND d.expires_at > ? AND p.revoked_at IS NULL`,
+      ),
     };
+    this.log = new SqliteChangeLog(this.db);
     this.stmt = stmt;
     this.replaceTx = this.db.transaction((r: DevicePassRecord) => {
       const before = stmt.current.get(r.personId);
@@ -136,5 +151,17 @@ export class SqliteDevicePassStore implements DevicePassStore {
   async clear(personId: string): Promise<DevicePassRecord | undefined> {
     const row = this.statements().stmt.remove.get(personId);
     return row ? fromRow(row) : undefined;
+  }
+
+  async announce(record: DevicePassRecord): Promise<ChangeBatch> {
+    const log = this.log;
+    if (!log) throw new Error('SqliteDevicePassStore.start() was not called');
+    return this.db.transaction(() => log.append(record.compoundId, [certificateChange(record)]))();
+  }
+
+  async forSnapshot(compoundId: string, now: number): Promise<DeviceCertificateRow[]> {
+    return this.statements()
+      .stmt.forSnapshot.all(compoundId, now)
+      .map((r) => ({ passId: r.pass_id, personId: r.person_id, certificate: r.certificate }));
   }
 }

@@ -2,7 +2,8 @@
  * Device passes in the cloud (cloud/device-passes, docs/passes.md "Device passes"): the manager's
  * printed/phone choice per resident, a real resident session (activation) posting a WebCrypto key
  * and getting a certificate the gates verify, one device pass at a time, revocation through the
- * ordinary `pass.revoke` change (published and in the snapshot), and every refusal.
+ * ordinary `pass.revoke` change (published and in the snapshot), the certificate pushed to the gates
+ * (`pass.device`) and granted by a real gate replica verified at sync, and every refusal.
  */
 import { randomBytes, webcrypto } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,6 +15,12 @@ import { encodeBase45 } from '../../../shared/base45.ts';
 import { DEVICE_PASS_PREFIX, FRAME_ROTATE_SECONDS, verifyDevicePass } from '../../../shared/device-pass.ts';
 import type { DevicePassView } from '../../../shared/schemas/device-pass.ts';
 import type { CloudStore } from '../../../cloud/store/store.ts';
+import { decideEntry, type GateContext } from '../../../edge-agent/decision.ts';
+import { DeviceCertificateVerifier } from '../../../edge-agent/device-certificate-verifier.ts';
+import { openGateDatabase } from '../../../edge-agent/gate-database.ts';
+import { VerifiedPassCache } from '../../../edge-agent/pass-cache.ts';
+import { ReplicaStore } from '../../../edge-agent/replica-store.ts';
+import type { Change } from '../../../shared/schemas/mqtt.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
 import { selectRows, storeBackends } from '../store/backends.ts';
 
@@ -62,10 +69,12 @@ describe.each(storeBackends())('device passes: enrolment, medium, revocation on 
     h.request('PUT', `/api/v1/residents/${personId}/pass-medium`, { token, body: { medium } });
   const enrol = (phone: Phone, token = zhang) =>
     h.request('POST', '/api/v1/me/pass/device', { token, body: { publicKey: phone.raw, label: 'my phone' } });
-  const revokedIn = (topicCompound: string) =>
+  const changesOf = (topicCompound: string) =>
     h.published
       .filter((p) => p.topic === `anxin/v1/compounds/${topicCompound}/changes`)
-      .flatMap((p) => (p.payload as { changes: { op: string; passId?: string }[] }).changes)
+      .flatMap((p) => (p.payload as { changes: Change[] }).changes);
+  const revokedIn = (topicCompound: string) =>
+    changesOf(topicCompound)
       .filter((c) => c.op === 'pass.revoke')
       .map((c) => c.passId);
 
@@ -157,6 +166,68 @@ describe.each(storeBackends())('device passes: enrolment, medium, revocation on 
     // Only the phone shows it: no printable image of a certificate.
     const svg = await h.request('GET', `/api/v1/passes/${view.passId}/qr.svg`, { token: manager });
     expect([svg.status, await errorCode(svg)]).toEqual([409, 'device-pass']);
+  });
+
+  it('pushes each certificate to the gates (pass.device, published and in the snapshot): a gate grants its first scan verified at sync', async () => {
+    await json(await setMedium('p-zhang', 'phone'), 200);
+    const phone = await newPhone();
+    const first = await json<DevicePassView>(await enrol(phone), 201);
+    const pushed = changesOf('c-1').filter((c) => c.op === 'pass.device');
+    expect(pushed).toEqual([
+      { op: 'pass.device', passId: first.passId, personId: 'p-zhang', certificate: first.certificate },
+    ]);
+
+    // A gate of c-1 applies what was published, verifies in the background, and scans the phone's frame.
+    const db = openGateDatabase(':memory:');
+    const gate = new ReplicaStore(db);
+    let applied = 0;
+    const apply = () => {
+      const all = changesOf('c-1');
+      gate.applyDelta(all.slice(applied), all.length);
+      applied = all.length;
+    };
+    apply();
+    gate.touchCloudContact(clock);
+    const verifier = new DeviceCertificateVerifier({
+      certificates: gate.certificates,
+      ring: h.ring,
+      isOpen: () => db.open,
+    });
+    verifier.drain();
+    const passCache = new VerifiedPassCache();
+    gate.certificates.listener = passCache;
+    const context: GateContext = {
+      gateId: 'g-1',
+      compoundId: 'c-1',
+      ring: h.ring,
+      pepper: randomBytes(32),
+      antiPassback: false,
+      yellowPolicy: 'grant',
+      stalenessLimitMs: 60_000,
+      fireAlarm: false,
+      passCache,
+    };
+    const scan = async (view: DevicePassView) =>
+      decideEntry({ method: 'qr', direction: 'in', text: await frameOf(view, phone, clock) }, context, gate, clock);
+    expect(await scan(first)).toMatchObject({ result: 'granted', passId: first.passId });
+    expect(passCache.stats).toMatchObject({ synced: 1 });
+
+    // A new phone: the new certificate and the old pass's revocation reach the gate; the old one is refused.
+    const second = await json<DevicePassView>(await enrol(phone), 201);
+    apply();
+    verifier.drain();
+    clock += 10_000;
+    expect(await scan(first)).toMatchObject({ result: 'denied', reason: 'pass-revoked' });
+    expect(await scan(second)).toMatchObject({ result: 'granted', passId: second.passId });
+    expect(passCache.stats).toMatchObject({ synced: 2 });
+    db.close();
+
+    // A gate taking a snapshot gets the current certificate only.
+    expect(await h.core.sync.answer('g-1', 'c-1', 0)).toBe('snapshot');
+    const records = h.published
+      .filter((p) => p.topic === 'anxin/v1/gates/g-1/sync')
+      .flatMap((p) => (p.payload as { records: { op: string; passId?: string }[] }).records);
+    expect(records.filter((r) => r.op === 'pass.device').map((r) => r.passId)).toEqual([second.passId]);
   });
 
   it('one device pass at a time: a new phone revokes the old pass everywhere (published, in the snapshot)', async () => {
