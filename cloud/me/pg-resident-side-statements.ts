@@ -151,8 +151,14 @@ export const Q = {
   ),
   invitesOf: statement<[S, S], Raw>(
     'rs_invites_of',
-    'SELECT * FROM visitor_invites WHERE compound_id = $1 AND household_id = $2 ORDER BY created_at DESC LIMIT 100',
+    `SELECT * FROM visitor_invites WHERE compound_id = $1 AND household_id = $2 AND pass_id <> ''
+     ORDER BY created_at DESC LIMIT 100`,
   ),
+  completeInvite: statement<[S, S]>(
+    'rs_complete_invite',
+    'UPDATE visitor_invites SET pass_id = $1 WHERE invite_id = $2',
+  ),
+  dropInvite: statement<[S]>('rs_drop_invite', "DELETE FROM visitor_invites WHERE invite_id = $1 AND pass_id = ''"),
   invitesSince: statement<[S, S, N], { n: number }>(
     'rs_invites_since',
     'SELECT COUNT(*)::int AS n FROM visitor_invites WHERE compound_id = $1 AND household_id = $2 AND created_at >= $3',

@@ -120,6 +120,28 @@ export class PgResidentSideStore implements ResidentSideStore {
     await run(await this.ready(), Q.insertInvite, inviteValues(row));
   }
 
+  async reserveInvite(
+    row: VisitorInviteRow & { linkHash: string },
+    quota: { since: number; max: number },
+  ): Promise<number | undefined> {
+    return transaction(await this.ready(), async (client) => {
+      // As the supply ledger's households: every instance's count-then-insert of this household waits here.
+      await run(client, lockKeys, [[`visitor-quota:${row.compoundId}:${row.householdId}`]]);
+      const used = Number((await one(client, Q.invitesSince, [row.compoundId, row.householdId, quota.since]))?.n ?? 0);
+      if (used >= quota.max) return undefined;
+      await run(client, Q.insertInvite, inviteValues({ ...row, passId: '' }));
+      return used;
+    });
+  }
+
+  async completeInvite(inviteId: string, passId: string): Promise<void> {
+    await run(await this.ready(), Q.completeInvite, [passId, inviteId]);
+  }
+
+  async dropInvite(inviteId: string): Promise<void> {
+    await run(await this.ready(), Q.dropInvite, [inviteId]);
+  }
+
   async invitesOf(compoundId: string, householdId: string): Promise<VisitorInviteRow[]> {
     return (await run(await this.ready(), Q.invitesOf, [compoundId, householdId])).rows.map(inviteOfRow);
   }

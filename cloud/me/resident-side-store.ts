@@ -112,7 +112,21 @@ export interface ResidentSideStore {
   activatedIn(compoundId: string): Promise<Set<string>>;
 
   insertInvite(row: VisitorInviteRow & { linkHash: string }): Promise<void>;
-  /** A household's invitations, newest first, at most 100. */
+  /**
+   * The household's quota checked and its slot taken at once (docs/web.md, "The resident side"): counts
+   * the household's invitations since `quota.since` and, below `quota.max`, stores `row` as a
+   * reservation (`passId` ''), all under one lock on the household — a PostgreSQL advisory lock
+   * shared by every cloud instance, SQLite's single writer — so two requests at once, on one
+   * instance or two, never both take the last slot. Returns the count before, or undefined when
+   * the quota is full (nothing stored). `completeInvite` adds the pass; `dropInvite` frees the slot.
+   */
+  reserveInvite(
+    row: VisitorInviteRow & { linkHash: string },
+    quota: { since: number; max: number },
+  ): Promise<number | undefined>;
+  completeInvite(inviteId: string, passId: string): Promise<void>;
+  dropInvite(inviteId: string): Promise<void>;
+  /** A household's invitations, newest first, at most 100 (reservations still being made left out). */
   invitesOf(compoundId: string, householdId: string): Promise<VisitorInviteRow[]>;
   invitesSince(compoundId: string, householdId: string, since: number): Promise<number>;
   inviteByLink(hash: string): Promise<VisitorInviteRow | undefined>;

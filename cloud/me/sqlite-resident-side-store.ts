@@ -54,7 +54,10 @@ const SQL = {
   insertInvite: `INSERT INTO visitor_invites (invite_id, compound_id, household_id, invited_by, visitor_person_id, pass_id,
        link_hash, masked_name, phone_tail, visit_date, uses, valid_from, valid_to, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  invitesOf: `SELECT * FROM visitor_invites WHERE compound_id = ? AND household_id = ? ORDER BY created_at DESC LIMIT 100`,
+  invitesOf: `SELECT * FROM visitor_invites WHERE compound_id = ? AND household_id = ? AND pass_id <> ''
+     ORDER BY created_at DESC LIMIT 100`,
+  completeInvite: 'UPDATE visitor_invites SET pass_id = ? WHERE invite_id = ?',
+  dropInvite: "DELETE FROM visitor_invites WHERE invite_id = ? AND pass_id = ''",
   invitesSince:
     'SELECT COUNT(*) AS n FROM visitor_invites WHERE compound_id = ? AND household_id = ? AND created_at >= ?',
   inviteByLink: 'SELECT * FROM visitor_invites WHERE link_hash = ?',
@@ -186,6 +189,27 @@ export class SqliteResidentSideStore implements ResidentSideStore {
 
   async insertInvite(row: VisitorInviteRow & { linkHash: string }): Promise<void> {
     this.s.insertInvite.run(...inviteValues(row));
+  }
+
+  async reserveInvite(
+    row: VisitorInviteRow & { linkHash: string },
+    quota: { since: number; max: number },
+  ): Promise<number | undefined> {
+    // One synchronous transaction: no other request's count or insert runs in between.
+    return this.transaction(() => {
+      const used = Number(this.get('invitesSince', (r) => r.n, row.compoundId, row.householdId, quota.since));
+      if (used >= quota.max) return undefined;
+      this.s.insertInvite.run(...inviteValues({ ...row, passId: '' }));
+      return used;
+    });
+  }
+
+  async completeInvite(inviteId: string, passId: string): Promise<void> {
+    this.s.completeInvite.run(passId, inviteId);
+  }
+
+  async dropInvite(inviteId: string): Promise<void> {
+    this.s.dropInvite.run(inviteId);
   }
 
   async invitesOf(compoundId: string, householdId: string): Promise<VisitorInviteRow[]> {

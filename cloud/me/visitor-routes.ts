@@ -22,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Mode } from '../../shared/enums.ts';
+import { maskName } from '../../shared/masking.ts';
 import { renderPassSvg } from '../../shared/pass.ts';
 import { idSchema } from '../../shared/ids.ts';
 import { instantSchema } from '../../shared/schemas/http.ts';
@@ -110,14 +111,9 @@ async function inviteWindow(deps: VisitorDeps, me: Resident, date: string): Prom
     throw new ApiError(409, 'visitors-suspended', `no visitors while the compound is in ${compound.mode} mode`);
   }
   const now = deps.now();
+  // A first look, for the common refusal; the slot itself is taken under the household's lock (createInvite).
   const used = await deps.side.invitesSince(me.compoundId, me.householdId, now - policy.visitorQuotaDays * DAY_MS);
-  if (used >= policy.visitorQuota) {
-    throw new ApiError(
-      409,
-      'visitor-quota',
-      `the household invited ${used} visitor(s) in ${policy.visitorQuotaDays} day(s); the compound allows ${policy.visitorQuota}`,
-    );
-  }
+  if (used >= policy.visitorQuota) throw quotaFull(used, policy);
   const today = localDayOf(now, compound.timeZone);
   const lastDay = localDayOf(now + MAX_VISIT_DAYS_AHEAD * DAY_MS, compound.timeZone);
   if (date < today || date > lastDay) {
@@ -130,17 +126,71 @@ async function inviteWindow(deps: VisitorDeps, me: Resident, date: string): Prom
   return { householdId: me.householdId, compound, policy, used, now, validFrom, validTo };
 }
 
-/** The visitor as a person of the household with a visitor pass, the stored invitation (link hashed), audited. */
+function quotaFull(used: number, policy: InviteWindow['policy']): ApiError {
+  return new ApiError(
+    409,
+    'visitor-quota',
+    `the household invited ${used} visitor(s) in ${policy.visitorQuotaDays} day(s); the compound allows ${policy.visitorQuota}`,
+  );
+}
+
+/**
+ * The household's slot first, then the visitor and their pass: the invitation is reserved — counted
+ * and stored at once, under the household's lock (ResidentSideStore.reserveInvite) — so two
+ * requests racing for the last slot, on one cloud instance or two, get one invitation and one 409;
+ * the refused one creates nothing. The visitor person and pass follow, then the reservation is
+ * completed with the pass (or freed if they failed).
+ */
 async function createInvite(
   deps: VisitorDeps,
   me: Resident,
   actor: Actor,
   body: InviteInput,
   w: InviteWindow,
-): Promise<{ invite: VisitorInviteRow; token: string }> {
+): Promise<{ invite: VisitorInviteRow; token: string; used: number }> {
+  const token = randomBytes(24).toString('base64url');
+  const reservation: VisitorInviteRow = {
+    inviteId: randomBytes(8).toString('hex'),
+    compoundId: me.compoundId,
+    householdId: w.householdId,
+    invitedBy: me.personId,
+    visitorPersonId: `p-${randomBytes(6).toString('hex')}`,
+    passId: '',
+    maskedName: maskName(body.name),
+    phoneTail: body.phoneTail,
+    visitDate: body.date,
+    uses: body.uses,
+    validFrom: w.validFrom,
+    validTo: w.validTo,
+    createdAt: w.now,
+    revokedAt: null,
+  };
+  const quota = { since: w.now - w.policy.visitorQuotaDays * DAY_MS, max: w.policy.visitorQuota };
+  const linkHash = deps.hasher.hash(`visit:${token}`);
+  const used = await deps.side.reserveInvite({ ...reservation, linkHash }, quota);
+  if (used === undefined) throw quotaFull(w.policy.visitorQuota, w.policy);
+  try {
+    const invite = await createVisitor(deps, me, actor, body, w, reservation);
+    return { invite, token, used };
+  } catch (error) {
+    await deps.side.dropInvite(reservation.inviteId);
+    throw error;
+  }
+}
+
+/** The visitor as a person of the household with a visitor pass, the stored invitation (link hashed), audited. */
+async function createVisitor(
+  deps: VisitorDeps,
+  me: Resident,
+  actor: Actor,
+  body: InviteInput,
+  w: InviteWindow,
+  reserved: VisitorInviteRow,
+): Promise<VisitorInviteRow> {
   const { validFrom, validTo, now } = w;
   const visitor = await deps.registry.createResident(
     {
+      personId: reserved.visitorPersonId,
       compoundId: me.compoundId,
       householdId: w.householdId,
       kind: 'visitor',
@@ -156,24 +206,8 @@ async function createInvite(
     { personId: visitor.personId, kind: 'visitor', validFrom: Math.max(validFrom, now), validTo, useLimit: body.uses },
     actor,
   );
-  const token = randomBytes(24).toString('base64url');
-  const invite: VisitorInviteRow = {
-    inviteId: randomBytes(8).toString('hex'),
-    compoundId: me.compoundId,
-    householdId: w.householdId,
-    invitedBy: me.personId,
-    visitorPersonId: visitor.personId,
-    passId: pass.passId,
-    maskedName: visitor.maskedName,
-    phoneTail: body.phoneTail,
-    visitDate: body.date,
-    uses: body.uses,
-    validFrom,
-    validTo,
-    createdAt: now,
-    revokedAt: null,
-  };
-  await deps.side.insertInvite({ ...invite, linkHash: deps.hasher.hash(`visit:${token}`) });
+  const invite: VisitorInviteRow = { ...reserved, passId: pass.passId };
+  await deps.side.completeInvite(invite.inviteId, pass.passId);
   await deps.store.recordAudit({
     at: now,
     actor: actor.username,
@@ -183,7 +217,7 @@ async function createInvite(
     target: visitor.personId,
     detail: { inviteId: invite.inviteId, passId: pass.passId, date: body.date, uses: body.uses },
   });
-  return { invite, token };
+  return invite;
 }
 
 export function visitorRoutes(deps: VisitorDeps): Hono<MeEnv> {
@@ -193,13 +227,13 @@ export function visitorRoutes(deps: VisitorDeps): Hono<MeEnv> {
       const me = c.var.resident;
       const body = c.req.valid('json');
       const w = await inviteWindow(deps, me, body.date);
-      const { invite, token } = await createInvite(deps, me, c.var.actor, body, w);
+      const { invite, token, used } = await createInvite(deps, me, c.var.actor, body, w);
       c.header('cache-control', 'no-store');
       return c.json(
         {
           ...inviteView(invite, w.now),
           link: `${new URL(c.req.url).origin}/visit#${token}`,
-          quotaLeft: w.policy.visitorQuota - w.used - 1,
+          quotaLeft: w.policy.visitorQuota - used - 1,
         },
         201,
       );

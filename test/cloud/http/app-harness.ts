@@ -27,7 +27,13 @@ export interface Harness<S extends CloudStore = SqliteCloudStore> {
 }
 
 export async function createHarness<S extends CloudStore = SqliteCloudStore>(
-  options: { now?: () => number; extensions?: CloudCoreOptions['extensions']; store?: S } = {},
+  options: {
+    now?: () => number;
+    extensions?: CloudCoreOptions['extensions'];
+    store?: S;
+    /** False: a second cloud instance on a database another harness already seeded. */
+    seed?: boolean;
+  } = {},
 ): Promise<Harness<S>> {
   const keys = parseKeysFile(createKeysFile());
   const store = options.store ?? (new SqliteCloudStore({ path: ':memory:' }) as CloudStore as S);
@@ -44,17 +50,7 @@ export async function createHarness<S extends CloudStore = SqliteCloudStore>(
     ...(options.now ? { now: options.now } : {}),
     ...(options.extensions ? { extensions: options.extensions } : {}),
   });
-  await store.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
-  await store.createCompound({ id: 'c-2', name: 'Two', timeZone: 'Asia/Shanghai' }, 1);
-  await store.createGate({ id: 'g-1', compoundId: 'c-1', name: 'North', antiPassback: false }, 1);
-  await store.createGate({ id: 'g-2', compoundId: 'c-2', name: 'South', antiPassback: false }, 1);
-  await store.createUser({
-    username: 'admin',
-    passwordHash: await hashPassword('admin-password'),
-    role: 'admin',
-    compoundId: null,
-    createdAt: 1,
-  });
+  if (options.seed !== false) await seed(store);
   // A signed token alone is refused: each one names a session (cloud/auth/session-service.ts).
   const token = async (role: SessionRole, compound?: string, username = `${role}-user`) =>
     (await core.sessions.issue({ username, role, ...(compound ? { compound } : {}) })).token;
@@ -85,4 +81,19 @@ export async function createHarness<S extends CloudStore = SqliteCloudStore>(
       await store.close();
     },
   };
+}
+
+/** The compounds, gates and admin every harness starts with. */
+async function seed(store: CloudStore): Promise<void> {
+  await store.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
+  await store.createCompound({ id: 'c-2', name: 'Two', timeZone: 'Asia/Shanghai' }, 1);
+  await store.createGate({ id: 'g-1', compoundId: 'c-1', name: 'North', antiPassback: false }, 1);
+  await store.createGate({ id: 'g-2', compoundId: 'c-2', name: 'South', antiPassback: false }, 1);
+  await store.createUser({
+    username: 'admin',
+    passwordHash: await hashPassword('admin-password'),
+    role: 'admin',
+    compoundId: null,
+    createdAt: 1,
+  });
 }
