@@ -184,8 +184,7 @@ export class DevicePassService {
       detail: { personId: resident.personId, deviceKeyId: record.deviceKeyId, replaces: previous?.passId ?? null },
     });
     if (previous) await registry.revokePass(previous.passId, actor);
-    await this.announce(record);
-    return record;
+    return this.announce(record);
   }
 
   /**
@@ -193,12 +192,13 @@ export class DevicePassService {
    * sync") so a phone's first scan finds it verified. After the revocation of the pass it replaces:
    * a failure here only costs the gates that first scan's speed, so it is logged, not answered.
    */
-  private async announce(record: DevicePassRecord): Promise<void> {
+  private async announce(record: DevicePassRecord): Promise<DevicePassRecord> {
     try {
       await this.options.registry.publishChanges([await this.options.passes.announce(record)]);
     } catch (err) {
       this.options.logger?.warn({ err, passId: record.passId }, 'device pass certificate not pushed to the gates');
     }
+    return record;
   }
 
   /** A gate's snapshot with the compound's current device certificates (cloud/http/extension.ts `snapshot`). */
