@@ -295,10 +295,10 @@ function ingestFigures(
   return [
     {
       name: `[${tag}] live, 1 passage/msg`,
-      value: live.result.events / live.result.seconds,
+      value: live.result.ackedEvents / live.result.seconds,
       unit: 'events/s',
       ...(!mosquitto ? { target: TARGET_LIVE, goal: 'min' as const } : {}),
-      note: `${live.result.events} events in ${live.result.seconds.toFixed(1)} s, window ${LIVE_WINDOW}/gate`,
+      note: `${live.result.ackedEvents} of ${live.result.events} events acked in ${live.result.seconds.toFixed(1)} s, window ${LIVE_WINDOW}/gate`,
     },
     {
       name: `[${tag}] live publish → cloud ack p99 (at saturation)`,
@@ -308,10 +308,10 @@ function ingestFigures(
     },
     {
       name: `[${tag}] drain, 500 passages/msg`,
-      value: drain.result.events / drain.result.seconds,
+      value: drain.result.ackedEvents / drain.result.seconds,
       unit: 'events/s',
       ...(!mosquitto ? { target: TARGET_DRAIN, goal: 'min' as const } : {}),
-      note: `${drain.result.events} events in ${drain.result.seconds.toFixed(1)} s, window ${DRAIN_WINDOW}/gate`,
+      note: `${drain.result.ackedEvents} of ${drain.result.events} events acked in ${drain.result.seconds.toFixed(1)} s, window ${DRAIN_WINDOW}/gate`,
     },
     {
       name: `[${tag}] lost / duplicated`,
@@ -405,12 +405,12 @@ async function measureBroker(ctx: Ctx, brokerName: string, gates: GateSetup): Pr
   const liveRun = await withRss(cloud.pid, () =>
     swarm.send(live, { window: LIVE_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
   );
-  const liveRate = liveRun.result.events / liveRun.result.seconds;
+  const liveRate = liveRun.result.ackedEvents / liveRun.result.seconds;
   report.progress(`${brokerName} live: ${formatNumber(liveRate)}/s`);
   const drainRun = await withRss(cloud.pid, () =>
     swarm.send(drain, { window: DRAIN_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
   );
-  const drainRate = drainRun.result.events / drainRun.result.seconds;
+  const drainRate = drainRun.result.ackedEvents / drainRun.result.seconds;
   report.progress(`${brokerName} drain: ${formatNumber(drainRate)}/s`);
   await cloud.stop();
 

@@ -26,6 +26,8 @@ export interface SwarmRun {
   seconds: number;
   messages: number;
   events: number;
+  /** `until: 'ack'`: the events the cloud acknowledged in time (all of `events` unless the phase timed out). */
+  ackedEvents: number;
   /** Publish → done per message. */
   latency: Samples;
   /** Gates whose last message was not done before the timeout. */
@@ -85,10 +87,12 @@ export class GateSwarm {
     const latency = new Samples();
     const started = process.hrtime.bigint();
     let unfinished = 0;
+    let acked = 0;
     const deadline = Date.now() + options.timeoutMs;
     await Promise.all(
       this.gates.map(async (gate, index) => {
         const messages = plan[index] ?? [];
+        const ackedBefore = gate.acked;
         const pending: { endSeq: number; at: bigint }[] = [];
         let pubackOutstanding = 0;
         let wake: (() => void) | undefined;
@@ -123,6 +127,8 @@ export class GateSwarm {
         }
         if (!(await waitBelow(0))) unfinished += 1;
         gate.onAck = undefined;
+        const last = messages[messages.length - 1]?.endSeq ?? ackedBefore;
+        acked += Math.max(0, Math.min(gate.acked, last) - ackedBefore);
       }),
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -131,6 +137,7 @@ export class GateSwarm {
       seconds,
       messages: all.length,
       events: all.reduce((n, m) => n + m.events, 0),
+      ackedEvents: acked,
       latency,
       unfinished,
     };
