@@ -4,7 +4,7 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { HealthColour, PassKind, PersonKind } from '../../shared/enums.ts';
-import { type ResidentRow, residentOfRow } from '../store/sqlite/rows.ts';
+import { type ResidentRow, residentOfRow } from '../store/store-rows.ts';
 import type { Resident } from '../store/store.ts';
 import { yieldToEventLoop } from '../../shared/yield.ts';
 import {

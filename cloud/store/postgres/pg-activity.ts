@@ -9,16 +9,8 @@ import { ConflictError } from '../../cloud-errors.ts';
 import { encodeCursor } from '../cursor.ts';
 import type { AuditEntry, AuditQuery, CommandRecord, GateStatusRecord, StoredAlarm, User } from '../store.ts';
 import { isConstraintViolation, lockKeys, one, run, statement, transaction } from './pg-pool.ts';
-import {
-  alarmOfRow,
-  commandOfRow,
-  cursorTuple,
-  PgWhere,
-  type Row,
-  statusOfRow,
-  strOrNull,
-  userOfRow,
-} from './pg-rows.ts';
+import { alarmOfRow, commandOfRow, PgWhere, type Row, statusOfRow, userOfRow } from './pg-rows.ts';
+import { cursorTuple, strOrNull } from '../store-rows.ts';
 
 const S = {
   getStatus: statement<[string], Row>('get_status', 'SELECT * FROM gate_status WHERE gate_id = $1'),

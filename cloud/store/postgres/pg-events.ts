@@ -16,7 +16,8 @@ import { hookFor, type IngestHook, type PgIngestHook } from '../ingest-hook.ts';
 import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
 import { type EventPartitions, listPartitions } from './pg-partitions.ts';
 import { lockKeys, one, type Queryable, run, statement, transaction } from './pg-pool.ts';
-import { cursorTuple, eventOfRow, PgWhere, type Row } from './pg-rows.ts';
+import { eventOfRow, PgWhere, type Row } from './pg-rows.ts';
+import { cursorTuple } from '../store-rows.ts';
 
 const EVENT_COLUMNS = `gate_id, seq, compound_id, ts, direction, method, result, reason, person_id, id_hash, pass_id,
   health, mode, passed, guard, decision_ms, received_at, open_reason`;

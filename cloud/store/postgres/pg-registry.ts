@@ -22,7 +22,8 @@ import {
   type Snapshot,
 } from '../store.ts';
 import { isConstraintViolation, one, type Queryable, run, statement, transaction } from './pg-pool.ts';
-import { compoundOfRow, cursorTuple, gateOfRow, PgWhere, passOfRow, type Row, residentOfRow } from './pg-rows.ts';
+import { compoundOfRow, gateOfRow, PgWhere, passOfRow, type Row, residentOfRow } from './pg-rows.ts';
+import { cursorTuple } from '../store-rows.ts';
 
 const S = {
   insertCompound: statement<[string, string, string, number], Row>(

@@ -4,7 +4,8 @@ import type { HttpRole } from '../../../shared/enums.ts';
 import { ConflictError } from '../../cloud-errors.ts';
 import { encodeCursor } from '../cursor.ts';
 import type { AuditEntry, AuditQuery, User } from '../store.ts';
-import { cursorTuple, isUniqueViolation, strOrNull, type UserRow, userOfRow, WhereClause } from './rows.ts';
+import { isUniqueViolation, WhereClause } from './rows.ts';
+import { cursorTuple, strOrNull, type UserRow, userOfRow } from '../store-rows.ts';
 
 interface AuditRow {
   id: number;

@@ -8,7 +8,8 @@ import type { Database, Statement } from 'better-sqlite3';
 import { encodeCursor } from '../cursor.ts';
 import { hookFor, type IngestHook, runSqliteHook } from '../ingest-hook.ts';
 import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
-import { cursorTuple, type EventRow, eventOfRow, WhereClause } from './rows.ts';
+import { WhereClause } from './rows.ts';
+import { cursorTuple, type EventRow, eventOfRow } from '../store-rows.ts';
 
 /** Rows read per step while the ack mark moves over seqs stored earlier (a gap just filled). */
 const ACK_SCAN_PAGE = 1000;

@@ -6,16 +6,16 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Mode } from '../../../shared/enums.ts';
 import type { GateStatus } from '../../../shared/schemas/mqtt.ts';
 import type { CommandRecord, GateStatusRecord, StoredAlarm } from '../store.ts';
-import { bool, type CommandRow, commandOfRow, type Flag, flag, type StatusRow, statusOfRow } from './rows.ts';
-
-interface AlarmRow {
-  gate_id: string;
-  compound_id: string;
-  kind: StoredAlarm['kind'];
-  ts: number;
-  detail: string;
-  received_at: number;
-}
+import { type Flag, flag } from './rows.ts';
+import {
+  bool,
+  type CommandRow,
+  commandOfRow,
+  type StatusRow,
+  type StoredAlarmRow,
+  statusOfRow,
+  storedAlarmOfRow,
+} from '../store-rows.ts';
 
 export class SqliteGateActivityTables {
   private readonly getStatus: Statement<[string], StatusRow>;
@@ -26,7 +26,7 @@ export class SqliteGateActivityTables {
   private readonly listStatuses: Statement<[], StatusRow>;
   private readonly listStatusesOf: Statement<[string], StatusRow>;
   private readonly insertAlarm: Statement<[string, string, string, number, string, number]>;
-  private readonly recentAlarmRows: Statement<[string, number], AlarmRow>;
+  private readonly recentAlarmRows: Statement<[string, number], StoredAlarmRow>;
   private readonly insertCommand: Statement<[string, string, string, string | null, string | null, string, number]>;
   private readonly commandResult: Statement<[Flag, string | null, number, string, string]>;
   private readonly recentCommandRows: Statement<[string, number], CommandRow>;
@@ -106,14 +106,7 @@ export class SqliteGateActivityTables {
   }
 
   recentAlarms(gateId: string, limit: number): StoredAlarm[] {
-    return this.recentAlarmRows.all(gateId, limit).map((r) => ({
-      gateId: r.gate_id,
-      compoundId: r.compound_id,
-      kind: r.kind,
-      ts: Number(r.ts),
-      detail: r.detail,
-      receivedAt: Number(r.received_at),
-    }));
+    return this.recentAlarmRows.all(gateId, limit).map(storedAlarmOfRow);
   }
 
   recordCommand(c: CommandRecord): void {

@@ -8,17 +8,17 @@ import type { Change, GateSettings } from '../../../shared/schemas/mqtt.ts';
 import { ConflictError, NotFoundError } from '../../cloud-errors.ts';
 import { type ChangeBatch, type Compound, type Gate, type Pass, personRecordOf, type Snapshot } from '../store.ts';
 import type { SqliteChangeLog } from './change-log.ts';
+import { isUniqueViolation } from './rows.ts';
 import {
   type CompoundRow,
   compoundOfRow,
   type GateRow,
   gateOfRow,
-  isUniqueViolation,
   type PassRow,
   passOfRow,
   type ResidentRow,
   residentOfRow,
-} from './rows.ts';
+} from '../store-rows.ts';
 
 export class SqliteRegistryTables {
   private readonly insertCompound: Statement<[string, string, string, number]>;

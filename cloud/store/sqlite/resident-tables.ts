@@ -10,15 +10,8 @@ import { ConflictError } from '../../cloud-errors.ts';
 import { encodeCursor } from '../cursor.ts';
 import { type ChangeBatch, type HealthUpdateRow, personRecordOf, type Resident, type ResidentQuery } from '../store.ts';
 import { addChange, type SqliteChangeLog } from './change-log.ts';
-import {
-  cursorTuple,
-  type Flag,
-  flag,
-  isUniqueViolation,
-  type ResidentRow,
-  residentOfRow,
-  WhereClause,
-} from './rows.ts';
+import { type Flag, flag, isUniqueViolation, WhereClause } from './rows.ts';
+import { cursorTuple, type ResidentRow, residentOfRow } from '../store-rows.ts';
 
 /** A resident as bound to the upsert statement (cards as JSON, booleans as 0/1). */
 type ResidentParams = Omit<Resident, 'cards' | 'elderly' | 'active'> & { cards: string; elderly: Flag; active: Flag };
