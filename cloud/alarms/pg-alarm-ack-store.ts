@@ -4,10 +4,10 @@
  * cascading foreign key, where SQLite has a trigger).
  */
 import type pg from 'pg';
-import type { AlarmKind } from '../../shared/enums.ts';
 import type { Migration } from '../store/migration-runner.ts';
 import { migratedOnFirstUse } from '../store/postgres/pg-migrated.ts';
 import { one, run, statement } from '../store/postgres/pg-pool.ts';
+import { type AlarmRow, alarmOfRow, SELECT_ALARM } from './alarm-ack-rows.ts';
 import type { AcknowledgeResult, AlarmAckStore, AlarmListQuery, AlarmWithAck } from './alarm-ack-store.ts';
 
 export const PG_ALARM_ACK_MIGRATIONS: readonly Migration[] = [
@@ -24,22 +24,6 @@ CREATE TABLE alarm_acks (
 `,
   },
 ];
-
-interface AlarmRow {
-  id: number;
-  gate_id: string;
-  compound_id: string;
-  kind: AlarmKind;
-  ts: number;
-  detail: string;
-  received_at: number;
-  acked_by: string | null;
-  acked_at: number | null;
-  note: string | null;
-}
-
-const SELECT_ALARM = `SELECT a.id, a.gate_id, a.compound_id, a.kind, a.ts, a.detail, a.received_at,
-  k.acked_by, k.acked_at, k.note FROM alarms a LEFT JOIN alarm_acks k ON k.alarm_id = a.id`;
 
 // Newest first over alarms_by_ts; open alarms are few, so the anti-join filter stays cheap.
 const openInCompound = statement<[string, number], AlarmRow>(
@@ -64,19 +48,6 @@ const insertAck = statement<[number, string, number, string | null]>(
   `INSERT INTO alarm_acks (alarm_id, acked_by, acked_at, note) SELECT $1, $2, $3, $4
    WHERE EXISTS (SELECT 1 FROM alarms WHERE id = $1) ON CONFLICT (alarm_id) DO NOTHING`,
 );
-
-function alarmOfRow(r: AlarmRow): AlarmWithAck {
-  return {
-    id: Number(r.id),
-    gateId: r.gate_id,
-    compoundId: r.compound_id,
-    kind: r.kind,
-    ts: Number(r.ts),
-    detail: r.detail,
-    receivedAt: Number(r.received_at),
-    ack: r.acked_by === null ? null : { by: r.acked_by, at: Number(r.acked_at), note: r.note },
-  };
-}
 
 export class PgAlarmAckStore implements AlarmAckStore {
   private readonly ready: () => Promise<pg.Pool>;

@@ -4,8 +4,8 @@
  * its alarm.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import type { AlarmKind } from '../../shared/enums.ts';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
+import { type AlarmRow, alarmOfRow, SELECT_ALARM } from './alarm-ack-rows.ts';
 import type { AcknowledgeResult, AlarmAckStore, AlarmListQuery, AlarmWithAck } from './alarm-ack-store.ts';
 
 const ALARM_ACK_MIGRATIONS: readonly Migration[] = [
@@ -26,35 +26,6 @@ END;
 `,
   },
 ];
-
-interface AlarmRow {
-  id: number;
-  gate_id: string;
-  compound_id: string;
-  kind: AlarmKind;
-  ts: number;
-  detail: string;
-  received_at: number;
-  acked_by: string | null;
-  acked_at: number | null;
-  note: string | null;
-}
-
-const SELECT_ALARM = `SELECT a.id, a.gate_id, a.compound_id, a.kind, a.ts, a.detail, a.received_at,
-  k.acked_by, k.acked_at, k.note FROM alarms a LEFT JOIN alarm_acks k ON k.alarm_id = a.id`;
-
-export function alarmOfRow(r: AlarmRow): AlarmWithAck {
-  return {
-    id: Number(r.id),
-    gateId: r.gate_id,
-    compoundId: r.compound_id,
-    kind: r.kind,
-    ts: Number(r.ts),
-    detail: r.detail,
-    receivedAt: Number(r.received_at),
-    ack: r.acked_by === null ? null : { by: r.acked_by, at: Number(r.acked_at), note: r.note },
-  };
-}
 
 interface Statements {
   openInCompound: Statement<[string, number], AlarmRow>;

@@ -12,6 +12,7 @@ import { migratedOnFirstUse } from '../store/postgres/pg-migrated.ts';
 import { lockKeys, one, run, statement, transaction } from '../store/postgres/pg-pool.ts';
 import { appendChanges } from '../store/postgres/pg-registry.ts';
 import type { ChangeBatch } from '../store/store.ts';
+import { type DevicePassRow, type DevicePassValues, devicePassOfRow, devicePassValues } from './device-pass-rows.ts';
 import {
   certificateChange,
   type DeviceCertificateRow,
@@ -47,21 +48,6 @@ CREATE TABLE device_passes (
   },
 ];
 
-interface Row {
-  person_id: string;
-  pass_id: string;
-  compound_id: string;
-  certificate: Buffer;
-  device_key_id: string;
-  label: string | null;
-  frame_seconds: number;
-  not_before: number;
-  expires_at: number;
-  issued_at: number;
-}
-
-type RecordParams = [string, string, string, Buffer, string, string | null, number, number, number, number];
-
 const mediumOf = statement<[string], { medium: PassMedium }>(
   'device_pass_medium',
   'SELECT medium FROM pass_media WHERE person_id = $1',
@@ -71,8 +57,11 @@ const setMedium = statement<[string, string, string, number]>(
   `INSERT INTO pass_media (person_id, medium, set_by, set_at) VALUES ($1, $2, $3, $4)
    ON CONFLICT (person_id) DO UPDATE SET medium = excluded.medium, set_by = excluded.set_by, set_at = excluded.set_at`,
 );
-const current = statement<[string], Row>('device_pass_current', 'SELECT * FROM device_passes WHERE person_id = $1');
-const upsert = statement<RecordParams>(
+const current = statement<[string], DevicePassRow>(
+  'device_pass_current',
+  'SELECT * FROM device_passes WHERE person_id = $1',
+);
+const upsert = statement<DevicePassValues>(
   'device_pass_upsert',
   `INSERT INTO device_passes (person_id, pass_id, compound_id, certificate, device_key_id, label, frame_seconds,
      not_before, expires_at, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -81,7 +70,7 @@ const upsert = statement<RecordParams>(
      frame_seconds = excluded.frame_seconds, not_before = excluded.not_before, expires_at = excluded.expires_at,
      issued_at = excluded.issued_at`,
 );
-const remove = statement<[string], Row>(
+const remove = statement<[string], DevicePassRow>(
   'device_pass_remove',
   'DELETE FROM device_passes WHERE person_id = $1 RETURNING *',
 );
@@ -91,19 +80,6 @@ const forSnapshot = statement<[string, number], { pass_id: string; person_id: st
   `SELECT d.pass_id, d.person_id, d.certificate FROM device_passes d JOIN passes p ON p.pass_id = d.pass_id
    WHERE d.compound_id = $1 AND d.expires_at > $2 AND p.revoked_at IS NULL`,
 );
-
-const fromRow = (r: Row): DevicePassRecord => ({
-  passId: r.pass_id,
-  personId: r.person_id,
-  compoundId: r.compound_id,
-  certificate: r.certificate,
-  deviceKeyId: r.device_key_id,
-  label: r.label,
-  frameSeconds: Number(r.frame_seconds),
-  notBefore: Number(r.not_before),
-  expiresAt: Number(r.expires_at),
-  issuedAt: Number(r.issued_at),
-});
 
 export class PgDevicePassStore implements DevicePassStore {
   private readonly ready: () => Promise<pg.Pool>;
@@ -122,32 +98,21 @@ export class PgDevicePassStore implements DevicePassStore {
 
   async current(personId: string): Promise<DevicePassRecord | undefined> {
     const row = await one(await this.ready(), current, [personId]);
-    return row ? fromRow(row) : undefined;
+    return row ? devicePassOfRow(row) : undefined;
   }
 
   async replace(r: DevicePassRecord): Promise<DevicePassRecord | undefined> {
     return transaction(await this.ready(), async (client) => {
       await run(client, lockKeys, [[`device-pass:${r.personId}`]]);
       const before = await one(client, current, [r.personId]);
-      await run(client, upsert, [
-        r.personId,
-        r.passId,
-        r.compoundId,
-        r.certificate,
-        r.deviceKeyId,
-        r.label,
-        r.frameSeconds,
-        r.notBefore,
-        r.expiresAt,
-        r.issuedAt,
-      ]);
-      return before ? fromRow(before) : undefined;
+      await run(client, upsert, devicePassValues(r));
+      return before ? devicePassOfRow(before) : undefined;
     });
   }
 
   async clear(personId: string): Promise<DevicePassRecord | undefined> {
     const row = await one(await this.ready(), remove, [personId]);
-    return row ? fromRow(row) : undefined;
+    return row ? devicePassOfRow(row) : undefined;
   }
 
   async announce(record: DevicePassRecord): Promise<ChangeBatch> {

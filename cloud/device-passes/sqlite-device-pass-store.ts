@@ -4,6 +4,7 @@ import type { PassMedium } from '../../shared/schemas/device-pass.ts';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
 import { SqliteChangeLog } from '../store/sqlite/change-log.ts';
 import type { ChangeBatch } from '../store/store.ts';
+import { type DevicePassRow, type DevicePassValues, devicePassOfRow, devicePassValues } from './device-pass-rows.ts';
 import {
   certificateChange,
   type DeviceCertificateRow,
@@ -39,40 +40,14 @@ CREATE TABLE device_passes (
   },
 ];
 
-interface Row {
-  person_id: string;
-  pass_id: string;
-  compound_id: string;
-  certificate: Buffer;
-  device_key_id: string;
-  label: string | null;
-  frame_seconds: number;
-  not_before: number;
-  expires_at: number;
-  issued_at: number;
-}
-
-const fromRow = (r: Row): DevicePassRecord => ({
-  passId: r.pass_id,
-  personId: r.person_id,
-  compoundId: r.compound_id,
-  certificate: r.certificate,
-  deviceKeyId: r.device_key_id,
-  label: r.label,
-  frameSeconds: r.frame_seconds,
-  notBefore: r.not_before,
-  expiresAt: r.expires_at,
-  issuedAt: r.issued_at,
-});
-
 export class SqliteDevicePassStore implements DevicePassStore {
   private stmt:
     | {
         medium: Statement<[string], { medium: PassMedium }>;
         setMedium: Statement<[string, string, string, number]>;
-        current: Statement<[string], Row>;
-        upsert: Statement<[string, string, string, Buffer, string, string | null, number, number, number, number]>;
-        remove: Statement<[string], Row>;
+        current: Statement<[string], DevicePassRow>;
+        upsert: Statement<DevicePassValues>;
+        remove: Statement<[string], DevicePassRow>;
         forSnapshot: Statement<[string, number], { pass_id: string; person_id: string; certificate: Buffer }>;
       }
     | undefined;
@@ -90,8 +65,8 @@ export class SqliteDevicePassStore implements DevicePassStore {
         `INSERT INTO pass_media (person_id, medium, set_by, set_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (person_id) DO UPDATE SET medium = excluded.medium, set_by = excluded.set_by, set_at = excluded.set_at`,
       ),
-      current: this.db.prepare<[string], Row>('SELECT * FROM device_passes WHERE person_id = ?'),
-      upsert: this.db.prepare<[string, string, string, Buffer, string, string | null, number, number, number, number]>(
+      current: this.db.prepare<[string], DevicePassRow>('SELECT * FROM device_passes WHERE person_id = ?'),
+      upsert: this.db.prepare<DevicePassValues>(
         `INSERT INTO device_passes (person_id, pass_id, compound_id, certificate, device_key_id, label, frame_seconds,
            not_before, expires_at, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (person_id) DO UPDATE SET pass_id = excluded.pass_id, compound_id = excluded.compound_id,
@@ -99,7 +74,7 @@ export class SqliteDevicePassStore implements DevicePassStore {
            frame_seconds = excluded.frame_seconds, not_before = excluded.not_before, expires_at = excluded.expires_at,
            issued_at = excluded.issued_at`,
       ),
-      remove: this.db.prepare<[string], Row>('DELETE FROM device_passes WHERE person_id = ? RETURNING *'),
+      remove: this.db.prepare<[string], DevicePassRow>('DELETE FROM device_passes WHERE person_id = ? RETURNING *'),
       forSnapshot: this.db.prepare<[string, number], { pass_id: string; person_id: string; certificate: Buffer }>(
         `SELECT d.pass_id, d.person_id, d.certificate FROM device_passes d JOIN passes p ON p.pass_id = d.pass_id
          WHERE d.compound_id = ? AND d.expires_at > ? AND p.revoked_at IS NULL`,
@@ -109,19 +84,8 @@ export class SqliteDevicePassStore implements DevicePassStore {
     this.stmt = stmt;
     this.replaceTx = this.db.transaction((r: DevicePassRecord) => {
       const before = stmt.current.get(r.personId);
-      stmt.upsert.run(
-        r.personId,
-        r.passId,
-        r.compoundId,
-        r.certificate,
-        r.deviceKeyId,
-        r.label,
-        r.frameSeconds,
-        r.notBefore,
-        r.expiresAt,
-        r.issuedAt,
-      );
-      return before ? fromRow(before) : undefined;
+      stmt.upsert.run(...devicePassValues(r));
+      return before ? devicePassOfRow(before) : undefined;
     });
     return this;
   }
@@ -141,7 +105,7 @@ export class SqliteDevicePassStore implements DevicePassStore {
 
   async current(personId: string): Promise<DevicePassRecord | undefined> {
     const row = this.statements().stmt.current.get(personId);
-    return row ? fromRow(row) : undefined;
+    return row ? devicePassOfRow(row) : undefined;
   }
 
   async replace(record: DevicePassRecord): Promise<DevicePassRecord | undefined> {
@@ -150,7 +114,7 @@ export class SqliteDevicePassStore implements DevicePassStore {
 
   async clear(personId: string): Promise<DevicePassRecord | undefined> {
     const row = this.statements().stmt.remove.get(personId);
-    return row ? fromRow(row) : undefined;
+    return row ? devicePassOfRow(row) : undefined;
   }
 
   async announce(record: DevicePassRecord): Promise<ChangeBatch> {
