@@ -65,6 +65,20 @@ const S = {
   ),
 };
 
+/** The text of the one-statement contact read, for EXPLAIN in the tests and bench/contacts.ts. */
+export const GATE_SCANS_SQL = S.gateScans.text;
+
+/** Its parameters: the ranges as three arrays, and the span of them all (what prunes the months). */
+export function gateScansParams(ranges: readonly ScanRange[]): [string[], number[], number[], number, number] {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const r of ranges) {
+    lo = Math.min(lo, r.from);
+    hi = Math.max(hi, r.to);
+  }
+  return [ranges.map((r) => r.gateId), ranges.map((r) => r.from), ranges.map((r) => r.to), lo, hi];
+}
+
 function passageOf(r: PassageRow): Passage {
   return {
     gateId: r.gate_id,
@@ -112,19 +126,7 @@ export class PgTraceReads implements TraceReads {
 
   async gateScans(ranges: readonly ScanRange[]): Promise<GatePassage[]> {
     if (ranges.length === 0) return [];
-    let lo = Number.POSITIVE_INFINITY;
-    let hi = Number.NEGATIVE_INFINITY;
-    for (const r of ranges) {
-      lo = Math.min(lo, r.from);
-      hi = Math.max(hi, r.to);
-    }
-    const { rows } = await run(this.pool, S.gateScans, [
-      ranges.map((r) => r.gateId),
-      ranges.map((r) => r.from),
-      ranges.map((r) => r.to),
-      lo,
-      hi,
-    ]);
+    const { rows } = await run(this.pool, S.gateScans, gateScansParams(ranges));
     return rows.map((r) => ({
       gateId: r.gate_id,
       seq: r.seq,
