@@ -7,20 +7,23 @@
  * is never marked verified, and caching never turns a refusal into a grant.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { type Credential, decideEntry } from '../../edge-agent/decision.ts';
 import { DeviceCertificateVerifier } from '../../edge-agent/device-certificate-verifier.ts';
 import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
+import { createGateContext } from '../../edge-agent/gate-parts.ts';
 import { VerifiedPassCache } from '../../edge-agent/pass-cache.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
 import { decodeDeviceCertificate } from '../../shared/device-pass.ts';
-import type { KeyRing } from '../../shared/keys.ts';
-import { generateSigningKey } from '../../shared/keys.ts';
+import { generateSigningKey, type KeyRing, parseKeysFile } from '../../shared/keys.ts';
 import type { Change } from '../../shared/schemas/mqtt.ts';
 import {
   BASE_CHANGES,
   deviceCertificate,
   deviceFrame,
+  GATE,
   gateContext,
+  gateKeysFile,
   HOUR,
   impostorKey,
   newDeviceKeyPair,
@@ -270,5 +273,28 @@ describe('device pass certificates by sync', () => {
     db.close();
     // The wake-up scheduled by the last change finds the database closed and ends quietly.
     await new Promise((resolve) => setImmediate(resolve));
+  });
+
+  it("a configured gate's context verifies certificates by sync in the background and forgets revoked ones", async () => {
+    const config = parseEdgeConfig({
+      gateId: GATE,
+      compoundId: 'c1',
+      mqtt: { url: 'mqtt://127.0.0.1:1' },
+      keys: gateKeysFile(),
+      dataDir: ':memory:',
+    });
+    const context = createGateContext(config, parseKeysFile(gateKeysFile()), replica);
+    const cert = deviceCertificate('alice');
+    apply(pushed(cert));
+    await new Promise<void>((resolve) => {
+      const check = () => (replica.certificates.counts().verified === 1 ? resolve() : setImmediate(check));
+      check();
+    });
+    expect(decideEntry(qr(deviceFrame(cert, { at: NOW - 20_000 })), context, replica, NOW).result).toBe('granted');
+    expect(context.passCache?.stats).toMatchObject({ synced: 1 });
+    apply({ op: 'pass.revoke', passId: passIdOf(cert), ts: NOW });
+    const after = decideEntry(qr(deviceFrame(cert, { at: NOW - 10_000 })), context, replica, NOW);
+    expect(after.reason).toBe('pass-revoked');
+    expect(context.passCache?.stats).toMatchObject({ hits: 0, synced: 1, misses: 2 });
   });
 });
