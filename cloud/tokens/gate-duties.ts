@@ -25,6 +25,10 @@ export interface GateDuties {
    * claim for the gate was under another `key`, at least `everyMs` before `now`, or never.
    */
   claim(gateId: string, duty: GateDuty, key: string, now: number, everyMs: number): Promise<boolean>;
+  /** Notes what the last claim of a duty did (a renewal's command id and claims), for another instance to read. */
+  note(gateId: string, duty: GateDuty, detail: string): Promise<void>;
+  /** The last note of a duty, if any. */
+  noted(gateId: string, duty: GateDuty): Promise<string | undefined>;
 }
 
 const TABLE = (idType: string, intType: string) => `
@@ -38,14 +42,23 @@ CREATE TABLE gate_duties (
 
 const migrations = (idType: string, intType: string): readonly Migration[] => [
   { version: 1, description: 'one claim per gate and duty (token renewal, alarms)', sql: TABLE(idType, intType) },
+  { version: 2, description: "what a duty's last claim did", sql: 'ALTER TABLE gate_duties ADD COLUMN detail TEXT;' },
 ];
 
 /** On SQLite: one instance writes the file, the statement is atomic under its write lock. */
 export class SqliteGateDuties implements GateDuties {
   private readonly claimStmt;
+  private readonly noteStmt;
+  private readonly notedStmt;
 
   constructor(db: Database) {
     runMigrations(db, 'gate_duty_migrations', migrations('TEXT', 'INTEGER'));
+    this.noteStmt = db.prepare<[string, string, string]>(
+      'UPDATE gate_duties SET detail = ? WHERE gate_id = ? AND duty = ?',
+    );
+    this.notedStmt = db.prepare<[string, string], { detail: string | null }>(
+      'SELECT detail FROM gate_duties WHERE gate_id = ? AND duty = ?',
+    );
     this.claimStmt = db.prepare<[string, string, string, number, number], { claimed: number }>(
       `INSERT INTO gate_duties AS t (gate_id, duty, claim_key, claimed_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (gate_id, duty) DO UPDATE SET claim_key = excluded.claim_key, claimed_at = excluded.claimed_at
@@ -57,6 +70,14 @@ export class SqliteGateDuties implements GateDuties {
   async claim(gateId: string, duty: GateDuty, key: string, now: number, everyMs: number): Promise<boolean> {
     return this.claimStmt.get(gateId, duty, key, now, everyMs) !== undefined;
   }
+
+  async note(gateId: string, duty: GateDuty, detail: string): Promise<void> {
+    this.noteStmt.run(detail, gateId, duty);
+  }
+
+  async noted(gateId: string, duty: GateDuty): Promise<string | undefined> {
+    return this.notedStmt.get(gateId, duty)?.detail ?? undefined;
+  }
 }
 
 const claimPg = statement<[string, string, string, number, number], { claimed: number }>(
@@ -65,6 +86,15 @@ const claimPg = statement<[string, string, string, number, number], { claimed: n
    ON CONFLICT (gate_id, duty) DO UPDATE SET claim_key = excluded.claim_key, claimed_at = excluded.claimed_at
    WHERE t.claim_key <> excluded.claim_key OR t.claimed_at <= excluded.claimed_at - $5::int8
    RETURNING 1 AS claimed`,
+);
+
+const notePg = statement<[string, string, string]>(
+  'gate_duty_note',
+  'UPDATE gate_duties SET detail = $1 WHERE gate_id = $2 AND duty = $3',
+);
+const notedPg = statement<[string, string], { detail: string | null }>(
+  'gate_duty_noted',
+  'SELECT detail FROM gate_duties WHERE gate_id = $1 AND duty = $2',
 );
 
 /** On PostgreSQL: shared by every cloud instance on the database. */
@@ -78,6 +108,14 @@ export class PgGateDuties implements GateDuties {
   async claim(gateId: string, duty: GateDuty, key: string, now: number, everyMs: number): Promise<boolean> {
     return (await run(await this.ready(), claimPg, [gateId, duty, key, now, everyMs])).rowCount === 1;
   }
+
+  async note(gateId: string, duty: GateDuty, detail: string): Promise<void> {
+    await run(await this.ready(), notePg, [detail, gateId, duty]);
+  }
+
+  async noted(gateId: string, duty: GateDuty): Promise<string | undefined> {
+    return (await run(await this.ready(), notedPg, [gateId, duty])).rows[0]?.detail ?? undefined;
+  }
 }
 
 /** In one process only, for a `GateTokenRenewal` built without a database (its unit tests). */
@@ -90,6 +128,16 @@ export class MemoryGateDuties implements GateDuties {
     if (last && last.key === key && now - last.at < everyMs) return false;
     this.claims.set(id, { key, at: now });
     return true;
+  }
+
+  private readonly notes = new Map<string, string>();
+
+  async note(gateId: string, duty: GateDuty, detail: string): Promise<void> {
+    this.notes.set(`${gateId}\u0000${duty}`, detail);
+  }
+
+  async noted(gateId: string, duty: GateDuty): Promise<string | undefined> {
+    return this.notes.get(`${gateId}\u0000${duty}`);
   }
 }
 

@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto';
 import type { GateStatus } from '../../shared/schemas/mqtt.ts';
 import type { SigningKey } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/log.ts';
-import { signToken } from '../../shared/token.ts';
+import { newTokenId, signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
 import { CONTRACT_VERSION } from '../../shared/version.ts';
 import type { LiveHub } from '../live/live-hub.ts';
@@ -36,6 +36,15 @@ import type { CloudStore } from '../store/store.ts';
 import { type GateDuties, MemoryGateDuties } from './gate-duties.ts';
 
 const DAY_MS = 86_400_000;
+
+interface RenewalClaims {
+  sub: string;
+  role: 'gate';
+  compound: string;
+  exp: number;
+  iat: number;
+  jti: string;
+}
 const TOKEN_RENEW_BEFORE_MS = 60 * DAY_MS;
 const TOKEN_ALARM_BEFORE_MS = 30 * DAY_MS;
 const TOKEN_LIFETIME_MS = 365 * DAY_MS;
@@ -113,7 +122,8 @@ export class GateTokenRenewal {
 
   private async renew(gateId: string, compoundId: string, now: number): Promise<void> {
     const exp = now + (this.options.lifetimeMs ?? TOKEN_LIFETIME_MS);
-    const token = signToken({ sub: gateId, role: 'gate', compound: compoundId, exp }, this.options.signingKey);
+    const claims = { sub: gateId, role: 'gate' as const, compound: compoundId, exp, iat: now, jti: newTokenId() };
+    const token = signToken(claims, this.options.signingKey);
     const cmdId = randomBytes(8).toString('hex');
     const { store } = this.options;
     await store.recordCommand({
@@ -138,6 +148,9 @@ export class GateTokenRenewal {
     if (this.options.accounts) {
       for (const [id, entry] of this.pending) if (entry.gateId === gateId) this.pending.delete(id);
       this.pending.set(cmdId, { gateId, compoundId, token });
+      // The gate's `ok` is a shared subscription: it may reach another instance, which signs the same
+      // token again from these claims (Ed25519 signatures are deterministic). Claims only, no signature.
+      await this.duties.note(gateId, 'token-renewal', JSON.stringify({ cmdId, claims }));
     }
     await this.options.publish(topics.gateCmd(gateId), { cmdId, kind: 'renew-token', token, by: 'cloud' });
     this.counters.renewed += 1;
@@ -146,9 +159,11 @@ export class GateTokenRenewal {
 
   /** A gate answered a command: a confirmed renewal becomes its broker account's password. Never throws. */
   async onCommandResult(gateId: string, cmdId: string, ok: boolean): Promise<void> {
-    const entry = this.pending.get(cmdId);
+    const entry = this.pending.get(cmdId) ?? (await this.sentByAnother(gateId, cmdId));
     if (!entry || entry.gateId !== gateId) return;
     this.pending.delete(cmdId);
+    // Answered: no instance takes this renewal up again.
+    if (this.options.accounts) await this.duties.note(gateId, 'token-renewal', '').catch(() => undefined);
     if (!ok || !this.options.accounts) return;
     try {
       await this.options.accounts.putGate({ id: gateId, compoundId: entry.compoundId }, entry.token);
@@ -160,6 +175,21 @@ export class GateTokenRenewal {
         { gateId, err: (error as Error).message },
         'broker account not updated: the gate keeps its previous token until the next renewal',
       );
+    }
+  }
+
+  /** A renewal another instance sent (its note in the database), its token signed again from its claims. */
+  private async sentByAnother(gateId: string, cmdId: string) {
+    if (!this.options.accounts) return undefined;
+    try {
+      const noted = await this.duties.noted(gateId, 'token-renewal');
+      const sent = noted ? (JSON.parse(noted) as { cmdId: string; claims: RenewalClaims }) : undefined;
+      if (sent?.cmdId !== cmdId || sent.claims.sub !== gateId) return undefined;
+      const token = signToken(sent.claims, this.options.signingKey);
+      return { gateId, compoundId: sent.claims.compound, token };
+    } catch (error) {
+      this.options.logger.warn({ gateId, err: (error as Error).message }, 'renewal note unreadable');
+      return undefined;
     }
   }
 

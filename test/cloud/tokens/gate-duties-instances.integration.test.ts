@@ -56,17 +56,19 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** One instance's renewal on `store`, with what it published. */
-function instance(store: CloudStore, duties: GateDuties, now: () => number) {
-  const published: { topic: string; kind: string }[] = [];
+/** One instance's renewal on `store`, with what it published (and set as broker passwords, with `accounts`). */
+function instance(store: CloudStore, duties: GateDuties, now: () => number, accounts?: string[]) {
+  const published: { topic: string; kind: string; cmdId: string; token: string }[] = [];
   const renewal = new GateTokenRenewal({
     store,
     signingKey: signing,
-    publish: async (topic, message) => void published.push({ topic, kind: (message as { kind: string }).kind }),
+    publish: async (topic, message) =>
+      void published.push({ topic, ...(message as { kind: string; cmdId: string; token: string }) }),
     live: new LiveHub(),
     logger: silentLogger,
     now,
     duties,
+    ...(accounts ? { accounts: { putGate: async (_gate, token) => void accounts.push(token) } } : {}),
   });
   return { renewal, published };
 }
@@ -110,6 +112,21 @@ describe('two instances judging the same gate statuses', () => {
       'token-expiring',
       'token-expiring',
     ]);
+  });
+
+  it('sets the broker account from whichever instance the gate’s ok reaches (the shared cmd/result)', async () => {
+    const passwords: string[] = [];
+    const clock = () => NOW + 10 * DAY;
+    const sender = instance(a, openGateDuties(a.engine), clock, passwords);
+    const other = instance(b, openGateDuties(b.engine), clock, passwords);
+    await sender.renewal.onStatus('g-5', 'c-1', { ...dueStatus, ts: NOW + 10 * DAY, contract: undefined });
+    const sent = sender.published.find((p) => p.kind === 'renew-token')!;
+    expect(sent).toBeDefined();
+    await other.renewal.onCommandResult('g-4', sent.cmdId, true); // another gate cannot confirm it
+    await other.renewal.onCommandResult('g-5', 'not-sent', true);
+    expect(passwords).toEqual([]);
+    await other.renewal.onCommandResult('g-5', sent.cmdId, true);
+    expect(passwords).toEqual([sent.token]);
   });
 
   it('control: with claims in each instance’s own memory both instances renew and alarm', async () => {
