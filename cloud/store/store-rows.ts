@@ -10,6 +10,7 @@ import type { GateSettings, GateStatus } from '../../shared/schemas/mqtt.ts';
 import { InvalidCursorError } from '../cloud-errors.ts';
 import { decodeCursor } from './cursor.ts';
 import type {
+  AuditEntry,
   CommandRecord,
   Compound,
   Gate,
@@ -268,6 +269,31 @@ export function storedAlarmOfRow(r: StoredAlarmRow): StoredAlarm {
     ts: Number(r.ts),
     detail: r.detail,
     receivedAt: Number(r.received_at),
+  };
+}
+
+export interface AuditRow {
+  id: number;
+  at: number;
+  actor: string;
+  role: string;
+  action: string;
+  compound_id: string | null;
+  target: string | null;
+  /** JSON object, or null. */
+  detail: string | null;
+}
+
+export function auditEntryOfRow(r: AuditRow): AuditEntry & { id: number } {
+  return {
+    id: Number(r.id),
+    at: Number(r.at),
+    actor: r.actor,
+    role: r.role,
+    action: r.action,
+    compoundId: strOrNull(r.compound_id),
+    target: strOrNull(r.target),
+    detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
   };
 }
 

@@ -2,6 +2,7 @@
  * Gate activity (status and its history, alarms, commands), the audit log and users on PostgreSQL,
  * with the bounded purges of retention for the time-ordered tables.
  */
+import { addAuditConditions } from '../store-filters.ts';
 import type pg from 'pg';
 import type { HttpRole, Mode } from '../../../shared/enums.ts';
 import type { GateStatus } from '../../../shared/schemas/mqtt.ts';
@@ -9,8 +10,7 @@ import { ConflictError } from '../../cloud-errors.ts';
 import { encodeCursor } from '../cursor.ts';
 import type { AuditEntry, AuditQuery, CommandRecord, GateStatusRecord, StoredAlarm, User } from '../store.ts';
 import { isConstraintViolation, lockKeys, one, run, statement, transaction } from './pg-pool.ts';
-import { alarmOfRow, commandOfRow, PgWhere, type Row, statusOfRow, userOfRow } from './pg-rows.ts';
-import { cursorTuple, strOrNull } from '../store-rows.ts';
+import { alarmOfRow, auditEntryOfRow, commandOfRow, PgWhere, type Row, statusOfRow, userOfRow } from './pg-rows.ts';
 
 const S = {
   getStatus: statement<[string], Row>('get_status', 'SELECT * FROM gate_status WHERE gate_id = $1'),
@@ -180,28 +180,13 @@ export class PgActivity {
 
   async listAudit(query: AuditQuery): Promise<{ entries: (AuditEntry & { id: number })[]; nextCursor: string | null }> {
     const where = new PgWhere();
-    if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
-    if (query.actor !== undefined) where.add('actor = ?', query.actor);
-    if (query.action !== undefined) where.add('action = ?', query.action);
-    if (query.from !== undefined) where.add('at >= ?', query.from);
-    if (query.to !== undefined) where.add('at < ?', query.to);
-    const after = cursorTuple(query.cursor, ['number']);
-    if (after) where.add('id < ?', after[0]);
+    addAuditConditions(where, query);
     const sql = `SELECT * FROM audit_log ${where.sql()} ORDER BY id DESC LIMIT $${where.args.length + 1}`;
     const rows = (await this.pool.query(sql, [...where.args, query.limit + 1])).rows as Row[];
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     return {
-      entries: page.map((r) => ({
-        id: Number(r.id),
-        at: Number(r.at),
-        actor: String(r.actor),
-        role: String(r.role),
-        action: String(r.action),
-        compoundId: strOrNull(r.compound_id),
-        target: strOrNull(r.target),
-        detail: r.detail === null ? null : (JSON.parse(String(r.detail)) as Record<string, unknown>),
-      })),
+      entries: page.map(auditEntryOfRow),
       nextCursor: rows.length > query.limit && last ? encodeCursor([Number(last.id)]) : null,
     };
   }

@@ -10,6 +10,7 @@
  * in the database, never from one instance's memory, so any instance may take any gate's batch
  * (docs/architecture.md rule 2). The caller acks only after `insertEvents` resolves, i.e. after COMMIT.
  */
+import { addEventConditions } from '../store-filters.ts';
 import type pg from 'pg';
 import { encodeCursor } from '../cursor.ts';
 import { hookFor, type IngestHook, type PgIngestHook } from '../ingest-hook.ts';
@@ -17,7 +18,6 @@ import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent
 import { type EventPartitions, listPartitions } from './pg-partitions.ts';
 import { lockKeys, one, type Queryable, run, statement, transaction } from './pg-pool.ts';
 import { eventOfRow, PgWhere, type Row } from './pg-rows.ts';
-import { cursorTuple } from '../store-rows.ts';
 
 const EVENT_COLUMNS = `gate_id, seq, compound_id, ts, direction, method, result, reason, person_id, id_hash, pass_id,
   health, mode, passed, guard, decision_ms, received_at, open_reason`;
@@ -244,15 +244,7 @@ export class PgEvents {
 
   async query(query: EventQuery): Promise<EventPage> {
     const where = new PgWhere();
-    if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
-    if (query.gateId !== undefined) where.add('gate_id = ?', query.gateId);
-    if (query.personId !== undefined) where.add('person_id = ?', query.personId);
-    if (query.result !== undefined) where.add('result = ?', query.result);
-    if (query.from !== undefined) where.add('ts >= ?', query.from);
-    if (query.to !== undefined) where.add('ts < ?', query.to);
-    const after = cursorTuple(query.cursor, ['number', 'number']);
-    if (after) where.add('(ts < ? OR (ts = ? AND id < ?))', after[0], after[0], after[1]);
-    const narrowed = query.compoundId !== undefined || query.gateId !== undefined || query.personId !== undefined;
+    const { narrowed } = addEventConditions(where, query);
     const limit = query.limit + 1;
     const rows = narrowed ? await this.eventRows(where, limit) : await this.eventRowsOfAllCompounds(where, limit);
     const page = rows.slice(0, query.limit);

@@ -20,6 +20,7 @@ export const commandOfRow = (r: Row) => rows.commandOfRow(typed<rows.CommandRow>
 export const statusOfRow = (r: Row) => rows.statusOfRow(typed<rows.StatusRow>(r));
 export const alarmOfRow = (r: Row) => rows.storedAlarmOfRow(typed<rows.StoredAlarmRow>(r));
 export const userOfRow = (r: Row) => rows.userOfRow(typed<rows.UserRow>(r));
+export const auditEntryOfRow = (r: Row) => rows.auditEntryOfRow(typed<rows.AuditRow>(r));
 
 /** AND-ed conditions written with `?`, numbered `$1…` for PostgreSQL when rendered. SQL stays parameterised. */
 export class PgWhere {

@@ -1,23 +1,12 @@
 /** The audit log and the console's logins, on SQLite. */
+import { addAuditConditions } from '../store-filters.ts';
 import type { Database, Statement } from 'better-sqlite3';
 import type { HttpRole } from '../../../shared/enums.ts';
 import { ConflictError } from '../../cloud-errors.ts';
 import { encodeCursor } from '../cursor.ts';
 import type { AuditEntry, AuditQuery, User } from '../store.ts';
 import { isUniqueViolation, WhereClause } from './rows.ts';
-import { cursorTuple, strOrNull, type UserRow, userOfRow } from '../store-rows.ts';
-
-interface AuditRow {
-  id: number;
-  at: number;
-  actor: string;
-  role: string;
-  action: string;
-  compound_id: string | null;
-  target: string | null;
-  /** JSON object, or null. */
-  detail: string | null;
-}
+import { type AuditRow, auditEntryOfRow, type UserRow, userOfRow } from '../store-rows.ts';
 
 export class SqliteAuditUserTables {
   private readonly insertAudit: Statement<
@@ -56,28 +45,13 @@ export class SqliteAuditUserTables {
 
   listAudit(query: AuditQuery): { entries: (AuditEntry & { id: number })[]; nextCursor: string | null } {
     const where = new WhereClause();
-    if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
-    if (query.actor !== undefined) where.add('actor = ?', query.actor);
-    if (query.action !== undefined) where.add('action = ?', query.action);
-    if (query.from !== undefined) where.add('at >= ?', query.from);
-    if (query.to !== undefined) where.add('at < ?', query.to);
-    const after = cursorTuple(query.cursor, ['number']);
-    if (after) where.add('id < ?', after[0]);
+    addAuditConditions(where, query);
     const sql = `SELECT * FROM audit_log ${where.sql()} ORDER BY id DESC LIMIT ?`;
     const rows = this.db.prepare<unknown[], AuditRow>(sql).all(...where.args, query.limit + 1);
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     return {
-      entries: page.map((r) => ({
-        id: Number(r.id),
-        at: Number(r.at),
-        actor: r.actor,
-        role: r.role,
-        action: r.action,
-        compoundId: strOrNull(r.compound_id),
-        target: strOrNull(r.target),
-        detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
-      })),
+      entries: page.map(auditEntryOfRow),
       nextCursor: rows.length > query.limit && last ? encodeCursor([Number(last.id)]) : null,
     };
   }

@@ -4,12 +4,13 @@
  * (`gate_acks`, docs/architecture.md rule 2) over both, newest-first pages, and the retention of
  * old events and refused seqs.
  */
+import { addEventConditions } from '../store-filters.ts';
 import type { Database, Statement } from 'better-sqlite3';
 import { encodeCursor } from '../cursor.ts';
 import { hookFor, type IngestHook, runSqliteHook } from '../ingest-hook.ts';
 import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
 import { WhereClause } from './rows.ts';
-import { cursorTuple, type EventRow, eventOfRow } from '../store-rows.ts';
+import { type EventRow, eventOfRow } from '../store-rows.ts';
 
 /** Rows read per step while the ack mark moves over seqs stored earlier (a gap just filled). */
 const ACK_SCAN_PAGE = 1000;
@@ -178,15 +179,7 @@ export class SqliteEventTables {
 
   query(query: EventQuery): EventPage {
     const where = new WhereClause();
-    if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
-    if (query.gateId !== undefined) where.add('gate_id = ?', query.gateId);
-    if (query.personId !== undefined) where.add('person_id = ?', query.personId);
-    if (query.result !== undefined) where.add('result = ?', query.result);
-    if (query.from !== undefined) where.add('ts >= ?', query.from);
-    if (query.to !== undefined) where.add('ts < ?', query.to);
-    const after = cursorTuple(query.cursor, ['number', 'number']);
-    if (after) where.add('(ts < ? OR (ts = ? AND id < ?))', after[0], after[0], after[1]);
-    const narrowed = query.compoundId !== undefined || query.gateId !== undefined || query.personId !== undefined;
+    const { narrowed } = addEventConditions(where, query);
     const rows = narrowed
       ? this.eventRows(where, query.limit + 1)
       : this.eventRowsOfAllCompounds(where, query.limit + 1);
