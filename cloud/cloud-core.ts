@@ -19,6 +19,7 @@ import { EventIngest } from './ingest/event-ingest.ts';
 import { GateDirectory } from './ingest/gate-directory.ts';
 import { liveEntryPublisher } from './live/live-entries.ts';
 import { LiveHub } from './live/live-hub.ts';
+import { createLiveWire, type LiveWire, liveWireKey } from './live/live-wire.ts';
 import { pgLiveEntriesHook } from './live/pg-live-entries.ts';
 import { exitQuotaExtension } from './lockdown/exit-quota-extension.ts';
 import { ExitQuotaService } from './lockdown/exit-quota-service.ts';
@@ -81,8 +82,8 @@ export interface CloudCore<S extends CloudStore = CloudStore> {
   supply: SupplyService;
   /** Every extension opened, the built-in ones first. */
   extensions: readonly CloudExtension[];
-  /** This instance's origin on the `/live` notifications (PostgreSQL): its fan-out skips its own. */
-  liveOrigin: string;
+  /** This instance's origin and seal on the `/live` notifications (PostgreSQL; cloud/live/live-wire.ts). */
+  liveWire: LiveWire;
 }
 
 export class CloudConfigError extends AnxinError {
@@ -196,16 +197,16 @@ function createAdmission(options: CloudCoreOptions, ctx: ExtensionContext): Even
  * entries go first (they take no locks), then the extensions' hooks in order: what they write is
  * stored with its passages.
  */
-function ingestHooks(ctx: ExtensionContext, extensions: readonly CloudExtension[]) {
+function ingestHooks(ctx: ExtensionContext, extensions: readonly CloudExtension[], signing: SigningKey) {
   const { store, live, logger } = ctx;
-  const liveOrigin = randomBytes(6).toString('hex');
+  const liveWire = createLiveWire(liveWireKey(signing));
   const notifiesEntries = store.engine.kind === 'postgres';
   const liveEntries = liveEntryPublisher(store, live, logger, notifiesEntries ? 'here' : 'everywhere');
   const hook = composeIngestHooks([
-    notifiesEntries ? pgLiveEntriesHook({ origin: liveOrigin, logger }) : undefined,
+    notifiesEntries ? pgLiveEntriesHook({ wire: liveWire, logger }) : undefined,
     ...extensions.map((e) => e.ingestHook),
   ]);
-  return { liveOrigin, liveEntries, hook };
+  return { liveWire, liveEntries, hook };
 }
 
 export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<S>): CloudCore<S> {
@@ -214,7 +215,7 @@ export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<
   const services = createServices(options, keys.signing);
   const { ctx, store, registry, live, metrics, gates, logger, now } = services;
   const { exitQuota, supply, extensions } = openExtensions(ctx, options.extensions ?? []);
-  const { liveOrigin, liveEntries, hook } = ingestHooks(ctx, extensions);
+  const { liveWire, liveEntries, hook } = ingestHooks(ctx, extensions, keys.signing);
 
   const ingest = new EventIngest({
     store,
@@ -276,5 +277,5 @@ export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<
   const app = createApp(ctx, extensions);
   const { sessions } = services;
   const parts = { app, store, registry, ingest, router, sync, live, metrics, gates, sessions, exitQuota, supply };
-  return { ...parts, extensions, liveOrigin };
+  return { ...parts, extensions, liveWire };
 }

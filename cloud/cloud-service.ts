@@ -263,8 +263,8 @@ async function startFanout(options: CloudOptions, core: CloudCore, link: Link): 
     pool: core.store.engine.pool,
     url: options.db,
     logger: options.logger ?? silentLogger,
-    // The ingest transaction's entry notifications carry this origin too (cloud/live/pg-live-entries.ts).
-    instanceId: core.liveOrigin,
+    // The ingest transaction's entry notifications carry this origin and seal too (cloud/live/pg-live-entries.ts).
+    wire: core.liveWire,
   });
   await link.fanout.start();
 }

@@ -10,7 +10,7 @@
  * An ingest hook (cloud/store/ingest-hook.ts), composed first so that its reads happen before the
  * statistics take their row locks: one read of the batch's persons on the transaction's own
  * connection (masked name, visitor or not), then the entries packed as the fan-out packs them
- * (cloud/live/pg-live-fanout.ts, `packNotifications`, ~20 per notification) in one `pg_notify`
+ * (cloud/live/live-wire.ts, `packNotifications`, sealed, ~20 per notification) in one `pg_notify`
  * statement. The payloads carry this instance's origin, so its own listening connection skips
  * them; this instance's own listeners get the entries after the commit (cloud/live/live-entries.ts).
  *
@@ -23,7 +23,7 @@ import type { PgIngestHook } from '../store/ingest-hook.ts';
 import { run, statement } from '../store/postgres/pg-pool.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { entryMessage } from './live-entries.ts';
-import { LIVE_CHANNEL, packNotifications } from './pg-live-fanout.ts';
+import { LIVE_CHANNEL, type LiveWire, packNotifications } from './live-wire.ts';
 
 const persons = statement<[string[]], { person_id: string; masked_name: string; visitor: boolean }>(
   'live_entry_persons',
@@ -42,8 +42,8 @@ export interface PgLiveEntriesCounters {
   oversized: number;
 }
 
-/** The hook; `origin` is the instance id its own fan-out listener skips (PgLiveFanout `instanceId`). */
-export function pgLiveEntriesHook(options: { origin: string; logger: Logger }): PgIngestHook & {
+/** The hook; `wire`: the instance's origin (its own fan-out listener skips it) and the deployment's seal key. */
+export function pgLiveEntriesHook(options: { wire: LiveWire; logger: Logger }): PgIngestHook & {
   counters: PgLiveEntriesCounters;
 } {
   const counters: PgLiveEntriesCounters = { notified: 0, notifications: 0, oversized: 0 };
@@ -59,7 +59,7 @@ export function pgLiveEntriesHook(options: { origin: string; logger: Logger }): 
         const person = e.personId ? byId.get(e.personId) : undefined;
         return entryMessage(e, person?.masked_name ?? null, person?.visitor === true);
       });
-      const { payloads, oversized } = packNotifications(options.origin, messages);
+      const { payloads, oversized } = packNotifications(options.wire, messages);
       if (oversized.length > 0) {
         counters.oversized += oversized.length;
         log.warn({ count: oversized.length }, 'live entries too large to notify');

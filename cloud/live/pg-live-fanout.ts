@@ -6,9 +6,10 @@
  * every instance already shares, no other moving part.
  *
  * - Sending: messages published in one turn of the event loop are packed into as few notifications
- *   as fit PostgreSQL's payload limit (8000 bytes; `NOTIFY_MAX_BYTES` keeps a margin), as compact
- *   JSON `{"o": origin, "m": [message, …]}` — an entry is ~350 bytes, so about twenty per
- *   notification — and sent in one statement on the pool, in order. A message that alone would not
+ *   as fit PostgreSQL's payload limit (8000 bytes; `NOTIFY_MAX_BYTES` keeps a margin), as sealed
+ *   compact JSON `{"o": origin, "m": [message, …]}` (live-wire.ts) — an entry is ~350 bytes, so
+ *   about twenty per notification — and sent in one statement on the pool, in order. Messages
+ *   wait in a bounded ring (20 000); past it the oldest are dropped and counted (`overflowed`). A message that alone would not
  *   fit (none of today's shapes can: an alarm's detail is at most 500 characters) is not relayed,
  *   and counted. Gate statuses never travel this way: every instance subscribes them itself. Nor
  *   do a cloud's passages: its ingest transaction notifies them itself, in the same packing and
@@ -16,25 +17,26 @@
  *   (cloud/live/pg-live-entries.ts); what arrives here from the hub are alarms and acknowledgements.
  * - Receiving: one dedicated connection (not from the pool: a pooled one would be handed to a
  *   query and its LISTEN lost) runs `LISTEN anxin_live` and hands what the other instances sent to
- *   `LiveHub.deliver`; its own notifications come back too and are skipped by their origin.
+ *   `LiveHub.deliver`; its own notifications come back too and are skipped by their origin. Only a
+ *   payload within PostgreSQL's size, sealed with the deployment's key and valid in full is read
+ *   (live-wire.ts): any other client of the database may NOTIFY the channel, and what it sends is
+ *   refused and counted (`refused`, `invalid`), never shown on a dashboard.
  * - Faults: a lost listening connection (server restart, terminated backend, a ping unanswered
  *   for `pingTimeoutMs`) is reopened with backoff (1 s doubling to 30 s, jitter), and `health()`
  *   says `degraded` until it listens again. What was notified meanwhile is not replayed: a live
  *   view, like a dropped SSE stream; the pages reload history on reconnect (docs/web.md).
  */
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { BoundedQueue } from '../../shared/bounded-queue.ts';
 import type { Logger } from '../../shared/log.ts';
 import { Backoff } from '../../shared/mqtt-reconnect.ts';
 import type { LiveHub, LiveMessage } from './live-hub.ts';
+import { LIVE_CHANNEL, type LiveWire, NOTIFY_MAX_BYTES, packNotifications, unpackNotification } from './live-wire.ts';
 
-export const LIVE_CHANNEL = 'anxin_live';
-/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (the default build's limit); a margin below it. */
-export const NOTIFY_MAX_BYTES = 7_900;
+export { LIVE_CHANNEL, NOTIFY_MAX_BYTES } from './live-wire.ts';
 /** Messages waiting to be sent past this (the database slower than the ingest) are dropped, oldest first. */
 const MAX_PENDING = 20_000;
-const MESSAGE_TYPES = new Set<LiveMessage['type']>(['entry', 'alarm', 'alarm-ack', 'status']);
 
 export type FanoutState = 'connecting' | 'listening' | 'reconnecting' | 'stopped';
 
@@ -45,15 +47,17 @@ export interface PgLiveFanoutOptions {
   /** The database's connection string: the listening connection is opened from it. */
   url: string;
   logger: Logger;
+  /** This instance's origin and the deployment's seal key (live-wire.ts). */
+  wire: LiveWire;
   /** `application_name` of the listening connection (default anxin-live). */
   applicationName?: string;
-  /** Tells this instance's own notifications apart (default: random). */
-  instanceId?: string;
   reconnectMs?: number;
   reconnectMaxMs?: number;
   /** How often the idle listening connection is checked, and how long an answer may take (15 s, 5 s). */
   pingMs?: number;
   pingTimeoutMs?: number;
+  /** Messages waiting to be sent at most (default 20 000; the oldest are dropped past it). */
+  maxPending?: number;
 }
 
 export interface FanoutCounters {
@@ -62,70 +66,36 @@ export interface FanoutCounters {
   notifications: number;
   /** Messages received from the other instances. */
   received: number;
-  /** Not relayed: too large alone, the queue overflowing, or the send failing. */
+  /** Not relayed: too large alone, or the send failing. */
   dropped: number;
-}
-
-/** Packs messages into notification payloads of at most `maxBytes` (UTF-8); the ones too large alone apart. */
-export function packNotifications(
-  origin: string,
-  messages: readonly LiveMessage[],
-  maxBytes = NOTIFY_MAX_BYTES,
-): { payloads: string[]; oversized: LiveMessage[] } {
-  const head = `{"o":${JSON.stringify(origin)},"m":[`;
-  const frame = Buffer.byteLength(head) + 2; // `]}`
-  const payloads: string[] = [];
-  const oversized: LiveMessage[] = [];
-  let parts: string[] = [];
-  let bytes = frame;
-  for (const message of messages) {
-    const json = JSON.stringify(message);
-    const size = Buffer.byteLength(json);
-    if (frame + size > maxBytes) {
-      oversized.push(message);
-      continue;
-    }
-    if (bytes + size + (parts.length > 0 ? 1 : 0) > maxBytes) {
-      payloads.push(`${head}${parts.join(',')}]}`);
-      parts = [];
-      bytes = frame;
-    }
-    bytes += size + (parts.length > 0 ? 1 : 0);
-    parts.push(json);
-  }
-  if (parts.length > 0) payloads.push(`${head}${parts.join(',')}]}`);
-  return { payloads, oversized };
-}
-
-/** The messages of a payload from another instance; undefined for our own or one that is not ours to read. */
-export function unpackNotification(payload: string, self: string): LiveMessage[] | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(payload);
-  } catch {
-    return undefined;
-  }
-  const { o, m } = (parsed ?? {}) as { o?: unknown; m?: unknown };
-  if (typeof o !== 'string' || o === self || !Array.isArray(m)) return undefined;
-  return m.filter(
-    (x): x is LiveMessage =>
-      typeof x === 'object' &&
-      x !== null &&
-      MESSAGE_TYPES.has((x as LiveMessage).type) &&
-      typeof (x as LiveMessage).data?.compoundId === 'string',
-  );
+  /** Not relayed: the oldest waiting messages, dropped while the queue was full. */
+  overflowed: number;
+  /** Notifications refused unread: too large, not sealed with the deployment's key, not JSON, not a payload. */
+  refused: number;
+  /** Messages of a sealed payload left out because they fail `liveMessageSchema`. */
+  invalid: number;
 }
 
 export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
   readonly instanceId: string;
-  readonly counters: FanoutCounters = { sent: 0, notifications: 0, received: 0, dropped: 0 };
+  readonly counters: FanoutCounters = {
+    sent: 0,
+    notifications: 0,
+    received: 0,
+    dropped: 0,
+    overflowed: 0,
+    refused: 0,
+    invalid: 0,
+  };
   private stateNow: FanoutState = 'connecting';
   private client: pg.Client | undefined;
   private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private detach: (() => void) | undefined;
-  private pending: LiveMessage[] = [];
+  private readonly pending: BoundedQueue<LiveMessage>;
+  /** When a refused notification was last logged (one line a minute; the counters say the rest). */
+  private refusedLoggedAt = 0;
   private flushScheduled = false;
   private sending: Promise<void> = Promise.resolve();
   private lastError: string | undefined;
@@ -136,7 +106,8 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
 
   constructor(private readonly options: PgLiveFanoutOptions) {
     super();
-    this.instanceId = options.instanceId ?? randomBytes(6).toString('hex');
+    this.instanceId = options.wire.origin;
+    this.pending = new BoundedQueue(options.maxPending ?? MAX_PENDING);
     this.logger = options.logger.child({ component: 'cloud.live-fanout' });
     const initialMs = options.reconnectMs ?? 1_000;
     this.backoff = new Backoff({ initialMs, maxMs: Math.max(initialMs, options.reconnectMaxMs ?? 30_000) });
@@ -187,11 +158,7 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
   }
 
   private enqueue(message: LiveMessage): void {
-    this.pending.push(message);
-    if (this.pending.length > MAX_PENDING) {
-      this.counters.dropped += this.pending.length - MAX_PENDING;
-      this.pending.splice(0, this.pending.length - MAX_PENDING);
-    }
+    this.counters.overflowed += this.pending.push(message);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => this.flush());
@@ -201,9 +168,9 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
   private flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0) return;
-    const { payloads, oversized } = packNotifications(this.instanceId, this.pending);
-    const count = this.pending.length - oversized.length;
-    this.pending = [];
+    const batch = this.pending.drain();
+    const { payloads, oversized } = packNotifications(this.options.wire, batch);
+    const count = batch.length - oversized.length;
     if (oversized.length > 0) {
       this.counters.dropped += oversized.length;
       this.logger.warn({ count: oversized.length, limit: NOTIFY_MAX_BYTES }, 'live messages too large to relay');
@@ -240,13 +207,7 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
     });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('the listening connection ended')));
-    client.on('notification', (n) => {
-      if (n.channel !== LIVE_CHANNEL || n.payload === undefined) return;
-      const messages = unpackNotification(n.payload, this.instanceId);
-      if (!messages) return;
-      this.counters.received += messages.length;
-      for (const message of messages) this.options.live.deliver(message);
-    });
+    client.on('notification', (n) => this.heard(n));
     try {
       await client.connect();
       await client.query(`LISTEN ${LIVE_CHANNEL}`);
@@ -262,6 +223,28 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
     this.backoff.reset();
     if (this.stateNow !== 'connecting') this.logger.info('listening again for the other instances’ live messages');
     this.setState('listening');
+  }
+
+  /** A notification: another instance's messages go to this instance's listeners; anything else is refused, counted. */
+  private heard(n: pg.Notification): void {
+    if (n.channel !== LIVE_CHANNEL || n.payload === undefined) return;
+    const unpacked = unpackNotification(n.payload, this.options.wire);
+    if (unpacked.kind === 'own') return;
+    if (unpacked.kind === 'refused') {
+      this.counters.refused += 1;
+      const now = Date.now();
+      if (now - this.refusedLoggedAt >= 60_000) {
+        this.refusedLoggedAt = now;
+        this.logger.warn(
+          { why: unpacked.why, pid: n.processId, refused: this.counters.refused },
+          'live notification refused',
+        );
+      }
+      return;
+    }
+    this.counters.invalid += unpacked.invalid;
+    this.counters.received += unpacked.messages.length;
+    for (const message of unpacked.messages) this.options.live.deliver(message);
   }
 
   private lost(client: pg.Client, error: Error): void {

@@ -1,14 +1,36 @@
 /**
- * The wire form of the `/live` fan-out between cloud instances (cloud/live/pg-live-fanout.ts):
- * messages packed into notifications under PostgreSQL's 8000-byte payload limit — counted in
- * UTF-8 bytes, since masked names are Chinese — in their order, none lost or split, the ones too
- * large alone set apart; a payload from this instance itself, or not of ours, is skipped. And the
- * hub's relay: `everywhere` goes to the relay and the listeners, `here` and `deliver` to the
- * listeners only.
+ * The wire form of the `/live` fan-out between cloud instances (cloud/live/live-wire.ts): messages
+ * packed into sealed notifications under PostgreSQL's 8000-byte payload limit — counted in UTF-8
+ * bytes, since masked names are Chinese — in their order, none lost or split, the ones too large
+ * alone set apart. What a listening instance reads: only a payload within the limit, sealed with
+ * the deployment's key, whose JSON passes the schema (each message on its own); its own skipped;
+ * anything another client of the database could NOTIFY refused. The fan-out's queue drops its
+ * oldest past its bound and counts them. And the hub's relay: `everywhere` goes to the relay and
+ * the listeners, `here` and `deliver` to the listeners only.
  */
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LiveHub, type LiveMessage } from '../../../cloud/live/live-hub.ts';
-import { NOTIFY_MAX_BYTES, packNotifications, unpackNotification } from '../../../cloud/live/pg-live-fanout.ts';
+import {
+  createLiveWire,
+  MAX_MESSAGES_PER_PAYLOAD,
+  NOTIFY_MAX_BYTES,
+  packNotifications,
+  unpackNotification,
+} from '../../../cloud/live/live-wire.ts';
+import { PgLiveFanout } from '../../../cloud/live/pg-live-fanout.ts';
+import { BoundedQueue } from '../../../shared/bounded-queue.ts';
+import { silentLogger } from '../../../shared/log.ts';
+
+const KEY = Buffer.alloc(32, 3);
+const A = createLiveWire(KEY, 'inst-a');
+const B = createLiveWire(KEY, 'inst-b');
+/** A payload sealed with a key: as an instance of the deployment (the right key) or an impostor would build it. */
+const sealWith = (key: Buffer, json: string) => createHmac('sha256', key).update(json).digest('hex') + json;
+const messagesOf = (payload: string, wire = B) => {
+  const unpacked = unpackNotification(payload, wire);
+  return unpacked.kind === 'messages' ? unpacked.messages : [];
+};
 
 const entry = (seq: number, maskedName = '张*明'): LiveMessage => ({
   type: 'entry',
@@ -28,53 +50,153 @@ const entry = (seq: number, maskedName = '张*明'): LiveMessage => ({
     passed: true,
   },
 });
+const alarm: LiveMessage = {
+  type: 'alarm',
+  data: { gateId: 'g-1', compoundId: 'c-1', kind: 'tamper', ts: 1, detail: '拆机 opened' },
+};
+const ack: LiveMessage = {
+  type: 'alarm-ack',
+  data: { alarmId: 7, gateId: 'g-1', compoundId: 'c-1', by: 'mgr', at: 2 },
+};
 
 describe('packNotifications', () => {
   it('fills each payload up to the limit in UTF-8 bytes and keeps every message, in order', () => {
     const messages = Array.from({ length: 400 }, (_, i) => entry(i + 1, '欧阳*明'.repeat(1 + (i % 5))));
-    const { payloads, oversized } = packNotifications('inst-a', messages);
+    const { payloads, oversized } = packNotifications(A, messages);
     expect(oversized).toEqual([]);
     expect(payloads.length).toBeGreaterThan(1);
     for (const payload of payloads) expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(NOTIFY_MAX_BYTES);
     // Not one message per notification: each but the last is nearly full.
     for (const payload of payloads.slice(0, -1))
       expect(Buffer.byteLength(payload)).toBeGreaterThan(NOTIFY_MAX_BYTES - 800);
-    const back = payloads.flatMap((p) => unpackNotification(p, 'inst-b') ?? []);
-    expect(back).toEqual(messages);
+    expect(payloads.flatMap((p) => messagesOf(p))).toEqual(messages);
+    // Alarms and acknowledgements travel too, with a visitor's mark on an entry.
+    const visitor = entry(9);
+    Object.assign(visitor.data, { visitor: true });
+    const mixed = packNotifications(A, [alarm, ack, visitor]).payloads;
+    expect(mixed.flatMap((p) => messagesOf(p))).toEqual([alarm, ack, visitor]);
   });
 
   it('sets apart a message too large alone, and packs the rest', () => {
-    const huge: LiveMessage = {
-      type: 'alarm',
-      data: { gateId: 'g-1', compoundId: 'c-1', kind: 'tamper', ts: 1, detail: '警'.repeat(3_000) },
-    };
-    const { payloads, oversized } = packNotifications('inst-a', [entry(1), huge, entry(2)]);
+    const huge: LiveMessage = { ...alarm, data: { ...alarm.data, detail: '警'.repeat(3_000) } } as LiveMessage;
+    const { payloads, oversized } = packNotifications(A, [entry(1), huge, entry(2)]);
     expect(oversized).toEqual([huge]);
-    expect(payloads.flatMap((p) => unpackNotification(p, 'inst-b') ?? [])).toEqual([entry(1), entry(2)]);
+    expect(payloads.flatMap((p) => messagesOf(p))).toEqual([entry(1), entry(2)]);
   });
 
   it('exactly at the limit still fits; one byte less does not', () => {
-    const one = packNotifications('a', [entry(1)]).payloads[0]!;
+    const one = packNotifications(A, [entry(1)]).payloads[0]!;
     const size = Buffer.byteLength(one);
-    expect(packNotifications('a', [entry(1)], size).payloads).toEqual([one]);
-    expect(packNotifications('a', [entry(1)], size - 1).oversized).toHaveLength(1);
+    expect(packNotifications(A, [entry(1)], size).payloads).toEqual([one]);
+    expect(packNotifications(A, [entry(1)], size - 1).oversized).toHaveLength(1);
+  });
+
+  it('never puts more messages in a payload than a reader takes', () => {
+    const tiny = Array.from({ length: 400 }, (_, i) => ({ ...ack, data: { ...ack.data, alarmId: i + 1 } }));
+    const { payloads } = packNotifications(A, tiny as LiveMessage[], 1_000_000);
+    const counts = payloads.map((p) => (JSON.parse(p.slice(64)) as { m: unknown[] }).m.length);
+    expect(counts).toEqual([150, 150, 100]);
+    expect(MAX_MESSAGES_PER_PAYLOAD).toBe(150);
   });
 });
 
 describe('unpackNotification', () => {
-  it("skips this instance's own payloads, and anything that is not a fan-out payload", () => {
-    const [payload] = packNotifications('inst-a', [entry(1)]).payloads;
-    expect(unpackNotification(payload!, 'inst-a')).toBeUndefined();
-    expect(unpackNotification(payload!, 'inst-b')).toEqual([entry(1)]);
-    for (const other of ['', 'not json', 'null', '{"o":1,"m":[]}', '{"o":"x"}', '[1,2]']) {
-      expect(unpackNotification(other, 'inst-b')).toBeUndefined();
+  it("skips this instance's own payloads and reads another instance's", () => {
+    const [payload] = packNotifications(A, [entry(1)]).payloads;
+    expect(unpackNotification(payload!, A)).toEqual({ kind: 'own' });
+    expect(unpackNotification(payload!, B)).toEqual({ kind: 'messages', messages: [entry(1)], invalid: 0 });
+  });
+
+  it('refuses what any other client of the database could NOTIFY: no seal, a wrong key, a seal of other bytes', () => {
+    const json = JSON.stringify({ o: 'evil', m: [entry(1)] });
+    const [good] = packNotifications(A, [entry(1)]).payloads;
+    const forged = sealWith(Buffer.alloc(32, 4), JSON.stringify({ o: 'inst-a', m: [entry(1)] }));
+    const tampered = good!.replace('张*明', '王*明');
+    for (const payload of [json, '0'.repeat(64) + json, forged, tampered, '', 'x', good!.slice(0, 63)]) {
+      expect(unpackNotification(payload, B), payload.slice(0, 80)).toEqual({ kind: 'refused', why: 'unsealed' });
     }
-    // Unknown message kinds and messages without a compound are dropped, the rest kept.
-    const mixed = JSON.stringify({
-      o: 'x',
-      m: [{ type: 'nope', data: { compoundId: 'c-1' } }, { type: 'entry' }, entry(3)],
+    // The same JSON sealed with the deployment's key is read: the seal is what decides.
+    expect(unpackNotification(sealWith(KEY, json), B)).toMatchObject({ kind: 'messages', invalid: 0 });
+  });
+
+  it('refuses a payload over the size PostgreSQL allows before reading it', () => {
+    const big = packNotifications(A, [entry(1)], 1_000_000).payloads[0]! + ' '.repeat(8_000);
+    expect(unpackNotification(big, B)).toEqual({ kind: 'refused', why: 'too-large' });
+    // 2 700 Chinese characters: under 8 000 characters, over 8 000 bytes.
+    expect(unpackNotification('张'.repeat(2_700), B)).toEqual({ kind: 'refused', why: 'too-large' });
+  });
+
+  it('checks every field of a sealed payload: a bad envelope refused, a bad message left out and counted', () => {
+    // Sealed with the right key: as a newer or older instance of the same deployment might send.
+    const seal = (o: unknown, m: unknown) => sealWith(KEY, JSON.stringify({ o, m }));
+    for (const [o, m] of [
+      [1, [entry(1)]],
+      ['Inst A', [entry(1)]],
+      ['x', []],
+      ['x', 'no'],
+      ['x', Array.from({ length: MAX_MESSAGES_PER_PAYLOAD + 1 }, () => 0)],
+    ] as const) {
+      expect(unpackNotification(seal(o, m), B), JSON.stringify(o)).toEqual({ kind: 'refused', why: 'invalid' });
+    }
+    const bad: unknown[] = [
+      { type: 'status', data: { compoundId: 'c-1', gateId: 'g-1', online: true } },
+      { type: 'nope', data: { compoundId: 'c-1' } },
+      { type: 'entry' },
+      { ...entry(2), data: { ...entry(2).data, compoundId: 'c/1' } },
+      { ...entry(2), data: { ...entry(2).data, maskedName: 'x'.repeat(201) } },
+      { ...entry(2), data: { ...entry(2).data, result: 'maybe' } },
+      { ...alarm, data: { ...alarm.data, kind: 'made-up' } },
+      { ...alarm, data: { ...alarm.data, detail: 'x'.repeat(501) } },
+      { ...ack, data: { ...ack.data, alarmId: -1 } },
+    ];
+    const read = unpackNotification(seal('x', [...bad, entry(3)]), B);
+    expect(read).toEqual({ kind: 'messages', messages: [entry(3)], invalid: bad.length });
+    expect(unpackNotification(sealWith(KEY, '{"o":'), B)).toEqual({ kind: 'refused', why: 'not-json' });
+  });
+});
+
+describe('the fan-out queue', () => {
+  it('keeps the newest when full, in order, and counts what it dropped', () => {
+    const q = new BoundedQueue<number>(3);
+    expect([q.push(1), q.push(2), q.push(3)]).toEqual([0, 0, 0]);
+    expect([q.push(4), q.push(5)]).toEqual([1, 1]);
+    expect(q.length).toBe(3);
+    expect(q.drain()).toEqual([3, 4, 5]);
+    expect(q.drain()).toEqual([]);
+    q.push(6);
+    expect(q.drain()).toEqual([6]);
+    expect(() => new BoundedQueue(0)).toThrow(RangeError);
+  });
+
+  it('drops the oldest waiting messages past its bound and says how many', async () => {
+    const hub = new LiveHub();
+    const sent: string[][] = [];
+    let release = () => {};
+    const pool = {
+      query: (_sql: string, params: unknown[]) => {
+        sent.push(params[1] as string[]);
+        return new Promise((resolve) => {
+          release = () => resolve({ rows: [] });
+        });
+      },
+    };
+    const fanout = new PgLiveFanout({
+      live: hub,
+      pool: pool as never,
+      url: 'postgres://anxin@127.0.0.1:1/none',
+      logger: silentLogger,
+      wire: A,
+      maxPending: 4,
+      reconnectMs: 60_000,
     });
-    expect(unpackNotification(mixed, 'inst-b')).toEqual([entry(3)]);
+    await fanout.start();
+    for (let seq = 1; seq <= 10; seq++) hub.publish(entry(seq));
+    while (sent.length === 0) await new Promise((r) => setImmediate(r));
+    expect(fanout.counters.overflowed).toBe(6);
+    expect(sent[0]!.flatMap((p) => messagesOf(p)).map((m) => (m.data as { seq: number }).seq)).toEqual([7, 8, 9, 10]);
+    release();
+    await fanout.stop();
+    expect(fanout.counters).toMatchObject({ sent: 4, overflowed: 6, dropped: 0 });
   });
 });
 

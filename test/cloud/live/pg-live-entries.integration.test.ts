@@ -12,7 +12,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveHub, type LiveMessage } from '../../../cloud/live/live-hub.ts';
 import { pgLiveEntriesHook } from '../../../cloud/live/pg-live-entries.ts';
-import { LIVE_CHANNEL, PgLiveFanout, unpackNotification } from '../../../cloud/live/pg-live-fanout.ts';
+import { createLiveWire, LIVE_CHANNEL, unpackNotification } from '../../../cloud/live/live-wire.ts';
+import { PgLiveFanout } from '../../../cloud/live/pg-live-fanout.ts';
 import { composeIngestHooks, type PgIngestHook } from '../../../cloud/store/ingest-hook.ts';
 import { PostgresCloudStore } from '../../../cloud/store/postgres/postgres-store.ts';
 import type { StoredEvent } from '../../../cloud/store/store.ts';
@@ -27,6 +28,9 @@ let listener: pg.Client;
 /** Every entry heard on the channel, by origin. */
 const heard: { origin: string; entry: LiveMessage }[] = [];
 const waiters: (() => void)[] = [];
+/** The deployment's seal key of these tests; `i-a` is the ingesting instance. */
+const KEY = Buffer.alloc(32, 9);
+const ingesting = createLiveWire(KEY, 'i-a');
 
 const stored = (gateId: string, seq: number, personId = 'p-1'): StoredEvent => ({
   ...entryEvent(gateId, seq, { personId }),
@@ -54,8 +58,9 @@ beforeAll(async () => {
   listener = new pg.Client({ connectionString: db.url });
   await listener.connect();
   listener.on('notification', (n) => {
-    const origin = (JSON.parse(n.payload ?? '{}') as { o: string }).o;
-    for (const entry of unpackNotification(n.payload ?? '', '(nobody)') ?? []) heard.push({ origin, entry });
+    const origin = (JSON.parse((n.payload ?? '').slice(64) || '{}') as { o: string }).o;
+    const unpacked = unpackNotification(n.payload ?? '', createLiveWire(KEY, 'nobody'));
+    for (const entry of unpacked.kind === 'messages' ? unpacked.messages : []) heard.push({ origin, entry });
     for (const wake of waiters.splice(0)) wake();
   });
   await listener.query(`LISTEN ${LIVE_CHANNEL}`);
@@ -68,7 +73,7 @@ afterAll(async () => {
 
 describe('entries notified by the ingest transaction', () => {
   it('reach the other instances with nothing run after the COMMIT, masked names and visitors marked', async () => {
-    const hook = pgLiveEntriesHook({ origin: 'i-a', logger: silentLogger });
+    const hook = pgLiveEntriesHook({ wire: ingesting, logger: silentLogger });
     const batch = [stored('g-1', 1), stored('g-1', 2, 'v-1'), stored('g-1', 3)];
     await store.insertEvents(batch, hook);
     await heardAtLeast(3);
@@ -90,7 +95,7 @@ describe('entries notified by the ingest transaction', () => {
 
   it('tell nobody of a batch that rolled back, and nothing again of a replayed batch', async () => {
     heard.length = 0;
-    const hook = pgLiveEntriesHook({ origin: 'i-a', logger: silentLogger });
+    const hook = pgLiveEntriesHook({ wire: ingesting, logger: silentLogger });
     const failing: PgIngestHook = {
       engine: 'postgres',
       onStored: async () => {
@@ -117,13 +122,14 @@ describe('two instances: a cloud core ingesting, another instance listening', ()
     await harness.core.store.upsertResidents([resident('p-1', 'c-1')]);
     const other = new LiveHub();
     const otherPool = new pg.Pool({ connectionString: two.url, max: 2 });
-    const fanoutOther = new PgLiveFanout({ live: other, pool: otherPool, url: two.url, logger: silentLogger });
+    const wire = createLiveWire(harness.core.liveWire.key);
+    const fanoutOther = new PgLiveFanout({ live: other, pool: otherPool, url: two.url, logger: silentLogger, wire });
     const fanoutSelf = new PgLiveFanout({
       live: harness.core.live,
       pool: otherPool,
       url: two.url,
       logger: silentLogger,
-      instanceId: harness.core.liveOrigin,
+      wire: harness.core.liveWire,
     });
     try {
       await fanoutOther.start();

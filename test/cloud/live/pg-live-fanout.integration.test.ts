@@ -3,12 +3,14 @@
  * instance's hub with its own fan-out, pool and listening connection. What one publishes reaches
  * the other's listeners once each and in order — a burst of 600 entries in one turn too, packed
  * under the 8000-byte limit — its own listeners exactly once (not again from the database), and
- * nothing published `here` (gate statuses) crosses. A terminated listening connection is reported
+ * nothing published `here` (gate statuses) crosses; what another client of the database NOTIFYs on
+ * the channel — unsealed, sealed with another key, garbage — reaches no listener and is counted. A terminated listening connection is reported
  * as degraded, reopened with backoff, and the messages flow again. Waits on events, never on time.
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LiveHub, type LiveMessage } from '../../../cloud/live/live-hub.ts';
+import { createLiveWire } from '../../../cloud/live/live-wire.ts';
 import { type FanoutState, PgLiveFanout } from '../../../cloud/live/pg-live-fanout.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { createTestDatabase, type TestDatabase } from '../../../testkit/postgres.ts';
@@ -39,6 +41,8 @@ interface Instance {
   name: string;
 }
 
+/** The deployment's seal key every instance of these tests shares. */
+const KEY = Buffer.alloc(32, 7);
 let db: TestDatabase;
 const running: Instance[] = [];
 
@@ -62,7 +66,7 @@ async function instance(name: string): Promise<Instance> {
     url: db.url,
     logger: silentLogger,
     applicationName: `anxin-live-${name}`,
-    instanceId: name,
+    wire: createLiveWire(KEY, name),
     reconnectMs: 20,
     reconnectMaxMs: 200,
   });
@@ -133,6 +137,31 @@ describe('PgLiveFanout on one PostgreSQL', () => {
     expect(a.fanout.counters.dropped).toBe(0);
   });
 
+  it('shows nothing another client of the database NOTIFYs on the channel, and counts it', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    const onB = listen(b.hub);
+    // Any role that may connect may NOTIFY any channel: a well-formed payload without the seal, one
+    // sealed with another key, one replaying a sealed payload's seal over other bytes, garbage.
+    const forged = JSON.stringify({ o: 'evil', m: [entry('g-evil', 1)] });
+    const other = createLiveWire(Buffer.alloc(32, 1), 'evil');
+    const { createHmac } = await import('node:crypto');
+    const wrongKey = createHmac('sha256', other.key).update(forged).digest('hex') + forged;
+    const stranger = new pg.Client({ connectionString: db.url });
+    await stranger.connect();
+    try {
+      for (const payload of [forged, wrongKey, `${'a'.repeat(64)}${forged}`, 'not a payload', '张'.repeat(2_000)]) {
+        await stranger.query('SELECT pg_notify($1, $2)', ['anxin_live', payload]);
+      }
+    } finally {
+      await stranger.end();
+    }
+    // A's genuine message after them: when it is in, the forged ones have been handled.
+    await sentinelThrough(a, onB, 1);
+    expect(onB.got.map((m) => m.data.gateId)).toEqual(['g-sentinel']);
+    expect(b.fanout.counters).toMatchObject({ refused: 5, received: 1, invalid: 0 });
+  });
+
   it('keeps messages published `here` (gate statuses) on their instance', async () => {
     const a = await instance('a');
     const b = await instance('b');
@@ -191,6 +220,7 @@ describe('PgLiveFanout on one PostgreSQL', () => {
       pool,
       url: wrong.toString(),
       logger: silentLogger,
+      wire: createLiveWire(KEY),
       reconnectMs: 20,
       reconnectMaxMs: 40,
     });
