@@ -124,8 +124,11 @@ async function runWith(
   const perGate = await countStored(url);
   const stored = perGate.reduce((sum, g) => sum + g.n, 0);
   const sent = liveRun.events + drainRun.events;
-  const lost =
-    perGate.reduce((sum, g) => sum + Math.max(0, seqs.get(g.gate_id)! - g.n), 0) + Math.max(0, sent - stored);
+  // Per gate and in total are two views of one deficit: the larger, not their sum.
+  const lost = Math.max(
+    perGate.reduce((sum, g) => sum + Math.max(0, seqs.get(g.gate_id)! - g.n), 0),
+    Math.max(0, sent - stored),
+  );
   return {
     instances: n,
     layout: options.layout,
