@@ -6,6 +6,7 @@
  * it leaves the ring, even though the scan path had it cached. A forged or mismatched certificate
  * is never marked verified, and caching never turns a refusal into a grant.
  */
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { type Credential, decideEntry } from '../../edge-agent/decision.ts';
@@ -297,4 +298,71 @@ describe('device pass certificates by sync', () => {
     expect(after.reason).toBe('pass-revoked');
     expect(context.passCache?.stats).toMatchObject({ hits: 0, synced: 1, misses: 2 });
   });
+
+  it('property: whatever the sync did, a gate with its certificates and cache decides exactly as one without', () => {
+    const people = ['alice', 'bob', 'yuki'] as const;
+    let syncedScans = 0;
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('enrol' as const), who: fc.constantFrom(...people) }),
+      fc.record({ kind: fc.constant('revoke' as const), which: fc.nat(20) }),
+      fc.record({ kind: fc.constant('inactive' as const), who: fc.constantFrom(...people) }),
+      fc.record({ kind: fc.constant('delete' as const), who: fc.constantFrom(...people) }),
+      fc.record({ kind: fc.constant('verify' as const) }),
+      fc.record({ kind: fc.constant('snapshot' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 12 }), (ops) => {
+        db.close();
+        db = openGateDatabase(':memory:');
+        replica = new ReplicaStore(db);
+        rev = 1;
+        replica.applyDelta(BASE_CHANGES, rev);
+        replica.touchCloudContact(NOW);
+        const { verifier, decide, passCache } = gate();
+        const certs: Buffer[] = [];
+        const current = new Map<string, Buffer>();
+        for (const step of ops) {
+          if (step.kind === 'enrol') {
+            const cert = deviceCertificate(step.who);
+            certs.push(cert);
+            current.set(step.who, cert);
+            apply(pushed(cert));
+          } else if (step.kind === 'revoke' && certs.length > 0) {
+            apply({ op: 'pass.revoke', passId: passIdOf(certs[step.which % certs.length]!), ts: NOW });
+          } else if (step.kind === 'inactive') {
+            apply({ op: 'person.upsert', person: person(step.who, { active: false }) });
+          } else if (step.kind === 'delete') {
+            apply({ op: 'person.delete', personId: step.who });
+          } else if (step.kind === 'verify') {
+            verifier.drain();
+          } else if (step.kind === 'snapshot') {
+            rev += 1;
+            const records = [...BASE_CHANGES, ...[...current.values()].map((c) => pushed(c))];
+            replica.stageSnapshotChunk(rev, 1, 1, records);
+          }
+          // Every certificate so far, scanned by this gate and by one with no cache and no synced rows.
+          for (const cert of certs) {
+            const frame = deviceFrame(cert, { at: NOW - 5_000 });
+            const plain = decideEntry(qr(frame), gateContext(), withoutCertificates(replica), NOW);
+            expect(decide(frame)).toEqual(plain);
+            // And a gate that just restarted (empty cache, the same replica rows).
+            const restarted = new VerifiedPassCache();
+            expect(decideEntry(qr(frame), gateContext({ passCache: restarted }), replica, NOW)).toEqual(plain);
+            syncedScans += restarted.stats.synced;
+          }
+        }
+        syncedScans += passCache.stats.synced;
+      }),
+      { numRuns: 40 },
+    );
+    // Not vacuous: the runs did scan certificates verified at sync.
+    expect(syncedScans).toBeGreaterThan(0);
+  });
 });
+
+/** The same replica, minus the certificates it received by sync. */
+function withoutCertificates(view: ReplicaStore): ReplicaStore {
+  return new Proxy(view, {
+    get: (target, key) => (key === 'verifiedCertificate' ? undefined : (Reflect.get(target, key, target) as unknown)),
+  });
+}
