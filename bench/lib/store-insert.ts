@@ -1,9 +1,11 @@
 /**
  * The cloud's per-event ingest cost without MQTT: `JSON.parse` and `eventsMessageSchema` of
- * 500-event messages, then `SqliteCloudStore.insertEvents` in batches of the ingest's size (2000),
+ * 500-event messages, then `SqliteCloudStore.insertEvents` in batches of the ingest's size (8000),
  * alone and with the statistics `RollupWriter` hook, and a replay of already stored batches (all
  * duplicates). One file-backed store per variant (WAL, as deployed), optionally pre-filled so the
- * index updates are measured on a table of realistic size rather than an empty one.
+ * index updates are measured on a table of realistic size rather than an empty one. Beside them,
+ * in the same run, the floors of bench/lib/bare-event-insert.ts: the same rows through a bare
+ * INSERT into a table with only the `(gate_id, seq)` key, and into the store's events schema.
  */
 import { join } from 'node:path';
 import { RollupWriter } from '../../cloud/analytics/rollup-writer.ts';
@@ -11,6 +13,7 @@ import { DEFAULT_MAX_BATCH } from '../../cloud/ingest/event-ingest.ts';
 import { SqliteCloudStore } from '../../cloud/store/sqlite-store.ts';
 import type { StoredEvent } from '../../cloud/store/store.ts';
 import { eventsMessageSchema } from '../../shared/schemas/mqtt.ts';
+import { type BareTable, bareInsertCpuUs } from './bare-event-insert.ts';
 import { randomInt, seededRandom } from './prng.ts';
 import type { Figure } from './report.ts';
 
@@ -87,26 +90,24 @@ async function insertAll(
   return { ns, cpuUs: used.user + used.system };
 }
 
-export async function measureStoreInsert(options: {
+interface Workload {
   dir: string;
-  events: number;
+  count: number;
   prefill: number;
+  prefillEvents: StoredEvent[];
+  measured: StoredEvent[];
   progress(text: string): void;
-}): Promise<Figure[]> {
-  const { dir, events: count, prefill } = options;
-  const figures: Figure[] = [];
-  const seqs = new Map<string, number>();
-  const now = Date.now();
-  const prefillEvents = prefill > 0 ? makeEvents(prefill, seqs, now - prefill * 10 - 60_000, 7) : [];
-  const measured = makeEvents(count, seqs, now, 11);
+}
 
-  // Parsing, as EventIngest.accept does per message.
+/** Parsing, as EventIngest.accept does per message: JSON.parse and the schema of 500-event messages. */
+function measureParse(measured: readonly StoredEvent[]): Figure[] {
+  const count = measured.length;
   const payloads: string[] = [];
   for (let i = 0; i < measured.length; i += MESSAGE_EVENTS) {
     const events = measured.slice(i, i + MESSAGE_EVENTS).map(({ compoundId: _c, receivedAt: _r, ...e }) => e);
     payloads.push(JSON.stringify({ events }));
   }
-  let parsed: unknown[] = [];
+  const parsed: unknown[] = [];
   const parseStarted = process.hrtime.bigint();
   for (const p of payloads) parsed.push(JSON.parse(p));
   const parseNs = process.hrtime.bigint() - parseStarted;
@@ -115,57 +116,115 @@ export async function measureStoreInsert(options: {
     if (!eventsMessageSchema.safeParse(json).success) throw new Error('bench events do not match the schema');
   }
   const schemaNs = process.hrtime.bigint() - schemaStarted;
-  parsed = [];
-  figures.push(
+  return [
     { name: 'JSON.parse per event (500/msg)', value: usPerEvent(parseNs, count), unit: 'µs' },
     { name: 'eventsMessageSchema.safeParse per event', value: usPerEvent(schemaNs, count), unit: 'µs' },
-  );
+  ];
+}
 
-  for (const withHook of [false, true]) {
-    const label = withHook ? 'insertEvents + rollup hook' : 'insertEvents';
-    const store = await openStore(join(dir, `store-${withHook ? 'hook' : 'plain'}.db`));
-    const hook = withHook ? new RollupWriter({ db: store.db }) : undefined;
-    hook?.start();
-    try {
-      if (prefillEvents.length > 0) {
-        options.progress(`${label}: pre-filling ${prefillEvents.length.toLocaleString('en-US')} rows`);
-        store.db.pragma('synchronous = OFF');
-        for (let i = 0; i < prefillEvents.length; i += PREFILL_BATCH) {
-          await store.insertEvents(prefillEvents.slice(i, i + PREFILL_BATCH), hook);
-        }
-        store.db.pragma('synchronous = NORMAL');
-        store.db.pragma('wal_checkpoint(TRUNCATE)');
-      }
-      const { ns, cpuUs } = await insertAll(store, measured, hook);
-      figures.push(
-        {
-          name: `${label} per event (batches of ${DEFAULT_MAX_BATCH})`,
-          value: usPerEvent(ns, count),
-          unit: 'µs',
-          note: `${Math.round((count * 1e9) / Number(ns)).toLocaleString('en-US')} events/s; table had ${prefill.toLocaleString('en-US')} rows before`,
-        },
-        {
-          name: `${label}, CPU per event (batches of ${DEFAULT_MAX_BATCH})`,
-          value: cpuUs / count,
-          unit: 'µs',
-          ...(withHook ? { target: TARGET_CPU_US_PER_EVENT, goal: 'max' as const } : {}),
-          note: 'user + system time of this process',
-        },
-      );
-      options.progress(
-        `${label}: ${usPerEvent(ns, count).toFixed(2)} µs/event wall, ${(cpuUs / count).toFixed(2)} µs/event CPU`,
-      );
-      if (!withHook) {
-        const { ns: replayNs } = await insertAll(store, measured.slice(0, Math.min(count, 100_000)));
-        figures.push({
-          name: 'insertEvents replay (all duplicates) per event',
-          value: usPerEvent(replayNs, Math.min(count, 100_000)),
-          unit: 'µs',
-        });
-      }
-    } finally {
-      await store.close();
-    }
+/** Fills the store's table with the workload's earlier rows (not measured). */
+async function prefillStore(store: SqliteCloudStore, w: Workload, label: string, hook?: RollupWriter): Promise<void> {
+  if (w.prefillEvents.length === 0) return;
+  w.progress(`${label}: pre-filling ${w.prefillEvents.length.toLocaleString('en-US')} rows`);
+  store.db.pragma('synchronous = OFF');
+  for (let i = 0; i < w.prefillEvents.length; i += PREFILL_BATCH) {
+    await store.insertEvents(w.prefillEvents.slice(i, i + PREFILL_BATCH), hook);
   }
+  store.db.pragma('synchronous = NORMAL');
+  store.db.pragma('wal_checkpoint(TRUNCATE)');
+}
+
+/** `insertEvents` on a store of its own, with or without the rollup hook; returns its figures and the CPU per event. */
+async function measureStore(w: Workload, withHook: boolean): Promise<{ figures: Figure[]; cpuPerEvent: number }> {
+  const label = withHook ? 'insertEvents + rollup hook' : 'insertEvents';
+  const store = await openStore(join(w.dir, `store-${withHook ? 'hook' : 'plain'}.db`));
+  const hook = withHook ? new RollupWriter({ db: store.db }) : undefined;
+  hook?.start();
+  try {
+    await prefillStore(store, w, label, hook);
+    const { ns, cpuUs } = await insertAll(store, w.measured, hook);
+    const cpuPerEvent = cpuUs / w.count;
+    const figures: Figure[] = [
+      {
+        name: `${label} per event (batches of ${DEFAULT_MAX_BATCH})`,
+        value: usPerEvent(ns, w.count),
+        unit: 'µs',
+        note: `${Math.round((w.count * 1e9) / Number(ns)).toLocaleString('en-US')} events/s; table had ${w.prefill.toLocaleString('en-US')} rows before`,
+      },
+      {
+        name: `${label}, CPU per event (batches of ${DEFAULT_MAX_BATCH})`,
+        value: cpuPerEvent,
+        unit: 'µs',
+        ...(withHook ? { target: TARGET_CPU_US_PER_EVENT, goal: 'max' as const } : {}),
+        note: 'user + system time of this process',
+      },
+    ];
+    w.progress(`${label}: ${usPerEvent(ns, w.count).toFixed(2)} µs/event wall, ${cpuPerEvent.toFixed(2)} µs/event CPU`);
+    if (!withHook) {
+      const replayed = w.measured.slice(0, Math.min(w.count, 100_000));
+      const { ns: replayNs } = await insertAll(store, replayed);
+      figures.push({
+        name: 'insertEvents replay (all duplicates) per event',
+        value: usPerEvent(replayNs, replayed.length),
+        unit: 'µs',
+      });
+    }
+    return { figures, cpuPerEvent };
+  } finally {
+    await store.close();
+  }
+}
+
+/** The floors of the same run (bench/lib/bare-event-insert.ts), and the figure's ratio to the lower one. */
+function measureFloors(w: Workload, hookCpuPerEvent: number): Figure[] {
+  const floor = (table: BareTable) =>
+    bareInsertCpuUs({
+      dir: w.dir,
+      table,
+      prefill: w.prefillEvents,
+      events: w.measured,
+      batch: DEFAULT_MAX_BATCH,
+    }) / w.count;
+  const keyOnly = floor('key-only');
+  const schema = floor('events-schema');
+  w.progress(`bare INSERT: ${keyOnly.toFixed(2)} µs/event CPU (key only), ${schema.toFixed(2)} (events schema)`);
+  return [
+    {
+      name: 'floor: bare INSERT, (gate_id, seq) key only, CPU per event',
+      value: keyOnly,
+      unit: 'µs',
+      note: 'same rows, batches and WAL settings; one statement, no store code, no other index',
+    },
+    {
+      name: "floor: bare INSERT into the store's events schema, CPU per event",
+      value: schema,
+      unit: 'µs',
+      note: 'every index of the events table, no store code',
+    },
+    {
+      name: 'insertEvents + rollup hook ÷ bare INSERT (key only), CPU',
+      value: hookCpuPerEvent / keyOnly,
+      unit: '×',
+      note: 'same run',
+    },
+  ];
+}
+
+export async function measureStoreInsert(options: {
+  dir: string;
+  events: number;
+  prefill: number;
+  progress(text: string): void;
+}): Promise<Figure[]> {
+  const { events: count, prefill } = options;
+  const seqs = new Map<string, number>();
+  const now = Date.now();
+  const prefillEvents = prefill > 0 ? makeEvents(prefill, seqs, now - prefill * 10 - 60_000, 7) : [];
+  const measured = makeEvents(count, seqs, now, 11);
+  const w: Workload = { dir: options.dir, count, prefill, prefillEvents, measured, progress: options.progress };
+  const figures = measureParse(measured);
+  figures.push(...(await measureStore(w, false)).figures);
+  const withHook = await measureStore(w, true);
+  figures.push(...withHook.figures, ...measureFloors(w, withHook.cpuPerEvent));
   return figures;
 }
