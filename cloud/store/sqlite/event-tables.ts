@@ -9,8 +9,9 @@ import type { Database, Statement } from 'better-sqlite3';
 import { encodeCursor } from '../cursor.ts';
 import { hookFor, type IngestHook, runSqliteHook } from '../ingest-hook.ts';
 import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
-import { WhereClause } from './rows.ts';
 import { type EventRow, eventOfRow } from '../store-rows.ts';
+import { EventGates } from './event-gates.ts';
+import { WhereClause } from './rows.ts';
 
 /** Rows read per step while the ack mark moves over seqs stored earlier (a gap just filled). */
 const ACK_SCAN_PAGE = 1000;
@@ -26,13 +27,20 @@ export class SqliteEventTables {
   private readonly refusedSeqsAfter: Statement<[string, number, number], { seq: number }>;
   private readonly hasRefusedSeq: Statement<[string, number], 1>;
   private readonly purgeRefused: Statement<[number, number]>;
-  /** A loose index scan: the next gate id (or compound id) present in events, one index seek each. */
+  /** A loose index scan: the next gate id present in events, one index seek each. */
   private readonly nextEventGate: Statement<[string], string>;
-  private readonly nextEventCompound: Statement<[string], string>;
+  /** Which gates hold passages of which compound: what a compound's list merges. */
+  private readonly eventGates: EventGates;
   private readonly purgeGateEvents: Statement<[string, number, number]>;
 
   /** The 18 parameters of `insertEvent`, overwritten for each row (better-sqlite3 copies them on bind). */
   private readonly eventRow: unknown[] = new Array(18).fill(null);
+
+  /**
+   * The events-list statements, by SQL: a merged list runs one per gate. One per combination of
+   * filters at most (a few dozen), so the map stays small.
+   */
+  private readonly pageStatements = new Map<string, Statement<unknown[], EventRow>>();
 
   /** Committed ack marks, so a batch need not read them back (the store is their only writer). */
   private readonly ackMarks = new Map<string, number>();
@@ -61,9 +69,7 @@ export class SqliteEventTables {
     this.nextEventGate = db
       .prepare<[string], string>('SELECT gate_id FROM events WHERE gate_id > ? ORDER BY gate_id LIMIT 1')
       .pluck();
-    this.nextEventCompound = db
-      .prepare<[string], string>('SELECT compound_id FROM events WHERE compound_id > ? ORDER BY compound_id LIMIT 1')
-      .pluck();
+    this.eventGates = new EventGates(db);
     this.purgeGateEvents = db.prepare(
       'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE gate_id = ? AND ts < ? ORDER BY ts LIMIT ?)',
     );
@@ -77,6 +83,7 @@ export class SqliteEventTables {
   ): InsertEventsResult {
     const hook = hookFor(anyHook, 'sqlite');
     const result = this.db.transaction((): InsertEventsResult => {
+      this.eventGates.begin();
       const inserted: StoredEvent[] = [];
       const compoundOfGate = new Map<string, string>();
       /** Every seq of the batch per gate, new or duplicate: either way it is stored now. */
@@ -86,7 +93,10 @@ export class SqliteEventTables {
         const seqs = seqsOfGate.get(e.gateId);
         if (seqs) seqs.push(e.seq);
         else seqsOfGate.set(e.gateId, [e.seq]);
-        if (this.insertOne(e)) inserted.push(e);
+        if (this.insertOne(e)) {
+          inserted.push(e);
+          this.eventGates.stored(e.gateId, e.compoundId);
+        }
       }
       if (hook && inserted.length > 0) {
         runSqliteHook(hook, inserted, (gateId) => compoundOfGate.get(gateId) ?? '', this.db);
@@ -104,6 +114,7 @@ export class SqliteEventTables {
     })();
     // Only once committed: a rolled-back batch leaves the cached marks as they were.
     for (const [gateId, mark] of result.acks) this.ackMarks.set(gateId, mark);
+    this.eventGates.committed();
     hook?.committed?.();
     return result;
   }
@@ -179,10 +190,12 @@ export class SqliteEventTables {
 
   query(query: EventQuery): EventPage {
     const where = new WhereClause();
-    const { narrowed } = addEventConditions(where, query);
+    addEventConditions(where, query);
+    // A compound alone has no index of its own here (store migration 8): its gates are merged.
+    const narrowed = query.gateId !== undefined || query.personId !== undefined;
     const rows = narrowed
       ? this.eventRows(where, query.limit + 1)
-      : this.eventRowsOfAllCompounds(where, query.limit + 1);
+      : this.eventRowsOfGates(where, query.limit + 1, query.compoundId);
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     return {
@@ -193,19 +206,31 @@ export class SqliteEventTables {
 
   private eventRows(where: WhereClause, limit: number): EventRow[] {
     const sql = `SELECT * FROM events ${where.sql()} ORDER BY ts DESC, id DESC LIMIT ?`;
-    return this.db.prepare<unknown[], EventRow>(sql).all(...where.args, limit);
+    let statement = this.pageStatements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare<unknown[], EventRow>(sql);
+      this.pageStatements.set(sql, statement);
+    }
+    return statement.all(...where.args, limit);
   }
 
   /**
-   * Newest first across every compound without an index on ts alone: the first `limit` rows of
-   * each compound (over `events_by_compound_ts`) merged. The newest `limit` overall are among them.
+   * Newest first across the compound's gates (every gate without `compoundId`), with neither an
+   * index on ts alone nor one per compound: the first `limit` rows of each gate over
+   * `events_by_gate_ts`, merged. The newest `limit` overall are among them.
    */
-  private eventRowsOfAllCompounds(where: WhereClause, limit: number): EventRow[] {
+  private eventRowsOfGates(where: WhereClause, limit: number, compoundId: string | undefined): EventRow[] {
     const rows: EventRow[] = [];
-    let compoundId = this.nextEventCompound.get('');
-    while (compoundId !== undefined) {
-      rows.push(...this.eventRows(where.with('compound_id = ?', compoundId), limit));
-      compoundId = this.nextEventCompound.get(compoundId);
+    if (compoundId !== undefined) {
+      for (const gateId of this.eventGates.gatesOf(compoundId)) {
+        rows.push(...this.eventRows(where.with('gate_id = ?', gateId), limit));
+      }
+    } else {
+      let gateId = this.nextEventGate.get('');
+      while (gateId !== undefined) {
+        rows.push(...this.eventRows(where.with('gate_id = ?', gateId), limit));
+        gateId = this.nextEventGate.get(gateId);
+      }
     }
     rows.sort((a, b) => Number(b.ts) - Number(a.ts) || Number(b.id) - Number(a.id));
     return rows.slice(0, limit);

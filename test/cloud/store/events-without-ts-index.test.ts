@@ -22,7 +22,12 @@ const GATES = [
   { id: 'g-c1', compoundId: 'c-c' },
 ];
 
-const event = (gate: (typeof GATES)[number], seq: number, ts: number, extra: Partial<StoredEvent> = {}) => ({
+const event = (
+  gate: { id: string; compoundId: string },
+  seq: number,
+  ts: number,
+  extra: Partial<StoredEvent> = {},
+) => ({
   ...entryEvent(gate.id, seq, { ts }),
   compoundId: gate.compoundId,
   receivedAt: ts + 10,
@@ -55,12 +60,7 @@ describe('events without an index on ts alone', () => {
   });
 
   it('has no events_by_ts, and the index the old queries need', () => {
-    expect(indexNames(store.db)).toEqual([
-      'events_by_compound_ts',
-      'events_by_gate_ts',
-      'events_by_person_ts',
-      'sqlite_autoindex_events_1',
-    ]);
+    expect(indexNames(store.db)).toEqual(['events_by_gate_ts', 'events_by_person_ts', 'sqlite_autoindex_events_1']);
   });
 });
 
@@ -93,6 +93,72 @@ describe('migration 2 on a version-1 database', () => {
         const next = await store.insertEvents([event(GATES[0]!, 2, 2000)]);
         expect(next.acks.get('g-a1')).toBe(2);
         expect(await store.purgeBefore(1500, 100)).toBe(1);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('migration 8 on a version-7 database', () => {
+  it('drops the per-compound index; every compound lists the same pages as over that index', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'anxin-store-v7-'));
+    try {
+      const path = join(dir, 'cloud.db');
+      const v7 = new BetterSqlite3(path);
+      v7.pragma('journal_mode = WAL');
+      expect(migrate(v7, MIGRATIONS.slice(0, 7))).toBe(7);
+      const insert = v7.prepare(`INSERT INTO events (gate_id, seq, compound_id, ts, direction, method, result, reason,
+        person_id, health, mode, passed, decision_ms, received_at) VALUES (?, ?, ?, ?, 'in', 'qr', ?, 'ok', 'p-1',
+        'green', 'normal', 1, 3, ?)`);
+      // Four registered gates, one the registry never knew, one gate naming a second compound; ties in ts.
+      const sources = [...GATES, { id: 'g-zz', compoundId: 'c-a' }, { id: 'g-a1', compoundId: 'c-b' }];
+      const seqs = new Map<string, number>();
+      for (let i = 0; i < 300; i++) {
+        const gate = sources[(i * 7) % sources.length]!;
+        const seq = (seqs.get(gate.id) ?? 0) + 1;
+        seqs.set(gate.id, seq);
+        insert.run(gate.id, seq, gate.compoundId, 1000 + ((i * 37) % 50), i % 4 === 0 ? 'denied' : 'granted', 2000 + i);
+      }
+      expect(indexNames(v7)).toContain('events_by_compound_ts');
+      const overIndex = (compoundId: string) =>
+        (
+          v7
+            .prepare('SELECT gate_id, seq FROM events WHERE compound_id = ? ORDER BY ts DESC, id DESC')
+            .all(compoundId) as { gate_id: string; seq: number }[]
+        ).map((r) => `${r.gate_id}/${r.seq}`);
+      const before = new Map(['c-a', 'c-b', 'c-c', 'c-none'].map((c) => [c, overIndex(c)]));
+      v7.close();
+
+      const store = new SqliteCloudStore({ path });
+      try {
+        expect(indexNames(store.db)).not.toContain('events_by_compound_ts');
+        expect(store.db.prepare('SELECT compound_id, gate_id FROM event_gates ORDER BY 1, 2').all()).toEqual([
+          { compound_id: 'c-a', gate_id: 'g-a1' },
+          { compound_id: 'c-a', gate_id: 'g-a2' },
+          { compound_id: 'c-a', gate_id: 'g-zz' },
+          { compound_id: 'c-b', gate_id: 'g-a1' },
+          { compound_id: 'c-b', gate_id: 'g-b1' },
+          { compound_id: 'c-c', gate_id: 'g-c1' },
+        ]);
+        for (const [compoundId, expected] of before) {
+          const seen: string[] = [];
+          let cursor: string | undefined;
+          for (let pages = 0; pages < 100; pages++) {
+            const page = await store.queryEvents({ compoundId, limit: 17, ...(cursor ? { cursor } : {}) });
+            seen.push(...page.events.map((e) => `${e.gateId}/${e.seq}`));
+            if (!page.nextCursor) break;
+            cursor = page.nextCursor;
+          }
+          expect(seen).toEqual(expected);
+        }
+        // Ingest goes on: a new gate's first passage joins its compound's list.
+        await store.insertEvents([event({ id: 'g-new', compoundId: 'c-c' }, 1, 5000)]);
+        expect((await store.queryEvents({ compoundId: 'c-c', limit: 1 })).events.map((e) => e.gateId)).toEqual([
+          'g-new',
+        ]);
       } finally {
         await store.close();
       }
