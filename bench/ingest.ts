@@ -448,7 +448,7 @@ function reportNotes(report: Ctx['report'], sideBySide: readonly SideBySide[], o
   }
   report.note("events are prepared before the clock starts: the gates' JSON encoding is not in the figures");
   report.note(
-    'mosquitto runs as docs/deploy.md sets it up (generated mosquitto.conf, dynamic-security accounts: one per gate confined to its topics, the cloud with --mqtt-token), with unbounded queues',
+    'mosquitto runs as docs/deploy.md sets it up (generated mosquitto.conf, dynamic-security accounts: one per gate confined to its topics, the cloud with --mqtt-token), with its generated flow control: 20 messages in flight towards the cloud, the rest queued up to 1 GiB',
   );
 }
 

@@ -66,6 +66,12 @@ const childEnv = { ...process.env, ANXIN_LOG_LEVEL: process.env.ANXIN_LOG_LEVEL 
  */
 const LOG_DIR = process.env.ANXIN_BENCH_LOGS;
 
+/** `ANXIN_BENCH_CLOUD_PROF=DIR`: the cloud runs with `--cpu-prof`, its profile written to DIR when it stops. */
+function profileArgs(): string[] {
+  const dir = process.env.ANXIN_BENCH_CLOUD_PROF;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+}
+
 /**
  * The log lines that say a connection was lost: the broker cutting a client off (a slow reader, a
  * cloud that read nothing for the drain timeout), the cloud's link going down. A run's figures
@@ -125,6 +131,7 @@ export async function startAnxinCloud(
   const child = ctx.spawnChild(
     process.execPath,
     [
+      ...profileArgs(),
       ANXIN,
       ...cloudArgs({
         port,
@@ -163,15 +170,14 @@ export async function startAnxinCloud(
  * generated `mosquitto.conf` and dynamic-security accounts (authentication on, every account
  * confined to its role), written with the owners and modes Mosquitto needs after it drops to user
  * `mosquitto` — a bench temp dir (0700, root's) would hide the plugin's JSON from it and every
- * login would be refused. Plus unbounded queues so a slow subscriber is measured as slow, not as
- * lossy (Mosquitto drops QoS 1 beyond `max_queued_messages`, default 1000, which 200 gates × a
- * window of 16 exceed).
+ * login would be refused. Its flow control is the generated one (20 in flight towards the cloud,
+ * the rest queued up to 1 GiB, docs/deploy.md "Flow control towards the cloud"): the bench
+ * measures Mosquitto as deployed.
  */
 export async function startAuthMosquitto(ctx: Ctx, accounts: readonly MosquittoAccount[]): Promise<RunningProcess> {
   const mosquitto = await startMosquitto({
     accounts,
     maxPayload: MOSQUITTO_DEFAULT_MAX_PAYLOAD,
-    extraConfig: ['max_queued_messages 0', 'max_inflight_messages 0'],
   });
   ctx.onCleanup(() => mosquitto.stop());
   let stopped = false;
