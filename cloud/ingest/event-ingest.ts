@@ -10,10 +10,11 @@
  * message (≤ 500 events).
  */
 import type { Logger } from '../../shared/log.ts';
-import { eventsMessageSchema } from '../../shared/schemas/mqtt.ts';
+import { type EventsMessage, eventsMessageSchema } from '../../shared/schemas/mqtt.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
 import type { EventStore, IngestHook, RefusedSeq, StoredEvent } from '../store/store.ts';
 import type { EventAdmission } from './event-admission.ts';
+import { readEventsMessage } from './events-reader.ts';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5;
 /**
@@ -97,28 +98,18 @@ export class EventIngest {
       this.logger.warn({ gateId: topicGateId }, 'events payload is not JSON');
       return;
     }
-    const parsed = eventsMessageSchema.safeParse(json);
-    if (!parsed.success) {
-      metrics.ingestRejects.inc({ reason: 'invalid-payload' });
-      this.logger.warn(
-        {
-          gateId: topicGateId,
-          issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`),
-        },
-        'events payload rejected',
-      );
-      return;
-    }
+    const message = readEventsMessage(json) ?? this.parseBySchema(topicGateId, json);
+    if (!message) return;
     const compoundId = await this.options.compoundOf(topicGateId);
     if (compoundId === undefined) {
-      metrics.ingestRejects.inc({ reason: 'unknown-gate' }, parsed.data.events.length);
+      metrics.ingestRejects.inc({ reason: 'unknown-gate' }, message.events.length);
       this.logger.warn({ gateId: topicGateId }, 'events from a gate that is not registered');
       return;
     }
     const receivedAt = this.now();
     let mismatched = 0;
     const own: StoredEvent[] = [];
-    for (const event of parsed.data.events) {
+    for (const event of message.events) {
       if (event.gateId !== topicGateId) {
         mismatched += 1;
         continue;
@@ -142,6 +133,18 @@ export class EventIngest {
       metrics.ingestBackpressure.inc();
       await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
     }
+  }
+
+  /** What the hand check (events-reader.ts) did not take: the schema decides, and explains a refusal. */
+  private parseBySchema(topicGateId: string, json: unknown): EventsMessage | undefined {
+    const parsed = eventsMessageSchema.safeParse(json);
+    if (parsed.success) return parsed.data;
+    this.options.metrics.ingestRejects.inc({ reason: 'invalid-payload' });
+    this.logger.warn(
+      { gateId: topicGateId, issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`) },
+      'events payload rejected',
+    );
+    return undefined;
   }
 
   /** Writes everything queued now; resolves when it is committed and acknowledged. */

@@ -1,0 +1,108 @@
+/**
+ * The hand check of `events` messages (cloud/ingest/events-reader.ts) against the schema it stands
+ * in for: on generated messages — mostly valid, each field sometimes at or just past its limits or
+ * of the wrong type — it may only accept what `eventsMessageSchema` accepts, and then must output
+ * exactly what the schema outputs. And it does take the messages gates really send.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { readEventsMessage } from '../../../cloud/ingest/events-reader.ts';
+import { DIRECTIONS, HEALTH_COLOURS, METHODS, MODES, REASONS, RESULTS } from '../../../shared/enums.ts';
+import { eventsMessageSchema } from '../../../shared/schemas/mqtt.ts';
+
+const anyJson = fc.oneof(
+  fc.constant(null),
+  fc.constant(undefined),
+  fc.boolean(),
+  fc.integer(),
+  fc.double(),
+  fc.string(),
+  fc.array(fc.string(), { maxLength: 2 }),
+  fc.object({ maxDepth: 1 }),
+);
+const maybe = <T>(good: fc.Arbitrary<T>, ...near: fc.Arbitrary<unknown>[]) =>
+  fc.oneof({ arbitrary: good, weight: 40 }, ...near.map((arbitrary) => ({ arbitrary, weight: 1 })), {
+    arbitrary: anyJson,
+    weight: 1,
+  });
+const id = maybe(
+  fc.stringMatching(/^[a-z0-9-]{1,64}$/),
+  fc.constantFrom('', 'A', 'a/b', 'a+', '#', 'x'.repeat(65), 'é'),
+);
+const int = (min: number, max: number) =>
+  maybe(
+    fc.integer({ min, max: Math.min(max, Number.MAX_SAFE_INTEGER) }),
+    fc.constantFrom(min - 1, 0.5, max + 1, -0, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53),
+  );
+const oneOf = (values: readonly string[]) => maybe(fc.constantFrom(...values), fc.constantFrom('', 'GREEN', 'x'));
+const text = (max: number) =>
+  maybe(fc.string({ minLength: 1, maxLength: max }), fc.constantFrom('', 'x'.repeat(max + 1)));
+
+const event = fc.record(
+  {
+    gateId: id,
+    seq: int(1, Number.MAX_SAFE_INTEGER),
+    ts: int(0, 8_640_000_000_000_000),
+    direction: oneOf(DIRECTIONS),
+    method: oneOf(METHODS),
+    result: oneOf(RESULTS),
+    reason: oneOf(REASONS),
+    personId: id,
+    idHash: maybe(fc.stringMatching(/^[0-9a-f]{64}$/), fc.constantFrom('AB'.repeat(32), 'ab'.repeat(31))),
+    passId: id,
+    health: oneOf(HEALTH_COLOURS),
+    mode: oneOf(MODES),
+    passed: maybe(fc.oneof(fc.boolean(), fc.constant(null))),
+    guard: text(64),
+    quotaHousehold: id,
+    openReason: text(200),
+    decisionMs: maybe(fc.double({ min: 0, max: 60_000, noNaN: true }), fc.constantFrom(-1, 60_001, Number.NaN)),
+    extra: anyJson,
+  },
+  { requiredKeys: ['gateId', 'seq', 'ts', 'direction', 'method', 'result', 'reason', 'health', 'mode', 'decisionMs'] },
+);
+const message = fc.oneof(
+  { arbitrary: fc.record({ events: fc.array(event, { minLength: 1, maxLength: 4 }) }), weight: 8 },
+  { arbitrary: fc.record({ events: fc.array(event, { maxLength: 1 }) }), weight: 1 },
+  { arbitrary: anyJson, weight: 1 },
+);
+
+describe('readEventsMessage', () => {
+  it('accepts only what eventsMessageSchema accepts, and outputs what it outputs', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(message, (json) => {
+        const byHand = readEventsMessage(json);
+        const bySchema = eventsMessageSchema.safeParse(json);
+        if (byHand === undefined) return;
+        accepted += 1;
+        expect(bySchema.success).toBe(true);
+        expect(byHand).toStrictEqual(bySchema.data);
+        expect(Object.keys(byHand.events[0]!)).toEqual(Object.keys(bySchema.data!.events[0]!));
+      }),
+      { numRuns: 3000 },
+    );
+    // The generator must reach the accepting side often, or the property says little.
+    expect(accepted).toBeGreaterThan(100);
+  });
+
+  it('takes a gate journal batch of 500 as the schema does, and refuses 501', () => {
+    const one = {
+      gateId: 'g-1',
+      seq: 1,
+      ts: 1_796_000_000_000,
+      direction: 'in',
+      method: 'qr',
+      result: 'granted',
+      reason: 'ok',
+      personId: 'p-1',
+      health: 'green',
+      mode: 'normal',
+      passed: true,
+      decisionMs: 1.5,
+    };
+    const batch = { events: Array.from({ length: 500 }, (_, i) => ({ ...one, seq: i + 1 })) };
+    expect(readEventsMessage(batch)).toStrictEqual(eventsMessageSchema.parse(batch));
+    expect(readEventsMessage({ events: [...batch.events, { ...one, seq: 501 }] })).toBeUndefined();
+  });
+});
