@@ -224,7 +224,8 @@ export function generateMosquittoConfig(input: MosquittoConfigInput): MosquittoF
     // Flow control towards the cloud (docs/deploy.md, "Flow control towards the cloud"): at most 20
     // QoS 1 messages unacknowledged at a time (the cloud acks each once its ingest took it), the
     // rest queued by size, not by Mosquitto's default count of 1000 — which a fleet's drain after
-    // an outage (gates × 4 batches in flight) passes, and beyond which Mosquitto drops.
+    // an outage (gates × 4 batches in flight) passes, and beyond which Mosquitto drops. Mosquitto
+    // has no per-client limits: these apply to every client (docs/deploy.md, "Flow control towards the cloud").
     'max_inflight_messages 20',
     'max_queued_messages 0',
     `max_queued_bytes ${maxQueuedBytes}`,
