@@ -227,7 +227,9 @@ export function generateMosquittoConfig(input: MosquittoConfigInput): MosquittoF
     // an outage (gates × 4 batches in flight) passes, and beyond which Mosquitto drops. Mosquitto
     // has no per-client limits: these apply to every client (docs/deploy.md, "Flow control towards the cloud").
     'max_inflight_messages 20',
-    'max_queued_messages 0',
+    // A count far past any backlog, not 0 ("no limit"): with 0, Mosquitto 2.0.11 stopped delivering
+    // a gate's publishes after one the gate's role denied (test/broker/mosquitto-interop.integration.test.ts).
+    'max_queued_messages 1000000',
     `max_queued_bytes ${maxQueuedBytes}`,
     'persistence false',
     'log_dest stderr',

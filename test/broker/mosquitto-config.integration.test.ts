@@ -125,7 +125,7 @@ describe('mosquitto.conf', () => {
       'max_packet_size 3072',
       // The cloud's flow control: a window of 20 unacked messages, the rest queued by size (1 GiB).
       'max_inflight_messages 20',
-      'max_queued_messages 0',
+      'max_queued_messages 1000000',
       'max_queued_bytes 1073741824',
       'user mosquitto',
       'listener 18830 127.0.0.1',
