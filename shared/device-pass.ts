@@ -305,9 +305,8 @@ export function verifyDeviceCertificateBytes(
 ): { ok: true; pass: VerifiedDeviceCertificate; point: Buffer } | { ok: false; reason: CertificateFault } {
   const decoded = decodeDeviceCertificate(certificate);
   if (!decoded) return { ok: false, reason: 'malformed' };
-  const cloudKey = ring.get(decoded.pass.kid);
-  if (!cloudKey) return { ok: false, reason: 'unknown-key' };
-  if (!verify(null, decoded.body, cloudKey, decoded.cloudSignature)) return { ok: false, reason: 'bad-signature' };
+  const signed = checkCloudSignature(decoded, ring);
+  if (!signed.ok) return signed;
   try {
     const point = ECDH.convertKey(decoded.pass.deviceKey, 'prime256v1', undefined, undefined, 'uncompressed') as Buffer;
     const pass = { ...decoded.pass, deviceKey: Buffer.from(decoded.pass.deviceKey) };
@@ -330,17 +329,28 @@ export function isDevicePassText(text: string): boolean {
   return typeof text === 'string' && text.startsWith(DEVICE_PASS_PREFIX);
 }
 
-/** The cloud half: kid and Ed25519 signature; the device key imported. Independent of time. */
 export type CertificateFault = 'unknown-key' | 'bad-signature' | 'malformed';
 
+/** The cloud half: kid and Ed25519 signature; the device key imported. Independent of time. */
 export type CertificateCheck =
   | { ok: true; pass: VerifiedDeviceCertificate; deviceKey: KeyObject; cloudKey: KeyObject }
   | { ok: false; reason: CertificateFault };
 
-export function verifyDeviceCertificate(decoded: DecodedDevicePass, ring: KeyRing): CertificateCheck {
+/** The cloud's Ed25519 signature of the certificate, with the ring's key for its kid. */
+function checkCloudSignature(
+  decoded: DecodedDevicePass,
+  ring: KeyRing,
+): { ok: true; cloudKey: KeyObject } | { ok: false; reason: CertificateFault } {
   const cloudKey = ring.get(decoded.pass.kid);
   if (!cloudKey) return { ok: false, reason: 'unknown-key' };
   if (!verify(null, decoded.body, cloudKey, decoded.cloudSignature)) return { ok: false, reason: 'bad-signature' };
+  return { ok: true, cloudKey };
+}
+
+export function verifyDeviceCertificate(decoded: DecodedDevicePass, ring: KeyRing): CertificateCheck {
+  const signed = checkCloudSignature(decoded, ring);
+  if (!signed.ok) return signed;
+  const { cloudKey } = signed;
   // The cloud only signs points on the curve (compressDeviceKey), so this fails only for a bug or a forged key.
   const deviceKey = importDeviceKey(decoded.pass.deviceKey);
   if (!deviceKey) return { ok: false, reason: 'malformed' };
