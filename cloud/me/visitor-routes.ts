@@ -93,8 +93,6 @@ interface InviteWindow {
   householdId: string;
   compound: Compound;
   policy: Awaited<ReturnType<ResidentSideStore['policyOf']>>;
-  /** Invitations the household made within the quota's days. */
-  used: number;
   now: number;
   validFrom: number;
   validTo: number;
@@ -123,7 +121,7 @@ async function inviteWindow(deps: VisitorDeps, me: Resident, date: string): Prom
   }
   const validFrom = startOfLocalDay(date, compound.timeZone);
   const validTo = startOfLocalDay(nextDay(date), compound.timeZone);
-  return { householdId: me.householdId, compound, policy, used, now, validFrom, validTo };
+  return { householdId: me.householdId, compound, policy, now, validFrom, validTo };
 }
 
 function quotaFull(used: number, policy: InviteWindow['policy']): ApiError {
