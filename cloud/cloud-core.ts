@@ -153,7 +153,7 @@ function openExtensions(ctx: ExtensionContext, factories: readonly CloudExtensio
   const publishChanges = ctx.registry.publishChanges.bind(ctx.registry);
   const parts = { store: ctx.store, live: ctx.live, logger: ctx.logger, now: ctx.now, publishChanges };
   const exitQuota = new ExitQuotaService(parts);
-  const supply = new SupplyService({ ...parts, publish: ctx.publish }).start();
+  const supply = new SupplyService({ ...parts, publish: ctx.publish });
   const extensions = [
     exitQuotaExtension(exitQuota, ctx),
     supplyExtension(supply, ctx),

@@ -52,7 +52,7 @@ export interface SupplyServiceOptions {
   logger: Logger;
   now: () => number;
   holdMs?: number;
-  /** Where the rounds and claims are kept; by default the supply supplies on the store's engine. */
+  /** Where the rounds and claims are kept; by default the supply store on the store's engine. */
   supplies?: SupplyStore;
 }
 
@@ -69,11 +69,6 @@ export class SupplyService {
     this.supplies = options.supplies ?? openSupplyStore(options.store.engine);
     this.log = options.logger.child({ component: 'cloud.supply' });
     this.holdMs = options.holdMs ?? HOLD_MS;
-  }
-
-  /** Kept for the cloud's wiring: the supplies is opened (and its tables created) by the constructor. */
-  start(): this {
-    return this;
   }
 
   // ---- sleeping and waking ----

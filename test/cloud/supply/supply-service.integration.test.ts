@@ -44,7 +44,7 @@ function instance(store: CloudStore): Instance {
     live: { publish: (m: unknown) => alarms.push(m) } as unknown as LiveHub,
     logger: silentLogger,
     now: () => NOW,
-  }).start();
+  });
   return { supply, acks, changes, alarms };
 }
 
