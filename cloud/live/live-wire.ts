@@ -24,6 +24,8 @@ import type { LiveMessage } from './live-hub.ts';
 export const LIVE_CHANNEL = 'anxin_live';
 /** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (the default build's limit); a margin below it. */
 export const NOTIFY_MAX_BYTES = 7_900;
+/** Sends `$2` (sealed payloads, in order) on channel `$1`: one statement, whoever notifies. */
+export const NOTIFY_SQL = 'SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n';
 /** The seal before each payload's JSON: 64 hex digits. */
 const SEAL_CHARS = 64;
 /** The most messages one payload can carry: the smallest message is over 60 bytes. */

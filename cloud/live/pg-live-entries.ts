@@ -23,16 +23,13 @@ import type { PgIngestHook } from '../store/ingest-hook.ts';
 import { run, statement } from '../store/postgres/pg-pool.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { entryMessage } from './live-entries.ts';
-import { LIVE_CHANNEL, type LiveWire, packNotifications } from './live-wire.ts';
+import { LIVE_CHANNEL, type LiveWire, NOTIFY_SQL, packNotifications } from './live-wire.ts';
 
 const persons = statement<[string[]], { person_id: string; masked_name: string; visitor: boolean }>(
   'live_entry_persons',
   "SELECT person_id, masked_name, kind = 'visitor' AS visitor FROM residents WHERE person_id = ANY($1::text[])",
 );
-const notify = statement<[string, string[]]>(
-  'live_entry_notify',
-  'SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n',
-);
+const notify = statement<[string, string[]]>('live_entry_notify', NOTIFY_SQL);
 
 export interface PgLiveEntriesCounters {
   /** Entries notified in committed or pending transactions, and the notifications carrying them. */

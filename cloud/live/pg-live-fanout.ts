@@ -32,7 +32,14 @@ import { BoundedQueue } from '../../shared/bounded-queue.ts';
 import type { Logger } from '../../shared/log.ts';
 import { Backoff } from '../../shared/mqtt-reconnect.ts';
 import type { LiveHub, LiveMessage } from './live-hub.ts';
-import { LIVE_CHANNEL, type LiveWire, NOTIFY_MAX_BYTES, packNotifications, unpackNotification } from './live-wire.ts';
+import {
+  LIVE_CHANNEL,
+  type LiveWire,
+  NOTIFY_MAX_BYTES,
+  NOTIFY_SQL,
+  packNotifications,
+  unpackNotification,
+} from './live-wire.ts';
 
 export { LIVE_CHANNEL, NOTIFY_MAX_BYTES } from './live-wire.ts';
 /** Messages waiting to be sent past this (the database slower than the ingest) are dropped, oldest first. */
@@ -181,10 +188,7 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
   private async send(payloads: string[], count: number): Promise<void> {
     if (payloads.length === 0) return;
     try {
-      await this.options.pool.query(
-        'SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n',
-        [LIVE_CHANNEL, payloads],
-      );
+      await this.options.pool.query(NOTIFY_SQL, [LIVE_CHANNEL, payloads]);
       this.counters.sent += count;
       this.counters.notifications += payloads.length;
       if (this.sendFailing) this.logger.info('live messages relayed again');
