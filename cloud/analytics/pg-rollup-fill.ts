@@ -15,6 +15,7 @@ import type pg from 'pg';
 import type { Direction, Method, Reason, Result } from '../../shared/enums.ts';
 import type { Logger } from '../../shared/log.ts';
 import { migratedOnFirstUse } from '../store/postgres/pg-migrated.ts';
+import { transaction } from '../store/postgres/pg-pool.ts';
 import { PG_ANALYTICS_MIGRATIONS, ROLLUP_TABLES } from './pg-analytics-migrations.ts';
 import { addRollups } from './pg-rollup-apply.ts';
 import type { RollupEvent } from './rollup.ts';
@@ -68,32 +69,22 @@ export function analyticsReady(pool: pg.Pool, log: Logger): Promise<void> {
  */
 export async function fillRollups(pool: pg.Pool, log: Logger, options: { force: boolean }): Promise<number> {
   if (!options.force && (await isFilled(pool))) return 0;
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    // Before any query: the snapshot is taken after the lock (PostgreSQL's advice for consistency).
-    await client.query(`LOCK TABLE analytics_state, ${ROLLUP_TABLES.join(', ')} IN SHARE ROW EXCLUSIVE MODE`);
-    if (!options.force && (await isFilled(client))) {
-      await client.query('COMMIT');
-      return 0;
-    }
-    await client.query(ROLLUP_TABLES.map((t) => `DELETE FROM ${t};`).join('\n'));
-    const read = await addEveryEvent(client, log);
-    await client.query(
-      `INSERT INTO analytics_state (id, rollups_filled) VALUES (1, true)
-       ON CONFLICT (id) DO UPDATE SET rollups_filled = true`,
-    );
-    await client.query('COMMIT');
-    return read;
-  } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-      broken = rollbackError as Error;
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  return transaction(
+    pool,
+    async (client) => {
+      // Before any query: the snapshot is taken after the lock (PostgreSQL's advice for consistency).
+      await client.query(`LOCK TABLE analytics_state, ${ROLLUP_TABLES.join(', ')} IN SHARE ROW EXCLUSIVE MODE`);
+      if (!options.force && (await isFilled(client))) return 0;
+      await client.query(ROLLUP_TABLES.map((t) => `DELETE FROM ${t};`).join('\n'));
+      const read = await addEveryEvent(client, log);
+      await client.query(
+        `INSERT INTO analytics_state (id, rollups_filled) VALUES (1, true)
+         ON CONFLICT (id) DO UPDATE SET rollups_filled = true`,
+      );
+      return read;
+    },
+    'repeatable read',
+  );
 }
 
 async function isFilled(db: pg.Pool | pg.PoolClient): Promise<boolean> {

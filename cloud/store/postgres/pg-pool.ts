@@ -93,7 +93,7 @@ export async function one<P extends readonly unknown[], R>(
   return (await run(db, stmt, params)).rows[0];
 }
 
-export type Isolation = 'read committed' | 'repeatable read read only';
+export type Isolation = 'read committed' | 'repeatable read' | 'repeatable read read only';
 
 /**
  * Runs `body` in a transaction on one pooled client: COMMIT when it resolves, ROLLBACK when it
