@@ -33,7 +33,7 @@
  */
 import { z } from 'zod';
 import { formatIssues } from '../shared/config.ts';
-import { MODES } from '../shared/enums.ts';
+import type { MODES } from '../shared/enums.ts';
 import { idSchema } from '../shared/ids.ts';
 import type { Logger } from '../shared/log.ts';
 import { type Change, syncDeltaEnvelopeSchema, syncEnvelopeSchema } from '../shared/schemas/mqtt.ts';
@@ -373,7 +373,8 @@ export class SyncConsumer {
 }
 
 const PERSON_OPS: ReadonlySet<unknown> = new Set(['person.upsert', 'person.delete', 'health']);
-const KNOWN_MODE = z.enum(MODES);
+/** The modes an unreadable change may still impose: only those that admit fewer people than normal. */
+const TIGHTER_MODE = z.enum(['controlled', 'lockdown'] satisfies (typeof MODES)[number][]);
 
 /** An unreadable change's own fields, and the person it names (top level or in its record). */
 function fieldsOf(item: object): { fields: Record<string, unknown>; personId: unknown } {
@@ -388,9 +389,10 @@ function fieldsOf(item: object): { fields: Record<string, unknown>; personId: un
  * skipping it could leave a revoked pass or a person turned red admitting at the door, or the gate
  * in the mode it was told to leave. So a person whose record or health could not be read is taken
  * out of the replica (unknown: refused until a readable record arrives), a pass whose revocation
- * could not be read is revoked, and a mode change naming a known mode (its time or reason
- * unreadable) is applied now. The alarm tells the manager; anything else (a policy, a setting) is
- * skipped.
+ * could not be read is revoked, and a mode change naming a mode that admits fewer people
+ * (controlled, lockdown; its time or reason unreadable) is applied now — never one that opens
+ * (normal, emergency-open), which only a readable change may. The alarm tells the manager; anything
+ * else (a policy, a setting) is skipped.
  */
 function failClosed(item: unknown, now: number): Change | undefined {
   if (typeof item !== 'object' || item === null) return undefined;
@@ -399,7 +401,7 @@ function failClosed(item: unknown, now: number): Change | undefined {
   if (PERSON_OPS.has(fields.op) && person.success) return { op: 'person.delete', personId: person.data };
   const passId = idSchema.safeParse(fields.passId);
   if (fields.op === 'pass.revoke' && passId.success) return { op: 'pass.revoke', passId: passId.data, ts: now };
-  const mode = KNOWN_MODE.safeParse(fields.mode);
+  const mode = TIGHTER_MODE.safeParse(fields.mode);
   if (fields.op === 'mode' && mode.success) return { op: 'mode', mode: mode.data, ts: now };
   return undefined;
 }

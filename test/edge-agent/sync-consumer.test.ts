@@ -378,6 +378,15 @@ describe('SyncConsumer: changes the gate cannot read', () => {
     sync.handleChanges(JSON.stringify({ fromRev: 2, toRev: 3, changes: [lockdown] }));
     expect(sync.counters.changesSkipped).toBe(6);
     expect(replica.mode()).toBe('lockdown');
+    // An unreadable change that would open the gate is only skipped: the lockdown holds.
+    const opening = [
+      { op: 'mode', mode: 'normal', ts: NOW, reason: 'x'.repeat(500) },
+      { op: 'mode', mode: 'emergency-open', ts: 'now' },
+    ];
+    sync.handleChanges(JSON.stringify({ fromRev: 3, toRev: 4, changes: opening }));
+    expect(sync.counters.changesSkipped).toBe(8);
+    expect(replica.rev()).toBe(4);
+    expect(replica.mode()).toBe('lockdown');
   });
 
   it('still refuses a message whose envelope is invalid, and skips nothing of an old delta', () => {
