@@ -4,29 +4,11 @@ import { readChange, readHotChange } from '../../edge-agent/change-reader.ts';
 import { HEALTH_COLOURS, PERSON_KINDS } from '../../shared/enums.ts';
 import { changeSchema } from '../../shared/schemas/mqtt.ts';
 import { person } from './fixtures.ts';
+import { nearLimits } from '../helpers/near-limits.ts';
 
 const HASH = 'ab'.repeat(32);
 
-/** Each field: mostly a value the schema takes, sometimes one at or just past its limits, or the wrong type. */
-const anyJson = fc.oneof(
-  fc.constant(null),
-  fc.constant(undefined),
-  fc.boolean(),
-  fc.integer(),
-  fc.double(),
-  fc.string(),
-  fc.array(fc.string(), { maxLength: 2 }),
-  fc.object({ maxDepth: 1 }),
-);
-const maybe = <T>(good: fc.Arbitrary<T>, ...near: fc.Arbitrary<unknown>[]) =>
-  fc.oneof({ arbitrary: good, weight: 6 }, ...near.map((arbitrary) => ({ arbitrary, weight: 1 })), {
-    arbitrary: anyJson,
-    weight: 1,
-  });
-const id = maybe(
-  fc.stringMatching(/^[a-z0-9-]{1,64}$/),
-  fc.constantFrom('', 'A', 'a/b', 'a+', '#', 'x'.repeat(65), 'é'),
-);
+const { maybe, id } = nearLimits(6);
 const epoch = maybe(
   fc.integer({ min: 0, max: 8_640_000_000_000_000 }),
   fc.constantFrom(-1, 0.5, 8_640_000_000_000_001, Number.NaN, Number.POSITIVE_INFINITY, -0, 2 ** 53),

@@ -9,26 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { readEventsMessage } from '../../../cloud/ingest/events-reader.ts';
 import { DIRECTIONS, HEALTH_COLOURS, METHODS, MODES, REASONS, RESULTS } from '../../../shared/enums.ts';
 import { eventsMessageSchema } from '../../../shared/schemas/mqtt.ts';
+import { anyJson, nearLimits } from '../../helpers/near-limits.ts';
 
-const anyJson = fc.oneof(
-  fc.constant(null),
-  fc.constant(undefined),
-  fc.boolean(),
-  fc.integer(),
-  fc.double(),
-  fc.string(),
-  fc.array(fc.string(), { maxLength: 2 }),
-  fc.object({ maxDepth: 1 }),
-);
-const maybe = <T>(good: fc.Arbitrary<T>, ...near: fc.Arbitrary<unknown>[]) =>
-  fc.oneof({ arbitrary: good, weight: 40 }, ...near.map((arbitrary) => ({ arbitrary, weight: 1 })), {
-    arbitrary: anyJson,
-    weight: 1,
-  });
-const id = maybe(
-  fc.stringMatching(/^[a-z0-9-]{1,64}$/),
-  fc.constantFrom('', 'A', 'a/b', 'a+', '#', 'x'.repeat(65), 'é'),
-);
+const { maybe, id } = nearLimits(40);
 const int = (min: number, max: number) =>
   maybe(
     fc.integer({ min, max: Math.min(max, Number.MAX_SAFE_INTEGER) }),
