@@ -24,6 +24,8 @@
  * (edge-agent/mqtt-link.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { idSchema } from '../../shared/ids.ts';
 import type { GateStatus } from '../../shared/schemas/mqtt.ts';
 import type { SigningKey } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -37,14 +39,21 @@ import { type GateDuties, MemoryGateDuties } from './gate-duties.ts';
 
 const DAY_MS = 86_400_000;
 
-interface RenewalClaims {
-  sub: string;
-  role: 'gate';
-  compound: string;
-  exp: number;
-  iat: number;
-  jti: string;
-}
+/**
+ * The note another instance left in `gate_duties` for a renewal it sent: only a gate's claims are
+ * ever signed again from it, whatever else the row holds.
+ */
+const renewalNoteSchema = z.strictObject({
+  cmdId: z.string().max(128),
+  claims: z.strictObject({
+    sub: idSchema,
+    role: z.literal('gate'),
+    compound: idSchema,
+    exp: z.number().int().positive(),
+    iat: z.number().int().positive(),
+    jti: z.string().min(1).max(128),
+  }),
+});
 const TOKEN_RENEW_BEFORE_MS = 60 * DAY_MS;
 const TOKEN_ALARM_BEFORE_MS = 30 * DAY_MS;
 const TOKEN_LIFETIME_MS = 365 * DAY_MS;
@@ -183,7 +192,7 @@ export class GateTokenRenewal {
     if (!this.options.accounts) return undefined;
     try {
       const noted = await this.duties.noted(gateId, 'token-renewal');
-      const sent = noted ? (JSON.parse(noted) as { cmdId: string; claims: RenewalClaims }) : undefined;
+      const sent = noted ? renewalNoteSchema.parse(JSON.parse(noted)) : undefined;
       if (sent?.cmdId !== cmdId || sent.claims.sub !== gateId) return undefined;
       const token = signToken(sent.claims, this.options.signingKey);
       return { gateId, compoundId: sent.claims.compound, token };

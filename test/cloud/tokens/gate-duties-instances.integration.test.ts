@@ -129,6 +129,25 @@ describe('two instances judging the same gate statuses', () => {
     expect(passwords).toEqual([sent.token]);
   });
 
+  it('signs again only a gate’s claims from the note, whatever else the row holds', async () => {
+    const passwords: string[] = [];
+    const duties = new MemoryGateDuties();
+    const other = instance(a, duties, () => NOW, passwords);
+    const claims = { sub: 'g-5', role: 'gate', compound: 'c-1', exp: NOW + DAY, iat: NOW, jti: 'j1' };
+    for (const forged of [
+      { cmdId: 'c1', claims: { ...claims, role: 'cloud' } },
+      { cmdId: 'c1', claims: { ...claims, extra: 'admin' } },
+      { cmdId: 'c1', claims: { ...claims, compound: '../c-2' } },
+    ]) {
+      await duties.note('g-5', 'token-renewal', JSON.stringify(forged));
+      await other.renewal.onCommandResult('g-5', 'c1', true);
+    }
+    expect(passwords).toEqual([]);
+    await duties.note('g-5', 'token-renewal', JSON.stringify({ cmdId: 'c1', claims }));
+    await other.renewal.onCommandResult('g-5', 'c1', true);
+    expect(passwords).toHaveLength(1);
+  });
+
   it('control: with claims in each instance’s own memory both instances renew and alarm', async () => {
     const store = new SqliteCloudStore({ path: ':memory:' });
     await store.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
