@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { type Credential, decideEntry } from '../../edge-agent/decision.ts';
 import { DeviceCertificateVerifier } from '../../edge-agent/device-certificate-verifier.ts';
+import { VERIFIED_KEY_QUERIES } from '../../edge-agent/device-certificates.ts';
 import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { createGateContext } from '../../edge-agent/gate-parts.ts';
 import { VerifiedPassCache } from '../../edge-agent/pass-cache.ts';
@@ -199,6 +200,40 @@ describe('device pass certificates by sync', () => {
     const swapped = gate(new Map([[1, impostorKey.publicKey]]));
     expect(swapped.decide(deviceFrame(cert2)).reason).toBe('bad-signature');
     expect(swapped.passCache.stats.synced).toBe(0);
+  });
+
+  it('the start-up check of verifying keys searches the key index, never scans the table (EXPLAIN QUERY PLAN)', () => {
+    for (const [name, sql] of Object.entries(VERIFIED_KEY_QUERIES)) {
+      const plan = db
+        .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+        .all(...(sql.includes('?') ? ['1:x'] : []))
+        .map((row) => row.detail);
+      expect(plan.join('\n'), name).toMatch(
+        /^SEARCH device_certificates USING (COVERING )?INDEX device_certificates_by_key \(verified_key[=>]\?\)$/m,
+      );
+      expect(
+        plan.filter((d) => /^SCAN device_certificates\b/.test(d)),
+        `${name}: ${plan.join(' | ')}`,
+      ).toEqual([]);
+    }
+    // With several keys in the rows, exactly those outside the ring lose their verification.
+    const certs = ['alice', 'bob', 'yuki', 'nora'].map((p) => deviceCertificate(p));
+    apply(...certs.map((c) => pushed(c)));
+    const { verifier } = gate();
+    verifier.drain();
+    const rows = replica.certificates.unverified(10);
+    expect(rows).toEqual([]);
+    const point = replica.certificates.verifiedCertificate(passIdOf(certs[0]!))!.point;
+    const keys = ['0:retired', '1:replaced', '9:unknown'];
+    replica.certificates.markVerifiedAll(
+      certs
+        .slice(1)
+        .map((certificate, i) => ({ passId: passIdOf(certificate), certificate, verifiedKey: keys[i]!, point })),
+    );
+    expect(replica.certificates.reverifyOutside(ring)).toBe(3);
+    expect(replica.certificates.counts()).toEqual({ all: 4, verified: 1 });
+    expect(replica.certificates.verifiedCertificate(passIdOf(certs[0]!))).toBeDefined();
+    expect(replica.certificates.reverifyOutside(ring)).toBe(0);
   });
 
   it('a forged or mismatched certificate from the sync is never marked verified', () => {
