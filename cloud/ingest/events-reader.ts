@@ -14,7 +14,12 @@
 import { DIRECTIONS, HEALTH_COLOURS, METHODS, MODES, REASONS, RESULTS } from '../../shared/enums.ts';
 import { ID_PATTERN } from '../../shared/ids.ts';
 import { ID_HASH_PATTERN, MAX_EPOCH_MS } from '../../shared/schemas/common.ts';
-import { type EntryEvent, type EventsMessage, MAX_EVENTS_PER_MESSAGE } from '../../shared/schemas/mqtt.ts';
+import {
+  ENTRY_EVENT_LIMITS,
+  type EntryEvent,
+  type EventsMessage,
+  MAX_EVENTS_PER_MESSAGE,
+} from '../../shared/schemas/mqtt.ts';
 
 type Fields = Record<string, unknown>;
 
@@ -24,10 +29,8 @@ const RESULT: ReadonlySet<unknown> = new Set(RESULTS);
 const REASON: ReadonlySet<unknown> = new Set(REASONS);
 const HEALTH: ReadonlySet<unknown> = new Set(HEALTH_COLOURS);
 const MODE: ReadonlySet<unknown> = new Set(MODES);
-/** `guard` and `openReason`: 1 to this many UTF-16 units (the schema's `.min(1).max(n)`). */
-const GUARD_MAX = 64;
-const OPEN_REASON_MAX = 200;
-const DECISION_MS_MAX = 60_000;
+/** `guard` and `openReason`: 1 to this many UTF-16 units (the schema's `.min(1).max(n)`), the schema's own limits. */
+const { guard: GUARD_MAX, openReason: OPEN_REASON_MAX, decisionMs: DECISION_MS_MAX } = ENTRY_EVENT_LIMITS;
 
 const isFields = (value: unknown): value is Fields =>
   typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -22,6 +22,12 @@ import { supplyChangeSchemas } from './supply.ts';
 /** The most events one `events` message may carry (journal drain batches). */
 export const MAX_EVENTS_PER_MESSAGE = 500;
 
+/**
+ * An event's text and number limits: `guard` and `openReason` 1 to this many UTF-16 units,
+ * `decisionMs` 0 to this many. One source for the schema and ingest's hand check (cloud/ingest/events-reader.ts).
+ */
+export const ENTRY_EVENT_LIMITS = { guard: 64, openReason: 200, decisionMs: 60_000 } as const;
+
 export const entryEventSchema = z.object({
   gateId: idSchema,
   seq: seqSchema.min(1),
@@ -38,15 +44,15 @@ export const entryEventSchema = z.object({
   /** true: the turnstile confirmed the passage; false: it timed out; null: not applicable (denied). */
   passed: z.boolean().nullable(),
   /** Who opened by hand (manual opens only): the guard's name from the terminal sign-in, or the cloud user. */
-  guard: z.string().min(1).max(64).optional(),
+  guard: z.string().min(1).max(ENTRY_EVENT_LIMITS.guard).optional(),
   /**
    * The household whose lockdown exit quota this grant used (absent for exit permits and outside
    * lockdown). The cloud relays such uses to the compound's other gates (`exit.use`).
    */
   quotaHousehold: idSchema.optional(),
   /** Why the guard opened by hand (manual opens only; additive, docs/edge-agent.md "Manual open"). */
-  openReason: z.string().min(1).max(200).optional(),
-  decisionMs: z.number().min(0).max(60_000),
+  openReason: z.string().min(1).max(ENTRY_EVENT_LIMITS.openReason).optional(),
+  decisionMs: z.number().min(0).max(ENTRY_EVENT_LIMITS.decisionMs),
 });
 export type EntryEvent = z.infer<typeof entryEventSchema>;
 

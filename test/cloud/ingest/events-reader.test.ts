@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { readEventsMessage } from '../../../cloud/ingest/events-reader.ts';
 import { DIRECTIONS, HEALTH_COLOURS, METHODS, MODES, REASONS, RESULTS } from '../../../shared/enums.ts';
-import { eventsMessageSchema } from '../../../shared/schemas/mqtt.ts';
+import { ENTRY_EVENT_LIMITS, eventsMessageSchema } from '../../../shared/schemas/mqtt.ts';
 import { anyJson, nearLimits } from '../../helpers/near-limits.ts';
 
 const { maybe, id } = nearLimits(40);
@@ -36,10 +36,13 @@ const event = fc.record(
     health: oneOf(HEALTH_COLOURS),
     mode: oneOf(MODES),
     passed: maybe(fc.oneof(fc.boolean(), fc.constant(null))),
-    guard: text(64),
+    guard: text(ENTRY_EVENT_LIMITS.guard),
     quotaHousehold: id,
-    openReason: text(200),
-    decisionMs: maybe(fc.double({ min: 0, max: 60_000, noNaN: true }), fc.constantFrom(-1, 60_001, Number.NaN)),
+    openReason: text(ENTRY_EVENT_LIMITS.openReason),
+    decisionMs: maybe(
+      fc.double({ min: 0, max: ENTRY_EVENT_LIMITS.decisionMs, noNaN: true }),
+      fc.constantFrom(-1, ENTRY_EVENT_LIMITS.decisionMs + 1, Number.NaN),
+    ),
     extra: anyJson,
   },
   { requiredKeys: ['gateId', 'seq', 'ts', 'direction', 'method', 'result', 'reason', 'health', 'mode', 'decisionMs'] },
@@ -49,6 +52,21 @@ const message = fc.oneof(
   { arbitrary: fc.record({ events: fc.array(event, { maxLength: 1 }) }), weight: 1 },
   { arbitrary: anyJson, weight: 1 },
 );
+
+const oneEvent = {
+  gateId: 'g-1',
+  seq: 1,
+  ts: 1_796_000_000_000,
+  direction: 'in',
+  method: 'qr',
+  result: 'granted',
+  reason: 'ok',
+  personId: 'p-1',
+  health: 'green',
+  mode: 'normal',
+  passed: true,
+  decisionMs: 1.5,
+};
 
 describe('readEventsMessage', () => {
   it('accepts only what eventsMessageSchema accepts, and outputs what it outputs', () => {
@@ -69,21 +87,26 @@ describe('readEventsMessage', () => {
     expect(accepted).toBeGreaterThan(100);
   });
 
+  it("takes guard, openReason and decisionMs exactly up to the schema's own limits (ENTRY_EVENT_LIMITS), not past", () => {
+    const manual = { ...oneEvent, method: 'manual', reason: 'manual' };
+    const { guard, openReason, decisionMs } = ENTRY_EVENT_LIMITS;
+    const at = { ...manual, guard: 'g'.repeat(guard), openReason: 'r'.repeat(openReason), decisionMs };
+    const message = { events: [at] };
+    expect(eventsMessageSchema.safeParse(message).success).toBe(true);
+    expect(readEventsMessage(message)).toStrictEqual(eventsMessageSchema.parse(message));
+    for (const past of [
+      { guard: 'g'.repeat(guard + 1) },
+      { openReason: 'r'.repeat(openReason + 1) },
+      { decisionMs: decisionMs + 1 },
+    ]) {
+      const over = { events: [{ ...at, ...past }] };
+      expect(eventsMessageSchema.safeParse(over).success).toBe(false);
+      expect(readEventsMessage(over)).toBeUndefined();
+    }
+  });
+
   it('takes a gate journal batch of 500 as the schema does, and refuses 501', () => {
-    const one = {
-      gateId: 'g-1',
-      seq: 1,
-      ts: 1_796_000_000_000,
-      direction: 'in',
-      method: 'qr',
-      result: 'granted',
-      reason: 'ok',
-      personId: 'p-1',
-      health: 'green',
-      mode: 'normal',
-      passed: true,
-      decisionMs: 1.5,
-    };
+    const one = oneEvent;
     const batch = { events: Array.from({ length: 500 }, (_, i) => ({ ...one, seq: i + 1 })) };
     expect(readEventsMessage(batch)).toStrictEqual(eventsMessageSchema.parse(batch));
     expect(readEventsMessage({ events: [...batch.events, { ...one, seq: 501 }] })).toBeUndefined();
