@@ -91,6 +91,16 @@ CREATE TABLE resident_policies (
 );
 `,
   },
+  {
+    version: 2,
+    description: 'visitor invitations pending until their pass is made (reservations hidden, reclaimed)',
+    // A reservation of the first version (pass id '') is one whose request never finished: abandoned.
+    sql: `
+ALTER TABLE visitor_invites ADD COLUMN pending_until bigint;
+UPDATE visitor_invites SET pending_until = 0 WHERE pass_id = '';
+CREATE INDEX visitor_invites_pending ON visitor_invites(pending_until) WHERE pending_until IS NOT NULL;
+`,
+  },
 ];
 
 type S = string;
@@ -143,31 +153,53 @@ export const Q = {
     'rs_activated_among',
     'SELECT person_id FROM resident_accounts WHERE compound_id = $1',
   ),
-  insertInvite: statement<readonly [S, S, S, S, S, S, S, S, S, S, N, N, N, N]>(
-    'rs_insert_invite',
+  reserveInvite: statement<readonly [S, S, S, S, S, S, S, S, S, S, N, N, N, N, N]>(
+    'rs_reserve_invite',
     `INSERT INTO visitor_invites (invite_id, compound_id, household_id, invited_by, visitor_person_id, pass_id,
-       link_hash, masked_name, phone_tail, visit_date, uses, valid_from, valid_to, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+       link_hash, masked_name, phone_tail, visit_date, uses, valid_from, valid_to, created_at, pending_until)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
   ),
   invitesOf: statement<[S, S], Raw>(
     'rs_invites_of',
-    `SELECT * FROM visitor_invites WHERE compound_id = $1 AND household_id = $2 AND pass_id <> ''
+    `SELECT * FROM visitor_invites WHERE compound_id = $1 AND household_id = $2 AND pending_until IS NULL
      ORDER BY created_at DESC LIMIT 100`,
   ),
-  completeInvite: statement<[S, S]>(
+  completeInvite: statement<[S, N]>(
     'rs_complete_invite',
-    'UPDATE visitor_invites SET pass_id = $1 WHERE invite_id = $2',
+    'UPDATE visitor_invites SET pending_until = NULL WHERE invite_id = $1 AND pending_until > $2',
   ),
-  dropInvite: statement<[S]>('rs_drop_invite', "DELETE FROM visitor_invites WHERE invite_id = $1 AND pass_id = ''"),
-  invitesSince: statement<[S, S, N], { n: number }>(
+  abandonInvite: statement<[S]>(
+    'rs_abandon_invite',
+    'UPDATE visitor_invites SET pending_until = 0 WHERE invite_id = $1',
+  ),
+  abandonExpired: statement<[S, N]>(
+    'rs_abandon_expired',
+    'UPDATE visitor_invites SET pending_until = 0 WHERE invite_id = $1 AND pending_until <= $2',
+  ),
+  dropInvite: statement<[S]>(
+    'rs_drop_invite',
+    'DELETE FROM visitor_invites WHERE invite_id = $1 AND pending_until = 0',
+  ),
+  expiredInvites: statement<[N], Raw>(
+    'rs_expired_invites',
+    'SELECT * FROM visitor_invites WHERE pending_until <= $1 ORDER BY pending_until LIMIT 100',
+  ),
+  invitesSince: statement<[S, S, N, N], { n: number }>(
     'rs_invites_since',
-    'SELECT COUNT(*)::int AS n FROM visitor_invites WHERE compound_id = $1 AND household_id = $2 AND created_at >= $3',
+    `SELECT COUNT(*)::int AS n FROM visitor_invites WHERE compound_id = $1 AND household_id = $2 AND created_at >= $3
+     AND (pending_until IS NULL OR pending_until > $4)`,
   ),
-  inviteByLink: statement<[S], Raw>('rs_invite_by_link', 'SELECT * FROM visitor_invites WHERE link_hash = $1'),
-  inviteById: statement<[S], Raw>('rs_invite_by_id', 'SELECT * FROM visitor_invites WHERE invite_id = $1'),
+  inviteByLink: statement<[S], Raw>(
+    'rs_invite_by_link',
+    'SELECT * FROM visitor_invites WHERE link_hash = $1 AND pending_until IS NULL',
+  ),
+  inviteById: statement<[S], Raw>(
+    'rs_invite_by_id',
+    'SELECT * FROM visitor_invites WHERE invite_id = $1 AND pending_until IS NULL',
+  ),
   revokeInvite: statement<[N, S]>(
     'rs_revoke_invite',
-    'UPDATE visitor_invites SET revoked_at = $1 WHERE invite_id = $2 AND revoked_at IS NULL',
+    'UPDATE visitor_invites SET revoked_at = $1 WHERE invite_id = $2 AND revoked_at IS NULL AND pending_until IS NULL',
   ),
   isVisitorPerson: statement<[S], { one: number }>(
     'rs_is_visitor_person',
@@ -224,7 +256,8 @@ export const Q = {
   ),
   invitesBetween: statement<[S, N, N], { n: number }>(
     'rs_invites_between',
-    'SELECT COUNT(*)::int AS n FROM visitor_invites WHERE compound_id = $1 AND created_at >= $2 AND created_at < $3',
+    `SELECT COUNT(*)::int AS n FROM visitor_invites WHERE compound_id = $1 AND created_at >= $2 AND created_at < $3
+     AND pending_until IS NULL`,
   ),
   policyOf: statement<[S], { policy: string }>(
     'rs_policy_of',

@@ -116,38 +116,48 @@ export class PgResidentSideStore implements ResidentSideStore {
 
   // ---- visitors ---------------------------------------------------------------------------
 
-  async insertInvite(row: VisitorInviteRow & { linkHash: string }): Promise<void> {
-    await run(await this.ready(), Q.insertInvite, inviteValues(row));
-  }
-
   async reserveInvite(
     row: VisitorInviteRow & { linkHash: string },
-    quota: { since: number; max: number },
+    quota: { since: number; max: number; now: number; pendingUntil: number },
   ): Promise<number | undefined> {
     return transaction(await this.ready(), async (client) => {
       // As the supply ledger's households: every instance's count-then-insert of this household waits here.
       await run(client, lockKeys, [[`visitor-quota:${row.compoundId}:${row.householdId}`]]);
-      const used = Number((await one(client, Q.invitesSince, [row.compoundId, row.householdId, quota.since]))?.n ?? 0);
+      const count = [row.compoundId, row.householdId, quota.since, quota.now] as const;
+      const used = Number((await one(client, Q.invitesSince, [...count]))?.n ?? 0);
       if (used >= quota.max) return undefined;
-      await run(client, Q.insertInvite, inviteValues({ ...row, passId: '' }));
+      await run(client, Q.reserveInvite, inviteValues(row, quota.pendingUntil));
       return used;
     });
   }
 
-  async completeInvite(inviteId: string, passId: string): Promise<void> {
-    await run(await this.ready(), Q.completeInvite, [passId, inviteId]);
+  async completeInvite(inviteId: string, now: number): Promise<boolean> {
+    return (await run(await this.ready(), Q.completeInvite, [inviteId, now])).rowCount === 1;
+  }
+
+  async abandonInvite(inviteId: string, now?: number): Promise<boolean> {
+    const pool = await this.ready();
+    const done =
+      now === undefined
+        ? await run(pool, Q.abandonInvite, [inviteId])
+        : await run(pool, Q.abandonExpired, [inviteId, now]);
+    return done.rowCount === 1;
   }
 
   async dropInvite(inviteId: string): Promise<void> {
     await run(await this.ready(), Q.dropInvite, [inviteId]);
   }
 
+  async expiredInvites(now: number): Promise<VisitorInviteRow[]> {
+    return (await run(await this.ready(), Q.expiredInvites, [now])).rows.map(inviteOfRow);
+  }
+
   async invitesOf(compoundId: string, householdId: string): Promise<VisitorInviteRow[]> {
     return (await run(await this.ready(), Q.invitesOf, [compoundId, householdId])).rows.map(inviteOfRow);
   }
 
-  async invitesSince(compoundId: string, householdId: string, since: number): Promise<number> {
-    return Number((await one(await this.ready(), Q.invitesSince, [compoundId, householdId, since]))?.n ?? 0);
+  async invitesSince(compoundId: string, householdId: string, since: number, now: number): Promise<number> {
+    return Number((await one(await this.ready(), Q.invitesSince, [compoundId, householdId, since, now]))?.n ?? 0);
   }
 
   async inviteByLink(hash: string): Promise<VisitorInviteRow | undefined> {

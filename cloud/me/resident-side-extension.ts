@@ -1,7 +1,8 @@
 /**
  * The resident side as one extension of the cloud (docs/web.md, "The resident side"; the type is
  * cloud/http/extension.ts): its tables on the store's engine, the manager's activation routes,
- * `/api/v1/me/…`, the pages, and the release of returns whose yellow period ended. Open with
+ * `/api/v1/me/…`, the pages, the release of returns whose yellow period ended and the reclaim of
+ * visitor reservations a crash left pending. Open with
  * `createCloud({ extensions: [residentSideExtension({ pepper })] })` (cloud/full-cloud.ts does).
  */
 import type { Hono } from 'hono';
@@ -12,6 +13,7 @@ import { activationManagerRoutes, activationResidentRoutes } from './activation-
 import { residentSidePages } from './me-pages.ts';
 import { meRoutes } from './me-routes.ts';
 import { meReturnRoutes, residentPolicyRoutes, returnReviewRoutes, startReturnRelease } from './return-routes.ts';
+import { startInviteReclaim } from './visitor-reservations.ts';
 import { visitorPassRoutes, visitorRoutes, visitorStatsRoutes } from './visitor-routes.ts';
 import { openResidentSideStore } from './open-resident-side-store.ts';
 
@@ -20,6 +22,8 @@ export interface ResidentSideOptions {
   pepper: Buffer;
   /** How often registrations whose yellow period ended are released (default 60 s). */
   releaseIntervalMs?: number;
+  /** How often visitor reservations left pending past their time are undone (default 60 s). */
+  reclaimIntervalMs?: number;
 }
 
 export function residentSideExtension(options: ResidentSideOptions): CloudExtensionFactory {
@@ -28,6 +32,7 @@ export function residentSideExtension(options: ResidentSideOptions): CloudExtens
     const side = openResidentSideStore(deps.store.engine);
     const ctx = { ...deps, side, hasher };
     const release = startReturnRelease({ ...ctx, logger: deps.logger }, options.releaseIntervalMs);
+    const reclaim = startInviteReclaim({ ...ctx, logger: deps.logger }, options.reclaimIntervalMs);
     const mount = (app: Hono<AppEnv>) => {
       app.route(`${API_BASE}/activations`, activationManagerRoutes(ctx));
       app.route(`${API_BASE}/me`, activationResidentRoutes(ctx));
@@ -40,6 +45,10 @@ export function residentSideExtension(options: ResidentSideOptions): CloudExtens
       app.route(`${API_BASE}/compounds`, residentPolicyRoutes(ctx));
       app.route('/', residentSidePages());
     };
-    return { name: 'resident side', mount, stop: () => release.stop() };
+    const stop = () => {
+      release.stop();
+      reclaim.stop();
+    };
+    return { name: 'resident side', mount, stop };
   };
 }

@@ -82,4 +82,14 @@ CREATE TABLE resident_policies (
 );
 `,
   },
+  {
+    version: 2,
+    description: 'visitor invitations pending until their pass is made (reservations hidden, reclaimed)',
+    // A reservation of the first version (pass id '') is one whose request never finished: abandoned.
+    sql: `
+ALTER TABLE visitor_invites ADD COLUMN pending_until INTEGER;
+UPDATE visitor_invites SET pending_until = 0 WHERE pass_id = '';
+CREATE INDEX visitor_invites_pending ON visitor_invites(pending_until) WHERE pending_until IS NOT NULL;
+`,
+  },
 ];

@@ -66,8 +66,8 @@ export function inviteOfRow(r: Raw): VisitorInviteRow {
   };
 }
 
-/** The values of an inserted invitation, in the column order of both stores' `insertInvite`. */
-export function inviteValues(row: VisitorInviteRow & { linkHash: string }) {
+/** The values of a reserved invitation, in the column order of both stores' `reserveInvite` insert. */
+export function inviteValues(row: VisitorInviteRow & { linkHash: string }, pendingUntil: number) {
   return [
     row.inviteId,
     row.compoundId,
@@ -83,6 +83,7 @@ export function inviteValues(row: VisitorInviteRow & { linkHash: string }) {
     row.validFrom,
     row.validTo,
     row.createdAt,
+    pendingUntil,
   ] as const;
 }
 

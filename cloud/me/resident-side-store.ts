@@ -111,26 +111,40 @@ export interface ResidentSideStore {
   /** The people of a compound with an account. */
   activatedIn(compoundId: string): Promise<Set<string>>;
 
-  insertInvite(row: VisitorInviteRow & { linkHash: string }): Promise<void>;
   /**
    * The household's quota checked and its slot taken at once (docs/web.md, "The resident side"): counts
    * the household's invitations since `quota.since` and, below `quota.max`, stores `row` as a
-   * reservation (`passId` ''), all under one lock on the household — a PostgreSQL advisory lock
-   * shared by every cloud instance, SQLite's single writer — so two requests at once, on one
-   * instance or two, never both take the last slot. Returns the count before, or undefined when
-   * the quota is full (nothing stored). `completeInvite` adds the pass; `dropInvite` frees the slot.
+   * *pending* reservation until `quota.pendingUntil`, all under one lock on the household — a
+   * PostgreSQL advisory lock shared by every cloud instance, SQLite's single writer — so two requests
+   * at once, on one instance or two, never both take the last slot. Returns the count before, or
+   * undefined when the quota is full (nothing stored). A pending reservation counts towards the
+   * quota until its time is over, and is in no view: not listed, not revocable, its link shows
+   * nothing. `completeInvite` makes it an invitation; `abandonInvite` and `dropInvite` undo it.
    */
   reserveInvite(
     row: VisitorInviteRow & { linkHash: string },
-    quota: { since: number; max: number },
+    quota: { since: number; max: number; now: number; pendingUntil: number },
   ): Promise<number | undefined>;
-  completeInvite(inviteId: string, passId: string): Promise<void>;
+  /** A pending reservation made an invitation; false when its time was over (`now`) or it is gone. */
+  completeInvite(inviteId: string, now: number): Promise<boolean>;
+  /**
+   * Takes an invitation out of the count and of every view (abandoned: pending until 0). Without
+   * `now` unconditionally (its own request rolls back); with `now` only a reservation still pending
+   * past its time (the reclaim after a crash) — false when there was none (completed or gone).
+   */
+  abandonInvite(inviteId: string, now?: number): Promise<boolean>;
+  /** Deletes an abandoned invitation (after its pass and visitor were undone). */
   dropInvite(inviteId: string): Promise<void>;
-  /** A household's invitations, newest first, at most 100 (reservations still being made left out). */
+  /** Reservations pending past `now` and abandoned ones, oldest first, at most 100: for the reclaim. */
+  expiredInvites(now: number): Promise<VisitorInviteRow[]>;
+  /** A household's invitations, newest first, at most 100 (pending and abandoned ones left out). */
   invitesOf(compoundId: string, householdId: string): Promise<VisitorInviteRow[]>;
-  invitesSince(compoundId: string, householdId: string, since: number): Promise<number>;
+  /** How many invitations of the household since `since` count towards its quota at `now`. */
+  invitesSince(compoundId: string, householdId: string, since: number, now: number): Promise<number>;
+  /** An invitation (never a pending or abandoned reservation) by its link's hash or its id. */
   inviteByLink(hash: string): Promise<VisitorInviteRow | undefined>;
   inviteById(inviteId: string): Promise<VisitorInviteRow | undefined>;
+  /** Revokes an invitation; false when it was revoked already or is no invitation (pending, abandoned, gone). */
   revokeInvite(inviteId: string, now: number): Promise<boolean>;
   /** Whether this person was created for a visitor invitation. */
   isInvitedVisitor(personId: string): Promise<boolean>;

@@ -37,6 +37,7 @@ import { idParamSchema, validate } from '../http/validation.ts';
 import type { Actor } from '../registry/actor.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import type { CloudStore, Resident } from '../store/store.ts';
+import { type PeriodicJob, startPeriodicJob } from './periodic-job.ts';
 import { type MeEnv, requireResident } from './resident-auth.ts';
 import type { ResidentSideStore, ReturnRow } from './resident-side-store.ts';
 
@@ -278,16 +279,11 @@ export function residentPolicyRoutes(deps: ReturnDeps): Hono<AppEnv> {
     );
 }
 
-/**
- * Releases registrations whose yellow period is over, every `intervalMs` (and once at start). The
- * timer is unref'd and stops itself once the cloud closed its database, so it never holds a
- * process open nor touches a closed store.
- */
+/** Releases registrations whose yellow period is over, every `intervalMs` (cloud/me/periodic-job.ts). */
 export function startReturnRelease(
   deps: { side: ResidentSideStore; store: CloudStore; registry: RegistryService; now: () => number; logger: Logger },
   intervalMs = 60_000,
-): { run(): Promise<number>; stop(): void } {
-  let running: Promise<number> | undefined;
+): PeriodicJob {
   const run = async (): Promise<number> => {
     let released = 0;
     for (const id of await deps.side.dueReturns(deps.now())) {
@@ -296,22 +292,5 @@ export function startReturnRelease(
     }
     return released;
   };
-  const tick = () => {
-    if (!deps.side.open) {
-      clearInterval(timer);
-      return;
-    }
-    if (running) return;
-    running = run()
-      .catch((err: unknown) => {
-        deps.logger.warn({ err }, 'return release failed');
-        return 0;
-      })
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  const timer = setInterval(tick, intervalMs);
-  timer.unref();
-  return { run, stop: () => clearInterval(timer) };
+  return startPeriodicJob('return release', run, deps, intervalMs);
 }

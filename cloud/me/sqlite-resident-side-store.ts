@@ -51,18 +51,22 @@ const SQL = {
        password_hash = excluded.password_hash, activated_at = excluded.activated_at, code_id = excluded.code_id`,
   setPassword: 'UPDATE resident_accounts SET password_hash = ? WHERE person_id = ?',
   activatedAmong: 'SELECT person_id FROM resident_accounts WHERE compound_id = ?',
-  insertInvite: `INSERT INTO visitor_invites (invite_id, compound_id, household_id, invited_by, visitor_person_id, pass_id,
-       link_hash, masked_name, phone_tail, visit_date, uses, valid_from, valid_to, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  invitesOf: `SELECT * FROM visitor_invites WHERE compound_id = ? AND household_id = ? AND pass_id <> ''
+  reserveInvite: `INSERT INTO visitor_invites (invite_id, compound_id, household_id, invited_by, visitor_person_id, pass_id,
+       link_hash, masked_name, phone_tail, visit_date, uses, valid_from, valid_to, created_at, pending_until)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  invitesOf: `SELECT * FROM visitor_invites WHERE compound_id = ? AND household_id = ? AND pending_until IS NULL
      ORDER BY created_at DESC LIMIT 100`,
-  completeInvite: 'UPDATE visitor_invites SET pass_id = ? WHERE invite_id = ?',
-  dropInvite: "DELETE FROM visitor_invites WHERE invite_id = ? AND pass_id = ''",
-  invitesSince:
-    'SELECT COUNT(*) AS n FROM visitor_invites WHERE compound_id = ? AND household_id = ? AND created_at >= ?',
-  inviteByLink: 'SELECT * FROM visitor_invites WHERE link_hash = ?',
-  inviteById: 'SELECT * FROM visitor_invites WHERE invite_id = ?',
-  revokeInvite: 'UPDATE visitor_invites SET revoked_at = ? WHERE invite_id = ? AND revoked_at IS NULL',
+  completeInvite: 'UPDATE visitor_invites SET pending_until = NULL WHERE invite_id = ? AND pending_until > ?',
+  abandonInvite: 'UPDATE visitor_invites SET pending_until = 0 WHERE invite_id = ?',
+  abandonExpired: 'UPDATE visitor_invites SET pending_until = 0 WHERE invite_id = ? AND pending_until <= ?',
+  dropInvite: 'DELETE FROM visitor_invites WHERE invite_id = ? AND pending_until = 0',
+  expiredInvites: 'SELECT * FROM visitor_invites WHERE pending_until <= ? ORDER BY pending_until LIMIT 100',
+  invitesSince: `SELECT COUNT(*) AS n FROM visitor_invites WHERE compound_id = ? AND household_id = ? AND created_at >= ?
+     AND (pending_until IS NULL OR pending_until > ?)`,
+  inviteByLink: 'SELECT * FROM visitor_invites WHERE link_hash = ? AND pending_until IS NULL',
+  inviteById: 'SELECT * FROM visitor_invites WHERE invite_id = ? AND pending_until IS NULL',
+  revokeInvite:
+    'UPDATE visitor_invites SET revoked_at = ? WHERE invite_id = ? AND revoked_at IS NULL AND pending_until IS NULL',
   isVisitorPerson: 'SELECT 1 FROM visitor_invites WHERE visitor_person_id = ?',
   insertReturn: `INSERT INTO return_registrations (return_id, compound_id, household_id, registered_by, origin, return_date,
        transport, transport_detail, created_at, yellow_until, status)
@@ -83,8 +87,8 @@ const SQL = {
        COUNT(DISTINCT e.person_id) AS visitors
      FROM visitor_invites v JOIN events e ON e.person_id = v.visitor_person_id
      WHERE v.compound_id = ? AND e.compound_id = v.compound_id AND e.ts >= ? AND e.ts < ?`,
-  invitesBetween:
-    'SELECT COUNT(*) AS n FROM visitor_invites WHERE compound_id = ? AND created_at >= ? AND created_at < ?',
+  invitesBetween: `SELECT COUNT(*) AS n FROM visitor_invites WHERE compound_id = ? AND created_at >= ? AND created_at < ?
+     AND pending_until IS NULL`,
   policyOf: 'SELECT policy FROM resident_policies WHERE compound_id = ?',
   setPolicy: `INSERT INTO resident_policies (compound_id, policy, updated_by, updated_at) VALUES (?, ?, ?, ?)
      ON CONFLICT(compound_id) DO UPDATE SET policy = excluded.policy, updated_by = excluded.updated_by,
@@ -187,37 +191,43 @@ export class SqliteResidentSideStore implements ResidentSideStore {
 
   // ---- visitors ---------------------------------------------------------------------------
 
-  async insertInvite(row: VisitorInviteRow & { linkHash: string }): Promise<void> {
-    this.s.insertInvite.run(...inviteValues(row));
-  }
-
   async reserveInvite(
     row: VisitorInviteRow & { linkHash: string },
-    quota: { since: number; max: number },
+    quota: { since: number; max: number; now: number; pendingUntil: number },
   ): Promise<number | undefined> {
     // One synchronous transaction: no other request's count or insert runs in between.
     return this.transaction(() => {
-      const used = Number(this.get('invitesSince', (r) => r.n, row.compoundId, row.householdId, quota.since));
+      const { compoundId, householdId } = row;
+      const used = Number(this.get('invitesSince', (r) => r.n, compoundId, householdId, quota.since, quota.now));
       if (used >= quota.max) return undefined;
-      this.s.insertInvite.run(...inviteValues({ ...row, passId: '' }));
+      this.s.reserveInvite.run(...inviteValues(row, quota.pendingUntil));
       return used;
     });
   }
 
-  async completeInvite(inviteId: string, passId: string): Promise<void> {
-    this.s.completeInvite.run(passId, inviteId);
+  async completeInvite(inviteId: string, now: number): Promise<boolean> {
+    return this.s.completeInvite.run(inviteId, now).changes === 1;
+  }
+
+  async abandonInvite(inviteId: string, now?: number): Promise<boolean> {
+    const done = now === undefined ? this.s.abandonInvite.run(inviteId) : this.s.abandonExpired.run(inviteId, now);
+    return done.changes === 1;
   }
 
   async dropInvite(inviteId: string): Promise<void> {
     this.s.dropInvite.run(inviteId);
   }
 
+  async expiredInvites(now: number): Promise<VisitorInviteRow[]> {
+    return this.all('expiredInvites', now).map(inviteOfRow);
+  }
+
   async invitesOf(compoundId: string, householdId: string): Promise<VisitorInviteRow[]> {
     return this.all('invitesOf', compoundId, householdId).map(inviteOfRow);
   }
 
-  async invitesSince(compoundId: string, householdId: string, since: number): Promise<number> {
-    return Number(this.get('invitesSince', (r) => r.n, compoundId, householdId, since));
+  async invitesSince(compoundId: string, householdId: string, since: number, now: number): Promise<number> {
+    return Number(this.get('invitesSince', (r) => r.n, compoundId, householdId, since, now));
   }
 
   async inviteByLink(hash: string): Promise<VisitorInviteRow | undefined> {

@@ -23,7 +23,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Mode } from '../../shared/enums.ts';
 import { maskName } from '../../shared/masking.ts';
-import { renderPassSvg } from '../../shared/pass.ts';
+import { newPassId, renderPassSvg } from '../../shared/pass.ts';
 import { idSchema } from '../../shared/ids.ts';
 import { instantSchema } from '../../shared/schemas/http.ts';
 import { visitorInviteSchema } from '../../shared/schemas/resident-side.ts';
@@ -40,6 +40,7 @@ import type { Compound, Resident } from '../store/store.ts';
 import type { ActivationCodeHasher } from './activation-codes.ts';
 import { type MeEnv, requireResident } from './resident-auth.ts';
 import type { ResidentSideStore, VisitorInviteRow } from './resident-side-store.ts';
+import { INVITE_PENDING_MS, rollBackInvite } from './visitor-reservations.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** How far ahead a visit may be planned. */
@@ -110,7 +111,8 @@ async function inviteWindow(deps: VisitorDeps, me: Resident, date: string): Prom
   }
   const now = deps.now();
   // A first look, for the common refusal; the slot itself is taken under the household's lock (createInvite).
-  const used = await deps.side.invitesSince(me.compoundId, me.householdId, now - policy.visitorQuotaDays * DAY_MS);
+  const since = now - policy.visitorQuotaDays * DAY_MS;
+  const used = await deps.side.invitesSince(me.compoundId, me.householdId, since, now);
   if (used >= policy.visitorQuota) throw quotaFull(used, policy);
   const today = localDayOf(now, compound.timeZone);
   const lastDay = localDayOf(now + MAX_VISIT_DAYS_AHEAD * DAY_MS, compound.timeZone);
@@ -134,10 +136,11 @@ function quotaFull(used: number, policy: InviteWindow['policy']): ApiError {
 
 /**
  * The household's slot first, then the visitor and their pass: the invitation is reserved — counted
- * and stored at once, under the household's lock (ResidentSideStore.reserveInvite) — so two
+ * and stored at once, pending, under the household's lock (ResidentSideStore.reserveInvite) — so two
  * requests racing for the last slot, on one cloud instance or two, get one invitation and one 409;
- * the refused one creates nothing. The visitor person and pass follow, then the reservation is
- * completed with the pass (or freed if they failed).
+ * the refused one creates nothing. The visitor person and pass follow with the ids the reservation
+ * recorded, then the reservation is completed. Any failure on the way rolls all of it back, and a
+ * crash leaves a reservation the reclaim undoes once its time is over (cloud/me/visitor-reservations.ts).
  */
 async function createInvite(
   deps: VisitorDeps,
@@ -153,7 +156,7 @@ async function createInvite(
     householdId: w.householdId,
     invitedBy: me.personId,
     visitorPersonId: `p-${randomBytes(6).toString('hex')}`,
-    passId: '',
+    passId: newPassId(),
     maskedName: maskName(body.name),
     phoneTail: body.phoneTail,
     visitDate: body.date,
@@ -163,20 +166,21 @@ async function createInvite(
     createdAt: w.now,
     revokedAt: null,
   };
-  const quota = { since: w.now - w.policy.visitorQuotaDays * DAY_MS, max: w.policy.visitorQuota };
+  const since = w.now - w.policy.visitorQuotaDays * DAY_MS;
+  const quota = { since, max: w.policy.visitorQuota, now: w.now, pendingUntil: w.now + INVITE_PENDING_MS };
   const linkHash = deps.hasher.hash(`visit:${token}`);
   const used = await deps.side.reserveInvite({ ...reservation, linkHash }, quota);
   if (used === undefined) throw quotaFull(w.policy.visitorQuota, w.policy);
   try {
-    const invite = await createVisitor(deps, me, actor, body, w, reservation);
-    return { invite, token, used };
+    await createVisitor(deps, me, actor, body, w, reservation);
+    return { invite: reservation, token, used };
   } catch (error) {
-    await deps.side.dropInvite(reservation.inviteId);
+    await rollBackInvite(deps, reservation, actor);
     throw error;
   }
 }
 
-/** The visitor as a person of the household with a visitor pass, the stored invitation (link hashed), audited. */
+/** The visitor as a person of the household with a visitor pass, the invitation completed, audited. */
 async function createVisitor(
   deps: VisitorDeps,
   me: Resident,
@@ -184,7 +188,7 @@ async function createVisitor(
   body: InviteInput,
   w: InviteWindow,
   reserved: VisitorInviteRow,
-): Promise<VisitorInviteRow> {
+): Promise<void> {
   const { validFrom, validTo, now } = w;
   const visitor = await deps.registry.createResident(
     {
@@ -203,9 +207,11 @@ async function createVisitor(
   const pass = await deps.registry.issuePass(
     { personId: visitor.personId, kind: 'visitor', validFrom: Math.max(validFrom, now), validTo, useLimit: body.uses },
     actor,
+    { passId: reserved.passId },
   );
-  const invite: VisitorInviteRow = { ...reserved, passId: pass.passId };
-  await deps.side.completeInvite(invite.inviteId, pass.passId);
+  if (!(await deps.side.completeInvite(reserved.inviteId, deps.now()))) {
+    throw new ApiError(409, 'conflict', 'the invitation took too long to make and was withdrawn; try again');
+  }
   await deps.store.recordAudit({
     at: now,
     actor: actor.username,
@@ -213,9 +219,8 @@ async function createVisitor(
     action: 'visitor.invite',
     compoundId: me.compoundId,
     target: visitor.personId,
-    detail: { inviteId: invite.inviteId, passId: pass.passId, date: body.date, uses: body.uses },
+    detail: { inviteId: reserved.inviteId, passId: pass.passId, date: body.date, uses: body.uses },
   });
-  return invite;
 }
 
 export function visitorRoutes(deps: VisitorDeps): Hono<MeEnv> {

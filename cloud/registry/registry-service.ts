@@ -419,7 +419,12 @@ export class RegistryService {
 
   // ---- passes -------------------------------------------------------------------------------
 
-  async issuePass(input: PassIssue, actor: Actor): Promise<Pass> {
+  /**
+   * `options.passId`: the id chosen by the caller beforehand (a visitor invitation records it in its
+   * reservation first, so a pass made by a request that then failed or crashed can still be found
+   * and revoked — cloud/me/visitor-reservations.ts).
+   */
+  async issuePass(input: PassIssue, actor: Actor, options: { passId?: string } = {}): Promise<Pass> {
     const resident = await this.store.getResident(input.personId);
     if (!resident || !manages(actor, resident.compoundId)) {
       throw new RequestValidationError('unknown person', [{ path: 'personId', message: 'no such resident' }]);
@@ -432,7 +437,7 @@ export class RegistryService {
       throw new RequestValidationError('empty validity', [{ path: 'validTo', message: 'must be after validFrom' }]);
     }
     const payload = {
-      passId: newPassId(),
+      passId: options.passId ?? newPassId(),
       personId: resident.personId,
       compoundId: resident.compoundId,
       kind: input.kind,

@@ -58,6 +58,15 @@ const invite = (
   revokedAt: null,
 });
 
+const PENDING = 60_000;
+
+/** An invitation as the routes make one: reserved pending, then completed. */
+async function made(side: ResidentSideStore, row: VisitorInviteRow & { linkHash: string }): Promise<void> {
+  const quota = { since: 0, max: 100, now: row.createdAt, pendingUntil: row.createdAt + PENDING };
+  expect(await side.reserveInvite(row, quota)).toBeTypeOf('number');
+  expect(await side.completeInvite(row.inviteId, row.createdAt)).toBe(true);
+}
+
 describe.each(storeBackends())('resident side on the $name store', (backend) => {
   let store: CloudStore;
   let residentSide: ResidentSideStore;
@@ -112,10 +121,10 @@ describe.each(storeBackends())('resident side on the $name store', (backend) => 
   });
 
   it('keeps visitor invitations and counts their passages and invitations by period', async () => {
-    await residentSide.insertInvite(invite('v-1', 'p-visitor-1', T0));
-    await residentSide.insertInvite(invite('v-2', 'p-visitor-2', T0 + 1000));
+    await made(residentSide, invite('v-1', 'p-visitor-1', T0));
+    await made(residentSide, invite('v-2', 'p-visitor-2', T0 + 1000));
     expect((await residentSide.invitesOf('c-1', 'h-1')).map((i) => i.inviteId)).toEqual(['v-2', 'v-1']);
-    expect(await residentSide.invitesSince('c-1', 'h-1', T0 + 1)).toBe(1);
+    expect(await residentSide.invitesSince('c-1', 'h-1', T0 + 1, T0 + 2000)).toBe(1);
     expect(await residentSide.inviteByLink('link-v-1')).toEqual(
       (({ linkHash: _, ...rest }) => rest)(invite('v-1', 'p-visitor-1', T0)),
     );
@@ -148,6 +157,42 @@ describe.each(storeBackends())('resident side on the $name store', (backend) => 
       visitors: 1,
       invitations: 0,
     });
+  });
+
+  it('a reservation counts while pending but is in no view, completes only in its time, and is undone once abandoned', async () => {
+    const quota = { since: T0 - DAY, max: 2, now: T0, pendingUntil: T0 + PENDING };
+    expect(await residentSide.reserveInvite(invite('v-1', 'p-visitor-1', T0), quota)).toBe(0);
+    expect(await residentSide.reserveInvite(invite('v-2', 'p-visitor-2', T0), quota)).toBe(1);
+    expect(await residentSide.reserveInvite(invite('v-3', 'p-visitor-3', T0), quota)).toBeUndefined();
+    // Pending: counted, but not listed, not found by id or link, not revocable, not in the statistics.
+    expect(await residentSide.invitesSince('c-1', 'h-1', T0 - DAY, T0 + 1)).toBe(2);
+    expect(await residentSide.invitesOf('c-1', 'h-1')).toEqual([]);
+    expect(await residentSide.inviteById('v-1')).toBeUndefined();
+    expect(await residentSide.inviteByLink('link-v-1')).toBeUndefined();
+    expect(await residentSide.revokeInvite('v-1', T0 + 1)).toBe(false);
+    expect((await residentSide.visitorStats('c-1', T0 - DAY, T0 + DAY)).invitations).toBe(0);
+    expect(await residentSide.expiredInvites(T0 + 1)).toEqual([]);
+
+    // v-1 completed in time: an invitation. v-2's time runs out: no longer counted, due for the reclaim.
+    expect(await residentSide.completeInvite('v-1', T0 + PENDING - 1)).toBe(true);
+    expect((await residentSide.invitesOf('c-1', 'h-1')).map((i) => i.inviteId)).toEqual(['v-1']);
+    expect(await residentSide.invitesSince('c-1', 'h-1', T0 - DAY, T0 + PENDING)).toBe(1);
+    expect((await residentSide.expiredInvites(T0 + PENDING)).map((i) => i.inviteId)).toEqual(['v-2']);
+    expect(await residentSide.completeInvite('v-2', T0 + PENDING)).toBe(false);
+    expect(await residentSide.abandonInvite('v-1', T0 + PENDING)).toBe(false); // completed: not the reclaim's
+    expect(await residentSide.abandonInvite('v-2', T0 + PENDING)).toBe(true);
+    expect(await residentSide.abandonInvite('v-2', T0 + PENDING)).toBe(true); // again after a crash: still its
+    expect(await residentSide.completeInvite('v-2', T0)).toBe(false); // abandoned is never completed
+    await residentSide.dropInvite('v-1'); // not abandoned: kept
+    await residentSide.dropInvite('v-2');
+    expect(await residentSide.expiredInvites(T0 + 2 * PENDING)).toEqual([]);
+    expect((await residentSide.inviteById('v-1'))?.inviteId).toBe('v-1');
+
+    // A request rolling back abandons its own, even completed: out of the count and every view.
+    expect(await residentSide.abandonInvite('v-1')).toBe(true);
+    expect(await residentSide.invitesSince('c-1', 'h-1', T0 - DAY, T0 + 1)).toBe(0);
+    expect(await residentSide.invitesOf('c-1', 'h-1')).toEqual([]);
+    expect(await residentSide.revokeInvite('v-1', T0 + 1)).toBe(false);
   });
 
   it('keeps return registrations with their travellers, closes each once, finds the due ones', async () => {

@@ -1,0 +1,81 @@
+/**
+ * The life of a visitor invitation's reservation (docs/web.md, "The resident side"; the routes are
+ * cloud/me/visitor-routes.ts).
+ *
+ * An invitation is made in steps no one transaction spans — the household's slot (the resident
+ * side's store), then the visitor person and their pass (the registry, which publishes to the
+ * gates), then the invitation completed — so the reservation is the durable record of what is
+ * being made: it is stored *pending* with the ids the visitor person and the pass will have,
+ * before either exists. While pending it counts towards the household's quota but is in no view:
+ * not listed, not revocable, its link shows nothing. It becomes an invitation only if completed
+ * within `INVITE_PENDING_MS`; a request that fails at any step abandons it and undoes what was
+ * made (`rollBackInvite`), and one that crashed leaves a pending reservation whose time runs out —
+ * from then on it no longer counts, and the reclaim (`startInviteReclaim`) undoes it the same way.
+ * A request that is merely slow finds its reservation expired when it completes, and rolls back.
+ */
+import type { Logger } from '../../shared/log.ts';
+import type { Actor } from '../registry/actor.ts';
+import type { RegistryService } from '../registry/registry-service.ts';
+import type { CloudStore } from '../store/store.ts';
+import { type PeriodicJob, startPeriodicJob } from './periodic-job.ts';
+import type { ResidentSideStore, VisitorInviteRow } from './resident-side-store.ts';
+
+/** How long a reservation may stay pending: a request makes a person and a pass in well under a second. */
+export const INVITE_PENDING_MS = 60_000;
+
+export interface ReservationDeps {
+  side: ResidentSideStore;
+  store: Pick<CloudStore, 'getPass' | 'getResident'>;
+  registry: RegistryService;
+  now: () => number;
+  logger: Logger;
+}
+
+/** The actor the reclaim acts as: recorded in the audit log as such. */
+function reclaimActor(compoundId: string): Actor {
+  return { username: 'system:visitor-reclaim', role: 'manager', compound: compoundId };
+}
+
+/**
+ * Undoes an abandoned reservation: its pass revoked at every gate if it was issued, its visitor
+ * person deleted if made, then the row. Each step looks before it acts, so after a failure or a
+ * crash the reclaim can run it again.
+ */
+async function undoReservation(deps: ReservationDeps, row: VisitorInviteRow, actor: Actor): Promise<void> {
+  const pass = await deps.store.getPass(row.passId);
+  if (pass && pass.revokedAt === null) await deps.registry.revokePass(row.passId, actor);
+  if (await deps.store.getResident(row.visitorPersonId)) await deps.registry.deleteResident(row.visitorPersonId, actor);
+  await deps.side.dropInvite(row.inviteId);
+}
+
+/**
+ * A failed request's own reservation taken back, whatever step it reached (even completed). Never
+ * throws: the request's own error is what the resident sees. Should the undoing fail too, a pending
+ * reservation is left to the reclaim and a completed one stays an ordinary invitation (counted,
+ * listed, revocable).
+ */
+export async function rollBackInvite(deps: ReservationDeps, row: VisitorInviteRow, actor: Actor): Promise<void> {
+  try {
+    await deps.side.abandonInvite(row.inviteId);
+    await undoReservation(deps, row, actor);
+  } catch (err) {
+    deps.logger.warn({ err, inviteId: row.inviteId }, 'visitor invitation not rolled back; the reclaim will');
+  }
+}
+
+/** Undoes every reservation pending past its time (or abandoned and not yet undone); returns how many. */
+export async function reclaimInvites(deps: ReservationDeps): Promise<number> {
+  let reclaimed = 0;
+  for (const row of await deps.side.expiredInvites(deps.now())) {
+    // Taken out first, under the row's lock: a request completing it now fails and rolls back itself.
+    if (!(await deps.side.abandonInvite(row.inviteId, deps.now()))) continue;
+    await undoReservation(deps, row, reclaimActor(row.compoundId));
+    reclaimed += 1;
+  }
+  return reclaimed;
+}
+
+/** The reclaim every `intervalMs` (cloud/me/periodic-job.ts). */
+export function startInviteReclaim(deps: ReservationDeps, intervalMs = 60_000): PeriodicJob {
+  return startPeriodicJob('visitor reservation reclaim', () => reclaimInvites(deps), deps, intervalMs);
+}
