@@ -5,6 +5,7 @@
  * every gate's cumulative ack covers its last seq (whichever instance sent it); then the rows are
  * counted (0 lost, 0 duplicated). Side by side with the ratio 2 ÷ 1 (target ≥ 1.6).
  */
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import pg from 'pg';
 import { mosquittoAccounts } from '../../broker/mosquitto-config.ts';
@@ -15,7 +16,9 @@ import type { BenchContext } from './cli.ts';
 import { GateSwarm } from './gate-swarm.ts';
 import { plan, personsByCompound, registerDeployment } from './ingest-plan.ts';
 import { benchDatabase } from './pg-dataset.ts';
+import { describeWaits, PgWaitSampler, type WaitReport } from './pg-waits.ts';
 import type { SyntheticPerson } from './population.ts';
+import { type CpuGroup, CpuMeter, type CpuReport, describeCpu, parentOf, withChildren } from './process-cpu.ts';
 import { type RunningProcess, startAnxinCloud, startAuthMosquitto } from './processes.ts';
 import { type Figure, formatNumber } from './report.ts';
 
@@ -52,9 +55,34 @@ interface RunResult {
   lost: number;
   duplicated: number;
   note: string;
+  /** Where the CPU and the cloud's database connections went in each phase. */
+  explained: Record<'live' | 'drain', { cpu: CpuReport; waits: WaitReport }>;
 }
 
 const loadNow = () => loadavg()[0]!.toFixed(1);
+
+/** The PostgreSQL server's processes when it runs on this machine (the sampler's backend is one of them). */
+function postgresPids(backendPid: number): () => number[] {
+  let comm = '';
+  try {
+    comm = readFileSync(`/proc/${backendPid}/comm`, 'utf8').trim();
+  } catch {}
+  const postmaster = comm === 'postgres' ? parentOf(backendPid) : undefined;
+  return postmaster === undefined ? () => [] : () => withChildren(postmaster);
+}
+
+/** Runs one phase with the CPU of every process and the cloud's database waits measured beside it. */
+async function explained<T>(
+  meter: CpuMeter,
+  sampler: PgWaitSampler,
+  phase: () => Promise<T>,
+): Promise<{ result: T; cpu: CpuReport; waits: WaitReport }> {
+  meter.start();
+  sampler.start();
+  const result = await phase();
+  const waits = sampler.stop();
+  return { result, cpu: meter.stop(), waits };
+}
 
 /** A fresh database on the server of `serverUrl`, and its URL. */
 async function freshDatabase(serverUrl: string, name: string): Promise<string> {
@@ -115,10 +143,27 @@ async function runWith(
   const drain = plan(options.gateIds, options.batchesPerGate, BATCH, seqs, personsOf);
   const what = `postgres, ${options.layout}, × ${n}`;
   ctx.report.progress(`${what}: ${swarm.size} gates connected`);
-  const liveRun = await swarm.send(live, { window: LIVE_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS });
+  const sampler = await PgWaitSampler.open(url);
+  const groups: CpuGroup[] = [
+    ...clouds.map((cloud, i) => ({ name: `instance ${i + 1}`, pids: () => [cloud.pid] })),
+    { name: 'postgres', pids: postgresPids(sampler.backendPid) },
+    { name: 'mosquitto', pids: () => [broker.pid] },
+    { name: 'bench (swarm)', pids: () => [process.pid] },
+  ];
+  const meter = new CpuMeter(groups);
+  const liveX = await explained(meter, sampler, () =>
+    swarm.send(live, { window: LIVE_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
+  );
+  const liveRun = liveX.result;
   ctx.report.progress(`${what} live: ${formatNumber(liveRun.ackedEvents / liveRun.seconds)}/s (load ${loadNow()})`);
-  const drainRun = await swarm.send(drain, { window: DRAIN_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS });
+  ctx.report.progress(`  ${describeCpu(liveX.cpu)}; ${describeWaits(liveX.waits)}`);
+  const drainX = await explained(meter, sampler, () =>
+    swarm.send(drain, { window: DRAIN_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
+  );
+  const drainRun = drainX.result;
   ctx.report.progress(`${what} drain: ${formatNumber(drainRun.ackedEvents / drainRun.seconds)}/s (load ${loadNow()})`);
+  ctx.report.progress(`  ${describeCpu(drainX.cpu)}; ${describeWaits(drainX.waits)}`);
+  await sampler.close();
   await swarm.close();
   for (const cloud of clouds) await cloud.stop();
   const perGate = await countStored(url);
@@ -137,6 +182,10 @@ async function runWith(
     drain: drainRun.ackedEvents / drainRun.seconds,
     lost,
     duplicated: Math.max(0, stored - sent),
+    explained: {
+      live: { cpu: liveX.cpu, waits: liveX.waits },
+      drain: { cpu: drainX.cpu, waits: drainX.waits },
+    },
     note: `${liveRun.ackedEvents} + ${drainRun.ackedEvents} of ${liveRun.events} + ${drainRun.events} events acked; unfinished gates ${liveRun.unfinished + drainRun.unfinished}; load ${loadNow()} at the end`,
   };
 }
@@ -150,6 +199,15 @@ function figuresOf(results: readonly RunResult[]): Figure[] {
       { name: `${tag} drain, ${BATCH} passages/msg`, value: r.drain, unit: 'events/s', note: r.note },
       { name: `${tag} lost / duplicated`, value: r.lost + r.duplicated, unit: 'events', target: 0, goal: 'max' },
     );
+    for (const phase of ['live', 'drain'] as const) {
+      const { cpu, waits } = r.explained[phase];
+      figures.push({
+        name: `${tag} ${phase}: machine CPU busy`,
+        value: cpu.machine,
+        unit: 'cores',
+        note: `${describeCpu(cpu)}; ${describeWaits(waits)}`,
+      });
+    }
   }
   const one = results.find((r) => r.instances === 1);
   for (const r of results.filter((x) => x.instances > 1)) {
