@@ -159,6 +159,10 @@ async function liveStream(port: number): Promise<{ seen: Set<string>; close(): v
   return { seen, close: () => abort.abort() };
 }
 
+/** The cloud's connections waiting on a lock: each instance writes one batch at a time, so two = both instances. */
+const WAITING_INGESTS = `SELECT COUNT(*) AS n FROM pg_stat_activity
+  WHERE application_name = 'anxin-cloud' AND wait_event_type = 'Lock'`;
+
 const ingested = async (port: number) => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return [...text.matchAll(/^anxin_ingest_events_total(?:\{[^}]*\})? (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
@@ -184,17 +188,33 @@ describe('two cloud instances, one PostgreSQL, one Mosquitto', () => {
   it('loses nothing and stores nothing twice when one instance is SIGKILLed mid-ingest', async () => {
     const [a, b] = clouds as [(typeof clouds)[0], (typeof clouds)[0]];
     const total = GATES.length * (LIVE_PER_GATE + BURST_PER_GATE);
-    for (const gate of gates) gate.append(BURST_PER_GATE);
-    // Mid-ingest: some of the burst stored, much of it still in the gates' journals.
+    const firstHalf = BURST_PER_GATE / 2;
     const stored = async () => Number((await query('SELECT COUNT(*) AS n FROM events'))[0]!.n);
+    // Part of the burst stored…
+    for (const gate of gates) gate.append(firstHalf);
     await eventually(
       async () => (await stored()) >= GATES.length * LIVE_PER_GATE + 60,
       'part of the burst stored',
       60_000,
     );
-    const killed = await a.process.kill('SIGKILL');
-    expect(killed.signal).toBe('SIGKILL');
-    expect(await stored()).toBeLessThan(total);
+    // …then no batch may commit: `events` locked against writers (readers go on) until the kill.
+    // The rest of the burst cannot be stored meanwhile, so the kill is mid-ingest whatever the
+    // machine's speed, and each instance is waiting inside an ingest transaction of its own.
+    await admin.query('BEGIN');
+    try {
+      await admin.query('LOCK TABLE events IN EXCLUSIVE MODE');
+      for (const gate of gates) gate.append(BURST_PER_GATE - firstHalf);
+      await eventually(
+        async () => Number((await query(WAITING_INGESTS))[0]!.n) >= 2,
+        'both instances waiting inside an ingest transaction',
+        60_000,
+      );
+      const killed = await a.process.kill('SIGKILL');
+      expect(killed.signal).toBe('SIGKILL');
+      expect(await stored()).toBeLessThan(total);
+    } finally {
+      await admin.query('COMMIT');
+    }
     await Promise.all(gates.map((gate) => gate.fullyAcked()));
     for (const gate of gates) expect(gate.journal.ackedUpTo()).toBe(LIVE_PER_GATE + BURST_PER_GATE);
 
