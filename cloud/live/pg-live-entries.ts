@@ -8,8 +8,8 @@
  * were stored.
  *
  * An ingest hook (cloud/store/ingest-hook.ts), composed first so that its reads happen before the
- * statistics take their row locks: one read of the batch's persons on the transaction's own
- * connection (masked name, visitor or not), then the entries packed as the fan-out packs them
+ * statistics take their row locks: the batch's persons (masked name, visitor or not) from the one
+ * read the hooks share (cloud/store/postgres/pg-batch-facts.ts), then the entries packed as the fan-out packs them
  * (cloud/live/live-wire.ts, `packNotifications`, sealed, ~20 per notification) in one `pg_notify`
  * statement. The payloads carry this instance's origin, so its own listening connection skips
  * them; this instance's own listeners get the entries after the commit (cloud/live/live-entries.ts).
@@ -20,15 +20,12 @@
 import type pg from 'pg';
 import type { Logger } from '../../shared/log.ts';
 import type { PgIngestHook } from '../store/ingest-hook.ts';
+import { batchFacts } from '../store/postgres/pg-batch-facts.ts';
 import { run, statement } from '../store/postgres/pg-pool.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { entryMessage } from './live-entries.ts';
 import { LIVE_CHANNEL, type LiveWire, NOTIFY_SQL, packNotifications } from './live-wire.ts';
 
-const persons = statement<[string[]], { person_id: string; masked_name: string; visitor: boolean }>(
-  'live_entry_persons',
-  "SELECT person_id, masked_name, kind = 'visitor' AS visitor FROM residents WHERE person_id = ANY($1::text[])",
-);
 const notify = statement<[string, string[]]>('live_entry_notify', NOTIFY_SQL);
 
 export interface PgLiveEntriesCounters {
@@ -48,13 +45,11 @@ export function pgLiveEntriesHook(options: { wire: LiveWire; logger: Logger }): 
   return {
     engine: 'postgres',
     counters,
-    async onStored(events: readonly StoredEvent[], _compoundOf, client: pg.PoolClient) {
-      const ids = [...new Set(events.flatMap((e) => (e.personId ? [e.personId] : [])))];
-      const known = ids.length === 0 ? [] : (await run(client, persons, [ids])).rows;
-      const byId = new Map(known.map((r) => [r.person_id, r]));
+    async onStored(events: readonly StoredEvent[], compoundOf, client: pg.PoolClient) {
+      const { persons } = await batchFacts(client, events, compoundOf);
       const messages = events.map((e) => {
-        const person = e.personId ? byId.get(e.personId) : undefined;
-        return entryMessage(e, person?.masked_name ?? null, person?.visitor === true);
+        const person = e.personId ? persons.get(e.personId) : undefined;
+        return entryMessage(e, person?.maskedName ?? null, person?.visitor === true);
       });
       const { payloads, oversized } = packNotifications(options.wire, messages);
       if (oversized.length > 0) {

@@ -16,7 +16,7 @@ import { encodeCursor } from '../cursor.ts';
 import { hookFor, type IngestHook, type PgIngestHook } from '../ingest-hook.ts';
 import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
 import { type EventPartitions, listPartitions } from './pg-partitions.ts';
-import { lockKeys, one, type Queryable, run, statement, transaction } from './pg-pool.ts';
+import { lockedTransaction, one, type Queryable, run, statement } from './pg-pool.ts';
 import { eventOfRow, PgWhere, type Row } from './pg-rows.ts';
 
 const EVENT_COLUMNS = `gate_id, seq, compound_id, ts, direction, method, result, reason, person_id, id_hash, pass_id,
@@ -29,31 +29,44 @@ type Columns = [
   ...[(string | null)[], number[], number[], (string | null)[]],
 ];
 
-const insertEvents = statement<Columns, { gate_id: string; seq: number }>(
-  'insert_events',
-  `INSERT INTO events (${EVENT_COLUMNS})
-   SELECT ${EVENT_COLUMNS} FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
-     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bool[],
-     $15::text[], $16::float8[], $17::int8[], $18::text[]) WITH ORDINALITY AS r(${EVENT_COLUMNS}, ord)
-   WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.gate_id = r.gate_id AND e.seq = r.seq)
-   ORDER BY ord
-   ON CONFLICT DO NOTHING
-   RETURNING gate_id, seq`,
-);
-const readAcks = statement<[string[]], { gate_id: string; up_to: number }>(
-  'read_acks',
-  'SELECT gate_id, up_to FROM gate_acks WHERE gate_id = ANY($1::text[])',
+/**
+ * The batch in one statement, under the batch's gate locks: its refused seqs (as answered), its
+ * new events (`RETURNING` the stored keys), and the gates' ack marks as they stand — so ingest
+ * reads what it needs for the marks without another round trip. `kind`: 'stored' (seq) or 'mark' (up_to).
+ */
+const insertBatch = statement<
+  [...Columns, string[], number[], string[], number[], string[]],
+  { kind: 'stored' | 'mark'; gate_id: string; seq: number }
+>(
+  'insert_batch',
+  `WITH refused AS (
+     INSERT INTO refused_seqs (gate_id, seq, reason, refused_at)
+     SELECT * FROM unnest($19::text[], $20::int8[], $21::text[], $22::int8[]) ON CONFLICT DO NOTHING),
+   stored AS (
+     INSERT INTO events (${EVENT_COLUMNS})
+     SELECT ${EVENT_COLUMNS} FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
+       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bool[],
+       $15::text[], $16::float8[], $17::int8[], $18::text[]) WITH ORDINALITY AS r(${EVENT_COLUMNS}, ord)
+     WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.gate_id = r.gate_id AND e.seq = r.seq)
+     ORDER BY ord
+     ON CONFLICT DO NOTHING
+     RETURNING gate_id, seq)
+   SELECT 'stored' AS kind, gate_id, seq FROM stored
+   UNION ALL
+   SELECT 'mark', gate_id, up_to FROM gate_acks WHERE gate_id = ANY($23::text[])`,
 );
 const getAck = statement<[string], { up_to: number }>('get_ack', 'SELECT up_to FROM gate_acks WHERE gate_id = $1');
-const writeAcks = statement<[string[], number[]]>(
-  'write_acks',
-  `INSERT INTO gate_acks (gate_id, up_to) SELECT * FROM unnest($1::text[], $2::int8[])
-   ON CONFLICT (gate_id) DO UPDATE SET up_to = excluded.up_to`,
-);
-/** Which of these (gate, seq) pairs are answered: stored, or refused by ingest. */
-const storedPairs = statement<[string[], number[]], { gate_id: string }>(
-  'stored_pairs',
-  `SELECT k.gate_id FROM unnest($1::text[], $2::int8[]) AS k(gate_id, seq)
+const writeAckSql = `INSERT INTO gate_acks (gate_id, up_to) SELECT * FROM unnest($1::text[], $2::int8[])
+   ON CONFLICT (gate_id) DO UPDATE SET up_to = excluded.up_to`;
+const writeAcks = statement<[string[], number[]]>('write_acks', writeAckSql);
+/**
+ * The moved marks written, and which gates' next seq (`$3`, `$4`: gate, mark + 1) is already
+ * answered — stored, or refused by ingest — so that their marks walk on (a gap just filled).
+ */
+const writeAcksAndProbe = statement<[string[], number[], string[], number[]], { gate_id: string }>(
+  'write_acks_probe',
+  `WITH written AS (${writeAckSql})
+   SELECT k.gate_id FROM unnest($3::text[], $4::int8[]) AS k(gate_id, seq)
    WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq)
       OR EXISTS (SELECT 1 FROM refused_seqs r WHERE r.gate_id = k.gate_id AND r.seq = k.seq)`,
 );
@@ -62,12 +75,6 @@ const seqsAfter = statement<[string, number, number], { seq: number }>(
   'seqs_after',
   `SELECT seq FROM (SELECT seq FROM events WHERE gate_id = $1 AND seq > $2
      UNION ALL SELECT seq FROM refused_seqs WHERE gate_id = $1 AND seq > $2) s ORDER BY seq LIMIT $3`,
-);
-/** Seqs ingest refused: only gate, seq, reason and time, never the event (cloud/ingest/event-admission.ts). */
-const insertRefused = statement<[string[], number[], string[], number[]]>(
-  'insert_refused',
-  `INSERT INTO refused_seqs (gate_id, seq, reason, refused_at)
-   SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[]) ON CONFLICT DO NOTHING`,
 );
 const purgeRefused = statement<[number, number]>(
   'purge_refused',
@@ -167,34 +174,45 @@ export class PgEvents {
     }
   }
 
+  /**
+   * Round trips while the gate locks are held: BEGIN with the locks, the batch (refused seqs, new
+   * events, marks read), the marks written (with the gap probe), the hooks, COMMIT.
+   */
   private async insertOnce(
     events: readonly StoredEvent[],
     hook: PgIngestHook | undefined,
     refused: readonly RefusedSeq[],
   ): Promise<InsertEventsResult> {
     const plan = planBatch(events, refused);
-    const result = await transaction(this.pool, async (client) => {
-      await run(client, lockKeys, [[...plan.seqsOfGate.keys()].map((g) => `ingest:${g}`)]);
-      if (refused.length > 0) {
-        await run(client, insertRefused, [
+    const gates = [...plan.seqsOfGate.keys()];
+    const result = await lockedTransaction(
+      this.pool,
+      gates.map((g) => `ingest:${g}`),
+      async (client) => {
+        const { rows } = await run(client, insertBatch, [
+          ...columnsOf(plan.candidates),
           refused.map((r) => r.gateId),
           refused.map((r) => r.seq),
           refused.map((r) => r.reason),
           refused.map((r) => r.refusedAt),
+          gates,
         ]);
-      }
-      const { rows } =
-        plan.candidates.length > 0 ? await run(client, insertEvents, columnsOf(plan.candidates)) : { rows: [] };
-      const stored = new Set(rows.map((r) => key(r.gate_id, r.seq)));
-      const inserted = plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
-      const acks = await this.advanceAcks(client, plan.seqsOfGate);
-      // Last before the COMMIT: the hooks' counters are rows every instance updates (the
-      // statistics of a busy hour), so their row locks are held as briefly as the batch allows.
-      if (hook && inserted.length > 0) {
-        await hook.onStored(inserted, (gateId) => plan.compoundOfGate.get(gateId) ?? '', client);
-      }
-      return { inserted, acks };
-    });
+        const stored = new Set<string>();
+        const before = new Map<string, number>();
+        for (const r of rows) {
+          if (r.kind === 'stored') stored.add(key(r.gate_id, r.seq));
+          else before.set(r.gate_id, r.seq);
+        }
+        const inserted = plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
+        const acks = await this.advanceAcks(client, plan.seqsOfGate, before);
+        // Last before the COMMIT: the hooks' counters are rows every instance updates (the
+        // statistics of a busy hour), so their row locks are held as briefly as the batch allows.
+        if (hook && inserted.length > 0) {
+          await hook.onStored(inserted, (gateId) => plan.compoundOfGate.get(gateId) ?? '', client);
+        }
+        return { inserted, acks };
+      },
+    );
     hook?.committed?.();
     return result;
   }
@@ -202,12 +220,15 @@ export class PgEvents {
   /**
    * Moves each gate's cumulative mark (docs/architecture.md rule 2) over contiguous answered seqs
    * (stored, or refused by ingest): first over the batch's own seqs, then — if the next seq was
-   * already answered (a gap just filled) — over both tables page by page. One read, one probe and
-   * one write for the whole batch in the usual case.
+   * already answered (a gap just filled) — over both tables page by page. One statement (the
+   * write and the probe) for the whole batch in the usual case.
    */
-  private async advanceAcks(client: Queryable, seqsOfGate: Map<string, number[]>): Promise<Map<string, number>> {
+  private async advanceAcks(
+    client: Queryable,
+    seqsOfGate: Map<string, number[]>,
+    before: ReadonlyMap<string, number>,
+  ): Promise<Map<string, number>> {
     const gates = [...seqsOfGate.keys()];
-    const before = new Map((await run(client, readAcks, [gates])).rows.map((r) => [r.gate_id, r.up_to]));
     const marks = new Map<string, number>();
     for (const [gateId, seqs] of seqsOfGate) {
       let mark = before.get(gateId) ?? 0;
@@ -217,11 +238,21 @@ export class PgEvents {
       }
       marks.set(gateId, mark);
     }
-    const probe = await run(client, storedPairs, [gates, gates.map((g) => marks.get(g)! + 1)]);
-    for (const { gate_id: gateId } of probe.rows)
+    const changed = () => gates.filter((g) => marks.get(g) !== (before.get(g) ?? 0));
+    const first = changed();
+    const probe = await run(client, writeAcksAndProbe, [
+      first,
+      first.map((g) => marks.get(g)!),
+      gates,
+      gates.map((g) => marks.get(g)! + 1),
+    ]);
+    if (probe.rows.length === 0) return marks;
+    const walked: string[] = [];
+    for (const { gate_id: gateId } of probe.rows) {
       marks.set(gateId, await this.walk(client, gateId, marks.get(gateId)!));
-    const changed = gates.filter((g) => marks.get(g) !== (before.get(g) ?? 0));
-    if (changed.length > 0) await run(client, writeAcks, [changed, changed.map((g) => marks.get(g)!)]);
+      walked.push(gateId);
+    }
+    await run(client, writeAcks, [walked, walked.map((g) => marks.get(g)!)]);
     return marks;
   }
 
