@@ -15,31 +15,24 @@
  *   node --import tsx bench/ingest.ts --brokers mosquitto --scale-out 1,2 --scale-layouts 10,200 [--pg URL]
  *     (bench/lib/pg-ingest.ts: PostgreSQL with 1 and 2 instances beside the SQLite run, per compound layout)
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import os from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { mosquittoAccounts } from '../broker/mosquitto-config.ts';
 import { SqliteCloudStore } from '../cloud/store/sqlite-store.ts';
 import { createKeysFile, type KeysFile, parseKeysFile, type SigningKey } from '../shared/keys.ts';
-import { filters } from '../shared/topics.ts';
 import { signToken } from '../shared/token.ts';
 import { type BenchContext, intFlag, runBench } from './lib/cli.ts';
+import { describeCommits, scrapeIngestCounters } from './lib/cloud-scrape.ts';
+import { describeCpuSplit, withCpuSplit } from './lib/cpu-split.ts';
 import { GateSwarm, type PreparedMessage } from './lib/gate-swarm.ts';
 import { rssOfPid } from './lib/machine.ts';
-import {
-  type RunningProcess,
-  startAnxinBroker,
-  startAnxinCloud,
-  startAuthMosquitto,
-  writeKeys,
-} from './lib/processes.ts';
+import { startAnxinBroker, startAnxinCloud, startAuthMosquitto, writeKeys } from './lib/processes.ts';
 import { generatePopulation, type SyntheticPerson } from './lib/population.ts';
 import { plan, personsByCompound, registerDeployment } from './lib/ingest-plan.ts';
 import { measureScaleOut, type ScaleOutOptions } from './lib/pg-ingest.ts';
+import { RAW_SUB_ID, rawCeiling } from './lib/raw-ceiling.ts';
 import { type Figure, formatNumber } from './lib/report.ts';
-import { sleep } from './lib/samples.ts';
 import { measureStoreInsert } from './lib/store-insert.ts';
 
 const USAGE = `bench ingest [--quick] [--gates N] [--live N] [--batches N] [--brokers aedes,mosquitto|none] [--json FILE]
@@ -65,7 +58,6 @@ const RESIDENTS_PER_COMPOUND = 1_000;
 const DAY_MS = 86_400_000;
 const PHASE_TIMEOUT_MS = 240_000;
 const CLOUD_CLIENT_ID = 'cloud';
-const RAW_SUB_ID = 'raw-sub';
 
 type Ctx = BenchContext<Record<string, string | boolean | undefined>>;
 
@@ -135,54 +127,6 @@ async function withRss<T>(pid: number, work: () => Promise<T>): Promise<{ result
   } finally {
     clearInterval(timer);
   }
-}
-
-async function rawCeiling(
-  ctx: Ctx,
-  broker: RunningProcess,
-  swarm: GateSwarm,
-  messages: PreparedMessage[][],
-  subscriberToken: string,
-  window: number,
-): Promise<{ seconds: number; events: number }> {
-  const total = messages.flat().length;
-  const sub = spawn(
-    'mosquitto_sub',
-    [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(broker.port),
-      '-i',
-      RAW_SUB_ID,
-      '-u',
-      RAW_SUB_ID,
-      '-P',
-      subscriberToken,
-      '-V',
-      'mqttv311',
-      '-q',
-      '1',
-      '-C',
-      String(total),
-      '-t',
-      filters.allGates('events'),
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  ctx.onCleanup(() => {
-    if (sub.exitCode === null) sub.kill('SIGKILL');
-  });
-  const exited = once(sub, 'exit');
-  await sleep(1_000); // mosquitto_sub has no "subscribed" signal
-  const started = process.hrtime.bigint();
-  const run = await swarm.send(messages, { window, until: 'puback', timeoutMs: PHASE_TIMEOUT_MS });
-  const timeout = setTimeout(() => sub.kill('SIGKILL'), PHASE_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timeout);
-  if (sub.exitCode !== 0)
-    throw new Error(`mosquitto_sub ended with ${sub.exitCode ?? sub.signalCode} before ${total} messages`);
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, events: run.events };
 }
 
 /** The gates, the compounds and residents they belong to, and one MQTT account each (for both brokers). */
@@ -365,6 +309,9 @@ async function rawFigures(
   const ceiling = async (messages: PreparedMessage[][], window: number) => {
     try {
       const raw = await rawCeiling(ctx, stack.broker, stack.swarm, messages, rawToken, window);
+      ctx.report.note(
+        `[${tag}] CPU, raw ceiling (window ${window}): ${describeCpuSplit(raw.split, messages.flat().length)}`,
+      );
       return raw.events / raw.seconds;
     } catch (error) {
       ctx.report.note(`[${tag}] raw ceiling not measured: ${(error as Error).message}`);
@@ -402,13 +349,23 @@ async function measureBroker(ctx: Ctx, brokerName: string, gates: GateSetup): Pr
   const live = plan(gates.gateIds, gates.livePerGate, 1, seqs, gates.personsOf);
   const drain = plan(gates.gateIds, gates.batchesPerGate, BATCH, seqs, gates.personsOf);
 
-  const liveRun = await withRss(cloud.pid, () =>
-    swarm.send(live, { window: LIVE_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
+  const pids = { cloud: cloud.pid, broker: stack.broker.pid };
+  const atStart = await scrapeIngestCounters(cloud.url);
+  const { result: liveRun, split: liveCpu } = await withCpuSplit(pids, () =>
+    withRss(cloud.pid, () => swarm.send(live, { window: LIVE_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS })),
+  );
+  const afterLive = await scrapeIngestCounters(cloud.url);
+  report.note(
+    `[${stack.tag}] live: ${describeCommits(atStart, afterLive)}; CPU ${describeCpuSplit(liveCpu, liveRun.result.messages)}`,
   );
   const liveRate = liveRun.result.ackedEvents / liveRun.result.seconds;
   report.progress(`${brokerName} live: ${formatNumber(liveRate)}/s`);
-  const drainRun = await withRss(cloud.pid, () =>
-    swarm.send(drain, { window: DRAIN_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS }),
+  const { result: drainRun, split: drainCpu } = await withCpuSplit(pids, () =>
+    withRss(cloud.pid, () => swarm.send(drain, { window: DRAIN_WINDOW, until: 'ack', timeoutMs: PHASE_TIMEOUT_MS })),
+  );
+  const afterDrain = await scrapeIngestCounters(cloud.url);
+  report.note(
+    `[${stack.tag}] drain: ${describeCommits(afterLive, afterDrain)}; CPU ${describeCpuSplit(drainCpu, drainRun.result.messages)}`,
   );
   const drainRate = drainRun.result.ackedEvents / drainRun.result.seconds;
   report.progress(`${brokerName} drain: ${formatNumber(drainRate)}/s`);

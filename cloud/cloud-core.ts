@@ -264,7 +264,7 @@ export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<
   const router = new GateMessageRouter({
     ingest,
     store,
-    compoundOf: (gateId) => gates.compoundOf(gateId),
+    compoundOf: async (gateId) => gates.compoundOf(gateId),
     sync,
     live,
     metrics,

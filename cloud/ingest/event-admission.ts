@@ -69,9 +69,24 @@ export class EventAdmission {
     this.logger = options.logger.child({ component: 'cloud.ingest.admission' });
   }
 
-  /** Splits one message's events (all of `gateId`, in `compoundId`) into admitted and refused. */
-  async judge(gateId: string, compoundId: string, events: readonly StoredEvent[]): Promise<AdmissionVerdict> {
-    const compounds = await this.personCompounds(events);
+  /**
+   * Splits one message's events (all of `gateId`, in `compoundId`) into admitted and refused: at
+   * once when every person they name is cached, else after one store call for the rest.
+   */
+  judge(gateId: string, compoundId: string, events: readonly StoredEvent[]): AdmissionVerdict | Promise<AdmissionVerdict> {
+    const now = this.now();
+    const found = new Map<string, string>();
+    const missing = this.fromCache(events, found, now);
+    if (missing === undefined) return this.split(gateId, compoundId, events, found);
+    return this.lookUp(missing, found, now).then(() => this.split(gateId, compoundId, events, found));
+  }
+
+  private split(
+    gateId: string,
+    compoundId: string,
+    events: readonly StoredEvent[],
+    compounds: ReadonlyMap<string, string>,
+  ): AdmissionVerdict {
     const admitted: StoredEvent[] = [];
     const refused: RefusedSeq[] = [];
     const counts = new Map<RefusalReason, number>();
@@ -103,18 +118,23 @@ export class EventAdmission {
     return undefined;
   }
 
-  /** The compound of every person the events name: from the cache, the rest in one store call. */
-  private async personCompounds(events: readonly StoredEvent[]): Promise<Map<string, string>> {
-    const now = this.now();
-    const found = new Map<string, string>();
-    const missing = new Set<string>();
+  /**
+   * Fills `found` with the cached compound of every person the events name; returns the persons
+   * not cached (or cached too long ago), or undefined when there are none.
+   */
+  private fromCache(events: readonly StoredEvent[], found: Map<string, string>, now: number): Set<string> | undefined {
+    let missing: Set<string> | undefined;
     for (const { personId } of events) {
       if (personId === undefined || personId === null || found.has(personId)) continue;
       const cached = this.persons.get(personId);
       if (cached && now - cached.at < PERSON_CACHE_MS) found.set(personId, cached.compoundId);
-      else missing.add(personId);
+      else (missing ??= new Set()).add(personId);
     }
-    if (missing.size === 0) return found;
+    return missing;
+  }
+
+  /** The compounds of `missing` persons, in one store call, into `found` and the cache. */
+  private async lookUp(missing: ReadonlySet<string>, found: Map<string, string>, now: number): Promise<void> {
     const looked = await this.options.compoundsOfPersons([...missing]);
     for (const [personId, compoundId] of looked) {
       found.set(personId, compoundId);
@@ -126,7 +146,6 @@ export class EventAdmission {
       const oldest = this.persons.keys().next().value as string;
       this.persons.delete(oldest);
     }
-    return found;
   }
 
   private onRefused(

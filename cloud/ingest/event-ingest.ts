@@ -32,8 +32,11 @@ const LAG_WARN_EVERY_MS = 10_000;
 
 export interface EventIngestOptions {
   store: Pick<EventStore, 'insertEvents' | 'durable'>;
-  /** The compound of a registered gate, or undefined for a gate the cloud does not know. */
-  compoundOf(gateId: string): Promise<string | undefined>;
+  /**
+   * The compound of a registered gate, or undefined for a gate the cloud does not know: at once
+   * when it is cached (ingest's fast path), else from the store.
+   */
+  compoundOf(gateId: string): string | undefined | Promise<string | undefined>;
   /** Publishes `{upTo}` on the gate's ack topic; called only after the batch committed. */
   publishAck(gateId: string, upTo: number): Promise<void> | void;
   /** Told about newly stored events after the commit (the live feed). */
@@ -54,6 +57,8 @@ export interface EventIngestOptions {
   /** Queue length at which ingest stops taking messages (default 16 000). */
   maxQueued?: number;
 }
+
+const isPromise = <T>(value: T | Promise<T>): value is Promise<T> => value instanceof Promise;
 
 export class EventIngest {
   private readonly queue: StoredEvent[] = [];
@@ -86,21 +91,34 @@ export class EventIngest {
 
   /**
    * Takes one `events` message published on `gates/{topicGateId}/events`. Never throws: bad input
-   * is counted and logged. Resolves when ingest is ready for the next message.
+   * is counted and logged. Returns nothing when ingest is ready for the next message at once — the
+   * fast path of a live message whose gate and persons are known (no promise, no microtask) — or
+   * a promise that resolves when it is.
    */
-  async accept(topicGateId: string, payload: Buffer | string): Promise<void> {
-    const { metrics } = this.options;
+  accept(topicGateId: string, payload: Buffer | string): Promise<void> | undefined {
+    const message = this.read(topicGateId, payload);
+    if (!message) return;
+    const compoundId = this.options.compoundOf(topicGateId);
+    if (isPromise(compoundId)) return compoundId.then((known) => this.admit(topicGateId, message, known));
+    return this.admit(topicGateId, message, compoundId);
+  }
+
+  /** The message as the schema reads it, or undefined (counted and logged). */
+  private read(topicGateId: string, payload: Buffer | string): EventsMessage | undefined {
     let json: unknown;
     try {
-      json = JSON.parse(payload.toString());
+      json = JSON.parse(typeof payload === 'string' ? payload : payload.toString());
     } catch {
-      metrics.ingestRejects.inc({ reason: 'invalid-payload' });
+      this.options.metrics.ingestRejects.inc({ reason: 'invalid-payload' });
       this.logger.warn({ gateId: topicGateId }, 'events payload is not JSON');
-      return;
+      return undefined;
     }
-    const message = readEventsMessage(json) ?? this.parseBySchema(topicGateId, json);
-    if (!message) return;
-    const compoundId = await this.options.compoundOf(topicGateId);
+    return readEventsMessage(json) ?? this.parseBySchema(topicGateId, json);
+  }
+
+  /** A registered gate's own events, judged by admission, queued. */
+  private admit(topicGateId: string, message: EventsMessage, compoundId: string | undefined): Promise<void> | undefined {
+    const { metrics } = this.options;
     if (compoundId === undefined) {
       metrics.ingestRejects.inc({ reason: 'unknown-gate' }, message.events.length);
       this.logger.warn({ gateId: topicGateId }, 'events from a gate that is not registered');
@@ -114,25 +132,30 @@ export class EventIngest {
         mismatched += 1;
         continue;
       }
-      own.push({ ...event, compoundId, receivedAt });
+      const stored = event as StoredEvent;
+      stored.compoundId = compoundId;
+      stored.receivedAt = receivedAt;
+      own.push(stored);
     }
     if (mismatched > 0) {
       metrics.ingestRejects.inc({ reason: 'gate-mismatch' }, mismatched);
       this.logger.warn({ gateId: topicGateId, mismatched }, 'events naming another gate than their topic');
     }
-    if (this.options.admission && own.length > 0) {
-      const verdict = await this.options.admission.judge(topicGateId, compoundId, own);
-      for (const event of verdict.admitted) this.queue.push(event);
-      for (const seq of verdict.refused) this.refused.push(seq);
-    } else {
-      for (const event of own) this.queue.push(event);
-    }
+    if (own.length === 0) return;
+    if (!this.options.admission) return this.enqueue(own, []);
+    const verdict = this.options.admission.judge(topicGateId, compoundId, own);
+    if (isPromise(verdict)) return verdict.then((v) => this.enqueue(v.admitted, v.refused));
+    return this.enqueue(verdict.admitted, verdict.refused);
+  }
+
+  private enqueue(admitted: readonly StoredEvent[], refused: readonly RefusedSeq[]): Promise<void> | undefined {
+    for (const event of admitted) this.queue.push(event);
+    for (const seq of refused) this.refused.push(seq);
     if (this.queue.length === 0 && this.refused.length === 0) return;
     this.schedule();
-    if (this.queue.length >= this.maxQueued) {
-      metrics.ingestBackpressure.inc();
-      await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
-    }
+    if (this.queue.length < this.maxQueued) return;
+    this.options.metrics.ingestBackpressure.inc();
+    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
   /** What the hand check (events-reader.ts) did not take: the schema decides, and explains a refusal. */

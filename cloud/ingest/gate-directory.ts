@@ -10,9 +10,12 @@ export class GateDirectory {
 
   constructor(private readonly store: Pick<RegistryStore, 'getGate'>) {}
 
-  async compoundOf(gateId: string): Promise<string | undefined> {
-    const cached = this.known.get(gateId);
-    if (cached !== undefined) return cached;
+  /** At once for a cached gate (ingest's fast path); else from the store. */
+  compoundOf(gateId: string): string | Promise<string | undefined> {
+    return this.known.get(gateId) ?? this.lookUp(gateId);
+  }
+
+  private async lookUp(gateId: string): Promise<string | undefined> {
     const gate = await this.store.getGate(gateId);
     if (gate) this.known.set(gate.id, gate.compoundId);
     return gate?.compoundId;

@@ -28,7 +28,7 @@
  * their backlog and ask for sync on `online: true`. With a shared group, an instance neither
  * leaves a will nor says `online: false` when it stops: the others are still there.
  */
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { AnxinError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { type LinkState, ReconnectSupervisor } from '../../shared/mqtt-reconnect.ts';
@@ -53,6 +53,9 @@ const SUBSCRIBED_KINDS = [
 const SHARED_KINDS: readonly (typeof SUBSCRIBED_KINDS)[number][] = SUBSCRIBED_KINDS.filter(
   (kind) => kind !== 'status' && kind !== 'sync/ack',
 );
+/** `DEBUG=mqttjs*` (or `*`) turns MQTT.js's own trace back on. */
+const mqttTraceOn = (): boolean => /(^|,)\s*(mqttjs|\*)/.test(process.env.DEBUG ?? '');
+const noTrace = (): void => {};
 /** A shared-subscription group name: one topic level, no wildcards (`anxin cloud --mqtt-share-group`). */
 export const SHARE_GROUP_PATTERN = /^[a-z0-9-]{1,64}$/;
 const PUBLISH_TIMEOUT_MS = 10_000;
@@ -84,8 +87,12 @@ export interface CloudMqttClientOptions {
   clientId: string;
   /** A fresh `cloud` token for each (re)connect. */
   token: () => string;
-  /** `retained`: a stored retained message the broker delivered because the cloud subscribed. */
-  onMessage(topic: string, payload: Buffer, delivery: { retained: boolean }): Promise<void>;
+  /**
+   * `retained`: a stored retained message the broker delivered because the cloud subscribed.
+   * Returns nothing when the message was taken at once (ingest's fast path), or a promise that
+   * resolves when the next message may be taken (docs/cloud.md).
+   */
+  onMessage(topic: string, payload: Buffer, delivery: { retained: boolean }): Promise<void> | undefined;
   logger: Logger;
   /** How long `start()` waits for the first connection before going on without it (default 10 s). */
   connectWaitMs?: number;
@@ -180,6 +187,8 @@ export class CloudMqttClient {
       reconnectPeriod: 0,
       connectTimeout: 5000,
       resubscribe: false,
+      // MQTT.js traces every step of every packet through `debug`; off unless DEBUG asks for it.
+      ...(mqttTraceOn() ? {} : { log: noTrace }),
       ...(alone
         ? {
             will: {
@@ -224,13 +233,7 @@ export class CloudMqttClient {
         }
       },
     });
-    client.handleMessage = (packet, done) => {
-      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      this.options
-        .onMessage(packet.topic, payload, { retained: packet.retain === true })
-        .catch((err: unknown) => this.logger.error({ err, topic: packet.topic }, 'message handler failed'))
-        .finally(() => done());
-    };
+    client.handleMessage = (packet, done) => this.handleMessage(client, packet, done);
     client.on('connect', () => this.subscribeAll(client));
     client.on('close', () => {
       // A publish waiting for its PUBACK when the connection dropped fails now rather than after
@@ -257,6 +260,39 @@ export class CloudMqttClient {
         if (error) reject(error);
         else resolve();
       };
+    });
+  }
+
+  /**
+   * One received message. MQTT.js sends its PUBACK when `done` is called and only then hands over
+   * the next packet, so a full ingest queue pushes back on the broker. A message taken at once
+   * (no promise) is done at once, with no promise hop. The PUBACKs of all messages handled in one
+   * turn of the event loop leave in one write: the socket is corked for the turn.
+   */
+  private handleMessage(client: MqttClient, packet: IPublishPacket, done: (error?: Error) => void): void {
+    this.corkForTurn(client);
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const failed = (err: unknown) => this.logger.error({ err, topic: packet.topic }, 'message handler failed');
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.options.onMessage(packet.topic, payload, { retained: packet.retain === true });
+    } catch (err) {
+      failed(err);
+    }
+    if (pending === undefined) return done();
+    pending.catch(failed).finally(() => done());
+  }
+
+  private corkedStream: MqttClient['stream'] | undefined;
+
+  private corkForTurn(client: MqttClient): void {
+    const stream = client.stream;
+    if (this.corkedStream === stream || typeof stream?.cork !== 'function') return;
+    this.corkedStream = stream;
+    stream.cork();
+    setImmediate(() => {
+      this.corkedStream = undefined;
+      stream.uncork();
     });
   }
 

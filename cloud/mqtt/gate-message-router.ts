@@ -59,8 +59,12 @@ export class GateMessageRouter {
     this.now = options.now ?? Date.now;
   }
 
-  /** Handles one message; resolves when the next may be taken (ingest backpressure). */
-  async route(topic: string, payload: Buffer, delivery: { retained?: boolean } = {}): Promise<void> {
+  /**
+   * Handles one message; returns nothing when the next may be taken at once (an `events` message
+   * ingest took on its fast path), else a promise that resolves when it may (ingest backpressure).
+   * Never throws, never rejects.
+   */
+  route(topic: string, payload: Buffer, delivery: { retained?: boolean } = {}): Promise<void> | undefined {
     const parsed = tryParseTopic(topic);
     if (parsed?.scope !== 'gate') {
       this.options.metrics.ingestRejects.inc({ reason: 'invalid-topic' });
@@ -69,10 +73,29 @@ export class GateMessageRouter {
     }
     const { gateId, kind } = parsed;
     this.options.metrics.ingestMessages.inc({ kind });
+    if (kind !== 'events') return this.routeOther(gateId, kind, payload, delivery);
+    const failed = (err: unknown) => this.handlerFailed(gateId, kind, err);
+    try {
+      return this.options.ingest.accept(gateId, payload)?.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  private handlerFailed(gateId: string, kind: GateTopicKind, err: unknown): void {
+    this.options.metrics.mqttRejects.inc({ kind, reason: 'handler-failed' });
+    this.logger.error({ err, gateId, kind }, 'message handling failed');
+  }
+
+  /** Every kind but `events`. */
+  private async routeOther(
+    gateId: string,
+    kind: GateTopicKind,
+    payload: Buffer,
+    delivery: { retained?: boolean },
+  ): Promise<void> {
     try {
       switch (kind) {
-        case 'events':
-          return await this.options.ingest.accept(gateId, payload);
         case 'status':
           return await this.onStatus(gateId, payload, delivery.retained === true);
         case 'alarms':
@@ -91,8 +114,7 @@ export class GateMessageRouter {
           this.options.metrics.mqttRejects.inc({ kind, reason: 'unexpected-kind' });
       }
     } catch (err) {
-      this.options.metrics.mqttRejects.inc({ kind, reason: 'handler-failed' });
-      this.logger.error({ err, gateId, kind }, 'message handling failed');
+      this.handlerFailed(gateId, kind, err);
     }
   }
 

@@ -153,7 +153,7 @@ describe('EventIngest', () => {
     ingest = make({ store: slowStore, maxQueued: 3, maxBatch: 10, flushIntervalMs: 50 });
     await ingest.accept('g-1', message(entryEvent('g-1', 1), entryEvent('g-1', 2)));
     let accepted = false;
-    const second = ingest.accept('g-1', message(entryEvent('g-1', 3), entryEvent('g-1', 4))).then(() => {
+    const second = Promise.resolve(ingest.accept('g-1', message(entryEvent('g-1', 3), entryEvent('g-1', 4)))).then(() => {
       accepted = true;
     });
     try {
