@@ -73,7 +73,11 @@ export class EventAdmission {
    * Splits one message's events (all of `gateId`, in `compoundId`) into admitted and refused: at
    * once when every person they name is cached, else after one store call for the rest.
    */
-  judge(gateId: string, compoundId: string, events: readonly StoredEvent[]): AdmissionVerdict | Promise<AdmissionVerdict> {
+  judge(
+    gateId: string,
+    compoundId: string,
+    events: readonly StoredEvent[],
+  ): AdmissionVerdict | Promise<AdmissionVerdict> {
     const now = this.now();
     const found = new Map<string, string>();
     const missing = this.fromCache(events, found, now);
@@ -128,7 +132,10 @@ export class EventAdmission {
       if (personId === undefined || personId === null || found.has(personId)) continue;
       const cached = this.persons.get(personId);
       if (cached && now - cached.at < PERSON_CACHE_MS) found.set(personId, cached.compoundId);
-      else (missing ??= new Set()).add(personId);
+      else {
+        missing ??= new Set();
+        missing.add(personId);
+      }
     }
     return missing;
   }

@@ -117,7 +117,11 @@ export class EventIngest {
   }
 
   /** A registered gate's own events, judged by admission, queued. */
-  private admit(topicGateId: string, message: EventsMessage, compoundId: string | undefined): Promise<void> | undefined {
+  private admit(
+    topicGateId: string,
+    message: EventsMessage,
+    compoundId: string | undefined,
+  ): Promise<void> | undefined {
     const { metrics } = this.options;
     if (compoundId === undefined) {
       metrics.ingestRejects.inc({ reason: 'unknown-gate' }, message.events.length);

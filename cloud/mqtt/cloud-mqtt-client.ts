@@ -279,8 +279,8 @@ export class CloudMqttClient {
     } catch (err) {
       failed(err);
     }
-    if (pending === undefined) return done();
-    pending.catch(failed).finally(() => done());
+    if (pending === undefined) done();
+    else pending.catch(failed).finally(() => done());
   }
 
   private corkedStream: MqttClient['stream'] | undefined;
