@@ -117,24 +117,19 @@ export class RollupWriter implements SqliteIngestHook {
       timeZone: p('SELECT time_zone FROM compounds WHERE id = ?'),
       elderly: p('SELECT elderly FROM residents WHERE person_id = ?'),
       addHourly: p(`INSERT INTO stats_hourly (compound_id, bucket_start, gate_id, direction, method, result, reason,
-        crossed, elderly, label, day, count)
-        VALUES (@compoundId, @bucketStart, @gateId, @direction, @method, @result, @reason, @crossed, @elderly, @label,
-        @day, @count)
+        crossed, elderly, label, day, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (compound_id, bucket_start, gate_id, direction, method, result, reason, crossed, elderly)
         DO UPDATE SET count = count + excluded.count`),
       addCompoundHourly: p(`INSERT INTO stats_hourly_compound (compound_id, bucket_start, direction, method, result,
-        reason, crossed, elderly, label, day, count)
-        VALUES (@compoundId, @bucketStart, @direction, @method, @result, @reason, @crossed, @elderly, @label, @day, @count)
+        reason, crossed, elderly, label, day, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (compound_id, bucket_start, direction, method, result, reason, crossed, elderly)
         DO UPDATE SET count = count + excluded.count
-        RETURNING day`),
+        RETURNING day`).pluck(),
       addCompoundDaily: p(`INSERT INTO stats_daily_compound (compound_id, day, direction, method, result, reason,
-        crossed, elderly, count)
-        VALUES (@compoundId, @day, @direction, @method, @result, @reason, @crossed, @elderly, @count)
+        crossed, elderly, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (compound_id, day, direction, method, result, reason, crossed, elderly)
         DO UPDATE SET count = count + excluded.count`),
-      addSpan: p(`INSERT INTO stats_day_span (compound_id, day, first_bucket, last_bucket)
-        VALUES (@compoundId, @day, @firstBucket, @lastBucket)
+      addSpan: p(`INSERT INTO stats_day_span (compound_id, day, first_bucket, last_bucket) VALUES (?, ?, ?, ?)
         ON CONFLICT (compound_id, day) DO UPDATE SET first_bucket = MIN(first_bucket, excluded.first_bucket),
         last_bucket = MAX(last_bucket, excluded.last_bucket)`),
       addDaily: p(`INSERT INTO stats_daily (compound_id, day, persons, crossed_in, crossed_out) VALUES (?, ?, ?, ?, ?)
@@ -202,27 +197,57 @@ export class RollupWriter implements SqliteIngestHook {
     return DEFAULT_TIME_ZONE;
   }
 
+  /** One upsert per counter, its parameters bound by position (no object per row). */
   private apply(delta: RollupDelta, s: Statements): void {
-    for (const row of delta.hourly) {
-      s.addHourly.run({ ...row, crossed: row.crossed ? 1 : 0, elderly: row.elderly ? 1 : 0 });
+    for (const r of delta.hourly) {
+      s.addHourly.run(
+        r.compoundId,
+        r.bucketStart,
+        r.gateId,
+        r.direction,
+        r.method,
+        r.result,
+        r.reason,
+        flag(r.crossed),
+        flag(r.elderly),
+        r.label,
+        r.day,
+        r.count,
+      );
     }
     // An hour's row keeps the day it was first counted under (the compound's zone may have changed
     // since); its daily counter and span follow the stored day, so the days sum their hours exactly.
-    const stored = delta.compoundHourly.map((row) => {
-      const { day } = s.addCompoundHourly.get({
-        ...row,
-        crossed: row.crossed ? 1 : 0,
-        elderly: row.elderly ? 1 : 0,
-      }) as {
-        day: string;
-      };
-      return day === row.day ? row : { ...row, day };
+    const stored = delta.compoundHourly.map((r) => {
+      const day = s.addCompoundHourly.get(
+        r.compoundId,
+        r.bucketStart,
+        r.direction,
+        r.method,
+        r.result,
+        r.reason,
+        flag(r.crossed),
+        flag(r.elderly),
+        r.label,
+        r.day,
+        r.count,
+      ) as string;
+      return day === r.day ? r : { ...r, day };
     });
     const daily = dailyCountersOf(stored);
-    for (const row of daily.compoundDaily) {
-      s.addCompoundDaily.run({ ...row, crossed: row.crossed ? 1 : 0, elderly: row.elderly ? 1 : 0 });
+    for (const r of daily.compoundDaily) {
+      s.addCompoundDaily.run(
+        r.compoundId,
+        r.day,
+        r.direction,
+        r.method,
+        r.result,
+        r.reason,
+        flag(r.crossed),
+        flag(r.elderly),
+        r.count,
+      );
     }
-    for (const span of daily.spans) s.addSpan.run(span);
+    for (const span of daily.spans) s.addSpan.run(span.compoundId, span.day, span.firstBucket, span.lastBucket);
     const newPersons = new Map<string, number>();
     for (const { compoundId, day, personIds } of delta.persons) {
       const added = s.persons.addNew(compoundId, day, personIds);
@@ -234,6 +259,8 @@ export class RollupWriter implements SqliteIngestHook {
     }
   }
 }
+
+const flag = (b: boolean): 0 | 1 => (b ? 1 : 0);
 
 /**
  * Creates the rollup tables if needed; when they are new on a database that already holds events,

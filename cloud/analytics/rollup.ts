@@ -4,7 +4,16 @@
  * these deltas to SQLite inside the ingest transaction, so a statistics query reads counters
  * whose number grows with hours and gates, never with passages.
  */
-import type { Direction, Method, Reason, Result } from '../../shared/enums.ts';
+import {
+  DIRECTIONS,
+  type Direction,
+  METHODS,
+  type Method,
+  REASONS,
+  type Reason,
+  RESULTS,
+  type Result,
+} from '../../shared/enums.ts';
 import { isCrossing } from './passage.ts';
 import { type LocalHour, localHourOf } from './time-zone.ts';
 
@@ -83,58 +92,149 @@ export interface RollupContext {
   isElderly: (personId: string) => boolean;
 }
 
-/**
- * Local hours by 15-minute slot of UTC: every zone offset and every change of one is a multiple of
- * 15 minutes, so all instants of a slot share their local hour. A batch spans a few slots.
- */
-class HourBySlot {
-  private readonly hours = new Map<string, Map<number, LocalHour>>();
+/** Small integer codes of the enum fields: the fold's counter key is a number, not a string. */
+const codesOf = (values: readonly string[]) => new Map(values.map((value, i) => [value, i]));
+const DIRECTION_CODES = codesOf(DIRECTIONS);
+const METHOD_CODES = codesOf(METHODS);
+const RESULT_CODES = codesOf(RESULTS);
+const REASON_CODES = codesOf(REASONS);
 
-  of(ts: number, timeZone: string): LocalHour {
-    let zone = this.hours.get(timeZone);
-    if (!zone) {
-      zone = new Map();
-      this.hours.set(timeZone, zone);
-    }
-    const slot = Math.floor(ts / 900_000);
-    let hour = zone.get(slot);
+/**
+ * The key of an event's counter among the counters of its gate and hour: its outcome fields as one
+ * small integer. A value outside the enums (an old row read back by a rebuild) gets a string key.
+ */
+function outcomeKey(e: RollupEvent, crossed: boolean, elderly: boolean): number | string {
+  const direction = DIRECTION_CODES.get(e.direction);
+  const method = METHOD_CODES.get(e.method);
+  const result = RESULT_CODES.get(e.result);
+  const reason = REASON_CODES.get(e.reason);
+  if (direction === undefined || method === undefined || result === undefined || reason === undefined) {
+    return `${e.direction}\u0000${e.method}\u0000${e.result}\u0000${e.reason}\u0000${crossed ? 1 : 0}${elderly ? 1 : 0}`;
+  }
+  return (
+    ((((reason * METHODS.length + method) * RESULTS.length + result) * 2 + direction) * 2 + (crossed ? 1 : 0)) * 2 +
+    (elderly ? 1 : 0)
+  );
+}
+
+/** What a compound's local day adds, created at its first crossing. */
+interface DayTotals {
+  flow: DailyFlow | undefined;
+  persons: DailyPersons | undefined;
+}
+
+/** A local hour of a compound, and the day it belongs to. */
+interface CompoundHour {
+  hour: LocalHour;
+  day: DayTotals;
+}
+
+/**
+ * A compound in the fold: its zone, and its local hours by 15-minute slot of UTC — every zone
+ * offset and every change of one is a multiple of 15 minutes, so all instants of a slot share their
+ * local hour. A batch spans a few slots.
+ */
+class CompoundFold {
+  private readonly slots = new Map<number, CompoundHour>();
+  private readonly days = new Map<string, DayTotals>();
+
+  constructor(
+    readonly compoundId: string,
+    private readonly zone: string,
+  ) {}
+
+  hourOf(slot: number): CompoundHour {
+    let hour = this.slots.get(slot);
     if (!hour) {
-      hour = localHourOf(ts, timeZone);
-      zone.set(slot, hour);
+      const local = localHourOf(slot * SLOT_MS, this.zone);
+      let day = this.days.get(local.day);
+      if (!day) {
+        day = { flow: undefined, persons: undefined };
+        this.days.set(local.day, day);
+      }
+      hour = { hour: local, day };
+      this.slots.set(slot, hour);
     }
     return hour;
   }
 }
 
+/** A gate's counters of one local hour, by outcome key. */
+interface GateHour {
+  compound: CompoundHour;
+  counters: Map<number | string, HourlyCount>;
+}
+
+/** A gate in the fold: its compound, and its hours by slot (two slots of one hour share theirs). */
+interface GateFold {
+  compound: CompoundFold;
+  slots: Map<number, GateHour>;
+  hours: Map<number, GateHour>;
+}
+
+const SLOT_MS = 900_000;
+
+/** A gate seen first in this batch, with its compound (one per compound, shared by its gates). */
+function newGateFold(
+  gates: Map<string, GateFold>,
+  compounds: Map<string, CompoundFold>,
+  gateId: string,
+  context: RollupContext,
+): GateFold {
+  const compoundId = context.compoundOf(gateId);
+  let compound = compounds.get(compoundId);
+  if (!compound) {
+    compound = new CompoundFold(compoundId, context.timeZoneOf(compoundId));
+    compounds.set(compoundId, compound);
+  }
+  const gate: GateFold = { compound, slots: new Map(), hours: new Map() };
+  gates.set(gateId, gate);
+  return gate;
+}
+
+/** The gate's counters of the hour of `slot`, a slot of the gate seen first now. */
+function gateHourOf(gate: GateFold, slot: number): GateHour {
+  const compoundHour = gate.compound.hourOf(slot);
+  let gateHour = gate.hours.get(compoundHour.hour.start);
+  if (!gateHour) {
+    gateHour = { compound: compoundHour, counters: new Map() };
+    gate.hours.set(compoundHour.hour.start, gateHour);
+  }
+  gate.slots.set(slot, gateHour);
+  return gateHour;
+}
+
 /**
- * Folds a batch into counter deltas; one row per distinct key. The hot loop of the rollup hook (it
- * runs for every stored passage): keys are built as one template string, local hours come from a
- * slot cache, a gate's compound and zone are looked up again only when the gate changes.
+ * Folds a batch into counter deltas; one row per distinct key, in the order of their first event.
+ * The hot loop of the rollup hook (it runs for every stored passage): per event, a look-up of its
+ * gate (none when it is the previous event's), of its 15-minute slot among the gate's, and of its
+ * outcome among the counters of that gate and hour — keyed by a small integer, no string is built.
  */
 export function rollupDelta(events: readonly RollupEvent[], context: RollupContext): RollupDelta {
-  const hourly = new Map<string, HourlyCount>();
-  const persons = new Map<string, DailyPersons>();
-  const flows = new Map<string, DailyFlow>();
-  const hours = new HourBySlot();
+  const hourly: HourlyCount[] = [];
+  const persons: DailyPersons[] = [];
+  const flows: DailyFlow[] = [];
+  const gates = new Map<string, GateFold>();
+  const compounds = new Map<string, CompoundFold>();
   let gateId = '';
-  let compoundId = '';
-  let zone = '';
+  let gate: GateFold | undefined;
   for (const e of events) {
-    if (e.gateId !== gateId) {
+    if (e.gateId !== gateId || gate === undefined) {
       gateId = e.gateId;
-      compoundId = context.compoundOf(gateId);
-      zone = context.timeZoneOf(compoundId);
+      gate = gates.get(gateId) ?? newGateFold(gates, compounds, gateId, context);
     }
-    const hour = hours.of(e.ts, zone);
+    const slot = Math.floor(e.ts / SLOT_MS);
+    const gateHour = gate.slots.get(slot) ?? gateHourOf(gate, slot);
     const crossed = isCrossing(e);
     const elderly = e.personId !== undefined && context.isElderly(e.personId);
-    const key = `${compoundId}\u0000${hour.start}\u0000${gateId}\u0000${e.direction}\u0000${e.method}\u0000${e.result}\u0000${e.reason}\u0000${crossed ? 1 : 0}${elderly ? 1 : 0}`;
-    const row = hourly.get(key);
+    const key = outcomeKey(e, crossed, elderly);
+    const row = gateHour.counters.get(key);
     if (row) {
       row.count += 1;
     } else {
-      hourly.set(key, {
-        compoundId,
+      const { hour } = gateHour.compound;
+      const counter: HourlyCount = {
+        compoundId: gate.compound.compoundId,
         bucketStart: hour.start,
         label: hour.label,
         day: hour.day,
@@ -146,32 +246,31 @@ export function rollupDelta(events: readonly RollupEvent[], context: RollupConte
         crossed,
         elderly,
         count: 1,
-      });
+      };
+      gateHour.counters.set(key, counter);
+      hourly.push(counter);
     }
     if (!crossed) continue;
-    const dayKey = `${compoundId}\u0000${hour.day}`;
-    let flow = flows.get(dayKey);
+    const { day, hour } = gateHour.compound;
+    let flow = day.flow;
     if (!flow) {
-      flow = { compoundId, day: hour.day, crossedIn: 0, crossedOut: 0 };
-      flows.set(dayKey, flow);
+      flow = { compoundId: gate.compound.compoundId, day: hour.day, crossedIn: 0, crossedOut: 0 };
+      day.flow = flow;
+      flows.push(flow);
     }
     if (e.direction === 'in') flow.crossedIn += 1;
     else flow.crossedOut += 1;
     if (e.personId !== undefined) {
-      let day = persons.get(dayKey);
-      if (!day) {
-        day = { compoundId, day: hour.day, personIds: new Set() };
-        persons.set(dayKey, day);
+      let dayPersons = day.persons;
+      if (!dayPersons) {
+        dayPersons = { compoundId: gate.compound.compoundId, day: hour.day, personIds: new Set() };
+        day.persons = dayPersons;
+        persons.push(dayPersons);
       }
-      day.personIds.add(e.personId);
+      dayPersons.personIds.add(e.personId);
     }
   }
-  return {
-    hourly: [...hourly.values()],
-    compoundHourly: compoundHourlyOf(hourly.values()),
-    persons: [...persons.values()],
-    flows: [...flows.values()],
-  };
+  return { hourly, compoundHourly: compoundHourlyOf(hourly), persons, flows };
 }
 
 /** The per-gate counters summed over the gates of their compound. */

@@ -55,6 +55,41 @@ describe('rollupDelta', () => {
     ]);
   });
 
+  it('a value outside the enums (an old row read back by a rebuild) still gets a counter of its own', () => {
+    const old = { reason: 'retired-reason' as RollupEvent['reason'] };
+    const delta = rollupDelta(
+      [
+        event('2026-03-01T08:05:00+08:00', old),
+        event('2026-03-01T08:06:00+08:00'),
+        event('2026-03-01T08:07:00+08:00', old),
+      ],
+      context,
+    );
+    expect(delta.hourly.map((r) => [r.reason, r.count])).toEqual([
+      ['retired-reason', 2],
+      ['ok', 1],
+    ]);
+  });
+
+  it('two 15-minute slots of one hour, and two gates, each fold into one counter per gate and hour', () => {
+    const delta = rollupDelta(
+      [
+        event('2026-03-01T08:05:00+08:00'),
+        event('2026-03-01T08:20:00+08:00', { gateId: 'g2' }),
+        event('2026-03-01T08:50:00+08:00'),
+        event('2026-03-01T08:59:00+08:00', { gateId: 'g2' }),
+        event('2026-03-01T09:01:00+08:00'),
+      ],
+      context,
+    );
+    expect(delta.hourly.map((r) => [r.gateId, r.label, r.count])).toEqual([
+      ['g1', '2026-03-01T08:00+08:00', 2],
+      ['g2', '2026-03-01T08:00+08:00', 2],
+      ['g1', '2026-03-01T09:00+08:00', 1],
+    ]);
+    expect(delta.flows).toEqual([{ compoundId: 'sh', day: '2026-03-01', crossedIn: 5, crossedOut: 0 }]);
+  });
+
   it('compound-wide counters sum the gates', () => {
     const delta = rollupDelta(
       [event('2026-03-01T08:05:00+08:00'), event('2026-03-01T08:06:00+08:00', { gateId: 'g2' })],
