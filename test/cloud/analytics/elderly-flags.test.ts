@@ -97,6 +97,24 @@ describe('ElderlyFlags', () => {
     expect([flags.isElderly('p-1'), flags.isElderly('p-2')]).toEqual([true, true]);
   });
 
+  it('reads the whole set again after more changes than it reads one by one (a bulk import)', async () => {
+    const flags = new ElderlyFlags(store.db);
+    flags.refresh();
+    expect(flags.isElderly('p-2')).toBe(true);
+    const many = Array.from({ length: 2_500 }, (_, i) => resident(`bulk-${i}`, 'c-1', { elderly: i % 2 === 0 }));
+    await store.upsertResidents([...many, resident('p-2', 'c-1')]);
+    flags.refresh();
+    expect([flags.isElderly('bulk-0'), flags.isElderly('bulk-1'), flags.isElderly('p-2')]).toEqual([
+      true,
+      false,
+      false,
+    ]);
+    // The notes were taken: a later single change is read alone, and right.
+    await store.deleteResident('bulk-0');
+    flags.refresh();
+    expect([flags.isElderly('bulk-0'), flags.isElderly('bulk-2')]).toEqual([false, true]);
+  });
+
   it('keeps one note table per instance: two on one connection both see a change', () => {
     const first = new ElderlyFlags(store.db);
     const second = new ElderlyFlags(store.db);
