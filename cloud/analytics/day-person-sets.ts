@@ -11,8 +11,12 @@
  * Deciding who is new needs the day's set, so the sets live in memory, exact at all times:
  * - a set not in memory (a restart, a day forgotten for the memory bound, another day arriving
  *   late) is read from the log first — every row the day has, committed — and then trusted;
- * - what a transaction reads and adds joins the shared sets only once it committed (`committed`);
- *   a rolled-back batch leaves them as they were, and the resend counts its persons;
+ * - a transaction adds the persons it counts to the shared sets at once — one look-up per person,
+ *   where checking first and adding after the commit took two in a large set — and notes them in
+ *   an undo log; the commit (`committed`) clears the log. A transaction that rolled back never
+ *   commits: the next `begin` on the connection (or a purge) takes its persons out again before
+ *   anything else reads the sets, so the resend counts them. (Two writers running in one
+ *   transaction would count every passage twice anyway; the ingest runs one.)
  * - the sets belong to the connection, so two writers on one connection share them; another
  *   connection's commit (`PRAGMA data_version` moves) may have counted anyone: everything is
  *   forgotten and read again.
@@ -35,11 +39,22 @@ const COMPACT_ROWS = 32;
 const keyOf = (compoundId: string, day: string) => `${compoundId}\u0000${day}`;
 const dayOfKey = (key: string): string => key.slice(key.indexOf('\u0000') + 1);
 
-/** The committed sets of one connection. */
+/**
+ * What a transaction did to the sets, undone unless it commits: persons it added to `key`'s set,
+ * or (`personIds` null) the set it read — its read may have seen the transaction's own writes.
+ */
+interface Added {
+  key: string;
+  set: Set<string>;
+  personIds: string[] | null;
+}
+
+/** The sets of one connection: committed, plus what the transaction running now added (`added`). */
 interface Shared {
   counted: Map<string, Set<string>>;
   persons: number;
   dataVersion: number;
+  added: Added[];
 }
 
 const sharedOf = new WeakMap<Database, Shared>();
@@ -49,15 +64,11 @@ export class DayPersonSets {
   private readonly read: Statement<[string, string], { id: number; person_ids: string }>;
   private readonly append: Statement<[string, string, string]>;
   private readonly dropRows: Statement<[string, string]>;
-  /** Sets read by the transaction running now; shared once it commits. */
-  private readonly loaded = new Map<string, Set<string>>();
-  /** What the transaction running now counted first, per key; shared once it commits. */
-  private readonly pending = new Map<string, Set<string>>();
 
   constructor(private readonly db: Database) {
     let shared = sharedOf.get(db);
     if (!shared) {
-      shared = { counted: new Map(), persons: 0, dataVersion: this.dataVersion() };
+      shared = { counted: new Map(), persons: 0, dataVersion: this.dataVersion(), added: [] };
       sharedOf.set(db, shared);
     }
     this.shared = shared;
@@ -69,12 +80,11 @@ export class DayPersonSets {
   }
 
   /**
-   * Starts a transaction's work: forgets what an earlier one that never committed read or added,
-   * and everything when another connection committed since. Call first in each transaction.
+   * Starts a transaction's work: takes out what an earlier one that never committed added, and
+   * forgets everything when another connection committed since. Call first in each transaction.
    */
   begin(): void {
-    this.loaded.clear();
-    this.pending.clear();
+    this.undo();
     const version = this.dataVersion();
     if (version !== this.shared.dataVersion) {
       this.shared.dataVersion = version;
@@ -88,44 +98,31 @@ export class DayPersonSets {
    */
   addNew(compoundId: string, day: string, personIds: Iterable<string>): number {
     const key = keyOf(compoundId, day);
-    const counted = this.shared.counted.get(key) ?? this.loaded.get(key) ?? this.load(key, compoundId, day);
-    let pending = this.pending.get(key);
+    const counted = this.shared.counted.get(key) ?? this.load(key, compoundId, day);
     const fresh: string[] = [];
+    let size = counted.size;
     for (const personId of personIds) {
-      if (counted.has(personId) || pending?.has(personId)) continue;
-      pending ??= new Set();
-      pending.add(personId);
+      counted.add(personId);
+      if (counted.size === size) continue;
+      size = counted.size;
       fresh.push(personId);
     }
     if (fresh.length === 0) return 0;
-    this.pending.set(key, pending!);
+    this.shared.persons += fresh.length;
+    this.shared.added.push({ key, set: counted, personIds: fresh });
     this.append.run(compoundId, day, JSON.stringify(fresh));
     return fresh.length;
   }
 
-  /** The transaction committed: what it read and counted is now in the table. */
+  /** The transaction committed: what it counted is now in the table. */
   committed(): void {
-    const shared = this.shared;
-    for (const [key, set] of this.loaded) {
-      if (shared.counted.has(key)) continue;
-      shared.counted.set(key, set);
-      shared.persons += set.size;
-    }
-    for (const [key, personIds] of this.pending) {
-      // Absent only if forgotten meanwhile: it is read back from the table when next needed.
-      const set = shared.counted.get(key);
-      if (!set) continue;
-      const before = set.size;
-      for (const personId of personIds) set.add(personId);
-      shared.persons += set.size - before;
-    }
-    this.loaded.clear();
-    this.pending.clear();
-    if (shared.persons > COUNTED_PERSONS_MAX) this.forgetOldestDays();
+    this.shared.added.length = 0;
+    if (this.shared.persons > COUNTED_PERSONS_MAX) this.forgetOldestDays();
   }
 
   /** Forgets (memory and table) who crossed on the days up to `lastDay`; returns the rows deleted. */
   purgeUpTo(lastDay: string): number {
+    this.undo();
     for (const [key, set] of this.shared.counted) {
       if (dayOfKey(key) <= lastDay) this.forget(key, set);
     }
@@ -136,10 +133,10 @@ export class DayPersonSets {
   forgetAll(): void {
     this.shared.counted.clear();
     this.shared.persons = 0;
-    this.loaded.clear();
-    this.pending.clear();
+    this.shared.added.length = 0;
   }
 
+  /** Reads the day's set from the log, and shares it (noted: undone if the transaction does not commit). */
   private load(key: string, compoundId: string, day: string): Set<string> {
     const rows = this.read.all(compoundId, day);
     const set = new Set<string>();
@@ -148,8 +145,30 @@ export class DayPersonSets {
       this.dropRows.run(compoundId, day);
       this.append.run(compoundId, day, JSON.stringify([...set]));
     }
-    this.loaded.set(key, set);
+    this.shared.counted.set(key, set);
+    this.shared.persons += set.size;
+    this.shared.added.push({ key, set, personIds: null });
     return set;
+  }
+
+  /**
+   * Takes out what a transaction that did not commit added and read, last first (a set forgotten
+   * since needs nothing: it is read again when needed).
+   */
+  private undo(): void {
+    const shared = this.shared;
+    for (let i = shared.added.length - 1; i >= 0; i--) {
+      const { key, set, personIds } = shared.added[i]!;
+      if (shared.counted.get(key) !== set) continue;
+      if (personIds === null) {
+        shared.counted.delete(key);
+        shared.persons -= set.size;
+        continue;
+      }
+      for (const personId of personIds) set.delete(personId);
+      shared.persons -= personIds.length;
+    }
+    shared.added.length = 0;
   }
 
   /** Over the bound: drops whole day sets, oldest day first, until it is met again. */

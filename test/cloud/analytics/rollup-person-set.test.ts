@@ -136,6 +136,25 @@ describe('the day person sets of the rollup writer', () => {
     expect(timesLogged('shared')).toBe(1);
   });
 
+  it('a batch rolled back under one writer is counted by the resend through another on the connection', async () => {
+    const second = new RollupWriter({ db: store.db });
+    second.start();
+    const before = personsOfDay();
+    const failing: IngestHook = {
+      engine: 'sqlite',
+      onStored(events, compoundOf) {
+        writer.onStored(events, compoundOf);
+        throw new Error('disk full');
+      },
+      committed: () => writer.committed(),
+    };
+    const resent = passage('unlucky-twice', 1);
+    await expect(store.insertEvents([resent], failing)).rejects.toThrow('disk full');
+    await store.insertEvents([resent], second);
+    expect(timesLogged('unlucky-twice')).toBe(1);
+    expect(personsOfDay()).toBe(before + 1);
+  });
+
   it('two writers on one connection share the sets', async () => {
     const second = new RollupWriter({ db: store.db });
     second.start();
@@ -184,6 +203,38 @@ describe('DayPersonSets', () => {
       });
       sets.committed();
       expect(isCountedOnDay(db, 'c', '2026-03-01', 'old-3')).toBe(true);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('a set read by a transaction that rolled back is read again: what it saw of its own writes is gone', () => {
+    const db = new BetterSqlite3(':memory:');
+    try {
+      migrate(db);
+      migrateAnalytics(db);
+      const sets = new DayPersonSets(db);
+      t(db, () => {
+        sets.begin();
+        expect(sets.addNew('c', '2026-03-01', ['kept'])).toBe(1);
+      });
+      sets.committed();
+      sets.forgetAll();
+      // As a rebuild does: the log emptied, then the day read back (empty) and counted anew — then a failure.
+      expect(() =>
+        t(db, () => {
+          sets.begin();
+          db.prepare('DELETE FROM stats_daily_person_batches').run();
+          expect(sets.addNew('c', '2026-03-01', ['kept', 'new'])).toBe(2);
+          throw new Error('rolled back');
+        }),
+      ).toThrow('rolled back');
+      t(db, () => {
+        sets.begin();
+        expect(sets.addNew('c', '2026-03-01', ['kept', 'new'])).toBe(1);
+      });
+      sets.committed();
+      expect(isCountedOnDay(db, 'c', '2026-03-01', 'new')).toBe(true);
     } finally {
       db.close();
     }
