@@ -16,6 +16,26 @@ import { WhereClause } from './rows.ts';
 /** Rows read per step while the ack mark moves over seqs stored earlier (a gap just filled). */
 const ACK_SCAN_PAGE = 1000;
 
+/** A gate of the batch being stored: one map look-up per passage (none when the gate repeats). */
+interface GateOfBatch {
+  gateId: string;
+  /** Of its last passage in the batch: what the ingest hook is told. */
+  compoundId: string;
+  /** Every seq of the batch, new or duplicate, stored or refused: either way it is answered now. */
+  seqs: number[];
+  /** The compound `event_gates` was last told of for this gate in this batch. */
+  storedIn: string | undefined;
+}
+
+function gateOfBatch(gates: Map<string, GateOfBatch>, gateId: string): GateOfBatch {
+  let gate = gates.get(gateId);
+  if (!gate) {
+    gate = { gateId, compoundId: '', seqs: [], storedIn: undefined };
+    gates.set(gateId, gate);
+  }
+  return gate;
+}
+
 export class SqliteEventTables {
   /** Positional parameters bound from one reused array: no object per row (the hot path of ingest). */
   private readonly insertEvent: Statement<unknown[]>;
@@ -85,31 +105,30 @@ export class SqliteEventTables {
     const result = this.db.transaction((): InsertEventsResult => {
       this.eventGates.begin();
       const inserted: StoredEvent[] = [];
-      const compoundOfGate = new Map<string, string>();
-      /** Every seq of the batch per gate, new or duplicate: either way it is stored now. */
-      const seqsOfGate = new Map<string, number[]>();
+      const gates = new Map<string, GateOfBatch>();
+      let gate: GateOfBatch | undefined;
       for (const e of events) {
-        compoundOfGate.set(e.gateId, e.compoundId);
-        const seqs = seqsOfGate.get(e.gateId);
-        if (seqs) seqs.push(e.seq);
-        else seqsOfGate.set(e.gateId, [e.seq]);
+        if (gate?.gateId !== e.gateId) gate = gateOfBatch(gates, e.gateId);
+        gate.compoundId = e.compoundId;
+        gate.seqs.push(e.seq);
         if (this.insertOne(e)) {
           inserted.push(e);
-          this.eventGates.stored(e.gateId, e.compoundId);
+          if (gate.storedIn !== e.compoundId) {
+            this.eventGates.stored(e.gateId, e.compoundId);
+            gate.storedIn = e.compoundId;
+          }
         }
       }
       if (hook && inserted.length > 0) {
-        runSqliteHook(hook, inserted, (gateId) => compoundOfGate.get(gateId) ?? '', this.db);
+        runSqliteHook(hook, inserted, (gateId) => gates.get(gateId)?.compoundId ?? '', this.db);
       }
       // Refused: only the seq is kept, so the cumulative mark can step over it.
       for (const r of refused) {
         this.insertRefused.run(r.gateId, r.seq, r.reason, r.refusedAt);
-        const seqs = seqsOfGate.get(r.gateId);
-        if (seqs) seqs.push(r.seq);
-        else seqsOfGate.set(r.gateId, [r.seq]);
+        gateOfBatch(gates, r.gateId).seqs.push(r.seq);
       }
       const acks = new Map<string, number>();
-      for (const [gateId, seqs] of seqsOfGate) acks.set(gateId, this.advanceAck(gateId, seqs));
+      for (const [gateId, { seqs }] of gates) acks.set(gateId, this.advanceAck(gateId, seqs));
       return { inserted, acks };
     })();
     // Only once committed: a rolled-back batch leaves the cached marks as they were.
