@@ -116,6 +116,9 @@ function outcomeColumns(rows: readonly OutcomeRow[]): Outcome {
 /** Compounds already warned about (an invalid zone is logged once per process). */
 const badZones = new Set<string>();
 
+/** The rows a batch adds to the rollups, ready to write (`writeRollups`). */
+export type RollupRows = [...HourlyParams, ...CompoundHourlyParams, ...PersonsParams, ...FlowsParams];
+
 /** Adds what `events` (all newly stored) count to the rollups, on `client`'s transaction. */
 export async function addRollups(
   client: Queryable,
@@ -124,6 +127,16 @@ export async function addRollups(
   log: Logger,
 ): Promise<void> {
   if (events.length === 0) return;
+  await writeRollups(client, await rollupRows(client, events, compoundOf, log));
+}
+
+/** What `events` count, folded (reads the batch's persons and zones, shared with the other hooks). */
+export async function rollupRows(
+  client: Queryable,
+  events: readonly RollupEvent[],
+  compoundOf: CompoundOf,
+  log: Logger,
+): Promise<RollupRows> {
   const { persons, zones } = await batchFacts(client, events, compoundOf);
   const delta = rollupDelta(events, {
     compoundOf,
@@ -138,10 +151,15 @@ export async function addRollups(
     },
     isElderly: (personId) => persons.get(personId)?.elderly === true,
   });
-  await run(client, addDelta, deltaParams(delta));
+  return deltaParams(delta);
 }
 
-function deltaParams(delta: RollupDelta): [...HourlyParams, ...CompoundHourlyParams, ...PersonsParams, ...FlowsParams] {
+/** Writes folded rows on `client`'s transaction: one statement. */
+export async function writeRollups(client: Queryable, rows: RollupRows): Promise<void> {
+  await run(client, addDelta, rows);
+}
+
+function deltaParams(delta: RollupDelta): RollupRows {
   const h = delta.hourly;
   const c = delta.compoundHourly;
   const p = delta.persons.flatMap((d) => [...d.personIds].map((personId) => [d.compoundId, d.day, personId] as const));

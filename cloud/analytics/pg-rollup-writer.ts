@@ -7,10 +7,10 @@
  */
 import type pg from 'pg';
 import { type Logger, silentLogger } from '../../shared/log.ts';
-import type { PgIngestHook } from '../store/ingest-hook.ts';
+import type { CompoundOf, PgIngestHook } from '../store/ingest-hook.ts';
 import { run, statement } from '../store/postgres/pg-pool.ts';
 import type { StoredEvent } from '../store/store.ts';
-import { addRollups } from './pg-rollup-apply.ts';
+import { addRollups, type RollupRows, rollupRows, writeRollups } from './pg-rollup-apply.ts';
 import { analyticsReady, fillRollups } from './pg-rollup-fill.ts';
 import { lastDayToForget } from './rollup.ts';
 
@@ -19,6 +19,8 @@ const purgePersons = statement<[string]>('stats_purge_persons', 'DELETE FROM sta
 export class PgRollupWriter implements PgIngestHook {
   readonly engine = 'postgres';
   private readonly log: Logger;
+  /** Rows folded by `prepare`, by the batch's candidates array. */
+  private readonly prepared = new WeakMap<readonly StoredEvent[], RollupRows>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -32,9 +34,17 @@ export class PgRollupWriter implements PgIngestHook {
     return analyticsReady(this.pool, this.log);
   }
 
-  async onStored(events: readonly StoredEvent[], compoundOf: (gateId: string) => string, client: pg.PoolClient) {
+  /** Folds the batch's candidates before its locks are taken (used if every one is new). */
+  async prepare(candidates: readonly StoredEvent[], compoundOf: CompoundOf, client: pg.PoolClient) {
     await this.ready();
-    await addRollups(client, events, compoundOf, this.log);
+    this.prepared.set(candidates, await rollupRows(client, candidates, compoundOf, this.log));
+  }
+
+  async onStored(events: readonly StoredEvent[], compoundOf: CompoundOf, client: pg.PoolClient) {
+    await this.ready();
+    const rows = this.prepared.get(events);
+    if (rows) await writeRollups(client, rows);
+    else await addRollups(client, events, compoundOf, this.log);
   }
 
   /** Retention (privacy): forgets who crossed on local days wholly before `beforeMs` (as on SQLite). */

@@ -7,19 +7,21 @@
  * between the two lost those entries from every other instance's `/live` although the passages
  * were stored.
  *
- * An ingest hook (cloud/store/ingest-hook.ts), composed first so that its reads happen before the
- * statistics take their row locks: the batch's persons (masked name, visitor or not) from the one
- * read the hooks share (cloud/store/postgres/pg-batch-facts.ts), then the entries packed as the fan-out packs them
- * (cloud/live/live-wire.ts, `packNotifications`, sealed, ~20 per notification) in one `pg_notify`
- * statement. The payloads carry this instance's origin, so its own listening connection skips
- * them; this instance's own listeners get the entries after the commit (cloud/live/live-entries.ts).
+ * An ingest hook (cloud/store/ingest-hook.ts). Before the batch's gate locks are taken
+ * (`prepare`), the entries of every candidate are built — the persons' masked names and visitor
+ * flags from the one read the hooks share (cloud/store/postgres/pg-batch-facts.ts) — and packed as
+ * the fan-out packs them (cloud/live/live-wire.ts, `packNotifications`, sealed, ~20 per
+ * notification); inside the transaction (`onStored`) they go in one `pg_notify` statement, or are
+ * built again for the subset that was new when a batch held duplicates. The payloads carry this
+ * instance's origin, so its own listening connection skips them; this instance's own listeners
+ * get the entries after the commit (cloud/live/live-entries.ts).
  *
  * The price: PostgreSQL serialises the commits of transactions that notified (one queue lock per
  * database, held through the commit record), measured in BENCHMARKS.md, "Scale-out on PostgreSQL".
  */
 import type pg from 'pg';
 import type { Logger } from '../../shared/log.ts';
-import type { PgIngestHook } from '../store/ingest-hook.ts';
+import type { CompoundOf, PgIngestHook } from '../store/ingest-hook.ts';
 import { batchFacts } from '../store/postgres/pg-batch-facts.ts';
 import { run, statement } from '../store/postgres/pg-pool.ts';
 import type { StoredEvent } from '../store/store.ts';
@@ -27,6 +29,13 @@ import { entryMessage } from './live-entries.ts';
 import { LIVE_CHANNEL, type LiveWire, NOTIFY_SQL, packNotifications } from './live-wire.ts';
 
 const notify = statement<[string, string[]]>('live_entry_notify', NOTIFY_SQL);
+
+interface Packed {
+  payloads: string[];
+  /** Entries packed, and entries too large to notify alone. */
+  count: number;
+  oversized: number;
+}
 
 export interface PgLiveEntriesCounters {
   /** Entries notified in committed or pending transactions, and the notifications carrying them. */
@@ -42,23 +51,32 @@ export function pgLiveEntriesHook(options: { wire: LiveWire; logger: Logger }): 
 } {
   const counters: PgLiveEntriesCounters = { notified: 0, notifications: 0, oversized: 0 };
   const log = options.logger.child({ component: 'cloud.live-entries' });
+  /** Notifications packed by `prepare`, by the batch's candidates array (used if every one is new). */
+  const prepared = new WeakMap<readonly StoredEvent[], Packed>();
+  const pack = async (events: readonly StoredEvent[], compoundOf: CompoundOf, client: pg.PoolClient) => {
+    const { persons } = await batchFacts(client, events, compoundOf);
+    const messages = events.map((e) => {
+      const person = e.personId ? persons.get(e.personId) : undefined;
+      return entryMessage(e, person?.maskedName ?? null, person?.visitor === true);
+    });
+    const { payloads, oversized } = packNotifications(options.wire, messages);
+    return { payloads, oversized: oversized.length, count: messages.length - oversized.length };
+  };
   return {
     engine: 'postgres',
     counters,
+    async prepare(candidates, compoundOf, client) {
+      prepared.set(candidates, await pack(candidates, compoundOf, client));
+    },
     async onStored(events: readonly StoredEvent[], compoundOf, client: pg.PoolClient) {
-      const { persons } = await batchFacts(client, events, compoundOf);
-      const messages = events.map((e) => {
-        const person = e.personId ? persons.get(e.personId) : undefined;
-        return entryMessage(e, person?.maskedName ?? null, person?.visitor === true);
-      });
-      const { payloads, oversized } = packNotifications(options.wire, messages);
-      if (oversized.length > 0) {
-        counters.oversized += oversized.length;
-        log.warn({ count: oversized.length }, 'live entries too large to notify');
+      const { payloads, count, oversized } = prepared.get(events) ?? (await pack(events, compoundOf, client));
+      if (oversized > 0) {
+        counters.oversized += oversized;
+        log.warn({ count: oversized }, 'live entries too large to notify');
       }
       if (payloads.length === 0) return;
       await run(client, notify, [LIVE_CHANNEL, payloads]);
-      counters.notified += messages.length - oversized.length;
+      counters.notified += count;
       counters.notifications += payloads.length;
     },
   };

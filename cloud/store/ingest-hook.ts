@@ -36,6 +36,14 @@ export interface SqliteIngestHook {
 
 export interface PgIngestHook {
   readonly engine: 'postgres';
+  /**
+   * Optional, before the batch's locks are taken: reads and work for every candidate of the batch
+   * (e.g. the rows to write), so that less happens while the locks are held. `onStored` is then
+   * called with the very same `candidates` array when every one was new (a subset otherwise: the
+   * hook must not trust what it prepared for another array). Reads only; runs on `client` outside
+   * the ingest transaction.
+   */
+  prepare?(candidates: readonly StoredEvent[], compoundOf: CompoundOf, client: pg.PoolClient): Promise<void>;
   /** Awaited inside the transaction; queries on `client` take part in it. */
   onStored(events: readonly StoredEvent[], compoundOf: CompoundOf, client: pg.PoolClient): Promise<void>;
   committed?(): void;
@@ -99,6 +107,9 @@ export function composeIngestHooks(hooks: readonly (IngestHook | undefined)[]): 
   const postgres = present as PgIngestHook[];
   return {
     engine,
+    async prepare(candidates, compoundOf, client) {
+      for (const h of postgres) await h.prepare?.(candidates, compoundOf, client);
+    },
     async onStored(events, compoundOf, client) {
       for (const h of postgres) await h.onStored(events, compoundOf, client);
     },

@@ -34,10 +34,8 @@ type Columns = [
  * new events (`RETURNING` the stored keys), and the gates' ack marks as they stand — so ingest
  * reads what it needs for the marks without another round trip. `kind`: 'stored' (seq) or 'mark' (up_to).
  */
-const insertBatch = statement<
-  [...Columns, string[], number[], string[], number[], string[]],
-  { kind: 'stored' | 'mark'; gate_id: string; seq: number }
->(
+type InsertBatchParams = [...Columns, string[], number[], string[], number[], string[]];
+const insertBatch = statement<InsertBatchParams, { kind: 'stored' | 'mark'; gate_id: string; seq: number }>(
   'insert_batch',
   `WITH refused AS (
      INSERT INTO refused_seqs (gate_id, seq, reason, refused_at)
@@ -185,33 +183,44 @@ export class PgEvents {
   ): Promise<InsertEventsResult> {
     const plan = planBatch(events, refused);
     const gates = [...plan.seqsOfGate.keys()];
+    const compoundOf = (gateId: string) => plan.compoundOfGate.get(gateId) ?? '';
+    const params: InsertBatchParams = [
+      ...columnsOf(plan.candidates),
+      refused.map((r) => r.gateId),
+      refused.map((r) => r.seq),
+      refused.map((r) => r.reason),
+      refused.map((r) => r.refusedAt),
+      gates,
+    ];
+    // The hooks' reads and work for every candidate before the locks: with several instances the
+    // locks are what they take turns on, so what needs no lock is done while another holds them.
+    const prepare =
+      hook?.prepare && plan.candidates.length > 0
+        ? (client: pg.PoolClient) => hook.prepare!(plan.candidates, compoundOf, client)
+        : undefined;
     const result = await lockedTransaction(
       this.pool,
       gates.map((g) => `ingest:${g}`),
       async (client) => {
-        const { rows } = await run(client, insertBatch, [
-          ...columnsOf(plan.candidates),
-          refused.map((r) => r.gateId),
-          refused.map((r) => r.seq),
-          refused.map((r) => r.reason),
-          refused.map((r) => r.refusedAt),
-          gates,
-        ]);
+        const { rows } = await run(client, insertBatch, params);
         const stored = new Set<string>();
         const before = new Map<string, number>();
         for (const r of rows) {
           if (r.kind === 'stored') stored.add(key(r.gate_id, r.seq));
           else before.set(r.gate_id, r.seq);
         }
-        const inserted = plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
+        // Every candidate new (the usual case): the very array the hooks prepared for.
+        const inserted =
+          stored.size === plan.candidates.length
+            ? plan.candidates
+            : plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
         const acks = await this.advanceAcks(client, plan.seqsOfGate, before);
         // Last before the COMMIT: the hooks' counters are rows every instance updates (the
         // statistics of a busy hour), so their row locks are held as briefly as the batch allows.
-        if (hook && inserted.length > 0) {
-          await hook.onStored(inserted, (gateId) => plan.compoundOfGate.get(gateId) ?? '', client);
-        }
+        if (hook && inserted.length > 0) await hook.onStored(inserted, compoundOf, client);
         return { inserted, acks };
       },
+      prepare,
     );
     hook?.committed?.();
     return result;

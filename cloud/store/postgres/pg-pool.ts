@@ -117,8 +117,11 @@ export function lockedTransaction<T>(
   pool: pg.Pool,
   keys: readonly string[],
   body: (client: pg.PoolClient) => Promise<T>,
+  /** Run on the same connection before BEGIN (reads that need no lock: their own autocommit snapshots). */
+  before?: (client: pg.PoolClient) => Promise<void>,
 ): Promise<T> {
-  return inTransaction(pool, (client) => `BEGIN ISOLATION LEVEL READ COMMITTED; ${lockSql(client, keys)}`, body);
+  const begin = (client: pg.PoolClient) => `BEGIN ISOLATION LEVEL READ COMMITTED; ${lockSql(client, keys)}`;
+  return inTransaction(pool, begin, body, before);
 }
 
 function lockSql(client: pg.PoolClient, keys: readonly string[]): string {
@@ -131,9 +134,17 @@ async function inTransaction<T>(
   pool: pg.Pool,
   begin: string | ((client: pg.PoolClient) => string),
   body: (client: pg.PoolClient) => Promise<T>,
+  before?: (client: pg.PoolClient) => Promise<void>,
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  try {
+    await before?.(client);
+  } catch (error) {
+    // Not knowing whether the connection itself failed, it is not handed back to the pool.
+    client.release(error as Error);
+    throw error;
+  }
   try {
     await client.query(typeof begin === 'string' ? begin : begin(client));
     const result = await body(client);

@@ -106,9 +106,10 @@ describe('entries notified by the ingest transaction', () => {
       'the statistics failed',
     );
     expect(await store.ackedUpTo('g-1')).toBe(3);
-    // The replay of seqs 1..3 is stored nothing and notifies nothing; seq 5 only follows it.
+    // The replay of seqs 1..3 is stored nothing and notifies nothing; of a batch replaying 3 beside
+    // the new 5 (entries prepared for both before the locks), only 5 is notified.
     await store.insertEvents([stored('g-1', 1), stored('g-1', 2, 'v-1'), stored('g-1', 3)], hook);
-    await store.insertEvents([stored('g-1', 5)], hook);
+    await store.insertEvents([stored('g-1', 3), stored('g-1', 5)], hook);
     await heardAtLeast(1);
     // Notifications arrive in commit order: had the rolled-back seq 4 or the replay been sent, they would come first.
     expect(heard.map((h) => (h.entry.data as { seq: number }).seq)).toEqual([5]);
