@@ -237,14 +237,17 @@ export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<
   const sync = new SyncResponder({
     store: {
       readChanges: (compoundId, fromRev, limit) => store.readChanges(compoundId, fromRev, limit),
-      // A gate that takes a snapshot also gets what the extensions keep for it (quota uses, supply rounds).
-      snapshot: async (compoundId) => {
-        let snapshot: Snapshot = await store.snapshot(compoundId);
-        for (const extension of extensions) {
-          if (extension.snapshot) snapshot = await extension.snapshot(snapshot, compoundId);
-        }
-        return snapshot;
-      },
+      readSnapshot: (compoundId, sink) => store.readSnapshot(compoundId, sink),
+    },
+    // A gate that takes a snapshot also gets what the extensions keep for it (quota uses, supply
+    // rounds, device certificates), after the store's records; the store's are streamed, so each
+    // extension is handed the compound's rev and no records, and returns what it adds.
+    extraSnapshotRecords: async (compoundId) => {
+      let snapshot: Snapshot = { rev: (await store.getCompound(compoundId))?.rev ?? 0, records: [] };
+      for (const extension of extensions) {
+        if (extension.snapshot) snapshot = await extension.snapshot(snapshot, compoundId);
+      }
+      return snapshot.records;
     },
     publish,
     metrics,

@@ -37,7 +37,11 @@ export interface CloudExtension {
   readonly ingestHook?: IngestHook;
   /** After an ingest commit, with the events that were new; must not throw (work is its own). */
   afterStored?(events: readonly StoredEvent[]): void;
-  /** Adds what a compound's gates need from it to their snapshot. */
+  /**
+   * Adds what a compound's gates need from it to their snapshot: returns `snapshot` with its own
+   * records appended. The sync responder streams the store's records, so it hands each extension
+   * the compound's rev and only the records of the extensions before it (cloud/cloud-core.ts).
+   */
   snapshot?(snapshot: Snapshot, compoundId: string): Promise<Snapshot> | Snapshot;
   /** Deletes what is older than the passages' horizon (the retention job); rows deleted. */
   purge?(beforeMs: number): Promise<number> | number;

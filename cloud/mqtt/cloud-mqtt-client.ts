@@ -334,7 +334,10 @@ export class CloudMqttClient {
     this.subscribed?.(error);
   }
 
-  /** Publishes JSON at QoS 1; resolves on PUBACK. Fails at once when disconnected. */
+  /**
+   * Publishes JSON at QoS 1 (a `Buffer` is JSON already serialised, sent as it is: snapshot parts,
+   * cloud/sync/snapshot-flow.ts); resolves on PUBACK. Fails at once when disconnected.
+   */
   publish(topic: string, payload: unknown, options: { retain?: boolean } = {}): Promise<void> {
     const client = this.client;
     if (!client?.connected) return Promise.reject(new MqttUnavailableError());
@@ -346,7 +349,8 @@ export class CloudMqttClient {
       };
       const timer = setTimeout(() => fail(new MqttUnavailableError('no PUBACK in time')), PUBLISH_TIMEOUT_MS);
       this.inFlight.add(fail);
-      client.publish(topic, JSON.stringify(payload), { qos: 1, retain: options.retain === true }, (err) => {
+      const body = Buffer.isBuffer(payload) ? payload : JSON.stringify(payload);
+      client.publish(topic, body, { qos: 1, retain: options.retain === true }, (err) => {
         if (!this.inFlight.has(fail)) return; // already failed (timeout or connection lost)
         if (err) return fail(err);
         clearTimeout(timer);

@@ -187,6 +187,20 @@ export interface Snapshot {
   records: Change[];
 }
 
+/**
+ * Where a store delivers a compound's snapshot as it reads it (`readSnapshot`), so the first part
+ * can go to the gate while the rest is still being read (docs/cloud.md, "Sync protocol").
+ */
+export interface SnapshotSink {
+  /** First and once: the rev the snapshot is consistent at, and how many records follow in all. */
+  begin(rev: number, records: number): void | Promise<void>;
+  /**
+   * Then the records in order, a page at a time, each the JSON text of a `Change` (the gate's wire
+   * form: written once, never parsed back on the way out). The store waits for a returned promise.
+   */
+  page(records: readonly string[]): void | Promise<void>;
+}
+
 export interface HealthUpdateRow {
   personId: string;
   colour: HealthColour;
@@ -225,8 +239,13 @@ export interface RegistryStore {
 
   /** Changes with rev > fromRev, at most `limit`, or the verdict that a snapshot is needed. */
   readChanges(compoundId: string, fromRev: number, limit: number): Promise<ChangeLogRead>;
-  /** Everything a replica needs, consistent at `rev`. */
+  /** Everything a replica needs, consistent at `rev` (`readSnapshot`, parsed). */
   snapshot(compoundId: string): Promise<Snapshot>;
+  /**
+   * The same records, streamed into `sink` page by page from one read transaction (consistent at
+   * the rev `begin` names). Rejects with `NotFoundError` for an unknown compound before `begin`.
+   */
+  readSnapshot(compoundId: string, sink: SnapshotSink): Promise<void>;
   /** Keeps the last `keepRevs` revisions of every compound's change log; returns rows deleted. */
   compactChangeLog(keepRevs: number): Promise<number>;
 }

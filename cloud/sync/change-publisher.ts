@@ -7,6 +7,10 @@ import type { SyncDelta } from '../../shared/schemas/mqtt.ts';
 import type { ChangeBatch } from '../store/store.ts';
 import { MAX_CHANGES_PER_MESSAGE } from '../../shared/schemas/payload-limits.ts';
 
+/**
+ * Publishes `payload` as JSON at QoS 1, resolving on PUBACK. A `Buffer` is JSON serialised already
+ * (a snapshot part, cut from the store's record texts) and goes out as it is.
+ */
 export type Publish = (topic: string, payload: unknown) => Promise<void>;
 
 /** Splits a batch into deltas that chain: each `fromRev` is the previous `toRev`. */

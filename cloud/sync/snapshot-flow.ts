@@ -16,10 +16,12 @@
  *   from the first part not acknowledged (parts lost with a dropped connection go again; the gate
  *   stages a part twice only once); a newer rev replaces the session.
  *
+ * The parts arrive as the store reads them (`add`, serialised once: the payload published is the
+ * one measured for the window), so the first window goes out while the rest is still being read.
+ *
  * State is per gate request, in the instance that answered it; nothing is global.
  */
 import type { Logger } from '../../shared/log.ts';
-import type { SnapshotChunk } from '../../shared/schemas/mqtt.ts';
 import type { Publish } from './change-publisher.ts';
 
 /** A quarter of the gate's 4 MiB backlog limit (broker/connection-guard.ts). */
@@ -38,11 +40,28 @@ export interface SnapshotFlowOptions {
 
 export type SessionEnd = 'sent' | 'replaced' | 'gave-up' | 'failed' | 'stopped';
 
+/** A snapshot session as its sender sees it. */
+export interface SnapshotSend {
+  /** How the session ended; the same promise for a session resumed. */
+  finished: Promise<SessionEnd>;
+  /** The gate asked again for the snapshot under way: its parts are there, add none. */
+  resumed: boolean;
+  /** Resolves once what the window allows now is handed to MQTT (for a resumed session). */
+  started: Promise<void>;
+  /** The next part, as published (JSON); resolves once what the window allows is handed to MQTT. */
+  add(payload: Buffer): Promise<void>;
+  /** The parts could not be read: the session ends `failed` (the gate asks again). */
+  fail(error: unknown): void;
+}
+
 interface Session {
   gateId: string;
   topic: string;
-  chunks: SnapshotChunk[];
-  sizes: number[];
+  rev: number;
+  /** Parts in all. */
+  parts: number;
+  /** The parts read so far, as published. */
+  payloads: Buffer[];
   /** Parts 1..acked are staged at the gate. */
   acked: number;
   /** The next part to send (1-based). */
@@ -73,27 +92,22 @@ export class SnapshotFlow {
 
   /** The snapshot rev being sent to a gate, if any. */
   activeRev(gateId: string): number | undefined {
-    return this.sessions.get(gateId)?.chunks[0]?.snapshotRev;
+    return this.sessions.get(gateId)?.rev;
   }
 
   /**
-   * Starts sending `chunks` to a gate; resolves with how the session ended. A session for the same
-   * gate and snapshot rev resumes from its first unacknowledged part instead (`resumed`: the same
-   * session, so `finished` is the promise already handed out).
+   * Starts a session sending snapshot `rev` in `parts` parts to a gate, the parts to follow with
+   * `add`. A session for the same gate, rev and parts resumes from its first unacknowledged part
+   * instead (`resumed`: the same session, so `finished` is the promise already handed out).
    */
-  send(
-    gateId: string,
-    topic: string,
-    chunks: SnapshotChunk[],
-  ): { started: Promise<void>; finished: Promise<SessionEnd>; resumed: boolean } {
-    const rev = chunks[0]?.snapshotRev;
+  send(gateId: string, topic: string, snapshot: { rev: number; parts: number }): SnapshotSend {
     const current = this.sessions.get(gateId);
-    if (current && current.chunks[0]?.snapshotRev === rev && current.chunks.length === chunks.length) {
+    if (current && current.rev === snapshot.rev && current.parts === snapshot.parts) {
       // Asked again: what was sent but not acknowledged may be lost. A gate that never acks is
       // simply let run (rewinding it would restart a paced send every time it retries).
       if (current.acksSeen) current.next = current.acked + 1;
       current.lastProgressAt = this.now();
-      return { started: this.pump(current), finished: current.finished, resumed: true };
+      return this.handle(current, true);
     }
     if (current) this.end(current, 'replaced');
     let done: (end: SessionEnd) => void = () => {};
@@ -103,8 +117,9 @@ export class SnapshotFlow {
     const session: Session = {
       gateId,
       topic,
-      chunks,
-      sizes: chunks.map((c) => Buffer.byteLength(JSON.stringify(c))),
+      rev: snapshot.rev,
+      parts: snapshot.parts,
+      payloads: [],
       acked: 0,
       next: 1,
       acksSeen: false,
@@ -115,22 +130,40 @@ export class SnapshotFlow {
       finished,
     };
     this.sessions.set(gateId, session);
-    return { started: this.pump(session), finished, resumed: false };
+    return this.handle(session, false);
+  }
+
+  private handle(session: Session, resumed: boolean): SnapshotSend {
+    return {
+      finished: session.finished,
+      resumed,
+      started: resumed ? this.pump(session) : Promise.resolve(),
+      add: (payload) => {
+        if (resumed || session.payloads.length >= session.parts) throw new Error('snapshot part beyond its parts');
+        session.payloads.push(payload);
+        return this.pump(session);
+      },
+      fail: (error) => {
+        if (this.sessions.get(session.gateId) !== session) return;
+        this.log.warn({ err: error, gateId: session.gateId }, 'snapshot parts could not be read');
+        this.end(session, 'failed');
+      },
+    };
   }
 
   /** `gates/{id}/sync/ack`: parts 1..`part` of `snapshotRev` are staged at the gate. */
   ack(gateId: string, snapshotRev: number, part: number): boolean {
     const session = this.sessions.get(gateId);
-    if (!session || session.chunks[0]?.snapshotRev !== snapshotRev) return false; // another instance's, or old
+    if (!session || session.rev !== snapshotRev) return false; // another instance's, or old
     session.acksSeen = true;
     if (part > session.acked) {
       // A gate cannot have staged a part the cloud has not sent: an ack beyond that (a confused or
       // hostile gate) must not skip the parts it never received and end the session as sent.
-      session.acked = Math.min(part, session.next - 1, session.chunks.length);
+      session.acked = Math.min(part, session.next - 1, session.parts);
       if (session.next <= session.acked) session.next = session.acked + 1;
       session.lastProgressAt = this.now();
     }
-    if (session.acked >= session.chunks.length) {
+    if (session.acked >= session.parts) {
       this.end(session, 'sent');
       return true;
     }
@@ -146,14 +179,15 @@ export class SnapshotFlow {
   /** Bytes sent and not yet acknowledged. */
   private inFlight(session: Session): number {
     let bytes = 0;
-    for (let part = session.acked + 1; part < session.next; part++) bytes += session.sizes[part - 1] ?? 0;
+    for (let part = session.acked + 1; part < session.next; part++) bytes += session.payloads[part - 1]?.length ?? 0;
     return bytes;
   }
 
   private windowOpen(session: Session): boolean {
-    if (session.next > session.chunks.length) return false;
+    const next = session.payloads[session.next - 1];
+    if (!next) return false; // sent to the end, or not read yet
     if (session.next === session.acked + 1) return true; // always at least one part in flight
-    return this.inFlight(session) + (session.sizes[session.next - 1] ?? 0) <= this.maxInFlightBytes;
+    return this.inFlight(session) + next.length <= this.maxInFlightBytes;
   }
 
   /** Sends what the window allows; resolves once that is handed to MQTT. */
@@ -168,10 +202,10 @@ export class SnapshotFlow {
       while (this.sessions.get(session.gateId) === session && (force || this.windowOpen(session))) {
         force = false;
         const part = session.next;
-        const chunk = session.chunks[part - 1];
-        if (!chunk) break;
+        const payload = session.payloads[part - 1];
+        if (!payload) break;
         session.next = part + 1;
-        await this.options.publish(session.topic, chunk);
+        await this.options.publish(session.topic, payload);
       }
     } catch (err) {
       this.log.warn({ err, gateId: session.gateId }, 'snapshot part could not be published');
@@ -181,7 +215,7 @@ export class SnapshotFlow {
       session.sending = false;
     }
     if (this.sessions.get(session.gateId) !== session) return;
-    if (session.next > session.chunks.length && !session.acksSeen) {
+    if (session.next > session.parts && !session.acksSeen) {
       // Every part went out to a gate that does not ack: nothing more to wait for.
       this.end(session, 'sent');
       return;
@@ -204,7 +238,7 @@ export class SnapshotFlow {
         this.end(session, 'gave-up');
         return;
       }
-      if (session.acksSeen || session.next > session.chunks.length) {
+      if (session.acksSeen || session.next > session.parts) {
         this.arm(session); // an acking gate is waited for (or given up on), never pushed past its window
         return;
       }

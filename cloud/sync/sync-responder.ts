@@ -3,23 +3,28 @@
  * - deltas `{fromRev, toRev, changes}` of ≤ 1000 changes, chained, up to the current rev (an
  *   empty delta `{fromRev: n, toRev: n}` tells an up-to-date gate so);
  * - a snapshot in parts `{snapshotRev, part, parts, records}` (1-based, ≤ 1000 records each) when
- *   `fromRev` is 0, ahead of the cloud, or older than the compacted change log keeps.
+ *   `fromRev` is 0, ahead of the cloud, or older than the compacted change log keeps — streamed:
+ *   cut into parts (snapshot-parts.ts) as the store reads it, sent under flow control
+ *   (snapshot-flow.ts) while the rest is still being read.
  */
 import type { Logger } from '../../shared/log.ts';
-import type { SnapshotChunk, SyncDelta } from '../../shared/schemas/mqtt.ts';
+import type { Change, SyncDelta } from '../../shared/schemas/mqtt.ts';
 import { MAX_CHANGES_PER_MESSAGE } from '../../shared/schemas/payload-limits.ts';
 import { topics } from '../../shared/topics.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
 import type { RegistryStore } from '../store/store.ts';
 import type { Publish } from './change-publisher.ts';
-import { SnapshotFlow, type SnapshotFlowOptions } from './snapshot-flow.ts';
+import { SnapshotFlow, type SnapshotFlowOptions, type SnapshotSend } from './snapshot-flow.ts';
+import { SnapshotPartCutter, SnapshotReadStopped } from './snapshot-parts.ts';
 
 /** The gates' size limits rest on these (shared/schemas/payload-limits.ts). */
 const MAX_SNAPSHOT_RECORDS_PER_PART = MAX_CHANGES_PER_MESSAGE;
 const MAX_DELTA_CHANGES = MAX_CHANGES_PER_MESSAGE;
 
 export interface SyncResponderOptions {
-  store: Pick<RegistryStore, 'readChanges' | 'snapshot'>;
+  store: Pick<RegistryStore, 'readChanges' | 'readSnapshot'>;
+  /** What the extensions add after the store's records (cloud/http/extension.ts `snapshot`); read first. */
+  extraSnapshotRecords?: (compoundId: string) => Promise<Change[]>;
   publish: Publish;
   metrics: CloudMetrics;
   logger: Logger;
@@ -81,23 +86,25 @@ export class SyncResponder {
 
   private async sendSnapshot(gateId: string, topic: string, compoundId: string): Promise<void> {
     const size = this.options.maxRecordsPerPart ?? MAX_SNAPSHOT_RECORDS_PER_PART;
-    const snapshot = await this.options.store.snapshot(compoundId);
-    const parts = Math.max(1, Math.ceil(snapshot.records.length / size));
-    const chunks: SnapshotChunk[] = [];
-    for (let part = 1; part <= parts; part++) {
-      chunks.push({
-        snapshotRev: snapshot.rev,
-        part,
-        parts,
-        records: snapshot.records.slice((part - 1) * size, part * size),
-      });
-    }
-    const { started, finished, resumed } = this.flow.send(gateId, topic, chunks);
-    // A gate asking again while its snapshot is under way resumes that session: one end, logged once.
-    if (!resumed)
-      void finished.then((end) =>
-        this.logger.info({ gateId, compoundId, rev: snapshot.rev, parts, end }, 'snapshot session ended'),
+    const extra = ((await this.options.extraSnapshotRecords?.(compoundId)) ?? []).map((r) => JSON.stringify(r));
+    let send: SnapshotSend | undefined;
+    const cutter = new SnapshotPartCutter(size, extra, (rev, parts) => {
+      const session = this.flow.send(gateId, topic, { rev, parts });
+      send = session;
+      // A gate asking again while its snapshot is under way resumes that session: one end, logged once.
+      if (session.resumed) return undefined;
+      void session.finished.then((end) =>
+        this.logger.info({ gateId, compoundId, rev, parts, end }, 'snapshot session ended'),
       );
-    await started;
+      return (payload) => void session.add(payload);
+    });
+    try {
+      await this.options.store.readSnapshot(compoundId, cutter);
+      cutter.finish();
+    } catch (err) {
+      if (err instanceof SnapshotReadStopped && send) return send.started;
+      send?.fail(err);
+      throw err;
+    }
   }
 }

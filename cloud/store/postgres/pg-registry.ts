@@ -19,7 +19,6 @@ import {
   personRecordOf,
   type Resident,
   type ResidentQuery,
-  type Snapshot,
 } from '../store.ts';
 import { isConstraintViolation, one, type Queryable, run, statement, transaction } from './pg-pool.ts';
 import { compoundOfRow, gateOfRow, PgWhere, passOfRow, type Row, residentOfRow } from './pg-rows.ts';
@@ -129,15 +128,6 @@ const S = {
   revokePass: statement<[number, string]>(
     'revoke_pass',
     'UPDATE passes SET revoked_at = $1 WHERE pass_id = $2 AND revoked_at IS NULL',
-  ),
-  residentsOf: statement<[string], Row>(
-    'residents_of',
-    'SELECT * FROM residents WHERE compound_id = $1 ORDER BY person_id',
-  ),
-  revokedPassesOf: statement<[string, number], { pass_id: string; revoked_at: number }>(
-    'revoked_passes_of',
-    `SELECT pass_id, revoked_at FROM passes WHERE compound_id = $1 AND revoked_at IS NOT NULL AND expires_at > $2
-     ORDER BY revoked_at, pass_id`,
   ),
 };
 
@@ -401,43 +391,6 @@ export class PgRegistry {
           changes: rows.map((r) => ({ rev: r.rev, change: JSON.parse(r.change) as Change })),
           currentRev,
         };
-      },
-      'repeatable read read only',
-    );
-  }
-
-  snapshot(compoundId: string): Promise<Snapshot> {
-    return transaction(
-      this.pool,
-      async (client): Promise<Snapshot> => {
-        const row = await one(client, S.getCompound, [compoundId]);
-        if (!row) throw new NotFoundError('compound', compoundId);
-        const compound = compoundOfRow(row);
-        const records: Change[] = [
-          { op: 'quota.policy', exits: compound.quotaExits, periodHours: compound.quotaPeriodHours },
-          {
-            op: 'mode',
-            mode: compound.mode,
-            ts: compound.modeChangedAt ?? compound.createdAt,
-            ...(compound.modeReason ? { reason: compound.modeReason } : {}),
-          },
-        ];
-        for (const gateRow of (await run(client, S.listGatesOf, [compoundId])).rows) {
-          // Only gates whose settings were ever set: the others keep their gate.json values.
-          if (gateRow.settings === null) continue;
-          const gate = gateOfRow(gateRow);
-          records.push({ op: 'gate.settings', gateId: gate.id, settings: gate.settings });
-        }
-        const residents = (await run(client, S.residentsOf, [compoundId])).rows.map(residentOfRow);
-        for (const r of residents) records.push({ op: 'person.upsert', person: personRecordOf(r) });
-        for (const r of residents) {
-          if (r.healthTs !== null)
-            records.push({ op: 'health', personId: r.personId, colour: r.health, ts: r.healthTs });
-        }
-        for (const p of (await run(client, S.revokedPassesOf, [compoundId, Date.now()])).rows) {
-          records.push({ op: 'pass.revoke', passId: p.pass_id, ts: p.revoked_at });
-        }
-        return { rev: compound.rev, records };
       },
       'repeatable read read only',
     );

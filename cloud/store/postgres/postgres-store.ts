@@ -31,6 +31,7 @@ import type {
   Resident,
   ResidentQuery,
   Snapshot,
+  SnapshotSink,
   StoredAlarm,
   StoredEvent,
   User,
@@ -41,6 +42,8 @@ import { migratePostgres } from './pg-migrations.ts';
 import { EventPartitions } from './pg-partitions.ts';
 import { createPgPool, type PgPoolOptions } from './pg-pool.ts';
 import { PgRegistry } from './pg-registry.ts';
+import { readPgSnapshot } from './pg-snapshot-read.ts';
+import { collectSnapshot } from '../snapshot-records.ts';
 
 export type PostgresStoreOptions = PgPoolOptions;
 
@@ -182,7 +185,10 @@ export class PostgresCloudStore implements CloudStore {
     return this.registry.readChanges(compoundId, fromRev, limit);
   }
   snapshot(compoundId: string): Promise<Snapshot> {
-    return this.registry.snapshot(compoundId);
+    return collectSnapshot((sink) => readPgSnapshot(this.pool, compoundId, sink));
+  }
+  readSnapshot(compoundId: string, sink: SnapshotSink): Promise<void> {
+    return readPgSnapshot(this.pool, compoundId, sink);
   }
   compactChangeLog(keepRevs: number): Promise<number> {
     return this.registry.compactChangeLog(keepRevs);

@@ -1,24 +1,15 @@
 /**
- * Compounds, gates and passes on SQLite, and the snapshot a replica loads. Every mutation a gate
+ * Compounds, gates and passes on SQLite (the snapshot a replica loads: snapshot-reads.ts). Every mutation a gate
  * must learn about appends to the compound's change log in the same transaction.
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { Mode } from '../../../shared/enums.ts';
-import type { Change, GateSettings } from '../../../shared/schemas/mqtt.ts';
+import type { GateSettings } from '../../../shared/schemas/mqtt.ts';
 import { ConflictError, NotFoundError } from '../../cloud-errors.ts';
-import { type ChangeBatch, type Compound, type Gate, type Pass, personRecordOf, type Snapshot } from '../store.ts';
+import type { ChangeBatch, Compound, Gate, Pass } from '../store.ts';
 import type { SqliteChangeLog } from './change-log.ts';
 import { isUniqueViolation } from './rows.ts';
-import {
-  type CompoundRow,
-  compoundOfRow,
-  type GateRow,
-  gateOfRow,
-  type PassRow,
-  passOfRow,
-  type ResidentRow,
-  residentOfRow,
-} from '../store-rows.ts';
+import { type CompoundRow, compoundOfRow, type GateRow, gateOfRow, type PassRow, passOfRow } from '../store-rows.ts';
 
 export class SqliteRegistryTables {
   private readonly insertCompound: Statement<[string, string, string, number]>;
@@ -34,8 +25,6 @@ export class SqliteRegistryTables {
   private readonly insertPass: Statement<[Pass]>;
   private readonly getPassRow: Statement<[string], PassRow>;
   private readonly revoke: Statement<[number, string]>;
-  private readonly residentsOf: Statement<[string], ResidentRow>;
-  private readonly revokedPassesOf: Statement<[string, number], { pass_id: string; revoked_at: number }>;
 
   constructor(
     private readonly db: Database,
@@ -60,10 +49,6 @@ export class SqliteRegistryTables {
       @expiresAt, @useLimit, @text, @issuedBy, @issuedAt, @revokedAt)`);
     this.getPassRow = db.prepare('SELECT * FROM passes WHERE pass_id = ?');
     this.revoke = db.prepare('UPDATE passes SET revoked_at = ? WHERE pass_id = ? AND revoked_at IS NULL');
-    this.residentsOf = db.prepare('SELECT * FROM residents WHERE compound_id = ? ORDER BY person_id');
-    this.revokedPassesOf = db.prepare(
-      'SELECT pass_id, revoked_at FROM passes WHERE compound_id = ? AND revoked_at IS NOT NULL AND expires_at > ?',
-    );
   }
 
   // ---- compounds ----------------------------------------------------------------------------
@@ -169,41 +154,6 @@ export class SqliteRegistryTables {
       if (!row) throw new NotFoundError('pass', passId);
       if (this.revoke.run(ts, passId).changes === 0) return undefined;
       return this.log.append(row.compound_id, [{ op: 'pass.revoke', passId, ts }]);
-    })();
-  }
-
-  // ---- snapshot -----------------------------------------------------------------------------
-
-  /** Everything a replica needs, consistent at the compound's current rev. */
-  snapshot(compoundId: string): Snapshot {
-    return this.db.transaction((): Snapshot => {
-      const row = this.getCompound.get(compoundId);
-      if (!row) throw new NotFoundError('compound', compoundId);
-      const compound = compoundOfRow(row);
-      const records: Change[] = [
-        { op: 'quota.policy', exits: compound.quotaExits, periodHours: compound.quotaPeriodHours },
-        {
-          op: 'mode',
-          mode: compound.mode,
-          ts: compound.modeChangedAt ?? compound.createdAt,
-          ...(compound.modeReason ? { reason: compound.modeReason } : {}),
-        },
-      ];
-      for (const gateRow of this.listGatesOf.all(compoundId)) {
-        // Only gates whose settings were ever set: the others keep their gate.json values.
-        if (gateRow.settings === null) continue;
-        const gate = gateOfRow(gateRow);
-        records.push({ op: 'gate.settings', gateId: gate.id, settings: gate.settings });
-      }
-      const residents = this.residentsOf.all(compoundId).map(residentOfRow);
-      for (const r of residents) records.push({ op: 'person.upsert', person: personRecordOf(r) });
-      for (const r of residents) {
-        if (r.healthTs !== null) records.push({ op: 'health', personId: r.personId, colour: r.health, ts: r.healthTs });
-      }
-      for (const p of this.revokedPassesOf.all(compoundId, Date.now())) {
-        records.push({ op: 'pass.revoke', passId: p.pass_id, ts: p.revoked_at });
-      }
-      return { rev: compound.rev, records };
     })();
   }
 }

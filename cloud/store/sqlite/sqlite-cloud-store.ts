@@ -26,6 +26,7 @@ import type {
   Resident,
   ResidentQuery,
   Snapshot,
+  SnapshotSink,
   StoredAlarm,
   StoredEvent,
   User,
@@ -38,6 +39,8 @@ import { SqliteEventTables } from './event-tables.ts';
 import { SqliteGateActivityTables } from './gate-activity-tables.ts';
 import { SqliteRegistryTables } from './registry-tables.ts';
 import { SqliteResidentTables } from './resident-tables.ts';
+import { SqliteSnapshotReads } from './snapshot-reads.ts';
+import { collectSnapshot } from '../snapshot-records.ts';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:` for tests. */
@@ -55,6 +58,7 @@ export class SqliteCloudStore implements CloudStore {
   private readonly residents: SqliteResidentTables;
   private readonly activity: SqliteGateActivityTables;
   private readonly accounts: SqliteAuditUserTables;
+  private readonly snapshots: SqliteSnapshotReads;
 
   constructor(options: SqliteStoreOptions) {
     this.db = openCloudDatabase(options.path);
@@ -66,10 +70,12 @@ export class SqliteCloudStore implements CloudStore {
     this.residents = new SqliteResidentTables(this.db, this.changeLog);
     this.activity = new SqliteGateActivityTables(this.db);
     this.accounts = new SqliteAuditUserTables(this.db);
+    this.snapshots = new SqliteSnapshotReads(this.db, options.path);
   }
 
   async close(): Promise<void> {
     await this.commits.close();
+    this.snapshots.close();
     if (this.db.open) this.db.close();
   }
 
@@ -110,8 +116,12 @@ export class SqliteCloudStore implements CloudStore {
     return this.changeLog.read(compoundId, fromRev, limit);
   }
 
-  async snapshot(compoundId: string): Promise<Snapshot> {
-    return this.registry.snapshot(compoundId);
+  snapshot(compoundId: string): Promise<Snapshot> {
+    return collectSnapshot((sink) => this.snapshots.read(compoundId, sink));
+  }
+
+  readSnapshot(compoundId: string, sink: SnapshotSink): Promise<void> {
+    return this.snapshots.read(compoundId, sink);
   }
 
   async compactChangeLog(keepRevs: number): Promise<number> {

@@ -44,7 +44,8 @@ export async function createHarness<S extends CloudStore = SqliteCloudStore>(
     keys,
     publish: async (topic, payload) => {
       if (publishing.error) throw publishing.error;
-      published.push({ topic, payload });
+      // Snapshot parts go out serialised already (cloud/sync/snapshot-parts.ts): recorded parsed.
+      published.push({ topic, payload: Buffer.isBuffer(payload) ? JSON.parse(payload.toString()) : payload });
     },
     ingest: { flushIntervalMs: 1 },
     ...(options.now ? { now: options.now } : {}),

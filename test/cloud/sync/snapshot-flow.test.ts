@@ -1,15 +1,27 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type SessionEnd, SnapshotFlow } from '../../../cloud/sync/snapshot-flow.ts';
+import { type SessionEnd, type SnapshotSend, SnapshotFlow } from '../../../cloud/sync/snapshot-flow.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import type { SnapshotChunk } from '../../../shared/schemas/mqtt.ts';
 
 /** Lets queued promise callbacks (the flow's publishes) run; timers stay faked. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-const chunksOf = (snapshotRev: number, parts: number): SnapshotChunk[] =>
-  Array.from({ length: parts }, (_, i) => ({ snapshotRev, part: i + 1, parts, records: [] }));
+const payloadOf = (snapshotRev: number, part: number, parts: number): Buffer =>
+  Buffer.from(JSON.stringify({ snapshotRev, part, parts, records: [] } satisfies SnapshotChunk));
 /** Parts 1..9 of a rev below 10 all serialize to the same length. */
-const PART_BYTES = Buffer.byteLength(JSON.stringify(chunksOf(5, 9)[0]));
+const PART_BYTES = payloadOf(5, 1, 9).length;
+const decode = (payload: unknown) => JSON.parse((payload as Buffer).toString()) as SnapshotChunk;
+
+/**
+ * A session of `parts` parts, every part added at once (as a store read that is done); `started`
+ * resolves once the first window is handed to MQTT. A resumed session adds nothing.
+ */
+function sendAll(flow: SnapshotFlow, gateId: string, rev: number, parts: number) {
+  const send: SnapshotSend = flow.send(gateId, gateId, { rev, parts });
+  if (send.resumed) return send;
+  const adds = Array.from({ length: parts }, (_, i) => send.add(payloadOf(rev, i + 1, parts)));
+  return { ...send, started: adds[0] ?? Promise.resolve() };
+}
 
 describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
   let sent: { topic: string; part: number; rev: number }[];
@@ -21,7 +33,7 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
     sent = [];
     flow = new SnapshotFlow({
       publish: async (topic, payload) => {
-        const chunk = payload as SnapshotChunk;
+        const chunk = decode(payload);
         sent.push({ topic, part: chunk.part, rev: chunk.snapshotRev });
       },
       logger: silentLogger,
@@ -36,7 +48,7 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
   });
 
   it('keeps at most the window unacknowledged and sends on as the gate acks, to the end', async () => {
-    const { started, finished } = flow.send('g-1', 'g-1', chunksOf(5, 9));
+    const { started, finished } = sendAll(flow, 'g-1', 5, 9);
     await started;
     expect(parts()).toEqual([1, 2, 3]);
     await settle();
@@ -65,7 +77,7 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
   });
 
   it('an ack for parts never sent counts only what was sent: no part is skipped', async () => {
-    const { started, finished } = flow.send('g-1', 'g-1', chunksOf(5, 6));
+    const { started, finished } = sendAll(flow, 'g-1', 5, 6);
     await started;
     expect(parts()).toEqual([1, 2, 3]);
     flow.ack('g-1', 5, 6); // claims all six while only three went out
@@ -78,12 +90,12 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
   it('always keeps one part in flight, even one larger than the window', async () => {
     flow = new SnapshotFlow({
       publish: async (topic, payload) => {
-        sent.push({ topic, part: (payload as SnapshotChunk).part, rev: 5 });
+        sent.push({ topic, part: decode(payload).part, rev: 5 });
       },
       logger: silentLogger,
       maxInFlightBytes: 1,
     });
-    await flow.send('g-1', 'g-1', chunksOf(5, 3)).started;
+    await sendAll(flow, 'g-1', 5, 3).started;
     expect(parts()).toEqual([1]);
     flow.ack('g-1', 5, 1);
     await settle();
@@ -91,7 +103,7 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
   });
 
   it('paces a gate that never acks (an older agent) at one part per paceMs, and completes', async () => {
-    const { started, finished } = flow.send('g-1', 'g-1', chunksOf(5, 6));
+    const { started, finished } = sendAll(flow, 'g-1', 5, 6);
     await started;
     expect(parts()).toEqual([1, 2, 3]);
     await vi.advanceTimersByTimeAsync(999);
@@ -104,7 +116,7 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
   });
 
   it('gives up on a gate that acked and then fell silent, without pushing more parts at it', async () => {
-    const { started, finished } = flow.send('g-1', 'g-1', chunksOf(5, 9));
+    const { started, finished } = sendAll(flow, 'g-1', 5, 9);
     await started;
     flow.ack('g-1', 5, 1);
     await settle();
@@ -116,18 +128,18 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
   });
 
   it('a gate asking again resumes from its first unacknowledged part; a newer snapshot replaces the session', async () => {
-    const first = flow.send('g-1', 'g-1', chunksOf(5, 9));
+    const first = sendAll(flow, 'g-1', 5, 9);
     await first.started;
     flow.ack('g-1', 5, 2);
     await settle();
     expect(parts()).toEqual([1, 2, 3, 4, 5]);
     // Reconnected, asks again: parts 3..5 may be lost with the old connection; they go again.
-    const again = flow.send('g-1', 'g-1', chunksOf(5, 9));
+    const again = sendAll(flow, 'g-1', 5, 9);
     await again.started;
     expect(parts()).toEqual([1, 2, 3, 4, 5, 3, 4, 5]);
     expect(again.finished).toBe(first.finished);
     // The compound moved on: a new snapshot rev replaces the session; acks of the old one are ignored.
-    const newer = flow.send('g-1', 'g-1', chunksOf(6, 4));
+    const newer = sendAll(flow, 'g-1', 6, 4);
     await newer.started;
     expect(await first.finished).toBe('replaced');
     expect(flow.activeRev('g-1')).toBe(6);
@@ -135,9 +147,34 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
     expect(sent.filter((s) => s.rev === 6).map((s) => s.part)).toEqual([1, 2, 3]);
   });
 
+  it('sends parts as the store reads them: a window open for a part not read yet waits for it', async () => {
+    const send = flow.send('g-1', 'g-1', { rev: 5, parts: 5 });
+    await send.add(payloadOf(5, 1, 5));
+    expect(parts()).toEqual([1]); // the window has room; part 2 is not read yet
+    await send.add(payloadOf(5, 2, 5));
+    expect(parts()).toEqual([1, 2]);
+    flow.ack('g-1', 5, 2);
+    await settle();
+    for (const part of [3, 4, 5]) void send.add(payloadOf(5, part, 5));
+    await settle();
+    expect(parts()).toEqual([1, 2, 3, 4, 5]);
+    flow.ack('g-1', 5, 5);
+    expect(await send.finished).toBe('sent');
+  });
+
+  it('ends the session failed when its parts cannot be read, sending nothing more', async () => {
+    const send = flow.send('g-1', 'g-1', { rev: 5, parts: 5 });
+    await send.add(payloadOf(5, 1, 5));
+    send.fail(new Error('disk gone'));
+    expect(await send.finished).toBe('failed');
+    expect(flow.activeRev('g-1')).toBeUndefined();
+    expect(flow.ack('g-1', 5, 1)).toBe(false);
+    expect(parts()).toEqual([1]);
+  });
+
   it('keeps one session per gate: gates do not share a window', async () => {
-    await flow.send('g-1', 'g-1', chunksOf(5, 9)).started;
-    await flow.send('g-2', 'g-2', chunksOf(5, 9)).started;
+    await sendAll(flow, 'g-1', 5, 9).started;
+    await sendAll(flow, 'g-2', 5, 9).started;
     flow.ack('g-2', 5, 3);
     await settle();
     expect(parts('g-1')).toEqual([1, 2, 3]);

@@ -15,7 +15,9 @@ describe('SyncResponder', () => {
     new SyncResponder({
       store,
       publish: async (topic, payload) => {
-        sent.push({ topic, message: syncMessageSchema.parse(payload) });
+        // Snapshot parts go out serialised already (cloud/sync/snapshot-parts.ts).
+        const message = Buffer.isBuffer(payload) ? JSON.parse(payload.toString()) : payload;
+        sent.push({ topic, message: syncMessageSchema.parse(message) });
       },
       metrics: createCloudMetrics(),
       logger: silentLogger,
