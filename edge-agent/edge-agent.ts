@@ -26,6 +26,7 @@ import { GateClock } from './gate-clock.ts';
 import { GateCommands } from './gate-commands.ts';
 import type { GateDatabase } from './gate-database.ts';
 import type { DistributionOutcome } from './supply/distribution-point.ts';
+import type { GuardClaimAnswer } from './supply/guard-claim.ts';
 import { createSupplyRole, type GuardClaimRequest, type RoleDesk, type SupplyRole } from './supply/supply-role.ts';
 import {
   createGateContext,
@@ -405,8 +406,8 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   }
 
   /** The terminal's guard claim for a household member without a card. */
-  guardClaim(request: GuardClaimRequest): Promise<Omit<DistributionOutcome, 'shownAt'>> {
-    return this.supply.guardClaim(request, this.settings.role === 'distribution');
+  guardClaim(request: GuardClaimRequest): Promise<GuardClaimAnswer> {
+    return this.supply.guardClaim(request, this.settings.role);
   }
 
   /** The terminal's household lookup (members masked, the current round, a claim). */

@@ -20,6 +20,7 @@ import type { TerminalFeed } from '../terminal/terminal-feed.ts';
 import type { SupplyHousehold, TerminalScan } from '../terminal/terminal-state.ts';
 import type { ClaimEntry, ClaimJournalStore } from './claim-journal-store.ts';
 import type { ClaimAnswer, ClaimUplink } from './claim-uplink.ts';
+import { REFUSAL_TEXT } from './refusal-text.ts';
 
 export interface Allocation {
   roundId: string;
@@ -55,17 +56,6 @@ export interface DistributionPointOptions {
   /** A row was shown (the status and the terminal may follow). */
   changed?: () => void;
 }
-
-const REFUSAL_TEXT: Record<ClaimRefusal | 'no-round', { zh: string; en: string }> = {
-  'already-claimed': { zh: '本户本轮已领取', en: 'Already claimed by this household' },
-  'not-eligible': { zh: '本户未申请本轮物资', en: 'This household did not apply for this round' },
-  'outside-window': { zh: '不在领取时间内', en: 'Outside the pick-up window' },
-  'round-closed': { zh: '本轮发放已结束', en: 'This round is closed' },
-  'unknown-person': { zh: '查无此人', en: 'Person not registered here' },
-  'no-household': { zh: '未登记户号', en: 'No household on record' },
-  'credential-invalid': { zh: '证件或通行码无效', en: 'Card or pass not valid' },
-  'no-round': { zh: '当前没有物资发放', en: 'No distribution running' },
-};
 
 export class DistributionPoint {
   readonly counters = { swipes: 0, handedOut: 0, refused: 0, askedCloud: 0, decidedOffline: 0 };

@@ -19,7 +19,8 @@ import type { EventPublisher } from '../uplink.ts';
 import { ClaimJournalStore } from './claim-journal-store.ts';
 import { ClaimUplink } from './claim-uplink.ts';
 import { type DistributionOutcome, DistributionPoint } from './distribution-point.ts';
-import { GateRoleService, type RoleDesk } from './gate-role.ts';
+import { type GateRoleName, GateRoleService, type RoleDesk } from './gate-role.ts';
+import { type GuardClaimAnswer, guardClaimAt } from './guard-claim.ts';
 
 export type { RoleDesk } from './gate-role.ts';
 
@@ -40,8 +41,8 @@ export interface SupplyRole {
   settings(): EffectiveGateSettings;
   /** A swipe at a distribution point: the allocation shown, the claim decided and journaled. */
   claim(credential: Credential, readAt?: bigint): Promise<DistributionOutcome>;
-  /** Refused (`no-round`) unless the gate is a distribution point now. */
-  guardClaim(request: GuardClaimRequest, distributing: boolean): Promise<Omit<DistributionOutcome, 'shownAt'>>;
+  /** Decided like a swipe at a distribution point; refused `not-a-distribution-point` in any other role. */
+  guardClaim(request: GuardClaimRequest, role: GateRoleName): Promise<GuardClaimAnswer>;
   close(): void;
 }
 
@@ -111,14 +112,7 @@ export function createSupplyRole(
       parts.onClaim(outcome);
       return outcome;
     },
-    async guardClaim(request, distributing) {
-      if (!distributing) return { verdict: 'refused', refusal: 'no-round' };
-      const outcome = await point.guardClaim(request);
-      parts.onClaim(outcome);
-      // The screen's clock (a bigint) is for the benchmark, not for the terminal's JSON.
-      const { shownAt: _shownAt, ...answer } = outcome;
-      return answer;
-    },
+    guardClaim: (request, role) => guardClaimAt(point, request, role, parts),
     close: () => {
       uplink.stop();
       wal?.close();

@@ -118,10 +118,18 @@ export interface TerminalBackend {
    * supply routes' backend and answers 404.
    */
   supplyHousehold?(householdId: string): SupplyHousehold;
-  guardClaim?(request: { personId: string; guard: string; reason: string }): Promise<unknown>;
+  guardClaim?(request: { personId: string; guard: string; reason: string }): Promise<GuardClaimReply>;
   /** The guard's switch of the role and the gate's own audit of it (docs/supplies.md, "Switching at the gate"). */
   roles?: RoleDesk;
 }
+
+/**
+ * A guard's claim as the terminal answers it (supply/guard-claim.ts): 200 with the hand-out, or 409
+ * with the refusal — `error {code, message}`, `verdict: "refused"` — never a refusal under a 2xx.
+ */
+export type GuardClaimReply =
+  | { ok: true; body: { verdict: 'hand-out' } }
+  | { ok: false; body: { verdict: 'refused'; error: { code: string; message: string } } };
 
 export interface SupplyHousehold {
   householdId: string;

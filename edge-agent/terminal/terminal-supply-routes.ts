@@ -2,7 +2,9 @@
  * The terminal's routes of the distribution role (docs/supplies.md), for a signed-in guard only:
  *
  * - `GET /api/supply/household?id=` — a household's members (masked), the current round, its claim;
- * - `POST /api/supply/claim {personId, reason}` — a claim for a member without a card;
+ * - `POST /api/supply/claim {personId, reason}` — a claim for a member without a card: 200 with the
+ *   hand-out, or 409 with the refusal's `error {code, message}` (`already-claimed`, `no-round`,
+ *   `not-a-distribution-point`, …; supply/guard-claim.ts);
  * - `GET /api/guard/role` — the role in force, where it comes from, whether a guard may switch now,
  *   and the gate's own audit of switches;
  * - `POST /api/guard/role {role, reason}` — the guard's switch between passage (`entry`) and
@@ -45,7 +47,8 @@ export function supplyRoutes(app: Hono<TerminalEnv>, backend: TerminalBackend, s
   app.post('/api/supply/claim', guard, limitBody, zValidator('json', guardClaimSchema, validationHook), async (c) => {
     if (!backend.guardClaim) return c.json(notHere, 404);
     const { personId, reason } = c.req.valid('json');
-    return c.json(await backend.guardClaim({ personId, reason, guard: c.get('guard').name }));
+    const answer = await backend.guardClaim({ personId, reason, guard: c.get('guard').name });
+    return answer.ok ? c.json(answer.body) : c.json(answer.body, 409);
   });
 
   app.get('/api/guard/role', guard, (c) => {

@@ -3,16 +3,19 @@
  * added to the table is held to all of them): 401 without a session or with a forged one, 413 for
  * a body over the limit (announced or streamed), 400 for a body that is not JSON, not an object,
  * not the route's shape or sent as another content type — each a structured `{error: {code,
- * message}}` — and 409 `not-crisis` for a role switch outside controlled/lockdown, audited at the
- * gate; and 401 again once the session lapsed. After every refusal nothing happened: no unlock, no passage journaled, no claim, the role
+ * message}}` — 409 `not-crisis` for a role switch outside controlled/lockdown, audited at the
+ * gate, and 409 `not-a-distribution-point` for a supply claim at a passage gate; and 401 again once
+ * the session lapsed. After every refusal nothing happened: no unlock, no passage journaled, no claim, the role
  * as it was (docs/edge-agent.md "Guard sign-in", docs/supplies.md "Switching at the gate").
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
+import { GATE_DB_FILE } from '../../edge-agent/gate-database.ts';
 import { MAX_BODY_BYTES } from '../../edge-agent/terminal/terminal-http.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
@@ -208,6 +211,28 @@ describe('the terminal guard routes refuse', () => {
       guard: TEST_GUARD.name,
       reason: 'rice arrived',
     });
+    expectNothingHappened();
+  });
+
+  it('409 not-a-distribution-point for a supply claim at a passage gate: refused in status and body, nothing shown', async () => {
+    expect(agent.gateSettings.role).toBe('entry');
+    const claimRoute = GUARDED.find((r) => r.path === '/api/supply/claim')!;
+    const scansBefore = agent.state().lastScans.length;
+    const res = await send(claimRoute, { headers: { ...JSON_TYPE, cookie }, body: JSON.stringify(claimRoute.body) });
+    expect(res.status, res.text).toBe(409);
+    expect(res.json).toEqual({
+      error: { code: 'not-a-distribution-point', message: 'This gate is not a distribution point now' },
+      verdict: 'refused',
+      refusal: 'not-a-distribution-point',
+      zh: '本闸口现在不是物资发放点',
+      en: 'This gate is not a distribution point now',
+      role: 'entry',
+    });
+    // Nothing on the passage screen, nothing journaled.
+    expect(agent.state().lastScans).toHaveLength(scansBefore);
+    const db = new Database(join(dir, GATE_DB_FILE), { readonly: true });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM claim_journal').get()).toEqual({ n: 0 });
+    db.close();
     expectNothingHappened();
   });
 

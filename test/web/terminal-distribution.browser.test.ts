@@ -6,8 +6,9 @@
  * screen then says it is a distribution point with the running round and asks for a swipe to
  * collect; an ID card shows the household's allocation item by item in green, a second member of
  * the household is refused in red (never green) without the items, and the turnstile never opens;
- * switching back restores the passage screen. A gate in normal mode refuses the switch (409, audited)
- * and its panel says why. No CSP violation. Fails (never skips) without Chromium.
+ * a guard's claim for a member without a card is green once, then refused (409) and red with its
+ * words; switching back restores the passage screen. A gate in normal mode refuses the switch (409, audited)
+ * and its panel says why; a guard's claim there is refused `not-a-distribution-point` (409). No CSP violation. Fails (never skips) without Chromium.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,8 @@ function changes(mode: 'lockdown' | 'normal'): Change[] {
       op: 'person.upsert',
       person: person('bob', { idHash: idHashOf(ID_NUMBERS.bob), householdId: 'h1', maskedName: '李*' }),
     },
+    // A member without a card or pass: only a guard can claim for her household.
+    { op: 'person.upsert', person: person('dan', { householdId: 'h2', maskedName: '王*' }) },
     { op: 'mode', mode, ts: NOW - HOUR, reason: 'test' },
     { op: 'gate.settings', gateId: GATE, settings: { role: 'entry', roleSetAt: NOW - 2 * HOUR } },
     { op: 'supply.round', round: ROUND },
@@ -158,6 +161,35 @@ describe('gate terminal: the distribution role', () => {
     await screen.screenshot({ path: join(RESULTS_DIR, 'terminal-distribution-refused.png') });
     expect(gate.turnstile.unlocks).toEqual([]);
 
+    // A guard's claim for a member without a card: green with the items once, then refused —
+    // 409 with the reason, and red on the screen with its words.
+    const cookie = await guardCookie(base);
+    const guardClaim = () =>
+      fetch(`${base}/api/supply/claim`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: base, cookie },
+        body: JSON.stringify({ personId: 'dan', reason: 'elderly, no card' }),
+      });
+    const handedOut = await guardClaim();
+    expect(handedOut.status).toBe(200);
+    expect(await handedOut.json()).toMatchObject({ verdict: 'hand-out', record: { method: 'guard' } });
+    await screen.waitForSelector(`${lane}[data-verdict="hand-out"]`, { timeout: WAIT_MS });
+    expect(await background(screen)).toBe('rgb(27, 127, 55)');
+    const again = await guardClaim();
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({
+      error: { code: 'already-claimed' },
+      verdict: 'refused',
+      refusal: 'already-claimed',
+      zh: '本户本轮已领取',
+    });
+    await screen.waitForSelector(`${lane}[data-verdict="refused"]`, { timeout: WAIT_MS });
+    expect(await screen.getAttribute(lane, 'data-tone')).toBe('refuse');
+    expect(await background(screen)).not.toBe('rgb(27, 127, 55)');
+    expect(await screen.textContent(`${lane} .zh`)).toContain('本户本轮已领取');
+    expect(await screen.textContent(`${lane} .en`)).toContain('Already claimed by this household');
+    expect(await screen.$$(`${lane} .items li`)).toHaveLength(0);
+
     // Back to passage: the cloud's role again, the banner gone.
     await panel.selectOption('#role-form select[name=role]', 'entry');
     await panel.fill('#role-form input[name=reason]', 'distribution over');
@@ -224,6 +256,20 @@ describe('gate terminal: the distribution role', () => {
     });
     expect(noReason.status).toBe(400);
     expect(calm.agent.gateSettings.role).toBe('entry');
+    // Not a distribution point: a guard's claim is refused as such, and nothing is shown or recorded.
+    const claim = await fetch(`${base}/api/supply/claim`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: base, cookie },
+      body: JSON.stringify({ personId: 'alice', reason: 'no card' }),
+    });
+    expect(claim.status).toBe(409);
+    expect(await claim.json()).toMatchObject({
+      error: { code: 'not-a-distribution-point' },
+      verdict: 'refused',
+      refusal: 'not-a-distribution-point',
+      role: 'entry',
+    });
+    expect(calm.agent.state().lastScans).toEqual([]);
     expect(calm.agent.roles.recent()).toEqual([
       expect.objectContaining({ outcome: 'refused', mode: 'normal', guard: TEST_GUARD.name, reason: 'try' }),
     ]);

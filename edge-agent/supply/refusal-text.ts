@@ -1,0 +1,21 @@
+/**
+ * The words for every refusal of a supply claim, on the terminal's screen and in the guard's answer
+ * (docs/supplies.md, "The distribution role"): the point's reasons, and the gate's role.
+ */
+import type { ClaimRefusal } from '../../shared/schemas/supply.ts';
+
+/** Every reason a claim can be refused for: the point's (`ClaimRefusal`, `no-round`), and the gate's role. */
+export type GuardClaimRefusal = ClaimRefusal | 'no-round' | 'not-a-distribution-point';
+
+/** What the screen and the answer say for each refusal. */
+export const REFUSAL_TEXT: Record<GuardClaimRefusal, { zh: string; en: string }> = {
+  'already-claimed': { zh: '本户本轮已领取', en: 'Already claimed by this household' },
+  'not-eligible': { zh: '本户未申请本轮物资', en: 'This household did not apply for this round' },
+  'outside-window': { zh: '不在领取时间内', en: 'Outside the pick-up window' },
+  'round-closed': { zh: '本轮发放已结束', en: 'This round is closed' },
+  'unknown-person': { zh: '查无此人', en: 'Person not registered here' },
+  'no-household': { zh: '未登记户号', en: 'No household on record' },
+  'credential-invalid': { zh: '证件或通行码无效', en: 'Card or pass not valid' },
+  'no-round': { zh: '当前没有物资发放', en: 'No distribution running' },
+  'not-a-distribution-point': { zh: '本闸口现在不是物资发放点', en: 'This gate is not a distribution point now' },
+};
