@@ -14,7 +14,8 @@
  * - Rows go when their pass is revoked (`pass.revoke`), replaced (a newer certificate of the same
  *   person: a resident has one device pass at a time) or its person deleted; a snapshot replaces
  *   them all, keeping the verification of certificates it sends again unchanged. Each of these also
- *   tells the gate's pass cache to forget the certificate (`CertificateListener`).
+ *   tells the gate's pass cache to forget the certificate (`CertificateListener`); after a snapshot
+ *   it keeps only the certificates the snapshot left unchanged.
  *
  * Storing a certificate grants nothing: every scan still checks revocation, the person, the mode,
  * anti-passback, the frame's signature, windows and replay (edge-agent/decision.ts).
@@ -57,7 +58,11 @@ export interface SyncedCertificates {
 export interface CertificateListener {
   forgetPass(passId: string): void;
   forgetPerson(personId: string): void;
-  clear(): void;
+  /**
+   * After a snapshot: keep the device certificates `stored(passId, certificate)` says the replica
+   * holds unchanged, forget every other one.
+   */
+  retainStored(stored: (passId: string, certificate: Buffer) => boolean): void;
 }
 
 const fingerprints = new WeakMap<KeyRing, Map<number, string>>();
@@ -110,6 +115,9 @@ function statementsOf(db: GateDatabase) {
       'SELECT certificate, verified_key, point FROM device_certificates WHERE pass_id = ? AND verified_key IS NOT NULL',
     ),
     revoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revoked_passes WHERE pass_id = ?'),
+    stored: db.prepare<[string, Buffer], { one: number }>(
+      'SELECT 1 AS one FROM device_certificates WHERE pass_id = ? AND certificate = ?',
+    ),
     othersOf: db.prepare<[string, string], { pass_id: string }>(
       'DELETE FROM device_certificates WHERE person_id = ? AND pass_id <> ? RETURNING pass_id',
     ),
@@ -201,10 +209,14 @@ export class DeviceCertificateReplica implements SyncedCertificates {
     this.stmt.clearStaging.run();
   }
 
-  /** Inside the snapshot's swap, after the revocations are in. */
+  /**
+   * Inside the snapshot's swap, after the revocations are in. The pass cache then keeps only the
+   * certificates the snapshot left as they were (same pass, same bytes, not revoked): one primary-key
+   * lookup per cached certificate, not a read of the table.
+   */
   swap(): void {
     for (const statement of this.stmt.swap) statement.run();
-    this.listener?.clear();
+    this.listener?.retainStored((passId, certificate) => this.stmt.stored.get(passId, certificate) !== undefined);
     this.onUnverified?.();
   }
 

@@ -28,7 +28,8 @@
  * is imported from the point decompressed at sync. Anything else is verified here in full.
  *
  * Device certificate entries are also indexed by pass and person, so the replica can drop them the
- * moment a pass is revoked or replaced or its person changes (`forgetPass`, `forgetPerson`). None of
+ * moment a pass is revoked or replaced or its person changes (`forgetPass`, `forgetPerson`), and
+ * after a snapshot keep only those it still holds unchanged (`retainStored`). None of
  * this can turn a refusal into a grant: revocation, the person and every limit are read from the
  * replica by `decideEntry` on every scan, cached or not.
  */
@@ -185,6 +186,25 @@ export class VerifiedPassCache {
     if (!passes) return;
     for (const passId of [...passes]) this.forgetPass(passId);
     this.byPerson.delete(personId);
+  }
+
+  /**
+   * After a snapshot (device-certificates.ts): forgets every device certificate the replica no longer
+   * holds byte for byte. Nothing else needs to go — an entry is a pure function of the certificate's
+   * (or pass text's) bytes and the ring's key, checked on every hit — so what stays answers exactly
+   * as a fresh verification would; the printed passes (`AX1:`) never depended on the replica.
+   */
+  retainStored(stored: (passId: string, certificate: Buffer) => boolean): void {
+    for (const generation of [this.young, this.old]) {
+      for (const [cacheKey, entry] of [...generation]) {
+        if (!entry.deviceKey) continue;
+        const certificate = Buffer.from(cacheKey.slice(CERTIFICATE_KEY.length), 'latin1');
+        if (stored(entry.pass.passId, certificate)) continue;
+        this.young.delete(cacheKey);
+        this.old.delete(cacheKey);
+        this.unindex(cacheKey, entry);
+      }
+    }
   }
 
   clear(): void {

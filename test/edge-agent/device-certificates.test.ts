@@ -30,6 +30,7 @@ import {
   impostorKey,
   newDeviceKeyPair,
   NOW,
+  pass,
   person,
   ring,
 } from './fixtures.ts';
@@ -271,6 +272,42 @@ describe('device pass certificates by sync', () => {
     expect(replica.certificates.counts()).toEqual({ all: 2, verified: 1 });
     verifier.drain();
     expect(replica.certificates.counts()).toEqual({ all: 2, verified: 2 });
+  });
+
+  it('a snapshot makes the pass cache forget only the certificates it changed, not the whole cache', () => {
+    const { verifier, decide, passCache } = gate();
+    const kept = deviceCertificate('alice');
+    const replaced = deviceCertificate('bob');
+    const dropped = deviceCertificate('yuki');
+    const revoked = deviceCertificate('nora');
+    apply(...[kept, replaced, dropped, revoked].map((c) => pushed(c)));
+    verifier.drain();
+    const printed = pass('alice');
+    const scans = [kept, replaced, dropped, revoked].map((c) => deviceFrame(c, { at: NOW - 5_000 }));
+    for (const text of [printed, ...scans]) decide(text);
+    expect(passCache.size).toBe(5);
+
+    const bobsNew = deviceCertificate('bob');
+    rev += 1;
+    const records: Change[] = [
+      ...BASE_CHANGES,
+      pushed(kept),
+      pushed(bobsNew),
+      pushed(revoked),
+      { op: 'pass.revoke', passId: passIdOf(revoked), ts: NOW },
+    ];
+    expect(replica.stageSnapshotChunk(rev, 1, 1, records)).toBe('applied');
+    // Kept: the certificate sent again unchanged, and the printed pass (it never depended on the replica).
+    expect(passCache.size).toBe(2);
+    const before = { ...passCache.stats };
+    const plain = (text: string) => decideEntry(qr(text), gateContext(), withoutCertificates(replica), NOW);
+    expect(decide(printed)).toEqual(plain(printed));
+    expect(decide(scans[0]!)).toEqual(plain(scans[0]!));
+    expect(passCache.stats.hits - before.hits).toBe(2);
+    // Forgotten: replaced, dropped and revoked — each verified again, and answering as a gate without a cache.
+    for (const text of scans.slice(1)) expect(decide(text)).toEqual(plain(text));
+    expect(passCache.stats.hits - before.hits).toBe(2);
+    expect(decide(scans[3]!).reason).toBe('pass-revoked');
   });
 
   it('the certificate rows survive a restart of the gate (a new process finds them verified)', () => {

@@ -119,4 +119,30 @@ describe('VerifiedPassCache', () => {
     cache.forgetPerson('nobody');
     expect(internals.byPass.size).toBeLessThanOrEqual(4);
   });
+
+  it('after a snapshot keeps exactly the certificates still stored byte for byte, in either generation, and every printed pass', () => {
+    const cache = new VerifiedPassCache(6);
+    const certs = ['a', 'b', 'c', 'd'].map((p) => deviceCertificate(p));
+    const printed = pass('alice');
+    cache.verify(printed, ring, NOW);
+    for (const cert of certs) cache.verifyDevice(deviceFrame(cert), ring, NOW, 60_000);
+    // Capacity 6, generations of 3: the printed pass and two certificates are in the old one.
+    const internals = cache as unknown as { old: Map<string, unknown>; byPass: Map<string, string> };
+    expect(internals.old.size).toBe(3);
+    const passId = (cert: Buffer) => decodeDeviceCertificate(cert)!.pass.passId;
+    const kept = new Set([certs[0]!, certs[3]!]);
+    const asked: string[] = [];
+    cache.retainStored((id, certificate) => {
+      asked.push(id);
+      return [...kept].some((c) => passId(c) === id && c.equals(certificate));
+    });
+    expect(asked.sort()).toEqual(certs.map(passId).sort());
+    expect(cache.size).toBe(3);
+    expect([...internals.byPass.keys()].sort()).toEqual([...kept].map(passId).sort());
+    const { hits, misses } = cache.stats;
+    cache.verify(printed, ring, NOW);
+    for (const cert of certs) expect(cache.verifyDevice(deviceFrame(cert), ring, NOW, 60_000).ok).toBe(true);
+    expect(cache.stats.hits - hits).toBe(3);
+    expect(cache.stats.misses - misses).toBe(2);
+  });
 });
