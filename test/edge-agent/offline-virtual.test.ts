@@ -2,21 +2,16 @@
  * The demo's wiring (`binding: 'virtual'`, real drivers and simulators over in-process serial
  * pairs) with no broker at all: the gate still decides, opens and journals (docs/architecture.md rule 1).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseEdgeConfig } from '../../edge-agent/config.ts';
-import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
+import type { EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { JournalStore } from '../../edge-agent/journal-store.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
-import { OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
-import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
-import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/testing/virtual-binding.ts';
-import { silentLogger } from '../../shared/log.ts';
 import { waitFor } from './cloud-stand-in.ts';
-import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, HOUR, pass } from './fixtures.ts';
+import { HOUR, pass } from './fixtures.ts';
+import { createVirtualGate, provisionedGateDir, startQrAndTurnstile } from './virtual-gate.ts';
 
 let agent: EdgeAgent | undefined;
 let dir: string | undefined;
@@ -30,44 +25,14 @@ afterEach(async () => {
 
 describe('edge agent without a network, on virtual serial ports', () => {
   it('decides from its replica, opens the turnstile and journals while the broker is unreachable', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'anxin-edge-virtual-'));
-    // A replica provisioned earlier (e.g. before the network went down).
-    const db = openGateDatabase(join(dir, 'gate'));
-    new ReplicaStore(db).applyDelta(BASE_CHANGES, 5);
-    db.close();
-
-    const qrPair = createVirtualSerialPair('edge-offline-qr');
-    const turnstilePair = createVirtualSerialPair('edge-offline-turnstile');
-    const qrSim = new QrScannerSimulator({ path: qrPair.b, baudRate: 115200, binding: VirtualBinding });
-    const turnstileSim = new OsdpTurnstileSimulator({
-      path: turnstilePair.b,
-      baudRate: 115200,
-      binding: VirtualBinding,
-      passDelayMs: 20,
-    });
+    // A replica provisioned earlier (e.g. before the network went down); nothing listens on port 1.
+    dir = provisionedGateDir('anxin-edge-virtual-');
+    const { qrSim, turnstileSim, devices } = await startQrAndTurnstile('edge-offline');
     sims.push(qrSim, turnstileSim);
-    await Promise.all([qrSim.start(), turnstileSim.start()]);
     const unlocks: string[] = [];
     turnstileSim.on('unlock', (direction) => unlocks.push(direction));
 
-    agent = createEdgeAgent(
-      parseEdgeConfig({
-        gateId: GATE,
-        compoundId: COMPOUND,
-        // Nothing listens on port 1: every connection attempt is refused.
-        mqtt: { url: 'mqtt://127.0.0.1:1', reconnectMs: 100 },
-        keys: gateKeysFile(),
-        dataDir: join(dir, 'gate'),
-        http: { enabled: false },
-        binding: 'virtual',
-        devices: {
-          qr: { path: qrPair.a, baudRate: 115200 },
-          turnstile: { path: turnstilePair.a, baudRate: 115200, pollIntervalMs: 5 },
-        },
-        journal: { synchronous: 'normal' },
-      }),
-      { logger: silentLogger },
-    );
+    agent = createVirtualGate(dir, devices);
     await agent.start();
     await waitFor(
       () => agent!.status().devices.qr === 'ok' && agent!.status().devices.turnstile === 'ok',

@@ -5,23 +5,19 @@
  * control panel and turnstile simulator over in-process virtual serial pairs, no broker.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
-import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
-import { openGateDatabase } from '../../edge-agent/gate-database.ts';
-import { ReplicaStore } from '../../edge-agent/replica-store.ts';
+import type { EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import type { OsdpCommandName } from '../../firmware-bridge/osdp/codes.ts';
 import { writeScbkFile } from '../../firmware-bridge/osdp/key-file.ts';
 import { OsdpSimulatorLine, OsdpTurnstileSimulator } from '../../firmware-bridge/osdp/simulator.ts';
-import { QrScannerSimulator } from '../../firmware-bridge/qr/simulator.ts';
 import { createVirtualSerialPair, VirtualBinding } from '../../firmware-bridge/testing/virtual-binding.ts';
-import { silentLogger } from '../../shared/log.ts';
 import type { AlarmMessage } from '../../shared/schemas/mqtt.ts';
 import { waitFor } from './cloud-stand-in.ts';
-import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, HOUR, pass } from './fixtures.ts';
+import { COMPOUND, GATE, gateKeysFile, HOUR, pass } from './fixtures.ts';
+import { createVirtualGate, provisionedGateDir, startQrAndTurnstile } from './virtual-gate.ts';
 
 let agent: EdgeAgent | undefined;
 let dir: string | undefined;
@@ -36,41 +32,12 @@ afterEach(async () => {
 });
 
 async function gateWithPd(nakCommands: OsdpCommandName[]) {
-  dir = mkdtempSync(join(tmpdir(), 'anxin-edge-bringup-'));
-  const db = openGateDatabase(join(dir, 'gate'));
-  new ReplicaStore(db).applyDelta(BASE_CHANGES, 5);
-  db.close();
+  dir = provisionedGateDir('anxin-edge-bringup-');
   pairs++;
-  const qrPair = createVirtualSerialPair(`bringup-qr-${pairs}`);
-  const turnstilePair = createVirtualSerialPair(`bringup-turnstile-${pairs}`);
-  const qrSim = new QrScannerSimulator({ path: qrPair.b, baudRate: 115200, binding: VirtualBinding });
-  const turnstileSim = new OsdpTurnstileSimulator({
-    path: turnstilePair.b,
-    baudRate: 115200,
-    binding: VirtualBinding,
-    passDelayMs: 20,
-    nakCommands,
-  });
+  const { qrSim, turnstileSim, devices } = await startQrAndTurnstile(`bringup-${pairs}`, { nakCommands });
   sims.push(qrSim, turnstileSim);
-  await Promise.all([qrSim.start(), turnstileSim.start()]);
   const alarms: AlarmMessage[] = [];
-  agent = createEdgeAgent(
-    parseEdgeConfig({
-      gateId: GATE,
-      compoundId: COMPOUND,
-      mqtt: { url: 'mqtt://127.0.0.1:1', reconnectMs: 100 },
-      keys: gateKeysFile(),
-      dataDir: join(dir, 'gate'),
-      http: { enabled: false },
-      binding: 'virtual',
-      devices: {
-        qr: { path: qrPair.a, baudRate: 115200 },
-        turnstile: { path: turnstilePair.a, baudRate: 115200, pollIntervalMs: 5 },
-      },
-      journal: { synchronous: 'normal' },
-    }),
-    { logger: silentLogger },
-  );
+  agent = createVirtualGate(dir, devices);
   agent.on('alarm', (alarm) => alarms.push(alarm));
   await agent.start();
   return { qrSim, turnstileSim, alarms, agent };
@@ -96,10 +63,7 @@ describe('the gate with a turnstile PD that refuses commands', () => {
 
 describe('an OSDP card reader at another address on the turnstile line (devices.readers kind osdp)', () => {
   it('shares the line: the turnstile and a keyed exit reader, a card at the reader opens out', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'anxin-edge-osdp-reader-'));
-    const db = openGateDatabase(join(dir, 'gate'));
-    new ReplicaStore(db).applyDelta(BASE_CHANGES, 5);
-    db.close();
+    dir = provisionedGateDir('anxin-edge-osdp-reader-');
     pairs++;
     const line = createVirtualSerialPair(`bringup-line-${pairs}`);
     const readerKey = randomBytes(16);
@@ -124,23 +88,10 @@ describe('an OSDP card reader at another address on the turnstile line (devices.
     await readerSim.start();
     const unlocks: string[] = [];
     turnstileSim.on('unlock', (direction) => unlocks.push(direction));
-    agent = createEdgeAgent(
-      parseEdgeConfig({
-        gateId: GATE,
-        compoundId: COMPOUND,
-        mqtt: { url: 'mqtt://127.0.0.1:1', reconnectMs: 100 },
-        keys: gateKeysFile(),
-        dataDir: join(dir, 'gate'),
-        http: { enabled: false },
-        binding: 'virtual',
-        devices: {
-          turnstile: { path: line.a, baudRate: 115200, pollIntervalMs: 5 },
-          readers: [{ kind: 'osdp', name: 'exit-reader', address: 3, direction: 'out', scbkFile: 'exit-reader.scbk' }],
-        },
-        journal: { synchronous: 'normal' },
-      }),
-      { logger: silentLogger },
-    );
+    agent = createVirtualGate(dir, {
+      turnstile: { path: line.a, baudRate: 115200, pollIntervalMs: 5 },
+      readers: [{ kind: 'osdp', name: 'exit-reader', address: 3, direction: 'out', scbkFile: 'exit-reader.scbk' }],
+    });
     await agent.start();
     await waitFor(
       () => agent!.status().devices.turnstile === 'ok' && readerSim.secure,
