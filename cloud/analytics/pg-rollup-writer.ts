@@ -8,7 +8,7 @@
 import type pg from 'pg';
 import { type Logger, silentLogger } from '../../shared/log.ts';
 import type { CompoundOf, PgIngestHook } from '../store/ingest-hook.ts';
-import { run, statement } from '../store/postgres/pg-pool.ts';
+import { type Queryable, run, statement } from '../store/postgres/pg-pool.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { addRollups, type RollupRows, rollupRows, writeRollups } from './pg-rollup-apply.ts';
 import { analyticsReady, fillRollups } from './pg-rollup-fill.ts';
@@ -35,9 +35,9 @@ export class PgRollupWriter implements PgIngestHook {
   }
 
   /** Folds the batch's candidates before its locks are taken (used if every one is new). */
-  async prepare(candidates: readonly StoredEvent[], compoundOf: CompoundOf, client: pg.PoolClient) {
+  async prepare(candidates: readonly StoredEvent[], compoundOf: CompoundOf, db: Pick<pg.Pool, 'query'>) {
     await this.ready();
-    this.prepared.set(candidates, await rollupRows(client, candidates, compoundOf, this.log));
+    this.prepared.set(candidates, await rollupRows(db, candidates, compoundOf, this.log));
   }
 
   async onStored(events: readonly StoredEvent[], compoundOf: CompoundOf, client: pg.PoolClient) {

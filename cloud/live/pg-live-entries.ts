@@ -23,7 +23,7 @@ import type pg from 'pg';
 import type { Logger } from '../../shared/log.ts';
 import type { CompoundOf, PgIngestHook } from '../store/ingest-hook.ts';
 import { batchFacts } from '../store/postgres/pg-batch-facts.ts';
-import { run, statement } from '../store/postgres/pg-pool.ts';
+import { type Queryable, run, statement } from '../store/postgres/pg-pool.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { entryMessage } from './live-entries.ts';
 import { LIVE_CHANNEL, type LiveWire, NOTIFY_SQL, packNotifications } from './live-wire.ts';
@@ -53,8 +53,8 @@ export function pgLiveEntriesHook(options: { wire: LiveWire; logger: Logger }): 
   const log = options.logger.child({ component: 'cloud.live-entries' });
   /** Notifications packed by `prepare`, by the batch's candidates array (used if every one is new). */
   const prepared = new WeakMap<readonly StoredEvent[], Packed>();
-  const pack = async (events: readonly StoredEvent[], compoundOf: CompoundOf, client: pg.PoolClient) => {
-    const { persons } = await batchFacts(client, events, compoundOf);
+  const pack = async (events: readonly StoredEvent[], compoundOf: CompoundOf, db: Queryable) => {
+    const { persons } = await batchFacts(db, events, compoundOf);
     const messages = events.map((e) => {
       const person = e.personId ? persons.get(e.personId) : undefined;
       return entryMessage(e, person?.maskedName ?? null, person?.visitor === true);
@@ -65,8 +65,8 @@ export function pgLiveEntriesHook(options: { wire: LiveWire; logger: Logger }): 
   return {
     engine: 'postgres',
     counters,
-    async prepare(candidates, compoundOf, client) {
-      prepared.set(candidates, await pack(candidates, compoundOf, client));
+    async prepare(candidates, compoundOf, db) {
+      prepared.set(candidates, await pack(candidates, compoundOf, db));
     },
     async onStored(events: readonly StoredEvent[], compoundOf, client: pg.PoolClient) {
       const { payloads, count, oversized } = prepared.get(events) ?? (await pack(events, compoundOf, client));

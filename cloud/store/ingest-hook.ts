@@ -40,10 +40,10 @@ export interface PgIngestHook {
    * Optional, before the batch's locks are taken: reads and work for every candidate of the batch
    * (e.g. the rows to write), so that less happens while the locks are held. `onStored` is then
    * called with the very same `candidates` array when every one was new (a subset otherwise: the
-   * hook must not trust what it prepared for another array). Reads only; runs on `client` outside
-   * the ingest transaction.
+   * hook must not trust what it prepared for another array). Reads only, on the pool (autocommit),
+   * outside the ingest transaction.
    */
-  prepare?(candidates: readonly StoredEvent[], compoundOf: CompoundOf, client: pg.PoolClient): Promise<void>;
+  prepare?(candidates: readonly StoredEvent[], compoundOf: CompoundOf, db: Pick<pg.Pool, 'query'>): Promise<void>;
   /** Awaited inside the transaction; queries on `client` take part in it. */
   onStored(events: readonly StoredEvent[], compoundOf: CompoundOf, client: pg.PoolClient): Promise<void>;
   committed?(): void;
@@ -107,8 +107,8 @@ export function composeIngestHooks(hooks: readonly (IngestHook | undefined)[]): 
   const postgres = present as PgIngestHook[];
   return {
     engine,
-    async prepare(candidates, compoundOf, client) {
-      for (const h of postgres) await h.prepare?.(candidates, compoundOf, client);
+    async prepare(candidates, compoundOf, db) {
+      for (const h of postgres) await h.prepare?.(candidates, compoundOf, db);
     },
     async onStored(events, compoundOf, client) {
       for (const h of postgres) await h.onStored(events, compoundOf, client);

@@ -4,11 +4,15 @@
  * Ingest writes a batch in one transaction with one multi-row INSERT (`unnest` of one array per
  * column: a fixed, prepared statement whatever the batch size). `(gateId, seq)` is the passage's
  * key; `events` is partitioned by month, and PostgreSQL's unique indexes on a partitioned table
- * must hold the partition key, so the key is kept by a per-gate advisory lock held for the
- * transaction — every cloud instance on the database takes it — under which "already stored?" is
- * one index probe per event. The ack mark is read from `gate_acks` under that same lock and moved
- * in the database, never from one instance's memory, so any instance may take any gate's batch
- * (docs/architecture.md rule 2). The caller acks only after `insertEvents` resolves, i.e. after COMMIT.
+ * must hold the partition key, so the index is `(gate_id, seq, ts)` — a resent copy (same ts)
+ * conflicts there, and waits for a copy another transaction is storing — and the key itself is
+ * settled under a per-gate advisory lock every cloud instance takes, held to the COMMIT: taken
+ * right after the batch's rows are written (in the same statement), and under it the next
+ * statement sees every batch of those gates committed before, refuses a seq stored meanwhile
+ * with another ts (the batch is written again) and reads the ack marks. The marks are moved in
+ * the database under that lock, never from one instance's memory, so any instance may take any
+ * gate's batch (docs/architecture.md rule 2). The caller acks only after `insertEvents` resolves,
+ * i.e. after COMMIT.
  */
 import { addEventConditions } from '../store-filters.ts';
 import type pg from 'pg';
@@ -16,7 +20,7 @@ import { encodeCursor } from '../cursor.ts';
 import { hookFor, type IngestHook, type PgIngestHook } from '../ingest-hook.ts';
 import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
 import { type EventPartitions, listPartitions } from './pg-partitions.ts';
-import { lockedTransaction, one, type Queryable, run, statement } from './pg-pool.ts';
+import { one, type Queryable, run, statement, transaction } from './pg-pool.ts';
 import { eventOfRow, PgWhere, type Row } from './pg-rows.ts';
 
 const EVENT_COLUMNS = `gate_id, seq, compound_id, ts, direction, method, result, reason, person_id, id_hash, pass_id,
@@ -30,16 +34,20 @@ type Columns = [
 ];
 
 /**
- * The batch in one statement, under the batch's gate locks: its refused seqs (as answered), its
- * new events (`RETURNING` the stored keys), and the gates' ack marks as they stand — so ingest
- * reads what it needs for the marks without another round trip. `kind`: 'stored' (seq) or 'mark' (up_to).
+ * The batch in one statement, before its gate locks: its refused seqs (as answered) and its new
+ * events (`RETURNING` the stored keys) — a copy already committed is skipped by `NOT EXISTS`, one
+ * being stored by another transaction right now waits on the `(gate_id, seq, ts)` unique index
+ * and is skipped when that commits — and then, once both are written (the `WHERE` reads them
+ * whole first), the batch's gate locks (`$23`, sorted). The next statement thus sees every batch
+ * of these gates committed before this one got its locks (`settle`).
  */
 type InsertBatchParams = [...Columns, string[], number[], string[], number[], string[]];
-const insertBatch = statement<InsertBatchParams, { kind: 'stored' | 'mark'; gate_id: string; seq: number }>(
+const insertBatch = statement<InsertBatchParams, { gate_id: string; seq: number }>(
   'insert_batch',
   `WITH refused AS (
      INSERT INTO refused_seqs (gate_id, seq, reason, refused_at)
-     SELECT * FROM unnest($19::text[], $20::int8[], $21::text[], $22::int8[]) ON CONFLICT DO NOTHING),
+     SELECT * FROM unnest($19::text[], $20::int8[], $21::text[], $22::int8[]) ON CONFLICT DO NOTHING
+     RETURNING 1),
    stored AS (
      INSERT INTO events (${EVENT_COLUMNS})
      SELECT ${EVENT_COLUMNS} FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
@@ -48,10 +56,27 @@ const insertBatch = statement<InsertBatchParams, { kind: 'stored' | 'mark'; gate
      WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.gate_id = r.gate_id AND e.seq = r.seq)
      ORDER BY ord
      ON CONFLICT DO NOTHING
-     RETURNING gate_id, seq)
-   SELECT 'stored' AS kind, gate_id, seq FROM stored
+     RETURNING gate_id, seq, ts),
+   locked AS (
+     SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT k FROM unnest($23::text[]) AS k ORDER BY k) AS sorted
+     WHERE (SELECT COUNT(*) FROM stored) + (SELECT COUNT(*) FROM refused) >= 0)
+   SELECT gate_id, seq FROM stored WHERE (SELECT COUNT(*) FROM locked) >= 0`,
+);
+/**
+ * Under the gate locks, with a snapshot taken after them: the gates' ack marks as they stand, and
+ * any stored key (`$1`–`$3`) whose `(gate_id, seq)` another transaction stored with another `ts`
+ * meanwhile — a gate that sent two passages under one seq, through two instances at once
+ * ('clash': the batch is rolled back and written again, when `NOT EXISTS` sees the other).
+ */
+const settle = statement<
+  [string[], number[], number[], string[]],
+  { kind: 'clash' | 'mark'; gate_id: string; seq: number }
+>(
+  'settle_batch',
+  `SELECT 'clash' AS kind, k.gate_id, k.seq FROM unnest($1::text[], $2::int8[], $3::int8[]) AS k(gate_id, seq, ts)
+   WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq AND e.ts <> k.ts)
    UNION ALL
-   SELECT 'mark', gate_id, up_to FROM gate_acks WHERE gate_id = ANY($23::text[])`,
+   SELECT 'mark', gate_id, up_to FROM gate_acks WHERE gate_id = ANY($4::text[])`,
 );
 const getAck = statement<[string], { up_to: number }>('get_ack', 'SELECT up_to FROM gate_acks WHERE gate_id = $1');
 const writeAckSql = `INSERT INTO gate_acks (gate_id, up_to) SELECT * FROM unnest($1::text[], $2::int8[])
@@ -142,6 +167,16 @@ function columnsOf(events: readonly StoredEvent[]): Columns {
   return c;
 }
 
+/** Attempts at a batch that met a missing partition or a seq clash (each is rare and clears on retry). */
+const MAX_ATTEMPTS = 3;
+
+/** Another transaction stored this `(gateId, seq)` with another `ts` while the batch was written. */
+class SeqClash extends Error {
+  constructor(gateId: string, seq: number) {
+    super(`events: ${gateId} seq ${seq} was stored meanwhile with another time; the batch is written again`);
+  }
+}
+
 /** A row whose month has no partition (another instance's retention dropped it meanwhile). */
 function isMissingPartition(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
@@ -162,19 +197,25 @@ export class PgEvents {
     const pgHook = hookFor(hook, 'postgres');
     if (events.length === 0 && refused.length === 0) return { inserted: [], acks: new Map() };
     await this.partitions.ensure(events.map((e) => e.ts));
-    try {
-      return await this.insertOnce(events, pgHook, refused);
-    } catch (error) {
-      if (!isMissingPartition(error)) throw error;
-      this.partitions.forget();
-      await this.partitions.ensure(events.map((e) => e.ts));
-      return this.insertOnce(events, pgHook, refused);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.insertOnce(events, pgHook, refused);
+      } catch (error) {
+        if (isMissingPartition(error)) {
+          this.partitions.forget();
+          await this.partitions.ensure(events.map((e) => e.ts));
+        } else if (!(error instanceof SeqClash)) throw error;
+        if (attempt >= MAX_ATTEMPTS) throw error;
+      }
     }
   }
 
   /**
-   * Round trips while the gate locks are held: BEGIN with the locks, the batch (refused seqs, new
-   * events, marks read), the marks written (with the gap probe), the hooks, COMMIT.
+   * One transaction: the batch written (refused seqs, new events) and only then the gates' locks
+   * taken, in one statement; under the locks, the marks read with the clash check, the marks
+   * written with the gap probe, the hooks (what they write was prepared before), COMMIT. With
+   * several instances the locks are what they take turns on, so the batch's writes into `events`
+   * (the bulk of its time) run beside another instance's batch of the same gates.
    */
   private async insertOnce(
     events: readonly StoredEvent[],
@@ -190,38 +231,35 @@ export class PgEvents {
       refused.map((r) => r.seq),
       refused.map((r) => r.reason),
       refused.map((r) => r.refusedAt),
-      gates,
-    ];
-    // The hooks' reads and work for every candidate before the locks: with several instances the
-    // locks are what they take turns on, so what needs no lock is done while another holds them.
-    const prepare =
-      hook?.prepare && plan.candidates.length > 0
-        ? (client: pg.PoolClient) => hook.prepare!(plan.candidates, compoundOf, client)
-        : undefined;
-    const result = await lockedTransaction(
-      this.pool,
       gates.map((g) => `ingest:${g}`),
-      async (client) => {
-        const { rows } = await run(client, insertBatch, params);
-        const stored = new Set<string>();
-        const before = new Map<string, number>();
-        for (const r of rows) {
-          if (r.kind === 'stored') stored.add(key(r.gate_id, r.seq));
-          else before.set(r.gate_id, r.seq);
-        }
-        // Every candidate new (the usual case): the very array the hooks prepared for.
-        const inserted =
-          stored.size === plan.candidates.length
-            ? plan.candidates
-            : plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
-        const acks = await this.advanceAcks(client, plan.seqsOfGate, before);
-        // Last before the COMMIT: the hooks' counters are rows every instance updates (the
-        // statistics of a busy hour), so their row locks are held as briefly as the batch allows.
-        if (hook && inserted.length > 0) await hook.onStored(inserted, compoundOf, client);
-        return { inserted, acks };
-      },
-      prepare,
-    );
+    ];
+    // The hooks' reads and work for every candidate before the transaction.
+    if (hook?.prepare && plan.candidates.length > 0) await hook.prepare(plan.candidates, compoundOf, this.pool);
+    const result = await transaction(this.pool, async (client) => {
+      const { rows } = await run(client, insertBatch, params);
+      const stored = new Set(rows.map((r) => key(r.gate_id, r.seq)));
+      // Every candidate new (the usual case): the very array the hooks prepared for.
+      const inserted =
+        stored.size === plan.candidates.length
+          ? plan.candidates
+          : plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
+      const settled = await run(client, settle, [
+        inserted.map((e) => e.gateId),
+        inserted.map((e) => e.seq),
+        inserted.map((e) => e.ts),
+        gates,
+      ]);
+      const before = new Map<string, number>();
+      for (const r of settled.rows) {
+        if (r.kind === 'clash') throw new SeqClash(r.gate_id, r.seq);
+        before.set(r.gate_id, r.seq);
+      }
+      const acks = await this.advanceAcks(client, plan.seqsOfGate, before);
+      // Last before the COMMIT: the hooks' counters are rows every instance updates (the
+      // statistics of a busy hour), so their row locks are held as briefly as the batch allows.
+      if (hook && inserted.length > 0) await hook.onStored(inserted, compoundOf, client);
+      return { inserted, acks };
+    });
     hook?.committed?.();
     return result;
   }

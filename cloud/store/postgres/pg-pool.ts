@@ -104,49 +104,10 @@ export async function transaction<T>(
   body: (client: pg.PoolClient) => Promise<T>,
   isolation: Isolation = 'read committed',
 ): Promise<T> {
-  return inTransaction(pool, `BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`, body);
-}
-
-/**
- * A read-committed transaction that holds the advisory locks of `keys` (as `lockKeys`, sorted)
- * from its first round trip: BEGIN and the locks go as one simple query, so a transaction that
- * must lock before it reads (ingest) does not pay a round trip for each. The keys are sent as
- * quoted literals (`escapeLiteral`), never spliced raw.
- */
-export function lockedTransaction<T>(
-  pool: pg.Pool,
-  keys: readonly string[],
-  body: (client: pg.PoolClient) => Promise<T>,
-  /** Run on the same connection before BEGIN (reads that need no lock: their own autocommit snapshots). */
-  before?: (client: pg.PoolClient) => Promise<void>,
-): Promise<T> {
-  const begin = (client: pg.PoolClient) => `BEGIN ISOLATION LEVEL READ COMMITTED; ${lockSql(client, keys)}`;
-  return inTransaction(pool, begin, body, before);
-}
-
-function lockSql(client: pg.PoolClient, keys: readonly string[]): string {
-  if (keys.length === 0) return '';
-  const array = `ARRAY[${keys.map((k) => client.escapeLiteral(k)).join(', ')}]::text[]`;
-  return `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT k FROM unnest(${array}) AS k ORDER BY k) AS sorted`;
-}
-
-async function inTransaction<T>(
-  pool: pg.Pool,
-  begin: string | ((client: pg.PoolClient) => string),
-  body: (client: pg.PoolClient) => Promise<T>,
-  before?: (client: pg.PoolClient) => Promise<void>,
-): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await before?.(client);
-  } catch (error) {
-    // Not knowing whether the connection itself failed, it is not handed back to the pool.
-    client.release(error as Error);
-    throw error;
-  }
-  try {
-    await client.query(typeof begin === 'string' ? begin : begin(client));
+    await client.query(`BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`);
     const result = await body(client);
     await client.query('COMMIT');
     return result;
