@@ -167,14 +167,7 @@ function createAdmission(options: CloudCoreOptions, ctx: ExtensionContext): Even
   const { store, metrics, live } = ctx;
   const limits = options.admission ?? {};
   return new EventAdmission({
-    compoundsOfPersons: async (personIds) => {
-      const found = new Map<string, string>();
-      for (const personId of personIds) {
-        const resident = await store.getResident(personId);
-        if (resident) found.set(personId, resident.compoundId);
-      }
-      return found;
-    },
+    compoundsOfPersons: (personIds) => store.compoundsOfPersons(personIds),
     keepMs: limits.keepMs ?? DEFAULT_RETENTION_DAYS * 24 * 60 * 60 * 1000,
     ...(limits.futureToleranceMs !== undefined ? { futureToleranceMs: limits.futureToleranceMs } : {}),
     ...(limits.alarmEveryMs !== undefined ? { alarmEveryMs: limits.alarmEveryMs } : {}),

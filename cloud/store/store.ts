@@ -227,6 +227,12 @@ export interface RegistryStore {
   listResidents(query: ResidentQuery): Promise<{ residents: Resident[]; nextCursor: string | null }>;
   /** personId → masked name, for the live feed. */
   maskedNames(personIds: readonly string[]): Promise<Map<string, string>>;
+  /**
+   * personId → compoundId of those that are residents (the unknown left out): ingest's admission
+   * check of every passage's person (cloud/ingest/event-admission.ts), so one narrow read, not a
+   * resident's whole row.
+   */
+  compoundsOfPersons(personIds: readonly string[]): Promise<Map<string, string>>;
   /** Of these people, the visitors (`kind: visitor`): their passages are marked for the guards. */
   visitorsAmong(personIds: readonly string[]): Promise<Set<string>>;
   deleteResident(personId: string): Promise<ChangeBatch | undefined>;

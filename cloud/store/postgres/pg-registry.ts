@@ -99,6 +99,10 @@ const S = {
     'masked_names',
     'SELECT person_id, masked_name FROM residents WHERE person_id = ANY($1::text[])',
   ),
+  compoundsOfPersons: statement<[string[]], { person_id: string; compound_id: string }>(
+    'compounds_of_persons',
+    'SELECT person_id, compound_id FROM residents WHERE person_id = ANY($1::text[])',
+  ),
   visitorsAmong: statement<[string[]], { person_id: string }>(
     'visitors_among',
     "SELECT person_id FROM residents WHERE person_id = ANY($1::text[]) AND kind = 'visitor'",
@@ -301,6 +305,11 @@ export class PgRegistry {
   async maskedNames(personIds: readonly string[]): Promise<Map<string, string>> {
     const { rows } = await run(this.pool, S.maskedNames, [[...new Set(personIds)]]);
     return new Map(rows.map((r) => [r.person_id, r.masked_name]));
+  }
+
+  async compoundsOfPersons(personIds: readonly string[]): Promise<Map<string, string>> {
+    const { rows } = await run(this.pool, S.compoundsOfPersons, [[...new Set(personIds)]]);
+    return new Map(rows.map((r) => [r.person_id, r.compound_id]));
   }
 
   async visitorsAmong(personIds: readonly string[]): Promise<Set<string>> {

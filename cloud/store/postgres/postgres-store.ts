@@ -159,6 +159,9 @@ export class PostgresCloudStore implements CloudStore {
   maskedNames(personIds: readonly string[]): Promise<Map<string, string>> {
     return this.registry.maskedNames(personIds);
   }
+  compoundsOfPersons(personIds: readonly string[]): Promise<Map<string, string>> {
+    return this.registry.compoundsOfPersons(personIds);
+  }
   visitorsAmong(personIds: readonly string[]): Promise<Set<string>> {
     return this.registry.visitorsAmong(personIds);
   }

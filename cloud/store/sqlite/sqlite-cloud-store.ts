@@ -203,6 +203,10 @@ export class SqliteCloudStore implements CloudStore {
     return this.residents.maskedNames(personIds);
   }
 
+  async compoundsOfPersons(personIds: readonly string[]): Promise<Map<string, string>> {
+    return this.residents.compoundsOf(personIds);
+  }
+
   async visitorsAmong(personIds: readonly string[]): Promise<Set<string>> {
     return this.residents.visitorsAmong(personIds);
   }
