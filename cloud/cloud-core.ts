@@ -168,6 +168,7 @@ function createAdmission(options: CloudCoreOptions, ctx: ExtensionContext): Even
   const limits = options.admission ?? {};
   return new EventAdmission({
     compoundsOfPersons: (personIds) => store.compoundsOfPersons(personIds),
+    personIdsOfCompound: (compoundId, limit) => store.personIdsOfCompound(compoundId, limit),
     keepMs: limits.keepMs ?? DEFAULT_RETENTION_DAYS * 24 * 60 * 60 * 1000,
     ...(limits.futureToleranceMs !== undefined ? { futureToleranceMs: limits.futureToleranceMs } : {}),
     ...(limits.alarmEveryMs !== undefined ? { alarmEveryMs: limits.alarmEveryMs } : {}),

@@ -17,6 +17,7 @@
 import type { Logger } from '../../shared/log.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
 import type { RefusedSeq, StoredAlarm, StoredEvent } from '../store/store.ts';
+import { CompoundResidents } from './compound-residents.ts';
 
 const REFUSAL_REASONS = ['foreign-person', 'unknown-person', 'ts-too-old', 'ts-in-future'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
@@ -28,10 +29,19 @@ const DEFAULT_REFUSAL_ALARM_EVERY_MS = 60 * 60 * 1000;
 /** How long a person's compound is remembered (a move between compounds is seen within this). */
 const PERSON_CACHE_MS = 60_000;
 const PERSON_CACHE_MAX = 100_000;
+/** A compound with up to this many residents is held whole (compound-residents.ts). */
+const COMPOUND_SET_MAX = 20_000;
+/** All compounds' sets together hold at most this many ids. */
+const COMPOUND_SETS_TOTAL_MAX = 200_000;
 
 export interface EventAdmissionOptions {
   /** personId → compoundId for the residents among `personIds` (unknown ones left out). */
   compoundsOfPersons(personIds: readonly string[]): Promise<Map<string, string>>;
+  /**
+   * The ids of a compound's residents, or undefined when it has more than `limit`: with it, a
+   * compound's residents are held whole and most passages need no read (compound-residents.ts).
+   */
+  personIdsOfCompound?(compoundId: string, limit: number): Promise<string[] | undefined>;
   /** How long passages are kept (the retention horizon): older events are refused. */
   keepMs: number;
   futureToleranceMs?: number;
@@ -61,17 +71,29 @@ export class EventAdmission {
   private readonly logger: Logger;
   private readonly persons = new Map<string, { compoundId: string; at: number }>();
   private readonly gates = new Map<string, GateRefusals>();
+  private readonly compounds: CompoundResidents | undefined;
 
   constructor(private readonly options: EventAdmissionOptions) {
     this.futureToleranceMs = options.futureToleranceMs ?? DEFAULT_FUTURE_TOLERANCE_MS;
     this.alarmEveryMs = options.alarmEveryMs ?? DEFAULT_REFUSAL_ALARM_EVERY_MS;
     this.now = options.now ?? Date.now;
     this.logger = options.logger.child({ component: 'cloud.ingest.admission' });
+    const { personIdsOfCompound } = options;
+    this.compounds = personIdsOfCompound
+      ? new CompoundResidents({
+          personIdsOfCompound: (compoundId, limit) => personIdsOfCompound(compoundId, limit),
+          maxAgeMs: PERSON_CACHE_MS,
+          maxPerCompound: COMPOUND_SET_MAX,
+          maxTotal: COMPOUND_SETS_TOTAL_MAX,
+          logger: this.logger,
+        })
+      : undefined;
   }
 
   /**
    * Splits one message's events (all of `gateId`, in `compoundId`) into admitted and refused: at
-   * once when every person they name is cached, else after one store call for the rest.
+   * once when every person they name is in the compound's held set or cached, else after one
+   * store call for the rest.
    */
   judge(
     gateId: string,
@@ -79,8 +101,22 @@ export class EventAdmission {
     events: readonly StoredEvent[],
   ): AdmissionVerdict | Promise<AdmissionVerdict> {
     const now = this.now();
+    const residents = this.compounds?.of(compoundId, now);
+    if (residents instanceof Promise) {
+      return residents.then((held) => this.judgeWith(gateId, compoundId, events, held, now));
+    }
+    return this.judgeWith(gateId, compoundId, events, residents, now);
+  }
+
+  private judgeWith(
+    gateId: string,
+    compoundId: string,
+    events: readonly StoredEvent[],
+    residents: ReadonlySet<string> | undefined,
+    now: number,
+  ): AdmissionVerdict | Promise<AdmissionVerdict> {
     const found = new Map<string, string>();
-    const missing = this.fromCache(events, found, now);
+    const missing = this.fromCache(events, found, now, compoundId, residents);
     if (missing === undefined) return this.split(gateId, compoundId, events, found);
     return this.lookUp(missing, found, now).then(() => this.split(gateId, compoundId, events, found));
   }
@@ -123,13 +159,24 @@ export class EventAdmission {
   }
 
   /**
-   * Fills `found` with the cached compound of every person the events name; returns the persons
-   * not cached (or cached too long ago), or undefined when there are none.
+   * Fills `found` with the compound of every person the events name that is in the gate's
+   * compound's held set or cached; returns the others (or those cached too long ago), or
+   * undefined when there are none.
    */
-  private fromCache(events: readonly StoredEvent[], found: Map<string, string>, now: number): Set<string> | undefined {
+  private fromCache(
+    events: readonly StoredEvent[],
+    found: Map<string, string>,
+    now: number,
+    compoundId: string,
+    residents: ReadonlySet<string> | undefined,
+  ): Set<string> | undefined {
     let missing: Set<string> | undefined;
     for (const { personId } of events) {
       if (personId === undefined || personId === null || found.has(personId)) continue;
+      if (residents?.has(personId)) {
+        found.set(personId, compoundId);
+        continue;
+      }
       const cached = this.persons.get(personId);
       if (cached && now - cached.at < PERSON_CACHE_MS) found.set(personId, cached.compoundId);
       else {

@@ -233,6 +233,11 @@ export interface RegistryStore {
    * resident's whole row.
    */
   compoundsOfPersons(personIds: readonly string[]): Promise<Map<string, string>>;
+  /**
+   * The ids of a compound's residents (from the `(compound_id, person_id)` index alone), or
+   * undefined when it has more than `limit`: admission holds a compound's set in memory.
+   */
+  personIdsOfCompound(compoundId: string, limit: number): Promise<string[] | undefined>;
   /** Of these people, the visitors (`kind: visitor`): their passages are marked for the guards. */
   visitorsAmong(personIds: readonly string[]): Promise<Set<string>>;
   deleteResident(personId: string): Promise<ChangeBatch | undefined>;

@@ -103,6 +103,10 @@ const S = {
     'compounds_of_persons',
     'SELECT person_id, compound_id FROM residents WHERE person_id = ANY($1::text[])',
   ),
+  personIdsOfCompound: statement<[string, number], { person_id: string }>(
+    'person_ids_of_compound',
+    'SELECT person_id FROM residents WHERE compound_id = $1 LIMIT $2',
+  ),
   visitorsAmong: statement<[string[]], { person_id: string }>(
     'visitors_among',
     "SELECT person_id FROM residents WHERE person_id = ANY($1::text[]) AND kind = 'visitor'",
@@ -310,6 +314,11 @@ export class PgRegistry {
   async compoundsOfPersons(personIds: readonly string[]): Promise<Map<string, string>> {
     const { rows } = await run(this.pool, S.compoundsOfPersons, [[...new Set(personIds)]]);
     return new Map(rows.map((r) => [r.person_id, r.compound_id]));
+  }
+
+  async personIdsOfCompound(compoundId: string, limit: number): Promise<string[] | undefined> {
+    const { rows } = await run(this.pool, S.personIdsOfCompound, [compoundId, limit + 1]);
+    return rows.length > limit ? undefined : rows.map((r) => r.person_id);
   }
 
   async visitorsAmong(personIds: readonly string[]): Promise<Set<string>> {

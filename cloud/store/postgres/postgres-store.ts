@@ -162,6 +162,9 @@ export class PostgresCloudStore implements CloudStore {
   compoundsOfPersons(personIds: readonly string[]): Promise<Map<string, string>> {
     return this.registry.compoundsOfPersons(personIds);
   }
+  personIdsOfCompound(compoundId: string, limit: number): Promise<string[] | undefined> {
+    return this.registry.personIdsOfCompound(compoundId, limit);
+  }
   visitorsAmong(personIds: readonly string[]): Promise<Set<string>> {
     return this.registry.visitorsAmong(personIds);
   }

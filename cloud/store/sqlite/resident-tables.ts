@@ -23,6 +23,7 @@ export class SqliteResidentTables {
   private readonly maskedName: Statement<[string], string>;
   private readonly kindOf: Statement<[string], string>;
   private readonly compoundOf: Statement<[string], string>;
+  private readonly idsOfCompoundRows: Statement<[string, number], string>;
   private readonly deleteRow: Statement<[string], { compound_id: string }>;
   private readonly getHealth: Statement<[string], { compound_id: string; health_ts: number | null }>;
   private readonly updateHealth: Statement<[HealthColour, number, number, string]>;
@@ -46,6 +47,9 @@ export class SqliteResidentTables {
     this.maskedName = db.prepare<[string], string>('SELECT masked_name FROM residents WHERE person_id = ?').pluck();
     this.kindOf = db.prepare<[string], string>('SELECT kind FROM residents WHERE person_id = ?').pluck();
     this.compoundOf = db.prepare<[string], string>('SELECT compound_id FROM residents WHERE person_id = ?').pluck();
+    this.idsOfCompoundRows = db
+      .prepare<[string, number], string>('SELECT person_id FROM residents WHERE compound_id = ? LIMIT ?')
+      .pluck();
     this.deleteRow = db.prepare('DELETE FROM residents WHERE person_id = ? RETURNING compound_id');
     this.getHealth = db.prepare('SELECT compound_id, health_ts FROM residents WHERE person_id = ?');
     this.updateHealth = db.prepare(
@@ -118,6 +122,11 @@ export class SqliteResidentTables {
       if (compoundId !== undefined) out.set(id, compoundId);
     }
     return out;
+  }
+
+  idsOfCompound(compoundId: string, limit: number): string[] | undefined {
+    const ids = this.idsOfCompoundRows.all(compoundId, limit + 1);
+    return ids.length > limit ? undefined : ids;
   }
 
   visitorsAmong(personIds: readonly string[]): Set<string> {

@@ -207,6 +207,10 @@ export class SqliteCloudStore implements CloudStore {
     return this.residents.compoundsOf(personIds);
   }
 
+  async personIdsOfCompound(compoundId: string, limit: number): Promise<string[] | undefined> {
+    return this.residents.idsOfCompound(compoundId, limit);
+  }
+
   async visitorsAmong(personIds: readonly string[]): Promise<Set<string>> {
     return this.residents.visitorsAmong(personIds);
   }

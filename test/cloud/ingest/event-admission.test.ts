@@ -15,16 +15,30 @@ const KEEP = 28 * 24 * 3_600_000;
 const TOLERANCE = 5 * 60_000;
 const HOUR = 3_600_000;
 
-function setup(persons: Record<string, string> = { 'p-1': 'c-1', 'p-b': 'c-2' }) {
+function setup(
+  persons: Record<string, string> = { 'p-1': 'c-1', 'p-b': 'c-2' },
+  options: { holdCompounds?: boolean } = {},
+) {
   let now = NOW;
   const alarms: StoredAlarm[] = [];
   const lookups: string[][] = [];
+  /** `personIdsOfCompound` reads: [compoundId, limit]. */
+  const compoundReads: [string, number][] = [];
   const metrics = createCloudMetrics();
   const admission = new EventAdmission({
     compoundsOfPersons: async (ids) => {
       lookups.push([...ids]);
       return new Map(ids.flatMap((id) => (persons[id] ? [[id, persons[id]] as const] : [])));
     },
+    ...(options.holdCompounds
+      ? {
+          personIdsOfCompound: async (compoundId: string, limit: number) => {
+            compoundReads.push([compoundId, limit]);
+            const ids = Object.keys(persons).filter((id) => persons[id] === compoundId);
+            return ids.length > limit ? undefined : ids;
+          },
+        }
+      : {}),
     keepMs: KEEP,
     futureToleranceMs: TOLERANCE,
     alarmEveryMs: HOUR,
@@ -45,7 +59,7 @@ function setup(persons: Record<string, string> = { 'p-1': 'c-1', 'p-b': 'c-2' })
   const advance = (ms: number) => {
     now += ms;
   };
-  return { judge, event, alarms, lookups, metrics, advance };
+  return { judge, event, alarms, lookups, compoundReads, metrics, advance, persons };
 }
 
 describe('EventAdmission', () => {
@@ -109,5 +123,44 @@ describe('EventAdmission', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(alarms).toHaveLength(2);
     expect(alarms[1]!.detail).toContain('refused 3 events from this gate (unknown-person 2, ts-in-future 1)');
+  });
+
+  it("holds the gate's compound's residents whole: one read per compound a minute, the others asked per person", async () => {
+    const { judge, event, lookups, compoundReads, advance, persons } = setup(
+      { 'p-1': 'c-1', 'p-2': 'c-1', 'p-b': 'c-2' },
+      { holdCompounds: true },
+    );
+    const first = await judge(event(1), event(2, { personId: 'p-2' }), event(3, { personId: 'p-b' }));
+    expect(first.admitted.map((e) => e.seq)).toEqual([1, 2]);
+    expect(first.refused.map((r) => [r.seq, r.reason])).toEqual([[3, 'foreign-person']]);
+    expect(compoundReads).toEqual([['c-1', 20_000]]);
+    // Only the person outside the set was looked up.
+    expect(lookups).toEqual([['p-b']]);
+
+    // Known residents: decided at once, no promise, no read.
+    const cached = judge(event(4), event(5, { personId: 'p-2' }));
+    expect(cached).not.toBeInstanceOf(Promise);
+    expect((cached as Awaited<typeof cached>).admitted.map((e) => e.seq)).toEqual([4, 5]);
+
+    // Registered after the set was read: found by the per-person read, admitted at once.
+    persons['p-new'] = 'c-1';
+    expect((await judge(event(6, { personId: 'p-new' }))).admitted.map((e) => e.seq)).toEqual([6]);
+    expect(lookups.at(-1)).toEqual(['p-new']);
+    expect(compoundReads).toHaveLength(1);
+
+    // Moved away: seen once the set is read again, a minute later at most.
+    persons['p-2'] = 'c-2';
+    advance(61_000);
+    const moved = await judge(event(7, { personId: 'p-2' }));
+    expect(moved.refused.map((r) => [r.seq, r.reason])).toEqual([[7, 'foreign-person']]);
+    expect(compoundReads).toHaveLength(2);
+  });
+
+  it('holds no set for a compound with too many residents, and asks per person instead', async () => {
+    const many = Object.fromEntries(Array.from({ length: 20_001 }, (_, i) => [`p-${i}`, 'c-1']));
+    const { judge, event, lookups, compoundReads } = setup(many, { holdCompounds: true });
+    expect((await judge(event(1, { personId: 'p-7' }))).admitted).toHaveLength(1);
+    expect(compoundReads).toEqual([['c-1', 20_000]]);
+    expect(lookups).toEqual([['p-7']]);
   });
 });

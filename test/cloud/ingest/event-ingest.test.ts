@@ -153,9 +153,11 @@ describe('EventIngest', () => {
     ingest = make({ store: slowStore, maxQueued: 3, maxBatch: 10, flushIntervalMs: 50 });
     await ingest.accept('g-1', message(entryEvent('g-1', 1), entryEvent('g-1', 2)));
     let accepted = false;
-    const second = Promise.resolve(ingest.accept('g-1', message(entryEvent('g-1', 3), entryEvent('g-1', 4)))).then(() => {
-      accepted = true;
-    });
+    const second = Promise.resolve(ingest.accept('g-1', message(entryEvent('g-1', 3), entryEvent('g-1', 4)))).then(
+      () => {
+        accepted = true;
+      },
+    );
     try {
       await new Promise((r) => setTimeout(r, 100));
       expect(accepted).toBe(false);
