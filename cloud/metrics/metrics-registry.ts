@@ -4,10 +4,16 @@
  */
 type Labels = Record<string, string>;
 
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const NEEDS_ESCAPE = /[\\\n"]/;
+const escapeLabel = (v: string) =>
+  NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v;
 
+/** Counted on ingest's hot path (a few per message): one label needs no sort. */
 function labelKey(labels: Labels): string {
-  const keys = Object.keys(labels).sort();
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return '';
+  if (keys.length === 1) return `${keys[0]}="${escapeLabel(labels[keys[0]!]!)}"`;
+  keys.sort();
   return keys.map((k) => `${k}="${escapeLabel(labels[k]!)}"`).join(',');
 }
 
