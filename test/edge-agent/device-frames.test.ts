@@ -10,14 +10,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
-import { type Credential, type Decision, decideEntry } from '../../edge-agent/decision.ts';
+import { type Credential, decideEntry } from '../../edge-agent/decision.ts';
 import { createGateContext } from '../../edge-agent/gate-parts.ts';
-import { GATE_DB_FILE, type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
-import { JournalStore } from '../../edge-agent/journal-store.ts';
+import { GATE_DB_FILE, type GateDatabase } from '../../edge-agent/gate-database.ts';
 import { VerifiedPassCache } from '../../edge-agent/pass-cache.ts';
-import { ReplicaStore } from '../../edge-agent/replica-store.ts';
-import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
 import { parseKeysFile } from '../../shared/keys.ts';
+import { type GateStores, openGateStores, scanPending } from './gate-stores.ts';
 import {
   BASE_CHANGES,
   COMPOUND,
@@ -43,35 +41,15 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function open(fresh = true) {
-  db = openGateDatabase(dir, { synchronous: 'normal' });
-  const replica = new ReplicaStore(db);
-  if (fresh) replica.applyDelta(BASE_CHANGES, 1);
-  replica.touchCloudContact(NOW);
-  return { replica, journal: new JournalStore(db, replica) };
+function open(fresh = true): GateStores {
+  const stores = openGateStores(dir, fresh ? BASE_CHANGES : undefined);
+  db = stores.db;
+  return stores;
 }
 
-/** What the agent does with a scan while a turnstile is configured: a grant is journaled pending. */
-function scan(stores: ReturnType<typeof open>, credential: Credential): { decision: Decision; event: EntryEvent } {
-  const decision = decideEntry(credential, gateContext({ passCache: new VerifiedPassCache() }), stores.replica, NOW);
-  const granted = decision.result === 'granted';
-  const event = stores.journal.append(
-    {
-      gateId: GATE,
-      ts: NOW,
-      direction: decision.direction,
-      method: decision.method,
-      result: decision.result,
-      reason: decision.reason,
-      health: decision.health,
-      mode: decision.mode,
-      passed: null,
-      decisionMs: 0,
-    },
-    { final: !granted, ...(granted ? { effects: decision.effects } : {}) },
-  );
-  return { decision, event };
-}
+/** Each scan with a pass cache of its own, as a fresh process would have. */
+const scan = (stores: GateStores, credential: Credential) =>
+  scanPending(stores, credential, gateContext({ passCache: new VerifiedPassCache() }));
 
 describe('device pass frames over the gate stores', () => {
   const cert = deviceCertificate('alice');

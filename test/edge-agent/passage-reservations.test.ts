@@ -9,13 +9,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Credential, type Decision, decideEntry, type GateContext } from '../../edge-agent/decision.ts';
+import type { Credential, GateContext } from '../../edge-agent/decision.ts';
 import type { EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { JournalStore } from '../../edge-agent/journal-store.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
-import type { Change, EntryEvent } from '../../shared/schemas/mqtt.ts';
+import type { Change } from '../../shared/schemas/mqtt.ts';
 import type { FakeTurnstile } from './fake-devices.ts';
+import { type GateStores, openGateStores, scanPending } from './gate-stores.ts';
 import { BASE_CHANGES, GATE, gateContext, HOUR, NOW, pass, person } from './fixtures.ts';
 import { startOfflineGate } from './offline-gate.ts';
 
@@ -44,39 +45,13 @@ afterEach(() => {
 });
 
 describe('reservations over the stores (decideEntry → pending journal row → finalize)', () => {
-  const open = (changes?: readonly Change[]) => {
-    db = openGateDatabase(dir, { synchronous: 'normal' });
-    const replica = new ReplicaStore(db);
-    if (changes) replica.applyDelta(changes, 1);
-    replica.touchCloudContact(NOW);
-    return { replica, journal: new JournalStore(db, replica) };
+  const open = (changes?: readonly Change[]): GateStores => {
+    const stores = openGateStores(dir, changes);
+    db = stores.db;
+    return stores;
   };
-
-  /** What the agent does with a scan while a turnstile is configured: a grant is journaled pending. */
-  const scan = (
-    stores: ReturnType<typeof open>,
-    credential: Credential,
-    gate: Partial<GateContext> = {},
-  ): { decision: Decision; event: EntryEvent } => {
-    const decision = decideEntry(credential, gateContext(gate), stores.replica, NOW);
-    const granted = decision.result === 'granted';
-    const event = stores.journal.append(
-      {
-        gateId: GATE,
-        ts: NOW,
-        direction: decision.direction,
-        method: decision.method,
-        result: decision.result,
-        reason: decision.reason,
-        health: decision.health,
-        mode: decision.mode,
-        passed: null,
-        decisionMs: 0,
-      },
-      { final: !granted, ...(granted ? { effects: decision.effects } : {}) },
-    );
-    return { decision, event };
-  };
+  const scan = (stores: GateStores, credential: Credential, gate: Partial<GateContext> = {}) =>
+    scanPending(stores, credential, gateContext(gate));
 
   it('quota 1: a second exit of the household while the first is pending is denied; it counts once when confirmed', () => {
     const stores = open(LOCKDOWN);
