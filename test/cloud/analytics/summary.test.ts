@@ -1,7 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { isCrossing } from '../../../cloud/analytics/passage.ts';
 import { type RollupEvent, rollupDelta } from '../../../cloud/analytics/rollup.ts';
+import { DIRECTIONS, METHODS, REASONS, RESULTS } from '../../../shared/enums.ts';
 import { gateTable, type HourlyRow, hourlySeries, summarize } from '../../../cloud/analytics/summary.ts';
-import { localHoursBetween } from '../../../cloud/analytics/time-zone.ts';
+import { localHourOf, localHoursBetween } from '../../../cloud/analytics/time-zone.ts';
 import { uptimeOf } from '../../../cloud/analytics/uptime.ts';
 
 const at = (iso: string) => Date.parse(iso);
@@ -113,6 +116,80 @@ describe('rollupDelta', () => {
       ['2026-11-01T01:00-04:00', at('2026-11-01T05:00:00Z')],
       ['2026-11-01T01:00-05:00', at('2026-11-01T06:00:00Z')],
     ]);
+  });
+});
+
+/** The fold by its definition, one string key per counter: what `rollupDelta`'s integer keys must agree with. */
+function naiveDelta(events: readonly RollupEvent[]) {
+  const hourly = new Map<string, number>();
+  const flows = new Map<string, [number, number]>();
+  const persons = new Map<string, Set<string>>();
+  for (const e of events) {
+    const compoundId = context.compoundOf(e.gateId);
+    const hour = localHourOf(e.ts, context.timeZoneOf(compoundId));
+    const crossed = isCrossing(e);
+    const elderly = e.personId !== undefined && context.isElderly(e.personId);
+    const key = [compoundId, hour.start, hour.label, hour.day, e.gateId, e.direction, e.method, e.result, e.reason];
+    const k = JSON.stringify([...key, crossed, elderly]);
+    hourly.set(k, (hourly.get(k) ?? 0) + 1);
+    if (!crossed) continue;
+    const day = JSON.stringify([compoundId, hour.day]);
+    const flow = flows.get(day) ?? [0, 0];
+    flow[e.direction === 'in' ? 0 : 1] += 1;
+    flows.set(day, flow);
+    if (e.personId !== undefined) persons.set(day, (persons.get(day) ?? new Set()).add(e.personId));
+  }
+  return { hourly, flows, persons };
+}
+
+describe('rollupDelta against the fold by its definition', () => {
+  const anyEvent = fc.record({
+    gateId: fc.constantFrom('g1', 'g2', 'ny-gate'),
+    // Mostly the four hours around New York's fall-back (its repeated hour, many passages sharing a
+    // counter), some over the two days around them.
+    ts: fc.oneof(
+      { arbitrary: fc.integer({ min: at('2026-11-01T04:00:00Z'), max: at('2026-11-01T08:00:00Z') }), weight: 4 },
+      { arbitrary: fc.integer({ min: at('2026-10-31T08:00:00Z'), max: at('2026-11-02T08:00:00Z') }), weight: 1 },
+    ),
+    direction: fc.constantFrom(...DIRECTIONS),
+    method: fc.constantFrom(...METHODS),
+    result: fc.constantFrom(...RESULTS),
+    reason: fc.constantFrom(...REASONS),
+    passed: fc.constantFrom(true, false, null),
+    personId: fc.option(fc.constantFrom('p1', 'p2', 'grandma'), { nil: undefined }),
+  });
+
+  it('gives the same counters, flows and day persons for any batch', () => {
+    fc.assert(
+      fc.property(fc.array(anyEvent, { maxLength: 300, size: 'max' }), (events) => {
+        const delta = rollupDelta(events, context);
+        const naive = naiveDelta(events);
+        const hourly = new Map<string, number>();
+        for (const r of delta.hourly) {
+          const key = [
+            r.compoundId,
+            r.bucketStart,
+            r.label,
+            r.day,
+            r.gateId,
+            r.direction,
+            r.method,
+            r.result,
+            r.reason,
+          ];
+          const k = JSON.stringify([...key, r.crossed, r.elderly]);
+          expect(hourly.has(k)).toBe(false);
+          hourly.set(k, r.count);
+        }
+        expect(hourly).toEqual(naive.hourly);
+        expect(
+          new Map(delta.flows.map((f) => [JSON.stringify([f.compoundId, f.day]), [f.crossedIn, f.crossedOut]])),
+        ).toEqual(naive.flows);
+        expect(new Map(delta.persons.map((p) => [JSON.stringify([p.compoundId, p.day]), p.personIds]))).toEqual(
+          naive.persons,
+        );
+      }),
+    );
   });
 });
 
