@@ -95,6 +95,93 @@ describe('SyncResponder', () => {
     expect(sent.map((s) => s.message)).toMatchObject([{ snapshotRev: 0, part: 1, parts: 1 }]);
   });
 
+  it('streams a snapshot: the first part is out before the store has read the rest', async () => {
+    const seenByPage: number[] = [];
+    const record = (i: number) => JSON.stringify({ op: 'person.delete', personId: `p-${i}` });
+    const streaming: Pick<SqliteCloudStore, 'readChanges' | 'readSnapshot'> = {
+      readChanges: (compoundId, fromRev, limit) => store.readChanges(compoundId, fromRev, limit),
+      readSnapshot: async (_compoundId, sink) => {
+        await sink.begin(7, 3000);
+        for (let page = 0; page < 3; page++) {
+          await sink.page(Array.from({ length: 1000 }, (_, i) => record(page * 1000 + i)));
+          await new Promise((resolve) => setImmediate(resolve));
+          seenByPage.push(sent.length);
+        }
+      },
+    };
+    responder = new SyncResponder({
+      store: streaming,
+      publish: async (topic, payload) => {
+        sent.push({ topic, message: syncMessageSchema.parse(JSON.parse((payload as Buffer).toString())) });
+      },
+      metrics: createCloudMetrics(),
+      logger: silentLogger,
+    });
+    expect(await responder.answer('g-1', 'c-1', 0)).toBe('snapshot');
+    expect(seenByPage[0]).toBe(1); // part 1 published while pages 2 and 3 were still to be read
+    const chunks = sent.map((s) => s.message).filter(isSnapshotChunk);
+    expect(chunks.map((c) => [c.part, c.parts, c.snapshotRev, c.records.length])).toEqual([
+      [1, 3, 7, 1000],
+      [2, 3, 7, 1000],
+      [3, 3, 7, 1000],
+    ]);
+    expect(chunks[2]?.records.at(-1)).toEqual({ op: 'person.delete', personId: 'p-2999' });
+  });
+
+  it('a gate asking again while its snapshot is under way resumes it from its first unacknowledged part', async () => {
+    responder = new SyncResponder({
+      store,
+      publish: async (topic, payload) => {
+        sent.push({ topic, message: syncMessageSchema.parse(JSON.parse((payload as Buffer).toString())) });
+      },
+      metrics: createCloudMetrics(),
+      logger: silentLogger,
+      flow: { maxInFlightBytes: 1 }, // one part in flight at a time
+    });
+    await store.upsertResidents(people(2500));
+    await responder.answer('g-1', 'c-1', 0);
+    expect(responder.acknowledge('g-1', 2500, 1)).toBe(true);
+    await new Promise((resolve) => setImmediate(resolve));
+    await responder.answer('g-1', 'c-1', 0); // reconnected: part 2 may be lost, it goes again
+    const parts = () =>
+      sent
+        .map((s) => s.message)
+        .filter(isSnapshotChunk)
+        .map((c) => c.part);
+    expect(parts()).toEqual([1, 2, 2]);
+    responder.acknowledge('g-1', 2500, 2);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(parts()).toEqual([1, 2, 2, 3]);
+    responder.stop();
+  });
+
+  it('a snapshot whose read fails ends its session and rejects; the next request starts afresh', async () => {
+    let fail = true;
+    const flaky: Pick<SqliteCloudStore, 'readChanges' | 'readSnapshot'> = {
+      readChanges: (compoundId, fromRev, limit) => store.readChanges(compoundId, fromRev, limit),
+      readSnapshot: async (compoundId, sink) => {
+        if (!fail) return store.readSnapshot(compoundId, sink);
+        await sink.begin(0, 5000);
+        await sink.page(Array.from({ length: 1000 }, () => JSON.stringify({ op: 'person.delete', personId: 'p-1' })));
+        throw new Error('disk gone');
+      },
+    };
+    responder = new SyncResponder({
+      store: flaky,
+      publish: async (topic, payload) => {
+        sent.push({ topic, message: syncMessageSchema.parse(JSON.parse((payload as Buffer).toString())) });
+      },
+      metrics: createCloudMetrics(),
+      logger: silentLogger,
+    });
+    await expect(responder.answer('g-1', 'c-1', 0)).rejects.toThrow('disk gone');
+    expect(responder.acknowledge('g-1', 0, 1)).toBe(false); // no session left
+    fail = false;
+    sent = [];
+    expect(await responder.answer('g-1', 'c-1', 0)).toBe('snapshot');
+    expect(sent.map((s) => s.message)).toMatchObject([{ snapshotRev: 0, part: 1, parts: 1 }]);
+  });
+
   it('splits live change batches into chained deltas of at most 1000', () => {
     const changes = Array.from({ length: 2001 }, (_, i) => ({ op: 'person.delete' as const, personId: `p-${i}` }));
     const deltas = chunkDeltas({ compoundId: 'c-1', fromRev: 10, toRev: 2011, changes });
