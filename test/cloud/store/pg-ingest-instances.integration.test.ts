@@ -1,0 +1,105 @@
+/**
+ * Ingest by two cloud instances on one PostgreSQL at once (cloud/store/postgres/pg-events.ts):
+ * two `PostgresCloudStore`s, each with its own pool, write batches of the same gate while a third
+ * session holds that gate's ingest lock — so both batches have written their rows and wait for the
+ * lock together, the interleaving a scale-out deployment meets when a gate's messages alternate
+ * between instances. Released, they settle one after the other: every seq stored once, the ack
+ * mark over both, and a seq the two sent with different times (a gate that reused a seq) stored
+ * once — the batch that settles second sees the first, rolls back and is written again.
+ * Waits on the database's own state (pg_stat_activity), never on time.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresCloudStore } from '../../../cloud/store/postgres/postgres-store.ts';
+import type { StoredEvent } from '../../../cloud/store/store.ts';
+import { createTestDatabase, type TestDatabase } from '../../../testkit/postgres.ts';
+import { EVENTS_T0, entryEvent, resident } from '../fixtures.ts';
+
+let db: TestDatabase;
+let a: PostgresCloudStore;
+let b: PostgresCloudStore;
+let admin: pg.Client;
+
+const event = (gateId: string, seq: number, ts = EVENTS_T0 + seq * 1000): StoredEvent => ({
+  ...entryEvent(gateId, seq, { personId: 'p-1', ts }),
+  compoundId: 'c-1',
+  receivedAt: Date.now(),
+});
+
+beforeAll(async () => {
+  db = await createTestDatabase('ingest_instances');
+  [a, b] = await Promise.all([
+    PostgresCloudStore.open({ url: db.url, max: 3 }),
+    PostgresCloudStore.open({ url: db.url, max: 3 }),
+  ]);
+  await a.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
+  for (const id of ['g-1', 'g-2']) await a.createGate({ id, compoundId: 'c-1', name: id, antiPassback: false }, 1);
+  await a.upsertResidents([resident('p-1', 'c-1')]);
+  admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+});
+afterAll(async () => {
+  await admin?.end();
+  await a?.close();
+  await b?.close();
+  await db?.drop();
+});
+
+/** Runs `writes` while `gateId`'s ingest lock is held elsewhere; releases it once they all wait for it. */
+async function meetingAtTheLock<T>(gateId: string, writes: () => Promise<T>[]): Promise<T[]> {
+  const lock = `hashtextextended('ingest:${gateId}', 0)`;
+  await admin.query(`SELECT pg_advisory_lock(${lock})`);
+  let pending: Promise<T[]>;
+  try {
+    const started = writes();
+    pending = Promise.all(started);
+    pending.catch(() => undefined);
+    for (;;) {
+      const { rows } = await admin.query<{ n: number }>(
+        `SELECT COUNT(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+      );
+      if (rows[0]!.n >= started.length) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    await admin.query(`SELECT pg_advisory_unlock(${lock})`);
+  }
+  return pending;
+}
+
+const storedOf = async (gateId: string) =>
+  (
+    await admin.query<{ seq: number; ts: string }>('SELECT seq, ts FROM events WHERE gate_id = $1 ORDER BY seq, ts', [
+      gateId,
+    ])
+  ).rows.map((r) => ({ seq: Number(r.seq), ts: Number(r.ts) }));
+
+describe('two instances writing one gate at once', () => {
+  it('store each seq once and ack over both batches, whichever settles first', async () => {
+    const [first, second] = await meetingAtTheLock('g-1', () => [
+      a.insertEvents([event('g-1', 1), event('g-1', 3)]),
+      b.insertEvents([event('g-1', 2), event('g-1', 4)]),
+    ]);
+    expect([...first!.inserted, ...second!.inserted].map((e) => e.seq).sort()).toEqual([1, 2, 3, 4]);
+    // The batch that settled second saw the first one's seqs: its mark covers all four.
+    expect(Math.max(first!.acks.get('g-1')!, second!.acks.get('g-1')!)).toBe(4);
+    expect(await a.ackedUpTo('g-1')).toBe(4);
+    expect((await storedOf('g-1')).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('store a seq sent twice with different times once: the batch that settles second is written again', async () => {
+    const [first, second] = await meetingAtTheLock('g-2', () => [
+      a.insertEvents([event('g-2', 1, EVENTS_T0 + 1000)]),
+      b.insertEvents([event('g-2', 1, EVENTS_T0 + 5000), event('g-2', 2)]),
+    ]);
+    const rows = await storedOf('g-2');
+    expect(rows.map((r) => r.seq)).toEqual([1, 2]);
+    // Exactly one of the two passages under seq 1 was stored, and reported stored by its batch only.
+    const one = [...first!.inserted, ...second!.inserted].filter((e) => e.seq === 1);
+    expect(one).toHaveLength(1);
+    expect(rows[0]!.ts).toBe(one[0]!.ts);
+    expect(await b.ackedUpTo('g-2')).toBe(2);
+    expect(second!.acks.get('g-2')).toBe(2);
+  });
+});
