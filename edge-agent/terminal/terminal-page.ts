@@ -5,8 +5,8 @@
  *
  * - `SCREEN_PAGE` (`/`): the public result screen for the person at the gate — a full-screen result
  *   per lane, landscape or portrait kiosk, nothing a stranger should not see.
- * - `GUARD_PAGE` (`/guard`): the guard's sign-in, then the gate's state, the last scans, alarms and
- *   the manual open.
+ * - `GUARD_PAGE` (`/guard`): the guard's sign-in, then the gate's state, the role switch, the claim
+ *   for a household member without a card, the last scans, alarms and the manual open.
  */
 const HEAD = `<meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -86,6 +86,18 @@ ${HEAD}
     <div id="role-result" role="status"></div>
   </form>
   <table><tbody id="role-log"></tbody></table>
+  <h2>物资代领 Claim for a member without a card</h2>
+  <form id="household-form">
+    <input name="household" placeholder="户号 Household" required maxlength="64">
+    <button type="submit">查询 Look up</button>
+  </form>
+  <form id="claim-form" hidden>
+    <p id="household"></p>
+    <select name="personId" aria-label="成员 Member"></select>
+    <input name="reason" placeholder="原因 Reason (required)" required maxlength="200">
+    <button type="submit">登记领取 Record the claim</button>
+  </form>
+  <div id="claim-result" role="status" data-outcome=""></div>
   <h2>人工放行 Manual open</h2>
   <form id="open">
     <select name="direction"><option value="in">进 In</option><option value="out">出 Out</option></select>

@@ -6,9 +6,10 @@
  * screen then says it is a distribution point with the running round and asks for a swipe to
  * collect; an ID card shows the household's allocation item by item in green, a second member of
  * the household is refused in red (never green) without the items, and the turnstile never opens;
- * a guard's claim for a member without a card is green once, then refused (409) and red with its
- * words; switching back restores the passage screen. A gate in normal mode refuses the switch (409, audited)
- * and its panel says why; a guard's claim there is refused `not-a-distribution-point` (409). No CSP violation. Fails (never skips) without Chromium.
+ * a guard's claim at the panel for a member without a card is green once, then refused (409) and
+ * red with its words on the panel and the screen; switching back restores the passage screen. A gate in normal mode refuses the switch (409, audited)
+ * and its panel says why; a guard's claim there is refused `not-a-distribution-point` (409), in red
+ * on the panel. No CSP violation. Fails (never skips) without Chromium.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -161,21 +162,43 @@ describe('gate terminal: the distribution role', () => {
     await screen.screenshot({ path: join(RESULTS_DIR, 'terminal-distribution-refused.png') });
     expect(gate.turnstile.unlocks).toEqual([]);
 
-    // A guard's claim for a member without a card: green with the items once, then refused —
-    // 409 with the reason, and red on the screen with its words.
-    const cookie = await guardCookie(base);
-    const guardClaim = () =>
-      fetch(`${base}/api/supply/claim`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', origin: base, cookie },
-        body: JSON.stringify({ personId: 'dan', reason: 'elderly, no card' }),
-      });
-    const handedOut = await guardClaim();
-    expect(handedOut.status).toBe(200);
-    expect(await handedOut.json()).toMatchObject({ verdict: 'hand-out', record: { method: 'guard' } });
+    // A guard's claim at the panel for a member without a card: green with the items once, then
+    // refused — red on the panel and on the screen, with the reason's words — and 409 for a client.
+    await panel.fill('#household-form input[name=household]', 'h2');
+    await panel.click('#household-form button[type=submit]');
+    await panel.waitForSelector('#claim-form:not([hidden])');
+    expect(await panel.textContent('#household')).toContain('第一轮 蔬菜包');
+    expect(await panel.locator('#claim-form select[name=personId] option').allTextContents()).toEqual(['王*']);
+    const claimAtPanel = async (outcome: string) => {
+      await panel.fill('#claim-form input[name=reason]', 'elderly, no card');
+      await panel.click('#claim-form button[type=submit]');
+      await panel.waitForSelector(`#claim-result[data-outcome="${outcome}"]`, { timeout: WAIT_MS });
+      return {
+        text: (await panel.textContent('#claim-result')) ?? '',
+        background: (await panel.evaluate(
+          `getComputedStyle(document.getElementById('claim-result')).backgroundColor`,
+        )) as string,
+      };
+    };
+    const handedOut = await claimAtPanel('hand-out');
+    expect(handedOut.text).toContain('大米 5 kg');
+    expect(handedOut.background).toBe('rgb(27, 127, 55)');
     await screen.waitForSelector(`${lane}[data-verdict="hand-out"]`, { timeout: WAIT_MS });
     expect(await background(screen)).toBe('rgb(27, 127, 55)');
-    const again = await guardClaim();
+    const refusedAtPanel = await claimAtPanel('refused');
+    expect(refusedAtPanel.text).toContain('本户本轮已领取 · Already claimed by this household');
+    expect(refusedAtPanel.background).toBe('rgb(198, 40, 40)');
+    await panel.screenshot({ path: join(RESULTS_DIR, 'terminal-guard-claim-refused.png'), fullPage: true });
+    await screen.waitForSelector(`${lane}[data-verdict="refused"]`, { timeout: WAIT_MS });
+    expect(await screen.getAttribute(lane, 'data-tone')).toBe('refuse');
+    expect(await background(screen)).not.toBe('rgb(27, 127, 55)');
+    expect(await screen.textContent(`${lane} .zh`)).toContain('本户本轮已领取');
+    expect(await screen.textContent(`${lane} .en`)).toContain('Already claimed by this household');
+    const again = await fetch(`${base}/api/supply/claim`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: base, cookie: await guardCookie(base) },
+      body: JSON.stringify({ personId: 'dan', reason: 'elderly, no card' }),
+    });
     expect(again.status).toBe(409);
     expect(await again.json()).toMatchObject({
       error: { code: 'already-claimed' },
@@ -183,11 +206,6 @@ describe('gate terminal: the distribution role', () => {
       refusal: 'already-claimed',
       zh: '本户本轮已领取',
     });
-    await screen.waitForSelector(`${lane}[data-verdict="refused"]`, { timeout: WAIT_MS });
-    expect(await screen.getAttribute(lane, 'data-tone')).toBe('refuse');
-    expect(await background(screen)).not.toBe('rgb(27, 127, 55)');
-    expect(await screen.textContent(`${lane} .zh`)).toContain('本户本轮已领取');
-    expect(await screen.textContent(`${lane} .en`)).toContain('Already claimed by this household');
     expect(await screen.$$(`${lane} .items li`)).toHaveLength(0);
 
     // Back to passage: the cloud's role again, the banner gone.
@@ -281,6 +299,17 @@ describe('gate terminal: the distribution role', () => {
     expect(await panel.textContent('#role-rule')).toContain('only in controlled or lockdown mode');
     await panel.waitForFunction(logRows);
     expect(await panel.textContent('#role-log')).toContain('拒绝 refused');
+    // The panel's claim at a gate that is no distribution point: red, and it says so.
+    await panel.fill('#household-form input[name=household]', 'h1');
+    await panel.click('#household-form button[type=submit]');
+    await panel.waitForSelector('#claim-form:not([hidden])');
+    await panel.fill('#claim-form input[name=reason]', 'no card');
+    await panel.click('#claim-form button[type=submit]');
+    await panel.waitForSelector('#claim-result[data-outcome="refused"]');
+    expect(await panel.textContent('#claim-result')).toContain(
+      '本闸口现在不是物资发放点 · This gate is not a distribution point now',
+    );
+    expect(calm.agent.state().lastScans).toEqual([]);
     await panel.context().close();
     expect(violations).toEqual([]);
   }, 60_000);

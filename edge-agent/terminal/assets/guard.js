@@ -2,7 +2,9 @@
  * The guard panel (`/guard`): sign in with the guard's id and PIN (checked by the gate itself, so
  * it works offline), then the gate's state, the role switch between passage and distribution
  * (only in controlled or lockdown mode; docs/supplies.md, "Switching at the gate") with the gate's
- * own audit of it, the last scans, alarms and the manual open. The
+ * own audit of it, the claim for a household member without a card (docs/supplies.md, "A member
+ * without a card": green only for a hand-out, a refusal in red with its words), the last scans,
+ * alarms and the manual open. The
  * session is an HttpOnly cookie; every 401 brings the sign-in back.
  */
 const $ = (id) => document.getElementById(id);
@@ -213,6 +215,56 @@ $('sign-in').addEventListener('submit', async (e) => {
 $('sign-out').addEventListener('click', async () => {
   await api('DELETE', '/api/guard/session');
   signedOut();
+});
+
+function showClaim(outcome, text) {
+  const result = $('claim-result');
+  result.dataset.outcome = outcome;
+  result.textContent = text;
+}
+
+/** The household's members (masked) and where it stands in the current round, to claim for one of them. */
+$('household-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const id = e.target.household.value.trim();
+  const res = await api('GET', `/api/supply/household?id=${encodeURIComponent(id)}`);
+  const form = $('claim-form');
+  form.hidden = true;
+  if (!res.ok) {
+    showClaim('error', res.json.error ? res.json.error.message : '失败 failed');
+    return;
+  }
+  const h = res.json;
+  form.personId.textContent = '';
+  for (const m of h.members) {
+    const option = document.createElement('option');
+    option.value = m.personId;
+    option.textContent = m.maskedName;
+    form.personId.appendChild(option);
+  }
+  const round = h.round ? h.round.name : '当前没有物资发放 No distribution running';
+  const claimed = h.claimed ? ` · 已领取 claimed ${time(h.claimed.ts)}` : '';
+  set('household', `户 ${h.householdId} · ${round}${claimed}`);
+  form.hidden = h.members.length === 0;
+  showClaim('', h.members.length === 0 ? '本户无登记成员 · No members on record' : '');
+});
+
+/** Green only when the gate answered 200 with a hand-out; anything else says why, in red. */
+$('claim-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const res = await api('POST', '/api/supply/claim', { personId: form.personId.value, reason: form.reason.value });
+  if (res.ok && res.json.verdict === 'hand-out') {
+    const items = (res.json.allocation ? res.json.allocation.items : [])
+      .map((i) => `${i.name} ${i.quantity} ${i.unit}`)
+      .join(', ');
+    showClaim('hand-out', `发放 Hand out: ${items}`);
+    form.reason.value = '';
+  } else if (res.json.verdict === 'refused') {
+    showClaim('refused', `不发放 Do not hand out: ${res.json.zh} · ${res.json.en}`);
+  } else {
+    showClaim('error', res.json.error ? res.json.error.message : '失败 failed');
+  }
 });
 
 $('open').addEventListener('submit', async (e) => {
