@@ -105,6 +105,7 @@ export class SqliteSnapshotReads {
   private mainStatements: SnapshotStatements | undefined;
   /** Reads take turns on the reader connection (one transaction at a time). */
   private turn: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(
     private readonly db: Database,
@@ -121,7 +122,9 @@ export class SqliteSnapshotReads {
     return run;
   }
 
+  /** Closes the reader connection; a read still waiting for its turn then fails, opening nothing. */
   close(): void {
+    this.closed = true;
     if (this.reader?.db.open) this.reader.db.close();
     this.reader = undefined;
   }
@@ -147,6 +150,7 @@ export class SqliteSnapshotReads {
   }
 
   private openReader(): { db: Database; statements: SnapshotStatements } {
+    if (this.closed) throw new Error('the store is closed');
     if (!this.reader) {
       const db = new BetterSqlite3(this.path, { readonly: true, fileMustExist: true });
       db.pragma('busy_timeout = 5000');

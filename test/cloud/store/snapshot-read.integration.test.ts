@@ -163,6 +163,13 @@ describe.each(storeBackends())('readSnapshot on the $name store', (backend) => {
     expect((await readAll(store, 'c-2')).announced).toBe(2);
   });
 
+  it('a read asked for after the store closed fails, leaving nothing open', async () => {
+    const closed = await backend.open();
+    await closed.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
+    await closed.close();
+    await expect(closed.readSnapshot('c-1', { begin: () => undefined, page: () => undefined })).rejects.toThrow();
+  });
+
   it('two reads at once each get their own compound, whole', async () => {
     await store.upsertResidents([
       ...Array.from({ length: 1200 }, (_, i) => resident(`a-${i}`, 'c-1')),
