@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { run as runCloud } from '../../../cli/commands/cloud.ts';
 import { run as runDb } from '../../../cli/commands/db.ts';
 import { run as runDemo } from '../../../cli/commands/demo.ts';
+import { PG_RESIDENT_SIDE_MIGRATIONS } from '../../../cloud/me/pg-resident-side-statements.ts';
 import { partsWithoutPostgres } from '../../../cloud/postgres-readiness.ts';
 import { PG_MIGRATIONS } from '../../../cloud/store/postgres/pg-migrations.ts';
 import { createTestDatabase, type TestDatabase } from '../../../testkit/postgres.ts';
@@ -62,7 +63,8 @@ describe('anxin db migrate and --db postgres://', () => {
     expect(out).toContain(`schema_migrations 0 -> ${latest}`);
     expect(out).toContain('device_pass_migrations 0 -> 1');
     expect(out).toContain('supply_migrations 0 -> 1');
-    expect(out).toContain('resident_side_migrations 0 -> 1');
+    const residentSide = Math.max(...PG_RESIDENT_SIDE_MIGRATIONS.map((m) => m.version));
+    expect(out).toContain(`resident_side_migrations 0 -> ${residentSide}`);
     expect(out).not.toContain(db.cluster.password);
     out = '';
     expect(await runDb(['migrate', '--db', db.url])).toBe(0);
