@@ -40,6 +40,11 @@ type Columns = [
  * and is skipped when that commits — and then, once both are written (the `WHERE` reads them
  * whole first), the batch's gate locks (`$23`, sorted). The next statement thus sees every batch
  * of these gates committed before this one got its locks (`settle`).
+ *
+ * The rows are numbered (`id`, the events' order among equal times) in the batch's order, as on
+ * SQLite, but written in `(gate_id, seq)` order: two batches resending each other's passages
+ * (a gate's resend reaching the other instance) wait on each other's index entries in one order,
+ * never in a cycle.
  */
 type InsertBatchParams = [...Columns, string[], number[], string[], number[], string[]];
 const insertBatch = statement<InsertBatchParams, { gate_id: string; seq: number }>(
@@ -49,12 +54,15 @@ const insertBatch = statement<InsertBatchParams, { gate_id: string; seq: number 
      SELECT * FROM unnest($19::text[], $20::int8[], $21::text[], $22::int8[]) ON CONFLICT DO NOTHING
      RETURNING 1),
    stored AS (
-     INSERT INTO events (${EVENT_COLUMNS})
-     SELECT ${EVENT_COLUMNS} FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
-       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bool[],
-       $15::text[], $16::float8[], $17::int8[], $18::text[]) WITH ORDINALITY AS r(${EVENT_COLUMNS}, ord)
-     WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.gate_id = r.gate_id AND e.seq = r.seq)
-     ORDER BY ord
+     INSERT INTO events (id, ${EVENT_COLUMNS})
+     SELECT id, ${EVENT_COLUMNS} FROM (
+       SELECT nextval('events_id_seq') AS id, ${EVENT_COLUMNS} FROM (
+         SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
+           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bool[],
+           $15::text[], $16::float8[], $17::int8[], $18::text[]) WITH ORDINALITY AS r(${EVENT_COLUMNS}, ord)
+         WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.gate_id = r.gate_id AND e.seq = r.seq)
+         ORDER BY ord) AS in_batch_order) AS numbered
+     ORDER BY gate_id, seq
      ON CONFLICT DO NOTHING
      RETURNING gate_id, seq, ts),
    locked AS (

@@ -33,7 +33,8 @@ beforeAll(async () => {
     PostgresCloudStore.open({ url: db.url, max: 3 }),
   ]);
   await a.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
-  for (const id of ['g-1', 'g-2']) await a.createGate({ id, compoundId: 'c-1', name: id, antiPassback: false }, 1);
+  for (const id of ['g-1', 'g-2', 'g-3'])
+    await a.createGate({ id, compoundId: 'c-1', name: id, antiPassback: false }, 1);
   await a.upsertResidents([resident('p-1', 'c-1')]);
   admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
@@ -101,5 +102,12 @@ describe('two instances writing one gate at once', () => {
     expect(rows[0]!.ts).toBe(one[0]!.ts);
     expect(await b.ackedUpTo('g-2')).toBe(2);
     expect(second!.acks.get('g-2')).toBe(2);
+  });
+
+  it('numbers a batch in its own order (ties in time list as sent), whatever order its rows are written in', async () => {
+    const ts = EVENTS_T0 + 60_000;
+    await a.insertEvents([event('g-3', 3, ts), event('g-3', 1, ts), event('g-3', 2, ts)]);
+    const { rows } = await admin.query<{ seq: string }>("SELECT seq FROM events WHERE gate_id = 'g-3' ORDER BY id");
+    expect(rows.map((r) => Number(r.seq))).toEqual([3, 1, 2]);
   });
 });
