@@ -27,8 +27,24 @@
  *   backpressure reaches the gates over TCP, and nothing is dropped. A cloud that takes nothing at
  *   all for aedes' drain timeout (60 s) is dead, not slow; aedes closes it then (counted as
  *   `kicked['cloud-drain-timeout']`, broker/server.ts).
+ *
+ * Keepalive. aedes reads a publisher's next packets only once the current ones are delivered, so
+ * while a cloud is held back the gates publishing to it are not read — and aedes' own keepalive
+ * counts only the packets it handled: it closed a held gate after 1.5 × its keepalive (45 s at the
+ * gates' 30 s), before the cloud's 60 s drain timeout, and the gate's PINGREQs, unread, went
+ * unanswered. A keepalive is about the link, not about how far the broker got with the client's
+ * packets (MQTT 3.1.1 §3.1.2.10: the server must *receive* a packet within 1.5 × the keepalive),
+ * so the guard keeps it (`keepAlive`, aedes is given 0): it reads a client's socket ahead of aedes,
+ * up to `maxUnreadBytes` not yet taken, answers every PINGREQ itself at once (cut out of the
+ * stream; broker/mqtt-framing.ts), and closes a client from which nothing arrived for 1.5 × its
+ * keepalive (`keepalive-timeout`) — counting that silence only while it reads the socket: a client
+ * whose unread bytes reached `maxUnreadBytes` is the broker's wait, not the client's silence. A
+ * gate keeps at most a few messages in flight (its uplink window; the rest stays in its journal),
+ * far below `maxUnreadBytes`, so its pings behind them are always read and answered, however long
+ * the cloud is held.
  */
 import { Duplex } from 'node:stream';
+import { announcedPacketSize, InboundPings } from './mqtt-framing.ts';
 
 export interface ConnectionLimits {
   /** Largest CONNECT packet (fixed header included), checked against the announced length. */
@@ -42,6 +58,11 @@ export interface ConnectionLimits {
    * drain (backpressure onto the publishing gates), never a disconnect.
    */
   cloudWindowBytes: number;
+  /**
+   * Bytes read from a client that aedes has not taken yet (it waits on a held-back cloud): the guard
+   * reads this far ahead so the client's PINGREQs behind them are answered (module comment).
+   */
+  maxUnreadBytes: number;
 }
 
 /** A CONNECT carries a client id, a token of a few hundred bytes and maybe a small will. */
@@ -50,6 +71,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxBytesBeforeConnack: 16 * 1024,
   maxQueuedBytes: 4 * 1024 * 1024,
   cloudWindowBytes: 4 * 1024 * 1024,
+  maxUnreadBytes: 2 * 1024 * 1024,
 };
 
 /**
@@ -66,7 +88,9 @@ export type GuardRefusal =
   /** More than `maxBytesBeforeConnack` arrived before the CONNACK. */
   | 'too-much-before-connack'
   /** A gate's or observer's unsent backlog exceeded `maxQueuedBytes` (never a cloud's). */
-  | 'slow-reader';
+  | 'slow-reader'
+  /** Nothing arrived from the client for 1.5 × its keepalive while the guard read its socket. */
+  | 'keepalive-timeout';
 
 export interface GuardEvents {
   /** The connection is being closed for this reason (called once). */
@@ -78,24 +102,7 @@ export interface GuardEvents {
 }
 
 const CONNECT_BYTE = 0x10;
-
-/**
- * Decodes the fixed header's remaining length (§2.2.3) from the first bytes of a packet:
- * `{ total }` (fixed header + remaining length), `'more'` when the bytes so far are not enough,
- * or `'malformed'` after four continuation bytes.
- */
-export function announcedPacketSize(head: Buffer): { total: number } | 'more' | 'malformed' {
-  let value = 0;
-  let multiplier = 1;
-  for (let i = 1; i <= 4; i++) {
-    if (i >= head.length) return 'more';
-    const byte = head[i]!;
-    value += (byte & 0x7f) * multiplier;
-    if ((byte & 0x80) === 0) return { total: 1 + i + value };
-    multiplier *= 128;
-  }
-  return 'malformed';
-}
+const PINGRESP = Buffer.from([0xd0, 0x00]);
 
 export class GuardedConnection extends Duplex {
   readonly #inner: Duplex;
@@ -108,6 +115,21 @@ export class GuardedConnection extends Duplex {
   /** A cloud's connection: held back by its window, never disconnected for its backlog. */
   #cloud = false;
   #bytesBeforeConnack = 0;
+  readonly #pings = new InboundPings();
+  /** 1.5 × the client's keepalive in ms (0: none), and the timer that closes a silent client. */
+  #silenceMs = 0;
+  #silence: NodeJS.Timeout | undefined;
+
+  /**
+   * Read from the socket, not yet handed to aedes: the guard reads up to `maxUnreadBytes` ahead of
+   * it (module comment, "Keepalive"), and hands it on a chunk at a time as aedes reads, so aedes
+   * never gets one concatenated copy of the lot.
+   */
+  readonly #unread: Buffer[] = [];
+  #unreadBytes = 0;
+  /** aedes' side of the stream is full: what arrives waits in `#unread`. */
+  #aedesFull = false;
+  #ended = false;
 
   constructor(inner: Duplex, limits: ConnectionLimits, events: GuardEvents) {
     // aedes reads in paused mode and writes packet by packet.
@@ -116,7 +138,10 @@ export class GuardedConnection extends Duplex {
     this.#limits = limits;
     this.#events = events;
     inner.on('data', (chunk: Buffer) => this.#onData(chunk));
-    inner.on('end', () => this.push(null));
+    inner.on('end', () => {
+      this.#ended = true;
+      if (this.#unread.length === 0) this.push(null);
+    });
     inner.on('error', (error) => this.destroy(error));
     inner.on('close', () => this.destroy());
   }
@@ -127,6 +152,32 @@ export class GuardedConnection extends Duplex {
     this.#cloud = options.cloud === true;
     this.#head = undefined;
     this.#settle();
+  }
+
+  /**
+   * The client's keepalive from its CONNECT (seconds; 0: none), kept by the guard from now on instead
+   * of aedes (module comment, "Keepalive").
+   */
+  keepAlive(seconds: number): void {
+    this.#silenceMs = seconds > 0 ? seconds * 1500 : 0;
+    this.#listen();
+  }
+
+  /** (Re)starts the silence timer: the guard is reading the socket and just heard from the client. */
+  #listen(): void {
+    if (this.#silenceMs === 0 || this.#refused) return;
+    if (this.#silence) {
+      this.#silence.refresh();
+      return;
+    }
+    this.#silence = setTimeout(() => this.#refuse('keepalive-timeout'), this.#silenceMs);
+    this.#silence.unref();
+  }
+
+  /** The guard stops reading the socket (aedes is `maxUnreadBytes` behind): no silence is counted. */
+  #deaf(): void {
+    clearTimeout(this.#silence);
+    this.#silence = undefined;
   }
 
   #settle(): void {
@@ -152,7 +203,25 @@ export class GuardedConnection extends Duplex {
         return;
       }
     }
-    if (!this.push(chunk)) this.#inner.pause();
+    this.#listen();
+    // PINGREQs are answered here once the client has its CONNACK (before, aedes sees them as they are).
+    const { rest, pings } = this.#pings.take(chunk, this.#admitted);
+    for (let i = 0; i < pings; i++) this.#inner.write(PINGRESP);
+    if (rest.length > 0) this.#deliver(rest);
+  }
+
+  /** To aedes now, or into `#unread` while aedes is behind; past `maxUnreadBytes` the socket is paused. */
+  #deliver(bytes: Buffer): void {
+    if (this.#unread.length === 0 && !this.#aedesFull) {
+      this.#aedesFull = !this.push(bytes);
+      return;
+    }
+    this.#unread.push(bytes);
+    this.#unreadBytes += bytes.length;
+    if (this.#unreadBytes > this.#limits.maxUnreadBytes) {
+      this.#inner.pause();
+      this.#deaf();
+    }
   }
 
   /** The pre-CONNACK checks on one more chunk; a refusal, or undefined to pass it on. */
@@ -175,6 +244,18 @@ export class GuardedConnection extends Duplex {
   }
 
   override _read(): void {
+    this.#aedesFull = false;
+    while (this.#unread.length > 0 && !this.#aedesFull) {
+      const next = this.#unread.shift()!;
+      this.#unreadBytes -= next.length;
+      this.#aedesFull = !this.push(next);
+    }
+    if (this.#ended) {
+      if (this.#unread.length === 0) this.push(null);
+      return;
+    }
+    if (this.#unreadBytes > this.#limits.maxUnreadBytes) return;
+    if (this.#inner.isPaused()) this.#listen();
     this.#inner.resume();
   }
 
@@ -225,6 +306,8 @@ export class GuardedConnection extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#deaf();
+    this.#silenceMs = 0;
     this.#settle();
     this.#inner.destroy();
     callback(error);

@@ -125,7 +125,10 @@ function admitSocket(
   let client: { id?: string } | undefined;
   const connection = new GuardedConnection(socket, limits, {
     onRefused(reason) {
-      if (reason === 'slow-reader') {
+      if (reason === 'keepalive-timeout') {
+        counters.kick('keepalive-timeout');
+        log.info({ address, clientId: client?.id }, 'nothing from the client for 1.5 × its keepalive; disconnecting');
+      } else if (reason === 'slow-reader') {
         counters.kick('slow-reader');
         log.warn(
           { address, clientId: client?.id, maxQueuedBytes: limits.maxQueuedBytes },
@@ -168,7 +171,17 @@ async function createAedes(
   { counters, log }: Pick<Admission, 'counters' | 'log'>,
   connectTimeout: number,
 ) {
-  const broker = await Aedes.createBroker({ ...hooks, connectTimeout });
+  const broker = await Aedes.createBroker({
+    ...hooks,
+    // The guard keeps each client's keepalive (connection-guard.ts, "Keepalive"): aedes' own would
+    // count only the packets it handled, and close a gate held back behind a full cloud.
+    preConnect(client, packet, done) {
+      (client.conn as unknown as GuardedConnection).keepAlive(packet.keepalive ?? 0);
+      packet.keepalive = 0;
+      hooks.preConnect(client, packet, done);
+    },
+    connectTimeout,
+  });
   // Set by aedes once it listens; its typings omit it.
   markRedeliveries((broker as unknown as { persistence: OutgoingStore }).persistence);
   broker.on('clientReady', (client) => {

@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqttPacket from 'mqtt-packet';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { announcedPacketSize, type GuardRefusal, GuardedConnection } from '../../broker/connection-guard.ts';
+import { type GuardRefusal, GuardedConnection } from '../../broker/connection-guard.ts';
+import { announcedPacketSize } from '../../broker/mqtt-framing.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { signToken } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
@@ -109,6 +110,7 @@ describe('GuardedConnection backlog', () => {
     maxBytesBeforeConnack: 16384,
     maxQueuedBytes: 1000,
     cloudWindowBytes: 5000,
+    maxUnreadBytes: 65536,
   };
 
   it('disconnects a gate once more than its budget waits unsent', () => {
