@@ -107,8 +107,13 @@ export class GateSwarm {
           while (outstanding() > limit) {
             if (Date.now() > deadline) return false;
             await new Promise<void>((resolve) => {
-              wake = resolve;
-              setTimeout(resolve, 200).unref();
+              // The 200 ms timer only re-checks the deadline; a wake clears it, so the waits of a
+              // long phase leave no pile of live timers behind in the gates' process.
+              const timer = setTimeout(resolve, 200).unref();
+              wake = () => {
+                clearTimeout(timer);
+                resolve();
+              };
             });
             wake = undefined;
           }
@@ -121,7 +126,9 @@ export class GateSwarm {
           pubackOutstanding += 1;
           gate.client.publish(topics.gateEvents(gate.gateId), message.payload, { qos: 1 }, () => {
             pubackOutstanding -= 1;
-            if (options.until === 'puback') latency.addNs(process.hrtime.bigint() - at);
+            // In `ack` mode a PUBACK frees no room in the window: only the cloud's ack wakes the gate.
+            if (options.until !== 'puback') return;
+            latency.addNs(process.hrtime.bigint() - at);
             wake?.();
           });
         }
