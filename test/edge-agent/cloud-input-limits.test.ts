@@ -1,15 +1,3 @@
-/**
- * The gate's own size bound on what the cloud sends it (docs/edge-agent.md, "Size limits on what
- * the cloud sends"), over a real broker that lets 4 MiB through (an operator may raise the
- * broker's limit; the gate must not depend on it): a payload over its topic's limit is refused
- * unread — the replica, the mode, the turnstile and the journal's acks stay as they were —
- * counted per topic and raised as one `cloud-message-oversized` alarm per topic; what is within
- * the limit goes on working. And the limits are not below what the cloud really sends: a snapshot
- * part of 1000 person records with every field at its schema's limit fits.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CloudInputLimits } from '../../edge-agent/cloud-input-limits.ts';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
@@ -22,10 +10,10 @@ import {
   MAX_CHANGES_PER_MESSAGE,
 } from '../../shared/schemas/payload-limits.ts';
 import { topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
-import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
+import { type CloudStandIn, waitFor } from './cloud-stand-in.ts';
+import { benchGateConfig, type CloudBench, startCloudBench } from './cloud-bench.ts';
 import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
-import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, gateToken, NOW, ring, signingKey } from './fixtures.ts';
+import { COMPOUND, GATE, NOW } from './fixtures.ts';
 
 /** Valid JSON of the given payload, padded with whitespace to `bytes`: parsed, it is the payload itself. */
 const padded = (payload: unknown, bytes: number) => {
@@ -92,9 +80,8 @@ describe('the size limits of what the cloud sends a gate', () => {
 });
 
 describe('a gate receiving oversized messages over a real broker', () => {
-  let broker: TestBroker;
   let cloud: CloudStandIn;
-  let dir: string;
+  let bench: CloudBench;
   let agent: EdgeAgent | undefined;
   let turnstile: FakeTurnstile;
   const startedAt = Date.now();
@@ -102,21 +89,10 @@ describe('a gate receiving oversized messages over a real broker', () => {
 
   beforeEach(async () => {
     // A broker that lets 4 MiB through: the gate's limit is its own.
-    broker = await startTestBroker({ ring, maxPayload: 4 * 1024 * 1024 });
-    cloud = new CloudStandIn(broker.url, signingKey);
-    cloud.snapshot = { rev: 5, records: BASE_CHANGES };
-    await cloud.start();
-    dir = mkdtempSync(join(tmpdir(), 'anxin-limits-'));
+    bench = await startCloudBench('anxin-limits-', { maxPayload: 4 * 1024 * 1024 });
+    cloud = bench.cloud;
     turnstile = new FakeTurnstile();
-    const config = parseEdgeConfig({
-      gateId: GATE,
-      compoundId: COMPOUND,
-      mqtt: { url: broker.url, token: gateToken(), reconnectMs: 200 },
-      keys: gateKeysFile(),
-      dataDir: dir,
-      http: { enabled: false },
-      journal: { synchronous: 'normal' },
-    });
+    const config = parseEdgeConfig(benchGateConfig(bench, { http: { enabled: false } }));
     agent = createEdgeAgent(config, {
       logger: silentLogger,
       clock,
@@ -130,9 +106,7 @@ describe('a gate receiving oversized messages over a real broker', () => {
   afterEach(async () => {
     await agent?.stop();
     agent = undefined;
-    await cloud.stop();
-    await broker.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await bench.stop();
   });
 
   it('refuses them unread and changes nothing; what is within the limit still applies', async () => {

@@ -1,34 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EdgeConfigInput, parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { entryEventSchema } from '../../shared/schemas/mqtt.ts';
 import { topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { guardCookie, TEST_GUARD } from '../../testkit/terminal-guard.ts';
-import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
+import { type CloudStandIn, waitFor } from './cloud-stand-in.ts';
+import { benchGateConfig, type CloudBench, startCloudBench } from './cloud-bench.ts';
 import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
-import {
-  BASE_CHANGES,
-  COMPOUND,
-  GATE,
-  gateKeysFile,
-  gateToken,
-  ID_NUMBERS,
-  idHashOf,
-  NOW,
-  pass,
-  person,
-  ring,
-  signingKey,
-} from './fixtures.ts';
+import { COMPOUND, GATE, ID_NUMBERS, idHashOf, NOW, pass, person } from './fixtures.ts';
 
-let broker: TestBroker;
+let bench: CloudBench;
 let cloud: CloudStandIn;
-let dir: string;
 let agent: EdgeAgent | undefined;
 let qr: FakeQrScanner;
 let idreader: FakeIdCardReader;
@@ -42,17 +25,9 @@ function makeAgent(over: Partial<EdgeConfigInput> = {}): EdgeAgent {
   qr = new FakeQrScanner();
   idreader = new FakeIdCardReader();
   turnstile = new FakeTurnstile();
-  const config = parseEdgeConfig({
-    gateId: GATE,
-    compoundId: COMPOUND,
-    mqtt: { url: broker.url, token: gateToken(), reconnectMs: 200 },
-    keys: gateKeysFile(),
-    dataDir: dir,
-    http: { port: 0 },
-    timeouts: { passageMs: 400, tailgateWindowMs: 2_000 },
-    journal: { synchronous: 'normal' },
-    ...over,
-  });
+  const config = parseEdgeConfig(
+    benchGateConfig(bench, { http: { port: 0 }, timeouts: { passageMs: 400, tailgateWindowMs: 2_000 }, ...over }),
+  );
   agent = createEdgeAgent(config, {
     logger: silentLogger,
     clock,
@@ -70,19 +45,14 @@ async function startSynced(over: Partial<EdgeConfigInput> = {}): Promise<EdgeAge
 }
 
 beforeEach(async () => {
-  broker = await startTestBroker({ ring });
-  cloud = new CloudStandIn(broker.url, signingKey);
-  cloud.snapshot = { rev: SNAPSHOT_REV, records: BASE_CHANGES };
-  await cloud.start();
-  dir = mkdtempSync(join(tmpdir(), 'anxin-edge-'));
+  bench = await startCloudBench('anxin-edge-', { rev: SNAPSHOT_REV });
+  cloud = bench.cloud;
 });
 
 afterEach(async () => {
   await agent?.stop();
   agent = undefined;
-  await cloud.stop();
-  await broker.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await bench.stop();
 });
 
 describe('EdgeAgent (fake devices, real broker, cloud stand-in)', () => {

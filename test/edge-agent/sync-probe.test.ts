@@ -1,29 +1,19 @@
-/**
- * Staleness of a connected gate (docs/architecture.md: stale = cannot reach the cloud for longer than
- * the limit): an idle gate probes with a sync request, the cloud's empty delta is contact, and a
- * cloud that never answers still makes it stale. Real broker and cloud stand-in; the agent's clock
- * is pushed forward by hand, its timers run in real time.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { syncRequestSchema } from '../../shared/schemas/mqtt.ts';
 import { parseGateTopic, topics } from '../../shared/topics.ts';
-import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
-import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
+import { type CloudStandIn, waitFor } from './cloud-stand-in.ts';
+import { benchGateConfig, type CloudBench, startCloudBench } from './cloud-bench.ts';
 import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
-import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, gateToken, NOW, ring, signingKey } from './fixtures.ts';
+import { COMPOUND, GATE, NOW } from './fixtures.ts';
 
 const LIMIT = 60_000; // the probe goes out after a third of it: 20 s on the agent's clock
 const SNAPSHOT_REV = 5;
 
-let broker: TestBroker;
+let bench: CloudBench;
 let cloud: CloudStandIn;
-let dir: string;
 let agent: EdgeAgent | undefined;
 let skipped = 0;
 const startedAt = Date.now();
@@ -32,10 +22,8 @@ const clock = { now: () => NOW + (Date.now() - startedAt) + skipped };
 let answering = true;
 
 beforeEach(async () => {
-  broker = await startTestBroker({ ring });
-  cloud = new CloudStandIn(broker.url, signingKey);
-  cloud.snapshot = { rev: SNAPSHOT_REV, records: BASE_CHANGES };
-  await cloud.start();
+  bench = await startCloudBench('anxin-probe-', { rev: SNAPSHOT_REV });
+  cloud = bench.cloud;
   answering = true;
   cloud.client!.on('message', (topic, payload) => {
     if (cloud.snapshot || !answering || parseGateTopic(topic).kind !== 'sync/request') return;
@@ -43,30 +31,23 @@ beforeEach(async () => {
     // What cloud/sync/sync-responder.ts sends a gate that is up to date.
     void cloud.raw(topics.gateSync(GATE), JSON.stringify({ fromRev, toRev: fromRev, changes: [] }));
   });
-  dir = mkdtempSync(join(tmpdir(), 'anxin-probe-'));
 });
 
 afterEach(async () => {
   await agent?.stop();
   agent = undefined;
-  await cloud.stop();
-  await broker.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await bench.stop();
 });
 
 async function startSynced(): Promise<EdgeAgent> {
-  const config = parseEdgeConfig({
-    gateId: GATE,
-    compoundId: COMPOUND,
-    mqtt: { url: broker.url, token: gateToken(), reconnectMs: 200 },
-    keys: gateKeysFile(),
-    dataDir: dir,
-    http: { enabled: false },
-    timeouts: { syncRetryMs: 500 },
-    stalenessLimitMs: LIMIT,
-    statusIntervalMs: 1_000,
-    journal: { synchronous: 'normal' },
-  });
+  const config = parseEdgeConfig(
+    benchGateConfig(bench, {
+      http: { enabled: false },
+      timeouts: { syncRetryMs: 500 },
+      stalenessLimitMs: LIMIT,
+      statusIntervalMs: 1_000,
+    }),
+  );
   agent = createEdgeAgent(config, {
     logger: silentLogger,
     clock,

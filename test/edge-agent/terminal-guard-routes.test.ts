@@ -1,15 +1,3 @@
-/**
- * The terminal's guard routes' refusals over real HTTP, as a table over every route (so a route
- * added to the table is held to all of them): 401 without a session or with a forged one, 413 for
- * a body over the limit (announced or streamed), 400 for a body that is not JSON, not an object,
- * not the route's shape or sent as another content type — each a structured `{error: {code,
- * message}}` — 409 `not-crisis` for a role switch outside controlled/lockdown, audited at the
- * gate, and 409 `not-a-distribution-point` for a supply claim at a passage gate; and 401 again once
- * the session lapsed. After every refusal nothing happened: no unlock, no passage journaled, no claim, the role
- * as it was (docs/edge-agent.md "Guard sign-in", docs/supplies.md "Switching at the gate").
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,11 +6,11 @@ import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts'
 import { GATE_DB_FILE } from '../../edge-agent/gate-database.ts';
 import { MAX_BODY_BYTES } from '../../edge-agent/terminal/terminal-http.ts';
 import { silentLogger } from '../../shared/log.ts';
-import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { guardCookie, TEST_GUARD } from '../../testkit/terminal-guard.ts';
-import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
+import { waitFor } from './cloud-stand-in.ts';
+import { benchGateConfig, type CloudBench, startCloudBench } from './cloud-bench.ts';
 import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
-import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, gateToken, NOW, ring, signingKey } from './fixtures.ts';
+import { NOW } from './fixtures.ts';
 
 interface Route {
   method: 'GET' | 'POST';
@@ -48,8 +36,7 @@ const WITH_BODY: Route[] = [
   { method: 'POST', path: '/api/guard/session', body: { guardId: TEST_GUARD.id, pin: '000000' } },
 ];
 
-let broker: TestBroker;
-let cloud: CloudStandIn;
+let bench: CloudBench;
 let dir: string;
 let agent: EdgeAgent;
 let turnstile: FakeTurnstile;
@@ -61,23 +48,11 @@ let skewMs = 0;
 const clock = { now: () => NOW + (Date.now() - startedAt) + skewMs };
 
 beforeAll(async () => {
-  broker = await startTestBroker({ ring });
-  cloud = new CloudStandIn(broker.url, signingKey);
-  cloud.snapshot = { rev: 5, records: BASE_CHANGES };
-  await cloud.start();
-  dir = mkdtempSync(join(tmpdir(), 'anxin-guard-routes-'));
+  bench = await startCloudBench('anxin-guard-routes-');
+  dir = bench.dir;
   turnstile = new FakeTurnstile();
   agent = createEdgeAgent(
-    parseEdgeConfig({
-      gateId: GATE,
-      compoundId: COMPOUND,
-      mqtt: { url: broker.url, token: gateToken(), reconnectMs: 200 },
-      keys: gateKeysFile(),
-      dataDir: dir,
-      http: { port: 0 },
-      journal: { synchronous: 'normal' },
-      terminal: { guards: [TEST_GUARD] },
-    }),
+    parseEdgeConfig(benchGateConfig(bench, { http: { port: 0 }, terminal: { guards: [TEST_GUARD] } })),
     {
       logger: silentLogger,
       clock,
@@ -93,9 +68,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await agent?.stop();
-  await cloud.stop();
-  await broker.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await bench.stop();
 });
 
 const JSON_TYPE = { 'content-type': 'application/json' };

@@ -1,28 +1,17 @@
-/**
- * The gate terminal over real HTTP, as a stranger, an attacker and a guard would use it:
- * the public screen carries no guard data, the guard panel needs a sign-in checked by the gate
- * itself, the guard's name and the reason of a manual open reach the cloud with the event, and
- * DNS rebinding (a foreign Host), cross-site requests (a foreign Origin) and oversized bodies are
- * refused before anything happens.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EdgeConfigInput, parseEdgeConfig } from '../../edge-agent/config.ts';
 import { createEdgeAgent, type EdgeAgent } from '../../edge-agent/edge-agent.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { entryEventSchema } from '../../shared/schemas/mqtt.ts';
-import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
 import { guardCookie, rawRequest, TEST_GUARD, TEST_GUARD_PIN } from '../../testkit/terminal-guard.ts';
-import { CloudStandIn, waitFor } from './cloud-stand-in.ts';
+import { type CloudStandIn, waitFor } from './cloud-stand-in.ts';
+import { benchGateConfig, type CloudBench, startCloudBench } from './cloud-bench.ts';
 import { FakeIdCardReader, FakeQrScanner, FakeTurnstile } from './fake-devices.ts';
-import { BASE_CHANGES, COMPOUND, GATE, gateKeysFile, gateToken, NOW, pass, ring, signingKey } from './fixtures.ts';
+import { NOW, pass } from './fixtures.ts';
 
-let broker: TestBroker;
+let bench: CloudBench;
 let cloud: CloudStandIn;
-let dir: string;
 let agent: EdgeAgent | undefined;
 let qr: FakeQrScanner;
 let turnstile: FakeTurnstile;
@@ -32,18 +21,14 @@ const clock = { now: () => NOW + (Date.now() - startedAt) };
 async function start(over: Partial<EdgeConfigInput> = {}): Promise<{ agent: EdgeAgent; base: string; port: number }> {
   qr = new FakeQrScanner();
   turnstile = new FakeTurnstile();
-  const config = parseEdgeConfig({
-    gateId: GATE,
-    compoundId: COMPOUND,
-    mqtt: { url: broker.url, token: gateToken(), reconnectMs: 200 },
-    keys: gateKeysFile(),
-    dataDir: dir,
-    http: { port: 0 },
-    timeouts: { passageMs: 400 },
-    journal: { synchronous: 'normal' },
-    terminal: { guards: [TEST_GUARD] },
-    ...over,
-  });
+  const config = parseEdgeConfig(
+    benchGateConfig(bench, {
+      http: { port: 0 },
+      timeouts: { passageMs: 400 },
+      terminal: { guards: [TEST_GUARD] },
+      ...over,
+    }),
+  );
   agent = createEdgeAgent(config, {
     logger: silentLogger,
     clock,
@@ -57,19 +42,14 @@ async function start(over: Partial<EdgeConfigInput> = {}): Promise<{ agent: Edge
 }
 
 beforeEach(async () => {
-  broker = await startTestBroker({ ring });
-  cloud = new CloudStandIn(broker.url, signingKey);
-  cloud.snapshot = { rev: 5, records: BASE_CHANGES };
-  await cloud.start();
-  dir = mkdtempSync(join(tmpdir(), 'anxin-terminal-'));
+  bench = await startCloudBench('anxin-terminal-');
+  cloud = bench.cloud;
 });
 
 afterEach(async () => {
   await agent?.stop();
   agent = undefined;
-  await cloud.stop();
-  await broker.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await bench.stop();
 });
 
 const json = { 'content-type': 'application/json' };
