@@ -10,7 +10,7 @@
  * waits on the row's lock and then re-checks the condition against what the first wrote, so
  * exactly one of them gets `true`; on SQLite the single writer does the same.
  */
-import type { Database } from 'better-sqlite3';
+import BetterSqlite3, { type Database } from 'better-sqlite3';
 import type pg from 'pg';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
 import type { StoreEngine } from '../store/engine.ts';
@@ -40,6 +40,18 @@ CREATE TABLE gate_duties (
   PRIMARY KEY (gate_id, duty)
 );`;
 
+/**
+ * The claim rule, one text for both engines (`$n` placeholders on PostgreSQL, `?` on SQLite): the
+ * row is taken when its key changed or its last claim is at least `everyMs` old, and the statement
+ * returns a row only then. The in-memory duties run it too (`MemoryGateDuties`).
+ */
+function claimSql(param: (n: number) => string): string {
+  return `INSERT INTO gate_duties AS t (gate_id, duty, claim_key, claimed_at) VALUES (${param(1)}, ${param(2)}, ${param(3)}, ${param(4)})
+   ON CONFLICT (gate_id, duty) DO UPDATE SET claim_key = excluded.claim_key, claimed_at = excluded.claimed_at
+   WHERE t.claim_key <> excluded.claim_key OR t.claimed_at <= excluded.claimed_at - ${param(5)}
+   RETURNING 1 AS claimed`;
+}
+
 const migrations = (idType: string, intType: string): readonly Migration[] => [
   { version: 1, description: 'one claim per gate and duty (token renewal, alarms)', sql: TABLE(idType, intType) },
   { version: 2, description: "what a duty's last claim did", sql: 'ALTER TABLE gate_duties ADD COLUMN detail TEXT;' },
@@ -59,12 +71,7 @@ export class SqliteGateDuties implements GateDuties {
     this.notedStmt = db.prepare<[string, string], { detail: string | null }>(
       'SELECT detail FROM gate_duties WHERE gate_id = ? AND duty = ?',
     );
-    this.claimStmt = db.prepare<[string, string, string, number, number], { claimed: number }>(
-      `INSERT INTO gate_duties AS t (gate_id, duty, claim_key, claimed_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (gate_id, duty) DO UPDATE SET claim_key = excluded.claim_key, claimed_at = excluded.claimed_at
-       WHERE t.claim_key <> excluded.claim_key OR t.claimed_at <= excluded.claimed_at - ?
-       RETURNING 1 AS claimed`,
-    );
+    this.claimStmt = db.prepare<[string, string, string, number, number], { claimed: number }>(claimSql(() => '?'));
   }
 
   async claim(gateId: string, duty: GateDuty, key: string, now: number, everyMs: number): Promise<boolean> {
@@ -82,10 +89,7 @@ export class SqliteGateDuties implements GateDuties {
 
 const claimPg = statement<[string, string, string, number, number], { claimed: number }>(
   'gate_duty_claim',
-  `INSERT INTO gate_duties AS t (gate_id, duty, claim_key, claimed_at) VALUES ($1, $2, $3, $4)
-   ON CONFLICT (gate_id, duty) DO UPDATE SET claim_key = excluded.claim_key, claimed_at = excluded.claimed_at
-   WHERE t.claim_key <> excluded.claim_key OR t.claimed_at <= excluded.claimed_at - $5::int8
-   RETURNING 1 AS claimed`,
+  claimSql((n) => (n === 5 ? '$5::int8' : `$${n}`)),
 );
 
 const notePg = statement<[string, string, string]>(
@@ -118,26 +122,13 @@ export class PgGateDuties implements GateDuties {
   }
 }
 
-/** In one process only, for a `GateTokenRenewal` built without a database (its unit tests). */
-export class MemoryGateDuties implements GateDuties {
-  private readonly claims = new Map<string, { key: string; at: number }>();
-
-  async claim(gateId: string, duty: GateDuty, key: string, now: number, everyMs: number): Promise<boolean> {
-    const id = `${gateId}\u0000${duty}`;
-    const last = this.claims.get(id);
-    if (last && last.key === key && now - last.at < everyMs) return false;
-    this.claims.set(id, { key, at: now });
-    return true;
-  }
-
-  private readonly notes = new Map<string, string>();
-
-  async note(gateId: string, duty: GateDuty, detail: string): Promise<void> {
-    this.notes.set(`${gateId}\u0000${duty}`, detail);
-  }
-
-  async noted(gateId: string, duty: GateDuty): Promise<string | undefined> {
-    return this.notes.get(`${gateId}\u0000${duty}`);
+/**
+ * In one process only, for a `GateTokenRenewal` built without a database (its unit tests): the
+ * SQLite duties on a private in-memory database, so the claim rule is the same statement, not a copy.
+ */
+export class MemoryGateDuties extends SqliteGateDuties {
+  constructor() {
+    super(new BetterSqlite3(':memory:'));
   }
 }
 

@@ -132,6 +132,8 @@ describe('two instances judging the same gate statuses', () => {
   it('signs again only a gate’s claims from the note, whatever else the row holds', async () => {
     const passwords: string[] = [];
     const duties = new MemoryGateDuties();
+    // A note is what a claim did: it is kept on the claim's row.
+    expect(await duties.claim('g-5', 'token-renewal', 'exp', NOW, DAY)).toBe(true);
     const other = instance(a, duties, () => NOW, passwords);
     const claims = { sub: 'g-5', role: 'gate', compound: 'c-1', exp: NOW + DAY, iat: NOW, jti: 'j1' };
     for (const forged of [
