@@ -4,7 +4,6 @@
  * `app.request()`; `createCloud` (cloud-service.ts) adds the HTTP server, the MQTT link and the
  * retention job.
  */
-import { randomBytes } from 'node:crypto';
 import { AnxinError } from '../shared/errors.ts';
 import type { ParsedKeys, SigningKey } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
@@ -235,13 +234,14 @@ export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<
     },
     // A gate that takes a snapshot also gets what the extensions keep for it (quota uses, supply
     // rounds, device certificates), after the store's records; the store's are streamed, so each
-    // extension is handed the compound's rev and no records, and returns what it adds.
+    // extension is handed the compound's rev (read first: the responder sends the snapshot only if
+    // its rev is still this one) and no records, and returns what it adds.
     extraSnapshotRecords: async (compoundId) => {
       let snapshot: Snapshot = { rev: (await store.getCompound(compoundId))?.rev ?? 0, records: [] };
       for (const extension of extensions) {
         if (extension.snapshot) snapshot = await extension.snapshot(snapshot, compoundId);
       }
-      return snapshot.records;
+      return snapshot;
     },
     publish,
     metrics,

@@ -21,10 +21,39 @@ import { SnapshotPartCutter, SnapshotReadStopped } from './snapshot-parts.ts';
 const MAX_SNAPSHOT_RECORDS_PER_PART = MAX_CHANGES_PER_MESSAGE;
 const MAX_DELTA_CHANGES = MAX_CHANGES_PER_MESSAGE;
 
+/**
+ * What the extensions add to a snapshot (cloud/http/extension.ts `snapshot`), and the compound's
+ * rev read before they were read: every change up to `rev` is in `records`.
+ */
+export interface ExtraSnapshotRecords {
+  rev: number;
+  records: Change[];
+}
+
+/** Streamed attempts whose extension records turned out older than the snapshot, before reading whole. */
+const STREAM_ATTEMPTS = 3;
+
+/**
+ * The snapshot's rev moved past the rev the extensions' records were read at: a supply claim, a
+ * round or an exit use committed in between would be in neither the snapshot nor any later delta.
+ * Thrown at `begin`, before any part leaves.
+ */
+class ExtrasOutdated extends Error {
+  constructor(extrasRev: number, snapshotRev: number) {
+    super(`snapshot at rev ${snapshotRev}, extension records read at rev ${extrasRev}`);
+    this.name = 'ExtrasOutdated';
+  }
+}
+
 export interface SyncResponderOptions {
   store: Pick<RegistryStore, 'readChanges' | 'readSnapshot'>;
-  /** What the extensions add after the store's records (cloud/http/extension.ts `snapshot`); read first. */
-  extraSnapshotRecords?: (compoundId: string) => Promise<Change[]>;
+  /**
+   * What the extensions add after the store's records. Read before a streamed snapshot (whose part
+   * count includes them), so the snapshot is sent only if its rev is still the rev they were read
+   * at; else read again, and after a few tries the store's records are read whole first and the
+   * extensions' after them — never older than the snapshot, as deltas cannot bring them later.
+   */
+  extraSnapshotRecords?: (compoundId: string) => Promise<ExtraSnapshotRecords>;
   publish: Publish;
   metrics: CloudMetrics;
   logger: Logger;
@@ -85,10 +114,55 @@ export class SyncResponder {
   }
 
   private async sendSnapshot(gateId: string, topic: string, compoundId: string): Promise<void> {
+    for (let attempt = 1; attempt <= STREAM_ATTEMPTS; attempt++) {
+      const extra = await this.options.extraSnapshotRecords?.(compoundId);
+      try {
+        return await this.streamSnapshot(gateId, topic, compoundId, extra?.records ?? [], extra?.rev);
+      } catch (err) {
+        if (!(err instanceof ExtrasOutdated)) throw err;
+        this.logger.debug({ gateId, compoundId, attempt, err }, 'snapshot read again: the compound changed meanwhile');
+      }
+    }
+    await this.sendWholeSnapshot(gateId, topic, compoundId);
+  }
+
+  /**
+   * The compound changing faster than a streamed read can start: its records read whole (the read
+   * transaction over), then the extensions' — read after the snapshot's rev, so never older — and
+   * the parts cut from memory.
+   */
+  private async sendWholeSnapshot(gateId: string, topic: string, compoundId: string): Promise<void> {
+    let rev = 0;
+    const records: string[] = [];
+    await this.options.store.readSnapshot(compoundId, {
+      begin: (at) => {
+        rev = at;
+      },
+      page: (page) => {
+        for (const record of page) records.push(record);
+      },
+    });
+    const extra = (await this.options.extraSnapshotRecords?.(compoundId))?.records ?? [];
+    const whole: RegistryStore['readSnapshot'] = async (_compoundId, sink) => {
+      await sink.begin(rev, records.length);
+      await sink.page(records);
+    };
+    await this.streamSnapshot(gateId, topic, compoundId, extra, undefined, whole);
+  }
+
+  private async streamSnapshot(
+    gateId: string,
+    topic: string,
+    compoundId: string,
+    extraRecords: readonly Change[],
+    extrasRev: number | undefined,
+    read: RegistryStore['readSnapshot'] = (id, sink) => this.options.store.readSnapshot(id, sink),
+  ): Promise<void> {
     const size = this.options.maxRecordsPerPart ?? MAX_SNAPSHOT_RECORDS_PER_PART;
-    const extra = ((await this.options.extraSnapshotRecords?.(compoundId)) ?? []).map((r) => JSON.stringify(r));
+    const extra = extraRecords.map((r) => JSON.stringify(r));
     let send: SnapshotSend | undefined;
     const cutter = new SnapshotPartCutter(size, extra, (rev, parts) => {
+      if (extrasRev !== undefined && rev !== extrasRev) throw new ExtrasOutdated(extrasRev, rev);
       const session = this.flow.send(gateId, topic, { rev, parts });
       send = session;
       // A gate asking again while its snapshot is under way resumes that session: one end, logged once.
@@ -99,7 +173,7 @@ export class SyncResponder {
       return (payload) => void session.add(payload);
     });
     try {
-      await this.options.store.readSnapshot(compoundId, cutter);
+      await read(compoundId, cutter);
       cutter.finish();
     } catch (err) {
       if (err instanceof SnapshotReadStopped && send) return send.started;

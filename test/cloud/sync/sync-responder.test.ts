@@ -182,6 +182,74 @@ describe('SyncResponder', () => {
     expect(sent.map((s) => s.message)).toMatchObject([{ snapshotRev: 0, part: 1, parts: 1 }]);
   });
 
+  /**
+   * The extensions' records (supply claims, exit uses…) are read before a streamed snapshot, whose
+   * part count includes them. A change committed between that read and the snapshot's read has a
+   * rev the snapshot covers, so no delta would ever bring it: the snapshot must carry it.
+   */
+  describe('extension records never older than the snapshot', () => {
+    /** An extension whose record says which read it came from; `meanwhile` runs right after it is read. */
+    const extension = (meanwhile: (call: number) => Promise<void>) => {
+      let calls = 0;
+      return async (compoundId: string) => {
+        calls += 1;
+        const rev = (await store.getCompound(compoundId))?.rev ?? 0;
+        const records = [{ op: 'mode' as const, mode: 'normal' as const, reason: `extras read ${calls}`, ts: calls }];
+        await meanwhile(calls);
+        return { rev, records };
+      };
+    };
+    const withExtras = (extraSnapshotRecords: ReturnType<typeof extension>) =>
+      new SyncResponder({
+        store,
+        extraSnapshotRecords,
+        publish: async (topic, payload) => {
+          sent.push({ topic, message: syncMessageSchema.parse(JSON.parse((payload as Buffer).toString())) });
+        },
+        metrics: createCloudMetrics(),
+        logger: silentLogger,
+      });
+    const lastRecord = () => {
+      const chunks = sent.map((s) => s.message).filter(isSnapshotChunk);
+      return { chunks, last: chunks.at(-1)?.records.at(-1) as { reason?: string } | undefined };
+    };
+
+    it("a change committed between the extensions' read and the snapshot's: read again, the newer records sent", async () => {
+      await store.upsertResidents(people(10));
+      responder = withExtras(
+        extension(async (call) => {
+          if (call === 1) await store.setMode('c-1', 'controlled', 'a claim commits meanwhile', 20);
+        }),
+      );
+      expect(await responder.answer('g-1', 'c-1', 0)).toBe('snapshot');
+      const { chunks, last } = lastRecord();
+      expect(chunks.map((c) => c.snapshotRev)).toEqual([11]);
+      expect(last?.reason).toBe('extras read 2');
+    });
+
+    it("a compound changing on every read: its records read whole, then the extensions' after them", async () => {
+      await store.upsertResidents(people(2500));
+      let ts = 20;
+      responder = withExtras(
+        extension(async () => {
+          ts += 1;
+          await store.setMode('c-1', 'controlled', 'busy', ts);
+        }),
+      );
+      expect(await responder.answer('g-1', 'c-1', 0)).toBe('snapshot');
+      const { chunks, last } = lastRecord();
+      // Three streamed tries moved the rev three times (2500 → 2503); the whole read is at 2503,
+      // and the extensions were read after it (their fourth read), so nothing older is sent.
+      expect(chunks.map((c) => [c.part, c.parts, c.snapshotRev])).toEqual([
+        [1, 3, 2503],
+        [2, 3, 2503],
+        [3, 3, 2503],
+      ]);
+      expect(last?.reason).toBe('extras read 4');
+      expect(chunks.flatMap((c) => c.records)).toHaveLength(2 + 2500 + 1);
+    });
+  });
+
   it('splits live change batches into chained deltas of at most 1000', () => {
     const changes = Array.from({ length: 2001 }, (_, i) => ({ op: 'person.delete' as const, personId: `p-${i}` }));
     const deltas = chunkDeltas({ compoundId: 'c-1', fromRev: 10, toRev: 2011, changes });
