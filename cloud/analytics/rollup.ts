@@ -112,7 +112,9 @@ function outcomeKey(e: RollupEvent, crossed: boolean, elderly: boolean): number 
     return `${e.direction}\u0000${e.method}\u0000${e.result}\u0000${e.reason}\u0000${crossed ? 1 : 0}${elderly ? 1 : 0}`;
   }
   return (
-    ((((reason * METHODS.length + method) * RESULTS.length + result) * 2 + direction) * 2 + (crossed ? 1 : 0)) * 2 +
+    ((((reason * METHODS.length + method) * RESULTS.length + result) * DIRECTIONS.length + direction) * 2 +
+      (crossed ? 1 : 0)) *
+      2 +
     (elderly ? 1 : 0)
   );
 }
