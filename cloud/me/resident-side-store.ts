@@ -135,7 +135,10 @@ export interface ResidentSideStore {
   abandonInvite(inviteId: string, now?: number): Promise<boolean>;
   /** Deletes an abandoned invitation (after its pass and visitor were undone). */
   dropInvite(inviteId: string): Promise<void>;
-  /** Reservations pending past `now` and abandoned ones, oldest first, at most 100: for the reclaim. */
+  /**
+   * Reservations pending past `now` (those first), then abandoned ones still kept, at most 100: for
+   * the reclaim (cloud/me/visitor-reservations.ts).
+   */
   expiredInvites(now: number): Promise<VisitorInviteRow[]>;
   /** A household's invitations, newest first, at most 100 (pending and abandoned ones left out). */
   invitesOf(compoundId: string, householdId: string): Promise<VisitorInviteRow[]>;

@@ -37,15 +37,36 @@ function reclaimActor(compoundId: string): Actor {
 }
 
 /**
- * Undoes an abandoned reservation: its pass revoked at every gate if it was issued, its visitor
- * person deleted if made, then the row. Each step looks before it acts, so after a failure or a
- * crash the reclaim can run it again.
+ * How long an abandoned reservation's row is kept after it was made, its undoing run again on
+ * every reclaim: a request merely slow (not crashed) may still make the visitor person and the
+ * pass after the reclaim took its reservation, and then crash before its own rollback — the row is
+ * the only record of those ids, so it is dropped only once no request can still be running.
  */
-async function undoReservation(deps: ReservationDeps, row: VisitorInviteRow, actor: Actor): Promise<void> {
+export const ABANDONED_KEPT_MS = 10 * INVITE_PENDING_MS;
+
+/**
+ * Undoes an abandoned reservation: its pass revoked at every gate if it was issued, its visitor
+ * person deleted if made, then (if `drop`) the row. Each step looks before it acts, so after a
+ * failure or a crash the reclaim can run it again. Returns whether it changed anything.
+ */
+async function undoReservation(
+  deps: ReservationDeps,
+  row: VisitorInviteRow,
+  actor: Actor,
+  drop: boolean,
+): Promise<boolean> {
+  let changed = false;
   const pass = await deps.store.getPass(row.passId);
-  if (pass && pass.revokedAt === null) await deps.registry.revokePass(row.passId, actor);
-  if (await deps.store.getResident(row.visitorPersonId)) await deps.registry.deleteResident(row.visitorPersonId, actor);
-  await deps.side.dropInvite(row.inviteId);
+  if (pass && pass.revokedAt === null) {
+    await deps.registry.revokePass(row.passId, actor);
+    changed = true;
+  }
+  if (await deps.store.getResident(row.visitorPersonId)) {
+    await deps.registry.deleteResident(row.visitorPersonId, actor);
+    changed = true;
+  }
+  if (drop) await deps.side.dropInvite(row.inviteId);
+  return changed || drop;
 }
 
 /**
@@ -57,20 +78,30 @@ async function undoReservation(deps: ReservationDeps, row: VisitorInviteRow, act
 export async function rollBackInvite(deps: ReservationDeps, row: VisitorInviteRow, actor: Actor): Promise<void> {
   try {
     await deps.side.abandonInvite(row.inviteId);
-    await undoReservation(deps, row, actor);
+    // The request's own: nothing else is making these ids, so the row goes at once.
+    await undoReservation(deps, row, actor, true);
   } catch (err) {
     deps.logger.warn({ err, inviteId: row.inviteId }, 'visitor invitation not rolled back; the reclaim will');
   }
 }
 
-/** Undoes every reservation pending past its time (or abandoned and not yet undone); returns how many. */
+/**
+ * Undoes every reservation pending past its time, and again every abandoned one still kept (see
+ * `ABANDONED_KEPT_MS`), dropping those older than that; returns how many it changed. A row whose
+ * undoing fails is logged and left for the next round, never holding up the others.
+ */
 export async function reclaimInvites(deps: ReservationDeps): Promise<number> {
   let reclaimed = 0;
-  for (const row of await deps.side.expiredInvites(deps.now())) {
-    // Taken out first, under the row's lock: a request completing it now fails and rolls back itself.
-    if (!(await deps.side.abandonInvite(row.inviteId, deps.now()))) continue;
-    await undoReservation(deps, row, reclaimActor(row.compoundId));
-    reclaimed += 1;
+  const now = deps.now();
+  for (const row of await deps.side.expiredInvites(now)) {
+    try {
+      // Taken out first, under the row's lock: a request completing it now fails and rolls back itself.
+      if (!(await deps.side.abandonInvite(row.inviteId, now))) continue;
+      const drop = row.createdAt + ABANDONED_KEPT_MS <= now;
+      if (await undoReservation(deps, row, reclaimActor(row.compoundId), drop)) reclaimed += 1;
+    } catch (err) {
+      deps.logger.warn({ err, inviteId: row.inviteId }, 'visitor reservation not undone; trying again next round');
+    }
   }
   return reclaimed;
 }

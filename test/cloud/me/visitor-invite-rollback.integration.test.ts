@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openResidentSideStore } from '../../../cloud/me/open-resident-side-store.ts';
 import { residentSideExtension } from '../../../cloud/me/resident-side-extension.ts';
-import { INVITE_PENDING_MS, reclaimInvites } from '../../../cloud/me/visitor-reservations.ts';
+import { ABANDONED_KEPT_MS, INVITE_PENDING_MS, reclaimInvites } from '../../../cloud/me/visitor-reservations.ts';
 import type { AuditEntry, CloudStore } from '../../../cloud/store/store.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
@@ -172,6 +172,49 @@ describe.each(storeBackends())('visitor invitations that fail or crash half-way 
     expect(await visitors()).toEqual([made[1]!.personId]);
   });
 
+  it('a request slow past its time makes its pass after the reclaim, then crashes: the next reclaim revokes it', async () => {
+    const made = passesMade();
+    const reached = deferred();
+    const go = deferred();
+    const crashed = deferred();
+    const createResident = h.core.registry.createResident.bind(h.core.registry);
+    h.core.registry.createResident = async (...args) => {
+      reached.resolve();
+      await go.promise;
+      return createResident(...args);
+    };
+    const issuePass = h.core.registry.issuePass.bind(h.core.registry);
+    h.core.registry.issuePass = async (...args) => {
+      const pass = await issuePass(...args);
+      crashed.resolve();
+      await new Promise(() => {}); // the process dies here: no completion, no rollback
+      return pass;
+    };
+    void invite(1);
+    await reached.promise;
+
+    // Its time is over: the reclaim takes the reservation while nothing has been made yet.
+    clock = T0 + INVITE_PENDING_MS;
+    const side = openResidentSideStore(h.core.store.engine);
+    const deps = { side, store: h.core.store, registry: h.core.registry, now: () => clock, logger: silentLogger };
+    await reclaimInvites(deps);
+    // The slow request goes on, makes the visitor and a pass the gates accept, and dies.
+    go.resolve();
+    await crashed.promise;
+    h.core.registry.createResident = createResident;
+    h.core.registry.issuePass = issuePass;
+    expect(made).toHaveLength(1);
+    expect(await revokedEverywhere(made[0]!.passId)).toBe(false);
+
+    clock += 60_000;
+    expect(await reclaimInvites(deps)).toBe(1);
+    expect(await revokedEverywhere(made[0]!.passId)).toBe(true);
+    expect(await visitors()).toEqual([]);
+    clock = T0 + ABANDONED_KEPT_MS;
+    await reclaimInvites(deps);
+    expect(await rows()).toEqual([]);
+  });
+
   it('a request that crashed half-way stops counting when its time is over; the reclaim undoes it', async () => {
     expect((await invite(1)).status).toBe(201);
     const made = passesMade();
@@ -204,6 +247,10 @@ describe.each(storeBackends())('visitor invitations that fail or crash half-way 
     expect(await reclaimInvites(deps)).toBe(0);
     expect(await revokedEverywhere(made[0]!.passId)).toBe(true);
     expect(await visitors()).not.toContain(made[0]!.personId);
+    // Kept, abandoned, until no request can still be making it; then dropped.
+    expect(await rows()).toHaveLength(3);
+    clock = T0 + ABANDONED_KEPT_MS;
+    expect(await reclaimInvites(deps)).toBe(1);
     expect(await rows()).toHaveLength(2);
 
     // The crashed request, resumed, finds its reservation gone: it fails and changes nothing more.
