@@ -25,6 +25,7 @@ import { generatePopulation, type SyntheticPerson } from './lib/population.ts';
 import { ANXIN, ANXIN_RUNS, edgeUnitEnvironment } from './lib/processes.ts';
 import { type Figure, latencyFigures } from './lib/report.ts';
 import { Samples, sleep, waitFor } from './lib/samples.ts';
+import { SnapshotTimeline } from './lib/snapshot-timeline.ts';
 
 const USAGE = `bench sync [--quick] [--persons N] [--gates N] [--changes N] [--edge-cpu-prof DIR] [--json FILE]
   full snapshot of N persons to a new gate process; one health change to G gates.
@@ -244,11 +245,14 @@ async function measureSnapshot(ctx: Ctx, deployment: Deployment, big: readonly S
   const { report } = ctx;
   const targetRev = revOf(deployment, 'c-0');
   const watch = await watchNewGate(ctx, deployment, targetRev);
+  const timeline = await SnapshotTimeline.listen(deployment, 'g-new');
+  ctx.onCleanup(() => timeline.close());
   const spawnedAt = process.hrtime.bigint();
   const edge = spawnNewGate(ctx, deployment);
   watch.edgePid = edge.pid!;
   await waitFor(`g-new at rev ${targetRev}`, () => watch.appliedAt !== undefined, 180_000, 20);
   const snapshotS = Number(watch.appliedAt! - watch.onlineAt!) / 1e9;
+  report.note(timeline.describe(watch.onlineAt!, watch.appliedAt!));
   report.add(
     {
       name: `snapshot of ${big.length} persons: gate online → replica at rev`,

@@ -24,8 +24,13 @@
 import type { Logger } from '../../shared/log.ts';
 import type { Publish } from './change-publisher.ts';
 
-/** A quarter of the gate's 4 MiB backlog limit (broker/connection-guard.ts). */
-const SNAPSHOT_WINDOW_BYTES = 1024 * 1024;
+/**
+ * Half the gate's 4 MiB backlog limit (broker/connection-guard.ts): what the broker may hold for
+ * the gate stays well under it, with room for everything else sent to the gate. A quarter (1 MiB,
+ * two parts of 1000 residents) left a new gate idle for a round trip (its ack to the cloud, the
+ * next part through the broker) after most parts: ~1 s of a 100 k-person snapshot (BENCHMARKS.md).
+ */
+const SNAPSHOT_WINDOW_BYTES = 2 * 1024 * 1024;
 const SNAPSHOT_PACE_MS = 1_000;
 const SNAPSHOT_GIVE_UP_MS = 60_000;
 

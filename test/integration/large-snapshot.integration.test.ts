@@ -7,7 +7,7 @@
  * Gate A stops reading after its first part: a proxy between it and the broker holds every byte
  * from the broker (a gate busy, or a link that hangs). While it is held, gate B takes its whole
  * snapshot. A cloud that pushed parts on PUBACK alone would queue A's 25 MB at the broker and get
- * A cut off; with flow control it keeps at most 1 MiB unacknowledged for A and waits for A's
+ * A cut off; with flow control it keeps at most 2 MiB unacknowledged for A and waits for A's
  * `sync/ack`. Then A reads again and finishes. Checked: no slow-reader disconnect, one connection
  * per gate, both replicas at the compound's rev, and each cloud session ended `sent` with every
  * part acknowledged by its gate.
