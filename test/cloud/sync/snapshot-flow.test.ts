@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type SessionEnd, type SnapshotSend, SnapshotFlow } from '../../../cloud/sync/snapshot-flow.ts';
+import { DEFAULT_CONNECTION_LIMITS } from '../../../broker/connection-guard.ts';
 import { silentLogger } from '../../../shared/log.ts';
+import { CONTRACT_MAX_PAYLOAD_BYTES } from '../../../shared/schemas/payload-limits.ts';
 import type { SnapshotChunk } from '../../../shared/schemas/mqtt.ts';
 
 /** Lets queued promise callbacks (the flow's publishes) run; timers stay faked. */
@@ -180,5 +182,57 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
     expect(parts('g-1')).toEqual([1, 2, 3]);
     expect(parts('g-2')).toEqual([1, 2, 3, 4, 5, 6]);
     expect(flow.ack('g-3', 5, 1)).toBe(false); // no session here (another instance's gate, say)
+  });
+});
+
+/**
+ * The default window, with parts of real sizes: what is sent and not acked (what the broker may hold
+ * for the gate) stays under the broker's slow-reader limit even with parts at the gate's 1 MiB size
+ * limit, and parts of 1000 residents (~400 KB) go several at a time, so the next ones are on their
+ * way while the gate stages one (docs/cloud.md, "Snapshot flow control").
+ */
+describe('SnapshotFlow default window', () => {
+  async function inFlightPeak(partBytes: number, parts: number) {
+    const sizes = new Map<number, number>();
+    const unacked = new Set<number>();
+    let peakBytes = 0;
+    let peakParts = 0;
+    const flow = new SnapshotFlow({
+      publish: async (_topic, payload) => {
+        const bytes = payload as Buffer;
+        const part = Number(/"part":(\d+)/.exec(bytes.subarray(0, 64).toString())![1]);
+        sizes.set(part, bytes.length);
+        unacked.add(part);
+        peakParts = Math.max(peakParts, unacked.size);
+        peakBytes = Math.max(
+          peakBytes,
+          [...unacked].reduce((sum, p) => sum + sizes.get(p)!, 0),
+        );
+      },
+      logger: silentLogger,
+    });
+    const send = flow.send('g-1', 'g-1', { rev: 5, parts });
+    for (let part = 1; part <= parts; part++) {
+      const head = Buffer.from(`{"snapshotRev":5,"part":${part},"parts":${parts},"records":[`);
+      void send.add(Buffer.concat([head, Buffer.alloc(partBytes - head.length - 2, 0x20), Buffer.from(']}')]));
+    }
+    for (let part = 1; part <= parts; part++) {
+      await settle();
+      unacked.delete(part);
+      flow.ack('g-1', 5, part); // the gate stages the parts in order, acking each
+    }
+    expect(await send.finished).toBe('sent');
+    return { peakBytes, peakParts };
+  }
+
+  it('keeps the gate under the broker backlog limit with parts at the size limit', async () => {
+    const { peakBytes } = await inFlightPeak(CONTRACT_MAX_PAYLOAD_BYTES, 12);
+    expect(peakBytes).toBeLessThanOrEqual(DEFAULT_CONNECTION_LIMITS.maxQueuedBytes / 2);
+  });
+
+  it('has more than two parts of 1000 residents in flight', async () => {
+    const { peakBytes, peakParts } = await inFlightPeak(400 * 1024, 30);
+    expect(peakParts).toBeGreaterThan(2);
+    expect(peakBytes).toBeLessThanOrEqual(DEFAULT_CONNECTION_LIMITS.maxQueuedBytes / 2);
   });
 });
