@@ -18,7 +18,7 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { mosquittoAccounts } from '../broker/mosquitto-config.ts';
+import { MOSQUITTO_MAX_INFLIGHT, mosquittoAccounts } from '../broker/mosquitto-config.ts';
 import { SqliteCloudStore } from '../cloud/store/sqlite-store.ts';
 import { createKeysFile, type KeysFile, parseKeysFile, type SigningKey } from '../shared/keys.ts';
 import { signToken } from '../shared/token.ts';
@@ -405,7 +405,7 @@ function reportNotes(report: Ctx['report'], sideBySide: readonly SideBySide[], o
   }
   report.note("events are prepared before the clock starts: the gates' JSON encoding is not in the figures");
   report.note(
-    'mosquitto runs as docs/deploy.md sets it up (generated mosquitto.conf, dynamic-security accounts: one per gate confined to its topics, the cloud with --mqtt-token), with its generated flow control: 20 messages in flight towards the cloud, the rest queued up to 1 GiB',
+    `mosquitto runs as docs/deploy.md sets it up (generated mosquitto.conf, dynamic-security accounts: one per gate confined to its topics, the cloud with --mqtt-token), with its generated flow control: ${MOSQUITTO_MAX_INFLIGHT} messages in flight towards the cloud, the rest queued up to 1 GiB`,
   );
 }
 

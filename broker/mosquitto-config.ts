@@ -184,6 +184,16 @@ export interface MosquittoFiles {
 export const MOSQUITTO_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** What a PUBLISH carries besides its payload: fixed header (≤ 5), topic (2 + ≤ ~200), packet id (2). */
 const MOSQUITTO_PACKET_OVERHEAD = 1024;
+/**
+ * The cloud's receive window through Mosquitto, in messages. Not Mosquitto's default of 20: the
+ * cloud's PUBACKs leave once per event-loop turn (corked) and none during a commit, so with 20 the
+ * link to the cloud was a ping-pong of 20 messages per turn, and a live stream waited on it
+ * (BENCHMARKS.md, 2026-12-05 10:10). A count, not `max_inflight_bytes`: Mosquitto 2.0 compares
+ * that with every byte it holds for the client, queued or in flight, so a backlog above it would
+ * stop deliveries altogether. Bounded all the same: at most this many packets of
+ * `max_packet_size` beyond `max_queued_bytes` (~40 MB of 400 KB drain batches).
+ */
+export const MOSQUITTO_MAX_INFLIGHT = 100;
 /** What Mosquitto may queue for one client (the cloud) beyond its in-flight window. */
 export const MOSQUITTO_DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024 * 1024;
 const DEFAULT_ADMIN_USERNAME = 'anxin-admin';
@@ -221,12 +231,12 @@ export function generateMosquittoConfig(input: MosquittoConfigInput): MosquittoF
     // The whole packet: the largest docs/contract.md payload plus its topic and headers. A larger
     // packet disconnects its sender when its header arrives, before Mosquitto buffers it.
     `max_packet_size ${maxPayload + MOSQUITTO_PACKET_OVERHEAD}`,
-    // Flow control towards the cloud (docs/deploy.md, "Flow control towards the cloud"): at most 20
-    // QoS 1 messages unacknowledged at a time (the cloud acks each once its ingest took it), the
-    // rest queued by size, not by Mosquitto's default count of 1000 — which a fleet's drain after
-    // an outage (gates × 4 batches in flight) passes, and beyond which Mosquitto drops. Mosquitto
-    // has no per-client limits: these apply to every client (docs/deploy.md, "Flow control towards the cloud").
-    'max_inflight_messages 20',
+    // Flow control towards the cloud (docs/deploy.md, "Flow control towards the cloud"): at most
+    // MOSQUITTO_MAX_INFLIGHT QoS 1 messages unacknowledged at a time (the cloud acks each once its
+    // ingest took it), the rest queued by size, not by Mosquitto's default count of 1000 — which a
+    // fleet's drain after an outage (gates × 4 batches in flight) passes, and beyond which Mosquitto
+    // drops. Mosquitto has no per-client limits: these apply to every client.
+    `max_inflight_messages ${MOSQUITTO_MAX_INFLIGHT}`,
     // A count far past any backlog, not 0 ("no limit"): with 0, Mosquitto 2.0.11 stopped delivering
     // a gate's publishes after one the gate's role denied (test/broker/mosquitto-interop.integration.test.ts).
     'max_queued_messages 1000000',

@@ -123,8 +123,8 @@ describe('mosquitto.conf', () => {
       'plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
       'plugin_opt_config_file /etc/anxin/dynamic-security.json',
       'max_packet_size 3072',
-      // The cloud's flow control: a window of 20 unacked messages, the rest queued by size (1 GiB).
-      'max_inflight_messages 20',
+      // The cloud's flow control: a window of 100 unacked messages, the rest queued by size (1 GiB).
+      'max_inflight_messages 100',
       'max_queued_messages 1000000',
       'max_queued_bytes 1073741824',
       'user mosquitto',
