@@ -23,6 +23,7 @@
  */
 import type { Logger } from '../../shared/log.ts';
 import type { Publish } from './change-publisher.ts';
+import { SnapshotReadStopped } from './snapshot-parts.ts';
 
 /**
  * Half the gate's 4 MiB backlog limit (broker/connection-guard.ts): what the broker may hold for
@@ -61,6 +62,8 @@ export interface SnapshotSend {
 
 interface Session {
   gateId: string;
+  /** The compound whose records the parts carry: a session is resumed only for the same one. */
+  compoundId: string;
   topic: string;
   rev: number;
   /** Parts in all. */
@@ -105,9 +108,14 @@ export class SnapshotFlow {
    * `add`. A session for the same gate, rev and parts resumes from its first unacknowledged part
    * instead (`resumed`: the same session, so `finished` is the promise already handed out).
    */
-  send(gateId: string, topic: string, snapshot: { rev: number; parts: number }): SnapshotSend {
+  send(gateId: string, topic: string, snapshot: { compoundId: string; rev: number; parts: number }): SnapshotSend {
     const current = this.sessions.get(gateId);
-    if (current && current.rev === snapshot.rev && current.parts === snapshot.parts) {
+    if (
+      current &&
+      current.compoundId === snapshot.compoundId &&
+      current.rev === snapshot.rev &&
+      current.parts === snapshot.parts
+    ) {
       // Asked again: what was sent but not acknowledged may be lost. A gate that never acks is
       // simply let run (rewinding it would restart a paced send every time it retries).
       if (current.acksSeen) current.next = current.acked + 1;
@@ -121,6 +129,7 @@ export class SnapshotFlow {
     });
     const session: Session = {
       gateId,
+      compoundId: snapshot.compoundId,
       topic,
       rev: snapshot.rev,
       parts: snapshot.parts,
@@ -145,6 +154,9 @@ export class SnapshotFlow {
       started: resumed ? this.pump(session) : Promise.resolve(),
       add: (payload) => {
         if (resumed || session.payloads.length >= session.parts) throw new Error('snapshot part beyond its parts');
+        // Replaced by a newer snapshot, given up or stopped: the read stops rather than hold the
+        // store's reader (and its read transaction) for parts nobody will send.
+        if (this.sessions.get(session.gateId) !== session) throw new SnapshotReadStopped();
         session.payloads.push(payload);
         return this.pump(session);
       },

@@ -10,10 +10,13 @@ import type { SnapshotSink } from '../store/store.ts';
 /** Where the parts go: called at `begin` with the rev and the number of parts; `undefined` stops the read. */
 export type PartsTarget = (rev: number, parts: number) => ((payload: Buffer) => void) | undefined;
 
-/** The read was stopped on purpose (the gate's session was resumed: its parts exist already). */
+/**
+ * The read was stopped on purpose: the gate's session was resumed (its parts exist already), or
+ * it ended before its parts were all read (replaced by a newer snapshot, given up, stopped).
+ */
 export class SnapshotReadStopped extends Error {
   constructor() {
-    super('snapshot read stopped: the session under way was resumed');
+    super('snapshot read stopped: its session was resumed or has ended');
     this.name = 'SnapshotReadStopped';
   }
 }

@@ -163,7 +163,7 @@ export class SyncResponder {
     let send: SnapshotSend | undefined;
     const cutter = new SnapshotPartCutter(size, extra, (rev, parts) => {
       if (extrasRev !== undefined && rev !== extrasRev) throw new ExtrasOutdated(extrasRev, rev);
-      const session = this.flow.send(gateId, topic, { rev, parts });
+      const session = this.flow.send(gateId, topic, { compoundId, rev, parts });
       send = session;
       // A gate asking again while its snapshot is under way resumes that session: one end, logged once.
       if (session.resumed) return undefined;

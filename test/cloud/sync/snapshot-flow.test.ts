@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type SessionEnd, type SnapshotSend, SnapshotFlow } from '../../../cloud/sync/snapshot-flow.ts';
+import { SnapshotReadStopped } from '../../../cloud/sync/snapshot-parts.ts';
 import { DEFAULT_CONNECTION_LIMITS } from '../../../broker/connection-guard.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { CONTRACT_MAX_PAYLOAD_BYTES } from '../../../shared/schemas/payload-limits.ts';
@@ -19,7 +20,7 @@ const decode = (payload: unknown) => JSON.parse((payload as Buffer).toString()) 
  * resolves once the first window is handed to MQTT. A resumed session adds nothing.
  */
 function sendAll(flow: SnapshotFlow, gateId: string, rev: number, parts: number) {
-  const send: SnapshotSend = flow.send(gateId, gateId, { rev, parts });
+  const send: SnapshotSend = flow.send(gateId, gateId, { compoundId: 'c-1', rev, parts });
   if (send.resumed) return send;
   const adds = Array.from({ length: parts }, (_, i) => send.add(payloadOf(rev, i + 1, parts)));
   return { ...send, started: adds[0] ?? Promise.resolve() };
@@ -150,7 +151,7 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
   });
 
   it('sends parts as the store reads them: a window open for a part not read yet waits for it', async () => {
-    const send = flow.send('g-1', 'g-1', { rev: 5, parts: 5 });
+    const send = flow.send('g-1', 'g-1', { compoundId: 'c-1', rev: 5, parts: 5 });
     await send.add(payloadOf(5, 1, 5));
     expect(parts()).toEqual([1]); // the window has room; part 2 is not read yet
     await send.add(payloadOf(5, 2, 5));
@@ -165,13 +166,28 @@ describe('SnapshotFlow (window of unacknowledged snapshot parts)', () => {
   });
 
   it('ends the session failed when its parts cannot be read, sending nothing more', async () => {
-    const send = flow.send('g-1', 'g-1', { rev: 5, parts: 5 });
+    const send = flow.send('g-1', 'g-1', { compoundId: 'c-1', rev: 5, parts: 5 });
     await send.add(payloadOf(5, 1, 5));
     send.fail(new Error('disk gone'));
     expect(await send.finished).toBe('failed');
     expect(flow.activeRev('g-1')).toBeUndefined();
     expect(flow.ack('g-1', 5, 1)).toBe(false);
     expect(parts()).toEqual([1]);
+  });
+
+  it('resumes a session only for the same compound: a gate now in another compound gets a new one', async () => {
+    const first = flow.send('g-1', 'g-1', { compoundId: 'c-1', rev: 5, parts: 5 });
+    await first.add(payloadOf(5, 1, 5));
+    const other = flow.send('g-1', 'g-1', { compoundId: 'c-2', rev: 5, parts: 5 });
+    expect(other.resumed).toBe(false);
+    expect(await first.finished).toBe('replaced');
+  });
+
+  it('stops the read of a session that ended before its parts were all read', async () => {
+    const first = flow.send('g-1', 'g-1', { compoundId: 'c-1', rev: 5, parts: 5 });
+    await first.add(payloadOf(5, 1, 5));
+    flow.send('g-1', 'g-1', { compoundId: 'c-1', rev: 6, parts: 5 });
+    expect(() => first.add(payloadOf(5, 2, 5))).toThrow(SnapshotReadStopped);
   });
 
   it('keeps one session per gate: gates do not share a window', async () => {
@@ -211,7 +227,7 @@ describe('SnapshotFlow default window', () => {
       },
       logger: silentLogger,
     });
-    const send = flow.send('g-1', 'g-1', { rev: 5, parts });
+    const send = flow.send('g-1', 'g-1', { compoundId: 'c-1', rev: 5, parts });
     for (let part = 1; part <= parts; part++) {
       const head = Buffer.from(`{"snapshotRev":5,"part":${part},"parts":${parts},"records":[`);
       void send.add(Buffer.concat([head, Buffer.alloc(partBytes - head.length - 2, 0x20), Buffer.from(']}')]));
