@@ -23,10 +23,13 @@ export interface CompoundResidentsOptions {
   logger: Logger;
 }
 
+/** How much longer than `maxAgeMs` a compound found too big to hold is left unread. */
+const TOO_BIG_HOLD_FACTOR = 10;
+
 interface Held {
-  /** Undefined: too many to hold (looked up one by one until `at` is old). */
+  /** Undefined: too many to hold, or the read failed (looked up one by one until `until`). */
   persons: ReadonlySet<string> | undefined;
-  at: number;
+  until: number;
 }
 
 export class CompoundResidents {
@@ -42,7 +45,7 @@ export class CompoundResidents {
    */
   of(compoundId: string, now: number): ReadonlySet<string> | undefined | Promise<ReadonlySet<string> | undefined> {
     const held = this.held.get(compoundId);
-    if (held && now - held.at < this.options.maxAgeMs) return held.persons;
+    if (held && now < held.until) return held.persons;
     let loading = this.loading.get(compoundId);
     if (!loading) {
       loading = this.load(compoundId, now).finally(() => this.loading.delete(compoundId));
@@ -51,19 +54,25 @@ export class CompoundResidents {
     return loading.then(() => this.held.get(compoundId)?.persons);
   }
 
-  /** Reads the set; a failed read holds nothing (admission then asks per person, and reads again next time). */
+  /**
+   * Reads the set. A failed read, and a compound too big to hold, are held too — as "look persons up
+   * one by one" — for `maxAgeMs` and ten times that: during database trouble every message would
+   * otherwise start another whole-compound read, and a big compound would be read only to be
+   * found too big again.
+   */
   private async load(compoundId: string, now: number): Promise<void> {
     let ids: string[] | undefined;
+    let failed = false;
     try {
       ids = await this.options.personIdsOfCompound(compoundId, this.options.maxPerCompound);
     } catch (err) {
-      this.drop(compoundId);
+      failed = true;
       this.options.logger.warn({ err, compoundId }, "compound's residents not read; looking persons up one by one");
-      return;
     }
     this.drop(compoundId);
     const persons = ids ? new Set(ids) : undefined;
-    this.held.set(compoundId, { persons, at: now });
+    const holdMs = persons || failed ? this.options.maxAgeMs : this.options.maxAgeMs * TOO_BIG_HOLD_FACTOR;
+    this.held.set(compoundId, { persons, until: now + holdMs });
     this.total += persons?.size ?? 0;
     for (const oldest of this.held.keys()) {
       if (this.total <= this.options.maxTotal || oldest === compoundId) break;
