@@ -46,7 +46,7 @@ type Columns = [
  * (a gate's resend reaching the other instance) wait on each other's index entries in one order,
  * never in a cycle.
  */
-type InsertBatchParams = [...Columns, string[], number[], string[], number[], string[]];
+type InsertBatchParams = [...Columns, string[], number[], string[], number[], string[], boolean];
 const insertBatch = statement<InsertBatchParams, { gate_id: string; seq: number }>(
   'insert_batch',
   `WITH refused AS (
@@ -66,29 +66,39 @@ const insertBatch = statement<InsertBatchParams, { gate_id: string; seq: number 
      ON CONFLICT DO NOTHING
      RETURNING gate_id, seq, ts),
    locked AS (
-     SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT k FROM unnest($23::text[]) AS k ORDER BY k) AS sorted
+     SELECT CASE WHEN shared THEN pg_advisory_xact_lock_shared(k) ELSE pg_advisory_xact_lock(k) END FROM (
+       SELECT k, shared FROM (
+         SELECT hashtextextended('ingest:' || g, 0) AS k, $24::bool AS shared FROM unnest($23::text[]) AS g
+         UNION ALL
+         SELECT hashtextextended('ingest-seq:' || gate_id, seq), false FROM stored WHERE $24) AS keys
+       ORDER BY k) AS sorted
      WHERE (SELECT COUNT(*) FROM stored) + (SELECT COUNT(*) FROM refused) >= 0)
    SELECT gate_id, seq FROM stored WHERE (SELECT COUNT(*) FROM locked) >= 0`,
 );
 /**
- * Under the gate locks, with a snapshot taken after them: the gates' ack marks as they stand, and
- * any stored key (`$1`–`$3`) whose `(gate_id, seq)` another transaction stored with another `ts`
- * meanwhile — a gate that sent two passages under one seq, through two instances at once
- * ('clash': the batch is rolled back and written again, when `NOT EXISTS` sees the other).
+ * Under the batch's locks, with a snapshot taken after them: any stored key (`$1`–`$3`) whose
+ * `(gate_id, seq)` another transaction stored with another `ts` meanwhile — a gate that sent two
+ * passages under one seq, through two instances at once ('clash': the batch is rolled back and
+ * written again, when `NOT EXISTS` sees the other). Whoever took the key's lock first has
+ * committed (or rolled back) before this reads.
  */
-const settle = statement<
-  [string[], number[], number[], string[]],
-  { kind: 'clash' | 'mark'; gate_id: string; seq: number }
->(
-  'settle_batch',
-  `SELECT 'clash' AS kind, k.gate_id, k.seq FROM unnest($1::text[], $2::int8[], $3::int8[]) AS k(gate_id, seq, ts)
-   WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq AND e.ts <> k.ts)
-   UNION ALL
-   SELECT 'mark', gate_id, up_to FROM gate_acks WHERE gate_id = ANY($4::text[])`,
+const clashes = statement<[string[], number[], number[]], { gate_id: string; seq: number }>(
+  'batch_clashes',
+  `SELECT k.gate_id, k.seq FROM unnest($1::text[], $2::int8[], $3::int8[]) AS k(gate_id, seq, ts)
+   WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq AND e.ts <> k.ts)`,
+);
+const getAcks = statement<[string[]], { gate_id: string; up_to: number }>(
+  'get_acks',
+  'SELECT gate_id, up_to FROM gate_acks WHERE gate_id = ANY($1::text[])',
 );
 const getAck = statement<[string], { up_to: number }>('get_ack', 'SELECT up_to FROM gate_acks WHERE gate_id = $1');
-const writeAckSql = `INSERT INTO gate_acks (gate_id, up_to) SELECT * FROM unnest($1::text[], $2::int8[])
-   ON CONFLICT (gate_id) DO UPDATE SET up_to = excluded.up_to`;
+/**
+ * Marks only move forward (two instances write one gate's mark, each with what it saw), and rows
+ * are written in gate order, so two instances' writes never wait on each other in a cycle.
+ */
+const writeAckSql = `INSERT INTO gate_acks (gate_id, up_to)
+   SELECT * FROM unnest($1::text[], $2::int8[]) AS k(gate_id, up_to) ORDER BY gate_id
+   ON CONFLICT (gate_id) DO UPDATE SET up_to = GREATEST(gate_acks.up_to, excluded.up_to)`;
 const writeAcks = statement<[string[], number[]]>('write_acks', writeAckSql);
 /**
  * The moved marks written, and which gates' next seq (`$3`, `$4`: gate, mark + 1) is already
@@ -115,6 +125,13 @@ const purgeRefused = statement<[number, number]>(
 
 /** Rows read per step when an ack walks over seqs stored beyond a filled gap. */
 const ACK_WALK_PAGE = 1000;
+/**
+ * A batch storing at most this many new rows locks each `(gate, seq)` it stored (and its gates
+ * shared); a larger one (a drain) locks its gates alone, exclusively — each transaction's locks
+ * stay within PostgreSQL's lock table (`max_locks_per_transaction` × connections), and the two
+ * kinds exclude each other on the gate lock.
+ */
+export const MAX_SEQ_LOCKS = 512;
 
 const key = (gateId: string, seq: number) => `${gateId}\u0000${seq}`;
 
@@ -219,11 +236,12 @@ export class PgEvents {
   }
 
   /**
-   * One transaction: the batch written (refused seqs, new events) and only then the gates' locks
-   * taken, in one statement; under the locks, the marks read with the clash check, the marks
-   * written with the gap probe, the hooks (what they write was prepared before), COMMIT. With
-   * several instances the locks are what they take turns on, so the batch's writes into `events`
-   * (the bulk of its time) run beside another instance's batch of the same gates.
+   * One transaction: the batch written (refused seqs, new events) and only then its locks taken,
+   * in one statement; under them the clash check, the hooks (what they write was prepared
+   * before), COMMIT. Then, outside it, the marks moved over what is committed (`advanceAcks`).
+   * The locks are per stored `(gate, seq)` (and each gate's shared), so two instances storing
+   * different seqs of the same gates — a gate's messages alternating between them — never wait
+   * on each other; only two copies of one seq do, and the second then sees the first.
    */
   private async insertOnce(
     events: readonly StoredEvent[],
@@ -239,11 +257,12 @@ export class PgEvents {
       refused.map((r) => r.seq),
       refused.map((r) => r.reason),
       refused.map((r) => r.refusedAt),
-      gates.map((g) => `ingest:${g}`),
+      gates,
+      plan.candidates.length <= MAX_SEQ_LOCKS,
     ];
     // The hooks' reads and work for every candidate before the transaction.
     if (hook?.prepare && plan.candidates.length > 0) await hook.prepare(plan.candidates, compoundOf, this.pool);
-    const result = await transaction(this.pool, async (client) => {
+    const inserted = await transaction(this.pool, async (client) => {
       const { rows } = await run(client, insertBatch, params);
       const stored = new Set(rows.map((r) => key(r.gate_id, r.seq)));
       // Every candidate new (the usual case): the very array the hooks prepared for.
@@ -251,39 +270,34 @@ export class PgEvents {
         stored.size === plan.candidates.length
           ? plan.candidates
           : plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
-      const settled = await run(client, settle, [
+      const clash = await run(client, clashes, [
         inserted.map((e) => e.gateId),
         inserted.map((e) => e.seq),
         inserted.map((e) => e.ts),
-        gates,
       ]);
-      const before = new Map<string, number>();
-      for (const r of settled.rows) {
-        if (r.kind === 'clash') throw new SeqClash(r.gate_id, r.seq);
-        before.set(r.gate_id, r.seq);
-      }
-      const acks = await this.advanceAcks(client, plan.seqsOfGate, before);
+      const clashed = clash.rows[0];
+      if (clashed) throw new SeqClash(clashed.gate_id, clashed.seq);
       // Last before the COMMIT: the hooks' counters are rows every instance updates (the
       // statistics of a busy hour), so their row locks are held as briefly as the batch allows.
       if (hook && inserted.length > 0) await hook.onStored(inserted, compoundOf, client);
-      return { inserted, acks };
+      return inserted;
     });
     hook?.committed?.();
-    return result;
+    return { inserted, acks: await this.advanceAcks(plan.seqsOfGate) };
   }
 
   /**
-   * Moves each gate's cumulative mark (docs/architecture.md rule 2) over contiguous answered seqs
-   * (stored, or refused by ingest): first over the batch's own seqs, then — if the next seq was
-   * already answered (a gap just filled) — over both tables page by page. One statement (the
-   * write and the probe) for the whole batch in the usual case.
+   * After the COMMIT, each statement on its own: moves each gate's cumulative mark
+   * (docs/architecture.md rule 2) over contiguous answered seqs (stored, or refused by ingest) —
+   * first over the batch's own seqs (all committed now, by this batch or the one it waited for),
+   * then, if the next seq is already answered (a gap filled, or another instance's batch), over
+   * both tables page by page. Every statement reads only committed rows, so a mark never covers a
+   * seq that is not stored; marks only grow (`GREATEST`); and of two instances' batches of one
+   * gate, the one whose marks are read last started after both commits and sees both.
    */
-  private async advanceAcks(
-    client: Queryable,
-    seqsOfGate: Map<string, number[]>,
-    before: ReadonlyMap<string, number>,
-  ): Promise<Map<string, number>> {
+  private async advanceAcks(seqsOfGate: Map<string, number[]>): Promise<Map<string, number>> {
     const gates = [...seqsOfGate.keys()];
+    const before = new Map((await run(this.pool, getAcks, [gates])).rows.map((r) => [r.gate_id, Number(r.up_to)]));
     const marks = new Map<string, number>();
     for (const [gateId, seqs] of seqsOfGate) {
       let mark = before.get(gateId) ?? 0;
@@ -293,9 +307,8 @@ export class PgEvents {
       }
       marks.set(gateId, mark);
     }
-    const changed = () => gates.filter((g) => marks.get(g) !== (before.get(g) ?? 0));
-    const first = changed();
-    const probe = await run(client, writeAcksAndProbe, [
+    const first = gates.filter((g) => marks.get(g) !== (before.get(g) ?? 0));
+    const probe = await run(this.pool, writeAcksAndProbe, [
       first,
       first.map((g) => marks.get(g)!),
       gates,
@@ -304,10 +317,10 @@ export class PgEvents {
     if (probe.rows.length === 0) return marks;
     const walked: string[] = [];
     for (const { gate_id: gateId } of probe.rows) {
-      marks.set(gateId, await this.walk(client, gateId, marks.get(gateId)!));
+      marks.set(gateId, await this.walk(this.pool, gateId, marks.get(gateId)!));
       walked.push(gateId);
     }
-    await run(client, writeAcks, [walked, walked.map((g) => marks.get(g)!)]);
+    await run(this.pool, writeAcks, [walked, walked.map((g) => marks.get(g)!)]);
     return marks;
   }
 

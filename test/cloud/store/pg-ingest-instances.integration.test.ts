@@ -6,6 +6,8 @@
  * between instances. Released, they settle one after the other: every seq stored once, the ack
  * mark over both, and a seq the two sent with different times (a gate that reused a seq) stored
  * once — the batch that settles second sees the first, rolls back and is written again.
+ * Batches of different seqs of the same gates lock different keys and do not wait on each other;
+ * their marks, moved after COMMIT from committed rows, never cover a seq not yet committed.
  * Waits on the database's own state (pg_stat_activity), never on time.
  */
 import pg from 'pg';
@@ -19,6 +21,7 @@ let db: TestDatabase;
 let a: PostgresCloudStore;
 let b: PostgresCloudStore;
 let admin: pg.Client;
+const SWARM = ['s-1', 's-2', 's-3', 's-4', 's-5'];
 
 const event = (gateId: string, seq: number, ts = EVENTS_T0 + seq * 1000): StoredEvent => ({
   ...entryEvent(gateId, seq, { personId: 'p-1', ts }),
@@ -33,7 +36,7 @@ beforeAll(async () => {
     PostgresCloudStore.open({ url: db.url, max: 3 }),
   ]);
   await a.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
-  for (const id of ['g-1', 'g-2', 'g-3'])
+  for (const id of ['g-1', 'g-2', 'g-3', 'g-4', 'g-5', ...SWARM])
     await a.createGate({ id, compoundId: 'c-1', name: id, antiPassback: false }, 1);
   await a.upsertResidents([resident('p-1', 'c-1')]);
   admin = new pg.Client({ connectionString: db.url });
@@ -109,5 +112,56 @@ describe('two instances writing one gate at once', () => {
     await a.insertEvents([event('g-3', 3, ts), event('g-3', 1, ts), event('g-3', 2, ts)]);
     const { rows } = await admin.query<{ seq: string }>("SELECT seq FROM events WHERE gate_id = 'g-3' ORDER BY id");
     expect(rows.map((r) => Number(r.seq))).toEqual([3, 1, 2]);
+  });
+
+  it('lets a batch of other seqs of the same gates commit while one waits, and acks only committed seqs', async () => {
+    const held = "hashtextextended('ingest-seq:g-4', 1)";
+    await admin.query(`SELECT pg_advisory_lock(${held})`);
+    let waiting: ReturnType<typeof a.insertEvents> | undefined;
+    try {
+      waiting = a.insertEvents([event('g-4', 1), event('g-5', 1), event('g-4', 3), event('g-5', 3)]);
+      waiting.catch(() => undefined);
+      // b's batch of the same two gates commits while a's waits on seq 1's lock.
+      const other = await b.insertEvents([event('g-4', 2), event('g-5', 2), event('g-4', 4), event('g-5', 4)]);
+      expect(other.inserted.map((e) => e.seq)).toEqual([2, 2, 4, 4]);
+      // Seq 1 of both gates is not committed: no mark moves over it.
+      expect(other.acks.get('g-4')).toBe(0);
+      expect(other.acks.get('g-5')).toBe(0);
+      expect(await b.ackedUpTo('g-4')).toBe(0);
+    } finally {
+      await admin.query(`SELECT pg_advisory_unlock(${held})`);
+    }
+    const first = await waiting!;
+    // Read after both commits, a's marks cover both batches.
+    expect(first.acks.get('g-4')).toBe(4);
+    expect(first.acks.get('g-5')).toBe(4);
+    expect(await b.ackedUpTo('g-5')).toBe(4);
+    expect((await storedOf('g-4')).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('store every seq once and end on the full mark when two stores ingest interleaved seqs at once', async () => {
+    const seqs = 120;
+    const batches: [PostgresCloudStore, StoredEvent[]][] = [];
+    // Seq n of every gate goes to a or b as n's bits say (runs and alternations), in batches of
+    // 12 rows across the five gates; every fifth batch is sent again to the other store (a resend).
+    for (let from = 1; from <= seqs; from += 12) {
+      const toA: StoredEvent[] = [];
+      const toB: StoredEvent[] = [];
+      for (let seq = from; seq < from + 12; seq++)
+        for (const gateId of SWARM) ((seq * 7) % 5 < 2 ? toA : toB).push(event(gateId, seq));
+      batches.push([a, toA], [b, toB]);
+      if (from % 5 === 1) batches.push([b, toA]);
+    }
+    const results = await Promise.all(batches.map(([store, rows]) => store.insertEvents(rows)));
+    const counted = new Map<string, number>();
+    for (const r of results)
+      for (const e of r.inserted) counted.set(`${e.gateId}/${e.seq}`, (counted.get(`${e.gateId}/${e.seq}`) ?? 0) + 1);
+    expect(counted.size).toBe(SWARM.length * seqs);
+    expect([...counted.values()].every((n) => n === 1)).toBe(true);
+    for (const gateId of SWARM) {
+      expect((await storedOf(gateId)).map((r) => r.seq)).toEqual(Array.from({ length: seqs }, (_, i) => i + 1));
+      expect(await a.ackedUpTo(gateId)).toBe(seqs);
+      expect(Math.max(...results.map((r) => r.acks.get(gateId) ?? 0))).toBe(seqs);
+    }
   });
 });
