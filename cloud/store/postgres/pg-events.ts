@@ -6,13 +6,15 @@
  * key; `events` is partitioned by month, and PostgreSQL's unique indexes on a partitioned table
  * must hold the partition key, so the index is `(gate_id, seq, ts)` — a resent copy (same ts)
  * conflicts there, and waits for a copy another transaction is storing — and the key itself is
- * settled under a per-gate advisory lock every cloud instance takes, held to the COMMIT: taken
- * right after the batch's rows are written (in the same statement), and under it the next
- * statement sees every batch of those gates committed before, refuses a seq stored meanwhile
- * with another ts (the batch is written again) and reads the ack marks. The marks are moved in
- * the database under that lock, never from one instance's memory, so any instance may take any
- * gate's batch (docs/architecture.md rule 2). The caller acks only after `insertEvents` resolves,
- * i.e. after COMMIT.
+ * settled under an advisory lock per stored `(gate, seq)` every cloud instance takes, held to the
+ * COMMIT (a drain's large batch locks its gates instead): taken right after the batch's rows are
+ * written (in the same statement), and under it the next statement sees a copy of that seq
+ * committed before with another ts, and refuses it (the batch is written again). Batches of
+ * different seqs of the same gates — a gate's messages alternating between instances — do not
+ * wait on each other. After the COMMIT the marks are moved in the database from committed rows,
+ * never from one instance's memory, and only forward, so any instance may take any gate's batch
+ * (docs/architecture.md rule 2). The caller acks only after `insertEvents` resolves, i.e. after
+ * the COMMIT and the marks.
  */
 import { addEventConditions } from '../store-filters.ts';
 import type pg from 'pg';
@@ -128,8 +130,9 @@ const ACK_WALK_PAGE = 1000;
 /**
  * A batch storing at most this many new rows locks each `(gate, seq)` it stored (and its gates
  * shared); a larger one (a drain) locks its gates alone, exclusively — each transaction's locks
- * stay within PostgreSQL's lock table (`max_locks_per_transaction` × connections), and the two
- * kinds exclude each other on the gate lock.
+ * stay within PostgreSQL's lock table (`max_locks_per_transaction` × connections: 64 × 100 by
+ * default, room for eight instances' batches of 512 seqs over 200 gates each), and the two kinds
+ * exclude each other on the gate lock (so do instances of the version before, which lock gates).
  */
 export const MAX_SEQ_LOCKS = 512;
 
@@ -283,7 +286,11 @@ export class PgEvents {
       return inserted;
     });
     hook?.committed?.();
-    return { inserted, acks: await this.advanceAcks(plan.seqsOfGate) };
+    // The batch is stored whatever happens next: a mark that cannot be moved now (the database
+    // gone between the two) is moved by the gate's resend, whose copies are skipped; the batch
+    // is still reported stored, so what follows a store (`onStored`) runs once for it.
+    const acks = await this.advanceAcks(plan.seqsOfGate).catch(() => new Map<string, number>());
+    return { inserted, acks };
   }
 
   /**
