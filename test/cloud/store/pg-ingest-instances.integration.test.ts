@@ -12,6 +12,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_SEQ_LOCKS } from '../../../cloud/store/postgres/pg-events.ts';
 import { PostgresCloudStore } from '../../../cloud/store/postgres/postgres-store.ts';
 import type { StoredEvent } from '../../../cloud/store/store.ts';
 import { createTestDatabase, type TestDatabase } from '../../../testkit/postgres.ts';
@@ -36,7 +37,7 @@ beforeAll(async () => {
     PostgresCloudStore.open({ url: db.url, max: 3 }),
   ]);
   await a.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
-  for (const id of ['g-1', 'g-2', 'g-3', 'g-4', 'g-5', ...SWARM])
+  for (const id of ['g-1', 'g-2', 'g-3', 'g-4', 'g-5', 'g-6', ...SWARM])
     await a.createGate({ id, compoundId: 'c-1', name: id, antiPassback: false }, 1);
   await a.upsertResidents([resident('p-1', 'c-1')]);
   admin = new pg.Client({ connectionString: db.url });
@@ -163,5 +164,21 @@ describe('two instances writing one gate at once', () => {
       expect(await a.ackedUpTo(gateId)).toBe(seqs);
       expect(Math.max(...results.map((r) => r.acks.get(gateId) ?? 0))).toBe(seqs);
     }
+  });
+
+  it('keeps a seq once between a drain batch (gate locks) and a live batch (seq locks) of the same gate', async () => {
+    const big = MAX_SEQ_LOCKS + 88;
+    const clash = 300;
+    const [drained, live] = await meetingAtTheLock('g-6', () => [
+      a.insertEvents(Array.from({ length: big }, (_, i) => event('g-6', i + 1))),
+      b.insertEvents([event('g-6', clash, EVENTS_T0 + 7), event('g-6', big + 1)]),
+    ]);
+    const rows = await storedOf('g-6');
+    expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: big + 1 }, (_, i) => i + 1));
+    const once = [...drained!.inserted, ...live!.inserted].filter((e) => e.seq === clash);
+    expect(once).toHaveLength(1);
+    expect(rows[clash - 1]!.ts).toBe(once[0]!.ts);
+    expect(Math.max(drained!.acks.get('g-6')!, live!.acks.get('g-6')!)).toBe(big + 1);
+    expect(await a.ackedUpTo('g-6')).toBe(big + 1);
   });
 });
