@@ -44,16 +44,16 @@ type Columns = [
  * of these gates committed before this one got its locks (`settle`).
  *
  * The rows are numbered (`id`, the events' order among equal times) in the batch's order, as on
- * SQLite, but written in `(gate_id, seq)` order: two batches resending each other's passages
- * (a gate's resend reaching the other instance) wait on each other's index entries in one order,
- * never in a cycle.
+ * SQLite, but written in `(gate_id, seq)` order — and the refused seqs too: two batches resending
+ * each other's passages (a gate's resend reaching the other instance) wait on each other's index
+ * entries in one order, never in a cycle.
  */
 type InsertBatchParams = [...Columns, string[], number[], string[], number[], string[], boolean];
 const insertBatch = statement<InsertBatchParams, { gate_id: string; seq: number }>(
   'insert_batch',
   `WITH refused AS (
      INSERT INTO refused_seqs (gate_id, seq, reason, refused_at)
-     SELECT * FROM unnest($19::text[], $20::int8[], $21::text[], $22::int8[]) ON CONFLICT DO NOTHING
+     SELECT * FROM unnest($19::text[], $20::int8[], $21::text[], $22::int8[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING
      RETURNING 1),
    stored AS (
      INSERT INTO events (id, ${EVENT_COLUMNS})
