@@ -65,7 +65,7 @@ export class PassageDesk {
     const granted = decision.result === 'granted';
     const awaitTurnstile = granted && o.turnstile.hasDevice;
     const key = o.feed.nextKey();
-    const entry = this.entryOf(decision, now, decisionMs);
+    const entry = journalEntryOf(decision, this.o.gateId, now, decisionMs);
     const event = this.append(entry, !awaitTurnstile, granted ? decision.effects : undefined);
 
     let passage: Promise<EntryEvent | undefined>;
@@ -132,28 +132,6 @@ export class PassageDesk {
     await Promise.allSettled([...this.passages]);
   }
 
-  private entryOf(decision: Decision, now: number, decisionMs: number): JournalEntry {
-    const granted = decision.result === 'granted';
-    return {
-      gateId: this.o.gateId,
-      ts: now,
-      direction: decision.direction,
-      method: decision.method,
-      result: decision.result,
-      reason: decision.reason,
-      health: decision.health,
-      mode: decision.mode,
-      passed: null,
-      decisionMs: Math.round(decisionMs * 1000) / 1000,
-      ...(decision.personId ? { personId: decision.personId } : {}),
-      ...(decision.idHash ? { idHash: decision.idHash } : {}),
-      ...(decision.passId ? { passId: decision.passId } : {}),
-      ...(decision.guard ? { guard: decision.guard } : {}),
-      ...(granted && decision.effects.householdExit ? { quotaHousehold: decision.effects.householdExit } : {}),
-      ...(decision.openReason ? { openReason: decision.openReason } : {}),
-    };
-  }
-
   private append(
     entry: JournalEntry,
     final: boolean,
@@ -185,4 +163,27 @@ export class PassageDesk {
     this.passages.add(promise);
     void promise.finally(() => this.passages.delete(promise));
   }
+}
+
+/** The journal entry of a decided scan at `gateId` (its passage not yet reported: `passed` null). */
+export function journalEntryOf(decision: Decision, gateId: string, now: number, decisionMs: number): JournalEntry {
+  const granted = decision.result === 'granted';
+  return {
+    gateId,
+    ts: now,
+    direction: decision.direction,
+    method: decision.method,
+    result: decision.result,
+    reason: decision.reason,
+    health: decision.health,
+    mode: decision.mode,
+    passed: null,
+    decisionMs: Math.round(decisionMs * 1000) / 1000,
+    ...(decision.personId ? { personId: decision.personId } : {}),
+    ...(decision.idHash ? { idHash: decision.idHash } : {}),
+    ...(decision.passId ? { passId: decision.passId } : {}),
+    ...(decision.guard ? { guard: decision.guard } : {}),
+    ...(granted && decision.effects.householdExit ? { quotaHousehold: decision.effects.householdExit } : {}),
+    ...(decision.openReason ? { openReason: decision.openReason } : {}),
+  };
 }

@@ -7,6 +7,7 @@
 import { type Credential, type Decision, decideEntry, type GateContext } from '../../edge-agent/decision.ts';
 import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { JournalStore } from '../../edge-agent/journal-store.ts';
+import { journalEntryOf } from '../../edge-agent/passages.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
 import type { Change, EntryEvent } from '../../shared/schemas/mqtt.ts';
 import { GATE, NOW } from './fixtures.ts';
@@ -34,20 +35,9 @@ export function scanPending(
 ): { decision: Decision; event: EntryEvent } {
   const decision = decideEntry(credential, gate, stores.replica, NOW);
   const granted = decision.result === 'granted';
-  const event = stores.journal.append(
-    {
-      gateId: GATE,
-      ts: NOW,
-      direction: decision.direction,
-      method: decision.method,
-      result: decision.result,
-      reason: decision.reason,
-      health: decision.health,
-      mode: decision.mode,
-      passed: null,
-      decisionMs: 0,
-    },
-    { final: !granted, ...(granted ? { effects: decision.effects } : {}) },
-  );
+  const event = stores.journal.append(journalEntryOf(decision, GATE, NOW, 0), {
+    final: !granted,
+    ...(granted ? { effects: decision.effects } : {}),
+  });
   return { decision, event };
 }
