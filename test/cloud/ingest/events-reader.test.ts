@@ -10,6 +10,7 @@ import { readEventsMessage } from '../../../cloud/ingest/events-reader.ts';
 import { DIRECTIONS, HEALTH_COLOURS, METHODS, MODES, REASONS, RESULTS } from '../../../shared/enums.ts';
 import { ENTRY_EVENT_LIMITS, eventsMessageSchema } from '../../../shared/schemas/mqtt.ts';
 import { anyJson, nearLimits } from '../../helpers/near-limits.ts';
+import { entryEvent } from '../fixtures.ts';
 
 const { maybe, id } = nearLimits(40);
 const int = (min: number, max: number) =>
@@ -53,20 +54,7 @@ const message = fc.oneof(
   { arbitrary: anyJson, weight: 1 },
 );
 
-const oneEvent = {
-  gateId: 'g-1',
-  seq: 1,
-  ts: 1_796_000_000_000,
-  direction: 'in',
-  method: 'qr',
-  result: 'granted',
-  reason: 'ok',
-  personId: 'p-1',
-  health: 'green',
-  mode: 'normal',
-  passed: true,
-  decisionMs: 1.5,
-};
+const oneEvent = entryEvent('g-1', 1, { ts: 1_796_000_000_000, decisionMs: 1.5 });
 
 describe('readEventsMessage', () => {
   it('accepts only what eventsMessageSchema accepts, and outputs what it outputs', () => {
