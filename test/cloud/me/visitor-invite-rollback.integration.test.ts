@@ -18,6 +18,7 @@ import { residentSideExtension } from '../../../cloud/me/resident-side-extension
 import { ABANDONED_KEPT_MS, INVITE_PENDING_MS, reclaimInvites } from '../../../cloud/me/visitor-reservations.ts';
 import type { AuditEntry, CloudStore } from '../../../cloud/store/store.ts';
 import { silentLogger } from '../../../shared/log.ts';
+import { seedInvitingHousehold } from './inviting-household.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
 import { storeBackends } from '../store/backends.ts';
 
@@ -45,32 +46,7 @@ describe.each(storeBackends())('visitor invitations that fail or crash half-way 
       now: () => clock,
       extensions: [residentSideExtension({ pepper: randomBytes(32) })],
     });
-    await h.core.registry.createResident(
-      {
-        personId: 'p-zhang',
-        compoundId: 'c-1',
-        householdId: 'h-101',
-        kind: 'resident',
-        name: '张三明',
-        cards: [],
-        elderly: false,
-        validFrom: null,
-        validTo: null,
-      },
-      { username: 'seed', role: 'admin' },
-    );
-    const manager = await h.token('manager', 'c-1', 'mgr-1');
-    const set = await h.request('PUT', '/api/v1/compounds/c-1/resident-policy', {
-      token: manager,
-      body: {
-        visitorQuota: QUOTA,
-        visitorQuotaDays: 7,
-        visitorModes: ['normal'],
-        returnYellowDays: 14,
-        returnRelease: 'after-days',
-      },
-    });
-    expect(set.status).toBe(200);
+    await seedInvitingHousehold(h, QUOTA);
     token = (await h.core.sessions.issue({ username: 'r:p-zhang', role: 'resident', compound: 'c-1' })).token;
   });
   afterEach(async () => {

@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { residentSideExtension } from '../../../cloud/me/resident-side-extension.ts';
 import { PostgresCloudStore } from '../../../cloud/store/postgres/postgres-store.ts';
 import type { CloudStore } from '../../../cloud/store/store.ts';
+import { seedInvitingHousehold } from './inviting-household.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
 import { storeBackends } from '../store/backends.ts';
 
@@ -43,27 +44,7 @@ describe.each(storeBackends())('the visitor quota under a burst of invitations o
       });
       instances.push(second);
     }
-    await first.core.registry.createResident(
-      {
-        personId: 'p-zhang',
-        compoundId: 'c-1',
-        householdId: 'h-101',
-        kind: 'resident',
-        name: '张三明',
-        cards: [],
-        elderly: false,
-        validFrom: null,
-        validTo: null,
-      },
-      { username: 'seed', role: 'admin' },
-    );
-    const manager = await first.token('manager', 'c-1', 'mgr-1');
-    const policy = { visitorQuota: QUOTA, visitorQuotaDays: 7, visitorModes: ['normal'] };
-    const set = await first.request('PUT', '/api/v1/compounds/c-1/resident-policy', {
-      token: manager,
-      body: { ...policy, returnYellowDays: 14, returnRelease: 'after-days' },
-    });
-    expect(set.status).toBe(200);
+    await seedInvitingHousehold(first, QUOTA);
   });
   afterEach(async () => {
     for (const h of instances.reverse()) await h.close();

@@ -1,0 +1,36 @@
+/**
+ * The household the visitor-invitation tests invite from: 张三明 (p-zhang) of h-101 in c-1, and
+ * the compound's resident policy with a visitor quota of `quota` a week, visitors in normal mode.
+ */
+import { expect } from 'vitest';
+import type { CloudStore } from '../../../cloud/store/store.ts';
+import type { Harness } from '../http/app-harness.ts';
+
+export async function seedInvitingHousehold(h: Harness<CloudStore>, quota: number): Promise<void> {
+  await h.core.registry.createResident(
+    {
+      personId: 'p-zhang',
+      compoundId: 'c-1',
+      householdId: 'h-101',
+      kind: 'resident',
+      name: '张三明',
+      cards: [],
+      elderly: false,
+      validFrom: null,
+      validTo: null,
+    },
+    { username: 'seed', role: 'admin' },
+  );
+  const manager = await h.token('manager', 'c-1', 'mgr-1');
+  const set = await h.request('PUT', '/api/v1/compounds/c-1/resident-policy', {
+    token: manager,
+    body: {
+      visitorQuota: quota,
+      visitorQuotaDays: 7,
+      visitorModes: ['normal'],
+      returnYellowDays: 14,
+      returnRelease: 'after-days',
+    },
+  });
+  expect(set.status).toBe(200);
+}
