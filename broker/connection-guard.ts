@@ -206,8 +206,17 @@ export class GuardedConnection extends Duplex {
     this.#listen();
     // PINGREQs are answered here once the client has its CONNACK (before, aedes sees them as they are).
     const { rest, pings } = this.#pings.take(chunk, this.#admitted);
-    for (let i = 0; i < pings; i++) this.#inner.write(PINGRESP);
-    if (rest.length > 0) this.#deliver(rest);
+    if (pings > 0) this.#answerPings(pings);
+    if (rest.length > 0 && !this.#refused) this.#deliver(rest);
+  }
+
+  /**
+   * One write for a chunk's PINGRESPs, held to the same budget as what aedes sends (`#send`): a gate
+   * that pings without reading is a slow reader too, not a way round `maxQueuedBytes`.
+   */
+  #answerPings(pings: number): void {
+    this.#inner.write(pings === 1 ? PINGRESP : Buffer.concat(Array.from({ length: pings }, () => PINGRESP)));
+    if (!this.#cloud && this.#inner.writableLength > this.#limits.maxQueuedBytes) this.#refuse('slow-reader');
   }
 
   /** To aedes now, or into `#unread` while aedes is behind; past `maxUnreadBytes` the socket is paused. */

@@ -113,6 +113,19 @@ describe('GuardedConnection backlog', () => {
     maxUnreadBytes: 65536,
   };
 
+  it('disconnects a gate that sends PINGREQs and reads none of their answers, as a slow reader', async () => {
+    const refusals: GuardRefusal[] = [];
+    const { socket } = heldSocket();
+    const guarded = new GuardedConnection(socket, limits, { onRefused: (r) => refusals.push(r), onSettled() {} });
+    guarded.admit();
+    guarded.resume();
+    const refused = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // 600 PINGREQs: 1200 bytes of PINGRESP waiting unsent, past the 1000-byte budget.
+    socket.push(Buffer.alloc(1200, Buffer.from([0xc0, 0x00])));
+    await refused;
+    expect(refusals).toEqual(['slow-reader']);
+  });
+
   it('disconnects a gate once more than its budget waits unsent', () => {
     const refusals: GuardRefusal[] = [];
     const { socket } = heldSocket();
