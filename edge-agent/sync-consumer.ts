@@ -33,7 +33,7 @@
  */
 import { z } from 'zod';
 import { formatIssues } from '../shared/config.ts';
-import type { MODES } from '../shared/enums.ts';
+import type { Mode, MODES } from '../shared/enums.ts';
 import { idSchema } from '../shared/ids.ts';
 import type { Logger } from '../shared/log.ts';
 import { type Change, syncDeltaEnvelopeSchema, syncEnvelopeSchema } from '../shared/schemas/mqtt.ts';
@@ -229,7 +229,7 @@ export class SyncConsumer {
       skipped += 1;
       if (skipped === 1)
         first = `#${index} ${describeChange(item)}: ${formatIssues(reading.error).slice(0, 3).join('; ')}`;
-      const closed = failClosed(item, this.now());
+      const closed = failClosed(item, this.now(), () => modeAfter(changes) ?? this.options.replica.mode());
       if (closed) changes.push(closed);
     }
     if (skipped === 0) return changes;
@@ -375,6 +375,17 @@ export class SyncConsumer {
 const PERSON_OPS: ReadonlySet<unknown> = new Set(['person.upsert', 'person.delete', 'health']);
 /** The modes an unreadable change may still impose: only those that admit fewer people than normal. */
 const TIGHTER_MODE = z.enum(['controlled', 'lockdown'] satisfies (typeof MODES)[number][]);
+/** How few a mode admits: an unreadable change may only move the gate up this order. */
+const STRICTNESS: Record<Mode, number> = { normal: 0, 'emergency-open': 0, controlled: 1, lockdown: 2 };
+
+/** The mode the last mode change among `changes` sets, if any. */
+function modeAfter(changes: readonly Change[]): Mode | undefined {
+  for (let i = changes.length - 1; i >= 0; i--) {
+    const change = changes[i]!;
+    if (change.op === 'mode') return change.mode;
+  }
+  return undefined;
+}
 
 /** An unreadable change's own fields, and the person it names (top level or in its record). */
 function fieldsOf(item: object): { fields: Record<string, unknown>; personId: unknown } {
@@ -389,12 +400,13 @@ function fieldsOf(item: object): { fields: Record<string, unknown>; personId: un
  * skipping it could leave a revoked pass or a person turned red admitting at the door, or the gate
  * in the mode it was told to leave. So a person whose record or health could not be read is taken
  * out of the replica (unknown: refused until a readable record arrives), a pass whose revocation
- * could not be read is revoked, and a mode change naming a mode that admits fewer people
- * (controlled, lockdown; its time or reason unreadable) is applied now — never one that opens
+ * could not be read is revoked, and a mode change naming a mode that admits fewer people than the
+ * gate's mode now (controlled, lockdown; its time or reason unreadable) is applied — never one that
+ * loosens (lockdown → controlled) or opens
  * (normal, emergency-open), which only a readable change may. The alarm tells the manager; anything
  * else (a policy, a setting) is skipped.
  */
-function failClosed(item: unknown, now: number): Change | undefined {
+function failClosed(item: unknown, now: number, currentMode: () => Mode): Change | undefined {
   if (typeof item !== 'object' || item === null) return undefined;
   const { fields, personId } = fieldsOf(item);
   const person = idSchema.safeParse(personId);
@@ -402,7 +414,9 @@ function failClosed(item: unknown, now: number): Change | undefined {
   const passId = idSchema.safeParse(fields.passId);
   if (fields.op === 'pass.revoke' && passId.success) return { op: 'pass.revoke', passId: passId.data, ts: now };
   const mode = TIGHTER_MODE.safeParse(fields.mode);
-  if (fields.op === 'mode' && mode.success) return { op: 'mode', mode: mode.data, ts: now };
+  if (fields.op === 'mode' && mode.success && STRICTNESS[mode.data] > STRICTNESS[currentMode()]) {
+    return { op: 'mode', mode: mode.data, ts: now };
+  }
   return undefined;
 }
 

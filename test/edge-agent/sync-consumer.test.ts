@@ -387,6 +387,11 @@ describe('SyncConsumer: changes the gate cannot read', () => {
     expect(sync.counters.changesSkipped).toBe(8);
     expect(replica.rev()).toBe(4);
     expect(replica.mode()).toBe('lockdown');
+    // Nor one that loosens: an unreadable controlled does not end the lockdown.
+    const loosening = { op: 'mode', mode: 'controlled', ts: NOW, reason: 'x'.repeat(500) };
+    sync.handleChanges(JSON.stringify({ fromRev: 4, toRev: 5, changes: [loosening] }));
+    expect(sync.counters.changesSkipped).toBe(9);
+    expect(replica.mode()).toBe('lockdown');
   });
 
   it('still refuses a message whose envelope is invalid, and skips nothing of an old delta', () => {
