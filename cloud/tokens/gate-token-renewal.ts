@@ -45,6 +45,8 @@ const DAY_MS = 86_400_000;
  */
 const renewalNoteSchema = z.strictObject({
   cmdId: z.string().max(128),
+  /** The signing key's id the sender signed with: only an instance holding the same key re-signs. */
+  kid: z.number().int(),
   claims: z.strictObject({
     sub: idSchema,
     role: z.literal('gate'),
@@ -158,8 +160,13 @@ export class GateTokenRenewal {
       for (const [id, entry] of this.pending) if (entry.gateId === gateId) this.pending.delete(id);
       this.pending.set(cmdId, { gateId, compoundId, token });
       // The gate's `ok` is a shared subscription: it may reach another instance, which signs the same
-      // token again from these claims (Ed25519 signatures are deterministic). Claims only, no signature.
-      await this.duties.note(gateId, 'token-renewal', JSON.stringify({ cmdId, claims }));
+      // token again from these claims with the same key (Ed25519 signatures are deterministic).
+      // Claims and the key's id only, no signature.
+      await this.duties.note(
+        gateId,
+        'token-renewal',
+        JSON.stringify({ cmdId, kid: this.options.signingKey.kid, claims }),
+      );
     }
     await this.options.publish(topics.gateCmd(gateId), { cmdId, kind: 'renew-token', token, by: 'cloud' });
     this.counters.renewed += 1;
@@ -194,6 +201,9 @@ export class GateTokenRenewal {
       const noted = await this.duties.noted(gateId, 'token-renewal');
       const sent = noted ? renewalNoteSchema.parse(JSON.parse(noted)) : undefined;
       if (sent?.cmdId !== cmdId || sent.claims.sub !== gateId) return undefined;
+      // Signed with another key (a rolling key change), the token would differ from the one the
+      // gate got, and setting it as the gate's broker password would lock the gate out.
+      if (sent.kid !== this.options.signingKey.kid) return undefined;
       const token = signToken(sent.claims, this.options.signingKey);
       return { gateId, compoundId: sent.claims.compound, token };
     } catch (error) {

@@ -136,16 +136,20 @@ describe('two instances judging the same gate statuses', () => {
     expect(await duties.claim('g-5', 'token-renewal', 'exp', NOW, DAY)).toBe(true);
     const other = instance(a, duties, () => NOW, passwords);
     const claims = { sub: 'g-5', role: 'gate', compound: 'c-1', exp: NOW + DAY, iat: NOW, jti: 'j1' };
+    const kid = signing.kid;
     for (const forged of [
-      { cmdId: 'c1', claims: { ...claims, role: 'cloud' } },
-      { cmdId: 'c1', claims: { ...claims, extra: 'admin' } },
-      { cmdId: 'c1', claims: { ...claims, compound: '../c-2' } },
+      { cmdId: 'c1', kid, claims: { ...claims, role: 'cloud' } },
+      { cmdId: 'c1', kid, claims: { ...claims, extra: 'admin' } },
+      { cmdId: 'c1', kid, claims: { ...claims, compound: '../c-2' } },
+      { cmdId: 'c1', kid, claims: { ...claims, sub: 'g-6' } },
+      // Sent by an instance on another signing key (a rolling key change): its token is not ours to rebuild.
+      { cmdId: 'c1', kid: kid + 1, claims },
     ]) {
       await duties.note('g-5', 'token-renewal', JSON.stringify(forged));
       await other.renewal.onCommandResult('g-5', 'c1', true);
     }
     expect(passwords).toEqual([]);
-    await duties.note('g-5', 'token-renewal', JSON.stringify({ cmdId: 'c1', claims }));
+    await duties.note('g-5', 'token-renewal', JSON.stringify({ cmdId: 'c1', kid, claims }));
     await other.renewal.onCommandResult('g-5', 'c1', true);
     expect(passwords).toHaveLength(1);
   });
