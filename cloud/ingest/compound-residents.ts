@@ -10,7 +10,8 @@
  * (another compound's, unknown, or registered since the set was read) is not decided here:
  * admission asks the store for them as before. A compound with more than `maxPerCompound`
  * residents is not held (its persons are looked up one by one), and all sets together hold at most
- * `maxTotal` ids: the oldest set is dropped first.
+ * `maxTotal` ids: sets whose time is over make room first; when current ones fill it, a further
+ * compound is held as too big (looked up one by one) rather than evicting them.
  */
 import type { Logger } from '../../shared/log.ts';
 
@@ -70,14 +71,26 @@ export class CompoundResidents {
       this.options.logger.warn({ err, compoundId }, "compound's residents not read; looking persons up one by one");
     }
     this.drop(compoundId);
-    const persons = ids ? new Set(ids) : undefined;
-    const holdMs = persons || failed ? this.options.maxAgeMs : this.options.maxAgeMs * TOO_BIG_HOLD_FACTOR;
+    const read = ids ? new Set(ids) : undefined;
+    // No room beside the current sets: one by one until this one's time is over, then try again.
+    const persons = read && this.makeRoom(read.size, now) ? read : undefined;
+    const tooBig = !read && !failed;
+    const holdMs = tooBig ? this.options.maxAgeMs * TOO_BIG_HOLD_FACTOR : this.options.maxAgeMs;
     this.held.set(compoundId, { persons, until: now + holdMs });
     this.total += persons?.size ?? 0;
-    for (const oldest of this.held.keys()) {
-      if (this.total <= this.options.maxTotal || oldest === compoundId) break;
-      this.drop(oldest);
+  }
+
+  /**
+   * Room for `size` more ids within `maxTotal`, made by dropping sets whose time is over — never one
+   * still current, which its compound's next message would read again (and so on round the
+   * compounds). False when there is not room: the new set is then held as too big.
+   */
+  private makeRoom(size: number, now: number): boolean {
+    for (const [compoundId, held] of this.held) {
+      if (this.total + size <= this.options.maxTotal) break;
+      if (held.until <= now) this.drop(compoundId);
     }
+    return this.total + size <= this.options.maxTotal;
   }
 
   private drop(compoundId: string): void {

@@ -101,7 +101,9 @@ export class EventAdmission {
     events: readonly StoredEvent[],
   ): AdmissionVerdict | Promise<AdmissionVerdict> {
     const now = this.now();
-    const residents = this.compounds?.of(compoundId, now);
+    // A message naming no person (unknown cards, guard opens) needs no compound's residents.
+    const named = events.some((e) => e.personId !== undefined && e.personId !== null);
+    const residents = named ? this.compounds?.of(compoundId, now) : undefined;
     if (residents instanceof Promise) {
       return residents.then((held) => this.judgeWith(gateId, compoundId, events, held, now));
     }

@@ -8,7 +8,7 @@ import { silentLogger } from '../../../shared/log.ts';
 
 const MAX_AGE_MS = 60_000;
 
-function residents(read: (compoundId: string, limit: number) => Promise<string[] | undefined>) {
+function residents(read: (compoundId: string, limit: number) => Promise<string[] | undefined>, maxTotal = 100) {
   let reads = 0;
   const held = new CompoundResidents({
     personIdsOfCompound: (compoundId, limit) => {
@@ -17,7 +17,7 @@ function residents(read: (compoundId: string, limit: number) => Promise<string[]
     },
     maxAgeMs: MAX_AGE_MS,
     maxPerCompound: 3,
-    maxTotal: 100,
+    maxTotal,
     logger: silentLogger,
   });
   return { held, reads: () => reads };
@@ -51,5 +51,17 @@ describe('CompoundResidents', () => {
     expect(reads()).toBe(1);
     await held.of('c-1', 10 * MAX_AGE_MS);
     expect(reads()).toBe(2);
+  });
+
+  it('past maxTotal a further compound is looked up one by one; no current set is evicted and read again', async () => {
+    const { held, reads } = residents(async (compoundId) => [`${compoundId}-a`, `${compoundId}-b`], 4);
+    await held.of('c-1', 0);
+    await held.of('c-2', 0);
+    expect(await held.of('c-3', 0)).toBeUndefined();
+    for (let t = 1; t < 100; t++) {
+      for (const c of ['c-1', 'c-2']) expect(held.of(c, t)).toBeInstanceOf(Set);
+      expect(held.of('c-3', t)).toBeUndefined();
+    }
+    expect(reads()).toBe(3);
   });
 });
