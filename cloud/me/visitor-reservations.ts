@@ -56,12 +56,19 @@ async function undoReservation(
   drop: boolean,
 ): Promise<boolean> {
   let changed = false;
+  // Only what this reservation made: its visitor's pass, and its household's visitor.
   const pass = await deps.store.getPass(row.passId);
-  if (pass && pass.revokedAt === null) {
+  if (pass && pass.revokedAt === null && pass.personId === row.visitorPersonId) {
     await deps.registry.revokePass(row.passId, actor);
     changed = true;
   }
-  if (await deps.store.getResident(row.visitorPersonId)) {
+  const visitor = await deps.store.getResident(row.visitorPersonId);
+  if (
+    visitor &&
+    visitor.kind === 'visitor' &&
+    visitor.compoundId === row.compoundId &&
+    visitor.householdId === row.householdId
+  ) {
     await deps.registry.deleteResident(row.visitorPersonId, actor);
     changed = true;
   }
