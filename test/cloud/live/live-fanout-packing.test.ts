@@ -9,7 +9,7 @@
  * the listeners, `here` and `deliver` to the listeners only.
  */
 import { createHmac } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LiveHub, type LiveMessage } from '../../../cloud/live/live-hub.ts';
 import {
   createLiveWire,
@@ -191,7 +191,7 @@ describe('the fan-out queue', () => {
     });
     await fanout.start();
     for (let seq = 1; seq <= 10; seq++) hub.publish(entry(seq));
-    while (sent.length === 0) await new Promise((r) => setImmediate(r));
+    await vi.waitFor(() => expect(sent.length).toBeGreaterThan(0), { timeout: 30_000, interval: 5 });
     expect(fanout.counters.overflowed).toBe(6);
     expect(sent[0]!.flatMap((p) => messagesOf(p)).map((m) => (m.data as { seq: number }).seq)).toEqual([7, 8, 9, 10]);
     release();

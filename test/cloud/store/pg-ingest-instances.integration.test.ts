@@ -11,7 +11,7 @@
  * Waits on the database's own state (pg_stat_activity), never on time.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_SEQ_LOCKS } from '../../../cloud/store/postgres/pg-events.ts';
 import { PostgresCloudStore } from '../../../cloud/store/postgres/postgres-store.ts';
 import type { StoredEvent } from '../../../cloud/store/store.ts';
@@ -59,14 +59,18 @@ async function meetingAtTheLock<T>(gateId: string, writes: () => Promise<T>[]): 
     const started = writes();
     pending = Promise.all(started);
     pending.catch(() => undefined);
-    for (;;) {
-      const { rows } = await admin.query<{ n: number }>(
-        `SELECT COUNT(*)::int AS n FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
-      );
-      if (rows[0]!.n >= started.length) break;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    // Every write blocked on the lock: polled at an interval (not back to back, which would take
+    // the database's CPU from the writes it waits for), and bounded, saying what it waited for.
+    await vi.waitFor(
+      async () => {
+        const { rows } = await admin.query<{ n: number }>(
+          `SELECT COUNT(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+        );
+        expect(rows[0]!.n, 'writes waiting on the gate lock').toBeGreaterThanOrEqual(started.length);
+      },
+      { timeout: 60_000, interval: 20 },
+    );
   } finally {
     await admin.query(`SELECT pg_advisory_unlock(${lock})`);
   }
