@@ -12,8 +12,7 @@
  * message kinds that travel — entries, alarms, acknowledgements; never gate statuses — with every
  * field typed and bounded). Anything else is refused unread or unparsed, and counted.
  */
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ALARM_KINDS, DIRECTIONS, HEALTH_COLOURS, METHODS, MODES, REASONS, RESULTS } from '../../shared/enums.ts';
 import { idSchema } from '../../shared/ids.ts';
