@@ -230,6 +230,7 @@ export class EventIngest {
       metrics.ingestEvents.inc({ outcome: 'stored' }, result.inserted.length);
       metrics.ingestEvents.inc({ outcome: 'duplicate' }, batch.length - result.inserted.length);
       this.ackWhenDurable(result.acks);
+      if (result.ackError !== undefined) this.ackFailed(result.ackError, batch, refused);
       if (result.inserted.length > 0) this.options.onStored?.(result.inserted);
       this.releaseWaiters(false);
     }
@@ -256,6 +257,13 @@ export class EventIngest {
           this.logger.error({ err }, 'fsync of the stored batch failed; not acknowledging it');
         },
       );
+  }
+
+  /** Stored, but the marks could not be moved: nothing is acked, the gates resend (harmless by (gateId, seq)). */
+  private ackFailed(err: unknown, batch: readonly { gateId: string }[], refused: readonly { gateId: string }[]): void {
+    const gates = new Set([...batch, ...refused].map((e) => e.gateId)).size;
+    this.options.metrics.ingestRejects.inc({ reason: 'ack-failed' }, gates);
+    this.logger.error({ err, gates }, 'batch stored but its ack marks could not be moved; not acknowledging it');
   }
 
   private sendAck(gateId: string, upTo: number): void {

@@ -61,6 +61,12 @@ export interface InsertEventsResult {
   inserted: StoredEvent[];
   /** Every gate of the batch → the highest n such that all of its seq ≤ n are stored or refused. */
   acks: Map<string, number>;
+  /**
+   * Why no marks could be moved after the batch was committed (PostgreSQL: the database lost
+   * between the COMMIT and the marks); `acks` is then empty. The batch is stored: nothing is
+   * acknowledged, the gates resend, the copies are skipped and the mark moves then.
+   */
+  ackError?: unknown;
 }
 
 export interface EventStore {

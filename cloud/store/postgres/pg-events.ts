@@ -288,9 +288,13 @@ export class PgEvents {
     hook?.committed?.();
     // The batch is stored whatever happens next: a mark that cannot be moved now (the database
     // gone between the two) is moved by the gate's resend, whose copies are skipped; the batch
-    // is still reported stored, so what follows a store (`onStored`) runs once for it.
-    const acks = await this.advanceAcks(plan.seqsOfGate).catch(() => new Map<string, number>());
-    return { inserted, acks };
+    // is still reported stored, so what follows a store (`onStored`) runs once for it, and the
+    // failure goes to the caller (`ackError`), which logs and counts it and acks nothing.
+    try {
+      return { inserted, acks: await this.advanceAcks(plan.seqsOfGate) };
+    } catch (ackError) {
+      return { inserted, acks: new Map(), ackError };
+    }
   }
 
   /**

@@ -1,10 +1,11 @@
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventIngest } from '../../../cloud/ingest/event-ingest.ts';
 import { GateDirectory } from '../../../cloud/ingest/gate-directory.ts';
 import { createCloudMetrics } from '../../../cloud/metrics/cloud-metrics.ts';
 import { SqliteCloudStore } from '../../../cloud/store/sqlite-store.ts';
 import type { StoredEvent } from '../../../cloud/store/store.ts';
-import { silentLogger } from '../../../shared/log.ts';
+import { createLogger, silentLogger } from '../../../shared/log.ts';
 import { entryEvent } from '../fixtures.ts';
 
 const message = (...events: unknown[]) => JSON.stringify({ events });
@@ -215,5 +216,43 @@ describe('EventIngest', () => {
     await ingest.flush();
     expect(acks).toEqual([]);
     expect(metrics.registry.render()).toMatch(/reason="fsync-failed"} 1/);
+  });
+
+  it('withholds the ack, logs and counts it when the store could not move the marks after storing', async () => {
+    await ingest.stop();
+    const lines: string[] = [];
+    const logger = createLogger({
+      destination: new Writable({
+        write: (chunk: Buffer, _encoding, done) => {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    });
+    const lost = new Error('connection terminated');
+    const stored: number[] = [];
+    ingest = make({
+      store: {
+        insertEvents: async (...args: Parameters<SqliteCloudStore['insertEvents']>) => ({
+          ...(await store.insertEvents(...args)),
+          acks: new Map(),
+          ackError: lost,
+        }),
+        durable: () => store.durable(),
+      },
+      logger,
+      onStored: (events) => stored.push(...events.map((e) => e.seq)),
+    });
+    await ingest.accept('g-1', message(entryEvent('g-1', 1), entryEvent('g-1', 2)));
+    await ingest.accept('g-2', message(entryEvent('g-2', 1)));
+    await settle();
+    // Stored (and reported stored once), never acknowledged: the gates resend, the copies are skipped.
+    expect(stored).toEqual([1, 2, 1]);
+    expect(acks).toEqual([]);
+    expect(metrics.ingestRejects.get({ reason: 'ack-failed' })).toBe(2);
+    const logged = lines.map((l) => JSON.parse(l));
+    expect(logged).toEqual([
+      expect.objectContaining({ level: 50, gates: 2, err: expect.objectContaining({ message: lost.message }) }),
+    ]);
   });
 });

@@ -5,7 +5,7 @@
  * the ack computed in the database when two instances take the same gates' batches at once.
  */
 import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { listPartitions, monthOf } from '../../../cloud/store/postgres/pg-partitions.ts';
 import { PostgresCloudStore } from '../../../cloud/store/postgres/postgres-store.ts';
 import type { StoredEvent } from '../../../cloud/store/store.ts';
@@ -100,6 +100,31 @@ describe('PostgresCloudStore', () => {
     const late = await a.insertEvents([event('g-1', 2, NOV + 10)]);
     expect(late.inserted.map((e) => e.seq)).toEqual([2]);
     expect(late.acks.get('g-1')).toBe(2);
+  });
+
+  it('reports a batch stored but unacked when its marks cannot be moved after the COMMIT; the resend moves them', async () => {
+    const store = await open();
+    const lost = new Error('connection terminated');
+    // The database goes away between the COMMIT and the marks: the first statement after it fails.
+    const query = store.pool.query.bind(store.pool);
+    const spy = vi
+      .spyOn(store.pool, 'query')
+      .mockImplementation(((config: unknown, ...rest: unknown[]) =>
+        (config as { name?: string }).name === 'anxin_get_acks'
+          ? Promise.reject(lost)
+          : (query as (...a: unknown[]) => unknown)(config, ...rest)) as typeof store.pool.query);
+    const first = await store.insertEvents([event('g-1', 1, DEC), event('g-1', 2, DEC + 1)]);
+    spy.mockRestore();
+    expect(first.inserted.map((e) => e.seq)).toEqual([1, 2]);
+    expect(first.acks.size).toBe(0);
+    expect(first.ackError).toBe(lost);
+    expect(await store.ackedUpTo('g-1')).toBe(0);
+    // The gate, unacked, resends: its copies are skipped and the mark moves over them.
+    const resend = await store.insertEvents([event('g-1', 1, DEC), event('g-1', 2, DEC + 1)]);
+    expect(resend.inserted).toEqual([]);
+    expect(resend.acks.get('g-1')).toBe(2);
+    expect(resend.ackError).toBeUndefined();
+    expect(await store.ackedUpTo('g-1')).toBe(2);
   });
 
   it('keeps (gateId, seq) unique across months: a replay with another ts is a duplicate', async () => {
