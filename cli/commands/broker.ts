@@ -14,6 +14,8 @@ import {
   findDynsecPlugin,
   generateMosquittoConfig,
   type MosquittoAccount,
+  MOSQUITTO_DEFAULT_MAX_QUEUED_BYTES,
+  maxQueuedBytesProblem,
   mosquittoAccounts,
   newAdminPassword,
 } from '../../broker/mosquitto-config.ts';
@@ -64,6 +66,10 @@ account: their tokens, signed now, are their MQTT passwords. Gates keep the toke
   --ttl-days N          cloud and observer token lifetime (default 365); Mosquitto cannot check
                         expiry, so issue new ones before then
   --max-payload N       largest payload; max_packet_size is this plus 1024 (default ${DEFAULT_MAX_PAYLOAD})
+  --max-queued-bytes N  max_queued_bytes: what Mosquitto may queue for one client, the cloud's
+                        backlog, before it drops (default ${MOSQUITTO_DEFAULT_MAX_QUEUED_BYTES}, 1 GiB; at least one
+                        largest packet). Lower it where memory is tighter than the fleet's drain
+                        backlog (docs/deploy.md, "Flow control towards the cloud")
   --tls-cert/--tls-key  add certfile/keyfile to the listener
   --user NAME           the user Mosquitto drops to (default mosquitto)
   --plugin PATH         mosquitto_dynamic_security.so (default: found in the usual places)
@@ -177,6 +183,21 @@ function gateFromConfig(path: string, problems: string[]): MosquittoAccount | un
   }
 }
 
+/** `--max-payload` and `--max-queued-bytes`, checked together: the queue must hold one largest packet. */
+function mosquittoLimits(
+  values: { 'max-payload': string; 'max-queued-bytes': string },
+  problems: string[],
+): { maxPayload: number; maxQueuedBytes: number } {
+  const maxPayload = Number(values['max-payload']);
+  const payloadOk = Number.isInteger(maxPayload) && maxPayload >= 1;
+  if (!payloadOk) problems.push(`maxPayload: ${values['max-payload']} is not a positive integer`);
+  const given = values['max-queued-bytes'];
+  const maxQueuedBytes = /^\d+$/.test(given) ? Number(given) : Number.NaN;
+  const queueProblem = maxQueuedBytesProblem(maxQueuedBytes, payloadOk ? maxPayload : undefined);
+  if (queueProblem) problems.push(`maxQueuedBytes: ${JSON.stringify(given)} ${queueProblem}`);
+  return { maxPayload, maxQueuedBytes };
+}
+
 function mosquittoConfig(argv: string[]): number {
   const { values } = parseArgs({
     args: argv,
@@ -190,6 +211,7 @@ function mosquittoConfig(argv: string[]): number {
       host: { type: 'string' },
       'ttl-days': { type: 'string', default: '365' },
       'max-payload': { type: 'string', default: String(DEFAULT_MAX_PAYLOAD) },
+      'max-queued-bytes': { type: 'string', default: String(MOSQUITTO_DEFAULT_MAX_QUEUED_BYTES) },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       user: { type: 'string', default: 'mosquitto' },
@@ -207,9 +229,7 @@ function mosquittoConfig(argv: string[]): number {
   const ttlDays = Number(values['ttl-days']);
   if (!Number.isFinite(ttlDays) || ttlDays <= 0)
     problems.push(`ttlDays: ${JSON.stringify(values['ttl-days'])} is not a positive number`);
-  const maxPayload = Number(values['max-payload']);
-  if (!Number.isInteger(maxPayload) || maxPayload < 1)
-    problems.push(`maxPayload: ${values['max-payload']} is not a positive integer`);
+  const { maxPayload, maxQueuedBytes } = mosquittoLimits(values, problems);
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
     problems.push('tlsKey: --tls-cert and --tls-key go together');
   }
@@ -240,6 +260,7 @@ function mosquittoConfig(argv: string[]): number {
     accounts: [...gates, ...services],
     admin: { password: newAdminPassword() },
     maxPayload,
+    maxQueuedBytes,
     runAsUser: values.user,
     pluginPath,
     ...(values['tls-cert'] && values['tls-key']

@@ -92,6 +92,32 @@ describe('anxin broker mosquitto-config', () => {
     );
   });
 
+  it('--max-queued-bytes sets max_queued_bytes (default 1 GiB), at least one largest packet', async () => {
+    const conf = async (out: string) => (await readFile(join(out, 'mosquitto.conf'), 'utf8')).split('\n');
+    const base = ['mosquitto-config', '--keys', keysPath, '--plugin', '/p.so'];
+    const byDefault = join(dir, 'default');
+    expect((await runCaptured([...base, '--out', byDefault])).code).toBe(0);
+    expect(await conf(byDefault)).toContain(`max_queued_bytes ${1024 ** 3}`);
+    const lowered = join(dir, 'lowered');
+    expect((await runCaptured([...base, '--out', lowered, '--max-queued-bytes', '67108864'])).code).toBe(0);
+    expect(await conf(lowered)).toContain('max_queued_bytes 67108864');
+    expect(await conf(lowered)).not.toContain(`max_queued_bytes ${1024 ** 3}`);
+    // Exactly one packet of a smaller --max-payload is enough; one byte less is not.
+    const small = ['--max-payload', '4096'];
+    const tight = join(dir, 'tight');
+    expect((await runCaptured([...base, '--out', tight, ...small, '--max-queued-bytes', '5120'])).code).toBe(0);
+    expect(await conf(tight)).toContain('max_queued_bytes 5120');
+    for (const bad of ['0', '5119', '-1', '1e9', '64MiB', '']) {
+      const refused = join(dir, `bad-${bad}`);
+      const result = await runCaptured([...base, '--out', refused, ...small, `--max-queued-bytes=${bad}`]);
+      expect(result.code, bad).toBe(2);
+      expect(result.stderr, bad).toBe(
+        `maxQueuedBytes: ${JSON.stringify(bad)} must be a whole number of bytes, at least 5120 (one largest packet: max payload + 1024)\n`,
+      );
+      await expect(readFile(join(refused, 'mosquitto.conf')), bad).rejects.toThrow(/ENOENT/);
+    }
+  });
+
   it('exits 2 with one path: message line per problem', async () => {
     await writeFile(join(dir, 'public.json'), JSON.stringify(publicOnly(keysFile)));
     const result = await runCaptured([

@@ -143,6 +143,17 @@ describe('mosquitto.conf', () => {
     });
   });
 
+  it('refuses a max_queued_bytes that cannot hold one largest packet (0 would mean no limit)', () => {
+    const base = { dir: '/d', port: 1883, accounts: [], admin, pluginPath: '/p.so' };
+    for (const maxQueuedBytes of [0, 1024 * 1024 + 1023, 1.5e6 + 0.5, Number.NaN]) {
+      expect(() => generateMosquittoConfig({ ...base, maxQueuedBytes }), String(maxQueuedBytes)).toThrow(
+        /maxQueuedBytes: .* at least 1049600/,
+      );
+    }
+    const conf = generateMosquittoConfig({ ...base, maxQueuedBytes: 1024 * 1024 + 1024 })['mosquitto.conf'];
+    expect(conf.split('\n')).toContain('max_queued_bytes 1049600');
+  });
+
   it('finds the plugin where Debian installs it', () => {
     expect(findDynsecPlugin((p) => p === DYNSEC_PLUGIN_PATHS[1])).toBe(DYNSEC_PLUGIN_PATHS[1]);
     expect(findDynsecPlugin(() => false)).toBeUndefined();
