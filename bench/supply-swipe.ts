@@ -146,7 +146,9 @@ async function series(
     decided.addNs(process.hrtime.bigint() - start);
     shown.addNs(first - start);
     if (outcome.verdict !== expect)
-      throw new Error(`${name}: expected ${expect}, got ${outcome.verdict} ${outcome.refusal ?? ''}`);
+      throw new Error(
+        `${name}: expected ${expect}, got ${outcome.verdict} ${outcome.verdict === 'refused' ? outcome.refusal : ''}`,
+      );
   }
   report.add(...latencyFigures(`${name}: swipe → allocation shown`, shown.distribution(), TARGET));
   if (final) {

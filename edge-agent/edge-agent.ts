@@ -26,7 +26,6 @@ import { GateClock } from './gate-clock.ts';
 import { GateCommands } from './gate-commands.ts';
 import type { GateDatabase } from './gate-database.ts';
 import type { DistributionOutcome } from './supply/distribution-point.ts';
-import type { GuardClaimAnswer } from './supply/guard-claim.ts';
 import { createSupplyRole, type GuardClaimRequest, type RoleDesk, type SupplyRole } from './supply/supply-role.ts';
 import {
   createGateContext,
@@ -51,6 +50,7 @@ import type { SyncConsumer } from './sync-consumer.ts';
 import { TerminalFeed } from './terminal/terminal-feed.ts';
 import { TerminalServer } from './terminal/terminal-server.ts';
 import type {
+  GuardClaimReply,
   ManualOpenRequest,
   SupplyHousehold,
   TerminalBackend,
@@ -406,7 +406,7 @@ export class EdgeAgent extends EventEmitter<EdgeAgentEvents> implements Terminal
   }
 
   /** The terminal's guard claim for a household member without a card. */
-  guardClaim(request: GuardClaimRequest): Promise<GuardClaimAnswer> {
+  guardClaim(request: GuardClaimRequest): Promise<GuardClaimReply> {
     return this.supply.guardClaim(request, this.settings.role);
   }
 

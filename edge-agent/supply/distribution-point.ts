@@ -12,37 +12,44 @@
 import type { Direction, Method, Reason } from '../../shared/enums.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { PersonRecord } from '../../shared/schemas/mqtt.ts';
-import type { ClaimMethod, ClaimRecord, ClaimRefusal, RoundRecord } from '../../shared/schemas/supply.ts';
+import {
+  CLAIM_REFUSALS,
+  type ClaimMethod,
+  type ClaimRecord,
+  type ClaimRefusal,
+  type RoundRecord,
+} from '../../shared/schemas/supply.ts';
 import { type Credential, type GateContext, identify } from '../decision.ts';
 import { TONE_COLOUR, TONE_ICON, type ScreenTone } from '../reason-text.ts';
 import type { ReplicaStore } from '../replica-store.ts';
 import type { TerminalFeed } from '../terminal/terminal-feed.ts';
-import type { SupplyHousehold, TerminalScan } from '../terminal/terminal-state.ts';
+import type { SupplyAllocation as Allocation, SupplyHousehold, TerminalScan } from '../terminal/terminal-state.ts';
 import type { ClaimEntry, ClaimJournalStore } from './claim-journal-store.ts';
 import type { ClaimAnswer, ClaimUplink } from './claim-uplink.ts';
-import { REFUSAL_TEXT } from './refusal-text.ts';
+import { type PointRefusal, REFUSAL_TEXT } from './refusal-text.ts';
 
-export interface Allocation {
-  roundId: string;
-  roundName: string;
-  householdId: string;
-  maskedName: string | null;
-  items: { name: string; unit: string; quantity: number }[];
-}
+/**
+ * A point's decision: a hand-out, or a refusal that always carries its reason (`PointRefusal`:
+ * `no-reason-given` when the cloud said no without one).
+ */
+export type ClaimDecision =
+  | { verdict: 'hand-out' }
+  | {
+      verdict: 'refused';
+      refusal: PointRefusal;
+      /** Where and when the household already claimed. */
+      claimedAt?: { ts: number; where: string };
+    };
 
-export interface DistributionOutcome {
-  /** `hand-out`, `refused`; `asking` only on the first screen while the cloud is asked. */
-  verdict: 'hand-out' | 'refused' | 'asking';
-  refusal?: ClaimRefusal | 'no-round';
-  /** Where and when the household already claimed. */
-  claimedAt?: { ts: number; where: string };
+/** A decision as shown, or `asking`: only on the first screen while the cloud is asked. */
+export type DistributionOutcome = (ClaimDecision | { verdict: 'asking' }) & {
   allocation?: Allocation;
   decidedBy?: 'cloud' | 'replica';
   /** The journaled claim (absent: nothing to record, e.g. no round running). */
   record?: ClaimRecord;
   /** When the allocation or refusal was first on the screen (the swipe's clock, hrtime ns). */
   shownAt: bigint;
-}
+};
 
 export interface DistributionPointOptions {
   gateId: string;
@@ -168,7 +175,8 @@ export class DistributionPoint {
         ...who,
         key,
         verdict: 'refused',
-        refusal: answer.refusal ?? 'already-claimed',
+        // The cloud said no: with its reason, or as a refusal without one — never a guessed reason.
+        refusal: answer.refusal ?? 'no-reason-given',
         decidedBy: 'cloud',
         askId: answer.askId,
         shown: true,
@@ -237,27 +245,26 @@ export class DistributionPoint {
     });
   }
 
-  private finish(d: {
-    verdict: 'hand-out' | 'refused';
-    refusal?: ClaimRefusal | 'no-round';
-    claimedAt?: { ts: number; where: string };
-    decidedBy: 'cloud' | 'replica';
-    method: ClaimMethod;
-    lane: Direction;
-    now: number;
-    startedAt: bigint;
-    maskedName?: string | null;
-    round?: RoundRecord;
-    householdId?: string;
-    personId?: string;
-    allocation?: Allocation;
-    askId?: string;
-    guard?: { guard: string; reason: string };
-    key?: number;
-    shown?: boolean;
-    record?: boolean;
-    onShown?: ((first: DistributionOutcome) => void) | undefined;
-  }): DistributionOutcome {
+  private finish(
+    d: ClaimDecision & {
+      decidedBy: 'cloud' | 'replica';
+      method: ClaimMethod;
+      lane: Direction;
+      now: number;
+      startedAt: bigint;
+      maskedName?: string | null;
+      round?: RoundRecord;
+      householdId?: string;
+      personId?: string;
+      allocation?: Allocation;
+      askId?: string;
+      guard?: { guard: string; reason: string };
+      key?: number;
+      shown?: boolean;
+      record?: boolean;
+      onShown?: ((first: DistributionOutcome) => void) | undefined;
+    },
+  ): DistributionOutcome {
     let record: ClaimRecord | undefined;
     if (d.round && d.record !== false) {
       const entry: ClaimEntry = {
@@ -269,7 +276,8 @@ export class DistributionPoint {
         decidedBy: d.decidedBy,
         ...(d.householdId ? { householdId: d.householdId } : {}),
         ...(d.personId ? { personId: d.personId } : {}),
-        ...(d.verdict === 'refused' && d.refusal && d.refusal !== 'no-round' ? { refusal: d.refusal } : {}),
+        // The journal's refusal is a `ClaimRefusal` or absent: a refusal without a reason is recorded as one.
+        ...(d.verdict === 'refused' && isClaimRefusal(d.refusal) ? { refusal: d.refusal } : {}),
         ...(d.askId ? { askId: d.askId } : {}),
         ...(d.guard ? { guard: d.guard.guard, reason: d.guard.reason } : {}),
       };
@@ -282,15 +290,16 @@ export class DistributionPoint {
     }
     if (d.verdict === 'hand-out') this.counters.handedOut += 1;
     else this.counters.refused += 1;
-    const outcome: DistributionOutcome = {
-      verdict: d.verdict,
+    const shown = {
       decidedBy: d.decidedBy,
       shownAt: 0n,
-      ...(d.refusal ? { refusal: d.refusal } : {}),
-      ...(d.claimedAt ? { claimedAt: d.claimedAt } : {}),
       ...(d.allocation ? { allocation: d.allocation } : {}),
       ...(record ? { record } : {}),
     };
+    const outcome: DistributionOutcome =
+      d.verdict === 'hand-out'
+        ? { ...shown, verdict: 'hand-out' }
+        : { ...shown, verdict: 'refused', refusal: d.refusal, ...(d.claimedAt ? { claimedAt: d.claimedAt } : {}) };
     this.show(d.key ?? this.o.feed.nextKey(), outcome, d);
     outcome.shownAt = process.hrtime.bigint();
     if (!d.shown) d.onShown?.(outcome);
@@ -299,7 +308,7 @@ export class DistributionPoint {
         roundId: d.round?.roundId,
         householdId: d.householdId,
         verdict: d.verdict,
-        refusal: d.refusal,
+        refusal: d.verdict === 'refused' ? d.refusal : undefined,
         decidedBy: d.decidedBy,
         seq: record?.seq,
       },
@@ -323,8 +332,9 @@ export class DistributionPoint {
     const tone: ScreenTone =
       outcome.verdict === 'hand-out' ? 'grant' : outcome.verdict === 'refused' ? 'refuse' : 'guard';
     const items = outcome.allocation?.items.map((i) => `${i.name} ${i.quantity} ${i.unit}`).join(', ') ?? '';
-    const text = outcome.verdict === 'refused' && outcome.refusal ? REFUSAL_TEXT[outcome.refusal] : undefined;
-    const when = outcome.claimedAt ? ` · ${outcome.claimedAt.where} ${clock(outcome.claimedAt.ts)}` : '';
+    const text = outcome.verdict === 'refused' ? REFUSAL_TEXT[outcome.refusal] : undefined;
+    const claimedAt = outcome.verdict === 'refused' ? outcome.claimedAt : undefined;
+    const when = claimedAt ? ` · ${claimedAt.where} ${clock(claimedAt.ts)}` : '';
     const household = outcome.allocation
       ? `户 ${outcome.allocation.householdId} · ${outcome.allocation.roundName}`
       : '';
@@ -365,7 +375,7 @@ export class DistributionPoint {
       ...(d.guard ? { guard: d.guard.guard, openReason: d.guard.reason } : {}),
       supply: {
         verdict: outcome.verdict,
-        ...(outcome.refusal ? { refusal: outcome.refusal } : {}),
+        ...(outcome.verdict === 'refused' ? { refusal: outcome.refusal } : {}),
         ...(outcome.allocation ? { allocation: outcome.allocation } : {}),
         ...(outcome.decidedBy ? { decidedBy: outcome.decidedBy } : {}),
       },
@@ -383,6 +393,10 @@ export function allocationOf(round: RoundRecord, householdId: string, maskedName
     maskedName,
     items: round.items.map((i) => ({ name: i.name, unit: i.unit, quantity: i.perHousehold })),
   };
+}
+
+function isClaimRefusal(refusal: PointRefusal): refusal is ClaimRefusal {
+  return (CLAIM_REFUSALS as readonly string[]).includes(refusal);
 }
 
 function claimMethodOf(credential: Credential): ClaimMethod {

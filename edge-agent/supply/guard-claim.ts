@@ -1,49 +1,26 @@
 /**
  * A guard's claim at the terminal (`POST /api/supply/claim`, docs/supplies.md "A member without a
- * card") as the terminal answers it. A refusal never looks like success: it is HTTP 409 with the
- * structured `error {code, message}` every terminal route refuses with (like the role switch's
- * `not-crisis`), `verdict: "refused"`, the precise reason as `refusal` and the words the screen
- * shows (`zh`, `en`) — and no allocation, so nothing in it reads as "hand out". A gate that is not a
- * distribution point now refuses with `not-a-distribution-point` and its role, decides nothing,
- * journals nothing and shows nothing on its passage screen.
+ * card") as the terminal answers it (`GuardClaimReply`, terminal/terminal-state.ts). A refusal never
+ * looks like success: it is HTTP 409 with the structured `error {code, message}` every terminal
+ * route refuses with (like the role switch's `not-crisis`), `verdict: "refused"`, the precise reason
+ * as `refusal` and the words the screen shows (`zh`, `en`) — and no allocation, so nothing in it
+ * reads as "hand out". The reason is the point's own (`DistributionOutcome` carries one with every
+ * refusal: `no-reason-given` when the cloud said no without one), never one made up here. A gate
+ * that is not a distribution point now refuses with `not-a-distribution-point` and its role,
+ * decides nothing, journals nothing and shows nothing on its passage screen.
  */
-import type { ClaimRecord } from '../../shared/schemas/supply.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { Allocation, DistributionOutcome, DistributionPoint } from './distribution-point.ts';
+import type { GuardClaimRefused, GuardClaimReply } from '../terminal/terminal-state.ts';
+import type { DistributionOutcome, DistributionPoint } from './distribution-point.ts';
 import type { GateRoleName } from './gate-role.ts';
 import { type GuardClaimRefusal, REFUSAL_TEXT } from './refusal-text.ts';
 
 export type { GuardClaimRefusal } from './refusal-text.ts';
 
-export interface GuardClaimHandOut {
-  verdict: 'hand-out';
-  decidedBy?: 'cloud' | 'replica';
-  allocation?: Allocation;
-  record?: ClaimRecord;
-}
-
-export interface GuardClaimRefused {
-  error: { code: GuardClaimRefusal; message: string };
-  verdict: 'refused';
-  refusal: GuardClaimRefusal;
-  zh: string;
-  en: string;
-  decidedBy?: 'cloud' | 'replica';
-  /** Where and when the household already claimed. */
-  claimedAt?: { ts: number; where: string };
-  /** The journaled refusal (absent: nothing recorded, e.g. no round running, not a point). */
-  record?: ClaimRecord;
-  /** The gate's role, when that is why (`not-a-distribution-point`). */
-  role?: GateRoleName;
-}
-
-/** `ok`: answered 200; otherwise 409 with the refusal. */
-export type GuardClaimAnswer = { ok: true; body: GuardClaimHandOut } | { ok: false; body: GuardClaimRefused };
-
 function refused(
   refusal: GuardClaimRefusal,
   detail: Omit<GuardClaimRefused, 'error' | 'verdict' | 'refusal' | 'zh' | 'en'>,
-): GuardClaimAnswer {
+): GuardClaimReply {
   const text = REFUSAL_TEXT[refusal];
   return {
     ok: false,
@@ -51,23 +28,25 @@ function refused(
   };
 }
 
-/** The answer to a claim the distribution point decided (the screen's clock left out). */
-export function guardClaimAnswer(outcome: DistributionOutcome): GuardClaimAnswer {
-  const { decidedBy, record, claimedAt } = outcome;
+/**
+ * The answer to a claim the distribution point decided. A claim is decided before it is answered:
+ * `asking` never reaches here, and were it to, it is no hand-out — it is answered as a refusal
+ * without a reason (nothing was handed out), never as green.
+ */
+function guardClaimAnswer(outcome: DistributionOutcome): GuardClaimReply {
+  const { decidedBy, record } = outcome;
   const detail = { ...(decidedBy ? { decidedBy } : {}), ...(record ? { record } : {}) };
-  if (outcome.verdict === 'hand-out') {
-    return {
-      ok: true,
-      body: { verdict: 'hand-out', ...detail, ...(outcome.allocation ? { allocation: outcome.allocation } : {}) },
-    };
+  switch (outcome.verdict) {
+    case 'hand-out':
+      return {
+        ok: true,
+        body: { verdict: 'hand-out', ...detail, ...(outcome.allocation ? { allocation: outcome.allocation } : {}) },
+      };
+    case 'refused':
+      return refused(outcome.refusal, { ...detail, ...(outcome.claimedAt ? { claimedAt: outcome.claimedAt } : {}) });
+    case 'asking':
+      return refused('no-reason-given', detail);
   }
-  // A claim is decided before it is answered: `asking` never reaches here, and is no hand-out.
-  return refused(outcome.refusal ?? 'already-claimed', { ...detail, ...(claimedAt ? { claimedAt } : {}) });
-}
-
-/** The answer at a gate that is not a distribution point now. */
-export function notADistributionPoint(role: GateRoleName): GuardClaimAnswer {
-  return refused('not-a-distribution-point', { role });
 }
 
 /**
@@ -79,11 +58,11 @@ export async function guardClaimAt(
   request: { personId: string; guard: string; reason: string },
   role: GateRoleName,
   parts: { log: Logger; onClaim: (outcome: DistributionOutcome) => void },
-): Promise<GuardClaimAnswer> {
+): Promise<GuardClaimReply> {
   if (role !== 'distribution') {
     // Nothing decided, journaled or shown: the passage screen is not the place for a claim.
     parts.log.warn({ guard: request.guard, role }, 'guard claim refused: this gate is not a distribution point');
-    return notADistributionPoint(role);
+    return refused('not-a-distribution-point', { role });
   }
   const outcome = await point.guardClaim(request);
   parts.onClaim(outcome);

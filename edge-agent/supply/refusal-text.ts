@@ -4,8 +4,16 @@
  */
 import type { ClaimRefusal } from '../../shared/schemas/supply.ts';
 
-/** Every reason a claim can be refused for: the point's (`ClaimRefusal`, `no-round`), and the gate's role. */
-export type GuardClaimRefusal = ClaimRefusal | 'no-round' | 'not-a-distribution-point';
+/**
+ * Why a distribution point did not hand out: a `ClaimRefusal` (journaled with the claim), `no-round`
+ * (nothing to claim from), or `no-reason-given` — the cloud answered no without saying why (its
+ * `claims/ack` answer's `refusal` is optional). That is shown as what it is, a refusal without a
+ * reason, never dressed up as another reason (such as `already-claimed`) nor as a hand-out.
+ */
+export type PointRefusal = ClaimRefusal | 'no-round' | 'no-reason-given';
+
+/** Every reason a claim can be refused for: the point's (`PointRefusal`), and the gate's role. */
+export type GuardClaimRefusal = PointRefusal | 'not-a-distribution-point';
 
 /** What the screen and the answer say for each refusal. */
 export const REFUSAL_TEXT: Record<GuardClaimRefusal, { zh: string; en: string }> = {
@@ -17,5 +25,6 @@ export const REFUSAL_TEXT: Record<GuardClaimRefusal, { zh: string; en: string }>
   'no-household': { zh: '未登记户号', en: 'No household on record' },
   'credential-invalid': { zh: '证件或通行码无效', en: 'Card or pass not valid' },
   'no-round': { zh: '当前没有物资发放', en: 'No distribution running' },
+  'no-reason-given': { zh: '平台拒绝发放，未说明原因', en: 'Refused by the cloud, no reason given' },
   'not-a-distribution-point': { zh: '本闸口现在不是物资发放点', en: 'This gate is not a distribution point now' },
 };

@@ -15,12 +15,13 @@ import type { GateDatabase } from '../gate-database.ts';
 import { type EffectiveGateSettings, effectiveGateSettings } from '../gate-settings.ts';
 import type { ReplicaStore } from '../replica-store.ts';
 import type { TerminalFeed } from '../terminal/terminal-feed.ts';
+import type { GuardClaimReply } from '../terminal/terminal-state.ts';
 import type { EventPublisher } from '../uplink.ts';
 import { ClaimJournalStore } from './claim-journal-store.ts';
 import { ClaimUplink } from './claim-uplink.ts';
 import { type DistributionOutcome, DistributionPoint } from './distribution-point.ts';
 import { type GateRoleName, GateRoleService, type RoleDesk } from './gate-role.ts';
-import { type GuardClaimAnswer, guardClaimAt } from './guard-claim.ts';
+import { guardClaimAt } from './guard-claim.ts';
 
 export type { RoleDesk } from './gate-role.ts';
 
@@ -42,7 +43,7 @@ export interface SupplyRole {
   /** A swipe at a distribution point: the allocation shown, the claim decided and journaled. */
   claim(credential: Credential, readAt?: bigint): Promise<DistributionOutcome>;
   /** Decided like a swipe at a distribution point; refused `not-a-distribution-point` in any other role. */
-  guardClaim(request: GuardClaimRequest, role: GateRoleName): Promise<GuardClaimAnswer>;
+  guardClaim(request: GuardClaimRequest, role: GateRoleName): Promise<GuardClaimReply>;
   close(): void;
 }
 

@@ -13,9 +13,11 @@ import type {
   Reason,
   Result,
 } from '../../shared/enums.ts';
+import type { ClaimRecord } from '../../shared/schemas/supply.ts';
 import type { DisplayColour } from '../decision.ts';
 import type { ClockInfo } from '../gate-clock.ts';
-import type { RoleDesk, RoleView, ScreenRound } from '../supply/gate-role.ts';
+import type { GateRoleName, RoleDesk, RoleView, ScreenRound } from '../supply/gate-role.ts';
+import type { GuardClaimRefusal } from '../supply/refusal-text.ts';
 import type { ScreenIcon, ScreenTone } from '../reason-text.ts';
 
 export interface TerminalScan {
@@ -50,14 +52,17 @@ export interface TerminalScan {
     verdict: 'hand-out' | 'refused' | 'asking';
     refusal?: string;
     decidedBy?: 'cloud' | 'replica';
-    allocation?: {
-      roundId: string;
-      roundName: string;
-      householdId: string;
-      maskedName: string | null;
-      items: { name: string; unit: string; quantity: number }[];
-    };
+    allocation?: SupplyAllocation;
   };
+}
+
+/** A household's allocation in a round, as a distribution point shows it and a guard's claim answers it. */
+export interface SupplyAllocation {
+  roundId: string;
+  roundName: string;
+  householdId: string;
+  maskedName: string | null;
+  items: { name: string; unit: string; quantity: number }[];
 }
 
 export interface TerminalAlarm {
@@ -124,12 +129,37 @@ export interface TerminalBackend {
 }
 
 /**
- * A guard's claim as the terminal answers it (supply/guard-claim.ts): 200 with the hand-out, or 409
- * with the refusal — `error {code, message}`, `verdict: "refused"` — never a refusal under a 2xx.
+ * A guard's claim as the terminal answers it (supply/guard-claim.ts, docs/supplies.md "A member
+ * without a card"): `ok`, 200 with the hand-out; otherwise 409 with the refusal — never a refusal
+ * under a 2xx.
  */
-export type GuardClaimReply =
-  | { ok: true; body: { verdict: 'hand-out' } }
-  | { ok: false; body: { verdict: 'refused'; error: { code: string; message: string } } };
+export type GuardClaimReply = { ok: true; body: GuardClaimHandOut } | { ok: false; body: GuardClaimRefused };
+
+export interface GuardClaimHandOut {
+  verdict: 'hand-out';
+  decidedBy?: 'cloud' | 'replica';
+  allocation?: SupplyAllocation;
+  record?: ClaimRecord;
+}
+
+/**
+ * The structured `error {code, message}` every terminal route refuses with, `verdict: "refused"`,
+ * the precise reason as `refusal` (= `error.code`), the screen's words (`zh`, `en`), no allocation.
+ */
+export interface GuardClaimRefused {
+  error: { code: GuardClaimRefusal; message: string };
+  verdict: 'refused';
+  refusal: GuardClaimRefusal;
+  zh: string;
+  en: string;
+  decidedBy?: 'cloud' | 'replica';
+  /** Where and when the household already claimed. */
+  claimedAt?: { ts: number; where: string };
+  /** The journaled refusal (absent: nothing recorded, e.g. no round running, not a point). */
+  record?: ClaimRecord;
+  /** The gate's role, when that is why (`not-a-distribution-point`). */
+  role?: GateRoleName;
+}
 
 export interface SupplyHousehold {
   householdId: string;

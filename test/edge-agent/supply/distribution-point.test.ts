@@ -184,6 +184,26 @@ describe('distribution point', () => {
     });
   });
 
+  it('online: a cloud that says no without a reason is a refusal without a reason, red, never a guessed one', async () => {
+    uplink.connectionUp();
+    const pending = point.present(idcard(ID_NUMBERS.alice));
+    const ask = JSON.parse(sent.find((s) => s.topic.endsWith('/claims/ask'))!.payload) as ClaimAsk;
+    uplink.handleAck(JSON.stringify({ ts: NOW, answer: { askId: ask.askId, granted: false } }));
+    const outcome = await pending;
+    expect(outcome).toMatchObject({ verdict: 'refused', refusal: 'no-reason-given', decidedBy: 'cloud' });
+    expect(outcome).not.toHaveProperty('claimedAt');
+    // Journaled as what it is: refused, by the cloud, with no reason rather than an invented one.
+    expect(outcome.record).toMatchObject({ outcome: 'refused', decidedBy: 'cloud', askId: ask.askId });
+    expect(outcome.record).not.toHaveProperty('refusal');
+    expect(feed.lastScans[0]).toMatchObject({
+      colour: 'red',
+      result: 'denied',
+      supply: { verdict: 'refused', refusal: 'no-reason-given' },
+    });
+    expect(feed.lastScans[0]!.en).toBe('Do not hand out: Refused by the cloud, no reason given');
+    expect(feed.lastScans[0]!.en).not.toContain('Already claimed');
+  });
+
   it('online but the cloud is silent: the replica decides after answerMs', async () => {
     uplink.connectionUp();
     const outcome = await point.present(idcard(ID_NUMBERS.alice));

@@ -63,7 +63,8 @@ const PEOPLE: Change[] = [
 ];
 const CLOUD_REFUSALS: ClaimRefusal[] = ['already-claimed', 'not-eligible', 'outside-window', 'round-closed'];
 
-type Cloud = { kind: 'offline' } | { kind: 'grants' } | { kind: 'refuses'; refusal: ClaimRefusal };
+/** `refuses` without a `refusal`: the cloud says no and gives no reason (its answer's `refusal` is optional). */
+type Cloud = { kind: 'offline' } | { kind: 'grants' } | { kind: 'refuses'; refusal?: ClaimRefusal };
 interface Case {
   role: GateRoleName;
   round: keyof typeof ROUNDS;
@@ -105,7 +106,7 @@ function buildGate(c: Case): void {
         const answer =
           c.cloud.kind === 'grants'
             ? { askId: ask.askId, granted: true }
-            : { askId: ask.askId, granted: false, refusal: c.cloud.refusal };
+            : { askId: ask.askId, granted: false, ...(c.cloud.refusal ? { refusal: c.cloud.refusal } : {}) };
         queueMicrotask(() => uplink.handleAck(JSON.stringify({ ts: NOW, answer })));
         return true;
       },
@@ -214,6 +215,10 @@ function expectHonest(c: Case, answer: Answer, journalBefore: number): void {
     return;
   }
   expect(refusal, what).not.toBe('not-a-distribution-point');
+  // Accurate: a refusal the cloud decided carries the cloud's reason, or says it gave none.
+  if (body.decidedBy === 'cloud' && c.cloud.kind === 'refuses') {
+    expect(refusal, what).toBe(c.cloud.refusal ?? 'no-reason-given');
+  }
   expect(scans, what).toHaveLength(1);
   const screen = screenResultOf(scans[0]!, ['in']);
   expect(screen, what).toMatchObject({
@@ -233,6 +238,7 @@ const caseOf = fc.record({
     fc.constant<Cloud>({ kind: 'offline' }),
     fc.constant<Cloud>({ kind: 'grants' }),
     fc.constantFrom(...CLOUD_REFUSALS).map((refusal): Cloud => ({ kind: 'refuses', refusal })),
+    fc.constant<Cloud>({ kind: 'refuses' }),
   ),
   claims: fc.array(fc.constantFrom('alice', 'bob', 'carol', 'lone', 'ghost'), { minLength: 1, maxLength: 4 }),
 });
@@ -245,6 +251,7 @@ const EXAMPLES: Case[] = [
   { role: 'distribution', round: 'upcoming', cloud: { kind: 'offline' }, claims: ['alice'] },
   { role: 'distribution', round: 'none', cloud: { kind: 'offline' }, claims: ['alice'] },
   { role: 'distribution', round: 'running', cloud: { kind: 'refuses', refusal: 'round-closed' }, claims: ['carol'] },
+  { role: 'distribution', round: 'running', cloud: { kind: 'refuses' }, claims: ['alice'] },
 ];
 
 describe('POST /api/supply/claim: a refusal is never shown as green (property)', () => {
@@ -269,6 +276,7 @@ describe('POST /api/supply/claim: a refusal is never shown as green (property)',
     const reachable = [
       ...CLAIM_REFUSALS.filter((r) => r !== 'credential-invalid'),
       'no-round',
+      'no-reason-given',
       'not-a-distribution-point',
     ];
     expect([...seen].sort()).toEqual(['hand-out', ...reachable].sort());
