@@ -29,7 +29,8 @@ import { RegistryService } from './registry/registry-service.ts';
 import type { BrokerAccounts } from './revocations/broker-accounts.ts';
 import { DEFAULT_RETENTION_DAYS } from './store/retention-job.ts';
 import { composeIngestHooks } from './store/ingest-hook.ts';
-import type { CloudStore, Snapshot } from './store/store.ts';
+import type { Change } from '../shared/schemas/mqtt.ts';
+import type { CloudStore } from './store/store.ts';
 import { supplyExtension } from './supply/supply-extension.ts';
 import { SupplyService } from './supply/supply-service.ts';
 import type { Publish } from './sync/change-publisher.ts';
@@ -233,15 +234,18 @@ export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<
       readSnapshot: (compoundId, sink) => store.readSnapshot(compoundId, sink),
     },
     // A gate that takes a snapshot also gets what the extensions keep for it (quota uses, supply
-    // rounds, device certificates), after the store's records; the store's are streamed, so each
-    // extension is handed the compound's rev (read first: the responder sends the snapshot only if
-    // its rev is still this one) and no records, and returns what it adds.
+    // rounds, device certificates), after the store's records. The compound is read once, first:
+    // its rev is what the responder checks the streamed snapshot against (sent only if its rev is
+    // still this one), and each extension is handed it instead of looking it up again.
     extraSnapshotRecords: async (compoundId) => {
-      let snapshot: Snapshot = { rev: (await store.getCompound(compoundId))?.rev ?? 0, records: [] };
+      const compound = await store.getCompound(compoundId);
+      if (!compound) return { rev: 0, records: [] };
+      const records: Change[] = [];
       for (const extension of extensions) {
-        if (extension.snapshot) snapshot = await extension.snapshot(snapshot, compoundId);
+        if (!extension.snapshotRecords) continue;
+        for (const record of await extension.snapshotRecords(compound)) records.push(record);
       }
-      return snapshot;
+      return { rev: compound.rev, records };
     },
     publish,
     metrics,

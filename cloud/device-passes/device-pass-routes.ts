@@ -70,7 +70,7 @@ export function devicePassExtension(): CloudExtensionFactory {
       name: 'device passes',
       mount: (app) => mountDevicePassRoutes(app, ctx, service),
       // The current certificates, so a gate that takes a snapshot has them before their first scan.
-      snapshot: (snapshot, compoundId) => service.withCertificates(snapshot, compoundId),
+      snapshotRecords: (compound) => service.snapshotRecords(compound),
     };
   };
 }

@@ -21,7 +21,8 @@ import { ApiError } from '../http/api-error.ts';
 import type { Actor } from '../registry/actor.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { CloudStore, Resident, Snapshot } from '../store/store.ts';
+import type { Change } from '../../shared/schemas/mqtt.ts';
+import type { CloudStore, Compound, Resident } from '../store/store.ts';
 import { certificateChange, type DevicePassRecord, type DevicePassStore } from './device-pass-store.ts';
 
 /** A certificate is good for this long (or until the resident's registration ends, if sooner). */
@@ -201,10 +202,9 @@ export class DevicePassService {
     return record;
   }
 
-  /** A gate's snapshot with the compound's current device certificates (cloud/http/extension.ts `snapshot`). */
-  async withCertificates(snapshot: Snapshot, compoundId: string): Promise<Snapshot> {
-    const rows = await this.options.passes.forSnapshot(compoundId, this.now);
-    return { rev: snapshot.rev, records: [...snapshot.records, ...rows.map(certificateChange)] };
+  /** What a gate's snapshot carries of device passes: the compound's current certificates (cloud/http/extension.ts). */
+  async snapshotRecords(compound: Compound): Promise<Change[]> {
+    return (await this.options.passes.forSnapshot(compound.id, this.now)).map(certificateChange);
   }
 
   /** Revokes the resident's device pass, if any (a lost phone, or back to printed). */

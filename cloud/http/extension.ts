@@ -13,7 +13,8 @@
 import type { Hono } from 'hono';
 import type { IngestHook } from '../store/ingest-hook.ts';
 import type { StoredEvent } from '../store/stored-event.ts';
-import type { CloudStore, Snapshot } from '../store/store.ts';
+import type { Change } from '../../shared/schemas/mqtt.ts';
+import type { CloudStore, Compound } from '../store/store.ts';
 import type { Publish } from '../sync/change-publisher.ts';
 import type { RouteDeps } from './app-deps.ts';
 import type { AppEnv } from './app-env.ts';
@@ -38,11 +39,12 @@ export interface CloudExtension {
   /** After an ingest commit, with the events that were new; must not throw (work is its own). */
   afterStored?(events: readonly StoredEvent[]): void;
   /**
-   * Adds what a compound's gates need from it to their snapshot: returns `snapshot` with its own
-   * records appended. The sync responder streams the store's records, so it hands each extension
-   * the compound's rev and only the records of the extensions before it (cloud/cloud-core.ts).
+   * What a compound's gates need from it in their snapshot, sent after the store's records and
+   * those of the extensions before it. `compound` is read once per snapshot by the caller
+   * (cloud/cloud-core.ts), before any extension's records: its `rev` is the rev they are at least
+   * as new as, and its policy and mode are current — an extension looks none of it up again.
    */
-  snapshot?(snapshot: Snapshot, compoundId: string): Promise<Snapshot> | Snapshot;
+  snapshotRecords?(compound: Compound): Promise<readonly Change[]> | readonly Change[];
   /** Deletes what is older than the passages' horizon (the retention job); rows deleted. */
   purge?(beforeMs: number): Promise<number> | number;
   /** Once the cloud serves; `mqtt` says whether a broker is configured (then it is connected or retrying). */

@@ -14,7 +14,7 @@ export function exitQuotaExtension(exitQuota: ExitQuotaService, deps: RouteDeps)
     name: 'exit quota',
     ingestHook: exitQuota.hook,
     afterStored: (events) => exitQuota.afterStored(events),
-    snapshot: (snapshot, compoundId) => exitQuota.withRecentUses(snapshot, compoundId),
+    snapshotRecords: (compound) => exitQuota.snapshotRecords(compound),
     mount: (app) => mountExitQuotaRoutes(app, deps, exitQuota),
     start: async ({ mqtt }) => {
       if (mqtt) await exitQuota.relayPending();

@@ -21,7 +21,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { Change } from '../../shared/schemas/mqtt.ts';
 import type { LiveHub } from '../live/live-hub.ts';
 import type { CompoundOf, IngestHook } from '../store/ingest-hook.ts';
-import type { ChangeBatch, CloudStore, Snapshot, StoredEvent } from '../store/store.ts';
+import type { ChangeBatch, CloudStore, Compound, StoredEvent } from '../store/store.ts';
 import type { ExitOveruse, ExitQuotaStore, ExitUse } from './exit-quota-store.ts';
 import { openExitQuotaStore } from './open-exit-quota-store.ts';
 
@@ -151,12 +151,10 @@ export class ExitQuotaService {
     this.options.live.publish({ type: 'alarm', data: { ...alarm, gateId: over.gateId, compoundId: use.compoundId } });
   }
 
-  /** A snapshot carries the uses a gate needs to count (those within the compound's period). */
-  async withRecentUses(snapshot: Snapshot, compoundId: string): Promise<Snapshot> {
-    const policy = await this.uses.policy(compoundId);
-    if (!policy) return snapshot;
-    const uses = await this.uses.usesSince(compoundId, this.options.now() - policy.periodHours * HOUR_MS);
-    return { rev: snapshot.rev, records: [...snapshot.records, ...uses.map(exitUseChange)] };
+  /** A snapshot carries the uses a gate needs to count: those within the compound's period. */
+  async snapshotRecords(compound: Compound): Promise<Change[]> {
+    const since = this.options.now() - compound.quotaPeriodHours * HOUR_MS;
+    return (await this.uses.usesSince(compound.id, since)).map(exitUseChange);
   }
 
   /** The over-uses found in a compound since `since`, newest first (the manager's list). */

@@ -12,7 +12,7 @@ import { mountSupplyRoutes } from './supply-routes.ts';
 export function supplyExtension(supply: SupplyService, deps: RouteDeps): CloudExtension {
   return {
     name: 'crisis supplies',
-    snapshot: (snapshot, compoundId) => supply.withSupply(snapshot, compoundId),
+    snapshotRecords: (compound) => supply.snapshotRecords(compound),
     mount: (app) => mountSupplyRoutes(app, deps, supply),
   };
 }

@@ -28,7 +28,8 @@ import type { ClaimAsk, ClaimRecord, RoundCreate, SupplyItem } from '../../share
 import { topics } from '../../shared/topics.ts';
 import { ApiError, notFound } from '../http/api-error.ts';
 import type { LiveHub } from '../live/live-hub.ts';
-import type { ChangeBatch, CloudStore, Snapshot } from '../store/store.ts';
+import type { Change } from '../../shared/schemas/mqtt.ts';
+import type { ChangeBatch, CloudStore, Compound } from '../store/store.ts';
 import type { Publish } from '../sync/change-publisher.ts';
 import { openSupplyStore } from './open-supply-store.ts';
 import type { FirstClaim, Refusal, RoundRow, SupplyStore } from './supply-store.ts';
@@ -368,17 +369,13 @@ export class SupplyService {
   }
 
   /** A snapshot carries the rounds, accepted claims and applications a point needs. */
-  async withSupply(snapshot: Snapshot, compoundId: string): Promise<Snapshot> {
-    const rows = await this.supplies.forSnapshot(compoundId, this.options.now() - CLOSED_KEEP_MS);
-    return {
-      rev: snapshot.rev,
-      records: [
-        ...snapshot.records,
-        ...rows.rounds.map(roundChange),
-        ...rows.applicants.map(({ roundId, householdId }) => ({ op: 'supply.apply' as const, roundId, householdId })),
-        ...rows.accepted.map(claimChange),
-      ],
-    };
+  async snapshotRecords(compound: Compound): Promise<Change[]> {
+    const rows = await this.supplies.forSnapshot(compound.id, this.options.now() - CLOSED_KEEP_MS);
+    return [
+      ...rows.rounds.map(roundChange),
+      ...rows.applicants.map(({ roundId, householdId }) => ({ op: 'supply.apply' as const, roundId, householdId })),
+      ...rows.accepted.map(claimChange),
+    ];
   }
 
   private relay(batch: ChangeBatch | undefined): void {

@@ -22,7 +22,7 @@ const MAX_SNAPSHOT_RECORDS_PER_PART = MAX_CHANGES_PER_MESSAGE;
 const MAX_DELTA_CHANGES = MAX_CHANGES_PER_MESSAGE;
 
 /**
- * What the extensions add to a snapshot (cloud/http/extension.ts `snapshot`), and the compound's
+ * What the extensions add to a snapshot (cloud/http/extension.ts `snapshotRecords`), and the compound's
  * rev read before they were read: every change up to `rev` is in `records`.
  */
 export interface ExtraSnapshotRecords {

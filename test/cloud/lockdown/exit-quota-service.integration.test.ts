@@ -44,7 +44,7 @@ interface Instance {
   published: ChangeBatch[];
 }
 
-function instance(store: CloudStore): Instance {
+function instance(store: CloudStore, now = T): Instance {
   const published: ChangeBatch[] = [];
   const exitQuota = new ExitQuotaService({
     store,
@@ -53,7 +53,7 @@ function instance(store: CloudStore): Instance {
     },
     live: new LiveHub(),
     logger: silentLogger,
-    now: () => T,
+    now: () => now,
   });
   return { store, exitQuota, published };
 }
@@ -120,8 +120,13 @@ describe.each(storeBackends())('the exit quota exitQuota on the $name store', (b
     const alarms = await a.store.recentAlarms('g-3', 10);
     expect(alarms.filter((x) => x.kind === 'exit-quota-exceeded')).toHaveLength(1);
     // A snapshot carries both uses, so a gate that takes one counts them.
-    const snapshot = await a.exitQuota.withRecentUses(await a.store.snapshot('c-1'), 'c-1');
-    expect(snapshot.records.filter((r) => r.op === 'exit.use')).toHaveLength(2);
+    const compound = (await a.store.getCompound('c-1'))!;
+    expect((await a.exitQuota.snapshotRecords(compound)).map((r) => r.op)).toEqual(['exit.use', 'exit.use']);
+    // Within the period of the compound it is handed (read once with the snapshot's rev by the
+    // caller), not of a policy it looks up again: an hour after the later use, none of them.
+    const later = instance(a.store, T + 30 * 60_000 + 1);
+    expect(await later.exitQuota.snapshotRecords({ ...compound, quotaPeriodHours: 1 })).toEqual([]);
+    expect(await later.exitQuota.snapshotRecords(compound)).toHaveLength(2);
   });
 
   it('records nothing when the batch rolls back; the resend records and relays the use', async () => {
