@@ -18,6 +18,7 @@ import { openGateDatabase } from '../edge-agent/gate-database.ts';
 import type { GateStatus } from '../shared/schemas/mqtt.ts';
 import { topics } from '../shared/topics.ts';
 import { createKeysFile, parseKeysFile } from '../shared/keys.ts';
+import { signedToken } from '../testkit/cloud-seed.ts';
 import { type BenchContext, intFlag, runBench } from './lib/cli.ts';
 import { type Deployment, startDeployment } from './lib/deployment.ts';
 import { cpuSecondsOfPid, memoryOfPid, rssOfPid } from './lib/machine.ts';
@@ -200,15 +201,28 @@ async function watchNewGate(ctx: Ctx, deployment: Deployment, targetRev: number)
   return watch;
 }
 
+/**
+ * A new gate's token as the registry issues it at enrolment (cloud/registry/registry-service.ts:
+ * five years). The deployment's one-day tokens would have the cloud renew it (a `renew-token`
+ * command, which the gate writes and fsyncs) in the middle of the snapshot being measured.
+ */
+const ENROLLED_TOKEN_MS = 5 * 365 * 86_400_000;
+
 /** `anxin edge` as its own process, with an empty data dir, as the gate's unit runs it. */
 function spawnNewGate(ctx: Ctx, deployment: Deployment) {
+  const token = signedToken(deployment.keys, {
+    sub: 'g-new',
+    role: 'gate',
+    compound: 'c-0',
+    exp: Date.now() + ENROLLED_TOKEN_MS,
+  });
   const configPath = join(deployment.dir, 'g-new.json');
   writeFileSync(
     configPath,
     JSON.stringify({
       gateId: 'g-new',
       compoundId: 'c-0',
-      mqtt: { url: deployment.broker.url, token: deployment.token('g-new', 'gate', 'c-0') },
+      mqtt: { url: deployment.broker.url, token },
       keysFile: deployment.keyPaths.publicPath,
       dataDir: join(deployment.dir, 'g-new'),
       http: { enabled: false },

@@ -24,6 +24,11 @@ export const SWAPPED_TABLES = {
   },
   health: { columns: 'person_id TEXT PRIMARY KEY, colour TEXT NOT NULL, ts INTEGER NOT NULL', indexes: [] },
   revoked_passes: { columns: 'pass_id TEXT PRIMARY KEY, ts INTEGER NOT NULL', indexes: [] },
+  // Staged from the records they come from, in the same transaction, so they always match them.
+  person_cards: {
+    columns: 'card TEXT PRIMARY KEY, person_id TEXT NOT NULL',
+    indexes: ['person_cards_by_person ON person_cards (person_id)'],
+  },
 } as const satisfies Record<string, { columns: string; indexes: readonly string[] }>;
 
 const SWAPPED_SCHEMA = Object.entries(SWAPPED_TABLES)
@@ -39,8 +44,6 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 ${SWAPPED_SCHEMA}
-CREATE TABLE IF NOT EXISTS person_cards (card TEXT PRIMARY KEY, person_id TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS person_cards_by_person ON person_cards (person_id);
 
 CREATE TABLE IF NOT EXISTS pass_uses (pass_id TEXT PRIMARY KEY, uses INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS household_exits (id INTEGER PRIMARY KEY, household_id TEXT NOT NULL, at INTEGER NOT NULL);

@@ -325,7 +325,10 @@ export class ReplicaStore implements ReplicaView {
    *
    * Staging commits with `synchronous = NORMAL` (no fsync per part) and without automatic WAL
    * checkpoints: a part lost to a power cut is only missing, never half there, and the cloud sends
-   * the snapshot again on the next request. The WAL is checkpointed once, after the swap.
+   * the snapshot again on the next request. The swap commits with the database's own setting
+   * (`FULL` on a gate: synced before the new rev is announced). Its pages are checkpointed by the
+   * WAL checkpointer's thread (wal-checkpointer.ts) within its interval, off the event loop; only
+   * a connection that checkpoints inside its own commits (no checkpointer) checkpoints here.
    * Person deletes inside a snapshot act on what is staged so far (the cloud never sends any).
    */
   stageSnapshotChunk(
@@ -337,14 +340,20 @@ export class ReplicaStore implements ReplicaView {
     const outcome = this.withoutFsync(() => this.stageChunkTx(snapshotRev, part, parts, records));
     if (outcome !== 'complete') return outcome;
     this.guarded(() => this.swapSnapshotTx(snapshotRev));
-    // One checkpoint for the whole snapshot (staging commits do not checkpoint, see withoutFsync),
-    // here rather than inside whichever later commit — perhaps a scan's — crosses the threshold.
-    this.db.pragma('wal_checkpoint(PASSIVE)');
+    // Without a checkpointer thread: one checkpoint for the whole snapshot (staging commits do not
+    // checkpoint, see withoutFsync), here rather than inside whichever later commit — perhaps a
+    // scan's — crosses the threshold. With one, it runs there, while the gate goes on.
+    if (this.checkpointsInCommits()) this.db.pragma('wal_checkpoint(PASSIVE)');
     // The swap went through every page of the replica: hand the page cache back (it refills on demand).
     this.db.pragma('shrink_memory');
     // And the parsed parts in the heap back to the system (shared/small-heap.ts; gate process only).
     collectAfterBulkWork();
     return 'applied';
+  }
+
+  /** Whether this connection checkpoints inside its commits (no thread does it: wal-checkpointer.ts). */
+  private checkpointsInCommits(): boolean {
+    return (this.db.pragma('wal_autocheckpoint', { simple: true }) as number) > 0;
   }
 
   /** Staging commits: no fsync, and no automatic checkpoint (each would fsync twice). */

@@ -2,14 +2,20 @@
  * A snapshot being received (docs/edge-agent.md "Sync"), staged in SQLite part by part so that it
  * survives a restart, and swapped in at once when every part is in.
  *
- * Persons, health colours and revoked passes are staged as rows in tables of the replica's own
- * shape (`incoming_persons`, `incoming_health`, `incoming_revoked_passes`: the columns of
- * gate-database.ts's `SWAPPED_TABLES`, without their secondary indexes). The swap drops the
- * replica's tables and renames the incoming ones into place — no row is copied — then builds the
- * secondary indexes in one sort each and the cards from the records (`json_each`), so that cards
- * always match the records they came from. Copying the rows instead (`INSERT … SELECT` into the
- * live tables, then deleting the staged ones) wrote every row twice more and took a third of a
- * 100 k-person snapshot's CPU (BENCHMARKS.md). Mode, quota policy and the other few settings-like
+ * Persons, their cards, health colours and revoked passes are staged as rows in tables of the
+ * replica's own shape (`incoming_persons`, `incoming_person_cards`, `incoming_health`,
+ * `incoming_revoked_passes`: the columns of gate-database.ts's `SWAPPED_TABLES`, without their
+ * secondary indexes). The swap drops the replica's tables and renames the incoming ones into
+ * place — no row is copied — then builds the secondary indexes in one sort each. Copying the rows
+ * instead (`INSERT … SELECT` into the live tables, then deleting the staged ones) wrote every row
+ * twice more and took a third of a 100 k-person snapshot's CPU (BENCHMARKS.md).
+ *
+ * A person's cards are staged with its record, from the same checked object and in the same
+ * transaction, so they always match the record they came from: a card named by two records goes
+ * to the later one, as with upserts; a record staged again (or a person deleted) first takes its
+ * earlier record's cards out. Deriving the cards at the swap instead (`json_each` over every
+ * record) read all 100 k records once more at the one moment nothing else could run (BENCHMARKS.md).
+ * Mode, quota policy and the other few settings-like
  * changes are staged as JSON in `staged_settings` and applied in part order by the caller.
  *
  * DDL is transactional in SQLite, so the swap is as atomic as the copy was; prepared statements on
@@ -35,19 +41,33 @@ ${Object.entries(SWAPPED_TABLES)
   .join('\n')}
 `;
 
-/** Creates the staging tables; a database staged by an earlier version starts its snapshot again. */
+/** The names of those of `names` that are tables of the database now. */
+function tablesAmong(db: GateDatabase, names: readonly string[]): string[] {
+  return db
+    .prepare<string[], { name: string }>(
+      `SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN (${names.map(() => '?').join(', ')})`,
+    )
+    .all(...names)
+    .map((row) => row.name);
+}
+
+/**
+ * Creates the staging tables. A database staged by an earlier version starts its snapshot again:
+ * one whose staging tables had another shape, or that had no table for a part of what is staged
+ * now (its staged persons' cards, say, were never kept).
+ */
 function ensureStagingSchema(db: GateDatabase): void {
   db.transaction(() => {
-    const old = db
-      .prepare<string[], { name: string }>(
-        `SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN (${OLD_STAGING.map(() => '?').join(', ')})`,
-      )
-      .all(...OLD_STAGING);
+    const old = tablesAmong(db, OLD_STAGING);
+    const incoming = Object.keys(SWAPPED_TABLES).map((name) => `${INCOMING}${name}`);
+    const missing = incoming.length - tablesAmong(db, incoming).length;
     db.exec(STAGING_SCHEMA);
-    if (old.length === 0) return;
-    for (const { name } of old) db.exec(`DROP TABLE ${name}`);
-    // Their rows are gone: the parts they belonged to are not staged any more.
-    db.exec('DELETE FROM staged_parts; DELETE FROM staged_settings;');
+    for (const name of old) db.exec(`DROP TABLE ${name}`);
+    if (old.length === 0 && missing === 0) return;
+    // What they held is gone or incomplete: the parts it belonged to are not staged any more.
+    db.exec(
+      ['DELETE FROM staged_parts', 'DELETE FROM staged_settings', ...incoming.map((t) => `DELETE FROM ${t}`)].join(';'),
+    );
   })();
 }
 
@@ -62,8 +82,19 @@ function prepareStagingStatements(db: GateDatabase) {
     addPart: db.prepare<[number, number, number]>(
       'INSERT INTO staged_parts (snapshot_rev, part, parts) VALUES (?, ?, ?)',
     ),
+    // A person staged a second time (never in the cloud's snapshots) takes the slower path: restage.
     person: db.prepare<[string, string | null, string]>(
-      `INSERT OR REPLACE INTO ${INCOMING}persons (person_id, id_hash, record) VALUES (?, ?, ?)`,
+      `INSERT INTO ${INCOMING}persons (person_id, id_hash, record) VALUES (?, ?, ?) ON CONFLICT (person_id) DO NOTHING`,
+    ),
+    restagePerson: db.prepare<[string | null, string, string]>(
+      `UPDATE ${INCOMING}persons SET id_hash = ?, record = ? WHERE person_id = ?`,
+    ),
+    card: db.prepare<[string, string]>(
+      `INSERT OR REPLACE INTO ${INCOMING}person_cards (card, person_id) VALUES (?, ?)`,
+    ),
+    // The cards a staged record named, where they are still its own (a later record may have taken one).
+    unstageCards: db.prepare<[string, string]>(
+      `DELETE FROM ${INCOMING}person_cards WHERE person_id = ? AND card IN (SELECT c.value FROM ${INCOMING}persons p, json_each(p.record, '$.cards') c WHERE p.person_id = ?)`,
     ),
     unstagePerson: db.prepare<[string]>(`DELETE FROM ${INCOMING}persons WHERE person_id = ?`),
     health: db.prepare<[string, string, number]>(
@@ -80,11 +111,6 @@ function prepareStagingStatements(db: GateDatabase) {
       'DELETE FROM staged_settings',
       ...Object.keys(SWAPPED_TABLES).map((name) => `DELETE FROM ${INCOMING}${name}`),
     ].map((sql) => db.prepare(sql)),
-    clearCards: db.prepare('DELETE FROM person_cards'),
-    // A card named by two records goes to the later one, as with upserts (ON CONFLICT (card)).
-    cardsFromPersons: db.prepare(
-      "INSERT OR REPLACE INTO person_cards (card, person_id) SELECT c.value, p.person_id FROM persons p, json_each(p.record, '$.cards') c",
-    ),
   };
 }
 
@@ -122,11 +148,18 @@ export class SnapshotStaging {
     switch (change.op) {
       case 'person.upsert': {
         const { person } = change;
-        this.stmt.person.run(person.personId, person.idHash, JSON.stringify(person));
+        const record = JSON.stringify(person);
+        if (this.stmt.person.run(person.personId, person.idHash, record).changes === 0) {
+          this.stmt.unstageCards.run(person.personId, person.personId);
+          this.stmt.restagePerson.run(person.idHash, record, person.personId);
+        }
+        // A card named by two records goes to the later one, as with upserts (ON CONFLICT (card)).
+        for (const card of person.cards) this.stmt.card.run(card, person.personId);
         return;
       }
       case 'person.delete':
         // Acts on what is staged so far (the cloud never sends one in a snapshot).
+        this.stmt.unstageCards.run(change.personId, change.personId);
         this.stmt.unstagePerson.run(change.personId);
         this.stmt.unstageHealth.run(change.personId);
         return;
@@ -147,9 +180,9 @@ export class SnapshotStaging {
   }
 
   /**
-   * Inside the swap's transaction: the staged persons, health colours and revoked passes become the
-   * replica's tables (the old ones are dropped), with their indexes and the cards of the records,
-   * and empty staging tables are made for the next snapshot. `staged_parts` and `staged_settings`
+   * Inside the swap's transaction: the staged persons, cards, health colours and revoked passes
+   * become the replica's tables (the old ones are dropped), with their indexes, and empty staging
+   * tables are made for the next snapshot. `staged_parts` and `staged_settings`
    * are left for `clear`.
    */
   swapIn(): void {
@@ -158,8 +191,6 @@ export class SnapshotStaging {
       for (const index of indexes) this.db.exec(`CREATE INDEX ${index}`);
       this.db.exec(`CREATE TABLE ${INCOMING}${name} (${columns})`);
     }
-    this.stmt.clearCards.run();
-    this.stmt.cardsFromPersons.run();
   }
 
   /** Forgets every staged part and row. */

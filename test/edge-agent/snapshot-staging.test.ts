@@ -73,6 +73,51 @@ describe('snapshot staging (tables renamed into place)', () => {
     expect(replica.stagedSnapshot()).toEqual({ snapshotRev: 4, parts: 2, received: 2 });
   });
 
+  it('stages each card with its record: a record staged again or deleted takes its own cards out, not one a later record took', () => {
+    const replica = new ReplicaStore(db);
+    replica.stageSnapshotChunk(6, 1, 2, [
+      upsert('a', ['1:1', '1:2']),
+      upsert('b', ['1:3', '1:4']),
+      upsert('c', ['1:5']),
+      // The later record takes 1:2 from a.
+      upsert('d', ['1:2']),
+    ]);
+    expect(
+      replica.stageSnapshotChunk(6, 2, 2, [
+        // a again, without 1:1 (and without 1:2, which is d's by now).
+        upsert('a', ['1:6']),
+        { op: 'person.delete', personId: 'b' },
+        upsert('c', ['1:5', '1:7']),
+      ]),
+    ).toBe('applied');
+    const owner = (card: string) => replica.personByCard(card)?.personId;
+    expect(['1:1', '1:2', '1:3', '1:4', '1:5', '1:6', '1:7'].map(owner)).toEqual([
+      undefined,
+      'd',
+      undefined,
+      undefined,
+      'c',
+      'a',
+      'c',
+    ]);
+    expect(replica.personById('a')?.cards).toEqual(['1:6']);
+    expect(replica.personById('b')).toBeUndefined();
+    const rows = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM person_cards').get();
+    expect(rows?.n).toBe(4);
+  });
+
+  it('starts a snapshot again that an earlier version staged without a table for its cards', () => {
+    new ReplicaStore(db).stageSnapshotChunk(8, 1, 2, [upsert('p1', ['1:1'])]);
+    // As that version left it: the staged person, but no staged cards.
+    db.exec('DROP TABLE incoming_person_cards');
+    const replica = new ReplicaStore(db);
+    expect(replica.stagedSnapshot()).toBeUndefined();
+    expect(db.prepare('SELECT * FROM incoming_persons').all()).toEqual([]);
+    replica.stageSnapshotChunk(8, 2, 2, [upsert('p2')]);
+    expect(replica.stageSnapshotChunk(8, 1, 2, [upsert('p1', ['1:1'])])).toBe('applied');
+    expect(replica.personByCard('1:1')?.personId).toBe('p1');
+  });
+
   it('drops the staging tables of an earlier version, and the parts they held, on opening', () => {
     db.exec(`
       CREATE TABLE staged_parts (snapshot_rev INTEGER NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL,
