@@ -6,7 +6,7 @@
  * and write their records' JSON in the read itself; the few other records are built here.
  */
 import type { Change } from '../../shared/schemas/mqtt.ts';
-import type { Compound, Gate, Snapshot, SnapshotSink } from './store.ts';
+import type { Compound, Gate } from './store.ts';
 
 /** Residents per page of a snapshot read: one gate part's worth, so a part can go out per page. */
 export const SNAPSHOT_PAGE_ROWS = 1000;
@@ -37,21 +37,6 @@ export function revokeRecord(row: { pass_id: string; revoked_at: number | string
 /** The counts a read announces in `begin`: the records that will follow, in all. */
 export function recordCount(head: number, persons: number, health: number, revoked: number): number {
   return head + Number(persons) + Number(health) + revoked;
-}
-
-/** Collects a streamed read into a `Snapshot` (parsed): the store's `snapshot()`. */
-export async function collectSnapshot(read: (sink: SnapshotSink) => Promise<void>): Promise<Snapshot> {
-  let rev = 0;
-  const records: Change[] = [];
-  await read({
-    begin: (at) => {
-      rev = at;
-    },
-    page: (texts) => {
-      for (const text of texts) records.push(JSON.parse(text) as Change);
-    },
-  });
-  return { rev, records };
 }
 
 /** A read that delivered other than it announced is a bug in the engine's queries: never send it. */

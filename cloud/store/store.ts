@@ -188,11 +188,6 @@ export type ChangeLogRead =
   /** The log no longer holds `fromRev + 1` (or the gate is ahead of the cloud): send a snapshot. */
   | { kind: 'snapshot-needed'; currentRev: number };
 
-export interface Snapshot {
-  rev: number;
-  records: Change[];
-}
-
 /**
  * Where a store delivers a compound's snapshot as it reads it (`readSnapshot`), so the first part
  * can go to the gate while the rest is still being read (docs/cloud.md, "Sync protocol").
@@ -256,11 +251,9 @@ export interface RegistryStore {
 
   /** Changes with rev > fromRev, at most `limit`, or the verdict that a snapshot is needed. */
   readChanges(compoundId: string, fromRev: number, limit: number): Promise<ChangeLogRead>;
-  /** Everything a replica needs, consistent at `rev` (`readSnapshot`, parsed). */
-  snapshot(compoundId: string): Promise<Snapshot>;
   /**
-   * The same records, streamed into `sink` page by page from one read transaction (consistent at
-   * the rev `begin` names). Rejects with `NotFoundError` for an unknown compound before `begin`.
+   * Everything a replica needs, streamed into `sink` page by page from one read transaction
+   * (consistent at the rev `begin` names). Rejects with `NotFoundError` for an unknown compound before `begin`.
    */
   readSnapshot(compoundId: string, sink: SnapshotSink): Promise<void>;
   /** Keeps the last `keepRevs` revisions of every compound's change log; returns rows deleted. */

@@ -31,6 +31,7 @@ import { signToken } from '../../shared/token.ts';
 import { resident } from '../cloud/fixtures.ts';
 import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
 import { eventually } from '../../testkit/deployment.ts';
+import { collectSnapshot } from '../helpers/collect-snapshot.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOUND = 'c-big';
@@ -152,7 +153,7 @@ describe('a snapshot of 100 000 persons to new gates, one of which stops reading
         ),
       );
     }
-    targetRev = (await store.snapshot(COMPOUND)).rev;
+    targetRev = (await collectSnapshot(store, COMPOUND)).rev;
   }, 300_000);
 
   afterAll(async () => {

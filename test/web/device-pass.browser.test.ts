@@ -22,6 +22,7 @@ import { ReplicaStore } from '../../edge-agent/replica-store.ts';
 import { createKeysFile, parseKeysFile } from '../../shared/keys.ts';
 import { launchBrowser, type TestBrowser } from '../../testkit/browser.ts';
 import { startTestCloud, type TestCloud } from '../../testkit/cloud.ts';
+import { collectSnapshot } from '../helpers/collect-snapshot.ts';
 
 type JsQr = typeof jsqr.default;
 const jsQR: JsQr = (jsqr as unknown as { default?: JsQr }).default ?? (jsqr as unknown as JsQr);
@@ -148,7 +149,7 @@ describe('the phone pass page at 360×640', () => {
     expect(second.at - first.at).toBeGreaterThanOrEqual(10);
 
     // A gate of the compound, deciding offline from the cloud's snapshot.
-    const snapshot = await testCloud.cloud.core.store.snapshot(COMPOUND);
+    const snapshot = await collectSnapshot(testCloud.cloud.core.store, COMPOUND);
     const replica = new ReplicaStore(openGateDatabase(':memory:'));
     replica.applyDelta(snapshot.records, snapshot.rev);
     const gateNow = start + 11_000;

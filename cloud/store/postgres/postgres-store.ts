@@ -30,7 +30,6 @@ import type {
   RefusedSeq,
   Resident,
   ResidentQuery,
-  Snapshot,
   SnapshotSink,
   StoredAlarm,
   StoredEvent,
@@ -43,7 +42,6 @@ import { EventPartitions } from './pg-partitions.ts';
 import { createPgPool, type PgPoolOptions } from './pg-pool.ts';
 import { PgRegistry } from './pg-registry.ts';
 import { readPgSnapshot } from './pg-snapshot-read.ts';
-import { collectSnapshot } from '../snapshot-records.ts';
 
 export type PostgresStoreOptions = PgPoolOptions;
 
@@ -189,9 +187,6 @@ export class PostgresCloudStore implements CloudStore {
   }
   readChanges(compoundId: string, fromRev: number, limit: number): Promise<ChangeLogRead> {
     return this.registry.readChanges(compoundId, fromRev, limit);
-  }
-  snapshot(compoundId: string): Promise<Snapshot> {
-    return collectSnapshot((sink) => readPgSnapshot(this.pool, compoundId, sink));
   }
   readSnapshot(compoundId: string, sink: SnapshotSink): Promise<void> {
     return readPgSnapshot(this.pool, compoundId, sink);

@@ -25,7 +25,6 @@ import type {
   RefusedSeq,
   Resident,
   ResidentQuery,
-  Snapshot,
   SnapshotSink,
   StoredAlarm,
   StoredEvent,
@@ -40,7 +39,6 @@ import { SqliteGateActivityTables } from './gate-activity-tables.ts';
 import { SqliteRegistryTables } from './registry-tables.ts';
 import { SqliteResidentTables } from './resident-tables.ts';
 import { SqliteSnapshotReads } from './snapshot-reads.ts';
-import { collectSnapshot } from '../snapshot-records.ts';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:` for tests. */
@@ -114,10 +112,6 @@ export class SqliteCloudStore implements CloudStore {
 
   async readChanges(compoundId: string, fromRev: number, limit: number): Promise<ChangeLogRead> {
     return this.changeLog.read(compoundId, fromRev, limit);
-  }
-
-  snapshot(compoundId: string): Promise<Snapshot> {
-    return collectSnapshot((sink) => this.snapshots.read(compoundId, sink));
   }
 
   readSnapshot(compoundId: string, sink: SnapshotSink): Promise<void> {

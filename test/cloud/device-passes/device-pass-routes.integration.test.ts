@@ -23,6 +23,7 @@ import { ReplicaStore } from '../../../edge-agent/replica-store.ts';
 import type { Change } from '../../../shared/schemas/mqtt.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
 import { selectRows, storeBackends } from '../store/backends.ts';
+import { collectSnapshot } from '../../helpers/collect-snapshot.ts';
 
 const ADMIN: Actor = { username: 'seed', role: 'admin' };
 const T0 = Date.UTC(2026, 11, 5, 0, 30, 0);
@@ -238,7 +239,7 @@ describe.each(storeBackends())('device passes: enrolment, medium, revocation on 
     expect(second.passId).not.toBe(first.passId);
     expect(revokedIn('c-1')).toEqual([first.passId]);
     expect((await h.core.store.getPass(first.passId))?.revokedAt).toBe(T0);
-    const snapshot = await h.core.store.snapshot('c-1');
+    const snapshot = await collectSnapshot(h.core.store, 'c-1');
     expect(snapshot.records).toContainEqual(expect.objectContaining({ op: 'pass.revoke', passId: first.passId }));
 
     // The resident revokes it (a lost phone): the same change, then nothing left to revoke.

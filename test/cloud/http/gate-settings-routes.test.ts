@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EntryEvent } from '../../../shared/schemas/mqtt.ts';
 import { resident } from '../fixtures.ts';
 import { createHarness, type Harness } from './app-harness.ts';
+import { collectSnapshot } from '../../helpers/collect-snapshot.ts';
 
 const HOUR = 3_600_000;
 
@@ -42,12 +43,12 @@ describe('gate settings and exit-quota routes', () => {
     });
     expect(h.published.some((p) => p.topic === 'anxin/v1/compounds/c-1/changes')).toBe(false);
     // The next snapshot of c-2 carries it; c-1's gates never had settings set, so c-1's has none.
-    expect((await h.core.store.snapshot('c-2')).records).toContainEqual({
+    expect((await collectSnapshot(h.core.store, 'c-2')).records).toContainEqual({
       op: 'gate.settings',
       gateId: 'g-2',
       settings: { antiPassback: true, yellowPolicy: 'grant' },
     });
-    expect((await h.core.store.snapshot('c-1')).records.some((r) => r.op === 'gate.settings')).toBe(false);
+    expect((await collectSnapshot(h.core.store, 'c-1')).records.some((r) => r.op === 'gate.settings')).toBe(false);
   });
 
   it('PATCH /gates/:id {role}: the cloud stamps roleSetAt itself (a guard’s later switch wins over it); a client may not', async () => {
