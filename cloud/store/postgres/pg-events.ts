@@ -11,9 +11,9 @@
  * written (in the same statement), and under it the next statement sees a copy of that seq
  * committed before with another ts, and refuses it (the batch is written again). Batches of
  * different seqs of the same gates — a gate's messages alternating between instances — do not
- * wait on each other. After the COMMIT the marks are moved in the database from committed rows,
- * never from one instance's memory, and only forward, so any instance may take any gate's batch
- * (docs/architecture.md rule 2). The caller acks only after `insertEvents` resolves, i.e. after
+ * wait on each other. After the COMMIT the marks are moved in the database from committed rows
+ * (one statement, pg-acks.ts), never from one instance's memory, and only forward, so any
+ * instance may take any gate's batch (docs/architecture.md rule 2). The caller acks only after `insertEvents` resolves, i.e. after
  * the COMMIT and the marks.
  */
 import { addEventConditions } from '../store-filters.ts';
@@ -21,8 +21,9 @@ import type pg from 'pg';
 import { encodeCursor } from '../cursor.ts';
 import { hookFor, type IngestHook, type PgIngestHook } from '../ingest-hook.ts';
 import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
+import { ackedUpTo, advanceAcks } from './pg-acks.ts';
 import { type EventPartitions, listPartitions } from './pg-partitions.ts';
-import { one, type Queryable, run, statement, transaction } from './pg-pool.ts';
+import { run, statement, transaction } from './pg-pool.ts';
 import { eventOfRow, PgWhere, type Row } from './pg-rows.ts';
 
 const EVENT_COLUMNS = `gate_id, seq, compound_id, ts, direction, method, result, reason, person_id, id_hash, pass_id,
@@ -89,44 +90,12 @@ const clashes = statement<[string[], number[], number[]], { gate_id: string; seq
   `SELECT k.gate_id, k.seq FROM unnest($1::text[], $2::int8[], $3::int8[]) AS k(gate_id, seq, ts)
    WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq AND e.ts <> k.ts)`,
 );
-const getAcks = statement<[string[]], { gate_id: string; up_to: number }>(
-  'get_acks',
-  'SELECT gate_id, up_to FROM gate_acks WHERE gate_id = ANY($1::text[])',
-);
-const getAck = statement<[string], { up_to: number }>('get_ack', 'SELECT up_to FROM gate_acks WHERE gate_id = $1');
-/**
- * Marks only move forward (two instances write one gate's mark, each with what it saw), and rows
- * are written in gate order, so two instances' writes never wait on each other in a cycle.
- */
-const writeAckSql = `INSERT INTO gate_acks (gate_id, up_to)
-   SELECT * FROM unnest($1::text[], $2::int8[]) AS k(gate_id, up_to) ORDER BY gate_id
-   ON CONFLICT (gate_id) DO UPDATE SET up_to = GREATEST(gate_acks.up_to, excluded.up_to)`;
-const writeAcks = statement<[string[], number[]]>('write_acks', writeAckSql);
-/**
- * The moved marks written, and which gates' next seq (`$3`, `$4`: gate, mark + 1) is already
- * answered — stored, or refused by ingest — so that their marks walk on (a gap just filled).
- */
-const writeAcksAndProbe = statement<[string[], number[], string[], number[]], { gate_id: string }>(
-  'write_acks_probe',
-  `WITH written AS (${writeAckSql})
-   SELECT k.gate_id FROM unnest($3::text[], $4::int8[]) AS k(gate_id, seq)
-   WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq)
-      OR EXISTS (SELECT 1 FROM refused_seqs r WHERE r.gate_id = k.gate_id AND r.seq = k.seq)`,
-);
-/** Answered seqs after a mark, in order (a seq both stored and refused comes twice). */
-const seqsAfter = statement<[string, number, number], { seq: number }>(
-  'seqs_after',
-  `SELECT seq FROM (SELECT seq FROM events WHERE gate_id = $1 AND seq > $2
-     UNION ALL SELECT seq FROM refused_seqs WHERE gate_id = $1 AND seq > $2) s ORDER BY seq LIMIT $3`,
-);
 const purgeRefused = statement<[number, number]>(
   'purge_refused',
   `DELETE FROM refused_seqs WHERE (gate_id, seq) IN
      (SELECT gate_id, seq FROM refused_seqs WHERE refused_at < $1 ORDER BY refused_at LIMIT $2)`,
 );
 
-/** Rows read per step when an ack walks over seqs stored beyond a filled gap. */
-const ACK_WALK_PAGE = 1000;
 /**
  * A batch storing at most this many new rows locks each `(gate, seq)` it stored (and its gates
  * shared); a larger one (a drain) locks its gates alone, exclusively — each transaction's locks
@@ -289,67 +258,17 @@ export class PgEvents {
     // The batch is stored whatever happens next: a mark that cannot be moved now (the database
     // gone between the two) is moved by the gate's resend, whose copies are skipped; the batch
     // is still reported stored, so what follows a store (`onStored`) runs once for it, and the
-    // failure goes to the caller (`ackError`), which logs and counts it and acks nothing.
+    // failure goes to the caller (`ackError`), which logs and counts it and acks nothing. The
+    // marks: one statement, whatever the gates (pg-acks.ts).
     try {
-      return { inserted, acks: await this.advanceAcks(plan.seqsOfGate) };
+      return { inserted, acks: await advanceAcks(this.pool, plan.seqsOfGate) };
     } catch (ackError) {
       return { inserted, acks: new Map(), ackError };
     }
   }
 
-  /**
-   * After the COMMIT, each statement on its own: moves each gate's cumulative mark
-   * (docs/architecture.md rule 2) over contiguous answered seqs (stored, or refused by ingest) —
-   * first over the batch's own seqs (all committed now, by this batch or the one it waited for),
-   * then, if the next seq is already answered (a gap filled, or another instance's batch), over
-   * both tables page by page. Every statement reads only committed rows, so a mark never covers a
-   * seq that is not stored; marks only grow (`GREATEST`); and of two instances' batches of one
-   * gate, the one whose marks are read last started after both commits and sees both.
-   */
-  private async advanceAcks(seqsOfGate: Map<string, number[]>): Promise<Map<string, number>> {
-    const gates = [...seqsOfGate.keys()];
-    const before = new Map((await run(this.pool, getAcks, [gates])).rows.map((r) => [r.gate_id, Number(r.up_to)]));
-    const marks = new Map<string, number>();
-    for (const [gateId, seqs] of seqsOfGate) {
-      let mark = before.get(gateId) ?? 0;
-      for (const seq of [...seqs].sort((a, b) => a - b)) {
-        if (seq === mark + 1) mark = seq;
-        else if (seq > mark + 1) break;
-      }
-      marks.set(gateId, mark);
-    }
-    const first = gates.filter((g) => marks.get(g) !== (before.get(g) ?? 0));
-    const probe = await run(this.pool, writeAcksAndProbe, [
-      first,
-      first.map((g) => marks.get(g)!),
-      gates,
-      gates.map((g) => marks.get(g)! + 1),
-    ]);
-    if (probe.rows.length === 0) return marks;
-    const walked: string[] = [];
-    for (const { gate_id: gateId } of probe.rows) {
-      marks.set(gateId, await this.walk(this.pool, gateId, marks.get(gateId)!));
-      walked.push(gateId);
-    }
-    await run(this.pool, writeAcks, [walked, walked.map((g) => marks.get(g)!)]);
-    return marks;
-  }
-
-  private async walk(client: Queryable, gateId: string, from: number): Promise<number> {
-    let mark = from;
-    for (;;) {
-      const { rows } = await run(client, seqsAfter, [gateId, mark, ACK_WALK_PAGE]);
-      for (const { seq } of rows) {
-        if (seq === mark) continue; // stored and refused both
-        if (seq !== mark + 1) return mark;
-        mark = seq;
-      }
-      if (rows.length < ACK_WALK_PAGE) return mark;
-    }
-  }
-
   async ackedUpTo(gateId: string): Promise<number> {
-    return (await one(this.pool, getAck, [gateId]))?.up_to ?? 0;
+    return ackedUpTo(this.pool, gateId);
   }
 
   async query(query: EventQuery): Promise<EventPage> {

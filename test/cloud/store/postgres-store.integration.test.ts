@@ -110,7 +110,7 @@ describe('PostgresCloudStore', () => {
     const spy = vi
       .spyOn(store.pool, 'query')
       .mockImplementation(((config: unknown, ...rest: unknown[]) =>
-        (config as { name?: string }).name === 'anxin_get_acks'
+        (config as { name?: string }).name === 'anxin_advance_acks'
           ? Promise.reject(lost)
           : (query as (...a: unknown[]) => unknown)(config, ...rest)) as typeof store.pool.query);
     const first = await store.insertEvents([event('g-1', 1, DEC), event('g-1', 2, DEC + 1)]);
