@@ -95,6 +95,8 @@ export const livePayloadSchema = z.object({
 });
 
 const seal = (key: Buffer, json: string) => createHmac('sha256', key).update(json).digest('hex');
+/** How every payload of `wire`'s instance begins after its seal (`packNotifications` writes it so). */
+const headOf = (wire: LiveWire) => `{"o":${JSON.stringify(wire.origin)},"m":[`;
 
 /** Packs messages into sealed payloads of at most `maxBytes` (UTF-8); the ones too large alone apart. */
 export function packNotifications(
@@ -102,7 +104,7 @@ export function packNotifications(
   messages: readonly LiveMessage[],
   maxBytes = NOTIFY_MAX_BYTES,
 ): { payloads: string[]; oversized: LiveMessage[] } {
-  const head = `{"o":${JSON.stringify(wire.origin)},"m":[`;
+  const head = headOf(wire);
   const frame = SEAL_CHARS + Buffer.byteLength(head) + 2; // `]}`
   const payloads: string[] = [];
   const oversized: LiveMessage[] = [];
@@ -140,15 +142,26 @@ export type Unpacked =
  * What a notification carries: another instance's messages (those that fail `liveMessageSchema`
  * left out and counted in `invalid` — an instance of another version may send a kind or field this
  * one does not know), this instance's own, or a refusal (nothing of it read).
+ *
+ * This instance's own payloads — every instance hears its own — are told by their head alone,
+ * before any JSON is read: the head `packNotifications` writes, origin and closing quote included,
+ * which another instance's payload never begins with (its origin differs; an origin that merely
+ * begins with this one's continues where this head has its quote). Their seal is still checked, so
+ * that a forgery naming this origin is refused and counted rather than skipped in silence; it is
+ * dropped either way, and nothing anyone writes can make a payload of another origin look like
+ * this one's. An own payload written otherwise (never by this version) is still found after the
+ * parse, by its `o`.
  */
 export function unpackNotification(payload: string, wire: LiveWire): Unpacked {
   // Bounded before anything is read: PostgreSQL's own limit, which our senders stay under.
   if (payload.length > 8_000 || Buffer.byteLength(payload) > 8_000) return { kind: 'refused', why: 'too-large' };
   const given = Buffer.from(payload.slice(0, SEAL_CHARS));
   const json = payload.slice(SEAL_CHARS);
+  const own = json.startsWith(headOf(wire));
   const expected = Buffer.from(seal(wire.key, json));
   if (given.length !== expected.length || !timingSafeEqual(given, expected))
     return { kind: 'refused', why: 'unsealed' };
+  if (own) return { kind: 'own' };
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);

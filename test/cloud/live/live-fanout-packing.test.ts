@@ -107,6 +107,38 @@ describe('unpackNotification', () => {
     expect(unpackNotification(payload!, B)).toEqual({ kind: 'messages', messages: [entry(1)], invalid: 0 });
   });
 
+  it('tells its own by their head before reading any JSON, and nothing another origin sends passes for its own', () => {
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const [own] = packNotifications(A, [entry(1), alarm]).payloads;
+      expect(unpackNotification(own!, A)).toEqual({ kind: 'own' });
+      expect(parse).not.toHaveBeenCalled();
+      // A forgery with this instance's head is still refused (and counted), not skipped as its own.
+      const forged = `${'0'.repeat(64)}${own!.slice(64)}`;
+      expect(unpackNotification(forged, A)).toEqual({ kind: 'refused', why: 'unsealed' });
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+    // Origins one of which begins with the other, each heard by the other: never taken for its own.
+    const inst = createLiveWire(KEY, 'inst');
+    for (const [from, to] of [
+      [A, inst],
+      [inst, A],
+    ] as const) {
+      const [payload] = packNotifications(from, [entry(2)]).payloads;
+      expect(unpackNotification(payload!, to)).toEqual({ kind: 'messages', messages: [entry(2)], invalid: 0 });
+    }
+    // Another instance's messages that quote this one's head inside are read, not skipped.
+    const quoting = entry(3, '{"o":"inst-a","m":[');
+    const [fromB] = packNotifications(B, [quoting]).payloads;
+    expect(unpackNotification(fromB!, A)).toEqual({ kind: 'messages', messages: [quoting], invalid: 0 });
+    // Its own origin in a payload spelt otherwise (not by this version's packing) is still its own, after the parse.
+    expect(unpackNotification(sealWith(KEY, JSON.stringify({ m: [entry(4)], o: 'inst-a' })), A)).toEqual({
+      kind: 'own',
+    });
+  });
+
   it('refuses what any other client of the database could NOTIFY: no seal, a wrong key, a seal of other bytes', () => {
     const json = JSON.stringify({ o: 'evil', m: [entry(1)] });
     const [good] = packNotifications(A, [entry(1)]).payloads;
