@@ -42,9 +42,15 @@
  * gate keeps at most a few messages in flight (its uplink window; the rest stays in its journal),
  * far below `maxUnreadBytes`, so its pings behind them are always read and answered, however long
  * the cloud is held.
+ *
+ * Across connections, what all of them read ahead is bounded by one `UnreadBudget`
+ * (broker/unread-budget.ts): past it a gate's (or observer's) guard stops reading its socket as it
+ * does past `maxUnreadBytes`, and waits in line for room — backpressure, not a drop. A cloud never
+ * waits for it (the gates' bytes in the budget wait on the cloud; it is bounded by its own limit).
  */
 import { Duplex } from 'node:stream';
 import { announcedPacketSize, InboundPings } from './mqtt-framing.ts';
+import { UnreadBudget } from './unread-budget.ts';
 
 export interface ConnectionLimits {
   /** Largest CONNECT packet (fixed header included), checked against the announced length. */
@@ -130,13 +136,23 @@ export class GuardedConnection extends Duplex {
   /** aedes' side of the stream is full: what arrives waits in `#unread`. */
   #aedesFull = false;
   #ended = false;
+  /** What every connection reads ahead of aedes (module comment); this one's share is `#unreadBytes`. */
+  readonly #budget: UnreadBudget;
+  /** Waiting in the budget's line: called once when there is room again. */
+  readonly #budgetTurn = () => this.#resumeReading();
 
-  constructor(inner: Duplex, limits: ConnectionLimits, events: GuardEvents) {
+  constructor(
+    inner: Duplex,
+    limits: ConnectionLimits,
+    events: GuardEvents,
+    budget: UnreadBudget = new UnreadBudget(Number.POSITIVE_INFINITY),
+  ) {
     // aedes reads in paused mode and writes packet by packet.
     super({ allowHalfOpen: false, writableHighWaterMark: Math.max(GUARD_HIGH_WATER_MARK, limits.cloudWindowBytes) });
     this.#inner = inner;
     this.#limits = limits;
     this.#events = events;
+    this.#budget = budget;
     inner.on('data', (chunk: Buffer) => this.#onData(chunk));
     inner.on('end', () => {
       this.#ended = true;
@@ -219,7 +235,10 @@ export class GuardedConnection extends Duplex {
     if (!this.#cloud && this.#inner.writableLength > this.#limits.maxQueuedBytes) this.#refuse('slow-reader');
   }
 
-  /** To aedes now, or into `#unread` while aedes is behind; past `maxUnreadBytes` the socket is paused. */
+  /**
+   * To aedes now, or into `#unread` while aedes is behind; past `maxUnreadBytes`, or with the budget
+   * across connections used up, the socket is paused before anything more is read.
+   */
   #deliver(bytes: Buffer): void {
     if (this.#unread.length === 0 && !this.#aedesFull) {
       this.#aedesFull = !this.push(bytes);
@@ -227,10 +246,37 @@ export class GuardedConnection extends Duplex {
     }
     this.#unread.push(bytes);
     this.#unreadBytes += bytes.length;
+    this.#budget.take(bytes.length);
     if (this.#unreadBytes > this.#limits.maxUnreadBytes) {
-      this.#inner.pause();
-      this.#deaf();
+      this.#stopReading();
+    } else if (this.#waitsForBudget()) {
+      this.#stopReading();
+      this.#budget.wait(this.#budgetTurn);
     }
+  }
+
+  /** Read ahead no further for now: the budget is used up, and this is not the cloud everyone waits on. */
+  #waitsForBudget(): boolean {
+    return !this.#cloud && this.#unreadBytes > 0 && this.#budget.full;
+  }
+
+  /** The broker's wait, not the client's silence: no keepalive is counted while the socket is not read. */
+  #stopReading(): void {
+    this.#inner.pause();
+    this.#deaf();
+  }
+
+  /** Reads the socket again unless a limit still holds it (`maxUnreadBytes`, or the budget: back in line). */
+  #resumeReading(): void {
+    if (this.#refused || this.#ended || this.destroyed) return;
+    if (this.#unreadBytes > this.#limits.maxUnreadBytes) return;
+    if (this.#waitsForBudget()) {
+      this.#budget.wait(this.#budgetTurn);
+      return;
+    }
+    this.#budget.leave(this.#budgetTurn);
+    if (this.#inner.isPaused()) this.#listen();
+    this.#inner.resume();
   }
 
   /** The pre-CONNACK checks on one more chunk; a refusal, or undefined to pass it on. */
@@ -254,18 +300,19 @@ export class GuardedConnection extends Duplex {
 
   override _read(): void {
     this.#aedesFull = false;
+    let taken = 0;
     while (this.#unread.length > 0 && !this.#aedesFull) {
       const next = this.#unread.shift()!;
       this.#unreadBytes -= next.length;
+      taken += next.length;
       this.#aedesFull = !this.push(next);
     }
+    if (taken > 0) this.#budget.give(taken);
     if (this.#ended) {
       if (this.#unread.length === 0) this.push(null);
       return;
     }
-    if (this.#unreadBytes > this.#limits.maxUnreadBytes) return;
-    if (this.#inner.isPaused()) this.#listen();
-    this.#inner.resume();
+    this.#resumeReading();
   }
 
   override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -317,6 +364,12 @@ export class GuardedConnection extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#deaf();
     this.#silenceMs = 0;
+    // What aedes will never take goes back to the budget, and this connection leaves the line.
+    this.#budget.leave(this.#budgetTurn);
+    const unread = this.#unreadBytes;
+    this.#unread.length = 0;
+    this.#unreadBytes = 0;
+    if (unread > 0) this.#budget.give(unread);
     this.#settle();
     this.#inner.destroy();
     callback(error);

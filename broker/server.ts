@@ -25,6 +25,7 @@ import {
 import { RevocationList } from './revocations.ts';
 import { markRedeliveries, type OutgoingStore } from './session-store.ts';
 import { BrokerCounters, type BrokerStats } from './stats.ts';
+import { DEFAULT_EXPECTED_GATES, defaultUnreadBudget, UnreadBudget } from './unread-budget.ts';
 
 export interface BrokerTlsOptions {
   /** PEM certificate chain. */
@@ -49,6 +50,13 @@ export interface BrokerServerOptions {
   maxPayload?: number;
   /** Per-connection limits before and after CONNACK (broker/connection-guard.ts). */
   limits?: Partial<ConnectionLimits>;
+  /**
+   * Bytes read from all clients together that aedes has not taken yet (broker/unread-budget.ts);
+   * past it, connections stop reading until there is room. Default: `expectedGates` × 512 KiB.
+   */
+  maxUnreadTotalBytes?: number;
+  /** The fleet the default `maxUnreadTotalBytes` is sized for (default 256 gates). */
+  expectedGates?: number;
   /** Sockets of one remote address that may wait for their CONNACK at once (default 64). */
   maxPendingPerAddress?: number;
   /** A socket that has not sent its CONNECT by then is closed (default 10 s). */
@@ -103,6 +111,8 @@ function close(server: NetServer | HttpServer | undefined): Promise<void> {
 interface Admission {
   limits: ConnectionLimits;
   pending: PendingConnections;
+  /** What all connections together may read ahead of aedes. */
+  budget: UnreadBudget;
   counters: BrokerCounters;
   log: Logger;
 }
@@ -115,7 +125,7 @@ function admitSocket(
   address: string,
   request?: Parameters<Aedes['handle']>[1],
 ): void {
-  const { limits, pending, counters, log } = admission;
+  const { limits, pending, budget, counters, log } = admission;
   if (!pending.tryEnter(address)) {
     counters.refuseSocket('too-many-pending');
     log.warn({ address, pending: pending.maxPerAddress }, 'too many connections waiting for CONNACK; closing');
@@ -123,27 +133,32 @@ function admitSocket(
     return;
   }
   let client: { id?: string } | undefined;
-  const connection = new GuardedConnection(socket, limits, {
-    onRefused(reason) {
-      if (reason === 'keepalive-timeout') {
-        counters.kick('keepalive-timeout');
-        log.info({ address, clientId: client?.id }, 'nothing from the client for 1.5 × its keepalive; disconnecting');
-      } else if (reason === 'slow-reader') {
-        counters.kick('slow-reader');
-        log.warn(
-          { address, clientId: client?.id, maxQueuedBytes: limits.maxQueuedBytes },
-          'client does not read its messages; disconnecting',
-        );
-      } else {
-        counters.refuseSocket(reason);
-        log.warn({ address, reason }, 'connection refused before CONNACK');
-      }
+  const connection = new GuardedConnection(
+    socket,
+    limits,
+    {
+      onRefused(reason) {
+        if (reason === 'keepalive-timeout') {
+          counters.kick('keepalive-timeout');
+          log.info({ address, clientId: client?.id }, 'nothing from the client for 1.5 × its keepalive; disconnecting');
+        } else if (reason === 'slow-reader') {
+          counters.kick('slow-reader');
+          log.warn(
+            { address, clientId: client?.id, maxQueuedBytes: limits.maxQueuedBytes },
+            'client does not read its messages; disconnecting',
+          );
+        } else {
+          counters.refuseSocket(reason);
+          log.warn({ address, reason }, 'connection refused before CONNACK');
+        }
+      },
+      onSettled: () => pending.leave(address),
+      onWindowFull: () => {
+        counters.cloudWindowWaits += 1;
+      },
     },
-    onSettled: () => pending.leave(address),
-    onWindowFull: () => {
-      counters.cloudWindowWaits += 1;
-    },
-  });
+    budget,
+  );
   client = broker.handle(connection as unknown as Parameters<Aedes['handle']>[0], request);
 }
 
@@ -203,17 +218,32 @@ async function createAedes(
   return broker;
 }
 
+/** The limits every socket is admitted under, with the one read-ahead budget they share (broker/unread-budget.ts). */
+function createAdmission(options: BrokerServerOptions, counters: BrokerCounters, log: Logger): Admission {
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+  const budget = new UnreadBudget(
+    options.maxUnreadTotalBytes ??
+      defaultUnreadBudget(options.expectedGates ?? DEFAULT_EXPECTED_GATES, limits.maxUnreadBytes),
+    () => {
+      counters.unreadBudgetWaits += 1;
+    },
+  );
+  return {
+    limits,
+    pending: new PendingConnections(options.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS),
+    budget,
+    counters,
+    log,
+  };
+}
+
 export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
   const log = (options.logger ?? silentLogger).child({ component: 'broker' });
   const now = options.now ?? Date.now;
   const host = options.host ?? '127.0.0.1';
   const counters = new BrokerCounters();
-  const admission: Admission = {
-    limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.limits },
-    pending: new PendingConnections(options.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS),
-    counters,
-    log,
-  };
+  const admission = createAdmission(options, counters, log);
+  const { budget } = admission;
   let aedes: Aedes | undefined;
   let tcp: NetServer | undefined;
   let web: HttpServer | undefined;
@@ -278,6 +308,9 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
         clientsConnected: clients.size,
         revokedTokens: revocations.size,
         revocationReloadErrors: revocations.stats.reloadErrors,
+        unreadBytes: budget.used,
+        unreadPeakBytes: budget.peak,
+        unreadBudgetBytes: budget.limit,
       }),
   };
 }

@@ -28,6 +28,19 @@ export interface BrokerStats {
    * gates, broker/connection-guard.ts).
    */
   cloudWindowWaits: number;
+  /**
+   * Bytes read from clients that aedes has not taken yet, across every connection, now; and the
+   * budget they are held to (broker/unread-budget.ts).
+   */
+  unreadBytes: number;
+  /** The most `unreadBytes` has been since the broker started. */
+  unreadPeakBytes: number;
+  unreadBudgetBytes: number;
+  /**
+   * Times a connection stopped reading its socket because that budget was used up (backpressure
+   * onto the client, nothing dropped).
+   */
+  unreadBudgetWaits: number;
   refused: {
     connect: Partial<Record<ConnectRefusal, number>>;
     publish: Partial<Record<PublishRefusal, number>>;
@@ -48,6 +61,7 @@ export class BrokerCounters {
   publishesAccepted = 0;
   subscriptionsGranted = 0;
   cloudWindowWaits = 0;
+  unreadBudgetWaits = 0;
   readonly #connect = new Map<ConnectRefusal, number>();
   readonly #publish = new Map<PublishRefusal, number>();
   readonly #subscribe = new Map<SubscribeRefusal, number>();
@@ -74,7 +88,14 @@ export class BrokerCounters {
     this.#kicked.set(reason, (this.#kicked.get(reason) ?? 0) + 1);
   }
 
-  snapshot(extra: { clientsConnected: number; revokedTokens: number; revocationReloadErrors: number }): BrokerStats {
+  snapshot(extra: {
+    clientsConnected: number;
+    revokedTokens: number;
+    revocationReloadErrors: number;
+    unreadBytes: number;
+    unreadPeakBytes: number;
+    unreadBudgetBytes: number;
+  }): BrokerStats {
     const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     return {
       clientsConnected: extra.clientsConnected,
@@ -82,6 +103,10 @@ export class BrokerCounters {
       publishesAccepted: this.publishesAccepted,
       subscriptionsGranted: this.subscriptionsGranted,
       cloudWindowWaits: this.cloudWindowWaits,
+      unreadBytes: extra.unreadBytes,
+      unreadPeakBytes: extra.unreadPeakBytes,
+      unreadBudgetBytes: extra.unreadBudgetBytes,
+      unreadBudgetWaits: this.unreadBudgetWaits,
       refused: {
         connect: Object.fromEntries(this.#connect),
         publish: Object.fromEntries(this.#publish),

@@ -21,6 +21,7 @@ import {
 } from '../../broker/mosquitto-config.ts';
 import { writeMosquittoFiles } from '../../broker/mosquitto-files.ts';
 import { createBrokerServer, DEFAULT_MAX_PENDING_PER_ADDRESS } from '../../broker/server.ts';
+import { DEFAULT_EXPECTED_GATES, UNREAD_BYTES_PER_GATE } from '../../broker/unread-budget.ts';
 import { explainConfig, printableConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { isValidId } from '../../shared/ids.ts';
@@ -47,6 +48,11 @@ Runs the MQTT broker (aedes): device-token authentication and the topic ACL of d
   --max-pending-per-address N
                       sockets of one address that may wait for their CONNACK at once
                       (default ${DEFAULT_MAX_PENDING_PER_ADDRESS}; raise it for many gates behind one NAT)
+  --expected-gates N  the fleet the read-ahead budget is sized for (default ${DEFAULT_EXPECTED_GATES})
+  --max-unread-total N
+                      bytes read from all clients together that the broker has not processed yet;
+                      past it, clients are read no further until there is room (backpressure, never
+                      a drop). Default: expected gates × ${UNREAD_BYTES_PER_GATE / 1024} KiB (docs/deploy.md)
   --print-config      print the effective configuration and where each value came from, then exit
 One rule: flag > ANXIN_* environment variable > default (docs/configuration.md).
 Environment: ANXIN_PORT, ANXIN_WS_PORT, ANXIN_KEYS, … (flags win); ANXIN_LOG_LEVEL.
@@ -88,6 +94,14 @@ export const brokerConfigSchema = z
     revocations: z.string().min(1).optional(),
     maxPayload: z.coerce.number().int().min(1).max(268_435_455).default(DEFAULT_MAX_PAYLOAD),
     maxPendingPerAddress: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_MAX_PENDING_PER_ADDRESS),
+    expectedGates: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_EXPECTED_GATES),
+    // At least one connection's own read-ahead (2 MiB), or a single gate could never use its own.
+    maxUnreadTotal: z.coerce
+      .number()
+      .int()
+      .min(2 * 1024 * 1024)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional(),
   })
   .superRefine((config, ctx) => {
     if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
@@ -117,6 +131,8 @@ async function serve(argv: string[]): Promise<number> {
       revocations: { type: 'string' },
       'max-payload': { type: 'string' },
       'max-pending-per-address': { type: 'string' },
+      'expected-gates': { type: 'string' },
+      'max-unread-total': { type: 'string' },
       'print-config': { type: 'boolean' },
     },
     strict: true,
@@ -151,6 +167,8 @@ async function serve(argv: string[]): Promise<number> {
     ...(config.revocations ? { revocations: { file: config.revocations } } : {}),
     maxPayload: config.maxPayload,
     maxPendingPerAddress: config.maxPendingPerAddress,
+    expectedGates: config.expectedGates,
+    ...(config.maxUnreadTotal === undefined ? {} : { maxUnreadTotalBytes: config.maxUnreadTotal }),
     logger,
   });
   // Listening for the stop signal before "broker listening" is logged: a supervisor (or a test)

@@ -163,6 +163,20 @@ describe('anxin broker', () => {
     }
   });
 
+  it("--expected-gates and --max-unread-total size the read-ahead budget; below one connection's 2 MiB is refused", async () => {
+    const sized = JSON.parse((await runCaptured(['--expected-gates', '1000', '--print-config'])).stdout);
+    expect(sized.config).toMatchObject({ expectedGates: 1000 });
+    expect(sized.config.maxUnreadTotal).toBeUndefined();
+    const given = JSON.parse(
+      (await runCaptured(['--max-unread-total', String(64 * 1024 * 1024), '--print-config'])).stdout,
+    );
+    expect(given.config).toMatchObject({ expectedGates: 256, maxUnreadTotal: 64 * 1024 * 1024 });
+    expect(given.sources).toMatchObject({ maxUnreadTotal: 'flag --max-unread-total' });
+    const small = await runCaptured(['--max-unread-total', '1048576', '--print-config']);
+    expect(small.code).toBe(2);
+    expect(small.stderr).toMatch(/^maxUnreadTotal: /);
+  });
+
   it('starts with --revocations naming a file that does not exist yet, and with a public-only keys file', async () => {
     const publicKeys = join(dir, 'keys.public.json');
     await writeFile(publicKeys, JSON.stringify(publicKeysOnly(keysFile)));
