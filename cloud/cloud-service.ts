@@ -87,6 +87,8 @@ export interface CloudOptions {
   mqttReconnectMs?: number;
   /** How long `start()` waits for the broker before serving without it (default 10 s). */
   mqttConnectWaitMs?: number;
+  /** MQTT keepalive in seconds (default 15: a silently dead broker shows on `/healthz` within 22.5 s). */
+  mqttKeepaliveSec?: number;
   /** PEM CA bundle (contents) that signed the broker's TLS certificate, for `mqtts://`/`wss://` with a private CA. */
   mqttCa?: string | Buffer;
   /**
@@ -217,6 +219,7 @@ function mqttLink(
       return options.mqttToken ?? signToken({ sub: clientId, role: 'cloud', exp: now() + CLOUD_TOKEN_TTL_MS }, signing);
     },
     ...(options.mqttReconnectMs !== undefined ? { reconnectMs: options.mqttReconnectMs } : {}),
+    ...(options.mqttKeepaliveSec !== undefined ? { keepaliveSec: options.mqttKeepaliveSec } : {}),
     onMessage: (topic, payload, delivery) => core.router.route(topic, payload, delivery),
     logger: options.logger ?? silentLogger,
     now,

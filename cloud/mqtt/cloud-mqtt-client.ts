@@ -56,6 +56,16 @@ const SHARED_KINDS: readonly (typeof SUBSCRIBED_KINDS)[number][] = SUBSCRIBED_KI
 /** `DEBUG=mqttjs*` (or `*`) turns MQTT.js's own trace back on. */
 const mqttTraceOn = (): boolean => /(^|,)\s*(mqttjs|\*)/.test(process.env.DEBUG ?? '');
 const noTrace = (): void => {};
+/**
+ * The cloud's MQTT keepalive (seconds). MQTT.js pings after a keepalive without an ack or PINGRESP
+ * and gives the link up 1.5 × keepalive after the last one: a broker that dies silently (host gone,
+ * half-open TCP) is noticed — the link drops and `/healthz` says `degraded` — within 22.5 s, not the
+ * 90 s of MQTT.js's default 60 s, and before the gates (30 s keepalive: 45 s) see it. Not shorter:
+ * while ingest holds MQTT.js back (docs/cloud.md, "Backpressure") PINGRESPs wait unread behind the
+ * held message, so a hold past 1.5 × keepalive ends the link too (docs/deploy.md, "A broker that dies
+ * silently").
+ */
+export const CLOUD_MQTT_KEEPALIVE_S = 15;
 /** A shared-subscription group name: one topic level, no wildcards (`anxin cloud --mqtt-share-group`). */
 export const SHARE_GROUP_PATTERN = /^[a-z0-9-]{1,64}$/;
 const PUBLISH_TIMEOUT_MS = 10_000;
@@ -105,6 +115,8 @@ export interface CloudMqttClientOptions {
   /** First wait after a lost or refused connection, doubling up to `reconnectMaxMs` (default 1 s, 30 s). */
   reconnectMs?: number;
   reconnectMaxMs?: number;
+  /** MQTT keepalive in seconds (default `CLOUD_MQTT_KEEPALIVE_S`). */
+  keepaliveSec?: number;
 }
 
 /** The subscription filters (QoS 1), with the `$share/<group>/` prefix where it applies. */
@@ -186,6 +198,7 @@ export class CloudMqttClient {
       // The supervisor schedules every reconnect (with backoff, also after a refused CONNACK).
       reconnectPeriod: 0,
       connectTimeout: 5000,
+      keepalive: this.options.keepaliveSec ?? CLOUD_MQTT_KEEPALIVE_S,
       resubscribe: false,
       // MQTT.js traces every step of every packet through `debug`; off unless DEBUG asks for it.
       ...(mqttTraceOn() ? {} : { log: noTrace }),
