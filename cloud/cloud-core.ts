@@ -272,7 +272,7 @@ export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<
     logger,
     now,
     onStatus: (gateId, compoundId, status) => tokenRenewal.onStatus(gateId, compoundId, status),
-    onCommandResult: (gateId, cmdId, ok) => tokenRenewal.onCommandResult(gateId, cmdId, ok),
+    onCommandResult: (gateId, cmdId, ok, kind) => tokenRenewal.onCommandResult(gateId, cmdId, ok, kind),
     supply,
   });
   const app = createApp(ctx, extensions);

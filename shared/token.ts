@@ -33,6 +33,9 @@ export type TokenCheck =
 
 const epochMs = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
+/** A token's id (`jti`) and a ticket's session id (`sid`): what a signed token may carry, and all it may. */
+export const tokenIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
 const signedClaimsSchema = z.strictObject({
   kid: z.number().int().min(MIN_KID).max(MAX_KID),
   sub: z.string().min(1).max(128),
@@ -40,12 +43,9 @@ const signedClaimsSchema = z.strictObject({
   compound: idSchema.optional(),
   exp: epochMs,
   iat: epochMs,
-  jti: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  jti: tokenIdSchema,
   use: z.literal('live').optional(),
-  sid: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/)
-    .optional(),
+  sid: tokenIdSchema.optional(),
 });
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;

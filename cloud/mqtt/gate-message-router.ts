@@ -5,6 +5,7 @@
  * logged, never thrown (docs/architecture.md rule 3).
  */
 import type { z } from 'zod';
+import type { CommandKind } from '../../shared/enums.ts';
 import type { Logger } from '../../shared/log.ts';
 import {
   alarmMessageSchema,
@@ -35,8 +36,8 @@ export interface GateMessageRouterOptions {
   now?: () => number;
   /** After each stored status, not awaited (token renewal, contract check: cloud/tokens/gate-token-renewal.ts); must not throw. */
   onStatus?: (gateId: string, compoundId: string, status: GateStatus) => Promise<void>;
-  /** Called with every known command's result (token renewal finishes on it); never awaited. */
-  onCommandResult?: (gateId: string, cmdId: string, ok: boolean) => Promise<void>;
+  /** Called with every known command's result and kind (token renewal finishes on it); never awaited. */
+  onCommandResult?: (gateId: string, cmdId: string, ok: boolean, kind: CommandKind) => Promise<void>;
   /** A distribution point's claim records and asks (cloud/supply/supply-service.ts); not awaited, must not throw. */
   supply?: {
     onClaims(gateId: string, compoundId: string, claims: readonly ClaimRecord[]): Promise<void>;
@@ -195,13 +196,13 @@ export class GateMessageRouter {
     const parsed = await this.parse(gateId, 'cmd/result', commandResultSchema, payload);
     if (!parsed) return;
     const { cmdId, ok, error } = parsed.data;
-    const known = await this.options.store.recordCommandResult(gateId, cmdId, ok, error ?? null, this.now());
-    if (!known) {
+    const kind = await this.options.store.recordCommandResult(gateId, cmdId, ok, error ?? null, this.now());
+    if (!kind) {
       this.options.metrics.mqttRejects.inc({ kind: 'cmd/result', reason: 'unknown-command' });
       this.logger.warn({ gateId, cmdId }, 'result of a command this gate was not sent');
       return;
     }
-    void this.options.onCommandResult?.(gateId, cmdId, ok);
+    void this.options.onCommandResult?.(gateId, cmdId, ok, kind);
   }
 
   /**

@@ -281,7 +281,14 @@ export interface GateActivityStore {
   recordAlarm(alarm: StoredAlarm): Promise<void>;
   recentAlarms(gateId: string, limit: number): Promise<StoredAlarm[]>;
   recordCommand(command: CommandRecord): Promise<void>;
-  recordCommandResult(gateId: string, cmdId: string, ok: boolean, error: string | null, at: number): Promise<boolean>;
+  /** Records a gate's answer; the command's kind, or undefined when this gate was not sent `cmdId`. */
+  recordCommandResult(
+    gateId: string,
+    cmdId: string,
+    ok: boolean,
+    error: string | null,
+    at: number,
+  ): Promise<CommandKind | undefined>;
   recentCommands(gateId: string, limit: number): Promise<CommandRecord[]>;
 }
 

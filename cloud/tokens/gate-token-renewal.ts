@@ -25,11 +25,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import type { CommandKind } from '../../shared/enums.ts';
 import { idSchema } from '../../shared/ids.ts';
 import type { GateStatus } from '../../shared/schemas/mqtt.ts';
 import type { SigningKey } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/log.ts';
-import { newTokenId, signToken } from '../../shared/token.ts';
+import { newTokenId, signToken, tokenIdSchema } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
 import { CONTRACT_VERSION } from '../../shared/version.ts';
 import type { LiveHub } from '../live/live-hub.ts';
@@ -53,7 +54,8 @@ const renewalNoteSchema = z.strictObject({
     compound: idSchema,
     exp: z.number().int().positive(),
     iat: z.number().int().positive(),
-    jti: z.string().min(1).max(128),
+    /** The token's own rule: a note another rule would pass is never signed again. */
+    jti: tokenIdSchema,
   }),
 });
 const TOKEN_RENEW_BEFORE_MS = 60 * DAY_MS;
@@ -173,8 +175,12 @@ export class GateTokenRenewal {
     this.options.logger.info({ gateId, expiresAt: new Date(exp).toISOString() }, 'gate token renewal sent');
   }
 
-  /** A gate answered a command: a confirmed renewal becomes its broker account's password. Never throws. */
-  async onCommandResult(gateId: string, cmdId: string, ok: boolean): Promise<void> {
+  /**
+   * A gate answered a command of `kind`: a confirmed renewal becomes its broker account's password.
+   * Only a renewal's answer is looked at (another kind reads nothing). Never throws.
+   */
+  async onCommandResult(gateId: string, cmdId: string, ok: boolean, kind: CommandKind): Promise<void> {
+    if (kind !== 'renew-token') return;
     const entry = this.pending.get(cmdId) ?? (await this.sentByAnother(gateId, cmdId));
     if (!entry || entry.gateId !== gateId) return;
     this.pending.delete(cmdId);

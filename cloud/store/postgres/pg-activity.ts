@@ -4,7 +4,7 @@
  */
 import { addAuditConditions } from '../store-filters.ts';
 import type pg from 'pg';
-import type { HttpRole, Mode } from '../../../shared/enums.ts';
+import type { CommandKind, HttpRole, Mode } from '../../../shared/enums.ts';
 import type { GateStatus } from '../../../shared/schemas/mqtt.ts';
 import { ConflictError } from '../../cloud-errors.ts';
 import { encodeCursor } from '../cursor.ts';
@@ -50,9 +50,10 @@ const S = {
     `INSERT INTO commands (cmd_id, gate_id, kind, direction, reason, issued_by, issued_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7)`,
   ),
-  commandResult: statement<[boolean, string | null, number, string, string]>(
+  commandResult: statement<[boolean, string | null, number, string, string], { kind: CommandKind }>(
     'command_result',
-    'UPDATE commands SET result_ok = $1, result_error = $2, result_at = $3 WHERE cmd_id = $4 AND gate_id = $5',
+    `UPDATE commands SET result_ok = $1, result_error = $2, result_at = $3 WHERE cmd_id = $4 AND gate_id = $5
+     RETURNING kind`,
   ),
   recentCommands: statement<[string, number], Row>(
     'recent_commands',
@@ -166,7 +167,7 @@ export class PgActivity {
   }
 
   async recordCommandResult(gateId: string, cmdId: string, ok: boolean, error: string | null, at: number) {
-    return (await run(this.pool, S.commandResult, [ok, error, at, cmdId, gateId])).rowCount === 1;
+    return (await one(this.pool, S.commandResult, [ok, error, at, cmdId, gateId]))?.kind;
   }
 
   async recentCommands(gateId: string, limit: number): Promise<CommandRecord[]> {

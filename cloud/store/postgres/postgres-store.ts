@@ -8,7 +8,7 @@
  * `open()` migrates the schema (once across instances) before the store is handed out.
  */
 import type pg from 'pg';
-import type { HttpRole, Mode } from '../../../shared/enums.ts';
+import type { CommandKind, HttpRole, Mode } from '../../../shared/enums.ts';
 import type { Change, GateSettings, GateStatus } from '../../../shared/schemas/mqtt.ts';
 import type { StoreEngine } from '../engine.ts';
 import type {
@@ -224,7 +224,13 @@ export class PostgresCloudStore implements CloudStore {
   recordCommand(command: CommandRecord): Promise<void> {
     return this.activity.recordCommand(command);
   }
-  recordCommandResult(gateId: string, cmdId: string, ok: boolean, error: string | null, at: number): Promise<boolean> {
+  recordCommandResult(
+    gateId: string,
+    cmdId: string,
+    ok: boolean,
+    error: string | null,
+    at: number,
+  ): Promise<CommandKind | undefined> {
     return this.activity.recordCommandResult(gateId, cmdId, ok, error, at);
   }
   recentCommands(gateId: string, limit: number): Promise<CommandRecord[]> {

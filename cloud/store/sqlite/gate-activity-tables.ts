@@ -3,7 +3,7 @@
  * alarms, and the commands sent to a gate with their results — and the retention of all three.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import type { Mode } from '../../../shared/enums.ts';
+import type { CommandKind, Mode } from '../../../shared/enums.ts';
 import type { GateStatus } from '../../../shared/schemas/mqtt.ts';
 import type { CommandRecord, GateStatusRecord, StoredAlarm } from '../store.ts';
 import { type Flag, flag } from './rows.ts';
@@ -28,7 +28,7 @@ export class SqliteGateActivityTables {
   private readonly insertAlarm: Statement<[string, string, string, number, string, number]>;
   private readonly recentAlarmRows: Statement<[string, number], StoredAlarmRow>;
   private readonly insertCommand: Statement<[string, string, string, string | null, string | null, string, number]>;
-  private readonly commandResult: Statement<[Flag, string | null, number, string, string]>;
+  private readonly commandResult: Statement<[Flag, string | null, number, string, string], CommandKind>;
   private readonly recentCommandRows: Statement<[string, number], CommandRow>;
   private readonly purgeAlarms: Statement<[number, number]>;
   private readonly purgeStatusHistory: Statement<[number, number]>;
@@ -56,8 +56,10 @@ export class SqliteGateActivityTables {
     this.recentAlarmRows = db.prepare('SELECT * FROM alarms WHERE gate_id = ? ORDER BY ts DESC, id DESC LIMIT ?');
     this.insertCommand = db.prepare(`INSERT INTO commands (cmd_id, gate_id, kind, direction, reason, issued_by,
       issued_at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
-    this.commandResult = db.prepare(`UPDATE commands SET result_ok = ?, result_error = ?, result_at = ?
-      WHERE cmd_id = ? AND gate_id = ?`);
+    this.commandResult = db
+      .prepare<[Flag, string | null, number, string, string], CommandKind>(`UPDATE commands
+        SET result_ok = ?, result_error = ?, result_at = ? WHERE cmd_id = ? AND gate_id = ? RETURNING kind`)
+      .pluck();
     this.recentCommandRows = db.prepare(
       'SELECT * FROM commands WHERE gate_id = ? ORDER BY issued_at DESC, cmd_id LIMIT ?',
     );
@@ -113,8 +115,8 @@ export class SqliteGateActivityTables {
     this.insertCommand.run(c.cmdId, c.gateId, c.kind, c.direction, c.reason, c.by, c.issuedAt);
   }
 
-  recordCommandResult(gateId: string, cmdId: string, ok: boolean, error: string | null, at: number): boolean {
-    return this.commandResult.run(flag(ok), error, at, cmdId, gateId).changes === 1;
+  recordCommandResult(gateId: string, cmdId: string, ok: boolean, error: string | null, at: number) {
+    return this.commandResult.get(flag(ok), error, at, cmdId, gateId);
   }
 
   recentCommands(gateId: string, limit: number): CommandRecord[] {

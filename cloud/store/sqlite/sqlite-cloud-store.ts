@@ -4,7 +4,7 @@
  * is synchronous; the methods are `async` only to keep the contract engine-neutral.
  */
 import type { Database } from 'better-sqlite3';
-import type { HttpRole, Mode } from '../../../shared/enums.ts';
+import type { CommandKind, HttpRole, Mode } from '../../../shared/enums.ts';
 import type { Change, GateSettings, GateStatus } from '../../../shared/schemas/mqtt.ts';
 import type {
   AuditEntry,
@@ -263,7 +263,7 @@ export class SqliteCloudStore implements CloudStore {
     ok: boolean,
     error: string | null,
     at: number,
-  ): Promise<boolean> {
+  ): Promise<CommandKind | undefined> {
     return this.activity.recordCommandResult(gateId, cmdId, ok, error, at);
   }
 

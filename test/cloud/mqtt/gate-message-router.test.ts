@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GateMessageRouter } from '../../../cloud/mqtt/gate-message-router.ts';
+import { silentLogger } from '../../../shared/log.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
 
 const status = (extra: Record<string, unknown> = {}) =>
@@ -77,6 +79,25 @@ describe('GateMessageRouter', () => {
     await h.core.router.idle();
     // The held one, then one for the requests made meanwhile (coalesced): none lost, none doubled.
     expect(answered).toEqual([0, 0]);
+  });
+
+  it('hands a known command’s result on with the command’s kind, so only a renewal’s is looked at', async () => {
+    const results: unknown[][] = [];
+    const router = new GateMessageRouter({
+      ...h.core,
+      compoundOf: async (gateId) => h.core.gates.compoundOf(gateId),
+      logger: silentLogger,
+      onCommandResult: async (...args) => void results.push(args),
+    });
+    const command = { gateId: 'g-1', direction: null, reason: null, by: 'cloud', issuedAt: 1, result: null };
+    await h.core.store.recordCommand({ ...command, cmdId: 'c-open', kind: 'open' });
+    await h.core.store.recordCommand({ ...command, cmdId: 'c-renew', kind: 'renew-token' });
+    for (const cmdId of ['c-open', 'c-renew', 'nope'])
+      await router.route('anxin/v1/gates/g-1/cmd/result', Buffer.from(JSON.stringify({ cmdId, ok: true })));
+    expect(results).toEqual([
+      ['g-1', 'c-open', true, 'open'],
+      ['g-1', 'c-renew', true, 'renew-token'],
+    ]);
   });
 
   it('counts invalid payloads, unknown gates and foreign topics without throwing', async () => {

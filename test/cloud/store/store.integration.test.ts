@@ -127,6 +127,21 @@ describe.each(storeBackends())('the $name store', (backend) => {
     expect((await store.statusHistory('g2', T0 - H, T0 + 10 * H)).map((r) => r.ts)).toEqual([T0 + 1_000, T0 + 1_000]);
   });
 
+  it('records a command’s result only for the gate it was sent to, answering with the command’s kind', async () => {
+    const command = { gateId: 'g-1', direction: null, reason: null, by: 'cloud', issuedAt: 1, result: null };
+    await store.recordCommand({ ...command, cmdId: 'c-renew', kind: 'renew-token' });
+    await store.recordCommand({ ...command, cmdId: 'c-open', kind: 'open' });
+    expect(await store.recordCommandResult('g-1', 'c-renew', true, null, 5)).toBe('renew-token');
+    expect(await store.recordCommandResult('g-1', 'c-open', false, 'jammed', 6)).toBe('open');
+    expect(await store.recordCommandResult('g-2', 'c-open', true, null, 7)).toBeUndefined();
+    expect(await store.recordCommandResult('g-1', 'c-none', true, null, 8)).toBeUndefined();
+    expect((await store.recentCommands('g-1', 5)).find((c) => c.cmdId === 'c-open')?.result).toEqual({
+      ok: false,
+      error: 'jammed',
+      at: 6,
+    });
+  });
+
   it('purges old events in chunks', async () => {
     await store.insertEvents(Array.from({ length: 25 }, (_, i) => stored('g-1', i + 1, 1000 + i)));
     await store.insertEvents([stored('g-1', 26, 1_000_000)]);

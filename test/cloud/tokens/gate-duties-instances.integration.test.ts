@@ -122,10 +122,10 @@ describe('two instances judging the same gate statuses', () => {
     await sender.renewal.onStatus('g-5', 'c-1', { ...dueStatus, ts: NOW + 10 * DAY, contract: undefined });
     const sent = sender.published.find((p) => p.kind === 'renew-token')!;
     expect(sent).toBeDefined();
-    await other.renewal.onCommandResult('g-4', sent.cmdId, true); // another gate cannot confirm it
-    await other.renewal.onCommandResult('g-5', 'not-sent', true);
+    await other.renewal.onCommandResult('g-4', sent.cmdId, true, 'renew-token'); // another gate cannot confirm it
+    await other.renewal.onCommandResult('g-5', 'not-sent', true, 'renew-token');
     expect(passwords).toEqual([]);
-    await other.renewal.onCommandResult('g-5', sent.cmdId, true);
+    await other.renewal.onCommandResult('g-5', sent.cmdId, true, 'renew-token');
     expect(passwords).toEqual([sent.token]);
   });
 
@@ -142,15 +142,18 @@ describe('two instances judging the same gate statuses', () => {
       { cmdId: 'c1', kid, claims: { ...claims, extra: 'admin' } },
       { cmdId: 'c1', kid, claims: { ...claims, compound: '../c-2' } },
       { cmdId: 'c1', kid, claims: { ...claims, sub: 'g-6' } },
+      // A token id no token may carry (the note keeps the token's own rule).
+      { cmdId: 'c1', kid, claims: { ...claims, jti: 'j'.repeat(65) } },
+      { cmdId: 'c1', kid, claims: { ...claims, jti: 'j/1' } },
       // Sent by an instance on another signing key (a rolling key change): its token is not ours to rebuild.
       { cmdId: 'c1', kid: kid + 1, claims },
     ]) {
       await duties.note('g-5', 'token-renewal', JSON.stringify(forged));
-      await other.renewal.onCommandResult('g-5', 'c1', true);
+      await other.renewal.onCommandResult('g-5', 'c1', true, 'renew-token');
     }
     expect(passwords).toEqual([]);
     await duties.note('g-5', 'token-renewal', JSON.stringify({ cmdId: 'c1', kid, claims }));
-    await other.renewal.onCommandResult('g-5', 'c1', true);
+    await other.renewal.onCommandResult('g-5', 'c1', true, 'renew-token');
     expect(passwords).toHaveLength(1);
   });
 

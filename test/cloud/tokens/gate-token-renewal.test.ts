@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryGateDuties } from '../../../cloud/tokens/gate-duties.ts';
 import { GateTokenRenewal } from '../../../cloud/tokens/gate-token-renewal.ts';
 import { LiveHub } from '../../../cloud/live/live-hub.ts';
 import { GateTokenStore } from '../../../edge-agent/token-store.ts';
@@ -66,14 +67,35 @@ describe('GateTokenRenewal', () => {
     await r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 59 * DAY }));
     const cmdId = (commands[0] as unknown as { cmdId: string }).cmdId;
     expect(put).toEqual([]); // sent, not yet stored by the gate: the account keeps the old password
-    await r.onCommandResult('g2', cmdId, true); // another gate cannot confirm it
-    await r.onCommandResult('g1', 'unknown', true);
+    await r.onCommandResult('g2', cmdId, true, 'renew-token'); // another gate cannot confirm it
+    await r.onCommandResult('g1', 'unknown', true, 'renew-token');
     expect(put).toEqual([]);
-    await r.onCommandResult('g1', cmdId, true);
+    await r.onCommandResult('g1', cmdId, true, 'renew-token');
     expect(put).toEqual([{ gate: { id: 'g1', compoundId: 'c1' }, token: sent[0]!.message.token }]);
-    await r.onCommandResult('g1', cmdId, true); // once
+    await r.onCommandResult('g1', cmdId, true, 'renew-token'); // once
     expect(put).toHaveLength(1);
     expect(r.counters.accountsUpdated).toBe(1);
+  });
+
+  it('reads no renewal note for the result of another kind of command', async () => {
+    const duties = new MemoryGateDuties();
+    const noted = vi.spyOn(duties, 'noted');
+    const r = new GateTokenRenewal({
+      store: { recordCommand: async () => {}, recordAudit: async () => {}, recordAlarm: async () => {} },
+      signingKey: signing,
+      publish: async () => {},
+      live: new LiveHub(),
+      logger: silentLogger,
+      now: () => NOW,
+      duties,
+      accounts: { putGate: async () => {} },
+    });
+    await r.onCommandResult('g1', 'c-open', true, 'open');
+    await r.onCommandResult('g1', 'c-resync', true, 'resync');
+    expect(noted).not.toHaveBeenCalled();
+    // A renewal's answer this instance did not send: another instance's note is read.
+    await r.onCommandResult('g1', 'c-renew', true, 'renew-token');
+    expect(noted).toHaveBeenCalledTimes(1);
   });
 
   it('leaves the broker account alone when the gate refused the renewed token, and survives a failing broker', async () => {
@@ -86,7 +108,7 @@ describe('GateTokenRenewal', () => {
     });
     await r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 59 * DAY }));
     const cmdId = (commands[0] as unknown as { cmdId: string }).cmdId;
-    await r.onCommandResult('g1', cmdId, false);
+    await r.onCommandResult('g1', cmdId, false, 'renew-token');
     expect(calls).toBe(0);
     await r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 59 * DAY }));
     const later = renewal(() => NOW + 2 * 3_600_000, {
@@ -97,7 +119,7 @@ describe('GateTokenRenewal', () => {
     });
     await later.r.onStatus('g1', 'c1', status({ tokenExpiresAt: NOW + 59 * DAY }));
     const again = (later.commands[0] as unknown as { cmdId: string }).cmdId;
-    await expect(later.r.onCommandResult('g1', again, true)).resolves.toBeUndefined();
+    await expect(later.r.onCommandResult('g1', again, true, 'renew-token')).resolves.toBeUndefined();
     expect(calls).toBe(1);
     expect(later.r.counters.accountFailures).toBe(1);
   });
