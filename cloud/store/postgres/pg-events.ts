@@ -7,14 +7,15 @@
  * must hold the partition key, so the index is `(gate_id, seq, ts)` — a resent copy (same ts)
  * conflicts there, and waits for a copy another transaction is storing — and the key itself is
  * settled under an advisory lock per stored `(gate, seq)` every cloud instance takes, held to the
- * COMMIT (a drain's large batch locks its gates instead): taken right after the batch's rows are
- * written (in the same statement), and under it the next statement sees a copy of that seq
- * committed before with another ts, and refuses it (the batch is written again). Batches of
+ * COMMIT (the gates of a batch that carry the most seqs, a drain's, are locked whole instead,
+ * `sharedGateLocks`): taken right after the batch's rows are written (in the same statement),
+ * and under it the next statement sees a copy of that seq committed before with another ts, and
+ * refuses it (the batch is written again). Batches of
  * different seqs of the same gates — a gate's messages alternating between instances — do not
  * wait on each other. After the COMMIT the marks are moved in the database from committed rows
  * (one statement, pg-acks.ts), never from one instance's memory, and only forward, so any
- * instance may take any gate's batch (docs/architecture.md rule 2). The caller acks only after `insertEvents` resolves, i.e. after
- * the COMMIT and the marks.
+ * instance may take any gate's batch (docs/architecture.md rule 2). The caller acks only after
+ * `insertEvents` resolves, i.e. after the COMMIT and the marks.
  */
 import { addEventConditions } from '../store-filters.ts';
 import type pg from 'pg';
@@ -41,15 +42,16 @@ type Columns = [
  * events (`RETURNING` the stored keys) — a copy already committed is skipped by `NOT EXISTS`, one
  * being stored by another transaction right now waits on the `(gate_id, seq, ts)` unique index
  * and is skipped when that commits — and then, once both are written (the `WHERE` reads them
- * whole first), the batch's gate locks (`$23`, sorted). The next statement thus sees every batch
- * of these gates committed before this one got its locks (`settle`).
+ * whole first), the batch's locks (`$23`, `$24`: each gate shared with its new seqs, or
+ * exclusive; sorted). The next statement thus sees every batch of these gates committed before
+ * this one got its locks (`settle`).
  *
  * The rows are numbered (`id`, the events' order among equal times) in the batch's order, as on
  * SQLite, but written in `(gate_id, seq)` order — and the refused seqs too: two batches resending
  * each other's passages (a gate's resend reaching the other instance) wait on each other's index
  * entries in one order, never in a cycle.
  */
-type InsertBatchParams = [...Columns, string[], number[], string[], number[], string[], boolean];
+type InsertBatchParams = [...Columns, string[], number[], string[], number[], string[], boolean[]];
 const insertBatch = statement<InsertBatchParams, { gate_id: string; seq: number }>(
   'insert_batch',
   `WITH refused AS (
@@ -68,12 +70,14 @@ const insertBatch = statement<InsertBatchParams, { gate_id: string; seq: number 
      ORDER BY gate_id, seq
      ON CONFLICT DO NOTHING
      RETURNING gate_id, seq, ts),
+   gate_locks AS (SELECT * FROM unnest($23::text[], $24::bool[]) AS g(gate_id, shared)),
    locked AS (
      SELECT CASE WHEN shared THEN pg_advisory_xact_lock_shared(k) ELSE pg_advisory_xact_lock(k) END FROM (
        SELECT k, shared FROM (
-         SELECT hashtextextended('ingest:' || g, 0) AS k, $24::bool AS shared FROM unnest($23::text[]) AS g
+         SELECT hashtextextended('ingest:' || g.gate_id, 0) AS k, g.shared FROM gate_locks g
          UNION ALL
-         SELECT hashtextextended('ingest-seq:' || gate_id, seq), false FROM stored WHERE $24) AS keys
+         SELECT hashtextextended('ingest-seq:' || s.gate_id, s.seq), false
+         FROM stored s JOIN gate_locks g ON g.gate_id = s.gate_id WHERE g.shared) AS keys
        ORDER BY k) AS sorted
      WHERE (SELECT COUNT(*) FROM stored) + (SELECT COUNT(*) FROM refused) >= 0)
    SELECT gate_id, seq FROM stored WHERE (SELECT COUNT(*) FROM locked) >= 0`,
@@ -97,13 +101,36 @@ const purgeRefused = statement<[number, number]>(
 );
 
 /**
- * A batch storing at most this many new rows locks each `(gate, seq)` it stored (and its gates
- * shared); a larger one (a drain) locks its gates alone, exclusively — each transaction's locks
- * stay within PostgreSQL's lock table (`max_locks_per_transaction` × connections: 64 × 100 by
- * default, room for eight instances' batches of 512 seqs over 200 gates each), and the two kinds
- * exclude each other on the gate lock (so do instances of the version before, which lock gates).
+ * A batch locks at most this many `(gate, seq)` keys: each gate's new rows under a lock each (and
+ * the gate shared), except the gates with the most rows, which it locks alone, exclusively — as
+ * many of them as it takes to stay within this (`sharedGateLocks`). A drain's batch (hundreds of
+ * seqs per gate) thus locks its gates, a live batch (a few seqs per gate) mostly seqs, however
+ * large: two instances' live batches of the same gates wait only on the few gates that carry the
+ * most seqs, where one batch past this size used to lock all its gates exclusively and make the
+ * other instance's batches wait for it. Each transaction's locks stay within PostgreSQL's lock
+ * table (`max_locks_per_transaction` × connections: 64 × 100 by default, room for eight
+ * instances' batches of 512 seqs over 200 gates each), and the two kinds exclude each other on
+ * the gate lock (so do instances of the version before, which lock gates).
  */
 export const MAX_SEQ_LOCKS = 512;
+
+/**
+ * Per gate of `gates`, whether the batch locks it shared (and each of its new seqs) rather than
+ * exclusively: the gates with the most candidates are locked exclusively until the rest hold at
+ * most `MAX_SEQ_LOCKS` candidates.
+ */
+export function sharedGateLocks(candidates: readonly StoredEvent[], gates: readonly string[]): boolean[] {
+  const count = new Map<string, number>();
+  for (const e of candidates) count.set(e.gateId, (count.get(e.gateId) ?? 0) + 1);
+  const exclusive = new Set<string>();
+  let seqLocks = candidates.length;
+  for (const [gateId, n] of [...count].sort((a, b) => b[1] - a[1])) {
+    if (seqLocks <= MAX_SEQ_LOCKS) break;
+    exclusive.add(gateId);
+    seqLocks -= n;
+  }
+  return gates.map((g) => !exclusive.has(g));
+}
 
 const key = (gateId: string, seq: number) => `${gateId}\u0000${seq}`;
 
@@ -230,7 +257,7 @@ export class PgEvents {
       refused.map((r) => r.reason),
       refused.map((r) => r.refusedAt),
       gates,
-      plan.candidates.length <= MAX_SEQ_LOCKS,
+      sharedGateLocks(plan.candidates, gates),
     ];
     // The hooks' reads and work for every candidate before the transaction.
     if (hook?.prepare && plan.candidates.length > 0) await hook.prepare(plan.candidates, compoundOf, this.pool);

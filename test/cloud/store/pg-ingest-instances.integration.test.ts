@@ -14,7 +14,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_SEQ_LOCKS } from '../../../cloud/store/postgres/pg-events.ts';
 import { PostgresCloudStore } from '../../../cloud/store/postgres/postgres-store.ts';
-import type { StoredEvent } from '../../../cloud/store/store.ts';
+import type { PgIngestHook, StoredEvent } from '../../../cloud/store/store.ts';
 import { createTestDatabase, type TestDatabase } from '../../../testkit/postgres.ts';
 import { EVENTS_T0, entryEvent, resident } from '../fixtures.ts';
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
     PostgresCloudStore.open({ url: db.url, max: 3 }),
   ]);
   await a.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
-  for (const id of ['g-1', 'g-2', 'g-3', 'g-4', 'g-5', 'g-6', ...SWARM])
+  for (const id of ['g-1', 'g-2', 'g-3', 'g-4', 'g-5', 'g-6', 'g-7', ...SWARM])
     await a.createGate({ id, compoundId: 'c-1', name: id, antiPassback: false }, 1);
   await a.upsertResidents([resident('p-1', 'c-1')]);
   admin = new pg.Client({ connectionString: db.url });
@@ -184,5 +184,35 @@ describe('two instances writing one gate at once', () => {
     expect(rows[clash - 1]!.ts).toBe(once[0]!.ts);
     expect(Math.max(drained!.acks.get('g-6')!, live!.acks.get('g-6')!)).toBe(big + 1);
     expect(await a.ackedUpTo('g-6')).toBe(big + 1);
+  });
+});
+
+describe('the locks of a batch past MAX_SEQ_LOCKS', () => {
+  it('lock only the gates with the most seqs whole; the others shared, with a lock per new seq', async () => {
+    const heavy = Array.from({ length: MAX_SEQ_LOCKS + 1 }, (_, i) => event('g-7', i + 1));
+    const light = [event('s-1', 1000), event('s-2', 1000), event('s-2', 1001)];
+    let held: { key: string; mode: string }[] = [];
+    // Inside the ingest transaction, after its locks: what this backend holds.
+    const hook: PgIngestHook = {
+      engine: 'postgres',
+      async onStored(_events, _compoundOf, client) {
+        const { rows } = await client.query<{ key: string; mode: string }>(
+          `SELECT ((classid::int8 << 32) | objid::int8)::text AS key, mode FROM pg_locks
+           WHERE locktype = 'advisory' AND pid = pg_backend_pid()`,
+        );
+        held = rows;
+      },
+    };
+    const result = await a.insertEvents([...light, ...heavy], hook);
+    expect(result.inserted).toHaveLength(light.length + heavy.length);
+    const keyOf = async (name: string, n: number) =>
+      (await admin.query<{ k: string }>('SELECT hashtextextended($1, $2)::text AS k', [name, n])).rows[0]!.k;
+    const modes = new Map(held.map((h) => [h.key, h.mode]));
+    expect(modes.get(await keyOf('ingest:g-7', 0))).toBe('ExclusiveLock');
+    expect(modes.get(await keyOf('ingest:s-1', 0))).toBe('ShareLock');
+    expect(modes.get(await keyOf('ingest:s-2', 0))).toBe('ShareLock');
+    for (const e of light) expect(modes.get(await keyOf(`ingest-seq:${e.gateId}`, e.seq))).toBe('ExclusiveLock');
+    // Three gate locks and one lock per seq of the light gates: none per seq of the heavy one.
+    expect(held).toHaveLength(3 + light.length);
   });
 });
