@@ -17,8 +17,9 @@
  *   (cloud/live/pg-live-entries.ts); what arrives here from the hub are alarms and acknowledgements.
  * - Receiving: one dedicated connection (not from the pool: a pooled one would be handed to a
  *   query and its LISTEN lost) runs `LISTEN anxin_live` and hands what the other instances sent to
- *   `LiveHub.deliver`; its own notifications come back too and are skipped by their origin. Only a
- *   payload within PostgreSQL's size, sealed with the deployment's key and valid in full is read
+ *   `LiveHub.deliver`; its own notifications come back too and are skipped by their origin, and
+ *   while nobody here listens to `/live` the others' are left unread (`unread`). Only a payload
+ *   within PostgreSQL's size, sealed with the deployment's key and valid in full is read
  *   (live-wire.ts): any other client of the database may NOTIFY the channel, and what it sends is
  *   refused and counted (`refused`, `invalid`), never shown on a dashboard.
  * - Faults: a lost listening connection (server restart, terminated backend, a ping unanswered
@@ -42,6 +43,8 @@ import {
 } from './live-wire.ts';
 
 export { LIVE_CHANNEL, NOTIFY_MAX_BYTES } from './live-wire.ts';
+/** The seal's hex digits before a payload's JSON (live-wire.ts). */
+const SEAL_HEX = 64;
 /** Messages waiting to be sent past this (the database slower than the ingest) are dropped, oldest first. */
 const MAX_PENDING = 20_000;
 
@@ -81,6 +84,8 @@ export interface FanoutCounters {
   refused: number;
   /** Messages of a sealed payload left out because they fail `liveMessageSchema`. */
   invalid: number;
+  /** Notifications of other instances left unread: nobody on this instance listened to `/live`. */
+  unread: number;
 }
 
 export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
@@ -93,6 +98,7 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
     overflowed: 0,
     refused: 0,
     invalid: 0,
+    unread: 0,
   };
   private stateNow: FanoutState = 'connecting';
   private client: pg.Client | undefined;
@@ -110,10 +116,13 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
   private sendFailing = false;
   private stopped = false;
   private readonly logger: Logger;
+  /** How this instance's own payloads start after their seal (live-wire.ts, `packNotifications`). */
+  private readonly ownHead: string;
 
   constructor(private readonly options: PgLiveFanoutOptions) {
     super();
     this.instanceId = options.wire.origin;
+    this.ownHead = `{"o":${JSON.stringify(options.wire.origin)},"m":[`;
     this.pending = new BoundedQueue(options.maxPending ?? MAX_PENDING);
     this.logger = options.logger.child({ component: 'cloud.live-fanout' });
     const initialMs = options.reconnectMs ?? 1_000;
@@ -229,9 +238,22 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
     this.setState('listening');
   }
 
-  /** A notification: another instance's messages go to this instance's listeners; anything else is refused, counted. */
+  /**
+   * A notification: another instance's messages go to this instance's listeners; anything else is
+   * refused, counted. Every instance hears every notification — its own too, one per ingest batch
+   * — so what needs no reading is not read: its own are told by their head and skipped before the
+   * seal is checked (a forged payload naming this origin is skipped as well, unread and unshown),
+   * and while nobody on this instance listens to `/live` the others' are not read either (there is
+   * no one to show them to; counted in `unread`). With two instances this was half the reading of
+   * every passage (BENCHMARKS.md, "Scale-out on PostgreSQL").
+   */
   private heard(n: pg.Notification): void {
     if (n.channel !== LIVE_CHANNEL || n.payload === undefined) return;
+    if (n.payload.startsWith(this.ownHead, SEAL_HEX)) return;
+    if (this.options.live.listenerCount === 0) {
+      this.counters.unread += 1;
+      return;
+    }
     const unpacked = unpackNotification(n.payload, this.options.wire);
     if (unpacked.kind === 'own') return;
     if (unpacked.kind === 'refused') {

@@ -116,6 +116,22 @@ describe('entries notified by the ingest transaction', () => {
   });
 });
 
+describe('a batch of many entries', () => {
+  it('reaches the other instances whole and in order over several notifications of one statement', async () => {
+    heard.length = 0;
+    const hook = pgLiveEntriesHook({ wire: ingesting, logger: silentLogger });
+    const seqs = Array.from({ length: 150 }, (_, i) => 100 + i);
+    await store.insertEvents(
+      seqs.map((seq) => stored('g-1', seq, seq % 3 === 0 ? 'v-1' : 'p-1')),
+      hook,
+    );
+    await heardAtLeast(seqs.length);
+    expect(heard.map((h) => (h.entry.data as { seq: number }).seq)).toEqual(seqs);
+    expect(hook.counters.notifications).toBeGreaterThan(3);
+    expect(hook.counters).toMatchObject({ notified: seqs.length, oversized: 0 });
+  });
+});
+
 describe('two instances: a cloud core ingesting, another instance listening', () => {
   it('shows each entry once on both instances', async () => {
     const two = await createTestDatabase('live_entries_two');

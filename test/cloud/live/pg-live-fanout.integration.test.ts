@@ -4,11 +4,12 @@
  * the other's listeners once each and in order — a burst of 600 entries in one turn too, packed
  * under the 8000-byte limit — its own listeners exactly once (not again from the database), and
  * nothing published `here` (gate statuses) crosses; what another client of the database NOTIFYs on
- * the channel — unsealed, sealed with another key, garbage — reaches no listener and is counted. A terminated listening connection is reported
+ * the channel — unsealed, sealed with another key, garbage — reaches no listener and is counted;
+ * while nobody on an instance listens, the others' notifications are left unread there. A terminated listening connection is reported
  * as degraded, reopened with backoff, and the messages flow again. Waits on events, never on time.
  */
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LiveHub, type LiveMessage } from '../../../cloud/live/live-hub.ts';
 import { createLiveWire } from '../../../cloud/live/live-wire.ts';
 import { type FanoutState, PgLiveFanout } from '../../../cloud/live/pg-live-fanout.ts';
@@ -135,6 +136,20 @@ describe('PgLiveFanout on one PostgreSQL', () => {
     expect(a.fanout.counters.notifications).toBeGreaterThan(1);
     expect(a.fanout.counters.notifications).toBeLessThan(100);
     expect(a.fanout.counters.dropped).toBe(0);
+  });
+
+  it('leaves the others’ notifications unread while nobody here listens, and its own unread always', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    for (let seq = 1; seq <= 5; seq++) a.hub.publish(entry('g-1', seq));
+    await vi.waitFor(() => expect(b.fanout.counters.unread).toBeGreaterThanOrEqual(1), { timeout: 30_000 });
+    // Someone opens /live on B: what A sends from now on is read and shown (what was sent before is not replayed).
+    const onB = listen(b.hub);
+    await sentinelThrough(a, onB, 6);
+    expect(onB.got.map((m) => m.data.gateId)).toEqual(['g-sentinel']);
+    expect(b.fanout.counters).toMatchObject({ received: 1, refused: 0 });
+    // A heard its own notifications too, with nobody listening: skipped as its own, not counted unread.
+    expect(a.fanout.counters.unread).toBe(0);
   });
 
   it('shows nothing another client of the database NOTIFYs on the channel, and counts it', async () => {
