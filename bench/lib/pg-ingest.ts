@@ -63,7 +63,7 @@ interface RunResult {
 interface Explained {
   cpu: CpuReport;
   waits: WaitReport;
-  commits: { commits: number; passages: number };
+  commits: { commits: number; passages: number; acks: number };
 }
 
 const loadNow = () => loadavg()[0]!.toFixed(1);
@@ -105,21 +105,27 @@ async function explained<T>(
   const waits = sampler.stop();
   const cpu = meter.stop();
   const after = await countersOf(clouds);
-  const commits = { commits: after.commits - before.commits, passages: after.passages - before.passages };
+  const commits = {
+    commits: after.commits - before.commits,
+    passages: after.passages - before.passages,
+    acks: after.acks - before.acks,
+  };
   return { result, cpu, waits, commits };
 }
 
 /**
  * What a passage cost the bench's own processes (the instances, PostgreSQL, Mosquitto, the
  * swarm: not the other users of a shared machine), in µs of CPU, and how many passages a commit
- * carried: `CPU per passage: 131 µs (instance 1 48.1, postgres 41.0, …); 1,204 commits of 9.1`.
+ * carried: `CPU per passage: 131 µs (instance 1 48.1, postgres 41.0, …); 1,204 commits of 9.1
+ * passages, 0.25 acks per passage`.
  */
 function describePerPassage(x: Explained, passagesPerSecond: number): string {
   const us = (cores: number) => (cores * 1e6) / passagesPerSecond;
   const ours = x.cpu.groups.reduce((sum, g) => sum + g.cores, 0);
   const parts = x.cpu.groups.map((g) => `${g.name} ${formatNumber(us(g.cores))}`).join(', ');
-  const { commits, passages } = x.commits;
-  return `CPU per passage: ${formatNumber(us(ours))} µs (${parts}); ${formatNumber(commits)} commits of ${formatNumber(passages / Math.max(1, commits))} passages`;
+  const { commits, passages, acks } = x.commits;
+  const per = (n: number) => formatNumber(n / Math.max(1, passages));
+  return `CPU per passage: ${formatNumber(us(ours))} µs (${parts}); ${formatNumber(commits)} commits of ${formatNumber(passages / Math.max(1, commits))} passages, ${per(acks)} acks per passage`;
 }
 
 /** A fresh database on the server of `serverUrl`, and its URL. */
