@@ -42,14 +42,19 @@ export type ClaimDecision =
     };
 
 /** A decision as shown, or `asking`: only on the first screen while the cloud is asked. */
-export type DistributionOutcome = (ClaimDecision | { verdict: 'asking' }) & {
+export type DistributionOutcome = (ClaimDecision | { verdict: 'asking' }) & OutcomeDetail;
+
+/** What a swipe or a guard's claim resolves to: always decided, never `asking`. */
+export type DecidedOutcome = ClaimDecision & OutcomeDetail;
+
+interface OutcomeDetail {
   allocation?: Allocation;
   decidedBy?: 'cloud' | 'replica';
   /** The journaled claim (absent: nothing to record, e.g. no round running). */
   record?: ClaimRecord;
   /** When the allocation or refusal was first on the screen (the swipe's clock, hrtime ns). */
   shownAt: bigint;
-};
+}
 
 export interface DistributionPointOptions {
   gateId: string;
@@ -77,7 +82,7 @@ export class DistributionPoint {
     credential: Credential,
     readAt?: bigint,
     onShown?: (first: DistributionOutcome) => void,
-  ): Promise<DistributionOutcome> {
+  ): Promise<DecidedOutcome> {
     const startedAt = readAt ?? process.hrtime.bigint();
     const now = this.o.now();
     this.counters.swipes += 1;
@@ -96,7 +101,7 @@ export class DistributionPoint {
   }
 
   /** A guard records a claim for a household member without a card (docs/supplies.md, "A member without a card"). */
-  guardClaim(request: { personId: string; guard: string; reason: string }): Promise<DistributionOutcome> {
+  guardClaim(request: { personId: string; guard: string; reason: string }): Promise<DecidedOutcome> {
     const startedAt = process.hrtime.bigint();
     const now = this.o.now();
     const person = this.o.replica.personById(request.personId);
@@ -125,7 +130,7 @@ export class DistributionPoint {
       onShown?: ((first: DistributionOutcome) => void) | undefined;
       guard?: { guard: string; reason: string };
     },
-  ): Promise<DistributionOutcome> {
+  ): Promise<DecidedOutcome> {
     const { supply } = this.o.replica;
     const round = supply.currentRound(at.now);
     const base = {
@@ -233,7 +238,7 @@ export class DistributionPoint {
       guard?: { guard: string; reason: string };
       onShown?: ((first: DistributionOutcome) => void) | undefined;
     },
-  ): DistributionOutcome {
+  ): DecidedOutcome {
     const round = at.round ?? this.o.replica.supply.nextRound(at.now);
     return this.finish({
       ...at,
@@ -264,7 +269,7 @@ export class DistributionPoint {
       record?: boolean;
       onShown?: ((first: DistributionOutcome) => void) | undefined;
     },
-  ): DistributionOutcome {
+  ): DecidedOutcome {
     let record: ClaimRecord | undefined;
     if (d.round && d.record !== false) {
       const entry: ClaimEntry = {
@@ -296,7 +301,7 @@ export class DistributionPoint {
       ...(d.allocation ? { allocation: d.allocation } : {}),
       ...(record ? { record } : {}),
     };
-    const outcome: DistributionOutcome =
+    const outcome: DecidedOutcome =
       d.verdict === 'hand-out'
         ? { ...shown, verdict: 'hand-out' }
         : { ...shown, verdict: 'refused', refusal: d.refusal, ...(d.claimedAt ? { claimedAt: d.claimedAt } : {}) };

@@ -4,14 +4,14 @@
  * looks like success: it is HTTP 409 with the structured `error {code, message}` every terminal
  * route refuses with (like the role switch's `not-crisis`), `verdict: "refused"`, the precise reason
  * as `refusal` and the words the screen shows (`zh`, `en`) — and no allocation, so nothing in it
- * reads as "hand out". The reason is the point's own (`DistributionOutcome` carries one with every
+ * reads as "hand out". The reason is the point's own (`DecidedOutcome` carries one with every
  * refusal: `no-reason-given` when the cloud said no without one), never one made up here. A gate
  * that is not a distribution point now refuses with `not-a-distribution-point` and its role,
  * decides nothing, journals nothing and shows nothing on its passage screen.
  */
 import type { Logger } from '../../shared/log.ts';
 import type { GuardClaimRefused, GuardClaimReply } from '../terminal/terminal-state.ts';
-import type { DistributionOutcome, DistributionPoint } from './distribution-point.ts';
+import type { DecidedOutcome, DistributionPoint } from './distribution-point.ts';
 import type { GateRoleName } from './gate-role.ts';
 import { type GuardClaimRefusal, REFUSAL_TEXT } from './refusal-text.ts';
 
@@ -28,12 +28,8 @@ function refused(
   };
 }
 
-/**
- * The answer to a claim the distribution point decided. A claim is decided before it is answered:
- * `asking` never reaches here, and were it to, it is no hand-out — it is answered as a refusal
- * without a reason (nothing was handed out), never as green.
- */
-function guardClaimAnswer(outcome: DistributionOutcome): GuardClaimReply {
+/** The answer to a claim the distribution point decided (a hand-out, or a refusal with its own reason). */
+function guardClaimAnswer(outcome: DecidedOutcome): GuardClaimReply {
   const { decidedBy, record } = outcome;
   const detail = { ...(decidedBy ? { decidedBy } : {}), ...(record ? { record } : {}) };
   switch (outcome.verdict) {
@@ -44,8 +40,6 @@ function guardClaimAnswer(outcome: DistributionOutcome): GuardClaimReply {
       };
     case 'refused':
       return refused(outcome.refusal, { ...detail, ...(outcome.claimedAt ? { claimedAt: outcome.claimedAt } : {}) });
-    case 'asking':
-      return refused('no-reason-given', detail);
   }
 }
 
@@ -57,7 +51,7 @@ export async function guardClaimAt(
   point: Pick<DistributionPoint, 'guardClaim'>,
   request: { personId: string; guard: string; reason: string },
   role: GateRoleName,
-  parts: { log: Logger; onClaim: (outcome: DistributionOutcome) => void },
+  parts: { log: Logger; onClaim: (outcome: DecidedOutcome) => void },
 ): Promise<GuardClaimReply> {
   if (role !== 'distribution') {
     // Nothing decided, journaled or shown: the passage screen is not the place for a claim.
