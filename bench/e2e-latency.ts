@@ -108,7 +108,7 @@ await runBench(
       { name: 'passages not seen on /live', value: sent - seen, unit: 'passages', target: 0, goal: 'max' },
     );
     report.note(
-      'the gates publish each passage live as soon as it is journaled; the cloud batches its inserts every 5 ms (DEFAULT_FLUSH_INTERVAL_MS)',
+      'the gates publish each passage live as soon as it is journaled; the cloud writes a batch once the messages pause for 5 ms, at most 30 ms after its first passage (DEFAULT_QUIET_MS, DEFAULT_FLUSH_INTERVAL_MS)',
     );
     for (const agent of agents) await agent.stop();
   },

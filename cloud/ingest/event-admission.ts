@@ -54,7 +54,7 @@ export interface EventAdmissionOptions {
 }
 
 export interface AdmissionVerdict {
-  admitted: StoredEvent[];
+  admitted: readonly StoredEvent[];
   refused: RefusedSeq[];
 }
 
@@ -117,10 +117,23 @@ export class EventAdmission {
     residents: ReadonlySet<string> | undefined,
     now: number,
   ): AdmissionVerdict | Promise<AdmissionVerdict> {
+    // The live stream's case: every person a resident of the held set, every time in bounds. The
+    // general path below would admit each of them too; this one builds no map per message.
+    if (residents !== undefined && this.allHeld(events, residents)) return { admitted: events, refused: [] };
     const found = new Map<string, string>();
     const missing = this.fromCache(events, found, now, compoundId, residents);
     if (missing === undefined) return this.split(gateId, compoundId, events, found);
     return this.lookUp(missing, found, now).then(() => this.split(gateId, compoundId, events, found));
+  }
+
+  /** Whether `verdict` admits every event because its person (if any) is in the compound's held set. */
+  private allHeld(events: readonly StoredEvent[], residents: ReadonlySet<string>): boolean {
+    for (const event of events) {
+      if (event.ts > event.receivedAt + this.futureToleranceMs) return false;
+      if (event.ts < event.receivedAt - this.options.keepMs) return false;
+      if (event.personId !== undefined && event.personId !== null && !residents.has(event.personId)) return false;
+    }
+    return true;
   }
 
   private split(

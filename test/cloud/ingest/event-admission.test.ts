@@ -78,6 +78,21 @@ describe('EventAdmission', () => {
     ]);
   });
 
+  it('applies the time bounds to the residents of a held compound too (its message is taken at once only when all are in bounds)', async () => {
+    const { judge, event } = setup({ 'p-1': 'c-1' }, { holdCompounds: true });
+    // The first message reads the compound's residents; from then on the set is held.
+    expect((await judge(event(1))).admitted).toHaveLength(1);
+    const atOnce = judge(event(2), event(3, { ts: NOW + TOLERANCE }), event(4, { ts: NOW - KEEP }));
+    expect(atOnce).not.toBeInstanceOf(Promise);
+    expect((atOnce as Awaited<typeof atOnce>).admitted.map((e) => e.seq)).toEqual([2, 3, 4]);
+    const verdict = await judge(event(5, { ts: NOW + TOLERANCE + 1 }), event(6), event(7, { ts: NOW - KEEP - 1 }));
+    expect(verdict.admitted.map((e) => e.seq)).toEqual([6]);
+    expect(verdict.refused.map((r) => [r.seq, r.reason])).toEqual([
+      [5, 'ts-in-future'],
+      [7, 'ts-too-old'],
+    ]);
+  });
+
   it("admits the gate's own residents and events naming no one; refuses another compound's and unknown people", async () => {
     const { judge, event, metrics } = setup();
     const verdict = await judge(
