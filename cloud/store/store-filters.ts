@@ -11,12 +11,19 @@ export interface Conditions {
   add(condition: string, ...args: unknown[]): unknown;
 }
 
+/** The filters an events index can lead with: each engine says which of them its indexes serve. */
+export type EventIndexKey = 'compoundId' | 'gateId' | 'personId';
+
 /**
  * An event page's filters and its cursor (newest first by `(ts, id)`). Returns whether the query is
- * narrowed to a compound, gate or person (an index serves it); otherwise the engine merges every
- * compound's newest rows.
+ * narrowed — filtered on one of `indexed`, the keys the engine's indexes lead with, so one index
+ * range serves the page; otherwise the engine merges the newest rows of each compound or gate.
  */
-export function addEventConditions(where: Conditions, query: EventQuery): { narrowed: boolean } {
+export function addEventConditions(
+  where: Conditions,
+  query: EventQuery,
+  indexed: readonly EventIndexKey[],
+): { narrowed: boolean } {
   if (query.compoundId !== undefined) where.add('compound_id = ?', query.compoundId);
   if (query.gateId !== undefined) where.add('gate_id = ?', query.gateId);
   if (query.personId !== undefined) where.add('person_id = ?', query.personId);
@@ -25,7 +32,7 @@ export function addEventConditions(where: Conditions, query: EventQuery): { narr
   if (query.to !== undefined) where.add('ts < ?', query.to);
   const after = cursorTuple(query.cursor, ['number', 'number']);
   if (after) where.add('(ts < ? OR (ts = ? AND id < ?))', after[0], after[0], after[1]);
-  return { narrowed: query.compoundId !== undefined || query.gateId !== undefined || query.personId !== undefined };
+  return { narrowed: indexed.some((key) => query[key] !== undefined) };
 }
 
 /** An audit page's filters and its cursor (newest first by id). */

@@ -17,7 +17,7 @@
  * instance may take any gate's batch (docs/architecture.md rule 2). The caller acks only after
  * `insertEvents` resolves, i.e. after the COMMIT and the marks.
  */
-import { addEventConditions } from '../store-filters.ts';
+import { addEventConditions, type EventIndexKey } from '../store-filters.ts';
 import type pg from 'pg';
 import { encodeCursor } from '../cursor.ts';
 import { hookFor, type IngestHook, type PgIngestHook } from '../ingest-hook.ts';
@@ -133,6 +133,8 @@ export function sharedGateLocks(candidates: readonly StoredEvent[], gates: reado
 }
 
 const key = (gateId: string, seq: number) => `${gateId}\u0000${seq}`;
+/** What the events indexes lead with: a compound, a gate or a person (pg-migrations.ts). */
+const INDEXED: readonly EventIndexKey[] = ['compoundId', 'gateId', 'personId'];
 
 interface Plan {
   /** The first occurrence of each (gateId, seq) of the batch, in batch order. */
@@ -300,7 +302,7 @@ export class PgEvents {
 
   async query(query: EventQuery): Promise<EventPage> {
     const where = new PgWhere();
-    const { narrowed } = addEventConditions(where, query);
+    const { narrowed } = addEventConditions(where, query, INDEXED);
     const limit = query.limit + 1;
     const rows = narrowed ? await this.eventRows(where, limit) : await this.eventRowsOfAllCompounds(where, limit);
     const page = rows.slice(0, query.limit);

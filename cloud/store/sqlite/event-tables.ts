@@ -4,7 +4,7 @@
  * (`gate_acks`, docs/architecture.md rule 2) over both, newest-first pages, and the retention of
  * old events and refused seqs.
  */
-import { addEventConditions } from '../store-filters.ts';
+import { addEventConditions, type EventIndexKey } from '../store-filters.ts';
 import type { Database, Statement } from 'better-sqlite3';
 import { encodeCursor } from '../cursor.ts';
 import { hookFor, type IngestHook, runSqliteHook } from '../ingest-hook.ts';
@@ -15,6 +15,11 @@ import { WhereClause } from './rows.ts';
 
 /** Rows read per step while the ack mark moves over seqs stored earlier (a gap just filled). */
 const ACK_SCAN_PAGE = 1000;
+/**
+ * What the events indexes lead with here: a gate (`events_by_gate_ts`) or a person. A compound
+ * alone has no index of its own (store migration 8): its page merges its gates'.
+ */
+const INDEXED: readonly EventIndexKey[] = ['gateId', 'personId'];
 
 /** A gate of the batch being stored: one map look-up per passage (none when the gate repeats). */
 interface GateOfBatch {
@@ -209,9 +214,7 @@ export class SqliteEventTables {
 
   query(query: EventQuery): EventPage {
     const where = new WhereClause();
-    addEventConditions(where, query);
-    // A compound alone has no index of its own here (store migration 8): its gates are merged.
-    const narrowed = query.gateId !== undefined || query.personId !== undefined;
+    const { narrowed } = addEventConditions(where, query, INDEXED);
     const rows = narrowed
       ? this.eventRows(where, query.limit + 1)
       : this.eventRowsOfGates(where, query.limit + 1, query.compoundId);
