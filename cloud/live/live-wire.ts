@@ -139,29 +139,33 @@ export type Unpacked =
   | { kind: 'refused'; why: 'too-large' | 'unsealed' | 'not-json' | 'invalid' };
 
 /**
+ * Whether a notification is this instance's own — every instance hears its own, one per ingest
+ * batch — told by its head alone, before its seal or any JSON is read: the head
+ * `packNotifications` writes after the seal, origin and closing quote included. Another
+ * instance's payload never begins with it (its origin differs; an origin that merely begins with
+ * this one's continues where this head has its quote), so skipping these drops nothing anyone
+ * else sent. A forgery written to begin so is dropped with them, unread (as an unsealed payload
+ * would be, but not counted as refused).
+ */
+export function isOwnNotification(payload: string, wire: LiveWire): boolean {
+  return payload.startsWith(headOf(wire), SEAL_CHARS);
+}
+
+/**
  * What a notification carries: another instance's messages (those that fail `liveMessageSchema`
  * left out and counted in `invalid` — an instance of another version may send a kind or field this
- * one does not know), this instance's own, or a refusal (nothing of it read).
- *
- * This instance's own payloads — every instance hears its own — are told by their head alone,
- * before any JSON is read: the head `packNotifications` writes, origin and closing quote included,
- * which another instance's payload never begins with (its origin differs; an origin that merely
- * begins with this one's continues where this head has its quote). Their seal is still checked, so
- * that a forgery naming this origin is refused and counted rather than skipped in silence; it is
- * dropped either way, and nothing anyone writes can make a payload of another origin look like
- * this one's. An own payload written otherwise (never by this version) is still found after the
- * parse, by its `o`.
+ * one does not know), this instance's own (`isOwnNotification` first; one written otherwise, never
+ * by this version, is still found by its `o` after the parse), or a refusal (nothing of it read).
  */
 export function unpackNotification(payload: string, wire: LiveWire): Unpacked {
   // Bounded before anything is read: PostgreSQL's own limit, which our senders stay under.
   if (payload.length > 8_000 || Buffer.byteLength(payload) > 8_000) return { kind: 'refused', why: 'too-large' };
+  if (isOwnNotification(payload, wire)) return { kind: 'own' };
   const given = Buffer.from(payload.slice(0, SEAL_CHARS));
   const json = payload.slice(SEAL_CHARS);
-  const own = json.startsWith(headOf(wire));
   const expected = Buffer.from(seal(wire.key, json));
   if (given.length !== expected.length || !timingSafeEqual(given, expected))
     return { kind: 'refused', why: 'unsealed' };
-  if (own) return { kind: 'own' };
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);

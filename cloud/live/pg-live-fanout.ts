@@ -34,6 +34,7 @@ import type { Logger } from '../../shared/log.ts';
 import { Backoff } from '../../shared/mqtt-reconnect.ts';
 import type { LiveHub, LiveMessage } from './live-hub.ts';
 import {
+  isOwnNotification,
   LIVE_CHANNEL,
   type LiveWire,
   NOTIFY_MAX_BYTES,
@@ -43,8 +44,6 @@ import {
 } from './live-wire.ts';
 
 export { LIVE_CHANNEL, NOTIFY_MAX_BYTES } from './live-wire.ts';
-/** The seal's hex digits before a payload's JSON (live-wire.ts). */
-const SEAL_HEX = 64;
 /** Messages waiting to be sent past this (the database slower than the ingest) are dropped, oldest first. */
 const MAX_PENDING = 20_000;
 
@@ -116,13 +115,10 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
   private sendFailing = false;
   private stopped = false;
   private readonly logger: Logger;
-  /** How this instance's own payloads start after their seal (live-wire.ts, `packNotifications`). */
-  private readonly ownHead: string;
 
   constructor(private readonly options: PgLiveFanoutOptions) {
     super();
     this.instanceId = options.wire.origin;
-    this.ownHead = `{"o":${JSON.stringify(options.wire.origin)},"m":[`;
     this.pending = new BoundedQueue(options.maxPending ?? MAX_PENDING);
     this.logger = options.logger.child({ component: 'cloud.live-fanout' });
     const initialMs = options.reconnectMs ?? 1_000;
@@ -242,14 +238,15 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
    * A notification: another instance's messages go to this instance's listeners; anything else is
    * refused, counted. Every instance hears every notification — its own too, one per ingest batch
    * — so what needs no reading is not read: its own are told by their head and skipped before the
-   * seal is checked (a forged payload naming this origin is skipped as well, unread and unshown),
+   * seal is checked (`isOwnNotification`: a forged payload naming this origin is skipped as well,
+   * unread and unshown),
    * and while nobody on this instance listens to `/live` the others' are not read either (there is
    * no one to show them to; counted in `unread`). With two instances this was half the reading of
    * every passage (BENCHMARKS.md, "Scale-out on PostgreSQL").
    */
   private heard(n: pg.Notification): void {
     if (n.channel !== LIVE_CHANNEL || n.payload === undefined) return;
-    if (n.payload.startsWith(this.ownHead, SEAL_HEX)) return;
+    if (isOwnNotification(n.payload, this.options.wire)) return;
     if (this.options.live.listenerCount === 0) {
       this.counters.unread += 1;
       return;

@@ -107,16 +107,18 @@ describe('unpackNotification', () => {
     expect(unpackNotification(payload!, B)).toEqual({ kind: 'messages', messages: [entry(1)], invalid: 0 });
   });
 
-  it('tells its own by their head before reading any JSON, and nothing another origin sends passes for its own', () => {
+  it('tells its own by their head before the seal or any JSON, and nothing another origin sends passes for its own', () => {
     const parse = vi.spyOn(JSON, 'parse');
     try {
       const [own] = packNotifications(A, [entry(1), alarm]).payloads;
       expect(unpackNotification(own!, A)).toEqual({ kind: 'own' });
       expect(parse).not.toHaveBeenCalled();
-      // A forgery with this instance's head is still refused (and counted), not skipped as its own.
+      // A forgery written to begin so is dropped with them, unread; it shows nothing.
       const forged = `${'0'.repeat(64)}${own!.slice(64)}`;
-      expect(unpackNotification(forged, A)).toEqual({ kind: 'refused', why: 'unsealed' });
+      expect(unpackNotification(forged, A)).toEqual({ kind: 'own' });
       expect(parse).not.toHaveBeenCalled();
+      // Elsewhere the same forgery is refused by its seal.
+      expect(unpackNotification(forged, B)).toEqual({ kind: 'refused', why: 'unsealed' });
     } finally {
       parse.mockRestore();
     }
