@@ -136,6 +136,7 @@ export function packNotifications(
 export type Unpacked =
   | { kind: 'messages'; messages: LiveMessage[]; invalid: number }
   | { kind: 'own' }
+  | { kind: 'unread' }
   | { kind: 'refused'; why: 'too-large' | 'unsealed' | 'not-json' | 'invalid' };
 
 /**
@@ -156,8 +157,10 @@ export function isOwnNotification(payload: string, wire: LiveWire): boolean {
  * left out and counted in `invalid` — an instance of another version may send a kind or field this
  * one does not know), this instance's own (`isOwnNotification` first; one written otherwise, never
  * by this version, is still found by its `o` after the parse), or a refusal (nothing of it read).
+ * With `read: false` (nobody to show it to) a sealed payload is answered `unread` once its seal
+ * is checked, its JSON not parsed: a refusal is found and counted all the same.
  */
-export function unpackNotification(payload: string, wire: LiveWire): Unpacked {
+export function unpackNotification(payload: string, wire: LiveWire, options: { read?: boolean } = {}): Unpacked {
   // Bounded before anything is read: PostgreSQL's own limit, which our senders stay under.
   if (payload.length > 8_000 || Buffer.byteLength(payload) > 8_000) return { kind: 'refused', why: 'too-large' };
   if (isOwnNotification(payload, wire)) return { kind: 'own' };
@@ -166,6 +169,7 @@ export function unpackNotification(payload: string, wire: LiveWire): Unpacked {
   const expected = Buffer.from(seal(wire.key, json));
   if (given.length !== expected.length || !timingSafeEqual(given, expected))
     return { kind: 'refused', why: 'unsealed' };
+  if (options.read === false) return { kind: 'unread' };
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);

@@ -18,8 +18,8 @@
  * - Receiving: one dedicated connection (not from the pool: a pooled one would be handed to a
  *   query and its LISTEN lost) runs `LISTEN anxin_live` and hands what the other instances sent to
  *   `LiveHub.deliver`; its own notifications come back too and are skipped by their origin, and
- *   while nobody here listens to `/live` the others' are left unread (`unread`). Only a payload
- *   within PostgreSQL's size, sealed with the deployment's key and valid in full is read
+ *   while nobody here listens to `/live` the others' are checked but left unread (`unread`). Only
+ *   a payload within PostgreSQL's size, sealed with the deployment's key and valid in full is read
  *   (live-wire.ts): any other client of the database may NOTIFY the channel, and what it sends is
  *   refused and counted (`refused`, `invalid`), never shown on a dashboard.
  * - Faults: a lost listening connection (server restart, terminated backend, a ping unanswered
@@ -239,19 +239,18 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
    * refused, counted. Every instance hears every notification — its own too, one per ingest batch
    * — so what needs no reading is not read: its own are told by their head and skipped before the
    * seal is checked (`isOwnNotification`: a forged payload naming this origin is skipped as well,
-   * unread and unshown),
-   * and while nobody on this instance listens to `/live` the others' are not read either (there is
-   * no one to show them to; counted in `unread`). With two instances this was half the reading of
-   * every passage (BENCHMARKS.md, "Scale-out on PostgreSQL").
+   * unread and unshown), and while nobody on this instance listens to `/live` the others' are only
+   * checked for their seal (a refusal is still counted) and left unread (`unread`): there is no one
+   * to show them to. With two instances this was half the reading of every passage (BENCHMARKS.md, "Scale-out on PostgreSQL").
    */
   private heard(n: pg.Notification): void {
     if (n.channel !== LIVE_CHANNEL || n.payload === undefined) return;
     if (isOwnNotification(n.payload, this.options.wire)) return;
-    if (this.options.live.listenerCount === 0) {
+    const unpacked = unpackNotification(n.payload, this.options.wire, { read: this.options.live.listenerCount > 0 });
+    if (unpacked.kind === 'unread') {
       this.counters.unread += 1;
       return;
     }
-    const unpacked = unpackNotification(n.payload, this.options.wire);
     if (unpacked.kind === 'own') return;
     if (unpacked.kind === 'refused') {
       this.counters.refused += 1;

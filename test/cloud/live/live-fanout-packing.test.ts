@@ -101,6 +101,16 @@ describe('packNotifications', () => {
 });
 
 describe('unpackNotification', () => {
+  it('with read: false, answers unread for a sealed payload of another origin, and still refuses', () => {
+    const [payload] = packNotifications(A, [entry(1)]).payloads;
+    expect(unpackNotification(payload!, B, { read: false })).toEqual({ kind: 'unread' });
+    expect(unpackNotification(payload!, A, { read: false })).toEqual({ kind: 'own' });
+    expect(unpackNotification(`${'0'.repeat(64)}${payload!.slice(64)}`, B, { read: false })).toEqual({
+      kind: 'refused',
+      why: 'unsealed',
+    });
+  });
+
   it("skips this instance's own payloads and reads another instance's", () => {
     const [payload] = packNotifications(A, [entry(1)]).payloads;
     expect(unpackNotification(payload!, A)).toEqual({ kind: 'own' });

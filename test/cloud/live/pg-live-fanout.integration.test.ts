@@ -138,16 +138,28 @@ describe('PgLiveFanout on one PostgreSQL', () => {
     expect(a.fanout.counters.dropped).toBe(0);
   });
 
-  it('leaves the others’ notifications unread while nobody here listens, and its own unread always', async () => {
+  it('leaves the others’ notifications unread while nobody here listens, refusing forgeries all the same', async () => {
     const a = await instance('a');
     const b = await instance('b');
     for (let seq = 1; seq <= 5; seq++) a.hub.publish(entry('g-1', seq));
     await vi.waitFor(() => expect(b.fanout.counters.unread).toBeGreaterThanOrEqual(1), { timeout: 30_000 });
+    // Unread, but not unchecked: a payload without the seal is still refused and counted.
+    const stranger = new pg.Client({ connectionString: db.url });
+    await stranger.connect();
+    try {
+      await stranger.query('SELECT pg_notify($1, $2)', [
+        'anxin_live',
+        JSON.stringify({ o: 'evil', m: [entry('g-evil', 1)] }),
+      ]);
+    } finally {
+      await stranger.end();
+    }
+    await vi.waitFor(() => expect(b.fanout.counters.refused).toBe(1), { timeout: 30_000 });
     // Someone opens /live on B: what A sends from now on is read and shown (what was sent before is not replayed).
     const onB = listen(b.hub);
     await sentinelThrough(a, onB, 6);
     expect(onB.got.map((m) => m.data.gateId)).toEqual(['g-sentinel']);
-    expect(b.fanout.counters).toMatchObject({ received: 1, refused: 0 });
+    expect(b.fanout.counters).toMatchObject({ received: 1, refused: 1 });
     // A heard its own notifications too, with nobody listening: skipped as its own, not counted unread.
     expect(a.fanout.counters.unread).toBe(0);
   });
