@@ -5,7 +5,8 @@
  */
 import type pg from 'pg';
 import { run, statement } from '../store/postgres/pg-pool.ts';
-import { residentOfRow, type Row } from '../store/postgres/pg-rows.ts';
+import type { Row } from '../store/postgres/pg-rows.ts';
+import { type ResidentRow, residentOfRow } from '../store/store-rows.ts';
 import type { Resident } from '../store/store.ts';
 import {
   DIRECTORY_COLUMNS as COLUMNS,
@@ -28,7 +29,7 @@ const passesOf = statement<[string, string, number], Row>(
    FROM passes WHERE person_id = $1 AND compound_id = $2 ORDER BY issued_at DESC, pass_id LIMIT $3`,
 );
 // One strpos scan over one compound's residents (residents_by_compound).
-const nameMatches = statement<[string, string, string, number], Row>(
+const nameMatches = statement<[string, string, string, number], ResidentRow>(
   'directory_name_matches',
   `SELECT * FROM residents WHERE compound_id = $1 AND (person_id = $2 OR strpos(lower(name), $3) > 0)
    ORDER BY person_id LIMIT $4`,

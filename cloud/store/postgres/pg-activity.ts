@@ -10,10 +10,22 @@ import { ConflictError } from '../../cloud-errors.ts';
 import { encodeCursor } from '../cursor.ts';
 import type { AuditEntry, AuditQuery, CommandRecord, GateStatusRecord, StoredAlarm, User } from '../store.ts';
 import { isConstraintViolation, lockKeys, one, run, statement, transaction } from './pg-pool.ts';
-import { alarmOfRow, auditEntryOfRow, commandOfRow, PgWhere, type Row, statusOfRow, userOfRow } from './pg-rows.ts';
+import {
+  type AuditRow,
+  auditEntryOfRow,
+  type CommandRow,
+  commandOfRow,
+  type StatusRow,
+  type StoredAlarmRow,
+  statusOfRow,
+  storedAlarmOfRow,
+  type UserRow,
+  userOfRow,
+} from '../store-rows.ts';
+import { PgWhere } from './pg-rows.ts';
 
 const S = {
-  getStatus: statement<[string], Row>('get_status', 'SELECT * FROM gate_status WHERE gate_id = $1'),
+  getStatus: statement<[string], StatusRow>('get_status', 'SELECT * FROM gate_status WHERE gate_id = $1'),
   upsertStatus: statement<[string, string, string, boolean, Mode, number]>(
     'upsert_status',
     `INSERT INTO gate_status (gate_id, compound_id, status, online, mode, received_at) VALUES ($1, $2, $3, $4, $5, $6)
@@ -32,8 +44,8 @@ const S = {
     'status_history',
     'SELECT ts, online, mode FROM gate_status_history WHERE gate_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, id',
   ),
-  listStatuses: statement<[], Row>('list_statuses', 'SELECT * FROM gate_status ORDER BY gate_id'),
-  listStatusesOf: statement<[string], Row>(
+  listStatuses: statement<[], StatusRow>('list_statuses', 'SELECT * FROM gate_status ORDER BY gate_id'),
+  listStatusesOf: statement<[string], StatusRow>(
     'list_statuses_of',
     'SELECT * FROM gate_status WHERE compound_id = $1 ORDER BY gate_id',
   ),
@@ -41,7 +53,7 @@ const S = {
     'insert_alarm',
     'INSERT INTO alarms (gate_id, compound_id, kind, ts, detail, received_at) VALUES ($1, $2, $3, $4, $5, $6)',
   ),
-  recentAlarms: statement<[string, number], Row>(
+  recentAlarms: statement<[string, number], StoredAlarmRow>(
     'recent_alarms',
     'SELECT * FROM alarms WHERE gate_id = $1 ORDER BY ts DESC, id DESC LIMIT $2',
   ),
@@ -55,7 +67,7 @@ const S = {
     `UPDATE commands SET result_ok = $1, result_error = $2, result_at = $3 WHERE cmd_id = $4 AND gate_id = $5
      RETURNING kind`,
   ),
-  recentCommands: statement<[string, number], Row>(
+  recentCommands: statement<[string, number], CommandRow>(
     'recent_commands',
     'SELECT * FROM commands WHERE gate_id = $1 ORDER BY issued_at DESC, cmd_id LIMIT $2',
   ),
@@ -67,8 +79,8 @@ const S = {
     'insert_user',
     'INSERT INTO users (username, password_hash, role, compound_id, created_at) VALUES ($1, $2, $3, $4, $5)',
   ),
-  getUser: statement<[string], Row>('get_user', 'SELECT * FROM users WHERE username = $1'),
-  listUsers: statement<[], Row>('list_users', 'SELECT * FROM users ORDER BY username'),
+  getUser: statement<[string], UserRow>('get_user', 'SELECT * FROM users WHERE username = $1'),
+  listUsers: statement<[], UserRow>('list_users', 'SELECT * FROM users ORDER BY username'),
   setPasswordHash: statement<[string, string]>(
     'set_password_hash',
     'UPDATE users SET password_hash = $1 WHERE username = $2',
@@ -159,7 +171,7 @@ export class PgActivity {
   }
 
   async recentAlarms(gateId: string, limit: number): Promise<StoredAlarm[]> {
-    return (await run(this.pool, S.recentAlarms, [gateId, limit])).rows.map(alarmOfRow);
+    return (await run(this.pool, S.recentAlarms, [gateId, limit])).rows.map(storedAlarmOfRow);
   }
 
   async recordCommand(c: CommandRecord): Promise<void> {
@@ -183,7 +195,7 @@ export class PgActivity {
     const where = new PgWhere();
     addAuditConditions(where, query);
     const sql = `SELECT * FROM audit_log ${where.sql()} ORDER BY id DESC LIMIT $${where.args.length + 1}`;
-    const rows = (await this.pool.query(sql, [...where.args, query.limit + 1])).rows as Row[];
+    const rows = (await this.pool.query(sql, [...where.args, query.limit + 1])).rows as AuditRow[];
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     return {

@@ -25,7 +25,8 @@ import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent
 import { ackedUpTo, advanceAcks } from './pg-acks.ts';
 import { type EventPartitions, listPartitions } from './pg-partitions.ts';
 import { run, statement, transaction } from './pg-pool.ts';
-import { eventOfRow, PgWhere, type Row } from './pg-rows.ts';
+import { type EventRow, eventOfRow } from '../store-rows.ts';
+import { PgWhere } from './pg-rows.ts';
 
 const EVENT_COLUMNS = `gate_id, seq, compound_id, ts, direction, method, result, reason, person_id, id_hash, pass_id,
   health, mode, passed, guard, decision_ms, received_at, open_reason`;
@@ -313,7 +314,7 @@ export class PgEvents {
     };
   }
 
-  private async eventRows(where: PgWhere, limit: number): Promise<Row[]> {
+  private async eventRows(where: PgWhere, limit: number): Promise<EventRow[]> {
     const sql = `SELECT * FROM events ${where.sql()} ORDER BY ts DESC, id DESC LIMIT $${where.args.length + 1}`;
     return (await this.pool.query(sql, [...where.args, limit])).rows;
   }
@@ -322,7 +323,7 @@ export class PgEvents {
    * Newest first across every compound without an index on ts alone: the first `limit` rows of each
    * compound present in `events` (a loose index scan over `events_by_compound_ts` finds them), merged.
    */
-  private async eventRowsOfAllCompounds(where: PgWhere, limit: number): Promise<Row[]> {
+  private async eventRowsOfAllCompounds(where: PgWhere, limit: number): Promise<EventRow[]> {
     const conditions = where.sql(2).replace(/^WHERE /, 'AND ');
     const sql = `WITH RECURSIVE c AS (
         (SELECT compound_id FROM events ORDER BY compound_id LIMIT 1)

@@ -21,16 +21,26 @@ import {
   type ResidentQuery,
 } from '../store.ts';
 import { isConstraintViolation, one, type Queryable, run, statement, transaction } from './pg-pool.ts';
-import { compoundOfRow, gateOfRow, PgWhere, passOfRow, type Row, residentOfRow } from './pg-rows.ts';
+import {
+  type CompoundRow,
+  compoundOfRow,
+  type GateRow,
+  gateOfRow,
+  type PassRow,
+  passOfRow,
+  type ResidentRow,
+  residentOfRow,
+} from '../store-rows.ts';
+import { PgWhere } from './pg-rows.ts';
 import { cursorTuple } from '../store-rows.ts';
 
 const S = {
-  insertCompound: statement<[string, string, string, number], Row>(
+  insertCompound: statement<[string, string, string, number], CompoundRow>(
     'insert_compound',
     'INSERT INTO compounds (id, name, time_zone, created_at) VALUES ($1, $2, $3, $4) RETURNING *',
   ),
-  getCompound: statement<[string], Row>('get_compound', 'SELECT * FROM compounds WHERE id = $1'),
-  listCompounds: statement<[], Row>('list_compounds', 'SELECT * FROM compounds ORDER BY id'),
+  getCompound: statement<[string], CompoundRow>('get_compound', 'SELECT * FROM compounds WHERE id = $1'),
+  listCompounds: statement<[], CompoundRow>('list_compounds', 'SELECT * FROM compounds ORDER BY id'),
   setMode: statement<[Mode, string, number, string]>(
     'set_mode',
     'UPDATE compounds SET mode = $1, mode_reason = $2, mode_changed_at = $3 WHERE id = $4',
@@ -67,9 +77,9 @@ const S = {
     'set_gate_settings',
     'UPDATE gates SET anti_passback = $1, settings = $2 WHERE id = $3 RETURNING compound_id',
   ),
-  getGate: statement<[string], Row>('get_gate', 'SELECT * FROM gates WHERE id = $1'),
-  listGates: statement<[], Row>('list_gates', 'SELECT * FROM gates ORDER BY id'),
-  listGatesOf: statement<[string], Row>('list_gates_of', 'SELECT * FROM gates WHERE compound_id = $1 ORDER BY id'),
+  getGate: statement<[string], GateRow>('get_gate', 'SELECT * FROM gates WHERE id = $1'),
+  listGates: statement<[], GateRow>('list_gates', 'SELECT * FROM gates ORDER BY id'),
+  listGatesOf: statement<[string], GateRow>('list_gates_of', 'SELECT * FROM gates WHERE compound_id = $1 ORDER BY id'),
   upsertResident: statement<unknown[]>(
     'upsert_resident',
     `INSERT INTO residents (person_id, compound_id, household_id, kind, name, masked_name, id_sealed, id_hash,
@@ -81,7 +91,7 @@ const S = {
        cards = excluded.cards, elderly = excluded.elderly, valid_from = excluded.valid_from,
        valid_to = excluded.valid_to, active = excluded.active, updated_at = excluded.updated_at`,
   ),
-  getResident: statement<[string], Row>('get_resident', 'SELECT * FROM residents WHERE person_id = $1'),
+  getResident: statement<[string], ResidentRow>('get_resident', 'SELECT * FROM residents WHERE person_id = $1'),
   lockResidents: statement<[string[]], { person_id: string }>(
     'lock_residents',
     'SELECT person_id FROM residents WHERE person_id = ANY($1::text[]) ORDER BY person_id FOR UPDATE',
@@ -90,7 +100,7 @@ const S = {
     'resident_compound_for_update',
     'SELECT compound_id FROM residents WHERE person_id = $1 FOR UPDATE',
   ),
-  residentsByIdHash: statement<[string[]], Row>(
+  residentsByIdHash: statement<[string[]], ResidentRow>(
     'residents_by_id_hash',
     `SELECT r.* FROM unnest($1::text[]) WITH ORDINALITY AS h(id_hash, ord)
      JOIN residents r ON r.id_hash = h.id_hash ORDER BY h.ord, r.compound_id`,
@@ -128,8 +138,8 @@ const S = {
     `INSERT INTO passes (pass_id, person_id, compound_id, kind, not_before, expires_at, use_limit, text, issued_by,
        issued_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
   ),
-  getPass: statement<[string], Row>('get_pass', 'SELECT * FROM passes WHERE pass_id = $1'),
-  getPassForUpdate: statement<[string], Row>(
+  getPass: statement<[string], PassRow>('get_pass', 'SELECT * FROM passes WHERE pass_id = $1'),
+  getPassForUpdate: statement<[string], PassRow>(
     'get_pass_for_update',
     'SELECT * FROM passes WHERE pass_id = $1 FOR UPDATE',
   ),
@@ -300,7 +310,7 @@ export class PgRegistry {
     const after = cursorTuple(query.cursor, ['string']);
     if (after) where.add('person_id > ?', after[0]);
     const sql = `SELECT * FROM residents ${where.sql()} ORDER BY person_id LIMIT $${where.args.length + 1}`;
-    const rows = (await this.pool.query(sql, [...where.args, query.limit + 1])).rows as Row[];
+    const rows = (await this.pool.query(sql, [...where.args, query.limit + 1])).rows as ResidentRow[];
     const page = rows.slice(0, query.limit).map(residentOfRow);
     const last = page[page.length - 1];
     return { residents: page, nextCursor: rows.length > query.limit && last ? encodeCursor([last.personId]) : null };

@@ -18,13 +18,20 @@ import {
 } from '../snapshot-records.ts';
 import { personRecordOf, type SnapshotSink } from '../store.ts';
 import { one, type Queryable, run, type Statement, statement, transaction } from './pg-pool.ts';
-import { compoundOfRow, gateOfRow, type Row, residentOfRow } from './pg-rows.ts';
+import {
+  type CompoundRow,
+  compoundOfRow,
+  type GateRow,
+  gateOfRow,
+  type ResidentRow,
+  residentOfRow,
+} from '../store-rows.ts';
 
 type HealthRow = { person_id: string; health: string; health_ts: string | number };
 
 const S = {
-  compound: statement<[string], Row>('snapshot_compound', 'SELECT * FROM compounds WHERE id = $1'),
-  gates: statement<[string], Row>(
+  compound: statement<[string], CompoundRow>('snapshot_compound', 'SELECT * FROM compounds WHERE id = $1'),
+  gates: statement<[string], GateRow>(
     'snapshot_gates',
     'SELECT * FROM gates WHERE compound_id = $1 AND settings IS NOT NULL ORDER BY id',
   ),
@@ -37,7 +44,7 @@ const S = {
     'snapshot_counts',
     'SELECT count(*)::int AS persons, count(health_ts)::int AS health FROM residents WHERE compound_id = $1',
   ),
-  persons: statement<[string, string, number], Row>(
+  persons: statement<[string, string, number], ResidentRow>(
     'snapshot_persons',
     'SELECT * FROM residents WHERE compound_id = $1 AND person_id > $2 ORDER BY person_id LIMIT $3',
   ),
@@ -48,12 +55,13 @@ const S = {
   ),
 };
 
-const personJson = (row: Row) => JSON.stringify({ op: 'person.upsert', person: personRecordOf(residentOfRow(row)) });
+const personJson = (row: ResidentRow) =>
+  JSON.stringify({ op: 'person.upsert', person: personRecordOf(residentOfRow(row)) });
 const healthJson = (row: HealthRow) =>
   JSON.stringify({ op: 'health', personId: row.person_id, colour: row.health, ts: Number(row.health_ts) });
 
 /** Pages of `page` by person id, each mapped and handed to the sink; rows delivered. */
-async function pages<R extends Row>(
+async function pages<R extends { person_id: string }>(
   client: Queryable,
   page: Statement<[string, string, number], R>,
   compoundId: string,
