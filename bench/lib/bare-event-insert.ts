@@ -10,11 +10,10 @@
  */
 import { join } from 'node:path';
 import type { Database, Statement } from 'better-sqlite3';
+import { EVENT_COLUMN_COUNT, EVENT_COLUMNS, writeEventValues } from '../../cloud/store/event-columns.ts';
 import { openCloudDatabase } from '../../cloud/store/sqlite/connection.ts';
+import { flag } from '../../cloud/store/sqlite/rows.ts';
 import type { StoredEvent } from '../../cloud/store/store.ts';
-
-const COLUMNS = `gate_id, seq, compound_id, ts, direction, method, result, reason, person_id, id_hash, pass_id,
-  health, mode, passed, guard, decision_ms, received_at, open_reason`;
 
 /** A table of the `events` columns with the `(gate_id, seq)` key and nothing else. */
 const KEY_ONLY_TABLE = `CREATE TABLE events_key_only (
@@ -26,28 +25,8 @@ const KEY_ONLY_TABLE = `CREATE TABLE events_key_only (
 
 export type BareTable = 'key-only' | 'events-schema';
 
-function rowOf(e: StoredEvent): unknown[] {
-  return [
-    e.gateId,
-    e.seq,
-    e.compoundId,
-    e.ts,
-    e.direction,
-    e.method,
-    e.result,
-    e.reason,
-    e.personId ?? null,
-    e.idHash ?? null,
-    e.passId ?? null,
-    e.health,
-    e.mode,
-    e.passed === null ? null : e.passed ? 1 : 0,
-    e.guard ?? null,
-    e.decisionMs,
-    e.receivedAt,
-    e.openReason ?? null,
-  ];
-}
+/** The values as the store binds them (one mapping: cloud/store/event-columns.ts). */
+const rowOf = (e: StoredEvent): unknown[] => writeEventValues(new Array(EVENT_COLUMN_COUNT), e, flag);
 
 function insertBatches(db: Database, insert: Statement<unknown[]>, rows: unknown[][], batch: number): void {
   const write = db.transaction((part: unknown[][]) => {
@@ -76,7 +55,7 @@ export function bareInsertCpuUs(options: {
       table = 'events_key_only';
     }
     const insert = db.prepare<unknown[]>(
-      `INSERT INTO ${table} (${COLUMNS}) VALUES (${new Array(18).fill('?').join(', ')})
+      `INSERT INTO ${table} (${EVENT_COLUMNS}) VALUES (${new Array(EVENT_COLUMN_COUNT).fill('?').join(', ')})
        ON CONFLICT (gate_id, seq) DO NOTHING`,
     );
     if (options.prefill.length > 0) {

@@ -20,6 +20,7 @@
 import { addEventConditions, type EventIndexKey } from '../store-filters.ts';
 import type pg from 'pg';
 import { encodeCursor } from '../cursor.ts';
+import { EVENT_COLUMN_COUNT, EVENT_COLUMNS, writeEventValues } from '../event-columns.ts';
 import { hookFor, type IngestHook, type PgIngestHook } from '../ingest-hook.ts';
 import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
 import { ackedUpTo, advanceAcks } from './pg-acks.ts';
@@ -27,9 +28,6 @@ import { type EventPartitions, listPartitions } from './pg-partitions.ts';
 import { run, statement, transaction } from './pg-pool.ts';
 import { type EventRow, eventOfRow } from '../store-rows.ts';
 import { PgWhere } from './pg-rows.ts';
-
-const EVENT_COLUMNS = `gate_id, seq, compound_id, ts, direction, method, result, reason, person_id, id_hash, pass_id,
-  health, mode, passed, guard, decision_ms, received_at, open_reason`;
 
 /** One array per column, in EVENT_COLUMNS order. */
 type Columns = [
@@ -169,29 +167,17 @@ function planBatch(events: readonly StoredEvent[], refused: readonly RefusedSeq[
   return { candidates, seqsOfGate, compoundOfGate };
 }
 
+const asIs = (b: boolean) => b;
+
+/** The batch's values column by column (`unnest` takes one array per column). */
 function columnsOf(events: readonly StoredEvent[]): Columns {
-  const c = Array.from({ length: 18 }, () => new Array<unknown>(events.length)) as unknown as Columns;
+  const c = Array.from({ length: EVENT_COLUMN_COUNT }, () => new Array<unknown>(events.length));
+  const row = new Array<unknown>(EVENT_COLUMN_COUNT);
   events.forEach((e, i) => {
-    c[0][i] = e.gateId;
-    c[1][i] = e.seq;
-    c[2][i] = e.compoundId;
-    c[3][i] = e.ts;
-    c[4][i] = e.direction;
-    c[5][i] = e.method;
-    c[6][i] = e.result;
-    c[7][i] = e.reason;
-    c[8][i] = e.personId ?? null;
-    c[9][i] = e.idHash ?? null;
-    c[10][i] = e.passId ?? null;
-    c[11][i] = e.health;
-    c[12][i] = e.mode;
-    c[13][i] = e.passed;
-    c[14][i] = e.guard ?? null;
-    c[15][i] = e.decisionMs;
-    c[16][i] = e.receivedAt;
-    c[17][i] = e.openReason ?? null;
+    writeEventValues(row, e, asIs);
+    for (let k = 0; k < EVENT_COLUMN_COUNT; k++) c[k]![i] = row[k];
   });
-  return c;
+  return c as unknown as Columns;
 }
 
 /** Attempts at a batch that met a missing partition or a seq clash (each is rare and clears on retry). */

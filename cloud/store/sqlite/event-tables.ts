@@ -7,11 +7,12 @@
 import { addEventConditions, type EventIndexKey } from '../store-filters.ts';
 import type { Database, Statement } from 'better-sqlite3';
 import { encodeCursor } from '../cursor.ts';
+import { EVENT_COLUMN_COUNT, EVENT_COLUMNS, writeEventValues } from '../event-columns.ts';
 import { hookFor, type IngestHook, runSqliteHook } from '../ingest-hook.ts';
 import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
 import { type EventRow, eventOfRow } from '../store-rows.ts';
 import { EventGates } from './event-gates.ts';
-import { WhereClause } from './rows.ts';
+import { flag, WhereClause } from './rows.ts';
 
 /** Rows read per step while the ack mark moves over seqs stored earlier (a gap just filled). */
 const ACK_SCAN_PAGE = 1000;
@@ -58,8 +59,8 @@ export class SqliteEventTables {
   private readonly eventGates: EventGates;
   private readonly purgeGateEvents: Statement<[string, number, number]>;
 
-  /** The 18 parameters of `insertEvent`, overwritten for each row (better-sqlite3 copies them on bind). */
-  private readonly eventRow: unknown[] = new Array(18).fill(null);
+  /** The parameters of `insertEvent`, overwritten for each row (better-sqlite3 copies them on bind). */
+  private readonly eventRow: unknown[] = new Array(EVENT_COLUMN_COUNT).fill(null);
 
   /**
    * The events-list statements, by SQL: a merged list runs one per gate. One per combination of
@@ -71,9 +72,8 @@ export class SqliteEventTables {
   private readonly ackMarks = new Map<string, number>();
 
   constructor(private readonly db: Database) {
-    this.insertEvent = db.prepare(`INSERT INTO events (gate_id, seq, compound_id, ts, direction, method, result, reason,
-      person_id, id_hash, pass_id, health, mode, passed, guard, decision_ms, received_at, open_reason)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate_id, seq) DO NOTHING`);
+    this.insertEvent = db.prepare(`INSERT INTO events (${EVENT_COLUMNS})
+      VALUES (${new Array(EVENT_COLUMN_COUNT).fill('?').join(', ')}) ON CONFLICT (gate_id, seq) DO NOTHING`);
     this.getAck = db.prepare('SELECT up_to FROM gate_acks WHERE gate_id = ?');
     this.setAck = db.prepare(
       'INSERT INTO gate_acks (gate_id, up_to) VALUES (?, ?) ON CONFLICT (gate_id) DO UPDATE SET up_to = excluded.up_to',
@@ -145,26 +145,7 @@ export class SqliteEventTables {
 
   /** Inserts one event; false when `(gateId, seq)` was already stored. */
   private insertOne(e: StoredEvent): boolean {
-    const row = this.eventRow;
-    row[0] = e.gateId;
-    row[1] = e.seq;
-    row[2] = e.compoundId;
-    row[3] = e.ts;
-    row[4] = e.direction;
-    row[5] = e.method;
-    row[6] = e.result;
-    row[7] = e.reason;
-    row[8] = e.personId ?? null;
-    row[9] = e.idHash ?? null;
-    row[10] = e.passId ?? null;
-    row[11] = e.health;
-    row[12] = e.mode;
-    row[13] = e.passed === null ? null : e.passed ? 1 : 0;
-    row[14] = e.guard ?? null;
-    row[15] = e.decisionMs;
-    row[16] = e.receivedAt;
-    row[17] = e.openReason ?? null;
-    return this.insertEvent.run(row).changes === 1;
+    return this.insertEvent.run(writeEventValues(this.eventRow, e, flag)).changes === 1;
   }
 
   /**
