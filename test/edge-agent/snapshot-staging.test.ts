@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type GateDatabase, openGateDatabase } from '../../edge-agent/gate-database.ts';
 import { ReplicaStore } from '../../edge-agent/replica-store.ts';
@@ -29,6 +30,29 @@ function schemaOf(d: GateDatabase): string[] {
     )
     .all()
     .map((r) => `${r.type} ${r.name} on ${r.tbl_name}: ${(r.sql ?? '').replace(/"(\w+)"/g, '$1')}`);
+}
+
+/** The persons, cards and health colours of a database, in key order. */
+const replicaRows = (d: GateDatabase) => ({
+  persons: d.prepare('SELECT person_id, id_hash, record FROM persons ORDER BY person_id').all(),
+  cards: d.prepare('SELECT card, person_id FROM person_cards ORDER BY card').all(),
+  health: d.prepare('SELECT person_id, colour, ts FROM health ORDER BY person_id').all(),
+});
+
+/** These parts staged as one snapshot leave what their changes applied one by one as a delta leave. */
+function expectStagedAsApplied(parts: readonly Change[][]): void {
+  const staged = openGateDatabase(':memory:');
+  const applied = openGateDatabase(':memory:');
+  try {
+    const replica = new ReplicaStore(staged);
+    for (const [i, changes] of parts.entries()) replica.stageSnapshotChunk(3, i + 1, parts.length, changes);
+    expect(replica.rev()).toBe(3);
+    new ReplicaStore(applied).applyDelta(parts.flat(), 3);
+    expect(replicaRows(staged)).toEqual(replicaRows(applied));
+  } finally {
+    staged.close();
+    applied.close();
+  }
 }
 
 describe('snapshot staging (tables renamed into place)', () => {
@@ -104,6 +128,67 @@ describe('snapshot staging (tables renamed into place)', () => {
     expect(replica.personById('b')).toBeUndefined();
     const rows = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM person_cards').get();
     expect(rows?.n).toBe(4);
+  });
+
+  it('stages in batches what the same changes applied one by one as a delta leave: new persons, again, within a batch', () => {
+    const hashed = (id: string, cards: string[]) => person(id, { cards, idHash: id.padEnd(64, 'a') });
+    const part1: Change[] = [];
+    for (let i = 0; i < 120; i++) part1.push({ op: 'person.upsert', person: hashed(`p${i}`, [`7:${i}`]) });
+    // Within one 50-row batch: p10 again (its first card out), and a card taken from p12.
+    part1[30] = { op: 'person.upsert', person: hashed('p10', ['7:999', '7:12']) };
+    for (let i = 0; i < 120; i++) part1.push({ op: 'health', personId: `p${i}`, colour: 'green', ts: NOW + i });
+    // Within one batch of colours, its first row: the later one (green) stays.
+    part1[120] = { op: 'health', personId: 'p3', colour: 'red', ts: NOW };
+    // Part 2: p60 staged again (a full batch of otherwise new persons), health again.
+    const part2: Change[] = [{ op: 'person.upsert', person: hashed('p60', ['7:1000']) }];
+    for (let i = 120; i < 169; i++) part2.push({ op: 'person.upsert', person: hashed(`p${i}`, [`7:${i}`]) });
+    for (let i = 50; i < 100; i++) part2.push({ op: 'health', personId: `p${i}`, colour: 'yellow', ts: NOW + i });
+    expectStagedAsApplied([part1, part2]);
+  });
+
+  it('stages in batches what the same changes applied one by one as a delta would leave (generated)', () => {
+    // Deletes flush the held batches: runs without any reach the full 50-row batches.
+    // Few ids: persons staged again, cards taken; many: full batches of new persons (the fast path).
+    const change = (deletes: number, ids: number): fc.Arbitrary<Change> => {
+      const id = fc.noBias(fc.integer({ min: 0, max: ids - 1 })).map((n) => `p${n}`);
+      const upsert = fc
+        .tuple(id, fc.uniqueArray(fc.integer({ min: 0, max: 29 }), { maxLength: 3, size: 'max' }), fc.boolean())
+        .map(
+          ([personId, cards, hashed]): Change => ({
+            op: 'person.upsert',
+            person: person(personId, {
+              cards: cards.map((c) => `7:${c}`),
+              idHash: hashed ? personId.padEnd(64, 'a') : null,
+            }),
+          }),
+        );
+      const colour = fc.constantFrom('green', 'yellow', 'red') as fc.Arbitrary<'green' | 'yellow' | 'red'>;
+      const health = fc
+        .tuple(id, colour, fc.nat(1000))
+        .map(([personId, c, dt]): Change => ({ op: 'health', personId, colour: c, ts: NOW + dt }));
+      const remove = id.map((personId): Change => ({ op: 'person.delete', personId }));
+      return fc.oneof(
+        { weight: 6, arbitrary: upsert },
+        { weight: 4, arbitrary: health },
+        { weight: deletes, arbitrary: remove },
+      );
+    };
+    fc.assert(
+      fc.property(
+        fc
+          .tuple(fc.constantFrom(0, 0, 1), fc.constantFrom(60, 1_000_000))
+          .chain(([deletes, ids]) =>
+            fc.array(change(deletes, ids), { minLength: ids > 60 ? 120 : 0, maxLength: 260, size: 'max' }),
+          ),
+        fc.integer({ min: 1, max: 160 }),
+        (changes, size) => {
+          const parts = Math.max(1, Math.ceil(changes.length / size));
+          expectStagedAsApplied(Array.from({ length: parts }, (_, i) => changes.slice(i * size, (i + 1) * size)));
+        },
+      ),
+      // No shrinking: a failing run is a few hundred changes, and the tables' diff says what differs.
+      { numRuns: 80, endOnFailure: true },
+    );
   });
 
   it('starts a snapshot again that an earlier version staged without a table for its cards', () => {
