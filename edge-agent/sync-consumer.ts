@@ -308,8 +308,9 @@ export class SyncConsumer {
     this.counters.snapshotsApplied += 1;
     this.fullResync = false;
     this.pending = null;
-    this.log.info({ rev: chunk.snapshotRev, persons: replica.personCount() }, 'snapshot applied');
+    // The status first: counting 100 k persons for the log line is not the gate's to wait for.
     this.onReplicaChanged();
+    this.log.info({ rev: chunk.snapshotRev, persons: replica.personCount() }, 'snapshot applied');
     this.catchUpWithGap();
   }
 
