@@ -12,8 +12,7 @@
  *   sockets lives in `PendingConnections` below.
  *
  * After CONNACK, aedes finishes delivering a message only once the subscriber's socket took it
- * (it waits for `drain` on a full one), and reads a publisher's next packet only then. What that
- * wait means depends on who the subscriber is:
+ * (it waits for `drain` on a full one). What that wait means depends on who the subscriber is:
  * - A gate (or an observer) is one reader among many: one that stops reading must not stall the
  *   cloud publishing to it, and with it every other gate's acks. Its writes are handed to the
  *   socket at once, and a client whose unsent backlog exceeds `maxQueuedBytes` is disconnected: the
@@ -22,15 +21,16 @@
  *   ingest queue is full (docs/cloud.md, "Backpressure"). Disconnecting it would throw away what
  *   the broker holds for it (clean session) and leave the gates waiting for acks until they time
  *   out and resend. So a cloud is never cut off for reading slowly: once `cloudWindowBytes` wait
- *   unsent towards it, its writes are acknowledged to aedes only as its socket drains. aedes then
- *   waits, and reads the publishing gates' next packets only as the cloud takes the previous ones:
- *   backpressure reaches the gates over TCP, and nothing is dropped. A cloud that takes nothing at
+ *   unsent towards it, its writes are acknowledged to aedes only as its socket drains, and aedes'
+ *   deliveries (100 at a time) wait. aedes 1.x still reads the publishing gates' next packets
+ *   (it reads on every `readable`, not only when its packets are done), so what bounds the broker's
+ *   memory behind a held cloud is the gates' own uplink windows (a few messages each), not aedes;
+ *   nothing is dropped. A cloud that takes nothing at
  *   all for aedes' drain timeout (60 s) is dead, not slow; aedes closes it then (counted as
  *   `kicked['cloud-drain-timeout']`, broker/server.ts).
  *
- * Keepalive. aedes reads a publisher's next packets only once the current ones are delivered, so
- * while a cloud is held back the gates publishing to it are not read — and aedes' own keepalive
- * counts only the packets it handled: it closed a held gate after 1.5 × its keepalive (45 s at the
+ * Keepalive. While a cloud is held back the gates' messages wait undelivered — and aedes' own
+ * keepalive counts only the packets it handled: it closed a held gate after 1.5 × its keepalive (45 s at the
  * gates' 30 s), before the cloud's 60 s drain timeout, and the gate's PINGREQs, unread, went
  * unanswered. A keepalive is about the link, not about how far the broker got with the client's
  * packets (MQTT 3.1.1 §3.1.2.10: the server must *receive* a packet within 1.5 × the keepalive),

@@ -196,12 +196,11 @@ async function createAedes(
       hooks.preConnect(client, packet, done);
     },
     connectTimeout,
-    // No cap on messages being delivered at once (aedes' default is 100, the rest waiting in one
-    // FIFO): behind that cap a cloud's acks queued after every gate message already read — up to a
-    // whole fleet's windows, 3100 in bench/ingest.ts — and the gates waiting for them sent nothing
-    // meanwhile. Memory stays bounded without it: aedes reads a client's next packets only once
-    // its current ones are delivered, and a held-back cloud holds them (connection-guard.ts).
-    concurrency: 0,
+    // aedes' default cap stays: at most 100 messages being delivered at once, the rest in one FIFO
+    // (a cloud's acks wait there behind gate messages already read — the live latency in
+    // docs/cloud.md, "Ingest pipeline"). Without the cap every gate message goes straight into the
+    // cloud's window and the gates refill it as fast as the cloud reads, so the window never empties,
+    // never emits `drain`, and aedes' 60 s drain timer closes a cloud that is reading at full speed.
   });
   // Set by aedes once it listens; its typings omit it.
   markRedeliveries((broker as unknown as { persistence: OutgoingStore }).persistence);
