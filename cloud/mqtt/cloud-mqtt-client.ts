@@ -60,10 +60,12 @@ const noTrace = (): void => {};
  * The cloud's MQTT keepalive (seconds). MQTT.js pings after a keepalive without an ack or PINGRESP
  * and gives the link up 1.5 × keepalive after the last one: a broker that dies silently (host gone,
  * half-open TCP) is noticed — the link drops and `/healthz` says `degraded` — within 22.5 s, not the
- * 90 s of MQTT.js's default 60 s, and before the gates (30 s keepalive: 45 s) see it. Not shorter:
- * while ingest holds MQTT.js back (docs/cloud.md, "Backpressure") PINGRESPs wait unread behind the
- * held message, so a hold past 1.5 × keepalive ends the link too (docs/deploy.md, "A broker that dies
- * silently").
+ * 90 s of MQTT.js's default 60 s, and before the gates (30 s keepalive: 45 s) see it. MQTT.js
+ * counts only acks and PINGRESPs as the broker's answer, and while ingest holds it back
+ * (docs/cloud.md, "Backpressure") those wait unread behind the held message: so every message
+ * handled counts as an answer too, and during a hold the cloud pings without waiting for the answers
+ * (`KeepaliveDuringHolds`) — a cloud held back by its own store is never cut off by its keepalive (docs/deploy.md, "A
+ * broker that dies silently").
  */
 export const CLOUD_MQTT_KEEPALIVE_S = 15;
 /** A shared-subscription group name: one topic level, no wildcards (`anxin cloud --mqtt-share-group`). */
@@ -161,6 +163,7 @@ export class CloudMqttClient {
       throw new TypeError(`sharedGroup: expected ${SHARE_GROUP_PATTERN}, got ${JSON.stringify(options.sharedGroup)}`);
     }
     this.logger = options.logger.child({ component: 'cloud.mqtt' });
+    this.keepalive = new KeepaliveDuringHolds(options.keepaliveSec ?? CLOUD_MQTT_KEEPALIVE_S);
   }
 
   get connected(): boolean {
@@ -292,11 +295,19 @@ export class CloudMqttClient {
     } catch (err) {
       failed(err);
     }
+    this.keepalive.handled(client);
     if (pending === undefined) done();
-    else pending.catch(failed).finally(() => done());
+    else {
+      const held = this.keepalive.hold(client);
+      pending.catch(failed).finally(() => {
+        held.end();
+        done();
+      });
+    }
   }
 
   private corkedStream: MqttClient['stream'] | undefined;
+  private readonly keepalive: KeepaliveDuringHolds;
 
   private corkForTurn(client: MqttClient): void {
     const stream = client.stream;
@@ -399,5 +410,43 @@ export class CloudMqttClient {
     );
     clearTimeout(timer);
     if (ended !== 'ended') await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+  }
+}
+
+/**
+ * The broker's silence, told apart from the cloud's own holds. MQTT.js gives the link up 1.5 ×
+ * keepalive after the last ack or PINGRESP it handled; it handles packets one at a time, so while
+ * ingest holds a message (a full queue, a store lookup) every later packet — the PINGRESP too —
+ * waits unread, and a hold past 1.5 × keepalive would end a healthy link (the broker answered; the
+ * cloud did not read). So a message handled restarts the keepalive (at most once a second: it came
+ * from the broker, which is therefore alive; its PUBACK tells the broker the same of the cloud),
+ * and during a hold the cloud pings every half keepalive — the broker must hear from it within
+ * 1.5 × keepalive (broker/connection-guard.ts, "Keepalive") — and restarts its own keepalive, so
+ * it never times out on the answers it is not reading. Once the hold ends the keepalive runs as
+ * before: a broker that died meanwhile shows within 1.5 × keepalive of the end of the hold.
+ */
+class KeepaliveDuringHolds {
+  private lastRestart = 0;
+  private readonly everyMs: number;
+
+  constructor(keepaliveSec: number) {
+    this.everyMs = Math.max(100, Math.floor((keepaliveSec * 1000) / 2));
+  }
+
+  handled(client: MqttClient): void {
+    const now = Date.now();
+    if (now - this.lastRestart < 1_000) return;
+    this.lastRestart = now;
+    client.reschedulePing(true);
+  }
+
+  hold(client: MqttClient): { end(): void } {
+    const timer = setInterval(() => {
+      if (!client.connected) return;
+      client.sendPing();
+      client.reschedulePing(true);
+    }, this.everyMs);
+    timer.unref();
+    return { end: () => clearInterval(timer) };
   }
 }
