@@ -35,7 +35,20 @@ export interface PgPoolOptions {
   max?: number;
   /** `application_name` shown in pg_stat_activity (default anxin-cloud). */
   applicationName?: string;
+  /** `idle_in_transaction_session_timeout` of this pool's sessions (default `IDLE_IN_TRANSACTION_MS`). */
+  idleInTransactionMs?: number;
 }
+
+/**
+ * How long one of the cloud's sessions may sit idle inside a transaction before PostgreSQL ends it.
+ * An instance whose host vanishes (power, a partition) mid-batch leaves its transaction open, with
+ * its ingest locks (pg-events.ts) — and PostgreSQL notices the dead peer only by TCP keepalive,
+ * hours by default — so every other instance's batches would wait on those locks that long. No
+ * transaction of the cloud waits on anything but the database between its statements, so a minute
+ * idle means its client is gone: the session ends, its transaction rolls back, the locks go, and the
+ * gates resend what it had not acknowledged.
+ */
+export const IDLE_IN_TRANSACTION_MS = 60_000;
 
 export function createPgPool(options: PgPoolOptions): pg.Pool {
   const pool = new pg.Pool({
@@ -46,6 +59,9 @@ export function createPgPool(options: PgPoolOptions): pg.Pool {
     // A server that does not answer within 10 s is down for our purposes; the caller reports it.
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
+    idle_in_transaction_session_timeout: options.idleInTransactionMs ?? IDLE_IN_TRANSACTION_MS,
+    // The client side of the same question: a server that vanished is noticed by TCP keepalive.
+    keepAlive: true,
   });
   // An idle client losing its connection (server restart) must not crash the process; the pool
   // drops it and the next query opens a fresh one.
