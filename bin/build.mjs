@@ -51,11 +51,8 @@ cpSync(join(repo, 'cloud', 'web', 'assets'), join(out, 'cloud', 'web', 'assets')
 cpSync(join(repo, 'edge-agent', 'terminal', 'assets'), join(out, 'edge-agent', 'terminal', 'assets'), {
   recursive: true,
 });
-// The WAL checkpoint worker is loaded by path (shared/sqlite/wal-checkpointer.ts), not compiled.
-cpSync(
-  join(repo, 'shared', 'sqlite', 'wal-checkpoint-worker.cjs'),
-  join(out, 'shared', 'sqlite', 'wal-checkpoint-worker.cjs'),
-);
+// The WAL checkpoint worker is loaded by path (edge-agent/wal-checkpointer.ts), not compiled.
+cpSync(join(repo, 'edge-agent', 'wal-checkpoint-worker.cjs'), join(out, 'edge-agent', 'wal-checkpoint-worker.cjs'));
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
 mkdirSync(out, { recursive: true });
 writeFileSync(

@@ -60,7 +60,7 @@ import type {
 import type { GateTokenStore } from './token-store.ts';
 import type { TurnstileControl } from './turnstile-control.ts';
 import type { Uplink } from './uplink.ts';
-import type { WalCheckpointer } from '../shared/sqlite/wal-checkpointer.ts';
+import type { WalCheckpointer } from './wal-checkpointer.ts';
 
 export type { EdgeAgentEvents, EdgeAgentOptions } from './gate-parts.ts';
 export type { PresentResult } from './passages.ts';

@@ -27,7 +27,7 @@ import { SyncConsumer, syncProbeMs } from './sync-consumer.ts';
 import { GateTokenStore } from './token-store.ts';
 import { TurnstileControl } from './turnstile-control.ts';
 import { type EventPublisher, Uplink } from './uplink.ts';
-import { WalCheckpointer } from '../shared/sqlite/wal-checkpointer.ts';
+import { WalCheckpointer } from './wal-checkpointer.ts';
 
 /** How the gate process is embedded (tests, the demo, benchmarks): `createEdgeAgent(config, options)`. */
 export interface EdgeAgentOptions {

@@ -2,7 +2,7 @@
  * Makes a SQLite database's write-ahead log durable with `fsync` on the libuv thread pool, so the
  * event loop never waits for the disk: the gate's journal (the unlock of the turnstile must not
  * wait) and the cloud's store (ingest goes on while a batch's acks wait for the disk) both use it,
- * so "durable" means the same on both ends of docs/architecture.md rule 2. (With sqlite/wal-checkpointer.ts, one of the two parts of `shared/` that touch the
+ * so "durable" means the same on both ends of docs/architecture.md rule 2. (The one file of `shared/` that touches the
  * file system: a primitive both SQLite owners must share, not a contract.)
  *
  * The database runs with `synchronous = NORMAL`: a commit is written to the WAL (the OS page

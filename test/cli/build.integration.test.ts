@@ -84,7 +84,7 @@ describe('npm run build → dist/, run by bin/anxin.mjs', () => {
     expect(main).not.toMatch(/from ['"]\.{1,2}\/[^'"]*\.ts['"]/);
     expect(main).toMatch(/from ['"]\.\/cloud-readiness\.js['"]/);
     // The WAL checkpoint worker is loaded by path, so it is carried as is.
-    expect(files).toContain(join('shared', 'sqlite', 'wal-checkpoint-worker.cjs'));
+    expect(files).toContain(join('edge-agent', 'wal-checkpoint-worker.cjs'));
     // And the gate terminal's page scripts, read from beside its compiled app.
     expect(files).toContain(join('edge-agent', 'terminal', 'assets', 'guard.js'));
   });

@@ -12,7 +12,7 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** The modules under test, handed to the child by URL. */
 const MODULES = {
   ANXIN_SMALL_HEAP_MODULE: new URL('../../shared/small-heap.ts', import.meta.url).href,
-  ANXIN_CHECKPOINTER_MODULE: new URL('../../shared/sqlite/wal-checkpointer.ts', import.meta.url).href,
+  ANXIN_CHECKPOINTER_MODULE: new URL('../../edge-agent/wal-checkpointer.ts', import.meta.url).href,
 };
 
 /** Runs `body` (an ES module body, top-level await allowed) under tsx; returns its JSON output. */

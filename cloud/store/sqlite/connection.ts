@@ -1,25 +1,15 @@
 /**
  * The SQLite store's connection: WAL journal, `synchronous=NORMAL` (a commit is durable across a
- * process crash at once), the store's migrations, group commit — `durable()` fsyncs the WAL off
- * the event loop (shared/wal-sync.ts) so that what ingest acknowledges also survives a power cut,
- * while the next batch is already being written — and checkpoints off the event loop too
- * (`checkpointOffTheLoop`, docs/cloud.md, "Ingest pipeline").
+ * process crash at once), the store's migrations, and group commit — `durable()` fsyncs the WAL
+ * off the event loop (shared/wal-sync.ts) so that what ingest acknowledges also survives a power
+ * cut, while the next batch is already being written.
  */
 import BetterSqlite3, { type Database } from 'better-sqlite3';
-import type { Logger } from '../../../shared/log.ts';
-import { WalCheckpointer } from '../../../shared/sqlite/wal-checkpointer.ts';
 import { WalSync } from '../../../shared/wal-sync.ts';
 import { migrate } from '../sqlite-migrations.ts';
 
 /** Pages of WAL (4 KiB each) after which a commit checkpoints (SQLite's default is 1000). */
 const WAL_AUTOCHECKPOINT_PAGES = 10_000;
-/**
- * The WAL's bound once the worker checkpoints: past it the worker escalates to RESTART (and past
- * twice it the commits checkpoint again) — the size at which a commit used to checkpoint.
- */
-const WAL_BOUND_PAGES = WAL_AUTOCHECKPOINT_PAGES;
-/** How often the worker checkpoints: a draining fleet writes ~10 MB of WAL in this time. */
-const CHECKPOINT_INTERVAL_MS = 250;
 
 /** Opens (creating if need be) the cloud database at `path` and brings its schema up to date. */
 export function openCloudDatabase(path: string): Database {
@@ -34,23 +24,6 @@ export function openCloudDatabase(path: string): Database {
   db.pragma('busy_timeout = 5000');
   migrate(db);
   return db;
-}
-
-/**
- * Takes the checkpoints out of the commits, so no ingest batch (and no ack or HTTP request behind
- * it) waits for one: a worker thread runs `wal_checkpoint(PASSIVE)` every second on a connection
- * of its own (shared/sqlite/wal-checkpointer.ts), escalating to RESTART past `WAL_BOUND_PAGES`.
- * Should the worker fail, the commits checkpoint again every `WAL_AUTOCHECKPOINT_PAGES`. None for
- * `:memory:`, which has no WAL.
- */
-export function checkpointOffTheLoop(db: Database, path: string, logger?: Logger): WalCheckpointer | undefined {
-  if (path === ':memory:' || path === '') return undefined;
-  return new WalCheckpointer(db, {
-    autocheckpointPages: WAL_AUTOCHECKPOINT_PAGES,
-    escalateAbovePages: WAL_BOUND_PAGES,
-    intervalMs: CHECKPOINT_INTERVAL_MS,
-    ...(logger ? { logger } : {}),
-  });
 }
 
 /**

@@ -4,8 +4,6 @@
  * is synchronous; the methods are `async` only to keep the contract engine-neutral.
  */
 import type { Database } from 'better-sqlite3';
-import type { Logger } from '../../../shared/log.ts';
-import type { CheckpointStats, WalCheckpointer } from '../../../shared/sqlite/wal-checkpointer.ts';
 import type { CommandKind, HttpRole, Mode } from '../../../shared/enums.ts';
 import type { Change, GateSettings, GateStatus } from '../../../shared/schemas/mqtt.ts';
 import type {
@@ -35,7 +33,7 @@ import type {
 import type { StoreEngine } from '../engine.ts';
 import { SqliteAuditUserTables } from './audit-user-tables.ts';
 import { SqliteChangeLog } from './change-log.ts';
-import { checkpointOffTheLoop, GroupCommit, openCloudDatabase } from './connection.ts';
+import { GroupCommit, openCloudDatabase } from './connection.ts';
 import { SqliteEventTables } from './event-tables.ts';
 import { SqliteGateActivityTables } from './gate-activity-tables.ts';
 import { SqliteRegistryTables } from './registry-tables.ts';
@@ -45,8 +43,6 @@ import { SqliteSnapshotReads } from './snapshot-reads.ts';
 export interface SqliteStoreOptions {
   /** File path, or `:memory:` for tests. */
   path: string;
-  /** Where the checkpoint worker's failures are reported (silent by default). */
-  logger?: Logger;
 }
 
 export class SqliteCloudStore implements CloudStore {
@@ -54,7 +50,6 @@ export class SqliteCloudStore implements CloudStore {
   readonly db: Database;
   readonly engine: StoreEngine;
   private readonly commits: GroupCommit;
-  private readonly checkpointer: WalCheckpointer | undefined;
   private readonly events: SqliteEventTables;
   private readonly changeLog: SqliteChangeLog;
   private readonly registry: SqliteRegistryTables;
@@ -67,7 +62,6 @@ export class SqliteCloudStore implements CloudStore {
     this.db = openCloudDatabase(options.path);
     this.engine = { kind: 'sqlite', db: this.db };
     this.commits = new GroupCommit(options.path);
-    this.checkpointer = checkpointOffTheLoop(this.db, options.path, options.logger);
     this.events = new SqliteEventTables(this.db);
     this.changeLog = new SqliteChangeLog(this.db);
     this.registry = new SqliteRegistryTables(this.db, this.changeLog);
@@ -77,15 +71,8 @@ export class SqliteCloudStore implements CloudStore {
     this.snapshots = new SqliteSnapshotReads(this.db, options.path);
   }
 
-  /** What the checkpoint worker reported (undefined for `:memory:`). */
-  get walCheckpoints(): Readonly<CheckpointStats> | undefined {
-    return this.checkpointer?.stats;
-  }
-
   async close(): Promise<void> {
     await this.commits.close();
-    // The worker's last checkpoint and its connection end before ours does.
-    await this.checkpointer?.stop();
     this.snapshots.close();
     if (this.db.open) this.db.close();
   }

@@ -3,11 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  checkpointThreadRunning,
-  killCheckpointThreadForTest,
-  WalCheckpointer,
-} from '../../../shared/sqlite/wal-checkpointer.ts';
+import { checkpointThreadRunning, WalCheckpointer } from '../../edge-agent/wal-checkpointer.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -119,65 +115,6 @@ describe('WalCheckpointer', () => {
     expect(checkpointThreadRunning()).toBe(false);
     first.db.close();
     second.db.close();
-  });
-
-  it('keeps the WAL bounded under a writer that never pauses: it rewinds, again and again', async () => {
-    const { db, file } = walDatabase();
-    const bound = 200;
-    // Reports of the WAL rewinding: a checkpoint that found fewer frames than the one before.
-    let rewinds = 0;
-    let lastLog = 0;
-    const checkpointer = new WalCheckpointer(db, {
-      intervalMs: 10,
-      escalateAbovePages: bound,
-      autocheckpointPages: 50,
-      onCheckpoint: ({ log }) => {
-        if (log < 0) return;
-        if (log < lastLog && log <= bound) rewinds += 1;
-        lastLog = log;
-      },
-    });
-    let rows = 0;
-    try {
-      // ~12 pages a commit, the next one at once (only a turn of the loop between, so the worker's
-      // reports arrive): a commit nearly always overtakes PASSIVE, which alone seldom lets it rewind.
-      const deadline = Date.now() + 60_000;
-      while (rewinds < 5 || rows < 20 * bound * 4) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for the WAL to rewind (${rewinds} times)`);
-        commit(db, 50);
-        rows += 50;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      expect(checkpointer.stats.errors).toBe(0);
-      expect(checkpointer.stats.escalations + checkpointer.stats.backstops).toBeGreaterThan(0);
-      // Back under the bound, the commits no longer checkpoint (only past twice the bound do they).
-      // (A write after a complete checkpoint is what rewinds the WAL: one row per look.)
-      await until(() => {
-        commit(db, 1);
-        rows += 1;
-        return lastLog <= bound;
-      }, 'a report under the bound');
-      expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
-      const other = new Database(file, { readonly: true });
-      expect((other.prepare('SELECT COUNT(*) AS n FROM journal').get() as { n: number }).n).toBe(rows);
-      other.close();
-    } finally {
-      await checkpointer.stop();
-      db.close();
-    }
-  });
-
-  it("gives the checkpoints back to the commits when its thread dies, with the owner's setting", async () => {
-    const { db } = walDatabase();
-    const checkpointer = new WalCheckpointer(db, { intervalMs: 20, autocheckpointPages: 10_000 });
-    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
-    await until(() => checkpointer.stats.runs > 0, 'a first checkpoint');
-    await killCheckpointThreadForTest();
-    await until(() => checkpointer.stats.errors > 0, 'the fallback');
-    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(10_000);
-    expect(checkpointThreadRunning()).toBe(false);
-    await checkpointer.stop();
-    db.close();
   });
 
   it('gives the checkpoints back to the commits when its worker cannot run', async () => {

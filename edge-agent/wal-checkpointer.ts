@@ -1,8 +1,6 @@
 /**
- * Checkpoints a SQLite database's write-ahead log on a worker thread, so the event loop — on the
- * gate the path from a read to the unlock, in the cloud every gate's ack and the HTTP API — never
- * runs one. Both SQLite owners use it: the gate database (docs/edge-agent.md) and the cloud's
- * SQLite store (docs/cloud.md, "Ingest pipeline").
+ * Checkpoints the gate database's write-ahead log on a worker thread, so the event loop — and
+ * with it the path from a read to the unlock — never runs one.
  *
  * SQLite checkpoints automatically inside the commit that takes the WAL past 1,000 pages: that
  * commit copies the WAL into the database file and syncs both, ≈ 40 ms on the gate's disk, and the
@@ -12,47 +10,29 @@
  * never blocks the writer: it copies what no reader still needs and leaves the rest for the next
  * round; the next commit after a complete one rewinds the WAL, so it stays a few MB.
  *
- * A writer that never pauses (the cloud's ingest) starves PASSIVE: a commit lands while it copies,
- * so the WAL is never wholly copied when the next commit begins and never rewinds. With
- * `escalateAbovePages`, the worker runs `wal_checkpoint(RESTART)` instead after a PASSIVE that
- * found more frames than that (wal-checkpoint-worker.cjs); should the WAL still pass twice the
- * bound, this connection goes back to automatic checkpoints until a report shows it back under.
- *
  * One worker serves every database of the process (≈ 10 MB of RSS for the thread; `anxin demo`
- * runs several gates and a cloud in one process), started with the first and ended with the last.
- * Should it fail (it cannot open a file, it dies), that database goes back to automatic
- * checkpoints: the WAL never grows without bound, the tail merely returns.
+ * runs several gates in one process), started with the first and ended with the last. Should it
+ * fail (it cannot open a file, it dies), that database goes back to automatic checkpoints: the WAL
+ * never grows without bound, the tail merely returns.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
-import { type Logger, silentLogger } from '../log.ts';
-import { reassertYoungGenerationSetting, youngGenerationKeptSmall } from '../small-heap.ts';
+import { type Logger, silentLogger } from '../shared/log.ts';
+import { reassertYoungGenerationSetting, youngGenerationKeptSmall } from '../shared/small-heap.ts';
 
 /** How often the worker checkpoints; at most a few hundred passages' pages accumulate meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 1_000;
 /** The longest the gate process waits at start-up for the worker to run (shared/small-heap.ts). */
 const WORKER_START_WAIT_MS = 2_000;
-/** SQLite's default, restored if the worker fails (unless the owner names its own). */
+/** SQLite's default, restored if the worker fails. */
 const AUTOCHECKPOINT_PAGES = 1_000;
-/** How long an escalated checkpoint waits for the write lock and for readers (the worker's busy timeout). */
-const ESCALATE_BUSY_MS = 100;
-/** better-sqlite3's default busy timeout, kept for a database that never escalates (the gate's). */
-const DEFAULT_BUSY_MS = 5_000;
 
 /** The worker (plain CommonJS, so it runs the same under tsx, vitest and in a build). */
 const WORKER_FILE = new URL('./wal-checkpoint-worker.cjs', import.meta.url);
 
 type FromWorker =
-  | {
-      kind: 'checkpoint';
-      id: number;
-      startedAt: number;
-      mode: 'PASSIVE' | 'RESTART';
-      busy: boolean;
-      log: number;
-      checkpointed: number;
-    }
+  | { kind: 'checkpoint'; id: number; startedAt: number; log: number; checkpointed: number }
   | { kind: 'error' | 'failed'; id: number; message: string }
   | { kind: 'removed'; id: number };
 
@@ -65,21 +45,6 @@ export interface CheckpointStats {
   /** When (epoch ms, the worker's clock) the last reported checkpoint began. */
   lastStartedAt: number;
   errors: number;
-  /** RESTART checkpoints run because PASSIVE left the WAL past `escalateAbovePages`. */
-  escalations: number;
-  /** Times this connection went back to automatic checkpoints because the WAL passed twice the bound. */
-  backstops: number;
-}
-
-export interface WalCheckpointerOptions {
-  intervalMs?: number;
-  logger?: Logger;
-  /** `wal_autocheckpoint` restored when the worker fails or the backstop engages (default 1000). */
-  autocheckpointPages?: number;
-  /** WAL frames after which the worker escalates to RESTART (default: never). */
-  escalateAbovePages?: number;
-  /** Called after each checkpoint the worker reports (`log` is -1 when it found the WAL busy). */
-  onCheckpoint?: (report: { mode: 'PASSIVE' | 'RESTART'; busy: boolean; log: number; checkpointed: number }) => void;
 }
 
 /** The process's one checkpoint thread and the checkpointers it serves. */
@@ -110,23 +75,11 @@ class CheckpointThread {
     this.#worker.on('exit', (code) => this.#die(`checkpoint worker exited with code ${code}`));
   }
 
-  add(client: WalCheckpointer, file: string, intervalMs: number, escalateAbovePages: number): number {
+  add(client: WalCheckpointer, file: string, intervalMs: number): number {
     const id = this.#nextId++;
     this.#clients.set(id, client);
-    this.#worker.postMessage({
-      kind: 'add',
-      id,
-      file,
-      intervalMs,
-      escalateAbovePages,
-      escalateBusyMs: escalateAbovePages > 0 ? ESCALATE_BUSY_MS : DEFAULT_BUSY_MS,
-    });
+    this.#worker.postMessage({ kind: 'add', id, file, intervalMs });
     return id;
-  }
-
-  /** @internal Ends the thread as a crash would (tests of the fallback). */
-  async terminate(): Promise<void> {
-    await this.#worker.terminate();
   }
 
   /** Resolves once the worker ran the database's last checkpoint and closed its connection. */
@@ -174,43 +127,22 @@ let thread: CheckpointThread | undefined;
 /** Whether the process's checkpoint thread is running (it ends with its last database). */
 export const checkpointThreadRunning = (): boolean => thread !== undefined;
 
-/** @internal Kills the checkpoint thread as a crash would; its databases fall back (tests only). */
-export const killCheckpointThreadForTest = async (): Promise<void> => {
-  await thread?.terminate();
-};
-
 export class WalCheckpointer {
-  readonly stats: CheckpointStats = {
-    runs: 0,
-    lastLogFrames: 0,
-    lastCheckpointed: 0,
-    lastStartedAt: 0,
-    errors: 0,
-    escalations: 0,
-    backstops: 0,
-  };
+  readonly stats: CheckpointStats = { runs: 0, lastLogFrames: 0, lastCheckpointed: 0, lastStartedAt: 0, errors: 0 };
   #thread: CheckpointThread | undefined;
   #id = 0;
   readonly #log: Logger;
-  readonly #autocheckpointPages: number;
-  readonly #escalateAbovePages: number;
-  readonly #onCheckpoint: WalCheckpointerOptions['onCheckpoint'];
-  /** Whether the connection checkpoints inside its commits again (the WAL passed twice the bound). */
-  #backstopOn = false;
 
   /** Takes over the checkpoints of `db` (a file database in WAL mode). */
   constructor(
     private readonly db: Database,
-    options: WalCheckpointerOptions = {},
+    options: { intervalMs?: number; logger?: Logger } = {},
   ) {
     this.#log = (options.logger ?? silentLogger).child({ component: 'wal-checkpointer' });
-    this.#autocheckpointPages = options.autocheckpointPages ?? AUTOCHECKPOINT_PAGES;
-    this.#escalateAbovePages = options.escalateAbovePages ?? 0;
-    this.#onCheckpoint = options.onCheckpoint;
     db.pragma('wal_autocheckpoint = 0');
     thread ??= new CheckpointThread();
     this.#thread = thread;
-    this.#id = thread.add(this, db.name, options.intervalMs ?? CHECKPOINT_INTERVAL_MS, this.#escalateAbovePages);
+    this.#id = thread.add(this, db.name, options.intervalMs ?? CHECKPOINT_INTERVAL_MS);
   }
 
   /** Resolves once the worker ran this database's last checkpoint and closed its connection. */
@@ -227,10 +159,6 @@ export class WalCheckpointer {
       this.stats.lastLogFrames = message.log;
       this.stats.lastCheckpointed = message.checkpointed;
       this.stats.lastStartedAt = message.startedAt;
-      if (message.mode === 'RESTART') this.stats.escalations += 1;
-      if (this.#escalateAbovePages > 0 && this.#thread && message.log >= 0) this.#backstop(message.log);
-      const { mode, busy, log, checkpointed } = message;
-      this.#onCheckpoint?.({ mode, busy, log, checkpointed });
     } else if (message.kind === 'error') {
       this.stats.errors += 1;
       this.#log.warn({ err: message.message }, 'WAL checkpoint failed; the next round retries');
@@ -238,19 +166,7 @@ export class WalCheckpointer {
       this.stats.errors += 1;
       this.#thread = undefined;
       this.#log.error({ err: message.message }, 'checkpoint worker failed; back to checkpoints inside commits');
-      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${this.#autocheckpointPages}`);
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
     }
-  }
-
-  /** Past twice the bound, the commits checkpoint again; back under the bound, the worker alone. */
-  #backstop(logFrames: number): void {
-    const on = logFrames > 2 * this.#escalateAbovePages || (this.#backstopOn && logFrames > this.#escalateAbovePages);
-    if (on === this.#backstopOn || !this.db.open) return;
-    this.#backstopOn = on;
-    if (on) {
-      this.stats.backstops += 1;
-      this.#log.warn({ logFrames }, 'WAL past twice its bound; checkpoints inside commits until it is back under');
-    }
-    this.db.pragma(`wal_autocheckpoint = ${on ? this.#autocheckpointPages : 0}`);
   }
 }
