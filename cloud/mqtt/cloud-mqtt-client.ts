@@ -250,7 +250,12 @@ export class CloudMqttClient {
       },
     });
     client.handleMessage = (packet, done) => this.handleMessage(client, packet, done);
-    client.on('connect', () => this.subscribeAll(client));
+    client.on('connect', () => {
+      // No Nagle on the cloud's link: its PUBACKs and acks are small and already corked per turn
+      // (`corkForTurn`); Nagle held each behind the previous one's ACK (BENCHMARKS.md).
+      (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+      this.subscribeAll(client);
+    });
     client.on('close', () => {
       // A publish waiting for its PUBACK when the connection dropped fails now rather than after
       // PUBLISH_TIMEOUT_MS: a sync answer stuck on a broker restart would hold up every later one,
