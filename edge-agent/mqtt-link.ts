@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { ConfigError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
-import { type LinkState, ReconnectSupervisor } from '../shared/mqtt-reconnect.ts';
+import { type LinkState, ReconnectSupervisor, withoutNagle } from '../shared/mqtt-reconnect.ts';
 import type { EventPublisher } from './uplink.ts';
 import { tlsHint } from '../shared/tls-hint.ts';
 
@@ -199,6 +199,7 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> implements EventPubli
       },
     });
     client.on('connect', () => {
+      withoutNagle(client);
       this.counters.connects += 1;
       client.subscribe(this.options.subscriptions, { qos: 1 }, (error, granted) => {
         const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);

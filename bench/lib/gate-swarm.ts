@@ -6,6 +6,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
+import { withoutNagle } from '../../shared/mqtt-reconnect.ts';
 import { topics } from '../../shared/topics.ts';
 import { Samples } from './samples.ts';
 
@@ -57,7 +58,10 @@ export class GateSwarm {
             connectTimeout: 30_000,
           });
           await new Promise<void>((resolve, reject) => {
-            client.once('connect', () => resolve());
+            client.once('connect', () => {
+              withoutNagle(client); // as the gate's own link does (edge-agent/mqtt-link.ts)
+              resolve();
+            });
             client.once('error', reject);
           });
           const gate: SwarmGate = { gateId, client, acked: 0, onAck: undefined };

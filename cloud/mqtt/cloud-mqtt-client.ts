@@ -31,7 +31,7 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { AnxinError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
-import { type LinkState, ReconnectSupervisor } from '../../shared/mqtt-reconnect.ts';
+import { type LinkState, ReconnectSupervisor, withoutNagle } from '../../shared/mqtt-reconnect.ts';
 import type { CloudStatus } from '../../shared/schemas/mqtt.ts';
 import { filters, topics } from '../../shared/topics.ts';
 import { tlsHint } from '../../shared/tls-hint.ts';
@@ -251,9 +251,7 @@ export class CloudMqttClient {
     });
     client.handleMessage = (packet, done) => this.handleMessage(client, packet, done);
     client.on('connect', () => {
-      // No Nagle on the cloud's link: its PUBACKs and acks are small and already corked per turn
-      // (`corkForTurn`); Nagle held each behind the previous one's ACK (BENCHMARKS.md).
-      (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+      withoutNagle(client);
       this.subscribeAll(client);
     });
     client.on('close', () => {
