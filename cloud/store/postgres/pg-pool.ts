@@ -35,18 +35,17 @@ export interface PgPoolOptions {
   max?: number;
   /** `application_name` shown in pg_stat_activity (default anxin-cloud). */
   applicationName?: string;
-  /** `idle_in_transaction_session_timeout` of this pool's sessions (default `IDLE_IN_TRANSACTION_MS`). */
-  idleInTransactionMs?: number;
 }
 
 /**
- * How long one of the cloud's sessions may sit idle inside a transaction before PostgreSQL ends it.
+ * How long one of the cloud's transactions may sit idle before PostgreSQL ends its session.
  * An instance whose host vanishes (power, a partition) mid-batch leaves its transaction open, with
  * its ingest locks (pg-events.ts) — and PostgreSQL notices the dead peer only by TCP keepalive,
  * hours by default — so every other instance's batches would wait on those locks that long. No
  * transaction of the cloud waits on anything but the database between its statements, so a minute
  * idle means its client is gone: the session ends, its transaction rolls back, the locks go, and the
- * gates resend what it had not acknowledged.
+ * gates resend what it had not acknowledged. Set per transaction (`SET LOCAL`, sent with its BEGIN),
+ * not as a startup parameter, which PgBouncer refuses (docs/deploy.md, "Pool sizes").
  */
 export const IDLE_IN_TRANSACTION_MS = 60_000;
 
@@ -59,9 +58,10 @@ export function createPgPool(options: PgPoolOptions): pg.Pool {
     // A server that does not answer within 10 s is down for our purposes; the caller reports it.
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
-    idle_in_transaction_session_timeout: options.idleInTransactionMs ?? IDLE_IN_TRANSACTION_MS,
-    // The client side of the same question: a server that vanished is noticed by TCP keepalive.
+    // The client side of the same question: a server that vanished is noticed by TCP keepalive,
+    // probing after 30 s of silence (the system's default waits two hours).
     keepAlive: true,
+    keepAliveInitialDelayMillis: 30_000,
   });
   // An idle client losing its connection (server restart) must not crash the process; the pool
   // drops it and the next query opens a fresh one.
@@ -119,11 +119,22 @@ export async function transaction<T>(
   pool: pg.Pool,
   body: (client: pg.PoolClient) => Promise<T>,
   isolation: Isolation = 'read committed',
+  idleLimitMs: number = IDLE_IN_TRANSACTION_MS,
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A session ended between two statements (the idle limit, a server restart) is reported by an
+  // 'error' event with no query to fail; unheard, it would end the process. The next statement
+  // fails instead, and the client is not handed back.
+  const ended = (error: Error) => {
+    broken ??= error;
+  };
+  client.on('error', ended);
   try {
-    await client.query(`BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`);
+    // One simple query, one round trip: the transaction and its idle limit.
+    await client.query(
+      `BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}; SET LOCAL idle_in_transaction_session_timeout = ${Math.trunc(idleLimitMs)}`,
+    );
     const result = await body(client);
     await client.query('COMMIT');
     return result;
@@ -136,6 +147,7 @@ export async function transaction<T>(
     }
     throw error;
   } finally {
+    client.off('error', ended);
     client.release(broken);
   }
 }
