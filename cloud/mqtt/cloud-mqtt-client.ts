@@ -444,8 +444,14 @@ class KeepaliveDuringHolds {
   }
 
   hold(client: MqttClient): { end(): void } {
+    // Tied to the connection the held message came on: after a reconnect (the same client, a new
+    // stream) a stale hold must not keep the new link's keepalive quiet.
+    const stream = client.stream;
     const timer = setInterval(() => {
-      if (!client.connected) return;
+      if (client.stream !== stream || !client.connected) {
+        clearInterval(timer);
+        return;
+      }
       client.sendPing();
       client.reschedulePing(true);
     }, this.everyMs);
