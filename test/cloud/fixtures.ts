@@ -1,4 +1,5 @@
 /** Builders shared by the cloud tests. */
+import type { ResidentCreate } from '../../shared/schemas/http.ts';
 import type { EntryEvent } from '../../shared/schemas/mqtt.ts';
 import type { Resident } from '../../cloud/store/store.ts';
 
@@ -23,6 +24,21 @@ export function entryEvent(gateId: string, seq: number, extra: Partial<EntryEven
     passed: true,
     decisionMs: 3,
     ...extra,
+  };
+}
+
+/** What `registry.createResident` takes: a resident 张三明 of `householdId` in `compoundId`. */
+export function residentCreate(personId: string, compoundId: string, householdId = 'h-1'): ResidentCreate {
+  return {
+    personId,
+    compoundId,
+    householdId,
+    kind: 'resident',
+    name: '张三明',
+    cards: [],
+    elderly: false,
+    validFrom: null,
+    validTo: null,
   };
 }
 

@@ -22,6 +22,7 @@ import { VerifiedPassCache } from '../../../edge-agent/pass-cache.ts';
 import { ReplicaStore } from '../../../edge-agent/replica-store.ts';
 import type { Change } from '../../../shared/schemas/mqtt.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
+import { residentCreate } from '../fixtures.ts';
 import { selectRows, storeBackends } from '../store/backends.ts';
 import { collectSnapshot } from '../../helpers/collect-snapshot.ts';
 
@@ -90,20 +91,7 @@ describe.each(storeBackends())('device passes: enrolment, medium, revocation on 
       ['p-zhang', 'c-1'],
       ['p-other', 'c-2'],
     ] as const) {
-      await h.core.registry.createResident(
-        {
-          personId,
-          compoundId,
-          householdId: 'h-1',
-          kind: 'resident',
-          name: '张三明',
-          cards: [],
-          elderly: false,
-          validFrom: null,
-          validTo: null,
-        },
-        ADMIN,
-      );
+      await h.core.registry.createResident(residentCreate(personId, compoundId, 'h-1'), ADMIN);
     }
     manager = await h.token('manager', 'c-1', 'mgr-1');
     const codes = await json<{ codes: { code: string }[] }>(

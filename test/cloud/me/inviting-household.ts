@@ -4,23 +4,11 @@
  */
 import { expect } from 'vitest';
 import type { CloudStore } from '../../../cloud/store/store.ts';
+import { residentCreate } from '../fixtures.ts';
 import type { Harness } from '../http/app-harness.ts';
 
 export async function seedInvitingHousehold(h: Harness<CloudStore>, quota: number): Promise<void> {
-  await h.core.registry.createResident(
-    {
-      personId: 'p-zhang',
-      compoundId: 'c-1',
-      householdId: 'h-101',
-      kind: 'resident',
-      name: '张三明',
-      cards: [],
-      elderly: false,
-      validFrom: null,
-      validTo: null,
-    },
-    { username: 'seed', role: 'admin' },
-  );
+  await h.core.registry.createResident(residentCreate('p-zhang', 'c-1', 'h-101'), { username: 'seed', role: 'admin' });
   const manager = await h.token('manager', 'c-1', 'mgr-1');
   const set = await h.request('PUT', '/api/v1/compounds/c-1/resident-policy', {
     token: manager,

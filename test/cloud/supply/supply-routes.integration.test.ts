@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ClaimAck, ClaimRecord } from '../../../shared/schemas/supply.ts';
 import type { CloudStore } from '../../../cloud/store/store.ts';
+import { residentCreate } from '../fixtures.ts';
 import { createHarness, type Harness } from '../http/app-harness.ts';
 import { storeBackends } from '../store/backends.ts';
 
@@ -21,20 +22,7 @@ async function seed(h: Harness<CloudStore>) {
     ['p-3', 'h-2', 'c-1'],
     ['p-9', 'h-9', 'c-2'],
   ] as const) {
-    await h.core.registry.createResident(
-      {
-        personId,
-        compoundId,
-        householdId,
-        kind: 'resident',
-        name: '张三明',
-        cards: [],
-        elderly: false,
-        validFrom: null,
-        validTo: null,
-      },
-      ADMIN,
-    );
+    await h.core.registry.createResident(residentCreate(personId, compoundId, householdId), ADMIN);
   }
 }
 
