@@ -182,7 +182,7 @@ export const Q = {
   ),
   expiredInvites: statement<[N], Raw>(
     'rs_expired_invites',
-    'SELECT * FROM visitor_invites WHERE pending_until <= $1 ORDER BY pending_until DESC LIMIT 100',
+    'SELECT * FROM visitor_invites WHERE pending_until <= $1 ORDER BY pending_until DESC, created_at, invite_id LIMIT 100',
   ),
   invitesSince: statement<[S, S, N, N], { n: number }>(
     'rs_invites_since',

@@ -136,7 +136,7 @@ export interface ResidentSideStore {
   /** Deletes an abandoned invitation (after its pass and visitor were undone). */
   dropInvite(inviteId: string): Promise<void>;
   /**
-   * Reservations pending past `now` (those first), then abandoned ones still kept, at most 100: for
+   * Reservations pending past `now` (those first), then abandoned ones still kept, oldest first, at most 100: for
    * the reclaim (cloud/me/visitor-reservations.ts).
    */
   expiredInvites(now: number): Promise<VisitorInviteRow[]>;

@@ -195,6 +195,24 @@ describe.each(storeBackends())('resident side on the $name store', (backend) => 
     expect(await residentSide.revokeInvite('v-1', T0 + 1)).toBe(false);
   });
 
+  it('hands the reclaim the oldest abandoned reservations first when more than a page are kept', async () => {
+    // 150 abandoned at once (all pending until 0: a tie) — the page of 100 must start at the oldest,
+    // the only ones old enough to drop, or a steady stream of new ones would keep them for ever.
+    const quota = { since: T0 - DAY, max: 1_000, now: T0, pendingUntil: T0 + PENDING };
+    for (let i = 0; i < 150; i += 1) {
+      const id = `a-${String(i).padStart(3, '0')}`;
+      expect(await residentSide.reserveInvite(invite(id, `p-${id}`, T0 - (150 - i) * 1000), quota)).toBeTypeOf(
+        'number',
+      );
+      expect(await residentSide.abandonInvite(id)).toBe(true);
+    }
+    const page = (await residentSide.expiredInvites(T0 + 2 * PENDING)).map((i) => i.inviteId);
+    expect(page).toHaveLength(100);
+    expect(page.slice(0, 3)).toEqual(['a-000', 'a-001', 'a-002']);
+    expect(page.at(-1)).toBe('a-099');
+    for (let i = 0; i < 150; i += 1) await residentSide.dropInvite(`a-${String(i).padStart(3, '0')}`);
+  });
+
   it('keeps return registrations with their travellers, closes each once, finds the due ones', async () => {
     const registration = (returnId: string, createdAt: number, yellowUntil: number | null) => ({
       returnId,
