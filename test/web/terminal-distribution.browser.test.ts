@@ -185,15 +185,23 @@ describe('gate terminal: the distribution role', () => {
     expect(handedOut.background).toBe('rgb(27, 127, 55)');
     await screen.waitForSelector(`${lane}[data-verdict="hand-out"]`, { timeout: WAIT_MS });
     expect(await background(screen)).toBe('rgb(27, 127, 55)');
+    // The gate unreachable for the next claim: the last green does not stand for it — the panel says so, in red.
+    await panel.route('**/api/supply/claim', (route) => route.abort('connectionrefused'));
+    const unreachable = await claimAtPanel('error');
+    expect(unreachable.text).toContain('The gate does not answer');
+    expect(unreachable.background).not.toBe('rgb(27, 127, 55)');
+    await panel.unroute('**/api/supply/claim');
+    // Waited for from before the claim: the screen's row clears after its hold, whatever the panel takes.
+    const refusedOnScreen = screen.waitForSelector(`${lane}[data-verdict="refused"]`, { timeout: WAIT_MS });
     const refusedAtPanel = await claimAtPanel('refused');
     expect(refusedAtPanel.text).toContain('本户本轮已领取 · Already claimed by this household');
     expect(refusedAtPanel.background).toBe('rgb(198, 40, 40)');
-    await panel.screenshot({ path: join(RESULTS_DIR, 'terminal-guard-claim-refused.png'), fullPage: true });
-    await screen.waitForSelector(`${lane}[data-verdict="refused"]`, { timeout: WAIT_MS });
+    await refusedOnScreen;
     expect(await screen.getAttribute(lane, 'data-tone')).toBe('refuse');
     expect(await background(screen)).not.toBe('rgb(27, 127, 55)');
     expect(await screen.textContent(`${lane} .zh`)).toContain('本户本轮已领取');
     expect(await screen.textContent(`${lane} .en`)).toContain('Already claimed by this household');
+    await panel.screenshot({ path: join(RESULTS_DIR, 'terminal-guard-claim-refused.png'), fullPage: true });
     const again = await fetch(`${base}/api/supply/claim`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', origin: base, cookie: await guardCookie(base) },

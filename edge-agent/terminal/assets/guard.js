@@ -47,7 +47,14 @@ async function api(method, path, body) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const res = await fetch(path, init);
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    // The gate unreachable (restarting, the network down): an answer like any failure, never silence
+    // that would leave the last result — a green hand-out — standing for this request.
+    return { ok: false, status: 0, json: { error: { message: '连不上闸机 · The gate does not answer' } } };
+  }
   const json = res.status === 204 ? {} : await res.json().catch(() => ({}));
   if (res.status === 401 && path !== '/api/guard/session') signedOut();
   return { ok: res.ok, status: res.status, json };
@@ -227,6 +234,7 @@ function showClaim(outcome, text) {
 $('household-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const id = e.target.household.value.trim();
+  showClaim('', '');
   const res = await api('GET', `/api/supply/household?id=${encodeURIComponent(id)}`);
   const form = $('claim-form');
   form.hidden = true;
@@ -253,6 +261,8 @@ $('household-form').addEventListener('submit', async (e) => {
 $('claim-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const form = e.target;
+  // The last answer was for another member: it goes before this one is asked.
+  showClaim('', '…');
   const res = await api('POST', '/api/supply/claim', { personId: form.personId.value, reason: form.reason.value });
   if (res.ok && res.json.verdict === 'hand-out') {
     const items = (res.json.allocation ? res.json.allocation.items : [])
