@@ -216,7 +216,7 @@ export function createCloudCore<S extends CloudStore>(options: CloudCoreOptions<
     admission: createAdmission(options, ctx),
     compoundOf: (gateId) => gates.compoundOf(gateId),
     // `ts`: the cloud's clock, from which gates estimate their skew (edge-agent/gate-clock.ts).
-    publishAck: (gateId, upTo) => publish(topics.gateAck(gateId), { upTo, ts: now() }),
+    publishAck: (gateId, upTo, readAt) => publish(topics.gateAck(gateId), { upTo, ts: readAt ?? now() }),
     onStored: (events) => {
       for (const extension of extensions) extension.afterStored?.(events);
       liveEntries(events);

@@ -51,8 +51,11 @@ export interface EventIngestOptions {
    * when it is cached (ingest's fast path), else from the store.
    */
   compoundOf(gateId: string): string | undefined | Promise<string | undefined>;
-  /** Publishes `{upTo}` on the gate's ack topic; called only after the batch committed. */
-  publishAck(gateId: string, upTo: number): Promise<void> | void;
+  /**
+   * Publishes `{upTo, ts}` on the gate's ack topic; called only after the batch committed. `readAt`:
+   * when the store read the mark (its `acksReadAt`), for `ts`; absent, the time of publishing.
+   */
+  publishAck(gateId: string, upTo: number, readAt?: number): Promise<void> | void;
   /** Told about newly stored events after the commit (the live feed). */
   onStored?(events: readonly StoredEvent[]): void;
   hook?: IngestHook;
@@ -265,7 +268,7 @@ export class EventIngest {
       metrics.ingestBatchSize.observe(batch.length);
       metrics.ingestEvents.inc({ outcome: 'stored' }, result.inserted.length);
       metrics.ingestEvents.inc({ outcome: 'duplicate' }, batch.length - result.inserted.length);
-      this.ackWhenDurable(result.acks);
+      this.ackWhenDurable(result.acks, result.acksReadAt);
       if (result.ackError !== undefined) this.ackFailed(result.ackError, batch, refused);
       if (result.inserted.length > 0) this.options.onStored?.(result.inserted);
       this.releaseWaiters(false);
@@ -279,14 +282,14 @@ export class EventIngest {
    * Acks leave in batch order. If the fsync fails nothing is acked: the gates resend, and the
    * (gateId, seq) key makes the resend harmless.
    */
-  private ackWhenDurable(acks: ReadonlyMap<string, number>): void {
+  private ackWhenDurable(acks: ReadonlyMap<string, number>, readAt: number | undefined): void {
     if (acks.size === 0) return;
     const durable = this.options.store.durable();
     this.acking = this.acking
       .then(() => durable)
       .then(
         () => {
-          for (const [gateId, upTo] of acks) this.sendAck(gateId, upTo);
+          for (const [gateId, upTo] of acks) this.sendAck(gateId, upTo, readAt);
         },
         (err: unknown) => {
           this.options.metrics.ingestRejects.inc({ reason: 'fsync-failed' }, acks.size);
@@ -302,10 +305,10 @@ export class EventIngest {
     this.logger.error({ err, gates }, 'batch stored but its ack marks could not be moved; not acknowledging it');
   }
 
-  private sendAck(gateId: string, upTo: number): void {
+  private sendAck(gateId: string, upTo: number, readAt: number | undefined): void {
     this.options.metrics.acksPublished.inc();
     Promise.resolve()
-      .then(() => this.options.publishAck(gateId, upTo))
+      .then(() => this.options.publishAck(gateId, upTo, readAt))
       .catch((err: unknown) => this.logger.warn({ err, gateId, upTo }, 'ack publish failed'));
   }
 

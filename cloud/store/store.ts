@@ -62,6 +62,12 @@ export interface InsertEventsResult {
   /** Every gate of the batch → the highest n such that all of its seq ≤ n are stored or refused. */
   acks: Map<string, number>;
   /**
+   * When the marks were read, on the database's clock (ms; PostgreSQL, where several instances
+   * ack the same gates): the acks' `ts`, so the gate orders them by what they saw, not by when
+   * each instance published (cloud/store/postgres/pg-acks.ts). Absent: the cloud's clock at publish.
+   */
+  acksReadAt?: number;
+  /**
    * Why no marks could be moved after the batch was committed (PostgreSQL: the database lost
    * between the COMMIT and the marks); `acks` is then empty. The batch is stored: nothing is
    * acknowledged, the gates resend, the copies are skipped and the mark moves then.

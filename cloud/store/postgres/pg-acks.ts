@@ -37,7 +37,7 @@ type AdvanceParams = [gates: string[], runGates: string[], runFrom: number[], ru
  *   contiguous ones, and the greatest of them is the mark. Each table's page is the first
  *   `$5` of its seqs, so a run that is shorter than the page stopped at a real gap.
  */
-const advance = statement<AdvanceParams, { gate_id: string; mark: number; more: boolean }>(
+const advance = statement<AdvanceParams, { gate_id: string; mark: number; more: boolean; at: number }>(
   'advance_acks',
   `WITH marks1 AS MATERIALIZED (
      SELECT DISTINCT ON (g.gate_id) g.gate_id, COALESCE(a.up_to, 0) AS mark0,
@@ -65,7 +65,8 @@ const advance = statement<AdvanceParams, { gate_id: string; mark: number; more: 
      INSERT INTO gate_acks (gate_id, up_to)
      SELECT gate_id, mark2 FROM marks2 WHERE mark2 > mark0 ORDER BY gate_id
      ON CONFLICT (gate_id) DO UPDATE SET up_to = GREATEST(gate_acks.up_to, excluded.up_to))
-   SELECT gate_id, mark2 AS mark, mark2 - mark1 >= $5 AS more FROM marks2`,
+   SELECT gate_id, mark2 AS mark, mark2 - mark1 >= $5 AS more,
+     (extract(epoch FROM statement_timestamp()) * 1000)::int8 AS at FROM marks2`,
 );
 
 const getAck = statement<[string], { up_to: number }>('get_ack', 'SELECT up_to FROM gate_acks WHERE gate_id = $1');
@@ -98,27 +99,34 @@ export function runsOf(seqsOfGate: ReadonlyMap<string, readonly number[]>): [str
 
 /**
  * After a batch's COMMIT (outside any transaction, so that each statement sees every commit
- * before it): moves the marks of the batch's gates and returns each one's mark.
+ * before it): moves the marks of the batch's gates and returns each one's mark, with when the
+ * last statement read them on the database's clock (`readAt`, ms). A statement that starts later
+ * sees every commit an earlier one saw, so its marks are no lower: stamped with `readAt`, two
+ * instances' acks of one gate never show a lower mark as the newer one, whatever order they are
+ * published in (a gate takes a lower, newer ack for a cloud restored from a backup and resends,
+ * edge-agent/uplink.ts).
  */
 export async function advanceAcks(
   db: Queryable,
   seqsOfGate: ReadonlyMap<string, readonly number[]>,
   page = ACK_WALK_PAGE,
-): Promise<Map<string, number>> {
+): Promise<{ marks: Map<string, number>; readAt: number | undefined }> {
   const marks = new Map<string, number>();
+  let readAt: number | undefined;
   let gates = [...seqsOfGate.keys()];
   let runs = runsOf(seqsOfGate);
   while (gates.length > 0) {
     const { rows } = await run(db, advance, [gates, ...runs, page]);
     gates = [];
     for (const r of rows) {
+      readAt = r.at;
       marks.set(r.gate_id, r.mark);
       if (r.more) gates.push(r.gate_id);
     }
     // The walk goes on from the marks just written; the batch's runs are behind them.
     runs = [[], [], []];
   }
-  return marks;
+  return { marks, readAt };
 }
 
 export async function ackedUpTo(db: Queryable, gateId: string): Promise<number> {

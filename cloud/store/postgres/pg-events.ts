@@ -277,7 +277,8 @@ export class PgEvents {
     // failure goes to the caller (`ackError`), which logs and counts it and acks nothing. The
     // marks: one statement, whatever the gates (pg-acks.ts).
     try {
-      return { inserted, acks: await advanceAcks(this.pool, plan.seqsOfGate) };
+      const { marks, readAt } = await advanceAcks(this.pool, plan.seqsOfGate);
+      return { inserted, acks: marks, ...(readAt === undefined ? {} : { acksReadAt: readAt }) };
     } catch (ackError) {
       return { inserted, acks: new Map(), ackError };
     }

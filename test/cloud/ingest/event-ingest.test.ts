@@ -52,6 +52,30 @@ describe('EventIngest', () => {
     await new Promise((r) => setImmediate(r));
   };
 
+  it("stamps an ack with when the store read its mark, when the store says (several instances' acks in order)", async () => {
+    const stamps: (number | undefined)[] = [];
+    const stamped = make({
+      store: {
+        insertEvents: async (...args: Parameters<SqliteCloudStore['insertEvents']>) => ({
+          ...(await store.insertEvents(...args)),
+          acksReadAt: 1_234,
+        }),
+        durable: () => store.durable(),
+      },
+      publishAck: (_gateId, _upTo, readAt) => {
+        stamps.push(readAt);
+      },
+    });
+    await stamped.accept('g-1', message(entryEvent('g-1', 1)));
+    await stamped.flush();
+    await stamped.stop();
+    expect(stamps).toEqual([1_234]);
+    // The SQLite store (one instance) leaves it to the time of publishing.
+    await ingest.accept('g-1', message(entryEvent('g-1', 2)));
+    await settle();
+    expect((await store.insertEvents([])).acksReadAt).toBeUndefined();
+  });
+
   it('stores a replayed event once and acks it both times', async () => {
     await ingest.accept('g-1', message(entryEvent('g-1', 1)));
     await settle();

@@ -71,7 +71,7 @@ describe('advanceAcks', () => {
     await store.insertEvents(events('a-1', range(1, 3)));
     for (const page of [2, 3, 1000]) {
       await admin.query("UPDATE gate_acks SET up_to = 0 WHERE gate_id = 'a-1'");
-      const marks = await advanceAcks(store.pool, new Map([['a-1', [2, 1, 3]]]), page);
+      const { marks } = await advanceAcks(store.pool, new Map([['a-1', [2, 1, 3]]]), page);
       expect(marks.get('a-1'), `page ${page}`).toBe(11);
       expect(await store.ackedUpTo('a-1')).toBe(11);
     }
@@ -82,12 +82,14 @@ describe('advanceAcks', () => {
     await store.insertEvents(events('a-2', [1, 2]));
     for (const page of [2, 3, 4, 5, 1000]) {
       await admin.query("UPDATE gate_acks SET up_to = 0 WHERE gate_id = 'a-2'");
-      expect((await advanceAcks(store.pool, new Map([['a-2', [1, 2]]]), page)).get('a-2'), `page ${page}`).toBe(6);
+      expect((await advanceAcks(store.pool, new Map([['a-2', [1, 2]]]), page)).marks.get('a-2'), `page ${page}`).toBe(
+        6,
+      );
     }
     // Seq 7 arrives: the mark walks over the rest.
     await store.insertEvents(events('a-2', [7]));
     await admin.query("UPDATE gate_acks SET up_to = 6 WHERE gate_id = 'a-2'");
-    expect((await advanceAcks(store.pool, new Map([['a-2', [7]]]), 2)).get('a-2')).toBe(12);
+    expect((await advanceAcks(store.pool, new Map([['a-2', [7]]]), 2)).marks.get('a-2')).toBe(12);
   });
 
   it('steps over refused seqs, and a seq both refused and stored counts once', async () => {
@@ -97,23 +99,41 @@ describe('advanceAcks', () => {
     for (const page of [1, 2, 1000]) {
       await admin.query("UPDATE gate_acks SET up_to = 0 WHERE gate_id = 'a-3'");
       // Seq 1 is missing: nothing moves.
-      expect((await advanceAcks(store.pool, new Map([['a-3', [2, 3, 4, 5, 6]]]), page)).get('a-3')).toBe(0);
+      expect((await advanceAcks(store.pool, new Map([['a-3', [2, 3, 4, 5, 6]]]), page)).marks.get('a-3')).toBe(0);
     }
     await store.insertEvents(events('a-3', [1]));
     await admin.query("UPDATE gate_acks SET up_to = 0 WHERE gate_id = 'a-3'");
-    expect((await advanceAcks(store.pool, new Map([['a-3', [1]]]), 2)).get('a-3')).toBe(8);
+    expect((await advanceAcks(store.pool, new Map([['a-3', [1]]]), 2)).marks.get('a-3')).toBe(8);
   });
 
   it('never moves a mark back, and answers the stored mark for a batch of old seqs', async () => {
     await store.insertEvents(events('a-4', range(1, 5)));
     await admin.query("UPDATE gate_acks SET up_to = 40 WHERE gate_id = 'a-4'");
-    expect((await advanceAcks(store.pool, new Map([['a-4', [1, 2, 3]]]))).get('a-4')).toBe(40);
+    expect((await advanceAcks(store.pool, new Map([['a-4', [1, 2, 3]]]))).marks.get('a-4')).toBe(40);
     expect(await store.ackedUpTo('a-4')).toBe(40);
+  });
+
+  it('stamps the marks with when the database read them: a later read sees more and is stamped later', async () => {
+    // Seq 2 of a-7 committed by another instance between two reads: the first read (published
+    // last, say) must not look newer than the second, or the gate would take it for a cloud
+    // restored from a backup and resend (edge-agent/uplink.ts).
+    await store.insertEvents(events('a-7', [1]));
+    await admin.query('BEGIN'); // the admin connection stands for the other instance
+    await admin.query(`INSERT INTO refused_seqs (gate_id, seq, reason, refused_at) VALUES ('a-7', 2, 'ts-too-old', 1)`);
+    const first = await advanceAcks(store.pool, new Map([['a-7', [1]]]));
+    await admin.query('COMMIT');
+    const second = await advanceAcks(store.pool, new Map([['a-7', [1]]]));
+    expect(first.marks.get('a-7')).toBe(1);
+    expect(second.marks.get('a-7')).toBe(2);
+    expect(first.readAt).toBeTypeOf('number');
+    expect(second.readAt!).toBeGreaterThanOrEqual(first.readAt!);
+    // On the database's clock, which is this machine's here.
+    expect(Math.abs(second.readAt! - Date.now())).toBeLessThan(60_000);
   });
 
   it('moves the marks of many gates in one call, each on its own seqs', async () => {
     await store.insertEvents([...events('a-5', range(1, 4)), ...events('a-6', [2, 3])]);
-    const marks = await advanceAcks(
+    const { marks } = await advanceAcks(
       store.pool,
       new Map([
         ['a-5', range(1, 4)],
