@@ -60,7 +60,8 @@ const SQL = {
   abandonInvite: 'UPDATE visitor_invites SET pending_until = 0 WHERE invite_id = ?',
   abandonExpired: 'UPDATE visitor_invites SET pending_until = 0 WHERE invite_id = ? AND pending_until <= ?',
   dropInvite: 'DELETE FROM visitor_invites WHERE invite_id = ? AND pending_until = 0',
-  expiredInvites: 'SELECT * FROM visitor_invites WHERE pending_until <= ? ORDER BY pending_until DESC, created_at, invite_id LIMIT 100',
+  expiredInvites:
+    'SELECT * FROM visitor_invites WHERE pending_until <= ? ORDER BY pending_until DESC, created_at, invite_id LIMIT 100',
   invitesSince: `SELECT COUNT(*) AS n FROM visitor_invites WHERE compound_id = ? AND household_id = ? AND created_at >= ?
      AND (pending_until IS NULL OR pending_until > ?)`,
   inviteByLink: 'SELECT * FROM visitor_invites WHERE link_hash = ? AND pending_until IS NULL',
