@@ -28,7 +28,7 @@ import { z } from 'zod';
 import type { CommandKind } from '../../shared/enums.ts';
 import { idSchema } from '../../shared/ids.ts';
 import type { GateStatus } from '../../shared/schemas/mqtt.ts';
-import type { SigningKey } from '../../shared/keys.ts';
+import { MAX_KID, MIN_KID, type SigningKey } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/log.ts';
 import { newTokenId, signToken, tokenIdSchema } from '../../shared/token.ts';
 import { topics } from '../../shared/topics.ts';
@@ -47,7 +47,7 @@ const DAY_MS = 86_400_000;
 const renewalNoteSchema = z.strictObject({
   cmdId: z.string().max(128),
   /** The signing key's id the sender signed with: only an instance holding the same key re-signs. */
-  kid: z.number().int(),
+  kid: z.number().int().min(MIN_KID).max(MAX_KID),
   claims: z.strictObject({
     sub: idSchema,
     role: z.literal('gate'),
@@ -209,7 +209,14 @@ export class GateTokenRenewal {
       if (sent?.cmdId !== cmdId || sent.claims.sub !== gateId) return undefined;
       // Signed with another key (a rolling key change), the token would differ from the one the
       // gate got, and setting it as the gate's broker password would lock the gate out.
-      if (sent.kid !== this.options.signingKey.kid) return undefined;
+      if (sent.kid !== this.options.signingKey.kid) {
+        this.counters.accountFailures += 1;
+        this.options.logger.warn(
+          { gateId, cmdId, noteKid: sent.kid, kid: this.options.signingKey.kid },
+          'renewal signed with another key: broker account not updated here (the gate falls back to its previous token until the next renewal)',
+        );
+        return undefined;
+      }
       const token = signToken(sent.claims, this.options.signingKey);
       return { gateId, compoundId: sent.claims.compound, token };
     } catch (error) {

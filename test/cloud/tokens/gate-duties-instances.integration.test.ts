@@ -152,6 +152,8 @@ describe('two instances judging the same gate statuses', () => {
       await other.renewal.onCommandResult('g-5', 'c1', true, 'renew-token');
     }
     expect(passwords).toEqual([]);
+    // The other key's renewal is not dropped in silence: counted (and logged) as an account not updated.
+    expect(other.renewal.counters.accountFailures).toBe(1);
     await duties.note('g-5', 'token-renewal', JSON.stringify({ cmdId: 'c1', kid, claims }));
     await other.renewal.onCommandResult('g-5', 'c1', true, 'renew-token');
     expect(passwords).toHaveLength(1);
