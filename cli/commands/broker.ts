@@ -9,6 +9,7 @@ import { exitCodeFor } from '../command-errors.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD } from '../../broker/aedes-hooks.ts';
+import { DEFAULT_CONNECTION_LIMITS } from '../../broker/connection-guard.ts';
 import {
   DynsecPluginMissingError,
   findDynsecPlugin,
@@ -99,7 +100,7 @@ export const brokerConfigSchema = z
     maxUnreadTotal: z.coerce
       .number()
       .int()
-      .min(2 * 1024 * 1024)
+      .min(DEFAULT_CONNECTION_LIMITS.maxUnreadBytes)
       .max(Number.MAX_SAFE_INTEGER)
       .optional(),
   })

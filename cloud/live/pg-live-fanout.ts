@@ -34,7 +34,6 @@ import type { Logger } from '../../shared/log.ts';
 import { Backoff } from '../../shared/mqtt-reconnect.ts';
 import type { LiveHub, LiveMessage } from './live-hub.ts';
 import {
-  isOwnNotification,
   LIVE_CHANNEL,
   type LiveWire,
   NOTIFY_MAX_BYTES,
@@ -245,7 +244,6 @@ export class PgLiveFanout extends EventEmitter<{ state: [FanoutState] }> {
    */
   private heard(n: pg.Notification): void {
     if (n.channel !== LIVE_CHANNEL || n.payload === undefined) return;
-    if (isOwnNotification(n.payload, this.options.wire)) return;
     const unpacked = unpackNotification(n.payload, this.options.wire, { read: this.options.live.listenerCount > 0 });
     if (unpacked.kind === 'unread') {
       this.counters.unread += 1;

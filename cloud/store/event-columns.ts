@@ -10,7 +10,7 @@ import type { StoredEvent } from './stored-event.ts';
 export const EVENT_COLUMNS = `gate_id, seq, compound_id, ts, direction, method, result, reason, person_id, id_hash, pass_id,
   health, mode, passed, guard, decision_ms, received_at, open_reason`;
 /** One value per column. */
-export const EVENT_COLUMN_COUNT = 18;
+export const EVENT_COLUMN_COUNT = EVENT_COLUMNS.split(',').length;
 
 /**
  * `e`'s values in EVENT_COLUMNS order, written into `row` (which may be reused passage after

@@ -1,9 +1,9 @@
 /**
  * Gates held back behind a full cloud keep their connection (broker/connection-guard.ts,
- * "Keepalive"). While the cloud takes nothing, aedes reads no gate's next packet — so its own
+ * "Keepalive"). While the cloud takes nothing, the gates' messages wait undelivered — and aedes' own
  * keepalive, which counts only the packets it handled, closed every held gate after 1.5 × the
  * gate's keepalive (45 s at 30 s), before the cloud's 60 s drain timeout, and the gates' PINGREQs
- * went unanswered. Here real MQTT.js gates with a 3 s keepalive publish a backlog while the cloud
+ * went unanswered. Here real MQTT.js gates with a 6 s keepalive publish a backlog while the cloud
  * reads nothing: they stay held (their messages unacked) for several keepalives, every PINGREQ is
  * answered, none is disconnected, and once the cloud reads again every message arrives once. A
  * client that really goes silent is still closed, by the guard (`kicked['keepalive-timeout']`).
