@@ -126,11 +126,10 @@ export class EventAdmission {
     return this.lookUp(missing, found, now).then(() => this.split(gateId, compoundId, events, found));
   }
 
-  /** Whether `verdict` admits every event because its person (if any) is in the compound's held set. */
+  /** Whether every event is admitted at once: its time in bounds, its person (if any) in the compound's held set. */
   private allHeld(events: readonly StoredEvent[], residents: ReadonlySet<string>): boolean {
     for (const event of events) {
-      if (event.ts > event.receivedAt + this.futureToleranceMs) return false;
-      if (event.ts < event.receivedAt - this.options.keepMs) return false;
+      if (this.timeRefusal(event) !== undefined) return false;
       if (event.personId !== undefined && event.personId !== null && !residents.has(event.personId)) return false;
     }
     return true;
@@ -163,13 +162,20 @@ export class EventAdmission {
     compoundId: string,
     compounds: ReadonlyMap<string, string>,
   ): RefusalReason | undefined {
-    if (event.ts > event.receivedAt + this.futureToleranceMs) return 'ts-in-future';
-    if (event.ts < event.receivedAt - this.options.keepMs) return 'ts-too-old';
+    const time = this.timeRefusal(event);
+    if (time !== undefined) return time;
     if (event.personId !== undefined && event.personId !== null) {
       const of = compounds.get(event.personId);
       if (of === undefined) return 'unknown-person';
       if (of !== compoundId) return 'foreign-person';
     }
+    return undefined;
+  }
+
+  /** Why `event`'s time is refused (the keep window, the future tolerance), or undefined: one rule for both paths. */
+  private timeRefusal(event: StoredEvent): 'ts-in-future' | 'ts-too-old' | undefined {
+    if (event.ts > event.receivedAt + this.futureToleranceMs) return 'ts-in-future';
+    if (event.ts < event.receivedAt - this.options.keepMs) return 'ts-too-old';
     return undefined;
   }
 
