@@ -9,7 +9,7 @@
  * claimed; unreachable or silent for `answerMs`, the point decides from its replica. Whatever it
  * decided goes into the claim journal (claim-journal-store.ts), which travels exactly once like passages.
  */
-import type { Direction, Method, Reason } from '../../shared/enums.ts';
+import type { Direction, Reason } from '../../shared/enums.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { PersonRecord } from '../../shared/schemas/mqtt.ts';
 import {
@@ -20,41 +20,21 @@ import {
   type RoundRecord,
 } from '../../shared/schemas/supply.ts';
 import { type Credential, type GateContext, identify } from '../decision.ts';
-import { TONE_COLOUR, TONE_ICON, type ScreenTone } from '../reason-text.ts';
 import type { ReplicaStore } from '../replica-store.ts';
 import type { TerminalFeed } from '../terminal/terminal-feed.ts';
-import type { SupplyAllocation as Allocation, SupplyHousehold, TerminalScan } from '../terminal/terminal-state.ts';
+import type { SupplyAllocation as Allocation, SupplyHousehold } from '../terminal/terminal-state.ts';
 import type { ClaimEntry, ClaimJournalStore } from './claim-journal-store.ts';
 import type { ClaimAnswer, ClaimUplink } from './claim-uplink.ts';
-import { type PointRefusal, REFUSAL_TEXT } from './refusal-text.ts';
+import {
+  type ClaimDecision,
+  type DecidedOutcome,
+  type DistributionOutcome,
+  type PointRowContext,
+  pointScan,
+} from './point-outcome.ts';
+import type { PointRefusal } from './refusal-text.ts';
 
-/**
- * A point's decision: a hand-out, or a refusal that always carries its reason (`PointRefusal`:
- * `no-reason-given` when the cloud said no without one).
- */
-export type ClaimDecision =
-  | { verdict: 'hand-out' }
-  | {
-      verdict: 'refused';
-      refusal: PointRefusal;
-      /** Where and when the household already claimed. */
-      claimedAt?: { ts: number; where: string };
-    };
-
-/** A decision as shown, or `asking`: only on the first screen while the cloud is asked. */
-export type DistributionOutcome = (ClaimDecision | { verdict: 'asking' }) & OutcomeDetail;
-
-/** What a swipe or a guard's claim resolves to: always decided, never `asking`. */
-export type DecidedOutcome = ClaimDecision & OutcomeDetail;
-
-interface OutcomeDetail {
-  allocation?: Allocation;
-  decidedBy?: 'cloud' | 'replica';
-  /** The journaled claim (absent: nothing to record, e.g. no round running). */
-  record?: ClaimRecord;
-  /** When the allocation or refusal was first on the screen (the swipe's clock, hrtime ns). */
-  shownAt: bigint;
-}
+export type { ClaimDecision, DecidedOutcome, DistributionOutcome } from './point-outcome.ts';
 
 export interface DistributionPointOptions {
   gateId: string;
@@ -93,8 +73,19 @@ export class DistributionPoint {
     if (fault || !person) {
       const refusal: ClaimRefusal =
         fault === 'unknown-person' || (!fault && !person) ? 'unknown-person' : 'credential-invalid';
+      const maskedName = identity.maskedName ?? null;
+      // Why the card or pass is not valid goes with the refusal: the screen's reason code says it.
+      const credentialFault = refusal === 'credential-invalid' ? fault : undefined;
       return Promise.resolve(
-        this.refuseEarly(refusal, { method, lane, now, startedAt, maskedName: identity.maskedName ?? null, onShown }),
+        this.refuseEarly(refusal, {
+          method,
+          lane,
+          now,
+          startedAt,
+          maskedName,
+          onShown,
+          ...(credentialFault ? { credentialFault } : {}),
+        }),
       );
     }
     return this.claimFor(person, { method, lane, now, startedAt, onShown });
@@ -236,6 +227,7 @@ export class DistributionPoint {
       round?: RoundRecord;
       personId?: string;
       guard?: { guard: string; reason: string };
+      credentialFault?: Reason;
       onShown?: ((first: DistributionOutcome) => void) | undefined;
     },
   ): DecidedOutcome {
@@ -304,7 +296,13 @@ export class DistributionPoint {
     const outcome: DecidedOutcome =
       d.verdict === 'hand-out'
         ? { ...shown, verdict: 'hand-out' }
-        : { ...shown, verdict: 'refused', refusal: d.refusal, ...(d.claimedAt ? { claimedAt: d.claimedAt } : {}) };
+        : {
+            ...shown,
+            verdict: 'refused',
+            refusal: d.refusal,
+            ...(d.claimedAt ? { claimedAt: d.claimedAt } : {}),
+            ...(d.credentialFault ? { credentialFault: d.credentialFault } : {}),
+          };
     this.show(d.key ?? this.o.feed.nextKey(), outcome, d);
     outcome.shownAt = process.hrtime.bigint();
     if (!d.shown) d.onShown?.(outcome);
@@ -322,70 +320,8 @@ export class DistributionPoint {
     return outcome;
   }
 
-  private show(
-    key: number,
-    outcome: DistributionOutcome,
-    d: {
-      method: ClaimMethod;
-      lane: Direction;
-      now: number;
-      maskedName?: string | null;
-      guard?: { guard: string; reason: string };
-      householdId?: string;
-    },
-  ): void {
-    const tone: ScreenTone =
-      outcome.verdict === 'hand-out' ? 'grant' : outcome.verdict === 'refused' ? 'refuse' : 'guard';
-    const items = outcome.allocation?.items.map((i) => `${i.name} ${i.quantity} ${i.unit}`).join(', ') ?? '';
-    const text = outcome.verdict === 'refused' ? REFUSAL_TEXT[outcome.refusal] : undefined;
-    const claimedAt = outcome.verdict === 'refused' ? outcome.claimedAt : undefined;
-    const when = claimedAt ? ` · ${claimedAt.where} ${clock(claimedAt.ts)}` : '';
-    const household = outcome.allocation
-      ? `户 ${outcome.allocation.householdId} · ${outcome.allocation.roundName}`
-      : '';
-    const scan: TerminalScan = {
-      key,
-      seq: outcome.record?.seq ?? null,
-      ts: outcome.record?.ts ?? d.now,
-      direction: d.lane,
-      method: screenMethod(d.method),
-      result: outcome.verdict === 'hand-out' ? 'granted' : 'denied',
-      reason: screenReason(outcome),
-      health: 'unknown',
-      tone,
-      colour: TONE_COLOUR[tone],
-      icon: TONE_ICON[tone],
-      maskedName: d.maskedName ?? null,
-      zh:
-        outcome.verdict === 'hand-out'
-          ? `发放：${items}`
-          : outcome.verdict === 'asking'
-            ? `核对中：${items}`
-            : `不发放：${text?.zh ?? ''}${when}`,
-      en:
-        outcome.verdict === 'hand-out'
-          ? `Hand out: ${items}`
-          : outcome.verdict === 'asking'
-            ? `Checking: ${items}`
-            : `Do not hand out: ${text?.en ?? ''}${when}`,
-      nextZh: outcome.verdict === 'asking' ? `${household} · 正在与平台核对` : household,
-      nextEn:
-        outcome.verdict === 'asking'
-          ? `${household} · checking with the cloud`
-          : outcome.decidedBy === 'replica' && outcome.verdict === 'hand-out'
-            ? `${household} · decided offline`
-            : household,
-      passed: null,
-      waiting: outcome.verdict === 'asking',
-      ...(d.guard ? { guard: d.guard.guard, openReason: d.guard.reason } : {}),
-      supply: {
-        verdict: outcome.verdict,
-        ...(outcome.verdict === 'refused' ? { refusal: outcome.refusal } : {}),
-        ...(outcome.allocation ? { allocation: outcome.allocation } : {}),
-        ...(outcome.decidedBy ? { decidedBy: outcome.decidedBy } : {}),
-      },
-    };
-    this.o.feed.push(scan);
+  private show(key: number, outcome: DistributionOutcome, d: PointRowContext): void {
+    this.o.feed.push(pointScan(key, outcome, d));
     this.o.changed?.();
   }
 }
@@ -408,24 +344,9 @@ function claimMethodOf(credential: Credential): ClaimMethod {
   return credential.method === 'manual' ? 'guard' : credential.method;
 }
 
-function screenMethod(method: ClaimMethod): Method {
-  return method === 'guard' || method === 'delivery' ? 'manual' : method;
-}
-
-function screenReason(outcome: DistributionOutcome): Reason {
-  if (outcome.verdict !== 'refused') return 'ok';
-  if (outcome.refusal === 'unknown-person') return 'unknown-person';
-  if (outcome.refusal === 'credential-invalid') return 'malformed';
-  return 'pass-used-up';
-}
-
 /** `g-2:17` → `g-2`, `cloud:3` → the office. */
 function whereOf(claimId: string, ownGateId: string): string {
   const gate = claimId.slice(0, claimId.lastIndexOf(':'));
   if (gate === 'cloud') return 'the office';
   return gate === ownGateId ? 'this point' : gate;
-}
-
-function clock(ts: number): string {
-  return new Date(ts).toISOString().slice(11, 16);
 }

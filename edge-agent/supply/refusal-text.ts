@@ -2,7 +2,7 @@
  * The words for every refusal of a supply claim, on the terminal's screen and in the guard's answer
  * (docs/supplies.md, "The distribution role"): the point's reasons, and the gate's role.
  */
-import type { ClaimRefusal } from '../../shared/schemas/supply.ts';
+import { CLAIM_REFUSALS } from '../../shared/schemas/supply.ts';
 
 /**
  * Why a distribution point did not hand out: a `ClaimRefusal` (journaled with the claim), `no-round`
@@ -10,7 +10,8 @@ import type { ClaimRefusal } from '../../shared/schemas/supply.ts';
  * `claims/ack` answer's `refusal` is optional). That is shown as what it is, a refusal without a
  * reason, never dressed up as another reason (such as `already-claimed`) nor as a hand-out.
  */
-export type PointRefusal = ClaimRefusal | 'no-round' | 'no-reason-given';
+export const POINT_REFUSALS = [...CLAIM_REFUSALS, 'no-round', 'no-reason-given'] as const;
+export type PointRefusal = (typeof POINT_REFUSALS)[number];
 
 /** Every reason a claim can be refused for: the point's (`PointRefusal`), and the gate's role. */
 export type GuardClaimRefusal = PointRefusal | 'not-a-distribution-point';

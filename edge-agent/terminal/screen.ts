@@ -6,18 +6,19 @@
  * The browser holds each result at least `holdMs` and returns to the idle screen `clearMs` after
  * it was shown, queueing results per lane (assets/screen.js; docs/edge-agent.md "The terminal").
  */
-import type { Direction, HealthColour, Mode, Reason, Result } from '../../shared/enums.ts';
+import type { Direction, HealthColour, Mode, Result } from '../../shared/enums.ts';
 import type { GateRole } from '../../shared/schemas/mqtt.ts';
 import type { ScreenRound } from '../supply/gate-role.ts';
 import { HEALTH_TEXT, type ScreenColour, type ScreenIcon, type ScreenTone } from '../reason-text.ts';
-import type { TerminalScan, TerminalState } from './terminal-state.ts';
+import type { ScanReason, TerminalScan, TerminalState } from './terminal-state.ts';
 
 export interface ScreenResult {
   key: number;
   ts: number;
   lane: Direction;
   result: Result;
-  reason: Reason;
+  /** The decision's reason code, or a distribution point's refusal (`ScanReason`). */
+  reason: ScanReason;
   tone: ScreenTone;
   colour: ScreenColour;
   icon: ScreenIcon;

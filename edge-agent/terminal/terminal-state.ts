@@ -17,8 +17,14 @@ import type { ClaimRecord } from '../../shared/schemas/supply.ts';
 import type { DisplayColour } from '../decision.ts';
 import type { ClockInfo } from '../gate-clock.ts';
 import type { GateRoleName, RoleDesk, RoleView, ScreenRound } from '../supply/gate-role.ts';
-import type { GuardClaimRefusal } from '../supply/refusal-text.ts';
+import type { GuardClaimRefusal, PointRefusal } from '../supply/refusal-text.ts';
 import type { ScreenIcon, ScreenTone } from '../reason-text.ts';
+
+/**
+ * A row's reason code: the entry decision's (`Reason`), or at a distribution point the refusal
+ * itself (`PointRefusal`; docs/supplies.md, "The distribution role").
+ */
+export type ScanReason = Reason | PointRefusal;
 
 export interface TerminalScan {
   /** This process's number for the scan: an update (waiting → passed) carries the same key. */
@@ -29,7 +35,7 @@ export interface TerminalScan {
   direction: Direction;
   method: Method;
   result: Result;
-  reason: Reason;
+  reason: ScanReason;
   health: HealthColour;
   /** Follows the decision (reason-text.ts): green only for a grant. */
   tone: ScreenTone;

@@ -13,7 +13,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Reason } from '../../shared/enums.ts';
+import type { ScanReason } from '../../edge-agent/terminal/terminal-state.ts';
 import { openPtyPair, type PtyPair } from '../../testkit/socat.ts';
 import { COMPOUND, Deployment, eventually } from '../../testkit/deployment.ts';
 
@@ -47,7 +47,7 @@ describe('one exit quota per household across two gates', () => {
   };
 
   /** The scanner at `gate` reads `person`'s pass; resolves with the gate's decision. */
-  const scan = async (gate: string, person: string): Promise<Reason> => {
+  const scan = async (gate: string, person: string): Promise<ScanReason> => {
     const before = (await d.gateState(gate))?.lastScans[0]?.seq ?? 0;
     const fd = openSync(ptys.get(gate)!.b, 'w');
     try {

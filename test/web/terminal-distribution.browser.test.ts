@@ -159,6 +159,13 @@ describe('gate terminal: the distribution role', () => {
     expect(await background(screen)).not.toBe('rgb(27, 127, 55)');
     expect(await screen.textContent(`${lane} .zh`)).toContain('本户本轮已领取');
     expect(await screen.$$(`${lane} .items li`)).toHaveLength(0);
+    // Its code is the refusal's own (it was `pass-used-up`), and the guard panel's row says the same words.
+    expect(await screen.getAttribute(lane, 'data-reason')).toBe('already-claimed');
+    await panel.waitForFunction(
+      `document.querySelector('#scans tr')?.textContent.includes('不发放：本户本轮已领取 · this point')`,
+      undefined,
+      { timeout: WAIT_MS },
+    );
     await screen.screenshot({ path: join(RESULTS_DIR, 'terminal-distribution-refused.png') });
     expect(gate.turnstile.unlocks).toEqual([]);
 
@@ -198,6 +205,7 @@ describe('gate terminal: the distribution role', () => {
     expect(refusedAtPanel.background).toBe('rgb(198, 40, 40)');
     await refusedOnScreen;
     expect(await screen.getAttribute(lane, 'data-tone')).toBe('refuse');
+    expect(await screen.getAttribute(lane, 'data-reason')).toBe('already-claimed');
     expect(await background(screen)).not.toBe('rgb(27, 127, 55)');
     expect(await screen.textContent(`${lane} .zh`)).toContain('本户本轮已领取');
     expect(await screen.textContent(`${lane} .en`)).toContain('Already claimed by this household');
