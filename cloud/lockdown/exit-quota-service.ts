@@ -78,6 +78,7 @@ export class ExitQuotaService {
     return this.idle();
   }
 
+  /** Resolves once every relay scheduled so far is done: its changes logged, its over-uses and their alarms stored. */
   idle(): Promise<void> {
     return this.chain.then(() => undefined);
   }
@@ -145,7 +146,9 @@ export class ExitQuotaService {
       'exit quota exceeded',
     );
     const alarm = { kind: 'exit-quota-exceeded' as const, ts: over.ts, detail };
-    void this.options.store
+    // Awaited, so that `idle()` means the alarm is stored too: on PostgreSQL it goes over another
+    // pooled connection, and a reader after `idle()` could otherwise run before its INSERT.
+    await this.options.store
       .recordAlarm({ ...alarm, gateId: over.gateId, compoundId: use.compoundId, receivedAt: detectedAt })
       .catch((err: unknown) => this.log.error({ err }, 'over-use alarm not stored'));
     this.options.live.publish({ type: 'alarm', data: { ...alarm, gateId: over.gateId, compoundId: use.compoundId } });

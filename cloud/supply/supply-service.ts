@@ -362,7 +362,9 @@ export class SupplyService {
       `and ${await this.whereOf(gateId)} ${at(record.ts)} UTC (${record.decidedBy === 'replica' ? 'decided offline' : 'decided online'})`;
     this.log.warn({ gateId, roundId: record.roundId, householdId: record.householdId }, 'supply double claim');
     const alarm = { kind: 'supply-double-claim' as const, ts: record.ts, detail };
-    void this.options.store
+    // Awaited before the claims' ack: once a point is acked, its doubles' alarms are stored (on
+    // PostgreSQL the INSERT goes over another pooled connection and could land after a reader's).
+    await this.options.store
       .recordAlarm({ ...alarm, gateId, compoundId, receivedAt: this.options.now() })
       .catch((err: unknown) => this.log.error({ err }, 'double-claim alarm not stored'));
     this.options.live.publish({ type: 'alarm', data: { ...alarm, gateId, compoundId } });

@@ -44,10 +44,10 @@ interface Instance {
   published: ChangeBatch[];
 }
 
-function instance(store: CloudStore, now = T): Instance {
+function instance(store: CloudStore, now = T, alarms: Pick<CloudStore, 'recordAlarm'> = store): Instance {
   const published: ChangeBatch[] = [];
   const exitQuota = new ExitQuotaService({
-    store,
+    store: { engine: store.engine, recordAlarm: (alarm) => alarms.recordAlarm(alarm) },
     publishChanges: async (batches) => {
       published.push(...batches);
     },
@@ -127,6 +127,26 @@ describe.each(storeBackends())('the exit quota exitQuota on the $name store', (b
     const later = instance(a.store, T + 30 * 60_000 + 1);
     expect(await later.exitQuota.snapshotRecords({ ...compound, quotaPeriodHours: 1 })).toEqual([]);
     expect(await later.exitQuota.snapshotRecords(compound)).toHaveLength(2);
+  });
+
+  it('is idle only once the over-use alarm is stored, however late its write gets a connection', async () => {
+    // The alarm's write starts a turn late and takes its own round trip (on PostgreSQL another
+    // pooled connection, as under load): `idle()` must still mean it is stored, so that whoever
+    // reads after it (the manager's alarm list, the test above) finds it.
+    let written = 0;
+    const late = instance(a.store, T, {
+      recordAlarm: async (alarm) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        await a.store.recordAlarm(alarm);
+        written += 1;
+      },
+    });
+    await ingest(late, [exit('g-1', 1, T - HOUR)]);
+    await ingest(late, [exit('g-3', 1, T - HOUR / 2)]);
+    expect(late.exitQuota.counters.overuses).toBe(1);
+    expect(written).toBe(1);
+    const alarms = await a.store.recentAlarms('g-3', 10);
+    expect(alarms.filter((x) => x.kind === 'exit-quota-exceeded')).toHaveLength(1);
   });
 
   it('records nothing when the batch rolls back; the resend records and relays the use', async () => {
