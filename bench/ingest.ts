@@ -31,7 +31,7 @@ import { startAnxinBroker, startAnxinCloud, startAuthMosquitto, writeKeys } from
 import { generatePopulation, type SyntheticPerson } from './lib/population.ts';
 import { plan, personsByCompound, registerDeployment } from './lib/ingest-plan.ts';
 import { measureScaleOut, type ScaleOutOptions } from './lib/pg-ingest.ts';
-import { RAW_SUB_ID, rawCeiling } from './lib/raw-ceiling.ts';
+import { RAW_SUB_ID, type RawSubscriber, rawCeiling } from './lib/raw-ceiling.ts';
 import { type Figure, formatNumber } from './lib/report.ts';
 import { measureStoreInsert } from './lib/store-insert.ts';
 
@@ -306,35 +306,50 @@ async function rawFigures(
   rawToken: string,
 ): Promise<{ figures: Figure[]; row: SideBySide }> {
   const { tag } = stack;
-  const ceiling = async (messages: PreparedMessage[][], window: number) => {
+  const ceiling = async (messages: PreparedMessage[][], window: number, subscriber: RawSubscriber) => {
     try {
-      const raw = await rawCeiling(ctx, stack.broker, stack.swarm, messages, rawToken, window);
+      const raw = await rawCeiling(ctx, stack.broker, stack.swarm, messages, rawToken, window, subscriber);
       ctx.report.note(
-        `[${tag}] CPU, raw ceiling (window ${window}): ${describeCpuSplit(raw.split, messages.flat().length)}`,
+        `[${tag}] CPU, raw ceiling → ${subscriber} (window ${window}): ${describeCpuSplit(raw.split, messages.flat().length)}`,
       );
       return raw.events / raw.seconds;
     } catch (error) {
-      ctx.report.note(`[${tag}] raw ceiling not measured: ${(error as Error).message}`);
+      ctx.report.note(`[${tag}] raw ceiling → ${subscriber} not measured: ${(error as Error).message}`);
       return Number.NaN;
     }
   };
-  const rawLive = await ceiling(phases.live, LIVE_WINDOW);
-  const rawDrain = await ceiling(phases.drain, DRAIN_WINDOW);
+  const rawLive = await ceiling(phases.live, LIVE_WINDOW, 'mosquitto_sub');
+  const linkLive = await ceiling(phases.live, LIVE_WINDOW, 'cloud-link');
+  const rawDrain = await ceiling(phases.drain, DRAIN_WINDOW, 'mosquitto_sub');
   const { live, drain } = cloudRates;
+  const reaches = (rate: number, of: number) => `cloud reaches ${((100 * rate) / of).toFixed(0)} % of it`;
   const figures: Figure[] = [
     {
       name: `[${tag}] raw ceiling live → mosquitto_sub`,
       value: rawLive,
       unit: 'events/s',
-      note: `cloud reaches ${((100 * live) / rawLive).toFixed(0)} % of it`,
+      note: reaches(live, rawLive),
+    },
+    {
+      name: `[${tag}] live → the cloud's MQTT link alone`,
+      value: linkLive,
+      unit: 'events/s',
+      note: `${reaches(live, linkLive)}; the link, taking and PUBACKing, does nothing else (bench/lib/cloud-link-floor.ts)`,
     },
     {
       name: `[${tag}] raw ceiling drain → mosquitto_sub`,
       value: rawDrain,
       unit: 'events/s',
-      note: `cloud reaches ${((100 * drain) / rawDrain).toFixed(0)} % of it`,
+      note: reaches(drain, rawDrain),
     },
     { name: `[${tag}] live ÷ raw ceiling`, value: live / rawLive, unit: '×', target: TARGET_LIVE_OF_RAW, goal: 'min' },
+    {
+      name: `[${tag}] the link alone ÷ raw ceiling, live`,
+      value: linkLive / rawLive,
+      unit: '×',
+      note: 'the most any cloud on this MQTT link can reach of the ceiling on this machine',
+    },
+    { name: `[${tag}] live ÷ the link alone`, value: live / linkLive, unit: '×' },
     { name: `[${tag}] drain ÷ raw ceiling`, value: drain / rawDrain, unit: '×' },
   ];
   return { figures, row: { tag, live, rawLive, drain, rawDrain } };

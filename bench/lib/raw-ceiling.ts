@@ -1,10 +1,13 @@
 /**
  * The raw transport ceiling of bench/ingest.ts: the same prepared messages through the same broker
- * to `mosquitto_sub > /dev/null` (QoS 1, signed in with a cloud account), with the same window per
- * gate, done when mosquitto_sub has counted every message — and where the CPU went meanwhile.
+ * to a subscriber that does nothing (QoS 1, signed in with a cloud account), with the same window
+ * per gate, done when it has counted every message — and where the CPU went meanwhile. Two
+ * subscribers: `mosquitto_sub > /dev/null` (C, the transport's own ceiling), and `cloud-link` —
+ * the cloud's MQTT link alone (bench/lib/cloud-link-floor.ts), the floor of every cloud built on it.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { filters } from '../../shared/topics.ts';
 import type { BenchContext } from './cli.ts';
 import { type CpuSplit, withCpuSplit } from './cpu-split.ts';
@@ -14,6 +17,23 @@ import { sleep } from './samples.ts';
 
 const PHASE_TIMEOUT_MS = 240_000;
 export const RAW_SUB_ID = 'raw-sub';
+export type RawSubscriber = 'mosquitto_sub' | 'cloud-link';
+const LINK_FLOOR_SCRIPT = fileURLToPath(new URL('./cloud-link-floor.ts', import.meta.url));
+
+/** The subscriber process, taking `total` messages of every gate's `events` (QoS 1) as the cloud's account. */
+function spawnSubscriber(kind: RawSubscriber, port: number, token: string, total: number): ChildProcess {
+  const stdio: ['ignore', 'ignore', 'inherit'] = ['ignore', 'ignore', 'inherit'];
+  if (kind === 'cloud-link') {
+    const args = ['--import', 'tsx', LINK_FLOOR_SCRIPT, `mqtt://127.0.0.1:${port}`, RAW_SUB_ID, token, String(total)];
+    return spawn(process.execPath, args, { stdio });
+  }
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-i', RAW_SUB_ID, '-u', RAW_SUB_ID, '-P', token];
+  return spawn(
+    'mosquitto_sub',
+    [...args, '-V', 'mqttv311', '-q', '1', '-C', String(total), '-t', filters.allGates('events')],
+    { stdio },
+  );
+}
 
 export async function rawCeiling(
   ctx: Pick<BenchContext<unknown>, 'onCleanup'>,
@@ -22,39 +42,17 @@ export async function rawCeiling(
   messages: PreparedMessage[][],
   subscriberToken: string,
   window: number,
+  subscriber: RawSubscriber = 'mosquitto_sub',
 ): Promise<{ seconds: number; events: number; split: CpuSplit }> {
   const total = messages.flat().length;
-  const sub = spawn(
-    'mosquitto_sub',
-    [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(broker.port),
-      '-i',
-      RAW_SUB_ID,
-      '-u',
-      RAW_SUB_ID,
-      '-P',
-      subscriberToken,
-      '-V',
-      'mqttv311',
-      '-q',
-      '1',
-      '-C',
-      String(total),
-      '-t',
-      filters.allGates('events'),
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  const sub = spawnSubscriber(subscriber, broker.port, subscriberToken, total);
   ctx.onCleanup(() => {
     if (sub.exitCode === null) sub.kill('SIGKILL');
   });
   const exited = once(sub, 'exit');
-  await sleep(1_000); // mosquitto_sub has no "subscribed" signal
+  await sleep(subscriber === 'cloud-link' ? 3_000 : 1_000); // neither says "subscribed" (tsx loads first)
   const started = process.hrtime.bigint();
-  const { result: run, split } = await withCpuSplit({ broker: broker.pid, mosquitto_sub: sub.pid }, async () => {
+  const { result: run, split } = await withCpuSplit({ broker: broker.pid, [subscriber]: sub.pid! }, async () => {
     const sent = await swarm.send(messages, { window, until: 'puback', timeoutMs: PHASE_TIMEOUT_MS });
     const timeout = setTimeout(() => sub.kill('SIGKILL'), PHASE_TIMEOUT_MS);
     await exited;
@@ -62,6 +60,6 @@ export async function rawCeiling(
     return sent;
   });
   if (sub.exitCode !== 0)
-    throw new Error(`mosquitto_sub ended with ${sub.exitCode ?? sub.signalCode} before ${total} messages`);
+    throw new Error(`${subscriber} ended with ${sub.exitCode ?? sub.signalCode} before ${total} messages`);
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, events: run.events, split };
 }
