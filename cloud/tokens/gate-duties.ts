@@ -10,7 +10,7 @@
  * waits on the row's lock and then re-checks the condition against what the first wrote, so
  * exactly one of them gets `true`; on SQLite the single writer does the same.
  */
-import BetterSqlite3, { type Database } from 'better-sqlite3';
+import type { Database } from 'better-sqlite3';
 import type pg from 'pg';
 import { type Migration, runMigrations } from '../store/migration-runner.ts';
 import type { StoreEngine } from '../store/engine.ts';
@@ -43,7 +43,7 @@ CREATE TABLE gate_duties (
 /**
  * The claim rule, one text for both engines (`$n` placeholders on PostgreSQL, `?` on SQLite): the
  * row is taken when its key changed or its last claim is at least `everyMs` old, and the statement
- * returns a row only then. The in-memory duties run it too (`MemoryGateDuties`).
+ * returns a row only then.
  */
 function claimSql(param: (n: number) => string): string {
   return `INSERT INTO gate_duties AS t (gate_id, duty, claim_key, claimed_at) VALUES (${param(1)}, ${param(2)}, ${param(3)}, ${param(4)})
@@ -119,16 +119,6 @@ export class PgGateDuties implements GateDuties {
 
   async noted(gateId: string, duty: GateDuty): Promise<string | undefined> {
     return (await run(await this.ready(), notedPg, [gateId, duty])).rows[0]?.detail ?? undefined;
-  }
-}
-
-/**
- * In one process only, for a `GateTokenRenewal` built without a database (its unit tests): the
- * SQLite duties on a private in-memory database, so the claim rule is the same statement, not a copy.
- */
-export class MemoryGateDuties extends SqliteGateDuties {
-  constructor() {
-    super(new BetterSqlite3(':memory:'));
   }
 }
 

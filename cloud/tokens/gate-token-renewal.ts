@@ -36,7 +36,7 @@ import { CONTRACT_VERSION } from '../../shared/version.ts';
 import type { LiveHub } from '../live/live-hub.ts';
 import type { BrokerAccounts } from '../revocations/broker-accounts.ts';
 import type { CloudStore } from '../store/store.ts';
-import { type GateDuties, MemoryGateDuties } from './gate-duties.ts';
+import type { GateDuties } from './gate-duties.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -75,8 +75,8 @@ export interface GateTokenRenewalOptions {
   retryMs?: number;
   /** The broker's per-gate accounts, when it keeps them (Mosquitto). */
   accounts?: Pick<BrokerAccounts, 'putGate'>;
-  /** Where renewals and alarms are claimed, once across every instance (default: this process only). */
-  duties?: GateDuties;
+  /** Where renewals and alarms are claimed, once across every instance (the cloud's `openGateDuties`). */
+  duties: GateDuties;
 }
 
 export class GateTokenRenewal {
@@ -86,7 +86,7 @@ export class GateTokenRenewal {
   readonly counters = { renewed: 0, alarms: 0, accountsUpdated: 0, accountFailures: 0 };
 
   constructor(private readonly options: GateTokenRenewalOptions) {
-    this.duties = options.duties ?? new MemoryGateDuties();
+    this.duties = options.duties;
   }
 
   /** Called with every stored status of a gate. Never throws (logs instead): status handling goes on. */

@@ -8,12 +8,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresCloudStore } from '../../../cloud/store/postgres/postgres-store.ts';
-import {
-  type GateDuty,
-  MemoryGateDuties,
-  openGateDuties,
-  SqliteGateDuties,
-} from '../../../cloud/tokens/gate-duties.ts';
+import { type GateDuty, openGateDuties, SqliteGateDuties } from '../../../cloud/tokens/gate-duties.ts';
+import { MemoryGateDuties } from '../../helpers/memory-gate-duties.ts';
 import { createTestDatabase, type TestDatabase } from '../../../testkit/postgres.ts';
 
 let db: TestDatabase;

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MemoryGateDuties } from '../../../cloud/tokens/gate-duties.ts';
-import { GateTokenRenewal } from '../../../cloud/tokens/gate-token-renewal.ts';
+import { MemoryGateDuties } from '../../helpers/memory-gate-duties.ts';
+import { GateTokenRenewal, type GateTokenRenewalOptions } from '../../../cloud/tokens/gate-token-renewal.ts';
 import { LiveHub } from '../../../cloud/live/live-hub.ts';
 import { GateTokenStore } from '../../../edge-agent/token-store.ts';
 import { createKeysFile, parseKeysFile } from '../../../shared/keys.ts';
@@ -53,6 +53,7 @@ function renewal(
     live: new LiveHub(),
     logger: silentLogger,
     now,
+    duties: new MemoryGateDuties(),
     ...(accounts ? { accounts } : {}),
   });
   return { r, sent, alarms, commands, audits };
@@ -75,6 +76,21 @@ describe('GateTokenRenewal', () => {
     await r.onCommandResult('g1', cmdId, true, 'renew-token'); // once
     expect(put).toHaveLength(1);
     expect(r.counters.accountsUpdated).toBe(1);
+  });
+
+  it('is always given the duties the instances share: it has no in-memory default of its own', () => {
+    const without = {
+      store: { recordCommand: async () => {}, recordAudit: async () => {}, recordAlarm: async () => {} },
+      signingKey: signing,
+      publish: async () => {},
+      live: new LiveHub(),
+      logger: silentLogger,
+      now: () => NOW,
+    };
+    // Checked by the type checker: claims kept in each instance's memory would renew and alarm once per instance.
+    // @ts-expect-error `duties` is required (production passes openGateDuties(store.engine); tests a MemoryGateDuties).
+    const options: GateTokenRenewalOptions = without;
+    expect(options).not.toHaveProperty('duties');
   });
 
   it('reads no renewal note for the result of another kind of command', async () => {
