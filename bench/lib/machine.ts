@@ -1,5 +1,5 @@
 /** The facts about the machine a reader needs to judge a figure (BENCHMARKS.md header). */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
 export interface MachineInfo {
@@ -90,6 +90,28 @@ export function memoryOfPid(pid: number): { anon: number; file: number; brkHeap:
 const USER_HZ = 100;
 
 /** CPU time (user + system) a process has used so far, in seconds; undefined once it is gone. */
+/**
+ * Read and write system calls a process has made (`/proc/PID/io`), or undefined once it is gone.
+ * For this process (`'self'`) its threads' counts are summed instead: the process's own figure also
+ * takes in every child it has reaped (a mosquitto_sub that ended within the phase).
+ */
+export function syscallsOfPid(pid: number | 'self'): { reads: number; writes: number } | undefined {
+  const files =
+    pid === 'self' ? readdirSync('/proc/self/task').map((tid) => `/proc/self/task/${tid}/io`) : [`/proc/${pid}/io`];
+  let reads = 0;
+  let writes = 0;
+  try {
+    for (const file of files) {
+      const io = readFileSync(file, 'utf8');
+      reads += Number(/^syscr: (\d+)$/m.exec(io)?.[1] ?? Number.NaN);
+      writes += Number(/^syscw: (\d+)$/m.exec(io)?.[1] ?? Number.NaN);
+    }
+  } catch {
+    return undefined;
+  }
+  return { reads, writes };
+}
+
 export function cpuSecondsOfPid(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
