@@ -26,26 +26,20 @@ import { batchFacts } from '../store/postgres/pg-batch-facts.ts';
 import { type Queryable, run, statement } from '../store/postgres/pg-pool.ts';
 import type { StoredEvent } from '../store/store.ts';
 import { entryMessage } from './live-entries.ts';
-import { LIVE_CHANNEL, type LiveWire, NOTIFY_SQL, packNotifications } from './live-wire.ts';
+import { LIVE_CHANNEL, type LiveWire, packNotifications } from './live-wire.ts';
 
-const notify = statement<[string, string[]]>('live_entry_notify', NOTIFY_SQL);
 /**
- * The same, the payloads joined by newlines in one text parameter: a payload is a seal (hex) and
- * compact JSON, which holds no raw newline (`JSON.stringify` escapes it), so the split gives them
- * back whole and in order. Sent as a text array, each payload's quotes were escaped into an array
- * literal by node-postgres and parsed back by the server: a tenth of an instance's CPU in live
- * ingest (BENCHMARKS.md, "Scale-out on PostgreSQL").
+ * The batch's payloads in order, in one statement: joined by newlines in one text parameter and
+ * split back by the server. A payload never holds a raw newline — `packNotifications` is the only
+ * producer, and it writes a seal (hex) and compact JSON, whose strings `JSON.stringify` escapes — so
+ * the split gives them back whole (test/cloud/live/live-fanout-packing.test.ts). Sent as a text
+ * array, each payload's quotes were escaped into an array literal by node-postgres and parsed back
+ * by the server: a tenth of an instance's CPU in live ingest (BENCHMARKS.md, "Scale-out on PostgreSQL").
  */
 const notifyJoined = statement<[string, string]>(
   'live_entry_notify_joined',
   `SELECT pg_notify($1, p) FROM unnest(string_to_array($2::text, E'\\n')) WITH ORDINALITY AS t(p, n) ORDER BY n`,
 );
-
-/** Sends `payloads` in order in one statement on `client`'s transaction. */
-async function notifyAll(client: Queryable, payloads: string[]): Promise<void> {
-  if (payloads.some((p) => p.includes('\n'))) await run(client, notify, [LIVE_CHANNEL, payloads]);
-  else await run(client, notifyJoined, [LIVE_CHANNEL, payloads.join('\n')]);
-}
 
 interface Packed {
   payloads: string[];
@@ -92,7 +86,7 @@ export function pgLiveEntriesHook(options: { wire: LiveWire; logger: Logger }): 
         log.warn({ count: oversized }, 'live entries too large to notify');
       }
       if (payloads.length === 0) return;
-      await notifyAll(client, payloads);
+      await run(client, notifyJoined, [LIVE_CHANNEL, payloads.join('\n')]);
       counters.notified += count;
       counters.notifications += payloads.length;
     },

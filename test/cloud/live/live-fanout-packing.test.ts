@@ -9,6 +9,7 @@
  * the listeners, `here` and `deliver` to the listeners only.
  */
 import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { LiveHub, type LiveMessage } from '../../../cloud/live/live-hub.ts';
 import {
@@ -21,6 +22,7 @@ import {
 import { PgLiveFanout } from '../../../cloud/live/pg-live-fanout.ts';
 import { BoundedQueue } from '../../../shared/bounded-queue.ts';
 import { silentLogger } from '../../../shared/log.ts';
+import '../../helpers/property-seed.ts';
 
 const KEY = Buffer.alloc(32, 3);
 const A = createLiveWire(KEY, 'inst-a');
@@ -89,6 +91,24 @@ describe('packNotifications', () => {
     const size = Buffer.byteLength(one);
     expect(packNotifications(A, [entry(1)], size).payloads).toEqual([one]);
     expect(packNotifications(A, [entry(1)], size - 1).oversized).toHaveLength(1);
+  });
+
+  it('never writes a raw newline into a payload, whatever the messages hold (the ingest joins payloads by newlines)', () => {
+    const text = fc
+      .array(fc.constantFrom('\n', '\r\n', '\r', '\u2028', '\\n', '"', '警', 'a', ' '), { minLength: 1, maxLength: 40 })
+      .map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(text, text), { minLength: 1, maxLength: 60 }), (pairs) => {
+        const messages = pairs.map(([name, detail], i) =>
+          i % 2 === 0 ? entry(i + 1, name) : ({ ...alarm, data: { ...alarm.data, detail } } as LiveMessage),
+        );
+        const { payloads } = packNotifications(A, messages);
+        for (const payload of payloads) expect(payload).not.toContain('\n');
+        // What pg-live-entries.ts sends (one text joined by newlines) splits back into the same payloads.
+        expect(payloads.join('\n').split('\n')).toEqual(payloads);
+        expect(payloads.flatMap((p) => messagesOf(p))).toEqual(messages);
+      }),
+    );
   });
 
   it('never puts more messages in a payload than a reader takes', () => {
