@@ -89,6 +89,8 @@ export interface CloudOptions {
   mqttConnectWaitMs?: number;
   /** MQTT keepalive in seconds (default 15: a silently dead broker shows on `/healthz` within 22.5 s). */
   mqttKeepaliveSec?: number;
+  /** Keepalives of one ingest hold after which the keepalive judges the link again (default 4). */
+  mqttHoldCapKeepalives?: number;
   /** PEM CA bundle (contents) that signed the broker's TLS certificate, for `mqtts://`/`wss://` with a private CA. */
   mqttCa?: string | Buffer;
   /**
@@ -220,6 +222,8 @@ function mqttLink(
     },
     ...(options.mqttReconnectMs !== undefined ? { reconnectMs: options.mqttReconnectMs } : {}),
     ...(options.mqttKeepaliveSec !== undefined ? { keepaliveSec: options.mqttKeepaliveSec } : {}),
+    ...(options.mqttHoldCapKeepalives !== undefined ? { holdCapKeepalives: options.mqttHoldCapKeepalives } : {}),
+    onHoldOverCap: () => core.metrics.mqttHoldsOverCap.inc(),
     onMessage: (topic, payload, delivery) => core.router.route(topic, payload, delivery),
     logger: options.logger ?? silentLogger,
     now,

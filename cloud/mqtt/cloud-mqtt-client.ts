@@ -35,6 +35,7 @@ import { type LinkState, ReconnectSupervisor, withoutNagle } from '../../shared/
 import type { CloudStatus } from '../../shared/schemas/mqtt.ts';
 import { filters, topics } from '../../shared/topics.ts';
 import { tlsHint } from '../../shared/tls-hint.ts';
+import { type IntervalTimer, KeepaliveDuringHolds } from './keepalive-during-holds.ts';
 
 const SUBSCRIBED_KINDS = [
   'events',
@@ -64,8 +65,8 @@ const noTrace = (): void => {};
  * counts only acks and PINGRESPs as the broker's answer, and while ingest holds it back
  * (docs/cloud.md, "Backpressure") those wait unread behind the held message: so every message
  * handled counts as an answer too, and during a hold the cloud pings without waiting for the answers
- * (`KeepaliveDuringHolds`) — a cloud held back by its own store is never cut off by its keepalive (docs/deploy.md, "A
- * broker that dies silently").
+ * (`KeepaliveDuringHolds`) — a cloud held back by its own store is not cut off by its keepalive,
+ * for up to `holdCapKeepalives` keepalives of one hold (docs/deploy.md, "A broker that dies silently").
  */
 export const CLOUD_MQTT_KEEPALIVE_S = 15;
 /** A shared-subscription group name: one topic level, no wildcards (`anxin cloud --mqtt-share-group`). */
@@ -119,6 +120,15 @@ export interface CloudMqttClientOptions {
   reconnectMaxMs?: number;
   /** MQTT keepalive in seconds (default `CLOUD_MQTT_KEEPALIVE_S`). */
   keepaliveSec?: number;
+  /**
+   * Keepalives of one continuous ingest hold after which the keepalive judges the link again
+   * (default `HOLD_CAP_KEEPALIVES`, cloud/mqtt/keepalive-during-holds.ts).
+   */
+  holdCapKeepalives?: number;
+  /** Called once per hold that outlasts that cap (`anxin_mqtt_holds_over_cap_total`). */
+  onHoldOverCap?: () => void;
+  /** The keepalive's interval timer, MQTT.js's and the holds' (tests inject one; default native). */
+  keepaliveTimer?: IntervalTimer;
 }
 
 /** The subscription filters (QoS 1), with the `$share/<group>/` prefix where it applies. */
@@ -163,7 +173,13 @@ export class CloudMqttClient {
       throw new TypeError(`sharedGroup: expected ${SHARE_GROUP_PATTERN}, got ${JSON.stringify(options.sharedGroup)}`);
     }
     this.logger = options.logger.child({ component: 'cloud.mqtt' });
-    this.keepalive = new KeepaliveDuringHolds(options.keepaliveSec ?? CLOUD_MQTT_KEEPALIVE_S);
+    this.keepalive = new KeepaliveDuringHolds({
+      keepaliveSec: options.keepaliveSec ?? CLOUD_MQTT_KEEPALIVE_S,
+      logger: this.logger,
+      ...(options.holdCapKeepalives !== undefined ? { capKeepalives: options.holdCapKeepalives } : {}),
+      ...(options.keepaliveTimer !== undefined ? { timer: options.keepaliveTimer } : {}),
+      ...(options.onHoldOverCap !== undefined ? { onOverCap: options.onHoldOverCap } : {}),
+    });
   }
 
   get connected(): boolean {
@@ -203,6 +219,9 @@ export class CloudMqttClient {
       connectTimeout: 5000,
       keepalive: this.options.keepaliveSec ?? CLOUD_MQTT_KEEPALIVE_S,
       resubscribe: false,
+      ...(this.options.keepaliveTimer
+        ? { timerVariant: this.options.keepaliveTimer as unknown as IClientOptions['timerVariant'] }
+        : {}),
       // MQTT.js traces every step of every packet through `debug`; off unless DEBUG asks for it.
       ...(mqttTraceOn() ? {} : { log: noTrace }),
       ...(alone
@@ -301,10 +320,15 @@ export class CloudMqttClient {
     this.keepalive.handled(client);
     if (pending === undefined) done();
     else {
+      const stream = client.stream;
       const held = this.keepalive.hold(client);
       pending.catch(failed).finally(() => {
         held.end();
-        done();
+        // The link the message came on ended during the hold (its keepalive, the broker): MQTT.js
+        // would queue this PUBACK for the next connection, whose clean session may have given its
+        // id to another message — which it would then ack unread. No PUBACK; the gate resends.
+        if (client.stream !== stream || !client.connected) done(new MqttUnavailableError('link ended during the hold'));
+        else done();
       });
     }
   }
@@ -413,49 +437,5 @@ export class CloudMqttClient {
     );
     clearTimeout(timer);
     if (ended !== 'ended') await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
-  }
-}
-
-/**
- * The broker's silence, told apart from the cloud's own holds. MQTT.js gives the link up 1.5 ×
- * keepalive after the last ack or PINGRESP it handled; it handles packets one at a time, so while
- * ingest holds a message (a full queue, a store lookup) every later packet — the PINGRESP too —
- * waits unread, and a hold past 1.5 × keepalive would end a healthy link (the broker answered; the
- * cloud did not read). So a message handled restarts the keepalive (at most once a second: it came
- * from the broker, which is therefore alive; its PUBACK tells the broker the same of the cloud),
- * and during a hold the cloud pings every half keepalive — the broker must hear from it within
- * 1.5 × keepalive (broker/connection-guard.ts, "Keepalive") — and restarts its own keepalive, so
- * it never times out on the answers it is not reading. Once the hold ends the keepalive runs as
- * before: a broker that died meanwhile shows within 1.5 × keepalive of the end of the hold.
- */
-class KeepaliveDuringHolds {
-  private lastRestart = 0;
-  private readonly everyMs: number;
-
-  constructor(keepaliveSec: number) {
-    this.everyMs = Math.max(100, Math.floor((keepaliveSec * 1000) / 2));
-  }
-
-  handled(client: MqttClient): void {
-    const now = Date.now();
-    if (now - this.lastRestart < 1_000) return;
-    this.lastRestart = now;
-    client.reschedulePing(true);
-  }
-
-  hold(client: MqttClient): { end(): void } {
-    // Tied to the connection the held message came on: after a reconnect (the same client, a new
-    // stream) a stale hold must not keep the new link's keepalive quiet.
-    const stream = client.stream;
-    const timer = setInterval(() => {
-      if (client.stream !== stream || !client.connected) {
-        clearInterval(timer);
-        return;
-      }
-      client.sendPing();
-      client.reschedulePing(true);
-    }, this.everyMs);
-    timer.unref();
-    return { end: () => clearInterval(timer) };
   }
 }

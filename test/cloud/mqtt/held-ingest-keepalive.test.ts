@@ -5,9 +5,10 @@
  * waits unread behind it, so with a plain keepalive a hold past 1.5 × keepalive ended a healthy link.
  *
  * Real parts: the anxin broker on 127.0.0.1, the cloud's MQTT client with a 2 s keepalive and a
- * gate publishing one message that the cloud's handler holds for 3 × 1.5 × keepalive. The link
- * stays up through the hold (no 'offline', still connected), and once the hold ends the message is
- * acknowledged to the gate and the next one arrives.
+ * gate publishing one message that the cloud's handler holds for 3 × 1.5 × keepalive (within a cap
+ * of 6 keepalives: past it the keepalive judges the link again, test/cloud/mqtt/hold-cap.test.ts).
+ * The link stays up through the hold (no 'offline', still connected), and once the hold ends the
+ * message is acknowledged to the gate and the next one arrives.
  */
 import mqtt from 'mqtt';
 import { pino } from 'pino';
@@ -45,6 +46,7 @@ describe('a cloud whose ingest holds a message', () => {
       clientId: 'cloud',
       token: () => signToken({ sub: 'cloud', role: 'cloud', exp: Date.now() + 3_600_000 }, signing),
       keepaliveSec: KEEPALIVE_S,
+      holdCapKeepalives: 6,
       logger,
       onMessage: (topic, payload) => {
         if (!topic.endsWith('/events')) return undefined;

@@ -12,63 +12,11 @@
  * a long keepalive costs — and when the broker answers again the first reconnects and says `ok`.
  * Every wait is on the cloud's own `/healthz`, bounded; no sleeps.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createKeysFile, parseKeysFile } from '../../../shared/keys.ts';
 import { startTestBroker, type TestBroker } from '../../../testkit/broker.ts';
 import { startTestCloud, type TestCloud } from '../../../testkit/cloud.ts';
-
-interface SilentProxy {
-  url: string;
-  /** The broker stops answering: every byte dropped both ways, every connection left open. */
-  silence(): void;
-  /** The broker answers again (connections opened from now on). */
-  revive(): void;
-  stop(): Promise<void>;
-}
-
-async function startSilentProxy(targetPort: number): Promise<SilentProxy> {
-  let silent = false;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.on('error', () => {});
-    if (silent) return; // accepted, never answered: the dead host's half-open link
-    const upstream = connect(targetPort, '127.0.0.1');
-    sockets.add(upstream);
-    upstream.on('close', () => sockets.delete(upstream));
-    upstream.on('error', () => client.destroy());
-    client.on('data', (chunk) => {
-      if (!silent) upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => {
-      if (!silent) client.write(chunk);
-    });
-    // While silent a dead host sends no FIN either: a close is passed on only while it answers.
-    client.on('close', () => {
-      if (!silent) upstream.destroy();
-    });
-    upstream.on('close', () => {
-      if (!silent) client.destroy();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    silence: () => {
-      silent = true;
-    },
-    revive: () => {
-      silent = false;
-    },
-    async stop() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { type SilentProxy, startSilentProxy } from '../../../testkit/silent-proxy.ts';
 
 const keysFile = createKeysFile();
 const { ring } = parseKeysFile(keysFile);

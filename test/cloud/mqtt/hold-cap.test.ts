@@ -1,0 +1,173 @@
+/**
+ * An ingest hold keeps the cloud's keepalive quiet only up to a cap (cloud/mqtt/keepalive-during-holds.ts;
+ * docs/deploy.md, "A broker that dies silently"). Without the cap a wedged store kept a broker that
+ * died silently unnoticed for as long as it stayed wedged, `/healthz` saying `ok`.
+ *
+ * Real parts: the anxin broker on 127.0.0.1 (behind a TCP proxy that can go silent like a dead
+ * host), the cloud's MQTT client and an MQTT.js gate. Time is injected: the keepalive's interval
+ * timer (MQTT.js's and the holds') is a manual one that the test advances, so "a hold of N
+ * keepalives" is exact logical time, not a sleep, and a busy machine changes nothing; the only
+ * waits are on events (a link state, a PUBACK, a message), bounded.
+ */
+import mqtt from 'mqtt';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CloudMqttClient } from '../../../cloud/mqtt/cloud-mqtt-client.ts';
+import type { IntervalTimer } from '../../../cloud/mqtt/keepalive-during-holds.ts';
+import { createKeysFile, parseKeysFile, type SigningKey } from '../../../shared/keys.ts';
+import { signToken } from '../../../shared/token.ts';
+import { topics } from '../../../shared/topics.ts';
+import { startTestBroker, type TestBroker } from '../../../testkit/broker.ts';
+import { type SilentProxy, startSilentProxy } from '../../../testkit/silent-proxy.ts';
+
+const keys = parseKeysFile(createKeysFile());
+const signing = keys.signing as SigningKey;
+/** Long in real time (the broker hears from the cloud within 45 s however slow the machine), free in logical time. */
+const KEEPALIVE_S = 30;
+const KEEPALIVE_MS = KEEPALIVE_S * 1000;
+const CAP_KEEPALIVES = 3;
+
+/** setInterval on logical time: `advance` runs every interval due, in order. */
+class ManualIntervals implements IntervalTimer {
+  private now = 0;
+  private nextId = 1;
+  private readonly timers = new Map<number, { callback: () => void; every: number; due: number }>();
+
+  set(callback: () => void, ms: number): number {
+    const id = this.nextId++;
+    this.timers.set(id, { callback, every: ms, due: this.now + ms });
+    return id;
+  }
+
+  clear(id: unknown): void {
+    this.timers.delete(id as number);
+  }
+
+  advance(ms: number): void {
+    const end = this.now + ms;
+    for (;;) {
+      let next: [number, { callback: () => void; every: number; due: number }] | undefined;
+      for (const entry of this.timers) if (entry[1].due <= end && (!next || entry[1].due < next[1].due)) next = entry;
+      if (!next) break;
+      this.now = next[1].due;
+      next[1].due += next[1].every;
+      next[1].callback();
+    }
+    this.now = end;
+  }
+}
+
+let broker: TestBroker | undefined;
+let proxy: SilentProxy | undefined;
+const stops: (() => Promise<unknown>)[] = [];
+
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+  await proxy?.stop();
+  proxy = undefined;
+  await broker?.stop();
+  broker = undefined;
+});
+
+/** A cloud (behind a silenceable proxy) that holds the first event message until `release()`. */
+async function heldCloud() {
+  broker = await startTestBroker({ ring: keys.ring });
+  proxy = await startSilentProxy(broker.port);
+  const timer = new ManualIntervals();
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+  const received: string[] = [];
+  let overCap = 0;
+  let release: (() => void) | undefined;
+  const cloud = new CloudMqttClient({
+    url: proxy.url,
+    clientId: 'cloud',
+    token: () => signToken({ sub: 'cloud', role: 'cloud', exp: Date.now() + 3_600_000 }, signing),
+    keepaliveSec: KEEPALIVE_S,
+    holdCapKeepalives: CAP_KEEPALIVES,
+    keepaliveTimer: timer,
+    onHoldOverCap: () => {
+      overCap += 1;
+    },
+    reconnectMs: 50,
+    logger,
+    onMessage: (topic, payload) => {
+      if (!topic.endsWith('/events')) return undefined;
+      received.push(payload.toString());
+      if (received.length > 1) return undefined;
+      return new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    },
+  });
+  stops.push(() => cloud.stop());
+  await cloud.start();
+  expect(cloud.linkState).toBe('connected');
+  const gate = await mqtt.connectAsync(broker.url, {
+    clientId: 'g-1',
+    username: 'g-1',
+    password: signToken({ sub: 'g-1', role: 'gate', compound: 'c1', exp: Date.now() + 3_600_000 }, signing),
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  });
+  stops.push(() => gate.endAsync(true));
+  const first = gate.publishAsync(topics.gateEvents('g-1'), 'one', { qos: 1 });
+  await vi.waitFor(() => expect(release).toBeDefined(), { timeout: 10_000, interval: 20 });
+  const timedOut = () => lines.filter((l) => /Keepalive timeout/.test(l)).length;
+  const capLogged = () => lines.filter((l) => /past the cap/.test(l)).length;
+  /** Logical time in half-keepalive steps (the timers' period), a macrotask between steps. */
+  const advance = async (ms: number) => {
+    for (let done = 0; done < ms; done += KEEPALIVE_MS / 2) {
+      timer.advance(KEEPALIVE_MS / 2);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  return {
+    cloud,
+    gate,
+    first,
+    received,
+    release: () => release!(),
+    advance,
+    timedOut,
+    capLogged,
+    overCap: () => overCap,
+  };
+}
+
+describe('an ingest hold past the cap', () => {
+  it('over a broker that stopped answering: the keepalive judges again and the link is declared down', async () => {
+    const held = await heldCloud();
+    proxy!.silence();
+    // Up to the cap the hold keeps the keepalive quiet, though nothing answers.
+    await held.advance(CAP_KEEPALIVES * KEEPALIVE_MS);
+    expect(held.timedOut()).toBe(0);
+    expect(held.cloud.linkState).toBe('connected');
+    expect(held.overCap()).toBe(0);
+    // Then MQTT.js's keepalive runs out 1.5 × keepalive later: the link is down, /healthz degraded.
+    await held.advance(2 * KEEPALIVE_MS);
+    expect(held.timedOut()).toBeGreaterThan(0);
+    await vi.waitFor(() => expect(held.cloud.linkState).not.toBe('connected'), { timeout: 10_000, interval: 20 });
+    expect(held.overCap()).toBe(1);
+    expect(held.capLogged()).toBe(1);
+    // Said once per hold, however long it goes on.
+    await held.advance(10 * KEEPALIVE_MS);
+    expect(held.overCap()).toBe(1);
+    held.release();
+  }, 60_000);
+
+  it('over a live broker, a hold of most of the cap (twice past 1.5 × keepalive) keeps its link, then acks and goes on', async () => {
+    const held = await heldCloud();
+    await held.advance((CAP_KEEPALIVES - 0.5) * KEEPALIVE_MS);
+    expect(held.timedOut()).toBe(0);
+    expect(held.cloud.linkState).toBe('connected');
+    expect(held.overCap()).toBe(0);
+    held.release();
+    await held.first; // the PUBACK left on the same link once the hold ended
+    await held.gate.publishAsync(topics.gateEvents('g-1'), 'two', { qos: 1 });
+    await vi.waitFor(() => expect(held.received).toEqual(['one', 'two']), { timeout: 10_000, interval: 20 });
+    expect(held.cloud.linkState).toBe('connected');
+    expect(held.overCap()).toBe(0);
+    expect(held.capLogged()).toBe(0);
+  }, 60_000);
+});
