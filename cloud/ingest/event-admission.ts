@@ -26,7 +26,11 @@ export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 const DEFAULT_FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
 /** At most one `events-refused` alarm per gate per hour. */
 const DEFAULT_REFUSAL_ALARM_EVERY_MS = 60 * 60 * 1000;
-/** How long a person's compound is remembered (a move between compounds is seen within this). */
+/**
+ * How long a person's compound is remembered, and a compound's residents held before they are read
+ * again in the background (a move between compounds is seen once that read is in; a held set is
+ * served past this for at most 3 × as long while reloads fail: compound-residents.ts).
+ */
 const PERSON_CACHE_MS = 60_000;
 const PERSON_CACHE_MAX = 100_000;
 /** A compound with up to this many residents is held whole (compound-residents.ts). */

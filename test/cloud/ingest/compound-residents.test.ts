@@ -1,12 +1,33 @@
 /**
  * Admission's held compound sets (cloud/ingest/compound-residents.ts): what a read that fails, or a
- * compound too big to hold, costs afterwards — one read per hold, not one per message.
+ * compound too big to hold, costs afterwards — one read per hold, not one per message — and the
+ * refresh-ahead: a reload never holds a message (the old set is served while a deliberately slow
+ * read runs), one read per compound at a time, a failed reload keeps the old set and is retried,
+ * and no set is served past its staleness bound. Time is the `now` passed in; reads are promises
+ * the test settles.
  */
 import { describe, expect, it } from 'vitest';
 import { CompoundResidents } from '../../../cloud/ingest/compound-residents.ts';
 import { silentLogger } from '../../../shared/log.ts';
 
 const MAX_AGE_MS = 60_000;
+/** The defaults: 3 × maxAgeMs, maxAgeMs / 6. */
+const MAX_STALE_MS = 3 * MAX_AGE_MS;
+const RETRY_MS = MAX_AGE_MS / 6;
+
+/** A read the test settles. */
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Lets a settled read's continuations run. */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 function residents(read: (compoundId: string, limit: number) => Promise<string[] | undefined>, maxTotal = 100) {
   let reads = 0;
@@ -29,18 +50,19 @@ describe('CompoundResidents', () => {
     expect([...((await held.of('c-1', 0)) ?? [])]).toEqual(['p-1', 'p-2']);
     expect(held.of('c-1', MAX_AGE_MS - 1)).toBeInstanceOf(Set);
     expect(reads()).toBe(1);
-    await held.of('c-1', MAX_AGE_MS);
+    expect(held.of('c-1', MAX_AGE_MS)).toBeInstanceOf(Set);
     expect(reads()).toBe(2);
   });
 
-  it('a failed read is held as "one by one" for maxAgeMs: no read per message while the database is in trouble', async () => {
+  it('a failed first read is held as "one by one" for maxAgeMs: no read per message while the database is in trouble', async () => {
     const { held, reads } = residents(async () => {
       throw new Error('connection refused');
     });
     expect(await held.of('c-1', 0)).toBeUndefined();
     for (let t = 1; t < 100; t++) expect(held.of('c-1', t)).toBeUndefined();
     expect(reads()).toBe(1);
-    await held.of('c-1', MAX_AGE_MS);
+    // Read again in the background: one by one meanwhile, which is always right.
+    expect(held.of('c-1', MAX_AGE_MS)).toBeUndefined();
     expect(reads()).toBe(2);
   });
 
@@ -49,8 +71,87 @@ describe('CompoundResidents', () => {
     expect(await held.of('c-1', 0)).toBeUndefined();
     expect(held.of('c-1', 10 * MAX_AGE_MS - 1)).toBeUndefined();
     expect(reads()).toBe(1);
-    await held.of('c-1', 10 * MAX_AGE_MS);
+    expect(held.of('c-1', 10 * MAX_AGE_MS)).toBeUndefined();
     expect(reads()).toBe(2);
+  });
+
+  it('a reload holds no message: the old set is served while a slow read runs, one read at a time, then replaced', async () => {
+    const slow = deferred<string[]>();
+    let call = 0;
+    const { held, reads } = residents(async () => (++call === 1 ? ['p-1', 'p-2'] : slow.promise));
+    await held.of('c-1', 0);
+    for (let t = MAX_AGE_MS; t < MAX_AGE_MS + 100; t++) {
+      const now = held.of('c-1', t);
+      expect(now).toBeInstanceOf(Set);
+      expect([...(now as Set<string>)]).toEqual(['p-1', 'p-2']);
+    }
+    expect(reads()).toBe(2);
+    slow.resolve(['p-1', 'p-3']);
+    await settled();
+    expect([...(held.of('c-1', MAX_AGE_MS + 100) as Set<string>)]).toEqual(['p-1', 'p-3']);
+    // Current again from when its read began: no further read within maxAgeMs of that.
+    expect(held.of('c-1', 2 * MAX_AGE_MS - 1)).toBeInstanceOf(Set);
+    expect(reads()).toBe(2);
+  });
+
+  it('a failed reload keeps the old set and is tried again retryMs later', async () => {
+    let call = 0;
+    const { held, reads } = residents(async () => {
+      call += 1;
+      if (call === 1) return ['p-1'];
+      if (call === 4) return ['p-2'];
+      throw new Error('database is locked');
+    });
+    await held.of('c-1', 0);
+    expect([...(held.of('c-1', MAX_AGE_MS) as Set<string>)]).toEqual(['p-1']);
+    await settled();
+    expect(reads()).toBe(2);
+    // The old set, no read per message until the retry is due.
+    for (let t = MAX_AGE_MS + 1; t < MAX_AGE_MS + RETRY_MS; t += 1000) {
+      expect([...(held.of('c-1', t) as Set<string>)]).toEqual(['p-1']);
+    }
+    expect(reads()).toBe(2);
+    expect([...(held.of('c-1', MAX_AGE_MS + RETRY_MS) as Set<string>)]).toEqual(['p-1']);
+    await settled();
+    expect(reads()).toBe(3);
+    expect(held.of('c-1', MAX_AGE_MS + 2 * RETRY_MS)).toBeInstanceOf(Set);
+    await settled();
+    expect(reads()).toBe(4);
+    expect([...(held.of('c-1', MAX_AGE_MS + 2 * RETRY_MS + 1) as Set<string>)]).toEqual(['p-2']);
+  });
+
+  it('no set is served past maxStaleMs after its read began: the message waits for the read, and a failed one means one by one', async () => {
+    let call = 0;
+    const { held, reads } = residents(async () => {
+      call += 1;
+      if (call === 1) return ['p-removed'];
+      throw new Error('connection refused');
+    });
+    await held.of('c-1', 0);
+    for (let t = MAX_AGE_MS; t < MAX_STALE_MS; t += RETRY_MS) {
+      expect(held.of('c-1', t)).toBeInstanceOf(Set);
+      await settled();
+    }
+    const due = held.of('c-1', MAX_STALE_MS);
+    expect(due).toBeInstanceOf(Promise);
+    // The old list is gone: its persons are looked up one by one (a removed one is refused).
+    expect(await due).toBeUndefined();
+    expect(held.of('c-1', MAX_STALE_MS + 1)).toBeUndefined();
+    expect(reads()).toBeGreaterThan(2);
+  });
+
+  it('past maxStaleMs a slow read is waited for, and its set replaces the old one', async () => {
+    const slow = deferred<string[]>();
+    let call = 0;
+    const { held, reads } = residents(async () => (++call === 1 ? ['p-1'] : slow.promise));
+    await held.of('c-1', 0);
+    expect(held.of('c-1', MAX_AGE_MS)).toBeInstanceOf(Set);
+    // The same read, still running, is what a message past the bound waits for: not a second one.
+    const waiting = held.of('c-1', MAX_STALE_MS);
+    expect(waiting).toBeInstanceOf(Promise);
+    expect(reads()).toBe(2);
+    slow.resolve(['p-2']);
+    expect([...((await waiting) as Set<string>)]).toEqual(['p-2']);
   });
 
   it('past maxTotal a further compound is looked up one by one; no current set is evicted and read again', async () => {

@@ -4,7 +4,7 @@
  * refused meanwhile.
  */
 import { describe, expect, it } from 'vitest';
-import { EventAdmission } from '../../../cloud/ingest/event-admission.ts';
+import { type AdmissionVerdict, EventAdmission } from '../../../cloud/ingest/event-admission.ts';
 import { createCloudMetrics } from '../../../cloud/metrics/cloud-metrics.ts';
 import type { StoredAlarm, StoredEvent } from '../../../cloud/store/store.ts';
 import { silentLogger } from '../../../shared/log.ts';
@@ -163,12 +163,57 @@ describe('EventAdmission', () => {
     expect(lookups.at(-1)).toEqual(['p-new']);
     expect(compoundReads).toHaveLength(1);
 
-    // Moved away: seen once the set is read again, a minute later at most.
+    // Moved away: seen once the set is read again after a minute. The message that starts the
+    // reload is judged with the set it has (the reload holds no message); the next, after it, is not.
     persons['p-2'] = 'c-2';
     advance(61_000);
-    const moved = await judge(event(7, { personId: 'p-2' }));
-    expect(moved.refused.map((r) => [r.seq, r.reason])).toEqual([[7, 'foreign-person']]);
+    const during = judge(event(7, { personId: 'p-2' }));
+    expect(during).not.toBeInstanceOf(Promise);
+    expect((during as Awaited<typeof during>).admitted.map((e) => e.seq)).toEqual([7]);
     expect(compoundReads).toHaveLength(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    const moved = await judge(event(8, { personId: 'p-2' }));
+    expect(moved.refused.map((r) => [r.seq, r.reason])).toEqual([[8, 'foreign-person']]);
+    expect(compoundReads).toHaveLength(2);
+  });
+
+  it("a slow reload of a compound's residents holds no message: judged at once with the old set, one read at a time", async () => {
+    let reads = 0;
+    let release: ((ids: string[]) => void) | undefined;
+    let now = NOW;
+    const admission = new EventAdmission({
+      compoundsOfPersons: async () => new Map(),
+      personIdsOfCompound: (_compoundId) => {
+        reads += 1;
+        if (reads === 1) return Promise.resolve(['p-1', 'p-gone']);
+        return new Promise((resolve) => {
+          release = resolve;
+        });
+      },
+      keepMs: KEEP,
+      raiseAlarm: () => {},
+      metrics: createCloudMetrics(),
+      logger: silentLogger,
+      now: () => now,
+    });
+    const event = (seq: number, personId: string): StoredEvent => ({
+      ...entryEvent('g-1', seq, { ts: now }),
+      compoundId: 'c-1',
+      receivedAt: now,
+      personId,
+    });
+    await admission.judge('g-1', 'c-1', [event(1, 'p-1')]);
+    now += 61_000;
+    for (let seq = 2; seq < 12; seq++) {
+      const verdict = admission.judge('g-1', 'c-1', [event(seq, 'p-gone')]);
+      expect(verdict).not.toBeInstanceOf(Promise);
+      expect((verdict as AdmissionVerdict).admitted).toHaveLength(1);
+    }
+    expect(reads).toBe(2);
+    release!(['p-1']);
+    await new Promise((resolve) => setImmediate(resolve));
+    const after = await admission.judge('g-1', 'c-1', [event(12, 'p-gone')]);
+    expect(after.refused.map((r) => r.reason)).toEqual(['unknown-person']);
   });
 
   it('holds no set for a compound with too many residents, and asks per person instead', async () => {
