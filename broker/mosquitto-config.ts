@@ -183,7 +183,7 @@ export interface MosquittoFiles {
 
 export const MOSQUITTO_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** What a PUBLISH carries besides its payload: fixed header (≤ 5), topic (2 + ≤ ~200), packet id (2). */
-export const MOSQUITTO_PACKET_OVERHEAD = 1024;
+const MOSQUITTO_PACKET_OVERHEAD = 1024;
 /**
  * The cloud's receive window through Mosquitto, in messages. Not Mosquitto's default of 20: the
  * cloud's PUBACKs leave once per event-loop turn (corked) and none during a commit, so with 20 the

@@ -141,7 +141,7 @@ export interface TerminalBackend {
  */
 export type GuardClaimReply = { ok: true; body: GuardClaimHandOut } | { ok: false; body: GuardClaimRefused };
 
-export interface GuardClaimHandOut {
+interface GuardClaimHandOut {
   verdict: 'hand-out';
   decidedBy?: 'cloud' | 'replica';
   allocation?: SupplyAllocation;
