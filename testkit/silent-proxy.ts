@@ -14,10 +14,17 @@ export interface SilentProxy {
   stop(): Promise<void>;
 }
 
-export async function startSilentProxy(targetPort: number): Promise<SilentProxy> {
+export interface SilentProxyOptions {
+  /** Every chunk a client sent that was passed on, with the number of its connection (1, 2, …). */
+  onClientBytes?(connection: number, chunk: Buffer): void;
+}
+
+export async function startSilentProxy(targetPort: number, options: SilentProxyOptions = {}): Promise<SilentProxy> {
   let silent = false;
+  let connections = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
+    const connection = ++connections;
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
     client.on('error', () => {});
@@ -26,8 +33,10 @@ export async function startSilentProxy(targetPort: number): Promise<SilentProxy>
     sockets.add(upstream);
     upstream.on('close', () => sockets.delete(upstream));
     upstream.on('error', () => client.destroy());
-    client.on('data', (chunk) => {
-      if (!silent) upstream.write(chunk);
+    client.on('data', (chunk: Buffer) => {
+      if (silent) return;
+      options.onClientBytes?.(connection, chunk);
+      upstream.write(chunk);
     });
     upstream.on('data', (chunk) => {
       if (!silent) client.write(chunk);

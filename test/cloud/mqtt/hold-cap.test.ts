@@ -69,10 +69,33 @@ afterEach(async () => {
   broker = undefined;
 });
 
+/** The MQTT packet types a client sent on each connection through the proxy (PUBACK = 4). */
+function packetTypes() {
+  const pending = new Map<number, Buffer>();
+  const types = new Map<number, number[]>();
+  const record = (connection: number, chunk: Buffer) => {
+    let buf = Buffer.concat([pending.get(connection) ?? Buffer.alloc(0), chunk]);
+    for (;;) {
+      let length = 0;
+      let i = 1;
+      for (let shift = 0; i < buf.length; i++, shift += 7) {
+        length += (buf[i]! & 0x7f) << shift;
+        if ((buf[i]! & 0x80) === 0) break;
+      }
+      if (i >= buf.length || buf.length < i + 1 + length) break;
+      types.set(connection, [...(types.get(connection) ?? []), buf[0]! >> 4]);
+      buf = buf.subarray(i + 1 + length);
+    }
+    pending.set(connection, buf);
+  };
+  return { record, of: (connection: number) => types.get(connection) ?? [] };
+}
+
 /** A cloud (behind a silenceable proxy) that holds the first event message until `release()`. */
 async function heldCloud() {
   broker = await startTestBroker({ ring: keys.ring });
-  proxy = await startSilentProxy(broker.port);
+  const sent = packetTypes();
+  proxy = await startSilentProxy(broker.port, { onClientBytes: sent.record });
   const timer = new ManualIntervals();
   const lines: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
@@ -124,6 +147,7 @@ async function heldCloud() {
   };
   return {
     cloud,
+    sent,
     gate,
     first,
     received,
@@ -154,6 +178,24 @@ describe('an ingest hold past the cap', () => {
     await held.advance(10 * KEEPALIVE_MS);
     expect(held.overCap()).toBe(1);
     held.release();
+  }, 60_000);
+
+  it('over a live broker too (its answers wait unread behind the hold): the link ends, comes back, and gets no stale PUBACK', async () => {
+    const held = await heldCloud();
+    await held.advance((CAP_KEEPALIVES + 2) * KEEPALIVE_MS);
+    expect(held.timedOut()).toBeGreaterThan(0);
+    expect(held.overCap()).toBe(1);
+    await vi.waitFor(() => expect(held.sent.of(2)).toContain(8), { timeout: 10_000, interval: 20 }); // re-subscribed
+    await vi.waitFor(() => expect(held.cloud.linkState).toBe('connected'), { timeout: 10_000, interval: 20 });
+    // The held message ends on the new link: its PUBACK (a packet id of the old session, which the
+    // new one may have given to another message) is not sent.
+    held.release();
+    await held.gate.publishAsync(topics.gateEvents('g-1'), 'two', { qos: 1 });
+    await vi.waitFor(() => expect(held.received).toEqual(['one', 'two']), { timeout: 10_000, interval: 20 });
+    // A barrier: once the broker acks a later publish of the cloud's, the proxy has passed on every
+    // byte the cloud sent before it on this link — the PUBACK of 'two', and a stale one, if any.
+    await held.cloud.publish(topics.cloudStatus(), { online: true, ts: Date.now() }, { retain: true });
+    expect(held.sent.of(2).filter((type) => type === 4)).toHaveLength(1);
   }, 60_000);
 
   it('over a live broker, a hold of most of the cap (twice past 1.5 × keepalive) keeps its link, then acks and goes on', async () => {
