@@ -9,8 +9,8 @@
  * settled under an advisory lock per stored `(gate, seq)` every cloud instance takes, held to the
  * COMMIT (the gates of a batch that carry the most seqs, a drain's, are locked whole instead,
  * `sharedGateLocks`): taken right after the batch's rows are written (in the same statement),
- * and under it the next statement sees a copy of that seq committed before with another ts, and
- * refuses it (the batch is written again). Batches of
+ * and under it the next statement sees a copy of that seq committed before with another ts: the
+ * batch takes its own copy out again (`clashes`) and goes on with the rest. Batches of
  * different seqs of the same gates — a gate's messages alternating between instances — do not
  * wait on each other. After the COMMIT the marks are moved in the database from committed rows
  * (one statement, pg-acks.ts), never from one instance's memory, and only forward, so any
@@ -83,15 +83,25 @@ const insertBatch = statement<InsertBatchParams, { gate_id: string; seq: number 
 );
 /**
  * Under the batch's locks, with a snapshot taken after them: any stored key (`$1`–`$3`) whose
- * `(gate_id, seq)` another transaction stored with another `ts` meanwhile — a gate that sent two
- * passages under one seq, through two instances at once ('clash': the batch is rolled back and
- * written again, when `NOT EXISTS` sees the other). Whoever took the key's lock first has
- * committed (or rolled back) before this reads.
+ * `(gate_id, seq)` another transaction committed with another `ts` meanwhile — a gate that sent
+ * two passages under one seq, through two instances at once (a 'clash'). Whoever took the key's
+ * lock first has committed (or rolled back) before this reads, and no one can commit another copy
+ * while this batch holds the lock, so the copy seen here is the one that stays: the batch deletes
+ * its own (`dropClashed`) and commits the rest. It used to roll back and write the whole batch
+ * again, at most three times — but each try could meet another batch's copy of another of its
+ * seqs, so with many batches of the same gates at once (two instances after a reconnect moved
+ * gates between them) a batch could lose three times in a row and fail.
  */
 const clashes = statement<[string[], number[], number[]], { gate_id: string; seq: number }>(
   'batch_clashes',
   `SELECT k.gate_id, k.seq FROM unnest($1::text[], $2::int8[], $3::int8[]) AS k(gate_id, seq, ts)
    WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq AND e.ts <> k.ts)`,
+);
+/** This batch's own rows of the clashed keys (`$1`–`$3`: gate, seq and its ts), under their locks. */
+const dropClashed = statement<[string[], number[], number[]]>(
+  'batch_drop_clashed',
+  `DELETE FROM events e USING unnest($1::text[], $2::int8[], $3::int8[]) AS k(gate_id, seq, ts)
+   WHERE e.gate_id = k.gate_id AND e.seq = k.seq AND e.ts = k.ts`,
 );
 const purgeRefused = statement<[number, number]>(
   'purge_refused',
@@ -180,20 +190,30 @@ function columnsOf(events: readonly StoredEvent[]): Columns {
   return c as unknown as Columns;
 }
 
-/** Attempts at a batch that met a missing partition or a seq clash (each is rare and clears on retry). */
+/** Attempts at a batch that met a missing partition (rare: another instance's retention dropped it). */
 const MAX_ATTEMPTS = 3;
-
-/** Another transaction stored this `(gateId, seq)` with another `ts` while the batch was written. */
-class SeqClash extends Error {
-  constructor(gateId: string, seq: number) {
-    super(`events: ${gateId} seq ${seq} was stored meanwhile with another time; the batch is written again`);
-  }
-}
 
 /** A row whose month has no partition (another instance's retention dropped it meanwhile). */
 function isMissingPartition(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   return e.code === '23514' && /no partition/.test(e.message ?? '');
+}
+
+/** Deletes this batch's copies of the clashed keys (another copy was committed first); returns the rest. */
+async function dropClashedRows(
+  client: pg.PoolClient,
+  inserted: readonly StoredEvent[],
+  clashed: readonly { gate_id: string; seq: number }[],
+): Promise<StoredEvent[]> {
+  const lost = new Set(clashed.map((r) => key(r.gate_id, r.seq)));
+  const mine = inserted.filter((e) => lost.has(key(e.gateId, e.seq)));
+  const { rowCount } = await run(client, dropClashed, [
+    mine.map((e) => e.gateId),
+    mine.map((e) => e.seq),
+    mine.map((e) => e.ts),
+  ]);
+  if (rowCount !== mine.length) throw new Error(`events: ${rowCount} of ${mine.length} clashed rows deleted`);
+  return inserted.filter((e) => !lost.has(key(e.gateId, e.seq)));
 }
 
 export class PgEvents {
@@ -214,19 +234,17 @@ export class PgEvents {
       try {
         return await this.insertOnce(events, pgHook, refused);
       } catch (error) {
-        if (isMissingPartition(error)) {
-          this.partitions.forget();
-          await this.partitions.ensure(events.map((e) => e.ts));
-        } else if (!(error instanceof SeqClash)) throw error;
-        if (attempt >= MAX_ATTEMPTS) throw error;
+        if (!isMissingPartition(error) || attempt >= MAX_ATTEMPTS) throw error;
+        this.partitions.forget();
+        await this.partitions.ensure(events.map((e) => e.ts));
       }
     }
   }
 
   /**
    * One transaction: the batch written (refused seqs, new events) and only then its locks taken,
-   * in one statement; under them the clash check, the hooks (what they write was prepared
-   * before), COMMIT. Then, outside it, the marks moved over what is committed (`advanceAcks`).
+   * in one statement; under them the clash check (a copy committed first with another ts stays,
+   * this batch's is deleted), the hooks (what they write was prepared before), COMMIT. Then, outside it, the marks moved over what is committed (`advanceAcks`).
    * The locks are per stored `(gate, seq)` (and each gate's shared), so two instances storing
    * different seqs of the same gates — a gate's messages alternating between them — never wait
    * on each other; only two copies of one seq do, and the second then sees the first.
@@ -254,7 +272,7 @@ export class PgEvents {
       const { rows } = await run(client, insertBatch, params);
       const stored = new Set(rows.map((r) => key(r.gate_id, r.seq)));
       // Every candidate new (the usual case): the very array the hooks prepared for.
-      const inserted =
+      let inserted =
         stored.size === plan.candidates.length
           ? plan.candidates
           : plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
@@ -263,8 +281,7 @@ export class PgEvents {
         inserted.map((e) => e.seq),
         inserted.map((e) => e.ts),
       ]);
-      const clashed = clash.rows[0];
-      if (clashed) throw new SeqClash(clashed.gate_id, clashed.seq);
+      if (clash.rows.length > 0) inserted = await dropClashedRows(client, inserted, clash.rows);
       // Last before the COMMIT: the hooks' counters are rows every instance updates (the
       // statistics of a busy hour), so their row locks are held as briefly as the batch allows.
       if (hook && inserted.length > 0) await hook.onStored(inserted, compoundOf, client);

@@ -5,7 +5,8 @@
  * lock together, the interleaving a scale-out deployment meets when a gate's messages alternate
  * between instances. Released, they settle one after the other: every seq stored once, the ack
  * mark over both, and a seq the two sent with different times (a gate that reused a seq) stored
- * once — the batch that settles second sees the first, rolls back and is written again.
+ * once — the batch that settles second sees the first and takes its own copy out, however many
+ * other batches keep doing so to it.
  * Batches of different seqs of the same gates lock different keys and do not wait on each other;
  * their marks, moved after COMMIT from committed rows, never cover a seq not yet committed.
  * Waits on the database's own state (pg_stat_activity), never on time.
@@ -37,7 +38,7 @@ beforeAll(async () => {
     PostgresCloudStore.open({ url: db.url, max: 3 }),
   ]);
   await a.createCompound({ id: 'c-1', name: 'One', timeZone: 'Asia/Shanghai' }, 1);
-  for (const id of ['g-1', 'g-2', 'g-3', 'g-4', 'g-5', 'g-6', 'g-7', ...SWARM])
+  for (const id of ['g-1', 'g-2', 'g-3', 'g-4', 'g-5', 'g-6', 'g-7', 'g-8', ...SWARM])
     await a.createGate({ id, compoundId: 'c-1', name: id, antiPassback: false }, 1);
   await a.upsertResidents([resident('p-1', 'c-1')]);
   admin = new pg.Client({ connectionString: db.url });
@@ -97,7 +98,7 @@ describe('two instances writing one gate at once', () => {
     expect((await storedOf('g-1')).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
   });
 
-  it('store a seq sent twice with different times once: the batch that settles second is written again', async () => {
+  it('store a seq sent twice with different times once: the batch that settles second takes its copy out', async () => {
     const [first, second] = await meetingAtTheLock('g-2', () => [
       a.insertEvents([event('g-2', 1, EVENTS_T0 + 1000)]),
       b.insertEvents([event('g-2', 1, EVENTS_T0 + 5000), event('g-2', 2)]),
@@ -110,6 +111,55 @@ describe('two instances writing one gate at once', () => {
     expect(rows[0]!.ts).toBe(one[0]!.ts);
     expect(await b.ackedUpTo('g-2')).toBe(2);
     expect(second!.acks.get('g-2')).toBe(2);
+  });
+
+  it('store a batch whose seqs other batches keep settling first with other times, however often', async () => {
+    // Before each try of b's batch (`prepare`), a batch on a stores one of its seqs with another
+    // time and holds that seq's lock, inside its transaction, until b's batch waits for it: b's
+    // batch then finds that copy committed first, every try, on another seq each time (as with
+    // many batches of the same gates at once). It used to roll back and try again, and fail at the
+    // third; it keeps the copies committed first and stores the rest once.
+    const contested = [1, 2, 3, 4];
+    const rivals: ReturnType<typeof a.insertEvents>[] = [];
+    const waitingForLock = async () => {
+      const { rows } = await admin.query<{ n: number }>(
+        `SELECT COUNT(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+      );
+      expect(rows[0]!.n, "b's batch waiting on the rival's seq lock").toBeGreaterThanOrEqual(1);
+    };
+    const rivalFirst: PgIngestHook = {
+      engine: 'postgres',
+      async prepare() {
+        const seq = contested[rivals.length];
+        if (seq === undefined) return;
+        let holding!: () => void;
+        const held = new Promise<void>((resolve) => {
+          holding = resolve;
+        });
+        const rival = a.insertEvents([event('g-8', seq, EVENTS_T0 + seq * 1000)], {
+          engine: 'postgres',
+          async onStored() {
+            holding();
+            await vi.waitFor(waitingForLock, { timeout: 60_000, interval: 20 });
+          },
+        });
+        rival.catch(() => undefined);
+        rivals.push(rival);
+        await held;
+      },
+      async onStored() {},
+    };
+    const later = [...contested, 5].map((seq) => event('g-8', seq, EVENTS_T0 + seq * 1000 + 7));
+    const batch = await b.insertEvents(later, rivalFirst);
+    const rivalsStored = (await Promise.all(rivals)).flatMap((r) => r.inserted);
+    // Each seq stored once: the rivals' copies where they settled first, b's for the rest.
+    const rows = await storedOf('g-8');
+    expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    const reported = [...rivalsStored, ...batch.inserted].sort((x, y) => x.seq - y.seq);
+    expect(reported.map((e) => ({ seq: e.seq, ts: e.ts }))).toEqual(rows);
+    expect(rivalsStored.length).toBeGreaterThanOrEqual(1);
+    expect(await b.ackedUpTo('g-8')).toBe(5);
   });
 
   it('numbers a batch in its own order (ties in time list as sent), whatever order its rows are written in', async () => {
