@@ -14,6 +14,7 @@
 import type { Logger } from '../shared/log.ts';
 import { ackMessageSchema, MAX_EVENTS_PER_MESSAGE } from '../shared/schemas/mqtt.ts';
 import { topics } from '../shared/topics.ts';
+import { InFlightWindow } from './in-flight-window.ts';
 import type { JournalStore } from './journal-store.ts';
 
 /** The one thing the uplink needs from the MQTT connection. */
@@ -47,19 +48,13 @@ export interface UplinkCounters {
 
 export class Uplink {
   private readonly log: Logger;
-  private readonly now: () => number;
   private readonly batchSize: number;
-  private readonly maxInFlight: number;
-  private readonly ackTimeoutMs: number;
   private readonly topic: string;
   private connected = false;
-  /** Highest seq handed to the publisher in this connection. */
-  private publishedUpTo: number;
-  /** Last seq of each message awaiting the cloud's ack, oldest first, with when it was sent. */
-  private inFlight: { upTo: number; sentAt: number }[] = [];
+  /** The messages awaiting the cloud's ack, and the seq published up to in this connection. */
+  private readonly window: InFlightWindow;
   /** The cloud's `ts` of the newest ack that set or confirmed the mark (0: none yet, or unknown). */
   private lastAckTs = 0;
-  private timer: NodeJS.Timeout | undefined;
   readonly counters: UplinkCounters = {
     messagesPublished: 0,
     eventsPublished: 0,
@@ -75,23 +70,22 @@ export class Uplink {
 
   constructor(private readonly options: UplinkOptions) {
     this.log = options.logger.child({ component: 'edge.uplink' });
-    this.now = options.now ?? Date.now;
     this.batchSize = Math.min(options.batchSize ?? MAX_EVENTS_PER_MESSAGE, MAX_EVENTS_PER_MESSAGE);
-    this.maxInFlight = options.maxInFlight ?? 4;
-    this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
     this.topic = topics.gateEvents(options.gateId);
-    this.publishedUpTo = options.journal.ackedUpTo();
+    this.window = new InFlightWindow({
+      maxInFlight: options.maxInFlight ?? 4,
+      ackTimeoutMs: options.ackTimeoutMs ?? 30_000,
+      now: options.now ?? Date.now,
+      ackedUpTo: () => options.journal.ackedUpTo(),
+    });
   }
 
   start(): void {
-    const every = Math.max(100, Math.min(1_000, Math.floor(this.ackTimeoutMs / 4)));
-    this.timer = setInterval(() => this.checkAckTimeout(), every);
-    this.timer.unref();
+    this.window.start((waitingMs) => this.resendOverdue(waitingMs));
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.window.stop();
     this.connected = false;
   }
 
@@ -101,34 +95,33 @@ export class Uplink {
 
   /** Messages published and not yet covered by an ack. */
   get messagesInFlight(): number {
-    return this.inFlight.length;
+    return this.window.size;
   }
 
   /** The connection is up: resend everything unacked from the start. */
   connectionUp(): void {
     this.connected = true;
-    this.rewind();
+    this.window.rewind();
     this.pump();
   }
 
   connectionDown(): void {
     this.connected = false;
-    this.inFlight = [];
+    this.window.clear();
   }
 
   /** Something was journaled or finalised: send what can be sent. */
   pump(): void {
     const { journal, publisher } = this.options;
-    while (this.connected && this.inFlight.length < this.maxInFlight) {
-      const events = journal.readFinal(this.publishedUpTo, this.batchSize);
+    while (this.connected && this.window.hasRoom) {
+      const events = journal.readFinal(this.window.publishedUpTo, this.batchSize);
       const last = events[events.length - 1];
       if (!last) return;
       if (!publisher.publish(this.topic, JSON.stringify({ events }), { qos: 1 })) {
         this.connected = false;
         return;
       }
-      this.publishedUpTo = last.seq;
-      this.inFlight.push({ upTo: last.seq, sentAt: this.now() });
+      this.window.sent(last.seq);
       this.counters.messagesPublished += 1;
       this.counters.eventsPublished += events.length;
     }
@@ -161,7 +154,7 @@ export class Uplink {
         { upTo, ackedUpTo: acked, counter: this.counters.acksRewound },
         'the cloud acknowledges less than before; sending the events after its ack again',
       );
-      this.rewind();
+      this.window.rewind();
       this.pump();
       return;
     }
@@ -183,28 +176,22 @@ export class Uplink {
     const pruned = journal.prune(upTo);
     if (newer) this.lastAckTs = ackTs as number;
     this.counters.acksApplied += 1;
-    this.inFlight = this.inFlight.filter((m) => m.upTo > upTo);
     // Acks can cover events sent before a restart or reconnect; never resend what is stored.
-    if (this.publishedUpTo < upTo) this.publishedUpTo = upTo;
+    this.window.acked(upTo);
     this.log.debug({ upTo, pruned, depth: journal.depth() }, 'ack applied');
     this.onPruned(journal.depth());
     this.pump();
   }
 
-  private rewind(): void {
-    this.publishedUpTo = this.options.journal.ackedUpTo();
-    this.inFlight = [];
-  }
-
-  private checkAckTimeout(): void {
-    const oldest = this.inFlight[0];
-    if (!this.connected || !oldest || this.now() - oldest.sentAt < this.ackTimeoutMs) return;
+  /** No ack within `ackTimeoutMs`: everything unacked goes again. */
+  private resendOverdue(waitingMs: number): void {
+    if (!this.connected) return;
     this.counters.resends += 1;
     this.log.warn(
-      { waitingSinceMs: this.now() - oldest.sentAt, from: this.options.journal.ackedUpTo() + 1 },
+      { waitingSinceMs: waitingMs, from: this.options.journal.ackedUpTo() + 1 },
       'no ack from the cloud in time: sending the unacked events again',
     );
-    this.rewind();
+    this.window.rewind();
     this.pump();
   }
 }

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../shared/log.ts';
 import { type ClaimAck, claimAckSchema, MAX_CLAIMS_PER_MESSAGE } from '../../shared/schemas/supply.ts';
 import { topics } from '../../shared/topics.ts';
+import { InFlightWindow } from '../in-flight-window.ts';
 import type { EventPublisher } from '../uplink.ts';
 import type { ClaimJournalStore } from './claim-journal-store.ts';
 
@@ -36,36 +37,33 @@ export class ClaimUplink {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly answerMs: number;
-  private readonly ackTimeoutMs: number;
-  private readonly maxInFlight: number;
   private connected = false;
-  private publishedUpTo: number;
-  private inFlight: { upTo: number; sentAt: number }[] = [];
+  /** The claim messages awaiting the cloud's ack (the passages' uplink keeps its own the same way). */
+  private readonly window: InFlightWindow;
   private readonly asks = new Map<
     string,
     { resolve: (answer: ClaimAnswer | undefined) => void; timer: NodeJS.Timeout }
   >();
-  private timer: NodeJS.Timeout | undefined;
   readonly counters = { asks: 0, answers: 0, unanswered: 0, published: 0, acksApplied: 0, acksIgnored: 0, resends: 0 };
 
   constructor(private readonly options: ClaimUplinkOptions) {
     this.log = options.logger.child({ component: 'edge.claims' });
     this.now = options.now ?? Date.now;
     this.answerMs = options.answerMs ?? 2_000;
-    this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
-    this.maxInFlight = options.maxInFlight ?? 4;
-    this.publishedUpTo = options.journal.ackedUpTo();
+    this.window = new InFlightWindow({
+      maxInFlight: options.maxInFlight ?? 4,
+      ackTimeoutMs: options.ackTimeoutMs ?? 30_000,
+      now: this.now,
+      ackedUpTo: () => options.journal.ackedUpTo(),
+    });
   }
 
   start(): void {
-    const every = Math.max(100, Math.min(1_000, Math.floor(this.ackTimeoutMs / 4)));
-    this.timer = setInterval(() => this.checkAckTimeout(), every);
-    this.timer.unref();
+    this.window.start(() => this.resendOverdue());
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.window.stop();
     this.connectionDown();
   }
 
@@ -76,14 +74,13 @@ export class ClaimUplink {
 
   connectionUp(): void {
     this.connected = true;
-    this.publishedUpTo = this.options.journal.ackedUpTo();
-    this.inFlight = [];
+    this.window.rewind();
     this.pump();
   }
 
   connectionDown(): void {
     this.connected = false;
-    this.inFlight = [];
+    this.window.clear();
     // Waiting swipes decide from the replica now rather than after their timeout.
     for (const [askId, ask] of this.asks) {
       clearTimeout(ask.timer);
@@ -116,16 +113,15 @@ export class ClaimUplink {
   /** Sends what the journal holds beyond what is in flight. */
   pump(): void {
     const { journal, publisher } = this.options;
-    while (this.connected && this.inFlight.length < this.maxInFlight) {
-      const claims = journal.read(this.publishedUpTo, this.inFlight.length === 0 ? MAX_CLAIMS_PER_MESSAGE : 1);
+    while (this.connected && this.window.hasRoom) {
+      const claims = journal.read(this.window.publishedUpTo, this.window.size === 0 ? MAX_CLAIMS_PER_MESSAGE : 1);
       const last = claims[claims.length - 1];
       if (!last) return;
       if (!publisher.publish(topics.gateClaims(this.options.gateId), JSON.stringify({ claims }), { qos: 1 })) {
         this.connected = false;
         return;
       }
-      this.publishedUpTo = last.seq;
-      this.inFlight.push({ upTo: last.seq, sentAt: this.now() });
+      this.window.sent(last.seq);
       this.counters.published += claims.length;
     }
   }
@@ -152,8 +148,7 @@ export class ClaimUplink {
     if (ack.upTo !== undefined) {
       if (this.options.journal.prune(ack.upTo)) {
         this.counters.acksApplied += 1;
-        this.inFlight = this.inFlight.filter((m) => m.upTo > ack.upTo!);
-        if (this.publishedUpTo < ack.upTo) this.publishedUpTo = ack.upTo;
+        this.window.acked(ack.upTo);
         this.pump();
       } else {
         this.counters.acksIgnored += 1;
@@ -161,12 +156,11 @@ export class ClaimUplink {
     }
   }
 
-  private checkAckTimeout(): void {
-    const oldest = this.inFlight[0];
-    if (!this.connected || !oldest || this.now() - oldest.sentAt < this.ackTimeoutMs) return;
+  /** No ack within `ackTimeoutMs`: every unacknowledged claim goes again. */
+  private resendOverdue(): void {
+    if (!this.connected) return;
     this.counters.resends += 1;
-    this.publishedUpTo = this.options.journal.ackedUpTo();
-    this.inFlight = [];
+    this.window.rewind();
     this.pump();
   }
 }
