@@ -47,10 +47,19 @@
  * (broker/unread-budget.ts): past it a gate's (or observer's) guard stops reading its socket as it
  * does past `maxUnreadBytes`, and waits in line for room — backpressure, not a drop. A cloud never
  * waits for it (the gates' bytes in the budget wait on the cloud; it is bounded by its own limit).
+ *
+ * What is held is counted as holding it costs, not as its bytes. A socket read is one Buffer however
+ * short, so a client sending its stream as 1-byte TCP segments made the guard hold one object of
+ * ~1 KiB per byte, and 2 MiB of them before `maxUnreadBytes` stopped it. Each held chunk is charged
+ * its bytes plus `HELD_CHUNK_OVERHEAD_BYTES` (1 KiB, measured; broker/unread-budget.ts) against
+ * `maxUnreadBytes` and the budget alike, and exactly that is released as aedes takes it or the
+ * connection closes: such a client is stopped after ~2000 reads. aedes' side of the stream holds at
+ * most the chunk handed to it last (its high-water mark is 1 byte; Node's default of 16 KiB would
+ * take 16 384 one-byte chunks there, uncharged), and held chunks reach aedes joined into runs.
  */
 import { Duplex } from 'node:stream';
 import { announcedPacketSize, InboundPings } from './mqtt-framing.ts';
-import { UnreadBudget } from './unread-budget.ts';
+import { heldCost, UnreadBudget } from './unread-budget.ts';
 
 export interface ConnectionLimits {
   /** Largest CONNECT packet (fixed header included), checked against the announced length. */
@@ -65,8 +74,10 @@ export interface ConnectionLimits {
    */
   cloudWindowBytes: number;
   /**
-   * Bytes read from a client that aedes has not taken yet (it waits on a held-back cloud): the guard
-   * reads this far ahead so the client's PINGREQs behind them are answered (module comment).
+   * What may be held read from a client that aedes has not taken yet (it waits on a held-back cloud):
+   * the guard reads this far ahead so the client's PINGREQs behind them are answered (module
+   * comment). Counted as holding them costs: each held chunk's bytes plus `HELD_CHUNK_OVERHEAD_BYTES`
+   * (broker/unread-budget.ts), so 2 MiB is 2 MiB of 64 KiB reads but only ~2000 reads of one byte.
    */
   maxUnreadBytes: number;
 }
@@ -85,6 +96,12 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
  * exceed the largest single packet (1 MiB payload by default) for aedes never to wait on a gate.
  */
 const GUARD_HIGH_WATER_MARK = 8 * 1024 * 1024;
+
+/**
+ * Held chunks are handed to aedes joined into runs of up to this many bytes (a larger chunk as it
+ * is): a client's tiny reads reach aedes as one Buffer, not as one object each.
+ */
+const RUN_BYTES = 64 * 1024;
 
 export type GuardRefusal =
   /** The first byte is not a CONNECT's (type 1, flags 0). */
@@ -128,12 +145,17 @@ export class GuardedConnection extends Duplex {
 
   /**
    * Read from the socket, not yet handed to aedes: the guard reads up to `maxUnreadBytes` ahead of
-   * it (module comment, "Keepalive"), and hands it on a chunk at a time as aedes reads, so aedes
-   * never gets one concatenated copy of the lot.
+   * it (module comment, "Keepalive"), and hands it on a run at a time as aedes reads (`#takeRun`),
+   * so aedes never gets one concatenated copy of the lot, nor thousands of tiny Buffers.
    */
   readonly #unread: Buffer[] = [];
-  #unreadBytes = 0;
-  /** aedes' side of the stream is full: what arrives waits in `#unread`. */
+  /** What `#unread` costs (`heldCost`: bytes plus the per-chunk floor), charged to `maxUnreadBytes` and the budget. */
+  #unreadCost = 0;
+  /**
+   * aedes' side of the stream holds a chunk it has not read: what arrives waits in `#unread`. Its
+   * high-water mark is 1 byte, so that side never holds more than the one chunk handed to it last
+   * and one run — it counts bytes, not objects, and would take 16 KiB of 1-byte chunks, uncharged.
+   */
   #aedesFull = false;
   #ended = false;
   /** What every connection reads ahead of aedes (module comment); this one's share is `#unreadBytes`. */
@@ -148,7 +170,11 @@ export class GuardedConnection extends Duplex {
     budget: UnreadBudget = new UnreadBudget(Number.POSITIVE_INFINITY),
   ) {
     // aedes reads in paused mode and writes packet by packet.
-    super({ allowHalfOpen: false, writableHighWaterMark: Math.max(GUARD_HIGH_WATER_MARK, limits.cloudWindowBytes) });
+    super({
+      allowHalfOpen: false,
+      readableHighWaterMark: 1,
+      writableHighWaterMark: Math.max(GUARD_HIGH_WATER_MARK, limits.cloudWindowBytes),
+    });
     this.#inner = inner;
     this.#limits = limits;
     this.#events = events;
@@ -236,18 +262,20 @@ export class GuardedConnection extends Duplex {
   }
 
   /**
-   * To aedes now, or into `#unread` while aedes is behind; past `maxUnreadBytes`, or with the budget
-   * across connections used up, the socket is paused before anything more is read.
+   * To aedes now, or into `#unread` while aedes is behind, charged what holding it costs; past
+   * `maxUnreadBytes`, or with the budget across connections used up, the socket is paused before
+   * anything more is read.
    */
   #deliver(bytes: Buffer): void {
     if (this.#unread.length === 0 && !this.#aedesFull) {
       this.#aedesFull = !this.push(bytes);
       return;
     }
+    const cost = heldCost(bytes);
     this.#unread.push(bytes);
-    this.#unreadBytes += bytes.length;
-    this.#budget.take(bytes.length);
-    if (this.#unreadBytes > this.#limits.maxUnreadBytes) {
+    this.#unreadCost += cost;
+    this.#budget.take(cost);
+    if (this.#unreadCost > this.#limits.maxUnreadBytes) {
       this.#stopReading();
     } else if (this.#waitsForBudget()) {
       this.#stopReading();
@@ -257,7 +285,7 @@ export class GuardedConnection extends Duplex {
 
   /** Read ahead no further for now: the budget is used up, and this is not the cloud everyone waits on. */
   #waitsForBudget(): boolean {
-    return !this.#cloud && this.#unreadBytes > 0 && this.#budget.full;
+    return !this.#cloud && this.#unreadCost > 0 && this.#budget.full;
   }
 
   /** The broker's wait, not the client's silence: no keepalive is counted while the socket is not read. */
@@ -269,7 +297,7 @@ export class GuardedConnection extends Duplex {
   /** Reads the socket again unless a limit still holds it (`maxUnreadBytes`, or the budget: back in line). */
   #resumeReading(): void {
     if (this.#refused || this.#ended || this.destroyed) return;
-    if (this.#unreadBytes > this.#limits.maxUnreadBytes) return;
+    if (this.#unreadCost > this.#limits.maxUnreadBytes) return;
     if (this.#waitsForBudget()) {
       this.#budget.wait(this.#budgetTurn);
       return;
@@ -300,19 +328,37 @@ export class GuardedConnection extends Duplex {
 
   override _read(): void {
     this.#aedesFull = false;
-    let taken = 0;
+    let released = 0;
     while (this.#unread.length > 0 && !this.#aedesFull) {
-      const next = this.#unread.shift()!;
-      this.#unreadBytes -= next.length;
-      taken += next.length;
-      this.#aedesFull = !this.push(next);
+      const { run, cost } = this.#takeRun();
+      this.#unreadCost -= cost;
+      released += cost;
+      this.#aedesFull = !this.push(run);
     }
-    if (taken > 0) this.#budget.give(taken);
+    if (released > 0) this.#budget.give(released);
     if (this.#ended) {
       if (this.#unread.length === 0) this.push(null);
       return;
     }
     this.#resumeReading();
+  }
+
+  /**
+   * The next held chunks for aedes as one Buffer: a chunk of `RUN_BYTES` or more as it is, else as
+   * many as fit in `RUN_BYTES` joined; with what they were charged, released exactly.
+   */
+  #takeRun(): { run: Buffer; cost: number } {
+    const first = this.#unread.shift()!;
+    const parts = [first];
+    let length = first.length;
+    let cost = heldCost(first);
+    while (this.#unread.length > 0 && length + this.#unread[0]!.length <= RUN_BYTES) {
+      const next = this.#unread.shift()!;
+      parts.push(next);
+      length += next.length;
+      cost += heldCost(next);
+    }
+    return { run: parts.length === 1 ? first : Buffer.concat(parts, length), cost };
   }
 
   override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -366,9 +412,9 @@ export class GuardedConnection extends Duplex {
     this.#silenceMs = 0;
     // What aedes will never take goes back to the budget, and this connection leaves the line.
     this.#budget.leave(this.#budgetTurn);
-    const unread = this.#unreadBytes;
+    const unread = this.#unreadCost;
     this.#unread.length = 0;
-    this.#unreadBytes = 0;
+    this.#unreadCost = 0;
     if (unread > 0) this.#budget.give(unread);
     this.#settle();
     this.#inner.destroy();

@@ -29,8 +29,9 @@ export interface BrokerStats {
    */
   cloudWindowWaits: number;
   /**
-   * Bytes read from clients that aedes has not taken yet, across every connection, now; and the
-   * budget they are held to (broker/unread-budget.ts).
+   * What is held read from clients that aedes has not taken yet, across every connection, now —
+   * each held chunk's bytes plus `HELD_CHUNK_OVERHEAD_BYTES` (1 KiB) — and the budget it is held to
+   * (broker/unread-budget.ts).
    */
   unreadBytes: number;
   /** The most `unreadBytes` has been since the broker started. */
