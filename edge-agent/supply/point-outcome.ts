@@ -6,7 +6,7 @@
  */
 import type { Direction, Method, Reason } from '../../shared/enums.ts';
 import type { ClaimMethod, ClaimRecord } from '../../shared/schemas/supply.ts';
-import { TONE_COLOUR, TONE_ICON, type ScreenTone } from '../reason-text.ts';
+import { REASON_TEXT, TONE_COLOUR, TONE_ICON, type ScreenTone } from '../reason-text.ts';
 import type { ScanReason, SupplyAllocation as Allocation, TerminalScan } from '../terminal/terminal-state.ts';
 import { type PointRefusal, REFUSAL_TEXT } from './refusal-text.ts';
 
@@ -87,6 +87,9 @@ export function pointScan(key: number, outcome: DistributionOutcome, d: PointRow
     outcome.verdict === 'hand-out' ? 'grant' : outcome.verdict === 'refused' ? 'refuse' : 'guard';
   const items = outcome.allocation?.items.map((i) => `${i.name} ${i.quantity} ${i.unit}`).join(', ') ?? '';
   const household = outcome.allocation ? `户 ${outcome.allocation.householdId} · ${outcome.allocation.roundName}` : '';
+  // A card or pass that is not valid: the next line says why, in the gate's own words (no household to show).
+  const fault = outcome.verdict === 'refused' ? outcome.credentialFault : undefined;
+  const why = fault !== undefined && fault !== 'ok' ? REASON_TEXT[fault] : undefined;
   return {
     key,
     seq: outcome.record?.seq ?? null,
@@ -101,13 +104,13 @@ export function pointScan(key: number, outcome: DistributionOutcome, d: PointRow
     icon: TONE_ICON[tone],
     maskedName: d.maskedName ?? null,
     ...words(outcome, items),
-    nextZh: outcome.verdict === 'asking' ? `${household} · 正在与平台核对` : household,
+    nextZh: outcome.verdict === 'asking' ? `${household} · 正在与平台核对` : (why?.zh ?? household),
     nextEn:
       outcome.verdict === 'asking'
         ? `${household} · checking with the cloud`
         : outcome.decidedBy === 'replica' && outcome.verdict === 'hand-out'
           ? `${household} · decided offline`
-          : household,
+          : (why?.en ?? household),
     passed: null,
     waiting: outcome.verdict === 'asking',
     ...(d.guard ? { guard: d.guard.guard, openReason: d.guard.reason } : {}),

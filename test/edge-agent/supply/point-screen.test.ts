@@ -224,6 +224,11 @@ describe('a distribution point’s refusal on the screen', () => {
         expect(outcome).toMatchObject({ verdict: 'refused', refusal });
         const scan = feed.lastScans[0]!;
         expectRefusalRow(scan, refusal, scenario.code, `${refusal} #${i}`);
+        // A card or pass that is not valid: the next line says why, in the gate's words.
+        if (refusal === 'credential-invalid') {
+          const why = REASON_TEXT[scenario.code as keyof typeof REASON_TEXT];
+          expect({ zh: scan.nextZh, en: scan.nextEn }).toEqual({ zh: why.zh, en: why.en });
+        }
       });
     }
   }
