@@ -22,7 +22,6 @@ import {
 import { PgLiveFanout } from '../../../cloud/live/pg-live-fanout.ts';
 import { BoundedQueue } from '../../../shared/bounded-queue.ts';
 import { silentLogger } from '../../../shared/log.ts';
-import '../../helpers/property-seed.ts';
 
 const KEY = Buffer.alloc(32, 3);
 const A = createLiveWire(KEY, 'inst-a');

@@ -24,7 +24,6 @@ import { POINT_REFUSALS, type PointRefusal, REFUSAL_TEXT } from '../../../edge-a
 import { screenResultOf } from '../../../edge-agent/terminal/screen.ts';
 import type { TerminalScan } from '../../../edge-agent/terminal/terminal-state.ts';
 import { TerminalFeed } from '../../../edge-agent/terminal/terminal-feed.ts';
-import '../../helpers/property-seed.ts';
 import {
   COMPOUND,
   GATE,
@@ -102,7 +101,12 @@ describe('a distribution point’s refusal on the screen', () => {
     uplink = new ClaimUplink({
       gateId: GATE,
       journal,
-      publisher: { publish: (topic, payload) => (sent.push({ topic, payload }), true) },
+      publisher: {
+        publish: (topic, payload) => {
+          sent.push({ topic, payload });
+          return true;
+        },
+      },
       logger: silentLogger,
       now: () => now,
       answerMs: 60_000,
