@@ -158,7 +158,7 @@ export class GuardedConnection extends Duplex {
    */
   #aedesFull = false;
   #ended = false;
-  /** What every connection reads ahead of aedes (module comment); this one's share is `#unreadBytes`. */
+  /** What every connection reads ahead of aedes (module comment); this one's share is `#unreadCost`. */
   readonly #budget: UnreadBudget;
   /** Waiting in the budget's line: called once when there is room again. */
   readonly #budgetTurn = () => this.#resumeReading();
