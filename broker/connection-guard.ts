@@ -56,9 +56,13 @@
  * connection closes: such a client is stopped after ~2000 reads. aedes' side of the stream holds at
  * most the chunk handed to it last (its high-water mark is 1 byte; Node's default of 16 KiB would
  * take 16 384 one-byte chunks there, uncharged), and held chunks reach aedes joined into runs.
+ * One step further, aedes' parser keeps every Buffer of a packet until the packet is complete, so
+ * pieces of an incomplete packet are gathered into one Buffer of up to 16 KiB before aedes gets
+ * them (broker/packet-gather.ts), whether aedes is behind or not.
  */
 import { Duplex } from 'node:stream';
 import { announcedPacketSize, InboundPings } from './mqtt-framing.ts';
+import { PacketGather } from './packet-gather.ts';
 import { heldCost, UnreadBudget } from './unread-budget.ts';
 
 export interface ConnectionLimits {
@@ -139,6 +143,8 @@ export class GuardedConnection extends Duplex {
   #cloud = false;
   #bytesBeforeConnack = 0;
   readonly #pings = new InboundPings();
+  /** Pieces of a packet not complete yet, joined before aedes sees them (broker/packet-gather.ts). */
+  readonly #gather = new PacketGather();
   /** 1.5 × the client's keepalive in ms (0: none), and the timer that closes a silent client. */
   #silenceMs = 0;
   #silence: NodeJS.Timeout | undefined;
@@ -181,6 +187,8 @@ export class GuardedConnection extends Duplex {
     this.#budget = budget;
     inner.on('data', (chunk: Buffer) => this.#onData(chunk));
     inner.on('end', () => {
+      const tail = this.#gather.flush();
+      if (tail && !this.#refused) this.#deliver(tail);
       this.#ended = true;
       if (this.#unread.length === 0) this.push(null);
     });
@@ -249,7 +257,9 @@ export class GuardedConnection extends Duplex {
     // PINGREQs are answered here once the client has its CONNACK (before, aedes sees them as they are).
     const { rest, pings } = this.#pings.take(chunk, this.#admitted);
     if (pings > 0) this.#answerPings(pings);
-    if (rest.length > 0 && !this.#refused) this.#deliver(rest);
+    if (rest.length === 0 || this.#refused) return;
+    const whole = this.#gather.add(rest, this.#pings.packetLeft);
+    if (whole) this.#deliver(whole);
   }
 
   /**

@@ -43,6 +43,14 @@ export class InboundPings {
   #partial: Buffer | undefined;
   #lost = false;
 
+  /**
+   * Bytes of the current packet still to come after the last `take` (0: what was taken ended on a
+   * packet's boundary, or the stream is no longer framed).
+   */
+  get packetLeft(): number {
+    return this.#lost ? 0 : this.#skip;
+  }
+
   /** The chunk without its whole PINGREQs (`cut`; else only framed), and how many were cut. */
   take(chunk: Buffer, cut: boolean): { rest: Buffer; pings: number } {
     if (this.#lost) return { rest: chunk, pings: 0 };
