@@ -219,6 +219,11 @@ export const edgeConfigSchema = z
          * sync request anyway (a cloud or broker ACL from before the readiness message).
          */
         cloudReadyMs: z.number().int().min(100).max(600_000).default(1_000),
+        /**
+         * A distribution point's wait for the cloud's answer to a claim ask before it decides from
+         * its replica (docs/supplies.md, "Once per household").
+         */
+        claimAnswerMs: z.number().int().min(100).max(120_000).default(2_000),
       })
       .prefault({}),
     /** No word from the cloud for longer than this: the terminal and status say "stale" (the gate keeps deciding). */

@@ -307,6 +307,21 @@ export class Deployment {
     await proc.kill(signal);
   }
 
+  /**
+   * Stops a process where it stands (SIGSTOP) without ending it — its sockets stay open, so no one
+   * sees it leave — until `resume`. A test holds a part still this way to line events up for certain.
+   */
+  pause(name: string): void {
+    const pid = this.processes.get(name)?.pid;
+    if (pid === undefined) throw new Error(`no process ${name}`);
+    process.kill(pid, 'SIGSTOP');
+  }
+
+  resume(name: string): void {
+    const pid = this.processes.get(name)?.pid;
+    if (pid !== undefined) process.kill(pid, 'SIGCONT');
+  }
+
   /** Seqs of `gateId` in the cloud's database, ascending, duplicates included (read-only connection). */
   storedSeqs(gateId: string): number[] {
     const db = new Database(this.cloudDb, { readonly: true, fileMustExist: true });
@@ -406,6 +421,8 @@ export class Deployment {
     const order = [...this.processes.values()].sort((a, b) => rank(a.name) - rank(b.name));
     for (const proc of order) {
       if (!proc.running) continue;
+      // A paused process would not act on SIGTERM before it is continued.
+      if (proc.pid !== undefined) process.kill(proc.pid, 'SIGCONT');
       const exited = proc.kill('SIGTERM');
       const timer = setTimeout(() => void proc.kill('SIGKILL'), 5_000);
       await exited;

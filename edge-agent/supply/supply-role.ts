@@ -77,6 +77,7 @@ export function createSupplyRole(
     logger: parts.logger,
     now: parts.now,
     ackTimeoutMs: config.timeouts.ackMs,
+    answerMs: config.timeouts.claimAnswerMs,
   });
   journal.onDurable = () => uplink.pump();
   const point = new DistributionPoint({

@@ -64,8 +64,8 @@ describe('supply distribution at two points on serial ports', () => {
     ((await api('GET', `/supply/rounds/${roundId}/claims`)) as { claims: Claim[] }).claims;
   const lastClaimRow = async (gate: string) => (await d.gateState(gate))?.lastScans.find((s) => s.supply);
 
-  /** Writes `person`'s pass into the point's scanner; resolves with the point's final row for it. */
-  const swipe = async (gate: string, person: string): Promise<NonNullable<TerminalScan['supply']>> => {
+  /** Writes `person`'s pass into the point's scanner; resolves with the key its row will be after. */
+  const scan = async (gate: string, person: string): Promise<number> => {
     const before = (await lastClaimRow(gate))?.key ?? 0;
     const fd = openSync(ptys.get(gate)!.b, 'w');
     try {
@@ -73,12 +73,25 @@ describe('supply distribution at two points on serial ports', () => {
     } finally {
       closeSync(fd);
     }
+    return before;
+  };
+  /** The point's row for the swipe after `before` once `ready` holds for it. */
+  const rowAfter = async (
+    gate: string,
+    before: number,
+    ready: (row: NonNullable<TerminalScan['supply']>) => boolean,
+    what: string,
+  ): Promise<NonNullable<TerminalScan['supply']>> => {
     const row = await eventually(async () => {
       const last = await lastClaimRow(gate);
-      return last && last.key > before && last.supply?.verdict !== 'asking' ? last : undefined;
-    }, `${person}'s swipe at ${gate}`);
+      return last && last.key > before && ready(last.supply!) ? last : undefined;
+    }, what);
     return row.supply!;
   };
+  const decided = (gate: string, before: number, person: string) =>
+    rowAfter(gate, before, (s) => s.verdict !== 'asking', `${person}'s swipe at ${gate} decided`);
+  /** Writes `person`'s pass into the point's scanner; resolves with the point's final row for it. */
+  const swipe = async (gate: string, person: string) => decided(gate, await scan(gate, person), person);
 
   beforeAll(async () => {
     d = await Deployment.create({ gates: [P1, P2] });
@@ -117,7 +130,14 @@ describe('supply distribution at two points on serial ports', () => {
     for (const gate of [P1, P2]) {
       const pty = await openPtyPair();
       ptys.set(gate, pty);
-      await d.startEdge(gate, { config: { devices: { qr: { path: pty.a, baudRate: 9600, direction: 'in' } } } });
+      await d.startEdge(gate, {
+        config: {
+          devices: { qr: { path: pty.a, baudRate: 9600, direction: 'in' } },
+          // The cloud's answer is waited for as long as a loaded machine may need (the default is
+          // 2 s): a point that asked decides from the cloud here, never from its replica by timing.
+          timeouts: { ackMs: 2_000, syncRetryMs: 2_000, claimAnswerMs: 60_000 },
+        },
+      });
     }
     await eventually(caughtUp, 'both points online with the round and their role');
   }, 120_000);
@@ -145,10 +165,29 @@ describe('supply distribution at two points on serial ports', () => {
     ]);
   });
 
-  it('a claim race: two members at both points at once, one hand-out', { timeout: 60_000 }, async () => {
-    const [one, two] = await Promise.all([swipe(P1, 'b1'), swipe(P2, 'b2')]);
+  it('a claim race: two members at both points at once, one hand-out', { timeout: 90_000 }, async () => {
+    // The race is made certain, not left to the scheduler: the cloud is held still until both points
+    // have read their swipe and asked (their rows amber), so neither can hear of the other's claim
+    // first and both asks wait at the cloud together. Left to timing, on a loaded machine one point's
+    // whole claim (ask, answer, record, relay) could end before the other read its swipe, which then
+    // refused from its replica — no race at all.
+    d.pause('cloud');
+    let befores: number[];
+    try {
+      befores = await Promise.all([scan(P1, 'b1'), scan(P2, 'b2')]);
+      await Promise.all(
+        [P1, P2].map((gate, i) =>
+          rowAfter(gate, befores[i]!, (s) => s.verdict === 'asking', `${gate} asking the cloud`),
+        ),
+      );
+    } finally {
+      d.resume('cloud');
+    }
+    const [one, two] = await Promise.all([decided(P1, befores[0]!, 'b1'), decided(P2, befores[1]!, 'b2')]);
     const verdicts = [one.verdict, two.verdict].sort();
     expect(verdicts).toEqual(['hand-out', 'refused']);
+    // Both asked and both were answered: the cloud's hold let exactly one of them hand out.
+    expect([one, two].find((x) => x.verdict === 'hand-out')).toMatchObject({ decidedBy: 'cloud' });
     expect([one, two].find((x) => x.verdict === 'refused')).toMatchObject({
       refusal: 'already-claimed',
       decidedBy: 'cloud',
@@ -157,6 +196,7 @@ describe('supply distribution at two points on serial ports', () => {
       const all = (await claims()).filter((c) => c.householdId === 'house-b');
       return all.length === 2 ? all : undefined;
     }, 'both claims of house-b stored');
+    expect(stored.filter((c) => c.outcome === 'handed-out')).toHaveLength(1);
     expect(stored.filter((c) => c.standing === 'accepted')).toHaveLength(1);
     expect(stored.filter((c) => c.standing === 'double')).toHaveLength(0);
   });
