@@ -84,7 +84,19 @@ export interface ConnectionLimits {
    * (broker/unread-budget.ts), so 2 MiB is 2 MiB of 64 KiB reads but only ~2000 reads of one byte.
    */
   maxUnreadBytes: number;
+  /**
+   * Largest packet a signed-in client may announce (fixed header included), checked on its fixed
+   * header before aedes buffers any of it; past it the client is disconnected (`packet-too-large`).
+   * The largest payload (`maxPayload`) plus its topic and headers, as Mosquitto's `max_packet_size`
+   * (broker/mosquitto-config.ts). Unset: `DEFAULT_MAX_PACKET_BYTES`.
+   */
+  maxPacketBytes?: number;
 }
+
+/** What a PUBLISH carries besides its payload: fixed header (≤ 5), topic (2 + ≤ ~200), packet id (2). */
+export const PACKET_OVERHEAD_BYTES = 1024;
+/** The default `maxPayload` (1 MiB, broker/aedes-hooks.ts) and its overhead. */
+export const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024 + PACKET_OVERHEAD_BYTES;
 
 /** A CONNECT carries a client id, a token of a few hundred bytes and maybe a small will. */
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
@@ -117,7 +129,9 @@ export type GuardRefusal =
   /** A gate's or observer's unsent backlog exceeded `maxQueuedBytes` (never a cloud's). */
   | 'slow-reader'
   /** Nothing arrived from the client for 1.5 × its keepalive while the guard read its socket. */
-  | 'keepalive-timeout';
+  | 'keepalive-timeout'
+  /** A signed-in client's fixed header announced more than `maxPacketBytes`. */
+  | 'packet-too-large';
 
 export interface GuardEvents {
   /** The connection is being closed for this reason (called once). */
@@ -142,7 +156,7 @@ export class GuardedConnection extends Duplex {
   /** A cloud's connection: held back by its window, never disconnected for its backlog. */
   #cloud = false;
   #bytesBeforeConnack = 0;
-  readonly #pings = new InboundPings();
+  readonly #pings: InboundPings;
   /** Pieces of a packet not complete yet, joined before aedes sees them (broker/packet-gather.ts). */
   readonly #gather = new PacketGather();
   /** 1.5 × the client's keepalive in ms (0: none), and the timer that closes a silent client. */
@@ -185,6 +199,7 @@ export class GuardedConnection extends Duplex {
     this.#limits = limits;
     this.#events = events;
     this.#budget = budget;
+    this.#pings = new InboundPings(limits.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES);
     inner.on('data', (chunk: Buffer) => this.#onData(chunk));
     inner.on('end', () => {
       const tail = this.#gather.flush();
@@ -257,6 +272,10 @@ export class GuardedConnection extends Duplex {
     // PINGREQs are answered here once the client has its CONNACK (before, aedes sees them as they are).
     const { rest, pings } = this.#pings.take(chunk, this.#admitted);
     if (pings > 0) this.#answerPings(pings);
+    if (this.#pings.tooLarge && this.#admitted) {
+      this.#refuse('packet-too-large');
+      return;
+    }
     if (rest.length === 0 || this.#refused) return;
     const whole = this.#gather.add(rest, this.#pings.packetLeft);
     if (whole) this.#deliver(whole);

@@ -37,6 +37,11 @@ function packetSizeAt(bytes: Buffer, at: number): number | 'more' | 'malformed' 
 }
 
 export class InboundPings {
+  /** A packet announcing more than `maxPacketBytes` was framed (`tooLarge`); nothing after it is. */
+  #tooLarge = false;
+
+  constructor(private readonly maxPacketBytes = Number.POSITIVE_INFINITY) {}
+
   /** Bytes of the current packet still to come. */
   #skip = 0;
   /** The start of a fixed header whose length bytes have not all arrived yet. */
@@ -49,6 +54,11 @@ export class InboundPings {
    */
   get packetLeft(): number {
     return this.#lost ? 0 : this.#skip;
+  }
+
+  /** A fixed header announced more than `maxPacketBytes`: the stream is framed no further. */
+  get tooLarge(): boolean {
+    return this.#tooLarge;
   }
 
   /** The chunk without its whole PINGREQs (`cut`; else only framed), and how many were cut. */
@@ -75,6 +85,12 @@ export class InboundPings {
       }
       if (size === 'more') {
         this.#partial = Buffer.from(bytes.subarray(at));
+        break;
+      }
+      if (size > this.maxPacketBytes) {
+        this.#tooLarge = true;
+        this.#lost = true;
+        at = bytes.length;
         break;
       }
       if (cut && size === 2 && bytes[at] === PINGREQ) {

@@ -14,12 +14,13 @@ import { createWebSocketStream, WebSocketServer } from 'ws';
 import { AnxinError } from '../shared/errors.ts';
 import type { KeyRing } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
-import { type AedesHooks, createAedesHooks } from './aedes-hooks.ts';
+import { type AedesHooks, createAedesHooks, DEFAULT_MAX_PAYLOAD } from './aedes-hooks.ts';
 import { ConnectedClients } from './connected-clients.ts';
 import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
   GuardedConnection,
+  PACKET_OVERHEAD_BYTES,
   PendingConnections,
 } from './connection-guard.ts';
 import { RevocationList } from './revocations.ts';
@@ -147,6 +148,12 @@ function admitSocket(
             { address, clientId: client?.id, maxQueuedBytes: limits.maxQueuedBytes },
             'client does not read its messages; disconnecting',
           );
+        } else if (reason === 'packet-too-large') {
+          counters.kick('packet-too-large');
+          log.warn(
+            { address, clientId: client?.id, maxPacketBytes: limits.maxPacketBytes },
+            'client announced a packet over the size limit; disconnecting',
+          );
         } else {
           counters.refuseSocket(reason);
           log.warn({ address, reason }, 'connection refused before CONNACK');
@@ -225,7 +232,9 @@ async function createAedes(
 
 /** The limits every socket is admitted under, with the one read-ahead budget they share (broker/unread-budget.ts). */
 function createAdmission(options: BrokerServerOptions, counters: BrokerCounters, log: Logger): Admission {
-  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+  // The largest packet follows the largest payload, as Mosquitto's max_packet_size does.
+  const maxPacketBytes = (options.maxPayload ?? DEFAULT_MAX_PAYLOAD) + PACKET_OVERHEAD_BYTES;
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, maxPacketBytes, ...options.limits };
   const budget = new UnreadBudget(
     options.maxUnreadTotalBytes ??
       defaultUnreadBudget(options.expectedGates ?? DEFAULT_EXPECTED_GATES, limits.maxUnreadBytes),

@@ -9,14 +9,22 @@ import type { ConnectRefusal } from './credentials.ts';
 /** A publish can also be refused for its size, which is the adapter's concern, not the topic table's. */
 export type PublishRefusal = AclRefusal | 'payload-too-large' | 'no-identity';
 /** Why a live session was ended by the broker. */
-export type KickReason = 'revoked' | 'token-expired' | 'slow-reader' | 'keepalive-timeout' | 'cloud-drain-timeout';
+export type KickReason =
+  | 'revoked'
+  | 'token-expired'
+  | 'slow-reader'
+  | 'keepalive-timeout'
+  | 'packet-too-large'
+  | 'cloud-drain-timeout';
 /**
  * A subscription can also be refused for a feature this broker lacks: `$share/<group>/…` (aedes 1.x
  * has no shared subscriptions; broker/aedes-hooks.ts).
  */
 export type SubscribeRefusal = AclRefusal | 'shared-subscription-unsupported';
 /** Why a socket was closed before its CONNACK (broker/connection-guard.ts). */
-export type SocketRefusal = Exclude<GuardRefusal, 'slow-reader' | 'keepalive-timeout'> | 'too-many-pending';
+export type SocketRefusal =
+  | Exclude<GuardRefusal, 'slow-reader' | 'keepalive-timeout' | 'packet-too-large'>
+  | 'too-many-pending';
 
 export interface BrokerStats {
   clientsConnected: number;

@@ -87,6 +87,31 @@ describe('InboundPings', () => {
     expect(after.rest.equals(publish)).toBe(true);
   });
 
+  it('says when a fixed header announces more than the largest packet, and frames no further', () => {
+    const framer = new InboundPings(1024);
+    const fits = mqttPacket.generate({
+      cmd: 'publish',
+      topic: 't',
+      payload: Buffer.alloc(1000),
+      qos: 0,
+      dup: false,
+      retain: false,
+    });
+    expect(framer.take(fits, true).rest.equals(fits)).toBe(true);
+    expect(framer.tooLarge).toBe(false);
+    const over = mqttPacket.generate({
+      cmd: 'publish',
+      topic: 't',
+      payload: Buffer.alloc(1020),
+      qos: 0,
+      dup: false,
+      retain: false,
+    });
+    framer.take(over.subarray(0, 3), true);
+    expect(framer.tooLarge).toBe(true);
+    expect(framer.take(PINGREQ, true)).toEqual({ rest: PINGREQ, pings: 0 });
+  });
+
   it('after a malformed length, frames no more and passes everything on for aedes to refuse', () => {
     const framer = new InboundPings();
     const malformed = Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]);

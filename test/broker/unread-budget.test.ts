@@ -124,9 +124,12 @@ function oneRandomPublish(size: number): Buffer {
   throw new Error(`no MQTT packet is ${size} bytes`);
 }
 
-/** Each client sends one PUBLISH of random bytes (the connections are admitted already), so a byte out of place or lost shows. */
+/** Each client sends PUBLISHes of random bytes (the connections are admitted already), so a byte out of place or lost shows. */
 async function sendFromClients(port: number): Promise<Buffer[]> {
-  const payloads = Array.from({ length: CLIENTS }, () => oneRandomPublish(BYTES_PER_CLIENT));
+  // Two packets: one of 1.5 MiB would pass the largest packet a client may announce (`maxPacketBytes`).
+  const payloads = Array.from({ length: CLIENTS }, () =>
+    Buffer.concat([oneRandomPublish(BYTES_PER_CLIENT / 2), oneRandomPublish(BYTES_PER_CLIENT / 2)]),
+  );
   await Promise.all(
     payloads.map(
       (payload) =>
