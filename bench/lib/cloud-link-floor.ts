@@ -7,7 +7,8 @@
  *
  *   node --import tsx bench/lib/cloud-link-floor.ts URL CLIENT_ID TOKEN EVENTS_MESSAGES
  *
- * It exits 0 once it has taken EVENTS_MESSAGES messages on `…/events`.
+ * It prints `subscribed` once its subscriptions are granted (what the bench waits for before it
+ * starts the clock), and exits 0 once it has taken EVENTS_MESSAGES messages on `…/events`.
  */
 import { CloudMqttClient } from '../../cloud/mqtt/cloud-mqtt-client.ts';
 import { silentLogger } from '../../shared/log.ts';
@@ -32,3 +33,8 @@ const link = new CloudMqttClient({
   },
 });
 await link.start();
+if (link.linkState === 'connected') process.stdout.write('subscribed\n');
+else {
+  console.error(`cloud-link-floor: not connected to ${url} (${link.linkState})`);
+  process.exit(1);
+}

@@ -89,7 +89,6 @@ export function memoryOfPid(pid: number): { anon: number; file: number; brkHeap:
 /** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ: 100 on Linux). */
 const USER_HZ = 100;
 
-/** CPU time (user + system) a process has used so far, in seconds; undefined once it is gone. */
 /**
  * Read and write system calls a process has made (`/proc/PID/io`), or undefined once it is gone.
  * For this process (`'self'`) its threads' counts are summed instead: the process's own figure also
@@ -112,6 +111,7 @@ export function syscallsOfPid(pid: number | 'self'): { reads: number; writes: nu
   return { reads, writes };
 }
 
+/** CPU time (user + system) a process has used so far, in seconds; undefined once it is gone. */
 export function cpuSecondsOfPid(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -22,17 +22,40 @@ const LINK_FLOOR_SCRIPT = fileURLToPath(new URL('./cloud-link-floor.ts', import.
 
 /** The subscriber process, taking `total` messages of every gate's `events` (QoS 1) as the cloud's account. */
 function spawnSubscriber(kind: RawSubscriber, port: number, token: string, total: number): ChildProcess {
-  const stdio: ['ignore', 'ignore', 'inherit'] = ['ignore', 'ignore', 'inherit'];
   if (kind === 'cloud-link') {
     const args = ['--import', 'tsx', LINK_FLOOR_SCRIPT, `mqtt://127.0.0.1:${port}`, RAW_SUB_ID, token, String(total)];
-    return spawn(process.execPath, args, { stdio });
+    return spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   }
+  const stdio: ['ignore', 'ignore', 'inherit'] = ['ignore', 'ignore', 'inherit'];
   const args = ['-h', '127.0.0.1', '-p', String(port), '-i', RAW_SUB_ID, '-u', RAW_SUB_ID, '-P', token];
   return spawn(
     'mosquitto_sub',
     [...args, '-V', 'mqttv311', '-q', '1', '-C', String(total), '-t', filters.allGates('events')],
     { stdio },
   );
+}
+
+/** Resolves once the child prints `subscribed`; rejects if it ends or stays silent for `timeoutMs`. */
+async function subscribedLine(child: ChildProcess, timeoutMs: number): Promise<void> {
+  const stdout = child.stdout!;
+  stdout.setEncoding('utf8');
+  let seen = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the cloud link did not subscribe in time')), timeoutMs);
+    const onData = (text: string) => {
+      seen += text;
+      if (!seen.includes('subscribed\n')) return;
+      clearTimeout(timer);
+      stdout.off('data', onData);
+      stdout.resume();
+      resolve();
+    };
+    stdout.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the cloud link ended with ${code} before it subscribed`));
+    });
+  });
 }
 
 export async function rawCeiling(
@@ -50,7 +73,9 @@ export async function rawCeiling(
     if (sub.exitCode === null) sub.kill('SIGKILL');
   });
   const exited = once(sub, 'exit');
-  await sleep(subscriber === 'cloud-link' ? 3_000 : 1_000); // neither says "subscribed" (tsx loads first)
+  // The link says when it is subscribed; mosquitto_sub has no such signal (a C client, subscribed within 1 s).
+  if (sub.stdout) await subscribedLine(sub, PHASE_TIMEOUT_MS);
+  else await sleep(1_000);
   const started = process.hrtime.bigint();
   const { result: run, split } = await withCpuSplit({ broker: broker.pid, [subscriber]: sub.pid! }, async () => {
     const sent = await swarm.send(messages, { window, until: 'puback', timeoutMs: PHASE_TIMEOUT_MS });
