@@ -38,6 +38,12 @@ export interface CompoundResidentsOptions {
   retryMs?: number;
   maxPerCompound: number;
   maxTotal: number;
+  /**
+   * The clock the `now` passed to `of` comes from (admission's): read again when a read fails, so
+   * the retry is counted from the failure — a read failing on a 30 s statement timeout would
+   * otherwise be retried at once, back to back against a struggling database.
+   */
+  now: () => number;
   logger: Logger;
 }
 
@@ -96,19 +102,20 @@ export class CompoundResidents {
 
   /**
    * Reads the set (`now`: when the read began). A failed reload keeps a set still within
-   * `maxStaleMs`, to be read again `retryMs` later. A failed read with no such set, and a compound
-   * too big to hold, are held too — as "look persons up one by one" — for `maxAgeMs` and ten times
-   * that: during database trouble every message would otherwise start another whole-compound read,
-   * and a big compound would be read only to be found too big again.
+   * `maxStaleMs`, to be read again `retryMs` after the failure. A failed read with no such set, and
+   * a compound too big to hold, are held too — as "look persons up one by one" — for `maxAgeMs`
+   * (from the failure) and ten times that: during database trouble every message would otherwise
+   * start another whole-compound read, and a big compound would be read only to be found too big again.
    */
   private async load(compoundId: string, now: number): Promise<void> {
     let ids: string[] | undefined;
     try {
       ids = await this.options.personIdsOfCompound(compoundId, this.options.maxPerCompound);
     } catch (err) {
+      const failedAt = this.options.now();
       const old = this.held.get(compoundId);
       if (old?.persons !== undefined && now - old.readAt < this.maxStaleMs) {
-        old.until = now + this.retryMs;
+        old.until = failedAt + this.retryMs;
         const servedUntil = old.readAt + this.maxStaleMs;
         this.options.logger.warn(
           { err, compoundId, servedUntil },
@@ -117,9 +124,13 @@ export class CompoundResidents {
         return;
       }
       this.options.logger.warn({ err, compoundId }, "compound's residents not read; looking persons up one by one");
-      this.hold(compoundId, undefined, now, this.options.maxAgeMs);
+      this.hold(compoundId, undefined, failedAt, this.options.maxAgeMs);
       return;
     }
+    // The compound's own old set is given up before making room, so its ids are the first room the
+    // new set gets — makeRoom would otherwise drop other compounds' sets whose time is over (in the
+    // order they came) before reaching it. hold()'s own drop then finds nothing here; it is for the
+    // failure path above, which replaces an old entry without this.
     this.drop(compoundId);
     const read = ids ? new Set(ids) : undefined;
     // No room beside the current sets: one by one until this one's time is over, then try again.

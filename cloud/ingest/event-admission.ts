@@ -89,6 +89,7 @@ export class EventAdmission {
           maxAgeMs: PERSON_CACHE_MS,
           maxPerCompound: COMPOUND_SET_MAX,
           maxTotal: COMPOUND_SETS_TOTAL_MAX,
+          now: () => this.now(),
           logger: this.logger,
         })
       : undefined;

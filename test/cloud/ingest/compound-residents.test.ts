@@ -3,8 +3,9 @@
  * compound too big to hold, costs afterwards — one read per hold, not one per message — and the
  * refresh-ahead: a reload never holds a message (the old set is served while a deliberately slow
  * read runs), one read per compound at a time, a failed reload keeps the old set and is retried,
- * and no set is served past its staleness bound. Time is the `now` passed in; reads are promises
- * the test settles.
+ * and no set is served past its staleness bound; a retry is counted from the failure, however long
+ * the read took. Time is a logical clock (the `now` passed in is the module's clock); reads are
+ * promises the test settles.
  */
 import { describe, expect, it } from 'vitest';
 import { CompoundResidents } from '../../../cloud/ingest/compound-residents.ts';
@@ -29,9 +30,14 @@ function deferred<T>() {
 /** Lets a settled read's continuations run. */
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * The module under a logical clock: `held.of(c, t)` moves the clock to `t` first (the caller's clock
+ * and the module's are one, as in admission); `clock.t` moves it alone, e.g. while a read runs.
+ */
 function residents(read: (compoundId: string, limit: number) => Promise<string[] | undefined>, maxTotal = 100) {
   let reads = 0;
-  const held = new CompoundResidents({
+  const clock = { t: 0 };
+  const module = new CompoundResidents({
     personIdsOfCompound: (compoundId, limit) => {
       reads += 1;
       return read(compoundId, limit);
@@ -39,9 +45,16 @@ function residents(read: (compoundId: string, limit: number) => Promise<string[]
     maxAgeMs: MAX_AGE_MS,
     maxPerCompound: 3,
     maxTotal,
+    now: () => clock.t,
     logger: silentLogger,
   });
-  return { held, reads: () => reads };
+  const held = {
+    of(compoundId: string, t: number) {
+      clock.t = t;
+      return module.of(compoundId, t);
+    },
+  };
+  return { held, clock, reads: () => reads };
 }
 
 describe('CompoundResidents', () => {
@@ -118,6 +131,40 @@ describe('CompoundResidents', () => {
     await settled();
     expect(reads()).toBe(4);
     expect([...(held.of('c-1', MAX_AGE_MS + 2 * RETRY_MS + 1) as Set<string>)]).toEqual(['p-2']);
+  });
+
+  it('a reload failing after more than retryMs (a statement timeout) is retried retryMs after the failure, not at once', async () => {
+    const slow = deferred<string[]>();
+    let call = 0;
+    const { held, clock, reads } = residents(async () => (++call === 1 ? ['p-1'] : slow.promise));
+    await held.of('c-1', 0);
+    expect(held.of('c-1', MAX_AGE_MS)).toBeInstanceOf(Set);
+    expect(reads()).toBe(2);
+    // The read hangs for 3 × retryMs of logical time, then fails.
+    const failedAt = MAX_AGE_MS + 3 * RETRY_MS;
+    clock.t = failedAt;
+    slow.reject(new Error('canceling statement due to statement timeout'));
+    await settled();
+    for (let t = failedAt; t < failedAt + RETRY_MS; t += 1000) {
+      expect([...(held.of('c-1', t) as Set<string>)]).toEqual(['p-1']);
+    }
+    expect(reads()).toBe(2);
+    expect(held.of('c-1', failedAt + RETRY_MS)).toBeInstanceOf(Set);
+    expect(reads()).toBe(3);
+  });
+
+  it('a first read failing late is held as "one by one" for maxAgeMs from the failure', async () => {
+    const slow = deferred<string[]>();
+    const { held, clock, reads } = residents(() => slow.promise);
+    const first = held.of('c-1', 0);
+    const failedAt = 2 * MAX_AGE_MS;
+    clock.t = failedAt;
+    slow.reject(new Error('connection timeout'));
+    expect(await first).toBeUndefined();
+    expect(held.of('c-1', failedAt + MAX_AGE_MS - 1)).toBeUndefined();
+    expect(reads()).toBe(1);
+    expect(held.of('c-1', failedAt + MAX_AGE_MS)).toBeUndefined();
+    expect(reads()).toBe(2);
   });
 
   it('no set is served past maxStaleMs after its read began: the message waits for the read, and a failed one means one by one', async () => {
