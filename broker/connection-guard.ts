@@ -25,7 +25,8 @@
  *   deliveries (100 at a time) wait. aedes 1.x still reads the publishing gates' next packets
  *   (it reads on every `readable`, not only when its packets are done), so what bounds the broker's
  *   memory behind a held cloud is the gates' own uplink windows (a few messages each), not aedes;
- *   nothing is dropped. A cloud that takes nothing at
+ *   nothing is dropped. What aedes queued that way is released a turn at a time, never in one
+ *   synchronous chain that could exhaust the stack (broker/emit-turns.ts). A cloud that takes nothing at
  *   all for aedes' drain timeout (60 s) is dead, not slow; aedes closes it then (counted as
  *   `kicked['cloud-drain-timeout']`, broker/server.ts).
  *
@@ -61,7 +62,7 @@
  * them (broker/packet-gather.ts), whether aedes is behind or not.
  */
 import { Duplex } from 'node:stream';
-import { announcedPacketSize, InboundPings } from './mqtt-framing.ts';
+import { announcedPacketSize, InboundPings, PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
 import { PacketGather } from './packet-gather.ts';
 import { heldCost, UnreadBudget } from './unread-budget.ts';
 
@@ -93,8 +94,6 @@ export interface ConnectionLimits {
   maxPacketBytes?: number;
 }
 
-/** What a PUBLISH carries besides its payload: fixed header (≤ 5), topic (2 + ≤ ~200), packet id (2). */
-export const PACKET_OVERHEAD_BYTES = 1024;
 /** The default `maxPayload` (1 MiB, broker/aedes-hooks.ts) and its overhead. */
 export const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024 + PACKET_OVERHEAD_BYTES;
 

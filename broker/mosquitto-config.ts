@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { assertId } from '../shared/ids.ts';
 import { CLOUD_STATUS_TOPIC, GATE_TOPIC_KINDS, TOPIC_PREFIX } from '../shared/topics.ts';
 import { type MqttRole, ROLE_POLICIES } from './acl.ts';
+import { PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
 
 /** The dynamic-security plugin's hashes (plugins/dynamic-security): PBKDF2-HMAC-SHA512, 101 rounds, 12-byte salt, 64 bytes. */
 const MOSQUITTO_PBKDF2_ITERATIONS = 101;
@@ -182,8 +183,6 @@ export interface MosquittoFiles {
 }
 
 export const MOSQUITTO_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
-/** What a PUBLISH carries besides its payload: fixed header (≤ 5), topic (2 + ≤ ~200), packet id (2). */
-const MOSQUITTO_PACKET_OVERHEAD = 1024;
 /**
  * The cloud's receive window through Mosquitto, in messages. Not Mosquitto's default of 20: the
  * cloud's PUBACKs leave once per event-loop turn (corked) and none during a commit, so with 20 the
@@ -203,9 +202,9 @@ export const MOSQUITTO_DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024 * 1024;
  * Mosquitto — the unbounded memory the setting is there to prevent.
  */
 export function maxQueuedBytesProblem(maxQueuedBytes: number, maxPayload = MOSQUITTO_DEFAULT_MAX_PAYLOAD) {
-  const packet = maxPayload + MOSQUITTO_PACKET_OVERHEAD;
+  const packet = maxPayload + PACKET_OVERHEAD_BYTES;
   if (!Number.isSafeInteger(maxQueuedBytes) || maxQueuedBytes < packet) {
-    return `must be a whole number of bytes, at least ${packet} (one largest packet: max payload + ${MOSQUITTO_PACKET_OVERHEAD})`;
+    return `must be a whole number of bytes, at least ${packet} (one largest packet: max payload + ${PACKET_OVERHEAD_BYTES})`;
   }
   return undefined;
 }
@@ -245,7 +244,7 @@ export function generateMosquittoConfig(input: MosquittoConfigInput): MosquittoF
     `plugin_opt_config_file ${join(input.dir, 'dynamic-security.json')}`,
     // The whole packet: the largest docs/contract.md payload plus its topic and headers. A larger
     // packet disconnects its sender when its header arrives, before Mosquitto buffers it.
-    `max_packet_size ${maxPayload + MOSQUITTO_PACKET_OVERHEAD}`,
+    `max_packet_size ${maxPayload + PACKET_OVERHEAD_BYTES}`,
     // Flow control towards the cloud (docs/deploy.md, "Flow control towards the cloud"): at most
     // MOSQUITTO_MAX_INFLIGHT QoS 1 messages unacknowledged at a time (the cloud acks each once its
     // ingest took it), the rest queued by size, not by Mosquitto's default count of 1000 — which a

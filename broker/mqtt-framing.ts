@@ -13,6 +13,14 @@
 const PINGREQ = 0xc0;
 
 /**
+ * What a PUBLISH carries besides its payload: fixed header (≤ 5), topic (2 + ≤ ~200), packet id (2).
+ * The largest packet a client may send is the largest payload plus this, in the embedded broker
+ * (broker/connection-guard.ts, `maxPacketBytes`) and in Mosquitto's `max_packet_size`
+ * (broker/mosquitto-config.ts) alike: one figure for both.
+ */
+export const PACKET_OVERHEAD_BYTES = 1024;
+
+/**
  * Decodes the fixed header's remaining length (§2.2.3) from the first bytes of a packet:
  * `{ total }` (fixed header + remaining length), `'more'` when the bytes so far are not enough,
  * or `'malformed'` after four continuation bytes.

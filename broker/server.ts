@@ -15,14 +15,15 @@ import { AnxinError } from '../shared/errors.ts';
 import type { KeyRing } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
 import { type AedesHooks, createAedesHooks, DEFAULT_MAX_PAYLOAD } from './aedes-hooks.ts';
+import { cutReleaseChains } from './emit-turns.ts';
 import { ConnectedClients } from './connected-clients.ts';
 import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
   GuardedConnection,
-  PACKET_OVERHEAD_BYTES,
   PendingConnections,
 } from './connection-guard.ts';
+import { PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
 import { RevocationList } from './revocations.ts';
 import { markRedeliveries, type OutgoingStore } from './session-store.ts';
 import { BrokerCounters, type BrokerStats } from './stats.ts';
@@ -209,6 +210,8 @@ async function createAedes(
     // cloud's window and the gates refill it as fast as the cloud reads, so the window never empties,
     // never emits `drain`, and aedes' 60 s drain timer closes a cloud that is reading at full speed.
   });
+  // A backlog in aedes' emitter is released a turn at a time, never in one synchronous chain.
+  await cutReleaseChains(broker);
   // Set by aedes once it listens; its typings omit it.
   markRedeliveries((broker as unknown as { persistence: OutgoingStore }).persistence);
   broker.on('clientReady', (client) => {
