@@ -13,7 +13,7 @@
 import type { Logger } from '../../shared/log.ts';
 import { type EventsMessage, eventsMessageSchema } from '../../shared/schemas/mqtt.ts';
 import type { CloudMetrics } from '../metrics/cloud-metrics.ts';
-import type { EventStore, IngestHook, RefusedSeq, StoredEvent } from '../store/store.ts';
+import type { EventStore, IngestHook, RefusedSeq, SeqClash, StoredEvent } from '../store/store.ts';
 import type { EventAdmission } from './event-admission.ts';
 import { readEventsMessage } from './events-reader.ts';
 
@@ -267,7 +267,9 @@ export class EventIngest {
       metrics.ingestBatchSeconds.observe((performance.now() - started) / 1000);
       metrics.ingestBatchSize.observe(batch.length);
       metrics.ingestEvents.inc({ outcome: 'stored' }, result.inserted.length);
-      metrics.ingestEvents.inc({ outcome: 'duplicate' }, batch.length - result.inserted.length);
+      const clashes = result.clashes ?? [];
+      metrics.ingestEvents.inc({ outcome: 'duplicate' }, batch.length - result.inserted.length - clashes.length);
+      if (clashes.length > 0) this.seqClashes(clashes);
       this.ackWhenDurable(result.acks, result.acksReadAt);
       if (result.ackError !== undefined) this.ackFailed(result.ackError, batch, refused);
       if (result.inserted.length > 0) this.options.onStored?.(result.inserted);
@@ -296,6 +298,21 @@ export class EventIngest {
           this.logger.error({ err }, 'fsync of the stored batch failed; not acknowledging it');
         },
       );
+  }
+
+  /**
+   * Passages not stored because their gate sent another passage under the same seq first (a
+   * journal restored from a backup, a cloned card): the seq is acked like a duplicate — the copy
+   * stored first stays — so each is logged with both ts and counted, never dropped silently.
+   */
+  private seqClashes(clashes: readonly SeqClash[]): void {
+    this.options.metrics.ingestRejects.inc({ reason: 'seq-clash' }, clashes.length);
+    for (const { gateId, seq, storedTs, droppedTs } of clashes) {
+      this.logger.warn(
+        { gateId, seq, storedTs, droppedTs },
+        'passage not stored: its gate sent another passage under the same seq first',
+      );
+    }
   }
 
   /** Stored, but the marks could not be moved: nothing is acked, the gates resend (harmless by (gateId, seq)). */

@@ -56,9 +56,26 @@ export interface RefusedSeq {
   refusedAt: number;
 }
 
+/**
+ * A passage not stored because another copy of its `(gateId, seq)` with another `ts` was stored
+ * first: a gate that sent two passages under one seq (a journal restored from a backup, a
+ * cloned SD card). The seq is answered like a duplicate — the stored copy stays — so the caller
+ * logs and counts it (`anxin_ingest_rejects_total{reason="seq-clash"}`), never silently.
+ */
+export interface SeqClash {
+  gateId: string;
+  seq: number;
+  /** The copy that stays. */
+  storedTs: number;
+  /** The copy of this batch that was not stored. */
+  droppedTs: number;
+}
+
 export interface InsertEventsResult {
   /** The events that were new (duplicates of `(gateId, seq)` are left out). */
   inserted: StoredEvent[];
+  /** The batch's passages left out because another copy of their seq, with another ts, is stored. */
+  clashes?: SeqClash[];
   /** Every gate of the batch → the highest n such that all of its seq ≤ n are stored or refused. */
   acks: Map<string, number>;
   /**

@@ -22,7 +22,7 @@ import type pg from 'pg';
 import { encodeCursor } from '../cursor.ts';
 import { EVENT_COLUMN_COUNT, EVENT_COLUMNS, writeEventValues } from '../event-columns.ts';
 import { hookFor, type IngestHook, type PgIngestHook } from '../ingest-hook.ts';
-import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
+import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, SeqClash, StoredEvent } from '../store.ts';
 import { ackedUpTo, advanceAcks } from './pg-acks.ts';
 import { type EventPartitions, listPartitions } from './pg-partitions.ts';
 import { run, statement, transaction } from './pg-pool.ts';
@@ -92,10 +92,17 @@ const insertBatch = statement<InsertBatchParams, { gate_id: string; seq: number 
  * seqs, so with many batches of the same gates at once (two instances after a reconnect moved
  * gates between them) a batch could lose three times in a row and fail.
  */
-const clashes = statement<[string[], number[], number[]], { gate_id: string; seq: number }>(
+const clashes = statement<[string[], number[], number[]], { gate_id: string; seq: number; stored_ts: number }>(
   'batch_clashes',
-  `SELECT k.gate_id, k.seq FROM unnest($1::text[], $2::int8[], $3::int8[]) AS k(gate_id, seq, ts)
-   WHERE EXISTS (SELECT 1 FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq AND e.ts <> k.ts)`,
+  `SELECT k.gate_id, k.seq, e.ts AS stored_ts FROM unnest($1::text[], $2::int8[], $3::int8[]) AS k(gate_id, seq, ts)
+   JOIN LATERAL (SELECT e.ts FROM events e WHERE e.gate_id = k.gate_id AND e.seq = k.seq AND e.ts <> k.ts LIMIT 1) e
+   ON true`,
+);
+/** The stored ts of keys (`$1`, `$2`) the batch skipped as committed already: a copy, or a clash. */
+const storedTsOf = statement<[string[], number[]], { gate_id: string; seq: number; ts: number }>(
+  'batch_stored_ts',
+  `SELECT e.gate_id, e.seq, e.ts FROM unnest($1::text[], $2::int8[]) AS k(gate_id, seq)
+   JOIN events e ON e.gate_id = k.gate_id AND e.seq = k.seq`,
 );
 /** This batch's own rows of the clashed keys (`$1`–`$3`: gate, seq and its ts), under their locks. */
 const dropClashed = statement<[string[], number[], number[]]>(
@@ -151,10 +158,13 @@ interface Plan {
   /** Every seq of the batch per gate, new or duplicate: either way it is stored once this commits. */
   seqsOfGate: Map<string, number[]>;
   compoundOfGate: Map<string, string>;
+  /** Copies within the batch of a seq already in it with another ts (the first one is the candidate). */
+  clashes: SeqClash[];
 }
 
 function planBatch(events: readonly StoredEvent[], refused: readonly RefusedSeq[]): Plan {
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
+  const clashes: SeqClash[] = [];
   const candidates: StoredEvent[] = [];
   const seqsOfGate = new Map<string, number[]>();
   const compoundOfGate = new Map<string, string>();
@@ -170,11 +180,15 @@ function planBatch(events: readonly StoredEvent[], refused: readonly RefusedSeq[
     if (seqs) seqs.push(e.seq);
     else seqsOfGate.set(e.gateId, [e.seq]);
     const k = key(e.gateId, e.seq);
-    if (seen.has(k)) continue;
-    seen.add(k);
+    const firstTs = seen.get(k);
+    if (firstTs !== undefined) {
+      if (firstTs !== e.ts) clashes.push({ gateId: e.gateId, seq: e.seq, storedTs: firstTs, droppedTs: e.ts });
+      continue;
+    }
+    seen.set(k, e.ts);
     candidates.push(e);
   }
-  return { candidates, seqsOfGate, compoundOfGate };
+  return { candidates, seqsOfGate, compoundOfGate, clashes };
 }
 
 const asIs = (b: boolean) => b;
@@ -199,21 +213,45 @@ function isMissingPartition(error: unknown): boolean {
   return e.code === '23514' && /no partition/.test(e.message ?? '');
 }
 
-/** Deletes this batch's copies of the clashed keys (another copy was committed first); returns the rest. */
+/**
+ * The batch's candidates skipped as committed already (only when some were: resends) whose
+ * stored copy has another ts — a clash met after the fact rather than under the locks.
+ */
+async function skippedClashes(client: pg.PoolClient, skipped: readonly StoredEvent[]): Promise<SeqClash[]> {
+  const { rows } = await run(client, storedTsOf, [skipped.map((e) => e.gateId), skipped.map((e) => e.seq)]);
+  const storedTs = new Map(rows.map((r) => [key(r.gate_id, r.seq), r.ts]));
+  const clashes: SeqClash[] = [];
+  for (const e of skipped) {
+    const ts = storedTs.get(key(e.gateId, e.seq));
+    if (ts !== undefined && ts !== e.ts) clashes.push({ gateId: e.gateId, seq: e.seq, storedTs: ts, droppedTs: e.ts });
+  }
+  return clashes;
+}
+
+/**
+ * Deletes this batch's copies of the clashed keys (another copy was committed first); returns the
+ * rest, and each clash (both ts) for the caller to log and count — never dropped silently.
+ */
 async function dropClashedRows(
   client: pg.PoolClient,
   inserted: readonly StoredEvent[],
-  clashed: readonly { gate_id: string; seq: number }[],
-): Promise<StoredEvent[]> {
-  const lost = new Set(clashed.map((r) => key(r.gate_id, r.seq)));
-  const mine = inserted.filter((e) => lost.has(key(e.gateId, e.seq)));
+  clashed: readonly { gate_id: string; seq: number; stored_ts: number }[],
+): Promise<{ kept: StoredEvent[]; clashes: SeqClash[] }> {
+  const storedTs = new Map(clashed.map((r) => [key(r.gate_id, r.seq), r.stored_ts]));
+  const mine = inserted.filter((e) => storedTs.has(key(e.gateId, e.seq)));
   const { rowCount } = await run(client, dropClashed, [
     mine.map((e) => e.gateId),
     mine.map((e) => e.seq),
     mine.map((e) => e.ts),
   ]);
   if (rowCount !== mine.length) throw new Error(`events: ${rowCount} of ${mine.length} clashed rows deleted`);
-  return inserted.filter((e) => !lost.has(key(e.gateId, e.seq)));
+  const clashes = mine.map((e) => ({
+    gateId: e.gateId,
+    seq: e.seq,
+    storedTs: storedTs.get(key(e.gateId, e.seq)) ?? 0,
+    droppedTs: e.ts,
+  }));
+  return { kept: inserted.filter((e) => !storedTs.has(key(e.gateId, e.seq))), clashes };
 }
 
 export class PgEvents {
@@ -268,20 +306,27 @@ export class PgEvents {
     ];
     // The hooks' reads and work for every candidate before the transaction.
     if (hook?.prepare && plan.candidates.length > 0) await hook.prepare(plan.candidates, compoundOf, this.pool);
+    let clashed: SeqClash[] = plan.clashes;
     const inserted = await transaction(this.pool, async (client) => {
       const { rows } = await run(client, insertBatch, params);
       const stored = new Set(rows.map((r) => key(r.gate_id, r.seq)));
       // Every candidate new (the usual case): the very array the hooks prepared for.
-      let inserted =
-        stored.size === plan.candidates.length
-          ? plan.candidates
-          : plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
+      let inserted = plan.candidates;
+      if (stored.size !== plan.candidates.length) {
+        inserted = plan.candidates.filter((e) => stored.has(key(e.gateId, e.seq)));
+        const skipped = plan.candidates.filter((e) => !stored.has(key(e.gateId, e.seq)));
+        clashed = [...clashed, ...(await skippedClashes(client, skipped))];
+      }
       const clash = await run(client, clashes, [
         inserted.map((e) => e.gateId),
         inserted.map((e) => e.seq),
         inserted.map((e) => e.ts),
       ]);
-      if (clash.rows.length > 0) inserted = await dropClashedRows(client, inserted, clash.rows);
+      if (clash.rows.length > 0) {
+        const dropped = await dropClashedRows(client, inserted, clash.rows);
+        inserted = dropped.kept;
+        clashed = [...clashed, ...dropped.clashes];
+      }
       // Last before the COMMIT: the hooks' counters are rows every instance updates (the
       // statistics of a busy hour), so their row locks are held as briefly as the batch allows.
       if (hook && inserted.length > 0) await hook.onStored(inserted, compoundOf, client);
@@ -293,11 +338,12 @@ export class PgEvents {
     // is still reported stored, so what follows a store (`onStored`) runs once for it, and the
     // failure goes to the caller (`ackError`), which logs and counts it and acks nothing. The
     // marks: one statement, whatever the gates (pg-acks.ts).
+    const clashInfo = clashed.length > 0 ? { clashes: clashed } : {};
     try {
       const { marks, readAt } = await advanceAcks(this.pool, plan.seqsOfGate);
-      return { inserted, acks: marks, ...(readAt === undefined ? {} : { acksReadAt: readAt }) };
+      return { inserted, acks: marks, ...clashInfo, ...(readAt === undefined ? {} : { acksReadAt: readAt }) };
     } catch (ackError) {
-      return { inserted, acks: new Map(), ackError };
+      return { inserted, acks: new Map(), ...clashInfo, ackError };
     }
   }
 

@@ -9,7 +9,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { encodeCursor } from '../cursor.ts';
 import { EVENT_COLUMN_COUNT, EVENT_COLUMNS, writeEventValues } from '../event-columns.ts';
 import { hookFor, type IngestHook, runSqliteHook } from '../ingest-hook.ts';
-import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, StoredEvent } from '../store.ts';
+import type { EventPage, EventQuery, InsertEventsResult, RefusedSeq, SeqClash, StoredEvent } from '../store.ts';
 import { type EventRow, eventOfRow } from '../store-rows.ts';
 import { EventGates } from './event-gates.ts';
 import { flag, WhereClause } from './rows.ts';
@@ -49,6 +49,7 @@ export class SqliteEventTables {
   private readonly setAck: Statement<[string, number]>;
   private readonly seqsAfter: Statement<[string, number, number], { seq: number }>;
   private readonly hasSeq: Statement<[string, number], 1>;
+  private readonly tsOfSeq: Statement<[string, number], number>;
   private readonly insertRefused: Statement<[string, number, string, number]>;
   private readonly refusedSeqsAfter: Statement<[string, number, number], { seq: number }>;
   private readonly hasRefusedSeq: Statement<[string, number], 1>;
@@ -74,6 +75,7 @@ export class SqliteEventTables {
   constructor(private readonly db: Database) {
     this.insertEvent = db.prepare(`INSERT INTO events (${EVENT_COLUMNS})
       VALUES (${new Array(EVENT_COLUMN_COUNT).fill('?').join(', ')}) ON CONFLICT (gate_id, seq) DO NOTHING`);
+    this.tsOfSeq = db.prepare<[string, number], number>('SELECT ts FROM events WHERE gate_id = ? AND seq = ?').pluck();
     this.getAck = db.prepare('SELECT up_to FROM gate_acks WHERE gate_id = ?');
     this.setAck = db.prepare(
       'INSERT INTO gate_acks (gate_id, up_to) VALUES (?, ?) ON CONFLICT (gate_id) DO UPDATE SET up_to = excluded.up_to',
@@ -110,6 +112,7 @@ export class SqliteEventTables {
     const result = this.db.transaction((): InsertEventsResult => {
       this.eventGates.begin();
       const inserted: StoredEvent[] = [];
+      const clashes: SeqClash[] = [];
       const gates = new Map<string, GateOfBatch>();
       let gate: GateOfBatch | undefined;
       for (const e of events) {
@@ -122,6 +125,9 @@ export class SqliteEventTables {
             this.eventGates.stored(e.gateId, e.compoundId);
             gate.storedIn = e.compoundId;
           }
+        } else {
+          const clash = this.clashOf(e);
+          if (clash) clashes.push(clash);
         }
       }
       if (hook && inserted.length > 0) {
@@ -134,13 +140,21 @@ export class SqliteEventTables {
       }
       const acks = new Map<string, number>();
       for (const [gateId, { seqs }] of gates) acks.set(gateId, this.advanceAck(gateId, seqs));
-      return { inserted, acks };
+      return clashes.length > 0 ? { inserted, acks, clashes } : { inserted, acks };
     })();
     // Only once committed: a rolled-back batch leaves the cached marks as they were.
     for (const [gateId, mark] of result.acks) this.ackMarks.set(gateId, mark);
     this.eventGates.committed();
     hook?.committed?.();
     return result;
+  }
+
+  /** A copy not stored whose seq is stored with another ts (PostgreSQL: pg-events.ts `clashes`). */
+  private clashOf(e: StoredEvent): SeqClash | undefined {
+    const storedTs = this.tsOfSeq.get(e.gateId, e.seq);
+    return storedTs === undefined || storedTs === e.ts
+      ? undefined
+      : { gateId: e.gateId, seq: e.seq, storedTs, droppedTs: e.ts };
   }
 
   /** Inserts one event; false when `(gateId, seq)` was already stored. */

@@ -109,6 +109,10 @@ describe('two instances writing one gate at once', () => {
     const one = [...first!.inserted, ...second!.inserted].filter((e) => e.seq === 1);
     expect(one).toHaveLength(1);
     expect(rows[0]!.ts).toBe(one[0]!.ts);
+    // The one taken out is reported with both times, for ingest to log and count (`seq-clash`).
+    const clashes = [...(first!.clashes ?? []), ...(second!.clashes ?? [])];
+    const other = one[0]!.ts === EVENTS_T0 + 1000 ? EVENTS_T0 + 5000 : EVENTS_T0 + 1000;
+    expect(clashes).toEqual([{ gateId: 'g-2', seq: 1, storedTs: one[0]!.ts, droppedTs: other }]);
     expect(await b.ackedUpTo('g-2')).toBe(2);
     expect(second!.acks.get('g-2')).toBe(2);
   });
