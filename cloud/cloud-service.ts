@@ -224,6 +224,7 @@ function mqttLink(
     ...(options.mqttKeepaliveSec !== undefined ? { keepaliveSec: options.mqttKeepaliveSec } : {}),
     ...(options.mqttHoldCapKeepalives !== undefined ? { holdCapKeepalives: options.mqttHoldCapKeepalives } : {}),
     onHoldOverCap: () => core.metrics.mqttHoldsOverCap.inc(),
+    onPubackWithheld: () => core.metrics.mqttPubacksWithheld.inc(),
     onMessage: (topic, payload, delivery) => core.router.route(topic, payload, delivery),
     logger: options.logger ?? silentLogger,
     now,

@@ -37,6 +37,10 @@ export function createCloudMetrics(registry = new MetricsRegistry()) {
       'anxin_mqtt_holds_over_cap_total',
       "Ingest holds that outlasted the cap after which the MQTT keepalive judges the cloud's link again.",
     ),
+    mqttPubacksWithheld: registry.counter(
+      'anxin_mqtt_pubacks_withheld_total',
+      'Held messages sent no PUBACK because their MQTT link ended during the hold (the gates resend them).',
+    ),
     acksPublished: registry.counter('anxin_ingest_acks_total', 'Cumulative acks published to gates.'),
     gateJournalDepth: registry.gauge('anxin_gate_journal_depth', 'Events in a gate journal not yet acknowledged.'),
     gateOnline: registry.gauge('anxin_gate_online', '1 when the gate last reported online.'),

@@ -127,6 +127,11 @@ export interface CloudMqttClientOptions {
   holdCapKeepalives?: number;
   /** Called once per hold that outlasts that cap (`anxin_mqtt_holds_over_cap_total`). */
   onHoldOverCap?: () => void;
+  /**
+   * Called once per held message whose PUBACK is withheld because its link ended during the hold
+   * (`anxin_mqtt_pubacks_withheld_total`): the gate resends it from its journal.
+   */
+  onPubackWithheld?: () => void;
   /** The keepalive's interval timer, MQTT.js's and the holds' (tests inject one; default native). */
   keepaliveTimer?: IntervalTimer;
 }
@@ -327,10 +332,23 @@ export class CloudMqttClient {
         // The link the message came on ended during the hold (its keepalive, the broker): MQTT.js
         // would queue this PUBACK for the next connection, whose clean session may have given its
         // id to another message — which it would then ack unread. No PUBACK; the gate resends.
-        if (client.stream !== stream || !client.connected) done(new MqttUnavailableError('link ended during the hold'));
+        if (client.stream !== stream || !client.connected) this.withholdPuback(packet, done);
         else done();
       });
     }
+  }
+
+  /**
+   * MQTT.js takes an error passed to `done` as "send no PUBACK" and swallows it — nothing would
+   * log or count it otherwise. Debug, not warn: it follows a dropped link, which is logged already.
+   */
+  private withholdPuback(packet: IPublishPacket, done: (error?: Error) => void): void {
+    this.logger.debug(
+      { topic: packet.topic, messageId: packet.messageId },
+      'PUBACK withheld: the link ended while ingest held the message; the gate resends it',
+    );
+    this.options.onPubackWithheld?.();
+    done(new MqttUnavailableError('link ended during the hold'));
   }
 
   private corkedStream: MqttClient['stream'] | undefined;

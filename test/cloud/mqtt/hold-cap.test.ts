@@ -101,6 +101,7 @@ async function heldCloud() {
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
   const received: string[] = [];
   let overCap = 0;
+  let withheld = 0;
   let release: (() => void) | undefined;
   const cloud = new CloudMqttClient({
     url: proxy.url,
@@ -111,6 +112,9 @@ async function heldCloud() {
     keepaliveTimer: timer,
     onHoldOverCap: () => {
       overCap += 1;
+    },
+    onPubackWithheld: () => {
+      withheld += 1;
     },
     reconnectMs: 50,
     logger,
@@ -156,6 +160,8 @@ async function heldCloud() {
     timedOut,
     capLogged,
     overCap: () => overCap,
+    withheld: () => withheld,
+    withheldLogged: () => lines.filter((l) => /PUBACK withheld/.test(l)).length,
   };
 }
 
@@ -196,6 +202,9 @@ describe('an ingest hold past the cap', () => {
     // byte the cloud sent before it on this link — the PUBACK of 'two', and a stale one, if any.
     await held.cloud.publish(topics.cloudStatus(), { online: true, ts: Date.now() }, { retain: true });
     expect(held.sent.of(2).filter((type) => type === 4)).toHaveLength(1);
+    // MQTT.js swallows the withheld PUBACK's error: the client logs and counts it itself.
+    expect(held.withheld()).toBe(1);
+    expect(held.withheldLogged()).toBe(1);
   }, 60_000);
 
   it('over a live broker, a hold of most of the cap (twice past 1.5 × keepalive) keeps its link, then acks and goes on', async () => {
@@ -211,5 +220,6 @@ describe('an ingest hold past the cap', () => {
     expect(held.cloud.linkState).toBe('connected');
     expect(held.overCap()).toBe(0);
     expect(held.capLogged()).toBe(0);
+    expect(held.withheld()).toBe(0);
   }, 60_000);
 });
