@@ -22,6 +22,11 @@ import { COMPOUND, Deployment, eventually } from '../../testkit/deployment.ts';
 const P1 = 'point-1';
 const P2 = 'point-2';
 const HOUR = 3_600_000;
+/**
+ * How long the race case keeps the cloud stopped (SIGSTOP) waiting for both points to ask: well
+ * within the broker's keepalive grace for the stopped cloud (see the case).
+ */
+const RACE_HOLD_MS = 5_000;
 
 type Claim = {
   claimId: string;
@@ -81,11 +86,16 @@ describe('supply distribution at two points on serial ports', () => {
     before: number,
     ready: (row: NonNullable<TerminalScan['supply']>) => boolean,
     what: string,
+    ms?: number,
   ): Promise<NonNullable<TerminalScan['supply']>> => {
-    const row = await eventually(async () => {
-      const last = await lastClaimRow(gate);
-      return last && last.key > before && ready(last.supply!) ? last : undefined;
-    }, what);
+    const row = await eventually(
+      async () => {
+        const last = await lastClaimRow(gate);
+        return last && last.key > before && ready(last.supply!) ? last : undefined;
+      },
+      what,
+      ms,
+    );
     return row.supply!;
   };
   const decided = (gate: string, before: number, person: string) =>
@@ -171,13 +181,24 @@ describe('supply distribution at two points on serial ports', () => {
     // first and both asks wait at the cloud together. Left to timing, on a loaded machine one point's
     // whole claim (ask, answer, record, relay) could end before the other read its swipe, which then
     // refused from its replica — no race at all.
+    // The hold is bounded well within the broker's keepalive grace, else the broker drops the
+    // stopped cloud and the test fails for that, not for the race: 1.5 × the cloud's 15 s keepalive
+    // counted from its last packet, which may have left up to 15 s before the pause — so as little
+    // as 7.5 s of the pause is safe. The cloud's keepalive is not a command-line setting, so the
+    // points get 5 s to read their swipes and ask, and a slower machine fails with that said.
     d.pause('cloud');
     let befores: number[];
     try {
       befores = await Promise.all([scan(P1, 'b1'), scan(P2, 'b2')]);
       await Promise.all(
         [P1, P2].map((gate, i) =>
-          rowAfter(gate, befores[i]!, (s) => s.verdict === 'asking', `${gate} asking the cloud`),
+          rowAfter(
+            gate,
+            befores[i]!,
+            (s) => s.verdict === 'asking',
+            `${gate} asking the cloud while it is stopped (bounded by ${RACE_HOLD_MS} ms: longer, and the broker's keepalive may drop the stopped cloud)`,
+            RACE_HOLD_MS,
+          ),
         ),
       );
     } finally {
