@@ -13,12 +13,12 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CloudMqttClient } from '../../../cloud/mqtt/cloud-mqtt-client.ts';
-import type { IntervalTimer } from '../../../cloud/mqtt/keepalive-during-holds.ts';
 import { createKeysFile, parseKeysFile, type SigningKey } from '../../../shared/keys.ts';
 import { signToken } from '../../../shared/token.ts';
 import { topics } from '../../../shared/topics.ts';
 import { startTestBroker, type TestBroker } from '../../../testkit/broker.ts';
 import { type SilentProxy, startSilentProxy } from '../../../testkit/silent-proxy.ts';
+import { ManualIntervals } from './manual-intervals.ts';
 
 const keys = parseKeysFile(createKeysFile());
 const signing = keys.signing as SigningKey;
@@ -26,36 +26,6 @@ const signing = keys.signing as SigningKey;
 const KEEPALIVE_S = 30;
 const KEEPALIVE_MS = KEEPALIVE_S * 1000;
 const CAP_KEEPALIVES = 3;
-
-/** setInterval on logical time: `advance` runs every interval due, in order. */
-class ManualIntervals implements IntervalTimer {
-  private now = 0;
-  private nextId = 1;
-  private readonly timers = new Map<number, { callback: () => void; every: number; due: number }>();
-
-  set(callback: () => void, ms: number): number {
-    const id = this.nextId++;
-    this.timers.set(id, { callback, every: ms, due: this.now + ms });
-    return id;
-  }
-
-  clear(id: unknown): void {
-    this.timers.delete(id as number);
-  }
-
-  advance(ms: number): void {
-    const end = this.now + ms;
-    for (;;) {
-      let next: [number, { callback: () => void; every: number; due: number }] | undefined;
-      for (const entry of this.timers) if (entry[1].due <= end && (!next || entry[1].due < next[1].due)) next = entry;
-      if (!next) break;
-      this.now = next[1].due;
-      next[1].due += next[1].every;
-      next[1].callback();
-    }
-    this.now = end;
-  }
-}
 
 let broker: TestBroker | undefined;
 let proxy: SilentProxy | undefined;
