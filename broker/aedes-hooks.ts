@@ -18,11 +18,11 @@ import type { Logger } from '../shared/log.ts';
 import type { TokenClaims } from '../shared/token.ts';
 import { type BrokerIdentity, canPublish, canSubscribe, splitSharedFilter } from './acl.ts';
 import { checkConnect } from './credentials.ts';
+import { DEFAULT_MAX_PAYLOAD } from './mqtt-framing.ts';
 import type { RevocationList } from './revocations.ts';
 import type { BrokerCounters, SubscribeRefusal } from './stats.ts';
 
 /** docs/contract.md payloads are small JSON; the largest is a 500-event journal batch (well under 1 MiB). */
-export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 export interface AedesHooksOptions {
   ring: KeyRing;

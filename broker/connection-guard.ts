@@ -62,7 +62,7 @@
  * them (broker/packet-gather.ts), whether aedes is behind or not.
  */
 import { Duplex } from 'node:stream';
-import { announcedPacketSize, InboundPings, PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
+import { announcedPacketSize, DEFAULT_MAX_PAYLOAD, InboundPings, PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
 import { PacketGather } from './packet-gather.ts';
 import { heldCost, UnreadBudget } from './unread-budget.ts';
 
@@ -95,7 +95,7 @@ export interface ConnectionLimits {
 }
 
 /** The default `maxPayload` (1 MiB, broker/aedes-hooks.ts) and its overhead. */
-export const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024 + PACKET_OVERHEAD_BYTES;
+export const DEFAULT_MAX_PACKET_BYTES = DEFAULT_MAX_PAYLOAD + PACKET_OVERHEAD_BYTES;
 
 /** A CONNECT carries a client id, a token of a few hundred bytes and maybe a small will. */
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { assertId } from '../shared/ids.ts';
 import { CLOUD_STATUS_TOPIC, GATE_TOPIC_KINDS, TOPIC_PREFIX } from '../shared/topics.ts';
 import { type MqttRole, ROLE_POLICIES } from './acl.ts';
-import { PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
+import { DEFAULT_MAX_PAYLOAD, PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
 
 /** The dynamic-security plugin's hashes (plugins/dynamic-security): PBKDF2-HMAC-SHA512, 101 rounds, 12-byte salt, 64 bytes. */
 const MOSQUITTO_PBKDF2_ITERATIONS = 101;
@@ -182,7 +182,6 @@ export interface MosquittoFiles {
   'admin.json': string;
 }
 
-export const MOSQUITTO_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /**
  * The cloud's receive window through Mosquitto, in messages. Not Mosquitto's default of 20: the
  * cloud's PUBACKs leave once per event-loop turn (corked) and none during a commit, so with 20 the
@@ -201,7 +200,7 @@ export const MOSQUITTO_DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024 * 1024;
  * `max_packet_size`: a smaller queue drops every largest message queued, and 0 means "no limit" to
  * Mosquitto — the unbounded memory the setting is there to prevent.
  */
-export function maxQueuedBytesProblem(maxQueuedBytes: number, maxPayload = MOSQUITTO_DEFAULT_MAX_PAYLOAD) {
+export function maxQueuedBytesProblem(maxQueuedBytes: number, maxPayload = DEFAULT_MAX_PAYLOAD) {
   const packet = maxPayload + PACKET_OVERHEAD_BYTES;
   if (!Number.isSafeInteger(maxQueuedBytes) || maxQueuedBytes < packet) {
     return `must be a whole number of bytes, at least ${packet} (one largest packet: max payload + ${PACKET_OVERHEAD_BYTES})`;
@@ -232,7 +231,7 @@ export function generateMosquittoConfig(input: MosquittoConfigInput): MosquittoF
   }
   const pluginPath = input.pluginPath ?? findDynsecPlugin();
   if (!pluginPath) throw new DynsecPluginMissingError();
-  const maxPayload = input.maxPayload ?? MOSQUITTO_DEFAULT_MAX_PAYLOAD;
+  const maxPayload = input.maxPayload ?? DEFAULT_MAX_PAYLOAD;
   const maxQueuedBytes = input.maxQueuedBytes ?? MOSQUITTO_DEFAULT_MAX_QUEUED_BYTES;
   const queueProblem = maxQueuedBytesProblem(maxQueuedBytes, maxPayload);
   if (queueProblem) throw new RangeError(`maxQueuedBytes: ${maxQueuedBytes} ${queueProblem}`);

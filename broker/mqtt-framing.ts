@@ -19,6 +19,8 @@ const PINGREQ = 0xc0;
  * (broker/mosquitto-config.ts) alike: one figure for both.
  */
 export const PACKET_OVERHEAD_BYTES = 1024;
+/** The largest PUBLISH payload either broker accepts by default (`--max-payload`): 1 MiB. */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 /**
  * Decodes the fixed header's remaining length (§2.2.3) from the first bytes of a packet:

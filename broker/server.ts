@@ -14,7 +14,7 @@ import { createWebSocketStream, WebSocketServer } from 'ws';
 import { AnxinError } from '../shared/errors.ts';
 import type { KeyRing } from '../shared/keys.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
-import { type AedesHooks, createAedesHooks, DEFAULT_MAX_PAYLOAD } from './aedes-hooks.ts';
+import { type AedesHooks, createAedesHooks } from './aedes-hooks.ts';
 import { cutReleaseChains } from './emit-turns.ts';
 import { ConnectedClients } from './connected-clients.ts';
 import {
@@ -23,7 +23,7 @@ import {
   GuardedConnection,
   PendingConnections,
 } from './connection-guard.ts';
-import { PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
+import { DEFAULT_MAX_PAYLOAD, PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
 import { RevocationList } from './revocations.ts';
 import { markRedeliveries, type OutgoingStore } from './session-store.ts';
 import { BrokerCounters, type BrokerStats } from './stats.ts';

@@ -8,7 +8,8 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MOSQUITTO_DEFAULT_MAX_PAYLOAD, type MosquittoAccount } from '../../broker/mosquitto-config.ts';
+import type { MosquittoAccount } from '../../broker/mosquitto-config.ts';
+import { DEFAULT_MAX_PAYLOAD } from '../../broker/mqtt-framing.ts';
 import { ANXIN, brokerArgs, cloudArgs, ROOT, waitForPort } from '../../testkit/anxin-process.ts';
 import { freePort, startMosquitto } from '../../testkit/mosquitto.ts';
 import type { BenchContext } from './cli.ts';
@@ -177,7 +178,7 @@ export async function startAnxinCloud(
 export async function startAuthMosquitto(ctx: Ctx, accounts: readonly MosquittoAccount[]): Promise<RunningProcess> {
   const mosquitto = await startMosquitto({
     accounts,
-    maxPayload: MOSQUITTO_DEFAULT_MAX_PAYLOAD,
+    maxPayload: DEFAULT_MAX_PAYLOAD,
   });
   ctx.onCleanup(() => mosquitto.stop());
   let stopped = false;

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { exitCodeFor } from '../command-errors.ts';
 import { untilStopSignal } from '../stop-signal.ts';
 import { z } from 'zod';
-import { DEFAULT_MAX_PAYLOAD } from '../../broker/aedes-hooks.ts';
+import { DEFAULT_MAX_PAYLOAD } from '../../broker/mqtt-framing.ts';
 import { DEFAULT_CONNECTION_LIMITS } from '../../broker/connection-guard.ts';
 import {
   DynsecPluginMissingError,
