@@ -9,7 +9,7 @@
  * - it may send at most `maxBytesBeforeConnack` in all until its CONNACK (aedes queues any packet
  *   pipelined behind the CONNECT until then);
  * - aedes' connect timeout still closes a socket that sends nothing; the per-address cap on such
- *   sockets lives in `PendingConnections` below.
+ *   sockets lives in `PendingConnections` (broker/pending-connections.ts).
  *
  * After CONNACK, aedes finishes delivering a message only once the subscriber's socket took it
  * (it waits for `drain` on a full one). What that wait means depends on who the subscriber is:
@@ -60,10 +60,22 @@
  * One step further, aedes' parser keeps every Buffer of a packet until the packet is complete, so
  * pieces of an incomplete packet are gathered into one Buffer of up to 16 KiB before aedes gets
  * them (broker/packet-gather.ts), whether aedes is behind or not.
+ *
+ * Unfinished publishes. None of that bounds what aedes itself holds: it reads a client's next
+ * packets on every `readable` and queues each PUBLISH until every subscriber took it, so a gate
+ * ignoring its uplink window behind a held cloud made it hold 192 MiB (3000 × 64 KiB), all PUBACKed.
+ * The guard counts the PUBLISHes it frames and aedes' `publish` event for each (server.ts calls
+ * `published`); with more than `maxUnfinishedPublishes` unfinished (default 128) it stops reading
+ * the client exactly as past `maxUnreadBytes`, and reads again once they are back at the limit
+ * (broker/unfinished-publishes.ts: what counts, and why not the PUBACK). Not a cloud's: its acks wait
+ * in aedes' one queue behind the very gate messages that wait for it to read, so stopping it would
+ * stop the acks (and its PINGREQs) that let the gates' windows move exactly when they are needed;
+ * what it publishes is bounded by its own windows (one ack per stored batch, sync windows).
  */
 import { Duplex } from 'node:stream';
 import { announcedPacketSize, DEFAULT_MAX_PAYLOAD, InboundPings, PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
 import { PacketGather } from './packet-gather.ts';
+import { DEFAULT_MAX_UNFINISHED_PUBLISHES, PublishTally, UnfinishedPublishes } from './unfinished-publishes.ts';
 import { heldCost, UnreadBudget } from './unread-budget.ts';
 
 export interface ConnectionLimits {
@@ -92,6 +104,12 @@ export interface ConnectionLimits {
    * (broker/mosquitto-config.ts). Unset: `DEFAULT_MAX_PACKET_BYTES`.
    */
   maxPacketBytes?: number;
+  /**
+   * PUBLISHes read from a gate or observer that aedes has not finished (every subscriber took them),
+   * past which its socket is read no further until they are back at this (module comment, "Unfinished
+   * publishes"). Never a cloud's. Unset: `DEFAULT_MAX_UNFINISHED_PUBLISHES` (128).
+   */
+  maxUnfinishedPublishes?: number;
 }
 
 /** The default `maxPayload` (1 MiB, broker/aedes-hooks.ts) and its overhead. */
@@ -179,6 +197,10 @@ export class GuardedConnection extends Duplex {
   #ended = false;
   /** What every connection reads ahead of aedes (module comment); this one's share is `#unreadCost`. */
   readonly #budget: UnreadBudget;
+  /** PUBLISHes read and not finished by aedes (broker/unfinished-publishes.ts). */
+  readonly #publishes: UnfinishedPublishes;
+  /** The socket is not read because of `#publishes` (counted once per stop). */
+  #heldByPublishes = false;
   /** Waiting in the budget's line: called once when there is room again. */
   readonly #budgetTurn = () => this.#resumeReading();
 
@@ -187,6 +209,7 @@ export class GuardedConnection extends Duplex {
     limits: ConnectionLimits,
     events: GuardEvents,
     budget: UnreadBudget = new UnreadBudget(Number.POSITIVE_INFINITY),
+    publishes: PublishTally = new PublishTally(),
   ) {
     // aedes reads in paused mode and writes packet by packet.
     super({
@@ -198,6 +221,10 @@ export class GuardedConnection extends Duplex {
     this.#limits = limits;
     this.#events = events;
     this.#budget = budget;
+    this.#publishes = new UnfinishedPublishes(
+      limits.maxUnfinishedPublishes ?? DEFAULT_MAX_UNFINISHED_PUBLISHES,
+      publishes,
+    );
     this.#pings = new InboundPings(limits.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES);
     inner.on('data', (chunk: Buffer) => this.#onData(chunk));
     inner.on('end', () => {
@@ -216,6 +243,7 @@ export class GuardedConnection extends Duplex {
     this.#cloud = options.cloud === true;
     this.#head = undefined;
     this.#settle();
+    if (this.#heldByPublishes) this.#resumeReading();
   }
 
   /**
@@ -269,7 +297,7 @@ export class GuardedConnection extends Duplex {
     }
     this.#listen();
     // PINGREQs are answered here once the client has its CONNACK (before, aedes sees them as they are).
-    const { rest, pings } = this.#pings.take(chunk, this.#admitted);
+    const { rest, pings, publishes } = this.#pings.take(chunk, this.#admitted);
     if (pings > 0) this.#answerPings(pings);
     if (this.#pings.tooLarge && this.#admitted) {
       this.#refuse('packet-too-large');
@@ -278,6 +306,25 @@ export class GuardedConnection extends Duplex {
     if (rest.length === 0 || this.#refused) return;
     const whole = this.#gather.add(rest, this.#pings.packetLeft);
     if (whole) this.#deliver(whole);
+    if (publishes > 0) this.#readPublishes(publishes);
+  }
+
+  /** More PUBLISHes read: past `maxUnfinishedPublishes`, a gate's or observer's socket is read no further. */
+  #readPublishes(count: number): void {
+    this.#publishes.read(count);
+    if (this.#heldByPublishes || !this.#publishesHold()) return;
+    this.#heldByPublishes = true;
+    this.#publishes.tally.waits += 1;
+    this.#stopReading();
+  }
+
+  #publishesHold(): boolean {
+    return !this.#cloud && this.#publishes.over;
+  }
+
+  /** aedes finished one of this client's publishes (its `publish` event): read again once back at the limit. */
+  published(): void {
+    if (this.#publishes.finished()) this.#resumeReading();
   }
 
   /**
@@ -322,10 +369,11 @@ export class GuardedConnection extends Duplex {
     this.#deaf();
   }
 
-  /** Reads the socket again unless a limit still holds it (`maxUnreadBytes`, or the budget: back in line). */
+  /** Reads the socket again unless a limit still holds it (`maxUnreadBytes`, unfinished publishes, or the budget: back in line). */
   #resumeReading(): void {
     if (this.#refused || this.#ended || this.destroyed) return;
-    if (this.#unreadCost > this.#limits.maxUnreadBytes) return;
+    if (this.#unreadCost > this.#limits.maxUnreadBytes || this.#publishesHold()) return;
+    this.#heldByPublishes = false;
     if (this.#waitsForBudget()) {
       this.#budget.wait(this.#budgetTurn);
       return;
@@ -440,6 +488,7 @@ export class GuardedConnection extends Duplex {
     this.#silenceMs = 0;
     // What aedes will never take goes back to the budget, and this connection leaves the line.
     this.#budget.leave(this.#budgetTurn);
+    this.#publishes.close();
     const unread = this.#unreadCost;
     this.#unread.length = 0;
     this.#unreadCost = 0;
@@ -447,35 +496,5 @@ export class GuardedConnection extends Duplex {
     this.#settle();
     this.#inner.destroy();
     callback(error);
-  }
-}
-
-/**
- * Counts the anonymous (not yet admitted) sockets of each remote address, so one host cannot hold
- * more than `maxPerAddress` of them open at once while aedes' connect timeout runs.
- */
-export class PendingConnections {
-  readonly #counts = new Map<string, number>();
-
-  constructor(readonly maxPerAddress: number) {}
-
-  /** Takes a place for `address`; false when it has none left. */
-  tryEnter(address: string): boolean {
-    const count = this.#counts.get(address) ?? 0;
-    if (count >= this.maxPerAddress) return false;
-    this.#counts.set(address, count + 1);
-    return true;
-  }
-
-  leave(address: string): void {
-    const count = (this.#counts.get(address) ?? 1) - 1;
-    if (count <= 0) this.#counts.delete(address);
-    else this.#counts.set(address, count);
-  }
-
-  get size(): number {
-    let total = 0;
-    for (const count of this.#counts.values()) total += count;
-    return total;
   }
 }

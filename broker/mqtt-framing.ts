@@ -1,16 +1,19 @@
 /**
  * MQTT framing without parsing (MQTT 3.1.1 §2.2): a packet's size from its fixed header, and a
- * client's PINGREQs found in its inbound byte stream.
+ * client's PINGREQs (and PUBLISHes, counted) found in its inbound byte stream.
  *
  * `InboundPings` finds a client's PINGREQs in its inbound byte stream, so the connection guard can
  * answer them itself (broker/connection-guard.ts, "Keepalive"). Packets are only framed, never parsed: each
  * fixed header (MQTT 3.1.1 §2.2) gives the packet's length, the body is skipped. A PINGREQ (§3.12:
  * 0xC0, remaining length 0) is cut out of the stream and counted; everything else passes on byte
- * for byte. A fixed header split across chunks is held back (at most 4 bytes) until its rest
+ * for byte. Every PUBLISH's fixed header (§3.3: type 3, any QoS) is counted as it is framed, for the
+ * guard's bound on unfinished publishes (broker/unfinished-publishes.ts). A fixed header split across chunks is held back (at most 4 bytes) until its rest
  * arrives — aedes could not parse it before either. After a malformed length (a fifth continuation
  * byte) the stream is no longer framed and passes on whole: aedes' parser refuses it.
  */
 const PINGREQ = 0xc0;
+/** A PUBLISH's packet type in the fixed header's high nibble (§2.2.1). */
+const PUBLISH_TYPE = 3;
 
 /**
  * What a PUBLISH carries besides its payload: fixed header (≤ 5), topic (2 + ≤ ~200), packet id (2).
@@ -71,13 +74,17 @@ export class InboundPings {
     return this.#tooLarge;
   }
 
-  /** The chunk without its whole PINGREQs (`cut`; else only framed), and how many were cut. */
-  take(chunk: Buffer, cut: boolean): { rest: Buffer; pings: number } {
-    if (this.#lost) return { rest: chunk, pings: 0 };
+  /**
+   * The chunk without its whole PINGREQs (`cut`; else only framed), how many were cut, and how many
+   * PUBLISH fixed headers it completed (`publishes`: counted once each, when its length is known).
+   */
+  take(chunk: Buffer, cut: boolean): { rest: Buffer; pings: number; publishes: number } {
+    if (this.#lost) return { rest: chunk, pings: 0, publishes: 0 };
     const bytes = this.#partial ? Buffer.concat([this.#partial, chunk]) : chunk;
     this.#partial = undefined;
     const kept: Buffer[] = [];
     let pings = 0;
+    let publishes = 0;
     let from = 0;
     let at = 0;
     while (at < bytes.length) {
@@ -110,6 +117,7 @@ export class InboundPings {
         from = at;
         continue;
       }
+      if (bytes[at]! >> 4 === PUBLISH_TYPE) publishes += 1;
       const left = bytes.length - at;
       if (size <= left) {
         at += size;
@@ -120,6 +128,6 @@ export class InboundPings {
     }
     if (at > from) kept.push(bytes.subarray(from, at));
     const rest = kept.length === 1 ? kept[0]! : Buffer.concat(kept);
-    return { rest, pings };
+    return { rest, pings, publishes };
   }
 }

@@ -17,16 +17,13 @@ import { type Logger, silentLogger } from '../shared/log.ts';
 import { type AedesHooks, createAedesHooks } from './aedes-hooks.ts';
 import { cutReleaseChains } from './emit-turns.ts';
 import { ConnectedClients } from './connected-clients.ts';
-import {
-  type ConnectionLimits,
-  DEFAULT_CONNECTION_LIMITS,
-  GuardedConnection,
-  PendingConnections,
-} from './connection-guard.ts';
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, GuardedConnection } from './connection-guard.ts';
 import { DEFAULT_MAX_PAYLOAD, PACKET_OVERHEAD_BYTES } from './mqtt-framing.ts';
+import { PendingConnections } from './pending-connections.ts';
 import { RevocationList } from './revocations.ts';
 import { markRedeliveries, type OutgoingStore } from './session-store.ts';
 import { BrokerCounters, type BrokerStats } from './stats.ts';
+import { PublishTally } from './unfinished-publishes.ts';
 import { DEFAULT_EXPECTED_GATES, defaultUnreadBudget, UnreadBudget } from './unread-budget.ts';
 
 export interface BrokerTlsOptions {
@@ -115,6 +112,8 @@ interface Admission {
   pending: PendingConnections;
   /** What all connections together may read ahead of aedes. */
   budget: UnreadBudget;
+  /** What all connections have unfinished (broker/unfinished-publishes.ts). */
+  publishes: PublishTally;
   counters: BrokerCounters;
   log: Logger;
 }
@@ -127,7 +126,7 @@ function admitSocket(
   address: string,
   request?: Parameters<Aedes['handle']>[1],
 ): void {
-  const { limits, pending, budget, counters, log } = admission;
+  const { limits, pending, budget, publishes, counters, log } = admission;
   if (!pending.tryEnter(address)) {
     counters.refuseSocket('too-many-pending');
     log.warn({ address, pending: pending.maxPerAddress }, 'too many connections waiting for CONNACK; closing');
@@ -166,6 +165,7 @@ function admitSocket(
       },
     },
     budget,
+    publishes,
   );
   client = broker.handle(connection as unknown as Parameters<Aedes['handle']>[0], request);
 }
@@ -219,6 +219,11 @@ async function createAedes(
     clients.add(client);
   });
   broker.on('clientDisconnect', (client) => clients.forget(client));
+  // Emitted once every subscriber took the message: one of the client's publishes is finished
+  // (connection-guard.ts, "Unfinished publishes"). A will or an API publish has no guard to tell.
+  broker.on('publish', (_packet, client) => {
+    if (client?.conn instanceof GuardedConnection) client.conn.published();
+  });
   broker.on('clientError', (client, error) => {
     // The only wait aedes has on a socket is a cloud's full window (connection-guard.ts): a cloud
     // that took nothing for aedes' drain timeout is gone, not slow.
@@ -249,6 +254,7 @@ function createAdmission(options: BrokerServerOptions, counters: BrokerCounters,
     limits,
     pending: new PendingConnections(options.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS),
     budget,
+    publishes: new PublishTally(),
     counters,
     log,
   };
@@ -260,7 +266,7 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
   const host = options.host ?? '127.0.0.1';
   const counters = new BrokerCounters();
   const admission = createAdmission(options, counters, log);
-  const { budget } = admission;
+  const { budget, publishes } = admission;
   let aedes: Aedes | undefined;
   let tcp: NetServer | undefined;
   let web: HttpServer | undefined;
@@ -330,6 +336,9 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
         unreadBytes: budget.used,
         unreadPeakBytes: budget.peak,
         unreadBudgetBytes: budget.limit,
+        unfinishedPublishes: publishes.now,
+        unfinishedPublishPeak: publishes.peak,
+        unfinishedPublishWaits: publishes.waits,
       }),
   };
 }

@@ -50,6 +50,15 @@ export interface BrokerStats {
    * onto the client, nothing dropped).
    */
   unreadBudgetWaits: number;
+  /**
+   * PUBLISHes read from clients that aedes has not finished yet (not every subscriber took them),
+   * across every connection, now; the most it has been; and the times a gate's or observer's socket
+   * was read no further because it had more than `maxUnfinishedPublishes` of them (backpressure onto
+   * that client, nothing dropped; broker/unfinished-publishes.ts).
+   */
+  unfinishedPublishes: number;
+  unfinishedPublishPeak: number;
+  unfinishedPublishWaits: number;
   refused: {
     connect: Partial<Record<ConnectRefusal, number>>;
     publish: Partial<Record<PublishRefusal, number>>;
@@ -104,6 +113,9 @@ export class BrokerCounters {
     unreadBytes: number;
     unreadPeakBytes: number;
     unreadBudgetBytes: number;
+    unfinishedPublishes: number;
+    unfinishedPublishPeak: number;
+    unfinishedPublishWaits: number;
   }): BrokerStats {
     const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     return {
@@ -116,6 +128,9 @@ export class BrokerCounters {
       unreadPeakBytes: extra.unreadPeakBytes,
       unreadBudgetBytes: extra.unreadBudgetBytes,
       unreadBudgetWaits: this.unreadBudgetWaits,
+      unfinishedPublishes: extra.unfinishedPublishes,
+      unfinishedPublishPeak: extra.unfinishedPublishPeak,
+      unfinishedPublishWaits: extra.unfinishedPublishWaits,
       refused: {
         connect: Object.fromEntries(this.#connect),
         publish: Object.fromEntries(this.#publish),
