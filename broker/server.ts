@@ -336,9 +336,7 @@ export function createBrokerServer(options: BrokerServerOptions): BrokerServer {
         unreadBytes: budget.used,
         unreadPeakBytes: budget.peak,
         unreadBudgetBytes: budget.limit,
-        unfinishedPublishes: publishes.now,
-        unfinishedPublishPeak: publishes.peak,
-        unfinishedPublishWaits: publishes.waits,
+        publishes,
       }),
   };
 }

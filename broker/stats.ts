@@ -5,6 +5,7 @@
 import type { AclRefusal } from './acl.ts';
 import type { GuardRefusal } from './connection-guard.ts';
 import type { ConnectRefusal } from './credentials.ts';
+import type { PublishTally } from './unfinished-publishes.ts';
 
 /** A publish can also be refused for its size, which is the adapter's concern, not the topic table's. */
 export type PublishRefusal = AclRefusal | 'payload-too-large' | 'no-identity';
@@ -113,9 +114,7 @@ export class BrokerCounters {
     unreadBytes: number;
     unreadPeakBytes: number;
     unreadBudgetBytes: number;
-    unfinishedPublishes: number;
-    unfinishedPublishPeak: number;
-    unfinishedPublishWaits: number;
+    publishes: PublishTally;
   }): BrokerStats {
     const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     return {
@@ -128,9 +127,9 @@ export class BrokerCounters {
       unreadPeakBytes: extra.unreadPeakBytes,
       unreadBudgetBytes: extra.unreadBudgetBytes,
       unreadBudgetWaits: this.unreadBudgetWaits,
-      unfinishedPublishes: extra.unfinishedPublishes,
-      unfinishedPublishPeak: extra.unfinishedPublishPeak,
-      unfinishedPublishWaits: extra.unfinishedPublishWaits,
+      unfinishedPublishes: extra.publishes.now,
+      unfinishedPublishPeak: extra.publishes.peak,
+      unfinishedPublishWaits: extra.publishes.waits,
       refused: {
         connect: Object.fromEntries(this.#connect),
         publish: Object.fromEntries(this.#publish),

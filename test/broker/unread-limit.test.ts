@@ -86,7 +86,12 @@ const FLOOD_MESSAGES = 512;
  * Returns what the guards hold unread then (the flooder's share, constant from now on).
  */
 async function holdTheCloud(): Promise<{ broker: TestBroker; flooderHolds: number }> {
-  const started = await startTestBroker({ ring, limits: { maxUnreadBytes: LIMIT, cloudWindowBytes: 16 * 1024 } });
+  // The flooder's 512 publishes must all be taken by aedes: the bound on unfinished publishes
+  // (broker/unfinished-publishes.ts, 128) would stop it first.
+  const started = await startTestBroker({
+    ring,
+    limits: { maxUnreadBytes: LIMIT, cloudWindowBytes: 16 * 1024, maxUnfinishedPublishes: FLOOD_MESSAGES },
+  });
   broker = started;
   const cloud = await RawMqttClient.open(started.port);
   sockets.push(cloud.socket);
