@@ -24,8 +24,8 @@
  *   unsent towards it, its writes are acknowledged to aedes only as its socket drains, and aedes'
  *   deliveries (100 at a time) wait. aedes 1.x still reads the publishing gates' next packets
  *   (it reads on every `readable`, not only when its packets are done), so what bounds the broker's
- *   memory behind a held cloud is the gates' own uplink windows (a few messages each), not aedes;
- *   nothing is dropped. What aedes queued that way is released a turn at a time, never in one
+ *   memory behind a held cloud is the gates' uplink windows and, for one ignoring its window, the
+ *   guard's bound on its unfinished publishes (below), not aedes; nothing is dropped. What aedes queued that way is released a turn at a time, never in one
  *   synchronous chain that could exhaust the stack (broker/emit-turns.ts). A cloud that takes nothing at
  *   all for aedes' drain timeout (60 s) is dead, not slow; aedes closes it then (counted as
  *   `kicked['cloud-drain-timeout']`, broker/server.ts).
