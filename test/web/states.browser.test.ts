@@ -266,7 +266,11 @@ beforeAll(async () => {
   );
   for (const gate of GATES) await publishStatus(gate.id);
   // Passages today: the Zhang household passes the north gate together, one refusal at the south.
-  const t = Date.now() - 60 * 60_000;
+  // "Today" is the compound's (Asia/Shanghai, UTC+8), the dashboard's default period: an hour ago is
+  // yesterday there from 16:00 to 17:00 UTC, so the passages start no earlier than its midnight (in
+  // its first 90 s the last ones are up to 90 s ahead, within admission's 5 min tolerance).
+  const shanghaiMidnight = Date.now() - ((Date.now() + 8 * 3_600_000) % 86_400_000);
+  const t = Math.max(Date.now() - 60 * 60_000, shanghaiMidnight + 1_000);
   await publishEntry('sunny-north', { personId: 'p-zhang', result: 'granted', reason: 'ok', ts: t });
   await publishEntry('sunny-north', { personId: 'p-zhang-wife', result: 'granted', reason: 'ok', ts: t + 30_000 });
   await publishEntry('sunny-north', { personId: 'p-li', result: 'granted', reason: 'ok', ts: t + 60_000 });
