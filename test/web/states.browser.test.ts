@@ -649,7 +649,15 @@ describe('every load a page makes, failing, is shown as a failure — never as a
       if (load.path !== '/events')
         await page.locator('#feed-state[data-state="ok"]').waitFor({ state: 'attached', timeout: WAIT_MS });
       await page.unroute(apiPath(load.path));
-      for (const retry of await page.locator('.load-state[data-state="failed"] .retry').all()) await retry.click();
+      // Click what is still failed, one at a time: `.all()` would fix positions (`nth(i)`), and once the
+      // first retry heals its section the next one moves up, so `nth(1)` matched nothing and waited out
+      // the test's timeout; a section may also heal on its own refresh, its button gone mid-click.
+      const failedRetry = page.locator('.load-state[data-state="failed"] .retry');
+      while ((await failedRetry.count()) > 0)
+        await failedRetry
+          .first()
+          .click({ timeout: 5_000 })
+          .catch(() => {});
       await page.locator('#live-state[data-state="open"]').waitFor({ timeout: 30_000 });
       await page.locator('.gate[data-state="online"]').nth(1).waitFor({ timeout: WAIT_MS });
       await page.locator('#alarms .alarm').first().waitFor({ timeout: WAIT_MS });
