@@ -15,8 +15,8 @@ import mqttPacket, { type Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { filters, topics } from '../../shared/topics.ts';
 import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
-import { ring, tokenFor } from './fixtures.ts';
-import { RawMqttClient } from './raw-mqtt.ts';
+import { ring, signedInRaw } from './fixtures.ts';
+import type { RawMqttClient } from './raw-mqtt.ts';
 
 /**
  * Queued messages released in one synchronous chain, a few frames each: without the fix Node's
@@ -59,14 +59,7 @@ function publishOf(gateId: string, messageId: number, qos: 1 | 2, payload: Buffe
   } as Packet);
 }
 
-async function client(port: number, id: string, role: 'gate' | 'cloud'): Promise<RawMqttClient> {
-  const raw = await RawMqttClient.open(port);
-  sockets.push(raw.socket);
-  const extra = role === 'gate' ? { compound: 'c1' } : {};
-  const login = { clientId: id, username: id, password: tokenFor(id, role, extra), keepalive: 0 };
-  expect((await raw.connect(login)).returnCode).toBe(0);
-  return raw;
-}
+const client = (port: number, id: string, role: 'gate' | 'cloud') => signedInRaw(port, id, role, sockets);
 
 async function cloudOf(port: number, id: string): Promise<RawMqttClient> {
   const cloud = await client(port, id, 'cloud');

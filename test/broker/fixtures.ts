@@ -3,6 +3,8 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { generateSigningKey, type KeyRing, type SigningKey } from '../../shared/keys.ts';
 import type { Role } from '../../shared/enums.ts';
 import { signToken } from '../../shared/token.ts';
+import type { Socket } from 'node:net';
+import { RawMqttClient } from './raw-mqtt.ts';
 
 export const signingKey: SigningKey = generateSigningKey(1);
 export const ring: KeyRing = new Map([[signingKey.kid, signingKey.publicKey]]);
@@ -117,4 +119,23 @@ export function closed(client: MqttClient): Promise<void> {
 export async function closeAll(): Promise<void> {
   await Promise.all([...opened].map((client) => client.endAsync(true).catch(() => undefined)));
   opened.clear();
+}
+
+/**
+ * A raw client signed in as gate `id` (of compound c1) or as the cloud `id`, keepalive off; its
+ * socket joins `sockets`, which the test destroys after each case. Throws if the CONNACK refuses.
+ */
+export async function signedInRaw(
+  port: number,
+  id: string,
+  role: 'gate' | 'cloud',
+  sockets: Socket[],
+): Promise<RawMqttClient> {
+  const raw = await RawMqttClient.open(port);
+  sockets.push(raw.socket);
+  const extra = role === 'gate' ? { compound: 'c1' } : {};
+  const login = { clientId: id, username: id, password: tokenFor(id, role, extra), keepalive: 0 };
+  const { returnCode } = await raw.connect(login);
+  if (returnCode !== 0) throw new Error(`${id} refused with CONNACK ${returnCode}`);
+  return raw;
 }

@@ -22,8 +22,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_MAX_UNFINISHED_PUBLISHES } from '../../broker/unfinished-publishes.ts';
 import { filters, topics } from '../../shared/topics.ts';
 import { startTestBroker, type TestBroker } from '../../testkit/broker.ts';
-import { ring, tokenFor } from './fixtures.ts';
-import { RawMqttClient } from './raw-mqtt.ts';
+import { ring, signedInRaw } from './fixtures.ts';
+import type { RawMqttClient } from './raw-mqtt.ts';
 
 const LIMIT = DEFAULT_MAX_UNFINISHED_PUBLISHES;
 const FLOOD = 500;
@@ -58,14 +58,7 @@ function numbered(seq: number, bytes: number): Buffer {
   return payload;
 }
 
-async function client(port: number, id: string, role: 'gate' | 'cloud'): Promise<RawMqttClient> {
-  const raw = await RawMqttClient.open(port);
-  sockets.push(raw.socket);
-  const extra = role === 'gate' ? { compound: 'c1' } : {};
-  const login = { clientId: id, username: id, password: tokenFor(id, role, extra), keepalive: 0 };
-  expect((await raw.connect(login)).returnCode).toBe(0);
-  return raw;
-}
+const client = (port: number, id: string, role: 'gate' | 'cloud') => signedInRaw(port, id, role, sockets);
 
 /**
  * A held cloud, and a gate that floods it ignoring its window, stopped by the bound: resolves once
